@@ -1,0 +1,77 @@
+/*
+ * The cluster service: membership (memberlist wire protocol) and rendezvous
+ * ownership. This header is the whole interface host/ uses; everything else
+ * in host/cluster/ is private to it.
+ *
+ * Thread-safety: every function may be called from any thread.
+ */
+#ifndef STARLING_HOST_CLUSTER_H
+#define STARLING_HOST_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <starling/plugin.h>
+
+struct cluster_config {
+	bool enabled;                /* false: single node, no network */
+	char node_name[STARLING_NODE_NAME_MAX]; /* "" = hostname */
+	char bind[256];              /* "0.0.0.0:7946" */
+	char advertise[256];         /* "" = derived from bind */
+	char **join;                 /* host:port, DNS name, or dnssrv+name */
+	size_t n_join;
+	int64_t rejoin_interval_ms;  /* 60000 */
+	int max_join_peers;          /* 5 */
+	char name[128];              /* memberlist label; "" = none */
+	char **secret_keys;          /* base64 AES keys; first is primary */
+	size_t n_secret_keys;
+	int wait_for_size;           /* 0 = off */
+	int64_t wait_timeout_ms;     /* 0 = wait forever */
+	char profile[16];            /* "lan" (default), "wan", "local" */
+	double weight;               /* ownership weight of this node, 1.0 */
+};
+
+/* Fill defaults (as DESIGN.md). */
+void cluster_config_defaults(struct cluster_config *cfg);
+/* Free the lists inside (not cfg itself). */
+void cluster_config_release(struct cluster_config *cfg);
+
+struct cluster;
+
+enum cluster_node_state {
+	CLUSTER_STATE_VIEWER = 0,
+	CLUSTER_STATE_PARTICIPANT,
+	CLUSTER_STATE_TERMINATING,
+};
+
+/* Create (no I/O yet). Returns 0 or -errno; on error writes a message to
+ * err (errlen bytes). */
+int cluster_create(const struct cluster_config *cfg, struct cluster **out, char *err, size_t errlen);
+/* Bind sockets, start threads, start joining (non-blocking). */
+int cluster_start(struct cluster *c, char *err, size_t errlen);
+/* This node's components have started: viewer -> participant. */
+void cluster_set_participant(struct cluster *c);
+/* Announce terminating, wait (bounded by timeout_ms) for it to spread, leave,
+ * stop threads. */
+void cluster_leave(struct cluster *c, int64_t timeout_ms);
+void cluster_destroy(struct cluster *c);
+
+/* Ownership (see struct starling_host_api for the semantics). */
+bool cluster_owns(struct cluster *c, uint64_t key, unsigned replicas);
+size_t cluster_owners(struct cluster *c, uint64_t key, struct starling_node_name *out, size_t n);
+uint64_t cluster_epoch(struct cluster *c);
+const char *cluster_self_name(struct cluster *c);
+
+/* Called (not debounced; the host debounces) from a cluster thread whenever
+ * the epoch changes. One callback. */
+typedef void (*cluster_view_fn)(void *arg, uint64_t epoch);
+void cluster_on_view_change(struct cluster *c, cluster_view_fn fn, void *arg);
+
+/* JSON array of peers for GET /api/v0/cluster/peers; malloc'd, caller frees. */
+char *cluster_peers_json(struct cluster *c);
+/* Append the cluster_* metrics in Prometheus text format. */
+void cluster_write_metrics(struct cluster *c, FILE *out);
+
+#endif
