@@ -970,7 +970,8 @@ static int recover_segments(struct rw *rw, struct endpoint *ep)
 		n++;
 	}
 	closedir(dir);
-	qsort(f, n, sizeof(*f), found_cmp);
+	if (n)
+		qsort(f, n, sizeof(*f), found_cmp);
 	for (size_t i = 0; i < n; i++) {
 		struct seg *s = calloc(1, sizeof(*s));
 		struct shard *sh;
