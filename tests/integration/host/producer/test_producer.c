@@ -43,7 +43,7 @@ static void tick(void *arg)
 	struct producer *p = arg;
 	struct starling_series series[65];
 	struct starling_label labels[65][3];
-	char idx[65][16];
+	char idx[65][24];
 	double values[65];
 	int64_t ts[65];
 	size_t n = (size_t)p->n_series, k = 0;
