@@ -794,7 +794,7 @@ int cfg_doc_apply_overrides(struct cfg_doc *d, const struct cfg_overrides *o,
 		if (is_list)
 			*seen = true;
 	}
-	if (!d->plugins_dir || !d->state_dir || !d->http_listen_addr)
+	if ((o->plugins_dir && !d->plugins_dir) || !d->state_dir || !d->http_listen_addr)
 		return -ENOMEM;
 	return ret;
 }
