@@ -513,8 +513,8 @@ static int cluster_set(struct cluster_config *cc, const char *key, const struct 
 	if (!strcmp(key, "max_join_peers") || !strcmp(key, "wait_for_size")) {
 		int64_t v;
 
-		if ((n->kind != CFG_K_INT && !flag) || parse_int64(text, &v) ||
-		    v < 0 || v > 100000) {
+		if ((n->kind != CFG_K_INT && !flag) || parse_int64(text, &v) || v < 0 ||
+		    v > 100000) {
 			cfg_errors_add(errs, "%s: %s: expected integer 0..100000, found \"%s\"", w,
 				       p, text);
 			return -EINVAL;

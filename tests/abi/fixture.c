@@ -36,11 +36,11 @@ static void destroy(void *inst)
 }
 
 static const struct starling_component_type fixture_type = {
-	.struct_size = FIXTURE_TYPE_SIZE,
-	.name = FIXTURE_TYPE_NAME,
-	.help = "ABI fixture",
-	.create = create,
-	.destroy = destroy,
+    .struct_size = FIXTURE_TYPE_SIZE,
+    .name = FIXTURE_TYPE_NAME,
+    .help = "ABI fixture",
+    .create = create,
+    .destroy = destroy,
 };
 
 static const struct starling_component_type *const types[] = {&fixture_type};
@@ -53,22 +53,22 @@ struct bigger_descriptor {
 };
 
 static const struct bigger_descriptor descriptor = {
-	.d =
-		{
-			.magic = FIXTURE_MAGIC,
-			.abi_major = FIXTURE_MAJOR,
-			.abi_minor = FIXTURE_MINOR,
+    .d =
+	{
+	    .magic = FIXTURE_MAGIC,
+	    .abi_major = FIXTURE_MAJOR,
+	    .abi_minor = FIXTURE_MINOR,
 #ifdef FIXTURE_SIZE
-			.struct_size = FIXTURE_SIZE,
+	    .struct_size = FIXTURE_SIZE,
 #else
-			.struct_size = sizeof(struct starling_plugin_descriptor),
+	    .struct_size = sizeof(struct starling_plugin_descriptor),
 #endif
-			.name = "abi_fixture",
-			.version = "1",
-			.types = types,
-			.n_types = 1,
-		},
-	.future_member = 42,
+	    .name = "abi_fixture",
+	    .version = "1",
+	    .types = types,
+	    .n_types = 1,
+	},
+    .future_member = 42,
 };
 
 #ifndef FIXTURE_NO_ENTRY

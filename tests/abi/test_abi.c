@@ -182,8 +182,9 @@ static void test_refusal_log_line(void)
 	CU_ASSERT_TRUE(fread(buf, 1, sizeof(buf) - 1, f) > 0);
 	fclose(f);
 	unlink(logpath);
-	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "level=error msg=\"refusing plugin " FIX(
-						   "abi_major_next") ": ABI major: expected 1, found 2\""));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(buf, "level=error msg=\"refusing plugin " FIX(
+			    "abi_major_next") ": ABI major: expected 1, found 2\""));
 	/* Exactly one line. */
 	CU_ASSERT_PTR_NOT_NULL(strchr(buf, '\n'));
 	CU_ASSERT_PTR_NULL(strchr(strchr(buf, '\n') + 1, '\n'));

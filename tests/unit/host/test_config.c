@@ -35,81 +35,80 @@ static int fake_receive_profile(void *inst, const struct starling_profile *p)
 }
 
 static const struct starling_config_key opts_keys[] = {
-	{.name = "a", .type = STARLING_CFG_STRING, .default_value = "x"},
-	{.name = "b", .type = STARLING_CFG_INT},
-	{0},
+    {.name = "a", .type = STARLING_CFG_STRING, .default_value = "x"},
+    {.name = "b", .type = STARLING_CFG_INT},
+    {0},
 };
 
 static const struct starling_config_key endpoint_keys[] = {
-	{.name = "url", .type = STARLING_CFG_STRING, .required = true},
-	{.name = "timeout", .type = STARLING_CFG_DURATION, .default_value = "30s"},
-	{0},
+    {.name = "url", .type = STARLING_CFG_STRING, .required = true},
+    {.name = "timeout", .type = STARLING_CFG_DURATION, .default_value = "30s"},
+    {0},
 };
 
 static const struct starling_config_key src_schema[] = {
-	{.name = "target", .type = STARLING_CFG_STRING, .required = true},
-	{.name = "interval", .type = STARLING_CFG_DURATION, .default_value = "15s"},
-	{.name = "count", .type = STARLING_CFG_INT, .default_value = "3"},
-	{.name = "ratio", .type = STARLING_CFG_FLOAT, .default_value = "0.5"},
-	{.name = "enabled", .type = STARLING_CFG_BOOL, .default_value = "true"},
-	{.name = "buf", .type = STARLING_CFG_BYTES, .default_value = "1MiB"},
-	{.name = "tags", .type = STARLING_CFG_STRING_LIST},
-	{.name = "opts", .type = STARLING_CFG_GROUP, .children = opts_keys},
-	{.name = "endpoint", .type = STARLING_CFG_GROUP_LIST, .children = endpoint_keys},
-	{.name = "labels", .type = STARLING_CFG_MAP},
-	{.name = "targets", .type = STARLING_CFG_MAP_LIST},
-	{.name = "forward_to", .type = STARLING_CFG_REF_LIST, .ref_accepts = STARLING_ACCEPTS_SERIES},
-	{.name = "profiles_to", .type = STARLING_CFG_REF_LIST,
-	 .ref_accepts = STARLING_ACCEPTS_PROFILE},
-	{0},
+    {.name = "target", .type = STARLING_CFG_STRING, .required = true},
+    {.name = "interval", .type = STARLING_CFG_DURATION, .default_value = "15s"},
+    {.name = "count", .type = STARLING_CFG_INT, .default_value = "3"},
+    {.name = "ratio", .type = STARLING_CFG_FLOAT, .default_value = "0.5"},
+    {.name = "enabled", .type = STARLING_CFG_BOOL, .default_value = "true"},
+    {.name = "buf", .type = STARLING_CFG_BYTES, .default_value = "1MiB"},
+    {.name = "tags", .type = STARLING_CFG_STRING_LIST},
+    {.name = "opts", .type = STARLING_CFG_GROUP, .children = opts_keys},
+    {.name = "endpoint", .type = STARLING_CFG_GROUP_LIST, .children = endpoint_keys},
+    {.name = "labels", .type = STARLING_CFG_MAP},
+    {.name = "targets", .type = STARLING_CFG_MAP_LIST},
+    {.name = "forward_to", .type = STARLING_CFG_REF_LIST, .ref_accepts = STARLING_ACCEPTS_SERIES},
+    {.name = "profiles_to", .type = STARLING_CFG_REF_LIST, .ref_accepts = STARLING_ACCEPTS_PROFILE},
+    {0},
 };
 
 static const struct starling_config_key sink_schema[] = {
-	{.name = "path", .type = STARLING_CFG_STRING, .default_value = "out"},
-	{0},
+    {.name = "path", .type = STARLING_CFG_STRING, .default_value = "out"},
+    {0},
 };
 
 static const struct starling_config_key proc_schema[] = {
-	{.name = "forward_to", .type = STARLING_CFG_REF_LIST, .ref_accepts = STARLING_ACCEPTS_SERIES},
-	{0},
+    {.name = "forward_to", .type = STARLING_CFG_REF_LIST, .ref_accepts = STARLING_ACCEPTS_SERIES},
+    {0},
 };
 
 static const struct starling_component_type src_type = {
-	.struct_size = sizeof(struct starling_component_type),
-	.name = "test.src",
-	.schema = src_schema,
-	.create = fake_create,
-	.destroy = fake_destroy,
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "test.src",
+    .schema = src_schema,
+    .create = fake_create,
+    .destroy = fake_destroy,
 };
 
 static const struct starling_component_type sink_type = {
-	.struct_size = sizeof(struct starling_component_type),
-	.name = "test.sink",
-	.accepts = STARLING_ACCEPTS_SERIES,
-	.schema = sink_schema,
-	.create = fake_create,
-	.destroy = fake_destroy,
-	.receive_series = fake_receive,
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "test.sink",
+    .accepts = STARLING_ACCEPTS_SERIES,
+    .schema = sink_schema,
+    .create = fake_create,
+    .destroy = fake_destroy,
+    .receive_series = fake_receive,
 };
 
 static const struct starling_component_type psink_type = {
-	.struct_size = sizeof(struct starling_component_type),
-	.name = "test.psink",
-	.accepts = STARLING_ACCEPTS_PROFILE,
-	.schema = sink_schema,
-	.create = fake_create,
-	.destroy = fake_destroy,
-	.receive_profile = fake_receive_profile,
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "test.psink",
+    .accepts = STARLING_ACCEPTS_PROFILE,
+    .schema = sink_schema,
+    .create = fake_create,
+    .destroy = fake_destroy,
+    .receive_profile = fake_receive_profile,
 };
 
 static const struct starling_component_type proc_type = {
-	.struct_size = sizeof(struct starling_component_type),
-	.name = "test.proc",
-	.accepts = STARLING_ACCEPTS_SERIES,
-	.schema = proc_schema,
-	.create = fake_create,
-	.destroy = fake_destroy,
-	.receive_series = fake_receive,
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "test.proc",
+    .accepts = STARLING_ACCEPTS_SERIES,
+    .schema = proc_schema,
+    .create = fake_create,
+    .destroy = fake_destroy,
+    .receive_series = fake_receive,
 };
 
 static const struct starling_component_type *const all_types[] = {&src_type, &sink_type,
@@ -256,13 +255,14 @@ static void test_valid_and_defaults(void)
 
 static void test_order_chain(void)
 {
-	struct cfg_doc *d = load("components = (\n"
-				 "  { type = \"test.src\"; name = \"a\"; target = \"t\";\n"
-				 "    forward_to = [ \"test.proc.p1\" ]; },\n"
-				 "  { type = \"test.proc\"; name = \"p1\"; forward_to = [ \"test.proc.p2\" ]; },\n"
-				 "  { type = \"test.proc\"; name = \"p2\"; forward_to = [ \"test.sink.s\" ]; },\n"
-				 "  { type = \"test.sink\"; name = \"s\"; }\n"
-				 ");\n");
+	struct cfg_doc *d =
+	    load("components = (\n"
+		 "  { type = \"test.src\"; name = \"a\"; target = \"t\";\n"
+		 "    forward_to = [ \"test.proc.p1\" ]; },\n"
+		 "  { type = \"test.proc\"; name = \"p1\"; forward_to = [ \"test.proc.p2\" ]; },\n"
+		 "  { type = \"test.proc\"; name = \"p2\"; forward_to = [ \"test.sink.s\" ]; },\n"
+		 "  { type = \"test.sink\"; name = \"s\"; }\n"
+		 ");\n");
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	CU_ASSERT_EQUAL(errs.n, 0);
@@ -274,25 +274,26 @@ static void test_order_chain(void)
 
 static void test_schema_errors(void)
 {
-	struct cfg_doc *d = load("components = (\n"
-				 "  { type = \"test.src\"; name = \"a\";\n"              /* 2 */
-				 "    colour = \"red\";\n"                                /* 3 */
-				 "    count = \"3\";\n"                                   /* 4 */
-				 "    interval = \"15x\";\n"                              /* 5 */
-				 "    buf = \"12QB\";\n"                                  /* 6 */
-				 "    enabled = 1;\n"                                     /* 7 */
-				 "    tags = [ 1, 2 ];\n"                                 /* 8 */
-				 "    opts = { c = 1; };\n"                               /* 9 */
-				 "    endpoint = ( { timeout = \"1s\"; } );\n"             /* 10 */
-				 "    labels = { a = 1; };\n"                             /* 11 */
-				 "    interval2 = 5; },\n"                                /* 12 */
-				 "  { type = \"no.such\"; name = \"b\"; },\n"             /* 13 */
-				 "  { name = \"c\"; },\n"                                 /* 14 */
-				 "  { type = \"test.sink\"; name = \"bad name\"; },\n"   /* 15 */
-				 "  { type = \"test.sink\"; name = \"s\"; },\n"           /* 16 */
-				 "  { type = \"test.sink\"; name = \"s\"; },\n"           /* 17 */
-				 "  { type = \"test.sink\"; name = \"t\"; path = [ \"x\" ]; }\n" /* 18 */
-				 ");\n");
+	struct cfg_doc *d =
+	    load("components = (\n"
+		 "  { type = \"test.src\"; name = \"a\";\n"			 /* 2 */
+		 "    colour = \"red\";\n"					 /* 3 */
+		 "    count = \"3\";\n"						 /* 4 */
+		 "    interval = \"15x\";\n"					 /* 5 */
+		 "    buf = \"12QB\";\n"					 /* 6 */
+		 "    enabled = 1;\n"						 /* 7 */
+		 "    tags = [ 1, 2 ];\n"					 /* 8 */
+		 "    opts = { c = 1; };\n"					 /* 9 */
+		 "    endpoint = ( { timeout = \"1s\"; } );\n"			 /* 10 */
+		 "    labels = { a = 1; };\n"					 /* 11 */
+		 "    interval2 = 5; },\n"					 /* 12 */
+		 "  { type = \"no.such\"; name = \"b\"; },\n"			 /* 13 */
+		 "  { name = \"c\"; },\n"					 /* 14 */
+		 "  { type = \"test.sink\"; name = \"bad name\"; },\n"		 /* 15 */
+		 "  { type = \"test.sink\"; name = \"s\"; },\n"			 /* 16 */
+		 "  { type = \"test.sink\"; name = \"s\"; },\n"			 /* 17 */
+		 "  { type = \"test.sink\"; name = \"t\"; path = [ \"x\" ]; }\n" /* 18 */
+		 ");\n");
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	CU_ASSERT_TRUE(has_error(2, "components.[0].target: missing required key"));
@@ -318,9 +319,9 @@ static void test_reference_errors(void)
 {
 	struct cfg_doc *d = load("components = (\n"
 				 "  { type = \"test.src\"; name = \"a\"; target = \"t\";\n"
-				 "    forward_to = [ \"test.sink.nope\",\n"     /* 3 */
-				 "                   \"test.psink.p\" ];\n"     /* 4 */
-				 "    profiles_to = [ \"test.sink.s\" ]; },\n"  /* 5 */
+				 "    forward_to = [ \"test.sink.nope\",\n"    /* 3 */
+				 "                   \"test.psink.p\" ];\n"    /* 4 */
+				 "    profiles_to = [ \"test.sink.s\" ]; },\n" /* 5 */
 				 "  { type = \"test.sink\"; name = \"s\"; },\n"
 				 "  { type = \"test.psink\"; name = \"p\"; }\n"
 				 ");\n");
@@ -337,12 +338,13 @@ static void test_reference_errors(void)
 
 static void test_cycles(void)
 {
-	struct cfg_doc *d = load("components = (\n"
-				 "  { type = \"test.proc\"; name = \"x\"; forward_to = [ \"test.proc.y\" ]; },\n"
-				 "  { type = \"test.proc\"; name = \"y\"; forward_to = [ \"test.proc.z\" ]; },\n"
-				 "  { type = \"test.proc\"; name = \"z\"; forward_to = [ \"test.proc.x\" ]; },\n"
-				 "  { type = \"test.proc\"; name = \"self\"; forward_to = [ \"test.proc.self\" ]; }\n"
-				 ");\n");
+	struct cfg_doc *d = load(
+	    "components = (\n"
+	    "  { type = \"test.proc\"; name = \"x\"; forward_to = [ \"test.proc.y\" ]; },\n"
+	    "  { type = \"test.proc\"; name = \"y\"; forward_to = [ \"test.proc.z\" ]; },\n"
+	    "  { type = \"test.proc\"; name = \"z\"; forward_to = [ \"test.proc.x\" ]; },\n"
+	    "  { type = \"test.proc\"; name = \"self\"; forward_to = [ \"test.proc.self\" ]; }\n"
+	    ");\n");
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	CU_ASSERT_TRUE(has_error(2, "components.[0]: forwarding cycle: test.proc.x -> "
@@ -354,20 +356,21 @@ static void test_cycles(void)
 
 static void test_top_level_and_cluster(void)
 {
-	struct cfg_doc *d = load("bogus = 1;\n"                                      /* 1 */
-				 "server = { http_listen_addr = \"nowhere\"; };\n"     /* 2 */
-				 "log = { level = \"loud\"; };\n"                       /* 3 */
-				 "cluster = {\n"
-				 "  enabled = \"yes\";\n"                              /* 5 */
-				 "  wait_timeout = \"10x\";\n"                         /* 6 */
-				 "  bind = \"0.0.0.0\";\n"                              /* 7 */
-				 "  profile = \"moon\";\n"                              /* 8 */
-				 "  max_join_peers = -1;\n"                             /* 9 */
-				 "  secret_keys = [ \"notbase64\" ];\n"                 /* 10 */
-				 "  join = [ \"a:1\", \"b:x\" ];\n"                     /* 11 */
-				 "  nope = 1;\n"                                        /* 12 */
-				 "};\n"
-				 "components = ( { type = \"test.sink\"; name = \"s\"; colour = 1; } );\n");
+	struct cfg_doc *d =
+	    load("bogus = 1;\n"					   /* 1 */
+		 "server = { http_listen_addr = \"nowhere\"; };\n" /* 2 */
+		 "log = { level = \"loud\"; };\n"		   /* 3 */
+		 "cluster = {\n"
+		 "  enabled = \"yes\";\n"		/* 5 */
+		 "  wait_timeout = \"10x\";\n"		/* 6 */
+		 "  bind = \"0.0.0.0\";\n"		/* 7 */
+		 "  profile = \"moon\";\n"		/* 8 */
+		 "  max_join_peers = -1;\n"		/* 9 */
+		 "  secret_keys = [ \"notbase64\" ];\n" /* 10 */
+		 "  join = [ \"a:1\", \"b:x\" ];\n"	/* 11 */
+		 "  nope = 1;\n"			/* 12 */
+		 "};\n"
+		 "components = ( { type = \"test.sink\"; name = \"s\"; colour = 1; } );\n");
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	CU_ASSERT_TRUE(has_error(1, "bogus: unknown key"));
@@ -405,11 +408,11 @@ static void test_cluster_and_flags(void)
 				 "  join = [ \"x:1\" ]; rejoin_interval = \"30s\"; weight = 2;\n"
 				 "  secret_keys = [ \"QUJDREVGR0hJSktMTU5PUA==\" ]; };\n");
 	struct cfg_flag flags[] = {
-		{.key = "enabled"},
-		{.key = "node_name", .value = "flag-node"},
-		{.key = "join", .value = "a:7946"},
-		{.key = "join", .value = "b:7946"},
-		{.key = "wait_for_size", .value = "3"},
+	    {.key = "enabled"},
+	    {.key = "node_name", .value = "flag-node"},
+	    {.key = "join", .value = "a:7946"},
+	    {.key = "join", .value = "b:7946"},
+	    {.key = "wait_for_size", .value = "3"},
 	};
 	struct cfg_overrides o = {.cluster = flags, .n_cluster = 5, .log_level = "warn"};
 
@@ -431,18 +434,19 @@ static void test_cluster_and_flags(void)
 	CU_ASSERT_EQUAL(d->log_level, STARLING_LOG_WARN);
 	{
 		struct cfg_flag bad[] = {
-			{.key = "wait_timeout", .value = "10x"},
-			{.key = "colour", .value = "red"},
-			{.key = "http_listen_addr", .value = "x"},
+		    {.key = "wait_timeout", .value = "10x"},
+		    {.key = "colour", .value = "red"},
+		    {.key = "http_listen_addr", .value = "x"},
 		};
-		struct cfg_overrides ob = {.cluster = bad, .n_cluster = 3,
-					   .http_listen_addr = "nowhere"};
+		struct cfg_overrides ob = {
+		    .cluster = bad, .n_cluster = 3, .http_listen_addr = "nowhere"};
 
 		CU_ASSERT_EQUAL(cfg_doc_apply_overrides(d, &ob, &errs), -EINVAL);
 		CU_ASSERT_TRUE(errs.n >= 3);
 		CU_ASSERT_PTR_NOT_NULL(
-			strstr(errs.msgs[1], "flag: --cluster.wait_timeout: invalid duration \"10x\""));
-		CU_ASSERT_PTR_NOT_NULL(strstr(errs.msgs[2], "--cluster.colour: unknown cluster flag"));
+		    strstr(errs.msgs[1], "flag: --cluster.wait_timeout: invalid duration \"10x\""));
+		CU_ASSERT_PTR_NOT_NULL(
+		    strstr(errs.msgs[2], "--cluster.colour: unknown cluster flag"));
 		CU_ASSERT_PTR_NOT_NULL(strstr(errs.msgs[0], "--server.http.listen-addr"));
 	}
 	cfg_doc_unref(d);
@@ -450,10 +454,12 @@ static void test_cluster_and_flags(void)
 
 static void test_canonical_ignores_lines(void)
 {
-	struct cfg_doc *a = load("components = ( { type = \"test.sink\"; name = \"s\"; path = \"p\"; } );\n");
+	struct cfg_doc *a =
+	    load("components = ( { type = \"test.sink\"; name = \"s\"; path = \"p\"; } );\n");
 	struct cfg_doc *b = load("\n\ncomponents = (\n { type = \"test.sink\";\n name = \"s\";\n"
 				 " path = \"p\"; } );\n");
-	struct cfg_doc *c = load("components = ( { type = \"test.sink\"; name = \"s\"; path = \"q\"; } );\n");
+	struct cfg_doc *c =
+	    load("components = ( { type = \"test.sink\"; name = \"s\"; path = \"q\"; } );\n");
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
@@ -468,15 +474,15 @@ static void test_canonical_ignores_lines(void)
 static void test_bad_schema_default(void)
 {
 	static const struct starling_config_key bad_schema[] = {
-		{.name = "d", .type = STARLING_CFG_DURATION, .default_value = "soon"},
-		{0},
+	    {.name = "d", .type = STARLING_CFG_DURATION, .default_value = "soon"},
+	    {0},
 	};
 	static const struct starling_component_type bad_type = {
-		.struct_size = sizeof(struct starling_component_type),
-		.name = "test.bad",
-		.schema = bad_schema,
-		.create = fake_create,
-		.destroy = fake_destroy,
+	    .struct_size = sizeof(struct starling_component_type),
+	    .name = "test.bad",
+	    .schema = bad_schema,
+	    .create = fake_create,
+	    .destroy = fake_destroy,
 	};
 	const struct starling_component_type *tv[] = {&bad_type};
 	struct type_set ts = {.types = tv, .n = 1};
