@@ -121,8 +121,14 @@ static struct starling_config *from_libconfig(const config_setting_t *s, const c
 	enum cfg_kind kind;
 	int type = config_setting_type(s);
 
-	snprintf(where, sizeof(where), "%s:%u", file ? file : fallback_file,
-		 config_setting_source_line(s));
+	if (file && file[0] != '/' && strcmp(file, fallback_file) && strrchr(fallback_file, '/'))
+		/* An @include'd file, named relative to the main file's dir. */
+		snprintf(where, sizeof(where), "%.*s/%s:%u",
+			 (int)(strrchr(fallback_file, '/') - fallback_file), fallback_file, file,
+			 config_setting_source_line(s));
+	else
+		snprintf(where, sizeof(where), "%s:%u", file ? file : fallback_file,
+			 config_setting_source_line(s));
 	switch (type) {
 	case CONFIG_TYPE_GROUP:
 		kind = CFG_K_GROUP;
@@ -720,10 +726,18 @@ static int parse_common(config_t *lc, int ok, const char *name, struct cfg_doc *
 
 int cfg_doc_parse_file(const char *path, struct cfg_doc **out, struct cfg_errors *errs)
 {
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
 	config_t lc;
 	int ok;
 
 	config_init(&lc);
+	/* @include paths are relative to the including file's directory. */
+	if (slash && (size_t)(slash - path) < sizeof(dir)) {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+		config_set_include_dir(&lc, dir[0] ? dir : "/");
+	}
 	ok = config_read_file(&lc, path);
 	return parse_common(&lc, ok, path, out, errs);
 }
