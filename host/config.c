@@ -1178,6 +1178,28 @@ static int visit(struct cfg_doc *d, size_t v, size_t **adj, const size_t *n_adj,
 	return ret;
 }
 
+/* "known types: a, b" or a hint that no plugin was loaded (malloc'd). */
+static char *known_types(const struct type_set *ts)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!ts || !ts->n)
+		return strdup("no plugins loaded: check plugins_dir / --plugins-dir");
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	fputs("known types: ", f);
+	for (size_t i = 0; i < ts->n; i++)
+		fprintf(f, "%s%s", i ? ", " : "", ts->types[i]->name);
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 int cfg_doc_validate(struct cfg_doc *d, const struct type_set *types, struct cfg_errors *errs)
 {
 	struct starling_config *list = member(d->root, "components");
@@ -1254,8 +1276,11 @@ int cfg_doc_validate(struct cfg_doc *d, const struct type_set *types, struct cfg
 		}
 		c->type = type_set_find(types, tn->s);
 		if (!c->type) {
-			cfg_errors_add(errs, "%s: %s: unknown component type \"%s\"", tn->where,
-				       tn->path, tn->s);
+			char *known = known_types(types);
+
+			cfg_errors_add(errs, "%s: %s: unknown component type \"%s\" (%s)",
+				       tn->where, tn->path, tn->s, known ? known : "?");
+			free(known);
 			ret = -EINVAL;
 			continue;
 		}

@@ -430,10 +430,24 @@ static int cmd_check_config(struct cli *cli)
 	return code;
 }
 
+/* --plugins-dir, else plugins_dir of --config, else the install default. */
 static const char *plugins_dir_for(struct cli *cli)
 {
+	static char from_file[4096];
+	struct cfg_errors errs = {0};
+	struct cfg_doc *doc = NULL;
+
 	if (cli->ovr.plugins_dir)
 		return cli->ovr.plugins_dir;
+	if (cli->config) {
+		cfg_doc_parse_file(cli->config, &doc, &errs);
+		if (doc && doc->plugins_dir && strlen(doc->plugins_dir) < sizeof(from_file))
+			memcpy(from_file, doc->plugins_dir, strlen(doc->plugins_dir) + 1);
+		cfg_doc_unref(doc);
+		cfg_errors_free(&errs);
+		if (from_file[0])
+			return from_file;
+	}
 	return STARLING_DEFAULT_PLUGINS_DIR;
 }
 
