@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Character classes. */
 #define C_NAME1  0x01 /* metric name first char: [a-zA-Z_:] */
@@ -69,6 +72,56 @@ static bool lit_prefix(const char *s, const char *lit)
 		if (*s != *lit)
 			return false;
 	return true;
+}
+
+/* Skip label-value bytes up to the next '"', '\\' or '\n'. 16 bytes at a
+ * time while they fit before `limit` (the end of the parse region, whose
+ * last byte is '\n', so the scalar tail always stops). */
+static inline const char *skip_lvalue(const char *s, const char *limit)
+{
+#ifdef __SSE2__
+	const __m128i q = _mm_set1_epi8('"'), b = _mm_set1_epi8('\\'), n = _mm_set1_epi8('\n');
+
+	while (limit - s >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+			_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, b)),
+			_mm_cmpeq_epi8(v, n)));
+
+		if (m)
+			return s + __builtin_ctz(m);
+		s += 16;
+	}
+#endif
+	while (!IS(*s, C_LVSTOP))
+		s++;
+	return s;
+}
+
+/* Skip metric-name bytes [a-zA-Z0-9_:] (vectorised like skip_lvalue). */
+static inline const char *skip_name(const char *s, const char *limit)
+{
+#ifdef __SSE2__
+	const __m128i a1 = _mm_set1_epi8('a' - 1), z1 = _mm_set1_epi8('z' + 1);
+	const __m128i d1 = _mm_set1_epi8('0' - 1), c1 = _mm_set1_epi8(':' + 1);
+	const __m128i us = _mm_set1_epi8('_'), bit = _mm_set1_epi8(0x20);
+
+	while (limit - s >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+		__m128i lo = _mm_or_si128(v, bit);
+		__m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(lo, a1), _mm_cmpgt_epi8(z1, lo));
+		__m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, d1), _mm_cmpgt_epi8(c1, v));
+		__m128i ok = _mm_or_si128(_mm_or_si128(alpha, digit), _mm_cmpeq_epi8(v, us));
+		unsigned m = ~(unsigned)_mm_movemask_epi8(ok) & 0xffffu;
+
+		if (m)
+			return s + __builtin_ctz(m);
+		s += 16;
+	}
+#endif
+	while (IS(*s, C_NAME))
+		s++;
+	return s;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -507,12 +560,12 @@ int starling_expo_series_labels(const char *series, size_t len, enum starling_ex
 		if (s == e || *s != '"')
 			goto out;
 		v0 = ++s;
-		while (s < e && *s != '"') {
+		while (s < e && *s != '"' && *s != '\n') {
 			if (*s == '\\' && s + 1 < e)
 				s++;
 			s++;
 		}
-		if (s >= e) {
+		if (s >= e || *s == '\n') {
 			why = "unterminated label value";
 			goto out;
 		}
@@ -668,8 +721,7 @@ static const char *prom_labels(struct starling_expo_parser *p, const char *s)
 		}
 		s++;
 		for (;;) {
-			while (!IS(*s, C_LVSTOP))
-				s++;
+			s = skip_lvalue(s, p->stop);
 			if (*s == '"')
 				break;
 			if (*s == '\\' && s[1] != '\n') {
@@ -804,16 +856,28 @@ static int prom_next(struct starling_expo_parser *p, struct starling_expo_event 
 			return expo_fail(p, s, "invalid metric name");
 		}
 		n0 = s;
-		while (IS(*s, C_NAME))
-			s++;
+		s = skip_name(s, p->stop);
 		ev->kind = STARLING_EXPO_SAMPLE;
 		ev->series = n0;
 		ev->name_len = (size_t)(s - n0);
 		t0 = prom_blanks(s);
 		if (*t0 == '{') {
-			s = prom_labels(p, t0 + 1);
-			if (!s)
-				return -EINVAL;
+			if (p->flags & STARLING_EXPO_STRICT) {
+				s = prom_labels(p, t0 + 1);
+				if (!s)
+					return -EINVAL;
+			} else {
+				/* Scrape path: the label part ends at the last '}'
+				 * of the line (value and timestamp cannot contain
+				 * one); its grammar is checked by
+				 * starling_expo_series_labels() on a cache miss. */
+				const char *nl = memchr(t0, '\n', (size_t)(p->stop - t0));
+				const char *rb = memrchr(t0, '}', (size_t)(nl - t0));
+
+				if (!rb)
+					return expo_fail(p, nl, "missing '}' after the labels");
+				s = rb + 1;
+			}
 		}
 		ev->series_len = (size_t)(s - n0);
 		if (!IS(*s, C_BLANK)) {
@@ -883,8 +947,7 @@ static const char *om_labels(struct starling_expo_parser *p, const char *s, size
 		s += 2;
 		v0 = s;
 		for (;;) {
-			while (!IS(*s, C_LVSTOP))
-				s++;
+			s = skip_lvalue(s, p->stop);
 			if (*s == '"')
 				break;
 			if (*s == '\\' && s[1] != '\n') {
@@ -1058,8 +1121,7 @@ static int om_sample(struct starling_expo_parser *p, const char *s, struct starl
 			return expo_fail(p, s, "quoted metric names are not supported");
 		return expo_fail(p, s, "invalid metric name");
 	}
-	while (IS(*s, C_NAME))
-		s++;
+	s = skip_name(s, p->stop);
 	ev->kind = STARLING_EXPO_SAMPLE;
 	ev->series = n0;
 	ev->name_len = (size_t)(s - n0);
