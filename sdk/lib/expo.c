@@ -402,6 +402,15 @@ bool expo_utf8_valid(const char *s, size_t len)
 	while (i < len) {
 		size_t n;
 
+#ifdef __SSE2__
+		/* Mostly ASCII: 16 bytes with no high bit at a time. */
+		while (len - i >= 16 &&
+		       !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(u + i))))
+			i += 16;
+		if (i >= len)
+			break;
+#endif
+
 		if (u[i] < 0x80) {
 			i++;
 			continue;
@@ -781,8 +790,7 @@ static int prom_comment(struct starling_expo_parser *p, const char *s,
 	if (!IS(*s, C_NAME1))
 		return expo_fail(p, s, "invalid metric name in %s", help ? "HELP" : "TYPE");
 	f0 = s;
-	while (IS(*s, C_NAME))
-		s++;
+	s = skip_name(s, p->stop);
 	ev->family = f0;
 	ev->family_len = (size_t)(s - f0);
 	ev->type = STARLING_METRIC_UNKNOWN;
@@ -798,6 +806,7 @@ static int prom_comment(struct starling_expo_parser *p, const char *s,
 		ev->text_len = (size_t)(nl - s);
 		if (!expo_utf8_valid(s, ev->text_len))
 			return expo_fail(p, s, "invalid UTF-8 in HELP text");
+		p->pos = nl + 1;
 		return 1;
 	}
 	if (!IS(*s, C_BLANK))
@@ -811,9 +820,139 @@ static int prom_comment(struct starling_expo_parser *p, const char *s,
 	s = prom_blanks(s);
 	if (*s != '\n')
 		return expo_fail(p, s, "unexpected text after the metric type");
+	p->pos = s + 1;
 	ev->kind = STARLING_EXPO_TYPE;
 	ev->text = NULL;
 	ev->text_len = 0;
+	return 1;
+}
+
+/* Find the first '}' or '\n' (vectorised; see skip_lvalue). */
+static inline const char *find_rbrace_or_nl(const char *s, const char *limit)
+{
+#ifdef __SSE2__
+	const __m128i rb = _mm_set1_epi8('}'), n = _mm_set1_epi8('\n');
+
+	while (limit - s >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+		unsigned m = (unsigned)_mm_movemask_epi8(
+			_mm_or_si128(_mm_cmpeq_epi8(v, rb), _mm_cmpeq_epi8(v, n)));
+
+		if (m)
+			return s + __builtin_ctz(m);
+		s += 16;
+	}
+#endif
+	while (*s != '}' && *s != '\n')
+		s++;
+	return s;
+}
+
+/* The value shapes exporters write ([-]digits[.digits][e[+-]digits] with a
+ * mantissa of at most 19 digits and an exact power of ten), parsed in one
+ * pass. Returns the end of the number, or NULL for the general parser. */
+static inline const char *fast_number(const char *s, double *out)
+{
+	const char *p = s, *d0;
+	bool neg = *p == '-';
+	uint64_t mant = 0;
+	int nd = 0, frac = 0, e = 0;
+	double v;
+
+	p += neg;
+	d0 = p;
+	while ((unsigned)(*p - '0') < 10) {
+		if (++nd > 19)
+			return NULL;
+		mant = mant * 10 + (unsigned)(*p++ - '0');
+	}
+	if (p == d0)
+		return NULL;
+	if (*p == '.') {
+		const char *f0 = ++p;
+
+		while ((unsigned)(*p - '0') < 10) {
+			if (++nd > 19)
+				return NULL;
+			mant = mant * 10 + (unsigned)(*p++ - '0');
+		}
+		frac = (int)(p - f0);
+	}
+	if (*p == 'e' || *p == 'E') {
+		bool eneg;
+		const char *e0;
+
+		p++;
+		eneg = *p == '-';
+		p += *p == '-' || *p == '+';
+		e0 = p;
+		while ((unsigned)(*p - '0') < 10 && p - e0 < 4)
+			e = e * 10 + (*p++ - '0');
+		if (p == e0)
+			return NULL;
+		if (eneg)
+			e = -e;
+	}
+	if (!IS(*p, C_TOKEND) || mant > (UINT64_C(1) << 53))
+		return NULL;
+	e -= frac;
+	if (e < -22 || e > 22)
+		return NULL;
+	v = (double)mant;
+	v = e >= 0 ? v * pow10_exact[e] : v / pow10_exact[-e];
+	*out = neg ? -v : v;
+	return p;
+}
+
+/* Scrape-path fast line: name, '{' right after it, labels up to the first
+ * '}', one space, value, optional one-space timestamp, '\n'. The label part
+ * is not checked here (starling_expo_series_labels() does it on a cache
+ * miss). Any deviation returns 0 and the line is parsed again by the
+ * checking path, which also produces the error message; in particular a '}'
+ * inside a quoted value always leaves a '"' where the value should be. */
+static int prom_sample_fast(struct starling_expo_parser *p, const char *s,
+			    struct starling_expo_event *ev)
+{
+	const char *n0 = s;
+	int64_t ts = 0;
+	bool has_ts = false;
+
+	s = skip_name(s, p->stop);
+	ev->name_len = (size_t)(s - n0);
+	if (*s == '{') {
+		s = find_rbrace_or_nl(s + 1, p->stop);
+		if (*s != '}')
+			return 0;
+		s++;
+	}
+	if (*s != ' ')
+		return 0;
+	ev->series_len = (size_t)(s - n0);
+	s = fast_number(s + 1, &ev->value);
+	if (!s)
+		return 0;
+	if (*s == ' ') {
+		const char *t0 = ++s;
+		bool neg = *s == '-';
+
+		s += neg;
+		while ((unsigned)(*s - '0') < 10 && s - t0 < 18)
+			ts = ts * 10 + (*s++ - '0');
+		if (s == t0 + neg)
+			return 0;
+		if (neg)
+			ts = -ts;
+		has_ts = true;
+	}
+	if (*s != '\n')
+		return 0;
+	ev->kind = STARLING_EXPO_SAMPLE;
+	ev->series = n0;
+	ev->has_timestamp = has_ts;
+	ev->timestamp_ms = ts;
+	ev->has_exemplar = false;
+	p->pos = s + 1;
+	p->line++;
 	return 1;
 }
 
@@ -843,11 +982,11 @@ static int prom_next(struct starling_expo_parser *p, struct starling_expo_event 
 			rc = prom_comment(p, s, ev);
 			if (rc < 0)
 				return rc;
-			s = memchr(s, '\n', (size_t)(p->stop - s));
-			p->pos = s + 1;
 			p->line++;
 			if (rc)
-				return ev->kind;
+				return ev->kind; /* prom_comment set p->pos */
+			s = memchr(s, '\n', (size_t)(p->stop - s));
+			p->pos = s + 1;
 			continue;
 		}
 		if (!IS(*s, C_NAME1)) {
@@ -855,6 +994,8 @@ static int prom_next(struct starling_expo_parser *p, struct starling_expo_event 
 				return expo_fail(p, s, "quoted metric names are not supported");
 			return expo_fail(p, s, "invalid metric name");
 		}
+		if (!(p->flags & STARLING_EXPO_STRICT) && prom_sample_fast(p, s, ev))
+			return STARLING_EXPO_SAMPLE;
 		n0 = s;
 		s = skip_name(s, p->stop);
 		ev->kind = STARLING_EXPO_SAMPLE;
@@ -862,22 +1003,9 @@ static int prom_next(struct starling_expo_parser *p, struct starling_expo_event 
 		ev->name_len = (size_t)(s - n0);
 		t0 = prom_blanks(s);
 		if (*t0 == '{') {
-			if (p->flags & STARLING_EXPO_STRICT) {
-				s = prom_labels(p, t0 + 1);
-				if (!s)
-					return -EINVAL;
-			} else {
-				/* Scrape path: the label part ends at the last '}'
-				 * of the line (value and timestamp cannot contain
-				 * one); its grammar is checked by
-				 * starling_expo_series_labels() on a cache miss. */
-				const char *nl = memchr(t0, '\n', (size_t)(p->stop - t0));
-				const char *rb = memrchr(t0, '}', (size_t)(nl - t0));
-
-				if (!rb)
-					return expo_fail(p, nl, "missing '}' after the labels");
-				s = rb + 1;
-			}
+			s = prom_labels(p, t0 + 1);
+			if (!s)
+				return -EINVAL;
 		}
 		ev->series_len = (size_t)(s - n0);
 		if (!IS(*s, C_BLANK)) {
@@ -896,6 +1024,7 @@ static int prom_next(struct starling_expo_parser *p, struct starling_expo_event 
 			return expo_fail(p, t0, "invalid value \"%.*s\"", (int)(s - t0), t0);
 		s = prom_blanks(s);
 		ev->has_timestamp = false;
+		ev->timestamp_ms = 0;
 		ev->has_exemplar = false;
 		if (*s != '\n') {
 			t0 = s;
@@ -1143,6 +1272,7 @@ static int om_sample(struct starling_expo_parser *p, const char *s, struct starl
 	if (expo_parse_float(t0, s, &ev->value))
 		return expo_fail(p, t0, "invalid value \"%.*s\"", (int)(s - t0), t0);
 	ev->has_timestamp = false;
+	ev->timestamp_ms = 0;
 	ev->has_exemplar = false;
 	if (*s == ' ' && s[1] != '#') {
 		t0 = ++s;

@@ -22,7 +22,12 @@
  *     if (rc < 0) -> scrape failed: starling_expo_error(p)
  *
  * A document is all or nothing (as in Prometheus): samples yielded before an
- * error must be discarded by the caller when next() finally fails.
+ * error must be discarded by the caller when next() finally fails, or when
+ * starling_expo_series_labels() fails on a new series (see
+ * STARLING_EXPO_STRICT).
+ *
+ * Not supported: quoted UTF-8 metric/label names (text 1.0.0 / OM 2.0;
+ * the Accept header asks for escaping=underscores), the protobuf format.
  */
 #ifndef STARLING_EXPO_H
 #define STARLING_EXPO_H
@@ -40,11 +45,18 @@ enum starling_expo_format {
 };
 
 /* Parser flags. */
-/* OpenMetrics only: enforce the whole OpenMetrics 1.0 specification
- * (families, type-specific suffixes and values, histogram buckets, exemplar
- * placement, metadata placement, ordering, UTF-8...). Without it the
- * OpenMetrics parser checks the line grammar and `# EOF` only, like
- * Prometheus' own scrape parser. */
+/* Check everything inside starling_expo_next():
+ * - OpenMetrics: the whole OpenMetrics 1.0 specification (families,
+ *   type-specific suffixes and values, histogram buckets, exemplar
+ *   placement, metadata placement, ordering, label sets, UTF-8...).
+ * - Prometheus text: the label grammar of every line too.
+ * Without it (the scrape path) next() checks the line grammar, values,
+ * timestamps, metadata and `# EOF`, like Prometheus' scrape parsers, but in
+ * Prometheus text it may skip the label part of regular-looking lines:
+ * that part is checked by starling_expo_series_labels(), which the caller
+ * MUST run on every series text it has not seen before and treat a failure
+ * as a failed scrape (a cache hit means the same bytes were checked
+ * before). check-metrics uses STRICT. */
 #define STARLING_EXPO_STRICT (1u << 0)
 
 /* The Accept header Alloy's prometheus.scrape sends by default (protocols.md

@@ -231,7 +231,62 @@ static void test_prom_bad(void)
 		{"a{b=\"x\\\n\"} 1\n", 1, 0},
 	};
 
-	check_bad(c, sizeof(c) / sizeof(c[0]), PROM, 0);
+	/* STRICT: next() itself reports every error with its position. */
+	check_bad(c, sizeof(c) / sizeof(c[0]), PROM, STARLING_EXPO_STRICT);
+	/* Scrape mode: next() skips the label grammar of lines that look
+	 * regular, starling_expo_series_labels() (run on a cache miss)
+	 * rejects them; either way the document fails on the same line. */
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		unsigned line = 0;
+
+		CU_ASSERT_EQUAL(run(c[i].doc, PROM, 0, &line, NULL), -1);
+		CU_ASSERT_EQUAL(line, c[i].line);
+	}
+}
+
+/* The fast path must find the same series boundaries as the checking path
+ * for tricky but valid lines ('}' and '"' inside values, blanks). */
+static void test_prom_fast_vs_strict(void)
+{
+	static const char doc[] = "a{b=\"}\"} 1\n"
+				  "a{b=\"} 1\"} 2\n"
+				  "a{b=\"} 1 2\"} 3 4\n"
+				  "a{b=\"x\\\"}\"} 5\n"
+				  "a {b=\"x\"} 6\n"
+				  "a{b=\"x\"}  7  8 \n"
+				  "a{b=\"x\"}\t9\n"
+				  "a{b=\"x\"} 1e3 -5\n"
+				  "a{b=\"x\"} 0.000134616\n"
+				  "a{b=\"x\"} 1.795704794206496e+09\n"
+				  "a{b=\"x\"} 12345678901234567890\n"
+				  "a{b=\"x\"} 7.3487e-05\n"
+				  "b 1 -0\n";
+	struct starling_expo_parser *f = starling_expo_parser_new(PROM, 0);
+	struct starling_expo_parser *s = starling_expo_parser_new(PROM, STARLING_EXPO_STRICT);
+	struct starling_expo_event ef, es;
+	int rf, rs, n = 0;
+
+	starling_expo_reset(f, doc, sizeof(doc) - 1);
+	starling_expo_reset(s, doc, sizeof(doc) - 1);
+	do {
+		rf = starling_expo_next(f, &ef);
+		rs = starling_expo_next(s, &es);
+		CU_ASSERT_EQUAL(rf, rs);
+		if (rf != STARLING_EXPO_SAMPLE || rs != STARLING_EXPO_SAMPLE)
+			break;
+		n++;
+		CU_ASSERT_EQUAL(ef.series_len, es.series_len);
+		CU_ASSERT(memcmp(ef.series, es.series, es.series_len) == 0);
+		CU_ASSERT_EQUAL(ef.name_len, es.name_len);
+		CU_ASSERT_EQUAL(bits(ef.value), bits(es.value));
+		CU_ASSERT_EQUAL(ef.has_timestamp, es.has_timestamp);
+		CU_ASSERT_EQUAL(ef.timestamp_ms, es.timestamp_ms);
+		CU_ASSERT_EQUAL(ef.line, es.line);
+	} while (1);
+	CU_ASSERT_EQUAL(rf, STARLING_EXPO_END);
+	CU_ASSERT_EQUAL(n, 13);
+	starling_expo_parser_free(f);
+	starling_expo_parser_free(s);
 }
 
 static void test_prom_good_edge(void)
@@ -649,6 +704,7 @@ int main(void)
 	CU_add_test(s, "prometheus histogram and summary", test_prom_histogram_summary);
 	CU_add_test(s, "prometheus bad inputs with line:col", test_prom_bad);
 	CU_add_test(s, "prometheus edge cases", test_prom_good_edge);
+	CU_add_test(s, "prometheus fast path equals checking path", test_prom_fast_vs_strict);
 	CU_add_test(s, "number parsing is exact", test_numbers);
 	CU_add_test(s, "content type, Accept header, detection", test_content_type);
 	CU_add_test(s, "unescape", test_unescape);
