@@ -754,22 +754,67 @@ static const char *prom_labels(struct starling_expo_parser *p, const char *s)
 
 static int prom_type(const char *s, size_t n, enum starling_metric_type *t)
 {
-	static const struct {
-		const char *name;
-		enum starling_metric_type type;
-	} types[] = {
-		{"counter", STARLING_METRIC_COUNTER},   {"gauge", STARLING_METRIC_GAUGE},
-		{"histogram", STARLING_METRIC_HISTOGRAM}, {"summary", STARLING_METRIC_SUMMARY},
-		{"untyped", STARLING_METRIC_UNKNOWN},
-	};
-
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		if (strlen(types[i].name) == n && memcmp(types[i].name, s, n) == 0) {
-			*t = types[i].type;
+	switch (n) {
+	case 5:
+		if (memcmp(s, "gauge", 5) == 0) {
+			*t = STARLING_METRIC_GAUGE;
 			return 0;
 		}
+		break;
+	case 7:
+		if (memcmp(s, "counter", 7) == 0) {
+			*t = STARLING_METRIC_COUNTER;
+			return 0;
+		}
+		if (memcmp(s, "summary", 7) == 0) {
+			*t = STARLING_METRIC_SUMMARY;
+			return 0;
+		}
+		if (memcmp(s, "untyped", 7) == 0) {
+			*t = STARLING_METRIC_UNKNOWN;
+			return 0;
+		}
+		break;
+	case 9:
+		if (memcmp(s, "histogram", 9) == 0) {
+			*t = STARLING_METRIC_HISTOGRAM;
+			return 0;
+		}
+		break;
 	}
 	return -EINVAL;
+}
+
+/* End of the line at s (its '\n'), noting whether any byte has the high
+ * bit set, so that mostly-ASCII HELP text is scanned once. */
+static inline const char *line_end_ascii(const char *s, const char *limit, bool *high)
+{
+#ifdef __SSE2__
+	const __m128i n = _mm_set1_epi8('\n');
+
+	while (limit - s >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+		unsigned mn = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, n));
+		unsigned mh = (unsigned)_mm_movemask_epi8(v);
+
+		if (mn) {
+			unsigned before = mn & (0u - mn); /* lowest '\n' bit */
+
+			if (mh & (before - 1))
+				*high = true;
+			return s + __builtin_ctz(mn);
+		}
+		if (mh)
+			*high = true;
+		s += 16;
+	}
+#endif
+	while (*s != '\n') {
+		if ((unsigned char)*s & 0x80)
+			*high = true;
+		s++;
+	}
+	return s;
 }
 
 /* A '#' line: HELP/TYPE give an event (return 1), other comments 0. */
@@ -799,12 +844,14 @@ static int prom_comment(struct starling_expo_parser *p, const char *s,
 
 		if (*s != '\n' && !IS(*s, C_BLANK))
 			return expo_fail(p, s, "invalid metric name in HELP");
+		bool high = false;
+
 		s = prom_blanks(s);
-		nl = memchr(s, '\n', (size_t)(p->stop - s));
+		nl = line_end_ascii(s, p->stop, &high);
 		ev->kind = STARLING_EXPO_HELP;
 		ev->text = s;
 		ev->text_len = (size_t)(nl - s);
-		if (!expo_utf8_valid(s, ev->text_len))
+		if (high && !expo_utf8_valid(s, ev->text_len))
 			return expo_fail(p, s, "invalid UTF-8 in HELP text");
 		p->pos = nl + 1;
 		return 1;
