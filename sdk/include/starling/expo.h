@@ -119,14 +119,17 @@ struct starling_expo_event {
  * per thread. */
 struct starling_expo_parser;
 
-/* Returns NULL on ENOMEM. flags: STARLING_EXPO_*. Since ABI 1.0. */
+/* Returns NULL on ENOMEM. flags: STARLING_EXPO_*. Owned by the caller.
+ * Since ABI 1.0. */
 struct starling_expo_parser *starling_expo_parser_new(enum starling_expo_format format,
 						      unsigned flags);
+/* Free (NULL is fine). Since ABI 1.0. */
 void starling_expo_parser_free(struct starling_expo_parser *p);
 
 /* Start parsing body[0, len). The parser reads but never writes the buffer
  * and does not need a NUL terminator; the buffer must outlive the events.
- * May also change format/flags. Since ABI 1.0. */
+ * set_format() switches format/flags for the next reset() (e.g. after
+ * starling_expo_format_from_content_type()). Since ABI 1.0. */
 void starling_expo_reset(struct starling_expo_parser *p, const char *body, size_t len);
 void starling_expo_set_format(struct starling_expo_parser *p, enum starling_expo_format format,
 			      unsigned flags);
