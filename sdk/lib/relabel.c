@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <locale.h>
+#include <wctype.h>
 
 struct relabel_rule {
 	enum starling_relabel_action action;
@@ -39,6 +41,10 @@ struct starling_relabel_rules {
 	struct relabel_rule *r;
 	size_t n;
 	uint32_t max_pairs;
+	/* Unicode case mapping for lowercase/uppercase (Go's strings.ToLower
+	 * maps all of Unicode); (locale_t)0 when C.UTF-8 is unavailable, then
+	 * only ASCII letters are mapped. */
+	locale_t utf8;
 };
 
 static const char *const action_names[] = {
@@ -214,6 +220,8 @@ void starling_relabel_rules_free(struct starling_relabel_rules *rules)
 		return;
 	for (size_t i = 0; i < rules->n; i++)
 		rule_free(&rules->r[i]);
+	if (rules->utf8)
+		freelocale(rules->utf8);
 	free(rules->r);
 	free(rules);
 }
@@ -386,6 +394,10 @@ int starling_relabel_rules_new(const struct starling_relabel_config *cfgs, size_
 		pcre2_pattern_info(rules->r[i].re, PCRE2_INFO_CAPTURECOUNT, &caps);
 		if (caps + 1 > rules->max_pairs)
 			rules->max_pairs = caps + 1;
+		if ((rules->r[i].action == STARLING_RELABEL_LOWERCASE ||
+		     rules->r[i].action == STARLING_RELABEL_UPPERCASE) &&
+		    !rules->utf8)
+			rules->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 	}
 	*out = rules;
 	return 0;
@@ -685,6 +697,110 @@ static int apply_hashmod(const struct relabel_rule *r, struct starling_lset *ls,
 		       : 0;
 }
 
+/* One UTF-8 sequence at s (len bytes left): code point and length, or
+ * length 0 when invalid. */
+static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+{
+	unsigned c = s[0];
+	size_t n;
+	uint32_t v;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c < 0xc2 || c > 0xf4)
+		return 0;
+	n = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+	if (len < n)
+		return 0;
+	v = c & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = v << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) || v > 0x10ffff ||
+	    (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return n;
+}
+
+static size_t utf8_encode(uint32_t cp, char *out)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | cp >> 12);
+		out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | cp >> 18);
+	out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+	out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* lowercase/uppercase: the mapped value of s->a into the label. ASCII in
+ * place; otherwise code point by code point into s->b (a mapping may change
+ * the encoded length). Invalid UTF-8 bytes are kept as they are. */
+static int apply_case(const struct starling_relabel_rules *rules, const struct relabel_rule *r,
+		      struct starling_lset *ls, struct starling_relabel_scratch *s, size_t vlen)
+{
+	bool lower = r->action == STARLING_RELABEL_LOWERCASE;
+	bool ascii = true;
+	const char *val = s->a;
+	size_t outlen = vlen;
+	int rc;
+
+	for (size_t j = 0; j < vlen; j++) {
+		char c = s->a[j];
+
+		if ((unsigned char)c & 0x80)
+			ascii = false;
+		else if (lower && c >= 'A' && c <= 'Z')
+			s->a[j] = (char)(c - 'A' + 'a');
+		else if (!lower && c >= 'a' && c <= 'z')
+			s->a[j] = (char)(c - 'a' + 'A');
+	}
+	if (!ascii && rules->utf8) {
+		const unsigned char *u = (const unsigned char *)s->a;
+
+		if (grow(&s->b, &s->bcap, vlen * 2 + 4))
+			return -ENOMEM;
+		outlen = 0;
+		for (size_t j = 0; j < vlen;) {
+			uint32_t cp;
+			size_t n = utf8_decode(u + j, vlen - j, &cp);
+
+			if (!n) {
+				s->b[outlen++] = s->a[j++];
+				continue;
+			}
+			j += n;
+			if (n > 1)
+				cp = (uint32_t)(lower ? towlower_l((wint_t)cp, rules->utf8)
+						      : towupper_l((wint_t)cp, rules->utf8));
+			if (grow(&s->b, &s->bcap, outlen + 5))
+				return -ENOMEM;
+			outlen += utf8_encode(cp, s->b + outlen);
+		}
+		val = s->b;
+	}
+	rc = starling_lset_set(ls, r->target, strlen(r->target), val, outlen);
+	return rc == -ENOMEM ? -ENOMEM : 0;
+}
+
 static int apply_labelmap(const struct relabel_rule *r, struct starling_lset *ls,
 			  struct starling_relabel_scratch *s)
 {
@@ -791,20 +907,7 @@ int starling_relabel_apply(const struct starling_relabel_rules *rules, struct st
 			break;
 		case STARLING_RELABEL_LOWERCASE:
 		case STARLING_RELABEL_UPPERCASE:
-			/* ASCII case mapping; other bytes (UTF-8) are kept as is. */
-			for (long j = 0; j < vlen; j++) {
-				char c = s->a[j];
-
-				if (r->action == STARLING_RELABEL_LOWERCASE && c >= 'A' && c <= 'Z')
-					s->a[j] = (char)(c - 'A' + 'a');
-				else if (r->action == STARLING_RELABEL_UPPERCASE && c >= 'a' &&
-					 c <= 'z')
-					s->a[j] = (char)(c - 'a' + 'A');
-			}
-			rc = starling_lset_set(ls, r->target, strlen(r->target), s->a,
-					       (size_t)vlen) == -ENOMEM
-				     ? -ENOMEM
-				     : 0;
+			rc = apply_case(rules, r, ls, s, (size_t)vlen);
 			break;
 		case STARLING_RELABEL_LABELMAP:
 			rc = apply_labelmap(r, ls, s);

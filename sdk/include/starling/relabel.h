@@ -159,8 +159,10 @@ void starling_relabel_scratch_free(struct starling_relabel_scratch *s);
  * keepequal/dropequal rule dropped it (ls is then unspecified), -ENOMEM.
  * rules may be NULL (keep, unchanged). Label names written by replace and
  * labelmap must be valid legacy names ([a-zA-Z_][a-zA-Z0-9_]*), otherwise
- * the rule does nothing, as in Prometheus. lowercase/uppercase map ASCII
- * letters only. Allocates only to grow ls or the scratch buffers.
+ * the rule does nothing, as in Prometheus. lowercase/uppercase map all of
+ * Unicode (through the C.UTF-8 locale; ASCII only if that is missing);
+ * invalid UTF-8 bytes are kept. Allocates only to grow ls or the scratch
+ * buffers.
  * Thread-safe for distinct (ls, scratch) pairs. Since ABI 1.0. */
 int starling_relabel_apply(const struct starling_relabel_rules *rules, struct starling_lset *ls,
 			   struct starling_relabel_scratch *scratch);
