@@ -20,11 +20,11 @@
 #endif
 
 /* Character classes. */
-#define C_NAME1  0x01 /* metric name first char: [a-zA-Z_:] */
-#define C_NAME   0x02 /* metric name char: [a-zA-Z0-9_:] */
+#define C_NAME1	 0x01 /* metric name first char: [a-zA-Z_:] */
+#define C_NAME	 0x02 /* metric name char: [a-zA-Z0-9_:] */
 #define C_LNAME1 0x04 /* label name first char: [a-zA-Z_] */
-#define C_LNAME  0x08 /* label name char: [a-zA-Z0-9_] */
-#define C_BLANK  0x10 /* ' ' or '\t' */
+#define C_LNAME	 0x08 /* label name char: [a-zA-Z0-9_] */
+#define C_BLANK	 0x10 /* ' ' or '\t' */
 #define C_TOKEND 0x20 /* ends a value token in text format: ' ', '\t', '\n' */
 #define C_LVSTOP 0x40 /* stops a label-value scan: '"', '\\', '\n' */
 
@@ -84,9 +84,9 @@ static inline const char *skip_lvalue(const char *s, const char *limit)
 
 	while (limit - s >= 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
-		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
-			_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, b)),
-			_mm_cmpeq_epi8(v, n)));
+		unsigned m = (unsigned)_mm_movemask_epi8(
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, b)),
+				 _mm_cmpeq_epi8(v, n)));
 
 		if (m)
 			return s + __builtin_ctz(m);
@@ -151,8 +151,7 @@ int expo_fail(struct starling_expo_parser *p, const char *at, const char *fmt, .
 	return rc;
 }
 
-int expo_fail_at(struct starling_expo_parser *p, unsigned line, unsigned col, const char *fmt,
-		 ...)
+int expo_fail_at(struct starling_expo_parser *p, unsigned line, unsigned col, const char *fmt, ...)
 {
 	va_list ap;
 	int rc;
@@ -167,8 +166,8 @@ int expo_fail_at(struct starling_expo_parser *p, unsigned line, unsigned col, co
 /* Numbers.                                                                  */
 
 static const double pow10_exact[] = {
-	1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    1e0,  1e1,	1e2,  1e3,  1e4,  1e5,	1e6,  1e7,  1e8,  1e9,	1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
 
 static bool ieq(const char *s, size_t n, const char *lit)
@@ -474,8 +473,7 @@ enum starling_expo_format starling_expo_detect(const char *body, size_t len)
 
 	if (n && body[n - 1] == '\n')
 		n--;
-	if (n >= 5 && memcmp(body + n - 5, "# EOF", 5) == 0 &&
-	    (n == 5 || body[n - 6] == '\n'))
+	if (n >= 5 && memcmp(body + n - 5, "# EOF", 5) == 0 && (n == 5 || body[n - 6] == '\n'))
 		return STARLING_EXPO_OPENMETRICS;
 	return STARLING_EXPO_PROMETHEUS;
 }
@@ -883,7 +881,7 @@ static inline const char *find_rbrace_or_nl(const char *s, const char *limit)
 	while (limit - s >= 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
 		unsigned m = (unsigned)_mm_movemask_epi8(
-			_mm_or_si128(_mm_cmpeq_epi8(v, rb), _mm_cmpeq_epi8(v, n)));
+		    _mm_or_si128(_mm_cmpeq_epi8(v, rb), _mm_cmpeq_epi8(v, n)));
 
 		if (m)
 			return s + __builtin_ctz(m);
@@ -1174,14 +1172,14 @@ static int om_type(const char *s, size_t n, enum starling_metric_type *t)
 		const char *name;
 		enum starling_metric_type type;
 	} types[] = {
-		{"counter", STARLING_METRIC_COUNTER},
-		{"gauge", STARLING_METRIC_GAUGE},
-		{"histogram", STARLING_METRIC_HISTOGRAM},
-		{"gaugehistogram", STARLING_METRIC_GAUGE_HISTOGRAM},
-		{"stateset", STARLING_METRIC_STATESET},
-		{"info", STARLING_METRIC_INFO},
-		{"summary", STARLING_METRIC_SUMMARY},
-		{"unknown", STARLING_METRIC_UNKNOWN},
+	    {"counter", STARLING_METRIC_COUNTER},
+	    {"gauge", STARLING_METRIC_GAUGE},
+	    {"histogram", STARLING_METRIC_HISTOGRAM},
+	    {"gaugehistogram", STARLING_METRIC_GAUGE_HISTOGRAM},
+	    {"stateset", STARLING_METRIC_STATESET},
+	    {"info", STARLING_METRIC_INFO},
+	    {"summary", STARLING_METRIC_SUMMARY},
+	    {"unknown", STARLING_METRIC_UNKNOWN},
 	};
 
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
@@ -1357,9 +1355,8 @@ static int om_sample(struct starling_expo_parser *p, const char *s, struct starl
 		if (!s)
 			return -EINVAL;
 		if (ncp > 128)
-			return expo_fail(p, t0,
-					 "exemplar labels are %zu code points long, more than 128",
-					 ncp);
+			return expo_fail(
+			    p, t0, "exemplar labels are %zu code points long, more than 128", ncp);
 		if (*s != ' ')
 			return expo_fail(p, s, "expected ' ' and a value after exemplar labels");
 		t0 = ++s;

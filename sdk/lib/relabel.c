@@ -48,12 +48,12 @@ struct starling_relabel_rules {
 };
 
 static const char *const action_names[] = {
-	[STARLING_RELABEL_REPLACE] = "replace",     [STARLING_RELABEL_KEEP] = "keep",
-	[STARLING_RELABEL_DROP] = "drop",           [STARLING_RELABEL_KEEPEQUAL] = "keepequal",
-	[STARLING_RELABEL_DROPEQUAL] = "dropequal", [STARLING_RELABEL_HASHMOD] = "hashmod",
-	[STARLING_RELABEL_LABELMAP] = "labelmap",   [STARLING_RELABEL_LABELDROP] = "labeldrop",
-	[STARLING_RELABEL_LABELKEEP] = "labelkeep", [STARLING_RELABEL_LOWERCASE] = "lowercase",
-	[STARLING_RELABEL_UPPERCASE] = "uppercase",
+    [STARLING_RELABEL_REPLACE] = "replace",	[STARLING_RELABEL_KEEP] = "keep",
+    [STARLING_RELABEL_DROP] = "drop",		[STARLING_RELABEL_KEEPEQUAL] = "keepequal",
+    [STARLING_RELABEL_DROPEQUAL] = "dropequal", [STARLING_RELABEL_HASHMOD] = "hashmod",
+    [STARLING_RELABEL_LABELMAP] = "labelmap",	[STARLING_RELABEL_LABELDROP] = "labeldrop",
+    [STARLING_RELABEL_LABELKEEP] = "labelkeep", [STARLING_RELABEL_LOWERCASE] = "lowercase",
+    [STARLING_RELABEL_UPPERCASE] = "uppercase",
 };
 
 #define DEFAULT_SEP   ";"
@@ -61,21 +61,21 @@ static const char *const action_names[] = {
 #define DEFAULT_REPL  "$1"
 
 const struct starling_config_key starling_relabel_schema[] = {
-	{"source_labels", STARLING_CFG_STRING_LIST, false, NULL,
-	 "labels whose values are joined with separator and matched against regex"},
-	{"separator", STARLING_CFG_STRING, false, DEFAULT_SEP,
-	 "separator placed between concatenated source label values"},
-	{"regex", STARLING_CFG_STRING, false, DEFAULT_REGEX,
-	 "RE2 regular expression, fully anchored, '.' matches newline"},
-	{"modulus", STARLING_CFG_INT, false, NULL, "modulus for the hashmod action"},
-	{"target_label", STARLING_CFG_STRING, false, NULL,
-	 "label the result is written to (replace may use $1, ${name})"},
-	{"replacement", STARLING_CFG_STRING, false, DEFAULT_REPL,
-	 "value written for replace/labelmap; $1, ${1}, $name, ${name}, $$"},
-	{"action", STARLING_CFG_STRING, false, "replace",
-	 "replace, keep, drop, keepequal, dropequal, hashmod, labelmap, labeldrop, labelkeep, "
-	 "lowercase, uppercase"},
-	{NULL, 0, false, NULL, NULL},
+    {"source_labels", STARLING_CFG_STRING_LIST, false, NULL,
+     "labels whose values are joined with separator and matched against regex"},
+    {"separator", STARLING_CFG_STRING, false, DEFAULT_SEP,
+     "separator placed between concatenated source label values"},
+    {"regex", STARLING_CFG_STRING, false, DEFAULT_REGEX,
+     "RE2 regular expression, fully anchored, '.' matches newline"},
+    {"modulus", STARLING_CFG_INT, false, NULL, "modulus for the hashmod action"},
+    {"target_label", STARLING_CFG_STRING, false, NULL,
+     "label the result is written to (replace may use $1, ${name})"},
+    {"replacement", STARLING_CFG_STRING, false, DEFAULT_REPL,
+     "value written for replace/labelmap; $1, ${1}, $name, ${name}, $$"},
+    {"action", STARLING_CFG_STRING, false, "replace",
+     "replace, keep, drop, keepequal, dropequal, hashmod, labelmap, labeldrop, labelkeep, "
+     "lowercase, uppercase"},
+    {NULL, 0, false, NULL, NULL},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -232,7 +232,7 @@ size_t starling_relabel_rules_count(const struct starling_relabel_rules *rules)
 }
 
 static int set_err(char *err, size_t errlen, size_t idx, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int set_err(char *err, size_t errlen, size_t idx, const char *fmt, ...)
 {
@@ -330,7 +330,7 @@ static int rule_init(struct relabel_rule *r, const struct starling_relabel_confi
 	snprintf(pat, plen, "^(?s:%s)$", regex);
 	r->re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
 			      PCRE2_DOLLAR_ENDONLY | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF |
-				      PCRE2_NEVER_BACKSLASH_C,
+				  PCRE2_NEVER_BACKSLASH_C,
 			      &ecode, &eoff, NULL);
 	free(pat);
 	if (!r->re) {
@@ -436,8 +436,9 @@ int starling_relabel_rules_from_config(const struct starling_host_api *api,
 		}
 		for (size_t j = 0; j < ns; j++) {
 			if (api->config_string(api->config_child(sl, j), NULL, &srcs[i][j])) {
-				snprintf(err, errlen, "%s: relabel rule %zu: source_labels must be "
-						      "strings",
+				snprintf(err, errlen,
+					 "%s: relabel rule %zu: source_labels must be "
+					 "strings",
 					 api->config_where(e), i + 1);
 				rc = -EINVAL;
 				goto out;
@@ -457,8 +458,9 @@ int starling_relabel_rules_from_config(const struct starling_host_api *api,
 			c->action = NULL;
 		if (api->config_int(e, "modulus", &mod) == 0) {
 			if (mod < 0) {
-				snprintf(err, errlen, "%s: relabel rule %zu: modulus must not be "
-						      "negative",
+				snprintf(err, errlen,
+					 "%s: relabel rule %zu: modulus must not be "
+					 "negative",
 					 api->config_where(e), i + 1);
 				rc = -EINVAL;
 				goto out;
@@ -472,8 +474,8 @@ int starling_relabel_rules_from_config(const struct starling_host_api *api,
 			rc = starling_relabel_rules_new(c, 1, &one, inner, sizeof(inner));
 			if (rc) {
 				/* inner starts with "rule 1: " */
-				const char *msg = strncmp(inner, "rule 1: ", 8) == 0 ? inner + 8
-										   : inner;
+				const char *msg =
+				    strncmp(inner, "rule 1: ", 8) == 0 ? inner + 8 : inner;
 
 				snprintf(err, errlen, "%s: relabel rule %zu: %s",
 					 api->config_where(e), i + 1, msg);
@@ -658,7 +660,9 @@ static int apply_replace(const struct relabel_rule *r, struct starling_lset *ls,
 
 	if (vlen == 0 && r->default_regex && !r->target_var && !r->replacement_var)
 		return starling_lset_set(ls, r->target, strlen(r->target), r->replacement,
-					 strlen(r->replacement)) == -ENOMEM ? -ENOMEM : 0;
+					 strlen(r->replacement)) == -ENOMEM
+			   ? -ENOMEM
+			   : 0;
 	m = re_match(r, s->a, vlen, s);
 	if (!m)
 		return 0;
@@ -693,8 +697,8 @@ static int apply_hashmod(const struct relabel_rule *r, struct starling_lset *ls,
 		h = h << 8 | sum[i];
 	n = snprintf(num, sizeof(num), "%" PRIu64, h % r->modulus);
 	return starling_lset_set(ls, r->target, strlen(r->target), num, (size_t)n) == -ENOMEM
-		       ? -ENOMEM
-		       : 0;
+		   ? -ENOMEM
+		   : 0;
 }
 
 /* One UTF-8 sequence at s (len bytes left): code point and length, or
@@ -875,7 +879,8 @@ int starling_relabel_apply(const struct starling_relabel_rules *rules, struct st
 		long vlen = 0;
 		int rc = 0;
 
-		if (r->action != STARLING_RELABEL_LABELMAP && r->action != STARLING_RELABEL_LABELDROP &&
+		if (r->action != STARLING_RELABEL_LABELMAP &&
+		    r->action != STARLING_RELABEL_LABELDROP &&
 		    r->action != STARLING_RELABEL_LABELKEEP) {
 			vlen = join_sources(r, ls, s);
 			if (vlen < 0)

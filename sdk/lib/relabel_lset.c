@@ -131,7 +131,8 @@ int starling_lset_set(struct starling_lset *ls, const char *name, size_t name_le
 	i = lset_find(ls, name, name_len);
 	if (value_len == 0) {
 		if (i >= 0) {
-			memmove(&ls->v[i], &ls->v[i + 1], (ls->n - (size_t)i - 1) * sizeof(ls->v[0]));
+			memmove(&ls->v[i], &ls->v[i + 1],
+				(ls->n - (size_t)i - 1) * sizeof(ls->v[0]));
 			ls->n--;
 		}
 		return 0;

@@ -61,10 +61,10 @@ enum starling_expo_format {
 
 /* The Accept header Alloy's prometheus.scrape sends by default (protocols.md
  * §2.3). Since ABI 1.0. */
-#define STARLING_EXPO_ACCEPT_HEADER                                                  \
-	"application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.6,"     \
-	"application/openmetrics-text;version=0.0.1;q=0.5,"                          \
-	"text/plain;version=1.0.0;escaping=underscores;q=0.4,"                       \
+#define STARLING_EXPO_ACCEPT_HEADER                                                                \
+	"application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.6,"                   \
+	"application/openmetrics-text;version=0.0.1;q=0.5,"                                        \
+	"text/plain;version=1.0.0;escaping=underscores;q=0.4,"                                     \
 	"text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
 
 /* Pick the parser for a response Content-Type header value (ct may be NULL
@@ -97,11 +97,11 @@ struct starling_expo_event {
 	 * kept as written; Prometheus text allows blanks before '{'). */
 	const char *series;
 	size_t series_len;
-	size_t name_len;   /* the metric name is series[0, name_len) */
-	double value;      /* NaN is canonicalised to 0x7ff8000000000001 */
+	size_t name_len; /* the metric name is series[0, name_len) */
+	double value;	 /* NaN is canonicalised to 0x7ff8000000000001 */
 	bool has_timestamp;
 	int64_t timestamp_ms; /* text: as written; OpenMetrics: seconds * 1000 truncated */
-	bool has_exemplar; /* an exemplar followed (validated, not returned) */
+	bool has_exemplar;    /* an exemplar followed (validated, not returned) */
 
 	/* HELP / TYPE / UNIT: family name and, for HELP/UNIT, the text as
 	 * written (still escaped; see starling_expo_unescape()). An empty

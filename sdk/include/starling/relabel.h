@@ -32,9 +32,9 @@ extern "C" {
 struct starling_lset {
 	struct starling_label *v; /* n labels, sorted by name, NUL-terminated */
 	size_t n;
-	size_t cap;   /* private */
-	char *buf;    /* private: string storage */
-	size_t len;   /* private */
+	size_t cap;    /* private */
+	char *buf;     /* private: string storage */
+	size_t len;    /* private */
 	size_t bufcap; /* private */
 };
 
@@ -146,10 +146,10 @@ size_t starling_relabel_rules_count(const struct starling_relabel_rules *rules);
  * release with _free. One scratch must not be used by two threads at once.
  * Since ABI 1.0. */
 struct starling_relabel_scratch {
-	void *match_data;  /* private: pcre2_match_data_8 */
+	void *match_data;     /* private: pcre2_match_data_8 */
 	uint32_t match_pairs; /* private */
-	char *a, *b;       /* private buffers */
-	size_t acap, bcap; /* private */
+	char *a, *b;	      /* private buffers */
+	size_t acap, bcap;    /* private */
 };
 void starling_relabel_scratch_init(struct starling_relabel_scratch *s);
 void starling_relabel_scratch_free(struct starling_relabel_scratch *s);

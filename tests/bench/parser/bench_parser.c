@@ -139,15 +139,17 @@ static int synthetic(long n, const char *out)
 	/* 100 families of n/100 series, labels and values like a busy
 	 * exporter's: a few labels, mixed integer and float values. */
 	for (long fam = 0; fam < 100; fam++) {
-		fprintf(f, "# HELP synthetic_metric_%ld_total Synthetic series for the parser "
-			   "benchmark.\n# TYPE synthetic_metric_%ld_total counter\n",
+		fprintf(f,
+			"# HELP synthetic_metric_%ld_total Synthetic series for the parser "
+			"benchmark.\n# TYPE synthetic_metric_%ld_total counter\n",
 			fam, fam);
 		for (long i = 0; i < n / 100; i++)
-			fprintf(f,
-				"synthetic_metric_%ld_total{instance=\"host-%ld.example.org:9100\","
-				"job=\"node\",path=\"/api/v1/items/%ld\",code=\"%d\"} %s%ld.%03ld\n",
-				fam, i % 500, i, 200 + (int)(i % 5) * 100, "", i * 7919 % 100000,
-				i % 1000);
+			fprintf(
+			    f,
+			    "synthetic_metric_%ld_total{instance=\"host-%ld.example.org:9100\","
+			    "job=\"node\",path=\"/api/v1/items/%ld\",code=\"%d\"} %s%ld.%03ld\n",
+			    fam, i % 500, i, 200 + (int)(i % 5) * 100, "", i * 7919 % 100000,
+			    i % 1000);
 	}
 	return fclose(f) ? 2 : 0;
 }
