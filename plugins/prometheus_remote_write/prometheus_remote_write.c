@@ -35,27 +35,49 @@
 #include <xxhash.h>
 #include <zlib.h>
 
-#define SEG_MAGIC UINT32_C(0x31575253) /* "SRW1" little-endian */
+#define REC_MAGIC UINT32_C(0x32575253) /* "SRW2" little-endian */
+#define REC_DONE 1u
 #define USER_AGENT "Starling/" STARLING_VERSION
 #define DEFAULT_SHARDS 4
+/* Segment files are rotated at this size (or max_buffer_size / 8). */
+#define SEG_TARGET (1u << 20)
 
-/* On-disk segment: this header, then the snappy-compressed WriteRequest. */
-struct seg_hdr {
+/* A segment file is a sequence of records: this header, then the
+ * snappy-compressed WriteRequest of one batch. */
+struct rec_hdr {
 	uint32_t magic;
 	uint32_t samples;
 	int64_t max_ts;
 	uint32_t len;
-	uint32_t crc; /* zlib crc32 of the payload */
+	uint32_t crc;   /* zlib crc32 of the payload */
+	uint32_t flags; /* REC_DONE once sent or dropped: skipped at recovery */
+	uint32_t reserved;
 };
 
-struct seg {
-	struct seg *next;
-	uint64_t seq;
+/* One segment file of a shard. Appended while it is the shard's open file;
+ * deleted once it is sealed and every record in it is done. */
+struct segfile {
+	struct segfile *next;  /* the shard's files, oldest first */
+	uint64_t id;           /* file name: <id>-<shard>.seg */
+	unsigned shard;        /* as in the file name (may differ from the
+				* current shard after a shard-count change) */
+	int fd;                /* open file only, else -1 */
+	size_t size;
+	unsigned live;         /* records not yet done */
+	bool sealed;
+};
+
+/* One queued batch. */
+struct rec {
+	struct rec *next;
+	uint64_t seq;          /* unique per shard, identifies a loaded body */
+	struct segfile *file;  /* NULL: payload kept in `mem` */
+	uint64_t off;          /* of the record header in the file */
+	uint32_t len;
+	uint32_t crc;
 	uint32_t samples;
 	int64_t max_ts;
-	size_t bytes;  /* on disk (header included), 0 when memory-only */
-	uint8_t *mem;  /* payload kept in memory when it could not be written */
-	size_t mem_len;
+	uint8_t *mem;
 };
 
 struct endpoint;
@@ -72,7 +94,10 @@ struct shard {
 	size_t batch_samples;
 	int64_t batch_max_ts;
 	int64_t batch_start_ms;       /* monotonic, first sample of the batch */
-	struct seg *head, *tail;      /* queued segments, oldest first */
+	struct rec *head, *tail;      /* queued batches, oldest first */
+	struct segfile *files, *files_tail;
+	struct segfile *open;         /* file being appended, or NULL */
+	uint64_t next_rec;
 	bool in_flight;               /* head is being sent */
 
 	/* sender thread only */
@@ -103,6 +128,7 @@ struct endpoint {
 	bool md_send;
 	int64_t md_interval_ms;
 	size_t md_max;
+	size_t seg_target;            /* rotate segment files at this size */
 	unsigned n_shards;
 	struct shard *shards;
 
@@ -147,6 +173,7 @@ struct rw {
 	struct starling_http_client *http;
 	pthread_t thread;
 	bool thread_started;
+	bool recovered;               /* disk buffer read (first start) */
 	atomic_bool running;
 	starling_metric *m_in;
 };
@@ -239,34 +266,87 @@ static void update_pending(struct endpoint *ep, long long delta)
 	ep->rw->api->metric_set(ep->m_pending, (double)v);
 }
 
-static void seg_path(const struct endpoint *ep, uint64_t seq, unsigned shard, const char *ext,
-		     char *out, size_t len)
+static void file_path(const struct endpoint *ep, uint64_t id, unsigned shard, char *out, size_t len)
 {
-	snprintf(out, len, "%s/%016" PRIx64 "-%04u.%s", ep->dir, seq, shard, ext);
+	snprintf(out, len, "%s/%016" PRIx64 "-%04u.seg", ep->dir, id, shard);
 }
 
-static void seg_free(struct seg *s)
+static void add_disk_bytes(struct endpoint *ep, int64_t delta)
 {
-	free(s->mem);
-	free(s);
+	pthread_mutex_lock(&ep->lock);
+	ep->disk_bytes += delta;
+	ep->rw->api->metric_set(ep->m_buffer, (double)ep->disk_bytes);
+	pthread_mutex_unlock(&ep->lock);
 }
 
-/* Remove a segment's file and account for it. */
-static void seg_discard(struct endpoint *ep, struct shard *sh, struct seg *s)
+/* Delete a file once it is sealed and all its records are done. Caller
+ * holds sh->lock. */
+static void file_release(struct shard *sh, struct segfile *f)
 {
+	struct endpoint *ep = sh->ep;
+	struct segfile **pp, *prev = NULL;
 	char path[4096];
 
-	if (s->bytes) {
-		seg_path(ep, s->seq, sh->idx, "seg", path, sizeof(path));
-		if (unlink(path) && errno != ENOENT)
-			LOG(ep->rw, STARLING_LOG_WARN, "endpoint %s: cannot remove %s: %s", ep->name,
-			    path, strerror(errno));
-		pthread_mutex_lock(&ep->lock);
-		ep->disk_bytes -= (int64_t)s->bytes;
-		ep->rw->api->metric_set(ep->m_buffer, (double)ep->disk_bytes);
-		pthread_mutex_unlock(&ep->lock);
+	if (f->live || !f->sealed)
+		return;
+	for (pp = &sh->files; *pp && *pp != f; pp = &(*pp)->next)
+		prev = *pp;
+	if (*pp)
+		*pp = f->next;
+	if (sh->files_tail == f)
+		sh->files_tail = prev;
+	file_path(ep, f->id, f->shard, path, sizeof(path));
+	if (unlink(path) && errno != ENOENT)
+		LOG(ep->rw, STARLING_LOG_WARN, "endpoint %s: cannot remove %s: %s", ep->name, path,
+		    strerror(errno));
+	add_disk_bytes(ep, -(int64_t)f->size);
+	free(f);
+}
+
+/* No more appends to f (rotation, write error, stop). */
+static void file_seal(struct shard *sh, struct segfile *f)
+{
+	if (!f || f->sealed)
+		return;
+	f->sealed = true;
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	if (sh->open == f)
+		sh->open = NULL;
+	file_release(sh, f);
+}
+
+/* A record was sent, refused or dropped: flag it on disk (so a restart does
+ * not send it again) unless its whole file goes away now. Caller holds
+ * sh->lock and has unlinked r from the queue. */
+static void rec_done(struct shard *sh, struct rec *r)
+{
+	struct segfile *f = r->file;
+
+	if (f) {
+		f->live--;
+		if (f->live || !f->sealed) {
+			uint32_t flags = REC_DONE;
+			char path[4096];
+			int fd = f->fd;
+
+			if (fd < 0) {
+				file_path(sh->ep, f->id, f->shard, path, sizeof(path));
+				fd = open(path, O_WRONLY | O_CLOEXEC);
+			}
+			if (fd < 0 || pwrite(fd, &flags, sizeof(flags),
+					     (off_t)(r->off + offsetof(struct rec_hdr, flags))) != sizeof(flags))
+				LOG(sh->ep->rw, STARLING_LOG_WARN,
+				    "endpoint %s: cannot flag a sent batch in its segment (it may be sent again after a restart)",
+				    sh->ep->name);
+			if (fd >= 0 && fd != f->fd)
+				close(fd);
+		}
+		file_release(sh, f);
 	}
-	seg_free(s);
+	free(r->mem);
+	free(r);
 }
 
 static int write_all(int fd, const void *p, size_t len)
@@ -286,14 +366,71 @@ static int write_all(int fd, const void *p, size_t len)
 	return 0;
 }
 
-/* Drop the oldest queued segments (never one in flight) until the buffer
- * is within max_bytes. Called without any shard lock held. */
+/* Append a record to the shard's open segment file (rotating it when big
+ * enough). Caller holds sh->lock. */
+static int append_record(struct shard *sh, struct rec *rec, const struct rec_hdr *h,
+			 const uint8_t *payload)
+{
+	struct endpoint *ep = sh->ep;
+	struct segfile *f = sh->open;
+	char path[4096];
+	int r;
+
+	if (f && f->size >= ep->seg_target)
+		file_seal(sh, f);
+	f = sh->open;
+	if (!f) {
+		f = calloc(1, sizeof(*f));
+		if (!f)
+			return -ENOMEM;
+		pthread_mutex_lock(&ep->lock);
+		f->id = ep->next_seq++;
+		pthread_mutex_unlock(&ep->lock);
+		f->shard = sh->idx;
+		file_path(ep, f->id, f->shard, path, sizeof(path));
+		f->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (f->fd < 0) {
+			r = -errno;
+			free(f);
+			return r;
+		}
+		if (sh->files_tail)
+			sh->files_tail->next = f;
+		else
+			sh->files = f;
+		sh->files_tail = f;
+		sh->open = f;
+	}
+	r = write_all(f->fd, h, sizeof(*h));
+	if (!r)
+		r = write_all(f->fd, payload, h->len);
+	if (r) {
+		/* Cut the torn record off (recovery would stop at it anyway)
+		 * and take no more appends to this file. */
+		if (ftruncate(f->fd, (off_t)f->size))
+			LOG(ep->rw, STARLING_LOG_WARN, "endpoint %s: cannot truncate a segment", ep->name);
+		file_seal(sh, f);
+		return r;
+	}
+	rec->file = f;
+	rec->off = f->size;
+	f->size += sizeof(*h) + h->len;
+	f->live++;
+	add_disk_bytes(ep, (int64_t)(sizeof(*h) + h->len));
+	return 0;
+}
+
+/* Drop the oldest queued data (whole sealed files, never the batch in
+ * flight) until the buffer is within max_bytes. Called without any shard
+ * lock held. */
 static void enforce_limit(struct endpoint *ep)
 {
 	for (;;) {
 		struct shard *victim = NULL;
 		uint64_t oldest = UINT64_MAX;
-		struct seg *s;
+		uint32_t samples = 0, recs = 0;
+		struct segfile *f;
+		struct rec *r;
 		int64_t bytes;
 
 		pthread_mutex_lock(&ep->lock);
@@ -305,9 +442,10 @@ static void enforce_limit(struct endpoint *ep)
 			struct shard *sh = &ep->shards[i];
 
 			pthread_mutex_lock(&sh->lock);
-			s = sh->in_flight && sh->head ? sh->head->next : sh->head;
-			if (s && s->bytes && s->seq < oldest) {
-				oldest = s->seq;
+			f = sh->files;
+			r = sh->in_flight && sh->head ? sh->head->next : sh->head;
+			if (f && f->sealed && r && r->file == f && f->id < oldest) {
+				oldest = f->id;
 				victim = sh;
 			}
 			pthread_mutex_unlock(&sh->lock);
@@ -315,99 +453,78 @@ static void enforce_limit(struct endpoint *ep)
 		if (!victim)
 			return;
 		pthread_mutex_lock(&victim->lock);
-		s = victim->in_flight && victim->head ? victim->head->next : victim->head;
-		if (!s || s->seq != oldest) {
+		f = victim->files;
+		if (!f || f->id != oldest) {
 			pthread_mutex_unlock(&victim->lock);
-			continue; /* it moved under us: look again */
+			continue; /* changed under us: look again */
 		}
-		if (victim->in_flight) {
-			victim->head->next = s->next;
-			if (victim->tail == s)
-				victim->tail = victim->head;
-		} else {
-			victim->head = s->next;
-			if (victim->tail == s)
-				victim->tail = NULL;
+		/* f's records are the first ones of the queue (after the one
+		 * in flight, which stays) */
+		for (unsigned n = f->live - (victim->in_flight && victim->head->file == f); n; n--) {
+			struct rec **pp = victim->in_flight ? &victim->head->next : &victim->head;
+
+			r = *pp;
+			*pp = r->next;
+			if (victim->tail == r)
+				victim->tail = victim->in_flight ? victim->head : NULL;
+			samples += r->samples;
+			recs++;
+			rec_done(victim, r); /* the last one deletes f */
 		}
 		pthread_mutex_unlock(&victim->lock);
-		ep->rw->api->metric_add(ep->m_dropped, s->samples);
-		update_pending(ep, -(long long)s->samples);
+		ep->rw->api->metric_add(ep->m_dropped, samples);
+		update_pending(ep, -(long long)samples);
 		LOG(ep->rw, STARLING_LOG_WARN,
-		    "endpoint %s: buffer over max_buffer_size (%" PRId64 " bytes): dropped %u oldest samples",
-		    ep->name, ep->max_bytes, s->samples);
-		seg_discard(ep, victim, s);
+		    "endpoint %s: buffer over max_buffer_size (%" PRId64 " bytes): dropped the %u oldest batches (%u samples)",
+		    ep->name, ep->max_bytes, recs, samples);
 	}
 }
 
-/* Turn the shard's open batch into a queued segment. Caller holds sh->lock.
- * Returns true when a segment was queued (caller then enforces the limit
+/* Turn the shard's open batch into a queued record. Caller holds sh->lock.
+ * Returns true when a record was queued (caller then enforces the limit
  * and wakes the sender, after unlocking). */
 static bool cut_batch(struct shard *sh)
 {
 	struct endpoint *ep = sh->ep;
-	struct seg *s;
-	struct seg_hdr h;
-	char path[4096];
-	int fd, r;
+	struct rec_hdr h = { 0 };
+	struct rec *rec;
+	int r = -ENOENT;
 
 	if (!sh->batch_samples)
 		return false;
 	if (starling_rw_snappy(sh->batch.data, sh->batch.len, &sh->zbuf) < 0 ||
-	    !(s = calloc(1, sizeof(*s)))) {
-		/* cannot even allocate: keep the batch open and retry later */
-		return false;
-	}
-	pthread_mutex_lock(&ep->lock);
-	s->seq = ep->next_seq++;
-	pthread_mutex_unlock(&ep->lock);
-	s->samples = (uint32_t)sh->batch_samples;
-	s->max_ts = sh->batch_max_ts;
-	h.magic = SEG_MAGIC;
-	h.samples = s->samples;
-	h.max_ts = s->max_ts;
+	    !(rec = calloc(1, sizeof(*rec))))
+		return false; /* out of memory: keep the batch open, retry later */
+	h.magic = REC_MAGIC;
+	h.samples = (uint32_t)sh->batch_samples;
+	h.max_ts = sh->batch_max_ts;
 	h.len = (uint32_t)sh->zbuf.len;
 	h.crc = (uint32_t)crc32(0, sh->zbuf.data, (uInt)sh->zbuf.len);
-	r = -ENOENT;
+	rec->seq = ++sh->next_rec;
+	rec->samples = h.samples;
+	rec->max_ts = h.max_ts;
+	rec->len = h.len;
+	rec->crc = h.crc;
 	if (ep->dir) {
-		/* Written in place, no rename: a file torn by a crash fails the
-		 * size/CRC check at recovery and is dropped like any batch that was
-		 * still being written when the process died. */
-		seg_path(ep, s->seq, sh->idx, "seg", path, sizeof(path));
-		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		r = fd < 0 ? -errno : 0;
-		if (!r)
-			r = write_all(fd, &h, sizeof(h));
-		if (!r)
-			r = write_all(fd, sh->zbuf.data, sh->zbuf.len);
-		if (fd >= 0 && close(fd) && !r)
-			r = -errno;
-		if (r) {
-			unlink(path);
+		r = append_record(sh, rec, &h, sh->zbuf.data);
+		if (r)
 			LOG(ep->rw, STARLING_LOG_ERROR,
-			    "endpoint %s: cannot write buffer segment %s: %s (kept in memory)",
-			    ep->name, path, strerror(-r));
-		}
+			    "endpoint %s: cannot write to the disk buffer in %s: %s (batch kept in memory)",
+			    ep->name, ep->dir, strerror(-r));
 	}
-	if (!r) {
-		s->bytes = sizeof(h) + sh->zbuf.len;
-		pthread_mutex_lock(&ep->lock);
-		ep->disk_bytes += (int64_t)s->bytes;
-		ep->rw->api->metric_set(ep->m_buffer, (double)ep->disk_bytes);
-		pthread_mutex_unlock(&ep->lock);
-	} else {
-		s->mem = malloc(sh->zbuf.len);
-		if (!s->mem) {
-			free(s);
+	if (r) {
+		rec->mem = malloc(h.len);
+		if (!rec->mem) {
+			free(rec);
 			return false;
 		}
-		memcpy(s->mem, sh->zbuf.data, sh->zbuf.len);
-		s->mem_len = sh->zbuf.len;
+		memcpy(rec->mem, sh->zbuf.data, h.len);
 	}
 	if (sh->tail)
-		sh->tail->next = s;
+		sh->tail->next = rec;
 	else
-		sh->head = s;
-	sh->tail = s;
+		sh->head = rec;
+	sh->tail = rec;
 	sh->batch.len = 0;
 	sh->batch_samples = 0;
 	sh->batch_max_ts = INT64_MIN;
@@ -635,80 +752,62 @@ static int rw_receive_series(void *inst, const struct starling_series_batch *b)
 
 static void send_done(void *arg, const struct starling_http_response *resp);
 
-/* Read the head segment's payload into sh->body. Caller holds sh->lock.
- * Returns 0, or -EBADMSG when the file is unusable (caller drops it). */
+/* Read the head record's payload into sh->body. Caller holds sh->lock.
+ * Returns 0, or -EBADMSG when it is unreadable (caller drops it). */
 static int load_head(struct shard *sh)
 {
 	struct endpoint *ep = sh->ep;
-	struct seg *s = sh->head;
-	struct seg_hdr h;
+	struct rec *r = sh->head;
 	char path[4096];
-	ssize_t n;
-	int fd, r = 0;
+	ssize_t n = -1;
+	int fd, ret;
 
-	if (sh->body_loaded && sh->body_seq == s->seq)
+	if (sh->body_loaded && sh->body_seq == r->seq)
 		return 0;
 	sh->body.len = 0;
-	if (s->mem) {
-		r = starling_rw_buf_reserve(&sh->body, s->mem_len);
-		if (r)
-			return r;
-		memcpy(sh->body.data, s->mem, s->mem_len);
-		sh->body.len = s->mem_len;
-		goto loaded;
-	}
-	seg_path(ep, s->seq, sh->idx, "seg", path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		LOG(ep->rw, STARLING_LOG_ERROR, "endpoint %s: cannot open %s: %s", ep->name, path,
-		    strerror(errno));
-		return -EBADMSG;
-	}
-	n = read(fd, &h, sizeof(h));
-	if (n != (ssize_t)sizeof(h) || h.magic != SEG_MAGIC || h.len + sizeof(h) != s->bytes) {
-		r = -EBADMSG;
-	} else if (!(r = starling_rw_buf_reserve(&sh->body, h.len))) {
-		size_t got = 0;
-
-		while (got < h.len) {
-			n = read(fd, sh->body.data + got, h.len - got);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break;
-			got += (size_t)n;
+	ret = starling_rw_buf_reserve(&sh->body, r->len ? r->len : 1);
+	if (ret)
+		return ret;
+	if (r->mem) {
+		memcpy(sh->body.data, r->mem, r->len);
+	} else {
+		file_path(ep, r->file->id, r->file->shard, path, sizeof(path));
+		fd = r->file->fd >= 0 ? r->file->fd : open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			n = pread(fd, sh->body.data, r->len, (off_t)(r->off + sizeof(struct rec_hdr)));
+			if (fd != r->file->fd)
+				close(fd);
 		}
-		if (got != h.len || crc32(0, sh->body.data, (uInt)got) != h.crc)
-			r = -EBADMSG;
-		sh->body.len = got;
+		if (n != (ssize_t)r->len || crc32(0, sh->body.data, (uInt)r->len) != r->crc) {
+			LOG(ep->rw, STARLING_LOG_ERROR,
+			    "endpoint %s: unreadable or corrupt batch in %s: %u samples dropped",
+			    ep->name, path, r->samples);
+			return -EBADMSG;
+		}
 	}
-	close(fd);
-	if (r == -EBADMSG)
-		LOG(ep->rw, STARLING_LOG_ERROR, "endpoint %s: corrupt buffer segment %s: dropped",
-		    ep->name, path);
-	if (r)
-		return r;
-loaded:
-	sh->body_seq = s->seq;
+	sh->body.len = r->len;
+	sh->body_seq = r->seq;
 	sh->body_loaded = true;
 	return 0;
 }
 
-/* Pop the head segment after it was sent or refused. */
+/* Pop the head record after it was sent, refused or dropped. */
 static void finish_head(struct shard *sh)
 {
-	struct seg *s;
+	struct rec *r;
+	uint32_t samples;
 
 	pthread_mutex_lock(&sh->lock);
-	s = sh->head;
-	sh->head = s->next;
+	r = sh->head;
+	sh->head = r->next;
 	if (!sh->head)
 		sh->tail = NULL;
 	sh->in_flight = false;
 	sh->body_loaded = false;
+	samples = r->samples;
+	rec_done(sh, r);
 	pthread_mutex_unlock(&sh->lock);
-	update_pending(sh->ep, -(long long)s->samples);
-	seg_discard(sh->ep, sh, s);
+	update_pending(sh->ep, -(long long)samples);
 }
 
 static void try_send(struct rw *rw, struct shard *sh, int64_t now)
@@ -938,17 +1037,81 @@ static void *sender_main(void *arg)
 /* ---- startup: segments left by a previous run --------------------------- */
 
 struct found {
-	uint64_t seq;
+	uint64_t id;
 	unsigned shard;
-	struct seg_hdr h;
-	size_t bytes;
 };
 
 static int found_cmp(const void *a, const void *b)
 {
 	const struct found *x = a, *y = b;
 
-	return (x->seq > y->seq) - (x->seq < y->seq);
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Queue the not-yet-done records of one file; stops at a torn tail. */
+static void recover_file(struct endpoint *ep, const struct found *fd_, uint64_t *samples)
+{
+	struct shard *sh = &ep->shards[fd_->shard & (ep->n_shards - 1)];
+	struct segfile *f = calloc(1, sizeof(*f));
+	char path[4096];
+	struct stat st;
+	size_t off = 0;
+	int fd;
+
+	if (!f)
+		return;
+	f->id = fd_->id;
+	f->shard = fd_->shard;
+	f->fd = -1;
+	f->sealed = true;
+	file_path(ep, f->id, f->shard, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		LOG(ep->rw, STARLING_LOG_WARN, "endpoint %s: cannot read %s: %s", ep->name, path,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(f);
+		return;
+	}
+	f->size = (size_t)st.st_size;
+	while (off + sizeof(struct rec_hdr) <= f->size) {
+		struct rec_hdr h;
+		struct rec *r;
+
+		if (pread(fd, &h, sizeof(h), (off_t)off) != (ssize_t)sizeof(h) || h.magic != REC_MAGIC ||
+		    off + sizeof(h) + h.len > f->size)
+			break;
+		if (!(h.flags & REC_DONE) && (r = calloc(1, sizeof(*r)))) {
+			r->seq = ++sh->next_rec;
+			r->file = f;
+			r->off = off;
+			r->len = h.len;
+			r->crc = h.crc;
+			r->samples = h.samples;
+			r->max_ts = h.max_ts;
+			if (sh->tail)
+				sh->tail->next = r;
+			else
+				sh->head = r;
+			sh->tail = r;
+			f->live++;
+			*samples += h.samples;
+		}
+		off += sizeof(h) + h.len;
+	}
+	close(fd);
+	if (off < f->size)
+		LOG(ep->rw, STARLING_LOG_WARN,
+		    "endpoint %s: %s: torn record at offset %zu ignored (crash while writing it)",
+		    ep->name, path, off);
+	if (sh->files_tail)
+		sh->files_tail->next = f;
+	else
+		sh->files = f;
+	sh->files_tail = f;
+	add_disk_bytes(ep, (int64_t)f->size);
+	file_release(sh, f); /* nothing left to send in it */
 }
 
 static int recover_segments(struct rw *rw, struct endpoint *ep)
@@ -962,20 +1125,12 @@ static int recover_segments(struct rw *rw, struct endpoint *ep)
 	if (!dir)
 		return -errno;
 	while ((d = readdir(dir))) {
-		char path[4096];
-		uint64_t seq;
+		uint64_t id;
 		unsigned shard;
 		char ext[8];
-		struct stat st;
-		int fd;
 
-		if (sscanf(d->d_name, "%16" SCNx64 "-%4u.%3s", &seq, &shard, ext) != 3)
+		if (sscanf(d->d_name, "%16" SCNx64 "-%4u.%3s", &id, &shard, ext) != 3 || strcmp(ext, "seg"))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", ep->dir, d->d_name);
-		if (strcmp(ext, "seg")) {
-			unlink(path); /* a .tmp from a crash mid-write */
-			continue;
-		}
 		if (n == cap) {
 			struct found *nf = realloc(f, (cap = cap ? 2 * cap : 64) * sizeof(*f));
 
@@ -983,63 +1138,24 @@ static int recover_segments(struct rw *rw, struct endpoint *ep)
 				break;
 			f = nf;
 		}
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || fstat(fd, &st) ||
-		    read(fd, &f[n].h, sizeof(f[n].h)) != (ssize_t)sizeof(f[n].h) ||
-		    f[n].h.magic != SEG_MAGIC || f[n].h.len + sizeof(struct seg_hdr) != (size_t)st.st_size) {
-			LOG(rw, STARLING_LOG_WARN, "endpoint %s: ignoring unreadable buffer segment %s",
-			    ep->name, path);
-			if (fd >= 0)
-				close(fd);
-			unlink(path);
-			continue;
-		}
-		close(fd);
-		f[n].seq = seq;
+		f[n].id = id;
 		f[n].shard = shard;
-		f[n].bytes = (size_t)st.st_size;
 		n++;
+		if (id >= ep->next_seq)
+			ep->next_seq = id + 1;
 	}
 	closedir(dir);
 	if (n)
 		qsort(f, n, sizeof(*f), found_cmp);
-	for (size_t i = 0; i < n; i++) {
-		struct seg *s = calloc(1, sizeof(*s));
-		struct shard *sh;
-		char from[4096], to[4096];
-		unsigned idx = f[i].shard & (ep->n_shards - 1);
-
-		if (!s)
-			break;
-		s->seq = f[i].seq;
-		s->samples = f[i].h.samples;
-		s->max_ts = f[i].h.max_ts;
-		s->bytes = f[i].bytes;
-		sh = &ep->shards[idx];
-		if (idx != f[i].shard) {
-			/* the shard count changed: the file follows its new shard */
-			seg_path(ep, s->seq, f[i].shard, "seg", from, sizeof(from));
-			seg_path(ep, s->seq, idx, "seg", to, sizeof(to));
-			rename(from, to);
-		}
-		if (sh->tail)
-			sh->tail->next = s;
-		else
-			sh->head = s;
-		sh->tail = s;
-		total += s->samples;
-		ep->disk_bytes += (int64_t)s->bytes;
-		if (s->seq >= ep->next_seq)
-			ep->next_seq = s->seq + 1;
-	}
+	for (size_t i = 0; i < n; i++)
+		recover_file(ep, &f[i], &total);
 	free(f);
-	if (n) {
+	if (total) {
 		LOG(rw, STARLING_LOG_INFO,
-		    "endpoint %s: %zu buffered segments (%" PRIu64 " samples) from a previous run will be sent",
-		    ep->name, n, total);
+		    "endpoint %s: %" PRIu64 " samples buffered by a previous run will be sent", ep->name,
+		    total);
 		update_pending(ep, (long long)total);
 	}
-	rw->api->metric_set(ep->m_buffer, (double)ep->disk_bytes);
 	return 0;
 }
 
@@ -1051,15 +1167,25 @@ static void endpoint_free(struct endpoint *ep)
 		for (unsigned i = 0; i < ep->n_shards; i++) {
 			struct shard *sh = &ep->shards[i];
 
+			/* records stay on disk for the next run; only memory is freed */
 			while (sh->head) {
-				struct seg *s = sh->head;
+				struct rec *r = sh->head;
 
-				sh->head = s->next;
-				if (s->mem)
+				sh->head = r->next;
+				if (r->mem)
 					LOG(ep->rw, STARLING_LOG_ERROR,
 					    "endpoint %s: %u samples only in memory are lost at shutdown",
-					    ep->name, s->samples);
-				seg_free(s);
+					    ep->name, r->samples);
+				free(r->mem);
+				free(r);
+			}
+			while (sh->files) {
+				struct segfile *f = sh->files;
+
+				sh->files = f->next;
+				if (f->fd >= 0)
+					close(f->fd);
+				free(f);
 			}
 			starling_rw_buf_free(&sh->batch);
 			starling_rw_buf_free(&sh->lbuf);
@@ -1096,6 +1222,7 @@ static void rw_destroy(void *inst)
 			if (rw->eps[e].dir) {
 				pthread_mutex_lock(&sh->lock);
 				cut_batch(sh);
+				file_seal(sh, sh->open);
 				pthread_mutex_unlock(&sh->lock);
 			}
 		}
@@ -1278,6 +1405,9 @@ static int endpoint_init(struct rw *rw, struct endpoint *ep, const starling_conf
 		    a->config_where(n));
 		return -EINVAL;
 	}
+	ep->seg_target = SEG_TARGET;
+	if ((int64_t)ep->seg_target > ep->max_bytes / 8)
+		ep->seg_target = (size_t)(ep->max_bytes / 8);
 	if (min_sh > max_sh) {
 		LOG(rw, STARLING_LOG_ERROR, "%s: queue_config: min_shards > max_shards",
 		    a->config_where(n));
@@ -1429,7 +1559,7 @@ static int rw_start(void *inst)
 	const char *state = rw->api->state_dir(rw->self);
 	int r;
 
-	for (size_t e = 0; e < rw->n_eps; e++) {
+	for (size_t e = 0; e < rw->n_eps && !rw->recovered; e++) {
 		struct endpoint *ep = &rw->eps[e];
 		size_t len;
 
@@ -1456,6 +1586,7 @@ static int rw_start(void *inst)
 			return r;
 		}
 	}
+	rw->recovered = true; /* a start after stop must not queue them twice */
 	r = starling_http_client_new(NULL, &rw->http);
 	if (r)
 		return r;
@@ -1489,8 +1620,10 @@ static int rw_stop(void *inst)
 			struct shard *sh = &rw->eps[e].shards[i];
 
 			pthread_mutex_lock(&sh->lock);
-			if (rw->eps[e].dir)
+			if (rw->eps[e].dir) {
 				cut_batch(sh);
+				file_seal(sh, sh->open);
+			}
 			pthread_mutex_unlock(&sh->lock);
 		}
 	return 0;
