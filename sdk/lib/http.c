@@ -282,6 +282,8 @@ static int setup_easy(struct xfer *x, const struct starling_http_request *req)
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (getenv("STARLING_HTTP_DEBUG"))
+		curl_easy_setopt(e, CURLOPT_VERBOSE, 1L); /* libcurl's trace on stderr */
 	if (req->timeout_ms > 0)
 		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
 	if (!method)
