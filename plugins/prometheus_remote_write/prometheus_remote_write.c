@@ -35,9 +35,9 @@
 #include <xxhash.h>
 #include <zlib.h>
 
-#define REC_MAGIC UINT32_C(0x32575253) /* "SRW2" little-endian */
-#define REC_DONE 1u
-#define USER_AGENT "Starling/" STARLING_VERSION
+#define REC_MAGIC      UINT32_C(0x32575253) /* "SRW2" little-endian */
+#define REC_DONE       1u
+#define USER_AGENT     "Starling/" STARLING_VERSION
 #define DEFAULT_SHARDS 4
 /* Segment files are rotated at this size (or max_buffer_size / 8). */
 #define SEG_TARGET (1u << 20)
@@ -49,7 +49,7 @@ struct rec_hdr {
 	uint32_t samples;
 	int64_t max_ts;
 	uint32_t len;
-	uint32_t crc;   /* zlib crc32 of the payload */
+	uint32_t crc;	/* zlib crc32 of the payload */
 	uint32_t flags; /* REC_DONE once sent or dropped: skipped at recovery */
 	uint32_t reserved;
 };
@@ -57,22 +57,22 @@ struct rec_hdr {
 /* One segment file of a shard. Appended while it is the shard's open file;
  * deleted once it is sealed and every record in it is done. */
 struct segfile {
-	struct segfile *next;  /* the shard's files, oldest first */
-	uint64_t id;           /* file name: <id>-<shard>.seg */
-	unsigned shard;        /* as in the file name (may differ from the
-				* current shard after a shard-count change) */
-	int fd;                /* open file only, else -1 */
+	struct segfile *next; /* the shard's files, oldest first */
+	uint64_t id;	      /* file name: <id>-<shard>.seg */
+	unsigned shard;	      /* as in the file name (may differ from the
+			       * current shard after a shard-count change) */
+	int fd;		      /* open file only, else -1 */
 	size_t size;
-	unsigned live;         /* records not yet done */
+	unsigned live; /* records not yet done */
 	bool sealed;
 };
 
 /* One queued batch. */
 struct rec {
 	struct rec *next;
-	uint64_t seq;          /* unique per shard, identifies a loaded body */
-	struct segfile *file;  /* NULL: payload kept in `mem` */
-	uint64_t off;          /* of the record header in the file */
+	uint64_t seq;	      /* unique per shard, identifies a loaded body */
+	struct segfile *file; /* NULL: payload kept in `mem` */
+	uint64_t off;	      /* of the record header in the file */
 	uint32_t len;
 	uint32_t crc;
 	uint32_t samples;
@@ -86,19 +86,19 @@ struct shard {
 	pthread_mutex_t lock; /* everything up to `in_flight` */
 	struct endpoint *ep;
 	unsigned idx;
-	struct starling_rw_buf batch; /* encoded TimeSeries entries */
-	struct starling_rw_buf lbuf;  /* scratch: one series' labels */
-	struct starling_rw_buf zbuf;  /* scratch: compressed batch */
+	struct starling_rw_buf batch;  /* encoded TimeSeries entries */
+	struct starling_rw_buf lbuf;   /* scratch: one series' labels */
+	struct starling_rw_buf zbuf;   /* scratch: compressed batch */
 	struct starling_label *merged; /* scratch: labels + external labels */
 	size_t merged_cap;
 	size_t batch_samples;
 	int64_t batch_max_ts;
-	int64_t batch_start_ms;       /* monotonic, first sample of the batch */
-	struct rec *head, *tail;      /* queued batches, oldest first */
+	int64_t batch_start_ms;	 /* monotonic, first sample of the batch */
+	struct rec *head, *tail; /* queued batches, oldest first */
 	struct segfile *files, *files_tail;
-	struct segfile *open;         /* file being appended, or NULL */
+	struct segfile *open; /* file being appended, or NULL */
 	uint64_t next_rec;
-	bool in_flight;               /* head is being sent */
+	bool in_flight; /* head is being sent */
 
 	/* sender thread only */
 	struct starling_rw_buf body;
@@ -113,8 +113,8 @@ struct endpoint {
 	struct rw *rw;
 	char *url;
 	char *name;
-	char *dir;                    /* NULL: memory-only queue */
-	char **headers;               /* "Name: value" */
+	char *dir;	/* NULL: memory-only queue */
+	char **headers; /* "Name: value" */
 	size_t n_headers;
 	struct starling_http_auth *auth;
 	int64_t timeout_ms;
@@ -128,14 +128,14 @@ struct endpoint {
 	bool md_send;
 	int64_t md_interval_ms;
 	size_t md_max;
-	size_t seg_target;            /* rotate segment files at this size */
+	size_t seg_target; /* rotate segment files at this size */
 	unsigned n_shards;
 	struct shard *shards;
 
-	pthread_mutex_t lock;         /* next_seq, disk_bytes */
+	pthread_mutex_t lock; /* next_seq, disk_bytes */
 	uint64_t next_seq;
 	int64_t disk_bytes;
-	atomic_llong pending;         /* samples accepted, not yet sent or dropped */
+	atomic_llong pending; /* samples accepted, not yet sent or dropped */
 
 	/* sender thread only */
 	bool md_in_flight;
@@ -161,19 +161,19 @@ struct rw {
 	starling_component *self;
 	struct endpoint *eps;
 	size_t n_eps;
-	struct starling_label *ext;   /* external labels, sorted, owned */
+	struct starling_label *ext; /* external labels, sorted, owned */
 	size_t n_ext;
 
 	pthread_mutex_t md_lock;
 	struct md_entry *md;
 	size_t n_md, cap_md;
-	uint32_t *md_index;           /* open addressing: md index + 1, 0 = empty */
+	uint32_t *md_index; /* open addressing: md index + 1, 0 = empty */
 	size_t md_index_cap;
 
 	struct starling_http_client *http;
 	pthread_t thread;
 	bool thread_started;
-	bool recovered;               /* disk buffer read (first start) */
+	bool recovered; /* disk buffer read (first start) */
 	atomic_bool running;
 	starling_metric *m_in;
 };
@@ -183,58 +183,61 @@ struct rw {
 /* ---- schema ------------------------------------------------------------- */
 
 static const struct starling_config_key queue_keys[] = {
-	{ "capacity", STARLING_CFG_INT, false, "10000",
-	  "Accepted for Alloy compatibility; the queue lives on disk (see max_buffer_size)" },
-	{ "max_shards", STARLING_CFG_INT, false, "50", "Upper bound on shards" },
-	{ "min_shards", STARLING_CFG_INT, false, "1", "Lower bound on shards" },
-	{ "max_samples_per_send", STARLING_CFG_INT, false, "2000", "Samples per request" },
-	{ "batch_send_deadline", STARLING_CFG_DURATION, false, "5s",
-	  "Longest time a sample waits for its batch to fill" },
-	{ "min_backoff", STARLING_CFG_DURATION, false, "30ms", "First retry delay" },
-	{ "max_backoff", STARLING_CFG_DURATION, false, "5s", "Longest retry delay" },
-	{ "retry_on_http_429", STARLING_CFG_BOOL, false, "true", "Retry on 429 Too Many Requests" },
-	{ "sample_age_limit", STARLING_CFG_DURATION, false, "0s",
-	  "Drop (counted) batches whose newest sample is older than this; 0 = never" },
-	{ "max_buffer_size", STARLING_CFG_BYTES, false, "1GiB",
-	  "Starling: on-disk queue bound per endpoint; oldest data dropped beyond it" },
-	{ NULL },
+    {"capacity", STARLING_CFG_INT, false, "10000",
+     "Accepted for Alloy compatibility; the queue lives on disk (see max_buffer_size)"},
+    {"max_shards", STARLING_CFG_INT, false, "50", "Upper bound on shards"},
+    {"min_shards", STARLING_CFG_INT, false, "1", "Lower bound on shards"},
+    {"max_samples_per_send", STARLING_CFG_INT, false, "2000", "Samples per request"},
+    {"batch_send_deadline", STARLING_CFG_DURATION, false, "5s",
+     "Longest time a sample waits for its batch to fill"},
+    {"min_backoff", STARLING_CFG_DURATION, false, "30ms", "First retry delay"},
+    {"max_backoff", STARLING_CFG_DURATION, false, "5s", "Longest retry delay"},
+    {"retry_on_http_429", STARLING_CFG_BOOL, false, "true", "Retry on 429 Too Many Requests"},
+    {"sample_age_limit", STARLING_CFG_DURATION, false, "0s",
+     "Drop (counted) batches whose newest sample is older than this; 0 = never"},
+    {"max_buffer_size", STARLING_CFG_BYTES, false, "1GiB",
+     "Starling: on-disk queue bound per endpoint; oldest data dropped beyond it"},
+    {NULL},
 };
 
 static const struct starling_config_key metadata_keys[] = {
-	{ "send", STARLING_CFG_BOOL, false, "true", "Send metric metadata" },
-	{ "send_interval", STARLING_CFG_DURATION, false, "1m", "How often metadata is sent" },
-	{ "max_samples_per_send", STARLING_CFG_INT, false, "2000", "Metadata entries per request" },
-	{ NULL },
+    {"send", STARLING_CFG_BOOL, false, "true", "Send metric metadata"},
+    {"send_interval", STARLING_CFG_DURATION, false, "1m", "How often metadata is sent"},
+    {"max_samples_per_send", STARLING_CFG_INT, false, "2000", "Metadata entries per request"},
+    {NULL},
 };
 
 static const struct starling_config_key endpoint_keys[] = {
-	{ "url", STARLING_CFG_STRING, true, NULL, "Remote write URL, e.g. http://host:9090/api/v1/write" },
-	{ "name", STARLING_CFG_STRING, false, NULL,
-	  "Name for metrics and the buffer directory (default: derived from the URL)" },
-	{ "remote_timeout", STARLING_CFG_DURATION, false, "30s", "Timeout of one request" },
-	{ "headers", STARLING_CFG_MAP, false, NULL, "Extra HTTP headers" },
-	{ "send_exemplars", STARLING_CFG_BOOL, false, "true", "Accepted; exemplars are not collected yet" },
-	{ "send_native_histograms", STARLING_CFG_BOOL, false, "false", "Accepted; must stay false" },
-	{ "queue_config", STARLING_CFG_GROUP, false, NULL, "Queue settings", queue_keys },
-	{ "metadata_config", STARLING_CFG_GROUP, false, NULL, "Metadata settings", metadata_keys },
-	{ "write_relabel_config", STARLING_CFG_GROUP_LIST, false, NULL,
-	  "Relabel rules applied before sending (not supported by this build yet)" },
-	STARLING_HTTP_CONFIG_KEYS,
-	{ NULL },
+    {"url", STARLING_CFG_STRING, true, NULL,
+     "Remote write URL, e.g. http://host:9090/api/v1/write"},
+    {"name", STARLING_CFG_STRING, false, NULL,
+     "Name for metrics and the buffer directory (default: derived from the URL)"},
+    {"remote_timeout", STARLING_CFG_DURATION, false, "30s", "Timeout of one request"},
+    {"headers", STARLING_CFG_MAP, false, NULL, "Extra HTTP headers"},
+    {"send_exemplars", STARLING_CFG_BOOL, false, "true",
+     "Accepted; exemplars are not collected yet"},
+    {"send_native_histograms", STARLING_CFG_BOOL, false, "false", "Accepted; must stay false"},
+    {"queue_config", STARLING_CFG_GROUP, false, NULL, "Queue settings", queue_keys},
+    {"metadata_config", STARLING_CFG_GROUP, false, NULL, "Metadata settings", metadata_keys},
+    {"write_relabel_config", STARLING_CFG_GROUP_LIST, false, NULL,
+     "Relabel rules applied before sending (not supported by this build yet)"},
+    STARLING_HTTP_CONFIG_KEYS,
+    {NULL},
 };
 
 static const struct starling_config_key rw_keys[] = {
-	{ "endpoint", STARLING_CFG_GROUP_LIST, true, NULL, "Where to send; repeatable", endpoint_keys },
-	{ "external_labels", STARLING_CFG_MAP, false, NULL,
-	  "Labels added to every series that lacks them" },
-	{ NULL },
+    {"endpoint", STARLING_CFG_GROUP_LIST, true, NULL, "Where to send; repeatable", endpoint_keys},
+    {"external_labels", STARLING_CFG_MAP, false, NULL,
+     "Labels added to every series that lacks them"},
+    {NULL},
 };
 
 /* ---- small helpers ------------------------------------------------------ */
 
 static int label_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct starling_label *)a)->name, ((const struct starling_label *)b)->name);
+	return strcmp(((const struct starling_label *)a)->name,
+		      ((const struct starling_label *)b)->name);
 }
 
 static bool valid_label_name(const char *s)
@@ -336,9 +339,11 @@ static void rec_done(struct shard *sh, struct rec *r)
 				fd = open(path, O_WRONLY | O_CLOEXEC);
 			}
 			if (fd < 0 || pwrite(fd, &flags, sizeof(flags),
-					     (off_t)(r->off + offsetof(struct rec_hdr, flags))) != sizeof(flags))
+					     (off_t)(r->off + offsetof(struct rec_hdr, flags))) !=
+					  sizeof(flags))
 				LOG(sh->ep->rw, STARLING_LOG_WARN,
-				    "endpoint %s: cannot flag a sent batch in its segment (it may be sent again after a restart)",
+				    "endpoint %s: cannot flag a sent batch in its segment (it may "
+				    "be sent again after a restart)",
 				    sh->ep->name);
 			if (fd >= 0 && fd != f->fd)
 				close(fd);
@@ -408,7 +413,8 @@ static int append_record(struct shard *sh, struct rec *rec, const struct rec_hdr
 		/* Cut the torn record off (recovery would stop at it anyway)
 		 * and take no more appends to this file. */
 		if (ftruncate(f->fd, (off_t)f->size))
-			LOG(ep->rw, STARLING_LOG_WARN, "endpoint %s: cannot truncate a segment", ep->name);
+			LOG(ep->rw, STARLING_LOG_WARN, "endpoint %s: cannot truncate a segment",
+			    ep->name);
 		file_seal(sh, f);
 		return r;
 	}
@@ -460,7 +466,8 @@ static void enforce_limit(struct endpoint *ep)
 		}
 		/* f's records are the first ones of the queue (after the one
 		 * in flight, which stays) */
-		for (unsigned n = f->live - (victim->in_flight && victim->head->file == f); n; n--) {
+		for (unsigned n = f->live - (victim->in_flight && victim->head->file == f); n;
+		     n--) {
 			struct rec **pp = victim->in_flight ? &victim->head->next : &victim->head;
 
 			r = *pp;
@@ -475,7 +482,8 @@ static void enforce_limit(struct endpoint *ep)
 		ep->rw->api->metric_add(ep->m_dropped, samples);
 		update_pending(ep, -(long long)samples);
 		LOG(ep->rw, STARLING_LOG_WARN,
-		    "endpoint %s: buffer over max_buffer_size (%" PRId64 " bytes): dropped the %u oldest batches (%u samples)",
+		    "endpoint %s: buffer over max_buffer_size (%" PRId64
+		    " bytes): dropped the %u oldest batches (%u samples)",
 		    ep->name, ep->max_bytes, recs, samples);
 	}
 }
@@ -486,7 +494,7 @@ static void enforce_limit(struct endpoint *ep)
 static bool cut_batch(struct shard *sh)
 {
 	struct endpoint *ep = sh->ep;
-	struct rec_hdr h = { 0 };
+	struct rec_hdr h = {0};
 	struct rec *rec;
 	int r = -ENOENT;
 
@@ -509,7 +517,8 @@ static bool cut_batch(struct shard *sh)
 		r = append_record(sh, rec, &h, sh->zbuf.data);
 		if (r)
 			LOG(ep->rw, STARLING_LOG_ERROR,
-			    "endpoint %s: cannot write to the disk buffer in %s: %s (batch kept in memory)",
+			    "endpoint %s: cannot write to the disk buffer in %s: %s (batch kept in "
+			    "memory)",
 			    ep->name, ep->dir, strerror(-r));
 	}
 	if (r) {
@@ -552,8 +561,9 @@ static const struct starling_label *merge_external(struct rw *rw, struct shard *
 		sh->merged_cap = need;
 	}
 	while (i < s->n_labels || j < rw->n_ext) {
-		int c = i == s->n_labels ? 1 : j == rw->n_ext ? -1
-				       : strcmp(s->labels[i].name, rw->ext[j].name);
+		int c = i == s->n_labels ? 1
+			: j == rw->n_ext ? -1
+					 : strcmp(s->labels[i].name, rw->ext[j].name);
 
 		if (c <= 0) {
 			sh->merged[k++] = s->labels[i++];
@@ -688,10 +698,12 @@ static void record_metadata(struct rw *rw, const struct starling_metadata *md)
 		md_rehash(rw);
 	if (!rw->md_index_cap)
 		goto out;
-	for (p = h & (rw->md_index_cap - 1); rw->md_index[p]; p = (p + 1) & (rw->md_index_cap - 1)) {
+	for (p = h & (rw->md_index_cap - 1); rw->md_index[p];
+	     p = (p + 1) & (rw->md_index_cap - 1)) {
 		e = &rw->md[rw->md_index[p] - 1];
 		if (e->hash == h && !strcmp(e->family, md->family)) {
-			if (e->type != md->type || !str_eq(e->help, md->help && *md->help ? md->help : NULL) ||
+			if (e->type != md->type ||
+			    !str_eq(e->help, md->help && *md->help ? md->help : NULL) ||
 			    !str_eq(e->unit, md->unit && *md->unit ? md->unit : NULL)) {
 				free(e->help);
 				free(e->unit);
@@ -774,7 +786,8 @@ static int load_head(struct shard *sh)
 		file_path(ep, r->file->id, r->file->shard, path, sizeof(path));
 		fd = r->file->fd >= 0 ? r->file->fd : open(path, O_RDONLY | O_CLOEXEC);
 		if (fd >= 0) {
-			n = pread(fd, sh->body.data, r->len, (off_t)(r->off + sizeof(struct rec_hdr)));
+			n = pread(fd, sh->body.data, r->len,
+				  (off_t)(r->off + sizeof(struct rec_hdr)));
 			if (fd != r->file->fd)
 				close(fd);
 		}
@@ -813,7 +826,7 @@ static void finish_head(struct shard *sh)
 static void try_send(struct rw *rw, struct shard *sh, int64_t now)
 {
 	struct endpoint *ep = sh->ep;
-	struct starling_http_request req = { 0 };
+	struct starling_http_request req = {0};
 	const char *hdrs[64];
 	char attempt[48];
 	size_t nh = 0;
@@ -836,8 +849,8 @@ static void try_send(struct rw *rw, struct shard *sh, int64_t now)
 		sh->in_flight = true;
 		pthread_mutex_unlock(&sh->lock);
 		rw->api->metric_add(ep->m_dropped, n);
-		LOG(rw, STARLING_LOG_WARN, "endpoint %s: dropped %u samples older than sample_age_limit",
-		    ep->name, n);
+		LOG(rw, STARLING_LOG_WARN,
+		    "endpoint %s: dropped %u samples older than sample_age_limit", ep->name, n);
 		finish_head(sh);
 		return;
 	}
@@ -937,8 +950,9 @@ static void send_done(void *arg, const struct starling_http_response *resp)
 		delay = resp->retry_after_ms;
 	if (sh->attempt == 0 || sh->attempt % 20 == 0) {
 		if (resp->error)
-			LOG(rw, STARLING_LOG_WARN, "endpoint %s: send failed (%s), retrying in %" PRId64 " ms",
-			    ep->name, resp->error_msg, delay);
+			LOG(rw, STARLING_LOG_WARN,
+			    "endpoint %s: send failed (%s), retrying in %" PRId64 " ms", ep->name,
+			    resp->error_msg, delay);
 		else
 			LOG(rw, STARLING_LOG_WARN,
 			    "endpoint %s: receiver answered HTTP %ld, retrying in %" PRId64 " ms",
@@ -964,7 +978,8 @@ static void md_done(void *arg, const struct starling_http_response *resp)
 		return;
 	}
 	rw->api->metric_add(ep->m_md_failed, 1);
-	LOG(rw, STARLING_LOG_WARN, "endpoint %s: metadata send failed: %s (HTTP %ld); next try in %" PRId64 " ms",
+	LOG(rw, STARLING_LOG_WARN,
+	    "endpoint %s: metadata send failed: %s (HTTP %ld); next try in %" PRId64 " ms",
 	    ep->name, resp->error ? resp->error_msg : "refused", resp->status, ep->md_interval_ms);
 }
 
@@ -972,7 +987,7 @@ static void md_done(void *arg, const struct starling_http_response *resp)
  * rest goes next interval, rotating). */
 static void try_send_metadata(struct rw *rw, struct endpoint *ep, int64_t now)
 {
-	struct starling_http_request req = { 0 };
+	struct starling_http_request req = {0};
 	const char *hdrs[64];
 	size_t nh = 0, count = 0;
 	int r = 0;
@@ -982,8 +997,8 @@ static void try_send_metadata(struct rw *rw, struct endpoint *ep, int64_t now)
 	ep->md_req.len = 0;
 	pthread_mutex_lock(&rw->md_lock);
 	for (size_t i = 0; i < rw->n_md && count < ep->md_max && !r; i++) {
-		struct starling_metadata md = { rw->md[i].family, rw->md[i].type, rw->md[i].help,
-						rw->md[i].unit };
+		struct starling_metadata md = {rw->md[i].family, rw->md[i].type, rw->md[i].help,
+					       rw->md[i].unit};
 
 		r = starling_rw_append_metadata(&ep->md_req, &md);
 		count++;
@@ -1079,8 +1094,8 @@ static void recover_file(struct endpoint *ep, const struct found *fd_, uint64_t 
 		struct rec_hdr h;
 		struct rec *r;
 
-		if (pread(fd, &h, sizeof(h), (off_t)off) != (ssize_t)sizeof(h) || h.magic != REC_MAGIC ||
-		    off + sizeof(h) + h.len > f->size)
+		if (pread(fd, &h, sizeof(h), (off_t)off) != (ssize_t)sizeof(h) ||
+		    h.magic != REC_MAGIC || off + sizeof(h) + h.len > f->size)
 			break;
 		if (!(h.flags & REC_DONE) && (r = calloc(1, sizeof(*r)))) {
 			r->seq = ++sh->next_rec;
@@ -1129,7 +1144,8 @@ static int recover_segments(struct rw *rw, struct endpoint *ep)
 		unsigned shard;
 		char ext[8];
 
-		if (sscanf(d->d_name, "%16" SCNx64 "-%4u.%3s", &id, &shard, ext) != 3 || strcmp(ext, "seg"))
+		if (sscanf(d->d_name, "%16" SCNx64 "-%4u.%3s", &id, &shard, ext) != 3 ||
+		    strcmp(ext, "seg"))
 			continue;
 		if (n == cap) {
 			struct found *nf = realloc(f, (cap = cap ? 2 * cap : 64) * sizeof(*f));
@@ -1152,8 +1168,8 @@ static int recover_segments(struct rw *rw, struct endpoint *ep)
 	free(f);
 	if (total) {
 		LOG(rw, STARLING_LOG_INFO,
-		    "endpoint %s: %" PRIu64 " samples buffered by a previous run will be sent", ep->name,
-		    total);
+		    "endpoint %s: %" PRIu64 " samples buffered by a previous run will be sent",
+		    ep->name, total);
 		update_pending(ep, (long long)total);
 	}
 	return 0;
@@ -1174,7 +1190,8 @@ static void endpoint_free(struct endpoint *ep)
 				sh->head = r->next;
 				if (r->mem)
 					LOG(ep->rw, STARLING_LOG_ERROR,
-					    "endpoint %s: %u samples only in memory are lost at shutdown",
+					    "endpoint %s: %u samples only in memory are lost at "
+					    "shutdown",
 					    ep->name, r->samples);
 				free(r->mem);
 				free(r);
@@ -1247,9 +1264,13 @@ static void rw_destroy(void *inst)
 
 static bool reserved_header(const char *name)
 {
-	static const char *const r[] = { "content-type", "content-encoding", "user-agent",
-					 "x-prometheus-remote-write-version", "content-length",
-					 "host", NULL };
+	static const char *const r[] = {"content-type",
+					"content-encoding",
+					"user-agent",
+					"x-prometheus-remote-write-version",
+					"content-length",
+					"host",
+					NULL};
 
 	for (size_t i = 0; r[i]; i++)
 		if (!strcasecmp(name, r[i]))
@@ -1312,7 +1333,8 @@ static void make_metrics(struct rw *rw, struct endpoint *ep)
 	char labels[1024];
 
 	snprintf(labels, sizeof(labels), "remote_name=%s,url=%s", ep->name, ep->url);
-#define REG(field, type, name, help) ep->field = a->metric_register(rw->self, type, name, help, labels)
+#define REG(field, type, name, help)                                                               \
+	ep->field = a->metric_register(rw->self, type, name, help, labels)
 	REG(m_sent, STARLING_SELF_COUNTER, "prometheus_remote_storage_samples_total",
 	    "Samples sent to remote storage (2xx).");
 	REG(m_failed, STARLING_SELF_COUNTER, "prometheus_remote_storage_samples_failed_total",
@@ -1354,8 +1376,8 @@ static int endpoint_init(struct rw *rw, struct endpoint *ep, const starling_conf
 	ep->highest_sent_ms = INT64_MIN;
 	if (a->config_string(n, "url", &url) || !url ||
 	    (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
-		LOG(rw, STARLING_LOG_ERROR, "%s: endpoint.url: required, an http:// or https:// URL",
-		    a->config_where(n));
+		LOG(rw, STARLING_LOG_ERROR,
+		    "%s: endpoint.url: required, an http:// or https:// URL", a->config_where(n));
 		return -EINVAL;
 	}
 	ep->url = strdup(url);
@@ -1378,8 +1400,9 @@ static int endpoint_init(struct rw *rw, struct endpoint *ep, const starling_conf
 		return -ENOMEM;
 	for (size_t i = 0; i < index; i++)
 		if (!strcmp(rw->eps[i].name, ep->name)) {
-			LOG(rw, STARLING_LOG_ERROR, "%s: endpoint name \"%s\" used twice (set `name`)",
-			    a->config_where(n), ep->name);
+			LOG(rw, STARLING_LOG_ERROR,
+			    "%s: endpoint name \"%s\" used twice (set `name`)", a->config_where(n),
+			    ep->name);
 			return -EINVAL;
 		}
 	if ((r = cfg_dur(rw, n, "remote_timeout", &ep->timeout_ms)) ||
@@ -1401,7 +1424,8 @@ static int endpoint_init(struct rw *rw, struct endpoint *ep, const starling_conf
 	ep->md_max = (size_t)v;
 	r = a->config_bytes(n, "queue_config.max_buffer_size", &ep->max_bytes);
 	if (r || ep->max_bytes < 4096) {
-		LOG(rw, STARLING_LOG_ERROR, "%s: queue_config.max_buffer_size: expected a size >= 4KiB",
+		LOG(rw, STARLING_LOG_ERROR,
+		    "%s: queue_config.max_buffer_size: expected a size >= 4KiB",
 		    a->config_where(n));
 		return -EINVAL;
 	}
@@ -1457,12 +1481,13 @@ static int endpoint_init(struct rw *rw, struct endpoint *ep, const starling_conf
 		const char *hn = a->config_name(h), *hv = NULL;
 
 		if (!hn || a->config_string(h, NULL, &hv) || strpbrk(hv, "\r\n")) {
-			LOG(rw, STARLING_LOG_ERROR, "%s: headers: values must be single-line strings",
-			    a->config_where(h));
+			LOG(rw, STARLING_LOG_ERROR,
+			    "%s: headers: values must be single-line strings", a->config_where(h));
 			return -EINVAL;
 		}
 		if (reserved_header(hn)) {
-			LOG(rw, STARLING_LOG_ERROR, "%s: headers: %s is set by remote write and cannot be overridden",
+			LOG(rw, STARLING_LOG_ERROR,
+			    "%s: headers: %s is set by remote write and cannot be overridden",
 			    a->config_where(h), hn);
 			return -EINVAL;
 		}
@@ -1528,7 +1553,8 @@ static int rw_create(const struct starling_host_api *api, starling_component *se
 		const char *name = api->config_name(c), *value = NULL;
 
 		if (!name || !valid_label_name(name) || api->config_string(c, NULL, &value)) {
-			LOG(rw, STARLING_LOG_ERROR, "%s: external_labels: \"%s\" must be a label name with a string value",
+			LOG(rw, STARLING_LOG_ERROR,
+			    "%s: external_labels: \"%s\" must be a label name with a string value",
 			    api->config_where(c), name ? name : "?");
 			rw->n_ext = i;
 			r = -EINVAL;
@@ -1565,7 +1591,8 @@ static int rw_start(void *inst)
 
 		if (!state) {
 			LOG(rw, STARLING_LOG_WARN,
-			    "no state directory: endpoint %s queues in memory only (lost on restart)",
+			    "no state directory: endpoint %s queues in memory only (lost on "
+			    "restart)",
 			    ep->name);
 			continue;
 		}
@@ -1575,8 +1602,8 @@ static int rw_start(void *inst)
 			return -ENOMEM;
 		snprintf(ep->dir, len, "%s/%s", state, ep->name);
 		if (mkdir(ep->dir, 0700) && errno != EEXIST) {
-			LOG(rw, STARLING_LOG_ERROR, "cannot create buffer directory %s: %s", ep->dir,
-			    strerror(errno));
+			LOG(rw, STARLING_LOG_ERROR, "cannot create buffer directory %s: %s",
+			    ep->dir, strerror(errno));
 			return -errno;
 		}
 		r = recover_segments(rw, ep);
@@ -1635,28 +1662,28 @@ static int rw_update(void *inst, const starling_config *cfg)
 }
 
 static const struct starling_component_type rw_type = {
-	.struct_size = sizeof(struct starling_component_type),
-	.name = "prometheus.remote_write",
-	.help = "Send series to Prometheus remote-write receivers (Remote Write 1.0)",
-	.flags = STARLING_TYPE_REENTRANT_RECEIVE,
-	.accepts = STARLING_ACCEPTS_SERIES,
-	.schema = rw_keys,
-	.create = rw_create,
-	.update = rw_update,
-	.start = rw_start,
-	.stop = rw_stop,
-	.destroy = rw_destroy,
-	.receive_series = rw_receive_series,
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "prometheus.remote_write",
+    .help = "Send series to Prometheus remote-write receivers (Remote Write 1.0)",
+    .flags = STARLING_TYPE_REENTRANT_RECEIVE,
+    .accepts = STARLING_ACCEPTS_SERIES,
+    .schema = rw_keys,
+    .create = rw_create,
+    .update = rw_update,
+    .start = rw_start,
+    .stop = rw_stop,
+    .destroy = rw_destroy,
+    .receive_series = rw_receive_series,
 };
 
-static const struct starling_component_type *const rw_types[] = { &rw_type };
+static const struct starling_component_type *const rw_types[] = {&rw_type};
 
 static const struct starling_plugin_descriptor rw_descriptor = {
-	STARLING_DESCRIPTOR_HEAD,
-	.name = "prometheus_remote_write",
-	.version = STARLING_VERSION,
-	.types = rw_types,
-	.n_types = 1,
+    STARLING_DESCRIPTOR_HEAD,
+    .name = "prometheus_remote_write",
+    .version = STARLING_VERSION,
+    .types = rw_types,
+    .n_types = 1,
 };
 
 STARLING_PLUGIN(rw_descriptor)

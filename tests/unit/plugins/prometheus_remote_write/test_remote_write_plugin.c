@@ -27,12 +27,12 @@ const struct starling_plugin_descriptor *starling_plugin_entry(void);
 static struct MHD_Daemon *daemon_;
 static char url[96];
 static pthread_mutex_t rx_lock = PTHREAD_MUTEX_INITIALIZER;
-static int statuses[64];   /* answers for the next requests, then 204 */
+static int statuses[64]; /* answers for the next requests, then 204 */
 static size_t n_statuses;
 static const char *retry_after;
-static int requests;       /* all requests */
+static int requests; /* all requests */
 static int ok_requests;
-static size_t samples_ok;  /* samples in 2xx answered requests */
+static size_t samples_ok; /* samples in 2xx answered requests */
 static size_t max_per_request;
 static size_t metadata_ok;
 static bool out_of_order, bad_headers, ext_label_seen, own_label_kept;
@@ -84,7 +84,7 @@ static const char *label(const Prometheus__TimeSeries *ts, const char *name)
 /* Record what a 2xx-answered request carried. Caller holds rx_lock. */
 static void record(const uint8_t *body, size_t len)
 {
-	struct starling_rw_buf raw = { 0 };
+	struct starling_rw_buf raw = {0};
 	Prometheus__WriteRequest *wr;
 	size_t n = 0;
 
@@ -168,7 +168,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	}
 	ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Encoding");
 	ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
-	ver = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Prometheus-Remote-Write-Version");
+	ver =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Prometheus-Remote-Write-Version");
 	ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
 	pthread_mutex_lock(&rx_lock);
 	if (!ce || strcmp(ce, "snappy") || !ct || strcmp(ct, "application/x-protobuf") || !ver ||
@@ -201,14 +202,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 
 static int suite_init(void)
 {
-	struct sockaddr_in sa = { 0 };
+	struct sockaddr_in sa = {0};
 	const union MHD_DaemonInfo *info;
 
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
-				   NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-				   MHD_OPTION_END);
+	daemon_ =
+	    MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
+			     NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
 	if (!daemon_)
 		return 1;
 	info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
@@ -250,7 +251,8 @@ static int start(struct inst *in, const char *extra, const char *state_dir)
 	mock_host_set_quiet(in->m, true);
 	if (state_dir)
 		mock_host_set_state_dir(in->m, state_dir);
-	r = type()->create(mock_host_api(in->m), mock_host_self(in->m), mock_host_config(in->m), &in->p);
+	r = type()->create(mock_host_api(in->m), mock_host_self(in->m), mock_host_config(in->m),
+			   &in->p);
 	if (r)
 		return r;
 	return type()->start(in->p);
@@ -265,9 +267,10 @@ static void finish(struct inst *in)
 
 /* Push `n` samples of series `name` with timestamps ts0, ts0+1, ... in
  * batches of `per` samples. */
-static void push(struct inst *in, const char *name, const char *env, int64_t ts0, size_t n, size_t per)
+static void push(struct inst *in, const char *name, const char *env, int64_t ts0, size_t n,
+		 size_t per)
 {
-	struct starling_label l[3] = { { "__name__", name }, { "env", env }, { "job", "j" } };
+	struct starling_label l[3] = {{"__name__", name}, {"env", env}, {"job", "j"}};
 	size_t nl = env ? 3 : 2;
 	double v[256];
 	int64_t t[256];
@@ -276,8 +279,8 @@ static void push(struct inst *in, const char *name, const char *env, int64_t ts0
 		l[1] = l[2];
 	for (size_t done = 0; done < n;) {
 		size_t k = n - done < per ? n - done : per;
-		struct starling_series s = { l, nl, starling_labels_hash(l, nl), v, t, k };
-		struct starling_series_batch b = { &s, 1, NULL, 0 };
+		struct starling_series s = {l, nl, starling_labels_hash(l, nl), v, t, k};
+		struct starling_series_batch b = {&s, 1, NULL, 0};
 
 		for (size_t i = 0; i < k; i++) {
 			v[i] = (double)(done + i);
@@ -322,12 +325,12 @@ static void test_batching_headers_metadata(void)
 {
 	struct inst in;
 	char name[32];
-	struct starling_label l[] = { { "__name__", "md_metric" } };
+	struct starling_label l[] = {{"__name__", "md_metric"}};
 	double v = 1;
 	int64_t t = wall_ms();
-	struct starling_series s = { l, 1, starling_labels_hash(l, 1), &v, &t, 1 };
-	struct starling_metadata md = { "md_metric", STARLING_METRIC_GAUGE, "A gauge.", NULL };
-	struct starling_series_batch b = { &s, 1, &md, 1 };
+	struct starling_series s = {l, 1, starling_labels_hash(l, 1), &v, &t, 1};
+	struct starling_metadata md = {"md_metric", STARLING_METRIC_GAUGE, "A gauge.", NULL};
+	struct starling_series_batch b = {&s, 1, &md, 1};
 	int64_t base = wall_ms();
 
 	rx_reset();
@@ -351,17 +354,18 @@ static void test_batching_headers_metadata(void)
 	pthread_mutex_unlock(&rx_lock);
 	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_total"), 1002, 0.1);
 	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_pending"), 0, 0.1);
-	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_queue_highest_sent_timestamp_seconds"),
-			       (double)(base + 49) / 1000.0, 5.0);
-	CU_ASSERT_DOUBLE_EQUAL(mock_host_metric(in.m, "prometheus_remote_storage_samples_in_total", NULL),
-			       1002, 0.1);
+	CU_ASSERT_DOUBLE_EQUAL(
+	    metric(&in, "prometheus_remote_storage_queue_highest_sent_timestamp_seconds"),
+	    (double)(base + 49) / 1000.0, 5.0);
+	CU_ASSERT_DOUBLE_EQUAL(
+	    mock_host_metric(in.m, "prometheus_remote_storage_samples_in_total", NULL), 1002, 0.1);
 	finish(&in);
 }
 
 static void test_retry_5xx_keeps_order(void)
 {
 	struct inst in;
-	int st[] = { 500, 503, 502 };
+	int st[] = {500, 503, 502};
 
 	rx_reset();
 	rx_answer(st, 3, NULL);
@@ -374,7 +378,8 @@ static void test_retry_5xx_keeps_order(void)
 	CU_ASSERT_TRUE(requests >= 3 + 5);
 	pthread_mutex_unlock(&rx_lock);
 	CU_ASSERT_TRUE(metric(&in, "prometheus_remote_storage_samples_retried_total") >= 300);
-	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_failed_total"), 0, 0.1);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_failed_total"), 0,
+			       0.1);
 	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_total"), 450, 0.1);
 	finish(&in);
 }
@@ -382,7 +387,7 @@ static void test_retry_5xx_keeps_order(void)
 static void test_429_retry_after(void)
 {
 	struct inst in;
-	int st[] = { 429 };
+	int st[] = {429};
 	double gap;
 
 	rx_reset();
@@ -396,7 +401,8 @@ static void test_429_retry_after(void)
 	/* min_backoff is 10ms: only Retry-After explains a 1s pause */
 	CU_ASSERT_TRUE(gap >= 900);
 	CU_ASSERT_TRUE(gap < 3000);
-	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_retried_total"), 100, 0.1);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_retried_total"), 100,
+			       0.1);
 	finish(&in);
 
 	/* with retry_on_http_429 = false, a 429 drops the batch (counted) */
@@ -408,14 +414,15 @@ static void test_429_retry_after(void)
 	CU_ASSERT_TRUE(wait_for(&samples_ok, 100, 5000));
 	usleep(200000);
 	CU_ASSERT_EQUAL(samples_ok, 100);
-	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_failed_total"), 100, 0.1);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_failed_total"), 100,
+			       0.1);
 	finish(&in);
 }
 
 static void test_400_dropped_and_counted(void)
 {
 	struct inst in;
-	int st[] = { 400 };
+	int st[] = {400};
 
 	rx_reset();
 	rx_answer(st, 1, NULL);
@@ -425,11 +432,12 @@ static void test_400_dropped_and_counted(void)
 	CU_ASSERT_TRUE(wait_for(&samples_ok, 100, 5000));
 	usleep(300000);
 	pthread_mutex_lock(&rx_lock);
-	CU_ASSERT_EQUAL(samples_ok, 100);   /* only the refused batch is lost */
-	CU_ASSERT_EQUAL(requests, 2);       /* and it was not retried */
+	CU_ASSERT_EQUAL(samples_ok, 100); /* only the refused batch is lost */
+	CU_ASSERT_EQUAL(requests, 2);	  /* and it was not retried */
 	CU_ASSERT_EQUAL(min_ts_seen, 2000);
 	pthread_mutex_unlock(&rx_lock);
-	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_failed_total"), 100, 0.1);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_failed_total"), 100,
+			       0.1);
 	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_pending"), 0, 0.1);
 	CU_ASSERT_TRUE(mock_host_log_count(in.m, STARLING_LOG_ERROR, "HTTP 400") >= 1);
 	finish(&in);
@@ -561,7 +569,8 @@ static void test_buffer_full_drops_oldest(void)
 		st[i] = 503;
 	rx_reset();
 	rx_answer(st, 64, NULL);
-	CU_ASSERT_EQUAL_FATAL(start(&in, "max_buffer_size = \"8KiB\"; max_backoff = \"100ms\";", dir), 0);
+	CU_ASSERT_EQUAL_FATAL(
+	    start(&in, "max_buffer_size = \"8KiB\"; max_backoff = \"100ms\";", dir), 0);
 	/* incompressible-ish: distinct names so each batch is a few kB */
 	for (int i = 0; i < 40; i++) {
 		char name[64];
@@ -586,16 +595,18 @@ static void test_buffer_full_drops_oldest(void)
 static void test_config_errors(void)
 {
 	static const char *const bad[] = {
-		"endpoint = ( { name = \"x\"; } );",
-		"endpoint = ( { url = \"ftp://x\"; } );",
-		"endpoint = ( { url = \"http://x\"; headers = { User-Agent = \"me\"; }; } );",
-		"endpoint = ( { url = \"http://x\"; write_relabel_config = ( { action = \"drop\"; } ); } );",
-		"endpoint = ( { url = \"http://x\"; bearer_token = \"a\"; basic_auth = { username = \"u\"; }; } );",
-		"endpoint = ( { url = \"http://x\"; queue_config = { max_samples_per_send = 0; }; } );",
-		"endpoint = ( { url = \"http://x\"; remote_timeout = \"soon\"; } );",
-		"endpoint = ( { url = \"http://x\"; } ); external_labels = { bad-name = \"v\"; };",
-		"endpoint = ( { url = \"http://x\"; }, { url = \"http://x\"; } );",
-		"endpoint = ( );",
+	    "endpoint = ( { name = \"x\"; } );",
+	    "endpoint = ( { url = \"ftp://x\"; } );",
+	    "endpoint = ( { url = \"http://x\"; headers = { User-Agent = \"me\"; }; } );",
+	    "endpoint = ( { url = \"http://x\"; write_relabel_config = ( { action = \"drop\"; } ); "
+	    "} );",
+	    "endpoint = ( { url = \"http://x\"; bearer_token = \"a\"; basic_auth = { username = "
+	    "\"u\"; }; } );",
+	    "endpoint = ( { url = \"http://x\"; queue_config = { max_samples_per_send = 0; }; } );",
+	    "endpoint = ( { url = \"http://x\"; remote_timeout = \"soon\"; } );",
+	    "endpoint = ( { url = \"http://x\"; } ); external_labels = { bad-name = \"v\"; };",
+	    "endpoint = ( { url = \"http://x\"; }, { url = \"http://x\"; } );",
+	    "endpoint = ( );",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -25,7 +25,7 @@ static size_t plain_len;
 
 static uint8_t *gzip_buf(const void *in, size_t len, size_t *out_len)
 {
-	z_stream zs = { 0 };
+	z_stream zs = {0};
 	size_t cap = compressBound(len) + 64;
 	uint8_t *out = malloc(cap);
 
@@ -43,8 +43,8 @@ static uint8_t *gzip_buf(const void *in, size_t len, size_t *out_len)
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const void *body,
 			     size_t len, const char *hname, const char *hval)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body,
-								 MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result ret;
 
 	if (hname)
@@ -92,7 +92,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	if (!strcmp(url, "/plain"))
 		return reply(conn, 200, "hello", 5, NULL, NULL);
 	if (!strcmp(url, "/gzip")) {
-		const char *ae = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding");
+		const char *ae =
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding");
 
 		if (ae && strstr(ae, "gzip"))
 			return reply(conn, 200, gz_text, gz_text_len, "Content-Encoding", "gzip");
@@ -113,7 +114,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		return r;
 	}
 	if (!strcmp(url, "/corrupt"))
-		return reply(conn, 200, "\x1f\x8b\x08\x00garbagegarbagegarbage", 24, "Content-Encoding", "gzip");
+		return reply(conn, 200, "\x1f\x8b\x08\x00garbagegarbagegarbage", 24,
+			     "Content-Encoding", "gzip");
 	if (!strcmp(url, "/big"))
 		return reply(conn, 200, plain_text, plain_len, NULL, NULL);
 	if (!strcmp(url, "/slow")) {
@@ -187,7 +189,7 @@ static int make_certs(void)
 
 static int suite_init(void)
 {
-	struct sockaddr_in sa = { 0 };
+	struct sockaddr_in sa = {0};
 	const union MHD_DaemonInfo *info;
 	uint8_t *zeros;
 
@@ -203,19 +205,19 @@ static int suite_init(void)
 
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	daemon_ = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC,
-				   0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-				   MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-				   MHD_OPTION_END);
+	daemon_ = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC, 0, NULL,
+	    NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_CONNECTION,
+	    on_connection, NULL, MHD_OPTION_END);
 	if (!daemon_)
 		return 1;
 	info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
 	port = info->port;
 	if (make_certs() == 0)
 		tls_daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
-					      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS,
-					      0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-					      MHD_OPTION_HTTPS_MEM_KEY, tls_key,
+						  MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS,
+					      0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR,
+					      &sa, MHD_OPTION_HTTPS_MEM_KEY, tls_key,
 					      MHD_OPTION_HTTPS_MEM_CERT, tls_cert, MHD_OPTION_END);
 	if (tls_daemon)
 		tls_port = MHD_get_daemon_info(tls_daemon, MHD_DAEMON_INFO_BIND_PORT)->port;
@@ -294,7 +296,7 @@ static void get(const char *path, size_t limit, bool gzip, int64_t timeout,
 		const struct starling_http_auth *auth, struct result *res)
 {
 	char url[128];
-	struct starling_http_request req = { 0 };
+	struct starling_http_request req = {0};
 
 	snprintf(url, sizeof(url), "%s%s", base, path);
 	req.url = url;
@@ -377,7 +379,7 @@ static void test_timeout_and_redirects(void)
 	free(r.body);
 
 	/* nothing listens on port 1 */
-	struct starling_http_request req = { .url = "http://127.0.0.1:1/", .timeout_ms = 2000 };
+	struct starling_http_request req = {.url = "http://127.0.0.1:1/", .timeout_ms = 2000};
 
 	fetch(&req, &r);
 	CU_ASSERT_EQUAL(r.error, -ECONNREFUSED);
@@ -385,13 +387,13 @@ static void test_timeout_and_redirects(void)
 
 static void test_auth_headers(void)
 {
-	struct starling_http_auth_settings s = { .username = "user", .password = "pass",
-						 .follow_redirects = true };
+	struct starling_http_auth_settings s = {
+	    .username = "user", .password = "pass", .follow_redirects = true};
 	struct starling_http_auth *a;
 	char err[256], url[128], path[] = "/tmp/starling-http-token-XXXXXX";
 	struct result r;
-	const char *hdr[] = { "X-Test: yes" };
-	struct starling_http_request req = { 0 };
+	const char *hdr[] = {"X-Test: yes"};
+	struct starling_http_request req = {0};
 	FILE *f;
 	int fd;
 
@@ -466,9 +468,9 @@ static void count_done(void *arg, const struct starling_http_response *r)
 static void test_concurrency_and_post(void)
 {
 	struct starling_http_client *c;
-	struct counter cnt = { 0 };
+	struct counter cnt = {0};
 	char url[128];
-	struct starling_http_request req = { 0 };
+	struct starling_http_request req = {0};
 	struct result r;
 	int loops = 0;
 
@@ -506,9 +508,9 @@ static void test_concurrency_and_post(void)
 static void test_connection_reuse(void)
 {
 	struct starling_http_client *c;
-	struct counter cnt = { 0 };
+	struct counter cnt = {0};
 	char url[128];
-	struct starling_http_request req = { 0 };
+	struct starling_http_request req = {0};
 	int before;
 
 	CU_ASSERT_EQUAL_FATAL(starling_http_client_new(NULL, &c), 0);
@@ -527,7 +529,8 @@ static void test_connection_reuse(void)
 	}
 	CU_ASSERT_EQUAL(cnt.ok, 20);
 	if (__atomic_load_n(&connections, __ATOMIC_SEQ_CST) - before != 1)
-		fprintf(stderr, "connections: %d\n", __atomic_load_n(&connections, __ATOMIC_SEQ_CST) - before);
+		fprintf(stderr, "connections: %d\n",
+			__atomic_load_n(&connections, __ATOMIC_SEQ_CST) - before);
 	CU_ASSERT_EQUAL(__atomic_load_n(&connections, __ATOMIC_SEQ_CST) - before, 1);
 	starling_http_client_free(c);
 }
@@ -536,7 +539,7 @@ static void tls_get(const struct starling_http_auth_settings *s, struct result *
 {
 	struct starling_http_auth *a = NULL;
 	char err[256], url[128];
-	struct starling_http_request req = { 0 };
+	struct starling_http_request req = {0};
 
 	CU_ASSERT_EQUAL_FATAL(starling_http_auth_new(s, &a, err, sizeof(err)), 0);
 	snprintf(url, sizeof(url), "https://127.0.0.1:%u/plain", tls_port);
@@ -549,7 +552,7 @@ static void tls_get(const struct starling_http_auth_settings *s, struct result *
 
 static void test_tls(void)
 {
-	struct starling_http_auth_settings s = { 0 };
+	struct starling_http_auth_settings s = {0};
 	char ca[128];
 	struct result r;
 
@@ -585,10 +588,11 @@ static void test_retry_after_parse(void)
 	CU_ASSERT_EQUAL(starling_http_parse_retry_after("120", 0), 120000);
 	CU_ASSERT_EQUAL(starling_http_parse_retry_after("abc", 0), -1);
 	/* Wed, 21 Oct 2015 07:28:00 GMT = 1445412480 */
-	CU_ASSERT_EQUAL(starling_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT",
-							1445412470000LL), 10000);
-	CU_ASSERT_EQUAL(starling_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT",
-							1445412490000LL), 0);
+	CU_ASSERT_EQUAL(
+	    starling_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412470000LL),
+	    10000);
+	CU_ASSERT_EQUAL(
+	    starling_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412490000LL), 0);
 }
 
 int main(void)
