@@ -132,10 +132,10 @@ struct endpoint {
 	unsigned n_shards;
 	struct shard *shards;
 
-	pthread_mutex_t lock; /* next_seq, disk_bytes */
+	pthread_mutex_t lock; /* next_seq, disk_bytes, pending */
 	uint64_t next_seq;
 	int64_t disk_bytes;
-	atomic_llong pending; /* samples accepted, not yet sent or dropped */
+	long long pending; /* samples accepted, not yet sent or dropped (lock) */
 
 	/* sender thread only */
 	bool md_in_flight;
@@ -264,9 +264,11 @@ static bool valid_dir_name(const char *s)
 
 static void update_pending(struct endpoint *ep, long long delta)
 {
-	long long v = atomic_fetch_add(&ep->pending, delta) + delta;
-
-	ep->rw->api->metric_set(ep->m_pending, (double)v);
+	/* under the lock, so that the gauge is set in the order of the adds */
+	pthread_mutex_lock(&ep->lock);
+	ep->pending += delta;
+	ep->rw->api->metric_set(ep->m_pending, (double)ep->pending);
+	pthread_mutex_unlock(&ep->lock);
 }
 
 static void file_path(const struct endpoint *ep, uint64_t id, unsigned shard, char *out, size_t len)
@@ -426,17 +428,25 @@ static int append_record(struct shard *sh, struct rec *rec, const struct rec_hdr
 	return 0;
 }
 
-/* Drop the oldest queued data (whole sealed files, never the batch in
- * flight) until the buffer is within max_bytes. Called without any shard
- * lock held. */
+/* The first record that may be dropped: never the one in flight. */
+static struct rec **first_droppable(struct shard *sh)
+{
+	return sh->in_flight && sh->head ? &sh->head->next : &sh->head;
+}
+
+/* Drop the oldest queued data until the buffer is within max_bytes: all
+ * queued records of the oldest sealed file that has any (never the record
+ * in flight, never the file still being appended). The buffer can thus
+ * exceed max_bytes by up to about two segment files per shard. Called
+ * without any shard lock held. */
 static void enforce_limit(struct endpoint *ep)
 {
 	for (;;) {
 		struct shard *victim = NULL;
 		uint64_t oldest = UINT64_MAX;
-		uint32_t samples = 0, recs = 0;
+		uint32_t samples = 0, recs = 0, n;
 		struct segfile *f;
-		struct rec *r;
+		struct rec *r, **pp;
 		int64_t bytes;
 
 		pthread_mutex_lock(&ep->lock);
@@ -448,10 +458,9 @@ static void enforce_limit(struct endpoint *ep)
 			struct shard *sh = &ep->shards[i];
 
 			pthread_mutex_lock(&sh->lock);
-			f = sh->files;
-			r = sh->in_flight && sh->head ? sh->head->next : sh->head;
-			if (f && f->sealed && r && r->file == f && f->id < oldest) {
-				oldest = f->id;
+			r = *first_droppable(sh);
+			if (r && r->file && r->file->sealed && r->file->id < oldest) {
+				oldest = r->file->id;
 				victim = sh;
 			}
 			pthread_mutex_unlock(&sh->lock);
@@ -459,25 +468,27 @@ static void enforce_limit(struct endpoint *ep)
 		if (!victim)
 			return;
 		pthread_mutex_lock(&victim->lock);
-		f = victim->files;
-		if (!f || f->id != oldest) {
+		pp = first_droppable(victim);
+		f = *pp ? (*pp)->file : NULL;
+		if (!f || !f->sealed || f->id != oldest) {
 			pthread_mutex_unlock(&victim->lock);
 			continue; /* changed under us: look again */
 		}
-		/* f's records are the first ones of the queue (after the one
-		 * in flight, which stays) */
-		for (unsigned n = f->live - (victim->in_flight && victim->head->file == f); n;
-		     n--) {
-			struct rec **pp = victim->in_flight ? &victim->head->next : &victim->head;
-
+		/* count first: dropping the last record frees f */
+		n = 0;
+		for (r = *pp; r && r->file == f; r = r->next)
+			n++;
+		for (; n; n--) {
 			r = *pp;
 			*pp = r->next;
-			if (victim->tail == r)
-				victim->tail = victim->in_flight ? victim->head : NULL;
+			if (victim->tail == r) /* r had no successor: its predecessor is the new tail */
+				victim->tail = pp == &victim->head ? NULL : victim->head;
 			samples += r->samples;
 			recs++;
-			rec_done(victim, r); /* the last one deletes f */
+			rec_done(victim, r);
 		}
+		if (!victim->head)
+			victim->tail = NULL;
 		pthread_mutex_unlock(&victim->lock);
 		ep->rw->api->metric_add(ep->m_dropped, samples);
 		update_pending(ep, -(long long)samples);
