@@ -130,8 +130,9 @@ check "starling.deb holds exactly the expected files outside /usr/{lib,share}/st
 	diff -u "$LOG/deb.expected.core" "$LOG/deb.files.core"
 missing_plugins=$(comm -23 "$LOG/deb.expected" "$LOG/deb.files")
 check "starling.deb holds every built plugin in /usr/lib/starling/plugins/" test -z "$missing_plugins"
+dpkg-deb -c "$DEB" >"$LOG/deb.listing"
 check "plugins directory /usr/lib/starling/plugins/ is in the package" \
-	sh -c "dpkg-deb -c '$DEB' | grep -q ' \./usr/lib/starling/plugins/$'"
+	grep -q ' \./usr/lib/starling/plugins/$' "$LOG/deb.listing"
 
 {
 	for h in "$SRC"/sdk/include/starling/*.h; do echo "/usr/include/starling/$(basename "$h")"; done
@@ -404,6 +405,10 @@ if [ "$stopped" = 1 ]; then
 	rc=$?
 	DAEMON_PID=
 	check "daemon exits 0 on SIGTERM within 20 s" test "$rc" = 0
+	# ProtectSystem=strict leaves only the StateDirectory writable: the
+	# packaged config's components must keep their files under --state-dir.
+	check "packaged config's components write under the unit's --state-dir" \
+		test -n "$(find "$STATE" -mindepth 2 -type f 2>/dev/null | head -n1)"
 else
 	bad "daemon did not exit within 20 s of SIGTERM"
 fi
