@@ -11,7 +11,9 @@
 #  5. build the example plugin out of tree against the extracted dev files
 #     (Makefile and CMake) and load it with the extracted daemon;
 #  6. unpack the .rpms with rpm2cpio and compare with the .debs;
-#  7. systemd-analyze verify on the packaged unit.
+#  7. systemd-analyze verify on the packaged unit;
+#  8. install_test.sh: real dpkg and rpm installs, upgrade with an edited
+#     config, remove and purge, in a private mount namespace.
 #
 # usage: packages_test.sh SOURCE_DIR WORK_DIR VERSION
 # Nothing is skipped: a missing tool or daemon binary is a failure.
@@ -456,6 +458,14 @@ exposure=$(sed -n 's/.*Overall exposure level for starling.service: \([0-9.]*\).
 echo "    | systemd-analyze security: exposure $exposure"
 check "systemd-analyze security exposure <= 2.0 (OK)" \
 	awk -v e="${exposure:-99}" 'BEGIN { exit !(e <= 2.0) }'
+
+# ---- 8. real installs ------------------------------------------------------
+echo "# install with dpkg and rpm in a private mount namespace (overlays on /etc /usr /var)"
+bash "$(dirname "$0")/install_test.sh" "$WORK/install" "$DEB" "$DEBDEV" "$RPM" "$RPMDEV" "$VERSION" \
+	>"$LOG/install" 2>&1
+irc=$?
+grep -E '^(ok|FAIL|#)' "$LOG/install"
+check "real dpkg and rpm installs: all checks passed" test "$irc" = 0
 
 echo
 if [ "$fails" -ne 0 ]; then
