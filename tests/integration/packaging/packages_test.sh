@@ -142,6 +142,7 @@ check "plugins directory /usr/lib/starling/plugins/ is in the package" \
 	echo "/usr/$LIBDIR/pkgconfig/starling-plugin.pc"
 	echo /usr/share/doc/starling-dev/changelog.gz
 	echo /usr/share/doc/starling-dev/copyright
+	[ -f "$SRC/sdk/ABI.md" ] && echo /usr/share/doc/starling-dev/ABI.md
 	echo /usr/share/doc/starling-dev/examples/plugin/CMakeLists.txt
 	echo /usr/share/doc/starling-dev/examples/plugin/Makefile
 	echo /usr/share/doc/starling-dev/examples/plugin/sample_counter.c
@@ -305,6 +306,15 @@ sdk_objs=$(ar t "$ROOT/usr/$LIBDIR/libstarling_sdk.a" | sort | tr '\n' ' ')
 for c in "$SRC"/sdk/lib/*.c; do
 	check "libstarling_sdk.a contains $(basename "$c")" \
 		sh -c "echo ' $sdk_objs' | grep -qF ' $(basename "$c").o '"
+done
+
+# Every installed header must compile on its own with the .pc's flags (a
+# header that needs a generated or private header would break plugin builds).
+for h in "$ROOT"/usr/include/starling/*.h; do
+	hn=$(basename "$h")
+	printf '#include <starling/%s>\nint starling_header_test;\n' "$hn" >"$WORK/hdr.c"
+	check "installed header starling/$hn compiles on its own (C11, -Wall -Wextra -Werror)" \
+		sh -c "cc -std=c11 -Wall -Wextra -Werror -fsyntax-only $($PC --cflags starling-plugin) '$WORK/hdr.c' >'$LOG/hdr-$hn' 2>&1"
 done
 
 EX=$WORK/example
