@@ -1,12 +1,194 @@
-/* Replaced by the exposition-parser work (issue 4). */
+/*
+ * `starling check-metrics [--format auto|prometheus|openmetrics] [--lenient] [FILE|-]`
+ *
+ * Runs the SDK exposition parser over a document. OpenMetrics is checked in
+ * strict mode (the whole specification) unless --lenient asks for the rules
+ * the scraper applies; every sample's label set is also parsed, so
+ * duplicate label names and invalid UTF-8 are reported as a scrape would
+ * reject them.
+ */
 #include "check_metrics.h"
 
+#include <starling/expo.h>
+
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: starling check-metrics [--format auto|prometheus|openmetrics] "
+		   "[--lenient] [FILE|-]\n"
+		   "  Exit 0 when the exposition is valid, 1 with LINE:COL: message for the\n"
+		   "  first error, 2 on usage or I/O errors. auto = OpenMetrics when the\n"
+		   "  document ends with a \"# EOF\" line, else Prometheus text 0.0.4.\n");
+}
+
+/* Read all of f; returns 0 or -errno. */
+static int read_all(FILE *f, char **out, size_t *out_len)
+{
+	size_t cap = 65536, len = 0;
+	char *buf = malloc(cap);
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		size_t n;
+
+		if (len == cap) {
+			char *nb;
+
+			cap *= 2;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0) {
+			if (ferror(f)) {
+				free(buf);
+				return -EIO;
+			}
+			break;
+		}
+	}
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+static int check(const char *name, const char *buf, size_t len, enum starling_expo_format fmt,
+		 bool lenient)
+{
+	unsigned flags = lenient ? 0 : STARLING_EXPO_STRICT;
+	struct starling_expo_parser *p = starling_expo_parser_new(fmt, flags);
+	struct starling_expo_event ev;
+	struct starling_lset ls;
+	size_t samples = 0, meta = 0;
+	int rc, ret = 0;
+
+	if (!p) {
+		fprintf(stderr, "check-metrics: out of memory\n");
+		return 2;
+	}
+	starling_lset_init(&ls);
+	starling_expo_reset(p, buf, len);
+	while ((rc = starling_expo_next(p, &ev)) > 0) {
+		const char *err = NULL;
+		int lrc;
+
+		if (rc != STARLING_EXPO_SAMPLE) {
+			meta++;
+			continue;
+		}
+		samples++;
+		lrc = starling_expo_series_labels(ev.series, ev.series_len, fmt, &ls, &err);
+		if (lrc == -ENOMEM) {
+			fprintf(stderr, "check-metrics: out of memory\n");
+			ret = 2;
+			goto out;
+		}
+		if (lrc) {
+			/* Column of the series start (after any leading blanks). */
+			const char *ls0 = ev.series;
+
+			while (ls0 > buf && ls0[-1] != '\n')
+				ls0--;
+			fprintf(stderr, "%u:%u: %s\n", ev.line, (unsigned)(ev.series - ls0) + 1,
+				err);
+			ret = 1;
+			goto out;
+		}
+	}
+	if (rc < 0) {
+		struct starling_expo_error e = starling_expo_error(p);
+
+		fprintf(stderr, "%u:%u: %s\n", e.line, e.col, e.msg);
+		ret = 1;
+		goto out;
+	}
+	printf("%s: valid %s%s: %zu samples, %zu metadata lines\n", name,
+	       fmt == STARLING_EXPO_OPENMETRICS ? "OpenMetrics 1.0" : "Prometheus text 0.0.4",
+	       fmt == STARLING_EXPO_OPENMETRICS && lenient ? " (lenient)" : "", samples, meta);
+out:
+	starling_lset_free(&ls);
+	starling_expo_parser_free(p);
+	return ret;
+}
 
 int cmd_check_metrics(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "check-metrics: the exposition parser is not built yet\n");
-	return 2;
+	const char *format = "auto", *path = NULL;
+	enum starling_expo_format fmt;
+	bool lenient = false;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--format") == 0) {
+			if (++i >= argc) {
+				usage(stderr);
+				return 2;
+			}
+			format = argv[i];
+		} else if (strncmp(a, "--format=", 9) == 0) {
+			format = a + 9;
+		} else if (strcmp(a, "--lenient") == 0) {
+			lenient = true;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (a[0] == '-' && a[1] != '\0') {
+			fprintf(stderr, "check-metrics: unknown option %s\n", a);
+			usage(stderr);
+			return 2;
+		} else if (path) {
+			fprintf(stderr, "check-metrics: more than one file given\n");
+			usage(stderr);
+			return 2;
+		} else {
+			path = a;
+		}
+	}
+	if (strcmp(format, "auto") != 0 && strcmp(format, "prometheus") != 0 &&
+	    strcmp(format, "openmetrics") != 0) {
+		fprintf(stderr, "check-metrics: unknown format \"%s\" (auto, prometheus, openmetrics)\n",
+			format);
+		return 2;
+	}
+	if (!path || strcmp(path, "-") == 0) {
+		path = "-";
+		f = stdin;
+	} else {
+		f = fopen(path, "rb");
+		if (!f) {
+			fprintf(stderr, "check-metrics: %s: %s\n", path, strerror(errno));
+			return 2;
+		}
+	}
+	rc = read_all(f, &buf, &len);
+	if (f != stdin)
+		fclose(f);
+	if (rc) {
+		fprintf(stderr, "check-metrics: %s: %s\n", path, strerror(-rc));
+		return 2;
+	}
+	if (strcmp(format, "prometheus") == 0)
+		fmt = STARLING_EXPO_PROMETHEUS;
+	else if (strcmp(format, "openmetrics") == 0)
+		fmt = STARLING_EXPO_OPENMETRICS;
+	else
+		fmt = starling_expo_detect(buf, len);
+	rc = check(path, buf, len, fmt, lenient);
+	free(buf);
+	return rc;
 }

@@ -129,13 +129,15 @@ struct starling_http_response {
 	/* 0 when an HTTP response was received (any status), else a negative
 	 * errno: -ETIMEDOUT (timeout), -EFBIG (body over body_limit, also after
 	 * decompression), -ELOOP (too many redirects), -ECONNREFUSED,
-	 * -EHOSTUNREACH (resolve/connect), -EBADMSG (corrupt gzip), -EPROTO
-	 * (TLS/protocol), -ECANCELED (client freed), -EIO (other). */
+	 * -EHOSTUNREACH (name resolution), -ECONNRESET (connection lost or
+	 * empty reply), -EBADMSG (corrupt gzip), -EPROTO (TLS/protocol),
+	 * -ECANCELED (client freed), -EIO (other). */
 	int error;
 	const char *error_msg;           /* human-readable, "" when error == 0 */
 	long status;                     /* HTTP status, 0 if none */
-	/* The (decompressed) body; owned by the client, valid only during the
-	 * callback (the buffer is reused). */
+	/* The (decompressed) body, followed by a NUL byte not counted in
+	 * body_len; owned by the client, valid only during the callback (the
+	 * buffer is reused). Never NULL when error == 0. */
 	const uint8_t *body;
 	size_t body_len;
 	size_t wire_len;                 /* bytes received before inflating */
@@ -165,7 +167,9 @@ int starling_http_client_new(const struct starling_http_client_options *opts,
 void starling_http_client_free(struct starling_http_client *c);
 
 /* Queue a request. Thread-safe; wakes a run() blocked in another thread.
- * Returns -EINVAL (no url/done), -ENOMEM. The request struct itself may be
+ * Returns -EINVAL (no url/done), -ENOMEM, or the negative errno of reading
+ * the auth profile's password_file/bearer_token_file (then done() is not
+ * called). The request struct itself may be
  * reused after return (headers/url are copied; body is not). done() is
  * called exactly once, from run() (or client_free()), never from submit().
  * Since ABI 1.0. */

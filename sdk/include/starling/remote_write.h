@@ -1,0 +1,70 @@
+/*
+ * Prometheus Remote Write 1.0 encoder (static SDK library).
+ *
+ * Hand-encodes the protobuf wire bytes of prometheus.WriteRequest so that the
+ * hot path allocates nothing per sample: a sink encodes a series' labels once
+ * (starling_rw_encode_labels), caches the blob keyed by starling_series.hash,
+ * and then appends samples as "cached bytes + value + timestamp"
+ * (starling_rw_append_series). The body is then compressed with the snappy
+ * block format (starling_rw_snappy) and POSTed with the STARLING_RW_* headers.
+ *
+ * Buffers are owned by the caller (struct starling_rw_buf, grown with
+ * realloc). No function keeps state: all are thread-safe on distinct buffers.
+ * All return 0 or a negative errno. Since ABI 1.0.
+ */
+#ifndef STARLING_REMOTE_WRITE_H
+#define STARLING_REMOTE_WRITE_H
+
+#include <starling/plugin.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The request headers Remote Write 1.0 requires (users cannot override
+ * them; User-Agent is set separately). */
+#define STARLING_RW_CONTENT_TYPE "Content-Type: application/x-protobuf"
+#define STARLING_RW_CONTENT_ENCODING "Content-Encoding: snappy"
+#define STARLING_RW_VERSION_HEADER "X-Prometheus-Remote-Write-Version: 0.1.0"
+
+/* A growable byte buffer. Zero-initialise; free with starling_rw_buf_free. */
+struct starling_rw_buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+};
+
+/* Make room for `extra` more bytes. */
+int starling_rw_buf_reserve(struct starling_rw_buf *b, size_t extra);
+void starling_rw_buf_free(struct starling_rw_buf *b);
+
+/* Append the `labels` fields of a TimeSeries (each: tag 0x0a, length, Label
+ * message) for the given label set, in the order given (callers pass them
+ * sorted by name). Labels with an empty value are skipped (an empty value
+ * means "absent" in Prometheus). -EINVAL for an empty name. */
+int starling_rw_encode_labels(struct starling_rw_buf *out,
+			      const struct starling_label *labels, size_t n);
+
+/* Append one WriteRequest.timeseries entry: the pre-encoded labels blob (from
+ * starling_rw_encode_labels) plus n samples. Values are copied bit for bit,
+ * so the staleness marker survives. */
+int starling_rw_append_series(struct starling_rw_buf *req, const uint8_t *labels,
+			      size_t labels_len, const double *values,
+			      const int64_t *timestamps_ms, size_t n);
+
+/* Append one WriteRequest.metadata entry (MetricMetadata). */
+int starling_rw_append_metadata(struct starling_rw_buf *req, const struct starling_metadata *md);
+
+/* Encoded size of one TimeSeries entry, for batching decisions. */
+size_t starling_rw_series_size(size_t labels_len, const int64_t *timestamps_ms, size_t n);
+
+/* Snappy block format: replace out's contents with the compressed `in`. */
+int starling_rw_snappy(const uint8_t *in, size_t len, struct starling_rw_buf *out);
+/* Inverse; -EBADMSG on corrupt input, -EFBIG if it would exceed limit
+ * (0 = none). */
+int starling_rw_unsnappy(const uint8_t *in, size_t len, size_t limit, struct starling_rw_buf *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1197 @@
+/*
+ * Exposition parser: line grammar of Prometheus text 0.0.4 and OpenMetrics
+ * 1.0, numbers, content-type negotiation, series-to-labels (see
+ * starling/expo.h). The strict OpenMetrics semantics live in expo_om.c.
+ *
+ * Speed matters here: this runs over every scraped byte. Every line inside
+ * the parse region ends with '\n', so the scanners stop on that byte
+ * instead of checking bounds, and character classes are table lookups.
+ */
+#include "expo_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Character classes. */
+#define C_NAME1  0x01 /* metric name first char: [a-zA-Z_:] */
+#define C_NAME   0x02 /* metric name char: [a-zA-Z0-9_:] */
+#define C_LNAME1 0x04 /* label name first char: [a-zA-Z_] */
+#define C_LNAME  0x08 /* label name char: [a-zA-Z0-9_] */
+#define C_BLANK  0x10 /* ' ' or '\t' */
+#define C_TOKEND 0x20 /* ends a value token in text format: ' ', '\t', '\n' */
+#define C_LVSTOP 0x40 /* stops a label-value scan: '"', '\\', '\n' */
+
+static unsigned char cclass[256];
+
+static void init_classes(void)
+{
+	for (int c = 0; c < 256; c++) {
+		unsigned char f = 0;
+		bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+		bool digit = c >= '0' && c <= '9';
+
+		if (alpha || c == '_' || c == ':')
+			f |= C_NAME1 | C_NAME;
+		if (digit)
+			f |= C_NAME;
+		if (alpha || c == '_')
+			f |= C_LNAME1 | C_LNAME;
+		if (digit)
+			f |= C_LNAME;
+		if (c == ' ' || c == '\t')
+			f |= C_BLANK | C_TOKEND;
+		if (c == '\n')
+			f |= C_TOKEND | C_LVSTOP;
+		if (c == '"' || c == '\\')
+			f |= C_LVSTOP;
+		cclass[c] = f;
+	}
+}
+
+/* Filled once; the table is constant afterwards, so concurrent parsers only
+ * read it. __attribute__((constructor)) keeps the hot path free of a check. */
+__attribute__((constructor)) static void expo_init(void)
+{
+	init_classes();
+}
+
+#define IS(c, f) (cclass[(unsigned char)(c)] & (f))
+
+/* Whether s starts with lit. Stops at the first difference, so inside the
+ * parse region it never reads past the line's '\n'. */
+static bool lit_prefix(const char *s, const char *lit)
+{
+	for (; *lit; s++, lit++)
+		if (*s != *lit)
+			return false;
+	return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Errors.                                                                   */
+
+static int vfail(struct starling_expo_parser *p, unsigned line, unsigned col, const char *fmt,
+		 va_list ap)
+{
+	if (p->state == -1)
+		return -EINVAL;
+	vsnprintf(p->msg, sizeof(p->msg), fmt, ap);
+	p->err.line = line;
+	p->err.col = col;
+	p->err.msg = p->msg;
+	p->state = -1;
+	return -EINVAL;
+}
+
+int expo_fail(struct starling_expo_parser *p, const char *at, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vfail(p, p->line, (unsigned)(at - p->line_start) + 1, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int expo_fail_at(struct starling_expo_parser *p, unsigned line, unsigned col, const char *fmt,
+		 ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vfail(p, line, col, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Numbers.                                                                  */
+
+static const double pow10_exact[] = {
+	1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+static bool ieq(const char *s, size_t n, const char *lit)
+{
+	size_t i;
+
+	for (i = 0; i < n && lit[i]; i++) {
+		char c = s[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (c != lit[i])
+			return false;
+	}
+	return i == n && lit[i] == '\0';
+}
+
+/* Decimal syntax [+-](digits[.digits*]|.digits)([eE][+-]digits)?. Exact
+ * fast path (Clinger) when the mantissa fits 2^53 and the power of ten is
+ * within 1e22; otherwise strtod on a NUL-terminated copy, which rounds
+ * correctly. */
+static int parse_decimal(const char *s, const char *e, double *out)
+{
+	const char *p = s;
+	bool neg = false, any = false, trunc = false;
+	uint64_t mant = 0;
+	int nd = 0;
+	long exp10 = 0;
+
+	if (p < e && (*p == '+' || *p == '-')) {
+		neg = *p == '-';
+		p++;
+	}
+	while (p < e && *p >= '0' && *p <= '9') {
+		unsigned d = (unsigned)(*p - '0');
+
+		any = true;
+		if (mant == 0 && d == 0) {
+			/* leading zero */
+		} else if (nd < 19) {
+			mant = mant * 10 + d;
+			nd++;
+		} else {
+			exp10++;
+			trunc = true;
+		}
+		p++;
+	}
+	if (p < e && *p == '.') {
+		p++;
+		while (p < e && *p >= '0' && *p <= '9') {
+			unsigned d = (unsigned)(*p - '0');
+
+			any = true;
+			if (mant == 0 && d == 0) {
+				exp10--;
+			} else if (nd < 19) {
+				mant = mant * 10 + d;
+				nd++;
+				exp10--;
+			} else {
+				trunc = true;
+			}
+			p++;
+		}
+	}
+	if (!any)
+		return -EINVAL;
+	if (p < e && (*p == 'e' || *p == 'E')) {
+		bool eneg = false;
+		long ev = 0;
+		bool edig = false;
+
+		p++;
+		if (p < e && (*p == '+' || *p == '-')) {
+			eneg = *p == '-';
+			p++;
+		}
+		while (p < e && *p >= '0' && *p <= '9') {
+			if (ev < 100000)
+				ev = ev * 10 + (*p - '0');
+			edig = true;
+			p++;
+		}
+		if (!edig)
+			return -EINVAL;
+		exp10 += eneg ? -ev : ev;
+	}
+	if (p != e)
+		return -EINVAL;
+
+	if (mant == 0) {
+		*out = neg ? -0.0 : 0.0;
+		return 0;
+	}
+	if (!trunc && mant <= (UINT64_C(1) << 53) && exp10 >= -22 && exp10 <= 22) {
+		double v = (double)mant;
+
+		v = exp10 >= 0 ? v * pow10_exact[exp10] : v / pow10_exact[-exp10];
+		*out = neg ? -v : v;
+		return 0;
+	}
+
+	char tmp[512];
+	size_t n = (size_t)(e - s);
+	char *cp = tmp;
+	double v;
+
+	if (n >= sizeof(tmp)) {
+		cp = malloc(n + 1);
+		if (!cp)
+			return -ENOMEM;
+	}
+	memcpy(cp, s, n);
+	cp[n] = '\0';
+	v = strtod(cp, NULL);
+	if (cp != tmp)
+		free(cp);
+	if (isinf(v))
+		return -ERANGE; /* Go's ParseFloat: out of range is an error */
+	*out = v;
+	return 0;
+}
+
+int expo_parse_float(const char *s, const char *e, double *out)
+{
+	const char *p = s;
+	size_t n = (size_t)(e - s);
+
+	if (n == 0)
+		return -EINVAL;
+	/* Special values: [+-]inf, [+-]infinity, nan (case-insensitive; no
+	 * sign on NaN), as Go's ParseFloat and the OpenMetrics ABNF. */
+	if (*p == '+' || *p == '-')
+		p++;
+	if (p < e && (*p == 'i' || *p == 'I' || *p == 'n' || *p == 'N')) {
+		size_t m = (size_t)(e - p);
+
+		if (ieq(p, m, "inf") || ieq(p, m, "infinity")) {
+			*out = *s == '-' ? -INFINITY : INFINITY;
+			return 0;
+		}
+		if (p == s && ieq(p, m, "nan")) {
+			union {
+				uint64_t u;
+				double d;
+			} nan = {.u = UINT64_C(0x7ff8000000000001)};
+
+			*out = nan.d;
+			return 0;
+		}
+		return -EINVAL;
+	}
+	return parse_decimal(s, e, out);
+}
+
+int expo_parse_real(const char *s, const char *e, double *out)
+{
+	return parse_decimal(s, e, out);
+}
+
+/* Prometheus text timestamps: Go ParseInt(s, 10, 64). */
+static int parse_int64(const char *s, const char *e, int64_t *out)
+{
+	const char *p = s;
+	bool neg = false;
+	uint64_t v = 0;
+	uint64_t lim;
+
+	if (p < e && (*p == '+' || *p == '-')) {
+		neg = *p == '-';
+		p++;
+	}
+	if (p == e)
+		return -EINVAL;
+	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (; p < e; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		if (v > (lim - (uint64_t)(*p - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* UTF-8.                                                                    */
+
+static size_t utf8_seq(const unsigned char *s, size_t len)
+{
+	unsigned c = s[0];
+	uint32_t cp;
+	size_t n;
+
+	if (c < 0x80)
+		return 1;
+	if (c < 0xc2)
+		return 0;
+	if (c < 0xe0) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c < 0xf0) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c < 0xf5) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (len < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+bool expo_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < len) {
+		size_t n;
+
+		if (u[i] < 0x80) {
+			i++;
+			continue;
+		}
+		n = utf8_seq(u + i, len - i);
+		if (!n)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+size_t expo_utf8_count(const char *s, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Content type, detection, unescaping.                                      */
+
+static bool media_is(const char *s, size_t n, const char *lit)
+{
+	size_t l = strlen(lit);
+
+	return n == l && ieq(s, n, lit);
+}
+
+enum starling_expo_format starling_expo_format_from_content_type(const char *ct, size_t len,
+								 bool *fallback)
+{
+	size_t a = 0, b;
+
+	if (fallback)
+		*fallback = false;
+	if (ct) {
+		while (a < len && (ct[a] == ' ' || ct[a] == '\t'))
+			a++;
+		b = a;
+		while (b < len && ct[b] != ';')
+			b++;
+		while (b > a && (ct[b - 1] == ' ' || ct[b - 1] == '\t'))
+			b--;
+		if (media_is(ct + a, b - a, "application/openmetrics-text"))
+			return STARLING_EXPO_OPENMETRICS;
+		if (media_is(ct + a, b - a, "text/plain"))
+			return STARLING_EXPO_PROMETHEUS;
+	}
+	if (fallback)
+		*fallback = true;
+	return STARLING_EXPO_PROMETHEUS;
+}
+
+enum starling_expo_format starling_expo_detect(const char *body, size_t len)
+{
+	size_t n = len;
+
+	if (n && body[n - 1] == '\n')
+		n--;
+	if (n >= 5 && memcmp(body + n - 5, "# EOF", 5) == 0 &&
+	    (n == 5 || body[n - 6] == '\n'))
+		return STARLING_EXPO_OPENMETRICS;
+	return STARLING_EXPO_PROMETHEUS;
+}
+
+size_t starling_expo_unescape(const char *in, size_t len, enum starling_expo_format format,
+			      bool help, char *out)
+{
+	bool quote = !(help && format == STARLING_EXPO_PROMETHEUS);
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = in[i];
+
+		if (c == '\\' && i + 1 < len) {
+			char d = in[i + 1];
+
+			if (d == '\\' || d == 'n' || (d == '"' && quote)) {
+				out[o++] = d == 'n' ? '\n' : d;
+				i++;
+				continue;
+			}
+		}
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Series text to labels (cache-miss path: bounds-checked, not sentinel).    */
+
+static const char *skip_blanks(const char *s, const char *e)
+{
+	while (s < e && (*s == ' ' || *s == '\t'))
+		s++;
+	return s;
+}
+
+int starling_expo_series_labels(const char *series, size_t len, enum starling_expo_format format,
+				struct starling_lset *ls, const char **err)
+{
+	const char *s = series, *e = series + len, *n0;
+	char stackbuf[256];
+	char *vbuf = stackbuf;
+	size_t vcap = sizeof(stackbuf);
+	int rc = -EINVAL;
+	const char *why = "malformed series";
+
+	(void)format;
+	starling_lset_clear(ls);
+	if (s == e || !IS(*s, C_NAME1)) {
+		why = "invalid metric name";
+		goto out;
+	}
+	n0 = s;
+	while (s < e && IS(*s, C_NAME))
+		s++;
+	rc = starling_lset_append(ls, "__name__", 8, n0, (size_t)(s - n0));
+	if (rc)
+		goto out;
+	rc = -EINVAL;
+	s = skip_blanks(s, e);
+	if (s == e) {
+		rc = 0;
+		goto finish;
+	}
+	if (*s != '{')
+		goto out;
+	s++;
+	for (;;) {
+		const char *l0, *l1, *v0;
+		size_t vlen;
+
+		s = skip_blanks(s, e);
+		if (s < e && *s == '}') {
+			s++;
+			break;
+		}
+		if (s == e || !IS(*s, C_LNAME1)) {
+			why = "invalid label name";
+			goto out;
+		}
+		l0 = s;
+		while (s < e && IS(*s, C_LNAME))
+			s++;
+		l1 = s;
+		s = skip_blanks(s, e);
+		if (s == e || *s != '=')
+			goto out;
+		s = skip_blanks(s + 1, e);
+		if (s == e || *s != '"')
+			goto out;
+		v0 = ++s;
+		while (s < e && *s != '"') {
+			if (*s == '\\' && s + 1 < e)
+				s++;
+			s++;
+		}
+		if (s >= e) {
+			why = "unterminated label value";
+			goto out;
+		}
+		vlen = (size_t)(s - v0);
+		if (vlen + 1 > vcap) {
+			char *nb = malloc(vlen + 1);
+
+			if (!nb) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			if (vbuf != stackbuf)
+				free(vbuf);
+			vbuf = nb;
+			vcap = vlen + 1;
+		}
+		vlen = starling_expo_unescape(v0, vlen, STARLING_EXPO_PROMETHEUS, false, vbuf);
+		if (memchr(vbuf, '\0', vlen)) {
+			why = "NUL byte in label value";
+			goto out;
+		}
+		if (!expo_utf8_valid(vbuf, vlen)) {
+			why = "invalid UTF-8 in label value";
+			goto out;
+		}
+		rc = starling_lset_append(ls, l0, (size_t)(l1 - l0), vbuf, vlen);
+		if (rc)
+			goto out;
+		rc = -EINVAL;
+		s = skip_blanks(s + 1, e);
+		if (s < e && *s == ',') {
+			s++;
+			continue;
+		}
+		if (s < e && *s == '}') {
+			s++;
+			break;
+		}
+		goto out;
+	}
+	if (skip_blanks(s, e) != e)
+		goto out;
+finish:
+	rc = starling_lset_finish(ls);
+	if (rc == -EEXIST) {
+		why = "duplicate label name";
+		rc = -EINVAL;
+	}
+out:
+	if (vbuf != stackbuf)
+		free(vbuf);
+	if (rc && err)
+		*err = rc == -ENOMEM ? "out of memory" : why;
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parser object.                                                            */
+
+struct starling_expo_parser *starling_expo_parser_new(enum starling_expo_format format,
+						      unsigned flags)
+{
+	struct starling_expo_parser *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->fmt = format;
+	p->flags = flags;
+	starling_expo_reset(p, "", 0);
+	return p;
+}
+
+void starling_expo_parser_free(struct starling_expo_parser *p)
+{
+	if (!p)
+		return;
+	expo_om_free(p->om);
+	free(p);
+}
+
+void starling_expo_set_format(struct starling_expo_parser *p, enum starling_expo_format format,
+			      unsigned flags)
+{
+	p->fmt = format;
+	p->flags = flags;
+}
+
+void starling_expo_reset(struct starling_expo_parser *p, const char *body, size_t len)
+{
+	const char *nl;
+
+	p->buf = body;
+	p->pos = body;
+	p->end = body + len;
+	nl = len ? memrchr(body, '\n', len) : NULL;
+	p->stop = nl ? nl + 1 : body;
+	p->line_start = body;
+	p->line = 1;
+	p->state = 0;
+	p->eof_seen = false;
+	p->err.line = 0;
+	p->err.col = 0;
+	p->err.msg = NULL;
+	p->msg[0] = '\0';
+	if (p->om)
+		expo_om_reset(p->om);
+}
+
+struct starling_expo_error starling_expo_error(const struct starling_expo_parser *p)
+{
+	struct starling_expo_error e = p->err;
+
+	if (!e.msg)
+		e.msg = "";
+	return e;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Prometheus text 0.0.4.                                                    */
+
+static const char *prom_blanks(const char *s)
+{
+	while (IS(*s, C_BLANK))
+		s++;
+	return s;
+}
+
+/* Label part after '{'; returns the byte after '}' or NULL (error set). */
+static const char *prom_labels(struct starling_expo_parser *p, const char *s)
+{
+	for (;;) {
+		s = prom_blanks(s);
+		if (*s == '}')
+			return s + 1;
+		if (!IS(*s, C_LNAME1)) {
+			if (*s == '"')
+				expo_fail(p, s, "quoted label names are not supported");
+			else
+				expo_fail(p, s, "invalid label name");
+			return NULL;
+		}
+		while (IS(*s, C_LNAME))
+			s++;
+		s = prom_blanks(s);
+		if (*s != '=') {
+			expo_fail(p, s, "expected '=' after label name");
+			return NULL;
+		}
+		s = prom_blanks(s + 1);
+		if (*s != '"') {
+			expo_fail(p, s, "expected '\"' to start the label value");
+			return NULL;
+		}
+		s++;
+		for (;;) {
+			while (!IS(*s, C_LVSTOP))
+				s++;
+			if (*s == '"')
+				break;
+			if (*s == '\\' && s[1] != '\n') {
+				s += 2;
+				continue;
+			}
+			expo_fail(p, s, "unterminated label value");
+			return NULL;
+		}
+		s = prom_blanks(s + 1);
+		if (*s == ',') {
+			s++;
+			continue;
+		}
+		if (*s == '}')
+			return s + 1;
+		expo_fail(p, s, "expected ',' or '}' after label value");
+		return NULL;
+	}
+}
+
+static int prom_type(const char *s, size_t n, enum starling_metric_type *t)
+{
+	static const struct {
+		const char *name;
+		enum starling_metric_type type;
+	} types[] = {
+		{"counter", STARLING_METRIC_COUNTER},   {"gauge", STARLING_METRIC_GAUGE},
+		{"histogram", STARLING_METRIC_HISTOGRAM}, {"summary", STARLING_METRIC_SUMMARY},
+		{"untyped", STARLING_METRIC_UNKNOWN},
+	};
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strlen(types[i].name) == n && memcmp(types[i].name, s, n) == 0) {
+			*t = types[i].type;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* A '#' line: HELP/TYPE give an event (return 1), other comments 0. */
+static int prom_comment(struct starling_expo_parser *p, const char *s,
+			struct starling_expo_event *ev)
+{
+	const char *f0, *w0;
+	bool help;
+
+	s = prom_blanks(s + 1);
+	if (lit_prefix(s, "HELP") && IS(s[4], C_BLANK))
+		help = true;
+	else if (lit_prefix(s, "TYPE") && IS(s[4], C_BLANK))
+		help = false;
+	else
+		return 0; /* an ordinary comment */
+	s = prom_blanks(s + 4);
+	if (!IS(*s, C_NAME1))
+		return expo_fail(p, s, "invalid metric name in %s", help ? "HELP" : "TYPE");
+	f0 = s;
+	while (IS(*s, C_NAME))
+		s++;
+	ev->family = f0;
+	ev->family_len = (size_t)(s - f0);
+	ev->type = STARLING_METRIC_UNKNOWN;
+	if (help) {
+		const char *nl;
+
+		if (*s != '\n' && !IS(*s, C_BLANK))
+			return expo_fail(p, s, "invalid metric name in HELP");
+		s = prom_blanks(s);
+		nl = memchr(s, '\n', (size_t)(p->stop - s));
+		ev->kind = STARLING_EXPO_HELP;
+		ev->text = s;
+		ev->text_len = (size_t)(nl - s);
+		if (!expo_utf8_valid(s, ev->text_len))
+			return expo_fail(p, s, "invalid UTF-8 in HELP text");
+		return 1;
+	}
+	if (!IS(*s, C_BLANK))
+		return expo_fail(p, s, "expected a type after the metric name in TYPE");
+	s = prom_blanks(s);
+	w0 = s;
+	while (!IS(*s, C_TOKEND))
+		s++;
+	if (prom_type(w0, (size_t)(s - w0), &ev->type))
+		return expo_fail(p, w0, "invalid metric type \"%.*s\"", (int)(s - w0), w0);
+	s = prom_blanks(s);
+	if (*s != '\n')
+		return expo_fail(p, s, "unexpected text after the metric type");
+	ev->kind = STARLING_EXPO_TYPE;
+	ev->text = NULL;
+	ev->text_len = 0;
+	return 1;
+}
+
+static int prom_next(struct starling_expo_parser *p, struct starling_expo_event *ev)
+{
+	for (;;) {
+		const char *s = p->pos, *n0, *t0;
+		int rc;
+
+		if (s >= p->stop) {
+			if (p->stop != p->end) {
+				p->line_start = p->stop;
+				return expo_fail(p, p->end, "last line must end with a newline");
+			}
+			p->state = 1;
+			return STARLING_EXPO_END;
+		}
+		p->line_start = s;
+		ev->line = p->line;
+		s = prom_blanks(s);
+		if (*s == '\n') {
+			p->pos = s + 1;
+			p->line++;
+			continue;
+		}
+		if (*s == '#') {
+			rc = prom_comment(p, s, ev);
+			if (rc < 0)
+				return rc;
+			s = memchr(s, '\n', (size_t)(p->stop - s));
+			p->pos = s + 1;
+			p->line++;
+			if (rc)
+				return ev->kind;
+			continue;
+		}
+		if (!IS(*s, C_NAME1)) {
+			if (*s == '{')
+				return expo_fail(p, s, "quoted metric names are not supported");
+			return expo_fail(p, s, "invalid metric name");
+		}
+		n0 = s;
+		while (IS(*s, C_NAME))
+			s++;
+		ev->kind = STARLING_EXPO_SAMPLE;
+		ev->series = n0;
+		ev->name_len = (size_t)(s - n0);
+		t0 = prom_blanks(s);
+		if (*t0 == '{') {
+			s = prom_labels(p, t0 + 1);
+			if (!s)
+				return -EINVAL;
+		}
+		ev->series_len = (size_t)(s - n0);
+		if (!IS(*s, C_BLANK)) {
+			if (*s == '\n')
+				return expo_fail(p, s, "missing value");
+			return expo_fail(p, s, "unexpected character after metric name");
+		}
+		s = prom_blanks(s);
+		t0 = s;
+		while (!IS(*s, C_TOKEND))
+			s++;
+		if (t0 == s)
+			return expo_fail(p, s, "missing value");
+		rc = expo_parse_float(t0, s, &ev->value);
+		if (rc)
+			return expo_fail(p, t0, "invalid value \"%.*s\"", (int)(s - t0), t0);
+		s = prom_blanks(s);
+		ev->has_timestamp = false;
+		ev->has_exemplar = false;
+		if (*s != '\n') {
+			t0 = s;
+			while (!IS(*s, C_TOKEND))
+				s++;
+			if (parse_int64(t0, s, &ev->timestamp_ms))
+				return expo_fail(p, t0, "invalid timestamp \"%.*s\"", (int)(s - t0),
+						 t0);
+			ev->has_timestamp = true;
+			s = prom_blanks(s);
+			if (*s != '\n')
+				return expo_fail(p, s, "unexpected text after timestamp");
+		}
+		p->pos = s + 1;
+		p->line++;
+		return STARLING_EXPO_SAMPLE;
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* OpenMetrics 1.0 line grammar.                                             */
+
+/* Labels after '{' with OpenMetrics rules: no blanks, no trailing comma.
+ * If ncp is non-NULL, count code points of names + raw values (exemplar
+ * length limit). Returns the byte after '}' or NULL. */
+static const char *om_labels(struct starling_expo_parser *p, const char *s, size_t *ncp)
+{
+	if (*s == '}')
+		return s + 1;
+	for (;;) {
+		const char *l0 = s, *v0;
+
+		if (!IS(*s, C_LNAME1)) {
+			expo_fail(p, s, "invalid label name");
+			return NULL;
+		}
+		while (IS(*s, C_LNAME))
+			s++;
+		if (*s != '=') {
+			expo_fail(p, s, "expected '=' after label name");
+			return NULL;
+		}
+		if (s[1] != '"') {
+			expo_fail(p, s + 1, "expected '\"' to start the label value");
+			return NULL;
+		}
+		if (ncp)
+			*ncp += (size_t)(s - l0);
+		s += 2;
+		v0 = s;
+		for (;;) {
+			while (!IS(*s, C_LVSTOP))
+				s++;
+			if (*s == '"')
+				break;
+			if (*s == '\\' && s[1] != '\n') {
+				s += 2;
+				continue;
+			}
+			expo_fail(p, s, "unterminated label value");
+			return NULL;
+		}
+		if (ncp) {
+			/* Code points of the unescaped value. */
+			size_t n = expo_utf8_count(v0, (size_t)(s - v0));
+
+			for (const char *q = v0; q < s; q++)
+				if (*q == '\\') {
+					n--;
+					q++;
+				}
+			*ncp += n;
+		}
+		s++;
+		if (*s == ',') {
+			s++;
+			if (*s == '}') {
+				expo_fail(p, s, "trailing comma in label set");
+				return NULL;
+			}
+			continue;
+		}
+		if (*s == '}')
+			return s + 1;
+		expo_fail(p, s, "expected ',' or '}' after label value");
+		return NULL;
+	}
+}
+
+/* Token up to ' ' or '\n'. */
+static const char *om_token(const char *s)
+{
+	while (*s != ' ' && *s != '\n')
+		s++;
+	return s;
+}
+
+static int om_type(const char *s, size_t n, enum starling_metric_type *t)
+{
+	static const struct {
+		const char *name;
+		enum starling_metric_type type;
+	} types[] = {
+		{"counter", STARLING_METRIC_COUNTER},
+		{"gauge", STARLING_METRIC_GAUGE},
+		{"histogram", STARLING_METRIC_HISTOGRAM},
+		{"gaugehistogram", STARLING_METRIC_GAUGE_HISTOGRAM},
+		{"stateset", STARLING_METRIC_STATESET},
+		{"info", STARLING_METRIC_INFO},
+		{"summary", STARLING_METRIC_SUMMARY},
+		{"unknown", STARLING_METRIC_UNKNOWN},
+	};
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strlen(types[i].name) == n && memcmp(types[i].name, s, n) == 0) {
+			*t = types[i].type;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* HELP text: escaped-string (any '\\' escape but a raw newline), UTF-8. */
+static int om_check_help(struct starling_expo_parser *p, const char *s, const char *nl)
+{
+	if (!expo_utf8_valid(s, (size_t)(nl - s)))
+		return expo_fail(p, s, "invalid UTF-8 in HELP text");
+	for (const char *q = s; q < nl; q++) {
+		if (*q == '\\') {
+			if (q + 1 == nl)
+				return expo_fail(p, q, "backslash at end of HELP text");
+			q++;
+		}
+	}
+	return 0;
+}
+
+/* The `# EOF` line at s (the '#'). */
+static int om_eof(struct starling_expo_parser *p, const char *s)
+{
+	const char *after = s + 5; /* past "# EOF" */
+
+	if (after < p->end && *after == '\n')
+		after++;
+	if (after != p->end)
+		return expo_fail(p, s + 5, "text after # EOF");
+	p->eof_seen = true;
+	p->pos = p->end;
+	if (p->om && (p->flags & STARLING_EXPO_STRICT)) {
+		int rc = expo_om_finish(p);
+
+		if (rc)
+			return rc;
+	}
+	p->state = 1;
+	return STARLING_EXPO_END;
+}
+
+static int om_meta(struct starling_expo_parser *p, const char *s, struct starling_expo_event *ev)
+{
+	const char *w = s + 2, *f0, *nl;
+	enum starling_expo_kind kind;
+
+	if (lit_prefix(w, "TYPE "))
+		kind = STARLING_EXPO_TYPE;
+	else if (lit_prefix(w, "HELP "))
+		kind = STARLING_EXPO_HELP;
+	else if (lit_prefix(w, "UNIT "))
+		kind = STARLING_EXPO_UNIT;
+	else
+		return expo_fail(p, w, "expected TYPE, HELP, UNIT or EOF after '# '");
+	s = w + 5;
+	if (!IS(*s, C_NAME1))
+		return expo_fail(p, s, "invalid metric name");
+	f0 = s;
+	while (IS(*s, C_NAME))
+		s++;
+	ev->kind = kind;
+	ev->family = f0;
+	ev->family_len = (size_t)(s - f0);
+	ev->type = STARLING_METRIC_UNKNOWN;
+	ev->text = NULL;
+	ev->text_len = 0;
+	if (*s != ' ') {
+		if (*s == '\n')
+			return expo_fail(p, s, "expected ' ' and a value after the metric name");
+		return expo_fail(p, s, "invalid metric name");
+	}
+	s++;
+	nl = memchr(s, '\n', (size_t)(p->stop - s));
+	if (kind == STARLING_EXPO_TYPE) {
+		if (om_type(s, (size_t)(nl - s), &ev->type))
+			return expo_fail(p, s, "invalid metric type \"%.*s\"", (int)(nl - s), s);
+	} else if (kind == STARLING_EXPO_HELP) {
+		if (om_check_help(p, s, nl))
+			return -EINVAL;
+		ev->text = s;
+		ev->text_len = (size_t)(nl - s);
+	} else {
+		for (const char *q = s; q < nl; q++)
+			if (!IS(*q, C_NAME))
+				return expo_fail(p, q, "invalid character in unit");
+		ev->text = s;
+		ev->text_len = (size_t)(nl - s);
+	}
+	p->pos = nl + 1;
+	if (p->flags & STARLING_EXPO_STRICT) {
+		int rc = expo_om_meta(p, ev, f0);
+
+		if (rc)
+			return rc;
+	}
+	p->line++;
+	return kind;
+}
+
+static int om_sample(struct starling_expo_parser *p, const char *s, struct starling_expo_event *ev)
+{
+	const char *n0 = s, *t0;
+	double ts_s = 0;
+
+	if (!IS(*s, C_NAME1)) {
+		if (*s == '{')
+			return expo_fail(p, s, "quoted metric names are not supported");
+		return expo_fail(p, s, "invalid metric name");
+	}
+	while (IS(*s, C_NAME))
+		s++;
+	ev->kind = STARLING_EXPO_SAMPLE;
+	ev->series = n0;
+	ev->name_len = (size_t)(s - n0);
+	if (*s == '{') {
+		s = om_labels(p, s + 1, NULL);
+		if (!s)
+			return -EINVAL;
+	}
+	ev->series_len = (size_t)(s - n0);
+	if (*s != ' ') {
+		if (*s == '\n')
+			return expo_fail(p, s, "missing value");
+		return expo_fail(p, s, "unexpected character after metric name");
+	}
+	t0 = ++s;
+	s = om_token(s);
+	if (t0 == s)
+		return expo_fail(p, s, "missing value (or more than one space)");
+	if (expo_parse_float(t0, s, &ev->value))
+		return expo_fail(p, t0, "invalid value \"%.*s\"", (int)(s - t0), t0);
+	ev->has_timestamp = false;
+	ev->has_exemplar = false;
+	if (*s == ' ' && s[1] != '#') {
+		t0 = ++s;
+		s = om_token(s);
+		if (t0 == s)
+			return expo_fail(p, s, "trailing space (or missing timestamp)");
+		if (expo_parse_real(t0, s, &ts_s))
+			return expo_fail(p, t0, "invalid timestamp \"%.*s\"", (int)(s - t0), t0);
+		{
+			double ms = ts_s * 1000.0;
+
+			/* int64(ts*1000) like Prometheus, clamped instead of
+			 * wrapping for timestamps beyond year 292 million. */
+			if (ms >= 9.2233720368547758e18)
+				ev->timestamp_ms = INT64_MAX;
+			else if (ms <= -9.2233720368547758e18)
+				ev->timestamp_ms = INT64_MIN;
+			else
+				ev->timestamp_ms = (int64_t)ms;
+		}
+		ev->has_timestamp = true;
+	}
+	if (*s == ' ') {
+		size_t ncp = 0;
+		double ev_value, ev_ts;
+
+		/* Exemplar: " # {labels} value [timestamp]". */
+		if (s[1] != '#' || s[2] != ' ')
+			return expo_fail(p, s + 1, "expected \"# \" to start an exemplar");
+		s += 3;
+		if (*s != '{')
+			return expo_fail(p, s, "expected '{' to start the exemplar labels");
+		t0 = s;
+		s = om_labels(p, s + 1, &ncp);
+		if (!s)
+			return -EINVAL;
+		if (ncp > 128)
+			return expo_fail(p, t0,
+					 "exemplar labels are %zu code points long, more than 128",
+					 ncp);
+		if (*s != ' ')
+			return expo_fail(p, s, "expected ' ' and a value after exemplar labels");
+		t0 = ++s;
+		s = om_token(s);
+		if (expo_parse_float(t0, s, &ev_value))
+			return expo_fail(p, t0, "invalid exemplar value \"%.*s\"", (int)(s - t0),
+					 t0);
+		if (*s == ' ') {
+			t0 = ++s;
+			s = om_token(s);
+			if (expo_parse_real(t0, s, &ev_ts))
+				return expo_fail(p, t0, "invalid exemplar timestamp \"%.*s\"",
+						 (int)(s - t0), t0);
+		}
+		ev->has_exemplar = true;
+	}
+	if (*s != '\n')
+		return expo_fail(p, s, "unexpected text at end of line");
+	p->pos = s + 1;
+	if (p->flags & STARLING_EXPO_STRICT) {
+		int rc = expo_om_sample(p, ev, ts_s);
+
+		if (rc)
+			return rc;
+	}
+	p->line++;
+	return STARLING_EXPO_SAMPLE;
+}
+
+static int om_next(struct starling_expo_parser *p, struct starling_expo_event *ev)
+{
+	const char *s = p->pos;
+
+	if (s == p->buf && (p->flags & STARLING_EXPO_STRICT) && !p->om) {
+		p->om = expo_om_new();
+		if (!p->om)
+			return expo_fail_at(p, 1, 1, "out of memory");
+	}
+	p->line_start = s;
+	ev->line = p->line;
+	if (s >= p->stop) {
+		/* Only a final line without '\n' is left: it must be "# EOF". */
+		if (p->end - s == 5 && memcmp(s, "# EOF", 5) == 0)
+			return om_eof(p, s);
+		if (s == p->end)
+			return expo_fail(p, s, "missing # EOF at the end");
+		if (p->end - s > 5 && memcmp(s, "# EOF", 5) == 0)
+			return expo_fail(p, s + 5, "text after # EOF");
+		return expo_fail(p, p->end, "last line must end with a newline or be # EOF");
+	}
+	if (*s == '#') {
+		if (lit_prefix(s, "# EOF\n"))
+			return om_eof(p, s);
+		if (lit_prefix(s, "# EOF"))
+			return expo_fail(p, s + 5, "text after # EOF");
+		if (s[1] != ' ')
+			return expo_fail(p, s + 1, "comments are not allowed in OpenMetrics");
+		return om_meta(p, s, ev);
+	}
+	if (*s == '\n')
+		return expo_fail(p, s, "empty line");
+	return om_sample(p, s, ev);
+}
+
+int starling_expo_next(struct starling_expo_parser *p, struct starling_expo_event *ev)
+{
+	if (p->state == -1)
+		return -EINVAL;
+	if (p->state == 1)
+		return STARLING_EXPO_END;
+	if (p->fmt == STARLING_EXPO_OPENMETRICS)
+		return om_next(p, ev);
+	return prom_next(p, ev);
+}

@@ -1,0 +1,59 @@
+/* Private to sdk/lib/expo*.c: parser state shared by the line grammar
+ * (expo.c) and the OpenMetrics strict-mode checks (expo_om.c). */
+#ifndef STARLING_EXPO_INTERNAL_H
+#define STARLING_EXPO_INTERNAL_H
+
+#include <starling/expo.h>
+
+struct expo_om;
+
+struct starling_expo_parser {
+	enum starling_expo_format fmt;
+	unsigned flags;
+	const char *buf;
+	const char *pos;
+	/* Lines are parsed only inside [buf, stop): stop is just past the last
+	 * '\n', so every line in that region ends with '\n' and the scanners use
+	 * it as a sentinel instead of bounds checks. */
+	const char *stop;
+	const char *end;
+	const char *line_start;
+	unsigned line;
+	int state; /* 0 running, 1 finished, -1 failed */
+	bool eof_seen;
+	struct starling_expo_error err;
+	char msg[256];
+	struct expo_om *om; /* strict OpenMetrics state, allocated on demand */
+};
+
+/* Record the first error at byte `at` of the current line. Returns -EINVAL. */
+int expo_fail(struct starling_expo_parser *p, const char *at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Same, at an explicit line and column. */
+int expo_fail_at(struct starling_expo_parser *p, unsigned line, unsigned col, const char *fmt,
+		 ...) __attribute__((format(printf, 4, 5)));
+
+/* Number syntax shared by both formats (Go ParseFloat minus hex and '_',
+ * which is the OpenMetrics `number` rule too). 0 or -EINVAL. */
+int expo_parse_float(const char *s, const char *e, double *out);
+/* OpenMetrics realnumber (no inf/nan). */
+int expo_parse_real(const char *s, const char *e, double *out);
+/* Valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+bool expo_utf8_valid(const char *s, size_t len);
+size_t expo_utf8_count(const char *s, size_t len);
+
+/* Strict OpenMetrics checks (expo_om.c). */
+struct expo_om *expo_om_new(void);
+void expo_om_free(struct expo_om *om);
+void expo_om_reset(struct expo_om *om);
+/* A metadata line; `at` is the start of the family name. */
+int expo_om_meta(struct starling_expo_parser *p, const struct starling_expo_event *ev,
+		 const char *at);
+/* A sample line (already grammar-checked); ts_s is the timestamp in
+ * seconds when ev->has_timestamp. */
+int expo_om_sample(struct starling_expo_parser *p, const struct starling_expo_event *ev,
+		   double ts_s);
+/* `# EOF` reached. */
+int expo_om_finish(struct starling_expo_parser *p);
+
+#endif

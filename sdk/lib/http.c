@@ -1,0 +1,683 @@
+/* HTTP client on libcurl's multi interface (see starling/http.h). */
+#include "http_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#ifndef STARLING_VERSION
+#define STARLING_VERSION "0"
+#endif
+#define DEFAULT_UA "Starling/" STARLING_VERSION
+#define MAX_REDIRECTS 10
+/* Idle transfers kept for reuse (easy handle + receive buffer). */
+#define POOL_MAX 32
+/* A pooled receive buffer larger than this is freed rather than kept. */
+#define POOL_BUF_KEEP (4u << 20)
+
+struct xfer {
+	struct xfer *next;
+	struct xfer *anext, *aprev; /* active list (in the multi handle) */
+	struct starling_http_client *c;
+	CURL *easy;
+	struct curl_slist *hdrs;
+	struct curl_slist *connect_to;
+	char *url;
+	char *password;
+	starling_http_done_fn done;
+	void *arg;
+	size_t body_limit;
+	size_t raw_limit;
+	bool gzip;          /* response has Content-Encoding: gzip */
+	bool too_big;
+	uint8_t *buf;       /* raw response body */
+	size_t len, cap;
+	char content_type[256];
+	bool have_ct;
+	char retry_after[64];
+	bool have_ra;
+	int64_t start_us;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct starling_http_client {
+	CURLM *multi;
+	pthread_mutex_t lock;  /* incoming, pool, pending */
+	struct xfer *incoming; /* submitted, not yet added (FIFO via tail) */
+	struct xfer **incoming_tail;
+	struct xfer *pool;
+	size_t n_pool;
+	struct xfer *active;   /* run thread only */
+	size_t pending;
+	uint8_t *inflate_buf;  /* reused across responses (run thread only) */
+	size_t inflate_cap;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int starling_http_client_new(const struct starling_http_client_options *opts,
+			     struct starling_http_client **out)
+{
+	struct starling_http_client *c;
+
+	pthread_once(&curl_once, curl_init_once);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->multi = curl_multi_init();
+	if (!c->multi) {
+		free(c);
+		return -ENOMEM;
+	}
+	if (opts && opts->max_host_connections > 0)
+		curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, opts->max_host_connections);
+	if (opts && opts->max_total_connections > 0)
+		curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, opts->max_total_connections);
+	pthread_mutex_init(&c->lock, NULL);
+	c->incoming_tail = &c->incoming;
+	*out = c;
+	return 0;
+}
+
+static void xfer_destroy(struct xfer *x)
+{
+	if (x->easy)
+		curl_easy_cleanup(x->easy);
+	free(x->buf);
+	free(x);
+}
+
+/* Clear per-request state; keep the easy handle and buffer. */
+static void xfer_reset(struct xfer *x)
+{
+	curl_slist_free_all(x->hdrs);
+	curl_slist_free_all(x->connect_to);
+	x->hdrs = NULL;
+	x->connect_to = NULL;
+	free(x->url);
+	x->url = NULL;
+	if (x->password) {
+		explicit_bzero(x->password, strlen(x->password));
+		free(x->password);
+		x->password = NULL;
+	}
+	x->len = 0;
+	x->gzip = x->too_big = x->have_ct = x->have_ra = false;
+	x->errbuf[0] = 0;
+}
+
+static void xfer_recycle(struct starling_http_client *c, struct xfer *x)
+{
+	xfer_reset(x);
+	if (x->cap > POOL_BUF_KEEP) {
+		free(x->buf);
+		x->buf = NULL;
+		x->cap = 0;
+	}
+	pthread_mutex_lock(&c->lock);
+	c->pending--;
+	if (c->n_pool < POOL_MAX) {
+		x->next = c->pool;
+		c->pool = x;
+		c->n_pool++;
+		x = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (x)
+		xfer_destroy(x);
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+	size_t len = size * n, vlen;
+	const char *v;
+
+	/* A new status line (redirect hop, 100-continue): forget the old
+	 * response's headers. */
+	if (len >= 5 && !strncmp(p, "HTTP/", 5)) {
+		x->gzip = x->have_ct = x->have_ra = false;
+		return len;
+	}
+	v = memchr(p, ':', len);
+	if (!v)
+		return len;
+	vlen = len - (size_t)(v + 1 - p);
+	v++;
+	while (vlen && (*v == ' ' || *v == '\t')) {
+		v++;
+		vlen--;
+	}
+	while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+		vlen--;
+#define IS(name) ((size_t)(v - p) > sizeof(name) - 1 && !strncasecmp(p, name ":", sizeof(name)))
+	if (IS("Content-Encoding")) {
+		x->gzip = vlen == 4 && !strncasecmp(v, "gzip", 4);
+	} else if (IS("Content-Type")) {
+		if (vlen >= sizeof(x->content_type))
+			vlen = sizeof(x->content_type) - 1;
+		memcpy(x->content_type, v, vlen);
+		x->content_type[vlen] = 0;
+		x->have_ct = true;
+	} else if (IS("Retry-After")) {
+		if (vlen >= sizeof(x->retry_after))
+			vlen = sizeof(x->retry_after) - 1;
+		memcpy(x->retry_after, v, vlen);
+		x->retry_after[vlen] = 0;
+		x->have_ra = true;
+	}
+#undef IS
+	return len;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+	size_t len = size * n, limit = x->body_limit;
+
+	if (limit) {
+		/* Compressed bytes can exceed the plain size only by gzip's small
+		 * framing overhead; the real check is after inflating. */
+		if (x->gzip)
+			limit += limit / 8 + 4096;
+		if (x->len + len > limit) {
+			x->too_big = true;
+			return 0; /* aborts with CURLE_WRITE_ERROR */
+		}
+	}
+	if (x->len + len + 1 > x->cap) {
+		size_t ncap = x->cap ? x->cap : 16384;
+		uint8_t *nb;
+
+		while (ncap < x->len + len + 1)
+			ncap *= 2;
+		nb = realloc(x->buf, ncap);
+		if (!nb)
+			return 0;
+		x->buf = nb;
+		x->cap = ncap;
+	}
+	memcpy(x->buf + x->len, p, len);
+	x->len += len;
+	return len;
+}
+
+/* For tls_config.server_name: ask curl to talk to server_name (so SNI and
+ * certificate verification use it) but connect to the URL's real host, and
+ * keep the original Host header. */
+static int apply_server_name(struct xfer *x, const char *server_name)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL, *nurl = NULL, line[512];
+	int r = -EINVAL;
+
+	if (!u)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, x->url, 0) ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT))
+		goto out;
+	snprintf(line, sizeof(line), "%s:%s:%s:%s", server_name, port, host, port);
+	x->connect_to = curl_slist_append(NULL, line);
+	snprintf(line, sizeof(line), "Host: %s:%s", host, port);
+	x->hdrs = curl_slist_append(x->hdrs, line);
+	if (curl_url_set(u, CURLUPART_HOST, server_name, 0) ||
+	    curl_url_get(u, CURLUPART_URL, &nurl, 0))
+		goto out;
+	free(x->url);
+	x->url = strdup(nurl);
+	r = x->url && x->connect_to ? 0 : -ENOMEM;
+	if (!r) {
+		curl_easy_setopt(x->easy, CURLOPT_URL, x->url);
+		curl_easy_setopt(x->easy, CURLOPT_CONNECT_TO, x->connect_to);
+	}
+out:
+	curl_free(host);
+	curl_free(port);
+	curl_free(nurl);
+	curl_url_cleanup(u);
+	return r;
+}
+
+static int setup_easy(struct xfer *x, const struct starling_http_request *req)
+{
+	const struct starling_http_auth *a = req->auth;
+	CURL *e = x->easy;
+	char *token = NULL;
+	const char *method = req->method;
+	int r;
+
+	curl_easy_reset(e);
+	x->url = strdup(req->url);
+	if (!x->url)
+		return -ENOMEM;
+	curl_easy_setopt(e, CURLOPT_URL, x->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, req->user_agent ? req->user_agent : DEFAULT_UA);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (req->timeout_ms > 0)
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+	if (!method)
+		method = req->body ? "POST" : "GET";
+	if (!strcmp(method, "POST")) {
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		/* no "Expect: 100-continue" round trip for large bodies */
+		x->hdrs = curl_slist_append(x->hdrs, "Expect:");
+	} else if (!strcmp(method, "HEAD")) {
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	} else if (strcmp(method, "GET")) {
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+		if (req->body) {
+			curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
+			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		}
+	}
+	if (req->accept_gzip)
+		x->hdrs = curl_slist_append(x->hdrs, "Accept-Encoding: gzip");
+	for (size_t i = 0; i < req->n_headers; i++)
+		if (req->headers[i])
+			x->hdrs = curl_slist_append(x->hdrs, req->headers[i]);
+
+	if (!a) {
+		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
+		curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+		goto out;
+	}
+	r = http_auth_secrets(a, &x->password, &token);
+	if (r)
+		return r;
+	if (a->s.username) {
+		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(e, CURLOPT_USERNAME, a->s.username);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, x->password ? x->password : "");
+	}
+	if (token) {
+		size_t n = strlen(token) + 32;
+		char *h = malloc(n);
+
+		if (!h) {
+			free(token);
+			return -ENOMEM;
+		}
+		snprintf(h, n, "Authorization: Bearer %s", token);
+		x->hdrs = curl_slist_append(x->hdrs, h);
+		explicit_bzero(h, n);
+		explicit_bzero(token, strlen(token));
+		free(h);
+		free(token);
+	}
+	if (a->s.follow_redirects) {
+		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
+		/* credentials only to the original host */
+		curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	}
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+			 (long)(a->s.enable_http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1));
+	if (a->s.ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, a->s.ca_file);
+	if (a->s.cert_file)
+		curl_easy_setopt(e, CURLOPT_SSLCERT, a->s.cert_file);
+	if (a->s.key_file)
+		curl_easy_setopt(e, CURLOPT_SSLKEY, a->s.key_file);
+	if (a->s.insecure_skip_verify) {
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (a->s.proxy_url)
+		curl_easy_setopt(e, CURLOPT_PROXY, a->s.proxy_url);
+	else
+		curl_easy_setopt(e, CURLOPT_PROXY, ""); /* ignore *_proxy env */
+	if (a->s.server_name && !strncasecmp(req->url, "https://", 8)) {
+		r = apply_server_name(x, a->s.server_name);
+		if (r)
+			return r;
+	}
+out:
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+	return 0;
+}
+
+int starling_http_submit(struct starling_http_client *c, const struct starling_http_request *req)
+{
+	struct xfer *x;
+	int r;
+
+	if (!c || !req || !req->url || !req->done)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	x = c->pool;
+	if (x) {
+		c->pool = x->next;
+		c->n_pool--;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!x) {
+		x = calloc(1, sizeof(*x));
+		if (!x)
+			return -ENOMEM;
+		x->easy = curl_easy_init();
+		if (!x->easy) {
+			free(x);
+			return -ENOMEM;
+		}
+	}
+	x->c = c;
+	x->next = NULL;
+	x->done = req->done;
+	x->arg = req->arg;
+	x->body_limit = req->body_limit;
+	r = setup_easy(x, req);
+	if (r) {
+		pthread_mutex_lock(&c->lock);
+		c->pending++; /* balanced by recycle */
+		pthread_mutex_unlock(&c->lock);
+		xfer_recycle(c, x);
+		return r;
+	}
+	x->start_us = mono_us();
+	pthread_mutex_lock(&c->lock);
+	*c->incoming_tail = x;
+	c->incoming_tail = &x->next;
+	c->pending++;
+	pthread_mutex_unlock(&c->lock);
+	curl_multi_wakeup(c->multi);
+	return 0;
+}
+
+static int map_curl_error(CURLcode rc, bool too_big)
+{
+	switch (rc) {
+	case CURLE_OK:
+		return 0;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_WRITE_ERROR:
+	case CURLE_FILESIZE_EXCEEDED:
+		return too_big ? -EFBIG : -EIO;
+	case CURLE_TOO_MANY_REDIRECTS:
+		return -ELOOP;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return -EHOSTUNREACH;
+	case CURLE_GOT_NOTHING:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_PARTIAL_FILE:
+		return -ECONNRESET;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_USE_SSL_FAILED:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_HTTP2:
+		return -EPROTO;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	case CURLE_ABORTED_BY_CALLBACK:
+		return -ECANCELED;
+	default:
+		return -EIO;
+	}
+}
+
+static void complete(struct starling_http_client *c, struct xfer *x, CURLcode rc)
+{
+	struct starling_http_response resp = { 0 };
+	char msg[CURL_ERROR_SIZE + 96];
+	static uint8_t empty[1];
+	int64_t now_ms;
+	struct timespec ts;
+
+	resp.error = map_curl_error(rc, x->too_big);
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &resp.status);
+	resp.wire_len = x->len;
+	resp.retry_after_ms = -1;
+	resp.error_msg = "";
+	if (resp.error == -EFBIG) {
+		snprintf(msg, sizeof(msg), "response body exceeds the limit of %zu bytes", x->body_limit);
+		resp.error_msg = msg;
+	} else if (resp.error) {
+		snprintf(msg, sizeof(msg), "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+		resp.error_msg = msg;
+	} else if (x->gzip) {
+		int r = starling_http_gunzip(x->buf, x->len, x->body_limit, &c->inflate_buf,
+					     &c->inflate_cap, &resp.body_len);
+
+		if (r == 0) {
+			resp.body = c->inflate_buf;
+		} else {
+			resp.error = r;
+			if (r == -EFBIG)
+				snprintf(msg, sizeof(msg),
+					 "decompressed response body exceeds the limit of %zu bytes",
+					 x->body_limit);
+			else
+				snprintf(msg, sizeof(msg), "cannot decompress gzip response body: %s",
+					 strerror(-r));
+			resp.error_msg = msg;
+		}
+	} else {
+		if (x->buf) {
+			x->buf[x->len] = 0; /* on_body always leaves room */
+			resp.body = x->buf;
+		} else {
+			resp.body = empty;
+		}
+		resp.body_len = x->len;
+	}
+	if (resp.error) {
+		resp.body = NULL;
+		resp.body_len = 0;
+	}
+	resp.content_type = x->have_ct ? x->content_type : NULL;
+	if (x->have_ra) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		resp.retry_after_ms = starling_http_parse_retry_after(x->retry_after, now_ms);
+	}
+	resp.duration_us = mono_us() - x->start_us;
+	x->done(x->arg, &resp);
+}
+
+static void unlink_active(struct starling_http_client *c, struct xfer *x)
+{
+	if (x->aprev)
+		x->aprev->anext = x->anext;
+	else
+		c->active = x->anext;
+	if (x->anext)
+		x->anext->aprev = x->aprev;
+	x->anext = x->aprev = NULL;
+}
+
+/* Move submitted requests into the multi handle (run thread only). */
+static void add_incoming(struct starling_http_client *c)
+{
+	struct xfer *list, *next;
+
+	pthread_mutex_lock(&c->lock);
+	list = c->incoming;
+	c->incoming = NULL;
+	c->incoming_tail = &c->incoming;
+	pthread_mutex_unlock(&c->lock);
+	for (; list; list = next) {
+		next = list->next;
+		list->next = NULL;
+		if (curl_multi_add_handle(c->multi, list->easy) != CURLM_OK) {
+			snprintf(list->errbuf, sizeof(list->errbuf), "curl_multi_add_handle failed");
+			complete(c, list, CURLE_OUT_OF_MEMORY);
+			xfer_recycle(c, list);
+			continue;
+		}
+		list->aprev = NULL;
+		list->anext = c->active;
+		if (c->active)
+			c->active->aprev = list;
+		c->active = list;
+	}
+}
+
+static int drain(struct starling_http_client *c)
+{
+	CURLMsg *msg;
+	int left, n = 0;
+
+	while ((msg = curl_multi_info_read(c->multi, &left))) {
+		struct xfer *x = NULL;
+		CURLcode rc;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		rc = msg->data.result;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+		curl_multi_remove_handle(c->multi, msg->easy_handle);
+		unlink_active(c, x);
+		complete(c, x, rc);
+		xfer_recycle(c, x);
+		n++;
+	}
+	return n;
+}
+
+int starling_http_run(struct starling_http_client *c, int timeout_ms)
+{
+	int running, n;
+
+	add_incoming(c);
+	if (curl_multi_perform(c->multi, &running) != CURLM_OK)
+		return -EIO;
+	n = drain(c);
+	if (n)
+		return n;
+	if (timeout_ms > 0 && curl_multi_poll(c->multi, NULL, 0, timeout_ms, NULL) != CURLM_OK)
+		return -EIO;
+	add_incoming(c);
+	if (curl_multi_perform(c->multi, &running) != CURLM_OK)
+		return -EIO;
+	return drain(c);
+}
+
+void starling_http_wakeup(struct starling_http_client *c)
+{
+	if (c)
+		curl_multi_wakeup(c->multi);
+}
+
+size_t starling_http_pending(struct starling_http_client *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->pending;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+void starling_http_client_free(struct starling_http_client *c)
+{
+	if (!c)
+		return;
+	/* in-flight transfers first, then the ones never added */
+	while (c->active) {
+		struct xfer *x = c->active;
+
+		curl_multi_remove_handle(c->multi, x->easy);
+		unlink_active(c, x);
+		snprintf(x->errbuf, sizeof(x->errbuf), "HTTP client shut down");
+		x->too_big = false;
+		complete(c, x, CURLE_ABORTED_BY_CALLBACK);
+		xfer_recycle(c, x);
+	}
+	for (;;) {
+		struct xfer *x;
+
+		pthread_mutex_lock(&c->lock);
+		x = c->incoming;
+		if (x) {
+			c->incoming = x->next;
+			if (!c->incoming)
+				c->incoming_tail = &c->incoming;
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (!x)
+			break;
+		snprintf(x->errbuf, sizeof(x->errbuf), "HTTP client shut down");
+		complete(c, x, CURLE_ABORTED_BY_CALLBACK);
+		xfer_recycle(c, x);
+	}
+	while (c->pool) {
+		struct xfer *x = c->pool;
+
+		c->pool = x->next;
+		xfer_destroy(x);
+	}
+	curl_multi_cleanup(c->multi);
+	pthread_mutex_destroy(&c->lock);
+	free(c->inflate_buf);
+	free(c);
+}
+
+int64_t starling_http_parse_retry_after(const char *value, int64_t now_ms)
+{
+	struct tm tm;
+	const char *end;
+	int64_t secs = 0;
+
+	if (!value)
+		return -1;
+	while (*value == ' ')
+		value++;
+	if (isdigit((unsigned char)*value)) {
+		for (end = value; isdigit((unsigned char)*end); end++) {
+			if (secs > INT64_MAX / 10000)
+				return -1;
+			secs = secs * 10 + (*end - '0');
+		}
+		while (*end == ' ')
+			end++;
+		return *end ? -1 : secs * 1000;
+	}
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(value, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (!end || *end)
+		return -1;
+	secs = (int64_t)timegm(&tm) * 1000 - now_ms;
+	return secs < 0 ? 0 : secs;
+}

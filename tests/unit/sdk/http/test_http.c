@@ -1,0 +1,465 @@
+/* SDK HTTP client against an in-test libmicrohttpd server on 127.0.0.1. */
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <starling/http.h>
+
+static struct MHD_Daemon *daemon_;
+static unsigned short port;
+static char base[64];
+static uint8_t *gz_text, *gz_bomb;
+static size_t gz_text_len, gz_bomb_len;
+static char *plain_text;
+static size_t plain_len;
+
+static uint8_t *gzip_buf(const void *in, size_t len, size_t *out_len)
+{
+	z_stream zs = { 0 };
+	size_t cap = compressBound(len) + 64;
+	uint8_t *out = malloc(cap);
+
+	deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY);
+	zs.next_in = (Bytef *)in;
+	zs.avail_in = (uInt)len;
+	zs.next_out = out;
+	zs.avail_out = (uInt)cap;
+	deflate(&zs, Z_FINISH);
+	*out_len = zs.total_out;
+	deflateEnd(&zs);
+	return out;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const void *body,
+			     size_t len, const char *hname, const char *hval)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body,
+								 MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	if (hname)
+		MHD_add_response_header(r, hname, hval);
+	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+struct upload {
+	char *data;
+	size_t len;
+};
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
+			       const char *method, const char *version, const char *upload_data,
+			       size_t *upload_size, void **con_cls)
+{
+	if (!strcmp(method, "POST")) {
+		struct upload *u = *con_cls;
+
+		if (!u) {
+			*con_cls = calloc(1, sizeof(*u));
+			return MHD_YES;
+		}
+		if (*upload_size) {
+			u->data = realloc(u->data, u->len + *upload_size + 1);
+			memcpy(u->data + u->len, upload_data, *upload_size);
+			u->len += *upload_size;
+			*upload_size = 0;
+			return MHD_YES;
+		}
+		enum MHD_Result r = reply(conn, 200, u->data ? u->data : "", u->len, NULL, NULL);
+
+		free(u->data);
+		free(u);
+		*con_cls = NULL;
+		return r;
+	}
+	if (!strcmp(url, "/plain"))
+		return reply(conn, 200, "hello", 5, NULL, NULL);
+	if (!strcmp(url, "/gzip")) {
+		const char *ae = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding");
+
+		if (ae && strstr(ae, "gzip"))
+			return reply(conn, 200, gz_text, gz_text_len, "Content-Encoding", "gzip");
+		return reply(conn, 200, plain_text, plain_len, NULL, NULL);
+	}
+	if (!strcmp(url, "/bomb"))
+		return reply(conn, 200, gz_bomb, gz_bomb_len, "Content-Encoding", "gzip");
+	if (!strcmp(url, "/liar")) {
+		/* the bomb with a trailer that claims 100 bytes */
+		uint8_t *b = malloc(gz_bomb_len);
+		enum MHD_Result r;
+
+		memcpy(b, gz_bomb, gz_bomb_len);
+		b[gz_bomb_len - 4] = 100;
+		b[gz_bomb_len - 3] = b[gz_bomb_len - 2] = b[gz_bomb_len - 1] = 0;
+		r = reply(conn, 200, b, gz_bomb_len, "Content-Encoding", "gzip");
+		free(b);
+		return r;
+	}
+	if (!strcmp(url, "/corrupt"))
+		return reply(conn, 200, "\x1f\x8b\x08\x00garbagegarbagegarbage", 24, "Content-Encoding", "gzip");
+	if (!strcmp(url, "/big"))
+		return reply(conn, 200, plain_text, plain_len, NULL, NULL);
+	if (!strcmp(url, "/slow")) {
+		usleep(1500 * 1000);
+		return reply(conn, 200, "late", 4, NULL, NULL);
+	}
+	if (!strcmp(url, "/loop"))
+		return reply(conn, 302, "", 0, "Location", "/loop");
+	if (!strcmp(url, "/redir"))
+		return reply(conn, 301, "", 0, "Location", "/plain");
+	if (!strcmp(url, "/429"))
+		return reply(conn, 429, "slow down", 9, "Retry-After", "7");
+	if (!strcmp(url, "/headers")) {
+		const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+		const char *x = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Test");
+		const char *ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
+		char buf[512];
+		int n = snprintf(buf, sizeof(buf), "auth=%s x=%s ua=%s", a ? a : "-", x ? x : "-",
+				 ua ? ua : "-");
+
+		return reply(conn, 200, buf, (size_t)n, NULL, NULL);
+	}
+	return reply(conn, 404, "nope", 4, NULL, NULL);
+}
+
+static int suite_init(void)
+{
+	struct sockaddr_in sa = { 0 };
+	const union MHD_DaemonInfo *info;
+	uint8_t *zeros;
+
+	plain_len = 300000;
+	plain_text = malloc(plain_len + 1);
+	for (size_t i = 0; i < plain_len; i++)
+		plain_text[i] = "metric_a{x=\"1\"} 42\n"[i % 19];
+	plain_text[plain_len] = 0;
+	gz_text = gzip_buf(plain_text, plain_len, &gz_text_len);
+	zeros = calloc(1, 64u << 20);
+	gz_bomb = gzip_buf(zeros, 64u << 20, &gz_bomb_len);
+	free(zeros);
+
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	daemon_ = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
+				   0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+				   MHD_OPTION_END);
+	if (!daemon_)
+		return 1;
+	info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
+	port = info->port;
+	snprintf(base, sizeof(base), "http://127.0.0.1:%u", port);
+	return 0;
+}
+
+static int suite_clean(void)
+{
+	MHD_stop_daemon(daemon_);
+	free(plain_text);
+	free(gz_text);
+	free(gz_bomb);
+	return 0;
+}
+
+/* One completed response, copied out of the callback. */
+struct result {
+	bool done;
+	int error;
+	long status;
+	char *body;
+	size_t len;
+	size_t wire;
+	int64_t retry_after_ms;
+	char ct[128];
+	char msg[256];
+};
+
+static void on_done(void *arg, const struct starling_http_response *r)
+{
+	struct result *res = arg;
+
+	res->done = true;
+	res->error = r->error;
+	res->status = r->status;
+	res->len = r->body_len;
+	res->wire = r->wire_len;
+	res->retry_after_ms = r->retry_after_ms;
+	snprintf(res->msg, sizeof(res->msg), "%s", r->error_msg);
+	snprintf(res->ct, sizeof(res->ct), "%s", r->content_type ? r->content_type : "");
+	if (r->body) {
+		CU_ASSERT_EQUAL(r->body[r->body_len], 0); /* NUL-terminated */
+		res->body = malloc(r->body_len + 1);
+		memcpy(res->body, r->body, r->body_len + 1);
+	}
+}
+
+static void fetch(struct starling_http_request *req, struct result *res)
+{
+	struct starling_http_client *c;
+	int loops = 0;
+
+	memset(res, 0, sizeof(*res));
+	CU_ASSERT_EQUAL_FATAL(starling_http_client_new(NULL, &c), 0);
+	req->done = on_done;
+	req->arg = res;
+	CU_ASSERT_EQUAL_FATAL(starling_http_submit(c, req), 0);
+	while (!res->done && loops++ < 1000)
+		starling_http_run(c, 50);
+	CU_ASSERT_TRUE(res->done);
+	CU_ASSERT_EQUAL(starling_http_pending(c), 0);
+	starling_http_client_free(c);
+}
+
+static void get(const char *path, size_t limit, bool gzip, int64_t timeout,
+		const struct starling_http_auth *auth, struct result *res)
+{
+	char url[128];
+	struct starling_http_request req = { 0 };
+
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	req.url = url;
+	req.body_limit = limit;
+	req.accept_gzip = gzip;
+	req.timeout_ms = timeout;
+	req.auth = auth;
+	fetch(&req, res);
+}
+
+static void test_plain_and_gzip(void)
+{
+	struct result r;
+
+	get("/plain", 0, false, 5000, NULL, &r);
+	CU_ASSERT_EQUAL(r.error, 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "hello");
+	CU_ASSERT_STRING_EQUAL(r.ct, "text/plain; version=0.0.4");
+	free(r.body);
+
+	get("/gzip", 1 << 20, true, 5000, NULL, &r);
+	CU_ASSERT_EQUAL(r.error, 0);
+	CU_ASSERT_EQUAL(r.len, plain_len);
+	CU_ASSERT_EQUAL(r.wire, gz_text_len); /* it really came compressed */
+	CU_ASSERT_TRUE(r.wire < plain_len / 10);
+	CU_ASSERT_TRUE(r.body && !memcmp(r.body, plain_text, plain_len));
+	free(r.body);
+
+	/* without Accept-Encoding the server sends identity */
+	get("/gzip", 0, false, 5000, NULL, &r);
+	CU_ASSERT_EQUAL(r.wire, plain_len);
+	free(r.body);
+}
+
+static void test_limits(void)
+{
+	struct result r;
+
+	get("/big", 100000, false, 5000, NULL, &r);
+	CU_ASSERT_EQUAL(r.error, -EFBIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.msg, "limit of 100000"));
+	CU_ASSERT_PTR_NULL(r.body);
+
+	/* decompressed size counts: 300 kB of text in ~1 kB of gzip */
+	get("/gzip", 100000, true, 5000, NULL, &r);
+	CU_ASSERT_EQUAL(r.error, -EFBIG);
+
+	/* gzip bomb: 64 MiB of zeros, 1 MiB limit */
+	get("/bomb", 1 << 20, true, 5000, NULL, &r);
+	CU_ASSERT_EQUAL(r.error, -EFBIG);
+	/* same bomb whose trailer lies about the size: zlib path catches it */
+	get("/liar", 1 << 20, true, 5000, NULL, &r);
+	CU_ASSERT_EQUAL(r.error, -EFBIG);
+
+	get("/corrupt", 1 << 20, true, 5000, NULL, &r);
+	CU_ASSERT_EQUAL(r.error, -EBADMSG);
+}
+
+static void test_timeout_and_redirects(void)
+{
+	struct result r;
+
+	get("/slow", 0, false, 300, NULL, &r);
+	CU_ASSERT_EQUAL(r.error, -ETIMEDOUT);
+	CU_ASSERT_STRING_NOT_EQUAL(r.msg, "");
+
+	get("/loop", 0, false, 5000, NULL, &r);
+	CU_ASSERT_EQUAL(r.error, -ELOOP);
+
+	get("/redir", 0, false, 5000, NULL, &r);
+	CU_ASSERT_EQUAL(r.error, 0);
+	CU_ASSERT_STRING_EQUAL(r.body, "hello");
+	free(r.body);
+
+	get("/429", 0, false, 5000, NULL, &r);
+	CU_ASSERT_EQUAL(r.error, 0);
+	CU_ASSERT_EQUAL(r.status, 429);
+	CU_ASSERT_EQUAL(r.retry_after_ms, 7000);
+	free(r.body);
+
+	/* nothing listens on port 1 */
+	struct starling_http_request req = { .url = "http://127.0.0.1:1/", .timeout_ms = 2000 };
+
+	fetch(&req, &r);
+	CU_ASSERT_EQUAL(r.error, -ECONNREFUSED);
+}
+
+static void test_auth_headers(void)
+{
+	struct starling_http_auth_settings s = { .username = "user", .password = "pass",
+						 .follow_redirects = true };
+	struct starling_http_auth *a;
+	char err[256], url[128], path[] = "/tmp/starling-http-token-XXXXXX";
+	struct result r;
+	const char *hdr[] = { "X-Test: yes" };
+	struct starling_http_request req = { 0 };
+	FILE *f;
+	int fd;
+
+	CU_ASSERT_EQUAL_FATAL(starling_http_auth_new(&s, &a, err, sizeof(err)), 0);
+	snprintf(url, sizeof(url), "%s/headers", base);
+	req.url = url;
+	req.headers = hdr;
+	req.n_headers = 1;
+	req.auth = a;
+	req.user_agent = "test-agent/1";
+	fetch(&req, &r);
+	CU_ASSERT_STRING_EQUAL(r.body, "auth=Basic dXNlcjpwYXNz x=yes ua=test-agent/1");
+	free(r.body);
+	starling_http_auth_free(a);
+
+	/* bearer token file, re-read when it changes */
+	fd = mkstemp(path);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(write(fd, "tok-one\n", 8), 8);
+	close(fd);
+	memset(&s, 0, sizeof(s));
+	s.bearer_token_file = path;
+	CU_ASSERT_EQUAL_FATAL(starling_http_auth_new(&s, &a, err, sizeof(err)), 0);
+	req.auth = a;
+	req.user_agent = NULL;
+	fetch(&req, &r);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "auth=Bearer tok-one x=yes ua=Starling/"));
+	free(r.body);
+	f = fopen(path, "w");
+	fputs("token-number-two", f);
+	fclose(f);
+	fetch(&req, &r);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "auth=Bearer token-number-two "));
+	free(r.body);
+	unlink(path);
+	/* a vanished token file fails the submit with a clear errno */
+	{
+		struct starling_http_client *c;
+
+		starling_http_client_new(NULL, &c);
+		req.done = on_done;
+		req.arg = &r;
+		CU_ASSERT_EQUAL(starling_http_submit(c, &req), -ENOENT);
+		CU_ASSERT_EQUAL(starling_http_pending(c), 0);
+		starling_http_client_free(c);
+	}
+	starling_http_auth_free(a);
+
+	/* conflicting settings are refused */
+	memset(&s, 0, sizeof(s));
+	s.username = "u";
+	s.bearer_token = "t";
+	CU_ASSERT_EQUAL(starling_http_auth_new(&s, &a, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "at most one"));
+}
+
+struct counter {
+	int ok;
+	int done;
+};
+
+static void count_done(void *arg, const struct starling_http_response *r)
+{
+	struct counter *c = arg;
+
+	c->done++;
+	if (!r->error && r->status == 200 && r->body_len == 5)
+		c->ok++;
+}
+
+/* Many requests from one thread through one client, and POST echo. */
+static void test_concurrency_and_post(void)
+{
+	struct starling_http_client *c;
+	struct counter cnt = { 0 };
+	char url[128];
+	struct starling_http_request req = { 0 };
+	struct result r;
+	int loops = 0;
+
+	CU_ASSERT_EQUAL_FATAL(starling_http_client_new(NULL, &c), 0);
+	snprintf(url, sizeof(url), "%s/plain", base);
+	req.url = url;
+	req.timeout_ms = 10000;
+	req.done = count_done;
+	req.arg = &cnt;
+	for (int i = 0; i < 200; i++)
+		CU_ASSERT_EQUAL(starling_http_submit(c, &req), 0);
+	while (cnt.done < 200 && loops++ < 2000)
+		starling_http_run(c, 50);
+	CU_ASSERT_EQUAL(cnt.ok, 200);
+
+	/* client freed with requests still queued: each gets -ECANCELED */
+	cnt.done = 0;
+	for (int i = 0; i < 5; i++)
+		starling_http_submit(c, &req);
+	starling_http_client_free(c);
+	CU_ASSERT_EQUAL(cnt.done, 5);
+
+	memset(&req, 0, sizeof(req));
+	snprintf(url, sizeof(url), "%s/echo", base);
+	req.url = url;
+	req.body = "payload\0bytes";
+	req.body_len = 13;
+	fetch(&req, &r);
+	CU_ASSERT_EQUAL(r.len, 13);
+	CU_ASSERT_TRUE(r.body && !memcmp(r.body, "payload\0bytes", 13));
+	free(r.body);
+}
+
+static void test_retry_after_parse(void)
+{
+	CU_ASSERT_EQUAL(starling_http_parse_retry_after("120", 0), 120000);
+	CU_ASSERT_EQUAL(starling_http_parse_retry_after("abc", 0), -1);
+	/* Wed, 21 Oct 2015 07:28:00 GMT = 1445412480 */
+	CU_ASSERT_EQUAL(starling_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT",
+							1445412470000LL), 10000);
+	CU_ASSERT_EQUAL(starling_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT",
+							1445412490000LL), 0);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned fails;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	s = CU_add_suite("http", suite_init, suite_clean);
+	CU_add_test(s, "plain_and_gzip", test_plain_and_gzip);
+	CU_add_test(s, "limits_and_gzip_bomb", test_limits);
+	CU_add_test(s, "timeout_redirects_429", test_timeout_and_redirects);
+	CU_add_test(s, "auth_headers", test_auth_headers);
+	CU_add_test(s, "concurrency_and_post", test_concurrency_and_post);
+	CU_add_test(s, "retry_after_parse", test_retry_after_parse);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures();
+	if (CU_get_number_of_suites_failed())
+		fails++;
+	CU_cleanup_registry();
+	return fails ? 1 : 0;
+}
