@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include <starling/labels.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
 #include "scrape.h"
@@ -499,7 +500,8 @@ static int targets_load(const struct starling_host_api *api, const starling_conf
 	size_t n = list ? api->config_count(list) : 0, k = 0;
 	struct scrape_target **v = calloc(n ? n : 1, sizeof(*v));
 	struct starling_label *labels = NULL;
-	char msg[256];
+	char msg[256], names[4096];
+	size_t names_used;
 	int rc = 0;
 
 	if (!v)
@@ -516,16 +518,33 @@ static int targets_load(const struct starling_host_api *api, const starling_conf
 			rc = -ENOMEM;
 			break;
 		}
+		names_used = 0;
 		for (size_t j = 0; j < nl; j++) {
 			const starling_config *e = api->config_child(m, j);
+			const char *name = api->config_name(e);
 
-			labels[j].name = api->config_name(e);
-			if (!labels[j].name || api->config_string(e, NULL, &labels[j].value)) {
+			if (!name || api->config_string(e, NULL, &labels[j].value)) {
 				snprintf(err, errlen, "%s: target labels must be strings",
 					 api->config_where(e));
 				rc = -EINVAL;
 				break;
 			}
+			/* libconfig names cannot start with '_': "*address__" is
+			 * how a config file spells "__address__". */
+			if (name[0] == '*') {
+				size_t l = strlen(name) + 2;
+
+				if (names_used + l > sizeof(names)) {
+					snprintf(err, errlen, "%s: target labels too long",
+						 api->config_where(e));
+					rc = -EINVAL;
+					break;
+				}
+				snprintf(names + names_used, l, "__%s", name + 1);
+				name = names + names_used;
+				names_used += l;
+			}
+			labels[j].name = name;
 		}
 		if (rc)
 			break;
