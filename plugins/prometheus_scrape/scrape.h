@@ -23,6 +23,9 @@
  * gzip bomb cannot exhaust memory. */
 #define SCRAPE_SAFETY_BODY_LIMIT ((int64_t)256 << 20)
 
+/* How often a target's metadata (TYPE/HELP/UNIT) goes with its batch. */
+#define SCRAPE_METADATA_MS 60000
+
 /* Number of synthetic series per scrape. */
 #define SCRAPE_N_REPORT 5
 
@@ -125,6 +128,7 @@ struct scrape_target {
 	bool owned;                  /* owned at its last slot */
 	bool reported;               /* report series were sent since last reset */
 	int64_t scrape_start_ms;
+	int64_t metadata_due_ms;
 
 	struct series_cache cache;
 
@@ -137,7 +141,20 @@ struct scrape_target {
 
 /* Working memory of the thread that processes scrapes, reused across
  * scrapes so the steady state allocates nothing. */
+struct scrape_meta {
+	size_t family, help, unit;   /* offsets into the arena, SIZE_MAX = none */
+	size_t family_len;
+	enum starling_metric_type type;
+};
+
 struct scrape_scratch {
+	/* Metadata of this scrape (collected once per SCRAPE_METADATA_MS). */
+	struct scrape_meta *meta;
+	size_t n_meta, meta_cap;
+	struct starling_metadata *meta_out;
+	size_t meta_out_cap;
+	char *arena;
+	size_t arena_len, arena_cap;
 	struct starling_series *series;
 	double *values;
 	int64_t *ts;

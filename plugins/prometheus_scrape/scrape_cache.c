@@ -48,6 +48,9 @@ void scrape_scratch_free(struct scrape_scratch *s)
 	free(s->values);
 	free(s->ts);
 	free(s->evict);
+	free(s->meta);
+	free(s->meta_out);
+	free(s->arena);
 	starling_lset_free(&s->lset);
 	starling_lset_free(&s->tmp);
 	starling_relabel_scratch_free(&s->rs);
@@ -101,6 +104,75 @@ static int batch_add(struct scrape_scratch *s, const struct starling_label *labe
 	return 0;
 }
 
+/* Copy len bytes + NUL into the arena; returns the offset or SIZE_MAX. */
+static size_t arena_put(struct scrape_scratch *s, const char *p, size_t len)
+{
+	size_t off = s->arena_len;
+
+	if (s->arena_len + len + 1 > s->arena_cap) {
+		size_t cap = s->arena_cap ? s->arena_cap : 4096;
+		char *a;
+
+		while (cap < s->arena_len + len + 1)
+			cap *= 2;
+		a = realloc(s->arena, cap);
+		if (!a)
+			return SIZE_MAX;
+		s->arena = a;
+		s->arena_cap = cap;
+	}
+	memcpy(s->arena + off, p, len);
+	s->arena[off + len] = '\0';
+	s->arena_len += len + 1;
+	return off;
+}
+
+/* Record a TYPE/HELP/UNIT line. Lines of one family are adjacent in valid
+ * exposition, so only the last entry is compared. */
+static void meta_event(struct scrape_scratch *s, const struct starling_expo_event *ev,
+		       enum starling_expo_format fmt)
+{
+	struct scrape_meta *m = s->n_meta ? &s->meta[s->n_meta - 1] : NULL;
+
+	if (!m || m->family_len != ev->family_len ||
+	    memcmp(s->arena + m->family, ev->family, ev->family_len) != 0) {
+		size_t off;
+
+		if (s->n_meta == s->meta_cap) {
+			size_t cap = s->meta_cap ? s->meta_cap * 2 : 256;
+			void *p = realloc(s->meta, cap * sizeof(*s->meta));
+
+			if (!p)
+				return;
+			s->meta = p;
+			s->meta_cap = cap;
+		}
+		off = arena_put(s, ev->family, ev->family_len);
+		if (off == SIZE_MAX)
+			return;
+		m = &s->meta[s->n_meta++];
+		m->family = off;
+		m->family_len = ev->family_len;
+		m->help = m->unit = SIZE_MAX;
+		m->type = STARLING_METRIC_UNKNOWN;
+	}
+	if (ev->kind == STARLING_EXPO_TYPE) {
+		m->type = ev->type;
+	} else if (ev->text_len) {
+		size_t off = arena_put(s, ev->text, ev->text_len); /* room for the result */
+
+		if (off == SIZE_MAX)
+			return;
+		s->arena_len = off + starling_expo_unescape(ev->text, ev->text_len, fmt,
+							    ev->kind == STARLING_EXPO_HELP,
+							    s->arena + off) + 1;
+		if (ev->kind == STARLING_EXPO_HELP)
+			m->help = off;
+		else
+			m->unit = off;
+	}
+}
+
 static int forward_batch(struct scrape_ctx *ctx)
 {
 	struct scrape_scratch *s = ctx->scratch;
@@ -108,6 +180,29 @@ static int forward_batch(struct scrape_ctx *ctx)
 
 	if (!s->n)
 		return 0;
+	if (s->n_meta) {
+		if (s->n_meta > s->meta_out_cap) {
+			void *p = realloc(s->meta_out, s->n_meta * sizeof(*s->meta_out));
+
+			if (p) {
+				s->meta_out = p;
+				s->meta_out_cap = s->n_meta;
+			}
+		}
+		if (s->n_meta <= s->meta_out_cap) {
+			for (size_t i = 0; i < s->n_meta; i++) {
+				const struct scrape_meta *m = &s->meta[i];
+				struct starling_metadata *o = &s->meta_out[i];
+
+				o->family = s->arena + m->family;
+				o->type = m->type;
+				o->help = m->help == SIZE_MAX ? NULL : s->arena + m->help;
+				o->unit = m->unit == SIZE_MAX ? NULL : s->arena + m->unit;
+			}
+			b.metadata = s->meta_out;
+			b.n_metadata = s->n_meta;
+		}
+	}
 	for (size_t i = 0; i < s->n; i++) {
 		s->series[i].values = &s->values[i];
 		s->series[i].timestamps_ms = &s->ts[i];
@@ -358,7 +453,7 @@ static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_targ
 /* Parse the body into the batch. Returns 0, or -EINVAL/-ENOMEM/-E2BIG with
  * st->error set; on failure the caller rolls the generation back. */
 static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
-		      const struct scrape_result *r, struct scrape_stats *st)
+		      const struct scrape_result *r, struct scrape_stats *st, bool collect_meta)
 {
 	struct scrape_scratch *s = ctx->scratch;
 	const struct scrape_config *cfg = ctx->cfg;
@@ -389,8 +484,11 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		uint64_t h;
 		int64_t ts;
 
-		if (rc != STARLING_EXPO_SAMPLE)
+		if (rc != STARLING_EXPO_SAMPLE) {
+			if (collect_meta)
+				meta_event(s, &ev, fmt);
 			continue;
+		}
 		st->scraped++;
 		h = XXH3_64bits(ev.series, ev.series_len);
 		e = cache_find(c, h, ev.series, ev.series_len);
@@ -514,6 +612,8 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 
 	memset(st, 0, sizeof(*st));
 	s->n = 0;
+	s->n_meta = 0;
+	s->arena_len = 0;
 	t->cache.gen++;
 	if (t->cache.gen == 0) /* wrapped: start over rather than confuse ages */
 		t->cache.gen = 1;
@@ -526,12 +626,15 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 			 r->status);
 		rc = -EPROTO;
 	} else {
-		rc = parse_body(ctx, t, r, st);
+		rc = parse_body(ctx, t, r, st, r->start_ms >= t->metadata_due_ms);
+		if (!rc && s->n_meta)
+			t->metadata_due_ms = r->start_ms + SCRAPE_METADATA_MS;
 	}
 	if (rc) {
 		/* A failed scrape counts as an empty one (Prometheus). */
 		rollback(&t->cache);
 		s->n = 0;
+		s->n_meta = 0;
 		st->post_relabel = 0;
 		st->added = 0;
 	}
@@ -581,6 +684,7 @@ int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t t
 		if (add_report(s, t, ts_ms, report))
 			return -ENOMEM;
 	}
+	s->n_meta = 0;
 	rc = forward_batch(ctx);
 	s->n = 0;
 	series_cache_reset(c);

@@ -280,7 +280,8 @@ static void test_cache_and_staleness(void)
 
 	h_init(&h, mk_cfg(), "env", "prod");
 	b = h_scrape(&h,
-		     "# TYPE a counter\n"
+		     "# HELP a_total Some\\nhelp.\n"
+		     "# TYPE a_total counter\n"
 		     "a_total{x=\"1\"} 5\n"
 		     "b 2.5\n"
 		     "c{y=\"q\\\"uote\"} 7 1600000000000\n",
@@ -312,12 +313,18 @@ static void test_cache_and_staleness(void)
 			       1e-9);
 	n_entries = h.t->cache.n;
 	CU_ASSERT_EQUAL(n_entries, 3);
+	/* metadata goes with the first batch (then once a minute) */
+	CU_ASSERT_EQUAL_FATAL(b->n_metadata, 1);
+	CU_ASSERT_STRING_EQUAL(b->metadata[0].family, "a_total");
+	CU_ASSERT_EQUAL(b->metadata[0].type, STARLING_METRIC_COUNTER);
+	CU_ASSERT_STRING_EQUAL(b->metadata[0].help, "Some\nhelp.");
 
 	/* b vanishes: one staleness marker at the scrape time; a and c hit
 	 * the cache (nothing added). c has its own timestamp: never stale. */
 	b = h_scrape(&h, "a_total{x=\"1\"} 6\nc{y=\"q\\\"uote\"} 8 1600000001000\n", 2000, &st);
 	CU_ASSERT_EQUAL(st.added, 0);
 	CU_ASSERT_EQUAL(st.stale, 1);
+	CU_ASSERT_EQUAL(b->n_metadata, 0);
 	s = find(b, "b", NULL, NULL);
 	CU_ASSERT_FATAL(s != NULL);
 	CU_ASSERT_TRUE(is_stale(s->values[0]));
