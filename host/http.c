@@ -1,0 +1,448 @@
+/*
+ * HTTP surface. Handlers only read runtime/cluster state through their
+ * thread-safe interfaces; every request body is discarded except where an
+ * endpoint needs it, and bad requests get 4xx, never a crash.
+ */
+#include "http.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+#include <starling/labels.h>
+
+#include "units.h"
+
+#define HTTP_THREADS 2
+#define MAX_REPLICAS 16
+#define MAX_LABELS   64
+
+struct http_server {
+	struct MHD_Daemon *d;
+	struct runtime *rt;
+	struct cluster *cluster;
+	double start_time;
+};
+
+static int marker;
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, const char *ctype,
+			     char *body, size_t len, bool owned)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, body,
+					    owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		if (owned)
+			free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(conn, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result reply_405(struct MHD_Connection *conn, const char *allow)
+{
+	static const char body[] = "method not allowed\n";
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	ret = MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned code, const char *text)
+{
+	return reply(conn, code, "text/plain; charset=utf-8", (char *)text, strlen(text), false);
+}
+
+static enum MHD_Result reply_fmt(struct MHD_Connection *conn, unsigned code, const char *fmt, ...)
+    STARLING_PRINTF(3, 4);
+
+static enum MHD_Result reply_fmt(struct MHD_Connection *conn, unsigned code, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return MHD_NO;
+	return reply(conn, code, "text/plain; charset=utf-8", s, (size_t)n, true);
+}
+
+static enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned code, char *json)
+{
+	if (!json)
+		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	return reply(conn, code, "application/json", json, strlen(json), true);
+}
+
+static enum MHD_Result reply_json_error(struct MHD_Connection *conn, unsigned code, const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *s;
+
+	cJSON_AddStringToObject(o, "error", msg);
+	s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return reply_json(conn, code, s);
+}
+
+static double read_cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
+}
+
+static long read_rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long size = 0, rss = 0;
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld %ld", &size, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return rss * sysconf(_SC_PAGESIZE);
+}
+
+static long count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	long n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n > 0 ? n - 1 : 0; /* not the one opendir holds */
+}
+
+void http_write_process_metrics(FILE *out, double start_time)
+{
+	struct rlimit rl;
+
+	fprintf(out,
+		"# HELP process_cpu_seconds_total Total user and system CPU time spent in "
+		"seconds.\n# TYPE process_cpu_seconds_total counter\n"
+		"process_cpu_seconds_total %.6f\n",
+		read_cpu_seconds());
+	fprintf(out,
+		"# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+		"# TYPE process_resident_memory_bytes gauge\n"
+		"process_resident_memory_bytes %ld\n",
+		read_rss_bytes());
+	fprintf(out,
+		"# HELP process_open_fds Number of open file descriptors.\n"
+		"# TYPE process_open_fds gauge\nprocess_open_fds %ld\n",
+		count_fds());
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		fprintf(out,
+			"# HELP process_max_fds Maximum number of open file descriptors.\n"
+			"# TYPE process_max_fds gauge\nprocess_max_fds %llu\n",
+			(unsigned long long)rl.rlim_cur);
+	fprintf(out,
+		"# HELP process_start_time_seconds Start time of the process since unix "
+		"epoch in seconds.\n# TYPE process_start_time_seconds gauge\n"
+		"process_start_time_seconds %.3f\n",
+		start_time);
+	fprintf(out,
+		"# HELP starling_build_info Build information.\n# TYPE starling_build_info "
+		"gauge\nstarling_build_info{version=\"%s\",abi=\"%d.%d\"} 1\n",
+		STARLING_VERSION, STARLING_ABI_MAJOR, STARLING_ABI_MINOR);
+}
+
+static enum MHD_Result serve_metrics(struct http_server *s, struct MHD_Connection *conn)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	http_write_process_metrics(f, s->start_time);
+	runtime_write_metrics(s->rt, f);
+	if (s->cluster)
+		cluster_write_metrics(s->cluster, f);
+	if (fclose(f)) {
+		free(buf);
+		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	}
+	return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", buf, len, true);
+}
+
+static int parse_key(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		v = strtoull(s + 2, &end, 16);
+	else
+		v = strtoull(s, &end, 10);
+	if (errno || *end || end == s)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static enum MHD_Result serve_owner(struct http_server *s, struct MHD_Connection *conn)
+{
+	const char *ks = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "key");
+	const char *ls = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "labels");
+	const char *rs = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "replicas");
+	struct starling_node_name names[MAX_REPLICAS];
+	int64_t replicas = 1;
+	uint64_t key;
+	size_t n;
+	cJSON *o, *arr;
+	char buf[32];
+
+	if (!s->cluster)
+		return reply_json_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "no cluster service");
+	if (rs && (parse_int64(rs, &replicas) || replicas < 1 || replicas > MAX_REPLICAS))
+		return reply_json_error(conn, MHD_HTTP_BAD_REQUEST,
+					"replicas must be an integer from 1 to 16");
+	if ((ks && ls) || (!ks && !ls))
+		return reply_json_error(conn, MHD_HTTP_BAD_REQUEST,
+					"give exactly one of key=<uint64> or labels=<JSON object>");
+	if (ks) {
+		if (parse_key(ks, &key))
+			return reply_json_error(conn, MHD_HTTP_BAD_REQUEST,
+						"key must be a decimal or 0x-hex uint64");
+	} else {
+		cJSON *j = cJSON_Parse(ls), *it;
+		struct starling_label labels[MAX_LABELS];
+		size_t nl = 0;
+		bool bad = !cJSON_IsObject(j);
+		cJSON *obj = bad ? NULL : j;
+
+		cJSON_ArrayForEach(it, obj)
+		{
+			if (!cJSON_IsString(it) || nl == MAX_LABELS || !it->string) {
+				bad = true;
+				break;
+			}
+			labels[nl].name = it->string;
+			labels[nl].value = it->valuestring;
+			nl++;
+		}
+		if (bad) {
+			cJSON_Delete(j);
+			return reply_json_error(conn, MHD_HTTP_BAD_REQUEST,
+						"labels must be a JSON object of at most 64 "
+						"string values");
+		}
+		key = starling_target_key(labels, nl, NULL, 0, NULL, 0);
+		cJSON_Delete(j);
+	}
+	n = cluster_owners(s->cluster, key, names, (size_t)replicas);
+	o = cJSON_CreateObject();
+	snprintf(buf, sizeof(buf), "0x%016" PRIx64, key);
+	cJSON_AddStringToObject(o, "key", buf);
+	snprintf(buf, sizeof(buf), "%" PRIu64, key);
+	cJSON_AddStringToObject(o, "key_decimal", buf);
+	cJSON_AddNumberToObject(o, "replicas", (double)replicas);
+	cJSON_AddNumberToObject(o, "epoch", (double)cluster_epoch(s->cluster));
+	arr = cJSON_AddArrayToObject(o, "owners");
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(names[i].name));
+	{
+		char *out = cJSON_PrintUnformatted(o);
+
+		cJSON_Delete(o);
+		return reply_json(conn, MHD_HTTP_OK, out);
+	}
+}
+
+static enum MHD_Result route(struct http_server *s, struct MHD_Connection *conn, const char *url,
+			     const char *method)
+{
+	bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	bool post = !strcmp(method, "POST");
+	static const char comp_prefix[] = "/api/v0/components/";
+
+	if (!strcmp(url, "/-/reload")) {
+		char *msg = NULL;
+		int r;
+
+		if (!post)
+			return reply_405(conn, "POST");
+		r = runtime_reload(s->rt, &msg);
+		if (r == 0) {
+			free(msg);
+			return reply_text(conn, MHD_HTTP_OK, "configuration reloaded\n");
+		}
+		{
+			enum MHD_Result res = reply_fmt(conn, MHD_HTTP_BAD_REQUEST,
+							"reload refused, running configuration "
+							"kept:\n%s\n",
+							msg ? msg : strerror(-r));
+
+			free(msg);
+			return res;
+		}
+	}
+	if (!get)
+		return reply_405(conn, "GET, HEAD");
+	if (!strcmp(url, "/metrics"))
+		return serve_metrics(s, conn);
+	if (!strcmp(url, "/-/healthy"))
+		return reply_text(conn, MHD_HTTP_OK, "Starling is Healthy.\n");
+	if (!strcmp(url, "/-/ready")) {
+		if (runtime_ready(s->rt))
+			return reply_text(conn, MHD_HTTP_OK, "Starling is Ready.\n");
+		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "Starling is not ready.\n");
+	}
+	if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
+		return reply(conn, MHD_HTTP_OK, "text/html; charset=utf-8",
+			     (char *)starling_ui_html, strlen(starling_ui_html), false);
+	if (!strcmp(url, "/api/v0/components") || !strcmp(url, "/api/v0/components/"))
+		return reply_json(conn, MHD_HTTP_OK, runtime_components_json(s->rt));
+	if (!strncmp(url, comp_prefix, sizeof(comp_prefix) - 1)) {
+		const char *id = url + sizeof(comp_prefix) - 1;
+		const char *slash = strchr(id, '/');
+		char idbuf[512];
+		char *out = NULL;
+		int r;
+
+		if (!slash || strcmp(slash, "/targets") || slash == id ||
+		    (size_t)(slash - id) >= sizeof(idbuf))
+			return reply_json_error(conn, MHD_HTTP_NOT_FOUND, "not found");
+		memcpy(idbuf, id, (size_t)(slash - id));
+		idbuf[slash - id] = '\0';
+		r = runtime_targets_json(s->rt, idbuf, &out);
+		if (r == -ENOENT)
+			return reply_json_error(conn, MHD_HTTP_NOT_FOUND, "unknown component");
+		if (r)
+			return reply_json_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, strerror(-r));
+		return reply_json(conn, MHD_HTTP_OK, out);
+	}
+	if (!strcmp(url, "/api/v0/cluster/peers")) {
+		char *j = s->cluster ? cluster_peers_json(s->cluster) : NULL;
+
+		if (!j)
+			return reply_json_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+						"no cluster service");
+		return reply_json(conn, MHD_HTTP_OK, j);
+	}
+	if (!strcmp(url, "/api/v0/cluster/owner"))
+		return serve_owner(s, conn);
+	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
+			       const char *method, const char *version, const char *upload_data,
+			       size_t *upload_data_size, void **con_cls)
+{
+	(void)version;
+	(void)upload_data;
+	if (!*con_cls) {
+		*con_cls = &marker;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		/* Request bodies are not used by any endpoint: discard. */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return route(cls, conn, url, method);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	log_vmsg(STARLING_LOG_DEBUG, "http", fmt, ap);
+}
+
+int http_start(struct http_server **out, const char *addr, struct runtime *rt,
+	       struct cluster *cluster, double start_time, char *err, size_t errlen)
+{
+	struct http_server *s;
+	struct addrinfo hints = {0}, *res = NULL;
+	char host[256], port[8];
+	unsigned p;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	int r;
+
+	if (parse_hostport(addr, host, sizeof(host), &p)) {
+		snprintf(err, errlen, "invalid listen address \"%s\"", addr);
+		return -EINVAL;
+	}
+	snprintf(port, sizeof(port), "%u", p);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	r = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+	if (r) {
+		snprintf(err, errlen, "cannot resolve \"%s\": %s", addr, gai_strerror(r));
+		return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		freeaddrinfo(res);
+		return -ENOMEM;
+	}
+	s->rt = rt;
+	s->cluster = cluster;
+	s->start_time = start_time;
+	if (res->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	s->d = MHD_start_daemon(flags, (uint16_t)p, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR,
+				res->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)128,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	freeaddrinfo(res);
+	if (!s->d) {
+		snprintf(err, errlen, "cannot listen on %s (address in use or not available)",
+			 addr);
+		free(s);
+		return -EADDRINUSE;
+	}
+	*out = s;
+	return 0;
+}
+
+void http_stop(struct http_server *s)
+{
+	if (!s)
+		return;
+	MHD_stop_daemon(s->d);
+	free(s);
+}

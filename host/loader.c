@@ -1,0 +1,296 @@
+/*
+ * Plugin loader (libltdl lives here and nowhere else).
+ */
+#include "loader.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <ltdl.h>
+
+static int ltdl_users;
+
+struct plugin_registry *loader_registry_new(void)
+{
+	struct plugin_registry *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	if (ltdl_users++ == 0 && lt_dlinit() != 0) {
+		log_error("cannot initialise libltdl: %s", lt_dlerror());
+		ltdl_users--;
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* Refuse a path (file or its directory) that others could rewrite. */
+static int check_perms(const char *path, const char *what, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		snprintf(err, errlen, "%s: cannot stat: %s", what, strerror(errno));
+		return -errno;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(err, errlen,
+			 "%s is %s-writable: expected mode without group/other write, found %04o",
+			 what, (st.st_mode & S_IWOTH) ? "world" : "group",
+			 (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+static int gate(struct plugin_registry *r, const char *path, struct loaded_plugin *p, char *err,
+		size_t errlen)
+{
+	char dir[PATH_MAX];
+	const char *slash;
+	const struct starling_plugin_descriptor *d;
+	starling_plugin_entry_fn entry;
+	lt_dlhandle h;
+	struct stat st;
+	int ret;
+
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "not a regular file");
+		return -ENOENT;
+	}
+	ret = check_perms(path, "file", err, errlen);
+	if (ret)
+		return ret;
+	slash = strrchr(path, '/');
+	if (slash) {
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+		if (!dir[0])
+			snprintf(dir, sizeof(dir), "/");
+	} else {
+		snprintf(dir, sizeof(dir), ".");
+	}
+	ret = check_perms(dir, "directory", err, errlen);
+	if (ret)
+		return ret;
+
+	h = lt_dlopen(path);
+	if (!h) {
+		snprintf(err, errlen, "cannot load: %s", lt_dlerror());
+		return -ENOEXEC;
+	}
+	p->handle = h;
+	entry = (starling_plugin_entry_fn)(uintptr_t)lt_dlsym(h, STARLING_ENTRY_SYMBOL);
+	if (!entry) {
+		snprintf(err, errlen, "entry symbol: expected %s(), found none",
+			 STARLING_ENTRY_SYMBOL);
+		return -ENOEXEC;
+	}
+	d = entry();
+	if (!d) {
+		snprintf(err, errlen, "descriptor: expected a pointer, found NULL");
+		return -ENOEXEC;
+	}
+	if (d->magic != STARLING_PLUGIN_MAGIC) {
+		snprintf(err, errlen, "magic: expected 0x%016" PRIx64 ", found 0x%016" PRIx64,
+			 STARLING_PLUGIN_MAGIC, d->magic);
+		return -ENOEXEC;
+	}
+	if (d->abi_major != STARLING_ABI_MAJOR) {
+		snprintf(err, errlen, "ABI major: expected %u, found %" PRIu32, STARLING_ABI_MAJOR,
+			 d->abi_major);
+		return -ENOEXEC;
+	}
+	if (d->abi_minor > STARLING_ABI_MINOR) {
+		snprintf(err, errlen,
+			 "ABI minor: expected at most %u (host is %u.%u), found %" PRIu32,
+			 STARLING_ABI_MINOR, STARLING_ABI_MAJOR, STARLING_ABI_MINOR, d->abi_minor);
+		return -ENOEXEC;
+	}
+	if (d->struct_size < STARLING_DESCRIPTOR_MIN_SIZE) {
+		snprintf(err, errlen,
+			 "descriptor struct_size: expected at least %zu, found %" PRIu32,
+			 STARLING_DESCRIPTOR_MIN_SIZE, d->struct_size);
+		return -ENOEXEC;
+	}
+	memset(&p->desc, 0, sizeof(p->desc));
+	memcpy(&p->desc, d, d->struct_size < sizeof(p->desc) ? d->struct_size : sizeof(p->desc));
+	if (p->desc.n_types == 0 || !p->desc.types || p->desc.n_types > 256) {
+		snprintf(err, errlen, "types: expected 1..256 component types, found %zu",
+			 p->desc.types ? p->desc.n_types : 0);
+		return -ENOEXEC;
+	}
+	p->types = calloc(p->desc.n_types, sizeof(*p->types));
+	if (!p->types) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < p->desc.n_types; i++) {
+		const struct starling_component_type *t = p->desc.types[i];
+		struct starling_component_type *copy;
+
+		if (!t) {
+			snprintf(err, errlen, "type %zu: expected a pointer, found NULL", i);
+			return -ENOEXEC;
+		}
+		if (t->struct_size < STARLING_TYPE_MIN_SIZE) {
+			snprintf(err, errlen,
+				 "type %zu struct_size: expected at least %zu, found %" PRIu32, i,
+				 STARLING_TYPE_MIN_SIZE, t->struct_size);
+			return -ENOEXEC;
+		}
+		copy = calloc(1, sizeof(*copy));
+		if (!copy) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		memcpy(copy, t, t->struct_size < sizeof(*copy) ? t->struct_size : sizeof(*copy));
+		p->types[p->n_types++] = copy;
+		if (!copy->name || !copy->name[0] || !copy->create || !copy->destroy) {
+			snprintf(err, errlen,
+				 "type %zu: expected a name and create/destroy callbacks, found %s",
+				 i, copy->name ? copy->name : "(no name)");
+			return -ENOEXEC;
+		}
+		if (copy->accepts && !copy->receive_series &&
+		    (copy->accepts & STARLING_ACCEPTS_SERIES)) {
+			snprintf(err, errlen, "type %s: accepts series but has no receive_series",
+				 copy->name);
+			return -ENOEXEC;
+		}
+		if ((copy->accepts & STARLING_ACCEPTS_PROFILE) && !copy->receive_profile) {
+			snprintf(err, errlen,
+				 "type %s: accepts profiles but has no receive_profile",
+				 copy->name);
+			return -ENOEXEC;
+		}
+		for (size_t j = 0; j < r->n_types; j++) {
+			if (!strcmp(r->types[j]->name, copy->name)) {
+				snprintf(
+				    err, errlen,
+				    "component type %s: expected a new type, found one already "
+				    "provided by %s (keeping that one)",
+				    copy->name, r->type_files[j]);
+				return -EEXIST;
+			}
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (!strcmp(p->types[j]->name, copy->name)) {
+				snprintf(err, errlen,
+					 "component type %s: declared twice in the same plugin",
+					 copy->name);
+				return -EEXIST;
+			}
+		}
+	}
+	return 0;
+}
+
+static void plugin_release(struct loaded_plugin *p)
+{
+	for (size_t i = 0; i < p->n_types; i++)
+		free(p->types[i]);
+	free(p->types);
+	if (p->handle)
+		lt_dlclose((lt_dlhandle)p->handle);
+	free(p->file);
+}
+
+int loader_load_file(struct plugin_registry *r, const char *path, char *err, size_t errlen)
+{
+	struct loaded_plugin p = {0}, *np;
+	const struct starling_component_type **nt;
+	const char **nf;
+	int ret;
+
+	ret = gate(r, path, &p, err, errlen);
+	if (ret) {
+		log_error("refusing plugin %s: %s", path, err);
+		r->refused++;
+		plugin_release(&p);
+		return ret;
+	}
+	p.file = strdup(path);
+	np = realloc(r->plugins, (r->n_plugins + 1) * sizeof(*np));
+	nt = realloc(r->types, (r->n_types + p.n_types) * sizeof(*nt));
+	nf = realloc(r->type_files, (r->n_types + p.n_types) * sizeof(*nf));
+	if (np)
+		r->plugins = np;
+	if (nt)
+		r->types = nt;
+	if (nf)
+		r->type_files = nf;
+	if (!p.file || !np || !nt || !nf) {
+		snprintf(err, errlen, "out of memory");
+		plugin_release(&p);
+		return -ENOMEM;
+	}
+	r->plugins[r->n_plugins++] = p;
+	for (size_t i = 0; i < p.n_types; i++) {
+		r->types[r->n_types] = p.types[i];
+		r->type_files[r->n_types] = r->plugins[r->n_plugins - 1].file;
+		r->n_types++;
+	}
+	log_debug("loaded plugin %s (%s %s, %zu component types)", path,
+		  p.desc.name ? p.desc.name : "?", p.desc.version ? p.desc.version : "?",
+		  p.n_types);
+	return 0;
+}
+
+static int so_filter(const struct dirent *e)
+{
+	size_t l = strlen(e->d_name);
+
+	return l > 3 && !strcmp(e->d_name + l - 3, ".so") && e->d_name[0] != '.';
+}
+
+int loader_load_dir(struct plugin_registry *r, const char *dir)
+{
+	struct dirent **list;
+	int n;
+
+	n = scandir(dir, &list, so_filter, alphasort);
+	if (n < 0) {
+		int e = errno;
+
+		log_error("cannot read plugins directory %s: %s", dir, strerror(e));
+		return -e;
+	}
+	for (int i = 0; i < n; i++) {
+		char path[PATH_MAX];
+		char err[512];
+
+		snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name);
+		loader_load_file(r, path, err, sizeof(err));
+		free(list[i]);
+	}
+	free(list);
+	return 0;
+}
+
+void loader_type_set(const struct plugin_registry *r, struct type_set *out)
+{
+	out->types = r->types;
+	out->n = r->n_types;
+}
+
+void loader_registry_free(struct plugin_registry *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n_plugins; i++)
+		plugin_release(&r->plugins[i]);
+	free(r->plugins);
+	free(r->types);
+	free(r->type_files);
+	free(r);
+	if (--ltdl_users == 0)
+		lt_dlexit();
+}

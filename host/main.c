@@ -1,0 +1,563 @@
+/*
+ * starling: command line, startup and the main loop.
+ *
+ * Startup order: parse the config, load plugins (main thread, no other
+ * threads yet), validate, block the control signals, then start the cluster
+ * service, the runtime and HTTP, and apply the graph. The main thread then
+ * waits for signals; SIGHUP reloads, SIGTERM/SIGINT stop within a bound.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <starling/plugin.h>
+
+#include "check_metrics.h"
+#include "cluster/cluster.h"
+#include "config.h"
+#include "default_config.h"
+#include "http.h"
+#include "loader.h"
+#include "log.h"
+#include "runtime.h"
+
+#define SHUTDOWN_BOUND_S 10
+#define LEAVE_TIMEOUT_MS 3000
+
+#ifndef STARLING_DEFAULT_PLUGINS_DIR
+#define STARLING_DEFAULT_PLUGINS_DIR "/usr/lib/starling/plugins"
+#endif
+
+struct cli {
+	const char *config; /* NULL: embedded default */
+	struct cfg_overrides ovr;
+	char **args; /* positional arguments */
+	size_t n_args;
+};
+
+struct app {
+	struct cli *cli;
+	struct plugin_registry *reg;
+	struct runtime *rt;
+	pthread_mutex_t reload_lock;
+	struct cfg_doc *doc; /* the running document */
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage:\n"
+	      "  starling run [--config FILE] [flags]\n"
+	      "  starling check-config FILE [flags]\n"
+	      "  starling check-metrics [--format auto|prometheus|openmetrics] [FILE|-]\n"
+	      "  starling plugins list [--plugins-dir DIR]\n"
+	      "  starling plugins describe TYPE [--plugins-dir DIR]\n"
+	      "  starling version\n"
+	      "flags (override the config file):\n"
+	      "  --config FILE                   libconfig file (default: embedded default)\n"
+	      "  --plugins-dir DIR               plugins directory\n"
+	      "  --state-dir DIR                 state directory (default /var/lib/starling)\n"
+	      "  --server.http.listen-addr ADDR  HTTP listen address (default "
+	      "127.0.0.1:12345)\n"
+	      "  --log.level LEVEL               error, warn, info or debug\n"
+	      "  --cluster.KEY[=VALUE]           any cluster key, e.g. --cluster.enabled,\n"
+	      "                                  --cluster.node-name=a, --cluster.join=h:p "
+	      "(repeatable)\n",
+	      f);
+}
+
+static void free_cli(struct cli *c)
+{
+	for (size_t i = 0; i < c->ovr.n_cluster; i++) {
+		free(c->ovr.cluster[i].key);
+		free(c->ovr.cluster[i].value);
+	}
+	free(c->ovr.cluster);
+	free(c->args);
+}
+
+/* Flags accept "--k=v" and "--k v". Returns 0 or 2 (usage error). */
+static int parse_cli(int argc, char **argv, struct cli *c)
+{
+	for (int i = 0; i < argc; i++) {
+		char *a = argv[i], *eq, key[256];
+		const char *val = NULL;
+		size_t klen;
+
+		if (strncmp(a, "--", 2) != 0 || !a[2]) {
+			char **nv = realloc(c->args, (c->n_args + 1) * sizeof(*nv));
+
+			if (!nv)
+				return 2;
+			c->args = nv;
+			c->args[c->n_args++] = a;
+			continue;
+		}
+		a += 2;
+		eq = strchr(a, '=');
+		klen = eq ? (size_t)(eq - a) : strlen(a);
+		if (klen >= sizeof(key)) {
+			fprintf(stderr, "starling: flag too long\n");
+			return 2;
+		}
+		memcpy(key, a, klen);
+		key[klen] = '\0';
+		if (eq)
+			val = eq + 1;
+		if (!strcmp(key, "help")) {
+			usage(stdout);
+			exit(0);
+		}
+		if (!strncmp(key, "cluster.", 8)) {
+			struct cfg_flag *nv;
+			char *k = strdup(key + 8);
+
+			if (!k)
+				return 2;
+			for (char *p = k; *p; p++)
+				if (*p == '-')
+					*p = '_';
+			/* A bare --cluster.enabled means true; other keys take a value. */
+			if (!val && strcmp(k, "enabled") && i + 1 < argc)
+				val = argv[++i];
+			else if (!val && !strcmp(k, "enabled") && i + 1 < argc &&
+				 (!strcmp(argv[i + 1], "true") || !strcmp(argv[i + 1], "false")))
+				val = argv[++i];
+			nv = realloc(c->ovr.cluster, (c->ovr.n_cluster + 1) * sizeof(*nv));
+			if (!nv) {
+				free(k);
+				return 2;
+			}
+			c->ovr.cluster = nv;
+			nv[c->ovr.n_cluster].key = k;
+			nv[c->ovr.n_cluster].value = val ? strdup(val) : NULL;
+			c->ovr.n_cluster++;
+			continue;
+		}
+		if (!val) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "starling: flag --%s needs a value\n", key);
+				return 2;
+			}
+			val = argv[++i];
+		}
+		if (!strcmp(key, "config"))
+			c->config = val;
+		else if (!strcmp(key, "plugins-dir") || !strcmp(key, "plugins_dir"))
+			c->ovr.plugins_dir = val;
+		else if (!strcmp(key, "state-dir") || !strcmp(key, "state_dir"))
+			c->ovr.state_dir = val;
+		else if (!strcmp(key, "server.http.listen-addr") ||
+			 !strcmp(key, "server.http.listen_addr"))
+			c->ovr.http_listen_addr = val;
+		else if (!strcmp(key, "log.level"))
+			c->ovr.log_level = val;
+		else {
+			fprintf(stderr, "starling: unknown flag --%s (see starling --help)\n", key);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+static void print_errors(const struct cfg_errors *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		fprintf(stderr, "%s\n", e->msgs[i]);
+}
+
+static char *join_errors(const struct cfg_errors *e)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < e->n; i++)
+		fprintf(f, "%s\n", e->msgs[i]);
+	fclose(f);
+	return buf;
+}
+
+/* Parse file (or the embedded default) and apply the flags. */
+static int load_doc(const struct cli *c, struct cfg_doc **out, struct cfg_errors *errs)
+{
+	int r;
+
+	if (c->config)
+		r = cfg_doc_parse_file(c->config, out, errs);
+	else
+		r = cfg_doc_parse_string(starling_default_config, "<embedded default>", out, errs);
+	if (r)
+		return r;
+	r = cfg_doc_apply_overrides(*out, &c->ovr, errs);
+	if (!r && !(*out)->plugins_dir) {
+		(*out)->plugins_dir = strdup(STARLING_DEFAULT_PLUGINS_DIR);
+		if (!(*out)->plugins_dir)
+			r = -ENOMEM;
+	}
+	if (r) {
+		cfg_doc_unref(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
+static struct plugin_registry *load_plugins(const char *dir)
+{
+	struct plugin_registry *reg = loader_registry_new();
+
+	if (!reg)
+		return NULL;
+	loader_load_dir(reg, dir);
+	return reg;
+}
+
+static int reload_handler(void *arg, char **msg)
+{
+	struct app *app = arg;
+	struct cfg_errors errs = {0};
+	struct cfg_doc *doc = NULL;
+	struct type_set ts;
+	int r;
+
+	pthread_mutex_lock(&app->reload_lock);
+	log_info("reloading configuration from %s",
+		 app->cli->config ? app->cli->config : "the embedded default");
+	r = load_doc(app->cli, &doc, &errs);
+	if (!r) {
+		loader_type_set(app->reg, &ts);
+		r = cfg_doc_validate(doc, &ts, &errs);
+	}
+	if (r) {
+		*msg = join_errors(&errs);
+		for (size_t i = 0; i < errs.n; i++)
+			log_error("reload refused: %s", errs.msgs[i]);
+		log_error("reload refused (%zu errors); the running configuration is kept", errs.n);
+		cfg_errors_free(&errs);
+		cfg_doc_unref(doc);
+		pthread_mutex_unlock(&app->reload_lock);
+		return -EINVAL;
+	}
+	if (strcmp(doc->http_listen_addr, app->doc->http_listen_addr) ||
+	    strcmp(doc->state_dir, app->doc->state_dir) ||
+	    strcmp(doc->plugins_dir, app->doc->plugins_dir))
+		log_warn("server, state_dir and plugins_dir changes take effect after a restart");
+	if (memcmp(&doc->cluster, &app->doc->cluster, offsetof(struct cluster_config, join)))
+		log_warn("cluster changes take effect after a restart");
+	log_set_level(doc->log_level);
+	runtime_apply(app->rt, doc);
+	cfg_doc_unref(app->doc);
+	app->doc = doc;
+	pthread_mutex_unlock(&app->reload_lock);
+	return 0;
+}
+
+static void *watchdog(void *arg)
+{
+	struct timespec ts = {.tv_sec = SHUTDOWN_BOUND_S};
+
+	(void)arg;
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+	log_error("graceful stop took longer than %ds; exiting now", SHUTDOWN_BOUND_S);
+	_exit(1);
+	return NULL;
+}
+
+static double wall_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int cmd_run(struct cli *cli)
+{
+	struct app app = {.cli = cli};
+	struct cfg_errors errs = {0};
+	struct type_set ts;
+	struct cluster *cluster = NULL;
+	struct http_server *http = NULL;
+	sigset_t set;
+	char err[512];
+	double start = wall_seconds();
+	int r, code = 0;
+
+	if (load_doc(cli, &app.doc, &errs)) {
+		print_errors(&errs);
+		cfg_errors_free(&errs);
+		return 1;
+	}
+	log_set_level(app.doc->log_level);
+	/* Plugins load here, on the main thread, before any other thread. */
+	app.reg = load_plugins(app.doc->plugins_dir);
+	if (!app.reg) {
+		cfg_doc_unref(app.doc);
+		return 1;
+	}
+	loader_type_set(app.reg, &ts);
+	if (cfg_doc_validate(app.doc, &ts, &errs)) {
+		print_errors(&errs);
+		log_error("configuration has %zu errors; not starting", errs.n);
+		cfg_errors_free(&errs);
+		code = 1;
+		goto out_plugins;
+	}
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	r = cluster_create(&app.doc->cluster, &cluster, err, sizeof(err));
+	if (r) {
+		log_error("cluster: %s", err);
+		code = 1;
+		goto out_plugins;
+	}
+	r = runtime_create(&app.rt, cluster, app.doc->state_dir, RUNTIME_DEFAULT_WORKERS);
+	if (r) {
+		log_error("cannot start the runtime: %s", strerror(-r));
+		code = 1;
+		goto out_cluster;
+	}
+	pthread_mutex_init(&app.reload_lock, NULL);
+	runtime_set_reload_handler(app.rt, reload_handler, &app);
+	r = http_start(&http, app.doc->http_listen_addr, app.rt, cluster, start, err, sizeof(err));
+	if (r) {
+		log_error("http: %s", err);
+		code = 1;
+		goto out_runtime;
+	}
+	r = cluster_start(cluster, err, sizeof(err));
+	if (r) {
+		log_error("cluster: %s", err);
+		code = 1;
+		goto out_http;
+	}
+	pthread_mutex_lock(&app.reload_lock);
+	runtime_apply(app.rt, app.doc);
+	pthread_mutex_unlock(&app.reload_lock);
+	cluster_set_participant(cluster);
+	runtime_set_ready(app.rt, true);
+	log_info("ready: listening on http://%s, %zu components, node %s",
+		 app.doc->http_listen_addr, app.doc->n_components, cluster_self_name(cluster));
+
+	for (;;) {
+		struct timespec to = {.tv_nsec = 500000000};
+		siginfo_t si;
+		int sig = sigtimedwait(&set, &si, &to);
+
+		if (sig == SIGHUP) {
+			char *msg = NULL;
+
+			runtime_reload(app.rt, &msg);
+			free(msg);
+		} else if (sig == SIGTERM || sig == SIGINT) {
+			log_info("received %s, stopping (bound %ds)",
+				 sig == SIGTERM ? "SIGTERM" : "SIGINT", SHUTDOWN_BOUND_S);
+			break;
+		}
+		runtime_tick(app.rt);
+	}
+	{
+		pthread_t wd;
+
+		if (pthread_create(&wd, NULL, watchdog, NULL) == 0)
+			pthread_detach(wd);
+	}
+	runtime_set_ready(app.rt, false);
+	cluster_leave(cluster, LEAVE_TIMEOUT_MS);
+	runtime_shutdown(app.rt);
+	log_info("stopped");
+out_http:
+	http_stop(http);
+out_runtime:
+	runtime_destroy(app.rt);
+	pthread_mutex_destroy(&app.reload_lock);
+out_cluster:
+	cluster_destroy(cluster);
+out_plugins:
+	cfg_doc_unref(app.doc);
+	loader_registry_free(app.reg);
+	return code;
+}
+
+static int cmd_check_config(struct cli *cli)
+{
+	struct cfg_errors errs = {0};
+	struct cfg_doc *doc = NULL;
+	struct plugin_registry *reg;
+	struct type_set ts;
+	int code = 0;
+
+	if (cli->n_args != 1) {
+		fprintf(stderr, "usage: starling check-config FILE [--plugins-dir DIR]\n");
+		return 2;
+	}
+	cli->config = cli->args[0];
+	if (load_doc(cli, &doc, &errs)) {
+		print_errors(&errs);
+		cfg_errors_free(&errs);
+		return 1;
+	}
+	reg = load_plugins(doc->plugins_dir);
+	if (!reg) {
+		cfg_doc_unref(doc);
+		return 1;
+	}
+	loader_type_set(reg, &ts);
+	if (cfg_doc_validate(doc, &ts, &errs)) {
+		print_errors(&errs);
+		fprintf(stderr, "%s: %zu error%s\n", cli->config, errs.n, errs.n == 1 ? "" : "s");
+		code = 1;
+	} else {
+		printf("%s: OK (%zu components)\n", cli->config, doc->n_components);
+	}
+	cfg_errors_free(&errs);
+	cfg_doc_unref(doc);
+	loader_registry_free(reg);
+	return code;
+}
+
+static const char *plugins_dir_for(struct cli *cli)
+{
+	if (cli->ovr.plugins_dir)
+		return cli->ovr.plugins_dir;
+	return STARLING_DEFAULT_PLUGINS_DIR;
+}
+
+static void print_accepts(uint32_t a)
+{
+	printf("%s%s%s", a & STARLING_ACCEPTS_SERIES ? "series" : "",
+	       (a & STARLING_ACCEPTS_SERIES) && (a & STARLING_ACCEPTS_PROFILE) ? "," : "",
+	       a & STARLING_ACCEPTS_PROFILE ? "profiles" : "");
+}
+
+static void describe_keys(const struct starling_config_key *k, int depth)
+{
+	for (; k && k->name; k++) {
+		printf("%*s%-*s %-12s %s", depth * 2 + 2, "", 24 - depth * 2, k->name,
+		       cfg_type_name(k->type), k->required ? "required" : "optional");
+		if (k->default_value)
+			printf(" default=\"%s\"", k->default_value);
+		if (k->type == STARLING_CFG_REF_LIST && k->ref_accepts) {
+			printf(" accepts=");
+			print_accepts(k->ref_accepts);
+		}
+		printf("\n");
+		if (k->help && *k->help)
+			printf("%*s%s\n", depth * 2 + 6, "", k->help);
+		if (k->children)
+			describe_keys(k->children, depth + 1);
+	}
+}
+
+static int cmd_plugins(struct cli *cli)
+{
+	struct plugin_registry *reg;
+	int code = 0;
+
+	if (cli->n_args < 1 || (strcmp(cli->args[0], "list") && strcmp(cli->args[0], "describe")) ||
+	    (!strcmp(cli->args[0], "describe") && cli->n_args != 2)) {
+		fprintf(
+		    stderr,
+		    "usage: starling plugins list | plugins describe TYPE [--plugins-dir DIR]\n");
+		return 2;
+	}
+	reg = load_plugins(plugins_dir_for(cli));
+	if (!reg)
+		return 1;
+	if (!strcmp(cli->args[0], "list")) {
+		for (size_t i = 0; i < reg->n_plugins; i++) {
+			const struct loaded_plugin *p = &reg->plugins[i];
+
+			printf("%s %s (%s)\n", p->desc.name ? p->desc.name : "?",
+			       p->desc.version ? p->desc.version : "?", p->file);
+			for (size_t j = 0; j < p->n_types; j++)
+				printf("  %-36s %s\n", p->types[j]->name,
+				       p->types[j]->help ? p->types[j]->help : "");
+		}
+		if (!reg->n_plugins)
+			printf("no plugins in %s\n", plugins_dir_for(cli));
+	} else {
+		const struct starling_component_type *t = NULL;
+		const char *file = NULL;
+
+		for (size_t i = 0; i < reg->n_types; i++) {
+			if (!strcmp(reg->types[i]->name, cli->args[1])) {
+				t = reg->types[i];
+				file = reg->type_files[i];
+			}
+		}
+		if (!t) {
+			fprintf(stderr, "starling: unknown component type \"%s\" in %s\n",
+				cli->args[1], plugins_dir_for(cli));
+			code = 1;
+		} else {
+			printf("%s: %s\n  plugin file: %s\n  accepts: ", t->name,
+			       t->help ? t->help : "", file);
+			if (t->accepts)
+				print_accepts(t->accepts);
+			else
+				printf("nothing (producer)");
+			printf("\n  keys (besides type and name):\n");
+			describe_keys(t->schema, 0);
+		}
+	}
+	loader_registry_free(reg);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = {0};
+	int code;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "check-metrics"))
+		return cmd_check_metrics(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+		printf("starling %s (plugin ABI %d.%d)\n", STARLING_VERSION, STARLING_ABI_MAJOR,
+		       STARLING_ABI_MINOR);
+		return 0;
+	}
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	if (parse_cli(argc - 2, argv + 2, &cli)) {
+		free_cli(&cli);
+		return 2;
+	}
+	if (!strcmp(argv[1], "run")) {
+		if (cli.n_args) {
+			fprintf(stderr, "starling: unexpected argument \"%s\"\n", cli.args[0]);
+			code = 2;
+		} else {
+			code = cmd_run(&cli);
+		}
+	} else if (!strcmp(argv[1], "check-config")) {
+		code = cmd_check_config(&cli);
+	} else if (!strcmp(argv[1], "plugins")) {
+		code = cmd_plugins(&cli);
+	} else {
+		fprintf(stderr, "starling: unknown command \"%s\"\n", argv[1]);
+		usage(stderr);
+		code = 2;
+	}
+	free_cli(&cli);
+	return code;
+}

@@ -1,0 +1,65 @@
+/*
+ * The component runtime: instances of component types, wired by the
+ * validated configuration; the host API table handed to plugins; timers and
+ * a small worker pool; forwarding; self-metrics; health and retry; reload
+ * by difference; graceful stop.
+ *
+ * Control functions (runtime_apply, runtime_tick, runtime_shutdown) are
+ * serialised internally and may be called from any thread; introspection
+ * functions are thread-safe.
+ */
+#ifndef STARLING_HOST_RUNTIME_H
+#define STARLING_HOST_RUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cluster/cluster.h"
+#include "config.h"
+
+struct runtime;
+
+/* Worker threads default to this many. */
+#define RUNTIME_DEFAULT_WORKERS 4
+
+/* Creates the timer thread and the worker pool. state_dir is copied. */
+int runtime_create(struct runtime **out, struct cluster *cluster, const char *state_dir,
+		   unsigned workers);
+
+/* Make the running graph match doc (validated): unchanged instances keep
+ * running, changed ones are updated or recreated, removed ones stopped,
+ * added ones created and started (receivers before producers). Takes its
+ * own reference on doc. Returns 0; component failures do not fail the
+ * apply (they are marked unhealthy and retried). */
+int runtime_apply(struct runtime *rt, struct cfg_doc *doc);
+
+/* Retry failed components whose back-off has passed. Call about every
+ * 500 ms from the main loop. */
+void runtime_tick(struct runtime *rt);
+
+/* Stop every component (producers first), then the threads. */
+void runtime_shutdown(struct runtime *rt);
+void runtime_destroy(struct runtime *rt);
+
+/* Reload hook, installed by main and used by POST /-/reload. The handler
+ * returns 0 or -errno with a malloc'd message in *msg. */
+typedef int (*runtime_reload_fn)(void *arg, char **msg);
+void runtime_set_reload_handler(struct runtime *rt, runtime_reload_fn fn, void *arg);
+int runtime_reload(struct runtime *rt, char **msg);
+
+bool runtime_ready(struct runtime *rt);
+void runtime_set_ready(struct runtime *rt, bool ready);
+
+/* Component and self-metrics in Prometheus text format. */
+void runtime_write_metrics(struct runtime *rt, FILE *out);
+/* JSON array for GET /api/v0/components (malloc'd). */
+char *runtime_components_json(struct runtime *rt);
+/* JSON for GET /api/v0/components/{id}/targets. Returns 0, -ENOENT for an
+ * unknown id, -ENOTSUP when the type has no list_targets. */
+int runtime_targets_json(struct runtime *rt, const char *id, char **out);
+
+/* The host API table (same for every instance). */
+const struct starling_host_api *runtime_host_api(void);
+
+#endif

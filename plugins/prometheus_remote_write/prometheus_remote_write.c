@@ -1,0 +1,1497 @@
+/*
+ * prometheus.remote_write: Remote Write 1.0 to Prometheus, Mimir,
+ * VictoriaMetrics (see README.md next to this file).
+ *
+ * Data path: receive_series() encodes each series straight into the wire
+ * bytes of its shard's open batch (shard = series hash mod shards, so one
+ * series always travels through one FIFO and its order is kept). A batch is
+ * cut when it holds max_samples_per_send samples or is batch_send_deadline
+ * old: it is snappy-compressed and written as one segment file to the
+ * endpoint's directory under the instance's state_dir. One sender thread per
+ * instance drives one HTTP client for all endpoints; each shard has at most
+ * one request in flight and sends its segments in order, deleting a segment
+ * once the receiver took it (2xx) or refused it for good (4xx other than
+ * 429). So a receiver outage only grows the on-disk queue (bounded by
+ * queue_config.max_buffer_size, oldest dropped first and counted), and
+ * segments left by a previous run are sent after a restart.
+ */
+#include <starling/http.h>
+#include <starling/plugin.h>
+#include <starling/remote_write.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+#include <zlib.h>
+
+#define SEG_MAGIC UINT32_C(0x31575253) /* "SRW1" little-endian */
+#define USER_AGENT "Starling/" STARLING_VERSION
+#define DEFAULT_SHARDS 4
+
+/* On-disk segment: this header, then the snappy-compressed WriteRequest. */
+struct seg_hdr {
+	uint32_t magic;
+	uint32_t samples;
+	int64_t max_ts;
+	uint32_t len;
+	uint32_t crc; /* zlib crc32 of the payload */
+};
+
+struct seg {
+	struct seg *next;
+	uint64_t seq;
+	uint32_t samples;
+	int64_t max_ts;
+	size_t bytes;  /* on disk (header included), 0 when memory-only */
+	uint8_t *mem;  /* payload kept in memory when it could not be written */
+	size_t mem_len;
+};
+
+struct endpoint;
+
+struct shard {
+	pthread_mutex_t lock; /* everything up to `in_flight` */
+	struct endpoint *ep;
+	unsigned idx;
+	struct starling_rw_buf batch; /* encoded TimeSeries entries */
+	struct starling_rw_buf lbuf;  /* scratch: one series' labels */
+	struct starling_rw_buf zbuf;  /* scratch: compressed batch */
+	struct starling_label *merged; /* scratch: labels + external labels */
+	size_t merged_cap;
+	size_t batch_samples;
+	int64_t batch_max_ts;
+	int64_t batch_start_ms;       /* monotonic, first sample of the batch */
+	struct seg *head, *tail;      /* queued segments, oldest first */
+	bool in_flight;               /* head is being sent */
+
+	/* sender thread only */
+	struct starling_rw_buf body;
+	uint64_t body_seq;
+	bool body_loaded;
+	unsigned attempt;
+	int64_t next_try_ms;
+	int64_t backoff_ms;
+};
+
+struct endpoint {
+	struct rw *rw;
+	char *url;
+	char *name;
+	char *dir;                    /* NULL: memory-only queue */
+	char **headers;               /* "Name: value" */
+	size_t n_headers;
+	struct starling_http_auth *auth;
+	int64_t timeout_ms;
+	size_t max_samples;
+	int64_t deadline_ms;
+	int64_t min_backoff_ms;
+	int64_t max_backoff_ms;
+	bool retry_429;
+	int64_t age_limit_ms;
+	int64_t max_bytes;
+	bool md_send;
+	int64_t md_interval_ms;
+	size_t md_max;
+	unsigned n_shards;
+	struct shard *shards;
+
+	pthread_mutex_t lock;         /* next_seq, disk_bytes */
+	uint64_t next_seq;
+	int64_t disk_bytes;
+	atomic_llong pending;         /* samples accepted, not yet sent or dropped */
+
+	/* sender thread only */
+	bool md_in_flight;
+	int64_t md_next_ms;
+	struct starling_rw_buf md_req;
+	struct starling_rw_buf md_body;
+	int64_t highest_sent_ms;
+
+	starling_metric *m_sent, *m_failed, *m_retried, *m_dropped, *m_pending;
+	starling_metric *m_highest, *m_bytes, *m_md_sent, *m_md_failed, *m_buffer, *m_shards;
+};
+
+struct md_entry {
+	char *family;
+	char *help;
+	char *unit;
+	enum starling_metric_type type;
+	uint64_t hash;
+};
+
+struct rw {
+	const struct starling_host_api *api;
+	starling_component *self;
+	struct endpoint *eps;
+	size_t n_eps;
+	struct starling_label *ext;   /* external labels, sorted, owned */
+	size_t n_ext;
+
+	pthread_mutex_t md_lock;
+	struct md_entry *md;
+	size_t n_md, cap_md;
+	uint32_t *md_index;           /* open addressing: md index + 1, 0 = empty */
+	size_t md_index_cap;
+
+	struct starling_http_client *http;
+	pthread_t thread;
+	bool thread_started;
+	atomic_bool running;
+	starling_metric *m_in;
+};
+
+#define LOG(rw, lvl, ...) (rw)->api->log((rw)->self, (lvl), __VA_ARGS__)
+
+/* ---- schema ------------------------------------------------------------- */
+
+static const struct starling_config_key queue_keys[] = {
+	{ "capacity", STARLING_CFG_INT, false, "10000",
+	  "Accepted for Alloy compatibility; the queue lives on disk (see max_buffer_size)" },
+	{ "max_shards", STARLING_CFG_INT, false, "50", "Upper bound on shards" },
+	{ "min_shards", STARLING_CFG_INT, false, "1", "Lower bound on shards" },
+	{ "max_samples_per_send", STARLING_CFG_INT, false, "2000", "Samples per request" },
+	{ "batch_send_deadline", STARLING_CFG_DURATION, false, "5s",
+	  "Longest time a sample waits for its batch to fill" },
+	{ "min_backoff", STARLING_CFG_DURATION, false, "30ms", "First retry delay" },
+	{ "max_backoff", STARLING_CFG_DURATION, false, "5s", "Longest retry delay" },
+	{ "retry_on_http_429", STARLING_CFG_BOOL, false, "true", "Retry on 429 Too Many Requests" },
+	{ "sample_age_limit", STARLING_CFG_DURATION, false, "0s",
+	  "Drop (counted) batches whose newest sample is older than this; 0 = never" },
+	{ "max_buffer_size", STARLING_CFG_BYTES, false, "1GiB",
+	  "Starling: on-disk queue bound per endpoint; oldest data dropped beyond it" },
+	{ NULL },
+};
+
+static const struct starling_config_key metadata_keys[] = {
+	{ "send", STARLING_CFG_BOOL, false, "true", "Send metric metadata" },
+	{ "send_interval", STARLING_CFG_DURATION, false, "1m", "How often metadata is sent" },
+	{ "max_samples_per_send", STARLING_CFG_INT, false, "2000", "Metadata entries per request" },
+	{ NULL },
+};
+
+static const struct starling_config_key endpoint_keys[] = {
+	{ "url", STARLING_CFG_STRING, true, NULL, "Remote write URL, e.g. http://host:9090/api/v1/write" },
+	{ "name", STARLING_CFG_STRING, false, NULL,
+	  "Name for metrics and the buffer directory (default: derived from the URL)" },
+	{ "remote_timeout", STARLING_CFG_DURATION, false, "30s", "Timeout of one request" },
+	{ "headers", STARLING_CFG_MAP, false, NULL, "Extra HTTP headers" },
+	{ "send_exemplars", STARLING_CFG_BOOL, false, "true", "Accepted; exemplars are not collected yet" },
+	{ "send_native_histograms", STARLING_CFG_BOOL, false, "false", "Accepted; must stay false" },
+	{ "queue_config", STARLING_CFG_GROUP, false, NULL, "Queue settings", queue_keys },
+	{ "metadata_config", STARLING_CFG_GROUP, false, NULL, "Metadata settings", metadata_keys },
+	{ "write_relabel_config", STARLING_CFG_GROUP_LIST, false, NULL,
+	  "Relabel rules applied before sending (not supported by this build yet)" },
+	STARLING_HTTP_CONFIG_KEYS,
+	{ NULL },
+};
+
+static const struct starling_config_key rw_keys[] = {
+	{ "endpoint", STARLING_CFG_GROUP_LIST, true, NULL, "Where to send; repeatable", endpoint_keys },
+	{ "external_labels", STARLING_CFG_MAP, false, NULL,
+	  "Labels added to every series that lacks them" },
+	{ NULL },
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int label_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct starling_label *)a)->name, ((const struct starling_label *)b)->name);
+}
+
+static bool valid_label_name(const char *s)
+{
+	if (!*s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+		return false;
+	for (s++; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_' ||
+		      (*s >= '0' && *s <= '9')))
+			return false;
+	return true;
+}
+
+static bool valid_dir_name(const char *s)
+{
+	if (!*s || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_' ||
+		      *s == '-' || *s == '.' || (*s >= '0' && *s <= '9')))
+			return false;
+	return true;
+}
+
+static void update_pending(struct endpoint *ep, long long delta)
+{
+	long long v = atomic_fetch_add(&ep->pending, delta) + delta;
+
+	ep->rw->api->metric_set(ep->m_pending, (double)v);
+}
+
+static void seg_path(const struct endpoint *ep, uint64_t seq, unsigned shard, const char *ext,
+		     char *out, size_t len)
+{
+	snprintf(out, len, "%s/%016" PRIx64 "-%04u.%s", ep->dir, seq, shard, ext);
+}
+
+static void seg_free(struct seg *s)
+{
+	free(s->mem);
+	free(s);
+}
+
+/* Remove a segment's file and account for it. */
+static void seg_discard(struct endpoint *ep, struct shard *sh, struct seg *s)
+{
+	char path[4096];
+
+	if (s->bytes) {
+		seg_path(ep, s->seq, sh->idx, "seg", path, sizeof(path));
+		if (unlink(path) && errno != ENOENT)
+			LOG(ep->rw, STARLING_LOG_WARN, "endpoint %s: cannot remove %s: %s", ep->name,
+			    path, strerror(errno));
+		pthread_mutex_lock(&ep->lock);
+		ep->disk_bytes -= (int64_t)s->bytes;
+		ep->rw->api->metric_set(ep->m_buffer, (double)ep->disk_bytes);
+		pthread_mutex_unlock(&ep->lock);
+	}
+	seg_free(s);
+}
+
+static int write_all(int fd, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	while (len) {
+		ssize_t n = write(fd, b, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		b += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Drop the oldest queued segments (never one in flight) until the buffer
+ * is within max_bytes. Called without any shard lock held. */
+static void enforce_limit(struct endpoint *ep)
+{
+	for (;;) {
+		struct shard *victim = NULL;
+		uint64_t oldest = UINT64_MAX;
+		struct seg *s;
+		int64_t bytes;
+
+		pthread_mutex_lock(&ep->lock);
+		bytes = ep->disk_bytes;
+		pthread_mutex_unlock(&ep->lock);
+		if (bytes <= ep->max_bytes)
+			return;
+		for (unsigned i = 0; i < ep->n_shards; i++) {
+			struct shard *sh = &ep->shards[i];
+
+			pthread_mutex_lock(&sh->lock);
+			s = sh->in_flight && sh->head ? sh->head->next : sh->head;
+			if (s && s->bytes && s->seq < oldest) {
+				oldest = s->seq;
+				victim = sh;
+			}
+			pthread_mutex_unlock(&sh->lock);
+		}
+		if (!victim)
+			return;
+		pthread_mutex_lock(&victim->lock);
+		s = victim->in_flight && victim->head ? victim->head->next : victim->head;
+		if (!s || s->seq != oldest) {
+			pthread_mutex_unlock(&victim->lock);
+			continue; /* it moved under us: look again */
+		}
+		if (victim->in_flight) {
+			victim->head->next = s->next;
+			if (victim->tail == s)
+				victim->tail = victim->head;
+		} else {
+			victim->head = s->next;
+			if (victim->tail == s)
+				victim->tail = NULL;
+		}
+		pthread_mutex_unlock(&victim->lock);
+		ep->rw->api->metric_add(ep->m_dropped, s->samples);
+		update_pending(ep, -(long long)s->samples);
+		LOG(ep->rw, STARLING_LOG_WARN,
+		    "endpoint %s: buffer over max_buffer_size (%" PRId64 " bytes): dropped %u oldest samples",
+		    ep->name, ep->max_bytes, s->samples);
+		seg_discard(ep, victim, s);
+	}
+}
+
+/* Turn the shard's open batch into a queued segment. Caller holds sh->lock.
+ * Returns true when a segment was queued (caller then enforces the limit
+ * and wakes the sender, after unlocking). */
+static bool cut_batch(struct shard *sh)
+{
+	struct endpoint *ep = sh->ep;
+	struct seg *s;
+	struct seg_hdr h;
+	char tmp[4096], path[4096];
+	int fd, r;
+
+	if (!sh->batch_samples)
+		return false;
+	if (starling_rw_snappy(sh->batch.data, sh->batch.len, &sh->zbuf) < 0 ||
+	    !(s = calloc(1, sizeof(*s)))) {
+		/* cannot even allocate: keep the batch open and retry later */
+		return false;
+	}
+	pthread_mutex_lock(&ep->lock);
+	s->seq = ep->next_seq++;
+	pthread_mutex_unlock(&ep->lock);
+	s->samples = (uint32_t)sh->batch_samples;
+	s->max_ts = sh->batch_max_ts;
+	h.magic = SEG_MAGIC;
+	h.samples = s->samples;
+	h.max_ts = s->max_ts;
+	h.len = (uint32_t)sh->zbuf.len;
+	h.crc = (uint32_t)crc32(0, sh->zbuf.data, (uInt)sh->zbuf.len);
+	r = -ENOENT;
+	if (ep->dir) {
+		seg_path(ep, s->seq, sh->idx, "tmp", tmp, sizeof(tmp));
+		seg_path(ep, s->seq, sh->idx, "seg", path, sizeof(path));
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		r = fd < 0 ? -errno : 0;
+		if (!r)
+			r = write_all(fd, &h, sizeof(h));
+		if (!r)
+			r = write_all(fd, sh->zbuf.data, sh->zbuf.len);
+		if (fd >= 0 && close(fd) && !r)
+			r = -errno;
+		if (!r && rename(tmp, path))
+			r = -errno;
+		if (r) {
+			unlink(tmp);
+			LOG(ep->rw, STARLING_LOG_ERROR,
+			    "endpoint %s: cannot write buffer segment %s: %s (kept in memory)",
+			    ep->name, path, strerror(-r));
+		}
+	}
+	if (!r) {
+		s->bytes = sizeof(h) + sh->zbuf.len;
+		pthread_mutex_lock(&ep->lock);
+		ep->disk_bytes += (int64_t)s->bytes;
+		ep->rw->api->metric_set(ep->m_buffer, (double)ep->disk_bytes);
+		pthread_mutex_unlock(&ep->lock);
+	} else {
+		s->mem = malloc(sh->zbuf.len);
+		if (!s->mem) {
+			free(s);
+			return false;
+		}
+		memcpy(s->mem, sh->zbuf.data, sh->zbuf.len);
+		s->mem_len = sh->zbuf.len;
+	}
+	if (sh->tail)
+		sh->tail->next = s;
+	else
+		sh->head = s;
+	sh->tail = s;
+	sh->batch.len = 0;
+	sh->batch_samples = 0;
+	sh->batch_max_ts = INT64_MIN;
+	return true;
+}
+
+/* ---- receive ------------------------------------------------------------ */
+
+/* Series labels plus external labels the series lacks, sorted. */
+static const struct starling_label *merge_external(struct rw *rw, struct shard *sh,
+						   const struct starling_series *s, size_t *n)
+{
+	size_t i = 0, j = 0, k = 0, need = s->n_labels + rw->n_ext;
+
+	if (!rw->n_ext) {
+		*n = s->n_labels;
+		return s->labels;
+	}
+	if (need > sh->merged_cap) {
+		struct starling_label *m = realloc(sh->merged, need * sizeof(*m));
+
+		if (!m)
+			return NULL;
+		sh->merged = m;
+		sh->merged_cap = need;
+	}
+	while (i < s->n_labels || j < rw->n_ext) {
+		int c = i == s->n_labels ? 1 : j == rw->n_ext ? -1
+				       : strcmp(s->labels[i].name, rw->ext[j].name);
+
+		if (c <= 0) {
+			sh->merged[k++] = s->labels[i++];
+			if (c == 0)
+				j++; /* the series' own label wins */
+		} else {
+			sh->merged[k++] = rw->ext[j++];
+		}
+	}
+	*n = k;
+	return sh->merged;
+}
+
+static int enqueue_series(struct rw *rw, struct endpoint *ep, const struct starling_series *s,
+			  int64_t now)
+{
+	struct shard *sh = &ep->shards[s->hash % ep->n_shards];
+	const struct starling_label *labels;
+	bool cut = false;
+	size_t n;
+	int r;
+
+	pthread_mutex_lock(&sh->lock);
+	labels = merge_external(rw, sh, s, &n);
+	r = labels ? 0 : -ENOMEM;
+	sh->lbuf.len = 0;
+	if (!r)
+		r = starling_rw_encode_labels(&sh->lbuf, labels, n);
+	if (!r)
+		r = starling_rw_append_series(&sh->batch, sh->lbuf.data, sh->lbuf.len, s->values,
+					      s->timestamps_ms, s->n_samples);
+	if (!r) {
+		if (!sh->batch_samples)
+			sh->batch_start_ms = now;
+		sh->batch_samples += s->n_samples;
+		for (size_t i = 0; i < s->n_samples; i++)
+			if (s->timestamps_ms[i] > sh->batch_max_ts)
+				sh->batch_max_ts = s->timestamps_ms[i];
+		if (sh->batch_samples >= ep->max_samples)
+			cut = cut_batch(sh);
+	}
+	pthread_mutex_unlock(&sh->lock);
+	if (r)
+		return r;
+	update_pending(ep, (long long)s->n_samples);
+	if (cut) {
+		if (ep->dir)
+			enforce_limit(ep);
+		if (rw->http)
+			starling_http_wakeup(rw->http);
+	}
+	return 0;
+}
+
+static void md_rehash(struct rw *rw)
+{
+	size_t cap = rw->md_index_cap ? rw->md_index_cap * 2 : 256;
+	uint32_t *idx = calloc(cap, sizeof(*idx));
+
+	if (!idx)
+		return;
+	for (size_t i = 0; i < rw->n_md; i++) {
+		size_t p = rw->md[i].hash & (cap - 1);
+
+		while (idx[p])
+			p = (p + 1) & (cap - 1);
+		idx[p] = (uint32_t)(i + 1);
+	}
+	free(rw->md_index);
+	rw->md_index = idx;
+	rw->md_index_cap = cap;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+static char *dup_opt(const char *s)
+{
+	return s && *s ? strdup(s) : NULL;
+}
+
+/* Remember the newest metadata per family (sent every send_interval). */
+static void record_metadata(struct rw *rw, const struct starling_metadata *md)
+{
+	uint64_t h;
+	size_t p;
+	struct md_entry *e;
+
+	if (!md->family || !*md->family)
+		return;
+	h = XXH3_64bits(md->family, strlen(md->family));
+	pthread_mutex_lock(&rw->md_lock);
+	if ((rw->n_md + 1) * 2 > rw->md_index_cap)
+		md_rehash(rw);
+	if (!rw->md_index_cap)
+		goto out;
+	for (p = h & (rw->md_index_cap - 1); rw->md_index[p]; p = (p + 1) & (rw->md_index_cap - 1)) {
+		e = &rw->md[rw->md_index[p] - 1];
+		if (e->hash == h && !strcmp(e->family, md->family)) {
+			if (e->type != md->type || !str_eq(e->help, md->help && *md->help ? md->help : NULL) ||
+			    !str_eq(e->unit, md->unit && *md->unit ? md->unit : NULL)) {
+				free(e->help);
+				free(e->unit);
+				e->help = dup_opt(md->help);
+				e->unit = dup_opt(md->unit);
+				e->type = md->type;
+			}
+			goto out;
+		}
+	}
+	if (rw->n_md == rw->cap_md) {
+		size_t nc = rw->cap_md ? rw->cap_md * 2 : 64;
+		struct md_entry *n = realloc(rw->md, nc * sizeof(*n));
+
+		if (!n)
+			goto out;
+		rw->md = n;
+		rw->cap_md = nc;
+	}
+	e = &rw->md[rw->n_md];
+	e->family = strdup(md->family);
+	if (!e->family)
+		goto out;
+	e->help = dup_opt(md->help);
+	e->unit = dup_opt(md->unit);
+	e->type = md->type;
+	e->hash = h;
+	rw->md_index[p] = (uint32_t)(++rw->n_md);
+out:
+	pthread_mutex_unlock(&rw->md_lock);
+}
+
+static int rw_receive_series(void *inst, const struct starling_series_batch *b)
+{
+	struct rw *rw = inst;
+	int64_t now = rw->api->monotonic_ms();
+	size_t samples = 0;
+	int ret = 0;
+
+	for (size_t i = 0; i < b->n_series; i++) {
+		const struct starling_series *s = &b->series[i];
+
+		if (!s->n_samples)
+			continue;
+		samples += s->n_samples;
+		for (size_t e = 0; e < rw->n_eps; e++) {
+			int r = enqueue_series(rw, &rw->eps[e], s, now);
+
+			if (r && !ret) {
+				ret = r;
+				LOG(rw, STARLING_LOG_ERROR, "endpoint %s: cannot queue series: %s",
+				    rw->eps[e].name, strerror(-r));
+			}
+		}
+	}
+	for (size_t i = 0; i < b->n_metadata; i++)
+		record_metadata(rw, &b->metadata[i]);
+	rw->api->metric_add(rw->m_in, (double)samples);
+	return ret;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static void send_done(void *arg, const struct starling_http_response *resp);
+
+/* Read the head segment's payload into sh->body. Caller holds sh->lock.
+ * Returns 0, or -EBADMSG when the file is unusable (caller drops it). */
+static int load_head(struct shard *sh)
+{
+	struct endpoint *ep = sh->ep;
+	struct seg *s = sh->head;
+	struct seg_hdr h;
+	char path[4096];
+	ssize_t n;
+	int fd, r = 0;
+
+	if (sh->body_loaded && sh->body_seq == s->seq)
+		return 0;
+	sh->body.len = 0;
+	if (s->mem) {
+		r = starling_rw_buf_reserve(&sh->body, s->mem_len);
+		if (r)
+			return r;
+		memcpy(sh->body.data, s->mem, s->mem_len);
+		sh->body.len = s->mem_len;
+		goto loaded;
+	}
+	seg_path(ep, s->seq, sh->idx, "seg", path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		LOG(ep->rw, STARLING_LOG_ERROR, "endpoint %s: cannot open %s: %s", ep->name, path,
+		    strerror(errno));
+		return -EBADMSG;
+	}
+	n = read(fd, &h, sizeof(h));
+	if (n != (ssize_t)sizeof(h) || h.magic != SEG_MAGIC || h.len + sizeof(h) != s->bytes) {
+		r = -EBADMSG;
+	} else if (!(r = starling_rw_buf_reserve(&sh->body, h.len))) {
+		size_t got = 0;
+
+		while (got < h.len) {
+			n = read(fd, sh->body.data + got, h.len - got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		if (got != h.len || crc32(0, sh->body.data, (uInt)got) != h.crc)
+			r = -EBADMSG;
+		sh->body.len = got;
+	}
+	close(fd);
+	if (r == -EBADMSG)
+		LOG(ep->rw, STARLING_LOG_ERROR, "endpoint %s: corrupt buffer segment %s: dropped",
+		    ep->name, path);
+	if (r)
+		return r;
+loaded:
+	sh->body_seq = s->seq;
+	sh->body_loaded = true;
+	return 0;
+}
+
+/* Pop the head segment after it was sent or refused. */
+static void finish_head(struct shard *sh)
+{
+	struct seg *s;
+
+	pthread_mutex_lock(&sh->lock);
+	s = sh->head;
+	sh->head = s->next;
+	if (!sh->head)
+		sh->tail = NULL;
+	sh->in_flight = false;
+	sh->body_loaded = false;
+	pthread_mutex_unlock(&sh->lock);
+	update_pending(sh->ep, -(long long)s->samples);
+	seg_discard(sh->ep, sh, s);
+}
+
+static void try_send(struct rw *rw, struct shard *sh, int64_t now)
+{
+	struct endpoint *ep = sh->ep;
+	struct starling_http_request req = { 0 };
+	const char *hdrs[64];
+	char attempt[48];
+	size_t nh = 0;
+	int r;
+
+	pthread_mutex_lock(&sh->lock);
+	if (sh->batch_samples && now - sh->batch_start_ms >= ep->deadline_ms && cut_batch(sh)) {
+		pthread_mutex_unlock(&sh->lock);
+		if (ep->dir)
+			enforce_limit(ep);
+		pthread_mutex_lock(&sh->lock);
+	}
+	if (sh->in_flight || !sh->head || now < sh->next_try_ms) {
+		pthread_mutex_unlock(&sh->lock);
+		return;
+	}
+	if (ep->age_limit_ms > 0 && sh->head->max_ts < rw->api->now_ms() - ep->age_limit_ms) {
+		uint32_t n = sh->head->samples;
+
+		sh->in_flight = true;
+		pthread_mutex_unlock(&sh->lock);
+		rw->api->metric_add(ep->m_dropped, n);
+		LOG(rw, STARLING_LOG_WARN, "endpoint %s: dropped %u samples older than sample_age_limit",
+		    ep->name, n);
+		finish_head(sh);
+		return;
+	}
+	r = load_head(sh);
+	if (r) {
+		uint32_t n = sh->head->samples;
+
+		sh->in_flight = true;
+		pthread_mutex_unlock(&sh->lock);
+		rw->api->metric_add(ep->m_dropped, n);
+		finish_head(sh);
+		return;
+	}
+	sh->in_flight = true;
+	pthread_mutex_unlock(&sh->lock);
+
+	for (size_t i = 0; i < ep->n_headers && nh < 60; i++)
+		hdrs[nh++] = ep->headers[i];
+	if (sh->attempt) {
+		snprintf(attempt, sizeof(attempt), "Retry-Attempt: %u", sh->attempt);
+		hdrs[nh++] = attempt;
+	}
+	req.url = ep->url;
+	req.method = "POST";
+	req.headers = hdrs;
+	req.n_headers = nh;
+	req.body = sh->body.data;
+	req.body_len = sh->body.len;
+	req.timeout_ms = ep->timeout_ms;
+	req.body_limit = 1 << 20; /* the response body is ignored anyway */
+	req.user_agent = USER_AGENT;
+	req.auth = ep->auth;
+	req.done = send_done;
+	req.arg = sh;
+	r = starling_http_submit(rw->http, &req);
+	if (r) {
+		LOG(rw, STARLING_LOG_ERROR, "endpoint %s: cannot send: %s", ep->name, strerror(-r));
+		pthread_mutex_lock(&sh->lock);
+		sh->in_flight = false;
+		sh->next_try_ms = now + ep->max_backoff_ms;
+		pthread_mutex_unlock(&sh->lock);
+	}
+}
+
+static void send_done(void *arg, const struct starling_http_response *resp)
+{
+	struct shard *sh = arg;
+	struct endpoint *ep = sh->ep;
+	struct rw *rw = ep->rw;
+	bool retry = false;
+	int64_t delay, max_ts;
+	uint32_t n;
+
+	/* the head is not removed by anyone else while it is in flight */
+	pthread_mutex_lock(&sh->lock);
+	n = sh->head->samples;
+	max_ts = sh->head->max_ts;
+	pthread_mutex_unlock(&sh->lock);
+
+	if (resp->error == -ECANCELED) {
+		/* shutting down: the segment stays queued for the next start */
+		pthread_mutex_lock(&sh->lock);
+		sh->in_flight = false;
+		pthread_mutex_unlock(&sh->lock);
+		return;
+	}
+	if (!resp->error && resp->status >= 200 && resp->status < 300) {
+		rw->api->metric_add(ep->m_sent, n);
+		rw->api->metric_add(ep->m_bytes, (double)sh->body.len);
+		if (max_ts > ep->highest_sent_ms) {
+			ep->highest_sent_ms = max_ts;
+			rw->api->metric_set(ep->m_highest, (double)max_ts / 1000.0);
+		}
+		sh->attempt = 0;
+		sh->backoff_ms = 0;
+		finish_head(sh);
+		return;
+	}
+	if (resp->error || resp->status >= 500 || (resp->status == 429 && ep->retry_429))
+		retry = true;
+	if (!retry) {
+		rw->api->metric_add(ep->m_failed, n);
+		LOG(rw, STARLING_LOG_ERROR,
+		    "endpoint %s: receiver refused %u samples with HTTP %ld: dropped", ep->name, n,
+		    resp->status);
+		sh->attempt = 0;
+		sh->backoff_ms = 0;
+		finish_head(sh);
+		return;
+	}
+	rw->api->metric_add(ep->m_retried, n);
+	sh->backoff_ms = sh->backoff_ms ? sh->backoff_ms * 2 : ep->min_backoff_ms;
+	if (sh->backoff_ms > ep->max_backoff_ms)
+		sh->backoff_ms = ep->max_backoff_ms;
+	delay = sh->backoff_ms;
+	if (resp->retry_after_ms > delay)
+		delay = resp->retry_after_ms;
+	if (sh->attempt == 0 || sh->attempt % 20 == 0) {
+		if (resp->error)
+			LOG(rw, STARLING_LOG_WARN, "endpoint %s: send failed (%s), retrying in %" PRId64 " ms",
+			    ep->name, resp->error_msg, delay);
+		else
+			LOG(rw, STARLING_LOG_WARN,
+			    "endpoint %s: receiver answered HTTP %ld, retrying in %" PRId64 " ms",
+			    ep->name, resp->status, delay);
+	}
+	sh->attempt++;
+	pthread_mutex_lock(&sh->lock);
+	sh->in_flight = false;
+	sh->next_try_ms = rw->api->monotonic_ms() + delay;
+	pthread_mutex_unlock(&sh->lock);
+}
+
+static void md_done(void *arg, const struct starling_http_response *resp)
+{
+	struct endpoint *ep = arg;
+	struct rw *rw = ep->rw;
+
+	ep->md_in_flight = false;
+	if (resp->error == -ECANCELED)
+		return;
+	if (!resp->error && resp->status >= 200 && resp->status < 300) {
+		rw->api->metric_add(ep->m_md_sent, 1);
+		return;
+	}
+	rw->api->metric_add(ep->m_md_failed, 1);
+	LOG(rw, STARLING_LOG_WARN, "endpoint %s: metadata send failed: %s (HTTP %ld); next try in %" PRId64 " ms",
+	    ep->name, resp->error ? resp->error_msg : "refused", resp->status, ep->md_interval_ms);
+}
+
+/* Send all known metadata in one request (at most md_max entries; the
+ * rest goes next interval, rotating). */
+static void try_send_metadata(struct rw *rw, struct endpoint *ep, int64_t now)
+{
+	struct starling_http_request req = { 0 };
+	const char *hdrs[64];
+	size_t nh = 0, count = 0;
+	int r = 0;
+
+	if (!ep->md_send || ep->md_in_flight || now < ep->md_next_ms)
+		return;
+	ep->md_req.len = 0;
+	pthread_mutex_lock(&rw->md_lock);
+	for (size_t i = 0; i < rw->n_md && count < ep->md_max && !r; i++) {
+		struct starling_metadata md = { rw->md[i].family, rw->md[i].type, rw->md[i].help,
+						rw->md[i].unit };
+
+		r = starling_rw_append_metadata(&ep->md_req, &md);
+		count++;
+	}
+	pthread_mutex_unlock(&rw->md_lock);
+	if (!count) {
+		ep->md_next_ms = now + 1000; /* nothing yet: look again soon */
+		return;
+	}
+	ep->md_next_ms = now + ep->md_interval_ms;
+	if (r || starling_rw_snappy(ep->md_req.data, ep->md_req.len, &ep->md_body))
+		return;
+	for (size_t i = 0; i < ep->n_headers && nh < 64; i++)
+		hdrs[nh++] = ep->headers[i];
+	req.url = ep->url;
+	req.method = "POST";
+	req.headers = hdrs;
+	req.n_headers = nh;
+	req.body = ep->md_body.data;
+	req.body_len = ep->md_body.len;
+	req.timeout_ms = ep->timeout_ms;
+	req.body_limit = 1 << 20;
+	req.user_agent = USER_AGENT;
+	req.auth = ep->auth;
+	req.done = md_done;
+	req.arg = ep;
+	if (!starling_http_submit(rw->http, &req))
+		ep->md_in_flight = true;
+}
+
+static void *sender_main(void *arg)
+{
+	struct rw *rw = arg;
+
+	while (atomic_load(&rw->running)) {
+		int64_t now = rw->api->monotonic_ms();
+
+		for (size_t e = 0; e < rw->n_eps; e++) {
+			struct endpoint *ep = &rw->eps[e];
+
+			for (unsigned i = 0; i < ep->n_shards; i++)
+				try_send(rw, &ep->shards[i], now);
+			try_send_metadata(rw, ep, now);
+		}
+		/* wakes early on completion, new segment, or stop */
+		starling_http_run(rw->http, 50);
+	}
+	return NULL;
+}
+
+/* ---- startup: segments left by a previous run --------------------------- */
+
+struct found {
+	uint64_t seq;
+	unsigned shard;
+	struct seg_hdr h;
+	size_t bytes;
+};
+
+static int found_cmp(const void *a, const void *b)
+{
+	const struct found *x = a, *y = b;
+
+	return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static int recover_segments(struct rw *rw, struct endpoint *ep)
+{
+	struct found *f = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *d;
+	DIR *dir = opendir(ep->dir);
+	uint64_t total = 0;
+
+	if (!dir)
+		return -errno;
+	while ((d = readdir(dir))) {
+		char path[4096];
+		uint64_t seq;
+		unsigned shard;
+		char ext[8];
+		struct stat st;
+		int fd;
+
+		if (sscanf(d->d_name, "%16" SCNx64 "-%4u.%3s", &seq, &shard, ext) != 3)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", ep->dir, d->d_name);
+		if (strcmp(ext, "seg")) {
+			unlink(path); /* a .tmp from a crash mid-write */
+			continue;
+		}
+		if (n == cap) {
+			struct found *nf = realloc(f, (cap = cap ? 2 * cap : 64) * sizeof(*f));
+
+			if (!nf)
+				break;
+			f = nf;
+		}
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st) ||
+		    read(fd, &f[n].h, sizeof(f[n].h)) != (ssize_t)sizeof(f[n].h) ||
+		    f[n].h.magic != SEG_MAGIC || f[n].h.len + sizeof(struct seg_hdr) != (size_t)st.st_size) {
+			LOG(rw, STARLING_LOG_WARN, "endpoint %s: ignoring unreadable buffer segment %s",
+			    ep->name, path);
+			if (fd >= 0)
+				close(fd);
+			unlink(path);
+			continue;
+		}
+		close(fd);
+		f[n].seq = seq;
+		f[n].shard = shard;
+		f[n].bytes = (size_t)st.st_size;
+		n++;
+	}
+	closedir(dir);
+	if (n)
+		qsort(f, n, sizeof(*f), found_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct seg *s = calloc(1, sizeof(*s));
+		struct shard *sh;
+		char from[4096], to[4096];
+		unsigned idx = f[i].shard % ep->n_shards;
+
+		if (!s)
+			break;
+		s->seq = f[i].seq;
+		s->samples = f[i].h.samples;
+		s->max_ts = f[i].h.max_ts;
+		s->bytes = f[i].bytes;
+		sh = &ep->shards[idx];
+		if (idx != f[i].shard) {
+			/* the shard count changed: the file follows its new shard */
+			seg_path(ep, s->seq, f[i].shard, "seg", from, sizeof(from));
+			seg_path(ep, s->seq, idx, "seg", to, sizeof(to));
+			rename(from, to);
+		}
+		if (sh->tail)
+			sh->tail->next = s;
+		else
+			sh->head = s;
+		sh->tail = s;
+		total += s->samples;
+		ep->disk_bytes += (int64_t)s->bytes;
+		if (s->seq >= ep->next_seq)
+			ep->next_seq = s->seq + 1;
+	}
+	free(f);
+	if (n) {
+		LOG(rw, STARLING_LOG_INFO,
+		    "endpoint %s: %zu buffered segments (%" PRIu64 " samples) from a previous run will be sent",
+		    ep->name, n, total);
+		update_pending(ep, (long long)total);
+	}
+	rw->api->metric_set(ep->m_buffer, (double)ep->disk_bytes);
+	return 0;
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+static void endpoint_free(struct endpoint *ep)
+{
+	if (ep->shards) {
+		for (unsigned i = 0; i < ep->n_shards; i++) {
+			struct shard *sh = &ep->shards[i];
+
+			while (sh->head) {
+				struct seg *s = sh->head;
+
+				sh->head = s->next;
+				if (s->mem)
+					LOG(ep->rw, STARLING_LOG_ERROR,
+					    "endpoint %s: %u samples only in memory are lost at shutdown",
+					    ep->name, s->samples);
+				seg_free(s);
+			}
+			starling_rw_buf_free(&sh->batch);
+			starling_rw_buf_free(&sh->lbuf);
+			starling_rw_buf_free(&sh->zbuf);
+			starling_rw_buf_free(&sh->body);
+			free(sh->merged);
+			pthread_mutex_destroy(&sh->lock);
+		}
+		free(ep->shards);
+	}
+	for (size_t i = 0; i < ep->n_headers; i++)
+		free(ep->headers[i]);
+	free(ep->headers);
+	starling_http_auth_free(ep->auth);
+	starling_rw_buf_free(&ep->md_req);
+	starling_rw_buf_free(&ep->md_body);
+	free(ep->url);
+	free(ep->name);
+	free(ep->dir);
+	pthread_mutex_destroy(&ep->lock);
+}
+
+static void rw_destroy(void *inst)
+{
+	struct rw *rw = inst;
+
+	if (!rw)
+		return;
+	/* persist open batches so that nothing accepted is lost */
+	for (size_t e = 0; e < rw->n_eps; e++)
+		for (unsigned i = 0; rw->eps[e].shards && i < rw->eps[e].n_shards; i++) {
+			struct shard *sh = &rw->eps[e].shards[i];
+
+			if (rw->eps[e].dir) {
+				pthread_mutex_lock(&sh->lock);
+				cut_batch(sh);
+				pthread_mutex_unlock(&sh->lock);
+			}
+		}
+	for (size_t e = 0; e < rw->n_eps; e++)
+		endpoint_free(&rw->eps[e]);
+	free(rw->eps);
+	for (size_t i = 0; i < rw->n_ext; i++) {
+		free((char *)rw->ext[i].name);
+		free((char *)rw->ext[i].value);
+	}
+	free(rw->ext);
+	for (size_t i = 0; i < rw->n_md; i++) {
+		free(rw->md[i].family);
+		free(rw->md[i].help);
+		free(rw->md[i].unit);
+	}
+	free(rw->md);
+	free(rw->md_index);
+	pthread_mutex_destroy(&rw->md_lock);
+	free(rw);
+}
+
+static bool reserved_header(const char *name)
+{
+	static const char *const r[] = { "content-type", "content-encoding", "user-agent",
+					 "x-prometheus-remote-write-version", "content-length",
+					 "host", NULL };
+
+	for (size_t i = 0; r[i]; i++)
+		if (!strcasecmp(name, r[i]))
+			return true;
+	return false;
+}
+
+static int add_header(struct endpoint *ep, const char *name, const char *value)
+{
+	size_t len = strlen(name) + strlen(value) + 3;
+	char **h = realloc(ep->headers, (ep->n_headers + 1) * sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	ep->headers = h;
+	h[ep->n_headers] = malloc(len);
+	if (!h[ep->n_headers])
+		return -ENOMEM;
+	snprintf(h[ep->n_headers], len, "%s: %s", name, value);
+	ep->n_headers++;
+	return 0;
+}
+
+static int cfg_int(struct rw *rw, const starling_config *n, const char *path, int64_t min,
+		   int64_t *out)
+{
+	int r = rw->api->config_int(n, path, out);
+
+	if (!r && *out < min)
+		r = -ERANGE;
+	if (r)
+		LOG(rw, STARLING_LOG_ERROR, "%s: %s: expected an integer >= %" PRId64,
+		    rw->api->config_where(n), path, min);
+	return r;
+}
+
+static int cfg_dur(struct rw *rw, const starling_config *n, const char *path, int64_t *out)
+{
+	int r = rw->api->config_duration_ms(n, path, out);
+
+	if (r)
+		LOG(rw, STARLING_LOG_ERROR, "%s: %s: expected a duration such as \"5s\"",
+		    rw->api->config_where(n), path);
+	return r;
+}
+
+static int cfg_bool(struct rw *rw, const starling_config *n, const char *path, bool *out)
+{
+	int r = rw->api->config_bool(n, path, out);
+
+	if (r)
+		LOG(rw, STARLING_LOG_ERROR, "%s: %s: expected true or false",
+		    rw->api->config_where(n), path);
+	return r;
+}
+
+static void make_metrics(struct rw *rw, struct endpoint *ep)
+{
+	const struct starling_host_api *a = rw->api;
+	char labels[1024];
+
+	snprintf(labels, sizeof(labels), "remote_name=%s,url=%s", ep->name, ep->url);
+#define REG(field, type, name, help) ep->field = a->metric_register(rw->self, type, name, help, labels)
+	REG(m_sent, STARLING_SELF_COUNTER, "prometheus_remote_storage_samples_total",
+	    "Samples sent to remote storage (2xx).");
+	REG(m_failed, STARLING_SELF_COUNTER, "prometheus_remote_storage_samples_failed_total",
+	    "Samples refused by remote storage with a non-retryable error (4xx), dropped.");
+	REG(m_retried, STARLING_SELF_COUNTER, "prometheus_remote_storage_samples_retried_total",
+	    "Samples in requests that failed with a retryable error and were retried.");
+	REG(m_dropped, STARLING_SELF_COUNTER, "prometheus_remote_storage_samples_dropped_total",
+	    "Samples dropped before sending: buffer full, sample_age_limit, corrupt segment.");
+	REG(m_pending, STARLING_SELF_GAUGE, "prometheus_remote_storage_samples_pending",
+	    "Samples accepted and not yet sent or dropped (queue length).");
+	REG(m_highest, STARLING_SELF_GAUGE,
+	    "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+	    "Newest sample timestamp successfully sent, in seconds since the epoch.");
+	REG(m_bytes, STARLING_SELF_COUNTER, "prometheus_remote_storage_bytes_total",
+	    "Compressed request bytes sent (2xx).");
+	REG(m_md_sent, STARLING_SELF_COUNTER, "prometheus_remote_storage_metadata_requests_total",
+	    "Metadata requests sent successfully.");
+	REG(m_md_failed, STARLING_SELF_COUNTER, "prometheus_remote_storage_metadata_failed_total",
+	    "Metadata requests that failed.");
+	REG(m_buffer, STARLING_SELF_GAUGE, "starling_remote_write_buffer_bytes",
+	    "Bytes of the on-disk queue.");
+	REG(m_shards, STARLING_SELF_GAUGE, "prometheus_remote_storage_shards",
+	    "Shards (parallel requests) per endpoint.");
+#undef REG
+	a->metric_set(ep->m_shards, ep->n_shards);
+}
+
+static int endpoint_init(struct rw *rw, struct endpoint *ep, const starling_config *n, size_t index)
+{
+	const struct starling_host_api *a = rw->api;
+	const starling_config *hdrs, *wr;
+	const char *url = NULL, *name = NULL;
+	int64_t v, min_sh, max_sh;
+	char err[512];
+	int r;
+
+	ep->rw = rw;
+	pthread_mutex_init(&ep->lock, NULL);
+	ep->highest_sent_ms = INT64_MIN;
+	if (a->config_string(n, "url", &url) || !url ||
+	    (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
+		LOG(rw, STARLING_LOG_ERROR, "%s: endpoint.url: required, an http:// or https:// URL",
+		    a->config_where(n));
+		return -EINVAL;
+	}
+	ep->url = strdup(url);
+	r = a->config_string(n, "name", &name);
+	if (r == 0 && name && *name) {
+		if (!valid_dir_name(name)) {
+			LOG(rw, STARLING_LOG_ERROR,
+			    "%s: endpoint.name \"%s\": use letters, digits, '_', '-' and '.'",
+			    a->config_where(n), name);
+			return -EINVAL;
+		}
+		ep->name = strdup(name);
+	} else {
+		char buf[32];
+
+		snprintf(buf, sizeof(buf), "%016" PRIx64, (uint64_t)XXH3_64bits(url, strlen(url)));
+		ep->name = strdup(buf);
+	}
+	if (!ep->url || !ep->name)
+		return -ENOMEM;
+	for (size_t i = 0; i < index; i++)
+		if (!strcmp(rw->eps[i].name, ep->name)) {
+			LOG(rw, STARLING_LOG_ERROR, "%s: endpoint name \"%s\" used twice (set `name`)",
+			    a->config_where(n), ep->name);
+			return -EINVAL;
+		}
+	if ((r = cfg_dur(rw, n, "remote_timeout", &ep->timeout_ms)) ||
+	    (r = cfg_int(rw, n, "queue_config.max_samples_per_send", 1, &v)))
+		return r;
+	ep->max_samples = (size_t)v;
+	if ((r = cfg_int(rw, n, "queue_config.min_shards", 1, &min_sh)) ||
+	    (r = cfg_int(rw, n, "queue_config.max_shards", 1, &max_sh)) ||
+	    (r = cfg_int(rw, n, "queue_config.capacity", 1, &v)) ||
+	    (r = cfg_dur(rw, n, "queue_config.batch_send_deadline", &ep->deadline_ms)) ||
+	    (r = cfg_dur(rw, n, "queue_config.min_backoff", &ep->min_backoff_ms)) ||
+	    (r = cfg_dur(rw, n, "queue_config.max_backoff", &ep->max_backoff_ms)) ||
+	    (r = cfg_bool(rw, n, "queue_config.retry_on_http_429", &ep->retry_429)) ||
+	    (r = cfg_dur(rw, n, "queue_config.sample_age_limit", &ep->age_limit_ms)) ||
+	    (r = cfg_bool(rw, n, "metadata_config.send", &ep->md_send)) ||
+	    (r = cfg_dur(rw, n, "metadata_config.send_interval", &ep->md_interval_ms)) ||
+	    (r = cfg_int(rw, n, "metadata_config.max_samples_per_send", 1, &v)))
+		return r;
+	ep->md_max = (size_t)v;
+	r = a->config_bytes(n, "queue_config.max_buffer_size", &ep->max_bytes);
+	if (r || ep->max_bytes < 4096) {
+		LOG(rw, STARLING_LOG_ERROR, "%s: queue_config.max_buffer_size: expected a size >= 4KiB",
+		    a->config_where(n));
+		return -EINVAL;
+	}
+	if (min_sh > max_sh) {
+		LOG(rw, STARLING_LOG_ERROR, "%s: queue_config: min_shards > max_shards",
+		    a->config_where(n));
+		return -EINVAL;
+	}
+	if (ep->min_backoff_ms < 1)
+		ep->min_backoff_ms = 1;
+	if (ep->max_backoff_ms < ep->min_backoff_ms)
+		ep->max_backoff_ms = ep->min_backoff_ms;
+	if (ep->deadline_ms < 1)
+		ep->deadline_ms = 1;
+	ep->n_shards = DEFAULT_SHARDS;
+	if (ep->n_shards < min_sh)
+		ep->n_shards = (unsigned)(min_sh > 256 ? 256 : min_sh);
+	if (ep->n_shards > max_sh)
+		ep->n_shards = (unsigned)max_sh;
+
+	wr = a->config_lookup(n, "write_relabel_config");
+	if (wr && a->config_count(wr)) {
+		LOG(rw, STARLING_LOG_ERROR,
+		    "%s: write_relabel_config is not supported by this build yet; remove it",
+		    a->config_where(wr));
+		return -EOPNOTSUPP;
+	}
+	{
+		bool nh = false;
+
+		if (!a->config_bool(n, "send_native_histograms", &nh) && nh) {
+			LOG(rw, STARLING_LOG_ERROR, "%s: send_native_histograms is not supported",
+			    a->config_where(n));
+			return -EOPNOTSUPP;
+		}
+	}
+	r = starling_http_auth_from_config(a, n, &ep->auth, err, sizeof(err));
+	if (r) {
+		LOG(rw, STARLING_LOG_ERROR, "%s", err);
+		return r;
+	}
+	if (add_header(ep, "Content-Type", "application/x-protobuf") ||
+	    add_header(ep, "Content-Encoding", "snappy") ||
+	    add_header(ep, "X-Prometheus-Remote-Write-Version", "0.1.0"))
+		return -ENOMEM;
+	hdrs = a->config_lookup(n, "headers");
+	for (size_t i = 0; hdrs && i < a->config_count(hdrs); i++) {
+		const starling_config *h = a->config_child(hdrs, i);
+		const char *hn = a->config_name(h), *hv = NULL;
+
+		if (!hn || a->config_string(h, NULL, &hv) || strpbrk(hv, "\r\n")) {
+			LOG(rw, STARLING_LOG_ERROR, "%s: headers: values must be single-line strings",
+			    a->config_where(h));
+			return -EINVAL;
+		}
+		if (reserved_header(hn)) {
+			LOG(rw, STARLING_LOG_ERROR, "%s: headers: %s is set by remote write and cannot be overridden",
+			    a->config_where(h), hn);
+			return -EINVAL;
+		}
+		if (add_header(ep, hn, hv))
+			return -ENOMEM;
+	}
+	ep->shards = calloc(ep->n_shards, sizeof(*ep->shards));
+	if (!ep->shards)
+		return -ENOMEM;
+	for (unsigned i = 0; i < ep->n_shards; i++) {
+		pthread_mutex_init(&ep->shards[i].lock, NULL);
+		ep->shards[i].ep = ep;
+		ep->shards[i].idx = i;
+		ep->shards[i].batch_max_ts = INT64_MIN;
+	}
+	make_metrics(rw, ep);
+	return 0;
+}
+
+static int rw_create(const struct starling_host_api *api, starling_component *self,
+		     const starling_config *cfg, void **out)
+{
+	struct rw *rw = calloc(1, sizeof(*rw));
+	const starling_config *eps, *ext;
+	int r = 0;
+
+	if (!rw)
+		return -ENOMEM;
+	rw->api = api;
+	rw->self = self;
+	pthread_mutex_init(&rw->md_lock, NULL);
+	atomic_init(&rw->running, false);
+	eps = api->config_lookup(cfg, "endpoint");
+	rw->n_eps = eps ? api->config_count(eps) : 0;
+	if (!rw->n_eps) {
+		LOG(rw, STARLING_LOG_ERROR, "%s: at least one endpoint is required",
+		    api->config_where(cfg));
+		r = -EINVAL;
+		goto fail;
+	}
+	rw->eps = calloc(rw->n_eps, sizeof(*rw->eps));
+	if (!rw->eps) {
+		rw->n_eps = 0;
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < rw->n_eps; i++) {
+		r = endpoint_init(rw, &rw->eps[i], api->config_child(eps, i), i);
+		if (r) {
+			rw->n_eps = i + 1; /* free what was set up */
+			goto fail;
+		}
+	}
+	ext = api->config_lookup(cfg, "external_labels");
+	rw->n_ext = ext ? api->config_count(ext) : 0;
+	rw->ext = calloc(rw->n_ext ? rw->n_ext : 1, sizeof(*rw->ext));
+	if (!rw->ext) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < rw->n_ext; i++) {
+		const starling_config *c = api->config_child(ext, i);
+		const char *name = api->config_name(c), *value = NULL;
+
+		if (!name || !valid_label_name(name) || api->config_string(c, NULL, &value)) {
+			LOG(rw, STARLING_LOG_ERROR, "%s: external_labels: \"%s\" must be a label name with a string value",
+			    api->config_where(c), name ? name : "?");
+			rw->n_ext = i;
+			r = -EINVAL;
+			goto fail;
+		}
+		rw->ext[i].name = strdup(name);
+		rw->ext[i].value = strdup(value);
+		if (!rw->ext[i].name || !rw->ext[i].value) {
+			rw->n_ext = i + 1;
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
+	qsort(rw->ext, rw->n_ext, sizeof(*rw->ext), label_cmp);
+	rw->m_in = api->metric_register(self, STARLING_SELF_COUNTER,
+					"prometheus_remote_storage_samples_in_total",
+					"Samples received by the component.", NULL);
+	*out = rw;
+	return 0;
+fail:
+	rw_destroy(rw);
+	return r;
+}
+
+static int rw_start(void *inst)
+{
+	struct rw *rw = inst;
+	const char *state = rw->api->state_dir(rw->self);
+	int r;
+
+	for (size_t e = 0; e < rw->n_eps; e++) {
+		struct endpoint *ep = &rw->eps[e];
+		size_t len;
+
+		if (!state) {
+			LOG(rw, STARLING_LOG_WARN,
+			    "no state directory: endpoint %s queues in memory only (lost on restart)",
+			    ep->name);
+			continue;
+		}
+		len = strlen(state) + strlen(ep->name) + 2;
+		ep->dir = malloc(len);
+		if (!ep->dir)
+			return -ENOMEM;
+		snprintf(ep->dir, len, "%s/%s", state, ep->name);
+		if (mkdir(ep->dir, 0700) && errno != EEXIST) {
+			LOG(rw, STARLING_LOG_ERROR, "cannot create buffer directory %s: %s", ep->dir,
+			    strerror(errno));
+			return -errno;
+		}
+		r = recover_segments(rw, ep);
+		if (r) {
+			LOG(rw, STARLING_LOG_ERROR, "cannot read buffer directory %s: %s", ep->dir,
+			    strerror(-r));
+			return r;
+		}
+	}
+	r = starling_http_client_new(NULL, &rw->http);
+	if (r)
+		return r;
+	atomic_store(&rw->running, true);
+	r = pthread_create(&rw->thread, NULL, sender_main, rw);
+	if (r) {
+		atomic_store(&rw->running, false);
+		starling_http_client_free(rw->http);
+		rw->http = NULL;
+		return -r;
+	}
+	rw->thread_started = true;
+	return 0;
+}
+
+static int rw_stop(void *inst)
+{
+	struct rw *rw = inst;
+
+	if (!rw->thread_started)
+		return 0;
+	atomic_store(&rw->running, false);
+	starling_http_wakeup(rw->http);
+	pthread_join(rw->thread, NULL);
+	rw->thread_started = false;
+	/* in-flight requests are cancelled; their segments stay queued */
+	starling_http_client_free(rw->http);
+	rw->http = NULL;
+	for (size_t e = 0; e < rw->n_eps; e++)
+		for (unsigned i = 0; i < rw->eps[e].n_shards; i++) {
+			struct shard *sh = &rw->eps[e].shards[i];
+
+			pthread_mutex_lock(&sh->lock);
+			if (rw->eps[e].dir)
+				cut_batch(sh);
+			pthread_mutex_unlock(&sh->lock);
+		}
+	return 0;
+}
+
+static int rw_update(void *inst, const starling_config *cfg)
+{
+	return -EOPNOTSUPP; /* the host re-creates us; the disk queue carries over */
+}
+
+static const struct starling_component_type rw_type = {
+	.struct_size = sizeof(struct starling_component_type),
+	.name = "prometheus.remote_write",
+	.help = "Send series to Prometheus remote-write receivers (Remote Write 1.0)",
+	.flags = STARLING_TYPE_REENTRANT_RECEIVE,
+	.accepts = STARLING_ACCEPTS_SERIES,
+	.schema = rw_keys,
+	.create = rw_create,
+	.update = rw_update,
+	.start = rw_start,
+	.stop = rw_stop,
+	.destroy = rw_destroy,
+	.receive_series = rw_receive_series,
+};
+
+static const struct starling_component_type *const rw_types[] = { &rw_type };
+
+static const struct starling_plugin_descriptor rw_descriptor = {
+	STARLING_DESCRIPTOR_HEAD,
+	.name = "prometheus_remote_write",
+	.version = STARLING_VERSION,
+	.types = rw_types,
+	.n_types = 1,
+};
+
+STARLING_PLUGIN(rw_descriptor)

@@ -1,0 +1,589 @@
+/* prometheus.remote_write through the mock host against an in-test
+ * remote-write receiver (libmicrohttpd) that decodes every request. */
+#include <CUnit/Basic.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <starling/labels.h>
+#include <starling/remote_write.h>
+#include "mock_host.h"
+#include "prompb.pb-c.h"
+
+const struct starling_plugin_descriptor *starling_plugin_entry(void);
+
+/* ---- fake receiver ------------------------------------------------------ */
+
+#define MAX_SERIES 64
+
+static struct MHD_Daemon *daemon_;
+static char url[96];
+static pthread_mutex_t rx_lock = PTHREAD_MUTEX_INITIALIZER;
+static int statuses[64];   /* answers for the next requests, then 204 */
+static size_t n_statuses;
+static const char *retry_after;
+static int requests;       /* all requests */
+static int ok_requests;
+static size_t samples_ok;  /* samples in 2xx answered requests */
+static size_t max_per_request;
+static size_t metadata_ok;
+static bool out_of_order, bad_headers, ext_label_seen, own_label_kept;
+static double first_req_ms, second_req_ms;
+static char series_name[MAX_SERIES][64];
+static int64_t series_last_ts[MAX_SERIES];
+static size_t n_series_seen;
+static int64_t min_ts_seen = INT64_MAX;
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void rx_reset(void)
+{
+	pthread_mutex_lock(&rx_lock);
+	n_statuses = 0;
+	retry_after = NULL;
+	requests = ok_requests = 0;
+	samples_ok = max_per_request = metadata_ok = 0;
+	out_of_order = bad_headers = ext_label_seen = own_label_kept = false;
+	first_req_ms = second_req_ms = 0;
+	n_series_seen = 0;
+	min_ts_seen = INT64_MAX;
+	pthread_mutex_unlock(&rx_lock);
+}
+
+static void rx_answer(const int *st, size_t n, const char *ra)
+{
+	pthread_mutex_lock(&rx_lock);
+	memcpy(statuses, st, n * sizeof(*st));
+	n_statuses = n;
+	retry_after = ra;
+	pthread_mutex_unlock(&rx_lock);
+}
+
+static const char *label(const Prometheus__TimeSeries *ts, const char *name)
+{
+	for (size_t i = 0; i < ts->n_labels; i++)
+		if (!strcmp(ts->labels[i]->name, name))
+			return ts->labels[i]->value;
+	return NULL;
+}
+
+/* Record what a 2xx-answered request carried. Caller holds rx_lock. */
+static void record(const uint8_t *body, size_t len)
+{
+	struct starling_rw_buf raw = { 0 };
+	Prometheus__WriteRequest *wr;
+	size_t n = 0;
+
+	if (starling_rw_unsnappy(body, len, 64 << 20, &raw)) {
+		bad_headers = true;
+		return;
+	}
+	wr = prometheus__write_request__unpack(NULL, raw.len, raw.data);
+	starling_rw_buf_free(&raw);
+	if (!wr) {
+		bad_headers = true;
+		return;
+	}
+	metadata_ok += wr->n_metadata;
+	for (size_t i = 0; i < wr->n_timeseries; i++) {
+		const Prometheus__TimeSeries *ts = wr->timeseries[i];
+		const char *name = label(ts, "__name__");
+		const char *env = label(ts, "env");
+		size_t k;
+
+		if (env && !strcmp(env, "test"))
+			ext_label_seen = true;
+		if (env && !strcmp(env, "own"))
+			own_label_kept = true;
+		/* labels sorted, as the spec requires */
+		for (size_t j = 1; j < ts->n_labels; j++)
+			if (strcmp(ts->labels[j - 1]->name, ts->labels[j]->name) >= 0)
+				out_of_order = true;
+		for (k = 0; k < n_series_seen; k++)
+			if (name && !strcmp(series_name[k], name))
+				break;
+		if (k == n_series_seen && k < MAX_SERIES && name) {
+			snprintf(series_name[k], sizeof(series_name[k]), "%s", name);
+			series_last_ts[k] = INT64_MIN;
+			n_series_seen++;
+		}
+		for (size_t j = 0; j < ts->n_samples; j++) {
+			int64_t t = ts->samples[j]->timestamp;
+
+			if (k < MAX_SERIES) {
+				if (t <= series_last_ts[k])
+					out_of_order = true;
+				series_last_ts[k] = t;
+			}
+			if (t < min_ts_seen)
+				min_ts_seen = t;
+			n++;
+		}
+	}
+	samples_ok += n;
+	if (n > max_per_request)
+		max_per_request = n;
+	prometheus__write_request__free_unpacked(wr, NULL);
+}
+
+struct upload {
+	uint8_t *data;
+	size_t len;
+};
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *u,
+			       const char *method, const char *version, const char *upload_data,
+			       size_t *upload_size, void **con_cls)
+{
+	struct upload *up = *con_cls;
+	struct MHD_Response *resp;
+	const char *ce, *ct, *ver, *ua;
+	enum MHD_Result ret;
+	int status = 204;
+
+	if (!up) {
+		*con_cls = calloc(1, sizeof(*up));
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		up->data = realloc(up->data, up->len + *upload_size);
+		memcpy(up->data + up->len, upload_data, *upload_size);
+		up->len += *upload_size;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Encoding");
+	ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+	ver = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Prometheus-Remote-Write-Version");
+	ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
+	pthread_mutex_lock(&rx_lock);
+	if (!ce || strcmp(ce, "snappy") || !ct || strcmp(ct, "application/x-protobuf") || !ver ||
+	    strcmp(ver, "0.1.0") || !ua || strncmp(ua, "Starling/", 9) || strcmp(method, "POST"))
+		bad_headers = true;
+	requests++;
+	if (requests == 1)
+		first_req_ms = now_ms();
+	else if (requests == 2)
+		second_req_ms = now_ms();
+	if (n_statuses) {
+		status = statuses[0];
+		memmove(statuses, statuses + 1, --n_statuses * sizeof(int));
+	}
+	if (status / 100 == 2) {
+		ok_requests++;
+		record(up->data, up->len);
+	}
+	pthread_mutex_unlock(&rx_lock);
+	free(up->data);
+	free(up);
+	*con_cls = NULL;
+	resp = MHD_create_response_from_buffer(2, (void *)"x\n", MHD_RESPMEM_PERSISTENT);
+	if (status == 429 && retry_after)
+		MHD_add_response_header(resp, "Retry-After", retry_after);
+	ret = MHD_queue_response(conn, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static int suite_init(void)
+{
+	struct sockaddr_in sa = { 0 };
+	const union MHD_DaemonInfo *info;
+
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
+				   NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+				   MHD_OPTION_END);
+	if (!daemon_)
+		return 1;
+	info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/api/v1/write", info->port);
+	return 0;
+}
+
+static int suite_clean(void)
+{
+	MHD_stop_daemon(daemon_);
+	return 0;
+}
+
+/* ---- plugin driving ----------------------------------------------------- */
+
+static const struct starling_component_type *type(void)
+{
+	return starling_plugin_entry()->types[0];
+}
+
+struct inst {
+	struct mock_host *m;
+	void *p;
+};
+
+static int start(struct inst *in, const char *extra, const char *state_dir)
+{
+	char cfg[2048], err[256];
+	int r;
+
+	snprintf(cfg, sizeof(cfg),
+		 "endpoint = ( { url = \"%s\"; name = \"t\";\n"
+		 "  queue_config = { max_samples_per_send = 100; batch_send_deadline = \"100ms\";\n"
+		 "                   min_backoff = \"10ms\"; %s }; } );\n"
+		 "external_labels = { env = \"test\"; };\n",
+		 url, extra ? extra : "");
+	in->m = mock_host_new("prometheus.remote_write.t", type()->schema, cfg, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(in->m);
+	mock_host_set_quiet(in->m, true);
+	if (state_dir)
+		mock_host_set_state_dir(in->m, state_dir);
+	r = type()->create(mock_host_api(in->m), mock_host_self(in->m), mock_host_config(in->m), &in->p);
+	if (r)
+		return r;
+	return type()->start(in->p);
+}
+
+static void finish(struct inst *in)
+{
+	type()->stop(in->p);
+	type()->destroy(in->p);
+	mock_host_free(in->m);
+}
+
+/* Push `n` samples of series `name` with timestamps ts0, ts0+1, ... in
+ * batches of `per` samples. */
+static void push(struct inst *in, const char *name, const char *env, int64_t ts0, size_t n, size_t per)
+{
+	struct starling_label l[3] = { { "__name__", name }, { "env", env }, { "job", "j" } };
+	size_t nl = env ? 3 : 2;
+	double v[256];
+	int64_t t[256];
+
+	if (!env)
+		l[1] = l[2];
+	for (size_t done = 0; done < n;) {
+		size_t k = n - done < per ? n - done : per;
+		struct starling_series s = { l, nl, starling_labels_hash(l, nl), v, t, k };
+		struct starling_series_batch b = { &s, 1, NULL, 0 };
+
+		for (size_t i = 0; i < k; i++) {
+			v[i] = (double)(done + i);
+			t[i] = ts0 + (int64_t)(done + i);
+		}
+		CU_ASSERT_EQUAL(type()->receive_series(in->p, &b), 0);
+		done += k;
+	}
+}
+
+static bool wait_for(size_t *counter, size_t want, int timeout_ms)
+{
+	for (int i = 0; i < timeout_ms / 10; i++) {
+		size_t v;
+
+		pthread_mutex_lock(&rx_lock);
+		v = *counter;
+		pthread_mutex_unlock(&rx_lock);
+		if (v >= want)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static double metric(struct inst *in, const char *name)
+{
+	return mock_host_metric(in->m, name, "remote_name=t");
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_batching_headers_metadata(void)
+{
+	struct inst in;
+	char name[32];
+	struct starling_label l[] = { { "__name__", "md_metric" } };
+	double v = 1;
+	int64_t t = wall_ms();
+	struct starling_series s = { l, 1, starling_labels_hash(l, 1), &v, &t, 1 };
+	struct starling_metadata md = { "md_metric", STARLING_METRIC_GAUGE, "A gauge.", NULL };
+	struct starling_series_batch b = { &s, 1, &md, 1 };
+	int64_t base = wall_ms();
+
+	rx_reset();
+	CU_ASSERT_EQUAL_FATAL(start(&in, NULL, NULL), 0);
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "metric_%d", i);
+		push(&in, name, NULL, base, 50, 7);
+	}
+	push(&in, "own_env", "own", base, 1, 1);
+	CU_ASSERT_EQUAL(type()->receive_series(in.p, &b), 0);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 1002, 5000));
+	CU_ASSERT_TRUE(wait_for(&metadata_ok, 1, 5000));
+	pthread_mutex_lock(&rx_lock);
+	CU_ASSERT_EQUAL(samples_ok, 1002);
+	CU_ASSERT_TRUE(max_per_request <= 100 + 7); /* a batch is cut once it reaches 100 */
+	CU_ASSERT_TRUE(ok_requests >= 10);
+	CU_ASSERT_FALSE(bad_headers);
+	CU_ASSERT_FALSE(out_of_order);
+	CU_ASSERT_TRUE(ext_label_seen);
+	CU_ASSERT_TRUE(own_label_kept);
+	pthread_mutex_unlock(&rx_lock);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_total"), 1002, 0.1);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_pending"), 0, 0.1);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_queue_highest_sent_timestamp_seconds"),
+			       (double)(base + 49) / 1000.0, 5.0);
+	CU_ASSERT_DOUBLE_EQUAL(mock_host_metric(in.m, "prometheus_remote_storage_samples_in_total", NULL),
+			       1002, 0.1);
+	finish(&in);
+}
+
+static void test_retry_5xx_keeps_order(void)
+{
+	struct inst in;
+	int st[] = { 500, 503, 502 };
+
+	rx_reset();
+	rx_answer(st, 3, NULL);
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_backoff = \"50ms\";", NULL), 0);
+	push(&in, "retry_me", NULL, 1000, 450, 10);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 450, 5000));
+	pthread_mutex_lock(&rx_lock);
+	CU_ASSERT_EQUAL(samples_ok, 450);
+	CU_ASSERT_FALSE(out_of_order);
+	CU_ASSERT_TRUE(requests >= 3 + 5);
+	pthread_mutex_unlock(&rx_lock);
+	CU_ASSERT_TRUE(metric(&in, "prometheus_remote_storage_samples_retried_total") >= 300);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_failed_total"), 0, 0.1);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_total"), 450, 0.1);
+	finish(&in);
+}
+
+static void test_429_retry_after(void)
+{
+	struct inst in;
+	int st[] = { 429 };
+	double gap;
+
+	rx_reset();
+	rx_answer(st, 1, "1");
+	CU_ASSERT_EQUAL_FATAL(start(&in, NULL, NULL), 0);
+	push(&in, "throttled", NULL, 1000, 100, 100);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 100, 5000));
+	pthread_mutex_lock(&rx_lock);
+	gap = second_req_ms - first_req_ms;
+	pthread_mutex_unlock(&rx_lock);
+	/* min_backoff is 10ms: only Retry-After explains a 1s pause */
+	CU_ASSERT_TRUE(gap >= 900);
+	CU_ASSERT_TRUE(gap < 3000);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_retried_total"), 100, 0.1);
+	finish(&in);
+
+	/* with retry_on_http_429 = false, a 429 drops the batch (counted) */
+	rx_reset();
+	rx_answer(st, 1, "1");
+	CU_ASSERT_EQUAL_FATAL(start(&in, "retry_on_http_429 = false;", NULL), 0);
+	push(&in, "throttled", NULL, 1000, 100, 100);
+	push(&in, "throttled", NULL, 2000, 100, 100);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 100, 5000));
+	usleep(200000);
+	CU_ASSERT_EQUAL(samples_ok, 100);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_failed_total"), 100, 0.1);
+	finish(&in);
+}
+
+static void test_400_dropped_and_counted(void)
+{
+	struct inst in;
+	int st[] = { 400 };
+
+	rx_reset();
+	rx_answer(st, 1, NULL);
+	CU_ASSERT_EQUAL_FATAL(start(&in, NULL, NULL), 0);
+	push(&in, "bad_batch", NULL, 1000, 100, 100);
+	push(&in, "bad_batch", NULL, 2000, 100, 100);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 100, 5000));
+	usleep(300000);
+	pthread_mutex_lock(&rx_lock);
+	CU_ASSERT_EQUAL(samples_ok, 100);   /* only the refused batch is lost */
+	CU_ASSERT_EQUAL(requests, 2);       /* and it was not retried */
+	CU_ASSERT_EQUAL(min_ts_seen, 2000);
+	pthread_mutex_unlock(&rx_lock);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_failed_total"), 100, 0.1);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_pending"), 0, 0.1);
+	CU_ASSERT_TRUE(mock_host_log_count(in.m, STARLING_LOG_ERROR, "HTTP 400") >= 1);
+	finish(&in);
+}
+
+static size_t count_segments(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		n += strstr(e->d_name, ".seg") != NULL;
+	closedir(d);
+	return n;
+}
+
+static void rm_rf(const char *dir)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CU_ASSERT_EQUAL(system(cmd), 0);
+}
+
+static void test_disk_buffer_survives_restart(void)
+{
+	char dir[] = "/tmp/starling-rw-test-XXXXXX", sub[128];
+	int st[64];
+	struct inst in;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/t", dir);
+	for (int i = 0; i < 64; i++)
+		st[i] = 503;
+	rx_reset();
+	rx_answer(st, 64, NULL);
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_backoff = \"200ms\";", dir), 0);
+	push(&in, "outage_a", NULL, 1000, 300, 25);
+	push(&in, "outage_b", NULL, 1000, 230, 23); /* 30 stay in an open batch */
+	usleep(300000);
+	CU_ASSERT_EQUAL(samples_ok, 0);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_pending"), 530, 0.1);
+	finish(&in); /* "restart": nothing was delivered */
+	CU_ASSERT_TRUE(count_segments(sub) >= 5);
+
+	rx_reset(); /* the receiver is back */
+	CU_ASSERT_EQUAL_FATAL(start(&in, NULL, dir), 0);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_pending"), 530, 80);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 530, 5000));
+	pthread_mutex_lock(&rx_lock);
+	CU_ASSERT_EQUAL(samples_ok, 530);
+	CU_ASSERT_FALSE(out_of_order);
+	pthread_mutex_unlock(&rx_lock);
+	usleep(100000);
+	CU_ASSERT_EQUAL(count_segments(sub), 0);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "starling_remote_write_buffer_bytes"), 0, 0.1);
+	finish(&in);
+	rm_rf(dir);
+}
+
+static void test_buffer_full_drops_oldest(void)
+{
+	char dir[] = "/tmp/starling-rw-test-XXXXXX";
+	int st[64];
+	struct inst in;
+	double dropped, sent;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	for (int i = 0; i < 64; i++)
+		st[i] = 503;
+	rx_reset();
+	rx_answer(st, 64, NULL);
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_buffer_size = \"8KiB\"; max_backoff = \"100ms\";", dir), 0);
+	/* incompressible-ish: distinct names so each batch is a few kB */
+	for (int i = 0; i < 40; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "fill_%d_padding_padding_padding_padding", i);
+		push(&in, name, NULL, 1000 + i * 100, 100, 100);
+	}
+	usleep(200000);
+	dropped = metric(&in, "prometheus_remote_storage_samples_dropped_total");
+	CU_ASSERT_TRUE(dropped >= 1000);
+	CU_ASSERT_TRUE(metric(&in, "starling_remote_write_buffer_bytes") <= 8192);
+	rx_answer(st, 0, NULL);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, (size_t)(4000 - dropped), 5000));
+	usleep(100000);
+	sent = metric(&in, "prometheus_remote_storage_samples_total");
+	CU_ASSERT_DOUBLE_EQUAL(sent + dropped, 4000, 0.1); /* nothing vanished uncounted */
+	CU_ASSERT_TRUE(mock_host_log_count(in.m, STARLING_LOG_WARN, "max_buffer_size") >= 1);
+	finish(&in);
+	rm_rf(dir);
+}
+
+static void test_config_errors(void)
+{
+	static const char *const bad[] = {
+		"endpoint = ( { name = \"x\"; } );",
+		"endpoint = ( { url = \"ftp://x\"; } );",
+		"endpoint = ( { url = \"http://x\"; headers = { User-Agent = \"me\"; }; } );",
+		"endpoint = ( { url = \"http://x\"; write_relabel_config = ( { action = \"drop\"; } ); } );",
+		"endpoint = ( { url = \"http://x\"; bearer_token = \"a\"; basic_auth = { username = \"u\"; }; } );",
+		"endpoint = ( { url = \"http://x\"; queue_config = { max_samples_per_send = 0; }; } );",
+		"endpoint = ( { url = \"http://x\"; remote_timeout = \"soon\"; } );",
+		"endpoint = ( { url = \"http://x\"; } ); external_labels = { bad-name = \"v\"; };",
+		"endpoint = ( { url = \"http://x\"; }, { url = \"http://x\"; } );",
+		"endpoint = ( );",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char err[256];
+		struct mock_host *m = mock_host_new("prometheus.remote_write.bad", type()->schema,
+						    bad[i], err, sizeof(err));
+		void *p = NULL;
+		int r;
+
+		if (!m)
+			fprintf(stderr, "config %zu: %s\n", i, err);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(m); /* valid libconfig, invalid for us */
+		mock_host_set_quiet(m, true);
+		r = type()->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &p);
+		CU_ASSERT_TRUE(r < 0);
+		CU_ASSERT_TRUE(mock_host_log_count(m, STARLING_LOG_ERROR, NULL) >= 1);
+		if (!r)
+			fprintf(stderr, "accepted bad config %zu: %s\n", i, bad[i]);
+		if (!r)
+			type()->destroy(p);
+		mock_host_free(m);
+	}
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned fails;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	s = CU_add_suite("prometheus_remote_write", suite_init, suite_clean);
+	CU_add_test(s, "batching_headers_external_labels_metadata", test_batching_headers_metadata);
+	CU_add_test(s, "retry_5xx_keeps_order", test_retry_5xx_keeps_order);
+	CU_add_test(s, "429_retry_after", test_429_retry_after);
+	CU_add_test(s, "400_dropped_and_counted", test_400_dropped_and_counted);
+	CU_add_test(s, "disk_buffer_survives_restart", test_disk_buffer_survives_restart);
+	CU_add_test(s, "buffer_full_drops_oldest", test_buffer_full_drops_oldest);
+	CU_add_test(s, "config_errors", test_config_errors);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures();
+	if (CU_get_number_of_suites_failed())
+		fails++;
+	CU_cleanup_registry();
+	return fails ? 1 : 0;
+}
