@@ -67,22 +67,24 @@ struct scrape_config {
 };
 
 /* One cached series of a target, keyed by the raw series bytes of the
- * exposition line. Allocated once on a cache miss: header, label array,
- * raw bytes, then the label strings. */
+ * exposition line through their XXH3-128 (two different series texts of one
+ * target colliding in 128 bits is not a practical concern, and not storing
+ * the text halves the cache). One allocation: header, label array, then the
+ * label strings that are not shared (target label strings point into the
+ * target, "__name__" is a literal). */
 #define ENTRY_DROPPED (1u << 0)   /* metric relabelling dropped it */
 #define ENTRY_OVER_LIMIT (1u << 1) /* breaks a label limit: fails the scrape */
 #define ENTRY_HAS_TS (1u << 2)    /* last sample carried its own timestamp */
 
 struct cache_entry {
-	uint64_t raw_hash;
+	uint64_t key_lo;             /* XXH3-128 of the series text */
+	uint64_t key_hi;
 	uint64_t hash;               /* starling_labels_hash(labels) */
 	uint32_t last_seen;          /* scrape generation it was last in */
 	uint32_t prev_seen;          /* last_seen before this scrape (rollback) */
-	uint32_t raw_len;
 	uint16_t n_labels;
 	uint8_t flags;
-	struct starling_label *labels;
-	char raw[];
+	struct starling_label labels[];
 };
 
 struct cache_slot {

@@ -2,10 +2,11 @@
  * One scrape -> one forwarded batch, through a per-target series cache.
  *
  * The cache is keyed by the raw series bytes of the exposition line (name
- * plus label part, exactly as the target wrote them). A hit gives the final
+ * plus label part, exactly as the target wrote them; through XXH3-128). A
+ * hit gives the final
  * labels (target labels merged, metric relabelling applied, limits checked)
  * and their hash, so a steady-state scrape does one XXH3 over the series
- * bytes, one probe and one memcmp per sample: no label parsing, sorting,
+ * bytes and one probe per sample: no label parsing, sorting,
  * relabelling, hashing or allocation. Each entry remembers the generation of
  * the last scrape it was in; a series that was in the previous scrape and is
  * not in this one gets a staleness marker, and one missing for two scrapes
@@ -231,18 +232,15 @@ void series_cache_free(struct series_cache *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static struct cache_entry *cache_find(const struct series_cache *c, uint64_t h, const char *raw,
-				      size_t len)
+static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_t k)
 {
 	size_t mask, i;
 
 	if (!c->cap)
 		return NULL;
 	mask = c->cap - 1;
-	for (i = h & mask; c->slots[i].e; i = (i + 1) & mask) {
-		const struct cache_entry *e = c->slots[i].e;
-
-		if (c->slots[i].hash == h && e->raw_len == len && memcmp(e->raw, raw, len) == 0)
+	for (i = k.low64 & mask; c->slots[i].e; i = (i + 1) & mask) {
+		if (c->slots[i].hash == k.low64 && c->slots[i].e->key_hi == k.high64)
 			return c->slots[i].e;
 	}
 	return NULL;
@@ -273,7 +271,7 @@ static int cache_insert(struct series_cache *c, struct cache_entry *e)
 		c->slots = slots;
 		c->cap = cap;
 	}
-	slot_put(c->slots, c->cap, e->raw_hash, e);
+	slot_put(c->slots, c->cap, e->key_lo, e);
 	c->n++;
 	return 0;
 }
@@ -282,7 +280,7 @@ static void cache_delete(struct series_cache *c, struct cache_entry *e)
 {
 	size_t mask = c->cap - 1, i, j;
 
-	for (i = e->raw_hash & mask; c->slots[i].e != e; i = (i + 1) & mask)
+	for (i = e->key_lo & mask; c->slots[i].e != e; i = (i + 1) & mask)
 		if (!c->slots[i].e)
 			return; /* not present */
 	free(e);
@@ -358,34 +356,58 @@ static int merge_target_labels(const struct scrape_config *cfg, const struct scr
 	return 0;
 }
 
-static struct cache_entry *entry_new(const char *raw, size_t raw_len, uint64_t raw_hash,
+/* Where a label's strings can be shared instead of copied: the target's
+ * own label of that name and value, or the literal "__name__". */
+static const struct starling_label *shared_label(const struct scrape_target *t,
+						 const struct starling_label *l)
+{
+	for (size_t i = 0; i < t->n_labels; i++)
+		if (strcmp(t->labels[i].name, l->name) == 0)
+			return strcmp(t->labels[i].value, l->value) == 0 ? &t->labels[i] : NULL;
+	return NULL;
+}
+
+static struct cache_entry *entry_new(const struct scrape_target *t, XXH128_hash_t key,
 				     const struct starling_lset *ls, uint8_t flags)
 {
-	size_t n = ls ? ls->n : 0, strs = 0, off;
+	static const char name_label[] = "__name__";
+	size_t n = ls ? ls->n : 0, strs = 0;
 	struct cache_entry *e;
 	char *p;
 
-	for (size_t i = 0; i < n; i++)
-		strs += strlen(ls->v[i].name) + strlen(ls->v[i].value) + 2;
-	off = sizeof(*e) + raw_len;
-	off = (off + _Alignof(struct starling_label) - 1) & ~(_Alignof(struct starling_label) - 1);
-	e = malloc(off + n * sizeof(struct starling_label) + strs);
+	for (size_t i = 0; i < n; i++) {
+		if (shared_label(t, &ls->v[i]))
+			continue;
+		if (strcmp(ls->v[i].name, name_label) != 0)
+			strs += strlen(ls->v[i].name) + 1;
+		strs += strlen(ls->v[i].value) + 1;
+	}
+	e = malloc(sizeof(*e) + n * sizeof(struct starling_label) + strs);
 	if (!e)
 		return NULL;
 	memset(e, 0, sizeof(*e));
-	e->raw_hash = raw_hash;
-	e->raw_len = (uint32_t)raw_len;
+	e->key_lo = key.low64;
+	e->key_hi = key.high64;
 	e->flags = flags;
-	memcpy(e->raw, raw, raw_len);
-	e->labels = (struct starling_label *)((char *)e + off);
 	e->n_labels = (uint16_t)n;
 	p = (char *)(e->labels + n);
 	for (size_t i = 0; i < n; i++) {
-		size_t a = strlen(ls->v[i].name) + 1, b = strlen(ls->v[i].value) + 1;
+		const struct starling_label *sh = shared_label(t, &ls->v[i]);
+		size_t a, b;
 
-		memcpy(p, ls->v[i].name, a);
-		e->labels[i].name = p;
-		p += a;
+		if (sh) {
+			e->labels[i] = *sh;
+			continue;
+		}
+		if (strcmp(ls->v[i].name, name_label) == 0) {
+			e->labels[i].name = name_label;
+		} else {
+			a = strlen(ls->v[i].name) + 1;
+			memcpy(p, ls->v[i].name, a);
+			e->labels[i].name = p;
+			p += a;
+		}
+		b = strlen(ls->v[i].value) + 1;
 		memcpy(p, ls->v[i].value, b);
 		e->labels[i].value = p;
 		p += b;
@@ -398,7 +420,7 @@ static struct cache_entry *entry_new(const char *raw, size_t raw_len, uint64_t r
  * malformed, which fails the scrape; *why says why). */
 static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_target *t,
 				      enum starling_expo_format fmt, const char *raw, size_t len,
-				      uint64_t h, int *rc, const char **why)
+				      XXH128_hash_t h, int *rc, const char **why)
 {
 	struct scrape_scratch *s = ctx->scratch;
 	const struct scrape_config *cfg = ctx->cfg;
@@ -437,7 +459,7 @@ static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_targ
 	}
 	if (!(flags & ENTRY_DROPPED) && !label_limits_ok(cfg, &s->lset))
 		flags |= ENTRY_OVER_LIMIT;
-	e = entry_new(raw, len, h, (flags & ENTRY_DROPPED) ? NULL : &s->lset, flags);
+	e = entry_new(t, h, (flags & ENTRY_DROPPED) ? NULL : &s->lset, flags);
 	if (!e || cache_insert(&t->cache, e)) {
 		free(e);
 		*rc = -ENOMEM;
@@ -481,7 +503,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 	while ((rc = starling_expo_next(s->parser, &ev)) > 0) {
 		struct cache_entry *e;
 		const char *why;
-		uint64_t h;
+		XXH128_hash_t h;
 		int64_t ts;
 
 		if (rc != STARLING_EXPO_SAMPLE) {
@@ -490,8 +512,8 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 			continue;
 		}
 		st->scraped++;
-		h = XXH3_64bits(ev.series, ev.series_len);
-		e = cache_find(c, h, ev.series, ev.series_len);
+		h = XXH3_128bits(ev.series, ev.series_len);
+		e = cache_find(c, h);
 		if (e) {
 			if (e->last_seen == c->gen)
 				continue; /* duplicate series in one scrape: first wins */
