@@ -347,7 +347,7 @@ static bool cut_batch(struct shard *sh)
 	struct endpoint *ep = sh->ep;
 	struct seg *s;
 	struct seg_hdr h;
-	char tmp[4096], path[4096];
+	char path[4096];
 	int fd, r;
 
 	if (!sh->batch_samples)
@@ -369,9 +369,11 @@ static bool cut_batch(struct shard *sh)
 	h.crc = (uint32_t)crc32(0, sh->zbuf.data, (uInt)sh->zbuf.len);
 	r = -ENOENT;
 	if (ep->dir) {
-		seg_path(ep, s->seq, sh->idx, "tmp", tmp, sizeof(tmp));
+		/* Written in place, no rename: a file torn by a crash fails the
+		 * size/CRC check at recovery and is dropped like any batch that was
+		 * still being written when the process died. */
 		seg_path(ep, s->seq, sh->idx, "seg", path, sizeof(path));
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		r = fd < 0 ? -errno : 0;
 		if (!r)
 			r = write_all(fd, &h, sizeof(h));
@@ -379,10 +381,8 @@ static bool cut_batch(struct shard *sh)
 			r = write_all(fd, sh->zbuf.data, sh->zbuf.len);
 		if (fd >= 0 && close(fd) && !r)
 			r = -errno;
-		if (!r && rename(tmp, path))
-			r = -errno;
 		if (r) {
-			unlink(tmp);
+			unlink(path);
 			LOG(ep->rw, STARLING_LOG_ERROR,
 			    "endpoint %s: cannot write buffer segment %s: %s (kept in memory)",
 			    ep->name, path, strerror(-r));
@@ -450,45 +450,81 @@ static const struct starling_label *merge_external(struct rw *rw, struct shard *
 	return sh->merged;
 }
 
-static int enqueue_series(struct rw *rw, struct endpoint *ep, const struct starling_series *s,
-			  int64_t now)
+/* Append one series to its shard's open batch. Caller holds sh->lock.
+ * Returns 1 when the batch was cut into a segment, 0, or -errno. */
+static int encode_series(struct rw *rw, struct shard *sh, const struct starling_series *s,
+			 int64_t now)
 {
-	struct shard *sh = &ep->shards[s->hash % ep->n_shards];
+	struct endpoint *ep = sh->ep;
 	const struct starling_label *labels;
-	bool cut = false;
 	size_t n;
 	int r;
 
-	pthread_mutex_lock(&sh->lock);
 	labels = merge_external(rw, sh, s, &n);
-	r = labels ? 0 : -ENOMEM;
+	if (!labels)
+		return -ENOMEM;
 	sh->lbuf.len = 0;
-	if (!r)
-		r = starling_rw_encode_labels(&sh->lbuf, labels, n);
+	r = starling_rw_encode_labels(&sh->lbuf, labels, n);
 	if (!r)
 		r = starling_rw_append_series(&sh->batch, sh->lbuf.data, sh->lbuf.len, s->values,
 					      s->timestamps_ms, s->n_samples);
-	if (!r) {
-		if (!sh->batch_samples)
-			sh->batch_start_ms = now;
-		sh->batch_samples += s->n_samples;
-		for (size_t i = 0; i < s->n_samples; i++)
-			if (s->timestamps_ms[i] > sh->batch_max_ts)
-				sh->batch_max_ts = s->timestamps_ms[i];
-		if (sh->batch_samples >= ep->max_samples)
-			cut = cut_batch(sh);
-	}
-	pthread_mutex_unlock(&sh->lock);
 	if (r)
 		return r;
-	update_pending(ep, (long long)s->n_samples);
+	if (!sh->batch_samples)
+		sh->batch_start_ms = now;
+	sh->batch_samples += s->n_samples;
+	for (size_t i = 0; i < s->n_samples; i++)
+		if (s->timestamps_ms[i] > sh->batch_max_ts)
+			sh->batch_max_ts = s->timestamps_ms[i];
+	if (sh->batch_samples >= ep->max_samples)
+		return cut_batch(sh) ? 1 : 0;
+	return 0;
+}
+
+/* Queue a producer batch for one endpoint: one lock round per shard (not
+ * per series), one pending-gauge update per call. */
+static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starling_series_batch *b,
+			 int64_t now)
+{
+	long long queued = 0;
+	bool cut = false;
+	int ret = 0;
+
+	for (unsigned k = 0; k < ep->n_shards; k++) {
+		struct shard *sh = &ep->shards[k];
+		bool locked = false;
+
+		for (size_t i = 0; i < b->n_series; i++) {
+			const struct starling_series *s = &b->series[i];
+			int r;
+
+			if (!s->n_samples || (s->hash & (ep->n_shards - 1)) != k)
+				continue;
+			if (!locked) {
+				pthread_mutex_lock(&sh->lock);
+				locked = true;
+			}
+			r = encode_series(rw, sh, s, now);
+			if (r < 0) {
+				if (!ret)
+					ret = r;
+				continue;
+			}
+			cut |= r == 1;
+			queued += (long long)s->n_samples;
+		}
+		if (locked)
+			pthread_mutex_unlock(&sh->lock);
+	}
+	if (queued)
+		update_pending(ep, queued);
 	if (cut) {
 		if (ep->dir)
 			enforce_limit(ep);
 		if (rw->http)
 			starling_http_wakeup(rw->http);
 	}
-	return 0;
+	return ret;
 }
 
 static void md_rehash(struct rw *rw)
@@ -578,20 +614,15 @@ static int rw_receive_series(void *inst, const struct starling_series_batch *b)
 	size_t samples = 0;
 	int ret = 0;
 
-	for (size_t i = 0; i < b->n_series; i++) {
-		const struct starling_series *s = &b->series[i];
+	for (size_t i = 0; i < b->n_series; i++)
+		samples += b->series[i].n_samples;
+	for (size_t e = 0; e < rw->n_eps; e++) {
+		int r = enqueue_batch(rw, &rw->eps[e], b, now);
 
-		if (!s->n_samples)
-			continue;
-		samples += s->n_samples;
-		for (size_t e = 0; e < rw->n_eps; e++) {
-			int r = enqueue_series(rw, &rw->eps[e], s, now);
-
-			if (r && !ret) {
-				ret = r;
-				LOG(rw, STARLING_LOG_ERROR, "endpoint %s: cannot queue series: %s",
-				    rw->eps[e].name, strerror(-r));
-			}
+		if (r && !ret) {
+			ret = r;
+			LOG(rw, STARLING_LOG_ERROR, "endpoint %s: cannot queue series: %s",
+			    rw->eps[e].name, strerror(-r));
 		}
 	}
 	for (size_t i = 0; i < b->n_metadata; i++)
@@ -976,7 +1007,7 @@ static int recover_segments(struct rw *rw, struct endpoint *ep)
 		struct seg *s = calloc(1, sizeof(*s));
 		struct shard *sh;
 		char from[4096], to[4096];
-		unsigned idx = f[i].shard % ep->n_shards;
+		unsigned idx = f[i].shard & (ep->n_shards - 1);
 
 		if (!s)
 			break;
@@ -1258,11 +1289,12 @@ static int endpoint_init(struct rw *rw, struct endpoint *ep, const starling_conf
 		ep->max_backoff_ms = ep->min_backoff_ms;
 	if (ep->deadline_ms < 1)
 		ep->deadline_ms = 1;
+	/* A power of two, so the shard of a series is a mask of its hash. */
 	ep->n_shards = DEFAULT_SHARDS;
-	if (ep->n_shards < min_sh)
-		ep->n_shards = (unsigned)(min_sh > 256 ? 256 : min_sh);
-	if (ep->n_shards > max_sh)
-		ep->n_shards = (unsigned)max_sh;
+	while (ep->n_shards < min_sh && ep->n_shards < 256)
+		ep->n_shards *= 2;
+	while (ep->n_shards > max_sh)
+		ep->n_shards /= 2;
 
 	wr = a->config_lookup(n, "write_relabel_config");
 	if (wr && a->config_count(wr)) {
