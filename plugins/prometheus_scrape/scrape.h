@@ -69,9 +69,9 @@ struct scrape_config {
 /* One cached series of a target, keyed by the raw series bytes of the
  * exposition line through their XXH3-128 (two different series texts of one
  * target colliding in 128 bits is not a practical concern, and not storing
- * the text halves the cache). One allocation: header, label array, then the
- * label strings that are not shared (target label strings point into the
- * target, "__name__" is a literal). */
+ * the text halves the cache). One allocation: header and label array; the
+ * strings are the target's own (job, instance...), the literal "__name__",
+ * or interned in the cache's string table. */
 #define ENTRY_DROPPED (1u << 0)   /* metric relabelling dropped it */
 #define ENTRY_OVER_LIMIT (1u << 1) /* breaks a label limit: fails the scrape */
 #define ENTRY_HAS_TS (1u << 2)    /* last sample carried its own timestamp */
@@ -92,11 +92,24 @@ struct cache_slot {
 	struct cache_entry *e;       /* NULL = empty */
 };
 
+/* An interned, reference-counted string of a target's label names and
+ * values: histogram buckets and label names repeat across series, so the
+ * cache keeps each distinct string once. */
+struct istr {
+	uint32_t refs;
+	uint32_t len;
+	uint64_t hash;
+	char s[];
+};
+
 struct series_cache {
 	struct cache_slot *slots;
 	size_t cap;                  /* power of two, or 0 */
 	size_t n;
 	uint32_t gen;                /* generation of the latest scrape */
+	struct istr **strs;          /* intern table, open addressing */
+	size_t strs_cap, strs_n, strs_dead;
+	const char *own_lo, *own_hi; /* the target's strings (shared, not interned) */
 };
 
 enum target_state {

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,111 @@ static int forward_batch(struct scrape_ctx *ctx)
 /* ------------------------------------------------------------------------ */
 /* Cache table: open addressing, linear probing, backward-shift deletion.    */
 
+static const char name_label[] = "__name__";
+
+/* ---- interned strings ---- */
+
+static struct istr *istr_of(const char *s)
+{
+	return (struct istr *)(void *)(s - offsetof(struct istr, s));
+}
+
+static void strs_place(struct istr **slots, size_t cap, struct istr *x)
+{
+	size_t i = x->hash & (cap - 1);
+
+	while (slots[i])
+		i = (i + 1) & (cap - 1);
+	slots[i] = x;
+}
+
+/* Rebuild the table at cap slots, freeing the strings nobody uses. */
+static int strs_rebuild(struct series_cache *c, size_t cap)
+{
+	struct istr **slots = calloc(cap, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->strs_cap; i++) {
+		struct istr *x = c->strs[i];
+
+		if (!x)
+			continue;
+		if (x->refs)
+			strs_place(slots, cap, x);
+		else
+			free(x);
+	}
+	free(c->strs);
+	c->strs = slots;
+	c->strs_cap = cap;
+	c->strs_n -= c->strs_dead;
+	c->strs_dead = 0;
+	return 0;
+}
+
+/* A reference to the interned copy of s[0, len); NULL on ENOMEM. */
+static const char *intern(struct series_cache *c, const char *s, size_t len)
+{
+	uint64_t h = XXH3_64bits(s, len);
+	struct istr *x;
+	size_t i;
+
+	if ((c->strs_n + 1) * 2 > c->strs_cap) {
+		size_t live = c->strs_n - c->strs_dead, cap = 64;
+
+		while (cap < (live + 1) * 4)
+			cap *= 2;
+		if (strs_rebuild(c, cap))
+			return NULL;
+	}
+	for (i = h & (c->strs_cap - 1); (x = c->strs[i]); i = (i + 1) & (c->strs_cap - 1)) {
+		if (x->hash == h && x->len == len && memcmp(x->s, s, len) == 0) {
+			if (x->refs++ == 0)
+				c->strs_dead--;
+			return x->s;
+		}
+	}
+	x = malloc(sizeof(*x) + len + 1);
+	if (!x)
+		return NULL;
+	x->refs = 1;
+	x->len = (uint32_t)len;
+	x->hash = h;
+	memcpy(x->s, s, len);
+	x->s[len] = '\0';
+	c->strs[i] = x;
+	c->strs_n++;
+	return x->s;
+}
+
+static bool own_string(const struct series_cache *c, const char *s)
+{
+	return s >= c->own_lo && s < c->own_hi;
+}
+
+static void unintern(struct series_cache *c, const char *s)
+{
+	if (s && --istr_of(s)->refs == 0)
+		c->strs_dead++;
+}
+
+/* Drop the references an entry holds (for entries built by entry_new). */
+static void entry_release(struct series_cache *c, struct cache_entry *e)
+{
+	for (size_t i = 0; i < e->n_labels; i++) {
+		const struct starling_label *l = &e->labels[i];
+
+		if (own_string(c, l->name))
+			continue;
+		if (l->name != name_label)
+			unintern(c, l->name);
+		unintern(c, l->value);
+	}
+}
+
+/* ---- the series table ---- */
+
 void series_cache_reset(struct series_cache *c)
 {
 	for (size_t i = 0; i < c->cap; i++) {
@@ -223,13 +329,23 @@ void series_cache_reset(struct series_cache *c)
 		c->slots[i].e = NULL;
 	}
 	c->n = 0;
+	for (size_t i = 0; i < c->strs_cap; i++) {
+		free(c->strs[i]);
+		c->strs[i] = NULL;
+	}
+	c->strs_n = c->strs_dead = 0;
 }
 
 void series_cache_free(struct series_cache *c)
 {
+	const char *lo = c->own_lo, *hi = c->own_hi;
+
 	series_cache_reset(c);
 	free(c->slots);
+	free(c->strs);
 	memset(c, 0, sizeof(*c));
+	c->own_lo = lo;
+	c->own_hi = hi;
 }
 
 static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_t k)
@@ -283,6 +399,7 @@ static void cache_delete(struct series_cache *c, struct cache_entry *e)
 	for (i = e->key_lo & mask; c->slots[i].e != e; i = (i + 1) & mask)
 		if (!c->slots[i].e)
 			return; /* not present */
+	entry_release(c, e);
 	free(e);
 	c->slots[i].e = NULL;
 	c->n--;
@@ -367,50 +484,42 @@ static const struct starling_label *shared_label(const struct scrape_target *t,
 	return NULL;
 }
 
-static struct cache_entry *entry_new(const struct scrape_target *t, XXH128_hash_t key,
+static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 				     const struct starling_lset *ls, uint8_t flags)
 {
-	static const char name_label[] = "__name__";
-	size_t n = ls ? ls->n : 0, strs = 0;
+	size_t n = ls ? ls->n : 0;
 	struct cache_entry *e;
-	char *p;
 
-	for (size_t i = 0; i < n; i++) {
-		if (shared_label(t, &ls->v[i]))
-			continue;
-		if (strcmp(ls->v[i].name, name_label) != 0)
-			strs += strlen(ls->v[i].name) + 1;
-		strs += strlen(ls->v[i].value) + 1;
-	}
-	e = malloc(sizeof(*e) + n * sizeof(struct starling_label) + strs);
+	e = malloc(sizeof(*e) + n * sizeof(struct starling_label));
 	if (!e)
 		return NULL;
 	memset(e, 0, sizeof(*e));
 	e->key_lo = key.low64;
 	e->key_hi = key.high64;
 	e->flags = flags;
-	e->n_labels = (uint16_t)n;
-	p = (char *)(e->labels + n);
 	for (size_t i = 0; i < n; i++) {
 		const struct starling_label *sh = shared_label(t, &ls->v[i]);
-		size_t a, b;
+		struct starling_label *l = &e->labels[i];
 
 		if (sh) {
-			e->labels[i] = *sh;
-			continue;
-		}
-		if (strcmp(ls->v[i].name, name_label) == 0) {
-			e->labels[i].name = name_label;
+			*l = *sh;
 		} else {
-			a = strlen(ls->v[i].name) + 1;
-			memcpy(p, ls->v[i].name, a);
-			e->labels[i].name = p;
-			p += a;
+			l->name = strcmp(ls->v[i].name, name_label) == 0
+					  ? name_label
+					  : intern(&t->cache, ls->v[i].name, strlen(ls->v[i].name));
+			l->value = l->name ? intern(&t->cache, ls->v[i].value,
+						    strlen(ls->v[i].value))
+					   : NULL;
+			if (!l->value) {
+				if (l->name && l->name != name_label)
+					unintern(&t->cache, l->name);
+				e->n_labels = (uint16_t)i;
+				entry_release(&t->cache, e);
+				free(e);
+				return NULL;
+			}
 		}
-		b = strlen(ls->v[i].value) + 1;
-		memcpy(p, ls->v[i].value, b);
-		e->labels[i].value = p;
-		p += b;
+		e->n_labels = (uint16_t)(i + 1);
 	}
 	e->hash = n ? starling_labels_hash(e->labels, n) : 0;
 	return e;
@@ -460,8 +569,12 @@ static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_targ
 	if (!(flags & ENTRY_DROPPED) && !label_limits_ok(cfg, &s->lset))
 		flags |= ENTRY_OVER_LIMIT;
 	e = entry_new(t, h, (flags & ENTRY_DROPPED) ? NULL : &s->lset, flags);
-	if (!e || cache_insert(&t->cache, e)) {
+	if (e && cache_insert(&t->cache, e)) {
+		entry_release(&t->cache, e);
 		free(e);
+		e = NULL;
+	}
+	if (!e) {
 		*rc = -ENOMEM;
 		*why = "out of memory";
 		return NULL;

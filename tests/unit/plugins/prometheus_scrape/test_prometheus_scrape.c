@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <starling/labels.h>
+#include <starling/relabel.h>
 
 #include "mock_host.h"
 #include "scrape.h"
@@ -355,6 +356,36 @@ static void test_cache_and_staleness(void)
 	h_free(&h);
 }
 
+/* Series churn: label values come and go; the cache and its string table
+ * stay bounded by what is live. */
+static void test_cache_churn(void)
+{
+	struct harness h;
+	struct scrape_stats st;
+	char *body = malloc(64 * 1024);
+
+	h_init(&h, mk_cfg(), NULL, NULL);
+	for (int round = 0; round < 60; round++) {
+		size_t len = 0;
+
+		for (int k = round * 10; k < round * 10 + 200; k++)
+			len += (size_t)snprintf(body + len, 64 * 1024 - len,
+						"churn{id=\"%d\",le=\"%d\"} %d\n", k, k % 7, k);
+		h_scrape(&h, body, 1000 + round * 1000, &st);
+		CU_ASSERT_TRUE_FATAL(st.up);
+		if (round > 0) {
+			CU_ASSERT_EQUAL(st.added, 10);
+			CU_ASSERT_EQUAL(st.stale, 10);
+		}
+	}
+	/* 200 live + 10 stale-marked + at most 10 awaiting eviction */
+	CU_ASSERT(h.t->cache.n <= 220);
+	CU_ASSERT(h.t->cache.strs_n - h.t->cache.strs_dead <= 220 + 7 + 4);
+	CU_ASSERT(h.t->cache.strs_n < 1000);
+	free(body);
+	h_free(&h);
+}
+
 static void test_failed_scrape(void)
 {
 	struct harness h;
@@ -492,6 +523,47 @@ static void test_limits(void)
 	CU_ASSERT_TRUE(st.up);
 	h_scrape(&h, "a{x=\"1\"} 1\n", 2000, &st);
 	CU_ASSERT_FALSE(st.up);
+	h_free(&h);
+}
+
+static void test_metric_relabel(void)
+{
+	static const char *const src[] = { "__name__" };
+	struct starling_relabel_config rules[2] = { { 0 }, { 0 } };
+	struct scrape_config *c = mk_cfg();
+	const struct starling_series_batch *b;
+	const struct starling_series *s;
+	struct scrape_stats st;
+	struct harness h;
+	char err[128];
+
+	rules[0].source_labels = src;
+	rules[0].n_source_labels = 1;
+	rules[0].regex = "drop_.*";
+	rules[0].action = "drop";
+	rules[1].target_label = "added";
+	rules[1].replacement = "yes";
+	CU_ASSERT_FATAL(starling_relabel_rules_new(rules, 2, &c->metric_relabel, err,
+						   sizeof(err)) == 0);
+	h_init(&h, c, NULL, NULL);
+	b = h_scrape(&h, "drop_me 1\nkeep_me 2\n", 1000, &st);
+	CU_ASSERT_TRUE(st.up);
+	CU_ASSERT_PTR_NULL(find(b, "drop_me", NULL, NULL));
+	s = find(b, "keep_me", NULL, NULL);
+	CU_ASSERT_FATAL(s != NULL);
+	CU_ASSERT_STRING_EQUAL(get_label(s, "added"), "yes");
+	CU_ASSERT_TRUE(sorted(s));
+	CU_ASSERT_EQUAL(s->hash, starling_labels_hash(s->labels, s->n_labels));
+	CU_ASSERT_EQUAL(find(b, "scrape_samples_scraped", NULL, NULL)->values[0], 2);
+	CU_ASSERT_EQUAL(find(b, "scrape_samples_post_metric_relabeling", NULL, NULL)->values[0],
+			1);
+	/* never applied to the synthetic series */
+	CU_ASSERT_PTR_NULL(get_label(find(b, "up", NULL, NULL), "added"));
+	/* a dropped series never gets a staleness marker */
+	b = h_scrape(&h, "keep_me 3\n", 2000, &st);
+	CU_ASSERT_EQUAL(st.stale, 0);
+	CU_ASSERT_EQUAL(b->n_series, 1 + SCRAPE_N_REPORT);
+	starling_relabel_rules_free(c->metric_relabel);
 	h_free(&h);
 }
 
@@ -838,9 +910,11 @@ int main(void)
 	CU_add_test(s, "target labels and URL", test_target_labels_and_url);
 	CU_add_test(s, "phase is node independent", test_phase_node_independent);
 	CU_add_test(s, "series cache and staleness", test_cache_and_staleness);
+	CU_add_test(s, "cache churn", test_cache_churn);
 	CU_add_test(s, "failed scrapes", test_failed_scrape);
 	CU_add_test(s, "honor_labels", test_honor_labels);
 	CU_add_test(s, "sample and label limits", test_limits);
+	CU_add_test(s, "metric relabelling", test_metric_relabel);
 	CU_add_test(s, "end-of-run staleness", test_end_of_run);
 	CU_add_test(s, "OpenMetrics and fallback", test_openmetrics_and_fallback);
 	CU_add_test(s, "component: ownership filtering", test_component_ownership);
