@@ -425,6 +425,9 @@ static void strv_clear(char ***v, size_t *n)
 static int cluster_set(struct cluster_config *cc, const char *key, const struct starling_config *n,
 		       bool append, struct cfg_errors *errs)
 {
+	/* Flags are strings and convert; the file must use the right types. */
+	bool flag = !strcmp(n->where, "flag");
+
 	char text[1024];
 	const char *w = n->where, *p = n->path;
 
@@ -488,7 +491,7 @@ static int cluster_set(struct cluster_config *cc, const char *key, const struct 
 	if (!strcmp(key, "enabled")) {
 		if (n->kind == CFG_K_BOOL) {
 			cc->enabled = n->b;
-		} else if (n->kind != CFG_K_STRING || parse_bool(text, &cc->enabled)) {
+		} else if (!flag || parse_bool(text, &cc->enabled)) {
 			cfg_errors_add(errs, "%s: %s: expected boolean, found \"%s\"", w, p, text);
 			return -EINVAL;
 		}
@@ -510,7 +513,7 @@ static int cluster_set(struct cluster_config *cc, const char *key, const struct 
 	if (!strcmp(key, "max_join_peers") || !strcmp(key, "wait_for_size")) {
 		int64_t v;
 
-		if ((n->kind != CFG_K_INT && n->kind != CFG_K_STRING) || parse_int64(text, &v) ||
+		if ((n->kind != CFG_K_INT && !flag) || parse_int64(text, &v) ||
 		    v < 0 || v > 100000) {
 			cfg_errors_add(errs, "%s: %s: expected integer 0..100000, found \"%s\"", w,
 				       p, text);
@@ -525,7 +528,8 @@ static int cluster_set(struct cluster_config *cc, const char *key, const struct 
 	if (!strcmp(key, "weight")) {
 		double v;
 
-		if (n->kind == CFG_K_BOOL || parse_double(text, &v) || !(v > 0) || v > 1e6) {
+		if (n->kind == CFG_K_BOOL || (n->kind == CFG_K_STRING && !flag) ||
+		    parse_double(text, &v) || !(v > 0) || v > 1e6) {
 			cfg_errors_add(errs, "%s: %s: expected a positive number, found \"%s\"", w,
 				       p, text);
 			return -EINVAL;
@@ -686,12 +690,10 @@ static int doc_from_config(config_t *lc, const char *name, struct cfg_doc **out,
 		doc_free(d);
 		return -ENOMEM;
 	}
-	if (parse_top(d, errs)) {
-		doc_free(d);
-		return -EINVAL;
-	}
+	/* Keep the document on errors so that callers can go on and report
+	 * component errors too. */
 	*out = d;
-	return 0;
+	return parse_top(d, errs) ? -EINVAL : 0;
 }
 
 static int parse_common(config_t *lc, int ok, const char *name, struct cfg_doc **out,

@@ -89,7 +89,9 @@ const struct starling_component_type *type_set_find(const struct type_set *ts, c
 
 /* Parse a file (or text, named `name` in messages) into a document: syntax,
  * top-level keys and the cluster group. Returns 0, or -EINVAL with errors in
- * errs (and *out NULL). */
+ * errs. On a syntax error *out is NULL; on other errors *out is still set (so
+ * that check-config can report component errors too) and the caller unrefs
+ * it. */
 int cfg_doc_parse_file(const char *path, struct cfg_doc **out, struct cfg_errors *errs);
 int cfg_doc_parse_string(const char *text, const char *name, struct cfg_doc **out,
 			 struct cfg_errors *errs);

@@ -184,7 +184,8 @@ static char *join_errors(const struct cfg_errors *e)
 	return buf;
 }
 
-/* Parse file (or the embedded default) and apply the flags. */
+/* Parse file (or the embedded default) and apply the flags. On errors other
+ * than syntax, *out is still set (caller unrefs) so more errors can be found. */
 static int load_doc(const struct cli *c, struct cfg_doc **out, struct cfg_errors *errs)
 {
 	int r;
@@ -292,7 +293,9 @@ static int cmd_run(struct cli *cli)
 
 	if (load_doc(cli, &app.doc, &errs)) {
 		print_errors(&errs);
+		log_error("configuration has errors; not starting");
 		cfg_errors_free(&errs);
+		cfg_doc_unref(app.doc);
 		return 1;
 	}
 	log_set_level(app.doc->log_level);
@@ -405,7 +408,7 @@ static int cmd_check_config(struct cli *cli)
 		return 2;
 	}
 	cli->config = cli->args[0];
-	if (load_doc(cli, &doc, &errs)) {
+	if (load_doc(cli, &doc, &errs) && !doc) {
 		print_errors(&errs);
 		cfg_errors_free(&errs);
 		return 1;
@@ -416,7 +419,7 @@ static int cmd_check_config(struct cli *cli)
 		return 1;
 	}
 	loader_type_set(reg, &ts);
-	if (cfg_doc_validate(doc, &ts, &errs)) {
+	if (cfg_doc_validate(doc, &ts, &errs) || errs.n) {
 		print_errors(&errs);
 		fprintf(stderr, "%s: %zu error%s\n", cli->config, errs.n, errs.n == 1 ? "" : "s");
 		code = 1;
