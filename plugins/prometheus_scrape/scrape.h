@@ -75,8 +75,13 @@ struct scrape_config {
 #define ENTRY_DROPPED (1u << 0)   /* metric relabelling dropped it */
 #define ENTRY_OVER_LIMIT (1u << 1) /* breaks a label limit: fails the scrape */
 #define ENTRY_HAS_TS (1u << 2)    /* last sample carried its own timestamp */
+#define ENTRY_EVICT (1u << 3)     /* being evicted (sweep only) */
 
 struct cache_entry {
+	/* The series that followed this one in the last scrape: targets
+	 * expose series in a stable order, so checking it first usually
+	 * avoids the hash table probe. */
+	struct cache_entry *next;
 	uint64_t key_lo;             /* XXH3-128 of the series text */
 	uint64_t key_hi;
 	uint64_t hash;               /* starling_labels_hash(labels) */
@@ -107,6 +112,9 @@ struct series_cache {
 	size_t cap;                  /* power of two, or 0 */
 	size_t n;
 	uint32_t gen;                /* generation of the latest scrape */
+	size_t seen;                 /* entries seen in the latest scrape */
+	struct cache_entry *first;   /* first series of the last scrape */
+	struct cache_entry *cursor;  /* previous series while parsing */
 	struct istr **strs;          /* intern table, open addressing */
 	size_t strs_cap, strs_n, strs_dead;
 	const char *own_lo, *own_hi; /* the target's strings (shared, not interned) */

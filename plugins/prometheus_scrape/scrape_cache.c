@@ -329,6 +329,8 @@ void series_cache_reset(struct series_cache *c)
 		c->slots[i].e = NULL;
 	}
 	c->n = 0;
+	c->seen = 0;
+	c->first = c->cursor = NULL;
 	for (size_t i = 0; i < c->strs_cap; i++) {
 		free(c->strs[i]);
 		c->strs[i] = NULL;
@@ -613,6 +615,8 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		starling_expo_set_format(s->parser, fmt, 0);
 	}
 	starling_expo_reset(s->parser, r->body, r->body_len);
+	c->seen = 0;
+	c->cursor = NULL;
 	while ((rc = starling_expo_next(s->parser, &ev)) > 0) {
 		struct cache_entry *e;
 		const char *why;
@@ -626,7 +630,9 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		}
 		st->scraped++;
 		h = XXH3_128bits(ev.series, ev.series_len);
-		e = cache_find(c, h);
+		e = c->cursor ? c->cursor->next : c->first;
+		if (!e || e->key_lo != h.low64 || e->key_hi != h.high64)
+			e = cache_find(c, h);
 		if (e) {
 			if (e->last_seen == c->gen)
 				continue; /* duplicate series in one scrape: first wins */
@@ -643,6 +649,12 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 			e->prev_seen = 0; /* generation 0 = never */
 		}
 		e->last_seen = c->gen;
+		c->seen++;
+		if (!c->cursor)
+			c->first = e;
+		else if (c->cursor->next != e)
+			c->cursor->next = e;
+		c->cursor = e;
 		if (e->flags & ENTRY_OVER_LIMIT) {
 			snprintf(st->error, sizeof(st->error),
 				 "line %u: label set over the configured label limits", ev.line);
@@ -718,12 +730,25 @@ static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts,
 			void *p = realloc(s->evict, cap * sizeof(*s->evict));
 
 			if (!p)
-				return 0; /* evict next time */
+				continue; /* evict it next time */
 			s->evict = p;
 			s->evict_cap = cap;
 		}
+		e->flags |= ENTRY_EVICT;
 		s->evict[s->n_evict++] = e;
 	}
+	if (!s->n_evict)
+		return 0;
+	/* no order hint may point at an evicted entry */
+	for (size_t i = 0; i < c->cap; i++) {
+		struct cache_entry *e = c->slots[i].e;
+
+		if (e && e->next && (e->next->flags & ENTRY_EVICT))
+			e->next = NULL;
+	}
+	if (c->first && (c->first->flags & ENTRY_EVICT))
+		c->first = NULL;
+	c->cursor = NULL;
 	for (size_t i = 0; i < s->n_evict; i++)
 		cache_delete(c, s->evict[i]);
 	return 0;
@@ -779,7 +804,14 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 	report[2] = (double)st->scraped;
 	report[3] = (double)st->post_relabel;
 	report[4] = (double)st->added;
-	if (sweep(ctx, t, r->start_ms, st) || add_report(s, t, r->start_ms, report)) {
+	/* In the steady state every cached series was in this scrape: nothing
+	 * to mark stale or evict, so skip the walk over the cache. */
+	if ((rc || t->cache.seen != t->cache.n) && sweep(ctx, t, r->start_ms, st)) {
+		snprintf(st->error, sizeof(st->error), "out of memory");
+		s->n = 0;
+		return -ENOMEM;
+	}
+	if (add_report(s, t, r->start_ms, report)) {
 		snprintf(st->error, sizeof(st->error), "out of memory");
 		s->n = 0;
 		return -ENOMEM;
