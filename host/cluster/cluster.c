@@ -668,7 +668,7 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 	mc.keys = c->keys;
 	mc.meta_len = encode_tags(c->state, c->cfg.weight, mc.meta, sizeof(mc.meta));
 	mc.seed = (uint64_t)unix_ms() ^ (uint64_t)getpid() << 32;
-	mc.compress = false;
+	mc.compress = true; /* as serf (memberlist EnableCompression) */
 	c->start_ms = ml_now_ms();
 	c->mono_to_unix = unix_ms() - c->start_ms;
 	struct ml_transport tr = ml_net_transport(c->net);

@@ -22,7 +22,7 @@
 #define MAX_DECOMPRESSED (64 * 1024)
 /* Protocol/delegate versions we advertise: the same as Debian's serf so
  * that serf's version checks accept us (pmin, pmax, pcur, dmin, dmax, dcur). */
-static const uint8_t our_vsn[6] = { 1, 5, 2, 2, 5, 4 };
+static const uint8_t our_vsn[6] = { 1, 5, 2, 2, 5, 5 };
 
 const char *const ml_drop_names[ML_DROP__N] = {
 	[ML_DROP_TRUNCATED] = "truncated",
