@@ -8,6 +8,7 @@ PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
+	[ -n "${EXTRA_CLEANUP:-}" ] && eval "$EXTRA_CLEANUP"
 	[ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
 }
 trap cleanup EXIT
