@@ -790,6 +790,27 @@ void cluster_set_participant(struct cluster *c)
 	notify_now(c);
 }
 
+/* Serf marks a member "left" (not "failed") only after its leave intent:
+ * serf message type 0, msgpack {LTime, Node}. The Lamport time must beat
+ * any earlier intent for this name, so wall-clock seconds are used. */
+static void serf_leave_intent(struct cluster *c)
+{
+	struct mp_buf b;
+
+	mp_init(&b);
+	mp_put_byte(&b, 0);
+	mp_w_map(&b, 2);
+	mp_w_str(&b, "LTime");
+	mp_w_uint(&b, (uint64_t)(unix_ms() / 1000));
+	mp_w_str(&b, "Node");
+	mp_w_str(&b, c->cfg.node_name);
+	pthread_mutex_lock(&c->lock);
+	if (!b.oom)
+		ml_broadcast_user(c->eng, "\x01serf-leave-intent", b.p, b.len, ml_now_ms());
+	pthread_mutex_unlock(&c->lock);
+	mp_free(&b);
+}
+
 /* Wait (bounded) until our queued broadcasts have been gossiped. */
 static void wait_broadcasts(struct cluster *c, int64_t deadline)
 {
@@ -819,6 +840,7 @@ void cluster_leave(struct cluster *c, int64_t timeout_ms)
 	}
 	/* 1. announce terminating: peers drop us from ownership at once */
 	set_state(c, CLUSTER_STATE_TERMINATING);
+	serf_leave_intent(c);
 	notify_now(c);
 	wait_broadcasts(c, start + timeout_ms / 2);
 	/* 2. graceful leave: a dead message about ourselves, from ourselves */

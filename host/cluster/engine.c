@@ -1990,6 +1990,20 @@ void ml_set_meta(struct ml_engine *e, const uint8_t *meta, size_t len, int64_t n
 	e->next_gossip = now;
 }
 
+void ml_broadcast_user(struct ml_engine *e, const char *key, const uint8_t *msg, size_t len,
+		       int64_t now)
+{
+	struct mp_buf b;
+
+	mp_init(&b);
+	mp_put_byte(&b, ML_USER);
+	mp_put(&b, msg, len);
+	if (!b.oom)
+		queue_broadcast(e, key, b.p, b.len);
+	mp_free(&b);
+	e->next_gossip = now;
+}
+
 void ml_leave(struct ml_engine *e, int64_t now)
 {
 	struct ml_node *me = self_node(e);

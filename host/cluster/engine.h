@@ -124,6 +124,10 @@ void ml_join_status(const struct ml_engine *e, unsigned *ok, unsigned *failed,
 
 /* New metadata for ourselves: bumps incarnation and gossips it. */
 void ml_set_meta(struct ml_engine *e, const uint8_t *meta, size_t len, int64_t now);
+/* Gossip an opaque user message (memberlist userMsg) with the broadcast
+ * queue's transmit limits; key names it (a newer one replaces it). */
+void ml_broadcast_user(struct ml_engine *e, const char *key, const uint8_t *msg, size_t len,
+		       int64_t now);
 /* Broadcast our own death (graceful leave). */
 void ml_leave(struct ml_engine *e, int64_t now);
 /* Pending broadcasts (0 once everything queued was gossiped enough). */

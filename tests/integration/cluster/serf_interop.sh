@@ -54,5 +54,9 @@ kill -9 "$PID_n2"; t0=$(now_ms)
 wait_until 30 serf_sees $R1 n2 failed || fail "serf did not detect killed starling node"
 log "serf marked killed starling node failed after $(( $(now_ms) - t0 )) ms"
 [ "$(state_of n1 n2)" = dead ] || wait_until 10 eval '[ "$(state_of n1 n2)" = dead ]' || fail "n1 did not see n2 dead"
+# a graceful Starling leave shows as "left" in serf (leave intent + dead)
+kill -TERM "$PID_n1"; t0=$(now_ms)
+wait_until 15 serf_sees $R1 n1 left || { serf members -rpc-addr=127.0.0.1:$R1; fail "serf did not see n1 leave"; }
+log "serf saw n1 leave gracefully after $(( $(now_ms) - t0 )) ms"
 grep -q '\[ERR\]' "$TMP/s1.log" && { grep '\[ERR\]' "$TMP/s1.log" | head -5; fail "serf logged errors about our packets"; }
 echo PASS
