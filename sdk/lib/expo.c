@@ -1390,7 +1390,7 @@ static int om_next(struct starling_expo_parser *p, struct starling_expo_event *e
 {
 	const char *s = p->pos;
 
-	if (s == p->buf && (p->flags & STARLING_EXPO_STRICT) && !p->om) {
+	if ((p->flags & STARLING_EXPO_STRICT) && !p->om) {
 		p->om = expo_om_new();
 		if (!p->om)
 			return expo_fail_at(p, 1, 1, "out of memory");
