@@ -1196,6 +1196,8 @@ static int om_check_help(struct starling_expo_parser *p, const char *s, const ch
 {
 	if (!expo_utf8_valid(s, (size_t)(nl - s)))
 		return expo_fail(p, s, "invalid UTF-8 in HELP text");
+	if (nl > s && nl[-1] == '\r')
+		return expo_fail(p, nl - 1, "carriage return at end of line");
 	for (const char *q = s; q < nl; q++) {
 		if (*q == '\\') {
 			if (q + 1 == nl)

@@ -563,6 +563,8 @@ static const struct om_case om_cases[] = {
     {"bad_type_suffix", "# TYPE a counter\na 1\n# EOF\n", false},
     /* counter */
     {"counter", "# TYPE a counter\na_total 1\na_created 1600000000.5\n# EOF\n", true},
+    {"bad_counter_created_only", "# TYPE a counter\na_created 1\n# EOF\n", false},
+    {"bad_help_crlf", "# HELP a x\r\n# EOF\n", false},
     {"bad_counter_nan", "# TYPE a counter\na_total NaN\n# EOF\n", false},
     {"bad_counter_negative", "# TYPE a counter\na_total -1\n# EOF\n", false},
     /* histogram */
