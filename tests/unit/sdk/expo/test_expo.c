@@ -472,6 +472,10 @@ static const struct om_case om_cases[] = {
     {"bad_eof_lower", "a 1\n# eof\n", false},
     /* whitespace and lines */
     {"bad_blank_line", "a 1\n\nb 1\n# EOF\n", false},
+    {"bad_bom",
+     "\xef\xbb\xbf"
+     "a 1\n# EOF\n",
+     false},
     {"bad_cr", "a 1\r\n# EOF\n", false},
     {"bad_value_two_spaces", "a  1\n# EOF\n", false},
     {"bad_value_trailing_space", "a 1 \n# EOF\n", false},
