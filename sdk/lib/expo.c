@@ -537,10 +537,8 @@ int starling_expo_series_labels(const char *series, size_t len, enum starling_ex
 		goto out;
 	rc = -EINVAL;
 	s = skip_blanks(s, e);
-	if (s == e) {
-		rc = 0;
+	if (s == e)
 		goto finish;
-	}
 	if (*s != '{')
 		goto out;
 	s++;
