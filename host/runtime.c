@@ -121,6 +121,7 @@ struct starling_component {
 	struct cb_stats stats[CB_N];
 	unsigned failures;
 	int64_t next_retry_ms;
+	unsigned queued_jobs; /* timer jobs in the queue or running (tlock) */
 };
 
 struct job {
@@ -311,6 +312,7 @@ static void *timer_main(void *arg)
 		}
 		j->timer = t;
 		t->queued = true;
+		t->owner->queued_jobs++;
 		enqueue_job(rt, j);
 	}
 	pthread_mutex_unlock(&rt->tlock);
@@ -320,6 +322,7 @@ static void *timer_main(void *arg)
 static void run_timer(struct runtime *rt, struct starling_timer *t)
 {
 	struct starling_component *c = t->owner;
+	bool run, free_it = false;
 	int64_t t0;
 
 	/* Take the instance's callback lock before marking the timer running,
@@ -327,45 +330,43 @@ static void run_timer(struct runtime *rt, struct starling_timer *t)
 	pthread_mutex_lock(&c->cb_lock);
 	pthread_mutex_lock(&rt->tlock);
 	t->queued = false;
-	if (t->cancelled || __atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE)) {
-		bool f = t->free_pending;
-
-		pthread_cond_broadcast(&rt->done);
-		pthread_mutex_unlock(&rt->tlock);
-		pthread_mutex_unlock(&c->cb_lock);
-		if (f)
-			free(t);
-		return;
+	run = !t->cancelled && !__atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE);
+	if (run) {
+		t->running = true;
+		t->runner = pthread_self();
+	} else {
+		free_it = t->free_pending;
 	}
-	t->running = true;
-	t->runner = pthread_self();
 	pthread_mutex_unlock(&rt->tlock);
 
-	t0 = mono_ns();
-	t->fn(t->arg);
-	stat_add(c, t->internal ? CB_CLUSTER : CB_TIMER, t0, 0);
+	if (run) {
+		t0 = mono_ns();
+		t->fn(t->arg);
+		stat_add(c, t->internal ? CB_CLUSTER : CB_TIMER, t0, 0);
+		pthread_mutex_lock(&rt->tlock);
+		t->running = false;
+		if (t->free_pending) {
+			free_it = true;
+		} else if (t->period_ms > 0 && !t->cancelled) {
+			int64_t now = mono_ms();
 
-	pthread_mutex_lock(&rt->tlock);
-	t->running = false;
-	if (t->free_pending) {
-		pthread_cond_broadcast(&rt->done);
+			t->due_ms += t->period_ms;
+			if (t->due_ms <= now) /* fell behind: skip missed runs, keep phase */
+				t->due_ms += ((now - t->due_ms) / t->period_ms + 1) * t->period_ms;
+			if (heap_push(rt, t) == 0)
+				pthread_cond_signal(&rt->tcond);
+		}
 		pthread_mutex_unlock(&rt->tlock);
-		pthread_mutex_unlock(&c->cb_lock);
-		free(t);
-		return;
 	}
-	if (t->period_ms > 0 && !t->cancelled) {
-		int64_t now = mono_ms();
+	pthread_mutex_unlock(&c->cb_lock);
 
-		t->due_ms += t->period_ms;
-		if (t->due_ms <= now) /* fell behind: skip missed runs, keep phase */
-			t->due_ms += ((now - t->due_ms) / t->period_ms + 1) * t->period_ms;
-		if (heap_push(rt, t) == 0)
-			pthread_cond_signal(&rt->tcond);
-	}
+	/* Only now may the instance be freed (inst_free waits for this). */
+	pthread_mutex_lock(&rt->tlock);
+	c->queued_jobs--;
 	pthread_cond_broadcast(&rt->done);
 	pthread_mutex_unlock(&rt->tlock);
-	pthread_mutex_unlock(&c->cb_lock);
+	if (free_it)
+		free(t);
 }
 
 static void *worker_main(void *arg)
@@ -893,17 +894,28 @@ static void deliver_view_change(void *arg)
 
 static int api_cluster_subscribe(starling_component *c, starling_cluster_change_fn fn, void *arg)
 {
+	struct starling_timer *t;
+	bool need_timer;
+
 	if (!c)
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	c->sub_fn = fn;
 	c->sub_arg = arg;
 	pthread_mutex_unlock(&c->lock);
-	if (fn && !c->sub_timer) {
-		c->sub_timer = timer_new(c, 0, 0, deliver_view_change, c, true, false);
-		if (!c->sub_timer)
-			return -ENOMEM;
-	}
+	pthread_mutex_lock(&c->rt->tlock);
+	need_timer = fn && !c->sub_timer;
+	pthread_mutex_unlock(&c->rt->tlock);
+	if (!need_timer)
+		return 0;
+	t = timer_new(c, 0, 0, deliver_view_change, c, true, false);
+	if (!t)
+		return -ENOMEM;
+	/* sub_timer is read and cleared under tlock (see on_view_change and
+	 * timers_free_all). */
+	pthread_mutex_lock(&c->rt->tlock);
+	c->sub_timer = t;
+	pthread_mutex_unlock(&c->rt->tlock);
 	return 0;
 }
 
@@ -918,15 +930,17 @@ static void on_view_change(void *arg, uint64_t epoch)
 		int64_t delay;
 
 		pthread_mutex_lock(&c->lock);
-		if (!c->sub_fn || c->sub_pending || !c->sub_timer) {
+		if (!c->sub_fn || c->sub_pending) {
 			pthread_mutex_unlock(&c->lock);
 			continue;
 		}
 		c->sub_pending = true;
 		delay = c->sub_last_ms ? c->sub_last_ms + SUBSCRIBE_DEBOUNCE_MS - mono_ms() : 0;
 		pthread_mutex_unlock(&c->lock);
+		/* Read sub_timer under tlock: a re-created instance frees it there. */
 		pthread_mutex_lock(&rt->tlock);
-		timer_rearm_locked(c->sub_timer, delay);
+		if (c->sub_timer)
+			timer_rearm_locked(c->sub_timer, delay);
 		pthread_mutex_unlock(&rt->tlock);
 	}
 	pthread_rwlock_unlock(&rt->graph);
@@ -1133,8 +1147,16 @@ static int inst_bring_up(struct starling_component *c)
 
 static void inst_free(struct starling_component *c)
 {
+	struct runtime *rt;
+
 	if (!c)
 		return;
+	/* Workers may still hold queued timer jobs that point at c. */
+	rt = c->rt;
+	pthread_mutex_lock(&rt->tlock);
+	while (c->queued_jobs)
+		pthread_cond_wait(&rt->done, &rt->tlock);
+	pthread_mutex_unlock(&rt->tlock);
 	pthread_mutex_destroy(&c->cb_lock);
 	pthread_mutex_destroy(&c->lock);
 	cfg_doc_unref(c->doc);
