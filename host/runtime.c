@@ -122,6 +122,8 @@ struct starling_component {
 	unsigned failures;
 	int64_t next_retry_ms;
 	unsigned queued_jobs; /* timer jobs in the queue or running (tlock) */
+	/* Reentrant types: receives hold it shared, update/stop exclusive. */
+	pthread_rwlock_t recv_lock;
 };
 
 struct job {
@@ -642,10 +644,14 @@ static int deliver(struct starling_component *r, const void *payload, bool profi
 
 	if (!reentrant)
 		pthread_mutex_lock(&r->cb_lock);
+	else /* receives run concurrently, but never with update/stop */
+		pthread_rwlock_rdlock(&r->recv_lock);
 	if (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) != INST_RUNNING ||
 	    __atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE)) {
 		if (!reentrant)
 			pthread_mutex_unlock(&r->cb_lock);
+		else
+			pthread_rwlock_unlock(&r->recv_lock);
 		return -EAGAIN;
 	}
 	t0 = mono_ns();
@@ -658,6 +664,8 @@ static int deliver(struct starling_component *r, const void *payload, bool profi
 	stat_add(r, profile ? CB_RECEIVE_PROFILE : CB_RECEIVE_SERIES, t0, ret);
 	if (!reentrant)
 		pthread_mutex_unlock(&r->cb_lock);
+	else
+		pthread_rwlock_unlock(&r->recv_lock);
 	return ret;
 }
 
@@ -991,6 +999,21 @@ const struct starling_host_api *runtime_host_api(void)
 
 /* ---- lifecycle (rt->ctl held) ----------------------------------------- */
 
+/* Exclusive against every callback of c, including reentrant receives. */
+static void lifecycle_lock(struct starling_component *c)
+{
+	pthread_mutex_lock(&c->cb_lock);
+	if (c->type->flags & STARLING_TYPE_REENTRANT_RECEIVE)
+		pthread_rwlock_wrlock(&c->recv_lock);
+}
+
+static void lifecycle_unlock(struct starling_component *c)
+{
+	if (c->type->flags & STARLING_TYPE_REENTRANT_RECEIVE)
+		pthread_rwlock_unlock(&c->recv_lock);
+	pthread_mutex_unlock(&c->cb_lock);
+}
+
 static void set_state(struct starling_component *c, enum inst_state s)
 {
 	__atomic_store_n(&c->state, s, __ATOMIC_RELEASE);
@@ -1021,6 +1044,15 @@ static struct starling_component *inst_new(struct runtime *rt, struct cfg_doc *d
 	c->health_msg = strdup("not started");
 	pthread_mutex_init(&c->cb_lock, NULL);
 	pthread_mutex_init(&c->lock, NULL);
+	{
+		pthread_rwlockattr_t a;
+
+		/* Writer preference so a busy sink cannot starve update/stop. */
+		pthread_rwlockattr_init(&a);
+		pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&c->recv_lock, &a);
+		pthread_rwlockattr_destroy(&a);
+	}
 	return c;
 }
 
@@ -1088,14 +1120,14 @@ static void inst_stop(struct starling_component *c)
 	/* No new timer runs or deliveries from here on. */
 	__atomic_store_n(&c->stopping, true, __ATOMIC_RELEASE);
 	timers_cancel_all(c);
-	pthread_mutex_lock(&c->cb_lock);
+	lifecycle_lock(c);
 	if (c->type->stop) {
 		t0 = mono_ns();
 		ret = c->type->stop(c->inst);
 		stat_add(c, CB_STOP, t0, ret);
 	}
 	set_state(c, INST_STOPPED);
-	pthread_mutex_unlock(&c->cb_lock);
+	lifecycle_unlock(c);
 	if (ret < 0)
 		log_msg(STARLING_LOG_WARN, c->id, "stop failed: %s", strerror(-ret));
 	api_set_health(c, false, "stopped");
@@ -1108,13 +1140,13 @@ static int inst_bring_up(struct starling_component *c)
 	int ret;
 
 	__atomic_store_n(&c->stopping, false, __ATOMIC_RELEASE);
-	pthread_mutex_lock(&c->cb_lock);
+	lifecycle_lock(c);
 	t0 = mono_ns();
 	ret = c->type->create(&host_api, c, c->cfg, &c->inst);
 	stat_add(c, CB_CREATE, t0, ret);
 	if (ret < 0) {
 		c->inst = NULL;
-		pthread_mutex_unlock(&c->cb_lock);
+		lifecycle_unlock(c);
 		metrics_free(c);
 		timers_free_all(c);
 		fail(c, "create", ret);
@@ -1130,7 +1162,7 @@ static int inst_bring_up(struct starling_component *c)
 		ret = c->type->start(c->inst);
 		stat_add(c, CB_START, t0, ret);
 	}
-	pthread_mutex_unlock(&c->cb_lock);
+	lifecycle_unlock(c);
 	if (ret < 0) {
 		/* A failed start is not stopped, only destroyed. */
 		__atomic_store_n(&c->stopping, true, __ATOMIC_RELEASE);
@@ -1159,6 +1191,7 @@ static void inst_free(struct starling_component *c)
 	pthread_mutex_unlock(&rt->tlock);
 	pthread_mutex_destroy(&c->cb_lock);
 	pthread_mutex_destroy(&c->lock);
+	pthread_rwlock_destroy(&c->recv_lock);
 	cfg_doc_unref(c->doc);
 	free(c->fwd);
 	free(c->health_msg);
@@ -1308,11 +1341,11 @@ int runtime_apply(struct runtime *rt, struct cfg_doc *doc)
 			if (!canon)
 				continue;
 			if (c->state == INST_RUNNING && c->type->update) {
-				pthread_mutex_lock(&c->cb_lock);
+				lifecycle_lock(c);
 				t0 = mono_ns();
 				ret = c->type->update(c->inst, cc->node);
 				stat_add(c, CB_UPDATE, t0, ret == -EOPNOTSUPP ? 0 : ret);
-				pthread_mutex_unlock(&c->cb_lock);
+				lifecycle_unlock(c);
 				if (ret < 0 && ret != -EOPNOTSUPP)
 					log_msg(STARLING_LOG_WARN, c->id,
 						"update failed (%s); re-creating", strerror(-ret));
