@@ -1251,8 +1251,17 @@ int runtime_apply(struct runtime *rt, struct cfg_doc *doc)
 		pthread_mutex_unlock(&rt->ctl);
 		return -ENOMEM;
 	}
-	old = rt->insts;
+	/* A private copy: rt->insts stays readable by HTTP threads until the
+	 * new list is published, so it must not be modified in place. */
 	n_old = rt->n_insts;
+	old = calloc(n_old ? n_old : 1, sizeof(*old));
+	if (!old) {
+		free(nv);
+		pthread_mutex_unlock(&rt->ctl);
+		return -ENOMEM;
+	}
+	if (n_old)
+		memcpy(old, rt->insts, n_old * sizeof(*old));
 
 	/* Match by id; a changed type is a removal plus an addition. */
 	for (size_t k = 0; k < n; k++) {
@@ -1279,6 +1288,7 @@ int runtime_apply(struct runtime *rt, struct cfg_doc *doc)
 		for (size_t k = 0; k < n; k++)
 			if (nv[k])
 				nv[m++] = nv[k];
+		free(rt->insts);
 		rt->insts = nv;
 		rt->n_insts = m;
 		/* Keep the old wiring but drop edges to removed instances. */
