@@ -681,7 +681,8 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	struct ml_net_ops ops = { .arg = c, .lock = &c->lock, .eng = &c->eng,
-				  .after = after_engine, .idle = idle };
+				  .after = after_engine, .idle = idle,
+				  .tcp_timeout_ms = c->timing.tcp_timeout };
 
 	pthread_mutex_lock(&c->lock);
 	recompute(c, c->start_ms);
@@ -994,6 +995,8 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	unsigned counts[6] = { 0 };
 	struct ml_stats st;
 	int health = 0;
+	uint64_t rx_failed = 0;
+	size_t alive_peers = 0;
 
 	memset(&st, 0, sizeof(st));
 	pthread_mutex_lock(&c->lock);
@@ -1008,6 +1011,9 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 		}
 		st = *ml_stats(c->eng);
 		health = ml_health_score(c->eng);
+		alive_peers = ml_alive_peers(c->eng);
+		for (int i = 0; i < ML_DROP__N; i++)
+			rx_failed += st.dropped[i];
 	} else {
 		counts[c->state]++;
 	}
@@ -1033,6 +1039,9 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 		"# HELP cluster_node_gossip_proto_version memberlist protocol version spoken.\n"
 		"# TYPE cluster_node_gossip_proto_version gauge\n"
 		"cluster_node_gossip_proto_version 2\n"
+		"# HELP cluster_node_gossip_alive_peers Alive members other than this node.\n"
+		"# TYPE cluster_node_gossip_alive_peers gauge\n"
+		"cluster_node_gossip_alive_peers %zu\n"
 		"# HELP cluster_view_epoch Current ownership view epoch.\n"
 		"# TYPE cluster_view_epoch gauge\ncluster_view_epoch %" PRIu64 "\n"
 		"# HELP cluster_view_changes_total Ownership view changes.\n"
@@ -1041,7 +1050,7 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 		"# TYPE cluster_view_participants gauge\ncluster_view_participants %zu\n"
 		"# HELP cluster_ready Whether wait_for_size is satisfied.\n"
 		"# TYPE cluster_ready gauge\ncluster_ready %d\n",
-		health, epoch, changes, owners, ready ? 1 : 0);
+		health, alive_peers, epoch, changes, owners, ready ? 1 : 0);
 #define CTR(name, help, v)                                                                 \
 	fprintf(out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %" PRIu64 "\n", \
 		(uint64_t)(v))
@@ -1049,6 +1058,8 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	CTR("cluster_transport_tx_packets_total", "Packets sent.", st.tx_packets);
 	CTR("cluster_transport_rx_bytes_total", "Packet bytes received.", st.rx_bytes);
 	CTR("cluster_transport_tx_bytes_total", "Packet bytes sent.", st.tx_bytes);
+	CTR("cluster_transport_rx_packets_failed_total", "Packets and streams dropped as bad.",
+	    rx_failed);
 	CTR("cluster_transport_streams_rx_total", "Streams accepted.", st.rx_streams);
 	CTR("cluster_transport_streams_tx_total", "Streams opened.", st.tx_streams);
 	CTR("cluster_transport_stream_rx_bytes_total", "Stream bytes received.", st.rx_stream_bytes);

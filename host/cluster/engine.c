@@ -683,6 +683,9 @@ static void handle_alive(struct ml_engine *e, const struct ml_alive *a, int64_t 
 		}
 	}
 	if (a->incarnation <= n->incarnation && !is_self && !updates) {
+		/* equal: ordinary gossip redundancy; older: a replay */
+		if (a->incarnation < n->incarnation)
+			drop(e, ML_DROP_STALE);
 		return;
 	}
 	if (a->incarnation < n->incarnation && is_self)
@@ -732,8 +735,10 @@ static void handle_suspect(struct ml_engine *e, const char *node, uint32_t inc, 
 
 	if (!n)
 		return;
-	if (inc < n->incarnation)
+	if (inc < n->incarnation) {
+		drop(e, ML_DROP_STALE);
 		return;
+	}
 	if (n->state == ML_STATE_SUSPECT) {
 		if (confirm_suspicion(e, n, from, now))
 			broadcast_suspect(e, ML_SUSPECT, node, inc, from);
@@ -772,8 +777,10 @@ static void handle_dead(struct ml_engine *e, const char *node, uint32_t inc, con
 
 	if (!n)
 		return;
-	if (inc < n->incarnation)
+	if (inc < n->incarnation) {
+		drop(e, ML_DROP_STALE);
 		return;
+	}
 	if (n->state == ML_STATE_DEAD || n->state == ML_STATE_LEFT)
 		return;
 	if (strcmp(node, e->cfg.name) == 0) {
@@ -923,6 +930,8 @@ static void handle_ack(struct ml_engine *e, struct mp_rd *r)
 		}
 		return;
 	}
+	/* an ack nobody waits for: late, or replayed */
+	drop(e, ML_DROP_STALE);
 }
 
 static void handle_nack(struct ml_engine *e, struct mp_rd *r)

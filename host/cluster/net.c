@@ -188,10 +188,13 @@ static int write_all(struct ml_net *n, int fd, const uint8_t *p, size_t len, int
 	return 0;
 }
 
-/* Append what is readable to buf; 0 on data, -EPIPE at EOF. */
+/* Append everything readable now to buf (waiting for at least one byte):
+ * 0 on data, -EPIPE at EOF. Draining before returning keeps the number of
+ * re-parses of a long stream small. */
 static int read_some(struct ml_net *n, int fd, struct mp_buf *buf, int64_t deadline)
 {
 	uint8_t tmp[16384];
+	bool got = false;
 
 	for (;;) {
 		ssize_t r = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT);
@@ -200,8 +203,13 @@ static int read_some(struct ml_net *n, int fd, struct mp_buf *buf, int64_t deadl
 			if (buf->len + (size_t)r > MAX_STREAM_BYTES)
 				return -EMSGSIZE;
 			mp_put(buf, tmp, (size_t)r);
-			return buf->oom ? -ENOMEM : 0;
+			if (buf->oom)
+				return -ENOMEM;
+			got = true;
+			continue;
 		}
+		if (got)
+			return 0;
 		if (r == 0)
 			return -EPIPE;
 		if (errno != EAGAIN && errno != EINTR)
@@ -416,9 +424,7 @@ static void *tcp_main(void *arg)
 		c->n = n;
 		c->fd = fd;
 		from_sockaddr(&ss, &c->from);
-		pthread_mutex_lock(n->ops.lock);
-		c->timeout = 10000;
-		pthread_mutex_unlock(n->ops.lock);
+		c->timeout = n->ops.tcp_timeout_ms > 0 ? n->ops.tcp_timeout_ms : 10000;
 		if (!spawn(n, in_conn_main, c)) {
 			close(fd);
 			free(c);

@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include "cluster/cluster.h"
 
@@ -183,7 +187,8 @@ static void test_two_nodes_and_duplicate_name(void)
 	CU_ASSERT_EQUAL_FATAL(cluster_create(&ca, &a, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(cluster_start(a, err, sizeof(err)), 0);
 	cluster_set_participant(a);
-	snprintf(join, sizeof(join), "127.0.0.1:%d", self_port(a));
+	/* a DNS name: resolves to all its addresses (127.0.0.1, maybe ::1) */
+	snprintf(join, sizeof(join), "localhost:%d", self_port(a));
 
 	cfg_local(&cb, "beta");
 	cb.join = joinv;
@@ -220,6 +225,20 @@ static void test_two_nodes_and_duplicate_name(void)
 	CU_ASSERT_EQUAL(cluster_start(d, err, sizeof(err)), -EEXIST);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "already used"));
 	cluster_destroy(d);
+
+	/* a stream that stalls is cut at the TCP timeout (local: 1 s) */
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)self_port(a)) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	char ch;
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	CU_ASSERT_EQUAL_FATAL(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CU_ASSERT_EQUAL(write(fd, "\x06\x83", 2), 2); /* a push/pull that never ends */
+	struct timeval tv = { 5, 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	CU_ASSERT_EQUAL(read(fd, &ch, 1), 0); /* closed by the node, not our timeout */
+	close(fd);
 
 	/* graceful leave of beta: alpha owns everything again at once */
 	cluster_leave(b, 2000);
