@@ -15,7 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
-#define MAX_CONNS 128 /* memberlist maxPushPullRequests */
+#define MAX_CONNS	 128 /* memberlist maxPushPullRequests */
 #define MAX_STREAM_BYTES (ML_MAX_PUSH_BYTES + 4096)
 
 struct ml_net {
@@ -152,7 +152,7 @@ static bool is_stopping(struct ml_net *n)
 /* Wait for fd to be ready for events, or the deadline, or stop. */
 static int wait_fd(struct ml_net *n, int fd, short events, int64_t deadline)
 {
-	struct pollfd p[2] = { { fd, events, 0 }, { n->stop_fd, POLLIN, 0 } };
+	struct pollfd p[2] = {{fd, events, 0}, {n->stop_fd, POLLIN, 0}};
 	int64_t left = deadline - ml_now_ms();
 
 	if (left <= 0)
@@ -347,8 +347,8 @@ static void send_stream(void *ctx, uint64_t id, const struct ml_addr *to, const 
 
 struct ml_transport ml_net_transport(struct ml_net *n)
 {
-	return (struct ml_transport){ .ctx = n, .send_packet = send_packet,
-				      .send_stream = send_stream };
+	return (struct ml_transport){
+	    .ctx = n, .send_packet = send_packet, .send_stream = send_stream};
 }
 
 struct in_conn {
@@ -401,7 +401,7 @@ static void *tcp_main(void *arg)
 	struct ml_net *n = arg;
 
 	for (;;) {
-		struct pollfd p[2] = { { n->tcp, POLLIN, 0 }, { n->stop_fd, POLLIN, 0 } };
+		struct pollfd p[2] = {{n->tcp, POLLIN, 0}, {n->stop_fd, POLLIN, 0}};
 
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			break;
@@ -439,7 +439,7 @@ static void *udp_main(void *arg)
 	static __thread uint8_t buf[65536];
 
 	for (;;) {
-		struct pollfd p[2] = { { n->udp, POLLIN, 0 }, { n->stop_fd, POLLIN, 0 } };
+		struct pollfd p[2] = {{n->udp, POLLIN, 0}, {n->stop_fd, POLLIN, 0}};
 
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			break;

@@ -37,7 +37,10 @@ static void push(char ***v, size_t *n, const char *s)
 static void write_status(struct cluster *c, const char *path, const char *mpath)
 {
 	char tmp[4096];
-	struct { char name[STARLING_NODE_NAME_MAX]; unsigned n; } own[64];
+	struct {
+		char name[STARLING_NODE_NAME_MAX];
+		unsigned n;
+	} own[64];
 	int n_own = 0;
 	FILE *f;
 

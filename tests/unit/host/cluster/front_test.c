@@ -74,7 +74,7 @@ static void test_config_errors(void)
 	struct cluster_config cfg;
 	struct cluster *c = NULL;
 	char err[256];
-	char *bad_key[] = { "bm90LWEta2V5" };
+	char *bad_key[] = {"bm90LWEta2V5"};
 
 	cfg_local(&cfg, "has space");
 	CU_ASSERT_EQUAL(cluster_create(&cfg, &c, err, sizeof(err)), -EINVAL);
@@ -102,7 +102,8 @@ static int self_port(struct cluster *c)
 	int port = 0;
 	cJSON *p;
 
-	cJSON_ArrayForEach(p, j) {
+	cJSON_ArrayForEach(p, j)
+	{
 		if (cJSON_IsTrue(cJSON_GetObjectItem(p, "is_self"))) {
 			const char *a = cJSON_GetObjectItem(p, "address")->valuestring;
 
@@ -120,8 +121,8 @@ static int count_state(struct cluster *c, const char *state)
 	cJSON *j = cJSON_Parse(json), *p;
 	int n = 0;
 
-	cJSON_ArrayForEach(p, j)
-		n += strcmp(cJSON_GetObjectItem(p, "state")->valuestring, state) == 0;
+	cJSON_ArrayForEach(p, j) n +=
+	    strcmp(cJSON_GetObjectItem(p, "state")->valuestring, state) == 0;
 	cJSON_Delete(j);
 	free(json);
 	return n;
@@ -181,7 +182,7 @@ static void test_two_nodes_and_duplicate_name(void)
 	struct cluster_config ca, cb, cd;
 	struct cluster *a, *b, *d;
 	char err[256], join[64];
-	char *joinv[1] = { join };
+	char *joinv[1] = {join};
 
 	cfg_local(&ca, "alpha");
 	CU_ASSERT_EQUAL_FATAL(cluster_create(&ca, &a, err, sizeof(err)), 0);
@@ -227,14 +228,14 @@ static void test_two_nodes_and_duplicate_name(void)
 	cluster_destroy(d);
 
 	/* a stream that stalls is cut at the TCP timeout (local: 1 s) */
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)self_port(a)) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)self_port(a))};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	char ch;
 
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	CU_ASSERT_EQUAL_FATAL(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	CU_ASSERT_EQUAL(write(fd, "\x06\x83", 2), 2); /* a push/pull that never ends */
-	struct timeval tv = { 5, 0 };
+	struct timeval tv = {5, 0};
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	CU_ASSERT_EQUAL(read(fd, &ch, 1), 0); /* closed by the node, not our timeout */
