@@ -20,6 +20,8 @@
 #define MAX_ACK_HANDLERS 256
 #define MAX_STREAMS	 64
 #define MAX_DECOMPRESSED (64 * 1024)
+/* Members we track at most: a flood of invented names cannot exhaust memory. */
+#define MAX_NODES 16384
 /* Protocol/delegate versions we advertise: the same as Debian's serf so
  * that serf's version checks accept us (pmin, pmax, pcur, dmin, dmax, dcur). */
 static const uint8_t our_vsn[6] = {1, 5, 2, 2, 5, 5};
@@ -656,6 +658,10 @@ static void handle_alive(struct ml_engine *e, const struct ml_alive *a, int64_t 
 	}
 	n = find_node(e, name);
 	if (!n) {
+		if (e->n_nodes >= MAX_NODES) {
+			drop(e, ML_DROP_OVERSIZED);
+			return;
+		}
 		if (e->n_nodes == e->cap_nodes) {
 			size_t cap = e->cap_nodes ? e->cap_nodes * 2 : 16;
 			struct ml_node **nn = realloc(e->nodes, cap * sizeof(*nn));

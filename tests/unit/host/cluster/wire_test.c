@@ -232,11 +232,36 @@ static void test_engine_fixtures(void)
 	ml_addr_parse("127.0.0.1:23901", &from);
 	n = load("serf_crc_compound_alive.bin", buf, sizeof(buf));
 	ml_on_packet(e, &from, buf, n, 10);
-	/* learned s1 (s2's own entry is ourselves: same incarnation/meta
-	 * differs -> refuted, which is right for a foreign "s2") */
+	/* learned s1; the packet also claims our name "s2" at another
+	 * address: that member is refuted, not believed */
 	CU_ASSERT_EQUAL(ml_node_count(e), 2);
 	CU_ASSERT_EQUAL(ml_stats(e)->dropped[ML_DROP_MALFORMED], 0);
 	CU_ASSERT_EQUAL(ml_stats(e)->dropped[ML_DROP_CHECKSUM], 0);
+	CU_ASSERT(ml_stats(e)->name_conflicts >= 1);
+	CU_ASSERT(ml_stats(e)->refutations >= 1);
+	CU_ASSERT_EQUAL(ml_self(e)->state, ML_STATE_ALIVE);
+	CU_ASSERT(ml_self(e)->incarnation >= 2);
+
+	/* s1 moves to incarnation 5; a replay of its incarnation-1 alive
+	 * (the captured packet again) is dropped as stale */
+	{
+		struct mp_buf m;
+		uint8_t ip[4] = { 127, 0, 0, 1 }, meta[2] = { 0xff, 0x80 };
+		struct ml_alive a5 = { .incarnation = 5, .node = { (const uint8_t *)"s1", 2 },
+				       .addr = { ip, 4 }, .port = 23901, .meta = { meta, 2 },
+				       .vsn = { 1, 5, 2, 2, 5, 5 }, .n_vsn = 6 };
+		uint64_t stale = ml_stats(e)->dropped[ML_DROP_STALE];
+
+		mp_init(&m);
+		ml_enc_alive(&m, &a5);
+		ml_on_packet(e, &from, m.p, m.len, 11);
+		mp_free(&m);
+		ml_on_packet(e, &from, buf, n, 12);
+		CU_ASSERT(ml_stats(e)->dropped[ML_DROP_STALE] > stale);
+		for (size_t i = 0; i < ml_node_count(e); i++)
+			if (strcmp(ml_node_at(e, i)->name, "s1") == 0)
+				CU_ASSERT_EQUAL(ml_node_at(e, i)->incarnation, 5);
+	}
 
 	n = load("serf_ping.bin", buf, sizeof(buf));
 	sent = 0;
