@@ -79,8 +79,20 @@ struct probe_state {
 	int expected_nacks, nacks;
 };
 
+/* Lifeguard counts missing nacks against our own health. The relays send
+ * their nack one probe timeout after our indirect request, i.e. right at
+ * the probe's deadline, so we keep counting for a short grace period
+ * before charging them (the suspicion itself is not delayed). */
+struct nack_eval {
+	bool pending;
+	uint32_t seq;
+	int expected, nacks;
+	int64_t at;
+};
+
 struct ml_engine {
 	struct ml_config cfg;
+	struct nack_eval nack_eval;
 	struct ml_transport tr;
 	struct ml_node **nodes;
 	size_t n_nodes, cap_nodes;
@@ -906,7 +918,7 @@ static void handle_indirect(struct ml_engine *e, const struct ml_addr *from, str
 	mp_free(&b);
 }
 
-static void finish_probe(struct ml_engine *e, bool ok, int delta)
+static void apply_awareness(struct ml_engine *e, int delta)
 {
 	int a = e->awareness + delta;
 
@@ -915,6 +927,21 @@ static void finish_probe(struct ml_engine *e, bool ok, int delta)
 	if (a > e->cfg.timing.awareness_max - 1)
 		a = e->cfg.timing.awareness_max - 1;
 	e->awareness = a;
+}
+
+static void settle_nacks(struct ml_engine *e)
+{
+	struct nack_eval *ne = &e->nack_eval;
+
+	if (!ne->pending)
+		return;
+	ne->pending = false;
+	apply_awareness(e, ne->expected - (ne->nacks < ne->expected ? ne->nacks : ne->expected));
+}
+
+static void finish_probe(struct ml_engine *e, bool ok, int delta)
+{
+	apply_awareness(e, delta);
 	e->probe.active = false;
 	if (ok)
 		e->st.probes_ok++;
@@ -960,6 +987,8 @@ static void handle_nack(struct ml_engine *e, struct mp_rd *r)
 	}
 	if (e->probe.active && e->probe.seq == seq)
 		e->probe.nacks++;
+	else if (e->nack_eval.pending && e->nack_eval.seq == seq)
+		e->nack_eval.nacks++;
 }
 
 static void handle_command(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf,
@@ -1824,10 +1853,14 @@ static void probe_timeout(struct ml_engine *e, int64_t now)
 		finish_probe(e, true, -1);
 		return;
 	}
-	delta =
-	    p->expected_nacks > 0
-		? p->expected_nacks - (p->nacks < p->expected_nacks ? p->nacks : p->expected_nacks)
-		: 1;
+	if (p->expected_nacks > 0) {
+		settle_nacks(e);
+		e->nack_eval = (struct nack_eval){ true, p->seq, p->expected_nacks, p->nacks,
+						   now + e->cfg.timing.probe_timeout / 4 };
+		delta = 0;
+	} else {
+		delta = 1;
+	}
 	finish_probe(e, false, delta);
 	n = find_node(e, p->node);
 	if (n)
@@ -1880,6 +1913,8 @@ int64_t ml_tick(struct ml_engine *e, int64_t now)
 		if (n->state == ML_STATE_SUSPECT && n->susp_deadline <= now)
 			handle_dead(e, n->name, n->incarnation, e->cfg.name, now);
 	}
+	if (e->nack_eval.pending && now >= e->nack_eval.at)
+		settle_nacks(e);
 	if (e->left)
 		goto gossip_only;
 	if (e->probe.active) {
@@ -1911,6 +1946,8 @@ gossip_only:
 							  : e->probe.direct_deadline);
 	for (int i = 0; i < e->n_acks; i++)
 		next = min64(next, e->acks[i].deadline);
+	if (e->nack_eval.pending)
+		next = min64(next, e->nack_eval.at);
 	for (size_t i = 0; i < e->n_nodes; i++)
 		if (e->nodes[i]->state == ML_STATE_SUSPECT)
 			next = min64(next, e->nodes[i]->susp_deadline);
