@@ -1855,8 +1855,8 @@ static void probe_timeout(struct ml_engine *e, int64_t now)
 	}
 	if (p->expected_nacks > 0) {
 		settle_nacks(e);
-		e->nack_eval = (struct nack_eval){ true, p->seq, p->expected_nacks, p->nacks,
-						   now + e->cfg.timing.probe_timeout / 4 };
+		e->nack_eval = (struct nack_eval){true, p->seq, p->expected_nacks, p->nacks,
+						  now + e->cfg.timing.probe_timeout / 4};
 		delta = 0;
 	} else {
 		delta = 1;

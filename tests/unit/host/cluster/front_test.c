@@ -250,6 +250,82 @@ static void test_two_nodes_and_duplicate_name(void)
 	cluster_destroy(a);
 }
 
+/* Start a node with keys/label, joining join (may be NULL). */
+static struct cluster *start_node(const char *name, char **keys, size_t nkeys, const char *label,
+				  const char *join)
+{
+	struct cluster_config cfg;
+	struct cluster *c;
+	char err[256], jbuf[64];
+	char *jv[1] = {jbuf};
+
+	cfg_local(&cfg, name);
+	cfg.secret_keys = keys;
+	cfg.n_secret_keys = nkeys;
+	snprintf(cfg.name, sizeof(cfg.name), "%s", label);
+	if (join) {
+		snprintf(jbuf, sizeof(jbuf), "%s", join);
+		cfg.join = jv;
+		cfg.n_join = 1;
+	}
+	if (cluster_create(&cfg, &c, err, sizeof(err)) || cluster_start(c, err, sizeof(err))) {
+		fprintf(stderr, "start %s: %s\n", name, err);
+		return NULL;
+	}
+	cluster_set_participant(c);
+	return c;
+}
+
+static long metric(struct cluster *c, const char *name)
+{
+	FILE *m = tmpfile();
+	char line[512];
+	long v = -1;
+
+	cluster_write_metrics(c, m);
+	rewind(m);
+	while (fgets(line, sizeof(line), m))
+		if (strncmp(line, name, strlen(name)) == 0 && line[strlen(name)] == ' ')
+			v = strtol(line + strlen(name) + 1, NULL, 10);
+	fclose(m);
+	return v;
+}
+
+static void test_keyring_and_label(void)
+{
+	/* key rotation: a and b list the same two keys in another order (each
+	 * encrypts with its first, decrypts with any) */
+	char *ka[] = {"QUJDREVGR0hJSktMTU5PUA==", "MDEyMzQ1Njc4OWFiY2RlZg=="};
+	char *kb[] = {"MDEyMzQ1Njc4OWFiY2RlZg==", "QUJDREVGR0hJSktMTU5PUA=="};
+	char *kx[] = {"eHh4eHh4eHh4eHh4eHh4eA=="};
+	char join[64];
+	struct cluster *a, *b, *x, *l;
+
+	a = start_node("ka", ka, 2, "prod", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	snprintf(join, sizeof(join), "127.0.0.1:%d", self_port(a));
+	b = start_node("kb", kb, 2, "prod", join);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	CU_ASSERT(wait_for(a, "participant", 2, 5000));
+	CU_ASSERT(wait_for(b, "participant", 2, 5000));
+	/* wrong key: its join is dropped (counted), it starts alone */
+	x = start_node("kx", kx, 1, "prod", join);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+	CU_ASSERT_EQUAL(count_state(x, "participant"), 1);
+	/* right key, other cluster name (label): foreign, dropped */
+	l = start_node("kl", ka, 2, "staging", join);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+	CU_ASSERT_EQUAL(count_state(l, "participant"), 1);
+	usleep(300000);
+	CU_ASSERT_EQUAL(count_state(a, "participant"), 2);
+	CU_ASSERT(metric(a, "cluster_packets_dropped_total{reason=\"decrypt_failed\"}") >= 1);
+	CU_ASSERT(metric(a, "cluster_packets_dropped_total{reason=\"wrong_label\"}") >= 1);
+	cluster_destroy(l);
+	cluster_destroy(x);
+	cluster_destroy(b);
+	cluster_destroy(a);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -262,6 +338,7 @@ int main(void)
 	CU_add_test(s, "config_errors", test_config_errors);
 	CU_add_test(s, "wait_for_size_timeout", test_wait_for_size_timeout);
 	CU_add_test(s, "two_nodes_weights_duplicate_name", test_two_nodes_and_duplicate_name);
+	CU_add_test(s, "keyring_rotation_wrong_key_wrong_label", test_keyring_and_label);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
