@@ -59,6 +59,11 @@ struct cluster {
 	int64_t start_ms;
 	int64_t mono_to_unix; /* add to monotonic ms to get unix ms */
 	int64_t next_join;
+	/* joins resolve DNS, which may block: they run on their own thread so
+	 * the ticker keeps probing and gossiping meanwhile */
+	pthread_t join_thr;
+	pthread_cond_t join_cond;
+	bool join_thr_started, join_stop;
 	unsigned joins_issued;
 	bool joined_once;
 	struct peer_seen *seen;
@@ -494,43 +499,81 @@ static unsigned issue_joins(struct cluster *c)
 	return (unsigned)k;
 }
 
-/* Ticker thread, no lock held: join retries, rejoin, readiness timeout,
- * and view-change callbacks. */
+/* Join thread: retry every JOIN_RETRY_MS until some peer answered, then
+ * every rejoin_interval (re-resolving names), which heals partitions. */
+static void *join_main(void *arg)
+{
+	struct cluster *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->join_stop) {
+		int64_t now = ml_now_ms();
+
+		if (c->running && now >= c->next_join) {
+			unsigned ok, failed;
+			const char *conflict;
+
+			ml_join_status(c->eng, &ok, &failed, &conflict);
+			if (ok)
+				c->joined_once = true;
+			if (!c->joined_once)
+				c->next_join = now + JOIN_RETRY_MS;
+			else
+				c->next_join = c->cfg.rejoin_interval_ms > 0
+						   ? now + c->cfg.rejoin_interval_ms
+						   : INT64_MAX;
+			pthread_mutex_unlock(&c->lock);
+			issue_joins(c);
+			pthread_mutex_lock(&c->lock);
+			continue;
+		}
+		int64_t wait = c->next_join - now;
+		struct timespec ts;
+
+		if (wait > 1000)
+			wait = 1000;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += wait / 1000;
+		ts.tv_nsec += (wait % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&c->join_cond, &c->lock, &ts);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+static void stop_join_thread(struct cluster *c)
+{
+	if (!c->join_thr_started)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->join_stop = true;
+	pthread_cond_broadcast(&c->join_cond);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->join_thr, NULL);
+	c->join_thr_started = false;
+}
+
+/* Ticker thread, no lock held: readiness timeout and view-change
+ * callbacks. */
 static void idle(void *arg)
 {
 	struct cluster *c = arg;
 	int64_t now = ml_now_ms();
-	bool do_join = false;
 	cluster_view_fn fn;
 	void *fa;
 	uint64_t epoch;
 
 	pthread_mutex_lock(&c->lock);
-	if (c->running && c->cfg.n_join && now >= c->next_join) {
-		unsigned ok, failed;
-		const char *conflict;
-
-		ml_join_status(c->eng, &ok, &failed, &conflict);
-		if (ok)
-			c->joined_once = true;
-		/* until someone answered, retry quickly; then every
-		 * rejoin_interval, which re-resolves and heals partitions */
-		if (!c->joined_once)
-			c->next_join = now + JOIN_RETRY_MS;
-		else
-			c->next_join = c->cfg.rejoin_interval_ms > 0
-					   ? now + c->cfg.rejoin_interval_ms
-					   : INT64_MAX;
-		do_join = true;
-	}
 	if (!c->ready && c->cfg.wait_timeout_ms > 0 &&
 	    now - c->start_ms >= c->cfg.wait_timeout_ms) {
 		c->ready = true;
 		c->epoch++; /* what this node owns changed */
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (do_join)
-		issue_joins(c);
 
 	pthread_mutex_lock(&c->cb_lock);
 	pthread_mutex_lock(&c->lock);
@@ -569,6 +612,12 @@ int cluster_create(const struct cluster_config *cfg, struct cluster **out, char 
 	}
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->cb_lock, NULL);
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->join_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	if (!c->cfg.node_name[0] &&
 	    gethostname(c->cfg.node_name, sizeof(c->cfg.node_name) - 1) != 0)
 		snprintf(c->cfg.node_name, sizeof(c->cfg.node_name), "localhost");
@@ -695,7 +744,7 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 	pthread_mutex_lock(&c->lock);
 	recompute(c, c->start_ms);
 	c->running = true;
-	c->next_join = INT64_MAX; /* first join below; idle() takes over */
+	c->next_join = INT64_MAX; /* first join below; join_main() takes over */
 	pthread_mutex_unlock(&c->lock);
 	rc = ml_net_start(c->net, &ops);
 	if (rc) {
@@ -740,6 +789,10 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 				"cluster: no join peer answered (%u tried); starting alone "
 				"and retrying every %d s\n",
 				issued, JOIN_RETRY_MS / 1000);
+		if (pthread_create(&c->join_thr, NULL, join_main, c) == 0)
+			c->join_thr_started = true;
+		else
+			fprintf(stderr, "cluster: cannot start the join thread; no rejoin\n");
 	}
 	return 0;
 }
@@ -850,6 +903,7 @@ void cluster_leave(struct cluster *c, int64_t timeout_ms)
 		notify_now(c);
 		return;
 	}
+	stop_join_thread(c); /* no rejoining while we leave */
 	/* 1. announce terminating: peers drop us from ownership at once */
 	set_state(c, CLUSTER_STATE_TERMINATING);
 	serf_leave_intent(c);
@@ -872,6 +926,7 @@ void cluster_destroy(struct cluster *c)
 {
 	if (!c)
 		return;
+	stop_join_thread(c);
 	if (c->net) {
 		pthread_mutex_lock(&c->lock);
 		c->running = false;
@@ -885,6 +940,7 @@ void cluster_destroy(struct cluster *c)
 	free_strv(c->cfg.secret_keys, c->cfg.n_secret_keys);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->cb_lock);
+	pthread_cond_destroy(&c->join_cond);
 	free(c);
 }
 
