@@ -35,7 +35,8 @@ static int ok_requests;
 static size_t samples_ok; /* samples in 2xx answered requests */
 static size_t max_per_request;
 static size_t metadata_ok;
-static bool out_of_order, bad_headers, ext_label_seen, own_label_kept;
+static bool out_of_order, bad_headers, ext_label_seen, own_label_kept, team_label_seen;
+static size_t dropped_name_seen;
 static double first_req_ms, second_req_ms;
 static char series_name[MAX_SERIES][64];
 static int64_t series_last_ts[MAX_SERIES];
@@ -57,7 +58,8 @@ static void rx_reset(void)
 	retry_after = NULL;
 	requests = ok_requests = 0;
 	samples_ok = max_per_request = metadata_ok = 0;
-	out_of_order = bad_headers = ext_label_seen = own_label_kept = false;
+	out_of_order = bad_headers = ext_label_seen = own_label_kept = team_label_seen = false;
+	dropped_name_seen = 0;
 	first_req_ms = second_req_ms = 0;
 	n_series_seen = 0;
 	min_ts_seen = INT64_MAX;
@@ -109,6 +111,10 @@ static void record(const uint8_t *body, size_t len)
 			ext_label_seen = true;
 		if (env && !strcmp(env, "own"))
 			own_label_kept = true;
+		if (label(ts, "team") && !strcmp(label(ts, "team"), "test-j"))
+			team_label_seen = true;
+		if (name && !strncmp(name, "drop_me", 7))
+			dropped_name_seen++;
 		/* labels sorted, as the spec requires */
 		for (size_t j = 1; j < ts->n_labels; j++)
 			if (strcmp(ts->labels[j - 1]->name, ts->labels[j]->name) >= 0)
@@ -616,14 +622,56 @@ static void test_buffer_full_drops_oldest(void)
 	rm_rf(dir);
 }
 
+static void test_write_relabel(void)
+{
+	char cfg[1024], err[256];
+	struct inst in;
+
+	snprintf(
+	    cfg, sizeof(cfg),
+	    "endpoint = ( { url = \"%s\"; name = \"t\";\n"
+	    "  queue_config = { batch_send_deadline = \"50ms\"; };\n"
+	    "  write_relabel_config = (\n"
+	    "    { source_labels = [\"__name__\"]; regex = \"drop_me.*\"; action = \"drop\"; },\n"
+	    "    { source_labels = [\"env\", \"job\"]; separator = \"-\"; target_label = \"team\"; "
+	    "}\n"
+	    "  ); } );\n"
+	    "external_labels = { env = \"test\"; };\n",
+	    url);
+	rx_reset();
+	in.m = mock_host_new("prometheus.remote_write.t", type()->schema, cfg, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(in.m);
+	mock_host_set_quiet(in.m, true);
+	CU_ASSERT_EQUAL_FATAL(type()->create(mock_host_api(in.m), mock_host_self(in.m),
+					     mock_host_config(in.m), &in.p),
+			      0);
+	CU_ASSERT_EQUAL_FATAL(type()->start(in.p), 0);
+	push(&in, "drop_me_total", NULL, 1000, 30, 10);
+	push(&in, "keep_me_total", NULL, 1000, 20, 10);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 20, 5000));
+	usleep(200000);
+	pthread_mutex_lock(&rx_lock);
+	CU_ASSERT_EQUAL(samples_ok, 20);
+	CU_ASSERT_EQUAL(dropped_name_seen, 0);
+	/* the replace rule saw the external label (added before relabelling) */
+	CU_ASSERT_TRUE(team_label_seen);
+	CU_ASSERT_FALSE(out_of_order);
+	pthread_mutex_unlock(&rx_lock);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "starling_remote_write_samples_relabel_dropped_total"),
+			       30, 0.1);
+	CU_ASSERT_DOUBLE_EQUAL(
+	    wait_metric(&in, "prometheus_remote_storage_samples_pending", 0, 2000), 0, 0.1);
+	finish(&in);
+}
+
 static void test_config_errors(void)
 {
 	static const char *const bad[] = {
 	    "endpoint = ( { name = \"x\"; } );",
 	    "endpoint = ( { url = \"ftp://x\"; } );",
 	    "endpoint = ( { url = \"http://x\"; headers = { User-Agent = \"me\"; }; } );",
-	    "endpoint = ( { url = \"http://x\"; write_relabel_config = ( { action = \"drop\"; } ); "
-	    "} );",
+	    "endpoint = ( { url = \"http://x\"; write_relabel_config = ( { regex = \"(\"; } ); } "
+	    ");",
 	    "endpoint = ( { url = \"http://x\"; bearer_token = \"a\"; basic_auth = { username = "
 	    "\"u\"; }; } );",
 	    "endpoint = ( { url = \"http://x\"; queue_config = { max_samples_per_send = 0; }; } );",
@@ -670,6 +718,7 @@ int main(void)
 	CU_add_test(s, "disk_buffer_survives_restart", test_disk_buffer_survives_restart);
 	CU_add_test(s, "restart_skips_sent_batches", test_restart_skips_sent_batches);
 	CU_add_test(s, "buffer_full_drops_oldest", test_buffer_full_drops_oldest);
+	CU_add_test(s, "write_relabel", test_write_relabel);
 	CU_add_test(s, "config_errors", test_config_errors);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
