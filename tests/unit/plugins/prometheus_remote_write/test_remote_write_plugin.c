@@ -664,6 +664,46 @@ static void test_write_relabel(void)
 	finish(&in);
 }
 
+/* Every series goes to every endpoint; one endpoint failing does not hold
+ * back the other. */
+static void test_two_endpoints(void)
+{
+	char cfg[1024], err[256];
+	struct inst in;
+
+	snprintf(cfg, sizeof(cfg),
+		 "endpoint = ( { url = \"%s\"; name = \"a\"; queue_config = { batch_send_deadline "
+		 "= \"50ms\"; }; },\n"
+		 "             { url = \"http://127.0.0.1:1/nothing\"; name = \"b\";\n"
+		 "               queue_config = { batch_send_deadline = \"50ms\"; max_backoff = "
+		 "\"100ms\"; }; } );\n",
+		 url);
+	rx_reset();
+	in.m = mock_host_new("prometheus.remote_write.t", type()->schema, cfg, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(in.m);
+	mock_host_set_quiet(in.m, true);
+	CU_ASSERT_EQUAL_FATAL(type()->create(mock_host_api(in.m), mock_host_self(in.m),
+					     mock_host_config(in.m), &in.p),
+			      0);
+	CU_ASSERT_EQUAL_FATAL(type()->start(in.p), 0);
+	push(&in, "two_ways", NULL, 1000, 60, 20);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 60, 5000));
+	CU_ASSERT_EQUAL(samples_ok, 60);
+	for (int i = 0; i < 200 && mock_host_metric(in.m, "prometheus_remote_storage_samples_total",
+						    "remote_name=a,") != 60;
+	     i++)
+		usleep(10000);
+	CU_ASSERT_DOUBLE_EQUAL(
+	    mock_host_metric(in.m, "prometheus_remote_storage_samples_pending", "remote_name=b,"),
+	    60, 0.1);
+	CU_ASSERT_TRUE(mock_host_metric(in.m, "prometheus_remote_storage_samples_retried_total",
+					"remote_name=b,") >= 20);
+	CU_ASSERT_DOUBLE_EQUAL(
+	    mock_host_metric(in.m, "prometheus_remote_storage_samples_total", "remote_name=a,"), 60,
+	    0.1);
+	finish(&in);
+}
+
 static void test_config_errors(void)
 {
 	static const char *const bad[] = {
@@ -719,6 +759,7 @@ int main(void)
 	CU_add_test(s, "restart_skips_sent_batches", test_restart_skips_sent_batches);
 	CU_add_test(s, "buffer_full_drops_oldest", test_buffer_full_drops_oldest);
 	CU_add_test(s, "write_relabel", test_write_relabel);
+	CU_add_test(s, "two_endpoints", test_two_endpoints);
 	CU_add_test(s, "config_errors", test_config_errors);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
