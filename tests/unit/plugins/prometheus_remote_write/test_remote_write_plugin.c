@@ -585,6 +585,57 @@ static void test_restart_skips_sent_batches(void)
 	rm_rf(dir);
 }
 
+/* A batch whose bytes were damaged on disk is dropped with an error and
+ * counted; the others still go out. */
+static void test_corrupt_segment(void)
+{
+	char dir[] = "/tmp/starling-rw-test-XXXXXX", sub[128], path[600];
+	int st[64];
+	struct inst in;
+	struct dirent *e;
+	DIR *d;
+	FILE *f;
+	int c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/t", dir);
+	for (int i = 0; i < 64; i++)
+		st[i] = 503;
+	rx_reset();
+	rx_answer(st, 64, NULL);
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_shards = 1; max_backoff = \"1s\";", dir), 0);
+	push(&in, "damaged", NULL, 1000, 100, 100);
+	push(&in, "damaged", NULL, 2000, 100, 100);
+	finish(&in);
+	d = opendir(sub);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	path[0] = 0;
+	while ((e = readdir(d)))
+		if (strstr(e->d_name, ".seg"))
+			snprintf(path, sizeof(path), "%s/%s", sub, e->d_name);
+	closedir(d);
+	/* flip a payload byte of the first record (header is 32 bytes) */
+	f = fopen(path, "r+b");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fseek(f, 40, SEEK_SET);
+	c = fgetc(f);
+	fseek(f, 40, SEEK_SET);
+	fputc(c ^ 0x55, f);
+	fclose(f);
+
+	rx_answer(st, 0, NULL);
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_shards = 1;", dir), 0);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 100, 5000));
+	CU_ASSERT_DOUBLE_EQUAL(
+	    wait_metric(&in, "prometheus_remote_storage_samples_dropped_total", 100, 2000), 100,
+	    0.1);
+	CU_ASSERT_EQUAL(samples_ok, 100);
+	CU_ASSERT_EQUAL(min_ts_seen, 2000);
+	CU_ASSERT_TRUE(mock_host_log_count(in.m, STARLING_LOG_ERROR, "corrupt") >= 1);
+	finish(&in);
+	rm_rf(dir);
+}
+
 static void test_buffer_full_drops_oldest(void)
 {
 	char dir[] = "/tmp/starling-rw-test-XXXXXX";
@@ -757,6 +808,7 @@ int main(void)
 	CU_add_test(s, "400_dropped_and_counted", test_400_dropped_and_counted);
 	CU_add_test(s, "disk_buffer_survives_restart", test_disk_buffer_survives_restart);
 	CU_add_test(s, "restart_skips_sent_batches", test_restart_skips_sent_batches);
+	CU_add_test(s, "corrupt_segment", test_corrupt_segment);
 	CU_add_test(s, "buffer_full_drops_oldest", test_buffer_full_drops_oldest);
 	CU_add_test(s, "write_relabel", test_write_relabel);
 	CU_add_test(s, "two_endpoints", test_two_endpoints);
