@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include <starling/http.h>
+#include "mock_host.h"
 
 static struct MHD_Daemon *daemon_, *tls_daemon;
 static unsigned short tls_port;
@@ -583,6 +584,66 @@ static void test_tls(void)
 	free(r.body);
 }
 
+static const struct starling_config_key http_keys[] = {STARLING_HTTP_CONFIG_KEYS, {NULL}};
+
+static int auth_from(const char *cfg, struct starling_http_auth **a, char *err, size_t errlen)
+{
+	struct mock_host *m = mock_host_new("t.http", http_keys, cfg, err, errlen);
+	int r;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	r = starling_http_auth_from_config(mock_host_api(m), mock_host_config(m), a, err, errlen);
+	mock_host_free(m);
+	return r;
+}
+
+/* The Alloy-named config blocks, through the host API (mock host). */
+static void test_auth_from_config(void)
+{
+	struct starling_http_auth *a;
+	struct starling_http_request req = {0};
+	char err[256], url[128];
+	struct result r;
+
+	snprintf(url, sizeof(url), "%s/headers", base);
+	req.url = url;
+	CU_ASSERT_EQUAL_FATAL(
+	    auth_from("authorization = { type = \"Token\"; credentials = \"s3cret\"; };", &a, err,
+		      sizeof(err)),
+	    0);
+	req.auth = a;
+	fetch(&req, &r);
+	CU_ASSERT_PTR_NOT_NULL(r.body && strstr(r.body, "auth=Token s3cret "));
+	free(r.body);
+	starling_http_auth_free(a);
+
+	CU_ASSERT_EQUAL_FATAL(auth_from("basic_auth = { username = \"u\"; password = \"p\"; };\n"
+					"follow_redirects = false;",
+					&a, err, sizeof(err)),
+			      0);
+	req.auth = a;
+	fetch(&req, &r);
+	CU_ASSERT_PTR_NOT_NULL(r.body && strstr(r.body, "auth=Basic dTpw "));
+	free(r.body);
+	/* follow_redirects = false: the 301 itself is the answer */
+	snprintf(url, sizeof(url), "%s/redir", base);
+	fetch(&req, &r);
+	CU_ASSERT_EQUAL(r.status, 301);
+	free(r.body);
+	starling_http_auth_free(a);
+
+	CU_ASSERT_EQUAL(
+	    auth_from("bearer_token = \"t\";\nauthorization = { credentials = \"c\"; };", &a, err,
+		      sizeof(err)),
+	    -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "mock.cfg"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "at most one"));
+	CU_ASSERT_EQUAL(auth_from("tls_config = { cert_file = \"/x\"; };", &a, err, sizeof(err)),
+			-EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "key_file"));
+	CU_ASSERT_EQUAL(auth_from("follow_redirects = \"yes\";", &a, err, sizeof(err)), -EINVAL);
+}
+
 static void test_retry_after_parse(void)
 {
 	CU_ASSERT_EQUAL(starling_http_parse_retry_after("120", 0), 120000);
@@ -608,6 +669,7 @@ int main(void)
 	CU_add_test(s, "timeout_redirects_429", test_timeout_and_redirects);
 	CU_add_test(s, "auth_headers", test_auth_headers);
 	CU_add_test(s, "concurrency_and_post", test_concurrency_and_post);
+	CU_add_test(s, "auth_from_config", test_auth_from_config);
 	CU_add_test(s, "connection_reuse", test_connection_reuse);
 	CU_add_test(s, "tls_ca_server_name_insecure", test_tls);
 	CU_add_test(s, "retry_after_parse", test_retry_after_parse);
