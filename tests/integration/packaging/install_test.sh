@@ -56,6 +56,18 @@ if getent passwd starling >/dev/null || [ -e /usr/bin/starling ]; then
 	echo "FAIL - starling is already installed on this machine; cannot test installation"
 	exit 1
 fi
+# Leftovers of a daemon run by hand (e.g. `starling run` as root creates
+# /var/lib/starling) would hide what the package creates. Remove them from
+# this namespace's view only: /etc and /var are overlays here (checked), so
+# this writes whiteouts into WORK_DIR and leaves the machine alone.
+for d in /var/lib/starling /etc/starling; do
+	if [ -e "$d" ]; then
+		[ "$(findmnt -n -o FSTYPE --target "$d")" = overlay ] ||
+			{ echo "FAIL - $d is not on an overlay; refusing to touch it"; exit 1; }
+		echo "# note: this machine has $d (not from a package); hidden in the test namespace"
+		rm -rf "$d"
+	fi
+done
 
 user_ok() { getent passwd starling >/dev/null && getent group starling >/dev/null; }
 no_user() { ! getent passwd starling >/dev/null && ! getent group starling >/dev/null; }
