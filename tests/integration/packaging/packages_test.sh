@@ -317,6 +317,14 @@ for h in "$ROOT"/usr/include/starling/*.h; do
 		sh -c "cc -std=c11 -Wall -Wextra -Werror -fsyntax-only $($PC --cflags starling-plugin) '$WORK/hdr.c' >'$LOG/hdr-$hn' 2>&1"
 done
 
+# The .pc's Libs must satisfy everything in libstarling_sdk.a, not only
+# what the example happens to use: link the whole archive with --no-undefined.
+printf 'int starling_whole_archive_test;\n' >"$WORK/wa.c"
+check "Libs of starling-plugin.pc satisfy the whole libstarling_sdk.a (--whole-archive, --no-undefined)" \
+	sh -c "cc -shared -fPIC -o '$WORK/wa.so' '$WORK/wa.c' -Wl,--no-undefined -Wl,--whole-archive \
+		'$ROOT/usr/$LIBDIR/libstarling_sdk.a' -Wl,--no-whole-archive \
+		$($PC --libs starling-plugin) >'$LOG/whole-archive' 2>&1"
+
 EX=$WORK/example
 rm -rf "$EX"
 cp -r "$ROOT/usr/share/doc/starling-dev/examples/plugin" "$EX"
