@@ -102,6 +102,32 @@ installed_checks deb
 check "deb: service enabled for multi-user.target" \
 	test -L /etc/systemd/system/multi-user.target.wants/starling.service
 
+echo "# deb: the service's command line, run as the unprivileged user starling"
+# What systemd would run (minus the sandbox): the unit's ExecStart as
+# User=starling. Config readable, plugins loadable, state writable.
+exec_start=$(sed -n 's/^ExecStart=//p' /usr/lib/systemd/system/starling.service)
+read -r -a argv <<<"$exec_start"
+setpriv --reuid=starling --regid=starling --init-groups \
+	"${argv[@]}" --server.http.listen-addr 127.0.0.1:18946 >"$LOG/run-as-starling" 2>&1 &
+pid=$!
+ready=0
+for _ in $(seq 1 100); do # 20 s
+	if curl -fsS -o /dev/null http://127.0.0.1:18946/-/ready 2>/dev/null; then
+		ready=1
+		break
+	fi
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.2
+done
+check "deb: ExecStart as user starling gets ready" test "$ready" = 1
+kill -TERM "$pid" 2>/dev/null
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+kill -KILL "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+check "deb: its state is written under /var/lib/starling, owned by starling" \
+	sh -c "[ -n \"\$(find /var/lib/starling -mindepth 2 -type f -user starling | head -n1)\" ]"
+[ "$ready" = 1 ] || sed 's/^/    | /' "$LOG/run-as-starling" | tail -n 10
+
 echo "# README recipe: build the example plugin against the installed SDK and drop it in"
 cp -r /usr/share/doc/starling-dev/examples/plugin "$WORK/example"
 if make -C "$WORK/example" >"$LOG/make" 2>&1; then
