@@ -161,7 +161,8 @@ int cmd_check_metrics(int argc, char **argv)
 	}
 	if (strcmp(format, "auto") != 0 && strcmp(format, "prometheus") != 0 &&
 	    strcmp(format, "openmetrics") != 0) {
-		fprintf(stderr, "check-metrics: unknown format \"%s\" (auto, prometheus, openmetrics)\n",
+		fprintf(stderr,
+			"check-metrics: unknown format \"%s\" (auto, prometheus, openmetrics)\n",
 			format);
 		return 2;
 	}

@@ -121,8 +121,14 @@ static struct starling_config *from_libconfig(const config_setting_t *s, const c
 	enum cfg_kind kind;
 	int type = config_setting_type(s);
 
-	snprintf(where, sizeof(where), "%s:%u", file ? file : fallback_file,
-		 config_setting_source_line(s));
+	if (file && file[0] != '/' && strcmp(file, fallback_file) && strrchr(fallback_file, '/'))
+		/* An @include'd file, named relative to the main file's dir. */
+		snprintf(where, sizeof(where), "%.*s/%s:%u",
+			 (int)(strrchr(fallback_file, '/') - fallback_file), fallback_file, file,
+			 config_setting_source_line(s));
+	else
+		snprintf(where, sizeof(where), "%s:%u", file ? file : fallback_file,
+			 config_setting_source_line(s));
 	switch (type) {
 	case CONFIG_TYPE_GROUP:
 		kind = CFG_K_GROUP;
@@ -513,8 +519,8 @@ static int cluster_set(struct cluster_config *cc, const char *key, const struct 
 	if (!strcmp(key, "max_join_peers") || !strcmp(key, "wait_for_size")) {
 		int64_t v;
 
-		if ((n->kind != CFG_K_INT && !flag) || parse_int64(text, &v) ||
-		    v < 0 || v > 100000) {
+		if ((n->kind != CFG_K_INT && !flag) || parse_int64(text, &v) || v < 0 ||
+		    v > 100000) {
 			cfg_errors_add(errs, "%s: %s: expected integer 0..100000, found \"%s\"", w,
 				       p, text);
 			return -EINVAL;
@@ -720,10 +726,18 @@ static int parse_common(config_t *lc, int ok, const char *name, struct cfg_doc *
 
 int cfg_doc_parse_file(const char *path, struct cfg_doc **out, struct cfg_errors *errs)
 {
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
 	config_t lc;
 	int ok;
 
 	config_init(&lc);
+	/* @include paths are relative to the including file's directory. */
+	if (slash && (size_t)(slash - path) < sizeof(dir)) {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+		config_set_include_dir(&lc, dir[0] ? dir : "/");
+	}
 	ok = config_read_file(&lc, path);
 	return parse_common(&lc, ok, path, out, errs);
 }
@@ -794,7 +808,7 @@ int cfg_doc_apply_overrides(struct cfg_doc *d, const struct cfg_overrides *o,
 		if (is_list)
 			*seen = true;
 	}
-	if (!d->plugins_dir || !d->state_dir || !d->http_listen_addr)
+	if ((o->plugins_dir && !d->plugins_dir) || !d->state_dir || !d->http_listen_addr)
 		return -ENOMEM;
 	return ret;
 }
@@ -1164,6 +1178,28 @@ static int visit(struct cfg_doc *d, size_t v, size_t **adj, const size_t *n_adj,
 	return ret;
 }
 
+/* "known types: a, b" or a hint that no plugin was loaded (malloc'd). */
+static char *known_types(const struct type_set *ts)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!ts || !ts->n)
+		return strdup("no plugins loaded: check plugins_dir / --plugins-dir");
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	fputs("known types: ", f);
+	for (size_t i = 0; i < ts->n; i++)
+		fprintf(f, "%s%s", i ? ", " : "", ts->types[i]->name);
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 int cfg_doc_validate(struct cfg_doc *d, const struct type_set *types, struct cfg_errors *errs)
 {
 	struct starling_config *list = member(d->root, "components");
@@ -1240,8 +1276,11 @@ int cfg_doc_validate(struct cfg_doc *d, const struct type_set *types, struct cfg
 		}
 		c->type = type_set_find(types, tn->s);
 		if (!c->type) {
-			cfg_errors_add(errs, "%s: %s: unknown component type \"%s\"", tn->where,
-				       tn->path, tn->s);
+			char *known = known_types(types);
+
+			cfg_errors_add(errs, "%s: %s: unknown component type \"%s\" (%s)",
+				       tn->where, tn->path, tn->s, known ? known : "?");
+			free(known);
 			ret = -EINVAL;
 			continue;
 		}

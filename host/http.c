@@ -21,6 +21,7 @@
 #include <microhttpd.h>
 #include <starling/labels.h>
 
+#include "ui_html.h"
 #include "units.h"
 
 #define HTTP_THREADS 2

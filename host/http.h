@@ -22,7 +22,4 @@ void http_stop(struct http_server *s);
 /* Process metrics (process_*), exposed for tests. */
 void http_write_process_metrics(FILE *out, double start_time);
 
-/* The embedded UI page (host/ui.c). */
-extern const char starling_ui_html[];
-
 #endif

@@ -194,17 +194,14 @@ static int load_doc(const struct cli *c, struct cfg_doc **out, struct cfg_errors
 		r = cfg_doc_parse_file(c->config, out, errs);
 	else
 		r = cfg_doc_parse_string(starling_default_config, "<embedded default>", out, errs);
-	if (r)
+	if (!*out)
 		return r;
-	r = cfg_doc_apply_overrides(*out, &c->ovr, errs);
-	if (!r && !(*out)->plugins_dir) {
+	if (cfg_doc_apply_overrides(*out, &c->ovr, errs))
+		r = -EINVAL;
+	if (!(*out)->plugins_dir) {
 		(*out)->plugins_dir = strdup(STARLING_DEFAULT_PLUGINS_DIR);
 		if (!(*out)->plugins_dir)
 			r = -ENOMEM;
-	}
-	if (r) {
-		cfg_doc_unref(*out);
-		*out = NULL;
 	}
 	return r;
 }
@@ -231,9 +228,10 @@ static int reload_handler(void *arg, char **msg)
 	log_info("reloading configuration from %s",
 		 app->cli->config ? app->cli->config : "the embedded default");
 	r = load_doc(app->cli, &doc, &errs);
-	if (!r) {
+	if (doc) {
 		loader_type_set(app->reg, &ts);
-		r = cfg_doc_validate(doc, &ts, &errs);
+		if (cfg_doc_validate(doc, &ts, &errs) || errs.n)
+			r = -EINVAL;
 	}
 	if (r) {
 		*msg = join_errors(&errs);
@@ -291,11 +289,11 @@ static int cmd_run(struct cli *cli)
 	double start = wall_seconds();
 	int r, code = 0;
 
-	if (load_doc(cli, &app.doc, &errs)) {
+	/* On errors other than syntax, go on validating to report them all. */
+	if (load_doc(cli, &app.doc, &errs) && !app.doc) {
 		print_errors(&errs);
 		log_error("configuration has errors; not starting");
 		cfg_errors_free(&errs);
-		cfg_doc_unref(app.doc);
 		return 1;
 	}
 	log_set_level(app.doc->log_level);
@@ -306,7 +304,7 @@ static int cmd_run(struct cli *cli)
 		return 1;
 	}
 	loader_type_set(app.reg, &ts);
-	if (cfg_doc_validate(app.doc, &ts, &errs)) {
+	if (cfg_doc_validate(app.doc, &ts, &errs) || errs.n) {
 		print_errors(&errs);
 		log_error("configuration has %zu errors; not starting", errs.n);
 		cfg_errors_free(&errs);
@@ -432,10 +430,24 @@ static int cmd_check_config(struct cli *cli)
 	return code;
 }
 
+/* --plugins-dir, else plugins_dir of --config, else the install default. */
 static const char *plugins_dir_for(struct cli *cli)
 {
+	static char from_file[4096];
+	struct cfg_errors errs = {0};
+	struct cfg_doc *doc = NULL;
+
 	if (cli->ovr.plugins_dir)
 		return cli->ovr.plugins_dir;
+	if (cli->config) {
+		cfg_doc_parse_file(cli->config, &doc, &errs);
+		if (doc && doc->plugins_dir && strlen(doc->plugins_dir) < sizeof(from_file))
+			memcpy(from_file, doc->plugins_dir, strlen(doc->plugins_dir) + 1);
+		cfg_doc_unref(doc);
+		cfg_errors_free(&errs);
+		if (from_file[0])
+			return from_file;
+	}
 	return STARLING_DEFAULT_PLUGINS_DIR;
 }
 

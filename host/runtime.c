@@ -327,7 +327,7 @@ static void run_timer(struct runtime *rt, struct starling_timer *t)
 	pthread_mutex_lock(&c->cb_lock);
 	pthread_mutex_lock(&rt->tlock);
 	t->queued = false;
-	if (t->cancelled || c->stopping) {
+	if (t->cancelled || __atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE)) {
 		bool f = t->free_pending;
 
 		pthread_cond_broadcast(&rt->done);
@@ -641,7 +641,8 @@ static int deliver(struct starling_component *r, const void *payload, bool profi
 
 	if (!reentrant)
 		pthread_mutex_lock(&r->cb_lock);
-	if (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) != INST_RUNNING || r->stopping) {
+	if (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) != INST_RUNNING ||
+	    __atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE)) {
 		if (!reentrant)
 			pthread_mutex_unlock(&r->cb_lock);
 		return -EAGAIN;
@@ -1071,7 +1072,7 @@ static void inst_stop(struct starling_component *c)
 	if (c->state != INST_RUNNING)
 		return;
 	/* No new timer runs or deliveries from here on. */
-	c->stopping = true;
+	__atomic_store_n(&c->stopping, true, __ATOMIC_RELEASE);
 	timers_cancel_all(c);
 	pthread_mutex_lock(&c->cb_lock);
 	if (c->type->stop) {
@@ -1092,7 +1093,7 @@ static int inst_bring_up(struct starling_component *c)
 	int64_t t0;
 	int ret;
 
-	c->stopping = false;
+	__atomic_store_n(&c->stopping, false, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&c->cb_lock);
 	t0 = mono_ns();
 	ret = c->type->create(&host_api, c, c->cfg, &c->inst);
@@ -1118,7 +1119,7 @@ static int inst_bring_up(struct starling_component *c)
 	pthread_mutex_unlock(&c->cb_lock);
 	if (ret < 0) {
 		/* A failed start is not stopped, only destroyed. */
-		c->stopping = true;
+		__atomic_store_n(&c->stopping, true, __ATOMIC_RELEASE);
 		timers_cancel_all(c);
 		set_state(c, INST_CREATED);
 		inst_teardown(c);

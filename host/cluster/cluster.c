@@ -1,16 +1,40 @@
 /*
- * Cluster service front: node state, the current ownership view, and the
- * single-node mode used when clustering is disabled.
+ * Cluster service front: configuration, node state in Serf tags, the
+ * ownership view and its epochs, join/rejoin, leave, and the operator
+ * surface (peers JSON, metrics). Membership itself is engine.c over net.c.
  */
 #include "cluster.h"
+#include "engine.h"
+#include "net.h"
 #include "ownership.h"
 
 #include <errno.h>
+#include <ifaddrs.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <netinet/in.h>
+#include <resolv.h>
+
+#define MAX_JOIN_ADDRS 64
+#define JOIN_RETRY_MS 2000
+/* Longest the first join in cluster_start may block (bounded, so a dead
+ * seed list never hangs startup). */
+#define FIRST_JOIN_MAX_MS 3000
+/* Serf encodes tags as a msgpack map after this byte. */
+#define SERF_TAG_MAGIC 0xff
+
+struct peer_seen {
+	char name[ML_NAME_MAX];
+	char state[16];
+	int64_t last_change; /* unix ms */
+};
 
 struct cluster {
 	struct cluster_config cfg;
@@ -18,8 +42,28 @@ struct cluster {
 	enum cluster_node_state state;
 	struct ownership_view *view; /* participants; NULL-safe */
 	uint64_t epoch;
+	uint64_t notified_epoch;
 	cluster_view_fn view_fn;
 	void *view_arg;
+	pthread_mutex_t cb_lock; /* serialises view callbacks */
+
+	/* clustering enabled */
+	struct ml_engine *eng;
+	struct ml_net *net;
+	struct ml_timing timing;
+	struct ml_keyring keys;
+	struct ml_addr bind, advertise;
+	bool running;
+	uint64_t seen_version;
+	bool ready; /* wait_for_size reached or timed out */
+	int64_t start_ms;
+	int64_t mono_to_unix; /* add to monotonic ms to get unix ms */
+	int64_t next_join;
+	unsigned joins_issued;
+	bool joined_once;
+	struct peer_seen *seen;
+	size_t n_seen;
+	uint64_t view_changes;
 };
 
 void cluster_config_defaults(struct cluster_config *cfg)
@@ -47,91 +91,804 @@ void cluster_config_release(struct cluster_config *cfg)
 	cfg->n_join = cfg->n_secret_keys = 0;
 }
 
+static char **dup_strv(char **v, size_t n)
+{
+	char **out = calloc(n + 1, sizeof(*out));
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		out[i] = strdup(v[i]);
+		if (!out[i]) {
+			free_strv(out, i);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+static int64_t unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *state_name(enum cluster_node_state s)
+{
+	switch (s) {
+	case CLUSTER_STATE_PARTICIPANT:
+		return "participant";
+	case CLUSTER_STATE_TERMINATING:
+		return "terminating";
+	default:
+		return "viewer";
+	}
+}
+
+static bool valid_node_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= STARLING_NODE_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch <= 0x20 || ch == 0x7f || ch == '"' || ch == '\\')
+			return false;
+	}
+	return true;
+}
+
+/* ---- Serf tags ---- */
+
+static size_t encode_tags(enum cluster_node_state st, double weight, uint8_t *out, size_t cap)
+{
+	struct mp_buf b;
+	char w[32];
+	size_t n;
+
+	mp_init(&b);
+	mp_put_byte(&b, SERF_TAG_MAGIC);
+	mp_w_map(&b, weight != 1.0 ? 2 : 1);
+	mp_w_str(&b, "starling_state");
+	mp_w_str(&b, state_name(st));
+	if (weight != 1.0) {
+		snprintf(w, sizeof(w), "%g", weight);
+		mp_w_str(&b, "starling_weight");
+		mp_w_str(&b, w);
+	}
+	n = b.oom || b.len > cap ? 0 : b.len;
+	if (n)
+		memcpy(out, b.p, n);
+	mp_free(&b);
+	return n;
+}
+
+/* Decoded Starling view of a member's tags. */
+struct tags {
+	enum cluster_node_state state; /* viewer when absent (serf agents) */
+	double weight;
+	char text[256]; /* "k=v,k=v" for display */
+};
+
+static void decode_tags(const uint8_t *meta, size_t len, struct tags *t)
+{
+	struct mp_rd r;
+	uint32_t n;
+	size_t tl = 0;
+
+	t->state = CLUSTER_STATE_VIEWER;
+	t->weight = 1.0;
+	t->text[0] = 0;
+	if (len < 1 || meta[0] != SERF_TAG_MAGIC)
+		return;
+	mp_rd_init(&r, meta + 1, len - 1);
+	if (mp_r_map(&r, &n))
+		return;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *k, *v;
+		uint32_t kn, vn;
+
+		if (mp_r_raw(&r, &k, &kn) || mp_r_raw(&r, &v, &vn))
+			return;
+		if (tl < sizeof(t->text))
+			tl += (size_t)snprintf(t->text + tl, sizeof(t->text) - tl, "%s%.*s=%.*s",
+					       tl ? "," : "", (int)kn, (const char *)k, (int)vn,
+					       (const char *)v);
+		if (kn == 14 && memcmp(k, "starling_state", 14) == 0) {
+			if (vn == 11 && memcmp(v, "participant", 11) == 0)
+				t->state = CLUSTER_STATE_PARTICIPANT;
+			else if (vn == 11 && memcmp(v, "terminating", 11) == 0)
+				t->state = CLUSTER_STATE_TERMINATING;
+		} else if (kn == 15 && memcmp(k, "starling_weight", 15) == 0 && vn < 31) {
+			char tmp[32];
+			char *end;
+			double w;
+
+			memcpy(tmp, v, vn);
+			tmp[vn] = 0;
+			w = strtod(tmp, &end);
+			if (*end == 0 && w > 0 && w < 1e6)
+				t->weight = w;
+		}
+	}
+}
+
+/* Display state of a member: memberlist state first, then its tag. */
+static const char *member_state(const struct ml_node *n, struct tags *t)
+{
+	decode_tags(n->meta, n->meta_len, t);
+	switch (n->state) {
+	case ML_STATE_SUSPECT:
+		return "suspect";
+	case ML_STATE_DEAD:
+		return "dead";
+	case ML_STATE_LEFT:
+		return "left";
+	default:
+		return state_name(t->state);
+	}
+}
+
+/* ---- views ---- */
+
+static void install_view(struct cluster *c, const char *const *names, const double *weights,
+			 size_t n)
+{
+	struct ownership_view *nv = ownership_view_new(c->epoch + 1, names, weights, n);
+
+	if (!nv)
+		return;
+	c->epoch++;
+	c->view_changes++;
+	ownership_view_free(c->view);
+	c->view = nv;
+}
+
+static bool view_equal(const struct ownership_view *v, const char *const *names,
+		       const double *weights, size_t n)
+{
+	if (!v)
+		return n == 0;
+	if (v->n != n)
+		return false;
+	/* v is sorted by name; names are sorted too (see recompute) */
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v->members[i].name, names[i]) || v->members[i].weight != weights[i])
+			return false;
+	return true;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	const struct ml_node *x = *(const struct ml_node *const *)a;
+	const struct ml_node *y = *(const struct ml_node *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+static void note_seen(struct cluster *c, const char *name, const char *state, int64_t when)
+{
+	for (size_t i = 0; i < c->n_seen; i++) {
+		if (strcmp(c->seen[i].name, name) == 0) {
+			if (strcmp(c->seen[i].state, state)) {
+				snprintf(c->seen[i].state, sizeof(c->seen[i].state), "%s", state);
+				c->seen[i].last_change = when;
+			}
+			return;
+		}
+	}
+	struct peer_seen *ns = realloc(c->seen, (c->n_seen + 1) * sizeof(*ns));
+
+	if (!ns)
+		return;
+	c->seen = ns;
+	snprintf(ns[c->n_seen].name, sizeof(ns[0].name), "%s", name);
+	snprintf(ns[c->n_seen].state, sizeof(ns[0].state), "%s", state);
+	ns[c->n_seen].last_change = when;
+	c->n_seen++;
+}
+
+static int64_t seen_change(const struct cluster *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_seen; i++)
+		if (strcmp(c->seen[i].name, name) == 0)
+			return c->seen[i].last_change;
+	return 0;
+}
+
+/* With c->lock held: rebuild the participant view if membership changed. */
+static void recompute(struct cluster *c, int64_t now)
+{
+	size_t n = ml_node_count(c->eng), k = 0;
+	const struct ml_node **parts;
+	const char **names;
+	double *weights;
+
+	if (ml_version(c->eng) == c->seen_version)
+		return;
+	c->seen_version = ml_version(c->eng);
+	parts = calloc(n + 1, sizeof(*parts));
+	names = calloc(n + 1, sizeof(*names));
+	weights = calloc(n + 1, sizeof(*weights));
+	if (!parts || !names || !weights)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct ml_node *m = ml_node_at(c->eng, i);
+		struct tags t;
+		const char *st = member_state(m, &t);
+
+		note_seen(c, m->name, st, now + c->mono_to_unix);
+		/* suspects keep their targets until declared dead: no flapping */
+		if ((m->state == ML_STATE_ALIVE || m->state == ML_STATE_SUSPECT) &&
+		    t.state == CLUSTER_STATE_PARTICIPANT)
+			parts[k++] = m;
+	}
+	qsort(parts, k, sizeof(*parts), name_cmp);
+	for (size_t i = 0; i < k; i++) {
+		struct tags t;
+
+		decode_tags(parts[i]->meta, parts[i]->meta_len, &t);
+		names[i] = parts[i]->name;
+		weights[i] = t.weight;
+	}
+	if (!c->ready && c->cfg.wait_for_size > 0 && k >= (size_t)c->cfg.wait_for_size)
+		c->ready = true;
+	if (!view_equal(c->view, names, weights, k))
+		install_view(c, names, weights, k);
+out:
+	free(parts);
+	free(names);
+	free(weights);
+}
+
+static void after_engine(void *arg, int64_t now)
+{
+	struct cluster *c = arg;
+
+	recompute(c, now);
+}
+
+/* ---- join ---- */
+
+static int add_addrinfo(const char *host, uint16_t port, struct ml_addr *out, int n, int max)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res, *ai;
+	char ps[8];
+
+	snprintf(ps, sizeof(ps), "%u", port);
+	if (getaddrinfo(host, ps, &hints, &res))
+		return n;
+	for (ai = res; ai && n < max; ai = ai->ai_next) {
+		struct ml_addr a = { 0 };
+
+		if (ai->ai_family == AF_INET) {
+			memcpy(a.ip, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
+			a.len = 4;
+		} else if (ai->ai_family == AF_INET6) {
+			memcpy(a.ip, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
+			a.len = 16;
+		} else {
+			continue;
+		}
+		a.port = port;
+		bool dup = false;
+
+		for (int i = 0; i < n; i++)
+			dup |= ml_addr_eq(&out[i], &a);
+		if (!dup)
+			out[n++] = a;
+	}
+	freeaddrinfo(res);
+	return n;
+}
+
+/* SRV lookup with res_query; the answer is parsed by hand because the
+ * ns_* parser lives in libresolv, which the host does not link. */
+static int resolve_srv(const char *name, struct ml_addr *out, int n, int max)
+{
+	unsigned char ans[4096];
+	int len = res_query(name, C_IN, T_SRV, ans, sizeof(ans));
+	const unsigned char *p, *end;
+	int qd, an;
+
+	if (len < 12 || len > (int)sizeof(ans))
+		return n;
+	end = ans + len;
+	qd = ans[4] << 8 | ans[5];
+	an = ans[6] << 8 | ans[7];
+	p = ans + 12;
+	for (int i = 0; i < qd; i++) {
+		int s = dn_skipname(p, end);
+
+		if (s < 0 || end - p < s + 4)
+			return n;
+		p += s + 4;
+	}
+	for (int i = 0; i < an && n < max; i++) {
+		char target[NS_MAXDNAME];
+		int s = dn_skipname(p, end);
+		int type, rdlen;
+
+		if (s < 0 || end - p < s + 10)
+			return n;
+		p += s;
+		type = p[0] << 8 | p[1];
+		rdlen = p[8] << 8 | p[9];
+		p += 10;
+		if (end - p < rdlen)
+			return n;
+		if (type == T_SRV && rdlen >= 7 &&
+		    dn_expand(ans, end, p + 6, target, sizeof(target)) >= 0)
+			n = add_addrinfo(target, (uint16_t)(p[4] << 8 | p[5]), out, n, max);
+		p += rdlen;
+	}
+	return n;
+}
+
+/* Resolve one join entry: "host:port", "host" (port 7946), "dnssrv+name". */
+static int resolve_join(const char *entry, struct ml_addr *out, int n, int max)
+{
+	char host[256];
+	const char *colon;
+	uint16_t port = 7946;
+	struct ml_addr a;
+
+	if (strncmp(entry, "dnssrv+", 7) == 0)
+		return resolve_srv(entry + 7, out, n, max);
+	if (strncmp(entry, "dns+", 4) == 0)
+		entry += 4;
+	if (ml_addr_parse(entry, &a) == 0) {
+		if (n < max)
+			out[n++] = a;
+		return n;
+	}
+	colon = strrchr(entry, ':');
+	if (colon && !strchr(colon, ']')) {
+		long p = strtol(colon + 1, NULL, 10);
+
+		if (p > 0 && p < 65536)
+			port = (uint16_t)p;
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - entry), entry);
+	} else {
+		snprintf(host, sizeof(host), "%s", entry);
+	}
+	return add_addrinfo(host, port, out, n, max);
+}
+
+/* Without c->lock: resolve the join list, then (locked) start joins with
+ * a random subset. Returns how many joins were issued. */
+static unsigned issue_joins(struct cluster *c)
+{
+	struct ml_addr addrs[MAX_JOIN_ADDRS];
+	int n = 0, k;
+
+	for (size_t i = 0; i < c->cfg.n_join; i++)
+		n = resolve_join(c->cfg.join[i], addrs, n, MAX_JOIN_ADDRS);
+	pthread_mutex_lock(&c->lock);
+	/* never join ourselves */
+	for (int i = 0; i < n;) {
+		if (ml_addr_eq(&addrs[i], &c->advertise))
+			addrs[i] = addrs[--n];
+		else
+			i++;
+	}
+	for (int i = n - 1; i > 0; i--) {
+		int j = rand() % (i + 1);
+		struct ml_addr t = addrs[i];
+
+		addrs[i] = addrs[j];
+		addrs[j] = t;
+	}
+	k = c->cfg.max_join_peers > 0 && n > c->cfg.max_join_peers ? c->cfg.max_join_peers : n;
+	int64_t now = ml_now_ms();
+
+	for (int i = 0; i < k; i++)
+		ml_join(c->eng, &addrs[i], now);
+	c->joins_issued += (unsigned)k;
+	pthread_mutex_unlock(&c->lock);
+	return (unsigned)k;
+}
+
+/* Ticker thread, no lock held: join retries, rejoin, readiness timeout,
+ * and view-change callbacks. */
+static void idle(void *arg)
+{
+	struct cluster *c = arg;
+	int64_t now = ml_now_ms();
+	bool do_join = false;
+	cluster_view_fn fn;
+	void *fa;
+	uint64_t epoch;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->running && c->cfg.n_join && now >= c->next_join) {
+		unsigned ok, failed;
+		const char *conflict;
+
+		ml_join_status(c->eng, &ok, &failed, &conflict);
+		if (ok)
+			c->joined_once = true;
+		/* until someone answered, retry quickly; then every
+		 * rejoin_interval, which re-resolves and heals partitions */
+		if (!c->joined_once)
+			c->next_join = now + JOIN_RETRY_MS;
+		else
+			c->next_join = c->cfg.rejoin_interval_ms > 0 ? now + c->cfg.rejoin_interval_ms
+								     : INT64_MAX;
+		do_join = true;
+	}
+	if (!c->ready && c->cfg.wait_timeout_ms > 0 && now - c->start_ms >= c->cfg.wait_timeout_ms) {
+		c->ready = true;
+		c->epoch++; /* what this node owns changed */
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (do_join)
+		issue_joins(c);
+
+	pthread_mutex_lock(&c->cb_lock);
+	pthread_mutex_lock(&c->lock);
+	fn = c->view_fn;
+	fa = c->view_arg;
+	epoch = c->epoch;
+	bool changed = epoch != c->notified_epoch;
+
+	c->notified_epoch = epoch;
+	pthread_mutex_unlock(&c->lock);
+	if (changed && fn)
+		fn(fa, epoch);
+	pthread_mutex_unlock(&c->cb_lock);
+}
+
+/* ---- lifecycle ---- */
+
 int cluster_create(const struct cluster_config *cfg, struct cluster **out, char *err, size_t errlen)
 {
-	struct cluster *c;
+	struct cluster *c = calloc(1, sizeof(*c));
+	int rc = -EINVAL;
 
-	if (cfg->enabled) {
-		snprintf(err, errlen, "clustering is not available in this build");
-		return -ENOTSUP;
-	}
-	c = calloc(1, sizeof(*c));
 	if (!c) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	c->cfg = *cfg;
-	c->cfg.join = NULL;
-	c->cfg.n_join = 0;
-	c->cfg.secret_keys = NULL;
-	c->cfg.n_secret_keys = 0;
+	c->cfg.join = dup_strv(cfg->join, cfg->n_join);
+	c->cfg.secret_keys = dup_strv(cfg->secret_keys, cfg->n_secret_keys);
+	if (!c->cfg.join || !c->cfg.secret_keys) {
+		free_strv(c->cfg.join, c->cfg.join ? cfg->n_join : 0);
+		free_strv(c->cfg.secret_keys, c->cfg.secret_keys ? cfg->n_secret_keys : 0);
+		free(c);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->cb_lock, NULL);
 	if (!c->cfg.node_name[0] &&
 	    gethostname(c->cfg.node_name, sizeof(c->cfg.node_name) - 1) != 0)
 		snprintf(c->cfg.node_name, sizeof(c->cfg.node_name), "localhost");
-	pthread_mutex_init(&c->lock, NULL);
+	if (!(c->cfg.weight > 0))
+		c->cfg.weight = 1.0;
+	c->ready = c->cfg.wait_for_size <= 1;
+	if (!cfg->enabled) {
+		*out = c;
+		return 0;
+	}
+	if (!valid_node_name(c->cfg.node_name)) {
+		snprintf(err, errlen, "cluster.node_name \"%s\": must be 1-%d printable characters "
+			 "without spaces or quotes", c->cfg.node_name, STARLING_NODE_NAME_MAX - 1);
+		goto fail;
+	}
+	if (ml_timing_preset(c->cfg.profile, &c->timing)) {
+		snprintf(err, errlen, "cluster.profile \"%s\": expected lan, wan or local",
+			 c->cfg.profile);
+		goto fail;
+	}
+	if (strlen(c->cfg.name) > ML_LABEL_MAX) {
+		snprintf(err, errlen, "cluster.name is longer than %d bytes", ML_LABEL_MAX);
+		goto fail;
+	}
+	for (size_t i = 0; i < c->cfg.n_secret_keys; i++) {
+		char kerr[160];
+
+		if (ml_keyring_add_b64(&c->keys, c->cfg.secret_keys[i], kerr, sizeof(kerr))) {
+			snprintf(err, errlen, "cluster.secret_keys[%zu]: %s", i, kerr);
+			goto fail;
+		}
+	}
+	if (ml_addr_parse(c->cfg.bind, &c->bind)) {
+		snprintf(err, errlen, "cluster.bind \"%s\": expected IP:port", c->cfg.bind);
+		goto fail;
+	}
+	if (c->cfg.advertise[0] && ml_addr_parse(c->cfg.advertise, &c->advertise)) {
+		snprintf(err, errlen, "cluster.advertise \"%s\": expected IP:port", c->cfg.advertise);
+		goto fail;
+	}
+	if (c->cfg.max_join_peers < 0) {
+		snprintf(err, errlen, "cluster.max_join_peers must be >= 0");
+		goto fail;
+	}
 	*out = c;
 	return 0;
+fail:
+	cluster_destroy(c);
+	return rc;
+}
+
+/* An address peers can reach when bound to the wildcard address. */
+static void pick_advertise(struct ml_addr *a)
+{
+	struct ifaddrs *ifs, *i;
+	static const uint8_t zero[16];
+
+	if (memcmp(a->ip, zero, a->len))
+		return;
+	a->len = 4;
+	memcpy(a->ip, (uint8_t[]){ 127, 0, 0, 1 }, 4);
+	if (getifaddrs(&ifs))
+		return;
+	for (i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		const uint8_t *ip = (const uint8_t *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+
+		if (ip[0] == 127)
+			continue;
+		memcpy(a->ip, ip, 4);
+		break;
+	}
+	freeifaddrs(ifs);
 }
 
 int cluster_start(struct cluster *c, char *err, size_t errlen)
 {
-	(void)c;
-	(void)err;
-	(void)errlen;
+	struct ml_config mc;
+	struct ml_addr bound;
+	int rc;
+
+	if (!c->cfg.enabled)
+		return 0;
+	rc = ml_net_open(&c->bind, &c->net, &bound, err, errlen);
+	if (rc)
+		return rc;
+	if (!c->cfg.advertise[0]) {
+		c->advertise = bound;
+		pick_advertise(&c->advertise);
+	} else if (c->advertise.port == 0) {
+		c->advertise.port = bound.port;
+	}
+	memset(&mc, 0, sizeof(mc));
+	snprintf(mc.name, sizeof(mc.name), "%s", c->cfg.node_name);
+	mc.advertise = c->advertise;
+	mc.timing = c->timing;
+	snprintf(mc.label, sizeof(mc.label), "%s", c->cfg.name);
+	mc.keys = c->keys;
+	mc.meta_len = encode_tags(c->state, c->cfg.weight, mc.meta, sizeof(mc.meta));
+	mc.seed = (uint64_t)unix_ms() ^ (uint64_t)getpid() << 32;
+	mc.compress = true; /* as serf (memberlist EnableCompression) */
+	c->start_ms = ml_now_ms();
+	c->mono_to_unix = unix_ms() - c->start_ms;
+	struct ml_transport tr = ml_net_transport(c->net);
+
+	c->eng = ml_new(&mc, &tr, c->start_ms);
+	if (!c->eng) {
+		ml_net_stop(c->net);
+		c->net = NULL;
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	struct ml_net_ops ops = { .arg = c, .lock = &c->lock, .eng = &c->eng,
+				  .after = after_engine, .idle = idle };
+
+	pthread_mutex_lock(&c->lock);
+	recompute(c, c->start_ms);
+	c->running = true;
+	c->next_join = INT64_MAX; /* first join below; idle() takes over */
+	pthread_mutex_unlock(&c->lock);
+	rc = ml_net_start(c->net, &ops);
+	if (rc) {
+		snprintf(err, errlen, "cluster: cannot start threads");
+		return rc;
+	}
+	if (c->cfg.n_join) {
+		unsigned issued = issue_joins(c), ok = 0, failed = 0;
+		const char *conflict = "";
+		int64_t deadline = ml_now_ms() + FIRST_JOIN_MAX_MS;
+
+		while (issued && ml_now_ms() < deadline) {
+			pthread_mutex_lock(&c->lock);
+			ml_join_status(c->eng, &ok, &failed, &conflict);
+			pthread_mutex_unlock(&c->lock);
+			if (conflict[0] || ok + failed >= issued)
+				break;
+			usleep(10000);
+		}
+		pthread_mutex_lock(&c->lock);
+		ml_join_status(c->eng, &ok, &failed, &conflict);
+		char cbuf[256];
+
+		snprintf(cbuf, sizeof(cbuf), "%s", conflict);
+		c->joined_once = ok > 0;
+		c->next_join = ml_now_ms() + (ok ? (c->cfg.rejoin_interval_ms > 0
+						     ? c->cfg.rejoin_interval_ms : INT64_MAX / 2)
+						  : JOIN_RETRY_MS);
+		pthread_mutex_unlock(&c->lock);
+		if (cbuf[0]) {
+			snprintf(err, errlen, "cluster: %s; pick another cluster.node_name", cbuf);
+			pthread_mutex_lock(&c->lock);
+			c->running = false;
+			pthread_mutex_unlock(&c->lock);
+			ml_net_stop(c->net);
+			c->net = NULL;
+			return -EEXIST;
+		}
+		if (!ok)
+			fprintf(stderr, "cluster: no join peer answered (%u tried); starting alone "
+				"and retrying every %d s\n", issued, JOIN_RETRY_MS / 1000);
+	}
 	return 0;
 }
 
-static void set_view(struct cluster *c, bool participant)
+static void set_state(struct cluster *c, enum cluster_node_state st)
+{
+	uint8_t meta[ML_META_MAX];
+	size_t len;
+
+	pthread_mutex_lock(&c->lock);
+	c->state = st;
+	if (c->eng && c->running) {
+		len = encode_tags(st, c->cfg.weight, meta, sizeof(meta));
+		ml_set_meta(c->eng, meta, len, ml_now_ms());
+		c->seen_version = 0;
+		recompute(c, ml_now_ms());
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (c->net)
+		ml_net_kick(c->net);
+}
+
+static void set_single_view(struct cluster *c, bool participant)
 {
 	const char *name = c->cfg.node_name;
-	struct ownership_view *nv, *old;
+
+	pthread_mutex_lock(&c->lock);
+	install_view(c, &name, &c->cfg.weight, participant ? 1 : 0);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void notify_now(struct cluster *c)
+{
 	cluster_view_fn fn;
 	void *arg;
 	uint64_t epoch;
+	bool changed;
 
+	pthread_mutex_lock(&c->cb_lock);
 	pthread_mutex_lock(&c->lock);
-	epoch = ++c->epoch;
-	nv = ownership_view_new(epoch, &name, &c->cfg.weight, participant ? 1 : 0);
-	old = c->view;
-	c->view = nv;
 	fn = c->view_fn;
 	arg = c->view_arg;
+	epoch = c->epoch;
+	changed = epoch != c->notified_epoch;
+	c->notified_epoch = epoch;
 	pthread_mutex_unlock(&c->lock);
-	ownership_view_free(old);
-	if (fn)
+	if (changed && fn)
 		fn(arg, epoch);
+	pthread_mutex_unlock(&c->cb_lock);
 }
 
 void cluster_set_participant(struct cluster *c)
 {
-	c->state = CLUSTER_STATE_PARTICIPANT;
-	set_view(c, true);
+	if (!c->cfg.enabled) {
+		c->state = CLUSTER_STATE_PARTICIPANT;
+		set_single_view(c, true);
+	} else {
+		set_state(c, CLUSTER_STATE_PARTICIPANT);
+	}
+	notify_now(c);
+}
+
+/* Serf marks a member "left" (not "failed") only after its leave intent:
+ * serf message type 0, msgpack {LTime, Node}. The Lamport time must beat
+ * any earlier intent for this name, so wall-clock seconds are used. */
+static void serf_leave_intent(struct cluster *c)
+{
+	struct mp_buf b;
+
+	mp_init(&b);
+	mp_put_byte(&b, 0);
+	mp_w_map(&b, 2);
+	mp_w_str(&b, "LTime");
+	mp_w_uint(&b, (uint64_t)(unix_ms() / 1000));
+	mp_w_str(&b, "Node");
+	mp_w_str(&b, c->cfg.node_name);
+	pthread_mutex_lock(&c->lock);
+	if (!b.oom)
+		ml_broadcast_user(c->eng, "\x01serf-leave-intent", b.p, b.len, ml_now_ms());
+	pthread_mutex_unlock(&c->lock);
+	mp_free(&b);
+}
+
+/* Wait (bounded) until our queued broadcasts have been gossiped. */
+static void wait_broadcasts(struct cluster *c, int64_t deadline)
+{
+	while (ml_now_ms() < deadline) {
+		bool done;
+
+		pthread_mutex_lock(&c->lock);
+		done = ml_pending_broadcasts(c->eng) == 0 || ml_alive_peers(c->eng) == 0;
+		pthread_mutex_unlock(&c->lock);
+		if (done)
+			return;
+		usleep(20000);
+	}
 }
 
 void cluster_leave(struct cluster *c, int64_t timeout_ms)
 {
-	(void)timeout_ms;
-	c->state = CLUSTER_STATE_TERMINATING;
-	set_view(c, false);
+	int64_t start = ml_now_ms();
+
+	if (timeout_ms <= 0)
+		timeout_ms = 5000;
+	if (!c->cfg.enabled || !c->eng || !c->running) {
+		c->state = CLUSTER_STATE_TERMINATING;
+		set_single_view(c, false);
+		notify_now(c);
+		return;
+	}
+	/* 1. announce terminating: peers drop us from ownership at once */
+	set_state(c, CLUSTER_STATE_TERMINATING);
+	serf_leave_intent(c);
+	notify_now(c);
+	wait_broadcasts(c, start + timeout_ms / 2);
+	/* 2. graceful leave: a dead message about ourselves, from ourselves */
+	pthread_mutex_lock(&c->lock);
+	ml_leave(c->eng, ml_now_ms());
+	pthread_mutex_unlock(&c->lock);
+	ml_net_kick(c->net);
+	wait_broadcasts(c, start + timeout_ms);
+	pthread_mutex_lock(&c->lock);
+	c->running = false;
+	pthread_mutex_unlock(&c->lock);
+	ml_net_stop(c->net);
+	c->net = NULL;
 }
 
 void cluster_destroy(struct cluster *c)
 {
 	if (!c)
 		return;
+	if (c->net) {
+		pthread_mutex_lock(&c->lock);
+		c->running = false;
+		pthread_mutex_unlock(&c->lock);
+		ml_net_stop(c->net);
+	}
+	ml_free(c->eng);
 	ownership_view_free(c->view);
+	free(c->seen);
+	free_strv(c->cfg.join, c->cfg.n_join);
+	free_strv(c->cfg.secret_keys, c->cfg.n_secret_keys);
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->cb_lock);
 	free(c);
 }
 
+/* ---- ownership ---- */
+
 size_t cluster_owners(struct cluster *c, uint64_t key, struct starling_node_name *out, size_t n)
 {
-	size_t idx[16], k;
+	size_t idx[16], k = 0;
 
 	pthread_mutex_lock(&c->lock);
-	k = ownership_owners(c->view, key, idx, n);
-	for (size_t i = 0; i < k; i++)
-		snprintf(out[i].name, sizeof(out[i].name), "%s", c->view->members[idx[i]].name);
+	if (c->ready || !c->cfg.enabled) {
+		k = ownership_owners(c->view, key, idx, n);
+		for (size_t i = 0; i < k; i++)
+			snprintf(out[i].name, sizeof(out[i].name), "%s",
+				 c->view->members[idx[i]].name);
+	}
 	pthread_mutex_unlock(&c->lock);
 	return k;
 }
@@ -170,16 +927,22 @@ void cluster_on_view_change(struct cluster *c, cluster_view_fn fn, void *arg)
 	pthread_mutex_unlock(&c->lock);
 }
 
-static const char *state_name(enum cluster_node_state s)
+/* ---- operator surface ---- */
+
+static void json_str(FILE *f, const char *s)
 {
-	switch (s) {
-	case CLUSTER_STATE_PARTICIPANT:
-		return "participant";
-	case CLUSTER_STATE_TERMINATING:
-		return "terminating";
-	default:
-		return "viewer";
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
 	}
+	fputc('"', f);
 }
 
 char *cluster_peers_json(struct cluster *c)
@@ -190,25 +953,129 @@ char *cluster_peers_json(struct cluster *c)
 
 	if (!f)
 		return NULL;
-	/* node names are validated to printable characters without quotes */
-	fprintf(f, "[{\"name\":\"%s\",\"address\":\"\",\"state\":\"%s\",\"is_self\":true}]",
-		c->cfg.node_name, state_name(c->state));
+	pthread_mutex_lock(&c->lock);
+	if (!c->eng) {
+		fprintf(f, "[{\"name\":");
+		json_str(f, c->cfg.node_name);
+		fprintf(f, ",\"address\":\"\",\"state\":\"%s\",\"is_self\":true,"
+			   "\"last_change\":0}]", state_name(c->state));
+	} else {
+		size_t n = ml_node_count(c->eng);
+
+		fputc('[', f);
+		for (size_t i = 0; i < n; i++) {
+			const struct ml_node *m = ml_node_at(c->eng, i);
+			struct tags t;
+			const char *st = member_state(m, &t);
+			char as[64];
+
+			ml_addr_format(&m->addr, as, sizeof(as));
+			fprintf(f, "%s{\"name\":", i ? "," : "");
+			json_str(f, m->name);
+			fprintf(f, ",\"address\":\"%s\",\"state\":\"%s\",\"is_self\":%s,"
+				   "\"last_change\":%" PRId64 ",\"incarnation\":%u,\"weight\":%g,"
+				   "\"tags\":",
+				as, st, strcmp(m->name, c->cfg.node_name) ? "false" : "true",
+				seen_change(c, m->name), m->incarnation, t.weight);
+			json_str(f, t.text);
+			fputc('}', f);
+		}
+		fputc(']', f);
+	}
+	pthread_mutex_unlock(&c->lock);
 	fclose(f);
 	return buf;
 }
 
 void cluster_write_metrics(struct cluster *c, FILE *out)
 {
+	static const char *const states[] = { "viewer", "participant", "terminating",
+					      "suspect", "dead", "left" };
+	unsigned counts[6] = { 0 };
+	struct ml_stats st;
+	int health = 0;
+
+	memset(&st, 0, sizeof(st));
+	pthread_mutex_lock(&c->lock);
+	if (c->eng) {
+		for (size_t i = 0; i < ml_node_count(c->eng); i++) {
+			struct tags t;
+			const char *s = member_state(ml_node_at(c->eng, i), &t);
+
+			for (int j = 0; j < 6; j++)
+				if (strcmp(s, states[j]) == 0)
+					counts[j]++;
+		}
+		st = *ml_stats(c->eng);
+		health = ml_health_score(c->eng);
+	} else {
+		counts[c->state]++;
+	}
+	uint64_t epoch = c->epoch, changes = c->view_changes;
+	size_t owners = c->view ? c->view->n : 0;
+	bool ready = c->ready || !c->cfg.enabled;
+	const char *me = state_name(c->state);
+
+	pthread_mutex_unlock(&c->lock);
+
 	fprintf(out, "# HELP cluster_node_info Information about this cluster node.\n"
-		     "# TYPE cluster_node_info gauge\n"
-		     "cluster_node_info{state=\"%s\"} 1\n",
-		state_name(c->state));
-	fprintf(out, "# HELP cluster_node_peers Number of peers by state.\n"
-		     "# TYPE cluster_node_peers gauge\n"
-		     "cluster_node_peers{state=\"%s\"} 1\n",
-		state_name(c->state));
-	fprintf(out, "# HELP cluster_view_epoch Current ownership view epoch.\n"
-		     "# TYPE cluster_view_epoch gauge\n"
-		     "cluster_view_epoch %" PRIu64 "\n",
-		cluster_epoch(c));
+		     "# TYPE cluster_node_info gauge\ncluster_node_info{state=\"%s\",name=",
+		me);
+	json_str(out, c->cfg.node_name);
+	fprintf(out, "} 1\n# HELP cluster_node_peers Number of members by state.\n"
+		     "# TYPE cluster_node_peers gauge\n");
+	for (int j = 0; j < 6; j++)
+		fprintf(out, "cluster_node_peers{state=\"%s\"} %u\n", states[j], counts[j]);
+	fprintf(out,
+		"# HELP cluster_node_gossip_health_score Lifeguard local health (0 is best).\n"
+		"# TYPE cluster_node_gossip_health_score gauge\n"
+		"cluster_node_gossip_health_score %d\n"
+		"# HELP cluster_node_gossip_proto_version memberlist protocol version spoken.\n"
+		"# TYPE cluster_node_gossip_proto_version gauge\n"
+		"cluster_node_gossip_proto_version 2\n"
+		"# HELP cluster_view_epoch Current ownership view epoch.\n"
+		"# TYPE cluster_view_epoch gauge\ncluster_view_epoch %" PRIu64 "\n"
+		"# HELP cluster_view_changes_total Ownership view changes.\n"
+		"# TYPE cluster_view_changes_total counter\ncluster_view_changes_total %" PRIu64 "\n"
+		"# HELP cluster_view_participants Participants that own keys.\n"
+		"# TYPE cluster_view_participants gauge\ncluster_view_participants %zu\n"
+		"# HELP cluster_ready Whether wait_for_size is satisfied.\n"
+		"# TYPE cluster_ready gauge\ncluster_ready %d\n",
+		health, epoch, changes, owners, ready ? 1 : 0);
+#define CTR(name, help, v)                                                                 \
+	fprintf(out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %" PRIu64 "\n", \
+		(uint64_t)(v))
+	CTR("cluster_transport_rx_packets_total", "Packets received.", st.rx_packets);
+	CTR("cluster_transport_tx_packets_total", "Packets sent.", st.tx_packets);
+	CTR("cluster_transport_rx_bytes_total", "Packet bytes received.", st.rx_bytes);
+	CTR("cluster_transport_tx_bytes_total", "Packet bytes sent.", st.tx_bytes);
+	CTR("cluster_transport_streams_rx_total", "Streams accepted.", st.rx_streams);
+	CTR("cluster_transport_streams_tx_total", "Streams opened.", st.tx_streams);
+	CTR("cluster_transport_stream_rx_bytes_total", "Stream bytes received.", st.rx_stream_bytes);
+	CTR("cluster_transport_stream_tx_bytes_total", "Stream bytes sent.", st.tx_stream_bytes);
+	CTR("cluster_transport_stream_failures_total", "Streams that failed or timed out.",
+	    st.stream_failures);
+	CTR("cluster_gossip_messages_total", "Gossip messages piggybacked or sent.", st.gossip_msgs);
+	CTR("cluster_pushpull_total", "Full state exchanges.", st.pushpulls);
+	CTR("cluster_suspicions_total", "Members this node started suspecting.", st.suspicions);
+	CTR("cluster_refutations_total", "Times this node refuted a claim about itself.",
+	    st.refutations);
+	CTR("cluster_deaths_declared_total", "Members declared dead after suspicion.",
+	    st.deaths_declared);
+	CTR("cluster_name_conflicts_total", "Members seen claiming an existing name.",
+	    st.name_conflicts);
+	CTR("cluster_indirect_probes_total", "Probes that needed indirect pings.",
+	    st.indirect_probes);
+	CTR("cluster_tcp_fallback_probes_total", "TCP fallback pings sent.", st.tcp_fallbacks);
+#undef CTR
+	fprintf(out, "# HELP cluster_probes_total Direct probes by result.\n"
+		     "# TYPE cluster_probes_total counter\n"
+		     "cluster_probes_total{result=\"ok\"} %" PRIu64 "\n"
+		     "cluster_probes_total{result=\"failed\"} %" PRIu64 "\n",
+		st.probes_ok, st.probes_failed);
+	fprintf(out, "# HELP cluster_packets_dropped_total Packets and streams dropped, by reason.\n"
+		     "# TYPE cluster_packets_dropped_total counter\n");
+	for (int i = 0; i < ML_DROP__N; i++)
+		fprintf(out, "cluster_packets_dropped_total{reason=\"%s\"} %" PRIu64 "\n",
+			ml_drop_names[i], st.dropped[i]);
 }

@@ -35,27 +35,49 @@
 #include <xxhash.h>
 #include <zlib.h>
 
-#define SEG_MAGIC UINT32_C(0x31575253) /* "SRW1" little-endian */
-#define USER_AGENT "Starling/" STARLING_VERSION
+#define REC_MAGIC      UINT32_C(0x32575253) /* "SRW2" little-endian */
+#define REC_DONE       1u
+#define USER_AGENT     "Starling/" STARLING_VERSION
 #define DEFAULT_SHARDS 4
+/* Segment files are rotated at this size (or max_buffer_size / 8). */
+#define SEG_TARGET (1u << 20)
 
-/* On-disk segment: this header, then the snappy-compressed WriteRequest. */
-struct seg_hdr {
+/* A segment file is a sequence of records: this header, then the
+ * snappy-compressed WriteRequest of one batch. */
+struct rec_hdr {
 	uint32_t magic;
 	uint32_t samples;
 	int64_t max_ts;
 	uint32_t len;
-	uint32_t crc; /* zlib crc32 of the payload */
+	uint32_t crc;	/* zlib crc32 of the payload */
+	uint32_t flags; /* REC_DONE once sent or dropped: skipped at recovery */
+	uint32_t reserved;
 };
 
-struct seg {
-	struct seg *next;
-	uint64_t seq;
+/* One segment file of a shard. Appended while it is the shard's open file;
+ * deleted once it is sealed and every record in it is done. */
+struct segfile {
+	struct segfile *next; /* the shard's files, oldest first */
+	uint64_t id;	      /* file name: <id>-<shard>.seg */
+	unsigned shard;	      /* as in the file name (may differ from the
+			       * current shard after a shard-count change) */
+	int fd;		      /* open file only, else -1 */
+	size_t size;
+	unsigned live; /* records not yet done */
+	bool sealed;
+};
+
+/* One queued batch. */
+struct rec {
+	struct rec *next;
+	uint64_t seq;	      /* unique per shard, identifies a loaded body */
+	struct segfile *file; /* NULL: payload kept in `mem` */
+	uint64_t off;	      /* of the record header in the file */
+	uint32_t len;
+	uint32_t crc;
 	uint32_t samples;
 	int64_t max_ts;
-	size_t bytes;  /* on disk (header included), 0 when memory-only */
-	uint8_t *mem;  /* payload kept in memory when it could not be written */
-	size_t mem_len;
+	uint8_t *mem;
 };
 
 struct endpoint;
@@ -64,16 +86,19 @@ struct shard {
 	pthread_mutex_t lock; /* everything up to `in_flight` */
 	struct endpoint *ep;
 	unsigned idx;
-	struct starling_rw_buf batch; /* encoded TimeSeries entries */
-	struct starling_rw_buf lbuf;  /* scratch: one series' labels */
-	struct starling_rw_buf zbuf;  /* scratch: compressed batch */
+	struct starling_rw_buf batch;  /* encoded TimeSeries entries */
+	struct starling_rw_buf lbuf;   /* scratch: one series' labels */
+	struct starling_rw_buf zbuf;   /* scratch: compressed batch */
 	struct starling_label *merged; /* scratch: labels + external labels */
 	size_t merged_cap;
 	size_t batch_samples;
 	int64_t batch_max_ts;
-	int64_t batch_start_ms;       /* monotonic, first sample of the batch */
-	struct seg *head, *tail;      /* queued segments, oldest first */
-	bool in_flight;               /* head is being sent */
+	int64_t batch_start_ms;	 /* monotonic, first sample of the batch */
+	struct rec *head, *tail; /* queued batches, oldest first */
+	struct segfile *files, *files_tail;
+	struct segfile *open; /* file being appended, or NULL */
+	uint64_t next_rec;
+	bool in_flight; /* head is being sent */
 
 	/* sender thread only */
 	struct starling_rw_buf body;
@@ -88,8 +113,8 @@ struct endpoint {
 	struct rw *rw;
 	char *url;
 	char *name;
-	char *dir;                    /* NULL: memory-only queue */
-	char **headers;               /* "Name: value" */
+	char *dir;	/* NULL: memory-only queue */
+	char **headers; /* "Name: value" */
 	size_t n_headers;
 	struct starling_http_auth *auth;
 	int64_t timeout_ms;
@@ -103,13 +128,14 @@ struct endpoint {
 	bool md_send;
 	int64_t md_interval_ms;
 	size_t md_max;
+	size_t seg_target; /* rotate segment files at this size */
 	unsigned n_shards;
 	struct shard *shards;
 
-	pthread_mutex_t lock;         /* next_seq, disk_bytes */
+	pthread_mutex_t lock; /* next_seq, disk_bytes, pending */
 	uint64_t next_seq;
 	int64_t disk_bytes;
-	atomic_llong pending;         /* samples accepted, not yet sent or dropped */
+	long long pending; /* samples accepted, not yet sent or dropped (lock) */
 
 	/* sender thread only */
 	bool md_in_flight;
@@ -135,18 +161,19 @@ struct rw {
 	starling_component *self;
 	struct endpoint *eps;
 	size_t n_eps;
-	struct starling_label *ext;   /* external labels, sorted, owned */
+	struct starling_label *ext; /* external labels, sorted, owned */
 	size_t n_ext;
 
 	pthread_mutex_t md_lock;
 	struct md_entry *md;
 	size_t n_md, cap_md;
-	uint32_t *md_index;           /* open addressing: md index + 1, 0 = empty */
+	uint32_t *md_index; /* open addressing: md index + 1, 0 = empty */
 	size_t md_index_cap;
 
 	struct starling_http_client *http;
 	pthread_t thread;
 	bool thread_started;
+	bool recovered; /* disk buffer read (first start) */
 	atomic_bool running;
 	starling_metric *m_in;
 };
@@ -156,58 +183,61 @@ struct rw {
 /* ---- schema ------------------------------------------------------------- */
 
 static const struct starling_config_key queue_keys[] = {
-	{ "capacity", STARLING_CFG_INT, false, "10000",
-	  "Accepted for Alloy compatibility; the queue lives on disk (see max_buffer_size)" },
-	{ "max_shards", STARLING_CFG_INT, false, "50", "Upper bound on shards" },
-	{ "min_shards", STARLING_CFG_INT, false, "1", "Lower bound on shards" },
-	{ "max_samples_per_send", STARLING_CFG_INT, false, "2000", "Samples per request" },
-	{ "batch_send_deadline", STARLING_CFG_DURATION, false, "5s",
-	  "Longest time a sample waits for its batch to fill" },
-	{ "min_backoff", STARLING_CFG_DURATION, false, "30ms", "First retry delay" },
-	{ "max_backoff", STARLING_CFG_DURATION, false, "5s", "Longest retry delay" },
-	{ "retry_on_http_429", STARLING_CFG_BOOL, false, "true", "Retry on 429 Too Many Requests" },
-	{ "sample_age_limit", STARLING_CFG_DURATION, false, "0s",
-	  "Drop (counted) batches whose newest sample is older than this; 0 = never" },
-	{ "max_buffer_size", STARLING_CFG_BYTES, false, "1GiB",
-	  "Starling: on-disk queue bound per endpoint; oldest data dropped beyond it" },
-	{ NULL },
+    {"capacity", STARLING_CFG_INT, false, "10000",
+     "Accepted for Alloy compatibility; the queue lives on disk (see max_buffer_size)"},
+    {"max_shards", STARLING_CFG_INT, false, "50", "Upper bound on shards"},
+    {"min_shards", STARLING_CFG_INT, false, "1", "Lower bound on shards"},
+    {"max_samples_per_send", STARLING_CFG_INT, false, "2000", "Samples per request"},
+    {"batch_send_deadline", STARLING_CFG_DURATION, false, "5s",
+     "Longest time a sample waits for its batch to fill"},
+    {"min_backoff", STARLING_CFG_DURATION, false, "30ms", "First retry delay"},
+    {"max_backoff", STARLING_CFG_DURATION, false, "5s", "Longest retry delay"},
+    {"retry_on_http_429", STARLING_CFG_BOOL, false, "true", "Retry on 429 Too Many Requests"},
+    {"sample_age_limit", STARLING_CFG_DURATION, false, "0s",
+     "Drop (counted) batches whose newest sample is older than this; 0 = never"},
+    {"max_buffer_size", STARLING_CFG_BYTES, false, "1GiB",
+     "Starling: on-disk queue bound per endpoint; oldest data dropped beyond it"},
+    {NULL},
 };
 
 static const struct starling_config_key metadata_keys[] = {
-	{ "send", STARLING_CFG_BOOL, false, "true", "Send metric metadata" },
-	{ "send_interval", STARLING_CFG_DURATION, false, "1m", "How often metadata is sent" },
-	{ "max_samples_per_send", STARLING_CFG_INT, false, "2000", "Metadata entries per request" },
-	{ NULL },
+    {"send", STARLING_CFG_BOOL, false, "true", "Send metric metadata"},
+    {"send_interval", STARLING_CFG_DURATION, false, "1m", "How often metadata is sent"},
+    {"max_samples_per_send", STARLING_CFG_INT, false, "2000", "Metadata entries per request"},
+    {NULL},
 };
 
 static const struct starling_config_key endpoint_keys[] = {
-	{ "url", STARLING_CFG_STRING, true, NULL, "Remote write URL, e.g. http://host:9090/api/v1/write" },
-	{ "name", STARLING_CFG_STRING, false, NULL,
-	  "Name for metrics and the buffer directory (default: derived from the URL)" },
-	{ "remote_timeout", STARLING_CFG_DURATION, false, "30s", "Timeout of one request" },
-	{ "headers", STARLING_CFG_MAP, false, NULL, "Extra HTTP headers" },
-	{ "send_exemplars", STARLING_CFG_BOOL, false, "true", "Accepted; exemplars are not collected yet" },
-	{ "send_native_histograms", STARLING_CFG_BOOL, false, "false", "Accepted; must stay false" },
-	{ "queue_config", STARLING_CFG_GROUP, false, NULL, "Queue settings", queue_keys },
-	{ "metadata_config", STARLING_CFG_GROUP, false, NULL, "Metadata settings", metadata_keys },
-	{ "write_relabel_config", STARLING_CFG_GROUP_LIST, false, NULL,
-	  "Relabel rules applied before sending (not supported by this build yet)" },
-	STARLING_HTTP_CONFIG_KEYS,
-	{ NULL },
+    {"url", STARLING_CFG_STRING, true, NULL,
+     "Remote write URL, e.g. http://host:9090/api/v1/write"},
+    {"name", STARLING_CFG_STRING, false, NULL,
+     "Name for metrics and the buffer directory (default: derived from the URL)"},
+    {"remote_timeout", STARLING_CFG_DURATION, false, "30s", "Timeout of one request"},
+    {"headers", STARLING_CFG_MAP, false, NULL, "Extra HTTP headers"},
+    {"send_exemplars", STARLING_CFG_BOOL, false, "true",
+     "Accepted; exemplars are not collected yet"},
+    {"send_native_histograms", STARLING_CFG_BOOL, false, "false", "Accepted; must stay false"},
+    {"queue_config", STARLING_CFG_GROUP, false, NULL, "Queue settings", queue_keys},
+    {"metadata_config", STARLING_CFG_GROUP, false, NULL, "Metadata settings", metadata_keys},
+    {"write_relabel_config", STARLING_CFG_GROUP_LIST, false, NULL,
+     "Relabel rules applied before sending (not supported by this build yet)"},
+    STARLING_HTTP_CONFIG_KEYS,
+    {NULL},
 };
 
 static const struct starling_config_key rw_keys[] = {
-	{ "endpoint", STARLING_CFG_GROUP_LIST, true, NULL, "Where to send; repeatable", endpoint_keys },
-	{ "external_labels", STARLING_CFG_MAP, false, NULL,
-	  "Labels added to every series that lacks them" },
-	{ NULL },
+    {"endpoint", STARLING_CFG_GROUP_LIST, true, NULL, "Where to send; repeatable", endpoint_keys},
+    {"external_labels", STARLING_CFG_MAP, false, NULL,
+     "Labels added to every series that lacks them"},
+    {NULL},
 };
 
 /* ---- small helpers ------------------------------------------------------ */
 
 static int label_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct starling_label *)a)->name, ((const struct starling_label *)b)->name);
+	return strcmp(((const struct starling_label *)a)->name,
+		      ((const struct starling_label *)b)->name);
 }
 
 static bool valid_label_name(const char *s)
@@ -234,39 +264,96 @@ static bool valid_dir_name(const char *s)
 
 static void update_pending(struct endpoint *ep, long long delta)
 {
-	long long v = atomic_fetch_add(&ep->pending, delta) + delta;
-
-	ep->rw->api->metric_set(ep->m_pending, (double)v);
+	/* under the lock, so that the gauge is set in the order of the adds */
+	pthread_mutex_lock(&ep->lock);
+	ep->pending += delta;
+	ep->rw->api->metric_set(ep->m_pending, (double)ep->pending);
+	pthread_mutex_unlock(&ep->lock);
 }
 
-static void seg_path(const struct endpoint *ep, uint64_t seq, unsigned shard, const char *ext,
-		     char *out, size_t len)
+static void file_path(const struct endpoint *ep, uint64_t id, unsigned shard, char *out, size_t len)
 {
-	snprintf(out, len, "%s/%016" PRIx64 "-%04u.%s", ep->dir, seq, shard, ext);
+	snprintf(out, len, "%s/%016" PRIx64 "-%04u.seg", ep->dir, id, shard);
 }
 
-static void seg_free(struct seg *s)
+static void add_disk_bytes(struct endpoint *ep, int64_t delta)
 {
-	free(s->mem);
-	free(s);
+	pthread_mutex_lock(&ep->lock);
+	ep->disk_bytes += delta;
+	ep->rw->api->metric_set(ep->m_buffer, (double)ep->disk_bytes);
+	pthread_mutex_unlock(&ep->lock);
 }
 
-/* Remove a segment's file and account for it. */
-static void seg_discard(struct endpoint *ep, struct shard *sh, struct seg *s)
+/* Delete a file once it is sealed and all its records are done. Caller
+ * holds sh->lock. */
+static void file_release(struct shard *sh, struct segfile *f)
 {
+	struct endpoint *ep = sh->ep;
+	struct segfile **pp, *prev = NULL;
 	char path[4096];
 
-	if (s->bytes) {
-		seg_path(ep, s->seq, sh->idx, "seg", path, sizeof(path));
-		if (unlink(path) && errno != ENOENT)
-			LOG(ep->rw, STARLING_LOG_WARN, "endpoint %s: cannot remove %s: %s", ep->name,
-			    path, strerror(errno));
-		pthread_mutex_lock(&ep->lock);
-		ep->disk_bytes -= (int64_t)s->bytes;
-		ep->rw->api->metric_set(ep->m_buffer, (double)ep->disk_bytes);
-		pthread_mutex_unlock(&ep->lock);
+	if (f->live || !f->sealed)
+		return;
+	for (pp = &sh->files; *pp && *pp != f; pp = &(*pp)->next)
+		prev = *pp;
+	if (*pp)
+		*pp = f->next;
+	if (sh->files_tail == f)
+		sh->files_tail = prev;
+	file_path(ep, f->id, f->shard, path, sizeof(path));
+	if (unlink(path) && errno != ENOENT)
+		LOG(ep->rw, STARLING_LOG_WARN, "endpoint %s: cannot remove %s: %s", ep->name, path,
+		    strerror(errno));
+	add_disk_bytes(ep, -(int64_t)f->size);
+	free(f);
+}
+
+/* No more appends to f (rotation, write error, stop). */
+static void file_seal(struct shard *sh, struct segfile *f)
+{
+	if (!f || f->sealed)
+		return;
+	f->sealed = true;
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	if (sh->open == f)
+		sh->open = NULL;
+	file_release(sh, f);
+}
+
+/* A record was sent, refused or dropped: flag it on disk (so a restart does
+ * not send it again) unless its whole file goes away now. Caller holds
+ * sh->lock and has unlinked r from the queue. */
+static void rec_done(struct shard *sh, struct rec *r)
+{
+	struct segfile *f = r->file;
+
+	if (f) {
+		f->live--;
+		if (f->live || !f->sealed) {
+			uint32_t flags = REC_DONE;
+			char path[4096];
+			int fd = f->fd;
+
+			if (fd < 0) {
+				file_path(sh->ep, f->id, f->shard, path, sizeof(path));
+				fd = open(path, O_WRONLY | O_CLOEXEC);
+			}
+			if (fd < 0 || pwrite(fd, &flags, sizeof(flags),
+					     (off_t)(r->off + offsetof(struct rec_hdr, flags))) !=
+					  sizeof(flags))
+				LOG(sh->ep->rw, STARLING_LOG_WARN,
+				    "endpoint %s: cannot flag a sent batch in its segment (it may "
+				    "be sent again after a restart)",
+				    sh->ep->name);
+			if (fd >= 0 && fd != f->fd)
+				close(fd);
+		}
+		file_release(sh, f);
 	}
-	seg_free(s);
+	free(r->mem);
+	free(r);
 }
 
 static int write_all(int fd, const void *p, size_t len)
@@ -286,14 +373,80 @@ static int write_all(int fd, const void *p, size_t len)
 	return 0;
 }
 
-/* Drop the oldest queued segments (never one in flight) until the buffer
- * is within max_bytes. Called without any shard lock held. */
+/* Append a record to the shard's open segment file (rotating it when big
+ * enough). Caller holds sh->lock. */
+static int append_record(struct shard *sh, struct rec *rec, const struct rec_hdr *h,
+			 const uint8_t *payload)
+{
+	struct endpoint *ep = sh->ep;
+	struct segfile *f = sh->open;
+	char path[4096];
+	int r;
+
+	if (f && f->size >= ep->seg_target)
+		file_seal(sh, f);
+	f = sh->open;
+	if (!f) {
+		f = calloc(1, sizeof(*f));
+		if (!f)
+			return -ENOMEM;
+		pthread_mutex_lock(&ep->lock);
+		f->id = ep->next_seq++;
+		pthread_mutex_unlock(&ep->lock);
+		f->shard = sh->idx;
+		file_path(ep, f->id, f->shard, path, sizeof(path));
+		f->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (f->fd < 0) {
+			r = -errno;
+			free(f);
+			return r;
+		}
+		if (sh->files_tail)
+			sh->files_tail->next = f;
+		else
+			sh->files = f;
+		sh->files_tail = f;
+		sh->open = f;
+	}
+	r = write_all(f->fd, h, sizeof(*h));
+	if (!r)
+		r = write_all(f->fd, payload, h->len);
+	if (r) {
+		/* Cut the torn record off (recovery would stop at it anyway)
+		 * and take no more appends to this file. */
+		if (ftruncate(f->fd, (off_t)f->size))
+			LOG(ep->rw, STARLING_LOG_WARN, "endpoint %s: cannot truncate a segment",
+			    ep->name);
+		file_seal(sh, f);
+		return r;
+	}
+	rec->file = f;
+	rec->off = f->size;
+	f->size += sizeof(*h) + h->len;
+	f->live++;
+	add_disk_bytes(ep, (int64_t)(sizeof(*h) + h->len));
+	return 0;
+}
+
+/* The first record that may be dropped: never the one in flight. */
+static struct rec **first_droppable(struct shard *sh)
+{
+	return sh->in_flight && sh->head ? &sh->head->next : &sh->head;
+}
+
+/* Drop the oldest queued data until the buffer is within max_bytes: all
+ * queued records of the oldest sealed file that has any (never the record
+ * in flight, never the file still being appended). The buffer can thus
+ * exceed max_bytes by up to about two segment files per shard. Called
+ * without any shard lock held. */
 static void enforce_limit(struct endpoint *ep)
 {
 	for (;;) {
 		struct shard *victim = NULL;
 		uint64_t oldest = UINT64_MAX;
-		struct seg *s;
+		uint32_t samples = 0, recs = 0, n;
+		struct segfile *f;
+		struct rec *r, **pp;
 		int64_t bytes;
 
 		pthread_mutex_lock(&ep->lock);
@@ -305,9 +458,9 @@ static void enforce_limit(struct endpoint *ep)
 			struct shard *sh = &ep->shards[i];
 
 			pthread_mutex_lock(&sh->lock);
-			s = sh->in_flight && sh->head ? sh->head->next : sh->head;
-			if (s && s->bytes && s->seq < oldest) {
-				oldest = s->seq;
+			r = *first_droppable(sh);
+			if (r && r->file && r->file->sealed && r->file->id < oldest) {
+				oldest = r->file->id;
 				victim = sh;
 			}
 			pthread_mutex_unlock(&sh->lock);
@@ -315,99 +468,83 @@ static void enforce_limit(struct endpoint *ep)
 		if (!victim)
 			return;
 		pthread_mutex_lock(&victim->lock);
-		s = victim->in_flight && victim->head ? victim->head->next : victim->head;
-		if (!s || s->seq != oldest) {
+		pp = first_droppable(victim);
+		f = *pp ? (*pp)->file : NULL;
+		if (!f || !f->sealed || f->id != oldest) {
 			pthread_mutex_unlock(&victim->lock);
-			continue; /* it moved under us: look again */
+			continue; /* changed under us: look again */
 		}
-		if (victim->in_flight) {
-			victim->head->next = s->next;
-			if (victim->tail == s)
-				victim->tail = victim->head;
-		} else {
-			victim->head = s->next;
-			if (victim->tail == s)
-				victim->tail = NULL;
+		/* count first: dropping the last record frees f */
+		n = 0;
+		for (r = *pp; r && r->file == f; r = r->next)
+			n++;
+		for (; n; n--) {
+			r = *pp;
+			*pp = r->next;
+			if (victim->tail == r) /* r had no successor: its predecessor is the new tail */
+				victim->tail = pp == &victim->head ? NULL : victim->head;
+			samples += r->samples;
+			recs++;
+			rec_done(victim, r);
 		}
+		if (!victim->head)
+			victim->tail = NULL;
 		pthread_mutex_unlock(&victim->lock);
-		ep->rw->api->metric_add(ep->m_dropped, s->samples);
-		update_pending(ep, -(long long)s->samples);
+		ep->rw->api->metric_add(ep->m_dropped, samples);
+		update_pending(ep, -(long long)samples);
 		LOG(ep->rw, STARLING_LOG_WARN,
-		    "endpoint %s: buffer over max_buffer_size (%" PRId64 " bytes): dropped %u oldest samples",
-		    ep->name, ep->max_bytes, s->samples);
-		seg_discard(ep, victim, s);
+		    "endpoint %s: buffer over max_buffer_size (%" PRId64
+		    " bytes): dropped the %u oldest batches (%u samples)",
+		    ep->name, ep->max_bytes, recs, samples);
 	}
 }
 
-/* Turn the shard's open batch into a queued segment. Caller holds sh->lock.
- * Returns true when a segment was queued (caller then enforces the limit
+/* Turn the shard's open batch into a queued record. Caller holds sh->lock.
+ * Returns true when a record was queued (caller then enforces the limit
  * and wakes the sender, after unlocking). */
 static bool cut_batch(struct shard *sh)
 {
 	struct endpoint *ep = sh->ep;
-	struct seg *s;
-	struct seg_hdr h;
-	char tmp[4096], path[4096];
-	int fd, r;
+	struct rec_hdr h = {0};
+	struct rec *rec;
+	int r = -ENOENT;
 
 	if (!sh->batch_samples)
 		return false;
 	if (starling_rw_snappy(sh->batch.data, sh->batch.len, &sh->zbuf) < 0 ||
-	    !(s = calloc(1, sizeof(*s)))) {
-		/* cannot even allocate: keep the batch open and retry later */
-		return false;
-	}
-	pthread_mutex_lock(&ep->lock);
-	s->seq = ep->next_seq++;
-	pthread_mutex_unlock(&ep->lock);
-	s->samples = (uint32_t)sh->batch_samples;
-	s->max_ts = sh->batch_max_ts;
-	h.magic = SEG_MAGIC;
-	h.samples = s->samples;
-	h.max_ts = s->max_ts;
+	    !(rec = calloc(1, sizeof(*rec))))
+		return false; /* out of memory: keep the batch open, retry later */
+	h.magic = REC_MAGIC;
+	h.samples = (uint32_t)sh->batch_samples;
+	h.max_ts = sh->batch_max_ts;
 	h.len = (uint32_t)sh->zbuf.len;
 	h.crc = (uint32_t)crc32(0, sh->zbuf.data, (uInt)sh->zbuf.len);
-	r = -ENOENT;
+	rec->seq = ++sh->next_rec;
+	rec->samples = h.samples;
+	rec->max_ts = h.max_ts;
+	rec->len = h.len;
+	rec->crc = h.crc;
 	if (ep->dir) {
-		seg_path(ep, s->seq, sh->idx, "tmp", tmp, sizeof(tmp));
-		seg_path(ep, s->seq, sh->idx, "seg", path, sizeof(path));
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		r = fd < 0 ? -errno : 0;
-		if (!r)
-			r = write_all(fd, &h, sizeof(h));
-		if (!r)
-			r = write_all(fd, sh->zbuf.data, sh->zbuf.len);
-		if (fd >= 0 && close(fd) && !r)
-			r = -errno;
-		if (!r && rename(tmp, path))
-			r = -errno;
-		if (r) {
-			unlink(tmp);
+		r = append_record(sh, rec, &h, sh->zbuf.data);
+		if (r)
 			LOG(ep->rw, STARLING_LOG_ERROR,
-			    "endpoint %s: cannot write buffer segment %s: %s (kept in memory)",
-			    ep->name, path, strerror(-r));
-		}
+			    "endpoint %s: cannot write to the disk buffer in %s: %s (batch kept in "
+			    "memory)",
+			    ep->name, ep->dir, strerror(-r));
 	}
-	if (!r) {
-		s->bytes = sizeof(h) + sh->zbuf.len;
-		pthread_mutex_lock(&ep->lock);
-		ep->disk_bytes += (int64_t)s->bytes;
-		ep->rw->api->metric_set(ep->m_buffer, (double)ep->disk_bytes);
-		pthread_mutex_unlock(&ep->lock);
-	} else {
-		s->mem = malloc(sh->zbuf.len);
-		if (!s->mem) {
-			free(s);
+	if (r) {
+		rec->mem = malloc(h.len);
+		if (!rec->mem) {
+			free(rec);
 			return false;
 		}
-		memcpy(s->mem, sh->zbuf.data, sh->zbuf.len);
-		s->mem_len = sh->zbuf.len;
+		memcpy(rec->mem, sh->zbuf.data, h.len);
 	}
 	if (sh->tail)
-		sh->tail->next = s;
+		sh->tail->next = rec;
 	else
-		sh->head = s;
-	sh->tail = s;
+		sh->head = rec;
+	sh->tail = rec;
 	sh->batch.len = 0;
 	sh->batch_samples = 0;
 	sh->batch_max_ts = INT64_MIN;
@@ -435,8 +572,9 @@ static const struct starling_label *merge_external(struct rw *rw, struct shard *
 		sh->merged_cap = need;
 	}
 	while (i < s->n_labels || j < rw->n_ext) {
-		int c = i == s->n_labels ? 1 : j == rw->n_ext ? -1
-				       : strcmp(s->labels[i].name, rw->ext[j].name);
+		int c = i == s->n_labels ? 1
+			: j == rw->n_ext ? -1
+					 : strcmp(s->labels[i].name, rw->ext[j].name);
 
 		if (c <= 0) {
 			sh->merged[k++] = s->labels[i++];
@@ -450,45 +588,81 @@ static const struct starling_label *merge_external(struct rw *rw, struct shard *
 	return sh->merged;
 }
 
-static int enqueue_series(struct rw *rw, struct endpoint *ep, const struct starling_series *s,
-			  int64_t now)
+/* Append one series to its shard's open batch. Caller holds sh->lock.
+ * Returns 1 when the batch was cut into a segment, 0, or -errno. */
+static int encode_series(struct rw *rw, struct shard *sh, const struct starling_series *s,
+			 int64_t now)
 {
-	struct shard *sh = &ep->shards[s->hash % ep->n_shards];
+	struct endpoint *ep = sh->ep;
 	const struct starling_label *labels;
-	bool cut = false;
 	size_t n;
 	int r;
 
-	pthread_mutex_lock(&sh->lock);
 	labels = merge_external(rw, sh, s, &n);
-	r = labels ? 0 : -ENOMEM;
+	if (!labels)
+		return -ENOMEM;
 	sh->lbuf.len = 0;
-	if (!r)
-		r = starling_rw_encode_labels(&sh->lbuf, labels, n);
+	r = starling_rw_encode_labels(&sh->lbuf, labels, n);
 	if (!r)
 		r = starling_rw_append_series(&sh->batch, sh->lbuf.data, sh->lbuf.len, s->values,
 					      s->timestamps_ms, s->n_samples);
-	if (!r) {
-		if (!sh->batch_samples)
-			sh->batch_start_ms = now;
-		sh->batch_samples += s->n_samples;
-		for (size_t i = 0; i < s->n_samples; i++)
-			if (s->timestamps_ms[i] > sh->batch_max_ts)
-				sh->batch_max_ts = s->timestamps_ms[i];
-		if (sh->batch_samples >= ep->max_samples)
-			cut = cut_batch(sh);
-	}
-	pthread_mutex_unlock(&sh->lock);
 	if (r)
 		return r;
-	update_pending(ep, (long long)s->n_samples);
+	if (!sh->batch_samples)
+		sh->batch_start_ms = now;
+	sh->batch_samples += s->n_samples;
+	for (size_t i = 0; i < s->n_samples; i++)
+		if (s->timestamps_ms[i] > sh->batch_max_ts)
+			sh->batch_max_ts = s->timestamps_ms[i];
+	if (sh->batch_samples >= ep->max_samples)
+		return cut_batch(sh) ? 1 : 0;
+	return 0;
+}
+
+/* Queue a producer batch for one endpoint: one lock round per shard (not
+ * per series), one pending-gauge update per call. */
+static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starling_series_batch *b,
+			 int64_t now)
+{
+	long long queued = 0;
+	bool cut = false;
+	int ret = 0;
+
+	for (unsigned k = 0; k < ep->n_shards; k++) {
+		struct shard *sh = &ep->shards[k];
+		bool locked = false;
+
+		for (size_t i = 0; i < b->n_series; i++) {
+			const struct starling_series *s = &b->series[i];
+			int r;
+
+			if (!s->n_samples || (s->hash & (ep->n_shards - 1)) != k)
+				continue;
+			if (!locked) {
+				pthread_mutex_lock(&sh->lock);
+				locked = true;
+			}
+			r = encode_series(rw, sh, s, now);
+			if (r < 0) {
+				if (!ret)
+					ret = r;
+				continue;
+			}
+			cut |= r == 1;
+			queued += (long long)s->n_samples;
+		}
+		if (locked)
+			pthread_mutex_unlock(&sh->lock);
+	}
+	if (queued)
+		update_pending(ep, queued);
 	if (cut) {
 		if (ep->dir)
 			enforce_limit(ep);
 		if (rw->http)
 			starling_http_wakeup(rw->http);
 	}
-	return 0;
+	return ret;
 }
 
 static void md_rehash(struct rw *rw)
@@ -535,10 +709,12 @@ static void record_metadata(struct rw *rw, const struct starling_metadata *md)
 		md_rehash(rw);
 	if (!rw->md_index_cap)
 		goto out;
-	for (p = h & (rw->md_index_cap - 1); rw->md_index[p]; p = (p + 1) & (rw->md_index_cap - 1)) {
+	for (p = h & (rw->md_index_cap - 1); rw->md_index[p];
+	     p = (p + 1) & (rw->md_index_cap - 1)) {
 		e = &rw->md[rw->md_index[p] - 1];
 		if (e->hash == h && !strcmp(e->family, md->family)) {
-			if (e->type != md->type || !str_eq(e->help, md->help && *md->help ? md->help : NULL) ||
+			if (e->type != md->type ||
+			    !str_eq(e->help, md->help && *md->help ? md->help : NULL) ||
 			    !str_eq(e->unit, md->unit && *md->unit ? md->unit : NULL)) {
 				free(e->help);
 				free(e->unit);
@@ -578,20 +754,15 @@ static int rw_receive_series(void *inst, const struct starling_series_batch *b)
 	size_t samples = 0;
 	int ret = 0;
 
-	for (size_t i = 0; i < b->n_series; i++) {
-		const struct starling_series *s = &b->series[i];
+	for (size_t i = 0; i < b->n_series; i++)
+		samples += b->series[i].n_samples;
+	for (size_t e = 0; e < rw->n_eps; e++) {
+		int r = enqueue_batch(rw, &rw->eps[e], b, now);
 
-		if (!s->n_samples)
-			continue;
-		samples += s->n_samples;
-		for (size_t e = 0; e < rw->n_eps; e++) {
-			int r = enqueue_series(rw, &rw->eps[e], s, now);
-
-			if (r && !ret) {
-				ret = r;
-				LOG(rw, STARLING_LOG_ERROR, "endpoint %s: cannot queue series: %s",
-				    rw->eps[e].name, strerror(-r));
-			}
+		if (r && !ret) {
+			ret = r;
+			LOG(rw, STARLING_LOG_ERROR, "endpoint %s: cannot queue series: %s",
+			    rw->eps[e].name, strerror(-r));
 		}
 	}
 	for (size_t i = 0; i < b->n_metadata; i++)
@@ -604,86 +775,69 @@ static int rw_receive_series(void *inst, const struct starling_series_batch *b)
 
 static void send_done(void *arg, const struct starling_http_response *resp);
 
-/* Read the head segment's payload into sh->body. Caller holds sh->lock.
- * Returns 0, or -EBADMSG when the file is unusable (caller drops it). */
+/* Read the head record's payload into sh->body. Caller holds sh->lock.
+ * Returns 0, or -EBADMSG when it is unreadable (caller drops it). */
 static int load_head(struct shard *sh)
 {
 	struct endpoint *ep = sh->ep;
-	struct seg *s = sh->head;
-	struct seg_hdr h;
+	struct rec *r = sh->head;
 	char path[4096];
-	ssize_t n;
-	int fd, r = 0;
+	ssize_t n = -1;
+	int fd, ret;
 
-	if (sh->body_loaded && sh->body_seq == s->seq)
+	if (sh->body_loaded && sh->body_seq == r->seq)
 		return 0;
 	sh->body.len = 0;
-	if (s->mem) {
-		r = starling_rw_buf_reserve(&sh->body, s->mem_len);
-		if (r)
-			return r;
-		memcpy(sh->body.data, s->mem, s->mem_len);
-		sh->body.len = s->mem_len;
-		goto loaded;
-	}
-	seg_path(ep, s->seq, sh->idx, "seg", path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		LOG(ep->rw, STARLING_LOG_ERROR, "endpoint %s: cannot open %s: %s", ep->name, path,
-		    strerror(errno));
-		return -EBADMSG;
-	}
-	n = read(fd, &h, sizeof(h));
-	if (n != (ssize_t)sizeof(h) || h.magic != SEG_MAGIC || h.len + sizeof(h) != s->bytes) {
-		r = -EBADMSG;
-	} else if (!(r = starling_rw_buf_reserve(&sh->body, h.len))) {
-		size_t got = 0;
-
-		while (got < h.len) {
-			n = read(fd, sh->body.data + got, h.len - got);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break;
-			got += (size_t)n;
+	ret = starling_rw_buf_reserve(&sh->body, r->len ? r->len : 1);
+	if (ret)
+		return ret;
+	if (r->mem) {
+		memcpy(sh->body.data, r->mem, r->len);
+	} else {
+		file_path(ep, r->file->id, r->file->shard, path, sizeof(path));
+		fd = r->file->fd >= 0 ? r->file->fd : open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			n = pread(fd, sh->body.data, r->len,
+				  (off_t)(r->off + sizeof(struct rec_hdr)));
+			if (fd != r->file->fd)
+				close(fd);
 		}
-		if (got != h.len || crc32(0, sh->body.data, (uInt)got) != h.crc)
-			r = -EBADMSG;
-		sh->body.len = got;
+		if (n != (ssize_t)r->len || crc32(0, sh->body.data, (uInt)r->len) != r->crc) {
+			LOG(ep->rw, STARLING_LOG_ERROR,
+			    "endpoint %s: unreadable or corrupt batch in %s: %u samples dropped",
+			    ep->name, path, r->samples);
+			return -EBADMSG;
+		}
 	}
-	close(fd);
-	if (r == -EBADMSG)
-		LOG(ep->rw, STARLING_LOG_ERROR, "endpoint %s: corrupt buffer segment %s: dropped",
-		    ep->name, path);
-	if (r)
-		return r;
-loaded:
-	sh->body_seq = s->seq;
+	sh->body.len = r->len;
+	sh->body_seq = r->seq;
 	sh->body_loaded = true;
 	return 0;
 }
 
-/* Pop the head segment after it was sent or refused. */
+/* Pop the head record after it was sent, refused or dropped. */
 static void finish_head(struct shard *sh)
 {
-	struct seg *s;
+	struct rec *r;
+	uint32_t samples;
 
 	pthread_mutex_lock(&sh->lock);
-	s = sh->head;
-	sh->head = s->next;
+	r = sh->head;
+	sh->head = r->next;
 	if (!sh->head)
 		sh->tail = NULL;
 	sh->in_flight = false;
 	sh->body_loaded = false;
+	samples = r->samples;
+	rec_done(sh, r);
 	pthread_mutex_unlock(&sh->lock);
-	update_pending(sh->ep, -(long long)s->samples);
-	seg_discard(sh->ep, sh, s);
+	update_pending(sh->ep, -(long long)samples);
 }
 
 static void try_send(struct rw *rw, struct shard *sh, int64_t now)
 {
 	struct endpoint *ep = sh->ep;
-	struct starling_http_request req = { 0 };
+	struct starling_http_request req = {0};
 	const char *hdrs[64];
 	char attempt[48];
 	size_t nh = 0;
@@ -706,8 +860,8 @@ static void try_send(struct rw *rw, struct shard *sh, int64_t now)
 		sh->in_flight = true;
 		pthread_mutex_unlock(&sh->lock);
 		rw->api->metric_add(ep->m_dropped, n);
-		LOG(rw, STARLING_LOG_WARN, "endpoint %s: dropped %u samples older than sample_age_limit",
-		    ep->name, n);
+		LOG(rw, STARLING_LOG_WARN,
+		    "endpoint %s: dropped %u samples older than sample_age_limit", ep->name, n);
 		finish_head(sh);
 		return;
 	}
@@ -807,8 +961,9 @@ static void send_done(void *arg, const struct starling_http_response *resp)
 		delay = resp->retry_after_ms;
 	if (sh->attempt == 0 || sh->attempt % 20 == 0) {
 		if (resp->error)
-			LOG(rw, STARLING_LOG_WARN, "endpoint %s: send failed (%s), retrying in %" PRId64 " ms",
-			    ep->name, resp->error_msg, delay);
+			LOG(rw, STARLING_LOG_WARN,
+			    "endpoint %s: send failed (%s), retrying in %" PRId64 " ms", ep->name,
+			    resp->error_msg, delay);
 		else
 			LOG(rw, STARLING_LOG_WARN,
 			    "endpoint %s: receiver answered HTTP %ld, retrying in %" PRId64 " ms",
@@ -834,7 +989,8 @@ static void md_done(void *arg, const struct starling_http_response *resp)
 		return;
 	}
 	rw->api->metric_add(ep->m_md_failed, 1);
-	LOG(rw, STARLING_LOG_WARN, "endpoint %s: metadata send failed: %s (HTTP %ld); next try in %" PRId64 " ms",
+	LOG(rw, STARLING_LOG_WARN,
+	    "endpoint %s: metadata send failed: %s (HTTP %ld); next try in %" PRId64 " ms",
 	    ep->name, resp->error ? resp->error_msg : "refused", resp->status, ep->md_interval_ms);
 }
 
@@ -842,7 +998,7 @@ static void md_done(void *arg, const struct starling_http_response *resp)
  * rest goes next interval, rotating). */
 static void try_send_metadata(struct rw *rw, struct endpoint *ep, int64_t now)
 {
-	struct starling_http_request req = { 0 };
+	struct starling_http_request req = {0};
 	const char *hdrs[64];
 	size_t nh = 0, count = 0;
 	int r = 0;
@@ -852,8 +1008,8 @@ static void try_send_metadata(struct rw *rw, struct endpoint *ep, int64_t now)
 	ep->md_req.len = 0;
 	pthread_mutex_lock(&rw->md_lock);
 	for (size_t i = 0; i < rw->n_md && count < ep->md_max && !r; i++) {
-		struct starling_metadata md = { rw->md[i].family, rw->md[i].type, rw->md[i].help,
-						rw->md[i].unit };
+		struct starling_metadata md = {rw->md[i].family, rw->md[i].type, rw->md[i].help,
+					       rw->md[i].unit};
 
 		r = starling_rw_append_metadata(&ep->md_req, &md);
 		count++;
@@ -907,17 +1063,81 @@ static void *sender_main(void *arg)
 /* ---- startup: segments left by a previous run --------------------------- */
 
 struct found {
-	uint64_t seq;
+	uint64_t id;
 	unsigned shard;
-	struct seg_hdr h;
-	size_t bytes;
 };
 
 static int found_cmp(const void *a, const void *b)
 {
 	const struct found *x = a, *y = b;
 
-	return (x->seq > y->seq) - (x->seq < y->seq);
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Queue the not-yet-done records of one file; stops at a torn tail. */
+static void recover_file(struct endpoint *ep, const struct found *fd_, uint64_t *samples)
+{
+	struct shard *sh = &ep->shards[fd_->shard & (ep->n_shards - 1)];
+	struct segfile *f = calloc(1, sizeof(*f));
+	char path[4096];
+	struct stat st;
+	size_t off = 0;
+	int fd;
+
+	if (!f)
+		return;
+	f->id = fd_->id;
+	f->shard = fd_->shard;
+	f->fd = -1;
+	f->sealed = true;
+	file_path(ep, f->id, f->shard, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		LOG(ep->rw, STARLING_LOG_WARN, "endpoint %s: cannot read %s: %s", ep->name, path,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(f);
+		return;
+	}
+	f->size = (size_t)st.st_size;
+	while (off + sizeof(struct rec_hdr) <= f->size) {
+		struct rec_hdr h;
+		struct rec *r;
+
+		if (pread(fd, &h, sizeof(h), (off_t)off) != (ssize_t)sizeof(h) ||
+		    h.magic != REC_MAGIC || off + sizeof(h) + h.len > f->size)
+			break;
+		if (!(h.flags & REC_DONE) && (r = calloc(1, sizeof(*r)))) {
+			r->seq = ++sh->next_rec;
+			r->file = f;
+			r->off = off;
+			r->len = h.len;
+			r->crc = h.crc;
+			r->samples = h.samples;
+			r->max_ts = h.max_ts;
+			if (sh->tail)
+				sh->tail->next = r;
+			else
+				sh->head = r;
+			sh->tail = r;
+			f->live++;
+			*samples += h.samples;
+		}
+		off += sizeof(h) + h.len;
+	}
+	close(fd);
+	if (off < f->size)
+		LOG(ep->rw, STARLING_LOG_WARN,
+		    "endpoint %s: %s: torn record at offset %zu ignored (crash while writing it)",
+		    ep->name, path, off);
+	if (sh->files_tail)
+		sh->files_tail->next = f;
+	else
+		sh->files = f;
+	sh->files_tail = f;
+	add_disk_bytes(ep, (int64_t)f->size);
+	file_release(sh, f); /* nothing left to send in it */
 }
 
 static int recover_segments(struct rw *rw, struct endpoint *ep)
@@ -931,20 +1151,13 @@ static int recover_segments(struct rw *rw, struct endpoint *ep)
 	if (!dir)
 		return -errno;
 	while ((d = readdir(dir))) {
-		char path[4096];
-		uint64_t seq;
+		uint64_t id;
 		unsigned shard;
 		char ext[8];
-		struct stat st;
-		int fd;
 
-		if (sscanf(d->d_name, "%16" SCNx64 "-%4u.%3s", &seq, &shard, ext) != 3)
+		if (sscanf(d->d_name, "%16" SCNx64 "-%4u.%3s", &id, &shard, ext) != 3 ||
+		    strcmp(ext, "seg"))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", ep->dir, d->d_name);
-		if (strcmp(ext, "seg")) {
-			unlink(path); /* a .tmp from a crash mid-write */
-			continue;
-		}
 		if (n == cap) {
 			struct found *nf = realloc(f, (cap = cap ? 2 * cap : 64) * sizeof(*f));
 
@@ -952,63 +1165,24 @@ static int recover_segments(struct rw *rw, struct endpoint *ep)
 				break;
 			f = nf;
 		}
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || fstat(fd, &st) ||
-		    read(fd, &f[n].h, sizeof(f[n].h)) != (ssize_t)sizeof(f[n].h) ||
-		    f[n].h.magic != SEG_MAGIC || f[n].h.len + sizeof(struct seg_hdr) != (size_t)st.st_size) {
-			LOG(rw, STARLING_LOG_WARN, "endpoint %s: ignoring unreadable buffer segment %s",
-			    ep->name, path);
-			if (fd >= 0)
-				close(fd);
-			unlink(path);
-			continue;
-		}
-		close(fd);
-		f[n].seq = seq;
+		f[n].id = id;
 		f[n].shard = shard;
-		f[n].bytes = (size_t)st.st_size;
 		n++;
+		if (id >= ep->next_seq)
+			ep->next_seq = id + 1;
 	}
 	closedir(dir);
 	if (n)
 		qsort(f, n, sizeof(*f), found_cmp);
-	for (size_t i = 0; i < n; i++) {
-		struct seg *s = calloc(1, sizeof(*s));
-		struct shard *sh;
-		char from[4096], to[4096];
-		unsigned idx = f[i].shard % ep->n_shards;
-
-		if (!s)
-			break;
-		s->seq = f[i].seq;
-		s->samples = f[i].h.samples;
-		s->max_ts = f[i].h.max_ts;
-		s->bytes = f[i].bytes;
-		sh = &ep->shards[idx];
-		if (idx != f[i].shard) {
-			/* the shard count changed: the file follows its new shard */
-			seg_path(ep, s->seq, f[i].shard, "seg", from, sizeof(from));
-			seg_path(ep, s->seq, idx, "seg", to, sizeof(to));
-			rename(from, to);
-		}
-		if (sh->tail)
-			sh->tail->next = s;
-		else
-			sh->head = s;
-		sh->tail = s;
-		total += s->samples;
-		ep->disk_bytes += (int64_t)s->bytes;
-		if (s->seq >= ep->next_seq)
-			ep->next_seq = s->seq + 1;
-	}
+	for (size_t i = 0; i < n; i++)
+		recover_file(ep, &f[i], &total);
 	free(f);
-	if (n) {
+	if (total) {
 		LOG(rw, STARLING_LOG_INFO,
-		    "endpoint %s: %zu buffered segments (%" PRIu64 " samples) from a previous run will be sent",
-		    ep->name, n, total);
+		    "endpoint %s: %" PRIu64 " samples buffered by a previous run will be sent",
+		    ep->name, total);
 		update_pending(ep, (long long)total);
 	}
-	rw->api->metric_set(ep->m_buffer, (double)ep->disk_bytes);
 	return 0;
 }
 
@@ -1020,15 +1194,26 @@ static void endpoint_free(struct endpoint *ep)
 		for (unsigned i = 0; i < ep->n_shards; i++) {
 			struct shard *sh = &ep->shards[i];
 
+			/* records stay on disk for the next run; only memory is freed */
 			while (sh->head) {
-				struct seg *s = sh->head;
+				struct rec *r = sh->head;
 
-				sh->head = s->next;
-				if (s->mem)
+				sh->head = r->next;
+				if (r->mem)
 					LOG(ep->rw, STARLING_LOG_ERROR,
-					    "endpoint %s: %u samples only in memory are lost at shutdown",
-					    ep->name, s->samples);
-				seg_free(s);
+					    "endpoint %s: %u samples only in memory are lost at "
+					    "shutdown",
+					    ep->name, r->samples);
+				free(r->mem);
+				free(r);
+			}
+			while (sh->files) {
+				struct segfile *f = sh->files;
+
+				sh->files = f->next;
+				if (f->fd >= 0)
+					close(f->fd);
+				free(f);
 			}
 			starling_rw_buf_free(&sh->batch);
 			starling_rw_buf_free(&sh->lbuf);
@@ -1065,6 +1250,7 @@ static void rw_destroy(void *inst)
 			if (rw->eps[e].dir) {
 				pthread_mutex_lock(&sh->lock);
 				cut_batch(sh);
+				file_seal(sh, sh->open);
 				pthread_mutex_unlock(&sh->lock);
 			}
 		}
@@ -1089,9 +1275,13 @@ static void rw_destroy(void *inst)
 
 static bool reserved_header(const char *name)
 {
-	static const char *const r[] = { "content-type", "content-encoding", "user-agent",
-					 "x-prometheus-remote-write-version", "content-length",
-					 "host", NULL };
+	static const char *const r[] = {"content-type",
+					"content-encoding",
+					"user-agent",
+					"x-prometheus-remote-write-version",
+					"content-length",
+					"host",
+					NULL};
 
 	for (size_t i = 0; r[i]; i++)
 		if (!strcasecmp(name, r[i]))
@@ -1154,7 +1344,8 @@ static void make_metrics(struct rw *rw, struct endpoint *ep)
 	char labels[1024];
 
 	snprintf(labels, sizeof(labels), "remote_name=%s,url=%s", ep->name, ep->url);
-#define REG(field, type, name, help) ep->field = a->metric_register(rw->self, type, name, help, labels)
+#define REG(field, type, name, help)                                                               \
+	ep->field = a->metric_register(rw->self, type, name, help, labels)
 	REG(m_sent, STARLING_SELF_COUNTER, "prometheus_remote_storage_samples_total",
 	    "Samples sent to remote storage (2xx).");
 	REG(m_failed, STARLING_SELF_COUNTER, "prometheus_remote_storage_samples_failed_total",
@@ -1196,8 +1387,8 @@ static int endpoint_init(struct rw *rw, struct endpoint *ep, const starling_conf
 	ep->highest_sent_ms = INT64_MIN;
 	if (a->config_string(n, "url", &url) || !url ||
 	    (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
-		LOG(rw, STARLING_LOG_ERROR, "%s: endpoint.url: required, an http:// or https:// URL",
-		    a->config_where(n));
+		LOG(rw, STARLING_LOG_ERROR,
+		    "%s: endpoint.url: required, an http:// or https:// URL", a->config_where(n));
 		return -EINVAL;
 	}
 	ep->url = strdup(url);
@@ -1220,8 +1411,9 @@ static int endpoint_init(struct rw *rw, struct endpoint *ep, const starling_conf
 		return -ENOMEM;
 	for (size_t i = 0; i < index; i++)
 		if (!strcmp(rw->eps[i].name, ep->name)) {
-			LOG(rw, STARLING_LOG_ERROR, "%s: endpoint name \"%s\" used twice (set `name`)",
-			    a->config_where(n), ep->name);
+			LOG(rw, STARLING_LOG_ERROR,
+			    "%s: endpoint name \"%s\" used twice (set `name`)", a->config_where(n),
+			    ep->name);
 			return -EINVAL;
 		}
 	if ((r = cfg_dur(rw, n, "remote_timeout", &ep->timeout_ms)) ||
@@ -1243,10 +1435,14 @@ static int endpoint_init(struct rw *rw, struct endpoint *ep, const starling_conf
 	ep->md_max = (size_t)v;
 	r = a->config_bytes(n, "queue_config.max_buffer_size", &ep->max_bytes);
 	if (r || ep->max_bytes < 4096) {
-		LOG(rw, STARLING_LOG_ERROR, "%s: queue_config.max_buffer_size: expected a size >= 4KiB",
+		LOG(rw, STARLING_LOG_ERROR,
+		    "%s: queue_config.max_buffer_size: expected a size >= 4KiB",
 		    a->config_where(n));
 		return -EINVAL;
 	}
+	ep->seg_target = SEG_TARGET;
+	if ((int64_t)ep->seg_target > ep->max_bytes / 8)
+		ep->seg_target = (size_t)(ep->max_bytes / 8);
 	if (min_sh > max_sh) {
 		LOG(rw, STARLING_LOG_ERROR, "%s: queue_config: min_shards > max_shards",
 		    a->config_where(n));
@@ -1258,11 +1454,12 @@ static int endpoint_init(struct rw *rw, struct endpoint *ep, const starling_conf
 		ep->max_backoff_ms = ep->min_backoff_ms;
 	if (ep->deadline_ms < 1)
 		ep->deadline_ms = 1;
+	/* A power of two, so the shard of a series is a mask of its hash. */
 	ep->n_shards = DEFAULT_SHARDS;
-	if (ep->n_shards < min_sh)
-		ep->n_shards = (unsigned)(min_sh > 256 ? 256 : min_sh);
-	if (ep->n_shards > max_sh)
-		ep->n_shards = (unsigned)max_sh;
+	while (ep->n_shards < min_sh && ep->n_shards < 256)
+		ep->n_shards *= 2;
+	while (ep->n_shards > max_sh)
+		ep->n_shards /= 2;
 
 	wr = a->config_lookup(n, "write_relabel_config");
 	if (wr && a->config_count(wr)) {
@@ -1295,12 +1492,13 @@ static int endpoint_init(struct rw *rw, struct endpoint *ep, const starling_conf
 		const char *hn = a->config_name(h), *hv = NULL;
 
 		if (!hn || a->config_string(h, NULL, &hv) || strpbrk(hv, "\r\n")) {
-			LOG(rw, STARLING_LOG_ERROR, "%s: headers: values must be single-line strings",
-			    a->config_where(h));
+			LOG(rw, STARLING_LOG_ERROR,
+			    "%s: headers: values must be single-line strings", a->config_where(h));
 			return -EINVAL;
 		}
 		if (reserved_header(hn)) {
-			LOG(rw, STARLING_LOG_ERROR, "%s: headers: %s is set by remote write and cannot be overridden",
+			LOG(rw, STARLING_LOG_ERROR,
+			    "%s: headers: %s is set by remote write and cannot be overridden",
 			    a->config_where(h), hn);
 			return -EINVAL;
 		}
@@ -1366,7 +1564,8 @@ static int rw_create(const struct starling_host_api *api, starling_component *se
 		const char *name = api->config_name(c), *value = NULL;
 
 		if (!name || !valid_label_name(name) || api->config_string(c, NULL, &value)) {
-			LOG(rw, STARLING_LOG_ERROR, "%s: external_labels: \"%s\" must be a label name with a string value",
+			LOG(rw, STARLING_LOG_ERROR,
+			    "%s: external_labels: \"%s\" must be a label name with a string value",
 			    api->config_where(c), name ? name : "?");
 			rw->n_ext = i;
 			r = -EINVAL;
@@ -1397,13 +1596,14 @@ static int rw_start(void *inst)
 	const char *state = rw->api->state_dir(rw->self);
 	int r;
 
-	for (size_t e = 0; e < rw->n_eps; e++) {
+	for (size_t e = 0; e < rw->n_eps && !rw->recovered; e++) {
 		struct endpoint *ep = &rw->eps[e];
 		size_t len;
 
 		if (!state) {
 			LOG(rw, STARLING_LOG_WARN,
-			    "no state directory: endpoint %s queues in memory only (lost on restart)",
+			    "no state directory: endpoint %s queues in memory only (lost on "
+			    "restart)",
 			    ep->name);
 			continue;
 		}
@@ -1413,8 +1613,8 @@ static int rw_start(void *inst)
 			return -ENOMEM;
 		snprintf(ep->dir, len, "%s/%s", state, ep->name);
 		if (mkdir(ep->dir, 0700) && errno != EEXIST) {
-			LOG(rw, STARLING_LOG_ERROR, "cannot create buffer directory %s: %s", ep->dir,
-			    strerror(errno));
+			LOG(rw, STARLING_LOG_ERROR, "cannot create buffer directory %s: %s",
+			    ep->dir, strerror(errno));
 			return -errno;
 		}
 		r = recover_segments(rw, ep);
@@ -1424,6 +1624,7 @@ static int rw_start(void *inst)
 			return r;
 		}
 	}
+	rw->recovered = true; /* a start after stop must not queue them twice */
 	r = starling_http_client_new(NULL, &rw->http);
 	if (r)
 		return r;
@@ -1457,8 +1658,10 @@ static int rw_stop(void *inst)
 			struct shard *sh = &rw->eps[e].shards[i];
 
 			pthread_mutex_lock(&sh->lock);
-			if (rw->eps[e].dir)
+			if (rw->eps[e].dir) {
 				cut_batch(sh);
+				file_seal(sh, sh->open);
+			}
 			pthread_mutex_unlock(&sh->lock);
 		}
 	return 0;
@@ -1470,28 +1673,28 @@ static int rw_update(void *inst, const starling_config *cfg)
 }
 
 static const struct starling_component_type rw_type = {
-	.struct_size = sizeof(struct starling_component_type),
-	.name = "prometheus.remote_write",
-	.help = "Send series to Prometheus remote-write receivers (Remote Write 1.0)",
-	.flags = STARLING_TYPE_REENTRANT_RECEIVE,
-	.accepts = STARLING_ACCEPTS_SERIES,
-	.schema = rw_keys,
-	.create = rw_create,
-	.update = rw_update,
-	.start = rw_start,
-	.stop = rw_stop,
-	.destroy = rw_destroy,
-	.receive_series = rw_receive_series,
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "prometheus.remote_write",
+    .help = "Send series to Prometheus remote-write receivers (Remote Write 1.0)",
+    .flags = STARLING_TYPE_REENTRANT_RECEIVE,
+    .accepts = STARLING_ACCEPTS_SERIES,
+    .schema = rw_keys,
+    .create = rw_create,
+    .update = rw_update,
+    .start = rw_start,
+    .stop = rw_stop,
+    .destroy = rw_destroy,
+    .receive_series = rw_receive_series,
 };
 
-static const struct starling_component_type *const rw_types[] = { &rw_type };
+static const struct starling_component_type *const rw_types[] = {&rw_type};
 
 static const struct starling_plugin_descriptor rw_descriptor = {
-	STARLING_DESCRIPTOR_HEAD,
-	.name = "prometheus_remote_write",
-	.version = STARLING_VERSION,
-	.types = rw_types,
-	.n_types = 1,
+    STARLING_DESCRIPTOR_HEAD,
+    .name = "prometheus_remote_write",
+    .version = STARLING_VERSION,
+    .types = rw_types,
+    .n_types = 1,
 };
 
 STARLING_PLUGIN(rw_descriptor)

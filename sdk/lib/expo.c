@@ -15,13 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Character classes. */
-#define C_NAME1  0x01 /* metric name first char: [a-zA-Z_:] */
-#define C_NAME   0x02 /* metric name char: [a-zA-Z0-9_:] */
+#define C_NAME1	 0x01 /* metric name first char: [a-zA-Z_:] */
+#define C_NAME	 0x02 /* metric name char: [a-zA-Z0-9_:] */
 #define C_LNAME1 0x04 /* label name first char: [a-zA-Z_] */
-#define C_LNAME  0x08 /* label name char: [a-zA-Z0-9_] */
-#define C_BLANK  0x10 /* ' ' or '\t' */
+#define C_LNAME	 0x08 /* label name char: [a-zA-Z0-9_] */
+#define C_BLANK	 0x10 /* ' ' or '\t' */
 #define C_TOKEND 0x20 /* ends a value token in text format: ' ', '\t', '\n' */
 #define C_LVSTOP 0x40 /* stops a label-value scan: '"', '\\', '\n' */
 
@@ -71,6 +74,56 @@ static bool lit_prefix(const char *s, const char *lit)
 	return true;
 }
 
+/* Skip label-value bytes up to the next '"', '\\' or '\n'. 16 bytes at a
+ * time while they fit before `limit` (the end of the parse region, whose
+ * last byte is '\n', so the scalar tail always stops). */
+static inline const char *skip_lvalue(const char *s, const char *limit)
+{
+#ifdef __SSE2__
+	const __m128i q = _mm_set1_epi8('"'), b = _mm_set1_epi8('\\'), n = _mm_set1_epi8('\n');
+
+	while (limit - s >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+		unsigned m = (unsigned)_mm_movemask_epi8(
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, b)),
+				 _mm_cmpeq_epi8(v, n)));
+
+		if (m)
+			return s + __builtin_ctz(m);
+		s += 16;
+	}
+#endif
+	while (!IS(*s, C_LVSTOP))
+		s++;
+	return s;
+}
+
+/* Skip metric-name bytes [a-zA-Z0-9_:] (vectorised like skip_lvalue). */
+static inline const char *skip_name(const char *s, const char *limit)
+{
+#ifdef __SSE2__
+	const __m128i a1 = _mm_set1_epi8('a' - 1), z1 = _mm_set1_epi8('z' + 1);
+	const __m128i d1 = _mm_set1_epi8('0' - 1), c1 = _mm_set1_epi8(':' + 1);
+	const __m128i us = _mm_set1_epi8('_'), bit = _mm_set1_epi8(0x20);
+
+	while (limit - s >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+		__m128i lo = _mm_or_si128(v, bit);
+		__m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(lo, a1), _mm_cmpgt_epi8(z1, lo));
+		__m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, d1), _mm_cmpgt_epi8(c1, v));
+		__m128i ok = _mm_or_si128(_mm_or_si128(alpha, digit), _mm_cmpeq_epi8(v, us));
+		unsigned m = ~(unsigned)_mm_movemask_epi8(ok) & 0xffffu;
+
+		if (m)
+			return s + __builtin_ctz(m);
+		s += 16;
+	}
+#endif
+	while (IS(*s, C_NAME))
+		s++;
+	return s;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Errors.                                                                   */
 
@@ -98,8 +151,7 @@ int expo_fail(struct starling_expo_parser *p, const char *at, const char *fmt, .
 	return rc;
 }
 
-int expo_fail_at(struct starling_expo_parser *p, unsigned line, unsigned col, const char *fmt,
-		 ...)
+int expo_fail_at(struct starling_expo_parser *p, unsigned line, unsigned col, const char *fmt, ...)
 {
 	va_list ap;
 	int rc;
@@ -114,8 +166,8 @@ int expo_fail_at(struct starling_expo_parser *p, unsigned line, unsigned col, co
 /* Numbers.                                                                  */
 
 static const double pow10_exact[] = {
-	1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    1e0,  1e1,	1e2,  1e3,  1e4,  1e5,	1e6,  1e7,  1e8,  1e9,	1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
 
 static bool ieq(const char *s, size_t n, const char *lit)
@@ -349,6 +401,15 @@ bool expo_utf8_valid(const char *s, size_t len)
 	while (i < len) {
 		size_t n;
 
+#ifdef __SSE2__
+		/* Mostly ASCII: 16 bytes with no high bit at a time. */
+		while (len - i >= 16 &&
+		       !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(u + i))))
+			i += 16;
+		if (i >= len)
+			break;
+#endif
+
 		if (u[i] < 0x80) {
 			i++;
 			continue;
@@ -412,8 +473,7 @@ enum starling_expo_format starling_expo_detect(const char *body, size_t len)
 
 	if (n && body[n - 1] == '\n')
 		n--;
-	if (n >= 5 && memcmp(body + n - 5, "# EOF", 5) == 0 &&
-	    (n == 5 || body[n - 6] == '\n'))
+	if (n >= 5 && memcmp(body + n - 5, "# EOF", 5) == 0 && (n == 5 || body[n - 6] == '\n'))
 		return STARLING_EXPO_OPENMETRICS;
 	return STARLING_EXPO_PROMETHEUS;
 }
@@ -507,12 +567,12 @@ int starling_expo_series_labels(const char *series, size_t len, enum starling_ex
 		if (s == e || *s != '"')
 			goto out;
 		v0 = ++s;
-		while (s < e && *s != '"') {
+		while (s < e && *s != '"' && *s != '\n') {
 			if (*s == '\\' && s + 1 < e)
 				s++;
 			s++;
 		}
-		if (s >= e) {
+		if (s >= e || *s == '\n') {
 			why = "unterminated label value";
 			goto out;
 		}
@@ -668,8 +728,7 @@ static const char *prom_labels(struct starling_expo_parser *p, const char *s)
 		}
 		s++;
 		for (;;) {
-			while (!IS(*s, C_LVSTOP))
-				s++;
+			s = skip_lvalue(s, p->stop);
 			if (*s == '"')
 				break;
 			if (*s == '\\' && s[1] != '\n') {
@@ -693,22 +752,67 @@ static const char *prom_labels(struct starling_expo_parser *p, const char *s)
 
 static int prom_type(const char *s, size_t n, enum starling_metric_type *t)
 {
-	static const struct {
-		const char *name;
-		enum starling_metric_type type;
-	} types[] = {
-		{"counter", STARLING_METRIC_COUNTER},   {"gauge", STARLING_METRIC_GAUGE},
-		{"histogram", STARLING_METRIC_HISTOGRAM}, {"summary", STARLING_METRIC_SUMMARY},
-		{"untyped", STARLING_METRIC_UNKNOWN},
-	};
-
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		if (strlen(types[i].name) == n && memcmp(types[i].name, s, n) == 0) {
-			*t = types[i].type;
+	switch (n) {
+	case 5:
+		if (memcmp(s, "gauge", 5) == 0) {
+			*t = STARLING_METRIC_GAUGE;
 			return 0;
 		}
+		break;
+	case 7:
+		if (memcmp(s, "counter", 7) == 0) {
+			*t = STARLING_METRIC_COUNTER;
+			return 0;
+		}
+		if (memcmp(s, "summary", 7) == 0) {
+			*t = STARLING_METRIC_SUMMARY;
+			return 0;
+		}
+		if (memcmp(s, "untyped", 7) == 0) {
+			*t = STARLING_METRIC_UNKNOWN;
+			return 0;
+		}
+		break;
+	case 9:
+		if (memcmp(s, "histogram", 9) == 0) {
+			*t = STARLING_METRIC_HISTOGRAM;
+			return 0;
+		}
+		break;
 	}
 	return -EINVAL;
+}
+
+/* End of the line at s (its '\n'), noting whether any byte has the high
+ * bit set, so that mostly-ASCII HELP text is scanned once. */
+static inline const char *line_end_ascii(const char *s, const char *limit, bool *high)
+{
+#ifdef __SSE2__
+	const __m128i n = _mm_set1_epi8('\n');
+
+	while (limit - s >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+		unsigned mn = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, n));
+		unsigned mh = (unsigned)_mm_movemask_epi8(v);
+
+		if (mn) {
+			unsigned before = mn & (0u - mn); /* lowest '\n' bit */
+
+			if (mh & (before - 1))
+				*high = true;
+			return s + __builtin_ctz(mn);
+		}
+		if (mh)
+			*high = true;
+		s += 16;
+	}
+#endif
+	while (*s != '\n') {
+		if ((unsigned char)*s & 0x80)
+			*high = true;
+		s++;
+	}
+	return s;
 }
 
 /* A '#' line: HELP/TYPE give an event (return 1), other comments 0. */
@@ -729,8 +833,7 @@ static int prom_comment(struct starling_expo_parser *p, const char *s,
 	if (!IS(*s, C_NAME1))
 		return expo_fail(p, s, "invalid metric name in %s", help ? "HELP" : "TYPE");
 	f0 = s;
-	while (IS(*s, C_NAME))
-		s++;
+	s = skip_name(s, p->stop);
 	ev->family = f0;
 	ev->family_len = (size_t)(s - f0);
 	ev->type = STARLING_METRIC_UNKNOWN;
@@ -739,13 +842,16 @@ static int prom_comment(struct starling_expo_parser *p, const char *s,
 
 		if (*s != '\n' && !IS(*s, C_BLANK))
 			return expo_fail(p, s, "invalid metric name in HELP");
+		bool high = false;
+
 		s = prom_blanks(s);
-		nl = memchr(s, '\n', (size_t)(p->stop - s));
+		nl = line_end_ascii(s, p->stop, &high);
 		ev->kind = STARLING_EXPO_HELP;
 		ev->text = s;
 		ev->text_len = (size_t)(nl - s);
-		if (!expo_utf8_valid(s, ev->text_len))
+		if (high && !expo_utf8_valid(s, ev->text_len))
 			return expo_fail(p, s, "invalid UTF-8 in HELP text");
+		p->pos = nl + 1;
 		return 1;
 	}
 	if (!IS(*s, C_BLANK))
@@ -759,9 +865,139 @@ static int prom_comment(struct starling_expo_parser *p, const char *s,
 	s = prom_blanks(s);
 	if (*s != '\n')
 		return expo_fail(p, s, "unexpected text after the metric type");
+	p->pos = s + 1;
 	ev->kind = STARLING_EXPO_TYPE;
 	ev->text = NULL;
 	ev->text_len = 0;
+	return 1;
+}
+
+/* Find the first '}' or '\n' (vectorised; see skip_lvalue). */
+static inline const char *find_rbrace_or_nl(const char *s, const char *limit)
+{
+#ifdef __SSE2__
+	const __m128i rb = _mm_set1_epi8('}'), n = _mm_set1_epi8('\n');
+
+	while (limit - s >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+		unsigned m = (unsigned)_mm_movemask_epi8(
+		    _mm_or_si128(_mm_cmpeq_epi8(v, rb), _mm_cmpeq_epi8(v, n)));
+
+		if (m)
+			return s + __builtin_ctz(m);
+		s += 16;
+	}
+#endif
+	while (*s != '}' && *s != '\n')
+		s++;
+	return s;
+}
+
+/* The value shapes exporters write ([-]digits[.digits][e[+-]digits] with a
+ * mantissa of at most 19 digits and an exact power of ten), parsed in one
+ * pass. Returns the end of the number, or NULL for the general parser. */
+static inline const char *fast_number(const char *s, double *out)
+{
+	const char *p = s, *d0;
+	bool neg = *p == '-';
+	uint64_t mant = 0;
+	int nd = 0, frac = 0, e = 0;
+	double v;
+
+	p += neg;
+	d0 = p;
+	while ((unsigned)(*p - '0') < 10) {
+		if (++nd > 19)
+			return NULL;
+		mant = mant * 10 + (unsigned)(*p++ - '0');
+	}
+	if (p == d0)
+		return NULL;
+	if (*p == '.') {
+		const char *f0 = ++p;
+
+		while ((unsigned)(*p - '0') < 10) {
+			if (++nd > 19)
+				return NULL;
+			mant = mant * 10 + (unsigned)(*p++ - '0');
+		}
+		frac = (int)(p - f0);
+	}
+	if (*p == 'e' || *p == 'E') {
+		bool eneg;
+		const char *e0;
+
+		p++;
+		eneg = *p == '-';
+		p += *p == '-' || *p == '+';
+		e0 = p;
+		while ((unsigned)(*p - '0') < 10 && p - e0 < 4)
+			e = e * 10 + (*p++ - '0');
+		if (p == e0)
+			return NULL;
+		if (eneg)
+			e = -e;
+	}
+	if (!IS(*p, C_TOKEND) || mant > (UINT64_C(1) << 53))
+		return NULL;
+	e -= frac;
+	if (e < -22 || e > 22)
+		return NULL;
+	v = (double)mant;
+	v = e >= 0 ? v * pow10_exact[e] : v / pow10_exact[-e];
+	*out = neg ? -v : v;
+	return p;
+}
+
+/* Scrape-path fast line: name, '{' right after it, labels up to the first
+ * '}', one space, value, optional one-space timestamp, '\n'. The label part
+ * is not checked here (starling_expo_series_labels() does it on a cache
+ * miss). Any deviation returns 0 and the line is parsed again by the
+ * checking path, which also produces the error message; in particular a '}'
+ * inside a quoted value always leaves a '"' where the value should be. */
+static int prom_sample_fast(struct starling_expo_parser *p, const char *s,
+			    struct starling_expo_event *ev)
+{
+	const char *n0 = s;
+	int64_t ts = 0;
+	bool has_ts = false;
+
+	s = skip_name(s, p->stop);
+	ev->name_len = (size_t)(s - n0);
+	if (*s == '{') {
+		s = find_rbrace_or_nl(s + 1, p->stop);
+		if (*s != '}')
+			return 0;
+		s++;
+	}
+	if (*s != ' ')
+		return 0;
+	ev->series_len = (size_t)(s - n0);
+	s = fast_number(s + 1, &ev->value);
+	if (!s)
+		return 0;
+	if (*s == ' ') {
+		const char *t0 = ++s;
+		bool neg = *s == '-';
+
+		s += neg;
+		while ((unsigned)(*s - '0') < 10 && s - t0 < 18)
+			ts = ts * 10 + (*s++ - '0');
+		if (s == t0 + neg)
+			return 0;
+		if (neg)
+			ts = -ts;
+		has_ts = true;
+	}
+	if (*s != '\n')
+		return 0;
+	ev->kind = STARLING_EXPO_SAMPLE;
+	ev->series = n0;
+	ev->has_timestamp = has_ts;
+	ev->timestamp_ms = ts;
+	ev->has_exemplar = false;
+	p->pos = s + 1;
+	p->line++;
 	return 1;
 }
 
@@ -791,11 +1027,11 @@ static int prom_next(struct starling_expo_parser *p, struct starling_expo_event 
 			rc = prom_comment(p, s, ev);
 			if (rc < 0)
 				return rc;
-			s = memchr(s, '\n', (size_t)(p->stop - s));
-			p->pos = s + 1;
 			p->line++;
 			if (rc)
-				return ev->kind;
+				return ev->kind; /* prom_comment set p->pos */
+			s = memchr(s, '\n', (size_t)(p->stop - s));
+			p->pos = s + 1;
 			continue;
 		}
 		if (!IS(*s, C_NAME1)) {
@@ -803,9 +1039,10 @@ static int prom_next(struct starling_expo_parser *p, struct starling_expo_event 
 				return expo_fail(p, s, "quoted metric names are not supported");
 			return expo_fail(p, s, "invalid metric name");
 		}
+		if (!(p->flags & STARLING_EXPO_STRICT) && prom_sample_fast(p, s, ev))
+			return STARLING_EXPO_SAMPLE;
 		n0 = s;
-		while (IS(*s, C_NAME))
-			s++;
+		s = skip_name(s, p->stop);
 		ev->kind = STARLING_EXPO_SAMPLE;
 		ev->series = n0;
 		ev->name_len = (size_t)(s - n0);
@@ -832,6 +1069,7 @@ static int prom_next(struct starling_expo_parser *p, struct starling_expo_event 
 			return expo_fail(p, t0, "invalid value \"%.*s\"", (int)(s - t0), t0);
 		s = prom_blanks(s);
 		ev->has_timestamp = false;
+		ev->timestamp_ms = 0;
 		ev->has_exemplar = false;
 		if (*s != '\n') {
 			t0 = s;
@@ -883,8 +1121,7 @@ static const char *om_labels(struct starling_expo_parser *p, const char *s, size
 		s += 2;
 		v0 = s;
 		for (;;) {
-			while (!IS(*s, C_LVSTOP))
-				s++;
+			s = skip_lvalue(s, p->stop);
 			if (*s == '"')
 				break;
 			if (*s == '\\' && s[1] != '\n') {
@@ -935,14 +1172,14 @@ static int om_type(const char *s, size_t n, enum starling_metric_type *t)
 		const char *name;
 		enum starling_metric_type type;
 	} types[] = {
-		{"counter", STARLING_METRIC_COUNTER},
-		{"gauge", STARLING_METRIC_GAUGE},
-		{"histogram", STARLING_METRIC_HISTOGRAM},
-		{"gaugehistogram", STARLING_METRIC_GAUGE_HISTOGRAM},
-		{"stateset", STARLING_METRIC_STATESET},
-		{"info", STARLING_METRIC_INFO},
-		{"summary", STARLING_METRIC_SUMMARY},
-		{"unknown", STARLING_METRIC_UNKNOWN},
+	    {"counter", STARLING_METRIC_COUNTER},
+	    {"gauge", STARLING_METRIC_GAUGE},
+	    {"histogram", STARLING_METRIC_HISTOGRAM},
+	    {"gaugehistogram", STARLING_METRIC_GAUGE_HISTOGRAM},
+	    {"stateset", STARLING_METRIC_STATESET},
+	    {"info", STARLING_METRIC_INFO},
+	    {"summary", STARLING_METRIC_SUMMARY},
+	    {"unknown", STARLING_METRIC_UNKNOWN},
 	};
 
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
@@ -1058,8 +1295,7 @@ static int om_sample(struct starling_expo_parser *p, const char *s, struct starl
 			return expo_fail(p, s, "quoted metric names are not supported");
 		return expo_fail(p, s, "invalid metric name");
 	}
-	while (IS(*s, C_NAME))
-		s++;
+	s = skip_name(s, p->stop);
 	ev->kind = STARLING_EXPO_SAMPLE;
 	ev->series = n0;
 	ev->name_len = (size_t)(s - n0);
@@ -1081,6 +1317,7 @@ static int om_sample(struct starling_expo_parser *p, const char *s, struct starl
 	if (expo_parse_float(t0, s, &ev->value))
 		return expo_fail(p, t0, "invalid value \"%.*s\"", (int)(s - t0), t0);
 	ev->has_timestamp = false;
+	ev->timestamp_ms = 0;
 	ev->has_exemplar = false;
 	if (*s == ' ' && s[1] != '#') {
 		t0 = ++s;
@@ -1118,9 +1355,8 @@ static int om_sample(struct starling_expo_parser *p, const char *s, struct starl
 		if (!s)
 			return -EINVAL;
 		if (ncp > 128)
-			return expo_fail(p, t0,
-					 "exemplar labels are %zu code points long, more than 128",
-					 ncp);
+			return expo_fail(
+			    p, t0, "exemplar labels are %zu code points long, more than 128", ncp);
 		if (*s != ' ')
 			return expo_fail(p, s, "expected ' ' and a value after exemplar labels");
 		t0 = ++s;

@@ -28,10 +28,10 @@ struct starling_expo_parser {
 
 /* Record the first error at byte `at` of the current line. Returns -EINVAL. */
 int expo_fail(struct starling_expo_parser *p, const char *at, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Same, at an explicit line and column. */
-int expo_fail_at(struct starling_expo_parser *p, unsigned line, unsigned col, const char *fmt,
-		 ...) __attribute__((format(printf, 4, 5)));
+int expo_fail_at(struct starling_expo_parser *p, unsigned line, unsigned col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Number syntax shared by both formats (Go ParseFloat minus hex and '_',
  * which is the OpenMetrics `number` rule too). 0 or -EINVAL. */

@@ -93,7 +93,7 @@ enum sfx {
 };
 
 static const char *const sfx_text[SFX_MAX] = {
-	"", "_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info",
+    "", "_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info",
 };
 
 /* Allowed suffixes per type (bit i = enum sfx i). */
@@ -219,11 +219,10 @@ static int point_close(struct starling_expo_parser *p, struct expo_om *om)
 		return expo_fail_at(p, line, 1, "%s %.*s has no le=\"+Inf\" bucket",
 				    type_name(om->type), FAM(om));
 	if (om->has_count != om->has_sum)
-		return expo_fail_at(p, line, 1, "%s %.*s has %s without %s", type_name(om->type),
-				    FAM(om), om->has_count ? (gauge ? "_gcount" : "_count")
-							   : (gauge ? "_gsum" : "_sum"),
-				    om->has_count ? (gauge ? "_gsum" : "_sum")
-						  : (gauge ? "_gcount" : "_count"));
+		return expo_fail_at(
+		    p, line, 1, "%s %.*s has %s without %s", type_name(om->type), FAM(om),
+		    om->has_count ? (gauge ? "_gcount" : "_count") : (gauge ? "_gsum" : "_sum"),
+		    om->has_count ? (gauge ? "_gsum" : "_sum") : (gauge ? "_gcount" : "_count"));
 	if (om->has_count && om->count_v != om->inf_value)
 		return expo_fail_at(p, line, 1,
 				    "%s %.*s: %s (%g) differs from the +Inf bucket (%g)",
@@ -364,8 +363,9 @@ int expo_om_meta(struct starling_expo_parser *p, const struct starling_expo_even
 		if (om->fam_len < ev->text_len + 1 ||
 		    memcmp(om->fam + om->fam_len - ev->text_len, ev->text, ev->text_len) != 0 ||
 		    om->fam[om->fam_len - ev->text_len - 1] != '_')
-			return expo_fail(p, ev->text, "metric name %.*s must end with _%.*s (its unit)",
-					 FAM(om), (int)ev->text_len, ev->text);
+			return expo_fail(p, ev->text,
+					 "metric name %.*s must end with _%.*s (its unit)", FAM(om),
+					 (int)ev->text_len, ev->text);
 		return 0;
 	}
 	return expo_fail(p, p->line_start, "repeated %s for %.*s", what, FAM(om));
@@ -530,9 +530,8 @@ int expo_om_sample(struct starling_expo_parser *p, const struct starling_expo_ev
 	}
 
 	/* Duplicates within one point (same sample twice, no new timestamp). */
-	if (sfx != SFX_BUCKET &&
-	    !(sfx == SFX_PLAIN && (om->type == STARLING_METRIC_SUMMARY ||
-				   om->type == STARLING_METRIC_STATESET))) {
+	if (sfx != SFX_BUCKET && !(sfx == SFX_PLAIN && (om->type == STARLING_METRIC_SUMMARY ||
+							om->type == STARLING_METRIC_STATESET))) {
 		if ((om->seen & (1u << sfx)) && !ev->has_timestamp)
 			return expo_fail(p, at, "duplicate sample %.*s", (int)ev->name_len, name);
 	}
@@ -541,8 +540,8 @@ int expo_om_sample(struct starling_expo_parser *p, const struct starling_expo_ev
 	switch (om->type) {
 	case STARLING_METRIC_COUNTER:
 		if (sfx == SFX_TOTAL && bad_count(v))
-			return expo_fail(p, val_at, "counter %.*s: value must not be NaN or negative",
-					 FAM(om));
+			return expo_fail(
+			    p, val_at, "counter %.*s: value must not be NaN or negative", FAM(om));
 		break;
 	case STARLING_METRIC_HISTOGRAM:
 	case STARLING_METRIC_GAUGE_HISTOGRAM:

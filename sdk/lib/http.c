@@ -14,7 +14,7 @@
 #ifndef STARLING_VERSION
 #define STARLING_VERSION "0"
 #endif
-#define DEFAULT_UA "Starling/" STARLING_VERSION
+#define DEFAULT_UA    "Starling/" STARLING_VERSION
 #define MAX_REDIRECTS 10
 /* Idle transfers kept for reuse (easy handle + receive buffer). */
 #define POOL_MAX 32
@@ -34,9 +34,9 @@ struct xfer {
 	void *arg;
 	size_t body_limit;
 	size_t raw_limit;
-	bool gzip;          /* response has Content-Encoding: gzip */
+	bool gzip; /* response has Content-Encoding: gzip */
 	bool too_big;
-	uint8_t *buf;       /* raw response body */
+	uint8_t *buf; /* raw response body */
 	size_t len, cap;
 	char content_type[256];
 	bool have_ct;
@@ -53,9 +53,9 @@ struct starling_http_client {
 	struct xfer **incoming_tail;
 	struct xfer *pool;
 	size_t n_pool;
-	struct xfer *active;   /* run thread only */
+	struct xfer *active; /* run thread only */
 	size_t pending;
-	uint8_t *inflate_buf;  /* reused across responses (run thread only) */
+	uint8_t *inflate_buf; /* reused across responses (run thread only) */
 	size_t inflate_cap;
 };
 
@@ -89,9 +89,11 @@ int starling_http_client_new(const struct starling_http_client_options *opts,
 		return -ENOMEM;
 	}
 	if (opts && opts->max_host_connections > 0)
-		curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, opts->max_host_connections);
+		curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+				  opts->max_host_connections);
 	if (opts && opts->max_total_connections > 0)
-		curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, opts->max_total_connections);
+		curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+				  opts->max_total_connections);
 	pthread_mutex_init(&c->lock, NULL);
 	c->incoming_tail = &c->incoming;
 	*out = c;
@@ -282,6 +284,8 @@ static int setup_easy(struct xfer *x, const struct starling_http_request *req)
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (getenv("STARLING_HTTP_DEBUG"))
+		curl_easy_setopt(e, CURLOPT_VERBOSE, 1L); /* libcurl's trace on stderr */
 	if (req->timeout_ms > 0)
 		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
 	if (!method)
@@ -342,8 +346,9 @@ static int setup_easy(struct xfer *x, const struct starling_http_request *req)
 		/* credentials only to the original host */
 		curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	}
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-			 (long)(a->s.enable_http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1));
+	curl_easy_setopt(
+	    e, CURLOPT_HTTP_VERSION,
+	    (long)(a->s.enable_http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1));
 	if (a->s.ca_file)
 		curl_easy_setopt(e, CURLOPT_CAINFO, a->s.ca_file);
 	if (a->s.cert_file)
@@ -459,7 +464,7 @@ static int map_curl_error(CURLcode rc, bool too_big)
 
 static void complete(struct starling_http_client *c, struct xfer *x, CURLcode rc)
 {
-	struct starling_http_response resp = { 0 };
+	struct starling_http_response resp = {0};
 	char msg[CURL_ERROR_SIZE + 96];
 	static uint8_t empty[1];
 	int64_t now_ms;
@@ -471,7 +476,8 @@ static void complete(struct starling_http_client *c, struct xfer *x, CURLcode rc
 	resp.retry_after_ms = -1;
 	resp.error_msg = "";
 	if (resp.error == -EFBIG) {
-		snprintf(msg, sizeof(msg), "response body exceeds the limit of %zu bytes", x->body_limit);
+		snprintf(msg, sizeof(msg), "response body exceeds the limit of %zu bytes",
+			 x->body_limit);
 		resp.error_msg = msg;
 	} else if (resp.error) {
 		snprintf(msg, sizeof(msg), "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
@@ -485,12 +491,13 @@ static void complete(struct starling_http_client *c, struct xfer *x, CURLcode rc
 		} else {
 			resp.error = r;
 			if (r == -EFBIG)
-				snprintf(msg, sizeof(msg),
-					 "decompressed response body exceeds the limit of %zu bytes",
-					 x->body_limit);
+				snprintf(
+				    msg, sizeof(msg),
+				    "decompressed response body exceeds the limit of %zu bytes",
+				    x->body_limit);
 			else
-				snprintf(msg, sizeof(msg), "cannot decompress gzip response body: %s",
-					 strerror(-r));
+				snprintf(msg, sizeof(msg),
+					 "cannot decompress gzip response body: %s", strerror(-r));
 			resp.error_msg = msg;
 		}
 	} else {
@@ -541,7 +548,8 @@ static void add_incoming(struct starling_http_client *c)
 		next = list->next;
 		list->next = NULL;
 		if (curl_multi_add_handle(c->multi, list->easy) != CURLM_OK) {
-			snprintf(list->errbuf, sizeof(list->errbuf), "curl_multi_add_handle failed");
+			snprintf(list->errbuf, sizeof(list->errbuf),
+				 "curl_multi_add_handle failed");
 			complete(c, list, CURLE_OUT_OF_MEMORY);
 			xfer_recycle(c, list);
 			continue;

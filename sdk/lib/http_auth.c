@@ -10,22 +10,22 @@
 #include <unistd.h>
 
 const struct starling_config_key starling_http_basic_auth_keys[] = {
-	{ "username", STARLING_CFG_STRING, false, NULL, "Basic auth user name" },
-	{ "password", STARLING_CFG_STRING, false, NULL, "Basic auth password" },
-	{ "password_file", STARLING_CFG_STRING, false, NULL,
-	  "File holding the basic auth password (re-read when it changes)" },
-	{ NULL },
+    {"username", STARLING_CFG_STRING, false, NULL, "Basic auth user name"},
+    {"password", STARLING_CFG_STRING, false, NULL, "Basic auth password"},
+    {"password_file", STARLING_CFG_STRING, false, NULL,
+     "File holding the basic auth password (re-read when it changes)"},
+    {NULL},
 };
 
 const struct starling_config_key starling_http_tls_config_keys[] = {
-	{ "ca_file", STARLING_CFG_STRING, false, NULL, "CA certificates (PEM) to verify the server" },
-	{ "cert_file", STARLING_CFG_STRING, false, NULL, "Client certificate (PEM)" },
-	{ "key_file", STARLING_CFG_STRING, false, NULL, "Client private key (PEM)" },
-	{ "server_name", STARLING_CFG_STRING, false, NULL,
-	  "Server name for SNI and certificate verification" },
-	{ "insecure_skip_verify", STARLING_CFG_BOOL, false, "false",
-	  "Do not verify the server certificate" },
-	{ NULL },
+    {"ca_file", STARLING_CFG_STRING, false, NULL, "CA certificates (PEM) to verify the server"},
+    {"cert_file", STARLING_CFG_STRING, false, NULL, "Client certificate (PEM)"},
+    {"key_file", STARLING_CFG_STRING, false, NULL, "Client private key (PEM)"},
+    {"server_name", STARLING_CFG_STRING, false, NULL,
+     "Server name for SNI and certificate verification"},
+    {"insecure_skip_verify", STARLING_CFG_BOOL, false, "false",
+     "Do not verify the server certificate"},
+    {NULL},
 };
 
 /* Longest secret read from a file; longer files are an error, not a
@@ -62,11 +62,13 @@ int starling_http_auth_new(const struct starling_http_auth_settings *s,
 
 	*out = NULL;
 	if (kinds > 1) {
-		snprintf(err, errlen, "at most one of basic_auth, bearer_token, bearer_token_file may be set");
+		snprintf(err, errlen,
+			 "at most one of basic_auth, bearer_token, bearer_token_file may be set");
 		return -EINVAL;
 	}
 	if (s->password && *s->password && s->password_file && *s->password_file) {
-		snprintf(err, errlen, "basic_auth: at most one of password and password_file may be set");
+		snprintf(err, errlen,
+			 "basic_auth: at most one of password and password_file may be set");
 		return -EINVAL;
 	}
 	if (basic && !(s->username && *s->username)) {
@@ -78,7 +80,8 @@ int starling_http_auth_new(const struct starling_http_auth_settings *s,
 		return -EINVAL;
 	}
 	if (s->proxy_url && *s->proxy_url && !strstr(s->proxy_url, "://")) {
-		snprintf(err, errlen, "proxy_url \"%s\": expected scheme://host:port", s->proxy_url);
+		snprintf(err, errlen, "proxy_url \"%s\": expected scheme://host:port",
+			 s->proxy_url);
 		return -EINVAL;
 	}
 	a = calloc(1, sizeof(*a));
@@ -127,21 +130,20 @@ static int get_str(const struct starling_host_api *api, const starling_config *n
 	return r;
 }
 
-int starling_http_auth_from_config(const struct starling_host_api *api,
-				   const starling_config *node,
+int starling_http_auth_from_config(const struct starling_host_api *api, const starling_config *node,
 				   struct starling_http_auth **out, char *err, size_t errlen)
 {
-	struct starling_http_auth_settings s = { 0 };
+	struct starling_http_auth_settings s = {0};
 	static const char *const str_keys[] = {
-		"basic_auth.username", "basic_auth.password", "basic_auth.password_file",
-		"bearer_token", "bearer_token_file", "tls_config.ca_file",
-		"tls_config.cert_file", "tls_config.key_file", "tls_config.server_name",
-		"proxy_url",
+	    "basic_auth.username",	"basic_auth.password",
+	    "basic_auth.password_file", "bearer_token",
+	    "bearer_token_file",	"tls_config.ca_file",
+	    "tls_config.cert_file",	"tls_config.key_file",
+	    "tls_config.server_name",	"proxy_url",
 	};
 	const char **dst[] = {
-		&s.username, &s.password, &s.password_file, &s.bearer_token,
-		&s.bearer_token_file, &s.ca_file, &s.cert_file, &s.key_file,
-		&s.server_name, &s.proxy_url,
+	    &s.username, &s.password,  &s.password_file, &s.bearer_token, &s.bearer_token_file,
+	    &s.ca_file,	 &s.cert_file, &s.key_file,	 &s.server_name,  &s.proxy_url,
 	};
 	char msg[256];
 	bool b;
@@ -174,7 +176,8 @@ int starling_http_auth_from_config(const struct starling_host_api *api,
 		snprintf(err, errlen, "%s: %s", api->config_where(node), msg);
 	return r;
 bad_bool:
-	snprintf(err, errlen, "%s: follow_redirects/enable_http2/insecure_skip_verify: expected true or false",
+	snprintf(err, errlen,
+		 "%s: follow_redirects/enable_http2/insecure_skip_verify: expected true or false",
 		 api->config_where(node));
 	return -EINVAL;
 }

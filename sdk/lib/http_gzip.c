@@ -32,8 +32,8 @@ static int reserve(uint8_t **buf, size_t *cap, size_t want)
 	return 0;
 }
 
-static int gunzip_zlib(const uint8_t *in, size_t in_len, size_t limit,
-		       uint8_t **buf, size_t *cap, size_t *out_len)
+static int gunzip_zlib(const uint8_t *in, size_t in_len, size_t limit, uint8_t **buf, size_t *cap,
+		       size_t *out_len)
 {
 	z_stream zs;
 	size_t out = 0;
@@ -91,8 +91,8 @@ static int gunzip_zlib(const uint8_t *in, size_t in_len, size_t limit,
 	return ret;
 }
 
-int starling_http_gunzip(const uint8_t *in, size_t in_len, size_t limit,
-			 uint8_t **buf, size_t *cap, size_t *out_len)
+int starling_http_gunzip(const uint8_t *in, size_t in_len, size_t limit, uint8_t **buf, size_t *cap,
+			 size_t *out_len)
 {
 	struct libdeflate_decompressor *d;
 	enum libdeflate_result res;

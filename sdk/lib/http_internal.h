@@ -18,7 +18,7 @@ struct file_cache {
 
 struct starling_http_auth {
 	struct starling_http_auth_settings s; /* strings owned */
-	pthread_mutex_t lock;                 /* the file caches */
+	pthread_mutex_t lock;		      /* the file caches */
 	struct file_cache token;
 	struct file_cache password;
 };

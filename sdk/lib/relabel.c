@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <locale.h>
+#include <wctype.h>
 
 struct relabel_rule {
 	enum starling_relabel_action action;
@@ -39,15 +41,19 @@ struct starling_relabel_rules {
 	struct relabel_rule *r;
 	size_t n;
 	uint32_t max_pairs;
+	/* Unicode case mapping for lowercase/uppercase (Go's strings.ToLower
+	 * maps all of Unicode); (locale_t)0 when C.UTF-8 is unavailable, then
+	 * only ASCII letters are mapped. */
+	locale_t utf8;
 };
 
 static const char *const action_names[] = {
-	[STARLING_RELABEL_REPLACE] = "replace",     [STARLING_RELABEL_KEEP] = "keep",
-	[STARLING_RELABEL_DROP] = "drop",           [STARLING_RELABEL_KEEPEQUAL] = "keepequal",
-	[STARLING_RELABEL_DROPEQUAL] = "dropequal", [STARLING_RELABEL_HASHMOD] = "hashmod",
-	[STARLING_RELABEL_LABELMAP] = "labelmap",   [STARLING_RELABEL_LABELDROP] = "labeldrop",
-	[STARLING_RELABEL_LABELKEEP] = "labelkeep", [STARLING_RELABEL_LOWERCASE] = "lowercase",
-	[STARLING_RELABEL_UPPERCASE] = "uppercase",
+    [STARLING_RELABEL_REPLACE] = "replace",	[STARLING_RELABEL_KEEP] = "keep",
+    [STARLING_RELABEL_DROP] = "drop",		[STARLING_RELABEL_KEEPEQUAL] = "keepequal",
+    [STARLING_RELABEL_DROPEQUAL] = "dropequal", [STARLING_RELABEL_HASHMOD] = "hashmod",
+    [STARLING_RELABEL_LABELMAP] = "labelmap",	[STARLING_RELABEL_LABELDROP] = "labeldrop",
+    [STARLING_RELABEL_LABELKEEP] = "labelkeep", [STARLING_RELABEL_LOWERCASE] = "lowercase",
+    [STARLING_RELABEL_UPPERCASE] = "uppercase",
 };
 
 #define DEFAULT_SEP   ";"
@@ -55,21 +61,21 @@ static const char *const action_names[] = {
 #define DEFAULT_REPL  "$1"
 
 const struct starling_config_key starling_relabel_schema[] = {
-	{"source_labels", STARLING_CFG_STRING_LIST, false, NULL,
-	 "labels whose values are joined with separator and matched against regex"},
-	{"separator", STARLING_CFG_STRING, false, DEFAULT_SEP,
-	 "separator placed between concatenated source label values"},
-	{"regex", STARLING_CFG_STRING, false, DEFAULT_REGEX,
-	 "RE2 regular expression, fully anchored, '.' matches newline"},
-	{"modulus", STARLING_CFG_INT, false, NULL, "modulus for the hashmod action"},
-	{"target_label", STARLING_CFG_STRING, false, NULL,
-	 "label the result is written to (replace may use $1, ${name})"},
-	{"replacement", STARLING_CFG_STRING, false, DEFAULT_REPL,
-	 "value written for replace/labelmap; $1, ${1}, $name, ${name}, $$"},
-	{"action", STARLING_CFG_STRING, false, "replace",
-	 "replace, keep, drop, keepequal, dropequal, hashmod, labelmap, labeldrop, labelkeep, "
-	 "lowercase, uppercase"},
-	{NULL, 0, false, NULL, NULL},
+    {"source_labels", STARLING_CFG_STRING_LIST, false, NULL,
+     "labels whose values are joined with separator and matched against regex"},
+    {"separator", STARLING_CFG_STRING, false, DEFAULT_SEP,
+     "separator placed between concatenated source label values"},
+    {"regex", STARLING_CFG_STRING, false, DEFAULT_REGEX,
+     "RE2 regular expression, fully anchored, '.' matches newline"},
+    {"modulus", STARLING_CFG_INT, false, NULL, "modulus for the hashmod action"},
+    {"target_label", STARLING_CFG_STRING, false, NULL,
+     "label the result is written to (replace may use $1, ${name})"},
+    {"replacement", STARLING_CFG_STRING, false, DEFAULT_REPL,
+     "value written for replace/labelmap; $1, ${1}, $name, ${name}, $$"},
+    {"action", STARLING_CFG_STRING, false, "replace",
+     "replace, keep, drop, keepequal, dropequal, hashmod, labelmap, labeldrop, labelkeep, "
+     "lowercase, uppercase"},
+    {NULL, 0, false, NULL, NULL},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -214,6 +220,8 @@ void starling_relabel_rules_free(struct starling_relabel_rules *rules)
 		return;
 	for (size_t i = 0; i < rules->n; i++)
 		rule_free(&rules->r[i]);
+	if (rules->utf8)
+		freelocale(rules->utf8);
 	free(rules->r);
 	free(rules);
 }
@@ -224,7 +232,7 @@ size_t starling_relabel_rules_count(const struct starling_relabel_rules *rules)
 }
 
 static int set_err(char *err, size_t errlen, size_t idx, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int set_err(char *err, size_t errlen, size_t idx, const char *fmt, ...)
 {
@@ -322,7 +330,7 @@ static int rule_init(struct relabel_rule *r, const struct starling_relabel_confi
 	snprintf(pat, plen, "^(?s:%s)$", regex);
 	r->re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
 			      PCRE2_DOLLAR_ENDONLY | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF |
-				      PCRE2_NEVER_BACKSLASH_C,
+				  PCRE2_NEVER_BACKSLASH_C,
 			      &ecode, &eoff, NULL);
 	free(pat);
 	if (!r->re) {
@@ -386,6 +394,10 @@ int starling_relabel_rules_new(const struct starling_relabel_config *cfgs, size_
 		pcre2_pattern_info(rules->r[i].re, PCRE2_INFO_CAPTURECOUNT, &caps);
 		if (caps + 1 > rules->max_pairs)
 			rules->max_pairs = caps + 1;
+		if ((rules->r[i].action == STARLING_RELABEL_LOWERCASE ||
+		     rules->r[i].action == STARLING_RELABEL_UPPERCASE) &&
+		    !rules->utf8)
+			rules->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 	}
 	*out = rules;
 	return 0;
@@ -424,8 +436,9 @@ int starling_relabel_rules_from_config(const struct starling_host_api *api,
 		}
 		for (size_t j = 0; j < ns; j++) {
 			if (api->config_string(api->config_child(sl, j), NULL, &srcs[i][j])) {
-				snprintf(err, errlen, "%s: relabel rule %zu: source_labels must be "
-						      "strings",
+				snprintf(err, errlen,
+					 "%s: relabel rule %zu: source_labels must be "
+					 "strings",
 					 api->config_where(e), i + 1);
 				rc = -EINVAL;
 				goto out;
@@ -445,8 +458,9 @@ int starling_relabel_rules_from_config(const struct starling_host_api *api,
 			c->action = NULL;
 		if (api->config_int(e, "modulus", &mod) == 0) {
 			if (mod < 0) {
-				snprintf(err, errlen, "%s: relabel rule %zu: modulus must not be "
-						      "negative",
+				snprintf(err, errlen,
+					 "%s: relabel rule %zu: modulus must not be "
+					 "negative",
 					 api->config_where(e), i + 1);
 				rc = -EINVAL;
 				goto out;
@@ -460,8 +474,8 @@ int starling_relabel_rules_from_config(const struct starling_host_api *api,
 			rc = starling_relabel_rules_new(c, 1, &one, inner, sizeof(inner));
 			if (rc) {
 				/* inner starts with "rule 1: " */
-				const char *msg = strncmp(inner, "rule 1: ", 8) == 0 ? inner + 8
-										   : inner;
+				const char *msg =
+				    strncmp(inner, "rule 1: ", 8) == 0 ? inner + 8 : inner;
 
 				snprintf(err, errlen, "%s: relabel rule %zu: %s",
 					 api->config_where(e), i + 1, msg);
@@ -646,7 +660,9 @@ static int apply_replace(const struct relabel_rule *r, struct starling_lset *ls,
 
 	if (vlen == 0 && r->default_regex && !r->target_var && !r->replacement_var)
 		return starling_lset_set(ls, r->target, strlen(r->target), r->replacement,
-					 strlen(r->replacement)) == -ENOMEM ? -ENOMEM : 0;
+					 strlen(r->replacement)) == -ENOMEM
+			   ? -ENOMEM
+			   : 0;
 	m = re_match(r, s->a, vlen, s);
 	if (!m)
 		return 0;
@@ -681,8 +697,112 @@ static int apply_hashmod(const struct relabel_rule *r, struct starling_lset *ls,
 		h = h << 8 | sum[i];
 	n = snprintf(num, sizeof(num), "%" PRIu64, h % r->modulus);
 	return starling_lset_set(ls, r->target, strlen(r->target), num, (size_t)n) == -ENOMEM
-		       ? -ENOMEM
-		       : 0;
+		   ? -ENOMEM
+		   : 0;
+}
+
+/* One UTF-8 sequence at s (len bytes left): code point and length, or
+ * length 0 when invalid. */
+static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+{
+	unsigned c = s[0];
+	size_t n;
+	uint32_t v;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c < 0xc2 || c > 0xf4)
+		return 0;
+	n = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+	if (len < n)
+		return 0;
+	v = c & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = v << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) || v > 0x10ffff ||
+	    (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return n;
+}
+
+static size_t utf8_encode(uint32_t cp, char *out)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | cp >> 12);
+		out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | cp >> 18);
+	out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+	out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* lowercase/uppercase: the mapped value of s->a into the label. ASCII in
+ * place; otherwise code point by code point into s->b (a mapping may change
+ * the encoded length). Invalid UTF-8 bytes are kept as they are. */
+static int apply_case(const struct starling_relabel_rules *rules, const struct relabel_rule *r,
+		      struct starling_lset *ls, struct starling_relabel_scratch *s, size_t vlen)
+{
+	bool lower = r->action == STARLING_RELABEL_LOWERCASE;
+	bool ascii = true;
+	const char *val = s->a;
+	size_t outlen = vlen;
+	int rc;
+
+	for (size_t j = 0; j < vlen; j++) {
+		char c = s->a[j];
+
+		if ((unsigned char)c & 0x80)
+			ascii = false;
+		else if (lower && c >= 'A' && c <= 'Z')
+			s->a[j] = (char)(c - 'A' + 'a');
+		else if (!lower && c >= 'a' && c <= 'z')
+			s->a[j] = (char)(c - 'a' + 'A');
+	}
+	if (!ascii && rules->utf8) {
+		const unsigned char *u = (const unsigned char *)s->a;
+
+		if (grow(&s->b, &s->bcap, vlen * 2 + 4))
+			return -ENOMEM;
+		outlen = 0;
+		for (size_t j = 0; j < vlen;) {
+			uint32_t cp;
+			size_t n = utf8_decode(u + j, vlen - j, &cp);
+
+			if (!n) {
+				s->b[outlen++] = s->a[j++];
+				continue;
+			}
+			j += n;
+			if (n > 1)
+				cp = (uint32_t)(lower ? towlower_l((wint_t)cp, rules->utf8)
+						      : towupper_l((wint_t)cp, rules->utf8));
+			if (grow(&s->b, &s->bcap, outlen + 5))
+				return -ENOMEM;
+			outlen += utf8_encode(cp, s->b + outlen);
+		}
+		val = s->b;
+	}
+	rc = starling_lset_set(ls, r->target, strlen(r->target), val, outlen);
+	return rc == -ENOMEM ? -ENOMEM : 0;
 }
 
 static int apply_labelmap(const struct relabel_rule *r, struct starling_lset *ls,
@@ -759,7 +879,8 @@ int starling_relabel_apply(const struct starling_relabel_rules *rules, struct st
 		long vlen = 0;
 		int rc = 0;
 
-		if (r->action != STARLING_RELABEL_LABELMAP && r->action != STARLING_RELABEL_LABELDROP &&
+		if (r->action != STARLING_RELABEL_LABELMAP &&
+		    r->action != STARLING_RELABEL_LABELDROP &&
 		    r->action != STARLING_RELABEL_LABELKEEP) {
 			vlen = join_sources(r, ls, s);
 			if (vlen < 0)
@@ -791,20 +912,7 @@ int starling_relabel_apply(const struct starling_relabel_rules *rules, struct st
 			break;
 		case STARLING_RELABEL_LOWERCASE:
 		case STARLING_RELABEL_UPPERCASE:
-			/* ASCII case mapping; other bytes (UTF-8) are kept as is. */
-			for (long j = 0; j < vlen; j++) {
-				char c = s->a[j];
-
-				if (r->action == STARLING_RELABEL_LOWERCASE && c >= 'A' && c <= 'Z')
-					s->a[j] = (char)(c - 'A' + 'a');
-				else if (r->action == STARLING_RELABEL_UPPERCASE && c >= 'a' &&
-					 c <= 'z')
-					s->a[j] = (char)(c - 'a' + 'A');
-			}
-			rc = starling_lset_set(ls, r->target, strlen(r->target), s->a,
-					       (size_t)vlen) == -ENOMEM
-				     ? -ENOMEM
-				     : 0;
+			rc = apply_case(rules, r, ls, s, (size_t)vlen);
 			break;
 		case STARLING_RELABEL_LABELMAP:
 			rc = apply_labelmap(r, ls, s);

@@ -131,7 +131,8 @@ int starling_lset_set(struct starling_lset *ls, const char *name, size_t name_le
 	i = lset_find(ls, name, name_len);
 	if (value_len == 0) {
 		if (i >= 0) {
-			memmove(&ls->v[i], &ls->v[i + 1], (ls->n - (size_t)i - 1) * sizeof(ls->v[0]));
+			memmove(&ls->v[i], &ls->v[i + 1],
+				(ls->n - (size_t)i - 1) * sizeof(ls->v[0]));
 			ls->n--;
 		}
 		return 0;
@@ -245,8 +246,22 @@ int starling_lset_finish(struct starling_lset *ls)
 			break;
 		}
 	}
-	if (!sorted)
+	if (!sorted && ls->n <= 32) {
+		/* Exposition label sets are short: insertion sort, no calls
+		 * through a comparator, no allocation. */
+		for (size_t i = 1; i < ls->n; i++) {
+			struct starling_label t = ls->v[i];
+			size_t j = i;
+
+			while (j > 0 && strcmp(ls->v[j - 1].name, t.name) > 0) {
+				ls->v[j] = ls->v[j - 1];
+				j--;
+			}
+			ls->v[j] = t;
+		}
+	} else if (!sorted) {
 		qsort(ls->v, ls->n, sizeof(ls->v[0]), label_name_cmp);
+	}
 	for (size_t i = 0; i < ls->n; i++) {
 		if (i > 0 && strcmp(ls->v[i - 1].name, ls->v[i].name) == 0)
 			return -EEXIST;

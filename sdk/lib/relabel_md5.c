@@ -13,6 +13,7 @@ static uint32_t rol(uint32_t x, unsigned c)
 }
 
 /* Per-round shift amounts and the sine-derived constants of RFC 1321 §3.4. */
+/* clang-format off */
 static const unsigned char shifts[64] = {
 	7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
 	5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
@@ -32,6 +33,7 @@ static const uint32_t k[64] = {
 	0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb,
 	0xeb86d391,
 };
+/* clang-format on */
 
 static void block(uint32_t h[4], const unsigned char *p)
 {

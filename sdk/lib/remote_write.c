@@ -68,8 +68,8 @@ static uint8_t *put_bytes_field(uint8_t *p, uint8_t tag, const void *s, size_t l
 	return p + len;
 }
 
-int starling_rw_encode_labels(struct starling_rw_buf *out,
-			      const struct starling_label *labels, size_t n)
+int starling_rw_encode_labels(struct starling_rw_buf *out, const struct starling_label *labels,
+			      size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		size_t nl, vl, ml;
@@ -113,9 +113,8 @@ size_t starling_rw_series_size(size_t labels_len, const int64_t *timestamps_ms, 
 	return 1 + varint_len(body) + body;
 }
 
-int starling_rw_append_series(struct starling_rw_buf *req, const uint8_t *labels,
-			      size_t labels_len, const double *values,
-			      const int64_t *timestamps_ms, size_t n)
+int starling_rw_append_series(struct starling_rw_buf *req, const uint8_t *labels, size_t labels_len,
+			      const double *values, const int64_t *timestamps_ms, size_t n)
 {
 	size_t total = starling_rw_series_size(labels_len, timestamps_ms, n);
 	size_t body = labels_len;

@@ -23,7 +23,7 @@ struct mock_metric {
 };
 
 struct mock_timer {
-	int64_t due;    /* mock monotonic ms */
+	int64_t due;	/* mock monotonic ms */
 	int64_t period; /* 0 = once */
 	starling_timer_fn fn;
 	void *arg;
@@ -45,10 +45,10 @@ struct mock_host {
 	struct starling_host_api api;
 	char *id;
 	const struct starling_config_key *schema;
-	config_t cfgs[8];       /* current + replaced configs kept alive */
+	config_t cfgs[8]; /* current + replaced configs kept alive */
 	size_t n_cfgs;
 	char *state_dir;
-	pthread_mutex_t lock;   /* everything below */
+	pthread_mutex_t lock; /* everything below */
 	bool quiet;
 	struct mock_log *logs;
 	size_t n_logs, cap_logs;
@@ -144,7 +144,7 @@ static int64_t api_monotonic_ms(void)
 static void api_log(starling_component *self, enum starling_log_level level, const char *fmt, ...)
 {
 	struct mock_host *m = M(self);
-	static const char *const names[] = { "error", "warn", "info", "debug" };
+	static const char *const names[] = {"error", "warn", "info", "debug"};
 	char buf[2048];
 	va_list ap;
 
@@ -246,8 +246,8 @@ static const struct starling_config_key *member_schema(struct mock_host *m,
 	return member_schema(m, p);
 }
 
-static const struct starling_config_key *path_key(struct mock_host *m,
-						  const config_setting_t *node, const char *path)
+static const struct starling_config_key *path_key(struct mock_host *m, const config_setting_t *node,
+						  const char *path)
 {
 	const struct starling_config_key *keys = member_schema(m, node), *k = NULL;
 	const char *p = path;
@@ -334,8 +334,8 @@ static const char *api_config_where(const starling_config *node)
 }
 
 /* Locate a value: the setting, or the schema default string. */
-static int locate(const starling_config *node, const char *path,
-		  const config_setting_t **s, const char **def)
+static int locate(const starling_config *node, const char *path, const config_setting_t **s,
+		  const char **def)
 {
 	const config_setting_t *n = (const config_setting_t *)node;
 	const struct starling_config_key *k;
@@ -395,7 +395,8 @@ static int api_config_int(const starling_config *node, const char *path, int64_t
 		return r;
 	if (def)
 		return parse_int(def, out);
-	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
+	if (config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64)
 		return -EINVAL;
 	*out = config_setting_get_int64(s);
 	return 0;
@@ -515,9 +516,16 @@ static int parse_bytes(const char *v, int64_t *out)
 		const char *suffix;
 		double mult;
 	} units[] = {
-		{ "KiB", 1024.0 }, { "MiB", 1048576.0 }, { "GiB", 1073741824.0 },
-		{ "TiB", 1099511627776.0 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 },
-		{ "TB", 1e12 }, { "B", 1 }, { "", 1 },
+	    {"KiB", 1024.0},
+	    {"MiB", 1048576.0},
+	    {"GiB", 1073741824.0},
+	    {"TiB", 1099511627776.0},
+	    {"KB", 1e3},
+	    {"MB", 1e6},
+	    {"GB", 1e9},
+	    {"TB", 1e12},
+	    {"B", 1},
+	    {"", 1},
 	};
 	char *end;
 	double x = strtod(v, &end);
@@ -545,7 +553,8 @@ static int api_config_bytes(const starling_config *node, const char *path, int64
 		return r;
 	if (def)
 		return parse_bytes(def, out);
-	if (config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64) {
+	if (config_setting_type(s) == CONFIG_TYPE_INT ||
+	    config_setting_type(s) == CONFIG_TYPE_INT64) {
 		*out = config_setting_get_int64(s);
 		return *out < 0 ? -EINVAL : 0;
 	}
@@ -704,8 +713,8 @@ static int api_forward_profile(starling_component *self, const struct starling_p
 /* ---- metrics, health ------------------------------------------------------ */
 
 static starling_metric *api_metric_register(starling_component *self,
-					    enum starling_self_metric_type type,
-					    const char *name, const char *help, const char *labels)
+					    enum starling_self_metric_type type, const char *name,
+					    const char *help, const char *labels)
 {
 	struct mock_host *m = M(self);
 	struct mock_metric *mm;
@@ -838,7 +847,8 @@ static int load_config(struct mock_host *m, const char *text, char *err, size_t 
 	c = &m->cfgs[m->n_cfgs];
 	config_init(c);
 	if (config_read_string(c, text ? text : "") != CONFIG_TRUE) {
-		snprintf(err, errlen, "mock.cfg:%d: %s", config_error_line(c), config_error_text(c));
+		snprintf(err, errlen, "mock.cfg:%d: %s", config_error_line(c),
+			 config_error_text(c));
 		config_destroy(c);
 		return -EINVAL;
 	}
@@ -847,8 +857,7 @@ static int load_config(struct mock_host *m, const char *text, char *err, size_t 
 	return 0;
 }
 
-struct mock_host *mock_host_new(const char *component_id,
-				const struct starling_config_key *schema,
+struct mock_host *mock_host_new(const char *component_id, const struct starling_config_key *schema,
 				const char *config_text, char *err, size_t errlen)
 {
 	struct mock_host *m = xcalloc(1, sizeof(*m));

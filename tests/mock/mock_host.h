@@ -32,8 +32,7 @@
 struct mock_host;
 
 /* schema may be NULL (then no defaults). config_text may be NULL or "". */
-struct mock_host *mock_host_new(const char *component_id,
-				const struct starling_config_key *schema,
+struct mock_host *mock_host_new(const char *component_id, const struct starling_config_key *schema,
 				const char *config_text, char *err, size_t errlen);
 /* Replace the config (for update() tests); old strings stay valid until free. */
 int mock_host_set_config(struct mock_host *m, const char *config_text, char *err, size_t errlen);

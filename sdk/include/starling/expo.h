@@ -22,7 +22,12 @@
  *     if (rc < 0) -> scrape failed: starling_expo_error(p)
  *
  * A document is all or nothing (as in Prometheus): samples yielded before an
- * error must be discarded by the caller when next() finally fails.
+ * error must be discarded by the caller when next() finally fails, or when
+ * starling_expo_series_labels() fails on a new series (see
+ * STARLING_EXPO_STRICT).
+ *
+ * Not supported: quoted UTF-8 metric/label names (text 1.0.0 / OM 2.0;
+ * the Accept header asks for escaping=underscores), the protobuf format.
  */
 #ifndef STARLING_EXPO_H
 #define STARLING_EXPO_H
@@ -40,19 +45,26 @@ enum starling_expo_format {
 };
 
 /* Parser flags. */
-/* OpenMetrics only: enforce the whole OpenMetrics 1.0 specification
- * (families, type-specific suffixes and values, histogram buckets, exemplar
- * placement, metadata placement, ordering, UTF-8...). Without it the
- * OpenMetrics parser checks the line grammar and `# EOF` only, like
- * Prometheus' own scrape parser. */
+/* Check everything inside starling_expo_next():
+ * - OpenMetrics: the whole OpenMetrics 1.0 specification (families,
+ *   type-specific suffixes and values, histogram buckets, exemplar
+ *   placement, metadata placement, ordering, label sets, UTF-8...).
+ * - Prometheus text: the label grammar of every line too.
+ * Without it (the scrape path) next() checks the line grammar, values,
+ * timestamps, metadata and `# EOF`, like Prometheus' scrape parsers, but in
+ * Prometheus text it may skip the label part of regular-looking lines:
+ * that part is checked by starling_expo_series_labels(), which the caller
+ * MUST run on every series text it has not seen before and treat a failure
+ * as a failed scrape (a cache hit means the same bytes were checked
+ * before). check-metrics uses STRICT. */
 #define STARLING_EXPO_STRICT (1u << 0)
 
 /* The Accept header Alloy's prometheus.scrape sends by default (protocols.md
  * §2.3). Since ABI 1.0. */
-#define STARLING_EXPO_ACCEPT_HEADER                                                  \
-	"application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.6,"     \
-	"application/openmetrics-text;version=0.0.1;q=0.5,"                          \
-	"text/plain;version=1.0.0;escaping=underscores;q=0.4,"                       \
+#define STARLING_EXPO_ACCEPT_HEADER                                                                \
+	"application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.6,"                   \
+	"application/openmetrics-text;version=0.0.1;q=0.5,"                                        \
+	"text/plain;version=1.0.0;escaping=underscores;q=0.4,"                                     \
 	"text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
 
 /* Pick the parser for a response Content-Type header value (ct may be NULL
@@ -85,11 +97,11 @@ struct starling_expo_event {
 	 * kept as written; Prometheus text allows blanks before '{'). */
 	const char *series;
 	size_t series_len;
-	size_t name_len;   /* the metric name is series[0, name_len) */
-	double value;      /* NaN is canonicalised to 0x7ff8000000000001 */
+	size_t name_len; /* the metric name is series[0, name_len) */
+	double value;	 /* NaN is canonicalised to 0x7ff8000000000001 */
 	bool has_timestamp;
 	int64_t timestamp_ms; /* text: as written; OpenMetrics: seconds * 1000 truncated */
-	bool has_exemplar; /* an exemplar followed (validated, not returned) */
+	bool has_exemplar;    /* an exemplar followed (validated, not returned) */
 
 	/* HELP / TYPE / UNIT: family name and, for HELP/UNIT, the text as
 	 * written (still escaped; see starling_expo_unescape()). An empty
@@ -107,14 +119,17 @@ struct starling_expo_event {
  * per thread. */
 struct starling_expo_parser;
 
-/* Returns NULL on ENOMEM. flags: STARLING_EXPO_*. Since ABI 1.0. */
+/* Returns NULL on ENOMEM. flags: STARLING_EXPO_*. Owned by the caller.
+ * Since ABI 1.0. */
 struct starling_expo_parser *starling_expo_parser_new(enum starling_expo_format format,
 						      unsigned flags);
+/* Free (NULL is fine). Since ABI 1.0. */
 void starling_expo_parser_free(struct starling_expo_parser *p);
 
 /* Start parsing body[0, len). The parser reads but never writes the buffer
  * and does not need a NUL terminator; the buffer must outlive the events.
- * May also change format/flags. Since ABI 1.0. */
+ * set_format() switches format/flags for the next reset() (e.g. after
+ * starling_expo_format_from_content_type()). Since ABI 1.0. */
 void starling_expo_reset(struct starling_expo_parser *p, const char *body, size_t len);
 void starling_expo_set_format(struct starling_expo_parser *p, enum starling_expo_format format,
 			      unsigned flags);

@@ -37,19 +37,19 @@ extern "C" {
 /* Plain settings, e.g. filled by hand in tests. Every string may be NULL.
  * Only one of basic auth / bearer_token / bearer_token_file may be set. */
 struct starling_http_auth_settings {
-	const char *username;          /* basic_auth.username */
-	const char *password;          /* basic_auth.password */
-	const char *password_file;     /* basic_auth.password_file */
+	const char *username;	   /* basic_auth.username */
+	const char *password;	   /* basic_auth.password */
+	const char *password_file; /* basic_auth.password_file */
 	const char *bearer_token;
 	const char *bearer_token_file;
-	const char *ca_file;           /* tls_config.ca_file */
-	const char *cert_file;         /* tls_config.cert_file */
-	const char *key_file;          /* tls_config.key_file */
-	const char *server_name;       /* tls_config.server_name: SNI + verified name */
-	bool insecure_skip_verify;     /* tls_config.insecure_skip_verify */
+	const char *ca_file;	   /* tls_config.ca_file */
+	const char *cert_file;	   /* tls_config.cert_file */
+	const char *key_file;	   /* tls_config.key_file */
+	const char *server_name;   /* tls_config.server_name: SNI + verified name */
+	bool insecure_skip_verify; /* tls_config.insecure_skip_verify */
 	const char *proxy_url;
-	bool follow_redirects;         /* Alloy default true (max 10 hops) */
-	bool enable_http2;             /* false: HTTP/1.1 only */
+	bool follow_redirects; /* Alloy default true (max 10 hops) */
+	bool enable_http2;     /* false: HTTP/1.1 only */
 };
 
 /* Opaque, immutable after creation apart from the cached token/password file
@@ -66,8 +66,7 @@ int starling_http_auth_new(const struct starling_http_auth_settings *s,
  * STARLING_HTTP_CONFIG_KEYS (node = the instance config or e.g. one `endpoint`
  * element). Absent keys take the schema defaults. Error messages include the
  * config position. Since ABI 1.0. */
-int starling_http_auth_from_config(const struct starling_host_api *api,
-				   const starling_config *node,
+int starling_http_auth_from_config(const struct starling_host_api *api, const starling_config *node,
 				   struct starling_http_auth **out, char *err, size_t errlen);
 
 /* NULL is allowed. Requests using it must have completed. Since ABI 1.0. */
@@ -86,6 +85,7 @@ void starling_http_auth_free(struct starling_http_auth *a);
  */
 extern const struct starling_config_key starling_http_basic_auth_keys[];
 extern const struct starling_config_key starling_http_tls_config_keys[];
+/* clang-format off */
 #define STARLING_HTTP_CONFIG_KEYS                                                        \
 	{ "basic_auth", STARLING_CFG_GROUP, false, NULL, "HTTP basic authentication",      \
 	  starling_http_basic_auth_keys, 0 },                                               \
@@ -99,6 +99,7 @@ extern const struct starling_config_key starling_http_tls_config_keys[];
 	{ "follow_redirects", STARLING_CFG_BOOL, false, "true",                             \
 	  "Follow HTTP 3xx redirects (at most 10)", NULL, 0 },                              \
 	{ "enable_http2", STARLING_CFG_BOOL, false, "false", "Allow HTTP/2", NULL, 0 }
+/* clang-format on */
 
 /* ------------------------------------------------------------------------ */
 /* Requests and responses.                                                   */
@@ -107,21 +108,21 @@ struct starling_http_response;
 typedef void (*starling_http_done_fn)(void *arg, const struct starling_http_response *resp);
 
 struct starling_http_request {
-	const char *url;                 /* http:// or https:// */
-	const char *method;              /* NULL = "GET" (or "POST" when body != NULL) */
+	const char *url;    /* http:// or https:// */
+	const char *method; /* NULL = "GET" (or "POST" when body != NULL) */
 	/* Extra headers as "Name: value" strings; copied at submit. */
 	const char *const *headers;
 	size_t n_headers;
 	/* Request body. NOT copied: must stay valid until done() is called. */
 	const void *body;
 	size_t body_len;
-	int64_t timeout_ms;              /* whole transfer; 0 = none */
-	size_t body_limit;               /* max decompressed response body; 0 = none */
-	bool accept_gzip;                /* send Accept-Encoding: gzip and inflate */
-	const char *user_agent;          /* NULL = "Starling/<version>" */
+	int64_t timeout_ms;	/* whole transfer; 0 = none */
+	size_t body_limit;	/* max decompressed response body; 0 = none */
+	bool accept_gzip;	/* send Accept-Encoding: gzip and inflate */
+	const char *user_agent; /* NULL = "Starling/<version>" */
 	/* May be NULL. Must outlive the request. */
 	const struct starling_http_auth *auth;
-	starling_http_done_fn done;      /* required */
+	starling_http_done_fn done; /* required */
 	void *arg;
 };
 
@@ -133,18 +134,18 @@ struct starling_http_response {
 	 * empty reply), -EBADMSG (corrupt gzip), -EPROTO (TLS/protocol),
 	 * -ECANCELED (client freed), -EIO (other). */
 	int error;
-	const char *error_msg;           /* human-readable, "" when error == 0 */
-	long status;                     /* HTTP status, 0 if none */
+	const char *error_msg; /* human-readable, "" when error == 0 */
+	long status;	       /* HTTP status, 0 if none */
 	/* The (decompressed) body, followed by a NUL byte not counted in
 	 * body_len; owned by the client, valid only during the callback (the
 	 * buffer is reused). Never NULL when error == 0. */
 	const uint8_t *body;
 	size_t body_len;
-	size_t wire_len;                 /* bytes received before inflating */
-	const char *content_type;        /* NULL if absent; valid during callback */
+	size_t wire_len;	  /* bytes received before inflating */
+	const char *content_type; /* NULL if absent; valid during callback */
 	/* Retry-After in ms (delta-seconds or HTTP-date), -1 if absent. */
 	int64_t retry_after_ms;
-	int64_t duration_us;             /* submit to completion */
+	int64_t duration_us; /* submit to completion */
 };
 
 struct starling_http_client_options {
@@ -194,8 +195,8 @@ size_t starling_http_pending(struct starling_http_client *c);
  * caller owns it and may pass it back for reuse). limit = max output bytes,
  * 0 = none. -EFBIG when the output would exceed limit, -EBADMSG if corrupt.
  * Thread-safe (uses no shared state). Since ABI 1.0. */
-int starling_http_gunzip(const uint8_t *in, size_t in_len, size_t limit,
-			 uint8_t **buf, size_t *cap, size_t *out_len);
+int starling_http_gunzip(const uint8_t *in, size_t in_len, size_t limit, uint8_t **buf, size_t *cap,
+			 size_t *out_len);
 
 /* Parse a Retry-After value (delta-seconds or IMF-fixdate) into ms from now
  * (now_ms = current wall clock); -1 if unparsable. Since ABI 1.0. */

@@ -32,9 +32,9 @@ extern "C" {
 struct starling_lset {
 	struct starling_label *v; /* n labels, sorted by name, NUL-terminated */
 	size_t n;
-	size_t cap;   /* private */
-	char *buf;    /* private: string storage */
-	size_t len;   /* private */
+	size_t cap;    /* private */
+	char *buf;     /* private: string storage */
+	size_t len;    /* private */
 	size_t bufcap; /* private */
 };
 
@@ -135,7 +135,10 @@ int starling_relabel_rules_from_config(const struct starling_host_api *api,
 				       struct starling_relabel_rules **out, char *err,
 				       size_t errlen);
 
+/* Free a rule list (NULL is fine). Not while another thread applies it.
+ * Since ABI 1.0. */
 void starling_relabel_rules_free(struct starling_relabel_rules *rules);
+/* Number of rules (0 for NULL). Pure. Since ABI 1.0. */
 size_t starling_relabel_rules_count(const struct starling_relabel_rules *rules);
 
 /* Per-thread working memory for starling_relabel_apply() (match data and
@@ -143,18 +146,24 @@ size_t starling_relabel_rules_count(const struct starling_relabel_rules *rules);
  * release with _free. One scratch must not be used by two threads at once.
  * Since ABI 1.0. */
 struct starling_relabel_scratch {
-	void *match_data;  /* private: pcre2_match_data_8 */
+	void *match_data;     /* private: pcre2_match_data_8 */
 	uint32_t match_pairs; /* private */
-	char *a, *b;       /* private buffers */
-	size_t acap, bcap; /* private */
+	char *a, *b;	      /* private buffers */
+	size_t acap, bcap;    /* private */
 };
 void starling_relabel_scratch_init(struct starling_relabel_scratch *s);
 void starling_relabel_scratch_free(struct starling_relabel_scratch *s);
 
-/* Apply the rules in order to ls, in place. Returns 1 when the label set is
- * kept, 0 when a keep/drop/keepequal/dropequal rule dropped it (ls is then
- * unspecified), -ENOMEM. rules may be NULL (keep, unchanged). Thread-safe
- * for distinct (ls, scratch) pairs. Since ABI 1.0. */
+/* Apply the rules in order to ls, in place, stopping at the first rule that
+ * drops. Returns 1 when the label set is kept, 0 when a keep/drop/
+ * keepequal/dropequal rule dropped it (ls is then unspecified), -ENOMEM.
+ * rules may be NULL (keep, unchanged). Label names written by replace and
+ * labelmap must be valid legacy names ([a-zA-Z_][a-zA-Z0-9_]*), otherwise
+ * the rule does nothing, as in Prometheus. lowercase/uppercase map all of
+ * Unicode (through the C.UTF-8 locale; ASCII only if that is missing);
+ * invalid UTF-8 bytes are kept. Allocates only to grow ls or the scratch
+ * buffers.
+ * Thread-safe for distinct (ls, scratch) pairs. Since ABI 1.0. */
 int starling_relabel_apply(const struct starling_relabel_rules *rules, struct starling_lset *ls,
 			   struct starling_relabel_scratch *scratch);
 

@@ -23,9 +23,9 @@ extern "C" {
 
 /* The request headers Remote Write 1.0 requires (users cannot override
  * them; User-Agent is set separately). */
-#define STARLING_RW_CONTENT_TYPE "Content-Type: application/x-protobuf"
+#define STARLING_RW_CONTENT_TYPE     "Content-Type: application/x-protobuf"
 #define STARLING_RW_CONTENT_ENCODING "Content-Encoding: snappy"
-#define STARLING_RW_VERSION_HEADER "X-Prometheus-Remote-Write-Version: 0.1.0"
+#define STARLING_RW_VERSION_HEADER   "X-Prometheus-Remote-Write-Version: 0.1.0"
 
 /* A growable byte buffer. Zero-initialise; free with starling_rw_buf_free. */
 struct starling_rw_buf {
@@ -42,15 +42,14 @@ void starling_rw_buf_free(struct starling_rw_buf *b);
  * message) for the given label set, in the order given (callers pass them
  * sorted by name). Labels with an empty value are skipped (an empty value
  * means "absent" in Prometheus). -EINVAL for an empty name. */
-int starling_rw_encode_labels(struct starling_rw_buf *out,
-			      const struct starling_label *labels, size_t n);
+int starling_rw_encode_labels(struct starling_rw_buf *out, const struct starling_label *labels,
+			      size_t n);
 
 /* Append one WriteRequest.timeseries entry: the pre-encoded labels blob (from
  * starling_rw_encode_labels) plus n samples. Values are copied bit for bit,
  * so the staleness marker survives. */
-int starling_rw_append_series(struct starling_rw_buf *req, const uint8_t *labels,
-			      size_t labels_len, const double *values,
-			      const int64_t *timestamps_ms, size_t n);
+int starling_rw_append_series(struct starling_rw_buf *req, const uint8_t *labels, size_t labels_len,
+			      const double *values, const int64_t *timestamps_ms, size_t n);
 
 /* Append one WriteRequest.metadata entry (MetricMetadata). */
 int starling_rw_append_metadata(struct starling_rw_buf *req, const struct starling_metadata *md);

@@ -67,7 +67,25 @@ pass "cluster owner API"
 [ "$(http_code GET "$BASE/api/v0/cluster/owner?key=zz")" = 400 ] || fail "bad key not 400"
 [ "$(http_code GET "$BASE/api/v0/cluster/owner?labels=%7Bx")" = 400 ] || fail "bad labels not 400"
 [ "$(http_code GET "$BASE/api/v0/components/none.x/targets")" = 404 ] || fail "unknown component not 404"
+[ "$(http_code GET "$BASE/api/v0/components/test.producer.p/targets")" = 200 ] || fail "targets of a producer"
+[ "$(http_code GET "$BASE/api/v0/cluster/owner?key=18446744073709551616")" = 400 ] || fail "key overflow not 400"
+[ "$(http_code GET "$BASE/api/v0/cluster/owner?key=-1")" = 400 ] || fail "negative key not 400"
+[ "$(http_code GET "$BASE/api/v0/cluster/owner")" = 400 ] || fail "missing key not 400"
+[ "$(http_code GET "$BASE/api/v0/cluster/owner?key=1&replicas=0")" = 400 ] || fail "replicas=0 not 400"
+[ "$(http_code GET "$BASE/api/v0/cluster/owner?key=1&replicas=17")" = 400 ] || fail "replicas=17 not 400"
+[ "$(http_code GET "$BASE/api/v0/cluster/owner?labels=%5B1%5D")" = 400 ] || fail "labels array not 400"
+[ "$(http_code GET "$BASE/api/v0/cluster/owner?labels=%7B%22a%22%3A1%7D")" = 400 ] || fail "non-string label not 400"
+[ "$(http_code GET "$BASE/api/v0/cluster/owner?key=18446744073709551615&replicas=3")" = 200 ] || fail "max key"
+# Garbage on the socket and an oversized header must not hurt the daemon.
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'GARBAGE \x01\x02\xff\r\n\r\n' >&3
+timeout 5 cat <&3 >/dev/null || true
+exec 3<&-
+curl -s -o /dev/null -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' a)" "$BASE/metrics" || true
+head -c 200000 /dev/zero | curl -s -o /dev/null -X POST --data-binary @- "$BASE/-/healthy" || true
+[ "$(http_code GET "$BASE/-/healthy")" = 200 ] || fail "daemon unhealthy after bad requests"
 [ "$(http_code GET "$BASE/")" = 200 ] || fail "UI not 200"
+curl -sf "$BASE/" | grep '/api/v0/components' >/dev/null || fail "UI page does not use the components API"
 [ "$(http_code GET "$BASE/-/healthy")" = 200 ] || fail "healthy not 200"
 pass "HTTP status codes"
 

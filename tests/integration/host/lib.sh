@@ -93,3 +93,6 @@ http_code() { # http_code METHOD URL
 count_lines() { # count_lines FILE PATTERN
 	if [ -f "$1" ]; then grep -c -- "$2" "$1" || true; else echo 0; fi
 }
+
+# Note: never pipe into `grep -q` under pipefail (grep exits early, the
+# writer gets SIGPIPE and the pipeline fails); grep >/dev/null reads it all.

@@ -50,9 +50,9 @@ components = (
 CFG
 start_starling "$PORT" "$WORK/starling.cfg"
 wait_ready "$PORT"
-curl -sf "$BASE/metrics" | grep -q 'starling_component_healthy{component_id="test.producer.bad",type="test.producer"} 0' ||
+curl -sf "$BASE/metrics" | grep 'starling_component_healthy{component_id="test.producer.bad",type="test.producer"} 0' >/dev/null ||
 	fail "failing component not unhealthy"
-curl -sf "$BASE/api/v0/components" | grep -q '"id":"test.producer.bad","type":"test.producer","health":"failed"' ||
+curl -sf "$BASE/api/v0/components" | grep '"id":"test.producer.bad","type":"test.producer","health":"failed"' >/dev/null ||
 	fail "failing component not reported failed"
 wait_for "a retry with back-off" 10 grep -q 'component="test.producer.bad" msg="retrying (attempt 2)"' "$WORK/starling.log"
 wait_for "good producer still delivers" 10 grep -q 'starling_test_value' "$WORK/samples.om"

@@ -49,14 +49,16 @@ int main(int argc, char **argv)
 	double values[16];
 	int64_t ts[16];
 	long n_series, interval, seconds, drain, ticks = 0;
-	struct starling_metadata md = { "rw_it_metric", STARLING_METRIC_GAUGE,
-					"Integration test gauge.", NULL };
+	struct starling_metadata md = {"rw_it_metric", STARLING_METRIC_GAUGE,
+				       "Integration test gauge.", NULL};
 	int64_t end;
 	void *so, *inst;
 	FILE *f;
 
 	if (argc != 9) {
-		fprintf(stderr, "usage: %s PLUGIN.so URL STATE_DIR TICKS_FILE SERIES INTERVAL_MS SECONDS DRAIN_SECONDS\n",
+		fprintf(stderr,
+			"usage: %s PLUGIN.so URL STATE_DIR TICKS_FILE SERIES INTERVAL_MS SECONDS "
+			"DRAIN_SECONDS\n",
 			argv[0]);
 		return 2;
 	}
@@ -83,7 +85,8 @@ int main(int argc, char **argv)
 		 "endpoint = ( { url = \"%s\"; name = \"prom\"; remote_timeout = \"5s\";\n"
 		 "  queue_config = { batch_send_deadline = \"1s\"; max_backoff = \"2s\"; };\n"
 		 "  metadata_config = { send_interval = \"10s\"; }; } );\n"
-		 "external_labels = { env = \"it\"; };\n", argv[2]);
+		 "external_labels = { env = \"it\"; };\n",
+		 argv[2]);
 	m = mock_host_new("prometheus.remote_write.it", t->schema, cfg, err, sizeof(err));
 	if (!m) {
 		fprintf(stderr, "config: %s\n", err);
@@ -99,15 +102,15 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	for (long i = 0; i < n_series; i++) {
 		snprintf(series_val[i], sizeof(series_val[i]), "%ld", i);
-		labels[i][0] = (struct starling_label){ "__name__", "rw_it_metric" };
-		labels[i][1] = (struct starling_label){ "job", "rw_driver" };
-		labels[i][2] = (struct starling_label){ "series", series_val[i] };
-		series[i] = (struct starling_series){ labels[i], 3, starling_labels_hash(labels[i], 3),
-						      &values[i], &ts[i], 1 };
+		labels[i][0] = (struct starling_label){"__name__", "rw_it_metric"};
+		labels[i][1] = (struct starling_label){"job", "rw_driver"};
+		labels[i][2] = (struct starling_label){"series", series_val[i]};
+		series[i] = (struct starling_series){
+		    labels[i], 3, starling_labels_hash(labels[i], 3), &values[i], &ts[i], 1};
 	}
 	end = wall_ms() + seconds * 1000;
 	while (!stop_requested && wall_ms() < end) {
-		struct starling_series_batch b = { series, (size_t)n_series, &md, 1 };
+		struct starling_series_batch b = {series, (size_t)n_series, &md, 1};
 		int64_t now = wall_ms();
 
 		for (long i = 0; i < n_series; i++) {
@@ -125,7 +128,8 @@ int main(int argc, char **argv)
 		usleep(100000);
 	}
 	t->stop(inst);
-	fprintf(stderr, "rw_driver: %ld ticks, sent %.0f, pending %.0f, retried %.0f, dropped %.0f\n",
+	fprintf(stderr,
+		"rw_driver: %ld ticks, sent %.0f, pending %.0f, retried %.0f, dropped %.0f\n",
 		ticks, mock_host_metric(m, "prometheus_remote_storage_samples_total", NULL),
 		mock_host_metric(m, "prometheus_remote_storage_samples_pending", NULL),
 		mock_host_metric(m, "prometheus_remote_storage_samples_retried_total", NULL),

@@ -6,30 +6,32 @@
 #include "mock_host.h"
 
 static const struct starling_config_key inner_keys[] = {
-	{ "min_backoff", STARLING_CFG_DURATION, false, "30ms", "x" },
-	{ "capacity", STARLING_CFG_INT, false, "10000", "x" },
-	{ NULL },
+    {"min_backoff", STARLING_CFG_DURATION, false, "30ms", "x"},
+    {"capacity", STARLING_CFG_INT, false, "10000", "x"},
+    {NULL},
 };
 static const struct starling_config_key ep_keys[] = {
-	{ "url", STARLING_CFG_STRING, true, NULL, "x" },
-	{ "remote_timeout", STARLING_CFG_DURATION, false, "30s", "x" },
-	{ "queue_config", STARLING_CFG_GROUP, false, NULL, "x", inner_keys },
-	{ NULL },
+    {"url", STARLING_CFG_STRING, true, NULL, "x"},
+    {"remote_timeout", STARLING_CFG_DURATION, false, "30s", "x"},
+    {"queue_config", STARLING_CFG_GROUP, false, NULL, "x", inner_keys},
+    {NULL},
 };
 static const struct starling_config_key keys[] = {
-	{ "endpoint", STARLING_CFG_GROUP_LIST, true, NULL, "x", ep_keys },
-	{ "size", STARLING_CFG_BYTES, false, "1GiB", "x" },
-	{ "flag", STARLING_CFG_BOOL, false, "true", "x" },
-	{ NULL },
+    {"endpoint", STARLING_CFG_GROUP_LIST, true, NULL, "x", ep_keys},
+    {"size", STARLING_CFG_BYTES, false, "1GiB", "x"},
+    {"flag", STARLING_CFG_BOOL, false, "true", "x"},
+    {NULL},
 };
 
 static void test_config(void)
 {
 	char err[256];
-	struct mock_host *m = mock_host_new("t.x", keys,
-		"endpoint = ( { url = \"http://a\"; queue_config = { capacity = 5; }; },\n"
-		"             { url = \"http://b\"; remote_timeout = \"1m30s\"; } );\n"
-		"size = \"10MiB\";", err, sizeof(err));
+	struct mock_host *m = mock_host_new(
+	    "t.x", keys,
+	    "endpoint = ( { url = \"http://a\"; queue_config = { capacity = 5; }; },\n"
+	    "             { url = \"http://b\"; remote_timeout = \"1m30s\"; } );\n"
+	    "size = \"10MiB\";",
+	    err, sizeof(err));
 	const struct starling_host_api *api;
 	const starling_config *root, *eps, *e;
 	const char *s;
@@ -107,11 +109,11 @@ static void test_forward(void)
 	char err[256];
 	struct mock_host *m = mock_host_new("t.z", NULL, "", err, sizeof(err));
 	const struct starling_host_api *api = mock_host_api(m);
-	struct starling_label l[] = { { "__name__", "up" }, { "job", "j" } };
-	double v[] = { 1, 2 };
-	int64_t t[] = { 10, 20 };
-	struct starling_series s = { l, 2, 7, v, t, 2 };
-	struct starling_series_batch b = { &s, 1, NULL, 0 };
+	struct starling_label l[] = {{"__name__", "up"}, {"job", "j"}};
+	double v[] = {1, 2};
+	int64_t t[] = {10, 20};
+	struct starling_series s = {l, 2, 7, v, t, 2};
+	struct starling_series_batch b = {&s, 1, NULL, 0};
 	const struct starling_series_batch *got;
 
 	CU_ASSERT_EQUAL(api->forward_series(mock_host_self(m), &b), 0);

@@ -25,17 +25,25 @@ struct producer {
 };
 
 static const struct starling_config_key schema[] = {
-	{.name = "interval", .type = STARLING_CFG_DURATION, .default_value = "100ms",
-	 .help = "How often to forward a batch"},
-	{.name = "series", .type = STARLING_CFG_INT, .default_value = "3",
-	 .help = "Series per batch"},
-	{.name = "run", .type = STARLING_CFG_STRING, .default_value = "a",
-	 .help = "Value of the run label"},
-	{.name = "fail_start", .type = STARLING_CFG_BOOL, .default_value = "false",
-	 .help = "Make start() fail"},
-	{.name = "forward_to", .type = STARLING_CFG_REF_LIST, .required = true,
-	 .help = "Receivers", .ref_accepts = STARLING_ACCEPTS_SERIES},
-	{0},
+    {.name = "interval",
+     .type = STARLING_CFG_DURATION,
+     .default_value = "100ms",
+     .help = "How often to forward a batch"},
+    {.name = "series", .type = STARLING_CFG_INT, .default_value = "3", .help = "Series per batch"},
+    {.name = "run",
+     .type = STARLING_CFG_STRING,
+     .default_value = "a",
+     .help = "Value of the run label"},
+    {.name = "fail_start",
+     .type = STARLING_CFG_BOOL,
+     .default_value = "false",
+     .help = "Make start() fail"},
+    {.name = "forward_to",
+     .type = STARLING_CFG_REF_LIST,
+     .required = true,
+     .help = "Receivers",
+     .ref_accepts = STARLING_ACCEPTS_SERIES},
+    {0},
 };
 
 static void tick(void *arg)
@@ -43,7 +51,7 @@ static void tick(void *arg)
 	struct producer *p = arg;
 	struct starling_series series[65];
 	struct starling_label labels[65][3];
-	char idx[65][16];
+	char idx[65][24];
 	double values[65];
 	int64_t ts[65];
 	size_t n = (size_t)p->n_series, k = 0;
@@ -58,8 +66,10 @@ static void tick(void *arg)
 		labels[k][2] = (struct starling_label){"series", idx[k]};
 		values[k] = (double)p->ticks;
 		ts[k] = now;
-		series[k] = (struct starling_series){.labels = labels[k], .n_labels = 3,
-						     .values = &values[k], .timestamps_ms = &ts[k],
+		series[k] = (struct starling_series){.labels = labels[k],
+						     .n_labels = 3,
+						     .values = &values[k],
+						     .timestamps_ms = &ts[k],
 						     .n_samples = 1};
 	}
 	if (p->ticks == 1) {
@@ -69,8 +79,10 @@ static void tick(void *arg)
 		labels[k][1] = (struct starling_label){"run", p->run};
 		memcpy(&values[k], &bits, sizeof(bits));
 		ts[k] = now;
-		series[k] = (struct starling_series){.labels = labels[k], .n_labels = 2,
-						     .values = &values[k], .timestamps_ms = &ts[k],
+		series[k] = (struct starling_series){.labels = labels[k],
+						     .n_labels = 2,
+						     .values = &values[k],
+						     .timestamps_ms = &ts[k],
 						     .n_samples = 1};
 		k++;
 	}
@@ -89,10 +101,12 @@ static int create(const struct starling_host_api *api, starling_component *self,
 	p->api = api;
 	p->self = self;
 	if (api->config_duration_ms(cfg, "interval", &p->interval_ms) ||
-	    api->config_int(cfg, "series", &p->n_series) || api->config_string(cfg, "run", &p->run) ||
+	    api->config_int(cfg, "series", &p->n_series) ||
+	    api->config_string(cfg, "run", &p->run) ||
 	    api->config_bool(cfg, "fail_start", &p->fail_start) || p->n_series < 0 ||
 	    p->n_series > 64 || p->interval_ms < 1) {
-		api->log(self, STARLING_LOG_ERROR, "bad configuration at %s", api->config_where(cfg));
+		api->log(self, STARLING_LOG_ERROR, "bad configuration at %s",
+			 api->config_where(cfg));
 		free(p);
 		return -EINVAL;
 	}
@@ -130,24 +144,24 @@ static void destroy(void *inst)
 }
 
 static const struct starling_component_type producer_type = {
-	.struct_size = sizeof(struct starling_component_type),
-	.name = "test.producer",
-	.help = "Test fixture: forwards synthetic series",
-	.schema = schema,
-	.create = create,
-	.start = start,
-	.stop = stop,
-	.destroy = destroy,
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "test.producer",
+    .help = "Test fixture: forwards synthetic series",
+    .schema = schema,
+    .create = create,
+    .start = start,
+    .stop = stop,
+    .destroy = destroy,
 };
 
 static const struct starling_component_type *const types[] = {&producer_type};
 
 static const struct starling_plugin_descriptor descriptor = {
-	STARLING_DESCRIPTOR_HEAD,
-	.name = "test_producer",
-	.version = "test",
-	.types = types,
-	.n_types = 1,
+    STARLING_DESCRIPTOR_HEAD,
+    .name = "test_producer",
+    .version = "test",
+    .types = types,
+    .n_types = 1,
 };
 
 STARLING_PLUGIN(descriptor)

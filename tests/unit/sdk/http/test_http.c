@@ -11,7 +11,11 @@
 
 #include <starling/http.h>
 
-static struct MHD_Daemon *daemon_;
+static struct MHD_Daemon *daemon_, *tls_daemon;
+static unsigned short tls_port;
+static int connections;
+static char tls_dir[] = "/tmp/starling-http-tls-XXXXXX";
+static char *tls_key, *tls_cert;
 static unsigned short port;
 static char base[64];
 static uint8_t *gz_text, *gz_bomb;
@@ -21,7 +25,7 @@ static size_t plain_len;
 
 static uint8_t *gzip_buf(const void *in, size_t len, size_t *out_len)
 {
-	z_stream zs = { 0 };
+	z_stream zs = {0};
 	size_t cap = compressBound(len) + 64;
 	uint8_t *out = malloc(cap);
 
@@ -39,8 +43,8 @@ static uint8_t *gzip_buf(const void *in, size_t len, size_t *out_len)
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const void *body,
 			     size_t len, const char *hname, const char *hval)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body,
-								 MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result ret;
 
 	if (hname)
@@ -60,31 +64,36 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			       const char *method, const char *version, const char *upload_data,
 			       size_t *upload_size, void **con_cls)
 {
-	if (!strcmp(method, "POST")) {
-		struct upload *u = *con_cls;
+	struct upload *u = *con_cls;
 
-		if (!u) {
-			*con_cls = calloc(1, sizeof(*u));
-			return MHD_YES;
-		}
-		if (*upload_size) {
-			u->data = realloc(u->data, u->len + *upload_size + 1);
-			memcpy(u->data + u->len, upload_data, *upload_size);
-			u->len += *upload_size;
-			*upload_size = 0;
-			return MHD_YES;
-		}
+	/* Answer only on the second call: MHD closes the connection when a
+	 * response is queued on the first one, and keep-alive is tested. */
+	if (!u) {
+		*con_cls = calloc(1, sizeof(*u));
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		u->data = realloc(u->data, u->len + *upload_size + 1);
+		memcpy(u->data + u->len, upload_data, *upload_size);
+		u->len += *upload_size;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	*con_cls = NULL;
+	if (!strcmp(method, "POST")) {
 		enum MHD_Result r = reply(conn, 200, u->data ? u->data : "", u->len, NULL, NULL);
 
 		free(u->data);
 		free(u);
-		*con_cls = NULL;
 		return r;
 	}
+	free(u->data);
+	free(u);
 	if (!strcmp(url, "/plain"))
 		return reply(conn, 200, "hello", 5, NULL, NULL);
 	if (!strcmp(url, "/gzip")) {
-		const char *ae = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding");
+		const char *ae =
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding");
 
 		if (ae && strstr(ae, "gzip"))
 			return reply(conn, 200, gz_text, gz_text_len, "Content-Encoding", "gzip");
@@ -105,7 +114,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		return r;
 	}
 	if (!strcmp(url, "/corrupt"))
-		return reply(conn, 200, "\x1f\x8b\x08\x00garbagegarbagegarbage", 24, "Content-Encoding", "gzip");
+		return reply(conn, 200, "\x1f\x8b\x08\x00garbagegarbagegarbage", 24,
+			     "Content-Encoding", "gzip");
 	if (!strcmp(url, "/big"))
 		return reply(conn, 200, plain_text, plain_len, NULL, NULL);
 	if (!strcmp(url, "/slow")) {
@@ -131,9 +141,55 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	return reply(conn, 404, "nope", 4, NULL, NULL);
 }
 
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		__atomic_add_fetch(&connections, 1, __ATOMIC_SEQ_CST);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 65536);
+
+	if (!f || !buf)
+		return buf;
+	if (fread(buf, 1, 65535, f) == 0)
+		buf[0] = 0;
+	fclose(f);
+	return buf;
+}
+
+/* A CA and a server certificate for "starling.test", made with openssl. */
+static int make_certs(void)
+{
+	char cmd[2048], path[256];
+
+	if (!mkdtemp(tls_dir))
+		return -1;
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && "
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		 "-keyout ca.key -out ca.crt -days 2 -subj /CN=starling-test-ca >/dev/null 2>&1 && "
+		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		 "-keyout srv.key -out srv.csr -subj /CN=starling.test >/dev/null 2>&1 && "
+		 "printf 'subjectAltName=DNS:starling.test\\n' > ext.cnf && "
+		 "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+		 "-out srv.crt -days 2 -extfile ext.cnf >/dev/null 2>&1",
+		 tls_dir);
+	if (system(cmd))
+		return -1;
+	snprintf(path, sizeof(path), "%s/srv.key", tls_dir);
+	tls_key = slurp(path);
+	snprintf(path, sizeof(path), "%s/srv.crt", tls_dir);
+	tls_cert = slurp(path);
+	return tls_key && tls_cert && *tls_key && *tls_cert ? 0 : -1;
+}
+
 static int suite_init(void)
 {
-	struct sockaddr_in sa = { 0 };
+	struct sockaddr_in sa = {0};
 	const union MHD_DaemonInfo *info;
 	uint8_t *zeros;
 
@@ -149,20 +205,38 @@ static int suite_init(void)
 
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	daemon_ = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
-				   0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-				   MHD_OPTION_END);
+	daemon_ = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC, 0, NULL,
+	    NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_CONNECTION,
+	    on_connection, NULL, MHD_OPTION_END);
 	if (!daemon_)
 		return 1;
 	info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
 	port = info->port;
+	if (make_certs() == 0)
+		tls_daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
+						  MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS,
+					      0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR,
+					      &sa, MHD_OPTION_HTTPS_MEM_KEY, tls_key,
+					      MHD_OPTION_HTTPS_MEM_CERT, tls_cert, MHD_OPTION_END);
+	if (tls_daemon)
+		tls_port = MHD_get_daemon_info(tls_daemon, MHD_DAEMON_INFO_BIND_PORT)->port;
 	snprintf(base, sizeof(base), "http://127.0.0.1:%u", port);
 	return 0;
 }
 
 static int suite_clean(void)
 {
+	char cmd[256];
+
 	MHD_stop_daemon(daemon_);
+	if (tls_daemon)
+		MHD_stop_daemon(tls_daemon);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tls_dir);
+	if (system(cmd))
+		fprintf(stderr, "cannot remove %s\n", tls_dir);
+	free(tls_key);
+	free(tls_cert);
 	free(plain_text);
 	free(gz_text);
 	free(gz_bomb);
@@ -222,7 +296,7 @@ static void get(const char *path, size_t limit, bool gzip, int64_t timeout,
 		const struct starling_http_auth *auth, struct result *res)
 {
 	char url[128];
-	struct starling_http_request req = { 0 };
+	struct starling_http_request req = {0};
 
 	snprintf(url, sizeof(url), "%s%s", base, path);
 	req.url = url;
@@ -305,7 +379,7 @@ static void test_timeout_and_redirects(void)
 	free(r.body);
 
 	/* nothing listens on port 1 */
-	struct starling_http_request req = { .url = "http://127.0.0.1:1/", .timeout_ms = 2000 };
+	struct starling_http_request req = {.url = "http://127.0.0.1:1/", .timeout_ms = 2000};
 
 	fetch(&req, &r);
 	CU_ASSERT_EQUAL(r.error, -ECONNREFUSED);
@@ -313,13 +387,13 @@ static void test_timeout_and_redirects(void)
 
 static void test_auth_headers(void)
 {
-	struct starling_http_auth_settings s = { .username = "user", .password = "pass",
-						 .follow_redirects = true };
+	struct starling_http_auth_settings s = {
+	    .username = "user", .password = "pass", .follow_redirects = true};
 	struct starling_http_auth *a;
 	char err[256], url[128], path[] = "/tmp/starling-http-token-XXXXXX";
 	struct result r;
-	const char *hdr[] = { "X-Test: yes" };
-	struct starling_http_request req = { 0 };
+	const char *hdr[] = {"X-Test: yes"};
+	struct starling_http_request req = {0};
 	FILE *f;
 	int fd;
 
@@ -394,9 +468,9 @@ static void count_done(void *arg, const struct starling_http_response *r)
 static void test_concurrency_and_post(void)
 {
 	struct starling_http_client *c;
-	struct counter cnt = { 0 };
+	struct counter cnt = {0};
 	char url[128];
-	struct starling_http_request req = { 0 };
+	struct starling_http_request req = {0};
 	struct result r;
 	int loops = 0;
 
@@ -430,15 +504,95 @@ static void test_concurrency_and_post(void)
 	free(r.body);
 }
 
+/* Sequential requests through one client reuse one connection. */
+static void test_connection_reuse(void)
+{
+	struct starling_http_client *c;
+	struct counter cnt = {0};
+	char url[128];
+	struct starling_http_request req = {0};
+	int before;
+
+	CU_ASSERT_EQUAL_FATAL(starling_http_client_new(NULL, &c), 0);
+	snprintf(url, sizeof(url), "%s/plain", base);
+	req.url = url;
+	req.timeout_ms = 5000;
+	req.done = count_done;
+	req.arg = &cnt;
+	before = __atomic_load_n(&connections, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < 20; i++) {
+		int loops = 0;
+
+		CU_ASSERT_EQUAL(starling_http_submit(c, &req), 0);
+		while (cnt.done < i + 1 && loops++ < 200)
+			starling_http_run(c, 50);
+	}
+	CU_ASSERT_EQUAL(cnt.ok, 20);
+	if (__atomic_load_n(&connections, __ATOMIC_SEQ_CST) - before != 1)
+		fprintf(stderr, "connections: %d\n",
+			__atomic_load_n(&connections, __ATOMIC_SEQ_CST) - before);
+	CU_ASSERT_EQUAL(__atomic_load_n(&connections, __ATOMIC_SEQ_CST) - before, 1);
+	starling_http_client_free(c);
+}
+
+static void tls_get(const struct starling_http_auth_settings *s, struct result *r)
+{
+	struct starling_http_auth *a = NULL;
+	char err[256], url[128];
+	struct starling_http_request req = {0};
+
+	CU_ASSERT_EQUAL_FATAL(starling_http_auth_new(s, &a, err, sizeof(err)), 0);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%u/plain", tls_port);
+	req.url = url;
+	req.timeout_ms = 5000;
+	req.auth = a;
+	fetch(&req, r);
+	starling_http_auth_free(a);
+}
+
+static void test_tls(void)
+{
+	struct starling_http_auth_settings s = {0};
+	char ca[128];
+	struct result r;
+
+	if (!tls_daemon) {
+		fprintf(stderr, "no TLS server (openssl or MHD TLS missing): TLS test skipped\n");
+		CU_FAIL("TLS server could not be started");
+		return;
+	}
+	snprintf(ca, sizeof(ca), "%s/ca.crt", tls_dir);
+	/* unknown CA */
+	tls_get(&s, &r);
+	CU_ASSERT_EQUAL(r.error, -EPROTO);
+	/* right CA, but the URL's host (127.0.0.1) is not in the certificate */
+	s.ca_file = ca;
+	tls_get(&s, &r);
+	CU_ASSERT_EQUAL(r.error, -EPROTO);
+	/* server_name makes SNI and verification use starling.test */
+	s.server_name = "starling.test";
+	tls_get(&s, &r);
+	CU_ASSERT_EQUAL(r.error, 0);
+	CU_ASSERT_TRUE(r.body && !strcmp(r.body, "hello"));
+	free(r.body);
+	/* insecure_skip_verify accepts anything */
+	memset(&s, 0, sizeof(s));
+	s.insecure_skip_verify = true;
+	tls_get(&s, &r);
+	CU_ASSERT_EQUAL(r.error, 0);
+	free(r.body);
+}
+
 static void test_retry_after_parse(void)
 {
 	CU_ASSERT_EQUAL(starling_http_parse_retry_after("120", 0), 120000);
 	CU_ASSERT_EQUAL(starling_http_parse_retry_after("abc", 0), -1);
 	/* Wed, 21 Oct 2015 07:28:00 GMT = 1445412480 */
-	CU_ASSERT_EQUAL(starling_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT",
-							1445412470000LL), 10000);
-	CU_ASSERT_EQUAL(starling_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT",
-							1445412490000LL), 0);
+	CU_ASSERT_EQUAL(
+	    starling_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412470000LL),
+	    10000);
+	CU_ASSERT_EQUAL(
+	    starling_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412490000LL), 0);
 }
 
 int main(void)
@@ -454,6 +608,8 @@ int main(void)
 	CU_add_test(s, "timeout_redirects_429", test_timeout_and_redirects);
 	CU_add_test(s, "auth_headers", test_auth_headers);
 	CU_add_test(s, "concurrency_and_post", test_concurrency_and_post);
+	CU_add_test(s, "connection_reuse", test_connection_reuse);
+	CU_add_test(s, "tls_ca_server_name_insecure", test_tls);
 	CU_add_test(s, "retry_after_parse", test_retry_after_parse);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

@@ -13,9 +13,8 @@ static void lset_from(struct starling_lset *ls, const char *const *kv)
 	for (; *kv; kv++) {
 		const char *eq = strchr(*kv, '=');
 
-		CU_ASSERT_EQUAL_FATAL(starling_lset_set(ls, *kv, (size_t)(eq - *kv), eq + 1,
-							strlen(eq + 1)),
-				      0);
+		CU_ASSERT_EQUAL_FATAL(
+		    starling_lset_set(ls, *kv, (size_t)(eq - *kv), eq + 1, strlen(eq + 1)), 0);
 	}
 }
 
@@ -37,109 +36,278 @@ struct rcase {
 	const char *in[8];
 	struct starling_relabel_config cfg[3];
 	size_t n_cfg;
-	int keep;         /* expected return of apply */
-	const char *out;  /* expected labels when kept */
+	int keep;	 /* expected return of apply */
+	const char *out; /* expected labels when kept */
 };
 
-#define SRC(...) (const char *const[]){__VA_ARGS__}, sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)
+#define SRC(...)                                                                                   \
+	(const char *const[]){__VA_ARGS__},                                                        \
+	    sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)
 
 static void test_actions(void)
 {
 	const struct rcase cases[] = {
-	{"replace with defaults", {"a=foo", NULL},
-	 {{.source_labels = SRC("a"), .target_label = "b"}}, 1, 1, "a=foo,b=foo"},
-	{"replace regex and template", {"a=foo", NULL},
-	 {{.source_labels = SRC("a"), .regex = "f(.*)", .target_label = "d",
-	   .replacement = "ch$1-ch"}}, 1, 1, "a=foo,d=choo-ch"},
-	{"replace joins sources with separator", {"a=foo", "b=bar", NULL},
-	 {{.source_labels = SRC("a", "b"), .regex = "f(.*);(.*)r", .target_label = "a",
-	   .replacement = "b${1}${2}m"}}, 1, 1, "a=boobam,b=bar"},
-	{"replace custom separator, missing source is empty", {"a=foo", NULL},
-	 {{.source_labels = SRC("a", "zz", "a"), .separator = "|", .target_label = "j"}}, 1, 1,
-	 "a=foo,j=foo||foo"},
-	{"replace without match is a no-op", {"a=foo", NULL},
-	 {{.source_labels = SRC("a"), .regex = "x(.*)", .target_label = "b"}}, 1, 1, "a=foo"},
-	{"regex is anchored", {"a=foo", NULL},
-	 {{.source_labels = SRC("a"), .regex = "o", .target_label = "b", .replacement = "y"}},
-	 1, 1, "a=foo"},
-	{"dot matches newline", {"a=foo\nbar", NULL},
-	 {{.source_labels = SRC("a"), .regex = "foo.bar", .target_label = "b",
-	   .replacement = "y"}}, 1, 1, "a=foo\nbar,b=y"},
-	{"$ matches only at the very end", {"a=foo\n", NULL},
-	 {{.source_labels = SRC("a"), .regex = "foo$", .action = "keep"}}, 1, 0, NULL},
-	{"empty replacement deletes the target", {"a=foo", "b=bar", NULL},
-	 {{.source_labels = SRC("a"), .regex = "(f)oo", .target_label = "b",
-	   .replacement = "$2"}}, 1, 1, "a=foo"},
-	{"target label from a template", {"a=some-name-value", NULL},
-	 {{.source_labels = SRC("a"), .regex = "some-([^-]+)-([^,]+)", .target_label = "${1}",
-	   .replacement = "${2}"}}, 1, 1, "a=some-name-value,name=value"},
-	{"invalid expanded target name is a no-op", {"a=some-1x-value", NULL},
-	 {{.source_labels = SRC("a"), .regex = "some-([^-]+)-([^,]+)", .target_label = "${1}",
-	   .replacement = "${2}"}}, 1, 1, "a=some-1x-value"},
-	{"fast path: set a constant label", {"a=foo", NULL},
-	 {{.source_labels = SRC("nothere"), .target_label = "env", .replacement = "prod"}}, 1, 1,
-	 "a=foo,env=prod"},
-	{"templates: $1W is group \"1W\" (empty), $$ is $", {"a=-ab--axxb-", NULL},
-	 {{.source_labels = SRC("a"), .regex = "(-a(x*)b-)*", .target_label = "t",
-	   .replacement = "[$1W|$$|${1}W|${9}|${x|$]"}}, 1, 1,
-	 "a=-ab--axxb-,t=[|$|-axxb-W||${x|$]"},
-	{"templates: named groups", {"a=k8s:pod", NULL},
-	 {{.source_labels = SRC("a"), .regex = "(?P<kind>[^:]+):(?<what>.*)", .target_label = "t",
-	   .replacement = "$what/${kind}/$nope"}}, 1, 1, "a=k8s:pod,t=pod/k8s/"},
-	{"keep matching", {"a=foo", NULL},
-	 {{.source_labels = SRC("a"), .regex = "f.*", .action = "keep"}}, 1, 1, "a=foo"},
-	{"keep not matching drops", {"a=foo", NULL},
-	 {{.source_labels = SRC("a"), .regex = "b.*", .action = "keep"}}, 1, 0, NULL},
-	{"keep on a missing label matches the empty string", {"a=foo", NULL},
-	 {{.source_labels = SRC("x"), .regex = "", .action = "keep"}}, 1, 1, "a=foo"},
-	{"drop matching, later rules do not run", {"a=foo", NULL},
-	 {{.source_labels = SRC("a"), .regex = "f.*", .action = "drop"},
-	  {.source_labels = SRC("a"), .target_label = "b"}}, 2, 0, NULL},
-	{"drop not matching keeps", {"a=foo", NULL},
-	 {{.source_labels = SRC("a"), .regex = "b.*", .action = "drop"}}, 1, 1, "a=foo"},
-	{"keepequal equal", {"a=foo", "b=foo", NULL},
-	 {{.source_labels = SRC("a"), .target_label = "b", .action = "keepequal"}}, 1, 1,
-	 "a=foo,b=foo"},
-	{"keepequal different", {"a=foo", "b=bar", NULL},
-	 {{.source_labels = SRC("a"), .target_label = "b", .action = "keepequal"}}, 1, 0, NULL},
-	{"dropequal equal", {"a=foo", "b=foo", NULL},
-	 {{.source_labels = SRC("a"), .target_label = "b", .action = "dropequal"}}, 1, 0, NULL},
-	{"dropequal different", {"a=foo", "b=bar", NULL},
-	 {{.source_labels = SRC("a"), .target_label = "b", .action = "dropequal"}}, 1, 1,
-	 "a=foo,b=bar"},
-	{"hashmod: c=baz mod 1000 is 976", {"a=foo", "b=bar", "c=baz", NULL},
-	 {{.source_labels = SRC("c"), .target_label = "d", .modulus = 1000,
-	   .action = "hashmod"}}, 1, 1, "a=foo,b=bar,c=baz,d=976"},
-	{"hashmod over a value with a newline", {"c=foo\nbar", NULL},
-	 {{.source_labels = SRC("c"), .target_label = "d", .modulus = 1000,
-	   .action = "hashmod"}}, 1, 1, "c=foo\nbar,d=734"},
-	{"labelmap copies matching labels", {"a=foo", "__meta_my_bar=aaa", "__meta_my_baz=bbb",
-					      "__meta_other=ccc", NULL},
-	 {{.regex = "__meta_my_(.+)", .replacement = "${1}", .action = "labelmap"}}, 1, 1,
-	 "__meta_my_bar=aaa,__meta_my_baz=bbb,__meta_other=ccc,a=foo,bar=aaa,baz=bbb"},
-	{"labelmap default replacement", {"a=foo", NULL},
-	 {{.regex = "(a)", .action = "labelmap"}}, 1, 1, "a=foo"},
-	{"labelmap renames into new names", {"a=foo", "b=bar", NULL},
-	 {{.regex = "(.)", .replacement = "x_$1", .action = "labelmap"}}, 1, 1,
-	 "a=foo,b=bar,x_a=foo,x_b=bar"},
-	{"labeldrop", {"a=foo", "b=bar", "c=baz", NULL},
-	 {{.regex = "a|b", .action = "labeldrop"}}, 1, 1, "c=baz"},
-	{"labelkeep", {"a=foo", "b=bar", "c=baz", NULL},
-	 {{.regex = "a|b", .action = "labelkeep"}}, 1, 1, "a=foo,b=bar"},
-	{"lowercase", {"foo=BaR123", NULL},
-	 {{.source_labels = SRC("foo"), .target_label = "foo_lc", .action = "lowercase"}}, 1, 1,
-	 "foo=BaR123,foo_lc=bar123"},
-	{"uppercase of joined sources", {"a=x", "b=y", NULL},
-	 {{.source_labels = SRC("a", "b"), .separator = "-", .target_label = "u",
-	   .action = "uppercase"}}, 1, 1, "a=x,b=y,u=X-Y"},
-	{"actions are case-insensitive (operator CRDs)", {"a=foo", NULL},
-	 {{.regex = "a", .action = "LabelDrop"}}, 1, 1, ""},
-	{"rules run in order", {"__address__=10.0.0.1:9100", NULL},
-	 {{.source_labels = SRC("__address__"), .regex = "(.*):.*", .target_label = "host"},
-	  {.source_labels = SRC("host"), .regex = "10\\..*", .target_label = "net",
-	   .replacement = "private"},
-	  {.regex = "__.*", .action = "labeldrop"}}, 3, 1, "host=10.0.0.1,net=private"},
-};
+	    {"replace with defaults",
+	     {"a=foo", NULL},
+	     {{.source_labels = SRC("a"), .target_label = "b"}},
+	     1,
+	     1,
+	     "a=foo,b=foo"},
+	    {"replace regex and template",
+	     {"a=foo", NULL},
+	     {{.source_labels = SRC("a"),
+	       .regex = "f(.*)",
+	       .target_label = "d",
+	       .replacement = "ch$1-ch"}},
+	     1,
+	     1,
+	     "a=foo,d=choo-ch"},
+	    {"replace joins sources with separator",
+	     {"a=foo", "b=bar", NULL},
+	     {{.source_labels = SRC("a", "b"),
+	       .regex = "f(.*);(.*)r",
+	       .target_label = "a",
+	       .replacement = "b${1}${2}m"}},
+	     1,
+	     1,
+	     "a=boobam,b=bar"},
+	    {"replace custom separator, missing source is empty",
+	     {"a=foo", NULL},
+	     {{.source_labels = SRC("a", "zz", "a"), .separator = "|", .target_label = "j"}},
+	     1,
+	     1,
+	     "a=foo,j=foo||foo"},
+	    {"replace without match is a no-op",
+	     {"a=foo", NULL},
+	     {{.source_labels = SRC("a"), .regex = "x(.*)", .target_label = "b"}},
+	     1,
+	     1,
+	     "a=foo"},
+	    {"regex is anchored",
+	     {"a=foo", NULL},
+	     {{.source_labels = SRC("a"), .regex = "o", .target_label = "b", .replacement = "y"}},
+	     1,
+	     1,
+	     "a=foo"},
+	    {"dot matches newline",
+	     {"a=foo\nbar", NULL},
+	     {{.source_labels = SRC("a"),
+	       .regex = "foo.bar",
+	       .target_label = "b",
+	       .replacement = "y"}},
+	     1,
+	     1,
+	     "a=foo\nbar,b=y"},
+	    {"$ matches only at the very end",
+	     {"a=foo\n", NULL},
+	     {{.source_labels = SRC("a"), .regex = "foo$", .action = "keep"}},
+	     1,
+	     0,
+	     NULL},
+	    {"empty replacement deletes the target",
+	     {"a=foo", "b=bar", NULL},
+	     {{.source_labels = SRC("a"),
+	       .regex = "(f)oo",
+	       .target_label = "b",
+	       .replacement = "$2"}},
+	     1,
+	     1,
+	     "a=foo"},
+	    {"target label from a template",
+	     {"a=some-name-value", NULL},
+	     {{.source_labels = SRC("a"),
+	       .regex = "some-([^-]+)-([^,]+)",
+	       .target_label = "${1}",
+	       .replacement = "${2}"}},
+	     1,
+	     1,
+	     "a=some-name-value,name=value"},
+	    {"invalid expanded target name is a no-op",
+	     {"a=some-1x-value", NULL},
+	     {{.source_labels = SRC("a"),
+	       .regex = "some-([^-]+)-([^,]+)",
+	       .target_label = "${1}",
+	       .replacement = "${2}"}},
+	     1,
+	     1,
+	     "a=some-1x-value"},
+	    {"fast path: set a constant label",
+	     {"a=foo", NULL},
+	     {{.source_labels = SRC("nothere"), .target_label = "env", .replacement = "prod"}},
+	     1,
+	     1,
+	     "a=foo,env=prod"},
+	    {"templates: $1W is group \"1W\" (empty), $$ is $",
+	     {"a=-ab--axxb-", NULL},
+	     {{.source_labels = SRC("a"),
+	       .regex = "(-a(x*)b-)*",
+	       .target_label = "t",
+	       .replacement = "[$1W|$$|${1}W|${9}|${x|$]"}},
+	     1,
+	     1,
+	     "a=-ab--axxb-,t=[|$|-axxb-W||${x|$]"},
+	    {"templates: named groups",
+	     {"a=k8s:pod", NULL},
+	     {{.source_labels = SRC("a"),
+	       .regex = "(?P<kind>[^:]+):(?<what>.*)",
+	       .target_label = "t",
+	       .replacement = "$what/${kind}/$nope"}},
+	     1,
+	     1,
+	     "a=k8s:pod,t=pod/k8s/"},
+	    {"keep matching",
+	     {"a=foo", NULL},
+	     {{.source_labels = SRC("a"), .regex = "f.*", .action = "keep"}},
+	     1,
+	     1,
+	     "a=foo"},
+	    {"keep not matching drops",
+	     {"a=foo", NULL},
+	     {{.source_labels = SRC("a"), .regex = "b.*", .action = "keep"}},
+	     1,
+	     0,
+	     NULL},
+	    {"keep on a missing label matches the empty string",
+	     {"a=foo", NULL},
+	     {{.source_labels = SRC("x"), .regex = "", .action = "keep"}},
+	     1,
+	     1,
+	     "a=foo"},
+	    {"drop matching, later rules do not run",
+	     {"a=foo", NULL},
+	     {{.source_labels = SRC("a"), .regex = "f.*", .action = "drop"},
+	      {.source_labels = SRC("a"), .target_label = "b"}},
+	     2,
+	     0,
+	     NULL},
+	    {"drop not matching keeps",
+	     {"a=foo", NULL},
+	     {{.source_labels = SRC("a"), .regex = "b.*", .action = "drop"}},
+	     1,
+	     1,
+	     "a=foo"},
+	    {"keepequal equal",
+	     {"a=foo", "b=foo", NULL},
+	     {{.source_labels = SRC("a"), .target_label = "b", .action = "keepequal"}},
+	     1,
+	     1,
+	     "a=foo,b=foo"},
+	    {"keepequal different",
+	     {"a=foo", "b=bar", NULL},
+	     {{.source_labels = SRC("a"), .target_label = "b", .action = "keepequal"}},
+	     1,
+	     0,
+	     NULL},
+	    {"dropequal equal",
+	     {"a=foo", "b=foo", NULL},
+	     {{.source_labels = SRC("a"), .target_label = "b", .action = "dropequal"}},
+	     1,
+	     0,
+	     NULL},
+	    {"dropequal different",
+	     {"a=foo", "b=bar", NULL},
+	     {{.source_labels = SRC("a"), .target_label = "b", .action = "dropequal"}},
+	     1,
+	     1,
+	     "a=foo,b=bar"},
+	    {"hashmod: c=baz mod 1000 is 976",
+	     {"a=foo", "b=bar", "c=baz", NULL},
+	     {{.source_labels = SRC("c"),
+	       .target_label = "d",
+	       .modulus = 1000,
+	       .action = "hashmod"}},
+	     1,
+	     1,
+	     "a=foo,b=bar,c=baz,d=976"},
+	    {"hashmod over a value with a newline",
+	     {"c=foo\nbar", NULL},
+	     {{.source_labels = SRC("c"),
+	       .target_label = "d",
+	       .modulus = 1000,
+	       .action = "hashmod"}},
+	     1,
+	     1,
+	     "c=foo\nbar,d=734"},
+	    {"labelmap copies matching labels",
+	     {"a=foo", "__meta_my_bar=aaa", "__meta_my_baz=bbb", "__meta_other=ccc", NULL},
+	     {{.regex = "__meta_my_(.+)", .replacement = "${1}", .action = "labelmap"}},
+	     1,
+	     1,
+	     "__meta_my_bar=aaa,__meta_my_baz=bbb,__meta_other=ccc,a=foo,bar=aaa,baz=bbb"},
+	    {"labelmap default replacement",
+	     {"a=foo", NULL},
+	     {{.regex = "(a)", .action = "labelmap"}},
+	     1,
+	     1,
+	     "a=foo"},
+	    {"labelmap renames into new names",
+	     {"a=foo", "b=bar", NULL},
+	     {{.regex = "(.)", .replacement = "x_$1", .action = "labelmap"}},
+	     1,
+	     1,
+	     "a=foo,b=bar,x_a=foo,x_b=bar"},
+	    {"labeldrop",
+	     {"a=foo", "b=bar", "c=baz", NULL},
+	     {{.regex = "a|b", .action = "labeldrop"}},
+	     1,
+	     1,
+	     "c=baz"},
+	    {"labelkeep",
+	     {"a=foo", "b=bar", "c=baz", NULL},
+	     {{.regex = "a|b", .action = "labelkeep"}},
+	     1,
+	     1,
+	     "a=foo,b=bar"},
+	    {"lowercase",
+	     {"foo=BaR123", NULL},
+	     {{.source_labels = SRC("foo"), .target_label = "foo_lc", .action = "lowercase"}},
+	     1,
+	     1,
+	     "foo=BaR123,foo_lc=bar123"},
+	    {"lowercase is Unicode-aware",
+	     {"a=\xc3\x84RGER-\xce\xa3\xce\x9f\xd0\x96-\xff", NULL},
+	     {{.source_labels = SRC("a"), .target_label = "b", .action = "lowercase"}},
+	     1,
+	     1,
+	     "a=\xc3\x84RGER-\xce\xa3\xce\x9f\xd0\x96-\xff,b=\xc3\xa4rger-\xcf\x83\xce\xbf\xd0\xb6-"
+	     "\xff"},
+	    {"uppercase is Unicode-aware",
+	     {"a=stra\xc3\x9f"
+	      "e-\xc3\xa9",
+	      NULL},
+	     {{.source_labels = SRC("a"), .target_label = "b", .action = "uppercase"}},
+	     1,
+	     1,
+	     "a=stra\xc3\x9f"
+	     "e-\xc3\xa9,b=STRA\xc3\x9f"
+	     "E-\xc3\x89"},
+	    {"uppercase of joined sources",
+	     {"a=x", "b=y", NULL},
+	     {{.source_labels = SRC("a", "b"),
+	       .separator = "-",
+	       .target_label = "u",
+	       .action = "uppercase"}},
+	     1,
+	     1,
+	     "a=x,b=y,u=X-Y"},
+	    {"actions are case-insensitive (operator CRDs)",
+	     {"a=foo", NULL},
+	     {{.regex = "a", .action = "LabelDrop"}},
+	     1,
+	     1,
+	     ""},
+	    {"rules run in order",
+	     {"__address__=10.0.0.1:9100", NULL},
+	     {{.source_labels = SRC("__address__"), .regex = "(.*):.*", .target_label = "host"},
+	      {.source_labels = SRC("host"),
+	       .regex = "10\\..*",
+	       .target_label = "net",
+	       .replacement = "private"},
+	      {.regex = "__.*", .action = "labeldrop"}},
+	     3,
+	     1,
+	     "host=10.0.0.1,net=private"},
+	};
 
 	struct starling_relabel_scratch s;
 	struct starling_lset ls;
@@ -175,36 +343,37 @@ static void test_validation(void)
 		struct starling_relabel_config cfg;
 		const char *msg;
 	} bad[] = {
-		{{.action = "rewrite", .target_label = "a"}, "unknown relabel action"},
-		{{.regex = "(", .target_label = "a"}, "invalid regex"},
-		{{.regex = "(a)\\1", .target_label = "a"}, "backreferences"},
-		{{.regex = "a(?=b)", .target_label = "a"}, "lookaround"},
-		{{.regex = "a(?<!b)", .target_label = "a"}, "lookaround"},
-		{{.regex = "a*+", .target_label = "a"}, "possessive"},
-		{{.regex = "(?>a)", .target_label = "a"}, "not supported"},
-		{{.source_labels = SRC("a")}, "requires target_label"},
-		{{.source_labels = SRC("a"), .target_label = "1x"}, "not a valid target_label"},
-		{{.source_labels = SRC("a-b"), .target_label = "x"}, "not a valid label name"},
-		{{.source_labels = SRC("a"), .target_label = "b", .action = "hashmod"},
-		 "non-zero modulus"},
-		{{.source_labels = SRC("a"), .target_label = "b", .replacement = "x",
-		  .action = "lowercase"},
-		 "replacement cannot be set"},
-		{{.source_labels = SRC("a"), .target_label = "b", .regex = "x",
-		  .action = "keepequal"},
-		 "only source_labels and target_label"},
-		{{.target_label = "b", .action = "dropequal"}, "only source_labels and target_label"},
-		{{.source_labels = SRC("a"), .action = "labeldrop"}, "only regex"},
-		{{.target_label = "x", .action = "labelkeep"}, "only regex"},
-		{{.regex = "(.*)", .replacement = "a-$1", .action = "labelmap"},
-		 "not a valid replacement"},
+	    {{.action = "rewrite", .target_label = "a"}, "unknown relabel action"},
+	    {{.regex = "(", .target_label = "a"}, "invalid regex"},
+	    {{.regex = "(a)\\1", .target_label = "a"}, "backreferences"},
+	    {{.regex = "a(?=b)", .target_label = "a"}, "lookaround"},
+	    {{.regex = "a(?<!b)", .target_label = "a"}, "lookaround"},
+	    {{.regex = "a*+", .target_label = "a"}, "possessive"},
+	    {{.regex = "(?>a)", .target_label = "a"}, "not supported"},
+	    {{.source_labels = SRC("a")}, "requires target_label"},
+	    {{.source_labels = SRC("a"), .target_label = "1x"}, "not a valid target_label"},
+	    {{.source_labels = SRC("a-b"), .target_label = "x"}, "not a valid label name"},
+	    {{.source_labels = SRC("a"), .target_label = "b", .action = "hashmod"},
+	     "non-zero modulus"},
+	    {{.source_labels = SRC("a"),
+	      .target_label = "b",
+	      .replacement = "x",
+	      .action = "lowercase"},
+	     "replacement cannot be set"},
+	    {{.source_labels = SRC("a"), .target_label = "b", .regex = "x", .action = "keepequal"},
+	     "only source_labels and target_label"},
+	    {{.target_label = "b", .action = "dropequal"}, "only source_labels and target_label"},
+	    {{.source_labels = SRC("a"), .action = "labeldrop"}, "only regex"},
+	    {{.target_label = "x", .action = "labelkeep"}, "only regex"},
+	    {{.regex = "(.*)", .replacement = "a-$1", .action = "labelmap"},
+	     "not a valid replacement"},
 	};
 	char err[256];
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct starling_relabel_config two[2] = {
-			{.source_labels = SRC("a"), .target_label = "ok"},
-			bad[i].cfg,
+		    {.source_labels = SRC("a"), .target_label = "ok"},
+		    bad[i].cfg,
 		};
 		struct starling_relabel_rules *r = (void *)1;
 		int rc = starling_relabel_rules_new(two, 2, &r, err, sizeof(err));
@@ -220,8 +389,9 @@ static void test_validation(void)
 	/* RE2 syntax that PCRE2 shares is accepted. */
 	{
 		struct starling_relabel_config ok[] = {
-			{.regex = "(?i)foo|[\\]\\\\1(]+|\\d{2,3}?|\\pL|(?P<n>x)|(?:y)", .action = "keep"},
-			{.regex = "[\\1]", .action = "keep"},
+		    {.regex = "(?i)foo|[\\]\\\\1(]+|\\d{2,3}?|\\pL|(?P<n>x)|(?:y)",
+		     .action = "keep"},
+		    {.regex = "[\\1]", .action = "keep"},
 		};
 		struct starling_relabel_rules *r;
 
@@ -253,11 +423,13 @@ static void test_validation(void)
 static void test_reuse(void)
 {
 	struct starling_relabel_config cfg[] = {
-		{.source_labels = SRC("__name__"), .regex = "node_(.*)", .target_label = "sub"},
-		{.source_labels = SRC("sub"), .regex = "cpu_.*", .action = "drop"},
-		{.source_labels = SRC("instance"), .target_label = "shard", .modulus = 7,
-		 .action = "hashmod"},
-		{.regex = "instance", .action = "labeldrop"},
+	    {.source_labels = SRC("__name__"), .regex = "node_(.*)", .target_label = "sub"},
+	    {.source_labels = SRC("sub"), .regex = "cpu_.*", .action = "drop"},
+	    {.source_labels = SRC("instance"),
+	     .target_label = "shard",
+	     .modulus = 7,
+	     .action = "hashmod"},
+	    {.regex = "instance", .action = "labeldrop"},
 	};
 	struct starling_relabel_rules *r;
 	struct starling_relabel_scratch s;
@@ -418,44 +590,59 @@ static const char *m_where(const starling_config *node)
 	return node->where;
 }
 
-#define STR(nm, v)   {.name = nm, .kind = K_STR, .s = v}
-#define INT(nm, v)   {.name = nm, .kind = K_INT, .i = v}
-#define LIST(nm, ...) {.name = nm, .kind = K_LIST, .kids = (const struct starling_config[]){__VA_ARGS__}, \
-		      .n = sizeof((const struct starling_config[]){__VA_ARGS__}) / sizeof(struct starling_config)}
-#define RULE(where_, ...) {.kind = K_GROUP, .where = where_, .kids = (const struct starling_config[]){__VA_ARGS__}, \
-			   .n = sizeof((const struct starling_config[]){__VA_ARGS__}) / sizeof(struct starling_config)}
+#define STR(nm, v)                                                                                 \
+	{                                                                                          \
+		.name = nm, .kind = K_STR, .s = v                                                  \
+	}
+#define INT(nm, v)                                                                                 \
+	{                                                                                          \
+		.name = nm, .kind = K_INT, .i = v                                                  \
+	}
+#define LIST(nm, ...)                                                                              \
+	{                                                                                          \
+		.name = nm, .kind = K_LIST, .kids = (const struct starling_config[]){__VA_ARGS__}, \
+		.n = sizeof((const struct starling_config[]){__VA_ARGS__}) /                       \
+		     sizeof(struct starling_config)                                                \
+	}
+#define RULE(where_, ...)                                                                          \
+	{                                                                                          \
+		.kind = K_GROUP, .where = where_,                                                  \
+		.kids = (const struct starling_config[]){__VA_ARGS__},                             \
+		.n = sizeof((const struct starling_config[]){__VA_ARGS__}) /                       \
+		     sizeof(struct starling_config)                                                \
+	}
 
 static void test_from_config(void)
 {
 	const struct starling_config good_rules[] = {
-		RULE("s.cfg:10", LIST("source_labels", STR(NULL, "__address__")),
-		     STR("regex", "([^:]+):.*"), STR("target_label", "host")),
-		RULE("s.cfg:15", LIST("source_labels", STR(NULL, "host")), INT("modulus", 1000),
-		     STR("target_label", "shard"), STR("action", "hashmod")),
-		RULE("s.cfg:20", STR("regex", "__address__"), STR("action", "labeldrop")),
+	    RULE("s.cfg:10", LIST("source_labels", STR(NULL, "__address__")),
+		 STR("regex", "([^:]+):.*"), STR("target_label", "host")),
+	    RULE("s.cfg:15", LIST("source_labels", STR(NULL, "host")), INT("modulus", 1000),
+		 STR("target_label", "shard"), STR("action", "hashmod")),
+	    RULE("s.cfg:20", STR("regex", "__address__"), STR("action", "labeldrop")),
 	};
 	const struct starling_config good = {
-		.kind = K_LIST, .kids = good_rules, .n = 3, .where = "s.cfg:9"};
+	    .kind = K_LIST, .kids = good_rules, .n = 3, .where = "s.cfg:9"};
 	const struct starling_config bad_rules[] = {
-		RULE("s.cfg:10", STR("target_label", "x")),
-		RULE("s.cfg:12", STR("regex", "a(?=b)"), STR("action", "keep")),
+	    RULE("s.cfg:10", STR("target_label", "x")),
+	    RULE("s.cfg:12", STR("regex", "a(?=b)"), STR("action", "keep")),
 	};
 	const struct starling_config bad = {
-		.kind = K_LIST, .kids = bad_rules, .n = 2, .where = "s.cfg:9"};
+	    .kind = K_LIST, .kids = bad_rules, .n = 2, .where = "s.cfg:9"};
 	const struct starling_config bad_action_rules[] = {
-		RULE("s.cfg:30", STR("action", "explode")),
+	    RULE("s.cfg:30", STR("action", "explode")),
 	};
 	const struct starling_config bad_action = {
-		.kind = K_LIST, .kids = bad_action_rules, .n = 1};
+	    .kind = K_LIST, .kids = bad_action_rules, .n = 1};
 	struct starling_host_api api = {
-		.abi_major = 1,
-		.struct_size = sizeof(api),
-		.config_lookup = m_lookup,
-		.config_count = m_count,
-		.config_child = m_child,
-		.config_string = m_string,
-		.config_int = m_int,
-		.config_where = m_where,
+	    .abi_major = 1,
+	    .struct_size = sizeof(api),
+	    .config_lookup = m_lookup,
+	    .config_count = m_count,
+	    .config_child = m_child,
+	    .config_string = m_string,
+	    .config_int = m_int,
+	    .config_where = m_where,
 	};
 	struct starling_relabel_rules *r;
 	struct starling_relabel_scratch s;
@@ -477,9 +664,8 @@ static void test_from_config(void)
 	CU_ASSERT_PTR_NULL(r);
 	CU_ASSERT_STRING_EQUAL(err, "s.cfg:12: relabel rule 2: regex \"a(?=b)\": lookaround is "
 				    "not supported (RE2 syntax)");
-	CU_ASSERT_EQUAL(
-		starling_relabel_rules_from_config(&api, &bad_action, &r, err, sizeof(err)),
-		-EINVAL);
+	CU_ASSERT_EQUAL(starling_relabel_rules_from_config(&api, &bad_action, &r, err, sizeof(err)),
+			-EINVAL);
 	CU_ASSERT_STRING_EQUAL(err, "s.cfg:30: relabel rule 1: unknown relabel action \"explode\"");
 
 	/* No list at all: an empty, valid rule set. */
@@ -489,8 +675,8 @@ static void test_from_config(void)
 
 	/* The exported schema describes exactly these keys, with defaults. */
 	{
-		const char *names[] = {"source_labels", "separator", "regex", "modulus",
-				       "target_label", "replacement", "action"};
+		const char *names[] = {"source_labels", "separator",   "regex", "modulus",
+				       "target_label",	"replacement", "action"};
 		size_t i;
 
 		for (i = 0; starling_relabel_schema[i].name; i++)

@@ -29,18 +29,18 @@ static double stale_nan(void)
 
 static void test_roundtrip(void)
 {
-	struct starling_label l1[] = { { "__name__", "http_requests_total" },
-				       { "empty", "" },
-				       { "job", "api" },
-				       { "path", "/v1/\xc3\xa9t\xc3\xa9" } };
-	struct starling_label l2[] = { { "__name__", "up" }, { "instance", "a:9100" } };
-	double v1[] = { 1.5, stale_nan(), -0.0, 1e300 };
-	int64_t t1[] = { 1700000000000LL, 1700000001000LL, -5, 0 };
-	double v2[] = { 1 };
-	int64_t t2[] = { 42 };
-	struct starling_metadata md = { "http_requests_total", STARLING_METRIC_COUNTER,
-					"Requests.", "requests" };
-	struct starling_rw_buf lb1 = { 0 }, lb2 = { 0 }, req = { 0 }, z = { 0 }, back = { 0 };
+	struct starling_label l1[] = {{"__name__", "http_requests_total"},
+				      {"empty", ""},
+				      {"job", "api"},
+				      {"path", "/v1/\xc3\xa9t\xc3\xa9"}};
+	struct starling_label l2[] = {{"__name__", "up"}, {"instance", "a:9100"}};
+	double v1[] = {1.5, stale_nan(), -0.0, 1e300};
+	int64_t t1[] = {1700000000000LL, 1700000001000LL, -5, 0};
+	double v2[] = {1};
+	int64_t t2[] = {42};
+	struct starling_metadata md = {"http_requests_total", STARLING_METRIC_COUNTER, "Requests.",
+				       "requests"};
+	struct starling_rw_buf lb1 = {0}, lb2 = {0}, req = {0}, z = {0}, back = {0};
 	Prometheus__WriteRequest *wr;
 
 	CU_ASSERT_EQUAL(starling_rw_encode_labels(&lb1, l1, 4), 0);
@@ -89,16 +89,16 @@ static void test_roundtrip(void)
 static void test_same_bytes_as_protobuf_c(void)
 {
 	Prometheus__Label la = PROMETHEUS__LABEL__INIT, lb = PROMETHEUS__LABEL__INIT;
-	Prometheus__Label *lab[] = { &la, &lb };
+	Prometheus__Label *lab[] = {&la, &lb};
 	Prometheus__Sample s = PROMETHEUS__SAMPLE__INIT;
-	Prometheus__Sample *sam[] = { &s };
+	Prometheus__Sample *sam[] = {&s};
 	Prometheus__TimeSeries ts = PROMETHEUS__TIME_SERIES__INIT;
-	Prometheus__TimeSeries *tss[] = { &ts };
+	Prometheus__TimeSeries *tss[] = {&ts};
 	Prometheus__WriteRequest wr = PROMETHEUS__WRITE_REQUEST__INIT;
-	struct starling_label l[] = { { "__name__", "x" }, { "a", "b" } };
+	struct starling_label l[] = {{"__name__", "x"}, {"a", "b"}};
 	double v = 3.25;
 	int64_t t = 1700000000123LL;
-	struct starling_rw_buf lbuf = { 0 }, req = { 0 };
+	struct starling_rw_buf lbuf = {0}, req = {0};
 	uint8_t *ref;
 	size_t n;
 
@@ -128,19 +128,20 @@ static void test_same_bytes_as_protobuf_c(void)
 
 static void test_bad_input(void)
 {
-	struct starling_rw_buf out = { 0 };
-	struct starling_label bad[] = { { "", "v" } };
-	struct starling_metadata md = { NULL, 0, NULL, NULL };
+	struct starling_rw_buf out = {0};
+	struct starling_label bad[] = {{"", "v"}};
+	struct starling_metadata md = {NULL, 0, NULL, NULL};
 	uint8_t big[64];
 
-	CU_ASSERT_EQUAL(starling_rw_unsnappy((const uint8_t *)"\xff\xff\xff\xff\xff\xff", 6, 0, &out),
-			-EBADMSG);
+	CU_ASSERT_EQUAL(
+	    starling_rw_unsnappy((const uint8_t *)"\xff\xff\xff\xff\xff\xff", 6, 0, &out),
+	    -EBADMSG);
 	CU_ASSERT_EQUAL(starling_rw_encode_labels(&out, bad, 1), -EINVAL);
 	CU_ASSERT_EQUAL(starling_rw_append_metadata(&out, &md), -EINVAL);
 	memset(big, 'a', sizeof(big));
 	starling_rw_snappy(big, sizeof(big), &out);
 	{
-		struct starling_rw_buf o2 = { 0 };
+		struct starling_rw_buf o2 = {0};
 
 		CU_ASSERT_EQUAL(starling_rw_unsnappy(out.data, out.len, 10, &o2), -EFBIG);
 		starling_rw_buf_free(&o2);
@@ -151,12 +152,12 @@ static void test_bad_input(void)
 /* Not a pass/fail figure: prints the encoder's cost per sample. */
 static void test_speed(void)
 {
-	struct starling_label l[] = { { "__name__", "node_cpu_seconds_total" },
-				      { "cpu", "3" },
-				      { "instance", "10.0.0.5:9100" },
-				      { "job", "node" },
-				      { "mode", "idle" } };
-	struct starling_rw_buf lbuf = { 0 }, req = { 0 }, z = { 0 };
+	struct starling_label l[] = {{"__name__", "node_cpu_seconds_total"},
+				     {"cpu", "3"},
+				     {"instance", "10.0.0.5:9100"},
+				     {"job", "node"},
+				     {"mode", "idle"}};
+	struct starling_rw_buf lbuf = {0}, req = {0}, z = {0};
 	struct timespec a, b;
 	double v = 12345.67, secs;
 	int64_t t = 1700000000000LL;

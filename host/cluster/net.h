@@ -1,0 +1,35 @@
+/*
+ * Real transport for the engine: one UDP socket and one TCP listener on the
+ * same port, a receive thread each, a thread per stream, and a ticker that
+ * drives ml_tick. Every engine call happens under ops->lock.
+ */
+#ifndef STARLING_HOST_CLUSTER_NET_H
+#define STARLING_HOST_CLUSTER_NET_H
+
+#include <pthread.h>
+
+#include "engine.h"
+
+struct ml_net_ops {
+	void *arg;
+	pthread_mutex_t *lock;
+	struct ml_engine **eng;
+	/* With the lock held, after every engine call. */
+	void (*after)(void *arg, int64_t now);
+	/* Without the lock, from the ticker thread, after each tick. */
+	void (*idle)(void *arg);
+};
+
+struct ml_net;
+
+int64_t ml_now_ms(void);
+/* Bind UDP+TCP on bind (port 0: pick one); *bound gets the real address. */
+int ml_net_open(const struct ml_addr *bind, struct ml_net **out, struct ml_addr *bound, char *err,
+		size_t errlen);
+struct ml_transport ml_net_transport(struct ml_net *n);
+int ml_net_start(struct ml_net *n, const struct ml_net_ops *ops);
+/* Wake the ticker now (e.g. after a state change to gossip at once). */
+void ml_net_kick(struct ml_net *n);
+void ml_net_stop(struct ml_net *n);
+
+#endif

@@ -1,4 +1,0 @@
-/* Placeholder replaced below. */
-#include "http.h"
-
-const char starling_ui_html[] = "<!doctype html><title>Starling</title><p>Starling</p>\n";

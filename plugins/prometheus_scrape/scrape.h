@@ -1,0 +1,266 @@
+/*
+ * prometheus.scrape internals, shared by the plugin's source files and its
+ * unit tests (tests/unit/plugins/prometheus_scrape). Not an SDK interface.
+ *
+ *   scrape_target.c     target labels, URL, ownership key, scrape phase
+ *   scrape_cache.c      per-target series cache, one scrape -> one batch,
+ *                       staleness markers, synthetic series
+ *   scrape_component.c  config, lifecycle, scrape thread, clustering
+ */
+#ifndef PROMETHEUS_SCRAPE_H
+#define PROMETHEUS_SCRAPE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <starling/expo.h>
+#include <starling/http.h>
+#include <starling/plugin.h>
+#include <starling/relabel.h>
+
+/* Hard cap on a decompressed body when body_size_limit is 0 ("none"), so a
+ * gzip bomb cannot exhaust memory. */
+#define SCRAPE_SAFETY_BODY_LIMIT ((int64_t)256 << 20)
+
+/* How often a target's metadata (TYPE/HELP/UNIT) goes with its batch. */
+#define SCRAPE_METADATA_MS 60000
+
+/* Number of synthetic series per scrape. */
+#define SCRAPE_N_REPORT 5
+
+struct scrape_param {
+	char *name;
+	char *value;
+};
+
+/* The component settings that apply to every target. Immutable while the
+ * scrape thread runs. */
+struct scrape_config {
+	char *job_name;
+	int64_t interval_ms;
+	int64_t timeout_ms;
+	char *metrics_path;
+	char *scheme;
+	struct scrape_param *params; /* sorted by name */
+	size_t n_params;
+	bool honor_labels;
+	bool honor_timestamps;
+	bool track_timestamps_staleness;
+	bool enable_compression;
+	int64_t body_size_limit;     /* effective limit, never 0 */
+	uint64_t sample_limit;       /* 0 = none, likewise below */
+	uint64_t label_limit;
+	uint64_t label_name_length_limit;
+	uint64_t label_value_length_limit;
+	struct starling_relabel_rules *metric_relabel; /* may be NULL */
+	struct starling_http_auth *auth;               /* may be NULL */
+	bool clustering;
+	char **key_labels;
+	size_t n_key_labels;
+	char **exclude_labels;
+	size_t n_exclude_labels;
+	enum starling_expo_format fallback_format;
+	char *accept;                /* Accept header line */
+	char timeout_header[64];     /* X-Prometheus-Scrape-Timeout-Seconds line */
+	uint64_t fingerprint;        /* of everything but `targets`, for update() */
+};
+
+/* One cached series of a target, keyed by the raw series bytes of the
+ * exposition line through their XXH3-128 (two different series texts of one
+ * target colliding in 128 bits is not a practical concern, and not storing
+ * the text halves the cache). One allocation: header and label array; the
+ * strings are the target's own (job, instance...), the literal "__name__",
+ * or interned in the cache's string table. */
+#define ENTRY_DROPPED (1u << 0)   /* metric relabelling dropped it */
+#define ENTRY_OVER_LIMIT (1u << 1) /* breaks a label limit: fails the scrape */
+#define ENTRY_HAS_TS (1u << 2)    /* last sample carried its own timestamp */
+#define ENTRY_EVICT (1u << 3)     /* being evicted (sweep only) */
+
+struct cache_entry {
+	/* The series that followed this one in the last scrape: targets
+	 * expose series in a stable order, so checking it first usually
+	 * avoids the hash table probe. */
+	struct cache_entry *next;
+	uint64_t key_lo;             /* XXH3-128 of the series text */
+	uint64_t key_hi;
+	uint64_t hash;               /* starling_labels_hash(labels) */
+	uint32_t last_seen;          /* scrape generation it was last in */
+	uint32_t prev_seen;          /* last_seen before this scrape (rollback) */
+	uint16_t n_labels;
+	uint8_t flags;
+	struct starling_label labels[];
+};
+
+struct cache_slot {
+	uint64_t hash;
+	struct cache_entry *e;       /* NULL = empty */
+};
+
+/* An interned, reference-counted string of a target's label names and
+ * values: histogram buckets and label names repeat across series, so the
+ * cache keeps each distinct string once. */
+struct istr {
+	uint32_t refs;
+	uint32_t len;
+	uint64_t hash;
+	char s[];
+};
+
+struct series_cache {
+	struct cache_slot *slots;
+	size_t cap;                  /* power of two, or 0 */
+	size_t n;
+	uint32_t gen;                /* generation of the latest scrape */
+	size_t seen;                 /* entries seen in the latest scrape */
+	struct cache_entry *first;   /* first series of the last scrape */
+	struct cache_entry *cursor;  /* previous series while parsing */
+	struct istr **strs;          /* intern table, open addressing */
+	size_t strs_cap, strs_n, strs_dead;
+	const char *own_lo, *own_hi; /* the target's strings (shared, not interned) */
+};
+
+enum target_state {
+	TARGET_ACTIVE = 0,
+	TARGET_RETIRED, /* left the config: stale markers due at retire_ms */
+};
+
+struct scrape_target {
+	/* Input labels as configured (sorted), for identity and the key. */
+	struct starling_label *input;
+	size_t n_input;
+	/* Final target labels (job, instance and the non-"__" labels), sorted. */
+	struct starling_label *labels;
+	size_t n_labels;
+	char *strings;               /* storage of all the strings above */
+	char *url;
+	void *owner;                 /* the component instance */
+	uint64_t key;                /* ownership key (starling_target_key) */
+	uint64_t identity;           /* hash of the input labels */
+	int64_t phase_ms;            /* key mod interval */
+
+	/* Synthetic series: target labels + __name__, sorted, and hashes. */
+	struct starling_label *report_labels[SCRAPE_N_REPORT];
+	uint64_t report_hash[SCRAPE_N_REPORT];
+
+	/* Scheduling (scrape thread only). */
+	int64_t next_due_ms;
+	int64_t retire_ms;
+	enum target_state state;
+	bool in_flight;
+	bool owned;                  /* owned at its last slot */
+	bool reported;               /* report series were sent since last reset */
+	int64_t scrape_start_ms;
+	int64_t metadata_due_ms;
+
+	struct series_cache cache;
+
+	/* Status for list_targets (guarded by the component lock). */
+	int64_t last_scrape_ms;
+	int64_t last_duration_us;
+	enum starling_target_health health;
+	char last_error[200];
+};
+
+/* Working memory of the thread that processes scrapes, reused across
+ * scrapes so the steady state allocates nothing. */
+struct scrape_meta {
+	size_t family, help, unit;   /* offsets into the arena, SIZE_MAX = none */
+	size_t family_len;
+	enum starling_metric_type type;
+};
+
+struct scrape_scratch {
+	/* Metadata of this scrape (collected once per SCRAPE_METADATA_MS). */
+	struct scrape_meta *meta;
+	size_t n_meta, meta_cap;
+	struct starling_metadata *meta_out;
+	size_t meta_out_cap;
+	char *arena;
+	size_t arena_len, arena_cap;
+	struct starling_series *series;
+	double *values;
+	int64_t *ts;
+	size_t n, cap;
+	struct cache_entry **evict;
+	size_t n_evict, evict_cap;
+	struct starling_lset lset;
+	struct starling_lset tmp;
+	struct starling_relabel_scratch rs;
+	struct starling_expo_parser *parser;
+};
+
+/* What processing needs besides the target. */
+struct scrape_ctx {
+	const struct starling_host_api *api;
+	starling_component *self;
+	const struct scrape_config *cfg;
+	struct scrape_scratch *scratch;
+};
+
+/* Outcome of one HTTP scrape as seen by the processing code. */
+struct scrape_result {
+	int error;                   /* 0 or negative errno from the HTTP client */
+	const char *error_msg;
+	long status;
+	const char *body;
+	size_t body_len;
+	const char *content_type;    /* may be NULL */
+	int64_t start_ms;            /* timestamp of the scrape */
+	int64_t duration_us;
+};
+
+/* Per-scrape statistics (also the synthetic series values). */
+struct scrape_stats {
+	bool up;
+	size_t scraped;              /* samples exposed */
+	size_t post_relabel;         /* samples kept after metric relabelling */
+	size_t added;                /* new series this scrape */
+	size_t stale;                /* staleness markers emitted */
+	size_t forwarded;            /* samples in the forwarded batch */
+	char error[200];             /* why the scrape failed ("" when up) */
+};
+
+/* --- scrape_target.c ---------------------------------------------------- */
+
+/* Build a target from its configured labels (n pairs, not necessarily
+ * sorted): defaults from cfg, `__address__` required, instance defaults to
+ * it, "__" labels removed from the final set, URL with params. The key uses
+ * cfg's key_labels/exclude_labels. On error returns -EINVAL with a message
+ * in err. */
+int scrape_target_new(const struct scrape_config *cfg, const struct starling_label *in, size_t n,
+		      struct scrape_target **out, char *err, size_t errlen);
+void scrape_target_free(struct scrape_target *t);
+
+/* First slot boundary of a target at or after now_ms:
+ * t = k * interval + (key mod interval). Same on every node. */
+int64_t scrape_next_slot(int64_t now_ms, int64_t interval_ms, int64_t phase_ms);
+
+/* Append "%XX"-escaped s (Go url.QueryEscape) to buf; returns 0 or -ENOSPC. */
+int scrape_query_escape(const char *s, char *buf, size_t cap, size_t *len);
+
+/* --- scrape_cache.c ----------------------------------------------------- */
+
+void scrape_scratch_init(struct scrape_scratch *s);
+void scrape_scratch_free(struct scrape_scratch *s);
+
+void series_cache_free(struct series_cache *c);
+/* Forget every series without stale markers (target moved to another node). */
+void series_cache_reset(struct series_cache *c);
+
+/* Turn one scrape outcome into one forwarded batch: samples, stale markers
+ * for series that vanished, the synthetic series. A failed or invalid
+ * scrape forwards up=0 and stale markers for the previous scrape's series.
+ * Fills *st. Returns 0 when the target was up, else a negative errno. */
+int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct scrape_result *r,
+		   struct scrape_stats *st);
+
+/* Forward stale markers at ts_ms for every series of the target's last
+ * scrape, its synthetic series included (target left the config). */
+int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts_ms);
+
+/* --- scrape_component.c ------------------------------------------------- */
+
+extern const struct starling_component_type prometheus_scrape_type;
+
+#endif

@@ -1,0 +1,860 @@
+/*
+ * One scrape -> one forwarded batch, through a per-target series cache.
+ *
+ * The cache is keyed by the raw series bytes of the exposition line (name
+ * plus label part, exactly as the target wrote them; through XXH3-128). A
+ * hit gives the final
+ * labels (target labels merged, metric relabelling applied, limits checked)
+ * and their hash, so a steady-state scrape does one XXH3 over the series
+ * bytes and one probe per sample: no label parsing, sorting,
+ * relabelling, hashing or allocation. Each entry remembers the generation of
+ * the last scrape it was in; a series that was in the previous scrape and is
+ * not in this one gets a staleness marker, and one missing for two scrapes
+ * is evicted. Bodies are never kept.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <starling/labels.h>
+#include <xxhash.h>
+
+#include "scrape.h"
+
+static double stale_nan(void)
+{
+	uint64_t bits = STARLING_STALE_NAN_BITS;
+	double d;
+
+	memcpy(&d, &bits, sizeof(d));
+	return d;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scratch.                                                                  */
+
+void scrape_scratch_init(struct scrape_scratch *s)
+{
+	memset(s, 0, sizeof(*s));
+	starling_lset_init(&s->lset);
+	starling_lset_init(&s->tmp);
+	starling_relabel_scratch_init(&s->rs);
+}
+
+void scrape_scratch_free(struct scrape_scratch *s)
+{
+	free(s->series);
+	free(s->values);
+	free(s->ts);
+	free(s->evict);
+	free(s->meta);
+	free(s->meta_out);
+	free(s->arena);
+	starling_lset_free(&s->lset);
+	starling_lset_free(&s->tmp);
+	starling_relabel_scratch_free(&s->rs);
+	starling_expo_parser_free(s->parser);
+	memset(s, 0, sizeof(*s));
+}
+
+static int scratch_reserve(struct scrape_scratch *s, size_t need)
+{
+	size_t cap;
+	void *p;
+
+	if (need <= s->cap)
+		return 0;
+	cap = s->cap ? s->cap : 1024;
+	while (cap < need)
+		cap *= 2;
+	p = realloc(s->series, cap * sizeof(*s->series));
+	if (!p)
+		return -ENOMEM;
+	s->series = p;
+	p = realloc(s->values, cap * sizeof(*s->values));
+	if (!p)
+		return -ENOMEM;
+	s->values = p;
+	p = realloc(s->ts, cap * sizeof(*s->ts));
+	if (!p)
+		return -ENOMEM;
+	s->ts = p;
+	s->cap = cap;
+	return 0;
+}
+
+/* Append one sample; the value/timestamp pointers are fixed up in
+ * forward_batch() because the arrays may move while growing. */
+static int batch_add(struct scrape_scratch *s, const struct starling_label *labels, size_t n,
+		     uint64_t hash, double v, int64_t ts)
+{
+	struct starling_series *se;
+
+	if (s->n == s->cap && scratch_reserve(s, s->n + 1))
+		return -ENOMEM;
+	se = &s->series[s->n];
+	se->labels = labels;
+	se->n_labels = n;
+	se->hash = hash;
+	se->n_samples = 1;
+	s->values[s->n] = v;
+	s->ts[s->n] = ts;
+	s->n++;
+	return 0;
+}
+
+/* Copy len bytes + NUL into the arena; returns the offset or SIZE_MAX. */
+static size_t arena_put(struct scrape_scratch *s, const char *p, size_t len)
+{
+	size_t off = s->arena_len;
+
+	if (s->arena_len + len + 1 > s->arena_cap) {
+		size_t cap = s->arena_cap ? s->arena_cap : 4096;
+		char *a;
+
+		while (cap < s->arena_len + len + 1)
+			cap *= 2;
+		a = realloc(s->arena, cap);
+		if (!a)
+			return SIZE_MAX;
+		s->arena = a;
+		s->arena_cap = cap;
+	}
+	memcpy(s->arena + off, p, len);
+	s->arena[off + len] = '\0';
+	s->arena_len += len + 1;
+	return off;
+}
+
+/* Record a TYPE/HELP/UNIT line. Lines of one family are adjacent in valid
+ * exposition, so only the last entry is compared. */
+static void meta_event(struct scrape_scratch *s, const struct starling_expo_event *ev,
+		       enum starling_expo_format fmt)
+{
+	struct scrape_meta *m = s->n_meta ? &s->meta[s->n_meta - 1] : NULL;
+
+	if (!m || m->family_len != ev->family_len ||
+	    memcmp(s->arena + m->family, ev->family, ev->family_len) != 0) {
+		size_t off;
+
+		if (s->n_meta == s->meta_cap) {
+			size_t cap = s->meta_cap ? s->meta_cap * 2 : 256;
+			void *p = realloc(s->meta, cap * sizeof(*s->meta));
+
+			if (!p)
+				return;
+			s->meta = p;
+			s->meta_cap = cap;
+		}
+		off = arena_put(s, ev->family, ev->family_len);
+		if (off == SIZE_MAX)
+			return;
+		m = &s->meta[s->n_meta++];
+		m->family = off;
+		m->family_len = ev->family_len;
+		m->help = m->unit = SIZE_MAX;
+		m->type = STARLING_METRIC_UNKNOWN;
+	}
+	if (ev->kind == STARLING_EXPO_TYPE) {
+		m->type = ev->type;
+	} else if (ev->text_len) {
+		size_t off = arena_put(s, ev->text, ev->text_len); /* room for the result */
+
+		if (off == SIZE_MAX)
+			return;
+		s->arena_len = off + starling_expo_unescape(ev->text, ev->text_len, fmt,
+							    ev->kind == STARLING_EXPO_HELP,
+							    s->arena + off) + 1;
+		if (ev->kind == STARLING_EXPO_HELP)
+			m->help = off;
+		else
+			m->unit = off;
+	}
+}
+
+static int forward_batch(struct scrape_ctx *ctx)
+{
+	struct scrape_scratch *s = ctx->scratch;
+	struct starling_series_batch b = { 0 };
+
+	if (!s->n)
+		return 0;
+	if (s->n_meta) {
+		if (s->n_meta > s->meta_out_cap) {
+			void *p = realloc(s->meta_out, s->n_meta * sizeof(*s->meta_out));
+
+			if (p) {
+				s->meta_out = p;
+				s->meta_out_cap = s->n_meta;
+			}
+		}
+		if (s->n_meta <= s->meta_out_cap) {
+			for (size_t i = 0; i < s->n_meta; i++) {
+				const struct scrape_meta *m = &s->meta[i];
+				struct starling_metadata *o = &s->meta_out[i];
+
+				o->family = s->arena + m->family;
+				o->type = m->type;
+				o->help = m->help == SIZE_MAX ? NULL : s->arena + m->help;
+				o->unit = m->unit == SIZE_MAX ? NULL : s->arena + m->unit;
+			}
+			b.metadata = s->meta_out;
+			b.n_metadata = s->n_meta;
+		}
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		s->series[i].values = &s->values[i];
+		s->series[i].timestamps_ms = &s->ts[i];
+	}
+	b.series = s->series;
+	b.n_series = s->n;
+	return ctx->api->forward_series(ctx->self, &b);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Cache table: open addressing, linear probing, backward-shift deletion.    */
+
+static const char name_label[] = "__name__";
+
+/* ---- interned strings ---- */
+
+static struct istr *istr_of(const char *s)
+{
+	return (struct istr *)(void *)(s - offsetof(struct istr, s));
+}
+
+static void strs_place(struct istr **slots, size_t cap, struct istr *x)
+{
+	size_t i = x->hash & (cap - 1);
+
+	while (slots[i])
+		i = (i + 1) & (cap - 1);
+	slots[i] = x;
+}
+
+/* Rebuild the table at cap slots, freeing the strings nobody uses. */
+static int strs_rebuild(struct series_cache *c, size_t cap)
+{
+	struct istr **slots = calloc(cap, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->strs_cap; i++) {
+		struct istr *x = c->strs[i];
+
+		if (!x)
+			continue;
+		if (x->refs)
+			strs_place(slots, cap, x);
+		else
+			free(x);
+	}
+	free(c->strs);
+	c->strs = slots;
+	c->strs_cap = cap;
+	c->strs_n -= c->strs_dead;
+	c->strs_dead = 0;
+	return 0;
+}
+
+/* A reference to the interned copy of s[0, len); NULL on ENOMEM. */
+static const char *intern(struct series_cache *c, const char *s, size_t len)
+{
+	uint64_t h = XXH3_64bits(s, len);
+	struct istr *x;
+	size_t i;
+
+	if ((c->strs_n + 1) * 2 > c->strs_cap) {
+		size_t live = c->strs_n - c->strs_dead, cap = 64;
+
+		while (cap < (live + 1) * 4)
+			cap *= 2;
+		if (strs_rebuild(c, cap))
+			return NULL;
+	}
+	for (i = h & (c->strs_cap - 1); (x = c->strs[i]); i = (i + 1) & (c->strs_cap - 1)) {
+		if (x->hash == h && x->len == len && memcmp(x->s, s, len) == 0) {
+			if (x->refs++ == 0)
+				c->strs_dead--;
+			return x->s;
+		}
+	}
+	x = malloc(sizeof(*x) + len + 1);
+	if (!x)
+		return NULL;
+	x->refs = 1;
+	x->len = (uint32_t)len;
+	x->hash = h;
+	memcpy(x->s, s, len);
+	x->s[len] = '\0';
+	c->strs[i] = x;
+	c->strs_n++;
+	return x->s;
+}
+
+static bool own_string(const struct series_cache *c, const char *s)
+{
+	return s >= c->own_lo && s < c->own_hi;
+}
+
+static void unintern(struct series_cache *c, const char *s)
+{
+	if (s && --istr_of(s)->refs == 0)
+		c->strs_dead++;
+}
+
+/* Drop the references an entry holds (for entries built by entry_new). */
+static void entry_release(struct series_cache *c, struct cache_entry *e)
+{
+	for (size_t i = 0; i < e->n_labels; i++) {
+		const struct starling_label *l = &e->labels[i];
+
+		if (own_string(c, l->name))
+			continue;
+		if (l->name != name_label)
+			unintern(c, l->name);
+		unintern(c, l->value);
+	}
+}
+
+/* ---- the series table ---- */
+
+void series_cache_reset(struct series_cache *c)
+{
+	for (size_t i = 0; i < c->cap; i++) {
+		free(c->slots[i].e);
+		c->slots[i].e = NULL;
+	}
+	c->n = 0;
+	c->seen = 0;
+	c->first = c->cursor = NULL;
+	for (size_t i = 0; i < c->strs_cap; i++) {
+		free(c->strs[i]);
+		c->strs[i] = NULL;
+	}
+	c->strs_n = c->strs_dead = 0;
+}
+
+void series_cache_free(struct series_cache *c)
+{
+	const char *lo = c->own_lo, *hi = c->own_hi;
+
+	series_cache_reset(c);
+	free(c->slots);
+	free(c->strs);
+	memset(c, 0, sizeof(*c));
+	c->own_lo = lo;
+	c->own_hi = hi;
+}
+
+static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_t k)
+{
+	size_t mask, i;
+
+	if (!c->cap)
+		return NULL;
+	mask = c->cap - 1;
+	for (i = k.low64 & mask; c->slots[i].e; i = (i + 1) & mask) {
+		if (c->slots[i].hash == k.low64 && c->slots[i].e->key_hi == k.high64)
+			return c->slots[i].e;
+	}
+	return NULL;
+}
+
+static void slot_put(struct cache_slot *slots, size_t cap, uint64_t h, struct cache_entry *e)
+{
+	size_t i = h & (cap - 1);
+
+	while (slots[i].e)
+		i = (i + 1) & (cap - 1);
+	slots[i].hash = h;
+	slots[i].e = e;
+}
+
+static int cache_insert(struct series_cache *c, struct cache_entry *e)
+{
+	if ((c->n + 1) * 4 > c->cap * 3) { /* keep the load below 3/4 */
+		size_t cap = c->cap ? c->cap * 2 : 256;
+		struct cache_slot *slots = calloc(cap, sizeof(*slots));
+
+		if (!slots)
+			return -ENOMEM;
+		for (size_t i = 0; i < c->cap; i++)
+			if (c->slots[i].e)
+				slot_put(slots, cap, c->slots[i].hash, c->slots[i].e);
+		free(c->slots);
+		c->slots = slots;
+		c->cap = cap;
+	}
+	slot_put(c->slots, c->cap, e->key_lo, e);
+	c->n++;
+	return 0;
+}
+
+static void cache_delete(struct series_cache *c, struct cache_entry *e)
+{
+	size_t mask = c->cap - 1, i, j;
+
+	for (i = e->key_lo & mask; c->slots[i].e != e; i = (i + 1) & mask)
+		if (!c->slots[i].e)
+			return; /* not present */
+	entry_release(c, e);
+	free(e);
+	c->slots[i].e = NULL;
+	c->n--;
+	/* shift back the entries of the cluster that probed past slot i */
+	for (j = (i + 1) & mask; c->slots[j].e; j = (j + 1) & mask) {
+		size_t home = c->slots[j].hash & mask;
+
+		/* entry at j may move to i if its home is not in (i, j] */
+		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+			c->slots[i] = c->slots[j];
+			c->slots[j].e = NULL;
+			i = j;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Cache miss: labels from the series text, merged and relabelled once.      */
+
+static bool label_limits_ok(const struct scrape_config *cfg, const struct starling_lset *ls)
+{
+	if (cfg->label_limit && ls->n > cfg->label_limit)
+		return false;
+	for (size_t i = 0; i < ls->n; i++) {
+		if (cfg->label_name_length_limit &&
+		    strlen(ls->v[i].name) > cfg->label_name_length_limit)
+			return false;
+		if (cfg->label_value_length_limit &&
+		    strlen(ls->v[i].value) > cfg->label_value_length_limit)
+			return false;
+	}
+	return true;
+}
+
+/* Add the target labels to the scraped labels in s->lset, the Prometheus
+ * way: with honor_labels the scraped value wins; without it a clashing
+ * scraped label is kept as exported_<name> (exported_exported_<name> if
+ * that exists too) and the target value is set. */
+static int merge_target_labels(const struct scrape_config *cfg, const struct scrape_target *t,
+			       struct starling_lset *ls)
+{
+	char name[256];
+	int rc;
+
+	for (size_t i = 0; i < t->n_labels; i++) {
+		const struct starling_label *tl = &t->labels[i];
+		const char *have = starling_lset_get(ls, tl->name);
+
+		if (have && cfg->honor_labels)
+			continue;
+		if (have) {
+			size_t nl = strlen(tl->name);
+			size_t plen = 0;
+
+			/* find a free exported_... name */
+			do {
+				if (plen + 9 + nl + 1 > sizeof(name))
+					return -EINVAL;
+				memcpy(name + plen, "exported_", 9);
+				plen += 9;
+				memcpy(name + plen, tl->name, nl + 1);
+			} while (starling_lset_get(ls, name));
+			rc = starling_lset_set(ls, name, plen + nl, have, strlen(have));
+			if (rc)
+				return rc;
+		}
+		rc = starling_lset_set_str(ls, tl->name, tl->value);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Where a label's strings can be shared instead of copied: the target's
+ * own label of that name and value, or the literal "__name__". */
+static const struct starling_label *shared_label(const struct scrape_target *t,
+						 const struct starling_label *l)
+{
+	for (size_t i = 0; i < t->n_labels; i++)
+		if (strcmp(t->labels[i].name, l->name) == 0)
+			return strcmp(t->labels[i].value, l->value) == 0 ? &t->labels[i] : NULL;
+	return NULL;
+}
+
+static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
+				     const struct starling_lset *ls, uint8_t flags)
+{
+	size_t n = ls ? ls->n : 0;
+	struct cache_entry *e;
+
+	e = malloc(sizeof(*e) + n * sizeof(struct starling_label));
+	if (!e)
+		return NULL;
+	memset(e, 0, sizeof(*e));
+	e->key_lo = key.low64;
+	e->key_hi = key.high64;
+	e->flags = flags;
+	for (size_t i = 0; i < n; i++) {
+		const struct starling_label *sh = shared_label(t, &ls->v[i]);
+		struct starling_label *l = &e->labels[i];
+
+		if (sh) {
+			*l = *sh;
+		} else {
+			l->name = strcmp(ls->v[i].name, name_label) == 0
+					  ? name_label
+					  : intern(&t->cache, ls->v[i].name, strlen(ls->v[i].name));
+			l->value = l->name ? intern(&t->cache, ls->v[i].value,
+						    strlen(ls->v[i].value))
+					   : NULL;
+			if (!l->value) {
+				if (l->name && l->name != name_label)
+					unintern(&t->cache, l->name);
+				e->n_labels = (uint16_t)i;
+				entry_release(&t->cache, e);
+				free(e);
+				return NULL;
+			}
+		}
+		e->n_labels = (uint16_t)(i + 1);
+	}
+	e->hash = n ? starling_labels_hash(e->labels, n) : 0;
+	return e;
+}
+
+/* Returns the new entry, or NULL with *rc set (-EINVAL: the series text is
+ * malformed, which fails the scrape; *why says why). */
+static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_target *t,
+				      enum starling_expo_format fmt, const char *raw, size_t len,
+				      XXH128_hash_t h, int *rc, const char **why)
+{
+	struct scrape_scratch *s = ctx->scratch;
+	const struct scrape_config *cfg = ctx->cfg;
+	struct cache_entry *e;
+	uint8_t flags = 0;
+	int r;
+
+	*why = NULL;
+	r = starling_expo_series_labels(raw, len, fmt, &s->lset, why);
+	if (r) {
+		*rc = r;
+		if (!*why)
+			*why = r == -ENOMEM ? "out of memory" : "invalid series";
+		return NULL;
+	}
+	if (s->lset.n > UINT16_MAX) {
+		*rc = -EINVAL;
+		*why = "too many labels";
+		return NULL;
+	}
+	r = merge_target_labels(cfg, t, &s->lset);
+	if (r) {
+		*rc = r;
+		*why = "label name too long";
+		return NULL;
+	}
+	if (cfg->metric_relabel) {
+		r = starling_relabel_apply(cfg->metric_relabel, &s->lset, &s->rs);
+		if (r < 0) {
+			*rc = r;
+			*why = "out of memory";
+			return NULL;
+		}
+		if (r == 0 || s->lset.n == 0)
+			flags |= ENTRY_DROPPED;
+	}
+	if (!(flags & ENTRY_DROPPED) && !label_limits_ok(cfg, &s->lset))
+		flags |= ENTRY_OVER_LIMIT;
+	e = entry_new(t, h, (flags & ENTRY_DROPPED) ? NULL : &s->lset, flags);
+	if (e && cache_insert(&t->cache, e)) {
+		entry_release(&t->cache, e);
+		free(e);
+		e = NULL;
+	}
+	if (!e) {
+		*rc = -ENOMEM;
+		*why = "out of memory";
+		return NULL;
+	}
+	return e;
+}
+
+/* ------------------------------------------------------------------------ */
+/* One scrape.                                                               */
+
+/* Parse the body into the batch. Returns 0, or -EINVAL/-ENOMEM/-E2BIG with
+ * st->error set; on failure the caller rolls the generation back. */
+static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
+		      const struct scrape_result *r, struct scrape_stats *st, bool collect_meta)
+{
+	struct scrape_scratch *s = ctx->scratch;
+	const struct scrape_config *cfg = ctx->cfg;
+	struct series_cache *c = &t->cache;
+	struct starling_expo_event ev;
+	enum starling_expo_format fmt;
+	bool fallback = false;
+	int rc;
+
+	fmt = starling_expo_format_from_content_type(r->content_type,
+						     r->content_type ? strlen(r->content_type) : 0,
+						     &fallback);
+	if (fallback)
+		fmt = cfg->fallback_format;
+	if (!s->parser) {
+		s->parser = starling_expo_parser_new(fmt, 0);
+		if (!s->parser) {
+			snprintf(st->error, sizeof(st->error), "out of memory");
+			return -ENOMEM;
+		}
+	} else {
+		starling_expo_set_format(s->parser, fmt, 0);
+	}
+	starling_expo_reset(s->parser, r->body, r->body_len);
+	c->seen = 0;
+	c->cursor = NULL;
+	while ((rc = starling_expo_next(s->parser, &ev)) > 0) {
+		struct cache_entry *e;
+		const char *why;
+		XXH128_hash_t h;
+		int64_t ts;
+
+		if (rc != STARLING_EXPO_SAMPLE) {
+			if (collect_meta)
+				meta_event(s, &ev, fmt);
+			continue;
+		}
+		st->scraped++;
+		h = XXH3_128bits(ev.series, ev.series_len);
+		e = c->cursor ? c->cursor->next : c->first;
+		if (!e || e->key_lo != h.low64 || e->key_hi != h.high64)
+			e = cache_find(c, h);
+		if (e) {
+			if (e->last_seen == c->gen)
+				continue; /* duplicate series in one scrape: first wins */
+			e->prev_seen = e->last_seen;
+		} else {
+			e = cache_miss(ctx, t, fmt, ev.series, ev.series_len, h, &rc, &why);
+			if (!e) {
+				snprintf(st->error, sizeof(st->error), "line %u: %s", ev.line,
+					 why);
+				return rc;
+			}
+			if (!(e->flags & ENTRY_DROPPED))
+				st->added++;
+			e->prev_seen = 0; /* generation 0 = never */
+		}
+		e->last_seen = c->gen;
+		c->seen++;
+		if (!c->cursor)
+			c->first = e;
+		else if (c->cursor->next != e)
+			c->cursor->next = e;
+		c->cursor = e;
+		if (e->flags & ENTRY_OVER_LIMIT) {
+			snprintf(st->error, sizeof(st->error),
+				 "line %u: label set over the configured label limits", ev.line);
+			return -E2BIG;
+		}
+		if (e->flags & ENTRY_DROPPED)
+			continue;
+		st->post_relabel++;
+		if (cfg->sample_limit && st->post_relabel > cfg->sample_limit) {
+			snprintf(st->error, sizeof(st->error), "sample_limit %llu exceeded",
+				 (unsigned long long)cfg->sample_limit);
+			return -E2BIG;
+		}
+		ts = r->start_ms;
+		e->flags &= (uint8_t)~ENTRY_HAS_TS;
+		if (ev.has_timestamp && cfg->honor_timestamps) {
+			ts = ev.timestamp_ms;
+			if (!cfg->track_timestamps_staleness)
+				e->flags |= ENTRY_HAS_TS;
+		}
+		if (batch_add(s, e->labels, e->n_labels, e->hash, ev.value, ts)) {
+			snprintf(st->error, sizeof(st->error), "out of memory");
+			return -ENOMEM;
+		}
+	}
+	if (rc < 0) {
+		struct starling_expo_error pe = starling_expo_error(s->parser);
+
+		snprintf(st->error, sizeof(st->error), "parse error at line %u column %u: %s",
+			 pe.line, pe.col, pe.msg ? pe.msg : "invalid exposition");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Undo the generation marks of a failed scrape, so staleness is computed
+ * against what was really forwarded last time. */
+static void rollback(struct series_cache *c)
+{
+	for (size_t i = 0; i < c->cap; i++) {
+		struct cache_entry *e = c->slots[i].e;
+
+		if (e && e->last_seen == c->gen)
+			e->last_seen = e->prev_seen;
+	}
+}
+
+/* Stale markers for series of the previous scrape missing from this one;
+ * evict series missing for two scrapes. */
+static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts,
+		 struct scrape_stats *st)
+{
+	struct scrape_scratch *s = ctx->scratch;
+	struct series_cache *c = &t->cache;
+	double stale = stale_nan();
+
+	s->n_evict = 0;
+	for (size_t i = 0; i < c->cap; i++) {
+		struct cache_entry *e = c->slots[i].e;
+
+		if (!e || e->last_seen == c->gen)
+			continue;
+		if (e->last_seen == c->gen - 1 && c->gen > 1) {
+			if (e->flags & (ENTRY_DROPPED | ENTRY_HAS_TS | ENTRY_OVER_LIMIT))
+				continue;
+			if (batch_add(s, e->labels, e->n_labels, e->hash, stale, ts))
+				return -ENOMEM;
+			st->stale++;
+			continue;
+		}
+		if (s->n_evict == s->evict_cap) {
+			size_t cap = s->evict_cap ? s->evict_cap * 2 : 64;
+			void *p = realloc(s->evict, cap * sizeof(*s->evict));
+
+			if (!p)
+				continue; /* evict it next time */
+			s->evict = p;
+			s->evict_cap = cap;
+		}
+		e->flags |= ENTRY_EVICT;
+		s->evict[s->n_evict++] = e;
+	}
+	if (!s->n_evict)
+		return 0;
+	/* no order hint may point at an evicted entry */
+	for (size_t i = 0; i < c->cap; i++) {
+		struct cache_entry *e = c->slots[i].e;
+
+		if (e && e->next && (e->next->flags & ENTRY_EVICT))
+			e->next = NULL;
+	}
+	if (c->first && (c->first->flags & ENTRY_EVICT))
+		c->first = NULL;
+	c->cursor = NULL;
+	for (size_t i = 0; i < s->n_evict; i++)
+		cache_delete(c, s->evict[i]);
+	return 0;
+}
+
+static int add_report(struct scrape_scratch *s, const struct scrape_target *t, int64_t ts,
+		      const double v[SCRAPE_N_REPORT])
+{
+	for (int i = 0; i < SCRAPE_N_REPORT; i++)
+		if (batch_add(s, t->report_labels[i], t->n_labels + 1, t->report_hash[i], v[i], ts))
+			return -ENOMEM;
+	return 0;
+}
+
+int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct scrape_result *r,
+		   struct scrape_stats *st)
+{
+	struct scrape_scratch *s = ctx->scratch;
+	double report[SCRAPE_N_REPORT];
+	int rc = 0, frc;
+
+	memset(st, 0, sizeof(*st));
+	s->n = 0;
+	s->n_meta = 0;
+	s->arena_len = 0;
+	t->cache.gen++;
+	if (t->cache.gen == 0) /* wrapped: start over rather than confuse ages */
+		t->cache.gen = 1;
+	if (r->error) {
+		snprintf(st->error, sizeof(st->error), "%s",
+			 r->error_msg && *r->error_msg ? r->error_msg : strerror(-r->error));
+		rc = r->error;
+	} else if (r->status != 200) {
+		snprintf(st->error, sizeof(st->error), "server returned HTTP status %ld",
+			 r->status);
+		rc = -EPROTO;
+	} else {
+		rc = parse_body(ctx, t, r, st, r->start_ms >= t->metadata_due_ms);
+		if (!rc && s->n_meta)
+			t->metadata_due_ms = r->start_ms + SCRAPE_METADATA_MS;
+	}
+	if (rc) {
+		/* A failed scrape counts as an empty one (Prometheus). */
+		rollback(&t->cache);
+		s->n = 0;
+		s->n_meta = 0;
+		st->post_relabel = 0;
+		st->added = 0;
+	}
+	st->up = rc == 0;
+	report[0] = rc == 0 ? 1 : 0;
+	report[1] = (double)r->duration_us / 1e6;
+	report[2] = (double)st->scraped;
+	report[3] = (double)st->post_relabel;
+	report[4] = (double)st->added;
+	/* In the steady state every cached series was in this scrape: nothing
+	 * to mark stale or evict, so skip the walk over the cache. */
+	if ((rc || t->cache.seen != t->cache.n) && sweep(ctx, t, r->start_ms, st)) {
+		snprintf(st->error, sizeof(st->error), "out of memory");
+		s->n = 0;
+		return -ENOMEM;
+	}
+	if (add_report(s, t, r->start_ms, report)) {
+		snprintf(st->error, sizeof(st->error), "out of memory");
+		s->n = 0;
+		return -ENOMEM;
+	}
+	t->reported = true;
+	st->forwarded = s->n;
+	frc = forward_batch(ctx);
+	s->n = 0;
+	if (frc && ctx->api->log)
+		ctx->api->log(ctx->self, STARLING_LOG_WARN, "forwarding %zu samples of %s: %s",
+			      st->forwarded, t->url, strerror(-frc));
+	return rc;
+}
+
+int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts_ms)
+{
+	struct scrape_scratch *s = ctx->scratch;
+	struct series_cache *c = &t->cache;
+	double stale = stale_nan();
+	double report[SCRAPE_N_REPORT];
+	int rc;
+
+	s->n = 0;
+	for (size_t i = 0; i < c->cap; i++) {
+		struct cache_entry *e = c->slots[i].e;
+
+		if (!e || e->last_seen != c->gen || c->gen == 0)
+			continue;
+		if (e->flags & (ENTRY_DROPPED | ENTRY_HAS_TS | ENTRY_OVER_LIMIT))
+			continue;
+		if (batch_add(s, e->labels, e->n_labels, e->hash, stale, ts_ms))
+			return -ENOMEM;
+	}
+	if (t->reported) {
+		for (int i = 0; i < SCRAPE_N_REPORT; i++)
+			report[i] = stale;
+		if (add_report(s, t, ts_ms, report))
+			return -ENOMEM;
+	}
+	s->n_meta = 0;
+	rc = forward_batch(ctx);
+	s->n = 0;
+	series_cache_reset(c);
+	t->reported = false;
+	return rc;
+}

@@ -1,0 +1,1021 @@
+/*
+ * prometheus.scrape: configuration, lifecycle, the scrape thread and
+ * clustering.
+ *
+ * One thread per instance drives one HTTP client for all its targets. Every
+ * target scrapes at t = k * interval + (key mod interval) in wall-clock ms,
+ * the same slots on every node; the targets are kept sorted by that phase so
+ * the thread finds the next due target with a cursor instead of a scan. With
+ * clustering, ownership is asked of the cluster service at each slot: a node
+ * that gained a target scrapes it from its next slot, a node that lost it
+ * stops at once, and nobody sends staleness markers for a moved target.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <starling/labels.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
+#include <xxhash.h>
+
+#include "scrape.h"
+
+struct scrape_inst {
+	const struct starling_host_api *api;
+	starling_component *self;
+	struct scrape_config *cfg;
+
+	/* Guards targets/retired (the arrays, not the caches) and the status
+	 * fields of each target. */
+	pthread_mutex_t lock;
+	struct scrape_target **targets; /* sorted by phase */
+	size_t n_targets;
+	size_t cursor;
+	struct scrape_target **retired;
+	size_t n_retired;
+
+	struct starling_http_client *http;
+	struct scrape_scratch scratch;
+	pthread_t thread;
+	bool running;
+	atomic_bool stopping;
+	size_t owned; /* targets owned at their last slot */
+
+	starling_metric *m_targets, *m_owned, *m_samples, *m_scrapes, *m_failures, *m_missed;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Schema.                                                                   */
+
+static const struct starling_config_key clustering_keys[] = {
+	{ "enabled", STARLING_CFG_BOOL, false, "false",
+	  "Distribute the targets among the cluster's nodes" },
+	{ "key_labels", STARLING_CFG_STRING_LIST, false, NULL,
+	  "Only these target labels make up a target's ownership key" },
+	{ "exclude_labels", STARLING_CFG_STRING_LIST, false, NULL,
+	  "Target labels left out of the ownership key" },
+	{ NULL },
+};
+
+static const struct starling_config_key scrape_schema[] = {
+	{ "targets", STARLING_CFG_MAP_LIST, true, NULL,
+	  "Targets: label maps with __address__ (and optional __scheme__, __metrics_path__, "
+	  "__param_<name>)" },
+	{ "forward_to", STARLING_CFG_REF_LIST, true, NULL, "Receivers of the scraped series",
+	  NULL, STARLING_ACCEPTS_SERIES },
+	{ "job_name", STARLING_CFG_STRING, false, NULL,
+	  "Value of the job label (default: the component id)" },
+	{ "scrape_interval", STARLING_CFG_DURATION, false, "1m", "How often to scrape" },
+	{ "scrape_timeout", STARLING_CFG_DURATION, false, "10s",
+	  "Timeout of one scrape (at most scrape_interval)" },
+	{ "metrics_path", STARLING_CFG_STRING, false, "/metrics", "HTTP path to scrape" },
+	{ "scheme", STARLING_CFG_STRING, false, "http", "http or https" },
+	{ "params", STARLING_CFG_MAP, false, NULL, "URL query parameters" },
+	{ "honor_labels", STARLING_CFG_BOOL, false, "false",
+	  "On a clash keep the scraped label instead of renaming it exported_<name>" },
+	{ "honor_timestamps", STARLING_CFG_BOOL, false, "true",
+	  "Use the timestamps the target exposes" },
+	{ "track_timestamps_staleness", STARLING_CFG_BOOL, false, "false",
+	  "Staleness markers also for series with explicit timestamps" },
+	{ "enable_compression", STARLING_CFG_BOOL, false, "true", "Ask targets for gzip" },
+	{ "body_size_limit", STARLING_CFG_BYTES, false, "0",
+	  "Largest uncompressed body accepted (0: no limit but a 256MiB safety cap)" },
+	{ "sample_limit", STARLING_CFG_INT, false, "0",
+	  "More samples (after metric relabelling) fail the scrape; 0 = none" },
+	{ "label_limit", STARLING_CFG_INT, false, "0", "Most labels per series; 0 = none" },
+	{ "label_name_length_limit", STARLING_CFG_INT, false, "0",
+	  "Longest label name; 0 = none" },
+	{ "label_value_length_limit", STARLING_CFG_INT, false, "0",
+	  "Longest label value; 0 = none" },
+	{ "scrape_protocols", STARLING_CFG_STRING_LIST, false, NULL,
+	  "Protocols to negotiate, preferred first: OpenMetricsText1.0.0, OpenMetricsText0.0.1, "
+	  "PrometheusText1.0.0, PrometheusText0.0.4" },
+	{ "scrape_fallback_protocol", STARLING_CFG_STRING, false, "PrometheusText0.0.4",
+	  "Protocol used when a target sends no or an unknown Content-Type" },
+	{ "metric_relabel_config", STARLING_CFG_GROUP_LIST, false, NULL,
+	  "Relabel rules applied to every scraped series (Prometheus metric_relabel_configs)",
+	  starling_relabel_schema },
+	{ "clustering", STARLING_CFG_GROUP, false, NULL, "Target distribution", clustering_keys },
+	STARLING_HTTP_CONFIG_KEYS,
+	{ NULL },
+};
+
+/* ------------------------------------------------------------------------ */
+/* Configuration.                                                            */
+
+static void config_free(struct scrape_config *c)
+{
+	if (!c)
+		return;
+	free(c->job_name);
+	free(c->metrics_path);
+	free(c->scheme);
+	for (size_t i = 0; i < c->n_params; i++) {
+		free(c->params[i].name);
+		free(c->params[i].value);
+	}
+	free(c->params);
+	starling_relabel_rules_free(c->metric_relabel);
+	starling_http_auth_free(c->auth);
+	for (size_t i = 0; i < c->n_key_labels; i++)
+		free(c->key_labels[i]);
+	free(c->key_labels);
+	for (size_t i = 0; i < c->n_exclude_labels; i++)
+		free(c->exclude_labels[i]);
+	free(c->exclude_labels);
+	free(c->accept);
+	free(c);
+}
+
+static void hash_str(XXH3_state_t *st, const char *s)
+{
+	XXH3_64bits_update(st, s ? s : "\x01", s ? strlen(s) + 1 : 1);
+}
+
+/* Fingerprint of the config below node along schema, skipping `targets`:
+ * update() applies a change of targets alone in place. */
+static void hash_config(const struct starling_host_api *api, const starling_config *node,
+			const struct starling_config_key *schema, XXH3_state_t *st)
+{
+	for (const struct starling_config_key *k = schema; k->name; k++) {
+		const starling_config *c;
+		const char *s;
+		int64_t v;
+		double d;
+		bool b;
+
+		if (strcmp(k->name, "targets") == 0)
+			continue;
+		hash_str(st, k->name);
+		c = api->config_lookup(node, k->name);
+		switch (k->type) {
+		case STARLING_CFG_STRING:
+			hash_str(st, api->config_string(node, k->name, &s) ? NULL : s);
+			break;
+		case STARLING_CFG_INT:
+		case STARLING_CFG_DURATION:
+		case STARLING_CFG_BYTES:
+			v = -1;
+			if (k->type == STARLING_CFG_INT)
+				api->config_int(node, k->name, &v);
+			else if (k->type == STARLING_CFG_DURATION)
+				api->config_duration_ms(node, k->name, &v);
+			else
+				api->config_bytes(node, k->name, &v);
+			XXH3_64bits_update(st, &v, sizeof(v));
+			break;
+		case STARLING_CFG_FLOAT:
+			d = 0;
+			api->config_float(node, k->name, &d);
+			XXH3_64bits_update(st, &d, sizeof(d));
+			break;
+		case STARLING_CFG_BOOL:
+			b = false;
+			api->config_bool(node, k->name, &b);
+			XXH3_64bits_update(st, &b, sizeof(b));
+			break;
+		case STARLING_CFG_GROUP:
+			if (c)
+				hash_config(api, c, k->children, st);
+			break;
+		case STARLING_CFG_GROUP_LIST:
+			for (size_t i = 0; c && i < api->config_count(c); i++)
+				hash_config(api, api->config_child(c, i), k->children, st);
+			break;
+		default: /* lists and maps of strings */
+			for (size_t i = 0; c && i < api->config_count(c); i++) {
+				const starling_config *e = api->config_child(c, i);
+
+				hash_str(st, api->config_name(e));
+				hash_str(st, api->config_string(e, NULL, &s) ? NULL : s);
+			}
+			break;
+		}
+	}
+}
+
+static int string_list(const struct starling_host_api *api, const starling_config *cfg,
+		       const char *path, char ***out, size_t *n_out, char *err, size_t errlen)
+{
+	const starling_config *l = api->config_lookup(cfg, path);
+	size_t n = l ? api->config_count(l) : 0;
+	char **v;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!n)
+		return 0;
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	*out = v;
+	for (size_t i = 0; i < n; i++) {
+		const char *s;
+
+		if (api->config_string(api->config_child(l, i), NULL, &s)) {
+			snprintf(err, errlen, "%s: %s: strings expected", api->config_where(l), path);
+			return -EINVAL;
+		}
+		v[i] = strdup(s);
+		if (!v[i])
+			return -ENOMEM;
+		(*n_out)++;
+	}
+	return 0;
+}
+
+static int param_sort(const void *a, const void *b)
+{
+	return strcmp(((const struct scrape_param *)a)->name, ((const struct scrape_param *)b)->name);
+}
+
+static const struct {
+	const char *name;
+	const char *media;
+	bool escaping;
+	enum starling_expo_format fmt;
+} protocols[] = {
+	{ "OpenMetricsText1.0.0", "application/openmetrics-text;version=1.0.0", true,
+	  STARLING_EXPO_OPENMETRICS },
+	{ "OpenMetricsText0.0.1", "application/openmetrics-text;version=0.0.1", false,
+	  STARLING_EXPO_OPENMETRICS },
+	{ "PrometheusText1.0.0", "text/plain;version=1.0.0", true, STARLING_EXPO_PROMETHEUS },
+	{ "PrometheusText0.0.4", "text/plain;version=0.0.4", false, STARLING_EXPO_PROMETHEUS },
+};
+
+static int find_protocol(const char *name)
+{
+	char norm[64];
+	size_t i;
+
+	/* Alloy accepts both "PrometheusText0.0.4" and "PrometheusText0_0_4". */
+	for (i = 0; name[i] && i + 1 < sizeof(norm); i++)
+		norm[i] = name[i] == '_' ? '.' : name[i];
+	norm[i] = '\0';
+	for (size_t p = 0; p < sizeof(protocols) / sizeof(protocols[0]); p++)
+		if (strcmp(norm, protocols[p].name) == 0)
+			return (int)p;
+	return -1;
+}
+
+/* Accept header like Prometheus' acceptHeader(): weights from n+1 down. */
+static int build_accept(const struct starling_host_api *api, const starling_config *cfg,
+			struct scrape_config *c, char *err, size_t errlen)
+{
+	char **names;
+	size_t n, len = 0, cap = 1024;
+	int rc, w;
+
+	rc = string_list(api, cfg, "scrape_protocols", &names, &n, err, errlen);
+	if (!rc && n == 0) {
+		c->accept = strdup("Accept: " STARLING_EXPO_ACCEPT_HEADER);
+		goto out;
+	}
+	c->accept = malloc(cap);
+	if (rc || !c->accept) {
+		rc = rc ? rc : -ENOMEM;
+		goto out;
+	}
+	len = (size_t)snprintf(c->accept, cap, "Accept: ");
+	w = (int)n + 1;
+	for (size_t i = 0; i < n; i++, w--) {
+		int p = find_protocol(names[i]);
+
+		if (p < 0) {
+			snprintf(err, errlen,
+				 "%s: scrape_protocols: unsupported protocol \"%s\" (supported: "
+				 "OpenMetricsText1.0.0, OpenMetricsText0.0.1, PrometheusText1.0.0, "
+				 "PrometheusText0.0.4)",
+				 api->config_where(api->config_lookup(cfg, "scrape_protocols")),
+				 names[i]);
+			rc = -EINVAL;
+			goto out;
+		}
+		len += (size_t)snprintf(c->accept + len, cap - len, "%s%s;q=0.%d,",
+					protocols[p].media,
+					protocols[p].escaping ? ";escaping=underscores" : "", w);
+		if (len >= cap - 64) {
+			snprintf(err, errlen, "scrape_protocols: too many entries");
+			rc = -EINVAL;
+			goto out;
+		}
+	}
+	snprintf(c->accept + len, cap - len, "*/*;q=0.%d", w > 0 ? w : 1);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	if (!rc && !c->accept)
+		rc = -ENOMEM;
+	return rc;
+}
+
+static int config_load(const struct starling_host_api *api, starling_component *self,
+		       const starling_config *cfg, struct scrape_config **out, char *err,
+		       size_t errlen)
+{
+	struct scrape_config *c = calloc(1, sizeof(*c));
+	const starling_config *node;
+	const char *s;
+	int64_t v;
+	XXH3_state_t st;
+	int rc = -ENOMEM, p;
+
+	*out = NULL;
+	if (!c)
+		goto fail;
+	if (api->config_string(cfg, "job_name", &s))
+		s = api->component_id(self);
+	c->job_name = strdup(s);
+	if (api->config_duration_ms(cfg, "scrape_interval", &c->interval_ms))
+		c->interval_ms = 60000;
+	if (api->config_duration_ms(cfg, "scrape_timeout", &c->timeout_ms))
+		c->timeout_ms = 10000;
+	if (c->interval_ms <= 0) {
+		snprintf(err, errlen, "%s: scrape_interval must be positive",
+			 api->config_where(cfg));
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (c->timeout_ms <= 0 || c->timeout_ms > c->interval_ms)
+		c->timeout_ms = c->interval_ms; /* Prometheus clamps too */
+	c->metrics_path = strdup(api->config_string(cfg, "metrics_path", &s) ? "/metrics" : s);
+	c->scheme = strdup(api->config_string(cfg, "scheme", &s) ? "http" : s);
+	if (!c->job_name || !c->metrics_path || !c->scheme)
+		goto fail;
+	if (strcmp(c->scheme, "http") && strcmp(c->scheme, "https")) {
+		snprintf(err, errlen, "%s: scheme must be http or https, not \"%s\"",
+			 api->config_where(cfg), c->scheme);
+		rc = -EINVAL;
+		goto fail;
+	}
+	node = api->config_lookup(cfg, "params");
+	if (node && api->config_count(node)) {
+		size_t n = api->config_count(node);
+
+		c->params = calloc(n, sizeof(*c->params));
+		if (!c->params)
+			goto fail;
+		for (size_t i = 0; i < n; i++) {
+			const starling_config *e = api->config_child(node, i);
+
+			if (api->config_string(e, NULL, &s)) {
+				snprintf(err, errlen, "%s: params: string values expected",
+					 api->config_where(e));
+				rc = -EINVAL;
+				goto fail;
+			}
+			c->params[i].name = strdup(api->config_name(e));
+			c->params[i].value = strdup(s);
+			c->n_params++;
+			if (!c->params[i].name || !c->params[i].value)
+				goto fail;
+		}
+		qsort(c->params, c->n_params, sizeof(*c->params), param_sort);
+	}
+	api->config_bool(cfg, "honor_labels", &c->honor_labels);
+	c->honor_timestamps = true;
+	api->config_bool(cfg, "honor_timestamps", &c->honor_timestamps);
+	api->config_bool(cfg, "track_timestamps_staleness", &c->track_timestamps_staleness);
+	c->enable_compression = true;
+	api->config_bool(cfg, "enable_compression", &c->enable_compression);
+	v = 0;
+	api->config_bytes(cfg, "body_size_limit", &v);
+	c->body_size_limit = v > 0 ? v : SCRAPE_SAFETY_BODY_LIMIT;
+	{
+		static const char *const lim[] = { "sample_limit", "label_limit",
+						   "label_name_length_limit",
+						   "label_value_length_limit" };
+		uint64_t *dst[] = { &c->sample_limit, &c->label_limit,
+				    &c->label_name_length_limit, &c->label_value_length_limit };
+
+		for (int i = 0; i < 4; i++) {
+			v = 0;
+			api->config_int(cfg, lim[i], &v);
+			if (v < 0) {
+				snprintf(err, errlen, "%s: %s must not be negative",
+					 api->config_where(cfg), lim[i]);
+				rc = -EINVAL;
+				goto fail;
+			}
+			*dst[i] = (uint64_t)v;
+		}
+	}
+	c->fallback_format = STARLING_EXPO_PROMETHEUS;
+	if (!api->config_string(cfg, "scrape_fallback_protocol", &s)) {
+		p = find_protocol(s);
+		if (p < 0) {
+			snprintf(err, errlen, "%s: unsupported scrape_fallback_protocol \"%s\"",
+				 api->config_where(cfg), s);
+			rc = -EINVAL;
+			goto fail;
+		}
+		c->fallback_format = protocols[p].fmt;
+	}
+	rc = build_accept(api, cfg, c, err, errlen);
+	if (rc)
+		goto fail;
+	snprintf(c->timeout_header, sizeof(c->timeout_header),
+		 "X-Prometheus-Scrape-Timeout-Seconds: %lld", (long long)(c->timeout_ms / 1000));
+	if (c->timeout_ms % 1000) {
+		char frac[8];
+		size_t l;
+
+		snprintf(frac, sizeof(frac), ".%03lld", (long long)(c->timeout_ms % 1000));
+		for (l = strlen(frac); frac[l - 1] == '0'; l--)
+			frac[l - 1] = '\0';
+		l = strlen(c->timeout_header);
+		snprintf(c->timeout_header + l, sizeof(c->timeout_header) - l, "%s", frac);
+	}
+	node = api->config_lookup(cfg, "metric_relabel_config");
+	rc = starling_relabel_rules_from_config(api, node, &c->metric_relabel, err, errlen);
+	if (rc)
+		goto fail;
+	if (c->metric_relabel && starling_relabel_rules_count(c->metric_relabel) == 0) {
+		starling_relabel_rules_free(c->metric_relabel);
+		c->metric_relabel = NULL;
+	}
+	rc = starling_http_auth_from_config(api, cfg, &c->auth, err, errlen);
+	if (rc)
+		goto fail;
+	api->config_bool(cfg, "clustering.enabled", &c->clustering);
+	rc = string_list(api, cfg, "clustering.key_labels", &c->key_labels, &c->n_key_labels, err,
+			 errlen);
+	if (!rc)
+		rc = string_list(api, cfg, "clustering.exclude_labels", &c->exclude_labels,
+				 &c->n_exclude_labels, err, errlen);
+	if (rc)
+		goto fail;
+	XXH3_64bits_reset(&st);
+	hash_config(api, cfg, scrape_schema, &st);
+	c->fingerprint = XXH3_64bits_digest(&st);
+	*out = c;
+	return 0;
+fail:
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	config_free(c);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Targets.                                                                  */
+
+static void targets_free(struct scrape_target **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		scrape_target_free(v[i]);
+	free(v);
+}
+
+static int phase_cmp(const void *a, const void *b)
+{
+	const struct scrape_target *ta = *(struct scrape_target *const *)a;
+	const struct scrape_target *tb = *(struct scrape_target *const *)b;
+
+	if (ta->phase_ms != tb->phase_ms)
+		return ta->phase_ms < tb->phase_ms ? -1 : 1;
+	return (ta->key > tb->key) - (ta->key < tb->key);
+}
+
+static bool same_input(const struct scrape_target *a, const struct scrape_target *b)
+{
+	if (a->identity != b->identity || a->n_input != b->n_input)
+		return false;
+	for (size_t i = 0; i < a->n_input; i++)
+		if (strcmp(a->input[i].name, b->input[i].name) ||
+		    strcmp(a->input[i].value, b->input[i].value))
+			return false;
+	return true;
+}
+
+static int targets_load(const struct starling_host_api *api, const starling_config *cfg,
+			const struct scrape_config *c, struct scrape_target ***out, size_t *n_out,
+			char *err, size_t errlen)
+{
+	const starling_config *list = api->config_lookup(cfg, "targets");
+	size_t n = list ? api->config_count(list) : 0, k = 0;
+	struct scrape_target **v = calloc(n ? n : 1, sizeof(*v));
+	struct starling_label *labels = NULL;
+	char msg[256], names[4096];
+	size_t names_used;
+	int rc = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const starling_config *m = api->config_child(list, i);
+		size_t nl = api->config_count(m);
+		struct scrape_target *t;
+		bool dup = false;
+
+		free(labels);
+		labels = calloc(nl ? nl : 1, sizeof(*labels));
+		if (!labels) {
+			rc = -ENOMEM;
+			break;
+		}
+		names_used = 0;
+		for (size_t j = 0; j < nl; j++) {
+			const starling_config *e = api->config_child(m, j);
+			const char *name = api->config_name(e);
+
+			if (!name || api->config_string(e, NULL, &labels[j].value)) {
+				snprintf(err, errlen, "%s: target labels must be strings",
+					 api->config_where(e));
+				rc = -EINVAL;
+				break;
+			}
+			/* libconfig names cannot start with '_': "*address__" is
+			 * how a config file spells "__address__". */
+			if (name[0] == '*') {
+				size_t l = strlen(name) + 2;
+
+				if (names_used + l > sizeof(names)) {
+					snprintf(err, errlen, "%s: target labels too long",
+						 api->config_where(e));
+					rc = -EINVAL;
+					break;
+				}
+				snprintf(names + names_used, l, "__%s", name + 1);
+				name = names + names_used;
+				names_used += l;
+			}
+			labels[j].name = name;
+		}
+		if (rc)
+			break;
+		rc = scrape_target_new(c, labels, nl, &t, msg, sizeof(msg));
+		if (rc) {
+			snprintf(err, errlen, "%s: target %zu: %s", api->config_where(m), i + 1, msg);
+			break;
+		}
+		/* Identical targets are scraped once, as Prometheus does. */
+		for (size_t j = 0; j < k && !dup; j++)
+			dup = same_input(v[j], t);
+		if (dup) {
+			scrape_target_free(t);
+			continue;
+		}
+		v[k++] = t;
+	}
+	free(labels);
+	if (rc) {
+		targets_free(v, k);
+		return rc;
+	}
+	qsort(v, k, sizeof(*v), phase_cmp);
+	*out = v;
+	*n_out = k;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scraping (scrape thread).                                                 */
+
+static void on_done(void *arg, const struct starling_http_response *resp)
+{
+	struct scrape_target *t = arg;
+	struct scrape_inst *in = t->owner;
+	const struct starling_host_api *api = in->api;
+	struct scrape_ctx ctx = { api, in->self, in->cfg, &in->scratch };
+	struct scrape_result r = { 0 };
+	struct scrape_stats st;
+	int rc;
+
+	if (atomic_load(&in->stopping)) {
+		t->in_flight = false;
+		return;
+	}
+	r.error = resp->error;
+	r.error_msg = resp->error_msg;
+	r.status = resp->status;
+	r.body = (const char *)resp->body;
+	r.body_len = resp->body_len;
+	r.content_type = resp->content_type;
+	r.start_ms = t->scrape_start_ms;
+	r.duration_us = resp->duration_us;
+	rc = scrape_process(&ctx, t, &r, &st);
+	t->in_flight = false;
+	pthread_mutex_lock(&in->lock);
+	t->last_scrape_ms = r.start_ms;
+	t->last_duration_us = r.duration_us;
+	t->health = st.up ? STARLING_TARGET_UP : STARLING_TARGET_DOWN;
+	snprintf(t->last_error, sizeof(t->last_error), "%s", st.error);
+	pthread_mutex_unlock(&in->lock);
+	api->metric_add(in->m_scrapes, 1);
+	api->metric_add(in->m_samples, (double)st.forwarded);
+	if (rc) {
+		api->metric_add(in->m_failures, 1);
+		api->log(in->self, STARLING_LOG_WARN, "scrape of %s failed: %s", t->url, st.error);
+	}
+}
+
+static void submit(struct scrape_inst *in, struct scrape_target *t)
+{
+	const struct scrape_config *c = in->cfg;
+	const char *headers[2] = { c->accept, c->timeout_header };
+	struct starling_http_request req = { 0 };
+	int rc;
+
+	t->scrape_start_ms = in->api->now_ms();
+	req.url = t->url;
+	req.headers = headers;
+	req.n_headers = 2;
+	req.timeout_ms = c->timeout_ms;
+	req.body_limit = (size_t)c->body_size_limit;
+	req.accept_gzip = c->enable_compression;
+	req.user_agent = "Starling/" STARLING_VERSION;
+	req.auth = c->auth;
+	req.done = on_done;
+	req.arg = t;
+	t->in_flight = true;
+	rc = starling_http_submit(in->http, &req);
+	if (rc) {
+		struct starling_http_response resp = { 0 };
+
+		resp.error = rc;
+		resp.error_msg = "could not submit the request";
+		on_done(t, &resp);
+	}
+}
+
+/* Whether this node scrapes t in the slot starting now. */
+static bool owns(struct scrape_inst *in, const struct scrape_target *t)
+{
+	if (!in->cfg->clustering)
+		return true;
+	return in->api->cluster_owns(in->self, t->key, 1);
+}
+
+static void dispatch(struct scrape_inst *in, struct scrape_target *t)
+{
+	bool owned = owns(in, t);
+
+	if (owned != t->owned) {
+		pthread_mutex_lock(&in->lock);
+		in->owned += owned ? 1 : (size_t)-1;
+		pthread_mutex_unlock(&in->lock);
+		t->owned = owned;
+		in->api->metric_set(in->m_owned, (double)in->owned);
+		in->api->report_targets(in->self, in->owned, in->n_targets);
+	}
+	if (!owned) {
+		/* Moved away: forget its series without staleness markers. */
+		if (!t->in_flight && (t->cache.n || t->reported)) {
+			series_cache_reset(&t->cache);
+			t->reported = false;
+		}
+		return;
+	}
+	if (t->in_flight) {
+		in->api->metric_add(in->m_missed, 1);
+		return;
+	}
+	submit(in, t);
+}
+
+/* Scrape every target whose slot has come; returns ms until the next one. */
+static int64_t schedule(struct scrape_inst *in, int64_t now)
+{
+	int64_t iv = in->cfg->interval_ms, wait = 1000;
+	size_t n = in->n_targets;
+	struct scrape_ctx ctx = { in->api, in->self, in->cfg, &in->scratch };
+
+	for (size_t done = 0; n && done < n; done++) {
+		struct scrape_target *t = in->targets[in->cursor];
+
+		if (t->next_due_ms > now)
+			break;
+		t->next_due_ms += iv;
+		if (t->next_due_ms <= now) /* fell behind: skip the slots we missed */
+			t->next_due_ms = scrape_next_slot(now + 1, iv, t->phase_ms);
+		dispatch(in, t);
+		in->cursor = (in->cursor + 1) % n;
+	}
+	if (n)
+		wait = in->targets[in->cursor]->next_due_ms - now;
+	/* Targets that left the config: staleness markers at their first
+	 * missed slot, once their last scrape is done. */
+	for (size_t i = 0; i < in->n_retired;) {
+		struct scrape_target *t = in->retired[i];
+
+		if (t->in_flight || t->retire_ms > now) {
+			if (!t->in_flight && t->retire_ms - now < wait)
+				wait = t->retire_ms - now;
+			i++;
+			continue;
+		}
+		if (t->owned)
+			scrape_end_of_run(&ctx, t, t->retire_ms);
+		scrape_target_free(t);
+		in->retired[i] = in->retired[--in->n_retired];
+	}
+	return wait;
+}
+
+static void *scrape_thread(void *arg)
+{
+	struct scrape_inst *in = arg;
+
+	while (!atomic_load(&in->stopping)) {
+		int64_t wait;
+
+		pthread_mutex_lock(&in->lock);
+		wait = schedule(in, in->api->now_ms());
+		pthread_mutex_unlock(&in->lock);
+		if (wait > 1000)
+			wait = 1000;
+		if (wait < 0)
+			wait = 0;
+		starling_http_run(in->http, (int)wait);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Callbacks.                                                                */
+
+static size_t count_owned(struct scrape_inst *in)
+{
+	size_t owned = 0;
+
+	for (size_t i = 0; i < in->n_targets; i++)
+		owned += owns(in, in->targets[i]);
+	return owned;
+}
+
+static void on_cluster_change(void *arg, uint64_t epoch)
+{
+	struct scrape_inst *in = arg;
+	size_t owned, total;
+
+	(void)epoch;
+	pthread_mutex_lock(&in->lock);
+	owned = count_owned(in);
+	total = in->n_targets;
+	pthread_mutex_unlock(&in->lock);
+	in->api->metric_set(in->m_owned, (double)owned);
+	in->api->report_targets(in->self, owned, total);
+}
+
+static void inst_free(struct scrape_inst *in)
+{
+	if (!in)
+		return;
+	targets_free(in->targets, in->n_targets);
+	targets_free(in->retired, in->n_retired);
+	config_free(in->cfg);
+	scrape_scratch_free(&in->scratch);
+	pthread_mutex_destroy(&in->lock);
+	free(in);
+}
+
+static int scrape_create(const struct starling_host_api *api, starling_component *self,
+			 const starling_config *cfg, void **out)
+{
+	struct scrape_inst *in = calloc(1, sizeof(*in));
+	pthread_mutexattr_t attr;
+	char err[512] = "";
+	int rc;
+
+	if (!in)
+		return -ENOMEM;
+	in->api = api;
+	in->self = self;
+	/* Recursive: a submit that fails at once completes inside schedule(). */
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&in->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	scrape_scratch_init(&in->scratch);
+	rc = config_load(api, self, cfg, &in->cfg, err, sizeof(err));
+	if (!rc)
+		rc = targets_load(api, cfg, in->cfg, &in->targets, &in->n_targets, err,
+				  sizeof(err));
+	if (rc) {
+		api->log(self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
+		inst_free(in);
+		return rc;
+	}
+	for (size_t i = 0; i < in->n_targets; i++)
+		in->targets[i]->owner = in;
+	in->m_targets = api->metric_register(self, STARLING_SELF_GAUGE,
+					     "prometheus_scrape_targets_gauge",
+					     "Number of targets this component is configured to scrape",
+					     NULL);
+	in->m_owned = api->metric_register(self, STARLING_SELF_GAUGE, "starling_scrape_targets_owned",
+					   "Targets this node scrapes (owned in the cluster)", NULL);
+	in->m_samples = api->metric_register(self, STARLING_SELF_COUNTER,
+					     "prometheus_forwarded_samples_total",
+					     "Samples forwarded to the components in forward_to",
+					     NULL);
+	in->m_scrapes = api->metric_register(self, STARLING_SELF_COUNTER, "starling_scrapes_total",
+					     "Scrapes performed", NULL);
+	in->m_failures = api->metric_register(self, STARLING_SELF_COUNTER,
+					      "starling_scrape_failures_total",
+					      "Scrapes that failed (up = 0)", NULL);
+	in->m_missed = api->metric_register(self, STARLING_SELF_COUNTER,
+					    "starling_scrape_slots_missed_total",
+					    "Slots skipped because the previous scrape was still running",
+					    NULL);
+	api->metric_set(in->m_targets, (double)in->n_targets);
+	*out = in;
+	return 0;
+}
+
+static void reset_cursor(struct scrape_inst *in)
+{
+	in->cursor = 0;
+	for (size_t i = 1; i < in->n_targets; i++)
+		if (in->targets[i]->next_due_ms < in->targets[in->cursor]->next_due_ms)
+			in->cursor = i;
+}
+
+static int scrape_start(void *inst)
+{
+	struct scrape_inst *in = inst;
+	int64_t now = in->api->now_ms();
+	int rc;
+
+	rc = starling_http_client_new(NULL, &in->http);
+	if (rc) {
+		in->api->log(in->self, STARLING_LOG_ERROR, "HTTP client: %s", strerror(-rc));
+		return rc;
+	}
+	atomic_store(&in->stopping, false);
+	pthread_mutex_lock(&in->lock);
+	for (size_t i = 0; i < in->n_targets; i++)
+		in->targets[i]->next_due_ms = scrape_next_slot(now, in->cfg->interval_ms,
+							       in->targets[i]->phase_ms);
+	reset_cursor(in);
+	pthread_mutex_unlock(&in->lock);
+	if (in->cfg->clustering && STARLING_API_HAS(in->api, cluster_subscribe))
+		in->api->cluster_subscribe(in->self, on_cluster_change, in);
+	on_cluster_change(in, 0);
+	rc = pthread_create(&in->thread, NULL, scrape_thread, in);
+	if (rc) {
+		starling_http_client_free(in->http);
+		in->http = NULL;
+		in->api->log(in->self, STARLING_LOG_ERROR, "cannot start the scrape thread: %s",
+			     strerror(rc));
+		return -rc;
+	}
+	in->running = true;
+	in->api->set_health(in->self, true, NULL);
+	return 0;
+}
+
+static int scrape_stop(void *inst)
+{
+	struct scrape_inst *in = inst;
+
+	if (in->cfg->clustering && STARLING_API_HAS(in->api, cluster_subscribe))
+		in->api->cluster_subscribe(in->self, NULL, NULL);
+	if (!in->running)
+		return 0;
+	atomic_store(&in->stopping, true);
+	starling_http_wakeup(in->http);
+	pthread_join(in->thread, NULL);
+	in->running = false;
+	/* Cancels what is in flight; on_done() sees `stopping` and ignores it. */
+	starling_http_client_free(in->http);
+	in->http = NULL;
+	for (size_t i = 0; i < in->n_targets; i++)
+		in->targets[i]->in_flight = false;
+	for (size_t i = 0; i < in->n_retired; i++)
+		in->retired[i]->in_flight = false;
+	return 0;
+}
+
+static void scrape_destroy(void *inst)
+{
+	inst_free(inst);
+}
+
+/* A change of `targets` alone is applied in place: kept targets keep their
+ * series cache and slots, new ones start at their next slot, removed ones
+ * get staleness markers. Anything else: the host re-creates the instance. */
+static int scrape_update(void *inst, const starling_config *cfg)
+{
+	struct scrape_inst *in = inst;
+	struct scrape_config *nc = NULL;
+	struct scrape_target **nt = NULL, **ret;
+	size_t nn = 0, kept = 0;
+	char err[512] = "";
+	int64_t now = in->api->now_ms();
+	int rc;
+
+	rc = config_load(in->api, in->self, cfg, &nc, err, sizeof(err));
+	if (rc) {
+		in->api->log(in->self, STARLING_LOG_ERROR, "%s", err);
+		return rc;
+	}
+	if (nc->fingerprint != in->cfg->fingerprint) {
+		config_free(nc);
+		return -EOPNOTSUPP;
+	}
+	rc = targets_load(in->api, cfg, in->cfg, &nt, &nn, err, sizeof(err));
+	config_free(nc);
+	if (rc) {
+		in->api->log(in->self, STARLING_LOG_ERROR, "%s", err);
+		return rc;
+	}
+	pthread_mutex_lock(&in->lock);
+	ret = realloc(in->retired, (in->n_retired + in->n_targets + 1) * sizeof(*ret));
+	if (!ret) {
+		pthread_mutex_unlock(&in->lock);
+		targets_free(nt, nn);
+		return -ENOMEM;
+	}
+	in->retired = ret;
+	for (size_t i = 0; i < nn; i++) {
+		nt[i]->owner = in;
+		nt[i]->next_due_ms = scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
+		for (size_t j = 0; j < in->n_targets; j++) {
+			struct scrape_target *old = in->targets[j];
+
+			if (old && same_input(old, nt[i])) {
+				scrape_target_free(nt[i]);
+				nt[i] = old;
+				in->targets[j] = NULL;
+				kept++;
+				break;
+			}
+		}
+	}
+	for (size_t j = 0; j < in->n_targets; j++) {
+		struct scrape_target *old = in->targets[j];
+
+		if (!old)
+			continue;
+		old->state = TARGET_RETIRED;
+		old->retire_ms = old->next_due_ms;
+		if (old->owned)
+			in->owned--;
+		in->retired[in->n_retired++] = old;
+	}
+	free(in->targets);
+	in->targets = nt;
+	in->n_targets = nn;
+	reset_cursor(in);
+	pthread_mutex_unlock(&in->lock);
+	in->api->metric_set(in->m_targets, (double)nn);
+	in->api->log(in->self, STARLING_LOG_INFO, "targets updated: %zu kept, %zu added, %zu removed",
+		     kept, nn - kept, in->n_retired);
+	on_cluster_change(in, 0);
+	if (in->http)
+		starling_http_wakeup(in->http);
+	return 0;
+}
+
+static int scrape_list_targets(void *inst, starling_target_emit_fn emit, void *ctx)
+{
+	struct scrape_inst *in = inst;
+	struct starling_node_name owner;
+	struct starling_target_info ti;
+
+	pthread_mutex_lock(&in->lock);
+	for (size_t i = 0; i < in->n_targets; i++) {
+		struct scrape_target *t = in->targets[i];
+		bool here = owns(in, t);
+
+		memset(&ti, 0, sizeof(ti));
+		ti.labels = t->labels;
+		ti.n_labels = t->n_labels;
+		ti.key = t->key;
+		ti.owned_here = here;
+		if (in->cfg->clustering &&
+		    in->api->cluster_owners(in->self, t->key, &owner, 1) == 1) {
+			ti.owner = owner.name;
+		} else if (here) {
+			in->api->cluster_self(in->self, &owner);
+			ti.owner = owner.name;
+		}
+		ti.last_scrape_ms = t->last_scrape_ms;
+		ti.last_duration_us = t->last_duration_us;
+		ti.health = here ? t->health : STARLING_TARGET_UNKNOWN;
+		ti.last_error = t->last_error;
+		emit(ctx, &ti);
+	}
+	pthread_mutex_unlock(&in->lock);
+	return 0;
+}
+
+const struct starling_component_type prometheus_scrape_type = {
+	.struct_size = sizeof(struct starling_component_type),
+	.name = "prometheus.scrape",
+	.help = "Scrape Prometheus and OpenMetrics targets and forward the samples",
+	.flags = 0,
+	.accepts = 0,
+	.schema = scrape_schema,
+	.create = scrape_create,
+	.update = scrape_update,
+	.start = scrape_start,
+	.stop = scrape_stop,
+	.destroy = scrape_destroy,
+	.list_targets = scrape_list_targets,
+};

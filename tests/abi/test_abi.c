@@ -1,0 +1,243 @@
+/*
+ * The loader's ABI gate against the fixture plugins: each is accepted or
+ * refused with the expected message (file, expected, found).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+
+#include "loader.h"
+
+#define FIX(name) ABI_FIXTURE_DIR "/" name ".so"
+
+static char err[512];
+
+static int load_one(const char *path)
+{
+	struct plugin_registry *r = loader_registry_new();
+	int ret;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	err[0] = '\0';
+	ret = loader_load_file(r, path, err, sizeof(err));
+	loader_registry_free(r);
+	return ret;
+}
+
+static bool err_has(const char *want)
+{
+	if (strstr(err, want))
+		return true;
+	fprintf(stderr, "\nwanted \"%s\" in \"%s\"\n", want, err);
+	return false;
+}
+
+static void test_good(void)
+{
+	struct plugin_registry *r = loader_registry_new();
+	struct type_set ts;
+
+	CU_ASSERT_EQUAL(loader_load_file(r, FIX("abi_good"), err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(r->n_plugins, 1);
+	CU_ASSERT_EQUAL_FATAL(r->n_types, 1);
+	CU_ASSERT_STRING_EQUAL(r->types[0]->name, "abi.good");
+	CU_ASSERT_STRING_EQUAL(r->type_files[0], FIX("abi_good"));
+	loader_type_set(r, &ts);
+	CU_ASSERT_PTR_NOT_NULL(type_set_find(&ts, "abi.good"));
+	loader_registry_free(r);
+}
+
+static void test_bigger_struct_accepted(void)
+{
+	/* A newer, larger descriptor of the same minor: the host copies only
+	 * what it knows. */
+	CU_ASSERT_EQUAL(load_one(FIX("abi_bigger")), 0);
+}
+
+static void test_bad_magic(void)
+{
+	CU_ASSERT_EQUAL(load_one(FIX("abi_bad_magic")), -ENOEXEC);
+	CU_ASSERT_TRUE(err_has("magic: expected 0x474e494c52415453, found 0x1122334455667788"));
+}
+
+static void test_major_next(void)
+{
+	CU_ASSERT_EQUAL(load_one(FIX("abi_major_next")), -ENOEXEC);
+	CU_ASSERT_TRUE(err_has("ABI major: expected 1, found 2"));
+}
+
+static void test_minor_newer(void)
+{
+	CU_ASSERT_EQUAL(load_one(FIX("abi_minor_newer")), -ENOEXEC);
+	CU_ASSERT_TRUE(err_has("ABI minor: expected at most 0 (host is 1.0), found 1"));
+}
+
+static void test_short_struct(void)
+{
+	char want[128];
+
+	CU_ASSERT_EQUAL(load_one(FIX("abi_short_struct")), -ENOEXEC);
+	snprintf(want, sizeof(want), "descriptor struct_size: expected at least %zu, found 16",
+		 STARLING_DESCRIPTOR_MIN_SIZE);
+	CU_ASSERT_TRUE(err_has(want));
+}
+
+static void test_short_type(void)
+{
+	char want[128];
+
+	CU_ASSERT_EQUAL(load_one(FIX("abi_short_type")), -ENOEXEC);
+	snprintf(want, sizeof(want), "type 0 struct_size: expected at least %zu, found 8",
+		 STARLING_TYPE_MIN_SIZE);
+	CU_ASSERT_TRUE(err_has(want));
+}
+
+static void test_no_entry(void)
+{
+	CU_ASSERT_EQUAL(load_one(FIX("abi_no_entry")), -ENOEXEC);
+	CU_ASSERT_TRUE(err_has("entry symbol: expected starling_plugin_entry(), found none"));
+}
+
+static void test_duplicate_type(void)
+{
+	struct plugin_registry *r = loader_registry_new();
+
+	CU_ASSERT_EQUAL(loader_load_file(r, FIX("abi_good"), err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(loader_load_file(r, FIX("abi_duplicate"), err, sizeof(err)), -EEXIST);
+	CU_ASSERT_TRUE(err_has("component type abi.good: expected a new type, found one already "
+			       "provided by " FIX("abi_good") " (keeping that one)"));
+	/* The first one is kept. */
+	CU_ASSERT_EQUAL(r->n_types, 1);
+	CU_ASSERT_STRING_EQUAL(r->type_files[0], FIX("abi_good"));
+	CU_ASSERT_EQUAL(r->refused, 1);
+	loader_registry_free(r);
+}
+
+static int copy_file(const char *from, const char *to, mode_t mode)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY), out;
+	ssize_t n;
+
+	if (in < 0)
+		return -1;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (out < 0) {
+		close(in);
+		return -1;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			n = -1;
+	close(in);
+	close(out);
+	return n < 0 ? -1 : chmod(to, mode);
+}
+
+static void test_world_writable_file(void)
+{
+	char dir[] = "/tmp/starling-abi-XXXXXX", path[128];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ww.so", dir);
+	CU_ASSERT_EQUAL_FATAL(copy_file(FIX("abi_good"), path, 0666), 0);
+	CU_ASSERT_EQUAL(load_one(path), -EPERM);
+	CU_ASSERT_TRUE(err_has("file is world-writable: expected mode without group/other write, "
+			       "found 0666"));
+	/* Same file, safe mode: accepted. */
+	chmod(path, 0644);
+	CU_ASSERT_EQUAL(load_one(path), 0);
+	/* Safe file in a group-writable directory: refused. */
+	chmod(dir, 0775);
+	CU_ASSERT_EQUAL(load_one(path), -EPERM);
+	CU_ASSERT_TRUE(err_has("directory is group-writable"));
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_refusal_log_line(void)
+{
+	char logpath[] = "/tmp/starling-abi-log-XXXXXX";
+	char dir[] = "/tmp/starling-abi-XXXXXX", so[128], want[256];
+	int fd = mkstemp(logpath), saved;
+	char buf[4096] = {0};
+	char *nl;
+	FILE *f;
+
+	CU_ASSERT_TRUE_FATAL(fd >= 0);
+	/* A fresh file name: identical log lines are rate-limited. */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(so, sizeof(so), "%s/major.so", dir);
+	CU_ASSERT_EQUAL_FATAL(copy_file(FIX("abi_major_next"), so, 0644), 0);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	load_one(so);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fd);
+	f = fopen(logpath, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_TRUE(fread(buf, 1, sizeof(buf) - 1, f) > 0);
+	fclose(f);
+	unlink(logpath);
+	unlink(so);
+	rmdir(dir);
+	snprintf(want, sizeof(want),
+		 "level=error msg=\"refusing plugin %s: ABI major: expected 1, found 2\"", so);
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, want));
+	/* Exactly one line. */
+	nl = strchr(buf, '\n');
+	CU_ASSERT_PTR_NOT_NULL_FATAL(nl);
+	CU_ASSERT_PTR_NULL(strchr(nl + 1, '\n'));
+}
+
+static void test_load_dir(void)
+{
+	struct plugin_registry *r = loader_registry_new();
+
+	/* All fixtures: good and bigger... only the first abi.good survives. */
+	CU_ASSERT_EQUAL(loader_load_dir(r, ABI_FIXTURE_DIR), 0);
+	CU_ASSERT_EQUAL(r->n_types, 1);
+	CU_ASSERT_EQUAL(r->n_plugins, 1);
+	CU_ASSERT_EQUAL(r->refused, 8);
+	loader_registry_free(r);
+	r = loader_registry_new();
+	CU_ASSERT_EQUAL(loader_load_dir(r, "/nonexistent/plugins"), -ENOENT);
+	loader_registry_free(r);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned fails;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	s = CU_add_suite("abi_gate", NULL, NULL);
+	CU_add_test(s, "good plugin accepted", test_good);
+	CU_add_test(s, "bigger struct of the same minor accepted", test_bigger_struct_accepted);
+	CU_add_test(s, "wrong magic refused", test_bad_magic);
+	CU_add_test(s, "major+1 refused", test_major_next);
+	CU_add_test(s, "minor newer than host refused", test_minor_newer);
+	CU_add_test(s, "short descriptor refused", test_short_struct);
+	CU_add_test(s, "short component type refused", test_short_type);
+	CU_add_test(s, "no entry symbol refused", test_no_entry);
+	CU_add_test(s, "duplicate component type refused", test_duplicate_type);
+	CU_add_test(s, "world-writable file / group-writable dir refused",
+		    test_world_writable_file);
+	CU_add_test(s, "one log line per refusal", test_refusal_log_line);
+	CU_add_test(s, "directory scan", test_load_dir);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return fails ? 1 : 0;
+}

@@ -1,0 +1,52 @@
+# A partition made with network namespaces heals through rejoin: 3 nodes in
+# namespaces stc_c1..3 (127.100.23.1-3) on a bridge in stc_csw; cutting one
+# link splits the cluster, restoring it heals it (rejoin every 3 s).
+. "$(dirname "$0")/lib.sh"
+[ "$(id -u)" -eq 0 ] || { echo "needs root: skipped"; exit 77; }
+SW=stc_csw
+teardown() {
+	for i in 1 2 3; do ip netns del stc_c$i 2>/dev/null; done
+	ip netns del $SW 2>/dev/null
+}
+teardown
+EXTRA_CLEANUP=teardown
+ip netns add $SW || { echo "cannot create namespaces: skipped"; exit 77; }
+ip -n $SW link add br0 type bridge && ip -n $SW link set br0 up || fail "bridge"
+for i in 1 2 3; do
+	ns=stc_c$i
+	ip netns add $ns || fail "netns $ns"
+	ip link add stcch$i type veth peer name stccs$i || fail "veth $i"
+	ip link set stcch$i netns $ns && ip link set stccs$i netns $SW || fail "move veth $i"
+	ip -n $SW link set stccs$i master br0 && ip -n $SW link set stccs$i up || fail "attach $i"
+	ip netns exec $ns sysctl -qw net.ipv4.conf.all.route_localnet=1 net.ipv4.conf.stcch$i.route_localnet=1
+	ip -n $ns link set lo up
+	ip -n $ns route del local 127.0.0.0/8 dev lo table local
+	ip -n $ns addr add 127.100.23.$i/24 dev stcch$i && ip -n $ns link set stcch$i up || fail "addr $i"
+done
+
+for i in 1 2 3; do
+	ip netns exec stc_c$i "$NODE_BIN" --name p$i --bind 127.100.23.$i:23201 \
+		--join 127.100.23.1:23201 --join 127.100.23.2:23201 --rejoin-ms 3000 \
+		--status "$TMP/p$i.status" >>"$TMP/p$i.log" 2>&1 &
+	PIDS+=($!)
+done
+
+all3() { for n in p1 p2 p3; do [ "$(count_state $n participant)" -eq 3 ] || return 1; done; }
+wait_until 20 all3 || fail "3 namespaced nodes did not converge"
+log "3 nodes in namespaces converged"
+
+ip -n $SW link set stccs3 down; t0=$(now_ms)
+split() {
+	[ "$(state_of p1 p3)" = dead ] && [ "$(state_of p2 p3)" = dead ] &&
+	[ "$(state_of p3 p1)" = dead ] && [ "$(state_of p3 p2)" = dead ]
+}
+wait_until 40 split || fail "partition not detected: p1 sees p3 $(state_of p1 p3), p3 sees p1 $(state_of p3 p1)"
+log "partition detected on both sides after $(( $(now_ms) - t0 )) ms"
+[ "$(owners p3)" = "p3 1000" ] || fail "p3 alone should own everything: $(owners p3)"
+
+ip -n $SW link set stccs3 up; t0=$(now_ms)
+wait_until 40 all3 || fail "partition did not heal"
+log "healed through rejoin after $(( $(now_ms) - t0 )) ms"
+agree() { [ "$(owners p1)" = "$(owners p3)" ] && [ "$(owners p2)" = "$(owners p3)" ] && [ "$(owners p1 | wc -l)" -eq 3 ]; }
+wait_until 5 agree || fail "owners disagree after heal"
+echo PASS

@@ -1,0 +1,62 @@
+# Interop with Debian's serf agent (memberlist 0.2.2): 2 serf agents + 2
+# Starling nodes, plain or with -encrypt (arg "encrypt"). Ports 23101-23114.
+. "$(dirname "$0")/lib.sh"
+command -v serf >/dev/null || { echo "serf not installed: skipped"; exit 77; }
+MODE=${1:-plain}
+KEYARGS=(); SERFKEY=()
+if [ "$MODE" = encrypt ]; then
+	KEY=$(serf keygen)
+	KEYARGS=(--key "$KEY"); SERFKEY=(-encrypt="$KEY")
+	BASE=23120
+else
+	BASE=23100
+fi
+S1=$((BASE + 1)); S2=$((BASE + 2)); N1=$((BASE + 3)); N2=$((BASE + 4))
+R1=$((BASE + 11)); R2=$((BASE + 12))
+
+serf agent -node=s1 -bind=127.0.0.1:$S1 -rpc-addr=127.0.0.1:$R1 -tag role=web "${SERFKEY[@]}" >"$TMP/s1.log" 2>&1 &
+PIDS+=($!); PID_s1=$!
+wait_until 10 serf members -rpc-addr=127.0.0.1:$R1 >/dev/null 2>&1 || fail "serf s1 did not start"
+serf agent -node=s2 -bind=127.0.0.1:$S2 -rpc-addr=127.0.0.1:$R2 -retry-join=127.0.0.1:$S1 -retry-interval=1s "${SERFKEY[@]}" >"$TMP/s2.log" 2>&1 &
+PIDS+=($!); PID_s2=$!
+start_node n1 127.0.0.1:$N1 --join 127.0.0.1:$S1 "${KEYARGS[@]}"
+start_node n2 127.0.0.1:$N2 --join 127.0.0.1:$S2 "${KEYARGS[@]}"
+
+serf_sees() { # serf_sees RPC NODE STATUS [tag]
+	serf members -rpc-addr=127.0.0.1:$1 2>/dev/null | awk -v n="$2" -v s="$3" -v t="${4:-}" \
+		'$1 == n && $3 == s && index($0, t) { ok = 1 } END { exit !ok }'
+}
+all_four() {
+	for r in $R1 $R2; do
+		serf_sees $r n1 alive starling_state=participant || return 1
+		serf_sees $r n2 alive starling_state=participant || return 1
+	done
+	for n in n1 n2; do
+		[ "$(state_of $n s1)" = viewer ] && [ "$(state_of $n s2)" = viewer ] || return 1
+		[ "$(state_of $n n1)" = participant ] && [ "$(state_of $n n2)" = participant ] || return 1
+	done
+}
+t0=$(now_ms)
+wait_until 20 all_four || { serf members -rpc-addr=127.0.0.1:$R1; peer_states n1; fail "serf+starling did not converge ($MODE)"; }
+log "$MODE: 2 serf + 2 starling converged in $(( $(now_ms) - t0 )) ms"
+serf members -rpc-addr=127.0.0.1:$R1
+# serf agents are viewers: they own nothing
+owners n1 | grep -q '^s[12] ' && fail "a serf agent owns keys"
+
+# a killed serf agent is detected by Starling
+kill -9 "$PID_s2"; t0=$(now_ms)
+s2dead() { [ "$(state_of n1 s2)" = dead ] && [ "$(state_of n2 s2)" = dead ]; }
+wait_until 30 s2dead || fail "starling did not detect killed serf agent"
+log "starling marked killed serf agent dead after $(( $(now_ms) - t0 )) ms"
+
+# a killed Starling node is detected by serf
+kill -9 "$PID_n2"; t0=$(now_ms)
+wait_until 30 serf_sees $R1 n2 failed || fail "serf did not detect killed starling node"
+log "serf marked killed starling node failed after $(( $(now_ms) - t0 )) ms"
+[ "$(state_of n1 n2)" = dead ] || wait_until 10 eval '[ "$(state_of n1 n2)" = dead ]' || fail "n1 did not see n2 dead"
+# a graceful Starling leave shows as "left" in serf (leave intent + dead)
+kill -TERM "$PID_n1"; t0=$(now_ms)
+wait_until 15 serf_sees $R1 n1 left || { serf members -rpc-addr=127.0.0.1:$R1; fail "serf did not see n1 leave"; }
+log "serf saw n1 leave gracefully after $(( $(now_ms) - t0 )) ms"
+grep -q '\[ERR\]' "$TMP/s1.log" && { grep '\[ERR\]' "$TMP/s1.log" | head -5; fail "serf logged errors about our packets"; }
+echo PASS

@@ -1,0 +1,185 @@
+/*
+ * 200-node simulation (fixed seed, 2-7 ms delay): convergence after joins,
+ * detection of crashed nodes, no false death at 10% packet loss, and a
+ * partition that heals through periodic rejoin.
+ */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "sim.h"
+
+#define N 200
+
+/* Count (viewer, member) pairs over up viewers where pred holds. */
+static int count_pairs(struct sim *s, bool (*pred)(struct sim *, int, int))
+{
+	int c = 0;
+
+	for (int v = 0; v < N; v++)
+		if (sim_is_up(s, v))
+			for (int m = 0; m < N; m++)
+				c += pred(s, v, m);
+	return c;
+}
+
+static bool sees_up_alive(struct sim *s, int v, int m)
+{
+	return sim_is_up(s, m) && sim_state(s, v, m) == ML_STATE_ALIVE;
+}
+
+static bool sees_crashed_dead(struct sim *s, int v, int m)
+{
+	int st = sim_state(s, v, m);
+
+	/* a reaped dead member (gone from the list) also counts */
+	return !sim_is_up(s, m) && (st == ML_STATE_DEAD || st == -1);
+}
+
+static bool false_death(struct sim *s, int v, int m)
+{
+	return sim_is_up(s, m) && sim_state(s, v, m) == ML_STATE_DEAD;
+}
+
+static int up_count(struct sim *s)
+{
+	int c = 0;
+
+	for (int i = 0; i < N; i++)
+		c += sim_is_up(s, i);
+	return c;
+}
+
+/* Run in 100 ms steps until the pair count reaches want; returns the time
+ * taken or -1. */
+static int64_t run_until_pairs(struct sim *s, bool (*pred)(struct sim *, int, int), int want,
+			       int64_t limit)
+{
+	int64_t start = sim_now(s);
+
+	while (sim_now(s) - start < limit) {
+		sim_run_until(s, sim_now(s) + 100);
+		if (count_pairs(s, pred) >= want)
+			return sim_now(s) - start;
+	}
+	return -1;
+}
+
+static struct sim *s;
+
+static void test_join_convergence(void)
+{
+	struct sim_opts o = { .n = N, .seed = 42, .profile = "lan", .delay_ms = 2,
+			      .jitter_ms = 5, .loss = 0 };
+	int64_t t;
+
+	s = sim_new(&o);
+	for (int i = 1; i < N; i++) {
+		sim_run_until(s, sim_now(s) + 10);
+		sim_join(s, i, i < 10 ? 0 : (int)(i * 7919 % 10));
+	}
+	t = run_until_pairs(s, sees_up_alive, N * N, 60000);
+	printf("\n  %d nodes converged %lld ms after the last join (%llu packets)\n", N,
+	       (long long)t, (unsigned long long)sim_packets(s));
+	CU_ASSERT(t >= 0);
+}
+
+static void test_crash_detection(void)
+{
+	int64_t t;
+	int crashed[] = { 3, 77, 120, 150, 199 };
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	for (size_t i = 0; i < 5; i++)
+		sim_crash(s, crashed[i]);
+	t = run_until_pairs(s, sees_crashed_dead, up_count(s) * 5, 90000);
+	printf("\n  5 crashed nodes marked dead by all %d others after %lld ms\n", up_count(s),
+	       (long long)t);
+	CU_ASSERT(t >= 0);
+	CU_ASSERT_EQUAL(count_pairs(s, false_death), 0);
+}
+
+static void test_no_false_death_under_loss(void)
+{
+	uint64_t susp = 0, ref = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	sim_set_loss(s, 0.10);
+	for (int step = 0; step < 60; step++) {
+		sim_run_until(s, sim_now(s) + 1000);
+		CU_ASSERT_EQUAL_FATAL(count_pairs(s, false_death), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		if (!sim_is_up(s, i))
+			continue;
+		susp += ml_stats(sim_engine(s, i))->suspicions;
+		ref += ml_stats(sim_engine(s, i))->refutations;
+	}
+	printf("\n  60 s at 10%% loss: 0 false deaths (%llu suspicions, %llu refutations)\n",
+	       (unsigned long long)susp, (unsigned long long)ref);
+	sim_set_loss(s, 0);
+}
+
+static void test_partition_and_heal(void)
+{
+	int up = up_count(s), half = 0;
+	int64_t t;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	for (int i = 0; i < N; i++) {
+		sim_set_group(s, i, i % 2);
+		half += sim_is_up(s, i) && i % 2 == 0;
+	}
+	/* each side marks the other dead (reaped members count as gone) */
+	int64_t start = sim_now(s);
+	bool split = false;
+
+	while (sim_now(s) - start < 120000 && !split) {
+		sim_run_until(s, sim_now(s) + 500);
+		split = count_pairs(s, sees_up_alive) == half * half + (up - half) * (up - half);
+	}
+	printf("\n  partition: each side sees only itself after %lld ms\n",
+	       (long long)(sim_now(s) - start));
+	CU_ASSERT_FATAL(split);
+	for (int i = 0; i < N; i++)
+		sim_set_group(s, i, 0);
+	/* heal through rejoin: every node rejoins a seed of each side every
+	 * 10 s (the front end's rejoin_interval) */
+	start = sim_now(s);
+	t = -1;
+	while (sim_now(s) - start < 120000) {
+		if ((sim_now(s) - start) % 10000 == 0)
+			for (int i = 0; i < N; i++)
+				if (sim_is_up(s, i))
+					sim_join(s, i, (i + 1) % 2 ? 0 : 1);
+		sim_run_until(s, sim_now(s) + 500);
+		if (count_pairs(s, sees_up_alive) == up * up) {
+			t = sim_now(s) - start;
+			break;
+		}
+	}
+	printf("  healed: all %d see each other alive %lld ms after the partition ended\n", up,
+	       (long long)t);
+	CU_ASSERT(t >= 0);
+	sim_free(s);
+	s = NULL;
+}
+
+int main(void)
+{
+	CU_pSuite suite;
+	unsigned fails;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	suite = CU_add_suite("cluster_sim_200", NULL, NULL);
+	CU_add_test(suite, "join_convergence", test_join_convergence);
+	CU_add_test(suite, "crash_detection", test_crash_detection);
+	CU_add_test(suite, "no_false_death_at_10pct_loss", test_no_false_death_under_loss);
+	CU_add_test(suite, "partition_and_heal", test_partition_and_heal);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return fails ? 1 : 0;
+}

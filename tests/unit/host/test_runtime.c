@@ -1,0 +1,443 @@
+/*
+ * Runtime with in-process fake component types: start/stop order, forwarding
+ * fan-out, timers, reload by difference (keep, update, re-create, remove,
+ * add), failure + back-off retry, debounced cluster callbacks.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+
+#include "cluster/cluster.h"
+#include "config.h"
+#include "runtime.h"
+
+/* ---- event journal ------------------------------------------------------ */
+
+static pthread_mutex_t jlock = PTHREAD_MUTEX_INITIALIZER;
+static char journal[8192];
+
+static void note(const char *fmt, ...) STARLING_PRINTF(1, 2);
+
+static void note(const char *fmt, ...)
+{
+	va_list ap;
+	size_t len;
+
+	pthread_mutex_lock(&jlock);
+	len = strlen(journal);
+	va_start(ap, fmt);
+	vsnprintf(journal + len, sizeof(journal) - len, fmt, ap);
+	va_end(ap);
+	len = strlen(journal);
+	if (len + 2 <= sizeof(journal)) {
+		journal[len] = ' ';
+		journal[len + 1] = '\0';
+	}
+	pthread_mutex_unlock(&jlock);
+}
+
+static void journal_reset(void)
+{
+	pthread_mutex_lock(&jlock);
+	journal[0] = '\0';
+	pthread_mutex_unlock(&jlock);
+}
+
+static bool journal_has(const char *s)
+{
+	bool r;
+
+	pthread_mutex_lock(&jlock);
+	r = strstr(journal, s) != NULL;
+	pthread_mutex_unlock(&jlock);
+	return r;
+}
+
+/* Position of s in the journal, or -1. */
+static long journal_pos(const char *s)
+{
+	const char *p;
+	long r;
+
+	pthread_mutex_lock(&jlock);
+	p = strstr(journal, s);
+	r = p ? (long)(p - journal) : -1;
+	pthread_mutex_unlock(&jlock);
+	return r;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+/* ---- fake types --------------------------------------------------------- */
+
+struct fake {
+	const struct starling_host_api *api;
+	starling_component *self;
+	const char *id;
+	int64_t period;
+	bool fail_start;
+	int received;
+	uint64_t epochs;
+	starling_timer *timer;
+};
+
+static int fake_create(const struct starling_host_api *api, starling_component *self,
+		       const starling_config *cfg, void **out)
+{
+	struct fake *f = calloc(1, sizeof(*f));
+
+	f->api = api;
+	f->self = self;
+	f->id = api->component_id(self);
+	api->config_duration_ms(cfg, "period", &f->period);
+	api->config_bool(cfg, "fail_start", &f->fail_start);
+	note("create:%s", f->id);
+	*out = f;
+	return 0;
+}
+
+static void on_tick(void *arg)
+{
+	struct fake *f = arg;
+	struct starling_label l[] = {{"__name__", "x"}};
+	double v = 1;
+	int64_t ts = 1;
+	struct starling_series s = {
+	    .labels = l, .n_labels = 1, .values = &v, .timestamps_ms = &ts, .n_samples = 1};
+	struct starling_series_batch b = {.series = &s, .n_series = 1};
+
+	f->api->forward_series(f->self, &b);
+}
+
+static void on_view(void *arg, uint64_t epoch)
+{
+	struct fake *f = arg;
+
+	f->epochs++;
+	note("view:%s", f->id);
+}
+
+static int fake_start(void *inst)
+{
+	struct fake *f = inst;
+
+	note("start:%s", f->id);
+	if (f->fail_start)
+		return -EIO;
+	if (f->period > 0)
+		f->timer = f->api->timer_start(f->self, 0, f->period, on_tick, f);
+	f->api->cluster_subscribe(f->self, on_view, f);
+	return 0;
+}
+
+static int fake_stop(void *inst)
+{
+	struct fake *f = inst;
+
+	/* Cancelling from stop() is allowed after the host's auto-cancel. */
+	if (f->timer)
+		f->api->timer_cancel(f->self, f->timer);
+	f->timer = NULL;
+	note("stop:%s", f->id);
+	return 0;
+}
+
+static void fake_destroy(void *inst)
+{
+	struct fake *f = inst;
+
+	note("destroy:%s", f->id);
+	free(f);
+}
+
+static int fake_receive(void *inst, const struct starling_series_batch *b)
+{
+	struct fake *f = inst;
+
+	__atomic_add_fetch(&f->received, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static int fake_update(void *inst, const starling_config *cfg)
+{
+	struct fake *f = inst;
+
+	note("update:%s", f->id);
+	return 0;
+}
+
+static const struct starling_config_key src_schema[] = {
+    {.name = "period", .type = STARLING_CFG_DURATION, .default_value = "0"},
+    {.name = "fail_start", .type = STARLING_CFG_BOOL, .default_value = "false"},
+    {.name = "forward_to", .type = STARLING_CFG_REF_LIST, .ref_accepts = STARLING_ACCEPTS_SERIES},
+    {0},
+};
+
+static const struct starling_config_key sink_schema[] = {
+    {.name = "tag", .type = STARLING_CFG_STRING, .default_value = ""},
+    {0},
+};
+
+static const struct starling_component_type src_type = {
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "t.src",
+    .schema = src_schema,
+    .create = fake_create,
+    .start = fake_start,
+    .stop = fake_stop,
+    .destroy = fake_destroy,
+};
+
+static const struct starling_component_type sink_type = {
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "t.sink",
+    .accepts = STARLING_ACCEPTS_SERIES,
+    .schema = sink_schema,
+    .create = fake_create,
+    .update = fake_update,
+    .start = fake_start,
+    .stop = fake_stop,
+    .destroy = fake_destroy,
+    .receive_series = fake_receive,
+};
+
+static const struct starling_component_type *const all_types[] = {&src_type, &sink_type};
+static const struct type_set types = {.types = all_types, .n = 2};
+
+static struct cfg_doc *doc_from(const char *text)
+{
+	struct cfg_errors errs = {0};
+	struct cfg_doc *d = NULL;
+
+	CU_ASSERT_EQUAL(cfg_doc_parse_string(text, "test", &d, &errs), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_EQUAL(cfg_doc_validate(d, &types, &errs), 0);
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.msgs[i]);
+	cfg_errors_free(&errs);
+	return d;
+}
+
+static struct cluster *single_node(void)
+{
+	struct cluster_config cc;
+	struct cluster *c = NULL;
+	char err[128];
+
+	cluster_config_defaults(&cc);
+	snprintf(cc.node_name, sizeof(cc.node_name), "n1");
+	CU_ASSERT_EQUAL_FATAL(cluster_create(&cc, &c, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cluster_start(c, err, sizeof(err)), 0);
+	return c;
+}
+
+static char state_dir[] = "/tmp/starling-rt-XXXXXX";
+
+static const char *components_json(struct runtime *rt, char *buf, size_t len)
+{
+	char *j = runtime_components_json(rt);
+
+	snprintf(buf, len, "%s", j ? j : "");
+	free(j);
+	return buf;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_order_forward_reload(void)
+{
+	struct cluster *cl = single_node();
+	struct runtime *rt = NULL;
+	struct cfg_doc *d1, *d2, *d3;
+	char buf[4096];
+
+	CU_ASSERT_EQUAL_FATAL(runtime_create(&rt, cl, state_dir, 2), 0);
+	journal_reset();
+	d1 = doc_from("components = (\n"
+		      " { type = \"t.src\"; name = \"p\"; period = \"10ms\";\n"
+		      "   forward_to = [ \"t.sink.a\", \"t.sink.b\" ]; },\n"
+		      " { type = \"t.sink\"; name = \"a\"; },\n"
+		      " { type = \"t.sink\"; name = \"b\"; }\n"
+		      ");\n");
+	CU_ASSERT_EQUAL(runtime_apply(rt, d1), 0);
+	/* Receivers start before the producer. */
+	CU_ASSERT_TRUE(journal_pos("start:t.sink.a") >= 0);
+	CU_ASSERT_TRUE(journal_pos("start:t.sink.a") < journal_pos("start:t.src.p"));
+	CU_ASSERT_TRUE(journal_pos("start:t.sink.b") < journal_pos("start:t.src.p"));
+	sleep_ms(150);
+	/* Fan-out: both sinks received the producer's batches. */
+	{
+		char *m = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&m, &len);
+
+		runtime_write_metrics(rt, f);
+		fclose(f);
+		CU_ASSERT_PTR_NOT_NULL(
+		    strstr(m, "starling_component_callback_calls_total{component_id="
+			      "\"t.sink.a\",callback=\"receive_series\"}"));
+		CU_ASSERT_PTR_NOT_NULL(
+		    strstr(m, "starling_component_callback_calls_total{component_id="
+			      "\"t.sink.b\",callback=\"receive_series\"}"));
+		CU_ASSERT_PTR_NOT_NULL(
+		    strstr(m, "starling_component_callback_calls_total{component_id="
+			      "\"t.src.p\",callback=\"timer\"}"));
+		free(m);
+	}
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(components_json(rt, buf, sizeof(buf)),
+		   "\"id\":\"t.src.p\",\"type\":\"t.src\",\"health\":\"healthy\""));
+
+	/* Reload: sink a changed (update), sink b removed, p changed (no update:
+	 * re-created), c added. */
+	journal_reset();
+	d2 = doc_from("components = (\n"
+		      " { type = \"t.src\"; name = \"p\"; period = \"20ms\";\n"
+		      "   forward_to = [ \"t.sink.a\", \"t.sink.c\" ]; },\n"
+		      " { type = \"t.sink\"; name = \"a\"; tag = \"new\"; },\n"
+		      " { type = \"t.sink\"; name = \"c\"; }\n"
+		      ");\n");
+	CU_ASSERT_EQUAL(runtime_apply(rt, d2), 0);
+	CU_ASSERT_TRUE(journal_has("update:t.sink.a"));
+	CU_ASSERT_FALSE(journal_has("create:t.sink.a"));
+	CU_ASSERT_TRUE(journal_has("stop:t.sink.b"));
+	CU_ASSERT_TRUE(journal_has("destroy:t.sink.b"));
+	CU_ASSERT_TRUE(journal_has("stop:t.src.p"));
+	CU_ASSERT_TRUE(journal_has("create:t.src.p"));
+	CU_ASSERT_TRUE(journal_has("create:t.sink.c"));
+	CU_ASSERT_TRUE(journal_pos("start:t.sink.c") < journal_pos("start:t.src.p"));
+	components_json(rt, buf, sizeof(buf));
+	CU_ASSERT_PTR_NULL(strstr(buf, "t.sink.b"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"forward_to\":[\"t.sink.a\",\"t.sink.c\"]"));
+
+	/* Same config again: nothing happens. */
+	journal_reset();
+	d3 = doc_from("components = (\n"
+		      " { type = \"t.src\"; name = \"p\"; period = \"20ms\";\n"
+		      "   forward_to = [ \"t.sink.a\", \"t.sink.c\" ]; },\n"
+		      " { type = \"t.sink\"; name = \"a\"; tag = \"new\"; },\n"
+		      " { type = \"t.sink\"; name = \"c\"; }\n"
+		      ");\n");
+	CU_ASSERT_EQUAL(runtime_apply(rt, d3), 0);
+	CU_ASSERT_EQUAL(journal[0], '\0');
+
+	/* Shutdown: producer stops before its receivers. */
+	journal_reset();
+	runtime_shutdown(rt);
+	CU_ASSERT_TRUE(journal_pos("stop:t.src.p") >= 0);
+	CU_ASSERT_TRUE(journal_pos("stop:t.src.p") < journal_pos("stop:t.sink.a"));
+	CU_ASSERT_TRUE(journal_pos("stop:t.src.p") < journal_pos("stop:t.sink.c"));
+	runtime_destroy(rt);
+	cfg_doc_unref(d1);
+	cfg_doc_unref(d2);
+	cfg_doc_unref(d3);
+	cluster_destroy(cl);
+}
+
+static void test_failure_and_retry(void)
+{
+	struct cluster *cl = single_node();
+	struct runtime *rt = NULL;
+	struct cfg_doc *d;
+	char buf[4096];
+
+	CU_ASSERT_EQUAL_FATAL(runtime_create(&rt, cl, state_dir, 2), 0);
+	journal_reset();
+	d = doc_from(
+	    "components = ( { type = \"t.src\"; name = \"bad\"; fail_start = true; } );\n");
+	CU_ASSERT_EQUAL(runtime_apply(rt, d), 0);
+	components_json(rt, buf, sizeof(buf));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"health\":\"failed\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "start failed"));
+	/* Start failed: destroyed, not stopped. */
+	CU_ASSERT_TRUE(journal_has("destroy:t.src.bad"));
+	CU_ASSERT_FALSE(journal_has("stop:t.src.bad"));
+	/* Before the 1 s back-off nothing is retried; after it, it is. */
+	journal_reset();
+	runtime_tick(rt);
+	CU_ASSERT_FALSE(journal_has("create:t.src.bad"));
+	sleep_ms(1100);
+	runtime_tick(rt);
+	CU_ASSERT_TRUE(journal_has("create:t.src.bad"));
+	/* Second failure doubles the back-off (2 s): not retried after 1.1 s. */
+	journal_reset();
+	sleep_ms(1100);
+	runtime_tick(rt);
+	CU_ASSERT_FALSE(journal_has("create:t.src.bad"));
+	runtime_destroy(rt);
+	cfg_doc_unref(d);
+	cluster_destroy(cl);
+}
+
+static int count_views(void)
+{
+	const char *p;
+	int n = 0;
+
+	pthread_mutex_lock(&jlock);
+	for (p = strstr(journal, "view:t.sink.s"); p; p = strstr(p + 1, "view:t.sink.s"))
+		n++;
+	pthread_mutex_unlock(&jlock);
+	return n;
+}
+
+static void test_cluster_debounce(void)
+{
+	struct cluster *cl = single_node();
+	struct runtime *rt = NULL;
+	struct cfg_doc *d;
+
+	CU_ASSERT_EQUAL_FATAL(runtime_create(&rt, cl, state_dir, 2), 0);
+	d = doc_from("components = ( { type = \"t.sink\"; name = \"s\"; } );\n");
+	CU_ASSERT_EQUAL(runtime_apply(rt, d), 0);
+	journal_reset();
+	/* Three view changes in a row are delivered as one callback. */
+	cluster_set_participant(cl);
+	cluster_set_participant(cl);
+	cluster_set_participant(cl);
+	sleep_ms(300);
+	CU_ASSERT_EQUAL(count_views(), 1);
+	/* A change right after a delivery waits for the 1 s debounce. */
+	cluster_set_participant(cl);
+	sleep_ms(300);
+	CU_ASSERT_EQUAL(count_views(), 1);
+	sleep_ms(1000);
+	CU_ASSERT_EQUAL(count_views(), 2);
+	runtime_destroy(rt);
+	cfg_doc_unref(d);
+	cluster_destroy(cl);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned fails;
+
+	if (!mkdtemp(state_dir))
+		return 2;
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	s = CU_add_suite("host_runtime", NULL, NULL);
+	CU_add_test(s, "start order, fan-out, reload by difference, stop order",
+		    test_order_forward_reload);
+	CU_add_test(s, "failing start: unhealthy, retried with back-off", test_failure_and_retry);
+	CU_add_test(s, "cluster callbacks debounced", test_cluster_debounce);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	rmdir(state_dir);
+	return fails ? 1 : 0;
+}

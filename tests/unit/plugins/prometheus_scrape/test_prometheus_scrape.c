@@ -1,0 +1,928 @@
+/*
+ * Unit tests of prometheus.scrape: target labels and URLs, the series cache
+ * and staleness markers, honor_labels, limits, the scrape phase, and the
+ * whole component (scrape thread, ownership filtering, target updates)
+ * against a tiny in-test HTTP server, through the mock host.
+ */
+#include <CUnit/Basic.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <starling/labels.h>
+#include <starling/relabel.h>
+
+#include "mock_host.h"
+#include "scrape.h"
+
+/* ------------------------------------------------------------------------ */
+/* Helpers.                                                                  */
+
+static struct scrape_config *mk_cfg(void)
+{
+	struct scrape_config *c = calloc(1, sizeof(*c));
+
+	c->job_name = strdup("node");
+	c->interval_ms = 15000;
+	c->timeout_ms = 10000;
+	c->metrics_path = strdup("/metrics");
+	c->scheme = strdup("http");
+	c->honor_timestamps = true;
+	c->enable_compression = true;
+	c->body_size_limit = SCRAPE_SAFETY_BODY_LIMIT;
+	c->fallback_format = STARLING_EXPO_PROMETHEUS;
+	return c;
+}
+
+static void free_cfg(struct scrape_config *c)
+{
+	free(c->job_name);
+	free(c->metrics_path);
+	free(c->scheme);
+	for (size_t i = 0; i < c->n_params; i++) {
+		free(c->params[i].name);
+		free(c->params[i].value);
+	}
+	free(c->params);
+	free(c);
+}
+
+static const char *get_label(const struct starling_series *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_labels; i++)
+		if (strcmp(s->labels[i].name, name) == 0)
+			return s->labels[i].value;
+	return NULL;
+}
+
+static bool sorted(const struct starling_series *s)
+{
+	for (size_t i = 1; i < s->n_labels; i++)
+		if (strcmp(s->labels[i - 1].name, s->labels[i].name) >= 0)
+			return false;
+	return true;
+}
+
+/* The series named `name` (and, if lname, with label lname=lvalue). */
+static const struct starling_series *find(const struct starling_series_batch *b, const char *name,
+					  const char *lname, const char *lvalue)
+{
+	for (size_t i = 0; i < b->n_series; i++) {
+		const char *n = get_label(&b->series[i], "__name__");
+		const char *v = lname ? get_label(&b->series[i], lname) : NULL;
+
+		if (n && strcmp(n, name) == 0 && (!lname || (v && strcmp(v, lvalue) == 0)))
+			return &b->series[i];
+	}
+	return NULL;
+}
+
+static bool is_stale(double v)
+{
+	uint64_t bits;
+
+	memcpy(&bits, &v, sizeof(bits));
+	return bits == STARLING_STALE_NAN_BITS;
+}
+
+/* A processing harness: mock host + config + one target. */
+struct harness {
+	struct mock_host *m;
+	struct scrape_config *cfg;
+	struct scrape_scratch scratch;
+	struct scrape_target *t;
+	struct scrape_ctx ctx;
+};
+
+static void h_init(struct harness *h, struct scrape_config *cfg, const char *extra_name,
+		   const char *extra_value)
+{
+	struct starling_label in[2] = { { "__address__", "10.0.0.1:9100" },
+					{ extra_name, extra_value } };
+	char err[256];
+
+	memset(h, 0, sizeof(*h));
+	h->m = mock_host_new("prometheus.scrape.t", NULL, "", err, sizeof(err));
+	CU_ASSERT_FATAL(h->m != NULL);
+	mock_host_set_quiet(h->m, true);
+	h->cfg = cfg;
+	scrape_scratch_init(&h->scratch);
+	CU_ASSERT_FATAL(scrape_target_new(cfg, in, extra_name ? 2 : 1, &h->t, err, sizeof(err)) ==
+			0);
+	h->ctx.api = mock_host_api(h->m);
+	h->ctx.self = mock_host_self(h->m);
+	h->ctx.cfg = cfg;
+	h->ctx.scratch = &h->scratch;
+}
+
+static void h_free(struct harness *h)
+{
+	scrape_target_free(h->t);
+	scrape_scratch_free(&h->scratch);
+	free_cfg(h->cfg);
+	mock_host_free(h->m);
+}
+
+/* Process one successful scrape of body at time ts; returns the batch. */
+static const struct starling_series_batch *h_scrape(struct harness *h, const char *body,
+						    int64_t ts, struct scrape_stats *st)
+{
+	struct scrape_result r = { 0 };
+
+	r.status = 200;
+	r.body = body;
+	r.body_len = strlen(body);
+	r.content_type = "text/plain; version=0.0.4";
+	r.start_ms = ts;
+	r.duration_us = 1500;
+	mock_host_clear_forwarded(h->m);
+	scrape_process(&h->ctx, h->t, &r, st);
+	CU_ASSERT_EQUAL_FATAL(mock_host_forwarded_batches(h->m), 1);
+	return mock_host_forwarded_batch(h->m, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Targets.                                                                  */
+
+static void test_target_labels_and_url(void)
+{
+	struct scrape_config *c = mk_cfg();
+	struct starling_label in[] = {
+		{ "__address__", "host-a:9100" },
+		{ "env", "prod" },
+		{ "__param_module", "if mib" },
+		{ "__meta_kubernetes_pod", "p1" },
+		{ "__tmp_x", "y" },
+	};
+	struct scrape_target *t;
+	char err[256];
+
+	c->n_params = 2;
+	c->params = calloc(2, sizeof(*c->params));
+	c->params[0].name = strdup("a");
+	c->params[0].value = strdup("x&y");
+	c->params[1].name = strdup("module");
+	c->params[1].value = strdup("overridden");
+	CU_ASSERT_FATAL(scrape_target_new(c, in, 5, &t, err, sizeof(err)) == 0);
+	/* job, instance and the non-"__" labels, sorted */
+	CU_ASSERT_EQUAL(t->n_labels, 3);
+	CU_ASSERT_STRING_EQUAL(t->labels[0].name, "env");
+	CU_ASSERT_STRING_EQUAL(t->labels[0].value, "prod");
+	CU_ASSERT_STRING_EQUAL(t->labels[1].name, "instance");
+	CU_ASSERT_STRING_EQUAL(t->labels[1].value, "host-a:9100");
+	CU_ASSERT_STRING_EQUAL(t->labels[2].name, "job");
+	CU_ASSERT_STRING_EQUAL(t->labels[2].value, "node");
+	/* params sorted by name, escaped like Go's url.Values; the target's
+	 * __param_ label wins over the config */
+	CU_ASSERT_STRING_EQUAL(t->url, "http://host-a:9100/metrics?a=x%26y&module=if+mib");
+	/* synthetic series labels: target labels + __name__, sorted */
+	CU_ASSERT_STRING_EQUAL(t->report_labels[0][0].name, "__name__");
+	CU_ASSERT_STRING_EQUAL(t->report_labels[0][0].value, "up");
+	CU_ASSERT_EQUAL(t->report_hash[0], starling_labels_hash(t->report_labels[0], 4));
+	scrape_target_free(t);
+
+	/* __scheme__, __metrics_path__, job and instance given by the target */
+	{
+		struct starling_label in2[] = {
+			{ "__address__", "h:1" },  { "__scheme__", "https" },
+			{ "__metrics_path__", "probe" }, { "job", "custom" },
+			{ "instance", "nice-name" },
+		};
+
+		CU_ASSERT_FATAL(scrape_target_new(c, in2, 5, &t, err, sizeof(err)) == 0);
+		CU_ASSERT_STRING_EQUAL(t->url, "https://h:1/probe?a=x%26y&module=overridden");
+		CU_ASSERT_STRING_EQUAL(t->labels[0].value, "nice-name");
+		CU_ASSERT_STRING_EQUAL(t->labels[1].value, "custom");
+		scrape_target_free(t);
+	}
+	/* bad targets: clear errors */
+	{
+		struct starling_label none[] = { { "env", "x" } };
+		struct starling_label bad[] = { { "__address__", "h:1/x" } };
+		struct starling_label sch[] = { { "__address__", "h:1" }, { "__scheme__", "ftp" } };
+
+		CU_ASSERT_EQUAL(scrape_target_new(c, none, 1, &t, err, sizeof(err)), -EINVAL);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "__address__"));
+		CU_ASSERT_EQUAL(scrape_target_new(c, bad, 1, &t, err, sizeof(err)), -EINVAL);
+		CU_ASSERT_EQUAL(scrape_target_new(c, sch, 2, &t, err, sizeof(err)), -EINVAL);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "ftp"));
+	}
+	free_cfg(c);
+}
+
+static void test_phase_node_independent(void)
+{
+	struct scrape_config *c = mk_cfg();
+	struct starling_label a[] = { { "__address__", "h:1" }, { "zone", "z1" },
+				      { "__meta_node", "node-a" } };
+	/* the same target as another node's discovery delivers it: other
+	 * label order, other __meta_ labels */
+	struct starling_label b[] = { { "__meta_node", "node-b" }, { "zone", "z1" },
+				      { "__address__", "h:1" } };
+	struct scrape_target *ta, *tb;
+	char err[256];
+
+	CU_ASSERT_FATAL(scrape_target_new(c, a, 3, &ta, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(scrape_target_new(c, b, 3, &tb, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(ta->key, tb->key);
+	CU_ASSERT_EQUAL(ta->phase_ms, tb->phase_ms);
+	CU_ASSERT_EQUAL(ta->phase_ms, (int64_t)(ta->key % 15000));
+	/* slots: k * interval + phase, whatever "now" each node has */
+	for (int64_t now = 1700000000000; now < 1700000000000 + 40000; now += 777) {
+		int64_t s = scrape_next_slot(now, 15000, ta->phase_ms);
+
+		CU_ASSERT(s >= now && s < now + 15000);
+		CU_ASSERT_EQUAL(s % 15000, ta->phase_ms);
+	}
+	/* a slot boundary itself is due now */
+	CU_ASSERT_EQUAL(scrape_next_slot(30000 + 5, 15000, 5), 30005);
+	CU_ASSERT_EQUAL(scrape_next_slot(30006, 15000, 5), 45005);
+	CU_ASSERT_EQUAL(scrape_next_slot(3, 15000, 5), 5);
+	scrape_target_free(ta);
+	scrape_target_free(tb);
+	/* key_labels: only the named labels make the key */
+	{
+		char *kl[] = { "zone" };
+		struct starling_label x[] = { { "__address__", "h:1" }, { "zone", "z1" } };
+		struct starling_label y[] = { { "__address__", "h:2" }, { "zone", "z1" } };
+
+		c->key_labels = kl;
+		c->n_key_labels = 1;
+		CU_ASSERT_FATAL(scrape_target_new(c, x, 2, &ta, err, sizeof(err)) == 0);
+		CU_ASSERT_FATAL(scrape_target_new(c, y, 2, &tb, err, sizeof(err)) == 0);
+		CU_ASSERT_EQUAL(ta->key, tb->key);
+		scrape_target_free(ta);
+		scrape_target_free(tb);
+		c->key_labels = NULL;
+		c->n_key_labels = 0;
+	}
+	free_cfg(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Series cache, staleness, synthetic series.                                */
+
+static void test_cache_and_staleness(void)
+{
+	struct harness h;
+	const struct starling_series_batch *b;
+	const struct starling_series *s;
+	struct scrape_stats st;
+	size_t n_entries;
+
+	h_init(&h, mk_cfg(), "env", "prod");
+	b = h_scrape(&h,
+		     "# HELP a_total Some\\nhelp.\n"
+		     "# TYPE a_total counter\n"
+		     "a_total{x=\"1\"} 5\n"
+		     "b 2.5\n"
+		     "c{y=\"q\\\"uote\"} 7 1600000000000\n",
+		     1000, &st);
+	CU_ASSERT_TRUE(st.up);
+	CU_ASSERT_EQUAL(st.scraped, 3);
+	CU_ASSERT_EQUAL(st.added, 3);
+	CU_ASSERT_EQUAL(b->n_series, 3 + SCRAPE_N_REPORT);
+	s = find(b, "a_total", "x", "1");
+	CU_ASSERT_FATAL(s != NULL);
+	CU_ASSERT_TRUE(sorted(s));
+	CU_ASSERT_STRING_EQUAL(get_label(s, "job"), "node");
+	CU_ASSERT_STRING_EQUAL(get_label(s, "instance"), "10.0.0.1:9100");
+	CU_ASSERT_STRING_EQUAL(get_label(s, "env"), "prod");
+	CU_ASSERT_EQUAL(s->hash, starling_labels_hash(s->labels, s->n_labels));
+	CU_ASSERT_EQUAL(s->values[0], 5);
+	CU_ASSERT_EQUAL(s->timestamps_ms[0], 1000);
+	s = find(b, "c", NULL, NULL);
+	CU_ASSERT_FATAL(s != NULL);
+	CU_ASSERT_STRING_EQUAL(get_label(s, "y"), "q\"uote");
+	CU_ASSERT_EQUAL(s->timestamps_ms[0], 1600000000000); /* honor_timestamps */
+	s = find(b, "up", NULL, NULL);
+	CU_ASSERT_FATAL(s != NULL);
+	CU_ASSERT_EQUAL(s->values[0], 1);
+	CU_ASSERT_STRING_EQUAL(get_label(s, "env"), "prod");
+	CU_ASSERT_EQUAL(find(b, "scrape_samples_scraped", NULL, NULL)->values[0], 3);
+	CU_ASSERT_EQUAL(find(b, "scrape_series_added", NULL, NULL)->values[0], 3);
+	CU_ASSERT_DOUBLE_EQUAL(find(b, "scrape_duration_seconds", NULL, NULL)->values[0], 0.0015,
+			       1e-9);
+	n_entries = h.t->cache.n;
+	CU_ASSERT_EQUAL(n_entries, 3);
+	/* metadata goes with the first batch (then once a minute) */
+	CU_ASSERT_EQUAL_FATAL(b->n_metadata, 1);
+	CU_ASSERT_STRING_EQUAL(b->metadata[0].family, "a_total");
+	CU_ASSERT_EQUAL(b->metadata[0].type, STARLING_METRIC_COUNTER);
+	CU_ASSERT_STRING_EQUAL(b->metadata[0].help, "Some\nhelp.");
+
+	/* b vanishes: one staleness marker at the scrape time; a and c hit
+	 * the cache (nothing added). c has its own timestamp: never stale. */
+	b = h_scrape(&h, "a_total{x=\"1\"} 6\nc{y=\"q\\\"uote\"} 8 1600000001000\n", 2000, &st);
+	CU_ASSERT_EQUAL(st.added, 0);
+	CU_ASSERT_EQUAL(st.stale, 1);
+	CU_ASSERT_EQUAL(b->n_metadata, 0);
+	s = find(b, "b", NULL, NULL);
+	CU_ASSERT_FATAL(s != NULL);
+	CU_ASSERT_TRUE(is_stale(s->values[0]));
+	CU_ASSERT_EQUAL(s->timestamps_ms[0], 2000);
+	CU_ASSERT_STRING_EQUAL(get_label(s, "instance"), "10.0.0.1:9100");
+	CU_ASSERT_EQUAL(find(b, "a_total", NULL, NULL)->values[0], 6);
+	CU_ASSERT_EQUAL(find(b, "scrape_series_added", NULL, NULL)->values[0], 0);
+	CU_ASSERT_EQUAL(h.t->cache.n, 3);
+
+	/* c vanishes: no marker (explicit timestamp); b is evicted */
+	b = h_scrape(&h, "a_total{x=\"1\"} 7\n", 3000, &st);
+	CU_ASSERT_EQUAL(st.stale, 0);
+	CU_ASSERT_PTR_NULL(find(b, "b", NULL, NULL));
+	CU_ASSERT_PTR_NULL(find(b, "c", NULL, NULL));
+	CU_ASSERT_EQUAL(h.t->cache.n, 2);
+	b = h_scrape(&h, "a_total{x=\"1\"} 8\n", 4000, &st);
+	CU_ASSERT_EQUAL(h.t->cache.n, 1);
+
+	/* a series that comes back is new again */
+	b = h_scrape(&h, "a_total{x=\"1\"} 9\nb 1\n", 5000, &st);
+	CU_ASSERT_EQUAL(st.added, 1);
+	CU_ASSERT_EQUAL(find(b, "b", NULL, NULL)->values[0], 1);
+
+	/* duplicate series text in one body: first sample wins */
+	b = h_scrape(&h, "a_total{x=\"1\"} 10\nb 2\nb 3\n", 6000, &st);
+	CU_ASSERT_EQUAL(b->n_series, 2 + SCRAPE_N_REPORT);
+	CU_ASSERT_EQUAL(find(b, "b", NULL, NULL)->values[0], 2);
+	h_free(&h);
+}
+
+/* Series churn: label values come and go; the cache and its string table
+ * stay bounded by what is live. */
+static void test_cache_churn(void)
+{
+	struct harness h;
+	struct scrape_stats st;
+	char *body = malloc(64 * 1024);
+
+	h_init(&h, mk_cfg(), NULL, NULL);
+	for (int round = 0; round < 60; round++) {
+		size_t len = 0;
+
+		for (int k = round * 10; k < round * 10 + 200; k++)
+			len += (size_t)snprintf(body + len, 64 * 1024 - len,
+						"churn{id=\"%d\",le=\"%d\"} %d\n", k, k % 7, k);
+		h_scrape(&h, body, 1000 + round * 1000, &st);
+		CU_ASSERT_TRUE_FATAL(st.up);
+		if (round > 0) {
+			CU_ASSERT_EQUAL(st.added, 10);
+			CU_ASSERT_EQUAL(st.stale, 10);
+		}
+	}
+	/* 200 live + 10 stale-marked + at most 10 awaiting eviction */
+	CU_ASSERT(h.t->cache.n <= 220);
+	CU_ASSERT(h.t->cache.strs_n - h.t->cache.strs_dead <= 220 + 7 + 4);
+	CU_ASSERT(h.t->cache.strs_n < 1000);
+	free(body);
+	h_free(&h);
+}
+
+static void test_failed_scrape(void)
+{
+	struct harness h;
+	const struct starling_series_batch *b;
+	struct scrape_result r = { 0 };
+	struct scrape_stats st;
+
+	h_init(&h, mk_cfg(), NULL, NULL);
+	h_scrape(&h, "a 1\nb 2\n", 1000, &st);
+
+	/* HTTP 500: up 0, every series of the last scrape goes stale */
+	r.status = 500;
+	r.start_ms = 2000;
+	mock_host_clear_forwarded(h.m);
+	CU_ASSERT(scrape_process(&h.ctx, h.t, &r, &st) < 0);
+	b = mock_host_forwarded_batch(h.m, 0);
+	CU_ASSERT_FALSE(st.up);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.error, "500"));
+	CU_ASSERT_EQUAL(find(b, "up", NULL, NULL)->values[0], 0);
+	CU_ASSERT_TRUE(is_stale(find(b, "a", NULL, NULL)->values[0]));
+	CU_ASSERT_TRUE(is_stale(find(b, "b", NULL, NULL)->values[0]));
+	CU_ASSERT_EQUAL(b->n_series, 2 + SCRAPE_N_REPORT);
+
+	/* recovery, then garbage after a valid line: all or nothing, and
+	 * no staleness marker later for the sample that was never sent */
+	h_scrape(&h, "a 1\n", 3000, &st);
+	CU_ASSERT_TRUE(st.up);
+	b = h_scrape(&h, "a 2\nnew_series 5\nthis is { not valid\n", 4000, &st);
+	CU_ASSERT_FALSE(st.up);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.error, "line 3"));
+	CU_ASSERT_PTR_NULL(find(b, "new_series", NULL, NULL));
+	CU_ASSERT_TRUE(is_stale(find(b, "a", NULL, NULL)->values[0]));
+	CU_ASSERT_EQUAL(find(b, "up", NULL, NULL)->values[0], 0);
+	b = h_scrape(&h, "a 3\n", 5000, &st);
+	CU_ASSERT_TRUE(st.up);
+	CU_ASSERT_EQUAL(st.stale, 0);
+	CU_ASSERT_PTR_NULL(find(b, "new_series", NULL, NULL));
+
+	/* transport error (timeout) */
+	memset(&r, 0, sizeof(r));
+	r.error = -ETIMEDOUT;
+	r.error_msg = "timed out";
+	r.start_ms = 6000;
+	mock_host_clear_forwarded(h.m);
+	CU_ASSERT_EQUAL(scrape_process(&h.ctx, h.t, &r, &st), -ETIMEDOUT);
+	b = mock_host_forwarded_batch(h.m, 0);
+	CU_ASSERT_EQUAL(find(b, "up", NULL, NULL)->values[0], 0);
+	CU_ASSERT_TRUE(is_stale(find(b, "a", NULL, NULL)->values[0]));
+	CU_ASSERT_STRING_EQUAL(st.error, "timed out");
+
+	/* duplicate label names in a series fail the scrape */
+	b = h_scrape(&h, "a{x=\"1\",x=\"1\"} 1\n", 7000, &st);
+	CU_ASSERT_FALSE(st.up);
+	CU_ASSERT_EQUAL(b->n_series, SCRAPE_N_REPORT);
+	h_free(&h);
+}
+
+static void test_honor_labels(void)
+{
+	struct harness h;
+	const struct starling_series_batch *b;
+	const struct starling_series *s;
+	struct scrape_stats st;
+	struct scrape_config *c = mk_cfg();
+
+	h_init(&h, c, "env", "prod");
+	b = h_scrape(&h, "m{job=\"theirs\",instance=\"i\",exported_env=\"e0\",env=\"e1\"} 1\n", 1000,
+		     &st);
+	s = find(b, "m", NULL, NULL);
+	CU_ASSERT_FATAL(s != NULL);
+	CU_ASSERT_TRUE(sorted(s));
+	CU_ASSERT_STRING_EQUAL(get_label(s, "job"), "node");
+	CU_ASSERT_STRING_EQUAL(get_label(s, "exported_job"), "theirs");
+	CU_ASSERT_STRING_EQUAL(get_label(s, "instance"), "10.0.0.1:9100");
+	CU_ASSERT_STRING_EQUAL(get_label(s, "exported_instance"), "i");
+	CU_ASSERT_STRING_EQUAL(get_label(s, "env"), "prod");
+	CU_ASSERT_STRING_EQUAL(get_label(s, "exported_env"), "e0");
+	CU_ASSERT_STRING_EQUAL(get_label(s, "exported_exported_env"), "e1");
+	h_free(&h);
+
+	c = mk_cfg();
+	c->honor_labels = true;
+	h_init(&h, c, "env", "prod");
+	b = h_scrape(&h, "m{job=\"theirs\",instance=\"i\"} 1\n", 1000, &st);
+	s = find(b, "m", NULL, NULL);
+	CU_ASSERT_FATAL(s != NULL);
+	CU_ASSERT_STRING_EQUAL(get_label(s, "job"), "theirs");
+	CU_ASSERT_STRING_EQUAL(get_label(s, "instance"), "i");
+	CU_ASSERT_STRING_EQUAL(get_label(s, "env"), "prod");
+	CU_ASSERT_PTR_NULL(get_label(s, "exported_job"));
+	/* the synthetic series always carry the target's labels */
+	CU_ASSERT_STRING_EQUAL(get_label(find(b, "up", NULL, NULL), "job"), "node");
+	h_free(&h);
+}
+
+static void test_limits(void)
+{
+	struct harness h;
+	const struct starling_series_batch *b;
+	struct scrape_stats st;
+	struct scrape_config *c = mk_cfg();
+
+	c->sample_limit = 2;
+	h_init(&h, c, NULL, NULL);
+	b = h_scrape(&h, "a 1\nb 2\n", 1000, &st);
+	CU_ASSERT_TRUE(st.up);
+	b = h_scrape(&h, "a 1\nb 2\nc 3\n", 2000, &st);
+	CU_ASSERT_FALSE(st.up);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.error, "sample_limit"));
+	CU_ASSERT_EQUAL(find(b, "up", NULL, NULL)->values[0], 0);
+	CU_ASSERT_PTR_NULL(find(b, "c", NULL, NULL));
+	CU_ASSERT_TRUE(is_stale(find(b, "a", NULL, NULL)->values[0]));
+	CU_ASSERT_EQUAL(find(b, "scrape_samples_scraped", NULL, NULL)->values[0], 3);
+	h_free(&h);
+
+	c = mk_cfg();
+	c->label_value_length_limit = 13; /* = strlen(instance) */
+	h_init(&h, c, NULL, NULL);
+	b = h_scrape(&h, "a{v=\"short\"} 1\n", 1000, &st);
+	CU_ASSERT_TRUE(st.up);
+	b = h_scrape(&h, "a{v=\"short\"} 1\na{v=\"this is far too long\"} 1\n", 2000, &st);
+	CU_ASSERT_FALSE(st.up);
+	/* a cached over-limit series keeps failing the scrape */
+	b = h_scrape(&h, "a{v=\"this is far too long\"} 1\n", 3000, &st);
+	CU_ASSERT_FALSE(st.up);
+	CU_ASSERT_EQUAL(find(b, "up", NULL, NULL)->values[0], 0);
+	h_free(&h);
+
+	c = mk_cfg();
+	c->label_limit = 3; /* __name__, job, instance */
+	h_init(&h, c, NULL, NULL);
+	h_scrape(&h, "a 1\n", 1000, &st);
+	if (!st.up)
+		fprintf(stderr, "label_limit: %s\n", st.error);
+	CU_ASSERT_TRUE(st.up);
+	h_scrape(&h, "a{x=\"1\"} 1\n", 2000, &st);
+	CU_ASSERT_FALSE(st.up);
+	h_free(&h);
+}
+
+static void test_metric_relabel(void)
+{
+	static const char *const src[] = { "__name__" };
+	struct starling_relabel_config rules[2] = { { 0 }, { 0 } };
+	struct scrape_config *c = mk_cfg();
+	const struct starling_series_batch *b;
+	const struct starling_series *s;
+	struct scrape_stats st;
+	struct harness h;
+	char err[128];
+
+	rules[0].source_labels = src;
+	rules[0].n_source_labels = 1;
+	rules[0].regex = "drop_.*";
+	rules[0].action = "drop";
+	rules[1].target_label = "added";
+	rules[1].replacement = "yes";
+	CU_ASSERT_FATAL(starling_relabel_rules_new(rules, 2, &c->metric_relabel, err,
+						   sizeof(err)) == 0);
+	h_init(&h, c, NULL, NULL);
+	b = h_scrape(&h, "drop_me 1\nkeep_me 2\n", 1000, &st);
+	CU_ASSERT_TRUE(st.up);
+	CU_ASSERT_PTR_NULL(find(b, "drop_me", NULL, NULL));
+	s = find(b, "keep_me", NULL, NULL);
+	CU_ASSERT_FATAL(s != NULL);
+	CU_ASSERT_STRING_EQUAL(get_label(s, "added"), "yes");
+	CU_ASSERT_TRUE(sorted(s));
+	CU_ASSERT_EQUAL(s->hash, starling_labels_hash(s->labels, s->n_labels));
+	CU_ASSERT_EQUAL(find(b, "scrape_samples_scraped", NULL, NULL)->values[0], 2);
+	CU_ASSERT_EQUAL(find(b, "scrape_samples_post_metric_relabeling", NULL, NULL)->values[0],
+			1);
+	/* never applied to the synthetic series */
+	CU_ASSERT_PTR_NULL(get_label(find(b, "up", NULL, NULL), "added"));
+	/* a dropped series never gets a staleness marker */
+	b = h_scrape(&h, "keep_me 3\n", 2000, &st);
+	CU_ASSERT_EQUAL(st.stale, 0);
+	CU_ASSERT_EQUAL(b->n_series, 1 + SCRAPE_N_REPORT);
+	starling_relabel_rules_free(c->metric_relabel);
+	h_free(&h);
+}
+
+static void test_end_of_run(void)
+{
+	struct harness h;
+	const struct starling_series_batch *b;
+	struct scrape_stats st;
+
+	h_init(&h, mk_cfg(), NULL, NULL);
+	h_scrape(&h, "a 1\nb 2\n", 1000, &st);
+	mock_host_clear_forwarded(h.m);
+	CU_ASSERT_EQUAL(scrape_end_of_run(&h.ctx, h.t, 16000), 0);
+	b = mock_host_forwarded_batch(h.m, 0);
+	CU_ASSERT_FATAL(b != NULL);
+	CU_ASSERT_EQUAL(b->n_series, 2 + SCRAPE_N_REPORT);
+	for (size_t i = 0; i < b->n_series; i++) {
+		CU_ASSERT_TRUE(is_stale(b->series[i].values[0]));
+		CU_ASSERT_EQUAL(b->series[i].timestamps_ms[0], 16000);
+	}
+	CU_ASSERT_PTR_NOT_NULL(find(b, "up", NULL, NULL));
+	CU_ASSERT_EQUAL(h.t->cache.n, 0);
+	h_free(&h);
+}
+
+static void test_openmetrics_and_fallback(void)
+{
+	struct harness h;
+	const struct starling_series_batch *b;
+	struct scrape_result r = { 0 };
+	struct scrape_stats st;
+	const char *om = "# TYPE a counter\na_total 3 1600000000.5\n# EOF\n";
+
+	h_init(&h, mk_cfg(), NULL, NULL);
+	r.status = 200;
+	r.body = om;
+	r.body_len = strlen(om);
+	r.content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+	r.start_ms = 1000;
+	scrape_process(&h.ctx, h.t, &r, &st);
+	CU_ASSERT_TRUE(st.up);
+	b = mock_host_forwarded_batch(h.m, 0);
+	CU_ASSERT_EQUAL(find(b, "a_total", NULL, NULL)->timestamps_ms[0], 1600000000500);
+	/* no Content-Type: Prometheus text fallback */
+	mock_host_clear_forwarded(h.m);
+	r.body = "x 1\n";
+	r.body_len = 4;
+	r.content_type = NULL;
+	r.start_ms = 2000;
+	scrape_process(&h.ctx, h.t, &r, &st);
+	CU_ASSERT_TRUE(st.up);
+	b = mock_host_forwarded_batch(h.m, 0);
+	CU_ASSERT_EQUAL(find(b, "x", NULL, NULL)->values[0], 1);
+	h_free(&h);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Whole component against a tiny HTTP server.                               */
+
+struct http_srv {
+	int fd;
+	int port;
+	pthread_t thread;
+	atomic_bool stop;
+	atomic_int hits;
+	const char *body;
+};
+
+static void *srv_main(void *arg)
+{
+	struct http_srv *s = arg;
+
+	while (!atomic_load(&s->stop)) {
+		char req[4096], hdr[256];
+		int c = accept(s->fd, NULL, NULL);
+		ssize_t got = 0, r;
+
+		if (c < 0)
+			continue;
+		while (got < (ssize_t)sizeof(req) - 1 &&
+		       (r = read(c, req + got, sizeof(req) - 1 - (size_t)got)) > 0) {
+			got += r;
+			req[got] = '\0';
+			if (strstr(req, "\r\n\r\n"))
+				break;
+		}
+		atomic_fetch_add(&s->hits, 1);
+		snprintf(hdr, sizeof(hdr),
+			 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+			 strlen(s->body));
+		if (write(c, hdr, strlen(hdr)) < 0 || write(c, s->body, strlen(s->body)) < 0)
+			perror("write");
+		close(c);
+	}
+	return NULL;
+}
+
+static int srv_start(struct http_srv *s, const char *body)
+{
+	struct sockaddr_in a = { 0 };
+	socklen_t len = sizeof(a);
+	struct timeval tv = { 0, 100000 };
+	int one = 1;
+
+	memset(s, 0, sizeof(*s));
+	s->body = body;
+	s->fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(s->fd, (struct sockaddr *)&a, sizeof(a)) || listen(s->fd, 64))
+		return -1;
+	getsockname(s->fd, (struct sockaddr *)&a, &len);
+	s->port = ntohs(a.sin_port);
+	return pthread_create(&s->thread, NULL, srv_main, s);
+}
+
+static void srv_stop(struct http_srv *s)
+{
+	atomic_store(&s->stop, true);
+	pthread_join(s->thread, NULL);
+	close(s->fd);
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Own the targets whose key is even. */
+static bool owns_even(void *arg, uint64_t key, unsigned replicas)
+{
+	(void)arg;
+	(void)replicas;
+	return key % 2 == 0;
+}
+
+struct collect {
+	size_t n;
+	uint64_t keys[64];
+	bool owned[64];
+	int health[64];
+};
+
+static void collect_emit(void *ctx, const struct starling_target_info *t)
+{
+	struct collect *c = ctx;
+
+	if (c->n < 64) {
+		c->keys[c->n] = t->key;
+		c->owned[c->n] = t->owned_here;
+		c->health[c->n] = t->health;
+		c->n++;
+	}
+}
+
+static char *targets_cfg(int port, int n, const char *extra)
+{
+	char *buf = malloc(8192);
+	size_t len = 0;
+
+	len += (size_t)snprintf(buf + len, 8192 - len, "targets = (");
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(buf + len, 8192 - len,
+					"%s{ *address__ = \"127.0.0.1:%d\"; idx = \"%d\"; }",
+					i ? "," : "", port, i);
+	snprintf(buf + len, 8192 - len,
+		 ");\nforward_to = [ \"x.y\" ];\nscrape_interval = \"200ms\";\n%s", extra);
+	return buf;
+}
+
+/* Targets idx="0".."n-1" seen in forwarded up samples. */
+static unsigned scraped_mask(struct mock_host *m, bool stale_only)
+{
+	unsigned mask = 0;
+
+	for (size_t i = 0; i < mock_host_forwarded_batches(m); i++) {
+		const struct starling_series_batch *b = mock_host_forwarded_batch(m, i);
+
+		for (size_t j = 0; j < b->n_series; j++) {
+			const char *n = get_label(&b->series[j], "__name__");
+			const char *idx = get_label(&b->series[j], "idx");
+
+			if (!n || !idx || strcmp(n, "up"))
+				continue;
+			if (stale_only && !is_stale(b->series[j].values[0]))
+				continue;
+			mask |= 1u << strtoul(idx, NULL, 10);
+		}
+	}
+	return mask;
+}
+
+static void test_component_ownership(void)
+{
+	const struct starling_component_type *type = &prometheus_scrape_type;
+	struct http_srv srv;
+	struct mock_host *m;
+	struct collect col = { 0 };
+	char err[256], *cfg;
+	void *inst;
+	size_t owned, total;
+	unsigned want = 0, got;
+
+	CU_ASSERT_FATAL(srv_start(&srv, "metric_a 1\nmetric_b{k=\"v\"} 2\n") == 0);
+	cfg = targets_cfg(srv.port, 8, "clustering = { enabled = true; };");
+	m = mock_host_new("prometheus.scrape.own", type->schema, cfg, err, sizeof(err));
+	if (!m)
+		fprintf(stderr, "mock: %s\n", err);
+	CU_ASSERT_FATAL(m != NULL);
+	mock_host_set_quiet(m, true);
+	mock_host_set_owns(m, owns_even, NULL);
+	CU_ASSERT_FATAL(type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m),
+				     &inst) == 0);
+	CU_ASSERT_FATAL(type->start(inst) == 0);
+	CU_ASSERT_EQUAL(type->list_targets(inst, collect_emit, &col), 0);
+	CU_ASSERT_EQUAL(col.n, 8);
+	for (size_t i = 0; i < col.n; i++) {
+		CU_ASSERT_EQUAL(col.owned[i], col.keys[i] % 2 == 0);
+		if (col.owned[i])
+			want++;
+	}
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 8);
+	CU_ASSERT_EQUAL(owned, want);
+	/* a little over two intervals: every owned target scraped, no other */
+	sleep_ms(700);
+	type->stop(inst);
+	want = 0;
+	{
+		/* map idx -> owned through the forwarded samples' keys is not
+		 * possible, so recompute the keys the way the plugin does */
+		struct scrape_config *c = mk_cfg();
+
+		c->interval_ms = 200;
+		for (int i = 0; i < 8; i++) {
+			char addr[32], idx[8];
+			struct starling_label in[2] = { { "__address__", addr }, { "idx", idx } };
+			struct scrape_target *t;
+
+			snprintf(addr, sizeof(addr), "127.0.0.1:%d", srv.port);
+			snprintf(idx, sizeof(idx), "%d", i);
+			CU_ASSERT_FATAL(scrape_target_new(c, in, 2, &t, err, sizeof(err)) == 0);
+			if (t->key % 2 == 0)
+				want |= 1u << i;
+			scrape_target_free(t);
+		}
+		free_cfg(c);
+	}
+	got = scraped_mask(m, false);
+	CU_ASSERT_EQUAL(got, want);
+	CU_ASSERT_NOT_EQUAL(want, 0);
+	CU_ASSERT(mock_host_metric(m, "prometheus_forwarded_samples_total", NULL) > 0);
+	CU_ASSERT_EQUAL(mock_host_metric(m, "starling_scrape_failures_total", NULL), 0);
+	type->destroy(inst);
+	mock_host_free(m);
+	free(cfg);
+	srv_stop(&srv);
+}
+
+static void test_component_update(void)
+{
+	const struct starling_component_type *type = &prometheus_scrape_type;
+	struct http_srv srv;
+	struct mock_host *m;
+	char err[256], *cfg, *cfg2;
+	void *inst;
+	size_t owned, total;
+
+	CU_ASSERT_FATAL(srv_start(&srv, "metric_a 1\n") == 0);
+	cfg = targets_cfg(srv.port, 3, "");
+	m = mock_host_new("prometheus.scrape.upd", type->schema, cfg, err, sizeof(err));
+	CU_ASSERT_FATAL(m != NULL);
+	mock_host_set_quiet(m, true);
+	CU_ASSERT_FATAL(type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m),
+				     &inst) == 0);
+	CU_ASSERT_FATAL(type->start(inst) == 0);
+	sleep_ms(500);
+	CU_ASSERT_EQUAL(scraped_mask(m, false), 7u);
+	mock_host_clear_forwarded(m);
+
+	/* drop target idx=2: it gets staleness markers, the others keep going */
+	cfg2 = targets_cfg(srv.port, 2, "");
+	CU_ASSERT_FATAL(mock_host_set_config(m, cfg2, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), 0);
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 2);
+	sleep_ms(500);
+	CU_ASSERT_EQUAL(scraped_mask(m, true), 4u);  /* only idx=2 went stale */
+	CU_ASSERT_EQUAL(scraped_mask(m, false), 7u); /* 0 and 1 still scraped */
+	/* any other change: the host must re-create the instance */
+	free(cfg2);
+	cfg2 = targets_cfg(srv.port, 2, "job_name = \"other\";");
+	CU_ASSERT_FATAL(mock_host_set_config(m, cfg2, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), -EOPNOTSUPP);
+	type->stop(inst);
+	type->destroy(inst);
+	mock_host_free(m);
+	free(cfg);
+	free(cfg2);
+	srv_stop(&srv);
+}
+
+static void test_component_bad_config(void)
+{
+	const struct starling_component_type *type = &prometheus_scrape_type;
+	static const char *const bad[] = {
+		"targets = ( { job = \"x\"; } ); forward_to = [ \"a.b\" ];",
+		"targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"a.b\" ]; "
+		"scheme = \"gopher\";",
+		"targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"a.b\" ]; "
+		"scrape_protocols = [ \"PrometheusProto\" ];",
+		"targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"a.b\" ]; "
+		"sample_limit = -1;",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char err[256];
+		struct mock_host *m = mock_host_new("prometheus.scrape.bad", type->schema, bad[i],
+						    err, sizeof(err));
+		void *inst = NULL;
+
+		CU_ASSERT_FATAL(m != NULL);
+		mock_host_set_quiet(m, true);
+		CU_ASSERT(type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m),
+				       &inst) == -EINVAL);
+		CU_ASSERT_EQUAL(mock_host_log_count(m, STARLING_LOG_ERROR, NULL), 1);
+		mock_host_free(m);
+	}
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned fails;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	s = CU_add_suite("prometheus_scrape", NULL, NULL);
+	CU_add_test(s, "target labels and URL", test_target_labels_and_url);
+	CU_add_test(s, "phase is node independent", test_phase_node_independent);
+	CU_add_test(s, "series cache and staleness", test_cache_and_staleness);
+	CU_add_test(s, "cache churn", test_cache_churn);
+	CU_add_test(s, "failed scrapes", test_failed_scrape);
+	CU_add_test(s, "honor_labels", test_honor_labels);
+	CU_add_test(s, "sample and label limits", test_limits);
+	CU_add_test(s, "metric relabelling", test_metric_relabel);
+	CU_add_test(s, "end-of-run staleness", test_end_of_run);
+	CU_add_test(s, "OpenMetrics and fallback", test_openmetrics_and_fallback);
+	CU_add_test(s, "component: ownership filtering", test_component_ownership);
+	CU_add_test(s, "component: target update", test_component_update);
+	CU_add_test(s, "component: bad config", test_component_bad_config);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return fails ? 1 : 0;
+}
