@@ -284,6 +284,20 @@ show checkbad 5
 check "check-config refuses a broken config with exit 1 and file:line" \
 	sh -c "[ $brc = 1 ] && grep -qE 'broken\.cfg:[0-9]+' '$LOG/checkbad'"
 
+# The documented examples must be valid configs for the packaged daemon and
+# plugins: the commented example in the packaged config, and EXAMPLE in
+# starling.cfg(5).
+sed -n '/^\/\/ components = (/,/^\/\/ );/p' "$CFG" | sed 's|^// \{0,1\}||' >"$WORK/cfg-example.cfg"
+gzip -dc "$ROOT/usr/share/man/man5/starling.cfg.5.gz" |
+	sed -n '/^\.SH EXAMPLE/,/^\.fi/p' | grep -v '^\.' | sed 's/\\-/-/g' >"$WORK/man-example.cfg"
+for ex in cfg-example man-example; do
+	run_out "check-$ex" "$S" check-config --plugins-dir "$PLUGDIR" "$WORK/$ex.cfg"
+	erc=$?
+	show "check-$ex" 5
+	check "documented example ($ex) passes check-config with the packaged plugins" \
+		sh -c "[ $erc = 0 ] && [ -s '$WORK/$ex.cfg' ]"
+done
+
 run_out pluginslist "$S" plugins list --plugins-dir "$PLUGDIR"
 prc=$?
 show pluginslist 30
