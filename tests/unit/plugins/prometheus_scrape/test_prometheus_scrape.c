@@ -625,6 +625,8 @@ struct http_srv {
 	atomic_bool stop;
 	atomic_int hits;
 	const char *body;
+	pthread_mutex_t lock;
+	char last_request[4096]; /* the last request's head */
 };
 
 static void *srv_main(void *arg)
@@ -646,6 +648,11 @@ static void *srv_main(void *arg)
 				break;
 		}
 		atomic_fetch_add(&s->hits, 1);
+		if (got > 0) {
+			pthread_mutex_lock(&s->lock);
+			memcpy(s->last_request, req, (size_t)got + 1);
+			pthread_mutex_unlock(&s->lock);
+		}
 		snprintf(hdr, sizeof(hdr),
 			 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
 			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
@@ -665,6 +672,7 @@ static int srv_start(struct http_srv *s, const char *body)
 	int one = 1;
 
 	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
 	s->body = body;
 	s->fd = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -814,6 +822,14 @@ static void test_component_ownership(void)
 	}
 	got = scraped_mask(m, false);
 	CU_ASSERT_EQUAL(got, want);
+	/* the request Prometheus/Alloy would send */
+	CU_ASSERT_PTR_NOT_NULL(strstr(srv.last_request, "GET /metrics HTTP/1.1\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(srv.last_request, "\r\nAccept: " STARLING_EXPO_ACCEPT_HEADER "\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(srv.last_request, "\r\nX-Prometheus-Scrape-Timeout-Seconds: 0.2\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(srv.last_request, "\r\nUser-Agent: Starling/"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(srv.last_request, "\r\nAccept-Encoding: gzip"));
 	CU_ASSERT_NOT_EQUAL(want, 0);
 	CU_ASSERT(mock_host_metric(m, "prometheus_forwarded_samples_total", NULL) > 0);
 	CU_ASSERT_EQUAL(mock_host_metric(m, "starling_scrape_failures_total", NULL), 0);
@@ -866,6 +882,40 @@ static void test_component_update(void)
 	srv_stop(&srv);
 }
 
+static void test_component_protocols(void)
+{
+	const struct starling_component_type *type = &prometheus_scrape_type;
+	struct http_srv srv;
+	struct mock_host *m;
+	char err[256], *cfg;
+	void *inst;
+
+	CU_ASSERT_FATAL(srv_start(&srv, "metric_a 1\n") == 0);
+	cfg = targets_cfg(srv.port, 1,
+			  "scrape_protocols = [ \"PrometheusText1.0.0\", \"PrometheusText0_0_4\" ];"
+			  "scrape_timeout = \"150ms\"; enable_compression = false;"
+			  "params = { module = \"a b\"; };");
+	m = mock_host_new("prometheus.scrape.proto", type->schema, cfg, err, sizeof(err));
+	CU_ASSERT_FATAL(m != NULL);
+	mock_host_set_quiet(m, true);
+	CU_ASSERT_FATAL(
+	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
+	CU_ASSERT_FATAL(type->start(inst) == 0);
+	sleep_ms(450);
+	type->stop(inst);
+	CU_ASSERT_PTR_NOT_NULL(strstr(srv.last_request, "GET /metrics?module=a+b HTTP/1.1\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+	    srv.last_request, "\r\nAccept: text/plain;version=1.0.0;escaping=underscores;q=0.3,"
+			      "text/plain;version=0.0.4;q=0.2,*/*;q=0.1\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(srv.last_request, "\r\nX-Prometheus-Scrape-Timeout-Seconds: 0.15\r\n"));
+	CU_ASSERT_PTR_NULL(strstr(srv.last_request, "gzip"));
+	type->destroy(inst);
+	mock_host_free(m);
+	free(cfg);
+	srv_stop(&srv);
+}
+
 static void test_component_bad_config(void)
 {
 	const struct starling_component_type *type = &prometheus_scrape_type;
@@ -914,6 +964,7 @@ int main(void)
 	CU_add_test(s, "OpenMetrics and fallback", test_openmetrics_and_fallback);
 	CU_add_test(s, "component: ownership filtering", test_component_ownership);
 	CU_add_test(s, "component: target update", test_component_update);
+	CU_add_test(s, "component: request headers", test_component_protocols);
 	CU_add_test(s, "component: bad config", test_component_bad_config);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
