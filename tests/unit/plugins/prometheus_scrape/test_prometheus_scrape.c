@@ -894,7 +894,8 @@ static void test_component_protocols(void)
 	cfg = targets_cfg(srv.port, 1,
 			  "scrape_protocols = [ \"PrometheusText1.0.0\", \"PrometheusText0_0_4\" ];"
 			  "scrape_timeout = \"150ms\"; enable_compression = false;"
-			  "params = { module = \"a b\"; };");
+			  "params = { module = \"a b\"; };"
+			  "basic_auth = { username = \"u\"; password = \"p\"; };");
 	m = mock_host_new("prometheus.scrape.proto", type->schema, cfg, err, sizeof(err));
 	CU_ASSERT_FATAL(m != NULL);
 	mock_host_set_quiet(m, true);
@@ -910,6 +911,7 @@ static void test_component_protocols(void)
 	CU_ASSERT_PTR_NOT_NULL(
 	    strstr(srv.last_request, "\r\nX-Prometheus-Scrape-Timeout-Seconds: 0.15\r\n"));
 	CU_ASSERT_PTR_NULL(strstr(srv.last_request, "gzip"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(srv.last_request, "\r\nAuthorization: Basic dTpw\r\n"));
 	type->destroy(inst);
 	mock_host_free(m);
 	free(cfg);
