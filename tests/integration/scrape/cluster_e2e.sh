@@ -102,8 +102,19 @@ check "steady state" "$t0" "$t1" 0
 victim_targets=$(owned 3)
 t0=$(now)
 kill -9 "${pid[3]}"
-wait_participants 2 30 1 2 || fail "s3 not dropped after kill -9"
-echo "s3 dropped after $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s; it had $victim_targets targets"
+state_of() { # state_of NODE PEER
+	curl -s "http://127.0.0.1:2741$1/api/v0/cluster/peers" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+peers = d.get("peers", d) if isinstance(d, dict) else d
+print(next((p["state"] for p in peers if p.get("name") == sys.argv[1]), "none"))' "$2"
+}
+for ((i = 0; i < 300; i++)); do
+	[ "$(state_of 1 s3)" = dead ] && [ "$(state_of 2 s3)" = dead ] && break
+	sleep 0.1
+done
+[ "$(state_of 1 s3)" = dead ] || fail "s3 not declared dead after kill -9"
+echo "s3 declared dead after $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s; it had $victim_targets targets"
 sleep $((iv * 2 + 2))
 t1=$(now)
 check "kill -9" "$(awk -v a="$t0" 'BEGIN { printf "%.3f", a - 4 }')" "$t1" $((detect / iv + 1))
@@ -123,10 +134,12 @@ for n in 1 2 3; do
 	sleep $((iv * 2))
 done
 t1=$(now); sleep 2
-# A node that leaves stops owning at once, its peers take over when the
-# announcement reaches them: a slot whose boundary falls in between (up to
-# ~0.7 s here) is scraped by nobody. Until the cluster service hands over at
-# an agreed time, one missed slot per leave is tolerated unless
-# STRICT_HANDOFF=1; doubles are never tolerated.
+# Known gaps (see the plugin README): a node that leaves stops owning at once
+# and its peers take over when its announcement reaches them (~0.1-0.2 s
+# here), so a slot whose boundary falls in between is scraped by nobody; and
+# remote_write keeps the last batches of a stopping node on disk and sends
+# them after the restart, when Prometheus may refuse them as out of order.
+# One missed slot per leave is tolerated unless STRICT_HANDOFF=1; doubled
+# slots never are.
 check "rolling restart" "$t0" "$t1" $([ "${STRICT_HANDOFF:-0}" = 1 ] && echo 0 || echo 1)
 echo PASS
