@@ -678,6 +678,8 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t)
 	submit(in, t);
 }
 
+static void reset_cursor(struct scrape_inst *in);
+
 /* Scrape every target whose slot has come; returns ms until the next one. */
 static int64_t schedule(struct scrape_inst *in, int64_t now)
 {
@@ -685,6 +687,17 @@ static int64_t schedule(struct scrape_inst *in, int64_t now)
 	size_t n = in->n_targets;
 	struct scrape_ctx ctx = {in->api, in->self, in->cfg, &in->scratch};
 
+	/* The wall clock went back (no slot is ever more than one interval
+	 * ahead): re-place every target on its slots from the new time. */
+	if (n && in->targets[in->cursor]->next_due_ms > now + iv) {
+		in->api->log(in->self, STARLING_LOG_WARN,
+			     "wall clock went back by %lld ms: rescheduling the targets",
+			     (long long)(in->targets[in->cursor]->next_due_ms - now - iv));
+		for (size_t i = 0; i < n; i++)
+			in->targets[i]->next_due_ms =
+			    scrape_next_slot(now, iv, in->targets[i]->phase_ms);
+		reset_cursor(in);
+	}
 	for (size_t done = 0; n && done < n; done++) {
 		struct scrape_target *t = in->targets[in->cursor];
 

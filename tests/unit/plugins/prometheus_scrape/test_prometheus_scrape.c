@@ -918,6 +918,38 @@ static void test_component_protocols(void)
 	srv_stop(&srv);
 }
 
+/* The wall clock jumps back an hour: scraping goes on at the new slots. */
+static void test_component_clock_back(void)
+{
+	const struct starling_component_type *type = &prometheus_scrape_type;
+	struct http_srv srv;
+	struct mock_host *m;
+	char err[256], *cfg;
+	void *inst;
+	int hits;
+
+	CU_ASSERT_FATAL(srv_start(&srv, "metric_a 1\n") == 0);
+	cfg = targets_cfg(srv.port, 2, "");
+	m = mock_host_new("prometheus.scrape.clock", type->schema, cfg, err, sizeof(err));
+	CU_ASSERT_FATAL(m != NULL);
+	mock_host_set_quiet(m, true);
+	CU_ASSERT_FATAL(
+	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
+	CU_ASSERT_FATAL(type->start(inst) == 0);
+	sleep_ms(300);
+	mock_host_advance(m, -3600 * 1000);
+	hits = atomic_load(&srv.hits);
+	sleep_ms(500);
+	CU_ASSERT(atomic_load(&srv.hits) >= hits + 3);
+	CU_ASSERT_EQUAL(mock_host_log_count(m, STARLING_LOG_WARN, "wall clock went back"), 1);
+	type->stop(inst);
+	mock_host_advance(m, 3600 * 1000);
+	type->destroy(inst);
+	mock_host_free(m);
+	free(cfg);
+	srv_stop(&srv);
+}
+
 static void test_component_bad_config(void)
 {
 	const struct starling_component_type *type = &prometheus_scrape_type;
@@ -967,6 +999,7 @@ int main(void)
 	CU_add_test(s, "component: ownership filtering", test_component_ownership);
 	CU_add_test(s, "component: target update", test_component_update);
 	CU_add_test(s, "component: request headers", test_component_protocols);
+	CU_add_test(s, "component: wall clock goes back", test_component_clock_back);
 	CU_add_test(s, "component: bad config", test_component_bad_config);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
