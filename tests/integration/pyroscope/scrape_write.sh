@@ -126,7 +126,8 @@ CFG
 "$build/starling" check-config "$work/starling.cfg" --plugins-dir "$build/plugins" \
 	>"$work/check.log" 2>&1 || fail "check-config: $(cat "$work/check.log")"
 "$build/starling" run --config "$work/starling.cfg" >"$work/starling.log" 2>&1 &
-pids+=($!)
+st_pid=$!
+pids+=($st_pid)
 wait_http "http://127.0.0.1:$http/-/ready" 20 || fail "starling did not start"
 
 # --- every profile type of Prometheus arrives, go tool pprof reads it ------
@@ -200,4 +201,11 @@ more() { [ "$(stat requests)" -ge $((req1 + 3)) ]; }
 wait_true 10 more || fail "pushes stopped after the 400"
 [ "$(stat bad)" = 0 ] || fail "malformed requests: $(curl -s http://127.0.0.1:$push/stats)"
 echo "profiles stored: $(stat profiles), pushes: $(stat requests)"
+
+# --- clean shutdown: exits in bounded time, no sanitizer report -----------------
+kill -TERM $st_pid
+for ((i = 0; i < 100; i++)); do kill -0 $st_pid 2>/dev/null || break; sleep 0.1; done
+kill -0 $st_pid 2>/dev/null && fail "starling still running 10 s after SIGTERM"
+wait $st_pid
+grep -E 'AddressSanitizer|LeakSanitizer|runtime error' "$work/starling.log" && fail "sanitizer report"
 echo "PASS"

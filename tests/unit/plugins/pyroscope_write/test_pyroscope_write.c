@@ -316,7 +316,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 static void rx_reset(const int *st, size_t n)
 {
 	pthread_mutex_lock(&rx_lock);
-	memcpy(script, st, n * sizeof(*st));
+	if (n)
+		memcpy(script, st, n * sizeof(*st));
 	n_script = n;
 	requests = accepted = bad_shape = 0;
 	pthread_mutex_unlock(&rx_lock);
