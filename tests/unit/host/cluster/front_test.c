@@ -326,6 +326,37 @@ static void test_keyring_and_label(void)
 	cluster_destroy(a);
 }
 
+static void test_ipv6(void)
+{
+	struct cluster_config ca, cb;
+	struct cluster *a, *b;
+	char err[256], join[64];
+	char *jv[1] = {join};
+
+	cfg_local(&ca, "v6a");
+	snprintf(ca.bind, sizeof(ca.bind), "[::1]:0");
+	if (cluster_create(&ca, &a, err, sizeof(err)) || cluster_start(a, err, sizeof(err))) {
+		printf("\n  no IPv6 loopback here (%s): skipped\n", err);
+		return;
+	}
+	cluster_set_participant(a);
+	snprintf(join, sizeof(join), "[::1]:%d", self_port(a));
+	cfg_local(&cb, "v6b");
+	snprintf(cb.bind, sizeof(cb.bind), "[::1]:0");
+	cb.join = jv;
+	cb.n_join = 1;
+	CU_ASSERT_EQUAL_FATAL(cluster_create(&cb, &b, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(cluster_start(b, err, sizeof(err)), 0);
+	cluster_set_participant(b);
+	CU_ASSERT(wait_for(a, "participant", 2, 5000));
+	char *json = cluster_peers_json(a);
+
+	CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"address\":\"[::1]:"));
+	free(json);
+	cluster_destroy(b);
+	cluster_destroy(a);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -339,6 +370,7 @@ int main(void)
 	CU_add_test(s, "wait_for_size_timeout", test_wait_for_size_timeout);
 	CU_add_test(s, "two_nodes_weights_duplicate_name", test_two_nodes_and_duplicate_name);
 	CU_add_test(s, "keyring_rotation_wrong_key_wrong_label", test_keyring_and_label);
+	CU_add_test(s, "ipv6_loopback", test_ipv6);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();

@@ -168,6 +168,14 @@ static void t_send_stream(void *ctx, uint64_t id, const struct ml_addr *to, cons
 			 .t = s->now + 1, .kind = EV_STREAM_REPLY, .dst = n->idx, .stream_id = id});
 		return;
 	}
+	if (rnd01(s) < s->o.loss) {
+		/* lossy network: this TCP exchange times out */
+		push(s, (struct event){.t = s->now + timeout,
+				       .kind = EV_STREAM_REPLY,
+				       .dst = n->idx,
+				       .stream_id = id});
+		return;
+	}
 	push(s, (struct event){.t = s->now + delay(s),
 			       .kind = EV_STREAM_REQ,
 			       .dst = dst,
