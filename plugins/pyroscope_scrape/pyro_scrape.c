@@ -225,6 +225,11 @@ static int load_types(const struct starling_host_api *api, const starling_config
 		rc = add_type(c, b->name, p, delta);
 		if (rc)
 			return rc;
+		/* Alloy turns these cumulative Go profiles into deltas
+		 * itself (godeltaprof_* endpoints serve deltas already). */
+		c->types[c->n_types - 1].client_delta =
+			!delta && (!strcmp(b->name, "memory") || !strcmp(b->name, "mutex") ||
+				   !strcmp(b->name, "block"));
 		any_delta |= delta;
 	}
 	for (size_t i = 0; i < n_custom; i++) {
@@ -459,6 +464,8 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	struct pyro_inst *in = t->owner;
 	const struct starling_host_api *api = in->api;
 	char err[200] = "";
+	uint8_t *delta_buf = NULL;
+	size_t delta_len = 0;
 	int rc;
 
 	t->in_flight = false;
@@ -473,21 +480,33 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 		rc = pyro_validate(resp->status, resp->content_type, resp->body, resp->body_len, err,
 				   sizeof(err));
 	}
+	if (!rc && t->client_delta) {
+		rc = pyro_delta_apply(&t->delta_state, t->type_name, resp->body, resp->body_len,
+				      &delta_buf, &delta_len, err, sizeof(err));
+		if (rc == 1) { /* first scrape: the baseline, nothing to send */
+			t->prev_scrape_ms = t->scrape_start_ms;
+			rc = 0;
+			goto status;
+		}
+	}
 	if (!rc) {
 		struct starling_profile p = {
 			.labels = t->labels,
 			.n_labels = t->n_labels,
-			.data = resp->body,
-			.len = resp->body_len,
-			.start_ms = t->scrape_start_ms,
+			.data = delta_buf ? delta_buf : resp->body,
+			.len = delta_buf ? delta_len : resp->body_len,
+			/* a delta covers the time since the previous scrape */
+			.start_ms = t->client_delta ? t->prev_scrape_ms : t->scrape_start_ms,
 			.end_ms = api->now_ms(),
 		};
 		int64_t t0 = api->monotonic_ms();
 		int frc = api->forward_profile(in->self, &p);
 
+		t->prev_scrape_ms = t->scrape_start_ms;
+
 		api->metric_set(in->m_fanout, (double)(api->monotonic_ms() - t0) / 1000.0);
 		api->metric_add(in->m_profiles, 1);
-		api->metric_add(in->m_bytes, (double)resp->body_len);
+		api->metric_add(in->m_bytes, (double)p.len);
 		if (frc)
 			api->log(in->self, STARLING_LOG_WARN,
 				 "a receiver refused the %s profile of %s: %s",
@@ -497,6 +516,8 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 		api->metric_add(in->m_failures, 1);
 		api->log(in->self, STARLING_LOG_WARN, "scrape of %s failed: %s", t->url, err);
 	}
+	free(delta_buf);
+status:
 	pthread_mutex_lock(&in->lock);
 	t->last_scrape_ms = t->scrape_start_ms;
 	t->last_duration_us = resp->duration_us;

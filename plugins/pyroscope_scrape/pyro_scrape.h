@@ -26,6 +26,9 @@ struct pyro_profile_type {
 	char *path;
 	bool enabled;
 	bool delta; /* ask the target for a ?seconds=N delta (CPU) */
+	/* Cumulative profile we turn into deltas ourselves (Alloy: the
+	 * built-in memory, mutex and block types); sent with __delta__="false". */
+	bool client_delta;
 };
 
 struct pyro_param {
@@ -63,7 +66,11 @@ struct pyro_target {
 	int64_t phase_ms;	       /* key mod interval */
 	int64_t timeout_ms;
 	bool delta;
+	bool client_delta;
+	char *type_name;	       /* profile type, for pyro_delta_apply */
 	void *owner;		       /* the component instance */
+	struct pyro_delta *delta_state; /* previous totals (scrape thread) */
+	int64_t prev_scrape_ms;
 
 	/* Scrape thread only. */
 	int64_t next_due_ms;
@@ -116,6 +123,20 @@ int64_t pyro_next_slot(int64_t now_ms, int64_t interval_ms, int64_t phase_ms);
  * 0, or -EBADMSG / -EPROTO with the reason in err. */
 int pyro_validate(long status, const char *content_type, const uint8_t *body, size_t len,
 		  char *err, size_t errlen);
+
+/* --- pyro_delta.c ------------------------------------------------------- */
+
+struct pyro_delta;
+
+/* Turn cumulative profile `in` (gzip or not) of profile type `type`
+ * ("memory", "mutex", "block") into the delta since the previous call with
+ * the same *state, gzip-compressed into *out (caller frees). The first call
+ * (*state NULL) records the baseline and returns 1 with no output. 0 on
+ * success; -EBADMSG (malformed) or -ENOMEM with a reason in err, leaving
+ * *state as it was. */
+int pyro_delta_apply(struct pyro_delta **state, const char *type, const uint8_t *in, size_t len,
+		     uint8_t **out, size_t *out_len, char *err, size_t errlen);
+void pyro_delta_free(struct pyro_delta *d);
 
 extern const struct starling_component_type pyroscope_scrape_type;
 

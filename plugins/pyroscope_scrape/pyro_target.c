@@ -287,6 +287,8 @@ int pyro_target_new(const struct pyro_config *cfg, const struct pyro_profile_typ
 	lvec_set(lv, "job", cfg->job_name, false);
 	lvec_set(lv, "instance", addr, false);
 	lvec_set(lv, "__name__", pt->name, true);
+	if (pt->client_delta)
+		lvec_set(lv, "__delta__", "false", true);
 	v = pyro_label(lv->v, lv->n, "service_name");
 	if (!nonempty(v)) {
 		svc = pyro_service_name(in, n, &svc_alloc);
@@ -299,7 +301,8 @@ int pyro_target_new(const struct pyro_config *cfg, const struct pyro_profile_typ
 	for (size_t i = 0; i < lv->n; i++) {
 		const struct starling_label *l = &lv->v[i];
 
-		if (!l->value[0] || (strncmp(l->name, "__", 2) == 0 && strcmp(l->name, "__name__")))
+		if (!l->value[0] || (strncmp(l->name, "__", 2) == 0 && strcmp(l->name, "__name__") &&
+				     strcmp(l->name, "__delta__")))
 			continue;
 		lv->v[k++] = *l;
 		total += strlen(l->name) + strlen(l->value) + 2;
@@ -343,6 +346,10 @@ int pyro_target_new(const struct pyro_config *cfg, const struct pyro_profile_typ
 				     cfg->n_exclude_labels);
 	t->phase_ms = cfg->interval_ms > 0 ? (int64_t)(t->key % (uint64_t)cfg->interval_ms) : 0;
 	t->delta = pt->delta;
+	t->client_delta = pt->client_delta;
+	t->type_name = strdup(pt->name);
+	if (!t->type_name)
+		goto out;
 	/* A delta profile takes `seconds` to record: Alloy lets such a scrape
 	 * run for timeout + interval - 1s (newScrapeLoop). */
 	t->timeout_ms = cfg->timeout_ms;
@@ -370,6 +377,8 @@ void pyro_target_free(struct pyro_target *t)
 	free(t->labels);
 	free(t->strings);
 	free(t->url);
+	free(t->type_name);
+	pyro_delta_free(t->delta_state);
 	free(t);
 }
 

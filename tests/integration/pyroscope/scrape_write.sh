@@ -159,6 +159,19 @@ check_type memory 'alloc_space/bytes.*inuse_space/bytes|inuse_space/bytes'
 check_type goroutine 'goroutine/count'
 check_type mutex 'contentions/count.*delay/nanoseconds'
 check_type block 'contentions/count.*delay/nanoseconds'
+# memory/mutex/block are sent as deltas (Alloy): labelled __delta__="false",
+# and the allocations of one interval are far below the process' total
+have service_name=prometheus __name__=memory __delta__=false || fail "memory profile without __delta__=false"
+have service_name=prometheus __name__=goroutine __delta__=false && fail "goroutine marked as delta"
+alloc_sum() { # FILE: total alloc_space of a profile
+	go tool pprof -raw "$1" 2>/dev/null | awk '/^ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+:/ { s += $2 } END { print s + 0 }'
+}
+curl -s -o "$work/allocs.pb.gz" "http://127.0.0.1:$prom/debug/pprof/allocs"
+d=$(alloc_sum "$(profiles service_name=prometheus __name__=memory | tail -1)")
+c=$(alloc_sum "$work/allocs.pb.gz")
+echo "alloc_space: delta profile $d bytes, cumulative $c bytes"
+[ "$c" -gt 0 ] && [ "$d" -lt "$c" ] || fail "memory delta $d not below the cumulative $c"
+
 out=$(go tool pprof -top "$(profiles service_name=prometheus __name__=process_cpu | tail -1)" 2>&1)
 echo "$out" | grep -q '^Type: cpu' || fail "pprof -top CPU: $out"
 if [ -f "$work/node_exporter.log" ]; then

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <starling/http.h>
+
 #include "mock_host.h"
 #include "pyro_scrape.h"
 
@@ -167,6 +169,243 @@ static void test_next_slot(void)
 	CU_ASSERT_EQUAL(pyro_next_slot(1000, 15000, 700), 15700);
 	CU_ASSERT_EQUAL(pyro_next_slot(15700, 15000, 700), 15700);
 	CU_ASSERT_EQUAL(pyro_next_slot(15701, 15000, 700), 30700);
+}
+
+/* ---- client-side delta ----------------------------------------------------- */
+
+struct wbuf {
+	uint8_t b[4096];
+	size_t n;
+};
+
+static void w_varint(struct wbuf *w, uint64_t v)
+{
+	while (v >= 0x80) {
+		w->b[w->n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	w->b[w->n++] = (uint8_t)v;
+}
+
+static void w_int(struct wbuf *w, unsigned field, uint64_t v)
+{
+	w_varint(w, field << 3);
+	w_varint(w, v);
+}
+
+static void w_bytes(struct wbuf *w, unsigned field, const void *p, size_t n)
+{
+	w_varint(w, field << 3 | 2);
+	w_varint(w, n);
+	memcpy(w->b + w->n, p, n);
+	w->n += n;
+}
+
+static void w_msg(struct wbuf *w, unsigned field, const struct wbuf *m)
+{
+	w_bytes(w, field, m->b, m->n);
+}
+
+/* A memory profile: sample types alloc_objects/count, alloc_space/bytes,
+ * inuse_space/bytes; functions fA (string 6) and fB (7); the location of
+ * fA gets id idA, of fB idB (the runtime renumbers them per profile). */
+struct psample {
+	int n_locs;
+	int locs[2]; /* 'A' or 'B' */
+	int64_t v[3];
+};
+
+static size_t build_profile(uint8_t *out, int idA, int idB, const struct psample *s, int n)
+{
+	static const char *const strs[] = { "",	     "alloc_objects", "count", "alloc_space",
+					    "bytes", "inuse_space",   "fA",    "fB" };
+	struct wbuf w = { .n = 0 }, m, l;
+	const int st[3][2] = { { 1, 2 }, { 3, 4 }, { 5, 4 } };
+
+	for (int i = 0; i < 3; i++) {
+		m.n = 0;
+		w_int(&m, 1, (uint64_t)st[i][0]);
+		w_int(&m, 2, (uint64_t)st[i][1]);
+		w_msg(&w, 1, &m);
+	}
+	for (int i = 0; i < n; i++) {
+		struct wbuf pk = { .n = 0 };
+
+		m.n = 0;
+		for (int j = 0; j < s[i].n_locs; j++)
+			w_varint(&pk, (uint64_t)(s[i].locs[j] == 'A' ? idA : idB));
+		w_msg(&m, 1, &pk);
+		for (int j = 0; j < 3; j++) /* unpacked values, also legal */
+			w_int(&m, 2, (uint64_t)s[i].v[j]);
+		w_msg(&w, 2, &m);
+	}
+	for (int f = 0; f < 2; f++) { /* location: id, address, line{function} */
+		m.n = 0;
+		l.n = 0;
+		w_int(&m, 1, (uint64_t)(f == 0 ? idA : idB));
+		w_int(&m, 3, f == 0 ? 0x1000 : 0x2000);
+		w_int(&l, 1, (uint64_t)(f + 1));
+		w_int(&l, 2, 10);
+		w_msg(&m, 4, &l);
+		w_msg(&w, 4, &m);
+	}
+	for (int f = 0; f < 2; f++) { /* function: id, name */
+		m.n = 0;
+		w_int(&m, 1, (uint64_t)(f + 1));
+		w_int(&m, 2, (uint64_t)(6 + f));
+		w_msg(&w, 5, &m);
+	}
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		w_bytes(&w, 6, strs[i], strlen(strs[i]));
+	memcpy(out, w.b, w.n);
+	return w.n;
+}
+
+struct rsample {
+	uint64_t locs[4];
+	int n_locs;
+	int64_t v[4];
+	int n_v;
+};
+
+static uint64_t r_varint(const uint8_t **p, const uint8_t *end)
+{
+	uint64_t v = 0;
+
+	for (int s = 0; *p < end && s < 64; s += 7) {
+		uint8_t c = *(*p)++;
+
+		v |= (uint64_t)(c & 0x7f) << s;
+		if (!(c & 0x80))
+			break;
+	}
+	return v;
+}
+
+/* The samples of an uncompressed profile (packed fields only, as the
+ * rewriter emits them). */
+static int read_samples(const uint8_t *b, size_t n, struct rsample *out, int max)
+{
+	const uint8_t *p = b, *end = b + n;
+	int k = 0;
+
+	while (p < end) {
+		uint64_t tag = r_varint(&p, end), len;
+
+		if ((tag & 7) == 0) {
+			r_varint(&p, end);
+			continue;
+		}
+		len = r_varint(&p, end);
+		if ((tag >> 3) == 2 && k < max) {
+			const uint8_t *q = p, *qe = p + len;
+
+			memset(&out[k], 0, sizeof(out[k]));
+			while (q < qe) {
+				uint64_t t = r_varint(&q, qe), l = r_varint(&q, qe);
+				const uint8_t *e = q + l;
+
+				while (q < e) {
+					uint64_t v = r_varint(&q, e);
+
+					if ((t >> 3) == 1 && out[k].n_locs < 4)
+						out[k].locs[out[k].n_locs++] = v;
+					else if ((t >> 3) == 2 && out[k].n_v < 4)
+						out[k].v[out[k].n_v++] = (int64_t)v;
+				}
+			}
+			k++;
+		}
+		p += len;
+	}
+	return k;
+}
+
+static void test_delta(void)
+{
+	const struct psample a[] = {
+		{ 1, { 'A' }, { 10, 1000, 5 } },
+		{ 2, { 'B', 'A' }, { 4, 400, 0 } },
+	};
+	const struct psample b[] = {
+		{ 1, { 'A' }, { 15, 1500, 7 } },      /* grew: 5, 500, in-use 7 as is */
+		{ 2, { 'B', 'A' }, { 4, 400, 0 } },   /* unchanged: dropped */
+		{ 1, { 'B' }, { 3, 300, 0 } },	      /* new stack: all of it */
+	};
+	struct pyro_delta *st = NULL;
+	uint8_t pa[4096], pb[4096], *out = NULL, *raw = NULL;
+	size_t na, nb, n_out, raw_cap = 0, raw_len;
+	struct rsample r[8];
+	char err[128];
+	int k;
+
+	na = build_profile(pa, 1, 2, a, 2);
+	nb = build_profile(pb, 2, 1, b, 3); /* location ids swapped */
+	CU_ASSERT_EQUAL(pyro_delta_apply(&st, "memory", pa, na, &out, &n_out, err, sizeof(err)), 1);
+	CU_ASSERT_PTR_NULL(out);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL_FATAL(pyro_delta_apply(&st, "memory", pb, nb, &out, &n_out, err,
+					       sizeof(err)),
+			      0);
+	CU_ASSERT_TRUE(n_out > 2 && out[0] == 0x1f && out[1] == 0x8b);
+	CU_ASSERT_EQUAL_FATAL(starling_http_gunzip(out, n_out, 1 << 20, &raw, &raw_cap, &raw_len),
+			      0);
+	k = read_samples(raw, raw_len, r, 8);
+	CU_ASSERT_EQUAL_FATAL(k, 2);
+	/* in profile b, fA is location 2 and fB location 1 */
+	CU_ASSERT_EQUAL(r[0].n_locs, 1);
+	CU_ASSERT_EQUAL(r[0].locs[0], 2);
+	CU_ASSERT_EQUAL(r[0].v[0], 5);
+	CU_ASSERT_EQUAL(r[0].v[1], 500);
+	CU_ASSERT_EQUAL(r[0].v[2], 7);
+	CU_ASSERT_EQUAL(r[1].locs[0], 1);
+	CU_ASSERT_EQUAL(r[1].v[0], 3);
+	CU_ASSERT_EQUAL(r[1].v[1], 300);
+	/* everything but the samples is copied as it came */
+	CU_ASSERT_PTR_NOT_NULL(memmem(raw, raw_len, "alloc_space", 11));
+	free(out);
+	out = NULL;
+
+	/* the same profile again: nothing was allocated; only the in-use
+	 * value (not cumulative) keeps a sample */
+	CU_ASSERT_EQUAL(pyro_delta_apply(&st, "memory", pb, nb, &out, &n_out, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(starling_http_gunzip(out, n_out, 1 << 20, &raw, &raw_cap, &raw_len), 0);
+	CU_ASSERT_EQUAL_FATAL(read_samples(raw, raw_len, r, 8), 1);
+	CU_ASSERT_EQUAL(r[0].v[0], 0);
+	CU_ASSERT_EQUAL(r[0].v[1], 0);
+	CU_ASSERT_EQUAL(r[0].v[2], 7);
+	free(out);
+	out = NULL;
+
+	/* garbage: an error, the baseline is kept */
+	CU_ASSERT_EQUAL(pyro_delta_apply(&st, "memory", (const uint8_t *)"\x0a\xff\xff", 3, &out,
+					 &n_out, err, sizeof(err)),
+			-EBADMSG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "malformed"));
+	CU_ASSERT_EQUAL(pyro_delta_apply(&st, "memory", (const uint8_t *)"\x1f\x8b\x08\x00zz", 6,
+					 &out, &n_out, err, sizeof(err)) < 0, 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL(pyro_delta_apply(&st, "memory", pb, nb, &out, &n_out, err, sizeof(err)), 0);
+	free(out);
+	free(raw);
+	pyro_delta_free(st);
+}
+
+static void test_delta_labels(void)
+{
+	struct pyro_config c = base_cfg();
+	const struct pyro_profile_type mutex = { "mutex", "/debug/pprof/mutex", true, false, true };
+	const struct starling_label in[] = { { "__address__", "h:1" } };
+	struct pyro_target *t;
+	char err[128];
+
+	CU_ASSERT_EQUAL_FATAL(pyro_target_new(&c, &mutex, in, 1, &t, err, sizeof(err)), 0);
+	CU_ASSERT_TRUE(t->client_delta);
+	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "__delta__"), "false");
+	pyro_target_free(t);
+	CU_ASSERT_EQUAL_FATAL(pyro_target_new(&c, &mem, in, 1, &t, err, sizeof(err)), 0);
+	CU_ASSERT_PTR_NULL(pyro_label(t->labels, t->n_labels, "__delta__"));
+	pyro_target_free(t);
 }
 
 /* ---- through the mock host ----------------------------------------------- */
@@ -391,6 +630,8 @@ int main(void)
 	CU_add_test(s, "validate_response", test_validate);
 	CU_add_test(s, "next_slot", test_next_slot);
 	CU_add_test(s, "config", test_config);
+	CU_add_test(s, "client_delta", test_delta);
+	CU_add_test(s, "client_delta_labels", test_delta_labels);
 	s = CU_add_suite("pyroscope_scrape", suite_init, suite_clean);
 	CU_add_test(s, "scrape_owned_targets", test_scrape_owned);
 	CU_add_test(s, "skip_targets_owned_elsewhere", test_scrape_not_owned);
