@@ -25,7 +25,7 @@
 #include "pyro_scrape.h"
 
 #define DELTA_BODY_LIMIT ((size_t)256 << 20)
-#define MAX_VALUES 16
+#define MAX_VALUES	 16
 
 struct span {
 	const uint8_t *p;
@@ -38,9 +38,9 @@ struct msg {
 
 struct field {
 	unsigned num, wt;
-	uint64_t v;	       /* varint / fixed value */
-	const uint8_t *start;  /* whole field, tag included */
-	const uint8_t *data;   /* length-delimited payload */
+	uint64_t v;	      /* varint / fixed value */
+	const uint8_t *start; /* whole field, tag included */
+	const uint8_t *data;  /* length-delimited payload */
 	size_t len;
 };
 
@@ -111,7 +111,7 @@ static int each_int(const struct field *f, int (*fn)(void *, uint64_t), void *ar
 		return fn(arg, f->v);
 	if (f->wt != 2)
 		return -EBADMSG;
-	m = (struct msg){ f->data, f->data + f->len };
+	m = (struct msg){f->data, f->data + f->len};
 	while (m.p < m.end) {
 		if (rd_varint(&m, &v))
 			return -EBADMSG;
@@ -132,7 +132,7 @@ struct parsed {
 	size_t n_strs, cap_strs;
 	struct id_hash *funcs; /* id -> name string index (in .hash) */
 	size_t n_funcs, cap_funcs;
-	struct id_hash *locs;  /* id -> location hash */
+	struct id_hash *locs; /* id -> location hash */
 	size_t n_locs, cap_locs;
 	struct span *locs_raw;
 	int delta_idx[MAX_VALUES]; /* value indices to subtract */
@@ -164,7 +164,7 @@ static int id_cmp(const void *a, const void *b)
 
 static const struct id_hash *find_id(const struct id_hash *v, size_t n, uint64_t id)
 {
-	struct id_hash k = { id, 0 };
+	struct id_hash k = {id, 0};
 
 	return n ? bsearch(&k, v, n, sizeof(*v), id_cmp) : NULL;
 }
@@ -173,7 +173,7 @@ static struct span str_at(const struct parsed *p, uint64_t i)
 {
 	if (i < p->n_strs)
 		return p->strs[i];
-	return (struct span){ (const uint8_t *)"", 0 };
+	return (struct span){(const uint8_t *)"", 0};
 }
 
 static bool str_is(const struct parsed *p, uint64_t i, const char *s)
@@ -195,7 +195,7 @@ static bool cumulative(const struct parsed *p, const char *type, uint64_t t, uin
 
 static int parse(const uint8_t *buf, size_t len, const char *type, struct parsed *p)
 {
-	struct msg m = { buf, buf + len };
+	struct msg m = {buf, buf + len};
 	struct field f, g;
 	int rc;
 
@@ -203,9 +203,9 @@ static int parse(const uint8_t *buf, size_t len, const char *type, struct parsed
 		if (f.num == 6 && f.wt == 2) { /* string_table */
 			if (grow((void **)&p->strs, &p->cap_strs, p->n_strs, sizeof(*p->strs)))
 				return -ENOMEM;
-			p->strs[p->n_strs++] = (struct span){ f.data, f.len };
+			p->strs[p->n_strs++] = (struct span){f.data, f.len};
 		} else if (f.num == 1 && f.wt == 2) { /* sample_type */
-			struct msg vt = { f.data, f.data + f.len };
+			struct msg vt = {f.data, f.data + f.len};
 			uint64_t t = 0, u = 0;
 
 			while ((rc = next_field(&vt, &g)) > 0) {
@@ -220,8 +220,8 @@ static int parse(const uint8_t *buf, size_t len, const char *type, struct parsed
 			p->st_pairs[p->n_types][1] = u;
 			p->n_types++;
 		} else if (f.num == 5 && f.wt == 2) { /* function */
-			struct msg fm = { f.data, f.data + f.len };
-			struct id_hash e = { 0, 0 };
+			struct msg fm = {f.data, f.data + f.len};
+			struct id_hash e = {0, 0};
 
 			while ((rc = next_field(&fm, &g)) > 0) {
 				if (g.num == 1)
@@ -229,15 +229,15 @@ static int parse(const uint8_t *buf, size_t len, const char *type, struct parsed
 				else if (g.num == 2)
 					e.hash = g.v;
 			}
-			if (rc < 0 || grow((void **)&p->funcs, &p->cap_funcs, p->n_funcs,
-					   sizeof(*p->funcs)))
+			if (rc < 0 ||
+			    grow((void **)&p->funcs, &p->cap_funcs, p->n_funcs, sizeof(*p->funcs)))
 				return rc < 0 ? -EBADMSG : -ENOMEM;
 			p->funcs[p->n_funcs++] = e;
 		} else if (f.num == 4 && f.wt == 2) { /* location: hashed later */
 			if (grow((void **)&p->locs_raw, &p->cap_locs, p->n_locs,
 				 sizeof(*p->locs_raw)))
 				return -ENOMEM;
-			p->locs_raw[p->n_locs++] = (struct span){ f.data, f.len };
+			p->locs_raw[p->n_locs++] = (struct span){f.data, f.len};
 		}
 	}
 	if (rc < 0)
@@ -252,7 +252,7 @@ static int parse(const uint8_t *buf, size_t len, const char *type, struct parsed
 	if (!p->locs)
 		return -ENOMEM;
 	for (size_t i = 0; i < p->n_locs; i++) {
-		struct msg lm = { p->locs_raw[i].p, p->locs_raw[i].p + p->locs_raw[i].len };
+		struct msg lm = {p->locs_raw[i].p, p->locs_raw[i].p + p->locs_raw[i].len};
 		XXH3_state_t state, *st = &state;
 		uint64_t id = 0, addr = 0;
 
@@ -263,7 +263,7 @@ static int parse(const uint8_t *buf, size_t len, const char *type, struct parsed
 			} else if (g.num == 3) {
 				addr = g.v;
 			} else if (g.num == 4 && g.wt == 2) { /* line */
-				struct msg ln = { g.data, g.data + g.len };
+				struct msg ln = {g.data, g.data + g.len};
 				struct field h;
 				uint64_t fid = 0, line = 0;
 				const struct id_hash *fn;
@@ -284,7 +284,7 @@ static int parse(const uint8_t *buf, size_t len, const char *type, struct parsed
 			}
 		}
 		XXH3_64bits_update(st, &addr, sizeof(addr));
-		p->locs[i] = (struct id_hash){ id, XXH3_64bits_digest(st) };
+		p->locs[i] = (struct id_hash){id, XXH3_64bits_digest(st)};
 		if (rc < 0)
 			return rc;
 	}
@@ -335,7 +335,7 @@ static int dmap_put(struct pyro_delta *d, uint64_t key, const int64_t *v)
 	struct dentry *e;
 
 	if ((d->n + 1) * 2 > d->cap) {
-		struct pyro_delta nd = { 0 };
+		struct pyro_delta nd = {0};
 
 		nd.cap = d->cap ? d->cap * 2 : 256;
 		nd.slots = calloc(nd.cap, sizeof(*nd.slots));
@@ -407,8 +407,8 @@ static int acc_add(void *arg, uint64_t v)
 static int rewrite(const uint8_t *buf, size_t len, const struct parsed *p,
 		   const struct pyro_delta *prev, struct pyro_delta *next, struct obuf *o)
 {
-	struct msg m = { buf, buf + len };
-	struct sample_acc locs = { 0 }, vals = { 0 };
+	struct msg m = {buf, buf + len};
+	struct sample_acc locs = {0}, vals = {0};
 	struct field f, g;
 	int rc;
 
@@ -418,7 +418,7 @@ static int rewrite(const uint8_t *buf, size_t len, const struct parsed *p,
 		size_t n_labels = 0;
 		XXH3_state_t state, *st = &state;
 		uint64_t key, occ = 0;
-		int64_t cur[MAX_VALUES] = { 0 }, out[MAX_VALUES];
+		int64_t cur[MAX_VALUES] = {0}, out[MAX_VALUES];
 		bool nonzero = false;
 		size_t body;
 
@@ -434,14 +434,15 @@ static int rewrite(const uint8_t *buf, size_t len, const struct parsed *p,
 			continue;
 		}
 		locs.n = vals.n = 0;
-		sm = (struct msg){ f.data, f.data + f.len };
+		sm = (struct msg){f.data, f.data + f.len};
 		while ((rc = next_field(&sm, &g)) > 0) {
 			if (g.num == 1)
 				rc = each_int(&g, acc_add, &locs);
 			else if (g.num == 2)
 				rc = each_int(&g, acc_add, &vals);
 			else if (g.num == 3 && g.wt == 2 && n_labels < 64)
-				labels[n_labels++] = (struct span){ g.start, (size_t)(sm.p - g.start) };
+				labels[n_labels++] =
+				    (struct span){g.start, (size_t)(sm.p - g.start)};
 			if (rc < 0)
 				break;
 		}
@@ -461,12 +462,12 @@ static int rewrite(const uint8_t *buf, size_t len, const struct parsed *p,
 			XXH3_64bits_update(st, &h, sizeof(h));
 		}
 		for (size_t i = 0; i < n_labels; i++) {
-			struct msg lm = { labels[i].p, labels[i].p + labels[i].len };
+			struct msg lm = {labels[i].p, labels[i].p + labels[i].len};
 			struct field lf, x;
 
 			if (next_field(&lm, &lf) <= 0)
 				continue;
-			lm = (struct msg){ lf.data, lf.data + lf.len };
+			lm = (struct msg){lf.data, lf.data + lf.len};
 			while (next_field(&lm, &x) > 0) {
 				if (x.num == 1 || x.num == 2 || x.num == 4) {
 					struct span s = str_at(p, x.v);
@@ -517,7 +518,7 @@ static int rewrite(const uint8_t *buf, size_t len, const struct parsed *p,
 			break;
 		}
 		{
-			struct obuf s = { 0 };
+			struct obuf s = {0};
 			size_t plen = 0;
 
 			if (ob_need(&s, body)) {
@@ -526,7 +527,7 @@ static int rewrite(const uint8_t *buf, size_t len, const struct parsed *p,
 			}
 			if (locs.n) {
 				for (size_t i = 0; i < locs.n; i++) {
-					struct obuf t = { (uint8_t[10]){ 0 }, 0, 10 };
+					struct obuf t = {(uint8_t[10]){0}, 0, 10};
 
 					ob_varint(&t, locs.ids[i]);
 					plen += t.len;
@@ -538,7 +539,7 @@ static int rewrite(const uint8_t *buf, size_t len, const struct parsed *p,
 			}
 			plen = 0;
 			for (size_t i = 0; i < vals.n; i++) {
-				struct obuf t = { (uint8_t[10]){ 0 }, 0, 10 };
+				struct obuf t = {(uint8_t[10]){0}, 0, 10};
 
 				ob_varint(&t, (uint64_t)out[i]);
 				plen += t.len;
@@ -566,9 +567,9 @@ static int rewrite(const uint8_t *buf, size_t len, const struct parsed *p,
 int pyro_delta_apply(struct pyro_delta **state, const char *type, const uint8_t *in, size_t len,
 		     uint8_t **out, size_t *out_len, char *err, size_t errlen)
 {
-	struct parsed p = { 0 };
+	struct parsed p = {0};
 	struct pyro_delta *next = NULL;
-	struct obuf o = { 0 };
+	struct obuf o = {0};
 	uint8_t *raw = NULL;
 	size_t raw_cap = 0, raw_len = len;
 	const uint8_t *pb = in;

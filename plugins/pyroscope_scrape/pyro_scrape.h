@@ -60,15 +60,15 @@ struct pyro_config {
 struct pyro_target {
 	struct starling_label *labels; /* forwarded labels, sorted, __name__ incl. */
 	size_t n_labels;
-	char *strings;		       /* storage of the label strings */
+	char *strings; /* storage of the label strings */
 	char *url;
-	uint64_t key;		       /* ownership key of the input target */
-	int64_t phase_ms;	       /* key mod interval */
+	uint64_t key;	  /* ownership key of the input target */
+	int64_t phase_ms; /* key mod interval */
 	int64_t timeout_ms;
 	bool delta;
 	bool client_delta;
-	char *type_name;	       /* profile type, for pyro_delta_apply */
-	void *owner;		       /* the component instance */
+	char *type_name;		/* profile type, for pyro_delta_apply */
+	void *owner;			/* the component instance */
 	struct pyro_delta *delta_state; /* previous totals (scrape thread) */
 	int64_t prev_scrape_ms;
 
@@ -121,8 +121,8 @@ int64_t pyro_next_slot(int64_t now_ms, int64_t interval_ms, int64_t phase_ms);
 /* Whether a response is a profile Alloy would accept (validate.go): 2xx,
  * non-empty, Content-Type application/octet-stream, body gzip or protobuf.
  * 0, or -EBADMSG / -EPROTO with the reason in err. */
-int pyro_validate(long status, const char *content_type, const uint8_t *body, size_t len,
-		  char *err, size_t errlen);
+int pyro_validate(long status, const char *content_type, const uint8_t *body, size_t len, char *err,
+		  size_t errlen);
 
 /* --- pyro_delta.c ------------------------------------------------------- */
 

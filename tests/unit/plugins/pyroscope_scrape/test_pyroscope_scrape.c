@@ -17,7 +17,7 @@
 
 static struct pyro_config base_cfg(void)
 {
-	struct pyro_config c = { 0 };
+	struct pyro_config c = {0};
 
 	c.job_name = "pyroscope.scrape.t";
 	c.interval_ms = 15000;
@@ -27,24 +27,24 @@ static struct pyro_config base_cfg(void)
 	return c;
 }
 
-static const struct pyro_profile_type cpu = { "process_cpu", "/debug/pprof/profile", true, true };
-static const struct pyro_profile_type mem = { "memory", "/debug/pprof/allocs", true, false };
+static const struct pyro_profile_type cpu = {"process_cpu", "/debug/pprof/profile", true, true};
+static const struct pyro_profile_type mem = {"memory", "/debug/pprof/allocs", true, false};
 
 static void test_service_name(void)
 {
 	char *a;
 	const struct starling_label k8s[] = {
-		{ "__meta_kubernetes_namespace", "ns" },
-		{ "__meta_kubernetes_pod_container_name", "app" },
+	    {"__meta_kubernetes_namespace", "ns"},
+	    {"__meta_kubernetes_pod_container_name", "app"},
 	};
 	const struct starling_label ann[] = {
-		{ "__meta_kubernetes_namespace", "ns" },
-		{ "__meta_kubernetes_pod_container_name", "app" },
-		{ "__meta_kubernetes_pod_annotation_pyroscope_io_service_name", "from-annotation" },
+	    {"__meta_kubernetes_namespace", "ns"},
+	    {"__meta_kubernetes_pod_container_name", "app"},
+	    {"__meta_kubernetes_pod_annotation_pyroscope_io_service_name", "from-annotation"},
 	};
-	const struct starling_label docker[] = { { "__meta_docker_container_name", "/web" } };
-	const struct starling_label swarm[] = { { "__meta_dockerswarm_service_name", "svc" } };
-	const struct starling_label none[] = { { "__address__", "h:1" } };
+	const struct starling_label docker[] = {{"__meta_docker_container_name", "/web"}};
+	const struct starling_label swarm[] = {{"__meta_dockerswarm_service_name", "svc"}};
+	const struct starling_label none[] = {{"__address__", "h:1"}};
 
 	CU_ASSERT_STRING_EQUAL(pyro_service_name(ann, 3, &a), "from-annotation");
 	CU_ASSERT_PTR_NULL(a);
@@ -61,11 +61,11 @@ static void test_target_labels_and_urls(void)
 	struct pyro_target *t;
 	char err[256];
 	const struct starling_label in[] = {
-		{ "__address__", "10.0.0.1:6060" },
-		{ "env", "prod" },
-		{ "__meta_kubernetes_namespace", "ns" },
-		{ "__meta_kubernetes_pod_container_name", "api" },
-		{ "__tmp", "x" },
+	    {"__address__", "10.0.0.1:6060"},
+	    {"env", "prod"},
+	    {"__meta_kubernetes_namespace", "ns"},
+	    {"__meta_kubernetes_pod_container_name", "api"},
+	    {"__tmp", "x"},
 	};
 
 	CU_ASSERT_EQUAL_FATAL(pyro_target_new(&c, &cpu, in, 5, &t, err, sizeof(err)), 0);
@@ -102,21 +102,21 @@ static void test_target_labels_and_urls(void)
 static void test_target_overrides(void)
 {
 	struct pyro_config c = base_cfg();
-	struct pyro_param params[] = { { "debug", "0" }, { "seconds", "99" } };
+	struct pyro_param params[] = {{"debug", "0"}, {"seconds", "99"}};
 	struct pyro_target *t;
 	char err[256];
 	const struct starling_label in[] = {
-		{ "__address__", "example.org" },
-		{ "__scheme__", "https" },
-		{ "__profile_path_prefix__", "/app" },
-		{ "__param_gc", "1" },
-		{ "service_name", "mine" },
-		{ "job", "custom" },
-		{ "instance", "inst-1" },
+	    {"__address__", "example.org"},
+	    {"__scheme__", "https"},
+	    {"__profile_path_prefix__", "/app"},
+	    {"__param_gc", "1"},
+	    {"service_name", "mine"},
+	    {"job", "custom"},
+	    {"instance", "inst-1"},
 	};
-	const struct starling_label v6[] = { { "__address__", "::1" } };
-	const struct starling_label noaddr[] = { { "job", "x" } };
-	const struct starling_label url[] = { { "__address__", "http://h:1/x" } };
+	const struct starling_label v6[] = {{"__address__", "::1"}};
+	const struct starling_label noaddr[] = {{"job", "x"}};
+	const struct starling_label url[] = {{"__address__", "http://h:1/x"}};
 
 	c.params = params;
 	c.n_params = 2;
@@ -125,15 +125,16 @@ static void test_target_overrides(void)
 	CU_ASSERT_EQUAL_FATAL(pyro_target_new(&c, &cpu, in, 7, &t, err, sizeof(err)), 0);
 	/* default https port, the target's prefix wins, seconds is ours, the
 	 * rest sorted */
-	CU_ASSERT_STRING_EQUAL(t->url,
-			       "https://example.org:443/app/debug/pprof/profile?debug=0&gc=1&seconds=5");
+	CU_ASSERT_STRING_EQUAL(
+	    t->url, "https://example.org:443/app/debug/pprof/profile?debug=0&gc=1&seconds=5");
 	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "service_name"), "mine");
 	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "job"), "custom");
 	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "instance"), "inst-1");
 	pyro_target_free(t);
 
 	CU_ASSERT_EQUAL_FATAL(pyro_target_new(&c, &mem, v6, 1, &t, err, sizeof(err)), 0);
-	CU_ASSERT_STRING_EQUAL(t->url, "http://[::1]:80/ignored/debug/pprof/allocs?debug=0&seconds=99");
+	CU_ASSERT_STRING_EQUAL(t->url,
+			       "http://[::1]:80/ignored/debug/pprof/allocs?debug=0&seconds=99");
 	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "service_name"), "unspecified");
 	pyro_target_free(t);
 
@@ -144,11 +145,11 @@ static void test_target_overrides(void)
 
 static void test_validate(void)
 {
-	const uint8_t gz[] = { 0x1f, 0x8b, 0x08, 0x00 };
-	const uint8_t raw[] = { 0x0a, 0x04, 0x08, 0x01, 0x10, 0x02 };
+	const uint8_t gz[] = {0x1f, 0x8b, 0x08, 0x00};
+	const uint8_t raw[] = {0x0a, 0x04, 0x08, 0x01, 0x10, 0x02};
 	const uint8_t html[] = "<html>";
 	const uint8_t json[] = "{\"a\":1}";
-	const uint8_t junk[] = { 0xff, 0xff };
+	const uint8_t junk[] = {0xff, 0xff};
 	const char *oct = "application/octet-stream";
 	char err[128];
 
@@ -217,10 +218,10 @@ struct psample {
 
 static size_t build_profile(uint8_t *out, int idA, int idB, const struct psample *s, int n)
 {
-	static const char *const strs[] = { "",	     "alloc_objects", "count", "alloc_space",
-					    "bytes", "inuse_space",   "fA",    "fB" };
-	struct wbuf w = { .n = 0 }, m, l;
-	const int st[3][2] = { { 1, 2 }, { 3, 4 }, { 5, 4 } };
+	static const char *const strs[] = {"",	    "alloc_objects", "count", "alloc_space",
+					   "bytes", "inuse_space",   "fA",    "fB"};
+	struct wbuf w = {.n = 0}, m, l;
+	const int st[3][2] = {{1, 2}, {3, 4}, {5, 4}};
 
 	for (int i = 0; i < 3; i++) {
 		m.n = 0;
@@ -229,7 +230,7 @@ static size_t build_profile(uint8_t *out, int idA, int idB, const struct psample
 		w_msg(&w, 1, &m);
 	}
 	for (int i = 0; i < n; i++) {
-		struct wbuf pk = { .n = 0 };
+		struct wbuf pk = {.n = 0};
 
 		m.n = 0;
 		for (int j = 0; j < s[i].n_locs; j++)
@@ -324,13 +325,13 @@ static int read_samples(const uint8_t *b, size_t n, struct rsample *out, int max
 static void test_delta(void)
 {
 	const struct psample a[] = {
-		{ 1, { 'A' }, { 10, 1000, 5 } },
-		{ 2, { 'B', 'A' }, { 4, 400, 0 } },
+	    {1, {'A'}, {10, 1000, 5}},
+	    {2, {'B', 'A'}, {4, 400, 0}},
 	};
 	const struct psample b[] = {
-		{ 1, { 'A' }, { 15, 1500, 7 } },      /* grew: 5, 500, in-use 7 as is */
-		{ 2, { 'B', 'A' }, { 4, 400, 0 } },   /* unchanged: dropped */
-		{ 1, { 'B' }, { 3, 300, 0 } },	      /* new stack: all of it */
+	    {1, {'A'}, {15, 1500, 7}},	  /* grew: 5, 500, in-use 7 as is */
+	    {2, {'B', 'A'}, {4, 400, 0}}, /* unchanged: dropped */
+	    {1, {'B'}, {3, 300, 0}},	  /* new stack: all of it */
 	};
 	struct pyro_delta *st = NULL;
 	uint8_t pa[4096], pb[4096], *out = NULL, *raw = NULL;
@@ -344,9 +345,8 @@ static void test_delta(void)
 	CU_ASSERT_EQUAL(pyro_delta_apply(&st, "memory", pa, na, &out, &n_out, err, sizeof(err)), 1);
 	CU_ASSERT_PTR_NULL(out);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
-	CU_ASSERT_EQUAL_FATAL(pyro_delta_apply(&st, "memory", pb, nb, &out, &n_out, err,
-					       sizeof(err)),
-			      0);
+	CU_ASSERT_EQUAL_FATAL(
+	    pyro_delta_apply(&st, "memory", pb, nb, &out, &n_out, err, sizeof(err)), 0);
 	CU_ASSERT_TRUE(n_out > 2 && out[0] == 0x1f && out[1] == 0x8b);
 	CU_ASSERT_EQUAL_FATAL(starling_http_gunzip(out, n_out, 1 << 20, &raw, &raw_cap, &raw_len),
 			      0);
@@ -383,7 +383,8 @@ static void test_delta(void)
 			-EBADMSG);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "malformed"));
 	CU_ASSERT_EQUAL(pyro_delta_apply(&st, "memory", (const uint8_t *)"\x1f\x8b\x08\x00zz", 6,
-					 &out, &n_out, err, sizeof(err)) < 0, 1);
+					 &out, &n_out, err, sizeof(err)) < 0,
+			1);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
 	CU_ASSERT_EQUAL(pyro_delta_apply(&st, "memory", pb, nb, &out, &n_out, err, sizeof(err)), 0);
 	free(out);
@@ -394,8 +395,8 @@ static void test_delta(void)
 static void test_delta_labels(void)
 {
 	struct pyro_config c = base_cfg();
-	const struct pyro_profile_type mutex = { "mutex", "/debug/pprof/mutex", true, false, true };
-	const struct starling_label in[] = { { "__address__", "h:1" } };
+	const struct pyro_profile_type mutex = {"mutex", "/debug/pprof/mutex", true, false, true};
+	const struct starling_label in[] = {{"__address__", "h:1"}};
 	struct pyro_target *t;
 	char err[128];
 
@@ -412,14 +413,14 @@ static void test_delta_labels(void)
 
 static struct mock_host *make(const char *cfg, void **inst, int *rc)
 {
-	struct mock_host *m = mock_host_new("pyroscope.scrape.t", pyroscope_scrape_type.schema, cfg,
-					    NULL, 0);
+	struct mock_host *m =
+	    mock_host_new("pyroscope.scrape.t", pyroscope_scrape_type.schema, cfg, NULL, 0);
 
 	if (!m)
 		return NULL;
 	mock_host_set_quiet(m, true);
-	*rc = pyroscope_scrape_type.create(mock_host_api(m), mock_host_self(m),
-					   mock_host_config(m), inst);
+	*rc = pyroscope_scrape_type.create(mock_host_api(m), mock_host_self(m), mock_host_config(m),
+					   inst);
 	return m;
 }
 
@@ -430,12 +431,14 @@ static void test_config(void)
 	int rc;
 
 	/* defaults: the five Go profile types per target */
-	m = make("targets = ( { *address__ = \"127.0.0.1:1\"; }, { *address__ = \"127.0.0.1:2\"; } );"
-		 "forward_to = [ \"x.y\" ];",
-		 &in, &rc);
+	m = make(
+	    "targets = ( { *address__ = \"127.0.0.1:1\"; }, { *address__ = \"127.0.0.1:2\"; } );"
+	    "forward_to = [ \"x.y\" ];",
+	    &in, &rc);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
-	CU_ASSERT_DOUBLE_EQUAL(mock_host_metric(m, "pyroscope_scrape_targets_gauge", NULL), 10, 0.1);
+	CU_ASSERT_DOUBLE_EQUAL(mock_host_metric(m, "pyroscope_scrape_targets_gauge", NULL), 10,
+			       0.1);
 	pyroscope_scrape_type.destroy(in);
 	mock_host_free(m);
 
@@ -454,18 +457,18 @@ static void test_config(void)
 
 	{
 		static const char *const bad[] = {
-			/* delta profile with an interval under 2s */
-			"targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"x.y\" ];"
-			"scrape_interval = \"1s\";",
-			/* delta_profiling_duration over interval - 1s */
-			"targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"x.y\" ];"
-			"delta_profiling_duration = \"15s\";",
-			"targets = ( { job = \"no-address\"; } ); forward_to = [ \"x.y\" ];",
-			"targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"x.y\" ];"
-			"scheme = \"ftp\";",
-			"targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"x.y\" ];"
-			"profiling_config = { custom = ( { name = \"memory\"; enabled = true;"
-			" path = \"/y\"; } ); };",
+		    /* delta profile with an interval under 2s */
+		    "targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"x.y\" ];"
+		    "scrape_interval = \"1s\";",
+		    /* delta_profiling_duration over interval - 1s */
+		    "targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"x.y\" ];"
+		    "delta_profiling_duration = \"15s\";",
+		    "targets = ( { job = \"no-address\"; } ); forward_to = [ \"x.y\" ];",
+		    "targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"x.y\" ];"
+		    "scheme = \"ftp\";",
+		    "targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"x.y\" ];"
+		    "profiling_config = { custom = ( { name = \"memory\"; enabled = true;"
+		    " path = \"/y\"; } ); };",
 		};
 
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -477,9 +480,10 @@ static void test_config(void)
 		}
 	}
 	/* a 1s interval is fine once CPU is off */
-	m = make("targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"x.y\" ];"
-		 "scrape_interval = \"1s\"; profiling_config = { process_cpu = { enabled = false; }; };",
-		 &in, &rc);
+	m = make(
+	    "targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"x.y\" ];"
+	    "scrape_interval = \"1s\"; profiling_config = { process_cpu = { enabled = false; }; };",
+	    &in, &rc);
 	CU_ASSERT_EQUAL(rc, 0);
 	if (!rc)
 		pyroscope_scrape_type.destroy(in);
@@ -495,7 +499,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			       const char *method, const char *version, const char *upload_data,
 			       size_t *upload_size, void **con_cls)
 {
-	static const uint8_t prof[] = { 0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00 };
+	static const uint8_t prof[] = {0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00};
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	bool bad = strncmp(url, "/bad/", 5) == 0;
@@ -560,14 +564,15 @@ static void run_scrape(bool owned)
 	pthread_mutex_lock(&rx_lock);
 	hits_good = hits_bad = 0;
 	pthread_mutex_unlock(&rx_lock);
-	snprintf(cfg, sizeof(cfg),
-		 "targets = ( { *address__ = \"127.0.0.1:%u\"; service_name = \"good\"; },"
-		 "  { *address__ = \"127.0.0.1:%u\"; *profile_path_prefix__ = \"/bad\"; } );"
-		 "forward_to = [ \"x.y\" ]; scrape_interval = \"200ms\";"
-		 "clustering = { enabled = true; };"
-		 "profiling_config = { process_cpu = { enabled = false; }; mutex = { enabled = false; };"
-		 " block = { enabled = false; }; memory = { enabled = false; }; };",
-		 port_, port_);
+	snprintf(
+	    cfg, sizeof(cfg),
+	    "targets = ( { *address__ = \"127.0.0.1:%u\"; service_name = \"good\"; },"
+	    "  { *address__ = \"127.0.0.1:%u\"; *profile_path_prefix__ = \"/bad\"; } );"
+	    "forward_to = [ \"x.y\" ]; scrape_interval = \"200ms\";"
+	    "clustering = { enabled = true; };"
+	    "profiling_config = { process_cpu = { enabled = false; }; mutex = { enabled = false; };"
+	    " block = { enabled = false; }; memory = { enabled = false; }; };",
+	    port_, port_);
 	m = make(cfg, &in, &rc);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
@@ -588,10 +593,10 @@ static void run_scrape(bool owned)
 
 		/* good target forwarded, the 500 one failed and was counted */
 		CU_ASSERT_TRUE(mock_host_forwarded_profiles(m) >= 2);
-		CU_ASSERT_TRUE(mock_host_metric(m, "starling_pyroscope_scrape_failures_total",
-						NULL) >= 2);
-		CU_ASSERT_TRUE(mock_host_metric(m, "starling_pyroscope_forwarded_profiles_total",
-						NULL) >= 2);
+		CU_ASSERT_TRUE(
+		    mock_host_metric(m, "starling_pyroscope_scrape_failures_total", NULL) >= 2);
+		CU_ASSERT_TRUE(
+		    mock_host_metric(m, "starling_pyroscope_forwarded_profiles_total", NULL) >= 2);
 		CU_ASSERT_TRUE(mock_host_log_count(m, STARLING_LOG_WARN, "status 500") >= 1);
 		mock_host_targets(m, &owned_n, &total);
 		CU_ASSERT_EQUAL(owned_n, 2);
