@@ -245,7 +245,8 @@ static int parse(const uint8_t *buf, size_t len, const char *type, struct parsed
 	for (size_t i = 0; i < p->n_types; i++)
 		if (cumulative(p, type, p->st_pairs[i][0], p->st_pairs[i][1]))
 			p->delta_idx[p->n_delta++] = (int)i;
-	qsort(p->funcs, p->n_funcs, sizeof(*p->funcs), id_cmp);
+	if (p->n_funcs)
+		qsort(p->funcs, p->n_funcs, sizeof(*p->funcs), id_cmp);
 
 	/* Location hashes, now that functions and strings are known. */
 	p->locs = calloc(p->n_locs ? p->n_locs : 1, sizeof(*p->locs));
