@@ -392,6 +392,44 @@ static void test_delta(void)
 	pyro_delta_free(st);
 }
 
+/* Targets are untrusted: every truncation and many corruptions of a
+ * profile must give an error or a profile, never a crash (run under ASan). */
+static void test_delta_corrupt(void)
+{
+	const struct psample a[] = {{2, {'B', 'A'}, {4, 400, 9}}};
+	uint8_t good[4096], bad[4096], *out;
+	size_t n = build_profile(good, 1, 2, a, 1), n_out;
+	char err[128];
+	unsigned seed = 1;
+
+	for (size_t cut = 0; cut <= n; cut++) {
+		struct pyro_delta *st = NULL;
+
+		for (int round = 0; round < 2; round++) {
+			out = NULL;
+			if (pyro_delta_apply(&st, "memory", good, cut, &out, &n_out, err,
+					     sizeof(err)) < 0)
+				CU_ASSERT_TRUE(err[0] != '\0');
+			free(out);
+		}
+		pyro_delta_free(st);
+	}
+	for (int i = 0; i < 3000; i++) {
+		struct pyro_delta *st = NULL;
+
+		memcpy(bad, good, n);
+		for (int k = 0; k < 3; k++) {
+			seed = seed * 1103515245 + 12345;
+			bad[(seed >> 8) % n] = (uint8_t)(seed >> 16);
+		}
+		out = NULL;
+		pyro_delta_apply(&st, "memory", good, n, &out, &n_out, err, sizeof(err));
+		pyro_delta_apply(&st, "memory", bad, n, &out, &n_out, err, sizeof(err));
+		free(out);
+		pyro_delta_free(st);
+	}
+}
+
 static void test_delta_labels(void)
 {
 	struct pyro_config c = base_cfg();
@@ -637,6 +675,7 @@ int main(void)
 	CU_add_test(s, "config", test_config);
 	CU_add_test(s, "client_delta", test_delta);
 	CU_add_test(s, "client_delta_labels", test_delta_labels);
+	CU_add_test(s, "client_delta_corrupt_input", test_delta_corrupt);
 	s = CU_add_suite("pyroscope_scrape", suite_init, suite_clean);
 	CU_add_test(s, "scrape_owned_targets", test_scrape_owned);
 	CU_add_test(s, "skip_targets_owned_elsewhere", test_scrape_not_owned);
