@@ -580,6 +580,7 @@ static void dispatch(struct pyro_inst *in, struct pyro_target *t)
 		pthread_mutex_unlock(&in->lock);
 		t->owned = owned;
 		in->api->metric_set(in->m_owned, (double)in->owned);
+		in->api->report_targets(in->self, in->owned, in->n_targets);
 	}
 	if (!owned)
 		return;

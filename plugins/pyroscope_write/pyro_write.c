@@ -377,8 +377,11 @@ static int write_receive(void *inst, const struct starling_profile *p)
 	for (size_t i = 0; i < in->n_eps; i++) {
 		struct endpoint *ep = &in->eps[i];
 
-		if (ep->n >= in->max_queued || ep->bytes + len > in->max_bytes ||
-		    atomic_load(&in->stopping)) {
+		if (atomic_load(&in->stopping)) {
+			drop(ep, DROP_SHUTDOWN, len);
+			continue;
+		}
+		if (ep->n >= in->max_queued || ep->bytes + len > in->max_bytes) {
 			drop(ep, DROP_QUEUE_FULL, len);
 			in->api->log(
 			    in->self, STARLING_LOG_WARN,

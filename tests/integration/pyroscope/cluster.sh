@@ -145,4 +145,7 @@ echo "longest gap between two profiles of one target across the hand-over: ${gap
 python3 -c "import sys; sys.exit(0 if float('$gap') < 2.5 else 1)" || fail "gap ${gap}s at hand-over"
 [ "$(curl -s http://127.0.0.1:$push/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["bad"])')" = 0 ] ||
 	fail "malformed pushes"
+kill -TERM $pa
+wait $pa $pb 2>/dev/null
+grep -E 'AddressSanitizer|LeakSanitizer|runtime error' "$work"/node-*.log && fail "sanitizer report"
 echo "PASS"

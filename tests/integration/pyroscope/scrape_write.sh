@@ -179,6 +179,21 @@ if [ -f "$work/node_exporter.log" ]; then
 		fail "node_exporter profiles (service_name unspecified)"
 fi
 
+curl -s "http://127.0.0.1:$http/api/v0/components/pyroscope.scrape.go/targets" >"$work/targets.json"
+python3 - "$work/targets.json" "$prom" <<'PY' || fail "targets API: $(head -c 600 "$work/targets.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+ts = d["targets"] if isinstance(d, dict) else d
+def lab(t):
+    l = t["labels"]
+    return l if isinstance(l, dict) else {x["name"]: x["value"] for x in l}
+mine = [t for t in ts if lab(t).get("service_name") == "prometheus"]
+names = sorted(lab(t)["__name__"] for t in mine)
+assert names == ["block", "goroutine", "memory", "mutex", "process_cpu"], names
+assert all(str(t.get("health")).lower() == "up" for t in mine), [t.get("health") for t in mine]
+assert len(ts) == 10, len(ts)
+PY
+
 # --- broken targets fail alone -------------------------------------------------
 wait_true 10 have service_name=bad-ok __name__=goroutine || fail "healthy target next to broken ones"
 for t in e500 garbage octet-garbage; do
@@ -214,6 +229,9 @@ more() { [ "$(stat requests)" -ge $((req1 + 3)) ]; }
 wait_true 10 more || fail "pushes stopped after the 400"
 [ "$(stat bad)" = 0 ] || fail "malformed requests: $(curl -s http://127.0.0.1:$push/stats)"
 echo "profiles stored: $(stat profiles), pushes: $(stat requests)"
+
+read -r ut stt <<<"$(awk '{print $14, $15}' /proc/$st_pid/stat)"
+echo "starling: RSS $(awk '/^VmRSS/ {print $2}' /proc/$st_pid/status) kB, CPU $(((ut + stt) * 1000 / $(getconf CLK_TCK))) ms over $SECONDS s (7 targets x profile types)"
 
 # --- clean shutdown: exits in bounded time, no sanitizer report -----------------
 kill -TERM $st_pid
