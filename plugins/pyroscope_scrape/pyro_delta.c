@@ -441,7 +441,9 @@ static int rewrite(const uint8_t *buf, size_t len, const struct parsed *p,
 				rc = each_int(&g, acc_add, &locs);
 			else if (g.num == 2)
 				rc = each_int(&g, acc_add, &vals);
-			else if (g.num == 3 && g.wt == 2 && n_labels < 64)
+			else if (g.num == 3 && g.wt == 2 && n_labels == 64)
+				rc = -E2BIG; /* refuse rather than drop labels */
+			else if (g.num == 3 && g.wt == 2)
 				labels[n_labels++] =
 				    (struct span){g.start, (size_t)(sm.p - g.start)};
 			if (rc < 0)
@@ -601,7 +603,10 @@ int pyro_delta_apply(struct pyro_delta **state, const char *type, const uint8_t 
 	}
 	rc = rewrite(pb, raw_len, &p, first ? next : *state, next, &o);
 	if (rc) {
-		snprintf(err, errlen, rc == -ENOMEM ? "out of memory" : "malformed pprof sample");
+		snprintf(err, errlen, "%s",
+			 rc == -ENOMEM	? "out of memory"
+			 : rc == -E2BIG ? "a sample has more than 64 labels"
+					: "malformed pprof sample");
 		goto out;
 	}
 	pyro_delta_free(*state);
