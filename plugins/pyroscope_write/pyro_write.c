@@ -508,11 +508,15 @@ static int endpoint_load(struct pyro_inst *in, const starling_config *e, struct 
 		return -EINVAL;
 	}
 	h = api->config_lookup(e, "headers");
+	if (h && api->config_count(h) > 60) {
+		snprintf(err, errlen, "%s: at most 60 headers", api->config_where(h));
+		return -EINVAL;
+	}
 	if (h && api->config_count(h)) {
 		ep->headers = calloc(api->config_count(h), sizeof(*ep->headers));
 		if (!ep->headers)
 			return -ENOMEM;
-		for (size_t i = 0; i < api->config_count(h) && i < 60; i++) {
+		for (size_t i = 0; i < api->config_count(h); i++) {
 			const starling_config *c = api->config_child(h, i);
 			const char *n = api->config_name(c);
 			size_t hl;

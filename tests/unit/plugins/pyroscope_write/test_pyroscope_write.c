@@ -242,7 +242,7 @@ static pthread_mutex_t rx_lock = PTHREAD_MUTEX_INITIALIZER;
 static int script[16];
 static size_t n_script;
 static int requests, accepted, bad_shape;
-static char last_path[128], last_tenant[64];
+static char last_path[128], last_tenant[64], last_auth[64];
 static struct decoded last;
 
 struct upload {
@@ -278,6 +278,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
 	cpv = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Connect-Protocol-Version");
 	tenant = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Scope-OrgID");
+	snprintf(last_auth, sizeof(last_auth), "%s",
+		 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization") ?: "");
 	pthread_mutex_lock(&rx_lock);
 	requests++;
 	snprintf(last_path, sizeof(last_path), "%s", url);
@@ -367,7 +369,8 @@ static int start(struct inst *t, const char *extra)
 	snprintf(cfg, sizeof(cfg),
 		 "external_labels = { cluster = \"c1\"; };\n"
 		 "endpoint = ( { url = \"%s\"; min_backoff_period = \"50ms\";"
-		 " max_backoff_period = \"200ms\"; headers = { X-Scope-OrgID = \"t1\"; }; } );\n%s",
+		 " max_backoff_period = \"200ms\"; headers = { X-Scope-OrgID = \"t1\"; };"
+		 " bearer_token = \"tok\"; } );\n%s",
 		 base_url, extra ? extra : "");
 	t->m =
 	    mock_host_new("pyroscope.write.t", pyroscope_write_type.schema, cfg, err, sizeof(err));
@@ -428,6 +431,7 @@ static void test_push_shape_and_labels(void)
 	pthread_mutex_lock(&rx_lock);
 	CU_ASSERT_STRING_EQUAL(last_path, PYRO_PUSH_PATH);
 	CU_ASSERT_STRING_EQUAL(last_tenant, "t1");
+	CU_ASSERT_STRING_EQUAL(last_auth, "Bearer tok");
 	CU_ASSERT_STRING_EQUAL(dlabel(&last, "service_name"), "svc-a");
 	CU_ASSERT_STRING_EQUAL(dlabel(&last, "__name__"), "memory");
 	CU_ASSERT_STRING_EQUAL(dlabel(&last, "cluster"), "c1");
