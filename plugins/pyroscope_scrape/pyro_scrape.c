@@ -36,30 +36,30 @@ struct pyro_inst {
 	size_t owned;
 
 	starling_metric *m_targets, *m_owned, *m_scrapes, *m_failures, *m_profiles, *m_bytes,
-		*m_missed, *m_fanout;
+	    *m_missed, *m_fanout;
 };
 
 /* ------------------------------------------------------------------------ */
 /* Schema.                                                                   */
 
 static const struct starling_config_key clustering_keys[] = {
-	{ "enabled", STARLING_CFG_BOOL, false, "false",
-	  "Distribute the targets among the cluster's nodes" },
-	{ "key_labels", STARLING_CFG_STRING_LIST, false, NULL,
-	  "Only these target labels make up a target's ownership key" },
-	{ "exclude_labels", STARLING_CFG_STRING_LIST, false, NULL,
-	  "Target labels left out of the ownership key" },
-	{ NULL },
+    {"enabled", STARLING_CFG_BOOL, false, "false",
+     "Distribute the targets among the cluster's nodes"},
+    {"key_labels", STARLING_CFG_STRING_LIST, false, NULL,
+     "Only these target labels make up a target's ownership key"},
+    {"exclude_labels", STARLING_CFG_STRING_LIST, false, NULL,
+     "Target labels left out of the ownership key"},
+    {NULL},
 };
 
 /* One schema per built-in profile type, so each gets Alloy's defaults. */
-#define PROFILE_KEYS(var, en, path, delta)                                                   \
-	static const struct starling_config_key var[] = {                                    \
-		{ "enabled", STARLING_CFG_BOOL, false, en, "Scrape this profile type" },     \
-		{ "path", STARLING_CFG_STRING, false, path, "HTTP path of the profile" },    \
-		{ "delta", STARLING_CFG_BOOL, false, delta,                                  \
-		  "Ask for a delta profile with ?seconds=N (CPU-style endpoints)" },          \
-		{ NULL },                                                                    \
+#define PROFILE_KEYS(var, en, path, delta)                                                         \
+	static const struct starling_config_key var[] = {                                          \
+	    {"enabled", STARLING_CFG_BOOL, false, en, "Scrape this profile type"},                 \
+	    {"path", STARLING_CFG_STRING, false, path, "HTTP path of the profile"},                \
+	    {"delta", STARLING_CFG_BOOL, false, delta,                                             \
+	     "Ask for a delta profile with ?seconds=N (CPU-style endpoints)"},                     \
+	    {NULL},                                                                                \
 	}
 
 PROFILE_KEYS(process_cpu_keys, "true", "/debug/pprof/profile", "true");
@@ -73,52 +73,52 @@ PROFILE_KEYS(gd_mutex_keys, "false", "/debug/pprof/delta_mutex", "false");
 PROFILE_KEYS(gd_block_keys, "false", "/debug/pprof/delta_block", "false");
 
 static const struct starling_config_key custom_keys[] = {
-	{ "name", STARLING_CFG_STRING, true, NULL, "Profile type name (becomes __name__)" },
-	{ "enabled", STARLING_CFG_BOOL, true, NULL, "Scrape this profile type" },
-	{ "path", STARLING_CFG_STRING, true, NULL, "HTTP path of the profile" },
-	{ "delta", STARLING_CFG_BOOL, false, "false", "Ask for a delta profile with ?seconds=N" },
-	{ NULL },
+    {"name", STARLING_CFG_STRING, true, NULL, "Profile type name (becomes __name__)"},
+    {"enabled", STARLING_CFG_BOOL, true, NULL, "Scrape this profile type"},
+    {"path", STARLING_CFG_STRING, true, NULL, "HTTP path of the profile"},
+    {"delta", STARLING_CFG_BOOL, false, "false", "Ask for a delta profile with ?seconds=N"},
+    {NULL},
 };
 
 static const struct starling_config_key profiling_keys[] = {
-	{ "path_prefix", STARLING_CFG_STRING, false, NULL, "Prefix of every profile path" },
-	{ "process_cpu", STARLING_CFG_GROUP, false, NULL, "Alloy profile.process_cpu", process_cpu_keys },
-	{ "memory", STARLING_CFG_GROUP, false, NULL, "Alloy profile.memory", memory_keys },
-	{ "goroutine", STARLING_CFG_GROUP, false, NULL, "Alloy profile.goroutine", goroutine_keys },
-	{ "mutex", STARLING_CFG_GROUP, false, NULL, "Alloy profile.mutex", mutex_keys },
-	{ "block", STARLING_CFG_GROUP, false, NULL, "Alloy profile.block", block_keys },
-	{ "fgprof", STARLING_CFG_GROUP, false, NULL, "Alloy profile.fgprof", fgprof_keys },
-	{ "godeltaprof_memory", STARLING_CFG_GROUP, false, NULL, "Alloy profile.godeltaprof_memory",
-	  gd_memory_keys },
-	{ "godeltaprof_mutex", STARLING_CFG_GROUP, false, NULL, "Alloy profile.godeltaprof_mutex",
-	  gd_mutex_keys },
-	{ "godeltaprof_block", STARLING_CFG_GROUP, false, NULL, "Alloy profile.godeltaprof_block",
-	  gd_block_keys },
-	{ "custom", STARLING_CFG_GROUP_LIST, false, NULL,
-	  "Alloy profile.custom \"<name>\" blocks: ( { name; enabled; path; delta; }, ... )",
-	  custom_keys },
-	{ NULL },
+    {"path_prefix", STARLING_CFG_STRING, false, NULL, "Prefix of every profile path"},
+    {"process_cpu", STARLING_CFG_GROUP, false, NULL, "Alloy profile.process_cpu", process_cpu_keys},
+    {"memory", STARLING_CFG_GROUP, false, NULL, "Alloy profile.memory", memory_keys},
+    {"goroutine", STARLING_CFG_GROUP, false, NULL, "Alloy profile.goroutine", goroutine_keys},
+    {"mutex", STARLING_CFG_GROUP, false, NULL, "Alloy profile.mutex", mutex_keys},
+    {"block", STARLING_CFG_GROUP, false, NULL, "Alloy profile.block", block_keys},
+    {"fgprof", STARLING_CFG_GROUP, false, NULL, "Alloy profile.fgprof", fgprof_keys},
+    {"godeltaprof_memory", STARLING_CFG_GROUP, false, NULL, "Alloy profile.godeltaprof_memory",
+     gd_memory_keys},
+    {"godeltaprof_mutex", STARLING_CFG_GROUP, false, NULL, "Alloy profile.godeltaprof_mutex",
+     gd_mutex_keys},
+    {"godeltaprof_block", STARLING_CFG_GROUP, false, NULL, "Alloy profile.godeltaprof_block",
+     gd_block_keys},
+    {"custom", STARLING_CFG_GROUP_LIST, false, NULL,
+     "Alloy profile.custom \"<name>\" blocks: ( { name; enabled; path; delta; }, ... )",
+     custom_keys},
+    {NULL},
 };
 
 static const struct starling_config_key pyro_schema[] = {
-	{ "targets", STARLING_CFG_MAP_LIST, true, NULL,
-	  "Targets: label maps with __address__ (written *address__), optional service_name" },
-	{ "forward_to", STARLING_CFG_REF_LIST, true, NULL, "Receivers of the profiles", NULL,
-	  STARLING_ACCEPTS_PROFILE },
-	{ "job_name", STARLING_CFG_STRING, false, NULL,
-	  "Value of the job label (default: the component id)" },
-	{ "scrape_interval", STARLING_CFG_DURATION, false, "15s", "How often to scrape" },
-	{ "scrape_timeout", STARLING_CFG_DURATION, false, "10s",
-	  "Timeout of one scrape (delta profiles get scrape_interval - 1s more)" },
-	{ "delta_profiling_duration", STARLING_CFG_DURATION, false, NULL,
-	  "Length of a delta (CPU) profile; default scrape_interval - 1s" },
-	{ "scheme", STARLING_CFG_STRING, false, "http", "http or https" },
-	{ "params", STARLING_CFG_MAP, false, NULL, "URL query parameters" },
-	{ "profiling_config", STARLING_CFG_GROUP, false, NULL,
-	  "Profile types (Alloy profile.<type> blocks as <type> = { ... })", profiling_keys },
-	{ "clustering", STARLING_CFG_GROUP, false, NULL, "Target distribution", clustering_keys },
-	STARLING_HTTP_CONFIG_KEYS,
-	{ NULL },
+    {"targets", STARLING_CFG_MAP_LIST, true, NULL,
+     "Targets: label maps with __address__ (written *address__), optional service_name"},
+    {"forward_to", STARLING_CFG_REF_LIST, true, NULL, "Receivers of the profiles", NULL,
+     STARLING_ACCEPTS_PROFILE},
+    {"job_name", STARLING_CFG_STRING, false, NULL,
+     "Value of the job label (default: the component id)"},
+    {"scrape_interval", STARLING_CFG_DURATION, false, "15s", "How often to scrape"},
+    {"scrape_timeout", STARLING_CFG_DURATION, false, "10s",
+     "Timeout of one scrape (delta profiles get scrape_interval - 1s more)"},
+    {"delta_profiling_duration", STARLING_CFG_DURATION, false, NULL,
+     "Length of a delta (CPU) profile; default scrape_interval - 1s"},
+    {"scheme", STARLING_CFG_STRING, false, "http", "http or https"},
+    {"params", STARLING_CFG_MAP, false, NULL, "URL query parameters"},
+    {"profiling_config", STARLING_CFG_GROUP, false, NULL,
+     "Profile types (Alloy profile.<type> blocks as <type> = { ... })", profiling_keys},
+    {"clustering", STARLING_CFG_GROUP, false, NULL, "Target distribution", clustering_keys},
+    STARLING_HTTP_CONFIG_KEYS,
+    {NULL},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -170,7 +170,8 @@ static int string_list(const struct starling_host_api *api, const starling_confi
 		const char *s;
 
 		if (api->config_string(api->config_child(l, i), NULL, &s)) {
-			snprintf(err, errlen, "%s: %s: strings expected", api->config_where(l), path);
+			snprintf(err, errlen, "%s: %s: strings expected", api->config_where(l),
+				 path);
 			return -EINVAL;
 		}
 		v[i] = strdup(s);
@@ -225,6 +226,11 @@ static int load_types(const struct starling_host_api *api, const starling_config
 		rc = add_type(c, b->name, p, delta);
 		if (rc)
 			return rc;
+		/* Alloy turns these cumulative Go profiles into deltas
+		 * itself (godeltaprof_* endpoints serve deltas already). */
+		c->types[c->n_types - 1].client_delta =
+		    !delta && (!strcmp(b->name, "memory") || !strcmp(b->name, "mutex") ||
+			       !strcmp(b->name, "block"));
 		any_delta |= delta;
 	}
 	for (size_t i = 0; i < n_custom; i++) {
@@ -262,10 +268,11 @@ static int load_types(const struct starling_host_api *api, const starling_config
 	/* Alloy: delta profiles need scrape_interval >= 2s, and the profile
 	 * length must be in (1s, interval - 1s]. */
 	if (any_delta && c->interval_ms < 2000) {
-		snprintf(err, errlen,
-			 "%s: scrape_interval must be at least 2s when a delta profile (process_cpu) "
-			 "is enabled",
-			 api->config_where(cfg));
+		snprintf(
+		    err, errlen,
+		    "%s: scrape_interval must be at least 2s when a delta profile (process_cpu) "
+		    "is enabled",
+		    api->config_where(cfg));
 		return -EINVAL;
 	}
 	{
@@ -459,6 +466,8 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	struct pyro_inst *in = t->owner;
 	const struct starling_host_api *api = in->api;
 	char err[200] = "";
+	uint8_t *delta_buf = NULL;
+	size_t delta_len = 0;
 	int rc;
 
 	t->in_flight = false;
@@ -466,28 +475,40 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 		return;
 	api->metric_add(in->m_scrapes, 1);
 	if (resp->error) {
-		snprintf(err, sizeof(err), "%s", resp->error_msg[0] ? resp->error_msg :
-								       strerror(-resp->error));
+		snprintf(err, sizeof(err), "%s",
+			 resp->error_msg[0] ? resp->error_msg : strerror(-resp->error));
 		rc = resp->error;
 	} else {
-		rc = pyro_validate(resp->status, resp->content_type, resp->body, resp->body_len, err,
-				   sizeof(err));
+		rc = pyro_validate(resp->status, resp->content_type, resp->body, resp->body_len,
+				   err, sizeof(err));
+	}
+	if (!rc && t->client_delta) {
+		rc = pyro_delta_apply(&t->delta_state, t->type_name, resp->body, resp->body_len,
+				      &delta_buf, &delta_len, err, sizeof(err));
+		if (rc == 1) { /* first scrape: the baseline, nothing to send */
+			t->prev_scrape_ms = t->scrape_start_ms;
+			rc = 0;
+			goto status;
+		}
 	}
 	if (!rc) {
 		struct starling_profile p = {
-			.labels = t->labels,
-			.n_labels = t->n_labels,
-			.data = resp->body,
-			.len = resp->body_len,
-			.start_ms = t->scrape_start_ms,
-			.end_ms = api->now_ms(),
+		    .labels = t->labels,
+		    .n_labels = t->n_labels,
+		    .data = delta_buf ? delta_buf : resp->body,
+		    .len = delta_buf ? delta_len : resp->body_len,
+		    /* a delta covers the time since the previous scrape */
+		    .start_ms = t->client_delta ? t->prev_scrape_ms : t->scrape_start_ms,
+		    .end_ms = api->now_ms(),
 		};
 		int64_t t0 = api->monotonic_ms();
 		int frc = api->forward_profile(in->self, &p);
 
+		t->prev_scrape_ms = t->scrape_start_ms;
+
 		api->metric_set(in->m_fanout, (double)(api->monotonic_ms() - t0) / 1000.0);
 		api->metric_add(in->m_profiles, 1);
-		api->metric_add(in->m_bytes, (double)resp->body_len);
+		api->metric_add(in->m_bytes, (double)p.len);
 		if (frc)
 			api->log(in->self, STARLING_LOG_WARN,
 				 "a receiver refused the %s profile of %s: %s",
@@ -497,6 +518,8 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 		api->metric_add(in->m_failures, 1);
 		api->log(in->self, STARLING_LOG_WARN, "scrape of %s failed: %s", t->url, err);
 	}
+	free(delta_buf);
+status:
 	pthread_mutex_lock(&in->lock);
 	t->last_scrape_ms = t->scrape_start_ms;
 	t->last_duration_us = resp->duration_us;
@@ -507,9 +530,9 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 
 static void submit(struct pyro_inst *in, struct pyro_target *t)
 {
-	struct starling_http_request req = { 0 };
+	struct starling_http_request req = {0};
 	char tmo[64];
-	const char *headers[1] = { tmo };
+	const char *headers[1] = {tmo};
 	int rc;
 
 	/* Go's pprof handler ignores it, but it tells a proxy or a custom
@@ -532,7 +555,7 @@ static void submit(struct pyro_inst *in, struct pyro_target *t)
 	t->in_flight = true;
 	rc = starling_http_submit(in->http, &req);
 	if (rc) {
-		struct starling_http_response resp = { 0 };
+		struct starling_http_response resp = {0};
 
 		resp.error = rc;
 		resp.error_msg = "could not submit the request";
@@ -557,6 +580,7 @@ static void dispatch(struct pyro_inst *in, struct pyro_target *t)
 		pthread_mutex_unlock(&in->lock);
 		t->owned = owned;
 		in->api->metric_set(in->m_owned, (double)in->owned);
+		in->api->report_targets(in->self, in->owned, in->n_targets);
 	}
 	if (!owned)
 		return;
@@ -660,30 +684,27 @@ static int pyro_create(const struct starling_host_api *api, starling_component *
 	}
 	for (size_t i = 0; i < in->n_targets; i++)
 		in->targets[i]->owner = in;
-	in->m_targets = api->metric_register(self, STARLING_SELF_GAUGE,
-					     "pyroscope_scrape_targets_gauge",
-					     "Scrape units (targets x enabled profile types)", NULL);
-	in->m_owned = api->metric_register(self, STARLING_SELF_GAUGE,
-					   "starling_pyroscope_scrape_targets_owned",
-					   "Scrape units this node scrapes (owned in the cluster)",
-					   NULL);
-	in->m_scrapes = api->metric_register(self, STARLING_SELF_COUNTER,
-					     "starling_pyroscope_scrapes_total",
-					     "Profile scrapes performed", NULL);
-	in->m_failures = api->metric_register(self, STARLING_SELF_COUNTER,
-					      "starling_pyroscope_scrape_failures_total",
-					      "Profile scrapes that failed (error, non-2xx, not pprof)",
-					      NULL);
+	in->m_targets =
+	    api->metric_register(self, STARLING_SELF_GAUGE, "pyroscope_scrape_targets_gauge",
+				 "Scrape units (targets x enabled profile types)", NULL);
+	in->m_owned = api->metric_register(
+	    self, STARLING_SELF_GAUGE, "starling_pyroscope_scrape_targets_owned",
+	    "Scrape units this node scrapes (owned in the cluster)", NULL);
+	in->m_scrapes =
+	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_pyroscope_scrapes_total",
+				 "Profile scrapes performed", NULL);
+	in->m_failures = api->metric_register(
+	    self, STARLING_SELF_COUNTER, "starling_pyroscope_scrape_failures_total",
+	    "Profile scrapes that failed (error, non-2xx, not pprof)", NULL);
 	in->m_profiles = api->metric_register(self, STARLING_SELF_COUNTER,
 					      "starling_pyroscope_forwarded_profiles_total",
 					      "Profiles forwarded to forward_to", NULL);
 	in->m_bytes = api->metric_register(self, STARLING_SELF_COUNTER,
 					   "starling_pyroscope_forwarded_bytes_total",
 					   "Bytes of pprof forwarded to forward_to", NULL);
-	in->m_missed = api->metric_register(self, STARLING_SELF_COUNTER,
-					    "starling_pyroscope_scrape_slots_missed_total",
-					    "Slots skipped because the previous scrape still ran",
-					    NULL);
+	in->m_missed = api->metric_register(
+	    self, STARLING_SELF_COUNTER, "starling_pyroscope_scrape_slots_missed_total",
+	    "Slots skipped because the previous scrape still ran", NULL);
 	in->m_fanout = api->metric_register(self, STARLING_SELF_GAUGE, "pyroscope_fanout_latency",
 					    "Seconds the last forward to the receivers took", NULL);
 	api->metric_set(in->m_targets, (double)in->n_targets);
@@ -705,7 +726,7 @@ static int pyro_start(void *inst)
 	atomic_store(&in->stopping, false);
 	for (size_t i = 0; i < in->n_targets; i++)
 		in->targets[i]->next_due_ms =
-			pyro_next_slot(now, in->cfg->interval_ms, in->targets[i]->phase_ms);
+		    pyro_next_slot(now, in->cfg->interval_ms, in->targets[i]->phase_ms);
 	if (in->cfg->clustering && STARLING_API_HAS(in->api, cluster_subscribe))
 		in->api->cluster_subscribe(in->self, on_cluster_change, in);
 	report(in);
@@ -781,16 +802,16 @@ static int pyro_list_targets(void *inst, starling_target_emit_fn emit, void *ctx
 }
 
 const struct starling_component_type pyroscope_scrape_type = {
-	.struct_size = sizeof(struct starling_component_type),
-	.name = "pyroscope.scrape",
-	.help = "Scrape Go pprof endpoints and forward the profiles",
-	.flags = 0,
-	.accepts = 0,
-	.schema = pyro_schema,
-	.create = pyro_create,
-	.update = NULL,
-	.start = pyro_start,
-	.stop = pyro_stop,
-	.destroy = pyro_destroy,
-	.list_targets = pyro_list_targets,
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "pyroscope.scrape",
+    .help = "Scrape Go pprof endpoints and forward the profiles",
+    .flags = 0,
+    .accepts = 0,
+    .schema = pyro_schema,
+    .create = pyro_create,
+    .update = NULL,
+    .start = pyro_start,
+    .stop = pyro_stop,
+    .destroy = pyro_destroy,
+    .list_targets = pyro_list_targets,
 };

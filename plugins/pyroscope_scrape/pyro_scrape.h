@@ -26,6 +26,9 @@ struct pyro_profile_type {
 	char *path;
 	bool enabled;
 	bool delta; /* ask the target for a ?seconds=N delta (CPU) */
+	/* Cumulative profile we turn into deltas ourselves (Alloy: the
+	 * built-in memory, mutex and block types); sent with __delta__="false". */
+	bool client_delta;
 };
 
 struct pyro_param {
@@ -57,13 +60,17 @@ struct pyro_config {
 struct pyro_target {
 	struct starling_label *labels; /* forwarded labels, sorted, __name__ incl. */
 	size_t n_labels;
-	char *strings;		       /* storage of the label strings */
+	char *strings; /* storage of the label strings */
 	char *url;
-	uint64_t key;		       /* ownership key of the input target */
-	int64_t phase_ms;	       /* key mod interval */
+	uint64_t key;	  /* ownership key of the input target */
+	int64_t phase_ms; /* key mod interval */
 	int64_t timeout_ms;
 	bool delta;
-	void *owner;		       /* the component instance */
+	bool client_delta;
+	char *type_name;		/* profile type, for pyro_delta_apply */
+	void *owner;			/* the component instance */
+	struct pyro_delta *delta_state; /* previous totals (scrape thread) */
+	int64_t prev_scrape_ms;
 
 	/* Scrape thread only. */
 	int64_t next_due_ms;
@@ -114,8 +121,22 @@ int64_t pyro_next_slot(int64_t now_ms, int64_t interval_ms, int64_t phase_ms);
 /* Whether a response is a profile Alloy would accept (validate.go): 2xx,
  * non-empty, Content-Type application/octet-stream, body gzip or protobuf.
  * 0, or -EBADMSG / -EPROTO with the reason in err. */
-int pyro_validate(long status, const char *content_type, const uint8_t *body, size_t len,
-		  char *err, size_t errlen);
+int pyro_validate(long status, const char *content_type, const uint8_t *body, size_t len, char *err,
+		  size_t errlen);
+
+/* --- pyro_delta.c ------------------------------------------------------- */
+
+struct pyro_delta;
+
+/* Turn cumulative profile `in` (gzip or not) of profile type `type`
+ * ("memory", "mutex", "block") into the delta since the previous call with
+ * the same *state, gzip-compressed into *out (caller frees). The first call
+ * (*state NULL) records the baseline and returns 1 with no output. 0 on
+ * success; -EBADMSG (malformed) or -ENOMEM with a reason in err, leaving
+ * *state as it was. */
+int pyro_delta_apply(struct pyro_delta **state, const char *type, const uint8_t *in, size_t len,
+		     uint8_t **out, size_t *out_len, char *err, size_t errlen);
+void pyro_delta_free(struct pyro_delta *d);
 
 extern const struct starling_component_type pyroscope_scrape_type;
 

@@ -18,15 +18,15 @@
 #include "pyro_scrape.h"
 
 const struct pyro_builtin pyro_builtins[] = {
-	{ "process_cpu", "/debug/pprof/profile", true, true },
-	{ "memory", "/debug/pprof/allocs", true, false },
-	{ "goroutine", "/debug/pprof/goroutine", true, false },
-	{ "mutex", "/debug/pprof/mutex", true, false },
-	{ "block", "/debug/pprof/block", true, false },
-	{ "fgprof", "/debug/fgprof", false, true },
-	{ "godeltaprof_memory", "/debug/pprof/delta_heap", false, false },
-	{ "godeltaprof_mutex", "/debug/pprof/delta_mutex", false, false },
-	{ "godeltaprof_block", "/debug/pprof/delta_block", false, false },
+    {"process_cpu", "/debug/pprof/profile", true, true},
+    {"memory", "/debug/pprof/allocs", true, false},
+    {"goroutine", "/debug/pprof/goroutine", true, false},
+    {"mutex", "/debug/pprof/mutex", true, false},
+    {"block", "/debug/pprof/block", true, false},
+    {"fgprof", "/debug/fgprof", false, true},
+    {"godeltaprof_memory", "/debug/pprof/delta_heap", false, false},
+    {"godeltaprof_mutex", "/debug/pprof/delta_mutex", false, false},
+    {"godeltaprof_block", "/debug/pprof/delta_block", false, false},
 };
 const size_t pyro_n_builtins = sizeof(pyro_builtins) / sizeof(pyro_builtins[0]);
 
@@ -184,7 +184,7 @@ static void build_query(const struct pyro_config *cfg, const struct pyro_profile
 
 	for (size_t i = 0; i < n && nq < 64; i++)
 		if (strncmp(in[i].name, "__param_", 8) == 0 && in[i].name[8])
-			q[nq++] = (struct pyro_param){ (char *)in[i].name + 8, (char *)in[i].value };
+			q[nq++] = (struct pyro_param){(char *)in[i].name + 8, (char *)in[i].value};
 	for (size_t i = 0; i < cfg->n_params && nq < 64; i++) {
 		bool dup = false;
 
@@ -199,7 +199,7 @@ static void build_query(const struct pyro_config *cfg, const struct pyro_profile
 			if (strcmp(q[j].name, "seconds") == 0)
 				q[j] = q[--nq];
 		if (nq < 64)
-			q[nq++] = (struct pyro_param){ "seconds", secs };
+			q[nq++] = (struct pyro_param){"seconds", secs};
 	}
 	qsort(q, nq, sizeof(q[0]), param_cmp);
 	for (size_t i = 0; i < nq; i++) {
@@ -223,7 +223,7 @@ int pyro_target_new(const struct pyro_config *cfg, const struct pyro_profile_typ
 {
 	struct lvec *lv = NULL;
 	struct pyro_target *t = NULL;
-	struct buf url = { 0 };
+	struct buf url = {0};
 	const char *addr, *scheme, *prefix, *svc, *v;
 	char *addr_alloc = NULL, *svc_alloc = NULL, *p;
 	size_t total = 0, k = 0;
@@ -287,6 +287,8 @@ int pyro_target_new(const struct pyro_config *cfg, const struct pyro_profile_typ
 	lvec_set(lv, "job", cfg->job_name, false);
 	lvec_set(lv, "instance", addr, false);
 	lvec_set(lv, "__name__", pt->name, true);
+	if (pt->client_delta)
+		lvec_set(lv, "__delta__", "false", true);
 	v = pyro_label(lv->v, lv->n, "service_name");
 	if (!nonempty(v)) {
 		svc = pyro_service_name(in, n, &svc_alloc);
@@ -299,7 +301,8 @@ int pyro_target_new(const struct pyro_config *cfg, const struct pyro_profile_typ
 	for (size_t i = 0; i < lv->n; i++) {
 		const struct starling_label *l = &lv->v[i];
 
-		if (!l->value[0] || (strncmp(l->name, "__", 2) == 0 && strcmp(l->name, "__name__")))
+		if (!l->value[0] || (strncmp(l->name, "__", 2) == 0 &&
+				     strcmp(l->name, "__name__") && strcmp(l->name, "__delta__")))
 			continue;
 		lv->v[k++] = *l;
 		total += strlen(l->name) + strlen(l->value) + 2;
@@ -338,11 +341,15 @@ int pyro_target_new(const struct pyro_config *cfg, const struct pyro_profile_typ
 	t->url = url.p;
 	url.p = NULL;
 
-	t->key = starling_target_key(in, n, (const char *const *)cfg->key_labels,
-				     cfg->n_key_labels, (const char *const *)cfg->exclude_labels,
-				     cfg->n_exclude_labels);
+	t->key =
+	    starling_target_key(in, n, (const char *const *)cfg->key_labels, cfg->n_key_labels,
+				(const char *const *)cfg->exclude_labels, cfg->n_exclude_labels);
 	t->phase_ms = cfg->interval_ms > 0 ? (int64_t)(t->key % (uint64_t)cfg->interval_ms) : 0;
 	t->delta = pt->delta;
+	t->client_delta = pt->client_delta;
+	t->type_name = strdup(pt->name);
+	if (!t->type_name)
+		goto out;
 	/* A delta profile takes `seconds` to record: Alloy lets such a scrape
 	 * run for timeout + interval - 1s (newScrapeLoop). */
 	t->timeout_ms = cfg->timeout_ms;
@@ -370,11 +377,13 @@ void pyro_target_free(struct pyro_target *t)
 	free(t->labels);
 	free(t->strings);
 	free(t->url);
+	free(t->type_name);
+	pyro_delta_free(t->delta_state);
 	free(t);
 }
 
-int pyro_validate(long status, const char *content_type, const uint8_t *body, size_t len,
-		  char *err, size_t errlen)
+int pyro_validate(long status, const char *content_type, const uint8_t *body, size_t len, char *err,
+		  size_t errlen)
 {
 	if (status < 200 || status > 299) {
 		snprintf(err, errlen, "server returned HTTP status %ld", status);
@@ -385,7 +394,8 @@ int pyro_validate(long status, const char *content_type, const uint8_t *body, si
 		return -EBADMSG;
 	}
 	if (!content_type || strncasecmp(content_type, "application/octet-stream", 24) != 0) {
-		snprintf(err, errlen, "unexpected Content-Type \"%s\" (want application/octet-stream)",
+		snprintf(err, errlen,
+			 "unexpected Content-Type \"%s\" (want application/octet-stream)",
 			 content_type ? content_type : "");
 		return -EBADMSG;
 	}

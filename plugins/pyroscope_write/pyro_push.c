@@ -98,7 +98,8 @@ int pyro_push_encode(const struct starling_label *labels, size_t n,
 	qsort(set, k, sizeof(*set), label_cmp);
 
 	for (size_t i = 0; i < k; i++)
-		series += field_len(field_len(strlen(set[i].name)) + field_len(strlen(set[i].value)));
+		series +=
+		    field_len(field_len(strlen(set[i].name)) + field_len(strlen(set[i].value)));
 	sample = field_len(len) + (idlen ? field_len(idlen) : 0);
 	series += field_len(sample);
 	total = field_len(series);
@@ -153,8 +154,8 @@ static void connect_code(const uint8_t *body, size_t len, char *code, size_t cap
 enum pyro_outcome pyro_classify(int error, long status, const char *content_type,
 				const uint8_t *body, size_t len, bool retry_429)
 {
-	static const char *const retryable[] = { "deadline_exceeded", "unknown", "internal",
-						 "unavailable", "data_loss", "aborted" };
+	static const char *const retryable[] = {"deadline_exceeded", "unknown",	  "internal",
+						"unavailable",	     "data_loss", "aborted"};
 	char code[32];
 
 	if (error)

@@ -42,8 +42,8 @@ struct qent {
 };
 
 enum drop_reason { DROP_QUEUE_FULL, DROP_REJECTED, DROP_RETRIES, DROP_SHUTDOWN, DROP_N };
-static const char *const drop_names[DROP_N] = { "queue_full", "rejected", "retries_exhausted",
-						"shutdown" };
+static const char *const drop_names[DROP_N] = {"queue_full", "rejected", "retries_exhausted",
+					       "shutdown"};
 
 struct endpoint {
 	struct pyro_inst *in;
@@ -95,32 +95,32 @@ struct pyro_inst {
 /* Schema.                                                                   */
 
 static const struct starling_config_key endpoint_keys[] = {
-	{ "url", STARLING_CFG_STRING, true, NULL,
-	  "Base URL of Pyroscope; profiles go to <url>" PYRO_PUSH_PATH },
-	{ "name", STARLING_CFG_STRING, false, NULL, "Name of the endpoint in metrics and logs" },
-	{ "remote_timeout", STARLING_CFG_DURATION, false, "10s", "Timeout of one push request" },
-	{ "min_backoff_period", STARLING_CFG_DURATION, false, "500ms",
-	  "First retry delay; doubled on each retry" },
-	{ "max_backoff_period", STARLING_CFG_DURATION, false, "5m", "Longest retry delay" },
-	{ "max_backoff_retries", STARLING_CFG_INT, false, "10",
-	  "Retries before a profile is dropped (0: retry forever)" },
-	{ "retry_on_http_429", STARLING_CFG_BOOL, false, "true",
-	  "Retry when the server rate-limits (HTTP 429)" },
-	{ "headers", STARLING_CFG_MAP, false, NULL, "Extra HTTP headers of each request" },
-	STARLING_HTTP_CONFIG_KEYS,
-	{ NULL },
+    {"url", STARLING_CFG_STRING, true, NULL,
+     "Base URL of Pyroscope; profiles go to <url>" PYRO_PUSH_PATH},
+    {"name", STARLING_CFG_STRING, false, NULL, "Name of the endpoint in metrics and logs"},
+    {"remote_timeout", STARLING_CFG_DURATION, false, "10s", "Timeout of one push request"},
+    {"min_backoff_period", STARLING_CFG_DURATION, false, "500ms",
+     "First retry delay; doubled on each retry"},
+    {"max_backoff_period", STARLING_CFG_DURATION, false, "5m", "Longest retry delay"},
+    {"max_backoff_retries", STARLING_CFG_INT, false, "10",
+     "Retries before a profile is dropped (0: retry forever)"},
+    {"retry_on_http_429", STARLING_CFG_BOOL, false, "true",
+     "Retry when the server rate-limits (HTTP 429)"},
+    {"headers", STARLING_CFG_MAP, false, NULL, "Extra HTTP headers of each request"},
+    STARLING_HTTP_CONFIG_KEYS,
+    {NULL},
 };
 
 static const struct starling_config_key write_schema[] = {
-	{ "endpoint", STARLING_CFG_GROUP_LIST, true, NULL, "Pyroscope servers to push to",
-	  endpoint_keys },
-	{ "external_labels", STARLING_CFG_MAP, false, NULL,
-	  "Labels added to every profile (they override same-named labels)" },
-	{ "max_queued_profiles", STARLING_CFG_INT, false, "1000",
-	  "Profiles an endpoint may hold in memory before new ones are dropped" },
-	{ "max_queued_bytes", STARLING_CFG_BYTES, false, "256MiB",
-	  "Bytes an endpoint may hold in memory before new profiles are dropped" },
-	{ NULL },
+    {"endpoint", STARLING_CFG_GROUP_LIST, true, NULL, "Pyroscope servers to push to",
+     endpoint_keys},
+    {"external_labels", STARLING_CFG_MAP, false, NULL,
+     "Labels added to every profile (they override same-named labels)"},
+    {"max_queued_profiles", STARLING_CFG_INT, false, "1000",
+     "Profiles an endpoint may hold in memory before new ones are dropped"},
+    {"max_queued_bytes", STARLING_CFG_BYTES, false, "256MiB",
+     "Bytes an endpoint may hold in memory before new profiles are dropped"},
+    {NULL},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -175,13 +175,13 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	char why[160];
 
 	if (resp->error)
-		snprintf(why, sizeof(why), "%s", resp->error_msg[0] ? resp->error_msg :
-								       strerror(-resp->error));
+		snprintf(why, sizeof(why), "%s",
+			 resp->error_msg[0] ? resp->error_msg : strerror(-resp->error));
 	else
 		snprintf(why, sizeof(why), "HTTP %ld: %.100s", resp->status,
 			 resp->body_len ? (const char *)resp->body : "");
-	o = pyro_classify(resp->error, resp->status, resp->content_type, resp->body,
-			  resp->body_len, ep->retry_429);
+	o = pyro_classify(resp->error, resp->status, resp->content_type, resp->body, resp->body_len,
+			  ep->retry_429);
 	if (resp->error == -ECANCELED)
 		o = PYRO_DROP; /* the client is being freed at stop() */
 
@@ -218,8 +218,9 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 
 		api->metric_add(ep->m_failed, 1);
 		drop(ep, r, sc->e.it->len);
-		api->log(in->self, STARLING_LOG_WARN, "push to %s failed (%s): profile dropped (%s)",
-			 ep->url, why, drop_names[r]);
+		api->log(in->self, STARLING_LOG_WARN,
+			 "push to %s failed (%s): profile dropped (%s)", ep->url, why,
+			 drop_names[r]);
 		item_put(sc->e.it);
 	}
 	api->metric_set(ep->m_queued, (double)ep->n);
@@ -245,7 +246,7 @@ static int64_t pump(struct pyro_inst *in)
 			struct send_ctx *sc = calloc(1, sizeof(*sc));
 			const char *hdr[64];
 			size_t nh = 0;
-			struct starling_http_request req = { 0 };
+			struct starling_http_request req = {0};
 			int rc;
 
 			if (!sc)
@@ -333,7 +334,7 @@ static void *sender_thread(void *arg)
 
 static void make_id(char *out, size_t cap)
 {
-	uint8_t r[16] = { 0 };
+	uint8_t r[16] = {0};
 
 	/* A random UUID (version 4), as Alloy puts in RawSample.ID. */
 	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
@@ -343,10 +344,9 @@ static void make_id(char *out, size_t cap)
 	}
 	r[6] = (uint8_t)((r[6] & 0x0f) | 0x40);
 	r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);
-	snprintf(out, cap,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
-		 r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
-		 r[15]);
+	snprintf(out, cap, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+		 r[13], r[14], r[15]);
 }
 
 static int write_receive(void *inst, const struct starling_profile *p)
@@ -377,16 +377,20 @@ static int write_receive(void *inst, const struct starling_profile *p)
 	for (size_t i = 0; i < in->n_eps; i++) {
 		struct endpoint *ep = &in->eps[i];
 
-		if (ep->n >= in->max_queued || ep->bytes + len > in->max_bytes ||
-		    atomic_load(&in->stopping)) {
+		if (atomic_load(&in->stopping)) {
+			drop(ep, DROP_SHUTDOWN, len);
+			continue;
+		}
+		if (ep->n >= in->max_queued || ep->bytes + len > in->max_bytes) {
 			drop(ep, DROP_QUEUE_FULL, len);
-			in->api->log(in->self, STARLING_LOG_WARN,
-				     "queue of %s is full (%zu profiles, %zu bytes): profile dropped",
-				     ep->url, ep->n, ep->bytes);
+			in->api->log(
+			    in->self, STARLING_LOG_WARN,
+			    "queue of %s is full (%zu profiles, %zu bytes): profile dropped",
+			    ep->url, ep->n, ep->bytes);
 			continue;
 		}
 		it->refs++;
-		q_push(ep, (struct qent){ it, 0 }, false);
+		q_push(ep, (struct qent){it, 0}, false);
 		in->api->metric_set(ep->m_queued, (double)ep->n);
 		accepted++;
 	}
@@ -437,27 +441,26 @@ static void register_metrics(struct pyro_inst *in, struct endpoint *ep, const ch
 	ep->m_sent_bytes = api->metric_register(in->self, STARLING_SELF_COUNTER,
 						"pyroscope_write_sent_bytes_total",
 						"Bytes of push requests the endpoint accepted", l);
-	ep->m_retries = api->metric_register(in->self, STARLING_SELF_COUNTER,
-					     "pyroscope_write_retries_total",
-					     "Push requests retried after a retryable failure", l);
-	ep->m_failed = api->metric_register(in->self, STARLING_SELF_COUNTER,
-					    "starling_pyroscope_write_failed_requests_total",
-					    "Push requests that failed (any non-2xx or no answer)",
-					    l);
+	ep->m_retries =
+	    api->metric_register(in->self, STARLING_SELF_COUNTER, "pyroscope_write_retries_total",
+				 "Push requests retried after a retryable failure", l);
+	ep->m_failed = api->metric_register(
+	    in->self, STARLING_SELF_COUNTER, "starling_pyroscope_write_failed_requests_total",
+	    "Push requests that failed (any non-2xx or no answer)", l);
 	ep->m_queued = api->metric_register(in->self, STARLING_SELF_GAUGE,
 					    "starling_pyroscope_write_queued_profiles",
 					    "Profiles waiting in the endpoint's queue", l);
-	ep->m_latency = api->metric_register(in->self, STARLING_SELF_GAUGE,
-					     "pyroscope_write_latency",
-					     "Seconds the last successful push took", l);
+	ep->m_latency =
+	    api->metric_register(in->self, STARLING_SELF_GAUGE, "pyroscope_write_latency",
+				 "Seconds the last successful push took", l);
 	for (int r = 0; r < DROP_N; r++) {
 		snprintf(l, sizeof(l), "endpoint=%s,reason=%s", name, drop_names[r]);
 		ep->m_dropped[r] = api->metric_register(in->self, STARLING_SELF_COUNTER,
 							"pyroscope_write_dropped_profiles_total",
 							"Profiles dropped, by reason", l);
 		ep->m_dropped_bytes[r] = api->metric_register(
-			in->self, STARLING_SELF_COUNTER, "pyroscope_write_dropped_bytes_total",
-			"Bytes of profiles dropped, by reason", l);
+		    in->self, STARLING_SELF_COUNTER, "pyroscope_write_dropped_bytes_total",
+		    "Bytes of profiles dropped, by reason", l);
 	}
 }
 
@@ -505,11 +508,15 @@ static int endpoint_load(struct pyro_inst *in, const starling_config *e, struct 
 		return -EINVAL;
 	}
 	h = api->config_lookup(e, "headers");
+	if (h && api->config_count(h) > 60) {
+		snprintf(err, errlen, "%s: at most 60 headers", api->config_where(h));
+		return -EINVAL;
+	}
 	if (h && api->config_count(h)) {
 		ep->headers = calloc(api->config_count(h), sizeof(*ep->headers));
 		if (!ep->headers)
 			return -ENOMEM;
-		for (size_t i = 0; i < api->config_count(h) && i < 60; i++) {
+		for (size_t i = 0; i < api->config_count(h); i++) {
 			const starling_config *c = api->config_child(h, i);
 			const char *n = api->config_name(c);
 			size_t hl;
@@ -695,16 +702,16 @@ static void write_destroy(void *inst)
 }
 
 const struct starling_component_type pyroscope_write_type = {
-	.struct_size = sizeof(struct starling_component_type),
-	.name = "pyroscope.write",
-	.help = "Push profiles to Pyroscope (push.v1.PusherService/Push)",
-	.flags = STARLING_TYPE_REENTRANT_RECEIVE,
-	.accepts = STARLING_ACCEPTS_PROFILE,
-	.schema = write_schema,
-	.create = write_create,
-	.update = NULL,
-	.start = write_start,
-	.stop = write_stop,
-	.destroy = write_destroy,
-	.receive_profile = write_receive,
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "pyroscope.write",
+    .help = "Push profiles to Pyroscope (push.v1.PusherService/Push)",
+    .flags = STARLING_TYPE_REENTRANT_RECEIVE,
+    .accepts = STARLING_ACCEPTS_PROFILE,
+    .schema = write_schema,
+    .create = write_create,
+    .update = NULL,
+    .start = write_start,
+    .stop = write_stop,
+    .destroy = write_destroy,
+    .receive_profile = write_receive,
 };

@@ -28,8 +28,7 @@
  * Thread-safe. */
 int pyro_push_encode(const struct starling_label *labels, size_t n,
 		     const struct starling_label *ext, size_t n_ext, const uint8_t *data,
-		     size_t len, const char *id, size_t headroom, uint8_t **out,
-		     size_t *out_len);
+		     size_t len, const char *id, size_t headroom, uint8_t **out, size_t *out_len);
 
 enum pyro_outcome {
 	PYRO_SENT = 0,

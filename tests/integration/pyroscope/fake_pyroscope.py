@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 lock = threading.Lock()
@@ -171,7 +172,7 @@ class Push(BaseHTTPRequestHandler):
                     with open(os.path.join(outdir, "%d.pprof" % k), "wb") as f:
                         f.write(raw)
                     with open(os.path.join(outdir, "%d.json" % k), "w") as f:
-                        json.dump({"labels": labels, "id": pid}, f)
+                        json.dump({"labels": labels, "id": pid, "t": time.time()}, f)
         self.reply(200)
 
 

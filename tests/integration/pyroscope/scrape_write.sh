@@ -159,12 +159,40 @@ check_type memory 'alloc_space/bytes.*inuse_space/bytes|inuse_space/bytes'
 check_type goroutine 'goroutine/count'
 check_type mutex 'contentions/count.*delay/nanoseconds'
 check_type block 'contentions/count.*delay/nanoseconds'
+# memory/mutex/block are sent as deltas (Alloy): labelled __delta__="false",
+# and the allocations of one interval are far below the process' total
+have service_name=prometheus __name__=memory __delta__=false || fail "memory profile without __delta__=false"
+have service_name=prometheus __name__=goroutine __delta__=false && fail "goroutine marked as delta"
+alloc_sum() { # FILE: total alloc_space of a profile
+	go tool pprof -raw "$1" 2>/dev/null | awk '/^ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+:/ { s += $2 } END { print s + 0 }'
+}
+curl -s -o "$work/allocs.pb.gz" "http://127.0.0.1:$prom/debug/pprof/allocs"
+d=$(alloc_sum "$(profiles service_name=prometheus __name__=memory | tail -1)")
+c=$(alloc_sum "$work/allocs.pb.gz")
+echo "alloc_space: delta profile $d bytes, cumulative $c bytes"
+[ "$c" -gt 0 ] && [ "$d" -lt "$c" ] || fail "memory delta $d not below the cumulative $c"
+
 out=$(go tool pprof -top "$(profiles service_name=prometheus __name__=process_cpu | tail -1)" 2>&1)
 echo "$out" | grep -q '^Type: cpu' || fail "pprof -top CPU: $out"
 if [ -f "$work/node_exporter.log" ]; then
 	wait_true 10 have service_name=unspecified instance=127.0.0.1:$ne __name__=goroutine ||
 		fail "node_exporter profiles (service_name unspecified)"
 fi
+
+curl -s "http://127.0.0.1:$http/api/v0/components/pyroscope.scrape.go/targets" >"$work/targets.json"
+python3 - "$work/targets.json" "$prom" <<'PY' || fail "targets API: $(head -c 600 "$work/targets.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+ts = d["targets"] if isinstance(d, dict) else d
+def lab(t):
+    l = t["labels"]
+    return l if isinstance(l, dict) else {x["name"]: x["value"] for x in l}
+mine = [t for t in ts if lab(t).get("service_name") == "prometheus"]
+names = sorted(lab(t)["__name__"] for t in mine)
+assert names == ["block", "goroutine", "memory", "mutex", "process_cpu"], names
+assert all(str(t.get("health")).lower() == "up" for t in mine), [t.get("health") for t in mine]
+assert len(ts) == 10, len(ts)
+PY
 
 # --- broken targets fail alone -------------------------------------------------
 wait_true 10 have service_name=bad-ok __name__=goroutine || fail "healthy target next to broken ones"
@@ -201,6 +229,9 @@ more() { [ "$(stat requests)" -ge $((req1 + 3)) ]; }
 wait_true 10 more || fail "pushes stopped after the 400"
 [ "$(stat bad)" = 0 ] || fail "malformed requests: $(curl -s http://127.0.0.1:$push/stats)"
 echo "profiles stored: $(stat profiles), pushes: $(stat requests)"
+
+read -r ut stt <<<"$(awk '{print $14, $15}' /proc/$st_pid/stat)"
+echo "starling: RSS $(awk '/^VmRSS/ {print $2}' /proc/$st_pid/status) kB, CPU $(((ut + stt) * 1000 / $(getconf CLK_TCK))) ms over $SECONDS s (7 targets x profile types)"
 
 # --- clean shutdown: exits in bounded time, no sanitizer report -----------------
 kill -TERM $st_pid

@@ -64,7 +64,7 @@ struct decoded {
 
 static int decode(const uint8_t *buf, size_t len, struct decoded *d)
 {
-	struct pb req = { buf, buf + len }, ser, lp, smp;
+	struct pb req = {buf, buf + len}, ser, lp, smp;
 	const uint8_t *v, *v2, *v3;
 	size_t l, l2, l3;
 	unsigned f, f2, f3;
@@ -75,13 +75,14 @@ static int decode(const uint8_t *buf, size_t len, struct decoded *d)
 		if (f != 1)
 			return -1;
 		d->n_series++;
-		ser = (struct pb){ v, v + l };
+		ser = (struct pb){v, v + l};
 		while ((rc = pb_next(&ser, &f2, &v2, &l2)) > 0) {
 			if (f2 == 1) {
-				lp = (struct pb){ v2, v2 + l2 };
-				while ((rc = pb_next(&lp, &f3, &v3, &l3)) > 0 && d->n_labels < MAXL) {
-					char *dst = f3 == 1 ? d->names[d->n_labels] :
-							      d->values[d->n_labels];
+				lp = (struct pb){v2, v2 + l2};
+				while ((rc = pb_next(&lp, &f3, &v3, &l3)) > 0 &&
+				       d->n_labels < MAXL) {
+					char *dst = f3 == 1 ? d->names[d->n_labels]
+							    : d->values[d->n_labels];
 
 					snprintf(dst, 64, "%.*s", (int)l3, (const char *)v3);
 				}
@@ -90,7 +91,7 @@ static int decode(const uint8_t *buf, size_t len, struct decoded *d)
 				d->n_labels++;
 			} else if (f2 == 2) {
 				d->n_samples++;
-				smp = (struct pb){ v2, v2 + l2 };
+				smp = (struct pb){v2, v2 + l2};
 				while ((rc = pb_next(&smp, &f3, &v3, &l3)) > 0) {
 					if (f3 == 1 && l3 <= sizeof(d->raw)) {
 						memcpy(d->raw, v3, l3);
@@ -125,19 +126,19 @@ static const char *dlabel(const struct decoded *d, const char *name)
 static void test_encode(void)
 {
 	const struct starling_label in[] = {
-		{ "service_name", "svc" }, { "__name__", "process_cpu" }, { "__address__", "h:1" },
-		{ "__delta__", "false" },  { "env", "own" },		  { "empty", "" },
-		{ "__meta_x", "y" },	   { "job", "j" },
+	    {"service_name", "svc"}, {"__name__", "process_cpu"},
+	    {"__address__", "h:1"},  {"__delta__", "false"},
+	    {"env", "own"},	     {"empty", ""},
+	    {"__meta_x", "y"},	     {"job", "j"},
 	};
-	const struct starling_label ext[] = { { "env", "prod" }, { "cluster", "c1" } };
-	const uint8_t raw[] = { 0x1f, 0x8b, 0x08, 0x00, 0x01, 0x02, 0x03 };
+	const struct starling_label ext[] = {{"env", "prod"}, {"cluster", "c1"}};
+	const uint8_t raw[] = {0x1f, 0x8b, 0x08, 0x00, 0x01, 0x02, 0x03};
 	struct decoded d;
 	uint8_t *buf;
 	size_t len;
 
-	CU_ASSERT_EQUAL_FATAL(pyro_push_encode(in, 8, ext, 2, raw, sizeof(raw), "id-1", 16, &buf,
-					       &len),
-			      0);
+	CU_ASSERT_EQUAL_FATAL(
+	    pyro_push_encode(in, 8, ext, 2, raw, sizeof(raw), "id-1", 16, &buf, &len), 0);
 	CU_ASSERT_EQUAL_FATAL(decode(buf + 16, len, &d), 0);
 	free(buf);
 	CU_ASSERT_EQUAL(d.n_series, 1);
@@ -171,16 +172,15 @@ static void test_encode(void)
 		CU_ASSERT_PTR_NOT_NULL_FATAL(data);
 		for (size_t i = 0; i < big; i++)
 			data[i] = (uint8_t)(i * 7);
-		CU_ASSERT_EQUAL_FATAL(pyro_push_encode(in, 2, NULL, 0, data, big, NULL, 0, &buf,
-						       &len),
-				      0);
-		b = (struct pb){ buf, buf + len };
+		CU_ASSERT_EQUAL_FATAL(
+		    pyro_push_encode(in, 2, NULL, 0, data, big, NULL, 0, &buf, &len), 0);
+		b = (struct pb){buf, buf + len};
 		CU_ASSERT_EQUAL_FATAL(pb_next(&b, &f, &v, &l), 1);
 		CU_ASSERT_EQUAL(b.p, b.end);
-		s = (struct pb){ v, v + l };
+		s = (struct pb){v, v + l};
 		while (pb_next(&s, &f, &v, &l) > 0) {
 			if (f == 2) {
-				struct pb r = { v, v + l };
+				struct pb r = {v, v + l};
 
 				CU_ASSERT_EQUAL(pb_next(&r, &f, &v, &l), 1);
 				CU_ASSERT_EQUAL(f, 1);
@@ -242,7 +242,7 @@ static pthread_mutex_t rx_lock = PTHREAD_MUTEX_INITIALIZER;
 static int script[16];
 static size_t n_script;
 static int requests, accepted, bad_shape;
-static char last_path[128], last_tenant[64];
+static char last_path[128], last_tenant[64], last_auth[64];
 static struct decoded last;
 
 struct upload {
@@ -278,6 +278,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
 	cpv = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Connect-Protocol-Version");
 	tenant = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Scope-OrgID");
+	snprintf(last_auth, sizeof(last_auth), "%s",
+		 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization") ?: "");
 	pthread_mutex_lock(&rx_lock);
 	requests++;
 	snprintf(last_path, sizeof(last_path), "%s", url);
@@ -367,10 +369,11 @@ static int start(struct inst *t, const char *extra)
 	snprintf(cfg, sizeof(cfg),
 		 "external_labels = { cluster = \"c1\"; };\n"
 		 "endpoint = ( { url = \"%s\"; min_backoff_period = \"50ms\";"
-		 " max_backoff_period = \"200ms\"; headers = { X-Scope-OrgID = \"t1\"; }; } );\n%s",
+		 " max_backoff_period = \"200ms\"; headers = { X-Scope-OrgID = \"t1\"; };"
+		 " bearer_token = \"tok\"; } );\n%s",
 		 base_url, extra ? extra : "");
-	t->m = mock_host_new("pyroscope.write.t", pyroscope_write_type.schema, cfg, err,
-			     sizeof(err));
+	t->m =
+	    mock_host_new("pyroscope.write.t", pyroscope_write_type.schema, cfg, err, sizeof(err));
 	if (!t->m)
 		return -EINVAL;
 	mock_host_set_quiet(t->m, true);
@@ -390,9 +393,9 @@ static void finish(struct inst *t)
 
 static int send_one(struct inst *t, const char *svc)
 {
-	const struct starling_label l[] = { { "__name__", "memory" }, { "service_name", svc } };
-	static const uint8_t data[] = { 0x1f, 0x8b, 0x08, 0x00, 0xaa, 0xbb };
-	struct starling_profile p = { l, 2, data, sizeof(data), 1000, 2000 };
+	const struct starling_label l[] = {{"__name__", "memory"}, {"service_name", svc}};
+	static const uint8_t data[] = {0x1f, 0x8b, 0x08, 0x00, 0xaa, 0xbb};
+	struct starling_profile p = {l, 2, data, sizeof(data), 1000, 2000};
 
 	return pyroscope_write_type.receive_profile(t->in, &p);
 }
@@ -405,8 +408,7 @@ static double metric(struct inst *t, const char *name, const char *labels)
 }
 
 /* Poll until metric >= want (bounded). */
-static bool wait_metric(struct inst *t, const char *name, const char *labels, double want,
-			int ms)
+static bool wait_metric(struct inst *t, const char *name, const char *labels, double want, int ms)
 {
 	for (int i = 0; i < ms / 10; i++) {
 		if (metric(t, name, labels) >= want)
@@ -429,6 +431,7 @@ static void test_push_shape_and_labels(void)
 	pthread_mutex_lock(&rx_lock);
 	CU_ASSERT_STRING_EQUAL(last_path, PYRO_PUSH_PATH);
 	CU_ASSERT_STRING_EQUAL(last_tenant, "t1");
+	CU_ASSERT_STRING_EQUAL(last_auth, "Bearer tok");
 	CU_ASSERT_STRING_EQUAL(dlabel(&last, "service_name"), "svc-a");
 	CU_ASSERT_STRING_EQUAL(dlabel(&last, "__name__"), "memory");
 	CU_ASSERT_STRING_EQUAL(dlabel(&last, "cluster"), "c1");
@@ -441,7 +444,7 @@ static void test_push_shape_and_labels(void)
 
 static void test_retry_503_then_delivered(void)
 {
-	const int st[] = { 503, 503 };
+	const int st[] = {503, 503};
 	struct inst t;
 
 	rx_reset(st, 2);
@@ -457,14 +460,14 @@ static void test_retry_503_then_delivered(void)
 
 static void test_400_dropped(void)
 {
-	const int st[] = { 400 };
+	const int st[] = {400};
 	struct inst t;
 
 	rx_reset(st, 1);
 	CU_ASSERT_EQUAL_FATAL(start(&t, NULL), 0);
 	CU_ASSERT_EQUAL(send_one(&t, "svc-x"), 0);
-	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_dropped_profiles_total",
-				   "reason=rejected", 1, 3000));
+	CU_ASSERT_TRUE(
+	    wait_metric(&t, "pyroscope_write_dropped_profiles_total", "reason=rejected", 1, 3000));
 	usleep(300000); /* longer than the back-off: a retry would show */
 	CU_ASSERT_EQUAL(rx_get(&requests), 1);
 	CU_ASSERT_DOUBLE_EQUAL(metric(&t, "pyroscope_write_retries_total", NULL), 0, 0.1);
@@ -478,13 +481,15 @@ static void test_400_dropped(void)
 
 static void test_retries_exhausted(void)
 {
-	const int st[] = { 503, 503, 503, 503, 503 };
+	const int st[] = {503, 503, 503, 503, 503};
 	struct inst t;
 	char cfg[256];
 
 	rx_reset(st, 5);
-	snprintf(cfg, sizeof(cfg), "endpoint = ( { url = \"%s\"; min_backoff_period = \"10ms\";"
-				   " max_backoff_retries = 2; } );", base_url);
+	snprintf(cfg, sizeof(cfg),
+		 "endpoint = ( { url = \"%s\"; min_backoff_period = \"10ms\";"
+		 " max_backoff_retries = 2; } );",
+		 base_url);
 	t.m = mock_host_new("pyroscope.write.t", pyroscope_write_type.schema, cfg, NULL, 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(t.m);
 	mock_host_set_quiet(t.m, true);
@@ -524,12 +529,12 @@ static void test_queue_full_and_shutdown(void)
 	CU_ASSERT_EQUAL(rc1, 0);
 	CU_ASSERT_EQUAL(rc2, -ENOBUFS);
 	CU_ASSERT_EQUAL(rc3, -ENOBUFS);
-	CU_ASSERT_DOUBLE_EQUAL(metric(&t, "pyroscope_write_dropped_profiles_total",
-				      "reason=queue_full"), 2, 0.1);
+	CU_ASSERT_DOUBLE_EQUAL(
+	    metric(&t, "pyroscope_write_dropped_profiles_total", "reason=queue_full"), 2, 0.1);
 	/* stop: the two queued ones cannot go anywhere: counted, not lost */
 	pyroscope_write_type.stop(t.in);
-	CU_ASSERT_DOUBLE_EQUAL(metric(&t, "pyroscope_write_dropped_profiles_total",
-				      "reason=shutdown"), 2, 0.1);
+	CU_ASSERT_DOUBLE_EQUAL(
+	    metric(&t, "pyroscope_write_dropped_profiles_total", "reason=shutdown"), 2, 0.1);
 	CU_ASSERT_DOUBLE_EQUAL(metric(&t, "pyroscope_write_dropped_profiles_total", NULL), 4, 0.1);
 	pyroscope_write_type.destroy(t.in);
 	mock_host_free(t.m);
@@ -553,12 +558,12 @@ static void test_stop_drains(void)
 static void test_config_errors(void)
 {
 	static const char *const bad[] = {
-		"endpoint = ( { url = \"ftp://x\"; } );",
-		"endpoint = ( { url = \"http://x\"; remote_timeout = \"0s\"; } );",
-		"endpoint = ( { url = \"http://x\"; max_backoff_retries = -1; } );",
-		"endpoint = ( { url = \"http://x\"; headers = { Content-Type = \"a\"; }; } );",
-		"max_queued_profiles = 0; endpoint = ( { url = \"http://x\"; } );",
-		"endpoint = ( );",
+	    "endpoint = ( { url = \"ftp://x\"; } );",
+	    "endpoint = ( { url = \"http://x\"; remote_timeout = \"0s\"; } );",
+	    "endpoint = ( { url = \"http://x\"; max_backoff_retries = -1; } );",
+	    "endpoint = ( { url = \"http://x\"; headers = { Content-Type = \"a\"; }; } );",
+	    "max_queued_profiles = 0; endpoint = ( { url = \"http://x\"; } );",
+	    "endpoint = ( );",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
