@@ -150,4 +150,9 @@ complete a "$produced_a"
 complete b $((OUTAGE / 2 - 2))
 [ -n "$ok" ] || fail "samples of the outage are missing"
 grep -q "will be sent" "$WORK/starling-b.log" || fail "run b did not report the buffered samples"
+stop ST_PID
+# under STARLING_SANITIZE the processes report to their logs at exit
+if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$WORK"/starling-*.log 2>/dev/null; then
+	fail "sanitizer report in the logs above"
+fi
 echo "PASS"

@@ -130,4 +130,11 @@ until_value "up{$sel}" 0 10 || fail "up did not turn 0 after node_exporter stopp
 until_value "count(node_cpu_seconds_total{$sel}) or vector(0)" 0 10 ||
 	fail "node_exporter series did not go stale (staleness markers lost?)"
 echo "ok: target down -> up 0 and its series stale in Prometheus"
+kill "$ST_PID"
+wait "$ST_PID" 2>/dev/null
+ST_PID=
+# under STARLING_SANITIZE the processes report to their logs at exit
+if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$WORK/starling.log" 2>/dev/null; then
+	fail "sanitizer report in the logs above"
+fi
 echo "PASS"

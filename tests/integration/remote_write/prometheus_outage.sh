@@ -125,4 +125,8 @@ echo "expected $want samples ($t1 + $t2 ticks x $SERIES series), Prometheus has 
 # values are tick numbers 0..t1-1 then 0..t2-1: check nothing is doubled
 dups=$(query 'max(count_over_time(rw_it_metric[30m])) - min(count_over_time(rw_it_metric[30m]))')
 [ "$dups" = "0" ] || fail "series have different sample counts ($dups)"
+# under STARLING_SANITIZE the processes report to their logs at exit
+if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$WORK"/drv*.log 2>/dev/null; then
+	fail "sanitizer report in the logs above"
+fi
 echo "PASS"
