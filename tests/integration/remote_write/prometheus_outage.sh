@@ -5,13 +5,14 @@
 #     starling side is restarted in the middle of the outage (its disk buffer
 #     carries the unsent data over);
 #  3. after Prometheus is back, every sample of the whole run is there.
-# Ports: 127.0.0.1:24090 (this area uses 24000-24999).
+# Ports: Prometheus on a free port in 127.0.0.1:24000-24099 (area 24000-24999).
 # usage: prometheus_outage.sh RW_DRIVER PLUGIN_SO [OUTAGE_SECONDS]
 set -u
 DRIVER=$1
 PLUGIN=$2
 OUTAGE=${3:-60}
-PORT=24090
+source "$(dirname "$0")/ports.sh"
+PORT=$(pick_port 24000 100) || exit 1
 URL="http://127.0.0.1:$PORT"
 SERIES=5
 WORK=$(mktemp -d /tmp/starling-rw-it-XXXXXX)
@@ -46,10 +47,11 @@ start_prom() {
 		>>"$WORK/prom.log" 2>&1 &
 	PROM_PID=$!
 	for _ in $(seq 1 200); do
-		[ "$(curl -s -o /dev/null -w '%{http_code}' $URL/-/ready)" = 200 ] && return 0
+		[ "$(curl -s -o /dev/null -w '%{http_code}' $URL/-/ready)" = 200 ] &&
+			listens "$PROM_PID" "$PORT" && return 0
 		sleep 0.05
 	done
-	fail "prometheus not ready after 10 s"
+	fail "prometheus not ready on port $PORT after 10 s (port taken by another run?)"
 }
 
 stop_prom() {
