@@ -33,6 +33,7 @@ static int read_all(FILE *f, char **out, size_t *out_len)
 
 	if (!buf)
 		return -ENOMEM;
+	errno = 0;
 	for (;;) {
 		size_t n;
 
@@ -51,8 +52,10 @@ static int read_all(FILE *f, char **out, size_t *out_len)
 		len += n;
 		if (n == 0) {
 			if (ferror(f)) {
+				int err = errno ? errno : EIO;
+
 				free(buf);
-				return -EIO;
+				return -err;
 			}
 			break;
 		}

@@ -8,6 +8,7 @@
  * instead of checking bounds, and character classes are table lookups.
  */
 #include "expo_internal.h"
+#include "relabel_lset.h"
 
 #include <errno.h>
 #include <math.h>
@@ -531,15 +532,13 @@ int starling_expo_series_labels(const char *series, size_t len, enum starling_ex
 	n0 = s;
 	while (s < e && IS(*s, C_NAME))
 		s++;
-	rc = starling_lset_append(ls, "__name__", 8, n0, (size_t)(s - n0));
+	rc = lset_append_checked(ls, "__name__", 8, n0, (size_t)(s - n0));
 	if (rc)
 		goto out;
 	rc = -EINVAL;
 	s = skip_blanks(s, e);
-	if (s == e) {
-		rc = 0;
+	if (s == e)
 		goto finish;
-	}
 	if (*s != '{')
 		goto out;
 	s++;
@@ -567,40 +566,62 @@ int starling_expo_series_labels(const char *series, size_t len, enum starling_ex
 		if (s == e || *s != '"')
 			goto out;
 		v0 = ++s;
-		while (s < e && *s != '"' && *s != '\n') {
-			if (*s == '\\' && s + 1 < e)
-				s++;
-			s++;
-		}
-		if (s >= e || *s == '\n') {
-			why = "unterminated label value";
-			goto out;
-		}
-		vlen = (size_t)(s - v0);
-		if (vlen + 1 > vcap) {
-			char *nb = malloc(vlen + 1);
+		/* One pass over the value: its end, escapes, NUL bytes and
+		 * non-ASCII bytes. Values without escapes are copied straight
+		 * from the body. */
+		{
+			bool esc = false, high = false, nul = false;
+			const char *val = v0;
 
-			if (!nb) {
-				rc = -ENOMEM;
+			while (s < e && *s != '"') {
+				unsigned char c = (unsigned char)*s;
+
+				if (c == '\n')
+					break;
+				if (c == '\\') {
+					esc = true;
+					if (s + 1 == e || s[1] == '\n')
+						break;
+					c = (unsigned char)*++s;
+				}
+				nul |= c == 0;
+				high |= c >= 0x80;
+				s++;
+			}
+			if (s >= e || *s != '"') {
+				why = "unterminated label value";
 				goto out;
 			}
-			if (vbuf != stackbuf)
-				free(vbuf);
-			vbuf = nb;
-			vcap = vlen + 1;
+			vlen = (size_t)(s - v0);
+			if (nul) {
+				why = "NUL byte in label value";
+				goto out;
+			}
+			if (esc) {
+				if (vlen + 1 > vcap) {
+					char *nb = malloc(vlen + 1);
+
+					if (!nb) {
+						rc = -ENOMEM;
+						goto out;
+					}
+					if (vbuf != stackbuf)
+						free(vbuf);
+					vbuf = nb;
+					vcap = vlen + 1;
+				}
+				vlen = starling_expo_unescape(v0, vlen, STARLING_EXPO_PROMETHEUS,
+							      false, vbuf);
+				val = vbuf;
+			}
+			if (high && !expo_utf8_valid(val, vlen)) {
+				why = "invalid UTF-8 in label value";
+				goto out;
+			}
+			rc = lset_append_checked(ls, l0, (size_t)(l1 - l0), val, vlen);
+			if (rc)
+				goto out;
 		}
-		vlen = starling_expo_unescape(v0, vlen, STARLING_EXPO_PROMETHEUS, false, vbuf);
-		if (memchr(vbuf, '\0', vlen)) {
-			why = "NUL byte in label value";
-			goto out;
-		}
-		if (!expo_utf8_valid(vbuf, vlen)) {
-			why = "invalid UTF-8 in label value";
-			goto out;
-		}
-		rc = starling_lset_append(ls, l0, (size_t)(l1 - l0), vbuf, vlen);
-		if (rc)
-			goto out;
 		rc = -EINVAL;
 		s = skip_blanks(s + 1, e);
 		if (s < e && *s == ',') {
@@ -1196,6 +1217,8 @@ static int om_check_help(struct starling_expo_parser *p, const char *s, const ch
 {
 	if (!expo_utf8_valid(s, (size_t)(nl - s)))
 		return expo_fail(p, s, "invalid UTF-8 in HELP text");
+	if (nl > s && nl[-1] == '\r')
+		return expo_fail(p, nl - 1, "carriage return at end of line");
 	for (const char *q = s; q < nl; q++) {
 		if (*q == '\\') {
 			if (q + 1 == nl)
@@ -1390,7 +1413,7 @@ static int om_next(struct starling_expo_parser *p, struct starling_expo_event *e
 {
 	const char *s = p->pos;
 
-	if (s == p->buf && (p->flags & STARLING_EXPO_STRICT) && !p->om) {
+	if ((p->flags & STARLING_EXPO_STRICT) && !p->om) {
 		p->om = expo_om_new();
 		if (!p->om)
 			return expo_fail_at(p, 1, 1, "out of memory");

@@ -211,9 +211,12 @@ static int point_close(struct starling_expo_parser *p, struct expo_om *om)
 	bool gauge = om->type == STARLING_METRIC_GAUGE_HISTOGRAM;
 	unsigned line = om->mline;
 
-	if (om->type != STARLING_METRIC_HISTOGRAM && !gauge)
-		return 0;
 	if (!om->seen)
+		return 0;
+	if (om->type == STARLING_METRIC_COUNTER && !(om->seen & (1u << SFX_TOTAL)))
+		return expo_fail_at(p, line, 1, "counter %.*s has _created without _total",
+				    FAM(om));
+	if (om->type != STARLING_METRIC_HISTOGRAM && !gauge)
 		return 0;
 	if (!om->inf_bucket)
 		return expo_fail_at(p, line, 1, "%s %.*s has no le=\"+Inf\" bucket",

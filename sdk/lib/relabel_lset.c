@@ -9,6 +9,8 @@
 #include <starling/relabel.h>
 #include <starling/labels.h>
 
+#include "relabel_lset.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,10 +215,16 @@ int starling_lset_set_str(struct starling_lset *ls, const char *name, const char
 int starling_lset_append(struct starling_lset *ls, const char *name, size_t name_len,
 			 const char *value, size_t value_len)
 {
-	int rc;
-
 	if (!name_len || has_nul(name, name_len) || has_nul(value, value_len))
 		return -EINVAL;
+	return lset_append_checked(ls, name, name_len, value, value_len);
+}
+
+int lset_append_checked(struct starling_lset *ls, const char *name, size_t name_len,
+			const char *value, size_t value_len)
+{
+	int rc;
+
 	rc = lset_reserve(ls, name_len + value_len + 2);
 	if (!rc)
 		rc = lset_reserve_labels(ls, 1);
@@ -238,33 +246,29 @@ static int label_name_cmp(const void *a, const void *b)
 int starling_lset_finish(struct starling_lset *ls)
 {
 	size_t o = 0;
-	bool sorted = true;
 
-	for (size_t i = 1; i < ls->n; i++) {
-		if (strcmp(ls->v[i - 1].name, ls->v[i].name) >= 0) {
-			sorted = false;
-			break;
-		}
-	}
-	if (!sorted && ls->n <= 32) {
-		/* Exposition label sets are short: insertion sort, no calls
-		 * through a comparator, no allocation. */
+	if (ls->n <= 32) {
+		/* Exposition label sets are short: insertion sort (n - 1
+		 * comparisons when already sorted) that also finds duplicates,
+		 * since each label is compared with its final neighbour. */
 		for (size_t i = 1; i < ls->n; i++) {
 			struct starling_label t = ls->v[i];
 			size_t j = i;
+			int c = 1;
 
-			while (j > 0 && strcmp(ls->v[j - 1].name, t.name) > 0) {
+			while (j > 0 && (c = strcmp(ls->v[j - 1].name, t.name)) > 0) {
 				ls->v[j] = ls->v[j - 1];
 				j--;
 			}
 			ls->v[j] = t;
+			if (j > 0 && c == 0)
+				return -EEXIST;
 		}
-	} else if (!sorted) {
+	} else {
 		qsort(ls->v, ls->n, sizeof(ls->v[0]), label_name_cmp);
-	}
-	for (size_t i = 0; i < ls->n; i++) {
-		if (i > 0 && strcmp(ls->v[i - 1].name, ls->v[i].name) == 0)
-			return -EEXIST;
+		for (size_t i = 1; i < ls->n; i++)
+			if (strcmp(ls->v[i - 1].name, ls->v[i].name) == 0)
+				return -EEXIST;
 	}
 	for (size_t i = 0; i < ls->n; i++)
 		if (ls->v[i].value[0] != '\0')

@@ -26,6 +26,10 @@
  * starling_expo_series_labels() fails on a new series (see
  * STARLING_EXPO_STRICT).
  *
+ * OpenMetrics `foo_created` lines are yielded as ordinary samples (what
+ * Prometheus does unless start-timestamp ingestion is on); exemplars are
+ * validated and flagged (has_exemplar) but not returned.
+ *
  * Not supported: quoted UTF-8 metric/label names (text 1.0.0 / OM 2.0;
  * the Accept header asks for escaping=underscores), the protobuf format.
  */

@@ -20,7 +20,7 @@ struct sim_opts {
 	const char *profile; /* lan, wan, local */
 	int64_t delay_ms;    /* one-way base delay */
 	int64_t jitter_ms;   /* + uniform [0, jitter] */
-	double loss;         /* packet loss probability (UDP only) */
+	double loss;	     /* packet loss probability (UDP only) */
 };
 
 struct sim *sim_new(const struct sim_opts *o);

@@ -69,8 +69,8 @@ static struct sim *s;
 
 static void test_join_convergence(void)
 {
-	struct sim_opts o = { .n = N, .seed = 42, .profile = "lan", .delay_ms = 2,
-			      .jitter_ms = 5, .loss = 0 };
+	struct sim_opts o = {
+	    .n = N, .seed = 42, .profile = "lan", .delay_ms = 2, .jitter_ms = 5, .loss = 0};
 	int64_t t;
 
 	s = sim_new(&o);
@@ -87,7 +87,7 @@ static void test_join_convergence(void)
 static void test_crash_detection(void)
 {
 	int64_t t;
-	int crashed[] = { 3, 77, 120, 150, 199 };
+	int crashed[] = {3, 77, 120, 150, 199};
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	for (size_t i = 0; i < 5; i++)

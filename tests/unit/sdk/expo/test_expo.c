@@ -313,6 +313,63 @@ static void test_prom_good_edge(void)
 	}
 }
 
+/* starling_expo_series_labels() is the cache-miss check of the scrape
+ * path: it must reject everything the checking parser rejects. */
+static void test_series_labels(void)
+{
+	static const struct {
+		const char *s;
+		size_t len;	    /* 0: strlen */
+		const char *labels; /* NULL: must fail */
+	} c[] = {
+	    {"m", 0, "__name__=m"},
+	    {"m{}", 0, "__name__=m"},
+	    {"m { a = \"1\" , }", 0, "__name__=m,a=1"},
+	    {"m{b=\"x\\\"y\",a=\"\\\\n\"}", 0, "__name__=m,a=\\n,b=x\"y"},
+	    {"m{a=\"\xc3\xa9\"}", 0, "__name__=m,a=\xc3\xa9"},
+	    {"m{a=\"x\\", 0, NULL},	  /* backslash at the end */
+	    {"m{a=\"x\\\ny\"}", 0, NULL}, /* backslash + raw newline */
+	    {"m{a=\"x\ny\"}", 0, NULL},	  /* raw newline */
+	    {"m{a=\"x\0y\"}", 10, NULL},  /* NUL byte */
+	    {"m{a=\"\xff\"}", 0, NULL},	  /* invalid UTF-8 */
+	    {"m{a=\"1\"} ", 0, "__name__=m,a=1"},
+	    {"m{a=\"1\"} x", 0, NULL}, /* text after '}' */
+	    {"m{a=\"1\"", 0, NULL},
+	    {"m{a=1}", 0, NULL},
+	    {"m{a=\"1\" b=\"2\"}", 0, NULL},
+	    {"m{a=\"1\",a=\"2\"}", 0, NULL},
+	    {"m{__name__=\"x\"}", 0, NULL}, /* duplicates the name */
+	    {"1m", 0, NULL},
+	    {"m.x", 0, NULL},
+	    {"", 0, NULL},
+	};
+	struct starling_lset ls;
+	char got[256];
+
+	starling_lset_init(&ls);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		const char *err = NULL;
+		size_t len = c[i].len ? c[i].len : strlen(c[i].s);
+		int rc = starling_expo_series_labels(c[i].s, len, PROM, &ls, &err);
+		size_t o = 0;
+
+		got[0] = '\0';
+		for (size_t j = 0; rc == 0 && j < ls.n; j++)
+			o += (size_t)snprintf(got + o, sizeof(got) - o, "%s%s=%s", j ? "," : "",
+					      ls.v[j].name, ls.v[j].value);
+		if ((rc == 0) != (c[i].labels != NULL) ||
+		    (c[i].labels && strcmp(got, c[i].labels) != 0))
+			fprintf(stderr, "\n  case %zu: rc=%d {%s} err=%s", i, rc, got,
+				err ? err : "");
+		CU_ASSERT_EQUAL(rc == 0, c[i].labels != NULL);
+		if (c[i].labels && rc == 0)
+			CU_ASSERT_STRING_EQUAL(got, c[i].labels);
+		if (rc)
+			CU_ASSERT_PTR_NOT_NULL(err);
+	}
+	starling_lset_free(&ls);
+}
+
 static void test_numbers(void)
 {
 	static const struct {
@@ -472,6 +529,10 @@ static const struct om_case om_cases[] = {
     {"bad_eof_lower", "a 1\n# eof\n", false},
     /* whitespace and lines */
     {"bad_blank_line", "a 1\n\nb 1\n# EOF\n", false},
+    {"bad_bom",
+     "\xef\xbb\xbf"
+     "a 1\n# EOF\n",
+     false},
     {"bad_cr", "a 1\r\n# EOF\n", false},
     {"bad_value_two_spaces", "a  1\n# EOF\n", false},
     {"bad_value_trailing_space", "a 1 \n# EOF\n", false},
@@ -563,6 +624,8 @@ static const struct om_case om_cases[] = {
     {"bad_type_suffix", "# TYPE a counter\na 1\n# EOF\n", false},
     /* counter */
     {"counter", "# TYPE a counter\na_total 1\na_created 1600000000.5\n# EOF\n", true},
+    {"bad_counter_created_only", "# TYPE a counter\na_created 1\n# EOF\n", false},
+    {"bad_help_crlf", "# HELP a x\r\n# EOF\n", false},
     {"bad_counter_nan", "# TYPE a counter\na_total NaN\n# EOF\n", false},
     {"bad_counter_negative", "# TYPE a counter\na_total -1\n# EOF\n", false},
     /* histogram */
@@ -739,6 +802,7 @@ int main(void)
 	CU_add_test(s, "prometheus bad inputs with line:col", test_prom_bad);
 	CU_add_test(s, "prometheus edge cases", test_prom_good_edge);
 	CU_add_test(s, "prometheus fast path equals checking path", test_prom_fast_vs_strict);
+	CU_add_test(s, "series text to labels", test_series_labels);
 	CU_add_test(s, "number parsing is exact", test_numbers);
 	CU_add_test(s, "content type, Accept header, detection", test_content_type);
 	CU_add_test(s, "unescape", test_unescape);

@@ -1,0 +1,1311 @@
+/*
+ * Kubernetes objects -> scrape jobs and target label sets.
+ *
+ * A monitor endpoint becomes one job whose relabel rules are the ones
+ * Prometheus Operator / Alloy generate (configgen/config_gen_podmonitor.go,
+ * config_gen_servicemonitor.go): the CRD's selector, port and label options
+ * are rules over `__meta_kubernetes_*` labels, exactly as in the generated
+ * Prometheus config, so that a user's `relabelings` see the same labels.
+ * The meta labels of each candidate follow Prometheus' kubernetes_sd pod and
+ * endpoints roles. Nothing here does I/O or keeps global state.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "operator.h"
+
+/* ------------------------------------------------------------------------ */
+/* JSON helpers.                                                             */
+
+static const char *jstr(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static const cJSON *jobj(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsObject(v) ? v : NULL;
+}
+
+static const cJSON *jarr(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsArray(v) ? v : NULL;
+}
+
+/* Tri-state bool: -1 absent. */
+static int jbool(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (cJSON_IsBool(v))
+		return cJSON_IsTrue(v) ? 1 : 0;
+	return -1;
+}
+
+static const char *meta_str(const cJSON *o, const char *key)
+{
+	return jstr(jobj(o, "metadata"), key);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Store.                                                                    */
+
+static bool same_key(const cJSON *a, const char *ns, const char *name)
+{
+	const char *ans = meta_str(a, "namespace"), *aname = meta_str(a, "name");
+
+	return aname && strcmp(aname, name) == 0 &&
+	       strcmp(ans ? ans : "", ns ? ns : "") == 0;
+}
+
+static ssize_t store_find(const struct op_store *s, const char *ns, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (same_key(s->v[i].obj, ns, name))
+			return (ssize_t)i;
+	return -1;
+}
+
+int op_store_put(struct op_store *s, cJSON *obj, int src)
+{
+	const char *name = meta_str(obj, "name");
+	ssize_t i;
+
+	if (!name) {
+		cJSON_Delete(obj);
+		return -EINVAL;
+	}
+	i = store_find(s, meta_str(obj, "namespace"), name);
+	if (i >= 0) {
+		cJSON_Delete(s->v[i].obj);
+		s->v[i].obj = obj;
+		s->v[i].src = src;
+		return 0;
+	}
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		struct op_item *v = realloc(s->v, cap * sizeof(*v));
+
+		if (!v) {
+			cJSON_Delete(obj);
+			return -ENOMEM;
+		}
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n].obj = obj;
+	s->v[s->n].src = src;
+	s->n++;
+	return 0;
+}
+
+int op_store_del(struct op_store *s, const cJSON *obj)
+{
+	const char *name = meta_str(obj, "name");
+	ssize_t i;
+
+	if (!name)
+		return -ENOENT;
+	i = store_find(s, meta_str(obj, "namespace"), name);
+	if (i < 0)
+		return -ENOENT;
+	cJSON_Delete(s->v[i].obj);
+	s->v[i] = s->v[--s->n];
+	return 0;
+}
+
+void op_store_clear(struct op_store *s, int src)
+{
+	for (size_t i = 0; i < s->n;) {
+		if (src >= 0 && s->v[i].src != src) {
+			i++;
+			continue;
+		}
+		cJSON_Delete(s->v[i].obj);
+		s->v[i] = s->v[--s->n];
+	}
+	if (src < 0) {
+		free(s->v);
+		s->v = NULL;
+		s->cap = 0;
+	}
+}
+
+const cJSON *op_store_get(const struct op_store *s, const char *ns, const char *name)
+{
+	ssize_t i = store_find(s, ns, name);
+
+	return i >= 0 ? s->v[i].obj : NULL;
+}
+
+void op_cluster_free(struct op_cluster *c)
+{
+	op_store_clear(&c->monitors, -1);
+	op_store_clear(&c->pods, -1);
+	op_store_clear(&c->endpoints, -1);
+	op_store_clear(&c->services, -1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Selector on monitor labels.                                               */
+
+void op_selector_free(struct op_selector *s)
+{
+	for (size_t i = 0; i < s->n_match_labels; i++) {
+		free((char *)s->match_labels[i].name);
+		free((char *)s->match_labels[i].value);
+	}
+	free(s->match_labels);
+	for (size_t i = 0; i < s->n_exprs; i++) {
+		free(s->exprs[i].key);
+		for (size_t j = 0; j < s->exprs[i].n_values; j++)
+			free(s->exprs[i].values[j]);
+		free(s->exprs[i].values);
+	}
+	free(s->exprs);
+	memset(s, 0, sizeof(*s));
+}
+
+int op_sel_op_parse(const char *s, enum op_sel_op *out)
+{
+	static const char *const names[] = { "In", "NotIn", "Exists", "DoesNotExist" };
+
+	for (int i = 0; i < 4; i++) {
+		if (strcasecmp(s, names[i]) == 0) {
+			*out = (enum op_sel_op)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+bool op_selector_matches(const struct op_selector *s, const cJSON *labels)
+{
+	for (size_t i = 0; i < s->n_match_labels; i++) {
+		const char *v = jstr(labels, s->match_labels[i].name);
+
+		if (!v || strcmp(v, s->match_labels[i].value) != 0)
+			return false;
+	}
+	for (size_t i = 0; i < s->n_exprs; i++) {
+		const struct op_sel_expr *e = &s->exprs[i];
+		const char *v = jstr(labels, e->key);
+		bool in = false;
+
+		for (size_t j = 0; v && j < e->n_values; j++)
+			in |= strcmp(v, e->values[j]) == 0;
+		switch (e->op) {
+		case OP_SEL_IN:
+			if (!in)
+				return false;
+			break;
+		case OP_SEL_NOT_IN:
+			if (in)
+				return false;
+			break;
+		case OP_SEL_EXISTS:
+			if (!v)
+				return false;
+			break;
+		case OP_SEL_DOES_NOT_EXIST:
+			if (v)
+				return false;
+			break;
+		}
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers.                                                            */
+
+void op_sanitize(const char *in, char *out, size_t cap)
+{
+	size_t i = 0;
+
+	if (!cap)
+		return;
+	for (; in[i] && i + 1 < cap; i++) {
+		char c = in[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '_';
+
+		out[i] = ok ? c : '_';
+	}
+	out[i] = '\0';
+}
+
+int op_parse_duration(const char *s, int64_t *ms)
+{
+	static const struct {
+		const char *unit;
+		double ms;
+	} units[] = { { "ms", 1 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
+		      { "us", 0.001 }, { "µs", 0.001 }, { "ns", 0.000001 } };
+	double total = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (strcmp(s, "0") == 0) {
+		*ms = 0;
+		return 0;
+	}
+	while (*s) {
+		char *end;
+		double v = strtod(s, &end);
+		size_t u;
+
+		if (end == s || v < 0)
+			return -EINVAL;
+		s = end;
+		for (u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+			size_t l = strlen(units[u].unit);
+
+			if (strncmp(s, units[u].unit, l) == 0) {
+				total += v * units[u].ms;
+				s += l;
+				break;
+			}
+		}
+		if (u == sizeof(units) / sizeof(units[0]))
+			return -EINVAL;
+	}
+	*ms = (int64_t)total;
+	return 0;
+}
+
+void op_job_get(struct op_job *j)
+{
+	atomic_fetch_add(&j->refs, 1);
+}
+
+static void job_free(struct op_job *j)
+{
+	struct scrape_config *c = &j->cfg;
+
+	free(c->job_name);
+	free(c->metrics_path);
+	free(c->scheme);
+	for (size_t i = 0; i < c->n_params; i++) {
+		free(c->params[i].name);
+		free(c->params[i].value);
+	}
+	free(c->params);
+	starling_relabel_rules_free(c->metric_relabel);
+	free(c->accept);
+	starling_relabel_rules_free(j->rules);
+	for (size_t i = 0; i < j->n_namespaces; i++)
+		free(j->namespaces[i]);
+	free(j->namespaces);
+	free(j->monitor);
+	free(j);
+}
+
+void op_job_put(struct op_job *j)
+{
+	if (j && atomic_fetch_sub(&j->refs, 1) == 1)
+		job_free(j);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Relabel rule lists built in code.                                         */
+
+struct rule_buf {
+	struct starling_relabel_config *v;
+	size_t n, cap;
+	void **keep; /* strings and arrays to free once compiled */
+	size_t n_keep, keep_cap;
+	bool oom;
+};
+
+static void *rb_keep(struct rule_buf *b, void *p)
+{
+	if (!p) {
+		b->oom = true;
+		return NULL;
+	}
+	if (b->n_keep == b->keep_cap) {
+		size_t cap = b->keep_cap ? b->keep_cap * 2 : 32;
+		void **v = realloc(b->keep, cap * sizeof(*v));
+
+		if (!v) {
+			free(p);
+			b->oom = true;
+			return NULL;
+		}
+		b->keep = v;
+		b->keep_cap = cap;
+	}
+	b->keep[b->n_keep++] = p;
+	return p;
+}
+
+static const char *rb_fmt(struct rule_buf *b, const char *fmt, ...) STARLING_PRINTF(2, 3);
+static const char *rb_fmt(struct rule_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return rb_keep(b, rc < 0 ? NULL : s);
+}
+
+static struct starling_relabel_config *rb_add(struct rule_buf *b)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16;
+		struct starling_relabel_config *v = realloc(b->v, cap * sizeof(*v));
+
+		if (!v) {
+			b->oom = true;
+			return NULL;
+		}
+		b->v = v;
+		b->cap = cap;
+	}
+	memset(&b->v[b->n], 0, sizeof(b->v[0]));
+	return &b->v[b->n++];
+}
+
+/* One rule; srcs is a NULL-terminated list of source labels (copied). */
+static void rb_rule(struct rule_buf *b, const char *action, const char *regex, const char *target,
+		    const char *replacement, const char *const *srcs)
+{
+	struct starling_relabel_config *r = rb_add(b);
+	size_t n = 0;
+	const char **s;
+
+	if (!r)
+		return;
+	while (srcs && srcs[n])
+		n++;
+	if (n) {
+		s = rb_keep(b, calloc(n, sizeof(*s)));
+		if (!s)
+			return;
+		for (size_t i = 0; i < n; i++)
+			s[i] = rb_fmt(b, "%s", srcs[i]);
+		r->source_labels = s;
+		r->n_source_labels = n;
+	}
+	r->action = action;
+	r->regex = regex;
+	r->target_label = target;
+	r->replacement = replacement;
+}
+
+static void rb_free(struct rule_buf *b)
+{
+	for (size_t i = 0; i < b->n_keep; i++)
+		free(b->keep[i]);
+	free(b->keep);
+	free(b->v);
+}
+
+/* Regex-quote s (Go regexp.QuoteMeta) into a kept string. */
+static const char *rb_quote(struct rule_buf *b, const char *s)
+{
+	size_t n = strlen(s), k = 0;
+	char *o = rb_keep(b, malloc(2 * n + 1));
+
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (strchr("\\.+*?()|[]{}^$", s[i]))
+			o[k++] = '\\';
+		o[k++] = s[i];
+	}
+	o[k] = '\0';
+	return o;
+}
+
+/* The RelabelConfig objects of a CRD (relabelings / metricRelabelings). */
+static int rb_crd_rules(struct rule_buf *b, const cJSON *arr, char *err, size_t errlen,
+			const char *what)
+{
+	const cJSON *r;
+	size_t idx = 0;
+
+	cJSON_ArrayForEach(r, arr)
+	{
+		struct starling_relabel_config *c;
+		const cJSON *src = jarr(r, "sourceLabels"), *s, *mod;
+		const char *action = jstr(r, "action");
+		size_t n = 0;
+
+		idx++;
+		if (!cJSON_IsObject(r)) {
+			snprintf(err, errlen, "%s[%zu]: not an object", what, idx - 1);
+			return -EINVAL;
+		}
+		c = rb_add(b);
+		if (!c)
+			return -ENOMEM;
+		if (src) {
+			const char **v = rb_keep(b, calloc((size_t)cJSON_GetArraySize(src) + 1,
+							   sizeof(*v)));
+
+			if (!v)
+				return -ENOMEM;
+			cJSON_ArrayForEach(s, src)
+			{
+				if (!cJSON_IsString(s)) {
+					snprintf(err, errlen, "%s[%zu]: sourceLabels must be strings",
+						 what, idx - 1);
+					return -EINVAL;
+				}
+				v[n++] = s->valuestring;
+			}
+			c->source_labels = v;
+			c->n_source_labels = n;
+		}
+		c->separator = jstr(r, "separator");
+		c->target_label = jstr(r, "targetLabel");
+		c->regex = jstr(r, "regex");
+		c->replacement = jstr(r, "replacement");
+		mod = cJSON_GetObjectItemCaseSensitive(r, "modulus");
+		if (cJSON_IsNumber(mod) && mod->valuedouble > 0)
+			c->modulus = (uint64_t)mod->valuedouble;
+		if (action) {
+			/* The CRD accepts CamelCase ("LabelMap") too. */
+			char *lower = rb_keep(b, strdup(action));
+
+			if (!lower)
+				return -ENOMEM;
+			for (char *p = lower; *p; p++)
+				if (*p >= 'A' && *p <= 'Z')
+					*p = (char)(*p - 'A' + 'a');
+			c->action = lower;
+		}
+	}
+	return b->oom ? -ENOMEM : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Monitor -> jobs.                                                          */
+
+/* Push selector rules: matchLabels (keys sorted) then matchExpressions. */
+static int selector_rules(struct rule_buf *b, const cJSON *sel, const char *prefix, char *err,
+			  size_t errlen)
+{
+	const cJSON *ml = jobj(sel, "matchLabels"), *me = jarr(sel, "matchExpressions"), *e;
+	const cJSON *sorted[256];
+	size_t n = 0;
+	char k[256];
+
+	cJSON_ArrayForEach(e, ml)
+	{
+		size_t i = n;
+
+		if (!cJSON_IsString(e) || n == 256) {
+			snprintf(err, errlen, "selector.matchLabels: bad value of \"%s\"",
+				 e->string ? e->string : "");
+			return -EINVAL;
+		}
+		while (i > 0 && strcmp(sorted[i - 1]->string, e->string) > 0) {
+			sorted[i] = sorted[i - 1];
+			i--;
+		}
+		sorted[i] = e;
+		n++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *srcs[3];
+
+		op_sanitize(sorted[i]->string, k, sizeof(k));
+		srcs[0] = rb_fmt(b, "__meta_kubernetes_%s_label_%s", prefix, k);
+		srcs[1] = rb_fmt(b, "__meta_kubernetes_%s_labelpresent_%s", prefix, k);
+		srcs[2] = NULL;
+		rb_rule(b, "keep", rb_fmt(b, "(%s);true", sorted[i]->valuestring), NULL, NULL,
+			srcs);
+	}
+	cJSON_ArrayForEach(e, me)
+	{
+		const char *key = jstr(e, "key"), *op = jstr(e, "operator");
+		const cJSON *vals = jarr(e, "values"), *v;
+		enum op_sel_op o;
+		const char *srcs[3];
+		size_t len = 0;
+		char alt[2048] = "";
+
+		if (!key || !op || op_sel_op_parse(op, &o)) {
+			snprintf(err, errlen, "selector.matchExpressions: bad key/operator");
+			return -EINVAL;
+		}
+		op_sanitize(key, k, sizeof(k));
+		srcs[0] = rb_fmt(b, "__meta_kubernetes_%s_label_%s", prefix, k);
+		srcs[1] = rb_fmt(b, "__meta_kubernetes_%s_labelpresent_%s", prefix, k);
+		srcs[2] = NULL;
+		if (o == OP_SEL_EXISTS || o == OP_SEL_DOES_NOT_EXIST) {
+			rb_rule(b, o == OP_SEL_EXISTS ? "keep" : "drop", "true", NULL, NULL,
+				srcs + 1);
+			continue;
+		}
+		cJSON_ArrayForEach(v, vals)
+		{
+			if (!cJSON_IsString(v))
+				continue;
+			len += (size_t)snprintf(alt + len, sizeof(alt) - len, "%s%s",
+						len ? "|" : "", v->valuestring);
+			if (len >= sizeof(alt)) {
+				snprintf(err, errlen, "selector.matchExpressions: too many values");
+				return -EINVAL;
+			}
+		}
+		rb_rule(b, o == OP_SEL_IN ? "keep" : "drop", rb_fmt(b, "(%s);true", alt), NULL,
+			NULL, srcs);
+	}
+	return 0;
+}
+
+/* Label-list options (podTargetLabels, targetLabels): `<l>` <- meta label. */
+static void copy_label_rules(struct rule_buf *b, const cJSON *list, const char *prefix)
+{
+	const cJSON *l;
+	char k[256];
+
+	cJSON_ArrayForEach(l, list)
+	{
+		const char *srcs[2] = { NULL, NULL };
+
+		if (!cJSON_IsString(l))
+			continue;
+		op_sanitize(l->valuestring, k, sizeof(k));
+		srcs[0] = rb_fmt(b, "__meta_kubernetes_%s_label_%s", prefix, k);
+		rb_rule(b, "replace", "(.+)", rb_fmt(b, "%s", k), "${1}", srcs);
+	}
+}
+
+static int fill_scrape_config(const struct op_defaults *d, struct op_job *j, const cJSON *spec,
+			      const cJSON *ep, struct rule_buf *mb, char *err, size_t errlen)
+{
+	struct scrape_config *c = &j->cfg;
+	const char *s;
+	const cJSON *params, *p, *v;
+	int b, rc;
+	char frac[16];
+
+	c->interval_ms = d->interval_ms;
+	c->timeout_ms = d->timeout_ms;
+	s = jstr(ep, "interval");
+	if (s && op_parse_duration(s, &c->interval_ms)) {
+		snprintf(err, errlen, "invalid interval \"%s\"", s);
+		return -EINVAL;
+	}
+	s = jstr(ep, "scrapeTimeout");
+	if (s && op_parse_duration(s, &c->timeout_ms)) {
+		snprintf(err, errlen, "invalid scrapeTimeout \"%s\"", s);
+		return -EINVAL;
+	}
+	if (c->interval_ms <= 0)
+		c->interval_ms = d->interval_ms;
+	/* Prometheus refuses timeout > interval; the operator clamps it. */
+	if (c->timeout_ms <= 0 || c->timeout_ms > c->interval_ms)
+		c->timeout_ms = c->interval_ms;
+	s = jstr(ep, "path");
+	c->metrics_path = strdup(s && *s ? s : "/metrics");
+	s = jstr(ep, "scheme");
+	c->scheme = strdup(s && *s ? s : "http");
+	if (!c->metrics_path || !c->scheme)
+		return -ENOMEM;
+	for (char *q = c->scheme; *q; q++)
+		if (*q >= 'A' && *q <= 'Z')
+			*q = (char)(*q - 'A' + 'a');
+	if (strcmp(c->scheme, "http") && strcmp(c->scheme, "https")) {
+		snprintf(err, errlen, "unsupported scheme \"%s\"", c->scheme);
+		return -EINVAL;
+	}
+	params = jobj(ep, "params");
+	cJSON_ArrayForEach(p, params)
+	{
+		/* map(list(string)): the first value is the one scraped, as in
+		 * Prometheus (url.Values.Get semantics in __param_). */
+		v = cJSON_IsArray(p) ? cJSON_GetArrayItem(p, 0) : p;
+		if (!cJSON_IsString(v))
+			continue;
+		struct scrape_param *np = realloc(c->params, (c->n_params + 1) * sizeof(*np));
+
+		if (!np)
+			return -ENOMEM;
+		c->params = np;
+		np[c->n_params].name = strdup(p->string);
+		np[c->n_params].value = strdup(v->valuestring);
+		c->n_params++;
+		if (!np[c->n_params - 1].name || !np[c->n_params - 1].value)
+			return -ENOMEM;
+	}
+	b = jbool(ep, "honorLabels");
+	c->honor_labels = b == 1;
+	b = jbool(ep, "honorTimestamps");
+	c->honor_timestamps = b != 0;
+	b = jbool(ep, "trackTimestampsStaleness");
+	c->track_timestamps_staleness = b == 1;
+	c->enable_compression = true;
+	v = cJSON_GetObjectItemCaseSensitive(spec, "bodySizeLimit");
+	c->body_size_limit = SCRAPE_SAFETY_BODY_LIMIT;
+	v = cJSON_GetObjectItemCaseSensitive(spec, "sampleLimit");
+	c->sample_limit = cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t)v->valuedouble
+								   : d->sample_limit;
+	v = cJSON_GetObjectItemCaseSensitive(spec, "labelLimit");
+	if (cJSON_IsNumber(v) && v->valuedouble > 0)
+		c->label_limit = (uint64_t)v->valuedouble;
+	v = cJSON_GetObjectItemCaseSensitive(spec, "labelNameLengthLimit");
+	if (cJSON_IsNumber(v) && v->valuedouble > 0)
+		c->label_name_length_limit = (uint64_t)v->valuedouble;
+	v = cJSON_GetObjectItemCaseSensitive(spec, "labelValueLengthLimit");
+	if (cJSON_IsNumber(v) && v->valuedouble > 0)
+		c->label_value_length_limit = (uint64_t)v->valuedouble;
+	c->clustering = d->clustering;
+	c->fallback_format = STARLING_EXPO_PROMETHEUS;
+	c->accept = strdup("Accept: " STARLING_EXPO_ACCEPT_HEADER);
+	if (!c->accept)
+		return -ENOMEM;
+	snprintf(c->timeout_header, sizeof(c->timeout_header),
+		 "X-Prometheus-Scrape-Timeout-Seconds: %lld", (long long)(c->timeout_ms / 1000));
+	if (c->timeout_ms % 1000) {
+		size_t l = strlen(c->timeout_header);
+
+		snprintf(frac, sizeof(frac), ".%03lld", (long long)(c->timeout_ms % 1000));
+		while (frac[strlen(frac) - 1] == '0')
+			frac[strlen(frac) - 1] = '\0';
+		snprintf(c->timeout_header + l, sizeof(c->timeout_header) - l, "%s", frac);
+	}
+	rc = rb_crd_rules(mb, jarr(ep, "metricRelabelings"), err, errlen, "metricRelabelings");
+	if (rc)
+		return rc;
+	if (mb->n) {
+		char e2[200];
+
+		rc = starling_relabel_rules_new(mb->v, mb->n, &c->metric_relabel, e2, sizeof(e2));
+		if (rc) {
+			snprintf(err, errlen, "metricRelabelings: %s", e2);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int job_namespaces(struct op_job *j, const cJSON *spec, const char *mns)
+{
+	const cJSON *nsel = jobj(spec, "namespaceSelector"), *names, *n;
+
+	if (jbool(nsel, "any") == 1)
+		return 0;
+	names = jarr(nsel, "matchNames");
+	if (names && cJSON_GetArraySize(names) > 0) {
+		j->namespaces = calloc((size_t)cJSON_GetArraySize(names), sizeof(char *));
+		if (!j->namespaces)
+			return -ENOMEM;
+		cJSON_ArrayForEach(n, names)
+		{
+			if (!cJSON_IsString(n))
+				continue;
+			j->namespaces[j->n_namespaces] = strdup(n->valuestring);
+			if (!j->namespaces[j->n_namespaces++])
+				return -ENOMEM;
+		}
+		return 0;
+	}
+	j->namespaces = calloc(1, sizeof(char *));
+	if (!j->namespaces)
+		return -ENOMEM;
+	j->namespaces[0] = strdup(mns);
+	j->n_namespaces = 1;
+	return j->namespaces[0] ? 0 : -ENOMEM;
+}
+
+/* The generated target relabelling of one endpoint (see file comment). */
+static int endpoint_rules(const struct op_defaults *d, const cJSON *mon, const cJSON *spec,
+			  const cJSON *ep, struct rule_buf *b, char *err, size_t errlen)
+{
+	bool pm = d->kind == OP_POD_MONITORS;
+	const char *ns = meta_str(mon, "namespace"), *name = meta_str(mon, "name");
+	const char *port = jstr(ep, "port"), *job_label = jstr(spec, "jobLabel");
+	const cJSON *tp = cJSON_GetObjectItemCaseSensitive(ep, "targetPort");
+	const cJSON *pn = cJSON_GetObjectItemCaseSensitive(ep, "portNumber");
+	const char *src1[2] = { NULL, NULL }, *src2[3] = { NULL, NULL, NULL };
+	char k[256];
+	int rc;
+
+	src1[0] = "job";
+	rb_rule(b, "replace", NULL, "__tmp_prometheus_job_name", NULL, src1);
+	if (pm && jbool(ep, "filterRunning") != 0) {
+		src1[0] = "__meta_kubernetes_pod_phase";
+		rb_rule(b, "drop", "(Failed|Succeeded)", NULL, NULL, src1);
+	}
+	rc = selector_rules(b, jobj(spec, "selector"), pm ? "pod" : "service", err, errlen);
+	if (rc)
+		return rc;
+	/* Port selection. */
+	if (port && *port) {
+		src1[0] = pm ? "__meta_kubernetes_pod_container_port_name"
+			     : "__meta_kubernetes_endpoint_port_name";
+		rb_rule(b, "keep", rb_quote(b, port), NULL, NULL, src1);
+	} else if (pm && cJSON_IsNumber(pn)) {
+		src1[0] = "__meta_kubernetes_pod_container_port_number";
+		rb_rule(b, "keep", rb_fmt(b, "%d", pn->valueint), NULL, NULL, src1);
+	} else if (cJSON_IsString(tp)) {
+		src1[0] = "__meta_kubernetes_pod_container_port_name";
+		rb_rule(b, "keep", rb_quote(b, tp->valuestring), NULL, NULL, src1);
+	} else if (cJSON_IsNumber(tp)) {
+		src1[0] = "__meta_kubernetes_pod_container_port_number";
+		rb_rule(b, "keep", rb_fmt(b, "%d", tp->valueint), NULL, NULL, src1);
+	}
+	if (!pm) {
+		src2[0] = "__meta_kubernetes_endpoint_address_target_kind";
+		src2[1] = "__meta_kubernetes_endpoint_address_target_name";
+		rb_rule(b, "replace", "Node;(.*)", "node", "${1}", src2);
+		rb_rule(b, "replace", "Pod;(.*)", "pod", "${1}", src2);
+	}
+	src1[0] = "__meta_kubernetes_namespace";
+	rb_rule(b, "replace", NULL, "namespace", NULL, src1);
+	if (!pm) {
+		src1[0] = "__meta_kubernetes_service_name";
+		rb_rule(b, "replace", NULL, "service", NULL, src1);
+	}
+	src1[0] = "__meta_kubernetes_pod_container_name";
+	rb_rule(b, "replace", NULL, "container", NULL, src1);
+	src1[0] = "__meta_kubernetes_pod_name";
+	rb_rule(b, "replace", NULL, "pod", NULL, src1);
+	if (!pm && jbool(ep, "filterRunning") != 0) {
+		src1[0] = "__meta_kubernetes_pod_phase";
+		rb_rule(b, "drop", "(Failed|Succeeded)", NULL, NULL, src1);
+	}
+	if (!pm)
+		copy_label_rules(b, jarr(spec, "targetLabels"), "service");
+	copy_label_rules(b, jarr(spec, "podTargetLabels"), "pod");
+	/* job */
+	if (pm) {
+		rb_rule(b, "replace", NULL, "job", rb_fmt(b, "%s/%s", ns, name), NULL);
+	} else {
+		src1[0] = "__meta_kubernetes_service_name";
+		rb_rule(b, "replace", NULL, "job", NULL, src1);
+	}
+	if (job_label && *job_label) {
+		op_sanitize(job_label, k, sizeof(k));
+		src1[0] = rb_fmt(b, "__meta_kubernetes_%s_label_%s", pm ? "pod" : "service", k);
+		rb_rule(b, "replace", "(.+)", "job", "${1}", src1);
+	}
+	if (port && *port)
+		rb_rule(b, "replace", NULL, "endpoint", port, NULL);
+	else if (cJSON_IsString(tp))
+		rb_rule(b, "replace", NULL, "endpoint", tp->valuestring, NULL);
+	else if (pm && cJSON_IsNumber(pn))
+		rb_rule(b, "replace", NULL, "endpoint", rb_fmt(b, "%d", pn->valueint), NULL);
+	else if (cJSON_IsNumber(tp))
+		rb_rule(b, "replace", NULL, "endpoint", rb_fmt(b, "%d", tp->valueint), NULL);
+	rc = rb_crd_rules(b, jarr(ep, "relabelings"), err, errlen, "relabelings");
+	if (rc)
+		return rc;
+	return b->oom ? -ENOMEM : 0;
+}
+
+uint64_t op_monitor_fingerprint(const cJSON *monitor)
+{
+	const char *ns = meta_str(monitor, "namespace"), *name = meta_str(monitor, "name");
+	char *text = cJSON_PrintUnformatted(jobj(monitor, "spec"));
+	uint64_t fp;
+
+	fp = text ? XXH3_64bits(text, strlen(text)) : 0;
+	free(text);
+	if (ns)
+		fp ^= XXH3_64bits(ns, strlen(ns)) * 31;
+	if (name)
+		fp ^= XXH3_64bits(name, strlen(name)) * 961;
+	return fp;
+}
+
+int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, struct op_job ***out,
+			 size_t *n_out, char *err, size_t errlen)
+{
+	const char *ns = meta_str(monitor, "namespace"), *name = meta_str(monitor, "name");
+	const cJSON *spec = jobj(monitor, "spec"), *eps, *ep;
+	bool pm = d->kind == OP_POD_MONITORS;
+	struct op_job **v = NULL;
+	size_t n = 0, idx = 0;
+	uint64_t fp;
+	int rc = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!ns || !name || !spec) {
+		snprintf(err, errlen, "monitor without metadata.namespace/name or spec");
+		return -EINVAL;
+	}
+	eps = jarr(spec, pm ? "podMetricsEndpoints" : "endpoints");
+	fp = op_monitor_fingerprint(monitor);
+	v = calloc((size_t)(eps ? cJSON_GetArraySize(eps) : 0) + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	cJSON_ArrayForEach(ep, eps)
+	{
+		struct rule_buf b = { 0 }, mb = { 0 };
+		struct op_job *j = calloc(1, sizeof(*j));
+		char e2[256] = "";
+
+		if (!j) {
+			rc = -ENOMEM;
+			break;
+		}
+		atomic_init(&j->refs, 1);
+		v[n++] = j;
+		j->fingerprint = fp + idx;
+		j->monitor_fp = fp;
+		if (asprintf(&j->cfg.job_name, "%s/%s/%s/%zu", pm ? "podMonitor" : "serviceMonitor",
+			     ns, name, idx) < 0) {
+			j->cfg.job_name = NULL;
+			rc = -ENOMEM;
+			break;
+		}
+		if (asprintf(&j->monitor, "%s/%s", ns, name) < 0) {
+			j->monitor = NULL;
+			rc = -ENOMEM;
+			break;
+		}
+		rc = job_namespaces(j, spec, ns);
+		if (!rc)
+			rc = fill_scrape_config(d, j, spec, ep, &mb, e2, sizeof(e2));
+		if (!rc)
+			rc = endpoint_rules(d, monitor, spec, ep, &b, e2, sizeof(e2));
+		if (!rc) {
+			char e3[200];
+
+			rc = starling_relabel_rules_new(b.v, b.n, &j->rules, e3, sizeof(e3));
+			if (rc)
+				snprintf(e2, sizeof(e2), "relabelings: %s", e3);
+		}
+		rb_free(&b);
+		rb_free(&mb);
+		if (rc) {
+			snprintf(err, errlen, "%s endpoint %zu: %s", j->monitor ? j->monitor : name,
+				 idx, e2[0] ? e2 : strerror(-rc));
+			break;
+		}
+		idx++;
+	}
+	if (rc) {
+		for (size_t i = 0; i < n; i++)
+			op_job_put(v[i]);
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n_out = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Meta labels (Prometheus discovery/kubernetes pod.go, endpoints.go).       */
+
+void op_gen_scratch_init(struct op_gen_scratch *s)
+{
+	starling_lset_init(&s->base);
+	starling_lset_init(&s->ls);
+	starling_relabel_scratch_init(&s->rs);
+}
+
+void op_gen_scratch_free(struct op_gen_scratch *s)
+{
+	starling_lset_free(&s->base);
+	starling_lset_free(&s->ls);
+	starling_relabel_scratch_free(&s->rs);
+}
+
+static int set2(struct starling_lset *ls, char *buf, size_t cap, const char *prefix,
+		const char *name, const char *value)
+{
+	size_t l = (size_t)snprintf(buf, cap, "%s", prefix);
+
+	if (l >= cap)
+		return -EINVAL;
+	op_sanitize(name, buf + l, cap - l);
+	/* Keep empty values: "labelpresent" must still be set. */
+	return starling_lset_set_str(ls, buf, value);
+}
+
+/* _label_<n>, _labelpresent_<n>, _annotation_<n>, _annotationpresent_<n>. */
+static int object_meta_labels(struct starling_lset *ls, char *buf, size_t cap, const char *role,
+			      const cJSON *obj)
+{
+	const cJSON *md = jobj(obj, "metadata"), *e;
+	char pfx[96];
+	int rc = 0;
+
+	cJSON_ArrayForEach(e, jobj(md, "labels"))
+	{
+		if (!cJSON_IsString(e))
+			continue;
+		snprintf(pfx, sizeof(pfx), "__meta_kubernetes_%s_label_", role);
+		rc |= set2(ls, buf, cap, pfx, e->string, e->valuestring);
+		snprintf(pfx, sizeof(pfx), "__meta_kubernetes_%s_labelpresent_", role);
+		rc |= set2(ls, buf, cap, pfx, e->string, "true");
+	}
+	cJSON_ArrayForEach(e, jobj(md, "annotations"))
+	{
+		if (!cJSON_IsString(e))
+			continue;
+		snprintf(pfx, sizeof(pfx), "__meta_kubernetes_%s_annotation_", role);
+		rc |= set2(ls, buf, cap, pfx, e->string, e->valuestring);
+		snprintf(pfx, sizeof(pfx), "__meta_kubernetes_%s_annotationpresent_", role);
+		rc |= set2(ls, buf, cap, pfx, e->string, "true");
+	}
+	return rc ? -ENOMEM : 0;
+}
+
+static int set_opt(struct starling_lset *ls, const char *name, const char *value)
+{
+	return value && *value ? starling_lset_set_str(ls, name, value) : 0;
+}
+
+static const char *pod_ready(const cJSON *pod)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, jarr(jobj(pod, "status"), "conditions"))
+	{
+		const char *t = jstr(c, "type"), *s = jstr(c, "status");
+
+		if (t && s && strcmp(t, "Ready") == 0) {
+			if (strcmp(s, "True") == 0)
+				return "true";
+			if (strcmp(s, "False") == 0)
+				return "false";
+			return "unknown";
+		}
+	}
+	return "unknown";
+}
+
+/* Labels common to every target of a pod. */
+static int pod_labels(struct starling_lset *ls, char *buf, size_t cap, const cJSON *pod)
+{
+	const cJSON *md = jobj(pod, "metadata"), *st = jobj(pod, "status"), *spec = jobj(pod, "spec");
+	const cJSON *o;
+	int rc = 0;
+
+	rc |= set_opt(ls, "__meta_kubernetes_pod_name", jstr(md, "name"));
+	rc |= set_opt(ls, "__meta_kubernetes_pod_ip", jstr(st, "podIP"));
+	rc |= object_meta_labels(ls, buf, cap, "pod", pod);
+	rc |= starling_lset_set_str(ls, "__meta_kubernetes_pod_ready", pod_ready(pod));
+	rc |= set_opt(ls, "__meta_kubernetes_pod_phase", jstr(st, "phase"));
+	rc |= set_opt(ls, "__meta_kubernetes_pod_node_name", jstr(spec, "nodeName"));
+	rc |= set_opt(ls, "__meta_kubernetes_pod_host_ip", jstr(st, "hostIP"));
+	rc |= set_opt(ls, "__meta_kubernetes_pod_uid", jstr(md, "uid"));
+	cJSON_ArrayForEach(o, jarr(md, "ownerReferences"))
+	{
+		if (jbool(o, "controller") != 1)
+			continue;
+		rc |= set_opt(ls, "__meta_kubernetes_pod_controller_kind", jstr(o, "kind"));
+		rc |= set_opt(ls, "__meta_kubernetes_pod_controller_name", jstr(o, "name"));
+		break;
+	}
+	return rc ? -ENOMEM : 0;
+}
+
+static int container_labels(struct starling_lset *ls, const cJSON *c, bool init)
+{
+	int rc = 0;
+
+	rc |= set_opt(ls, "__meta_kubernetes_pod_container_name", jstr(c, "name"));
+	rc |= set_opt(ls, "__meta_kubernetes_pod_container_image", jstr(c, "image"));
+	rc |= starling_lset_set_str(ls, "__meta_kubernetes_pod_container_init",
+				    init ? "true" : "false");
+	return rc ? -ENOMEM : 0;
+}
+
+static int port_labels(struct starling_lset *ls, const cJSON *p)
+{
+	const cJSON *num = cJSON_GetObjectItemCaseSensitive(p, "containerPort");
+	const char *proto = jstr(p, "protocol");
+	char nb[24];
+	int rc = 0;
+
+	snprintf(nb, sizeof(nb), "%d", cJSON_IsNumber(num) ? num->valueint : 0);
+	rc |= set_opt(ls, "__meta_kubernetes_pod_container_port_name", jstr(p, "name"));
+	rc |= starling_lset_set_str(ls, "__meta_kubernetes_pod_container_port_number", nb);
+	rc |= starling_lset_set_str(ls, "__meta_kubernetes_pod_container_port_protocol",
+				    proto ? proto : "TCP");
+	return rc ? -ENOMEM : 0;
+}
+
+static void join_host_port(char *out, size_t cap, const char *ip, int port)
+{
+	if (strchr(ip, ':'))
+		snprintf(out, cap, "[%s]:%d", ip, port);
+	else
+		snprintf(out, cap, "%s:%d", ip, port);
+}
+
+static bool in_namespaces(const struct op_job *j, const char *ns)
+{
+	if (!j->n_namespaces)
+		return true;
+	for (size_t i = 0; i < j->n_namespaces; i++)
+		if (ns && strcmp(j->namespaces[i], ns) == 0)
+			return true;
+	return false;
+}
+
+/* Relabel one candidate (s->ls) and hand it out if kept. */
+static int finish_target(const struct op_defaults *d, struct op_job *j, struct op_gen_scratch *s,
+			 op_target_fn fn, void *arg)
+{
+	struct starling_lset *ls = &s->ls;
+	char b[32];
+	int rc;
+
+	/* What Prometheus presets before target relabelling. */
+	rc = starling_lset_set_str(ls, "job", j->cfg.job_name);
+	rc |= starling_lset_set_str(ls, "__scheme__", j->cfg.scheme);
+	rc |= starling_lset_set_str(ls, "__metrics_path__", j->cfg.metrics_path);
+	snprintf(b, sizeof(b), "%llds", (long long)(j->cfg.interval_ms / 1000));
+	rc |= starling_lset_set_str(ls, "__scrape_interval__", b);
+	snprintf(b, sizeof(b), "%llds", (long long)(j->cfg.timeout_ms / 1000));
+	rc |= starling_lset_set_str(ls, "__scrape_timeout__", b);
+	for (size_t i = 0; i < j->cfg.n_params; i++) {
+		char pn[256];
+
+		snprintf(pn, sizeof(pn), "__param_%s", j->cfg.params[i].name);
+		rc |= starling_lset_set_str(ls, pn, j->cfg.params[i].value);
+	}
+	if (rc)
+		return -ENOMEM;
+	rc = starling_relabel_apply(d->rules, ls, &s->rs);
+	if (rc == 1)
+		rc = starling_relabel_apply(j->rules, ls, &s->rs);
+	if (rc <= 0)
+		return rc;
+	for (size_t i = 0; i < ls->n;) {
+		const char *n = ls->v[i].name;
+
+		if (strncmp(n, "__meta_", 7) == 0 || strncmp(n, "__tmp", 5) == 0 ||
+		    strcmp(n, "__scrape_interval__") == 0 ||
+		    strcmp(n, "__scrape_timeout__") == 0) {
+			snprintf(s->buf, sizeof(s->buf), "%s", n);
+			starling_lset_del(ls, s->buf);
+			continue;
+		}
+		i++;
+	}
+	if (!starling_lset_get(ls, "__address__"))
+		return 0;
+	return fn(arg, j, ls);
+}
+
+static int pod_targets(const struct op_defaults *d, struct op_job *j, const cJSON *pod,
+		       struct op_gen_scratch *s, op_target_fn fn, void *arg)
+{
+	const char *ip = jstr(jobj(pod, "status"), "podIP");
+	const char *ns = meta_str(pod, "namespace");
+	static const char *const lists[2] = { "containers", "initContainers" };
+	char addr[128];
+	int rc;
+
+	if (!ip || !*ip)
+		return 0; /* not scheduled yet: Prometheus skips it too */
+	starling_lset_clear(&s->base);
+	rc = set_opt(&s->base, "__meta_kubernetes_namespace", ns);
+	rc |= pod_labels(&s->base, s->buf, sizeof(s->buf), pod);
+	if (rc)
+		return -ENOMEM;
+	for (int l = 0; l < 2; l++) {
+		const cJSON *c;
+
+		cJSON_ArrayForEach(c, jarr(jobj(pod, "spec"), lists[l]))
+		{
+			const cJSON *ports = jarr(c, "ports"), *p;
+
+			if (!ports || cJSON_GetArraySize(ports) == 0) {
+				if (starling_lset_copy(&s->ls, &s->base) ||
+				    container_labels(&s->ls, c, l == 1) ||
+				    starling_lset_set_str(&s->ls, "__address__", ip))
+					return -ENOMEM;
+				rc = finish_target(d, j, s, fn, arg);
+				if (rc < 0)
+					return rc;
+				continue;
+			}
+			cJSON_ArrayForEach(p, ports)
+			{
+				const cJSON *num = cJSON_GetObjectItemCaseSensitive(p, "containerPort");
+
+				if (!cJSON_IsNumber(num))
+					continue;
+				join_host_port(addr, sizeof(addr), ip, num->valueint);
+				if (starling_lset_copy(&s->ls, &s->base) ||
+				    container_labels(&s->ls, c, l == 1) || port_labels(&s->ls, p) ||
+				    starling_lset_set_str(&s->ls, "__address__", addr))
+					return -ENOMEM;
+				rc = finish_target(d, j, s, fn, arg);
+				if (rc < 0)
+					return rc;
+			}
+		}
+	}
+	return 0;
+}
+
+static int service_labels(struct starling_lset *ls, char *buf, size_t cap, const cJSON *svc)
+{
+	int rc = set_opt(ls, "__meta_kubernetes_service_name", meta_str(svc, "name"));
+
+	rc |= object_meta_labels(ls, buf, cap, "service", svc);
+	return rc ? -ENOMEM : 0;
+}
+
+/* Pod + matching container labels of an endpoint address backed by a pod. */
+static int endpoint_pod_labels(struct starling_lset *ls, char *buf, size_t cap, const cJSON *pod,
+			       int port, const char *proto)
+{
+	const cJSON *c, *p;
+
+	if (pod_labels(ls, buf, cap, pod))
+		return -ENOMEM;
+	cJSON_ArrayForEach(c, jarr(jobj(pod, "spec"), "containers"))
+	{
+		cJSON_ArrayForEach(p, jarr(c, "ports"))
+		{
+			const cJSON *num = cJSON_GetObjectItemCaseSensitive(p, "containerPort");
+			const char *pp = jstr(p, "protocol");
+
+			if (!cJSON_IsNumber(num) || num->valueint != port ||
+			    strcmp(pp ? pp : "TCP", proto) != 0)
+				continue;
+			if (container_labels(ls, c, false) || port_labels(ls, p))
+				return -ENOMEM;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static int endpoints_targets(const struct op_defaults *d, struct op_job *j, const cJSON *eps,
+			     const struct op_cluster *cl, struct op_gen_scratch *s, op_target_fn fn,
+			     void *arg)
+{
+	const char *ns = meta_str(eps, "namespace"), *name = meta_str(eps, "name");
+	const cJSON *svc = op_store_get(&cl->services, ns, name), *sub;
+	static const char *const kinds[2] = { "addresses", "notReadyAddresses" };
+	char addr[128], nb[24];
+	int rc;
+
+	starling_lset_clear(&s->base);
+	rc = set_opt(&s->base, "__meta_kubernetes_namespace", ns);
+	rc |= set_opt(&s->base, "__meta_kubernetes_endpoints_name", name);
+	rc |= object_meta_labels(&s->base, s->buf, sizeof(s->buf), "endpoints", eps);
+	if (svc)
+		rc |= service_labels(&s->base, s->buf, sizeof(s->buf), svc);
+	if (rc)
+		return -ENOMEM;
+	cJSON_ArrayForEach(sub, jarr(eps, "subsets"))
+	{
+		const cJSON *port;
+
+		cJSON_ArrayForEach(port, jarr(sub, "ports"))
+		{
+			const cJSON *pnum = cJSON_GetObjectItemCaseSensitive(port, "port");
+			const char *proto = jstr(port, "protocol");
+
+			if (!cJSON_IsNumber(pnum))
+				continue;
+			if (!proto)
+				proto = "TCP";
+			for (int k = 0; k < 2; k++) {
+				const cJSON *a;
+
+				cJSON_ArrayForEach(a, jarr(sub, kinds[k]))
+				{
+					const char *ip = jstr(a, "ip");
+					const cJSON *ref = jobj(a, "targetRef");
+					const char *rkind = jstr(ref, "kind"), *rname = jstr(ref, "name");
+
+					if (!ip)
+						continue;
+					join_host_port(addr, sizeof(addr), ip, pnum->valueint);
+					snprintf(nb, sizeof(nb), "%d", pnum->valueint);
+					if (starling_lset_copy(&s->ls, &s->base))
+						return -ENOMEM;
+					rc = starling_lset_set_str(&s->ls, "__address__", addr);
+					rc |= set_opt(&s->ls, "__meta_kubernetes_endpoint_port_name",
+						      jstr(port, "name"));
+					rc |= starling_lset_set_str(
+						&s->ls, "__meta_kubernetes_endpoint_port_protocol",
+						proto);
+					rc |= starling_lset_set_str(
+						&s->ls, "__meta_kubernetes_endpoint_ready",
+						k == 0 ? "true" : "false");
+					rc |= set_opt(&s->ls, "__meta_kubernetes_endpoint_hostname",
+						      jstr(a, "hostname"));
+					rc |= set_opt(&s->ls, "__meta_kubernetes_endpoint_node_name",
+						      jstr(a, "nodeName"));
+					rc |= set_opt(&s->ls,
+						      "__meta_kubernetes_endpoint_address_target_kind",
+						      rkind);
+					rc |= set_opt(&s->ls,
+						      "__meta_kubernetes_endpoint_address_target_name",
+						      rname);
+					if (rc)
+						return -ENOMEM;
+					if (rkind && rname && strcmp(rkind, "Pod") == 0) {
+						const char *rns = jstr(ref, "namespace");
+						const cJSON *pod = op_store_get(&cl->pods,
+										rns ? rns : ns, rname);
+
+						if (pod && endpoint_pod_labels(&s->ls, s->buf,
+									       sizeof(s->buf), pod,
+									       pnum->valueint, proto))
+							return -ENOMEM;
+					}
+					rc = finish_target(d, j, s, fn, arg);
+					if (rc < 0)
+						return rc;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+int op_job_targets(const struct op_defaults *d, struct op_job *job, const struct op_cluster *c,
+		   struct op_gen_scratch *s, op_target_fn fn, void *arg)
+{
+	int rc;
+
+	if (d->kind == OP_POD_MONITORS) {
+		for (size_t i = 0; i < c->pods.n; i++) {
+			const cJSON *pod = c->pods.v[i].obj;
+
+			if (!in_namespaces(job, meta_str(pod, "namespace")))
+				continue;
+			rc = pod_targets(d, job, pod, s, fn, arg);
+			if (rc)
+				return rc;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < c->endpoints.n; i++) {
+		const cJSON *eps = c->endpoints.v[i].obj;
+
+		if (!in_namespaces(job, meta_str(eps, "namespace")))
+			continue;
+		rc = endpoints_targets(d, job, eps, c, s, fn, arg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
