@@ -131,7 +131,7 @@ struct endpoint {
 	bool md_send;
 	int64_t md_interval_ms;
 	size_t md_max;
-	size_t seg_target; /* rotate segment files at this size */
+	size_t seg_target;			/* rotate segment files at this size */
 	struct starling_relabel_rules *relabel; /* NULL: none */
 	unsigned n_shards;
 	struct shard *shards;

@@ -8,15 +8,18 @@
 #     the producer's value is its tick count, so for each run the number of
 #     samples in Prometheus must equal the highest value (no gap), and the
 #     first run's highest value must reach what it had produced when stopped.
-# Ports: 127.0.0.1:24190 (Prometheus), 24345 (starling); area 24000-24999.
+# Ports: free ones in 127.0.0.1:24100-24199 (Prometheus), 24200-24299 (starling).
 # usage: daemon_outage.sh STARLING PLUGIN_SO PRODUCER_SO [OUTAGE_SECONDS]
 set -u
 STARLING=$1
 PLUGIN=$2
 PRODUCER=$3
 OUTAGE=${4:-30}
-PROM=127.0.0.1:24190
-ST=127.0.0.1:24345
+source "$(dirname "$0")/ports.sh"
+PROM_PORT=$(pick_port 24100 100) || exit 1
+ST_PORT=$(pick_port 24200 100) || exit 1
+PROM=127.0.0.1:$PROM_PORT
+ST=127.0.0.1:$ST_PORT
 SERIES=4
 WORK=$(mktemp -d /tmp/starling-rw-daemon-XXXXXX)
 PROM_PID=
@@ -44,12 +47,12 @@ chmod 755 "$WORK" "$WORK/plugins"
 chmod 644 "$WORK"/plugins/*.so
 printf 'global:\n  scrape_interval: 15s\n' >"$WORK/prom.yml"
 
-wait_200() { # URL what
+wait_200() { # URL what PID PORT
 	for _ in $(seq 1 200); do
-		[ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ] && return 0
+		[ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ] && listens "$3" "$4" && return 0
 		sleep 0.05
 	done
-	fail "$2 not ready after 10 s"
+	fail "$2 not ready on port $4 after 10 s (port taken by another run?)"
 }
 
 start_prom() {
@@ -57,7 +60,7 @@ start_prom() {
 		--web.listen-address=$PROM --web.enable-remote-write-receiver \
 		>>"$WORK/prom.log" 2>&1 &
 	PROM_PID=$!
-	wait_200 "http://$PROM/-/ready" prometheus
+	wait_200 "http://$PROM/-/ready" prometheus "$PROM_PID" "$PROM_PORT"
 }
 
 stop() { # PID variable name
@@ -95,7 +98,7 @@ EOF
 	"$STARLING" run --config "$WORK/starling-$1.cfg" --plugins-dir "$WORK/plugins" \
 		--state-dir "$WORK/state" >"$WORK/starling-$1.log" 2>&1 &
 	ST_PID=$!
-	wait_200 "http://$ST/-/ready" starling
+	wait_200 "http://$ST/-/ready" starling "$ST_PID" "$ST_PORT"
 }
 
 query() { # EXPR -> first value or ""
@@ -150,4 +153,9 @@ complete a "$produced_a"
 complete b $((OUTAGE / 2 - 2))
 [ -n "$ok" ] || fail "samples of the outage are missing"
 grep -q "will be sent" "$WORK/starling-b.log" || fail "run b did not report the buffered samples"
+stop ST_PID
+# under STARLING_SANITIZE the processes report to their logs at exit
+if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$WORK"/starling-*.log 2>/dev/null; then
+	fail "sanitizer report in the logs above"
+fi
 echo "PASS"

@@ -5,14 +5,19 @@
 #     and the external label, one sample per scrape interval;
 #  2. node_exporter goes away: up turns 0 and its series go stale in
 #     Prometheus (the staleness markers survive the whole path bit-exact).
-# Ports: 127.0.0.1:24100 (node_exporter), 24290 (Prometheus), 24347 (starling).
+# Ports: free ones in 127.0.0.1:24300-24399 (node_exporter), 24400-24499
+# (Prometheus), 24500-24599 (starling).
 # usage: node_exporter_e2e.sh STARLING PLUGINS_DIR_FILES...
 set -u
 STARLING=$1
 shift
-NE=127.0.0.1:24100
-PROM=127.0.0.1:24290
-ST=127.0.0.1:24347
+source "$(dirname "$0")/ports.sh"
+NE_PORT=$(pick_port 24300 100) || exit 1
+PROM_PORT=$(pick_port 24400 100) || exit 1
+ST_PORT=$(pick_port 24500 100) || exit 1
+NE=127.0.0.1:$NE_PORT
+PROM=127.0.0.1:$PROM_PORT
+ST=127.0.0.1:$ST_PORT
 WORK=$(mktemp -d /tmp/starling-rw-e2e-XXXXXX)
 NE_PID=
 PROM_PID=
@@ -41,12 +46,12 @@ chmod 755 "$WORK" "$WORK/plugins"
 chmod 644 "$WORK"/plugins/*.so
 printf 'global:\n  scrape_interval: 15s\n' >"$WORK/prom.yml"
 
-wait_200() { # URL what
+wait_200() { # URL what PID PORT
 	for _ in $(seq 1 200); do
-		[ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ] && return 0
+		[ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ] && listens "$3" "$4" && return 0
 		sleep 0.05
 	done
-	fail "$2 not ready after 10 s"
+	fail "$2 not ready on port $4 after 10 s (port taken by another run?)"
 }
 
 query() { # EXPR -> first value or ""
@@ -81,8 +86,8 @@ prometheus --config.file="$WORK/prom.yml" --storage.tsdb.path="$WORK/tsdb" \
 PROM_PID=$!
 prometheus-node-exporter --web.listen-address=$NE --no-collector.systemd >"$WORK/ne.log" 2>&1 &
 NE_PID=$!
-wait_200 "http://$PROM/-/ready" prometheus
-wait_200 "http://$NE/metrics" node_exporter
+wait_200 "http://$PROM/-/ready" prometheus "$PROM_PID" "$PROM_PORT"
+wait_200 "http://$NE/metrics" node_exporter "$NE_PID" "$NE_PORT"
 
 cat >"$WORK/starling.cfg" <<EOF
 server = { http_listen_addr = "$ST"; };
@@ -110,7 +115,7 @@ EOF
 "$STARLING" run --config "$WORK/starling.cfg" --plugins-dir "$WORK/plugins" \
 	--state-dir "$WORK/state" >"$WORK/starling.log" 2>&1 &
 ST_PID=$!
-wait_200 "http://$ST/-/ready" starling
+wait_200 "http://$ST/-/ready" starling "$ST_PID" "$ST_PORT"
 
 sel="job=\"node\",instance=\"$NE\",cluster=\"e2e\""
 until_value "up{$sel}" 1 20 || fail "up of the node_exporter target not in Prometheus"
@@ -130,4 +135,11 @@ until_value "up{$sel}" 0 10 || fail "up did not turn 0 after node_exporter stopp
 until_value "count(node_cpu_seconds_total{$sel}) or vector(0)" 0 10 ||
 	fail "node_exporter series did not go stale (staleness markers lost?)"
 echo "ok: target down -> up 0 and its series stale in Prometheus"
+kill "$ST_PID"
+wait "$ST_PID" 2>/dev/null
+ST_PID=
+# under STARLING_SANITIZE the processes report to their logs at exit
+if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$WORK/starling.log" 2>/dev/null; then
+	fail "sanitizer report in the logs above"
+fi
 echo "PASS"

@@ -90,6 +90,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	}
 	free(u->data);
 	free(u);
+	/* an absolute URI: we are being used as an HTTP proxy */
+	if (!strncmp(url, "http://", 7)) {
+		char buf[256];
+		int n = snprintf(buf, sizeof(buf), "proxied %s", url);
+
+		return reply(conn, 200, buf, (size_t)n, NULL, NULL);
+	}
 	if (!strcmp(url, "/plain"))
 		return reply(conn, 200, "hello", 5, NULL, NULL);
 	if (!strcmp(url, "/gzip")) {
@@ -644,6 +651,33 @@ static void test_auth_from_config(void)
 	CU_ASSERT_EQUAL(auth_from("follow_redirects = \"yes\";", &a, err, sizeof(err)), -EINVAL);
 }
 
+/* proxy_url: the request goes to the proxy (the test server), which sees
+ * the absolute URI of a host that does not exist. */
+static void test_proxy(void)
+{
+	struct starling_http_auth_settings st = {.follow_redirects = true};
+	struct starling_http_auth *a;
+	struct starling_http_request req = {0};
+	char err[256];
+	struct result r;
+
+	st.proxy_url = base;
+	CU_ASSERT_EQUAL_FATAL(starling_http_auth_new(&st, &a, err, sizeof(err)), 0);
+	req.url = "http://scrape-target.invalid:9100/metrics";
+	req.timeout_ms = 5000;
+	req.auth = a;
+	fetch(&req, &r);
+	CU_ASSERT_EQUAL(r.error, 0);
+	CU_ASSERT_TRUE(r.body &&
+		       !strcmp(r.body, "proxied http://scrape-target.invalid:9100/metrics"));
+	free(r.body);
+	starling_http_auth_free(a);
+
+	st.proxy_url = "not a url";
+	CU_ASSERT_EQUAL(starling_http_auth_new(&st, &a, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "proxy_url"));
+}
+
 static void test_retry_after_parse(void)
 {
 	CU_ASSERT_EQUAL(starling_http_parse_retry_after("120", 0), 120000);
@@ -671,6 +705,7 @@ int main(void)
 	CU_add_test(s, "concurrency_and_post", test_concurrency_and_post);
 	CU_add_test(s, "auth_from_config", test_auth_from_config);
 	CU_add_test(s, "connection_reuse", test_connection_reuse);
+	CU_add_test(s, "proxy", test_proxy);
 	CU_add_test(s, "tls_ca_server_name_insecure", test_tls);
 	CU_add_test(s, "retry_after_parse", test_retry_after_parse);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
