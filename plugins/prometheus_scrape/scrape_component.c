@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <starling/labels.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
@@ -744,7 +745,13 @@ static void *scrape_thread(void *arg)
 			wait = 1000;
 		if (wait < 0)
 			wait = 0;
-		starling_http_run(in->http, (int)wait);
+		if (starling_http_run(in->http, (int)wait) < 0) {
+			/* the client cannot poll: do not spin, retry shortly */
+			int64_t ms = wait ? wait : 10;
+			struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+			nanosleep(&ts, NULL);
+		}
 	}
 	return NULL;
 }
