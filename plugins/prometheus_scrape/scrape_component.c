@@ -81,6 +81,8 @@ static const struct starling_config_key scrape_schema[] = {
     {"track_timestamps_staleness", STARLING_CFG_BOOL, false, "false",
      "Staleness markers also for series with explicit timestamps"},
     {"enable_compression", STARLING_CFG_BOOL, false, "true", "Ask targets for gzip"},
+    {"extra_metrics", STARLING_CFG_BOOL, false, "false",
+     "Also send scrape_timeout_seconds, scrape_sample_limit and scrape_body_size_bytes"},
     {"body_size_limit", STARLING_CFG_BYTES, false, "0",
      "Largest uncompressed body accepted (0: no limit but a 256MiB safety cap)"},
     {"sample_limit", STARLING_CFG_INT, false, "0",
@@ -382,6 +384,7 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	api->config_bool(cfg, "track_timestamps_staleness", &c->track_timestamps_staleness);
 	c->enable_compression = true;
 	api->config_bool(cfg, "enable_compression", &c->enable_compression);
+	api->config_bool(cfg, "extra_metrics", &c->extra_metrics);
 	v = 0;
 	api->config_bytes(cfg, "body_size_limit", &v);
 	c->body_size_limit = v > 0 ? v : SCRAPE_SAFETY_BODY_LIMIT;
