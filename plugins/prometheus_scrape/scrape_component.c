@@ -641,8 +641,8 @@ static void submit(struct scrape_inst *in, struct scrape_target *t)
 	if (rc) {
 		struct starling_http_response resp = {0};
 
-		resp.error = rc;
-		resp.error_msg = "could not submit the request";
+		resp.error = rc; /* e.g. an unreadable bearer_token_file */
+		resp.error_msg = NULL;
 		on_done(t, &resp);
 	}
 }
@@ -925,7 +925,7 @@ static int scrape_update(void *inst, const starling_config *cfg)
 	struct scrape_inst *in = inst;
 	struct scrape_config *nc = NULL;
 	struct scrape_target **nt = NULL, **ret;
-	size_t nn = 0, kept = 0;
+	size_t nn = 0, kept = 0, removed = 0;
 	char err[512] = "";
 	int64_t now = in->api->now_ms();
 	int rc;
@@ -954,7 +954,6 @@ static int scrape_update(void *inst, const starling_config *cfg)
 	}
 	in->retired = ret;
 	for (size_t i = 0; i < nn; i++) {
-		nt[i]->owner = in;
 		nt[i]->next_due_ms = scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
 		for (size_t j = 0; j < in->n_targets; j++) {
 			struct scrape_target *old = in->targets[j];
@@ -967,6 +966,26 @@ static int scrape_update(void *inst, const starling_config *cfg)
 				break;
 			}
 		}
+		if (nt[i]->owner)
+			continue;
+		/* removed and given back before its staleness markers went
+		 * out: it simply carries on */
+		for (size_t j = 0; j < in->n_retired; j++) {
+			struct scrape_target *old = in->retired[j];
+
+			if (same_input(old, nt[i])) {
+				scrape_target_free(nt[i]);
+				old->state = TARGET_ACTIVE;
+				old->next_due_ms = old->retire_ms;
+				if (old->owned)
+					in->owned++;
+				nt[i] = old;
+				in->retired[j] = in->retired[--in->n_retired];
+				kept++;
+				break;
+			}
+		}
+		nt[i]->owner = in;
 	}
 	for (size_t j = 0; j < in->n_targets; j++) {
 		struct scrape_target *old = in->targets[j];
@@ -978,6 +997,7 @@ static int scrape_update(void *inst, const starling_config *cfg)
 		if (old->owned)
 			in->owned--;
 		in->retired[in->n_retired++] = old;
+		removed++;
 	}
 	free(in->targets);
 	in->targets = nt;
@@ -986,8 +1006,7 @@ static int scrape_update(void *inst, const starling_config *cfg)
 	pthread_mutex_unlock(&in->lock);
 	in->api->metric_set(in->m_targets, (double)nn);
 	in->api->log(in->self, STARLING_LOG_INFO,
-		     "targets updated: %zu kept, %zu added, %zu removed", kept, nn - kept,
-		     in->n_retired);
+		     "targets updated: %zu kept, %zu added, %zu removed", kept, nn - kept, removed);
 	on_cluster_change(in, 0);
 	if (in->http)
 		starling_http_wakeup(in->http);

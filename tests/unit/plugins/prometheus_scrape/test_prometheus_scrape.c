@@ -896,6 +896,25 @@ static void test_component_update(void)
 	sleep_ms(500);
 	CU_ASSERT_EQUAL(scraped_mask(m, true), 4u);  /* only idx=2 went stale */
 	CU_ASSERT_EQUAL(scraped_mask(m, false), 7u); /* 0 and 1 still scraped */
+	/* idx=2 comes back at once, then is removed and given back before its
+	 * markers were due: no staleness markers at all */
+	free(cfg2);
+	mock_host_clear_forwarded(m);
+	CU_ASSERT_FATAL(mock_host_set_config(m, cfg, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), 0);
+	sleep_ms(300);
+	cfg2 = targets_cfg(srv.port, 2, "");
+	CU_ASSERT_FATAL(mock_host_set_config(m, cfg2, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), 0);
+	CU_ASSERT_FATAL(mock_host_set_config(m, cfg, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), 0);
+	mock_host_clear_forwarded(m);
+	sleep_ms(500);
+	CU_ASSERT_EQUAL(scraped_mask(m, true), 0u);
+	CU_ASSERT_EQUAL(scraped_mask(m, false), 7u);
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 3);
+	CU_ASSERT_EQUAL(owned, 3);
 	/* any other change: the host must re-create the instance */
 	free(cfg2);
 	cfg2 = targets_cfg(srv.port, 2, "job_name = \"other\";");
