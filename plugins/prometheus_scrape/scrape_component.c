@@ -664,6 +664,9 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t)
 		in->owned += owned ? 1 : (size_t)-1;
 		pthread_mutex_unlock(&in->lock);
 		t->owned = owned;
+		in->api->log(in->self, STARLING_LOG_DEBUG, "target %s %s at its slot %lld", t->url,
+			     owned ? "owned here" : "no longer owned here",
+			     (long long)(t->next_due_ms - in->cfg->interval_ms));
 		in->api->metric_set(in->m_owned, (double)in->owned);
 		in->api->report_targets(in->self, in->owned, in->n_targets);
 	}
