@@ -26,8 +26,9 @@
 /* How often a target's metadata (TYPE/HELP/UNIT) goes with its batch. */
 #define SCRAPE_METADATA_MS 60000
 
-/* Number of synthetic series per scrape. */
-#define SCRAPE_N_REPORT 5
+/* Synthetic series per scrape: 5, and 3 more with extra_metrics. */
+#define SCRAPE_N_REPORT	    5
+#define SCRAPE_N_REPORT_MAX 8
 
 struct scrape_param {
 	char *name;
@@ -48,6 +49,7 @@ struct scrape_config {
 	bool honor_timestamps;
 	bool track_timestamps_staleness;
 	bool enable_compression;
+	bool extra_metrics;	 /* scrape_timeout_seconds & co. */
 	int64_t body_size_limit; /* effective limit, never 0 */
 	uint64_t sample_limit;	 /* 0 = none, likewise below */
 	uint64_t label_limit;
@@ -140,8 +142,8 @@ struct scrape_target {
 	int64_t phase_ms;  /* key mod interval */
 
 	/* Synthetic series: target labels + __name__, sorted, and hashes. */
-	struct starling_label *report_labels[SCRAPE_N_REPORT];
-	uint64_t report_hash[SCRAPE_N_REPORT];
+	struct starling_label *report_labels[SCRAPE_N_REPORT_MAX];
+	uint64_t report_hash[SCRAPE_N_REPORT_MAX];
 
 	/* Scheduling (scrape thread only). */
 	int64_t next_due_ms;

@@ -754,10 +754,15 @@ static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts,
 	return 0;
 }
 
-static int add_report(struct scrape_scratch *s, const struct scrape_target *t, int64_t ts,
-		      const double v[SCRAPE_N_REPORT])
+static int n_report(const struct scrape_config *cfg)
 {
-	for (int i = 0; i < SCRAPE_N_REPORT; i++)
+	return cfg->extra_metrics ? SCRAPE_N_REPORT_MAX : SCRAPE_N_REPORT;
+}
+
+static int add_report(struct scrape_scratch *s, const struct scrape_target *t, int64_t ts,
+		      const double v[SCRAPE_N_REPORT_MAX], int n)
+{
+	for (int i = 0; i < n; i++)
 		if (batch_add(s, t->report_labels[i], t->n_labels + 1, t->report_hash[i], v[i], ts))
 			return -ENOMEM;
 	return 0;
@@ -767,7 +772,7 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 		   struct scrape_stats *st)
 {
 	struct scrape_scratch *s = ctx->scratch;
-	double report[SCRAPE_N_REPORT];
+	double report[SCRAPE_N_REPORT_MAX];
 	int rc = 0, frc;
 
 	memset(st, 0, sizeof(*st));
@@ -804,6 +809,11 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 	report[2] = (double)st->scraped;
 	report[3] = (double)st->post_relabel;
 	report[4] = (double)st->added;
+	/* extra_metrics: body size is -1 when over body_size_limit, 0 on any
+	 * other failure (Prometheus) */
+	report[5] = (double)ctx->cfg->timeout_ms / 1000.0;
+	report[6] = (double)ctx->cfg->sample_limit;
+	report[7] = rc == 0 ? (double)r->body_len : r->error == -EFBIG ? -1 : 0;
 	/* In the steady state every cached series was in this scrape: nothing
 	 * to mark stale or evict, so skip the walk over the cache. */
 	if ((rc || t->cache.seen != t->cache.n) && sweep(ctx, t, r->start_ms, st)) {
@@ -811,7 +821,7 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 		s->n = 0;
 		return -ENOMEM;
 	}
-	if (add_report(s, t, r->start_ms, report)) {
+	if (add_report(s, t, r->start_ms, report, n_report(ctx->cfg))) {
 		snprintf(st->error, sizeof(st->error), "out of memory");
 		s->n = 0;
 		return -ENOMEM;
@@ -831,7 +841,7 @@ int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t t
 	struct scrape_scratch *s = ctx->scratch;
 	struct series_cache *c = &t->cache;
 	double stale = stale_nan();
-	double report[SCRAPE_N_REPORT];
+	double report[SCRAPE_N_REPORT_MAX];
 	int rc;
 
 	s->n = 0;
@@ -846,9 +856,9 @@ int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t t
 			return -ENOMEM;
 	}
 	if (t->reported) {
-		for (int i = 0; i < SCRAPE_N_REPORT; i++)
+		for (int i = 0; i < SCRAPE_N_REPORT_MAX; i++)
 			report[i] = stale;
-		if (add_report(s, t, ts_ms, report))
+		if (add_report(s, t, ts_ms, report, n_report(ctx->cfg)))
 			return -ENOMEM;
 	}
 	s->n_meta = 0;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <starling/labels.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
@@ -80,6 +81,8 @@ static const struct starling_config_key scrape_schema[] = {
     {"track_timestamps_staleness", STARLING_CFG_BOOL, false, "false",
      "Staleness markers also for series with explicit timestamps"},
     {"enable_compression", STARLING_CFG_BOOL, false, "true", "Ask targets for gzip"},
+    {"extra_metrics", STARLING_CFG_BOOL, false, "false",
+     "Also send scrape_timeout_seconds, scrape_sample_limit and scrape_body_size_bytes"},
     {"body_size_limit", STARLING_CFG_BYTES, false, "0",
      "Largest uncompressed body accepted (0: no limit but a 256MiB safety cap)"},
     {"sample_limit", STARLING_CFG_INT, false, "0",
@@ -381,6 +384,7 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	api->config_bool(cfg, "track_timestamps_staleness", &c->track_timestamps_staleness);
 	c->enable_compression = true;
 	api->config_bool(cfg, "enable_compression", &c->enable_compression);
+	api->config_bool(cfg, "extra_metrics", &c->extra_metrics);
 	v = 0;
 	api->config_bytes(cfg, "body_size_limit", &v);
 	c->body_size_limit = v > 0 ? v : SCRAPE_SAFETY_BODY_LIMIT;
@@ -637,8 +641,8 @@ static void submit(struct scrape_inst *in, struct scrape_target *t)
 	if (rc) {
 		struct starling_http_response resp = {0};
 
-		resp.error = rc;
-		resp.error_msg = "could not submit the request";
+		resp.error = rc; /* e.g. an unreadable bearer_token_file */
+		resp.error_msg = NULL;
 		on_done(t, &resp);
 	}
 }
@@ -660,6 +664,9 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t)
 		in->owned += owned ? 1 : (size_t)-1;
 		pthread_mutex_unlock(&in->lock);
 		t->owned = owned;
+		in->api->log(in->self, STARLING_LOG_DEBUG, "target %s %s at its slot %lld", t->url,
+			     owned ? "owned here" : "no longer owned here",
+			     (long long)(t->next_due_ms - in->cfg->interval_ms));
 		in->api->metric_set(in->m_owned, (double)in->owned);
 		in->api->report_targets(in->self, in->owned, in->n_targets);
 	}
@@ -744,7 +751,13 @@ static void *scrape_thread(void *arg)
 			wait = 1000;
 		if (wait < 0)
 			wait = 0;
-		starling_http_run(in->http, (int)wait);
+		if (starling_http_run(in->http, (int)wait) < 0) {
+			/* the client cannot poll: do not spin, retry shortly */
+			int64_t ms = wait ? wait : 10;
+			struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+			nanosleep(&ts, NULL);
+		}
 	}
 	return NULL;
 }
@@ -915,7 +928,7 @@ static int scrape_update(void *inst, const starling_config *cfg)
 	struct scrape_inst *in = inst;
 	struct scrape_config *nc = NULL;
 	struct scrape_target **nt = NULL, **ret;
-	size_t nn = 0, kept = 0;
+	size_t nn = 0, kept = 0, removed = 0;
 	char err[512] = "";
 	int64_t now = in->api->now_ms();
 	int rc;
@@ -944,7 +957,6 @@ static int scrape_update(void *inst, const starling_config *cfg)
 	}
 	in->retired = ret;
 	for (size_t i = 0; i < nn; i++) {
-		nt[i]->owner = in;
 		nt[i]->next_due_ms = scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
 		for (size_t j = 0; j < in->n_targets; j++) {
 			struct scrape_target *old = in->targets[j];
@@ -957,6 +969,26 @@ static int scrape_update(void *inst, const starling_config *cfg)
 				break;
 			}
 		}
+		if (nt[i]->owner)
+			continue;
+		/* removed and given back before its staleness markers went
+		 * out: it simply carries on */
+		for (size_t j = 0; j < in->n_retired; j++) {
+			struct scrape_target *old = in->retired[j];
+
+			if (same_input(old, nt[i])) {
+				scrape_target_free(nt[i]);
+				old->state = TARGET_ACTIVE;
+				old->next_due_ms = old->retire_ms;
+				if (old->owned)
+					in->owned++;
+				nt[i] = old;
+				in->retired[j] = in->retired[--in->n_retired];
+				kept++;
+				break;
+			}
+		}
+		nt[i]->owner = in;
 	}
 	for (size_t j = 0; j < in->n_targets; j++) {
 		struct scrape_target *old = in->targets[j];
@@ -968,6 +1000,7 @@ static int scrape_update(void *inst, const starling_config *cfg)
 		if (old->owned)
 			in->owned--;
 		in->retired[in->n_retired++] = old;
+		removed++;
 	}
 	free(in->targets);
 	in->targets = nt;
@@ -976,8 +1009,7 @@ static int scrape_update(void *inst, const starling_config *cfg)
 	pthread_mutex_unlock(&in->lock);
 	in->api->metric_set(in->m_targets, (double)nn);
 	in->api->log(in->self, STARLING_LOG_INFO,
-		     "targets updated: %zu kept, %zu added, %zu removed", kept, nn - kept,
-		     in->n_retired);
+		     "targets updated: %zu kept, %zu added, %zu removed", kept, nn - kept, removed);
 	on_cluster_change(in, 0);
 	if (in->http)
 		starling_http_wakeup(in->http);

@@ -16,12 +16,16 @@
 
 #include "scrape.h"
 
-static const char *const report_names[SCRAPE_N_REPORT] = {
+static const char *const report_names[SCRAPE_N_REPORT_MAX] = {
     "up",
     "scrape_duration_seconds",
     "scrape_samples_scraped",
     "scrape_samples_post_metric_relabeling",
     "scrape_series_added",
+    /* extra_metrics */
+    "scrape_timeout_seconds",
+    "scrape_sample_limit",
+    "scrape_body_size_bytes",
 };
 
 int64_t scrape_next_slot(int64_t now_ms, int64_t interval_ms, int64_t phase_ms)
@@ -203,7 +207,7 @@ void scrape_target_free(struct scrape_target *t)
 	if (!t)
 		return;
 	series_cache_free(&t->cache);
-	for (int i = 0; i < SCRAPE_N_REPORT; i++)
+	for (int i = 0; i < SCRAPE_N_REPORT_MAX; i++)
 		free(t->report_labels[i]);
 	free(t->input);
 	free(t->labels);
@@ -297,7 +301,7 @@ int scrape_target_new(const struct scrape_config *cfg, const struct starling_lab
 	t->n_labels = fin.n;
 	t->cache.own_lo = t->strings;
 	t->cache.own_hi = t->strings + off;
-	for (int i = 0; i < SCRAPE_N_REPORT; i++) {
+	for (int i = 0; i < SCRAPE_N_REPORT_MAX; i++) {
 		struct starling_label *rl = malloc((fin.n + 1) * sizeof(*rl));
 
 		if (!rl)

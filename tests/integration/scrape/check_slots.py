@@ -6,6 +6,7 @@ consecutive slots may be empty.
 usage: check_slots.py PROM_PORT JOB START_S END_S INTERVAL_S MAX_MISSED [TARGETS]
 Prints a summary; exit 1 on a violation."""
 import json
+import math
 import sys
 import urllib.parse
 import urllib.request
@@ -14,13 +15,14 @@ port, job = sys.argv[1], sys.argv[2]
 start, end, iv = map(float, sys.argv[3:6])
 max_missed = int(sys.argv[6])
 want_targets = int(sys.argv[7]) if len(sys.argv) > 7 else None
-q = 'up{job="%s"}[%ds]' % (job, int(end - start))
+# the range selector is whole seconds: ask for more, keep [start, end]
+q = 'up{job="%s"}[%ds]' % (job, math.ceil(end - start) + 1)
 url = "http://127.0.0.1:%s/api/v1/query?%s" % (
     port, urllib.parse.urlencode({"query": q, "time": "%.3f" % end}))
 res = json.load(urllib.request.urlopen(url, timeout=10))["data"]["result"]
 bad, doubles, worst_run, worst_at = [], 0, 0, ""
 for r in res:
-    ts = sorted(float(v[0]) for v in r["values"])
+    ts = sorted(float(v[0]) for v in r["values"] if float(v[0]) >= start)
     inst = r["metric"].get("instance")
     if not ts:
         continue

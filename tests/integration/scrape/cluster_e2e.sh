@@ -6,7 +6,7 @@
 #  1. steady state: every target has one `up` sample per interval, none
 #     doubled, none missing;
 #  2. kill -9 of a node: its targets resume on the others within failure
-#     detection + one interval (at most detect/interval + 1 empty slots in a
+#     detection (declared dead) + one interval (empty slots in a
 #     row), and nothing is scraped twice;
 #  3. rolling restart (SIGTERM, start, next node): no target more than one
 #     interval without a sample, none scraped twice in a slot.
@@ -18,8 +18,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 command -v prometheus >/dev/null || { echo "SKIP: no prometheus"; exit 0; }
 prom=27490 iv=2 ntargets=30
-# failure detection of the "local" profile is ~5 s (reference/environment.md)
-detect=8
 
 srv=$build/tests/bench/scrape/bench_targetsrv
 [ -x "$srv" ] || fail "build $srv first"
@@ -40,6 +38,7 @@ for n in 1 2 3; do
 plugins_dir = "$build/plugins";
 state_dir = "$work/s$n/state";
 server = { http_listen_addr = "127.0.0.1:2741$n"; };
+log = { level = "debug"; };
 cluster = { enabled = true; node_name = "s$n"; bind = "127.0.0.1:2740$n";
             join = [ "127.0.0.1:27401", "127.0.0.1:27402", "127.0.0.1:27403" ];
             profile = "local"; };
@@ -101,7 +100,7 @@ check "steady state" "$t0" "$t1" 0
 # 2. kill -9 s3: its targets move after failure detection + one interval
 victim_targets=$(owned 3)
 t0=$(now)
-kill -9 "${pid[3]}"
+{ kill -9 "${pid[3]}"; wait "${pid[3]}"; } 2>/dev/null
 state_of() { # state_of NODE PEER
 	curl -s "http://127.0.0.1:2741$1/api/v0/cluster/peers" | python3 -c '
 import json, sys
@@ -109,15 +108,20 @@ d = json.load(sys.stdin)
 peers = d.get("peers", d) if isinstance(d, dict) else d
 print(next((p["state"] for p in peers if p.get("name") == sys.argv[1]), "none"))' "$2"
 }
+gone() { local st; st=$(state_of "$1" s3); [ "$st" = dead ] || [ "$st" = none ]; }
 for ((i = 0; i < 300; i++)); do
-	[ "$(state_of 1 s3)" = dead ] && [ "$(state_of 2 s3)" = dead ] && break
+	gone 1 && gone 2 && break
 	sleep 0.1
 done
-[ "$(state_of 1 s3)" = dead ] || fail "s3 not declared dead after kill -9"
-echo "s3 declared dead after $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s; it had $victim_targets targets"
+gone 1 && gone 2 || fail "s3 not declared dead after kill -9"
+dead_s=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+echo "s3 declared dead after $dead_s s; it had $victim_targets targets"
+# empty slots allowed: those until it was declared dead, plus one interval
+# (the slot in progress at the kill counts too)
+allowed=$(awk -v d="$dead_s" -v i=$iv 'BEGIN { printf "%d", d / i + 2 }')
 sleep $((iv * 2 + 2))
 t1=$(now)
-check "kill -9" "$(awk -v a="$t0" 'BEGIN { printf "%.3f", a - 4 }')" "$t1" $((detect / iv + 1))
+check "kill -9" "$(awk -v a="$t0" 'BEGIN { printf "%.3f", a - 4 }')" "$t1" "$allowed"
 o=$(( $(owned 1) + $(owned 2) ))
 [ "$o" = $ntargets ] || fail "$o targets owned after kill -9"
 
@@ -134,12 +138,16 @@ for n in 1 2 3; do
 	sleep $((iv * 2))
 done
 t1=$(now); sleep 2
-# Known gaps (see the plugin README): a node that leaves stops owning at once
-# and its peers take over when its announcement reaches them (~0.1-0.2 s
-# here), so a slot whose boundary falls in between is scraped by nobody; and
-# remote_write keeps the last batches of a stopping node on disk and sends
-# them after the restart, when Prometheus may refuse them as out of order.
-# One missed slot per leave is tolerated unless STRICT_HANDOFF=1; doubled
-# slots never are.
-check "rolling restart" "$t0" "$t1" $([ "${STRICT_HANDOFF:-0}" = 1 ] && echo 0 || echo 1)
+refused=0
+for n in 1 2 3; do
+	r=$(curl -s "http://127.0.0.1:2741$n/metrics" |
+		awk '$1 ~ /^prometheus_remote_storage_samples_failed_total/ { s += $NF } END { printf "%d", s }')
+	refused=$((refused + r))
+done
+echo "samples refused by Prometheus after the restarts (remote_write, all nodes): $refused"
+# A leaving node stops owning when it announces "terminating"; its peers take
+# over at their next slot after hearing of it (one gossip round), so a slot
+# boundary inside that window could go unscraped: HANDOFF_TOLERANCE (default
+# 0) allows that many empty slots in a row. Doubled slots are never allowed.
+check "rolling restart" "$t0" "$t1" "${HANDOFF_TOLERANCE:-0}"
 echo PASS

@@ -562,6 +562,33 @@ static void test_metric_relabel(void)
 	h_free(&h);
 }
 
+static void test_extra_metrics(void)
+{
+	struct scrape_config *c = mk_cfg();
+	const struct starling_series_batch *b;
+	struct scrape_result r = {0};
+	struct scrape_stats st;
+	struct harness h;
+
+	c->extra_metrics = true;
+	c->sample_limit = 100;
+	h_init(&h, c, NULL, NULL);
+	b = h_scrape(&h, "a 1\n", 1000, &st);
+	CU_ASSERT_EQUAL(b->n_series, 1 + SCRAPE_N_REPORT_MAX);
+	CU_ASSERT_EQUAL(find(b, "scrape_timeout_seconds", NULL, NULL)->values[0], 10);
+	CU_ASSERT_EQUAL(find(b, "scrape_sample_limit", NULL, NULL)->values[0], 100);
+	CU_ASSERT_EQUAL(find(b, "scrape_body_size_bytes", NULL, NULL)->values[0], 4);
+	r.error = -EFBIG;
+	r.error_msg = "too big";
+	r.start_ms = 2000;
+	mock_host_clear_forwarded(h.m);
+	scrape_process(&h.ctx, h.t, &r, &st);
+	b = mock_host_forwarded_batch(h.m, 0);
+	CU_ASSERT_EQUAL(find(b, "scrape_body_size_bytes", NULL, NULL)->values[0], -1);
+	CU_ASSERT_EQUAL(find(b, "up", NULL, NULL)->values[0], 0);
+	h_free(&h);
+}
+
 static void test_end_of_run(void)
 {
 	struct harness h;
@@ -869,6 +896,25 @@ static void test_component_update(void)
 	sleep_ms(500);
 	CU_ASSERT_EQUAL(scraped_mask(m, true), 4u);  /* only idx=2 went stale */
 	CU_ASSERT_EQUAL(scraped_mask(m, false), 7u); /* 0 and 1 still scraped */
+	/* idx=2 comes back at once, then is removed and given back before its
+	 * markers were due: no staleness markers at all */
+	free(cfg2);
+	mock_host_clear_forwarded(m);
+	CU_ASSERT_FATAL(mock_host_set_config(m, cfg, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), 0);
+	sleep_ms(300);
+	cfg2 = targets_cfg(srv.port, 2, "");
+	CU_ASSERT_FATAL(mock_host_set_config(m, cfg2, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), 0);
+	CU_ASSERT_FATAL(mock_host_set_config(m, cfg, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), 0);
+	mock_host_clear_forwarded(m);
+	sleep_ms(500);
+	CU_ASSERT_EQUAL(scraped_mask(m, true), 0u);
+	CU_ASSERT_EQUAL(scraped_mask(m, false), 7u);
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 3);
+	CU_ASSERT_EQUAL(owned, 3);
 	/* any other change: the host must re-create the instance */
 	free(cfg2);
 	cfg2 = targets_cfg(srv.port, 2, "job_name = \"other\";");
@@ -994,6 +1040,7 @@ int main(void)
 	CU_add_test(s, "honor_labels", test_honor_labels);
 	CU_add_test(s, "sample and label limits", test_limits);
 	CU_add_test(s, "metric relabelling", test_metric_relabel);
+	CU_add_test(s, "extra_metrics", test_extra_metrics);
 	CU_add_test(s, "end-of-run staleness", test_end_of_run);
 	CU_add_test(s, "OpenMetrics and fallback", test_openmetrics_and_fallback);
 	CU_add_test(s, "component: ownership filtering", test_component_ownership);
