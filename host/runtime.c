@@ -1344,7 +1344,8 @@ int runtime_apply(struct runtime *rt, struct cfg_doc *doc)
 		}
 		changed++;
 		{
-			char *canon = strdup(cc->canon);
+			char *canon = strdup(cc->canon), *old_canon;
+			struct cfg_doc *old_doc;
 			int ret = -EOPNOTSUPP;
 			int64_t t0;
 
@@ -1364,11 +1365,16 @@ int runtime_apply(struct runtime *rt, struct cfg_doc *doc)
 				inst_stop(c);
 				inst_teardown(c);
 			}
-			free(c->canon);
+			/* HTTP readers use c->cfg under the graph read lock. */
+			pthread_rwlock_wrlock(&rt->graph);
+			old_canon = c->canon;
+			old_doc = c->doc;
 			c->canon = canon;
-			cfg_doc_unref(c->doc);
 			c->doc = cfg_doc_ref(doc);
 			c->cfg = cc->node;
+			pthread_rwlock_unlock(&rt->graph);
+			free(old_canon);
+			cfg_doc_unref(old_doc);
 			if (ret < 0) {
 				set_state(c, INST_NEW);
 				c->failures = 0;
