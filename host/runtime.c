@@ -509,6 +509,9 @@ static void timers_free_all(struct starling_component *c)
 /* ---- host API --------------------------------------------------------- */
 
 static void api_log(starling_component *c, enum starling_log_level level, const char *fmt, ...)
+    STARLING_PRINTF(3, 4);
+
+static void api_log(starling_component *c, enum starling_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
