@@ -238,6 +238,7 @@ static int reload_handler(void *arg, char **msg)
 		for (size_t i = 0; i < errs.n; i++)
 			log_error("reload refused: %s", errs.msgs[i]);
 		log_error("reload refused (%zu errors); the running configuration is kept", errs.n);
+		runtime_note_reload(app->rt, false);
 		cfg_errors_free(&errs);
 		cfg_doc_unref(doc);
 		pthread_mutex_unlock(&app->reload_lock);
@@ -251,6 +252,7 @@ static int reload_handler(void *arg, char **msg)
 		log_warn("cluster changes take effect after a restart");
 	log_set_level(doc->log_level);
 	runtime_apply(app->rt, doc);
+	runtime_note_reload(app->rt, true);
 	cfg_doc_unref(app->doc);
 	app->doc = doc;
 	pthread_mutex_unlock(&app->reload_lock);
@@ -347,6 +349,7 @@ static int cmd_run(struct cli *cli)
 	}
 	pthread_mutex_lock(&app.reload_lock);
 	runtime_apply(app.rt, app.doc);
+	runtime_note_reload(app.rt, true);
 	pthread_mutex_unlock(&app.reload_lock);
 	cluster_set_participant(cluster);
 	runtime_set_ready(app.rt, true);

@@ -157,6 +157,10 @@ struct runtime {
 	runtime_reload_fn reload_fn;
 	void *reload_arg;
 	bool ready;
+	/* Config load outcomes (atomics). */
+	bool last_reload_ok;
+	int64_t last_reload_ok_ms;
+	uint64_t reloads_ok, reloads_failed;
 };
 
 /* ---- time ------------------------------------------------------------- */
@@ -1525,6 +1529,17 @@ int runtime_reload(struct runtime *rt, char **msg)
 	return rt->reload_fn(rt->reload_arg, msg);
 }
 
+void runtime_note_reload(struct runtime *rt, bool ok)
+{
+	__atomic_store_n(&rt->last_reload_ok, ok, __ATOMIC_RELAXED);
+	if (ok) {
+		__atomic_store_n(&rt->last_reload_ok_ms, now_ms(), __ATOMIC_RELAXED);
+		__atomic_add_fetch(&rt->reloads_ok, 1, __ATOMIC_RELAXED);
+	} else {
+		__atomic_add_fetch(&rt->reloads_failed, 1, __ATOMIC_RELAXED);
+	}
+}
+
 bool runtime_ready(struct runtime *rt)
 {
 	return __atomic_load_n(&rt->ready, __ATOMIC_ACQUIRE);
@@ -1592,6 +1607,22 @@ void runtime_write_metrics(struct runtime *rt, FILE *out)
 	struct metric_line *lines = NULL;
 	size_t n = 0, cap = 0;
 
+	fprintf(out,
+		"# HELP starling_config_last_reload_successful Whether the last configuration load "
+		"succeeded.\n# TYPE starling_config_last_reload_successful gauge\n"
+		"starling_config_last_reload_successful %d\n"
+		"# HELP starling_config_last_reload_success_timestamp_seconds Time of the last "
+		"successful configuration load.\n"
+		"# TYPE starling_config_last_reload_success_timestamp_seconds gauge\n"
+		"starling_config_last_reload_success_timestamp_seconds %.3f\n"
+		"# HELP starling_config_reloads_total Configuration loads by result.\n"
+		"# TYPE starling_config_reloads_total counter\n"
+		"starling_config_reloads_total{result=\"success\"} %llu\n"
+		"starling_config_reloads_total{result=\"failure\"} %llu\n",
+		__atomic_load_n(&rt->last_reload_ok, __ATOMIC_RELAXED) ? 1 : 0,
+		(double)__atomic_load_n(&rt->last_reload_ok_ms, __ATOMIC_RELAXED) / 1000.0,
+		(unsigned long long)__atomic_load_n(&rt->reloads_ok, __ATOMIC_RELAXED),
+		(unsigned long long)__atomic_load_n(&rt->reloads_failed, __ATOMIC_RELAXED));
 	pthread_rwlock_rdlock(&rt->graph);
 	for (size_t f = 0; f < sizeof(fixed) / sizeof(fixed[0]); f++) {
 		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", fixed[f][0], fixed[f][2], fixed[f][0],
