@@ -106,6 +106,7 @@ struct starling_component {
 	pthread_mutex_t cb_lock;
 	pthread_mutex_t lock;
 	bool healthy;
+	bool recv_failed; /* unhealthy because a receive failed (host-set) */
 	char *health_msg;
 	size_t owned, total;
 	struct starling_component **fwd;
@@ -629,6 +630,7 @@ static void api_set_health(starling_component *c, bool healthy, const char *msg)
 		return;
 	pthread_mutex_lock(&c->lock);
 	set_health_locked(c, healthy, msg);
+	__atomic_store_n(&c->recv_failed, false, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -640,6 +642,30 @@ static void api_report_targets(starling_component *c, size_t owned, size_t total
 	c->owned = owned;
 	c->total = total;
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* A failing receive marks the instance unhealthy (unless the plugin already
+ * did); the next successful one clears what the host set. */
+static void note_receive_result(struct starling_component *r, bool profile, int ret)
+{
+	char msg[160];
+
+	if (ret >= 0 && !__atomic_load_n(&r->recv_failed, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&r->lock);
+	if (ret < 0 && r->healthy) {
+		snprintf(msg, sizeof(msg), "%s failed: %s",
+			 profile ? "receive_profile" : "receive_series", strerror(-ret));
+		set_health_locked(r, false, msg);
+		__atomic_store_n(&r->recv_failed, true, __ATOMIC_RELAXED);
+	} else if (ret >= 0 && r->recv_failed) {
+		set_health_locked(r, true, NULL);
+		__atomic_store_n(&r->recv_failed, false, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (ret < 0)
+		log_msg(STARLING_LOG_WARN, r->id, "%s failed: %s",
+			profile ? "receive_profile" : "receive_series", strerror(-ret));
 }
 
 /* Deliver to one receiver. Graph read lock held by the caller. */
@@ -669,6 +695,7 @@ static int deliver(struct starling_component *r, const void *payload, bool profi
 		ret = r->type->receive_series ? r->type->receive_series(r->inst, payload)
 					      : -EOPNOTSUPP;
 	stat_add(r, profile ? CB_RECEIVE_PROFILE : CB_RECEIVE_SERIES, t0, ret);
+	note_receive_result(r, profile, ret);
 	if (!reentrant)
 		pthread_mutex_unlock(&r->cb_lock);
 	else
