@@ -385,6 +385,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	return route(cls, conn, url, method);
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) STARLING_PRINTF(2, 0);
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,7 +60,8 @@ static void usage(FILE *f)
 	      "  starling version\n"
 	      "flags (override the config file):\n"
 	      "  --config FILE                   libconfig file (default: embedded default)\n"
-	      "  --plugins-dir DIR               plugins directory\n"
+	      "  --plugins-dir DIR               plugins directory (default: install dir, or\n"
+	      "                                  plugins/ next to the binary in a build tree)\n"
 	      "  --state-dir DIR                 state directory (default /var/lib/starling)\n"
 	      "  --server.http.listen-addr ADDR  HTTP listen address (default "
 	      "127.0.0.1:12345)\n"
@@ -164,6 +166,31 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 	return 0;
 }
 
+/* The plugins directory when neither a flag nor the file names one: the
+ * install default, or, for a binary run from a build tree, the plugins/
+ * directory next to it (build/starling -> build/plugins). */
+static const char *default_plugins_dir(void)
+{
+	static char buf[4096];
+	struct stat st;
+	ssize_t n;
+	char *slash;
+
+	if (stat(STARLING_DEFAULT_PLUGINS_DIR, &st) == 0 && S_ISDIR(st.st_mode))
+		return STARLING_DEFAULT_PLUGINS_DIR;
+	n = readlink("/proc/self/exe", buf, sizeof(buf) - sizeof("/plugins"));
+	if (n <= 0)
+		return STARLING_DEFAULT_PLUGINS_DIR;
+	buf[n] = '\0';
+	slash = strrchr(buf, '/');
+	if (!slash)
+		return STARLING_DEFAULT_PLUGINS_DIR;
+	memcpy(slash, "/plugins", sizeof("/plugins"));
+	if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode))
+		return buf;
+	return STARLING_DEFAULT_PLUGINS_DIR;
+}
+
 static void print_errors(const struct cfg_errors *e)
 {
 	for (size_t i = 0; i < e->n; i++)
@@ -199,7 +226,7 @@ static int load_doc(const struct cli *c, struct cfg_doc **out, struct cfg_errors
 	if (cfg_doc_apply_overrides(*out, &c->ovr, errs))
 		r = -EINVAL;
 	if (!(*out)->plugins_dir) {
-		(*out)->plugins_dir = strdup(STARLING_DEFAULT_PLUGINS_DIR);
+		(*out)->plugins_dir = strdup(default_plugins_dir());
 		if (!(*out)->plugins_dir)
 			r = -ENOMEM;
 	}
@@ -238,6 +265,7 @@ static int reload_handler(void *arg, char **msg)
 		for (size_t i = 0; i < errs.n; i++)
 			log_error("reload refused: %s", errs.msgs[i]);
 		log_error("reload refused (%zu errors); the running configuration is kept", errs.n);
+		runtime_note_reload(app->rt, false);
 		cfg_errors_free(&errs);
 		cfg_doc_unref(doc);
 		pthread_mutex_unlock(&app->reload_lock);
@@ -251,6 +279,7 @@ static int reload_handler(void *arg, char **msg)
 		log_warn("cluster changes take effect after a restart");
 	log_set_level(doc->log_level);
 	runtime_apply(app->rt, doc);
+	runtime_note_reload(app->rt, true);
 	cfg_doc_unref(app->doc);
 	app->doc = doc;
 	pthread_mutex_unlock(&app->reload_lock);
@@ -347,6 +376,7 @@ static int cmd_run(struct cli *cli)
 	}
 	pthread_mutex_lock(&app.reload_lock);
 	runtime_apply(app.rt, app.doc);
+	runtime_note_reload(app.rt, true);
 	pthread_mutex_unlock(&app.reload_lock);
 	cluster_set_participant(cluster);
 	runtime_set_ready(app.rt, true);
@@ -448,7 +478,7 @@ static const char *plugins_dir_for(struct cli *cli)
 		if (from_file[0])
 			return from_file;
 	}
-	return STARLING_DEFAULT_PLUGINS_DIR;
+	return default_plugins_dir();
 }
 
 static void print_accepts(uint32_t a)

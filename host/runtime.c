@@ -106,6 +106,7 @@ struct starling_component {
 	pthread_mutex_t cb_lock;
 	pthread_mutex_t lock;
 	bool healthy;
+	bool recv_failed; /* unhealthy because a receive failed (host-set) */
 	char *health_msg;
 	size_t owned, total;
 	struct starling_component **fwd;
@@ -157,6 +158,10 @@ struct runtime {
 	runtime_reload_fn reload_fn;
 	void *reload_arg;
 	bool ready;
+	/* Config load outcomes (atomics). */
+	bool last_reload_ok;
+	int64_t last_reload_ok_ms;
+	uint64_t reloads_ok, reloads_failed;
 };
 
 /* ---- time ------------------------------------------------------------- */
@@ -509,6 +514,9 @@ static void timers_free_all(struct starling_component *c)
 /* ---- host API --------------------------------------------------------- */
 
 static void api_log(starling_component *c, enum starling_log_level level, const char *fmt, ...)
+    STARLING_PRINTF(3, 4);
+
+static void api_log(starling_component *c, enum starling_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -622,6 +630,7 @@ static void api_set_health(starling_component *c, bool healthy, const char *msg)
 		return;
 	pthread_mutex_lock(&c->lock);
 	set_health_locked(c, healthy, msg);
+	__atomic_store_n(&c->recv_failed, false, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -633,6 +642,30 @@ static void api_report_targets(starling_component *c, size_t owned, size_t total
 	c->owned = owned;
 	c->total = total;
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* A failing receive marks the instance unhealthy (unless the plugin already
+ * did); the next successful one clears what the host set. */
+static void note_receive_result(struct starling_component *r, bool profile, int ret)
+{
+	char msg[160];
+
+	if (ret >= 0 && !__atomic_load_n(&r->recv_failed, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&r->lock);
+	if (ret < 0 && r->healthy) {
+		snprintf(msg, sizeof(msg), "%s failed: %s",
+			 profile ? "receive_profile" : "receive_series", strerror(-ret));
+		set_health_locked(r, false, msg);
+		__atomic_store_n(&r->recv_failed, true, __ATOMIC_RELAXED);
+	} else if (ret >= 0 && r->recv_failed) {
+		set_health_locked(r, true, NULL);
+		__atomic_store_n(&r->recv_failed, false, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (ret < 0)
+		log_msg(STARLING_LOG_WARN, r->id, "%s failed: %s",
+			profile ? "receive_profile" : "receive_series", strerror(-ret));
 }
 
 /* Deliver to one receiver. Graph read lock held by the caller. */
@@ -662,6 +695,7 @@ static int deliver(struct starling_component *r, const void *payload, bool profi
 		ret = r->type->receive_series ? r->type->receive_series(r->inst, payload)
 					      : -EOPNOTSUPP;
 	stat_add(r, profile ? CB_RECEIVE_PROFILE : CB_RECEIVE_SERIES, t0, ret);
+	note_receive_result(r, profile, ret);
 	if (!reentrant)
 		pthread_mutex_unlock(&r->cb_lock);
 	else
@@ -1344,7 +1378,8 @@ int runtime_apply(struct runtime *rt, struct cfg_doc *doc)
 		}
 		changed++;
 		{
-			char *canon = strdup(cc->canon);
+			char *canon = strdup(cc->canon), *old_canon;
+			struct cfg_doc *old_doc;
 			int ret = -EOPNOTSUPP;
 			int64_t t0;
 
@@ -1364,11 +1399,16 @@ int runtime_apply(struct runtime *rt, struct cfg_doc *doc)
 				inst_stop(c);
 				inst_teardown(c);
 			}
-			free(c->canon);
+			/* HTTP readers use c->cfg under the graph read lock. */
+			pthread_rwlock_wrlock(&rt->graph);
+			old_canon = c->canon;
+			old_doc = c->doc;
 			c->canon = canon;
-			cfg_doc_unref(c->doc);
 			c->doc = cfg_doc_ref(doc);
 			c->cfg = cc->node;
+			pthread_rwlock_unlock(&rt->graph);
+			free(old_canon);
+			cfg_doc_unref(old_doc);
 			if (ret < 0) {
 				set_state(c, INST_NEW);
 				c->failures = 0;
@@ -1516,6 +1556,17 @@ int runtime_reload(struct runtime *rt, char **msg)
 	return rt->reload_fn(rt->reload_arg, msg);
 }
 
+void runtime_note_reload(struct runtime *rt, bool ok)
+{
+	__atomic_store_n(&rt->last_reload_ok, ok, __ATOMIC_RELAXED);
+	if (ok) {
+		__atomic_store_n(&rt->last_reload_ok_ms, now_ms(), __ATOMIC_RELAXED);
+		__atomic_add_fetch(&rt->reloads_ok, 1, __ATOMIC_RELAXED);
+	} else {
+		__atomic_add_fetch(&rt->reloads_failed, 1, __ATOMIC_RELAXED);
+	}
+}
+
 bool runtime_ready(struct runtime *rt)
 {
 	return __atomic_load_n(&rt->ready, __ATOMIC_ACQUIRE);
@@ -1583,6 +1634,22 @@ void runtime_write_metrics(struct runtime *rt, FILE *out)
 	struct metric_line *lines = NULL;
 	size_t n = 0, cap = 0;
 
+	fprintf(out,
+		"# HELP starling_config_last_reload_successful Whether the last configuration load "
+		"succeeded.\n# TYPE starling_config_last_reload_successful gauge\n"
+		"starling_config_last_reload_successful %d\n"
+		"# HELP starling_config_last_reload_success_timestamp_seconds Time of the last "
+		"successful configuration load.\n"
+		"# TYPE starling_config_last_reload_success_timestamp_seconds gauge\n"
+		"starling_config_last_reload_success_timestamp_seconds %.3f\n"
+		"# HELP starling_config_reloads_total Configuration loads by result.\n"
+		"# TYPE starling_config_reloads_total counter\n"
+		"starling_config_reloads_total{result=\"success\"} %llu\n"
+		"starling_config_reloads_total{result=\"failure\"} %llu\n",
+		__atomic_load_n(&rt->last_reload_ok, __ATOMIC_RELAXED) ? 1 : 0,
+		(double)__atomic_load_n(&rt->last_reload_ok_ms, __ATOMIC_RELAXED) / 1000.0,
+		(unsigned long long)__atomic_load_n(&rt->reloads_ok, __ATOMIC_RELAXED),
+		(unsigned long long)__atomic_load_n(&rt->reloads_failed, __ATOMIC_RELAXED));
 	pthread_rwlock_rdlock(&rt->graph);
 	for (size_t f = 0; f < sizeof(fixed) / sizeof(fixed[0]); f++) {
 		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", fixed[f][0], fixed[f][2], fixed[f][0],

@@ -48,6 +48,10 @@ typedef int (*runtime_reload_fn)(void *arg, char **msg);
 void runtime_set_reload_handler(struct runtime *rt, runtime_reload_fn fn, void *arg);
 int runtime_reload(struct runtime *rt, char **msg);
 
+/* Record the outcome of a configuration load (startup or reload) for the
+ * starling_config_last_reload_* metrics. */
+void runtime_note_reload(struct runtime *rt, bool ok);
+
 bool runtime_ready(struct runtime *rt);
 void runtime_set_ready(struct runtime *rt, bool ready);
 

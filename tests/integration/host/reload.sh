@@ -25,7 +25,7 @@ has_run() { # has_run RUN: a line with run="RUN" is in the file
 
 components() { curl -sf "$BASE/api/v0/components"; }
 metric() { # metric PATTERN -> value
-	curl -sf "$BASE/metrics" | grep -F -- "$1" | awk '{print $2}'
+	curl -sf "$BASE/metrics" | grep -v '^#' | grep -F -- "$1" | awk '{print $2}'
 }
 
 write_cfg a
@@ -61,6 +61,8 @@ grep -q "starling.cfg:2: components.\[0\].colour: unknown key" "$WORK/reply" ||
 grep -q 'starling.cfg:3: components.\[1\].type: unknown component type "no.such_type"' "$WORK/reply" ||
 	fail "reload reply lacks the unknown type error"
 grep -q 'reload refused' "$WORK/starling.log" || fail "refusal not logged"
+[ "$(metric 'starling_config_last_reload_successful ')" = 0 ] || fail "last_reload_successful not 0"
+[ "$(metric 'starling_config_reloads_total{result="failure"}')" = 1 ] || fail "failure not counted"
 before=$(grep -c 'run="q"' "$OUT")
 wait_for "q keeps producing after the refused reload" 10 \
 	bash -c "[ \$(grep -c 'run=\"q\"' '$OUT') -gt $before ]"
@@ -77,6 +79,8 @@ before=$(grep -c 'run="q"' "$OUT")
 sleep 0.5
 after=$(grep -c 'run="q"' "$OUT")
 [ "$before" = "$after" ] || fail "removed producer still writes ($before -> $after)"
+[ "$(metric 'starling_config_last_reload_successful ')" = 1 ] || fail "last_reload_successful not 1"
+[ "$(metric 'starling_config_reloads_total{result="success"}')" = 3 ] || fail "successes not counted"
 pass "SIGHUP reload removed q"
 
 stop_starling

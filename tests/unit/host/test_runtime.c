@@ -258,9 +258,29 @@ static const struct starling_component_type rsink_type = {
     .receive_series = rsink_receive,
 };
 
+/* A sink whose receive fails while fsink_fail is set. */
+static int fsink_fail;
+
+static int fsink_receive(void *inst, const struct starling_series_batch *b)
+{
+	return __atomic_load_n(&fsink_fail, __ATOMIC_SEQ_CST) ? -EIO : 0;
+}
+
+static const struct starling_component_type fsink_type = {
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "t.fsink",
+    .accepts = STARLING_ACCEPTS_SERIES,
+    .schema = sink_schema,
+    .create = fake_create,
+    .start = fake_start,
+    .stop = fake_stop,
+    .destroy = fake_destroy,
+    .receive_series = fsink_receive,
+};
+
 static const struct starling_component_type *const all_types[] = {&src_type, &sink_type,
-								  &rsink_type};
-static const struct type_set types = {.types = all_types, .n = 3};
+								  &rsink_type, &fsink_type};
+static const struct type_set types = {.types = all_types, .n = 4};
 
 static struct cfg_doc *doc_from(const char *text)
 {
@@ -509,6 +529,37 @@ static void test_reentrant_receive(void)
 	cluster_destroy(cl);
 }
 
+static void test_receive_failure_health(void)
+{
+	struct cluster *cl = single_node();
+	struct runtime *rt = NULL;
+	struct cfg_doc *d;
+	char buf[4096];
+
+	CU_ASSERT_EQUAL_FATAL(runtime_create(&rt, cl, state_dir, 2), 0);
+	d = doc_from("components = (\n"
+		     " { type = \"t.src\"; name = \"p\"; period = \"5ms\"; forward_to = [ "
+		     "\"t.fsink.f\" ]; },\n"
+		     " { type = \"t.fsink\"; name = \"f\"; }\n"
+		     ");\n");
+	__atomic_store_n(&fsink_fail, 1, __ATOMIC_SEQ_CST);
+	CU_ASSERT_EQUAL(runtime_apply(rt, d), 0);
+	sleep_ms(100);
+	components_json(rt, buf, sizeof(buf));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"id\":\"t.fsink.f\",\"type\":\"t.fsink\",\"health\":"
+					   "\"unhealthy\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "receive_series failed: Input/output error"));
+	/* The daemon and the producer carry on; recovery clears the state. */
+	__atomic_store_n(&fsink_fail, 0, __ATOMIC_SEQ_CST);
+	sleep_ms(100);
+	components_json(rt, buf, sizeof(buf));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"id\":\"t.fsink.f\",\"type\":\"t.fsink\",\"health\":"
+					   "\"healthy\""));
+	runtime_destroy(rt);
+	cfg_doc_unref(d);
+	cluster_destroy(cl);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -524,6 +575,7 @@ int main(void)
 	CU_add_test(s, "failing start: unhealthy, retried with back-off", test_failure_and_retry);
 	CU_add_test(s, "cluster callbacks debounced", test_cluster_debounce);
 	CU_add_test(s, "reentrant receive: concurrent, never with update", test_reentrant_receive);
+	CU_add_test(s, "failing receive: unhealthy, then recovers", test_receive_failure_health);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
