@@ -265,7 +265,8 @@ static int kubeconfig_load(const char *path, struct op_client *c, char *err, siz
 
 		while (*p == ' ' || *p == '\t' || *p == '-')
 			p++;
-		if (strstr(p, "-data:") == p + strcspn(p, ":") - 5 && strchr(p, ':')) {
+		e = strchr(p, ':');
+		if (e && e - p >= 5 && strncmp(e - 5, "-data", 5) == 0) {
 			snprintf(err, errlen, "kubeconfig_file %s: embedded *-data keys are not "
 				 "supported, use file paths", path);
 			rc = -EINVAL;

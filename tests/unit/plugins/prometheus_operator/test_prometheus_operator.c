@@ -1,0 +1,566 @@
+/*
+ * Unit tests of prometheus.operator.*: PodMonitor / ServiceMonitor + pods,
+ * endpoints, services (real API payload shapes) -> target label sets, the
+ * generated relabelling, the scrape settings of each job, the monitor
+ * selector, and config validation through the mock host.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+
+#include "mock_host.h"
+#include "operator.h"
+
+/* ------------------------------------------------------------------------ */
+/* Fixtures (shapes as `kubectl get -o json` prints them).                   */
+
+#define POD_FMT \
+	"{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\"," \
+	"\"uid\":\"uid-%s\",\"resourceVersion\":\"101\",\"labels\":{\"app.kubernetes.io/name\":\"%s\"," \
+	"\"app.kubernetes.io/version\":\"1.5.0\",\"tier\":\"%s\"}," \
+	"\"annotations\":{\"prometheus.io/scrape\":\"true\"}," \
+	"\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"rs-1\"," \
+	"\"uid\":\"u\",\"controller\":true,\"blockOwnerDeletion\":true}]}," \
+	"\"spec\":{\"nodeName\":\"node-a\",\"containers\":[" \
+	"{\"name\":\"app\",\"image\":\"example/app:1\",\"ports\":[" \
+	"{\"name\":\"metrics\",\"containerPort\":9100,\"protocol\":\"TCP\"}," \
+	"{\"name\":\"http\",\"containerPort\":8080,\"protocol\":\"TCP\"}]}," \
+	"{\"name\":\"sidecar\",\"image\":\"example/sidecar:1\"}]," \
+	"\"initContainers\":[{\"name\":\"init\",\"image\":\"busybox\",\"ports\":[" \
+	"{\"name\":\"init-metrics\",\"containerPort\":9999}]}]}," \
+	"\"status\":{\"phase\":\"%s\",\"hostIP\":\"192.168.1.10\",\"podIP\":\"%s\"," \
+	"\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"lastProbeTime\":null}]}}"
+
+static cJSON *pod(const char *ns, const char *name, const char *app, const char *tier,
+		  const char *phase, const char *ip)
+{
+	char buf[4096];
+
+	snprintf(buf, sizeof(buf), POD_FMT, name, ns, name, app, tier, phase, ip);
+	return cJSON_Parse(buf);
+}
+
+static const char *podmonitor_json =
+	"{\"apiVersion\":\"monitoring.coreos.com/v1\",\"kind\":\"PodMonitor\","
+	"\"metadata\":{\"name\":\"app-pm\",\"namespace\":\"prod\",\"generation\":3,"
+	"\"labels\":{\"team\":\"infra\"}},"
+	"\"spec\":{\"selector\":{\"matchLabels\":{\"app.kubernetes.io/name\":\"app\"},"
+	"\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\",\"values\":[\"web\",\"api\"]}]},"
+	"\"podTargetLabels\":[\"app.kubernetes.io/version\"],"
+	"\"podMetricsEndpoints\":[{\"port\":\"metrics\",\"interval\":\"30s\",\"path\":\"/m\","
+	"\"params\":{\"format\":[\"prometheus\"]},"
+	"\"relabelings\":[{\"sourceLabels\":[\"__meta_kubernetes_pod_node_name\"],"
+	"\"targetLabel\":\"node\",\"action\":\"Replace\"}],"
+	"\"metricRelabelings\":[{\"sourceLabels\":[\"__name__\"],\"regex\":\"go_.*\","
+	"\"action\":\"drop\"}]}]}}";
+
+struct got {
+	size_t n;
+	char text[8][2048];
+	struct op_job *job[8];
+};
+
+static int collect(void *arg, struct op_job *job, const struct starling_lset *ls)
+{
+	struct got *g = arg;
+	size_t len = 0;
+
+	if (g->n == 8)
+		return -ENOSPC;
+	for (size_t i = 0; i < ls->n; i++)
+		len += (size_t)snprintf(g->text[g->n] + len, sizeof(g->text[0]) - len, "%s%s=%s",
+					i ? "," : "", ls->v[i].name, ls->v[i].value);
+	g->job[g->n] = job;
+	g->n++;
+	return 0;
+}
+
+static struct op_defaults defaults(enum op_kind kind)
+{
+	struct op_defaults d = { 0 };
+
+	d.kind = kind;
+	d.interval_ms = 60000;
+	d.timeout_ms = 10000;
+	return d;
+}
+
+static void targets_of(const struct op_defaults *d, const char *monitor, struct op_cluster *c,
+		       struct got *g)
+{
+	cJSON *m = cJSON_Parse(monitor);
+	struct op_job **jobs = NULL;
+	size_t n = 0;
+	struct op_gen_scratch s;
+	char err[256] = "";
+
+	memset(g, 0, sizeof(*g));
+	CU_ASSERT_FATAL(m != NULL);
+	CU_ASSERT_EQUAL_FATAL(op_jobs_from_monitor(d, m, &jobs, &n, err, sizeof(err)), 0);
+	op_gen_scratch_init(&s);
+	for (size_t i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(op_job_targets(d, jobs[i], c, &s, collect, g), 0);
+	op_gen_scratch_free(&s);
+	/* Keep a reference for the caller's checks of g->job. */
+	for (size_t i = 0; i < g->n; i++)
+		op_job_get(g->job[i]);
+	for (size_t i = 0; i < n; i++)
+		op_job_put(jobs[i]);
+	free(jobs);
+	cJSON_Delete(m);
+}
+
+static void got_free(struct got *g)
+{
+	for (size_t i = 0; i < g->n; i++)
+		op_job_put(g->job[i]);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void test_podmonitor_targets(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	struct op_cluster c = { 0 };
+	struct got g;
+
+	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"), 0);
+	op_store_put(&c.pods, pod("prod", "app-2", "app", "batch", "Running", "10.0.0.6"), 0);
+	op_store_put(&c.pods, pod("prod", "other-1", "other", "web", "Running", "10.0.0.7"), 0);
+	op_store_put(&c.pods, pod("prod", "app-failed", "app", "web", "Failed", "10.0.0.8"), 0);
+	op_store_put(&c.pods, pod("prod", "app-pending", "app", "web", "Pending", ""), 0);
+	op_store_put(&c.pods, pod("staging", "app-s", "app", "web", "Running", "10.0.1.5"), 0);
+	targets_of(&d, podmonitor_json, &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_STRING_EQUAL(g.text[0],
+			       "__address__=10.0.0.5:9100,__metrics_path__=/m,"
+			       "__param_format=prometheus,__scheme__=http,"
+			       "app_kubernetes_io_version=1.5.0,container=app,endpoint=metrics,"
+			       "job=prod/app-pm,namespace=prod,node=node-a,pod=app-1");
+	CU_ASSERT_STRING_EQUAL(g.job[0]->cfg.job_name, "podMonitor/prod/app-pm/0");
+	CU_ASSERT_EQUAL(g.job[0]->cfg.interval_ms, 30000);
+	CU_ASSERT_EQUAL(g.job[0]->cfg.timeout_ms, 10000);
+	CU_ASSERT_PTR_NOT_NULL(g.job[0]->cfg.metric_relabel);
+	CU_ASSERT_STRING_EQUAL(g.job[0]->cfg.timeout_header,
+			       "X-Prometheus-Scrape-Timeout-Seconds: 10");
+	CU_ASSERT(g.job[0]->cfg.honor_timestamps);
+	CU_ASSERT(!g.job[0]->cfg.honor_labels);
+	/* The scrape target built from it: URL, instance, labels. */
+	{
+		struct scrape_target *t;
+		char err[256];
+		struct starling_lset ls;
+		char *copy = strdup(g.text[0]), *tok = copy;
+
+		starling_lset_init(&ls);
+		while (tok && *tok) {
+			char *comma = strchr(tok, ','), *eq = strchr(tok, '=');
+
+			if (comma)
+				*comma = '\0';
+			*eq = '\0';
+			starling_lset_set_str(&ls, tok, eq + 1);
+			tok = comma ? comma + 1 : NULL;
+		}
+		free(copy);
+		CU_ASSERT_EQUAL_FATAL(scrape_target_new(&g.job[0]->cfg, ls.v, ls.n, &t, err,
+							sizeof(err)),
+				      0);
+		CU_ASSERT_STRING_EQUAL(t->url, "http://10.0.0.5:9100/m?format=prometheus");
+		CU_ASSERT_EQUAL(t->n_labels, 8); /* + instance, no "__" labels */
+		for (size_t i = 0; i < t->n_labels; i++)
+			if (strcmp(t->labels[i].name, "instance") == 0)
+				CU_ASSERT_STRING_EQUAL(t->labels[i].value, "10.0.0.5:9100");
+		scrape_target_free(t);
+		starling_lset_free(&ls);
+	}
+	got_free(&g);
+	op_cluster_free(&c);
+}
+
+static void test_podmonitor_options(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	struct op_cluster c = { 0 };
+	struct got g;
+
+	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "fd00::5"), 0);
+	op_store_put(&c.pods, pod("staging", "app-s", "app", "web", "Running", "10.0.1.5"), 0);
+	op_store_put(&c.pods, pod("prod", "app-done", "app", "web", "Succeeded", "10.0.0.9"), 0);
+	/* portNumber, any namespace, jobLabel, filterRunning=false. */
+	targets_of(&d,
+		   "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"mon\"},"
+		   "\"spec\":{\"jobLabel\":\"app.kubernetes.io/name\",\"namespaceSelector\":"
+		   "{\"any\":true},\"selector\":{},\"podMetricsEndpoints\":[{\"portNumber\":8080,"
+		   "\"filterRunning\":false,\"scheme\":\"HTTPS\"}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 3);
+	for (size_t i = 0; i < g.n; i++) {
+		CU_ASSERT_PTR_NOT_NULL(strstr(g.text[i], "job=app,"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(g.text[i], "endpoint=8080,"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(g.text[i], "__scheme__=https,"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(g.text[i], ":8080,"));
+	}
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "__address__=[fd00::5]:8080,"));
+	got_free(&g);
+
+	/* targetPort by name reaches init containers too; Exists/DoesNotExist. */
+	targets_of(&d,
+		   "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"prod\"},"
+		   "\"spec\":{\"selector\":{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":"
+		   "\"Exists\"},{\"key\":\"nope\",\"operator\":\"DoesNotExist\"}]},"
+		   "\"podMetricsEndpoints\":[{\"targetPort\":\"init-metrics\"}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "container=init,"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "endpoint=init-metrics,"));
+	CU_ASSERT_EQUAL(g.job[0]->cfg.interval_ms, 60000); /* component default */
+	got_free(&g);
+
+	/* NotIn excludes; no port selection: every container port and the
+	 * port-less sidecar (address = pod IP) are targets. */
+	targets_of(&d,
+		   "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"prod\"},"
+		   "\"spec\":{\"selector\":{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":"
+		   "\"NotIn\",\"values\":[\"batch\"]}]},\"podMetricsEndpoints\":[{}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL(g.n, 4); /* metrics, http, sidecar, init */
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[2], "__address__=fd00::5,"));
+	got_free(&g);
+	op_cluster_free(&c);
+}
+
+static void test_component_rules_first(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	struct op_cluster c = { 0 };
+	struct starling_relabel_config rc[2] = { 0 };
+	const char *src[] = { "__meta_kubernetes_pod_name" };
+	const char *src2[] = { "__meta_kubernetes_pod_controller_kind" };
+	char err[128];
+	struct got g;
+
+	rc[0].source_labels = src;
+	rc[0].n_source_labels = 1;
+	rc[0].regex = "app-2";
+	rc[0].action = "drop";
+	rc[1].source_labels = src2;
+	rc[1].n_source_labels = 1;
+	rc[1].target_label = "owner_kind";
+	CU_ASSERT_EQUAL_FATAL(starling_relabel_rules_new(rc, 2, (struct starling_relabel_rules **)&d.rules,
+							 err, sizeof(err)),
+			      0);
+	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"), 0);
+	op_store_put(&c.pods, pod("prod", "app-2", "app", "web", "Running", "10.0.0.6"), 0);
+	targets_of(&d, podmonitor_json, &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "owner_kind=ReplicaSet"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "pod=app-1"));
+	got_free(&g);
+	starling_relabel_rules_free((struct starling_relabel_rules *)d.rules);
+	op_cluster_free(&c);
+}
+
+static const char *service_json =
+	"{\"kind\":\"Service\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"api\","
+	"\"namespace\":\"prod\",\"labels\":{\"app\":\"api\",\"team\":\"payments\"}},"
+	"\"spec\":{\"ports\":[{\"name\":\"metrics\",\"port\":9100,\"targetPort\":9100}],"
+	"\"clusterIP\":\"10.96.0.10\",\"type\":\"ClusterIP\"}}";
+
+static const char *endpoints_json =
+	"{\"kind\":\"Endpoints\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"api\","
+	"\"namespace\":\"prod\",\"labels\":{\"app\":\"api\"}},\"subsets\":[{"
+	"\"addresses\":[{\"ip\":\"10.0.0.5\",\"nodeName\":\"node-a\",\"targetRef\":{\"kind\":"
+	"\"Pod\",\"namespace\":\"prod\",\"name\":\"app-1\",\"uid\":\"uid-app-1\"}}],"
+	"\"notReadyAddresses\":[{\"ip\":\"10.0.0.99\",\"targetRef\":{\"kind\":\"Node\","
+	"\"name\":\"node-b\"}}],"
+	"\"ports\":[{\"name\":\"metrics\",\"port\":9100,\"protocol\":\"TCP\"},"
+	"{\"name\":\"web\",\"port\":8080,\"protocol\":\"TCP\"}]}]}";
+
+static const char *servicemonitor_json =
+	"{\"apiVersion\":\"monitoring.coreos.com/v1\",\"kind\":\"ServiceMonitor\","
+	"\"metadata\":{\"name\":\"api-sm\",\"namespace\":\"prod\"},"
+	"\"spec\":{\"selector\":{\"matchLabels\":{\"app\":\"api\"}},"
+	"\"targetLabels\":[\"team\"],\"endpoints\":[{\"port\":\"metrics\",\"interval\":\"15s\","
+	"\"scrapeTimeout\":\"20s\",\"honorLabels\":true}]}}";
+
+static void test_servicemonitor_targets(void)
+{
+	struct op_defaults d = defaults(OP_SERVICE_MONITORS);
+	struct op_cluster c = { 0 };
+	struct got g;
+
+	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"), 0);
+	op_store_put(&c.services, cJSON_Parse(service_json), 0);
+	op_store_put(&c.endpoints, cJSON_Parse(endpoints_json), 0);
+	targets_of(&d, servicemonitor_json, &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 2);
+	CU_ASSERT_STRING_EQUAL(g.text[0],
+			       "__address__=10.0.0.5:9100,__metrics_path__=/metrics,"
+			       "__scheme__=http,container=app,endpoint=metrics,job=api,"
+			       "namespace=prod,pod=app-1,service=api,team=payments");
+	CU_ASSERT_STRING_EQUAL(g.text[1],
+			       "__address__=10.0.0.99:9100,__metrics_path__=/metrics,"
+			       "__scheme__=http,endpoint=metrics,job=api,namespace=prod,"
+			       "node=node-b,service=api,team=payments");
+	CU_ASSERT_STRING_EQUAL(g.job[0]->cfg.job_name, "serviceMonitor/prod/api-sm/0");
+	CU_ASSERT_EQUAL(g.job[0]->cfg.interval_ms, 15000);
+	CU_ASSERT_EQUAL(g.job[0]->cfg.timeout_ms, 15000); /* clamped to the interval */
+	CU_ASSERT(g.job[0]->cfg.honor_labels);
+	got_free(&g);
+
+	/* Service labels that do not match: nothing. */
+	targets_of(&d,
+		   "{\"kind\":\"ServiceMonitor\",\"metadata\":{\"name\":\"x\",\"namespace\":"
+		   "\"prod\"},\"spec\":{\"selector\":{\"matchLabels\":{\"app\":\"web\"}},"
+		   "\"endpoints\":[{\"port\":\"metrics\"}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL(g.n, 0);
+	got_free(&g);
+	/* Another namespace without namespaceSelector: nothing. */
+	targets_of(&d,
+		   "{\"kind\":\"ServiceMonitor\",\"metadata\":{\"name\":\"x\",\"namespace\":"
+		   "\"other\"},\"spec\":{\"selector\":{},\"endpoints\":[{\"port\":\"metrics\"}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL(g.n, 0);
+	got_free(&g);
+	/* targetPort number + jobLabel from the service. */
+	targets_of(&d,
+		   "{\"kind\":\"ServiceMonitor\",\"metadata\":{\"name\":\"x\",\"namespace\":"
+		   "\"prod\"},\"spec\":{\"jobLabel\":\"team\",\"selector\":{},"
+		   "\"endpoints\":[{\"targetPort\":9100}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "job=payments,"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "endpoint=9100,"));
+	got_free(&g);
+	op_cluster_free(&c);
+}
+
+static void test_bad_monitors(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	static const char *const bad[] = {
+		"{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
+		"\"spec\":{\"podMetricsEndpoints\":[{\"interval\":\"soon\"}]}}",
+		"{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
+		"\"spec\":{\"podMetricsEndpoints\":[{\"relabelings\":[{\"action\":\"replace\","
+		"\"regex\":\"(\",\"targetLabel\":\"x\"}]}]}}",
+		"{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
+		"\"spec\":{\"podMetricsEndpoints\":[{\"metricRelabelings\":[{\"action\":\"explode\"}]}]}}",
+		"{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
+		"\"spec\":{\"podMetricsEndpoints\":[{\"scheme\":\"ftp\"}]}}",
+		"{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\"},\"spec\":{}}",
+		"{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
+		"\"spec\":{\"selector\":{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Near\"}]},"
+		"\"podMetricsEndpoints\":[{}]}}",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cJSON *m = cJSON_Parse(bad[i]);
+		struct op_job **jobs = NULL;
+		size_t n = 7;
+		char err[256] = "";
+
+		CU_ASSERT_FATAL(m != NULL);
+		CU_ASSERT_EQUAL(op_jobs_from_monitor(&d, m, &jobs, &n, err, sizeof(err)), -EINVAL);
+		CU_ASSERT(err[0] != '\0');
+		CU_ASSERT_EQUAL(n, 0);
+		CU_ASSERT_PTR_NULL(jobs);
+		cJSON_Delete(m);
+	}
+}
+
+static void test_selector_and_store(void)
+{
+	struct op_selector s = { 0 };
+	struct starling_label ml = { "team", "infra" };
+	char *vals[] = { "a", "b" };
+	struct op_sel_expr e[2] = { { "tier", OP_SEL_IN, vals, 2 },
+				    { "legacy", OP_SEL_DOES_NOT_EXIST, NULL, 0 } };
+	cJSON *l1 = cJSON_Parse("{\"team\":\"infra\",\"tier\":\"a\"}");
+	cJSON *l2 = cJSON_Parse("{\"team\":\"infra\",\"tier\":\"c\"}");
+	cJSON *l3 = cJSON_Parse("{\"team\":\"infra\",\"tier\":\"b\",\"legacy\":\"\"}");
+	struct op_store st = { 0 };
+	int64_t ms;
+
+	CU_ASSERT(op_selector_matches(&s, NULL)); /* empty selector: everything */
+	s.match_labels = &ml;
+	s.n_match_labels = 1;
+	s.exprs = e;
+	s.n_exprs = 2;
+	CU_ASSERT(op_selector_matches(&s, l1));
+	CU_ASSERT(!op_selector_matches(&s, l2));
+	CU_ASSERT(!op_selector_matches(&s, l3));
+	CU_ASSERT(!op_selector_matches(&s, NULL));
+	cJSON_Delete(l1);
+	cJSON_Delete(l2);
+	cJSON_Delete(l3);
+
+	CU_ASSERT_EQUAL(op_store_put(&st, pod("a", "p1", "x", "t", "Running", "1.1.1.1"), 0), 0);
+	CU_ASSERT_EQUAL(op_store_put(&st, pod("a", "p2", "x", "t", "Running", "1.1.1.2"), 1), 0);
+	CU_ASSERT_EQUAL(op_store_put(&st, pod("b", "p1", "x", "t", "Running", "1.1.1.3"), 1), 0);
+	CU_ASSERT_EQUAL(op_store_put(&st, pod("a", "p1", "x", "t", "Running", "1.1.1.9"), 0), 0);
+	CU_ASSERT_EQUAL(st.n, 3);
+	CU_ASSERT_EQUAL(op_store_put(&st, cJSON_Parse("{\"metadata\":{}}"), 0), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(op_store_get(&st, "b", "p1"));
+	op_store_clear(&st, 1);
+	CU_ASSERT_EQUAL(st.n, 1);
+	CU_ASSERT_PTR_NULL(op_store_get(&st, "b", "p1"));
+	{
+		cJSON *k = cJSON_Parse("{\"metadata\":{\"namespace\":\"a\",\"name\":\"p1\"}}");
+
+		CU_ASSERT_EQUAL(op_store_del(&st, k), 0);
+		CU_ASSERT_EQUAL(op_store_del(&st, k), -ENOENT);
+		cJSON_Delete(k);
+	}
+	CU_ASSERT_EQUAL(st.n, 0);
+	op_store_clear(&st, -1);
+
+	CU_ASSERT_EQUAL(op_parse_duration("1m30s", &ms), 0);
+	CU_ASSERT_EQUAL(ms, 90000);
+	CU_ASSERT_EQUAL(op_parse_duration("250ms", &ms), 0);
+	CU_ASSERT_EQUAL(ms, 250);
+	CU_ASSERT_EQUAL(op_parse_duration("1h", &ms), 0);
+	CU_ASSERT_EQUAL(ms, 3600000);
+	CU_ASSERT_EQUAL(op_parse_duration("10", &ms), -EINVAL);
+	CU_ASSERT_EQUAL(op_parse_duration("", &ms), -EINVAL);
+	CU_ASSERT_EQUAL(op_parse_duration("-1s", &ms), -EINVAL);
+}
+
+/* create() through the mock host: validation errors name the problem. */
+static int try_create(const struct starling_component_type *type, const char *cfg,
+		      const char *want_log)
+{
+	char err[512];
+	struct mock_host *m = mock_host_new("prometheus.operator.podmonitors.t", type->schema, cfg,
+					    err, sizeof(err));
+	void *inst = NULL;
+	int rc;
+
+	if (!m) {
+		fprintf(stderr, "mock: %s\n", err);
+		return -999;
+	}
+	mock_host_set_quiet(m, true);
+	rc = type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst);
+	if (rc == 0) {
+		type->destroy(inst);
+	} else if (want_log) {
+		CU_ASSERT(mock_host_log_count(m, STARLING_LOG_ERROR, want_log) > 0);
+	}
+	mock_host_free(m);
+	return rc;
+}
+
+static void test_component_config(void)
+{
+	const struct starling_component_type *pm = &prometheus_operator_podmonitors_type;
+	const struct starling_component_type *sm = &prometheus_operator_servicemonitors_type;
+
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	CU_ASSERT_EQUAL(try_create(pm,
+				   "forward_to = [\"x.y\"]; client = { api_server = "
+				   "\"http://127.0.0.1:1\"; bearer_token = \"t\"; };"
+				   "selector = { match_labels = { team = \"a\"; }; "
+				   "match_expression = ( { key = \"k\"; operator = \"In\"; "
+				   "values = [\"v\"]; } ); };"
+				   "rule = ( { source_labels = [\"a\"]; target_label = \"b\"; } );"
+				   "namespaces = [\"a\", \"b\"];",
+				   NULL),
+			0);
+	CU_ASSERT_EQUAL(try_create(pm, "forward_to = [\"x.y\"];", "not running in a cluster"),
+			-EINVAL);
+	CU_ASSERT_EQUAL(try_create(pm,
+				   "forward_to = [\"x.y\"]; client = { api_server = \"http://a\"; };"
+				   "selector = { match_expression = ( { key = \"k\"; operator = "
+				   "\"Near\"; } ); };",
+				   "Near"),
+			-EINVAL);
+	CU_ASSERT_EQUAL(try_create(pm,
+				   "forward_to = [\"x.y\"]; client = { api_server = \"http://a\"; };"
+				   "selector = { match_expression = ( { key = \"k\"; operator = "
+				   "\"In\"; } ); };",
+				   "needs values"),
+			-EINVAL);
+	CU_ASSERT_EQUAL(try_create(pm,
+				   "forward_to = [\"x.y\"]; client = { api_server = \"http://a\"; "
+				   "bearer_token = \"a\"; bearer_token_file = \"/b\"; };",
+				   "at most one"),
+			-EINVAL);
+	CU_ASSERT_EQUAL(try_create(pm,
+				   "forward_to = [\"x.y\"]; client = { api_server = \"http://a\"; };"
+				   "rule = ( { action = \"explode\"; } );",
+				   "explode"),
+			-EINVAL);
+	CU_ASSERT_EQUAL(try_create(sm,
+				   "forward_to = [\"x.y\"]; client = { api_server = \"http://a\"; };"
+				   "kubernetes_role = \"endpointslice\";",
+				   "endpointslice"),
+			-EINVAL);
+	CU_ASSERT_EQUAL(try_create(pm,
+				   "forward_to = [\"x.y\"]; client = { kubeconfig_file = "
+				   "\"/nonexistent/kubeconfig\"; };",
+				   "kubeconfig"),
+			-ENOENT);
+	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+	CU_ASSERT_EQUAL(try_create(sm, "forward_to = [\"x.y\"];", NULL), 0);
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+}
+
+static void test_kubeconfig(void)
+{
+	const struct starling_component_type *pm = &prometheus_operator_podmonitors_type;
+	char path[] = "/tmp/op-kubeconfig.XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f;
+	char cfg[512];
+
+	CU_ASSERT_FATAL(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs("apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n"
+	      "    certificate-authority: /etc/k8s/ca.crt\n"
+	      "    server: https://10.0.0.1:6443\n  name: c\n"
+	      "users:\n- name: u\n  user:\n    token: abc\n",
+	      f);
+	fclose(f);
+	snprintf(cfg, sizeof(cfg), "forward_to = [\"x.y\"]; client = { kubeconfig_file = \"%s\"; };",
+		 path);
+	CU_ASSERT_EQUAL(try_create(pm, cfg, NULL), 0);
+	f = fopen(path, "w");
+	fputs("clusters:\n- cluster:\n    certificate-authority-data: AAAA\n"
+	      "    server: https://10.0.0.1:6443\n",
+	      f);
+	fclose(f);
+	CU_ASSERT_EQUAL(try_create(pm, cfg, "-data"), -EINVAL);
+	unlink(path);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned fails;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("prometheus_operator", NULL, NULL);
+	CU_add_test(s, "PodMonitor -> targets", test_podmonitor_targets);
+	CU_add_test(s, "PodMonitor options", test_podmonitor_options);
+	CU_add_test(s, "component rules come first", test_component_rules_first);
+	CU_add_test(s, "ServiceMonitor -> targets", test_servicemonitor_targets);
+	CU_add_test(s, "bad monitors are refused", test_bad_monitors);
+	CU_add_test(s, "selector, store, durations", test_selector_and_store);
+	CU_add_test(s, "component config", test_component_config);
+	CU_add_test(s, "kubeconfig", test_kubeconfig);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return fails ? 1 : 0;
+}
