@@ -1051,7 +1051,8 @@ static int install_targets(struct op_inst *in)
 		return -ENOMEM;
 	}
 	in->retired = ret;
-	qsort(old, n_old, sizeof(*old), match_cmp);
+	if (n_old)
+		qsort(old, n_old, sizeof(*old), match_cmp);
 	for (size_t i = 0; i < in->n_next; i++) {
 		struct op_target *nt = in->next[i], key = { .match = nt->match }, *kp = &key;
 		struct op_target **hit = n_old ? bsearch(&kp, old, n_old, sizeof(*old), match_cmp)
