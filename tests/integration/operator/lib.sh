@@ -106,5 +106,5 @@ stat_of() {
 # healthy: the component reports healthy on /metrics.
 healthy() {
 	curl -s "http://127.0.0.1:$http/metrics" |
-		grep -Eq '^starling_component_healthy\{component_id="prometheus.operator.podmonitors.pm"[^}]*\} 1'
+		grep -Eq "^starling_component_healthy\\{component_id=\"${comp:-prometheus.operator.podmonitors.pm}\"[^}]*\\} 1"
 }
