@@ -86,9 +86,9 @@ int op_sel_op_parse(const char *s, enum op_sel_op *out);
 /* Component-wide settings the generated jobs inherit. */
 struct op_defaults {
 	enum op_kind kind;
-	int64_t interval_ms;	/* scrape.default_scrape_interval */
-	int64_t timeout_ms;	/* scrape.default_scrape_timeout */
-	uint64_t sample_limit;	/* scrape.default_sample_limit, 0 = none */
+	int64_t interval_ms;   /* scrape.default_scrape_interval */
+	int64_t timeout_ms;    /* scrape.default_scrape_timeout */
+	uint64_t sample_limit; /* scrape.default_sample_limit, 0 = none */
 	bool clustering;
 	/* Component `rule` blocks, applied before the generated rules. */
 	const struct starling_relabel_rules *rules;
@@ -120,8 +120,8 @@ uint64_t op_monitor_fingerprint(const cJSON *monitor);
 /* Turn one monitor object (PodMonitor or ServiceMonitor, per d->kind) into
  * its jobs, one per endpoint. On error -EINVAL with a message. The array
  * and the references are the caller's. */
-int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor,
-			 struct op_job ***out, size_t *n_out, char *err, size_t errlen);
+int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, struct op_job ***out,
+			 size_t *n_out, char *err, size_t errlen);
 
 /* Called for each target of a job that survives relabelling: labels are
  * the final input labels (no __meta_*, no __tmp*), sorted. */

@@ -32,14 +32,14 @@
 
 #include "operator.h"
 
-#define OP_LIST_LIMIT 500
+#define OP_LIST_LIMIT	   500
 #define OP_WATCH_TIMEOUT_S 300
-#define OP_BODY_LIMIT ((size_t)256 << 20)
-#define OP_BACKOFF_MIN_MS 1000
-#define OP_BACKOFF_MAX_MS 30000
-#define OP_DEBOUNCE_MS 200
-#define OP_MAX_WATCHES 64
-#define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+#define OP_BODY_LIMIT	   ((size_t)256 << 20)
+#define OP_BACKOFF_MIN_MS  1000
+#define OP_BACKOFF_MAX_MS  30000
+#define OP_DEBOUNCE_MS	   200
+#define OP_MAX_WATCHES	   64
+#define SA_DIR		   "/var/run/secrets/kubernetes.io/serviceaccount"
 
 struct op_inst;
 
@@ -55,24 +55,25 @@ enum watch_state { W_LIST, W_WATCH };
 /* One collection the discovery thread keeps in sync. */
 struct op_watch {
 	struct op_inst *in;
-	int idx;	       /* tag of its objects in the store */
-	const char *what;      /* for logs: "pods" */
+	int idx;	  /* tag of its objects in the store */
+	const char *what; /* for logs: "pods" */
 	struct op_store *store;
-	char *path;	       /* "/api/v1/pods" */
+	char *path; /* "/api/v1/pods" */
 	enum watch_state state;
-	bool listed;	       /* listed at least once */
-	bool failing;	       /* last attempt failed */
-	bool relist;	       /* the stream said 410 / error: list again */
-	bool garbage;	       /* the server sent something unparsable */
-	char *rv;	       /* resourceVersion to watch from */
-	char *cont;	       /* continue token of a paged list */
-	struct op_store pend;  /* pages of a list in progress */
-	CURL *easy;	       /* in flight, or NULL */
+	bool listed;	      /* listed at least once */
+	bool failing;	      /* last attempt failed */
+	bool relist;	      /* the stream said 410 / error: list again */
+	bool garbage;	      /* the server sent something unparsable */
+	char *rv;	      /* resourceVersion to watch from */
+	char *cont;	      /* continue token of a paged list */
+	struct op_store pend; /* pages of a list in progress */
+	CURL *easy;	      /* in flight, or NULL */
 	struct curl_slist *hdrs;
 	char *buf;
 	size_t len, cap;
 	long status;
-	int64_t next_ms;       /* earliest start of the next request */
+	int64_t next_ms;    /* earliest start of the next request */
+	int64_t started_ms; /* when the current request started */
 	int64_t backoff_ms;
 	char err[256];
 };
@@ -134,42 +135,42 @@ struct op_inst {
 /* Schema.                                                                   */
 
 static const struct starling_config_key clustering_keys[] = {
-	{ "enabled", STARLING_CFG_BOOL, false, "false",
-	  "Distribute the targets among the cluster's nodes" },
-	{ NULL },
+    {"enabled", STARLING_CFG_BOOL, false, "false",
+     "Distribute the targets among the cluster's nodes"},
+    {NULL},
 };
 
 static const struct starling_config_key client_keys[] = {
-	{ "api_server", STARLING_CFG_STRING, false, NULL,
-	  "URL of the Kubernetes API server (default: in-cluster service account)" },
-	{ "kubeconfig_file", STARLING_CFG_STRING, false, NULL,
-	  "kubeconfig file (server, certificate-authority, token of the current context)" },
-	STARLING_HTTP_CONFIG_KEYS,
-	{ NULL },
+    {"api_server", STARLING_CFG_STRING, false, NULL,
+     "URL of the Kubernetes API server (default: in-cluster service account)"},
+    {"kubeconfig_file", STARLING_CFG_STRING, false, NULL,
+     "kubeconfig file (server, certificate-authority, token of the current context)"},
+    STARLING_HTTP_CONFIG_KEYS,
+    {NULL},
 };
 
 static const struct starling_config_key match_expression_keys[] = {
-	{ "key", STARLING_CFG_STRING, true, NULL, "Label name" },
-	{ "operator", STARLING_CFG_STRING, true, NULL, "In, NotIn, Exists or DoesNotExist" },
-	{ "values", STARLING_CFG_STRING_LIST, false, NULL, "Values for In / NotIn" },
-	{ NULL },
+    {"key", STARLING_CFG_STRING, true, NULL, "Label name"},
+    {"operator", STARLING_CFG_STRING, true, NULL, "In, NotIn, Exists or DoesNotExist"},
+    {"values", STARLING_CFG_STRING_LIST, false, NULL, "Values for In / NotIn"},
+    {NULL},
 };
 
 static const struct starling_config_key selector_keys[] = {
-	{ "match_labels", STARLING_CFG_MAP, false, NULL, "Monitor labels that must all match" },
-	{ "match_expression", STARLING_CFG_GROUP_LIST, false, NULL,
-	  "Label expressions on monitors (ANDed)", match_expression_keys },
-	{ NULL },
+    {"match_labels", STARLING_CFG_MAP, false, NULL, "Monitor labels that must all match"},
+    {"match_expression", STARLING_CFG_GROUP_LIST, false, NULL,
+     "Label expressions on monitors (ANDed)", match_expression_keys},
+    {NULL},
 };
 
 static const struct starling_config_key scrape_keys[] = {
-	{ "default_scrape_interval", STARLING_CFG_DURATION, false, "1m",
-	  "Interval of endpoints that set none" },
-	{ "default_scrape_timeout", STARLING_CFG_DURATION, false, "10s",
-	  "Timeout of endpoints that set none" },
-	{ "default_sample_limit", STARLING_CFG_INT, false, "0",
-	  "Sample limit of monitors that set none; 0 = none" },
-	{ NULL },
+    {"default_scrape_interval", STARLING_CFG_DURATION, false, "1m",
+     "Interval of endpoints that set none"},
+    {"default_scrape_timeout", STARLING_CFG_DURATION, false, "10s",
+     "Timeout of endpoints that set none"},
+    {"default_sample_limit", STARLING_CFG_INT, false, "0",
+     "Sample limit of monitors that set none; 0 = none"},
+    {NULL},
 };
 
 /* clang-format off */
@@ -192,17 +193,17 @@ static const struct starling_config_key scrape_keys[] = {
 /* clang-format on */
 
 static const struct starling_config_key podmonitors_schema[] = {
-	OP_COMMON_KEYS,
-	{ NULL },
+    OP_COMMON_KEYS,
+    {NULL},
 };
 
 static const struct starling_config_key servicemonitors_schema[] = {
-	OP_COMMON_KEYS,
-	{ "kubernetes_role", STARLING_CFG_STRING, false, "endpoints",
-	  "How to find a service's targets: endpoints (endpointslice is not supported yet)" },
-	{ "allow_arbitrary_file_access", STARLING_CFG_BOOL, false, "false",
-	  "Accepted for compatibility; monitor file references are not used" },
-	{ NULL },
+    OP_COMMON_KEYS,
+    {"kubernetes_role", STARLING_CFG_STRING, false, "endpoints",
+     "How to find a service's targets: endpoints (endpointslice is not supported yet)"},
+    {"allow_arbitrary_file_access", STARLING_CFG_BOOL, false, "false",
+     "Accepted for compatibility; monitor file references are not used"},
+    {NULL},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -254,12 +255,12 @@ static int kubeconfig_load(const char *path, struct op_client *c, char *err, siz
 			const char *key;
 			size_t off;
 		} keys[] = {
-			{ "server:", offsetof(struct op_client, api_server) },
-			{ "certificate-authority:", offsetof(struct op_client, ca_file) },
-			{ "token:", offsetof(struct op_client, bearer_token) },
-			{ "tokenFile:", offsetof(struct op_client, bearer_token_file) },
-			{ "client-certificate:", offsetof(struct op_client, cert_file) },
-			{ "client-key:", offsetof(struct op_client, key_file) },
+		    {"server:", offsetof(struct op_client, api_server)},
+		    {"certificate-authority:", offsetof(struct op_client, ca_file)},
+		    {"token:", offsetof(struct op_client, bearer_token)},
+		    {"tokenFile:", offsetof(struct op_client, bearer_token_file)},
+		    {"client-certificate:", offsetof(struct op_client, cert_file)},
+		    {"client-key:", offsetof(struct op_client, key_file)},
 		};
 		char *p = line, *e;
 
@@ -267,8 +268,10 @@ static int kubeconfig_load(const char *path, struct op_client *c, char *err, siz
 			p++;
 		e = strchr(p, ':');
 		if (e && e - p >= 5 && strncmp(e - 5, "-data", 5) == 0) {
-			snprintf(err, errlen, "kubeconfig_file %s: embedded *-data keys are not "
-				 "supported, use file paths", path);
+			snprintf(err, errlen,
+				 "kubeconfig_file %s: embedded *-data keys are not "
+				 "supported, use file paths",
+				 path);
 			rc = -EINVAL;
 			break;
 		}
@@ -329,7 +332,8 @@ static int client_load(const struct starling_host_api *api, const starling_confi
 	}
 	if (!api->config_string(cfg, "client.kubeconfig_file", &kc) && kc) {
 		if (c->api_server) {
-			snprintf(err, errlen, "client: api_server and kubeconfig_file are exclusive");
+			snprintf(err, errlen,
+				 "client: api_server and kubeconfig_file are exclusive");
 			return -EINVAL;
 		}
 		return kubeconfig_load(kc, c, err, errlen);
@@ -342,7 +346,8 @@ static int client_load(const struct starling_host_api *api, const starling_confi
 		const char *p = getenv("KUBERNETES_SERVICE_PORT");
 
 		if (!h || !p) {
-			snprintf(err, errlen, "client: no api_server or kubeconfig_file, and not "
+			snprintf(err, errlen,
+				 "client: no api_server or kubeconfig_file, and not "
 				 "running in a cluster (KUBERNETES_SERVICE_HOST unset)");
 			return -EINVAL;
 		}
@@ -461,7 +466,8 @@ static int config_load(struct op_inst *in, const starling_config *cfg, char *err
 	api->config_duration_ms(cfg, "scrape.default_scrape_interval", &d->interval_ms);
 	api->config_duration_ms(cfg, "scrape.default_scrape_timeout", &d->timeout_ms);
 	if (d->interval_ms <= 0 || d->timeout_ms <= 0) {
-		snprintf(err, errlen, "scrape: default_scrape_interval and default_scrape_timeout "
+		snprintf(err, errlen,
+			 "scrape: default_scrape_interval and default_scrape_timeout "
 			 "must be positive");
 		return -EINVAL;
 	}
@@ -470,7 +476,8 @@ static int config_load(struct op_inst *in, const starling_config *cfg, char *err
 	api->config_bool(cfg, "clustering.enabled", &d->clustering);
 	if (in->kind == OP_SERVICE_MONITORS && !api->config_string(cfg, "kubernetes_role", &role) &&
 	    role && strcmp(role, "endpoints") != 0) {
-		snprintf(err, errlen, "kubernetes_role \"%s\": only \"endpoints\" is supported", role);
+		snprintf(err, errlen, "kubernetes_role \"%s\": only \"endpoints\" is supported",
+			 role);
 		return -EINVAL;
 	}
 	rc = starling_relabel_rules_from_config(api, api->config_lookup(cfg, "rule"), &in->rules,
@@ -524,8 +531,8 @@ static int watches_init(struct op_inst *in)
 	int rc = 0;
 
 	if (!in->n_namespaces)
-		rc = add_watch(in, mon, &in->cluster.monitors, "/apis/monitoring.coreos.com/v1", NULL,
-			       mon);
+		rc = add_watch(in, mon, &in->cluster.monitors, "/apis/monitoring.coreos.com/v1",
+			       NULL, mon);
 	for (size_t i = 0; !rc && i < in->n_namespaces; i++)
 		rc = add_watch(in, mon, &in->cluster.monitors, "/apis/monitoring.coreos.com/v1",
 			       in->namespaces[i], mon);
@@ -602,7 +609,7 @@ static void update_health(struct op_inst *in, const char *why)
 }
 
 static void watch_failed(struct op_watch *w, bool relist, const char *fmt, ...)
-	STARLING_PRINTF(3, 4);
+    STARLING_PRINTF(3, 4);
 static void watch_failed(struct op_watch *w, bool relist, const char *fmt, ...)
 {
 	struct op_inst *in = w->in;
@@ -617,8 +624,8 @@ static void watch_failed(struct op_watch *w, bool relist, const char *fmt, ...)
 	in->api->metric_add(in->m_api_errors, 1);
 	w->failing = true;
 	w->next_ms = in->api->monotonic_ms() + w->backoff_ms;
-	w->backoff_ms = w->backoff_ms * 2 > OP_BACKOFF_MAX_MS ? OP_BACKOFF_MAX_MS
-							       : w->backoff_ms * 2;
+	w->backoff_ms =
+	    w->backoff_ms * 2 > OP_BACKOFF_MAX_MS ? OP_BACKOFF_MAX_MS : w->backoff_ms * 2;
 	if (relist || !w->rv) {
 		w->state = W_LIST;
 		free(w->cont);
@@ -658,13 +665,14 @@ static int watch_event(struct op_watch *w, const char *line, size_t len)
 	in->api->metric_add(in->m_events, 1);
 	if (strcmp(type, "ERROR") == 0) {
 		const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
-		const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj,
-											  "message"));
+		const char *msg =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "message"));
 
 		w->relist = true;
 		if (cJSON_IsNumber(code) && code->valueint == 410) {
-			in->api->log(in->self, STARLING_LOG_INFO, "%s watch expired (%s): re-listing",
-				     w->what, msg ? msg : "410 Gone");
+			in->api->log(in->self, STARLING_LOG_INFO,
+				     "%s watch expired (%s): re-listing", w->what,
+				     msg ? msg : "410 Gone");
 			free(w->rv);
 			w->rv = NULL;
 		} else {
@@ -678,8 +686,8 @@ static int watch_event(struct op_watch *w, const char *line, size_t len)
 	{
 		const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
 
-		set_rv(w, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md,
-										   "resourceVersion")));
+		set_rv(w, cJSON_GetStringValue(
+			      cJSON_GetObjectItemCaseSensitive(md, "resourceVersion")));
 	}
 	if (strcmp(type, "BOOKMARK") == 0) {
 		cJSON_Delete(obj);
@@ -855,6 +863,7 @@ static int watch_start(struct op_watch *w)
 		curl_easy_setopt(w->easy, CURLOPT_PROXY, c->proxy_url);
 	if (curl_multi_add_handle(in->multi, w->easy) != CURLM_OK)
 		return -EIO;
+	w->started_ms = in->api->monotonic_ms();
 	return 0;
 }
 
@@ -917,6 +926,12 @@ static void transfer_done(struct op_watch *w, CURLcode res)
 		watch_failed(w, true, "%s", w->err);
 		goto out;
 	}
+	if (w->relist && w->status == 200) {
+		/* In-stream ERROR 410 ended the transfer: not a failure. */
+		w->state = W_LIST;
+		w->next_ms = 0;
+		goto out;
+	}
 	if (w->status == 410) {
 		in->api->log(in->self, STARLING_LOG_INFO, "%s: 410 Gone, re-listing", w->what);
 		free(w->rv);
@@ -942,10 +957,16 @@ static void transfer_done(struct op_watch *w, CURLcode res)
 		list_done(w);
 		goto out;
 	}
-	/* The watch ended (server timeout or an in-stream 410): go on. */
+	/* The watch ended (server timeout or an in-stream 410): go on. A
+	 * server that keeps closing watches at once is not hammered. */
 	if (w->relist)
 		w->state = W_LIST;
 	w->next_ms = 0;
+	if (!w->relist && in->api->monotonic_ms() - w->started_ms < OP_BACKOFF_MIN_MS) {
+		w->next_ms = in->api->monotonic_ms() + w->backoff_ms;
+		w->backoff_ms =
+		    w->backoff_ms * 2 > OP_BACKOFF_MAX_MS ? OP_BACKOFF_MAX_MS : w->backoff_ms * 2;
+	}
 out:
 	watch_reset_transfer(w);
 }
@@ -1054,9 +1075,9 @@ static int install_targets(struct op_inst *in)
 	if (n_old)
 		qsort(old, n_old, sizeof(*old), match_cmp);
 	for (size_t i = 0; i < in->n_next; i++) {
-		struct op_target *nt = in->next[i], key = { .match = nt->match }, *kp = &key;
-		struct op_target **hit = n_old ? bsearch(&kp, old, n_old, sizeof(*old), match_cmp)
-					      : NULL;
+		struct op_target *nt = in->next[i], key = {.match = nt->match}, *kp = &key;
+		struct op_target **hit =
+		    n_old ? bsearch(&kp, old, n_old, sizeof(*old), match_cmp) : NULL;
 
 		if (hit) {
 			/* Back up to the first of equal keys, then scan them. */
@@ -1075,8 +1096,8 @@ static int install_targets(struct op_inst *in)
 			}
 		}
 		if (nt)
-			nt->t->next_due_ms = scrape_next_slot(now, nt->job->cfg.interval_ms,
-							      nt->t->phase_ms);
+			nt->t->next_due_ms =
+			    scrape_next_slot(now, nt->job->cfg.interval_ms, nt->t->phase_ms);
 	}
 	for (size_t j = 0; j < n_old; j++) {
 		struct op_target *o = old[j];
@@ -1144,7 +1165,8 @@ static void rebuild(struct op_inst *in)
 		} else {
 			rc = op_jobs_from_monitor(&in->defaults, mon, &mj, &nm, err, sizeof(err));
 			if (rc == -EINVAL) {
-				in->api->log(in->self, STARLING_LOG_WARN, "monitor skipped: %s", err);
+				in->api->log(in->self, STARLING_LOG_WARN, "monitor skipped: %s",
+					     err);
 				in->api->metric_add(in->m_api_errors, 1);
 				rc = 0;
 				continue;
@@ -1253,8 +1275,8 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	struct op_inst *in = ot->in;
 	struct scrape_target *t = ot->t;
 	const struct starling_host_api *api = in->api;
-	struct scrape_ctx ctx = { api, in->self, &ot->job->cfg, &in->scratch };
-	struct scrape_result r = { 0 };
+	struct scrape_ctx ctx = {api, in->self, &ot->job->cfg, &in->scratch};
+	struct scrape_result r = {0};
 	struct scrape_stats st;
 	int rc;
 
@@ -1289,8 +1311,8 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 static void submit(struct op_inst *in, struct op_target *ot)
 {
 	const struct scrape_config *c = &ot->job->cfg;
-	const char *headers[2] = { c->accept, c->timeout_header };
-	struct starling_http_request req = { 0 };
+	const char *headers[2] = {c->accept, c->timeout_header};
+	struct starling_http_request req = {0};
 	int rc;
 
 	ot->t->scrape_start_ms = in->api->now_ms();
@@ -1306,7 +1328,7 @@ static void submit(struct op_inst *in, struct op_target *ot)
 	ot->t->in_flight = true;
 	rc = starling_http_submit(in->http, &req);
 	if (rc) {
-		struct starling_http_response resp = { 0 };
+		struct starling_http_response resp = {0};
 
 		resp.error = rc;
 		resp.error_msg = "could not submit the request";
@@ -1376,7 +1398,7 @@ static int64_t schedule(struct op_inst *in, int64_t now)
 			continue;
 		}
 		if (t->owned) {
-			struct scrape_ctx ctx = { in->api, in->self, &ot->job->cfg, &in->scratch };
+			struct scrape_ctx ctx = {in->api, in->self, &ot->job->cfg, &in->scratch};
 
 			scrape_end_of_run(&ctx, t, t->retire_ms);
 		}
@@ -1478,36 +1500,35 @@ static int op_create(const struct starling_host_api *api, starling_component *se
 		inst_free(in);
 		return rc;
 	}
-	in->m_targets = api->metric_register(self, STARLING_SELF_GAUGE,
-					     "prometheus_scrape_targets_gauge",
-					     "Number of targets this component discovered", NULL);
-	in->m_owned = api->metric_register(self, STARLING_SELF_GAUGE, "starling_scrape_targets_owned",
-					   "Targets this node scrapes (owned in the cluster)", NULL);
-	in->m_samples = api->metric_register(self, STARLING_SELF_COUNTER,
-					     "prometheus_forwarded_samples_total",
-					     "Samples forwarded to the components in forward_to",
-					     NULL);
+	in->m_targets =
+	    api->metric_register(self, STARLING_SELF_GAUGE, "prometheus_scrape_targets_gauge",
+				 "Number of targets this component discovered", NULL);
+	in->m_owned =
+	    api->metric_register(self, STARLING_SELF_GAUGE, "starling_scrape_targets_owned",
+				 "Targets this node scrapes (owned in the cluster)", NULL);
+	in->m_samples =
+	    api->metric_register(self, STARLING_SELF_COUNTER, "prometheus_forwarded_samples_total",
+				 "Samples forwarded to the components in forward_to", NULL);
 	in->m_scrapes = api->metric_register(self, STARLING_SELF_COUNTER, "starling_scrapes_total",
 					     "Scrapes performed", NULL);
-	in->m_failures = api->metric_register(self, STARLING_SELF_COUNTER,
-					      "starling_scrape_failures_total",
-					      "Scrapes that failed (up = 0)", NULL);
-	in->m_missed = api->metric_register(self, STARLING_SELF_COUNTER,
-					    "starling_scrape_slots_missed_total",
-					    "Slots skipped because the previous scrape was still running",
-					    NULL);
+	in->m_failures =
+	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_scrape_failures_total",
+				 "Scrapes that failed (up = 0)", NULL);
+	in->m_missed = api->metric_register(
+	    self, STARLING_SELF_COUNTER, "starling_scrape_slots_missed_total",
+	    "Slots skipped because the previous scrape was still running", NULL);
 	in->m_api_errors = api->metric_register(
-		self, STARLING_SELF_COUNTER, "starling_operator_api_errors_total",
-		"Failed or unparsable Kubernetes API responses and rejected monitors", NULL);
+	    self, STARLING_SELF_COUNTER, "starling_operator_api_errors_total",
+	    "Failed or unparsable Kubernetes API responses and rejected monitors", NULL);
 	in->m_events = api->metric_register(self, STARLING_SELF_COUNTER,
 					    "starling_operator_watch_events_total",
 					    "Kubernetes watch events received", NULL);
-	in->m_relists = api->metric_register(self, STARLING_SELF_COUNTER,
-					     "starling_operator_lists_total",
-					     "Complete LISTs of a Kubernetes collection", NULL);
-	in->m_monitors = api->metric_register(self, STARLING_SELF_GAUGE,
-					      "starling_operator_monitors",
-					      "Monitors selected by this component", NULL);
+	in->m_relists =
+	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_operator_lists_total",
+				 "Complete LISTs of a Kubernetes collection", NULL);
+	in->m_monitors =
+	    api->metric_register(self, STARLING_SELF_GAUGE, "starling_operator_monitors",
+				 "Monitors selected by this component", NULL);
 	*out = in;
 	return 0;
 }
@@ -1635,26 +1656,26 @@ static int op_list_targets(void *inst, starling_target_emit_fn emit, void *ctx)
 }
 
 const struct starling_component_type prometheus_operator_podmonitors_type = {
-	.struct_size = sizeof(struct starling_component_type),
-	.name = "prometheus.operator.podmonitors",
-	.help = "Discover PodMonitors on the Kubernetes API and scrape the pods they select",
-	.schema = podmonitors_schema,
-	.create = podmonitors_create,
-	.start = op_start,
-	.stop = op_stop,
-	.destroy = op_destroy,
-	.list_targets = op_list_targets,
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "prometheus.operator.podmonitors",
+    .help = "Discover PodMonitors on the Kubernetes API and scrape the pods they select",
+    .schema = podmonitors_schema,
+    .create = podmonitors_create,
+    .start = op_start,
+    .stop = op_stop,
+    .destroy = op_destroy,
+    .list_targets = op_list_targets,
 };
 
 const struct starling_component_type prometheus_operator_servicemonitors_type = {
-	.struct_size = sizeof(struct starling_component_type),
-	.name = "prometheus.operator.servicemonitors",
-	.help = "Discover ServiceMonitors on the Kubernetes API and scrape the endpoints they "
-		"select",
-	.schema = servicemonitors_schema,
-	.create = servicemonitors_create,
-	.start = op_start,
-	.stop = op_stop,
-	.destroy = op_destroy,
-	.list_targets = op_list_targets,
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "prometheus.operator.servicemonitors",
+    .help = "Discover ServiceMonitors on the Kubernetes API and scrape the endpoints they "
+	    "select",
+    .schema = servicemonitors_schema,
+    .create = servicemonitors_create,
+    .start = op_start,
+    .stop = op_stop,
+    .destroy = op_destroy,
+    .list_targets = op_list_targets,
 };

@@ -66,8 +66,7 @@ static bool same_key(const cJSON *a, const char *ns, const char *name)
 {
 	const char *ans = meta_str(a, "namespace"), *aname = meta_str(a, "name");
 
-	return aname && strcmp(aname, name) == 0 &&
-	       strcmp(ans ? ans : "", ns ? ns : "") == 0;
+	return aname && strcmp(aname, name) == 0 && strcmp(ans ? ans : "", ns ? ns : "") == 0;
 }
 
 static ssize_t store_find(const struct op_store *s, const char *ns, const char *name)
@@ -180,7 +179,7 @@ void op_selector_free(struct op_selector *s)
 
 int op_sel_op_parse(const char *s, enum op_sel_op *out)
 {
-	static const char *const names[] = { "In", "NotIn", "Exists", "DoesNotExist" };
+	static const char *const names[] = {"In", "NotIn", "Exists", "DoesNotExist"};
 
 	for (int i = 0; i < 4; i++) {
 		if (strcasecmp(s, names[i]) == 0) {
@@ -252,8 +251,8 @@ int op_parse_duration(const char *s, int64_t *ms)
 	static const struct {
 		const char *unit;
 		double ms;
-	} units[] = { { "ms", 1 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
-		      { "us", 0.001 }, { "µs", 0.001 }, { "ns", 0.000001 } };
+	} units[] = {{"ms", 1},	    {"h", 3600000}, {"m", 60000},    {"s", 1000},
+		     {"us", 0.001}, {"µs", 0.001},  {"ns", 0.000001}};
 	double total = 0;
 
 	if (!s || !*s)
@@ -457,16 +456,17 @@ static int rb_crd_rules(struct rule_buf *b, const cJSON *arr, char *err, size_t 
 		if (!c)
 			return -ENOMEM;
 		if (src) {
-			const char **v = rb_keep(b, calloc((size_t)cJSON_GetArraySize(src) + 1,
-							   sizeof(*v)));
+			const char **v =
+			    rb_keep(b, calloc((size_t)cJSON_GetArraySize(src) + 1, sizeof(*v)));
 
 			if (!v)
 				return -ENOMEM;
 			cJSON_ArrayForEach(s, src)
 			{
 				if (!cJSON_IsString(s)) {
-					snprintf(err, errlen, "%s[%zu]: sourceLabels must be strings",
-						 what, idx - 1);
+					snprintf(err, errlen,
+						 "%s[%zu]: sourceLabels must be strings", what,
+						 idx - 1);
 					return -EINVAL;
 				}
 				v[n++] = s->valuestring;
@@ -581,7 +581,7 @@ static void copy_label_rules(struct rule_buf *b, const cJSON *list, const char *
 
 	cJSON_ArrayForEach(l, list)
 	{
-		const char *srcs[2] = { NULL, NULL };
+		const char *srcs[2] = {NULL, NULL};
 
 		if (!cJSON_IsString(l))
 			continue;
@@ -659,8 +659,8 @@ static int fill_scrape_config(const struct op_defaults *d, struct op_job *j, con
 	v = cJSON_GetObjectItemCaseSensitive(spec, "bodySizeLimit");
 	c->body_size_limit = SCRAPE_SAFETY_BODY_LIMIT;
 	v = cJSON_GetObjectItemCaseSensitive(spec, "sampleLimit");
-	c->sample_limit = cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t)v->valuedouble
-								   : d->sample_limit;
+	c->sample_limit =
+	    cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t)v->valuedouble : d->sample_limit;
 	v = cJSON_GetObjectItemCaseSensitive(spec, "labelLimit");
 	if (cJSON_IsNumber(v) && v->valuedouble > 0)
 		c->label_limit = (uint64_t)v->valuedouble;
@@ -738,7 +738,7 @@ static int endpoint_rules(const struct op_defaults *d, const cJSON *mon, const c
 	const char *port = jstr(ep, "port"), *job_label = jstr(spec, "jobLabel");
 	const cJSON *tp = cJSON_GetObjectItemCaseSensitive(ep, "targetPort");
 	const cJSON *pn = cJSON_GetObjectItemCaseSensitive(ep, "portNumber");
-	const char *src1[2] = { NULL, NULL }, *src2[3] = { NULL, NULL, NULL };
+	const char *src1[2] = {NULL, NULL}, *src2[3] = {NULL, NULL, NULL};
 	char k[256];
 	int rc;
 
@@ -854,7 +854,7 @@ int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, stru
 		return -ENOMEM;
 	cJSON_ArrayForEach(ep, eps)
 	{
-		struct rule_buf b = { 0 }, mb = { 0 };
+		struct rule_buf b = {0}, mb = {0};
 		struct op_job *j = calloc(1, sizeof(*j));
 		char e2[256] = "";
 
@@ -994,7 +994,8 @@ static const char *pod_ready(const cJSON *pod)
 /* Labels common to every target of a pod. */
 static int pod_labels(struct starling_lset *ls, char *buf, size_t cap, const cJSON *pod)
 {
-	const cJSON *md = jobj(pod, "metadata"), *st = jobj(pod, "status"), *spec = jobj(pod, "spec");
+	const cJSON *md = jobj(pod, "metadata"), *st = jobj(pod, "status"),
+		    *spec = jobj(pod, "spec");
 	const cJSON *o;
 	int rc = 0;
 
@@ -1094,8 +1095,7 @@ static int finish_target(const struct op_defaults *d, struct op_job *j, struct o
 		const char *n = ls->v[i].name;
 
 		if (strncmp(n, "__meta_", 7) == 0 || strncmp(n, "__tmp", 5) == 0 ||
-		    strcmp(n, "__scrape_interval__") == 0 ||
-		    strcmp(n, "__scrape_timeout__") == 0) {
+		    strcmp(n, "__scrape_interval__") == 0 || strcmp(n, "__scrape_timeout__") == 0) {
 			snprintf(s->buf, sizeof(s->buf), "%s", n);
 			starling_lset_del(ls, s->buf);
 			continue;
@@ -1112,7 +1112,7 @@ static int pod_targets(const struct op_defaults *d, struct op_job *j, const cJSO
 {
 	const char *ip = jstr(jobj(pod, "status"), "podIP");
 	const char *ns = meta_str(pod, "namespace");
-	static const char *const lists[2] = { "containers", "initContainers" };
+	static const char *const lists[2] = {"containers", "initContainers"};
 	char addr[128];
 	int rc;
 
@@ -1142,7 +1142,8 @@ static int pod_targets(const struct op_defaults *d, struct op_job *j, const cJSO
 			}
 			cJSON_ArrayForEach(p, ports)
 			{
-				const cJSON *num = cJSON_GetObjectItemCaseSensitive(p, "containerPort");
+				const cJSON *num =
+				    cJSON_GetObjectItemCaseSensitive(p, "containerPort");
 
 				if (!cJSON_IsNumber(num))
 					continue;
@@ -1200,7 +1201,7 @@ static int endpoints_targets(const struct op_defaults *d, struct op_job *j, cons
 {
 	const char *ns = meta_str(eps, "namespace"), *name = meta_str(eps, "name");
 	const cJSON *svc = op_store_get(&cl->services, ns, name), *sub;
-	static const char *const kinds[2] = { "addresses", "notReadyAddresses" };
+	static const char *const kinds[2] = {"addresses", "notReadyAddresses"};
 	char addr[128], nb[24];
 	int rc;
 
@@ -1232,7 +1233,8 @@ static int endpoints_targets(const struct op_defaults *d, struct op_job *j, cons
 				{
 					const char *ip = jstr(a, "ip");
 					const cJSON *ref = jobj(a, "targetRef");
-					const char *rkind = jstr(ref, "kind"), *rname = jstr(ref, "name");
+					const char *rkind = jstr(ref, "kind"),
+						   *rname = jstr(ref, "name");
 
 					if (!ip)
 						continue;
@@ -1241,34 +1243,38 @@ static int endpoints_targets(const struct op_defaults *d, struct op_job *j, cons
 					if (starling_lset_copy(&s->ls, &s->base))
 						return -ENOMEM;
 					rc = starling_lset_set_str(&s->ls, "__address__", addr);
-					rc |= set_opt(&s->ls, "__meta_kubernetes_endpoint_port_name",
-						      jstr(port, "name"));
+					rc |=
+					    set_opt(&s->ls, "__meta_kubernetes_endpoint_port_name",
+						    jstr(port, "name"));
 					rc |= starling_lset_set_str(
-						&s->ls, "__meta_kubernetes_endpoint_port_protocol",
-						proto);
+					    &s->ls, "__meta_kubernetes_endpoint_port_protocol",
+					    proto);
 					rc |= starling_lset_set_str(
-						&s->ls, "__meta_kubernetes_endpoint_ready",
-						k == 0 ? "true" : "false");
+					    &s->ls, "__meta_kubernetes_endpoint_ready",
+					    k == 0 ? "true" : "false");
 					rc |= set_opt(&s->ls, "__meta_kubernetes_endpoint_hostname",
 						      jstr(a, "hostname"));
-					rc |= set_opt(&s->ls, "__meta_kubernetes_endpoint_node_name",
-						      jstr(a, "nodeName"));
-					rc |= set_opt(&s->ls,
-						      "__meta_kubernetes_endpoint_address_target_kind",
-						      rkind);
-					rc |= set_opt(&s->ls,
-						      "__meta_kubernetes_endpoint_address_target_name",
-						      rname);
+					rc |=
+					    set_opt(&s->ls, "__meta_kubernetes_endpoint_node_name",
+						    jstr(a, "nodeName"));
+					rc |= set_opt(
+					    &s->ls,
+					    "__meta_kubernetes_endpoint_address_target_kind",
+					    rkind);
+					rc |= set_opt(
+					    &s->ls,
+					    "__meta_kubernetes_endpoint_address_target_name",
+					    rname);
 					if (rc)
 						return -ENOMEM;
 					if (rkind && rname && strcmp(rkind, "Pod") == 0) {
 						const char *rns = jstr(ref, "namespace");
-						const cJSON *pod = op_store_get(&cl->pods,
-										rns ? rns : ns, rname);
+						const cJSON *pod =
+						    op_store_get(&cl->pods, rns ? rns : ns, rname);
 
-						if (pod && endpoint_pod_labels(&s->ls, s->buf,
-									       sizeof(s->buf), pod,
-									       pnum->valueint, proto))
+						if (pod && endpoint_pod_labels(
+							       &s->ls, s->buf, sizeof(s->buf), pod,
+							       pnum->valueint, proto))
 							return -ENOMEM;
 					}
 					rc = finish_target(d, j, s, fn, arg);

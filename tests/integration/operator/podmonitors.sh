@@ -83,6 +83,7 @@ echo "ok: watch ADDED -> new pod scraped"
 
 # 410 Gone inside the stream: re-list, keep scraping.
 lists0=$(stat_of lists)
+errs0=$(api_errors)
 ctl expire
 for ((i = 0; i < 100; i++)); do
 	[ "$(stat_of lists)" -gt "$lists0" ] && break
@@ -91,6 +92,8 @@ done
 [ "$(stat_of lists)" -gt "$lists0" ] || fail "no re-list after ERROR 410"
 mark=$(wc -l <"$work/samples.txt")
 wait_line_after "$mark" "^up$labels1 1 " 10 || fail "scraping stopped after the re-list"
+[ "$(api_errors)" = "$errs0" ] || fail "a 410 was counted as an API error"
+healthy || fail "unhealthy after a 410"
 echo "ok: ERROR 410 -> re-list, scraping continues"
 
 # A pod deleted through the watch: staleness markers, then nothing.
@@ -114,8 +117,8 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.1
 done
 healthy && fail "component still healthy after garbage from the API server"
-errs=$(curl -s "http://127.0.0.1:$http/metrics" | awk '/^starling_operator_api_errors_total/ {s += $2} END {print s + 0}')
-[ "${errs%.*}" -ge 1 ] || fail "API errors not counted ($errs)"
+errs=$(api_errors)
+[ "$errs" -ge 1 ] || fail "API errors not counted ($errs)"
 for ((i = 0; i < 150; i++)); do
 	healthy && break
 	sleep 0.1

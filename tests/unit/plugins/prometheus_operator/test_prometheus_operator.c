@@ -18,21 +18,24 @@
 /* ------------------------------------------------------------------------ */
 /* Fixtures (shapes as `kubectl get -o json` prints them).                   */
 
-#define POD_FMT \
-	"{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\"," \
-	"\"uid\":\"uid-%s\",\"resourceVersion\":\"101\",\"labels\":{\"app.kubernetes.io/name\":\"%s\"," \
-	"\"app.kubernetes.io/version\":\"1.5.0\",\"tier\":\"%s\"}," \
-	"\"annotations\":{\"prometheus.io/scrape\":\"true\"}," \
-	"\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"rs-1\"," \
-	"\"uid\":\"u\",\"controller\":true,\"blockOwnerDeletion\":true}]}," \
-	"\"spec\":{\"nodeName\":\"node-a\",\"containers\":[" \
-	"{\"name\":\"app\",\"image\":\"example/app:1\",\"ports\":[" \
-	"{\"name\":\"metrics\",\"containerPort\":9100,\"protocol\":\"TCP\"}," \
-	"{\"name\":\"http\",\"containerPort\":8080,\"protocol\":\"TCP\"}]}," \
-	"{\"name\":\"sidecar\",\"image\":\"example/sidecar:1\"}]," \
-	"\"initContainers\":[{\"name\":\"init\",\"image\":\"busybox\",\"ports\":[" \
-	"{\"name\":\"init-metrics\",\"containerPort\":9999}]}]}," \
-	"\"status\":{\"phase\":\"%s\",\"hostIP\":\"192.168.1.10\",\"podIP\":\"%s\"," \
+#define POD_FMT                                                                                    \
+	"{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"%"  \
+	"s\","                                                                                     \
+	"\"uid\":\"uid-%s\",\"resourceVersion\":\"101\",\"labels\":{\"app.kubernetes.io/"          \
+	"name\":\"%s\","                                                                           \
+	"\"app.kubernetes.io/version\":\"1.5.0\",\"tier\":\"%s\"},"                                \
+	"\"annotations\":{\"prometheus.io/scrape\":\"true\"},"                                     \
+	"\"ownerReferences\":[{\"apiVersion\":\"apps/"                                             \
+	"v1\",\"kind\":\"ReplicaSet\",\"name\":\"rs-1\","                                          \
+	"\"uid\":\"u\",\"controller\":true,\"blockOwnerDeletion\":true}]},"                        \
+	"\"spec\":{\"nodeName\":\"node-a\",\"containers\":["                                       \
+	"{\"name\":\"app\",\"image\":\"example/app:1\",\"ports\":["                                \
+	"{\"name\":\"metrics\",\"containerPort\":9100,\"protocol\":\"TCP\"},"                      \
+	"{\"name\":\"http\",\"containerPort\":8080,\"protocol\":\"TCP\"}]},"                       \
+	"{\"name\":\"sidecar\",\"image\":\"example/sidecar:1\"}],"                                 \
+	"\"initContainers\":[{\"name\":\"init\",\"image\":\"busybox\",\"ports\":["                 \
+	"{\"name\":\"init-metrics\",\"containerPort\":9999}]}]},"                                  \
+	"\"status\":{\"phase\":\"%s\",\"hostIP\":\"192.168.1.10\",\"podIP\":\"%s\","               \
 	"\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"lastProbeTime\":null}]}}"
 
 static cJSON *pod(const char *ns, const char *name, const char *app, const char *tier,
@@ -45,18 +48,18 @@ static cJSON *pod(const char *ns, const char *name, const char *app, const char 
 }
 
 static const char *podmonitor_json =
-	"{\"apiVersion\":\"monitoring.coreos.com/v1\",\"kind\":\"PodMonitor\","
-	"\"metadata\":{\"name\":\"app-pm\",\"namespace\":\"prod\",\"generation\":3,"
-	"\"labels\":{\"team\":\"infra\"}},"
-	"\"spec\":{\"selector\":{\"matchLabels\":{\"app.kubernetes.io/name\":\"app\"},"
-	"\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\",\"values\":[\"web\",\"api\"]}]},"
-	"\"podTargetLabels\":[\"app.kubernetes.io/version\"],"
-	"\"podMetricsEndpoints\":[{\"port\":\"metrics\",\"interval\":\"30s\",\"path\":\"/m\","
-	"\"params\":{\"format\":[\"prometheus\"]},"
-	"\"relabelings\":[{\"sourceLabels\":[\"__meta_kubernetes_pod_node_name\"],"
-	"\"targetLabel\":\"node\",\"action\":\"Replace\"}],"
-	"\"metricRelabelings\":[{\"sourceLabels\":[\"__name__\"],\"regex\":\"go_.*\","
-	"\"action\":\"drop\"}]}]}}";
+    "{\"apiVersion\":\"monitoring.coreos.com/v1\",\"kind\":\"PodMonitor\","
+    "\"metadata\":{\"name\":\"app-pm\",\"namespace\":\"prod\",\"generation\":3,"
+    "\"labels\":{\"team\":\"infra\"}},"
+    "\"spec\":{\"selector\":{\"matchLabels\":{\"app.kubernetes.io/name\":\"app\"},"
+    "\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\",\"values\":[\"web\",\"api\"]}]},"
+    "\"podTargetLabels\":[\"app.kubernetes.io/version\"],"
+    "\"podMetricsEndpoints\":[{\"port\":\"metrics\",\"interval\":\"30s\",\"path\":\"/m\","
+    "\"params\":{\"format\":[\"prometheus\"]},"
+    "\"relabelings\":[{\"sourceLabels\":[\"__meta_kubernetes_pod_node_name\"],"
+    "\"targetLabel\":\"node\",\"action\":\"Replace\"}],"
+    "\"metricRelabelings\":[{\"sourceLabels\":[\"__name__\"],\"regex\":\"go_.*\","
+    "\"action\":\"drop\"}]}]}}";
 
 struct got {
 	size_t n;
@@ -81,7 +84,7 @@ static int collect(void *arg, struct op_job *job, const struct starling_lset *ls
 
 static struct op_defaults defaults(enum op_kind kind)
 {
-	struct op_defaults d = { 0 };
+	struct op_defaults d = {0};
 
 	d.kind = kind;
 	d.interval_ms = 60000;
@@ -125,7 +128,7 @@ static void got_free(struct got *g)
 static void test_podmonitor_targets(void)
 {
 	struct op_defaults d = defaults(OP_POD_MONITORS);
-	struct op_cluster c = { 0 };
+	struct op_cluster c = {0};
 	struct got g;
 
 	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"), 0);
@@ -167,9 +170,8 @@ static void test_podmonitor_targets(void)
 			tok = comma ? comma + 1 : NULL;
 		}
 		free(copy);
-		CU_ASSERT_EQUAL_FATAL(scrape_target_new(&g.job[0]->cfg, ls.v, ls.n, &t, err,
-							sizeof(err)),
-				      0);
+		CU_ASSERT_EQUAL_FATAL(
+		    scrape_target_new(&g.job[0]->cfg, ls.v, ls.n, &t, err, sizeof(err)), 0);
 		CU_ASSERT_STRING_EQUAL(t->url, "http://10.0.0.5:9100/m?format=prometheus");
 		CU_ASSERT_EQUAL(t->n_labels, 8); /* + instance, no "__" labels */
 		for (size_t i = 0; i < t->n_labels; i++)
@@ -185,7 +187,7 @@ static void test_podmonitor_targets(void)
 static void test_podmonitor_options(void)
 {
 	struct op_defaults d = defaults(OP_POD_MONITORS);
-	struct op_cluster c = { 0 };
+	struct op_cluster c = {0};
 	struct got g;
 
 	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "fd00::5"), 0);
@@ -237,10 +239,10 @@ static void test_podmonitor_options(void)
 static void test_component_rules_first(void)
 {
 	struct op_defaults d = defaults(OP_POD_MONITORS);
-	struct op_cluster c = { 0 };
-	struct starling_relabel_config rc[2] = { 0 };
-	const char *src[] = { "__meta_kubernetes_pod_name" };
-	const char *src2[] = { "__meta_kubernetes_pod_controller_kind" };
+	struct op_cluster c = {0};
+	struct starling_relabel_config rc[2] = {0};
+	const char *src[] = {"__meta_kubernetes_pod_name"};
+	const char *src2[] = {"__meta_kubernetes_pod_controller_kind"};
 	char err[128];
 	struct got g;
 
@@ -251,7 +253,8 @@ static void test_component_rules_first(void)
 	rc[1].source_labels = src2;
 	rc[1].n_source_labels = 1;
 	rc[1].target_label = "owner_kind";
-	CU_ASSERT_EQUAL_FATAL(starling_relabel_rules_new(rc, 2, (struct starling_relabel_rules **)&d.rules,
+	CU_ASSERT_EQUAL_FATAL(starling_relabel_rules_new(rc, 2,
+							 (struct starling_relabel_rules **)&d.rules,
 							 err, sizeof(err)),
 			      0);
 	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"), 0);
@@ -266,32 +269,32 @@ static void test_component_rules_first(void)
 }
 
 static const char *service_json =
-	"{\"kind\":\"Service\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"api\","
-	"\"namespace\":\"prod\",\"labels\":{\"app\":\"api\",\"team\":\"payments\"}},"
-	"\"spec\":{\"ports\":[{\"name\":\"metrics\",\"port\":9100,\"targetPort\":9100}],"
-	"\"clusterIP\":\"10.96.0.10\",\"type\":\"ClusterIP\"}}";
+    "{\"kind\":\"Service\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"api\","
+    "\"namespace\":\"prod\",\"labels\":{\"app\":\"api\",\"team\":\"payments\"}},"
+    "\"spec\":{\"ports\":[{\"name\":\"metrics\",\"port\":9100,\"targetPort\":9100}],"
+    "\"clusterIP\":\"10.96.0.10\",\"type\":\"ClusterIP\"}}";
 
 static const char *endpoints_json =
-	"{\"kind\":\"Endpoints\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"api\","
-	"\"namespace\":\"prod\",\"labels\":{\"app\":\"api\"}},\"subsets\":[{"
-	"\"addresses\":[{\"ip\":\"10.0.0.5\",\"nodeName\":\"node-a\",\"targetRef\":{\"kind\":"
-	"\"Pod\",\"namespace\":\"prod\",\"name\":\"app-1\",\"uid\":\"uid-app-1\"}}],"
-	"\"notReadyAddresses\":[{\"ip\":\"10.0.0.99\",\"targetRef\":{\"kind\":\"Node\","
-	"\"name\":\"node-b\"}}],"
-	"\"ports\":[{\"name\":\"metrics\",\"port\":9100,\"protocol\":\"TCP\"},"
-	"{\"name\":\"web\",\"port\":8080,\"protocol\":\"TCP\"}]}]}";
+    "{\"kind\":\"Endpoints\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"api\","
+    "\"namespace\":\"prod\",\"labels\":{\"app\":\"api\"}},\"subsets\":[{"
+    "\"addresses\":[{\"ip\":\"10.0.0.5\",\"nodeName\":\"node-a\",\"targetRef\":{\"kind\":"
+    "\"Pod\",\"namespace\":\"prod\",\"name\":\"app-1\",\"uid\":\"uid-app-1\"}}],"
+    "\"notReadyAddresses\":[{\"ip\":\"10.0.0.99\",\"targetRef\":{\"kind\":\"Node\","
+    "\"name\":\"node-b\"}}],"
+    "\"ports\":[{\"name\":\"metrics\",\"port\":9100,\"protocol\":\"TCP\"},"
+    "{\"name\":\"web\",\"port\":8080,\"protocol\":\"TCP\"}]}]}";
 
 static const char *servicemonitor_json =
-	"{\"apiVersion\":\"monitoring.coreos.com/v1\",\"kind\":\"ServiceMonitor\","
-	"\"metadata\":{\"name\":\"api-sm\",\"namespace\":\"prod\"},"
-	"\"spec\":{\"selector\":{\"matchLabels\":{\"app\":\"api\"}},"
-	"\"targetLabels\":[\"team\"],\"endpoints\":[{\"port\":\"metrics\",\"interval\":\"15s\","
-	"\"scrapeTimeout\":\"20s\",\"honorLabels\":true}]}}";
+    "{\"apiVersion\":\"monitoring.coreos.com/v1\",\"kind\":\"ServiceMonitor\","
+    "\"metadata\":{\"name\":\"api-sm\",\"namespace\":\"prod\"},"
+    "\"spec\":{\"selector\":{\"matchLabels\":{\"app\":\"api\"}},"
+    "\"targetLabels\":[\"team\"],\"endpoints\":[{\"port\":\"metrics\",\"interval\":\"15s\","
+    "\"scrapeTimeout\":\"20s\",\"honorLabels\":true}]}}";
 
 static void test_servicemonitor_targets(void)
 {
 	struct op_defaults d = defaults(OP_SERVICE_MONITORS);
-	struct op_cluster c = { 0 };
+	struct op_cluster c = {0};
 	struct got g;
 
 	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"), 0);
@@ -299,14 +302,12 @@ static void test_servicemonitor_targets(void)
 	op_store_put(&c.endpoints, cJSON_Parse(endpoints_json), 0);
 	targets_of(&d, servicemonitor_json, &c, &g);
 	CU_ASSERT_EQUAL_FATAL(g.n, 2);
-	CU_ASSERT_STRING_EQUAL(g.text[0],
-			       "__address__=10.0.0.5:9100,__metrics_path__=/metrics,"
-			       "__scheme__=http,container=app,endpoint=metrics,job=api,"
-			       "namespace=prod,pod=app-1,service=api,team=payments");
-	CU_ASSERT_STRING_EQUAL(g.text[1],
-			       "__address__=10.0.0.99:9100,__metrics_path__=/metrics,"
-			       "__scheme__=http,endpoint=metrics,job=api,namespace=prod,"
-			       "node=node-b,service=api,team=payments");
+	CU_ASSERT_STRING_EQUAL(g.text[0], "__address__=10.0.0.5:9100,__metrics_path__=/metrics,"
+					  "__scheme__=http,container=app,endpoint=metrics,job=api,"
+					  "namespace=prod,pod=app-1,service=api,team=payments");
+	CU_ASSERT_STRING_EQUAL(g.text[1], "__address__=10.0.0.99:9100,__metrics_path__=/metrics,"
+					  "__scheme__=http,endpoint=metrics,job=api,namespace=prod,"
+					  "node=node-b,service=api,team=payments");
 	CU_ASSERT_STRING_EQUAL(g.job[0]->cfg.job_name, "serviceMonitor/prod/api-sm/0");
 	CU_ASSERT_EQUAL(g.job[0]->cfg.interval_ms, 15000);
 	CU_ASSERT_EQUAL(g.job[0]->cfg.timeout_ms, 15000); /* clamped to the interval */
@@ -345,19 +346,20 @@ static void test_bad_monitors(void)
 {
 	struct op_defaults d = defaults(OP_POD_MONITORS);
 	static const char *const bad[] = {
-		"{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
-		"\"spec\":{\"podMetricsEndpoints\":[{\"interval\":\"soon\"}]}}",
-		"{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
-		"\"spec\":{\"podMetricsEndpoints\":[{\"relabelings\":[{\"action\":\"replace\","
-		"\"regex\":\"(\",\"targetLabel\":\"x\"}]}]}}",
-		"{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
-		"\"spec\":{\"podMetricsEndpoints\":[{\"metricRelabelings\":[{\"action\":\"explode\"}]}]}}",
-		"{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
-		"\"spec\":{\"podMetricsEndpoints\":[{\"scheme\":\"ftp\"}]}}",
-		"{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\"},\"spec\":{}}",
-		"{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
-		"\"spec\":{\"selector\":{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Near\"}]},"
-		"\"podMetricsEndpoints\":[{}]}}",
+	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
+	    "\"spec\":{\"podMetricsEndpoints\":[{\"interval\":\"soon\"}]}}",
+	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
+	    "\"spec\":{\"podMetricsEndpoints\":[{\"relabelings\":[{\"action\":\"replace\","
+	    "\"regex\":\"(\",\"targetLabel\":\"x\"}]}]}}",
+	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
+	    "\"spec\":{\"podMetricsEndpoints\":[{\"metricRelabelings\":[{\"action\":\"explode\"}]}]"
+	    "}}",
+	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
+	    "\"spec\":{\"podMetricsEndpoints\":[{\"scheme\":\"ftp\"}]}}",
+	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\"},\"spec\":{}}",
+	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
+	    "\"spec\":{\"selector\":{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Near\"}]},"
+	    "\"podMetricsEndpoints\":[{}]}}",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -377,15 +379,15 @@ static void test_bad_monitors(void)
 
 static void test_selector_and_store(void)
 {
-	struct op_selector s = { 0 };
-	struct starling_label ml = { "team", "infra" };
-	char *vals[] = { "a", "b" };
-	struct op_sel_expr e[2] = { { "tier", OP_SEL_IN, vals, 2 },
-				    { "legacy", OP_SEL_DOES_NOT_EXIST, NULL, 0 } };
+	struct op_selector s = {0};
+	struct starling_label ml = {"team", "infra"};
+	char *vals[] = {"a", "b"};
+	struct op_sel_expr e[2] = {{"tier", OP_SEL_IN, vals, 2},
+				   {"legacy", OP_SEL_DOES_NOT_EXIST, NULL, 0}};
 	cJSON *l1 = cJSON_Parse("{\"team\":\"infra\",\"tier\":\"a\"}");
 	cJSON *l2 = cJSON_Parse("{\"team\":\"infra\",\"tier\":\"c\"}");
 	cJSON *l3 = cJSON_Parse("{\"team\":\"infra\",\"tier\":\"b\",\"legacy\":\"\"}");
-	struct op_store st = { 0 };
+	struct op_store st = {0};
 	int64_t ms;
 
 	CU_ASSERT(op_selector_matches(&s, NULL)); /* empty selector: everything */
@@ -437,8 +439,8 @@ static int try_create(const struct starling_component_type *type, const char *cf
 		      const char *want_log)
 {
 	char err[512];
-	struct mock_host *m = mock_host_new("prometheus.operator.podmonitors.t", type->schema, cfg,
-					    err, sizeof(err));
+	struct mock_host *m =
+	    mock_host_new("prometheus.operator.podmonitors.t", type->schema, cfg, err, sizeof(err));
 	void *inst = NULL;
 	int rc;
 
@@ -475,33 +477,37 @@ static void test_component_config(void)
 			0);
 	CU_ASSERT_EQUAL(try_create(pm, "forward_to = [\"x.y\"];", "not running in a cluster"),
 			-EINVAL);
-	CU_ASSERT_EQUAL(try_create(pm,
-				   "forward_to = [\"x.y\"]; client = { api_server = \"http://a\"; };"
-				   "selector = { match_expression = ( { key = \"k\"; operator = "
-				   "\"Near\"; } ); };",
-				   "Near"),
-			-EINVAL);
-	CU_ASSERT_EQUAL(try_create(pm,
-				   "forward_to = [\"x.y\"]; client = { api_server = \"http://a\"; };"
-				   "selector = { match_expression = ( { key = \"k\"; operator = "
-				   "\"In\"; } ); };",
-				   "needs values"),
-			-EINVAL);
+	CU_ASSERT_EQUAL(
+	    try_create(pm,
+		       "forward_to = [\"x.y\"]; client = { api_server = \"http://a\"; };"
+		       "selector = { match_expression = ( { key = \"k\"; operator = "
+		       "\"Near\"; } ); };",
+		       "Near"),
+	    -EINVAL);
+	CU_ASSERT_EQUAL(
+	    try_create(pm,
+		       "forward_to = [\"x.y\"]; client = { api_server = \"http://a\"; };"
+		       "selector = { match_expression = ( { key = \"k\"; operator = "
+		       "\"In\"; } ); };",
+		       "needs values"),
+	    -EINVAL);
 	CU_ASSERT_EQUAL(try_create(pm,
 				   "forward_to = [\"x.y\"]; client = { api_server = \"http://a\"; "
 				   "bearer_token = \"a\"; bearer_token_file = \"/b\"; };",
 				   "at most one"),
 			-EINVAL);
-	CU_ASSERT_EQUAL(try_create(pm,
-				   "forward_to = [\"x.y\"]; client = { api_server = \"http://a\"; };"
-				   "rule = ( { action = \"explode\"; } );",
-				   "explode"),
-			-EINVAL);
-	CU_ASSERT_EQUAL(try_create(sm,
-				   "forward_to = [\"x.y\"]; client = { api_server = \"http://a\"; };"
-				   "kubernetes_role = \"endpointslice\";",
-				   "endpointslice"),
-			-EINVAL);
+	CU_ASSERT_EQUAL(
+	    try_create(pm,
+		       "forward_to = [\"x.y\"]; client = { api_server = \"http://a\"; };"
+		       "rule = ( { action = \"explode\"; } );",
+		       "explode"),
+	    -EINVAL);
+	CU_ASSERT_EQUAL(
+	    try_create(sm,
+		       "forward_to = [\"x.y\"]; client = { api_server = \"http://a\"; };"
+		       "kubernetes_role = \"endpointslice\";",
+		       "endpointslice"),
+	    -EINVAL);
 	CU_ASSERT_EQUAL(try_create(pm,
 				   "forward_to = [\"x.y\"]; client = { kubeconfig_file = "
 				   "\"/nonexistent/kubeconfig\"; };",
@@ -530,8 +536,8 @@ static void test_kubeconfig(void)
 	      "users:\n- name: u\n  user:\n    token: abc\n",
 	      f);
 	fclose(f);
-	snprintf(cfg, sizeof(cfg), "forward_to = [\"x.y\"]; client = { kubeconfig_file = \"%s\"; };",
-		 path);
+	snprintf(cfg, sizeof(cfg),
+		 "forward_to = [\"x.y\"]; client = { kubeconfig_file = \"%s\"; };", path);
 	CU_ASSERT_EQUAL(try_create(pm, cfg, NULL), 0);
 	f = fopen(path, "w");
 	fputs("clusters:\n- cluster:\n    certificate-authority-data: AAAA\n"
