@@ -109,6 +109,9 @@ struct op_inst {
 	bool dirty;
 	int64_t dirty_ms;
 	bool healthy_set, healthy;
+	int64_t sync_timeout_ms; /* informer_sync_timeout */
+	int64_t started_ms;
+	bool sync_late;		 /* reported as not synced in time */
 	struct op_gen_scratch gen;
 	struct op_target **next; /* targets being generated */
 	size_t n_next, next_cap;
@@ -474,6 +477,8 @@ static int config_load(struct op_inst *in, const starling_config *cfg, char *err
 	if (!api->config_int(cfg, "scrape.default_sample_limit", &v) && v > 0)
 		d->sample_limit = (uint64_t)v;
 	api->config_bool(cfg, "clustering.enabled", &d->clustering);
+	in->sync_timeout_ms = 60000;
+	api->config_duration_ms(cfg, "informer_sync_timeout", &in->sync_timeout_ms);
 	if (in->kind == OP_SERVICE_MONITORS && !api->config_string(cfg, "kubernetes_role", &role) &&
 	    role && strcmp(role, "endpoints") != 0) {
 		snprintf(err, errlen, "kubernetes_role \"%s\": only \"endpoints\" is supported",
@@ -1243,6 +1248,17 @@ static void *discovery_thread(void *arg)
 					     w->err[0] ? w->err : strerror(-rc));
 			}
 		}
+		if (!synced && !in->sync_late && now - in->started_ms > in->sync_timeout_ms) {
+			char why[160];
+
+			snprintf(why, sizeof(why), "initial list not complete after %llds",
+				 (long long)(in->sync_timeout_ms / 1000));
+			in->api->log(in->self, STARLING_LOG_WARN, "%s", why);
+			in->sync_late = true;
+			in->healthy_set = true;
+			in->healthy = false;
+			in->api->set_health(in->self, false, why);
+		}
 		if (synced && in->dirty) {
 			if (now - in->dirty_ms >= OP_DEBOUNCE_MS)
 				rebuild(in);
@@ -1553,6 +1569,8 @@ static int op_start(void *inst)
 	int rc;
 
 	atomic_store(&in->stopping, false);
+	in->started_ms = in->api->monotonic_ms();
+	in->sync_late = false;
 	in->multi = curl_multi_init();
 	rc = starling_http_client_new(NULL, &in->http);
 	if (rc || !in->multi) {

@@ -14,9 +14,11 @@ A control API drives it from the test script:
   POST /_control/expire      every open watch gets ERROR 410 and history is dropped
   POST /_control/garbage     every open watch gets a line of garbage
   POST /_control/list_garbage?n=N  the next N LISTs answer with garbage
-  GET  /_control/stats       {"lists": n, "watches": n, "unauthorized": n}
+  GET  /_control/stats       {"lists": n, "pages": n, "watches": n, "unauthorized": n}
 
-Usage: fake_apiserver.py PORT TOKEN
+Usage: fake_apiserver.py PORT TOKEN [MAX_PAGE]
+MAX_PAGE caps the items per LIST page (as a server under load may return
+fewer than `limit`), so that clients must follow `continue`.
 """
 import json
 import sys
@@ -44,7 +46,7 @@ class State:
         self.objects = {r: {} for r in RESOURCES}   # plural -> (ns, name) -> obj
         self.history = []   # (rv, plural, ns, event dict or special string)
         self.min_rv = self.rv  # watches from an older rv get 410
-        self.stats = {"lists": 0, "watches": 0, "unauthorized": 0}
+        self.stats = {"lists": 0, "pages": 0, "watches": 0, "unauthorized": 0}
         self.list_garbage = 0
 
     def change(self, obj, deleted=False):
@@ -81,6 +83,7 @@ class State:
 
 STATE = State()
 TOKEN = ""
+MAX_PAGE = 0
 
 
 def route(path):
@@ -164,7 +167,10 @@ class Handler(BaseHTTPRequestHandler):
                      if ns is None or ons == ns]
             rv = STATE.rv
         start = int(q.get("continue") or 0)
+        STATE.stats["pages"] += 1 if start else 0
         limit = int(q.get("limit") or 0) or len(items) or 1
+        if MAX_PAGE:
+            limit = min(limit, MAX_PAGE)
         page = items[start:start + limit]
         md = {"resourceVersion": str(rv)}
         if start + limit < len(items):
@@ -227,8 +233,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    global TOKEN
+    global TOKEN, MAX_PAGE
     port, TOKEN = int(sys.argv[1]), sys.argv[2]
+    MAX_PAGE = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     srv.daemon_threads = True
     srv.serve_forever()

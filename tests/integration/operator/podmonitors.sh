@@ -25,7 +25,7 @@ for p in $ne1 $ne2; do
 		>"$work/node_exporter_$p.log" 2>&1 &
 	pids+=($!)
 done
-python3 "$here/fake_apiserver.py" $api secret-token >"$work/apiserver.log" 2>&1 &
+python3 "$here/fake_apiserver.py" $api secret-token 2 >"$work/apiserver.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$ne1/metrics" 10 || fail "node_exporter 1 did not start"
 wait_http "http://127.0.0.1:$ne2/metrics" 10 || fail "node_exporter 2 did not start"
@@ -72,6 +72,8 @@ grep -q 'other-app\|node-exporter-failed\|node-exporter-elsewhere\|127.0.0.1:'$n
 	fail "a pod outside the monitor's selection was scraped"
 grep -q '__meta_\|__tmp' "$work/samples.txt" && fail "meta labels leaked into samples"
 healthy || fail "component not healthy after the initial list"
+[ "$(stat_of pages)" -ge 1 ] || fail "the paged pod list was not followed (continue)"
+[ "$(stat_of unauthorized)" = 0 ] || fail "requests without the bearer token"
 echo "ok: initial list -> pod scraped with operator labels"
 
 # A pod added through the watch.
