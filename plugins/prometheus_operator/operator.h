@@ -56,6 +56,7 @@ struct op_cluster {
 	struct op_store pods;
 	struct op_store endpoints;
 	struct op_store services;
+	struct op_store endpointslices;
 };
 
 void op_cluster_free(struct op_cluster *c);
@@ -90,6 +91,8 @@ struct op_defaults {
 	int64_t timeout_ms;    /* scrape.default_scrape_timeout */
 	uint64_t sample_limit; /* scrape.default_sample_limit, 0 = none */
 	bool clustering;
+	/* ServiceMonitors: targets from EndpointSlices instead of Endpoints. */
+	bool endpointslice;
 	/* Component `rule` blocks, applied before the generated rules. */
 	const struct starling_relabel_rules *rules;
 };

@@ -111,7 +111,7 @@ struct op_inst {
 	bool healthy_set, healthy;
 	int64_t sync_timeout_ms; /* informer_sync_timeout */
 	int64_t started_ms;
-	bool sync_late;		 /* reported as not synced in time */
+	bool sync_late; /* reported as not synced in time */
 	struct op_gen_scratch gen;
 	struct op_target **next; /* targets being generated */
 	size_t n_next, next_cap;
@@ -203,7 +203,7 @@ static const struct starling_config_key podmonitors_schema[] = {
 static const struct starling_config_key servicemonitors_schema[] = {
     OP_COMMON_KEYS,
     {"kubernetes_role", STARLING_CFG_STRING, false, "endpoints",
-     "How to find a service's targets: endpoints (endpointslice is not supported yet)"},
+     "How to find a service's targets: endpoints or endpointslice"},
     {"allow_arbitrary_file_access", STARLING_CFG_BOOL, false, "false",
      "Accepted for compatibility; monitor file references are not used"},
     {NULL},
@@ -480,10 +480,15 @@ static int config_load(struct op_inst *in, const starling_config *cfg, char *err
 	in->sync_timeout_ms = 60000;
 	api->config_duration_ms(cfg, "informer_sync_timeout", &in->sync_timeout_ms);
 	if (in->kind == OP_SERVICE_MONITORS && !api->config_string(cfg, "kubernetes_role", &role) &&
-	    role && strcmp(role, "endpoints") != 0) {
-		snprintf(err, errlen, "kubernetes_role \"%s\": only \"endpoints\" is supported",
-			 role);
-		return -EINVAL;
+	    role) {
+		if (strcmp(role, "endpointslice") == 0) {
+			d->endpointslice = true;
+		} else if (strcmp(role, "endpoints") != 0) {
+			snprintf(err, errlen,
+				 "kubernetes_role \"%s\": \"endpoints\" or \"endpointslice\"",
+				 role);
+			return -EINVAL;
+		}
 	}
 	rc = starling_relabel_rules_from_config(api, api->config_lookup(cfg, "rule"), &in->rules,
 						err, errlen);
@@ -546,8 +551,12 @@ static int watches_init(struct op_inst *in)
 	if (!rc)
 		rc = add_watch(in, "pods", &in->cluster.pods, "/api/v1", NULL, "pods");
 	if (!rc && in->kind == OP_SERVICE_MONITORS) {
-		rc = add_watch(in, "endpoints", &in->cluster.endpoints, "/api/v1", NULL,
-			       "endpoints");
+		if (in->defaults.endpointslice)
+			rc = add_watch(in, "endpointslices", &in->cluster.endpointslices,
+				       "/apis/discovery.k8s.io/v1", NULL, "endpointslices");
+		else
+			rc = add_watch(in, "endpoints", &in->cluster.endpoints, "/api/v1", NULL,
+				       "endpoints");
 		if (!rc)
 			rc = add_watch(in, "services", &in->cluster.services, "/api/v1", NULL,
 				       "services");

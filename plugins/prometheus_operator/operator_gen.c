@@ -155,6 +155,7 @@ void op_cluster_free(struct op_cluster *c)
 	op_store_clear(&c->pods, -1);
 	op_store_clear(&c->endpoints, -1);
 	op_store_clear(&c->services, -1);
+	op_store_clear(&c->endpointslices, -1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -753,8 +754,9 @@ static int endpoint_rules(const struct op_defaults *d, const cJSON *mon, const c
 		return rc;
 	/* Port selection. */
 	if (port && *port) {
-		src1[0] = pm ? "__meta_kubernetes_pod_container_port_name"
-			     : "__meta_kubernetes_endpoint_port_name";
+		src1[0] = pm		     ? "__meta_kubernetes_pod_container_port_name"
+			  : d->endpointslice ? "__meta_kubernetes_endpointslice_port_name"
+					     : "__meta_kubernetes_endpoint_port_name";
 		rb_rule(b, "keep", rb_quote(b, port), NULL, NULL, src1);
 	} else if (pm && cJSON_IsNumber(pn)) {
 		src1[0] = "__meta_kubernetes_pod_container_port_number";
@@ -767,8 +769,10 @@ static int endpoint_rules(const struct op_defaults *d, const cJSON *mon, const c
 		rb_rule(b, "keep", rb_fmt(b, "%d", tp->valueint), NULL, NULL, src1);
 	}
 	if (!pm) {
-		src2[0] = "__meta_kubernetes_endpoint_address_target_kind";
-		src2[1] = "__meta_kubernetes_endpoint_address_target_name";
+		src2[0] = d->endpointslice ? "__meta_kubernetes_endpointslice_address_target_kind"
+					   : "__meta_kubernetes_endpoint_address_target_kind";
+		src2[1] = d->endpointslice ? "__meta_kubernetes_endpointslice_address_target_name"
+					   : "__meta_kubernetes_endpoint_address_target_name";
 		rb_rule(b, "replace", "Node;(.*)", "node", "${1}", src2);
 		rb_rule(b, "replace", "Pod;(.*)", "pod", "${1}", src2);
 	}
@@ -1287,6 +1291,112 @@ static int endpoints_targets(const struct op_defaults *d, struct op_job *j, cons
 	return 0;
 }
 
+/* EndpointSlice role (Prometheus discovery/kubernetes/endpointslice.go). */
+static int endpointslice_targets(const struct op_defaults *d, struct op_job *j, const cJSON *es,
+				 const struct op_cluster *cl, struct op_gen_scratch *s,
+				 op_target_fn fn, void *arg)
+{
+	const char *ns = meta_str(es, "namespace"), *name = meta_str(es, "name");
+	const char *svc_name =
+	    jstr(jobj(jobj(es, "metadata"), "labels"), "kubernetes.io/service-name");
+	const cJSON *svc = svc_name ? op_store_get(&cl->services, ns, svc_name) : NULL;
+	const cJSON *port, *ep;
+	char addr[128], nb[24];
+	int rc;
+
+	starling_lset_clear(&s->base);
+	rc = set_opt(&s->base, "__meta_kubernetes_namespace", ns);
+	rc |= set_opt(&s->base, "__meta_kubernetes_endpointslice_name", name);
+	rc |= set_opt(&s->base, "__meta_kubernetes_endpointslice_address_type",
+		      jstr(es, "addressType"));
+	rc |= object_meta_labels(&s->base, s->buf, sizeof(s->buf), "endpointslice", es);
+	if (svc)
+		rc |= service_labels(&s->base, s->buf, sizeof(s->buf), svc);
+	if (rc)
+		return -ENOMEM;
+	cJSON_ArrayForEach(port, jarr(es, "ports"))
+	{
+		const cJSON *pnum = cJSON_GetObjectItemCaseSensitive(port, "port");
+		const char *proto = jstr(port, "protocol");
+
+		if (!cJSON_IsNumber(pnum))
+			continue;
+		if (!proto)
+			proto = "TCP";
+		snprintf(nb, sizeof(nb), "%d", pnum->valueint);
+		cJSON_ArrayForEach(ep, jarr(es, "endpoints"))
+		{
+			const cJSON *conds = jobj(ep, "conditions"), *a;
+			const cJSON *ref = jobj(ep, "targetRef");
+			const char *rkind = jstr(ref, "kind"), *rname = jstr(ref, "name");
+			static const char *const cn[3] = {"ready", "serving", "terminating"};
+
+			cJSON_ArrayForEach(a, jarr(ep, "addresses"))
+			{
+				if (!cJSON_IsString(a))
+					continue;
+				join_host_port(addr, sizeof(addr), a->valuestring, pnum->valueint);
+				if (starling_lset_copy(&s->ls, &s->base))
+					return -ENOMEM;
+				rc = starling_lset_set_str(&s->ls, "__address__", addr);
+				rc |= set_opt(&s->ls, "__meta_kubernetes_endpointslice_port_name",
+					      jstr(port, "name"));
+				rc |= starling_lset_set_str(
+				    &s->ls, "__meta_kubernetes_endpointslice_port_protocol", proto);
+				rc |= starling_lset_set_str(
+				    &s->ls, "__meta_kubernetes_endpointslice_port", nb);
+				rc |= set_opt(&s->ls,
+					      "__meta_kubernetes_endpointslice_port_app_protocol",
+					      jstr(port, "appProtocol"));
+				for (int c = 0; c < 3; c++) {
+					int b = jbool(conds, cn[c]);
+					char ln[96];
+
+					if (b < 0)
+						continue;
+					snprintf(ln, sizeof(ln),
+						 "__meta_kubernetes_endpointslice_endpoint_"
+						 "conditions_%s",
+						 cn[c]);
+					rc |=
+					    starling_lset_set_str(&s->ls, ln, b ? "true" : "false");
+				}
+				rc |= set_opt(&s->ls,
+					      "__meta_kubernetes_endpointslice_endpoint_hostname",
+					      jstr(ep, "hostname"));
+				rc |= set_opt(&s->ls,
+					      "__meta_kubernetes_endpointslice_endpoint_node_name",
+					      jstr(ep, "nodeName"));
+				rc |=
+				    set_opt(&s->ls, "__meta_kubernetes_endpointslice_endpoint_zone",
+					    jstr(ep, "zone"));
+				rc |= set_opt(&s->ls,
+					      "__meta_kubernetes_endpointslice_address_target_kind",
+					      rkind);
+				rc |= set_opt(&s->ls,
+					      "__meta_kubernetes_endpointslice_address_target_name",
+					      rname);
+				if (rc)
+					return -ENOMEM;
+				if (rkind && rname && strcmp(rkind, "Pod") == 0) {
+					const char *rns = jstr(ref, "namespace");
+					const cJSON *pod =
+					    op_store_get(&cl->pods, rns ? rns : ns, rname);
+
+					if (pod &&
+					    endpoint_pod_labels(&s->ls, s->buf, sizeof(s->buf), pod,
+								pnum->valueint, proto))
+						return -ENOMEM;
+				}
+				rc = finish_target(d, j, s, fn, arg);
+				if (rc < 0)
+					return rc;
+			}
+		}
+	}
+	return 0;
+}
+
 int op_job_targets(const struct op_defaults *d, struct op_job *job, const struct op_cluster *c,
 		   struct op_gen_scratch *s, op_target_fn fn, void *arg)
 {
@@ -1299,6 +1409,18 @@ int op_job_targets(const struct op_defaults *d, struct op_job *job, const struct
 			if (!in_namespaces(job, meta_str(pod, "namespace")))
 				continue;
 			rc = pod_targets(d, job, pod, s, fn, arg);
+			if (rc)
+				return rc;
+		}
+		return 0;
+	}
+	if (d->endpointslice) {
+		for (size_t i = 0; i < c->endpointslices.n; i++) {
+			const cJSON *es = c->endpointslices.v[i].obj;
+
+			if (!in_namespaces(job, meta_str(es, "namespace")))
+				continue;
+			rc = endpointslice_targets(d, job, es, c, s, fn, arg);
 			if (rc)
 				return rc;
 		}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A fake Kubernetes API server for the prometheus.operator tests.
 
-Serves LIST and WATCH of pods, services, endpoints, podmonitors and
+Serves LIST and WATCH of pods, services, endpoints, endpointslices, podmonitors and
 servicemonitors (cluster-wide and per namespace) the way the real API server
 shapes them: `<Kind>List` documents with metadata.resourceVersion (paged with
 limit/continue), and for `?watch=1` a chunked stream of newline-separated
@@ -32,6 +32,7 @@ RESOURCES = {
     "pods": ("Pod", "v1", "/api/v1"),
     "services": ("Service", "v1", "/api/v1"),
     "endpoints": ("Endpoints", "v1", "/api/v1"),
+    "endpointslices": ("EndpointSlice", "discovery.k8s.io/v1", "/apis/discovery.k8s.io/v1"),
     "podmonitors": ("PodMonitor", "monitoring.coreos.com/v1", "/apis/monitoring.coreos.com/v1"),
     "servicemonitors": ("ServiceMonitor", "monitoring.coreos.com/v1",
                         "/apis/monitoring.coreos.com/v1"),

@@ -342,6 +342,56 @@ static void test_servicemonitor_targets(void)
 	op_cluster_free(&c);
 }
 
+static const char *endpointslice_json =
+    "{\"kind\":\"EndpointSlice\",\"apiVersion\":\"discovery.k8s.io/v1\",\"metadata\":{"
+    "\"name\":\"api-7xk2q\",\"namespace\":\"prod\",\"generateName\":\"api-\","
+    "\"labels\":{\"kubernetes.io/service-name\":\"api\",\"endpointslice.kubernetes.io/"
+    "managed-by\":\"endpointslice-controller.k8s.io\"}},\"addressType\":\"IPv4\","
+    "\"endpoints\":[{\"addresses\":[\"10.0.0.5\"],\"conditions\":{\"ready\":true,"
+    "\"serving\":true,\"terminating\":false},\"nodeName\":\"node-a\",\"zone\":\"z1\","
+    "\"targetRef\":{\"kind\":\"Pod\",\"namespace\":\"prod\",\"name\":\"app-1\","
+    "\"uid\":\"uid-app-1\"}},{\"addresses\":[\"10.0.0.6\"],\"conditions\":{\"ready\":"
+    "false}}],\"ports\":[{\"name\":\"metrics\",\"protocol\":\"TCP\",\"port\":9100},"
+    "{\"name\":\"web\",\"protocol\":\"TCP\",\"port\":8080}]}";
+
+static void test_endpointslice_targets(void)
+{
+	struct op_defaults d = defaults(OP_SERVICE_MONITORS);
+	struct op_cluster c = {0};
+	struct got g;
+
+	d.endpointslice = true;
+	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"), 0);
+	op_store_put(&c.services, cJSON_Parse(service_json), 0);
+	op_store_put(&c.endpointslices, cJSON_Parse(endpointslice_json), 0);
+	/* Endpoints objects are not looked at in this role. */
+	op_store_put(&c.endpoints, cJSON_Parse(endpoints_json), 0);
+	targets_of(&d, servicemonitor_json, &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 2);
+	CU_ASSERT_STRING_EQUAL(g.text[0], "__address__=10.0.0.5:9100,__metrics_path__=/metrics,"
+					  "__scheme__=http,container=app,endpoint=metrics,job=api,"
+					  "namespace=prod,pod=app-1,service=api,team=payments");
+	CU_ASSERT_STRING_EQUAL(g.text[1], "__address__=10.0.0.6:9100,__metrics_path__=/metrics,"
+					  "__scheme__=http,endpoint=metrics,job=api,"
+					  "namespace=prod,service=api,team=payments");
+	got_free(&g);
+	/* Conditions are meta labels a relabeling can use. */
+	targets_of(
+	    &d,
+	    "{\"kind\":\"ServiceMonitor\",\"metadata\":{\"name\":\"x\",\"namespace\":"
+	    "\"prod\"},\"spec\":{\"selector\":{},\"endpoints\":[{\"port\":\"web\","
+	    "\"relabelings\":[{\"action\":\"keep\",\"sourceLabels\":[\"__meta_kubernetes_"
+	    "endpointslice_endpoint_conditions_ready\"],\"regex\":\"true\"},{\"action\":"
+	    "\"replace\",\"sourceLabels\":[\"__meta_kubernetes_endpointslice_endpoint_zone\"],"
+	    "\"targetLabel\":\"zone\"}]}]}}",
+	    &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "__address__=10.0.0.5:8080,"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], ",zone=z1"));
+	got_free(&g);
+	op_cluster_free(&c);
+}
+
 static void test_bad_monitors(void)
 {
 	struct op_defaults d = defaults(OP_POD_MONITORS);
@@ -505,8 +555,8 @@ static void test_component_config(void)
 	CU_ASSERT_EQUAL(
 	    try_create(sm,
 		       "forward_to = [\"x.y\"]; client = { api_server = \"http://a\"; };"
-		       "kubernetes_role = \"endpointslice\";",
-		       "endpointslice"),
+		       "kubernetes_role = \"nodes\";",
+		       "nodes"),
 	    -EINVAL);
 	CU_ASSERT_EQUAL(try_create(pm,
 				   "forward_to = [\"x.y\"]; client = { kubeconfig_file = "
@@ -560,6 +610,7 @@ int main(void)
 	CU_add_test(s, "PodMonitor options", test_podmonitor_options);
 	CU_add_test(s, "component rules come first", test_component_rules_first);
 	CU_add_test(s, "ServiceMonitor -> targets", test_servicemonitor_targets);
+	CU_add_test(s, "EndpointSlice role", test_endpointslice_targets);
 	CU_add_test(s, "bad monitors are refused", test_bad_monitors);
 	CU_add_test(s, "selector, store, durations", test_selector_and_store);
 	CU_add_test(s, "component config", test_component_config);
