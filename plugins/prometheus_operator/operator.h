@@ -34,11 +34,16 @@ enum op_kind {
 struct op_item {
 	cJSON *obj;
 	int src;
+	uint64_t hash; /* of namespace and name */
 };
 
+/* Items in an array (iterate v[0..n)), indexed by an open-addressing
+ * table of item positions + 1 (0 = empty slot). */
 struct op_store {
 	struct op_item *v;
 	size_t n, cap;
+	uint32_t *slots;
+	size_t n_slots; /* power of two, or 0 */
 };
 
 /* Takes ownership of obj (also on error). Replaces the object with the same
@@ -109,6 +114,10 @@ struct op_job {
 	size_t n_namespaces;
 	struct scrape_config cfg;	      /* cfg.job_name = the job name */
 	struct starling_relabel_rules *rules; /* generated + endpoint relabelings */
+	/* The monitor's spec.selector (a copy), to skip objects it cannot
+	 * select before relabelling: the keep/drop rules it becomes decide
+	 * the same for every label value Kubernetes allows. */
+	cJSON *selector;
 };
 
 void op_job_get(struct op_job *j);
@@ -133,9 +142,12 @@ typedef int (*op_target_fn)(void *arg, struct op_job *job, const struct starling
 /* Working memory of op_job_targets(), reused across calls. */
 struct op_gen_scratch {
 	struct starling_lset base;
-	struct starling_lset ls;
+	struct starling_lset cand; /* meta labels of the current candidate */
+	struct starling_lset ls;   /* the candidate being relabelled */
 	struct starling_relabel_scratch rs;
 	char buf[512];
+	struct op_job **jobs; /* the jobs that may select the current object */
+	size_t jobs_cap;
 };
 
 void op_gen_scratch_init(struct op_gen_scratch *s);
@@ -147,6 +159,12 @@ void op_gen_scratch_free(struct op_gen_scratch *s);
  * first non-zero return of fn, or -ENOMEM. */
 int op_job_targets(const struct op_defaults *d, struct op_job *job, const struct op_cluster *c,
 		   struct op_gen_scratch *s, op_target_fn fn, void *arg);
+
+/* Same for several jobs at once: each candidate's meta labels are built once
+ * (what a rebuild with many monitors needs). Targets come out object by
+ * object, not job by job. */
+int op_targets(const struct op_defaults *d, struct op_job *const *jobs, size_t n_jobs,
+	       const struct op_cluster *c, struct op_gen_scratch *s, op_target_fn fn, void *arg);
 
 /* Replace any character outside [a-zA-Z0-9_] with '_' (Prometheus'
  * strutil.SanitizeLabelName); writes at most cap bytes incl. NUL. */

@@ -918,7 +918,10 @@ static void list_done(struct op_watch *w)
 	op_store_clear(w->store, w->idx);
 	for (size_t i = 0; i < w->pend.n; i++)
 		op_store_put(w->store, w->pend.v[i].obj, w->idx);
-	w->pend.n = 0;
+	/* The objects now belong to the store: drop pend's arrays only. */
+	free(w->pend.v);
+	free(w->pend.slots);
+	memset(&w->pend, 0, sizeof(w->pend));
 	w->listed = true;
 	w->failing = false;
 	w->backoff_ms = OP_BACKOFF_MIN_MS;
@@ -1003,17 +1006,6 @@ static int collect(void *arg, struct op_job *job, const struct starling_lset *ls
 		in->api->log(in->self, STARLING_LOG_DEBUG, "%s: target dropped: %s",
 			     job->cfg.job_name, err);
 		return 0;
-	}
-	/* Identical targets of one job are scraped once. */
-	for (size_t i = in->n_next; i-- > 0;) {
-		struct op_target *o = in->next[i];
-
-		if (o->job != job)
-			break;
-		if (o->t->identity == t->identity && o->t->n_input == t->n_input) {
-			scrape_target_free(t);
-			return 0;
-		}
 	}
 	if (in->n_next == in->next_cap) {
 		size_t cap = in->next_cap ? in->next_cap * 2 : 64;
@@ -1204,10 +1196,27 @@ static void rebuild(struct op_inst *in)
 			free(mj);
 		}
 	}
-	for (size_t j = 0; !rc && j < n_jobs; j++)
-		rc = op_job_targets(&in->defaults, jobs[j], &in->cluster, &in->gen, collect, in);
 	if (!rc)
+		rc = op_targets(&in->defaults, jobs, n_jobs, &in->cluster, &in->gen, collect, in);
+	if (!rc) {
+		/* Identical targets of one job are scraped once. */
+		size_t k = 0;
+
+		if (in->n_next)
+			qsort(in->next, in->n_next, sizeof(*in->next), match_cmp);
+		for (size_t i = 0; i < in->n_next; i++) {
+			bool dup = false;
+
+			for (size_t j = k; j-- > 0 && in->next[j]->match == in->next[i]->match;)
+				dup |= same_target(in->next[j], in->next[i]);
+			if (dup)
+				target_free(in->next[i]);
+			else
+				in->next[k++] = in->next[i];
+		}
+		in->n_next = k;
 		rc = install_targets(in);
+	}
 	if (rc) {
 		in->api->log(in->self, STARLING_LOG_ERROR, "target generation failed: %s",
 			     strerror(-rc));
@@ -1233,10 +1242,24 @@ static void *discovery_thread(void *arg)
 	struct op_inst *in = arg;
 
 	while (!atomic_load(&in->stopping)) {
-		int64_t now = in->api->monotonic_ms(), wait = 1000;
+		int64_t now, wait = 1000;
 		bool synced = true;
 		CURLMsg *msg;
 		int left, running;
+
+		/* Transfers first, so that what they changed is acted on (and
+		 * the poll timeout computed) in this same round. */
+		curl_multi_perform(in->multi, &running);
+		while ((msg = curl_multi_info_read(in->multi, &left))) {
+			struct op_watch *w = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&w);
+			if (w)
+				transfer_done(w, msg->data.result);
+		}
+		now = in->api->monotonic_ms();
 
 		for (size_t i = 0; i < in->n_watches; i++) {
 			struct op_watch *w = &in->watches[i];
@@ -1269,23 +1292,16 @@ static void *discovery_thread(void *arg)
 			in->api->set_health(in->self, false, why);
 		}
 		if (synced && in->dirty) {
-			if (now - in->dirty_ms >= OP_DEBOUNCE_MS)
+			if (now - in->dirty_ms >= OP_DEBOUNCE_MS) {
 				rebuild(in);
-			else if (OP_DEBOUNCE_MS - (now - in->dirty_ms) < wait)
+				in->api->log(in->self, STARLING_LOG_DEBUG,
+					     "targets regenerated in %lld ms",
+					     (long long)(in->api->monotonic_ms() - now));
+			} else if (OP_DEBOUNCE_MS - (now - in->dirty_ms) < wait)
 				wait = OP_DEBOUNCE_MS - (now - in->dirty_ms);
 		}
 		if (wait < 10)
 			wait = 10;
-		curl_multi_perform(in->multi, &running);
-		while ((msg = curl_multi_info_read(in->multi, &left))) {
-			struct op_watch *w = NULL;
-
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&w);
-			if (w)
-				transfer_done(w, msg->data.result);
-		}
 		curl_multi_poll(in->multi, NULL, 0, (int)wait, NULL);
 	}
 	return NULL;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
 #include "operator.h"
@@ -69,33 +70,110 @@ static bool same_key(const cJSON *a, const char *ns, const char *name)
 	return aname && strcmp(aname, name) == 0 && strcmp(ans ? ans : "", ns ? ns : "") == 0;
 }
 
+static uint64_t key_hash(const char *ns, const char *name)
+{
+	XXH3_state_t st;
+
+	XXH3_64bits_reset(&st);
+	if (ns)
+		XXH3_64bits_update(&st, ns, strlen(ns));
+	XXH3_64bits_update(&st, "/", 1);
+	XXH3_64bits_update(&st, name, strlen(name));
+	return XXH3_64bits_digest(&st);
+}
+
+/* Slot holding item position pos, or of (h, ns, name) when pos < 0;
+ * -1 if absent. */
+static ssize_t slot_find(const struct op_store *s, uint64_t h, const char *ns, const char *name)
+{
+	size_t mask = s->n_slots - 1;
+
+	if (!s->n_slots)
+		return -1;
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		uint32_t p = s->slots[i];
+
+		if (!p)
+			return -1;
+		if (s->v[p - 1].hash == h && same_key(s->v[p - 1].obj, ns, name))
+			return (ssize_t)i;
+	}
+}
+
+static void slot_insert(struct op_store *s, size_t pos)
+{
+	size_t mask = s->n_slots - 1, i = s->v[pos].hash & mask;
+
+	while (s->slots[i])
+		i = (i + 1) & mask;
+	s->slots[i] = (uint32_t)(pos + 1);
+}
+
+static int reindex(struct op_store *s, size_t want)
+{
+	size_t n = 16;
+	uint32_t *slots;
+
+	while (n < want * 2)
+		n *= 2;
+	slots = calloc(n, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	free(s->slots);
+	s->slots = slots;
+	s->n_slots = n;
+	for (size_t i = 0; i < s->n; i++)
+		slot_insert(s, i);
+	return 0;
+}
+
+/* Empty slot i, shifting later entries of its probe run back. */
+static void slot_remove(struct op_store *s, size_t i)
+{
+	size_t mask = s->n_slots - 1, j = i;
+
+	for (size_t k = (j + 1) & mask; s->slots[k]; k = (k + 1) & mask) {
+		size_t want = s->v[s->slots[k] - 1].hash & mask;
+
+		/* Leave it if its home lies cyclically in (j, k]. */
+		if ((j < k) ? (want > j && want <= k) : (want > j || want <= k))
+			continue;
+		s->slots[j] = s->slots[k];
+		j = k;
+	}
+	s->slots[j] = 0;
+}
+
 static ssize_t store_find(const struct op_store *s, const char *ns, const char *name)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (same_key(s->v[i].obj, ns, name))
-			return (ssize_t)i;
-	return -1;
+	ssize_t i = slot_find(s, key_hash(ns, name), ns, name);
+
+	return i < 0 ? -1 : (ssize_t)s->slots[i] - 1;
 }
 
 int op_store_put(struct op_store *s, cJSON *obj, int src)
 {
-	const char *name = meta_str(obj, "name");
+	const char *name = meta_str(obj, "name"), *ns = meta_str(obj, "namespace");
+	uint64_t h;
 	ssize_t i;
 
 	if (!name) {
 		cJSON_Delete(obj);
 		return -EINVAL;
 	}
-	i = store_find(s, meta_str(obj, "namespace"), name);
+	h = key_hash(ns, name);
+	i = slot_find(s, h, ns, name);
 	if (i >= 0) {
-		cJSON_Delete(s->v[i].obj);
-		s->v[i].obj = obj;
-		s->v[i].src = src;
+		struct op_item *it = &s->v[s->slots[i] - 1];
+
+		cJSON_Delete(it->obj);
+		it->obj = obj;
+		it->src = src;
 		return 0;
 	}
-	if (s->n == s->cap) {
+	if (s->n == s->cap || s->n == UINT32_MAX - 1) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
-		struct op_item *v = realloc(s->v, cap * sizeof(*v));
+		struct op_item *v = s->n < UINT32_MAX - 1 ? realloc(s->v, cap * sizeof(*v)) : NULL;
 
 		if (!v) {
 			cJSON_Delete(obj);
@@ -104,41 +182,68 @@ int op_store_put(struct op_store *s, cJSON *obj, int src)
 		s->v = v;
 		s->cap = cap;
 	}
+	if ((s->n + 1) * 2 > s->n_slots && reindex(s, s->n + 1)) {
+		cJSON_Delete(obj);
+		return -ENOMEM;
+	}
 	s->v[s->n].obj = obj;
 	s->v[s->n].src = src;
+	s->v[s->n].hash = h;
+	slot_insert(s, s->n);
 	s->n++;
 	return 0;
 }
 
 int op_store_del(struct op_store *s, const cJSON *obj)
 {
-	const char *name = meta_str(obj, "name");
-	ssize_t i;
+	const char *name = meta_str(obj, "name"), *ns = meta_str(obj, "namespace");
+	ssize_t i, last;
+	size_t pos;
 
 	if (!name)
 		return -ENOENT;
-	i = store_find(s, meta_str(obj, "namespace"), name);
+	i = slot_find(s, key_hash(ns, name), ns, name);
 	if (i < 0)
 		return -ENOENT;
-	cJSON_Delete(s->v[i].obj);
-	s->v[i] = s->v[--s->n];
+	pos = s->slots[i] - 1;
+	slot_remove(s, (size_t)i);
+	cJSON_Delete(s->v[pos].obj);
+	if (pos != s->n - 1) {
+		/* The last item moves into the hole: repoint its slot. */
+		struct op_item *l = &s->v[s->n - 1];
+
+		last =
+		    slot_find(s, l->hash, meta_str(l->obj, "namespace"), meta_str(l->obj, "name"));
+		s->v[pos] = *l;
+		if (last >= 0)
+			s->slots[last] = (uint32_t)(pos + 1);
+	}
+	s->n--;
 	return 0;
 }
 
 void op_store_clear(struct op_store *s, int src)
 {
-	for (size_t i = 0; i < s->n;) {
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
 		if (src >= 0 && s->v[i].src != src) {
-			i++;
+			s->v[k++] = s->v[i];
 			continue;
 		}
 		cJSON_Delete(s->v[i].obj);
-		s->v[i] = s->v[--s->n];
 	}
+	s->n = k;
 	if (src < 0) {
 		free(s->v);
-		s->v = NULL;
-		s->cap = 0;
+		free(s->slots);
+		memset(s, 0, sizeof(*s));
+		return;
+	}
+	if (s->n_slots) {
+		memset(s->slots, 0, s->n_slots * sizeof(*s->slots));
+		for (size_t i = 0; i < s->n; i++)
+			slot_insert(s, i);
 	}
 }
 
@@ -310,6 +415,7 @@ static void job_free(struct op_job *j)
 		free(j->namespaces[i]);
 	free(j->namespaces);
 	free(j->monitor);
+	cJSON_Delete(j->selector);
 	free(j);
 }
 
@@ -882,6 +988,11 @@ int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, stru
 			break;
 		}
 		rc = job_namespaces(j, spec, ns);
+		if (!rc && jobj(spec, "selector")) {
+			j->selector = cJSON_Duplicate(jobj(spec, "selector"), true);
+			if (!j->selector)
+				rc = -ENOMEM;
+		}
 		if (!rc)
 			rc = fill_scrape_config(d, j, spec, ep, &mb, e2, sizeof(e2));
 		if (!rc)
@@ -920,6 +1031,9 @@ void op_gen_scratch_init(struct op_gen_scratch *s)
 {
 	starling_lset_init(&s->base);
 	starling_lset_init(&s->ls);
+	starling_lset_init(&s->cand);
+	s->jobs = NULL;
+	s->jobs_cap = 0;
 	starling_relabel_scratch_init(&s->rs);
 }
 
@@ -927,6 +1041,8 @@ void op_gen_scratch_free(struct op_gen_scratch *s)
 {
 	starling_lset_free(&s->base);
 	starling_lset_free(&s->ls);
+	starling_lset_free(&s->cand);
+	free(s->jobs);
 	starling_relabel_scratch_free(&s->rs);
 }
 
@@ -1111,7 +1227,33 @@ static int finish_target(const struct op_defaults *d, struct op_job *j, struct o
 	return fn(arg, j, ls);
 }
 
-static int pod_targets(const struct op_defaults *d, struct op_job *j, const cJSON *pod,
+/* The jobs a rebuild evaluates together: each candidate's meta labels are
+ * built once and relabelled for every job whose namespaces hold it. */
+struct job_set {
+	struct op_job *const *v;
+	size_t n;
+};
+
+static int emit(const struct op_defaults *d, const struct job_set *js, struct op_gen_scratch *s,
+		op_target_fn fn, void *arg)
+{
+	const char *ns = starling_lset_get(&s->cand, "__meta_kubernetes_namespace");
+
+	for (size_t i = 0; i < js->n; i++) {
+		int rc;
+
+		if (!in_namespaces(js->v[i], ns))
+			continue;
+		if (starling_lset_copy(&s->ls, &s->cand))
+			return -ENOMEM;
+		rc = finish_target(d, js->v[i], s, fn, arg);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int pod_targets(const struct op_defaults *d, const struct job_set *js, const cJSON *pod,
 		       struct op_gen_scratch *s, op_target_fn fn, void *arg)
 {
 	const char *ip = jstr(jobj(pod, "status"), "podIP");
@@ -1135,11 +1277,11 @@ static int pod_targets(const struct op_defaults *d, struct op_job *j, const cJSO
 			const cJSON *ports = jarr(c, "ports"), *p;
 
 			if (!ports || cJSON_GetArraySize(ports) == 0) {
-				if (starling_lset_copy(&s->ls, &s->base) ||
-				    container_labels(&s->ls, c, l == 1) ||
-				    starling_lset_set_str(&s->ls, "__address__", ip))
+				if (starling_lset_copy(&s->cand, &s->base) ||
+				    container_labels(&s->cand, c, l == 1) ||
+				    starling_lset_set_str(&s->cand, "__address__", ip))
 					return -ENOMEM;
-				rc = finish_target(d, j, s, fn, arg);
+				rc = emit(d, js, s, fn, arg);
 				if (rc < 0)
 					return rc;
 				continue;
@@ -1152,11 +1294,12 @@ static int pod_targets(const struct op_defaults *d, struct op_job *j, const cJSO
 				if (!cJSON_IsNumber(num))
 					continue;
 				join_host_port(addr, sizeof(addr), ip, num->valueint);
-				if (starling_lset_copy(&s->ls, &s->base) ||
-				    container_labels(&s->ls, c, l == 1) || port_labels(&s->ls, p) ||
-				    starling_lset_set_str(&s->ls, "__address__", addr))
+				if (starling_lset_copy(&s->cand, &s->base) ||
+				    container_labels(&s->cand, c, l == 1) ||
+				    port_labels(&s->cand, p) ||
+				    starling_lset_set_str(&s->cand, "__address__", addr))
 					return -ENOMEM;
-				rc = finish_target(d, j, s, fn, arg);
+				rc = emit(d, js, s, fn, arg);
 				if (rc < 0)
 					return rc;
 			}
@@ -1199,9 +1342,9 @@ static int endpoint_pod_labels(struct starling_lset *ls, char *buf, size_t cap, 
 	return 0;
 }
 
-static int endpoints_targets(const struct op_defaults *d, struct op_job *j, const cJSON *eps,
-			     const struct op_cluster *cl, struct op_gen_scratch *s, op_target_fn fn,
-			     void *arg)
+static int endpoints_targets(const struct op_defaults *d, const struct job_set *js,
+			     const cJSON *eps, const struct op_cluster *cl,
+			     struct op_gen_scratch *s, op_target_fn fn, void *arg)
 {
 	const char *ns = meta_str(eps, "namespace"), *name = meta_str(eps, "name");
 	const cJSON *svc = op_store_get(&cl->services, ns, name), *sub;
@@ -1244,29 +1387,30 @@ static int endpoints_targets(const struct op_defaults *d, struct op_job *j, cons
 						continue;
 					join_host_port(addr, sizeof(addr), ip, pnum->valueint);
 					snprintf(nb, sizeof(nb), "%d", pnum->valueint);
-					if (starling_lset_copy(&s->ls, &s->base))
+					if (starling_lset_copy(&s->cand, &s->base))
 						return -ENOMEM;
-					rc = starling_lset_set_str(&s->ls, "__address__", addr);
-					rc |=
-					    set_opt(&s->ls, "__meta_kubernetes_endpoint_port_name",
-						    jstr(port, "name"));
+					rc = starling_lset_set_str(&s->cand, "__address__", addr);
+					rc |= set_opt(&s->cand,
+						      "__meta_kubernetes_endpoint_port_name",
+						      jstr(port, "name"));
 					rc |= starling_lset_set_str(
-					    &s->ls, "__meta_kubernetes_endpoint_port_protocol",
+					    &s->cand, "__meta_kubernetes_endpoint_port_protocol",
 					    proto);
 					rc |= starling_lset_set_str(
-					    &s->ls, "__meta_kubernetes_endpoint_ready",
+					    &s->cand, "__meta_kubernetes_endpoint_ready",
 					    k == 0 ? "true" : "false");
-					rc |= set_opt(&s->ls, "__meta_kubernetes_endpoint_hostname",
-						      jstr(a, "hostname"));
 					rc |=
-					    set_opt(&s->ls, "__meta_kubernetes_endpoint_node_name",
-						    jstr(a, "nodeName"));
+					    set_opt(&s->cand, "__meta_kubernetes_endpoint_hostname",
+						    jstr(a, "hostname"));
+					rc |= set_opt(&s->cand,
+						      "__meta_kubernetes_endpoint_node_name",
+						      jstr(a, "nodeName"));
 					rc |= set_opt(
-					    &s->ls,
+					    &s->cand,
 					    "__meta_kubernetes_endpoint_address_target_kind",
 					    rkind);
 					rc |= set_opt(
-					    &s->ls,
+					    &s->cand,
 					    "__meta_kubernetes_endpoint_address_target_name",
 					    rname);
 					if (rc)
@@ -1277,11 +1421,11 @@ static int endpoints_targets(const struct op_defaults *d, struct op_job *j, cons
 						    op_store_get(&cl->pods, rns ? rns : ns, rname);
 
 						if (pod && endpoint_pod_labels(
-							       &s->ls, s->buf, sizeof(s->buf), pod,
-							       pnum->valueint, proto))
+							       &s->cand, s->buf, sizeof(s->buf),
+							       pod, pnum->valueint, proto))
 							return -ENOMEM;
 					}
-					rc = finish_target(d, j, s, fn, arg);
+					rc = emit(d, js, s, fn, arg);
 					if (rc < 0)
 						return rc;
 				}
@@ -1292,9 +1436,9 @@ static int endpoints_targets(const struct op_defaults *d, struct op_job *j, cons
 }
 
 /* EndpointSlice role (Prometheus discovery/kubernetes/endpointslice.go). */
-static int endpointslice_targets(const struct op_defaults *d, struct op_job *j, const cJSON *es,
-				 const struct op_cluster *cl, struct op_gen_scratch *s,
-				 op_target_fn fn, void *arg)
+static int endpointslice_targets(const struct op_defaults *d, const struct job_set *js,
+				 const cJSON *es, const struct op_cluster *cl,
+				 struct op_gen_scratch *s, op_target_fn fn, void *arg)
 {
 	const char *ns = meta_str(es, "namespace"), *name = meta_str(es, "name");
 	const char *svc_name =
@@ -1336,16 +1480,17 @@ static int endpointslice_targets(const struct op_defaults *d, struct op_job *j, 
 				if (!cJSON_IsString(a))
 					continue;
 				join_host_port(addr, sizeof(addr), a->valuestring, pnum->valueint);
-				if (starling_lset_copy(&s->ls, &s->base))
+				if (starling_lset_copy(&s->cand, &s->base))
 					return -ENOMEM;
-				rc = starling_lset_set_str(&s->ls, "__address__", addr);
-				rc |= set_opt(&s->ls, "__meta_kubernetes_endpointslice_port_name",
+				rc = starling_lset_set_str(&s->cand, "__address__", addr);
+				rc |= set_opt(&s->cand, "__meta_kubernetes_endpointslice_port_name",
 					      jstr(port, "name"));
 				rc |= starling_lset_set_str(
-				    &s->ls, "__meta_kubernetes_endpointslice_port_protocol", proto);
+				    &s->cand, "__meta_kubernetes_endpointslice_port_protocol",
+				    proto);
 				rc |= starling_lset_set_str(
-				    &s->ls, "__meta_kubernetes_endpointslice_port", nb);
-				rc |= set_opt(&s->ls,
+				    &s->cand, "__meta_kubernetes_endpointslice_port", nb);
+				rc |= set_opt(&s->cand,
 					      "__meta_kubernetes_endpointslice_port_app_protocol",
 					      jstr(port, "appProtocol"));
 				for (int c = 0; c < 3; c++) {
@@ -1358,22 +1503,22 @@ static int endpointslice_targets(const struct op_defaults *d, struct op_job *j, 
 						 "__meta_kubernetes_endpointslice_endpoint_"
 						 "conditions_%s",
 						 cn[c]);
-					rc |=
-					    starling_lset_set_str(&s->ls, ln, b ? "true" : "false");
+					rc |= starling_lset_set_str(&s->cand, ln,
+								    b ? "true" : "false");
 				}
-				rc |= set_opt(&s->ls,
+				rc |= set_opt(&s->cand,
 					      "__meta_kubernetes_endpointslice_endpoint_hostname",
 					      jstr(ep, "hostname"));
-				rc |= set_opt(&s->ls,
+				rc |= set_opt(&s->cand,
 					      "__meta_kubernetes_endpointslice_endpoint_node_name",
 					      jstr(ep, "nodeName"));
-				rc |=
-				    set_opt(&s->ls, "__meta_kubernetes_endpointslice_endpoint_zone",
-					    jstr(ep, "zone"));
-				rc |= set_opt(&s->ls,
+				rc |= set_opt(&s->cand,
+					      "__meta_kubernetes_endpointslice_endpoint_zone",
+					      jstr(ep, "zone"));
+				rc |= set_opt(&s->cand,
 					      "__meta_kubernetes_endpointslice_address_target_kind",
 					      rkind);
-				rc |= set_opt(&s->ls,
+				rc |= set_opt(&s->cand,
 					      "__meta_kubernetes_endpointslice_address_target_name",
 					      rname);
 				if (rc)
@@ -1384,11 +1529,11 @@ static int endpointslice_targets(const struct op_defaults *d, struct op_job *j, 
 					    op_store_get(&cl->pods, rns ? rns : ns, rname);
 
 					if (pod &&
-					    endpoint_pod_labels(&s->ls, s->buf, sizeof(s->buf), pod,
-								pnum->valueint, proto))
+					    endpoint_pod_labels(&s->cand, s->buf, sizeof(s->buf),
+								pod, pnum->valueint, proto))
 						return -ENOMEM;
 				}
-				rc = finish_target(d, j, s, fn, arg);
+				rc = emit(d, js, s, fn, arg);
 				if (rc < 0)
 					return rc;
 			}
@@ -1397,43 +1542,106 @@ static int endpointslice_targets(const struct op_defaults *d, struct op_job *j, 
 	return 0;
 }
 
+/* A selector value as the generated keep rule sees it: the operator puts
+ * it into the regex unquoted, so '.' matches any character (the only regex
+ * metacharacter a label value may contain). */
+static bool value_matches(const char *pattern, const char *v)
+{
+	for (; *pattern && *v; pattern++, v++)
+		if (*pattern != '.' && *pattern != *v)
+			return false;
+	return !*pattern && !*v;
+}
+
+/* Whether job j's selector (as its keep/drop rules would) selects an object
+ * with these labels (pod labels, or the service's; NULL = none). */
+static bool job_selects(const struct op_job *j, const cJSON *labels)
+{
+	const cJSON *e, *v;
+
+	if (!j->selector)
+		return true;
+	cJSON_ArrayForEach(e, jobj(j->selector, "matchLabels"))
+	{
+		const char *have = jstr(labels, e->string);
+
+		if (!cJSON_IsString(e) || !have || !value_matches(e->valuestring, have))
+			return false;
+	}
+	cJSON_ArrayForEach(e, jarr(j->selector, "matchExpressions"))
+	{
+		const char *key = jstr(e, "key"), *op = jstr(e, "operator");
+		const char *have = key ? jstr(labels, key) : NULL;
+		enum op_sel_op o;
+		bool in = false;
+
+		if (!key || !op || op_sel_op_parse(op, &o))
+			return true; /* refused when the job was built */
+		cJSON_ArrayForEach(v, jarr(e, "values")) in |=
+		    have && cJSON_IsString(v) && value_matches(v->valuestring, have);
+		if ((o == OP_SEL_IN && !in) || (o == OP_SEL_NOT_IN && in) ||
+		    (o == OP_SEL_EXISTS && !have) || (o == OP_SEL_DOES_NOT_EXIST && have))
+			return false;
+	}
+	return true;
+}
+
+int op_targets(const struct op_defaults *d, struct op_job *const *jobs, size_t n_jobs,
+	       const struct op_cluster *c, struct op_gen_scratch *s, op_target_fn fn, void *arg)
+{
+	const struct op_store *st = d->kind == OP_POD_MONITORS ? &c->pods
+				    : d->endpointslice	       ? &c->endpointslices
+							       : &c->endpoints;
+	int rc = 0;
+
+	if (!n_jobs)
+		return 0;
+	/* Component rules run first and could rewrite the labels the
+	 * selector looks at: then every job sees every object. */
+	bool prefilter = starling_relabel_rules_count(d->rules) == 0;
+
+	if (s->jobs_cap < n_jobs) {
+		struct op_job **v = realloc(s->jobs, n_jobs * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->jobs = v;
+		s->jobs_cap = n_jobs;
+	}
+	for (size_t i = 0; i < st->n && !rc; i++) {
+		const cJSON *o = st->v[i].obj, *labels = NULL;
+		const char *ns = meta_str(o, "namespace");
+		struct job_set sel = {s->jobs, 0};
+
+		if (d->kind == OP_POD_MONITORS) {
+			labels = jobj(jobj(o, "metadata"), "labels");
+		} else {
+			const char *svc = d->endpointslice
+					      ? jstr(jobj(jobj(o, "metadata"), "labels"),
+						     "kubernetes.io/service-name")
+					      : meta_str(o, "name");
+			const cJSON *so = svc ? op_store_get(&c->services, ns, svc) : NULL;
+
+			labels = jobj(jobj(so, "metadata"), "labels");
+		}
+		for (size_t k = 0; k < n_jobs; k++)
+			if (in_namespaces(jobs[k], ns) &&
+			    (!prefilter || job_selects(jobs[k], labels)))
+				s->jobs[sel.n++] = jobs[k];
+		if (!sel.n)
+			continue;
+		if (d->kind == OP_POD_MONITORS)
+			rc = pod_targets(d, &sel, o, s, fn, arg);
+		else if (d->endpointslice)
+			rc = endpointslice_targets(d, &sel, o, c, s, fn, arg);
+		else
+			rc = endpoints_targets(d, &sel, o, c, s, fn, arg);
+	}
+	return rc;
+}
+
 int op_job_targets(const struct op_defaults *d, struct op_job *job, const struct op_cluster *c,
 		   struct op_gen_scratch *s, op_target_fn fn, void *arg)
 {
-	int rc;
-
-	if (d->kind == OP_POD_MONITORS) {
-		for (size_t i = 0; i < c->pods.n; i++) {
-			const cJSON *pod = c->pods.v[i].obj;
-
-			if (!in_namespaces(job, meta_str(pod, "namespace")))
-				continue;
-			rc = pod_targets(d, job, pod, s, fn, arg);
-			if (rc)
-				return rc;
-		}
-		return 0;
-	}
-	if (d->endpointslice) {
-		for (size_t i = 0; i < c->endpointslices.n; i++) {
-			const cJSON *es = c->endpointslices.v[i].obj;
-
-			if (!in_namespaces(job, meta_str(es, "namespace")))
-				continue;
-			rc = endpointslice_targets(d, job, es, c, s, fn, arg);
-			if (rc)
-				return rc;
-		}
-		return 0;
-	}
-	for (size_t i = 0; i < c->endpoints.n; i++) {
-		const cJSON *eps = c->endpoints.v[i].obj;
-
-		if (!in_namespaces(job, meta_str(eps, "namespace")))
-			continue;
-		rc = endpoints_targets(d, job, eps, c, s, fn, arg);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	return op_targets(d, &job, 1, c, s, fn, arg);
 }

@@ -9,7 +9,8 @@ limit/continue), and for `?watch=1` a chunked stream of newline-separated
 resourceVersion, ended after timeoutSeconds.
 
 A control API drives it from the test script:
-  POST /_control/apply       body: an object (kind + metadata) -> ADDED/MODIFIED
+  POST /_control/apply       body: an object (kind + metadata), or a JSON array
+                             of them -> ADDED/MODIFIED
   POST /_control/delete      body: an object -> DELETED
   POST /_control/expire      every open watch gets ERROR 410 and history is dropped
   POST /_control/garbage     every open watch gets a line of garbage
@@ -123,7 +124,9 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
         if u.path == "/_control/apply":
-            STATE.change(json.loads(body))
+            doc = json.loads(body)
+            for o in doc if isinstance(doc, list) else [doc]:
+                STATE.change(o)
         elif u.path == "/_control/delete":
             STATE.change(json.loads(body), deleted=True)
         elif u.path == "/_control/expire":

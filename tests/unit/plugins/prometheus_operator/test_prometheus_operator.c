@@ -473,6 +473,40 @@ static void test_selector_and_store(void)
 	CU_ASSERT_EQUAL(st.n, 0);
 	op_store_clear(&st, -1);
 
+	/* The index under churn: many objects, deletions moving the last one. */
+	for (int i = 0; i < 3000; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "p%d", i);
+		CU_ASSERT_EQUAL(
+		    op_store_put(&st, pod(i % 2 ? "x" : "y", name, "a", "t", "Running", "1.1.1.1"),
+				 i % 3),
+		    0);
+	}
+	for (int i = 0; i < 3000; i += 3) {
+		char buf[128];
+		cJSON *k;
+
+		snprintf(buf, sizeof(buf), "{\"metadata\":{\"namespace\":\"%s\",\"name\":\"p%d\"}}",
+			 i % 2 ? "x" : "y", i);
+		k = cJSON_Parse(buf);
+		CU_ASSERT_EQUAL(op_store_del(&st, k), 0);
+		cJSON_Delete(k);
+	}
+	CU_ASSERT_EQUAL(st.n, 2000);
+	for (int i = 0; i < 3000; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "p%d", i);
+		CU_ASSERT_EQUAL(op_store_get(&st, i % 2 ? "x" : "y", name) != NULL, i % 3 != 0);
+		CU_ASSERT_PTR_NULL(op_store_get(&st, i % 2 ? "y" : "x", name));
+	}
+	op_store_clear(&st, 1);
+	CU_ASSERT_EQUAL(st.n, 1000);
+	CU_ASSERT_PTR_NOT_NULL(op_store_get(&st, "y", "p2"));
+	CU_ASSERT_PTR_NULL(op_store_get(&st, "x", "p1"));
+	op_store_clear(&st, -1);
+
 	CU_ASSERT_EQUAL(op_parse_duration("1m30s", &ms), 0);
 	CU_ASSERT_EQUAL(ms, 90000);
 	CU_ASSERT_EQUAL(op_parse_duration("250ms", &ms), 0);
