@@ -66,6 +66,11 @@ struct op_cluster {
 
 void op_cluster_free(struct op_cluster *c);
 
+/* Drop the fields target generation never reads (managedFields; for pods
+ * also everything in spec/status but containers, nodeName, phase, IPs and
+ * conditions, and per container all but name, image and ports). */
+void op_prune(cJSON *obj, bool is_pod);
+
 /* Label selector of the component's `selector` block, on monitor labels. */
 enum op_sel_op { OP_SEL_IN, OP_SEL_NOT_IN, OP_SEL_EXISTS, OP_SEL_DOES_NOT_EXIST };
 

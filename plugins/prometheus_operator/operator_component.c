@@ -706,6 +706,7 @@ static int watch_event(struct op_watch *w, const char *line, size_t len)
 	if (strcmp(type, "BOOKMARK") == 0) {
 		cJSON_Delete(obj);
 	} else if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
+		op_prune(obj, w->store == &in->cluster.pods);
 		if (op_store_put(w->store, obj, w->idx)) {
 			w->garbage = true;
 			snprintf(w->err, sizeof(w->err), "%s event for an object without a name",
@@ -898,6 +899,7 @@ static void list_done(struct op_watch *w)
 		return;
 	}
 	while (cJSON_IsArray(items) && (it = cJSON_DetachItemFromArray(items, 0))) {
+		op_prune(it, w->store == &in->cluster.pods);
 		if (op_store_put(&w->pend, it, w->idx)) {
 			cJSON_Delete(doc);
 			watch_failed(w, true, "list item without metadata.name");

@@ -254,6 +254,53 @@ const cJSON *op_store_get(const struct op_store *s, const char *ns, const char *
 	return i >= 0 ? s->v[i].obj : NULL;
 }
 
+/* Keep only what target generation reads: a large cluster's pods carry
+ * managedFields, volumes, env and status details that would otherwise
+ * dominate the memory use. */
+void op_prune(cJSON *obj, bool is_pod)
+{
+	static const char *const spec_keep[] = {"containers", "initContainers", "nodeName"};
+	static const char *const status_keep[] = {"phase", "podIP", "hostIP", "conditions"};
+	static const char *const cont_keep[] = {"name", "image", "ports"};
+	cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata"), *e, *next;
+
+	cJSON_DeleteItemFromObjectCaseSensitive(md, "managedFields");
+	if (!is_pod)
+		return;
+	for (int part = 0; part < 2; part++) {
+		cJSON *o = cJSON_GetObjectItemCaseSensitive(obj, part ? "status" : "spec");
+		const char *const *keep = part ? status_keep : spec_keep;
+
+		for (e = o ? o->child : NULL; e; e = next) {
+			bool k = false;
+
+			next = e->next;
+			for (int j = 0; j < 4 && !k; j++)
+				k = (part || j < 3) && e->string && strcmp(e->string, keep[j]) == 0;
+			if (!k)
+				cJSON_Delete(cJSON_DetachItemViaPointer(o, e));
+		}
+	}
+	for (int l = 0; l < 2; l++) {
+		cJSON *c;
+
+		cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(
+					  cJSON_GetObjectItemCaseSensitive(obj, "spec"),
+					  l ? "initContainers" : "containers"))
+		{
+			for (e = c->child; e; e = next) {
+				bool k = false;
+
+				next = e->next;
+				for (int j = 0; j < 3 && !k; j++)
+					k = e->string && strcmp(e->string, cont_keep[j]) == 0;
+				if (!k)
+					cJSON_Delete(cJSON_DetachItemViaPointer(c, e));
+			}
+		}
+	}
+}
+
 void op_cluster_free(struct op_cluster *c)
 {
 	op_store_clear(&c->monitors, -1);

@@ -236,6 +236,27 @@ static void test_podmonitor_options(void)
 	op_cluster_free(&c);
 }
 
+static void test_prune(void)
+{
+	cJSON *p = cJSON_Parse(
+	    "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\",\"labels\":{\"x\":\"y\"},"
+	    "\"managedFields\":[{\"manager\":\"kubelet\"}]},\"spec\":{\"volumes\":[],"
+	    "\"nodeName\":\"node-a\",\"containers\":[{\"name\":\"c\",\"env\":[],\"image\":"
+	    "\"i\",\"ports\":[{\"containerPort\":1}]}]},\"status\":{\"phase\":\"Running\","
+	    "\"podIP\":\"10.0.0.1\",\"containerStatuses\":[]}}");
+	char *out;
+
+	op_prune(p, true);
+	out = cJSON_PrintUnformatted(p);
+	CU_ASSERT_STRING_EQUAL(out, "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\","
+				    "\"labels\":{\"x\":\"y\"}},\"spec\":{\"nodeName\":\"node-a\","
+				    "\"containers\":[{\"name\":\"c\",\"image\":\"i\",\"ports\":"
+				    "[{\"containerPort\":1}]}]},\"status\":{\"phase\":\"Running\","
+				    "\"podIP\":\"10.0.0.1\"}}");
+	free(out);
+	cJSON_Delete(p);
+}
+
 static void test_component_rules_first(void)
 {
 	struct op_defaults d = defaults(OP_POD_MONITORS);
@@ -642,6 +663,7 @@ int main(void)
 	s = CU_add_suite("prometheus_operator", NULL, NULL);
 	CU_add_test(s, "PodMonitor -> targets", test_podmonitor_targets);
 	CU_add_test(s, "PodMonitor options", test_podmonitor_options);
+	CU_add_test(s, "pods are pruned", test_prune);
 	CU_add_test(s, "component rules come first", test_component_rules_first);
 	CU_add_test(s, "ServiceMonitor -> targets", test_servicemonitor_targets);
 	CU_add_test(s, "EndpointSlice role", test_endpointslice_targets);
