@@ -1064,6 +1064,33 @@ static bool same_target(const struct op_target *a, const struct op_target *b)
 	return true;
 }
 
+/* in->targets is a binary min-heap on next_due_ms: the scrape thread finds
+ * the due targets without scanning them all. */
+static void heap_down(struct op_target **h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		struct op_target *tmp;
+
+		if (l < n && h[l]->t->next_due_ms < h[m]->t->next_due_ms)
+			m = l;
+		if (l + 1 < n && h[l + 1]->t->next_due_ms < h[m]->t->next_due_ms)
+			m = l + 1;
+		if (m == i)
+			return;
+		tmp = h[i];
+		h[i] = h[m];
+		h[m] = tmp;
+		i = m;
+	}
+}
+
+static void heapify(struct op_target **h, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		heap_down(h, n, i);
+}
+
 /* Install in->next as the target set (see the file comment). */
 static int install_targets(struct op_inst *in)
 {
@@ -1124,6 +1151,7 @@ static int install_targets(struct op_inst *in)
 	free(old);
 	in->targets = in->next;
 	in->n_targets = in->n_next;
+	heapify(in->targets, in->n_targets);
 	in->next = NULL;
 	in->n_next = in->next_cap = 0;
 	pthread_mutex_unlock(&in->lock);
@@ -1416,20 +1444,19 @@ static int64_t schedule(struct op_inst *in, int64_t now)
 {
 	int64_t wait = 1000;
 
-	for (size_t i = 0; i < in->n_targets; i++) {
-		struct op_target *ot = in->targets[i];
+	while (in->n_targets && in->targets[0]->t->next_due_ms <= now) {
+		struct op_target *ot = in->targets[0];
 		struct scrape_target *t = ot->t;
 		int64_t iv = ot->job->cfg.interval_ms;
 
-		if (t->next_due_ms <= now) {
-			t->next_due_ms += iv;
-			if (t->next_due_ms <= now)
-				t->next_due_ms = scrape_next_slot(now + 1, iv, t->phase_ms);
-			dispatch(in, ot);
-		}
-		if (t->next_due_ms - now < wait)
-			wait = t->next_due_ms - now;
+		t->next_due_ms += iv;
+		if (t->next_due_ms <= now) /* fell behind: skip the slots we missed */
+			t->next_due_ms = scrape_next_slot(now + 1, iv, t->phase_ms);
+		heap_down(in->targets, in->n_targets, 0);
+		dispatch(in, ot);
 	}
+	if (in->n_targets)
+		wait = in->targets[0]->t->next_due_ms - now;
 	for (size_t i = 0; i < in->n_retired;) {
 		struct op_target *ot = in->retired[i];
 		struct scrape_target *t = ot->t;
