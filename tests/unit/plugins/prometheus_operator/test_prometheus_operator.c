@@ -11,6 +11,10 @@
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <time.h>
 
 #include "mock_host.h"
 #include "operator.h"
@@ -653,6 +657,178 @@ static void test_kubeconfig(void)
 	unlink(path);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The whole component through the mock host, against an in-process fake    */
+/* API server that also serves the "pod"'s /metrics.                         */
+
+static struct MHD_Daemon *api_daemon;
+static unsigned api_port;
+static volatile int api_garbage; /* 1: the pod LIST answers with HTML */
+
+static enum MHD_Result api_handler(void *cls, struct MHD_Connection *conn, const char *url,
+				   const char *method, const char *version, const char *data,
+				   size_t *size, void **ctx)
+{
+	const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+	const char *watch = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "watch");
+	char body[4096];
+	const char *ct = "application/json";
+	unsigned status = 200;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	(void)cls, (void)method, (void)version, (void)data, (void)size, (void)ctx;
+	if (strcmp(url, "/metrics") == 0) {
+		snprintf(body, sizeof(body), "# TYPE test_metric gauge\ntest_metric{a=\"b\"} 42\n");
+		ct = "text/plain; version=0.0.4";
+	} else if (!auth || strcmp(auth, "Bearer tok") != 0) {
+		status = 401;
+		snprintf(body, sizeof(body), "{\"kind\":\"Status\",\"code\":401}");
+	} else if (watch) {
+		body[0] = '\0'; /* the watch ends at once; the client resumes */
+	} else if (strcmp(url, "/apis/monitoring.coreos.com/v1/podmonitors") == 0) {
+		snprintf(
+		    body, sizeof(body),
+		    "{\"kind\":\"PodMonitorList\",\"apiVersion\":\"monitoring.coreos.com/v1\","
+		    "\"metadata\":{\"resourceVersion\":\"10\"},\"items\":[{\"metadata\":{"
+		    "\"name\":\"pm\",\"namespace\":\"ns1\",\"resourceVersion\":\"9\"},"
+		    "\"spec\":{\"selector\":{\"matchLabels\":{\"app\":\"web\"}},"
+		    "\"podMetricsEndpoints\":[{\"port\":\"metrics\",\"interval\":\"1s\"}]}}]}");
+	} else if (strcmp(url, "/api/v1/pods") == 0 && api_garbage) {
+		snprintf(body, sizeof(body), "<html>502 Bad Gateway</html>");
+	} else if (strcmp(url, "/api/v1/pods") == 0) {
+		snprintf(body, sizeof(body),
+			 "{\"kind\":\"PodList\",\"apiVersion\":\"v1\",\"metadata\":{"
+			 "\"resourceVersion\":\"11\"},\"items\":[{\"metadata\":{\"name\":\"web-1\","
+			 "\"namespace\":\"ns1\",\"labels\":{\"app\":\"web\"}},\"spec\":{"
+			 "\"containers\":[{\"name\":\"c\",\"ports\":[{\"name\":\"metrics\","
+			 "\"containerPort\":%u}]}]},\"status\":{\"phase\":\"Running\","
+			 "\"podIP\":\"127.0.0.1\"}}]}",
+			 api_port);
+	} else {
+		status = 404;
+		snprintf(body, sizeof(body), "{\"kind\":\"Status\",\"code\":404}");
+	}
+	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(resp, "Content-Type", ct);
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static int api_start(void)
+{
+	struct sockaddr_in sa = {0};
+	const union MHD_DaemonInfo *info;
+
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	api_daemon = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL,
+	    api_handler, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
+	if (!api_daemon)
+		return -1;
+	info = MHD_get_daemon_info(api_daemon, MHD_DAEMON_INFO_BIND_PORT);
+	api_port = info->port;
+	return 0;
+}
+
+static const char *label_of(const struct starling_series *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_labels; i++)
+		if (strcmp(s->labels[i].name, name) == 0)
+			return s->labels[i].value;
+	return NULL;
+}
+
+/* The first forwarded series called `name`, or NULL. */
+static const struct starling_series *find_series(struct mock_host *m, const char *name)
+{
+	for (size_t b = 0; b < mock_host_forwarded_batches(m); b++) {
+		const struct starling_series_batch *batch = mock_host_forwarded_batch(m, b);
+
+		for (size_t i = 0; i < batch->n_series; i++) {
+			const char *n = label_of(&batch->series[i], "__name__");
+
+			if (n && strcmp(n, name) == 0)
+				return &batch->series[i];
+		}
+	}
+	return NULL;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static void test_component_end_to_end(void)
+{
+	const struct starling_component_type *type = &prometheus_operator_podmonitors_type;
+	const struct starling_series *s = NULL;
+	struct mock_host *m;
+	char cfg[512], err[256], inst_s[64];
+	void *inst = NULL;
+	const char *why = NULL;
+
+	CU_ASSERT_FATAL(api_start() == 0);
+	api_garbage = 0;
+	snprintf(cfg, sizeof(cfg),
+		 "forward_to = [\"x.y\"]; client = { api_server = \"http://127.0.0.1:%u\"; "
+		 "bearer_token = \"tok\"; };",
+		 api_port);
+	m = mock_host_new("prometheus.operator.podmonitors.t", type->schema, cfg, err, sizeof(err));
+	CU_ASSERT_FATAL(m != NULL);
+	mock_host_set_quiet(m, true);
+	CU_ASSERT_EQUAL_FATAL(
+	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst), 0);
+	CU_ASSERT_EQUAL_FATAL(type->start(inst), 0);
+	for (int i = 0; i < 100 && !(s = find_series(m, "test_metric")); i++)
+		sleep_ms(100);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	snprintf(inst_s, sizeof(inst_s), "127.0.0.1:%u", api_port);
+	CU_ASSERT_STRING_EQUAL(label_of(s, "a"), "b");
+	CU_ASSERT_STRING_EQUAL(label_of(s, "job"), "ns1/pm");
+	CU_ASSERT_STRING_EQUAL(label_of(s, "namespace"), "ns1");
+	CU_ASSERT_STRING_EQUAL(label_of(s, "pod"), "web-1");
+	CU_ASSERT_STRING_EQUAL(label_of(s, "container"), "c");
+	CU_ASSERT_STRING_EQUAL(label_of(s, "endpoint"), "metrics");
+	CU_ASSERT_STRING_EQUAL(label_of(s, "instance"), inst_s);
+	CU_ASSERT_EQUAL(s->n_labels, 8);
+	CU_ASSERT_EQUAL(s->values[0], 42);
+	s = find_series(m, "up");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(s->values[0], 1);
+	CU_ASSERT(mock_host_healthy(m, &why));
+	CU_ASSERT(mock_host_metric(m, "starling_operator_lists_total", NULL) >= 2);
+	CU_ASSERT_EQUAL(mock_host_metric(m, "starling_operator_monitors", NULL), 1);
+	CU_ASSERT_EQUAL(type->stop(inst), 0);
+	type->destroy(inst);
+	mock_host_free(m);
+
+	/* An API server answering the pod LIST with garbage: unhealthy,
+	 * counted, nothing scraped, and a clean stop. */
+	api_garbage = 1;
+	m = mock_host_new("prometheus.operator.podmonitors.t", type->schema, cfg, err, sizeof(err));
+	CU_ASSERT_FATAL(m != NULL);
+	mock_host_set_quiet(m, true);
+	CU_ASSERT_EQUAL_FATAL(
+	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst), 0);
+	CU_ASSERT_EQUAL_FATAL(type->start(inst), 0);
+	for (int i = 0; i < 50 && mock_host_healthy(m, NULL); i++)
+		sleep_ms(100);
+	CU_ASSERT(!mock_host_healthy(m, &why));
+	CU_ASSERT(why && strstr(why, "not a Kubernetes list"));
+	CU_ASSERT(mock_host_metric(m, "starling_operator_api_errors_total", NULL) >= 1);
+	CU_ASSERT_EQUAL(mock_host_forwarded_batches(m), 0);
+	CU_ASSERT_EQUAL(type->stop(inst), 0);
+	type->destroy(inst);
+	mock_host_free(m);
+	MHD_stop_daemon(api_daemon);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -671,6 +847,7 @@ int main(void)
 	CU_add_test(s, "selector, store, durations", test_selector_and_store);
 	CU_add_test(s, "component config", test_component_config);
 	CU_add_test(s, "kubeconfig", test_kubeconfig);
+	CU_add_test(s, "component end to end (mock host, fake API)", test_component_end_to_end);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
