@@ -121,6 +121,9 @@ struct starling_component {
 	struct cb_stats stats[CB_N];
 	unsigned failures;
 	int64_t next_retry_ms;
+	unsigned queued_jobs; /* timer jobs in the queue or running (tlock) */
+	/* Reentrant types: receives hold it shared, update/stop exclusive. */
+	pthread_rwlock_t recv_lock;
 };
 
 struct job {
@@ -311,6 +314,7 @@ static void *timer_main(void *arg)
 		}
 		j->timer = t;
 		t->queued = true;
+		t->owner->queued_jobs++;
 		enqueue_job(rt, j);
 	}
 	pthread_mutex_unlock(&rt->tlock);
@@ -320,6 +324,7 @@ static void *timer_main(void *arg)
 static void run_timer(struct runtime *rt, struct starling_timer *t)
 {
 	struct starling_component *c = t->owner;
+	bool run, free_it = false;
 	int64_t t0;
 
 	/* Take the instance's callback lock before marking the timer running,
@@ -327,45 +332,43 @@ static void run_timer(struct runtime *rt, struct starling_timer *t)
 	pthread_mutex_lock(&c->cb_lock);
 	pthread_mutex_lock(&rt->tlock);
 	t->queued = false;
-	if (t->cancelled || __atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE)) {
-		bool f = t->free_pending;
-
-		pthread_cond_broadcast(&rt->done);
-		pthread_mutex_unlock(&rt->tlock);
-		pthread_mutex_unlock(&c->cb_lock);
-		if (f)
-			free(t);
-		return;
+	run = !t->cancelled && !__atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE);
+	if (run) {
+		t->running = true;
+		t->runner = pthread_self();
+	} else {
+		free_it = t->free_pending;
 	}
-	t->running = true;
-	t->runner = pthread_self();
 	pthread_mutex_unlock(&rt->tlock);
 
-	t0 = mono_ns();
-	t->fn(t->arg);
-	stat_add(c, t->internal ? CB_CLUSTER : CB_TIMER, t0, 0);
+	if (run) {
+		t0 = mono_ns();
+		t->fn(t->arg);
+		stat_add(c, t->internal ? CB_CLUSTER : CB_TIMER, t0, 0);
+		pthread_mutex_lock(&rt->tlock);
+		t->running = false;
+		if (t->free_pending) {
+			free_it = true;
+		} else if (t->period_ms > 0 && !t->cancelled) {
+			int64_t now = mono_ms();
 
-	pthread_mutex_lock(&rt->tlock);
-	t->running = false;
-	if (t->free_pending) {
-		pthread_cond_broadcast(&rt->done);
+			t->due_ms += t->period_ms;
+			if (t->due_ms <= now) /* fell behind: skip missed runs, keep phase */
+				t->due_ms += ((now - t->due_ms) / t->period_ms + 1) * t->period_ms;
+			if (heap_push(rt, t) == 0)
+				pthread_cond_signal(&rt->tcond);
+		}
 		pthread_mutex_unlock(&rt->tlock);
-		pthread_mutex_unlock(&c->cb_lock);
-		free(t);
-		return;
 	}
-	if (t->period_ms > 0 && !t->cancelled) {
-		int64_t now = mono_ms();
+	pthread_mutex_unlock(&c->cb_lock);
 
-		t->due_ms += t->period_ms;
-		if (t->due_ms <= now) /* fell behind: skip missed runs, keep phase */
-			t->due_ms += ((now - t->due_ms) / t->period_ms + 1) * t->period_ms;
-		if (heap_push(rt, t) == 0)
-			pthread_cond_signal(&rt->tcond);
-	}
+	/* Only now may the instance be freed (inst_free waits for this). */
+	pthread_mutex_lock(&rt->tlock);
+	c->queued_jobs--;
 	pthread_cond_broadcast(&rt->done);
 	pthread_mutex_unlock(&rt->tlock);
-	pthread_mutex_unlock(&c->cb_lock);
+	if (free_it)
+		free(t);
 }
 
 static void *worker_main(void *arg)
@@ -641,10 +644,14 @@ static int deliver(struct starling_component *r, const void *payload, bool profi
 
 	if (!reentrant)
 		pthread_mutex_lock(&r->cb_lock);
+	else /* receives run concurrently, but never with update/stop */
+		pthread_rwlock_rdlock(&r->recv_lock);
 	if (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) != INST_RUNNING ||
 	    __atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE)) {
 		if (!reentrant)
 			pthread_mutex_unlock(&r->cb_lock);
+		else
+			pthread_rwlock_unlock(&r->recv_lock);
 		return -EAGAIN;
 	}
 	t0 = mono_ns();
@@ -657,6 +664,8 @@ static int deliver(struct starling_component *r, const void *payload, bool profi
 	stat_add(r, profile ? CB_RECEIVE_PROFILE : CB_RECEIVE_SERIES, t0, ret);
 	if (!reentrant)
 		pthread_mutex_unlock(&r->cb_lock);
+	else
+		pthread_rwlock_unlock(&r->recv_lock);
 	return ret;
 }
 
@@ -893,17 +902,28 @@ static void deliver_view_change(void *arg)
 
 static int api_cluster_subscribe(starling_component *c, starling_cluster_change_fn fn, void *arg)
 {
+	struct starling_timer *t;
+	bool need_timer;
+
 	if (!c)
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	c->sub_fn = fn;
 	c->sub_arg = arg;
 	pthread_mutex_unlock(&c->lock);
-	if (fn && !c->sub_timer) {
-		c->sub_timer = timer_new(c, 0, 0, deliver_view_change, c, true, false);
-		if (!c->sub_timer)
-			return -ENOMEM;
-	}
+	pthread_mutex_lock(&c->rt->tlock);
+	need_timer = fn && !c->sub_timer;
+	pthread_mutex_unlock(&c->rt->tlock);
+	if (!need_timer)
+		return 0;
+	t = timer_new(c, 0, 0, deliver_view_change, c, true, false);
+	if (!t)
+		return -ENOMEM;
+	/* sub_timer is read and cleared under tlock (see on_view_change and
+	 * timers_free_all). */
+	pthread_mutex_lock(&c->rt->tlock);
+	c->sub_timer = t;
+	pthread_mutex_unlock(&c->rt->tlock);
 	return 0;
 }
 
@@ -918,15 +938,17 @@ static void on_view_change(void *arg, uint64_t epoch)
 		int64_t delay;
 
 		pthread_mutex_lock(&c->lock);
-		if (!c->sub_fn || c->sub_pending || !c->sub_timer) {
+		if (!c->sub_fn || c->sub_pending) {
 			pthread_mutex_unlock(&c->lock);
 			continue;
 		}
 		c->sub_pending = true;
 		delay = c->sub_last_ms ? c->sub_last_ms + SUBSCRIBE_DEBOUNCE_MS - mono_ms() : 0;
 		pthread_mutex_unlock(&c->lock);
+		/* Read sub_timer under tlock: a re-created instance frees it there. */
 		pthread_mutex_lock(&rt->tlock);
-		timer_rearm_locked(c->sub_timer, delay);
+		if (c->sub_timer)
+			timer_rearm_locked(c->sub_timer, delay);
 		pthread_mutex_unlock(&rt->tlock);
 	}
 	pthread_rwlock_unlock(&rt->graph);
@@ -977,6 +999,21 @@ const struct starling_host_api *runtime_host_api(void)
 
 /* ---- lifecycle (rt->ctl held) ----------------------------------------- */
 
+/* Exclusive against every callback of c, including reentrant receives. */
+static void lifecycle_lock(struct starling_component *c)
+{
+	pthread_mutex_lock(&c->cb_lock);
+	if (c->type->flags & STARLING_TYPE_REENTRANT_RECEIVE)
+		pthread_rwlock_wrlock(&c->recv_lock);
+}
+
+static void lifecycle_unlock(struct starling_component *c)
+{
+	if (c->type->flags & STARLING_TYPE_REENTRANT_RECEIVE)
+		pthread_rwlock_unlock(&c->recv_lock);
+	pthread_mutex_unlock(&c->cb_lock);
+}
+
 static void set_state(struct starling_component *c, enum inst_state s)
 {
 	__atomic_store_n(&c->state, s, __ATOMIC_RELEASE);
@@ -1007,6 +1044,15 @@ static struct starling_component *inst_new(struct runtime *rt, struct cfg_doc *d
 	c->health_msg = strdup("not started");
 	pthread_mutex_init(&c->cb_lock, NULL);
 	pthread_mutex_init(&c->lock, NULL);
+	{
+		pthread_rwlockattr_t a;
+
+		/* Writer preference so a busy sink cannot starve update/stop. */
+		pthread_rwlockattr_init(&a);
+		pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&c->recv_lock, &a);
+		pthread_rwlockattr_destroy(&a);
+	}
 	return c;
 }
 
@@ -1074,14 +1120,14 @@ static void inst_stop(struct starling_component *c)
 	/* No new timer runs or deliveries from here on. */
 	__atomic_store_n(&c->stopping, true, __ATOMIC_RELEASE);
 	timers_cancel_all(c);
-	pthread_mutex_lock(&c->cb_lock);
+	lifecycle_lock(c);
 	if (c->type->stop) {
 		t0 = mono_ns();
 		ret = c->type->stop(c->inst);
 		stat_add(c, CB_STOP, t0, ret);
 	}
 	set_state(c, INST_STOPPED);
-	pthread_mutex_unlock(&c->cb_lock);
+	lifecycle_unlock(c);
 	if (ret < 0)
 		log_msg(STARLING_LOG_WARN, c->id, "stop failed: %s", strerror(-ret));
 	api_set_health(c, false, "stopped");
@@ -1094,13 +1140,13 @@ static int inst_bring_up(struct starling_component *c)
 	int ret;
 
 	__atomic_store_n(&c->stopping, false, __ATOMIC_RELEASE);
-	pthread_mutex_lock(&c->cb_lock);
+	lifecycle_lock(c);
 	t0 = mono_ns();
 	ret = c->type->create(&host_api, c, c->cfg, &c->inst);
 	stat_add(c, CB_CREATE, t0, ret);
 	if (ret < 0) {
 		c->inst = NULL;
-		pthread_mutex_unlock(&c->cb_lock);
+		lifecycle_unlock(c);
 		metrics_free(c);
 		timers_free_all(c);
 		fail(c, "create", ret);
@@ -1116,7 +1162,7 @@ static int inst_bring_up(struct starling_component *c)
 		ret = c->type->start(c->inst);
 		stat_add(c, CB_START, t0, ret);
 	}
-	pthread_mutex_unlock(&c->cb_lock);
+	lifecycle_unlock(c);
 	if (ret < 0) {
 		/* A failed start is not stopped, only destroyed. */
 		__atomic_store_n(&c->stopping, true, __ATOMIC_RELEASE);
@@ -1133,10 +1179,19 @@ static int inst_bring_up(struct starling_component *c)
 
 static void inst_free(struct starling_component *c)
 {
+	struct runtime *rt;
+
 	if (!c)
 		return;
+	/* Workers may still hold queued timer jobs that point at c. */
+	rt = c->rt;
+	pthread_mutex_lock(&rt->tlock);
+	while (c->queued_jobs)
+		pthread_cond_wait(&rt->done, &rt->tlock);
+	pthread_mutex_unlock(&rt->tlock);
 	pthread_mutex_destroy(&c->cb_lock);
 	pthread_mutex_destroy(&c->lock);
+	pthread_rwlock_destroy(&c->recv_lock);
 	cfg_doc_unref(c->doc);
 	free(c->fwd);
 	free(c->health_msg);
@@ -1196,8 +1251,17 @@ int runtime_apply(struct runtime *rt, struct cfg_doc *doc)
 		pthread_mutex_unlock(&rt->ctl);
 		return -ENOMEM;
 	}
-	old = rt->insts;
+	/* A private copy: rt->insts stays readable by HTTP threads until the
+	 * new list is published, so it must not be modified in place. */
 	n_old = rt->n_insts;
+	old = calloc(n_old ? n_old : 1, sizeof(*old));
+	if (!old) {
+		free(nv);
+		pthread_mutex_unlock(&rt->ctl);
+		return -ENOMEM;
+	}
+	if (n_old)
+		memcpy(old, rt->insts, n_old * sizeof(*old));
 
 	/* Match by id; a changed type is a removal plus an addition. */
 	for (size_t k = 0; k < n; k++) {
@@ -1224,6 +1288,7 @@ int runtime_apply(struct runtime *rt, struct cfg_doc *doc)
 		for (size_t k = 0; k < n; k++)
 			if (nv[k])
 				nv[m++] = nv[k];
+		free(rt->insts);
 		rt->insts = nv;
 		rt->n_insts = m;
 		/* Keep the old wiring but drop edges to removed instances. */
@@ -1286,11 +1351,11 @@ int runtime_apply(struct runtime *rt, struct cfg_doc *doc)
 			if (!canon)
 				continue;
 			if (c->state == INST_RUNNING && c->type->update) {
-				pthread_mutex_lock(&c->cb_lock);
+				lifecycle_lock(c);
 				t0 = mono_ns();
 				ret = c->type->update(c->inst, cc->node);
 				stat_add(c, CB_UPDATE, t0, ret == -EOPNOTSUPP ? 0 : ret);
-				pthread_mutex_unlock(&c->cb_lock);
+				lifecycle_unlock(c);
 				if (ret < 0 && ret != -EOPNOTSUPP)
 					log_msg(STARLING_LOG_WARN, c->id,
 						"update failed (%s); re-creating", strerror(-ret));

@@ -23,7 +23,7 @@
 #include <resolv.h>
 
 #define MAX_JOIN_ADDRS 64
-#define JOIN_RETRY_MS 2000
+#define JOIN_RETRY_MS  2000
 /* Longest the first join in cluster_start may block (bounded, so a dead
  * seed list never hangs startup). */
 #define FIRST_JOIN_MAX_MS 3000
@@ -59,6 +59,11 @@ struct cluster {
 	int64_t start_ms;
 	int64_t mono_to_unix; /* add to monotonic ms to get unix ms */
 	int64_t next_join;
+	/* joins resolve DNS, which may block: they run on their own thread so
+	 * the ticker keeps probing and gossiping meanwhile */
+	pthread_t join_thr;
+	pthread_cond_t join_cond;
+	bool join_thr_started, join_stop;
 	unsigned joins_issued;
 	bool joined_once;
 	struct peer_seen *seen;
@@ -356,7 +361,7 @@ static void after_engine(void *arg, int64_t now)
 
 static int add_addrinfo(const char *host, uint16_t port, struct ml_addr *out, int n, int max)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
 	struct addrinfo *res, *ai;
 	char ps[8];
 
@@ -364,7 +369,7 @@ static int add_addrinfo(const char *host, uint16_t port, struct ml_addr *out, in
 	if (getaddrinfo(host, ps, &hints, &res))
 		return n;
 	for (ai = res; ai && n < max; ai = ai->ai_next) {
-		struct ml_addr a = { 0 };
+		struct ml_addr a = {0};
 
 		if (ai->ai_family == AF_INET) {
 			memcpy(a.ip, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
@@ -494,41 +499,81 @@ static unsigned issue_joins(struct cluster *c)
 	return (unsigned)k;
 }
 
-/* Ticker thread, no lock held: join retries, rejoin, readiness timeout,
- * and view-change callbacks. */
+/* Join thread: retry every JOIN_RETRY_MS until some peer answered, then
+ * every rejoin_interval (re-resolving names), which heals partitions. */
+static void *join_main(void *arg)
+{
+	struct cluster *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->join_stop) {
+		int64_t now = ml_now_ms();
+
+		if (c->running && now >= c->next_join) {
+			unsigned ok, failed;
+			const char *conflict;
+
+			ml_join_status(c->eng, &ok, &failed, &conflict);
+			if (ok)
+				c->joined_once = true;
+			if (!c->joined_once)
+				c->next_join = now + JOIN_RETRY_MS;
+			else
+				c->next_join = c->cfg.rejoin_interval_ms > 0
+						   ? now + c->cfg.rejoin_interval_ms
+						   : INT64_MAX;
+			pthread_mutex_unlock(&c->lock);
+			issue_joins(c);
+			pthread_mutex_lock(&c->lock);
+			continue;
+		}
+		int64_t wait = c->next_join - now;
+		struct timespec ts;
+
+		if (wait > 1000)
+			wait = 1000;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += wait / 1000;
+		ts.tv_nsec += (wait % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&c->join_cond, &c->lock, &ts);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+static void stop_join_thread(struct cluster *c)
+{
+	if (!c->join_thr_started)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->join_stop = true;
+	pthread_cond_broadcast(&c->join_cond);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->join_thr, NULL);
+	c->join_thr_started = false;
+}
+
+/* Ticker thread, no lock held: readiness timeout and view-change
+ * callbacks. */
 static void idle(void *arg)
 {
 	struct cluster *c = arg;
 	int64_t now = ml_now_ms();
-	bool do_join = false;
 	cluster_view_fn fn;
 	void *fa;
 	uint64_t epoch;
 
 	pthread_mutex_lock(&c->lock);
-	if (c->running && c->cfg.n_join && now >= c->next_join) {
-		unsigned ok, failed;
-		const char *conflict;
-
-		ml_join_status(c->eng, &ok, &failed, &conflict);
-		if (ok)
-			c->joined_once = true;
-		/* until someone answered, retry quickly; then every
-		 * rejoin_interval, which re-resolves and heals partitions */
-		if (!c->joined_once)
-			c->next_join = now + JOIN_RETRY_MS;
-		else
-			c->next_join = c->cfg.rejoin_interval_ms > 0 ? now + c->cfg.rejoin_interval_ms
-								     : INT64_MAX;
-		do_join = true;
-	}
-	if (!c->ready && c->cfg.wait_timeout_ms > 0 && now - c->start_ms >= c->cfg.wait_timeout_ms) {
+	if (!c->ready && c->cfg.wait_timeout_ms > 0 &&
+	    now - c->start_ms >= c->cfg.wait_timeout_ms) {
 		c->ready = true;
 		c->epoch++; /* what this node owns changed */
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (do_join)
-		issue_joins(c);
 
 	pthread_mutex_lock(&c->cb_lock);
 	pthread_mutex_lock(&c->lock);
@@ -567,6 +612,12 @@ int cluster_create(const struct cluster_config *cfg, struct cluster **out, char 
 	}
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->cb_lock, NULL);
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->join_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	if (!c->cfg.node_name[0] &&
 	    gethostname(c->cfg.node_name, sizeof(c->cfg.node_name) - 1) != 0)
 		snprintf(c->cfg.node_name, sizeof(c->cfg.node_name), "localhost");
@@ -578,8 +629,10 @@ int cluster_create(const struct cluster_config *cfg, struct cluster **out, char 
 		return 0;
 	}
 	if (!valid_node_name(c->cfg.node_name)) {
-		snprintf(err, errlen, "cluster.node_name \"%s\": must be 1-%d printable characters "
-			 "without spaces or quotes", c->cfg.node_name, STARLING_NODE_NAME_MAX - 1);
+		snprintf(err, errlen,
+			 "cluster.node_name \"%s\": must be 1-%d printable characters "
+			 "without spaces or quotes",
+			 c->cfg.node_name, STARLING_NODE_NAME_MAX - 1);
 		goto fail;
 	}
 	if (ml_timing_preset(c->cfg.profile, &c->timing)) {
@@ -604,7 +657,8 @@ int cluster_create(const struct cluster_config *cfg, struct cluster **out, char 
 		goto fail;
 	}
 	if (c->cfg.advertise[0] && ml_addr_parse(c->cfg.advertise, &c->advertise)) {
-		snprintf(err, errlen, "cluster.advertise \"%s\": expected IP:port", c->cfg.advertise);
+		snprintf(err, errlen, "cluster.advertise \"%s\": expected IP:port",
+			 c->cfg.advertise);
 		goto fail;
 	}
 	if (c->cfg.max_join_peers < 0) {
@@ -627,7 +681,7 @@ static void pick_advertise(struct ml_addr *a)
 	if (memcmp(a->ip, zero, a->len))
 		return;
 	a->len = 4;
-	memcpy(a->ip, (uint8_t[]){ 127, 0, 0, 1 }, 4);
+	memcpy(a->ip, (uint8_t[]){127, 0, 0, 1}, 4);
 	if (getifaddrs(&ifs))
 		return;
 	for (i = ifs; i; i = i->ifa_next) {
@@ -680,13 +734,17 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	struct ml_net_ops ops = { .arg = c, .lock = &c->lock, .eng = &c->eng,
-				  .after = after_engine, .idle = idle };
+	struct ml_net_ops ops = {.arg = c,
+				 .lock = &c->lock,
+				 .eng = &c->eng,
+				 .after = after_engine,
+				 .idle = idle,
+				 .tcp_timeout_ms = c->timing.tcp_timeout};
 
 	pthread_mutex_lock(&c->lock);
 	recompute(c, c->start_ms);
 	c->running = true;
-	c->next_join = INT64_MAX; /* first join below; idle() takes over */
+	c->next_join = INT64_MAX; /* first join below; join_main() takes over */
 	pthread_mutex_unlock(&c->lock);
 	rc = ml_net_start(c->net, &ops);
 	if (rc) {
@@ -712,9 +770,10 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 
 		snprintf(cbuf, sizeof(cbuf), "%s", conflict);
 		c->joined_once = ok > 0;
-		c->next_join = ml_now_ms() + (ok ? (c->cfg.rejoin_interval_ms > 0
-						     ? c->cfg.rejoin_interval_ms : INT64_MAX / 2)
-						  : JOIN_RETRY_MS);
+		c->next_join =
+		    ml_now_ms() + (ok ? (c->cfg.rejoin_interval_ms > 0 ? c->cfg.rejoin_interval_ms
+								       : INT64_MAX / 2)
+				      : JOIN_RETRY_MS);
 		pthread_mutex_unlock(&c->lock);
 		if (cbuf[0]) {
 			snprintf(err, errlen, "cluster: %s; pick another cluster.node_name", cbuf);
@@ -726,8 +785,14 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 			return -EEXIST;
 		}
 		if (!ok)
-			fprintf(stderr, "cluster: no join peer answered (%u tried); starting alone "
-				"and retrying every %d s\n", issued, JOIN_RETRY_MS / 1000);
+			fprintf(stderr,
+				"cluster: no join peer answered (%u tried); starting alone "
+				"and retrying every %d s\n",
+				issued, JOIN_RETRY_MS / 1000);
+		if (pthread_create(&c->join_thr, NULL, join_main, c) == 0)
+			c->join_thr_started = true;
+		else
+			fprintf(stderr, "cluster: cannot start the join thread; no rejoin\n");
 	}
 	return 0;
 }
@@ -838,6 +903,7 @@ void cluster_leave(struct cluster *c, int64_t timeout_ms)
 		notify_now(c);
 		return;
 	}
+	stop_join_thread(c); /* no rejoining while we leave */
 	/* 1. announce terminating: peers drop us from ownership at once */
 	set_state(c, CLUSTER_STATE_TERMINATING);
 	serf_leave_intent(c);
@@ -860,6 +926,7 @@ void cluster_destroy(struct cluster *c)
 {
 	if (!c)
 		return;
+	stop_join_thread(c);
 	if (c->net) {
 		pthread_mutex_lock(&c->lock);
 		c->running = false;
@@ -873,6 +940,7 @@ void cluster_destroy(struct cluster *c)
 	free_strv(c->cfg.secret_keys, c->cfg.n_secret_keys);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->cb_lock);
+	pthread_cond_destroy(&c->join_cond);
 	free(c);
 }
 
@@ -957,8 +1025,10 @@ char *cluster_peers_json(struct cluster *c)
 	if (!c->eng) {
 		fprintf(f, "[{\"name\":");
 		json_str(f, c->cfg.node_name);
-		fprintf(f, ",\"address\":\"\",\"state\":\"%s\",\"is_self\":true,"
-			   "\"last_change\":0}]", state_name(c->state));
+		fprintf(f,
+			",\"address\":\"\",\"state\":\"%s\",\"is_self\":true,"
+			"\"last_change\":0}]",
+			state_name(c->state));
 	} else {
 		size_t n = ml_node_count(c->eng);
 
@@ -972,9 +1042,10 @@ char *cluster_peers_json(struct cluster *c)
 			ml_addr_format(&m->addr, as, sizeof(as));
 			fprintf(f, "%s{\"name\":", i ? "," : "");
 			json_str(f, m->name);
-			fprintf(f, ",\"address\":\"%s\",\"state\":\"%s\",\"is_self\":%s,"
-				   "\"last_change\":%" PRId64 ",\"incarnation\":%u,\"weight\":%g,"
-				   "\"tags\":",
+			fprintf(f,
+				",\"address\":\"%s\",\"state\":\"%s\",\"is_self\":%s,"
+				"\"last_change\":%" PRId64 ",\"incarnation\":%u,\"weight\":%g,"
+				"\"tags\":",
 				as, st, strcmp(m->name, c->cfg.node_name) ? "false" : "true",
 				seen_change(c, m->name), m->incarnation, t.weight);
 			json_str(f, t.text);
@@ -989,11 +1060,13 @@ char *cluster_peers_json(struct cluster *c)
 
 void cluster_write_metrics(struct cluster *c, FILE *out)
 {
-	static const char *const states[] = { "viewer", "participant", "terminating",
-					      "suspect", "dead", "left" };
-	unsigned counts[6] = { 0 };
+	static const char *const states[] = {"viewer",	"participant", "terminating",
+					     "suspect", "dead",	       "left"};
+	unsigned counts[6] = {0};
 	struct ml_stats st;
 	int health = 0;
+	uint64_t rx_failed = 0;
+	size_t alive_peers = 0;
 
 	memset(&st, 0, sizeof(st));
 	pthread_mutex_lock(&c->lock);
@@ -1008,6 +1081,9 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 		}
 		st = *ml_stats(c->eng);
 		health = ml_health_score(c->eng);
+		alive_peers = ml_alive_peers(c->eng);
+		for (int i = 0; i < ML_DROP__N; i++)
+			rx_failed += st.dropped[i];
 	} else {
 		counts[c->state]++;
 	}
@@ -1018,8 +1094,9 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 
 	pthread_mutex_unlock(&c->lock);
 
-	fprintf(out, "# HELP cluster_node_info Information about this cluster node.\n"
-		     "# TYPE cluster_node_info gauge\ncluster_node_info{state=\"%s\",name=",
+	fprintf(out,
+		"# HELP cluster_node_info Information about this cluster node.\n"
+		"# TYPE cluster_node_info gauge\ncluster_node_info{state=\"%s\",name=",
 		me);
 	json_str(out, c->cfg.node_name);
 	fprintf(out, "} 1\n# HELP cluster_node_peers Number of members by state.\n"
@@ -1033,29 +1110,37 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 		"# HELP cluster_node_gossip_proto_version memberlist protocol version spoken.\n"
 		"# TYPE cluster_node_gossip_proto_version gauge\n"
 		"cluster_node_gossip_proto_version 2\n"
+		"# HELP cluster_node_gossip_alive_peers Alive members other than this node.\n"
+		"# TYPE cluster_node_gossip_alive_peers gauge\n"
+		"cluster_node_gossip_alive_peers %zu\n"
 		"# HELP cluster_view_epoch Current ownership view epoch.\n"
 		"# TYPE cluster_view_epoch gauge\ncluster_view_epoch %" PRIu64 "\n"
 		"# HELP cluster_view_changes_total Ownership view changes.\n"
-		"# TYPE cluster_view_changes_total counter\ncluster_view_changes_total %" PRIu64 "\n"
+		"# TYPE cluster_view_changes_total counter\ncluster_view_changes_total %" PRIu64
+		"\n"
 		"# HELP cluster_view_participants Participants that own keys.\n"
 		"# TYPE cluster_view_participants gauge\ncluster_view_participants %zu\n"
 		"# HELP cluster_ready Whether wait_for_size is satisfied.\n"
 		"# TYPE cluster_ready gauge\ncluster_ready %d\n",
-		health, epoch, changes, owners, ready ? 1 : 0);
-#define CTR(name, help, v)                                                                 \
-	fprintf(out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %" PRIu64 "\n", \
+		health, alive_peers, epoch, changes, owners, ready ? 1 : 0);
+#define CTR(name, help, v)                                                                         \
+	fprintf(out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %" PRIu64 "\n",  \
 		(uint64_t)(v))
 	CTR("cluster_transport_rx_packets_total", "Packets received.", st.rx_packets);
 	CTR("cluster_transport_tx_packets_total", "Packets sent.", st.tx_packets);
 	CTR("cluster_transport_rx_bytes_total", "Packet bytes received.", st.rx_bytes);
 	CTR("cluster_transport_tx_bytes_total", "Packet bytes sent.", st.tx_bytes);
+	CTR("cluster_transport_rx_packets_failed_total", "Packets and streams dropped as bad.",
+	    rx_failed);
 	CTR("cluster_transport_streams_rx_total", "Streams accepted.", st.rx_streams);
 	CTR("cluster_transport_streams_tx_total", "Streams opened.", st.tx_streams);
-	CTR("cluster_transport_stream_rx_bytes_total", "Stream bytes received.", st.rx_stream_bytes);
+	CTR("cluster_transport_stream_rx_bytes_total", "Stream bytes received.",
+	    st.rx_stream_bytes);
 	CTR("cluster_transport_stream_tx_bytes_total", "Stream bytes sent.", st.tx_stream_bytes);
 	CTR("cluster_transport_stream_failures_total", "Streams that failed or timed out.",
 	    st.stream_failures);
-	CTR("cluster_gossip_messages_total", "Gossip messages piggybacked or sent.", st.gossip_msgs);
+	CTR("cluster_gossip_messages_total", "Gossip messages piggybacked or sent.",
+	    st.gossip_msgs);
 	CTR("cluster_pushpull_total", "Full state exchanges.", st.pushpulls);
 	CTR("cluster_suspicions_total", "Members this node started suspecting.", st.suspicions);
 	CTR("cluster_refutations_total", "Times this node refuted a claim about itself.",
@@ -1068,13 +1153,15 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	    st.indirect_probes);
 	CTR("cluster_tcp_fallback_probes_total", "TCP fallback pings sent.", st.tcp_fallbacks);
 #undef CTR
-	fprintf(out, "# HELP cluster_probes_total Direct probes by result.\n"
-		     "# TYPE cluster_probes_total counter\n"
-		     "cluster_probes_total{result=\"ok\"} %" PRIu64 "\n"
-		     "cluster_probes_total{result=\"failed\"} %" PRIu64 "\n",
+	fprintf(out,
+		"# HELP cluster_probes_total Direct probes by result.\n"
+		"# TYPE cluster_probes_total counter\n"
+		"cluster_probes_total{result=\"ok\"} %" PRIu64 "\n"
+		"cluster_probes_total{result=\"failed\"} %" PRIu64 "\n",
 		st.probes_ok, st.probes_failed);
-	fprintf(out, "# HELP cluster_packets_dropped_total Packets and streams dropped, by reason.\n"
-		     "# TYPE cluster_packets_dropped_total counter\n");
+	fprintf(out,
+		"# HELP cluster_packets_dropped_total Packets and streams dropped, by reason.\n"
+		"# TYPE cluster_packets_dropped_total counter\n");
 	for (int i = 0; i < ML_DROP__N; i++)
 		fprintf(out, "cluster_packets_dropped_total{reason=\"%s\"} %" PRIu64 "\n",
 			ml_drop_names[i], st.dropped[i]);

@@ -16,21 +16,21 @@
 #include <starling/plugin.h>
 
 struct cluster_config {
-	bool enabled;                /* false: single node, no network */
+	bool enabled;				/* false: single node, no network */
 	char node_name[STARLING_NODE_NAME_MAX]; /* "" = hostname */
-	char bind[256];              /* "0.0.0.0:7946" */
-	char advertise[256];         /* "" = derived from bind */
-	char **join;                 /* host:port, DNS name, or dnssrv+name */
+	char bind[256];				/* "0.0.0.0:7946" */
+	char advertise[256];			/* "" = derived from bind */
+	char **join;				/* host:port, DNS name, or dnssrv+name */
 	size_t n_join;
-	int64_t rejoin_interval_ms;  /* 60000 */
-	int max_join_peers;          /* 5 */
-	char name[128];              /* memberlist label; "" = none */
-	char **secret_keys;          /* base64 AES keys; first is primary */
+	int64_t rejoin_interval_ms; /* 60000 */
+	int max_join_peers;	    /* 5 */
+	char name[128];		    /* memberlist label; "" = none */
+	char **secret_keys;	    /* base64 AES keys; first is primary */
 	size_t n_secret_keys;
-	int wait_for_size;           /* 0 = off */
-	int64_t wait_timeout_ms;     /* 0 = wait forever */
-	char profile[16];            /* "lan" (default), "wan", "local" */
-	double weight;               /* ownership weight of this node, 1.0 */
+	int wait_for_size;	 /* 0 = off */
+	int64_t wait_timeout_ms; /* 0 = wait forever */
+	char profile[16];	 /* "lan" (default), "wan", "local" */
+	double weight;		 /* ownership weight of this node, 1.0 */
 };
 
 /* Fill defaults (as DESIGN.md). */
@@ -48,7 +48,8 @@ enum cluster_node_state {
 
 /* Create (no I/O yet). Returns 0 or -errno; on error writes a message to
  * err (errlen bytes). */
-int cluster_create(const struct cluster_config *cfg, struct cluster **out, char *err, size_t errlen);
+int cluster_create(const struct cluster_config *cfg, struct cluster **out, char *err,
+		   size_t errlen);
 /* Bind sockets, start threads, start joining (non-blocking). */
 int cluster_start(struct cluster *c, char *err, size_t errlen);
 /* This node's components have started: viewer -> participant. */

@@ -16,26 +16,28 @@
 #include <xxhash.h>
 
 /* Deepest compound/compress nesting we unwrap (memberlist nests 2). */
-#define MAX_NESTING 4
+#define MAX_NESTING	 4
 #define MAX_ACK_HANDLERS 256
-#define MAX_STREAMS 64
+#define MAX_STREAMS	 64
 #define MAX_DECOMPRESSED (64 * 1024)
+/* Members we track at most: a flood of invented names cannot exhaust memory. */
+#define MAX_NODES 16384
 /* Protocol/delegate versions we advertise: the same as Debian's serf so
  * that serf's version checks accept us (pmin, pmax, pcur, dmin, dmax, dcur). */
-static const uint8_t our_vsn[6] = { 1, 5, 2, 2, 5, 5 };
+static const uint8_t our_vsn[6] = {1, 5, 2, 2, 5, 5};
 
 const char *const ml_drop_names[ML_DROP__N] = {
-	[ML_DROP_TRUNCATED] = "truncated",
-	[ML_DROP_MALFORMED] = "malformed",
-	[ML_DROP_OVERSIZED] = "oversized",
-	[ML_DROP_DECRYPT] = "decrypt_failed",
-	[ML_DROP_UNENCRYPTED] = "unencrypted",
-	[ML_DROP_LABEL] = "wrong_label",
-	[ML_DROP_CHECKSUM] = "bad_checksum",
-	[ML_DROP_COMPRESSION] = "bad_compression",
-	[ML_DROP_UNKNOWN_TYPE] = "unknown_type",
-	[ML_DROP_WRONG_NODE] = "wrong_node",
-	[ML_DROP_STALE] = "stale",
+    [ML_DROP_TRUNCATED] = "truncated",
+    [ML_DROP_MALFORMED] = "malformed",
+    [ML_DROP_OVERSIZED] = "oversized",
+    [ML_DROP_DECRYPT] = "decrypt_failed",
+    [ML_DROP_UNENCRYPTED] = "unencrypted",
+    [ML_DROP_LABEL] = "wrong_label",
+    [ML_DROP_CHECKSUM] = "bad_checksum",
+    [ML_DROP_COMPRESSION] = "bad_compression",
+    [ML_DROP_UNKNOWN_TYPE] = "unknown_type",
+    [ML_DROP_WRONG_NODE] = "wrong_node",
+    [ML_DROP_STALE] = "stale",
 };
 
 enum ack_kind { ACK_PROBE, ACK_RELAY };
@@ -77,8 +79,20 @@ struct probe_state {
 	int expected_nacks, nacks;
 };
 
+/* Lifeguard counts missing nacks against our own health. The relays send
+ * their nack one probe timeout after our indirect request, i.e. right at
+ * the probe's deadline, so we keep counting for a short grace period
+ * before charging them (the suspicion itself is not delayed). */
+struct nack_eval {
+	bool pending;
+	uint32_t seq;
+	int expected, nacks;
+	int64_t at;
+};
+
 struct ml_engine {
 	struct ml_config cfg;
+	struct nack_eval nack_eval;
 	struct ml_transport tr;
 	struct ml_node **nodes;
 	size_t n_nodes, cap_nodes;
@@ -127,10 +141,18 @@ int ml_timing_preset(const char *name, struct ml_timing *t)
 {
 	/* memberlist DefaultLANConfig */
 	*t = (struct ml_timing){
-		.probe_interval = 1000, .probe_timeout = 500, .gossip_interval = 200,
-		.pushpull_interval = 30000, .gossip_to_dead = 30000, .tcp_timeout = 10000,
-		.gossip_nodes = 3, .indirect_checks = 3, .retransmit_mult = 4,
-		.suspicion_mult = 4, .suspicion_max_mult = 6, .awareness_max = 8,
+	    .probe_interval = 1000,
+	    .probe_timeout = 500,
+	    .gossip_interval = 200,
+	    .pushpull_interval = 30000,
+	    .gossip_to_dead = 30000,
+	    .tcp_timeout = 10000,
+	    .gossip_nodes = 3,
+	    .indirect_checks = 3,
+	    .retransmit_mult = 4,
+	    .suspicion_mult = 4,
+	    .suspicion_max_mult = 6,
+	    .awareness_max = 8,
 	};
 	if (!name || !name[0] || strcmp(name, "lan") == 0)
 		return 0;
@@ -345,7 +367,8 @@ static void queue_broadcast(struct ml_engine *e, const char *name, const uint8_t
 
 static int bcast_cmp(const void *a, const void *b)
 {
-	const struct bcast *x = *(const struct bcast *const *)a, *y = *(const struct bcast *const *)b;
+	const struct bcast *x = *(const struct bcast *const *)a,
+			   *y = *(const struct bcast *const *)b;
 
 	if (x->transmits != y->transmits)
 		return x->transmits < y->transmits ? -1 : 1;
@@ -427,8 +450,8 @@ static void raw_send(struct ml_engine *e, const struct ml_addr *to, const uint8_
 	}
 	if (dst && dst->vsn[1] >= 5) {
 		uint32_t crc = ml_crc32(p, n);
-		uint8_t h[5] = { ML_HAS_CRC, (uint8_t)(crc >> 24), (uint8_t)(crc >> 16),
-				 (uint8_t)(crc >> 8), (uint8_t)crc };
+		uint8_t h[5] = {ML_HAS_CRC, (uint8_t)(crc >> 24), (uint8_t)(crc >> 16),
+				(uint8_t)(crc >> 8), (uint8_t)crc};
 
 		mp_put(&crcbuf, h, 5);
 		mp_put(&crcbuf, p, n);
@@ -545,7 +568,7 @@ static uint64_t start_stream(struct ml_engine *e, enum stream_kind kind, uint32_
 		return 0;
 	}
 	id = ++e->next_stream_id;
-	e->streams[e->n_streams++] = (struct pending_stream){ id, kind, seq, now + timeout + 1000 };
+	e->streams[e->n_streams++] = (struct pending_stream){id, kind, seq, now + timeout + 1000};
 	e->st.tx_streams++;
 	e->st.tx_stream_bytes += o.len;
 	e->tr.send_stream(e->tr.ctx, id, to, o.p, o.len, timeout);
@@ -558,12 +581,12 @@ static uint64_t start_stream(struct ml_engine *e, enum stream_kind kind, uint32_
 static void encode_alive_of(struct mp_buf *b, const struct ml_node *n)
 {
 	struct ml_alive a = {
-		.incarnation = n->incarnation,
-		.node = { (const uint8_t *)n->name, (uint32_t)strlen(n->name) },
-		.addr = { n->addr.ip, n->addr.len },
-		.port = n->addr.port,
-		.meta = { n->meta, n->meta_len },
-		.n_vsn = 6,
+	    .incarnation = n->incarnation,
+	    .node = {(const uint8_t *)n->name, (uint32_t)strlen(n->name)},
+	    .addr = {n->addr.ip, n->addr.len},
+	    .port = n->addr.port,
+	    .meta = {n->meta, n->meta_len},
+	    .n_vsn = 6,
 	};
 
 	memcpy(a.vsn, n->vsn, 6);
@@ -585,9 +608,9 @@ static void broadcast_suspect(struct ml_engine *e, uint8_t type, const char *nod
 			      const char *from)
 {
 	struct ml_suspect s = {
-		.incarnation = inc,
-		.node = { (const uint8_t *)node, (uint32_t)strlen(node) },
-		.from = { (const uint8_t *)from, (uint32_t)strlen(from) },
+	    .incarnation = inc,
+	    .node = {(const uint8_t *)node, (uint32_t)strlen(node)},
+	    .from = {(const uint8_t *)from, (uint32_t)strlen(from)},
 	};
 	struct mp_buf b;
 
@@ -647,6 +670,10 @@ static void handle_alive(struct ml_engine *e, const struct ml_alive *a, int64_t 
 	}
 	n = find_node(e, name);
 	if (!n) {
+		if (e->n_nodes >= MAX_NODES) {
+			drop(e, ML_DROP_OVERSIZED);
+			return;
+		}
 		if (e->n_nodes == e->cap_nodes) {
 			size_t cap = e->cap_nodes ? e->cap_nodes * 2 : 16;
 			struct ml_node **nn = realloc(e->nodes, cap * sizeof(*nn));
@@ -683,6 +710,9 @@ static void handle_alive(struct ml_engine *e, const struct ml_alive *a, int64_t 
 		}
 	}
 	if (a->incarnation <= n->incarnation && !is_self && !updates) {
+		/* equal: ordinary gossip redundancy; older: a replay */
+		if (a->incarnation < n->incarnation)
+			drop(e, ML_DROP_STALE);
 		return;
 	}
 	if (a->incarnation < n->incarnation && is_self)
@@ -705,8 +735,7 @@ static void handle_alive(struct ml_engine *e, const struct ml_alive *a, int64_t 
 	set_state(e, n, ML_STATE_ALIVE, now);
 }
 
-static bool confirm_suspicion(struct ml_engine *e, struct ml_node *n, const char *from,
-			      int64_t now)
+static bool confirm_suspicion(struct ml_engine *e, struct ml_node *n, const char *from, int64_t now)
 {
 	uint64_t h = XXH3_64bits(from, strlen(from));
 
@@ -718,9 +747,8 @@ static bool confirm_suspicion(struct ml_engine *e, struct ml_node *n, const char
 	if (n->n_susp_from < 8)
 		n->susp_from[n->n_susp_from++] = h;
 	n->susp_n++;
-	n->susp_deadline = now + ml_remaining_suspicion(n->susp_n, n->susp_k,
-							now - n->susp_start, n->susp_min,
-							n->susp_max);
+	n->susp_deadline = now + ml_remaining_suspicion(n->susp_n, n->susp_k, now - n->susp_start,
+							n->susp_min, n->susp_max);
 	return true;
 }
 
@@ -732,8 +760,10 @@ static void handle_suspect(struct ml_engine *e, const char *node, uint32_t inc, 
 
 	if (!n)
 		return;
-	if (inc < n->incarnation)
+	if (inc < n->incarnation) {
+		drop(e, ML_DROP_STALE);
 		return;
+	}
 	if (n->state == ML_STATE_SUSPECT) {
 		if (confirm_suspicion(e, n, from, now))
 			broadcast_suspect(e, ML_SUSPECT, node, inc, from);
@@ -772,8 +802,10 @@ static void handle_dead(struct ml_engine *e, const char *node, uint32_t inc, con
 
 	if (!n)
 		return;
-	if (inc < n->incarnation)
+	if (inc < n->incarnation) {
+		drop(e, ML_DROP_STALE);
 		return;
+	}
 	if (n->state == ML_STATE_DEAD || n->state == ML_STATE_LEFT)
 		return;
 	if (strcmp(node, e->cfg.name) == 0) {
@@ -793,7 +825,7 @@ static void handle_dead(struct ml_engine *e, const char *node, uint32_t inc, con
 
 static void send_ack(struct ml_engine *e, const struct ml_addr *to, uint32_t seq)
 {
-	struct ml_ack ack = { .seq = seq };
+	struct ml_ack ack = {.seq = seq};
 
 	mp_reset(&e->scratch);
 	ml_enc_ack(&e->scratch, &ack);
@@ -839,11 +871,11 @@ static void encode_ping(struct ml_engine *e, struct mp_buf *b, uint32_t seq, con
 {
 	const struct ml_node *me = self_node(e);
 	struct ml_ping p = {
-		.seq = seq,
-		.node = { (const uint8_t *)node, (uint32_t)strlen(node) },
-		.source_addr = { me->addr.ip, me->addr.len },
-		.source_port = me->addr.port,
-		.source_node = { (const uint8_t *)e->cfg.name, (uint32_t)strlen(e->cfg.name) },
+	    .seq = seq,
+	    .node = {(const uint8_t *)node, (uint32_t)strlen(node)},
+	    .source_addr = {me->addr.ip, me->addr.len},
+	    .source_port = me->addr.port,
+	    .source_node = {(const uint8_t *)e->cfg.name, (uint32_t)strlen(e->cfg.name)},
 	};
 
 	ml_enc_ping(b, &p);
@@ -873,10 +905,12 @@ static void handle_indirect(struct ml_engine *e, const struct ml_addr *from, str
 	h = add_ack(e);
 	if (!h)
 		return;
-	*h = (struct ack_handler){ .seq = ++e->seq, .kind = ACK_RELAY,
-				   .deadline = now + e->cfg.timing.probe_timeout,
-				   .requester = req, .requester_seq = ind.seq,
-				   .want_nack = ind.nack };
+	*h = (struct ack_handler){.seq = ++e->seq,
+				  .kind = ACK_RELAY,
+				  .deadline = now + e->cfg.timing.probe_timeout,
+				  .requester = req,
+				  .requester_seq = ind.seq,
+				  .want_nack = ind.nack};
 	mp_init(&b);
 	encode_ping(e, &b, h->seq, node);
 	if (!b.oom)
@@ -884,7 +918,7 @@ static void handle_indirect(struct ml_engine *e, const struct ml_addr *from, str
 	mp_free(&b);
 }
 
-static void finish_probe(struct ml_engine *e, bool ok, int delta)
+static void apply_awareness(struct ml_engine *e, int delta)
 {
 	int a = e->awareness + delta;
 
@@ -893,6 +927,21 @@ static void finish_probe(struct ml_engine *e, bool ok, int delta)
 	if (a > e->cfg.timing.awareness_max - 1)
 		a = e->cfg.timing.awareness_max - 1;
 	e->awareness = a;
+}
+
+static void settle_nacks(struct ml_engine *e)
+{
+	struct nack_eval *ne = &e->nack_eval;
+
+	if (!ne->pending)
+		return;
+	ne->pending = false;
+	apply_awareness(e, ne->expected - (ne->nacks < ne->expected ? ne->nacks : ne->expected));
+}
+
+static void finish_probe(struct ml_engine *e, bool ok, int delta)
+{
+	apply_awareness(e, delta);
 	e->probe.active = false;
 	if (ok)
 		e->st.probes_ok++;
@@ -923,6 +972,8 @@ static void handle_ack(struct ml_engine *e, struct mp_rd *r)
 		}
 		return;
 	}
+	/* an ack nobody waits for: late, or replayed */
+	drop(e, ML_DROP_STALE);
 }
 
 static void handle_nack(struct ml_engine *e, struct mp_rd *r)
@@ -936,6 +987,8 @@ static void handle_nack(struct ml_engine *e, struct mp_rd *r)
 	}
 	if (e->probe.active && e->probe.seq == seq)
 		e->probe.nacks++;
+	else if (e->nack_eval.pending && e->nack_eval.seq == seq)
+		e->nack_eval.nacks++;
 }
 
 static void handle_command(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf,
@@ -1050,8 +1103,8 @@ static void handle_command(struct ml_engine *e, const struct ml_addr *from, cons
 	}
 }
 
-void ml_on_packet(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf,
-		  size_t len, int64_t now)
+void ml_on_packet(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf, size_t len,
+		  int64_t now)
 {
 	size_t llen = strlen(e->cfg.label);
 	struct mp_buf plain;
@@ -1083,8 +1136,8 @@ void ml_on_packet(struct ml_engine *e, const struct ml_addr *from, const uint8_t
 	}
 	mp_init(&plain);
 	if (e->cfg.keys.n) {
-		int rc = ml_decrypt(&e->cfg.keys, buf, len, (const uint8_t *)e->cfg.label, llen,
-				    &plain);
+		int rc =
+		    ml_decrypt(&e->cfg.keys, buf, len, (const uint8_t *)e->cfg.label, llen, &plain);
 
 		if (rc) {
 			drop(e, len && buf[0] > 1 ? ML_DROP_UNENCRYPTED : ML_DROP_DECRYPT);
@@ -1191,7 +1244,8 @@ static int unwrap_stream(const struct ml_engine *e, const uint8_t *buf, size_t l
 		rc = ml_lzw_decompress(cb.p, cb.n, &out, ML_MAX_PUSH_BYTES);
 		if (rc) {
 			mp_free(&out);
-			return -(1000 + (rc == -EMSGSIZE ? ML_DROP_OVERSIZED : ML_DROP_COMPRESSION));
+			return -(1000 +
+				 (rc == -EMSGSIZE ? ML_DROP_OVERSIZED : ML_DROP_COMPRESSION));
 		}
 		mp_free(&m->plain);
 		m->plain = out;
@@ -1301,20 +1355,20 @@ int ml_stream_complete(const struct ml_engine *e, const uint8_t *buf, size_t len
 
 static void encode_local_state(struct ml_engine *e, bool join, struct mp_buf *b)
 {
-	struct ml_pp_header h = { .nodes = (int64_t)e->n_nodes, .user_state_len = 0, .join = join };
+	struct ml_pp_header h = {.nodes = (int64_t)e->n_nodes, .user_state_len = 0, .join = join};
 
 	mp_put_byte(b, ML_PUSH_PULL);
 	ml_enc_pp_header(b, &h);
 	for (size_t i = 0; i < e->n_nodes; i++) {
 		const struct ml_node *n = e->nodes[i];
 		struct ml_push_node p = {
-			.name = { (const uint8_t *)n->name, (uint32_t)strlen(n->name) },
-			.addr = { n->addr.ip, n->addr.len },
-			.port = n->addr.port,
-			.meta = { n->meta, n->meta_len },
-			.incarnation = n->incarnation,
-			.state = n->state,
-			.n_vsn = 6,
+		    .name = {(const uint8_t *)n->name, (uint32_t)strlen(n->name)},
+		    .addr = {n->addr.ip, n->addr.len},
+		    .port = n->addr.port,
+		    .meta = {n->meta, n->meta_len},
+		    .incarnation = n->incarnation,
+		    .state = n->state,
+		    .n_vsn = 6,
 		};
 
 		memcpy(p.vsn, n->vsn, 6);
@@ -1361,8 +1415,12 @@ static void merge_state(struct ml_engine *e, const struct ml_push_node *nodes, i
 		switch (r->state) {
 		case ML_STATE_ALIVE: {
 			struct ml_alive a = {
-				.incarnation = r->incarnation, .node = r->name, .addr = r->addr,
-				.port = r->port, .meta = r->meta, .n_vsn = r->n_vsn,
+			    .incarnation = r->incarnation,
+			    .node = r->name,
+			    .addr = r->addr,
+			    .port = r->port,
+			    .meta = r->meta,
+			    .n_vsn = r->n_vsn,
 			};
 
 			memcpy(a.vsn, r->vsn, sizeof(a.vsn));
@@ -1435,7 +1493,7 @@ int ml_on_stream(struct ml_engine *e, const struct ml_addr *from, const uint8_t 
 
 		mp_rd_init(&r, m.msg + 1, m.len - 1);
 		if (ml_dec_ping(&r, &p) == 0 && (!p.node.n || bytes_eq_str(&p.node, e->cfg.name))) {
-			struct ml_ack ack = { .seq = p.seq };
+			struct ml_ack ack = {.seq = p.seq};
 
 			ml_enc_ack(&out, &ack);
 		} else {
@@ -1460,8 +1518,8 @@ out:
 	return rc;
 }
 
-static void stream_pushpull_result(struct ml_engine *e, bool join, const uint8_t *msg,
-				   size_t len, int64_t now)
+static void stream_pushpull_result(struct ml_engine *e, bool join, const uint8_t *msg, size_t len,
+				   int64_t now)
 {
 	struct ml_pp_header h;
 	struct ml_push_node *nodes = NULL;
@@ -1497,8 +1555,7 @@ static void stream_pushpull_result(struct ml_engine *e, bool join, const uint8_t
 	free(nodes);
 }
 
-void ml_stream_result(struct ml_engine *e, uint64_t id, const uint8_t *buf, size_t len,
-		      int64_t now)
+void ml_stream_result(struct ml_engine *e, uint64_t id, const uint8_t *buf, size_t len, int64_t now)
 {
 	struct pending_stream ps;
 	struct stream_msg m;
@@ -1706,8 +1763,8 @@ static void start_probe(struct ml_engine *e, int64_t now)
 	p->final_deadline = now + scaled;
 	h = add_ack(e);
 	if (h)
-		*h = (struct ack_handler){ .seq = p->seq, .kind = ACK_PROBE,
-					   .deadline = p->final_deadline };
+		*h = (struct ack_handler){
+		    .seq = p->seq, .kind = ACK_PROBE, .deadline = p->final_deadline};
 	mp_init(&b);
 	encode_ping(e, &b, p->seq, target->name);
 	if (target->state == ML_STATE_ALIVE) {
@@ -1716,9 +1773,9 @@ static void start_probe(struct ml_engine *e, int64_t now)
 	} else {
 		/* suspect: tell it directly so it can refute */
 		struct ml_suspect s = {
-			.incarnation = target->incarnation,
-			.node = { (const uint8_t *)target->name, (uint32_t)strlen(target->name) },
-			.from = { (const uint8_t *)e->cfg.name, (uint32_t)strlen(e->cfg.name) },
+		    .incarnation = target->incarnation,
+		    .node = {(const uint8_t *)target->name, (uint32_t)strlen(target->name)},
+		    .from = {(const uint8_t *)e->cfg.name, (uint32_t)strlen(e->cfg.name)},
 		};
 		struct mp_buf sb, c;
 		struct ml_bytes parts[2];
@@ -1726,8 +1783,8 @@ static void start_probe(struct ml_engine *e, int64_t now)
 		mp_init(&sb);
 		mp_init(&c);
 		ml_enc_suspect(&sb, ML_SUSPECT, &s);
-		parts[0] = (struct ml_bytes){ b.p, (uint32_t)b.len };
-		parts[1] = (struct ml_bytes){ sb.p, (uint32_t)sb.len };
+		parts[0] = (struct ml_bytes){b.p, (uint32_t)b.len};
+		parts[1] = (struct ml_bytes){sb.p, (uint32_t)sb.len};
 		ml_compound_make(&c, parts, 2);
 		if (!c.oom && !b.oom && !sb.oom)
 			raw_send(e, &target->addr, c.p, c.len);
@@ -1753,14 +1810,14 @@ static void probe_indirect(struct ml_engine *e, int64_t now)
 		     skip_not_alive, now, p->node, peers);
 	for (int i = 0; i < k; i++) {
 		struct ml_indirect ind = {
-			.seq = p->seq,
-			.target = { target->addr.ip, target->addr.len },
-			.port = target->addr.port,
-			.node = { (const uint8_t *)target->name, (uint32_t)strlen(target->name) },
-			.nack = peers[i]->vsn[1] >= 4,
-			.source_addr = { me->addr.ip, me->addr.len },
-			.source_port = me->addr.port,
-			.source_node = { (const uint8_t *)e->cfg.name, (uint32_t)strlen(e->cfg.name) },
+		    .seq = p->seq,
+		    .target = {target->addr.ip, target->addr.len},
+		    .port = target->addr.port,
+		    .node = {(const uint8_t *)target->name, (uint32_t)strlen(target->name)},
+		    .nack = peers[i]->vsn[1] >= 4,
+		    .source_addr = {me->addr.ip, me->addr.len},
+		    .source_port = me->addr.port,
+		    .source_node = {(const uint8_t *)e->cfg.name, (uint32_t)strlen(e->cfg.name)},
 		};
 		struct mp_buf b;
 
@@ -1796,9 +1853,14 @@ static void probe_timeout(struct ml_engine *e, int64_t now)
 		finish_probe(e, true, -1);
 		return;
 	}
-	delta = p->expected_nacks > 0 ? p->expected_nacks - (p->nacks < p->expected_nacks ?
-							     p->nacks : p->expected_nacks)
-				      : 1;
+	if (p->expected_nacks > 0) {
+		settle_nacks(e);
+		e->nack_eval = (struct nack_eval){true, p->seq, p->expected_nacks, p->nacks,
+						  now + e->cfg.timing.probe_timeout / 4};
+		delta = 0;
+	} else {
+		delta = 1;
+	}
 	finish_probe(e, false, delta);
 	n = find_node(e, p->node);
 	if (n)
@@ -1851,6 +1913,8 @@ int64_t ml_tick(struct ml_engine *e, int64_t now)
 		if (n->state == ML_STATE_SUSPECT && n->susp_deadline <= now)
 			handle_dead(e, n->name, n->incarnation, e->cfg.name, now);
 	}
+	if (e->nack_eval.pending && now >= e->nack_eval.at)
+		settle_nacks(e);
 	if (e->left)
 		goto gossip_only;
 	if (e->probe.active) {
@@ -1882,6 +1946,8 @@ gossip_only:
 							  : e->probe.direct_deadline);
 	for (int i = 0; i < e->n_acks; i++)
 		next = min64(next, e->acks[i].deadline);
+	if (e->nack_eval.pending)
+		next = min64(next, e->nack_eval.at);
 	for (size_t i = 0; i < e->n_nodes; i++)
 		if (e->nodes[i]->state == ML_STATE_SUSPECT)
 			next = min64(next, e->nodes[i]->susp_deadline);
@@ -1909,10 +1975,10 @@ struct ml_engine *ml_new(const struct ml_config *cfg, const struct ml_transport 
 	e->incarnation = 1;
 	memset(&a, 0, sizeof(a));
 	a.incarnation = 1;
-	a.node = (struct ml_bytes){ (const uint8_t *)cfg->name, (uint32_t)strlen(cfg->name) };
-	a.addr = (struct ml_bytes){ cfg->advertise.ip, cfg->advertise.len };
+	a.node = (struct ml_bytes){(const uint8_t *)cfg->name, (uint32_t)strlen(cfg->name)};
+	a.addr = (struct ml_bytes){cfg->advertise.ip, cfg->advertise.len};
 	a.port = cfg->advertise.port;
-	a.meta = (struct ml_bytes){ cfg->meta, (uint32_t)cfg->meta_len };
+	a.meta = (struct ml_bytes){cfg->meta, (uint32_t)cfg->meta_len};
 	memcpy(a.vsn, our_vsn, 6);
 	a.n_vsn = 6;
 	/* bootstrap: insert ourselves directly */

@@ -47,7 +47,7 @@ struct ml_config {
 	struct ml_addr advertise;
 	struct ml_timing timing;
 	char label[ML_LABEL_MAX + 1]; /* "" = none */
-	struct ml_keyring keys;       /* n = 0: no encryption */
+	struct ml_keyring keys;	      /* n = 0: no encryption */
 	uint8_t meta[ML_META_MAX];
 	size_t meta_len;
 	uint64_t seed;
@@ -60,7 +60,7 @@ struct ml_node {
 	uint8_t meta[ML_META_MAX];
 	uint16_t meta_len;
 	uint32_t incarnation;
-	int state;            /* enum ml_node_state */
+	int state;	      /* enum ml_node_state */
 	int64_t state_change; /* engine clock */
 	uint8_t vsn[6];
 	/* suspicion (Lifeguard): active while state == SUSPECT */
@@ -103,8 +103,8 @@ void ml_free(struct ml_engine *e);
 
 /* Run due timers; returns the time of the next deadline. */
 int64_t ml_tick(struct ml_engine *e, int64_t now);
-void ml_on_packet(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf,
-		  size_t len, int64_t now);
+void ml_on_packet(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf, size_t len,
+		  int64_t now);
 /* An incoming stream's bytes so far. 0: complete, *reply (malloc'd, may be
  * NULL) is to be written back; -EAGAIN: read more; other: drop it. */
 int ml_on_stream(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf, size_t len,

@@ -273,10 +273,22 @@ int mp_r_int(struct mp_rd *r, int64_t *v)
 		return 0;
 	}
 	switch (t) {
-	case 0xcc: case 0xd0: w = 1; break;
-	case 0xcd: case 0xd1: w = 2; break;
-	case 0xce: case 0xd2: w = 4; break;
-	case 0xcf: case 0xd3: w = 8; break;
+	case 0xcc:
+	case 0xd0:
+		w = 1;
+		break;
+	case 0xcd:
+	case 0xd1:
+		w = 2;
+		break;
+	case 0xce:
+	case 0xd2:
+		w = 4;
+		break;
+	case 0xcf:
+	case 0xd3:
+		w = 8;
+		break;
 	default:
 		return -EBADMSG;
 	}
@@ -369,8 +381,8 @@ static int skip_depth(struct mp_rd *r, int depth)
 		r->off++;
 		return 0;
 	}
-	if ((t & 0xe0) == 0xa0 || t == 0xd9 || t == 0xda || t == 0xdb || t == 0xc4 ||
-	    t == 0xc5 || t == 0xc6) {
+	if ((t & 0xe0) == 0xa0 || t == 0xd9 || t == 0xda || t == 0xdb || t == 0xc4 || t == 0xc5 ||
+	    t == 0xc6) {
 		const uint8_t *p;
 
 		return mp_r_raw(r, &p, &n);
@@ -398,16 +410,33 @@ static int skip_depth(struct mp_rd *r, int depth)
 		return 0;
 	}
 	switch (t) {
-	case 0xcc: case 0xd0: return skip_n(r, 2);
-	case 0xcd: case 0xd1: return skip_n(r, 3);
-	case 0xce: case 0xd2: case 0xca: return skip_n(r, 5);
-	case 0xcf: case 0xd3: case 0xcb: return skip_n(r, 9);
-	case 0xd4: return skip_n(r, 3);
-	case 0xd5: return skip_n(r, 4);
-	case 0xd6: return skip_n(r, 6);
-	case 0xd7: return skip_n(r, 10);
-	case 0xd8: return skip_n(r, 18);
-	case 0xc7: case 0xc8: case 0xc9: {
+	case 0xcc:
+	case 0xd0:
+		return skip_n(r, 2);
+	case 0xcd:
+	case 0xd1:
+		return skip_n(r, 3);
+	case 0xce:
+	case 0xd2:
+	case 0xca:
+		return skip_n(r, 5);
+	case 0xcf:
+	case 0xd3:
+	case 0xcb:
+		return skip_n(r, 9);
+	case 0xd4:
+		return skip_n(r, 3);
+	case 0xd5:
+		return skip_n(r, 4);
+	case 0xd6:
+		return skip_n(r, 6);
+	case 0xd7:
+		return skip_n(r, 10);
+	case 0xd8:
+		return skip_n(r, 18);
+	case 0xc7:
+	case 0xc8:
+	case 0xc9: {
 		int w = t == 0xc7 ? 1 : t == 0xc8 ? 2 : 4;
 		size_t save = r->off;
 

@@ -15,7 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
-#define MAX_CONNS 128 /* memberlist maxPushPullRequests */
+#define MAX_CONNS	 128 /* memberlist maxPushPullRequests */
 #define MAX_STREAM_BYTES (ML_MAX_PUSH_BYTES + 4096)
 
 struct ml_net {
@@ -152,7 +152,7 @@ static bool is_stopping(struct ml_net *n)
 /* Wait for fd to be ready for events, or the deadline, or stop. */
 static int wait_fd(struct ml_net *n, int fd, short events, int64_t deadline)
 {
-	struct pollfd p[2] = { { fd, events, 0 }, { n->stop_fd, POLLIN, 0 } };
+	struct pollfd p[2] = {{fd, events, 0}, {n->stop_fd, POLLIN, 0}};
 	int64_t left = deadline - ml_now_ms();
 
 	if (left <= 0)
@@ -188,10 +188,13 @@ static int write_all(struct ml_net *n, int fd, const uint8_t *p, size_t len, int
 	return 0;
 }
 
-/* Append what is readable to buf; 0 on data, -EPIPE at EOF. */
+/* Append everything readable now to buf (waiting for at least one byte):
+ * 0 on data, -EPIPE at EOF. Draining before returning keeps the number of
+ * re-parses of a long stream small. */
 static int read_some(struct ml_net *n, int fd, struct mp_buf *buf, int64_t deadline)
 {
 	uint8_t tmp[16384];
+	bool got = false;
 
 	for (;;) {
 		ssize_t r = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT);
@@ -200,8 +203,13 @@ static int read_some(struct ml_net *n, int fd, struct mp_buf *buf, int64_t deadl
 			if (buf->len + (size_t)r > MAX_STREAM_BYTES)
 				return -EMSGSIZE;
 			mp_put(buf, tmp, (size_t)r);
-			return buf->oom ? -ENOMEM : 0;
+			if (buf->oom)
+				return -ENOMEM;
+			got = true;
+			continue;
 		}
+		if (got)
+			return 0;
 		if (r == 0)
 			return -EPIPE;
 		if (errno != EAGAIN && errno != EINTR)
@@ -339,8 +347,8 @@ static void send_stream(void *ctx, uint64_t id, const struct ml_addr *to, const 
 
 struct ml_transport ml_net_transport(struct ml_net *n)
 {
-	return (struct ml_transport){ .ctx = n, .send_packet = send_packet,
-				      .send_stream = send_stream };
+	return (struct ml_transport){
+	    .ctx = n, .send_packet = send_packet, .send_stream = send_stream};
 }
 
 struct in_conn {
@@ -393,7 +401,7 @@ static void *tcp_main(void *arg)
 	struct ml_net *n = arg;
 
 	for (;;) {
-		struct pollfd p[2] = { { n->tcp, POLLIN, 0 }, { n->stop_fd, POLLIN, 0 } };
+		struct pollfd p[2] = {{n->tcp, POLLIN, 0}, {n->stop_fd, POLLIN, 0}};
 
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			break;
@@ -416,9 +424,7 @@ static void *tcp_main(void *arg)
 		c->n = n;
 		c->fd = fd;
 		from_sockaddr(&ss, &c->from);
-		pthread_mutex_lock(n->ops.lock);
-		c->timeout = 10000;
-		pthread_mutex_unlock(n->ops.lock);
+		c->timeout = n->ops.tcp_timeout_ms > 0 ? n->ops.tcp_timeout_ms : 10000;
 		if (!spawn(n, in_conn_main, c)) {
 			close(fd);
 			free(c);
@@ -433,7 +439,7 @@ static void *udp_main(void *arg)
 	static __thread uint8_t buf[65536];
 
 	for (;;) {
-		struct pollfd p[2] = { { n->udp, POLLIN, 0 }, { n->stop_fd, POLLIN, 0 } };
+		struct pollfd p[2] = {{n->udp, POLLIN, 0}, {n->stop_fd, POLLIN, 0}};
 
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			break;

@@ -18,6 +18,9 @@ struct ml_net_ops {
 	void (*after)(void *arg, int64_t now);
 	/* Without the lock, from the ticker thread, after each tick. */
 	void (*idle)(void *arg);
+	/* An incoming stream that has not delivered a whole message by then
+	 * is cut (memberlist's TCPTimeout). */
+	int64_t tcp_timeout_ms;
 };
 
 struct ml_net;

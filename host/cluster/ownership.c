@@ -110,8 +110,7 @@ size_t ownership_owners(const struct ownership_view *v, uint64_t key, size_t *ou
 		double s = ownership_score(v, &v->members[i], key);
 		size_t pos = k;
 
-		while (pos > 0 && (s > best[pos - 1] ||
-				   (s == best[pos - 1] && i < out[pos - 1])))
+		while (pos > 0 && (s > best[pos - 1] || (s == best[pos - 1] && i < out[pos - 1])))
 			pos--;
 		if (pos >= n)
 			continue;

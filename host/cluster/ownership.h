@@ -12,13 +12,13 @@
 struct ownership_member {
 	const char *name;   /* owned by the view */
 	uint64_t name_seed; /* XXH3-64 of name, precomputed */
-	double weight;      /* > 0 */
+	double weight;	    /* > 0 */
 };
 
 struct ownership_view {
 	uint64_t epoch;
 	size_t n;
-	bool weighted; /* some weight differs from 1.0: use the log method */
+	bool weighted;			  /* some weight differs from 1.0: use the log method */
 	struct ownership_member *members; /* sorted by name */
 };
 

@@ -118,61 +118,64 @@ static int dec_struct(struct mp_rd *r, const struct field *f, size_t nf, void *o
 	return 0;
 }
 
-#define FLD(T, name, kind, member) { name, kind, offsetof(T, member), 0 }
+#define FLD(T, name, kind, member)                                                                 \
+	{                                                                                          \
+		name, kind, offsetof(T, member), 0                                                 \
+	}
 
 static const struct field ping_f[] = {
-	FLD(struct ml_ping, "SeqNo", F_U32, seq),
-	FLD(struct ml_ping, "Node", F_BYTES, node),
-	FLD(struct ml_ping, "SourceAddr", F_BYTES, source_addr),
-	FLD(struct ml_ping, "SourcePort", F_U16, source_port),
-	FLD(struct ml_ping, "SourceNode", F_BYTES, source_node),
+    FLD(struct ml_ping, "SeqNo", F_U32, seq),
+    FLD(struct ml_ping, "Node", F_BYTES, node),
+    FLD(struct ml_ping, "SourceAddr", F_BYTES, source_addr),
+    FLD(struct ml_ping, "SourcePort", F_U16, source_port),
+    FLD(struct ml_ping, "SourceNode", F_BYTES, source_node),
 };
 
 static const struct field ind_f[] = {
-	FLD(struct ml_indirect, "SeqNo", F_U32, seq),
-	FLD(struct ml_indirect, "Target", F_BYTES, target),
-	FLD(struct ml_indirect, "Port", F_U16, port),
-	FLD(struct ml_indirect, "Node", F_BYTES, node),
-	FLD(struct ml_indirect, "Nack", F_BOOL, nack),
-	FLD(struct ml_indirect, "SourceAddr", F_BYTES, source_addr),
-	FLD(struct ml_indirect, "SourcePort", F_U16, source_port),
-	FLD(struct ml_indirect, "SourceNode", F_BYTES, source_node),
+    FLD(struct ml_indirect, "SeqNo", F_U32, seq),
+    FLD(struct ml_indirect, "Target", F_BYTES, target),
+    FLD(struct ml_indirect, "Port", F_U16, port),
+    FLD(struct ml_indirect, "Node", F_BYTES, node),
+    FLD(struct ml_indirect, "Nack", F_BOOL, nack),
+    FLD(struct ml_indirect, "SourceAddr", F_BYTES, source_addr),
+    FLD(struct ml_indirect, "SourcePort", F_U16, source_port),
+    FLD(struct ml_indirect, "SourceNode", F_BYTES, source_node),
 };
 
 static const struct field ack_f[] = {
-	FLD(struct ml_ack, "SeqNo", F_U32, seq),
-	FLD(struct ml_ack, "Payload", F_BYTES, payload),
+    FLD(struct ml_ack, "SeqNo", F_U32, seq),
+    FLD(struct ml_ack, "Payload", F_BYTES, payload),
 };
 
 static const struct field sus_f[] = {
-	FLD(struct ml_suspect, "Incarnation", F_U32, incarnation),
-	FLD(struct ml_suspect, "Node", F_BYTES, node),
-	FLD(struct ml_suspect, "From", F_BYTES, from),
+    FLD(struct ml_suspect, "Incarnation", F_U32, incarnation),
+    FLD(struct ml_suspect, "Node", F_BYTES, node),
+    FLD(struct ml_suspect, "From", F_BYTES, from),
 };
 
 static const struct field alive_f[] = {
-	FLD(struct ml_alive, "Incarnation", F_U32, incarnation),
-	FLD(struct ml_alive, "Node", F_BYTES, node),
-	FLD(struct ml_alive, "Addr", F_BYTES, addr),
-	FLD(struct ml_alive, "Port", F_U16, port),
-	FLD(struct ml_alive, "Meta", F_BYTES, meta),
-	{ "Vsn", F_VSN, offsetof(struct ml_alive, vsn), offsetof(struct ml_alive, n_vsn) },
+    FLD(struct ml_alive, "Incarnation", F_U32, incarnation),
+    FLD(struct ml_alive, "Node", F_BYTES, node),
+    FLD(struct ml_alive, "Addr", F_BYTES, addr),
+    FLD(struct ml_alive, "Port", F_U16, port),
+    FLD(struct ml_alive, "Meta", F_BYTES, meta),
+    {"Vsn", F_VSN, offsetof(struct ml_alive, vsn), offsetof(struct ml_alive, n_vsn)},
 };
 
 static const struct field pph_f[] = {
-	FLD(struct ml_pp_header, "Nodes", F_I64, nodes),
-	FLD(struct ml_pp_header, "UserStateLen", F_I64, user_state_len),
-	FLD(struct ml_pp_header, "Join", F_BOOL, join),
+    FLD(struct ml_pp_header, "Nodes", F_I64, nodes),
+    FLD(struct ml_pp_header, "UserStateLen", F_I64, user_state_len),
+    FLD(struct ml_pp_header, "Join", F_BOOL, join),
 };
 
 static const struct field pn_f[] = {
-	FLD(struct ml_push_node, "Name", F_BYTES, name),
-	FLD(struct ml_push_node, "Addr", F_BYTES, addr),
-	FLD(struct ml_push_node, "Port", F_U16, port),
-	FLD(struct ml_push_node, "Meta", F_BYTES, meta),
-	FLD(struct ml_push_node, "Incarnation", F_U32, incarnation),
-	FLD(struct ml_push_node, "State", F_I64, state),
-	{ "Vsn", F_VSN, offsetof(struct ml_push_node, vsn), offsetof(struct ml_push_node, n_vsn) },
+    FLD(struct ml_push_node, "Name", F_BYTES, name),
+    FLD(struct ml_push_node, "Addr", F_BYTES, addr),
+    FLD(struct ml_push_node, "Port", F_U16, port),
+    FLD(struct ml_push_node, "Meta", F_BYTES, meta),
+    FLD(struct ml_push_node, "Incarnation", F_U32, incarnation),
+    FLD(struct ml_push_node, "State", F_I64, state),
+    {"Vsn", F_VSN, offsetof(struct ml_push_node, vsn), offsetof(struct ml_push_node, n_vsn)},
 };
 
 struct seq_only {
@@ -180,7 +183,7 @@ struct seq_only {
 };
 
 static const struct field nack_f[] = {
-	FLD(struct seq_only, "SeqNo", F_U32, seq),
+    FLD(struct seq_only, "SeqNo", F_U32, seq),
 };
 
 struct err_only {
@@ -188,7 +191,7 @@ struct err_only {
 };
 
 static const struct field err_f[] = {
-	FLD(struct err_only, "Error", F_BYTES, msg),
+    FLD(struct err_only, "Error", F_BYTES, msg),
 };
 
 struct compress_body {
@@ -197,8 +200,8 @@ struct compress_body {
 };
 
 static const struct field comp_f[] = {
-	FLD(struct compress_body, "Algo", F_I64, algo),
-	FLD(struct compress_body, "Buf", F_BYTES, buf),
+    FLD(struct compress_body, "Algo", F_I64, algo),
+    FLD(struct compress_body, "Buf", F_BYTES, buf),
 };
 
 #define NF(a) (sizeof(a) / sizeof((a)[0]))
@@ -223,7 +226,7 @@ int ml_dec_ack(struct mp_rd *r, struct ml_ack *m)
 
 int ml_dec_nack(struct mp_rd *r, uint32_t *seq)
 {
-	struct seq_only s = { 0 };
+	struct seq_only s = {0};
 	int rc = dec_struct(r, nack_f, NF(nack_f), &s);
 
 	*seq = s.seq;
@@ -256,7 +259,7 @@ int ml_dec_push_node(struct mp_rd *r, struct ml_push_node *m)
 
 int ml_dec_err(struct mp_rd *r, struct ml_bytes *msg)
 {
-	struct err_only e = { { 0 } };
+	struct err_only e = {{0}};
 	int rc = dec_struct(r, err_f, NF(err_f), &e);
 
 	*msg = e.msg;
@@ -265,7 +268,7 @@ int ml_dec_err(struct mp_rd *r, struct ml_bytes *msg)
 
 int ml_dec_compress(struct mp_rd *r, int64_t *algo, struct ml_bytes *buf)
 {
-	struct compress_body c = { -1, { 0 } };
+	struct compress_body c = {-1, {0}};
 	int rc = dec_struct(r, comp_f, NF(comp_f), &c);
 
 	*algo = c.algo;
@@ -487,9 +490,9 @@ uint32_t ml_crc32(const uint8_t *p, size_t n)
 
 /* ---- LZW (Go compress/lzw, LSB, litWidth 8) ---- */
 
-#define LZW_CLEAR 256
-#define LZW_EOF 257
-#define LZW_MAXW 12
+#define LZW_CLEAR   256
+#define LZW_EOF	    257
+#define LZW_MAXW    12
 #define LZW_MAXCODE 4095
 #define LZW_INVALID 0xffff
 
@@ -597,7 +600,7 @@ static void lzw_emit(struct lzw_w *w, uint32_t code)
 void ml_lzw_compress(const uint8_t *in, size_t n, struct mp_buf *out)
 {
 	static __thread uint32_t table[LZW_TABLE]; /* key<<12 | code, 0 = empty */
-	struct lzw_w w = { out, 0, 0, 9 };
+	struct lzw_w w = {out, 0, 0, 9};
 	uint32_t hi = LZW_EOF, overflow = 512, code;
 
 	memset(table, 0, sizeof(table));
@@ -753,8 +756,8 @@ out:
 	return rc;
 }
 
-static int try_key(const uint8_t *key, int klen, const uint8_t *msg, size_t n,
-		   const uint8_t *aad, size_t aad_len, uint8_t *plain)
+static int try_key(const uint8_t *key, int klen, const uint8_t *msg, size_t n, const uint8_t *aad,
+		   size_t aad_len, uint8_t *plain)
 {
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	size_t ct_len = n - 13 - 16;

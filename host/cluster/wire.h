@@ -39,12 +39,12 @@ enum ml_node_state {
 	ML_STATE_LEFT = 3,
 };
 
-#define ML_NAME_MAX 128     /* including NUL; = STARLING_NODE_NAME_MAX */
-#define ML_META_MAX 512     /* memberlist MetaMaxSize */
-#define ML_UDP_MAX 1400     /* memberlist UDPBufferSize */
-#define ML_LABEL_MAX 255
+#define ML_NAME_MAX	  128  /* including NUL; = STARLING_NODE_NAME_MAX */
+#define ML_META_MAX	  512  /* memberlist MetaMaxSize */
+#define ML_UDP_MAX	  1400 /* memberlist UDPBufferSize */
+#define ML_LABEL_MAX	  255
 #define ML_MAX_PUSH_BYTES (20 * 1024 * 1024) /* memberlist maxPushStateBytes */
-#define ML_MAX_KEYS 8
+#define ML_MAX_KEYS	  8
 
 /* A byte string pointing into a decoded buffer. */
 struct ml_bytes {

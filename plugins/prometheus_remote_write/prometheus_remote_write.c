@@ -17,6 +17,7 @@
  */
 #include <starling/http.h>
 #include <starling/plugin.h>
+#include <starling/relabel.h>
 #include <starling/remote_write.h>
 
 #include <dirent.h>
@@ -90,6 +91,8 @@ struct shard {
 	struct starling_rw_buf lbuf;   /* scratch: one series' labels */
 	struct starling_rw_buf zbuf;   /* scratch: compressed batch */
 	struct starling_label *merged; /* scratch: labels + external labels */
+	struct starling_lset lset;     /* scratch: write relabelling */
+	struct starling_relabel_scratch rscratch;
 	size_t merged_cap;
 	size_t batch_samples;
 	int64_t batch_max_ts;
@@ -128,7 +131,8 @@ struct endpoint {
 	bool md_send;
 	int64_t md_interval_ms;
 	size_t md_max;
-	size_t seg_target; /* rotate segment files at this size */
+	size_t seg_target;			/* rotate segment files at this size */
+	struct starling_relabel_rules *relabel; /* NULL: none */
 	unsigned n_shards;
 	struct shard *shards;
 
@@ -146,6 +150,7 @@ struct endpoint {
 
 	starling_metric *m_sent, *m_failed, *m_retried, *m_dropped, *m_pending;
 	starling_metric *m_highest, *m_bytes, *m_md_sent, *m_md_failed, *m_buffer, *m_shards;
+	starling_metric *m_relabel_dropped;
 };
 
 struct md_entry {
@@ -220,7 +225,8 @@ static const struct starling_config_key endpoint_keys[] = {
     {"queue_config", STARLING_CFG_GROUP, false, NULL, "Queue settings", queue_keys},
     {"metadata_config", STARLING_CFG_GROUP, false, NULL, "Metadata settings", metadata_keys},
     {"write_relabel_config", STARLING_CFG_GROUP_LIST, false, NULL,
-     "Relabel rules applied before sending (not supported by this build yet)"},
+     "Relabel rules applied to each series (after external_labels) before sending",
+     starling_relabel_schema},
     STARLING_HTTP_CONFIG_KEYS,
     {NULL},
 };
@@ -481,7 +487,8 @@ static void enforce_limit(struct endpoint *ep)
 		for (; n; n--) {
 			r = *pp;
 			*pp = r->next;
-			if (victim->tail == r) /* r had no successor: its predecessor is the new tail */
+			if (victim->tail ==
+			    r) /* r had no successor: its predecessor is the new tail */
 				victim->tail = pp == &victim->head ? NULL : victim->head;
 			samples += r->samples;
 			recs++;
@@ -590,6 +597,7 @@ static const struct starling_label *merge_external(struct rw *rw, struct shard *
 
 /* Append one series to its shard's open batch. Caller holds sh->lock.
  * Returns 1 when the batch was cut into a segment, 0, or -errno. */
+/* Returns 2 when write_relabel_config dropped the series. */
 static int encode_series(struct rw *rw, struct shard *sh, const struct starling_series *s,
 			 int64_t now)
 {
@@ -601,6 +609,24 @@ static int encode_series(struct rw *rw, struct shard *sh, const struct starling_
 	labels = merge_external(rw, sh, s, &n);
 	if (!labels)
 		return -ENOMEM;
+	if (ep->relabel) {
+		starling_lset_clear(&sh->lset);
+		for (size_t i = 0; i < n; i++) {
+			r = starling_lset_append(&sh->lset, labels[i].name, strlen(labels[i].name),
+						 labels[i].value, strlen(labels[i].value));
+			if (r)
+				return r;
+		}
+		r = starling_lset_finish(&sh->lset);
+		if (!r)
+			r = starling_relabel_apply(ep->relabel, &sh->lset, &sh->rscratch);
+		if (r < 0)
+			return r;
+		if (r == 0 || sh->lset.n == 0)
+			return 2; /* dropped by a rule (or no label left) */
+		labels = sh->lset.v;
+		n = sh->lset.n;
+	}
 	sh->lbuf.len = 0;
 	r = starling_rw_encode_labels(&sh->lbuf, labels, n);
 	if (!r)
@@ -624,7 +650,7 @@ static int encode_series(struct rw *rw, struct shard *sh, const struct starling_
 static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starling_series_batch *b,
 			 int64_t now)
 {
-	long long queued = 0;
+	long long queued = 0, relabel_dropped = 0;
 	bool cut = false;
 	int ret = 0;
 
@@ -648,6 +674,10 @@ static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starli
 					ret = r;
 				continue;
 			}
+			if (r == 2) {
+				relabel_dropped += (long long)s->n_samples;
+				continue;
+			}
 			cut |= r == 1;
 			queued += (long long)s->n_samples;
 		}
@@ -656,6 +686,8 @@ static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starli
 	}
 	if (queued)
 		update_pending(ep, queued);
+	if (relabel_dropped)
+		rw->api->metric_add(ep->m_relabel_dropped, (double)relabel_dropped);
 	if (cut) {
 		if (ep->dir)
 			enforce_limit(ep);
@@ -1220,6 +1252,8 @@ static void endpoint_free(struct endpoint *ep)
 			starling_rw_buf_free(&sh->zbuf);
 			starling_rw_buf_free(&sh->body);
 			free(sh->merged);
+			starling_lset_free(&sh->lset);
+			starling_relabel_scratch_free(&sh->rscratch);
 			pthread_mutex_destroy(&sh->lock);
 		}
 		free(ep->shards);
@@ -1228,6 +1262,7 @@ static void endpoint_free(struct endpoint *ep)
 		free(ep->headers[i]);
 	free(ep->headers);
 	starling_http_auth_free(ep->auth);
+	starling_relabel_rules_free(ep->relabel);
 	starling_rw_buf_free(&ep->md_req);
 	starling_rw_buf_free(&ep->md_body);
 	free(ep->url);
@@ -1367,6 +1402,9 @@ static void make_metrics(struct rw *rw, struct endpoint *ep)
 	    "Metadata requests that failed.");
 	REG(m_buffer, STARLING_SELF_GAUGE, "starling_remote_write_buffer_bytes",
 	    "Bytes of the on-disk queue.");
+	REG(m_relabel_dropped, STARLING_SELF_COUNTER,
+	    "starling_remote_write_samples_relabel_dropped_total",
+	    "Samples of series dropped by write_relabel_config.");
 	REG(m_shards, STARLING_SELF_GAUGE, "prometheus_remote_storage_shards",
 	    "Shards (parallel requests) per endpoint.");
 #undef REG
@@ -1463,10 +1501,11 @@ static int endpoint_init(struct rw *rw, struct endpoint *ep, const starling_conf
 
 	wr = a->config_lookup(n, "write_relabel_config");
 	if (wr && a->config_count(wr)) {
-		LOG(rw, STARLING_LOG_ERROR,
-		    "%s: write_relabel_config is not supported by this build yet; remove it",
-		    a->config_where(wr));
-		return -EOPNOTSUPP;
+		r = starling_relabel_rules_from_config(a, wr, &ep->relabel, err, sizeof(err));
+		if (r) {
+			LOG(rw, STARLING_LOG_ERROR, "write_relabel_config: %s", err);
+			return r;
+		}
 	}
 	{
 		bool nh = false;

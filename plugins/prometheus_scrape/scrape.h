@@ -48,22 +48,22 @@ struct scrape_config {
 	bool honor_timestamps;
 	bool track_timestamps_staleness;
 	bool enable_compression;
-	int64_t body_size_limit;     /* effective limit, never 0 */
-	uint64_t sample_limit;       /* 0 = none, likewise below */
+	int64_t body_size_limit; /* effective limit, never 0 */
+	uint64_t sample_limit;	 /* 0 = none, likewise below */
 	uint64_t label_limit;
 	uint64_t label_name_length_limit;
 	uint64_t label_value_length_limit;
 	struct starling_relabel_rules *metric_relabel; /* may be NULL */
-	struct starling_http_auth *auth;               /* may be NULL */
+	struct starling_http_auth *auth;	       /* may be NULL */
 	bool clustering;
 	char **key_labels;
 	size_t n_key_labels;
 	char **exclude_labels;
 	size_t n_exclude_labels;
 	enum starling_expo_format fallback_format;
-	char *accept;                /* Accept header line */
-	char timeout_header[64];     /* X-Prometheus-Scrape-Timeout-Seconds line */
-	uint64_t fingerprint;        /* of everything but `targets`, for update() */
+	char *accept;		 /* Accept header line */
+	char timeout_header[64]; /* X-Prometheus-Scrape-Timeout-Seconds line */
+	uint64_t fingerprint;	 /* of everything but `targets`, for update() */
 };
 
 /* One cached series of a target, keyed by the raw series bytes of the
@@ -72,21 +72,21 @@ struct scrape_config {
  * the text halves the cache). One allocation: header and label array; the
  * strings are the target's own (job, instance...), the literal "__name__",
  * or interned in the cache's string table. */
-#define ENTRY_DROPPED (1u << 0)   /* metric relabelling dropped it */
+#define ENTRY_DROPPED	 (1u << 0) /* metric relabelling dropped it */
 #define ENTRY_OVER_LIMIT (1u << 1) /* breaks a label limit: fails the scrape */
-#define ENTRY_HAS_TS (1u << 2)    /* last sample carried its own timestamp */
-#define ENTRY_EVICT (1u << 3)     /* being evicted (sweep only) */
+#define ENTRY_HAS_TS	 (1u << 2) /* last sample carried its own timestamp */
+#define ENTRY_EVICT	 (1u << 3) /* being evicted (sweep only) */
 
 struct cache_entry {
 	/* The series that followed this one in the last scrape: targets
 	 * expose series in a stable order, so checking it first usually
 	 * avoids the hash table probe. */
 	struct cache_entry *next;
-	uint64_t key_lo;             /* XXH3-128 of the series text */
+	uint64_t key_lo; /* XXH3-128 of the series text */
 	uint64_t key_hi;
-	uint64_t hash;               /* starling_labels_hash(labels) */
-	uint32_t last_seen;          /* scrape generation it was last in */
-	uint32_t prev_seen;          /* last_seen before this scrape (rollback) */
+	uint64_t hash;	    /* starling_labels_hash(labels) */
+	uint32_t last_seen; /* scrape generation it was last in */
+	uint32_t prev_seen; /* last_seen before this scrape (rollback) */
 	uint16_t n_labels;
 	uint8_t flags;
 	struct starling_label labels[];
@@ -94,7 +94,7 @@ struct cache_entry {
 
 struct cache_slot {
 	uint64_t hash;
-	struct cache_entry *e;       /* NULL = empty */
+	struct cache_entry *e; /* NULL = empty */
 };
 
 /* An interned, reference-counted string of a target's label names and
@@ -109,13 +109,13 @@ struct istr {
 
 struct series_cache {
 	struct cache_slot *slots;
-	size_t cap;                  /* power of two, or 0 */
+	size_t cap; /* power of two, or 0 */
 	size_t n;
-	uint32_t gen;                /* generation of the latest scrape */
-	size_t seen;                 /* entries seen in the latest scrape */
-	struct cache_entry *first;   /* first series of the last scrape */
-	struct cache_entry *cursor;  /* previous series while parsing */
-	struct istr **strs;          /* intern table, open addressing */
+	uint32_t gen;		    /* generation of the latest scrape */
+	size_t seen;		    /* entries seen in the latest scrape */
+	struct cache_entry *first;  /* first series of the last scrape */
+	struct cache_entry *cursor; /* previous series while parsing */
+	struct istr **strs;	    /* intern table, open addressing */
 	size_t strs_cap, strs_n, strs_dead;
 	const char *own_lo, *own_hi; /* the target's strings (shared, not interned) */
 };
@@ -132,12 +132,12 @@ struct scrape_target {
 	/* Final target labels (job, instance and the non-"__" labels), sorted. */
 	struct starling_label *labels;
 	size_t n_labels;
-	char *strings;               /* storage of all the strings above */
+	char *strings; /* storage of all the strings above */
 	char *url;
-	void *owner;                 /* the component instance */
-	uint64_t key;                /* ownership key (starling_target_key) */
-	uint64_t identity;           /* hash of the input labels */
-	int64_t phase_ms;            /* key mod interval */
+	void *owner;	   /* the component instance */
+	uint64_t key;	   /* ownership key (starling_target_key) */
+	uint64_t identity; /* hash of the input labels */
+	int64_t phase_ms;  /* key mod interval */
 
 	/* Synthetic series: target labels + __name__, sorted, and hashes. */
 	struct starling_label *report_labels[SCRAPE_N_REPORT];
@@ -148,8 +148,8 @@ struct scrape_target {
 	int64_t retire_ms;
 	enum target_state state;
 	bool in_flight;
-	bool owned;                  /* owned at its last slot */
-	bool reported;               /* report series were sent since last reset */
+	bool owned;    /* owned at its last slot */
+	bool reported; /* report series were sent since last reset */
 	int64_t scrape_start_ms;
 	int64_t metadata_due_ms;
 
@@ -165,7 +165,7 @@ struct scrape_target {
 /* Working memory of the thread that processes scrapes, reused across
  * scrapes so the steady state allocates nothing. */
 struct scrape_meta {
-	size_t family, help, unit;   /* offsets into the arena, SIZE_MAX = none */
+	size_t family, help, unit; /* offsets into the arena, SIZE_MAX = none */
 	size_t family_len;
 	enum starling_metric_type type;
 };
@@ -200,25 +200,25 @@ struct scrape_ctx {
 
 /* Outcome of one HTTP scrape as seen by the processing code. */
 struct scrape_result {
-	int error;                   /* 0 or negative errno from the HTTP client */
+	int error; /* 0 or negative errno from the HTTP client */
 	const char *error_msg;
 	long status;
 	const char *body;
 	size_t body_len;
-	const char *content_type;    /* may be NULL */
-	int64_t start_ms;            /* timestamp of the scrape */
+	const char *content_type; /* may be NULL */
+	int64_t start_ms;	  /* timestamp of the scrape */
 	int64_t duration_us;
 };
 
 /* Per-scrape statistics (also the synthetic series values). */
 struct scrape_stats {
 	bool up;
-	size_t scraped;              /* samples exposed */
-	size_t post_relabel;         /* samples kept after metric relabelling */
-	size_t added;                /* new series this scrape */
-	size_t stale;                /* staleness markers emitted */
-	size_t forwarded;            /* samples in the forwarded batch */
-	char error[200];             /* why the scrape failed ("" when up) */
+	size_t scraped;	     /* samples exposed */
+	size_t post_relabel; /* samples kept after metric relabelling */
+	size_t added;	     /* new series this scrape */
+	size_t stale;	     /* staleness markers emitted */
+	size_t forwarded;    /* samples in the forwarded batch */
+	char error[200];     /* why the scrape failed ("" when up) */
 };
 
 /* --- scrape_target.c ---------------------------------------------------- */

@@ -165,9 +165,11 @@ static void meta_event(struct scrape_scratch *s, const struct starling_expo_even
 
 		if (off == SIZE_MAX)
 			return;
-		s->arena_len = off + starling_expo_unescape(ev->text, ev->text_len, fmt,
-							    ev->kind == STARLING_EXPO_HELP,
-							    s->arena + off) + 1;
+		s->arena_len =
+		    off +
+		    starling_expo_unescape(ev->text, ev->text_len, fmt,
+					   ev->kind == STARLING_EXPO_HELP, s->arena + off) +
+		    1;
 		if (ev->kind == STARLING_EXPO_HELP)
 			m->help = off;
 		else
@@ -178,7 +180,7 @@ static void meta_event(struct scrape_scratch *s, const struct starling_expo_even
 static int forward_batch(struct scrape_ctx *ctx)
 {
 	struct scrape_scratch *s = ctx->scratch;
-	struct starling_series_batch b = { 0 };
+	struct starling_series_batch b = {0};
 
 	if (!s->n)
 		return 0;
@@ -507,11 +509,11 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 			*l = *sh;
 		} else {
 			l->name = strcmp(ls->v[i].name, name_label) == 0
-					  ? name_label
-					  : intern(&t->cache, ls->v[i].name, strlen(ls->v[i].name));
-			l->value = l->name ? intern(&t->cache, ls->v[i].value,
-						    strlen(ls->v[i].value))
-					   : NULL;
+				      ? name_label
+				      : intern(&t->cache, ls->v[i].name, strlen(ls->v[i].name));
+			l->value = l->name
+				       ? intern(&t->cache, ls->v[i].value, strlen(ls->v[i].value))
+				       : NULL;
 			if (!l->value) {
 				if (l->name && l->name != name_label)
 					unintern(&t->cache, l->name);
@@ -600,9 +602,8 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 	bool fallback = false;
 	int rc;
 
-	fmt = starling_expo_format_from_content_type(r->content_type,
-						     r->content_type ? strlen(r->content_type) : 0,
-						     &fallback);
+	fmt = starling_expo_format_from_content_type(
+	    r->content_type, r->content_type ? strlen(r->content_type) : 0, &fallback);
 	if (fallback)
 		fmt = cfg->fallback_format;
 	if (!s->parser) {
@@ -640,8 +641,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		} else {
 			e = cache_miss(ctx, t, fmt, ev.series, ev.series_len, h, &rc, &why);
 			if (!e) {
-				snprintf(st->error, sizeof(st->error), "line %u: %s", ev.line,
-					 why);
+				snprintf(st->error, sizeof(st->error), "line %u: %s", ev.line, why);
 				return rc;
 			}
 			if (!(e->flags & ENTRY_DROPPED))

@@ -51,56 +51,53 @@ struct scrape_inst {
 /* Schema.                                                                   */
 
 static const struct starling_config_key clustering_keys[] = {
-	{ "enabled", STARLING_CFG_BOOL, false, "false",
-	  "Distribute the targets among the cluster's nodes" },
-	{ "key_labels", STARLING_CFG_STRING_LIST, false, NULL,
-	  "Only these target labels make up a target's ownership key" },
-	{ "exclude_labels", STARLING_CFG_STRING_LIST, false, NULL,
-	  "Target labels left out of the ownership key" },
-	{ NULL },
+    {"enabled", STARLING_CFG_BOOL, false, "false",
+     "Distribute the targets among the cluster's nodes"},
+    {"key_labels", STARLING_CFG_STRING_LIST, false, NULL,
+     "Only these target labels make up a target's ownership key"},
+    {"exclude_labels", STARLING_CFG_STRING_LIST, false, NULL,
+     "Target labels left out of the ownership key"},
+    {NULL},
 };
 
 static const struct starling_config_key scrape_schema[] = {
-	{ "targets", STARLING_CFG_MAP_LIST, true, NULL,
-	  "Targets: label maps with __address__ (and optional __scheme__, __metrics_path__, "
-	  "__param_<name>)" },
-	{ "forward_to", STARLING_CFG_REF_LIST, true, NULL, "Receivers of the scraped series",
-	  NULL, STARLING_ACCEPTS_SERIES },
-	{ "job_name", STARLING_CFG_STRING, false, NULL,
-	  "Value of the job label (default: the component id)" },
-	{ "scrape_interval", STARLING_CFG_DURATION, false, "1m", "How often to scrape" },
-	{ "scrape_timeout", STARLING_CFG_DURATION, false, "10s",
-	  "Timeout of one scrape (at most scrape_interval)" },
-	{ "metrics_path", STARLING_CFG_STRING, false, "/metrics", "HTTP path to scrape" },
-	{ "scheme", STARLING_CFG_STRING, false, "http", "http or https" },
-	{ "params", STARLING_CFG_MAP, false, NULL, "URL query parameters" },
-	{ "honor_labels", STARLING_CFG_BOOL, false, "false",
-	  "On a clash keep the scraped label instead of renaming it exported_<name>" },
-	{ "honor_timestamps", STARLING_CFG_BOOL, false, "true",
-	  "Use the timestamps the target exposes" },
-	{ "track_timestamps_staleness", STARLING_CFG_BOOL, false, "false",
-	  "Staleness markers also for series with explicit timestamps" },
-	{ "enable_compression", STARLING_CFG_BOOL, false, "true", "Ask targets for gzip" },
-	{ "body_size_limit", STARLING_CFG_BYTES, false, "0",
-	  "Largest uncompressed body accepted (0: no limit but a 256MiB safety cap)" },
-	{ "sample_limit", STARLING_CFG_INT, false, "0",
-	  "More samples (after metric relabelling) fail the scrape; 0 = none" },
-	{ "label_limit", STARLING_CFG_INT, false, "0", "Most labels per series; 0 = none" },
-	{ "label_name_length_limit", STARLING_CFG_INT, false, "0",
-	  "Longest label name; 0 = none" },
-	{ "label_value_length_limit", STARLING_CFG_INT, false, "0",
-	  "Longest label value; 0 = none" },
-	{ "scrape_protocols", STARLING_CFG_STRING_LIST, false, NULL,
-	  "Protocols to negotiate, preferred first: OpenMetricsText1.0.0, OpenMetricsText0.0.1, "
-	  "PrometheusText1.0.0, PrometheusText0.0.4" },
-	{ "scrape_fallback_protocol", STARLING_CFG_STRING, false, "PrometheusText0.0.4",
-	  "Protocol used when a target sends no or an unknown Content-Type" },
-	{ "metric_relabel_config", STARLING_CFG_GROUP_LIST, false, NULL,
-	  "Relabel rules applied to every scraped series (Prometheus metric_relabel_configs)",
-	  starling_relabel_schema },
-	{ "clustering", STARLING_CFG_GROUP, false, NULL, "Target distribution", clustering_keys },
-	STARLING_HTTP_CONFIG_KEYS,
-	{ NULL },
+    {"targets", STARLING_CFG_MAP_LIST, true, NULL,
+     "Targets: label maps with __address__ (and optional __scheme__, __metrics_path__, "
+     "__param_<name>)"},
+    {"forward_to", STARLING_CFG_REF_LIST, true, NULL, "Receivers of the scraped series", NULL,
+     STARLING_ACCEPTS_SERIES},
+    {"job_name", STARLING_CFG_STRING, false, NULL,
+     "Value of the job label (default: the component id)"},
+    {"scrape_interval", STARLING_CFG_DURATION, false, "1m", "How often to scrape"},
+    {"scrape_timeout", STARLING_CFG_DURATION, false, "10s",
+     "Timeout of one scrape (at most scrape_interval)"},
+    {"metrics_path", STARLING_CFG_STRING, false, "/metrics", "HTTP path to scrape"},
+    {"scheme", STARLING_CFG_STRING, false, "http", "http or https"},
+    {"params", STARLING_CFG_MAP, false, NULL, "URL query parameters"},
+    {"honor_labels", STARLING_CFG_BOOL, false, "false",
+     "On a clash keep the scraped label instead of renaming it exported_<name>"},
+    {"honor_timestamps", STARLING_CFG_BOOL, false, "true", "Use the timestamps the target exposes"},
+    {"track_timestamps_staleness", STARLING_CFG_BOOL, false, "false",
+     "Staleness markers also for series with explicit timestamps"},
+    {"enable_compression", STARLING_CFG_BOOL, false, "true", "Ask targets for gzip"},
+    {"body_size_limit", STARLING_CFG_BYTES, false, "0",
+     "Largest uncompressed body accepted (0: no limit but a 256MiB safety cap)"},
+    {"sample_limit", STARLING_CFG_INT, false, "0",
+     "More samples (after metric relabelling) fail the scrape; 0 = none"},
+    {"label_limit", STARLING_CFG_INT, false, "0", "Most labels per series; 0 = none"},
+    {"label_name_length_limit", STARLING_CFG_INT, false, "0", "Longest label name; 0 = none"},
+    {"label_value_length_limit", STARLING_CFG_INT, false, "0", "Longest label value; 0 = none"},
+    {"scrape_protocols", STARLING_CFG_STRING_LIST, false, NULL,
+     "Protocols to negotiate, preferred first: OpenMetricsText1.0.0, OpenMetricsText0.0.1, "
+     "PrometheusText1.0.0, PrometheusText0.0.4"},
+    {"scrape_fallback_protocol", STARLING_CFG_STRING, false, "PrometheusText0.0.4",
+     "Protocol used when a target sends no or an unknown Content-Type"},
+    {"metric_relabel_config", STARLING_CFG_GROUP_LIST, false, NULL,
+     "Relabel rules applied to every scraped series (Prometheus metric_relabel_configs)",
+     starling_relabel_schema},
+    {"clustering", STARLING_CFG_GROUP, false, NULL, "Target distribution", clustering_keys},
+    STARLING_HTTP_CONFIG_KEYS,
+    {NULL},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -216,7 +213,8 @@ static int string_list(const struct starling_host_api *api, const starling_confi
 		const char *s;
 
 		if (api->config_string(api->config_child(l, i), NULL, &s)) {
-			snprintf(err, errlen, "%s: %s: strings expected", api->config_where(l), path);
+			snprintf(err, errlen, "%s: %s: strings expected", api->config_where(l),
+				 path);
 			return -EINVAL;
 		}
 		v[i] = strdup(s);
@@ -229,7 +227,8 @@ static int string_list(const struct starling_host_api *api, const starling_confi
 
 static int param_sort(const void *a, const void *b)
 {
-	return strcmp(((const struct scrape_param *)a)->name, ((const struct scrape_param *)b)->name);
+	return strcmp(((const struct scrape_param *)a)->name,
+		      ((const struct scrape_param *)b)->name);
 }
 
 static const struct {
@@ -238,12 +237,12 @@ static const struct {
 	bool escaping;
 	enum starling_expo_format fmt;
 } protocols[] = {
-	{ "OpenMetricsText1.0.0", "application/openmetrics-text;version=1.0.0", true,
-	  STARLING_EXPO_OPENMETRICS },
-	{ "OpenMetricsText0.0.1", "application/openmetrics-text;version=0.0.1", false,
-	  STARLING_EXPO_OPENMETRICS },
-	{ "PrometheusText1.0.0", "text/plain;version=1.0.0", true, STARLING_EXPO_PROMETHEUS },
-	{ "PrometheusText0.0.4", "text/plain;version=0.0.4", false, STARLING_EXPO_PROMETHEUS },
+    {"OpenMetricsText1.0.0", "application/openmetrics-text;version=1.0.0", true,
+     STARLING_EXPO_OPENMETRICS},
+    {"OpenMetricsText0.0.1", "application/openmetrics-text;version=0.0.1", false,
+     STARLING_EXPO_OPENMETRICS},
+    {"PrometheusText1.0.0", "text/plain;version=1.0.0", true, STARLING_EXPO_PROMETHEUS},
+    {"PrometheusText0.0.4", "text/plain;version=0.0.4", false, STARLING_EXPO_PROMETHEUS},
 };
 
 static int find_protocol(const char *name)
@@ -294,9 +293,9 @@ static int build_accept(const struct starling_host_api *api, const starling_conf
 			rc = -EINVAL;
 			goto out;
 		}
-		len += (size_t)snprintf(c->accept + len, cap - len, "%s%s;q=0.%d,",
-					protocols[p].media,
-					protocols[p].escaping ? ";escaping=underscores" : "", w);
+		len +=
+		    (size_t)snprintf(c->accept + len, cap - len, "%s%s;q=0.%d,", protocols[p].media,
+				     protocols[p].escaping ? ";escaping=underscores" : "", w);
 		if (len >= cap - 64) {
 			snprintf(err, errlen, "scrape_protocols: too many entries");
 			rc = -EINVAL;
@@ -386,11 +385,11 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	api->config_bytes(cfg, "body_size_limit", &v);
 	c->body_size_limit = v > 0 ? v : SCRAPE_SAFETY_BODY_LIMIT;
 	{
-		static const char *const lim[] = { "sample_limit", "label_limit",
-						   "label_name_length_limit",
-						   "label_value_length_limit" };
-		uint64_t *dst[] = { &c->sample_limit, &c->label_limit,
-				    &c->label_name_length_limit, &c->label_value_length_limit };
+		static const char *const lim[] = {"sample_limit", "label_limit",
+						  "label_name_length_limit",
+						  "label_value_length_limit"};
+		uint64_t *dst[] = {&c->sample_limit, &c->label_limit, &c->label_name_length_limit,
+				   &c->label_value_length_limit};
 
 		for (int i = 0; i < 4; i++) {
 			v = 0;
@@ -550,7 +549,8 @@ static int targets_load(const struct starling_host_api *api, const starling_conf
 			break;
 		rc = scrape_target_new(c, labels, nl, &t, msg, sizeof(msg));
 		if (rc) {
-			snprintf(err, errlen, "%s: target %zu: %s", api->config_where(m), i + 1, msg);
+			snprintf(err, errlen, "%s: target %zu: %s", api->config_where(m), i + 1,
+				 msg);
 			break;
 		}
 		/* Identical targets are scraped once, as Prometheus does. */
@@ -581,8 +581,8 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	struct scrape_target *t = arg;
 	struct scrape_inst *in = t->owner;
 	const struct starling_host_api *api = in->api;
-	struct scrape_ctx ctx = { api, in->self, in->cfg, &in->scratch };
-	struct scrape_result r = { 0 };
+	struct scrape_ctx ctx = {api, in->self, in->cfg, &in->scratch};
+	struct scrape_result r = {0};
 	struct scrape_stats st;
 	int rc;
 
@@ -617,8 +617,8 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 static void submit(struct scrape_inst *in, struct scrape_target *t)
 {
 	const struct scrape_config *c = in->cfg;
-	const char *headers[2] = { c->accept, c->timeout_header };
-	struct starling_http_request req = { 0 };
+	const char *headers[2] = {c->accept, c->timeout_header};
+	struct starling_http_request req = {0};
 	int rc;
 
 	t->scrape_start_ms = in->api->now_ms();
@@ -635,7 +635,7 @@ static void submit(struct scrape_inst *in, struct scrape_target *t)
 	t->in_flight = true;
 	rc = starling_http_submit(in->http, &req);
 	if (rc) {
-		struct starling_http_response resp = { 0 };
+		struct starling_http_response resp = {0};
 
 		resp.error = rc;
 		resp.error_msg = "could not submit the request";
@@ -678,13 +678,26 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t)
 	submit(in, t);
 }
 
+static void reset_cursor(struct scrape_inst *in);
+
 /* Scrape every target whose slot has come; returns ms until the next one. */
 static int64_t schedule(struct scrape_inst *in, int64_t now)
 {
 	int64_t iv = in->cfg->interval_ms, wait = 1000;
 	size_t n = in->n_targets;
-	struct scrape_ctx ctx = { in->api, in->self, in->cfg, &in->scratch };
+	struct scrape_ctx ctx = {in->api, in->self, in->cfg, &in->scratch};
 
+	/* The wall clock went back (no slot is ever more than one interval
+	 * ahead): re-place every target on its slots from the new time. */
+	if (n && in->targets[in->cursor]->next_due_ms > now + iv) {
+		in->api->log(in->self, STARLING_LOG_WARN,
+			     "wall clock went back by %lld ms: rescheduling the targets",
+			     (long long)(in->targets[in->cursor]->next_due_ms - now - iv));
+		for (size_t i = 0; i < n; i++)
+			in->targets[i]->next_due_ms =
+			    scrape_next_slot(now, iv, in->targets[i]->phase_ms);
+		reset_cursor(in);
+	}
 	for (size_t done = 0; n && done < n; done++) {
 		struct scrape_target *t = in->targets[in->cursor];
 
@@ -794,8 +807,8 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 	scrape_scratch_init(&in->scratch);
 	rc = config_load(api, self, cfg, &in->cfg, err, sizeof(err));
 	if (!rc)
-		rc = targets_load(api, cfg, in->cfg, &in->targets, &in->n_targets, err,
-				  sizeof(err));
+		rc =
+		    targets_load(api, cfg, in->cfg, &in->targets, &in->n_targets, err, sizeof(err));
 	if (rc) {
 		api->log(self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
 		inst_free(in);
@@ -803,25 +816,23 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 	}
 	for (size_t i = 0; i < in->n_targets; i++)
 		in->targets[i]->owner = in;
-	in->m_targets = api->metric_register(self, STARLING_SELF_GAUGE,
-					     "prometheus_scrape_targets_gauge",
-					     "Number of targets this component is configured to scrape",
-					     NULL);
-	in->m_owned = api->metric_register(self, STARLING_SELF_GAUGE, "starling_scrape_targets_owned",
-					   "Targets this node scrapes (owned in the cluster)", NULL);
-	in->m_samples = api->metric_register(self, STARLING_SELF_COUNTER,
-					     "prometheus_forwarded_samples_total",
-					     "Samples forwarded to the components in forward_to",
-					     NULL);
+	in->m_targets =
+	    api->metric_register(self, STARLING_SELF_GAUGE, "prometheus_scrape_targets_gauge",
+				 "Number of targets this component is configured to scrape", NULL);
+	in->m_owned =
+	    api->metric_register(self, STARLING_SELF_GAUGE, "starling_scrape_targets_owned",
+				 "Targets this node scrapes (owned in the cluster)", NULL);
+	in->m_samples =
+	    api->metric_register(self, STARLING_SELF_COUNTER, "prometheus_forwarded_samples_total",
+				 "Samples forwarded to the components in forward_to", NULL);
 	in->m_scrapes = api->metric_register(self, STARLING_SELF_COUNTER, "starling_scrapes_total",
 					     "Scrapes performed", NULL);
-	in->m_failures = api->metric_register(self, STARLING_SELF_COUNTER,
-					      "starling_scrape_failures_total",
-					      "Scrapes that failed (up = 0)", NULL);
-	in->m_missed = api->metric_register(self, STARLING_SELF_COUNTER,
-					    "starling_scrape_slots_missed_total",
-					    "Slots skipped because the previous scrape was still running",
-					    NULL);
+	in->m_failures =
+	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_scrape_failures_total",
+				 "Scrapes that failed (up = 0)", NULL);
+	in->m_missed = api->metric_register(
+	    self, STARLING_SELF_COUNTER, "starling_scrape_slots_missed_total",
+	    "Slots skipped because the previous scrape was still running", NULL);
 	api->metric_set(in->m_targets, (double)in->n_targets);
 	*out = in;
 	return 0;
@@ -849,8 +860,8 @@ static int scrape_start(void *inst)
 	atomic_store(&in->stopping, false);
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++)
-		in->targets[i]->next_due_ms = scrape_next_slot(now, in->cfg->interval_ms,
-							       in->targets[i]->phase_ms);
+		in->targets[i]->next_due_ms =
+		    scrape_next_slot(now, in->cfg->interval_ms, in->targets[i]->phase_ms);
 	reset_cursor(in);
 	pthread_mutex_unlock(&in->lock);
 	if (in->cfg->clustering && STARLING_API_HAS(in->api, cluster_subscribe))
@@ -964,8 +975,9 @@ static int scrape_update(void *inst, const starling_config *cfg)
 	reset_cursor(in);
 	pthread_mutex_unlock(&in->lock);
 	in->api->metric_set(in->m_targets, (double)nn);
-	in->api->log(in->self, STARLING_LOG_INFO, "targets updated: %zu kept, %zu added, %zu removed",
-		     kept, nn - kept, in->n_retired);
+	in->api->log(in->self, STARLING_LOG_INFO,
+		     "targets updated: %zu kept, %zu added, %zu removed", kept, nn - kept,
+		     in->n_retired);
 	on_cluster_change(in, 0);
 	if (in->http)
 		starling_http_wakeup(in->http);
@@ -1006,16 +1018,16 @@ static int scrape_list_targets(void *inst, starling_target_emit_fn emit, void *c
 }
 
 const struct starling_component_type prometheus_scrape_type = {
-	.struct_size = sizeof(struct starling_component_type),
-	.name = "prometheus.scrape",
-	.help = "Scrape Prometheus and OpenMetrics targets and forward the samples",
-	.flags = 0,
-	.accepts = 0,
-	.schema = scrape_schema,
-	.create = scrape_create,
-	.update = scrape_update,
-	.start = scrape_start,
-	.stop = scrape_stop,
-	.destroy = scrape_destroy,
-	.list_targets = scrape_list_targets,
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "prometheus.scrape",
+    .help = "Scrape Prometheus and OpenMetrics targets and forward the samples",
+    .flags = 0,
+    .accepts = 0,
+    .schema = scrape_schema,
+    .create = scrape_create,
+    .update = scrape_update,
+    .start = scrape_start,
+    .stop = scrape_stop,
+    .destroy = scrape_destroy,
+    .list_targets = scrape_list_targets,
 };

@@ -17,11 +17,11 @@
 #include "scrape.h"
 
 static const char *const report_names[SCRAPE_N_REPORT] = {
-	"up",
-	"scrape_duration_seconds",
-	"scrape_samples_scraped",
-	"scrape_samples_post_metric_relabeling",
-	"scrape_series_added",
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
 };
 
 int64_t scrape_next_slot(int64_t now_ms, int64_t interval_ms, int64_t phase_ms)
@@ -46,8 +46,7 @@ int scrape_query_escape(const char *s, char *buf, size_t cap, size_t *len)
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
-			     c == '~';
+			     (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
 
 		if (*len + 4 > cap)
 			return -ENOSPC;
@@ -178,8 +177,8 @@ static int build_url(const struct label_vec *lv, char **out, char *err, size_t e
 }
 
 /* Copy labels into one string block; returns the array (sorted) or NULL. */
-static struct starling_label *pack_labels(const struct starling_label *src, size_t n,
-					  char **pool, size_t *pool_off)
+static struct starling_label *pack_labels(const struct starling_label *src, size_t n, char **pool,
+					  size_t *pool_off)
 {
 	struct starling_label *dst = malloc((n ? n : 1) * sizeof(*dst));
 
@@ -225,7 +224,7 @@ static size_t strings_size(const struct starling_label *v, size_t n)
 int scrape_target_new(const struct scrape_config *cfg, const struct starling_label *in, size_t n,
 		      struct scrape_target **out, char *err, size_t errlen)
 {
-	struct label_vec lv = { 0 }, fin = { 0 };
+	struct label_vec lv = {0}, fin = {0};
 	char ibuf[32], tbuf[32], **pnames = NULL;
 	struct scrape_target *t;
 	const char *addr;

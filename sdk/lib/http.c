@@ -326,14 +326,14 @@ static int setup_easy(struct xfer *x, const struct starling_http_request *req)
 		curl_easy_setopt(e, CURLOPT_PASSWORD, x->password ? x->password : "");
 	}
 	if (token) {
-		size_t n = strlen(token) + 32;
+		size_t n = strlen(token) + strlen(a->auth_type) + 32;
 		char *h = malloc(n);
 
 		if (!h) {
 			free(token);
 			return -ENOMEM;
 		}
-		snprintf(h, n, "Authorization: Bearer %s", token);
+		snprintf(h, n, "Authorization: %s %s", a->auth_type, token);
 		x->hdrs = curl_slist_append(x->hdrs, h);
 		explicit_bzero(h, n);
 		explicit_bzero(token, strlen(token));

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +15,14 @@ const struct starling_config_key starling_http_basic_auth_keys[] = {
     {"password", STARLING_CFG_STRING, false, NULL, "Basic auth password"},
     {"password_file", STARLING_CFG_STRING, false, NULL,
      "File holding the basic auth password (re-read when it changes)"},
+    {NULL},
+};
+
+const struct starling_config_key starling_http_authorization_keys[] = {
+    {"type", STARLING_CFG_STRING, false, "Bearer", "Authorization type, e.g. Bearer"},
+    {"credentials", STARLING_CFG_STRING, false, NULL, "Secret sent after the type"},
+    {"credentials_file", STARLING_CFG_STRING, false, NULL,
+     "File holding the credentials (re-read when it changes)"},
     {NULL},
 };
 
@@ -57,13 +66,28 @@ int starling_http_auth_new(const struct starling_http_auth_settings *s,
 	struct starling_http_auth *a;
 	bool basic = (s->username && *s->username) || (s->password && *s->password) ||
 		     (s->password_file && *s->password_file);
-	int kinds = basic + !!(s->bearer_token && *s->bearer_token) +
+	bool authz = (s->authorization_credentials && *s->authorization_credentials) ||
+		     (s->authorization_credentials_file && *s->authorization_credentials_file);
+	int kinds = basic + authz + !!(s->bearer_token && *s->bearer_token) +
 		    !!(s->bearer_token_file && *s->bearer_token_file);
 
 	*out = NULL;
 	if (kinds > 1) {
-		snprintf(err, errlen,
-			 "at most one of basic_auth, bearer_token, bearer_token_file may be set");
+		snprintf(
+		    err, errlen,
+		    "at most one of basic_auth, bearer_token, bearer_token_file, authorization "
+		    "may be set");
+		return -EINVAL;
+	}
+	if (s->authorization_credentials && *s->authorization_credentials &&
+	    s->authorization_credentials_file && *s->authorization_credentials_file) {
+		snprintf(
+		    err, errlen,
+		    "authorization: at most one of credentials and credentials_file may be set");
+		return -EINVAL;
+	}
+	if (s->authorization_type && !strcasecmp(s->authorization_type, "basic")) {
+		snprintf(err, errlen, "authorization: type Basic is not allowed, use basic_auth");
 		return -EINVAL;
 	}
 	if (s->password && *s->password && s->password_file && *s->password_file) {
@@ -90,8 +114,12 @@ int starling_http_auth_new(const struct starling_http_auth_settings *s,
 	a->s.username = dup_or_null(s->username);
 	a->s.password = dup_or_null(s->password);
 	a->s.password_file = dup_or_null(s->password_file);
-	a->s.bearer_token = dup_or_null(s->bearer_token);
-	a->s.bearer_token_file = dup_or_null(s->bearer_token_file);
+	a->s.bearer_token = dup_or_null(authz ? s->authorization_credentials : s->bearer_token);
+	a->s.bearer_token_file =
+	    dup_or_null(authz ? s->authorization_credentials_file : s->bearer_token_file);
+	a->auth_type =
+	    strdup(authz && s->authorization_type && *s->authorization_type ? s->authorization_type
+									    : "Bearer");
 	a->s.ca_file = dup_or_null(s->ca_file);
 	a->s.cert_file = dup_or_null(s->cert_file);
 	a->s.key_file = dup_or_null(s->key_file);
@@ -110,6 +138,7 @@ void starling_http_auth_free(struct starling_http_auth *a)
 	if (!a)
 		return;
 	settings_free(&a->s);
+	free(a->auth_type);
 	free(a->token.value);
 	free(a->password.value);
 	pthread_mutex_destroy(&a->lock);
@@ -135,15 +164,26 @@ int starling_http_auth_from_config(const struct starling_host_api *api, const st
 {
 	struct starling_http_auth_settings s = {0};
 	static const char *const str_keys[] = {
-	    "basic_auth.username",	"basic_auth.password",
-	    "basic_auth.password_file", "bearer_token",
-	    "bearer_token_file",	"tls_config.ca_file",
-	    "tls_config.cert_file",	"tls_config.key_file",
-	    "tls_config.server_name",	"proxy_url",
+	    "basic_auth.username",	 "basic_auth.password",
+	    "basic_auth.password_file",	 "bearer_token",
+	    "bearer_token_file",	 "tls_config.ca_file",
+	    "tls_config.cert_file",	 "tls_config.key_file",
+	    "tls_config.server_name",	 "proxy_url",
+	    "authorization.credentials", "authorization.credentials_file",
 	};
 	const char **dst[] = {
-	    &s.username, &s.password,  &s.password_file, &s.bearer_token, &s.bearer_token_file,
-	    &s.ca_file,	 &s.cert_file, &s.key_file,	 &s.server_name,  &s.proxy_url,
+	    &s.username,
+	    &s.password,
+	    &s.password_file,
+	    &s.bearer_token,
+	    &s.bearer_token_file,
+	    &s.ca_file,
+	    &s.cert_file,
+	    &s.key_file,
+	    &s.server_name,
+	    &s.proxy_url,
+	    &s.authorization_credentials,
+	    &s.authorization_credentials_file,
 	};
 	char msg[256];
 	bool b;
@@ -155,6 +195,10 @@ int starling_http_auth_from_config(const struct starling_host_api *api, const st
 		if (r)
 			return r;
 	}
+	/* the type only matters when credentials are set (it has a default) */
+	r = get_str(api, node, "authorization.type", &s.authorization_type, err, errlen);
+	if (r)
+		return r;
 	s.follow_redirects = true;
 	r = api->config_bool(node, "follow_redirects", &b);
 	if (!r)

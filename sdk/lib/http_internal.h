@@ -17,7 +17,10 @@ struct file_cache {
 };
 
 struct starling_http_auth {
-	struct starling_http_auth_settings s; /* strings owned */
+	struct starling_http_auth_settings s; /* strings owned; authorization
+					       * credentials are kept in
+					       * bearer_token(_file) */
+	char *auth_type;		      /* "Bearer" or authorization.type */
 	pthread_mutex_t lock;		      /* the file caches */
 	struct file_cache token;
 	struct file_cache password;

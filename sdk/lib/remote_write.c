@@ -11,6 +11,10 @@
 
 #include <snappy-c.h>
 
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the wire encoder copies doubles as little-endian"
+#endif
+
 int starling_rw_buf_reserve(struct starling_rw_buf *b, size_t extra)
 {
 	size_t ncap;
@@ -116,35 +120,35 @@ size_t starling_rw_series_size(size_t labels_len, const int64_t *timestamps_ms, 
 int starling_rw_append_series(struct starling_rw_buf *req, const uint8_t *labels, size_t labels_len,
 			      const double *values, const int64_t *timestamps_ms, size_t n)
 {
-	size_t total = starling_rw_series_size(labels_len, timestamps_ms, n);
 	size_t body = labels_len;
 	uint8_t *p;
 	int r;
 
-	r = starling_rw_buf_reserve(req, total);
-	if (r)
-		return r;
+	/* one sample (the common case) costs one varint length computation */
 	for (size_t i = 0; i < n; i++) {
 		size_t sl = sample_len(timestamps_ms[i]);
 
 		body += 1 + varint_len(sl) + sl;
 	}
+	r = starling_rw_buf_reserve(req, 1 + varint_len(body) + body);
+	if (r)
+		return r;
 	p = req->data + req->len;
 	*p++ = 0x0a;
 	p = put_varint(p, body);
 	memcpy(p, labels, labels_len);
 	p += labels_len;
 	for (size_t i = 0; i < n; i++) {
-		uint64_t bits;
+		uint64_t bits, ts = (uint64_t)timestamps_ms[i];
 
 		memcpy(&bits, &values[i], 8);
 		*p++ = 0x12;
-		p = put_varint(p, sample_len(timestamps_ms[i]));
+		*p++ = (uint8_t)sample_len(timestamps_ms[i]); /* < 128: one byte */
 		*p++ = 0x09;
-		for (int b = 0; b < 8; b++)
-			*p++ = (uint8_t)(bits >> (8 * b)); /* little-endian double */
+		memcpy(p, &bits, 8); /* little-endian double (x86, arm64 LE) */
+		p += 8;
 		*p++ = 0x10;
-		p = put_varint(p, (uint64_t)timestamps_ms[i]);
+		p = put_varint(p, ts);
 	}
 	req->len = (size_t)(p - req->data);
 	return 0;

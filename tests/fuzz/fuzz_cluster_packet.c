@@ -16,15 +16,15 @@ static void nop_packet(void *ctx, const struct ml_addr *to, const uint8_t *b, si
 {
 }
 
-static void nop_stream(void *ctx, uint64_t id, const struct ml_addr *to, const uint8_t *b,
-		       size_t n, int64_t t)
+static void nop_stream(void *ctx, uint64_t id, const struct ml_addr *to, const uint8_t *b, size_t n,
+		       int64_t t)
 {
 }
 
 static struct ml_engine *mk(const char *label, const char *key)
 {
 	struct ml_config cfg;
-	struct ml_transport tr = { NULL, nop_packet, nop_stream };
+	struct ml_transport tr = {NULL, nop_packet, nop_stream};
 	char err[128];
 
 	memset(&cfg, 0, sizeof(cfg));

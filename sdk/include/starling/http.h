@@ -17,7 +17,8 @@
  * Authentication, TLS and proxy settings live in a struct starling_http_auth
  * ("auth profile"), built once from the component's config (the
  * STARLING_HTTP_CONFIG_KEYS schema fragment, Alloy's argument names) and shared
- * by all requests of the component. bearer_token_file and password_file are
+ * by all requests of the component. bearer_token_file, password_file and
+ * authorization.credentials_file are
  * re-read when the file changes (mtime/size/inode), as Prometheus does.
  *
  * All functions: 0 or a negative errno. Since ABI 1.0.
@@ -35,7 +36,8 @@ extern "C" {
 /* Auth / TLS / proxy profile.                                               */
 
 /* Plain settings, e.g. filled by hand in tests. Every string may be NULL.
- * Only one of basic auth / bearer_token / bearer_token_file may be set. */
+ * Only one of basic auth / bearer_token / bearer_token_file / authorization
+ * may be set. */
 struct starling_http_auth_settings {
 	const char *username;	   /* basic_auth.username */
 	const char *password;	   /* basic_auth.password */
@@ -50,6 +52,11 @@ struct starling_http_auth_settings {
 	const char *proxy_url;
 	bool follow_redirects; /* Alloy default true (max 10 hops) */
 	bool enable_http2;     /* false: HTTP/1.1 only */
+	/* authorization { type; credentials; credentials_file; }: sends
+	 * "Authorization: <type> <credentials>", type defaulting to Bearer. */
+	const char *authorization_type;
+	const char *authorization_credentials;
+	const char *authorization_credentials_file;
 };
 
 /* Opaque, immutable after creation apart from the cached token/password file
@@ -75,6 +82,7 @@ void starling_http_auth_free(struct starling_http_auth *a);
 /* Schema fragment for the auth/TLS/proxy keys, with Alloy's names:
  *   basic_auth = { username; password; password_file; };
  *   bearer_token; bearer_token_file;
+ *   authorization = { type ("Bearer"); credentials; credentials_file; };
  *   tls_config = { ca_file; cert_file; key_file; server_name; insecure_skip_verify; };
  *   proxy_url; follow_redirects (true); enable_http2 (false);
  * Put STARLING_HTTP_CONFIG_KEYS inside a component's key array:
@@ -85,6 +93,7 @@ void starling_http_auth_free(struct starling_http_auth *a);
  */
 extern const struct starling_config_key starling_http_basic_auth_keys[];
 extern const struct starling_config_key starling_http_tls_config_keys[];
+extern const struct starling_config_key starling_http_authorization_keys[];
 /* clang-format off */
 #define STARLING_HTTP_CONFIG_KEYS                                                        \
 	{ "basic_auth", STARLING_CFG_GROUP, false, NULL, "HTTP basic authentication",      \
@@ -93,6 +102,9 @@ extern const struct starling_config_key starling_http_tls_config_keys[];
 	  "Bearer token sent in the Authorization header", NULL, 0 },                       \
 	{ "bearer_token_file", STARLING_CFG_STRING, false, NULL,                           \
 	  "File holding the bearer token (re-read when it changes)", NULL, 0 },             \
+	{ "authorization", STARLING_CFG_GROUP, false, NULL,                                \
+	  "Authorization header with a type and credentials",                               \
+	  starling_http_authorization_keys, 0 },                                            \
 	{ "tls_config", STARLING_CFG_GROUP, false, NULL, "TLS settings",                   \
 	  starling_http_tls_config_keys, 0 },                                               \
 	{ "proxy_url", STARLING_CFG_STRING, false, NULL, "HTTP proxy URL", NULL, 0 },      \
@@ -169,7 +181,7 @@ void starling_http_client_free(struct starling_http_client *c);
 
 /* Queue a request. Thread-safe; wakes a run() blocked in another thread.
  * Returns -EINVAL (no url/done), -ENOMEM, or the negative errno of reading
- * the auth profile's password_file/bearer_token_file (then done() is not
+ * the auth profile's password/token/credentials file (then done() is not
  * called). The request struct itself may be
  * reused after return (headers/url are copied; body is not). done() is
  * called exactly once, from run() (or client_free()), never from submit().

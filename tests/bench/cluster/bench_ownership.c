@@ -12,7 +12,7 @@
 
 static struct ownership_view *mkview(int n)
 {
-	char (*names)[32] = calloc((size_t)n, 32);
+	char(*names)[32] = calloc((size_t)n, 32);
 	const char **p = calloc((size_t)n, sizeof(*p));
 	struct ownership_view *v;
 
@@ -44,7 +44,7 @@ static uint64_t key_of(uint64_t i)
 
 int main(void)
 {
-	int sizes[] = { 10, 100, 1000 };
+	int sizes[] = {10, 100, 1000};
 
 	for (int s = 0; s < 3; s++) {
 		struct ownership_view *v = mkview(sizes[s]);
@@ -66,7 +66,7 @@ int main(void)
 	}
 
 	struct ownership_view *v10 = mkview(10), *v11 = mkview(11);
-	unsigned count[10] = { 0 }, moved = 0, max = 0, keys = 100000;
+	unsigned count[10] = {0}, moved = 0, max = 0, keys = 100000;
 
 	for (uint64_t k = 0; k < keys; k++) {
 		size_t a, b;

@@ -1,6 +1,6 @@
 /*
  * Test driver for the cluster service: one cluster node per process, its
- * config from argv. Every 100 ms it writes STATUS (atomically, via rename):
+ * config from argv. Every 100 ms (--status-ms) it writes STATUS (atomically, via rename):
  *   epoch N
  *   peers <JSON of cluster_peers_json()>
  *   owner <name> <keys owned among 1000 probe keys>
@@ -37,7 +37,10 @@ static void push(char ***v, size_t *n, const char *s)
 static void write_status(struct cluster *c, const char *path, const char *mpath)
 {
 	char tmp[4096];
-	struct { char name[STARLING_NODE_NAME_MAX]; unsigned n; } own[64];
+	struct {
+		char name[STARLING_NODE_NAME_MAX];
+		unsigned n;
+	} own[64];
 	int n_own = 0;
 	FILE *f;
 
@@ -88,6 +91,7 @@ int main(int argc, char **argv)
 	struct cluster *c;
 	const char *status = NULL, *metrics = NULL;
 	bool viewer = false;
+	long status_ms = 100;
 	char err[512];
 	int rc;
 
@@ -120,6 +124,8 @@ int main(int argc, char **argv)
 			status = v;
 		else if (!strcmp(k, "--metrics"))
 			metrics = v;
+		else if (!strcmp(k, "--status-ms"))
+			status_ms = strtol(v, NULL, 10) > 0 ? strtol(v, NULL, 10) : 100;
 		else if (!strcmp(k, "--viewer"))
 			viewer = !strcmp(v, "1");
 		else {
@@ -146,7 +152,7 @@ int main(int argc, char **argv)
 	while (!stop) {
 		if (status)
 			write_status(c, status, metrics);
-		usleep(100000);
+		usleep((useconds_t)status_ms * 1000);
 	}
 	cluster_leave(c, 5000);
 	if (status)

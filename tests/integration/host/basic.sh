@@ -40,6 +40,9 @@ for want in 'process_resident_memory_bytes [1-9]' 'process_cpu_seconds_total ' \
 	'starling_file_sink_samples_written_total{component_id="local.file_sink.out"} [1-9]'; do
 	grep -q -- "$want" <<<"$metrics" || fail "/metrics lacks: $want"
 done
+if command -v promtool >/dev/null; then
+	promtool check metrics <<<"$metrics" || fail "promtool rejects /metrics"
+fi
 pass "/metrics"
 
 comps=$(curl -sf "$BASE/api/v0/components") || fail "GET /api/v0/components"

@@ -37,6 +37,10 @@ pass() { echo "ok: $*"; }
 start_starling() {
 	local port="$1" cfg="$2"
 	shift 2
+	# Our readiness polling must not be answered by somebody else's daemon.
+	if ss -Hltn "sport = :$port" 2>/dev/null | grep . >/dev/null; then
+		fail "port 127.0.0.1:$port is already in use by another process"
+	fi
 	"$STARLING" run --config "$cfg" --plugins-dir "$PLUGINS" --state-dir "$WORK/state" \
 		--server.http.listen-addr "127.0.0.1:$port" "$@" >>"$WORK/starling.log" 2>&1 &
 	STARLING_PID=$!
@@ -48,6 +52,7 @@ wait_ready() {
 	local port="$1" i
 	for i in $(seq 1 150); do
 		if curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1; then
+			kill -0 "$STARLING_PID" 2>/dev/null || fail "port $port answered, but our starling exited"
 			return 0
 		fi
 		kill -0 "$STARLING_PID" 2>/dev/null || fail "starling exited before ready"

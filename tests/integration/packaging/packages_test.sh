@@ -284,6 +284,20 @@ show checkbad 5
 check "check-config refuses a broken config with exit 1 and file:line" \
 	sh -c "[ $brc = 1 ] && grep -qE 'broken\.cfg:[0-9]+' '$LOG/checkbad'"
 
+# The documented examples must be valid configs for the packaged daemon and
+# plugins: the commented example in the packaged config, and EXAMPLE in
+# starling.cfg(5).
+sed -n '/^\/\/ components = (/,/^\/\/ );/p' "$CFG" | sed 's|^// \{0,1\}||' >"$WORK/cfg-example.cfg"
+gzip -dc "$ROOT/usr/share/man/man5/starling.cfg.5.gz" |
+	sed -n '/^\.SH EXAMPLE/,/^\.fi/p' | grep -v '^\.' | sed 's/\\-/-/g' >"$WORK/man-example.cfg"
+for ex in cfg-example man-example; do
+	run_out "check-$ex" "$S" check-config --plugins-dir "$PLUGDIR" "$WORK/$ex.cfg"
+	erc=$?
+	show "check-$ex" 5
+	check "documented example ($ex) passes check-config with the packaged plugins" \
+		sh -c "[ $erc = 0 ] && [ -s '$WORK/$ex.cfg' ]"
+done
+
 run_out pluginslist "$S" plugins list --plugins-dir "$PLUGDIR"
 prc=$?
 show pluginslist 30
@@ -316,6 +330,14 @@ for h in "$ROOT"/usr/include/starling/*.h; do
 	check "installed header starling/$hn compiles on its own (C11, -Wall -Wextra -Werror)" \
 		sh -c "cc -std=c11 -Wall -Wextra -Werror -fsyntax-only $($PC --cflags starling-plugin) '$WORK/hdr.c' >'$LOG/hdr-$hn' 2>&1"
 done
+
+# The .pc's Libs must satisfy everything in libstarling_sdk.a, not only
+# what the example happens to use: link the whole archive with --no-undefined.
+printf 'int starling_whole_archive_test;\n' >"$WORK/wa.c"
+check "Libs of starling-plugin.pc satisfy the whole libstarling_sdk.a (--whole-archive, --no-undefined)" \
+	sh -c "cc -shared -fPIC -o '$WORK/wa.so' '$WORK/wa.c' -Wl,--no-undefined -Wl,--whole-archive \
+		'$ROOT/usr/$LIBDIR/libstarling_sdk.a' -Wl,--no-whole-archive \
+		$($PC --libs starling-plugin) >'$LOG/whole-archive' 2>&1"
 
 EX=$WORK/example
 rm -rf "$EX"

@@ -5,13 +5,14 @@
 #     starling side is restarted in the middle of the outage (its disk buffer
 #     carries the unsent data over);
 #  3. after Prometheus is back, every sample of the whole run is there.
-# Ports: 127.0.0.1:24090 (this area uses 24000-24999).
+# Ports: Prometheus on a free port in 127.0.0.1:24000-24099 (area 24000-24999).
 # usage: prometheus_outage.sh RW_DRIVER PLUGIN_SO [OUTAGE_SECONDS]
 set -u
 DRIVER=$1
 PLUGIN=$2
 OUTAGE=${3:-60}
-PORT=24090
+source "$(dirname "$0")/ports.sh"
+PORT=$(pick_port 24000 100) || exit 1
 URL="http://127.0.0.1:$PORT"
 SERIES=5
 WORK=$(mktemp -d /tmp/starling-rw-it-XXXXXX)
@@ -46,10 +47,11 @@ start_prom() {
 		>>"$WORK/prom.log" 2>&1 &
 	PROM_PID=$!
 	for _ in $(seq 1 200); do
-		[ "$(curl -s -o /dev/null -w '%{http_code}' $URL/-/ready)" = 200 ] && return 0
+		[ "$(curl -s -o /dev/null -w '%{http_code}' $URL/-/ready)" = 200 ] &&
+			listens "$PROM_PID" "$PORT" && return 0
 		sleep 0.05
 	done
-	fail "prometheus not ready after 10 s"
+	fail "prometheus not ready on port $PORT after 10 s (port taken by another run?)"
 }
 
 stop_prom() {
@@ -125,4 +127,8 @@ echo "expected $want samples ($t1 + $t2 ticks x $SERIES series), Prometheus has 
 # values are tick numbers 0..t1-1 then 0..t2-1: check nothing is doubled
 dups=$(query 'max(count_over_time(rw_it_metric[30m])) - min(count_over_time(rw_it_metric[30m]))')
 [ "$dups" = "0" ] || fail "series have different sample counts ($dups)"
+# under STARLING_SANITIZE the processes report to their logs at exit
+if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$WORK"/drv*.log 2>/dev/null; then
+	fail "sanitizer report in the logs above"
+fi
 echo "PASS"

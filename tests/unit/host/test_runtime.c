@@ -213,8 +213,54 @@ static const struct starling_component_type sink_type = {
     .receive_series = fake_receive,
 };
 
-static const struct starling_component_type *const all_types[] = {&src_type, &sink_type};
-static const struct type_set types = {.types = all_types, .n = 2};
+/* A reentrant sink: receives may overlap each other, never update/stop. */
+static int r_concurrent, r_max_concurrent, r_updating, r_violations, r_received;
+
+static int rsink_receive(void *inst, const struct starling_series_batch *b)
+{
+	int now = __atomic_add_fetch(&r_concurrent, 1, __ATOMIC_SEQ_CST);
+	int max = __atomic_load_n(&r_max_concurrent, __ATOMIC_SEQ_CST);
+
+	while (now > max && !__atomic_compare_exchange_n(&r_max_concurrent, &max, now, false,
+							 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		;
+	if (__atomic_load_n(&r_updating, __ATOMIC_SEQ_CST))
+		__atomic_add_fetch(&r_violations, 1, __ATOMIC_SEQ_CST);
+	sleep_ms(2);
+	if (__atomic_load_n(&r_updating, __ATOMIC_SEQ_CST))
+		__atomic_add_fetch(&r_violations, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&r_received, 1, __ATOMIC_SEQ_CST);
+	__atomic_sub_fetch(&r_concurrent, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static int rsink_update(void *inst, const starling_config *cfg)
+{
+	__atomic_store_n(&r_updating, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&r_concurrent, __ATOMIC_SEQ_CST))
+		__atomic_add_fetch(&r_violations, 1, __ATOMIC_SEQ_CST);
+	sleep_ms(5);
+	__atomic_store_n(&r_updating, 0, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static const struct starling_component_type rsink_type = {
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "t.rsink",
+    .flags = STARLING_TYPE_REENTRANT_RECEIVE,
+    .accepts = STARLING_ACCEPTS_SERIES,
+    .schema = sink_schema,
+    .create = fake_create,
+    .update = rsink_update,
+    .start = fake_start,
+    .stop = fake_stop,
+    .destroy = fake_destroy,
+    .receive_series = rsink_receive,
+};
+
+static const struct starling_component_type *const all_types[] = {&src_type, &sink_type,
+								  &rsink_type};
+static const struct type_set types = {.types = all_types, .n = 3};
 
 static struct cfg_doc *doc_from(const char *text)
 {
@@ -420,6 +466,49 @@ static void test_cluster_debounce(void)
 	cluster_destroy(cl);
 }
 
+static void test_reentrant_receive(void)
+{
+	struct cluster *cl = single_node();
+	struct runtime *rt = NULL;
+	struct cfg_doc *d1, *d2;
+	int before;
+
+	CU_ASSERT_EQUAL_FATAL(runtime_create(&rt, cl, state_dir, 4), 0);
+	d1 = doc_from("components = (\n"
+		      " { type = \"t.src\"; name = \"a\"; period = \"1ms\"; forward_to = [ "
+		      "\"t.rsink.r\" ]; },\n"
+		      " { type = \"t.src\"; name = \"b\"; period = \"1ms\"; forward_to = [ "
+		      "\"t.rsink.r\" ]; },\n"
+		      " { type = \"t.src\"; name = \"c\"; period = \"1ms\"; forward_to = [ "
+		      "\"t.rsink.r\" ]; },\n"
+		      " { type = \"t.rsink\"; name = \"r\"; }\n"
+		      ");\n");
+	d2 = doc_from("components = (\n"
+		      " { type = \"t.src\"; name = \"a\"; period = \"1ms\"; forward_to = [ "
+		      "\"t.rsink.r\" ]; },\n"
+		      " { type = \"t.src\"; name = \"b\"; period = \"1ms\"; forward_to = [ "
+		      "\"t.rsink.r\" ]; },\n"
+		      " { type = \"t.src\"; name = \"c\"; period = \"1ms\"; forward_to = [ "
+		      "\"t.rsink.r\" ]; },\n"
+		      " { type = \"t.rsink\"; name = \"r\"; tag = \"changed\"; }\n"
+		      ");\n");
+	CU_ASSERT_EQUAL(runtime_apply(rt, d1), 0);
+	sleep_ms(150);
+	/* Three producers on four workers: receives overlapped. */
+	CU_ASSERT_TRUE(__atomic_load_n(&r_max_concurrent, __ATOMIC_SEQ_CST) >= 2);
+	/* An update while receives are flowing never overlaps one. */
+	CU_ASSERT_EQUAL(runtime_apply(rt, d2), 0);
+	CU_ASSERT_EQUAL(runtime_apply(rt, d1), 0);
+	before = __atomic_load_n(&r_received, __ATOMIC_SEQ_CST);
+	sleep_ms(50);
+	CU_ASSERT_TRUE(__atomic_load_n(&r_received, __ATOMIC_SEQ_CST) > before);
+	runtime_destroy(rt);
+	CU_ASSERT_EQUAL(__atomic_load_n(&r_violations, __ATOMIC_SEQ_CST), 0);
+	cfg_doc_unref(d1);
+	cfg_doc_unref(d2);
+	cluster_destroy(cl);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -434,6 +523,7 @@ int main(void)
 		    test_order_forward_reload);
 	CU_add_test(s, "failing start: unhealthy, retried with back-off", test_failure_and_retry);
 	CU_add_test(s, "cluster callbacks debounced", test_cluster_debounce);
+	CU_add_test(s, "reentrant receive: concurrent, never with update", test_reentrant_receive);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();

@@ -26,7 +26,7 @@ static uint64_t key_of(uint64_t i)
 static void test_determinism(void)
 {
 	/* same members in another order -> same owners */
-	const char *a[] = { "n1", "n2", "n3", "n4" }, *b[] = { "n4", "n2", "n1", "n3" };
+	const char *a[] = {"n1", "n2", "n3", "n4"}, *b[] = {"n4", "n2", "n1", "n3"};
 	struct ownership_view *va = ownership_view_new(1, a, NULL, 4);
 	struct ownership_view *vb = ownership_view_new(9, b, NULL, 4);
 
@@ -51,7 +51,7 @@ static void test_determinism(void)
 static void test_balance_and_movement(void)
 {
 	struct ownership_view *v10 = mkview(10, "node-", NULL), *v11 = mkview(11, "node-", NULL);
-	unsigned count[11] = { 0 }, moved = 0, moved_elsewhere = 0, total = 100000, max = 0;
+	unsigned count[11] = {0}, moved = 0, moved_elsewhere = 0, total = 100000, max = 0;
 
 	for (uint64_t k = 0; k < total; k++) {
 		size_t a, b;
@@ -80,9 +80,9 @@ static void test_balance_and_movement(void)
 
 static void test_weights(void)
 {
-	double w[4] = { 1, 1, 2, 1 };
+	double w[4] = {1, 1, 2, 1};
 	struct ownership_view *v = mkview(4, "w", w);
-	unsigned count[4] = { 0 };
+	unsigned count[4] = {0};
 
 	CU_ASSERT(v->weighted);
 	for (uint64_t k = 0; k < 100000; k++) {

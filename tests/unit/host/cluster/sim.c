@@ -118,7 +118,8 @@ static int addr_to_node(const struct sim *s, const struct ml_addr *a)
 
 static int64_t delay(struct sim *s)
 {
-	return s->o.delay_ms + (s->o.jitter_ms ? (int64_t)(rnd(s) % (uint64_t)(s->o.jitter_ms + 1)) : 0);
+	return s->o.delay_ms +
+	       (s->o.jitter_ms ? (int64_t)(rnd(s) % (uint64_t)(s->o.jitter_ms + 1)) : 0);
 }
 
 static bool reachable(const struct sim *s, int a, int b)
@@ -146,8 +147,12 @@ static void t_send_packet(void *ctx, const struct ml_addr *to, const uint8_t *bu
 	s->bytes += len;
 	if (dst < 0 || rnd01(s) < s->o.loss || !reachable(s, n->idx, dst))
 		return;
-	push(s, (struct event){ .t = s->now + delay(s), .kind = EV_PACKET, .dst = dst,
-				.src = n->idx, .buf = dup(buf, len), .len = len });
+	push(s, (struct event){.t = s->now + delay(s),
+			       .kind = EV_PACKET,
+			       .dst = dst,
+			       .src = n->idx,
+			       .buf = dup(buf, len),
+			       .len = len});
 }
 
 static void t_send_stream(void *ctx, uint64_t id, const struct ml_addr *to, const uint8_t *buf,
@@ -158,13 +163,27 @@ static void t_send_stream(void *ctx, uint64_t id, const struct ml_addr *to, cons
 	int dst = addr_to_node(s, to);
 
 	if (dst < 0) {
-		push(s, (struct event){ .t = s->now + 1, .kind = EV_STREAM_REPLY, .dst = n->idx,
-					.stream_id = id });
+		push(s,
+		     (struct event){
+			 .t = s->now + 1, .kind = EV_STREAM_REPLY, .dst = n->idx, .stream_id = id});
 		return;
 	}
-	push(s, (struct event){ .t = s->now + delay(s), .kind = EV_STREAM_REQ, .dst = dst,
-				.src = n->idx, .stream_id = id, .stream_timeout = timeout,
-				.buf = dup(buf, len), .len = len });
+	if (rnd01(s) < s->o.loss) {
+		/* lossy network: this TCP exchange times out */
+		push(s, (struct event){.t = s->now + timeout,
+				       .kind = EV_STREAM_REPLY,
+				       .dst = n->idx,
+				       .stream_id = id});
+		return;
+	}
+	push(s, (struct event){.t = s->now + delay(s),
+			       .kind = EV_STREAM_REQ,
+			       .dst = dst,
+			       .src = n->idx,
+			       .stream_id = id,
+			       .stream_timeout = timeout,
+			       .buf = dup(buf, len),
+			       .len = len});
 }
 
 static void schedule_wake(struct sim *s, struct simnode *n)
@@ -174,7 +193,7 @@ static void schedule_wake(struct sim *s, struct simnode *n)
 	if (n->wake_at > s->now && n->wake_at <= next)
 		return;
 	n->wake_at = next;
-	push(s, (struct event){ .t = next, .kind = EV_WAKE, .dst = n->idx });
+	push(s, (struct event){.t = next, .kind = EV_WAKE, .dst = n->idx});
 }
 
 struct sim *sim_new(const struct sim_opts *o)
@@ -187,14 +206,14 @@ struct sim *sim_new(const struct sim_opts *o)
 	for (int i = 0; i < o->n; i++) {
 		struct simnode *n = &s->nodes[i];
 		struct ml_config cfg;
-		struct ml_transport tr = { n, t_send_packet, t_send_stream };
+		struct ml_transport tr = {n, t_send_packet, t_send_stream};
 
 		n->s = s;
 		n->idx = i;
 		n->up = true;
 		snprintf(n->name, sizeof(n->name), "sim-%03d", i);
-		n->addr = (struct ml_addr){ .ip = { 10, 0, (uint8_t)(i / 256), (uint8_t)(i % 256) },
-					    .len = 4, .port = 7946 };
+		n->addr = (struct ml_addr){
+		    .ip = {10, 0, (uint8_t)(i / 256), (uint8_t)(i % 256)}, .len = 4, .port = 7946};
 		memset(&cfg, 0, sizeof(cfg));
 		snprintf(cfg.name, sizeof(cfg.name), "%s", n->name);
 		cfg.advertise = n->addr;
@@ -232,8 +251,10 @@ void sim_run_until(struct sim *s, int64_t t)
 		if (!n->up) {
 			/* a crashed node's streams fail fast (connection refused) */
 			if (ev.kind == EV_STREAM_REQ && s->nodes[ev.src].up)
-				push(s, (struct event){ .t = s->now + delay(s), .kind = EV_STREAM_REPLY,
-							.dst = ev.src, .stream_id = ev.stream_id });
+				push(s, (struct event){.t = s->now + delay(s),
+						       .kind = EV_STREAM_REPLY,
+						       .dst = ev.src,
+						       .stream_id = ev.stream_id});
 			free(ev.buf);
 			continue;
 		}
@@ -254,17 +275,20 @@ void sim_run_until(struct sim *s, int64_t t)
 
 			if (!reachable(s, ev.src, ev.dst)) {
 				/* partition: the connect times out */
-				push(s, (struct event){ .t = s->now + ev.stream_timeout,
-							.kind = EV_STREAM_REPLY, .dst = ev.src,
-							.stream_id = ev.stream_id });
+				push(s, (struct event){.t = s->now + ev.stream_timeout,
+						       .kind = EV_STREAM_REPLY,
+						       .dst = ev.src,
+						       .stream_id = ev.stream_id});
 				break;
 			}
-			rc = ml_on_stream(n->e, &s->nodes[ev.src].addr, ev.buf, ev.len, &reply, &rlen,
-					  s->now);
-			push(s, (struct event){ .t = s->now + delay(s), .kind = EV_STREAM_REPLY,
-						.dst = ev.src, .stream_id = ev.stream_id,
-						.buf = rc == 0 && reply ? reply : NULL,
-						.len = rc == 0 && reply ? rlen : 0 });
+			rc = ml_on_stream(n->e, &s->nodes[ev.src].addr, ev.buf, ev.len, &reply,
+					  &rlen, s->now);
+			push(s, (struct event){.t = s->now + delay(s),
+					       .kind = EV_STREAM_REPLY,
+					       .dst = ev.src,
+					       .stream_id = ev.stream_id,
+					       .buf = rc == 0 && reply ? reply : NULL,
+					       .len = rc == 0 && reply ? rlen : 0});
 			if (rc != 0 || !reply)
 				free(reply);
 			break;

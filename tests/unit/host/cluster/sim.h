@@ -1,8 +1,8 @@
 /*
  * Deterministic in-process network simulator for the membership engine:
  * N engines, a virtual clock, per-packet delay/jitter and loss from a fixed
- * seed, crashes, and partitions. Streams (TCP) are reliable but fail when
- * the peer is crashed or on the other side of a partition.
+ * seed, crashes, and partitions. A stream (TCP exchange) times out with the
+ * loss probability, and fails when the peer is crashed or partitioned.
  */
 #ifndef STARLING_TEST_CLUSTER_SIM_H
 #define STARLING_TEST_CLUSTER_SIM_H
@@ -20,7 +20,7 @@ struct sim_opts {
 	const char *profile; /* lan, wan, local */
 	int64_t delay_ms;    /* one-way base delay */
 	int64_t jitter_ms;   /* + uniform [0, jitter] */
-	double loss;         /* packet loss probability (UDP only) */
+	double loss;	     /* packet loss probability (UDP only) */
 };
 
 struct sim *sim_new(const struct sim_opts *o);

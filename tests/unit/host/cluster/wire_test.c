@@ -32,18 +32,34 @@ static void test_roundtrip(void)
 {
 	struct mp_buf b;
 	struct mp_rd r;
-	uint8_t ip[4] = { 10, 1, 2, 3 }, meta[3] = { 0xff, 0x80, 0 };
-	struct ml_alive a = { .incarnation = 70000, .node = { (const uint8_t *)"node-a", 6 },
-			      .addr = { ip, 4 }, .port = 7946, .meta = { meta, 2 },
-			      .vsn = { 1, 5, 2, 2, 5, 4 }, .n_vsn = 6 }, a2;
-	struct ml_ping p = { .seq = 4000000000u, .node = { (const uint8_t *)"x", 1 },
-			     .source_addr = { ip, 4 }, .source_port = 1,
-			     .source_node = { (const uint8_t *)"y", 1 } }, p2;
-	struct ml_indirect in = { .seq = 9, .target = { ip, 4 }, .port = 2, .nack = true,
-				  .node = { (const uint8_t *)"t", 1 }, .source_addr = { ip, 4 },
-				  .source_port = 3, .source_node = { (const uint8_t *)"s", 1 } }, in2;
-	struct ml_suspect s = { .incarnation = 5, .node = { (const uint8_t *)"n", 1 },
-				.from = { (const uint8_t *)"f", 1 } }, s2;
+	uint8_t ip[4] = {10, 1, 2, 3}, meta[3] = {0xff, 0x80, 0};
+	struct ml_alive a = {.incarnation = 70000,
+			     .node = {(const uint8_t *)"node-a", 6},
+			     .addr = {ip, 4},
+			     .port = 7946,
+			     .meta = {meta, 2},
+			     .vsn = {1, 5, 2, 2, 5, 4},
+			     .n_vsn = 6},
+			a2;
+	struct ml_ping p = {.seq = 4000000000u,
+			    .node = {(const uint8_t *)"x", 1},
+			    .source_addr = {ip, 4},
+			    .source_port = 1,
+			    .source_node = {(const uint8_t *)"y", 1}},
+		       p2;
+	struct ml_indirect in = {.seq = 9,
+				 .target = {ip, 4},
+				 .port = 2,
+				 .nack = true,
+				 .node = {(const uint8_t *)"t", 1},
+				 .source_addr = {ip, 4},
+				 .source_port = 3,
+				 .source_node = {(const uint8_t *)"s", 1}},
+			   in2;
+	struct ml_suspect s = {.incarnation = 5,
+			       .node = {(const uint8_t *)"n", 1},
+			       .from = {(const uint8_t *)"f", 1}},
+			  s2;
 	uint32_t seq;
 
 	mp_init(&b);
@@ -94,7 +110,7 @@ static void test_roundtrip(void)
 
 	/* compound of two */
 	struct mp_buf c;
-	struct ml_bytes parts[2] = { { b.p, (uint32_t)b.len }, { meta, 3 } }, out[4];
+	struct ml_bytes parts[2] = {{b.p, (uint32_t)b.len}, {meta, 3}}, out[4];
 	int trunc;
 
 	mp_init(&c);
@@ -184,15 +200,15 @@ static void nop_send(void *ctx, const struct ml_addr *to, const uint8_t *b, size
 	(*(int *)ctx)++;
 }
 
-static void nop_stream(void *ctx, uint64_t id, const struct ml_addr *to, const uint8_t *b,
-		       size_t n, int64_t t)
+static void nop_stream(void *ctx, uint64_t id, const struct ml_addr *to, const uint8_t *b, size_t n,
+		       int64_t t)
 {
 }
 
 static struct ml_engine *mk_engine(const char *name, const char *label, int *sent)
 {
 	struct ml_config cfg;
-	struct ml_transport tr = { sent, nop_send, nop_stream };
+	struct ml_transport tr = {sent, nop_send, nop_stream};
 
 	memset(&cfg, 0, sizeof(cfg));
 	snprintf(cfg.name, sizeof(cfg.name), "%s", name);
@@ -216,11 +232,36 @@ static void test_engine_fixtures(void)
 	ml_addr_parse("127.0.0.1:23901", &from);
 	n = load("serf_crc_compound_alive.bin", buf, sizeof(buf));
 	ml_on_packet(e, &from, buf, n, 10);
-	/* learned s1 (s2's own entry is ourselves: same incarnation/meta
-	 * differs -> refuted, which is right for a foreign "s2") */
+	/* learned s1; the packet also claims our name "s2" at another
+	 * address: that member is refuted, not believed */
 	CU_ASSERT_EQUAL(ml_node_count(e), 2);
 	CU_ASSERT_EQUAL(ml_stats(e)->dropped[ML_DROP_MALFORMED], 0);
 	CU_ASSERT_EQUAL(ml_stats(e)->dropped[ML_DROP_CHECKSUM], 0);
+	CU_ASSERT(ml_stats(e)->name_conflicts >= 1);
+	CU_ASSERT(ml_stats(e)->refutations >= 1);
+	CU_ASSERT_EQUAL(ml_self(e)->state, ML_STATE_ALIVE);
+	CU_ASSERT(ml_self(e)->incarnation >= 2);
+
+	/* s1 moves to incarnation 5; a replay of its incarnation-1 alive
+	 * (the captured packet again) is dropped as stale */
+	{
+		struct mp_buf m;
+		uint8_t ip[4] = { 127, 0, 0, 1 }, meta[2] = { 0xff, 0x80 };
+		struct ml_alive a5 = { .incarnation = 5, .node = { (const uint8_t *)"s1", 2 },
+				       .addr = { ip, 4 }, .port = 23901, .meta = { meta, 2 },
+				       .vsn = { 1, 5, 2, 2, 5, 5 }, .n_vsn = 6 };
+		uint64_t stale = ml_stats(e)->dropped[ML_DROP_STALE];
+
+		mp_init(&m);
+		ml_enc_alive(&m, &a5);
+		ml_on_packet(e, &from, m.p, m.len, 11);
+		mp_free(&m);
+		ml_on_packet(e, &from, buf, n, 12);
+		CU_ASSERT(ml_stats(e)->dropped[ML_DROP_STALE] > stale);
+		for (size_t i = 0; i < ml_node_count(e); i++)
+			if (strcmp(ml_node_at(e, i)->name, "s1") == 0)
+				CU_ASSERT_EQUAL(ml_node_at(e, i)->incarnation, 5);
+	}
 
 	n = load("serf_ping.bin", buf, sizeof(buf));
 	sent = 0;
@@ -258,7 +299,7 @@ static void test_engine_fixtures(void)
 	ml_on_packet(e, &from, garbage, sizeof(garbage), 43);
 	CU_ASSERT_EQUAL(st->dropped[ML_DROP_UNKNOWN_TYPE], before + 1);
 	/* a label header we do not expect */
-	uint8_t lab[] = { ML_HAS_LABEL, 3, 'f', 'o', 'o', ML_PING, 0x80 };
+	uint8_t lab[] = {ML_HAS_LABEL, 3, 'f', 'o', 'o', ML_PING, 0x80};
 
 	before = st->dropped[ML_DROP_LABEL];
 	ml_on_packet(e, &from, lab, sizeof(lab), 44);
@@ -281,7 +322,8 @@ static void test_lzw_roundtrip(void)
 		struct mp_buf c, d;
 
 		for (size_t i = 0; i < n; i++)
-			in[i] = (uint8_t)(round % 3 == 0 ? (size_t)rand() : (i % (size_t)(round + 3)) * 7);
+			in[i] = (uint8_t)(round % 3 == 0 ? (size_t)rand()
+							 : (i % (size_t)(round + 3)) * 7);
 		mp_init(&c);
 		mp_init(&d);
 		ml_lzw_compress(in, n, &c);
@@ -300,13 +342,14 @@ static void test_lzw_roundtrip(void)
 
 static void test_keyring(void)
 {
-	struct ml_keyring k = { 0 }, k2 = { 0 }, k3 = { 0 };
+	struct ml_keyring k = {0}, k2 = {0}, k3 = {0};
 	char err[128];
 	struct mp_buf ct, pt;
 	const char *msg = "hello memberlist";
 
 	CU_ASSERT_EQUAL(ml_keyring_add_b64(&k, "yj8huxQcIVG3b2uFxAZ7+GFskOG97/2xFva+b4x7Iuo=", err,
-					   sizeof(err)), 0);
+					   sizeof(err)),
+			0);
 	CU_ASSERT_EQUAL(k.len[0], 32);
 	CU_ASSERT_EQUAL(ml_keyring_add_b64(&k, "QUJDREVGR0hJSktMTU5PUA==", err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(k.len[1], 16);

@@ -35,7 +35,8 @@ static int ok_requests;
 static size_t samples_ok; /* samples in 2xx answered requests */
 static size_t max_per_request;
 static size_t metadata_ok;
-static bool out_of_order, bad_headers, ext_label_seen, own_label_kept;
+static bool out_of_order, bad_headers, ext_label_seen, own_label_kept, team_label_seen;
+static size_t dropped_name_seen;
 static double first_req_ms, second_req_ms;
 static char series_name[MAX_SERIES][64];
 static int64_t series_last_ts[MAX_SERIES];
@@ -57,7 +58,8 @@ static void rx_reset(void)
 	retry_after = NULL;
 	requests = ok_requests = 0;
 	samples_ok = max_per_request = metadata_ok = 0;
-	out_of_order = bad_headers = ext_label_seen = own_label_kept = false;
+	out_of_order = bad_headers = ext_label_seen = own_label_kept = team_label_seen = false;
+	dropped_name_seen = 0;
 	first_req_ms = second_req_ms = 0;
 	n_series_seen = 0;
 	min_ts_seen = INT64_MAX;
@@ -109,6 +111,10 @@ static void record(const uint8_t *body, size_t len)
 			ext_label_seen = true;
 		if (env && !strcmp(env, "own"))
 			own_label_kept = true;
+		if (label(ts, "team") && !strcmp(label(ts, "team"), "test-j"))
+			team_label_seen = true;
+		if (name && !strncmp(name, "drop_me", 7))
+			dropped_name_seen++;
 		/* labels sorted, as the spec requires */
 		for (size_t j = 1; j < ts->n_labels; j++)
 			if (strcmp(ts->labels[j - 1]->name, ts->labels[j]->name) >= 0)
@@ -579,6 +585,57 @@ static void test_restart_skips_sent_batches(void)
 	rm_rf(dir);
 }
 
+/* A batch whose bytes were damaged on disk is dropped with an error and
+ * counted; the others still go out. */
+static void test_corrupt_segment(void)
+{
+	char dir[] = "/tmp/starling-rw-test-XXXXXX", sub[128], path[600];
+	int st[64];
+	struct inst in;
+	struct dirent *e;
+	DIR *d;
+	FILE *f;
+	int c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/t", dir);
+	for (int i = 0; i < 64; i++)
+		st[i] = 503;
+	rx_reset();
+	rx_answer(st, 64, NULL);
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_shards = 1; max_backoff = \"1s\";", dir), 0);
+	push(&in, "damaged", NULL, 1000, 100, 100);
+	push(&in, "damaged", NULL, 2000, 100, 100);
+	finish(&in);
+	d = opendir(sub);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	path[0] = 0;
+	while ((e = readdir(d)))
+		if (strstr(e->d_name, ".seg"))
+			snprintf(path, sizeof(path), "%s/%s", sub, e->d_name);
+	closedir(d);
+	/* flip a payload byte of the first record (header is 32 bytes) */
+	f = fopen(path, "r+b");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fseek(f, 40, SEEK_SET);
+	c = fgetc(f);
+	fseek(f, 40, SEEK_SET);
+	fputc(c ^ 0x55, f);
+	fclose(f);
+
+	rx_answer(st, 0, NULL);
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_shards = 1;", dir), 0);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 100, 5000));
+	CU_ASSERT_DOUBLE_EQUAL(
+	    wait_metric(&in, "prometheus_remote_storage_samples_dropped_total", 100, 2000), 100,
+	    0.1);
+	CU_ASSERT_EQUAL(samples_ok, 100);
+	CU_ASSERT_EQUAL(min_ts_seen, 2000);
+	CU_ASSERT_TRUE(mock_host_log_count(in.m, STARLING_LOG_ERROR, "corrupt") >= 1);
+	finish(&in);
+	rm_rf(dir);
+}
+
 static void test_buffer_full_drops_oldest(void)
 {
 	char dir[] = "/tmp/starling-rw-test-XXXXXX";
@@ -616,14 +673,96 @@ static void test_buffer_full_drops_oldest(void)
 	rm_rf(dir);
 }
 
+static void test_write_relabel(void)
+{
+	char cfg[1024], err[256];
+	struct inst in;
+
+	snprintf(
+	    cfg, sizeof(cfg),
+	    "endpoint = ( { url = \"%s\"; name = \"t\";\n"
+	    "  queue_config = { batch_send_deadline = \"50ms\"; };\n"
+	    "  write_relabel_config = (\n"
+	    "    { source_labels = [\"__name__\"]; regex = \"drop_me.*\"; action = \"drop\"; },\n"
+	    "    { source_labels = [\"env\", \"job\"]; separator = \"-\"; target_label = \"team\"; "
+	    "}\n"
+	    "  ); } );\n"
+	    "external_labels = { env = \"test\"; };\n",
+	    url);
+	rx_reset();
+	in.m = mock_host_new("prometheus.remote_write.t", type()->schema, cfg, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(in.m);
+	mock_host_set_quiet(in.m, true);
+	CU_ASSERT_EQUAL_FATAL(type()->create(mock_host_api(in.m), mock_host_self(in.m),
+					     mock_host_config(in.m), &in.p),
+			      0);
+	CU_ASSERT_EQUAL_FATAL(type()->start(in.p), 0);
+	push(&in, "drop_me_total", NULL, 1000, 30, 10);
+	push(&in, "keep_me_total", NULL, 1000, 20, 10);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 20, 5000));
+	usleep(200000);
+	pthread_mutex_lock(&rx_lock);
+	CU_ASSERT_EQUAL(samples_ok, 20);
+	CU_ASSERT_EQUAL(dropped_name_seen, 0);
+	/* the replace rule saw the external label (added before relabelling) */
+	CU_ASSERT_TRUE(team_label_seen);
+	CU_ASSERT_FALSE(out_of_order);
+	pthread_mutex_unlock(&rx_lock);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "starling_remote_write_samples_relabel_dropped_total"),
+			       30, 0.1);
+	CU_ASSERT_DOUBLE_EQUAL(
+	    wait_metric(&in, "prometheus_remote_storage_samples_pending", 0, 2000), 0, 0.1);
+	finish(&in);
+}
+
+/* Every series goes to every endpoint; one endpoint failing does not hold
+ * back the other. */
+static void test_two_endpoints(void)
+{
+	char cfg[1024], err[256];
+	struct inst in;
+
+	snprintf(cfg, sizeof(cfg),
+		 "endpoint = ( { url = \"%s\"; name = \"a\"; queue_config = { batch_send_deadline "
+		 "= \"50ms\"; }; },\n"
+		 "             { url = \"http://127.0.0.1:1/nothing\"; name = \"b\";\n"
+		 "               queue_config = { batch_send_deadline = \"50ms\"; max_backoff = "
+		 "\"100ms\"; }; } );\n",
+		 url);
+	rx_reset();
+	in.m = mock_host_new("prometheus.remote_write.t", type()->schema, cfg, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(in.m);
+	mock_host_set_quiet(in.m, true);
+	CU_ASSERT_EQUAL_FATAL(type()->create(mock_host_api(in.m), mock_host_self(in.m),
+					     mock_host_config(in.m), &in.p),
+			      0);
+	CU_ASSERT_EQUAL_FATAL(type()->start(in.p), 0);
+	push(&in, "two_ways", NULL, 1000, 60, 20);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 60, 5000));
+	CU_ASSERT_EQUAL(samples_ok, 60);
+	for (int i = 0; i < 200 && mock_host_metric(in.m, "prometheus_remote_storage_samples_total",
+						    "remote_name=a,") != 60;
+	     i++)
+		usleep(10000);
+	CU_ASSERT_DOUBLE_EQUAL(
+	    mock_host_metric(in.m, "prometheus_remote_storage_samples_pending", "remote_name=b,"),
+	    60, 0.1);
+	CU_ASSERT_TRUE(mock_host_metric(in.m, "prometheus_remote_storage_samples_retried_total",
+					"remote_name=b,") >= 20);
+	CU_ASSERT_DOUBLE_EQUAL(
+	    mock_host_metric(in.m, "prometheus_remote_storage_samples_total", "remote_name=a,"), 60,
+	    0.1);
+	finish(&in);
+}
+
 static void test_config_errors(void)
 {
 	static const char *const bad[] = {
 	    "endpoint = ( { name = \"x\"; } );",
 	    "endpoint = ( { url = \"ftp://x\"; } );",
 	    "endpoint = ( { url = \"http://x\"; headers = { User-Agent = \"me\"; }; } );",
-	    "endpoint = ( { url = \"http://x\"; write_relabel_config = ( { action = \"drop\"; } ); "
-	    "} );",
+	    "endpoint = ( { url = \"http://x\"; write_relabel_config = ( { regex = \"(\"; } ); } "
+	    ");",
 	    "endpoint = ( { url = \"http://x\"; bearer_token = \"a\"; basic_auth = { username = "
 	    "\"u\"; }; } );",
 	    "endpoint = ( { url = \"http://x\"; queue_config = { max_samples_per_send = 0; }; } );",
@@ -669,7 +808,10 @@ int main(void)
 	CU_add_test(s, "400_dropped_and_counted", test_400_dropped_and_counted);
 	CU_add_test(s, "disk_buffer_survives_restart", test_disk_buffer_survives_restart);
 	CU_add_test(s, "restart_skips_sent_batches", test_restart_skips_sent_batches);
+	CU_add_test(s, "corrupt_segment", test_corrupt_segment);
 	CU_add_test(s, "buffer_full_drops_oldest", test_buffer_full_drops_oldest);
+	CU_add_test(s, "write_relabel", test_write_relabel);
+	CU_add_test(s, "two_endpoints", test_two_endpoints);
 	CU_add_test(s, "config_errors", test_config_errors);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

@@ -106,8 +106,7 @@ struct harness {
 static void h_init(struct harness *h, struct scrape_config *cfg, const char *extra_name,
 		   const char *extra_value)
 {
-	struct starling_label in[2] = { { "__address__", "10.0.0.1:9100" },
-					{ extra_name, extra_value } };
+	struct starling_label in[2] = {{"__address__", "10.0.0.1:9100"}, {extra_name, extra_value}};
 	char err[256];
 
 	memset(h, 0, sizeof(*h));
@@ -133,10 +132,10 @@ static void h_free(struct harness *h)
 }
 
 /* Process one successful scrape of body at time ts; returns the batch. */
-static const struct starling_series_batch *h_scrape(struct harness *h, const char *body,
-						    int64_t ts, struct scrape_stats *st)
+static const struct starling_series_batch *h_scrape(struct harness *h, const char *body, int64_t ts,
+						    struct scrape_stats *st)
 {
-	struct scrape_result r = { 0 };
+	struct scrape_result r = {0};
 
 	r.status = 200;
 	r.body = body;
@@ -157,11 +156,8 @@ static void test_target_labels_and_url(void)
 {
 	struct scrape_config *c = mk_cfg();
 	struct starling_label in[] = {
-		{ "__address__", "host-a:9100" },
-		{ "env", "prod" },
-		{ "__param_module", "if mib" },
-		{ "__meta_kubernetes_pod", "p1" },
-		{ "__tmp_x", "y" },
+	    {"__address__", "host-a:9100"},  {"env", "prod"},  {"__param_module", "if mib"},
+	    {"__meta_kubernetes_pod", "p1"}, {"__tmp_x", "y"},
 	};
 	struct scrape_target *t;
 	char err[256];
@@ -193,9 +189,9 @@ static void test_target_labels_and_url(void)
 	/* __scheme__, __metrics_path__, job and instance given by the target */
 	{
 		struct starling_label in2[] = {
-			{ "__address__", "h:1" },  { "__scheme__", "https" },
-			{ "__metrics_path__", "probe" }, { "job", "custom" },
-			{ "instance", "nice-name" },
+		    {"__address__", "h:1"},	   {"__scheme__", "https"},
+		    {"__metrics_path__", "probe"}, {"job", "custom"},
+		    {"instance", "nice-name"},
 		};
 
 		CU_ASSERT_FATAL(scrape_target_new(c, in2, 5, &t, err, sizeof(err)) == 0);
@@ -206,9 +202,9 @@ static void test_target_labels_and_url(void)
 	}
 	/* bad targets: clear errors */
 	{
-		struct starling_label none[] = { { "env", "x" } };
-		struct starling_label bad[] = { { "__address__", "h:1/x" } };
-		struct starling_label sch[] = { { "__address__", "h:1" }, { "__scheme__", "ftp" } };
+		struct starling_label none[] = {{"env", "x"}};
+		struct starling_label bad[] = {{"__address__", "h:1/x"}};
+		struct starling_label sch[] = {{"__address__", "h:1"}, {"__scheme__", "ftp"}};
 
 		CU_ASSERT_EQUAL(scrape_target_new(c, none, 1, &t, err, sizeof(err)), -EINVAL);
 		CU_ASSERT_PTR_NOT_NULL(strstr(err, "__address__"));
@@ -222,12 +218,12 @@ static void test_target_labels_and_url(void)
 static void test_phase_node_independent(void)
 {
 	struct scrape_config *c = mk_cfg();
-	struct starling_label a[] = { { "__address__", "h:1" }, { "zone", "z1" },
-				      { "__meta_node", "node-a" } };
+	struct starling_label a[] = {
+	    {"__address__", "h:1"}, {"zone", "z1"}, {"__meta_node", "node-a"}};
 	/* the same target as another node's discovery delivers it: other
 	 * label order, other __meta_ labels */
-	struct starling_label b[] = { { "__meta_node", "node-b" }, { "zone", "z1" },
-				      { "__address__", "h:1" } };
+	struct starling_label b[] = {
+	    {"__meta_node", "node-b"}, {"zone", "z1"}, {"__address__", "h:1"}};
 	struct scrape_target *ta, *tb;
 	char err[256];
 
@@ -251,9 +247,9 @@ static void test_phase_node_independent(void)
 	scrape_target_free(tb);
 	/* key_labels: only the named labels make the key */
 	{
-		char *kl[] = { "zone" };
-		struct starling_label x[] = { { "__address__", "h:1" }, { "zone", "z1" } };
-		struct starling_label y[] = { { "__address__", "h:2" }, { "zone", "z1" } };
+		char *kl[] = {"zone"};
+		struct starling_label x[] = {{"__address__", "h:1"}, {"zone", "z1"}};
+		struct starling_label y[] = {{"__address__", "h:2"}, {"zone", "z1"}};
 
 		c->key_labels = kl;
 		c->n_key_labels = 1;
@@ -390,7 +386,7 @@ static void test_failed_scrape(void)
 {
 	struct harness h;
 	const struct starling_series_batch *b;
-	struct scrape_result r = { 0 };
+	struct scrape_result r = {0};
 	struct scrape_stats st;
 
 	h_init(&h, mk_cfg(), NULL, NULL);
@@ -452,8 +448,8 @@ static void test_honor_labels(void)
 	struct scrape_config *c = mk_cfg();
 
 	h_init(&h, c, "env", "prod");
-	b = h_scrape(&h, "m{job=\"theirs\",instance=\"i\",exported_env=\"e0\",env=\"e1\"} 1\n", 1000,
-		     &st);
+	b = h_scrape(&h, "m{job=\"theirs\",instance=\"i\",exported_env=\"e0\",env=\"e1\"} 1\n",
+		     1000, &st);
 	s = find(b, "m", NULL, NULL);
 	CU_ASSERT_FATAL(s != NULL);
 	CU_ASSERT_TRUE(sorted(s));
@@ -528,8 +524,8 @@ static void test_limits(void)
 
 static void test_metric_relabel(void)
 {
-	static const char *const src[] = { "__name__" };
-	struct starling_relabel_config rules[2] = { { 0 }, { 0 } };
+	static const char *const src[] = {"__name__"};
+	struct starling_relabel_config rules[2] = {{0}, {0}};
 	struct scrape_config *c = mk_cfg();
 	const struct starling_series_batch *b;
 	const struct starling_series *s;
@@ -543,8 +539,8 @@ static void test_metric_relabel(void)
 	rules[0].action = "drop";
 	rules[1].target_label = "added";
 	rules[1].replacement = "yes";
-	CU_ASSERT_FATAL(starling_relabel_rules_new(rules, 2, &c->metric_relabel, err,
-						   sizeof(err)) == 0);
+	CU_ASSERT_FATAL(
+	    starling_relabel_rules_new(rules, 2, &c->metric_relabel, err, sizeof(err)) == 0);
 	h_init(&h, c, NULL, NULL);
 	b = h_scrape(&h, "drop_me 1\nkeep_me 2\n", 1000, &st);
 	CU_ASSERT_TRUE(st.up);
@@ -555,8 +551,7 @@ static void test_metric_relabel(void)
 	CU_ASSERT_TRUE(sorted(s));
 	CU_ASSERT_EQUAL(s->hash, starling_labels_hash(s->labels, s->n_labels));
 	CU_ASSERT_EQUAL(find(b, "scrape_samples_scraped", NULL, NULL)->values[0], 2);
-	CU_ASSERT_EQUAL(find(b, "scrape_samples_post_metric_relabeling", NULL, NULL)->values[0],
-			1);
+	CU_ASSERT_EQUAL(find(b, "scrape_samples_post_metric_relabeling", NULL, NULL)->values[0], 1);
 	/* never applied to the synthetic series */
 	CU_ASSERT_PTR_NULL(get_label(find(b, "up", NULL, NULL), "added"));
 	/* a dropped series never gets a staleness marker */
@@ -593,7 +588,7 @@ static void test_openmetrics_and_fallback(void)
 {
 	struct harness h;
 	const struct starling_series_batch *b;
-	struct scrape_result r = { 0 };
+	struct scrape_result r = {0};
 	struct scrape_stats st;
 	const char *om = "# TYPE a counter\na_total 3 1600000000.5\n# EOF\n";
 
@@ -630,6 +625,8 @@ struct http_srv {
 	atomic_bool stop;
 	atomic_int hits;
 	const char *body;
+	pthread_mutex_t lock;
+	char last_request[4096]; /* the last request's head */
 };
 
 static void *srv_main(void *arg)
@@ -651,6 +648,11 @@ static void *srv_main(void *arg)
 				break;
 		}
 		atomic_fetch_add(&s->hits, 1);
+		if (got > 0) {
+			pthread_mutex_lock(&s->lock);
+			memcpy(s->last_request, req, (size_t)got + 1);
+			pthread_mutex_unlock(&s->lock);
+		}
 		snprintf(hdr, sizeof(hdr),
 			 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
 			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
@@ -664,12 +666,13 @@ static void *srv_main(void *arg)
 
 static int srv_start(struct http_srv *s, const char *body)
 {
-	struct sockaddr_in a = { 0 };
+	struct sockaddr_in a = {0};
 	socklen_t len = sizeof(a);
-	struct timeval tv = { 0, 100000 };
+	struct timeval tv = {0, 100000};
 	int one = 1;
 
 	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
 	s->body = body;
 	s->fd = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -692,7 +695,7 @@ static void srv_stop(struct http_srv *s)
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
@@ -766,7 +769,7 @@ static void test_component_ownership(void)
 	const struct starling_component_type *type = &prometheus_scrape_type;
 	struct http_srv srv;
 	struct mock_host *m;
-	struct collect col = { 0 };
+	struct collect col = {0};
 	char err[256], *cfg;
 	void *inst;
 	size_t owned, total;
@@ -780,8 +783,8 @@ static void test_component_ownership(void)
 	CU_ASSERT_FATAL(m != NULL);
 	mock_host_set_quiet(m, true);
 	mock_host_set_owns(m, owns_even, NULL);
-	CU_ASSERT_FATAL(type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m),
-				     &inst) == 0);
+	CU_ASSERT_FATAL(
+	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
 	CU_ASSERT_FATAL(type->start(inst) == 0);
 	CU_ASSERT_EQUAL(type->list_targets(inst, collect_emit, &col), 0);
 	CU_ASSERT_EQUAL(col.n, 8);
@@ -805,7 +808,7 @@ static void test_component_ownership(void)
 		c->interval_ms = 200;
 		for (int i = 0; i < 8; i++) {
 			char addr[32], idx[8];
-			struct starling_label in[2] = { { "__address__", addr }, { "idx", idx } };
+			struct starling_label in[2] = {{"__address__", addr}, {"idx", idx}};
 			struct scrape_target *t;
 
 			snprintf(addr, sizeof(addr), "127.0.0.1:%d", srv.port);
@@ -819,6 +822,14 @@ static void test_component_ownership(void)
 	}
 	got = scraped_mask(m, false);
 	CU_ASSERT_EQUAL(got, want);
+	/* the request Prometheus/Alloy would send */
+	CU_ASSERT_PTR_NOT_NULL(strstr(srv.last_request, "GET /metrics HTTP/1.1\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(srv.last_request, "\r\nAccept: " STARLING_EXPO_ACCEPT_HEADER "\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(srv.last_request, "\r\nX-Prometheus-Scrape-Timeout-Seconds: 0.2\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(srv.last_request, "\r\nUser-Agent: Starling/"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(srv.last_request, "\r\nAccept-Encoding: gzip"));
 	CU_ASSERT_NOT_EQUAL(want, 0);
 	CU_ASSERT(mock_host_metric(m, "prometheus_forwarded_samples_total", NULL) > 0);
 	CU_ASSERT_EQUAL(mock_host_metric(m, "starling_scrape_failures_total", NULL), 0);
@@ -842,8 +853,8 @@ static void test_component_update(void)
 	m = mock_host_new("prometheus.scrape.upd", type->schema, cfg, err, sizeof(err));
 	CU_ASSERT_FATAL(m != NULL);
 	mock_host_set_quiet(m, true);
-	CU_ASSERT_FATAL(type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m),
-				     &inst) == 0);
+	CU_ASSERT_FATAL(
+	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
 	CU_ASSERT_FATAL(type->start(inst) == 0);
 	sleep_ms(500);
 	CU_ASSERT_EQUAL(scraped_mask(m, false), 7u);
@@ -871,23 +882,91 @@ static void test_component_update(void)
 	srv_stop(&srv);
 }
 
+static void test_component_protocols(void)
+{
+	const struct starling_component_type *type = &prometheus_scrape_type;
+	struct http_srv srv;
+	struct mock_host *m;
+	char err[256], *cfg;
+	void *inst;
+
+	CU_ASSERT_FATAL(srv_start(&srv, "metric_a 1\n") == 0);
+	cfg = targets_cfg(srv.port, 1,
+			  "scrape_protocols = [ \"PrometheusText1.0.0\", \"PrometheusText0_0_4\" ];"
+			  "scrape_timeout = \"150ms\"; enable_compression = false;"
+			  "params = { module = \"a b\"; };"
+			  "basic_auth = { username = \"u\"; password = \"p\"; };");
+	m = mock_host_new("prometheus.scrape.proto", type->schema, cfg, err, sizeof(err));
+	CU_ASSERT_FATAL(m != NULL);
+	mock_host_set_quiet(m, true);
+	CU_ASSERT_FATAL(
+	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
+	CU_ASSERT_FATAL(type->start(inst) == 0);
+	sleep_ms(450);
+	type->stop(inst);
+	CU_ASSERT_PTR_NOT_NULL(strstr(srv.last_request, "GET /metrics?module=a+b HTTP/1.1\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+	    srv.last_request, "\r\nAccept: text/plain;version=1.0.0;escaping=underscores;q=0.3,"
+			      "text/plain;version=0.0.4;q=0.2,*/*;q=0.1\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(srv.last_request, "\r\nX-Prometheus-Scrape-Timeout-Seconds: 0.15\r\n"));
+	CU_ASSERT_PTR_NULL(strstr(srv.last_request, "gzip"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(srv.last_request, "\r\nAuthorization: Basic dTpw\r\n"));
+	type->destroy(inst);
+	mock_host_free(m);
+	free(cfg);
+	srv_stop(&srv);
+}
+
+/* The wall clock jumps back an hour: scraping goes on at the new slots. */
+static void test_component_clock_back(void)
+{
+	const struct starling_component_type *type = &prometheus_scrape_type;
+	struct http_srv srv;
+	struct mock_host *m;
+	char err[256], *cfg;
+	void *inst;
+	int hits;
+
+	CU_ASSERT_FATAL(srv_start(&srv, "metric_a 1\n") == 0);
+	cfg = targets_cfg(srv.port, 2, "");
+	m = mock_host_new("prometheus.scrape.clock", type->schema, cfg, err, sizeof(err));
+	CU_ASSERT_FATAL(m != NULL);
+	mock_host_set_quiet(m, true);
+	CU_ASSERT_FATAL(
+	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
+	CU_ASSERT_FATAL(type->start(inst) == 0);
+	sleep_ms(300);
+	mock_host_advance(m, -3600 * 1000);
+	hits = atomic_load(&srv.hits);
+	sleep_ms(500);
+	CU_ASSERT(atomic_load(&srv.hits) >= hits + 3);
+	CU_ASSERT_EQUAL(mock_host_log_count(m, STARLING_LOG_WARN, "wall clock went back"), 1);
+	type->stop(inst);
+	mock_host_advance(m, 3600 * 1000);
+	type->destroy(inst);
+	mock_host_free(m);
+	free(cfg);
+	srv_stop(&srv);
+}
+
 static void test_component_bad_config(void)
 {
 	const struct starling_component_type *type = &prometheus_scrape_type;
 	static const char *const bad[] = {
-		"targets = ( { job = \"x\"; } ); forward_to = [ \"a.b\" ];",
-		"targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"a.b\" ]; "
-		"scheme = \"gopher\";",
-		"targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"a.b\" ]; "
-		"scrape_protocols = [ \"PrometheusProto\" ];",
-		"targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"a.b\" ]; "
-		"sample_limit = -1;",
+	    "targets = ( { job = \"x\"; } ); forward_to = [ \"a.b\" ];",
+	    "targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"a.b\" ]; "
+	    "scheme = \"gopher\";",
+	    "targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"a.b\" ]; "
+	    "scrape_protocols = [ \"PrometheusProto\" ];",
+	    "targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"a.b\" ]; "
+	    "sample_limit = -1;",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char err[256];
-		struct mock_host *m = mock_host_new("prometheus.scrape.bad", type->schema, bad[i],
-						    err, sizeof(err));
+		struct mock_host *m =
+		    mock_host_new("prometheus.scrape.bad", type->schema, bad[i], err, sizeof(err));
 		void *inst = NULL;
 
 		CU_ASSERT_FATAL(m != NULL);
@@ -919,6 +998,8 @@ int main(void)
 	CU_add_test(s, "OpenMetrics and fallback", test_openmetrics_and_fallback);
 	CU_add_test(s, "component: ownership filtering", test_component_ownership);
 	CU_add_test(s, "component: target update", test_component_update);
+	CU_add_test(s, "component: request headers", test_component_protocols);
+	CU_add_test(s, "component: wall clock goes back", test_component_clock_back);
 	CU_add_test(s, "component: bad config", test_component_bad_config);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

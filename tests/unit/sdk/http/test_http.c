@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include <starling/http.h>
+#include "mock_host.h"
 
 static struct MHD_Daemon *daemon_, *tls_daemon;
 static unsigned short tls_port;
@@ -89,6 +90,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	}
 	free(u->data);
 	free(u);
+	/* an absolute URI: we are being used as an HTTP proxy */
+	if (!strncmp(url, "http://", 7)) {
+		char buf[256];
+		int n = snprintf(buf, sizeof(buf), "proxied %s", url);
+
+		return reply(conn, 200, buf, (size_t)n, NULL, NULL);
+	}
 	if (!strcmp(url, "/plain"))
 		return reply(conn, 200, "hello", 5, NULL, NULL);
 	if (!strcmp(url, "/gzip")) {
@@ -583,6 +591,93 @@ static void test_tls(void)
 	free(r.body);
 }
 
+static const struct starling_config_key http_keys[] = {STARLING_HTTP_CONFIG_KEYS, {NULL}};
+
+static int auth_from(const char *cfg, struct starling_http_auth **a, char *err, size_t errlen)
+{
+	struct mock_host *m = mock_host_new("t.http", http_keys, cfg, err, errlen);
+	int r;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	r = starling_http_auth_from_config(mock_host_api(m), mock_host_config(m), a, err, errlen);
+	mock_host_free(m);
+	return r;
+}
+
+/* The Alloy-named config blocks, through the host API (mock host). */
+static void test_auth_from_config(void)
+{
+	struct starling_http_auth *a;
+	struct starling_http_request req = {0};
+	char err[256], url[128];
+	struct result r;
+
+	snprintf(url, sizeof(url), "%s/headers", base);
+	req.url = url;
+	CU_ASSERT_EQUAL_FATAL(
+	    auth_from("authorization = { type = \"Token\"; credentials = \"s3cret\"; };", &a, err,
+		      sizeof(err)),
+	    0);
+	req.auth = a;
+	fetch(&req, &r);
+	CU_ASSERT_PTR_NOT_NULL(r.body && strstr(r.body, "auth=Token s3cret "));
+	free(r.body);
+	starling_http_auth_free(a);
+
+	CU_ASSERT_EQUAL_FATAL(auth_from("basic_auth = { username = \"u\"; password = \"p\"; };\n"
+					"follow_redirects = false;",
+					&a, err, sizeof(err)),
+			      0);
+	req.auth = a;
+	fetch(&req, &r);
+	CU_ASSERT_PTR_NOT_NULL(r.body && strstr(r.body, "auth=Basic dTpw "));
+	free(r.body);
+	/* follow_redirects = false: the 301 itself is the answer */
+	snprintf(url, sizeof(url), "%s/redir", base);
+	fetch(&req, &r);
+	CU_ASSERT_EQUAL(r.status, 301);
+	free(r.body);
+	starling_http_auth_free(a);
+
+	CU_ASSERT_EQUAL(
+	    auth_from("bearer_token = \"t\";\nauthorization = { credentials = \"c\"; };", &a, err,
+		      sizeof(err)),
+	    -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "mock.cfg"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "at most one"));
+	CU_ASSERT_EQUAL(auth_from("tls_config = { cert_file = \"/x\"; };", &a, err, sizeof(err)),
+			-EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "key_file"));
+	CU_ASSERT_EQUAL(auth_from("follow_redirects = \"yes\";", &a, err, sizeof(err)), -EINVAL);
+}
+
+/* proxy_url: the request goes to the proxy (the test server), which sees
+ * the absolute URI of a host that does not exist. */
+static void test_proxy(void)
+{
+	struct starling_http_auth_settings st = {.follow_redirects = true};
+	struct starling_http_auth *a;
+	struct starling_http_request req = {0};
+	char err[256];
+	struct result r;
+
+	st.proxy_url = base;
+	CU_ASSERT_EQUAL_FATAL(starling_http_auth_new(&st, &a, err, sizeof(err)), 0);
+	req.url = "http://scrape-target.invalid:9100/metrics";
+	req.timeout_ms = 5000;
+	req.auth = a;
+	fetch(&req, &r);
+	CU_ASSERT_EQUAL(r.error, 0);
+	CU_ASSERT_TRUE(r.body &&
+		       !strcmp(r.body, "proxied http://scrape-target.invalid:9100/metrics"));
+	free(r.body);
+	starling_http_auth_free(a);
+
+	st.proxy_url = "not a url";
+	CU_ASSERT_EQUAL(starling_http_auth_new(&st, &a, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "proxy_url"));
+}
+
 static void test_retry_after_parse(void)
 {
 	CU_ASSERT_EQUAL(starling_http_parse_retry_after("120", 0), 120000);
@@ -608,7 +703,9 @@ int main(void)
 	CU_add_test(s, "timeout_redirects_429", test_timeout_and_redirects);
 	CU_add_test(s, "auth_headers", test_auth_headers);
 	CU_add_test(s, "concurrency_and_post", test_concurrency_and_post);
+	CU_add_test(s, "auth_from_config", test_auth_from_config);
 	CU_add_test(s, "connection_reuse", test_connection_reuse);
+	CU_add_test(s, "proxy", test_proxy);
 	CU_add_test(s, "tls_ca_server_name_insecure", test_tls);
 	CU_add_test(s, "retry_after_parse", test_retry_after_parse);
 	CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -1,0 +1,16 @@
+/* Entry point of the pyroscope_scrape plugin. */
+#include <starling/plugin.h>
+
+#include "pyro_scrape.h"
+
+static const struct starling_component_type *const types[] = {&pyroscope_scrape_type};
+
+static const struct starling_plugin_descriptor descriptor = {
+    STARLING_DESCRIPTOR_HEAD,
+    .name = "pyroscope_scrape",
+    .version = STARLING_VERSION,
+    .types = types,
+    .n_types = 1,
+};
+
+STARLING_PLUGIN(descriptor)

@@ -1,0 +1,817 @@
+/*
+ * pyroscope.scrape: configuration, lifecycle, the scrape thread and
+ * clustering.
+ *
+ * One thread per instance drives one HTTP client for all its scrape units
+ * (input target x enabled profile type). Each unit scrapes at
+ * t = k * interval + (key mod interval), the same slots on every node, so a
+ * target that moves to another node is picked up at the next slot without a
+ * gap or a double scrape. A fetched profile is validated and forwarded as
+ * raw pprof bytes; a failed scrape is counted and logged.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pyro_scrape.h"
+
+struct pyro_inst {
+	const struct starling_host_api *api;
+	starling_component *self;
+	struct pyro_config *cfg;
+
+	pthread_mutex_t lock; /* targets' status fields and `owned` */
+	struct pyro_target **targets;
+	size_t n_targets;
+	size_t n_inputs;
+
+	struct starling_http_client *http;
+	pthread_t thread;
+	bool running;
+	atomic_bool stopping;
+	size_t owned;
+
+	starling_metric *m_targets, *m_owned, *m_scrapes, *m_failures, *m_profiles, *m_bytes,
+	    *m_missed, *m_fanout;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Schema.                                                                   */
+
+static const struct starling_config_key clustering_keys[] = {
+    {"enabled", STARLING_CFG_BOOL, false, "false",
+     "Distribute the targets among the cluster's nodes"},
+    {"key_labels", STARLING_CFG_STRING_LIST, false, NULL,
+     "Only these target labels make up a target's ownership key"},
+    {"exclude_labels", STARLING_CFG_STRING_LIST, false, NULL,
+     "Target labels left out of the ownership key"},
+    {NULL},
+};
+
+/* One schema per built-in profile type, so each gets Alloy's defaults. */
+#define PROFILE_KEYS(var, en, path, delta)                                                         \
+	static const struct starling_config_key var[] = {                                          \
+	    {"enabled", STARLING_CFG_BOOL, false, en, "Scrape this profile type"},                 \
+	    {"path", STARLING_CFG_STRING, false, path, "HTTP path of the profile"},                \
+	    {"delta", STARLING_CFG_BOOL, false, delta,                                             \
+	     "Ask for a delta profile with ?seconds=N (CPU-style endpoints)"},                     \
+	    {NULL},                                                                                \
+	}
+
+PROFILE_KEYS(process_cpu_keys, "true", "/debug/pprof/profile", "true");
+PROFILE_KEYS(memory_keys, "true", "/debug/pprof/allocs", "false");
+PROFILE_KEYS(goroutine_keys, "true", "/debug/pprof/goroutine", "false");
+PROFILE_KEYS(mutex_keys, "true", "/debug/pprof/mutex", "false");
+PROFILE_KEYS(block_keys, "true", "/debug/pprof/block", "false");
+PROFILE_KEYS(fgprof_keys, "false", "/debug/fgprof", "true");
+PROFILE_KEYS(gd_memory_keys, "false", "/debug/pprof/delta_heap", "false");
+PROFILE_KEYS(gd_mutex_keys, "false", "/debug/pprof/delta_mutex", "false");
+PROFILE_KEYS(gd_block_keys, "false", "/debug/pprof/delta_block", "false");
+
+static const struct starling_config_key custom_keys[] = {
+    {"name", STARLING_CFG_STRING, true, NULL, "Profile type name (becomes __name__)"},
+    {"enabled", STARLING_CFG_BOOL, true, NULL, "Scrape this profile type"},
+    {"path", STARLING_CFG_STRING, true, NULL, "HTTP path of the profile"},
+    {"delta", STARLING_CFG_BOOL, false, "false", "Ask for a delta profile with ?seconds=N"},
+    {NULL},
+};
+
+static const struct starling_config_key profiling_keys[] = {
+    {"path_prefix", STARLING_CFG_STRING, false, NULL, "Prefix of every profile path"},
+    {"process_cpu", STARLING_CFG_GROUP, false, NULL, "Alloy profile.process_cpu", process_cpu_keys},
+    {"memory", STARLING_CFG_GROUP, false, NULL, "Alloy profile.memory", memory_keys},
+    {"goroutine", STARLING_CFG_GROUP, false, NULL, "Alloy profile.goroutine", goroutine_keys},
+    {"mutex", STARLING_CFG_GROUP, false, NULL, "Alloy profile.mutex", mutex_keys},
+    {"block", STARLING_CFG_GROUP, false, NULL, "Alloy profile.block", block_keys},
+    {"fgprof", STARLING_CFG_GROUP, false, NULL, "Alloy profile.fgprof", fgprof_keys},
+    {"godeltaprof_memory", STARLING_CFG_GROUP, false, NULL, "Alloy profile.godeltaprof_memory",
+     gd_memory_keys},
+    {"godeltaprof_mutex", STARLING_CFG_GROUP, false, NULL, "Alloy profile.godeltaprof_mutex",
+     gd_mutex_keys},
+    {"godeltaprof_block", STARLING_CFG_GROUP, false, NULL, "Alloy profile.godeltaprof_block",
+     gd_block_keys},
+    {"custom", STARLING_CFG_GROUP_LIST, false, NULL,
+     "Alloy profile.custom \"<name>\" blocks: ( { name; enabled; path; delta; }, ... )",
+     custom_keys},
+    {NULL},
+};
+
+static const struct starling_config_key pyro_schema[] = {
+    {"targets", STARLING_CFG_MAP_LIST, true, NULL,
+     "Targets: label maps with __address__ (written *address__), optional service_name"},
+    {"forward_to", STARLING_CFG_REF_LIST, true, NULL, "Receivers of the profiles", NULL,
+     STARLING_ACCEPTS_PROFILE},
+    {"job_name", STARLING_CFG_STRING, false, NULL,
+     "Value of the job label (default: the component id)"},
+    {"scrape_interval", STARLING_CFG_DURATION, false, "15s", "How often to scrape"},
+    {"scrape_timeout", STARLING_CFG_DURATION, false, "10s",
+     "Timeout of one scrape (delta profiles get scrape_interval - 1s more)"},
+    {"delta_profiling_duration", STARLING_CFG_DURATION, false, NULL,
+     "Length of a delta (CPU) profile; default scrape_interval - 1s"},
+    {"scheme", STARLING_CFG_STRING, false, "http", "http or https"},
+    {"params", STARLING_CFG_MAP, false, NULL, "URL query parameters"},
+    {"profiling_config", STARLING_CFG_GROUP, false, NULL,
+     "Profile types (Alloy profile.<type> blocks as <type> = { ... })", profiling_keys},
+    {"clustering", STARLING_CFG_GROUP, false, NULL, "Target distribution", clustering_keys},
+    STARLING_HTTP_CONFIG_KEYS,
+    {NULL},
+};
+
+/* ------------------------------------------------------------------------ */
+/* Configuration.                                                            */
+
+static void config_free(struct pyro_config *c)
+{
+	if (!c)
+		return;
+	free(c->job_name);
+	free(c->scheme);
+	free(c->path_prefix);
+	for (size_t i = 0; i < c->n_params; i++) {
+		free(c->params[i].name);
+		free(c->params[i].value);
+	}
+	free(c->params);
+	for (size_t i = 0; i < c->n_types; i++) {
+		free(c->types[i].name);
+		free(c->types[i].path);
+	}
+	free(c->types);
+	starling_http_auth_free(c->auth);
+	for (size_t i = 0; i < c->n_key_labels; i++)
+		free(c->key_labels[i]);
+	free(c->key_labels);
+	for (size_t i = 0; i < c->n_exclude_labels; i++)
+		free(c->exclude_labels[i]);
+	free(c->exclude_labels);
+	free(c);
+}
+
+static int string_list(const struct starling_host_api *api, const starling_config *cfg,
+		       const char *path, char ***out, size_t *n_out, char *err, size_t errlen)
+{
+	const starling_config *l = api->config_lookup(cfg, path);
+	size_t n = l ? api->config_count(l) : 0;
+	char **v;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!n)
+		return 0;
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	*out = v;
+	for (size_t i = 0; i < n; i++) {
+		const char *s;
+
+		if (api->config_string(api->config_child(l, i), NULL, &s)) {
+			snprintf(err, errlen, "%s: %s: strings expected", api->config_where(l),
+				 path);
+			return -EINVAL;
+		}
+		v[i] = strdup(s);
+		if (!v[i])
+			return -ENOMEM;
+		(*n_out)++;
+	}
+	return 0;
+}
+
+static int add_type(struct pyro_config *c, const char *name, const char *path, bool delta)
+{
+	struct pyro_profile_type *pt = &c->types[c->n_types];
+
+	for (size_t i = 0; i < c->n_types; i++)
+		if (strcmp(c->types[i].name, name) == 0)
+			return -EEXIST;
+	pt->name = strdup(name);
+	pt->path = strdup(path);
+	pt->enabled = true;
+	pt->delta = delta;
+	c->n_types++;
+	return pt->name && pt->path ? 0 : -ENOMEM;
+}
+
+static int load_types(const struct starling_host_api *api, const starling_config *cfg,
+		      struct pyro_config *c, char *err, size_t errlen)
+{
+	const starling_config *custom = api->config_lookup(cfg, "profiling_config.custom");
+	size_t n_custom = custom ? api->config_count(custom) : 0;
+	char path[96];
+	const char *s;
+	bool any_delta = false;
+	int rc;
+
+	c->types = calloc(pyro_n_builtins + n_custom, sizeof(*c->types));
+	if (!c->types)
+		return -ENOMEM;
+	for (size_t i = 0; i < pyro_n_builtins; i++) {
+		const struct pyro_builtin *b = &pyro_builtins[i];
+		const char *p = b->path;
+		bool en = b->enabled, delta = b->delta;
+
+		snprintf(path, sizeof(path), "profiling_config.%s.enabled", b->name);
+		api->config_bool(cfg, path, &en);
+		if (!en)
+			continue;
+		snprintf(path, sizeof(path), "profiling_config.%s.path", b->name);
+		api->config_string(cfg, path, &p);
+		snprintf(path, sizeof(path), "profiling_config.%s.delta", b->name);
+		api->config_bool(cfg, path, &delta);
+		rc = add_type(c, b->name, p, delta);
+		if (rc)
+			return rc;
+		/* Alloy turns these cumulative Go profiles into deltas
+		 * itself (godeltaprof_* endpoints serve deltas already). */
+		c->types[c->n_types - 1].client_delta =
+		    !delta && (!strcmp(b->name, "memory") || !strcmp(b->name, "mutex") ||
+			       !strcmp(b->name, "block"));
+		any_delta |= delta;
+	}
+	for (size_t i = 0; i < n_custom; i++) {
+		const starling_config *e = api->config_child(custom, i);
+		const char *name = NULL, *p = NULL;
+		bool en = false, delta = false;
+
+		api->config_string(e, "name", &name);
+		api->config_string(e, "path", &p);
+		api->config_bool(e, "enabled", &en);
+		api->config_bool(e, "delta", &delta);
+		if (!name || !*name || !p || !*p) {
+			snprintf(err, errlen, "%s: custom profile needs a name and a path",
+				 api->config_where(e));
+			return -EINVAL;
+		}
+		if (!en)
+			continue;
+		rc = add_type(c, name, p, delta);
+		if (rc == -EEXIST) {
+			snprintf(err, errlen, "%s: profile type \"%s\" is defined twice",
+				 api->config_where(e), name);
+			return -EINVAL;
+		}
+		if (rc)
+			return rc;
+		any_delta |= delta;
+	}
+	if (!api->config_string(cfg, "profiling_config.path_prefix", &s)) {
+		c->path_prefix = strdup(s);
+		if (!c->path_prefix)
+			return -ENOMEM;
+	}
+
+	/* Alloy: delta profiles need scrape_interval >= 2s, and the profile
+	 * length must be in (1s, interval - 1s]. */
+	if (any_delta && c->interval_ms < 2000) {
+		snprintf(
+		    err, errlen,
+		    "%s: scrape_interval must be at least 2s when a delta profile (process_cpu) "
+		    "is enabled",
+		    api->config_where(cfg));
+		return -EINVAL;
+	}
+	{
+		int64_t d = c->interval_ms - 1000;
+
+		if (!api->config_duration_ms(cfg, "delta_profiling_duration", &d) && any_delta &&
+		    (d <= 1000 || d > c->interval_ms - 1000)) {
+			snprintf(err, errlen,
+				 "%s: delta_profiling_duration must be more than 1s and at most "
+				 "scrape_interval - 1s",
+				 api->config_where(cfg));
+			return -EINVAL;
+		}
+		c->delta_seconds = d / 1000 > 0 ? d / 1000 : 1;
+	}
+	return 0;
+}
+
+static int param_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct pyro_param *)a)->name, ((const struct pyro_param *)b)->name);
+}
+
+static int config_load(const struct starling_host_api *api, starling_component *self,
+		       const starling_config *cfg, struct pyro_config **out, char *err,
+		       size_t errlen)
+{
+	struct pyro_config *c = calloc(1, sizeof(*c));
+	const starling_config *node;
+	const char *s;
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	if (!c)
+		goto fail;
+	if (api->config_string(cfg, "job_name", &s))
+		s = api->component_id(self);
+	c->job_name = strdup(s);
+	if (api->config_duration_ms(cfg, "scrape_interval", &c->interval_ms))
+		c->interval_ms = 15000;
+	if (api->config_duration_ms(cfg, "scrape_timeout", &c->timeout_ms))
+		c->timeout_ms = 10000;
+	if (c->interval_ms <= 0 || c->timeout_ms <= 0) {
+		snprintf(err, errlen, "%s: scrape_interval and scrape_timeout must be positive",
+			 api->config_where(cfg));
+		rc = -EINVAL;
+		goto fail;
+	}
+	c->scheme = strdup(api->config_string(cfg, "scheme", &s) ? "http" : s);
+	if (!c->job_name || !c->scheme)
+		goto fail;
+	if (strcmp(c->scheme, "http") && strcmp(c->scheme, "https")) {
+		snprintf(err, errlen, "%s: scheme must be http or https, not \"%s\"",
+			 api->config_where(cfg), c->scheme);
+		rc = -EINVAL;
+		goto fail;
+	}
+	node = api->config_lookup(cfg, "params");
+	if (node && api->config_count(node)) {
+		size_t n = api->config_count(node);
+
+		c->params = calloc(n, sizeof(*c->params));
+		if (!c->params)
+			goto fail;
+		for (size_t i = 0; i < n; i++) {
+			const starling_config *e = api->config_child(node, i);
+
+			if (api->config_string(e, NULL, &s)) {
+				snprintf(err, errlen, "%s: params: string values expected",
+					 api->config_where(e));
+				rc = -EINVAL;
+				goto fail;
+			}
+			c->params[i].name = strdup(api->config_name(e));
+			c->params[i].value = strdup(s);
+			c->n_params++;
+			if (!c->params[i].name || !c->params[i].value)
+				goto fail;
+		}
+		qsort(c->params, c->n_params, sizeof(*c->params), param_cmp);
+	}
+	rc = load_types(api, cfg, c, err, errlen);
+	if (rc)
+		goto fail;
+	rc = starling_http_auth_from_config(api, cfg, &c->auth, err, errlen);
+	if (rc)
+		goto fail;
+	api->config_bool(cfg, "clustering.enabled", &c->clustering);
+	rc = string_list(api, cfg, "clustering.key_labels", &c->key_labels, &c->n_key_labels, err,
+			 errlen);
+	if (!rc)
+		rc = string_list(api, cfg, "clustering.exclude_labels", &c->exclude_labels,
+				 &c->n_exclude_labels, err, errlen);
+	if (rc)
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	config_free(c);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Targets.                                                                  */
+
+static void targets_free(struct pyro_target **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		pyro_target_free(v[i]);
+	free(v);
+}
+
+static int targets_load(const struct starling_host_api *api, const starling_config *cfg,
+			const struct pyro_config *c, struct pyro_target ***out, size_t *n_out,
+			size_t *n_inputs, char *err, size_t errlen)
+{
+	const starling_config *list = api->config_lookup(cfg, "targets");
+	size_t n = list ? api->config_count(list) : 0, k = 0;
+	struct pyro_target **v = calloc(n * c->n_types + 1, sizeof(*v));
+	struct starling_label *labels = NULL;
+	char msg[256], names[4096];
+	int rc = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && !rc; i++) {
+		const starling_config *m = api->config_child(list, i);
+		size_t nl = api->config_count(m), used = 0;
+
+		free(labels);
+		labels = calloc(nl ? nl : 1, sizeof(*labels));
+		if (!labels) {
+			rc = -ENOMEM;
+			break;
+		}
+		for (size_t j = 0; j < nl; j++) {
+			const starling_config *e = api->config_child(m, j);
+			const char *name = api->config_name(e);
+
+			if (!name || api->config_string(e, NULL, &labels[j].value)) {
+				snprintf(err, errlen, "%s: target labels must be strings",
+					 api->config_where(e));
+				rc = -EINVAL;
+				break;
+			}
+			/* libconfig names cannot start with '_': "*address__"
+			 * is how a config file spells "__address__". */
+			if (name[0] == '*') {
+				size_t l = strlen(name) + 2;
+
+				if (used + l > sizeof(names)) {
+					snprintf(err, errlen, "%s: target labels too long",
+						 api->config_where(e));
+					rc = -EINVAL;
+					break;
+				}
+				snprintf(names + used, l, "__%s", name + 1);
+				name = names + used;
+				used += l;
+			}
+			labels[j].name = name;
+		}
+		for (size_t t = 0; t < c->n_types && !rc; t++) {
+			rc = pyro_target_new(c, &c->types[t], labels, nl, &v[k], msg, sizeof(msg));
+			if (rc)
+				snprintf(err, errlen, "%s: target %zu: %s", api->config_where(m),
+					 i + 1, msg);
+			else
+				k++;
+		}
+	}
+	free(labels);
+	if (rc) {
+		targets_free(v, k);
+		return rc;
+	}
+	*out = v;
+	*n_out = k;
+	*n_inputs = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scraping (scrape thread).                                                 */
+
+static void on_done(void *arg, const struct starling_http_response *resp)
+{
+	struct pyro_target *t = arg;
+	struct pyro_inst *in = t->owner;
+	const struct starling_host_api *api = in->api;
+	char err[200] = "";
+	uint8_t *delta_buf = NULL;
+	size_t delta_len = 0;
+	int rc;
+
+	t->in_flight = false;
+	if (atomic_load(&in->stopping))
+		return;
+	api->metric_add(in->m_scrapes, 1);
+	if (resp->error) {
+		snprintf(err, sizeof(err), "%s",
+			 resp->error_msg[0] ? resp->error_msg : strerror(-resp->error));
+		rc = resp->error;
+	} else {
+		rc = pyro_validate(resp->status, resp->content_type, resp->body, resp->body_len,
+				   err, sizeof(err));
+	}
+	if (!rc && t->client_delta) {
+		rc = pyro_delta_apply(&t->delta_state, t->type_name, resp->body, resp->body_len,
+				      &delta_buf, &delta_len, err, sizeof(err));
+		if (rc == 1) { /* first scrape: the baseline, nothing to send */
+			t->prev_scrape_ms = t->scrape_start_ms;
+			rc = 0;
+			goto status;
+		}
+	}
+	if (!rc) {
+		struct starling_profile p = {
+		    .labels = t->labels,
+		    .n_labels = t->n_labels,
+		    .data = delta_buf ? delta_buf : resp->body,
+		    .len = delta_buf ? delta_len : resp->body_len,
+		    /* a delta covers the time since the previous scrape */
+		    .start_ms = t->client_delta ? t->prev_scrape_ms : t->scrape_start_ms,
+		    .end_ms = api->now_ms(),
+		};
+		int64_t t0 = api->monotonic_ms();
+		int frc = api->forward_profile(in->self, &p);
+
+		t->prev_scrape_ms = t->scrape_start_ms;
+
+		api->metric_set(in->m_fanout, (double)(api->monotonic_ms() - t0) / 1000.0);
+		api->metric_add(in->m_profiles, 1);
+		api->metric_add(in->m_bytes, (double)p.len);
+		if (frc)
+			api->log(in->self, STARLING_LOG_WARN,
+				 "a receiver refused the %s profile of %s: %s",
+				 pyro_label(t->labels, t->n_labels, "__name__"), t->url,
+				 strerror(-frc));
+	} else {
+		api->metric_add(in->m_failures, 1);
+		api->log(in->self, STARLING_LOG_WARN, "scrape of %s failed: %s", t->url, err);
+	}
+	free(delta_buf);
+status:
+	pthread_mutex_lock(&in->lock);
+	t->last_scrape_ms = t->scrape_start_ms;
+	t->last_duration_us = resp->duration_us;
+	t->health = rc ? STARLING_TARGET_DOWN : STARLING_TARGET_UP;
+	snprintf(t->last_error, sizeof(t->last_error), "%s", err);
+	pthread_mutex_unlock(&in->lock);
+}
+
+static void submit(struct pyro_inst *in, struct pyro_target *t)
+{
+	struct starling_http_request req = {0};
+	char tmo[64];
+	const char *headers[1] = {tmo};
+	int rc;
+
+	/* Go's pprof handler ignores it, but it tells a proxy or a custom
+	 * endpoint how long we wait, like Prometheus' scrape header. */
+	snprintf(tmo, sizeof(tmo), "X-Prometheus-Scrape-Timeout-Seconds: %lld",
+		 (long long)(t->timeout_ms / 1000));
+	t->scrape_start_ms = in->api->now_ms();
+	req.url = t->url;
+	req.headers = headers;
+	req.n_headers = 1;
+	req.timeout_ms = t->timeout_ms;
+	req.body_limit = PYRO_BODY_LIMIT;
+	/* pprof bodies are gzip files served as octet-stream; transfer
+	 * compression on top would only cost CPU on both ends. */
+	req.accept_gzip = false;
+	req.user_agent = "Starling/" STARLING_VERSION;
+	req.auth = in->cfg->auth;
+	req.done = on_done;
+	req.arg = t;
+	t->in_flight = true;
+	rc = starling_http_submit(in->http, &req);
+	if (rc) {
+		struct starling_http_response resp = {0};
+
+		resp.error = rc;
+		resp.error_msg = "could not submit the request";
+		on_done(t, &resp);
+	}
+}
+
+static bool owns(struct pyro_inst *in, const struct pyro_target *t)
+{
+	if (!in->cfg->clustering)
+		return true;
+	return in->api->cluster_owns(in->self, t->key, 1);
+}
+
+static void dispatch(struct pyro_inst *in, struct pyro_target *t)
+{
+	bool owned = owns(in, t);
+
+	if (owned != t->owned) {
+		pthread_mutex_lock(&in->lock);
+		in->owned += owned ? 1 : (size_t)-1;
+		pthread_mutex_unlock(&in->lock);
+		t->owned = owned;
+		in->api->metric_set(in->m_owned, (double)in->owned);
+		in->api->report_targets(in->self, in->owned, in->n_targets);
+	}
+	if (!owned)
+		return;
+	if (t->in_flight) {
+		in->api->metric_add(in->m_missed, 1);
+		return;
+	}
+	submit(in, t);
+}
+
+/* Scrape every unit whose slot has come; returns ms until the next one.
+ * A linear pass: an instance has (targets x profile types) units, and the
+ * thread wakes at most once per slot or per completion. */
+static int64_t schedule(struct pyro_inst *in, int64_t now)
+{
+	int64_t iv = in->cfg->interval_ms, wait = 1000;
+
+	for (size_t i = 0; i < in->n_targets; i++) {
+		struct pyro_target *t = in->targets[i];
+
+		if (t->next_due_ms <= now) {
+			t->next_due_ms += iv;
+			if (t->next_due_ms <= now)
+				t->next_due_ms = pyro_next_slot(now + 1, iv, t->phase_ms);
+			dispatch(in, t);
+		}
+		if (t->next_due_ms - now < wait)
+			wait = t->next_due_ms - now;
+	}
+	return wait;
+}
+
+static void *scrape_thread(void *arg)
+{
+	struct pyro_inst *in = arg;
+
+	while (!atomic_load(&in->stopping)) {
+		int64_t wait = schedule(in, in->api->now_ms());
+
+		if (wait > 1000)
+			wait = 1000;
+		if (wait < 0)
+			wait = 0;
+		starling_http_run(in->http, (int)wait);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Callbacks.                                                                */
+
+static void report(struct pyro_inst *in)
+{
+	size_t owned = 0;
+
+	/* Every profile type of an input target has the same key. */
+	pthread_mutex_lock(&in->lock);
+	for (size_t i = 0; i < in->n_targets; i++)
+		owned += owns(in, in->targets[i]);
+	pthread_mutex_unlock(&in->lock);
+	in->api->metric_set(in->m_owned, (double)owned);
+	in->api->report_targets(in->self, owned, in->n_targets);
+}
+
+static void on_cluster_change(void *arg, uint64_t epoch)
+{
+	(void)epoch;
+	report(arg);
+}
+
+static void inst_free(struct pyro_inst *in)
+{
+	if (!in)
+		return;
+	targets_free(in->targets, in->n_targets);
+	config_free(in->cfg);
+	pthread_mutex_destroy(&in->lock);
+	free(in);
+}
+
+static int pyro_create(const struct starling_host_api *api, starling_component *self,
+		       const starling_config *cfg, void **out)
+{
+	struct pyro_inst *in = calloc(1, sizeof(*in));
+	char err[512] = "";
+	int rc;
+
+	if (!in)
+		return -ENOMEM;
+	in->api = api;
+	in->self = self;
+	pthread_mutex_init(&in->lock, NULL);
+	rc = config_load(api, self, cfg, &in->cfg, err, sizeof(err));
+	if (!rc)
+		rc = targets_load(api, cfg, in->cfg, &in->targets, &in->n_targets, &in->n_inputs,
+				  err, sizeof(err));
+	if (rc) {
+		api->log(self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
+		inst_free(in);
+		return rc;
+	}
+	for (size_t i = 0; i < in->n_targets; i++)
+		in->targets[i]->owner = in;
+	in->m_targets =
+	    api->metric_register(self, STARLING_SELF_GAUGE, "pyroscope_scrape_targets_gauge",
+				 "Scrape units (targets x enabled profile types)", NULL);
+	in->m_owned = api->metric_register(
+	    self, STARLING_SELF_GAUGE, "starling_pyroscope_scrape_targets_owned",
+	    "Scrape units this node scrapes (owned in the cluster)", NULL);
+	in->m_scrapes =
+	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_pyroscope_scrapes_total",
+				 "Profile scrapes performed", NULL);
+	in->m_failures = api->metric_register(
+	    self, STARLING_SELF_COUNTER, "starling_pyroscope_scrape_failures_total",
+	    "Profile scrapes that failed (error, non-2xx, not pprof)", NULL);
+	in->m_profiles = api->metric_register(self, STARLING_SELF_COUNTER,
+					      "starling_pyroscope_forwarded_profiles_total",
+					      "Profiles forwarded to forward_to", NULL);
+	in->m_bytes = api->metric_register(self, STARLING_SELF_COUNTER,
+					   "starling_pyroscope_forwarded_bytes_total",
+					   "Bytes of pprof forwarded to forward_to", NULL);
+	in->m_missed = api->metric_register(
+	    self, STARLING_SELF_COUNTER, "starling_pyroscope_scrape_slots_missed_total",
+	    "Slots skipped because the previous scrape still ran", NULL);
+	in->m_fanout = api->metric_register(self, STARLING_SELF_GAUGE, "pyroscope_fanout_latency",
+					    "Seconds the last forward to the receivers took", NULL);
+	api->metric_set(in->m_targets, (double)in->n_targets);
+	*out = in;
+	return 0;
+}
+
+static int pyro_start(void *inst)
+{
+	struct pyro_inst *in = inst;
+	int64_t now = in->api->now_ms();
+	int rc;
+
+	rc = starling_http_client_new(NULL, &in->http);
+	if (rc) {
+		in->api->log(in->self, STARLING_LOG_ERROR, "HTTP client: %s", strerror(-rc));
+		return rc;
+	}
+	atomic_store(&in->stopping, false);
+	for (size_t i = 0; i < in->n_targets; i++)
+		in->targets[i]->next_due_ms =
+		    pyro_next_slot(now, in->cfg->interval_ms, in->targets[i]->phase_ms);
+	if (in->cfg->clustering && STARLING_API_HAS(in->api, cluster_subscribe))
+		in->api->cluster_subscribe(in->self, on_cluster_change, in);
+	report(in);
+	rc = pthread_create(&in->thread, NULL, scrape_thread, in);
+	if (rc) {
+		starling_http_client_free(in->http);
+		in->http = NULL;
+		in->api->log(in->self, STARLING_LOG_ERROR, "cannot start the scrape thread: %s",
+			     strerror(rc));
+		return -rc;
+	}
+	in->running = true;
+	in->api->set_health(in->self, true, NULL);
+	return 0;
+}
+
+static int pyro_stop(void *inst)
+{
+	struct pyro_inst *in = inst;
+
+	if (in->cfg->clustering && STARLING_API_HAS(in->api, cluster_subscribe))
+		in->api->cluster_subscribe(in->self, NULL, NULL);
+	if (!in->running)
+		return 0;
+	atomic_store(&in->stopping, true);
+	starling_http_wakeup(in->http);
+	pthread_join(in->thread, NULL);
+	in->running = false;
+	/* Cancels CPU profiles still recording; on_done() ignores them. */
+	starling_http_client_free(in->http);
+	in->http = NULL;
+	for (size_t i = 0; i < in->n_targets; i++)
+		in->targets[i]->in_flight = false;
+	return 0;
+}
+
+static void pyro_destroy(void *inst)
+{
+	inst_free(inst);
+}
+
+static int pyro_list_targets(void *inst, starling_target_emit_fn emit, void *ctx)
+{
+	struct pyro_inst *in = inst;
+	struct starling_node_name owner;
+	struct starling_target_info ti;
+
+	pthread_mutex_lock(&in->lock);
+	for (size_t i = 0; i < in->n_targets; i++) {
+		struct pyro_target *t = in->targets[i];
+		bool here = owns(in, t);
+
+		memset(&ti, 0, sizeof(ti));
+		ti.labels = t->labels;
+		ti.n_labels = t->n_labels;
+		ti.key = t->key;
+		ti.owned_here = here;
+		if (in->cfg->clustering &&
+		    in->api->cluster_owners(in->self, t->key, &owner, 1) == 1) {
+			ti.owner = owner.name;
+		} else if (here) {
+			in->api->cluster_self(in->self, &owner);
+			ti.owner = owner.name;
+		}
+		ti.last_scrape_ms = t->last_scrape_ms;
+		ti.last_duration_us = t->last_duration_us;
+		ti.health = here ? t->health : STARLING_TARGET_UNKNOWN;
+		ti.last_error = t->last_error;
+		emit(ctx, &ti);
+	}
+	pthread_mutex_unlock(&in->lock);
+	return 0;
+}
+
+const struct starling_component_type pyroscope_scrape_type = {
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "pyroscope.scrape",
+    .help = "Scrape Go pprof endpoints and forward the profiles",
+    .flags = 0,
+    .accepts = 0,
+    .schema = pyro_schema,
+    .create = pyro_create,
+    .update = NULL,
+    .start = pyro_start,
+    .stop = pyro_stop,
+    .destroy = pyro_destroy,
+    .list_targets = pyro_list_targets,
+};

@@ -1,0 +1,145 @@
+#!/bin/bash
+# End to end inside the daemon: prometheus-node-exporter -> prometheus.scrape
+# -> prometheus.remote_write -> Prometheus 2.42 (remote-write receiver):
+#  1. up, and node_exporter's own series, are queryable with job, instance
+#     and the external label, one sample per scrape interval;
+#  2. node_exporter goes away: up turns 0 and its series go stale in
+#     Prometheus (the staleness markers survive the whole path bit-exact).
+# Ports: free ones in 127.0.0.1:24300-24399 (node_exporter), 24400-24499
+# (Prometheus), 24500-24599 (starling).
+# usage: node_exporter_e2e.sh STARLING PLUGINS_DIR_FILES...
+set -u
+STARLING=$1
+shift
+source "$(dirname "$0")/ports.sh"
+NE_PORT=$(pick_port 24300 100) || exit 1
+PROM_PORT=$(pick_port 24400 100) || exit 1
+ST_PORT=$(pick_port 24500 100) || exit 1
+NE=127.0.0.1:$NE_PORT
+PROM=127.0.0.1:$PROM_PORT
+ST=127.0.0.1:$ST_PORT
+WORK=$(mktemp -d /tmp/starling-rw-e2e-XXXXXX)
+NE_PID=
+PROM_PID=
+ST_PID=
+
+cleanup() {
+	for p in $ST_PID $NE_PID $PROM_PID; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*"
+	echo "--- starling log (tail)"; tail -n 30 "$WORK/starling.log" 2>/dev/null
+	exit 1
+}
+
+for bin in prometheus prometheus-node-exporter; do
+	command -v $bin >/dev/null || { echo "SKIP: $bin not installed"; exit 77; }
+done
+mkdir -p "$WORK/plugins"
+cp "$@" "$WORK/plugins/"
+chmod 755 "$WORK" "$WORK/plugins"
+chmod 644 "$WORK"/plugins/*.so
+printf 'global:\n  scrape_interval: 15s\n' >"$WORK/prom.yml"
+
+wait_200() { # URL what PID PORT
+	for _ in $(seq 1 200); do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ] && listens "$3" "$4" && return 0
+		sleep 0.05
+	done
+	fail "$2 not ready on port $4 after 10 s (port taken by another run?)"
+}
+
+query() { # EXPR -> first value or ""
+	curl -s -G "http://$PROM/api/v1/query" --data-urlencode "query=$1" |
+		sed -n 's/.*"value":\[[0-9.]*,"\([^"]*\)"\].*/\1/p'
+}
+
+until_value() { # EXPR WANT SECONDS
+	local v=
+	for _ in $(seq 1 $(($3 * 10))); do
+		v=$(query "$1")
+		[ "$v" = "$2" ] && return 0
+		sleep 0.1
+	done
+	echo "  $1 = '$v' (want '$2')"
+	return 1
+}
+
+until_ge() { # EXPR MIN SECONDS (integer results)
+	local v=
+	for _ in $(seq 1 $(($3 * 10))); do
+		v=$(query "$1")
+		[ -n "$v" ] && [ "${v%%.*}" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	echo "  $1 = '$v' (want >= $2)"
+	return 1
+}
+
+prometheus --config.file="$WORK/prom.yml" --storage.tsdb.path="$WORK/tsdb" \
+	--web.listen-address=$PROM --web.enable-remote-write-receiver >"$WORK/prom.log" 2>&1 &
+PROM_PID=$!
+prometheus-node-exporter --web.listen-address=$NE --no-collector.systemd >"$WORK/ne.log" 2>&1 &
+NE_PID=$!
+wait_200 "http://$PROM/-/ready" prometheus "$PROM_PID" "$PROM_PORT"
+wait_200 "http://$NE/metrics" node_exporter "$NE_PID" "$NE_PORT"
+
+cat >"$WORK/starling.cfg" <<EOF
+server = { http_listen_addr = "$ST"; };
+components = (
+  {
+    type = "prometheus.scrape";
+    name = "node";
+    job_name = "node";
+    targets = ( { *address__ = "$NE"; } );
+    scrape_interval = "1s";
+    scrape_timeout = "1s";
+    forward_to = [ "prometheus.remote_write.default" ];
+  },
+  {
+    type = "prometheus.remote_write";
+    name = "default";
+    external_labels = { cluster = "e2e"; };
+    endpoint = ( {
+      url = "http://$PROM/api/v1/write";
+      queue_config = { batch_send_deadline = "500ms"; };
+    } );
+  }
+);
+EOF
+"$STARLING" run --config "$WORK/starling.cfg" --plugins-dir "$WORK/plugins" \
+	--state-dir "$WORK/state" >"$WORK/starling.log" 2>&1 &
+ST_PID=$!
+wait_200 "http://$ST/-/ready" starling "$ST_PID" "$ST_PORT"
+
+sel="job=\"node\",instance=\"$NE\",cluster=\"e2e\""
+until_value "up{$sel}" 1 20 || fail "up of the node_exporter target not in Prometheus"
+until_ge "count(node_cpu_seconds_total{$sel})" 1 10 || fail "node_exporter series not in Prometheus"
+n=$(query "count({$sel})")
+echo "ok: up=1 and $n series of job node in Prometheus"
+[ "${n:-0}" -ge 300 ] || fail "expected most of node_exporter's ~500 series, got '$n'"
+sleep 6
+c=$(query "count_over_time(up{$sel}[5s])")
+echo "up samples in the last 5 s: $c"
+[ "${c:-0}" -ge 4 ] && [ "${c:-0}" -le 6 ] || fail "expected one up sample per 1 s interval"
+
+kill "$NE_PID"
+wait "$NE_PID" 2>/dev/null
+NE_PID=
+until_value "up{$sel}" 0 10 || fail "up did not turn 0 after node_exporter stopped"
+until_value "count(node_cpu_seconds_total{$sel}) or vector(0)" 0 10 ||
+	fail "node_exporter series did not go stale (staleness markers lost?)"
+echo "ok: target down -> up 0 and its series stale in Prometheus"
+kill "$ST_PID"
+wait "$ST_PID" 2>/dev/null
+ST_PID=
+# under STARLING_SANITIZE the processes report to their logs at exit
+if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$WORK/starling.log" 2>/dev/null; then
+	fail "sanitizer report in the logs above"
+fi
+echo "PASS"

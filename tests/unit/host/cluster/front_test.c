@@ -1,0 +1,379 @@
+/*
+ * The cluster front end through its public interface (cluster.h): single
+ * node mode, config validation, a real one-node cluster on loopback with
+ * view-change callbacks and wait_for_size/wait_timeout, a two-node cluster
+ * with weights and replicas, and a duplicate node name refused at start.
+ * Ports: 127.0.0.1:0 (kernel-chosen).
+ */
+#include <CUnit/Basic.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "cluster/cluster.h"
+
+static int calls;
+static uint64_t last_epoch;
+
+static void on_view(void *arg, uint64_t epoch)
+{
+	(void)arg;
+	calls++;
+	last_epoch = epoch;
+}
+
+static void cfg_local(struct cluster_config *cfg, const char *name)
+{
+	cluster_config_defaults(cfg);
+	cfg->enabled = true;
+	snprintf(cfg->node_name, sizeof(cfg->node_name), "%s", name);
+	snprintf(cfg->bind, sizeof(cfg->bind), "127.0.0.1:0");
+	snprintf(cfg->profile, sizeof(cfg->profile), "local");
+}
+
+static void test_single_node_mode(void)
+{
+	struct cluster_config cfg;
+	struct cluster *c;
+	char err[256];
+
+	cluster_config_defaults(&cfg);
+	snprintf(cfg.node_name, sizeof(cfg.node_name), "solo");
+	CU_ASSERT_EQUAL_FATAL(cluster_create(&cfg, &c, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cluster_start(c, err, sizeof(err)), 0);
+	CU_ASSERT_FALSE(cluster_owns(c, 1, 1)); /* viewer owns nothing */
+	cluster_on_view_change(c, on_view, NULL);
+	calls = 0;
+	cluster_set_participant(c);
+	CU_ASSERT_EQUAL(calls, 1);
+	for (uint64_t k = 0; k < 100; k++)
+		CU_ASSERT(cluster_owns(c, k * 7919, 1));
+	char *json = cluster_peers_json(c);
+	cJSON *j = cJSON_Parse(json);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+	CU_ASSERT_EQUAL(cJSON_GetArraySize(j), 1);
+	CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "state")->valuestring,
+			       "participant");
+	cJSON_Delete(j);
+	free(json);
+	cluster_leave(c, 100);
+	CU_ASSERT_FALSE(cluster_owns(c, 1, 1));
+	cluster_destroy(c);
+}
+
+static void test_config_errors(void)
+{
+	struct cluster_config cfg;
+	struct cluster *c = NULL;
+	char err[256];
+	char *bad_key[] = {"bm90LWEta2V5"};
+
+	cfg_local(&cfg, "has space");
+	CU_ASSERT_EQUAL(cluster_create(&cfg, &c, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "node_name"));
+	cfg_local(&cfg, "ok");
+	snprintf(cfg.profile, sizeof(cfg.profile), "moon");
+	CU_ASSERT_EQUAL(cluster_create(&cfg, &c, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "profile"));
+	cfg_local(&cfg, "ok");
+	cfg.secret_keys = bad_key;
+	cfg.n_secret_keys = 1;
+	CU_ASSERT_EQUAL(cluster_create(&cfg, &c, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "secret_keys[0]"));
+	cfg_local(&cfg, "ok");
+	snprintf(cfg.bind, sizeof(cfg.bind), "nonsense");
+	CU_ASSERT_EQUAL(cluster_create(&cfg, &c, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "bind"));
+}
+
+/* Port a started node actually listens on, from its peers JSON. */
+static int self_port(struct cluster *c)
+{
+	char *json = cluster_peers_json(c);
+	cJSON *j = cJSON_Parse(json);
+	int port = 0;
+	cJSON *p;
+
+	cJSON_ArrayForEach(p, j)
+	{
+		if (cJSON_IsTrue(cJSON_GetObjectItem(p, "is_self"))) {
+			const char *a = cJSON_GetObjectItem(p, "address")->valuestring;
+
+			port = atoi(strrchr(a, ':') + 1);
+		}
+	}
+	cJSON_Delete(j);
+	free(json);
+	return port;
+}
+
+static int count_state(struct cluster *c, const char *state)
+{
+	char *json = cluster_peers_json(c);
+	cJSON *j = cJSON_Parse(json), *p;
+	int n = 0;
+
+	cJSON_ArrayForEach(p, j) n +=
+	    strcmp(cJSON_GetObjectItem(p, "state")->valuestring, state) == 0;
+	cJSON_Delete(j);
+	free(json);
+	return n;
+}
+
+static bool wait_for(struct cluster *c, const char *state, int want, int ms)
+{
+	for (int i = 0; i < ms / 20; i++) {
+		if (count_state(c, state) == want)
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+static void test_wait_for_size_timeout(void)
+{
+	struct cluster_config cfg;
+	struct cluster *c;
+	char err[256];
+
+	cfg_local(&cfg, "waiter");
+	cfg.wait_for_size = 2;
+	cfg.wait_timeout_ms = 400;
+	CU_ASSERT_EQUAL_FATAL(cluster_create(&cfg, &c, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(cluster_start(c, err, sizeof(err)), 0);
+	cluster_on_view_change(c, on_view, NULL);
+	calls = 0;
+	cluster_set_participant(c);
+	CU_ASSERT(calls >= 1);
+	/* a participant alone, below wait_for_size: owns nothing yet */
+	CU_ASSERT_FALSE(cluster_owns(c, 42, 1));
+	uint64_t e0 = cluster_epoch(c);
+
+	usleep(700000);
+	/* wait_timeout passed: owns everything, and the epoch told us */
+	CU_ASSERT(cluster_owns(c, 42, 1));
+	CU_ASSERT(cluster_epoch(c) > e0);
+	CU_ASSERT_EQUAL(last_epoch, cluster_epoch(c));
+	FILE *m = tmpfile();
+
+	cluster_write_metrics(c, m);
+	rewind(m);
+	char line[256];
+	bool ready = false;
+
+	while (fgets(line, sizeof(line), m))
+		ready |= strcmp(line, "cluster_ready 1\n") == 0;
+	fclose(m);
+	CU_ASSERT(ready);
+	cluster_leave(c, 500);
+	cluster_destroy(c);
+}
+
+static void test_two_nodes_and_duplicate_name(void)
+{
+	struct cluster_config ca, cb, cd;
+	struct cluster *a, *b, *d;
+	char err[256], join[64];
+	char *joinv[1] = {join};
+
+	cfg_local(&ca, "alpha");
+	CU_ASSERT_EQUAL_FATAL(cluster_create(&ca, &a, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(cluster_start(a, err, sizeof(err)), 0);
+	cluster_set_participant(a);
+	/* a DNS name: resolves to all its addresses (127.0.0.1, maybe ::1) */
+	snprintf(join, sizeof(join), "localhost:%d", self_port(a));
+
+	cfg_local(&cb, "beta");
+	cb.join = joinv;
+	cb.n_join = 1;
+	cb.weight = 3.0;
+	CU_ASSERT_EQUAL_FATAL(cluster_create(&cb, &b, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(cluster_start(b, err, sizeof(err)), 0);
+	cluster_set_participant(b);
+	CU_ASSERT_FATAL(wait_for(a, "participant", 2, 5000));
+	CU_ASSERT_FATAL(wait_for(b, "participant", 2, 5000));
+
+	/* identical answers on both; beta (weight 3) owns ~3/4 */
+	unsigned beta = 0;
+
+	for (uint64_t k = 0; k < 4000; k++) {
+		struct starling_node_name oa[2], ob[2];
+		uint64_t key = (k + 1) * 0x9e3779b97f4a7c15ull;
+
+		CU_ASSERT_EQUAL(cluster_owners(a, key, oa, 2), 2);
+		CU_ASSERT_EQUAL(cluster_owners(b, key, ob, 2), 2);
+		CU_ASSERT_STRING_EQUAL(oa[0].name, ob[0].name);
+		CU_ASSERT_STRING_EQUAL(oa[1].name, ob[1].name);
+		CU_ASSERT(cluster_owns(a, key, 2) && cluster_owns(b, key, 2));
+		CU_ASSERT(cluster_owns(a, key, 1) != cluster_owns(b, key, 1));
+		beta += strcmp(oa[0].name, "beta") == 0;
+	}
+	CU_ASSERT(beta > 2800 && beta < 3200);
+
+	/* a third node that claims the name "alpha" is refused, not hung */
+	cfg_local(&cd, "alpha");
+	cd.join = joinv;
+	cd.n_join = 1;
+	CU_ASSERT_EQUAL_FATAL(cluster_create(&cd, &d, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cluster_start(d, err, sizeof(err)), -EEXIST);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "already used"));
+	cluster_destroy(d);
+
+	/* a stream that stalls is cut at the TCP timeout (local: 1 s) */
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)self_port(a))};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	char ch;
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	CU_ASSERT_EQUAL_FATAL(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CU_ASSERT_EQUAL(write(fd, "\x06\x83", 2), 2); /* a push/pull that never ends */
+	struct timeval tv = {5, 0};
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	CU_ASSERT_EQUAL(read(fd, &ch, 1), 0); /* closed by the node, not our timeout */
+	close(fd);
+
+	/* graceful leave of beta: alpha owns everything again at once */
+	cluster_leave(b, 2000);
+	CU_ASSERT(wait_for(a, "participant", 1, 3000));
+	CU_ASSERT(cluster_owns(a, 12345, 1));
+	cluster_destroy(b);
+	cluster_leave(a, 500);
+	cluster_destroy(a);
+}
+
+/* Start a node with keys/label, joining join (may be NULL). */
+static struct cluster *start_node(const char *name, char **keys, size_t nkeys, const char *label,
+				  const char *join)
+{
+	struct cluster_config cfg;
+	struct cluster *c;
+	char err[256], jbuf[64];
+	char *jv[1] = {jbuf};
+
+	cfg_local(&cfg, name);
+	cfg.secret_keys = keys;
+	cfg.n_secret_keys = nkeys;
+	snprintf(cfg.name, sizeof(cfg.name), "%s", label);
+	if (join) {
+		snprintf(jbuf, sizeof(jbuf), "%s", join);
+		cfg.join = jv;
+		cfg.n_join = 1;
+	}
+	if (cluster_create(&cfg, &c, err, sizeof(err)) || cluster_start(c, err, sizeof(err))) {
+		fprintf(stderr, "start %s: %s\n", name, err);
+		return NULL;
+	}
+	cluster_set_participant(c);
+	return c;
+}
+
+static long metric(struct cluster *c, const char *name)
+{
+	FILE *m = tmpfile();
+	char line[512];
+	long v = -1;
+
+	cluster_write_metrics(c, m);
+	rewind(m);
+	while (fgets(line, sizeof(line), m))
+		if (strncmp(line, name, strlen(name)) == 0 && line[strlen(name)] == ' ')
+			v = strtol(line + strlen(name) + 1, NULL, 10);
+	fclose(m);
+	return v;
+}
+
+static void test_keyring_and_label(void)
+{
+	/* key rotation: a and b list the same two keys in another order (each
+	 * encrypts with its first, decrypts with any) */
+	char *ka[] = {"QUJDREVGR0hJSktMTU5PUA==", "MDEyMzQ1Njc4OWFiY2RlZg=="};
+	char *kb[] = {"MDEyMzQ1Njc4OWFiY2RlZg==", "QUJDREVGR0hJSktMTU5PUA=="};
+	char *kx[] = {"eHh4eHh4eHh4eHh4eHh4eA=="};
+	char join[64];
+	struct cluster *a, *b, *x, *l;
+
+	a = start_node("ka", ka, 2, "prod", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	snprintf(join, sizeof(join), "127.0.0.1:%d", self_port(a));
+	b = start_node("kb", kb, 2, "prod", join);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	CU_ASSERT(wait_for(a, "participant", 2, 5000));
+	CU_ASSERT(wait_for(b, "participant", 2, 5000));
+	/* wrong key: its join is dropped (counted), it starts alone */
+	x = start_node("kx", kx, 1, "prod", join);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+	CU_ASSERT_EQUAL(count_state(x, "participant"), 1);
+	/* right key, other cluster name (label): foreign, dropped */
+	l = start_node("kl", ka, 2, "staging", join);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+	CU_ASSERT_EQUAL(count_state(l, "participant"), 1);
+	usleep(300000);
+	CU_ASSERT_EQUAL(count_state(a, "participant"), 2);
+	CU_ASSERT(metric(a, "cluster_packets_dropped_total{reason=\"decrypt_failed\"}") >= 1);
+	CU_ASSERT(metric(a, "cluster_packets_dropped_total{reason=\"wrong_label\"}") >= 1);
+	cluster_destroy(l);
+	cluster_destroy(x);
+	cluster_destroy(b);
+	cluster_destroy(a);
+}
+
+static void test_ipv6(void)
+{
+	struct cluster_config ca, cb;
+	struct cluster *a, *b;
+	char err[256], join[64];
+	char *jv[1] = {join};
+
+	cfg_local(&ca, "v6a");
+	snprintf(ca.bind, sizeof(ca.bind), "[::1]:0");
+	if (cluster_create(&ca, &a, err, sizeof(err)) || cluster_start(a, err, sizeof(err))) {
+		printf("\n  no IPv6 loopback here (%s): skipped\n", err);
+		return;
+	}
+	cluster_set_participant(a);
+	snprintf(join, sizeof(join), "[::1]:%d", self_port(a));
+	cfg_local(&cb, "v6b");
+	snprintf(cb.bind, sizeof(cb.bind), "[::1]:0");
+	cb.join = jv;
+	cb.n_join = 1;
+	CU_ASSERT_EQUAL_FATAL(cluster_create(&cb, &b, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(cluster_start(b, err, sizeof(err)), 0);
+	cluster_set_participant(b);
+	CU_ASSERT(wait_for(a, "participant", 2, 5000));
+	char *json = cluster_peers_json(a);
+
+	CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"address\":\"[::1]:"));
+	free(json);
+	cluster_destroy(b);
+	cluster_destroy(a);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned fails;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	s = CU_add_suite("cluster_front", NULL, NULL);
+	CU_add_test(s, "single_node_mode", test_single_node_mode);
+	CU_add_test(s, "config_errors", test_config_errors);
+	CU_add_test(s, "wait_for_size_timeout", test_wait_for_size_timeout);
+	CU_add_test(s, "two_nodes_weights_duplicate_name", test_two_nodes_and_duplicate_name);
+	CU_add_test(s, "keyring_rotation_wrong_key_wrong_label", test_keyring_and_label);
+	CU_add_test(s, "ipv6_loopback", test_ipv6);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return fails ? 1 : 0;
+}
