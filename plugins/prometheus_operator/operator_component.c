@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <starling/http.h>
@@ -1444,6 +1445,22 @@ static int64_t schedule(struct op_inst *in, int64_t now)
 {
 	int64_t wait = 1000;
 
+	/* The wall clock went back (no slot is ever more than one interval
+	 * ahead): re-place every target on its slots from the new time. */
+	if (in->n_targets &&
+	    in->targets[0]->t->next_due_ms > now + in->targets[0]->job->cfg.interval_ms) {
+		in->api->log(in->self, STARLING_LOG_WARN,
+			     "wall clock went back by %lld ms: rescheduling",
+			     (long long)(in->targets[0]->t->next_due_ms - now -
+					 in->targets[0]->job->cfg.interval_ms));
+		for (size_t i = 0; i < in->n_targets; i++) {
+			struct scrape_target *t = in->targets[i]->t;
+
+			t->next_due_ms = scrape_next_slot(now, in->targets[i]->job->cfg.interval_ms,
+							  t->phase_ms);
+		}
+		heapify(in->targets, in->n_targets);
+	}
 	while (in->n_targets && in->targets[0]->t->next_due_ms <= now) {
 		struct op_target *ot = in->targets[0];
 		struct scrape_target *t = ot->t;
@@ -1492,7 +1509,13 @@ static void *scrape_thread(void *arg)
 			wait = 1000;
 		if (wait < 0)
 			wait = 0;
-		starling_http_run(in->http, (int)wait);
+		if (starling_http_run(in->http, (int)wait) < 0) {
+			/* The client cannot poll: do not spin, retry shortly. */
+			int64_t ms = wait ? wait : 10;
+			struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+			nanosleep(&ts, NULL);
+		}
 	}
 	return NULL;
 }
