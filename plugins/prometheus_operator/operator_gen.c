@@ -389,7 +389,7 @@ void op_sanitize(const char *in, char *out, size_t cap)
 
 	if (!cap)
 		return;
-	for (; in[i] && i + 1 < cap; i++) {
+	for (; in && in[i] && i + 1 < cap; i++) {
 		char c = in[i];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 			  (c >= '0' && c <= '9') || c == '_';

@@ -829,6 +829,144 @@ static void test_component_end_to_end(void)
 	MHD_stop_daemon(api_daemon);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Robustness: every node of every fixture replaced by every JSON type.      */
+
+static cJSON *nth_node(cJSON *n, size_t *k, cJSON **parent, cJSON *par)
+{
+	cJSON *c, *r;
+
+	if (*k == 0) {
+		*parent = par;
+		return n;
+	}
+	(*k)--;
+	for (c = n->child; c; c = c->next)
+		if ((r = nth_node(c, k, parent, n)))
+			return r;
+	return NULL;
+}
+
+static size_t count_nodes(const cJSON *n)
+{
+	size_t k = 1;
+
+	for (const cJSON *c = n->child; c; c = c->next)
+		k += count_nodes(c);
+	return k;
+}
+
+static cJSON *replacement(int r)
+{
+	switch (r) {
+	case 0:
+		return cJSON_CreateNull();
+	case 1:
+		return cJSON_CreateNumber(-1e12);
+	case 2:
+		return cJSON_CreateString("x.y/z:(");
+	case 3:
+		return cJSON_CreateArray();
+	default:
+		return cJSON_CreateObject();
+	}
+}
+
+static int count_cb(void *arg, struct op_job *job, const struct starling_lset *ls)
+{
+	(void)job, (void)ls;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+/* Mutate fixture `which` (0 monitor, 1 pod, 2 service, 3 endpoints/slice)
+ * of a cluster of kind d and run discovery; must not crash or leak. */
+static void mutate_all(struct op_defaults *d, const char *monitor, const char *const fx[4])
+{
+	for (int which = 0; which < 4; which++) {
+		cJSON *root;
+		size_t n;
+
+		if (!fx[which])
+			continue;
+		root = cJSON_Parse(fx[which]);
+		CU_ASSERT_FATAL(root != NULL);
+		n = count_nodes(root);
+		for (size_t k = 1; k < n; k++) {
+			for (int r = 0; r < 5; r++) {
+				cJSON *dup = cJSON_Duplicate(root, true), *parent = NULL, *node;
+				size_t kk = k, found = 0;
+				struct op_cluster c = {0};
+				struct op_job **jobs = NULL;
+				size_t nj = 0;
+				struct op_gen_scratch s;
+				char err[256];
+				cJSON *mon;
+
+				node = nth_node(dup, &kk, &parent, NULL);
+				CU_ASSERT_FATAL(node && parent);
+				if (node->string) /* an object member keeps its name */
+					cJSON_ReplaceItemInObjectCaseSensitive(parent, node->string,
+									       replacement(r));
+				else
+					cJSON_ReplaceItemViaPointer(parent, node, replacement(r));
+				mon = which == 0 ? dup : cJSON_Parse(monitor);
+				for (int f = 1; f < 4; f++) {
+					cJSON *o;
+					struct op_store *st = f == 1		 ? &c.pods
+							      : f == 2		 ? &c.services
+							      : d->endpointslice ? &c.endpointslices
+										 : &c.endpoints;
+
+					if (!fx[f])
+						continue;
+					o = f == which ? cJSON_Duplicate(dup, true)
+						       : cJSON_Parse(fx[f]);
+					op_prune(o, f == 1);
+					op_store_put(st, o, 0);
+				}
+				op_gen_scratch_init(&s);
+				if (op_jobs_from_monitor(d, mon, &jobs, &nj, err, sizeof(err)) ==
+				    0) {
+					op_targets(d, jobs, nj, &c, &s, count_cb, &found);
+					for (size_t j = 0; j < nj; j++)
+						op_job_put(jobs[j]);
+					free(jobs);
+				}
+				op_gen_scratch_free(&s);
+				op_cluster_free(&c);
+				if (mon != dup)
+					cJSON_Delete(mon);
+				cJSON_Delete(dup);
+			}
+		}
+		cJSON_Delete(root);
+	}
+}
+
+static void test_mutated_objects(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	char podbuf[4096];
+	const char *pm[4], *sm[4];
+
+	snprintf(podbuf, sizeof(podbuf), POD_FMT, "app-1", "prod", "app-1", "app", "web", "Running",
+		 "10.0.0.5");
+	pm[0] = podmonitor_json;
+	pm[1] = podbuf;
+	pm[2] = pm[3] = NULL;
+	mutate_all(&d, podmonitor_json, pm);
+	d = defaults(OP_SERVICE_MONITORS);
+	sm[0] = servicemonitor_json;
+	sm[1] = podbuf;
+	sm[2] = service_json;
+	sm[3] = endpoints_json;
+	mutate_all(&d, servicemonitor_json, sm);
+	d.endpointslice = true;
+	sm[3] = endpointslice_json;
+	mutate_all(&d, servicemonitor_json, sm);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -847,6 +985,7 @@ int main(void)
 	CU_add_test(s, "selector, store, durations", test_selector_and_store);
 	CU_add_test(s, "component config", test_component_config);
 	CU_add_test(s, "kubeconfig", test_kubeconfig);
+	CU_add_test(s, "every field of every fixture with a wrong type", test_mutated_objects);
 	CU_add_test(s, "component end to end (mock host, fake API)", test_component_end_to_end);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
