@@ -745,6 +745,111 @@ static void copy_label_rules(struct rule_buf *b, const cJSON *list, const char *
 	}
 }
 
+/* A CRD ByteSize ("512KB", "10MiB", "1.5GB", "0"): units are powers of 1024
+ * with or without the "i", as Prometheus' units.ParseBase2Bytes reads them. */
+static int parse_byte_size(const char *s, int64_t *out)
+{
+	static const char units[] = "KMGTPE";
+	char *end;
+	double v = strtod(s, &end), mul = 1;
+	const char *u;
+
+	if (end == s || v < 0)
+		return -EINVAL;
+	if (!*end) {
+		if (v != 0)
+			return -EINVAL; /* a bare number must be 0 */
+		*out = 0;
+		return 0;
+	}
+	u = strchr(units, *end);
+	if (u && *end) {
+		for (const char *k = units; k <= u; k++)
+			mul *= 1024;
+		end++;
+		if (*end == 'i')
+			end++;
+	}
+	if (strcmp(end, "B") != 0 || v * mul > 9e18)
+		return -EINVAL;
+	*out = (int64_t)(v * mul);
+	return 0;
+}
+
+/* scrapeProtocols / fallbackScrapeProtocol -> Accept header and fallback
+ * parser, weighted like Prometheus' acceptHeader(). */
+static int protocols(struct scrape_config *c, const cJSON *spec, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name, *media;
+		enum starling_expo_format fmt;
+	} known[] = {
+	    {"OpenMetricsText1.0.0",
+	     "application/openmetrics-text;version=1.0.0;escaping=underscores",
+	     STARLING_EXPO_OPENMETRICS},
+	    {"OpenMetricsText0.0.1", "application/openmetrics-text;version=0.0.1",
+	     STARLING_EXPO_OPENMETRICS},
+	    {"PrometheusText1.0.0", "text/plain;version=1.0.0;escaping=underscores",
+	     STARLING_EXPO_PROMETHEUS},
+	    {"PrometheusText0.0.4", "text/plain;version=0.0.4", STARLING_EXPO_PROMETHEUS},
+	};
+	const cJSON *list = jarr(spec, "scrapeProtocols"), *p;
+	const char *fb = jstr(spec, "fallbackScrapeProtocol");
+	size_t n = 0, len;
+	int w;
+
+	c->fallback_format = STARLING_EXPO_PROMETHEUS;
+	if (fb) {
+		size_t k;
+
+		for (k = 0; k < 4 && strcmp(fb, known[k].name); k++)
+			;
+		if (k == 4) {
+			snprintf(err, errlen, "unsupported fallbackScrapeProtocol \"%s\"", fb);
+			return -EINVAL;
+		}
+		c->fallback_format = known[k].fmt;
+	}
+	/* PrometheusProto cannot be parsed here: left out of the negotiation. */
+	cJSON_ArrayForEach(p, list) n +=
+	    !(cJSON_IsString(p) && strcmp(p->valuestring, "PrometheusProto") == 0);
+	if (!n) {
+		c->accept = strdup("Accept: " STARLING_EXPO_ACCEPT_HEADER);
+		return c->accept ? 0 : -ENOMEM;
+	}
+	c->accept = malloc(1024);
+	if (!c->accept)
+		return -ENOMEM;
+	len = (size_t)snprintf(c->accept, 1024, "Accept: ");
+	w = (int)n + 1;
+	cJSON_ArrayForEach(p, list)
+	{
+		size_t k;
+
+		if (cJSON_IsString(p) && strcmp(p->valuestring, "PrometheusProto") == 0)
+			continue;
+		for (k = 0;
+		     k < 4 && !(cJSON_IsString(p) && strcmp(p->valuestring, known[k].name) == 0);
+		     k++)
+			;
+		if (k == 4) {
+			snprintf(err, errlen,
+				 "unsupported scrapeProtocols entry (supported: "
+				 "OpenMetricsText1.0.0, OpenMetricsText0.0.1, "
+				 "PrometheusText1.0.0, PrometheusText0.0.4)");
+			return -EINVAL;
+		}
+		if (w < 2 || len > 900) {
+			snprintf(err, errlen, "scrapeProtocols: too many entries");
+			return -EINVAL;
+		}
+		len += (size_t)snprintf(c->accept + len, 1024 - len, "%s;q=0.%d,", known[k].media,
+					w--);
+	}
+	snprintf(c->accept + len, 1024 - len, "*/*;q=0.%d", w);
+	return 0;
+}
+
 static int fill_scrape_config(const struct op_defaults *d, struct op_job *j, const cJSON *spec,
 			      const cJSON *ep, struct rule_buf *mb, char *err, size_t errlen)
 {
@@ -810,8 +915,18 @@ static int fill_scrape_config(const struct op_defaults *d, struct op_job *j, con
 	b = jbool(ep, "trackTimestampsStaleness");
 	c->track_timestamps_staleness = b == 1;
 	c->enable_compression = true;
-	v = cJSON_GetObjectItemCaseSensitive(spec, "bodySizeLimit");
 	c->body_size_limit = SCRAPE_SAFETY_BODY_LIMIT;
+	s = jstr(spec, "bodySizeLimit");
+	if (s) {
+		int64_t lim;
+
+		if (parse_byte_size(s, &lim)) {
+			snprintf(err, errlen, "invalid bodySizeLimit \"%s\"", s);
+			return -EINVAL;
+		}
+		if (lim > 0)
+			c->body_size_limit = lim;
+	}
 	v = cJSON_GetObjectItemCaseSensitive(spec, "sampleLimit");
 	c->sample_limit =
 	    cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t)v->valuedouble : d->sample_limit;
@@ -825,10 +940,9 @@ static int fill_scrape_config(const struct op_defaults *d, struct op_job *j, con
 	if (cJSON_IsNumber(v) && v->valuedouble > 0)
 		c->label_value_length_limit = (uint64_t)v->valuedouble;
 	c->clustering = d->clustering;
-	c->fallback_format = STARLING_EXPO_PROMETHEUS;
-	c->accept = strdup("Accept: " STARLING_EXPO_ACCEPT_HEADER);
-	if (!c->accept)
-		return -ENOMEM;
+	rc = protocols(c, spec, err, errlen);
+	if (rc)
+		return rc;
 	snprintf(c->timeout_header, sizeof(c->timeout_header),
 		 "X-Prometheus-Scrape-Timeout-Seconds: %lld", (long long)(c->timeout_ms / 1000));
 	if (c->timeout_ms % 1000) {

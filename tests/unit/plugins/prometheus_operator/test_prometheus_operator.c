@@ -334,11 +334,29 @@ static void test_servicemonitor_targets(void)
 					  "__scheme__=http,endpoint=metrics,job=api,namespace=prod,"
 					  "node=node-b,service=api,team=payments");
 	CU_ASSERT_STRING_EQUAL(g.job[0]->cfg.job_name, "serviceMonitor/prod/api-sm/0");
+	CU_ASSERT_STRING_EQUAL(g.job[0]->cfg.accept, "Accept: " STARLING_EXPO_ACCEPT_HEADER);
+	CU_ASSERT_EQUAL(g.job[0]->cfg.body_size_limit, SCRAPE_SAFETY_BODY_LIMIT);
 	CU_ASSERT_EQUAL(g.job[0]->cfg.interval_ms, 15000);
 	CU_ASSERT_EQUAL(g.job[0]->cfg.timeout_ms, 15000); /* clamped to the interval */
 	CU_ASSERT(g.job[0]->cfg.honor_labels);
 	got_free(&g);
 
+	/* scrapeProtocols, fallbackScrapeProtocol, bodySizeLimit. */
+	targets_of(&d,
+		   "{\"kind\":\"ServiceMonitor\",\"metadata\":{\"name\":\"x\",\"namespace\":"
+		   "\"prod\"},\"spec\":{\"selector\":{},\"bodySizeLimit\":\"10MiB\","
+		   "\"scrapeProtocols\":[\"PrometheusProto\",\"PrometheusText0.0.4\","
+		   "\"OpenMetricsText1.0.0\"],\"fallbackScrapeProtocol\":\"OpenMetricsText1.0.0\","
+		   "\"endpoints\":[{\"port\":\"metrics\"}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 2);
+	CU_ASSERT_STRING_EQUAL(
+	    g.job[0]->cfg.accept,
+	    "Accept: text/plain;version=0.0.4;q=0.3,application/openmetrics-text;"
+	    "version=1.0.0;escaping=underscores;q=0.2,*/*;q=0.1");
+	CU_ASSERT_EQUAL(g.job[0]->cfg.fallback_format, STARLING_EXPO_OPENMETRICS);
+	CU_ASSERT_EQUAL(g.job[0]->cfg.body_size_limit, 10 << 20);
+	got_free(&g);
 	/* Service labels that do not match: nothing. */
 	targets_of(&d,
 		   "{\"kind\":\"ServiceMonitor\",\"metadata\":{\"name\":\"x\",\"namespace\":"
@@ -431,6 +449,10 @@ static void test_bad_monitors(void)
 	    "}}",
 	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
 	    "\"spec\":{\"podMetricsEndpoints\":[{\"scheme\":\"ftp\"}]}}",
+	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
+	    "\"spec\":{\"bodySizeLimit\":\"lots\",\"podMetricsEndpoints\":[{}]}}",
+	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
+	    "\"spec\":{\"scrapeProtocols\":[\"Gopher\"],\"podMetricsEndpoints\":[{}]}}",
 	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\"},\"spec\":{}}",
 	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"m\",\"namespace\":\"n\"},"
 	    "\"spec\":{\"selector\":{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Near\"}]},"
