@@ -34,11 +34,16 @@ enum op_kind {
 struct op_item {
 	cJSON *obj;
 	int src;
+	uint64_t hash; /* of namespace and name */
 };
 
+/* Items in an array (iterate v[0..n)), indexed by an open-addressing
+ * table of item positions + 1 (0 = empty slot). */
 struct op_store {
 	struct op_item *v;
 	size_t n, cap;
+	uint32_t *slots;
+	size_t n_slots; /* power of two, or 0 */
 };
 
 /* Takes ownership of obj (also on error). Replaces the object with the same
@@ -56,9 +61,15 @@ struct op_cluster {
 	struct op_store pods;
 	struct op_store endpoints;
 	struct op_store services;
+	struct op_store endpointslices;
 };
 
 void op_cluster_free(struct op_cluster *c);
+
+/* Drop the fields target generation never reads (managedFields; for pods
+ * also everything in spec/status but containers, nodeName, phase, IPs and
+ * conditions, and per container all but name, image and ports). */
+void op_prune(cJSON *obj, bool is_pod);
 
 /* Label selector of the component's `selector` block, on monitor labels. */
 enum op_sel_op { OP_SEL_IN, OP_SEL_NOT_IN, OP_SEL_EXISTS, OP_SEL_DOES_NOT_EXIST };
@@ -86,10 +97,12 @@ int op_sel_op_parse(const char *s, enum op_sel_op *out);
 /* Component-wide settings the generated jobs inherit. */
 struct op_defaults {
 	enum op_kind kind;
-	int64_t interval_ms;	/* scrape.default_scrape_interval */
-	int64_t timeout_ms;	/* scrape.default_scrape_timeout */
-	uint64_t sample_limit;	/* scrape.default_sample_limit, 0 = none */
+	int64_t interval_ms;   /* scrape.default_scrape_interval */
+	int64_t timeout_ms;    /* scrape.default_scrape_timeout */
+	uint64_t sample_limit; /* scrape.default_sample_limit, 0 = none */
 	bool clustering;
+	/* ServiceMonitors: targets from EndpointSlices instead of Endpoints. */
+	bool endpointslice;
 	/* Component `rule` blocks, applied before the generated rules. */
 	const struct starling_relabel_rules *rules;
 };
@@ -106,6 +119,10 @@ struct op_job {
 	size_t n_namespaces;
 	struct scrape_config cfg;	      /* cfg.job_name = the job name */
 	struct starling_relabel_rules *rules; /* generated + endpoint relabelings */
+	/* The monitor's spec.selector (a copy), to skip objects it cannot
+	 * select before relabelling: the keep/drop rules it becomes decide
+	 * the same for every label value Kubernetes allows. */
+	cJSON *selector;
 };
 
 void op_job_get(struct op_job *j);
@@ -120,8 +137,8 @@ uint64_t op_monitor_fingerprint(const cJSON *monitor);
 /* Turn one monitor object (PodMonitor or ServiceMonitor, per d->kind) into
  * its jobs, one per endpoint. On error -EINVAL with a message. The array
  * and the references are the caller's. */
-int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor,
-			 struct op_job ***out, size_t *n_out, char *err, size_t errlen);
+int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, struct op_job ***out,
+			 size_t *n_out, char *err, size_t errlen);
 
 /* Called for each target of a job that survives relabelling: labels are
  * the final input labels (no __meta_*, no __tmp*), sorted. */
@@ -130,9 +147,12 @@ typedef int (*op_target_fn)(void *arg, struct op_job *job, const struct starling
 /* Working memory of op_job_targets(), reused across calls. */
 struct op_gen_scratch {
 	struct starling_lset base;
-	struct starling_lset ls;
+	struct starling_lset cand; /* meta labels of the current candidate */
+	struct starling_lset ls;   /* the candidate being relabelled */
 	struct starling_relabel_scratch rs;
 	char buf[512];
+	struct op_job **jobs; /* the jobs that may select the current object */
+	size_t jobs_cap;
 };
 
 void op_gen_scratch_init(struct op_gen_scratch *s);
@@ -144,6 +164,12 @@ void op_gen_scratch_free(struct op_gen_scratch *s);
  * first non-zero return of fn, or -ENOMEM. */
 int op_job_targets(const struct op_defaults *d, struct op_job *job, const struct op_cluster *c,
 		   struct op_gen_scratch *s, op_target_fn fn, void *arg);
+
+/* Same for several jobs at once: each candidate's meta labels are built once
+ * (what a rebuild with many monitors needs). Targets come out object by
+ * object, not job by job. */
+int op_targets(const struct op_defaults *d, struct op_job *const *jobs, size_t n_jobs,
+	       const struct op_cluster *c, struct op_gen_scratch *s, op_target_fn fn, void *arg);
 
 /* Replace any character outside [a-zA-Z0-9_] with '_' (Prometheus'
  * strutil.SanitizeLabelName); writes at most cap bytes incl. NUL. */

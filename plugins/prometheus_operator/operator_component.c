@@ -26,20 +26,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <starling/http.h>
 
 #include "operator.h"
 
-#define OP_LIST_LIMIT 500
+#define OP_LIST_LIMIT	   500
 #define OP_WATCH_TIMEOUT_S 300
-#define OP_BODY_LIMIT ((size_t)256 << 20)
-#define OP_BACKOFF_MIN_MS 1000
-#define OP_BACKOFF_MAX_MS 30000
-#define OP_DEBOUNCE_MS 200
-#define OP_MAX_WATCHES 64
-#define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+#define OP_BODY_LIMIT	   ((size_t)256 << 20)
+#define OP_BACKOFF_MIN_MS  1000
+#define OP_BACKOFF_MAX_MS  30000
+#define OP_DEBOUNCE_MS	   200
+#define OP_MAX_WATCHES	   64
+#define SA_DIR		   "/var/run/secrets/kubernetes.io/serviceaccount"
 
 struct op_inst;
 
@@ -55,24 +56,25 @@ enum watch_state { W_LIST, W_WATCH };
 /* One collection the discovery thread keeps in sync. */
 struct op_watch {
 	struct op_inst *in;
-	int idx;	       /* tag of its objects in the store */
-	const char *what;      /* for logs: "pods" */
+	int idx;	  /* tag of its objects in the store */
+	const char *what; /* for logs: "pods" */
 	struct op_store *store;
-	char *path;	       /* "/api/v1/pods" */
+	char *path; /* "/api/v1/pods" */
 	enum watch_state state;
-	bool listed;	       /* listed at least once */
-	bool failing;	       /* last attempt failed */
-	bool relist;	       /* the stream said 410 / error: list again */
-	bool garbage;	       /* the server sent something unparsable */
-	char *rv;	       /* resourceVersion to watch from */
-	char *cont;	       /* continue token of a paged list */
-	struct op_store pend;  /* pages of a list in progress */
-	CURL *easy;	       /* in flight, or NULL */
+	bool listed;	      /* listed at least once */
+	bool failing;	      /* last attempt failed */
+	bool relist;	      /* the stream said 410 / error: list again */
+	bool garbage;	      /* the server sent something unparsable */
+	char *rv;	      /* resourceVersion to watch from */
+	char *cont;	      /* continue token of a paged list */
+	struct op_store pend; /* pages of a list in progress */
+	CURL *easy;	      /* in flight, or NULL */
 	struct curl_slist *hdrs;
 	char *buf;
 	size_t len, cap;
 	long status;
-	int64_t next_ms;       /* earliest start of the next request */
+	int64_t next_ms;    /* earliest start of the next request */
+	int64_t started_ms; /* when the current request started */
 	int64_t backoff_ms;
 	char err[256];
 };
@@ -108,6 +110,9 @@ struct op_inst {
 	bool dirty;
 	int64_t dirty_ms;
 	bool healthy_set, healthy;
+	int64_t sync_timeout_ms; /* informer_sync_timeout */
+	int64_t started_ms;
+	bool sync_late; /* reported as not synced in time */
 	struct op_gen_scratch gen;
 	struct op_target **next; /* targets being generated */
 	size_t n_next, next_cap;
@@ -134,42 +139,42 @@ struct op_inst {
 /* Schema.                                                                   */
 
 static const struct starling_config_key clustering_keys[] = {
-	{ "enabled", STARLING_CFG_BOOL, false, "false",
-	  "Distribute the targets among the cluster's nodes" },
-	{ NULL },
+    {"enabled", STARLING_CFG_BOOL, false, "false",
+     "Distribute the targets among the cluster's nodes"},
+    {NULL},
 };
 
 static const struct starling_config_key client_keys[] = {
-	{ "api_server", STARLING_CFG_STRING, false, NULL,
-	  "URL of the Kubernetes API server (default: in-cluster service account)" },
-	{ "kubeconfig_file", STARLING_CFG_STRING, false, NULL,
-	  "kubeconfig file (server, certificate-authority, token of the current context)" },
-	STARLING_HTTP_CONFIG_KEYS,
-	{ NULL },
+    {"api_server", STARLING_CFG_STRING, false, NULL,
+     "URL of the Kubernetes API server (default: in-cluster service account)"},
+    {"kubeconfig_file", STARLING_CFG_STRING, false, NULL,
+     "kubeconfig file (server, certificate-authority, token of the current context)"},
+    STARLING_HTTP_CONFIG_KEYS,
+    {NULL},
 };
 
 static const struct starling_config_key match_expression_keys[] = {
-	{ "key", STARLING_CFG_STRING, true, NULL, "Label name" },
-	{ "operator", STARLING_CFG_STRING, true, NULL, "In, NotIn, Exists or DoesNotExist" },
-	{ "values", STARLING_CFG_STRING_LIST, false, NULL, "Values for In / NotIn" },
-	{ NULL },
+    {"key", STARLING_CFG_STRING, true, NULL, "Label name"},
+    {"operator", STARLING_CFG_STRING, true, NULL, "In, NotIn, Exists or DoesNotExist"},
+    {"values", STARLING_CFG_STRING_LIST, false, NULL, "Values for In / NotIn"},
+    {NULL},
 };
 
 static const struct starling_config_key selector_keys[] = {
-	{ "match_labels", STARLING_CFG_MAP, false, NULL, "Monitor labels that must all match" },
-	{ "match_expression", STARLING_CFG_GROUP_LIST, false, NULL,
-	  "Label expressions on monitors (ANDed)", match_expression_keys },
-	{ NULL },
+    {"match_labels", STARLING_CFG_MAP, false, NULL, "Monitor labels that must all match"},
+    {"match_expression", STARLING_CFG_GROUP_LIST, false, NULL,
+     "Label expressions on monitors (ANDed)", match_expression_keys},
+    {NULL},
 };
 
 static const struct starling_config_key scrape_keys[] = {
-	{ "default_scrape_interval", STARLING_CFG_DURATION, false, "1m",
-	  "Interval of endpoints that set none" },
-	{ "default_scrape_timeout", STARLING_CFG_DURATION, false, "10s",
-	  "Timeout of endpoints that set none" },
-	{ "default_sample_limit", STARLING_CFG_INT, false, "0",
-	  "Sample limit of monitors that set none; 0 = none" },
-	{ NULL },
+    {"default_scrape_interval", STARLING_CFG_DURATION, false, "1m",
+     "Interval of endpoints that set none"},
+    {"default_scrape_timeout", STARLING_CFG_DURATION, false, "10s",
+     "Timeout of endpoints that set none"},
+    {"default_sample_limit", STARLING_CFG_INT, false, "0",
+     "Sample limit of monitors that set none; 0 = none"},
+    {NULL},
 };
 
 /* clang-format off */
@@ -192,17 +197,17 @@ static const struct starling_config_key scrape_keys[] = {
 /* clang-format on */
 
 static const struct starling_config_key podmonitors_schema[] = {
-	OP_COMMON_KEYS,
-	{ NULL },
+    OP_COMMON_KEYS,
+    {NULL},
 };
 
 static const struct starling_config_key servicemonitors_schema[] = {
-	OP_COMMON_KEYS,
-	{ "kubernetes_role", STARLING_CFG_STRING, false, "endpoints",
-	  "How to find a service's targets: endpoints (endpointslice is not supported yet)" },
-	{ "allow_arbitrary_file_access", STARLING_CFG_BOOL, false, "false",
-	  "Accepted for compatibility; monitor file references are not used" },
-	{ NULL },
+    OP_COMMON_KEYS,
+    {"kubernetes_role", STARLING_CFG_STRING, false, "endpoints",
+     "How to find a service's targets: endpoints or endpointslice"},
+    {"allow_arbitrary_file_access", STARLING_CFG_BOOL, false, "false",
+     "Accepted for compatibility; monitor file references are not used"},
+    {NULL},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -254,20 +259,23 @@ static int kubeconfig_load(const char *path, struct op_client *c, char *err, siz
 			const char *key;
 			size_t off;
 		} keys[] = {
-			{ "server:", offsetof(struct op_client, api_server) },
-			{ "certificate-authority:", offsetof(struct op_client, ca_file) },
-			{ "token:", offsetof(struct op_client, bearer_token) },
-			{ "tokenFile:", offsetof(struct op_client, bearer_token_file) },
-			{ "client-certificate:", offsetof(struct op_client, cert_file) },
-			{ "client-key:", offsetof(struct op_client, key_file) },
+		    {"server:", offsetof(struct op_client, api_server)},
+		    {"certificate-authority:", offsetof(struct op_client, ca_file)},
+		    {"token:", offsetof(struct op_client, bearer_token)},
+		    {"tokenFile:", offsetof(struct op_client, bearer_token_file)},
+		    {"client-certificate:", offsetof(struct op_client, cert_file)},
+		    {"client-key:", offsetof(struct op_client, key_file)},
 		};
 		char *p = line, *e;
 
 		while (*p == ' ' || *p == '\t' || *p == '-')
 			p++;
-		if (strstr(p, "-data:") == p + strcspn(p, ":") - 5 && strchr(p, ':')) {
-			snprintf(err, errlen, "kubeconfig_file %s: embedded *-data keys are not "
-				 "supported, use file paths", path);
+		e = strchr(p, ':');
+		if (e && e - p >= 5 && strncmp(e - 5, "-data", 5) == 0) {
+			snprintf(err, errlen,
+				 "kubeconfig_file %s: embedded *-data keys are not "
+				 "supported, use file paths",
+				 path);
 			rc = -EINVAL;
 			break;
 		}
@@ -328,7 +336,8 @@ static int client_load(const struct starling_host_api *api, const starling_confi
 	}
 	if (!api->config_string(cfg, "client.kubeconfig_file", &kc) && kc) {
 		if (c->api_server) {
-			snprintf(err, errlen, "client: api_server and kubeconfig_file are exclusive");
+			snprintf(err, errlen,
+				 "client: api_server and kubeconfig_file are exclusive");
 			return -EINVAL;
 		}
 		return kubeconfig_load(kc, c, err, errlen);
@@ -341,7 +350,8 @@ static int client_load(const struct starling_host_api *api, const starling_confi
 		const char *p = getenv("KUBERNETES_SERVICE_PORT");
 
 		if (!h || !p) {
-			snprintf(err, errlen, "client: no api_server or kubeconfig_file, and not "
+			snprintf(err, errlen,
+				 "client: no api_server or kubeconfig_file, and not "
 				 "running in a cluster (KUBERNETES_SERVICE_HOST unset)");
 			return -EINVAL;
 		}
@@ -460,17 +470,26 @@ static int config_load(struct op_inst *in, const starling_config *cfg, char *err
 	api->config_duration_ms(cfg, "scrape.default_scrape_interval", &d->interval_ms);
 	api->config_duration_ms(cfg, "scrape.default_scrape_timeout", &d->timeout_ms);
 	if (d->interval_ms <= 0 || d->timeout_ms <= 0) {
-		snprintf(err, errlen, "scrape: default_scrape_interval and default_scrape_timeout "
+		snprintf(err, errlen,
+			 "scrape: default_scrape_interval and default_scrape_timeout "
 			 "must be positive");
 		return -EINVAL;
 	}
 	if (!api->config_int(cfg, "scrape.default_sample_limit", &v) && v > 0)
 		d->sample_limit = (uint64_t)v;
 	api->config_bool(cfg, "clustering.enabled", &d->clustering);
+	in->sync_timeout_ms = 60000;
+	api->config_duration_ms(cfg, "informer_sync_timeout", &in->sync_timeout_ms);
 	if (in->kind == OP_SERVICE_MONITORS && !api->config_string(cfg, "kubernetes_role", &role) &&
-	    role && strcmp(role, "endpoints") != 0) {
-		snprintf(err, errlen, "kubernetes_role \"%s\": only \"endpoints\" is supported", role);
-		return -EINVAL;
+	    role) {
+		if (strcmp(role, "endpointslice") == 0) {
+			d->endpointslice = true;
+		} else if (strcmp(role, "endpoints") != 0) {
+			snprintf(err, errlen,
+				 "kubernetes_role \"%s\": \"endpoints\" or \"endpointslice\"",
+				 role);
+			return -EINVAL;
+		}
 	}
 	rc = starling_relabel_rules_from_config(api, api->config_lookup(cfg, "rule"), &in->rules,
 						err, errlen);
@@ -523,8 +542,8 @@ static int watches_init(struct op_inst *in)
 	int rc = 0;
 
 	if (!in->n_namespaces)
-		rc = add_watch(in, mon, &in->cluster.monitors, "/apis/monitoring.coreos.com/v1", NULL,
-			       mon);
+		rc = add_watch(in, mon, &in->cluster.monitors, "/apis/monitoring.coreos.com/v1",
+			       NULL, mon);
 	for (size_t i = 0; !rc && i < in->n_namespaces; i++)
 		rc = add_watch(in, mon, &in->cluster.monitors, "/apis/monitoring.coreos.com/v1",
 			       in->namespaces[i], mon);
@@ -533,8 +552,12 @@ static int watches_init(struct op_inst *in)
 	if (!rc)
 		rc = add_watch(in, "pods", &in->cluster.pods, "/api/v1", NULL, "pods");
 	if (!rc && in->kind == OP_SERVICE_MONITORS) {
-		rc = add_watch(in, "endpoints", &in->cluster.endpoints, "/api/v1", NULL,
-			       "endpoints");
+		if (in->defaults.endpointslice)
+			rc = add_watch(in, "endpointslices", &in->cluster.endpointslices,
+				       "/apis/discovery.k8s.io/v1", NULL, "endpointslices");
+		else
+			rc = add_watch(in, "endpoints", &in->cluster.endpoints, "/api/v1", NULL,
+				       "endpoints");
 		if (!rc)
 			rc = add_watch(in, "services", &in->cluster.services, "/api/v1", NULL,
 				       "services");
@@ -601,7 +624,7 @@ static void update_health(struct op_inst *in, const char *why)
 }
 
 static void watch_failed(struct op_watch *w, bool relist, const char *fmt, ...)
-	STARLING_PRINTF(3, 4);
+    STARLING_PRINTF(3, 4);
 static void watch_failed(struct op_watch *w, bool relist, const char *fmt, ...)
 {
 	struct op_inst *in = w->in;
@@ -616,8 +639,8 @@ static void watch_failed(struct op_watch *w, bool relist, const char *fmt, ...)
 	in->api->metric_add(in->m_api_errors, 1);
 	w->failing = true;
 	w->next_ms = in->api->monotonic_ms() + w->backoff_ms;
-	w->backoff_ms = w->backoff_ms * 2 > OP_BACKOFF_MAX_MS ? OP_BACKOFF_MAX_MS
-							       : w->backoff_ms * 2;
+	w->backoff_ms =
+	    w->backoff_ms * 2 > OP_BACKOFF_MAX_MS ? OP_BACKOFF_MAX_MS : w->backoff_ms * 2;
 	if (relist || !w->rv) {
 		w->state = W_LIST;
 		free(w->cont);
@@ -657,13 +680,14 @@ static int watch_event(struct op_watch *w, const char *line, size_t len)
 	in->api->metric_add(in->m_events, 1);
 	if (strcmp(type, "ERROR") == 0) {
 		const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
-		const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj,
-											  "message"));
+		const char *msg =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "message"));
 
 		w->relist = true;
 		if (cJSON_IsNumber(code) && code->valueint == 410) {
-			in->api->log(in->self, STARLING_LOG_INFO, "%s watch expired (%s): re-listing",
-				     w->what, msg ? msg : "410 Gone");
+			in->api->log(in->self, STARLING_LOG_INFO,
+				     "%s watch expired (%s): re-listing", w->what,
+				     msg ? msg : "410 Gone");
 			free(w->rv);
 			w->rv = NULL;
 		} else {
@@ -677,12 +701,13 @@ static int watch_event(struct op_watch *w, const char *line, size_t len)
 	{
 		const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
 
-		set_rv(w, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md,
-										   "resourceVersion")));
+		set_rv(w, cJSON_GetStringValue(
+			      cJSON_GetObjectItemCaseSensitive(md, "resourceVersion")));
 	}
 	if (strcmp(type, "BOOKMARK") == 0) {
 		cJSON_Delete(obj);
 	} else if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
+		op_prune(obj, w->store == &in->cluster.pods);
 		if (op_store_put(w->store, obj, w->idx)) {
 			w->garbage = true;
 			snprintf(w->err, sizeof(w->err), "%s event for an object without a name",
@@ -854,6 +879,7 @@ static int watch_start(struct op_watch *w)
 		curl_easy_setopt(w->easy, CURLOPT_PROXY, c->proxy_url);
 	if (curl_multi_add_handle(in->multi, w->easy) != CURLM_OK)
 		return -EIO;
+	w->started_ms = in->api->monotonic_ms();
 	return 0;
 }
 
@@ -874,6 +900,7 @@ static void list_done(struct op_watch *w)
 		return;
 	}
 	while (cJSON_IsArray(items) && (it = cJSON_DetachItemFromArray(items, 0))) {
+		op_prune(it, w->store == &in->cluster.pods);
 		if (op_store_put(&w->pend, it, w->idx)) {
 			cJSON_Delete(doc);
 			watch_failed(w, true, "list item without metadata.name");
@@ -894,7 +921,10 @@ static void list_done(struct op_watch *w)
 	op_store_clear(w->store, w->idx);
 	for (size_t i = 0; i < w->pend.n; i++)
 		op_store_put(w->store, w->pend.v[i].obj, w->idx);
-	w->pend.n = 0;
+	/* The objects now belong to the store: drop pend's arrays only. */
+	free(w->pend.v);
+	free(w->pend.slots);
+	memset(&w->pend, 0, sizeof(w->pend));
 	w->listed = true;
 	w->failing = false;
 	w->backoff_ms = OP_BACKOFF_MIN_MS;
@@ -914,6 +944,12 @@ static void transfer_done(struct op_watch *w, CURLcode res)
 		curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &w->status);
 	if (w->garbage) {
 		watch_failed(w, true, "%s", w->err);
+		goto out;
+	}
+	if (w->relist && w->status == 200) {
+		/* In-stream ERROR 410 ended the transfer: not a failure. */
+		w->state = W_LIST;
+		w->next_ms = 0;
 		goto out;
 	}
 	if (w->status == 410) {
@@ -941,10 +977,16 @@ static void transfer_done(struct op_watch *w, CURLcode res)
 		list_done(w);
 		goto out;
 	}
-	/* The watch ended (server timeout or an in-stream 410): go on. */
+	/* The watch ended (server timeout or an in-stream 410): go on. A
+	 * server that keeps closing watches at once is not hammered. */
 	if (w->relist)
 		w->state = W_LIST;
 	w->next_ms = 0;
+	if (!w->relist && in->api->monotonic_ms() - w->started_ms < OP_BACKOFF_MIN_MS) {
+		w->next_ms = in->api->monotonic_ms() + w->backoff_ms;
+		w->backoff_ms =
+		    w->backoff_ms * 2 > OP_BACKOFF_MAX_MS ? OP_BACKOFF_MAX_MS : w->backoff_ms * 2;
+	}
 out:
 	watch_reset_transfer(w);
 }
@@ -967,17 +1009,6 @@ static int collect(void *arg, struct op_job *job, const struct starling_lset *ls
 		in->api->log(in->self, STARLING_LOG_DEBUG, "%s: target dropped: %s",
 			     job->cfg.job_name, err);
 		return 0;
-	}
-	/* Identical targets of one job are scraped once. */
-	for (size_t i = in->n_next; i-- > 0;) {
-		struct op_target *o = in->next[i];
-
-		if (o->job != job)
-			break;
-		if (o->t->identity == t->identity && o->t->n_input == t->n_input) {
-			scrape_target_free(t);
-			return 0;
-		}
 	}
 	if (in->n_next == in->next_cap) {
 		size_t cap = in->next_cap ? in->next_cap * 2 : 64;
@@ -1034,6 +1065,33 @@ static bool same_target(const struct op_target *a, const struct op_target *b)
 	return true;
 }
 
+/* in->targets is a binary min-heap on next_due_ms: the scrape thread finds
+ * the due targets without scanning them all. */
+static void heap_down(struct op_target **h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		struct op_target *tmp;
+
+		if (l < n && h[l]->t->next_due_ms < h[m]->t->next_due_ms)
+			m = l;
+		if (l + 1 < n && h[l + 1]->t->next_due_ms < h[m]->t->next_due_ms)
+			m = l + 1;
+		if (m == i)
+			return;
+		tmp = h[i];
+		h[i] = h[m];
+		h[m] = tmp;
+		i = m;
+	}
+}
+
+static void heapify(struct op_target **h, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		heap_down(h, n, i);
+}
+
 /* Install in->next as the target set (see the file comment). */
 static int install_targets(struct op_inst *in)
 {
@@ -1050,11 +1108,12 @@ static int install_targets(struct op_inst *in)
 		return -ENOMEM;
 	}
 	in->retired = ret;
-	qsort(old, n_old, sizeof(*old), match_cmp);
+	if (n_old)
+		qsort(old, n_old, sizeof(*old), match_cmp);
 	for (size_t i = 0; i < in->n_next; i++) {
-		struct op_target *nt = in->next[i], key = { .match = nt->match }, *kp = &key;
-		struct op_target **hit = n_old ? bsearch(&kp, old, n_old, sizeof(*old), match_cmp)
-					      : NULL;
+		struct op_target *nt = in->next[i], key = {.match = nt->match}, *kp = &key;
+		struct op_target **hit =
+		    n_old ? bsearch(&kp, old, n_old, sizeof(*old), match_cmp) : NULL;
 
 		if (hit) {
 			/* Back up to the first of equal keys, then scan them. */
@@ -1073,8 +1132,8 @@ static int install_targets(struct op_inst *in)
 			}
 		}
 		if (nt)
-			nt->t->next_due_ms = scrape_next_slot(now, nt->job->cfg.interval_ms,
-							      nt->t->phase_ms);
+			nt->t->next_due_ms =
+			    scrape_next_slot(now, nt->job->cfg.interval_ms, nt->t->phase_ms);
 	}
 	for (size_t j = 0; j < n_old; j++) {
 		struct op_target *o = old[j];
@@ -1093,6 +1152,7 @@ static int install_targets(struct op_inst *in)
 	free(old);
 	in->targets = in->next;
 	in->n_targets = in->n_next;
+	heapify(in->targets, in->n_targets);
 	in->next = NULL;
 	in->n_next = in->next_cap = 0;
 	pthread_mutex_unlock(&in->lock);
@@ -1142,7 +1202,8 @@ static void rebuild(struct op_inst *in)
 		} else {
 			rc = op_jobs_from_monitor(&in->defaults, mon, &mj, &nm, err, sizeof(err));
 			if (rc == -EINVAL) {
-				in->api->log(in->self, STARLING_LOG_WARN, "monitor skipped: %s", err);
+				in->api->log(in->self, STARLING_LOG_WARN, "monitor skipped: %s",
+					     err);
 				in->api->metric_add(in->m_api_errors, 1);
 				rc = 0;
 				continue;
@@ -1166,10 +1227,27 @@ static void rebuild(struct op_inst *in)
 			free(mj);
 		}
 	}
-	for (size_t j = 0; !rc && j < n_jobs; j++)
-		rc = op_job_targets(&in->defaults, jobs[j], &in->cluster, &in->gen, collect, in);
 	if (!rc)
+		rc = op_targets(&in->defaults, jobs, n_jobs, &in->cluster, &in->gen, collect, in);
+	if (!rc) {
+		/* Identical targets of one job are scraped once. */
+		size_t k = 0;
+
+		if (in->n_next)
+			qsort(in->next, in->n_next, sizeof(*in->next), match_cmp);
+		for (size_t i = 0; i < in->n_next; i++) {
+			bool dup = false;
+
+			for (size_t j = k; j-- > 0 && in->next[j]->match == in->next[i]->match;)
+				dup |= same_target(in->next[j], in->next[i]);
+			if (dup)
+				target_free(in->next[i]);
+			else
+				in->next[k++] = in->next[i];
+		}
+		in->n_next = k;
 		rc = install_targets(in);
+	}
 	if (rc) {
 		in->api->log(in->self, STARLING_LOG_ERROR, "target generation failed: %s",
 			     strerror(-rc));
@@ -1195,10 +1273,24 @@ static void *discovery_thread(void *arg)
 	struct op_inst *in = arg;
 
 	while (!atomic_load(&in->stopping)) {
-		int64_t now = in->api->monotonic_ms(), wait = 1000;
+		int64_t now, wait = 1000;
 		bool synced = true;
 		CURLMsg *msg;
 		int left, running;
+
+		/* Transfers first, so that what they changed is acted on (and
+		 * the poll timeout computed) in this same round. */
+		curl_multi_perform(in->multi, &running);
+		while ((msg = curl_multi_info_read(in->multi, &left))) {
+			struct op_watch *w = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&w);
+			if (w)
+				transfer_done(w, msg->data.result);
+		}
+		now = in->api->monotonic_ms();
 
 		for (size_t i = 0; i < in->n_watches; i++) {
 			struct op_watch *w = &in->watches[i];
@@ -1219,24 +1311,28 @@ static void *discovery_thread(void *arg)
 					     w->err[0] ? w->err : strerror(-rc));
 			}
 		}
+		if (!synced && !in->sync_late && now - in->started_ms > in->sync_timeout_ms) {
+			char why[160];
+
+			snprintf(why, sizeof(why), "initial list not complete after %llds",
+				 (long long)(in->sync_timeout_ms / 1000));
+			in->api->log(in->self, STARLING_LOG_WARN, "%s", why);
+			in->sync_late = true;
+			in->healthy_set = true;
+			in->healthy = false;
+			in->api->set_health(in->self, false, why);
+		}
 		if (synced && in->dirty) {
-			if (now - in->dirty_ms >= OP_DEBOUNCE_MS)
+			if (now - in->dirty_ms >= OP_DEBOUNCE_MS) {
 				rebuild(in);
-			else if (OP_DEBOUNCE_MS - (now - in->dirty_ms) < wait)
+				in->api->log(in->self, STARLING_LOG_DEBUG,
+					     "targets regenerated in %lld ms",
+					     (long long)(in->api->monotonic_ms() - now));
+			} else if (OP_DEBOUNCE_MS - (now - in->dirty_ms) < wait)
 				wait = OP_DEBOUNCE_MS - (now - in->dirty_ms);
 		}
 		if (wait < 10)
 			wait = 10;
-		curl_multi_perform(in->multi, &running);
-		while ((msg = curl_multi_info_read(in->multi, &left))) {
-			struct op_watch *w = NULL;
-
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&w);
-			if (w)
-				transfer_done(w, msg->data.result);
-		}
 		curl_multi_poll(in->multi, NULL, 0, (int)wait, NULL);
 	}
 	return NULL;
@@ -1251,8 +1347,8 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	struct op_inst *in = ot->in;
 	struct scrape_target *t = ot->t;
 	const struct starling_host_api *api = in->api;
-	struct scrape_ctx ctx = { api, in->self, &ot->job->cfg, &in->scratch };
-	struct scrape_result r = { 0 };
+	struct scrape_ctx ctx = {api, in->self, &ot->job->cfg, &in->scratch};
+	struct scrape_result r = {0};
 	struct scrape_stats st;
 	int rc;
 
@@ -1287,8 +1383,8 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 static void submit(struct op_inst *in, struct op_target *ot)
 {
 	const struct scrape_config *c = &ot->job->cfg;
-	const char *headers[2] = { c->accept, c->timeout_header };
-	struct starling_http_request req = { 0 };
+	const char *headers[2] = {c->accept, c->timeout_header};
+	struct starling_http_request req = {0};
 	int rc;
 
 	ot->t->scrape_start_ms = in->api->now_ms();
@@ -1304,7 +1400,7 @@ static void submit(struct op_inst *in, struct op_target *ot)
 	ot->t->in_flight = true;
 	rc = starling_http_submit(in->http, &req);
 	if (rc) {
-		struct starling_http_response resp = { 0 };
+		struct starling_http_response resp = {0};
 
 		resp.error = rc;
 		resp.error_msg = "could not submit the request";
@@ -1349,20 +1445,35 @@ static int64_t schedule(struct op_inst *in, int64_t now)
 {
 	int64_t wait = 1000;
 
-	for (size_t i = 0; i < in->n_targets; i++) {
-		struct op_target *ot = in->targets[i];
+	/* The wall clock went back (no slot is ever more than one interval
+	 * ahead): re-place every target on its slots from the new time. */
+	if (in->n_targets &&
+	    in->targets[0]->t->next_due_ms > now + in->targets[0]->job->cfg.interval_ms) {
+		in->api->log(in->self, STARLING_LOG_WARN,
+			     "wall clock went back by %lld ms: rescheduling",
+			     (long long)(in->targets[0]->t->next_due_ms - now -
+					 in->targets[0]->job->cfg.interval_ms));
+		for (size_t i = 0; i < in->n_targets; i++) {
+			struct scrape_target *t = in->targets[i]->t;
+
+			t->next_due_ms = scrape_next_slot(now, in->targets[i]->job->cfg.interval_ms,
+							  t->phase_ms);
+		}
+		heapify(in->targets, in->n_targets);
+	}
+	while (in->n_targets && in->targets[0]->t->next_due_ms <= now) {
+		struct op_target *ot = in->targets[0];
 		struct scrape_target *t = ot->t;
 		int64_t iv = ot->job->cfg.interval_ms;
 
-		if (t->next_due_ms <= now) {
-			t->next_due_ms += iv;
-			if (t->next_due_ms <= now)
-				t->next_due_ms = scrape_next_slot(now + 1, iv, t->phase_ms);
-			dispatch(in, ot);
-		}
-		if (t->next_due_ms - now < wait)
-			wait = t->next_due_ms - now;
+		t->next_due_ms += iv;
+		if (t->next_due_ms <= now) /* fell behind: skip the slots we missed */
+			t->next_due_ms = scrape_next_slot(now + 1, iv, t->phase_ms);
+		heap_down(in->targets, in->n_targets, 0);
+		dispatch(in, ot);
 	}
+	if (in->n_targets)
+		wait = in->targets[0]->t->next_due_ms - now;
 	for (size_t i = 0; i < in->n_retired;) {
 		struct op_target *ot = in->retired[i];
 		struct scrape_target *t = ot->t;
@@ -1374,7 +1485,7 @@ static int64_t schedule(struct op_inst *in, int64_t now)
 			continue;
 		}
 		if (t->owned) {
-			struct scrape_ctx ctx = { in->api, in->self, &ot->job->cfg, &in->scratch };
+			struct scrape_ctx ctx = {in->api, in->self, &ot->job->cfg, &in->scratch};
 
 			scrape_end_of_run(&ctx, t, t->retire_ms);
 		}
@@ -1398,7 +1509,13 @@ static void *scrape_thread(void *arg)
 			wait = 1000;
 		if (wait < 0)
 			wait = 0;
-		starling_http_run(in->http, (int)wait);
+		if (starling_http_run(in->http, (int)wait) < 0) {
+			/* The client cannot poll: do not spin, retry shortly. */
+			int64_t ms = wait ? wait : 10;
+			struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+			nanosleep(&ts, NULL);
+		}
 	}
 	return NULL;
 }
@@ -1476,36 +1593,35 @@ static int op_create(const struct starling_host_api *api, starling_component *se
 		inst_free(in);
 		return rc;
 	}
-	in->m_targets = api->metric_register(self, STARLING_SELF_GAUGE,
-					     "prometheus_scrape_targets_gauge",
-					     "Number of targets this component discovered", NULL);
-	in->m_owned = api->metric_register(self, STARLING_SELF_GAUGE, "starling_scrape_targets_owned",
-					   "Targets this node scrapes (owned in the cluster)", NULL);
-	in->m_samples = api->metric_register(self, STARLING_SELF_COUNTER,
-					     "prometheus_forwarded_samples_total",
-					     "Samples forwarded to the components in forward_to",
-					     NULL);
+	in->m_targets =
+	    api->metric_register(self, STARLING_SELF_GAUGE, "prometheus_scrape_targets_gauge",
+				 "Number of targets this component discovered", NULL);
+	in->m_owned =
+	    api->metric_register(self, STARLING_SELF_GAUGE, "starling_scrape_targets_owned",
+				 "Targets this node scrapes (owned in the cluster)", NULL);
+	in->m_samples =
+	    api->metric_register(self, STARLING_SELF_COUNTER, "prometheus_forwarded_samples_total",
+				 "Samples forwarded to the components in forward_to", NULL);
 	in->m_scrapes = api->metric_register(self, STARLING_SELF_COUNTER, "starling_scrapes_total",
 					     "Scrapes performed", NULL);
-	in->m_failures = api->metric_register(self, STARLING_SELF_COUNTER,
-					      "starling_scrape_failures_total",
-					      "Scrapes that failed (up = 0)", NULL);
-	in->m_missed = api->metric_register(self, STARLING_SELF_COUNTER,
-					    "starling_scrape_slots_missed_total",
-					    "Slots skipped because the previous scrape was still running",
-					    NULL);
+	in->m_failures =
+	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_scrape_failures_total",
+				 "Scrapes that failed (up = 0)", NULL);
+	in->m_missed = api->metric_register(
+	    self, STARLING_SELF_COUNTER, "starling_scrape_slots_missed_total",
+	    "Slots skipped because the previous scrape was still running", NULL);
 	in->m_api_errors = api->metric_register(
-		self, STARLING_SELF_COUNTER, "starling_operator_api_errors_total",
-		"Failed or unparsable Kubernetes API responses and rejected monitors", NULL);
+	    self, STARLING_SELF_COUNTER, "starling_operator_api_errors_total",
+	    "Failed or unparsable Kubernetes API responses and rejected monitors", NULL);
 	in->m_events = api->metric_register(self, STARLING_SELF_COUNTER,
 					    "starling_operator_watch_events_total",
 					    "Kubernetes watch events received", NULL);
-	in->m_relists = api->metric_register(self, STARLING_SELF_COUNTER,
-					     "starling_operator_lists_total",
-					     "Complete LISTs of a Kubernetes collection", NULL);
-	in->m_monitors = api->metric_register(self, STARLING_SELF_GAUGE,
-					      "starling_operator_monitors",
-					      "Monitors selected by this component", NULL);
+	in->m_relists =
+	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_operator_lists_total",
+				 "Complete LISTs of a Kubernetes collection", NULL);
+	in->m_monitors =
+	    api->metric_register(self, STARLING_SELF_GAUGE, "starling_operator_monitors",
+				 "Monitors selected by this component", NULL);
 	*out = in;
 	return 0;
 }
@@ -1530,6 +1646,8 @@ static int op_start(void *inst)
 	int rc;
 
 	atomic_store(&in->stopping, false);
+	in->started_ms = in->api->monotonic_ms();
+	in->sync_late = false;
 	in->multi = curl_multi_init();
 	rc = starling_http_client_new(NULL, &in->http);
 	if (rc || !in->multi) {
@@ -1633,26 +1751,26 @@ static int op_list_targets(void *inst, starling_target_emit_fn emit, void *ctx)
 }
 
 const struct starling_component_type prometheus_operator_podmonitors_type = {
-	.struct_size = sizeof(struct starling_component_type),
-	.name = "prometheus.operator.podmonitors",
-	.help = "Discover PodMonitors on the Kubernetes API and scrape the pods they select",
-	.schema = podmonitors_schema,
-	.create = podmonitors_create,
-	.start = op_start,
-	.stop = op_stop,
-	.destroy = op_destroy,
-	.list_targets = op_list_targets,
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "prometheus.operator.podmonitors",
+    .help = "Discover PodMonitors on the Kubernetes API and scrape the pods they select",
+    .schema = podmonitors_schema,
+    .create = podmonitors_create,
+    .start = op_start,
+    .stop = op_stop,
+    .destroy = op_destroy,
+    .list_targets = op_list_targets,
 };
 
 const struct starling_component_type prometheus_operator_servicemonitors_type = {
-	.struct_size = sizeof(struct starling_component_type),
-	.name = "prometheus.operator.servicemonitors",
-	.help = "Discover ServiceMonitors on the Kubernetes API and scrape the endpoints they "
-		"select",
-	.schema = servicemonitors_schema,
-	.create = servicemonitors_create,
-	.start = op_start,
-	.stop = op_stop,
-	.destroy = op_destroy,
-	.list_targets = op_list_targets,
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "prometheus.operator.servicemonitors",
+    .help = "Discover ServiceMonitors on the Kubernetes API and scrape the endpoints they "
+	    "select",
+    .schema = servicemonitors_schema,
+    .create = servicemonitors_create,
+    .start = op_start,
+    .stop = op_stop,
+    .destroy = op_destroy,
+    .list_targets = op_list_targets,
 };

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
 #include "operator.h"
@@ -66,37 +67,113 @@ static bool same_key(const cJSON *a, const char *ns, const char *name)
 {
 	const char *ans = meta_str(a, "namespace"), *aname = meta_str(a, "name");
 
-	return aname && strcmp(aname, name) == 0 &&
-	       strcmp(ans ? ans : "", ns ? ns : "") == 0;
+	return aname && strcmp(aname, name) == 0 && strcmp(ans ? ans : "", ns ? ns : "") == 0;
+}
+
+static uint64_t key_hash(const char *ns, const char *name)
+{
+	XXH3_state_t st;
+
+	XXH3_64bits_reset(&st);
+	if (ns)
+		XXH3_64bits_update(&st, ns, strlen(ns));
+	XXH3_64bits_update(&st, "/", 1);
+	XXH3_64bits_update(&st, name, strlen(name));
+	return XXH3_64bits_digest(&st);
+}
+
+/* Slot holding item position pos, or of (h, ns, name) when pos < 0;
+ * -1 if absent. */
+static ssize_t slot_find(const struct op_store *s, uint64_t h, const char *ns, const char *name)
+{
+	size_t mask = s->n_slots - 1;
+
+	if (!s->n_slots)
+		return -1;
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		uint32_t p = s->slots[i];
+
+		if (!p)
+			return -1;
+		if (s->v[p - 1].hash == h && same_key(s->v[p - 1].obj, ns, name))
+			return (ssize_t)i;
+	}
+}
+
+static void slot_insert(struct op_store *s, size_t pos)
+{
+	size_t mask = s->n_slots - 1, i = s->v[pos].hash & mask;
+
+	while (s->slots[i])
+		i = (i + 1) & mask;
+	s->slots[i] = (uint32_t)(pos + 1);
+}
+
+static int reindex(struct op_store *s, size_t want)
+{
+	size_t n = 16;
+	uint32_t *slots;
+
+	while (n < want * 2)
+		n *= 2;
+	slots = calloc(n, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	free(s->slots);
+	s->slots = slots;
+	s->n_slots = n;
+	for (size_t i = 0; i < s->n; i++)
+		slot_insert(s, i);
+	return 0;
+}
+
+/* Empty slot i, shifting later entries of its probe run back. */
+static void slot_remove(struct op_store *s, size_t i)
+{
+	size_t mask = s->n_slots - 1, j = i;
+
+	for (size_t k = (j + 1) & mask; s->slots[k]; k = (k + 1) & mask) {
+		size_t want = s->v[s->slots[k] - 1].hash & mask;
+
+		/* Leave it if its home lies cyclically in (j, k]. */
+		if ((j < k) ? (want > j && want <= k) : (want > j || want <= k))
+			continue;
+		s->slots[j] = s->slots[k];
+		j = k;
+	}
+	s->slots[j] = 0;
 }
 
 static ssize_t store_find(const struct op_store *s, const char *ns, const char *name)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (same_key(s->v[i].obj, ns, name))
-			return (ssize_t)i;
-	return -1;
+	ssize_t i = slot_find(s, key_hash(ns, name), ns, name);
+
+	return i < 0 ? -1 : (ssize_t)s->slots[i] - 1;
 }
 
 int op_store_put(struct op_store *s, cJSON *obj, int src)
 {
-	const char *name = meta_str(obj, "name");
+	const char *name = meta_str(obj, "name"), *ns = meta_str(obj, "namespace");
+	uint64_t h;
 	ssize_t i;
 
 	if (!name) {
 		cJSON_Delete(obj);
 		return -EINVAL;
 	}
-	i = store_find(s, meta_str(obj, "namespace"), name);
+	h = key_hash(ns, name);
+	i = slot_find(s, h, ns, name);
 	if (i >= 0) {
-		cJSON_Delete(s->v[i].obj);
-		s->v[i].obj = obj;
-		s->v[i].src = src;
+		struct op_item *it = &s->v[s->slots[i] - 1];
+
+		cJSON_Delete(it->obj);
+		it->obj = obj;
+		it->src = src;
 		return 0;
 	}
-	if (s->n == s->cap) {
+	if (s->n == s->cap || s->n == UINT32_MAX - 1) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
-		struct op_item *v = realloc(s->v, cap * sizeof(*v));
+		struct op_item *v = s->n < UINT32_MAX - 1 ? realloc(s->v, cap * sizeof(*v)) : NULL;
 
 		if (!v) {
 			cJSON_Delete(obj);
@@ -105,41 +182,68 @@ int op_store_put(struct op_store *s, cJSON *obj, int src)
 		s->v = v;
 		s->cap = cap;
 	}
+	if ((s->n + 1) * 2 > s->n_slots && reindex(s, s->n + 1)) {
+		cJSON_Delete(obj);
+		return -ENOMEM;
+	}
 	s->v[s->n].obj = obj;
 	s->v[s->n].src = src;
+	s->v[s->n].hash = h;
+	slot_insert(s, s->n);
 	s->n++;
 	return 0;
 }
 
 int op_store_del(struct op_store *s, const cJSON *obj)
 {
-	const char *name = meta_str(obj, "name");
-	ssize_t i;
+	const char *name = meta_str(obj, "name"), *ns = meta_str(obj, "namespace");
+	ssize_t i, last;
+	size_t pos;
 
 	if (!name)
 		return -ENOENT;
-	i = store_find(s, meta_str(obj, "namespace"), name);
+	i = slot_find(s, key_hash(ns, name), ns, name);
 	if (i < 0)
 		return -ENOENT;
-	cJSON_Delete(s->v[i].obj);
-	s->v[i] = s->v[--s->n];
+	pos = s->slots[i] - 1;
+	slot_remove(s, (size_t)i);
+	cJSON_Delete(s->v[pos].obj);
+	if (pos != s->n - 1) {
+		/* The last item moves into the hole: repoint its slot. */
+		struct op_item *l = &s->v[s->n - 1];
+
+		last =
+		    slot_find(s, l->hash, meta_str(l->obj, "namespace"), meta_str(l->obj, "name"));
+		s->v[pos] = *l;
+		if (last >= 0)
+			s->slots[last] = (uint32_t)(pos + 1);
+	}
+	s->n--;
 	return 0;
 }
 
 void op_store_clear(struct op_store *s, int src)
 {
-	for (size_t i = 0; i < s->n;) {
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
 		if (src >= 0 && s->v[i].src != src) {
-			i++;
+			s->v[k++] = s->v[i];
 			continue;
 		}
 		cJSON_Delete(s->v[i].obj);
-		s->v[i] = s->v[--s->n];
 	}
+	s->n = k;
 	if (src < 0) {
 		free(s->v);
-		s->v = NULL;
-		s->cap = 0;
+		free(s->slots);
+		memset(s, 0, sizeof(*s));
+		return;
+	}
+	if (s->n_slots) {
+		memset(s->slots, 0, s->n_slots * sizeof(*s->slots));
+		for (size_t i = 0; i < s->n; i++)
+			slot_insert(s, i);
 	}
 }
 
@@ -150,12 +254,60 @@ const cJSON *op_store_get(const struct op_store *s, const char *ns, const char *
 	return i >= 0 ? s->v[i].obj : NULL;
 }
 
+/* Keep only what target generation reads: a large cluster's pods carry
+ * managedFields, volumes, env and status details that would otherwise
+ * dominate the memory use. */
+void op_prune(cJSON *obj, bool is_pod)
+{
+	static const char *const spec_keep[] = {"containers", "initContainers", "nodeName"};
+	static const char *const status_keep[] = {"phase", "podIP", "hostIP", "conditions"};
+	static const char *const cont_keep[] = {"name", "image", "ports"};
+	cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata"), *e, *next;
+
+	cJSON_DeleteItemFromObjectCaseSensitive(md, "managedFields");
+	if (!is_pod)
+		return;
+	for (int part = 0; part < 2; part++) {
+		cJSON *o = cJSON_GetObjectItemCaseSensitive(obj, part ? "status" : "spec");
+		const char *const *keep = part ? status_keep : spec_keep;
+
+		for (e = o ? o->child : NULL; e; e = next) {
+			bool k = false;
+
+			next = e->next;
+			for (int j = 0; j < 4 && !k; j++)
+				k = (part || j < 3) && e->string && strcmp(e->string, keep[j]) == 0;
+			if (!k)
+				cJSON_Delete(cJSON_DetachItemViaPointer(o, e));
+		}
+	}
+	for (int l = 0; l < 2; l++) {
+		cJSON *c;
+
+		cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(
+					  cJSON_GetObjectItemCaseSensitive(obj, "spec"),
+					  l ? "initContainers" : "containers"))
+		{
+			for (e = c->child; e; e = next) {
+				bool k = false;
+
+				next = e->next;
+				for (int j = 0; j < 3 && !k; j++)
+					k = e->string && strcmp(e->string, cont_keep[j]) == 0;
+				if (!k)
+					cJSON_Delete(cJSON_DetachItemViaPointer(c, e));
+			}
+		}
+	}
+}
+
 void op_cluster_free(struct op_cluster *c)
 {
 	op_store_clear(&c->monitors, -1);
 	op_store_clear(&c->pods, -1);
 	op_store_clear(&c->endpoints, -1);
 	op_store_clear(&c->services, -1);
+	op_store_clear(&c->endpointslices, -1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -180,7 +332,7 @@ void op_selector_free(struct op_selector *s)
 
 int op_sel_op_parse(const char *s, enum op_sel_op *out)
 {
-	static const char *const names[] = { "In", "NotIn", "Exists", "DoesNotExist" };
+	static const char *const names[] = {"In", "NotIn", "Exists", "DoesNotExist"};
 
 	for (int i = 0; i < 4; i++) {
 		if (strcasecmp(s, names[i]) == 0) {
@@ -237,7 +389,7 @@ void op_sanitize(const char *in, char *out, size_t cap)
 
 	if (!cap)
 		return;
-	for (; in[i] && i + 1 < cap; i++) {
+	for (; in && in[i] && i + 1 < cap; i++) {
 		char c = in[i];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 			  (c >= '0' && c <= '9') || c == '_';
@@ -252,8 +404,8 @@ int op_parse_duration(const char *s, int64_t *ms)
 	static const struct {
 		const char *unit;
 		double ms;
-	} units[] = { { "ms", 1 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
-		      { "us", 0.001 }, { "µs", 0.001 }, { "ns", 0.000001 } };
+	} units[] = {{"ms", 1},	    {"h", 3600000}, {"m", 60000},    {"s", 1000},
+		     {"us", 0.001}, {"µs", 0.001},  {"ns", 0.000001}};
 	double total = 0;
 
 	if (!s || !*s)
@@ -310,6 +462,7 @@ static void job_free(struct op_job *j)
 		free(j->namespaces[i]);
 	free(j->namespaces);
 	free(j->monitor);
+	cJSON_Delete(j->selector);
 	free(j);
 }
 
@@ -457,16 +610,17 @@ static int rb_crd_rules(struct rule_buf *b, const cJSON *arr, char *err, size_t 
 		if (!c)
 			return -ENOMEM;
 		if (src) {
-			const char **v = rb_keep(b, calloc((size_t)cJSON_GetArraySize(src) + 1,
-							   sizeof(*v)));
+			const char **v =
+			    rb_keep(b, calloc((size_t)cJSON_GetArraySize(src) + 1, sizeof(*v)));
 
 			if (!v)
 				return -ENOMEM;
 			cJSON_ArrayForEach(s, src)
 			{
 				if (!cJSON_IsString(s)) {
-					snprintf(err, errlen, "%s[%zu]: sourceLabels must be strings",
-						 what, idx - 1);
+					snprintf(err, errlen,
+						 "%s[%zu]: sourceLabels must be strings", what,
+						 idx - 1);
 					return -EINVAL;
 				}
 				v[n++] = s->valuestring;
@@ -581,7 +735,7 @@ static void copy_label_rules(struct rule_buf *b, const cJSON *list, const char *
 
 	cJSON_ArrayForEach(l, list)
 	{
-		const char *srcs[2] = { NULL, NULL };
+		const char *srcs[2] = {NULL, NULL};
 
 		if (!cJSON_IsString(l))
 			continue;
@@ -589,6 +743,111 @@ static void copy_label_rules(struct rule_buf *b, const cJSON *list, const char *
 		srcs[0] = rb_fmt(b, "__meta_kubernetes_%s_label_%s", prefix, k);
 		rb_rule(b, "replace", "(.+)", rb_fmt(b, "%s", k), "${1}", srcs);
 	}
+}
+
+/* A CRD ByteSize ("512KB", "10MiB", "1.5GB", "0"): units are powers of 1024
+ * with or without the "i", as Prometheus' units.ParseBase2Bytes reads them. */
+static int parse_byte_size(const char *s, int64_t *out)
+{
+	static const char units[] = "KMGTPE";
+	char *end;
+	double v = strtod(s, &end), mul = 1;
+	const char *u;
+
+	if (end == s || v < 0)
+		return -EINVAL;
+	if (!*end) {
+		if (v != 0)
+			return -EINVAL; /* a bare number must be 0 */
+		*out = 0;
+		return 0;
+	}
+	u = strchr(units, *end);
+	if (u && *end) {
+		for (const char *k = units; k <= u; k++)
+			mul *= 1024;
+		end++;
+		if (*end == 'i')
+			end++;
+	}
+	if (strcmp(end, "B") != 0 || v * mul > 9e18)
+		return -EINVAL;
+	*out = (int64_t)(v * mul);
+	return 0;
+}
+
+/* scrapeProtocols / fallbackScrapeProtocol -> Accept header and fallback
+ * parser, weighted like Prometheus' acceptHeader(). */
+static int protocols(struct scrape_config *c, const cJSON *spec, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name, *media;
+		enum starling_expo_format fmt;
+	} known[] = {
+	    {"OpenMetricsText1.0.0",
+	     "application/openmetrics-text;version=1.0.0;escaping=underscores",
+	     STARLING_EXPO_OPENMETRICS},
+	    {"OpenMetricsText0.0.1", "application/openmetrics-text;version=0.0.1",
+	     STARLING_EXPO_OPENMETRICS},
+	    {"PrometheusText1.0.0", "text/plain;version=1.0.0;escaping=underscores",
+	     STARLING_EXPO_PROMETHEUS},
+	    {"PrometheusText0.0.4", "text/plain;version=0.0.4", STARLING_EXPO_PROMETHEUS},
+	};
+	const cJSON *list = jarr(spec, "scrapeProtocols"), *p;
+	const char *fb = jstr(spec, "fallbackScrapeProtocol");
+	size_t n = 0, len;
+	int w;
+
+	c->fallback_format = STARLING_EXPO_PROMETHEUS;
+	if (fb) {
+		size_t k;
+
+		for (k = 0; k < 4 && strcmp(fb, known[k].name); k++)
+			;
+		if (k == 4) {
+			snprintf(err, errlen, "unsupported fallbackScrapeProtocol \"%s\"", fb);
+			return -EINVAL;
+		}
+		c->fallback_format = known[k].fmt;
+	}
+	/* PrometheusProto cannot be parsed here: left out of the negotiation. */
+	cJSON_ArrayForEach(p, list) n +=
+	    !(cJSON_IsString(p) && strcmp(p->valuestring, "PrometheusProto") == 0);
+	if (!n) {
+		c->accept = strdup("Accept: " STARLING_EXPO_ACCEPT_HEADER);
+		return c->accept ? 0 : -ENOMEM;
+	}
+	c->accept = malloc(1024);
+	if (!c->accept)
+		return -ENOMEM;
+	len = (size_t)snprintf(c->accept, 1024, "Accept: ");
+	w = (int)n + 1;
+	cJSON_ArrayForEach(p, list)
+	{
+		size_t k;
+
+		if (cJSON_IsString(p) && strcmp(p->valuestring, "PrometheusProto") == 0)
+			continue;
+		for (k = 0;
+		     k < 4 && !(cJSON_IsString(p) && strcmp(p->valuestring, known[k].name) == 0);
+		     k++)
+			;
+		if (k == 4) {
+			snprintf(err, errlen,
+				 "unsupported scrapeProtocols entry (supported: "
+				 "OpenMetricsText1.0.0, OpenMetricsText0.0.1, "
+				 "PrometheusText1.0.0, PrometheusText0.0.4)");
+			return -EINVAL;
+		}
+		if (w < 2 || len > 900) {
+			snprintf(err, errlen, "scrapeProtocols: too many entries");
+			return -EINVAL;
+		}
+		len += (size_t)snprintf(c->accept + len, 1024 - len, "%s;q=0.%d,", known[k].media,
+					w--);
+	}
+	snprintf(c->accept + len, 1024 - len, "*/*;q=0.%d", w);
+	return 0;
 }
 
 static int fill_scrape_config(const struct op_defaults *d, struct op_job *j, const cJSON *spec,
@@ -656,11 +915,21 @@ static int fill_scrape_config(const struct op_defaults *d, struct op_job *j, con
 	b = jbool(ep, "trackTimestampsStaleness");
 	c->track_timestamps_staleness = b == 1;
 	c->enable_compression = true;
-	v = cJSON_GetObjectItemCaseSensitive(spec, "bodySizeLimit");
 	c->body_size_limit = SCRAPE_SAFETY_BODY_LIMIT;
+	s = jstr(spec, "bodySizeLimit");
+	if (s) {
+		int64_t lim;
+
+		if (parse_byte_size(s, &lim)) {
+			snprintf(err, errlen, "invalid bodySizeLimit \"%s\"", s);
+			return -EINVAL;
+		}
+		if (lim > 0)
+			c->body_size_limit = lim;
+	}
 	v = cJSON_GetObjectItemCaseSensitive(spec, "sampleLimit");
-	c->sample_limit = cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t)v->valuedouble
-								   : d->sample_limit;
+	c->sample_limit =
+	    cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t)v->valuedouble : d->sample_limit;
 	v = cJSON_GetObjectItemCaseSensitive(spec, "labelLimit");
 	if (cJSON_IsNumber(v) && v->valuedouble > 0)
 		c->label_limit = (uint64_t)v->valuedouble;
@@ -671,10 +940,9 @@ static int fill_scrape_config(const struct op_defaults *d, struct op_job *j, con
 	if (cJSON_IsNumber(v) && v->valuedouble > 0)
 		c->label_value_length_limit = (uint64_t)v->valuedouble;
 	c->clustering = d->clustering;
-	c->fallback_format = STARLING_EXPO_PROMETHEUS;
-	c->accept = strdup("Accept: " STARLING_EXPO_ACCEPT_HEADER);
-	if (!c->accept)
-		return -ENOMEM;
+	rc = protocols(c, spec, err, errlen);
+	if (rc)
+		return rc;
 	snprintf(c->timeout_header, sizeof(c->timeout_header),
 		 "X-Prometheus-Scrape-Timeout-Seconds: %lld", (long long)(c->timeout_ms / 1000));
 	if (c->timeout_ms % 1000) {
@@ -738,7 +1006,7 @@ static int endpoint_rules(const struct op_defaults *d, const cJSON *mon, const c
 	const char *port = jstr(ep, "port"), *job_label = jstr(spec, "jobLabel");
 	const cJSON *tp = cJSON_GetObjectItemCaseSensitive(ep, "targetPort");
 	const cJSON *pn = cJSON_GetObjectItemCaseSensitive(ep, "portNumber");
-	const char *src1[2] = { NULL, NULL }, *src2[3] = { NULL, NULL, NULL };
+	const char *src1[2] = {NULL, NULL}, *src2[3] = {NULL, NULL, NULL};
 	char k[256];
 	int rc;
 
@@ -753,8 +1021,9 @@ static int endpoint_rules(const struct op_defaults *d, const cJSON *mon, const c
 		return rc;
 	/* Port selection. */
 	if (port && *port) {
-		src1[0] = pm ? "__meta_kubernetes_pod_container_port_name"
-			     : "__meta_kubernetes_endpoint_port_name";
+		src1[0] = pm		     ? "__meta_kubernetes_pod_container_port_name"
+			  : d->endpointslice ? "__meta_kubernetes_endpointslice_port_name"
+					     : "__meta_kubernetes_endpoint_port_name";
 		rb_rule(b, "keep", rb_quote(b, port), NULL, NULL, src1);
 	} else if (pm && cJSON_IsNumber(pn)) {
 		src1[0] = "__meta_kubernetes_pod_container_port_number";
@@ -767,8 +1036,10 @@ static int endpoint_rules(const struct op_defaults *d, const cJSON *mon, const c
 		rb_rule(b, "keep", rb_fmt(b, "%d", tp->valueint), NULL, NULL, src1);
 	}
 	if (!pm) {
-		src2[0] = "__meta_kubernetes_endpoint_address_target_kind";
-		src2[1] = "__meta_kubernetes_endpoint_address_target_name";
+		src2[0] = d->endpointslice ? "__meta_kubernetes_endpointslice_address_target_kind"
+					   : "__meta_kubernetes_endpoint_address_target_kind";
+		src2[1] = d->endpointslice ? "__meta_kubernetes_endpointslice_address_target_name"
+					   : "__meta_kubernetes_endpoint_address_target_name";
 		rb_rule(b, "replace", "Node;(.*)", "node", "${1}", src2);
 		rb_rule(b, "replace", "Pod;(.*)", "pod", "${1}", src2);
 	}
@@ -854,7 +1125,7 @@ int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, stru
 		return -ENOMEM;
 	cJSON_ArrayForEach(ep, eps)
 	{
-		struct rule_buf b = { 0 }, mb = { 0 };
+		struct rule_buf b = {0}, mb = {0};
 		struct op_job *j = calloc(1, sizeof(*j));
 		char e2[256] = "";
 
@@ -878,6 +1149,11 @@ int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, stru
 			break;
 		}
 		rc = job_namespaces(j, spec, ns);
+		if (!rc && jobj(spec, "selector")) {
+			j->selector = cJSON_Duplicate(jobj(spec, "selector"), true);
+			if (!j->selector)
+				rc = -ENOMEM;
+		}
 		if (!rc)
 			rc = fill_scrape_config(d, j, spec, ep, &mb, e2, sizeof(e2));
 		if (!rc)
@@ -916,6 +1192,9 @@ void op_gen_scratch_init(struct op_gen_scratch *s)
 {
 	starling_lset_init(&s->base);
 	starling_lset_init(&s->ls);
+	starling_lset_init(&s->cand);
+	s->jobs = NULL;
+	s->jobs_cap = 0;
 	starling_relabel_scratch_init(&s->rs);
 }
 
@@ -923,6 +1202,8 @@ void op_gen_scratch_free(struct op_gen_scratch *s)
 {
 	starling_lset_free(&s->base);
 	starling_lset_free(&s->ls);
+	starling_lset_free(&s->cand);
+	free(s->jobs);
 	starling_relabel_scratch_free(&s->rs);
 }
 
@@ -994,7 +1275,8 @@ static const char *pod_ready(const cJSON *pod)
 /* Labels common to every target of a pod. */
 static int pod_labels(struct starling_lset *ls, char *buf, size_t cap, const cJSON *pod)
 {
-	const cJSON *md = jobj(pod, "metadata"), *st = jobj(pod, "status"), *spec = jobj(pod, "spec");
+	const cJSON *md = jobj(pod, "metadata"), *st = jobj(pod, "status"),
+		    *spec = jobj(pod, "spec");
 	const cJSON *o;
 	int rc = 0;
 
@@ -1094,8 +1376,7 @@ static int finish_target(const struct op_defaults *d, struct op_job *j, struct o
 		const char *n = ls->v[i].name;
 
 		if (strncmp(n, "__meta_", 7) == 0 || strncmp(n, "__tmp", 5) == 0 ||
-		    strcmp(n, "__scrape_interval__") == 0 ||
-		    strcmp(n, "__scrape_timeout__") == 0) {
+		    strcmp(n, "__scrape_interval__") == 0 || strcmp(n, "__scrape_timeout__") == 0) {
 			snprintf(s->buf, sizeof(s->buf), "%s", n);
 			starling_lset_del(ls, s->buf);
 			continue;
@@ -1107,12 +1388,38 @@ static int finish_target(const struct op_defaults *d, struct op_job *j, struct o
 	return fn(arg, j, ls);
 }
 
-static int pod_targets(const struct op_defaults *d, struct op_job *j, const cJSON *pod,
+/* The jobs a rebuild evaluates together: each candidate's meta labels are
+ * built once and relabelled for every job whose namespaces hold it. */
+struct job_set {
+	struct op_job *const *v;
+	size_t n;
+};
+
+static int emit(const struct op_defaults *d, const struct job_set *js, struct op_gen_scratch *s,
+		op_target_fn fn, void *arg)
+{
+	const char *ns = starling_lset_get(&s->cand, "__meta_kubernetes_namespace");
+
+	for (size_t i = 0; i < js->n; i++) {
+		int rc;
+
+		if (!in_namespaces(js->v[i], ns))
+			continue;
+		if (starling_lset_copy(&s->ls, &s->cand))
+			return -ENOMEM;
+		rc = finish_target(d, js->v[i], s, fn, arg);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int pod_targets(const struct op_defaults *d, const struct job_set *js, const cJSON *pod,
 		       struct op_gen_scratch *s, op_target_fn fn, void *arg)
 {
 	const char *ip = jstr(jobj(pod, "status"), "podIP");
 	const char *ns = meta_str(pod, "namespace");
-	static const char *const lists[2] = { "containers", "initContainers" };
+	static const char *const lists[2] = {"containers", "initContainers"};
 	char addr[128];
 	int rc;
 
@@ -1131,27 +1438,29 @@ static int pod_targets(const struct op_defaults *d, struct op_job *j, const cJSO
 			const cJSON *ports = jarr(c, "ports"), *p;
 
 			if (!ports || cJSON_GetArraySize(ports) == 0) {
-				if (starling_lset_copy(&s->ls, &s->base) ||
-				    container_labels(&s->ls, c, l == 1) ||
-				    starling_lset_set_str(&s->ls, "__address__", ip))
+				if (starling_lset_copy(&s->cand, &s->base) ||
+				    container_labels(&s->cand, c, l == 1) ||
+				    starling_lset_set_str(&s->cand, "__address__", ip))
 					return -ENOMEM;
-				rc = finish_target(d, j, s, fn, arg);
+				rc = emit(d, js, s, fn, arg);
 				if (rc < 0)
 					return rc;
 				continue;
 			}
 			cJSON_ArrayForEach(p, ports)
 			{
-				const cJSON *num = cJSON_GetObjectItemCaseSensitive(p, "containerPort");
+				const cJSON *num =
+				    cJSON_GetObjectItemCaseSensitive(p, "containerPort");
 
 				if (!cJSON_IsNumber(num))
 					continue;
 				join_host_port(addr, sizeof(addr), ip, num->valueint);
-				if (starling_lset_copy(&s->ls, &s->base) ||
-				    container_labels(&s->ls, c, l == 1) || port_labels(&s->ls, p) ||
-				    starling_lset_set_str(&s->ls, "__address__", addr))
+				if (starling_lset_copy(&s->cand, &s->base) ||
+				    container_labels(&s->cand, c, l == 1) ||
+				    port_labels(&s->cand, p) ||
+				    starling_lset_set_str(&s->cand, "__address__", addr))
 					return -ENOMEM;
-				rc = finish_target(d, j, s, fn, arg);
+				rc = emit(d, js, s, fn, arg);
 				if (rc < 0)
 					return rc;
 			}
@@ -1194,13 +1503,13 @@ static int endpoint_pod_labels(struct starling_lset *ls, char *buf, size_t cap, 
 	return 0;
 }
 
-static int endpoints_targets(const struct op_defaults *d, struct op_job *j, const cJSON *eps,
-			     const struct op_cluster *cl, struct op_gen_scratch *s, op_target_fn fn,
-			     void *arg)
+static int endpoints_targets(const struct op_defaults *d, const struct job_set *js,
+			     const cJSON *eps, const struct op_cluster *cl,
+			     struct op_gen_scratch *s, op_target_fn fn, void *arg)
 {
 	const char *ns = meta_str(eps, "namespace"), *name = meta_str(eps, "name");
 	const cJSON *svc = op_store_get(&cl->services, ns, name), *sub;
-	static const char *const kinds[2] = { "addresses", "notReadyAddresses" };
+	static const char *const kinds[2] = {"addresses", "notReadyAddresses"};
 	char addr[128], nb[24];
 	int rc;
 
@@ -1232,46 +1541,52 @@ static int endpoints_targets(const struct op_defaults *d, struct op_job *j, cons
 				{
 					const char *ip = jstr(a, "ip");
 					const cJSON *ref = jobj(a, "targetRef");
-					const char *rkind = jstr(ref, "kind"), *rname = jstr(ref, "name");
+					const char *rkind = jstr(ref, "kind"),
+						   *rname = jstr(ref, "name");
 
 					if (!ip)
 						continue;
 					join_host_port(addr, sizeof(addr), ip, pnum->valueint);
 					snprintf(nb, sizeof(nb), "%d", pnum->valueint);
-					if (starling_lset_copy(&s->ls, &s->base))
+					if (starling_lset_copy(&s->cand, &s->base))
 						return -ENOMEM;
-					rc = starling_lset_set_str(&s->ls, "__address__", addr);
-					rc |= set_opt(&s->ls, "__meta_kubernetes_endpoint_port_name",
+					rc = starling_lset_set_str(&s->cand, "__address__", addr);
+					rc |= set_opt(&s->cand,
+						      "__meta_kubernetes_endpoint_port_name",
 						      jstr(port, "name"));
 					rc |= starling_lset_set_str(
-						&s->ls, "__meta_kubernetes_endpoint_port_protocol",
-						proto);
+					    &s->cand, "__meta_kubernetes_endpoint_port_protocol",
+					    proto);
 					rc |= starling_lset_set_str(
-						&s->ls, "__meta_kubernetes_endpoint_ready",
-						k == 0 ? "true" : "false");
-					rc |= set_opt(&s->ls, "__meta_kubernetes_endpoint_hostname",
-						      jstr(a, "hostname"));
-					rc |= set_opt(&s->ls, "__meta_kubernetes_endpoint_node_name",
+					    &s->cand, "__meta_kubernetes_endpoint_ready",
+					    k == 0 ? "true" : "false");
+					rc |=
+					    set_opt(&s->cand, "__meta_kubernetes_endpoint_hostname",
+						    jstr(a, "hostname"));
+					rc |= set_opt(&s->cand,
+						      "__meta_kubernetes_endpoint_node_name",
 						      jstr(a, "nodeName"));
-					rc |= set_opt(&s->ls,
-						      "__meta_kubernetes_endpoint_address_target_kind",
-						      rkind);
-					rc |= set_opt(&s->ls,
-						      "__meta_kubernetes_endpoint_address_target_name",
-						      rname);
+					rc |= set_opt(
+					    &s->cand,
+					    "__meta_kubernetes_endpoint_address_target_kind",
+					    rkind);
+					rc |= set_opt(
+					    &s->cand,
+					    "__meta_kubernetes_endpoint_address_target_name",
+					    rname);
 					if (rc)
 						return -ENOMEM;
 					if (rkind && rname && strcmp(rkind, "Pod") == 0) {
 						const char *rns = jstr(ref, "namespace");
-						const cJSON *pod = op_store_get(&cl->pods,
-										rns ? rns : ns, rname);
+						const cJSON *pod =
+						    op_store_get(&cl->pods, rns ? rns : ns, rname);
 
-						if (pod && endpoint_pod_labels(&s->ls, s->buf,
-									       sizeof(s->buf), pod,
-									       pnum->valueint, proto))
+						if (pod && endpoint_pod_labels(
+							       &s->cand, s->buf, sizeof(s->buf),
+							       pod, pnum->valueint, proto))
 							return -ENOMEM;
 					}
-					rc = finish_target(d, j, s, fn, arg);
+					rc = emit(d, js, s, fn, arg);
 					if (rc < 0)
 						return rc;
 				}
@@ -1281,31 +1596,213 @@ static int endpoints_targets(const struct op_defaults *d, struct op_job *j, cons
 	return 0;
 }
 
+/* EndpointSlice role (Prometheus discovery/kubernetes/endpointslice.go). */
+static int endpointslice_targets(const struct op_defaults *d, const struct job_set *js,
+				 const cJSON *es, const struct op_cluster *cl,
+				 struct op_gen_scratch *s, op_target_fn fn, void *arg)
+{
+	const char *ns = meta_str(es, "namespace"), *name = meta_str(es, "name");
+	const char *svc_name =
+	    jstr(jobj(jobj(es, "metadata"), "labels"), "kubernetes.io/service-name");
+	const cJSON *svc = svc_name ? op_store_get(&cl->services, ns, svc_name) : NULL;
+	const cJSON *port, *ep;
+	char addr[128], nb[24];
+	int rc;
+
+	starling_lset_clear(&s->base);
+	rc = set_opt(&s->base, "__meta_kubernetes_namespace", ns);
+	rc |= set_opt(&s->base, "__meta_kubernetes_endpointslice_name", name);
+	rc |= set_opt(&s->base, "__meta_kubernetes_endpointslice_address_type",
+		      jstr(es, "addressType"));
+	rc |= object_meta_labels(&s->base, s->buf, sizeof(s->buf), "endpointslice", es);
+	if (svc)
+		rc |= service_labels(&s->base, s->buf, sizeof(s->buf), svc);
+	if (rc)
+		return -ENOMEM;
+	cJSON_ArrayForEach(port, jarr(es, "ports"))
+	{
+		const cJSON *pnum = cJSON_GetObjectItemCaseSensitive(port, "port");
+		const char *proto = jstr(port, "protocol");
+
+		if (!cJSON_IsNumber(pnum))
+			continue;
+		if (!proto)
+			proto = "TCP";
+		snprintf(nb, sizeof(nb), "%d", pnum->valueint);
+		cJSON_ArrayForEach(ep, jarr(es, "endpoints"))
+		{
+			const cJSON *conds = jobj(ep, "conditions"), *a;
+			const cJSON *ref = jobj(ep, "targetRef");
+			const char *rkind = jstr(ref, "kind"), *rname = jstr(ref, "name");
+			static const char *const cn[3] = {"ready", "serving", "terminating"};
+
+			cJSON_ArrayForEach(a, jarr(ep, "addresses"))
+			{
+				if (!cJSON_IsString(a))
+					continue;
+				join_host_port(addr, sizeof(addr), a->valuestring, pnum->valueint);
+				if (starling_lset_copy(&s->cand, &s->base))
+					return -ENOMEM;
+				rc = starling_lset_set_str(&s->cand, "__address__", addr);
+				rc |= set_opt(&s->cand, "__meta_kubernetes_endpointslice_port_name",
+					      jstr(port, "name"));
+				rc |= starling_lset_set_str(
+				    &s->cand, "__meta_kubernetes_endpointslice_port_protocol",
+				    proto);
+				rc |= starling_lset_set_str(
+				    &s->cand, "__meta_kubernetes_endpointslice_port", nb);
+				rc |= set_opt(&s->cand,
+					      "__meta_kubernetes_endpointslice_port_app_protocol",
+					      jstr(port, "appProtocol"));
+				for (int c = 0; c < 3; c++) {
+					int b = jbool(conds, cn[c]);
+					char ln[96];
+
+					if (b < 0)
+						continue;
+					snprintf(ln, sizeof(ln),
+						 "__meta_kubernetes_endpointslice_endpoint_"
+						 "conditions_%s",
+						 cn[c]);
+					rc |= starling_lset_set_str(&s->cand, ln,
+								    b ? "true" : "false");
+				}
+				rc |= set_opt(&s->cand,
+					      "__meta_kubernetes_endpointslice_endpoint_hostname",
+					      jstr(ep, "hostname"));
+				rc |= set_opt(&s->cand,
+					      "__meta_kubernetes_endpointslice_endpoint_node_name",
+					      jstr(ep, "nodeName"));
+				rc |= set_opt(&s->cand,
+					      "__meta_kubernetes_endpointslice_endpoint_zone",
+					      jstr(ep, "zone"));
+				rc |= set_opt(&s->cand,
+					      "__meta_kubernetes_endpointslice_address_target_kind",
+					      rkind);
+				rc |= set_opt(&s->cand,
+					      "__meta_kubernetes_endpointslice_address_target_name",
+					      rname);
+				if (rc)
+					return -ENOMEM;
+				if (rkind && rname && strcmp(rkind, "Pod") == 0) {
+					const char *rns = jstr(ref, "namespace");
+					const cJSON *pod =
+					    op_store_get(&cl->pods, rns ? rns : ns, rname);
+
+					if (pod &&
+					    endpoint_pod_labels(&s->cand, s->buf, sizeof(s->buf),
+								pod, pnum->valueint, proto))
+						return -ENOMEM;
+				}
+				rc = emit(d, js, s, fn, arg);
+				if (rc < 0)
+					return rc;
+			}
+		}
+	}
+	return 0;
+}
+
+/* A selector value as the generated keep rule sees it: the operator puts
+ * it into the regex unquoted, so '.' matches any character (the only regex
+ * metacharacter a label value may contain). */
+static bool value_matches(const char *pattern, const char *v)
+{
+	for (; *pattern && *v; pattern++, v++)
+		if (*pattern != '.' && *pattern != *v)
+			return false;
+	return !*pattern && !*v;
+}
+
+/* Whether job j's selector (as its keep/drop rules would) selects an object
+ * with these labels (pod labels, or the service's; NULL = none). */
+static bool job_selects(const struct op_job *j, const cJSON *labels)
+{
+	const cJSON *e, *v;
+
+	if (!j->selector)
+		return true;
+	cJSON_ArrayForEach(e, jobj(j->selector, "matchLabels"))
+	{
+		const char *have = jstr(labels, e->string);
+
+		if (!cJSON_IsString(e) || !have || !value_matches(e->valuestring, have))
+			return false;
+	}
+	cJSON_ArrayForEach(e, jarr(j->selector, "matchExpressions"))
+	{
+		const char *key = jstr(e, "key"), *op = jstr(e, "operator");
+		const char *have = key ? jstr(labels, key) : NULL;
+		enum op_sel_op o;
+		bool in = false;
+
+		if (!key || !op || op_sel_op_parse(op, &o))
+			return true; /* refused when the job was built */
+		cJSON_ArrayForEach(v, jarr(e, "values")) in |=
+		    have && cJSON_IsString(v) && value_matches(v->valuestring, have);
+		if ((o == OP_SEL_IN && !in) || (o == OP_SEL_NOT_IN && in) ||
+		    (o == OP_SEL_EXISTS && !have) || (o == OP_SEL_DOES_NOT_EXIST && have))
+			return false;
+	}
+	return true;
+}
+
+int op_targets(const struct op_defaults *d, struct op_job *const *jobs, size_t n_jobs,
+	       const struct op_cluster *c, struct op_gen_scratch *s, op_target_fn fn, void *arg)
+{
+	const struct op_store *st = d->kind == OP_POD_MONITORS ? &c->pods
+				    : d->endpointslice	       ? &c->endpointslices
+							       : &c->endpoints;
+	int rc = 0;
+
+	if (!n_jobs)
+		return 0;
+	/* Component rules run first and could rewrite the labels the
+	 * selector looks at: then every job sees every object. */
+	bool prefilter = starling_relabel_rules_count(d->rules) == 0;
+
+	if (s->jobs_cap < n_jobs) {
+		struct op_job **v = realloc(s->jobs, n_jobs * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->jobs = v;
+		s->jobs_cap = n_jobs;
+	}
+	for (size_t i = 0; i < st->n && !rc; i++) {
+		const cJSON *o = st->v[i].obj, *labels = NULL;
+		const char *ns = meta_str(o, "namespace");
+		struct job_set sel = {s->jobs, 0};
+
+		if (d->kind == OP_POD_MONITORS) {
+			labels = jobj(jobj(o, "metadata"), "labels");
+		} else {
+			const char *svc = d->endpointslice
+					      ? jstr(jobj(jobj(o, "metadata"), "labels"),
+						     "kubernetes.io/service-name")
+					      : meta_str(o, "name");
+			const cJSON *so = svc ? op_store_get(&c->services, ns, svc) : NULL;
+
+			labels = jobj(jobj(so, "metadata"), "labels");
+		}
+		for (size_t k = 0; k < n_jobs; k++)
+			if (in_namespaces(jobs[k], ns) &&
+			    (!prefilter || job_selects(jobs[k], labels)))
+				s->jobs[sel.n++] = jobs[k];
+		if (!sel.n)
+			continue;
+		if (d->kind == OP_POD_MONITORS)
+			rc = pod_targets(d, &sel, o, s, fn, arg);
+		else if (d->endpointslice)
+			rc = endpointslice_targets(d, &sel, o, c, s, fn, arg);
+		else
+			rc = endpoints_targets(d, &sel, o, c, s, fn, arg);
+	}
+	return rc;
+}
+
 int op_job_targets(const struct op_defaults *d, struct op_job *job, const struct op_cluster *c,
 		   struct op_gen_scratch *s, op_target_fn fn, void *arg)
 {
-	int rc;
-
-	if (d->kind == OP_POD_MONITORS) {
-		for (size_t i = 0; i < c->pods.n; i++) {
-			const cJSON *pod = c->pods.v[i].obj;
-
-			if (!in_namespaces(job, meta_str(pod, "namespace")))
-				continue;
-			rc = pod_targets(d, job, pod, s, fn, arg);
-			if (rc)
-				return rc;
-		}
-		return 0;
-	}
-	for (size_t i = 0; i < c->endpoints.n; i++) {
-		const cJSON *eps = c->endpoints.v[i].obj;
-
-		if (!in_namespaces(job, meta_str(eps, "namespace")))
-			continue;
-		rc = endpoints_targets(d, job, eps, c, s, fn, arg);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	return op_targets(d, &job, 1, c, s, fn, arg);
 }

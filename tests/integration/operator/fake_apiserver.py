@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A fake Kubernetes API server for the prometheus.operator tests.
 
-Serves LIST and WATCH of pods, services, endpoints, podmonitors and
+Serves LIST and WATCH of pods, services, endpoints, endpointslices, podmonitors and
 servicemonitors (cluster-wide and per namespace) the way the real API server
 shapes them: `<Kind>List` documents with metadata.resourceVersion (paged with
 limit/continue), and for `?watch=1` a chunked stream of newline-separated
@@ -9,14 +9,17 @@ limit/continue), and for `?watch=1` a chunked stream of newline-separated
 resourceVersion, ended after timeoutSeconds.
 
 A control API drives it from the test script:
-  POST /_control/apply       body: an object (kind + metadata) -> ADDED/MODIFIED
+  POST /_control/apply       body: an object (kind + metadata), or a JSON array
+                             of them -> ADDED/MODIFIED
   POST /_control/delete      body: an object -> DELETED
   POST /_control/expire      every open watch gets ERROR 410 and history is dropped
   POST /_control/garbage     every open watch gets a line of garbage
   POST /_control/list_garbage?n=N  the next N LISTs answer with garbage
-  GET  /_control/stats       {"lists": n, "watches": n, "unauthorized": n}
+  GET  /_control/stats       {"lists": n, "pages": n, "watches": n, "unauthorized": n}
 
-Usage: fake_apiserver.py PORT TOKEN
+Usage: fake_apiserver.py PORT TOKEN [MAX_PAGE]
+MAX_PAGE caps the items per LIST page (as a server under load may return
+fewer than `limit`), so that clients must follow `continue`.
 """
 import json
 import sys
@@ -30,6 +33,7 @@ RESOURCES = {
     "pods": ("Pod", "v1", "/api/v1"),
     "services": ("Service", "v1", "/api/v1"),
     "endpoints": ("Endpoints", "v1", "/api/v1"),
+    "endpointslices": ("EndpointSlice", "discovery.k8s.io/v1", "/apis/discovery.k8s.io/v1"),
     "podmonitors": ("PodMonitor", "monitoring.coreos.com/v1", "/apis/monitoring.coreos.com/v1"),
     "servicemonitors": ("ServiceMonitor", "monitoring.coreos.com/v1",
                         "/apis/monitoring.coreos.com/v1"),
@@ -44,7 +48,7 @@ class State:
         self.objects = {r: {} for r in RESOURCES}   # plural -> (ns, name) -> obj
         self.history = []   # (rv, plural, ns, event dict or special string)
         self.min_rv = self.rv  # watches from an older rv get 410
-        self.stats = {"lists": 0, "watches": 0, "unauthorized": 0}
+        self.stats = {"lists": 0, "pages": 0, "watches": 0, "unauthorized": 0}
         self.list_garbage = 0
 
     def change(self, obj, deleted=False):
@@ -81,6 +85,7 @@ class State:
 
 STATE = State()
 TOKEN = ""
+MAX_PAGE = 0
 
 
 def route(path):
@@ -119,7 +124,9 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
         if u.path == "/_control/apply":
-            STATE.change(json.loads(body))
+            doc = json.loads(body)
+            for o in doc if isinstance(doc, list) else [doc]:
+                STATE.change(o)
         elif u.path == "/_control/delete":
             STATE.change(json.loads(body), deleted=True)
         elif u.path == "/_control/expire":
@@ -164,7 +171,10 @@ class Handler(BaseHTTPRequestHandler):
                      if ns is None or ons == ns]
             rv = STATE.rv
         start = int(q.get("continue") or 0)
+        STATE.stats["pages"] += 1 if start else 0
         limit = int(q.get("limit") or 0) or len(items) or 1
+        if MAX_PAGE:
+            limit = min(limit, MAX_PAGE)
         page = items[start:start + limit]
         md = {"resourceVersion": str(rv)}
         if start + limit < len(items):
@@ -227,8 +237,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    global TOKEN
+    global TOKEN, MAX_PAGE
     port, TOKEN = int(sys.argv[1]), sys.argv[2]
+    MAX_PAGE = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     srv.daemon_threads = True
     srv.serve_forever()

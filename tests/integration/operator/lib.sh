@@ -106,5 +106,11 @@ stat_of() {
 # healthy: the component reports healthy on /metrics.
 healthy() {
 	curl -s "http://127.0.0.1:$http/metrics" |
-		grep -Eq '^starling_component_healthy\{component_id="prometheus.operator.podmonitors.pm"[^}]*\} 1'
+		grep -Eq "^starling_component_healthy\\{component_id=\"${comp:-prometheus.operator.podmonitors.pm}\"[^}]*\\} 1"
+}
+
+# api_errors: starling_operator_api_errors_total of the instance, as an integer.
+api_errors() {
+	curl -s "http://127.0.0.1:$http/metrics" |
+		awk '/^starling_operator_api_errors_total/ {s += $2} END {printf "%d\n", s}'
 }
