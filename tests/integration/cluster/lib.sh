@@ -79,6 +79,19 @@ agree() {
 	done
 }
 
+# sample_keys NAME OWNER: up to 20 probe keys OWNER owns in NAME's view
+sample_keys() { owner_map "$1" | awk -v o="$2" '$2 == o { print $1 }' | head -20; }
+# keys_moved OLD "KEYS" NODES...: every node answers an owner other than OLD
+# for every one of KEYS
+keys_moved() {
+	local old=$1 keys=$2 n; shift 2
+	for n in "$@"; do
+		nx "$n" python3 "$HERE/probe.py" owner-of "${HTTP[$n]}" $keys |
+			awk -v old="$old" -v want="$(echo "$keys" | wc -l)" \
+				'NF == 2 && $2 != old && $2 != "-" { k++ } END { exit k != want }' || return 1
+	done
+}
+
 metrics() { nx "$1" curl -sf "http://${HTTP[$1]}/metrics"; }
 ready() { nx "$1" curl -sf -o /dev/null "http://${HTTP[$1]}/-/ready"; }
 

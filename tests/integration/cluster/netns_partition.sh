@@ -45,6 +45,10 @@ wait_until 40 split || fail "partition not detected: p1 sees p3 $(state_of p1 p3
 log "partition detected on both sides after $(( $(now_ms) - t0 )) ms"
 [ "$(owners p3)" = "p3 $PROBE_KEYS" ] || fail "p3 alone should own everything: $(owners p3)"
 
+# p3's rejoins fail while it is cut off, and it says so (with the addresses)
+wait_until 10 grep -qF 'msg="join: none of 2 peers answered (addresses: 127.100.23.1:23201 127.100.23.2:23201)' "$TMP/p3.log" ||
+	fail "p3 did not log its failed rejoin"
+
 ip -n $SW link set stccs3 up; t0=$(now_ms)
 wait_until 40 all3 || fail "partition did not heal"
 log "healed through rejoin after $(( $(now_ms) - t0 )) ms"
