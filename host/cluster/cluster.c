@@ -1149,12 +1149,17 @@ const char *cluster_self_name(struct cluster *c)
 	return c->cfg.node_name;
 }
 
+/* Takes cb_lock so that, once this returns, no callback with the old
+ * (fn, arg) is still running: the caller may free the old arg right away
+ * (the runtime unregisters with NULL before it is destroyed). */
 void cluster_on_view_change(struct cluster *c, cluster_view_fn fn, void *arg)
 {
+	pthread_mutex_lock(&c->cb_lock);
 	pthread_mutex_lock(&c->lock);
 	c->view_fn = fn;
 	c->view_arg = arg;
 	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->cb_lock);
 }
 
 /* ---- operator surface ---- */
