@@ -34,8 +34,8 @@
 #define SERF_TAG_MAGIC 0xff
 /* Log lines are produced with c->lock held (inside engine callbacks) and
  * written later without it, so a slow stderr never stalls the protocol. */
-#define EVENT_MAX     64
-#define EVENT_LEN     256
+#define EVENT_MAX 64
+#define EVENT_LEN 256
 
 struct peer_seen {
 	char name[ML_NAME_MAX];
@@ -129,8 +129,8 @@ static void flush_events(struct cluster *c)
 	for (unsigned i = 0; i < n; i++)
 		log_msg(lv[i], "cluster", "%s", out[i]);
 	if (lost)
-		log_msg(STARLING_LOG_WARN, "cluster", "%u cluster log lines dropped (too many at once)",
-			lost);
+		log_msg(STARLING_LOG_WARN, "cluster",
+			"%u cluster log lines dropped (too many at once)", lost);
 	pthread_mutex_unlock(&c->log_lock);
 }
 
@@ -352,8 +352,8 @@ static void note_seen(struct cluster *c, const struct ml_node *m, const char *st
 			if (strcmp(c->seen[i].state, state)) {
 				if (!self)
 					queue_event(c, STARLING_LOG_INFO,
-						    "member %s (%s) is now %s (was %s)", name,
-						    addr, state, c->seen[i].state);
+						    "member %s (%s) is now %s (was %s)", name, addr,
+						    state, c->seen[i].state);
 				snprintf(c->seen[i].state, sizeof(c->seen[i].state), "%s", state);
 				c->seen[i].last_change = when;
 			}
@@ -365,8 +365,7 @@ static void note_seen(struct cluster *c, const struct ml_node *m, const char *st
 	if (!ns)
 		return;
 	if (!self)
-		queue_event(c, STARLING_LOG_INFO, "member %s (%s) joined as %s", name, addr,
-			    state);
+		queue_event(c, STARLING_LOG_INFO, "member %s (%s) joined as %s", name, addr, state);
 	c->seen = ns;
 	snprintf(ns[c->n_seen].name, sizeof(ns[0].name), "%s", name);
 	snprintf(ns[c->n_seen].state, sizeof(ns[0].state), "%s", state);
@@ -631,7 +630,8 @@ static void *join_main(void *arg)
 			 * counted, they are reported next round) */
 			if (c->join_round_k && ok == c->join_round_ok &&
 			    failed - c->join_round_failed >= c->join_round_k)
-				queue_event(c, c->joined_once ? STARLING_LOG_INFO : STARLING_LOG_WARN,
+				queue_event(c,
+					    c->joined_once ? STARLING_LOG_INFO : STARLING_LOG_WARN,
 					    "join: none of %u peers answered (addresses: %s); %s",
 					    c->join_round_k, c->join_tried,
 					    c->joined_once ? "retrying at the next rejoin_interval"
@@ -914,16 +914,17 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 		}
 		pthread_mutex_lock(&c->lock);
 		if (ok)
-			queue_event(c, STARLING_LOG_INFO, "joined the cluster through %u of %u peers",
-				    ok, issued);
+			queue_event(c, STARLING_LOG_INFO,
+				    "joined the cluster through %u of %u peers", ok, issued);
 		else if (!issued)
 			queue_event(c, STARLING_LOG_INFO,
 				    "no join address other than ourselves; starting alone");
 		else
-			queue_event(c, STARLING_LOG_WARN,
-				    "join: none of %u peers answered (addresses: %s); starting alone "
-				    "and retrying every %d s",
-				    issued, c->join_tried, JOIN_RETRY_MS / 1000);
+			queue_event(
+			    c, STARLING_LOG_WARN,
+			    "join: none of %u peers answered (addresses: %s); starting alone "
+			    "and retrying every %d s",
+			    issued, c->join_tried, JOIN_RETRY_MS / 1000);
 		/* the next round reports again only about its own joins */
 		c->join_round_k = 0;
 		pthread_mutex_unlock(&c->lock);
@@ -942,8 +943,9 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 		ml_addr_format(&c->advertise, a, sizeof(a));
 		pthread_mutex_lock(&c->lock);
 		queue_event(c, STARLING_LOG_INFO,
-			    "node %s listening on %s (advertised %s), profile %s%s", c->cfg.node_name,
-			    c->cfg.bind, a, c->cfg.profile, c->keys.n ? ", encrypted" : "");
+			    "node %s listening on %s (advertised %s), profile %s%s",
+			    c->cfg.node_name, c->cfg.bind, a, c->cfg.profile,
+			    c->keys.n ? ", encrypted" : "");
 		pthread_mutex_unlock(&c->lock);
 	}
 	flush_events(c);
