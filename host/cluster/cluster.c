@@ -85,7 +85,8 @@ struct cluster {
 		char msg[EVENT_LEN];
 	} events[EVENT_MAX];
 	unsigned n_events, events_lost;
-	pthread_mutex_t log_lock; /* keeps flushed lines in order */
+	pthread_mutex_t log_lock; /* keeps flushed lines in order; guards out */
+	char out[EVENT_MAX][EVENT_LEN];
 };
 
 /* With c->lock held: queue one log line. */
@@ -111,7 +112,6 @@ static void queue_event(struct cluster *c, enum starling_log_level level, const 
 /* Without c->lock: write the queued log lines. */
 static void flush_events(struct cluster *c)
 {
-	static __thread char out[EVENT_MAX][EVENT_LEN];
 	enum starling_log_level lv[EVENT_MAX];
 	unsigned n, lost;
 
@@ -121,13 +121,13 @@ static void flush_events(struct cluster *c)
 	lost = c->events_lost;
 	for (unsigned i = 0; i < n; i++) {
 		lv[i] = c->events[i].level;
-		memcpy(out[i], c->events[i].msg, EVENT_LEN);
+		memcpy(c->out[i], c->events[i].msg, EVENT_LEN);
 	}
 	c->n_events = 0;
 	c->events_lost = 0;
 	pthread_mutex_unlock(&c->lock);
 	for (unsigned i = 0; i < n; i++)
-		log_msg(lv[i], "cluster", "%s", out[i]);
+		log_msg(lv[i], "cluster", "%s", c->out[i]);
 	if (lost)
 		log_msg(STARLING_LOG_WARN, "cluster",
 			"%u cluster log lines dropped (too many at once)", lost);
