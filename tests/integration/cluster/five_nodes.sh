@@ -50,6 +50,7 @@ log "n5's keys re-owned on n1-n4 $(( $(now_ms) - t0 )) ms after kill -9"
 dead5() { for n in n1 n2 n3 n4; do [ "$(state_of "$n" n5)" = dead ] || return 1; done; }
 wait_until 5 dead5 || fail "n5 not marked dead after kill -9: $(for n in n1 n2 n3 n4; do echo "$n:"; peer_states $n; done)"
 log "n5 dead on n1-n4 after $(( $(now_ms) - t0 )) ms (kill -9)"
+metrics n1 | grep -qx 'cluster_node_peers{state="dead"} 1' || fail "n1 metrics: $(metrics n1 | grep 'peers{state="dead"')"
 wait_until 5 agree n1 n2 n3 n4 || fail "survivors disagree after n5 died: $(owners n1)"
 [ "$(owners n1 | wc -l)" -eq 4 ] || fail "keys not re-owned by the 4 survivors: $(owners n1)"
 log "survivors agree: $(owners n1 | tr '\n' ' ')"

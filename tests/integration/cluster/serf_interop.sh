@@ -41,6 +41,20 @@ t0=$(now_ms)
 wait_until 20 all_four || { serf members -rpc-addr=127.0.0.1:$R1; peer_states n1; fail "serf+starling did not converge ($MODE)"; }
 log "$MODE: 2 serf + 2 starling converged in $(( $(now_ms) - t0 )) ms"
 serf members -rpc-addr=127.0.0.1:$R1
+# the same view in /metrics; serf's packets (compressed, CRC'd, maybe
+# encrypted) decode without a single drop
+m=$(metrics n1)
+for want in 'cluster_node_peers{state="viewer"} 2' 'cluster_node_peers{state="participant"} 2' \
+	'cluster_packets_dropped_total{reason="decrypt_failed"} 0' \
+	'cluster_packets_dropped_total{reason="unencrypted"} 0' \
+	'cluster_packets_dropped_total{reason="malformed"} 0' \
+	'cluster_packets_dropped_total{reason="bad_checksum"} 0' \
+	'cluster_packets_dropped_total{reason="bad_compression"} 0'; do
+	echo "$m" | grep -qxF "$want" || fail "n1 metrics: want $want, have: $(echo "$m" | grep -F "${want% *}")"
+done
+echo "$m" | awk '$1 == "cluster_transport_rx_packets_total" && $2 > 0 { ok = 1 } END { exit !ok }' ||
+	fail "n1 received no packets: $(echo "$m" | grep rx_packets)"
+
 # serf agents are viewers: they own nothing; the two daemons split the keys
 wait_until 5 agree n1 n2 || fail "owners: n1 says $(owners n1 | tr '\n' ' '), n2 says $(owners n2 | tr '\n' ' ')"
 [ "$(owners n1 | wc -l)" -eq 2 ] || fail "both daemons should own keys: $(owners n1)"
