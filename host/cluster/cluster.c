@@ -34,7 +34,7 @@
 #define SERF_TAG_MAGIC 0xff
 /* Log lines are produced with c->lock held (inside engine callbacks) and
  * written later without it, so a slow stderr never stalls the protocol. */
-#define EVENT_MAX 64
+#define EVENT_MAX 256 /* a push/pull from a big cluster brings every member at once */
 #define EVENT_LEN 256
 
 struct peer_seen {
