@@ -7,12 +7,15 @@
 #include "engine.h"
 #include "net.h"
 #include "ownership.h"
+#include "log.h"
 
 #include <errno.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +32,10 @@
 #define FIRST_JOIN_MAX_MS 3000
 /* Serf encodes tags as a msgpack map after this byte. */
 #define SERF_TAG_MAGIC 0xff
+/* Log lines are produced with c->lock held (inside engine callbacks) and
+ * written later without it, so a slow stderr never stalls the protocol. */
+#define EVENT_MAX 256 /* a push/pull from a big cluster brings every member at once */
+#define EVENT_LEN 256
 
 struct peer_seen {
 	char name[ML_NAME_MAX];
@@ -69,7 +76,63 @@ struct cluster {
 	struct peer_seen *seen;
 	size_t n_seen;
 	uint64_t view_changes;
+	/* join addresses of the last round, for the log */
+	char join_tried[512];
+	unsigned join_round_ok, join_round_failed, join_round_k;
+	/* queued log lines (c->lock), written by flush_events() */
+	struct {
+		enum starling_log_level level;
+		char msg[EVENT_LEN];
+	} events[EVENT_MAX];
+	unsigned n_events, events_lost;
+	pthread_mutex_t log_lock; /* keeps flushed lines in order; guards out */
+	char out[EVENT_MAX][EVENT_LEN];
 };
+
+/* With c->lock held: queue one log line. */
+static void queue_event(struct cluster *c, enum starling_log_level level, const char *fmt, ...)
+    STARLING_PRINTF(3, 4);
+static void queue_event(struct cluster *c, enum starling_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if ((int)level > (int)log_get_level())
+		return;
+	if (c->n_events == EVENT_MAX) {
+		c->events_lost++;
+		return;
+	}
+	c->events[c->n_events].level = level;
+	va_start(ap, fmt);
+	vsnprintf(c->events[c->n_events].msg, EVENT_LEN, fmt, ap);
+	va_end(ap);
+	c->n_events++;
+}
+
+/* Without c->lock: write the queued log lines. */
+static void flush_events(struct cluster *c)
+{
+	enum starling_log_level lv[EVENT_MAX];
+	unsigned n, lost;
+
+	pthread_mutex_lock(&c->log_lock);
+	pthread_mutex_lock(&c->lock);
+	n = c->n_events;
+	lost = c->events_lost;
+	for (unsigned i = 0; i < n; i++) {
+		lv[i] = c->events[i].level;
+		memcpy(c->out[i], c->events[i].msg, EVENT_LEN);
+	}
+	c->n_events = 0;
+	c->events_lost = 0;
+	pthread_mutex_unlock(&c->lock);
+	for (unsigned i = 0; i < n; i++)
+		log_msg(lv[i], "cluster", "%s", c->out[i]);
+	if (lost)
+		log_msg(STARLING_LOG_WARN, "cluster",
+			"%u cluster log lines dropped (too many at once)", lost);
+	pthread_mutex_unlock(&c->log_lock);
+}
 
 void cluster_config_defaults(struct cluster_config *cfg)
 {
@@ -275,11 +338,22 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static void note_seen(struct cluster *c, const char *name, const char *state, int64_t when)
+/* With c->lock held: remember when each member's display state changed, and
+ * log the change. Our own state is logged by set_state(). */
+static void note_seen(struct cluster *c, const struct ml_node *m, const char *state, int64_t when)
 {
+	const char *name = m->name;
+	bool self = strcmp(name, c->cfg.node_name) == 0;
+	char addr[64];
+
+	ml_addr_format(&m->addr, addr, sizeof(addr));
 	for (size_t i = 0; i < c->n_seen; i++) {
 		if (strcmp(c->seen[i].name, name) == 0) {
 			if (strcmp(c->seen[i].state, state)) {
+				if (!self)
+					queue_event(c, STARLING_LOG_INFO,
+						    "member %s (%s) is now %s (was %s)", name, addr,
+						    state, c->seen[i].state);
 				snprintf(c->seen[i].state, sizeof(c->seen[i].state), "%s", state);
 				c->seen[i].last_change = when;
 			}
@@ -290,6 +364,8 @@ static void note_seen(struct cluster *c, const char *name, const char *state, in
 
 	if (!ns)
 		return;
+	if (!self)
+		queue_event(c, STARLING_LOG_INFO, "member %s (%s) joined as %s", name, addr, state);
 	c->seen = ns;
 	snprintf(ns[c->n_seen].name, sizeof(ns[0].name), "%s", name);
 	snprintf(ns[c->n_seen].state, sizeof(ns[0].state), "%s", state);
@@ -326,7 +402,7 @@ static void recompute(struct cluster *c, int64_t now)
 		struct tags t;
 		const char *st = member_state(m, &t);
 
-		note_seen(c, m->name, st, now + c->mono_to_unix);
+		note_seen(c, m, st, now + c->mono_to_unix);
 		/* suspects keep their targets until declared dead: no flapping */
 		if ((m->state == ML_STATE_ALIVE || m->state == ML_STATE_SUSPECT) &&
 		    t.state == CLUSTER_STATE_PARTICIPANT)
@@ -340,8 +416,12 @@ static void recompute(struct cluster *c, int64_t now)
 		names[i] = parts[i]->name;
 		weights[i] = t.weight;
 	}
-	if (!c->ready && c->cfg.wait_for_size > 0 && k >= (size_t)c->cfg.wait_for_size)
+	if (!c->ready && c->cfg.wait_for_size > 0 && k >= (size_t)c->cfg.wait_for_size) {
 		c->ready = true;
+		queue_event(c, STARLING_LOG_INFO,
+			    "%zu participants (wait_for_size %d): this node now owns targets", k,
+			    c->cfg.wait_for_size);
+	}
 	if (!view_equal(c->view, names, weights, k))
 		install_view(c, names, weights, k);
 out:
@@ -470,17 +550,41 @@ static int resolve_join(const char *entry, struct ml_addr *out, int n, int max)
 static unsigned issue_joins(struct cluster *c)
 {
 	struct ml_addr addrs[MAX_JOIN_ADDRS];
+	char unresolved[256] = "";
+	size_t ul = 0;
 	int n = 0, k;
 
-	for (size_t i = 0; i < c->cfg.n_join; i++)
+	for (size_t i = 0; i < c->cfg.n_join; i++) {
+		int before = n;
+
 		n = resolve_join(c->cfg.join[i], addrs, n, MAX_JOIN_ADDRS);
+		if (n == before && n < MAX_JOIN_ADDRS && ul < sizeof(unresolved))
+			ul += (size_t)snprintf(unresolved + ul, sizeof(unresolved) - ul, "%s%s",
+					       ul ? " " : "", c->cfg.join[i]);
+	}
 	pthread_mutex_lock(&c->lock);
+	if (unresolved[0])
+		queue_event(c, STARLING_LOG_WARN, "join: no address for %s", unresolved);
 	/* never join ourselves */
 	for (int i = 0; i < n;) {
 		if (ml_addr_eq(&addrs[i], &c->advertise))
 			addrs[i] = addrs[--n];
 		else
 			i++;
+	}
+	/* the log names what was tried, in a stable order (so that the
+	 * logger's repeat suppression works across retries) */
+	{
+		size_t tl = 0;
+
+		c->join_tried[0] = 0;
+		for (int i = 0; i < n && tl < sizeof(c->join_tried); i++) {
+			char a[64];
+
+			ml_addr_format(&addrs[i], a, sizeof(a));
+			tl += (size_t)snprintf(c->join_tried + tl, sizeof(c->join_tried) - tl,
+					       "%s%s", tl ? " " : "", a);
+		}
 	}
 	for (int i = n - 1; i > 0; i--) {
 		int j = rand() % (i + 1);
@@ -495,6 +599,12 @@ static unsigned issue_joins(struct cluster *c)
 	for (int i = 0; i < k; i++)
 		ml_join(c->eng, &addrs[i], now);
 	c->joins_issued += (unsigned)k;
+	{
+		const char *conflict;
+
+		ml_join_status(c->eng, &c->join_round_ok, &c->join_round_failed, &conflict);
+		c->join_round_k = (unsigned)k;
+	}
 	pthread_mutex_unlock(&c->lock);
 	return (unsigned)k;
 }
@@ -516,6 +626,17 @@ static void *join_main(void *arg)
 			ml_join_status(c->eng, &ok, &failed, &conflict);
 			if (ok)
 				c->joined_once = true;
+			/* every join of the last round failed (pending ones are not
+			 * counted, they are reported next round) */
+			if (c->join_round_k && ok == c->join_round_ok &&
+			    failed - c->join_round_failed >= c->join_round_k)
+				queue_event(c,
+					    c->joined_once ? STARLING_LOG_INFO : STARLING_LOG_WARN,
+					    "join: none of %u peers answered (addresses: %s); %s",
+					    c->join_round_k, c->join_tried,
+					    c->joined_once ? "retrying at the next rejoin_interval"
+							   : "still alone, retrying every 2 s");
+			c->join_round_k = 0;
 			if (!c->joined_once)
 				c->next_join = now + JOIN_RETRY_MS;
 			else
@@ -524,6 +645,7 @@ static void *join_main(void *arg)
 						   : INT64_MAX;
 			pthread_mutex_unlock(&c->lock);
 			issue_joins(c);
+			flush_events(c);
 			pthread_mutex_lock(&c->lock);
 			continue;
 		}
@@ -572,8 +694,13 @@ static void idle(void *arg)
 	    now - c->start_ms >= c->cfg.wait_timeout_ms) {
 		c->ready = true;
 		c->epoch++; /* what this node owns changed */
+		queue_event(c, STARLING_LOG_WARN,
+			    "wait_timeout passed below wait_for_size %d participants: this node "
+			    "now owns targets anyway",
+			    c->cfg.wait_for_size);
 	}
 	pthread_mutex_unlock(&c->lock);
+	flush_events(c);
 
 	pthread_mutex_lock(&c->cb_lock);
 	pthread_mutex_lock(&c->lock);
@@ -612,6 +739,7 @@ int cluster_create(const struct cluster_config *cfg, struct cluster **out, char 
 	}
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->cb_lock, NULL);
+	pthread_mutex_init(&c->log_lock, NULL);
 	pthread_condattr_t ca;
 
 	pthread_condattr_init(&ca);
@@ -748,7 +876,7 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 	pthread_mutex_unlock(&c->lock);
 	rc = ml_net_start(c->net, &ops);
 	if (rc) {
-		snprintf(err, errlen, "cluster: cannot start threads");
+		snprintf(err, errlen, "cannot start threads");
 		return rc;
 	}
 	if (c->cfg.n_join) {
@@ -776,7 +904,7 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 				      : JOIN_RETRY_MS);
 		pthread_mutex_unlock(&c->lock);
 		if (cbuf[0]) {
-			snprintf(err, errlen, "cluster: %s; pick another cluster.node_name", cbuf);
+			snprintf(err, errlen, "%s; pick another cluster.node_name", cbuf);
 			pthread_mutex_lock(&c->lock);
 			c->running = false;
 			pthread_mutex_unlock(&c->lock);
@@ -784,16 +912,43 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 			c->net = NULL;
 			return -EEXIST;
 		}
-		if (!ok)
-			fprintf(stderr,
-				"cluster: no join peer answered (%u tried); starting alone "
-				"and retrying every %d s\n",
-				issued, JOIN_RETRY_MS / 1000);
-		if (pthread_create(&c->join_thr, NULL, join_main, c) == 0)
-			c->join_thr_started = true;
+		pthread_mutex_lock(&c->lock);
+		if (ok)
+			queue_event(c, STARLING_LOG_INFO,
+				    "joined the cluster through %u of %u peers", ok, issued);
+		else if (!issued)
+			queue_event(c, STARLING_LOG_INFO,
+				    "no join address other than ourselves; starting alone");
 		else
-			fprintf(stderr, "cluster: cannot start the join thread; no rejoin\n");
+			queue_event(
+			    c, STARLING_LOG_WARN,
+			    "join: none of %u peers answered (addresses: %s); starting alone "
+			    "and retrying every %d s",
+			    issued, c->join_tried, JOIN_RETRY_MS / 1000);
+		/* the next round reports again only about its own joins */
+		c->join_round_k = 0;
+		pthread_mutex_unlock(&c->lock);
+		if (pthread_create(&c->join_thr, NULL, join_main, c) == 0) {
+			c->join_thr_started = true;
+		} else {
+			pthread_mutex_lock(&c->lock);
+			queue_event(c, STARLING_LOG_ERROR,
+				    "cannot start the join thread: no retries, no rejoin");
+			pthread_mutex_unlock(&c->lock);
+		}
 	}
+	{
+		char a[64];
+
+		ml_addr_format(&c->advertise, a, sizeof(a));
+		pthread_mutex_lock(&c->lock);
+		queue_event(c, STARLING_LOG_INFO,
+			    "node %s listening on %s (advertised %s), profile %s%s",
+			    c->cfg.node_name, c->cfg.bind, a, c->cfg.profile,
+			    c->keys.n ? ", encrypted" : "");
+		pthread_mutex_unlock(&c->lock);
+	}
+	flush_events(c);
 	return 0;
 }
 
@@ -803,6 +958,9 @@ static void set_state(struct cluster *c, enum cluster_node_state st)
 	size_t len;
 
 	pthread_mutex_lock(&c->lock);
+	if (c->state != st)
+		queue_event(c, STARLING_LOG_INFO, "this node is now %s (was %s)", state_name(st),
+			    state_name(c->state));
 	c->state = st;
 	if (c->eng && c->running) {
 		len = encode_tags(st, c->cfg.weight, meta, sizeof(meta));
@@ -813,6 +971,7 @@ static void set_state(struct cluster *c, enum cluster_node_state st)
 	pthread_mutex_unlock(&c->lock);
 	if (c->net)
 		ml_net_kick(c->net);
+	flush_events(c);
 }
 
 static void set_single_view(struct cluster *c, bool participant)
@@ -917,9 +1076,12 @@ void cluster_leave(struct cluster *c, int64_t timeout_ms)
 	wait_broadcasts(c, start + timeout_ms);
 	pthread_mutex_lock(&c->lock);
 	c->running = false;
+	queue_event(c, STARLING_LOG_INFO, "left the cluster after %" PRId64 " ms",
+		    ml_now_ms() - start);
 	pthread_mutex_unlock(&c->lock);
 	ml_net_stop(c->net);
 	c->net = NULL;
+	flush_events(c);
 }
 
 void cluster_destroy(struct cluster *c)
@@ -933,6 +1095,7 @@ void cluster_destroy(struct cluster *c)
 		pthread_mutex_unlock(&c->lock);
 		ml_net_stop(c->net);
 	}
+	flush_events(c);
 	ml_free(c->eng);
 	ownership_view_free(c->view);
 	free(c->seen);
@@ -940,6 +1103,7 @@ void cluster_destroy(struct cluster *c)
 	free_strv(c->cfg.secret_keys, c->cfg.n_secret_keys);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->cb_lock);
+	pthread_mutex_destroy(&c->log_lock);
 	pthread_cond_destroy(&c->join_cond);
 	free(c);
 }
@@ -987,12 +1151,17 @@ const char *cluster_self_name(struct cluster *c)
 	return c->cfg.node_name;
 }
 
+/* Takes cb_lock so that, once this returns, no callback with the old
+ * (fn, arg) is still running: the caller may free the old arg right away
+ * (the runtime unregisters with NULL before it is destroyed). */
 void cluster_on_view_change(struct cluster *c, cluster_view_fn fn, void *arg)
 {
+	pthread_mutex_lock(&c->cb_lock);
 	pthread_mutex_lock(&c->lock);
 	c->view_fn = fn;
 	c->view_arg = arg;
 	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->cb_lock);
 }
 
 /* ---- operator surface ---- */

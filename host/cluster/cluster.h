@@ -66,7 +66,9 @@ uint64_t cluster_epoch(struct cluster *c);
 const char *cluster_self_name(struct cluster *c);
 
 /* Called (not debounced; the host debounces) from a cluster thread whenever
- * the epoch changes. One callback. */
+ * the epoch changes. One callback. Replacing or clearing it waits for a
+ * callback in flight, so the old arg may be freed afterwards; never call it
+ * (nor cluster_set_participant/cluster_leave) from inside the callback. */
 typedef void (*cluster_view_fn)(void *arg, uint64_t epoch);
 void cluster_on_view_change(struct cluster *c, cluster_view_fn fn, void *arg);
 

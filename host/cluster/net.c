@@ -101,13 +101,13 @@ int ml_net_open(const struct ml_addr *bind_addr, struct ml_net **out, struct ml_
 	n->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (n->tcp < 0 || n->udp < 0 || n->stop_fd < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "cluster: socket: %s", strerror(errno));
+		snprintf(err, errlen, "socket: %s", strerror(errno));
 		goto fail;
 	}
 	setsockopt(n->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(n->tcp, (struct sockaddr *)&ss, sl) || listen(n->tcp, 128)) {
 		rc = -errno;
-		snprintf(err, errlen, "cluster: cannot bind TCP %s: %s", as, strerror(errno));
+		snprintf(err, errlen, "cannot bind TCP %s: %s", as, strerror(errno));
 		goto fail;
 	}
 	/* port 0: use the TCP port for UDP too */
@@ -115,7 +115,7 @@ int ml_net_open(const struct ml_addr *bind_addr, struct ml_net **out, struct ml_
 	getsockname(n->tcp, (struct sockaddr *)&ss, &sl);
 	if (bind(n->udp, (struct sockaddr *)&ss, sl)) {
 		rc = -errno;
-		snprintf(err, errlen, "cluster: cannot bind UDP %s: %s", as, strerror(errno));
+		snprintf(err, errlen, "cannot bind UDP %s: %s", as, strerror(errno));
 		goto fail;
 	}
 	int bufsz = 2 * 1024 * 1024;

@@ -24,11 +24,12 @@ for i in 1 2 3; do
 	ip -n $ns addr add 127.100.23.$i/24 dev stcch$i && ip -n $ns link set stcch$i up || fail "addr $i"
 done
 
+# HTTP on each node's own address inside its namespace (probed from there)
 for i in 1 2 3; do
-	ip netns exec stc_c$i "$NODE_BIN" --name p$i --bind 127.100.23.$i:23201 \
-		--join 127.100.23.1:23201 --join 127.100.23.2:23201 --rejoin-ms 3000 \
-		--status "$TMP/p$i.status" >>"$TMP/p$i.log" 2>&1 &
-	PIDS+=($!)
+	NS[p$i]=stc_c$i
+	start_node p$i 127.100.23.$i:23201 127.100.23.$i:23211 \
+		--cluster.join=127.100.23.1:23201 --cluster.join=127.100.23.2:23201 \
+		--cluster.rejoin-interval=3s
 done
 
 all3() { for n in p1 p2 p3; do [ "$(count_state $n participant)" -eq 3 ] || return 1; done; }
@@ -42,11 +43,15 @@ split() {
 }
 wait_until 40 split || fail "partition not detected: p1 sees p3 $(state_of p1 p3), p3 sees p1 $(state_of p3 p1)"
 log "partition detected on both sides after $(( $(now_ms) - t0 )) ms"
-[ "$(owners p3)" = "p3 1000" ] || fail "p3 alone should own everything: $(owners p3)"
+[ "$(owners p3)" = "p3 $PROBE_KEYS" ] || fail "p3 alone should own everything: $(owners p3)"
+
+# p3's rejoins fail while it is cut off, and it says so (with the addresses)
+wait_until 10 grep -qF 'msg="join: none of 2 peers answered (addresses: 127.100.23.1:23201 127.100.23.2:23201)' "$TMP/p3.log" ||
+	fail "p3 did not log its failed rejoin"
 
 ip -n $SW link set stccs3 up; t0=$(now_ms)
 wait_until 40 all3 || fail "partition did not heal"
 log "healed through rejoin after $(( $(now_ms) - t0 )) ms"
-agree() { [ "$(owners p1)" = "$(owners p3)" ] && [ "$(owners p2)" = "$(owners p3)" ] && [ "$(owners p1 | wc -l)" -eq 3 ]; }
-wait_until 5 agree || fail "owners disagree after heal"
+wait_until 5 agree p1 p2 p3 || fail "owners disagree after heal"
+[ "$(owners p1 | wc -l)" -eq 3 ] || fail "not all 3 own keys after heal: $(owners p1)"
 echo PASS

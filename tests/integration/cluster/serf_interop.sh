@@ -1,26 +1,27 @@
 # Interop with Debian's serf agent (memberlist 0.2.2): 2 serf agents + 2
-# Starling nodes, plain or with -encrypt (arg "encrypt"). Ports 23101-23114.
+# Starling daemons, plain or with -encrypt (arg "encrypt"). Ports 23101-23116
+# (plain) and 23121-23136 (encrypt).
 . "$(dirname "$0")/lib.sh"
 command -v serf >/dev/null || { echo "serf not installed: skipped"; exit 77; }
 MODE=${1:-plain}
 KEYARGS=(); SERFKEY=()
 if [ "$MODE" = encrypt ]; then
 	KEY=$(serf keygen)
-	KEYARGS=(--key "$KEY"); SERFKEY=(-encrypt="$KEY")
+	KEYARGS=(--cluster.secret-keys="$KEY"); SERFKEY=(-encrypt="$KEY")
 	BASE=23120
 else
 	BASE=23100
 fi
 S1=$((BASE + 1)); S2=$((BASE + 2)); N1=$((BASE + 3)); N2=$((BASE + 4))
-R1=$((BASE + 11)); R2=$((BASE + 12))
+R1=$((BASE + 11)); R2=$((BASE + 12)); H1=$((BASE + 15)); H2=$((BASE + 16))
 
 serf agent -node=s1 -bind=127.0.0.1:$S1 -rpc-addr=127.0.0.1:$R1 -tag role=web "${SERFKEY[@]}" >"$TMP/s1.log" 2>&1 &
 PIDS+=($!); PID_s1=$!
 wait_until 10 serf members -rpc-addr=127.0.0.1:$R1 >/dev/null 2>&1 || fail "serf s1 did not start"
 serf agent -node=s2 -bind=127.0.0.1:$S2 -rpc-addr=127.0.0.1:$R2 -retry-join=127.0.0.1:$S1 -retry-interval=1s "${SERFKEY[@]}" >"$TMP/s2.log" 2>&1 &
 PIDS+=($!); PID_s2=$!
-start_node n1 127.0.0.1:$N1 --join 127.0.0.1:$S1 "${KEYARGS[@]}"
-start_node n2 127.0.0.1:$N2 --join 127.0.0.1:$S2 "${KEYARGS[@]}"
+start_node n1 127.0.0.1:$N1 127.0.0.1:$H1 --cluster.join=127.0.0.1:$S1 "${KEYARGS[@]}"
+start_node n2 127.0.0.1:$N2 127.0.0.1:$H2 --cluster.join=127.0.0.1:$S2 "${KEYARGS[@]}"
 
 serf_sees() { # serf_sees RPC NODE STATUS [tag]
 	serf members -rpc-addr=127.0.0.1:$1 2>/dev/null | awk -v n="$2" -v s="$3" -v t="${4:-}" \
@@ -40,17 +41,32 @@ t0=$(now_ms)
 wait_until 20 all_four || { serf members -rpc-addr=127.0.0.1:$R1; peer_states n1; fail "serf+starling did not converge ($MODE)"; }
 log "$MODE: 2 serf + 2 starling converged in $(( $(now_ms) - t0 )) ms"
 serf members -rpc-addr=127.0.0.1:$R1
-# serf agents are viewers: they own nothing
-owners n1 | grep -q '^s[12] ' && fail "a serf agent owns keys"
+# the same view in /metrics; serf's packets (compressed, CRC'd, maybe
+# encrypted) decode without a single drop
+m=$(metrics n1)
+for want in 'cluster_node_peers{state="viewer"} 2' 'cluster_node_peers{state="participant"} 2' \
+	'cluster_packets_dropped_total{reason="decrypt_failed"} 0' \
+	'cluster_packets_dropped_total{reason="unencrypted"} 0' \
+	'cluster_packets_dropped_total{reason="malformed"} 0' \
+	'cluster_packets_dropped_total{reason="bad_checksum"} 0' \
+	'cluster_packets_dropped_total{reason="bad_compression"} 0'; do
+	echo "$m" | grep -qxF "$want" || fail "n1 metrics: want $want, have: $(echo "$m" | grep -F "${want% *}")"
+done
+echo "$m" | awk '$1 == "cluster_transport_rx_packets_total" && $2 > 0 { ok = 1 } END { exit !ok }' ||
+	fail "n1 received no packets: $(echo "$m" | grep rx_packets)"
+
+# serf agents are viewers: they own nothing; the two daemons split the keys
+wait_until 5 agree n1 n2 || fail "owners: n1 says $(owners n1 | tr '\n' ' '), n2 says $(owners n2 | tr '\n' ' ')"
+[ "$(owners n1 | wc -l)" -eq 2 ] || fail "both daemons should own keys: $(owners n1)"
 
 # a killed serf agent is detected by Starling
-kill -9 "$PID_s2"; t0=$(now_ms)
+kill -9 "$PID_s2"; t0=$(now_ms); wait "$PID_s2" 2>/dev/null
 s2dead() { [ "$(state_of n1 s2)" = dead ] && [ "$(state_of n2 s2)" = dead ]; }
 wait_until 30 s2dead || fail "starling did not detect killed serf agent"
 log "starling marked killed serf agent dead after $(( $(now_ms) - t0 )) ms"
 
 # a killed Starling node is detected by serf
-kill -9 "$PID_n2"; t0=$(now_ms)
+kill -9 "$PID_n2"; t0=$(now_ms); wait "$PID_n2" 2>/dev/null
 wait_until 30 serf_sees $R1 n2 failed || fail "serf did not detect killed starling node"
 log "serf marked killed starling node failed after $(( $(now_ms) - t0 )) ms"
 [ "$(state_of n1 n2)" = dead ] || wait_until 10 eval '[ "$(state_of n1 n2)" = dead ]' || fail "n1 did not see n2 dead"
@@ -58,6 +74,8 @@ log "serf marked killed starling node failed after $(( $(now_ms) - t0 )) ms"
 kill -TERM "$PID_n1"; t0=$(now_ms)
 wait_until 15 serf_sees $R1 n1 left || { serf members -rpc-addr=127.0.0.1:$R1; fail "serf did not see n1 leave"; }
 log "serf saw n1 leave gracefully after $(( $(now_ms) - t0 )) ms"
+wait_exit "$PID_n1" 15 || fail "n1 still running 15 s after SIGTERM"
+[ "$EXIT_RC" -eq 0 ] || fail "n1 exited with $EXIT_RC after SIGTERM"
 # serf must never have choked on what we sent (dead peers' dial errors are
 # expected and not matched here)
 BAD='decode|[Dd]ecrypt|checksum|[Ii]nvalid|not supported|[Uu]nsupported|incompatible'

@@ -8,6 +8,7 @@
 #include <CUnit/Basic.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,48 @@ static void test_single_node_mode(void)
 	free(json);
 	cluster_leave(c, 100);
 	CU_ASSERT_FALSE(cluster_owns(c, 1, 1));
+	cluster_destroy(c);
+}
+
+/* A callback in flight when the host unregisters: cluster_on_view_change
+ * must not return before it finished (the host frees its arg right after). */
+static volatile int slow_started, slow_done;
+
+static void on_view_slow(void *arg, uint64_t epoch)
+{
+	(void)arg;
+	(void)epoch;
+	__atomic_store_n(&slow_started, 1, __ATOMIC_SEQ_CST);
+	usleep(300000);
+	__atomic_store_n(&slow_done, 1, __ATOMIC_SEQ_CST);
+}
+
+static void *participate(void *arg)
+{
+	cluster_set_participant(arg);
+	return NULL;
+}
+
+static void test_unregister_waits_for_callback(void)
+{
+	struct cluster_config cfg;
+	struct cluster *c;
+	pthread_t t;
+	char err[256];
+
+	cluster_config_defaults(&cfg);
+	snprintf(cfg.node_name, sizeof(cfg.node_name), "solo");
+	CU_ASSERT_EQUAL_FATAL(cluster_create(&cfg, &c, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cluster_start(c, err, sizeof(err)), 0);
+	cluster_on_view_change(c, on_view_slow, NULL);
+	slow_started = slow_done = 0;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, participate, c), 0);
+	for (int i = 0; i < 500 && !__atomic_load_n(&slow_started, __ATOMIC_SEQ_CST); i++)
+		usleep(2000);
+	CU_ASSERT_EQUAL(slow_started, 1);
+	cluster_on_view_change(c, NULL, NULL);
+	CU_ASSERT_EQUAL(__atomic_load_n(&slow_done, __ATOMIC_SEQ_CST), 1);
+	pthread_join(t, NULL);
 	cluster_destroy(c);
 }
 
@@ -367,6 +410,7 @@ int main(void)
 	s = CU_add_suite("cluster_front", NULL, NULL);
 	CU_add_test(s, "single_node_mode", test_single_node_mode);
 	CU_add_test(s, "config_errors", test_config_errors);
+	CU_add_test(s, "unregister_waits_for_callback", test_unregister_waits_for_callback);
 	CU_add_test(s, "wait_for_size_timeout", test_wait_for_size_timeout);
 	CU_add_test(s, "two_nodes_weights_duplicate_name", test_two_nodes_and_duplicate_name);
 	CU_add_test(s, "keyring_rotation_wrong_key_wrong_label", test_keyring_and_label);
