@@ -6,6 +6,7 @@
 #include <CUnit/Basic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sim.h"
 
@@ -172,6 +173,82 @@ static void test_partition_and_heal(void)
 	s = NULL;
 }
 
+/* node `m` as `v` sees it (NULL if not in v's list) */
+static const struct ml_node *view_of(struct sim *sm, int v, int m)
+{
+	struct ml_engine *e = sim_engine(sm, v);
+
+	for (size_t i = 0; i < ml_node_count(e); i++) {
+		const struct ml_node *n = ml_node_at(e, i);
+
+		if (strcmp(n->name, sim_name(sm, m)) == 0)
+			return n;
+	}
+	return NULL;
+}
+
+/*
+ * Lifeguard confirmations, as serf counts them: 4 nodes (k = 2), one crashes.
+ * The first survivor to fail a probe gossips suspect{From: itself}; the other
+ * two adopt that suspicion, and each must still gossip its own suspect{From:
+ * itself} when its own probe fails. Only then does every survivor (the first
+ * one included) count 2 confirmations and declare the node dead at the
+ * minimum timeout (4 s after the suspicion) instead of up to 24 s.
+ */
+static void test_suspicion_confirmations(void)
+{
+	struct sim_opts o = {
+	    .n = 4, .seed = 7, .profile = "lan", .delay_ms = 1, .jitter_ms = 2, .loss = 0};
+	struct sim *sm = sim_new(&o);
+	int max_n[4] = {0}, k[4] = {0};
+	int64_t dead_at[4] = {-1, -1, -1, -1}, crash;
+	bool all_alive = false;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sm);
+	for (int i = 1; i < 4; i++)
+		sim_join(sm, i, 0);
+	while (sim_now(sm) < 20000 && !all_alive) {
+		sim_run_until(sm, sim_now(sm) + 100);
+		all_alive = true;
+		for (int v = 0; v < 4; v++)
+			for (int m = 0; m < 4; m++)
+				all_alive &= sim_state(sm, v, m) == ML_STATE_ALIVE;
+	}
+	CU_ASSERT_FATAL(all_alive);
+	sim_run_until(sm, sim_now(sm) + 3000);
+	sim_crash(sm, 3);
+	crash = sim_now(sm);
+	while (sim_now(sm) - crash < 30000) {
+		bool done = true;
+
+		sim_run_until(sm, sim_now(sm) + 20);
+		for (int v = 0; v < 3; v++) {
+			const struct ml_node *n = view_of(sm, v, 3);
+
+			if (n && n->state == ML_STATE_SUSPECT) {
+				if (n->susp_n > max_n[v])
+					max_n[v] = n->susp_n;
+				k[v] = n->susp_k;
+			}
+			if (dead_at[v] < 0 && (!n || n->state == ML_STATE_DEAD))
+				dead_at[v] = sim_now(sm) - crash;
+			done &= dead_at[v] >= 0;
+		}
+		if (done)
+			break;
+	}
+	printf("\n  4 nodes, one crashed: confirmations %d/%d/%d (k %d), dead after %lld/%lld/%lld ms\n",
+	       max_n[0], max_n[1], max_n[2], k[0], (long long)dead_at[0], (long long)dead_at[1],
+	       (long long)dead_at[2]);
+	for (int v = 0; v < 3; v++) {
+		CU_ASSERT_EQUAL(k[v], 2);
+		CU_ASSERT_EQUAL(max_n[v], 2);
+		/* first failed probe (<= 3 probe rounds) + 4 s minimum + gossip */
+		CU_ASSERT(dead_at[v] >= 0 && dead_at[v] <= 9000);
+	}
+	sim_free(sm);
+}
+
 int main(void)
 {
 	CU_pSuite suite;
@@ -184,6 +261,8 @@ int main(void)
 	CU_add_test(suite, "crash_detection", test_crash_detection);
 	CU_add_test(suite, "no_false_death_at_10pct_loss", test_no_false_death_under_loss);
 	CU_add_test(suite, "partition_and_heal", test_partition_and_heal);
+	suite = CU_add_suite("cluster_sim_4", NULL, NULL);
+	CU_add_test(suite, "suspicion_confirmations", test_suspicion_confirmations);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
