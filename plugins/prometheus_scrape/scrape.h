@@ -18,6 +18,7 @@
 #include <starling/http.h>
 #include <starling/plugin.h>
 #include <starling/relabel.h>
+#include <starling/scrape_sched.h>
 
 /* Hard cap on a decompressed body when body_size_limit is 0 ("none"), so a
  * gzip bomb cannot exhaust memory. */
@@ -139,7 +140,7 @@ struct scrape_target {
 	void *owner;	   /* the component instance */
 	uint64_t key;	   /* ownership key (starling_target_key) */
 	uint64_t identity; /* hash of the input labels */
-	int64_t phase_ms;  /* key mod interval */
+	int64_t phase_ms;  /* starling_scrape_phase(key, interval) */
 
 	/* Synthetic series: target labels + __name__, sorted, and hashes. */
 	struct starling_label *report_labels[SCRAPE_N_REPORT_MAX];
@@ -233,10 +234,6 @@ struct scrape_stats {
 int scrape_target_new(const struct scrape_config *cfg, const struct starling_label *in, size_t n,
 		      struct scrape_target **out, char *err, size_t errlen);
 void scrape_target_free(struct scrape_target *t);
-
-/* First slot boundary of a target at or after now_ms:
- * t = k * interval + (key mod interval). Same on every node. */
-int64_t scrape_next_slot(int64_t now_ms, int64_t interval_ms, int64_t phase_ms);
 
 /* Append "%XX"-escaped s (Go url.QueryEscape) to buf; returns 0 or -ENOSPC. */
 int scrape_query_escape(const char *s, char *buf, size_t cap, size_t *len);

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <starling/labels.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
@@ -650,9 +649,7 @@ static void submit(struct scrape_inst *in, struct scrape_target *t)
 /* Whether this node scrapes t in the slot starting now. */
 static bool owns(struct scrape_inst *in, const struct scrape_target *t)
 {
-	if (!in->cfg->clustering)
-		return true;
-	return in->api->cluster_owns(in->self, t->key, 1);
+	return starling_scrape_owns(in->api, in->self, in->cfg->clustering, t->key);
 }
 
 static void dispatch(struct scrape_inst *in, struct scrape_target *t)
@@ -690,19 +687,20 @@ static void reset_cursor(struct scrape_inst *in);
 /* Scrape every target whose slot has come; returns ms until the next one. */
 static int64_t schedule(struct scrape_inst *in, int64_t now)
 {
-	int64_t iv = in->cfg->interval_ms, wait = 1000;
+	int64_t iv = in->cfg->interval_ms, wait = STARLING_SCRAPE_MAX_WAIT_MS, back;
 	size_t n = in->n_targets;
 	struct scrape_ctx ctx = {in->api, in->self, in->cfg, &in->scratch};
 
-	/* The wall clock went back (no slot is ever more than one interval
-	 * ahead): re-place every target on its slots from the new time. */
-	if (n && in->targets[in->cursor]->next_due_ms > now + iv) {
+	/* The wall clock went back: re-place every target on its slots from
+	 * the new time. */
+	back = n ? starling_scrape_clock_back(in->targets[in->cursor]->next_due_ms, now, iv) : 0;
+	if (back) {
 		in->api->log(in->self, STARLING_LOG_WARN,
 			     "wall clock went back by %lld ms: rescheduling the targets",
-			     (long long)(in->targets[in->cursor]->next_due_ms - now - iv));
+			     (long long)back);
 		for (size_t i = 0; i < n; i++)
 			in->targets[i]->next_due_ms =
-			    scrape_next_slot(now, iv, in->targets[i]->phase_ms);
+			    starling_scrape_next_slot(now, iv, in->targets[i]->phase_ms);
 		reset_cursor(in);
 	}
 	for (size_t done = 0; n && done < n; done++) {
@@ -710,9 +708,7 @@ static int64_t schedule(struct scrape_inst *in, int64_t now)
 
 		if (t->next_due_ms > now)
 			break;
-		t->next_due_ms += iv;
-		if (t->next_due_ms <= now) /* fell behind: skip the slots we missed */
-			t->next_due_ms = scrape_next_slot(now + 1, iv, t->phase_ms);
+		t->next_due_ms = starling_scrape_slot_done(t->next_due_ms, now, iv, t->phase_ms);
 		dispatch(in, t);
 		in->cursor = (in->cursor + 1) % n;
 	}
@@ -747,17 +743,7 @@ static void *scrape_thread(void *arg)
 		pthread_mutex_lock(&in->lock);
 		wait = schedule(in, in->api->now_ms());
 		pthread_mutex_unlock(&in->lock);
-		if (wait > 1000)
-			wait = 1000;
-		if (wait < 0)
-			wait = 0;
-		if (starling_http_run(in->http, (int)wait) < 0) {
-			/* the client cannot poll: do not spin, retry shortly */
-			int64_t ms = wait ? wait : 10;
-			struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-			nanosleep(&ts, NULL);
-		}
+		starling_scrape_wait(in->http, wait);
 	}
 	return NULL;
 }
@@ -874,7 +860,7 @@ static int scrape_start(void *inst)
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++)
 		in->targets[i]->next_due_ms =
-		    scrape_next_slot(now, in->cfg->interval_ms, in->targets[i]->phase_ms);
+		    starling_scrape_next_slot(now, in->cfg->interval_ms, in->targets[i]->phase_ms);
 	reset_cursor(in);
 	pthread_mutex_unlock(&in->lock);
 	if (in->cfg->clustering && STARLING_API_HAS(in->api, cluster_subscribe))
@@ -957,7 +943,7 @@ static int scrape_update(void *inst, const starling_config *cfg)
 	}
 	in->retired = ret;
 	for (size_t i = 0; i < nn; i++) {
-		nt[i]->next_due_ms = scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
+		nt[i]->next_due_ms = starling_scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
 		for (size_t j = 0; j < in->n_targets; j++) {
 			struct scrape_target *old = in->targets[j];
 
@@ -1019,31 +1005,21 @@ static int scrape_update(void *inst, const starling_config *cfg)
 static int scrape_list_targets(void *inst, starling_target_emit_fn emit, void *ctx)
 {
 	struct scrape_inst *in = inst;
-	struct starling_node_name owner;
-	struct starling_target_info ti;
 
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++) {
 		struct scrape_target *t = in->targets[i];
-		bool here = owns(in, t);
+		struct starling_target_info ti = {
+		    .labels = t->labels,
+		    .n_labels = t->n_labels,
+		    .key = t->key,
+		    .last_scrape_ms = t->last_scrape_ms,
+		    .last_duration_us = t->last_duration_us,
+		    .health = t->health,
+		    .last_error = t->last_error,
+		};
 
-		memset(&ti, 0, sizeof(ti));
-		ti.labels = t->labels;
-		ti.n_labels = t->n_labels;
-		ti.key = t->key;
-		ti.owned_here = here;
-		if (in->cfg->clustering &&
-		    in->api->cluster_owners(in->self, t->key, &owner, 1) == 1) {
-			ti.owner = owner.name;
-		} else if (here) {
-			in->api->cluster_self(in->self, &owner);
-			ti.owner = owner.name;
-		}
-		ti.last_scrape_ms = t->last_scrape_ms;
-		ti.last_duration_us = t->last_duration_us;
-		ti.health = here ? t->health : STARLING_TARGET_UNKNOWN;
-		ti.last_error = t->last_error;
-		emit(ctx, &ti);
+		starling_scrape_emit_target(in->api, in->self, in->cfg->clustering, &ti, emit, ctx);
 	}
 	pthread_mutex_unlock(&in->lock);
 	return 0;
