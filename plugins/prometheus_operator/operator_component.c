@@ -1131,8 +1131,8 @@ static int install_targets(struct op_inst *in)
 			}
 		}
 		if (nt)
-			nt->t->next_due_ms =
-			    starling_scrape_next_slot(now, nt->job->cfg.interval_ms, nt->t->phase_ms);
+			nt->t->next_due_ms = starling_scrape_next_slot(
+			    now, nt->job->cfg.interval_ms, nt->t->phase_ms);
 	}
 	for (size_t j = 0; j < n_old; j++) {
 		struct op_target *o = old[j];
@@ -1453,8 +1453,8 @@ static int64_t schedule(struct op_inst *in, int64_t now)
 		for (size_t i = 0; i < in->n_targets; i++) {
 			struct scrape_target *t = in->targets[i]->t;
 
-			t->next_due_ms = starling_scrape_next_slot(now, in->targets[i]->job->cfg.interval_ms,
-							  t->phase_ms);
+			t->next_due_ms = starling_scrape_next_slot(
+			    now, in->targets[i]->job->cfg.interval_ms, t->phase_ms);
 		}
 		heapify(in->targets, in->n_targets);
 	}

@@ -943,7 +943,8 @@ static int scrape_update(void *inst, const starling_config *cfg)
 	}
 	in->retired = ret;
 	for (size_t i = 0; i < nn; i++) {
-		nt[i]->next_due_ms = starling_scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
+		nt[i]->next_due_ms =
+		    starling_scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
 		for (size_t j = 0; j < in->n_targets; j++) {
 			struct scrape_target *old = in->targets[j];
 
