@@ -1347,7 +1347,6 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	struct scrape_target *t = ot->t;
 	const struct starling_host_api *api = in->api;
 	struct scrape_ctx ctx = {api, in->self, &ot->job->cfg, &in->scratch};
-	struct scrape_result r = {0};
 	struct scrape_stats st;
 	int rc;
 
@@ -1355,55 +1354,12 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 		t->in_flight = false;
 		return;
 	}
-	r.error = resp->error;
-	r.error_msg = resp->error_msg;
-	r.status = resp->status;
-	r.body = (const char *)resp->body;
-	r.body_len = resp->body_len;
-	r.content_type = resp->content_type;
-	r.start_ms = t->scrape_start_ms;
-	r.duration_us = resp->duration_us;
-	rc = scrape_process(&ctx, t, &r, &st);
-	t->in_flight = false;
-	pthread_mutex_lock(&in->lock);
-	t->last_scrape_ms = r.start_ms;
-	t->last_duration_us = r.duration_us;
-	t->health = st.up ? STARLING_TARGET_UP : STARLING_TARGET_DOWN;
-	snprintf(t->last_error, sizeof(t->last_error), "%s", st.error);
-	pthread_mutex_unlock(&in->lock);
+	rc = scrape_complete(&ctx, t, resp, &in->lock, &st);
 	api->metric_add(in->m_scrapes, 1);
 	api->metric_add(in->m_samples, (double)st.forwarded);
 	if (rc) {
 		api->metric_add(in->m_failures, 1);
 		api->log(in->self, STARLING_LOG_WARN, "scrape of %s failed: %s", t->url, st.error);
-	}
-}
-
-static void submit(struct op_inst *in, struct op_target *ot)
-{
-	const struct scrape_config *c = &ot->job->cfg;
-	const char *headers[2] = {c->accept, c->timeout_header};
-	struct starling_http_request req = {0};
-	int rc;
-
-	ot->t->scrape_start_ms = in->api->now_ms();
-	req.url = ot->t->url;
-	req.headers = headers;
-	req.n_headers = 2;
-	req.timeout_ms = c->timeout_ms;
-	req.body_limit = (size_t)c->body_size_limit;
-	req.accept_gzip = c->enable_compression;
-	req.user_agent = "Starling/" STARLING_VERSION;
-	req.done = on_done;
-	req.arg = ot;
-	ot->t->in_flight = true;
-	rc = starling_http_submit(in->http, &req);
-	if (rc) {
-		struct starling_http_response resp = {0};
-
-		resp.error = rc;
-		resp.error_msg = "could not submit the request";
-		on_done(ot, &resp);
 	}
 }
 
@@ -1424,18 +1380,16 @@ static void dispatch(struct op_inst *in, struct op_target *ot)
 		in->api->report_targets(in->self, in->owned, in->n_targets);
 	}
 	if (!owned) {
-		/* Moved away: forget its series without staleness markers. */
-		if (!t->in_flight && (t->cache.n || t->reported)) {
-			series_cache_reset(&t->cache);
-			t->reported = false;
-		}
+		scrape_forget(t); /* moved away: no staleness markers */
 		return;
 	}
 	if (t->in_flight) {
 		in->api->metric_add(in->m_missed, 1);
 		return;
 	}
-	submit(in, ot);
+	/* job configs carry no auth (the operator has none per monitor) */
+	scrape_submit(in->http, &ot->job->cfg, t, in->api->now_ms(), on_done, ot,
+		      "could not submit the request");
 }
 
 static int64_t schedule(struct op_inst *in, int64_t now)

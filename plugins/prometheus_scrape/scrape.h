@@ -258,6 +258,24 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
  * scrape, its synthetic series included (target left the config). */
 int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts_ms);
 
+/* Start t's scrape on http with c's settings at now_ms: done(arg, resp) runs
+ * on the thread driving http, or at once (error = the submit error,
+ * error_msg = submit_error) when the request cannot be queued. */
+void scrape_submit(struct starling_http_client *http, const struct scrape_config *c,
+		   struct scrape_target *t, int64_t now_ms, starling_http_done_fn done, void *arg,
+		   const char *submit_error);
+
+/* A finished scrape of t: scrape_process() it, clear in_flight and record
+ * the status for list_targets under lock. Fills *st; returns
+ * scrape_process()'s result. */
+int scrape_complete(struct scrape_ctx *ctx, struct scrape_target *t,
+		    const struct starling_http_response *resp, pthread_mutex_t *lock,
+		    struct scrape_stats *st);
+
+/* The target moved to another node: forget its series, without staleness
+ * markers, unless a scrape is still in flight. */
+void scrape_forget(struct scrape_target *t);
+
 /* --- scrape_component.c ------------------------------------------------- */
 
 extern const struct starling_component_type prometheus_scrape_type;
