@@ -276,6 +276,12 @@ int scrape_complete(struct scrape_ctx *ctx, struct scrape_target *t,
  * markers, unless a scrape is still in flight. */
 void scrape_forget(struct scrape_target *t);
 
+/* list_targets: emit t with its ownership (starling_scrape_emit_target).
+ * The caller holds the lock that guards t's status. */
+void scrape_emit_target(const struct starling_host_api *api, starling_component *self,
+			bool clustering, const struct scrape_target *t,
+			starling_target_emit_fn emit, void *ctx);
+
 /* --- scrape_component.c ------------------------------------------------- */
 
 extern const struct starling_component_type prometheus_scrape_type;

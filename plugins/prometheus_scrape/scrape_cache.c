@@ -935,3 +935,20 @@ void scrape_forget(struct scrape_target *t)
 		t->reported = false;
 	}
 }
+
+void scrape_emit_target(const struct starling_host_api *api, starling_component *self,
+			bool clustering, const struct scrape_target *t,
+			starling_target_emit_fn emit, void *ctx)
+{
+	struct starling_target_info ti = {
+	    .labels = t->labels,
+	    .n_labels = t->n_labels,
+	    .key = t->key,
+	    .last_scrape_ms = t->last_scrape_ms,
+	    .last_duration_us = t->last_duration_us,
+	    .health = t->health,
+	    .last_error = t->last_error,
+	};
+
+	starling_scrape_emit_target(api, self, clustering, &ti, emit, ctx);
+}

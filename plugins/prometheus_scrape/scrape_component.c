@@ -959,20 +959,9 @@ static int scrape_list_targets(void *inst, starling_target_emit_fn emit, void *c
 	struct scrape_inst *in = inst;
 
 	pthread_mutex_lock(&in->lock);
-	for (size_t i = 0; i < in->n_targets; i++) {
-		struct scrape_target *t = in->targets[i];
-		struct starling_target_info ti = {
-		    .labels = t->labels,
-		    .n_labels = t->n_labels,
-		    .key = t->key,
-		    .last_scrape_ms = t->last_scrape_ms,
-		    .last_duration_us = t->last_duration_us,
-		    .health = t->health,
-		    .last_error = t->last_error,
-		};
-
-		starling_scrape_emit_target(in->api, in->self, in->cfg->clustering, &ti, emit, ctx);
-	}
+	for (size_t i = 0; i < in->n_targets; i++)
+		scrape_emit_target(in->api, in->self, in->cfg->clustering, in->targets[i], emit,
+				   ctx);
 	pthread_mutex_unlock(&in->lock);
 	return 0;
 }
