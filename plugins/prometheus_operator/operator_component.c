@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <starling/http.h>
@@ -1132,8 +1131,8 @@ static int install_targets(struct op_inst *in)
 			}
 		}
 		if (nt)
-			nt->t->next_due_ms =
-			    scrape_next_slot(now, nt->job->cfg.interval_ms, nt->t->phase_ms);
+			nt->t->next_due_ms = starling_scrape_next_slot(
+			    now, nt->job->cfg.interval_ms, nt->t->phase_ms);
 	}
 	for (size_t j = 0; j < n_old; j++) {
 		struct op_target *o = old[j];
@@ -1348,7 +1347,6 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	struct scrape_target *t = ot->t;
 	const struct starling_host_api *api = in->api;
 	struct scrape_ctx ctx = {api, in->self, &ot->job->cfg, &in->scratch};
-	struct scrape_result r = {0};
 	struct scrape_stats st;
 	int rc;
 
@@ -1356,22 +1354,7 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 		t->in_flight = false;
 		return;
 	}
-	r.error = resp->error;
-	r.error_msg = resp->error_msg;
-	r.status = resp->status;
-	r.body = (const char *)resp->body;
-	r.body_len = resp->body_len;
-	r.content_type = resp->content_type;
-	r.start_ms = t->scrape_start_ms;
-	r.duration_us = resp->duration_us;
-	rc = scrape_process(&ctx, t, &r, &st);
-	t->in_flight = false;
-	pthread_mutex_lock(&in->lock);
-	t->last_scrape_ms = r.start_ms;
-	t->last_duration_us = r.duration_us;
-	t->health = st.up ? STARLING_TARGET_UP : STARLING_TARGET_DOWN;
-	snprintf(t->last_error, sizeof(t->last_error), "%s", st.error);
-	pthread_mutex_unlock(&in->lock);
+	rc = scrape_complete(&ctx, t, resp, &in->lock, &st);
 	api->metric_add(in->m_scrapes, 1);
 	api->metric_add(in->m_samples, (double)st.forwarded);
 	if (rc) {
@@ -1380,39 +1363,9 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	}
 }
 
-static void submit(struct op_inst *in, struct op_target *ot)
-{
-	const struct scrape_config *c = &ot->job->cfg;
-	const char *headers[2] = {c->accept, c->timeout_header};
-	struct starling_http_request req = {0};
-	int rc;
-
-	ot->t->scrape_start_ms = in->api->now_ms();
-	req.url = ot->t->url;
-	req.headers = headers;
-	req.n_headers = 2;
-	req.timeout_ms = c->timeout_ms;
-	req.body_limit = (size_t)c->body_size_limit;
-	req.accept_gzip = c->enable_compression;
-	req.user_agent = "Starling/" STARLING_VERSION;
-	req.done = on_done;
-	req.arg = ot;
-	ot->t->in_flight = true;
-	rc = starling_http_submit(in->http, &req);
-	if (rc) {
-		struct starling_http_response resp = {0};
-
-		resp.error = rc;
-		resp.error_msg = "could not submit the request";
-		on_done(ot, &resp);
-	}
-}
-
 static bool owns(struct op_inst *in, const struct scrape_target *t)
 {
-	if (!in->defaults.clustering)
-		return true;
-	return in->api->cluster_owns(in->self, t->key, 1);
+	return starling_scrape_owns(in->api, in->self, in->defaults.clustering, t->key);
 }
 
 static void dispatch(struct op_inst *in, struct op_target *ot)
@@ -1427,37 +1380,35 @@ static void dispatch(struct op_inst *in, struct op_target *ot)
 		in->api->report_targets(in->self, in->owned, in->n_targets);
 	}
 	if (!owned) {
-		/* Moved away: forget its series without staleness markers. */
-		if (!t->in_flight && (t->cache.n || t->reported)) {
-			series_cache_reset(&t->cache);
-			t->reported = false;
-		}
+		scrape_forget(t); /* moved away: no staleness markers */
 		return;
 	}
 	if (t->in_flight) {
 		in->api->metric_add(in->m_missed, 1);
 		return;
 	}
-	submit(in, ot);
+	/* job configs carry no auth (the operator has none per monitor) */
+	scrape_submit(in->http, &ot->job->cfg, t, in->api->now_ms(), on_done, ot,
+		      "could not submit the request");
 }
 
 static int64_t schedule(struct op_inst *in, int64_t now)
 {
-	int64_t wait = 1000;
+	int64_t wait = STARLING_SCRAPE_MAX_WAIT_MS, back = 0;
 
-	/* The wall clock went back (no slot is ever more than one interval
-	 * ahead): re-place every target on its slots from the new time. */
-	if (in->n_targets &&
-	    in->targets[0]->t->next_due_ms > now + in->targets[0]->job->cfg.interval_ms) {
+	/* The wall clock went back: re-place every target on its slots from
+	 * the new time. */
+	if (in->n_targets)
+		back = starling_scrape_clock_back(in->targets[0]->t->next_due_ms, now,
+						  in->targets[0]->job->cfg.interval_ms);
+	if (back) {
 		in->api->log(in->self, STARLING_LOG_WARN,
-			     "wall clock went back by %lld ms: rescheduling",
-			     (long long)(in->targets[0]->t->next_due_ms - now -
-					 in->targets[0]->job->cfg.interval_ms));
+			     "wall clock went back by %lld ms: rescheduling", (long long)back);
 		for (size_t i = 0; i < in->n_targets; i++) {
 			struct scrape_target *t = in->targets[i]->t;
 
-			t->next_due_ms = scrape_next_slot(now, in->targets[i]->job->cfg.interval_ms,
-							  t->phase_ms);
+			t->next_due_ms = starling_scrape_next_slot(
+			    now, in->targets[i]->job->cfg.interval_ms, t->phase_ms);
 		}
 		heapify(in->targets, in->n_targets);
 	}
@@ -1466,9 +1417,7 @@ static int64_t schedule(struct op_inst *in, int64_t now)
 		struct scrape_target *t = ot->t;
 		int64_t iv = ot->job->cfg.interval_ms;
 
-		t->next_due_ms += iv;
-		if (t->next_due_ms <= now) /* fell behind: skip the slots we missed */
-			t->next_due_ms = scrape_next_slot(now + 1, iv, t->phase_ms);
+		t->next_due_ms = starling_scrape_slot_done(t->next_due_ms, now, iv, t->phase_ms);
 		heap_down(in->targets, in->n_targets, 0);
 		dispatch(in, ot);
 	}
@@ -1505,17 +1454,7 @@ static void *scrape_thread(void *arg)
 		pthread_mutex_lock(&in->lock);
 		wait = schedule(in, in->api->now_ms());
 		pthread_mutex_unlock(&in->lock);
-		if (wait > 1000)
-			wait = 1000;
-		if (wait < 0)
-			wait = 0;
-		if (starling_http_run(in->http, (int)wait) < 0) {
-			/* The client cannot poll: do not spin, retry shortly. */
-			int64_t ms = wait ? wait : 10;
-			struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-			nanosleep(&ts, NULL);
-		}
+		starling_scrape_wait(in->http, wait);
 	}
 	return NULL;
 }
@@ -1720,32 +1659,11 @@ static void op_destroy(void *inst)
 static int op_list_targets(void *inst, starling_target_emit_fn emit, void *ctx)
 {
 	struct op_inst *in = inst;
-	struct starling_node_name owner;
-	struct starling_target_info ti;
 
 	pthread_mutex_lock(&in->lock);
-	for (size_t i = 0; i < in->n_targets; i++) {
-		struct scrape_target *t = in->targets[i]->t;
-		bool here = owns(in, t);
-
-		memset(&ti, 0, sizeof(ti));
-		ti.labels = t->labels;
-		ti.n_labels = t->n_labels;
-		ti.key = t->key;
-		ti.owned_here = here;
-		if (in->defaults.clustering &&
-		    in->api->cluster_owners(in->self, t->key, &owner, 1) == 1) {
-			ti.owner = owner.name;
-		} else if (here) {
-			in->api->cluster_self(in->self, &owner);
-			ti.owner = owner.name;
-		}
-		ti.last_scrape_ms = t->last_scrape_ms;
-		ti.last_duration_us = t->last_duration_us;
-		ti.health = here ? t->health : STARLING_TARGET_UNKNOWN;
-		ti.last_error = t->last_error;
-		emit(ctx, &ti);
-	}
+	for (size_t i = 0; i < in->n_targets; i++)
+		scrape_emit_target(in->api, in->self, in->defaults.clustering, in->targets[i]->t,
+				   emit, ctx);
 	pthread_mutex_unlock(&in->lock);
 	return 0;
 }

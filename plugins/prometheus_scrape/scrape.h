@@ -18,6 +18,7 @@
 #include <starling/http.h>
 #include <starling/plugin.h>
 #include <starling/relabel.h>
+#include <starling/scrape_sched.h>
 
 /* Hard cap on a decompressed body when body_size_limit is 0 ("none"), so a
  * gzip bomb cannot exhaust memory. */
@@ -139,7 +140,7 @@ struct scrape_target {
 	void *owner;	   /* the component instance */
 	uint64_t key;	   /* ownership key (starling_target_key) */
 	uint64_t identity; /* hash of the input labels */
-	int64_t phase_ms;  /* key mod interval */
+	int64_t phase_ms;  /* starling_scrape_phase(key, interval) */
 
 	/* Synthetic series: target labels + __name__, sorted, and hashes. */
 	struct starling_label *report_labels[SCRAPE_N_REPORT_MAX];
@@ -234,10 +235,6 @@ int scrape_target_new(const struct scrape_config *cfg, const struct starling_lab
 		      struct scrape_target **out, char *err, size_t errlen);
 void scrape_target_free(struct scrape_target *t);
 
-/* First slot boundary of a target at or after now_ms:
- * t = k * interval + (key mod interval). Same on every node. */
-int64_t scrape_next_slot(int64_t now_ms, int64_t interval_ms, int64_t phase_ms);
-
 /* Append "%XX"-escaped s (Go url.QueryEscape) to buf; returns 0 or -ENOSPC. */
 int scrape_query_escape(const char *s, char *buf, size_t cap, size_t *len);
 
@@ -260,6 +257,30 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 /* Forward stale markers at ts_ms for every series of the target's last
  * scrape, its synthetic series included (target left the config). */
 int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts_ms);
+
+/* Start t's scrape on http with c's settings at now_ms: done(arg, resp) runs
+ * on the thread driving http, or at once (error = the submit error,
+ * error_msg = submit_error) when the request cannot be queued. */
+void scrape_submit(struct starling_http_client *http, const struct scrape_config *c,
+		   struct scrape_target *t, int64_t now_ms, starling_http_done_fn done, void *arg,
+		   const char *submit_error);
+
+/* A finished scrape of t: scrape_process() it, clear in_flight and record
+ * the status for list_targets under lock. Fills *st; returns
+ * scrape_process()'s result. */
+int scrape_complete(struct scrape_ctx *ctx, struct scrape_target *t,
+		    const struct starling_http_response *resp, pthread_mutex_t *lock,
+		    struct scrape_stats *st);
+
+/* The target moved to another node: forget its series, without staleness
+ * markers, unless a scrape is still in flight. */
+void scrape_forget(struct scrape_target *t);
+
+/* list_targets: emit t with its ownership (starling_scrape_emit_target).
+ * The caller holds the lock that guards t's status. */
+void scrape_emit_target(const struct starling_host_api *api, starling_component *self,
+			bool clustering, const struct scrape_target *t,
+			starling_target_emit_fn emit, void *ctx);
 
 /* --- scrape_component.c ------------------------------------------------- */
 

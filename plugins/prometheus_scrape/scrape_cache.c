@@ -868,3 +868,87 @@ int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t t
 	t->reported = false;
 	return rc;
 }
+
+/* ------------------------------------------------------------------------ */
+/* One scrape on the HTTP client (prometheus.scrape and the operator).       */
+
+void scrape_submit(struct starling_http_client *http, const struct scrape_config *c,
+		   struct scrape_target *t, int64_t now_ms, starling_http_done_fn done, void *arg,
+		   const char *submit_error)
+{
+	const char *headers[2] = {c->accept, c->timeout_header};
+	struct starling_http_request req = {0};
+	int rc;
+
+	t->scrape_start_ms = now_ms;
+	req.url = t->url;
+	req.headers = headers;
+	req.n_headers = 2;
+	req.timeout_ms = c->timeout_ms;
+	req.body_limit = (size_t)c->body_size_limit;
+	req.accept_gzip = c->enable_compression;
+	req.user_agent = "Starling/" STARLING_VERSION;
+	req.auth = c->auth;
+	req.done = done;
+	req.arg = arg;
+	t->in_flight = true;
+	rc = starling_http_submit(http, &req);
+	if (rc) {
+		struct starling_http_response resp = {0};
+
+		resp.error = rc; /* e.g. an unreadable bearer_token_file */
+		resp.error_msg = submit_error;
+		done(arg, &resp);
+	}
+}
+
+int scrape_complete(struct scrape_ctx *ctx, struct scrape_target *t,
+		    const struct starling_http_response *resp, pthread_mutex_t *lock,
+		    struct scrape_stats *st)
+{
+	struct scrape_result r = {0};
+	int rc;
+
+	r.error = resp->error;
+	r.error_msg = resp->error_msg;
+	r.status = resp->status;
+	r.body = (const char *)resp->body;
+	r.body_len = resp->body_len;
+	r.content_type = resp->content_type;
+	r.start_ms = t->scrape_start_ms;
+	r.duration_us = resp->duration_us;
+	rc = scrape_process(ctx, t, &r, st);
+	t->in_flight = false;
+	pthread_mutex_lock(lock);
+	t->last_scrape_ms = r.start_ms;
+	t->last_duration_us = r.duration_us;
+	t->health = st->up ? STARLING_TARGET_UP : STARLING_TARGET_DOWN;
+	snprintf(t->last_error, sizeof(t->last_error), "%s", st->error);
+	pthread_mutex_unlock(lock);
+	return rc;
+}
+
+void scrape_forget(struct scrape_target *t)
+{
+	if (!t->in_flight && (t->cache.n || t->reported)) {
+		series_cache_reset(&t->cache);
+		t->reported = false;
+	}
+}
+
+void scrape_emit_target(const struct starling_host_api *api, starling_component *self,
+			bool clustering, const struct scrape_target *t,
+			starling_target_emit_fn emit, void *ctx)
+{
+	struct starling_target_info ti = {
+	    .labels = t->labels,
+	    .n_labels = t->n_labels,
+	    .key = t->key,
+	    .last_scrape_ms = t->last_scrape_ms,
+	    .last_duration_us = t->last_duration_us,
+	    .health = t->health,
+	    .last_error = t->last_error,
+	};
+
+	starling_scrape_emit_target(api, self, clustering, &ti, emit, ctx);
+}

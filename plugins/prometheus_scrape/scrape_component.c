@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <starling/labels.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
@@ -586,7 +585,6 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	struct scrape_inst *in = t->owner;
 	const struct starling_host_api *api = in->api;
 	struct scrape_ctx ctx = {api, in->self, in->cfg, &in->scratch};
-	struct scrape_result r = {0};
 	struct scrape_stats st;
 	int rc;
 
@@ -594,22 +592,7 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 		t->in_flight = false;
 		return;
 	}
-	r.error = resp->error;
-	r.error_msg = resp->error_msg;
-	r.status = resp->status;
-	r.body = (const char *)resp->body;
-	r.body_len = resp->body_len;
-	r.content_type = resp->content_type;
-	r.start_ms = t->scrape_start_ms;
-	r.duration_us = resp->duration_us;
-	rc = scrape_process(&ctx, t, &r, &st);
-	t->in_flight = false;
-	pthread_mutex_lock(&in->lock);
-	t->last_scrape_ms = r.start_ms;
-	t->last_duration_us = r.duration_us;
-	t->health = st.up ? STARLING_TARGET_UP : STARLING_TARGET_DOWN;
-	snprintf(t->last_error, sizeof(t->last_error), "%s", st.error);
-	pthread_mutex_unlock(&in->lock);
+	rc = scrape_complete(&ctx, t, resp, &in->lock, &st);
 	api->metric_add(in->m_scrapes, 1);
 	api->metric_add(in->m_samples, (double)st.forwarded);
 	if (rc) {
@@ -618,41 +601,10 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	}
 }
 
-static void submit(struct scrape_inst *in, struct scrape_target *t)
-{
-	const struct scrape_config *c = in->cfg;
-	const char *headers[2] = {c->accept, c->timeout_header};
-	struct starling_http_request req = {0};
-	int rc;
-
-	t->scrape_start_ms = in->api->now_ms();
-	req.url = t->url;
-	req.headers = headers;
-	req.n_headers = 2;
-	req.timeout_ms = c->timeout_ms;
-	req.body_limit = (size_t)c->body_size_limit;
-	req.accept_gzip = c->enable_compression;
-	req.user_agent = "Starling/" STARLING_VERSION;
-	req.auth = c->auth;
-	req.done = on_done;
-	req.arg = t;
-	t->in_flight = true;
-	rc = starling_http_submit(in->http, &req);
-	if (rc) {
-		struct starling_http_response resp = {0};
-
-		resp.error = rc; /* e.g. an unreadable bearer_token_file */
-		resp.error_msg = NULL;
-		on_done(t, &resp);
-	}
-}
-
 /* Whether this node scrapes t in the slot starting now. */
 static bool owns(struct scrape_inst *in, const struct scrape_target *t)
 {
-	if (!in->cfg->clustering)
-		return true;
-	return in->api->cluster_owns(in->self, t->key, 1);
+	return starling_scrape_owns(in->api, in->self, in->cfg->clustering, t->key);
 }
 
 static void dispatch(struct scrape_inst *in, struct scrape_target *t)
@@ -671,18 +623,14 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t)
 		in->api->report_targets(in->self, in->owned, in->n_targets);
 	}
 	if (!owned) {
-		/* Moved away: forget its series without staleness markers. */
-		if (!t->in_flight && (t->cache.n || t->reported)) {
-			series_cache_reset(&t->cache);
-			t->reported = false;
-		}
+		scrape_forget(t); /* moved away: no staleness markers */
 		return;
 	}
 	if (t->in_flight) {
 		in->api->metric_add(in->m_missed, 1);
 		return;
 	}
-	submit(in, t);
+	scrape_submit(in->http, in->cfg, t, in->api->now_ms(), on_done, t, NULL);
 }
 
 static void reset_cursor(struct scrape_inst *in);
@@ -690,19 +638,20 @@ static void reset_cursor(struct scrape_inst *in);
 /* Scrape every target whose slot has come; returns ms until the next one. */
 static int64_t schedule(struct scrape_inst *in, int64_t now)
 {
-	int64_t iv = in->cfg->interval_ms, wait = 1000;
+	int64_t iv = in->cfg->interval_ms, wait = STARLING_SCRAPE_MAX_WAIT_MS, back;
 	size_t n = in->n_targets;
 	struct scrape_ctx ctx = {in->api, in->self, in->cfg, &in->scratch};
 
-	/* The wall clock went back (no slot is ever more than one interval
-	 * ahead): re-place every target on its slots from the new time. */
-	if (n && in->targets[in->cursor]->next_due_ms > now + iv) {
+	/* The wall clock went back: re-place every target on its slots from
+	 * the new time. */
+	back = n ? starling_scrape_clock_back(in->targets[in->cursor]->next_due_ms, now, iv) : 0;
+	if (back) {
 		in->api->log(in->self, STARLING_LOG_WARN,
 			     "wall clock went back by %lld ms: rescheduling the targets",
-			     (long long)(in->targets[in->cursor]->next_due_ms - now - iv));
+			     (long long)back);
 		for (size_t i = 0; i < n; i++)
 			in->targets[i]->next_due_ms =
-			    scrape_next_slot(now, iv, in->targets[i]->phase_ms);
+			    starling_scrape_next_slot(now, iv, in->targets[i]->phase_ms);
 		reset_cursor(in);
 	}
 	for (size_t done = 0; n && done < n; done++) {
@@ -710,9 +659,7 @@ static int64_t schedule(struct scrape_inst *in, int64_t now)
 
 		if (t->next_due_ms > now)
 			break;
-		t->next_due_ms += iv;
-		if (t->next_due_ms <= now) /* fell behind: skip the slots we missed */
-			t->next_due_ms = scrape_next_slot(now + 1, iv, t->phase_ms);
+		t->next_due_ms = starling_scrape_slot_done(t->next_due_ms, now, iv, t->phase_ms);
 		dispatch(in, t);
 		in->cursor = (in->cursor + 1) % n;
 	}
@@ -747,17 +694,7 @@ static void *scrape_thread(void *arg)
 		pthread_mutex_lock(&in->lock);
 		wait = schedule(in, in->api->now_ms());
 		pthread_mutex_unlock(&in->lock);
-		if (wait > 1000)
-			wait = 1000;
-		if (wait < 0)
-			wait = 0;
-		if (starling_http_run(in->http, (int)wait) < 0) {
-			/* the client cannot poll: do not spin, retry shortly */
-			int64_t ms = wait ? wait : 10;
-			struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-			nanosleep(&ts, NULL);
-		}
+		starling_scrape_wait(in->http, wait);
 	}
 	return NULL;
 }
@@ -874,7 +811,7 @@ static int scrape_start(void *inst)
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++)
 		in->targets[i]->next_due_ms =
-		    scrape_next_slot(now, in->cfg->interval_ms, in->targets[i]->phase_ms);
+		    starling_scrape_next_slot(now, in->cfg->interval_ms, in->targets[i]->phase_ms);
 	reset_cursor(in);
 	pthread_mutex_unlock(&in->lock);
 	if (in->cfg->clustering && STARLING_API_HAS(in->api, cluster_subscribe))
@@ -957,7 +894,8 @@ static int scrape_update(void *inst, const starling_config *cfg)
 	}
 	in->retired = ret;
 	for (size_t i = 0; i < nn; i++) {
-		nt[i]->next_due_ms = scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
+		nt[i]->next_due_ms =
+		    starling_scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
 		for (size_t j = 0; j < in->n_targets; j++) {
 			struct scrape_target *old = in->targets[j];
 
@@ -1019,32 +957,11 @@ static int scrape_update(void *inst, const starling_config *cfg)
 static int scrape_list_targets(void *inst, starling_target_emit_fn emit, void *ctx)
 {
 	struct scrape_inst *in = inst;
-	struct starling_node_name owner;
-	struct starling_target_info ti;
 
 	pthread_mutex_lock(&in->lock);
-	for (size_t i = 0; i < in->n_targets; i++) {
-		struct scrape_target *t = in->targets[i];
-		bool here = owns(in, t);
-
-		memset(&ti, 0, sizeof(ti));
-		ti.labels = t->labels;
-		ti.n_labels = t->n_labels;
-		ti.key = t->key;
-		ti.owned_here = here;
-		if (in->cfg->clustering &&
-		    in->api->cluster_owners(in->self, t->key, &owner, 1) == 1) {
-			ti.owner = owner.name;
-		} else if (here) {
-			in->api->cluster_self(in->self, &owner);
-			ti.owner = owner.name;
-		}
-		ti.last_scrape_ms = t->last_scrape_ms;
-		ti.last_duration_us = t->last_duration_us;
-		ti.health = here ? t->health : STARLING_TARGET_UNKNOWN;
-		ti.last_error = t->last_error;
-		emit(ctx, &ti);
-	}
+	for (size_t i = 0; i < in->n_targets; i++)
+		scrape_emit_target(in->api, in->self, in->cfg->clustering, in->targets[i], emit,
+				   ctx);
 	pthread_mutex_unlock(&in->lock);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <starling/labels.h>
+#include <starling/scrape_sched.h>
 #include <xxhash.h>
 
 #include "scrape.h"
@@ -27,21 +28,6 @@ static const char *const report_names[SCRAPE_N_REPORT_MAX] = {
     "scrape_sample_limit",
     "scrape_body_size_bytes",
 };
-
-int64_t scrape_next_slot(int64_t now_ms, int64_t interval_ms, int64_t phase_ms)
-{
-	int64_t k;
-
-	if (interval_ms <= 0)
-		return now_ms;
-	/* floor division that also holds for now < phase */
-	k = (now_ms - phase_ms) / interval_ms;
-	if (k * interval_ms + phase_ms > now_ms)
-		k--;
-	if (k * interval_ms + phase_ms < now_ms)
-		k++;
-	return k * interval_ms + phase_ms;
-}
 
 int scrape_query_escape(const char *s, char *buf, size_t cap, size_t *len)
 {
@@ -317,7 +303,7 @@ int scrape_target_new(const struct scrape_config *cfg, const struct starling_lab
 				     cfg->n_key_labels, (const char *const *)cfg->exclude_labels,
 				     cfg->n_exclude_labels);
 	t->identity = starling_labels_hash(t->input, n);
-	t->phase_ms = cfg->interval_ms > 0 ? (int64_t)(t->key % (uint64_t)cfg->interval_ms) : 0;
+	t->phase_ms = starling_scrape_phase(t->key, cfg->interval_ms);
 	t->health = STARLING_TARGET_UNKNOWN;
 	*out = t;
 	t = NULL;

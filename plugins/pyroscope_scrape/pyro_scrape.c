@@ -565,9 +565,7 @@ static void submit(struct pyro_inst *in, struct pyro_target *t)
 
 static bool owns(struct pyro_inst *in, const struct pyro_target *t)
 {
-	if (!in->cfg->clustering)
-		return true;
-	return in->api->cluster_owns(in->self, t->key, 1);
+	return starling_scrape_owns(in->api, in->self, in->cfg->clustering, t->key);
 }
 
 static void dispatch(struct pyro_inst *in, struct pyro_target *t)
@@ -596,15 +594,14 @@ static void dispatch(struct pyro_inst *in, struct pyro_target *t)
  * thread wakes at most once per slot or per completion. */
 static int64_t schedule(struct pyro_inst *in, int64_t now)
 {
-	int64_t iv = in->cfg->interval_ms, wait = 1000;
+	int64_t iv = in->cfg->interval_ms, wait = STARLING_SCRAPE_MAX_WAIT_MS;
 
 	for (size_t i = 0; i < in->n_targets; i++) {
 		struct pyro_target *t = in->targets[i];
 
 		if (t->next_due_ms <= now) {
-			t->next_due_ms += iv;
-			if (t->next_due_ms <= now)
-				t->next_due_ms = pyro_next_slot(now + 1, iv, t->phase_ms);
+			t->next_due_ms =
+			    starling_scrape_slot_done(t->next_due_ms, now, iv, t->phase_ms);
 			dispatch(in, t);
 		}
 		if (t->next_due_ms - now < wait)
@@ -620,11 +617,7 @@ static void *scrape_thread(void *arg)
 	while (!atomic_load(&in->stopping)) {
 		int64_t wait = schedule(in, in->api->now_ms());
 
-		if (wait > 1000)
-			wait = 1000;
-		if (wait < 0)
-			wait = 0;
-		starling_http_run(in->http, (int)wait);
+		starling_scrape_wait(in->http, wait);
 	}
 	return NULL;
 }
@@ -726,7 +719,7 @@ static int pyro_start(void *inst)
 	atomic_store(&in->stopping, false);
 	for (size_t i = 0; i < in->n_targets; i++)
 		in->targets[i]->next_due_ms =
-		    pyro_next_slot(now, in->cfg->interval_ms, in->targets[i]->phase_ms);
+		    starling_scrape_next_slot(now, in->cfg->interval_ms, in->targets[i]->phase_ms);
 	if (in->cfg->clustering && STARLING_API_HAS(in->api, cluster_subscribe))
 		in->api->cluster_subscribe(in->self, on_cluster_change, in);
 	report(in);
@@ -771,31 +764,21 @@ static void pyro_destroy(void *inst)
 static int pyro_list_targets(void *inst, starling_target_emit_fn emit, void *ctx)
 {
 	struct pyro_inst *in = inst;
-	struct starling_node_name owner;
-	struct starling_target_info ti;
 
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++) {
 		struct pyro_target *t = in->targets[i];
-		bool here = owns(in, t);
+		struct starling_target_info ti = {
+		    .labels = t->labels,
+		    .n_labels = t->n_labels,
+		    .key = t->key,
+		    .last_scrape_ms = t->last_scrape_ms,
+		    .last_duration_us = t->last_duration_us,
+		    .health = t->health,
+		    .last_error = t->last_error,
+		};
 
-		memset(&ti, 0, sizeof(ti));
-		ti.labels = t->labels;
-		ti.n_labels = t->n_labels;
-		ti.key = t->key;
-		ti.owned_here = here;
-		if (in->cfg->clustering &&
-		    in->api->cluster_owners(in->self, t->key, &owner, 1) == 1) {
-			ti.owner = owner.name;
-		} else if (here) {
-			in->api->cluster_self(in->self, &owner);
-			ti.owner = owner.name;
-		}
-		ti.last_scrape_ms = t->last_scrape_ms;
-		ti.last_duration_us = t->last_duration_us;
-		ti.health = here ? t->health : STARLING_TARGET_UNKNOWN;
-		ti.last_error = t->last_error;
-		emit(ctx, &ti);
+		starling_scrape_emit_target(in->api, in->self, in->cfg->clustering, &ti, emit, ctx);
 	}
 	pthread_mutex_unlock(&in->lock);
 	return 0;

@@ -15,6 +15,7 @@
 
 #include <starling/http.h>
 #include <starling/plugin.h>
+#include <starling/scrape_sched.h>
 
 /* Largest profile accepted from a target. Go heap profiles of big services
  * are a few MB; this only stops a runaway target from eating memory. */
@@ -63,7 +64,7 @@ struct pyro_target {
 	char *strings; /* storage of the label strings */
 	char *url;
 	uint64_t key;	  /* ownership key of the input target */
-	int64_t phase_ms; /* key mod interval */
+	int64_t phase_ms; /* starling_scrape_phase(key, interval) */
 	int64_t timeout_ms;
 	bool delta;
 	bool client_delta;
@@ -114,9 +115,6 @@ void pyro_target_free(struct pyro_target *t);
 
 /* Value of label `name` in a sorted or unsorted set, NULL if absent. */
 const char *pyro_label(const struct starling_label *l, size_t n, const char *name);
-
-/* First slot boundary at or after now_ms: k * interval + phase. */
-int64_t pyro_next_slot(int64_t now_ms, int64_t interval_ms, int64_t phase_ms);
 
 /* Whether a response is a profile Alloy would accept (validate.go): 2xx,
  * non-empty, Content-Type application/octet-stream, body gzip or protobuf.

@@ -74,20 +74,6 @@ const char *pyro_service_name(const struct starling_label *in, size_t n, char **
 	return "unspecified";
 }
 
-int64_t pyro_next_slot(int64_t now_ms, int64_t interval_ms, int64_t phase_ms)
-{
-	int64_t k;
-
-	if (interval_ms <= 0)
-		return now_ms;
-	k = (now_ms - phase_ms) / interval_ms;
-	if (k * interval_ms + phase_ms > now_ms)
-		k--;
-	if (k * interval_ms + phase_ms < now_ms)
-		k++;
-	return k * interval_ms + phase_ms;
-}
-
 /* A growable byte buffer for the URL. */
 struct buf {
 	char *p;
@@ -344,7 +330,7 @@ int pyro_target_new(const struct pyro_config *cfg, const struct pyro_profile_typ
 	t->key =
 	    starling_target_key(in, n, (const char *const *)cfg->key_labels, cfg->n_key_labels,
 				(const char *const *)cfg->exclude_labels, cfg->n_exclude_labels);
-	t->phase_ms = cfg->interval_ms > 0 ? (int64_t)(t->key % (uint64_t)cfg->interval_ms) : 0;
+	t->phase_ms = starling_scrape_phase(t->key, cfg->interval_ms);
 	t->delta = pt->delta;
 	t->client_delta = pt->client_delta;
 	t->type_name = strdup(pt->name);

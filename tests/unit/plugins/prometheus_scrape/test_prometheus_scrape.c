@@ -234,15 +234,15 @@ static void test_phase_node_independent(void)
 	CU_ASSERT_EQUAL(ta->phase_ms, (int64_t)(ta->key % 15000));
 	/* slots: k * interval + phase, whatever "now" each node has */
 	for (int64_t now = 1700000000000; now < 1700000000000 + 40000; now += 777) {
-		int64_t s = scrape_next_slot(now, 15000, ta->phase_ms);
+		int64_t s = starling_scrape_next_slot(now, 15000, ta->phase_ms);
 
 		CU_ASSERT(s >= now && s < now + 15000);
 		CU_ASSERT_EQUAL(s % 15000, ta->phase_ms);
 	}
 	/* a slot boundary itself is due now */
-	CU_ASSERT_EQUAL(scrape_next_slot(30000 + 5, 15000, 5), 30005);
-	CU_ASSERT_EQUAL(scrape_next_slot(30006, 15000, 5), 45005);
-	CU_ASSERT_EQUAL(scrape_next_slot(3, 15000, 5), 5);
+	CU_ASSERT_EQUAL(starling_scrape_next_slot(30000 + 5, 15000, 5), 30005);
+	CU_ASSERT_EQUAL(starling_scrape_next_slot(30006, 15000, 5), 45005);
+	CU_ASSERT_EQUAL(starling_scrape_next_slot(3, 15000, 5), 5);
 	scrape_target_free(ta);
 	scrape_target_free(tb);
 	/* key_labels: only the named labels make the key */

@@ -165,13 +165,6 @@ static void test_validate(void)
 	CU_ASSERT_EQUAL(pyro_validate(200, oct, junk, 2, err, sizeof(err)), -EBADMSG);
 }
 
-static void test_next_slot(void)
-{
-	CU_ASSERT_EQUAL(pyro_next_slot(1000, 15000, 700), 15700);
-	CU_ASSERT_EQUAL(pyro_next_slot(15700, 15000, 700), 15700);
-	CU_ASSERT_EQUAL(pyro_next_slot(15701, 15000, 700), 30700);
-}
-
 /* ---- client-side delta ----------------------------------------------------- */
 
 struct wbuf {
@@ -671,7 +664,6 @@ int main(void)
 	CU_add_test(s, "target_labels_and_urls", test_target_labels_and_urls);
 	CU_add_test(s, "target_overrides", test_target_overrides);
 	CU_add_test(s, "validate_response", test_validate);
-	CU_add_test(s, "next_slot", test_next_slot);
 	CU_add_test(s, "config", test_config);
 	CU_add_test(s, "client_delta", test_delta);
 	CU_add_test(s, "client_delta_labels", test_delta_labels);

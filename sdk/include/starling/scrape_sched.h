@@ -1,0 +1,79 @@
+/*
+ * Scrape slot schedule and target reporting shared by the scrape plugins
+ * (static SDK library): prometheus.scrape, pyroscope.scrape and
+ * prometheus.operator.*.
+ *
+ * Every target scrapes at t = k * interval + (key mod interval) in wall-clock
+ * ms. The slots depend only on the target key and the interval, never on the
+ * node or on when it started, so when ownership of a target moves the new
+ * owner scrapes it from the very next slot: no gap, no double scrape. A
+ * component keeps next_due_ms per target, asks starling_scrape_owns() at each
+ * slot, and after firing moves on with starling_scrape_slot_done().
+ *
+ * Memory: nothing is allocated and nothing is kept; the caller owns every
+ * argument. Thread-safety: the slot functions are pure; the ownership and
+ * list_targets helpers only call the host API, whose cluster functions may be
+ * called from any thread. starling_scrape_wait() drives the HTTP client and
+ * so must only be called by the one thread that runs it.
+ *
+ * Since ABI 1.0.
+ */
+#ifndef STARLING_SCRAPE_SCHED_H
+#define STARLING_SCRAPE_SCHED_H
+
+#include <starling/http.h>
+#include <starling/plugin.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Longest the scrape loop sleeps: a stop or a new target set is noticed at
+ * least this often even without a wakeup. */
+#define STARLING_SCRAPE_MAX_WAIT_MS 1000
+
+/* The phase of a target in its interval: key mod interval (0 when the
+ * interval is not positive). Pure. Since ABI 1.0. */
+int64_t starling_scrape_phase(uint64_t key, int64_t interval_ms);
+
+/* First slot k * interval + phase at or after now_ms (now_ms itself when the
+ * interval is not positive). Holds for now_ms < phase and negative times.
+ * Pure. Since ABI 1.0. */
+int64_t starling_scrape_next_slot(int64_t now_ms, int64_t interval_ms, int64_t phase_ms);
+
+/* The slot after due_ms, which has just fired at now_ms: due_ms + interval,
+ * or, when the loop fell behind by more than that, the first slot after
+ * now_ms (the missed slots are skipped, not caught up). Pure. Since ABI 1.0. */
+int64_t starling_scrape_slot_done(int64_t due_ms, int64_t now_ms, int64_t interval_ms,
+				  int64_t phase_ms);
+
+/* How many ms the wall clock went back, judged by the earliest pending slot
+ * (which is never more than one interval ahead while the clock runs
+ * forward); 0 when it did not. When > 0 the caller re-places every target
+ * with starling_scrape_next_slot(now_ms, ...). Pure. Since ABI 1.0. */
+int64_t starling_scrape_clock_back(int64_t earliest_due_ms, int64_t now_ms, int64_t interval_ms);
+
+/* Whether this node scrapes the target with this key in the slot starting
+ * now: always without clustering, else the cluster service's answer (one
+ * replica). Since ABI 1.0. */
+bool starling_scrape_owns(const struct starling_host_api *api, starling_component *self,
+			  bool clustering, uint64_t key);
+
+/* For list_targets: ti has labels, key and the last scrape's status filled
+ * in; this sets owned_here and owner (the cluster's owner of ti->key, or this
+ * node when it scrapes the target itself), reports the health as unknown on
+ * a node that does not scrape the target, and calls emit(ctx, ti). The owner
+ * string lives only during the call. Since ABI 1.0. */
+void starling_scrape_emit_target(const struct starling_host_api *api, starling_component *self,
+				 bool clustering, struct starling_target_info *ti,
+				 starling_target_emit_fn emit, void *ctx);
+
+/* One turn of the scrape loop's wait: drive the client for wait_ms, clamped
+ * to 0..STARLING_SCRAPE_MAX_WAIT_MS; when the client cannot poll, sleep
+ * instead (at least 10 ms) so the loop never spins. Since ABI 1.0. */
+void starling_scrape_wait(struct starling_http_client *http, int64_t wait_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

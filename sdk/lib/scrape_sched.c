@@ -1,0 +1,85 @@
+/*
+ * Scrape slot schedule and target reporting (see starling/scrape_sched.h).
+ */
+#include <string.h>
+#include <time.h>
+
+#include <starling/scrape_sched.h>
+
+int64_t starling_scrape_phase(uint64_t key, int64_t interval_ms)
+{
+	return interval_ms > 0 ? (int64_t)(key % (uint64_t)interval_ms) : 0;
+}
+
+int64_t starling_scrape_next_slot(int64_t now_ms, int64_t interval_ms, int64_t phase_ms)
+{
+	int64_t k;
+
+	if (interval_ms <= 0)
+		return now_ms;
+	/* floor division that also holds for now < phase */
+	k = (now_ms - phase_ms) / interval_ms;
+	if (k * interval_ms + phase_ms > now_ms)
+		k--;
+	if (k * interval_ms + phase_ms < now_ms)
+		k++;
+	return k * interval_ms + phase_ms;
+}
+
+int64_t starling_scrape_slot_done(int64_t due_ms, int64_t now_ms, int64_t interval_ms,
+				  int64_t phase_ms)
+{
+	int64_t next = due_ms + interval_ms;
+
+	if (next <= now_ms) /* fell behind: skip the slots we missed */
+		next = starling_scrape_next_slot(now_ms + 1, interval_ms, phase_ms);
+	return next;
+}
+
+int64_t starling_scrape_clock_back(int64_t earliest_due_ms, int64_t now_ms, int64_t interval_ms)
+{
+	return earliest_due_ms > now_ms + interval_ms ? earliest_due_ms - now_ms - interval_ms : 0;
+}
+
+bool starling_scrape_owns(const struct starling_host_api *api, starling_component *self,
+			  bool clustering, uint64_t key)
+{
+	if (!clustering)
+		return true;
+	return api->cluster_owns(self, key, 1);
+}
+
+void starling_scrape_emit_target(const struct starling_host_api *api, starling_component *self,
+				 bool clustering, struct starling_target_info *ti,
+				 starling_target_emit_fn emit, void *ctx)
+{
+	struct starling_node_name owner;
+	bool here = starling_scrape_owns(api, self, clustering, ti->key);
+
+	ti->owned_here = here;
+	ti->owner = NULL;
+	if (clustering && api->cluster_owners(self, ti->key, &owner, 1) == 1) {
+		ti->owner = owner.name;
+	} else if (here) {
+		api->cluster_self(self, &owner);
+		ti->owner = owner.name;
+	}
+	if (!here)
+		ti->health = STARLING_TARGET_UNKNOWN;
+	emit(ctx, ti);
+}
+
+void starling_scrape_wait(struct starling_http_client *http, int64_t wait_ms)
+{
+	if (wait_ms > STARLING_SCRAPE_MAX_WAIT_MS)
+		wait_ms = STARLING_SCRAPE_MAX_WAIT_MS;
+	if (wait_ms < 0)
+		wait_ms = 0;
+	if (starling_http_run(http, (int)wait_ms) < 0) {
+		/* the client cannot poll: do not spin, retry shortly */
+		int64_t ms = wait_ms ? wait_ms : 10;
+		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+		nanosleep(&ts, NULL);
+	}
+}
