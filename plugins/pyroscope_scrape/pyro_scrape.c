@@ -594,11 +594,19 @@ static void dispatch(struct pyro_inst *in, struct pyro_target *t)
  * thread wakes at most once per slot or per completion. */
 static int64_t schedule(struct pyro_inst *in, int64_t now)
 {
-	int64_t iv = in->cfg->interval_ms, wait = STARLING_SCRAPE_MAX_WAIT_MS;
+	int64_t iv = in->cfg->interval_ms, wait = STARLING_SCRAPE_MAX_WAIT_MS, back = 0;
 
 	for (size_t i = 0; i < in->n_targets; i++) {
 		struct pyro_target *t = in->targets[i];
+		int64_t b = starling_scrape_clock_back(t->next_due_ms, now, iv);
 
+		/* The wall clock went back: re-place the unit on its slots from
+		 * the new time instead of waiting for the clock to catch up. */
+		if (b) {
+			t->next_due_ms = starling_scrape_next_slot(now, iv, t->phase_ms);
+			if (b > back)
+				back = b;
+		}
 		if (t->next_due_ms <= now) {
 			t->next_due_ms =
 			    starling_scrape_slot_done(t->next_due_ms, now, iv, t->phase_ms);
@@ -607,6 +615,9 @@ static int64_t schedule(struct pyro_inst *in, int64_t now)
 		if (t->next_due_ms - now < wait)
 			wait = t->next_due_ms - now;
 	}
+	if (back)
+		in->api->log(in->self, STARLING_LOG_WARN,
+			     "wall clock went back by %lld ms: rescheduling the targets", (long long)back);
 	return wait;
 }
 

@@ -652,6 +652,39 @@ static void test_scrape_not_owned(void)
 	run_scrape(false);
 }
 
+/* The wall clock jumps back an hour: scraping goes on at the new slots
+ * instead of waiting for the clock to catch up. */
+static void test_scrape_clock_back(void)
+{
+	char cfg[768];
+	struct mock_host *m;
+	void *in;
+	int rc, hits;
+
+	snprintf(cfg, sizeof(cfg),
+		 "targets = ( { *address__ = \"127.0.0.1:%u\"; service_name = \"good\"; } );"
+		 "forward_to = [ \"x.y\" ]; scrape_interval = \"200ms\";"
+		 "profiling_config = { process_cpu = { enabled = false; }; mutex = { enabled = false; };"
+		 " block = { enabled = false; }; memory = { enabled = false; }; };",
+		 port_);
+	m = make(cfg, &in, &rc);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_EQUAL_FATAL(pyroscope_scrape_type.start(in), 0);
+	for (int i = 0; i < 300 && get(&hits_good) < 1; i++)
+		usleep(10000);
+	mock_host_advance(m, -3600 * 1000);
+	hits = get(&hits_good);
+	for (int i = 0; i < 300 && get(&hits_good) < hits + 3; i++)
+		usleep(10000);
+	CU_ASSERT_TRUE(get(&hits_good) >= hits + 3);
+	CU_ASSERT_TRUE(mock_host_log_count(m, STARLING_LOG_WARN, "wall clock went back") >= 1);
+	pyroscope_scrape_type.stop(in);
+	mock_host_advance(m, 3600 * 1000);
+	pyroscope_scrape_type.destroy(in);
+	mock_host_free(m);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -671,6 +704,7 @@ int main(void)
 	s = CU_add_suite("pyroscope_scrape", suite_init, suite_clean);
 	CU_add_test(s, "scrape_owned_targets", test_scrape_owned);
 	CU_add_test(s, "skip_targets_owned_elsewhere", test_scrape_not_owned);
+	CU_add_test(s, "wall_clock_goes_back", test_scrape_clock_back);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
