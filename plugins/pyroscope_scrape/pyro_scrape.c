@@ -617,7 +617,8 @@ static int64_t schedule(struct pyro_inst *in, int64_t now)
 	}
 	if (back)
 		in->api->log(in->self, STARLING_LOG_WARN,
-			     "wall clock went back by %lld ms: rescheduling the targets", (long long)back);
+			     "wall clock went back by %lld ms: rescheduling the targets",
+			     (long long)back);
 	return wait;
 }
 

@@ -33,11 +33,15 @@ struct sample_counter {
 };
 
 static const struct starling_config_key sample_counter_schema[] = {
-	{ .name = "log_every", .type = STARLING_CFG_INT, .default_value = "0",
-	  .help = "log a summary line every N received batches (0: never)" },
-	{ .name = "verify_hash", .type = STARLING_CFG_BOOL, .default_value = "false",
-	  .help = "recompute each series' label hash and count mismatches" },
-	{ .name = NULL },
+    {.name = "log_every",
+     .type = STARLING_CFG_INT,
+     .default_value = "0",
+     .help = "log a summary line every N received batches (0: never)"},
+    {.name = "verify_hash",
+     .type = STARLING_CFG_BOOL,
+     .default_value = "false",
+     .help = "recompute each series' label hash and count mismatches"},
+    {.name = NULL},
 };
 
 static int sample_counter_configure(struct sample_counter *sc, const starling_config *cfg)
@@ -84,16 +88,15 @@ static int sample_counter_create(const struct starling_host_api *api, starling_c
 		free(sc);
 		return err;
 	}
-	sc->series_total = api->metric_register(self, STARLING_SELF_COUNTER,
-						"example_series_received_total",
-						"Series received by this sink.", NULL);
-	sc->samples_total = api->metric_register(self, STARLING_SELF_COUNTER,
-						 "example_samples_received_total",
-						 "Samples received by this sink.", NULL);
-	sc->bad_hash_total = api->metric_register(self, STARLING_SELF_COUNTER,
-						  "example_series_bad_hash_total",
-						  "Series whose hash did not match their labels.",
-						  NULL);
+	sc->series_total =
+	    api->metric_register(self, STARLING_SELF_COUNTER, "example_series_received_total",
+				 "Series received by this sink.", NULL);
+	sc->samples_total =
+	    api->metric_register(self, STARLING_SELF_COUNTER, "example_samples_received_total",
+				 "Samples received by this sink.", NULL);
+	sc->bad_hash_total =
+	    api->metric_register(self, STARLING_SELF_COUNTER, "example_series_bad_hash_total",
+				 "Series whose hash did not match their labels.", NULL);
 	*out_inst = sc;
 	return 0;
 }
@@ -152,29 +155,29 @@ static int sample_counter_receive(void *inst, const struct starling_series_batch
 }
 
 static const struct starling_component_type sample_counter_type = {
-	.struct_size = sizeof(struct starling_component_type),
-	.name = "example.sample_counter",
-	.help = "Example sink: counts the series and samples it receives",
-	.accepts = STARLING_ACCEPTS_SERIES,
-	.schema = sample_counter_schema,
-	.create = sample_counter_create,
-	.update = sample_counter_update,
-	.start = sample_counter_start,
-	.stop = sample_counter_stop,
-	.destroy = sample_counter_destroy,
-	.receive_series = sample_counter_receive,
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "example.sample_counter",
+    .help = "Example sink: counts the series and samples it receives",
+    .accepts = STARLING_ACCEPTS_SERIES,
+    .schema = sample_counter_schema,
+    .create = sample_counter_create,
+    .update = sample_counter_update,
+    .start = sample_counter_start,
+    .stop = sample_counter_stop,
+    .destroy = sample_counter_destroy,
+    .receive_series = sample_counter_receive,
 };
 
 static const struct starling_component_type *const example_types[] = {
-	&sample_counter_type,
+    &sample_counter_type,
 };
 
 static const struct starling_plugin_descriptor example_descriptor = {
-	STARLING_DESCRIPTOR_HEAD,
-	.name = "sample_counter",
-	.version = "1.0.0",
-	.types = example_types,
-	.n_types = sizeof(example_types) / sizeof(example_types[0]),
+    STARLING_DESCRIPTOR_HEAD,
+    .name = "sample_counter",
+    .version = "1.0.0",
+    .types = example_types,
+    .n_types = sizeof(example_types) / sizeof(example_types[0]),
 };
 
 STARLING_PLUGIN(example_descriptor)

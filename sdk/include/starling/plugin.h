@@ -31,13 +31,13 @@ extern "C" {
 
 /* "STARLING" in ASCII, little-endian. Frozen forever. */
 #define STARLING_PLUGIN_MAGIC UINT64_C(0x474e494c52415453)
-#define STARLING_ABI_MAJOR 1
-#define STARLING_ABI_MINOR 0
+#define STARLING_ABI_MAJOR    1
+#define STARLING_ABI_MINOR    0
 
 #define STARLING_ENTRY_SYMBOL "starling_plugin_entry"
 
 #if defined(__GNUC__)
-#define STARLING_EXPORT __attribute__((visibility("default")))
+#define STARLING_EXPORT	      __attribute__((visibility("default")))
 #define STARLING_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define STARLING_EXPORT
@@ -89,7 +89,7 @@ struct starling_series {
 	const struct starling_label *labels;
 	size_t n_labels;
 	uint64_t hash;
-	const double *values;         /* n_samples values; may hold the stale NaN */
+	const double *values;	      /* n_samples values; may hold the stale NaN */
 	const int64_t *timestamps_ms; /* n_samples timestamps, ms since epoch */
 	size_t n_samples;
 };
@@ -126,17 +126,17 @@ struct starling_profile {
 
 enum starling_config_type {
 	STARLING_CFG_STRING = 1,
-	STARLING_CFG_INT,       /* int64 */
-	STARLING_CFG_FLOAT,     /* double; an integer literal is accepted */
+	STARLING_CFG_INT,   /* int64 */
+	STARLING_CFG_FLOAT, /* double; an integer literal is accepted */
 	STARLING_CFG_BOOL,
-	STARLING_CFG_DURATION,  /* string such as "15s", "1m30s", "250ms" */
-	STARLING_CFG_BYTES,     /* string such as "10MiB", "512KB", or an int */
+	STARLING_CFG_DURATION,	  /* string such as "15s", "1m30s", "250ms" */
+	STARLING_CFG_BYTES,	  /* string such as "10MiB", "512KB", or an int */
 	STARLING_CFG_STRING_LIST, /* [ "a", "b" ] */
-	STARLING_CFG_GROUP,     /* { key = value; ... } with `children` schema */
-	STARLING_CFG_GROUP_LIST,/* ( { ... }, { ... } ) each with `children` */
-	STARLING_CFG_MAP,       /* { any_key = "string"; ... } */
-	STARLING_CFG_MAP_LIST,  /* ( { any_key = "string"; ... }, ... ) */
-	STARLING_CFG_REF_LIST,  /* [ "type.name", ... ] component references */
+	STARLING_CFG_GROUP,	  /* { key = value; ... } with `children` schema */
+	STARLING_CFG_GROUP_LIST,  /* ( { ... }, { ... } ) each with `children` */
+	STARLING_CFG_MAP,	  /* { any_key = "string"; ... } */
+	STARLING_CFG_MAP_LIST,	  /* ( { any_key = "string"; ... }, ... ) */
+	STARLING_CFG_REF_LIST,	  /* [ "type.name", ... ] component references */
 };
 
 /* One key of a schema. Arrays of keys end with an entry whose name is NULL. */
@@ -181,13 +181,13 @@ enum starling_target_health {
 struct starling_target_info {
 	const struct starling_label *labels; /* discovered/relabelled target labels */
 	size_t n_labels;
-	uint64_t key;             /* target key used for ownership */
-	const char *owner;        /* node name that owns it (NULL: unknown) */
+	uint64_t key;	   /* target key used for ownership */
+	const char *owner; /* node name that owns it (NULL: unknown) */
 	bool owned_here;
-	int64_t last_scrape_ms;   /* 0 if never */
+	int64_t last_scrape_ms; /* 0 if never */
 	int64_t last_duration_us;
 	enum starling_target_health health;
-	const char *last_error;   /* NULL or "" when healthy */
+	const char *last_error; /* NULL or "" when healthy */
 };
 
 typedef void (*starling_target_emit_fn)(void *ctx, const struct starling_target_info *t);
@@ -211,8 +211,8 @@ struct starling_host_api {
 	/* --- logging (since 1.0) ---------------------------------------- */
 	/* Log one line. The host adds time, level and component="<id>" and
 	 * rate-limits identical repeated messages. */
-	void (*log)(starling_component *self, enum starling_log_level level,
-		    const char *fmt, ...) STARLING_PRINTF(3, 4);
+	void (*log)(starling_component *self, enum starling_log_level level, const char *fmt, ...)
+	    STARLING_PRINTF(3, 4);
 
 	/* --- identity (since 1.0) --------------------------------------- */
 	/* "<type>.<name>". Owned by the host, valid for the instance's life. */
@@ -273,9 +273,8 @@ struct starling_host_api {
 	 * same name+labels twice returns the same handle. Freed with the
 	 * instance. */
 	starling_metric *(*metric_register)(starling_component *self,
-					    enum starling_self_metric_type type,
-					    const char *name, const char *help,
-					    const char *labels);
+					    enum starling_self_metric_type type, const char *name,
+					    const char *help, const char *labels);
 	void (*metric_add)(starling_metric *m, double delta);
 	void (*metric_set)(starling_metric *m, double value);
 
@@ -304,20 +303,21 @@ struct starling_host_api {
 	/* Call fn(arg, epoch) after the view changes, debounced to at most
 	 * once per second, on a host thread, serialised with the instance's
 	 * callbacks. One subscription per instance; NULL fn unsubscribes. */
-	int (*cluster_subscribe)(starling_component *self, starling_cluster_change_fn fn, void *arg);
+	int (*cluster_subscribe)(starling_component *self, starling_cluster_change_fn fn,
+				 void *arg);
 };
 
 /* True when the host's table has member `fn` and it is non-NULL. */
-#define STARLING_API_HAS(api, fn)                                                    \
-	((api) != NULL &&                                                            \
-	 (api)->struct_size >= offsetof(struct starling_host_api, fn) + sizeof((api)->fn) && \
+#define STARLING_API_HAS(api, fn)                                                                  \
+	((api) != NULL &&                                                                          \
+	 (api)->struct_size >= offsetof(struct starling_host_api, fn) + sizeof((api)->fn) &&       \
 	 (api)->fn != NULL)
 
 /* ------------------------------------------------------------------------ */
 /* Component types.                                                          */
 
 /* What a component accepts (a sink's receiver kinds). */
-#define STARLING_ACCEPTS_SERIES  (1u << 0)
+#define STARLING_ACCEPTS_SERIES	 (1u << 0)
 #define STARLING_ACCEPTS_PROFILE (1u << 1)
 
 /* Type flags. */
@@ -326,11 +326,11 @@ struct starling_host_api {
 /* The callbacks. `inst` is whatever create() stored in *out_inst. All return
  * 0 or a negative errno; on failure they log why through the API. */
 struct starling_component_type {
-	uint32_t struct_size; /* sizeof(struct starling_component_type) */
-	const char *name;     /* "prometheus.scrape" */
-	const char *help;     /* one line */
-	uint32_t flags;       /* STARLING_TYPE_* */
-	uint32_t accepts;     /* STARLING_ACCEPTS_*; 0 for pure producers */
+	uint32_t struct_size;			  /* sizeof(struct starling_component_type) */
+	const char *name;			  /* "prometheus.scrape" */
+	const char *help;			  /* one line */
+	uint32_t flags;				  /* STARLING_TYPE_* */
+	uint32_t accepts;			  /* STARLING_ACCEPTS_*; 0 for pure producers */
 	const struct starling_config_key *schema; /* ends with name == NULL */
 
 	/* Validate cfg and allocate. Must not start threads or I/O. */
@@ -353,13 +353,13 @@ struct starling_component_type {
 /* The descriptor a plugin's entry point returns. */
 struct starling_plugin_descriptor {
 	/* Frozen head: checked in this order by the loader. */
-	uint64_t magic;       /* STARLING_PLUGIN_MAGIC */
+	uint64_t magic;	      /* STARLING_PLUGIN_MAGIC */
 	uint32_t abi_major;   /* STARLING_ABI_MAJOR the plugin was built with */
 	uint32_t abi_minor;   /* STARLING_ABI_MINOR the plugin was built with */
 	uint32_t struct_size; /* sizeof(struct starling_plugin_descriptor) */
 
-	const char *name;     /* plugin name, e.g. "prometheus_scrape" */
-	const char *version;  /* plugin version string */
+	const char *name;    /* plugin name, e.g. "prometheus_scrape" */
+	const char *version; /* plugin version string */
 	const struct starling_component_type *const *types; /* n_types entries */
 	size_t n_types;
 };
@@ -367,17 +367,16 @@ struct starling_plugin_descriptor {
 typedef const struct starling_plugin_descriptor *(*starling_plugin_entry_fn)(void);
 
 /* Fill the frozen head in a plugin's descriptor initialiser. */
-#define STARLING_DESCRIPTOR_HEAD                                                     \
-	.magic = STARLING_PLUGIN_MAGIC, .abi_major = STARLING_ABI_MAJOR,             \
-	.abi_minor = STARLING_ABI_MINOR,                                             \
-	.struct_size = sizeof(struct starling_plugin_descriptor)
+#define STARLING_DESCRIPTOR_HEAD                                                                   \
+	.magic = STARLING_PLUGIN_MAGIC, .abi_major = STARLING_ABI_MAJOR,                           \
+	.abi_minor = STARLING_ABI_MINOR, .struct_size = sizeof(struct starling_plugin_descriptor)
 
 /* Declare the entry point: STARLING_PLUGIN(descriptor_variable); */
-#define STARLING_PLUGIN(desc)                                                        \
-	STARLING_EXPORT const struct starling_plugin_descriptor *starling_plugin_entry(void); \
-	STARLING_EXPORT const struct starling_plugin_descriptor *starling_plugin_entry(void) \
-	{                                                                            \
-		return &(desc);                                                      \
+#define STARLING_PLUGIN(desc)                                                                      \
+	STARLING_EXPORT const struct starling_plugin_descriptor *starling_plugin_entry(void);      \
+	STARLING_EXPORT const struct starling_plugin_descriptor *starling_plugin_entry(void)       \
+	{                                                                                          \
+		return &(desc);                                                                    \
 	}
 
 #ifdef __cplusplus

@@ -41,8 +41,7 @@ static void on_signal(int sig)
 }
 
 static int append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
+    __attribute__((format(printf, 4, 5)));
 
 static int append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 {
@@ -73,8 +72,8 @@ static void build_body(struct body *b, int target, int series_goal)
 	size_t cap = 1 << 17, len = 0;
 	char *buf = malloc(cap);
 	int made = 0;
-	static const char *le[] = { "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
-				    "0.5", "1", "2.5", "5", "+Inf" };
+	static const char *le[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+				   "0.5",   "1",    "2.5",   "5",    "+Inf"};
 
 	buf[0] = 0;
 	for (int f = 0; made < series_goal; f++) {
@@ -82,33 +81,43 @@ static void build_body(struct body *b, int target, int series_goal)
 
 		if (kind == 0) {
 			append(&buf, &len, &cap,
-			       "# HELP bench_requests_%d_total Requests handled by handler family %d.\n"
-			       "# TYPE bench_requests_%d_total counter\n", f, f, f);
+			       "# HELP bench_requests_%d_total Requests handled by handler family "
+			       "%d.\n"
+			       "# TYPE bench_requests_%d_total counter\n",
+			       f, f, f);
 			for (int s = 0; s < 8; s++, made++)
 				append(&buf, &len, &cap,
-				       "bench_requests_%d_total{code=\"%d\",handler=\"/api/v1/item/%d\",method=\"GET\"} %d\n",
+				       "bench_requests_%d_total{code=\"%d\",handler=\"/api/v1/item/"
+				       "%d\",method=\"GET\"} %d\n",
 				       f, 200 + s, s, 1000 * target + f * 13 + s);
 		} else if (kind == 1) {
-			append(&buf, &len, &cap,
-			       "# HELP bench_temperature_%d_celsius Temperature of sensor group %d.\n"
-			       "# TYPE bench_temperature_%d_celsius gauge\n", f, f, f);
+			append(
+			    &buf, &len, &cap,
+			    "# HELP bench_temperature_%d_celsius Temperature of sensor group %d.\n"
+			    "# TYPE bench_temperature_%d_celsius gauge\n",
+			    f, f, f);
 			for (int s = 0; s < 8; s++, made++)
 				append(&buf, &len, &cap,
-				       "bench_temperature_%d_celsius{sensor=\"s%d\",zone=\"zone-%d\"} %d.%d\n",
+				       "bench_temperature_%d_celsius{sensor=\"s%d\",zone=\"zone-%"
+				       "d\"} %d.%d\n",
 				       f, s, target % 7, 20 + s, f % 10);
 		} else {
 			append(&buf, &len, &cap,
 			       "# HELP bench_latency_%d_seconds Latency of operation group %d.\n"
-			       "# TYPE bench_latency_%d_seconds histogram\n", f, f, f);
+			       "# TYPE bench_latency_%d_seconds histogram\n",
+			       f, f, f);
 			for (int s = 0; s < 4; s++) {
 				for (int i = 0; i < 11; i++, made++)
 					append(&buf, &len, &cap,
-					       "bench_latency_%d_seconds_bucket{op=\"op%d\",le=\"%s\"} %d\n",
+					       "bench_latency_%d_seconds_bucket{op=\"op%d\",le=\"%"
+					       "s\"} %d\n",
 					       f, s, le[i], (i + 1) * 10 + target);
-				append(&buf, &len, &cap, "bench_latency_%d_seconds_sum{op=\"op%d\"} %d.25\n",
-				       f, s, 17 + target);
-				append(&buf, &len, &cap, "bench_latency_%d_seconds_count{op=\"op%d\"} %d\n",
-				       f, s, 110 + target);
+				append(&buf, &len, &cap,
+				       "bench_latency_%d_seconds_sum{op=\"op%d\"} %d.25\n", f, s,
+				       17 + target);
+				append(&buf, &len, &cap,
+				       "bench_latency_%d_seconds_count{op=\"op%d\"} %d\n", f, s,
+				       110 + target);
 				made += 2;
 			}
 		}
@@ -116,7 +125,7 @@ static void build_body(struct body *b, int target, int series_goal)
 	b->plain = buf;
 	b->plain_len = len;
 
-	z_stream zs = { 0 };
+	z_stream zs = {0};
 	deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
 	b->gz = malloc(deflateBound(&zs, len));
 	zs.next_in = (unsigned char *)buf;
@@ -129,8 +138,8 @@ static void build_body(struct body *b, int target, int series_goal)
 }
 
 static enum MHD_Result serve_target(void *cls, struct MHD_Connection *c, const char *url,
-				    const char *method, const char *version,
-				    const char *upload, size_t *upload_len, void **state)
+				    const char *method, const char *version, const char *upload,
+				    size_t *upload_len, void **state)
 {
 	struct body *b = cls;
 	const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding");
@@ -179,7 +188,7 @@ static enum MHD_Result serve_sink(void *cls, struct MHD_Connection *c, const cha
 
 static struct MHD_Daemon *listen_on(int port, MHD_AccessHandlerCallback cb, void *cls)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 
 	sa.sin_addr.s_addr = htonl(0x7f000001);
 	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)port,

@@ -237,7 +237,8 @@ static void test_suspicion_confirmations(void)
 		if (done)
 			break;
 	}
-	printf("\n  4 nodes, one crashed: confirmations %d/%d/%d (k %d), dead after %lld/%lld/%lld ms\n",
+	printf("\n  4 nodes, one crashed: confirmations %d/%d/%d (k %d), dead after %lld/%lld/%lld "
+	       "ms\n",
 	       max_n[0], max_n[1], max_n[2], k[0], (long long)dead_at[0], (long long)dead_at[1],
 	       (long long)dead_at[2]);
 	for (int v = 0; v < 3; v++) {

@@ -246,10 +246,14 @@ static void test_engine_fixtures(void)
 	 * (the captured packet again) is dropped as stale */
 	{
 		struct mp_buf m;
-		uint8_t ip[4] = { 127, 0, 0, 1 }, meta[2] = { 0xff, 0x80 };
-		struct ml_alive a5 = { .incarnation = 5, .node = { (const uint8_t *)"s1", 2 },
-				       .addr = { ip, 4 }, .port = 23901, .meta = { meta, 2 },
-				       .vsn = { 1, 5, 2, 2, 5, 5 }, .n_vsn = 6 };
+		uint8_t ip[4] = {127, 0, 0, 1}, meta[2] = {0xff, 0x80};
+		struct ml_alive a5 = {.incarnation = 5,
+				      .node = {(const uint8_t *)"s1", 2},
+				      .addr = {ip, 4},
+				      .port = 23901,
+				      .meta = {meta, 2},
+				      .vsn = {1, 5, 2, 2, 5, 5},
+				      .n_vsn = 6};
 		uint64_t stale = ml_stats(e)->dropped[ML_DROP_STALE];
 
 		mp_init(&m);

@@ -661,12 +661,13 @@ static void test_scrape_clock_back(void)
 	void *in;
 	int rc, hits;
 
-	snprintf(cfg, sizeof(cfg),
-		 "targets = ( { *address__ = \"127.0.0.1:%u\"; service_name = \"good\"; } );"
-		 "forward_to = [ \"x.y\" ]; scrape_interval = \"200ms\";"
-		 "profiling_config = { process_cpu = { enabled = false; }; mutex = { enabled = false; };"
-		 " block = { enabled = false; }; memory = { enabled = false; }; };",
-		 port_);
+	snprintf(
+	    cfg, sizeof(cfg),
+	    "targets = ( { *address__ = \"127.0.0.1:%u\"; service_name = \"good\"; } );"
+	    "forward_to = [ \"x.y\" ]; scrape_interval = \"200ms\";"
+	    "profiling_config = { process_cpu = { enabled = false; }; mutex = { enabled = false; };"
+	    " block = { enabled = false; }; memory = { enabled = false; }; };",
+	    port_);
 	m = make(cfg, &in, &rc);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
