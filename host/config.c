@@ -254,6 +254,8 @@ const char *cfg_type_name(enum starling_config_type t)
 		return "map list";
 	case STARLING_CFG_REF_LIST:
 		return "component reference list";
+	case STARLING_CFG_TARGETS:
+		return "target list";
 	}
 	return "?";
 }
@@ -917,6 +919,17 @@ static int validate_value(struct starling_config *n, const struct starling_confi
 			if (check_map(n->children[i], errs))
 				ret = -EINVAL;
 		return ret;
+	case STARLING_CFG_TARGETS:
+		/* Inline targets (maps) and names of target-set producers
+		 * (strings), side by side. */
+		if (want_kind(n, CFG_K_ARRAY,
+			      "list of targets and discovery components ( { ... }, \"type.name\" )",
+			      errs))
+			return -EINVAL;
+		for (size_t i = 0; i < n->n_children; i++)
+			if (n->children[i]->kind != CFG_K_STRING && check_map(n->children[i], errs))
+				ret = -EINVAL;
+		return ret;
 	}
 	cfg_errors_add(errs, "%s: %s: schema declares unknown type %d", n->where, n->path,
 		       (int)k->type);
@@ -1038,6 +1051,14 @@ static int validate_group(struct starling_config *g, const struct starling_confi
 		}
 	}
 	return ret;
+}
+
+uint32_t type_set_built_minor(const struct type_set *ts, const struct starling_component_type *t)
+{
+	for (size_t i = 0; t && ts && ts->built_minor && i < ts->n; i++)
+		if (ts->types[i] == t)
+			return ts->built_minor[i];
+	return STARLING_ABI_MINOR;
 }
 
 const struct starling_component_type *type_set_find(const struct type_set *ts, const char *name)
@@ -1275,6 +1296,7 @@ int cfg_doc_validate(struct cfg_doc *d, const struct type_set *types, struct cfg
 			}
 		}
 		c->type = type_set_find(types, tn->s);
+		c->type_built_minor = type_set_built_minor(types, c->type);
 		if (!c->type) {
 			char *known = known_types(types);
 

@@ -60,6 +60,7 @@ struct cfg_component {
 	char *name;
 	struct starling_config *node;		    /* the component's group */
 	const struct starling_component_type *type; /* after validation */
+	uint32_t type_built_minor;		    /* its plugin's built_minor */
 	size_t *forward;			    /* indices into doc->components of forward_to */
 	size_t n_forward;
 	char *canon; /* canonical text of the config, to detect changes */
@@ -83,9 +84,14 @@ struct cfg_doc {
 struct type_set {
 	const struct starling_component_type *const *types;
 	size_t n;
+	/* The ABI minor each type's plugin was built with (descriptor
+	 * built_minor), same index; NULL means every type is current. */
+	const uint32_t *built_minor;
 };
 
 const struct starling_component_type *type_set_find(const struct type_set *ts, const char *name);
+/* The built_minor of a type of the set (STARLING_ABI_MINOR when unknown). */
+uint32_t type_set_built_minor(const struct type_set *ts, const struct starling_component_type *t);
 
 /* Parse a file (or text, named `name` in messages) into a document: syntax,
  * top-level keys and the cluster group. Returns 0, or -EINVAL with errors in

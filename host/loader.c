@@ -51,6 +51,86 @@ static int check_perms(const char *path, const char *what, char *err, size_t err
 	return 0;
 }
 
+/* Size of struct starling_config_key as ABI 1.0 defines it. */
+#define CONFIG_KEY_MIN_SIZE                                                                        \
+	(offsetof(struct starling_config_key, ref_accepts) +                                       \
+	 sizeof(((struct starling_config_key *)0)->ref_accepts))
+
+static const struct starling_config_key *key_at(const struct starling_config_key *a, size_t stride,
+						size_t i)
+{
+	return (const struct starling_config_key *)((const char *)a + i * stride);
+}
+
+/* Copy a schema array written with another struct starling_config_key
+ * stride (a plugin built against a different minor) into this host's
+ * layout, children too. Every allocation is recorded in p->schemas. */
+static int schema_normalise(struct loaded_plugin *p, const struct starling_config_key *in,
+			    size_t stride, int depth, const struct starling_config_key **out,
+			    char *err, size_t errlen)
+{
+	struct starling_config_key *copy, **ns;
+	size_t n = 0;
+
+	if (!in) {
+		*out = NULL;
+		return 0;
+	}
+	if (depth > 16) {
+		snprintf(err, errlen, "schema: expected at most 16 nested groups, found more");
+		return -ENOEXEC;
+	}
+	while (key_at(in, stride, n)->name) {
+		if (++n > 4096) {
+			snprintf(err, errlen, "schema: expected at most 4096 keys per group");
+			return -ENOEXEC;
+		}
+	}
+	copy = calloc(n + 1, sizeof(*copy));
+	ns = realloc(p->schemas, (p->n_schemas + 1) * sizeof(*ns));
+	if (ns)
+		p->schemas = ns;
+	if (!copy || !ns) {
+		free(copy);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	p->schemas[p->n_schemas++] = copy;
+	for (size_t i = 0; i < n; i++) {
+		int ret;
+
+		memcpy(&copy[i], key_at(in, stride, i),
+		       stride < sizeof(copy[i]) ? stride : sizeof(copy[i]));
+		ret = schema_normalise(p, copy[i].children, stride, depth + 1, &copy[i].children,
+				       err, errlen);
+		if (ret)
+			return ret;
+	}
+	*out = copy;
+	return 0;
+}
+
+static bool schema_uses_targets(const struct starling_config_key *k, int depth)
+{
+	for (; k && k->name && depth < 16; k++)
+		if (k->type == STARLING_CFG_TARGETS || schema_uses_targets(k->children, depth + 1))
+			return true;
+	return false;
+}
+
+/* A type that uses a 1.1 feature the host must honour (a 1.0 host would
+ * silently ignore it) while its plugin declares it runs on a 1.0 host. */
+static const char *needs_1_1(const struct starling_component_type *t)
+{
+	if (t->receive_targets)
+		return "receive_targets";
+	if (t->accepts & STARLING_ACCEPTS_TARGETS)
+		return "accepts targets";
+	if (schema_uses_targets(t->schema, 0))
+		return "a STARLING_CFG_TARGETS key";
+	return NULL;
+}
+
 static int gate(struct plugin_registry *r, const char *path, struct loaded_plugin *p, char *err,
 		size_t errlen)
 {
@@ -110,8 +190,9 @@ static int gate(struct plugin_registry *r, const char *path, struct loaded_plugi
 	}
 	if (d->abi_minor > STARLING_ABI_MINOR) {
 		snprintf(err, errlen,
-			 "ABI minor: expected at most %u (host is %u.%u), found %" PRIu32,
-			 STARLING_ABI_MINOR, STARLING_ABI_MAJOR, STARLING_ABI_MINOR, d->abi_minor);
+			 "ABI minor: the plugin needs a host of ABI %" PRIu32 ".%" PRIu32
+			 " or newer, this host is %u.%u",
+			 d->abi_major, d->abi_minor, STARLING_ABI_MAJOR, STARLING_ABI_MINOR);
 		return -ENOEXEC;
 	}
 	if (d->struct_size < STARLING_DESCRIPTOR_MIN_SIZE) {
@@ -153,6 +234,19 @@ static int gate(struct plugin_registry *r, const char *path, struct loaded_plugi
 		}
 		memcpy(copy, t, t->struct_size < sizeof(*copy) ? t->struct_size : sizeof(*copy));
 		p->types[p->n_types++] = copy;
+		if (copy->schema_key_size && copy->schema_key_size < CONFIG_KEY_MIN_SIZE) {
+			snprintf(err, errlen,
+				 "type %zu schema_key_size: expected at least %zu, found %" PRIu32,
+				 i, CONFIG_KEY_MIN_SIZE, copy->schema_key_size);
+			return -ENOEXEC;
+		}
+		if (copy->schema_key_size && copy->schema_key_size != sizeof(*copy->schema)) {
+			int ret = schema_normalise(p, copy->schema, copy->schema_key_size, 0,
+						   &copy->schema, err, errlen);
+
+			if (ret)
+				return ret;
+		}
 		if (!copy->name || !copy->name[0] || !copy->create || !copy->destroy) {
 			snprintf(err, errlen,
 				 "type %zu: expected a name and create/destroy callbacks, found %s",
@@ -169,6 +263,19 @@ static int gate(struct plugin_registry *r, const char *path, struct loaded_plugi
 			snprintf(err, errlen,
 				 "type %s: accepts profiles but has no receive_profile",
 				 copy->name);
+			return -ENOEXEC;
+		}
+		if ((copy->accepts & STARLING_ACCEPTS_TARGETS) && !copy->receive_targets) {
+			snprintf(err, errlen, "type %s: accepts targets but has no receive_targets",
+				 copy->name);
+			return -ENOEXEC;
+		}
+		if (p->desc.abi_minor < 1 && needs_1_1(copy)) {
+			snprintf(err, errlen,
+				 "type %s: uses %s (since ABI 1.1) but declares that it runs on "
+				 "hosts from ABI %" PRIu32 ".%" PRIu32
+				 " (use STARLING_DESCRIPTOR_HEAD_MIN(1))",
+				 copy->name, needs_1_1(copy), p->desc.abi_major, p->desc.abi_minor);
 			return -ENOEXEC;
 		}
 		for (size_t j = 0; j < r->n_types; j++) {
@@ -198,6 +305,9 @@ static void plugin_release(struct loaded_plugin *p)
 	for (size_t i = 0; i < p->n_types; i++)
 		free(p->types[i]);
 	free(p->types);
+	for (size_t i = 0; i < p->n_schemas; i++)
+		free(p->schemas[i]);
+	free(p->schemas);
 	if (p->handle)
 		lt_dlclose((lt_dlhandle)p->handle);
 	free(p->file);
@@ -208,6 +318,7 @@ int loader_load_file(struct plugin_registry *r, const char *path, char *err, siz
 	struct loaded_plugin p = {0}, *np;
 	const struct starling_component_type **nt;
 	const char **nf;
+	uint32_t *nm;
 	int ret;
 
 	ret = gate(r, path, &p, err, errlen);
@@ -227,7 +338,10 @@ int loader_load_file(struct plugin_registry *r, const char *path, char *err, siz
 		r->types = nt;
 	if (nf)
 		r->type_files = nf;
-	if (!p.file || !np || !nt || !nf) {
+	nm = realloc(r->type_built_minor, (r->n_types + p.n_types) * sizeof(*nm));
+	if (nm)
+		r->type_built_minor = nm;
+	if (!p.file || !np || !nt || !nf || !nm) {
 		snprintf(err, errlen, "out of memory");
 		plugin_release(&p);
 		return -ENOMEM;
@@ -236,10 +350,13 @@ int loader_load_file(struct plugin_registry *r, const char *path, char *err, siz
 	for (size_t i = 0; i < p.n_types; i++) {
 		r->types[r->n_types] = p.types[i];
 		r->type_files[r->n_types] = r->plugins[r->n_plugins - 1].file;
+		r->type_built_minor[r->n_types] = p.desc.built_minor;
 		r->n_types++;
 	}
-	log_debug("loaded plugin %s (%s %s, %zu component types)", path,
-		  p.desc.name ? p.desc.name : "?", p.desc.version ? p.desc.version : "?",
+	log_debug("loaded plugin %s (%s %s, ABI %" PRIu32 ".%" PRIu32 " built, needs %" PRIu32
+		  ".%" PRIu32 ", %zu component types)",
+		  path, p.desc.name ? p.desc.name : "?", p.desc.version ? p.desc.version : "?",
+		  p.desc.abi_major, p.desc.built_minor, p.desc.abi_major, p.desc.abi_minor,
 		  p.n_types);
 	return 0;
 }
@@ -279,6 +396,7 @@ void loader_type_set(const struct plugin_registry *r, struct type_set *out)
 {
 	out->types = r->types;
 	out->n = r->n_types;
+	out->built_minor = r->type_built_minor;
 }
 
 void loader_registry_free(struct plugin_registry *r)
@@ -290,6 +408,7 @@ void loader_registry_free(struct plugin_registry *r)
 	free(r->plugins);
 	free(r->types);
 	free(r->type_files);
+	free(r->type_built_minor);
 	free(r);
 	if (--ltdl_users == 0)
 		lt_dlexit();

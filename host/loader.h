@@ -18,6 +18,10 @@ struct loaded_plugin {
 	struct starling_plugin_descriptor desc; /* zero-extended copy */
 	struct starling_component_type **types; /* zero-extended copies */
 	size_t n_types;
+	/* Schema arrays copied to this host's struct starling_config_key stride
+	 * (for types built with a different one), freed with the plugin. */
+	struct starling_config_key **schemas;
+	size_t n_schemas;
 	void *handle; /* lt_dlhandle */
 };
 
@@ -28,6 +32,7 @@ struct plugin_registry {
 	 * from (same index). */
 	const struct starling_component_type **types;
 	const char **type_files;
+	uint32_t *type_built_minor; /* descriptor built_minor of each type's plugin */
 	size_t n_types;
 	unsigned refused;
 };

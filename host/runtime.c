@@ -96,6 +96,7 @@ struct starling_component {
 	char *id;
 	char *type_name;
 	const struct starling_component_type *type;
+	uint32_t built_minor; /* of the type's plugin: which host table it gets */
 	struct cfg_doc *doc;
 	const struct starling_config *cfg;
 	char *canon;
@@ -123,6 +124,7 @@ struct starling_component {
 	unsigned failures;
 	int64_t next_retry_ms;
 	unsigned queued_jobs; /* timer jobs in the queue or running (tlock) */
+	unsigned work_jobs;   /* work_submit jobs queued or running (tlock) */
 	/* Reentrant types: receives hold it shared, update/stop exclusive. */
 	pthread_rwlock_t recv_lock;
 };
@@ -132,6 +134,7 @@ struct job {
 	struct starling_timer *timer; /* or: */
 	starling_timer_fn fn;
 	void *arg;
+	struct starling_component *owner; /* of a work_submit job */
 };
 
 struct runtime {
@@ -397,8 +400,10 @@ static void *worker_main(void *arg)
 			run_timer(rt, j->timer);
 		else
 			j->fn(j->arg);
-		free(j);
 		pthread_mutex_lock(&rt->tlock);
+		if (j->owner && --j->owner->work_jobs == 0)
+			pthread_cond_broadcast(&rt->done);
+		free(j);
 	}
 	pthread_mutex_unlock(&rt->tlock);
 	return NULL;
@@ -596,12 +601,14 @@ static int api_work_submit(starling_component *c, starling_timer_fn fn, void *ar
 		return -ENOMEM;
 	j->fn = fn;
 	j->arg = arg;
+	j->owner = c;
 	pthread_mutex_lock(&rt->tlock);
 	if (rt->quit) {
 		pthread_mutex_unlock(&rt->tlock);
 		free(j);
 		return -ESHUTDOWN;
 	}
+	c->work_jobs++;
 	enqueue_job(rt, j);
 	pthread_mutex_unlock(&rt->tlock);
 	return 0;
@@ -727,6 +734,18 @@ static int api_forward_series(starling_component *c, const struct starling_serie
 	return forward(c, b, false);
 }
 
+/* A plugin built against ABI 1.0 hands over the 1.0 batch, which ends
+ * before `ext`: receivers get a zero-extended copy. */
+static int api_forward_series_1_0(starling_component *c, const struct starling_series_batch *b)
+{
+	struct starling_series_batch full = {0};
+
+	if (!b)
+		return -EINVAL;
+	memcpy(&full, b, offsetof(struct starling_series_batch, ext));
+	return forward(c, &full, false);
+}
+
 static int api_forward_profile(starling_component *c, const struct starling_profile *p)
 {
 	return forward(c, p, true);
@@ -744,42 +763,27 @@ static bool valid_metric_name(const char *s)
 	return true;
 }
 
-/* "k=v,k2=v2" -> k="v",k2="v2" (values escaped). NULL on bad input. */
-static char *format_labels(const char *in)
+/* Label pairs -> k="v",k2="v2" (values escaped). NULL on bad input. */
+static char *format_label_array(const struct starling_label *l, size_t n)
 {
-	char *buf = NULL, *copy, *tok, *next;
+	char *buf = NULL;
 	size_t len = 0;
 	FILE *f;
-	bool first = true, bad = false;
+	bool bad = false;
 
-	if (!in || !*in)
-		return strdup("");
-	copy = strdup(in);
-	if (!copy)
-		return NULL;
 	f = open_memstream(&buf, &len);
-	if (!f) {
-		free(copy);
+	if (!f)
 		return NULL;
-	}
-	for (tok = copy; tok && *tok; tok = next) {
-		char *eq;
+	for (size_t i = 0; i < n && !bad; i++) {
+		const char *k = l[i].name, *v = l[i].value;
 
-		next = strchr(tok, ',');
-		if (next)
-			*next++ = '\0';
-		eq = strchr(tok, '=');
-		if (!eq) {
+		if (!k || !v || !valid_metric_name(k) || strchr(k, ':') ||
+		    !strcmp(k, "component_id")) {
 			bad = true;
 			break;
 		}
-		*eq = '\0';
-		if (!valid_metric_name(tok) || strchr(tok, ':') || !strcmp(tok, "component_id")) {
-			bad = true;
-			break;
-		}
-		fprintf(f, "%s%s=\"", first ? "" : ",", tok);
-		for (const char *v = eq + 1; *v; v++) {
+		fprintf(f, "%s%s=\"", i ? "," : "", k);
+		for (; *v; v++) {
 			if (*v == '"' || *v == '\\')
 				fputc('\\', f);
 			if (*v == '\n')
@@ -788,10 +792,8 @@ static char *format_labels(const char *in)
 				fputc(*v, f);
 		}
 		fputc('"', f);
-		first = false;
 	}
 	fclose(f);
-	free(copy);
 	if (bad) {
 		free(buf);
 		return NULL;
@@ -799,25 +801,45 @@ static char *format_labels(const char *in)
 	return buf;
 }
 
-static starling_metric *api_metric_register(starling_component *c,
-					    enum starling_self_metric_type type, const char *name,
-					    const char *help, const char *labels)
+/* The 1.0 form "k=v,k2=v2" -> k="v",k2="v2". NULL on bad input. */
+static char *format_labels(const char *in)
+{
+	struct starling_label pairs[64];
+	size_t n = 0;
+	char *copy, *tok, *next, *out;
+
+	if (!in || !*in)
+		return strdup("");
+	copy = strdup(in);
+	if (!copy)
+		return NULL;
+	for (tok = copy; tok && *tok; tok = next) {
+		char *eq;
+
+		next = strchr(tok, ',');
+		if (next)
+			*next++ = '\0';
+		eq = strchr(tok, '=');
+		if (!eq || n == sizeof(pairs) / sizeof(pairs[0])) {
+			free(copy);
+			return NULL;
+		}
+		*eq = '\0';
+		pairs[n].name = tok;
+		pairs[n++].value = eq + 1;
+	}
+	out = format_label_array(pairs, n);
+	free(copy);
+	return out;
+}
+
+/* Register (or find) a metric whose label text is fl (taken over). */
+static starling_metric *metric_register_formatted(starling_component *c,
+						  enum starling_self_metric_type type,
+						  const char *name, const char *help, char *fl)
 {
 	struct starling_metric *m;
-	char *fl;
 
-	if (!c || !valid_metric_name(name) ||
-	    (type != STARLING_SELF_COUNTER && type != STARLING_SELF_GAUGE)) {
-		log_msg(STARLING_LOG_ERROR, c ? c->id : NULL, "refusing self-metric \"%s\"",
-			name ? name : "(null)");
-		return NULL;
-	}
-	fl = format_labels(labels);
-	if (!fl) {
-		log_msg(STARLING_LOG_ERROR, c->id, "self-metric %s: invalid labels \"%s\"", name,
-			labels);
-		return NULL;
-	}
 	pthread_mutex_lock(&c->lock);
 	for (m = c->metrics; m; m = m->next) {
 		if (!strcmp(m->name, name) && !strcmp(m->labels, fl)) {
@@ -847,6 +869,53 @@ static starling_metric *api_metric_register(starling_component *c,
 	}
 	pthread_mutex_unlock(&c->lock);
 	return m;
+}
+
+static bool metric_args_ok(starling_component *c, enum starling_self_metric_type type,
+			   const char *name)
+{
+	if (!c || !valid_metric_name(name) ||
+	    (type != STARLING_SELF_COUNTER && type != STARLING_SELF_GAUGE)) {
+		log_msg(STARLING_LOG_ERROR, c ? c->id : NULL, "refusing self-metric \"%s\"",
+			name ? name : "(null)");
+		return false;
+	}
+	return true;
+}
+
+static starling_metric *api_metric_register(starling_component *c,
+					    enum starling_self_metric_type type, const char *name,
+					    const char *help, const char *labels)
+{
+	char *fl;
+
+	if (!metric_args_ok(c, type, name))
+		return NULL;
+	fl = format_labels(labels);
+	if (!fl) {
+		log_msg(STARLING_LOG_ERROR, c->id, "self-metric %s: invalid labels \"%s\"", name,
+			labels);
+		return NULL;
+	}
+	return metric_register_formatted(c, type, name, help, fl);
+}
+
+static starling_metric *api_metric_register_labels(starling_component *c,
+						   enum starling_self_metric_type type,
+						   const char *name, const char *help,
+						   const struct starling_label *labels,
+						   size_t n_labels)
+{
+	char *fl;
+
+	if (!metric_args_ok(c, type, name))
+		return NULL;
+	fl = format_label_array(labels, labels ? n_labels : 0);
+	if (!fl) {
+		log_msg(STARLING_LOG_ERROR, c->id, "self-metric %s: invalid labels", name);
+		return NULL;
+	}
+	return metric_register_formatted(c, type, name, help, fl);
 }
 
 static double bits_to_double(uint64_t b)
@@ -1024,11 +1093,26 @@ static const struct starling_host_api host_api = {
     .cluster_epoch = api_cluster_epoch,
     .cluster_self = api_cluster_self,
     .cluster_subscribe = api_cluster_subscribe,
+    .metric_register_labels = api_metric_register_labels,
 };
 
-const struct starling_host_api *runtime_host_api(void)
+/* The table handed to plugins built against ABI 1.0: the same functions,
+ * except those that read a struct that has grown since. */
+static struct starling_host_api host_api_1_0;
+static pthread_once_t host_api_1_0_once = PTHREAD_ONCE_INIT;
+
+static void host_api_1_0_init(void)
 {
-	return &host_api;
+	host_api_1_0 = host_api;
+	host_api_1_0.forward_series = api_forward_series_1_0;
+}
+
+const struct starling_host_api *runtime_host_api(uint32_t built_minor)
+{
+	if (built_minor >= 1)
+		return &host_api;
+	pthread_once(&host_api_1_0_once, host_api_1_0_init);
+	return &host_api_1_0;
 }
 
 /* ---- lifecycle (rt->ctl held) ----------------------------------------- */
@@ -1072,6 +1156,7 @@ static struct starling_component *inst_new(struct runtime *rt, struct cfg_doc *d
 		return NULL;
 	}
 	c->type = cc->type;
+	c->built_minor = cc->type_built_minor;
 	c->doc = cfg_doc_ref(doc);
 	c->cfg = cc->node;
 	c->healthy = false;
@@ -1132,6 +1217,12 @@ static void inst_teardown(struct starling_component *c)
 	int64_t t0;
 
 	timers_free_all(c);
+	/* Since ABI 1.1 the host drains an instance's work_submit jobs
+	 * (queued ones still run) before destroy(). */
+	pthread_mutex_lock(&c->rt->tlock);
+	while (c->work_jobs)
+		pthread_cond_wait(&c->rt->done, &c->rt->tlock);
+	pthread_mutex_unlock(&c->rt->tlock);
 	if (c->created) {
 		pthread_mutex_lock(&c->cb_lock);
 		t0 = mono_ns();
@@ -1176,7 +1267,7 @@ static int inst_bring_up(struct starling_component *c)
 	__atomic_store_n(&c->stopping, false, __ATOMIC_RELEASE);
 	lifecycle_lock(c);
 	t0 = mono_ns();
-	ret = c->type->create(&host_api, c, c->cfg, &c->inst);
+	ret = c->type->create(runtime_host_api(c->built_minor), c, c->cfg, &c->inst);
 	stat_add(c, CB_CREATE, t0, ret);
 	if (ret < 0) {
 		c->inst = NULL;

@@ -63,7 +63,7 @@ char *runtime_components_json(struct runtime *rt);
  * unknown id, -ENOTSUP when the type has no list_targets. */
 int runtime_targets_json(struct runtime *rt, const char *id, char **out);
 
-/* The host API table (same for every instance). */
-const struct starling_host_api *runtime_host_api(void);
+/* The host API table for a plugin built against ABI 1.<built_minor>. */
+const struct starling_host_api *runtime_host_api(uint32_t built_minor);
 
 #endif

@@ -403,7 +403,7 @@ static int receive_profile(void *inst, const struct starling_profile *p)
 }
 
 static const struct starling_component_type file_sink_type = {
-    .struct_size = sizeof(struct starling_component_type),
+    STARLING_TYPE_HEAD,
     .name = "local.file_sink",
     .help = "Append received series to a local file (OpenMetrics-style lines), with rotation",
     .accepts = STARLING_ACCEPTS_SERIES | STARLING_ACCEPTS_PROFILE,

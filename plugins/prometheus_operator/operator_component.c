@@ -1669,7 +1669,7 @@ static int op_list_targets(void *inst, starling_target_emit_fn emit, void *ctx)
 }
 
 const struct starling_component_type prometheus_operator_podmonitors_type = {
-    .struct_size = sizeof(struct starling_component_type),
+    STARLING_TYPE_HEAD,
     .name = "prometheus.operator.podmonitors",
     .help = "Discover PodMonitors on the Kubernetes API and scrape the pods they select",
     .schema = podmonitors_schema,
@@ -1681,7 +1681,7 @@ const struct starling_component_type prometheus_operator_podmonitors_type = {
 };
 
 const struct starling_component_type prometheus_operator_servicemonitors_type = {
-    .struct_size = sizeof(struct starling_component_type),
+    STARLING_TYPE_HEAD,
     .name = "prometheus.operator.servicemonitors",
     .help = "Discover ServiceMonitors on the Kubernetes API and scrape the endpoints they "
 	    "select",

@@ -1712,7 +1712,7 @@ static int rw_update(void *inst, const starling_config *cfg)
 }
 
 static const struct starling_component_type rw_type = {
-    .struct_size = sizeof(struct starling_component_type),
+    STARLING_TYPE_HEAD,
     .name = "prometheus.remote_write",
     .help = "Send series to Prometheus remote-write receivers (Remote Write 1.0)",
     .flags = STARLING_TYPE_REENTRANT_RECEIVE,

@@ -967,7 +967,7 @@ static int scrape_list_targets(void *inst, starling_target_emit_fn emit, void *c
 }
 
 const struct starling_component_type prometheus_scrape_type = {
-    .struct_size = sizeof(struct starling_component_type),
+    STARLING_TYPE_HEAD,
     .name = "prometheus.scrape",
     .help = "Scrape Prometheus and OpenMetrics targets and forward the samples",
     .flags = 0,

@@ -797,7 +797,7 @@ static int pyro_list_targets(void *inst, starling_target_emit_fn emit, void *ctx
 }
 
 const struct starling_component_type pyroscope_scrape_type = {
-    .struct_size = sizeof(struct starling_component_type),
+    STARLING_TYPE_HEAD,
     .name = "pyroscope.scrape",
     .help = "Scrape Go pprof endpoints and forward the profiles",
     .flags = 0,

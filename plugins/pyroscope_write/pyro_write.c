@@ -702,7 +702,7 @@ static void write_destroy(void *inst)
 }
 
 const struct starling_component_type pyroscope_write_type = {
-    .struct_size = sizeof(struct starling_component_type),
+    STARLING_TYPE_HEAD,
     .name = "pyroscope.write",
     .help = "Push profiles to Pyroscope (push.v1.PusherService/Push)",
     .flags = STARLING_TYPE_REENTRANT_RECEIVE,

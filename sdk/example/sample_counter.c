@@ -155,7 +155,7 @@ static int sample_counter_receive(void *inst, const struct starling_series_batch
 }
 
 static const struct starling_component_type sample_counter_type = {
-    .struct_size = sizeof(struct starling_component_type),
+    STARLING_TYPE_HEAD,
     .name = "example.sample_counter",
     .help = "Example sink: counts the series and samples it receives",
     .accepts = STARLING_ACCEPTS_SERIES,

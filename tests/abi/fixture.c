@@ -35,15 +35,65 @@ static void destroy(void *inst)
 {
 }
 
-static const struct starling_component_type fixture_type = {
-    .struct_size = FIXTURE_TYPE_SIZE,
-    .name = FIXTURE_TYPE_NAME,
-    .help = "ABI fixture",
-    .create = create,
-    .destroy = destroy,
+#ifdef FIXTURE_TARGETS
+static int receive_targets(void *inst, const char *source, const struct starling_target_set *set)
+{
+	return 0;
+}
+#endif
+
+#ifdef FIXTURE_KEY_PAD
+/* A schema built against a "future" header whose struct starling_config_key
+ * is FIXTURE_KEY_PAD bytes longer: the host must walk it with the stride the
+ * type states and see the same keys. */
+struct padded_key {
+	struct starling_config_key k;
+	char future[FIXTURE_KEY_PAD];
 };
 
-static const struct starling_component_type *const types[] = {&fixture_type};
+static const struct padded_key inner_schema[] = {
+    {.k = {.name = "gamma", .type = STARLING_CFG_INT, .default_value = "7", .help = "g"},
+     .future = "xxxxxxxxxxxxxxx"},
+    {.k = {.name = NULL}},
+};
+
+static const struct padded_key schema[] = {
+    {.k = {.name = "alpha", .type = STARLING_CFG_STRING, .default_value = "a", .help = "a"},
+     .future = "xxxxxxxxxxxxxxx"},
+    {.k = {.name = "beta", .type = STARLING_CFG_GROUP, .help = "b", .children = &inner_schema[0].k},
+     .future = "xxxxxxxxxxxxxxx"},
+    {.k = {.name = NULL}},
+};
+#endif
+
+/* A component type from a "future" plugin can be longer than this host's:
+ * the host copies only what it knows. */
+struct bigger_type {
+	struct starling_component_type t;
+	uint64_t future_member;
+};
+
+static const struct bigger_type fixture_type = {
+    .t =
+	{
+	    .struct_size = FIXTURE_TYPE_SIZE,
+	    .name = FIXTURE_TYPE_NAME,
+	    .help = "ABI fixture",
+	    .create = create,
+	    .destroy = destroy,
+#ifdef FIXTURE_TARGETS
+	    .accepts = STARLING_ACCEPTS_TARGETS,
+	    .receive_targets = receive_targets,
+#endif
+#ifdef FIXTURE_KEY_PAD
+	    .schema = &schema[0].k,
+	    .schema_key_size = sizeof(struct padded_key),
+#endif
+	},
+    .future_member = 42,
+};
+
+static const struct starling_component_type *const types[] = {&fixture_type.t};
 
 /* A descriptor from a "future" plugin: the 1.0 struct followed by a member
  * this host does not know (the host must copy only what it knows). */
@@ -67,6 +117,7 @@ static const struct bigger_descriptor descriptor = {
 	    .version = "1",
 	    .types = types,
 	    .n_types = 1,
+	    .built_minor = STARLING_ABI_MINOR,
 	},
     .future_member = 42,
 };

@@ -12,7 +12,10 @@
 
 #include <CUnit/Basic.h>
 
+#include "cluster/cluster.h"
+#include "config.h"
 #include "loader.h"
+#include "runtime.h"
 
 #define FIX(name) ABI_FIXTURE_DIR "/" name ".so"
 
@@ -74,8 +77,15 @@ static void test_major_next(void)
 
 static void test_minor_newer(void)
 {
+	char want[160];
+
+	/* The plugin states the lowest host minor it needs; the refusal names
+	 * both versions. */
 	CU_ASSERT_EQUAL(load_one(FIX("abi_minor_newer")), -ENOEXEC);
-	CU_ASSERT_TRUE(err_has("ABI minor: expected at most 0 (host is 1.0), found 1"));
+	snprintf(want, sizeof(want),
+		 "ABI minor: the plugin needs a host of ABI 1.%d or newer, this host is 1.%d",
+		 STARLING_ABI_MINOR + 1, STARLING_ABI_MINOR);
+	CU_ASSERT_TRUE(err_has(want));
 }
 
 static void test_short_struct(void)
@@ -117,6 +127,145 @@ static void test_duplicate_type(void)
 	CU_ASSERT_STRING_EQUAL(r->type_files[0], FIX("abi_good"));
 	CU_ASSERT_EQUAL(r->refused, 1);
 	loader_registry_free(r);
+}
+
+static void test_targets_type(void)
+{
+	struct plugin_registry *r = loader_registry_new();
+	struct type_set ts;
+
+	/* Declares it needs 1.1: accepted, with its built minor recorded. */
+	CU_ASSERT_EQUAL(loader_load_file(r, FIX("abi_targets"), err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(r->n_types, 1);
+	CU_ASSERT_TRUE(r->types[0]->accepts & STARLING_ACCEPTS_TARGETS);
+	CU_ASSERT_PTR_NOT_NULL(r->types[0]->receive_targets);
+	loader_type_set(r, &ts);
+	CU_ASSERT_EQUAL(type_set_built_minor(&ts, r->types[0]), STARLING_ABI_MINOR);
+	loader_registry_free(r);
+	/* Uses receive_targets but says it runs on 1.0 hosts, which would
+	 * ignore it: refused. */
+	CU_ASSERT_EQUAL(load_one(FIX("abi_targets_undeclared")), -ENOEXEC);
+	CU_ASSERT_TRUE(err_has("type abi.good: uses receive_targets (since ABI 1.1) but declares "
+			       "that it runs on hosts from ABI 1.0"));
+}
+
+static void test_future_key_stride(void)
+{
+	struct plugin_registry *r = loader_registry_new();
+	const struct starling_config_key *k;
+
+	/* Config keys and the component type from a newer header, longer than
+	 * this host's: walked with the stride the type states. */
+	CU_ASSERT_EQUAL(loader_load_file(r, FIX("abi_future_keys"), err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(r->n_types, 1);
+	k = r->types[0]->schema;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+	CU_ASSERT_STRING_EQUAL(k[0].name, "alpha");
+	CU_ASSERT_STRING_EQUAL(k[0].default_value, "a");
+	CU_ASSERT_STRING_EQUAL(k[1].name, "beta");
+	CU_ASSERT_EQUAL(k[1].type, STARLING_CFG_GROUP);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(k[1].children);
+	CU_ASSERT_STRING_EQUAL(k[1].children[0].name, "gamma");
+	CU_ASSERT_STRING_EQUAL(k[1].children[0].default_value, "7");
+	CU_ASSERT_PTR_NULL(k[1].children[1].name);
+	CU_ASSERT_PTR_NULL(k[2].name);
+	loader_registry_free(r);
+}
+
+/* ---- a 1.0 plugin runs: a 1.1 sink receives its batch zero-extended ---- */
+
+static int sink11_received;
+static bool sink11_ext_clean;
+static char sink11_name[64];
+
+static int sink11_create(const struct starling_host_api *api, starling_component *self,
+			 const starling_config *cfg, void **out)
+{
+	*out = NULL;
+	return 0;
+}
+
+static void sink11_destroy(void *inst)
+{
+}
+
+static int sink11_receive(void *inst, const struct starling_series_batch *b)
+{
+	sink11_received++;
+	sink11_ext_clean = b->ext == NULL && b->ext_size == 0;
+	if (b->n_series == 1 && b->series[0].n_labels == 2)
+		snprintf(sink11_name, sizeof(sink11_name), "%s", b->series[0].labels[0].value);
+	return 0;
+}
+
+static const struct starling_component_type sink11_type = {
+    STARLING_TYPE_HEAD,
+    .name = "t.sink11",
+    .help = "a sink built against this header",
+    .accepts = STARLING_ACCEPTS_SERIES,
+    .create = sink11_create,
+    .destroy = sink11_destroy,
+    .receive_series = sink11_receive,
+};
+
+static void test_v1_0_plugin_runs(void)
+{
+	struct plugin_registry *r = loader_registry_new();
+	const struct starling_component_type *types[2];
+	uint32_t minors[2];
+	struct type_set ts = {.types = types, .n = 2, .built_minor = minors};
+	struct cfg_errors errs = {0};
+	struct cfg_doc *d = NULL;
+	struct cluster_config cc;
+	struct cluster *cl = NULL;
+	struct runtime *rt = NULL;
+	char state[] = "/tmp/starling-abi-rt-XXXXXX", *metrics = NULL;
+	size_t mlen = 0;
+	FILE *mf;
+
+	CU_ASSERT_EQUAL_FATAL(loader_load_file(r, FIX("abi_v1_0"), err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(r->n_types, 1);
+	CU_ASSERT_EQUAL(r->type_built_minor[0], 0);
+	types[0] = r->types[0];
+	minors[0] = r->type_built_minor[0];
+	types[1] = &sink11_type;
+	minors[1] = STARLING_ABI_MINOR;
+	CU_ASSERT_EQUAL_FATAL(cfg_doc_parse_string("components = (\n"
+						   " { type = \"abi.v1_0\"; name = \"p\";\n"
+						   "   forward_to = [ \"t.sink11.s\" ]; },\n"
+						   " { type = \"t.sink11\"; name = \"s\"; }\n"
+						   ");\n",
+						   "v10.cfg", &d, &errs),
+			      0);
+	CU_ASSERT_EQUAL(cfg_doc_validate(d, &ts, &errs), 0);
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.msgs[i]);
+	CU_ASSERT_EQUAL_FATAL(errs.n, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(state));
+	cluster_config_defaults(&cc);
+	snprintf(cc.node_name, sizeof(cc.node_name), "n1");
+	CU_ASSERT_EQUAL_FATAL(cluster_create(&cc, &cl, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(cluster_start(cl, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(runtime_create(&rt, cl, state, 2), 0);
+	/* start() of the 1.0 producer forwards synchronously: when apply
+	 * returns, the sink has the batch. */
+	CU_ASSERT_EQUAL(runtime_apply(rt, d), 0);
+	CU_ASSERT_EQUAL(sink11_received, 1);
+	CU_ASSERT_TRUE(sink11_ext_clean);
+	CU_ASSERT_STRING_EQUAL(sink11_name, "abi_v1_0_up");
+	mf = open_memstream(&metrics, &mlen);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mf);
+	runtime_write_metrics(rt, mf);
+	fclose(mf);
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+	    metrics, "abi_v1_0_starts_total{component_id=\"abi.v1_0.p\",kind=\"fixture\"} 1"));
+	free(metrics);
+	runtime_destroy(rt);
+	cfg_doc_unref(d);
+	cluster_destroy(cl);
+	cfg_errors_free(&errs);
+	loader_registry_free(r);
+	rmdir(state);
 }
 
 static int copy_file(const char *from, const char *to, mode_t mode)
@@ -201,13 +350,14 @@ static void test_refusal_log_line(void)
 
 static void test_load_dir(void)
 {
-	struct plugin_registry *r = loader_registry_new();
-
-	/* All fixtures: good and bigger... only the first abi.good survives. */
+	struct plugin_registry *r =
+	    loader_registry_new(); /* All fixtures: of good and bigger only the first abi.good
+				    * survives; abi.targets, abi.future_keys and abi.v1_0 are
+				    * accepted too. */
 	CU_ASSERT_EQUAL(loader_load_dir(r, ABI_FIXTURE_DIR), 0);
-	CU_ASSERT_EQUAL(r->n_types, 1);
-	CU_ASSERT_EQUAL(r->n_plugins, 1);
-	CU_ASSERT_EQUAL(r->refused, 8);
+	CU_ASSERT_EQUAL(r->n_types, 4);
+	CU_ASSERT_EQUAL(r->n_plugins, 4);
+	CU_ASSERT_EQUAL(r->refused, 9);
 	loader_registry_free(r);
 	r = loader_registry_new();
 	CU_ASSERT_EQUAL(loader_load_dir(r, "/nonexistent/plugins"), -ENOENT);
@@ -231,6 +381,11 @@ int main(void)
 	CU_add_test(s, "short component type refused", test_short_type);
 	CU_add_test(s, "no entry symbol refused", test_no_entry);
 	CU_add_test(s, "duplicate component type refused", test_duplicate_type);
+	CU_add_test(s, "1.1 target receiver: accepted, or refused when it declares 1.0",
+		    test_targets_type);
+	CU_add_test(s, "config keys from a newer header walked with their stride",
+		    test_future_key_stride);
+	CU_add_test(s, "a plugin built against ABI 1.0 loads and runs", test_v1_0_plugin_runs);
 	CU_add_test(s, "world-writable file / group-writable dir refused",
 		    test_world_writable_file);
 	CU_add_test(s, "one log line per refusal", test_refusal_log_line);

@@ -32,8 +32,7 @@ extern "C" {
 /* "STARLING" in ASCII, little-endian. Frozen forever. */
 #define STARLING_PLUGIN_MAGIC UINT64_C(0x474e494c52415453)
 #define STARLING_ABI_MAJOR    1
-#define STARLING_ABI_MINOR    0
-
+#define STARLING_ABI_MINOR    1
 #define STARLING_ENTRY_SYMBOL "starling_plugin_entry"
 
 #if defined(__GNUC__)
@@ -109,6 +108,15 @@ struct starling_series_batch {
 	size_t n_series;
 	const struct starling_metadata *metadata; /* may be NULL */
 	size_t n_metadata;
+	/* --- since 1.1 ---------------------------------------------------
+	 * NULL, or n_series entries parallel to `series`, each ext_size bytes
+	 * apart (the producer's sizeof(struct starling_series_ext), so the
+	 * struct can grow): read element i as
+	 * (const struct starling_series_ext *)((const char *)ext + i * ext_size)
+	 * and only the members that fit in ext_size. A 1.0 producer's batch
+	 * reaches a 1.1 receiver with ext NULL (the host zero-extends it). */
+	const struct starling_series_ext *ext;
+	size_t ext_size;
 };
 
 /* One profile: a label set plus raw pprof bytes (gzip-compressed or not). */
@@ -121,9 +129,85 @@ struct starling_profile {
 	int64_t end_ms;
 };
 
+/* --- since 1.1: exemplars, native histograms, target sets -------------- */
+
+/* One exemplar attached to a series (OpenMetrics / protobuf exposition). */
+struct starling_exemplar {
+	const struct starling_label *labels; /* sorted by name */
+	size_t n_labels;
+	double value;
+	int64_t timestamp_ms; /* meaningful only when has_timestamp */
+	bool has_timestamp;
+};
+
+/* A span of consecutive native-histogram buckets: `offset` buckets after the
+ * previous span's end (or from index 0 for the first), `length` buckets. */
+struct starling_bucket_span {
+	int32_t offset;
+	uint32_t length;
+};
+
+/* Native histogram reset hints, as remote write 1.0 defines them. */
+enum starling_histogram_reset_hint {
+	STARLING_HISTOGRAM_RESET_UNKNOWN = 0,
+	STARLING_HISTOGRAM_RESET_YES = 1,
+	STARLING_HISTOGRAM_RESET_NO = 2,
+	STARLING_HISTOGRAM_RESET_GAUGE = 3,
+};
+
+/* One native-histogram sample, shaped like remote write 1.0's Histogram.
+ * Integer histograms (is_float false) use count_int, zero_count_int and
+ * delta-encoded *_deltas; float histograms use count_float, zero_count_float
+ * and absolute *_counts. A stale native histogram has sum equal to the stale
+ * NaN (STARLING_STALE_NAN_BITS) and no buckets. */
+struct starling_histogram {
+	int64_t timestamp_ms;
+	bool is_float;
+	uint64_t count_int;
+	double count_float;
+	double sum;
+	int32_t schema;
+	double zero_threshold;
+	uint64_t zero_count_int;
+	double zero_count_float;
+	const struct starling_bucket_span *negative_spans;
+	size_t n_negative_spans;
+	const int64_t *negative_deltas; /* integer histograms */
+	const double *negative_counts;	/* float histograms */
+	size_t n_negative;		/* entries in negative_deltas or _counts */
+	const struct starling_bucket_span *positive_spans;
+	size_t n_positive_spans;
+	const int64_t *positive_deltas;
+	const double *positive_counts;
+	size_t n_positive;
+	enum starling_histogram_reset_hint reset_hint;
+};
+
+/* What a series carries beyond float samples. A series may have float
+ * samples, histogram samples, or both; a series with only histograms has
+ * n_samples == 0 (a 1.0 sink sees an empty series and should skip it). */
+struct starling_series_ext {
+	const struct starling_exemplar *exemplars;
+	size_t n_exemplars;
+	const struct starling_histogram *histograms;
+	size_t n_histograms;
+};
+
+/* One discovered target: a label set (__address__, __meta_*, ...). Labels are
+ * sorted by name, names unique. */
+struct starling_target {
+	const struct starling_label *labels;
+	size_t n_labels;
+};
+
+/* The whole current list of targets of one producer. */
+struct starling_target_set {
+	const struct starling_target *targets;
+	size_t n_targets;
+};
+
 /* ------------------------------------------------------------------------ */
 /* Configuration schema.                                                     */
-
 enum starling_config_type {
 	STARLING_CFG_STRING = 1,
 	STARLING_CFG_INT,   /* int64 */
@@ -137,6 +221,13 @@ enum starling_config_type {
 	STARLING_CFG_MAP,	  /* { any_key = "string"; ... } */
 	STARLING_CFG_MAP_LIST,	  /* ( { any_key = "string"; ... }, ... ) */
 	STARLING_CFG_REF_LIST,	  /* [ "type.name", ... ] component references */
+	/* since 1.1: a list whose elements are inline targets (maps, as
+	 * MAP_LIST) or strings naming components that produce target sets
+	 * ( "discovery.file.nodes", { __address__ = "h:9100"; } ). The host
+	 * checks every named component exists and produces targets, wires it
+	 * to this instance and delivers its sets through receive_targets(). A
+	 * type using it must declare a minimum host minor of 1. */
+	STARLING_CFG_TARGETS,
 };
 
 /* One key of a schema. Arrays of keys end with an entry whose name is NULL. */
@@ -150,9 +241,12 @@ struct starling_config_key {
 	const char *help;
 	/* For GROUP and GROUP_LIST: the schema of the members. */
 	const struct starling_config_key *children;
-	/* For REF_LIST: the payload kind the referenced components must accept
+	/* For REF_LIST: the payload kind the referenced components must accept	 *
 	 * (STARLING_ACCEPTS_* bits). */
 	uint32_t ref_accepts;
+	/* Growing this struct (since 1.1): append members; a component type
+	 * states the size it was built with in schema_key_size and the host
+	 * walks schema arrays with that stride. */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -305,6 +399,44 @@ struct starling_host_api {
 	 * callbacks. One subscription per instance; NULL fn unsubscribes. */
 	int (*cluster_subscribe)(starling_component *self, starling_cluster_change_fn fn,
 				 void *arg);
+
+	/* --- self-metrics with label arrays (since 1.1) --------------------
+	 * As metric_register, with the constant labels as n_labels name/value
+	 * pairs (a value may hold any byte but NUL: commas, quotes, newlines
+	 * are escaped by the host). Names must be valid label names other
+	 * than "component_id". The arrays are the caller's again on return. */
+	starling_metric *(*metric_register_labels)(starling_component *self,
+						   enum starling_self_metric_type type,
+						   const char *name, const char *help,
+						   const struct starling_label *labels,
+						   size_t n_labels);
+
+	/* --- target sets (since 1.1) ---------------------------------------
+	 * Publish this instance's whole current list of targets. The host
+	 * copies it (the set is the caller's again when the call returns),
+	 * keeps it as this producer's latest set, and hands it to every
+	 * receiver: components whose STARLING_CFG_TARGETS list names this one
+	 * and components in this one's forward_to that accept targets.
+	 * Delivery is asynchronous and coalesced (a receiver may skip
+	 * intermediate sets, never the latest), on a host thread, serialised
+	 * with the receiver's callbacks; a receiver that starts or is
+	 * re-created later gets the latest set right after its start().
+	 * Returns 0, -EINVAL (a target whose labels are not sorted and
+	 * unique) or -ENOMEM. */
+	int (*forward_targets)(starling_component *self, const struct starling_target_set *set);
+
+	/* --- ownership at a slot's time (since 1.1) ------------------------
+	 * As cluster_owns / cluster_owners, for the view in force at wall-clock
+	 * time at_ms (normally the start of the slot being scheduled).
+	 * Membership changes that nodes announce ahead (a leaving node's
+	 * hand-over time, a joining node's start time) take effect at the
+	 * announced time on every node, so old and new owners agree on whose
+	 * each slot is; other changes (a node declared dead) take effect when
+	 * this node learns of them. */
+	bool (*cluster_owns_at)(starling_component *self, uint64_t key, unsigned replicas,
+				int64_t at_ms);
+	size_t (*cluster_owners_at)(starling_component *self, uint64_t key, int64_t at_ms,
+				    struct starling_node_name *out, size_t n);
 };
 
 /* True when the host's table has member `fn` and it is non-NULL. */
@@ -319,7 +451,7 @@ struct starling_host_api {
 /* What a component accepts (a sink's receiver kinds). */
 #define STARLING_ACCEPTS_SERIES	 (1u << 0)
 #define STARLING_ACCEPTS_PROFILE (1u << 1)
-
+#define STARLING_ACCEPTS_TARGETS (1u << 2) /* since 1.1 */
 /* Type flags. */
 #define STARLING_TYPE_REENTRANT_RECEIVE (1u << 0)
 
@@ -346,31 +478,70 @@ struct starling_component_type {
 	/* Sinks: receive a batch (see struct starling_series_batch). */
 	int (*receive_series)(void *inst, const struct starling_series_batch *batch);
 	int (*receive_profile)(void *inst, const struct starling_profile *profile);
-	/* Optional: emit each target (for the targets API). */
-	int (*list_targets)(void *inst, starling_target_emit_fn emit, void *ctx);
+	/* Optional: emit each target (for the targets API). */ int (*list_targets)(
+	    void *inst, starling_target_emit_fn emit, void *ctx);
+
+	/* --- since 1.1 ----------------------------------------------------- */
+	/* The payload kinds this type forwards (STARLING_ACCEPTS_* bits). A
+	 * STARLING_CFG_TARGETS list may name only components whose type has
+	 * STARLING_ACCEPTS_TARGETS here. */
+	uint32_t produces;
+	/* sizeof(struct starling_config_key) as this type was built (0: the
+	 * 1.0 size): the stride of `schema` and of every `children` array. */
+	uint32_t schema_key_size;
+	/* Receivers of target sets (accepts & STARLING_ACCEPTS_TARGETS): the
+	 * latest whole set of the producer `source` ("<type>.<name>"). A
+	 * source that a reload removes delivers one empty set. The set is
+	 * owned by the host and valid during the call. */
+	int (*receive_targets)(void *inst, const char *source,
+			       const struct starling_target_set *set);
 };
 
 /* The descriptor a plugin's entry point returns. */
 struct starling_plugin_descriptor {
 	/* Frozen head: checked in this order by the loader. */
-	uint64_t magic;	      /* STARLING_PLUGIN_MAGIC */
-	uint32_t abi_major;   /* STARLING_ABI_MAJOR the plugin was built with */
-	uint32_t abi_minor;   /* STARLING_ABI_MINOR the plugin was built with */
+	uint64_t magic; /* STARLING_PLUGIN_MAGIC */
+	uint32_t abi_major;
+	/* STARLING_ABI_MAJOR the plugin was built with */ /* The lowest host minor this plugin
+							    * needs (since 1.1; a 1.0 plugin put
+							    * the header's minor here, which was
+							    * 0). A host with a lower minor
+							    * refuses the plugin; a newer host
+							    * runs it. */
+	uint32_t abi_minor;
 	uint32_t struct_size; /* sizeof(struct starling_plugin_descriptor) */
 
 	const char *name;    /* plugin name, e.g. "prometheus_scrape" */
 	const char *version; /* plugin version string */
 	const struct starling_component_type *const *types; /* n_types entries */
 	size_t n_types;
+
+	/* --- since 1.1 ----------------------------------------------------- */
+	/* STARLING_ABI_MINOR of the header the plugin was built with (absent,
+	 * so 0, in 1.0 plugins). The host reads every struct the plugin hands
+	 * it as that minor defines it. */
+	uint32_t built_minor;
 };
 
 typedef const struct starling_plugin_descriptor *(*starling_plugin_entry_fn)(void);
 
-/* Fill the frozen head in a plugin's descriptor initialiser. */
-#define STARLING_DESCRIPTOR_HEAD                                                                   \
-	.magic = STARLING_PLUGIN_MAGIC, .abi_major = STARLING_ABI_MAJOR,                           \
-	.abi_minor = STARLING_ABI_MINOR, .struct_size = sizeof(struct starling_plugin_descriptor)
+/* Fill the frozen head (and built_minor) in a plugin's descriptor
+ * initialiser. `min_minor` is the lowest host minor the plugin needs: the
+ * highest "since 1.x" of anything it uses without a STARLING_API_HAS check
+ * (component type members such as receive_targets, STARLING_CFG_TARGETS). */
+#define STARLING_DESCRIPTOR_HEAD_MIN(min_minor)                                                    \
+	.magic = STARLING_PLUGIN_MAGIC, .abi_major = STARLING_ABI_MAJOR, .abi_minor = (min_minor), \
+	.struct_size = sizeof(struct starling_plugin_descriptor),                                  \
+	.built_minor = STARLING_ABI_MINOR
 
+/* A plugin that needs nothing beyond ABI 1.0 (it may still use later host
+ * API members behind STARLING_API_HAS). */
+#define STARLING_DESCRIPTOR_HEAD STARLING_DESCRIPTOR_HEAD_MIN(0)
+
+/* Fill a component type's size members (struct_size, schema_key_size). */
+#define STARLING_TYPE_HEAD                                                                         \
+	.struct_size = sizeof(struct starling_component_type),                                     \
+	.schema_key_size = sizeof(struct starling_config_key)
 /* Declare the entry point: STARLING_PLUGIN(descriptor_variable); */
 #define STARLING_PLUGIN(desc)                                                                      \
 	STARLING_EXPORT const struct starling_plugin_descriptor *starling_plugin_entry(void);      \

@@ -144,14 +144,9 @@ static void destroy(void *inst)
 }
 
 static const struct starling_component_type producer_type = {
-    .struct_size = sizeof(struct starling_component_type),
-    .name = "test.producer",
-    .help = "Test fixture: forwards synthetic series",
-    .schema = schema,
-    .create = create,
-    .start = start,
-    .stop = stop,
-    .destroy = destroy,
+    STARLING_TYPE_HEAD, .name = "test.producer", .help = "Test fixture: forwards synthetic series",
+    .schema = schema,	.create = create,	 .start = start,
+    .stop = stop,	.destroy = destroy,
 };
 
 static const struct starling_component_type *const types[] = {&producer_type};

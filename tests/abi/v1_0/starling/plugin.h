@@ -1,0 +1,389 @@
+/*
+ * FROZEN COPY of sdk/include/starling/plugin.h as released with ABI 1.0,
+ * for the fixture that proves 1.0 plugins keep loading and running. Never
+ * edit it.
+ *
+ * Starling plugin ABI.
+ *
+ * A plugin is a shared object that exports exactly one symbol,
+ * starling_plugin_entry(), returning a pointer to a constant
+ * struct starling_plugin_descriptor. Everything else the plugin needs from the
+ * daemon arrives through the host API table (struct starling_host_api) passed
+ * to each component type's create() callback. Plugins import nothing from the
+ * host binary: build them with -fvisibility=hidden -Wl,--no-undefined.
+ *
+ * Versioning (see sdk/ABI.md): a minor version only appends members at the end
+ * of a struct; anything else bumps the major. The host copies
+ * min(struct_size, sizeof) of every plugin-provided struct into a zeroed copy,
+ * and a plugin checks a host API member with STARLING_API_HAS() before use.
+ *
+ * Every function in the host API table is thread-safe. Callbacks of one
+ * component instance never run concurrently with each other, unless the type
+ * sets STARLING_TYPE_REENTRANT_RECEIVE, in which case receive_series() and
+ * receive_profile() may run concurrently with each other and with timers.
+ */
+#ifndef STARLING_PLUGIN_H
+#define STARLING_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* "STARLING" in ASCII, little-endian. Frozen forever. */
+#define STARLING_PLUGIN_MAGIC UINT64_C(0x474e494c52415453)
+#define STARLING_ABI_MAJOR    1
+#define STARLING_ABI_MINOR    0
+
+#define STARLING_ENTRY_SYMBOL "starling_plugin_entry"
+
+#if defined(__GNUC__)
+#define STARLING_EXPORT	      __attribute__((visibility("default")))
+#define STARLING_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define STARLING_EXPORT
+#define STARLING_PRINTF(a, b)
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Opaque handles (owned by the host).                                       */
+
+/* One running component instance, as the host sees it. */
+typedef struct starling_component starling_component;
+/* A node of the validated configuration tree of one instance. */
+typedef struct starling_config starling_config;
+/* A repeating or one-shot timer. */
+typedef struct starling_timer starling_timer;
+/* A self-metric registered by a component. */
+typedef struct starling_metric starling_metric;
+
+/* ------------------------------------------------------------------------ */
+/* Data exchanged between components.                                        */
+
+/* The Prometheus staleness marker: a NaN with this exact bit pattern. */
+#define STARLING_STALE_NAN_BITS UINT64_C(0x7ff0000000000002)
+
+/* One label. Strings are NUL-terminated and owned by the producer; they are
+ * valid only for the duration of the receive callback. */
+struct starling_label {
+	const char *name;
+	const char *value;
+};
+
+enum starling_metric_type {
+	STARLING_METRIC_UNKNOWN = 0,
+	STARLING_METRIC_COUNTER,
+	STARLING_METRIC_GAUGE,
+	STARLING_METRIC_HISTOGRAM,
+	STARLING_METRIC_GAUGE_HISTOGRAM,
+	STARLING_METRIC_SUMMARY,
+	STARLING_METRIC_INFO,
+	STARLING_METRIC_STATESET,
+};
+
+/* One series with one or more samples. Labels are sorted by name (byte
+ * order), names unique, __name__ included. `hash` is XXH3-64 of the label set
+ * as computed by starling_labels_hash() (sdk/include/starling/labels.h): equal
+ * label sets have equal hashes, so a sink may key caches on it (and must
+ * tolerate, by comparing labels, the negligible chance of a collision). */
+struct starling_series {
+	const struct starling_label *labels;
+	size_t n_labels;
+	uint64_t hash;
+	const double *values;	      /* n_samples values; may hold the stale NaN */
+	const int64_t *timestamps_ms; /* n_samples timestamps, ms since epoch */
+	size_t n_samples;
+};
+
+/* Optional metadata for a metric family (by metric family name). */
+struct starling_metadata {
+	const char *family;
+	enum starling_metric_type type;
+	const char *help; /* may be NULL */
+	const char *unit; /* may be NULL */
+};
+
+/* A batch of series. Everything it points to is owned by the producer and
+ * valid only during the receive callback: a sink copies what it keeps. */
+struct starling_series_batch {
+	const struct starling_series *series;
+	size_t n_series;
+	const struct starling_metadata *metadata; /* may be NULL */
+	size_t n_metadata;
+};
+
+/* One profile: a label set plus raw pprof bytes (gzip-compressed or not). */
+struct starling_profile {
+	const struct starling_label *labels;
+	size_t n_labels;
+	const uint8_t *data;
+	size_t len;
+	int64_t start_ms; /* time range covered */
+	int64_t end_ms;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Configuration schema.                                                     */
+
+enum starling_config_type {
+	STARLING_CFG_STRING = 1,
+	STARLING_CFG_INT,   /* int64 */
+	STARLING_CFG_FLOAT, /* double; an integer literal is accepted */
+	STARLING_CFG_BOOL,
+	STARLING_CFG_DURATION,	  /* string such as "15s", "1m30s", "250ms" */
+	STARLING_CFG_BYTES,	  /* string such as "10MiB", "512KB", or an int */
+	STARLING_CFG_STRING_LIST, /* [ "a", "b" ] */
+	STARLING_CFG_GROUP,	  /* { key = value; ... } with `children` schema */
+	STARLING_CFG_GROUP_LIST,  /* ( { ... }, { ... } ) each with `children` */
+	STARLING_CFG_MAP,	  /* { any_key = "string"; ... } */
+	STARLING_CFG_MAP_LIST,	  /* ( { any_key = "string"; ... }, ... ) */
+	STARLING_CFG_REF_LIST,	  /* [ "type.name", ... ] component references */
+};
+
+/* One key of a schema. Arrays of keys end with an entry whose name is NULL. */
+struct starling_config_key {
+	const char *name;
+	enum starling_config_type type;
+	bool required;
+	/* Default as it would be written in the file, without quotes, e.g. "15s",
+	 * "true", "10". NULL means no default. Not used for groups and lists. */
+	const char *default_value;
+	const char *help;
+	/* For GROUP and GROUP_LIST: the schema of the members. */
+	const struct starling_config_key *children;
+	/* For REF_LIST: the payload kind the referenced components must accept
+	 * (STARLING_ACCEPTS_* bits). */
+	uint32_t ref_accepts;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Host API table, passed to create(). Append-only.                          */
+
+enum starling_log_level {
+	STARLING_LOG_ERROR = 0,
+	STARLING_LOG_WARN = 1,
+	STARLING_LOG_INFO = 2,
+	STARLING_LOG_DEBUG = 3,
+};
+
+enum starling_self_metric_type {
+	STARLING_SELF_COUNTER = 1,
+	STARLING_SELF_GAUGE = 2,
+};
+
+/* What a component reports about one of its targets, for
+ * GET /api/v0/components/{id}/targets and the web UI. */
+enum starling_target_health {
+	STARLING_TARGET_UNKNOWN = 0,
+	STARLING_TARGET_UP,
+	STARLING_TARGET_DOWN,
+};
+
+struct starling_target_info {
+	const struct starling_label *labels; /* discovered/relabelled target labels */
+	size_t n_labels;
+	uint64_t key;	   /* target key used for ownership */
+	const char *owner; /* node name that owns it (NULL: unknown) */
+	bool owned_here;
+	int64_t last_scrape_ms; /* 0 if never */
+	int64_t last_duration_us;
+	enum starling_target_health health;
+	const char *last_error; /* NULL or "" when healthy */
+};
+
+typedef void (*starling_target_emit_fn)(void *ctx, const struct starling_target_info *t);
+
+/* Longest node name the cluster service hands out, NUL included. */
+#define STARLING_NODE_NAME_MAX 128
+
+struct starling_node_name {
+	char name[STARLING_NODE_NAME_MAX];
+};
+
+typedef void (*starling_timer_fn)(void *arg);
+typedef void (*starling_cluster_change_fn)(void *arg, uint64_t epoch);
+
+struct starling_host_api {
+	/* Frozen head. */
+	uint32_t abi_major;
+	uint32_t abi_minor;
+	uint32_t struct_size; /* sizeof(struct starling_host_api) in the host */
+
+	/* --- logging (since 1.0) ---------------------------------------- */
+	/* Log one line. The host adds time, level and component="<id>" and
+	 * rate-limits identical repeated messages. */
+	void (*log)(starling_component *self, enum starling_log_level level, const char *fmt, ...)
+	    STARLING_PRINTF(3, 4);
+
+	/* --- identity (since 1.0) --------------------------------------- */
+	/* "<type>.<name>". Owned by the host, valid for the instance's life. */
+	const char *(*component_id)(starling_component *self);
+	/* Per-instance directory under the state directory, created on first
+	 * call (e.g. /var/lib/starling/prometheus.remote_write.default).
+	 * Owned by the host; NULL on failure. */
+	const char *(*state_dir)(starling_component *self);
+
+	/* --- configuration (since 1.0) ------------------------------------
+	 * `node` is the instance's config (as passed to create/update) or a
+	 * node obtained from config_lookup/config_child. `path` is a dotted
+	 * path of group members below it ("clustering.enabled"); NULL or ""
+	 * means the node itself. Getters return 0, -ENOENT when the key is
+	 * absent and has no default, -EINVAL on a type mismatch. Strings are
+	 * owned by the host and valid until the instance is destroyed or
+	 * updated. */
+	const starling_config *(*config_lookup)(const starling_config *node, const char *path);
+	/* Elements of a list or members of a group/map; 0 for scalars. */
+	size_t (*config_count)(const starling_config *node);
+	const starling_config *(*config_child)(const starling_config *node, size_t index);
+	/* The member name of a node inside a group or map, NULL for list elements. */
+	const char *(*config_name)(const starling_config *node);
+	int (*config_string)(const starling_config *node, const char *path, const char **out);
+	int (*config_int)(const starling_config *node, const char *path, int64_t *out);
+	int (*config_float)(const starling_config *node, const char *path, double *out);
+	int (*config_bool)(const starling_config *node, const char *path, bool *out);
+	int (*config_duration_ms)(const starling_config *node, const char *path, int64_t *out);
+	int (*config_bytes)(const starling_config *node, const char *path, int64_t *out);
+	/* "file:line" of a node, for error messages. Owned by the host. */
+	const char *(*config_where)(const starling_config *node);
+
+	/* --- time, timers and work (since 1.0) ----------------------------- */
+	int64_t (*now_ms)(void);       /* wall clock, ms since the epoch */
+	int64_t (*monotonic_ms)(void); /* monotonic clock */
+	/* Run fn(arg) after first_ms, then every period_ms (0: once). Timer
+	 * callbacks of one instance are serialised with its other callbacks.
+	 * Returns NULL on failure. Cancelled automatically at stop(). */
+	starling_timer *(*timer_start)(starling_component *self, int64_t first_ms,
+				       int64_t period_ms, starling_timer_fn fn, void *arg);
+	/* Cancel; waits for a running callback unless called from it. */
+	void (*timer_cancel)(starling_component *self, starling_timer *timer);
+	/* Run fn(arg) once on a host worker thread, not serialised with the
+	 * instance's callbacks. For blocking work (HTTP, disk). */
+	int (*work_submit)(starling_component *self, starling_timer_fn fn, void *arg);
+
+	/* --- data (since 1.0) --------------------------------------------
+	 * Push to every component named in this instance's forward_to. Runs
+	 * the receivers synchronously on the calling thread; the batch is the
+	 * caller's again when the call returns. Returns 0 or the first
+	 * negative errno a receiver returned (the others still got it). */
+	int (*forward_series)(starling_component *self, const struct starling_series_batch *batch);
+	int (*forward_profile)(starling_component *self, const struct starling_profile *profile);
+
+	/* --- self-metrics (since 1.0) -------------------------------------
+	 * Register a metric shown on /metrics with component_id="<id>" plus
+	 * the given constant labels ("k=v,k2=v2" or NULL). Registering the
+	 * same name+labels twice returns the same handle. Freed with the
+	 * instance. */
+	starling_metric *(*metric_register)(starling_component *self,
+					    enum starling_self_metric_type type, const char *name,
+					    const char *help, const char *labels);
+	void (*metric_add)(starling_metric *m, double delta);
+	void (*metric_set)(starling_metric *m, double value);
+
+	/* --- health (since 1.0) ------------------------------------------ */
+	/* Mark the instance healthy (msg NULL) or unhealthy with a reason. */
+	void (*set_health)(starling_component *self, bool healthy, const char *msg);
+	/* Report target counts for /api/v0/components. */
+	void (*report_targets)(starling_component *self, size_t owned, size_t total);
+
+	/* --- cluster service (since 1.0) ----------------------------------
+	 * Ownership by rendezvous hashing among participants. With clustering
+	 * disabled in the daemon, this node is the only participant. */
+	/* Whether this node is among the first `replicas` owners of key.
+	 * False while this node is not a participant (or below
+	 * wait_for_size). */
+	bool (*cluster_owns)(starling_component *self, uint64_t key, unsigned replicas);
+	/* The first n owners of key, best first; returns how many were written
+	 * (fewer when there are fewer participants). */
+	size_t (*cluster_owners)(starling_component *self, uint64_t key,
+				 struct starling_node_name *out, size_t n);
+	/* Monotonic view epoch: changes whenever the set of participants (or
+	 * their weights) changes. */
+	uint64_t (*cluster_epoch)(starling_component *self);
+	/* This node's name (copied into out). */
+	void (*cluster_self)(starling_component *self, struct starling_node_name *out);
+	/* Call fn(arg, epoch) after the view changes, debounced to at most
+	 * once per second, on a host thread, serialised with the instance's
+	 * callbacks. One subscription per instance; NULL fn unsubscribes. */
+	int (*cluster_subscribe)(starling_component *self, starling_cluster_change_fn fn,
+				 void *arg);
+};
+
+/* True when the host's table has member `fn` and it is non-NULL. */
+#define STARLING_API_HAS(api, fn)                                                                  \
+	((api) != NULL &&                                                                          \
+	 (api)->struct_size >= offsetof(struct starling_host_api, fn) + sizeof((api)->fn) &&       \
+	 (api)->fn != NULL)
+
+/* ------------------------------------------------------------------------ */
+/* Component types.                                                          */
+
+/* What a component accepts (a sink's receiver kinds). */
+#define STARLING_ACCEPTS_SERIES	 (1u << 0)
+#define STARLING_ACCEPTS_PROFILE (1u << 1)
+
+/* Type flags. */
+#define STARLING_TYPE_REENTRANT_RECEIVE (1u << 0)
+
+/* The callbacks. `inst` is whatever create() stored in *out_inst. All return
+ * 0 or a negative errno; on failure they log why through the API. */
+struct starling_component_type {
+	uint32_t struct_size;			  /* sizeof(struct starling_component_type) */
+	const char *name;			  /* "prometheus.scrape" */
+	const char *help;			  /* one line */
+	uint32_t flags;				  /* STARLING_TYPE_* */
+	uint32_t accepts;			  /* STARLING_ACCEPTS_*; 0 for pure producers */
+	const struct starling_config_key *schema; /* ends with name == NULL */
+
+	/* Validate cfg and allocate. Must not start threads or I/O. */
+	int (*create)(const struct starling_host_api *api, starling_component *self,
+		      const starling_config *cfg, void **out_inst);
+	/* Apply a changed config to a running instance. -EOPNOTSUPP makes the
+	 * host stop, destroy and re-create it instead. May be NULL. */
+	int (*update)(void *inst, const starling_config *cfg);
+	int (*start)(void *inst);
+	/* Stop all activity; must return within a few seconds. */
+	int (*stop)(void *inst);
+	void (*destroy)(void *inst);
+	/* Sinks: receive a batch (see struct starling_series_batch). */
+	int (*receive_series)(void *inst, const struct starling_series_batch *batch);
+	int (*receive_profile)(void *inst, const struct starling_profile *profile);
+	/* Optional: emit each target (for the targets API). */
+	int (*list_targets)(void *inst, starling_target_emit_fn emit, void *ctx);
+};
+
+/* The descriptor a plugin's entry point returns. */
+struct starling_plugin_descriptor {
+	/* Frozen head: checked in this order by the loader. */
+	uint64_t magic;	      /* STARLING_PLUGIN_MAGIC */
+	uint32_t abi_major;   /* STARLING_ABI_MAJOR the plugin was built with */
+	uint32_t abi_minor;   /* STARLING_ABI_MINOR the plugin was built with */
+	uint32_t struct_size; /* sizeof(struct starling_plugin_descriptor) */
+
+	const char *name;    /* plugin name, e.g. "prometheus_scrape" */
+	const char *version; /* plugin version string */
+	const struct starling_component_type *const *types; /* n_types entries */
+	size_t n_types;
+};
+
+typedef const struct starling_plugin_descriptor *(*starling_plugin_entry_fn)(void);
+
+/* Fill the frozen head in a plugin's descriptor initialiser. */
+#define STARLING_DESCRIPTOR_HEAD                                                                   \
+	.magic = STARLING_PLUGIN_MAGIC, .abi_major = STARLING_ABI_MAJOR,                           \
+	.abi_minor = STARLING_ABI_MINOR, .struct_size = sizeof(struct starling_plugin_descriptor)
+
+/* Declare the entry point: STARLING_PLUGIN(descriptor_variable); */
+#define STARLING_PLUGIN(desc)                                                                      \
+	STARLING_EXPORT const struct starling_plugin_descriptor *starling_plugin_entry(void);      \
+	STARLING_EXPORT const struct starling_plugin_descriptor *starling_plugin_entry(void)       \
+	{                                                                                          \
+		return &(desc);                                                                    \
+	}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* STARLING_PLUGIN_H */
