@@ -1002,6 +1002,11 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 				  sizeof(mc.meta));
 	mc.seed = (uint64_t)unix_ms() ^ (uint64_t)getpid() << 32;
 	mc.compress = true; /* as serf (memberlist EnableCompression) */
+	/* A restarted node must beat what peers remember of its previous life
+	 * (memberlist drops an alive message whose incarnation is not newer,
+	 * and a refutation takes a push/pull round): start from 8 per second
+	 * of wall clock since 2020, more than a life of a few seconds bumps. */
+	mc.incarnation = (uint32_t)((unix_ms() / 1000 - 1577836800) * 8);
 	c->start_ms = ml_now_ms();
 	c->mono_to_unix = unix_ms() - c->start_ms;
 	struct ml_transport tr = ml_net_transport(c->net);
@@ -1131,6 +1136,7 @@ static void set_state(struct cluster *c, enum cluster_node_state st, int64_t fro
 	if (c->eng && c->running) {
 		len = encode_tags(st, c->cfg.weight, from, until, meta, sizeof(meta));
 		ml_set_meta(c->eng, meta, len, ml_now_ms());
+		ml_announce_self(c->eng);
 		c->seen_version = 0;
 		recompute(c, ml_now_ms());
 	}

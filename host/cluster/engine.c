@@ -1972,9 +1972,9 @@ struct ml_engine *ml_new(const struct ml_config *cfg, const struct ml_transport 
 	e->next_probe = now + rnd_n(e, (size_t)cfg->timing.probe_interval);
 	e->next_gossip = now + rnd_n(e, (size_t)cfg->timing.gossip_interval);
 	e->next_pushpull = now + rnd_n(e, (size_t)cfg->timing.pushpull_interval);
-	e->incarnation = 1;
+	e->incarnation = cfg->incarnation ? cfg->incarnation : 1;
 	memset(&a, 0, sizeof(a));
-	a.incarnation = 1;
+	a.incarnation = e->incarnation;
 	a.node = (struct ml_bytes){(const uint8_t *)cfg->name, (uint32_t)strlen(cfg->name)};
 	a.addr = (struct ml_bytes){cfg->advertise.ip, cfg->advertise.len};
 	a.port = cfg->advertise.port;
@@ -1995,7 +1995,7 @@ struct ml_engine *ml_new(const struct ml_config *cfg, const struct ml_transport 
 	me->addr = cfg->advertise;
 	memcpy(me->meta, cfg->meta, cfg->meta_len);
 	me->meta_len = (uint16_t)cfg->meta_len;
-	me->incarnation = 1;
+	me->incarnation = e->incarnation;
 	me->state = ML_STATE_ALIVE;
 	me->state_change = now;
 	memcpy(me->vsn, our_vsn, 6);
@@ -2054,6 +2054,22 @@ void ml_set_meta(struct ml_engine *e, const uint8_t *meta, size_t len, int64_t n
 	e->version++;
 	/* gossip it right away rather than at the next tick */
 	e->next_gossip = now;
+}
+
+void ml_announce_self(struct ml_engine *e)
+{
+	struct ml_node *me = self_node(e);
+	struct mp_buf b;
+
+	mp_init(&b);
+	encode_alive_of(&b, me);
+	for (size_t i = 0; !b.oom && i < e->n_nodes; i++) {
+		const struct ml_node *n = e->nodes[i];
+
+		if (n != me && (n->state == ML_STATE_ALIVE || n->state == ML_STATE_SUSPECT))
+			raw_send(e, &n->addr, b.p, b.len);
+	}
+	mp_free(&b);
 }
 
 void ml_broadcast_user(struct ml_engine *e, const char *key, const uint8_t *msg, size_t len,
