@@ -1253,9 +1253,12 @@ static void serf_leave_intent(struct cluster *c)
 	mp_w_uint(&b, (uint64_t)(unix_ms() / 1000));
 	mp_w_str(&b, "Node");
 	mp_w_str(&b, c->cfg.node_name);
+	char key[ML_NAME_MAX + 16];
+
+	snprintf(key, sizeof(key), "\x01serf-leave:%s", c->cfg.node_name);
 	pthread_mutex_lock(&c->lock);
 	if (!b.oom)
-		ml_broadcast_user(c->eng, "\x01serf-leave-intent", b.p, b.len, ml_now_ms());
+		ml_broadcast_user(c->eng, key, b.p, b.len, ml_now_ms());
 	pthread_mutex_unlock(&c->lock);
 	mp_free(&b);
 }
@@ -1606,6 +1609,8 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	CTR("cluster_indirect_probes_total", "Probes that needed indirect pings.",
 	    st.indirect_probes);
 	CTR("cluster_tcp_fallback_probes_total", "TCP fallback pings sent.", st.tcp_fallbacks);
+	CTR("cluster_serf_leave_intents_relayed_total",
+	    "serf leave intents passed on (as serf agents do).", st.intents_relayed);
 #undef CTR
 	fprintf(out,
 		"# HELP cluster_probes_total Direct probes by result.\n"

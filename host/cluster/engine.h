@@ -94,6 +94,7 @@ struct ml_stats {
 	uint64_t probes_ok, probes_failed, indirect_probes, tcp_fallbacks;
 	uint64_t suspicions, refutations, deaths_declared, name_conflicts;
 	uint64_t pushpulls, gossip_msgs;
+	uint64_t intents_relayed; /* serf leave intents passed on */
 	uint64_t dropped[ML_DROP__N];
 };
 
