@@ -74,6 +74,10 @@ static struct starling_component *inst_new(struct runtime *rt, struct cfg_doc *d
 		pthread_rwlock_init(&c->recv_lock, &a);
 		pthread_rwlockattr_destroy(&a);
 	}
+	if (runtime_targets_inst_new(c)) {
+		log_msg(STARLING_LOG_ERROR, c->id, "out of memory: cannot receive target sets");
+		c->trx = NULL;
+	}
 	return c;
 }
 
@@ -189,6 +193,8 @@ static int inst_bring_up(struct starling_component *c)
 		ret = c->type->start(c->inst);
 		stat_add(c, CB_START, t0, ret);
 	}
+	if (ret >= 0)
+		runtime_targets_started(c);
 	lifecycle_unlock(c);
 	if (ret < 0) {
 		/* A failed start is not stopped, only destroyed. */
@@ -219,6 +225,7 @@ static void inst_free(struct starling_component *c)
 	pthread_mutex_destroy(&c->cb_lock);
 	pthread_mutex_destroy(&c->lock);
 	pthread_rwlock_destroy(&c->recv_lock);
+	runtime_targets_inst_free(c);
 	cfg_doc_unref(c->doc);
 	free(c->fwd);
 	free(c->health_msg);
@@ -336,6 +343,7 @@ int runtime_apply(struct runtime *rt, struct cfg_doc *doc)
 		if (!old[i])
 			continue;
 		inst_stop(old[i]);
+		runtime_targets_removed(old[i]);
 	}
 	for (size_t i = n_old; i-- > 0;) {
 		if (!old[i])
@@ -350,6 +358,7 @@ int runtime_apply(struct runtime *rt, struct cfg_doc *doc)
 	/* Bring up in start order (receivers first). */
 	pthread_rwlock_wrlock(&rt->graph);
 	rewire_locked(rt, doc);
+	runtime_targets_rewire(rt, doc);
 	pthread_rwlock_unlock(&rt->graph);
 	for (size_t i = 0; i < rt->n_insts; i++) {
 		struct starling_component *c = rt->insts[i];
@@ -461,7 +470,9 @@ int runtime_create(struct runtime **out, struct cluster *cluster, const char *st
 	pthread_cond_init(&rt->done, NULL);
 	rt->n_workers = workers ? workers : RUNTIME_DEFAULT_WORKERS;
 	rt->workers = calloc(rt->n_workers, sizeof(*rt->workers));
-	if (!rt->workers || pthread_create(&rt->timer_thread, NULL, timer_main, rt)) {
+	if (!rt->workers || runtime_targets_init(rt) ||
+	    pthread_create(&rt->timer_thread, NULL, timer_main, rt)) {
+		runtime_targets_release(rt);
 		free(rt->workers);
 		free(rt->state_dir);
 		free(rt);
@@ -523,6 +534,7 @@ void runtime_destroy(struct runtime *rt)
 	if (rt->cluster)
 		cluster_on_view_change(rt->cluster, NULL, NULL);
 	cfg_doc_unref(rt->doc);
+	runtime_targets_release(rt);
 	free(rt->heap);
 	free(rt->workers);
 	free(rt->state_dir);
