@@ -187,11 +187,13 @@ static int publish(struct drelabel *r)
 		r->all = v;
 		r->all_cap = n;
 	}
-	memcpy(r->all, r->inline_out.targets, r->inline_out.n_targets * sizeof(*r->all));
+	if (r->inline_out.n_targets)
+		memcpy(r->all, r->inline_out.targets, r->inline_out.n_targets * sizeof(*r->all));
 	o = r->inline_out.n_targets;
 	for (size_t i = 0; i < r->n_sources; i++) {
-		memcpy(r->all + o, r->sources[i].targets,
-		       r->sources[i].n_targets * sizeof(*r->all));
+		if (r->sources[i].n_targets)
+			memcpy(r->all + o, r->sources[i].targets,
+			       r->sources[i].n_targets * sizeof(*r->all));
 		o += r->sources[i].n_targets;
 	}
 	r->n_all = o;
