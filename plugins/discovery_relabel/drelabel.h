@@ -1,7 +1,7 @@
 /*
  * discovery.relabel: Alloy's component of that name. See README.md. The
  * component (config, receive, publish) and a compact store of relabelled
- * targets, one per input source.
+ * targets.
  */
 #ifndef DRELABEL_H
 #define DRELABEL_H
@@ -13,11 +13,10 @@
 
 extern const struct starling_component_type discovery_relabel_type;
 
-/* The relabelled targets of one source: label strings in one buffer,
- * materialised as a struct starling_target array by drelabel_store_seal(). */
+/* Relabelled targets: label strings in one buffer, materialised as a
+ * struct starling_target array by drelabel_store_seal(). */
 struct drelabel_store {
-	char *source; /* "<type>.<name>", or NULL for the inline targets */
-	size_t n_in;  /* targets received */
+	size_t n_in; /* targets relabelled (kept or not) */
 	/* building */
 	char *buf;
 	size_t len, cap;
@@ -33,7 +32,7 @@ struct drelabel_store {
 
 void drelabel_store_init(struct drelabel_store *s);
 void drelabel_store_free(struct drelabel_store *s);
-/* Forget the targets, keep the memory and the source name. */
+/* Forget the targets, keep the memory. */
 void drelabel_store_clear(struct drelabel_store *s);
 /* Append a copy of the label set. 0 or -ENOMEM. */
 int drelabel_store_add(struct drelabel_store *s, const struct starling_lset *ls);

@@ -1,13 +1,10 @@
 /*
  * discovery.relabel component: relabels every target of its `targets` list
- * (inline targets and the latest set of every named producer) with the
- * `rule` blocks, top to bottom, and publishes the targets that were kept
- * as its own target set (Alloy internal/component/discovery/relabel: no
- * rules is a pass-through; the output is recomputed on every input).
- *
- * Each source's relabelled output is kept, not its input: rules act on
- * one target at a time, so a new set from one source relabels only that
- * source's targets.
+ * (inline targets and the latest set of every named producer, merged in
+ * list order by the SDK's starling_target_list) with the `rule` blocks, top
+ * to bottom, and publishes the targets that were kept as its own target
+ * set. As Alloy internal/component/discovery/relabel: no rules is a
+ * pass-through, and the whole output is recomputed on every input.
  */
 #include "drelabel.h"
 
@@ -16,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <starling/target_set.h>
 #include <starling/targetgroup.h>
 
 static const struct starling_config_key schema[] = {
@@ -36,12 +34,8 @@ struct drelabel {
 	struct starling_relabel_rules *rules;
 	struct starling_relabel_scratch scratch;
 	struct starling_lset ls;
-	struct drelabel_store inline_out; /* the relabelled inline targets */
-	struct drelabel_store *sources;	  /* one per producer that delivered */
-	size_t n_sources;
-	struct starling_target *all; /* the published set's targets */
-	size_t all_cap;
-	size_t n_all;
+	struct starling_target_list *in; /* inline targets + each source's latest set */
+	struct drelabel_store out;	 /* the kept targets, relabelled */
 	uint64_t last_hash;
 	bool published;
 	starling_metric *m_targets, *m_in, *m_dropped, *m_updates;
@@ -54,70 +48,82 @@ static void drelabel_free(struct drelabel *r)
 	starling_relabel_rules_free(r->rules);
 	starling_relabel_scratch_free(&r->scratch);
 	starling_lset_free(&r->ls);
-	drelabel_store_free(&r->inline_out);
-	for (size_t i = 0; i < r->n_sources; i++)
-		drelabel_store_free(&r->sources[i]);
-	free(r->sources);
-	free(r->all);
+	starling_target_list_free(r->in);
+	drelabel_store_free(&r->out);
 	free(r);
 }
 
-/* Relabel one target (ls holds its labels) into out if kept. */
-static int relabel_into(struct drelabel *r, struct drelabel_store *out)
+/* Relabel every input target into r->out. 0 or a negative errno (then
+ * r->out is empty). */
+static int recompute(struct drelabel *r)
 {
-	int kept = starling_relabel_apply(r->rules, &r->ls, &r->scratch);
+	size_t n = starling_target_list_count(r->in);
+	int rc = 0;
 
-	if (kept < 0)
-		return kept;
-	out->n_in++;
-	return kept ? drelabel_store_add(out, &r->ls) : 0;
+	drelabel_store_clear(&r->out);
+	for (size_t i = 0; i < n && !rc; i++) {
+		const struct starling_target *t = starling_target_list_get(r->in, i);
+		int kept;
+
+		starling_lset_clear(&r->ls);
+		for (size_t j = 0; j < t->n_labels && !rc; j++)
+			rc = starling_lset_append(&r->ls, t->labels[j].name,
+						  strlen(t->labels[j].name), t->labels[j].value,
+						  strlen(t->labels[j].value));
+		if (!rc)
+			rc = starling_lset_finish(&r->ls);
+		if (rc)
+			break;
+		kept = starling_relabel_apply(r->rules, &r->ls, &r->scratch);
+		r->out.n_in++;
+		if (kept < 0)
+			rc = kept;
+		else if (kept)
+			rc = drelabel_store_add(&r->out, &r->ls);
+	}
+	if (rc) /* nothing half-built */
+		drelabel_store_clear(&r->out);
+	if (drelabel_store_seal(&r->out) && !rc)
+		rc = -ENOMEM;
+	return rc;
 }
 
-/* Inline targets: maps of label name to string; a leading '*' in a name
- * stands for "__" (libconfig names cannot start with '_'). */
-static int load_inline(struct drelabel *r, const starling_config *list, char *err, size_t errlen)
+/* Publish r->out unless it equals the last published set. */
+static int publish(struct drelabel *r)
 {
 	const struct starling_host_api *api = r->api;
-	size_t n = list ? api->config_count(list) : 0;
+	struct starling_target_set set = {r->out.targets, r->out.n_targets};
+	uint64_t h;
+	int rc;
 
-	for (size_t i = 0; i < n; i++) {
-		const starling_config *e = api->config_child(list, i);
-		const char *s;
-		size_t nl;
-		int rc;
-
-		if (api->config_string(e, NULL, &s) == 0)
-			continue; /* a producer's name: the host delivers its sets */
-		starling_lset_clear(&r->ls);
-		nl = api->config_count(e);
-		for (size_t j = 0; j < nl; j++) {
-			const starling_config *l = api->config_child(e, j);
-			const char *name = api->config_name(l), *value;
-			char full[256];
-
-			if (!name || api->config_string(l, NULL, &value)) {
-				snprintf(err, errlen, "%s: target labels must be strings",
-					 api->config_where(l));
-				return -EINVAL;
-			}
-			if (name[0] == '*') {
-				snprintf(full, sizeof(full), "__%s", name + 1);
-				name = full;
-			}
-			rc = starling_lset_set_str(&r->ls, name, value);
-			if (rc) {
-				snprintf(err, errlen, "%s: bad label %s", api->config_where(l),
-					 name);
-				return rc;
-			}
-		}
-		rc = relabel_into(r, &r->inline_out);
-		if (rc) {
-			snprintf(err, errlen, "out of memory");
-			return rc;
-		}
+	api->metric_set(r->m_in, (double)r->out.n_in);
+	api->metric_set(r->m_dropped, (double)(r->out.n_in - r->out.n_targets));
+	h = starling_target_set_hash(&set);
+	if (r->published && h == r->last_hash)
+		return 0;
+	rc = api->forward_targets(r->self, &set);
+	if (rc) {
+		api->log(r->self, STARLING_LOG_ERROR, "publishing %zu targets: %s", set.n_targets,
+			 strerror(-rc));
+		return rc;
 	}
-	return drelabel_store_seal(&r->inline_out);
+	r->published = true;
+	r->last_hash = h;
+	api->metric_set(r->m_targets, (double)set.n_targets);
+	api->metric_add(r->m_updates, 1);
+	return 0;
+}
+
+static int recompute_and_publish(struct drelabel *r)
+{
+	int rc = recompute(r);
+
+	if (rc) {
+		r->api->log(r->self, STARLING_LOG_ERROR, "relabelling %zu targets: %s",
+			    starling_target_list_count(r->in), strerror(-rc));
+		return rc;
+	}
+	return publish(r);
 }
 
 static int drelabel_create(const struct starling_host_api *api, starling_component *self,
@@ -138,13 +144,14 @@ static int drelabel_create(const struct starling_host_api *api, starling_compone
 	r->self = self;
 	starling_relabel_scratch_init(&r->scratch);
 	starling_lset_init(&r->ls);
-	drelabel_store_init(&r->inline_out);
+	drelabel_store_init(&r->out);
 	rc = starling_relabel_rules_from_config(api, api->config_lookup(cfg, "rule"), &r->rules,
 						err, sizeof(err));
 	if (!rc)
-		rc = load_inline(r, api->config_lookup(cfg, "targets"), err, sizeof(err));
+		rc = starling_target_list_new(api, api->config_lookup(cfg, "targets"), &r->in, err,
+					      sizeof(err));
 	if (rc) {
-		api->log(self, STARLING_LOG_ERROR, "%s", err);
+		api->log(self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
 		drelabel_free(r);
 		return rc;
 	}
@@ -163,65 +170,11 @@ static int drelabel_create(const struct starling_host_api *api, starling_compone
 	return 0;
 }
 
-/* Publish inline targets followed by every source's, in arrival order of
- * the sources, unless the result equals the last published set. */
-static int publish(struct drelabel *r)
-{
-	const struct starling_host_api *api = r->api;
-	struct starling_target_set set;
-	size_t n = r->inline_out.n_targets, n_in = r->inline_out.n_in, o = 0;
-	uint64_t h;
-	int rc;
-
-	for (size_t i = 0; i < r->n_sources; i++) {
-		n += r->sources[i].n_targets;
-		n_in += r->sources[i].n_in;
-	}
-	if (n > r->all_cap) {
-		struct starling_target *v = realloc(r->all, n * sizeof(*v));
-
-		if (!v) {
-			r->n_all = 0; /* r->all may point at replaced stores */
-			return -ENOMEM;
-		}
-		r->all = v;
-		r->all_cap = n;
-	}
-	if (r->inline_out.n_targets)
-		memcpy(r->all, r->inline_out.targets, r->inline_out.n_targets * sizeof(*r->all));
-	o = r->inline_out.n_targets;
-	for (size_t i = 0; i < r->n_sources; i++) {
-		if (r->sources[i].n_targets)
-			memcpy(r->all + o, r->sources[i].targets,
-			       r->sources[i].n_targets * sizeof(*r->all));
-		o += r->sources[i].n_targets;
-	}
-	r->n_all = o;
-	set.targets = r->all;
-	set.n_targets = o;
-	api->metric_set(r->m_in, (double)n_in);
-	api->metric_set(r->m_dropped, (double)(n_in - o));
-	h = starling_target_set_hash(&set);
-	if (r->published && h == r->last_hash)
-		return 0;
-	rc = api->forward_targets(r->self, &set);
-	if (rc) {
-		api->log(r->self, STARLING_LOG_ERROR, "publishing %zu targets: %s", o,
-			 strerror(-rc));
-		return rc;
-	}
-	r->published = true;
-	r->last_hash = h;
-	api->metric_set(r->m_targets, (double)o);
-	api->metric_add(r->m_updates, 1);
-	return 0;
-}
-
 static int drelabel_start(void *inst)
 {
 	/* The inline targets go out at once; each source's follow as the
 	 * host delivers them. */
-	return publish(inst);
+	return recompute_and_publish(inst);
 }
 
 static int drelabel_stop(void *inst)
@@ -234,69 +187,28 @@ static void drelabel_destroy(void *inst)
 	drelabel_free(inst);
 }
 
-static struct drelabel_store *source_store(struct drelabel *r, const char *source)
-{
-	struct drelabel_store *v;
-
-	for (size_t i = 0; i < r->n_sources; i++)
-		if (strcmp(r->sources[i].source, source) == 0)
-			return &r->sources[i];
-	v = realloc(r->sources, (r->n_sources + 1) * sizeof(*v));
-	if (!v)
-		return NULL;
-	r->sources = v;
-	drelabel_store_init(&v[r->n_sources]);
-	v[r->n_sources].source = strdup(source);
-	if (!v[r->n_sources].source)
-		return NULL;
-	return &v[r->n_sources++];
-}
-
 static int drelabel_receive_targets(void *inst, const char *source,
 				    const struct starling_target_set *set)
 {
 	struct drelabel *r = inst;
-	struct drelabel_store *s = source_store(r, source);
-	int rc = 0;
+	int rc = starling_target_list_update(r->in, source, set);
 
-	if (!s)
-		return -ENOMEM;
-	drelabel_store_clear(s);
-	for (size_t i = 0; i < set->n_targets && !rc; i++) {
-		const struct starling_target *t = &set->targets[i];
-
-		starling_lset_clear(&r->ls);
-		for (size_t j = 0; j < t->n_labels && !rc; j++)
-			rc = starling_lset_append(&r->ls, t->labels[j].name,
-						  strlen(t->labels[j].name), t->labels[j].value,
-						  strlen(t->labels[j].value));
-		if (!rc)
-			rc = starling_lset_finish(&r->ls);
-		if (!rc)
-			rc = relabel_into(r, s);
-	}
-	if (!rc)
-		rc = drelabel_store_seal(s);
 	if (rc) {
-		/* Keep nothing half-built from this source. */
-		drelabel_store_clear(s);
-		drelabel_store_seal(s);
-		r->api->log(r->self, STARLING_LOG_ERROR, "relabelling %zu targets from %s: %s",
-			    set->n_targets, source, strerror(-rc));
-		publish(r);
+		r->api->log(r->self, STARLING_LOG_ERROR, "target set from %s refused: %s", source,
+			    strerror(-rc));
 		return rc;
 	}
-	return publish(r);
+	return recompute_and_publish(r);
 }
 
 static int drelabel_list_targets(void *inst, starling_target_emit_fn emit, void *ctx)
 {
 	struct drelabel *r = inst;
 
-	for (size_t i = 0; i < r->n_all; i++) {
+	for (size_t i = 0; i < r->out.n_targets; i++) {
 		struct starling_target_info ti = {
-		    .labels = r->all[i].labels,
-		    .n_labels = r->all[i].n_labels,
+		    .labels = r->out.targets[i].labels,
+		    .n_labels = r->out.targets[i].n_labels,
 		};
 
 		emit(ctx, &ti);

@@ -12,7 +12,6 @@ void drelabel_store_init(struct drelabel_store *s)
 
 void drelabel_store_free(struct drelabel_store *s)
 {
-	free(s->source);
 	free(s->buf);
 	free(s->off);
 	free(s->first);

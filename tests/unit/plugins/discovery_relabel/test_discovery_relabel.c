@@ -96,7 +96,7 @@ static void test_pass_through(void)
 {
 	struct fx f;
 
-	/* no rules: every target as it came, inline ones first */
+	/* no rules: every target as it came */
 	CU_ASSERT_EQUAL_FATAL(
 	    fx_new(&f,
 		   "targets = ( \"discovery.file.a\", { *address__ = \"h:1\"; env = \"x\"; } );"),
@@ -106,9 +106,10 @@ static void test_pass_through(void)
 				(const char *const[]){"__address__=a:1,__meta_filepath=/f.json",
 						      "__address__=b:2", NULL}),
 			0);
-	CU_ASSERT_STRING_EQUAL(out(&f), "__address__=h:1,env=x\n"
-					"__address__=a:1,__meta_filepath=/f.json\n"
-					"__address__=b:2\n");
+	/* merged in the order of the targets list */
+	CU_ASSERT_STRING_EQUAL(out(&f), "__address__=a:1,__meta_filepath=/f.json\n"
+					"__address__=b:2\n"
+					"__address__=h:1,env=x\n");
 	CU_ASSERT_EQUAL(mock_host_metric(f.m, "starling_discovery_targets", NULL), 3);
 	fx_free(&f);
 }
