@@ -45,10 +45,11 @@ static const struct starling_config_key schema[] = {
      .type = STARLING_CFG_STRING_LIST,
      .required = true,
      .help = "DNS names to look up (one target group each)"},
-    {.name = "type",
+    /* Alloy's `type`: in Starling's config `type` names the component type */
+    {.name = "record_type",
      .type = STARLING_CFG_STRING,
      .default_value = "SRV",
-     .help = "Record type: SRV, A, AAAA, MX or NS"},
+     .help = "Record type: SRV, A, AAAA, MX or NS (Alloy's `type`)"},
     {.name = "port",
      .type = STARLING_CFG_INT,
      .default_value = "0",
@@ -222,7 +223,7 @@ static int create(const struct starling_host_api *api, starling_component *self,
 		return -ENOMEM;
 	d->api = api;
 	d->self = self;
-	if (api->config_string(cfg, "type", &type) || api->config_int(cfg, "port", &port) ||
+	if (api->config_string(cfg, "record_type", &type) || api->config_int(cfg, "port", &port) ||
 	    api->config_duration_ms(cfg, "refresh_interval", &interval))
 		goto bad;
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
@@ -232,8 +233,8 @@ static int create(const struct starling_host_api *api, starling_component *self,
 		}
 	if (!d->qtype) {
 		api->log(self, STARLING_LOG_ERROR,
-			 "%s: type \"%s\": expected SRV, A, AAAA, MX or NS", api->config_where(cfg),
-			 type);
+			 "%s: record_type \"%s\": expected SRV, A, AAAA, MX or NS",
+			 api->config_where(cfg), type);
 		goto out;
 	}
 	if (port < 0 || port > 65535 || (port == 0 && d->qtype != ns_t_srv)) {
@@ -286,7 +287,8 @@ static int create(const struct starling_host_api *api, starling_component *self,
 	*out = d;
 	return 0;
 bad:
-	api->log(self, STARLING_LOG_ERROR, "%s: type, port or refresh_interval has a bad value",
+	api->log(self, STARLING_LOG_ERROR,
+		 "%s: record_type, port or refresh_interval has a bad value",
 		 api->config_where(cfg));
 	goto out;
 nomem:

@@ -212,13 +212,16 @@ static int try_create(const char *cfg, const char *want_log)
 static void test_config(void)
 {
 	CU_ASSERT_EQUAL(try_create("names = [\"_a._tcp.example\"];", NULL), 0);
-	CU_ASSERT_EQUAL(try_create("names = [\"h.example\"]; type = \"aaaa\"; port = 9100;", NULL),
-			0);
-	CU_ASSERT_EQUAL(try_create("names = [\"h.example\"]; type = \"A\";", "port 0"), -EINVAL);
-	CU_ASSERT_EQUAL(try_create("names = [\"h.example\"]; type = \"TXT\";", "TXT"), -EINVAL);
-	CU_ASSERT_EQUAL(try_create("names = [];", "at least one"), -EINVAL);
-	CU_ASSERT_EQUAL(try_create("names = [\"h\"]; type = \"A\"; port = 70000;", "port 70000"),
+	CU_ASSERT_EQUAL(
+	    try_create("names = [\"h.example\"]; record_type = \"aaaa\"; port = 9100;", NULL), 0);
+	CU_ASSERT_EQUAL(try_create("names = [\"h.example\"]; record_type = \"A\";", "port 0"),
 			-EINVAL);
+	CU_ASSERT_EQUAL(try_create("names = [\"h.example\"]; record_type = \"TXT\";", "TXT"),
+			-EINVAL);
+	CU_ASSERT_EQUAL(try_create("names = [];", "at least one"), -EINVAL);
+	CU_ASSERT_EQUAL(
+	    try_create("names = [\"h\"]; record_type = \"A\"; port = 70000;", "port 70000"),
+	    -EINVAL);
 }
 
 int main(void)
