@@ -568,7 +568,20 @@ int starling_http_auth_from_config(const struct starling_host_api *api, const st
 		r = get_map(api, node, "http_headers", &tmp[0].headers, &s.n_http_headers, err,
 			    errlen);
 	s.http_headers = tmp[0].headers;
+	/* the host may hand out an absent group with its defaults filled in:
+	 * the block counts as configured when one of its strings is set */
 	o = api->config_lookup(node, "oauth2");
+	if (o) {
+		static const char *const oauth2_strings[] = {"client_id", "client_secret",
+							     "client_secret_file", "token_url"};
+		const char *v;
+		bool any = false;
+
+		for (size_t i = 0; i < sizeof(oauth2_strings) / sizeof(oauth2_strings[0]); i++)
+			any |= !api->config_string(o, oauth2_strings[i], &v) && *v;
+		if (!any)
+			o = NULL;
+	}
 	if (!r && o) {
 		r = get_oauth2(api, o, &os, &oconn, &tmp[1], err, errlen);
 		s.oauth2 = &os;

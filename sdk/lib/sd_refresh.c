@@ -17,6 +17,7 @@ struct starling_sd_refresh {
 	bool published; /* the first set went out */
 	uint64_t published_gen;
 	uint64_t runs, failures;
+	starling_metric *m_targets, *m_updates;
 };
 
 struct starling_sd_refresh *starling_sd_refresh_new(const struct starling_host_api *api,
@@ -67,6 +68,10 @@ static void refresh_job(void *arg)
 				    pr);
 		r->published = true;
 		r->published_gen = gen;
+		if (r->m_updates)
+			r->api->metric_add(r->m_updates, 1);
+		if (r->m_targets)
+			r->api->metric_set(r->m_targets, (double)starling_sd_groups_count(r->g));
 	}
 	r->api->report_targets(r->self, 0, starling_sd_groups_count(r->g));
 out:
