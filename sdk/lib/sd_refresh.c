@@ -35,6 +35,12 @@ struct starling_sd_refresh *starling_sd_refresh_new(const struct starling_host_a
 		return NULL;
 	*r = (struct starling_sd_refresh){
 	    .api = api, .self = self, .g = g, .interval_ms = interval_ms, .fn = fn, .arg = arg};
+	/* the same names as discovery.file's */
+	r->m_targets = api->metric_register(self, STARLING_SELF_GAUGE, "starling_discovery_targets",
+					    "Targets in the last published set", NULL);
+	r->m_updates =
+	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_discovery_updates_total",
+				 "Target sets published", NULL);
 	return r;
 }
 
