@@ -28,7 +28,11 @@ state_dir = "$TMP/sd.state";
 server = { http_listen_addr = "$API"; };
 components = (
   { type = "discovery.http"; name = "x"; url = "$URL"; refresh_interval = "1500ms";
-    http_headers = { X-Test = "yes"; }; }
+    http_headers = { X-Test = "yes"; }; },
+  { type = "discovery.http"; name = "o"; url = "http://127.0.0.1:$SD_PORT/secure";
+    refresh_interval = "1s";
+    oauth2 = { client_id = "sd"; client_secret = "sd-secret";
+               token_url = "http://127.0.0.1:$SD_PORT/token"; }; }
 );
 CFG
 "$STARLING_BIN" run --config "$TMP/sd.cfg" >>"$TMP/sd.log" 2>&1 &
@@ -53,6 +57,12 @@ assert h["x-prometheus-refresh-interval-seconds"] == "1.5", h
 assert h["user-agent"].startswith("Starling/"), h
 assert h["x-test"] == "yes", h
 PY
+# oauth2: the token from /token opens /secure
+osecure() { python3 "$HERE/sd_probe.py" targets $API discovery.http.o | grep -c "__meta_url=http://127.0.0.1:$SD_PORT/secure"; }
+has_o() { [ "$(osecure)" = 3 ]; }
+wait_until 10 has_o || fail "oauth2 component: $(python3 "$HERE/sd_probe.py" health $API discovery.http.o)"
+! grep -q "sd-secret" "$TMP/sd.log" || fail "the client secret is in the log"
+log "oauth2 (client credentials against the test token server) opens the protected endpoint"
 log "first answer: 3 targets, group labels merged (target's own address wins), __meta_url; headers as Prometheus sends them"
 
 # the answer changes
