@@ -28,6 +28,7 @@
 #define MAX_PARALLEL 16
 
 struct dns_sd {
+	struct starling_sd_refresh *refresh; /* first: starling_sd_component_* */
 	const struct starling_host_api *api;
 	starling_component *self;
 	char **names;
@@ -36,7 +37,6 @@ struct dns_sd {
 	const char *type_name;
 	unsigned port;
 	struct starling_sd_groups *groups;
-	struct starling_sd_refresh *refresh;
 	starling_metric *m_lookups, *m_failures;
 };
 
@@ -298,31 +298,9 @@ out:
 	return r;
 }
 
-static int start(void *inst)
-{
-	struct dns_sd *d = inst;
-
-	return starling_sd_refresh_start(d->refresh);
-}
-
-static int stop(void *inst)
-{
-	struct dns_sd *d = inst;
-
-	starling_sd_refresh_stop(d->refresh);
-	return 0;
-}
-
 static void destroy(void *inst)
 {
 	dns_free(inst);
-}
-
-static int list_targets(void *inst, starling_target_emit_fn emit, void *ctx)
-{
-	struct dns_sd *d = inst;
-
-	return starling_sd_groups_list(d->groups, emit, ctx);
 }
 
 static const struct starling_component_type dns_type = {
@@ -331,10 +309,10 @@ static const struct starling_component_type dns_type = {
     .help = "Targets from DNS SRV, A, AAAA, MX or NS records (Prometheus dns_sd_config)",
     .schema = schema,
     .create = create,
-    .start = start,
-    .stop = stop,
+    .start = starling_sd_component_start,
+    .stop = starling_sd_component_stop,
     .destroy = destroy,
-    .list_targets = list_targets,
+    .list_targets = starling_sd_component_list_targets,
     .produces = STARLING_ACCEPTS_TARGETS,
 };
 

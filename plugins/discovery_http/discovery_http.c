@@ -28,15 +28,14 @@
 #define BODY_LIMIT (64u << 20)
 
 struct http_sd {
+	struct starling_sd_refresh *refresh; /* first: starling_sd_component_* */
 	const struct starling_host_api *api;
 	starling_component *self;
 	char *url;
 	int64_t interval_ms;
 	char interval_header[96];
 	struct starling_http_auth *auth;
-	bool stopping;
 	struct starling_sd_groups *groups;
-	struct starling_sd_refresh *refresh;
 	starling_metric *m_failures, *m_dropped;
 };
 
@@ -190,7 +189,7 @@ static int refresh(void *arg, struct starling_sd_groups *g, char *err, size_t er
 	}
 	/* done() runs exactly once: at the latest when the timeout fires, or
 	 * (-ECANCELED) when the client is freed */
-	while (!f.done && !__atomic_load_n(&d->stopping, __ATOMIC_ACQUIRE))
+	while (!f.done && !starling_sd_refresh_stopping(d->refresh))
 		if (starling_http_run(client, 250) < 0)
 			break;
 	starling_http_client_free(client);
@@ -211,7 +210,7 @@ static int refresh(void *arg, struct starling_sd_groups *g, char *err, size_t er
 	if (!r)
 		return 0;
 fail:
-	if (!__atomic_load_n(&d->stopping, __ATOMIC_ACQUIRE))
+	if (!starling_sd_refresh_stopping(d->refresh))
 		d->api->metric_add(d->m_failures, 1);
 	return r;
 }
@@ -314,33 +313,9 @@ out:
 	return r;
 }
 
-static int start(void *inst)
-{
-	struct http_sd *d = inst;
-
-	__atomic_store_n(&d->stopping, false, __ATOMIC_RELEASE);
-	return starling_sd_refresh_start(d->refresh);
-}
-
-static int stop(void *inst)
-{
-	struct http_sd *d = inst;
-
-	__atomic_store_n(&d->stopping, true, __ATOMIC_RELEASE);
-	starling_sd_refresh_stop(d->refresh);
-	return 0;
-}
-
 static void destroy(void *inst)
 {
 	http_sd_free(inst);
-}
-
-static int list_targets(void *inst, starling_target_emit_fn emit, void *ctx)
-{
-	struct http_sd *d = inst;
-
-	return starling_sd_groups_list(d->groups, emit, ctx);
 }
 
 static const struct starling_component_type http_type = {
@@ -349,10 +324,10 @@ static const struct starling_component_type http_type = {
     .help = "Targets from an HTTP endpoint (Prometheus http_sd_config)",
     .schema = schema,
     .create = create,
-    .start = start,
-    .stop = stop,
+    .start = starling_sd_component_start,
+    .stop = starling_sd_component_stop,
     .destroy = destroy,
-    .list_targets = list_targets,
+    .list_targets = starling_sd_component_list_targets,
     .produces = STARLING_ACCEPTS_TARGETS,
 };
 

@@ -124,3 +124,26 @@ void starling_sd_refresh_stats(struct starling_sd_refresh *r, uint64_t *runs, ui
 	*runs = __atomic_load_n(&r->runs, __ATOMIC_RELAXED);
 	*failures = __atomic_load_n(&r->failures, __ATOMIC_RELAXED);
 }
+
+bool starling_sd_refresh_stopping(struct starling_sd_refresh *r)
+{
+	return __atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE);
+}
+
+int starling_sd_component_start(void *inst)
+{
+	return starling_sd_refresh_start(*(struct starling_sd_refresh **)inst);
+}
+
+int starling_sd_component_stop(void *inst)
+{
+	starling_sd_refresh_stop(*(struct starling_sd_refresh **)inst);
+	return 0;
+}
+
+int starling_sd_component_list_targets(void *inst, starling_target_emit_fn emit, void *ctx)
+{
+	struct starling_sd_refresh *r = *(struct starling_sd_refresh **)inst;
+
+	return starling_sd_groups_list(r->g, emit, ctx);
+}

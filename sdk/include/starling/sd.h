@@ -86,8 +86,20 @@ int starling_sd_refresh_start(struct starling_sd_refresh *r);
 void starling_sd_refresh_stop(struct starling_sd_refresh *r);
 /* Free; no refresh may be running (the host drains work before destroy). */
 void starling_sd_refresh_free(struct starling_sd_refresh *r);
+/* True from stop() until the next start(): a long refresh should give up.
+ * Thread-safe. */
+bool starling_sd_refresh_stopping(struct starling_sd_refresh *r);
 /* Refreshes and failed refreshes so far (for tests and metrics). */
 void starling_sd_refresh_stats(struct starling_sd_refresh *r, uint64_t *runs, uint64_t *failures);
+
+/* Component callbacks for a refresh-type discovery component whose instance
+ * struct has a `struct starling_sd_refresh *` as its FIRST member (the
+ * targets API lists the refresher's groups):
+ *   .start = starling_sd_component_start, .stop = starling_sd_component_stop,
+ *   .list_targets = starling_sd_component_list_targets */
+int starling_sd_component_start(void *inst);
+int starling_sd_component_stop(void *inst);
+int starling_sd_component_list_targets(void *inst, starling_target_emit_fn emit, void *ctx);
 
 #ifdef __cplusplus
 }
