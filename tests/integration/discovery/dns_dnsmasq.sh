@@ -8,6 +8,8 @@
 #  2. dnsmasq down: every refresh fails, the targets stay, the failure
 #     counter grows and the component turns unhealthy;
 #  3. dnsmasq back with other records: the targets follow, healthy again;
+#     a name whose lookup now fails (SERVFAIL) keeps its previous targets
+#     while the other name of the same component follows its new records;
 #  4. three cluster nodes whose only join entry is
 #     dnssrv+_starling._udp.example.test find each other.
 . "$(dirname "$0")/../cluster/lib.sh"
@@ -49,6 +51,7 @@ srv-host=_web._tcp.example.test,web2.example.test,8081,20,5
 host-record=web1.example.test,127.0.0.11
 host-record=hosts.example.test,127.0.0.21,fd00::21
 mx-host=example.test,mail.example.test,10
+srv-host=_db._tcp.example.test,db1.example.test,5432
 DNS
 dnsmasq_start
 
@@ -65,7 +68,9 @@ components = (
   { type = "discovery.dns"; name = "aaaa"; names = [ "hosts.example.test" ];
     record_type = "AAAA"; port = 9100; refresh_interval = "1s"; },
   { type = "discovery.dns"; name = "mx"; names = [ "example.test" ];
-    record_type = "MX"; port = 25; refresh_interval = "1s"; }
+    record_type = "MX"; port = 25; refresh_interval = "1s"; },
+  { type = "discovery.dns"; name = "two";
+    names = [ "_web._tcp.example.test", "_db._tcp.example.test" ]; refresh_interval = "1s"; }
 );
 CFG
 ip netns exec $DNSNS "$STARLING_BIN" run --config "$TMP/sd.cfg" >>"$TMP/sd.log" 2>&1 &
@@ -115,15 +120,28 @@ esac
 grep -q 'DNS SRV lookup of _web._tcp.example.test failed' "$TMP/sd.log" || fail "failure not logged"
 log "server down: $(failures srv) failed lookups, targets kept, $(health srv)"
 
-# 3. back with other records
-sed -i 's/web2.example.test,8081/web3.example.test,8082/' "$TMP/dns.conf"
+wait_until 5 has two "$(t db1.example.test:5432 _db._tcp.example.test 5432 db1.example.test.)
+$before" || fail "two names: $(targets two)"
+
+# 3. back with other records; _db now forwarded to a server that is not
+# there, so its lookups fail (SERVFAIL) while _web resolves
+sed -i -e 's/web2.example.test,8081/web3.example.test,8082/' -e '/_db\._tcp/d' "$TMP/dns.conf"
+echo "server=/_db._tcp.example.test/127.0.0.9" >>"$TMP/dns.conf"
 dnsmasq_start
 want="$(t web1.example.test:8080 _web._tcp.example.test 8080 web1.example.test.)
 $(t web3.example.test:8082 _web._tcp.example.test 8082 web3.example.test.)"
 wait_until 15 has srv "$want" || fail "SRV targets after change: $(targets srv)"
 healthy() { [ "$(health srv | cut -d' ' -f1)" = healthy ]; }
 wait_until 5 healthy || fail "not healthy again: $(health srv)"
-log "server back with a changed record: targets follow, healthy"
+want2="$(t db1.example.test:5432 _db._tcp.example.test 5432 db1.example.test.)
+$want"
+wait_until 10 has two "$want2" || fail "per-name failure: $(targets two)"
+case "$(health two)" in
+unhealthy*"lookup failed for _db._tcp.example.test"*) ;;
+*) fail "two: $(health two)" ;;
+esac
+case "$(health two)" in *_web.*) fail "two blames _web: $(health two)" ;; esac
+log "server back with a changed record: targets follow, healthy; a failing name keeps its targets: $(health two)"
 
 # 4. dnssrv+ join: the SRV record is the only way the nodes know each other
 cat >>"$TMP/dns.conf" <<'DNS'
