@@ -66,6 +66,10 @@ void http_oauth2_free(struct http_oauth2 *o);
  * wipes), fetching a token when none is cached or it is about to expire.
  * On failure a negative errno and a message without secrets in err.
  * Blocks for at most timeout_ms (0: 30 s) while fetching. Thread-safe. */
+/* Read a token endpoint's answer (status, body; the body is wiped): the
+ * cached token on success. Exposed for the fuzzer. */
+int http_oauth2_parse_token(struct http_oauth2 *o, long status, char *body, size_t len, char *err,
+			    size_t errlen);
 int http_oauth2_header(struct http_oauth2 *o, int64_t timeout_ms, char **header, char *err,
 		       size_t errlen);
 

@@ -244,10 +244,10 @@ static const char *token_type(const char *t)
 
 /* The answer of a token request: 0 and o->header/o->expiry_ms set, or an
  * error with err filled. */
-static int parse_token(struct http_oauth2 *o, long status, const struct buf *b, char *err,
-		       size_t errlen)
+int http_oauth2_parse_token(struct http_oauth2 *o, long status, char *body, size_t len, char *err,
+			    size_t errlen)
 {
-	cJSON *j = b->p ? cJSON_ParseWithLength(b->p, b->len) : NULL;
+	cJSON *j = body ? cJSON_ParseWithLength(body, len) : NULL;
 	const cJSON *at = NULL, *tt, *ei, *e;
 	size_t n;
 	int r = 0;
@@ -296,8 +296,8 @@ static int parse_token(struct http_oauth2 *o, long status, const struct buf *b, 
 			o->expiry_ms = mono_ms() + (int64_t)(secs * 1000);
 	}
 out:
-	if (b->p) /* the token is in the body */
-		explicit_bzero(b->p, b->len);
+	if (body) /* the token is in the body */
+		explicit_bzero(body, len);
 	cJSON_Delete(j);
 	return r;
 }
@@ -370,7 +370,7 @@ static int fetch(struct http_oauth2 *o, const char *secret, enum auth_style styl
 		goto out;
 	}
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-	r = parse_token(o, status, &b, err, errlen);
+	r = http_oauth2_parse_token(o, status, b.p, b.len, err, errlen);
 out:
 	if (body)
 		explicit_bzero(body, blen);
