@@ -207,10 +207,13 @@ int starling_target_builder_add(struct starling_target_builder *b, const struct 
 				b->dropped++;
 				continue;
 			}
-			memcpy(l, gl->v, at * sizeof(*l));
+			if (at)
+				memcpy(l, gl->v, at * sizeof(*l));
 			l[at].name = "__address__";
 			l[at].value = addr;
-			memcpy(l + at + 1, gl->v + at + skip, (gl->n - at - skip) * sizeof(*l));
+			if (gl->n - at - skip)
+				memcpy(l + at + 1, gl->v + at + skip,
+				       (gl->n - at - skip) * sizeof(*l));
 			n = gl->n + 1 - skip;
 			b->first[b->n_targets] = b->n_labels;
 			b->targets[b->n_targets].n_labels = n;
@@ -228,7 +231,8 @@ int starling_target_builder_add_lset(struct starling_target_builder *b,
 
 	if (rc)
 		return rc;
-	memcpy(b->labels + b->n_labels, ls->v, ls->n * sizeof(ls->v[0]));
+	if (ls->n)
+		memcpy(b->labels + b->n_labels, ls->v, ls->n * sizeof(ls->v[0]));
 	b->first[b->n_targets] = b->n_labels;
 	b->targets[b->n_targets].n_labels = ls->n;
 	b->n_targets++;

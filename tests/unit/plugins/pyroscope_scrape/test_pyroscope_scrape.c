@@ -744,6 +744,81 @@ static void test_scrape_clock_back(void)
 	mock_host_free(m);
 }
 
+/* Targets from a discovery component (ABI 1.1 target sets): followed in
+ * place like prometheus.scrape follows them (Prometheus' scrapePool.sync,
+ * scrape/scrape.go): kept units stay, new ones start at their slot,
+ * vanished ones go; targets without __address__ are dropped and counted;
+ * clustering applies to them as to inline ones. */
+static void test_scrape_discovered(void)
+{
+	char cfg[768], addr[64];
+	struct mock_host *m;
+	struct mock_targets *s1 = mock_targets_new(), *s2 = mock_targets_new();
+	size_t owned, total;
+	void *in;
+	int rc;
+
+	snprintf(addr, sizeof(addr), "__address__=127.0.0.1:%u", port_);
+	snprintf(cfg, sizeof(cfg),
+		 "targets = ( \"discovery.kubernetes.pods\" );"
+		 "forward_to = [ \"x.y\" ]; scrape_interval = \"200ms\";"
+		 "clustering = { enabled = true; };"
+		 "profiling_config = { process_cpu = { enabled = false; }; mutex = { enabled = "
+		 "false; }; block = { enabled = false; }; memory = { enabled = false; }; };");
+	m = make(cfg, &in, &rc);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_EQUAL_FATAL(pyroscope_scrape_type.start(in), 0);
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 0);
+
+	pthread_mutex_lock(&rx_lock);
+	hits_good = hits_bad = 0;
+	pthread_mutex_unlock(&rx_lock);
+	mock_targets_add(s1, addr, "service_name=a", NULL);
+	mock_targets_add(s1, addr, "service_name=b", NULL);
+	mock_targets_add(s1, "service_name=c", NULL); /* no __address__ */
+	CU_ASSERT_EQUAL(mock_host_deliver_targets(&pyroscope_scrape_type, in,
+						  "discovery.kubernetes.pods",
+						  mock_targets_set(s1)),
+			0);
+	CU_ASSERT_EQUAL(
+	    mock_host_metric(m, "starling_pyroscope_scrape_targets_dropped_total", NULL), 1);
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 2);
+	CU_ASSERT_EQUAL(owned, 2);
+	for (int i = 0; i < 500 && mock_host_forwarded_profiles(m) < 2; i++)
+		usleep(10000); /* a condition with a 5 s deadline */
+	CU_ASSERT_TRUE(mock_host_forwarded_profiles(m) >= 2);
+
+	mock_targets_add(s2, addr, "service_name=b", NULL);
+	mock_targets_add(s2, addr, "service_name=d", NULL);
+	CU_ASSERT_EQUAL(mock_host_deliver_targets(&pyroscope_scrape_type, in,
+						  "discovery.kubernetes.pods",
+						  mock_targets_set(s2)),
+			0);
+	CU_ASSERT_EQUAL(mock_host_log_count(m, STARLING_LOG_INFO,
+					    "scrape units updated: 1 kept, 1 added, 1 removed"),
+			1);
+	/* owned elsewhere now: the discovered units are not ours */
+	mock_host_set_owns(m, owns_nothing, NULL);
+	mock_host_cluster_change(m, 2);
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 2);
+	CU_ASSERT_EQUAL(owned, 0);
+	/* the source removed by a reload: an empty set */
+	CU_ASSERT_EQUAL(mock_host_deliver_targets(&pyroscope_scrape_type, in,
+						  "discovery.kubernetes.pods", NULL),
+			0);
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 0);
+	pyroscope_scrape_type.stop(in);
+	pyroscope_scrape_type.destroy(in);
+	mock_targets_free(s1);
+	mock_targets_free(s2);
+	mock_host_free(m);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -765,6 +840,7 @@ int main(void)
 	CU_add_test(s, "scrape_owned_targets", test_scrape_owned);
 	CU_add_test(s, "skip_targets_owned_elsewhere", test_scrape_not_owned);
 	CU_add_test(s, "wall_clock_goes_back", test_scrape_clock_back);
+	CU_add_test(s, "follows_discovered_targets", test_scrape_discovered);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
