@@ -4,7 +4,8 @@
 # netns exec bind-mounts it over /etc/resolv.conf). Everything runs in the
 # namespace; nothing touches the host's DNS.
 #  1. SRV, A, AAAA, MX lookups give the targets and __meta_dns_* labels
-#     Prometheus gives (discovery/dns/dns.go refreshOne);
+#     Prometheus gives (discovery/dns/dns.go refreshOne), and a
+#     prometheus.scrape naming the component in `targets` gets them;
 #  2. dnsmasq down: every refresh fails, the targets stay, the failure
 #     counter grows and the component turns unhealthy;
 #  3. dnsmasq back with other records: the targets follow, healthy again;
@@ -70,7 +71,10 @@ components = (
   { type = "discovery.dns"; name = "mx"; names = [ "example.test" ];
     record_type = "MX"; port = 25; refresh_interval = "1s"; },
   { type = "discovery.dns"; name = "two";
-    names = [ "_web._tcp.example.test", "_db._tcp.example.test" ]; refresh_interval = "1s"; }
+    names = [ "_web._tcp.example.test", "_db._tcp.example.test" ]; refresh_interval = "1s"; },
+  { type = "prometheus.scrape"; name = "s"; targets = ( "discovery.dns.srv" );
+    scrape_interval = "1h"; forward_to = [ "local.file_sink.null" ]; },
+  { type = "local.file_sink"; name = "null"; path = "$TMP/samples.om"; }
 );
 CFG
 ip netns exec $DNSNS "$STARLING_BIN" run --config "$TMP/sd.cfg" >>"$TMP/sd.log" 2>&1 &
@@ -93,7 +97,11 @@ t() {
 want="$(t web1.example.test:8080 _web._tcp.example.test 8080 web1.example.test.)
 $(t web2.example.test:8081 _web._tcp.example.test 8081 web2.example.test.)"
 wait_until 15 has srv "$want" || fail "SRV targets: $(targets srv)"
-log "SRV: 2 targets with their labels"
+scraped() { in_ns python3 "$PROBE" targets $API prometheus.scrape.s | awk '{ print $1 }' | tr '\n' ' '; }
+scrape_has() { [ "$(scraped)" = "$1" ]; }
+wait_until 10 scrape_has "instance=web1.example.test:8080 instance=web2.example.test:8081 " ||
+	fail "prometheus.scrape fed by discovery.dns: $(scraped)"
+log "SRV: 2 targets with their labels, also in a prometheus.scrape fed by the component"
 # nx.example.test is NXDOMAIN: an empty group, not a failure
 want=$(t 127.0.0.21:9100 hosts.example.test)
 wait_until 10 has a "$want" || fail "A targets: $(targets a)"
@@ -141,7 +149,9 @@ unhealthy*"lookup failed for _db._tcp.example.test"*) ;;
 *) fail "two: $(health two)" ;;
 esac
 case "$(health two)" in *_web.*) fail "two blames _web: $(health two)" ;; esac
-log "server back with a changed record: targets follow, healthy; a failing name keeps its targets: $(health two)"
+wait_until 10 scrape_has "instance=web1.example.test:8080 instance=web3.example.test:8082 " ||
+	fail "prometheus.scrape did not follow: $(scraped)"
+log "server back with a changed record: targets follow (also in prometheus.scrape), healthy; a failing name keeps its targets: $(health two)"
 
 # 4. dnssrv+ join: the SRV record is the only way the nodes know each other
 cat >>"$TMP/dns.conf" <<'DNS'

@@ -4,7 +4,8 @@
 # only HTTP 200 + application/json counts; every group gets __meta_url; bad
 # answers (500, another content type, bad JSON, a null group) keep the last
 # set, count prometheus_sd_http_failures_total and make the component
-# unhealthy until the next good answer; [] empties the set.
+# unhealthy until the next good answer; [] empties the set. A
+# prometheus.scrape naming the component in `targets` follows every set.
 . "$(dirname "$0")/../cluster/lib.sh"
 : "${STARLING_PLUGINS:?STARLING_PLUGINS must point at the built plugins}"
 command -v python3 >/dev/null || { echo "python3 not installed: skipped"; exit 77; }
@@ -32,7 +33,10 @@ components = (
   { type = "discovery.http"; name = "o"; url = "http://127.0.0.1:$SD_PORT/secure";
     refresh_interval = "1s";
     oauth2 = { client_id = "sd"; client_secret = "sd-secret";
-               token_url = "http://127.0.0.1:$SD_PORT/token"; }; }
+               token_url = "http://127.0.0.1:$SD_PORT/token"; }; },
+  { type = "prometheus.scrape"; name = "s"; targets = ( "discovery.http.x" );
+    scrape_interval = "1h"; forward_to = [ "local.file_sink.null" ]; },
+  { type = "local.file_sink"; name = "null"; path = "$TMP/samples.om"; }
 );
 CFG
 "$STARLING_BIN" run --config "$TMP/sd.cfg" >>"$TMP/sd.log" 2>&1 &
@@ -63,6 +67,12 @@ has_o() { [ "$(osecure)" = 3 ]; }
 wait_until 10 has_o || fail "oauth2 component: $(python3 "$HERE/sd_probe.py" health $API discovery.http.o)"
 ! grep -q "sd-secret" "$TMP/sd.log" || fail "the client secret is in the log"
 log "oauth2 (client credentials against the test token server) opens the protected endpoint"
+# the set reaches a prometheus.scrape that names the component in `targets`
+scrape_has() { [ "$(python3 "$HERE/sd_probe.py" targets $API prometheus.scrape.s)" = "$1" ]; }
+wait_until 10 scrape_has "env=dev instance=10.0.0.3:9100 job=prometheus.scrape.s
+env=prod instance=10.0.0.1:9100 job=prometheus.scrape.s
+env=prod instance=10.0.0.2:9100 job=prometheus.scrape.s" ||
+	fail "prometheus.scrape targets: $(python3 "$HERE/sd_probe.py" targets $API prometheus.scrape.s)"
 log "first answer: 3 targets, group labels merged (target's own address wins), __meta_url; headers as Prometheus sends them"
 
 # the answer changes
@@ -70,7 +80,9 @@ answer 200 "application/json; charset=utf-8" '[{"targets":["10.0.0.9:9100"]}]'
 wait_until 10 has "__address__=10.0.0.9:9100 __meta_url=$URL" || fail "changed set: $(targets)"
 [ "$(health)" = healthy ] || fail "health: $(health)"
 [ "$(failures)" = 0 ] || fail "failures: $(failures)"
-log "changed answer followed"
+wait_until 10 scrape_has "instance=10.0.0.9:9100 job=prometheus.scrape.s" ||
+	fail "prometheus.scrape did not follow"
+log "changed answer followed (also by prometheus.scrape)"
 
 # bad answers keep the set
 good="__address__=10.0.0.9:9100 __meta_url=$URL"
@@ -87,11 +99,13 @@ for bad in "500|application/json|[]" "200|text/plain|[]" "200|application/json|[
 done
 grep -q 'server returned HTTP status 500' "$TMP/sd.log" || fail "500 not logged"
 grep -q 'unsupported content type' "$TMP/sd.log" || fail "content type not logged"
+scrape_has "instance=10.0.0.9:9100 job=prometheus.scrape.s" || fail "prometheus.scrape lost its target"
 log "500, text/plain, cut JSON, null group, unknown field: set kept, $(failures) failures, unhealthy"
 
 answer 200 "application/json" '[]'
 wait_until 10 has "" || fail "empty list: $(targets)"
 healthy() { [ "$(health)" = healthy ]; }
 wait_until 5 healthy || fail "not healthy after a good answer"
-log "[] empties the set; healthy again"
+wait_until 10 scrape_has "" || fail "prometheus.scrape kept targets after []"
+log "[] empties the set (also in prometheus.scrape); healthy again"
 echo PASS
