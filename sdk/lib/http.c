@@ -328,6 +328,10 @@ int http_apply_conn(CURL *e, const struct starling_http_auth *a, const char *url
 		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
 		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
 	}
+	/* a configured CA is the only one trusted (Go: RootCAs), so the system
+	 * CA directory goes too */
+	if (a->s.ca_file || a->s.ca_pem)
+		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
 	if (a->ssl_version != CURL_SSLVERSION_DEFAULT)
 		curl_easy_setopt(e, CURLOPT_SSLVERSION, a->ssl_version);
 	if (a->s.insecure_skip_verify) {
