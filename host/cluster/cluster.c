@@ -59,6 +59,7 @@ struct cluster {
 	struct timeline *tl;	     /* every participant's announced span */
 	struct ownership_view *view; /* participants owning now; NULL-safe */
 	uint64_t weights_refused;    /* members seen with a weight out of range */
+	uint64_t streams_refused;    /* copied from net.c by the ticker */
 	uint64_t epoch;
 	uint64_t notified_epoch;
 	cluster_view_fn view_fn;
@@ -843,6 +844,8 @@ static void idle(void *arg)
 	}
 	if (c->eng)
 		refresh_view(c); /* an announced join or leave came due */
+	if (c->net)
+		c->streams_refused = ml_net_streams_refused(c->net);
 	pthread_mutex_unlock(&c->lock);
 	flush_events(c);
 
@@ -1537,6 +1540,7 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	}
 	uint64_t epoch = c->epoch, changes = c->view_changes, refused = c->weights_refused;
 	int64_t handover = c->handover_ms;
+	uint64_t streams_refused = c->streams_refused;
 	size_t owners = c->view ? c->view->n : 0;
 	bool ready = c->ready || !c->cfg.enabled;
 	const char *me = state_name(c->state);
@@ -1609,6 +1613,8 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	CTR("cluster_indirect_probes_total", "Probes that needed indirect pings.",
 	    st.indirect_probes);
 	CTR("cluster_tcp_fallback_probes_total", "TCP fallback pings sent.", st.tcp_fallbacks);
+	CTR("cluster_transport_streams_refused_total",
+	    "Incoming streams cut for holding too much before they were whole.", streams_refused);
 	CTR("cluster_serf_leave_intents_relayed_total",
 	    "serf leave intents passed on (as serf agents do).", st.intents_relayed);
 #undef CTR
