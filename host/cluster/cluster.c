@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <arpa/nameser.h>
 #include <netinet/in.h>
 #include <resolv.h>
@@ -58,6 +59,7 @@ struct cluster {
 	int64_t handover_ms;	     /* how far ahead joins and leaves are announced */
 	struct timeline *tl;	     /* every participant's announced span */
 	struct ownership_view *view; /* participants owning now; NULL-safe */
+	bool insecure;		     /* non-loopback bind without a key */
 	uint64_t weights_refused;    /* members seen with a weight out of range */
 	uint64_t streams_refused;    /* copied from net.c by the ticker */
 	uint64_t epoch;
@@ -865,6 +867,61 @@ static void idle(void *arg)
 
 /* ---- lifecycle ---- */
 
+static bool addr_is_loopback(const struct ml_addr *a)
+{
+	static const uint8_t v6_lo[16] = {[15] = 1};
+
+	return (a->len == 4 && a->ip[0] == 127) || (a->len == 16 && !memcmp(a->ip, v6_lo, 16));
+}
+
+/* The keyring from cluster.secret_keys_file: one base64 key a line (blank
+ * lines and # comments skipped), the first the primary; the file must not be
+ * readable by group or others, as ssh insists for private keys. */
+static int load_keyring_file(struct cluster *c, char *err, size_t errlen)
+{
+	const char *path = c->cfg.secret_keys_file;
+	char line[256];
+	struct stat st;
+	int lineno = 0, rc = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		snprintf(err, errlen, "cluster.secret_keys_file %s: %s", path, strerror(errno));
+		return -EINVAL;
+	}
+	if (fstat(fileno(f), &st) || (st.st_mode & 077)) {
+		snprintf(err, errlen,
+			 "cluster.secret_keys_file %s: readable by group or others (mode %03o): "
+			 "chmod 600 it",
+			 path, (unsigned)(st.st_mode & 0777));
+		fclose(f);
+		return -EPERM;
+	}
+	while (!rc && fgets(line, sizeof(line), f)) {
+		char kerr[160], *s = line, *e;
+
+		lineno++;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		e = s + strlen(s);
+		while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+			*--e = 0;
+		if (!*s || *s == '#')
+			continue;
+		if (ml_keyring_add_b64(&c->keys, s, kerr, sizeof(kerr))) {
+			snprintf(err, errlen, "cluster.secret_keys_file %s:%d: %s", path, lineno,
+				 kerr);
+			rc = -EINVAL;
+		}
+	}
+	fclose(f);
+	if (!rc && c->keys.n == 0) {
+		snprintf(err, errlen, "cluster.secret_keys_file %s: no key in it", path);
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
 int cluster_create(const struct cluster_config *cfg, struct cluster **out, char *err, size_t errlen)
 {
 	struct cluster *c = calloc(1, sizeof(*c));
@@ -933,6 +990,8 @@ int cluster_create(const struct cluster_config *cfg, struct cluster **out, char 
 			goto fail;
 		}
 	}
+	if (c->cfg.secret_keys_file[0] && load_keyring_file(c, err, errlen))
+		goto fail;
 	if (ml_addr_parse(c->cfg.bind, &c->bind)) {
 		snprintf(err, errlen, "cluster.bind \"%s\": expected IP:port", c->cfg.bind);
 		goto fail;
@@ -946,6 +1005,13 @@ int cluster_create(const struct cluster_config *cfg, struct cluster **out, char 
 		snprintf(err, errlen, "cluster.max_join_peers must be >= 0");
 		goto fail;
 	}
+	c->insecure = c->keys.n == 0 && !addr_is_loopback(&c->bind);
+	if (c->cfg.require_encryption && c->keys.n == 0) {
+		snprintf(err, errlen,
+			 "cluster.require_encryption is set but there is no key "
+			 "(cluster.secret_keys_file or cluster.secret_keys): refusing to start");
+		goto fail;
+	}
 	*out = c;
 	return 0;
 fail:
@@ -953,8 +1019,28 @@ fail:
 	return rc;
 }
 
-/* An address peers can reach when bound to the wildcard address. */
-static void pick_advertise(struct ml_addr *a)
+/* Whether interface name is in the comma list (empty or "all": any). */
+static bool iface_listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (!list[0] || !strcmp(list, "all"))
+		return true;
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (l == n && !memcmp(p, name, n))
+			return true;
+		p += l + (e != NULL);
+	}
+	return false;
+}
+
+/* An address peers can reach when bound to the wildcard address: the first
+ * non-loopback IPv4 address of the listed interfaces (Alloy's
+ * --cluster.advertise-interfaces; none listed: any interface). */
+static void pick_advertise(struct ml_addr *a, const char *ifaces)
 {
 	struct ifaddrs *ifs, *i;
 	static const uint8_t zero[16];
@@ -966,7 +1052,8 @@ static void pick_advertise(struct ml_addr *a)
 	if (getifaddrs(&ifs))
 		return;
 	for (i = ifs; i; i = i->ifa_next) {
-		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
+		    !iface_listed(ifaces, i->ifa_name))
 			continue;
 		const uint8_t *ip = (const uint8_t *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr;
 
@@ -991,7 +1078,7 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 		return rc;
 	if (!c->cfg.advertise[0]) {
 		c->advertise = bound;
-		pick_advertise(&c->advertise);
+		pick_advertise(&c->advertise, c->cfg.advertise_interfaces);
 	} else if (c->advertise.port == 0) {
 		c->advertise.port = bound.port;
 	}
@@ -1105,6 +1192,13 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 			    "node %s listening on %s (advertised %s), profile %s%s",
 			    c->cfg.node_name, c->cfg.bind, a, c->cfg.profile,
 			    c->keys.n ? ", encrypted" : "");
+		if (c->insecure)
+			queue_event(c, STARLING_LOG_WARN,
+				    "the cluster port %s is reachable beyond loopback without "
+				    "encryption: anyone who reaches it can join and take over "
+				    "targets; set cluster.secret_keys_file (and "
+				    "require_encryption = true)",
+				    c->cfg.bind);
 		pthread_mutex_unlock(&c->lock);
 	}
 	flush_events(c);
@@ -1489,6 +1583,8 @@ char *cluster_peers_json(struct cluster *c)
 			ml_addr_format(&m->addr, as, sizeof(as));
 			fprintf(f, "%s{\"name\":", i ? "," : "");
 			json_str(f, m->name);
+			if (c->insecure && !strcmp(m->name, c->cfg.node_name))
+				fprintf(f, ",\"insecure\":true");
 			fprintf(f,
 				",\"address\":\"%s\",\"state\":\"%s\",\"is_self\":%s,"
 				"\"last_change\":%" PRId64 ",\"incarnation\":%u,\"weight\":%g,"
@@ -1579,11 +1675,14 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 		"0.01..100 (counted with weight 1).\n"
 		"# TYPE cluster_members_weight_refused gauge\ncluster_members_weight_refused "
 		"%" PRIu64 "\n"
+		"# HELP cluster_insecure 1 when the cluster port is bound beyond loopback "
+		"without encryption.\n"
+		"# TYPE cluster_insecure gauge\ncluster_insecure %d\n"
 		"# HELP cluster_handover_delay_seconds How far ahead joins and leaves are "
 		"announced.\n"
 		"# TYPE cluster_handover_delay_seconds gauge\ncluster_handover_delay_seconds %g\n",
 		health, alive_peers, epoch, changes, owners, ready ? 1 : 0, refused,
-		(double)handover / 1000.0);
+		c->insecure ? 1 : 0, (double)handover / 1000.0);
 #define CTR(name, help, v)                                                                         \
 	fprintf(out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %" PRIu64 "\n",  \
 		(uint64_t)(v))
