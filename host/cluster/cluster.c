@@ -1671,6 +1671,10 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 		"# TYPE cluster_view_participants gauge\ncluster_view_participants %zu\n"
 		"# HELP cluster_ready Whether wait_for_size is satisfied.\n"
 		"# TYPE cluster_ready gauge\ncluster_ready %d\n"
+		"# HELP cluster_ready_for_traffic Alloy's name for cluster_ready.\n"
+		"# TYPE cluster_ready_for_traffic gauge\ncluster_ready_for_traffic %d\n"
+		"# HELP cluster_minimum_size The configured wait_for_size.\n"
+		"# TYPE cluster_minimum_size gauge\ncluster_minimum_size %d\n"
 		"# HELP cluster_members_weight_refused Members advertising a weight outside "
 		"0.01..100 (counted with weight 1).\n"
 		"# TYPE cluster_members_weight_refused gauge\ncluster_members_weight_refused "
@@ -1681,8 +1685,8 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 		"# HELP cluster_handover_delay_seconds How far ahead joins and leaves are "
 		"announced.\n"
 		"# TYPE cluster_handover_delay_seconds gauge\ncluster_handover_delay_seconds %g\n",
-		health, alive_peers, epoch, changes, owners, ready ? 1 : 0, refused,
-		c->insecure ? 1 : 0, (double)handover / 1000.0);
+		health, alive_peers, epoch, changes, owners, ready ? 1 : 0, ready ? 1 : 0,
+		c->cfg.wait_for_size, refused, c->insecure ? 1 : 0, (double)handover / 1000.0);
 #define CTR(name, help, v)                                                                         \
 	fprintf(out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %" PRIu64 "\n",  \
 		(uint64_t)(v))
