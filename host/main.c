@@ -20,6 +20,7 @@
 
 #include "check_metrics.h"
 #include "cluster/cluster.h"
+#include "drift.h"
 #include "config.h"
 #include "default_config.h"
 #include "http.h"
@@ -47,7 +48,18 @@ struct app {
 	struct runtime *rt;
 	pthread_mutex_t reload_lock;
 	struct cfg_doc *doc; /* the running document */
+	struct cluster *cluster;
 };
+
+/* Advertise the fingerprint of doc's ownership-deciding configuration, so
+ * that peers running a different one are reported (drift). */
+static void advertise_fingerprint(struct cluster *cluster, const struct cfg_doc *doc)
+{
+	char *fp = drift_fingerprint(doc, 300);
+
+	cluster_set_fingerprint(cluster, fp ? fp : "");
+	free(fp);
+}
 
 static void usage(FILE *f)
 {
@@ -279,6 +291,7 @@ static int reload_handler(void *arg, char **msg)
 		log_warn("cluster changes take effect after a restart");
 	log_set_level(doc->log_level);
 	runtime_apply(app->rt, doc);
+	advertise_fingerprint(app->cluster, doc);
 	runtime_note_reload(app->rt, true);
 	cfg_doc_unref(app->doc);
 	app->doc = doc;
@@ -395,6 +408,8 @@ static int cmd_run(struct cli *cli)
 		code = 1;
 		goto out_runtime;
 	}
+	app.cluster = cluster;
+	advertise_fingerprint(cluster, app.doc);
 	r = cluster_start(cluster, err, sizeof(err));
 	if (r) {
 		log_error("cluster: %s", err);

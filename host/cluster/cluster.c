@@ -44,7 +44,11 @@ struct peer_seen {
 	char name[ML_NAME_MAX];
 	char state[16];
 	int64_t last_change; /* unix ms */
+	char drift[128];     /* components whose ownership config differs from ours */
 };
+
+/* Longest configuration fingerprint in the tags (see host/drift.h). */
+#define CLUSTER_FP_MAX 320
 
 /* Node weights a peer may advertise; outside this range the weight is
  * refused (the member counts with weight 1) and counted. */
@@ -60,6 +64,8 @@ struct cluster {
 	struct timeline *tl;	     /* every participant's announced span */
 	struct ownership_view *view; /* participants owning now; NULL-safe */
 	bool insecure;		     /* non-loopback bind without a key */
+	char fp[CLUSTER_FP_MAX];     /* our configuration fingerprint */
+	unsigned drifting;	     /* members whose fingerprint differs */
 	uint64_t weights_refused;    /* members seen with a weight out of range */
 	uint64_t streams_refused;    /* copied from net.c by the ticker */
 	uint64_t epoch;
@@ -236,7 +242,7 @@ static bool valid_node_name(const char *s)
  * ownership in unix ms: starling_from (a participant owns from then),
  * starling_until (a terminating node owns until then). */
 static size_t encode_tags(enum cluster_node_state st, double weight, int64_t from, int64_t until,
-			  uint8_t *out, size_t cap)
+			  const char *fp, uint8_t *out, size_t cap)
 {
 	struct mp_buf b;
 	char w[32];
@@ -246,7 +252,7 @@ static size_t encode_tags(enum cluster_node_state st, double weight, int64_t fro
 
 	mp_init(&b);
 	mp_put_byte(&b, SERF_TAG_MAGIC);
-	mp_w_map(&b, 1 + (weight != 1.0) + has_from + has_until);
+	mp_w_map(&b, 1 + (weight != 1.0) + has_from + has_until + (fp[0] != 0));
 	mp_w_str(&b, "starling_state");
 	mp_w_str(&b, state_name(st));
 	if (weight != 1.0) {
@@ -264,6 +270,10 @@ static size_t encode_tags(enum cluster_node_state st, double weight, int64_t fro
 		mp_w_str(&b, "starling_until");
 		mp_w_str(&b, w);
 	}
+	if (fp[0]) {
+		mp_w_str(&b, "starling_cfg");
+		mp_w_str(&b, fp);
+	}
 	n = b.oom || b.len > cap ? 0 : b.len;
 	if (n)
 		memcpy(out, b.p, n);
@@ -275,9 +285,11 @@ static size_t encode_tags(enum cluster_node_state st, double weight, int64_t fro
 struct tags {
 	enum cluster_node_state state; /* viewer when absent (serf agents) */
 	double weight;
-	bool weight_refused; /* advertised outside WEIGHT_MIN..WEIGHT_MAX */
-	int64_t from, until; /* TIMELINE_ALWAYS / TIMELINE_NEVER when absent */
-	char text[256];	     /* "k=v,k=v" for display */
+	bool weight_refused;	 /* advertised outside WEIGHT_MIN..WEIGHT_MAX */
+	int64_t from, until;	 /* TIMELINE_ALWAYS / TIMELINE_NEVER when absent */
+	bool starling;		 /* has starling_state (not a serf agent) */
+	char fp[CLUSTER_FP_MAX]; /* starling_cfg: configuration fingerprint */
+	char text[256];		 /* "k=v,k=v" for display */
 };
 
 static bool tag_is(const uint8_t *k, uint32_t kn, const char *name)
@@ -306,6 +318,8 @@ static void decode_tags(const uint8_t *meta, size_t len, struct tags *t)
 	t->weight_refused = false;
 	t->from = TIMELINE_ALWAYS;
 	t->until = TIMELINE_NEVER;
+	t->starling = false;
+	t->fp[0] = 0;
 	t->text[0] = 0;
 	if (len < 1 || meta[0] != SERF_TAG_MAGIC)
 		return;
@@ -324,7 +338,11 @@ static void decode_tags(const uint8_t *meta, size_t len, struct tags *t)
 			tl += (size_t)snprintf(t->text + tl, sizeof(t->text) - tl, "%s%.*s=%.*s",
 					       tl ? "," : "", (int)kn, (const char *)k, (int)vn,
 					       (const char *)v);
-		if (tag_is(k, kn, "starling_state")) {
+		if (tag_is(k, kn, "starling_cfg")) {
+			if (!tag_text(v, vn, t->fp, sizeof(t->fp)))
+				snprintf(t->fp, sizeof(t->fp), "#?");
+		} else if (tag_is(k, kn, "starling_state")) {
+			t->starling = true;
 			if (tag_is(v, vn, "participant"))
 				t->state = CLUSTER_STATE_PARTICIPANT;
 			else if (tag_is(v, vn, "terminating"))
@@ -525,6 +543,97 @@ static int64_t seen_change(const struct cluster *c, const char *name)
 	return p ? p->last_change : 0;
 }
 
+/* The hash of component id in a fingerprint "id:hash,..." (NULL: absent). */
+static const char *fp_hash(const char *fp, const char *id, size_t idlen)
+{
+	for (const char *p = fp; *p;) {
+		const char *colon = strchr(p, ':'), *comma = strchr(p, ',');
+
+		if (!colon || (comma && comma < colon))
+			return NULL;
+		if ((size_t)(colon - p) == idlen && !memcmp(p, id, idlen))
+			return colon + 1;
+		if (!comma)
+			return NULL;
+		p = comma + 1;
+	}
+	return NULL;
+}
+
+/* Whether word is one of the space-separated words of list. */
+static bool has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *q = list; (q = strstr(q, word)) != NULL; q += n)
+		if ((q == list || q[-1] == ' ') && (q[n] == 0 || q[n] == ' '))
+			return true;
+	return false;
+}
+
+/* Append to out (space-separated, once each) the components of a whose
+ * entry differs in b or is missing there. */
+static void fp_missing(const char *a, const char *b, char *out, size_t cap)
+{
+	for (const char *p = a; *p;) {
+		const char *colon = strchr(p, ':'), *comma = strchr(p, ',');
+		const char *h;
+		char id[128];
+		size_t len = strlen(out);
+
+		if (!colon)
+			return;
+		h = fp_hash(b, p, (size_t)(colon - p));
+		snprintf(id, sizeof(id), "%.*s", (int)(colon - p), p);
+		if ((!h || strncmp(h, colon + 1, 8)) && !has_word(out, id) &&
+		    len + strlen(id) + 2 < cap)
+			snprintf(out + len, cap - len, "%s%s", len ? " " : "", id);
+		if (!comma)
+			return;
+		p = comma + 1;
+	}
+}
+
+/* The components whose ownership config differs between fingerprints a and
+ * b (space-separated in out; "" when they agree). */
+static void fp_diff(const char *a, const char *b, char *out, size_t cap)
+{
+	out[0] = 0;
+	if (!strcmp(a, b))
+		return;
+	if (a[0] == '#' || b[0] == '#') {
+		snprintf(out, cap, "(too many components to name)");
+		return;
+	}
+	fp_missing(a, b, out, cap);
+	fp_missing(b, a, out, cap);
+}
+
+/* With c->lock held: compare a member's configuration fingerprint with
+ * ours; log when that changes. */
+static void note_drift(struct cluster *c, const struct ml_node *m, const struct tags *t)
+{
+	struct peer_seen *p = seen_find(c, m->name);
+	char d[sizeof(p->drift)] = "";
+
+	if (!p)
+		return;
+	if (t->starling && strcmp(m->name, c->cfg.node_name) &&
+	    (m->state == ML_STATE_ALIVE || m->state == ML_STATE_SUSPECT))
+		fp_diff(c->fp, t->fp, d, sizeof(d));
+	if (!strcmp(d, p->drift))
+		return;
+	if (d[0])
+		queue_event(c, STARLING_LOG_WARN,
+			    "configuration drift: member %s decides ownership from a different "
+			    "configuration of %s (targets may be doubled or unscraped)",
+			    m->name, d);
+	else if (t->starling && (m->state == ML_STATE_ALIVE || m->state == ML_STATE_SUSPECT))
+		queue_event(c, STARLING_LOG_INFO, "member %s has the same configuration again",
+			    m->name);
+	snprintf(p->drift, sizeof(p->drift), "%s", d);
+}
+
 /* With c->lock held: rebuild the timeline of participants' spans if
  * membership changed, then the view in force now. */
 static void recompute(struct cluster *c, int64_t now)
@@ -532,6 +641,7 @@ static void recompute(struct cluster *c, int64_t now)
 	size_t n = ml_node_count(c->eng), k = 0;
 	struct timeline_member *tm;
 	uint64_t refused = 0;
+	unsigned drifting = 0;
 
 	if (ml_version(c->eng) == c->seen_version)
 		return;
@@ -545,6 +655,8 @@ static void recompute(struct cluster *c, int64_t now)
 		const char *st = member_state(m, &t);
 
 		note_seen(c, m, st, now + c->mono_to_unix);
+		note_drift(c, m, &t);
+		drifting += seen_find(c, m->name) && seen_find(c, m->name)->drift[0];
 		refused += t.weight_refused;
 		/* suspects keep their targets until declared dead: no flapping */
 		if (m->state != ML_STATE_ALIVE && m->state != ML_STATE_SUSPECT)
@@ -556,6 +668,7 @@ static void recompute(struct cluster *c, int64_t now)
 			tm[k++] = (struct timeline_member){m->name, t.weight, t.from, t.until};
 	}
 	c->weights_refused = refused;
+	c->drifting = drifting;
 	if (!timeline_equal(c->tl, tm, k)) {
 		struct timeline *nt = timeline_new(tm, k);
 
@@ -1088,8 +1201,8 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 	mc.timing = c->timing;
 	snprintf(mc.label, sizeof(mc.label), "%s", c->cfg.name);
 	mc.keys = c->keys;
-	mc.meta_len = encode_tags(c->state, c->cfg.weight, c->own_from, c->own_until, mc.meta,
-				  sizeof(mc.meta));
+	mc.meta_len = encode_tags(c->state, c->cfg.weight, c->own_from, c->own_until, c->fp,
+				  mc.meta, sizeof(mc.meta));
 	mc.seed = (uint64_t)unix_ms() ^ (uint64_t)getpid() << 32;
 	mc.compress = true; /* as serf (memberlist EnableCompression) */
 	/* A restarted node must beat what peers remember of its previous life
@@ -1231,7 +1344,7 @@ static void set_state(struct cluster *c, enum cluster_node_state st, int64_t fro
 	c->own_from = from;
 	c->own_until = until;
 	if (c->eng && c->running) {
-		len = encode_tags(st, c->cfg.weight, from, until, meta, sizeof(meta));
+		len = encode_tags(st, c->cfg.weight, from, until, c->fp, meta, sizeof(meta));
 		ml_set_meta(c->eng, meta, len, ml_now_ms());
 		ml_announce_self(c->eng);
 		c->seen_version = 0;
@@ -1302,6 +1415,26 @@ void cluster_set_participant(struct cluster *c)
 		}
 	}
 	notify_now(c);
+}
+
+void cluster_set_fingerprint(struct cluster *c, const char *fp)
+{
+	enum cluster_node_state st;
+	int64_t from, until;
+
+	pthread_mutex_lock(&c->lock);
+	if (!strcmp(c->fp, fp ? fp : "")) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	snprintf(c->fp, sizeof(c->fp), "%s", fp && strlen(fp) < sizeof(c->fp) ? fp : "#?");
+	st = c->state;
+	from = c->own_from;
+	until = c->own_until;
+	c->seen_version = 0; /* compare every member again */
+	pthread_mutex_unlock(&c->lock);
+	if (c->cfg.enabled && c->eng && c->running)
+		set_state(c, st, from, until); /* re-announce our tags */
 }
 
 static void serf_leave_intent(struct cluster *c);
@@ -1585,6 +1718,12 @@ char *cluster_peers_json(struct cluster *c)
 			json_str(f, m->name);
 			if (c->insecure && !strcmp(m->name, c->cfg.node_name))
 				fprintf(f, ",\"insecure\":true");
+			const struct peer_seen *ps = seen_find(c, m->name);
+
+			if (ps && ps->drift[0]) {
+				fprintf(f, ",\"config_drift\":");
+				json_str(f, ps->drift);
+			}
 			fprintf(f,
 				",\"address\":\"%s\",\"state\":\"%s\",\"is_self\":%s,"
 				"\"last_change\":%" PRId64 ",\"incarnation\":%u,\"weight\":%g,"
@@ -1637,6 +1776,7 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	uint64_t epoch = c->epoch, changes = c->view_changes, refused = c->weights_refused;
 	int64_t handover = c->handover_ms;
 	uint64_t streams_refused = c->streams_refused;
+	unsigned drifting = c->drifting;
 	size_t owners = c->view ? c->view->n : 0;
 	bool ready = c->ready || !c->cfg.enabled;
 	const char *me = state_name(c->state);
@@ -1679,6 +1819,9 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 		"0.01..100 (counted with weight 1).\n"
 		"# TYPE cluster_members_weight_refused gauge\ncluster_members_weight_refused "
 		"%" PRIu64 "\n"
+		"# HELP cluster_config_drift Members whose ownership-deciding configuration "
+		"differs from this node's.\n"
+		"# TYPE cluster_config_drift gauge\ncluster_config_drift %u\n"
 		"# HELP cluster_insecure 1 when the cluster port is bound beyond loopback "
 		"without encryption.\n"
 		"# TYPE cluster_insecure gauge\ncluster_insecure %d\n"
@@ -1686,7 +1829,8 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 		"announced.\n"
 		"# TYPE cluster_handover_delay_seconds gauge\ncluster_handover_delay_seconds %g\n",
 		health, alive_peers, epoch, changes, owners, ready ? 1 : 0, ready ? 1 : 0,
-		c->cfg.wait_for_size, refused, c->insecure ? 1 : 0, (double)handover / 1000.0);
+		c->cfg.wait_for_size, refused, drifting, c->insecure ? 1 : 0,
+		(double)handover / 1000.0);
 #define CTR(name, help, v)                                                                         \
 	fprintf(out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %" PRIu64 "\n",  \
 		(uint64_t)(v))

@@ -68,6 +68,10 @@ int64_t cluster_announce_leave(struct cluster *c);
 void cluster_leave(struct cluster *c, int64_t timeout_ms);
 void cluster_destroy(struct cluster *c);
 
+/* This node's configuration fingerprint (host/drift.h), advertised in its
+ * tags; peers with a different one are reported (log, metric, peers JSON). */
+void cluster_set_fingerprint(struct cluster *c, const char *fp);
+
 /* Ownership (see struct starling_host_api for the semantics). */
 bool cluster_owns(struct cluster *c, uint64_t key, unsigned replicas);
 size_t cluster_owners(struct cluster *c, uint64_t key, struct starling_node_name *out, size_t n);
