@@ -8,27 +8,10 @@
 set -u
 build=$(cd "$1" && pwd)
 command -v curl >/dev/null || { echo "SKIP: no curl"; exit 77; }
-work=$(mktemp -d /tmp/sts-drift.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; for f in "$work"/*.log; do echo "--- $f"; tail -8 "$f"; done; exit 1; }
-read -r -a ports <<<"$(python3 -c '
-import socket
-out = []
-while len(out) < 4:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", p)); out.append(p)
-    except OSError:
-        pass
-    u.close()
-print(" ".join(map(str, out)))')"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/cluster_lib.sh" drift
+read -r _ rest <<<"$(pick_ports 1 4)"
+read -r -a ports <<<"$rest"
 write_cfg() { # write_cfg N TARGETS
 	cat >"$work/n$1.cfg" <<CFG
 plugins_dir = "$build/plugins";

@@ -17,47 +17,7 @@ rounds=${ROUNDS:-1}
 srv=$build/tests/bench/scrape/bench_targetsrv
 [ -x "$srv" ] || { echo "SKIP: build $srv first"; exit 77; }
 command -v curl >/dev/null || { echo "SKIP: no curl"; exit 77; }
-work=$(mktemp -d /tmp/sts-handoff.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	[ -n "${KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	for f in "$work"/*.log; do [ -f "$f" ] && { echo "--- $f"; grep -v "level=debug" "$f" | tail -15; }; done
-	exit 1
-}
-# pick_ports NTARGETS NOTHER: a free run of NTARGETS loopback ports, then
-# NOTHER more free ports outside it (TCP and UDP free)
-pick_ports() {
-	python3 - "$1" "$2" <<'PY'
-import random, socket, sys
-n, m = int(sys.argv[1]), int(sys.argv[2])
-def free(p):
-    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-        s = socket.socket(socket.AF_INET, kind)
-        try:
-            s.bind(("127.0.0.1", p))
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return True
-for _ in range(200):
-    b = random.randrange(20000, 60000 - n)
-    if all(free(p) for p in range(b, b + n)):
-        break
-out = []
-while len(out) < m:
-    p = random.randrange(20000, 60000)
-    if not b <= p < b + n and p not in out and free(p):
-        out.append(p)
-print(b, " ".join(map(str, out)))
-PY
-}
+. "$here/cluster_lib.sh" handoff
 read -r tbase rest <<<"$(pick_ports "$ntargets" $((2 * nodes + 1)))"
 read -r -a ports <<<"$rest"
 sink=${ports[$((2 * nodes))]}
