@@ -32,6 +32,8 @@ struct xfer {
 	char *password;
 	starling_http_done_fn done;
 	void *arg;
+	int (*on_data)(void *arg, const uint8_t *data, size_t len);
+	bool aborted; /* on_data said stop */
 	size_t body_limit;
 	size_t raw_limit;
 	bool gzip; /* response has Content-Encoding: gzip */
@@ -128,7 +130,8 @@ static void xfer_reset(struct xfer *x)
 		x->password = NULL;
 	}
 	x->len = 0;
-	x->gzip = x->too_big = x->have_ct = x->have_ra = false;
+	x->gzip = x->too_big = x->have_ct = x->have_ra = x->aborted = false;
+	x->on_data = NULL;
 	x->errbuf[0] = 0;
 }
 
@@ -201,6 +204,18 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	struct xfer *x = arg;
 	size_t len = size * n, limit = x->body_limit;
 
+	if (x->on_data) {
+		long status = 0;
+
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status < 300) {
+			if (x->on_data(x->arg, (const uint8_t *)p, len)) {
+				x->aborted = true;
+				return 0;
+			}
+			return len;
+		}
+	}
 	if (limit) {
 		/* Compressed bytes can exceed the plain size only by gzip's small
 		 * framing overhead; the real check is after inflating. */
@@ -360,6 +375,24 @@ static int setup_easy(struct xfer *x, const struct starling_http_request *req)
 		curl_easy_setopt(e, CURLOPT_SSLCERT, a->s.cert_file);
 	if (a->s.key_file)
 		curl_easy_setopt(e, CURLOPT_SSLKEY, a->s.key_file);
+	if (a->s.ca_pem) {
+		struct curl_blob b = {(void *)a->s.ca_pem, strlen(a->s.ca_pem), CURL_BLOB_NOCOPY};
+
+		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
+	}
+	if (a->s.cert_pem) {
+		struct curl_blob b = {(void *)a->s.cert_pem, strlen(a->s.cert_pem),
+				      CURL_BLOB_NOCOPY};
+
+		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
+		curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+	}
+	if (a->s.key_pem) {
+		struct curl_blob b = {(void *)a->s.key_pem, strlen(a->s.key_pem), CURL_BLOB_NOCOPY};
+
+		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
+		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+	}
 	if (a->s.insecure_skip_verify) {
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -408,6 +441,7 @@ int starling_http_submit(struct starling_http_client *c, const struct starling_h
 	x->arg = req->arg;
 	x->body_limit = req->body_limit;
 	r = setup_easy(x, req);
+	x->on_data = req->on_data;
 	if (r) {
 		pthread_mutex_lock(&c->lock);
 		c->pending++; /* balanced by recycle */
@@ -475,7 +509,7 @@ static void complete(struct starling_http_client *c, struct xfer *x, CURLcode rc
 	int64_t now_ms;
 	struct timespec ts;
 
-	resp.error = map_curl_error(rc, x->too_big);
+	resp.error = x->aborted ? -ECANCELED : map_curl_error(rc, x->too_big);
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &resp.status);
 	resp.wire_len = x->len;
 	resp.retry_after_ms = -1;

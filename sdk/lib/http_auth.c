@@ -58,6 +58,11 @@ static void settings_free(struct starling_http_auth_settings *s)
 	free((char *)s->key_file);
 	free((char *)s->server_name);
 	free((char *)s->proxy_url);
+	free((char *)s->ca_pem);
+	free((char *)s->cert_pem);
+	if (s->key_pem)
+		explicit_bzero((char *)s->key_pem, strlen(s->key_pem));
+	free((char *)s->key_pem);
 }
 
 int starling_http_auth_new(const struct starling_http_auth_settings *s,
@@ -99,7 +104,8 @@ int starling_http_auth_new(const struct starling_http_auth_settings *s,
 		snprintf(err, errlen, "basic_auth: username is required");
 		return -EINVAL;
 	}
-	if ((s->cert_file && *s->cert_file) != (s->key_file && *s->key_file)) {
+	if (((s->cert_file && *s->cert_file) || (s->cert_pem && *s->cert_pem)) !=
+	    ((s->key_file && *s->key_file) || (s->key_pem && *s->key_pem))) {
 		snprintf(err, errlen, "tls_config: cert_file and key_file must be set together");
 		return -EINVAL;
 	}
@@ -123,6 +129,9 @@ int starling_http_auth_new(const struct starling_http_auth_settings *s,
 	a->s.ca_file = dup_or_null(s->ca_file);
 	a->s.cert_file = dup_or_null(s->cert_file);
 	a->s.key_file = dup_or_null(s->key_file);
+	a->s.ca_pem = dup_or_null(s->ca_pem);
+	a->s.cert_pem = dup_or_null(s->cert_pem);
+	a->s.key_pem = dup_or_null(s->key_pem);
 	a->s.server_name = dup_or_null(s->server_name);
 	a->s.proxy_url = dup_or_null(s->proxy_url);
 	a->s.insecure_skip_verify = s->insecure_skip_verify;

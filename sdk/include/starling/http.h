@@ -57,6 +57,11 @@ struct starling_http_auth_settings {
 	const char *authorization_type;
 	const char *authorization_credentials;
 	const char *authorization_credentials_file;
+	/* PEM text instead of files (kubeconfig *-data); each excludes its
+	 * *_file counterpart. */
+	const char *ca_pem;
+	const char *cert_pem;
+	const char *key_pem;
 };
 
 /* Opaque, immutable after creation apart from the cached token/password file
@@ -136,6 +141,12 @@ struct starling_http_request {
 	const struct starling_http_auth *auth;
 	starling_http_done_fn done; /* required */
 	void *arg;
+	/* Optional streaming: when set, the body of a 2xx response is handed
+	 * over in chunks as it arrives (not gunzipped: leave accept_gzip off)
+	 * and done() gets an empty body; other statuses are collected as
+	 * usual. A non-zero return aborts the transfer (done() gets
+	 * -ECANCELED). Called on the run() thread. */
+	int (*on_data)(void *arg, const uint8_t *data, size_t len);
 };
 
 struct starling_http_response {
