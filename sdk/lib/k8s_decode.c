@@ -24,6 +24,7 @@ int starling_k8s_list_decode(const char *body, size_t len, struct starling_k8s_l
 	cJSON *doc = cJSON_ParseWithLength(body ? body : "", len), *items;
 	const cJSON *md;
 	const char *rv, *cont;
+	bool has_cont;
 
 	memset(out, 0, sizeof(*out));
 	items = cJSON_GetObjectItemCaseSensitive(doc, "items");
@@ -36,14 +37,15 @@ int starling_k8s_list_decode(const char *body, size_t len, struct starling_k8s_l
 		return -EINVAL;
 	}
 	cont = jstr(md, "continue");
+	has_cont = cont && *cont;
 	out->resource_version = strdup(rv);
-	out->cont = cont && *cont ? strdup(cont) : NULL;
+	out->cont = has_cont ? strdup(cont) : NULL;
 	if (cJSON_IsArray(items))
 		out->items = cJSON_DetachItemViaPointer(doc, items);
 	else
 		out->items = cJSON_CreateArray();
 	cJSON_Delete(doc);
-	if (!out->resource_version || (cont && *cont && !out->cont) || !out->items) {
+	if (!out->resource_version || (has_cont && !out->cont) || !out->items) {
 		starling_k8s_list_free(out);
 		return -ENOMEM;
 	}
