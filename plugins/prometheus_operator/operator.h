@@ -4,8 +4,9 @@
  *
  *   operator_gen.c        Kubernetes objects -> scrape jobs and target label
  *                         sets (Prometheus Operator / Alloy config generation
- *                         and Prometheus kubernetes_sd meta labels); pure
- *   operator_component.c  config, list+watch of the API server, scraping
+ *                         over the SDK's kubernetes_sd meta labels); pure
+ *   operator_component.c  config, list+watch (the SDK Kubernetes client),
+ *                         scraping
  *
  * The scraping itself is prometheus.scrape's code (prometheus_scrape_core):
  * each monitor endpoint becomes one struct scrape_config, each discovered
@@ -19,6 +20,7 @@
 #include <stdint.h>
 
 #include <cJSON.h>
+#include <starling/k8s.h>
 #include <starling/relabel.h>
 
 #include "scrape.h"
@@ -28,48 +30,16 @@ enum op_kind {
 	OP_SERVICE_MONITORS,
 };
 
-/* Objects of one resource collection, keyed by namespace/name. `src` tags
- * the watch an object came from, so that a re-list of one watch replaces
- * only its own objects. */
-struct op_item {
-	cJSON *obj;
-	int src;
-	uint64_t hash; /* of namespace and name */
-};
-
-/* Items in an array (iterate v[0..n)), indexed by an open-addressing
- * table of item positions + 1 (0 = empty slot). */
-struct op_store {
-	struct op_item *v;
-	size_t n, cap;
-	uint32_t *slots;
-	size_t n_slots; /* power of two, or 0 */
-};
-
-/* Takes ownership of obj (also on error). Replaces the object with the same
- * namespace/name. -EINVAL when metadata.name is missing. */
-int op_store_put(struct op_store *s, cJSON *obj, int src);
-/* Removes the object with obj's namespace/name; 0 or -ENOENT. */
-int op_store_del(struct op_store *s, const cJSON *obj);
-/* Removes every object of src (src < 0: all). */
-void op_store_clear(struct op_store *s, int src);
-const cJSON *op_store_get(const struct op_store *s, const char *ns, const char *name);
-
 /* What discovery sees of the cluster. */
 struct op_cluster {
-	struct op_store monitors;
-	struct op_store pods;
-	struct op_store endpoints;
-	struct op_store services;
-	struct op_store endpointslices;
+	struct starling_k8s_store monitors;
+	struct starling_k8s_store pods;
+	struct starling_k8s_store endpoints;
+	struct starling_k8s_store services;
+	struct starling_k8s_store endpointslices;
 };
 
 void op_cluster_free(struct op_cluster *c);
-
-/* Drop the fields target generation never reads (managedFields; for pods
- * also everything in spec/status but containers, nodeName, phase, IPs and
- * conditions, and per container all but name, image and ports). */
-void op_prune(cJSON *obj, bool is_pod);
 
 /* Label selector of the component's `selector` block, on monitor labels. */
 enum op_sel_op { OP_SEL_IN, OP_SEL_NOT_IN, OP_SEL_EXISTS, OP_SEL_DOES_NOT_EXIST };
@@ -146,9 +116,8 @@ typedef int (*op_target_fn)(void *arg, struct op_job *job, const struct starling
 
 /* Working memory of op_job_targets(), reused across calls. */
 struct op_gen_scratch {
-	struct starling_lset base;
-	struct starling_lset cand; /* meta labels of the current candidate */
-	struct starling_lset ls;   /* the candidate being relabelled */
+	struct starling_k8s_meta meta; /* builds each candidate's meta labels */
+	struct starling_lset ls;       /* the candidate being relabelled */
 	struct starling_relabel_scratch rs;
 	char buf[512];
 	struct op_job **jobs; /* the jobs that may select the current object */
@@ -170,10 +139,6 @@ int op_job_targets(const struct op_defaults *d, struct op_job *job, const struct
  * object, not job by job. */
 int op_targets(const struct op_defaults *d, struct op_job *const *jobs, size_t n_jobs,
 	       const struct op_cluster *c, struct op_gen_scratch *s, op_target_fn fn, void *arg);
-
-/* Replace any character outside [a-zA-Z0-9_] with '_' (Prometheus'
- * strutil.SanitizeLabelName); writes at most cap bytes incl. NUL. */
-void op_sanitize(const char *in, char *out, size_t cap);
 
 /* --- operator_component.c ---------------------------------------------- */
 

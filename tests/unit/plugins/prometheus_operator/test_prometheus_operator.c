@@ -135,12 +135,17 @@ static void test_podmonitor_targets(void)
 	struct op_cluster c = {0};
 	struct got g;
 
-	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"), 0);
-	op_store_put(&c.pods, pod("prod", "app-2", "app", "batch", "Running", "10.0.0.6"), 0);
-	op_store_put(&c.pods, pod("prod", "other-1", "other", "web", "Running", "10.0.0.7"), 0);
-	op_store_put(&c.pods, pod("prod", "app-failed", "app", "web", "Failed", "10.0.0.8"), 0);
-	op_store_put(&c.pods, pod("prod", "app-pending", "app", "web", "Pending", ""), 0);
-	op_store_put(&c.pods, pod("staging", "app-s", "app", "web", "Running", "10.0.1.5"), 0);
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	starling_k8s_store_put(&c.pods, pod("prod", "app-2", "app", "batch", "Running", "10.0.0.6"),
+			       0);
+	starling_k8s_store_put(&c.pods,
+			       pod("prod", "other-1", "other", "web", "Running", "10.0.0.7"), 0);
+	starling_k8s_store_put(&c.pods,
+			       pod("prod", "app-failed", "app", "web", "Failed", "10.0.0.8"), 0);
+	starling_k8s_store_put(&c.pods, pod("prod", "app-pending", "app", "web", "Pending", ""), 0);
+	starling_k8s_store_put(&c.pods,
+			       pod("staging", "app-s", "app", "web", "Running", "10.0.1.5"), 0);
 	targets_of(&d, podmonitor_json, &c, &g);
 	CU_ASSERT_EQUAL_FATAL(g.n, 1);
 	CU_ASSERT_STRING_EQUAL(g.text[0],
@@ -194,9 +199,12 @@ static void test_podmonitor_options(void)
 	struct op_cluster c = {0};
 	struct got g;
 
-	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "fd00::5"), 0);
-	op_store_put(&c.pods, pod("staging", "app-s", "app", "web", "Running", "10.0.1.5"), 0);
-	op_store_put(&c.pods, pod("prod", "app-done", "app", "web", "Succeeded", "10.0.0.9"), 0);
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "fd00::5"),
+			       0);
+	starling_k8s_store_put(&c.pods,
+			       pod("staging", "app-s", "app", "web", "Running", "10.0.1.5"), 0);
+	starling_k8s_store_put(&c.pods,
+			       pod("prod", "app-done", "app", "web", "Succeeded", "10.0.0.9"), 0);
 	/* portNumber, any namespace, jobLabel, filterRunning=false. */
 	targets_of(&d,
 		   "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"mon\"},"
@@ -207,7 +215,9 @@ static void test_podmonitor_options(void)
 	CU_ASSERT_EQUAL_FATAL(g.n, 3);
 	for (size_t i = 0; i < g.n; i++) {
 		CU_ASSERT_PTR_NOT_NULL(strstr(g.text[i], "job=app,"));
-		CU_ASSERT_PTR_NOT_NULL(strstr(g.text[i], "endpoint=8080,"));
+		/* portNumber alone: no endpoint label (issue 10 b; promcfg.go
+		 * generatePodMonitorConfig sets it from port or targetPort only) */
+		CU_ASSERT_PTR_NULL(strstr(g.text[i], "endpoint="));
 		CU_ASSERT_PTR_NOT_NULL(strstr(g.text[i], "__scheme__=https,"));
 		CU_ASSERT_PTR_NOT_NULL(strstr(g.text[i], ":8080,"));
 	}
@@ -250,13 +260,13 @@ static void test_prune(void)
 	    "\"podIP\":\"10.0.0.1\",\"containerStatuses\":[]}}");
 	char *out;
 
-	op_prune(p, true);
+	starling_k8s_prune(p, STARLING_K8S_POD);
 	out = cJSON_PrintUnformatted(p);
 	CU_ASSERT_STRING_EQUAL(out, "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\","
 				    "\"labels\":{\"x\":\"y\"}},\"spec\":{\"nodeName\":\"node-a\","
 				    "\"containers\":[{\"name\":\"c\",\"image\":\"i\",\"ports\":"
 				    "[{\"containerPort\":1}]}]},\"status\":{\"phase\":\"Running\","
-				    "\"podIP\":\"10.0.0.1\"}}");
+				    "\"podIP\":\"10.0.0.1\",\"containerStatuses\":[]}}");
 	free(out);
 	cJSON_Delete(p);
 }
@@ -282,8 +292,10 @@ static void test_component_rules_first(void)
 							 (struct starling_relabel_rules **)&d.rules,
 							 err, sizeof(err)),
 			      0);
-	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"), 0);
-	op_store_put(&c.pods, pod("prod", "app-2", "app", "web", "Running", "10.0.0.6"), 0);
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	starling_k8s_store_put(&c.pods, pod("prod", "app-2", "app", "web", "Running", "10.0.0.6"),
+			       0);
 	targets_of(&d, podmonitor_json, &c, &g);
 	CU_ASSERT_EQUAL_FATAL(g.n, 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "owner_kind=ReplicaSet"));
@@ -314,7 +326,7 @@ static const char *servicemonitor_json =
     "\"metadata\":{\"name\":\"api-sm\",\"namespace\":\"prod\"},"
     "\"spec\":{\"selector\":{\"matchLabels\":{\"app\":\"api\"}},"
     "\"targetLabels\":[\"team\"],\"endpoints\":[{\"port\":\"metrics\",\"interval\":\"15s\","
-    "\"scrapeTimeout\":\"20s\",\"honorLabels\":true}]}}";
+    "\"scrapeTimeout\":\"15s\",\"honorLabels\":true}]}}";
 
 static void test_servicemonitor_targets(void)
 {
@@ -322,9 +334,10 @@ static void test_servicemonitor_targets(void)
 	struct op_cluster c = {0};
 	struct got g;
 
-	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"), 0);
-	op_store_put(&c.services, cJSON_Parse(service_json), 0);
-	op_store_put(&c.endpoints, cJSON_Parse(endpoints_json), 0);
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	starling_k8s_store_put(&c.services, cJSON_Parse(service_json), 0);
+	starling_k8s_store_put(&c.endpoints, cJSON_Parse(endpoints_json), 0);
 	targets_of(&d, servicemonitor_json, &c, &g);
 	CU_ASSERT_EQUAL_FATAL(g.n, 2);
 	CU_ASSERT_STRING_EQUAL(g.text[0], "__address__=10.0.0.5:9100,__metrics_path__=/metrics,"
@@ -337,7 +350,7 @@ static void test_servicemonitor_targets(void)
 	CU_ASSERT_STRING_EQUAL(g.job[0]->cfg.accept, "Accept: " STARLING_EXPO_ACCEPT_HEADER);
 	CU_ASSERT_EQUAL(g.job[0]->cfg.body_size_limit, SCRAPE_SAFETY_BODY_LIMIT);
 	CU_ASSERT_EQUAL(g.job[0]->cfg.interval_ms, 15000);
-	CU_ASSERT_EQUAL(g.job[0]->cfg.timeout_ms, 15000); /* clamped to the interval */
+	CU_ASSERT_EQUAL(g.job[0]->cfg.timeout_ms, 15000);
 	CU_ASSERT(g.job[0]->cfg.honor_labels);
 	got_free(&g);
 
@@ -404,11 +417,12 @@ static void test_endpointslice_targets(void)
 	struct got g;
 
 	d.endpointslice = true;
-	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"), 0);
-	op_store_put(&c.services, cJSON_Parse(service_json), 0);
-	op_store_put(&c.endpointslices, cJSON_Parse(endpointslice_json), 0);
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	starling_k8s_store_put(&c.services, cJSON_Parse(service_json), 0);
+	starling_k8s_store_put(&c.endpointslices, cJSON_Parse(endpointslice_json), 0);
 	/* Endpoints objects are not looked at in this role. */
-	op_store_put(&c.endpoints, cJSON_Parse(endpoints_json), 0);
+	starling_k8s_store_put(&c.endpoints, cJSON_Parse(endpoints_json), 0);
 	targets_of(&d, servicemonitor_json, &c, &g);
 	CU_ASSERT_EQUAL_FATAL(g.n, 2);
 	CU_ASSERT_STRING_EQUAL(g.text[0], "__address__=10.0.0.5:9100,__metrics_path__=/metrics,"
@@ -484,7 +498,7 @@ static void test_selector_and_store(void)
 	cJSON *l1 = cJSON_Parse("{\"team\":\"infra\",\"tier\":\"a\"}");
 	cJSON *l2 = cJSON_Parse("{\"team\":\"infra\",\"tier\":\"c\"}");
 	cJSON *l3 = cJSON_Parse("{\"team\":\"infra\",\"tier\":\"b\",\"legacy\":\"\"}");
-	struct op_store st = {0};
+	struct starling_k8s_store st = {0};
 	int64_t ms;
 
 	CU_ASSERT(op_selector_matches(&s, NULL)); /* empty selector: everything */
@@ -500,25 +514,29 @@ static void test_selector_and_store(void)
 	cJSON_Delete(l2);
 	cJSON_Delete(l3);
 
-	CU_ASSERT_EQUAL(op_store_put(&st, pod("a", "p1", "x", "t", "Running", "1.1.1.1"), 0), 0);
-	CU_ASSERT_EQUAL(op_store_put(&st, pod("a", "p2", "x", "t", "Running", "1.1.1.2"), 1), 0);
-	CU_ASSERT_EQUAL(op_store_put(&st, pod("b", "p1", "x", "t", "Running", "1.1.1.3"), 1), 0);
-	CU_ASSERT_EQUAL(op_store_put(&st, pod("a", "p1", "x", "t", "Running", "1.1.1.9"), 0), 0);
+	CU_ASSERT_EQUAL(
+	    starling_k8s_store_put(&st, pod("a", "p1", "x", "t", "Running", "1.1.1.1"), 0), 0);
+	CU_ASSERT_EQUAL(
+	    starling_k8s_store_put(&st, pod("a", "p2", "x", "t", "Running", "1.1.1.2"), 1), 0);
+	CU_ASSERT_EQUAL(
+	    starling_k8s_store_put(&st, pod("b", "p1", "x", "t", "Running", "1.1.1.3"), 1), 0);
+	CU_ASSERT_EQUAL(
+	    starling_k8s_store_put(&st, pod("a", "p1", "x", "t", "Running", "1.1.1.9"), 0), 0);
 	CU_ASSERT_EQUAL(st.n, 3);
-	CU_ASSERT_EQUAL(op_store_put(&st, cJSON_Parse("{\"metadata\":{}}"), 0), -EINVAL);
-	CU_ASSERT_PTR_NOT_NULL(op_store_get(&st, "b", "p1"));
-	op_store_clear(&st, 1);
+	CU_ASSERT_EQUAL(starling_k8s_store_put(&st, cJSON_Parse("{\"metadata\":{}}"), 0), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(starling_k8s_store_get(&st, "b", "p1"));
+	starling_k8s_store_clear(&st, 1);
 	CU_ASSERT_EQUAL(st.n, 1);
-	CU_ASSERT_PTR_NULL(op_store_get(&st, "b", "p1"));
+	CU_ASSERT_PTR_NULL(starling_k8s_store_get(&st, "b", "p1"));
 	{
 		cJSON *k = cJSON_Parse("{\"metadata\":{\"namespace\":\"a\",\"name\":\"p1\"}}");
 
-		CU_ASSERT_EQUAL(op_store_del(&st, k), 0);
-		CU_ASSERT_EQUAL(op_store_del(&st, k), -ENOENT);
+		CU_ASSERT_EQUAL(starling_k8s_store_del(&st, k), 0);
+		CU_ASSERT_EQUAL(starling_k8s_store_del(&st, k), -ENOENT);
 		cJSON_Delete(k);
 	}
 	CU_ASSERT_EQUAL(st.n, 0);
-	op_store_clear(&st, -1);
+	starling_k8s_store_clear(&st, -1);
 
 	/* The index under churn: many objects, deletions moving the last one. */
 	for (int i = 0; i < 3000; i++) {
@@ -526,8 +544,8 @@ static void test_selector_and_store(void)
 
 		snprintf(name, sizeof(name), "p%d", i);
 		CU_ASSERT_EQUAL(
-		    op_store_put(&st, pod(i % 2 ? "x" : "y", name, "a", "t", "Running", "1.1.1.1"),
-				 i % 3),
+		    starling_k8s_store_put(
+			&st, pod(i % 2 ? "x" : "y", name, "a", "t", "Running", "1.1.1.1"), i % 3),
 		    0);
 	}
 	for (int i = 0; i < 3000; i += 3) {
@@ -537,7 +555,7 @@ static void test_selector_and_store(void)
 		snprintf(buf, sizeof(buf), "{\"metadata\":{\"namespace\":\"%s\",\"name\":\"p%d\"}}",
 			 i % 2 ? "x" : "y", i);
 		k = cJSON_Parse(buf);
-		CU_ASSERT_EQUAL(op_store_del(&st, k), 0);
+		CU_ASSERT_EQUAL(starling_k8s_store_del(&st, k), 0);
 		cJSON_Delete(k);
 	}
 	CU_ASSERT_EQUAL(st.n, 2000);
@@ -545,14 +563,15 @@ static void test_selector_and_store(void)
 		char name[32];
 
 		snprintf(name, sizeof(name), "p%d", i);
-		CU_ASSERT_EQUAL(op_store_get(&st, i % 2 ? "x" : "y", name) != NULL, i % 3 != 0);
-		CU_ASSERT_PTR_NULL(op_store_get(&st, i % 2 ? "y" : "x", name));
+		CU_ASSERT_EQUAL(starling_k8s_store_get(&st, i % 2 ? "x" : "y", name) != NULL,
+				i % 3 != 0);
+		CU_ASSERT_PTR_NULL(starling_k8s_store_get(&st, i % 2 ? "y" : "x", name));
 	}
-	op_store_clear(&st, 1);
+	starling_k8s_store_clear(&st, 1);
 	CU_ASSERT_EQUAL(st.n, 1000);
-	CU_ASSERT_PTR_NOT_NULL(op_store_get(&st, "y", "p2"));
-	CU_ASSERT_PTR_NULL(op_store_get(&st, "x", "p1"));
-	op_store_clear(&st, -1);
+	CU_ASSERT_PTR_NOT_NULL(starling_k8s_store_get(&st, "y", "p2"));
+	CU_ASSERT_PTR_NULL(starling_k8s_store_get(&st, "x", "p1"));
+	starling_k8s_store_clear(&st, -1);
 
 	CU_ASSERT_EQUAL(op_parse_duration("1m30s", &ms), 0);
 	CU_ASSERT_EQUAL(ms, 90000);
@@ -566,6 +585,178 @@ static void test_selector_and_store(void)
 }
 
 /* create() through the mock host: validation errors name the problem. */
+/* ------------------------------------------------------------------------ */
+/* Fidelity with Prometheus Operator + Prometheus (issue 10 a-i). Each case  */
+/* states the upstream code its expectation comes from: prometheus-operator  */
+/* pkg/prometheus/promcfg.go (generatePodMonitorConfig,                      */
+/* generateServiceMonitorConfig, generateRelabelConfig), resource_selector.go */
+/* and the golden files under pkg/prometheus/testdata/, and Prometheus       */
+/* discovery/kubernetes/{pod,endpoints,endpointslice}.go.                    */
+
+static size_t count_with(const struct got *g, const char *needle)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < g->n; i++)
+		n += strstr(g->text[i], needle) != NULL;
+	return n;
+}
+
+/* a: `port: "metrics|http"` is a regex (promcfg.go: `regex: ep.Port`, as in
+ * the golden file's `regex: web` for port "web"): both ports are kept. A
+ * string targetPort likewise. */
+static void test_fidelity_port_regex(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	struct op_cluster c = {0};
+	struct got g;
+
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	targets_of(
+	    &d,
+	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"prod\"},"
+	    "\"spec\":{\"selector\":{},\"podMetricsEndpoints\":[{\"port\":\"metrics|http\"}]}}",
+	    &c, &g);
+	CU_ASSERT_EQUAL(g.n, 2);
+	CU_ASSERT_EQUAL(count_with(&g, "__address__=10.0.0.5:9100,"), 1);
+	CU_ASSERT_EQUAL(count_with(&g, "__address__=10.0.0.5:8080,"), 1);
+	CU_ASSERT_EQUAL(count_with(&g, "endpoint=metrics|http,"), 2);
+	got_free(&g);
+	targets_of(
+	    &d,
+	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"prod\"},"
+	    "\"spec\":{\"selector\":{},\"podMetricsEndpoints\":[{\"targetPort\":\"metr.*\"}]}}",
+	    &c, &g);
+	CU_ASSERT_EQUAL(g.n, 1);
+	CU_ASSERT_EQUAL(count_with(&g, "endpoint=metr.*,"), 1);
+	got_free(&g);
+	op_cluster_free(&c);
+}
+
+/* c: a relabeling with `regex: ""` has its regex left out
+ * (generateRelabelConfig: `if c.Regex != ""`), so the default (.*) applies:
+ * the replace below fires and copies the node name. */
+static void test_fidelity_empty_regex(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	struct op_cluster c = {0};
+	struct got g;
+
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	targets_of(&d,
+		   "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"prod\"},"
+		   "\"spec\":{\"selector\":{},\"podMetricsEndpoints\":[{\"port\":\"metrics\","
+		   "\"relabelings\":[{\"sourceLabels\":[\"__meta_kubernetes_pod_node_name\"],"
+		   "\"regex\":\"\",\"targetLabel\":\"node\",\"replacement\":\"$1\"}]}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL(g.n, 1);
+	CU_ASSERT_EQUAL(count_with(&g, "node=node-a"), 1);
+	got_free(&g);
+	op_cluster_free(&c);
+}
+
+/* d, e: a ServiceMonitor endpoint whose port matches an *init* container's
+ * port gets that container's labels (endpoints.go: containers then
+ * initContainers, matched by port number only, pod_container_init=true);
+ * the pod's ports no endpoint covers become extra targets (endpoints.go
+ * last loop), which a targetPort rule selects. */
+static void test_fidelity_endpoints_pod_lookup(void)
+{
+	struct op_defaults d = defaults(OP_SERVICE_MONITORS);
+	struct op_cluster c = {0};
+	struct got g;
+	const char *eps =
+	    "{\"kind\":\"Endpoints\",\"metadata\":{\"name\":\"api\",\"namespace\":\"prod\"},"
+	    "\"subsets\":[{\"addresses\":[{\"ip\":\"10.0.0.5\",\"targetRef\":{\"kind\":\"Pod\","
+	    "\"namespace\":\"prod\",\"name\":\"app-1\"}}],\"ports\":[{\"name\":\"native\","
+	    "\"port\":9999,\"protocol\":\"UDP\"}]}]}";
+
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	starling_k8s_store_put(&c.services, cJSON_Parse(service_json), 0);
+	starling_k8s_store_put(&c.endpoints, cJSON_Parse(eps), 0);
+	/* d: the endpoint port (protocol UDP, unlike the container's) still
+	 * finds the init container by number */
+	targets_of(&d,
+		   "{\"kind\":\"ServiceMonitor\",\"metadata\":{\"name\":\"sm\",\"namespace\":"
+		   "\"prod\"},\"spec\":{\"selector\":{},\"endpoints\":[{\"port\":\"native\","
+		   "\"relabelings\":[{\"sourceLabels\":[\"__meta_kubernetes_pod_container_init\"],"
+		   "\"targetLabel\":\"init\"}]}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "container=init,"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "init=true,"));
+	got_free(&g);
+	/* e: targetPort 8080 is a container port no endpoint lists: Prometheus'
+	 * extra target for it is what the monitor selects */
+	targets_of(&d,
+		   "{\"kind\":\"ServiceMonitor\",\"metadata\":{\"name\":\"sm\",\"namespace\":"
+		   "\"prod\"},\"spec\":{\"selector\":{},\"endpoints\":[{\"targetPort\":8080}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_STRING_EQUAL(g.text[0], "__address__=10.0.0.5:8080,__metrics_path__=/metrics,"
+					  "__scheme__=http,container=app,endpoint=8080,job=api,"
+					  "namespace=prod,pod=app-1,service=api");
+	got_free(&g);
+	op_cluster_free(&c);
+}
+
+/* f: an explicit scrapeTimeout above the interval rejects the monitor
+ * (resource_selector.go validateScrapeIntervalAndTimeout ->
+ * CompareScrapeTimeoutToScrapeInterval: "scrapeTimeout ... greater than
+ * scrapeInterval"); equal is fine; the default timeout is clamped. */
+static void test_fidelity_scrape_timeout(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	struct op_job **jobs = NULL;
+	size_t n = 0;
+	char err[256] = "";
+	cJSON *m = cJSON_Parse(
+	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"prod\"},"
+	    "\"spec\":{\"podMetricsEndpoints\":[{\"interval\":\"15s\",\"scrapeTimeout\":\"20s\"}]}"
+	    "}");
+
+	CU_ASSERT_EQUAL(op_jobs_from_monitor(&d, m, &jobs, &n, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "greater than"));
+	cJSON_Delete(m);
+	m = cJSON_Parse("{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":"
+			"\"prod\"},\"spec\":{\"podMetricsEndpoints\":[{\"interval\":\"5s\"}]}}");
+	CU_ASSERT_EQUAL_FATAL(op_jobs_from_monitor(&d, m, &jobs, &n, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(jobs[0]->cfg.timeout_ms, 5000);
+	op_job_put(jobs[0]);
+	free(jobs);
+	cJSON_Delete(m);
+}
+
+/* i (container ID): pod.go buildPod sets __meta_kubernetes_pod_container_id
+ * from the container's status, for init containers from
+ * initContainerStatuses. */
+static void test_fidelity_container_id(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	struct op_cluster c = {0};
+	struct got g;
+	cJSON *p = pod("prod", "app-1", "app", "web", "Running", "10.0.0.5");
+
+	cJSON_AddItemToObject(
+	    cJSON_GetObjectItem(p, "status"), "containerStatuses",
+	    cJSON_Parse("[{\"name\":\"app\",\"containerID\":\"containerd://abc123\"}]"));
+	starling_k8s_prune(p, STARLING_K8S_POD);
+	starling_k8s_store_put(&c.pods, p, 0);
+	targets_of(&d,
+		   "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"prod\"},"
+		   "\"spec\":{\"selector\":{},\"podMetricsEndpoints\":[{\"port\":\"metrics\","
+		   "\"relabelings\":[{\"sourceLabels\":[\"__meta_kubernetes_pod_container_id\"],"
+		   "\"targetLabel\":\"cid\"}]}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "cid=containerd://abc123,"));
+	got_free(&g);
+	op_cluster_free(&c);
+}
+
 static int try_create(const struct starling_component_type *type, const char *cfg,
 		      const char *want_log)
 {
@@ -644,9 +835,15 @@ static void test_component_config(void)
 				   "\"/nonexistent/kubeconfig\"; };",
 				   "kubeconfig"),
 			-ENOENT);
+	/* in-cluster needs the service account token (none on this machine) */
 	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
 	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
-	CU_ASSERT_EQUAL(try_create(sm, "forward_to = [\"x.y\"];", NULL), 0);
+	CU_ASSERT_EQUAL(try_create(sm, "forward_to = [\"x.y\"];", "token"), -EINVAL);
+	/* HTTP client arguments need api_server (Prometheus kubernetes_sd) */
+	CU_ASSERT_EQUAL(try_create(sm,
+				   "forward_to = [\"x.y\"]; client = { bearer_token = \"t\"; };",
+				   "needs api_server"),
+			-EINVAL);
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	unsetenv("KUBERNETES_SERVICE_PORT");
 }
@@ -661,21 +858,31 @@ static void test_kubeconfig(void)
 
 	CU_ASSERT_FATAL(fd >= 0);
 	f = fdopen(fd, "w");
-	fputs("apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n"
+	fputs("apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters:\n- cluster:\n"
 	      "    certificate-authority: /etc/k8s/ca.crt\n"
 	      "    server: https://10.0.0.1:6443\n  name: c\n"
+	      "contexts:\n- name: x\n  context: {cluster: c, user: u}\n"
 	      "users:\n- name: u\n  user:\n    token: abc\n",
 	      f);
 	fclose(f);
 	snprintf(cfg, sizeof(cfg),
 		 "forward_to = [\"x.y\"]; client = { kubeconfig_file = \"%s\"; };", path);
 	CU_ASSERT_EQUAL(try_create(pm, cfg, NULL), 0);
+	/* No current-context: refused (the old reader took the first server). */
 	f = fopen(path, "w");
-	fputs("clusters:\n- cluster:\n    certificate-authority-data: AAAA\n"
-	      "    server: https://10.0.0.1:6443\n",
+	fputs("clusters:\n- cluster:\n    server: https://10.0.0.1:6443\n  name: c\n"
+	      "users:\n- name: u\n  user:\n    token: abc\n",
 	      f);
 	fclose(f);
-	CU_ASSERT_EQUAL(try_create(pm, cfg, "-data"), -EINVAL);
+	CU_ASSERT_EQUAL(try_create(pm, cfg, "current-context"), -EINVAL);
+	/* The context's user is missing: never another entry's token. */
+	f = fopen(path, "w");
+	fputs("current-context: x\nclusters:\n- {name: c, cluster: {server: https://a}}\n"
+	      "contexts:\n- {name: x, context: {cluster: c, user: gone}}\n"
+	      "users:\n- {name: u, user: {token: abc}}\n",
+	      f);
+	fclose(f);
+	CU_ASSERT_EQUAL(try_create(pm, cfg, "user \"gone\""), -EINVAL);
 	unlink(path);
 }
 
@@ -935,17 +1142,19 @@ static void mutate_all(struct op_defaults *d, const char *monitor, const char *c
 				mon = which == 0 ? dup : cJSON_Parse(monitor);
 				for (int f = 1; f < 4; f++) {
 					cJSON *o;
-					struct op_store *st = f == 1		 ? &c.pods
-							      : f == 2		 ? &c.services
-							      : d->endpointslice ? &c.endpointslices
-										 : &c.endpoints;
+					struct starling_k8s_store *st = f == 1	 ? &c.pods
+									: f == 2 ? &c.services
+									: d->endpointslice
+									    ? &c.endpointslices
+									    : &c.endpoints;
 
 					if (!fx[f])
 						continue;
 					o = f == which ? cJSON_Duplicate(dup, true)
 						       : cJSON_Parse(fx[f]);
-					op_prune(o, f == 1);
-					op_store_put(st, o, 0);
+					starling_k8s_prune(o, f == 1 ? STARLING_K8S_POD
+								     : STARLING_K8S_OTHER);
+					starling_k8s_store_put(st, o, 0);
 				}
 				op_gen_scratch_init(&s);
 				if (op_jobs_from_monitor(d, mon, &jobs, &nj, err, sizeof(err)) ==
@@ -1006,6 +1215,12 @@ int main(void)
 	CU_add_test(s, "bad monitors are refused", test_bad_monitors);
 	CU_add_test(s, "selector, store, durations", test_selector_and_store);
 	CU_add_test(s, "component config", test_component_config);
+	CU_add_test(s, "fidelity a: port is a regex", test_fidelity_port_regex);
+	CU_add_test(s, "fidelity c: empty regex left out", test_fidelity_empty_regex);
+	CU_add_test(s, "fidelity d/e: pod lookup, extra container ports",
+		    test_fidelity_endpoints_pod_lookup);
+	CU_add_test(s, "fidelity f: scrapeTimeout > interval", test_fidelity_scrape_timeout);
+	CU_add_test(s, "fidelity i: container id", test_fidelity_container_id);
 	CU_add_test(s, "kubeconfig", test_kubeconfig);
 	CU_add_test(s, "every field of every fixture with a wrong type", test_mutated_objects);
 	CU_add_test(s, "component end to end (mock host, fake API)", test_component_end_to_end);
