@@ -37,6 +37,7 @@ struct op_cluster {
 	struct starling_k8s_store endpoints;
 	struct starling_k8s_store services;
 	struct starling_k8s_store endpointslices;
+	struct starling_k8s_store nodes; /* only when a monitor attaches node metadata */
 };
 
 void op_cluster_free(struct op_cluster *c);
@@ -93,6 +94,9 @@ struct op_job {
 	 * select before relabelling: the keep/drop rules it becomes decide
 	 * the same for every label value Kubernetes allows. */
 	cJSON *selector;
+	/* spec.attachMetadata.node: node labels on the targets (needs the
+	 * nodes watch, which the component adds when a job wants it). */
+	bool attach_node;
 };
 
 void op_job_get(struct op_job *j);

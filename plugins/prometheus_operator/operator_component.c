@@ -52,6 +52,7 @@ struct op_inst {
 	struct op_cluster cluster;
 	struct starling_k8s_client *k8s;
 	struct starling_k8s_stats seen; /* counted into the metrics so far */
+	bool nodes_watched;
 	struct op_job **jobs;
 	size_t n_jobs;
 	bool dirty;
@@ -621,6 +622,21 @@ static void rebuild(struct op_inst *in)
 			memcpy(jobs + n_jobs, mj, nm * sizeof(*mj));
 			n_jobs += nm;
 			free(mj);
+		}
+	}
+	/* The first monitor with attachMetadata.node starts the nodes watch
+	 * (only then does the component need RBAC for nodes); targets are
+	 * generated once the nodes are listed. */
+	for (size_t j = 0; !rc && !in->nodes_watched && j < n_jobs; j++) {
+		if (!jobs[j]->attach_node)
+			continue;
+		rc = add_watch(in, "nodes", &in->cluster.nodes, "/api/v1", NULL, "nodes");
+		in->nodes_watched = !rc;
+		if (!rc) {
+			for (size_t k = 0; k < n_jobs; k++)
+				op_job_put(jobs[k]);
+			free(jobs);
+			return; /* still dirty: rebuilt after the nodes are listed */
 		}
 	}
 	if (!rc)

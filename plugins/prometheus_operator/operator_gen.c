@@ -68,6 +68,7 @@ void op_cluster_free(struct op_cluster *c)
 	starling_k8s_store_clear(&c->endpoints, -1);
 	starling_k8s_store_clear(&c->services, -1);
 	starling_k8s_store_clear(&c->endpointslices, -1);
+	starling_k8s_store_clear(&c->nodes, -1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -887,6 +888,9 @@ int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, stru
 			rc = -ENOMEM;
 			break;
 		}
+		/* attachMetadata.node (PodMonitor, ServiceMonitor): promcfg.go
+		 * mergeAttachMetadataWithScrapeClass -> attach_metadata */
+		j->attach_node = jbool(jobj(spec, "attachMetadata"), "node") == 1;
 		rc = job_namespaces(j, spec, ns);
 		if (!rc && jobj(spec, "selector")) {
 			j->selector = cJSON_Duplicate(jobj(spec, "selector"), true);
@@ -1092,6 +1096,7 @@ int op_targets(const struct op_defaults *d, struct op_job *const *jobs, size_t n
 		return 0;
 	s->meta.pods = &c->pods;
 	s->meta.services = &c->services;
+	s->meta.nodes = &c->nodes;
 	/* Component rules run first and could rewrite the labels the
 	 * selector looks at: then every job sees every object. */
 	bool prefilter = starling_relabel_rules_count(d->rules) == 0;
@@ -1122,13 +1127,21 @@ int op_targets(const struct op_defaults *d, struct op_job *const *jobs, size_t n
 
 			labels = jobj(jobj(so, "metadata"), "labels");
 		}
-		for (size_t k = 0; k < n_jobs; k++)
-			if (in_namespaces(jobs[k], ns) &&
-			    (!prefilter || job_selects(jobs[k], labels)))
-				s->jobs[sel.n++] = jobs[k];
-		if (!sel.n)
-			continue;
-		rc = starling_k8s_targets(&s->meta, role, o, emit, &e);
+		/* Jobs without attachMetadata.node first, then those with it:
+		 * each group sees the candidates its generated config would
+		 * (attach_metadata adds the node's labels and, for pods, leaves
+		 * out pods of unknown nodes: Prometheus pod.go / endpoints.go). */
+		for (int attach = 0; attach < 2 && !rc; attach++) {
+			sel.n = 0;
+			for (size_t k = 0; k < n_jobs; k++)
+				if (jobs[k]->attach_node == attach && in_namespaces(jobs[k], ns) &&
+				    (!prefilter || job_selects(jobs[k], labels)))
+					s->jobs[sel.n++] = jobs[k];
+			if (!sel.n)
+				continue;
+			s->meta.attach_node = attach;
+			rc = starling_k8s_targets(&s->meta, role, o, emit, &e);
+		}
 	}
 	return rc;
 }

@@ -757,6 +757,50 @@ static void test_fidelity_container_id(void)
 	op_cluster_free(&c);
 }
 
+/* i (attachMetadata): `attachMetadata: {node: true}` becomes
+ * `attach_metadata: {node: true}` (promcfg.go
+ * mergeAttachMetadataWithScrapeClass); Prometheus then adds the node's
+ * labels and leaves out pods whose node it does not know (pod.go buildPod,
+ * withNodeMetadata). Monitors without it are unaffected. */
+static void test_fidelity_attach_metadata(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	struct op_cluster c = {0};
+	struct got g;
+#define ATTACH_MON                                                                                 \
+	"{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"prod\"},"          \
+	"\"spec\":{\"selector\":{},\"attachMetadata\":{\"node\":%s},"                              \
+	"\"podMetricsEndpoints\":[{\"port\":\"metrics\",\"relabelings\":[{\"sourceLabels\":"       \
+	"[\"__meta_kubernetes_node_label_topology_kubernetes_io_zone\"],\"targetLabel\":"          \
+	"\"zone\"}]}]}}"
+	char buf[1024];
+	cJSON *other = pod("prod", "app-2", "app", "web", "Running", "10.0.0.6");
+
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(other, "spec"), "nodeName",
+				  cJSON_CreateString("node-gone"));
+	starling_k8s_store_put(&c.pods, other, 0);
+	starling_k8s_store_put(
+	    &c.nodes,
+	    cJSON_Parse("{\"kind\":\"Node\",\"metadata\":{\"name\":\"node-a\",\"labels\":{"
+			"\"topology.kubernetes.io/zone\":\"eu-west-1a\"}}}"),
+	    0);
+	snprintf(buf, sizeof(buf), ATTACH_MON, "true");
+	targets_of(&d, buf, &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "__address__=10.0.0.5:9100,"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "zone=eu-west-1a"));
+	CU_ASSERT(g.job[0]->attach_node);
+	got_free(&g);
+	snprintf(buf, sizeof(buf), ATTACH_MON, "false");
+	targets_of(&d, buf, &c, &g);
+	CU_ASSERT_EQUAL(g.n, 2);
+	CU_ASSERT_EQUAL(count_with(&g, "zone="), 0);
+	got_free(&g);
+	op_cluster_free(&c);
+}
+
 static int try_create(const struct starling_component_type *type, const char *cfg,
 		      const char *want_log)
 {
@@ -1221,6 +1265,7 @@ int main(void)
 		    test_fidelity_endpoints_pod_lookup);
 	CU_add_test(s, "fidelity f: scrapeTimeout > interval", test_fidelity_scrape_timeout);
 	CU_add_test(s, "fidelity i: container id", test_fidelity_container_id);
+	CU_add_test(s, "fidelity i: attachMetadata", test_fidelity_attach_metadata);
 	CU_add_test(s, "kubeconfig", test_kubeconfig);
 	CU_add_test(s, "every field of every fixture with a wrong type", test_mutated_objects);
 	CU_add_test(s, "component end to end (mock host, fake API)", test_component_end_to_end);
