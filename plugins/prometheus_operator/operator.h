@@ -38,6 +38,7 @@ struct op_cluster {
 	struct starling_k8s_store services;
 	struct starling_k8s_store endpointslices;
 	struct starling_k8s_store nodes; /* only when a monitor attaches node metadata */
+	struct starling_k8s_store secrets, configmaps; /* referenced by endpoints */
 };
 
 void op_cluster_free(struct op_cluster *c);
@@ -65,6 +66,19 @@ bool op_selector_matches(const struct op_selector *s, const cJSON *labels);
 /* Parse an operator name ("In", "NotIn", "Exists", "DoesNotExist"). */
 int op_sel_op_parse(const char *s, enum op_sel_op *out);
 
+/* Secrets and ConfigMaps for the per-endpoint HTTP settings (operator_auth.c). */
+struct op_secrets {
+	const struct starling_k8s_store *secrets, *configmaps;
+	/* Told about every Secret (secret true) or ConfigMap an endpoint
+	 * references, so that the component can watch it. May be NULL. */
+	void (*want)(void *arg, bool secret, const char *ns, const char *name);
+	/* An endpoint left out for bad HTTP settings (message has no secret
+	 * values). May be NULL. */
+	void (*skipped)(void *arg, const char *monitor, size_t endpoint, const char *msg);
+	void *arg;
+	bool allow_files; /* allow_arbitrary_file_access: tlsConfig *File keys */
+};
+
 /* Component-wide settings the generated jobs inherit. */
 struct op_defaults {
 	enum op_kind kind;
@@ -76,6 +90,9 @@ struct op_defaults {
 	bool endpointslice;
 	/* Component `rule` blocks, applied before the generated rules. */
 	const struct starling_relabel_rules *rules;
+	/* NULL: no Secrets or ConfigMaps known (endpoints needing one are
+	 * skipped). */
+	const struct op_secrets *secrets;
 };
 
 /* One scrape job: one endpoint of one monitor. Immutable once built and
@@ -83,7 +100,7 @@ struct op_defaults {
 struct op_job {
 	atomic_int refs;
 	uint64_t fingerprint; /* of the monitor object and the index */
-	uint64_t monitor_fp;  /* op_monitor_fingerprint() of its monitor */
+	uint64_t monitor_fp;  /* op_monitor_job_fp() of its monitor */
 	char *monitor;	      /* "<namespace>/<name>" */
 	/* Namespaces its targets may live in (namespaceSelector); 0 = any. */
 	char **namespaces;
@@ -107,6 +124,10 @@ int op_parse_duration(const char *s, int64_t *ms);
 
 /* Hash of a monitor's namespace, name and spec: equal hashes, same jobs. */
 uint64_t op_monitor_fingerprint(const cJSON *monitor);
+
+/* op_monitor_fingerprint() combined with the Secrets/ConfigMaps the monitor
+ * references: what op_job.monitor_fp holds. */
+uint64_t op_monitor_job_fp(const struct op_defaults *d, const cJSON *monitor);
 
 /* Turn one monitor object (PodMonitor or ServiceMonitor, per d->kind) into
  * its jobs, one per endpoint. On error -EINVAL with a message. The array
@@ -143,6 +164,21 @@ int op_job_targets(const struct op_defaults *d, struct op_job *job, const struct
  * object, not job by job. */
 int op_targets(const struct op_defaults *d, struct op_job *const *jobs, size_t n_jobs,
 	       const struct op_cluster *c, struct op_gen_scratch *s, op_target_fn fn, void *arg);
+
+/* --- operator_auth.c --------------------------------------------------- */
+
+/* The HTTP settings of one monitor endpoint (basicAuth, bearerTokenSecret,
+ * authorization, tlsConfig, proxyUrl, followRedirects, enableHttp2) with
+ * the Secret/ConfigMap values of namespace ns. *out stays NULL when the
+ * endpoint sets none. -EINVAL with a message naming the field and the
+ * reference (never a value) when a reference is missing or malformed. */
+int op_endpoint_auth(const struct op_secrets *sc, const char *ns, const cJSON *ep,
+		     struct starling_http_auth **out, char *err, size_t errlen);
+
+/* Hash over the Secrets/ConfigMaps a monitor's endpoints reference (their
+ * data, or their absence): part of the job fingerprint, so that a changed
+ * Secret re-builds the jobs. */
+uint64_t op_monitor_refs_fp(const struct op_secrets *sc, const cJSON *monitor, enum op_kind kind);
 
 /* --- operator_component.c ---------------------------------------------- */
 

@@ -37,6 +37,11 @@ struct op_target {
 	uint64_t match; /* job fingerprint and label identity, for diffs */
 };
 
+struct op_skip {
+	uint64_t fp;
+	char msg[320];
+};
+
 struct op_inst {
 	const struct starling_host_api *api;
 	starling_component *self;
@@ -53,6 +58,16 @@ struct op_inst {
 	struct starling_k8s_client *k8s;
 	struct starling_k8s_stats seen; /* counted into the metrics so far */
 	bool nodes_watched;
+	/* Secrets / ConfigMaps referenced by monitor endpoints: each watched
+	 * by name ("s/<ns>/<name>" or "c/<ns>/<name>"). */
+	struct op_secrets secrets;
+	char **refs;
+	size_t n_refs;
+	bool refs_added; /* a watch was added during this rebuild */
+	/* Endpoints left out for bad HTTP settings, by monitor fingerprint. */
+	struct op_skip *skips, *next_skips;
+	size_t n_skips, n_next_skips;
+	uint64_t cur_fp;
 	struct op_job **jobs;
 	size_t n_jobs;
 	bool dirty;
@@ -80,7 +95,7 @@ struct op_inst {
 	atomic_bool stopping;
 
 	starling_metric *m_targets, *m_owned, *m_samples, *m_scrapes, *m_failures, *m_missed;
-	starling_metric *m_api_errors, *m_events, *m_relists, *m_monitors;
+	starling_metric *m_api_errors, *m_events, *m_relists, *m_monitors, *m_skipped;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -150,7 +165,7 @@ static const struct starling_config_key servicemonitors_schema[] = {
     {"kubernetes_role", STARLING_CFG_STRING, false, "endpoints",
      "How to find a service's targets: endpoints or endpointslice"},
     {"allow_arbitrary_file_access", STARLING_CFG_BOOL, false, "false",
-     "Accepted for compatibility; monitor file references are not used"},
+     "Allow tlsConfig caFile/certFile/keyFile of ServiceMonitors (files on this host)"},
     {NULL},
 };
 
@@ -278,6 +293,8 @@ static int config_load(struct op_inst *in, const starling_config *cfg, char *err
 			return -EINVAL;
 		}
 	}
+	if (in->kind == OP_SERVICE_MONITORS)
+		api->config_bool(cfg, "allow_arbitrary_file_access", &in->secrets.allow_files);
 	rc = starling_relabel_rules_from_config(api, api->config_lookup(cfg, "rule"), &in->rules,
 						err, errlen);
 	if (rc)
@@ -369,11 +386,70 @@ static void update_health(struct op_inst *in)
 
 	if (!ok && strstr(why, "not listed yet") && !in->sync_late)
 		return;
+	if (ok && in->n_skips) {
+		/* the first skipped endpoint, and how many there are */
+		snprintf(why, sizeof(why), "%zu endpoint(s) skipped; %s", in->n_skips,
+			 in->skips[0].msg);
+		ok = false;
+		if (in->healthy_set && !in->healthy)
+			in->healthy_set = false; /* the message may have changed */
+	}
 	if (in->healthy_set && ok == in->healthy)
 		return;
 	in->healthy_set = true;
 	in->healthy = ok;
 	in->api->set_health(in->self, ok, ok ? NULL : why);
+}
+
+/* op_secrets.want: watch a referenced Secret / ConfigMap by name. */
+static void want_ref(void *arg, bool secret, const char *ns, const char *name)
+{
+	struct op_inst *in = arg;
+	char key[600], path[600], field[300], **v;
+	int rc;
+
+	snprintf(key, sizeof(key), "%c/%s/%s", secret ? 's' : 'c', ns, name);
+	for (size_t i = 0; i < in->n_refs; i++)
+		if (strcmp(in->refs[i], key) == 0)
+			return;
+	v = realloc(in->refs, (in->n_refs + 1) * sizeof(*v));
+	if (!v)
+		return;
+	in->refs = v;
+	v[in->n_refs] = strdup(key);
+	if (!v[in->n_refs])
+		return;
+	in->n_refs++;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/%s", ns,
+		 secret ? "secrets" : "configmaps");
+	snprintf(field, sizeof(field), "metadata.name=%s", name);
+	rc = starling_k8s_watch_add(in->k8s, secret ? "secrets" : "configmaps", path, NULL, field,
+				    secret ? &in->cluster.secrets : &in->cluster.configmaps,
+				    STARLING_K8S_OTHER);
+	if (rc < 0)
+		in->api->log(in->self, STARLING_LOG_ERROR, "cannot watch %s %s/%s: %s",
+			     secret ? "secret" : "configmap", ns, name, strerror(-rc));
+	else
+		in->refs_added = true;
+}
+
+/* op_secrets.skipped: remembered with the monitor's fingerprint, logged
+ * and counted once per change of the monitor or its references. */
+static void endpoint_skipped(void *arg, const char *monitor, size_t endpoint, const char *msg)
+{
+	struct op_inst *in = arg;
+	struct op_skip *v = realloc(in->next_skips, (in->n_next_skips + 1) * sizeof(*v));
+
+	in->api->log(in->self, STARLING_LOG_WARN, "%s endpoint %zu skipped: %s", monitor, endpoint,
+		     msg);
+	in->api->metric_add(in->m_skipped, 1);
+	if (!v)
+		return;
+	in->next_skips = v;
+	v[in->n_next_skips].fp = in->cur_fp;
+	snprintf(v[in->n_next_skips].msg, sizeof(v[0].msg), "%s endpoint %zu: %s", monitor,
+		 endpoint, msg);
+	in->n_next_skips++;
 }
 
 /* Client counters -> metrics. */
@@ -581,11 +657,25 @@ static void rebuild(struct op_inst *in)
 					 cJSON_GetObjectItemCaseSensitive(md, "labels")))
 			continue;
 		n_mon++;
-		fp = op_monitor_fingerprint(mon);
+		fp = op_monitor_job_fp(&in->defaults, mon);
 		for (size_t j = 0; j < in->n_jobs; j++)
 			reused += in->jobs[j]->monitor_fp == fp;
+		for (size_t k = 0; k < in->n_skips; k++) {
+			struct op_skip *v;
+
+			if (in->skips[k].fp != fp)
+				continue;
+			/* unchanged monitor with skipped endpoints: keep the note */
+			v = realloc(in->next_skips, (in->n_next_skips + 1) * sizeof(*v));
+			if (v) {
+				in->next_skips = v;
+				v[in->n_next_skips++] = in->skips[k];
+			}
+			reused += !reused; /* also when all its endpoints were skipped */
+		}
+		in->cur_fp = fp;
 		if (reused) {
-			mj = calloc(reused, sizeof(*mj));
+			mj = calloc(reused + 1, sizeof(*mj));
 			if (!mj) {
 				rc = -ENOMEM;
 				break;
@@ -623,6 +713,21 @@ static void rebuild(struct op_inst *in)
 			n_jobs += nm;
 			free(mj);
 		}
+	}
+	/* This rebuild's skipped endpoints replace the last one's. */
+	free(in->skips);
+	in->skips = in->next_skips;
+	in->n_skips = in->n_next_skips;
+	in->next_skips = NULL;
+	in->n_next_skips = 0;
+	/* A Secret or ConfigMap seen for the first time: its watch was just
+	 * added; generate once it is listed (the endpoint may come back). */
+	if (!rc && in->refs_added) {
+		in->refs_added = false;
+		for (size_t k = 0; k < n_jobs; k++)
+			op_job_put(jobs[k]);
+		free(jobs);
+		return;
 	}
 	/* The first monitor with attachMetadata.node starts the nodes watch
 	 * (only then does the component need RBAC for nodes); targets are
@@ -883,6 +988,9 @@ static void inst_free(struct op_inst *in)
 	op_selector_free(&in->selector);
 	strv_free(in->namespaces, in->n_namespaces);
 	starling_k8s_conn_free(&in->conn);
+	strv_free(in->refs, in->n_refs);
+	free(in->skips);
+	free(in->next_skips);
 	pthread_mutex_destroy(&in->lock);
 	free(in);
 }
@@ -914,6 +1022,12 @@ static int op_create(const struct starling_host_api *api, starling_component *se
 	}
 	if (!rc)
 		rc = watches_init(in);
+	in->secrets.secrets = &in->cluster.secrets;
+	in->secrets.configmaps = &in->cluster.configmaps;
+	in->secrets.want = want_ref;
+	in->secrets.skipped = endpoint_skipped;
+	in->secrets.arg = in;
+	in->defaults.secrets = &in->secrets;
 	if (rc) {
 		api->log(self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
 		inst_free(in);
@@ -945,6 +1059,10 @@ static int op_create(const struct starling_host_api *api, starling_component *se
 	in->m_relists =
 	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_operator_lists_total",
 				 "Complete LISTs of a Kubernetes collection", NULL);
+	in->m_skipped = api->metric_register(
+	    self, STARLING_SELF_COUNTER, "starling_operator_endpoints_skipped_total",
+	    "Monitor endpoints left out for bad HTTP settings (missing Secret, bad PEM, ...)",
+	    NULL);
 	in->m_monitors =
 	    api->metric_register(self, STARLING_SELF_GAUGE, "starling_operator_monitors",
 				 "Monitors selected by this component", NULL);

@@ -69,6 +69,8 @@ void op_cluster_free(struct op_cluster *c)
 	starling_k8s_store_clear(&c->services, -1);
 	starling_k8s_store_clear(&c->endpointslices, -1);
 	starling_k8s_store_clear(&c->nodes, -1);
+	starling_k8s_store_clear(&c->secrets, -1);
+	starling_k8s_store_clear(&c->configmaps, -1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -201,6 +203,7 @@ static void job_free(struct op_job *j)
 	}
 	free(c->params);
 	starling_relabel_rules_free(c->metric_relabel);
+	starling_http_auth_free(c->auth);
 	free(c->accept);
 	starling_relabel_rules_free(j->rules);
 	for (size_t i = 0; i < j->n_namespaces; i++)
@@ -841,6 +844,12 @@ uint64_t op_monitor_fingerprint(const cJSON *monitor)
 	return fp;
 }
 
+uint64_t op_monitor_job_fp(const struct op_defaults *d, const cJSON *monitor)
+{
+	return op_monitor_fingerprint(monitor) ^
+	       op_monitor_refs_fp(d->secrets, monitor, d->kind) * 0x9E3779B97F4A7C15ull;
+}
+
 int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, struct op_job ***out,
 			 size_t *n_out, char *err, size_t errlen)
 {
@@ -859,7 +868,7 @@ int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, stru
 		return -EINVAL;
 	}
 	eps = jarr(spec, pm ? "podMetricsEndpoints" : "endpoints");
-	fp = op_monitor_fingerprint(monitor);
+	fp = op_monitor_job_fp(d, monitor);
 	v = calloc((size_t)(eps ? cJSON_GetArraySize(eps) : 0) + 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -899,6 +908,21 @@ int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, stru
 		}
 		if (!rc)
 			rc = fill_scrape_config(d, j, spec, ep, &mb, e2, sizeof(e2));
+		if (!rc) {
+			/* Bad HTTP settings (a missing Secret, a CA that is not
+			 * PEM) leave this endpoint out; the others run. */
+			rc = op_endpoint_auth(d->secrets, ns, ep, &j->cfg.auth, e2, sizeof(e2));
+			if (rc == -EINVAL) {
+				if (d->secrets && d->secrets->skipped)
+					d->secrets->skipped(d->secrets->arg, j->monitor, idx, e2);
+				rb_free(&b);
+				rb_free(&mb);
+				op_job_put(v[--n]);
+				idx++;
+				rc = 0;
+				continue;
+			}
+		}
 		if (!rc)
 			rc = endpoint_rules(d, monitor, spec, ep, &b, e2, sizeof(e2));
 		if (!rc) {
@@ -1131,16 +1155,43 @@ int op_targets(const struct op_defaults *d, struct op_job *const *jobs, size_t n
 		 * each group sees the candidates its generated config would
 		 * (attach_metadata adds the node's labels and, for pods, leaves
 		 * out pods of unknown nodes: Prometheus pod.go / endpoints.go). */
-		for (int attach = 0; attach < 2 && !rc; attach++) {
-			sel.n = 0;
-			for (size_t k = 0; k < n_jobs; k++)
-				if (jobs[k]->attach_node == attach && in_namespaces(jobs[k], ns) &&
-				    (!prefilter || job_selects(jobs[k], labels)))
-					s->jobs[sel.n++] = jobs[k];
-			if (!sel.n)
+		size_t n_attach = 0;
+
+		for (size_t k = 0; k < n_jobs; k++) {
+			if (!in_namespaces(jobs[k], ns) ||
+			    (prefilter && !job_selects(jobs[k], labels)))
 				continue;
-			s->meta.attach_node = attach;
+			s->jobs[sel.n++] = jobs[k];
+			n_attach += jobs[k]->attach_node;
+		}
+		if (!sel.n)
+			continue;
+		if (!n_attach) {
+			s->meta.attach_node = false;
 			rc = starling_k8s_targets(&s->meta, role, o, emit, &e);
+			continue;
+		}
+		/* stable partition: plain jobs first */
+		for (size_t k = 0, w = 0; k < sel.n; k++) {
+			struct op_job *t = s->jobs[k];
+
+			if (t->attach_node)
+				continue;
+			memmove(&s->jobs[w + 1], &s->jobs[w], (k - w) * sizeof(*s->jobs));
+			s->jobs[w++] = t;
+		}
+		{
+			size_t all = sel.n;
+
+			sel.n = all - n_attach;
+			s->meta.attach_node = false;
+			if (sel.n)
+				rc = starling_k8s_targets(&s->meta, role, o, emit, &e);
+			sel.v = s->jobs + (all - n_attach);
+			sel.n = n_attach;
+			s->meta.attach_node = true;
+			if (!rc)
+				rc = starling_k8s_targets(&s->meta, role, o, emit, &e);
 		}
 	}
 	return rc;

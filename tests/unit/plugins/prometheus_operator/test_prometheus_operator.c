@@ -17,6 +17,10 @@
 #include <time.h>
 
 #include "mock_host.h"
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "operator.h"
 
 /* ------------------------------------------------------------------------ */
@@ -801,6 +805,229 @@ static void test_fidelity_attach_metadata(void)
 	op_cluster_free(&c);
 }
 
+/* ------------------------------------------------------------------------ */
+/* h: per-endpoint HTTP settings from Secrets / ConfigMaps (prometheus-      */
+/* operator pkg/apis/monitoring/v1/http_config.go, tls_types.go;             */
+/* pkg/assets/store.go for the reference errors; tls.go for the PEM checks). */
+
+/* A self-signed certificate and its key, PEM, made here with OpenSSL. */
+static void make_cert(char **cert, char **key)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	BIO *b;
+	BUF_MEM *m;
+
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)"t", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509_set_pubkey(x, k);
+	X509_sign(x, k, EVP_sha256());
+	b = BIO_new(BIO_s_mem());
+	PEM_write_bio_X509(b, x);
+	BIO_get_mem_ptr(b, &m);
+	*cert = strndup(m->data, m->length);
+	BIO_free(b);
+	b = BIO_new(BIO_s_mem());
+	PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+	BIO_get_mem_ptr(b, &m);
+	*key = strndup(m->data, m->length);
+	BIO_free(b);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+static char *b64enc(const char *s)
+{
+	size_t n = strlen(s);
+	char *o = malloc(4 * ((n + 2) / 3) + 1);
+
+	EVP_EncodeBlock((unsigned char *)o, (const unsigned char *)s, (int)n);
+	return o;
+}
+
+/* A Secret (data base64) or ConfigMap (data plain) with one or two keys. */
+static cJSON *kv_object(bool secret, const char *name, const char *k1, const char *v1,
+			const char *k2, const char *v2)
+{
+	cJSON *o = cJSON_CreateObject(), *md = cJSON_AddObjectToObject(o, "metadata"),
+	      *data = cJSON_AddObjectToObject(o, "data");
+	const char *k[2] = {k1, k2}, *v[2] = {v1, v2};
+
+	cJSON_AddStringToObject(o, "kind", secret ? "Secret" : "ConfigMap");
+	cJSON_AddStringToObject(md, "name", name);
+	cJSON_AddStringToObject(md, "namespace", "prod");
+	cJSON_AddStringToObject(md, "resourceVersion", "7");
+	for (int i = 0; i < 2; i++) {
+		char *e;
+
+		if (!k[i])
+			continue;
+		e = secret ? b64enc(v[i]) : strdup(v[i]);
+		cJSON_AddStringToObject(data, k[i], e);
+		free(e);
+	}
+	return o;
+}
+
+struct auth_log {
+	int wants, skips;
+	char last[512];
+};
+
+static void t_want(void *arg, bool secret, const char *ns, const char *name)
+{
+	(void)secret;
+	(void)ns;
+	(void)name;
+	((struct auth_log *)arg)->wants++;
+}
+
+static void t_skipped(void *arg, const char *monitor, size_t endpoint, const char *msg)
+{
+	struct auth_log *l = arg;
+
+	l->skips++;
+	snprintf(l->last, sizeof(l->last), "%s/%zu: %s", monitor, endpoint, msg);
+}
+
+static int auth_of(const struct op_secrets *sc, const char *ep_json, char *err, size_t errlen,
+		   bool *have)
+{
+	cJSON *ep = cJSON_Parse(ep_json);
+	struct starling_http_auth *a = NULL;
+	int rc;
+
+	CU_ASSERT_FATAL(ep != NULL);
+	err[0] = 0;
+	rc = op_endpoint_auth(sc, "prod", ep, &a, err, errlen);
+	*have = a != NULL;
+	starling_http_auth_free(a);
+	cJSON_Delete(ep);
+	return rc;
+}
+
+static void test_fidelity_endpoint_auth(void)
+{
+	struct starling_k8s_store secrets = {0}, cms = {0};
+	struct auth_log log = {0};
+	struct op_secrets sc = {&secrets, &cms, t_want, t_skipped, &log, false};
+	char *cert, *key, *cert2, *key2, err[512];
+	bool have;
+
+	make_cert(&cert, &key);
+	make_cert(&cert2, &key2);
+	starling_k8s_store_put(&secrets,
+			       kv_object(true, "basic", "user", "scraper", "pass", "hunter2"), 0);
+	starling_k8s_store_put(&secrets, kv_object(true, "token", "t", "s3cr3t-token", NULL, NULL),
+			       0);
+	starling_k8s_store_put(&secrets, kv_object(true, "tls", "tls.crt", cert, "tls.key", key),
+			       0);
+	starling_k8s_store_put(&secrets, kv_object(true, "mixed", "tls.crt", cert, "tls.key", key2),
+			       0);
+	starling_k8s_store_put(&cms, kv_object(false, "ca", "ca.crt", cert, "junk", "not pem"), 0);
+	/* none set: no profile */
+	CU_ASSERT_EQUAL(auth_of(&sc, "{\"port\":\"m\"}", err, sizeof(err), &have), 0);
+	CU_ASSERT_FALSE(have);
+	/* basicAuth, bearerTokenSecret, authorization, full tlsConfig */
+	CU_ASSERT_EQUAL(
+	    auth_of(&sc,
+		    "{\"basicAuth\":{\"username\":{\"name\":\"basic\",\"key\":\"user\"},"
+		    "\"password\":{\"name\":\"basic\",\"key\":\"pass\"}}}",
+		    err, sizeof(err), &have),
+	    0);
+	CU_ASSERT_TRUE(have);
+	CU_ASSERT_EQUAL(auth_of(&sc, "{\"bearerTokenSecret\":{\"name\":\"token\",\"key\":\"t\"}}",
+				err, sizeof(err), &have),
+			0);
+	CU_ASSERT_TRUE(have);
+	CU_ASSERT_EQUAL(
+	    auth_of(&sc,
+		    "{\"authorization\":{\"type\":\"Token\",\"credentials\":{\"name\":"
+		    "\"token\",\"key\":\"t\"}},\"tlsConfig\":{\"ca\":{\"configMap\":{"
+		    "\"name\":\"ca\",\"key\":\"ca.crt\"}},\"cert\":{\"secret\":{\"name\":"
+		    "\"tls\",\"key\":\"tls.crt\"}},\"keySecret\":{\"name\":\"tls\",\"key\":"
+		    "\"tls.key\"},\"serverName\":\"api.internal\"}}",
+		    err, sizeof(err), &have),
+	    0);
+	CU_ASSERT_TRUE(have);
+	CU_ASSERT(log.wants >= 5);
+	/* errors as store.go / tls.go / Validate() phrase them; no values */
+	static const struct {
+		const char *ep, *want;
+	} bad[] = {
+	    {"{\"bearerTokenSecret\":{\"name\":\"nope\",\"key\":\"t\"}}",
+	     "unable to get secret \"nope\""},
+	    {"{\"bearerTokenSecret\":{\"name\":\"token\",\"key\":\"x\"}}",
+	     "key \"x\" in secret \"token\" not found"},
+	    {"{\"tlsConfig\":{\"ca\":{\"configMap\":{\"name\":\"ca\",\"key\":\"junk\"}}}}",
+	     "not a PEM certificate"},
+	    {"{\"tlsConfig\":{\"cert\":{\"secret\":{\"name\":\"mixed\",\"key\":\"tls.crt\"}},"
+	     "\"keySecret\":{\"name\":\"mixed\",\"key\":\"tls.key\"}}}",
+	     "not a valid key pair"},
+	    {"{\"tlsConfig\":{\"ca\":{\"secret\":{\"name\":\"tls\",\"key\":\"tls.crt\"},"
+	     "\"configMap\":{\"name\":\"ca\",\"key\":\"ca.crt\"}}}}",
+	     "mutually exclusive"},
+	    {"{\"basicAuth\":{\"username\":{\"name\":\"basic\",\"key\":\"user\"}},"
+	     "\"bearerTokenSecret\":{\"name\":\"token\",\"key\":\"t\"}}",
+	     "at most one"},
+	    {"{\"oauth2\":{\"tokenUrl\":\"http://x\"}}", "oauth2 is not supported"},
+	    {"{\"tlsConfig\":{\"caFile\":\"/etc/ca.crt\"}}", "allow_arbitrary_file_access"},
+	    {"{\"authorization\":{\"type\":\"Basic\",\"credentials\":{\"name\":\"token\","
+	     "\"key\":\"t\"}}}",
+	     "Basic"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CU_ASSERT_EQUAL(auth_of(&sc, bad[i].ep, err, sizeof(err), &have), -EINVAL);
+		CU_ASSERT_FALSE(have);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i].want));
+		CU_ASSERT_PTR_NULL(strstr(err, "s3cr3t"));
+		CU_ASSERT_PTR_NULL(strstr(err, "hunter2"));
+	}
+	/* A monitor with one bad endpoint: the other still becomes a job; the
+	 * fingerprint follows the Secret's content. */
+	{
+		struct op_defaults d = defaults(OP_SERVICE_MONITORS);
+		cJSON *m = cJSON_Parse(
+		    "{\"kind\":\"ServiceMonitor\",\"metadata\":{\"name\":\"sm\",\"namespace\":"
+		    "\"prod\"},\"spec\":{\"selector\":{},\"endpoints\":[{\"port\":\"a\","
+		    "\"bearerTokenSecret\":{\"name\":\"gone\",\"key\":\"t\"}},{\"port\":\"b\","
+		    "\"bearerTokenSecret\":{\"name\":\"token\",\"key\":\"t\"}}]}}");
+		struct op_job **jobs = NULL;
+		size_t n = 0;
+		uint64_t fp1, fp2;
+
+		d.secrets = &sc;
+		CU_ASSERT_EQUAL_FATAL(op_jobs_from_monitor(&d, m, &jobs, &n, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(n, 1);
+		CU_ASSERT_PTR_NOT_NULL(jobs[0]->cfg.auth);
+		CU_ASSERT_STRING_EQUAL(jobs[0]->cfg.job_name, "serviceMonitor/prod/sm/1");
+		CU_ASSERT_EQUAL(log.skips, 1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(log.last, "prod/sm/0: bearerTokenSecret: unable"));
+		op_job_put(jobs[0]);
+		free(jobs);
+		fp1 = op_monitor_job_fp(&d, m);
+		starling_k8s_store_put(&secrets,
+				       kv_object(true, "token", "t", "rotated", NULL, NULL), 0);
+		fp2 = op_monitor_job_fp(&d, m);
+		CU_ASSERT_NOT_EQUAL(fp1, fp2);
+		starling_k8s_store_put(&secrets, kv_object(true, "gone", "t", "back", NULL, NULL),
+				       0);
+		CU_ASSERT_NOT_EQUAL(op_monitor_job_fp(&d, m), fp2);
+		cJSON_Delete(m);
+	}
+	free(cert);
+	free(key);
+	free(cert2);
+	free(key2);
+	starling_k8s_store_clear(&secrets, -1);
+	starling_k8s_store_clear(&cms, -1);
+}
+
 static int try_create(const struct starling_component_type *type, const char *cfg,
 		      const char *want_log)
 {
@@ -1266,6 +1493,7 @@ int main(void)
 	CU_add_test(s, "fidelity f: scrapeTimeout > interval", test_fidelity_scrape_timeout);
 	CU_add_test(s, "fidelity i: container id", test_fidelity_container_id);
 	CU_add_test(s, "fidelity i: attachMetadata", test_fidelity_attach_metadata);
+	CU_add_test(s, "fidelity h: endpoint auth from Secrets", test_fidelity_endpoint_auth);
 	CU_add_test(s, "kubeconfig", test_kubeconfig);
 	CU_add_test(s, "every field of every fixture with a wrong type", test_mutated_objects);
 	CU_add_test(s, "component end to end (mock host, fake API)", test_component_end_to_end);
