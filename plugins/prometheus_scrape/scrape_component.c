@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <starling/histogram.h>
 #include <starling/labels.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
@@ -90,8 +91,20 @@ static const struct starling_config_key scrape_schema[] = {
     {"label_name_length_limit", STARLING_CFG_INT, false, "0", "Longest label name; 0 = none"},
     {"label_value_length_limit", STARLING_CFG_INT, false, "0", "Longest label value; 0 = none"},
     {"scrape_protocols", STARLING_CFG_STRING_LIST, false, NULL,
-     "Protocols to negotiate, preferred first: OpenMetricsText1.0.0, OpenMetricsText0.0.1, "
-     "PrometheusText1.0.0, PrometheusText0.0.4"},
+     "Protocols to negotiate, preferred first: PrometheusProto, OpenMetricsText1.0.0, "
+     "OpenMetricsText0.0.1, PrometheusText1.0.0, PrometheusText0.0.4"},
+    {"enable_protobuf_negotiation", STARLING_CFG_BOOL, false, "false",
+     "Deprecated: offer PrometheusProto first (as scrape_native_histograms does)"},
+    {"scrape_native_histograms", STARLING_CFG_BOOL, false, "false",
+     "Ingest native histograms (offers PrometheusProto first unless scrape_protocols is set)"},
+    {"scrape_classic_histograms", STARLING_CFG_BOOL, false, "false",
+     "Also ingest the classic buckets of histograms that have native buckets"},
+    {"native_histogram_bucket_limit", STARLING_CFG_INT, false, "0",
+     "Halve a native histogram's resolution until it has at most this many buckets "
+     "(fails the scrape at schema -4); 0 = none"},
+    {"native_histogram_min_bucket_factor", STARLING_CFG_FLOAT, false, "0",
+     "Reduce native histograms to the highest resolution whose bucket growth factor is "
+     "at least this; 0 = none"},
     {"scrape_fallback_protocol", STARLING_CFG_STRING, false, "PrometheusText0.0.4",
      "Protocol used when a target sends no or an unknown Content-Type"},
     {"metric_relabel_config", STARLING_CFG_GROUP_LIST, false, NULL,
@@ -239,6 +252,7 @@ static const struct {
 	bool escaping;
 	enum starling_expo_format fmt;
 } protocols[] = {
+    {"PrometheusProto", STARLING_EXPO_PROTOBUF_MEDIA, false, STARLING_EXPO_PROTOBUF},
     {"OpenMetricsText1.0.0", "application/openmetrics-text;version=1.0.0", true,
      STARLING_EXPO_OPENMETRICS},
     {"OpenMetricsText0.0.1", "application/openmetrics-text;version=0.0.1", false,
@@ -271,6 +285,22 @@ static int build_accept(const struct starling_host_api *api, const starling_conf
 	int rc, w;
 
 	rc = string_list(api, cfg, "scrape_protocols", &names, &n, err, errlen);
+	if (!rc && n == 0 && c->proto_first) {
+		/* Prometheus' DefaultProtoFirstScrapeProtocols */
+		static const char *const proto_first[] = {
+		    "PrometheusProto", "OpenMetricsText1.0.0", "OpenMetricsText0.0.1",
+		    "PrometheusText1.0.0", "PrometheusText0.0.4"};
+
+		n = sizeof(proto_first) / sizeof(proto_first[0]);
+		names = calloc(n, sizeof(*names));
+		for (size_t i = 0; names && i < n; i++)
+			if (!(names[i] = strdup(proto_first[i])))
+				rc = -ENOMEM;
+		if (!names) {
+			n = 0;
+			rc = -ENOMEM;
+		}
+	}
 	if (!rc && n == 0) {
 		c->accept = strdup("Accept: " STARLING_EXPO_ACCEPT_HEADER);
 		goto out;
@@ -288,8 +318,8 @@ static int build_accept(const struct starling_host_api *api, const starling_conf
 		if (p < 0) {
 			snprintf(err, errlen,
 				 "%s: scrape_protocols: unsupported protocol \"%s\" (supported: "
-				 "OpenMetricsText1.0.0, OpenMetricsText0.0.1, PrometheusText1.0.0, "
-				 "PrometheusText0.0.4)",
+				 "PrometheusProto, OpenMetricsText1.0.0, OpenMetricsText0.0.1, "
+				 "PrometheusText1.0.0, PrometheusText0.0.4)",
 				 api->config_where(api->config_lookup(cfg, "scrape_protocols")),
 				 names[i]);
 			rc = -EINVAL;
@@ -405,6 +435,33 @@ static int config_load(const struct starling_host_api *api, starling_component *
 			}
 			*dst[i] = (uint64_t)v;
 		}
+	}
+	api->config_bool(cfg, "scrape_native_histograms", &c->native_histograms);
+	api->config_bool(cfg, "scrape_classic_histograms", &c->classic_histograms);
+	api->config_bool(cfg, "enable_protobuf_negotiation", &c->proto_first);
+	c->proto_first |= c->native_histograms;
+	v = 0;
+	api->config_int(cfg, "native_histogram_bucket_limit", &v);
+	if (v < 0) {
+		snprintf(err, errlen, "%s: native_histogram_bucket_limit must not be negative",
+			 api->config_where(cfg));
+		rc = -EINVAL;
+		goto fail;
+	}
+	c->nh_bucket_limit = (uint64_t)v;
+	{
+		double f = 0;
+
+		api->config_float(cfg, "native_histogram_min_bucket_factor", &f);
+		if (!(f >= 0)) {
+			snprintf(err, errlen,
+				 "%s: native_histogram_min_bucket_factor must not be negative",
+				 api->config_where(cfg));
+			rc = -EINVAL;
+			goto fail;
+		}
+		c->nh_max_schema =
+		    f > 0 ? starling_histogram_schema_for_factor(f) : STARLING_HISTOGRAM_SCHEMA_MAX;
 	}
 	c->fallback_format = STARLING_EXPO_PROMETHEUS;
 	if (!api->config_string(cfg, "scrape_fallback_protocol", &s)) {

@@ -516,8 +516,8 @@ static const char *skip_blanks(const char *s, const char *e)
 	return s;
 }
 
-static int parse_labels(const char *series, size_t len, struct starling_lset *ls,
-			const char **err, bool named);
+static int parse_labels(const char *series, size_t len, struct starling_lset *ls, const char **err,
+			bool named);
 
 int starling_expo_series_labels(const char *series, size_t len, enum starling_expo_format format,
 				struct starling_lset *ls, const char **err)
@@ -532,8 +532,8 @@ int starling_expo_exemplar_labels(const char *text, size_t len, struct starling_
 	return parse_labels(text, len, ls, err, false);
 }
 
-static int parse_labels(const char *series, size_t len, struct starling_lset *ls,
-			const char **err, bool named)
+static int parse_labels(const char *series, size_t len, struct starling_lset *ls, const char **err,
+			bool named)
 {
 	const char *s = series, *e = series + len, *n0;
 	char stackbuf[256];

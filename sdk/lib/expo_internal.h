@@ -24,8 +24,8 @@ struct starling_expo_parser {
 	bool eof_seen;
 	struct starling_expo_error err;
 	char msg[256];
-	struct expo_om *om; /* strict OpenMetrics state, allocated on demand */
-	struct expo_proto *proto;     /* protobuf decoder state, on demand */
+	struct expo_om *om;		  /* strict OpenMetrics state, allocated on demand */
+	struct expo_proto *proto;	  /* protobuf decoder state, on demand */
 	struct starling_expo_exemplar ex; /* the OpenMetrics exemplar of the event */
 };
 

@@ -196,7 +196,10 @@ static void put_escaped(struct expo_proto *x, const char *s)
 	const char *run = s;
 
 	for (; *s; s++) {
-		const char *rep = *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : NULL;
+		const char *rep = *s == '\\'   ? "\\\\"
+				  : *s == '"'  ? "\\\""
+				  : *s == '\n' ? "\\n"
+					       : NULL;
 
 		if (!rep)
 			continue;
@@ -263,7 +266,8 @@ size_t expo_format_om_float(double f, char out[40])
 			for (int i = 1; i < nd; i++)
 				out[n++] = digits[i];
 		}
-		n += (size_t)snprintf(out + n, 40 - n, "e%c%02d", x < 0 ? '-' : '+', x < 0 ? -x : x);
+		n +=
+		    (size_t)snprintf(out + n, 40 - n, "e%c%02d", x < 0 ? '-' : '+', x < 0 ? -x : x);
 		return n;
 	}
 	if (dp <= 0) {
@@ -345,8 +349,8 @@ static int add_exemplar(struct starling_expo_parser *p, const pb_exemplar *e)
 	puts_(x, "{");
 	for (size_t i = 0; i < e->n_label; i++) {
 		if (!valid_name(e->label[i]->name, false))
-			return expo_fail_at(p, x->n_msg, 1, "family %s: invalid exemplar label name",
-					    x->mf->name);
+			return expo_fail_at(p, x->n_msg, 1,
+					    "family %s: invalid exemplar label name", x->mf->name);
 		if (i)
 			puts_(x, ",");
 		puts_(x, e->label[i]->name);
@@ -420,8 +424,8 @@ static int check_side(struct starling_expo_parser *p, pb_span *const *sp, size_t
 	return 0;
 }
 
-static struct starling_bucket_span *copy_spans(struct expo_proto *x, size_t at,
-					       pb_span *const *sp, size_t n)
+static struct starling_bucket_span *copy_spans(struct expo_proto *x, size_t at, pb_span *const *sp,
+					       size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		x->spans[at + i].offset = sp[i]->offset;
@@ -571,8 +575,9 @@ static int read_family(struct starling_expo_parser *p)
 				    p, x->n_msg, (unsigned)x->msg_off + 1,
 				    "protobuf: family %s: invalid label name \"%.64s\"",
 				    x->mf->name,
-				    x->mf->metric[m]->label[l]->name ? x->mf->metric[m]->label[l]->name
-								     : "");
+				    x->mf->metric[m]->label[l]->name
+					? x->mf->metric[m]->label[l]->name
+					: "");
 	x->mi = 0;
 	x->st = 0;
 	x->meta = 0;
@@ -706,8 +711,9 @@ static int metric_step(struct starling_expo_parser *p, const pb_metric *m,
 		if (native && (p->flags & STARLING_EXPO_NATIVE_HISTOGRAMS) &&
 		    !(p->flags & STARLING_EXPO_CLASSIC_HISTOGRAMS))
 			return 0;
-		count = !h ? 0 : h->sample_count_float > 0 ? h->sample_count_float
-							   : (double)h->sample_count;
+		count = !h			    ? 0
+			: h->sample_count_float > 0 ? h->sample_count_float
+						    : (double)h->sample_count;
 		if (st == 1) {
 			gen_series(x, m, "_count", NULL, NULL, ev);
 			ev->value = count;

@@ -63,8 +63,9 @@ enum starling_expo_format {
 
 /* The protobuf media type and its Accept-header entry (native-histograms.md
  * section 1). */
-#define STARLING_EXPO_PROTOBUF_MEDIA                                                              \
-	"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+#define STARLING_EXPO_PROTOBUF_MEDIA                                                               \
+	"application/"                                                                             \
+	"vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
 
 /* Parser flags. */
 /* Check everything inside starling_expo_next():
@@ -84,7 +85,7 @@ enum starling_expo_format {
  * STARLING_EXPO_HISTOGRAM event (and its classic series only with
  * STARLING_EXPO_CLASSIC_HISTOGRAMS too). Without it every histogram comes
  * out as classic series (_count, _sum, _bucket; +Inf synthesized). */
-#define STARLING_EXPO_NATIVE_HISTOGRAMS (1u << 1)
+#define STARLING_EXPO_NATIVE_HISTOGRAMS	 (1u << 1)
 #define STARLING_EXPO_CLASSIC_HISTOGRAMS (1u << 2)
 
 /* The Accept header Alloy's prometheus.scrape sends by default (protocols.md

@@ -3,7 +3,7 @@
 // It serves a counter with exemplars, a classic histogram, a native
 // histogram (with classic buckets too) and a summary on /metrics, in
 // protobuf, OpenMetrics or Prometheus text as the Accept header asks.
-// -observe N observes N values at start and a few every second.
+// It observes 100 values at start and, unless -static, 5 more every second.
 package main
 
 import (
@@ -21,6 +21,7 @@ import (
 func main() {
 	addr := flag.String("listen", "127.0.0.1:0", "listen address")
 	targets := flag.Int("series", 1, "label values per metric (bench)")
+	static := flag.Bool("static", false, "observe only at start (values stay fixed)")
 	flag.Parse()
 	reg := prometheus.NewRegistry()
 	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -56,11 +57,15 @@ func main() {
 		}
 	}
 	observe(100)
-	go func() {
-		for range time.Tick(time.Second) {
-			observe(5)
-		}
-	}()
+	if !*static {
+		go tick(observe)
+	}
 	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	log.Fatal(http.ListenAndServe(*addr, nil))
+}
+
+func tick(observe func(int)) {
+	for range time.Tick(time.Second) {
+		observe(5)
+	}
 }
