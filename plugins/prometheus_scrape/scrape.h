@@ -199,6 +199,8 @@ struct scrape_scratch {
 	 * while it grows; pointers are fixed up when the batch is sent). */
 	char *xpool;
 	size_t xpool_len, xpool_cap;
+	char *nl_body; /* a Prometheus-text body plus the '\n' it lacked */
+	size_t nl_cap;
 	struct cache_entry **evict;
 	size_t n_evict, evict_cap;
 	struct starling_lset lset;

@@ -53,6 +53,7 @@ void scrape_scratch_free(struct scrape_scratch *s)
 	free(s->xo);
 	free(s->ext);
 	free(s->xpool);
+	free(s->nl_body);
 	free(s->evict);
 	free(s->meta);
 	free(s->meta_out);
@@ -863,6 +864,8 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 	struct starling_expo_event ev;
 	enum starling_expo_format fmt;
 	bool fallback = false;
+	const char *body;
+	size_t body_len = r->body_len;
 	unsigned flags = (cfg->native_histograms ? STARLING_EXPO_NATIVE_HISTOGRAMS : 0) |
 			 (cfg->classic_histograms ? STARLING_EXPO_CLASSIC_HISTOGRAMS : 0);
 	int rc;
@@ -880,7 +883,27 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 	} else {
 		starling_expo_set_format(s->parser, fmt, flags);
 	}
-	starling_expo_reset(s->parser, r->body, r->body_len);
+	body = r->body;
+	if (fmt == STARLING_EXPO_PROMETHEUS && r->body_len && r->body[r->body_len - 1] != '\n') {
+		/* Prometheus' text parser takes a last line without '\n'
+		 * (model/textparse/promparse.go); ours needs the '\n' as a
+		 * sentinel: parse a copy that has it. */
+		if (r->body_len + 1 > s->nl_cap) {
+			char *nb = realloc(s->nl_body, r->body_len + 1);
+
+			if (!nb) {
+				snprintf(st->error, sizeof(st->error), "out of memory");
+				return -ENOMEM;
+			}
+			s->nl_body = nb;
+			s->nl_cap = r->body_len + 1;
+		}
+		memcpy(s->nl_body, r->body, r->body_len);
+		s->nl_body[r->body_len] = '\n';
+		body = s->nl_body;
+		body_len = r->body_len + 1;
+	}
+	starling_expo_reset(s->parser, body, body_len);
 	c->seen = 0;
 	c->cursor = NULL;
 	while ((rc = starling_expo_next(s->parser, &ev)) > 0) {

@@ -1,0 +1,319 @@
+/* Unit tests: prometheus.scrape over the protobuf format (native
+ * histograms, their staleness markers, native_histogram_bucket_limit and
+ * native_histogram_min_bucket_factor, exemplars) and a Prometheus-text page
+ * without a trailing newline. Behaviour as Prometheus' scrape loop:
+ * scrape/scrape.go (bucket limit fails the scrape), scrape/target.go
+ * (bucketLimitAppender, maxSchemaAppender), tsdb/head_append.go (a stale
+ * marker of a histogram series is a histogram with the stale NaN sum). */
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.pb-c.h"
+#include "mock_host.h"
+#include "scrape.h"
+#include <starling/histogram.h>
+
+/* What the receiver saw in the last batch. */
+struct seen {
+	size_t series, hists, stale_hists, exemplars;
+	int32_t schema;
+	size_t buckets;
+	uint64_t count;
+	char ex_label[64];
+};
+
+static int on_batch(void *arg, const struct starling_series_batch *b)
+{
+	struct seen *s = arg;
+
+	memset(s, 0, sizeof(*s));
+	s->series = b->n_series;
+	for (size_t i = 0; b->ext && i < b->n_series; i++) {
+		const struct starling_series_ext *x =
+		    (const void *)((const char *)b->ext + i * b->ext_size);
+
+		for (size_t k = 0; k < x->n_histograms; k++) {
+			const struct starling_histogram *h = &x->histograms[k];
+			uint64_t bits;
+
+			memcpy(&bits, &h->sum, 8);
+			if (bits == STARLING_STALE_NAN_BITS) {
+				s->stale_hists++;
+				continue;
+			}
+			s->hists++;
+			s->schema = h->schema;
+			s->buckets = h->n_positive + h->n_negative;
+			s->count = h->count_int;
+		}
+		s->exemplars += x->n_exemplars;
+		if (x->n_exemplars && x->exemplars[0].n_labels)
+			snprintf(s->ex_label, sizeof(s->ex_label), "%s=%s",
+				 x->exemplars[0].labels[0].name, x->exemplars[0].labels[0].value);
+	}
+	return 0;
+}
+
+/* A body with one native histogram (schema 3, 8 buckets at indexes 0..7,
+ * one observation each) with a bucket exemplar, and a counter with an
+ * exemplar. */
+static size_t make_body(uint8_t *buf, bool with_hist)
+{
+	Io__Prometheus__Client__BucketSpan sp = IO__PROMETHEUS__CLIENT__BUCKET_SPAN__INIT, *sps[1];
+	Io__Prometheus__Client__Histogram h = IO__PROMETHEUS__CLIENT__HISTOGRAM__INIT;
+	Io__Prometheus__Client__Bucket bk = IO__PROMETHEUS__CLIENT__BUCKET__INIT, *bks[1];
+	Io__Prometheus__Client__Exemplar ex = IO__PROMETHEUS__CLIENT__EXEMPLAR__INIT;
+	Io__Prometheus__Client__Timestamp ts = IO__PROMETHEUS__CLIENT__TIMESTAMP__INIT;
+	Io__Prometheus__Client__LabelPair xl = IO__PROMETHEUS__CLIENT__LABEL_PAIR__INIT, *xls[1];
+	Io__Prometheus__Client__Counter c = IO__PROMETHEUS__CLIENT__COUNTER__INIT;
+	Io__Prometheus__Client__Metric m1 = IO__PROMETHEUS__CLIENT__METRIC__INIT, *ms1[1];
+	Io__Prometheus__Client__Metric m2 = IO__PROMETHEUS__CLIENT__METRIC__INIT, *ms2[1];
+	Io__Prometheus__Client__MetricFamily f1 = IO__PROMETHEUS__CLIENT__METRIC_FAMILY__INIT;
+	Io__Prometheus__Client__MetricFamily f2 = IO__PROMETHEUS__CLIENT__METRIC_FAMILY__INIT;
+	int64_t d[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+	const Io__Prometheus__Client__MetricFamily *fams[2] = {&f2, &f1};
+	size_t len = 0;
+
+	sp.has_offset = sp.has_length = 1;
+	sp.offset = 0;
+	sp.length = 8;
+	sps[0] = &sp;
+	xl.name = "trace_id";
+	xl.value = "abc";
+	xls[0] = &xl;
+	ts.has_seconds = 1;
+	ts.seconds = 1700000000;
+	ex.n_label = 1;
+	ex.label = xls;
+	ex.has_value = 1;
+	ex.value = 0.3;
+	ex.timestamp = &ts;
+	bk.has_upper_bound = 1;
+	bk.upper_bound = 1;
+	bk.has_cumulative_count = 1;
+	bk.cumulative_count = 8;
+	bk.exemplar = &ex;
+	bks[0] = &bk;
+	h.has_schema = 1;
+	h.schema = 3;
+	h.has_sample_count = 1;
+	h.sample_count = 8;
+	h.has_sample_sum = 1;
+	h.sample_sum = 5;
+	h.n_positive_span = 1;
+	h.positive_span = sps;
+	h.n_positive_delta = 8;
+	h.positive_delta = d;
+	h.n_bucket = 1;
+	h.bucket = bks;
+	m1.histogram = &h;
+	ms1[0] = &m1;
+	f1.name = "lat_seconds";
+	f1.has_type = 1;
+	f1.type = IO__PROMETHEUS__CLIENT__METRIC_TYPE__HISTOGRAM;
+	f1.n_metric = 1;
+	f1.metric = ms1;
+	c.has_value = 1;
+	c.value = 7;
+	c.exemplar = &ex;
+	m2.counter = &c;
+	ms2[0] = &m2;
+	f2.name = "req_total";
+	f2.has_type = 1;
+	f2.type = IO__PROMETHEUS__CLIENT__METRIC_TYPE__COUNTER;
+	f2.n_metric = 1;
+	f2.metric = ms2;
+	for (int i = 0; i < (with_hist ? 2 : 1); i++) {
+		size_t n = io__prometheus__client__metric_family__get_packed_size(fams[i]);
+
+		buf[len++] = (uint8_t)n; /* < 128 */
+		len += io__prometheus__client__metric_family__pack(fams[i], buf + len);
+	}
+	return len;
+}
+
+struct rig {
+	struct mock_host *m;
+	struct scrape_config cfg;
+	struct scrape_scratch scratch;
+	struct scrape_target *t;
+	struct scrape_ctx ctx;
+	struct seen seen;
+};
+
+static void rig_init(struct rig *g)
+{
+	struct starling_label in[1] = {{"__address__", "10.0.0.1:9100"}};
+	char err[256];
+
+	memset(g, 0, sizeof(*g));
+	g->m = mock_host_new("prometheus.scrape.t", NULL, "", err, sizeof(err));
+	CU_ASSERT_FATAL(g->m != NULL);
+	mock_host_set_quiet(g->m, true);
+	mock_host_set_receiver(g->m, on_batch, &g->seen);
+	g->cfg.job_name = "j";
+	g->cfg.interval_ms = 15000;
+	g->cfg.timeout_ms = 10000;
+	g->cfg.metrics_path = "/metrics";
+	g->cfg.scheme = "http";
+	g->cfg.honor_timestamps = true;
+	g->cfg.body_size_limit = SCRAPE_SAFETY_BODY_LIMIT;
+	g->cfg.fallback_format = STARLING_EXPO_PROMETHEUS;
+	g->cfg.native_histograms = true;
+	g->cfg.nh_max_schema = 8;
+	scrape_scratch_init(&g->scratch);
+	CU_ASSERT_FATAL(scrape_target_new(&g->cfg, in, 1, &g->t, err, sizeof(err)) == 0);
+	g->ctx.api = mock_host_api(g->m);
+	g->ctx.self = mock_host_self(g->m);
+	g->ctx.cfg = &g->cfg;
+	g->ctx.scratch = &g->scratch;
+}
+
+static void rig_free(struct rig *g)
+{
+	scrape_target_free(g->t);
+	scrape_scratch_free(&g->scratch);
+	mock_host_free(g->m);
+}
+
+static int rig_scrape(struct rig *g, const void *body, size_t len, const char *ct, int64_t ts,
+		      struct scrape_stats *st)
+{
+	struct scrape_result r = {0};
+
+	r.status = 200;
+	r.body = body;
+	r.body_len = len;
+	r.content_type = ct;
+	r.start_ms = ts;
+	return scrape_process(&g->ctx, g->t, &r, st);
+}
+
+#define PB_CT                                                                                      \
+	"application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; "               \
+	"encoding=delimited"
+
+static void test_native_and_staleness(void)
+{
+	struct rig g;
+	struct scrape_stats st;
+	uint8_t buf[1024];
+	size_t len;
+
+	rig_init(&g);
+	len = make_body(buf, true);
+	CU_ASSERT_EQUAL(rig_scrape(&g, buf, len, PB_CT, 1000, &st), 0);
+	CU_ASSERT(st.up);
+	CU_ASSERT_EQUAL(g.seen.hists, 1);
+	CU_ASSERT_EQUAL(g.seen.schema, 3);
+	CU_ASSERT_EQUAL(g.seen.buckets, 8);
+	CU_ASSERT_EQUAL(g.seen.count, 8);
+	/* the counter's and the histogram's (bucket) exemplar */
+	CU_ASSERT_EQUAL(g.seen.exemplars, 2);
+	CU_ASSERT_STRING_EQUAL(g.seen.ex_label, "trace_id=abc");
+	/* same timestamped exemplars again: not sent twice */
+	CU_ASSERT_EQUAL(rig_scrape(&g, buf, len, PB_CT, 2000, &st), 0);
+	CU_ASSERT_EQUAL(g.seen.hists, 1);
+	CU_ASSERT_EQUAL(g.seen.exemplars, 0);
+	/* the histogram disappears: a stale histogram marker */
+	len = make_body(buf, false);
+	CU_ASSERT_EQUAL(rig_scrape(&g, buf, len, PB_CT, 3000, &st), 0);
+	CU_ASSERT_EQUAL(g.seen.hists, 0);
+	CU_ASSERT_EQUAL(g.seen.stale_hists, 1);
+	CU_ASSERT_EQUAL(st.stale, 1);
+	/* end of run: the counter's marker is a float one */
+	CU_ASSERT_EQUAL(scrape_end_of_run(&g.ctx, g.t, 4000), 0);
+	CU_ASSERT_EQUAL(g.seen.stale_hists, 0);
+	rig_free(&g);
+}
+
+static void test_bucket_settings(void)
+{
+	struct rig g;
+	struct scrape_stats st;
+	uint8_t buf[1024];
+	size_t len = make_body(buf, true);
+
+	/* min bucket factor 1.1 -> schema 2: 8 buckets 0..7 merge to 0..4 */
+	rig_init(&g);
+	g.cfg.nh_max_schema = starling_histogram_schema_for_factor(1.1);
+	CU_ASSERT_EQUAL(rig_scrape(&g, buf, len, PB_CT, 1000, &st), 0);
+	CU_ASSERT_EQUAL(g.seen.schema, 2);
+	CU_ASSERT_EQUAL(g.seen.buckets, 5);
+	CU_ASSERT_EQUAL(g.seen.count, 8);
+	rig_free(&g);
+	/* bucket limit 3: schema 3 -> 2 (5 buckets) -> 1 (3 buckets: 0, 1, 2) */
+	rig_init(&g);
+	g.cfg.nh_bucket_limit = 3;
+	CU_ASSERT_EQUAL(rig_scrape(&g, buf, len, PB_CT, 1000, &st), 0);
+	CU_ASSERT_EQUAL(g.seen.schema, 1);
+	CU_ASSERT_EQUAL(g.seen.buckets, 3);
+	rig_free(&g);
+	/* a limit no schema can meet fails the scrape */
+	rig_init(&g);
+	g.cfg.nh_bucket_limit = 1;
+	CU_ASSERT_EQUAL(rig_scrape(&g, buf, len, PB_CT, 1000, &st), -E2BIG);
+	CU_ASSERT(!st.up);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.error, "native_histogram_bucket_limit"));
+	CU_ASSERT_EQUAL(g.seen.hists, 0);
+	rig_free(&g);
+	/* native histograms off: the classic view of the same histogram */
+	rig_init(&g);
+	g.cfg.native_histograms = false;
+	CU_ASSERT_EQUAL(rig_scrape(&g, buf, len, PB_CT, 1000, &st), 0);
+	CU_ASSERT_EQUAL(g.seen.hists, 0);
+	/* req_total, lat_seconds_count/_sum/_bucket{1.0,+Inf}, 5 report series */
+	CU_ASSERT_EQUAL(g.seen.series, 1 + 4 + 5);
+	rig_free(&g);
+}
+
+static void test_bad_protobuf(void)
+{
+	struct rig g;
+	struct scrape_stats st;
+	uint8_t buf[1024];
+	size_t len;
+
+	rig_init(&g);
+	len = make_body(buf, true);
+	CU_ASSERT_EQUAL(rig_scrape(&g, buf, len - 3, PB_CT, 1000, &st), -EINVAL);
+	CU_ASSERT(!st.up);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.error, "protobuf"));
+	rig_free(&g);
+}
+
+static void test_text_without_final_newline(void)
+{
+	struct rig g;
+	struct scrape_stats st;
+	const char *body = "a 1\nb{x=\"y\"} 2";
+
+	rig_init(&g);
+	CU_ASSERT_EQUAL(rig_scrape(&g, body, strlen(body), "text/plain; version=0.0.4", 1000, &st),
+			0);
+	CU_ASSERT(st.up);
+	CU_ASSERT_EQUAL(st.scraped, 2);
+	rig_free(&g);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned fails;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("prometheus_scrape_native", NULL, NULL);
+	CU_add_test(s, "native histograms, exemplars, staleness", test_native_and_staleness);
+	CU_add_test(s, "bucket limit and min bucket factor", test_bucket_settings);
+	CU_add_test(s, "bad protobuf body", test_bad_protobuf);
+	CU_add_test(s, "Prometheus text without a final newline", test_text_without_final_newline);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return fails ? 1 : 0;
+}
