@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,14 +49,25 @@ typedef Io__Prometheus__Client__Timestamp pb_ts;
 /* Largest single message accepted (the Go client rejects larger). */
 #define PROTO_MAX_MSG ((uint64_t)INT32_MAX)
 
-struct alloc_hdr {
-	size_t size;
-	size_t pad; /* keeps the payload 16-byte aligned */
+/* protobuf-c allocates every message, string and array of a family
+ * separately; a bump arena (reset per family, freed never per object) makes
+ * that cheap and caps it at the budget. */
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t cap, used;
+	max_align_t data[];
 };
 
 struct expo_proto {
 	ProtobufCAllocator alloc;
 	size_t budget, used;
+	struct arena_chunk *chunks; /* newest first; reused after a reset */
+	/* le/quantile strings of recent bounds (bounds repeat per series) */
+	struct {
+		double v;
+		char s[40];
+	} fmt_cache[32];
+	unsigned fmt_valid;
 	pb_family *mf;
 	size_t off;  /* byte offset of the next length prefix */
 	size_t mi;   /* metric index in mf */
@@ -79,35 +91,59 @@ struct expo_proto {
 static void *pa_alloc(void *ctx, size_t size)
 {
 	struct expo_proto *x = ctx;
-	struct alloc_hdr *h;
+	struct arena_chunk *c = x->chunks;
+	size_t need = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	void *p;
 
-	if (size > x->budget || x->used > x->budget - size)
+	if (need > x->budget || x->used > x->budget - need)
 		return NULL;
-	h = malloc(sizeof(*h) + size);
-	if (!h)
-		return NULL;
-	h->size = size;
-	x->used += size;
-	return h + 1;
+	/* chunks after the head are full or were reset: walk to one with room */
+	while (c && c->cap - c->used < need)
+		c = c->next;
+	if (!c) {
+		size_t cap = need > (64u << 10) ? need : (64u << 10);
+
+		c = malloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->cap = cap;
+		c->used = 0;
+		c->next = x->chunks;
+		x->chunks = c;
+	}
+	p = (char *)c->data + c->used;
+	c->used += need;
+	x->used += need;
+	return p;
 }
 
 static void pa_free(void *ctx, void *ptr)
 {
-	struct expo_proto *x = ctx;
-	struct alloc_hdr *h;
-
-	if (!ptr)
-		return;
-	h = (struct alloc_hdr *)ptr - 1;
-	x->used -= h->size;
-	free(h);
+	(void)ctx;
+	(void)ptr; /* freed with the arena */
 }
 
+/* Forget the current family: the arena is rewound, its chunks kept (all
+ * but 1 MiB of them freed, so one huge family does not pin memory). */
 static void drop_family(struct expo_proto *x)
 {
-	if (x->mf)
-		io__prometheus__client__metric_family__free_unpacked(x->mf, &x->alloc);
+	struct arena_chunk **pc = &x->chunks;
+	size_t kept = 0;
+
 	x->mf = NULL;
+	x->used = 0;
+	while (*pc) {
+		struct arena_chunk *c = *pc;
+
+		if (kept + c->cap > (1u << 20) && kept) {
+			*pc = c->next;
+			free(c);
+			continue;
+		}
+		kept += c->cap;
+		c->used = 0;
+		pc = &c->next;
+	}
 }
 
 void expo_proto_free(struct expo_proto *x)
@@ -115,6 +151,12 @@ void expo_proto_free(struct expo_proto *x)
 	if (!x)
 		return;
 	drop_family(x);
+	while (x->chunks) {
+		struct arena_chunk *c = x->chunks;
+
+		x->chunks = c->next;
+		free(c);
+	}
 	free(x->txt);
 	free(x->ex);
 	free(x->spans);
@@ -291,6 +333,27 @@ size_t expo_format_om_float(double f, char out[40])
 	}
 	out[n] = '\0';
 	return n;
+}
+
+static uint64_t bits_hash(double v)
+{
+	uint64_t b;
+
+	memcpy(&b, &v, sizeof(b));
+	return (b * UINT64_C(0x9e3779b97f4a7c15)) >> 59;
+}
+
+/* expo_format_om_float through a small cache keyed by the value's bits. */
+static const char *fmt_bound(struct expo_proto *x, double v)
+{
+	unsigned i = (unsigned)(bits_hash(v) & 31);
+
+	if (!((x->fmt_valid >> i) & 1) || memcmp(&x->fmt_cache[i].v, &v, sizeof(v)) != 0) {
+		expo_format_om_float(v, x->fmt_cache[i].s);
+		x->fmt_cache[i].v = v;
+		x->fmt_valid |= 1u << i;
+	}
+	return x->fmt_cache[i].s;
 }
 
 /* Series text: name+suffix{labels[,extra="val"]}. */
@@ -654,7 +717,6 @@ static int metric_step(struct starling_expo_parser *p, const pb_metric *m,
 {
 	struct expo_proto *x = p->proto;
 	unsigned st = x->st++;
-	char num[40];
 
 	switch (x->mf->type) {
 	case IO__PROMETHEUS__CLIENT__METRIC_TYPE__COUNTER:
@@ -686,8 +748,8 @@ static int metric_step(struct starling_expo_parser *p, const pb_metric *m,
 			gen_series(x, m, "_sum", NULL, NULL, ev);
 			ev->value = s ? s->sample_sum : 0;
 		} else if (st - 2 < nq) {
-			expo_format_om_float(s->quantile[st - 2]->quantile, num);
-			gen_series(x, m, "", "quantile", num, ev);
+			gen_series(x, m, "", "quantile",
+				   fmt_bound(x, s->quantile[st - 2]->quantile), ev);
 			ev->value = s->quantile[st - 2]->value;
 		} else {
 			return 0;
@@ -728,8 +790,7 @@ static int metric_step(struct starling_expo_parser *p, const pb_metric *m,
 		if (b < nb) {
 			const Io__Prometheus__Client__Bucket *bk = h->bucket[b];
 
-			expo_format_om_float(bk->upper_bound, num);
-			gen_series(x, m, "_bucket", "le", num, ev);
+			gen_series(x, m, "_bucket", "le", fmt_bound(x, bk->upper_bound), ev);
 			ev->value = bk->cumulative_count_float > 0 ? bk->cumulative_count_float
 								   : (double)bk->cumulative_count;
 			if (bk->exemplar) {

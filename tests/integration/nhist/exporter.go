@@ -10,6 +10,7 @@ import (
 	"flag"
 	"log"
 	"math/rand"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -22,6 +23,7 @@ func main() {
 	addr := flag.String("listen", "127.0.0.1:0", "listen address")
 	targets := flag.Int("series", 1, "label values per metric (bench)")
 	static := flag.Bool("static", false, "observe only at start (values stay fixed)")
+	ports := flag.Int("ports", 1, "also listen on the next ports-1 ports (bench: many targets)")
 	flag.Parse()
 	reg := prometheus.NewRegistry()
 	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -61,6 +63,14 @@ func main() {
 		go tick(observe)
 	}
 	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	host, port, err := net.SplitHostPort(*addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	first, _ := strconv.Atoi(port)
+	for i := 1; i < *ports; i++ {
+		go func(a string) { log.Fatal(http.ListenAndServe(a, nil)) }(net.JoinHostPort(host, strconv.Itoa(first+i)))
+	}
 	log.Fatal(http.ListenAndServe(*addr, nil))
 }
 
