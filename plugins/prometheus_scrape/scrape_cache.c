@@ -657,9 +657,34 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 
 /* Returns the new entry, or NULL with *rc set (-EINVAL: the series text is
  * malformed, which fails the scrape; *why says why). */
+/* Prometheus 3's text parsers rewrite the le label of a histogram's
+ * series and the quantile label of a summary's in OpenMetrics float form
+ * (model/textparse/promparse.go normalizeFloatsInLabelValues), so "1" and
+ * "1.0" name the same bucket whatever the format; protobuf ones already are. */
+static int normalize_float_label(struct starling_lset *ls, enum starling_metric_type type)
+{
+	const char *name = type == STARLING_METRIC_HISTOGRAM ? "le"
+			   : type == STARLING_METRIC_SUMMARY ? "quantile"
+							     : NULL;
+	const char *v = name ? starling_lset_get(ls, name) : NULL;
+	char out[40], *end;
+	double f;
+
+	if (!v || !*v)
+		return 0;
+	f = strtod(v, &end);
+	if (*end || end == v)
+		return 0;
+	starling_expo_format_float(f, out);
+	if (strcmp(out, v) == 0)
+		return 0;
+	return starling_lset_set_str(ls, name, out);
+}
+
 static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_target *t,
-				      enum starling_expo_format fmt, const char *raw, size_t len,
-				      XXH128_hash_t h, int *rc, const char **why)
+				      enum starling_expo_format fmt, enum starling_metric_type type,
+				      const char *raw, size_t len, XXH128_hash_t h, int *rc,
+				      const char **why)
 {
 	struct scrape_scratch *s = ctx->scratch;
 	const struct scrape_config *cfg = ctx->cfg;
@@ -678,6 +703,12 @@ static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_targ
 	if (s->lset.n > UINT16_MAX) {
 		*rc = -EINVAL;
 		*why = "too many labels";
+		return NULL;
+	}
+	if (fmt != STARLING_EXPO_PROTOBUF && type != STARLING_METRIC_UNKNOWN &&
+	    normalize_float_label(&s->lset, type)) {
+		*rc = -ENOMEM;
+		*why = "out of memory";
 		return NULL;
 	}
 	r = merge_target_labels(cfg, t, &s->lset);
@@ -866,6 +897,9 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 	bool fallback = false;
 	const char *body;
 	size_t body_len = r->body_len;
+	char fam[256]; /* the family of the last TYPE line, for le/quantile */
+	size_t fam_len = 0;
+	enum starling_metric_type fam_type = STARLING_METRIC_UNKNOWN;
 	unsigned flags = (cfg->native_histograms ? STARLING_EXPO_NATIVE_HISTOGRAMS : 0) |
 			 (cfg->classic_histograms ? STARLING_EXPO_CLASSIC_HISTOGRAMS : 0);
 	int rc;
@@ -913,6 +947,11 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		int64_t ts;
 		bool hist = rc == STARLING_EXPO_HISTOGRAM;
 
+		if (rc == STARLING_EXPO_TYPE && ev.family_len < sizeof(fam)) {
+			memcpy(fam, ev.family, ev.family_len);
+			fam_len = ev.family_len;
+			fam_type = ev.type;
+		}
 		if (rc != STARLING_EXPO_SAMPLE && !hist) {
 			if (collect_meta)
 				meta_event(s, &ev,
@@ -931,7 +970,12 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 				continue; /* duplicate series in one scrape: first wins */
 			e->prev_seen = e->last_seen;
 		} else {
-			e = cache_miss(ctx, t, fmt, ev.series, ev.series_len, h, &rc, &why);
+			e = cache_miss(ctx, t, fmt,
+				       ev.name_len >= fam_len &&
+					       memcmp(ev.series, fam, fam_len) == 0
+					   ? fam_type
+					   : STARLING_METRIC_UNKNOWN,
+				       ev.series, ev.series_len, h, &rc, &why);
 			if (!e) {
 				snprintf(st->error, sizeof(st->error), "line %u: %s", ev.line, why);
 				return rc;

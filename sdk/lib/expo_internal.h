@@ -66,8 +66,5 @@ void expo_proto_reset(struct expo_proto *x);
 /* The parameters after the protobuf media type (";proto=...;encoding=...")
  * name MetricFamily and delimited encoding. */
 bool expo_proto_params_ok(const char *s, size_t len);
-/* Go's FormatFloat(f, 'g', -1, 64) plus ".0" when it has neither '.' nor
- * 'e' (Prometheus' formatOpenMetricsFloat); returns the length. */
-size_t expo_format_om_float(double f, char out[40]);
 
 #endif

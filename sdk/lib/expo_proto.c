@@ -269,7 +269,7 @@ static bool valid_name(const char *s, bool metric)
 
 /* Go's strconv.FormatFloat(f, 'g', -1, 64), then ".0" appended when the
  * result has neither '.' nor 'e' (Prometheus' formatOpenMetricsFloat). */
-size_t expo_format_om_float(double f, char out[40])
+size_t starling_expo_format_float(double f, char out[40])
 {
 	char tmp[40], digits[24];
 	int prec, nd = 0, x, dp;
@@ -343,13 +343,13 @@ static uint64_t bits_hash(double v)
 	return (b * UINT64_C(0x9e3779b97f4a7c15)) >> 59;
 }
 
-/* expo_format_om_float through a small cache keyed by the value's bits. */
+/* starling_expo_format_float through a small cache keyed by the value's bits. */
 static const char *fmt_bound(struct expo_proto *x, double v)
 {
 	unsigned i = (unsigned)(bits_hash(v) & 31);
 
 	if (!((x->fmt_valid >> i) & 1) || memcmp(&x->fmt_cache[i].v, &v, sizeof(v)) != 0) {
-		expo_format_om_float(v, x->fmt_cache[i].s);
+		starling_expo_format_float(v, x->fmt_cache[i].s);
 		x->fmt_cache[i].v = v;
 		x->fmt_valid |= 1u << i;
 	}

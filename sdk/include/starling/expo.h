@@ -210,6 +210,12 @@ struct starling_expo_error starling_expo_error(const struct starling_expo_parser
 int starling_expo_series_labels(const char *series, size_t len, enum starling_expo_format format,
 				struct starling_lset *ls, const char **err);
 
+/* Go's strconv.FormatFloat(f, 'g', -1, 64), with ".0" appended when the
+ * result has neither '.' nor 'e' (Prometheus' formatOpenMetricsFloat, used
+ * for le and quantile label values). Writes a NUL-terminated string of at
+ * most 39 chars; returns its length. Pure. */
+size_t starling_expo_format_float(double f, char out[40]);
+
 /* Parse an exemplar's label part ("{...}", possibly "{}") into ls, as
  * starling_expo_series_labels() does without a metric name. */
 int starling_expo_exemplar_labels(const char *text, size_t len, struct starling_lset *ls,

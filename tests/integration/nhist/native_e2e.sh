@@ -10,6 +10,9 @@
 #   st_proto  protobuf, scrape_native_histograms   == prom_self, series and values
 #   st_both   protobuf, + scrape_classic_histograms: its classic series == st_text's
 #   st_text   OpenMetrics text only
+#   st_prom   Prometheus text 0.0.4 only (client_golang writes le="1" there;
+#             le/quantile are normalized as Prometheus 3 does, so its
+#             classic series equal st_both's too)
 # Then: histogram_quantile over the native histogram; exemplars via
 # /api/v1/query_exemplars (counter and native histogram) from st_live, which
 # scrapes a second exporter whose values keep changing (2.42's receiver
@@ -109,6 +112,7 @@ EOF
 	scrape st_proto 'scrape_native_histograms = true;'
 	scrape st_both 'scrape_native_histograms = true; scrape_classic_histograms = true;'
 	scrape st_text 'scrape_protocols = [ "OpenMetricsText1.0.0", "OpenMetricsText0.0.1" ];'
+	scrape st_prom 'scrape_protocols = [ "PrometheusText0.0.4" ];'
 	scrape st_live 'scrape_native_histograms = true;' $LIVE
 	cat <<EOF
   {
@@ -131,7 +135,7 @@ wait_200 "http://$ST/-/ready" starling "$ST_PID" "$ST_PORT"
 
 # Let every job scrape a few times.
 deadline=$((SECONDS + 30))
-until python3 "$HERE/query.py" http://$PROM ready st_proto st_both st_text prom_self; do
+until python3 "$HERE/query.py" http://$PROM ready st_proto st_both st_text st_prom prom_self; do
 	[ $SECONDS -lt $deadline ] || fail "not every job reached Prometheus in 30 s"
 	sleep 0.5
 done
@@ -139,7 +143,9 @@ sleep 2
 python3 "$HERE/query.py" http://$PROM compare st_proto prom_self ||
 	fail "st_proto (protobuf, native) differs from Prometheus' own scrape"
 python3 "$HERE/query.py" http://$PROM compare-classic st_both st_text ||
-	fail "classic series from protobuf differ from the text format's"
+	fail "classic series from protobuf differ from the OpenMetrics text's"
+python3 "$HERE/query.py" http://$PROM compare-classic st_both st_prom ||
+	fail "classic series from protobuf differ from the Prometheus text's"
 python3 "$HERE/query.py" http://$PROM quantile st_proto || fail "histogram_quantile"
 deadline=$((SECONDS + 20))
 until python3 "$HERE/query.py" http://$PROM exemplars st_live; do

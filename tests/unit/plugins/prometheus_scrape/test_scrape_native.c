@@ -299,6 +299,42 @@ static void test_text_without_final_newline(void)
 	rig_free(&g);
 }
 
+/* le / quantile values as Prometheus 3 normalizes them in text formats */
+static char norm_seen[256];
+
+static int on_norm(void *arg, const struct starling_series_batch *b)
+{
+	size_t len = 0;
+
+	(void)arg;
+	norm_seen[0] = '\0';
+	for (size_t i = 0; i < b->n_series; i++)
+		for (size_t j = 0; j < b->series[i].n_labels; j++) {
+			const struct starling_label *l = &b->series[i].labels[j];
+
+			if (!strcmp(l->name, "le") || !strcmp(l->name, "quantile"))
+				len += (size_t)snprintf(norm_seen + len, sizeof(norm_seen) - len,
+							"%s=%s ", l->name, l->value);
+		}
+	return 0;
+}
+
+static void test_text_le_normalized(void)
+{
+	struct rig g;
+	struct scrape_stats st;
+	const char *body = "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\n"
+			   "h_count 1\nh_sum 1\n# TYPE s summary\ns{quantile=\"0.50\"} 2\n"
+			   "# TYPE g gauge\ng{le=\"1\"} 3\n";
+
+	rig_init(&g);
+	mock_host_set_receiver(g.m, on_norm, NULL);
+	CU_ASSERT_EQUAL(rig_scrape(&g, body, strlen(body), "text/plain; version=0.0.4", 1000, &st),
+			0);
+	CU_ASSERT_STRING_EQUAL(norm_seen, "le=1.0 le=+Inf quantile=0.5 le=1 ");
+	rig_free(&g);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -311,6 +347,7 @@ int main(void)
 	CU_add_test(s, "bucket limit and min bucket factor", test_bucket_settings);
 	CU_add_test(s, "bad protobuf body", test_bad_protobuf);
 	CU_add_test(s, "Prometheus text without a final newline", test_text_without_final_newline);
+	CU_add_test(s, "le and quantile normalized in text", test_text_le_normalized);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
