@@ -56,6 +56,8 @@ struct scrape_config {
 	uint64_t label_limit;
 	uint64_t label_name_length_limit;
 	uint64_t label_value_length_limit;
+	uint64_t target_limit;			       /* 0 = none */
+	char *failure_log_file;			       /* scrape_failure_log_file, NULL = none */
 	struct starling_relabel_rules *metric_relabel; /* may be NULL */
 	struct starling_http_auth *auth;	       /* may be NULL */
 	bool clustering;
@@ -147,7 +149,11 @@ struct scrape_target {
 	void *owner;	   /* the component instance */
 	uint64_t key;	   /* ownership key (starling_target_key) */
 	uint64_t identity; /* hash of the input labels */
-	int64_t phase_ms;  /* starling_scrape_phase(key, interval) */
+	int64_t phase_ms;  /* starling_scrape_phase(key, interval_ms) */
+	/* __scrape_interval__ / __scrape_timeout__ (default: the component's) */
+	int64_t interval_ms;
+	int64_t timeout_ms;
+	char timeout_header[64]; /* X-Prometheus-Scrape-Timeout-Seconds line */
 
 	/* Synthetic series: target labels + __name__, sorted, and hashes. */
 	struct starling_label *report_labels[SCRAPE_N_REPORT_MAX];
@@ -265,6 +271,14 @@ struct scrape_stats {
 int scrape_target_new(const struct scrape_config *cfg, const struct starling_label *in, size_t n,
 		      struct scrape_target **out, char *err, size_t errlen);
 void scrape_target_free(struct scrape_target *t);
+
+/* The X-Prometheus-Scrape-Timeout-Seconds header line for timeout_ms
+ * ("...: 10", "...: 2.5"). */
+void scrape_timeout_header(int64_t timeout_ms, char *buf, size_t len);
+
+/* Prometheus' model.ParseDuration ("1m30s", "500ms", "1h", "0"): ms in *out,
+ * 0 or -EINVAL. */
+int scrape_parse_duration(const char *s, int64_t *out);
 
 /* Append "%XX"-escaped s (Go url.QueryEscape) to buf; returns 0 or -ENOSPC. */
 int scrape_query_escape(const char *s, char *buf, size_t cap, size_t *len);

@@ -1185,7 +1185,7 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 	report[4] = (double)st->added;
 	/* extra_metrics: body size is -1 when over body_size_limit, 0 on any
 	 * other failure (Prometheus) */
-	report[5] = (double)ctx->cfg->timeout_ms / 1000.0;
+	report[5] = (double)t->timeout_ms / 1000.0;
 	report[6] = (double)ctx->cfg->sample_limit;
 	report[7] = rc == 0 ? (double)r->body_len : r->error == -EFBIG ? -1 : 0;
 	/* In the steady state every cached series was in this scrape: nothing
@@ -1252,7 +1252,7 @@ void scrape_submit(struct starling_http_client *http, const struct scrape_config
 		   struct scrape_target *t, int64_t now_ms, starling_http_done_fn done, void *arg,
 		   const char *submit_error)
 {
-	const char *headers[2] = {c->accept, c->timeout_header};
+	const char *headers[2] = {c->accept, t->timeout_header};
 	struct starling_http_request req = {0};
 	int rc;
 
@@ -1260,7 +1260,7 @@ void scrape_submit(struct starling_http_client *http, const struct scrape_config
 	req.url = t->url;
 	req.headers = headers;
 	req.n_headers = 2;
-	req.timeout_ms = c->timeout_ms;
+	req.timeout_ms = t->timeout_ms;
 	req.body_limit = (size_t)c->body_size_limit;
 	req.accept_gzip = c->enable_compression;
 	req.user_agent = "Starling/" STARLING_VERSION;

@@ -6,7 +6,12 @@
  * (bucketLimitAppender, maxSchemaAppender), tsdb/head_append.go (a stale
  * marker of a histogram series is a histogram with the stale NaN sum). */
 #include <CUnit/Basic.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,6 +340,190 @@ static void test_text_le_normalized(void)
 	rig_free(&g);
 }
 
+/* ---- per-target settings (component with a free, closed port) ---------- */
+
+static int closed_port(void)
+{
+	struct sockaddr_in a = {0};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bind(fd, (struct sockaddr *)&a, sizeof(a));
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	port = ntohs(a.sin_port);
+	close(fd); /* nothing listens there now: scrapes fail at once */
+	return port;
+}
+
+/* up samples per target idx seen so far. */
+static void count_up(struct mock_host *m, unsigned counts[4])
+{
+	memset(counts, 0, 4 * sizeof(counts[0]));
+	for (size_t i = 0; i < mock_host_forwarded_batches(m); i++) {
+		const struct starling_series_batch *b = mock_host_forwarded_batch(m, i);
+
+		for (size_t j = 0; j < b->n_series; j++) {
+			const char *n = NULL, *idx = NULL;
+
+			for (size_t k = 0; k < b->series[j].n_labels; k++) {
+				if (!strcmp(b->series[j].labels[k].name, "__name__"))
+					n = b->series[j].labels[k].value;
+				if (!strcmp(b->series[j].labels[k].name, "idx"))
+					idx = b->series[j].labels[k].value;
+			}
+			if (n && idx && !strcmp(n, "up") && idx[0] >= '0' && idx[0] < '4')
+				counts[idx[0] - '0']++;
+		}
+	}
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *start_component(const char *cfg, struct mock_host **mp)
+{
+	const struct starling_component_type *type = &prometheus_scrape_type;
+	char err[256];
+	void *inst = NULL;
+	struct mock_host *m =
+	    mock_host_new("prometheus.scrape.p", type->schema, cfg, err, sizeof(err));
+
+	CU_ASSERT_FATAL(m != NULL);
+	mock_host_set_quiet(m, true);
+	CU_ASSERT_FATAL(
+	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
+	CU_ASSERT_FATAL(type->start(inst) == 0);
+	*mp = m;
+	return inst;
+}
+
+static void stop_component(void *inst, struct mock_host *m)
+{
+	prometheus_scrape_type.stop(inst);
+	prometheus_scrape_type.destroy(inst);
+	mock_host_free(m);
+}
+
+/* Two targets with their own __scrape_interval__ keep their own cadence
+ * (Prometheus: the target labels override the job's interval). */
+static void test_per_target_interval(void)
+{
+	struct mock_host *m;
+	unsigned c[4];
+	char cfg[1024];
+	int port = closed_port();
+	void *inst;
+	int64_t deadline;
+
+	snprintf(
+	    cfg, sizeof(cfg),
+	    "targets = ( { *address__ = \"127.0.0.1:%d\"; idx = \"0\"; "
+	    "*scrape_interval__ = \"100ms\"; *scrape_timeout__ = \"50ms\"; },"
+	    "{ *address__ = \"127.0.0.1:%d\"; idx = \"1\"; *scrape_interval__ = \"400ms\"; } );"
+	    "forward_to = [ \"x.y\" ]; scrape_interval = \"1s\"; scrape_timeout = \"50ms\";",
+	    port, port);
+	inst = start_component(cfg, &m);
+	deadline = mono_ms() + 10000;
+	do {
+		struct timespec ts = {0, 20 * 1000000L};
+
+		nanosleep(&ts, NULL);
+		count_up(m, c);
+	} while (c[0] < 12 && mono_ms() < deadline);
+	stop_component(inst, m);
+	/* 12 slots of 100 ms are 1.1-1.2 s: 3 or 4 slots of 400 ms */
+	CU_ASSERT(c[0] >= 12);
+	CU_ASSERT(c[1] >= 2 && c[1] <= 5);
+	/* a timeout over the target's interval is refused like Prometheus */
+	{
+		struct scrape_config cf = {0};
+		struct starling_label in[2] = {{"__address__", "h:1"},
+					       {"__scrape_interval__", "1s"}};
+		struct scrape_target *t = NULL;
+		char err[256];
+		int64_t ms;
+
+		cf.job_name = "j";
+		cf.metrics_path = "/m";
+		cf.scheme = "http";
+		cf.interval_ms = 60000;
+		cf.timeout_ms = 10000;
+		CU_ASSERT_EQUAL(scrape_target_new(&cf, in, 2, &t, err, sizeof(err)), -EINVAL);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "scrape timeout cannot be greater"));
+		in[1].value = "1m30s";
+		CU_ASSERT_EQUAL(scrape_target_new(&cf, in, 2, &t, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(t->interval_ms, 90000);
+		CU_ASSERT_STRING_EQUAL(t->timeout_header,
+				       "X-Prometheus-Scrape-Timeout-Seconds: 10");
+		scrape_target_free(t);
+		in[1].value = "5x";
+		CU_ASSERT_EQUAL(scrape_target_new(&cf, in, 2, &t, err, sizeof(err)), -EINVAL);
+		CU_ASSERT_EQUAL(scrape_parse_duration("1h2m3s4ms", &ms), 0);
+		CU_ASSERT_EQUAL(ms, 3723004);
+		CU_ASSERT_EQUAL(scrape_parse_duration("2d", &ms), 0);
+		CU_ASSERT_EQUAL(ms, 172800000);
+		CU_ASSERT_EQUAL(scrape_parse_duration("3s1m", &ms), -EINVAL);
+		CU_ASSERT_EQUAL(scrape_parse_duration("", &ms), -EINVAL);
+		CU_ASSERT_EQUAL(scrape_parse_duration("1.5s", &ms), -EINVAL);
+	}
+}
+
+/* Over target_limit every target fails without a request, up 0 and the
+ * reason (Prometheus scrapePool.sync: errTargetLimit); the failures also go
+ * to scrape_failure_log_file as JSON lines. */
+static void test_target_limit_and_failure_log(void)
+{
+	struct mock_host *m;
+	unsigned c[4];
+	char cfg[1024], path[] = "/tmp/starling-scrape-failures-XXXXXX", line[2048];
+	int port = closed_port(), fd = mkstemp(path);
+	void *inst;
+	int64_t deadline;
+	FILE *f;
+	int lines = 0, limit_lines = 0;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	snprintf(cfg, sizeof(cfg),
+		 "targets = ( { *address__ = \"127.0.0.1:%d\"; idx = \"0\"; },"
+		 "{ *address__ = \"127.0.0.1:%d\"; idx = \"1\"; },"
+		 "{ *address__ = \"127.0.0.1:%d\"; idx = \"2\"; } );"
+		 "forward_to = [ \"x.y\" ]; scrape_interval = \"100ms\"; target_limit = 2;"
+		 "scrape_failure_log_file = \"%s\";",
+		 port, port, port, path);
+	inst = start_component(cfg, &m);
+	deadline = mono_ms() + 10000;
+	do {
+		struct timespec ts = {0, 20 * 1000000L};
+
+		nanosleep(&ts, NULL);
+		count_up(m, c);
+	} while ((c[0] < 2 || c[1] < 2 || c[2] < 2) && mono_ms() < deadline);
+	stop_component(inst, m);
+	CU_ASSERT(c[0] >= 2 && c[1] >= 2 && c[2] >= 2);
+	f = fopen(path, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	while (fgets(line, sizeof(line), f)) {
+		lines++;
+		limit_lines +=
+		    strstr(line, "\"err\":\"target_limit exceeded (number of targets: 3, "
+				 "limit: 2)\"") != NULL &&
+		    strstr(line, "\"msg\":\"Scrape failed\"") != NULL &&
+		    strstr(line, "\"idx\":") != NULL;
+	}
+	fclose(f);
+	unlink(path);
+	CU_ASSERT(lines >= 6);
+	CU_ASSERT_EQUAL(limit_lines, lines);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -348,6 +537,10 @@ int main(void)
 	CU_add_test(s, "bad protobuf body", test_bad_protobuf);
 	CU_add_test(s, "Prometheus text without a final newline", test_text_without_final_newline);
 	CU_add_test(s, "le and quantile normalized in text", test_text_le_normalized);
+	CU_add_test(s, "per-target __scrape_interval__ / __scrape_timeout__",
+		    test_per_target_interval);
+	CU_add_test(s, "target_limit and scrape_failure_log_file",
+		    test_target_limit_and_failure_log);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
