@@ -112,6 +112,13 @@ static int check(const char *name, const char *buf, size_t len, enum starling_ex
 			ret = 2;
 			goto out;
 		}
+		if (lrc == -EILSEQ) {
+			fprintf(stderr,
+				"%u:1: warning: NUL byte in a label value (the scraper drops this "
+				"series)\n",
+				ev.line);
+			continue;
+		}
 		if (lrc) {
 			/* Column of the series start (after any leading blanks). */
 			const char *ls0 = ev.series;

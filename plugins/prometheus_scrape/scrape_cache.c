@@ -694,6 +694,18 @@ static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_targ
 
 	*why = NULL;
 	r = starling_expo_series_labels(raw, len, fmt, &s->lset, why);
+	if (r == -EILSEQ) {
+		/* A NUL byte in a label value: Prometheus takes it, a C-string
+		 * label cannot carry it. Drop this series (cached as dropped,
+		 * so logged once), keep the page. */
+		if (ctx->api->log)
+			ctx->api->log(ctx->self, STARLING_LOG_WARN,
+				      "%s: series dropped: NUL byte in a label value of %.*s",
+				      t->url, (int)(len > 200 ? 200 : len), raw);
+		flags |= ENTRY_DROPPED;
+		starling_lset_clear(&s->lset);
+		r = 0;
+	}
 	if (r) {
 		*rc = r;
 		if (!*why)
@@ -705,19 +717,19 @@ static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_targ
 		*why = "too many labels";
 		return NULL;
 	}
-	if (fmt != STARLING_EXPO_PROTOBUF && type != STARLING_METRIC_UNKNOWN &&
-	    normalize_float_label(&s->lset, type)) {
+	if (!(flags & ENTRY_DROPPED) && fmt != STARLING_EXPO_PROTOBUF &&
+	    type != STARLING_METRIC_UNKNOWN && normalize_float_label(&s->lset, type)) {
 		*rc = -ENOMEM;
 		*why = "out of memory";
 		return NULL;
 	}
-	r = merge_target_labels(cfg, t, &s->lset);
+	r = flags & ENTRY_DROPPED ? 0 : merge_target_labels(cfg, t, &s->lset);
 	if (r) {
 		*rc = r;
 		*why = "label name too long";
 		return NULL;
 	}
-	if (cfg->metric_relabel) {
+	if (cfg->metric_relabel && !(flags & ENTRY_DROPPED)) {
 		r = starling_relabel_apply(cfg->metric_relabel, &s->lset, &s->rs);
 		if (r < 0) {
 			*rc = r;

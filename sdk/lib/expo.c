@@ -619,6 +619,7 @@ labels:
 			vlen = (size_t)(s - v0);
 			if (nul) {
 				why = "NUL byte in label value";
+				rc = -EILSEQ;
 				goto out;
 			}
 			if (esc) {

@@ -206,7 +206,10 @@ struct starling_expo_error starling_expo_error(const struct starling_expo_parser
  * (starling_lset order: `__name__` at its byte-order position). Labels with
  * an empty value are dropped (Prometheus semantics). Returns 0, -EINVAL
  * (malformed text or a duplicate label name; a message in err if non-NULL,
- * static string), -ENOMEM. Since ABI 1.0. */
+ * static string), -EILSEQ (a label value holds a NUL byte: valid in both
+ * text formats, but not representable in a struct starling_label; the
+ * scraper drops such a series and keeps the rest of the page), -ENOMEM.
+ * Since ABI 1.0. */
 int starling_expo_series_labels(const char *series, size_t len, enum starling_expo_format format,
 				struct starling_lset *ls, const char **err);
 

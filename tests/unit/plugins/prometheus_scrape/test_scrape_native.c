@@ -304,6 +304,24 @@ static void test_text_without_final_newline(void)
 	rig_free(&g);
 }
 
+/* A NUL byte in a label value: Prometheus takes the page; Starling keeps
+ * the page and drops that one series (a C-string label cannot carry it). */
+static void test_nul_in_label_value(void)
+{
+	struct rig g;
+	struct scrape_stats st;
+	static const char body[] = "a{x=\"a\0b\"} 1\nb 2\n";
+
+	rig_init(&g);
+	CU_ASSERT_EQUAL(
+	    rig_scrape(&g, body, sizeof(body) - 1, "text/plain; version=0.0.4", 1000, &st), 0);
+	CU_ASSERT(st.up);
+	CU_ASSERT_EQUAL(st.scraped, 2);
+	CU_ASSERT_EQUAL(st.post_relabel, 1);
+	CU_ASSERT_EQUAL(g.seen.series, 1 + 5);
+	rig_free(&g);
+}
+
 /* le / quantile values as Prometheus 3 normalizes them in text formats */
 static char norm_seen[256];
 
@@ -537,6 +555,7 @@ int main(void)
 	CU_add_test(s, "bad protobuf body", test_bad_protobuf);
 	CU_add_test(s, "Prometheus text without a final newline", test_text_without_final_newline);
 	CU_add_test(s, "le and quantile normalized in text", test_text_le_normalized);
+	CU_add_test(s, "NUL byte in a label value", test_nul_in_label_value);
 	CU_add_test(s, "per-target __scrape_interval__ / __scrape_timeout__",
 		    test_per_target_interval);
 	CU_add_test(s, "target_limit and scrape_failure_log_file",
