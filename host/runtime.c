@@ -185,9 +185,12 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Added to the monotonic clock by runtime_clock_step (tests only). */
+static int64_t clock_step_ms;
+
 static int64_t mono_ms(void)
 {
-	return mono_ns() / 1000000;
+	return mono_ns() / 1000000 + __atomic_load_n(&clock_step_ms, __ATOMIC_RELAXED);
 }
 
 static void stat_add(struct starling_component *c, enum cb_kind k, int64_t start_ns, int ret)
@@ -1516,6 +1519,14 @@ int runtime_apply(struct runtime *rt, struct cfg_doc *doc)
 		 "removed)",
 		 rt->n_insts, added, changed, kept, removed);
 	return 0;
+}
+
+void runtime_clock_step(struct runtime *rt, int64_t ms)
+{
+	__atomic_add_fetch(&clock_step_ms, ms, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&rt->tlock);
+	pthread_cond_broadcast(&rt->tcond);
+	pthread_mutex_unlock(&rt->tlock);
 }
 
 void runtime_tick(struct runtime *rt)
