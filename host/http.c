@@ -4,6 +4,7 @@
  * endpoint needs it, and bad requests get 4xx, never a crash.
  */
 #include "http.h"
+#include "http_params.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -26,7 +27,6 @@
 
 #define HTTP_THREADS 2
 #define MAX_REPLICAS 16
-#define MAX_LABELS   64
 
 struct http_server {
 	struct MHD_Daemon *d;
@@ -204,24 +204,6 @@ static enum MHD_Result serve_metrics(struct http_server *s, struct MHD_Connectio
 	return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", buf, len, true);
 }
 
-static int parse_key(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
-		return -EINVAL;
-	errno = 0;
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-		v = strtoull(s + 2, &end, 16);
-	else
-		v = strtoull(s, &end, 10);
-	if (errno || *end || end == s)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static enum MHD_Result serve_owner(struct http_server *s, struct MHD_Connection *conn)
 {
 	const char *ks = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "key");
@@ -243,34 +225,14 @@ static enum MHD_Result serve_owner(struct http_server *s, struct MHD_Connection 
 		return reply_json_error(conn, MHD_HTTP_BAD_REQUEST,
 					"give exactly one of key=<uint64> or labels=<JSON object>");
 	if (ks) {
-		if (parse_key(ks, &key))
+		if (http_parse_key(ks, &key))
 			return reply_json_error(conn, MHD_HTTP_BAD_REQUEST,
 						"key must be a decimal or 0x-hex uint64");
 	} else {
-		cJSON *j = cJSON_Parse(ls), *it;
-		struct starling_label labels[MAX_LABELS];
-		size_t nl = 0;
-		bool bad = !cJSON_IsObject(j);
-		cJSON *obj = bad ? NULL : j;
-
-		cJSON_ArrayForEach(it, obj)
-		{
-			if (!cJSON_IsString(it) || nl == MAX_LABELS || !it->string) {
-				bad = true;
-				break;
-			}
-			labels[nl].name = it->string;
-			labels[nl].value = it->valuestring;
-			nl++;
-		}
-		if (bad) {
-			cJSON_Delete(j);
+		if (http_labels_key(ls, &key))
 			return reply_json_error(conn, MHD_HTTP_BAD_REQUEST,
 						"labels must be a JSON object of at most 64 "
 						"string values");
-		}
-		key = starling_target_key(labels, nl, NULL, 0, NULL, 0);
-		cJSON_Delete(j);
 	}
 	n = cluster_owners(s->cluster, key, names, (size_t)replicas);
 	o = cJSON_CreateObject();
@@ -336,17 +298,13 @@ static enum MHD_Result route(struct http_server *s, struct MHD_Connection *conn,
 	if (!strcmp(url, "/api/v0/components") || !strcmp(url, "/api/v0/components/"))
 		return reply_json(conn, MHD_HTTP_OK, runtime_components_json(s->rt));
 	if (!strncmp(url, comp_prefix, sizeof(comp_prefix) - 1)) {
-		const char *id = url + sizeof(comp_prefix) - 1;
-		const char *slash = strchr(id, '/');
 		char idbuf[512];
 		char *out = NULL;
 		int r;
 
-		if (!slash || strcmp(slash, "/targets") || slash == id ||
-		    (size_t)(slash - id) >= sizeof(idbuf))
+		if (http_component_targets_path(url + sizeof(comp_prefix) - 1, idbuf,
+						sizeof(idbuf)))
 			return reply_json_error(conn, MHD_HTTP_NOT_FOUND, "not found");
-		memcpy(idbuf, id, (size_t)(slash - id));
-		idbuf[slash - id] = '\0';
 		r = runtime_targets_json(s->rt, idbuf, &out);
 		if (r == -ENOENT)
 			return reply_json_error(conn, MHD_HTTP_NOT_FOUND, "unknown component");

@@ -379,6 +379,16 @@ static void test_delta(void)
 					 &out, &n_out, err, sizeof(err)) < 0,
 			1);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	/* a gzip body long enough to be inflated, with corrupt deflate data:
+	 * the inflate buffer used to leak on this error (found by
+	 * fuzz_pprof_delta; LeakSanitizer in the ASan build catches it) */
+	CU_ASSERT_EQUAL(
+	    pyro_delta_apply(&st, "memory",
+			     (const uint8_t *)"\x1f\x8b\x08\x00\0\0\0\0\0\x03"
+					      "\xff\xff\xff\xff\xff\xff\0\0\0\0\x10\0\0\0",
+			     24, &out, &n_out, err, sizeof(err)),
+	    -EBADMSG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "gunzip"));
 	CU_ASSERT_EQUAL(pyro_delta_apply(&st, "memory", pb, nb, &out, &n_out, err, sizeof(err)), 0);
 	free(out);
 	free(raw);

@@ -1,0 +1,28 @@
+/*
+ * Fuzz the HTTP API's parameter parsers (host/http_params.c) with the bytes
+ * a client controls: the owner query's key= and labels= (JSON), and the
+ * component id path of /api/v0/components/<id>/targets. The input is one
+ * NUL-terminated string given to all three. Nothing may crash, leak or read
+ * out of bounds; a bad value is only refused.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_params.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *s = malloc(size + 1), id[512];
+	uint64_t key;
+
+	if (!s)
+		return 0;
+	memcpy(s, data, size);
+	s[size] = '\0';
+	(void)http_parse_key(s, &key);
+	(void)http_labels_key(s, &key);
+	(void)http_component_targets_path(s, id, sizeof(id));
+	free(s);
+	return 0;
+}
