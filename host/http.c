@@ -25,8 +25,18 @@
 #include "ui_html.h"
 #include "units.h"
 
-#define HTTP_THREADS 2
-#define MAX_REPLICAS 16
+/* Connection handling (libmicrohttpd): slow or idle clients must not take
+ * the API down. Handlers never block on a client (epoll, non-blocking I/O),
+ * so threads are not the limit; connection slots are. Each client address
+ * gets at most HTTP_PER_IP_LIMIT of HTTP_CONNECTION_LIMIT slots, so one host
+ * opening hundreds of slow connections locks out only itself, and an idle
+ * or trickling connection is closed after HTTP_IDLE_TIMEOUT_S without a
+ * byte (a scrape or a UI request takes milliseconds). */
+#define HTTP_THREADS	      4
+#define HTTP_CONNECTION_LIMIT 1024
+#define HTTP_PER_IP_LIMIT     32
+#define HTTP_IDLE_TIMEOUT_S   10
+#define MAX_REPLICAS	      16
 
 struct http_server {
 	struct MHD_Daemon *d;
@@ -264,8 +274,20 @@ static enum MHD_Result route(struct http_server *s, struct MHD_Connection *conn,
 		char *msg = NULL;
 		int r;
 
+		const char *csrf;
+
 		if (!post)
 			return reply_405(conn, "POST");
+		csrf = http_reload_refusal(
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site"),
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						MHD_HTTP_HEADER_CONTENT_TYPE));
+		if (csrf) {
+			log_msg(STARLING_LOG_WARN, "http", "POST /-/reload: %s", csrf);
+			return reply_fmt(conn, MHD_HTTP_FORBIDDEN, "%s\n", csrf);
+		}
 		r = runtime_reload(s->rt, &msg);
 		if (r == 0) {
 			free(msg);
@@ -359,7 +381,14 @@ int http_start(struct http_server **out, const char *addr, struct runtime *rt,
 	char host[256], port[8];
 	unsigned p;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned conn_limit = HTTP_CONNECTION_LIMIT;
+	struct rlimit rl;
 	int r;
+
+	/* leave descriptors for the rest of the daemon (scrapes, segments) */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < 2 * (rlim_t)conn_limit)
+		conn_limit = rl.rlim_cur > 256 ? (unsigned)(rl.rlim_cur / 2) : 128;
 
 	if (parse_hostport(addr, host, sizeof(host), &p)) {
 		snprintf(err, errlen, "invalid listen address \"%s\"", addr);
@@ -386,8 +415,9 @@ int http_start(struct http_server **out, const char *addr, struct runtime *rt,
 		flags |= MHD_USE_IPv6;
 	s->d = MHD_start_daemon(flags, (uint16_t)p, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR,
 				res->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)128,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)conn_limit,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_IP_LIMIT,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	freeaddrinfo(res);
 	if (!s->d) {

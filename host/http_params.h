@@ -26,4 +26,17 @@ int http_labels_key(const char *json, uint64_t *out);
  * non-empty id shorter than cap. Copies the id into id. 0 or -ENOENT. */
 int http_component_targets_path(const char *rest, char *id, size_t cap);
 
+/* POST /-/reload from a browser on another site must not work (CSRF): a
+ * cross-origin request carries Origin (every current browser sends it on a
+ * POST), and an HTML form can only send the Content-Types
+ * application/x-www-form-urlencoded, multipart/form-data and text/plain.
+ * So a reload is refused when Origin is present and names another host than
+ * Host, or Sec-Fetch-Site says cross-site/same-site, or the Content-Type is
+ * one a form can send. `curl -X POST` (no Origin, no Content-Type) and
+ * requests with a JSON or custom body type are accepted. origin, host,
+ * fetch_site and content_type may be NULL (header absent). Returns NULL when
+ * allowed, else the reason (static text). */
+const char *http_reload_refusal(const char *origin, const char *host, const char *fetch_site,
+				const char *content_type);
+
 #endif

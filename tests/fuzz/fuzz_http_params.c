@@ -1,7 +1,8 @@
 /*
  * Fuzz the HTTP API's parameter parsers (host/http_params.c) with the bytes
  * a client controls: the owner query's key= and labels= (JSON), and the
- * component id path of /api/v0/components/<id>/targets. The input is one
+ * component id path of /api/v0/components/<id>/targets, and the headers
+ * the /-/reload CSRF check reads. The input is one
  * NUL-terminated string given to all three. Nothing may crash, leak or read
  * out of bounds; a bad value is only refused.
  */
@@ -23,6 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)http_parse_key(s, &key);
 	(void)http_labels_key(s, &key);
 	(void)http_component_targets_path(s, id, sizeof(id));
+	(void)http_reload_refusal(s, s, s, s);
+	(void)http_reload_refusal(s, "127.0.0.1:12345", NULL, NULL);
 	free(s);
 	return 0;
 }

@@ -78,6 +78,32 @@ static void test_component_path(void)
 	CU_ASSERT_EQUAL(http_component_targets_path("abcdefgh/targets", id, sizeof(id)), -ENOENT);
 }
 
+static void test_reload_csrf(void)
+{
+	/* allowed: curl -X POST, same origin, JSON, a custom type */
+	CU_ASSERT_PTR_NULL(http_reload_refusal(NULL, "127.0.0.1:12345", NULL, NULL));
+	CU_ASSERT_PTR_NULL(
+	    http_reload_refusal("http://127.0.0.1:12345", "127.0.0.1:12345", "same-origin", NULL));
+	CU_ASSERT_PTR_NULL(http_reload_refusal("HTTP://LOCALHOST:1", "localhost:1", NULL, NULL));
+	CU_ASSERT_PTR_NULL(http_reload_refusal(NULL, "h", "none", "application/json"));
+	CU_ASSERT_PTR_NULL(http_reload_refusal(NULL, "h", NULL, "text/plainx"));
+	/* refused: another site, opaque origin, cross-site fetch, form types */
+	CU_ASSERT_PTR_NOT_NULL(
+	    http_reload_refusal("http://evil.example", "127.0.0.1:1", NULL, NULL));
+	CU_ASSERT_PTR_NOT_NULL(
+	    http_reload_refusal("http://127.0.0.1:2", "127.0.0.1:1", NULL, NULL));
+	CU_ASSERT_PTR_NOT_NULL(http_reload_refusal("http://127.0.0.1:1", NULL, NULL, NULL));
+	CU_ASSERT_PTR_NOT_NULL(http_reload_refusal("null", "h", NULL, NULL));
+	CU_ASSERT_PTR_NOT_NULL(http_reload_refusal("garbage", "h", NULL, NULL));
+	CU_ASSERT_PTR_NOT_NULL(http_reload_refusal(NULL, "h", "cross-site", NULL));
+	CU_ASSERT_PTR_NOT_NULL(http_reload_refusal(NULL, "h", "same-site", NULL));
+	CU_ASSERT_PTR_NOT_NULL(
+	    http_reload_refusal(NULL, "h", NULL, "application/x-www-form-urlencoded"));
+	CU_ASSERT_PTR_NOT_NULL(
+	    http_reload_refusal(NULL, "h", NULL, "Multipart/Form-Data; boundary=x"));
+	CU_ASSERT_PTR_NOT_NULL(http_reload_refusal(NULL, "h", NULL, " text/plain;charset=utf-8"));
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -89,6 +115,7 @@ int main(void)
 	CU_add_test(s, "key=: decimal or 0x-hex, \"0x\" refused", test_key);
 	CU_add_test(s, "labels=: JSON object of strings", test_labels);
 	CU_add_test(s, "component targets path", test_component_path);
+	CU_add_test(s, "/-/reload CSRF check", test_reload_csrf);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
