@@ -30,4 +30,9 @@ struct starling_http_auth {
  * read from their files when those changed. Caller frees both. */
 int http_auth_secrets(const struct starling_http_auth *a, char **password, char **token);
 
+/* Bytes of response buffers the client keeps between requests (the
+ * inflate buffer and the pooled wire buffers), for tests: after any
+ * response they stay within a few MiB however large it was. */
+size_t http_client_retained_bytes(struct starling_http_client *c);
+
 #endif
