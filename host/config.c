@@ -1539,3 +1539,19 @@ const char *cfg_where(const starling_config *node)
 {
 	return node ? node->where : "?";
 }
+
+const struct starling_config *cfg_find_where(const struct starling_config *node, const char *where,
+					     size_t len)
+{
+	if (!node)
+		return NULL;
+	if (strlen(node->where) == len && !strncmp(node->where, where, len))
+		return node;
+	for (size_t i = 0; i < node->n_children; i++) {
+		const struct starling_config *hit = cfg_find_where(node->children[i], where, len);
+
+		if (hit)
+			return hit;
+	}
+	return NULL;
+}
