@@ -26,6 +26,7 @@
 #include "loader.h"
 #include "log.h"
 #include "runtime.h"
+#include "suggest.h"
 #include "units.h"
 
 #define SHUTDOWN_BOUND_S 10
@@ -160,7 +161,19 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 		else if (!strcmp(key, "log.level"))
 			c->ovr.log_level = val;
 		else {
-			fprintf(stderr, "starling: unknown flag --%s (see starling --help)\n", key);
+			static const char *const flags[] = {"config",	 "plugins-dir",
+							    "state-dir", "server.http.listen-addr",
+							    "log.level", "help"};
+			const char *s =
+			    suggest_closest(key, flags, sizeof(flags) / sizeof(flags[0]));
+
+			if (s)
+				fprintf(stderr,
+					"starling: unknown flag --%s (did you mean --%s?)\n", key,
+					s);
+			else
+				fprintf(stderr,
+					"starling: unknown flag --%s (see starling --help)\n", key);
 			return 2;
 		}
 	}
