@@ -295,6 +295,7 @@ static void component_release(struct cfg_component *c)
 	free(c->type_name);
 	free(c->name);
 	free(c->forward);
+	free(c->target_sources);
 	free(c->canon);
 }
 
@@ -946,9 +947,21 @@ static int validate_value(struct starling_config *n, const struct starling_confi
 			      "list of targets and discovery components ( { ... }, \"type.name\" )",
 			      errs))
 			return -EINVAL;
-		for (size_t i = 0; i < n->n_children; i++)
-			if (n->children[i]->kind != CFG_K_STRING && check_map(n->children[i], errs))
+		for (size_t i = 0; i < n->n_children; i++) {
+			const struct starling_config *e = n->children[i];
+
+			if (e->kind == CFG_K_STRING)
+				continue;
+			if (e->kind != CFG_K_GROUP) {
+				cfg_errors_add(errs,
+					       "%s: %s: expected a target { key = \"value\"; ... } "
+					       "or a component name \"type.name\", found %s",
+					       e->where, e->path, kind_name(e->kind));
 				ret = -EINVAL;
+			} else if (check_map(e, errs)) {
+				ret = -EINVAL;
+			}
+		}
 		return ret;
 	}
 	cfg_errors_add(errs, "%s: %s: schema declares unknown type %d", n->where, n->path,
@@ -1122,7 +1135,63 @@ static const char *accepts_name(uint32_t bits)
 		return "series and profiles";
 	if (bits & STARLING_ACCEPTS_PROFILE)
 		return "profiles";
+	if (bits & STARLING_ACCEPTS_TARGETS)
+		return "targets";
 	return "series";
+}
+
+static int push_index(size_t **v, size_t *n, size_t x, bool unique)
+{
+	size_t *nv;
+
+	for (size_t i = 0; unique && i < *n; i++)
+		if ((*v)[i] == x)
+			return 0;
+	nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	nv[(*n)++] = x;
+	return 0;
+}
+
+/* The strings of a STARLING_CFG_TARGETS list name producers of target sets:
+ * each must exist and its type must produce targets. The producer is an
+ * edge producer -> receiver (it "forwards" to the list's owner), so cycles
+ * are refused and receivers start first, as for forward_to. */
+static int resolve_target_sources(struct cfg_doc *d, size_t ci, const struct starling_config *list,
+				  size_t **adj, size_t *n_adj, struct cfg_errors *errs)
+{
+	struct cfg_component *c = &d->components[ci];
+	int ret = 0;
+
+	for (size_t e = 0; e < list->n_children; e++) {
+		const struct starling_config *r = list->children[e];
+		const struct cfg_component *p;
+		int t;
+
+		if (r->kind != CFG_K_STRING)
+			continue;
+		t = find_component(d, r->s);
+		if (t < 0) {
+			cfg_errors_add(errs, "%s: %s: unknown component \"%s\"", r->where, r->path,
+				       r->s);
+			ret = -EINVAL;
+			continue;
+		}
+		p = &d->components[t];
+		if (p->type && !(p->type->produces & STARLING_ACCEPTS_TARGETS)) {
+			cfg_errors_add(
+			    errs, "%s: %s: component \"%s\" (type %s) does not produce targets",
+			    r->where, r->path, r->s, p->type_name);
+			ret = -EINVAL;
+			continue;
+		}
+		if (push_index(&adj[t], &n_adj[t], ci, false) ||
+		    push_index(&c->target_sources, &c->n_target_sources, (size_t)t, true))
+			return -ENOMEM;
+	}
+	return ret;
 }
 
 /* Resolve every REF_LIST of component ci; edges go into c->forward (only for
@@ -1139,11 +1208,20 @@ static int resolve_refs(struct cfg_doc *d, size_t ci, size_t **adj, size_t *n_ad
 		const struct starling_config_key *k = &c->type->schema[j];
 		const struct starling_config *list;
 
-		if (k->type != STARLING_CFG_REF_LIST)
+		if (k->type != STARLING_CFG_REF_LIST && k->type != STARLING_CFG_TARGETS)
 			continue;
 		list = member(c->node, k->name);
 		if (!list || list->kind != CFG_K_ARRAY)
 			continue;
+		if (k->type == STARLING_CFG_TARGETS) {
+			int r = resolve_target_sources(d, ci, list, adj, n_adj, errs);
+
+			if (r == -ENOMEM)
+				return r;
+			if (r)
+				ret = r;
+			continue;
+		}
 		for (size_t e = 0; e < list->n_children; e++) {
 			const struct starling_config *r = list->children[e];
 			int t;

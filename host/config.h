@@ -63,6 +63,10 @@ struct cfg_component {
 	uint32_t type_built_minor;		    /* its plugin's built_minor */
 	size_t *forward;			    /* indices into doc->components of forward_to */
 	size_t n_forward;
+	/* Producers named by STARLING_CFG_TARGETS lists (indices into
+	 * doc->components), in config order, without repeats. */
+	size_t *target_sources;
+	size_t n_target_sources;
 	char *canon; /* canonical text of the config, to detect changes */
 };
 

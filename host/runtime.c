@@ -75,6 +75,10 @@ static struct starling_component *inst_new(struct runtime *rt, struct cfg_doc *d
 		pthread_rwlock_init(&c->recv_lock, &a);
 		pthread_rwlockattr_destroy(&a);
 	}
+	if (runtime_targets_inst_new(c)) {
+		log_msg(STARLING_LOG_ERROR, c->id, "out of memory: cannot receive target sets");
+		c->trx = NULL;
+	}
 	return c;
 }
 
@@ -224,6 +228,8 @@ static int inst_start(struct starling_component *c)
 		ret = c->type->start(c->inst);
 		stat_add(c, CB_START, t0, ret);
 	}
+	if (ret >= 0)
+		runtime_targets_started(c);
 	lifecycle_unlock(c);
 	if (ret < 0) {
 		/* A failed start is not stopped, only destroyed. */
@@ -266,6 +272,7 @@ static void inst_free(struct starling_component *c)
 	pthread_mutex_destroy(&c->cb_lock);
 	pthread_mutex_destroy(&c->lock);
 	pthread_rwlock_destroy(&c->recv_lock);
+	runtime_targets_inst_free(c);
 	cfg_doc_unref(c->doc);
 	free(c->fwd);
 	free(c->health_msg);
@@ -548,6 +555,7 @@ int runtime_apply_checked(struct runtime *rt, struct cfg_doc *doc, struct cfg_er
 				nw->stats[k].nanos += old[i]->stats[k].nanos;
 			}
 		} else {
+			runtime_targets_removed(old[i]);
 			log_msg(STARLING_LOG_INFO, old[i]->id, "removed");
 			removed++;
 		}
@@ -558,6 +566,7 @@ int runtime_apply_checked(struct runtime *rt, struct cfg_doc *doc, struct cfg_er
 	/* 3. Start in start order (receivers first). */
 	pthread_rwlock_wrlock(&rt->graph);
 	rewire_locked(rt, doc);
+	runtime_targets_rewire(rt, doc);
 	pthread_rwlock_unlock(&rt->graph);
 	for (size_t i = 0; i < rt->n_insts; i++) {
 		struct starling_component *c = rt->insts[i];
@@ -639,7 +648,9 @@ int runtime_create(struct runtime **out, struct cluster *cluster, const char *st
 	pthread_cond_init(&rt->done, NULL);
 	rt->n_workers = workers ? workers : RUNTIME_DEFAULT_WORKERS;
 	rt->workers = calloc(rt->n_workers, sizeof(*rt->workers));
-	if (!rt->workers || pthread_create(&rt->timer_thread, NULL, timer_main, rt)) {
+	if (!rt->workers || runtime_targets_init(rt) ||
+	    pthread_create(&rt->timer_thread, NULL, timer_main, rt)) {
+		runtime_targets_release(rt);
 		free(rt->workers);
 		free(rt->state_dir);
 		free(rt);
@@ -665,6 +676,11 @@ int runtime_create_validator(struct runtime **out, const char *state_dir)
 		return -ENOMEM;
 	rt->state_dir = strdup(state_dir);
 	if (!rt->state_dir) {
+		free(rt);
+		return -ENOMEM;
+	}
+	if (runtime_targets_init(rt)) {
+		free(rt->state_dir);
 		free(rt);
 		return -ENOMEM;
 	}
@@ -724,6 +740,7 @@ void runtime_destroy(struct runtime *rt)
 	if (rt->cluster)
 		cluster_on_view_change(rt->cluster, NULL, NULL);
 	cfg_doc_unref(rt->doc);
+	runtime_targets_release(rt);
 	free(rt->heap);
 	free(rt->workers);
 	free(rt->state_dir);

@@ -583,6 +583,7 @@ static const struct starling_host_api host_api = {
     .cluster_self = api_cluster_self,
     .cluster_subscribe = api_cluster_subscribe,
     .metric_register_labels = api_metric_register_labels,
+    .forward_targets = api_forward_targets,
 };
 
 /* The table handed to plugins built against ABI 1.0: the same functions,

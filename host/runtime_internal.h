@@ -18,6 +18,7 @@
 #define STARLING_HOST_RUNTIME_INTERNAL_H
 
 #include "runtime.h"
+#include "targets.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -43,6 +44,7 @@ enum cb_kind {
 	CB_TIMER,
 	CB_LIST_TARGETS,
 	CB_CLUSTER,
+	CB_RECEIVE_TARGETS,
 	CB_N
 };
 
@@ -76,6 +78,7 @@ struct starling_timer {
 	bool cancelled;
 	bool free_pending; /* free when the worker is done with it */
 	bool internal;	   /* host-owned (cluster debounce) */
+	bool own_stats;	   /* its callback records its own statistics */
 	pthread_t runner;
 };
 
@@ -116,6 +119,8 @@ struct starling_component {
 	unsigned work_jobs;   /* work_submit jobs queued or running (tlock) */
 	/* Reentrant types: receives hold it shared, update/stop exclusive. */
 	pthread_rwlock_t recv_lock;
+	struct targets_rx *trx;		      /* receivers of target sets only */
+	struct starling_timer *targets_timer; /* delivers them (tlock) */
 };
 
 struct job {
@@ -156,6 +161,7 @@ struct runtime {
 	bool last_reload_ok;
 	int64_t last_reload_ok_ms;
 	uint64_t reloads_ok, reloads_failed;
+	struct targets_hub *targets; /* latest target set per producer */
 };
 
 /* ---- time ------------------------------------------------------------- */
@@ -212,6 +218,19 @@ void api_set_health(starling_component *c, bool healthy, const char *msg);
 /* From a cluster thread: schedule each subscriber, at most once a second. */
 void on_view_change(void *arg, uint64_t epoch);
 double bits_to_double(uint64_t b);
+
+/* ---- target sets (runtime_targets.c) ------------------------------------ */
+
+int api_forward_targets(starling_component *c, const struct starling_target_set *set);
+int runtime_targets_init(struct runtime *rt);
+void runtime_targets_release(struct runtime *rt);
+int runtime_targets_inst_new(struct starling_component *c);
+void runtime_targets_inst_free(struct starling_component *c);
+void runtime_targets_started(struct starling_component *c);
+void runtime_targets_removed(struct starling_component *c);
+void runtime_targets_rewire(struct runtime *rt, const struct cfg_doc *doc);
+/* Targets in c's latest published set; -1 if none. */
+long runtime_targets_count(struct starling_component *c);
 
 /* ---- lifecycle (runtime.c) ---------------------------------------------- */
 

@@ -11,8 +11,9 @@
 #include <string.h>
 
 static const char *const cb_names[CB_N] = {
-    "create",	      "update",		 "start", "stop",	  "destroy",
-    "receive_series", "receive_profile", "timer", "list_targets", "cluster_change",
+    "create",	    "update",	      "start",		 "stop",
+    "destroy",	    "receive_series", "receive_profile", "timer",
+    "list_targets", "cluster_change", "receive_targets",
 };
 
 /* ---- introspection ------------------------------------------------------ */

@@ -162,7 +162,8 @@ static void run_timer(struct runtime *rt, struct starling_timer *t)
 	if (run) {
 		t0 = mono_ns();
 		t->fn(t->arg);
-		stat_add(c, t->internal ? CB_CLUSTER : CB_TIMER, t0, 0);
+		if (!t->own_stats)
+			stat_add(c, t->internal ? CB_CLUSTER : CB_TIMER, t0, 0);
 		pthread_mutex_lock(&rt->tlock);
 		t->running = false;
 		if (t->free_pending) {
@@ -322,6 +323,7 @@ void timers_free_all(struct starling_component *c)
 	}
 	c->timers = NULL;
 	c->sub_timer = NULL;
+	c->targets_timer = NULL;
 	pthread_mutex_unlock(&rt->tlock);
 }
 

@@ -61,6 +61,10 @@ struct mock_host {
 	struct starling_series_batch **batches;
 	size_t n_batches;
 	size_t n_profiles;
+	struct starling_target_set *last_targets; /* deep copy, NULL if none */
+	size_t n_target_sets;
+	mock_host_targets_fn targets_fn;
+	void *targets_arg;
 	mock_host_receiver_fn recv_fn;
 	void *recv_arg;
 	bool healthy;
@@ -710,6 +714,88 @@ static int api_forward_profile(starling_component *self, const struct starling_p
 	return 0;
 }
 
+static void free_target_set(struct starling_target_set *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_targets; i++) {
+		const struct starling_target *t = &c->targets[i];
+
+		for (size_t j = 0; j < t->n_labels; j++) {
+			free((char *)t->labels[j].name);
+			free((char *)t->labels[j].value);
+		}
+		free((void *)t->labels);
+	}
+	free((void *)c->targets);
+	free(c);
+}
+
+static struct starling_target_set *copy_target_set(const struct starling_target_set *set)
+{
+	struct starling_target_set *c = xcalloc(1, sizeof(*c));
+	struct starling_target *ts = xcalloc(set->n_targets, sizeof(*ts));
+
+	for (size_t i = 0; i < set->n_targets; i++) {
+		const struct starling_target *t = &set->targets[i];
+		struct starling_label *l = xcalloc(t->n_labels, sizeof(*l));
+
+		for (size_t j = 0; j < t->n_labels; j++) {
+			l[j].name = xstrdup(t->labels[j].name);
+			l[j].value = xstrdup(t->labels[j].value);
+		}
+		ts[i].labels = l;
+		ts[i].n_labels = t->n_labels;
+	}
+	c->targets = ts;
+	c->n_targets = set->n_targets;
+	return c;
+}
+
+/* Labels sorted by name, names unique and non-empty, values non-NULL: what
+ * the host checks before it accepts a set. */
+static bool target_set_ok(const struct starling_target_set *set)
+{
+	if (!set || (set->n_targets && !set->targets))
+		return false;
+	for (size_t i = 0; i < set->n_targets; i++) {
+		const struct starling_target *t = &set->targets[i];
+
+		if (t->n_labels && !t->labels)
+			return false;
+		for (size_t j = 0; j < t->n_labels; j++) {
+			if (!t->labels[j].name || !*t->labels[j].name || !t->labels[j].value)
+				return false;
+			if (j && strcmp(t->labels[j - 1].name, t->labels[j].name) >= 0)
+				return false;
+		}
+	}
+	return true;
+}
+
+static int api_forward_targets(starling_component *self, const struct starling_target_set *set)
+{
+	struct mock_host *m = M(self);
+	struct starling_target_set *c, *old;
+	mock_host_targets_fn fn;
+	void *arg;
+
+	if (!target_set_ok(set))
+		return -EINVAL;
+	c = copy_target_set(set);
+	pthread_mutex_lock(&m->lock);
+	old = m->last_targets;
+	m->last_targets = c;
+	m->n_target_sets++;
+	fn = m->targets_fn;
+	arg = m->targets_arg;
+	pthread_mutex_unlock(&m->lock);
+	free_target_set(old);
+	if (fn)
+		fn(arg, m->id, set);
+	return 0;
+}
+
 /* ---- metrics, health ------------------------------------------------------ */
 
 static starling_metric *api_metric_register(starling_component *self,
@@ -738,6 +824,43 @@ static starling_metric *api_metric_register(starling_component *self,
 	m->metrics[m->n_metrics - 1] = mm;
 	pthread_mutex_unlock(&m->lock);
 	return (starling_metric *)mm;
+}
+
+static bool label_name_ok(const char *n)
+{
+	if (!n || !*n || !(isalpha((unsigned char)*n) || *n == '_'))
+		return false;
+	for (const char *p = n; *p; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '_'))
+			return false;
+	return strcmp(n, "component_id") != 0;
+}
+
+/* The array is kept in the 1.0 "k=v,k2=v2" form, so mock_host_metric()
+ * finds metrics the same way whichever call registered them. */
+static starling_metric *api_metric_register_labels(starling_component *self,
+						   enum starling_self_metric_type type,
+						   const char *name, const char *help,
+						   const struct starling_label *labels,
+						   size_t n_labels)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	starling_metric *r;
+
+	for (size_t i = 0; labels && i < n_labels; i++)
+		if (!label_name_ok(labels[i].name) || !labels[i].value)
+			return NULL;
+	f = open_memstream(&buf, &len);
+	if (!f)
+		abort();
+	for (size_t i = 0; labels && i < n_labels; i++)
+		fprintf(f, "%s%s=%s", i ? "," : "", labels[i].name, labels[i].value);
+	fclose(f);
+	r = api_metric_register(self, type, name, help, buf);
+	free(buf);
+	return r;
 }
 
 static void api_metric_add(starling_metric *metric, double delta)
@@ -907,6 +1030,8 @@ struct mock_host *mock_host_new(const char *component_id, const struct starling_
 	a->cluster_epoch = api_cluster_epoch;
 	a->cluster_self = api_cluster_self;
 	a->cluster_subscribe = api_cluster_subscribe;
+	a->metric_register_labels = api_metric_register_labels;
+	a->forward_targets = api_forward_targets;
 	return m;
 }
 
@@ -954,6 +1079,7 @@ void mock_host_free(struct mock_host *m)
 		free(m->timers[i]);
 	free(m->timers);
 	mock_host_clear_forwarded(m);
+	free_target_set(m->last_targets);
 	for (size_t i = 0; i < m->n_strings; i++)
 		free(m->strings[i]);
 	free(m->strings);
@@ -1210,4 +1336,125 @@ void mock_host_cluster_change(struct mock_host *m, uint64_t epoch)
 	pthread_mutex_unlock(&m->lock);
 	if (fn)
 		fn(arg, epoch);
+}
+
+/* ---- target sets ---------------------------------------------------------- */
+
+void mock_host_set_targets_receiver(struct mock_host *m, mock_host_targets_fn fn, void *arg)
+{
+	pthread_mutex_lock(&m->lock);
+	m->targets_fn = fn;
+	m->targets_arg = arg;
+	pthread_mutex_unlock(&m->lock);
+}
+
+size_t mock_host_forwarded_target_sets(struct mock_host *m)
+{
+	size_t n;
+
+	pthread_mutex_lock(&m->lock);
+	n = m->n_target_sets;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+const struct starling_target_set *mock_host_last_targets(struct mock_host *m)
+{
+	const struct starling_target_set *s;
+
+	pthread_mutex_lock(&m->lock);
+	s = m->last_targets;
+	pthread_mutex_unlock(&m->lock);
+	return s;
+}
+
+int mock_host_deliver_targets(const struct starling_component_type *type, void *inst,
+			      const char *source, const struct starling_target_set *set)
+{
+	static const struct starling_target_set empty = {0};
+
+	if (!type || !type->receive_targets)
+		return -EOPNOTSUPP;
+	return type->receive_targets(inst, source, set ? set : &empty);
+}
+
+const char *mock_target_label(const struct starling_target *t, const char *name)
+{
+	for (size_t i = 0; t && i < t->n_labels; i++)
+		if (!strcmp(t->labels[i].name, name))
+			return t->labels[i].value;
+	return NULL;
+}
+
+struct mock_targets {
+	struct starling_target_set set;
+	struct starling_target *targets;
+	size_t n;
+};
+
+struct mock_targets *mock_targets_new(void)
+{
+	return xcalloc(1, sizeof(struct mock_targets));
+}
+
+static int label_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct starling_label *)a)->name,
+		      ((const struct starling_label *)b)->name);
+}
+
+void mock_targets_add(struct mock_targets *mt, const char *label, ...)
+{
+	struct starling_label *l = NULL;
+	size_t n = 0;
+	va_list ap;
+
+	va_start(ap, label);
+	for (const char *kv = label; kv; kv = va_arg(ap, const char *)) {
+		const char *eq = strchr(kv, '=');
+		size_t i;
+
+		if (!eq)
+			abort(); /* a test bug */
+		for (i = 0; i < n; i++)
+			if (strlen(l[i].name) == (size_t)(eq - kv) &&
+			    !strncmp(l[i].name, kv, (size_t)(eq - kv)))
+				break;
+		if (i == n) {
+			l = push(l, &n, sizeof(*l));
+			l[i].name = strndup(kv, (size_t)(eq - kv));
+			if (!l[i].name)
+				abort();
+		} else {
+			free((char *)l[i].value);
+		}
+		l[i].value = xstrdup(eq + 1);
+	}
+	va_end(ap);
+	qsort(l, n, sizeof(*l), label_cmp);
+	mt->targets = push(mt->targets, &mt->n, sizeof(*mt->targets));
+	mt->targets[mt->n - 1].labels = l;
+	mt->targets[mt->n - 1].n_labels = n;
+}
+
+const struct starling_target_set *mock_targets_set(struct mock_targets *mt)
+{
+	mt->set.targets = mt->targets;
+	mt->set.n_targets = mt->n;
+	return &mt->set;
+}
+
+void mock_targets_free(struct mock_targets *mt)
+{
+	if (!mt)
+		return;
+	for (size_t i = 0; i < mt->n; i++) {
+		for (size_t j = 0; j < mt->targets[i].n_labels; j++) {
+			free((char *)mt->targets[i].labels[j].name);
+			free((char *)mt->targets[i].labels[j].value);
+		}
+		free((void *)mt->targets[i].labels);
+	}
+	free(mt->targets);
+	free(mt);
 }

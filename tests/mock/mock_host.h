@@ -17,7 +17,13 @@
  *   clock (now_ms/monotonic_ms are real time + a manual offset) and fires the
  *   due timers in order on the calling thread; mock_host_fire_timers() fires
  *   every live timer once.
- * - Metrics: readable by name (+ label string) with mock_host_metric().
+ * - Metrics: readable by name (+ label string) with mock_host_metric();
+ *   metric_register_labels() arrays are kept in the "k=v,k2=v2" form too.
+ * - Target sets (ABI 1.1): forward_targets() checks the set like the host
+ *   (-EINVAL unless labels are sorted and unique) and keeps a deep copy of
+ *   the latest one (mock_host_last_targets()); a receiver may be chained.
+ *   mock_host_deliver_targets() calls a type's receive_targets() on the
+ *   calling thread; build sets with mock_targets_new()/mock_targets_add().
  * - work_submit runs fn on a new thread; mock_host_free() joins them.
  * - Cluster: one node "mock-node" that owns every key unless an owns
  *   predicate is set; mock_host_cluster_change() calls the subscriber.
@@ -79,6 +85,39 @@ typedef bool (*mock_host_owns_fn)(void *arg, uint64_t key, unsigned replicas);
 void mock_host_set_owns(struct mock_host *m, mock_host_owns_fn fn, void *arg);
 /* Set the epoch and call the subscriber (if any) synchronously. */
 void mock_host_cluster_change(struct mock_host *m, uint64_t epoch);
+
+/* Target sets. fn, if set, is called synchronously by forward_targets()
+ * with this instance's id as the source (the real host delivers later, on
+ * its own thread, and may skip intermediate sets). */
+typedef void (*mock_host_targets_fn)(void *arg, const char *source,
+				     const struct starling_target_set *set);
+void mock_host_set_targets_receiver(struct mock_host *m, mock_host_targets_fn fn, void *arg);
+/* How many sets forward_targets() accepted so far. */
+size_t mock_host_forwarded_target_sets(struct mock_host *m);
+/* Deep copy of the latest accepted set, owned by the mock (NULL if none);
+ * valid until the next forward_targets() or mock_host_free(). */
+const struct starling_target_set *mock_host_last_targets(struct mock_host *m);
+/* Call type->receive_targets(inst, source, set) on the calling thread (so
+ * serialised with mock timers, which also fire on the test thread). A NULL
+ * set delivers an empty one (what the host sends when a reload removes the
+ * source). -EOPNOTSUPP if the type has no receive_targets. */
+int mock_host_deliver_targets(const struct starling_component_type *type, void *inst,
+			      const char *source, const struct starling_target_set *set);
+/* The value of label `name` of a target, NULL if absent. */
+const char *mock_target_label(const struct starling_target *t, const char *name);
+
+/* A target set builder:
+ *   struct mock_targets *mt = mock_targets_new();
+ *   mock_targets_add(mt, "__address__=127.0.0.1:9100", "job=node", NULL);
+ *   mock_host_deliver_targets(type, inst, "discovery.file.x", mock_targets_set(mt));
+ *   mock_targets_free(mt);
+ * Labels are "name=value" strings (split at the first '='), sorted by the
+ * builder; a repeated name keeps the last value. */
+struct mock_targets;
+struct mock_targets *mock_targets_new(void);
+void mock_targets_add(struct mock_targets *mt, const char *label, ...) __attribute__((sentinel));
+const struct starling_target_set *mock_targets_set(struct mock_targets *mt);
+void mock_targets_free(struct mock_targets *mt);
 
 /* Wait for every work_submit() thread started so far. */
 void mock_host_wait_work(struct mock_host *m);

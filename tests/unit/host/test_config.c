@@ -111,9 +111,51 @@ static const struct starling_component_type proc_type = {
     .receive_series = fake_receive,
 };
 
-static const struct starling_component_type *const all_types[] = {&src_type, &sink_type,
-								  &psink_type, &proc_type};
-static const struct type_set types = {.types = all_types, .n = 4};
+static int fake_receive_targets(void *inst, const char *source,
+				const struct starling_target_set *set)
+{
+	return 0;
+}
+
+/* A discovery component: produces targets, may relabel others' sets. */
+static const struct starling_config_key disc_schema[] = {
+    {.name = "targets", .type = STARLING_CFG_TARGETS},
+    {.name = "forward_to", .type = STARLING_CFG_REF_LIST, .ref_accepts = STARLING_ACCEPTS_TARGETS},
+    {0},
+};
+
+static const struct starling_component_type disc_type = {
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "test.disc",
+    .accepts = STARLING_ACCEPTS_TARGETS,
+    .produces = STARLING_ACCEPTS_TARGETS,
+    .schema = disc_schema,
+    .create = fake_create,
+    .destroy = fake_destroy,
+    .receive_targets = fake_receive_targets,
+};
+
+/* A scraper: inline targets and discovery components side by side. */
+static const struct starling_config_key scr_schema[] = {
+    {.name = "targets", .type = STARLING_CFG_TARGETS, .required = true},
+    {.name = "forward_to", .type = STARLING_CFG_REF_LIST, .ref_accepts = STARLING_ACCEPTS_SERIES},
+    {0},
+};
+
+static const struct starling_component_type scr_type = {
+    .struct_size = sizeof(struct starling_component_type),
+    .name = "test.scr",
+    .accepts = STARLING_ACCEPTS_TARGETS,
+    .produces = STARLING_ACCEPTS_SERIES,
+    .schema = scr_schema,
+    .create = fake_create,
+    .destroy = fake_destroy,
+    .receive_targets = fake_receive_targets,
+};
+
+static const struct starling_component_type *const all_types[] = {
+    &src_type, &sink_type, &psink_type, &proc_type, &disc_type, &scr_type};
+static const struct type_set types = {.types = all_types, .n = 6};
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -424,6 +466,71 @@ static void test_cycles(void)
 	cfg_doc_unref(d);
 }
 
+/* STARLING_CFG_TARGETS: producers are resolved in config order (repeats
+ * dropped); like forward_to, receivers come before producers in start order. */
+static void test_target_sources(void)
+{
+	struct cfg_doc *d =
+	    load("components = (\n"
+		 "  { type = \"test.scr\"; name = \"s\"; forward_to = [ \"test.sink.o\" ];\n"
+		 "    targets = ( \"test.disc.r\", { *address__ = \"h:1\"; },\n"
+		 "                \"test.disc.f\", \"test.disc.r\" ); },\n"
+		 "  { type = \"test.disc\"; name = \"r\"; targets = ( \"test.disc.f\" ); },\n"
+		 "  { type = \"test.disc\"; name = \"f\"; },\n"
+		 "  { type = \"test.sink\"; name = \"o\"; }\n"
+		 ");\n");
+	const struct cfg_component *c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_EQUAL_FATAL(errs.n, 0);
+	c = &d->components[index_of(d, "test.scr.s")];
+	CU_ASSERT_EQUAL_FATAL(c->n_target_sources, 2);
+	CU_ASSERT_EQUAL(c->target_sources[0], index_of(d, "test.disc.r"));
+	CU_ASSERT_EQUAL(c->target_sources[1], index_of(d, "test.disc.f"));
+	CU_ASSERT_EQUAL(d->components[index_of(d, "test.disc.f")].n_target_sources, 0);
+	/* receivers first: o, s before r before f */
+	CU_ASSERT_TRUE(position_in_order(d, "test.sink.o") < position_in_order(d, "test.scr.s"));
+	CU_ASSERT_TRUE(position_in_order(d, "test.scr.s") < position_in_order(d, "test.disc.r"));
+	CU_ASSERT_TRUE(position_in_order(d, "test.disc.r") < position_in_order(d, "test.disc.f"));
+	cfg_doc_unref(d);
+}
+
+static void test_target_source_errors(void)
+{
+	struct cfg_doc *d =
+	    load("components = (\n"
+		 "  { type = \"test.scr\"; name = \"s\";\n"
+		 "    targets = ( \"discovery.file.nope\",\n" /* 3 */
+		 "                \"test.sink.o\",\n"	      /* 4 */
+		 "                { *address__ = \"h:1\"; },\n"
+		 "                \"test.scr.t\" ); },\n" /* 6 */
+		 "  { type = \"test.sink\"; name = \"o\"; },\n"
+		 "  { type = \"test.scr\"; name = \"t\"; targets = ( 5 ); },\n" /* 8 */
+		 "  { type = \"test.disc\"; name = \"x\"; targets = ( \"test.disc.y\" ); },\n"
+		 "  { type = \"test.disc\"; name = \"y\"; targets = ( \"test.disc.x\" ); },\n"
+		 "  { type = \"test.disc\"; name = \"me\"; targets = ( \"test.disc.me\" ); },\n"
+		 "  { type = \"test.disc\"; name = \"w\"; forward_to = [ \"test.sink.o\" ]; }\n"
+		 ");\n");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_TRUE(has_error(3, "components.[0].targets.[0]: unknown component "
+				    "\"discovery.file.nope\""));
+	CU_ASSERT_TRUE(has_error(4, "components.[0].targets.[1]: component \"test.sink.o\" "
+				    "(type test.sink) does not produce targets"));
+	CU_ASSERT_TRUE(has_error(6, "components.[0].targets.[3]: component \"test.scr.t\" "
+				    "(type test.scr) does not produce targets"));
+	CU_ASSERT_TRUE(has_error(8,
+				 "components.[2].targets.[0]: expected a target { key = \"value\"; "
+				 "... } or a component name \"type.name\", found integer"));
+	CU_ASSERT_TRUE(has_error(9, "components.[3]: forwarding cycle: test.disc.x -> "
+				    "test.disc.y -> test.disc.x"));
+	CU_ASSERT_TRUE(has_error(11, "components.[5]: forwarding cycle: test.disc.me -> "
+				     "test.disc.me"));
+	CU_ASSERT_TRUE(has_error(12, "components.[6].forward_to.[0]: component \"test.sink.o\" "
+				     "(type test.sink) does not accept targets"));
+	cfg_doc_unref(d);
+}
+
 static void test_top_level_and_cluster(void)
 {
 	struct cfg_doc *d =
@@ -581,6 +688,8 @@ int main(void)
 	CU_add_test(s, "natural __ names, @include, did you mean", test_natural_names_and_include);
 	CU_add_test(s, "unknown and wrong-kind references", test_reference_errors);
 	CU_add_test(s, "forwarding cycles", test_cycles);
+	CU_add_test(s, "target sources: config order, start order", test_target_sources);
+	CU_add_test(s, "target sources: unknown, wrong kind, cycles", test_target_source_errors);
 	CU_add_test(s, "top-level and cluster errors", test_top_level_and_cluster);
 	CU_add_test(s, "syntax and I/O errors", test_syntax_error);
 	CU_add_test(s, "cluster keys and flags", test_cluster_and_flags);

@@ -14,64 +14,8 @@
 
 #include <CUnit/Basic.h>
 
-#include "cluster/cluster.h"
-#include "config.h"
+#include "rt_fixture.h"
 #include "runtime.h"
-
-/* ---- event journal ------------------------------------------------------ */
-
-static pthread_mutex_t jlock = PTHREAD_MUTEX_INITIALIZER;
-static char journal[8192];
-
-static void note(const char *fmt, ...) STARLING_PRINTF(1, 2);
-
-static void note(const char *fmt, ...)
-{
-	va_list ap;
-	size_t len;
-
-	pthread_mutex_lock(&jlock);
-	len = strlen(journal);
-	va_start(ap, fmt);
-	vsnprintf(journal + len, sizeof(journal) - len, fmt, ap);
-	va_end(ap);
-	len = strlen(journal);
-	if (len + 2 <= sizeof(journal)) {
-		journal[len] = ' ';
-		journal[len + 1] = '\0';
-	}
-	pthread_mutex_unlock(&jlock);
-}
-
-static void journal_reset(void)
-{
-	pthread_mutex_lock(&jlock);
-	journal[0] = '\0';
-	pthread_mutex_unlock(&jlock);
-}
-
-static bool journal_has(const char *s)
-{
-	bool r;
-
-	pthread_mutex_lock(&jlock);
-	r = strstr(journal, s) != NULL;
-	pthread_mutex_unlock(&jlock);
-	return r;
-}
-
-/* Position of s in the journal, or -1. */
-static long journal_pos(const char *s)
-{
-	const char *p;
-	long r;
-
-	pthread_mutex_lock(&jlock);
-	p = strstr(journal, s);
-	r = p ? (long)(p - journal) : -1;
-	pthread_mutex_unlock(&jlock);
-	return r;
-}
 
 static void sleep_ms(long ms)
 {
@@ -298,29 +242,7 @@ static const struct type_set types = {.types = all_types, .n = 4};
 
 static struct cfg_doc *doc_from(const char *text)
 {
-	struct cfg_errors errs = {0};
-	struct cfg_doc *d = NULL;
-
-	CU_ASSERT_EQUAL(cfg_doc_parse_string(text, "test", &d, &errs), 0);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-	CU_ASSERT_EQUAL(cfg_doc_validate(d, &types, &errs), 0);
-	for (size_t i = 0; i < errs.n; i++)
-		fprintf(stderr, "%s\n", errs.msgs[i]);
-	cfg_errors_free(&errs);
-	return d;
-}
-
-static struct cluster *single_node(void)
-{
-	struct cluster_config cc;
-	struct cluster *c = NULL;
-	char err[128];
-
-	cluster_config_defaults(&cc);
-	snprintf(cc.node_name, sizeof(cc.node_name), "n1");
-	CU_ASSERT_EQUAL_FATAL(cluster_create(&cc, &c, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL(cluster_start(c, err, sizeof(err)), 0);
-	return c;
+	return rt_doc_from(text, &types);
 }
 
 static char state_dir[] = "/tmp/starling-rt-XXXXXX";
@@ -338,7 +260,7 @@ static const char *components_json(struct runtime *rt, char *buf, size_t len)
 
 static void test_order_forward_reload(void)
 {
-	struct cluster *cl = single_node();
+	struct cluster *cl = rt_single_node();
 	struct runtime *rt = NULL;
 	struct cfg_doc *d1, *d2, *d3;
 	char buf[4096];
@@ -414,7 +336,7 @@ static void test_order_forward_reload(void)
 		      " { type = \"t.sink\"; name = \"c\"; }\n"
 		      ");\n");
 	CU_ASSERT_EQUAL(runtime_apply(rt, d3), 0);
-	CU_ASSERT_EQUAL(journal[0], '\0');
+	CU_ASSERT_TRUE(journal_empty());
 
 	/* Shutdown: producer stops before its receivers. */
 	journal_reset();
@@ -431,7 +353,7 @@ static void test_order_forward_reload(void)
 
 static void test_failure_and_retry(void)
 {
-	struct cluster *cl = single_node();
+	struct cluster *cl = rt_single_node();
 	struct runtime *rt = NULL;
 	struct cfg_doc *d;
 	char buf[4096];
@@ -472,7 +394,7 @@ static void test_failure_and_retry(void)
  * (check-config) reports the same line. */
 static void test_refused_apply(void)
 {
-	struct cluster *cl = single_node();
+	struct cluster *cl = rt_single_node();
 	struct runtime *rt = NULL, *vr = NULL;
 	struct cfg_errors errs = {0};
 	struct cfg_doc *d1, *d2;
@@ -530,19 +452,12 @@ static void test_refused_apply(void)
 
 static int count_views(void)
 {
-	const char *p;
-	int n = 0;
-
-	pthread_mutex_lock(&jlock);
-	for (p = strstr(journal, "view:t.sink.s"); p; p = strstr(p + 1, "view:t.sink.s"))
-		n++;
-	pthread_mutex_unlock(&jlock);
-	return n;
+	return journal_count("view:t.sink.s");
 }
 
 static void test_cluster_debounce(void)
 {
-	struct cluster *cl = single_node();
+	struct cluster *cl = rt_single_node();
 	struct runtime *rt = NULL;
 	struct cfg_doc *d;
 
@@ -569,7 +484,7 @@ static void test_cluster_debounce(void)
 
 static void test_reentrant_receive(void)
 {
-	struct cluster *cl = single_node();
+	struct cluster *cl = rt_single_node();
 	struct runtime *rt = NULL;
 	struct cfg_doc *d1, *d2;
 	int before;
@@ -612,7 +527,7 @@ static void test_reentrant_receive(void)
 
 static void test_receive_failure_health(void)
 {
-	struct cluster *cl = single_node();
+	struct cluster *cl = rt_single_node();
 	struct runtime *rt = NULL;
 	struct cfg_doc *d;
 	char buf[4096];

@@ -1,5 +1,6 @@
 /* Self-test of the mock host: config defaults, timers, metrics, forwards. */
 #include <CUnit/Basic.h>
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -124,6 +125,77 @@ static void test_forward(void)
 	mock_host_free(m);
 }
 
+static int got_recv;
+static const char *got_source;
+
+static int recv_targets(void *inst, const char *source, const struct starling_target_set *set)
+{
+	got_recv += (int)set->n_targets + 100 * (inst != NULL);
+	got_source = source;
+	return 0;
+}
+
+static void chained(void *arg, const char *source, const struct starling_target_set *set)
+{
+	*(size_t *)arg = set->n_targets;
+	got_source = source;
+}
+
+static void test_targets(void)
+{
+	char err[256];
+	struct mock_host *m = mock_host_new("discovery.file.x", NULL, "", err, sizeof(err));
+	const struct starling_host_api *api = mock_host_api(m);
+	struct mock_targets *mt = mock_targets_new();
+	struct starling_label bad_l[] = {{"job", "a"}, {"__address__", "h:1"}};
+	struct starling_target bad_t = {bad_l, 2};
+	struct starling_target_set bad = {&bad_t, 1};
+	const struct starling_target_set *last;
+	struct starling_component_type type = {.receive_targets = recv_targets};
+	struct starling_label ml[] = {{"url", "http://a/,b"}, {"k", "v"}};
+	size_t chained_n = 0;
+	int inst;
+
+	CU_ASSERT_PTR_NULL(mock_host_last_targets(m));
+	mock_targets_add(mt, "job=node", "__address__=127.0.0.1:9100", NULL);
+	mock_targets_add(mt, "__address__=b:2", "__address__=b:3", NULL);
+	CU_ASSERT_EQUAL(mock_targets_set(mt)->n_targets, 2);
+	CU_ASSERT_STRING_EQUAL(mock_targets_set(mt)->targets[0].labels[0].name, "__address__");
+	CU_ASSERT_EQUAL(mock_targets_set(mt)->targets[1].n_labels, 1);
+	CU_ASSERT_STRING_EQUAL(mock_target_label(&mock_targets_set(mt)->targets[1], "__address__"),
+			       "b:3");
+	mock_host_set_targets_receiver(m, chained, &chained_n);
+	CU_ASSERT_EQUAL(api->forward_targets(mock_host_self(m), mock_targets_set(mt)), 0);
+	CU_ASSERT_EQUAL(chained_n, 2);
+	CU_ASSERT_STRING_EQUAL(got_source, "discovery.file.x");
+	/* unsorted labels are refused and do not replace the latest set */
+	CU_ASSERT_EQUAL(api->forward_targets(mock_host_self(m), &bad), -EINVAL);
+	CU_ASSERT_EQUAL(mock_host_forwarded_target_sets(m), 1);
+	last = mock_host_last_targets(m);
+	CU_ASSERT_FATAL(last != NULL);
+	CU_ASSERT_EQUAL(last->n_targets, 2);
+	CU_ASSERT_STRING_EQUAL(mock_target_label(&last->targets[0], "job"), "node");
+	CU_ASSERT_PTR_NULL(mock_target_label(&last->targets[0], "nope"));
+
+	CU_ASSERT_EQUAL(mock_host_deliver_targets(&type, &inst, "a.b", mock_targets_set(mt)), 0);
+	CU_ASSERT_EQUAL(got_recv, 102);
+	CU_ASSERT_STRING_EQUAL(got_source, "a.b");
+	CU_ASSERT_EQUAL(mock_host_deliver_targets(&type, &inst, "a.b", NULL), 0);
+	CU_ASSERT_EQUAL(got_recv, 202);
+	type.receive_targets = NULL;
+	CU_ASSERT_EQUAL(mock_host_deliver_targets(&type, &inst, "a.b", NULL), -EOPNOTSUPP);
+	mock_targets_free(mt);
+
+	/* label arrays: a comma in a value is fine; found like the string form */
+	CU_ASSERT_PTR_NOT_NULL(
+	    api->metric_register_labels(mock_host_self(m), STARLING_SELF_GAUGE, "g", "h", ml, 2));
+	CU_ASSERT_DOUBLE_EQUAL(mock_host_metric(m, "g", "url=http://a/,b,k=v"), 0, 1e-9);
+	ml[1].name = "component_id";
+	CU_ASSERT_PTR_NULL(
+	    api->metric_register_labels(mock_host_self(m), STARLING_SELF_GAUGE, "g", "h", ml, 2));
+	mock_host_free(m);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -135,6 +207,7 @@ int main(void)
 	CU_add_test(s, "config", test_config);
 	CU_add_test(s, "timers_metrics", test_timers_metrics);
 	CU_add_test(s, "forward", test_forward);
+	CU_add_test(s, "targets", test_targets);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
