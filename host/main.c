@@ -447,6 +447,7 @@ static int cmd_run(struct cli *cli)
 		code = 1;
 		goto out_runtime;
 	}
+	cluster_set_http_addr(cluster, app.doc->http_listen_addr);
 	r = cluster_start(cluster, err, sizeof(err));
 	if (r) {
 		log_error("cluster: %s", err);
