@@ -1,18 +1,19 @@
 /* Target sets between components: see targets.h. */
 #include "targets.h"
 
+#include <starling/target_set.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* One immutable copy of a set in a single allocation: this header, the
- * targets, all label arrays, then all strings. */
+/* One immutable, refcounted copy of a set (starling_target_set_copy). */
 struct tset {
 	unsigned refs; /* atomic */
 	uint64_t gen;  /* publication number, > 0 */
-	struct starling_target_set set;
+	struct starling_target_set *set;
 };
 
 struct producer {
@@ -47,79 +48,27 @@ struct targets_hub {
 
 static void tset_unref(struct tset *t)
 {
-	if (t && __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) == 0)
+	if (t && __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		free(t->set);
 		free(t);
-}
-
-static bool target_ok(const struct starling_target *t)
-{
-	if (t->n_labels && !t->labels)
-		return false;
-	for (size_t j = 0; j < t->n_labels; j++) {
-		const struct starling_label *l = &t->labels[j];
-
-		if (!l->name || !*l->name || !l->value)
-			return false;
-		if (j && strcmp(t->labels[j - 1].name, l->name) >= 0)
-			return false;
 	}
-	return true;
 }
 
-/* Validate and copy into one block (NULL with *err set on failure). */
+/* Validate and copy (NULL with *err set on failure). */
 static struct tset *tset_copy(const struct starling_target_set *in, int *err)
 {
-	size_t n_labels = 0, n_bytes = 0, size;
-	struct starling_target *tg;
-	struct starling_label *lb;
-	struct tset *t;
-	char *sp;
+	struct tset *t = calloc(1, sizeof(*t));
 
-	*err = -EINVAL;
-	if (!in || (in->n_targets && !in->targets))
-		return NULL;
-	for (size_t i = 0; i < in->n_targets; i++) {
-		const struct starling_target *x = &in->targets[i];
-
-		if (!target_ok(x))
-			return NULL;
-		n_labels += x->n_labels;
-		for (size_t j = 0; j < x->n_labels; j++)
-			n_bytes += strlen(x->labels[j].name) + strlen(x->labels[j].value) + 2;
-	}
 	*err = -ENOMEM;
-	if (in->n_targets > SIZE_MAX / 2 / sizeof(*tg) || n_labels > SIZE_MAX / 2 / sizeof(*lb))
-		return NULL;
-	size = sizeof(*t) + in->n_targets * sizeof(*tg) + n_labels * sizeof(*lb);
-	if (n_bytes > SIZE_MAX - size)
-		return NULL;
-	t = malloc(size + n_bytes);
 	if (!t)
 		return NULL;
-	tg = (struct starling_target *)(t + 1);
-	lb = (struct starling_label *)(tg + in->n_targets);
-	sp = (char *)(lb + n_labels);
-	for (size_t i = 0; i < in->n_targets; i++) {
-		const struct starling_target *x = &in->targets[i];
-
-		tg[i].labels = lb;
-		tg[i].n_labels = x->n_labels;
-		for (size_t j = 0; j < x->n_labels; j++, lb++) {
-			size_t ln = strlen(x->labels[j].name) + 1;
-			size_t lv = strlen(x->labels[j].value) + 1;
-
-			memcpy(sp, x->labels[j].name, ln);
-			lb->name = sp;
-			sp += ln;
-			memcpy(sp, x->labels[j].value, lv);
-			lb->value = sp;
-			sp += lv;
-		}
+	t->set = starling_target_set_copy(in);
+	if (!t->set) {
+		*err = errno == EINVAL ? -EINVAL : -ENOMEM;
+		free(t);
+		return NULL;
 	}
 	t->refs = 1;
-	t->gen = 0;
-	t->set.targets = in->n_targets ? tg : NULL;
-	t->set.n_targets = in->n_targets;
 	*err = 0;
 	return t;
 }
@@ -201,7 +150,7 @@ int targets_publish(struct targets_hub *h, const char *producer,
 		if (!p || !p->id) {
 			pthread_mutex_unlock(&h->lock);
 			free(p);
-			free(t);
+			tset_unref(t);
 			return -ENOMEM;
 		}
 		p->next = h->producers;
@@ -259,7 +208,7 @@ long targets_count(struct targets_hub *h, const char *producer)
 	pthread_mutex_lock(&h->lock);
 	p = find_producer(h, producer);
 	if (p && p->latest)
-		n = (long)p->latest->set.n_targets;
+		n = (long)p->latest->set->n_targets;
 	pthread_mutex_unlock(&h->lock);
 	return n;
 }
@@ -478,7 +427,7 @@ size_t targets_rx_run(struct targets_rx *rx, targets_recv_fn fn, void *ctx)
 		pthread_mutex_unlock(&rx->h->lock);
 		if (!got)
 			return n;
-		fn(ctx, id, t ? &t->set : &empty);
+		fn(ctx, id, t ? t->set : &empty);
 		tset_unref(t);
 		free(id);
 		n++;

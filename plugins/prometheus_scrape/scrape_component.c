@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include <starling/labels.h>
+#include <starling/target_set.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
@@ -36,6 +37,9 @@ struct scrape_inst {
 	size_t cursor;
 	struct scrape_target **retired;
 	size_t n_retired;
+	/* Inline targets and the latest set of each discovery source
+	 * (callbacks only: create, update, receive_targets). */
+	struct starling_target_list *tl;
 
 	struct starling_http_client *http;
 	struct scrape_scratch scratch;
@@ -46,7 +50,8 @@ struct scrape_inst {
 	/* What the component's health last said: targets down / owned. */
 	size_t down_reported, owned_reported;
 
-	starling_metric *m_targets, *m_owned, *m_samples, *m_scrapes, *m_failures, *m_missed;
+	starling_metric *m_targets, *m_owned, *m_samples, *m_scrapes, *m_failures, *m_missed,
+	    *m_dropped;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -63,9 +68,9 @@ static const struct starling_config_key clustering_keys[] = {
 };
 
 static const struct starling_config_key scrape_schema[] = {
-    {"targets", STARLING_CFG_MAP_LIST, true, NULL,
+    {"targets", STARLING_CFG_TARGETS, true, NULL,
      "Targets: label maps with __address__ (and optional __scheme__, __metrics_path__, "
-     "__param_<name>)"},
+     "__param_<name>) and names of discovery components, side by side"},
     {"forward_to", STARLING_CFG_REF_LIST, true, NULL, "Receivers of the scraped series", NULL,
      STARLING_ACCEPTS_SERIES},
     {"job_name", STARLING_CFG_STRING, false, NULL,
@@ -507,78 +512,98 @@ static bool same_input(const struct scrape_target *a, const struct scrape_target
 	return true;
 }
 
-static int targets_load(const struct starling_host_api *api, const starling_config *cfg,
-			const struct scrape_config *c, struct scrape_target ***out, size_t *n_out,
-			char *err, size_t errlen)
+/* Open-addressing index of a target array by identity, so that matching a
+ * new list against the old one (and finding repeats) is linear, not
+ * quadratic: 100,000 discovered targets must not take minutes. Slots hold
+ * array index + 1 (0: empty); entries of the array may become NULL (taken)
+ * and are skipped. */
+struct tindex {
+	size_t *slot;
+	size_t mask;
+};
+
+static int tindex_init(struct tindex *x, size_t n)
 {
-	const starling_config *list = api->config_lookup(cfg, "targets");
-	size_t n = list ? api->config_count(list) : 0, k = 0;
+	size_t cap = 16;
+
+	while (cap < 2 * n + 2)
+		cap *= 2;
+	x->slot = calloc(cap, sizeof(*x->slot));
+	x->mask = cap - 1;
+	return x->slot ? 0 : -ENOMEM;
+}
+
+static void tindex_add(struct tindex *x, struct scrape_target *const *v, size_t i)
+{
+	size_t p = (size_t)v[i]->identity & x->mask;
+
+	while (x->slot[p])
+		p = (p + 1) & x->mask;
+	x->slot[p] = i + 1;
+}
+
+/* Index in v of a target with t's input, or -1. */
+static long tindex_find(const struct tindex *x, struct scrape_target *const *v,
+			const struct scrape_target *t)
+{
+	for (size_t p = (size_t)t->identity & x->mask; x->slot[p]; p = (p + 1) & x->mask) {
+		size_t i = x->slot[p] - 1;
+
+		if (v[i] && same_input(v[i], t))
+			return (long)i;
+	}
+	return -1;
+}
+
+/* The scrape targets of the merged list tl. A bad inline target is a
+ * config error (-EINVAL, "file:line: target N: why" in err); a bad
+ * discovered one (no __address__, say) is dropped: *dropped counts them and
+ * err gets the first reason. Identical targets are scraped once, as
+ * Prometheus does. Sorted by phase. */
+static int targets_build(const struct scrape_config *c, const struct starling_target_list *tl,
+			 struct scrape_target ***out, size_t *n_out, size_t *dropped, char *err,
+			 size_t errlen)
+{
+	size_t n = starling_target_list_count(tl), k = 0, n_inline = 0;
 	struct scrape_target **v = calloc(n ? n : 1, sizeof(*v));
-	struct starling_label *labels = NULL;
-	char msg[256], names[4096];
-	size_t names_used;
+	struct tindex seen;
+	char msg[256];
 	int rc = 0;
 
-	if (!v)
+	*dropped = 0;
+	if (!v || tindex_init(&seen, n)) {
+		free(v);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++) {
-		const starling_config *m = api->config_child(list, i);
-		size_t nl = api->config_count(m);
+		const struct starling_target *in = starling_target_list_get(tl, i);
+		bool is_inline;
+		const char *origin = starling_target_list_origin(tl, i, &is_inline);
 		struct scrape_target *t;
 		bool dup = false;
 
-		free(labels);
-		labels = calloc(nl ? nl : 1, sizeof(*labels));
-		if (!labels) {
-			rc = -ENOMEM;
-			break;
+		n_inline += is_inline;
+		rc = scrape_target_new(c, in->labels, in->n_labels, &t, msg, sizeof(msg));
+		if (rc == -EINVAL && !is_inline) {
+			if (!(*dropped)++)
+				snprintf(err, errlen, "target from %s dropped: %s", origin, msg);
+			rc = 0;
+			continue;
 		}
-		names_used = 0;
-		for (size_t j = 0; j < nl; j++) {
-			const starling_config *e = api->config_child(m, j);
-			const char *name = api->config_name(e);
-
-			if (!name || api->config_string(e, NULL, &labels[j].value)) {
-				snprintf(err, errlen, "%s: target labels must be strings",
-					 api->config_where(e));
-				rc = -EINVAL;
-				break;
-			}
-			/* libconfig names cannot start with '_': "*address__" is
-			 * how a config file spells "__address__". */
-			if (name[0] == '*') {
-				size_t l = strlen(name) + 2;
-
-				if (names_used + l > sizeof(names)) {
-					snprintf(err, errlen, "%s: target labels too long",
-						 api->config_where(e));
-					rc = -EINVAL;
-					break;
-				}
-				snprintf(names + names_used, l, "__%s", name + 1);
-				name = names + names_used;
-				names_used += l;
-			}
-			labels[j].name = name;
-		}
-		if (rc)
-			break;
-		rc = scrape_target_new(c, labels, nl, &t, msg, sizeof(msg));
 		if (rc) {
-			snprintf(err, errlen, "%s: target %zu: %s", api->config_where(m), i + 1,
-				 msg);
+			snprintf(err, errlen, "%s: target %zu: %s", origin, n_inline,
+				 rc == -EINVAL ? msg : strerror(-rc));
 			break;
 		}
-		/* Identical targets are scraped once, as Prometheus does. */
-		for (size_t j = 0; j < k && !dup; j++)
-			dup = same_input(v[j], t);
+		dup = tindex_find(&seen, v, t) >= 0;
 		if (dup) {
 			scrape_target_free(t);
 			continue;
 		}
-		v[k++] = t;
+		v[k] = t;
+		tindex_add(&seen, v, k++);
 	}
-	free(labels);
+	free(seen.slot);
 	if (rc) {
 		targets_free(v, k);
 		return rc;
@@ -784,6 +809,7 @@ static void inst_free(struct scrape_inst *in)
 		return;
 	targets_free(in->targets, in->n_targets);
 	targets_free(in->retired, in->n_retired);
+	starling_target_list_free(in->tl);
 	config_free(in->cfg);
 	scrape_scratch_free(&in->scratch);
 	pthread_mutex_destroy(&in->lock);
@@ -796,6 +822,7 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 	struct scrape_inst *in = calloc(1, sizeof(*in));
 	pthread_mutexattr_t attr;
 	char err[512] = "";
+	size_t dropped;
 	int rc;
 
 	if (!in)
@@ -810,8 +837,11 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 	scrape_scratch_init(&in->scratch);
 	rc = config_load(api, self, cfg, &in->cfg, err, sizeof(err));
 	if (!rc)
-		rc =
-		    targets_load(api, cfg, in->cfg, &in->targets, &in->n_targets, err, sizeof(err));
+		rc = starling_target_list_new(api, api->config_lookup(cfg, "targets"), &in->tl, err,
+					      sizeof(err));
+	if (!rc)
+		rc = targets_build(in->cfg, in->tl, &in->targets, &in->n_targets, &dropped, err,
+				   sizeof(err));
 	if (rc) {
 		api->log(self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
 		inst_free(in);
@@ -836,6 +866,11 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 	in->m_missed = api->metric_register(
 	    self, STARLING_SELF_COUNTER, "starling_scrape_slots_missed_total",
 	    "Slots skipped because the previous scrape was still running", NULL);
+	in->m_dropped = api->metric_register(
+	    self, STARLING_SELF_COUNTER, "starling_scrape_targets_dropped_total",
+	    "Discovered targets dropped because they cannot be scraped (no __address__, bad "
+	    "address or scheme)",
+	    NULL);
 	api->metric_set(in->m_targets, (double)in->n_targets);
 	*out = in;
 	return 0;
@@ -910,77 +945,71 @@ static void scrape_destroy(void *inst)
 	inst_free(inst);
 }
 
-/* A change of `targets` alone is applied in place: kept targets keep their
- * series cache and slots, new ones start at their next slot, removed ones
- * get staleness markers. Anything else: the host re-creates the instance. */
-static int scrape_update(void *inst, const starling_config *cfg)
+/* Follow a new list of targets in place, like Prometheus' scrapePool.sync
+ * (scrape/scrape.go): targets are matched by their input labels; kept ones
+ * keep their series cache and slots, new ones start at their next slot,
+ * vanished ones get staleness markers at their next slot (end-of-run
+ * staleness) unless they come back before it. Takes nt. */
+static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, size_t nn)
 {
-	struct scrape_inst *in = inst;
-	struct scrape_config *nc = NULL;
-	struct scrape_target **nt = NULL, **ret;
-	size_t nn = 0, kept = 0, removed = 0;
-	char err[512] = "";
+	struct scrape_target **ret;
+	struct tindex cur = {0}, gone = {0};
+	size_t kept = 0, removed = 0, o = 0;
 	int64_t now = in->api->now_ms();
-	int rc;
 
-	rc = config_load(in->api, in->self, cfg, &nc, err, sizeof(err));
-	if (rc) {
-		in->api->log(in->self, STARLING_LOG_ERROR, "%s", err);
-		return rc;
-	}
-	if (nc->fingerprint != in->cfg->fingerprint) {
-		config_free(nc);
-		return -EOPNOTSUPP;
-	}
-	rc = targets_load(in->api, cfg, in->cfg, &nt, &nn, err, sizeof(err));
-	config_free(nc);
-	if (rc) {
-		in->api->log(in->self, STARLING_LOG_ERROR, "%s", err);
-		return rc;
-	}
 	pthread_mutex_lock(&in->lock);
 	ret = realloc(in->retired, (in->n_retired + in->n_targets + 1) * sizeof(*ret));
-	if (!ret) {
+	if (!ret || tindex_init(&cur, in->n_targets) || tindex_init(&gone, in->n_retired)) {
+		if (ret)
+			in->retired = ret;
+		free(cur.slot);
 		pthread_mutex_unlock(&in->lock);
 		targets_free(nt, nn);
 		return -ENOMEM;
 	}
 	in->retired = ret;
+	for (size_t j = 0; j < in->n_targets; j++)
+		if (in->targets[j])
+			tindex_add(&cur, in->targets, j);
+	for (size_t j = 0; j < in->n_retired; j++)
+		tindex_add(&gone, in->retired, j);
 	for (size_t i = 0; i < nn; i++) {
+		long j;
+
 		nt[i]->next_due_ms =
 		    starling_scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
-		for (size_t j = 0; j < in->n_targets; j++) {
-			struct scrape_target *old = in->targets[j];
-
-			if (old && same_input(old, nt[i])) {
-				scrape_target_free(nt[i]);
-				nt[i] = old;
-				in->targets[j] = NULL;
-				kept++;
-				break;
-			}
-		}
-		if (nt[i]->owner)
+		j = tindex_find(&cur, in->targets, nt[i]);
+		if (j >= 0) {
+			scrape_target_free(nt[i]);
+			nt[i] = in->targets[j];
+			in->targets[j] = NULL;
+			kept++;
 			continue;
+		}
 		/* removed and given back before its staleness markers went
 		 * out: it simply carries on */
-		for (size_t j = 0; j < in->n_retired; j++) {
+		j = tindex_find(&gone, in->retired, nt[i]);
+		if (j >= 0) {
 			struct scrape_target *old = in->retired[j];
 
-			if (same_input(old, nt[i])) {
-				scrape_target_free(nt[i]);
-				old->state = TARGET_ACTIVE;
-				old->next_due_ms = old->retire_ms;
-				if (old->owned)
-					in->owned++;
-				nt[i] = old;
-				in->retired[j] = in->retired[--in->n_retired];
-				kept++;
-				break;
-			}
+			scrape_target_free(nt[i]);
+			old->state = TARGET_ACTIVE;
+			old->next_due_ms = old->retire_ms;
+			if (old->owned)
+				in->owned++;
+			nt[i] = old;
+			in->retired[j] = NULL; /* compacted below */
+			kept++;
+			continue;
 		}
 		nt[i]->owner = in;
 	}
+	free(cur.slot);
+	free(gone.slot);
+	for (size_t j = 0; j < in->n_retired; j++)
+		if (in->retired[j])
+			in->retired[o++] = in->retired[j];
+	in->n_retired = o;
 	for (size_t j = 0; j < in->n_targets; j++) {
 		struct scrape_target *old = in->targets[j];
 
@@ -1007,6 +1036,77 @@ static int scrape_update(void *inst, const starling_config *cfg)
 	return 0;
 }
 
+/* Rebuild the targets from in->tl and follow them. */
+static int targets_refresh(struct scrape_inst *in)
+{
+	struct scrape_target **nt = NULL;
+	size_t nn = 0, dropped = 0;
+	char err[512] = "";
+	int rc = targets_build(in->cfg, in->tl, &nt, &nn, &dropped, err, sizeof(err));
+
+	if (rc) {
+		in->api->log(in->self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
+		return rc;
+	}
+	if (dropped) {
+		in->api->metric_add(in->m_dropped, (double)dropped);
+		in->api->log(in->self, STARLING_LOG_WARN, "%zu discovered target%s dropped (%s)",
+			     dropped, dropped == 1 ? "" : "s", err);
+	}
+	return targets_sync(in, nt, nn);
+}
+
+/* A change of `targets` alone is applied in place (targets_sync); the
+ * latest sets of the discovery sources still named carry over. Anything
+ * else: the host re-creates the instance. */
+static int scrape_update(void *inst, const starling_config *cfg)
+{
+	struct scrape_inst *in = inst;
+	struct scrape_config *nc = NULL;
+	struct starling_target_list *tl = NULL;
+	char err[512] = "";
+	int rc;
+
+	rc = config_load(in->api, in->self, cfg, &nc, err, sizeof(err));
+	if (rc) {
+		in->api->log(in->self, STARLING_LOG_ERROR, "%s", err);
+		return rc;
+	}
+	if (nc->fingerprint != in->cfg->fingerprint) {
+		config_free(nc);
+		return -EOPNOTSUPP;
+	}
+	config_free(nc);
+	rc = starling_target_list_new(in->api, in->api->config_lookup(cfg, "targets"), &tl, err,
+				      sizeof(err));
+	if (!rc)
+		rc = starling_target_list_adopt(tl, in->tl);
+	if (rc) {
+		in->api->log(in->self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
+		starling_target_list_free(tl);
+		return rc;
+	}
+	starling_target_list_free(in->tl);
+	in->tl = tl;
+	return targets_refresh(in);
+}
+
+/* A discovery source's latest set (host thread, serialised with the other
+ * callbacks). */
+static int scrape_receive_targets(void *inst, const char *source,
+				  const struct starling_target_set *set)
+{
+	struct scrape_inst *in = inst;
+	int rc = starling_target_list_update(in->tl, source, set);
+
+	if (rc) {
+		in->api->log(in->self, STARLING_LOG_ERROR, "targets from %s refused: %s", source,
+			     strerror(-rc));
+		return rc;
+	}
+	return targets_refresh(in);
+}
+
 static int scrape_list_targets(void *inst, starling_target_emit_fn emit, void *ctx)
 {
 	struct scrape_inst *in = inst;
@@ -1024,7 +1124,8 @@ const struct starling_component_type prometheus_scrape_type = {
     .name = "prometheus.scrape",
     .help = "Scrape Prometheus and OpenMetrics targets and forward the samples",
     .flags = 0,
-    .accepts = 0,
+    .accepts = STARLING_ACCEPTS_TARGETS,
+    .produces = STARLING_ACCEPTS_SERIES,
     .schema = scrape_schema,
     .create = scrape_create,
     .update = scrape_update,
@@ -1032,4 +1133,5 @@ const struct starling_component_type prometheus_scrape_type = {
     .stop = scrape_stop,
     .destroy = scrape_destroy,
     .list_targets = scrape_list_targets,
+    .receive_targets = scrape_receive_targets,
 };

@@ -1024,6 +1024,226 @@ static void test_component_bad_config(void)
 	}
 }
 
+/* ------------------------------------------------------------------------ */
+/* Discovered targets (ABI 1.1 target sets).                                 */
+
+static int64_t mono_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Poll (1 ms steps, 5 s deadline) until scraped_mask(m, stale_only)
+ * covers `want`. */
+static bool wait_mask(struct mock_host *m, bool stale_only, unsigned want)
+{
+	int64_t deadline = mono_now_ms() + 5000;
+
+	while ((scraped_mask(m, stale_only) & want) != want) {
+		if (mono_now_ms() > deadline) {
+			fprintf(stderr, "\nwanted mask %#x (stale %d), got %#x\n", want,
+				(int)stale_only, scraped_mask(m, stale_only));
+			return false;
+		}
+		sleep_ms(1);
+	}
+	return true;
+}
+
+/* Timestamp of the first forwarded up sample of target idx, or -1. */
+static int64_t first_up_ts(struct mock_host *m, const char *idx)
+{
+	for (size_t i = 0; i < mock_host_forwarded_batches(m); i++) {
+		const struct starling_series_batch *b = mock_host_forwarded_batch(m, i);
+		const struct starling_series *s = find(b, "up", "idx", idx);
+
+		if (s)
+			return s->timestamps_ms[0];
+	}
+	return -1;
+}
+
+static void add_target(struct mock_targets *mt, int port, const char *idx)
+{
+	char addr[64], l_idx[32];
+
+	snprintf(addr, sizeof(addr), "__address__=127.0.0.1:%d", port);
+	snprintf(l_idx, sizeof(l_idx), "idx=%s", idx);
+	mock_targets_add(mt, addr, l_idx, "__meta_src=disc", NULL);
+}
+
+/* The scraper follows a discovery component's set in place, like
+ * Prometheus' scrapePool.sync (scrape/scrape.go): unchanged targets keep
+ * their loop (series cache, slot), new ones start at their slot, vanished
+ * ones get end-of-run staleness markers at their next slot; targets that
+ * cannot be scraped (no __address__) are dropped and counted. Inline and
+ * discovered targets are concatenated in config order. */
+static void test_component_discovered(void)
+{
+	const struct starling_component_type *type = &prometheus_scrape_type;
+	struct http_srv srv;
+	struct mock_host *m;
+	struct mock_targets *s1 = mock_targets_new(), *s2 = mock_targets_new();
+	struct collect col = {0};
+	char err[256], cfg[1024];
+	void *inst;
+	size_t owned, total;
+	int64_t ts;
+
+	CU_ASSERT_FATAL(srv_start(&srv, "metric_a 1\n") == 0);
+	snprintf(cfg, sizeof(cfg),
+		 "targets = ( \"discovery.file.a\",\n"
+		 "            { *address__ = \"127.0.0.1:%d\"; idx = \"0\"; } );\n"
+		 "forward_to = [ \"x.y\" ];\nscrape_interval = \"200ms\";\n",
+		 srv.port);
+	m = mock_host_new("prometheus.scrape.disc", type->schema, cfg, err, sizeof(err));
+	CU_ASSERT_FATAL(m != NULL);
+	mock_host_set_quiet(m, true);
+	CU_ASSERT_TRUE(type->accepts & STARLING_ACCEPTS_TARGETS);
+	CU_ASSERT_FATAL(
+	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
+	CU_ASSERT_FATAL(type->start(inst) == 0);
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 1);
+
+	/* the discovery set: idx 1 and 2, plus one without __address__ */
+	add_target(s1, srv.port, "1");
+	add_target(s1, srv.port, "2");
+	mock_targets_add(s1, "idx=9", "job=nowhere", NULL);
+	CU_ASSERT_EQUAL(
+	    mock_host_deliver_targets(type, inst, "discovery.file.a", mock_targets_set(s1)), 0);
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 3);
+	CU_ASSERT_EQUAL(mock_host_metric(m, "starling_scrape_targets_dropped_total", NULL), 1);
+	CU_ASSERT_EQUAL(mock_host_metric(m, "prometheus_scrape_targets_gauge", NULL), 3);
+	CU_ASSERT_EQUAL(type->list_targets(inst, collect_emit, &col), 0);
+	CU_ASSERT_EQUAL(col.n, 3);
+	CU_ASSERT_TRUE(wait_mask(m, false, 7u));
+	/* a discovered target scrapes at its own slot: k * interval + phase */
+	{
+		struct scrape_config *c = mk_cfg();
+		char addr[32];
+		struct starling_label in[3] = {
+		    {"__address__", addr}, {"__meta_src", "disc"}, {"idx", "2"}};
+		struct scrape_target *t;
+
+		c->interval_ms = 200;
+		snprintf(addr, sizeof(addr), "127.0.0.1:%d", srv.port);
+		CU_ASSERT_FATAL(scrape_target_new(c, in, 3, &t, err, sizeof(err)) == 0);
+		ts = first_up_ts(m, "2");
+		CU_ASSERT_TRUE(ts > 0);
+		CU_ASSERT_TRUE(((ts - t->phase_ms) % 200 + 200) % 200 < 100);
+		scrape_target_free(t);
+		free_cfg(c);
+	}
+
+	/* new set: 2 stays, 1 vanishes, 3 appears. 1 gets staleness markers
+	 * (its last scrape's series), nobody else does; 3 is scraped */
+	mock_host_clear_forwarded(m);
+	add_target(s2, srv.port, "2");
+	add_target(s2, srv.port, "3");
+	CU_ASSERT_EQUAL(
+	    mock_host_deliver_targets(type, inst, "discovery.file.a", mock_targets_set(s2)), 0);
+	CU_ASSERT_EQUAL(mock_host_log_count(m, STARLING_LOG_INFO,
+					    "targets updated: 2 kept, 1 added, 1 removed"),
+			1);
+	CU_ASSERT_TRUE(wait_mask(m, true, 1u << 1));
+	CU_ASSERT_TRUE(wait_mask(m, false, 1u << 3 | 1u << 2 | 1u));
+	CU_ASSERT_EQUAL(scraped_mask(m, true), 1u << 1);
+
+	/* the source removed by a reload: one empty set; its targets go stale,
+	 * the inline one stays */
+	mock_host_clear_forwarded(m);
+	CU_ASSERT_EQUAL(mock_host_deliver_targets(type, inst, "discovery.file.a", NULL), 0);
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 1);
+	CU_ASSERT_TRUE(wait_mask(m, true, 1u << 2 | 1u << 3));
+	CU_ASSERT_EQUAL(scraped_mask(m, true), 1u << 2 | 1u << 3);
+
+	/* an unsorted set is refused and changes nothing */
+	{
+		struct starling_label bad_l[] = {{"job", "x"}, {"__address__", "a:1"}};
+		struct starling_target bad_t = {bad_l, 2};
+		struct starling_target_set bad = {&bad_t, 1};
+
+		CU_ASSERT_EQUAL(mock_host_deliver_targets(type, inst, "discovery.file.a", &bad),
+				-EINVAL);
+		mock_host_targets(m, &owned, &total);
+		CU_ASSERT_EQUAL(total, 1);
+	}
+	type->stop(inst);
+	type->destroy(inst);
+	mock_targets_free(s1);
+	mock_targets_free(s2);
+	mock_host_free(m);
+	srv_stop(&srv);
+}
+
+/* A reload keeps the latest set of a source still named; clustering
+ * applies to discovered targets as to inline ones. */
+static void test_component_discovered_update_cluster(void)
+{
+	const struct starling_component_type *type = &prometheus_scrape_type;
+	struct http_srv srv;
+	struct mock_host *m;
+	struct mock_targets *s1 = mock_targets_new();
+	struct collect col = {0};
+	char err[256], cfg[1024];
+	void *inst;
+	size_t owned, total, want = 0;
+
+	CU_ASSERT_FATAL(srv_start(&srv, "metric_a 1\n") == 0);
+	snprintf(cfg, sizeof(cfg),
+		 "targets = ( \"discovery.file.a\" );\nforward_to = [ \"x.y\" ];\n"
+		 "scrape_interval = \"200ms\";\nclustering = { enabled = true; };\n");
+	m = mock_host_new("prometheus.scrape.disc2", type->schema, cfg, err, sizeof(err));
+	CU_ASSERT_FATAL(m != NULL);
+	mock_host_set_quiet(m, true);
+	mock_host_set_owns(m, owns_even, NULL);
+	CU_ASSERT_FATAL(
+	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
+	for (int i = 0; i < 8; i++) {
+		char idx[8];
+
+		snprintf(idx, sizeof(idx), "%d", i);
+		add_target(s1, srv.port, idx);
+	}
+	/* before start(), as the host does right after it */
+	CU_ASSERT_EQUAL(
+	    mock_host_deliver_targets(type, inst, "discovery.file.a", mock_targets_set(s1)), 0);
+	CU_ASSERT_FATAL(type->start(inst) == 0);
+	CU_ASSERT_EQUAL(type->list_targets(inst, collect_emit, &col), 0);
+	CU_ASSERT_EQUAL(col.n, 8);
+	for (size_t i = 0; i < col.n; i++) {
+		CU_ASSERT_EQUAL(col.owned[i], col.keys[i] % 2 == 0);
+		want += col.owned[i];
+	}
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 8);
+	CU_ASSERT_EQUAL(owned, want);
+
+	/* a reload that changes only the inline part keeps the set */
+	snprintf(cfg, sizeof(cfg),
+		 "targets = ( \"discovery.file.a\", { *address__ = \"127.0.0.1:%d\"; "
+		 "idx = \"9\"; } );\nforward_to = [ \"x.y\" ];\n"
+		 "scrape_interval = \"200ms\";\nclustering = { enabled = true; };\n",
+		 srv.port);
+	CU_ASSERT_FATAL(mock_host_set_config(m, cfg, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), 0);
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 9);
+	CU_ASSERT_EQUAL(mock_host_log_count(m, STARLING_LOG_INFO,
+					    "targets updated: 8 kept, 1 added, 0 removed"),
+			1);
+	type->stop(inst);
+	type->destroy(inst);
+	mock_targets_free(s1);
+	mock_host_free(m);
+	srv_stop(&srv);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -1048,6 +1268,9 @@ int main(void)
 	CU_add_test(s, "component: request headers", test_component_protocols);
 	CU_add_test(s, "component: wall clock goes back", test_component_clock_back);
 	CU_add_test(s, "component: bad config", test_component_bad_config);
+	CU_add_test(s, "component: follows discovered targets", test_component_discovered);
+	CU_add_test(s, "component: discovered targets, reload, clustering",
+		    test_component_discovered_update_cluster);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
