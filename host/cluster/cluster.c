@@ -8,6 +8,7 @@
 #include "net.h"
 #include "ownership.h"
 #include "log.h"
+#include "units.h"
 
 #include <errno.h>
 #include <ifaddrs.h>
@@ -45,6 +46,7 @@ struct peer_seen {
 
 struct cluster {
 	struct cluster_config cfg;
+	char http[128]; /* advertised in the starling_http tag; "" = none */
 	pthread_mutex_t lock;
 	enum cluster_node_state state;
 	struct ownership_view *view; /* participants; NULL-safe */
@@ -212,7 +214,8 @@ static bool valid_node_name(const char *s)
 
 /* ---- Serf tags ---- */
 
-static size_t encode_tags(enum cluster_node_state st, double weight, uint8_t *out, size_t cap)
+static size_t encode_tags(enum cluster_node_state st, double weight, const char *http, uint8_t *out,
+			  size_t cap)
 {
 	struct mp_buf b;
 	char w[32];
@@ -220,9 +223,13 @@ static size_t encode_tags(enum cluster_node_state st, double weight, uint8_t *ou
 
 	mp_init(&b);
 	mp_put_byte(&b, SERF_TAG_MAGIC);
-	mp_w_map(&b, weight != 1.0 ? 2 : 1);
+	mp_w_map(&b, (weight != 1.0 ? 2 : 1) + (http[0] ? 1 : 0));
 	mp_w_str(&b, "starling_state");
 	mp_w_str(&b, state_name(st));
+	if (http[0]) { /* where peers fetch this node's view (targets page) */
+		mp_w_str(&b, "starling_http");
+		mp_w_str(&b, http);
+	}
 	if (weight != 1.0) {
 		snprintf(w, sizeof(w), "%g", weight);
 		mp_w_str(&b, "starling_weight");
@@ -239,6 +246,7 @@ static size_t encode_tags(enum cluster_node_state st, double weight, uint8_t *ou
 struct tags {
 	enum cluster_node_state state; /* viewer when absent (serf agents) */
 	double weight;
+	char http[128]; /* starling_http: the member's HTTP address, "" if none */
 	char text[256]; /* "k=v,k=v" for display */
 };
 
@@ -250,6 +258,7 @@ static void decode_tags(const uint8_t *meta, size_t len, struct tags *t)
 
 	t->state = CLUSTER_STATE_VIEWER;
 	t->weight = 1.0;
+	t->http[0] = 0;
 	t->text[0] = 0;
 	if (len < 1 || meta[0] != SERF_TAG_MAGIC)
 		return;
@@ -271,6 +280,10 @@ static void decode_tags(const uint8_t *meta, size_t len, struct tags *t)
 				t->state = CLUSTER_STATE_PARTICIPANT;
 			else if (vn == 11 && memcmp(v, "terminating", 11) == 0)
 				t->state = CLUSTER_STATE_TERMINATING;
+		} else if (kn == 13 && memcmp(k, "starling_http", 13) == 0 &&
+			   vn < sizeof(t->http)) {
+			memcpy(t->http, v, vn);
+			t->http[vn] = 0;
 		} else if (kn == 15 && memcmp(k, "starling_weight", 15) == 0 && vn < 31) {
 			char tmp[32];
 			char *end;
@@ -848,7 +861,7 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 	mc.timing = c->timing;
 	snprintf(mc.label, sizeof(mc.label), "%s", c->cfg.name);
 	mc.keys = c->keys;
-	mc.meta_len = encode_tags(c->state, c->cfg.weight, mc.meta, sizeof(mc.meta));
+	mc.meta_len = encode_tags(c->state, c->cfg.weight, c->http, mc.meta, sizeof(mc.meta));
 	mc.seed = (uint64_t)unix_ms() ^ (uint64_t)getpid() << 32;
 	mc.compress = true; /* as serf (memberlist EnableCompression) */
 	c->start_ms = ml_now_ms();
@@ -963,7 +976,7 @@ static void set_state(struct cluster *c, enum cluster_node_state st)
 			    state_name(c->state));
 	c->state = st;
 	if (c->eng && c->running) {
-		len = encode_tags(st, c->cfg.weight, meta, sizeof(meta));
+		len = encode_tags(st, c->cfg.weight, c->http, meta, sizeof(meta));
 		ml_set_meta(c->eng, meta, len, ml_now_ms());
 		c->seen_version = 0;
 		recompute(c, ml_now_ms());
@@ -1214,9 +1227,11 @@ char *cluster_peers_json(struct cluster *c)
 			fprintf(f,
 				",\"address\":\"%s\",\"state\":\"%s\",\"is_self\":%s,"
 				"\"last_change\":%" PRId64 ",\"incarnation\":%u,\"weight\":%g,"
-				"\"tags\":",
+				"\"http\":",
 				as, st, strcmp(m->name, c->cfg.node_name) ? "false" : "true",
 				seen_change(c, m->name), m->incarnation, t.weight);
+			json_str(f, t.http);
+			fputs(",\"tags\":", f);
 			json_str(f, t.text);
 			fputc('}', f);
 		}
@@ -1334,4 +1349,52 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	for (int i = 0; i < ML_DROP__N; i++)
 		fprintf(out, "cluster_packets_dropped_total{reason=\"%s\"} %" PRIu64 "\n",
 			ml_drop_names[i], st.dropped[i]);
+}
+
+void cluster_set_http_addr(struct cluster *c, const char *addr)
+{
+	pthread_mutex_lock(&c->lock);
+	snprintf(c->http, sizeof(c->http), "%s",
+		 addr && strlen(addr) < sizeof(c->http) ? addr : "");
+	pthread_mutex_unlock(&c->lock);
+}
+
+int cluster_member_http(struct cluster *c, const char *name, char *out, size_t len)
+{
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; c->eng && i < ml_node_count(c->eng); i++) {
+		const struct ml_node *m = ml_node_at(c->eng, i);
+		struct tags t;
+		const char *st;
+		char host[256], gossip[64], *colon;
+		unsigned port;
+
+		if (strcmp(m->name, name))
+			continue;
+		st = member_state(m, &t);
+		if (!strcmp(st, "dead") || !strcmp(st, "left")) {
+			ret = -EHOSTDOWN;
+			break;
+		}
+		if (!t.http[0] || parse_hostport(t.http, host, sizeof(host), &port)) {
+			ret = -EADDRNOTAVAIL;
+			break;
+		}
+		/* A wildcard listen address is reached at the member's gossip IP. */
+		if (!host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "::")) {
+			ml_addr_format(&m->addr, gossip, sizeof(gossip));
+			colon = strrchr(gossip, ':');
+			if (colon)
+				*colon = 0;
+			snprintf(out, len, "%s:%u", gossip, port);
+		} else {
+			snprintf(out, len, "%s", t.http);
+		}
+		ret = 0;
+		break;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ret;
 }

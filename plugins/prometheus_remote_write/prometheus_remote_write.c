@@ -1538,8 +1538,14 @@ static int endpoint_init(struct rw *rw, struct endpoint *ep, const starling_conf
 	ep->highest_sent_ms = INT64_MIN;
 	if (a->config_string(n, "url", &url) || !url ||
 	    (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
-		LOG(rw, STARLING_LOG_ERROR,
-		    "%s: endpoint.url: required, an http:// or https:// URL", a->config_where(n));
+		if (url && *url)
+			LOG(rw, STARLING_LOG_ERROR,
+			    "%s: endpoint.url: \"%s\" has no http:// or https:// scheme",
+			    a->config_where(a->config_lookup(n, "url")), url);
+		else
+			LOG(rw, STARLING_LOG_ERROR,
+			    "%s: endpoint.url: required, an http:// or https:// URL",
+			    a->config_where(n));
 		return -EINVAL;
 	}
 	ep->url = strdup(url);

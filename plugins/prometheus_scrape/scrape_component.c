@@ -54,6 +54,8 @@ struct scrape_inst {
 	bool running;
 	atomic_bool stopping;
 	size_t owned; /* targets owned at their last slot */
+	/* What the component's health last said: targets down / owned. */
+	size_t down_reported, owned_reported;
 
 	starling_metric *m_targets, *m_owned, *m_samples, *m_scrapes, *m_failures, *m_missed,
 	    *m_dropped;
@@ -81,8 +83,9 @@ static const struct starling_config_key scrape_schema[] = {
     {"job_name", STARLING_CFG_STRING, false, NULL,
      "Value of the job label (default: the component id)"},
     {"scrape_interval", STARLING_CFG_DURATION, false, "1m", "How often to scrape"},
-    {"scrape_timeout", STARLING_CFG_DURATION, false, "10s",
-     "Timeout of one scrape (at most scrape_interval)"},
+    {"scrape_timeout", STARLING_CFG_DURATION, false, NULL,
+     "Timeout of one scrape: at most scrape_interval (default 10s, or scrape_interval if "
+     "shorter)"},
     {"metrics_path", STARLING_CFG_STRING, false, "/metrics", "HTTP path to scrape"},
     {"scheme", STARLING_CFG_STRING, false, "http", "http or https"},
     {"params", STARLING_CFG_MAP, false, NULL, "URL query parameters"},
@@ -379,16 +382,26 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	c->job_name = strdup(s);
 	if (api->config_duration_ms(cfg, "scrape_interval", &c->interval_ms))
 		c->interval_ms = 60000;
-	if (api->config_duration_ms(cfg, "scrape_timeout", &c->timeout_ms))
-		c->timeout_ms = 10000;
 	if (c->interval_ms <= 0) {
 		snprintf(err, errlen, "%s: scrape_interval must be positive",
 			 api->config_where(cfg));
 		rc = -EINVAL;
 		goto fail;
 	}
-	if (c->timeout_ms <= 0 || c->timeout_ms > c->interval_ms)
-		c->timeout_ms = c->interval_ms; /* Prometheus clamps too */
+	/* As Prometheus (config/config.go, ScrapeConfig.Validate): a timeout
+	 * that is set must not exceed the interval; the default one is
+	 * clamped to it. */
+	if (api->config_duration_ms(cfg, "scrape_timeout", &c->timeout_ms)) {
+		c->timeout_ms = 10000 < c->interval_ms ? 10000 : c->interval_ms;
+	} else if (c->timeout_ms <= 0 || c->timeout_ms > c->interval_ms) {
+		snprintf(err, errlen,
+			 "%s: scrape_timeout (%lldms) must be positive and not greater than "
+			 "scrape_interval (%lldms)",
+			 api->config_where(api->config_lookup(cfg, "scrape_timeout")),
+			 (long long)c->timeout_ms, (long long)c->interval_ms);
+		rc = -EINVAL;
+		goto fail;
+	}
 	c->metrics_path = strdup(api->config_string(cfg, "metrics_path", &s) ? "/metrics" : s);
 	c->scheme = strdup(api->config_string(cfg, "scheme", &s) ? "http" : s);
 	if (!c->job_name || !c->metrics_path || !c->scheme)
@@ -666,6 +679,8 @@ static int targets_build(const struct scrape_config *c, const struct starling_ta
 /* ------------------------------------------------------------------------ */
 /* Scraping (scrape thread).                                                 */
 
+static void report_down(struct scrape_inst *in);
+
 /* One JSON line per failed scrape (scrape_failure_log_file), with the
  * fields of Prometheus' scrape failure logger: time, level, msg, the target
  * URL, its labels and the error. */
@@ -720,13 +735,19 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	const struct starling_host_api *api = in->api;
 	struct scrape_ctx ctx = {api, in->self, in->cfg, &in->scratch};
 	struct scrape_stats st;
+	enum starling_target_health before;
 	int rc;
 
 	if (atomic_load(&in->stopping)) {
 		t->in_flight = false;
 		return;
 	}
+	pthread_mutex_lock(&in->lock);
+	before = t->health;
+	pthread_mutex_unlock(&in->lock);
 	rc = scrape_complete(&ctx, t, resp, &in->lock, &st);
+	if (t->health != before)
+		report_down(in);
 	api->metric_add(in->m_scrapes, 1);
 	api->metric_add(in->m_samples, (double)st.forwarded);
 	if (rc) {
@@ -735,6 +756,37 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 		if (in->failure_log)
 			log_failure(in, t, st.error);
 	}
+}
+
+/* The component's health says how many of the targets scraped here are
+ * down ("3/14 targets down"); healthy when none is. Called when a target's
+ * health or ownership changes. */
+static void report_down(struct scrape_inst *in)
+{
+	size_t down = 0, owned = 0;
+	bool changed;
+	char msg[64];
+
+	pthread_mutex_lock(&in->lock);
+	for (size_t i = 0; i < in->n_targets; i++) {
+		if (!in->targets[i]->owned)
+			continue;
+		owned++;
+		if (in->targets[i]->health == STARLING_TARGET_DOWN)
+			down++;
+	}
+	changed = down != in->down_reported || (down && owned != in->owned_reported);
+	in->down_reported = down;
+	in->owned_reported = owned;
+	pthread_mutex_unlock(&in->lock);
+	if (!changed)
+		return;
+	if (!down) {
+		in->api->set_health(in->self, true, NULL);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "%zu/%zu targets down", down, owned);
+	in->api->set_health(in->self, false, msg);
 }
 
 /* Whether this node scrapes t in the slot starting now. */
@@ -757,6 +809,7 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t)
 			     (long long)(t->next_due_ms - t->interval_ms));
 		in->api->metric_set(in->m_owned, (double)in->owned);
 		in->api->report_targets(in->self, in->owned, in->n_targets);
+		report_down(in);
 	}
 	if (!owned) {
 		scrape_forget(t); /* moved away: no staleness markers */
