@@ -61,6 +61,7 @@ struct scrape_config {
 	struct starling_relabel_rules *metric_relabel; /* may be NULL */
 	struct starling_http_auth *auth;	       /* may be NULL */
 	bool clustering;
+	unsigned replicas; /* clustering.replicas: owners that scrape each target */
 	char **key_labels;
 	size_t n_key_labels;
 	char **exclude_labels;
@@ -324,7 +325,7 @@ void scrape_forget(struct scrape_target *t);
 /* list_targets: emit t with its ownership (starling_scrape_emit_target).
  * The caller holds the lock that guards t's status. */
 void scrape_emit_target(const struct starling_host_api *api, starling_component *self,
-			bool clustering, const struct scrape_target *t,
+			bool clustering, unsigned replicas, const struct scrape_target *t,
 			starling_target_emit_fn emit, void *ctx);
 
 /* --- scrape_component.c ------------------------------------------------- */

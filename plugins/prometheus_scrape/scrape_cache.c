@@ -1325,7 +1325,7 @@ void scrape_forget(struct scrape_target *t)
 }
 
 void scrape_emit_target(const struct starling_host_api *api, starling_component *self,
-			bool clustering, const struct scrape_target *t,
+			bool clustering, unsigned replicas, const struct scrape_target *t,
 			starling_target_emit_fn emit, void *ctx)
 {
 	struct starling_target_info ti = {
@@ -1338,5 +1338,5 @@ void scrape_emit_target(const struct starling_host_api *api, starling_component 
 	    .last_error = t->last_error,
 	};
 
-	starling_scrape_emit_target(api, self, clustering, &ti, emit, ctx);
+	starling_scrape_emit_target_n(api, self, clustering, replicas, &ti, emit, ctx);
 }

@@ -71,6 +71,8 @@ static const struct starling_config_key clustering_keys[] = {
      "Only these target labels make up a target's ownership key"},
     {"exclude_labels", STARLING_CFG_STRING_LIST, false, NULL,
      "Target labels left out of the ownership key"},
+    {"replicas", STARLING_CFG_INT, false, "1",
+     "Nodes that scrape each target (its first N owners; every node when fewer)"},
     {NULL},
 };
 
@@ -524,6 +526,9 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	if (rc)
 		goto fail;
 	api->config_bool(cfg, "clustering.enabled", &c->clustering);
+	rc = starling_scrape_replicas(api, cfg, &c->replicas, err, errlen);
+	if (rc)
+		goto fail;
 	rc = string_list(api, cfg, "clustering.key_labels", &c->key_labels, &c->n_key_labels, err,
 			 errlen);
 	if (!rc)
@@ -789,15 +794,16 @@ static void report_down(struct scrape_inst *in)
 	in->api->set_health(in->self, false, msg);
 }
 
-/* Whether this node scrapes t in the slot starting now. */
-static bool owns(struct scrape_inst *in, const struct scrape_target *t)
+/* Whether this node scrapes t in the slot starting at `at`. */
+static bool owns(struct scrape_inst *in, const struct scrape_target *t, int64_t at)
 {
-	return starling_scrape_owns(in->api, in->self, in->cfg->clustering, t->key);
+	return starling_scrape_owns_at(in->api, in->self, in->cfg->clustering, in->cfg->replicas,
+				       t->key, at);
 }
 
-static void dispatch(struct scrape_inst *in, struct scrape_target *t)
+static void dispatch(struct scrape_inst *in, struct scrape_target *t, int64_t slot)
 {
-	bool owned = owns(in, t);
+	bool owned = owns(in, t, slot);
 
 	if (owned != t->owned) {
 		pthread_mutex_lock(&in->lock);
@@ -869,9 +875,11 @@ static int64_t schedule(struct scrape_inst *in, int64_t now)
 			struct scrape_target *t = in->targets[i];
 
 			if (t->next_due_ms <= now) {
+				int64_t slot = t->next_due_ms;
+
 				t->next_due_ms = starling_scrape_slot_done(
 				    t->next_due_ms, now, t->interval_ms, t->phase_ms);
-				dispatch(in, t);
+				dispatch(in, t, slot);
 			}
 			if (t->next_due_ms - now < wait)
 				wait = t->next_due_ms - now;
@@ -882,9 +890,11 @@ static int64_t schedule(struct scrape_inst *in, int64_t now)
 
 		if (t->next_due_ms > now)
 			break;
+		int64_t slot = t->next_due_ms;
+
 		t->next_due_ms =
 		    starling_scrape_slot_done(t->next_due_ms, now, t->interval_ms, t->phase_ms);
-		dispatch(in, t);
+		dispatch(in, t, slot);
 		in->cursor = (in->cursor + 1) % n;
 	}
 	if (n && in->uniform)
@@ -931,7 +941,7 @@ static size_t count_owned(struct scrape_inst *in)
 	size_t owned = 0;
 
 	for (size_t i = 0; i < in->n_targets; i++)
-		owned += owns(in, in->targets[i]);
+		owned += owns(in, in->targets[i], in->api->now_ms());
 	return owned;
 }
 
@@ -1284,8 +1294,8 @@ static int scrape_list_targets(void *inst, starling_target_emit_fn emit, void *c
 
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++)
-		scrape_emit_target(in->api, in->self, in->cfg->clustering, in->targets[i], emit,
-				   ctx);
+		scrape_emit_target(in->api, in->self, in->cfg->clustering, in->cfg->replicas,
+				   in->targets[i], emit, ctx);
 	pthread_mutex_unlock(&in->lock);
 	return 0;
 }
