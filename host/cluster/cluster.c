@@ -9,6 +9,7 @@
 #include "ownership.h"
 #include "timeline.h"
 #include "log.h"
+#include "units.h"
 
 #include <errno.h>
 #include <ifaddrs.h>
@@ -48,7 +49,7 @@ struct peer_seen {
 };
 
 /* Longest configuration fingerprint in the tags (see host/drift.h). */
-#define CLUSTER_FP_MAX 320
+#define CLUSTER_FP_MAX 240
 
 /* Node weights a peer may advertise; outside this range the weight is
  * refused (the member counts with weight 1) and counted. */
@@ -57,6 +58,7 @@ struct peer_seen {
 
 struct cluster {
 	struct cluster_config cfg;
+	char http[128]; /* advertised in the starling_http tag; "" = none */
 	pthread_mutex_t lock;
 	enum cluster_node_state state;
 	int64_t own_from, own_until; /* our announced span (unix ms) */
@@ -238,11 +240,12 @@ static bool valid_node_name(const char *s)
 
 /* ---- Serf tags ---- */
 
-/* Our tags: state, weight (omitted when 1), and the announced span of
+/* Our tags: state, weight (omitted when 1), the HTTP address peers fetch
+ * this node's view from (targets page), and the announced span of
  * ownership in unix ms: starling_from (a participant owns from then),
  * starling_until (a terminating node owns until then). */
-static size_t encode_tags(enum cluster_node_state st, double weight, int64_t from, int64_t until,
-			  const char *fp, uint8_t *out, size_t cap)
+static size_t encode_tags(enum cluster_node_state st, double weight, const char *http, int64_t from,
+			  int64_t until, const char *fp, uint8_t *out, size_t cap)
 {
 	struct mp_buf b;
 	char w[32];
@@ -252,9 +255,13 @@ static size_t encode_tags(enum cluster_node_state st, double weight, int64_t fro
 
 	mp_init(&b);
 	mp_put_byte(&b, SERF_TAG_MAGIC);
-	mp_w_map(&b, 1 + (weight != 1.0) + has_from + has_until + (fp[0] != 0));
+	mp_w_map(&b, 1 + (weight != 1.0) + (http[0] ? 1 : 0) + has_from + has_until + (fp[0] != 0));
 	mp_w_str(&b, "starling_state");
 	mp_w_str(&b, state_name(st));
+	if (http[0]) { /* where peers fetch this node's view (targets page) */
+		mp_w_str(&b, "starling_http");
+		mp_w_str(&b, http);
+	}
 	if (weight != 1.0) {
 		snprintf(w, sizeof(w), "%g", weight);
 		mp_w_str(&b, "starling_weight");
@@ -285,6 +292,7 @@ static size_t encode_tags(enum cluster_node_state st, double weight, int64_t fro
 struct tags {
 	enum cluster_node_state state; /* viewer when absent (serf agents) */
 	double weight;
+	char http[128];		 /* starling_http: the member's HTTP address, "" if none */
 	bool weight_refused;	 /* advertised outside WEIGHT_MIN..WEIGHT_MAX */
 	int64_t from, until;	 /* TIMELINE_ALWAYS / TIMELINE_NEVER when absent */
 	bool starling;		 /* has starling_state (not a serf agent) */
@@ -315,6 +323,7 @@ static void decode_tags(const uint8_t *meta, size_t len, struct tags *t)
 
 	t->state = CLUSTER_STATE_VIEWER;
 	t->weight = 1.0;
+	t->http[0] = 0;
 	t->weight_refused = false;
 	t->from = TIMELINE_ALWAYS;
 	t->until = TIMELINE_NEVER;
@@ -347,6 +356,9 @@ static void decode_tags(const uint8_t *meta, size_t len, struct tags *t)
 				t->state = CLUSTER_STATE_PARTICIPANT;
 			else if (tag_is(v, vn, "terminating"))
 				t->state = CLUSTER_STATE_TERMINATING;
+		} else if (tag_is(k, kn, "starling_http") && vn < sizeof(t->http)) {
+			memcpy(t->http, v, vn);
+			t->http[vn] = 0;
 		} else if (tag_is(k, kn, "starling_weight") && tag_text(v, vn, tmp, sizeof(tmp))) {
 			double w = strtod(tmp, &end);
 
@@ -1201,8 +1213,8 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 	mc.timing = c->timing;
 	snprintf(mc.label, sizeof(mc.label), "%s", c->cfg.name);
 	mc.keys = c->keys;
-	mc.meta_len = encode_tags(c->state, c->cfg.weight, c->own_from, c->own_until, c->fp,
-				  mc.meta, sizeof(mc.meta));
+	mc.meta_len = encode_tags(c->state, c->cfg.weight, c->http, c->own_from, c->own_until,
+				  c->fp, mc.meta, sizeof(mc.meta));
 	mc.seed = (uint64_t)unix_ms() ^ (uint64_t)getpid() << 32;
 	mc.compress = true; /* as serf (memberlist EnableCompression) */
 	/* A restarted node must beat what peers remember of its previous life
@@ -1344,7 +1356,8 @@ static void set_state(struct cluster *c, enum cluster_node_state st, int64_t fro
 	c->own_from = from;
 	c->own_until = until;
 	if (c->eng && c->running) {
-		len = encode_tags(st, c->cfg.weight, from, until, c->fp, meta, sizeof(meta));
+		len =
+		    encode_tags(st, c->cfg.weight, c->http, from, until, c->fp, meta, sizeof(meta));
 		ml_set_meta(c->eng, meta, len, ml_now_ms());
 		ml_announce_self(c->eng);
 		c->seen_version = 0;
@@ -1727,9 +1740,11 @@ char *cluster_peers_json(struct cluster *c)
 			fprintf(f,
 				",\"address\":\"%s\",\"state\":\"%s\",\"is_self\":%s,"
 				"\"last_change\":%" PRId64 ",\"incarnation\":%u,\"weight\":%g,"
-				"\"tags\":",
+				"\"http\":",
 				as, st, strcmp(m->name, c->cfg.node_name) ? "false" : "true",
 				seen_change(c, m->name), m->incarnation, t.weight);
+			json_str(f, t.http);
+			fputs(",\"tags\":", f);
 			json_str(f, t.text);
 			if (t.from != TIMELINE_ALWAYS)
 				fprintf(f, ",\"owns_from\":%" PRId64, t.from);
@@ -1877,4 +1892,52 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	for (int i = 0; i < ML_DROP__N; i++)
 		fprintf(out, "cluster_packets_dropped_total{reason=\"%s\"} %" PRIu64 "\n",
 			ml_drop_names[i], st.dropped[i]);
+}
+
+void cluster_set_http_addr(struct cluster *c, const char *addr)
+{
+	pthread_mutex_lock(&c->lock);
+	snprintf(c->http, sizeof(c->http), "%s",
+		 addr && strlen(addr) < sizeof(c->http) ? addr : "");
+	pthread_mutex_unlock(&c->lock);
+}
+
+int cluster_member_http(struct cluster *c, const char *name, char *out, size_t len)
+{
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; c->eng && i < ml_node_count(c->eng); i++) {
+		const struct ml_node *m = ml_node_at(c->eng, i);
+		struct tags t;
+		const char *st;
+		char host[256], gossip[64], *colon;
+		unsigned port;
+
+		if (strcmp(m->name, name))
+			continue;
+		st = member_state(m, &t);
+		if (!strcmp(st, "dead") || !strcmp(st, "left")) {
+			ret = -EHOSTDOWN;
+			break;
+		}
+		if (!t.http[0] || parse_hostport(t.http, host, sizeof(host), &port)) {
+			ret = -EADDRNOTAVAIL;
+			break;
+		}
+		/* A wildcard listen address is reached at the member's gossip IP. */
+		if (!host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "::")) {
+			ml_addr_format(&m->addr, gossip, sizeof(gossip));
+			colon = strrchr(gossip, ':');
+			if (colon)
+				*colon = 0;
+			snprintf(out, len, "%s:%u", gossip, port);
+		} else {
+			snprintf(out, len, "%s", t.http);
+		}
+		ret = 0;
+		break;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ret;
 }

@@ -90,6 +90,16 @@ const char *cluster_self_name(struct cluster *c);
 typedef void (*cluster_view_fn)(void *arg, uint64_t epoch);
 void cluster_on_view_change(struct cluster *c, cluster_view_fn fn, void *arg);
 
+/* The HTTP address ("host:port") this node advertises to its peers in the
+ * starling_http Serf tag (the targets page fetches each owner's view from
+ * it). Call before cluster_start. */
+void cluster_set_http_addr(struct cluster *c, const char *addr);
+
+/* The advertised HTTP address of the current member `name` ("host:port"; a
+ * wildcard host is replaced by the member's gossip IP). 0, or -ENOENT (not
+ * a member), -EHOSTDOWN (dead or left), -EADDRNOTAVAIL (no tag). */
+int cluster_member_http(struct cluster *c, const char *name, char *out, size_t len);
+
 /* JSON array of peers for GET /api/v0/cluster/peers; malloc'd, caller frees. */
 char *cluster_peers_json(struct cluster *c);
 /* Append the cluster_* metrics in Prometheus text format. */

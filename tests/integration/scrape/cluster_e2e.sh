@@ -16,7 +16,7 @@ set -u
 build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-command -v prometheus >/dev/null || { echo "SKIP: no prometheus"; exit 0; }
+command -v prometheus >/dev/null || { echo "SKIP: no prometheus"; exit 77; }
 prom=27490 iv=2 ntargets=30
 
 srv=$build/tests/bench/scrape/bench_targetsrv
