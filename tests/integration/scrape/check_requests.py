@@ -6,8 +6,13 @@ falls in one slot k = round((t - phase) / interval); a slot inside [START,
 END] with no request is missed, one with two or more is doubled. A target
 with no request at all in the window has every slot missed.
 With PER_SLOT (replicas), a slot must hold exactly that many requests:
-fewer counts as missed, more as doubled.
-usage: check_requests.py LOG START END INTERVAL_S BASE_PORT N_TARGETS [PER_SLOT]
+fewer counts as missed, more as doubled. With KEYS (a file of "PORT KEY"
+lines, the target keys from the targets API) the phase is exact, key mod
+interval in ms, and a request belongs to the last slot that started at or
+before it (a scrape is never sent early, and one delayed by a loaded machine
+still counts for its own slot); without it the phase is estimated and a
+request goes to the nearest slot.
+usage: check_requests.py LOG START END INTERVAL_S BASE_PORT N_TARGETS [PER_SLOT [KEYS]]
 Prints "missed=N doubled=N targets=N slots=N" and the worst targets; exit 1
 when any slot was missed or doubled."""
 import cmath
@@ -17,6 +22,12 @@ import sys
 log, start, end, iv = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 base, n = int(sys.argv[5]), int(sys.argv[6])
 per_slot = int(sys.argv[7]) if len(sys.argv) > 7 else 1
+keys = {}
+if len(sys.argv) > 8:
+    with open(sys.argv[8]) as f:
+        for line in f:
+            p, k = line.split()
+            keys[int(p)] = int(k, 0)
 times = {p: [] for p in range(base, base + n)}
 with open(log) as f:
     for line in f:
@@ -35,13 +46,20 @@ for port, ts in sorted(times.items()):
         slots += k
         bad.append("127.0.0.1:%d: never scraped" % port)
         continue
-    z = sum(cmath.exp(2j * math.pi * (t % iv) / iv) for t in ts)
-    phase = (cmath.phase(z) / (2 * math.pi) % 1.0) * iv
+    if port in keys:
+        phase = (keys[port] % int(iv * 1000)) / 1000.0
+        slot_of = lambda t: math.floor((t - phase) / iv + 1e-6)
+    else:
+        z = sum(cmath.exp(2j * math.pi * (t % iv) / iv) for t in ts)
+        phase = (cmath.phase(z) / (2 * math.pi) % 1.0) * iv
+        slot_of = lambda t: round((t - phase) / iv)
     lo = math.ceil((start - phase) / iv)
     hi = math.floor((end - phase) / iv)
+    if port in keys:
+        hi -= 1  # the last slot's request may still be on its way
     count = {}
     for t in ts:
-        k = round((t - phase) / iv)
+        k = slot_of(t)
         if lo <= k <= hi:
             count[k] = count.get(k, 0) + 1
     m = [k for k in range(lo, hi + 1) if count.get(k, 0) < per_slot]

@@ -107,8 +107,42 @@ echo "rolling restart of $nodes nodes x $rounds took $(awk -v a="$tr0" -v b="$tr
 for ((n = 1; n <= nodes; n++)); do
 	grep -q "handing over targets in" "$work/s$n.log" || fail "s$n did not announce a hand-over"
 done
-out=$(python3 "$here/check_requests.py" "$work/requests.log" "$t0" "$t1" "$iv" "$tbase" "$ntargets")
+target_keys "$(hport 1)" prometheus.scrape.cl >"$work/keys"
+out=$(python3 "$here/check_requests.py" "$work/requests.log" "$t0" "$t1" "$iv" "$tbase" "$ntargets" 1 "$work/keys")
 rc=$?
 echo "rolling restart (target request logs): $out"
 [ $rc = 0 ] || fail "slots missed or doubled during the rolling restart"
+if [ -n "${KILL9:-}" ]; then
+	# failover figure (printed, not asserted): kill -9 of KILL9 nodes; the
+	# longest gap between two scrapes of any target, from the request log
+	tk=$(now)
+	for ((n = 1; n <= KILL9; n++)); do kill -9 "${pid[$n]}"; done
+	gone() { # every survivor lists the killed nodes as dead
+		local n k
+		for ((n = KILL9 + 1; n <= nodes; n++)); do
+			for ((k = 1; k <= KILL9; k++)); do
+				curl -s "http://127.0.0.1:$(hport $n)/api/v0/cluster/peers" |
+					grep -q "\"name\":\"s$k\"[^}]*\"state\":\"\(dead\|left\)\"" || return 1
+			done
+		done
+	}
+	for ((i = 0; i < 600; i++)); do gone && break; sleep 0.1; done
+	td=$(now)
+	sleep $((3 * iv + 2))
+	python3 - "$work/requests.log" "$tk" "$tbase" "$ntargets" "$iv" "$td" <<'PY'
+import sys
+log, tk, base, n, iv, td = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+ts = {}
+for line in open(log):
+    p, t = line.split()
+    ts.setdefault(int(p), []).append(float(t))
+worst = 0
+for p, v in ts.items():
+    v = sorted(x for x in v if x >= tk - 2 * iv)
+    gaps = [b - a for a, b in zip(v, v[1:])]
+    worst = max([worst] + gaps)
+print("kill -9: all survivors saw the dead after %.1f s; longest gap between two scrapes "
+      "of a target %.1f s (interval %.0f s)" % (td - tk, worst, iv))
+PY
+fi
 echo PASS

@@ -44,3 +44,12 @@ while len(out) < m:
 print(b, " ".join(map(str, out)))
 PY
 }
+
+# target_keys HTTP_PORT COMPONENT_ID: "PORT KEY" lines of every target the
+# component lists (check_requests.py's KEYS file)
+target_keys() {
+	curl -s "http://127.0.0.1:$1/api/v0/components/$2/targets" | python3 -c '
+import json, sys
+for t in json.load(sys.stdin)["targets"]:
+    print(t["labels"]["instance"].rsplit(":", 1)[1], t["key"])'
+}

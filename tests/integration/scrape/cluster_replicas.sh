@@ -65,7 +65,8 @@ done
 sleep $((2 * iv + 2))
 now() { date +%s.%N; }
 t0=$(now); sleep 20; t1=$(now)
-out=$(python3 "$here/check_requests.py" "$work/requests.log" "$t0" "$t1" $iv "$tbase" $ntargets 2)
+target_keys "${ports[3]}" prometheus.scrape.rep >"$work/keys"
+out=$(python3 "$here/check_requests.py" "$work/requests.log" "$t0" "$t1" $iv "$tbase" $ntargets 2 "$work/keys")
 rc=$?
 echo "replicas=2 on 3 nodes (request logs, 2 per slot wanted): $out"
 [ $rc = 0 ] || fail "not exactly two scrapes per slot"
@@ -92,7 +93,8 @@ for ((i = 0; i < 300; i++)); do
 done
 dead3 1 && dead3 2 || fail "n3 not declared dead"
 t0=$(now); sleep 12; t1=$(now)
-out=$(python3 "$here/check_requests.py" "$work/requests.log" "$t0" "$t1" $iv "$tbase" $ntargets 2)
+target_keys "${ports[3]}" prometheus.scrape.rep >"$work/keys"
+out=$(python3 "$here/check_requests.py" "$work/requests.log" "$t0" "$t1" $iv "$tbase" $ntargets 2 "$work/keys")
 rc=$?
 echo "after kill -9 of one node (2 survivors, request logs): $out"
 [ $rc = 0 ] || fail "two copies not kept after a node died"
