@@ -598,8 +598,11 @@ static void fp_missing(const char *a, const char *b, char *out, size_t cap)
 		h = fp_hash(b, p, (size_t)(colon - p));
 		snprintf(id, sizeof(id), "%.*s", (int)(colon - p), p);
 		if ((!h || strncmp(h, colon + 1, 8)) && !has_word(out, id) &&
-		    len + strlen(id) + 2 < cap)
-			snprintf(out + len, cap - len, "%s%s", len ? " " : "", id);
+		    len + strlen(id) + 2 < cap) {
+			if (len)
+				out[len++] = ' ';
+			memcpy(out + len, id, strlen(id) + 1);
+		}
 		if (!comma)
 			return;
 		p = comma + 1;
