@@ -7,6 +7,7 @@
 #include "engine.h"
 #include "net.h"
 #include "ownership.h"
+#include "tags.h"
 #include "timeline.h"
 #include "log.h"
 #include "units.h"
@@ -34,8 +35,6 @@
 /* Longest the first join in cluster_start may block (bounded, so a dead
  * seed list never hangs startup). */
 #define FIRST_JOIN_MAX_MS 3000
-/* Serf encodes tags as a msgpack map after this byte. */
-#define SERF_TAG_MAGIC 0xff
 /* Log lines are produced with c->lock held (inside engine callbacks) and
  * written later without it, so a slow stderr never stalls the protocol. */
 #define EVENT_MAX 256 /* a push/pull from a big cluster brings every member at once */
@@ -47,14 +46,6 @@ struct peer_seen {
 	int64_t last_change; /* unix ms */
 	char drift[128];     /* components whose ownership config differs from ours */
 };
-
-/* Longest configuration fingerprint in the tags (see host/drift.h). */
-#define CLUSTER_FP_MAX 240
-
-/* Node weights a peer may advertise; outside this range the weight is
- * refused (the member counts with weight 1) and counted. */
-#define WEIGHT_MIN 0.01
-#define WEIGHT_MAX 100.0
 
 struct cluster {
 	struct cluster_config cfg;
@@ -211,18 +202,6 @@ static int64_t unix_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const char *state_name(enum cluster_node_state s)
-{
-	switch (s) {
-	case CLUSTER_STATE_PARTICIPANT:
-		return "participant";
-	case CLUSTER_STATE_TERMINATING:
-		return "terminating";
-	default:
-		return "viewer";
-	}
-}
-
 static bool valid_node_name(const char *s)
 {
 	size_t n = strlen(s);
@@ -238,152 +217,10 @@ static bool valid_node_name(const char *s)
 	return true;
 }
 
-/* ---- Serf tags ---- */
-
-/* Our tags: state, weight (omitted when 1), the HTTP address peers fetch
- * this node's view from (targets page), and the announced span of
- * ownership in unix ms: starling_from (a participant owns from then),
- * starling_until (a terminating node owns until then). */
-static size_t encode_tags(enum cluster_node_state st, double weight, const char *http, int64_t from,
-			  int64_t until, const char *fp, uint8_t *out, size_t cap)
-{
-	struct mp_buf b;
-	char w[32];
-	size_t n;
-	bool has_from = from != TIMELINE_ALWAYS && st != CLUSTER_STATE_VIEWER;
-	bool has_until = until != TIMELINE_NEVER && st == CLUSTER_STATE_TERMINATING;
-
-	mp_init(&b);
-	mp_put_byte(&b, SERF_TAG_MAGIC);
-	mp_w_map(&b, 1 + (weight != 1.0) + (http[0] ? 1 : 0) + has_from + has_until + (fp[0] != 0));
-	mp_w_str(&b, "starling_state");
-	mp_w_str(&b, state_name(st));
-	if (http[0]) { /* where peers fetch this node's view (targets page) */
-		mp_w_str(&b, "starling_http");
-		mp_w_str(&b, http);
-	}
-	if (weight != 1.0) {
-		snprintf(w, sizeof(w), "%g", weight);
-		mp_w_str(&b, "starling_weight");
-		mp_w_str(&b, w);
-	}
-	if (has_from) {
-		snprintf(w, sizeof(w), "%" PRId64, from);
-		mp_w_str(&b, "starling_from");
-		mp_w_str(&b, w);
-	}
-	if (has_until) {
-		snprintf(w, sizeof(w), "%" PRId64, until);
-		mp_w_str(&b, "starling_until");
-		mp_w_str(&b, w);
-	}
-	if (fp[0]) {
-		mp_w_str(&b, "starling_cfg");
-		mp_w_str(&b, fp);
-	}
-	n = b.oom || b.len > cap ? 0 : b.len;
-	if (n)
-		memcpy(out, b.p, n);
-	mp_free(&b);
-	return n;
-}
-
-/* Decoded Starling view of a member's tags. */
-struct tags {
-	enum cluster_node_state state; /* viewer when absent (serf agents) */
-	double weight;
-	char http[128];		 /* starling_http: the member's HTTP address, "" if none */
-	bool weight_refused;	 /* advertised outside WEIGHT_MIN..WEIGHT_MAX */
-	int64_t from, until;	 /* TIMELINE_ALWAYS / TIMELINE_NEVER when absent */
-	bool starling;		 /* has starling_state (not a serf agent) */
-	char fp[CLUSTER_FP_MAX]; /* starling_cfg: configuration fingerprint */
-	char text[256];		 /* "k=v,k=v" for display */
-};
-
-static bool tag_is(const uint8_t *k, uint32_t kn, const char *name)
-{
-	return kn == strlen(name) && memcmp(k, name, kn) == 0;
-}
-
-/* A tag value as a NUL-terminated string (short values only). */
-static bool tag_text(const uint8_t *v, uint32_t vn, char *out, size_t cap)
-{
-	if (vn >= cap)
-		return false;
-	memcpy(out, v, vn);
-	out[vn] = 0;
-	return true;
-}
-
-static void decode_tags(const uint8_t *meta, size_t len, struct tags *t)
-{
-	struct mp_rd r;
-	uint32_t n;
-	size_t tl = 0;
-
-	t->state = CLUSTER_STATE_VIEWER;
-	t->weight = 1.0;
-	t->http[0] = 0;
-	t->weight_refused = false;
-	t->from = TIMELINE_ALWAYS;
-	t->until = TIMELINE_NEVER;
-	t->starling = false;
-	t->fp[0] = 0;
-	t->text[0] = 0;
-	if (len < 1 || meta[0] != SERF_TAG_MAGIC)
-		return;
-	mp_rd_init(&r, meta + 1, len - 1);
-	if (mp_r_map(&r, &n))
-		return;
-	for (uint32_t i = 0; i < n; i++) {
-		const uint8_t *k, *v;
-		uint32_t kn, vn;
-		char tmp[32];
-		char *end;
-
-		if (mp_r_raw(&r, &k, &kn) || mp_r_raw(&r, &v, &vn))
-			return;
-		if (tl < sizeof(t->text))
-			tl += (size_t)snprintf(t->text + tl, sizeof(t->text) - tl, "%s%.*s=%.*s",
-					       tl ? "," : "", (int)kn, (const char *)k, (int)vn,
-					       (const char *)v);
-		if (tag_is(k, kn, "starling_cfg")) {
-			if (!tag_text(v, vn, t->fp, sizeof(t->fp)))
-				snprintf(t->fp, sizeof(t->fp), "#?");
-		} else if (tag_is(k, kn, "starling_state")) {
-			t->starling = true;
-			if (tag_is(v, vn, "participant"))
-				t->state = CLUSTER_STATE_PARTICIPANT;
-			else if (tag_is(v, vn, "terminating"))
-				t->state = CLUSTER_STATE_TERMINATING;
-		} else if (tag_is(k, kn, "starling_http") && vn < sizeof(t->http)) {
-			memcpy(t->http, v, vn);
-			t->http[vn] = 0;
-		} else if (tag_is(k, kn, "starling_weight") && tag_text(v, vn, tmp, sizeof(tmp))) {
-			double w = strtod(tmp, &end);
-
-			if (*end == 0 && w >= WEIGHT_MIN && w <= WEIGHT_MAX)
-				t->weight = w;
-			else
-				t->weight_refused = true;
-		} else if ((tag_is(k, kn, "starling_from") || tag_is(k, kn, "starling_until")) &&
-			   tag_text(v, vn, tmp, sizeof(tmp))) {
-			long long ms = strtoll(tmp, &end, 10);
-
-			if (*end == 0 && tmp[0] && ms > 0 && ms < INT64_MAX / 2) {
-				if (kn == 13)
-					t->from = ms;
-				else
-					t->until = ms;
-			}
-		}
-	}
-}
-
 /* Display state of a member: memberlist state first, then its tag. */
-static const char *member_state(const struct ml_node *n, struct tags *t)
+static const char *member_state(const struct ml_node *n, struct member_tags *t)
 {
-	decode_tags(n->meta, n->meta_len, t);
+	tags_decode(n->meta, n->meta_len, t);
 	switch (n->state) {
 	case ML_STATE_SUSPECT:
 		return "suspect";
@@ -392,7 +229,7 @@ static const char *member_state(const struct ml_node *n, struct tags *t)
 	case ML_STATE_LEFT:
 		return "left";
 	default:
-		return state_name(t->state);
+		return cluster_state_name(t->state);
 	}
 }
 
@@ -555,78 +392,9 @@ static int64_t seen_change(const struct cluster *c, const char *name)
 	return p ? p->last_change : 0;
 }
 
-/* The hash of component id in a fingerprint "id:hash,..." (NULL: absent). */
-static const char *fp_hash(const char *fp, const char *id, size_t idlen)
-{
-	for (const char *p = fp; *p;) {
-		const char *colon = strchr(p, ':'), *comma = strchr(p, ',');
-
-		if (!colon || (comma && comma < colon))
-			return NULL;
-		if ((size_t)(colon - p) == idlen && !memcmp(p, id, idlen))
-			return colon + 1;
-		if (!comma)
-			return NULL;
-		p = comma + 1;
-	}
-	return NULL;
-}
-
-/* Whether word is one of the space-separated words of list. */
-static bool has_word(const char *list, const char *word)
-{
-	size_t n = strlen(word);
-
-	for (const char *q = list; (q = strstr(q, word)) != NULL; q += n)
-		if ((q == list || q[-1] == ' ') && (q[n] == 0 || q[n] == ' '))
-			return true;
-	return false;
-}
-
-/* Append to out (space-separated, once each) the components of a whose
- * entry differs in b or is missing there. */
-static void fp_missing(const char *a, const char *b, char *out, size_t cap)
-{
-	for (const char *p = a; *p;) {
-		const char *colon = strchr(p, ':'), *comma = strchr(p, ',');
-		const char *h;
-		char id[128];
-		size_t len = strlen(out);
-
-		if (!colon)
-			return;
-		h = fp_hash(b, p, (size_t)(colon - p));
-		snprintf(id, sizeof(id), "%.*s", (int)(colon - p), p);
-		if ((!h || strncmp(h, colon + 1, 8)) && !has_word(out, id) &&
-		    len + strlen(id) + 2 < cap) {
-			if (len)
-				out[len++] = ' ';
-			memcpy(out + len, id, strlen(id) + 1);
-		}
-		if (!comma)
-			return;
-		p = comma + 1;
-	}
-}
-
-/* The components whose ownership config differs between fingerprints a and
- * b (space-separated in out; "" when they agree). */
-static void fp_diff(const char *a, const char *b, char *out, size_t cap)
-{
-	out[0] = 0;
-	if (!strcmp(a, b))
-		return;
-	if (a[0] == '#' || b[0] == '#') {
-		snprintf(out, cap, "(too many components to name)");
-		return;
-	}
-	fp_missing(a, b, out, cap);
-	fp_missing(b, a, out, cap);
-}
-
 /* With c->lock held: compare a member's configuration fingerprint with
  * ours; log when that changes. */
-static void note_drift(struct cluster *c, const struct ml_node *m, const struct tags *t)
+static void note_drift(struct cluster *c, const struct ml_node *m, const struct member_tags *t)
 {
 	struct peer_seen *p = seen_find(c, m->name);
 	char d[sizeof(p->drift)] = "";
@@ -635,7 +403,7 @@ static void note_drift(struct cluster *c, const struct ml_node *m, const struct 
 		return;
 	if (t->starling && strcmp(m->name, c->cfg.node_name) &&
 	    (m->state == ML_STATE_ALIVE || m->state == ML_STATE_SUSPECT))
-		fp_diff(c->fp, t->fp, d, sizeof(d));
+		tags_fp_diff(c->fp, t->fp, d, sizeof(d));
 	if (!strcmp(d, p->drift))
 		return;
 	if (d[0])
@@ -666,7 +434,7 @@ static void recompute(struct cluster *c, int64_t now)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		const struct ml_node *m = ml_node_at(c->eng, i);
-		struct tags t;
+		struct member_tags t;
 		const char *st = member_state(m, &t);
 
 		note_seen(c, m, st, now + c->mono_to_unix);
@@ -1216,7 +984,7 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 	mc.timing = c->timing;
 	snprintf(mc.label, sizeof(mc.label), "%s", c->cfg.name);
 	mc.keys = c->keys;
-	mc.meta_len = encode_tags(c->state, c->cfg.weight, c->http, c->own_from, c->own_until,
+	mc.meta_len = tags_encode(c->state, c->cfg.weight, c->http, c->own_from, c->own_until,
 				  c->fp, mc.meta, sizeof(mc.meta));
 	mc.seed = (uint64_t)unix_ms() ^ (uint64_t)getpid() << 32;
 	mc.compress = true; /* as serf (memberlist EnableCompression) */
@@ -1353,14 +1121,14 @@ static void set_state(struct cluster *c, enum cluster_node_state st, int64_t fro
 
 	pthread_mutex_lock(&c->lock);
 	if (c->state != st)
-		queue_event(c, STARLING_LOG_INFO, "this node is now %s (was %s)", state_name(st),
-			    state_name(c->state));
+		queue_event(c, STARLING_LOG_INFO, "this node is now %s (was %s)",
+			    cluster_state_name(st), cluster_state_name(c->state));
 	c->state = st;
 	c->own_from = from;
 	c->own_until = until;
 	if (c->eng && c->running) {
 		len =
-		    encode_tags(st, c->cfg.weight, c->http, from, until, c->fp, meta, sizeof(meta));
+		    tags_encode(st, c->cfg.weight, c->http, from, until, c->fp, meta, sizeof(meta));
 		ml_set_meta(c->eng, meta, len, ml_now_ms());
 		ml_announce_self(c->eng);
 		c->seen_version = 0;
@@ -1718,14 +1486,14 @@ char *cluster_peers_json(struct cluster *c)
 		fprintf(f,
 			",\"address\":\"\",\"state\":\"%s\",\"is_self\":true,"
 			"\"last_change\":0}]",
-			state_name(c->state));
+			cluster_state_name(c->state));
 	} else {
 		size_t n = ml_node_count(c->eng);
 
 		fputc('[', f);
 		for (size_t i = 0; i < n; i++) {
 			const struct ml_node *m = ml_node_at(c->eng, i);
-			struct tags t;
+			struct member_tags t;
 			const char *st = member_state(m, &t);
 			char as[64];
 
@@ -1776,7 +1544,7 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	pthread_mutex_lock(&c->lock);
 	if (c->eng) {
 		for (size_t i = 0; i < ml_node_count(c->eng); i++) {
-			struct tags t;
+			struct member_tags t;
 			const char *s = member_state(ml_node_at(c->eng, i), &t);
 
 			for (int j = 0; j < 6; j++)
@@ -1797,7 +1565,7 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	unsigned drifting = c->drifting;
 	size_t owners = c->view ? c->view->n : 0;
 	bool ready = c->ready || !c->cfg.enabled;
-	const char *me = state_name(c->state);
+	const char *me = cluster_state_name(c->state);
 
 	pthread_mutex_unlock(&c->lock);
 
@@ -1912,7 +1680,7 @@ int cluster_member_http(struct cluster *c, const char *name, char *out, size_t l
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; c->eng && i < ml_node_count(c->eng); i++) {
 		const struct ml_node *m = ml_node_at(c->eng, i);
-		struct tags t;
+		struct member_tags t;
 		const char *st;
 		char host[256], gossip[64], *colon;
 		unsigned port;
