@@ -6,7 +6,8 @@
 static const struct starling_component_type *const types[] = {&pyroscope_scrape_type};
 
 static const struct starling_plugin_descriptor descriptor = {
-    STARLING_DESCRIPTOR_HEAD,
+    /* receive_targets and a STARLING_CFG_TARGETS key: needs a 1.1 host */
+    STARLING_DESCRIPTOR_HEAD_MIN(1),
     .name = "pyroscope_scrape",
     .version = STARLING_VERSION,
     .types = types,

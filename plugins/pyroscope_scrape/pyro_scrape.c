@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <starling/target_set.h>
+
 #include "pyro_scrape.h"
 
 struct pyro_inst {
@@ -24,10 +26,19 @@ struct pyro_inst {
 	starling_component *self;
 	struct pyro_config *cfg;
 
-	pthread_mutex_t lock; /* targets' status fields and `owned` */
+	/* Guards the targets and retired arrays, the targets' status fields
+	 * and `owned`. Recursive: a submit that fails at once completes inside
+	 * schedule(). */
+	pthread_mutex_t lock;
 	struct pyro_target **targets;
 	size_t n_targets;
-	size_t n_inputs;
+	/* Units whose input target left while a scrape was in flight: freed
+	 * by the scrape thread once it is done. */
+	struct pyro_target **retired;
+	size_t n_retired;
+	/* Inline targets and the latest set of each discovery source
+	 * (callbacks only). */
+	struct starling_target_list *tl;
 
 	struct starling_http_client *http;
 	pthread_t thread;
@@ -36,7 +47,7 @@ struct pyro_inst {
 	size_t owned;
 
 	starling_metric *m_targets, *m_owned, *m_scrapes, *m_failures, *m_profiles, *m_bytes,
-	    *m_missed, *m_fanout;
+	    *m_missed, *m_fanout, *m_dropped;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -101,8 +112,9 @@ static const struct starling_config_key profiling_keys[] = {
 };
 
 static const struct starling_config_key pyro_schema[] = {
-    {"targets", STARLING_CFG_MAP_LIST, true, NULL,
-     "Targets: label maps with __address__ (written *address__), optional service_name"},
+    {"targets", STARLING_CFG_TARGETS, true, NULL,
+     "Targets: label maps with __address__ (written *address__), optional service_name, and "
+     "names of discovery components, side by side"},
     {"forward_to", STARLING_CFG_REF_LIST, true, NULL, "Receivers of the profiles", NULL,
      STARLING_ACCEPTS_PROFILE},
     {"job_name", STARLING_CFG_STRING, false, NULL,
@@ -387,73 +399,52 @@ static void targets_free(struct pyro_target **v, size_t n)
 	free(v);
 }
 
-static int targets_load(const struct starling_host_api *api, const starling_config *cfg,
-			const struct pyro_config *c, struct pyro_target ***out, size_t *n_out,
-			size_t *n_inputs, char *err, size_t errlen)
+/* The scrape units (input target x enabled profile type) of the merged
+ * list tl. A bad inline target is a config error (-EINVAL, "file:line:
+ * target N: why" in err); a bad discovered one is dropped: *dropped counts
+ * them and err gets the first reason. */
+static int targets_build(const struct pyro_config *c, const struct starling_target_list *tl,
+			 struct pyro_target ***out, size_t *n_out, size_t *dropped, char *err,
+			 size_t errlen)
 {
-	const starling_config *list = api->config_lookup(cfg, "targets");
-	size_t n = list ? api->config_count(list) : 0, k = 0;
+	size_t n = starling_target_list_count(tl), k = 0, n_inline = 0;
 	struct pyro_target **v = calloc(n * c->n_types + 1, sizeof(*v));
-	struct starling_label *labels = NULL;
-	char msg[256], names[4096];
+	char msg[256];
 	int rc = 0;
 
+	*dropped = 0;
 	if (!v)
 		return -ENOMEM;
 	for (size_t i = 0; i < n && !rc; i++) {
-		const starling_config *m = api->config_child(list, i);
-		size_t nl = api->config_count(m), used = 0;
+		const struct starling_target *in = starling_target_list_get(tl, i);
+		bool is_inline;
+		const char *origin = starling_target_list_origin(tl, i, &is_inline);
+		size_t first = k;
 
-		free(labels);
-		labels = calloc(nl ? nl : 1, sizeof(*labels));
-		if (!labels) {
-			rc = -ENOMEM;
-			break;
-		}
-		for (size_t j = 0; j < nl; j++) {
-			const starling_config *e = api->config_child(m, j);
-			const char *name = api->config_name(e);
-
-			if (!name || api->config_string(e, NULL, &labels[j].value)) {
-				snprintf(err, errlen, "%s: target labels must be strings",
-					 api->config_where(e));
-				rc = -EINVAL;
-				break;
-			}
-			/* libconfig names cannot start with '_': "*address__"
-			 * is how a config file spells "__address__". */
-			if (name[0] == '*') {
-				size_t l = strlen(name) + 2;
-
-				if (used + l > sizeof(names)) {
-					snprintf(err, errlen, "%s: target labels too long",
-						 api->config_where(e));
-					rc = -EINVAL;
-					break;
-				}
-				snprintf(names + used, l, "__%s", name + 1);
-				name = names + used;
-				used += l;
-			}
-			labels[j].name = name;
-		}
+		n_inline += is_inline;
 		for (size_t t = 0; t < c->n_types && !rc; t++) {
-			rc = pyro_target_new(c, &c->types[t], labels, nl, &v[k], msg, sizeof(msg));
-			if (rc)
-				snprintf(err, errlen, "%s: target %zu: %s", api->config_where(m),
-					 i + 1, msg);
-			else
+			rc = pyro_target_new(c, &c->types[t], in->labels, in->n_labels, &v[k], msg,
+					     sizeof(msg));
+			if (!rc)
 				k++;
 		}
+		if (rc == -EINVAL && !is_inline) {
+			while (k > first)
+				pyro_target_free(v[--k]);
+			if (!(*dropped)++)
+				snprintf(err, errlen, "target from %s dropped: %s", origin, msg);
+			rc = 0;
+		} else if (rc) {
+			snprintf(err, errlen, "%s: target %zu: %s", origin, n_inline,
+				 rc == -EINVAL ? msg : strerror(-rc));
+		}
 	}
-	free(labels);
 	if (rc) {
 		targets_free(v, k);
 		return rc;
 	}
 	*out = v;
 	*n_out = k;
-	*n_inputs = n;
 	return 0;
 }
 
@@ -470,9 +461,10 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	size_t delta_len = 0;
 	int rc;
 
-	t->in_flight = false;
-	if (atomic_load(&in->stopping))
+	if (atomic_load(&in->stopping)) {
+		t->in_flight = false; /* stop(): nothing else runs */
 		return;
+	}
 	api->metric_add(in->m_scrapes, 1);
 	if (resp->error) {
 		snprintf(err, sizeof(err), "%s",
@@ -525,6 +517,9 @@ status:
 	t->last_duration_us = resp->duration_us;
 	t->health = rc ? STARLING_TARGET_DOWN : STARLING_TARGET_UP;
 	snprintf(t->last_error, sizeof(t->last_error), "%s", err);
+	/* Last: a unit whose target left may be freed once it is not in
+	 * flight (targets_sync, schedule). */
+	t->in_flight = false;
 	pthread_mutex_unlock(&in->lock);
 }
 
@@ -619,6 +614,14 @@ static int64_t schedule(struct pyro_inst *in, int64_t now)
 		in->api->log(in->self, STARLING_LOG_WARN,
 			     "wall clock went back by %lld ms: rescheduling the targets",
 			     (long long)back);
+	for (size_t i = 0; i < in->n_retired;) {
+		if (in->retired[i]->in_flight) {
+			i++;
+			continue;
+		}
+		pyro_target_free(in->retired[i]);
+		in->retired[i] = in->retired[--in->n_retired];
+	}
 	return wait;
 }
 
@@ -627,8 +630,11 @@ static void *scrape_thread(void *arg)
 	struct pyro_inst *in = arg;
 
 	while (!atomic_load(&in->stopping)) {
-		int64_t wait = schedule(in, in->api->now_ms());
+		int64_t wait;
 
+		pthread_mutex_lock(&in->lock);
+		wait = schedule(in, in->api->now_ms());
+		pthread_mutex_unlock(&in->lock);
 		starling_scrape_wait(in->http, wait);
 	}
 	return NULL;
@@ -661,6 +667,8 @@ static void inst_free(struct pyro_inst *in)
 	if (!in)
 		return;
 	targets_free(in->targets, in->n_targets);
+	targets_free(in->retired, in->n_retired);
+	starling_target_list_free(in->tl);
 	config_free(in->cfg);
 	pthread_mutex_destroy(&in->lock);
 	free(in);
@@ -670,18 +678,26 @@ static int pyro_create(const struct starling_host_api *api, starling_component *
 		       const starling_config *cfg, void **out)
 {
 	struct pyro_inst *in = calloc(1, sizeof(*in));
+	pthread_mutexattr_t attr;
 	char err[512] = "";
+	size_t dropped;
 	int rc;
 
 	if (!in)
 		return -ENOMEM;
 	in->api = api;
 	in->self = self;
-	pthread_mutex_init(&in->lock, NULL);
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&in->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
 	rc = config_load(api, self, cfg, &in->cfg, err, sizeof(err));
 	if (!rc)
-		rc = targets_load(api, cfg, in->cfg, &in->targets, &in->n_targets, &in->n_inputs,
-				  err, sizeof(err));
+		rc = starling_target_list_new(api, api->config_lookup(cfg, "targets"), &in->tl, err,
+					      sizeof(err));
+	if (!rc)
+		rc = targets_build(in->cfg, in->tl, &in->targets, &in->n_targets, &dropped, err,
+				   sizeof(err));
 	if (rc) {
 		api->log(self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
 		inst_free(in);
@@ -712,6 +728,11 @@ static int pyro_create(const struct starling_host_api *api, starling_component *
 	    "Slots skipped because the previous scrape still ran", NULL);
 	in->m_fanout = api->metric_register(self, STARLING_SELF_GAUGE, "pyroscope_fanout_latency",
 					    "Seconds the last forward to the receivers took", NULL);
+	in->m_dropped = api->metric_register(
+	    self, STARLING_SELF_COUNTER, "starling_pyroscope_scrape_targets_dropped_total",
+	    "Discovered targets dropped because they cannot be scraped (no __address__, bad "
+	    "address or scheme)",
+	    NULL);
 	api->metric_set(in->m_targets, (double)in->n_targets);
 	*out = in;
 	return 0;
@@ -729,9 +750,11 @@ static int pyro_start(void *inst)
 		return rc;
 	}
 	atomic_store(&in->stopping, false);
+	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++)
 		in->targets[i]->next_due_ms =
 		    starling_scrape_next_slot(now, in->cfg->interval_ms, in->targets[i]->phase_ms);
+	pthread_mutex_unlock(&in->lock);
 	if (in->cfg->clustering && STARLING_API_HAS(in->api, cluster_subscribe))
 		in->api->cluster_subscribe(in->self, on_cluster_change, in);
 	report(in);
@@ -765,12 +788,115 @@ static int pyro_stop(void *inst)
 	in->http = NULL;
 	for (size_t i = 0; i < in->n_targets; i++)
 		in->targets[i]->in_flight = false;
+	for (size_t i = 0; i < in->n_retired; i++)
+		in->retired[i]->in_flight = false;
 	return 0;
 }
 
 static void pyro_destroy(void *inst)
 {
 	inst_free(inst);
+}
+
+static bool same_unit(const struct pyro_target *a, const struct pyro_target *b)
+{
+	if (a->key != b->key || a->n_labels != b->n_labels || strcmp(a->url, b->url))
+		return false;
+	for (size_t i = 0; i < a->n_labels; i++)
+		if (strcmp(a->labels[i].name, b->labels[i].name) ||
+		    strcmp(a->labels[i].value, b->labels[i].value))
+			return false;
+	return true;
+}
+
+/* Follow a new list of units in place (as prometheus.scrape follows
+ * Prometheus' scrapePool.sync): kept units keep their slot and client-side
+ * delta state, new ones start at their next slot, vanished ones are dropped
+ * (after the scrape in flight, if any). Takes nt. */
+static int targets_sync(struct pyro_inst *in, struct pyro_target **nt, size_t nn)
+{
+	struct pyro_target **ret;
+	size_t kept = 0, removed = 0;
+	int64_t now = in->api->now_ms();
+
+	pthread_mutex_lock(&in->lock);
+	ret = realloc(in->retired, (in->n_retired + in->n_targets + 1) * sizeof(*ret));
+	if (!ret) {
+		pthread_mutex_unlock(&in->lock);
+		targets_free(nt, nn);
+		return -ENOMEM;
+	}
+	in->retired = ret;
+	for (size_t i = 0; i < nn; i++) {
+		nt[i]->next_due_ms =
+		    starling_scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
+		for (size_t j = 0; j < in->n_targets; j++) {
+			struct pyro_target *old = in->targets[j];
+
+			if (old && same_unit(old, nt[i])) {
+				pyro_target_free(nt[i]);
+				nt[i] = old;
+				in->targets[j] = NULL;
+				kept++;
+				break;
+			}
+		}
+		nt[i]->owner = in;
+	}
+	for (size_t j = 0; j < in->n_targets; j++) {
+		struct pyro_target *old = in->targets[j];
+
+		if (!old)
+			continue;
+		removed++;
+		if (old->owned)
+			in->owned--;
+		if (old->in_flight)
+			in->retired[in->n_retired++] = old;
+		else
+			pyro_target_free(old);
+	}
+	free(in->targets);
+	in->targets = nt;
+	in->n_targets = nn;
+	pthread_mutex_unlock(&in->lock);
+	in->api->metric_set(in->m_targets, (double)nn);
+	in->api->log(in->self, STARLING_LOG_INFO,
+		     "scrape units updated: %zu kept, %zu added, %zu removed", kept, nn - kept,
+		     removed);
+	report(in);
+	if (in->http)
+		starling_http_wakeup(in->http);
+	return 0;
+}
+
+/* A discovery source's latest set (host thread, serialised with the other
+ * callbacks). */
+static int pyro_receive_targets(void *inst, const char *source,
+				const struct starling_target_set *set)
+{
+	struct pyro_inst *in = inst;
+	struct pyro_target **nt = NULL;
+	size_t nn = 0, dropped = 0;
+	char err[512] = "";
+	int rc = starling_target_list_update(in->tl, source, set);
+
+	if (rc) {
+		in->api->log(in->self, STARLING_LOG_ERROR, "targets from %s refused: %s", source,
+			     strerror(-rc));
+		return rc;
+	}
+	rc = targets_build(in->cfg, in->tl, &nt, &nn, &dropped, err, sizeof(err));
+	if (rc) {
+		in->api->log(in->self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
+		return rc;
+	}
+	if (dropped) {
+		in->api->metric_add(in->m_dropped, (double)dropped);
+		in->api->log(in->self, STARLING_LOG_WARN, "%zu discovered target%s dropped (%s)",
+			     dropped, dropped == 1 ? "" : "s", err);
+	}
+	return targets_sync(in, nt, nn);
 }
 
 static int pyro_list_targets(void *inst, starling_target_emit_fn emit, void *ctx)
@@ -801,7 +927,8 @@ const struct starling_component_type pyroscope_scrape_type = {
     .name = "pyroscope.scrape",
     .help = "Scrape Go pprof endpoints and forward the profiles",
     .flags = 0,
-    .accepts = 0,
+    .accepts = STARLING_ACCEPTS_TARGETS,
+    .produces = STARLING_ACCEPTS_PROFILE,
     .schema = pyro_schema,
     .create = pyro_create,
     .update = NULL,
@@ -809,4 +936,5 @@ const struct starling_component_type pyroscope_scrape_type = {
     .stop = pyro_stop,
     .destroy = pyro_destroy,
     .list_targets = pyro_list_targets,
+    .receive_targets = pyro_receive_targets,
 };

@@ -78,7 +78,8 @@ static void test_target_labels_and_urls(void)
 	CU_ASSERT_PTR_NULL(pyro_label(t->labels, t->n_labels, "__address__"));
 	CU_ASSERT_PTR_NULL(pyro_label(t->labels, t->n_labels, "__meta_kubernetes_namespace"));
 	CU_ASSERT_PTR_NULL(pyro_label(t->labels, t->n_labels, "__tmp"));
-	CU_ASSERT_EQUAL(t->n_labels, 5); /* __name__ env instance job service_name */
+	/* __name__ env instance job otel.scope.name otel.scope.version service_name */
+	CU_ASSERT_EQUAL(t->n_labels, 7);
 	for (size_t i = 1; i < t->n_labels; i++)
 		CU_ASSERT_TRUE(strcmp(t->labels[i - 1].name, t->labels[i].name) < 0);
 	/* delta profiles may run for timeout + interval - 1s */
@@ -141,6 +142,63 @@ static void test_target_overrides(void)
 	CU_ASSERT_EQUAL(pyro_target_new(&c, &mem, noaddr, 1, &t, err, sizeof(err)), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "__address__"));
 	CU_ASSERT_EQUAL(pyro_target_new(&c, &mem, url, 1, &t, err, sizeof(err)), -EINVAL);
+}
+
+/* What Alloy does that differed before (issue 10), after
+ * internal/component/pyroscope/scrape/target.go: godeltaprof profiles keep
+ * the standard names, a target's __profile_path__ wins, and the component's
+ * params override a target's __param_ labels of the same name. */
+static void test_target_alloy_rules(void)
+{
+	static const struct pyro_profile_type dmem = {"godeltaprof_memory",
+						      "/debug/pprof/delta_heap", true, false};
+	static const struct pyro_profile_type dmutex = {"godeltaprof_mutex",
+							"/debug/pprof/delta_mutex", true, false};
+	static const struct pyro_profile_type dblock = {"godeltaprof_block",
+							"/debug/pprof/delta_block", true, false};
+	struct pyro_config c = base_cfg();
+	struct pyro_param params[] = {{"gc", "0"}};
+	struct pyro_target *t;
+	char err[256];
+	const struct starling_label plain[] = {{"__address__", "h:6060"}};
+	const struct starling_label custom[] = {{"__address__", "h:6060"},
+						{"__profile_path__", "/custom/heap"},
+						{"__param_gc", "1"},
+						{"__param_x", "y"}};
+
+	CU_ASSERT_EQUAL_FATAL(pyro_target_new(&c, &dmem, plain, 1, &t, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "__name__"), "memory");
+	CU_ASSERT_STRING_EQUAL(t->url, "http://h:6060/debug/pprof/delta_heap");
+	CU_ASSERT_PTR_NULL(pyro_label(t->labels, t->n_labels, "__delta__"));
+	pyro_target_free(t);
+	CU_ASSERT_EQUAL_FATAL(pyro_target_new(&c, &dmutex, plain, 1, &t, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "__name__"), "mutex");
+	pyro_target_free(t);
+	CU_ASSERT_EQUAL_FATAL(pyro_target_new(&c, &dblock, plain, 1, &t, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "__name__"), "block");
+	pyro_target_free(t);
+
+	c.params = params;
+	c.n_params = 1;
+	CU_ASSERT_EQUAL_FATAL(pyro_target_new(&c, &mem, custom, 4, &t, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(t->url, "http://h:6060/custom/heap?gc=0&x=y");
+	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "__name__"), "memory");
+	/* Scope labels as Alloy's AddScopeLabels fills them. */
+	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "otel.scope.name"),
+			       "com.grafana.alloy/pyroscope.scrape");
+	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "otel.scope.version"),
+			       "v" STARLING_VERSION);
+	pyro_target_free(t);
+	{
+		const struct starling_label own[] = {{"__address__", "h:6060"},
+						     {"otel.scope.name", "my.scope"}};
+
+		CU_ASSERT_EQUAL_FATAL(pyro_target_new(&c, &mem, own, 2, &t, err, sizeof(err)), 0);
+		CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "otel.scope.name"),
+				       "my.scope");
+		CU_ASSERT_PTR_NULL(pyro_label(t->labels, t->n_labels, "otel.scope.version"));
+		pyro_target_free(t);
+	}
 }
 
 static void test_validate(void)
@@ -686,6 +744,81 @@ static void test_scrape_clock_back(void)
 	mock_host_free(m);
 }
 
+/* Targets from a discovery component (ABI 1.1 target sets): followed in
+ * place like prometheus.scrape follows them (Prometheus' scrapePool.sync,
+ * scrape/scrape.go): kept units stay, new ones start at their slot,
+ * vanished ones go; targets without __address__ are dropped and counted;
+ * clustering applies to them as to inline ones. */
+static void test_scrape_discovered(void)
+{
+	char cfg[768], addr[64];
+	struct mock_host *m;
+	struct mock_targets *s1 = mock_targets_new(), *s2 = mock_targets_new();
+	size_t owned, total;
+	void *in;
+	int rc;
+
+	snprintf(addr, sizeof(addr), "__address__=127.0.0.1:%u", port_);
+	snprintf(cfg, sizeof(cfg),
+		 "targets = ( \"discovery.kubernetes.pods\" );"
+		 "forward_to = [ \"x.y\" ]; scrape_interval = \"200ms\";"
+		 "clustering = { enabled = true; };"
+		 "profiling_config = { process_cpu = { enabled = false; }; mutex = { enabled = "
+		 "false; }; block = { enabled = false; }; memory = { enabled = false; }; };");
+	m = make(cfg, &in, &rc);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_EQUAL_FATAL(pyroscope_scrape_type.start(in), 0);
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 0);
+
+	pthread_mutex_lock(&rx_lock);
+	hits_good = hits_bad = 0;
+	pthread_mutex_unlock(&rx_lock);
+	mock_targets_add(s1, addr, "service_name=a", NULL);
+	mock_targets_add(s1, addr, "service_name=b", NULL);
+	mock_targets_add(s1, "service_name=c", NULL); /* no __address__ */
+	CU_ASSERT_EQUAL(mock_host_deliver_targets(&pyroscope_scrape_type, in,
+						  "discovery.kubernetes.pods",
+						  mock_targets_set(s1)),
+			0);
+	CU_ASSERT_EQUAL(
+	    mock_host_metric(m, "starling_pyroscope_scrape_targets_dropped_total", NULL), 1);
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 2);
+	CU_ASSERT_EQUAL(owned, 2);
+	for (int i = 0; i < 500 && mock_host_forwarded_profiles(m) < 2; i++)
+		usleep(10000); /* a condition with a 5 s deadline */
+	CU_ASSERT_TRUE(mock_host_forwarded_profiles(m) >= 2);
+
+	mock_targets_add(s2, addr, "service_name=b", NULL);
+	mock_targets_add(s2, addr, "service_name=d", NULL);
+	CU_ASSERT_EQUAL(mock_host_deliver_targets(&pyroscope_scrape_type, in,
+						  "discovery.kubernetes.pods",
+						  mock_targets_set(s2)),
+			0);
+	CU_ASSERT_EQUAL(mock_host_log_count(m, STARLING_LOG_INFO,
+					    "scrape units updated: 1 kept, 1 added, 1 removed"),
+			1);
+	/* owned elsewhere now: the discovered units are not ours */
+	mock_host_set_owns(m, owns_nothing, NULL);
+	mock_host_cluster_change(m, 2);
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 2);
+	CU_ASSERT_EQUAL(owned, 0);
+	/* the source removed by a reload: an empty set */
+	CU_ASSERT_EQUAL(mock_host_deliver_targets(&pyroscope_scrape_type, in,
+						  "discovery.kubernetes.pods", NULL),
+			0);
+	mock_host_targets(m, &owned, &total);
+	CU_ASSERT_EQUAL(total, 0);
+	pyroscope_scrape_type.stop(in);
+	pyroscope_scrape_type.destroy(in);
+	mock_targets_free(s1);
+	mock_targets_free(s2);
+	mock_host_free(m);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -697,6 +830,7 @@ int main(void)
 	CU_add_test(s, "service_name_inference", test_service_name);
 	CU_add_test(s, "target_labels_and_urls", test_target_labels_and_urls);
 	CU_add_test(s, "target_overrides", test_target_overrides);
+	CU_add_test(s, "target_alloy_rules", test_target_alloy_rules);
 	CU_add_test(s, "validate_response", test_validate);
 	CU_add_test(s, "config", test_config);
 	CU_add_test(s, "client_delta", test_delta);
@@ -706,6 +840,7 @@ int main(void)
 	CU_add_test(s, "scrape_owned_targets", test_scrape_owned);
 	CU_add_test(s, "skip_targets_owned_elsewhere", test_scrape_not_owned);
 	CU_add_test(s, "wall_clock_goes_back", test_scrape_clock_back);
+	CU_add_test(s, "follows_discovered_targets", test_scrape_discovered);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
