@@ -558,6 +558,16 @@ static void targets_free(struct scrape_target **v, size_t n)
 	free(v);
 }
 
+/* Free the targets of v that no instance owns yet (built for a new list;
+ * the others are current targets reused as they are), and v. */
+static void targets_free_new(struct scrape_target **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!v[i]->owner)
+			scrape_target_free(v[i]);
+	free(v);
+}
+
 static int phase_cmp(const void *a, const void *b)
 {
 	const struct scrape_target *ta = *(struct scrape_target *const *)a;
@@ -622,34 +632,71 @@ static long tindex_find(const struct tindex *x, struct scrape_target *const *v,
 	return -1;
 }
 
+/* Index in v of a target whose input is labels[0..n) (hash h), or -1. */
+static long tindex_find_labels(const struct tindex *x, struct scrape_target *const *v,
+			       const struct starling_label *labels, size_t n, uint64_t h)
+{
+	for (size_t p = (size_t)h & x->mask; x->slot[p]; p = (p + 1) & x->mask) {
+		const struct scrape_target *t = v[x->slot[p] - 1];
+		bool same = t && t->identity == h && t->n_input == n;
+
+		for (size_t i = 0; same && i < n; i++)
+			same = !strcmp(t->input[i].name, labels[i].name) &&
+			       !strcmp(t->input[i].value, labels[i].value);
+		if (same)
+			return (long)(x->slot[p] - 1);
+	}
+	return -1;
+}
+
 /* The scrape targets of the merged list tl. A bad inline target is a
  * config error (-EINVAL, "file:line: target N: why" in err); a bad
  * discovered one (no __address__, say) is dropped: *dropped counts them and
  * err gets the first reason. Identical targets are scraped once, as
  * Prometheus does. Sorted by phase. */
 static int targets_build(const struct scrape_config *c, const struct starling_target_list *tl,
+			 struct scrape_target *const *cur, size_t n_cur,
 			 struct scrape_target ***out, size_t *n_out, size_t *dropped, char *err,
 			 size_t errlen)
 {
 	size_t n = starling_target_list_count(tl), k = 0, n_inline = 0;
 	struct scrape_target **v = calloc(n ? n : 1, sizeof(*v));
-	struct tindex seen;
+	struct tindex seen = {0}, reuse = {0};
 	char msg[256];
 	int rc = 0;
 
 	*dropped = 0;
-	if (!v || tindex_init(&seen, n)) {
+	if (!v || tindex_init(&seen, n) || tindex_init(&reuse, n_cur)) {
 		free(v);
+		free(seen.slot);
 		return -ENOMEM;
 	}
+	/* A current target with the same input labels is taken as it is
+	 * (same config: the same target would be built), so a list that
+	 * changed by 1% costs 1% of building it. */
+	for (size_t j = 0; j < n_cur; j++)
+		if (cur[j])
+			tindex_add(&reuse, cur, j);
 	for (size_t i = 0; i < n; i++) {
 		const struct starling_target *in = starling_target_list_get(tl, i);
 		bool is_inline;
 		const char *origin = starling_target_list_origin(tl, i, &is_inline);
 		struct scrape_target *t;
 		bool dup = false;
+		long j;
 
 		n_inline += is_inline;
+		j = n_cur ? tindex_find_labels(&reuse, cur, in->labels, in->n_labels,
+					       starling_labels_hash(in->labels, in->n_labels))
+			  : -1;
+		if (j >= 0) {
+			t = cur[j];
+			if (tindex_find(&seen, v, t) < 0) {
+				v[k] = t;
+				tindex_add(&seen, v, k++);
+			}
+			continue;
+		}
 		rc = scrape_target_new(c, in->labels, in->n_labels, &t, msg, sizeof(msg));
 		if (rc == -EINVAL && !is_inline) {
 			if (!(*dropped)++)
@@ -671,8 +718,9 @@ static int targets_build(const struct scrape_config *c, const struct starling_ta
 		tindex_add(&seen, v, k++);
 	}
 	free(seen.slot);
+	free(reuse.slot);
 	if (rc) {
-		targets_free(v, k);
+		targets_free_new(v, k);
 		return rc;
 	}
 	qsort(v, k, sizeof(*v), phase_cmp);
@@ -996,8 +1044,8 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 		rc = starling_target_list_new(api, api->config_lookup(cfg, "targets"), &in->tl, err,
 					      sizeof(err));
 	if (!rc)
-		rc = targets_build(in->cfg, in->tl, &in->targets, &in->n_targets, &dropped, err,
-				   sizeof(err));
+		rc = targets_build(in->cfg, in->tl, NULL, 0, &in->targets, &in->n_targets, &dropped,
+				   err, sizeof(err));
 	if (rc) {
 		api->log(self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
 		inst_free(in);
@@ -1145,7 +1193,7 @@ static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, size_
 			in->retired = ret;
 		free(cur.slot);
 		pthread_mutex_unlock(&in->lock);
-		targets_free(nt, nn);
+		targets_free_new(nt, nn);
 		return -ENOMEM;
 	}
 	in->retired = ret;
@@ -1157,11 +1205,12 @@ static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, size_
 	for (size_t i = 0; i < nn; i++) {
 		long j;
 
-		nt[i]->next_due_ms =
-		    starling_scrape_next_slot(now, nt[i]->interval_ms, nt[i]->phase_ms);
 		j = tindex_find(&cur, in->targets, nt[i]);
 		if (j >= 0) {
-			scrape_target_free(nt[i]);
+			/* kept: its cache and slot carry on (targets_build
+			 * may have reused the very same object) */
+			if (nt[i] != in->targets[j])
+				scrape_target_free(nt[i]);
 			nt[i] = in->targets[j];
 			in->targets[j] = NULL;
 			kept++;
@@ -1183,6 +1232,8 @@ static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, size_
 			kept++;
 			continue;
 		}
+		nt[i]->next_due_ms =
+		    starling_scrape_next_slot(now, nt[i]->interval_ms, nt[i]->phase_ms);
 		nt[i]->owner = in;
 	}
 	free(cur.slot);
@@ -1223,7 +1274,8 @@ static int targets_refresh(struct scrape_inst *in)
 	struct scrape_target **nt = NULL;
 	size_t nn = 0, dropped = 0;
 	char err[512] = "";
-	int rc = targets_build(in->cfg, in->tl, &nt, &nn, &dropped, err, sizeof(err));
+	int rc = targets_build(in->cfg, in->tl, in->targets, in->n_targets, &nt, &nn, &dropped, err,
+			       sizeof(err));
 
 	if (rc) {
 		in->api->log(in->self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
