@@ -3,7 +3,7 @@
 discovery.kubernetes tests.
 
 Serves LIST and WATCH of pods, services, endpoints, endpointslices, nodes,
-namespaces, podmonitors and servicemonitors (cluster-wide and per namespace;
+namespaces, secrets, configmaps, podmonitors and servicemonitors (cluster-wide and per namespace;
 labelSelector with =, ==, !=, key and !key terms, fieldSelector on
 metadata.name, metadata.namespace and spec.nodeName) the way the real API server
 shapes them: `<Kind>List` documents with metadata.resourceVersion (paged with
@@ -39,6 +39,8 @@ RESOURCES = {
     "endpointslices": ("EndpointSlice", "discovery.k8s.io/v1", "/apis/discovery.k8s.io/v1"),
     "nodes": ("Node", "v1", "/api/v1"),
     "namespaces": ("Namespace", "v1", "/api/v1"),
+    "secrets": ("Secret", "v1", "/api/v1"),
+    "configmaps": ("ConfigMap", "v1", "/api/v1"),
     "podmonitors": ("PodMonitor", "monitoring.coreos.com/v1", "/apis/monitoring.coreos.com/v1"),
     "servicemonitors": ("ServiceMonitor", "monitoring.coreos.com/v1",
                         "/apis/monitoring.coreos.com/v1"),
