@@ -956,6 +956,17 @@ static void test_fidelity_endpoint_auth(void)
 	    0);
 	CU_ASSERT_TRUE(have);
 	CU_ASSERT(log.wants >= 5);
+	/* oauth2 (types.go OAuth2): clientId from a ConfigMap, clientSecret
+	 * from a Secret, scopes and endpointParams plain */
+	CU_ASSERT_EQUAL(
+	    auth_of(&sc,
+		    "{\"oauth2\":{\"tokenUrl\":\"https://sso.example/token\","
+		    "\"clientId\":{\"configMap\":{\"name\":\"ca\",\"key\":\"junk\"}},"
+		    "\"clientSecret\":{\"name\":\"basic\",\"key\":\"pass\"},"
+		    "\"scopes\":[\"metrics\"],\"endpointParams\":{\"audience\":\"x\"}}}",
+		    err, sizeof(err), &have),
+	    0);
+	CU_ASSERT_TRUE(have);
 	/* errors as store.go / tls.go / Validate() phrase them; no values */
 	static const struct {
 		const char *ep, *want;
@@ -975,7 +986,11 @@ static void test_fidelity_endpoint_auth(void)
 	    {"{\"basicAuth\":{\"username\":{\"name\":\"basic\",\"key\":\"user\"}},"
 	     "\"bearerTokenSecret\":{\"name\":\"token\",\"key\":\"t\"}}",
 	     "at most one"},
-	    {"{\"oauth2\":{\"tokenUrl\":\"http://x\"}}", "oauth2 is not supported"},
+	    {"{\"oauth2\":{\"tokenUrl\":\"http://x\",\"clientId\":{\"configMap\":{\"name\":"
+	     "\"ca\",\"key\":\"junk\"}},\"clientSecret\":{\"name\":\"gone\",\"key\":\"s\"}}}",
+	     "oauth2.clientSecret: unable to get secret \"gone\""},
+	    {"{\"oauth2\":{\"clientId\":{\"secret\":{\"name\":\"basic\",\"key\":\"user\"}}}}",
+	     "tokenUrl is required"},
 	    {"{\"tlsConfig\":{\"caFile\":\"/etc/ca.crt\"}}", "allow_arbitrary_file_access"},
 	    {"{\"authorization\":{\"type\":\"Basic\",\"credentials\":{\"name\":\"token\","
 	     "\"key\":\"t\"}}}",
