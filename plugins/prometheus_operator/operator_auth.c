@@ -393,3 +393,31 @@ uint64_t op_monitor_refs_fp(const struct op_secrets *sc, const cJSON *monitor, e
 	    refs_of(ep, fp_ref, &f);
 	return f.h;
 }
+
+struct refs_ctx {
+	const char *ns;
+	void (*fn)(void *arg, bool secret, const char *ns, const char *name);
+	void *arg;
+};
+
+static void ref_cb(void *arg, bool secret, const char *name)
+{
+	struct refs_ctx *r = arg;
+
+	r->fn(r->arg, secret, r->ns, name);
+}
+
+void op_monitor_refs(const cJSON *monitor, enum op_kind kind,
+		     void (*fn)(void *arg, bool secret, const char *ns, const char *name),
+		     void *arg)
+{
+	const cJSON *ep;
+	struct refs_ctx r = {jstr(jobj(monitor, "metadata"), "namespace"), fn, arg};
+
+	if (!r.ns)
+		return;
+	cJSON_ArrayForEach(ep, cJSON_GetObjectItemCaseSensitive(
+				   jobj(monitor, "spec"),
+				   kind == OP_POD_MONITORS ? "podMetricsEndpoints" : "endpoints"))
+	    refs_of(ep, ref_cb, &r);
+}

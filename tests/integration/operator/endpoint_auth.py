@@ -236,14 +236,24 @@ components = (
         fail("component message lacks the missing Secret: %r" % msg)
     print("ok: missing Secret -> endpoint skipped, counted, in the message: %s" % msg)
 
+    # A Secret the component may not read (403): that endpoint is skipped,
+    # nothing else is held up (the Secret created next is still picked up).
+    ctl("apply", {**monitor("ne3", "ne", "forbidden-basic"),
+                  "metadata": {"name": "ne3", "namespace": ns}})
+    wait(lambda: 'forbidden' in json.dumps(component()), 15, "the 403 in the component state")
     ctl("apply", {"kind": "Secret", "apiVersion": "v1", "type": "Opaque",
                   "metadata": {"name": "ne-basic-later", "namespace": ns},
                   "data": {"username": b64("scraper"), "password": b64(PASSWORD)}})
     up2 = up1.replace('job="monitoring/ne"', 'job="monitoring/ne2"').replace('pod="ne-0"',
                                                                                'pod="ne2-0"')
     wait(lambda: up2 in samples(), 20, "the second monitor scraped once its Secret exists")
-    wait(lambda: component()["health"] == "healthy", 10, "healthy again")
-    print("ok: Secret created -> watched by name, endpoint back, healthy")
+    print("ok: forbidden Secret -> its endpoint skipped; Secret created -> watched by name, "
+          "endpoint back")
+    ctl("delete", {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+                   "metadata": {"name": "ne3", "namespace": ns}})
+    wait(lambda: component()["health"] == "healthy", 15,
+         "healthy once the monitor naming the forbidden Secret is gone (its watch stopped)")
+    print("ok: monitor removed -> its Secret watch stops, healthy again")
 
     log = open(os.path.join(WORK, "starling.log")).read()
     key = pem("client.key").splitlines()[1]

@@ -20,6 +20,9 @@ A control API drives it from the test script:
   POST /_control/list_garbage?n=N  the next N LISTs answer with garbage
   GET  /_control/stats       {"lists": n, "pages": n, "watches": n, "unauthorized": n}
 
+A LIST or WATCH whose fieldSelector names an object "forbidden-*" gets 403
+Forbidden, as RBAC that does not cover it answers.
+
 Usage: fake_apiserver.py PORT TOKEN [MAX_PAGE]
 MAX_PAGE caps the items per LIST page (as a server under load may return
 fewer than `limit`), so that clients must follow `continue`.
@@ -184,6 +187,11 @@ class Handler(BaseHTTPRequestHandler):
             STATE.stats["unauthorized"] += 1
             return self.status(401, "Unauthorized", "Unauthorized")
         plural, ns = route(u.path)
+        if "metadata.name=forbidden-" in (q.get("fieldSelector") or ""):
+            # RBAC that does not cover this object (any kind)
+            return self.status(403, "Forbidden", "%s is forbidden: User "
+                               "\"system:serviceaccount:monitoring:starling\" cannot list "
+                               "resource \"%s\"" % (plural, plural))
         if plural is None:
             return self.status(404, "NotFound", "the server could not find the requested resource")
         if q.get("watch") in ("1", "true"):
