@@ -1043,6 +1043,51 @@ static void test_fidelity_endpoint_auth(void)
 	starling_k8s_store_clear(&cms, -1);
 }
 
+/* g: `params: {module: [http_2xx, tcp]}` sends both values
+ * (promcfg.go copies ep.Params into the scrape config's url.Values;
+ * Prometheus' Target.URL() replaces only the first value with
+ * __param_module), as the blackbox exporter's multi-module probes need. */
+static void test_fidelity_params(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	struct op_cluster c = {0};
+	struct got g;
+	struct scrape_target *t = NULL;
+	char err[256];
+	struct starling_lset ls;
+
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	targets_of(&d,
+		   "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"prod\"},"
+		   "\"spec\":{\"selector\":{},\"podMetricsEndpoints\":[{\"port\":\"metrics\","
+		   "\"path\":\"/probe\",\"params\":{\"target\":[\"example.com\"],"
+		   "\"module\":[\"http_2xx\",\"tcp\"]}}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "__param_module=http_2xx,"));
+	/* the URL the scrape uses */
+	starling_lset_init(&ls);
+	char *save = NULL;
+
+	for (char *tok = strtok_r(g.text[0], ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (eq) {
+			*eq = 0;
+			starling_lset_set_str(&ls, tok, eq + 1);
+		}
+	}
+	CU_ASSERT_EQUAL_FATAL(scrape_target_new(&g.job[0]->cfg, ls.v, ls.n, &t, err, sizeof(err)),
+			      0);
+	CU_ASSERT_STRING_EQUAL(
+	    t->url, "http://10.0.0.5:9100/probe?module=http_2xx&module=tcp&target=example.com");
+	scrape_target_free(t);
+	starling_lset_free(&ls);
+	got_free(&g);
+	op_cluster_free(&c);
+}
+
 static int try_create(const struct starling_component_type *type, const char *cfg,
 		      const char *want_log)
 {
@@ -1509,6 +1554,7 @@ int main(void)
 	CU_add_test(s, "fidelity i: container id", test_fidelity_container_id);
 	CU_add_test(s, "fidelity i: attachMetadata", test_fidelity_attach_metadata);
 	CU_add_test(s, "fidelity h: endpoint auth from Secrets", test_fidelity_endpoint_auth);
+	CU_add_test(s, "fidelity g: multi-valued params", test_fidelity_params);
 	CU_add_test(s, "kubeconfig", test_kubeconfig);
 	CU_add_test(s, "every field of every fixture with a wrong type", test_mutated_objects);
 	CU_add_test(s, "component end to end (mock host, fake API)", test_component_end_to_end);
