@@ -86,6 +86,7 @@ struct op_defaults {
 	int64_t timeout_ms;    /* scrape.default_scrape_timeout */
 	uint64_t sample_limit; /* scrape.default_sample_limit, 0 = none */
 	bool clustering;
+	unsigned replicas; /* clustering.replicas */
 	/* ServiceMonitors: targets from EndpointSlices instead of Endpoints. */
 	bool endpointslice;
 	/* Component `rule` blocks, applied before the generated rules. */

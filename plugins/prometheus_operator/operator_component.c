@@ -113,6 +113,8 @@ struct op_inst {
 static const struct starling_config_key clustering_keys[] = {
     {"enabled", STARLING_CFG_BOOL, false, "false",
      "Distribute the targets among the cluster's nodes"},
+    {"replicas", STARLING_CFG_INT, false, "1",
+     "Nodes that scrape each target (its first N owners; every node when fewer)"},
     {NULL},
 };
 
@@ -289,6 +291,8 @@ static int config_load(struct op_inst *in, const starling_config *cfg, char *err
 	if (!api->config_int(cfg, "scrape.default_sample_limit", &v) && v > 0)
 		d->sample_limit = (uint64_t)v;
 	api->config_bool(cfg, "clustering.enabled", &d->clustering);
+	if (starling_scrape_replicas(api, cfg, &d->replicas, err, errlen))
+		return -EINVAL;
 	in->sync_timeout_ms = 60000;
 	api->config_duration_ms(cfg, "informer_sync_timeout", &in->sync_timeout_ms);
 	if (in->kind == OP_SERVICE_MONITORS && !api->config_string(cfg, "kubernetes_role", &role) &&
@@ -904,15 +908,17 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	}
 }
 
-static bool owns(struct op_inst *in, const struct scrape_target *t)
+/* Whether this node scrapes t in the slot starting at `at`. */
+static bool owns(struct op_inst *in, const struct scrape_target *t, int64_t at)
 {
-	return starling_scrape_owns(in->api, in->self, in->defaults.clustering, t->key);
+	return starling_scrape_owns_at(in->api, in->self, in->defaults.clustering,
+				       in->defaults.replicas, t->key, at);
 }
 
-static void dispatch(struct op_inst *in, struct op_target *ot)
+static void dispatch(struct op_inst *in, struct op_target *ot, int64_t slot)
 {
 	struct scrape_target *t = ot->t;
-	bool owned = owns(in, t);
+	bool owned = owns(in, t, slot);
 
 	if (owned != t->owned) {
 		in->owned += owned ? 1 : (size_t)-1;
@@ -956,11 +962,11 @@ static int64_t schedule(struct op_inst *in, int64_t now)
 	while (in->n_targets && in->targets[0]->t->next_due_ms <= now) {
 		struct op_target *ot = in->targets[0];
 		struct scrape_target *t = ot->t;
-		int64_t iv = ot->job->cfg.interval_ms;
+		int64_t iv = ot->job->cfg.interval_ms, slot = t->next_due_ms;
 
 		t->next_due_ms = starling_scrape_slot_done(t->next_due_ms, now, iv, t->phase_ms);
 		heap_down(in->targets, in->n_targets, 0);
-		dispatch(in, ot);
+		dispatch(in, ot, slot);
 	}
 	if (in->n_targets)
 		wait = in->targets[0]->t->next_due_ms - now;
@@ -1011,7 +1017,7 @@ static void on_cluster_change(void *arg, uint64_t epoch)
 	(void)epoch;
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++)
-		owned += owns(in, in->targets[i]->t);
+		owned += owns(in, in->targets[i]->t, in->api->now_ms());
 	total = in->n_targets;
 	pthread_mutex_unlock(&in->lock);
 	in->api->metric_set(in->m_owned, (double)owned);
@@ -1215,8 +1221,8 @@ static int op_list_targets(void *inst, starling_target_emit_fn emit, void *ctx)
 
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++)
-		scrape_emit_target(in->api, in->self, in->defaults.clustering, in->targets[i]->t,
-				   emit, ctx);
+		scrape_emit_target(in->api, in->self, in->defaults.clustering,
+				   in->defaults.replicas, in->targets[i]->t, emit, ctx);
 	pthread_mutex_unlock(&in->lock);
 	return 0;
 }

@@ -18,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 ne1=29101 ne2=29102 api=29180 http=29110
 
-command -v prometheus-node-exporter >/dev/null || { echo "SKIP: no node_exporter"; exit 0; }
+command -v prometheus-node-exporter >/dev/null || { echo "SKIP: no node_exporter"; exit 77; }
 
 for p in $ne1 $ne2; do
 	prometheus-node-exporter --web.listen-address=127.0.0.1:$p --no-collector.systemd \
