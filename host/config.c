@@ -363,9 +363,9 @@ static int check_listen_addr(const char *v, const char *where, const char *path,
 /* ---- cluster group and flags ------------------------------------------ */
 
 static const char *const cluster_keys[] = {
-    "enabled",	       "node_name",	 "bind",   "advertise",	  "join",
-    "rejoin_interval", "max_join_peers", "name",   "secret_keys", "wait_for_size",
-    "wait_timeout",    "profile",	 "weight", NULL,
+    "enabled",	       "node_name",	 "bind",   "advertise",	     "join",
+    "rejoin_interval", "max_join_peers", "name",   "secret_keys",    "wait_for_size",
+    "wait_timeout",    "profile",	 "weight", "handover_delay", NULL,
 };
 
 bool cfg_is_cluster_key(const char *key)
@@ -523,6 +523,17 @@ static int cluster_set(struct cluster_config *cc, const char *key, const struct 
 		}
 		return 0;
 	}
+	if (!strcmp(key, "handover_delay")) {
+		int64_t ms;
+
+		if (n->kind != CFG_K_STRING || parse_duration_ms(text, &ms) || ms > 600000) {
+			cfg_errors_add(errs, "%s: %s: invalid duration \"%s\" (0s..10m)", w, p,
+				       text);
+			return -EINVAL;
+		}
+		cc->handover_ms = ms;
+		return 0;
+	}
 	if (!strcmp(key, "rejoin_interval") || !strcmp(key, "wait_timeout")) {
 		int64_t ms;
 
@@ -555,8 +566,8 @@ static int cluster_set(struct cluster_config *cc, const char *key, const struct 
 		double v;
 
 		if (n->kind == CFG_K_BOOL || (n->kind == CFG_K_STRING && !flag) ||
-		    parse_double(text, &v) || !(v > 0) || v > 1e6) {
-			cfg_errors_add(errs, "%s: %s: expected a positive number, found \"%s\"", w,
+		    parse_double(text, &v) || !(v >= 0.01) || v > 100) {
+			cfg_errors_add(errs, "%s: %s: expected a number 0.01..100, found \"%s\"", w,
 				       p, text);
 			return -EINVAL;
 		}

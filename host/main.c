@@ -56,7 +56,7 @@ static void usage(FILE *f)
 	fputs("usage:\n"
 	      "  starling run [--config FILE] [flags]\n"
 	      "  starling check-config FILE [flags]\n"
-	      "  starling check-metrics [--format auto|prometheus|openmetrics] [FILE|-]\n"
+	      "  starling check-metrics [--format auto|prometheus|openmetrics|protobuf] [FILE|-]\n"
 	      "  starling plugins list [--plugins-dir DIR]\n"
 	      "  starling plugins describe TYPE [--plugins-dir DIR]\n"
 	      "  starling version\n"
@@ -384,6 +384,33 @@ static double wall_seconds(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Announce the leave and keep running (components scrape their slots)
+ * until the announced hand-over time, when the peers take over; a second
+ * SIGTERM/SIGINT cuts the wait short. */
+static void handover(struct cluster *cluster, const sigset_t *set)
+{
+	int64_t until = cluster_announce_leave(cluster);
+
+	for (;;) {
+		int64_t left = until - (int64_t)(wall_seconds() * 1000.0);
+		struct timespec to;
+		siginfo_t si;
+		int sig;
+
+		if (left <= 0)
+			return;
+		if (left > 60000)
+			left = 60000;
+		to.tv_sec = left / 1000;
+		to.tv_nsec = (left % 1000) * 1000000L;
+		sig = sigtimedwait(set, &si, &to);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_warn("second signal: leaving without waiting for the hand-over");
+			return;
+		}
+	}
+}
+
 static int cmd_run(struct cli *cli)
 {
 	struct app app = {.cli = cli};
@@ -490,13 +517,14 @@ static int cmd_run(struct cli *cli)
 		}
 		runtime_tick(app.rt);
 	}
+	runtime_set_ready(app.rt, false);
+	handover(cluster, &set);
 	{
 		pthread_t wd;
 
 		if (pthread_create(&wd, NULL, watchdog, NULL) == 0)
 			pthread_detach(wd);
 	}
-	runtime_set_ready(app.rt, false);
 	cluster_leave(cluster, LEAVE_TIMEOUT_MS);
 	runtime_shutdown(app.rt);
 	log_info("stopped");

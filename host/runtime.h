@@ -54,6 +54,11 @@ int runtime_create_validator(struct runtime **out, const char *state_dir);
  * 500 ms from the main loop. */
 void runtime_tick(struct runtime *rt);
 
+/* Tests only: step the runtime's monotonic clock (timers, back-offs,
+ * debounce, the plugins' monotonic_ms) forward by ms, process-wide, and wake
+ * the timer thread, so that tests never sleep waiting for a delay. */
+void runtime_clock_step(struct runtime *rt, int64_t ms);
+
 /* Stop every component (producers first), then the threads. */
 void runtime_shutdown(struct runtime *rt);
 void runtime_destroy(struct runtime *rt);

@@ -461,6 +461,26 @@ static size_t api_cluster_owners(starling_component *c, uint64_t key,
 	return cluster_owners(c->rt->cluster, key, out, n);
 }
 
+static bool api_cluster_owns_at(starling_component *c, uint64_t key, unsigned replicas,
+				int64_t at_ms)
+{
+	if (!c || !c->rt->cluster)
+		return false;
+	if (replicas > MAX_OWNERS)
+		replicas = MAX_OWNERS;
+	return cluster_owns_at(c->rt->cluster, key, replicas, at_ms);
+}
+
+static size_t api_cluster_owners_at(starling_component *c, uint64_t key, int64_t at_ms,
+				    struct starling_node_name *out, size_t n)
+{
+	if (!c || !c->rt->cluster || !out)
+		return 0;
+	if (n > MAX_OWNERS)
+		n = MAX_OWNERS;
+	return cluster_owners_at(c->rt->cluster, key, at_ms, out, n);
+}
+
 static uint64_t api_cluster_epoch(starling_component *c)
 {
 	if (!c || !c->rt->cluster)
@@ -584,6 +604,8 @@ static const struct starling_host_api host_api = {
     .cluster_subscribe = api_cluster_subscribe,
     .metric_register_labels = api_metric_register_labels,
     .forward_targets = api_forward_targets,
+    .cluster_owns_at = api_cluster_owns_at,
+    .cluster_owners_at = api_cluster_owners_at,
 };
 
 /* The table handed to plugins built against ABI 1.0: the same functions,

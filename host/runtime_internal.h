@@ -182,9 +182,12 @@ static inline int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Added to the monotonic clock by runtime_clock_step (tests only). */
+extern int64_t runtime_clock_step_ms;
+
 static inline int64_t mono_ms(void)
 {
-	return mono_ns() / 1000000;
+	return mono_ns() / 1000000 + __atomic_load_n(&runtime_clock_step_ms, __ATOMIC_RELAXED);
 }
 
 static inline void stat_add(struct starling_component *c, enum cb_kind k, int64_t start_ns, int ret)

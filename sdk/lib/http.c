@@ -34,6 +34,8 @@ struct xfer {
 	char *password;
 	starling_http_done_fn done;
 	void *arg;
+	int (*on_data)(void *arg, const uint8_t *data, size_t len);
+	bool aborted; /* on_data said stop */
 	size_t body_limit;
 	size_t raw_limit;
 	bool gzip; /* response has Content-Encoding: gzip */
@@ -133,7 +135,8 @@ static void xfer_reset(struct xfer *x)
 		x->password = NULL;
 	}
 	x->len = 0;
-	x->gzip = x->too_big = x->have_ct = x->have_ra = false;
+	x->gzip = x->too_big = x->have_ct = x->have_ra = x->aborted = false;
+	x->on_data = NULL;
 	x->errbuf[0] = 0;
 }
 
@@ -206,6 +209,18 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	struct xfer *x = arg;
 	size_t len = size * n, limit = x->body_limit;
 
+	if (x->on_data) {
+		long status = 0;
+
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status < 300) {
+			if (x->on_data(x->arg, (const uint8_t *)p, len)) {
+				x->aborted = true;
+				return 0;
+			}
+			return len;
+		}
+	}
 	if (limit) {
 		/* Compressed bytes can exceed the plain size only by gzip's small
 		 * framing overhead; the real check is after inflating. */
@@ -516,6 +531,7 @@ int starling_http_submit(struct starling_http_client *c, const struct starling_h
 	x->arg = req->arg;
 	x->body_limit = req->body_limit;
 	r = setup_easy(x, req);
+	x->on_data = req->on_data;
 	if (r) {
 		pthread_mutex_lock(&c->lock);
 		c->pending++; /* balanced by recycle */
@@ -583,7 +599,7 @@ static void complete(struct starling_http_client *c, struct xfer *x, CURLcode rc
 	int64_t now_ms;
 	struct timespec ts;
 
-	resp.error = x->fail ? x->fail : map_curl_error(rc, x->too_big);
+	resp.error = x->fail ? x->fail : x->aborted ? -ECANCELED : map_curl_error(rc, x->too_big);
 	if (!x->fail)
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &resp.status);
 	resp.wire_len = x->len;
@@ -635,6 +651,26 @@ static void complete(struct starling_http_client *c, struct xfer *x, CURLcode rc
 	}
 	resp.duration_us = mono_us() - x->start_us;
 	x->done(x->arg, &resp);
+	/* The inflate buffer is reused for the next gzip body, but one large
+	 * body (or a bomb cut at the limit) must not pin its size for the
+	 * client's lifetime: like the wire buffers of the pool, it is kept
+	 * only up to POOL_BUF_KEEP. */
+	if (c->inflate_cap > POOL_BUF_KEEP) {
+		free(c->inflate_buf);
+		c->inflate_buf = NULL;
+		c->inflate_cap = 0;
+	}
+}
+
+size_t http_client_retained_bytes(struct starling_http_client *c)
+{
+	size_t n = c->inflate_cap;
+
+	pthread_mutex_lock(&c->lock);
+	for (struct xfer *x = c->pool; x; x = x->next)
+		n += x->cap;
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }
 
 static void unlink_active(struct starling_http_client *c, struct xfer *x)

@@ -190,6 +190,12 @@ struct starling_http_request {
 	const struct starling_http_auth *auth;
 	starling_http_done_fn done; /* required */
 	void *arg;
+	/* Optional streaming: when set, the body of a 2xx response is handed
+	 * over in chunks as it arrives (not gunzipped: leave accept_gzip off)
+	 * and done() gets an empty body; other statuses are collected as
+	 * usual. A non-zero return aborts the transfer (done() gets
+	 * -ECANCELED). Called on the run() thread. */
+	int (*on_data)(void *arg, const uint8_t *data, size_t len);
 };
 
 struct starling_http_response {

@@ -15,8 +15,11 @@
 #include <CUnit/Basic.h>
 
 #include "rt_fixture.h"
+#include "mock_wait.h"
 #include "runtime.h"
 
+/* Simulated work inside a fake callback (widens overlaps); tests never wait
+ * with it: they wait on conditions (mock_wait.h) or step the clock. */
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
@@ -256,6 +259,21 @@ static const char *components_json(struct runtime *rt, char *buf, size_t len)
 	return buf;
 }
 
+/* The runtime's /metrics text contains needle. */
+static bool metrics_have(struct runtime *rt, const char *needle)
+{
+	char *m = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&m, &len);
+	bool r;
+
+	runtime_write_metrics(rt, f);
+	fclose(f);
+	r = m && strstr(m, needle);
+	free(m);
+	return r;
+}
+
 /* ---- tests -------------------------------------------------------------- */
 
 static void test_order_forward_reload(void)
@@ -278,8 +296,11 @@ static void test_order_forward_reload(void)
 	CU_ASSERT_TRUE(journal_pos("start:t.sink.a") >= 0);
 	CU_ASSERT_TRUE(journal_pos("start:t.sink.a") < journal_pos("start:t.src.p"));
 	CU_ASSERT_TRUE(journal_pos("start:t.sink.b") < journal_pos("start:t.src.p"));
-	sleep_ms(150);
 	/* Fan-out: both sinks received the producer's batches. */
+	MOCK_WAIT_UNTIL(
+	    metrics_have(rt, "component_id=\"t.sink.a\",callback=\"receive_series\"") &&
+		metrics_have(rt, "component_id=\"t.sink.b\",callback=\"receive_series\""),
+	    10000);
 	{
 		char *m = NULL;
 		size_t len = 0;
@@ -375,12 +396,12 @@ static void test_failure_and_retry(void)
 	journal_reset();
 	runtime_tick(rt);
 	CU_ASSERT_FALSE(journal_has("create:t.src.bad"));
-	sleep_ms(1100);
+	runtime_clock_step(rt, 1100);
 	runtime_tick(rt);
 	CU_ASSERT_TRUE(journal_has("create:t.src.bad"));
 	/* Second failure doubles the back-off (2 s): not retried after 1.1 s. */
 	journal_reset();
-	sleep_ms(1100);
+	runtime_clock_step(rt, 1100);
 	runtime_tick(rt);
 	CU_ASSERT_FALSE(journal_has("create:t.src.bad"));
 	runtime_destroy(rt);
@@ -469,13 +490,16 @@ static void test_cluster_debounce(void)
 	cluster_set_participant(cl);
 	cluster_set_participant(cl);
 	cluster_set_participant(cl);
-	sleep_ms(300);
+	MOCK_WAIT_UNTIL(count_views() >= 1, 10000);
 	CU_ASSERT_EQUAL(count_views(), 1);
-	/* A change right after a delivery waits for the 1 s debounce. */
+	/* A change right after a delivery waits for the 1 s debounce: nothing
+	 * 500 ms (of the stepped clock) later, delivered once it passed. */
 	cluster_set_participant(cl);
-	sleep_ms(300);
+	runtime_clock_step(rt, 500);
+	MOCK_WAIT_UNTIL(count_views() >= 2, 100); /* a short look: must not come */
 	CU_ASSERT_EQUAL(count_views(), 1);
-	sleep_ms(1000);
+	runtime_clock_step(rt, 600);
+	MOCK_WAIT_UNTIL(count_views() >= 2, 10000);
 	CU_ASSERT_EQUAL(count_views(), 2);
 	runtime_destroy(rt);
 	cfg_doc_unref(d);
@@ -509,14 +533,14 @@ static void test_reentrant_receive(void)
 		      " { type = \"t.rsink\"; name = \"r\"; tag = \"changed\"; }\n"
 		      ");\n");
 	CU_ASSERT_EQUAL(runtime_apply(rt, d1), 0);
-	sleep_ms(150);
 	/* Three producers on four workers: receives overlapped. */
+	MOCK_WAIT_UNTIL(__atomic_load_n(&r_max_concurrent, __ATOMIC_SEQ_CST) >= 2, 10000);
 	CU_ASSERT_TRUE(__atomic_load_n(&r_max_concurrent, __ATOMIC_SEQ_CST) >= 2);
 	/* An update while receives are flowing never overlaps one. */
 	CU_ASSERT_EQUAL(runtime_apply(rt, d2), 0);
 	CU_ASSERT_EQUAL(runtime_apply(rt, d1), 0);
 	before = __atomic_load_n(&r_received, __ATOMIC_SEQ_CST);
-	sleep_ms(50);
+	MOCK_WAIT_UNTIL(__atomic_load_n(&r_received, __ATOMIC_SEQ_CST) > before, 10000);
 	CU_ASSERT_TRUE(__atomic_load_n(&r_received, __ATOMIC_SEQ_CST) > before);
 	runtime_destroy(rt);
 	CU_ASSERT_EQUAL(__atomic_load_n(&r_violations, __ATOMIC_SEQ_CST), 0);
@@ -540,15 +564,18 @@ static void test_receive_failure_health(void)
 		     ");\n");
 	__atomic_store_n(&fsink_fail, 1, __ATOMIC_SEQ_CST);
 	CU_ASSERT_EQUAL(runtime_apply(rt, d), 0);
-	sleep_ms(100);
-	components_json(rt, buf, sizeof(buf));
+	MOCK_WAIT_UNTIL(
+	    strstr(components_json(rt, buf, sizeof(buf)),
+		   "\"id\":\"t.fsink.f\",\"type\":\"t.fsink\",\"health\":\"unhealthy\""),
+	    10000);
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"id\":\"t.fsink.f\",\"type\":\"t.fsink\",\"health\":"
 					   "\"unhealthy\""));
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "receive_series failed: Input/output error"));
 	/* The daemon and the producer carry on; recovery clears the state. */
 	__atomic_store_n(&fsink_fail, 0, __ATOMIC_SEQ_CST);
-	sleep_ms(100);
-	components_json(rt, buf, sizeof(buf));
+	MOCK_WAIT_UNTIL(strstr(components_json(rt, buf, sizeof(buf)),
+			       "\"id\":\"t.fsink.f\",\"type\":\"t.fsink\",\"health\":\"healthy\""),
+			10000);
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"id\":\"t.fsink.f\",\"type\":\"t.fsink\",\"health\":"
 					   "\"healthy\""));
 	runtime_destroy(rt);
