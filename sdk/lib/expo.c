@@ -8,6 +8,8 @@
  * instead of checking bounds, and character classes are table lookups.
  */
 #include "expo_internal.h"
+
+#include <starling/labels.h>
 #include "relabel_lset.h"
 
 #include <errno.h>
@@ -421,6 +423,11 @@ bool expo_utf8_valid(const char *s, size_t len)
 		i += n;
 	}
 	return true;
+}
+
+bool starling_utf8_valid(const char *s, size_t len)
+{
+	return expo_utf8_valid(s, len);
 }
 
 size_t expo_utf8_count(const char *s, size_t len)
