@@ -619,6 +619,49 @@ static bool same_input(const struct scrape_target *a, const struct scrape_target
 	return true;
 }
 
+/* Open-addressing index of a target array by identity, so that matching a
+ * new list against the old one (and finding repeats) is linear, not
+ * quadratic: 100,000 discovered targets must not take minutes. Slots hold
+ * array index + 1 (0: empty); entries of the array may become NULL (taken)
+ * and are skipped. */
+struct tindex {
+	size_t *slot;
+	size_t mask;
+};
+
+static int tindex_init(struct tindex *x, size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * n + 2)
+		cap *= 2;
+	x->slot = calloc(cap, sizeof(*x->slot));
+	x->mask = cap - 1;
+	return x->slot ? 0 : -ENOMEM;
+}
+
+static void tindex_add(struct tindex *x, struct scrape_target *const *v, size_t i)
+{
+	size_t p = (size_t)v[i]->identity & x->mask;
+
+	while (x->slot[p])
+		p = (p + 1) & x->mask;
+	x->slot[p] = i + 1;
+}
+
+/* Index in v of a target with t's input, or -1. */
+static long tindex_find(const struct tindex *x, struct scrape_target *const *v,
+			const struct scrape_target *t)
+{
+	for (size_t p = (size_t)t->identity & x->mask; x->slot[p]; p = (p + 1) & x->mask) {
+		size_t i = x->slot[p] - 1;
+
+		if (v[i] && same_input(v[i], t))
+			return (long)i;
+	}
+	return -1;
+}
+
 /* The scrape targets of the merged list tl. A bad inline target is a
  * config error (-EINVAL, "file:line: target N: why" in err); a bad
  * discovered one (no __address__, say) is dropped: *dropped counts them and
@@ -630,12 +673,15 @@ static int targets_build(const struct scrape_config *c, const struct starling_ta
 {
 	size_t n = starling_target_list_count(tl), k = 0, n_inline = 0;
 	struct scrape_target **v = calloc(n ? n : 1, sizeof(*v));
+	struct tindex seen;
 	char msg[256];
 	int rc = 0;
 
 	*dropped = 0;
-	if (!v)
+	if (!v || tindex_init(&seen, n)) {
+		free(v);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct starling_target *in = starling_target_list_get(tl, i);
 		bool is_inline;
@@ -656,14 +702,15 @@ static int targets_build(const struct scrape_config *c, const struct starling_ta
 				 rc == -EINVAL ? msg : strerror(-rc));
 			break;
 		}
-		for (size_t j = 0; j < k && !dup; j++)
-			dup = same_input(v[j], t);
+		dup = tindex_find(&seen, v, t) >= 0;
 		if (dup) {
 			scrape_target_free(t);
 			continue;
 		}
-		v[k++] = t;
+		v[k] = t;
+		tindex_add(&seen, v, k++);
 	}
+	free(seen.slot);
 	if (rc) {
 		targets_free(v, k);
 		return rc;
@@ -1082,52 +1129,63 @@ static void scrape_destroy(void *inst)
 static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, size_t nn)
 {
 	struct scrape_target **ret;
-	size_t kept = 0, removed = 0;
+	struct tindex cur = {0}, gone = {0};
+	size_t kept = 0, removed = 0, o = 0;
 	int64_t now = in->api->now_ms();
 
 	pthread_mutex_lock(&in->lock);
 	ret = realloc(in->retired, (in->n_retired + in->n_targets + 1) * sizeof(*ret));
-	if (!ret) {
+	if (!ret || tindex_init(&cur, in->n_targets) || tindex_init(&gone, in->n_retired)) {
+		if (ret)
+			in->retired = ret;
+		free(cur.slot);
 		pthread_mutex_unlock(&in->lock);
 		targets_free(nt, nn);
 		return -ENOMEM;
 	}
 	in->retired = ret;
+	for (size_t j = 0; j < in->n_targets; j++)
+		if (in->targets[j])
+			tindex_add(&cur, in->targets, j);
+	for (size_t j = 0; j < in->n_retired; j++)
+		tindex_add(&gone, in->retired, j);
 	for (size_t i = 0; i < nn; i++) {
+		long j;
+
 		nt[i]->next_due_ms =
 		    starling_scrape_next_slot(now, nt[i]->interval_ms, nt[i]->phase_ms);
-		for (size_t j = 0; j < in->n_targets; j++) {
-			struct scrape_target *old = in->targets[j];
-
-			if (old && same_input(old, nt[i])) {
-				scrape_target_free(nt[i]);
-				nt[i] = old;
-				in->targets[j] = NULL;
-				kept++;
-				break;
-			}
-		}
-		if (nt[i]->owner)
+		j = tindex_find(&cur, in->targets, nt[i]);
+		if (j >= 0) {
+			scrape_target_free(nt[i]);
+			nt[i] = in->targets[j];
+			in->targets[j] = NULL;
+			kept++;
 			continue;
+		}
 		/* removed and given back before its staleness markers went
 		 * out: it simply carries on */
-		for (size_t j = 0; j < in->n_retired; j++) {
+		j = tindex_find(&gone, in->retired, nt[i]);
+		if (j >= 0) {
 			struct scrape_target *old = in->retired[j];
 
-			if (same_input(old, nt[i])) {
-				scrape_target_free(nt[i]);
-				old->state = TARGET_ACTIVE;
-				old->next_due_ms = old->retire_ms;
-				if (old->owned)
-					in->owned++;
-				nt[i] = old;
-				in->retired[j] = in->retired[--in->n_retired];
-				kept++;
-				break;
-			}
+			scrape_target_free(nt[i]);
+			old->state = TARGET_ACTIVE;
+			old->next_due_ms = old->retire_ms;
+			if (old->owned)
+				in->owned++;
+			nt[i] = old;
+			in->retired[j] = NULL; /* compacted below */
+			kept++;
+			continue;
 		}
 		nt[i]->owner = in;
 	}
+	free(cur.slot);
+	free(gone.slot);
+	for (size_t j = 0; j < in->n_retired; j++)
+		if (in->retired[j])
+			in->retired[o++] = in->retired[j];
+	in->n_retired = o;
 	for (size_t j = 0; j < in->n_targets; j++) {
 		struct scrape_target *old = in->targets[j];
 
