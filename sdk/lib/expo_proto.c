@@ -424,7 +424,13 @@ static void gen_series(struct expo_proto *x, const pb_metric *m, const char *suf
 
 static int64_t ts_ms(const pb_ts *t)
 {
-	return (int64_t)t->seconds * 1000 + t->nanos / 1000000;
+	int64_t ms;
+
+	/* saturate instead of overflowing on absurd seconds */
+	if (__builtin_mul_overflow((int64_t)t->seconds, (int64_t)1000, &ms) ||
+	    __builtin_add_overflow(ms, (int64_t)(t->nanos / 1000000), &ms))
+		return t->seconds < 0 ? INT64_MIN : INT64_MAX;
+	return ms;
 }
 
 /* Append one exemplar's label text to txt (after the series). */
@@ -522,6 +528,8 @@ static int check_side(struct starling_expo_parser *p, pb_span *const *sp, size_t
 static struct starling_bucket_span *copy_spans(struct expo_proto *x, size_t at, pb_span *const *sp,
 					       size_t n)
 {
+	if (!n)
+		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		x->spans[at + i].offset = sp[i]->offset;
 		x->spans[at + i].length = sp[i]->length;
