@@ -419,6 +419,31 @@ static void test_utf8_names(void)
 	}
 }
 
+/* An OpenMetrics exemplar whose labels exceed 128 code points: Prometheus
+ * drops that exemplar and keeps the scrape (tsdb/exemplar.go
+ * ErrExemplarLabelLength, logged by scrape/scrape.go). */
+static void test_long_exemplar(void)
+{
+	struct rig g;
+	struct scrape_stats st;
+	char body[512], val[200];
+
+	memset(val, 'x', 130);
+	val[130] = '\0';
+	rig_init(&g);
+	snprintf(body, sizeof(body),
+		 "# TYPE a counter\na_total 1 # {t=\"%s\"} 1 1.5\n# TYPE b counter\n"
+		 "b_total 2 # {t=\"ok\"} 1 1.5\n# EOF\n",
+		 val);
+	CU_ASSERT_EQUAL(rig_scrape(&g, body, strlen(body),
+				   "application/openmetrics-text; version=1.0.0", 1000, &st),
+			0);
+	CU_ASSERT(st.up);
+	CU_ASSERT_EQUAL(g.seen.exemplars, 1);
+	CU_ASSERT_STRING_EQUAL(g.seen.ex_label, "t=ok");
+	rig_free(&g);
+}
+
 /* le / quantile values as Prometheus 3 normalizes them in text formats */
 static char norm_seen[256];
 
@@ -654,6 +679,7 @@ int main(void)
 	CU_add_test(s, "le and quantile normalized in text", test_text_le_normalized);
 	CU_add_test(s, "NUL byte in a label value", test_nul_in_label_value);
 	CU_add_test(s, "UTF-8 metric and label names", test_utf8_names);
+	CU_add_test(s, "exemplar over 128 code points dropped", test_long_exemplar);
 	CU_add_test(s, "per-target __scrape_interval__ / __scrape_timeout__",
 		    test_per_target_interval);
 	CU_add_test(s, "target_limit and scrape_failure_log_file",
