@@ -1542,6 +1542,8 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 
 	memset(&st, 0, sizeof(st));
 	pthread_mutex_lock(&c->lock);
+	if (c->eng)
+		recompute(c, ml_now_ms()); /* what a packet burst left for later */
 	if (c->eng) {
 		for (size_t i = 0; i < ml_node_count(c->eng); i++) {
 			struct member_tags t;
