@@ -1480,6 +1480,8 @@ char *cluster_peers_json(struct cluster *c)
 	if (!f)
 		return NULL;
 	pthread_mutex_lock(&c->lock);
+	if (c->eng)
+		recompute(c, ml_now_ms()); /* drift and states as of now */
 	if (!c->eng) {
 		fprintf(f, "[{\"name\":");
 		json_str(f, c->cfg.node_name);

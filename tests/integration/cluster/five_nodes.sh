@@ -22,8 +22,10 @@ all_see() { # all_see COUNT STATE [nodes...]
 t0=$(now_ms)
 wait_until 20 all_see 5 participant $NODES || fail "5 nodes did not converge to 5 participants"
 log "converged: 5 participants on all 5 nodes in $(( $(now_ms) - t0 )) ms"
+# joins take effect at their announced time (handover_delay, 2 s with lan)
+all_own() { [ "$(owners n1 | wc -l)" -eq 5 ]; }
+wait_until 10 all_own || fail "not every participant owns keys: $(owners n1)"
 wait_until 5 agree $NODES || fail "nodes disagree on ownership"
-[ "$(owners n1 | wc -l)" -eq 5 ] || fail "not every participant owns keys: $(owners n1)"
 log "owners agree: $(owners n1 | tr '\n' ' ')"
 metrics n1 | grep -q '^cluster_node_peers{state="participant"} 5' ||
 	fail "metrics: $(metrics n1 | grep cluster_node_peers)"
