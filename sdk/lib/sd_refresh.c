@@ -41,6 +41,13 @@ struct starling_sd_refresh *starling_sd_refresh_new(const struct starling_host_a
 	r->m_updates =
 	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_discovery_updates_total",
 				 "Target sets published", NULL);
+	/* Prometheus' prometheus_sd_refresh_duration_seconds, as sum/count */
+	r->m_dur_sum = api->metric_register(
+	    self, STARLING_SELF_COUNTER, "prometheus_sd_refresh_duration_seconds_sum",
+	    "Time spent refreshing (lookups/fetch and parsing)", NULL);
+	r->m_dur_count =
+	    api->metric_register(self, STARLING_SELF_COUNTER,
+				 "prometheus_sd_refresh_duration_seconds_count", "Refreshes", NULL);
 	return r;
 }
 
