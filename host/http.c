@@ -22,6 +22,8 @@
 #include <microhttpd.h>
 #include <starling/labels.h>
 
+#include "targets_page.h"
+#include "targets_view.h"
 #include "ui_html.h"
 #include "units.h"
 
@@ -37,6 +39,7 @@
 #define HTTP_PER_IP_LIMIT     32
 #define HTTP_IDLE_TIMEOUT_S   10
 #define MAX_REPLICAS	      16
+#define MAX_LABELS	      64
 
 struct http_server {
 	struct MHD_Daemon *d;
@@ -207,11 +210,42 @@ static enum MHD_Result serve_metrics(struct http_server *s, struct MHD_Connectio
 	runtime_write_metrics(s->rt, f);
 	if (s->cluster)
 		cluster_write_metrics(s->cluster, f);
+	targets_view_write_metrics(f);
 	if (fclose(f)) {
 		free(buf);
 		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	}
 	return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", buf, len, true);
+}
+
+/* GET /targets (HTML) and /api/v0/targets (JSON; scope=local: this node's
+ * own rows, what peers ask for). Filters: component, job, q, unhealthy. */
+static enum MHD_Result serve_targets(struct http_server *s, struct MHD_Connection *conn, bool page)
+{
+	const char *scope = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "scope");
+	const char *unh = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "unhealthy");
+	struct targets_filter f = {
+	    .component = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "component"),
+	    .job = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "job"),
+	    .q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "q"),
+	    .unhealthy = unh && *unh && strcmp(unh, "0") && strcmp(unh, "false"),
+	};
+	bool local = !page && scope && !strcmp(scope, "local");
+	cJSON *view = targets_view_build(s->rt, s->cluster, local, local ? NULL : &f);
+	char *out;
+
+	if (!view)
+		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	if (page) {
+		out = targets_page_html(view, &f);
+		cJSON_Delete(view);
+		if (!out)
+			return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+		return reply(conn, MHD_HTTP_OK, "text/html; charset=utf-8", out, strlen(out), true);
+	}
+	out = cJSON_PrintUnformatted(view);
+	cJSON_Delete(view);
+	return reply_json(conn, MHD_HTTP_OK, out);
 }
 
 static enum MHD_Result serve_owner(struct http_server *s, struct MHD_Connection *conn)
@@ -317,6 +351,10 @@ static enum MHD_Result route(struct http_server *s, struct MHD_Connection *conn,
 	if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
 		return reply(conn, MHD_HTTP_OK, "text/html; charset=utf-8",
 			     (char *)starling_ui_html, strlen(starling_ui_html), false);
+	if (!strcmp(url, "/targets"))
+		return serve_targets(s, conn, true);
+	if (!strcmp(url, "/api/v0/targets"))
+		return serve_targets(s, conn, false);
 	if (!strcmp(url, "/api/v0/components") || !strcmp(url, "/api/v0/components/"))
 		return reply_json(conn, MHD_HTTP_OK, runtime_components_json(s->rt));
 	if (!strncmp(url, comp_prefix, sizeof(comp_prefix) - 1)) {

@@ -101,6 +101,7 @@ struct starling_component {
 	bool healthy;
 	bool recv_failed; /* unhealthy because a receive failed (host-set) */
 	char *health_msg;
+	char *last_error; /* the plugin's last error log line (c->lock) */
 	size_t owned, total;
 	struct starling_component **fwd;
 	size_t n_fwd;
@@ -151,6 +152,8 @@ struct runtime {
 	pthread_t timer_thread;
 	pthread_t *workers;
 	unsigned n_workers;
+
+	bool validate_only; /* runtime_create_validator: no threads, no mkdir */
 
 	runtime_reload_fn reload_fn;
 	void *reload_arg;

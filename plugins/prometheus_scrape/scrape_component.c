@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <starling/histogram.h>
 #include <starling/labels.h>
 #include <starling/target_set.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
@@ -35,6 +37,11 @@ struct scrape_inst {
 	struct scrape_target **targets; /* sorted by phase */
 	size_t n_targets;
 	size_t cursor;
+	bool uniform; /* every target has the same interval: use the cursor */
+	/* target_limit exceeded: every scrape fails with this (scrape thread
+	 * reads it under the lock) */
+	char limit_error[128];
+	FILE *failure_log; /* scrape_failure_log_file, open while running */
 	struct scrape_target **retired;
 	size_t n_retired;
 	/* Inline targets and the latest set of each discovery source
@@ -47,6 +54,8 @@ struct scrape_inst {
 	bool running;
 	atomic_bool stopping;
 	size_t owned; /* targets owned at their last slot */
+	/* What the component's health last said: targets down / owned. */
+	size_t down_reported, owned_reported;
 
 	starling_metric *m_targets, *m_owned, *m_samples, *m_scrapes, *m_failures, *m_missed,
 	    *m_dropped;
@@ -62,6 +71,8 @@ static const struct starling_config_key clustering_keys[] = {
      "Only these target labels make up a target's ownership key"},
     {"exclude_labels", STARLING_CFG_STRING_LIST, false, NULL,
      "Target labels left out of the ownership key"},
+    {"replicas", STARLING_CFG_INT, false, "1",
+     "Nodes that scrape each target (its first N owners; every node when fewer)"},
     {NULL},
 };
 
@@ -74,8 +85,9 @@ static const struct starling_config_key scrape_schema[] = {
     {"job_name", STARLING_CFG_STRING, false, NULL,
      "Value of the job label (default: the component id)"},
     {"scrape_interval", STARLING_CFG_DURATION, false, "1m", "How often to scrape"},
-    {"scrape_timeout", STARLING_CFG_DURATION, false, "10s",
-     "Timeout of one scrape (at most scrape_interval)"},
+    {"scrape_timeout", STARLING_CFG_DURATION, false, NULL,
+     "Timeout of one scrape: at most scrape_interval (default 10s, or scrape_interval if "
+     "shorter)"},
     {"metrics_path", STARLING_CFG_STRING, false, "/metrics", "HTTP path to scrape"},
     {"scheme", STARLING_CFG_STRING, false, "http", "http or https"},
     {"params", STARLING_CFG_MAP, false, NULL, "URL query parameters"},
@@ -89,14 +101,30 @@ static const struct starling_config_key scrape_schema[] = {
      "Also send scrape_timeout_seconds, scrape_sample_limit and scrape_body_size_bytes"},
     {"body_size_limit", STARLING_CFG_BYTES, false, "0",
      "Largest uncompressed body accepted (0: no limit but a 256MiB safety cap)"},
+    {"target_limit", STARLING_CFG_INT, false, "0",
+     "More targets than this fail every target of the component (up 0); 0 = none"},
+    {"scrape_failure_log_file", STARLING_CFG_STRING, false, NULL,
+     "Append one JSON line per failed scrape to this file"},
     {"sample_limit", STARLING_CFG_INT, false, "0",
      "More samples (after metric relabelling) fail the scrape; 0 = none"},
     {"label_limit", STARLING_CFG_INT, false, "0", "Most labels per series; 0 = none"},
     {"label_name_length_limit", STARLING_CFG_INT, false, "0", "Longest label name; 0 = none"},
     {"label_value_length_limit", STARLING_CFG_INT, false, "0", "Longest label value; 0 = none"},
     {"scrape_protocols", STARLING_CFG_STRING_LIST, false, NULL,
-     "Protocols to negotiate, preferred first: OpenMetricsText1.0.0, OpenMetricsText0.0.1, "
-     "PrometheusText1.0.0, PrometheusText0.0.4"},
+     "Protocols to negotiate, preferred first: PrometheusProto, OpenMetricsText1.0.0, "
+     "OpenMetricsText0.0.1, PrometheusText1.0.0, PrometheusText0.0.4"},
+    {"enable_protobuf_negotiation", STARLING_CFG_BOOL, false, "false",
+     "Deprecated: offer PrometheusProto first (as scrape_native_histograms does)"},
+    {"scrape_native_histograms", STARLING_CFG_BOOL, false, "false",
+     "Ingest native histograms (offers PrometheusProto first unless scrape_protocols is set)"},
+    {"scrape_classic_histograms", STARLING_CFG_BOOL, false, "false",
+     "Also ingest the classic buckets of histograms that have native buckets"},
+    {"native_histogram_bucket_limit", STARLING_CFG_INT, false, "0",
+     "Halve a native histogram's resolution until it has at most this many buckets "
+     "(fails the scrape at schema -4); 0 = none"},
+    {"native_histogram_min_bucket_factor", STARLING_CFG_FLOAT, false, "0",
+     "Reduce native histograms to the highest resolution whose bucket growth factor is "
+     "at least this; 0 = none"},
     {"scrape_fallback_protocol", STARLING_CFG_STRING, false, "PrometheusText0.0.4",
      "Protocol used when a target sends no or an unknown Content-Type"},
     {"metric_relabel_config", STARLING_CFG_GROUP_LIST, false, NULL,
@@ -131,6 +159,7 @@ static void config_free(struct scrape_config *c)
 		free(c->exclude_labels[i]);
 	free(c->exclude_labels);
 	free(c->accept);
+	free(c->failure_log_file);
 	free(c);
 }
 
@@ -244,6 +273,7 @@ static const struct {
 	bool escaping;
 	enum starling_expo_format fmt;
 } protocols[] = {
+    {"PrometheusProto", STARLING_EXPO_PROTOBUF_MEDIA, false, STARLING_EXPO_PROTOBUF},
     {"OpenMetricsText1.0.0", "application/openmetrics-text;version=1.0.0", true,
      STARLING_EXPO_OPENMETRICS},
     {"OpenMetricsText0.0.1", "application/openmetrics-text;version=0.0.1", false,
@@ -276,6 +306,22 @@ static int build_accept(const struct starling_host_api *api, const starling_conf
 	int rc, w;
 
 	rc = string_list(api, cfg, "scrape_protocols", &names, &n, err, errlen);
+	if (!rc && n == 0 && c->proto_first) {
+		/* Prometheus' DefaultProtoFirstScrapeProtocols */
+		static const char *const proto_first[] = {
+		    "PrometheusProto", "OpenMetricsText1.0.0", "OpenMetricsText0.0.1",
+		    "PrometheusText1.0.0", "PrometheusText0.0.4"};
+
+		n = sizeof(proto_first) / sizeof(proto_first[0]);
+		names = calloc(n, sizeof(*names));
+		for (size_t i = 0; names && i < n; i++)
+			if (!(names[i] = strdup(proto_first[i])))
+				rc = -ENOMEM;
+		if (!names) {
+			n = 0;
+			rc = -ENOMEM;
+		}
+	}
 	if (!rc && n == 0) {
 		c->accept = strdup("Accept: " STARLING_EXPO_ACCEPT_HEADER);
 		goto out;
@@ -293,8 +339,8 @@ static int build_accept(const struct starling_host_api *api, const starling_conf
 		if (p < 0) {
 			snprintf(err, errlen,
 				 "%s: scrape_protocols: unsupported protocol \"%s\" (supported: "
-				 "OpenMetricsText1.0.0, OpenMetricsText0.0.1, PrometheusText1.0.0, "
-				 "PrometheusText0.0.4)",
+				 "PrometheusProto, OpenMetricsText1.0.0, OpenMetricsText0.0.1, "
+				 "PrometheusText1.0.0, PrometheusText0.0.4)",
 				 api->config_where(api->config_lookup(cfg, "scrape_protocols")),
 				 names[i]);
 			rc = -EINVAL;
@@ -338,16 +384,26 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	c->job_name = strdup(s);
 	if (api->config_duration_ms(cfg, "scrape_interval", &c->interval_ms))
 		c->interval_ms = 60000;
-	if (api->config_duration_ms(cfg, "scrape_timeout", &c->timeout_ms))
-		c->timeout_ms = 10000;
 	if (c->interval_ms <= 0) {
 		snprintf(err, errlen, "%s: scrape_interval must be positive",
 			 api->config_where(cfg));
 		rc = -EINVAL;
 		goto fail;
 	}
-	if (c->timeout_ms <= 0 || c->timeout_ms > c->interval_ms)
-		c->timeout_ms = c->interval_ms; /* Prometheus clamps too */
+	/* As Prometheus (config/config.go, ScrapeConfig.Validate): a timeout
+	 * that is set must not exceed the interval; the default one is
+	 * clamped to it. */
+	if (api->config_duration_ms(cfg, "scrape_timeout", &c->timeout_ms)) {
+		c->timeout_ms = 10000 < c->interval_ms ? 10000 : c->interval_ms;
+	} else if (c->timeout_ms <= 0 || c->timeout_ms > c->interval_ms) {
+		snprintf(err, errlen,
+			 "%s: scrape_timeout (%lldms) must be positive and not greater than "
+			 "scrape_interval (%lldms)",
+			 api->config_where(api->config_lookup(cfg, "scrape_timeout")),
+			 (long long)c->timeout_ms, (long long)c->interval_ms);
+		rc = -EINVAL;
+		goto fail;
+	}
 	c->metrics_path = strdup(api->config_string(cfg, "metrics_path", &s) ? "/metrics" : s);
 	c->scheme = strdup(api->config_string(cfg, "scheme", &s) ? "http" : s);
 	if (!c->job_name || !c->metrics_path || !c->scheme)
@@ -395,11 +451,11 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	{
 		static const char *const lim[] = {"sample_limit", "label_limit",
 						  "label_name_length_limit",
-						  "label_value_length_limit"};
+						  "label_value_length_limit", "target_limit"};
 		uint64_t *dst[] = {&c->sample_limit, &c->label_limit, &c->label_name_length_limit,
-				   &c->label_value_length_limit};
+				   &c->label_value_length_limit, &c->target_limit};
 
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < 5; i++) {
 			v = 0;
 			api->config_int(cfg, lim[i], &v);
 			if (v < 0) {
@@ -410,6 +466,38 @@ static int config_load(const struct starling_host_api *api, starling_component *
 			}
 			*dst[i] = (uint64_t)v;
 		}
+	}
+	if (!api->config_string(cfg, "scrape_failure_log_file", &s) && *s) {
+		c->failure_log_file = strdup(s);
+		if (!c->failure_log_file)
+			goto fail;
+	}
+	api->config_bool(cfg, "scrape_native_histograms", &c->native_histograms);
+	api->config_bool(cfg, "scrape_classic_histograms", &c->classic_histograms);
+	api->config_bool(cfg, "enable_protobuf_negotiation", &c->proto_first);
+	c->proto_first |= c->native_histograms;
+	v = 0;
+	api->config_int(cfg, "native_histogram_bucket_limit", &v);
+	if (v < 0) {
+		snprintf(err, errlen, "%s: native_histogram_bucket_limit must not be negative",
+			 api->config_where(cfg));
+		rc = -EINVAL;
+		goto fail;
+	}
+	c->nh_bucket_limit = (uint64_t)v;
+	{
+		double f = 0;
+
+		api->config_float(cfg, "native_histogram_min_bucket_factor", &f);
+		if (!(f >= 0)) {
+			snprintf(err, errlen,
+				 "%s: native_histogram_min_bucket_factor must not be negative",
+				 api->config_where(cfg));
+			rc = -EINVAL;
+			goto fail;
+		}
+		c->nh_max_schema =
+		    f > 0 ? starling_histogram_schema_for_factor(f) : STARLING_HISTOGRAM_SCHEMA_MAX;
 	}
 	c->fallback_format = STARLING_EXPO_PROMETHEUS;
 	if (!api->config_string(cfg, "scrape_fallback_protocol", &s)) {
@@ -425,18 +513,7 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	rc = build_accept(api, cfg, c, err, errlen);
 	if (rc)
 		goto fail;
-	snprintf(c->timeout_header, sizeof(c->timeout_header),
-		 "X-Prometheus-Scrape-Timeout-Seconds: %lld", (long long)(c->timeout_ms / 1000));
-	if (c->timeout_ms % 1000) {
-		char frac[8];
-		size_t l;
-
-		snprintf(frac, sizeof(frac), ".%03lld", (long long)(c->timeout_ms % 1000));
-		for (l = strlen(frac); frac[l - 1] == '0'; l--)
-			frac[l - 1] = '\0';
-		l = strlen(c->timeout_header);
-		snprintf(c->timeout_header + l, sizeof(c->timeout_header) - l, "%s", frac);
-	}
+	scrape_timeout_header(c->timeout_ms, c->timeout_header, sizeof(c->timeout_header));
 	node = api->config_lookup(cfg, "metric_relabel_config");
 	rc = starling_relabel_rules_from_config(api, node, &c->metric_relabel, err, errlen);
 	if (rc)
@@ -449,6 +526,9 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	if (rc)
 		goto fail;
 	api->config_bool(cfg, "clustering.enabled", &c->clustering);
+	rc = starling_scrape_replicas(api, cfg, &c->replicas, err, errlen);
+	if (rc)
+		goto fail;
 	rc = string_list(api, cfg, "clustering.key_labels", &c->key_labels, &c->n_key_labels, err,
 			 errlen);
 	if (!rc)
@@ -499,6 +579,49 @@ static bool same_input(const struct scrape_target *a, const struct scrape_target
 	return true;
 }
 
+/* Open-addressing index of a target array by identity, so that matching a
+ * new list against the old one (and finding repeats) is linear, not
+ * quadratic: 100,000 discovered targets must not take minutes. Slots hold
+ * array index + 1 (0: empty); entries of the array may become NULL (taken)
+ * and are skipped. */
+struct tindex {
+	size_t *slot;
+	size_t mask;
+};
+
+static int tindex_init(struct tindex *x, size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * n + 2)
+		cap *= 2;
+	x->slot = calloc(cap, sizeof(*x->slot));
+	x->mask = cap - 1;
+	return x->slot ? 0 : -ENOMEM;
+}
+
+static void tindex_add(struct tindex *x, struct scrape_target *const *v, size_t i)
+{
+	size_t p = (size_t)v[i]->identity & x->mask;
+
+	while (x->slot[p])
+		p = (p + 1) & x->mask;
+	x->slot[p] = i + 1;
+}
+
+/* Index in v of a target with t's input, or -1. */
+static long tindex_find(const struct tindex *x, struct scrape_target *const *v,
+			const struct scrape_target *t)
+{
+	for (size_t p = (size_t)t->identity & x->mask; x->slot[p]; p = (p + 1) & x->mask) {
+		size_t i = x->slot[p] - 1;
+
+		if (v[i] && same_input(v[i], t))
+			return (long)i;
+	}
+	return -1;
+}
+
 /* The scrape targets of the merged list tl. A bad inline target is a
  * config error (-EINVAL, "file:line: target N: why" in err); a bad
  * discovered one (no __address__, say) is dropped: *dropped counts them and
@@ -510,12 +633,15 @@ static int targets_build(const struct scrape_config *c, const struct starling_ta
 {
 	size_t n = starling_target_list_count(tl), k = 0, n_inline = 0;
 	struct scrape_target **v = calloc(n ? n : 1, sizeof(*v));
+	struct tindex seen;
 	char msg[256];
 	int rc = 0;
 
 	*dropped = 0;
-	if (!v)
+	if (!v || tindex_init(&seen, n)) {
+		free(v);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct starling_target *in = starling_target_list_get(tl, i);
 		bool is_inline;
@@ -536,14 +662,15 @@ static int targets_build(const struct scrape_config *c, const struct starling_ta
 				 rc == -EINVAL ? msg : strerror(-rc));
 			break;
 		}
-		for (size_t j = 0; j < k && !dup; j++)
-			dup = same_input(v[j], t);
+		dup = tindex_find(&seen, v, t) >= 0;
 		if (dup) {
 			scrape_target_free(t);
 			continue;
 		}
-		v[k++] = t;
+		v[k] = t;
+		tindex_add(&seen, v, k++);
 	}
+	free(seen.slot);
 	if (rc) {
 		targets_free(v, k);
 		return rc;
@@ -557,6 +684,55 @@ static int targets_build(const struct scrape_config *c, const struct starling_ta
 /* ------------------------------------------------------------------------ */
 /* Scraping (scrape thread).                                                 */
 
+static void report_down(struct scrape_inst *in);
+
+/* One JSON line per failed scrape (scrape_failure_log_file), with the
+ * fields of Prometheus' scrape failure logger: time, level, msg, the target
+ * URL, its labels and the error. */
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void log_failure(struct scrape_inst *in, const struct scrape_target *t, const char *err)
+{
+	int64_t ms = in->api->now_ms();
+	time_t sec = (time_t)(ms / 1000);
+	struct tm tm;
+	char ts[40];
+
+	gmtime_r(&sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(in->failure_log,
+		"{\"time\":\"%s.%03dZ\",\"level\":\"ERROR\",\"msg\":\"Scrape failed\","
+		"\"component_id\":",
+		ts, (int)(ms % 1000));
+	json_str(in->failure_log, in->api->component_id(in->self));
+	fputs(",\"target\":", in->failure_log);
+	json_str(in->failure_log, t->url);
+	for (size_t i = 0; i < t->n_labels; i++) {
+		fputc(',', in->failure_log);
+		json_str(in->failure_log, t->labels[i].name);
+		fputc(':', in->failure_log);
+		json_str(in->failure_log, t->labels[i].value);
+	}
+	fputs(",\"err\":", in->failure_log);
+	json_str(in->failure_log, err);
+	fputs("}\n", in->failure_log);
+	fflush(in->failure_log);
+}
+
 static void on_done(void *arg, const struct starling_http_response *resp)
 {
 	struct scrape_target *t = arg;
@@ -564,30 +740,70 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	const struct starling_host_api *api = in->api;
 	struct scrape_ctx ctx = {api, in->self, in->cfg, &in->scratch};
 	struct scrape_stats st;
+	enum starling_target_health before;
 	int rc;
 
 	if (atomic_load(&in->stopping)) {
 		t->in_flight = false;
 		return;
 	}
+	pthread_mutex_lock(&in->lock);
+	before = t->health;
+	pthread_mutex_unlock(&in->lock);
 	rc = scrape_complete(&ctx, t, resp, &in->lock, &st);
+	if (t->health != before)
+		report_down(in);
 	api->metric_add(in->m_scrapes, 1);
 	api->metric_add(in->m_samples, (double)st.forwarded);
 	if (rc) {
 		api->metric_add(in->m_failures, 1);
 		api->log(in->self, STARLING_LOG_WARN, "scrape of %s failed: %s", t->url, st.error);
+		if (in->failure_log)
+			log_failure(in, t, st.error);
 	}
 }
 
-/* Whether this node scrapes t in the slot starting now. */
-static bool owns(struct scrape_inst *in, const struct scrape_target *t)
+/* The component's health says how many of the targets scraped here are
+ * down ("3/14 targets down"); healthy when none is. Called when a target's
+ * health or ownership changes. */
+static void report_down(struct scrape_inst *in)
 {
-	return starling_scrape_owns(in->api, in->self, in->cfg->clustering, t->key);
+	size_t down = 0, owned = 0;
+	bool changed;
+	char msg[64];
+
+	pthread_mutex_lock(&in->lock);
+	for (size_t i = 0; i < in->n_targets; i++) {
+		if (!in->targets[i]->owned)
+			continue;
+		owned++;
+		if (in->targets[i]->health == STARLING_TARGET_DOWN)
+			down++;
+	}
+	changed = down != in->down_reported || (down && owned != in->owned_reported);
+	in->down_reported = down;
+	in->owned_reported = owned;
+	pthread_mutex_unlock(&in->lock);
+	if (!changed)
+		return;
+	if (!down) {
+		in->api->set_health(in->self, true, NULL);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "%zu/%zu targets down", down, owned);
+	in->api->set_health(in->self, false, msg);
 }
 
-static void dispatch(struct scrape_inst *in, struct scrape_target *t)
+/* Whether this node scrapes t in the slot starting at `at`. */
+static bool owns(struct scrape_inst *in, const struct scrape_target *t, int64_t at)
 {
-	bool owned = owns(in, t);
+	return starling_scrape_owns_at(in->api, in->self, in->cfg->clustering, in->cfg->replicas,
+				       t->key, at);
+}
+
+static void dispatch(struct scrape_inst *in, struct scrape_target *t, int64_t slot)
+{
+	bool owned = owns(in, t, slot);
 
 	if (owned != t->owned) {
 		pthread_mutex_lock(&in->lock);
@@ -596,9 +812,10 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t)
 		t->owned = owned;
 		in->api->log(in->self, STARLING_LOG_DEBUG, "target %s %s at its slot %lld", t->url,
 			     owned ? "owned here" : "no longer owned here",
-			     (long long)(t->next_due_ms - in->cfg->interval_ms));
+			     (long long)(t->next_due_ms - t->interval_ms));
 		in->api->metric_set(in->m_owned, (double)in->owned);
 		in->api->report_targets(in->self, in->owned, in->n_targets);
+		report_down(in);
 	}
 	if (!owned) {
 		scrape_forget(t); /* moved away: no staleness markers */
@@ -608,40 +825,79 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t)
 		in->api->metric_add(in->m_missed, 1);
 		return;
 	}
+	if (in->limit_error[0]) {
+		/* target_limit exceeded: the scrape fails without a request
+		 * (Prometheus' scrapePool.sync forces errTargetLimit on every
+		 * loop) */
+		struct starling_http_response resp = {0};
+
+		t->scrape_start_ms = in->api->now_ms();
+		t->in_flight = true;
+		resp.error = -E2BIG;
+		resp.error_msg = in->limit_error;
+		on_done(t, &resp);
+		return;
+	}
 	scrape_submit(in->http, in->cfg, t, in->api->now_ms(), on_done, t, NULL);
 }
 
 static void reset_cursor(struct scrape_inst *in);
 
-/* Scrape every target whose slot has come; returns ms until the next one. */
+/* Scrape every target whose slot has come; returns ms until the next one.
+ * With one interval for all targets (the usual case) the targets, sorted by
+ * phase, come due in a fixed cyclic order and a cursor finds the next one;
+ * targets with their own __scrape_interval__ are scanned instead. */
 static int64_t schedule(struct scrape_inst *in, int64_t now)
 {
-	int64_t iv = in->cfg->interval_ms, wait = STARLING_SCRAPE_MAX_WAIT_MS, back;
+	int64_t wait = STARLING_SCRAPE_MAX_WAIT_MS, back = 0;
 	size_t n = in->n_targets;
 	struct scrape_ctx ctx = {in->api, in->self, in->cfg, &in->scratch};
 
 	/* The wall clock went back: re-place every target on its slots from
 	 * the new time. */
-	back = n ? starling_scrape_clock_back(in->targets[in->cursor]->next_due_ms, now, iv) : 0;
+	if (n && in->uniform)
+		back = starling_scrape_clock_back(in->targets[in->cursor]->next_due_ms, now,
+						  in->targets[0]->interval_ms);
+	for (size_t i = 0; n && !in->uniform && !back && i < n; i++)
+		back = starling_scrape_clock_back(in->targets[i]->next_due_ms, now,
+						  in->targets[i]->interval_ms);
 	if (back) {
 		in->api->log(in->self, STARLING_LOG_WARN,
 			     "wall clock went back by %lld ms: rescheduling the targets",
 			     (long long)back);
 		for (size_t i = 0; i < n; i++)
-			in->targets[i]->next_due_ms =
-			    starling_scrape_next_slot(now, iv, in->targets[i]->phase_ms);
+			in->targets[i]->next_due_ms = starling_scrape_next_slot(
+			    now, in->targets[i]->interval_ms, in->targets[i]->phase_ms);
 		reset_cursor(in);
 	}
-	for (size_t done = 0; n && done < n; done++) {
+	if (n && !in->uniform) {
+		for (size_t i = 0; i < n; i++) {
+			struct scrape_target *t = in->targets[i];
+
+			if (t->next_due_ms <= now) {
+				int64_t slot = t->next_due_ms;
+
+				t->next_due_ms = starling_scrape_slot_done(
+				    t->next_due_ms, now, t->interval_ms, t->phase_ms);
+				dispatch(in, t, slot);
+			}
+			if (t->next_due_ms - now < wait)
+				wait = t->next_due_ms - now;
+		}
+	}
+	for (size_t done = 0; n && in->uniform && done < n; done++) {
 		struct scrape_target *t = in->targets[in->cursor];
 
 		if (t->next_due_ms > now)
 			break;
-		t->next_due_ms = starling_scrape_slot_done(t->next_due_ms, now, iv, t->phase_ms);
-		dispatch(in, t);
+		int64_t slot = t->next_due_ms;
+
+		t->next_due_ms =
+		    starling_scrape_slot_done(t->next_due_ms, now, t->interval_ms, t->phase_ms);
+		dispatch(in, t, slot);
 		in->cursor = (in->cursor + 1) % n;
 	}
-	if (n)
+	if (n && in->uniform)
 		wait = in->targets[in->cursor]->next_due_ms - now;
 	/* Targets that left the config: staleness markers at their first
 	 * missed slot, once their last scrape is done. */
@@ -685,7 +941,7 @@ static size_t count_owned(struct scrape_inst *in)
 	size_t owned = 0;
 
 	for (size_t i = 0; i < in->n_targets; i++)
-		owned += owns(in, in->targets[i]);
+		owned += owns(in, in->targets[i], in->api->now_ms());
 	return owned;
 }
 
@@ -776,12 +1032,33 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 	return 0;
 }
 
+/* After the target list was (re)set: the cursor, whether all targets share
+ * one interval, and whether target_limit is exceeded. */
 static void reset_cursor(struct scrape_inst *in)
 {
+	in->limit_error[0] = '\0';
+	if (in->cfg->target_limit && in->n_targets > in->cfg->target_limit)
+		snprintf(in->limit_error, sizeof(in->limit_error),
+			 "target_limit exceeded (number of targets: %zu, limit: %llu)",
+			 in->n_targets, (unsigned long long)in->cfg->target_limit);
+	in->uniform = true;
+	for (size_t i = 1; i < in->n_targets; i++)
+		in->uniform &= in->targets[i]->interval_ms == in->targets[0]->interval_ms;
 	in->cursor = 0;
 	for (size_t i = 1; i < in->n_targets; i++)
 		if (in->targets[i]->next_due_ms < in->targets[in->cursor]->next_due_ms)
 			in->cursor = i;
+}
+
+/* scrape_failure_log_file: opened for appending at start, closed at stop. */
+static void failure_log_open(struct scrape_inst *in)
+{
+	if (!in->cfg->failure_log_file || in->failure_log)
+		return;
+	in->failure_log = fopen(in->cfg->failure_log_file, "ae");
+	if (!in->failure_log)
+		in->api->log(in->self, STARLING_LOG_ERROR, "scrape_failure_log_file %s: %s",
+			     in->cfg->failure_log_file, strerror(errno));
 }
 
 static int scrape_start(void *inst)
@@ -796,10 +1073,11 @@ static int scrape_start(void *inst)
 		return rc;
 	}
 	atomic_store(&in->stopping, false);
+	failure_log_open(in);
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++)
-		in->targets[i]->next_due_ms =
-		    starling_scrape_next_slot(now, in->cfg->interval_ms, in->targets[i]->phase_ms);
+		in->targets[i]->next_due_ms = starling_scrape_next_slot(
+		    now, in->targets[i]->interval_ms, in->targets[i]->phase_ms);
 	reset_cursor(in);
 	pthread_mutex_unlock(&in->lock);
 	if (in->cfg->clustering && STARLING_API_HAS(in->api, cluster_subscribe))
@@ -837,6 +1115,9 @@ static int scrape_stop(void *inst)
 		in->targets[i]->in_flight = false;
 	for (size_t i = 0; i < in->n_retired; i++)
 		in->retired[i]->in_flight = false;
+	if (in->failure_log)
+		fclose(in->failure_log);
+	in->failure_log = NULL;
 	return 0;
 }
 
@@ -853,52 +1134,63 @@ static void scrape_destroy(void *inst)
 static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, size_t nn)
 {
 	struct scrape_target **ret;
-	size_t kept = 0, removed = 0;
+	struct tindex cur = {0}, gone = {0};
+	size_t kept = 0, removed = 0, o = 0;
 	int64_t now = in->api->now_ms();
 
 	pthread_mutex_lock(&in->lock);
 	ret = realloc(in->retired, (in->n_retired + in->n_targets + 1) * sizeof(*ret));
-	if (!ret) {
+	if (!ret || tindex_init(&cur, in->n_targets) || tindex_init(&gone, in->n_retired)) {
+		if (ret)
+			in->retired = ret;
+		free(cur.slot);
 		pthread_mutex_unlock(&in->lock);
 		targets_free(nt, nn);
 		return -ENOMEM;
 	}
 	in->retired = ret;
+	for (size_t j = 0; j < in->n_targets; j++)
+		if (in->targets[j])
+			tindex_add(&cur, in->targets, j);
+	for (size_t j = 0; j < in->n_retired; j++)
+		tindex_add(&gone, in->retired, j);
 	for (size_t i = 0; i < nn; i++) {
-		nt[i]->next_due_ms =
-		    starling_scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
-		for (size_t j = 0; j < in->n_targets; j++) {
-			struct scrape_target *old = in->targets[j];
+		long j;
 
-			if (old && same_input(old, nt[i])) {
-				scrape_target_free(nt[i]);
-				nt[i] = old;
-				in->targets[j] = NULL;
-				kept++;
-				break;
-			}
-		}
-		if (nt[i]->owner)
+		nt[i]->next_due_ms =
+		    starling_scrape_next_slot(now, nt[i]->interval_ms, nt[i]->phase_ms);
+		j = tindex_find(&cur, in->targets, nt[i]);
+		if (j >= 0) {
+			scrape_target_free(nt[i]);
+			nt[i] = in->targets[j];
+			in->targets[j] = NULL;
+			kept++;
 			continue;
+		}
 		/* removed and given back before its staleness markers went
 		 * out: it simply carries on */
-		for (size_t j = 0; j < in->n_retired; j++) {
+		j = tindex_find(&gone, in->retired, nt[i]);
+		if (j >= 0) {
 			struct scrape_target *old = in->retired[j];
 
-			if (same_input(old, nt[i])) {
-				scrape_target_free(nt[i]);
-				old->state = TARGET_ACTIVE;
-				old->next_due_ms = old->retire_ms;
-				if (old->owned)
-					in->owned++;
-				nt[i] = old;
-				in->retired[j] = in->retired[--in->n_retired];
-				kept++;
-				break;
-			}
+			scrape_target_free(nt[i]);
+			old->state = TARGET_ACTIVE;
+			old->next_due_ms = old->retire_ms;
+			if (old->owned)
+				in->owned++;
+			nt[i] = old;
+			in->retired[j] = NULL; /* compacted below */
+			kept++;
+			continue;
 		}
 		nt[i]->owner = in;
 	}
+	free(cur.slot);
+	free(gone.slot);
+	for (size_t j = 0; j < in->n_retired; j++)
+		if (in->retired[j])
+			in->retired[o++] = in->retired[j];
+	in->n_retired = o;
 	for (size_t j = 0; j < in->n_targets; j++) {
 		struct scrape_target *old = in->targets[j];
 
@@ -1002,8 +1294,8 @@ static int scrape_list_targets(void *inst, starling_target_emit_fn emit, void *c
 
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++)
-		scrape_emit_target(in->api, in->self, in->cfg->clustering, in->targets[i], emit,
-				   ctx);
+		scrape_emit_target(in->api, in->self, in->cfg->clustering, in->cfg->replicas,
+				   in->targets[i], emit, ctx);
 	pthread_mutex_unlock(&in->lock);
 	return 0;
 }

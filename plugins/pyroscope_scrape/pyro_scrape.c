@@ -60,6 +60,8 @@ static const struct starling_config_key clustering_keys[] = {
      "Only these target labels make up a target's ownership key"},
     {"exclude_labels", STARLING_CFG_STRING_LIST, false, NULL,
      "Target labels left out of the ownership key"},
+    {"replicas", STARLING_CFG_INT, false, "1",
+     "Nodes that scrape each target (its first N owners; every node when fewer)"},
     {NULL},
 };
 
@@ -373,6 +375,9 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	if (rc)
 		goto fail;
 	api->config_bool(cfg, "clustering.enabled", &c->clustering);
+	rc = starling_scrape_replicas(api, cfg, &c->replicas, err, errlen);
+	if (rc)
+		goto fail;
 	rc = string_list(api, cfg, "clustering.key_labels", &c->key_labels, &c->n_key_labels, err,
 			 errlen);
 	if (!rc)
@@ -558,14 +563,16 @@ static void submit(struct pyro_inst *in, struct pyro_target *t)
 	}
 }
 
-static bool owns(struct pyro_inst *in, const struct pyro_target *t)
+/* Whether this node scrapes t in the slot starting at `at`. */
+static bool owns(struct pyro_inst *in, const struct pyro_target *t, int64_t at)
 {
-	return starling_scrape_owns(in->api, in->self, in->cfg->clustering, t->key);
+	return starling_scrape_owns_at(in->api, in->self, in->cfg->clustering, in->cfg->replicas,
+				       t->key, at);
 }
 
-static void dispatch(struct pyro_inst *in, struct pyro_target *t)
+static void dispatch(struct pyro_inst *in, struct pyro_target *t, int64_t slot)
 {
-	bool owned = owns(in, t);
+	bool owned = owns(in, t, slot);
 
 	if (owned != t->owned) {
 		pthread_mutex_lock(&in->lock);
@@ -603,9 +610,11 @@ static int64_t schedule(struct pyro_inst *in, int64_t now)
 				back = b;
 		}
 		if (t->next_due_ms <= now) {
+			int64_t slot = t->next_due_ms;
+
 			t->next_due_ms =
 			    starling_scrape_slot_done(t->next_due_ms, now, iv, t->phase_ms);
-			dispatch(in, t);
+			dispatch(in, t, slot);
 		}
 		if (t->next_due_ms - now < wait)
 			wait = t->next_due_ms - now;
@@ -650,7 +659,7 @@ static void report(struct pyro_inst *in)
 	/* Every profile type of an input target has the same key. */
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++)
-		owned += owns(in, in->targets[i]);
+		owned += owns(in, in->targets[i], in->api->now_ms());
 	pthread_mutex_unlock(&in->lock);
 	in->api->metric_set(in->m_owned, (double)owned);
 	in->api->report_targets(in->self, owned, in->n_targets);
@@ -916,7 +925,8 @@ static int pyro_list_targets(void *inst, starling_target_emit_fn emit, void *ctx
 		    .last_error = t->last_error,
 		};
 
-		starling_scrape_emit_target(in->api, in->self, in->cfg->clustering, &ti, emit, ctx);
+		starling_scrape_emit_target_n(in->api, in->self, in->cfg->clustering,
+					      in->cfg->replicas, &ti, emit, ctx);
 	}
 	pthread_mutex_unlock(&in->lock);
 	return 0;
