@@ -181,6 +181,12 @@ int op_endpoint_auth(const struct op_secrets *sc, const char *ns, const cJSON *e
  * Secret re-builds the jobs. */
 uint64_t op_monitor_refs_fp(const struct op_secrets *sc, const cJSON *monitor, enum op_kind kind);
 
+/* Call fn for every Secret (secret true) / ConfigMap the monitor's
+ * endpoints reference, with the monitor's namespace. */
+void op_monitor_refs(const cJSON *monitor, enum op_kind kind,
+		     void (*fn)(void *arg, bool secret, const char *ns, const char *name),
+		     void *arg);
+
 /* --- operator_component.c ---------------------------------------------- */
 
 extern const struct starling_component_type prometheus_operator_podmonitors_type;

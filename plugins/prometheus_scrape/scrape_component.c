@@ -115,6 +115,11 @@ static const struct starling_config_key scrape_schema[] = {
      "OpenMetricsText0.0.1, PrometheusText1.0.0, PrometheusText0.0.4"},
     {"enable_protobuf_negotiation", STARLING_CFG_BOOL, false, "false",
      "Deprecated: offer PrometheusProto first (as scrape_native_histograms does)"},
+    {"metric_name_validation_scheme", STARLING_CFG_STRING, false, "legacy",
+     "legacy, or utf8 to take quoted UTF-8 metric and label names"},
+    {"metric_name_escaping_scheme", STARLING_CFG_STRING, false, NULL,
+     "escaping= asked of targets: underscores (legacy default), dots, values, allow-utf-8 "
+     "(utf8 default)"},
     {"scrape_native_histograms", STARLING_CFG_BOOL, false, "false",
      "Ingest native histograms (offers PrometheusProto first unless scrape_protocols is set)"},
     {"scrape_classic_histograms", STARLING_CFG_BOOL, false, "false",
@@ -322,6 +327,21 @@ static int build_accept(const struct starling_host_api *api, const starling_conf
 			rc = -ENOMEM;
 		}
 	}
+	if (!rc && n == 0 && strcmp(c->escaping, "underscores") != 0) {
+		/* Prometheus' DefaultScrapeProtocols, with this escaping */
+		static const char *const dflt[] = {"OpenMetricsText1.0.0", "OpenMetricsText0.0.1",
+						   "PrometheusText1.0.0", "PrometheusText0.0.4"};
+
+		n = sizeof(dflt) / sizeof(dflt[0]);
+		names = calloc(n, sizeof(*names));
+		for (size_t i = 0; names && i < n; i++)
+			if (!(names[i] = strdup(dflt[i])))
+				rc = -ENOMEM;
+		if (!names) {
+			n = 0;
+			rc = -ENOMEM;
+		}
+	}
 	if (!rc && n == 0) {
 		c->accept = strdup("Accept: " STARLING_EXPO_ACCEPT_HEADER);
 		goto out;
@@ -347,8 +367,9 @@ static int build_accept(const struct starling_host_api *api, const starling_conf
 			goto out;
 		}
 		len +=
-		    (size_t)snprintf(c->accept + len, cap - len, "%s%s;q=0.%d,", protocols[p].media,
-				     protocols[p].escaping ? ";escaping=underscores" : "", w);
+		    (size_t)snprintf(c->accept + len, cap - len, "%s%s%s;q=0.%d,",
+				     protocols[p].media, protocols[p].escaping ? ";escaping=" : "",
+				     protocols[p].escaping ? c->escaping : "", w);
 		if (len >= cap - 64) {
 			snprintf(err, errlen, "scrape_protocols: too many entries");
 			rc = -EINVAL;
@@ -472,6 +493,43 @@ static int config_load(const struct starling_host_api *api, starling_component *
 		if (!c->failure_log_file)
 			goto fail;
 	}
+	/* metric_name_validation_scheme / metric_name_escaping_scheme (Alloy):
+	 * legacy names by default; utf8 takes quoted UTF-8 names */
+	if (!api->config_string(cfg, "metric_name_validation_scheme", &s) &&
+	    strcmp(s, "legacy") != 0) {
+		if (strcmp(s, "utf8") != 0) {
+			snprintf(
+			    err, errlen,
+			    "%s: metric_name_validation_scheme must be legacy or utf8, not \"%s\"",
+			    api->config_where(cfg), s);
+			rc = -EINVAL;
+			goto fail;
+		}
+		c->utf8_names = true;
+	}
+	snprintf(c->escaping, sizeof(c->escaping), "%s",
+		 c->utf8_names ? "allow-utf-8" : "underscores");
+	if (!api->config_string(cfg, "metric_name_escaping_scheme", &s)) {
+		if (strcmp(s, "underscores") && strcmp(s, "dots") && strcmp(s, "values") &&
+		    strcmp(s, "allow-utf-8")) {
+			snprintf(
+			    err, errlen,
+			    "%s: metric_name_escaping_scheme must be underscores, dots, values or "
+			    "allow-utf-8, not \"%s\"",
+			    api->config_where(cfg), s);
+			rc = -EINVAL;
+			goto fail;
+		}
+		if (!c->utf8_names && !strcmp(s, "allow-utf-8")) {
+			snprintf(err, errlen,
+				 "%s: metric_name_escaping_scheme allow-utf-8 needs "
+				 "metric_name_validation_scheme utf8",
+				 api->config_where(cfg));
+			rc = -EINVAL;
+			goto fail;
+		}
+		snprintf(c->escaping, sizeof(c->escaping), "%s", s);
+	}
 	api->config_bool(cfg, "scrape_native_histograms", &c->native_histograms);
 	api->config_bool(cfg, "scrape_classic_histograms", &c->classic_histograms);
 	api->config_bool(cfg, "enable_protobuf_negotiation", &c->proto_first);
@@ -558,6 +616,16 @@ static void targets_free(struct scrape_target **v, size_t n)
 	free(v);
 }
 
+/* Free the targets of v that no instance owns yet (built for a new list;
+ * the others are current targets reused as they are), and v. */
+static void targets_free_new(struct scrape_target **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!v[i]->owner)
+			scrape_target_free(v[i]);
+	free(v);
+}
+
 static int phase_cmp(const void *a, const void *b)
 {
 	const struct scrape_target *ta = *(struct scrape_target *const *)a;
@@ -622,34 +690,71 @@ static long tindex_find(const struct tindex *x, struct scrape_target *const *v,
 	return -1;
 }
 
+/* Index in v of a target whose input is labels[0..n) (hash h), or -1. */
+static long tindex_find_labels(const struct tindex *x, struct scrape_target *const *v,
+			       const struct starling_label *labels, size_t n, uint64_t h)
+{
+	for (size_t p = (size_t)h & x->mask; x->slot[p]; p = (p + 1) & x->mask) {
+		const struct scrape_target *t = v[x->slot[p] - 1];
+		bool same = t && t->identity == h && t->n_input == n;
+
+		for (size_t i = 0; same && i < n; i++)
+			same = !strcmp(t->input[i].name, labels[i].name) &&
+			       !strcmp(t->input[i].value, labels[i].value);
+		if (same)
+			return (long)(x->slot[p] - 1);
+	}
+	return -1;
+}
+
 /* The scrape targets of the merged list tl. A bad inline target is a
  * config error (-EINVAL, "file:line: target N: why" in err); a bad
  * discovered one (no __address__, say) is dropped: *dropped counts them and
  * err gets the first reason. Identical targets are scraped once, as
  * Prometheus does. Sorted by phase. */
 static int targets_build(const struct scrape_config *c, const struct starling_target_list *tl,
+			 struct scrape_target *const *cur, size_t n_cur,
 			 struct scrape_target ***out, size_t *n_out, size_t *dropped, char *err,
 			 size_t errlen)
 {
 	size_t n = starling_target_list_count(tl), k = 0, n_inline = 0;
 	struct scrape_target **v = calloc(n ? n : 1, sizeof(*v));
-	struct tindex seen;
+	struct tindex seen = {0}, reuse = {0};
 	char msg[256];
 	int rc = 0;
 
 	*dropped = 0;
-	if (!v || tindex_init(&seen, n)) {
+	if (!v || tindex_init(&seen, n) || tindex_init(&reuse, n_cur)) {
 		free(v);
+		free(seen.slot);
 		return -ENOMEM;
 	}
+	/* A current target with the same input labels is taken as it is
+	 * (same config: the same target would be built), so a list that
+	 * changed by 1% costs 1% of building it. */
+	for (size_t j = 0; j < n_cur; j++)
+		if (cur[j])
+			tindex_add(&reuse, cur, j);
 	for (size_t i = 0; i < n; i++) {
 		const struct starling_target *in = starling_target_list_get(tl, i);
 		bool is_inline;
 		const char *origin = starling_target_list_origin(tl, i, &is_inline);
 		struct scrape_target *t;
 		bool dup = false;
+		long j;
 
 		n_inline += is_inline;
+		j = n_cur ? tindex_find_labels(&reuse, cur, in->labels, in->n_labels,
+					       starling_labels_hash(in->labels, in->n_labels))
+			  : -1;
+		if (j >= 0) {
+			t = cur[j];
+			if (tindex_find(&seen, v, t) < 0) {
+				v[k] = t;
+				tindex_add(&seen, v, k++);
+			}
+			continue;
+		}
 		rc = scrape_target_new(c, in->labels, in->n_labels, &t, msg, sizeof(msg));
 		if (rc == -EINVAL && !is_inline) {
 			if (!(*dropped)++)
@@ -671,8 +776,9 @@ static int targets_build(const struct scrape_config *c, const struct starling_ta
 		tindex_add(&seen, v, k++);
 	}
 	free(seen.slot);
+	free(reuse.slot);
 	if (rc) {
-		targets_free(v, k);
+		targets_free_new(v, k);
 		return rc;
 	}
 	qsort(v, k, sizeof(*v), phase_cmp);
@@ -996,8 +1102,8 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 		rc = starling_target_list_new(api, api->config_lookup(cfg, "targets"), &in->tl, err,
 					      sizeof(err));
 	if (!rc)
-		rc = targets_build(in->cfg, in->tl, &in->targets, &in->n_targets, &dropped, err,
-				   sizeof(err));
+		rc = targets_build(in->cfg, in->tl, NULL, 0, &in->targets, &in->n_targets, &dropped,
+				   err, sizeof(err));
 	if (rc) {
 		api->log(self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
 		inst_free(in);
@@ -1145,7 +1251,7 @@ static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, size_
 			in->retired = ret;
 		free(cur.slot);
 		pthread_mutex_unlock(&in->lock);
-		targets_free(nt, nn);
+		targets_free_new(nt, nn);
 		return -ENOMEM;
 	}
 	in->retired = ret;
@@ -1157,11 +1263,12 @@ static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, size_
 	for (size_t i = 0; i < nn; i++) {
 		long j;
 
-		nt[i]->next_due_ms =
-		    starling_scrape_next_slot(now, nt[i]->interval_ms, nt[i]->phase_ms);
 		j = tindex_find(&cur, in->targets, nt[i]);
 		if (j >= 0) {
-			scrape_target_free(nt[i]);
+			/* kept: its cache and slot carry on (targets_build
+			 * may have reused the very same object) */
+			if (nt[i] != in->targets[j])
+				scrape_target_free(nt[i]);
 			nt[i] = in->targets[j];
 			in->targets[j] = NULL;
 			kept++;
@@ -1183,6 +1290,8 @@ static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, size_
 			kept++;
 			continue;
 		}
+		nt[i]->next_due_ms =
+		    starling_scrape_next_slot(now, nt[i]->interval_ms, nt[i]->phase_ms);
 		nt[i]->owner = in;
 	}
 	free(cur.slot);
@@ -1223,7 +1332,8 @@ static int targets_refresh(struct scrape_inst *in)
 	struct scrape_target **nt = NULL;
 	size_t nn = 0, dropped = 0;
 	char err[512] = "";
-	int rc = targets_build(in->cfg, in->tl, &nt, &nn, &dropped, err, sizeof(err));
+	int rc = targets_build(in->cfg, in->tl, in->targets, in->n_targets, &nt, &nn, &dropped, err,
+			       sizeof(err));
 
 	if (rc) {
 		in->api->log(in->self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));

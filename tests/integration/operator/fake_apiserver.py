@@ -3,7 +3,7 @@
 discovery.kubernetes tests.
 
 Serves LIST and WATCH of pods, services, endpoints, endpointslices, nodes,
-namespaces, podmonitors and servicemonitors (cluster-wide and per namespace;
+namespaces, secrets, configmaps, podmonitors and servicemonitors (cluster-wide and per namespace;
 labelSelector with =, ==, !=, key and !key terms, fieldSelector on
 metadata.name, metadata.namespace and spec.nodeName) the way the real API server
 shapes them: `<Kind>List` documents with metadata.resourceVersion (paged with
@@ -19,6 +19,9 @@ A control API drives it from the test script:
   POST /_control/garbage     every open watch gets a line of garbage
   POST /_control/list_garbage?n=N  the next N LISTs answer with garbage
   GET  /_control/stats       {"lists": n, "pages": n, "watches": n, "unauthorized": n}
+
+A LIST or WATCH whose fieldSelector names an object "forbidden-*" gets 403
+Forbidden, as RBAC that does not cover it answers.
 
 Usage: fake_apiserver.py PORT TOKEN [MAX_PAGE]
 MAX_PAGE caps the items per LIST page (as a server under load may return
@@ -39,6 +42,8 @@ RESOURCES = {
     "endpointslices": ("EndpointSlice", "discovery.k8s.io/v1", "/apis/discovery.k8s.io/v1"),
     "nodes": ("Node", "v1", "/api/v1"),
     "namespaces": ("Namespace", "v1", "/api/v1"),
+    "secrets": ("Secret", "v1", "/api/v1"),
+    "configmaps": ("ConfigMap", "v1", "/api/v1"),
     "podmonitors": ("PodMonitor", "monitoring.coreos.com/v1", "/apis/monitoring.coreos.com/v1"),
     "servicemonitors": ("ServiceMonitor", "monitoring.coreos.com/v1",
                         "/apis/monitoring.coreos.com/v1"),
@@ -182,6 +187,11 @@ class Handler(BaseHTTPRequestHandler):
             STATE.stats["unauthorized"] += 1
             return self.status(401, "Unauthorized", "Unauthorized")
         plural, ns = route(u.path)
+        if "metadata.name=forbidden-" in (q.get("fieldSelector") or ""):
+            # RBAC that does not cover this object (any kind)
+            return self.status(403, "Forbidden", "%s is forbidden: User "
+                               "\"system:serviceaccount:monitoring:starling\" cannot list "
+                               "resource \"%s\"" % (plural, plural))
         if plural is None:
             return self.status(404, "NotFound", "the server could not find the requested resource")
         if q.get("watch") in ("1", "true"):

@@ -322,6 +322,103 @@ static void test_nul_in_label_value(void)
 	rig_free(&g);
 }
 
+/* UTF-8 names (metric_name_validation_scheme = "utf8"): quoted names in
+ * Prometheus text and OpenMetrics, any UTF-8 name in protobuf. */
+static char utf8_seen[512];
+
+static int on_utf8(void *arg, const struct starling_series_batch *b)
+{
+	size_t len = 0;
+
+	(void)arg;
+	utf8_seen[0] = '\0';
+	for (size_t i = 0; i < b->n_series; i++) {
+		const struct starling_series *se = &b->series[i];
+		bool report = false;
+
+		for (size_t j = 0; j < se->n_labels; j++)
+			report |= !strcmp(se->labels[j].name, "__name__") &&
+				  (!strncmp(se->labels[j].value, "up", 2) ||
+				   !strncmp(se->labels[j].value, "scrape_", 7));
+		if (report)
+			continue;
+		for (size_t j = 0; j < se->n_labels; j++)
+			if (strcmp(se->labels[j].name, "job") &&
+			    strcmp(se->labels[j].name, "instance"))
+				len += (size_t)snprintf(utf8_seen + len, sizeof(utf8_seen) - len,
+							"%s=%s ", se->labels[j].name,
+							se->labels[j].value);
+		len += (size_t)snprintf(utf8_seen + len, sizeof(utf8_seen) - len, "| ");
+	}
+	return 0;
+}
+
+static void test_utf8_names(void)
+{
+	struct rig g;
+	struct scrape_stats st;
+	const char *text = "# TYPE \"my.metric\" gauge\n{\"my.metric\",\"utf-8.label\"=\"v\"} 1\n"
+			   "plain{\"a.b\"=\"c\"} 2\n";
+	const char *om = "# TYPE \"my.metric\" gauge\n{\"my.metric\",\"utf-8.label\"=\"v\"} 1\n"
+			 "# EOF\n";
+
+	rig_init(&g);
+	mock_host_set_receiver(g.m, on_utf8, NULL);
+	/* legacy (default): the page fails */
+	CU_ASSERT_EQUAL(rig_scrape(&g, text, strlen(text), "text/plain; version=1.0.0", 1000, &st),
+			-EINVAL);
+	g.cfg.utf8_names = true;
+	CU_ASSERT_EQUAL(rig_scrape(&g, text, strlen(text), "text/plain; version=1.0.0", 2000, &st),
+			0);
+	CU_ASSERT_STRING_EQUAL(utf8_seen,
+			       "__name__=my.metric utf-8.label=v | __name__=plain a.b=c | ");
+	CU_ASSERT_EQUAL(
+	    rig_scrape(&g, om, strlen(om),
+		       "application/openmetrics-text; version=1.0.0; escaping=allow-utf-8", 3000,
+		       &st),
+	    0);
+	/* the plain series is gone: its staleness marker comes too */
+	CU_ASSERT_STRING_EQUAL(utf8_seen,
+			       "__name__=my.metric utf-8.label=v | __name__=plain a.b=c | ");
+	rig_free(&g);
+	/* protobuf: a family named my.metric with a label utf-8.label */
+	{
+		Io__Prometheus__Client__LabelPair lp = IO__PROMETHEUS__CLIENT__LABEL_PAIR__INIT,
+						  *lps[1];
+		Io__Prometheus__Client__Gauge ga = IO__PROMETHEUS__CLIENT__GAUGE__INIT;
+		Io__Prometheus__Client__Metric mm = IO__PROMETHEUS__CLIENT__METRIC__INIT, *ms[1];
+		Io__Prometheus__Client__MetricFamily f =
+		    IO__PROMETHEUS__CLIENT__METRIC_FAMILY__INIT;
+		uint8_t buf[256];
+		size_t n;
+
+		lp.name = "utf-8.label";
+		lp.value = "v\"q";
+		lps[0] = &lp;
+		ga.has_value = 1;
+		ga.value = 4;
+		mm.n_label = 1;
+		mm.label = lps;
+		mm.gauge = &ga;
+		ms[0] = &mm;
+		f.name = "my.metric";
+		f.has_type = 1;
+		f.type = IO__PROMETHEUS__CLIENT__METRIC_TYPE__GAUGE;
+		f.n_metric = 1;
+		f.metric = ms;
+		n = io__prometheus__client__metric_family__get_packed_size(&f);
+		buf[0] = (uint8_t)n;
+		io__prometheus__client__metric_family__pack(&f, buf + 1);
+		rig_init(&g);
+		mock_host_set_receiver(g.m, on_utf8, NULL);
+		CU_ASSERT_EQUAL(rig_scrape(&g, buf, n + 1, PB_CT, 1000, &st), -EINVAL);
+		g.cfg.utf8_names = true;
+		CU_ASSERT_EQUAL(rig_scrape(&g, buf, n + 1, PB_CT, 2000, &st), 0);
+		CU_ASSERT_STRING_EQUAL(utf8_seen, "__name__=my.metric utf-8.label=v\"q | ");
+		rig_free(&g);
+	}
+}
+
 /* le / quantile values as Prometheus 3 normalizes them in text formats */
 static char norm_seen[256];
 
@@ -556,6 +653,7 @@ int main(void)
 	CU_add_test(s, "Prometheus text without a final newline", test_text_without_final_newline);
 	CU_add_test(s, "le and quantile normalized in text", test_text_le_normalized);
 	CU_add_test(s, "NUL byte in a label value", test_nul_in_label_value);
+	CU_add_test(s, "UTF-8 metric and label names", test_utf8_names);
 	CU_add_test(s, "per-target __scrape_interval__ / __scrape_timeout__",
 		    test_per_target_interval);
 	CU_add_test(s, "target_limit and scrape_failure_log_file",
