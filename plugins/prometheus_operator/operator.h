@@ -115,6 +115,11 @@ struct op_job {
 	/* spec.attachMetadata.node: node labels on the targets (needs the
 	 * nodes watch, which the component adds when a job wants it). */
 	bool attach_node;
+	/* spec.targetLimit (0: none) and, set at each target generation, the
+	 * job's target count when it exceeds the limit (0: within it). Read
+	 * by the scrape thread. */
+	uint64_t target_limit;
+	atomic_size_t over_limit;
 };
 
 void op_job_get(struct op_job *j);

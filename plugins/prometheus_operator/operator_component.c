@@ -801,6 +801,27 @@ static void rebuild(struct op_inst *in)
 				in->next[k++] = in->next[i];
 		}
 		in->n_next = k;
+		/* targetLimit: a job with more targets fails every scrape with
+		 * Prometheus' "target_limit exceeded" (scrape.go
+		 * refreshTargetLimitErr), its targets kept. */
+		for (size_t j = 0; j < n_jobs; j++)
+			atomic_store(&jobs[j]->over_limit, 0);
+		for (size_t i = 0; i < in->n_next; i++)
+			atomic_fetch_add(&in->next[i]->job->over_limit, 1);
+		for (size_t j = 0; j < n_jobs; j++) {
+			struct op_job *jb = jobs[j];
+			size_t n = atomic_load(&jb->over_limit);
+
+			if (!jb->target_limit || n <= jb->target_limit) {
+				atomic_store(&jb->over_limit, 0);
+			} else if (n) {
+				in->api->log(in->self, STARLING_LOG_WARN,
+					     "%s: target_limit exceeded (number of targets: %zu, "
+					     "limit: %llu)",
+					     jb->cfg.job_name, n,
+					     (unsigned long long)jb->target_limit);
+			}
+		}
 		rc = install_targets(in);
 	}
 	if (rc) {
@@ -934,7 +955,22 @@ static void dispatch(struct op_inst *in, struct op_target *ot, int64_t slot)
 		in->api->metric_add(in->m_missed, 1);
 		return;
 	}
-	/* job configs carry no auth (the operator has none per monitor) */
+	if (atomic_load(&ot->job->over_limit)) {
+		/* Prometheus' forced error: up = 0, nothing scraped. */
+		struct starling_http_response r = {0};
+		char msg[160];
+
+		snprintf(
+		    msg, sizeof(msg), "target_limit exceeded (number of targets: %zu, limit: %llu)",
+		    atomic_load(&ot->job->over_limit), (unsigned long long)ot->job->target_limit);
+		r.error = -E2BIG;
+		r.error_msg = msg;
+		r.retry_after_ms = -1;
+		t->scrape_start_ms = in->api->now_ms();
+		t->in_flight = true;
+		on_done(ot, &r);
+		return;
+	}
 	scrape_submit(in->http, &ot->job->cfg, t, in->api->now_ms(), on_done, ot,
 		      "could not submit the request");
 }

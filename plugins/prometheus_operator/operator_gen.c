@@ -904,6 +904,13 @@ int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, stru
 		/* attachMetadata.node (PodMonitor, ServiceMonitor): promcfg.go
 		 * mergeAttachMetadataWithScrapeClass -> attach_metadata */
 		j->attach_node = jbool(jobj(spec, "attachMetadata"), "node") == 1;
+		/* targetLimit -> target_limit (promcfg.go AddLimitsToYAML) */
+		{
+			const cJSON *tl = cJSON_GetObjectItemCaseSensitive(spec, "targetLimit");
+
+			if (cJSON_IsNumber(tl) && tl->valuedouble > 0)
+				j->target_limit = (uint64_t)tl->valuedouble;
+		}
 		rc = job_namespaces(j, spec, ns);
 		if (!rc && jobj(spec, "selector")) {
 			j->selector = cJSON_Duplicate(jobj(spec, "selector"), true);

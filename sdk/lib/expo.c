@@ -1585,7 +1585,11 @@ static int om_sample(struct starling_expo_parser *p, const char *s, struct starl
 		if (!s)
 			return -EINVAL;
 		ex1 = s;
-		if (ncp > 128)
+		/* Over 128 code points breaks OpenMetrics (strict); Prometheus'
+		 * scraper only drops such an exemplar (tsdb/exemplar.go
+		 * ErrExemplarLabelLength), so the lenient parser passes it on
+		 * and the scraper drops it. */
+		if (ncp > 128 && (p->flags & STARLING_EXPO_STRICT))
 			return expo_fail(
 			    p, t0, "exemplar labels are %zu code points long, more than 128", ncp);
 		if (*s != ' ')

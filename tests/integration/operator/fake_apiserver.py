@@ -17,6 +17,7 @@ A control API drives it from the test script:
   POST /_control/delete      body: an object -> DELETED
   POST /_control/expire      every open watch gets ERROR 410 and history is dropped
   POST /_control/garbage     every open watch gets a line of garbage
+  POST /_control/close       every open watch ends normally (as at timeoutSeconds)
   POST /_control/list_garbage?n=N  the next N LISTs answer with garbage
   GET  /_control/stats       {"lists": n, "pages": n, "watches": n, "unauthorized": n}
 
@@ -172,6 +173,8 @@ class Handler(BaseHTTPRequestHandler):
             STATE.special("expire")
         elif u.path == "/_control/garbage":
             STATE.special("garbage")
+        elif u.path == "/_control/close":
+            STATE.special("close")
         elif u.path == "/_control/list_garbage":
             STATE.list_garbage = int(parse_qs(u.query).get("n", ["1"])[0])
         else:
@@ -234,6 +237,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def watch(self, plural, ns, q):
         STATE.stats["watches"] += 1
+        STATE.stats.setdefault("watch_rv", {}).setdefault(plural, []).append(
+            q.get("resourceVersion") or "")
         try:
             since = int(q.get("resourceVersion") or 0)
         except ValueError:
@@ -262,6 +267,9 @@ class Handler(BaseHTTPRequestHandler):
                               "message": "too old resource version: %d (%d)" % (since, rv),
                               "reason": "Expired", "code": 410}
                         self.chunk(json.dumps({"type": "ERROR", "object": st}).encode() + b"\n")
+                        self.chunk(b"")
+                        return
+                    if ev == "close":
                         self.chunk(b"")
                         return
                     if ev == "garbage":

@@ -501,7 +501,7 @@ static void test_member_flood(void)
 	}
 	printf("%d members after %lld ms ", n, (long long)(wall_ms() - t0));
 	CU_ASSERT_EQUAL(n, 10001);
-char *buf = NULL;
+	char *buf = NULL;
 	size_t len = 0;
 	FILE *m = open_memstream(&buf, &len);
 

@@ -725,10 +725,14 @@ static void test_fidelity_scrape_timeout(void)
 	CU_ASSERT_EQUAL(op_jobs_from_monitor(&d, m, &jobs, &n, err, sizeof(err)), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "greater than"));
 	cJSON_Delete(m);
+	/* targetLimit -> target_limit (promcfg.go AddLimitsToYAML); enforced
+	 * at target generation (podmonitors.sh checks the up=0) */
 	m = cJSON_Parse("{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":"
-			"\"prod\"},\"spec\":{\"podMetricsEndpoints\":[{\"interval\":\"5s\"}]}}");
+			"\"prod\"},\"spec\":{\"targetLimit\":5,\"podMetricsEndpoints\":[{"
+			"\"interval\":\"5s\"}]}}");
 	CU_ASSERT_EQUAL_FATAL(op_jobs_from_monitor(&d, m, &jobs, &n, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(jobs[0]->cfg.timeout_ms, 5000);
+	CU_ASSERT_EQUAL(jobs[0]->target_limit, 5);
 	op_job_put(jobs[0]);
 	free(jobs);
 	cJSON_Delete(m);

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -419,6 +420,31 @@ static void test_utf8_names(void)
 	}
 }
 
+/* An OpenMetrics exemplar whose labels exceed 128 code points: Prometheus
+ * drops that exemplar and keeps the scrape (tsdb/exemplar.go
+ * ErrExemplarLabelLength, logged by scrape/scrape.go). */
+static void test_long_exemplar(void)
+{
+	struct rig g;
+	struct scrape_stats st;
+	char body[512], val[200];
+
+	memset(val, 'x', 130);
+	val[130] = '\0';
+	rig_init(&g);
+	snprintf(body, sizeof(body),
+		 "# TYPE a counter\na_total 1 # {t=\"%s\"} 1 1.5\n# TYPE b counter\n"
+		 "b_total 2 # {t=\"ok\"} 1 1.5\n# EOF\n",
+		 val);
+	CU_ASSERT_EQUAL(rig_scrape(&g, body, strlen(body),
+				   "application/openmetrics-text; version=1.0.0", 1000, &st),
+			0);
+	CU_ASSERT(st.up);
+	CU_ASSERT_EQUAL(g.seen.exemplars, 1);
+	CU_ASSERT_STRING_EQUAL(g.seen.ex_label, "t=ok");
+	rig_free(&g);
+}
+
 /* le / quantile values as Prometheus 3 normalizes them in text formats */
 static char norm_seen[256];
 
@@ -524,6 +550,101 @@ static void stop_component(void *inst, struct mock_host *m)
 	prometheus_scrape_type.stop(inst);
 	prometheus_scrape_type.destroy(inst);
 	mock_host_free(m);
+}
+
+/* The Accept header of one scrape: a listening socket answers the first
+ * request with an empty 200 and keeps its Accept line. */
+struct accept_probe {
+	int fd, port;
+	char accept[1024];
+	pthread_t th;
+};
+
+static void *probe_main(void *arg)
+{
+	struct accept_probe *a = arg;
+	char req[4096];
+	size_t len = 0;
+	int c = accept(a->fd, NULL, NULL);
+	const char *h, *e;
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+				   "Content-Length: 0\r\nConnection: close\r\n\r\n";
+
+	if (c < 0)
+		return NULL;
+	while (len < sizeof(req) - 1 && !strstr(req, "\r\n\r\n")) {
+		ssize_t n = read(c, req + len, sizeof(req) - 1 - len);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		req[len] = '\0';
+	}
+	h = strcasestr(req, "\r\nAccept: ");
+	if (h && (e = strstr(h + 2, "\r\n")))
+		snprintf(a->accept, sizeof(a->accept), "%.*s", (int)(e - h - 10), h + 10);
+	if (write(c, resp, sizeof(resp) - 1) < 0)
+		a->accept[0] = '\0';
+	close(c);
+	return NULL;
+}
+
+static void probe_accept(const char *extra, char *out, size_t len)
+{
+	struct accept_probe a = {0};
+	struct sockaddr_in sa = {0};
+	socklen_t sl = sizeof(sa);
+	struct mock_host *m;
+	char cfg[1024];
+	void *inst;
+
+	a.fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CU_ASSERT_FATAL(bind(a.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+			listen(a.fd, 4) == 0);
+	getsockname(a.fd, (struct sockaddr *)&sa, &sl);
+	a.port = ntohs(sa.sin_port);
+	pthread_create(&a.th, NULL, probe_main, &a);
+	snprintf(cfg, sizeof(cfg),
+		 "targets = ( { *address__ = \"127.0.0.1:%d\"; } ); forward_to = [ \"x.y\" ];"
+		 "scrape_interval = \"100ms\"; %s",
+		 a.port, extra);
+	inst = start_component(cfg, &m);
+	pthread_join(a.th, NULL); /* returns once the first scrape was answered */
+	stop_component(inst, m);
+	close(a.fd);
+	snprintf(out, len, "%s", a.accept);
+}
+
+/* Accept headers as Prometheus' acceptHeader() builds them
+ * (scrape/scrape.go; native-histograms.md section 3). */
+static void test_accept_headers(void)
+{
+	char got[1024];
+
+	probe_accept("scrape_native_histograms = true;", got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(
+	    got, "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+		 "encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;"
+		 "escaping=underscores;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,"
+		 "text/plain;version=1.0.0;escaping=underscores;q=0.3,text/plain;version=0.0.4;"
+		 "q=0.2,*/*;q=0.1");
+	probe_accept(
+	    "metric_name_validation_scheme = \"utf8\"; enable_protobuf_negotiation = true;", got,
+	    sizeof(got));
+	CU_ASSERT_STRING_EQUAL(
+	    got, "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+		 "encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;"
+		 "escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,"
+		 "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;"
+		 "q=0.2,*/*;q=0.1");
+	probe_accept("scrape_protocols = [ \"PrometheusText0.0.4\", \"PrometheusProto\" ];", got,
+		     sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got,
+			       "text/plain;version=0.0.4;q=0.3,application/vnd.google.protobuf;"
+			       "proto=io.prometheus.client.MetricFamily;encoding=delimited;"
+			       "q=0.2,*/*;q=0.1");
 }
 
 /* Two targets with their own __scrape_interval__ keep their own cadence
@@ -654,8 +775,10 @@ int main(void)
 	CU_add_test(s, "le and quantile normalized in text", test_text_le_normalized);
 	CU_add_test(s, "NUL byte in a label value", test_nul_in_label_value);
 	CU_add_test(s, "UTF-8 metric and label names", test_utf8_names);
+	CU_add_test(s, "exemplar over 128 code points dropped", test_long_exemplar);
 	CU_add_test(s, "per-target __scrape_interval__ / __scrape_timeout__",
 		    test_per_target_interval);
+	CU_add_test(s, "Accept headers (protobuf first, escaping)", test_accept_headers);
 	CU_add_test(s, "target_limit and scrape_failure_log_file",
 		    test_target_limit_and_failure_log);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
