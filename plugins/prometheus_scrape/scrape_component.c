@@ -57,8 +57,8 @@ struct scrape_inst {
 	/* What the component's health last said: targets down / owned. */
 	size_t down_reported, owned_reported;
 
-	starling_metric *m_targets, *m_owned, *m_samples, *m_scrapes, *m_failures, *m_missed,
-	    *m_dropped;
+	starling_metric *m_targets, *m_owned, *m_moved, *m_samples, *m_scrapes, *m_failures,
+	    *m_missed, *m_dropped;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -916,6 +916,8 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t, int64_t sl
 		in->owned += owned ? 1 : (size_t)-1;
 		pthread_mutex_unlock(&in->lock);
 		t->owned = owned;
+		if (!owned)
+			in->api->metric_add(in->m_moved, 1);
 		in->api->log(in->self, STARLING_LOG_DEBUG, "target %s %s at its slot %lld", t->url,
 			     owned ? "owned here" : "no longer owned here",
 			     (long long)(t->next_due_ms - t->interval_ms));
@@ -1117,6 +1119,10 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 	in->m_owned =
 	    api->metric_register(self, STARLING_SELF_GAUGE, "starling_scrape_targets_owned",
 				 "Targets this node scrapes (owned in the cluster)", NULL);
+	/* Alloy's name (internal/component/prometheus/scrape/scrape.go) */
+	in->m_moved = api->metric_register(
+	    self, STARLING_SELF_COUNTER, "prometheus_scrape_targets_moved_total",
+	    "Targets that moved from this node to another one in the cluster", NULL);
 	in->m_samples =
 	    api->metric_register(self, STARLING_SELF_COUNTER, "prometheus_forwarded_samples_total",
 				 "Samples forwarded to the components in forward_to", NULL);
