@@ -7,9 +7,9 @@
  *                         and Prometheus kubernetes_sd meta labels); pure
  *   operator_component.c  config, list+watch of the API server, scraping
  *
- * The scraping itself is prometheus.scrape's code (prometheus_scrape_core):
- * each monitor endpoint becomes one struct scrape_config, each discovered
- * target one struct scrape_target.
+ * The scraping itself is the SDK's scrape engine (<starling/scrape.h>, which
+ * prometheus.scrape uses too): each monitor endpoint becomes one struct
+ * scrape_config, each discovered target one struct scrape_target.
  */
 #ifndef PROMETHEUS_OPERATOR_H
 #define PROMETHEUS_OPERATOR_H
@@ -21,7 +21,7 @@
 #include <cJSON.h>
 #include <starling/relabel.h>
 
-#include "scrape.h"
+#include <starling/scrape.h>
 
 enum op_kind {
 	OP_POD_MONITORS = 0,

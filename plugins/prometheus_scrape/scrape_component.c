@@ -22,7 +22,7 @@
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
-#include "scrape.h"
+#include "scrape_component.h"
 
 struct scrape_inst {
 	const struct starling_host_api *api;

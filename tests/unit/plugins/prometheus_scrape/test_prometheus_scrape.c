@@ -22,7 +22,7 @@
 #include <starling/relabel.h>
 
 #include "mock_host.h"
-#include "scrape.h"
+#include "scrape_component.h"
 
 /* ------------------------------------------------------------------------ */
 /* Helpers.                                                                  */

@@ -1,11 +1,14 @@
 /*
- * prometheus.scrape internals, shared by the plugin's source files and its
- * unit tests (tests/unit/plugins/prometheus_scrape). Not an SDK interface.
+ * The Prometheus scrape engine of the static SDK library, shared by the
+ * components that scrape Prometheus targets (prometheus.scrape,
+ * prometheus.operator.*) and their unit tests. Not part of the plugin ABI;
+ * the names keep their historical scrape_ prefix.
  *
- *   scrape_target.c     target labels, URL, ownership key, scrape phase
- *   scrape_cache.c      per-target series cache, one scrape -> one batch,
- *                       staleness markers, synthetic series
- *   scrape_component.c  config, lifecycle, scrape thread, clustering
+ *   sdk/lib/scrape_target.c  target labels, URL, ownership key, scrape phase
+ *   sdk/lib/scrape_cache.c   per-target series cache, one scrape -> one
+ *                            batch, staleness markers, synthetic series
+ * Components (config, lifecycle, scrape thread, clustering) live in their
+ * plugins, e.g. plugins/prometheus_scrape/scrape_component.c.
  */
 #ifndef PROMETHEUS_SCRAPE_H
 #define PROMETHEUS_SCRAPE_H
@@ -281,9 +284,5 @@ void scrape_forget(struct scrape_target *t);
 void scrape_emit_target(const struct starling_host_api *api, starling_component *self,
 			bool clustering, const struct scrape_target *t,
 			starling_target_emit_fn emit, void *ctx);
-
-/* --- scrape_component.c ------------------------------------------------- */
-
-extern const struct starling_component_type prometheus_scrape_type;
 
 #endif

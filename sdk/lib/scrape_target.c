@@ -15,7 +15,7 @@
 #include <starling/scrape_sched.h>
 #include <xxhash.h>
 
-#include "scrape.h"
+#include <starling/scrape.h>
 
 static const char *const report_names[SCRAPE_N_REPORT_MAX] = {
     "up",
