@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include <starling/labels.h>
+#include <starling/scrape_pool.h>
 #include <starling/target_set.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
@@ -48,8 +49,7 @@ struct scrape_inst {
 	atomic_bool stopping;
 	size_t owned; /* targets owned at their last slot */
 
-	starling_metric *m_targets, *m_owned, *m_samples, *m_scrapes, *m_failures, *m_missed,
-	    *m_dropped;
+	struct starling_scrape_metrics m;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -112,25 +112,7 @@ static const struct starling_config_key scrape_schema[] = {
 
 static void config_free(struct scrape_config *c)
 {
-	if (!c)
-		return;
-	free(c->job_name);
-	free(c->metrics_path);
-	free(c->scheme);
-	for (size_t i = 0; i < c->n_params; i++) {
-		free(c->params[i].name);
-		free(c->params[i].value);
-	}
-	free(c->params);
-	starling_relabel_rules_free(c->metric_relabel);
-	starling_http_auth_free(c->auth);
-	for (size_t i = 0; i < c->n_key_labels; i++)
-		free(c->key_labels[i]);
-	free(c->key_labels);
-	for (size_t i = 0; i < c->n_exclude_labels; i++)
-		free(c->exclude_labels[i]);
-	free(c->exclude_labels);
-	free(c->accept);
+	scrape_config_release(c);
 	free(c);
 }
 
@@ -563,20 +545,8 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	struct scrape_inst *in = t->owner;
 	const struct starling_host_api *api = in->api;
 	struct scrape_ctx ctx = {api, in->self, in->cfg, &in->scratch};
-	struct scrape_stats st;
-	int rc;
 
-	if (atomic_load(&in->stopping)) {
-		t->in_flight = false;
-		return;
-	}
-	rc = scrape_complete(&ctx, t, resp, &in->lock, &st);
-	api->metric_add(in->m_scrapes, 1);
-	api->metric_add(in->m_samples, (double)st.forwarded);
-	if (rc) {
-		api->metric_add(in->m_failures, 1);
-		api->log(in->self, STARLING_LOG_WARN, "scrape of %s failed: %s", t->url, st.error);
-	}
+	starling_scrape_finish(&ctx, t, resp, &in->lock, &in->stopping, &in->m);
 }
 
 /* Whether this node scrapes t in the slot starting now. */
@@ -589,23 +559,18 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t)
 {
 	bool owned = owns(in, t);
 
-	if (owned != t->owned) {
-		pthread_mutex_lock(&in->lock);
-		in->owned += owned ? 1 : (size_t)-1;
-		pthread_mutex_unlock(&in->lock);
-		t->owned = owned;
+	if (owned != t->owned)
 		in->api->log(in->self, STARLING_LOG_DEBUG, "target %s %s at its slot %lld", t->url,
 			     owned ? "owned here" : "no longer owned here",
 			     (long long)(t->next_due_ms - in->cfg->interval_ms));
-		in->api->metric_set(in->m_owned, (double)in->owned);
-		in->api->report_targets(in->self, in->owned, in->n_targets);
-	}
+	starling_scrape_owned_changed(in->api, in->self, &in->m, &in->lock, &in->owned,
+				      in->n_targets, &t->owned, owned);
 	if (!owned) {
 		scrape_forget(t); /* moved away: no staleness markers */
 		return;
 	}
 	if (t->in_flight) {
-		in->api->metric_add(in->m_missed, 1);
+		in->api->metric_add(in->m.missed, 1);
 		return;
 	}
 	scrape_submit(in->http, in->cfg, t, in->api->now_ms(), on_done, t, NULL);
@@ -613,9 +578,11 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t)
 
 static void reset_cursor(struct scrape_inst *in);
 
-/* Scrape every target whose slot has come; returns ms until the next one. */
-static int64_t schedule(struct scrape_inst *in, int64_t now)
+/* Scrape every target whose slot has come; returns ms until the next one.
+ * The scrape thread calls it with in->lock held. */
+static int64_t schedule(void *arg, int64_t now)
 {
+	struct scrape_inst *in = arg;
 	int64_t iv = in->cfg->interval_ms, wait = STARLING_SCRAPE_MAX_WAIT_MS, back;
 	size_t n = in->n_targets;
 	struct scrape_ctx ctx = {in->api, in->self, in->cfg, &in->scratch};
@@ -646,17 +613,11 @@ static int64_t schedule(struct scrape_inst *in, int64_t now)
 	/* Targets that left the config: staleness markers at their first
 	 * missed slot, once their last scrape is done. */
 	for (size_t i = 0; i < in->n_retired;) {
-		struct scrape_target *t = in->retired[i];
-
-		if (t->in_flight || t->retire_ms > now) {
-			if (!t->in_flight && t->retire_ms - now < wait)
-				wait = t->retire_ms - now;
+		if (!starling_scrape_retire_step(&ctx, in->retired[i], now, &wait)) {
 			i++;
 			continue;
 		}
-		if (t->owned)
-			scrape_end_of_run(&ctx, t, t->retire_ms);
-		scrape_target_free(t);
+		scrape_target_free(in->retired[i]);
 		in->retired[i] = in->retired[--in->n_retired];
 	}
 	return wait;
@@ -666,14 +627,7 @@ static void *scrape_thread(void *arg)
 {
 	struct scrape_inst *in = arg;
 
-	while (!atomic_load(&in->stopping)) {
-		int64_t wait;
-
-		pthread_mutex_lock(&in->lock);
-		wait = schedule(in, in->api->now_ms());
-		pthread_mutex_unlock(&in->lock);
-		starling_scrape_wait(in->http, wait);
-	}
+	starling_scrape_loop(in->api, in->http, &in->stopping, &in->lock, schedule, in);
 	return NULL;
 }
 
@@ -699,8 +653,7 @@ static void on_cluster_change(void *arg, uint64_t epoch)
 	owned = count_owned(in);
 	total = in->n_targets;
 	pthread_mutex_unlock(&in->lock);
-	in->api->metric_set(in->m_owned, (double)owned);
-	in->api->report_targets(in->self, owned, total);
+	starling_scrape_report(in->api, in->self, &in->m, owned, total);
 }
 
 static void inst_free(struct scrape_inst *in)
@@ -720,7 +673,6 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 			 const starling_config *cfg, void **out)
 {
 	struct scrape_inst *in = calloc(1, sizeof(*in));
-	pthread_mutexattr_t attr;
 	char err[512] = "";
 	size_t dropped;
 	int rc;
@@ -729,11 +681,7 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 		return -ENOMEM;
 	in->api = api;
 	in->self = self;
-	/* Recursive: a submit that fails at once completes inside schedule(). */
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&in->lock, &attr);
-	pthread_mutexattr_destroy(&attr);
+	starling_scrape_lock_init(&in->lock);
 	scrape_scratch_init(&in->scratch);
 	rc = config_load(api, self, cfg, &in->cfg, err, sizeof(err));
 	if (!rc)
@@ -749,29 +697,8 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 	}
 	for (size_t i = 0; i < in->n_targets; i++)
 		in->targets[i]->owner = in;
-	in->m_targets =
-	    api->metric_register(self, STARLING_SELF_GAUGE, "prometheus_scrape_targets_gauge",
-				 "Number of targets this component is configured to scrape", NULL);
-	in->m_owned =
-	    api->metric_register(self, STARLING_SELF_GAUGE, "starling_scrape_targets_owned",
-				 "Targets this node scrapes (owned in the cluster)", NULL);
-	in->m_samples =
-	    api->metric_register(self, STARLING_SELF_COUNTER, "prometheus_forwarded_samples_total",
-				 "Samples forwarded to the components in forward_to", NULL);
-	in->m_scrapes = api->metric_register(self, STARLING_SELF_COUNTER, "starling_scrapes_total",
-					     "Scrapes performed", NULL);
-	in->m_failures =
-	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_scrape_failures_total",
-				 "Scrapes that failed (up = 0)", NULL);
-	in->m_missed = api->metric_register(
-	    self, STARLING_SELF_COUNTER, "starling_scrape_slots_missed_total",
-	    "Slots skipped because the previous scrape was still running", NULL);
-	in->m_dropped = api->metric_register(
-	    self, STARLING_SELF_COUNTER, "starling_scrape_targets_dropped_total",
-	    "Discovered targets dropped because they cannot be scraped (no __address__, bad "
-	    "address or scheme)",
-	    NULL);
-	api->metric_set(in->m_targets, (double)in->n_targets);
+	starling_scrape_metrics_register(api, self, STARLING_SCRAPE_PROMETHEUS, &in->m);
+	api->metric_set(in->m.targets, (double)in->n_targets);
 	*out = in;
 	return 0;
 }
@@ -790,11 +717,9 @@ static int scrape_start(void *inst)
 	int64_t now = in->api->now_ms();
 	int rc;
 
-	rc = starling_http_client_new(NULL, &in->http);
-	if (rc) {
-		in->api->log(in->self, STARLING_LOG_ERROR, "HTTP client: %s", strerror(-rc));
+	rc = starling_scrape_http_new(in->api, in->self, &in->http);
+	if (rc)
 		return rc;
-	}
 	atomic_store(&in->stopping, false);
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++)
@@ -805,14 +730,10 @@ static int scrape_start(void *inst)
 	if (in->cfg->clustering && STARLING_API_HAS(in->api, cluster_subscribe))
 		in->api->cluster_subscribe(in->self, on_cluster_change, in);
 	on_cluster_change(in, 0);
-	rc = pthread_create(&in->thread, NULL, scrape_thread, in);
-	if (rc) {
-		starling_http_client_free(in->http);
-		in->http = NULL;
-		in->api->log(in->self, STARLING_LOG_ERROR, "cannot start the scrape thread: %s",
-			     strerror(rc));
-		return -rc;
-	}
+	rc = starling_scrape_thread_spawn(in->api, in->self, &in->http, &in->thread, scrape_thread,
+					  in);
+	if (rc)
+		return rc;
 	in->running = true;
 	in->api->set_health(in->self, true, NULL);
 	return 0;
@@ -826,13 +747,9 @@ static int scrape_stop(void *inst)
 		in->api->cluster_subscribe(in->self, NULL, NULL);
 	if (!in->running)
 		return 0;
-	atomic_store(&in->stopping, true);
-	starling_http_wakeup(in->http);
-	pthread_join(in->thread, NULL);
+	/* Cancels what is in flight; on_done() sees `stopping`. */
+	starling_scrape_thread_join(&in->http, in->thread, &in->stopping);
 	in->running = false;
-	/* Cancels what is in flight; on_done() sees `stopping` and ignores it. */
-	starling_http_client_free(in->http);
-	in->http = NULL;
 	for (size_t i = 0; i < in->n_targets; i++)
 		in->targets[i]->in_flight = false;
 	for (size_t i = 0; i < in->n_retired; i++)
@@ -916,7 +833,7 @@ static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, size_
 	in->n_targets = nn;
 	reset_cursor(in);
 	pthread_mutex_unlock(&in->lock);
-	in->api->metric_set(in->m_targets, (double)nn);
+	in->api->metric_set(in->m.targets, (double)nn);
 	in->api->log(in->self, STARLING_LOG_INFO,
 		     "targets updated: %zu kept, %zu added, %zu removed", kept, nn - kept, removed);
 	on_cluster_change(in, 0);
@@ -937,11 +854,7 @@ static int targets_refresh(struct scrape_inst *in)
 		in->api->log(in->self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
 		return rc;
 	}
-	if (dropped) {
-		in->api->metric_add(in->m_dropped, (double)dropped);
-		in->api->log(in->self, STARLING_LOG_WARN, "%zu discovered target%s dropped (%s)",
-			     dropped, dropped == 1 ? "" : "s", err);
-	}
+	starling_scrape_note_dropped(in->api, in->self, &in->m, dropped, err);
 	return targets_sync(in, nt, nn);
 }
 
@@ -986,14 +899,9 @@ static int scrape_receive_targets(void *inst, const char *source,
 				  const struct starling_target_set *set)
 {
 	struct scrape_inst *in = inst;
-	int rc = starling_target_list_update(in->tl, source, set);
+	int rc = starling_scrape_take_set(in->api, in->self, in->tl, source, set);
 
-	if (rc) {
-		in->api->log(in->self, STARLING_LOG_ERROR, "targets from %s refused: %s", source,
-			     strerror(-rc));
-		return rc;
-	}
-	return targets_refresh(in);
+	return rc ? rc : targets_refresh(in);
 }
 
 static int scrape_list_targets(void *inst, starling_target_emit_fn emit, void *ctx)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <starling/scrape_pool.h>
 #include <starling/target_set.h>
 
 #include "pyro_scrape.h"
@@ -46,8 +47,8 @@ struct pyro_inst {
 	atomic_bool stopping;
 	size_t owned;
 
-	starling_metric *m_targets, *m_owned, *m_scrapes, *m_failures, *m_profiles, *m_bytes,
-	    *m_missed, *m_fanout, *m_dropped;
+	struct starling_scrape_metrics m;
+	starling_metric *m_bytes, *m_fanout;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -465,7 +466,7 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 		t->in_flight = false; /* stop(): nothing else runs */
 		return;
 	}
-	api->metric_add(in->m_scrapes, 1);
+	api->metric_add(in->m.scrapes, 1);
 	if (resp->error) {
 		snprintf(err, sizeof(err), "%s",
 			 resp->error_msg[0] ? resp->error_msg : strerror(-resp->error));
@@ -499,7 +500,7 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 		t->prev_scrape_ms = t->scrape_start_ms;
 
 		api->metric_set(in->m_fanout, (double)(api->monotonic_ms() - t0) / 1000.0);
-		api->metric_add(in->m_profiles, 1);
+		api->metric_add(in->m.forwarded, 1);
 		api->metric_add(in->m_bytes, (double)p.len);
 		if (frc)
 			api->log(in->self, STARLING_LOG_WARN,
@@ -507,7 +508,7 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 				 pyro_label(t->labels, t->n_labels, "__name__"), t->url,
 				 strerror(-frc));
 	} else {
-		api->metric_add(in->m_failures, 1);
+		api->metric_add(in->m.failures, 1);
 		api->log(in->self, STARLING_LOG_WARN, "scrape of %s failed: %s", t->url, err);
 	}
 	free(delta_buf);
@@ -567,18 +568,13 @@ static void dispatch(struct pyro_inst *in, struct pyro_target *t)
 {
 	bool owned = owns(in, t);
 
-	if (owned != t->owned) {
-		pthread_mutex_lock(&in->lock);
-		in->owned += owned ? 1 : (size_t)-1;
-		pthread_mutex_unlock(&in->lock);
-		t->owned = owned;
-		in->api->metric_set(in->m_owned, (double)in->owned);
-		in->api->report_targets(in->self, in->owned, in->n_targets);
-	}
+	/* in->lock is held (schedule) */
+	starling_scrape_owned_changed(in->api, in->self, &in->m, NULL, &in->owned, in->n_targets,
+				      &t->owned, owned);
 	if (!owned)
 		return;
 	if (t->in_flight) {
-		in->api->metric_add(in->m_missed, 1);
+		in->api->metric_add(in->m.missed, 1);
 		return;
 	}
 	submit(in, t);
@@ -587,8 +583,9 @@ static void dispatch(struct pyro_inst *in, struct pyro_target *t)
 /* Scrape every unit whose slot has come; returns ms until the next one.
  * A linear pass: an instance has (targets x profile types) units, and the
  * thread wakes at most once per slot or per completion. */
-static int64_t schedule(struct pyro_inst *in, int64_t now)
+static int64_t schedule(void *arg, int64_t now)
 {
+	struct pyro_inst *in = arg;
 	int64_t iv = in->cfg->interval_ms, wait = STARLING_SCRAPE_MAX_WAIT_MS, back = 0;
 
 	for (size_t i = 0; i < in->n_targets; i++) {
@@ -629,14 +626,7 @@ static void *scrape_thread(void *arg)
 {
 	struct pyro_inst *in = arg;
 
-	while (!atomic_load(&in->stopping)) {
-		int64_t wait;
-
-		pthread_mutex_lock(&in->lock);
-		wait = schedule(in, in->api->now_ms());
-		pthread_mutex_unlock(&in->lock);
-		starling_scrape_wait(in->http, wait);
-	}
+	starling_scrape_loop(in->api, in->http, &in->stopping, &in->lock, schedule, in);
 	return NULL;
 }
 
@@ -652,8 +642,7 @@ static void report(struct pyro_inst *in)
 	for (size_t i = 0; i < in->n_targets; i++)
 		owned += owns(in, in->targets[i]);
 	pthread_mutex_unlock(&in->lock);
-	in->api->metric_set(in->m_owned, (double)owned);
-	in->api->report_targets(in->self, owned, in->n_targets);
+	starling_scrape_report(in->api, in->self, &in->m, owned, in->n_targets);
 }
 
 static void on_cluster_change(void *arg, uint64_t epoch)
@@ -678,7 +667,6 @@ static int pyro_create(const struct starling_host_api *api, starling_component *
 		       const starling_config *cfg, void **out)
 {
 	struct pyro_inst *in = calloc(1, sizeof(*in));
-	pthread_mutexattr_t attr;
 	char err[512] = "";
 	size_t dropped;
 	int rc;
@@ -687,10 +675,7 @@ static int pyro_create(const struct starling_host_api *api, starling_component *
 		return -ENOMEM;
 	in->api = api;
 	in->self = self;
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&in->lock, &attr);
-	pthread_mutexattr_destroy(&attr);
+	starling_scrape_lock_init(&in->lock);
 	rc = config_load(api, self, cfg, &in->cfg, err, sizeof(err));
 	if (!rc)
 		rc = starling_target_list_new(api, api->config_lookup(cfg, "targets"), &in->tl, err,
@@ -705,35 +690,13 @@ static int pyro_create(const struct starling_host_api *api, starling_component *
 	}
 	for (size_t i = 0; i < in->n_targets; i++)
 		in->targets[i]->owner = in;
-	in->m_targets =
-	    api->metric_register(self, STARLING_SELF_GAUGE, "pyroscope_scrape_targets_gauge",
-				 "Scrape units (targets x enabled profile types)", NULL);
-	in->m_owned = api->metric_register(
-	    self, STARLING_SELF_GAUGE, "starling_pyroscope_scrape_targets_owned",
-	    "Scrape units this node scrapes (owned in the cluster)", NULL);
-	in->m_scrapes =
-	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_pyroscope_scrapes_total",
-				 "Profile scrapes performed", NULL);
-	in->m_failures = api->metric_register(
-	    self, STARLING_SELF_COUNTER, "starling_pyroscope_scrape_failures_total",
-	    "Profile scrapes that failed (error, non-2xx, not pprof)", NULL);
-	in->m_profiles = api->metric_register(self, STARLING_SELF_COUNTER,
-					      "starling_pyroscope_forwarded_profiles_total",
-					      "Profiles forwarded to forward_to", NULL);
+	starling_scrape_metrics_register(api, self, STARLING_SCRAPE_PYROSCOPE, &in->m);
 	in->m_bytes = api->metric_register(self, STARLING_SELF_COUNTER,
 					   "starling_pyroscope_forwarded_bytes_total",
 					   "Bytes of pprof forwarded to forward_to", NULL);
-	in->m_missed = api->metric_register(
-	    self, STARLING_SELF_COUNTER, "starling_pyroscope_scrape_slots_missed_total",
-	    "Slots skipped because the previous scrape still ran", NULL);
 	in->m_fanout = api->metric_register(self, STARLING_SELF_GAUGE, "pyroscope_fanout_latency",
 					    "Seconds the last forward to the receivers took", NULL);
-	in->m_dropped = api->metric_register(
-	    self, STARLING_SELF_COUNTER, "starling_pyroscope_scrape_targets_dropped_total",
-	    "Discovered targets dropped because they cannot be scraped (no __address__, bad "
-	    "address or scheme)",
-	    NULL);
-	api->metric_set(in->m_targets, (double)in->n_targets);
+	api->metric_set(in->m.targets, (double)in->n_targets);
 	*out = in;
 	return 0;
 }
@@ -744,11 +707,9 @@ static int pyro_start(void *inst)
 	int64_t now = in->api->now_ms();
 	int rc;
 
-	rc = starling_http_client_new(NULL, &in->http);
-	if (rc) {
-		in->api->log(in->self, STARLING_LOG_ERROR, "HTTP client: %s", strerror(-rc));
+	rc = starling_scrape_http_new(in->api, in->self, &in->http);
+	if (rc)
 		return rc;
-	}
 	atomic_store(&in->stopping, false);
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++)
@@ -758,14 +719,10 @@ static int pyro_start(void *inst)
 	if (in->cfg->clustering && STARLING_API_HAS(in->api, cluster_subscribe))
 		in->api->cluster_subscribe(in->self, on_cluster_change, in);
 	report(in);
-	rc = pthread_create(&in->thread, NULL, scrape_thread, in);
-	if (rc) {
-		starling_http_client_free(in->http);
-		in->http = NULL;
-		in->api->log(in->self, STARLING_LOG_ERROR, "cannot start the scrape thread: %s",
-			     strerror(rc));
-		return -rc;
-	}
+	rc = starling_scrape_thread_spawn(in->api, in->self, &in->http, &in->thread, scrape_thread,
+					  in);
+	if (rc)
+		return rc;
 	in->running = true;
 	in->api->set_health(in->self, true, NULL);
 	return 0;
@@ -779,13 +736,9 @@ static int pyro_stop(void *inst)
 		in->api->cluster_subscribe(in->self, NULL, NULL);
 	if (!in->running)
 		return 0;
-	atomic_store(&in->stopping, true);
-	starling_http_wakeup(in->http);
-	pthread_join(in->thread, NULL);
+	/* Cancels what is in flight; on_done() sees `stopping`. */
+	starling_scrape_thread_join(&in->http, in->thread, &in->stopping);
 	in->running = false;
-	/* Cancels CPU profiles still recording; on_done() ignores them. */
-	starling_http_client_free(in->http);
-	in->http = NULL;
 	for (size_t i = 0; i < in->n_targets; i++)
 		in->targets[i]->in_flight = false;
 	for (size_t i = 0; i < in->n_retired; i++)
@@ -860,7 +813,7 @@ static int targets_sync(struct pyro_inst *in, struct pyro_target **nt, size_t nn
 	in->targets = nt;
 	in->n_targets = nn;
 	pthread_mutex_unlock(&in->lock);
-	in->api->metric_set(in->m_targets, (double)nn);
+	in->api->metric_set(in->m.targets, (double)nn);
 	in->api->log(in->self, STARLING_LOG_INFO,
 		     "scrape units updated: %zu kept, %zu added, %zu removed", kept, nn - kept,
 		     removed);
@@ -879,23 +832,16 @@ static int pyro_receive_targets(void *inst, const char *source,
 	struct pyro_target **nt = NULL;
 	size_t nn = 0, dropped = 0;
 	char err[512] = "";
-	int rc = starling_target_list_update(in->tl, source, set);
+	int rc = starling_scrape_take_set(in->api, in->self, in->tl, source, set);
 
-	if (rc) {
-		in->api->log(in->self, STARLING_LOG_ERROR, "targets from %s refused: %s", source,
-			     strerror(-rc));
+	if (rc)
 		return rc;
-	}
 	rc = targets_build(in->cfg, in->tl, &nt, &nn, &dropped, err, sizeof(err));
 	if (rc) {
 		in->api->log(in->self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
 		return rc;
 	}
-	if (dropped) {
-		in->api->metric_add(in->m_dropped, (double)dropped);
-		in->api->log(in->self, STARLING_LOG_WARN, "%zu discovered target%s dropped (%s)",
-			     dropped, dropped == 1 ? "" : "s", err);
-	}
+	starling_scrape_note_dropped(in->api, in->self, &in->m, dropped, err);
 	return targets_sync(in, nt, nn);
 }
 

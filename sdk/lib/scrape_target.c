@@ -321,3 +321,26 @@ out_free:
 		snprintf(err, errlen, "out of memory");
 	return rc;
 }
+
+void scrape_config_release(struct scrape_config *c)
+{
+	if (!c)
+		return;
+	free(c->job_name);
+	free(c->metrics_path);
+	free(c->scheme);
+	for (size_t i = 0; i < c->n_params; i++) {
+		free(c->params[i].name);
+		free(c->params[i].value);
+	}
+	free(c->params);
+	starling_relabel_rules_free(c->metric_relabel);
+	starling_http_auth_free(c->auth);
+	for (size_t i = 0; i < c->n_key_labels; i++)
+		free(c->key_labels[i]);
+	free(c->key_labels);
+	for (size_t i = 0; i < c->n_exclude_labels; i++)
+		free(c->exclude_labels[i]);
+	free(c->exclude_labels);
+	free(c->accept);
+}

@@ -238,6 +238,9 @@ int scrape_target_new(const struct scrape_config *cfg, const struct starling_lab
 		      struct scrape_target **out, char *err, size_t errlen);
 void scrape_target_free(struct scrape_target *t);
 
+/* Free what a scrape_config owns (not the struct itself). */
+void scrape_config_release(struct scrape_config *c);
+
 /* Append "%XX"-escaped s (Go url.QueryEscape) to buf; returns 0 or -ENOSPC. */
 int scrape_query_escape(const char *s, char *buf, size_t cap, size_t *len);
 
