@@ -886,7 +886,8 @@ static int fill_scrape_config(const struct op_defaults *d, struct op_job *j, con
 		v = cJSON_IsArray(p) ? cJSON_GetArrayItem(p, 0) : p;
 		if (!cJSON_IsString(v))
 			continue;
-		struct scrape_param *np = realloc(c->params, (c->n_params + 1) * sizeof(*np));
+		struct starling_scrape_param *np =
+		    realloc(c->params, (c->n_params + 1) * sizeof(*np));
 
 		if (!np)
 			return -ENOMEM;

@@ -183,43 +183,6 @@ static void hash_config(const struct starling_host_api *api, const starling_conf
 	}
 }
 
-static int string_list(const struct starling_host_api *api, const starling_config *cfg,
-		       const char *path, char ***out, size_t *n_out, char *err, size_t errlen)
-{
-	const starling_config *l = api->config_lookup(cfg, path);
-	size_t n = l ? api->config_count(l) : 0;
-	char **v;
-
-	*out = NULL;
-	*n_out = 0;
-	if (!n)
-		return 0;
-	v = calloc(n, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	*out = v;
-	for (size_t i = 0; i < n; i++) {
-		const char *s;
-
-		if (api->config_string(api->config_child(l, i), NULL, &s)) {
-			snprintf(err, errlen, "%s: %s: strings expected", api->config_where(l),
-				 path);
-			return -EINVAL;
-		}
-		v[i] = strdup(s);
-		if (!v[i])
-			return -ENOMEM;
-		(*n_out)++;
-	}
-	return 0;
-}
-
-static int param_sort(const void *a, const void *b)
-{
-	return strcmp(((const struct scrape_param *)a)->name,
-		      ((const struct scrape_param *)b)->name);
-}
-
 static const struct {
 	const char *name;
 	const char *media;
@@ -257,7 +220,7 @@ static int build_accept(const struct starling_host_api *api, const starling_conf
 	size_t n, len = 0, cap = 1024;
 	int rc, w;
 
-	rc = string_list(api, cfg, "scrape_protocols", &names, &n, err, errlen);
+	rc = starling_scrape_string_list(api, cfg, "scrape_protocols", &names, &n, err, errlen);
 	if (!rc && n == 0) {
 		c->accept = strdup("Accept: " STARLING_EXPO_ACCEPT_HEADER);
 		goto out;
@@ -331,39 +294,14 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	if (c->timeout_ms <= 0 || c->timeout_ms > c->interval_ms)
 		c->timeout_ms = c->interval_ms; /* Prometheus clamps too */
 	c->metrics_path = strdup(api->config_string(cfg, "metrics_path", &s) ? "/metrics" : s);
-	c->scheme = strdup(api->config_string(cfg, "scheme", &s) ? "http" : s);
-	if (!c->job_name || !c->metrics_path || !c->scheme)
+	if (!c->job_name || !c->metrics_path)
 		goto fail;
-	if (strcmp(c->scheme, "http") && strcmp(c->scheme, "https")) {
-		snprintf(err, errlen, "%s: scheme must be http or https, not \"%s\"",
-			 api->config_where(cfg), c->scheme);
-		rc = -EINVAL;
+	rc = starling_scrape_scheme(api, cfg, &c->scheme, err, errlen);
+	if (!rc)
+		rc = starling_scrape_params(api, cfg, &c->params, &c->n_params, err, errlen);
+	if (rc)
 		goto fail;
-	}
-	node = api->config_lookup(cfg, "params");
-	if (node && api->config_count(node)) {
-		size_t n = api->config_count(node);
-
-		c->params = calloc(n, sizeof(*c->params));
-		if (!c->params)
-			goto fail;
-		for (size_t i = 0; i < n; i++) {
-			const starling_config *e = api->config_child(node, i);
-
-			if (api->config_string(e, NULL, &s)) {
-				snprintf(err, errlen, "%s: params: string values expected",
-					 api->config_where(e));
-				rc = -EINVAL;
-				goto fail;
-			}
-			c->params[i].name = strdup(api->config_name(e));
-			c->params[i].value = strdup(s);
-			c->n_params++;
-			if (!c->params[i].name || !c->params[i].value)
-				goto fail;
-		}
-		qsort(c->params, c->n_params, sizeof(*c->params), param_sort);
-	}
+	rc = -ENOMEM;
 	api->config_bool(cfg, "honor_labels", &c->honor_labels);
 	c->honor_timestamps = true;
 	api->config_bool(cfg, "honor_timestamps", &c->honor_timestamps);
@@ -430,12 +368,8 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	rc = starling_http_auth_from_config(api, cfg, &c->auth, err, errlen);
 	if (rc)
 		goto fail;
-	api->config_bool(cfg, "clustering.enabled", &c->clustering);
-	rc = string_list(api, cfg, "clustering.key_labels", &c->key_labels, &c->n_key_labels, err,
-			 errlen);
-	if (!rc)
-		rc = string_list(api, cfg, "clustering.exclude_labels", &c->exclude_labels,
-				 &c->n_exclude_labels, err, errlen);
+	rc = starling_scrape_clustering(api, cfg, &c->clustering, &c->key_labels, &c->n_key_labels,
+					&c->exclude_labels, &c->n_exclude_labels, err, errlen);
 	if (rc)
 		goto fail;
 	XXH3_64bits_reset(&st);

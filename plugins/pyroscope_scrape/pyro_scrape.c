@@ -144,55 +144,16 @@ static void config_free(struct pyro_config *c)
 	free(c->job_name);
 	free(c->scheme);
 	free(c->path_prefix);
-	for (size_t i = 0; i < c->n_params; i++) {
-		free(c->params[i].name);
-		free(c->params[i].value);
-	}
-	free(c->params);
+	starling_scrape_params_free(c->params, c->n_params);
 	for (size_t i = 0; i < c->n_types; i++) {
 		free(c->types[i].name);
 		free(c->types[i].path);
 	}
 	free(c->types);
 	starling_http_auth_free(c->auth);
-	for (size_t i = 0; i < c->n_key_labels; i++)
-		free(c->key_labels[i]);
-	free(c->key_labels);
-	for (size_t i = 0; i < c->n_exclude_labels; i++)
-		free(c->exclude_labels[i]);
-	free(c->exclude_labels);
+	starling_scrape_strv_free(c->key_labels, c->n_key_labels);
+	starling_scrape_strv_free(c->exclude_labels, c->n_exclude_labels);
 	free(c);
-}
-
-static int string_list(const struct starling_host_api *api, const starling_config *cfg,
-		       const char *path, char ***out, size_t *n_out, char *err, size_t errlen)
-{
-	const starling_config *l = api->config_lookup(cfg, path);
-	size_t n = l ? api->config_count(l) : 0;
-	char **v;
-
-	*out = NULL;
-	*n_out = 0;
-	if (!n)
-		return 0;
-	v = calloc(n, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	*out = v;
-	for (size_t i = 0; i < n; i++) {
-		const char *s;
-
-		if (api->config_string(api->config_child(l, i), NULL, &s)) {
-			snprintf(err, errlen, "%s: %s: strings expected", api->config_where(l),
-				 path);
-			return -EINVAL;
-		}
-		v[i] = strdup(s);
-		if (!v[i])
-			return -ENOMEM;
-		(*n_out)++;
-	}
-	return 0;
 }
 
 static int add_type(struct pyro_config *c, const char *name, const char *path, bool delta)
@@ -304,17 +265,11 @@ static int load_types(const struct starling_host_api *api, const starling_config
 	return 0;
 }
 
-static int param_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct pyro_param *)a)->name, ((const struct pyro_param *)b)->name);
-}
-
 static int config_load(const struct starling_host_api *api, starling_component *self,
 		       const starling_config *cfg, struct pyro_config **out, char *err,
 		       size_t errlen)
 {
 	struct pyro_config *c = calloc(1, sizeof(*c));
-	const starling_config *node;
 	const char *s;
 	int rc = -ENOMEM;
 
@@ -334,51 +289,21 @@ static int config_load(const struct starling_host_api *api, starling_component *
 		rc = -EINVAL;
 		goto fail;
 	}
-	c->scheme = strdup(api->config_string(cfg, "scheme", &s) ? "http" : s);
-	if (!c->job_name || !c->scheme)
+	if (!c->job_name)
 		goto fail;
-	if (strcmp(c->scheme, "http") && strcmp(c->scheme, "https")) {
-		snprintf(err, errlen, "%s: scheme must be http or https, not \"%s\"",
-			 api->config_where(cfg), c->scheme);
-		rc = -EINVAL;
+	rc = starling_scrape_scheme(api, cfg, &c->scheme, err, errlen);
+	if (!rc)
+		rc = starling_scrape_params(api, cfg, &c->params, &c->n_params, err, errlen);
+	if (rc)
 		goto fail;
-	}
-	node = api->config_lookup(cfg, "params");
-	if (node && api->config_count(node)) {
-		size_t n = api->config_count(node);
-
-		c->params = calloc(n, sizeof(*c->params));
-		if (!c->params)
-			goto fail;
-		for (size_t i = 0; i < n; i++) {
-			const starling_config *e = api->config_child(node, i);
-
-			if (api->config_string(e, NULL, &s)) {
-				snprintf(err, errlen, "%s: params: string values expected",
-					 api->config_where(e));
-				rc = -EINVAL;
-				goto fail;
-			}
-			c->params[i].name = strdup(api->config_name(e));
-			c->params[i].value = strdup(s);
-			c->n_params++;
-			if (!c->params[i].name || !c->params[i].value)
-				goto fail;
-		}
-		qsort(c->params, c->n_params, sizeof(*c->params), param_cmp);
-	}
 	rc = load_types(api, cfg, c, err, errlen);
 	if (rc)
 		goto fail;
 	rc = starling_http_auth_from_config(api, cfg, &c->auth, err, errlen);
 	if (rc)
 		goto fail;
-	api->config_bool(cfg, "clustering.enabled", &c->clustering);
-	rc = string_list(api, cfg, "clustering.key_labels", &c->key_labels, &c->n_key_labels, err,
-			 errlen);
-	if (!rc)
-		rc = string_list(api, cfg, "clustering.exclude_labels", &c->exclude_labels,
-				 &c->n_exclude_labels, err, errlen);
+	rc = starling_scrape_clustering(api, cfg, &c->clustering, &c->key_labels, &c->n_key_labels,
+					&c->exclude_labels, &c->n_exclude_labels, err, errlen);
 	if (rc)
 		goto fail;
 	*out = c;

@@ -2,10 +2,133 @@
 #include <starling/scrape_pool.h>
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <starling/scrape.h>
 #include <starling/scrape_sched.h>
+
+int starling_scrape_scheme(const struct starling_host_api *api, const starling_config *cfg,
+			   char **out, char *err, size_t errlen)
+{
+	const char *s;
+
+	*out = strdup(api->config_string(cfg, "scheme", &s) ? "http" : s);
+	if (!*out)
+		return -ENOMEM;
+	if (strcmp(*out, "http") && strcmp(*out, "https")) {
+		snprintf(err, errlen, "%s: scheme must be http or https, not \"%s\"",
+			 api->config_where(cfg), *out);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int param_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct starling_scrape_param *)a)->name,
+		      ((const struct starling_scrape_param *)b)->name);
+}
+
+int starling_scrape_params(const struct starling_host_api *api, const starling_config *cfg,
+			   struct starling_scrape_param **out, size_t *n_out, char *err,
+			   size_t errlen)
+{
+	const starling_config *node = api->config_lookup(cfg, "params");
+	size_t n = node ? api->config_count(node) : 0;
+	struct starling_scrape_param *p;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!n)
+		return 0;
+	p = calloc(n, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	*out = p;
+	for (size_t i = 0; i < n; i++) {
+		const starling_config *e = api->config_child(node, i);
+		const char *s;
+
+		if (api->config_string(e, NULL, &s)) {
+			snprintf(err, errlen, "%s: params: string values expected",
+				 api->config_where(e));
+			return -EINVAL;
+		}
+		p[i].name = strdup(api->config_name(e));
+		p[i].value = strdup(s);
+		(*n_out)++;
+		if (!p[i].name || !p[i].value)
+			return -ENOMEM;
+	}
+	qsort(p, n, sizeof(*p), param_cmp);
+	return 0;
+}
+
+void starling_scrape_params_free(struct starling_scrape_param *p, size_t n)
+{
+	for (size_t i = 0; p && i < n; i++) {
+		free(p[i].name);
+		free(p[i].value);
+	}
+	free(p);
+}
+
+int starling_scrape_string_list(const struct starling_host_api *api, const starling_config *cfg,
+				const char *path, char ***out, size_t *n_out, char *err,
+				size_t errlen)
+{
+	const starling_config *l = api->config_lookup(cfg, path);
+	size_t n = l ? api->config_count(l) : 0;
+	char **v;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!n)
+		return 0;
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	*out = v;
+	for (size_t i = 0; i < n; i++) {
+		const char *s;
+
+		if (api->config_string(api->config_child(l, i), NULL, &s)) {
+			snprintf(err, errlen, "%s: %s: strings expected", api->config_where(l),
+				 path);
+			return -EINVAL;
+		}
+		v[i] = strdup(s);
+		if (!v[i])
+			return -ENOMEM;
+		(*n_out)++;
+	}
+	return 0;
+}
+
+void starling_scrape_strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int starling_scrape_clustering(const struct starling_host_api *api, const starling_config *cfg,
+			       bool *enabled, char ***key_labels, size_t *n_key_labels,
+			       char ***exclude_labels, size_t *n_exclude_labels, char *err,
+			       size_t errlen)
+{
+	int rc;
+
+	api->config_bool(cfg, "clustering.enabled", enabled);
+	rc = starling_scrape_string_list(api, cfg, "clustering.key_labels", key_labels,
+					 n_key_labels, err, errlen);
+	if (!rc)
+		rc = starling_scrape_string_list(api, cfg, "clustering.exclude_labels",
+						 exclude_labels, n_exclude_labels, err, errlen);
+	return rc;
+}
 
 struct metric_def {
 	const char *name[2]; /* by enum starling_scrape_kind */

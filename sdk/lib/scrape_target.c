@@ -329,18 +329,10 @@ void scrape_config_release(struct scrape_config *c)
 	free(c->job_name);
 	free(c->metrics_path);
 	free(c->scheme);
-	for (size_t i = 0; i < c->n_params; i++) {
-		free(c->params[i].name);
-		free(c->params[i].value);
-	}
-	free(c->params);
+	starling_scrape_params_free(c->params, c->n_params);
 	starling_relabel_rules_free(c->metric_relabel);
 	starling_http_auth_free(c->auth);
-	for (size_t i = 0; i < c->n_key_labels; i++)
-		free(c->key_labels[i]);
-	free(c->key_labels);
-	for (size_t i = 0; i < c->n_exclude_labels; i++)
-		free(c->exclude_labels[i]);
-	free(c->exclude_labels);
+	starling_scrape_strv_free(c->key_labels, c->n_key_labels);
+	starling_scrape_strv_free(c->exclude_labels, c->n_exclude_labels);
 	free(c->accept);
 }

@@ -21,6 +21,7 @@
 #include <starling/http.h>
 #include <starling/plugin.h>
 #include <starling/relabel.h>
+#include <starling/scrape_pool.h>
 #include <starling/scrape_sched.h>
 
 /* Hard cap on a decompressed body when body_size_limit is 0 ("none"), so a
@@ -34,11 +35,6 @@
 #define SCRAPE_N_REPORT	    5
 #define SCRAPE_N_REPORT_MAX 8
 
-struct scrape_param {
-	char *name;
-	char *value;
-};
-
 /* The component settings that apply to every target. Immutable while the
  * scrape thread runs. */
 struct scrape_config {
@@ -47,7 +43,7 @@ struct scrape_config {
 	int64_t timeout_ms;
 	char *metrics_path;
 	char *scheme;
-	struct scrape_param *params; /* sorted by name */
+	struct starling_scrape_param *params; /* sorted by name */
 	size_t n_params;
 	bool honor_labels;
 	bool honor_timestamps;

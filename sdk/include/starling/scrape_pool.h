@@ -29,6 +29,35 @@
 extern "C" {
 #endif
 
+/* --- config every scraper reads alike ----------------------------------- */
+
+/* One URL query parameter of `params`. */
+struct starling_scrape_param {
+	char *name;
+	char *value;
+};
+
+/* `scheme` (default "http"; "http" or "https", else -EINVAL with
+ * "file:line: scheme must be http or https, not ..." in err). */
+int starling_scrape_scheme(const struct starling_host_api *api, const starling_config *cfg,
+			   char **out, char *err, size_t errlen);
+/* The `params` map, sorted by name (NULL/0 when absent). */
+int starling_scrape_params(const struct starling_host_api *api, const starling_config *cfg,
+			   struct starling_scrape_param **out, size_t *n_out, char *err,
+			   size_t errlen);
+void starling_scrape_params_free(struct starling_scrape_param *p, size_t n);
+/* The strings of a string-list key at `path` (NULL/0 when absent); on
+ * error what was read so far stays in *out and *n_out for the caller to free. */
+int starling_scrape_string_list(const struct starling_host_api *api, const starling_config *cfg,
+				const char *path, char ***out, size_t *n_out, char *err,
+				size_t errlen);
+void starling_scrape_strv_free(char **v, size_t n);
+/* The `clustering` group: enabled, key_labels, exclude_labels. */
+int starling_scrape_clustering(const struct starling_host_api *api, const starling_config *cfg,
+			       bool *enabled, char ***key_labels, size_t *n_key_labels,
+			       char ***exclude_labels, size_t *n_exclude_labels, char *err,
+			       size_t errlen);
+
 /* The self-metrics of a scraping component. */
 struct starling_scrape_metrics {
 	starling_metric *targets;   /* gauge: targets (scrape units) it has */

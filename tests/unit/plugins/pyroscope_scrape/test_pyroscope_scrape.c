@@ -102,7 +102,7 @@ static void test_target_labels_and_urls(void)
 static void test_target_overrides(void)
 {
 	struct pyro_config c = base_cfg();
-	struct pyro_param params[] = {{"debug", "0"}, {"seconds", "99"}};
+	struct starling_scrape_param params[] = {{"debug", "0"}, {"seconds", "99"}};
 	struct pyro_target *t;
 	char err[256];
 	const struct starling_label in[] = {
