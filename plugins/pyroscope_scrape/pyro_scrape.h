@@ -109,8 +109,14 @@ int pyro_target_new(const struct pyro_config *cfg, const struct pyro_profile_typ
 		    size_t errlen);
 void pyro_target_free(struct pyro_target *t);
 
+/* The instrumentation scope put on profiles without one (Alloy's value). */
+#define PYRO_SCOPE_NAME "com.grafana.alloy/pyroscope.scrape"
+
 /* Value of label `name` in a sorted or unsorted set, NULL if absent. */
 const char *pyro_label(const struct starling_label *l, size_t n, const char *name);
+/* The profile name sent as __name__ for a profile type (godeltaprof_memory
+ * -> memory, ...; other names unchanged). */
+const char *pyro_public_name(const char *type_name);
 
 /* Whether a response is a profile Alloy would accept (validate.go): 2xx,
  * non-empty, Content-Type application/octet-stream, body gzip or protobuf.

@@ -159,8 +159,10 @@ static int param_cmp(const void *a, const void *b)
 		      ((const struct starling_scrape_param *)b)->name);
 }
 
-/* Query string: the component's params, __param_<name> target labels
- * (which win, as in Prometheus), and seconds=N for delta profiles. */
+/* Query string: the component's params, which override the target's
+ * __param_<name> labels of the same name (Alloy's populateLabels sets
+ * __param_<name> from the component's params over the target's), the
+ * target's other __param_ labels, and seconds=N for delta profiles. */
 static void build_query(const struct pyro_config *cfg, const struct pyro_profile_type *pt,
 			const struct starling_label *in, size_t n, struct buf *b)
 {
@@ -169,17 +171,18 @@ static void build_query(const struct pyro_config *cfg, const struct pyro_profile
 	char secs[24];
 	bool first = true;
 
-	for (size_t i = 0; i < n && nq < 64; i++)
-		if (strncmp(in[i].name, "__param_", 8) == 0 && in[i].name[8])
-			q[nq++] = (struct starling_scrape_param){(char *)in[i].name + 8,
-								 (char *)in[i].value};
-	for (size_t i = 0; i < cfg->n_params && nq < 64; i++) {
+	for (size_t i = 0; i < cfg->n_params && nq < 64; i++)
+		q[nq++] = cfg->params[i];
+	for (size_t i = 0; i < n && nq < 64; i++) {
 		bool dup = false;
 
-		for (size_t j = 0; j < nq && !dup; j++)
-			dup = strcmp(q[j].name, cfg->params[i].name) == 0;
+		if (strncmp(in[i].name, "__param_", 8) != 0 || !in[i].name[8])
+			continue;
+		for (size_t j = 0; j < cfg->n_params && !dup; j++)
+			dup = strcmp(cfg->params[j].name, in[i].name + 8) == 0;
 		if (!dup)
-			q[nq++] = cfg->params[i];
+			q[nq++] = (struct starling_scrape_param){(char *)in[i].name + 8,
+								 (char *)in[i].value};
 	}
 	if (pt->delta) {
 		snprintf(secs, sizeof(secs), "%lld", (long long)cfg->delta_seconds);
@@ -199,6 +202,21 @@ static void build_query(const struct pyro_config *cfg, const struct pyro_profile
 	}
 }
 
+/* The profile name receivers see: godeltaprof endpoints serve the standard
+ * memory, mutex and block profiles (as deltas), and Alloy sends them under
+ * those names (scrape/target.go NewTarget: "the fact that godeltaprof was
+ * used scraping should not be user visible"). */
+const char *pyro_public_name(const char *type_name)
+{
+	if (strcmp(type_name, "godeltaprof_memory") == 0)
+		return "memory";
+	if (strcmp(type_name, "godeltaprof_mutex") == 0)
+		return "mutex";
+	if (strcmp(type_name, "godeltaprof_block") == 0)
+		return "block";
+	return type_name;
+}
+
 static int label_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct starling_label *)a)->name,
@@ -212,7 +230,7 @@ int pyro_target_new(const struct pyro_config *cfg, const struct pyro_profile_typ
 	struct lvec *lv = NULL;
 	struct pyro_target *t = NULL;
 	struct buf url = {0};
-	const char *addr, *scheme, *prefix, *svc, *v;
+	const char *addr, *scheme, *prefix, *path, *svc, *v;
 	char *addr_alloc = NULL, *svc_alloc = NULL, *p;
 	size_t total = 0, k = 0;
 	int rc = -ENOMEM;
@@ -237,6 +255,11 @@ int pyro_target_new(const struct pyro_config *cfg, const struct pyro_profile_typ
 	prefix = pyro_label(in, n, "__profile_path_prefix__");
 	if (!prefix)
 		prefix = cfg->path_prefix ? cfg->path_prefix : "";
+	/* A target's own __profile_path__ wins over the profile type's path
+	 * (Alloy's LabelsByProfiles: setIfNotPresentAndNotEmpty). */
+	path = pyro_label(in, n, "__profile_path__");
+	if (!nonempty(path))
+		path = pt->path;
 
 	/* Missing port: Alloy adds the scheme's default port. A bracketed
 	 * IPv6 address has a port only after the closing bracket. */
@@ -274,7 +297,7 @@ int pyro_target_new(const struct pyro_config *cfg, const struct pyro_profile_typ
 	lvec_set(lv, "__address__", addr, true);
 	lvec_set(lv, "job", cfg->job_name, false);
 	lvec_set(lv, "instance", addr, false);
-	lvec_set(lv, "__name__", pt->name, true);
+	lvec_set(lv, "__name__", pyro_public_name(pt->name), true);
 	if (pt->client_delta)
 		lvec_set(lv, "__delta__", "false", true);
 	v = pyro_label(lv->v, lv->n, "service_name");
@@ -282,6 +305,18 @@ int pyro_target_new(const struct pyro_config *cfg, const struct pyro_profile_typ
 		svc = pyro_service_name(in, n, &svc_alloc);
 		lvec_set(lv, "service_name", svc, true);
 	}
+	/* Instrumentation scope, filled in only when absent, as Alloy's
+	 * AddScopeLabels (internal/component/pyroscope/scope.go) does: the
+	 * same scope name as Alloy, so series stay continuous when a fleet
+	 * moves over, and the version only with that default name. */
+	v = pyro_label(lv->v, lv->n, "otel.scope.name");
+	if (!nonempty(v)) {
+		lvec_set(lv, "otel.scope.name", PYRO_SCOPE_NAME, true);
+		v = PYRO_SCOPE_NAME;
+	}
+	if (strcmp(v, PYRO_SCOPE_NAME) == 0 &&
+	    !nonempty(pyro_label(lv->v, lv->n, "otel.scope.version")))
+		lvec_set(lv, "otel.scope.version", "v" STARLING_VERSION, true);
 	rc = -ENOMEM;
 
 	/* Keep what goes to the receivers: everything but "__" labels, and
@@ -321,8 +356,8 @@ int pyro_target_new(const struct pyro_config *cfg, const struct pyro_profile_typ
 	buf_str(&url, "://");
 	buf_str(&url, addr);
 	buf_str(&url, prefix);
-	buf_str(&url, pt->path[0] == '/' ? "" : "/");
-	buf_str(&url, pt->path);
+	buf_str(&url, path[0] == '/' ? "" : "/");
+	buf_str(&url, path);
 	build_query(cfg, pt, in, n, &url);
 	if (url.oom)
 		goto out;

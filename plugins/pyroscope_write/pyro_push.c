@@ -152,10 +152,12 @@ static void connect_code(const uint8_t *body, size_t len, char *code, size_t cap
 }
 
 enum pyro_outcome pyro_classify(int error, long status, const char *content_type,
-				const uint8_t *body, size_t len, bool retry_429)
+				const uint8_t *body, size_t len)
 {
-	static const char *const retryable[] = {"deadline_exceeded", "unknown",	  "internal",
-						"unavailable",	     "data_loss", "aborted"};
+	/* Alloy's shouldRetry (internal/component/pyroscope/write/write.go). */
+	static const char *const retryable[] = {
+	    "deadline_exceeded", "unknown", "resource_exhausted", "internal", "unavailable",
+	    "data_loss",	 "aborted"};
 	char code[32];
 
 	if (error)
@@ -168,16 +170,26 @@ enum pyro_outcome pyro_classify(int error, long status, const char *content_type
 			for (size_t i = 0; i < sizeof(retryable) / sizeof(retryable[0]); i++)
 				if (strcmp(code, retryable[i]) == 0)
 					return PYRO_RETRY;
-			if (strcmp(code, "resource_exhausted") == 0)
-				return retry_429 ? PYRO_RETRY : PYRO_DROP;
 			return PYRO_DROP;
 		}
 	}
-	if (status >= 500 || status == 408)
+	/* Without a Connect error body the status decides, through
+	 * connect-go's HTTP-to-code table (protocol_connect.go
+	 * connectHTTPToCode): 400 invalid_argument, 401 unauthenticated, 403
+	 * permission_denied, 404 unimplemented and 412 failed_precondition are
+	 * final; 408 deadline_exceeded, 413/431 resource_exhausted,
+	 * 429/502/503/504 unavailable and every other status (unknown, e.g.
+	 * 500, 405, 409) are retried. */
+	switch (status) {
+	case 400:
+	case 401:
+	case 403:
+	case 404:
+	case 412:
+		return PYRO_DROP;
+	default:
 		return PYRO_RETRY;
-	if (status == 429)
-		return retry_429 ? PYRO_RETRY : PYRO_DROP;
-	return PYRO_DROP;
+	}
 }
 
 int64_t pyro_backoff_ms(unsigned attempt, int64_t min_ms, int64_t max_ms, int64_t retry_after_ms)

@@ -5,10 +5,11 @@
  * bytes) and appends it to a bounded in-memory queue per endpoint; it never
  * blocks on the network. One sender thread per instance drives one HTTP
  * client for all endpoints, with up to PYRO_MAX_IN_FLIGHT requests per
- * endpoint. Transport errors, 5xx, 408 (and 429 when retry_on_http_429) are
- * retried with exponential back-off between min_backoff_period and
- * max_backoff_period, at most max_backoff_retries times (0: forever); other
- * 4xx answers drop the profile. Every drop is counted and logged.
+ * endpoint. Answers are classified as Alloy's connect-go client sees them
+ * (pyro_classify): retryable ones are retried with exponential back-off
+ * between min_backoff_period and max_backoff_period, at most
+ * max_backoff_retries times (0: forever); final refusals (400, 401, 403,
+ * 404, 412) drop the profile. Every drop is counted and logged.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 #include <starling/http.h>
 
@@ -53,7 +53,6 @@ struct endpoint {
 	size_t n_headers;
 	int64_t timeout_ms, min_backoff_ms, max_backoff_ms;
 	int64_t max_retries; /* 0 = forever */
-	bool retry_429;
 	struct starling_http_auth *auth;
 
 	/* Guarded by the instance lock. */
@@ -104,8 +103,6 @@ static const struct starling_config_key endpoint_keys[] = {
     {"max_backoff_period", STARLING_CFG_DURATION, false, "5m", "Longest retry delay"},
     {"max_backoff_retries", STARLING_CFG_INT, false, "10",
      "Retries before a profile is dropped (0: retry forever)"},
-    {"retry_on_http_429", STARLING_CFG_BOOL, false, "true",
-     "Retry when the server rate-limits (HTTP 429)"},
     {"headers", STARLING_CFG_MAP, false, NULL, "Extra HTTP headers of each request"},
     STARLING_HTTP_CONFIG_KEYS,
     {NULL},
@@ -180,8 +177,8 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	else
 		snprintf(why, sizeof(why), "HTTP %ld: %.100s", resp->status,
 			 resp->body_len ? (const char *)resp->body : "");
-	o = pyro_classify(resp->error, resp->status, resp->content_type, resp->body, resp->body_len,
-			  ep->retry_429);
+	o = pyro_classify(resp->error, resp->status, resp->content_type, resp->body,
+			  resp->body_len);
 	if (resp->error == -ECANCELED)
 		o = PYRO_DROP; /* the client is being freed at stop() */
 
@@ -332,37 +329,19 @@ static void *sender_thread(void *arg)
 /* ------------------------------------------------------------------------ */
 /* Receiving (producer threads).                                             */
 
-static void make_id(char *out, size_t cap)
-{
-	uint8_t r[16] = {0};
-
-	/* A random UUID (version 4), as Alloy puts in RawSample.ID. */
-	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
-		uint64_t t = (uint64_t)(uintptr_t)out ^ (uint64_t)random();
-
-		memcpy(r, &t, sizeof(t));
-	}
-	r[6] = (uint8_t)((r[6] & 0x0f) | 0x40);
-	r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);
-	snprintf(out, cap, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-		 r[13], r[14], r[15]);
-}
-
 static int write_receive(void *inst, const struct starling_profile *p)
 {
 	struct pyro_inst *in = inst;
 	uint8_t *body;
 	size_t len, accepted = 0;
 	struct item *it;
-	char id[40];
 	int rc;
 
 	if (!p->data || !p->len)
 		return -EINVAL;
-	make_id(id, sizeof(id));
-	/* Encoded straight behind the item header: one copy of the pprof. */
-	rc = pyro_push_encode(p->labels, p->n_labels, in->ext, in->n_ext, p->data, p->len, id,
+	/* Encoded straight behind the item header: one copy of the pprof.
+	 * RawSample.ID stays empty, as Alloy sends it. */
+	rc = pyro_push_encode(p->labels, p->n_labels, in->ext, in->n_ext, p->data, p->len, NULL,
 			      offsetof(struct item, body), &body, &len);
 	if (rc) {
 		in->api->log(in->self, STARLING_LOG_WARN, "cannot encode a profile: %s",
@@ -497,8 +476,6 @@ static int endpoint_load(struct pyro_inst *in, const starling_config *e, struct 
 		ep->max_backoff_ms = 300000;
 	if (api->config_int(e, "max_backoff_retries", &ep->max_retries))
 		ep->max_retries = 10;
-	ep->retry_429 = true;
-	api->config_bool(e, "retry_on_http_429", &ep->retry_429);
 	if (ep->timeout_ms <= 0 || ep->min_backoff_ms <= 0 ||
 	    ep->max_backoff_ms < ep->min_backoff_ms || ep->max_retries < 0) {
 		snprintf(err, errlen,

@@ -18,7 +18,8 @@
 #define PYRO_PUSH_PATH "/push.v1.PusherService/Push"
 
 /* Encode a push.v1.PushRequest with one RawProfileSeries holding one
- * RawSample (raw_profile = data, ID = id or none):
+ * RawSample (raw_profile = data, ID = id, or none when id is NULL or empty;
+ * pyroscope.write passes none, as Alloy does):
  *   labels = the profile's labels minus every "__" label except __name__
  *   and __delta__, with `ext` (external_labels) overriding same-named ones,
  *   empty values dropped, sorted by name.
@@ -36,13 +37,15 @@ enum pyro_outcome {
 	PYRO_DROP,  /* the server refused it for good */
 };
 
-/* Classify a push answer like Alloy: transport errors, 5xx and 408 are
- * retried, 429 when retry_429, other 4xx dropped. When the body is a
- * Connect error ({"code": "..."}) its code decides: deadline_exceeded,
- * unknown, internal, unavailable, data_loss, aborted retried;
- * resource_exhausted when retry_429. */
+/* Classify a push answer like Alloy's pyroscope.write over connect-go:
+ * transport errors are retried. When the body is a Connect error
+ * ({"code": "..."}) its code decides: deadline_exceeded, unknown,
+ * resource_exhausted, internal, unavailable, data_loss, aborted are
+ * retried, the rest dropped. Otherwise the status is mapped as connect-go
+ * does: 400, 401, 403, 404 and 412 are dropped, every other status
+ * (408, 413, 429, 431, 5xx, other 4xx) retried. */
 enum pyro_outcome pyro_classify(int error, long status, const char *content_type,
-				const uint8_t *body, size_t len, bool retry_429);
+				const uint8_t *body, size_t len);
 
 /* Back-off before attempt `attempt` (1 = first retry): min doubled per
  * attempt, capped at max; a server's Retry-After (>= 0) wins if longer. */

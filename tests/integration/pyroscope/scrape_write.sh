@@ -110,6 +110,14 @@ components = (
                 { *address__ = "127.0.0.1:$ne"; } );
     scrape_interval = "3s";
     forward_to = [ "pyroscope.write.pyro" ]; },
+  { type = "pyroscope.scrape"; name = "delta";
+    targets = ( { *address__ = "127.0.0.1:$prom"; service_name = "delta-prom"; } );
+    scrape_interval = "3s";
+    profiling_config = { process_cpu = { enabled = false; }; memory = { enabled = false; };
+                         goroutine = { enabled = false; }; mutex = { enabled = false; };
+                         block = { enabled = false; };
+                         godeltaprof_memory = { enabled = true; path = "/debug/pprof/heap"; }; };
+    forward_to = [ "pyroscope.write.pyro" ]; },
   { type = "pyroscope.scrape"; name = "bad";
     targets = ( $(badt ok), $(badt e500), $(badt garbage), $(badt octet-garbage) );
     scrape_interval = "2s";
@@ -140,12 +148,31 @@ python3 - "$f" "$prom" <<'PY' || fail "labels of $f"
 import json, sys
 l = json.load(open(sys.argv[1][:-6] + ".json"))["labels"]
 want = {"__name__": "process_cpu", "service_name": "prometheus", "env": "test",
-        "job": "pyroscope.scrape.go", "instance": "127.0.0.1:" + sys.argv[2], "cluster": "it"}
+        "job": "pyroscope.scrape.go", "instance": "127.0.0.1:" + sys.argv[2], "cluster": "it",
+        "otel.scope.name": "com.grafana.alloy/pyroscope.scrape"}
 bad = {k: (l.get(k), v) for k, v in want.items() if l.get(k) != v}
 extra = [k for k in l if k.startswith("__") and k != "__name__"]
 if bad or extra:
     sys.exit("labels %s: wrong %s, extra %s" % (l, bad, extra))
 PY
+# --- a godeltaprof profile arrives under the standard name, as Alloy sends it
+# (scrape/target.go NewTarget), without __delta__ (the server side made the
+# delta). Prometheus serves no godeltaprof endpoint, so its heap profile
+# stands in through the type's path.
+wait_true 20 have service_name=delta-prom __name__=memory ||
+	fail "no godeltaprof_memory profile sent as memory"
+f=$(profiles service_name=delta-prom | head -1)
+python3 - "$f" <<'PY' || fail "labels of the godeltaprof profile $f"
+import json, sys
+l = json.load(open(sys.argv[1][:-6] + ".json"))["labels"]
+if l.get("__name__") != "memory" or "__delta__" in l or \
+        l.get("otel.scope.name") != "com.grafana.alloy/pyroscope.scrape" or \
+        not l.get("otel.scope.version", "").startswith("v"):
+    sys.exit("labels %s" % l)
+PY
+[ -z "$(profiles service_name=delta-prom __name__=godeltaprof_memory)" ] ||
+	fail "a profile was sent as godeltaprof_memory"
+
 check_type() { # NAME SAMPLE_TYPE_REGEX
 	local f out
 	f=$(profiles service_name=prometheus __name__=$1 | tail -1)

@@ -78,7 +78,8 @@ static void test_target_labels_and_urls(void)
 	CU_ASSERT_PTR_NULL(pyro_label(t->labels, t->n_labels, "__address__"));
 	CU_ASSERT_PTR_NULL(pyro_label(t->labels, t->n_labels, "__meta_kubernetes_namespace"));
 	CU_ASSERT_PTR_NULL(pyro_label(t->labels, t->n_labels, "__tmp"));
-	CU_ASSERT_EQUAL(t->n_labels, 5); /* __name__ env instance job service_name */
+	/* __name__ env instance job otel.scope.name otel.scope.version service_name */
+	CU_ASSERT_EQUAL(t->n_labels, 7);
 	for (size_t i = 1; i < t->n_labels; i++)
 		CU_ASSERT_TRUE(strcmp(t->labels[i - 1].name, t->labels[i].name) < 0);
 	/* delta profiles may run for timeout + interval - 1s */
@@ -141,6 +142,63 @@ static void test_target_overrides(void)
 	CU_ASSERT_EQUAL(pyro_target_new(&c, &mem, noaddr, 1, &t, err, sizeof(err)), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "__address__"));
 	CU_ASSERT_EQUAL(pyro_target_new(&c, &mem, url, 1, &t, err, sizeof(err)), -EINVAL);
+}
+
+/* What Alloy does that differed before (issue 10), after
+ * internal/component/pyroscope/scrape/target.go: godeltaprof profiles keep
+ * the standard names, a target's __profile_path__ wins, and the component's
+ * params override a target's __param_ labels of the same name. */
+static void test_target_alloy_rules(void)
+{
+	static const struct pyro_profile_type dmem = {"godeltaprof_memory",
+						      "/debug/pprof/delta_heap", true, false};
+	static const struct pyro_profile_type dmutex = {"godeltaprof_mutex",
+							"/debug/pprof/delta_mutex", true, false};
+	static const struct pyro_profile_type dblock = {"godeltaprof_block",
+							"/debug/pprof/delta_block", true, false};
+	struct pyro_config c = base_cfg();
+	struct starling_scrape_param params[] = {{"gc", "0"}};
+	struct pyro_target *t;
+	char err[256];
+	const struct starling_label plain[] = {{"__address__", "h:6060"}};
+	const struct starling_label custom[] = {{"__address__", "h:6060"},
+						{"__profile_path__", "/custom/heap"},
+						{"__param_gc", "1"},
+						{"__param_x", "y"}};
+
+	CU_ASSERT_EQUAL_FATAL(pyro_target_new(&c, &dmem, plain, 1, &t, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "__name__"), "memory");
+	CU_ASSERT_STRING_EQUAL(t->url, "http://h:6060/debug/pprof/delta_heap");
+	CU_ASSERT_PTR_NULL(pyro_label(t->labels, t->n_labels, "__delta__"));
+	pyro_target_free(t);
+	CU_ASSERT_EQUAL_FATAL(pyro_target_new(&c, &dmutex, plain, 1, &t, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "__name__"), "mutex");
+	pyro_target_free(t);
+	CU_ASSERT_EQUAL_FATAL(pyro_target_new(&c, &dblock, plain, 1, &t, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "__name__"), "block");
+	pyro_target_free(t);
+
+	c.params = params;
+	c.n_params = 1;
+	CU_ASSERT_EQUAL_FATAL(pyro_target_new(&c, &mem, custom, 4, &t, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(t->url, "http://h:6060/custom/heap?gc=0&x=y");
+	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "__name__"), "memory");
+	/* Scope labels as Alloy's AddScopeLabels fills them. */
+	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "otel.scope.name"),
+			       "com.grafana.alloy/pyroscope.scrape");
+	CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "otel.scope.version"),
+			       "v" STARLING_VERSION);
+	pyro_target_free(t);
+	{
+		const struct starling_label own[] = {{"__address__", "h:6060"},
+						     {"otel.scope.name", "my.scope"}};
+
+		CU_ASSERT_EQUAL_FATAL(pyro_target_new(&c, &mem, own, 2, &t, err, sizeof(err)), 0);
+		CU_ASSERT_STRING_EQUAL(pyro_label(t->labels, t->n_labels, "otel.scope.name"),
+				       "my.scope");
+		CU_ASSERT_PTR_NULL(pyro_label(t->labels, t->n_labels, "otel.scope.version"));
+		pyro_target_free(t);
+	}
 }
 
 static void test_validate(void)
@@ -772,6 +830,7 @@ int main(void)
 	CU_add_test(s, "service_name_inference", test_service_name);
 	CU_add_test(s, "target_labels_and_urls", test_target_labels_and_urls);
 	CU_add_test(s, "target_overrides", test_target_overrides);
+	CU_add_test(s, "target_alloy_rules", test_target_alloy_rules);
 	CU_add_test(s, "validate_response", test_validate);
 	CU_add_test(s, "config", test_config);
 	CU_add_test(s, "client_delta", test_delta);

@@ -201,27 +201,39 @@ static void test_classify(void)
 	const uint8_t inval[] = "{\"code\": \"invalid_argument\"}";
 	const uint8_t exh[] = "{\"code\":\"resource_exhausted\"}";
 
-	CU_ASSERT_EQUAL(pyro_classify(0, 200, "application/proto", NULL, 0, true), PYRO_SENT);
-	CU_ASSERT_EQUAL(pyro_classify(-ECONNREFUSED, 0, NULL, NULL, 0, true), PYRO_RETRY);
-	CU_ASSERT_EQUAL(pyro_classify(-ETIMEDOUT, 0, NULL, NULL, 0, true), PYRO_RETRY);
-	CU_ASSERT_EQUAL(pyro_classify(0, 503, NULL, NULL, 0, true), PYRO_RETRY);
-	CU_ASSERT_EQUAL(pyro_classify(0, 500, "text/plain", (const uint8_t *)"x", 1, true),
-			PYRO_RETRY);
-	CU_ASSERT_EQUAL(pyro_classify(0, 408, NULL, NULL, 0, false), PYRO_RETRY);
-	CU_ASSERT_EQUAL(pyro_classify(0, 429, NULL, NULL, 0, true), PYRO_RETRY);
-	CU_ASSERT_EQUAL(pyro_classify(0, 429, NULL, NULL, 0, false), PYRO_DROP);
-	CU_ASSERT_EQUAL(pyro_classify(0, 400, NULL, NULL, 0, true), PYRO_DROP);
-	CU_ASSERT_EQUAL(pyro_classify(0, 401, NULL, NULL, 0, true), PYRO_DROP);
-	CU_ASSERT_EQUAL(pyro_classify(0, 404, NULL, NULL, 0, true), PYRO_DROP);
+	CU_ASSERT_EQUAL(pyro_classify(0, 200, "application/proto", NULL, 0), PYRO_SENT);
+	CU_ASSERT_EQUAL(pyro_classify(-ECONNREFUSED, 0, NULL, NULL, 0), PYRO_RETRY);
+	CU_ASSERT_EQUAL(pyro_classify(-ETIMEDOUT, 0, NULL, NULL, 0), PYRO_RETRY);
+	/* Statuses without a Connect error body go through connect-go's
+	 * connectHTTPToCode (protocol_connect.go) and then Alloy's shouldRetry
+	 * (internal/component/pyroscope/write/write.go). */
+	CU_ASSERT_EQUAL(pyro_classify(0, 503, NULL, NULL, 0), PYRO_RETRY); /* unavailable */
+	CU_ASSERT_EQUAL(pyro_classify(0, 502, NULL, NULL, 0), PYRO_RETRY); /* unavailable */
+	CU_ASSERT_EQUAL(pyro_classify(0, 500, "text/plain", (const uint8_t *)"x", 1),
+			PYRO_RETRY);					   /* unknown */
+	CU_ASSERT_EQUAL(pyro_classify(0, 408, NULL, NULL, 0), PYRO_RETRY); /* deadline_exceeded */
+	CU_ASSERT_EQUAL(pyro_classify(0, 413, NULL, NULL, 0), PYRO_RETRY); /* resource_exhausted */
+	CU_ASSERT_EQUAL(pyro_classify(0, 431, NULL, NULL, 0), PYRO_RETRY); /* resource_exhausted */
+	CU_ASSERT_EQUAL(pyro_classify(0, 429, NULL, NULL, 0), PYRO_RETRY); /* unavailable */
+	CU_ASSERT_EQUAL(pyro_classify(0, 405, NULL, NULL, 0), PYRO_RETRY); /* unknown */
+	CU_ASSERT_EQUAL(pyro_classify(0, 409, NULL, NULL, 0), PYRO_RETRY); /* unknown */
+	CU_ASSERT_EQUAL(pyro_classify(0, 400, NULL, NULL, 0), PYRO_DROP);  /* invalid_argument */
+	CU_ASSERT_EQUAL(pyro_classify(0, 401, NULL, NULL, 0), PYRO_DROP);  /* unauthenticated */
+	CU_ASSERT_EQUAL(pyro_classify(0, 403, NULL, NULL, 0), PYRO_DROP);  /* permission_denied */
+	CU_ASSERT_EQUAL(pyro_classify(0, 404, NULL, NULL, 0), PYRO_DROP);  /* unimplemented */
+	CU_ASSERT_EQUAL(pyro_classify(0, 412, NULL, NULL, 0), PYRO_DROP);  /* failed_precondition */
 	/* a Connect error code decides over the status */
-	CU_ASSERT_EQUAL(pyro_classify(0, 503, "application/json", unav, sizeof(unav) - 1, true),
+	CU_ASSERT_EQUAL(pyro_classify(0, 503, "application/json", unav, sizeof(unav) - 1),
 			PYRO_RETRY);
-	CU_ASSERT_EQUAL(pyro_classify(0, 400, "application/json", inval, sizeof(inval) - 1, true),
+	CU_ASSERT_EQUAL(pyro_classify(0, 400, "application/json", inval, sizeof(inval) - 1),
 			PYRO_DROP);
 	CU_ASSERT_EQUAL(pyro_classify(0, 409, "application/json",
-				      (const uint8_t *)"{\"code\":\"aborted\"}", 18, true),
+				      (const uint8_t *)"{\"code\":\"aborted\"}", 18),
 			PYRO_RETRY);
-	CU_ASSERT_EQUAL(pyro_classify(0, 429, "application/json", exh, sizeof(exh) - 1, false),
+	CU_ASSERT_EQUAL(pyro_classify(0, 429, "application/json", exh, sizeof(exh) - 1),
+			PYRO_RETRY);
+	CU_ASSERT_EQUAL(pyro_classify(0, 500, "application/json",
+				      (const uint8_t *)"{\"code\":\"permission_denied\"}", 29),
 			PYRO_DROP);
 }
 
@@ -436,7 +448,9 @@ static void test_push_shape_and_labels(void)
 	CU_ASSERT_STRING_EQUAL(dlabel(&last, "__name__"), "memory");
 	CU_ASSERT_STRING_EQUAL(dlabel(&last, "cluster"), "c1");
 	CU_ASSERT_EQUAL(last.raw_len, 6);
-	CU_ASSERT_EQUAL(strlen(last.id), 36); /* a UUID */
+	/* RawSample.ID is sent empty, as Alloy does (pyroscope/write/write.go
+	 * fills only RawProfile). */
+	CU_ASSERT_EQUAL(strlen(last.id), 0);
 	pthread_mutex_unlock(&rx_lock);
 	CU_ASSERT_TRUE(metric(&t, "pyroscope_write_sent_bytes_total", NULL) > 6);
 	finish(&t);
