@@ -415,31 +415,99 @@ static bool same_input(const struct scrape_target *a, const struct scrape_target
 	return true;
 }
 
-/* The scrape targets of the merged list tl. A bad inline target is a
- * config error (-EINVAL, "file:line: target N: why" in err); a bad
- * discovered one (no __address__, say) is dropped: *dropped counts them and
- * err gets the first reason. Identical targets are scraped once, as
- * Prometheus does. Sorted by phase. */
+/* A list entry to match: its labels (sorted, as a target's input) and
+ * their hash (the target's identity). */
+struct probe {
+	const struct starling_label *l;
+	size_t n;
+};
+
+static bool same_labels(const struct scrape_target *t, const struct probe *p)
+{
+	if (t->n_input != p->n)
+		return false;
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(t->input[i].name, p->l[i].name) ||
+		    strcmp(t->input[i].value, p->l[i].value))
+			return false;
+	return true;
+}
+
+static bool eq_target(const void *item, const void *arg)
+{
+	return same_labels(item, arg);
+}
+
+/* Items that are slots of an array of targets. */
+static bool eq_slot(const void *item, const void *arg)
+{
+	return same_input(*(struct scrape_target *const *)item, arg);
+}
+
+static bool eq_slot_labels(const void *item, const void *arg)
+{
+	return same_labels(*(struct scrape_target *const *)item, arg);
+}
+
+struct built {
+	struct scrape_target *t;
+	bool reused;
+};
+
+static int built_cmp(const void *a, const void *b)
+{
+	const struct built *x = a, *y = b;
+
+	return phase_cmp(&x->t, &y->t);
+}
+
+/* The scrape targets of the merged list tl, in phase order. Entries equal
+ * to one of the current targets `cur` reuse it (its series cache, slot and
+ * status go on): reused[i] says so for out[i] and cur_kept[j] for cur[j]
+ * (cur is only read, so this runs without the lock). Identical entries are
+ * scraped once, as Prometheus does. A bad inline target is a config error
+ * (-EINVAL, "file:line: target N: why" in err); a bad discovered one (no
+ * __address__, say) is dropped: *dropped counts them and err gets the first
+ * reason. */
 static int targets_build(const struct scrape_config *c, const struct starling_target_list *tl,
-			 struct scrape_target ***out, size_t *n_out, size_t *dropped, char *err,
-			 size_t errlen)
+			 struct scrape_target *const *cur, size_t n_cur, bool *cur_kept,
+			 struct scrape_target ***out, bool **reused_out, size_t *n_out,
+			 size_t *dropped, char *err, size_t errlen)
 {
 	size_t n = starling_target_list_count(tl), k = 0, n_inline = 0;
 	struct scrape_target **v = calloc(n ? n : 1, sizeof(*v));
+	bool *reused = calloc(n ? n : 1, sizeof(*reused));
+	struct starling_scrape_index seen = {0}, old = {0};
 	char msg[256];
 	int rc = 0;
 
 	*dropped = 0;
-	if (!v)
-		return -ENOMEM;
+	if (!v || !reused || starling_scrape_index_init(&seen, n) ||
+	    starling_scrape_index_init(&old, n_cur)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t j = 0; j < n_cur; j++)
+		starling_scrape_index_add(&old, cur[j]->identity, (void *)&cur[j]);
 	for (size_t i = 0; i < n; i++) {
 		const struct starling_target *in = starling_target_list_get(tl, i);
+		struct probe p = {in->labels, in->n_labels};
+		uint64_t id = starling_labels_hash(in->labels, in->n_labels);
 		bool is_inline;
 		const char *origin = starling_target_list_origin(tl, i, &is_inline);
-		struct scrape_target *t;
-		bool dup = false;
+		struct scrape_target *t, *const *slot;
 
 		n_inline += is_inline;
+		if (starling_scrape_index_find(&seen, id, eq_target, &p, false))
+			continue;
+		slot = starling_scrape_index_find(&old, id, eq_slot_labels, &p, true);
+		if (slot) {
+			cur_kept[slot - cur] = true;
+			reused[k] = true;
+			v[k++] = *slot;
+			starling_scrape_index_add(&seen, id, *slot);
+			continue;
+		}
 		rc = scrape_target_new(c, in->labels, in->n_labels, &t, msg, sizeof(msg));
 		if (rc == -EINVAL && !is_inline) {
 			if (!(*dropped)++)
@@ -452,20 +520,43 @@ static int targets_build(const struct scrape_config *c, const struct starling_ta
 				 rc == -EINVAL ? msg : strerror(-rc));
 			break;
 		}
-		for (size_t j = 0; j < k && !dup; j++)
-			dup = same_input(v[j], t);
-		if (dup) {
-			scrape_target_free(t);
-			continue;
-		}
+		starling_scrape_index_add(&seen, id, t);
 		v[k++] = t;
 	}
+out:
+	starling_scrape_index_free(&seen);
+	starling_scrape_index_free(&old);
 	if (rc) {
-		targets_free(v, k);
+		for (size_t i = 0; i < k; i++)
+			if (!reused[i])
+				scrape_target_free(v[i]);
+		free(v);
+		free(reused);
 		return rc;
 	}
-	qsort(v, k, sizeof(*v), phase_cmp);
+	/* phase order, reused[] following its target */
+	{
+		struct built *b = malloc((k ? k : 1) * sizeof(*b));
+
+		if (!b) {
+			for (size_t i = 0; i < k; i++)
+				if (!reused[i])
+					scrape_target_free(v[i]);
+			free(v);
+			free(reused);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < k; i++)
+			b[i] = (struct built){v[i], reused[i]};
+		qsort(b, k, sizeof(*b), built_cmp);
+		for (size_t i = 0; i < k; i++) {
+			v[i] = b[i].t;
+			reused[i] = b[i].reused;
+		}
+		free(b);
+	}
 	*out = v;
+	*reused_out = reused;
 	*n_out = k;
 	return 0;
 }
@@ -609,6 +700,7 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 	struct scrape_inst *in = calloc(1, sizeof(*in));
 	char err[512] = "";
 	size_t dropped;
+	bool *reused = NULL;
 	int rc;
 
 	if (!in)
@@ -622,8 +714,9 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 		rc = starling_target_list_new(api, api->config_lookup(cfg, "targets"), &in->tl, err,
 					      sizeof(err));
 	if (!rc)
-		rc = targets_build(in->cfg, in->tl, &in->targets, &in->n_targets, &dropped, err,
-				   sizeof(err));
+		rc = targets_build(in->cfg, in->tl, NULL, 0, NULL, &in->targets, &reused,
+				   &in->n_targets, &dropped, err, sizeof(err));
+	free(reused);
 	if (rc) {
 		api->log(self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
 		inst_free(in);
@@ -698,62 +791,67 @@ static void scrape_destroy(void *inst)
 
 /* Follow a new list of targets in place, like Prometheus' scrapePool.sync
  * (scrape/scrape.go): targets are matched by their input labels; kept ones
- * keep their series cache and slots, new ones start at their next slot,
- * vanished ones get staleness markers at their next slot (end-of-run
- * staleness) unless they come back before it. Takes nt. */
-static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, size_t nn)
+ * (reused by targets_build) keep their series cache and slots, new ones
+ * start at their next slot, vanished ones get staleness markers at their
+ * next slot (end-of-run staleness) unless they come back before it. Takes
+ * nt and reused. */
+static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, bool *reused, size_t nn,
+			const bool *cur_kept)
 {
 	struct scrape_target **ret;
-	size_t kept = 0, removed = 0;
+	struct starling_scrape_index gone = {0};
+	size_t kept = 0, removed = 0, w = 0;
 	int64_t now = in->api->now_ms();
 
 	pthread_mutex_lock(&in->lock);
 	ret = realloc(in->retired, (in->n_retired + in->n_targets + 1) * sizeof(*ret));
-	if (!ret) {
+	if (ret)
+		in->retired = ret;
+	if (!ret || starling_scrape_index_init(&gone, in->n_retired)) {
 		pthread_mutex_unlock(&in->lock);
-		targets_free(nt, nn);
+		for (size_t i = 0; i < nn; i++)
+			if (!reused[i])
+				scrape_target_free(nt[i]);
+		free(nt);
+		free(reused);
 		return -ENOMEM;
 	}
-	in->retired = ret;
+	for (size_t j = 0; j < in->n_retired; j++)
+		starling_scrape_index_add(&gone, in->retired[j]->identity, &in->retired[j]);
 	for (size_t i = 0; i < nn; i++) {
-		nt[i]->next_due_ms =
-		    starling_scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
-		for (size_t j = 0; j < in->n_targets; j++) {
-			struct scrape_target *old = in->targets[j];
+		struct scrape_target **slot, *old;
 
-			if (old && same_input(old, nt[i])) {
-				scrape_target_free(nt[i]);
-				nt[i] = old;
-				in->targets[j] = NULL;
-				kept++;
-				break;
-			}
-		}
-		if (nt[i]->owner)
+		if (reused[i]) {
+			kept++;
 			continue;
-		/* removed and given back before its staleness markers went
-		 * out: it simply carries on */
-		for (size_t j = 0; j < in->n_retired; j++) {
-			struct scrape_target *old = in->retired[j];
-
-			if (same_input(old, nt[i])) {
-				scrape_target_free(nt[i]);
-				old->state = TARGET_ACTIVE;
-				old->next_due_ms = old->retire_ms;
-				if (old->owned)
-					in->owned++;
-				nt[i] = old;
-				in->retired[j] = in->retired[--in->n_retired];
-				kept++;
-				break;
-			}
 		}
 		nt[i]->owner = in;
+		nt[i]->next_due_ms =
+		    starling_scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
+		/* removed and given back before its staleness markers went
+		 * out: it simply carries on */
+		slot = starling_scrape_index_find(&gone, nt[i]->identity, eq_slot, nt[i], true);
+		if (!slot)
+			continue;
+		old = *slot;
+		scrape_target_free(nt[i]);
+		old->state = TARGET_ACTIVE;
+		old->next_due_ms = old->retire_ms;
+		if (old->owned)
+			in->owned++;
+		nt[i] = old;
+		*slot = NULL;
+		kept++;
 	}
+	starling_scrape_index_free(&gone);
+	for (size_t j = 0; j < in->n_retired; j++)
+		if (in->retired[j])
+			in->retired[w++] = in->retired[j];
+	in->n_retired = w;
 	for (size_t j = 0; j < in->n_targets; j++) {
 		struct scrape_target *old = in->targets[j];
 
-		if (!old)
+		if (cur_kept[j])
 			continue;
 		old->state = TARGET_RETIRED;
 		old->retire_ms = old->next_due_ms;
@@ -767,6 +865,7 @@ static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, size_
 	in->n_targets = nn;
 	reset_cursor(in);
 	pthread_mutex_unlock(&in->lock);
+	free(reused);
 	in->api->metric_set(in->m.targets, (double)nn);
 	in->api->log(in->self, STARLING_LOG_INFO,
 		     "targets updated: %zu kept, %zu added, %zu removed", kept, nn - kept, removed);
@@ -780,16 +879,23 @@ static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, size_
 static int targets_refresh(struct scrape_inst *in)
 {
 	struct scrape_target **nt = NULL;
+	bool *reused = NULL, *cur_kept = calloc(in->n_targets + 1, sizeof(*cur_kept));
 	size_t nn = 0, dropped = 0;
 	char err[512] = "";
-	int rc = targets_build(in->cfg, in->tl, &nt, &nn, &dropped, err, sizeof(err));
+	int rc = cur_kept ? 0 : -ENOMEM;
 
+	if (!rc)
+		rc = targets_build(in->cfg, in->tl, in->targets, in->n_targets, cur_kept, &nt,
+				   &reused, &nn, &dropped, err, sizeof(err));
 	if (rc) {
 		in->api->log(in->self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
+		free(cur_kept);
 		return rc;
 	}
 	starling_scrape_note_dropped(in->api, in->self, &in->m, dropped, err);
-	return targets_sync(in, nt, nn);
+	rc = targets_sync(in, nt, reused, nn, cur_kept);
+	free(cur_kept);
+	return rc;
 }
 
 /* A change of `targets` alone is applied in place (targets_sync); the

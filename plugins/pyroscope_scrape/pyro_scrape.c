@@ -20,6 +20,8 @@
 #include <starling/scrape_pool.h>
 #include <starling/target_set.h>
 
+#include <xxhash.h>
+
 #include "pyro_scrape.h"
 
 struct pyro_inst {
@@ -687,6 +689,16 @@ static bool same_unit(const struct pyro_target *a, const struct pyro_target *b)
 	return true;
 }
 
+static bool eq_unit_slot(const void *item, const void *arg)
+{
+	return same_unit(*(struct pyro_target *const *)item, arg);
+}
+
+static uint64_t unit_hash(const struct pyro_target *t)
+{
+	return t->key ^ XXH3_64bits(t->url, strlen(t->url));
+}
+
 /* Follow a new list of units in place (as prometheus.scrape follows
  * Prometheus' scrapePool.sync): kept units keep their slot and client-side
  * delta state, new ones start at their next slot, vanished ones are dropped
@@ -694,33 +706,37 @@ static bool same_unit(const struct pyro_target *a, const struct pyro_target *b)
 static int targets_sync(struct pyro_inst *in, struct pyro_target **nt, size_t nn)
 {
 	struct pyro_target **ret;
+	struct starling_scrape_index cur;
 	size_t kept = 0, removed = 0;
 	int64_t now = in->api->now_ms();
 
 	pthread_mutex_lock(&in->lock);
 	ret = realloc(in->retired, (in->n_retired + in->n_targets + 1) * sizeof(*ret));
-	if (!ret) {
+	if (ret)
+		in->retired = ret;
+	if (!ret || starling_scrape_index_init(&cur, in->n_targets)) {
 		pthread_mutex_unlock(&in->lock);
 		targets_free(nt, nn);
 		return -ENOMEM;
 	}
-	in->retired = ret;
+	for (size_t j = 0; j < in->n_targets; j++)
+		starling_scrape_index_add(&cur, unit_hash(in->targets[j]), &in->targets[j]);
 	for (size_t i = 0; i < nn; i++) {
+		struct pyro_target **slot;
+
 		nt[i]->next_due_ms =
 		    starling_scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
-		for (size_t j = 0; j < in->n_targets; j++) {
-			struct pyro_target *old = in->targets[j];
-
-			if (old && same_unit(old, nt[i])) {
-				pyro_target_free(nt[i]);
-				nt[i] = old;
-				in->targets[j] = NULL;
-				kept++;
-				break;
-			}
+		slot =
+		    starling_scrape_index_find(&cur, unit_hash(nt[i]), eq_unit_slot, nt[i], true);
+		if (slot) {
+			pyro_target_free(nt[i]);
+			nt[i] = *slot;
+			*slot = NULL;
+			kept++;
 		}
 		nt[i]->owner = in;
 	}
+	starling_scrape_index_free(&cur);
 	for (size_t j = 0; j < in->n_targets; j++) {
 		struct pyro_target *old = in->targets[j];
 

@@ -332,3 +332,61 @@ void starling_scrape_finish(struct scrape_ctx *ctx, struct scrape_target *t,
 	rc = scrape_complete(ctx, t, resp, lock, &st);
 	starling_scrape_account(ctx->api, ctx->self, m, t, rc, &st);
 }
+
+/* ---- index ---------------------------------------------------------------- */
+
+static char gone_marker;
+#define GONE ((void *)&gone_marker)
+
+int starling_scrape_index_init(struct starling_scrape_index *ix, size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * n + 1)
+		cap *= 2;
+	ix->keys = calloc(cap, sizeof(*ix->keys));
+	ix->items = calloc(cap, sizeof(*ix->items));
+	ix->cap = cap;
+	if (!ix->keys || !ix->items) {
+		starling_scrape_index_free(ix);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void starling_scrape_index_free(struct starling_scrape_index *ix)
+{
+	free(ix->keys);
+	free(ix->items);
+	ix->keys = NULL;
+	ix->items = NULL;
+	ix->cap = 0;
+}
+
+void starling_scrape_index_add(struct starling_scrape_index *ix, uint64_t key, void *item)
+{
+	size_t i = (size_t)key & (ix->cap - 1);
+
+	while (ix->items[i])
+		i = (i + 1) & (ix->cap - 1);
+	ix->keys[i] = key;
+	ix->items[i] = item;
+}
+
+void *starling_scrape_index_find(struct starling_scrape_index *ix, uint64_t key,
+				 bool (*eq)(const void *item, const void *arg), const void *arg,
+				 bool take)
+{
+	if (!ix->cap)
+		return NULL;
+	for (size_t i = (size_t)key & (ix->cap - 1); ix->items[i]; i = (i + 1) & (ix->cap - 1)) {
+		void *it = ix->items[i];
+
+		if (it == GONE || ix->keys[i] != key || !eq(it, arg))
+			continue;
+		if (take)
+			ix->items[i] = GONE;
+		return it;
+	}
+	return NULL;
+}

@@ -129,6 +129,27 @@ void starling_scrape_note_dropped(const struct starling_host_api *api, starling_
 				  const struct starling_scrape_metrics *m, size_t dropped,
 				  const char *first_reason);
 
+/* An index of items by a 64-bit hash (open addressing), so that following
+ * a new target list matches it against the current one in O(n) instead of
+ * comparing every pair. Items are the caller's; equal keys may repeat
+ * (collisions are told apart by eq()). */
+struct starling_scrape_index {
+	uint64_t *keys;
+	void **items; /* NULL: empty; STARLING_SCRAPE_INDEX_GONE: taken */
+	size_t cap;
+};
+
+/* Room for n items; returns 0 or -ENOMEM. */
+int starling_scrape_index_init(struct starling_scrape_index *ix, size_t n);
+void starling_scrape_index_free(struct starling_scrape_index *ix);
+/* Add item under key (at most n items in all). */
+void starling_scrape_index_add(struct starling_scrape_index *ix, uint64_t key, void *item);
+/* The first item under key with eq(item, arg) true, or NULL; `take`
+ * removes it from the index. */
+void *starling_scrape_index_find(struct starling_scrape_index *ix, uint64_t key,
+				 bool (*eq)(const void *item, const void *arg), const void *arg,
+				 bool take);
+
 /* --- the Prometheus engine (<starling/scrape.h>) ------------------------- */
 
 struct scrape_ctx;
