@@ -1,5 +1,5 @@
 /*
- * `starling check-metrics [--format auto|prometheus|openmetrics] [--lenient] [FILE|-]`
+ * `starling check-metrics [--format auto|prometheus|openmetrics|protobuf] [--lenient] [FILE|-]`
  *
  * Runs the SDK exposition parser over a document. OpenMetrics is checked in
  * strict mode (the whole specification) unless --lenient asks for the rules
@@ -18,7 +18,7 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: starling check-metrics [--format auto|prometheus|openmetrics] "
+	fprintf(f, "usage: starling check-metrics [--format auto|prometheus|openmetrics|protobuf] "
 		   "[--lenient] [FILE|-]\n"
 		   "  Exit 0 when the exposition is valid, 1 with LINE:COL: message for the\n"
 		   "  first error, 2 on usage or I/O errors. auto = OpenMetrics when the\n"
@@ -69,7 +69,12 @@ static int check(const char *name, const char *buf, size_t len, enum starling_ex
 		 bool lenient)
 {
 	unsigned flags = lenient ? 0 : STARLING_EXPO_STRICT;
-	struct starling_expo_parser *p = starling_expo_parser_new(fmt, flags);
+	size_t native = 0;
+	struct starling_expo_parser *p;
+
+	if (fmt == STARLING_EXPO_PROTOBUF)
+		flags |= STARLING_EXPO_NATIVE_HISTOGRAMS | STARLING_EXPO_CLASSIC_HISTOGRAMS;
+	p = starling_expo_parser_new(fmt, flags);
 	struct starling_expo_event ev;
 	struct starling_lset ls;
 	size_t samples = 0, meta = 0;
@@ -85,16 +90,34 @@ static int check(const char *name, const char *buf, size_t len, enum starling_ex
 		const char *err = NULL;
 		int lrc;
 
-		if (rc != STARLING_EXPO_SAMPLE) {
+		if (rc != STARLING_EXPO_SAMPLE && rc != STARLING_EXPO_HISTOGRAM) {
 			meta++;
 			continue;
 		}
-		samples++;
+		if (rc == STARLING_EXPO_HISTOGRAM)
+			native++;
+		else
+			samples++;
+		for (size_t i = 0; i < ev.n_exemplars; i++) {
+			if (starling_expo_exemplar_labels(ev.exemplars[i].labels,
+							  ev.exemplars[i].labels_len, &ls, &err)) {
+				fprintf(stderr, "%u:1: exemplar: %s\n", ev.line, err);
+				ret = 1;
+				goto out;
+			}
+		}
 		lrc = starling_expo_series_labels(ev.series, ev.series_len, fmt, &ls, &err);
 		if (lrc == -ENOMEM) {
 			fprintf(stderr, "check-metrics: out of memory\n");
 			ret = 2;
 			goto out;
+		}
+		if (lrc == -EILSEQ) {
+			fprintf(stderr,
+				"%u:1: warning: NUL byte in a label value (the scraper drops this "
+				"series)\n",
+				ev.line);
+			continue;
 		}
 		if (lrc) {
 			/* Column of the series start (after any leading blanks). */
@@ -113,6 +136,12 @@ static int check(const char *name, const char *buf, size_t len, enum starling_ex
 
 		fprintf(stderr, "%u:%u: %s\n", e.line, e.col, e.msg);
 		ret = 1;
+		goto out;
+	}
+	if (fmt == STARLING_EXPO_PROTOBUF) {
+		printf("%s: valid protobuf exposition: %zu samples, %zu native histograms, %zu "
+		       "metadata entries\n",
+		       name, samples, native, meta);
 		goto out;
 	}
 	printf("%s: valid %s%s: %zu samples, %zu metadata lines\n", name,
@@ -163,9 +192,10 @@ int cmd_check_metrics(int argc, char **argv)
 		}
 	}
 	if (strcmp(format, "auto") != 0 && strcmp(format, "prometheus") != 0 &&
-	    strcmp(format, "openmetrics") != 0) {
+	    strcmp(format, "openmetrics") != 0 && strcmp(format, "protobuf") != 0) {
 		fprintf(stderr,
-			"check-metrics: unknown format \"%s\" (auto, prometheus, openmetrics)\n",
+			"check-metrics: unknown format \"%s\" (auto, prometheus, openmetrics, "
+			"protobuf)\n",
 			format);
 		return 2;
 	}
@@ -190,6 +220,8 @@ int cmd_check_metrics(int argc, char **argv)
 		fmt = STARLING_EXPO_PROMETHEUS;
 	else if (strcmp(format, "openmetrics") == 0)
 		fmt = STARLING_EXPO_OPENMETRICS;
+	else if (strcmp(format, "protobuf") == 0)
+		fmt = STARLING_EXPO_PROTOBUF;
 	else
 		fmt = starling_expo_detect(buf, len);
 	rc = check(path, buf, len, fmt, lenient);

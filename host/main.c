@@ -54,7 +54,7 @@ static void usage(FILE *f)
 	fputs("usage:\n"
 	      "  starling run [--config FILE] [flags]\n"
 	      "  starling check-config FILE [flags]\n"
-	      "  starling check-metrics [--format auto|prometheus|openmetrics] [FILE|-]\n"
+	      "  starling check-metrics [--format auto|prometheus|openmetrics|protobuf] [FILE|-]\n"
 	      "  starling plugins list [--plugins-dir DIR]\n"
 	      "  starling plugins describe TYPE [--plugins-dir DIR]\n"
 	      "  starling version\n"

@@ -4,8 +4,9 @@
  *
  *   operator_gen.c        Kubernetes objects -> scrape jobs and target label
  *                         sets (Prometheus Operator / Alloy config generation
- *                         and Prometheus kubernetes_sd meta labels); pure
- *   operator_component.c  config, list+watch of the API server, scraping
+ *                         over the SDK's kubernetes_sd meta labels); pure
+ *   operator_component.c  config, list+watch (the SDK Kubernetes client),
+ *                         scraping
  *
  * The scraping itself is the SDK's scrape engine (<starling/scrape.h>, which
  * prometheus.scrape uses too): each monitor endpoint becomes one struct
@@ -19,6 +20,7 @@
 #include <stdint.h>
 
 #include <cJSON.h>
+#include <starling/k8s.h>
 #include <starling/relabel.h>
 
 #include <starling/scrape.h>
@@ -28,48 +30,18 @@ enum op_kind {
 	OP_SERVICE_MONITORS,
 };
 
-/* Objects of one resource collection, keyed by namespace/name. `src` tags
- * the watch an object came from, so that a re-list of one watch replaces
- * only its own objects. */
-struct op_item {
-	cJSON *obj;
-	int src;
-	uint64_t hash; /* of namespace and name */
-};
-
-/* Items in an array (iterate v[0..n)), indexed by an open-addressing
- * table of item positions + 1 (0 = empty slot). */
-struct op_store {
-	struct op_item *v;
-	size_t n, cap;
-	uint32_t *slots;
-	size_t n_slots; /* power of two, or 0 */
-};
-
-/* Takes ownership of obj (also on error). Replaces the object with the same
- * namespace/name. -EINVAL when metadata.name is missing. */
-int op_store_put(struct op_store *s, cJSON *obj, int src);
-/* Removes the object with obj's namespace/name; 0 or -ENOENT. */
-int op_store_del(struct op_store *s, const cJSON *obj);
-/* Removes every object of src (src < 0: all). */
-void op_store_clear(struct op_store *s, int src);
-const cJSON *op_store_get(const struct op_store *s, const char *ns, const char *name);
-
 /* What discovery sees of the cluster. */
 struct op_cluster {
-	struct op_store monitors;
-	struct op_store pods;
-	struct op_store endpoints;
-	struct op_store services;
-	struct op_store endpointslices;
+	struct starling_k8s_store monitors;
+	struct starling_k8s_store pods;
+	struct starling_k8s_store endpoints;
+	struct starling_k8s_store services;
+	struct starling_k8s_store endpointslices;
+	struct starling_k8s_store nodes; /* only when a monitor attaches node metadata */
+	struct starling_k8s_store secrets, configmaps; /* referenced by endpoints */
 };
 
 void op_cluster_free(struct op_cluster *c);
-
-/* Drop the fields target generation never reads (managedFields; for pods
- * also everything in spec/status but containers, nodeName, phase, IPs and
- * conditions, and per container all but name, image and ports). */
-void op_prune(cJSON *obj, bool is_pod);
 
 /* Label selector of the component's `selector` block, on monitor labels. */
 enum op_sel_op { OP_SEL_IN, OP_SEL_NOT_IN, OP_SEL_EXISTS, OP_SEL_DOES_NOT_EXIST };
@@ -94,6 +66,19 @@ bool op_selector_matches(const struct op_selector *s, const cJSON *labels);
 /* Parse an operator name ("In", "NotIn", "Exists", "DoesNotExist"). */
 int op_sel_op_parse(const char *s, enum op_sel_op *out);
 
+/* Secrets and ConfigMaps for the per-endpoint HTTP settings (operator_auth.c). */
+struct op_secrets {
+	const struct starling_k8s_store *secrets, *configmaps;
+	/* Told about every Secret (secret true) or ConfigMap an endpoint
+	 * references, so that the component can watch it. May be NULL. */
+	void (*want)(void *arg, bool secret, const char *ns, const char *name);
+	/* An endpoint left out for bad HTTP settings (message has no secret
+	 * values). May be NULL. */
+	void (*skipped)(void *arg, const char *monitor, size_t endpoint, const char *msg);
+	void *arg;
+	bool allow_files; /* allow_arbitrary_file_access: tlsConfig *File keys */
+};
+
 /* Component-wide settings the generated jobs inherit. */
 struct op_defaults {
 	enum op_kind kind;
@@ -105,6 +90,9 @@ struct op_defaults {
 	bool endpointslice;
 	/* Component `rule` blocks, applied before the generated rules. */
 	const struct starling_relabel_rules *rules;
+	/* NULL: no Secrets or ConfigMaps known (endpoints needing one are
+	 * skipped). */
+	const struct op_secrets *secrets;
 };
 
 /* One scrape job: one endpoint of one monitor. Immutable once built and
@@ -112,7 +100,7 @@ struct op_defaults {
 struct op_job {
 	atomic_int refs;
 	uint64_t fingerprint; /* of the monitor object and the index */
-	uint64_t monitor_fp;  /* op_monitor_fingerprint() of its monitor */
+	uint64_t monitor_fp;  /* op_monitor_job_fp() of its monitor */
 	char *monitor;	      /* "<namespace>/<name>" */
 	/* Namespaces its targets may live in (namespaceSelector); 0 = any. */
 	char **namespaces;
@@ -123,6 +111,9 @@ struct op_job {
 	 * select before relabelling: the keep/drop rules it becomes decide
 	 * the same for every label value Kubernetes allows. */
 	cJSON *selector;
+	/* spec.attachMetadata.node: node labels on the targets (needs the
+	 * nodes watch, which the component adds when a job wants it). */
+	bool attach_node;
 };
 
 void op_job_get(struct op_job *j);
@@ -133,6 +124,10 @@ int op_parse_duration(const char *s, int64_t *ms);
 
 /* Hash of a monitor's namespace, name and spec: equal hashes, same jobs. */
 uint64_t op_monitor_fingerprint(const cJSON *monitor);
+
+/* op_monitor_fingerprint() combined with the Secrets/ConfigMaps the monitor
+ * references: what op_job.monitor_fp holds. */
+uint64_t op_monitor_job_fp(const struct op_defaults *d, const cJSON *monitor);
 
 /* Turn one monitor object (PodMonitor or ServiceMonitor, per d->kind) into
  * its jobs, one per endpoint. On error -EINVAL with a message. The array
@@ -146,9 +141,8 @@ typedef int (*op_target_fn)(void *arg, struct op_job *job, const struct starling
 
 /* Working memory of op_job_targets(), reused across calls. */
 struct op_gen_scratch {
-	struct starling_lset base;
-	struct starling_lset cand; /* meta labels of the current candidate */
-	struct starling_lset ls;   /* the candidate being relabelled */
+	struct starling_k8s_meta meta; /* builds each candidate's meta labels */
+	struct starling_lset ls;       /* the candidate being relabelled */
 	struct starling_relabel_scratch rs;
 	char buf[512];
 	struct op_job **jobs; /* the jobs that may select the current object */
@@ -171,9 +165,20 @@ int op_job_targets(const struct op_defaults *d, struct op_job *job, const struct
 int op_targets(const struct op_defaults *d, struct op_job *const *jobs, size_t n_jobs,
 	       const struct op_cluster *c, struct op_gen_scratch *s, op_target_fn fn, void *arg);
 
-/* Replace any character outside [a-zA-Z0-9_] with '_' (Prometheus'
- * strutil.SanitizeLabelName); writes at most cap bytes incl. NUL. */
-void op_sanitize(const char *in, char *out, size_t cap);
+/* --- operator_auth.c --------------------------------------------------- */
+
+/* The HTTP settings of one monitor endpoint (basicAuth, bearerTokenSecret,
+ * authorization, tlsConfig, proxyUrl, followRedirects, enableHttp2) with
+ * the Secret/ConfigMap values of namespace ns. *out stays NULL when the
+ * endpoint sets none. -EINVAL with a message naming the field and the
+ * reference (never a value) when a reference is missing or malformed. */
+int op_endpoint_auth(const struct op_secrets *sc, const char *ns, const cJSON *ep,
+		     struct starling_http_auth **out, char *err, size_t errlen);
+
+/* Hash over the Secrets/ConfigMaps a monitor's endpoints reference (their
+ * data, or their absence): part of the job fingerprint, so that a changed
+ * Secret re-builds the jobs. */
+uint64_t op_monitor_refs_fp(const struct op_secrets *sc, const cJSON *monitor, enum op_kind kind);
 
 /* --- operator_component.c ---------------------------------------------- */
 

@@ -3,10 +3,9 @@
  * Kubernetes list+watch loop and the scrape loop.
  *
  * Two threads per instance. The discovery thread keeps a local copy of the
- * monitors, pods (and endpoints, services) with one libcurl multi handle:
- * each collection is LISTed (paged), then WATCHed from the list's
- * resourceVersion as a stream of newline-separated JSON events; a 410 Gone
- * (status or in-stream ERROR) re-lists, other failures back off 1s..30s.
+ * monitors, pods (and endpoints, services) with the SDK Kubernetes client
+ * (starling/k8s.h: paged LIST, WATCH from the list's resourceVersion with
+ * bookmarks, 410 Gone re-lists, other failures back off 1s..30s).
  * After a change (debounced 200 ms, and only once every collection was
  * listed, so a half-synced cache never retires targets) it regenerates the
  * targets and hands the set to the scrape thread, which keeps unchanged
@@ -14,10 +13,6 @@
  * starts new ones at their slot and retires vanished ones with staleness
  * markers. The scrape thread is prometheus.scrape's machinery: slots at
  * hash(key) mod interval, ownership asked of the cluster service per slot.
- *
- * The watch stream needs a streaming body, which the SDK HTTP client does
- * not offer (it hands bodies over whole), hence libcurl directly here; the
- * scrapes use the SDK client.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,20 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <starling/http.h>
 #include <starling/scrape_pool.h>
 
 #include "operator.h"
 
-#define OP_LIST_LIMIT	   500
-#define OP_WATCH_TIMEOUT_S 300
-#define OP_BODY_LIMIT	   ((size_t)256 << 20)
-#define OP_BACKOFF_MIN_MS  1000
-#define OP_BACKOFF_MAX_MS  30000
-#define OP_DEBOUNCE_MS	   200
-#define OP_MAX_WATCHES	   64
-#define SA_DIR		   "/var/run/secrets/kubernetes.io/serviceaccount"
+#define OP_DEBOUNCE_MS 200
 
 struct op_inst;
 
@@ -51,42 +38,9 @@ struct op_target {
 	uint64_t match; /* job fingerprint and label identity, for diffs */
 };
 
-enum watch_state { W_LIST, W_WATCH };
-
-/* One collection the discovery thread keeps in sync. */
-struct op_watch {
-	struct op_inst *in;
-	int idx;	  /* tag of its objects in the store */
-	const char *what; /* for logs: "pods" */
-	struct op_store *store;
-	char *path; /* "/api/v1/pods" */
-	enum watch_state state;
-	bool listed;	      /* listed at least once */
-	bool failing;	      /* last attempt failed */
-	bool relist;	      /* the stream said 410 / error: list again */
-	bool garbage;	      /* the server sent something unparsable */
-	char *rv;	      /* resourceVersion to watch from */
-	char *cont;	      /* continue token of a paged list */
-	struct op_store pend; /* pages of a list in progress */
-	CURL *easy;	      /* in flight, or NULL */
-	struct curl_slist *hdrs;
-	char *buf;
-	size_t len, cap;
-	long status;
-	int64_t next_ms;    /* earliest start of the next request */
-	int64_t started_ms; /* when the current request started */
-	int64_t backoff_ms;
-	char err[256];
-};
-
-struct op_client {
-	char *api_server;
-	char *bearer_token;
-	char *bearer_token_file;
-	char *ca_file, *cert_file, *key_file, *server_name;
-	bool insecure;
-	char *username, *password, *password_file;
-	char *proxy_url;
+struct op_skip {
+	uint64_t fp;
+	char msg[320];
 };
 
 struct op_inst {
@@ -98,13 +52,23 @@ struct op_inst {
 	struct op_selector selector;
 	char **namespaces;
 	size_t n_namespaces;
-	struct op_client client;
+	struct starling_k8s_conn conn;
 
 	/* Discovery thread only. */
 	struct op_cluster cluster;
-	struct op_watch watches[OP_MAX_WATCHES];
-	size_t n_watches;
-	CURLM *multi;
+	struct starling_k8s_client *k8s;
+	struct starling_k8s_stats seen; /* counted into the metrics so far */
+	bool nodes_watched;
+	/* Secrets / ConfigMaps referenced by monitor endpoints: each watched
+	 * by name ("s/<ns>/<name>" or "c/<ns>/<name>"). */
+	struct op_secrets secrets;
+	char **refs;
+	size_t n_refs;
+	bool refs_added; /* a watch was added during this rebuild */
+	/* Endpoints left out for bad HTTP settings, by monitor fingerprint. */
+	struct op_skip *skips, *next_skips;
+	size_t n_skips, n_next_skips;
+	uint64_t cur_fp;
 	struct op_job **jobs;
 	size_t n_jobs;
 	bool dirty;
@@ -132,7 +96,7 @@ struct op_inst {
 	atomic_bool stopping;
 
 	struct starling_scrape_metrics m;
-	starling_metric *m_api_errors, *m_events, *m_relists, *m_monitors;
+	starling_metric *m_api_errors, *m_events, *m_relists, *m_monitors, *m_skipped;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -145,11 +109,7 @@ static const struct starling_config_key clustering_keys[] = {
 };
 
 static const struct starling_config_key client_keys[] = {
-    {"api_server", STARLING_CFG_STRING, false, NULL,
-     "URL of the Kubernetes API server (default: in-cluster service account)"},
-    {"kubeconfig_file", STARLING_CFG_STRING, false, NULL,
-     "kubeconfig file (server, certificate-authority, token of the current context)"},
-    STARLING_HTTP_CONFIG_KEYS,
+    STARLING_K8S_CONN_KEYS,
     {NULL},
 };
 
@@ -206,169 +166,12 @@ static const struct starling_config_key servicemonitors_schema[] = {
     {"kubernetes_role", STARLING_CFG_STRING, false, "endpoints",
      "How to find a service's targets: endpoints or endpointslice"},
     {"allow_arbitrary_file_access", STARLING_CFG_BOOL, false, "false",
-     "Accepted for compatibility; monitor file references are not used"},
+     "Allow tlsConfig caFile/certFile/keyFile of ServiceMonitors (files on this host)"},
     {NULL},
 };
 
 /* ------------------------------------------------------------------------ */
 /* Configuration.                                                            */
-
-static int dup_opt(const struct starling_host_api *api, const starling_config *cfg,
-		   const char *path, char **out)
-{
-	const char *s;
-
-	if (api->config_string(cfg, path, &s) || !s)
-		return 0;
-	*out = strdup(s);
-	return *out ? 0 : -ENOMEM;
-}
-
-static void client_free(struct op_client *c)
-{
-	free(c->api_server);
-	free(c->bearer_token);
-	free(c->bearer_token_file);
-	free(c->ca_file);
-	free(c->cert_file);
-	free(c->key_file);
-	free(c->server_name);
-	free(c->username);
-	free(c->password);
-	free(c->password_file);
-	free(c->proxy_url);
-	memset(c, 0, sizeof(*c));
-}
-
-/* The few kubeconfig keys that matter for a token or client-cert context:
- * the first cluster's server and certificate-authority, the first user's
- * token/tokenFile/client-certificate/client-key. Line-based, enough for
- * the files kubectl writes; embedded *-data keys are refused. */
-static int kubeconfig_load(const char *path, struct op_client *c, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "r");
-	char line[4096];
-	int rc = 0;
-
-	if (!f) {
-		snprintf(err, errlen, "kubeconfig_file %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		static const struct {
-			const char *key;
-			size_t off;
-		} keys[] = {
-		    {"server:", offsetof(struct op_client, api_server)},
-		    {"certificate-authority:", offsetof(struct op_client, ca_file)},
-		    {"token:", offsetof(struct op_client, bearer_token)},
-		    {"tokenFile:", offsetof(struct op_client, bearer_token_file)},
-		    {"client-certificate:", offsetof(struct op_client, cert_file)},
-		    {"client-key:", offsetof(struct op_client, key_file)},
-		};
-		char *p = line, *e;
-
-		while (*p == ' ' || *p == '\t' || *p == '-')
-			p++;
-		e = strchr(p, ':');
-		if (e && e - p >= 5 && strncmp(e - 5, "-data", 5) == 0) {
-			snprintf(err, errlen,
-				 "kubeconfig_file %s: embedded *-data keys are not "
-				 "supported, use file paths",
-				 path);
-			rc = -EINVAL;
-			break;
-		}
-		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-			char **dst = (char **)((char *)c + keys[k].off);
-			size_t l = strlen(keys[k].key);
-
-			if (strncmp(p, keys[k].key, l) || *dst)
-				continue;
-			p += l;
-			while (*p == ' ' || *p == '"' || *p == '\'')
-				p++;
-			e = p + strlen(p);
-			while (e > p && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' ||
-					 e[-1] == '"' || e[-1] == '\''))
-				e--;
-			*dst = strndup(p, (size_t)(e - p));
-			if (!*dst)
-				rc = -ENOMEM;
-			break;
-		}
-	}
-	fclose(f);
-	if (!rc && !c->api_server) {
-		snprintf(err, errlen, "kubeconfig_file %s: no cluster server found", path);
-		rc = -EINVAL;
-	}
-	return rc;
-}
-
-static int client_load(const struct starling_host_api *api, const starling_config *cfg,
-		       struct op_client *c, char *err, size_t errlen)
-{
-	const char *kc = NULL;
-	int rc = 0;
-
-	rc |= dup_opt(api, cfg, "client.api_server", &c->api_server);
-	rc |= dup_opt(api, cfg, "client.bearer_token", &c->bearer_token);
-	rc |= dup_opt(api, cfg, "client.bearer_token_file", &c->bearer_token_file);
-	rc |= dup_opt(api, cfg, "client.tls_config.ca_file", &c->ca_file);
-	rc |= dup_opt(api, cfg, "client.tls_config.cert_file", &c->cert_file);
-	rc |= dup_opt(api, cfg, "client.tls_config.key_file", &c->key_file);
-	rc |= dup_opt(api, cfg, "client.tls_config.server_name", &c->server_name);
-	rc |= dup_opt(api, cfg, "client.basic_auth.username", &c->username);
-	rc |= dup_opt(api, cfg, "client.basic_auth.password", &c->password);
-	rc |= dup_opt(api, cfg, "client.basic_auth.password_file", &c->password_file);
-	rc |= dup_opt(api, cfg, "client.proxy_url", &c->proxy_url);
-	if (rc)
-		return -ENOMEM;
-	api->config_bool(cfg, "client.tls_config.insecure_skip_verify", &c->insecure);
-	if (c->bearer_token && c->bearer_token_file) {
-		snprintf(err, errlen, "client: at most one of bearer_token and bearer_token_file");
-		return -EINVAL;
-	}
-	if ((c->bearer_token || c->bearer_token_file) && c->username) {
-		snprintf(err, errlen, "client: at most one of basic_auth and bearer_token(_file)");
-		return -EINVAL;
-	}
-	if (!api->config_string(cfg, "client.kubeconfig_file", &kc) && kc) {
-		if (c->api_server) {
-			snprintf(err, errlen,
-				 "client: api_server and kubeconfig_file are exclusive");
-			return -EINVAL;
-		}
-		return kubeconfig_load(kc, c, err, errlen);
-	}
-	if (c->api_server)
-		return 0;
-	/* In-cluster defaults, as client-go's InClusterConfig. */
-	{
-		const char *h = getenv("KUBERNETES_SERVICE_HOST");
-		const char *p = getenv("KUBERNETES_SERVICE_PORT");
-
-		if (!h || !p) {
-			snprintf(err, errlen,
-				 "client: no api_server or kubeconfig_file, and not "
-				 "running in a cluster (KUBERNETES_SERVICE_HOST unset)");
-			return -EINVAL;
-		}
-		if (asprintf(&c->api_server, strchr(h, ':') ? "https://[%s]:%s" : "https://%s:%s",
-			     h, p) < 0) {
-			c->api_server = NULL;
-			return -ENOMEM;
-		}
-		if (!c->bearer_token && !c->bearer_token_file && !c->username)
-			c->bearer_token_file = strdup(SA_DIR "/token");
-		if (!c->ca_file)
-			c->ca_file = strdup(SA_DIR "/ca.crt");
-		if (!c->ca_file || (!c->bearer_token_file && !c->bearer_token && !c->username))
-			return -ENOMEM;
-	}
-	return 0;
-}
 
 static int string_list(const struct starling_host_api *api, const starling_config *cfg,
 		       const char *path, char ***out, size_t *n_out)
@@ -491,6 +294,8 @@ static int config_load(struct op_inst *in, const starling_config *cfg, char *err
 			return -EINVAL;
 		}
 	}
+	if (in->kind == OP_SERVICE_MONITORS)
+		api->config_bool(cfg, "allow_arbitrary_file_access", &in->secrets.allow_files);
 	rc = starling_relabel_rules_from_config(api, api->config_lookup(cfg, "rule"), &in->rules,
 						err, errlen);
 	if (rc)
@@ -499,41 +304,32 @@ static int config_load(struct op_inst *in, const starling_config *cfg, char *err
 	rc = string_list(api, cfg, "namespaces", &in->namespaces, &in->n_namespaces);
 	if (!rc)
 		rc = selector_load(api, cfg, &in->selector, err, errlen);
-	if (!rc)
-		rc = client_load(api, cfg, &in->client, err, errlen);
-	if (!rc && in->n_namespaces + 4 > OP_MAX_WATCHES) {
-		snprintf(err, errlen, "namespaces: at most %d", OP_MAX_WATCHES - 4);
-		rc = -EINVAL;
-	}
-	return rc;
+	if (rc)
+		return rc;
+	/* No client block: in-cluster, as with an empty one. */
+	if (api->config_lookup(cfg, "client"))
+		return starling_k8s_conn_from_config(api, api->config_lookup(cfg, "client"),
+						     &in->conn, err, errlen);
+	return starling_k8s_conn_in_cluster(NULL, &in->conn, err, errlen);
 }
 
 /* ------------------------------------------------------------------------ */
-/* Watches.                                                                  */
+/* Watches (the SDK Kubernetes client).                                      */
 
-static int add_watch(struct op_inst *in, const char *what, struct op_store *store,
+static int add_watch(struct op_inst *in, const char *what, struct starling_k8s_store *store,
 		     const char *prefix, const char *ns, const char *resource)
 {
-	struct op_watch *w = &in->watches[in->n_watches];
+	char path[512];
 	int rc;
 
-	memset(w, 0, sizeof(*w));
-	w->in = in;
-	w->idx = (int)in->n_watches;
-	w->what = what;
-	w->store = store;
-	w->state = W_LIST;
-	w->backoff_ms = OP_BACKOFF_MIN_MS;
 	if (ns)
-		rc = asprintf(&w->path, "%s/namespaces/%s/%s", prefix, ns, resource);
+		snprintf(path, sizeof(path), "%s/namespaces/%s/%s", prefix, ns, resource);
 	else
-		rc = asprintf(&w->path, "%s/%s", prefix, resource);
-	if (rc < 0) {
-		w->path = NULL;
-		return -ENOMEM;
-	}
-	in->n_watches++;
-	return 0;
+		snprintf(path, sizeof(path), "%s/%s", prefix, resource);
+	rc = starling_k8s_watch_add(in->k8s, what, path, NULL, NULL, store,
+				    store == &in->cluster.pods ? STARLING_K8S_POD
+							       : STARLING_K8S_OTHER);
+	return rc < 0 ? rc : 0;
 }
 
 static int watches_init(struct op_inst *in)
@@ -565,430 +361,108 @@ static int watches_init(struct op_inst *in)
 	return rc;
 }
 
-static void watch_reset_transfer(struct op_watch *w)
+static void on_changed(void *arg, int watch)
 {
-	if (w->easy) {
-		curl_multi_remove_handle(w->in->multi, w->easy);
-		curl_easy_cleanup(w->easy);
-		w->easy = NULL;
-	}
-	curl_slist_free_all(w->hdrs);
-	w->hdrs = NULL;
-	w->len = 0;
-	w->status = 0;
-	w->garbage = false;
+	struct op_inst *in = arg;
+
+	(void)watch;
+	if (!in->dirty)
+		in->dirty_ms = in->api->monotonic_ms();
+	in->dirty = true;
 }
 
-static void watches_free(struct op_inst *in)
+static void on_k8s_log(void *arg, enum starling_log_level level, const char *msg)
 {
-	for (size_t i = 0; i < in->n_watches; i++) {
-		struct op_watch *w = &in->watches[i];
+	struct op_inst *in = arg;
 
-		watch_reset_transfer(w);
-		free(w->path);
-		free(w->rv);
-		free(w->cont);
-		free(w->buf);
-		op_store_clear(&w->pend, -1);
-	}
-	in->n_watches = 0;
+	in->api->log(in->self, level, "%s", msg);
 }
 
-static void set_rv(struct op_watch *w, const char *rv)
+/* Healthy when every collection is listed and none is failing; a
+ * collection that is merely not listed yet leaves the state as it is. */
+static void update_health(struct op_inst *in)
 {
-	char *n;
+	char why[512];
+	bool ok = starling_k8s_healthy(in->k8s, why, sizeof(why));
 
-	if (!rv || !*rv)
+	if (!ok && strstr(why, "not listed yet") && !in->sync_late)
 		return;
-	n = strdup(rv);
-	if (!n)
-		return;
-	free(w->rv);
-	w->rv = n;
-}
-
-static void update_health(struct op_inst *in, const char *why)
-{
-	bool ok = true;
-
-	for (size_t i = 0; i < in->n_watches; i++)
-		ok &= in->watches[i].listed && !in->watches[i].failing;
+	if (ok && in->n_skips) {
+		/* the first skipped endpoint, and how many there are */
+		snprintf(why, sizeof(why), "%zu endpoint(s) skipped; %s", in->n_skips,
+			 in->skips[0].msg);
+		ok = false;
+		if (in->healthy_set && !in->healthy)
+			in->healthy_set = false; /* the message may have changed */
+	}
 	if (in->healthy_set && ok == in->healthy)
-		return;
-	/* Not yet listed but not failing either: starting, leave it be. */
-	if (!ok && !why)
 		return;
 	in->healthy_set = true;
 	in->healthy = ok;
 	in->api->set_health(in->self, ok, ok ? NULL : why);
 }
 
-static void watch_failed(struct op_watch *w, bool relist, const char *fmt, ...)
-    STARLING_PRINTF(3, 4);
-static void watch_failed(struct op_watch *w, bool relist, const char *fmt, ...)
+/* op_secrets.want: watch a referenced Secret / ConfigMap by name. */
+static void want_ref(void *arg, bool secret, const char *ns, const char *name)
 {
-	struct op_inst *in = w->in;
-	va_list ap;
+	struct op_inst *in = arg;
+	char key[600], path[600], field[300], **v;
+	int rc;
 
-	va_start(ap, fmt);
-	vsnprintf(w->err, sizeof(w->err), fmt, ap);
-	va_end(ap);
-	in->api->log(in->self, STARLING_LOG_WARN, "%s %s: %s (retrying in %llds)", w->what,
-		     w->state == W_LIST ? "list" : "watch", w->err,
-		     (long long)(w->backoff_ms / 1000));
-	in->api->metric_add(in->m_api_errors, 1);
-	w->failing = true;
-	w->next_ms = in->api->monotonic_ms() + w->backoff_ms;
-	w->backoff_ms =
-	    w->backoff_ms * 2 > OP_BACKOFF_MAX_MS ? OP_BACKOFF_MAX_MS : w->backoff_ms * 2;
-	if (relist || !w->rv) {
-		w->state = W_LIST;
-		free(w->cont);
-		w->cont = NULL;
-		op_store_clear(&w->pend, -1);
-	}
-	update_health(in, w->err);
-}
-
-static void mark_dirty(struct op_inst *in)
-{
-	if (!in->dirty)
-		in->dirty_ms = in->api->monotonic_ms();
-	in->dirty = true;
-}
-
-/* One watch event line. Returns 0, or -1 to end the stream. */
-static int watch_event(struct op_watch *w, const char *line, size_t len)
-{
-	struct op_inst *in = w->in;
-	cJSON *ev = cJSON_ParseWithLength(line, len), *obj;
-	const char *type;
-
-	if (!cJSON_IsObject(ev)) {
-		cJSON_Delete(ev);
-		w->garbage = true;
-		snprintf(w->err, sizeof(w->err), "unparsable watch event (%zu bytes)", len);
-		return -1;
-	}
-	type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "type"));
-	obj = cJSON_DetachItemFromObjectCaseSensitive(ev, "object");
-	if (!type || !cJSON_IsObject(obj)) {
-		w->garbage = true;
-		snprintf(w->err, sizeof(w->err), "watch event without type or object");
-		goto out_garbage;
-	}
-	in->api->metric_add(in->m_events, 1);
-	if (strcmp(type, "ERROR") == 0) {
-		const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
-		const char *msg =
-		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "message"));
-
-		w->relist = true;
-		if (cJSON_IsNumber(code) && code->valueint == 410) {
-			in->api->log(in->self, STARLING_LOG_INFO,
-				     "%s watch expired (%s): re-listing", w->what,
-				     msg ? msg : "410 Gone");
-			free(w->rv);
-			w->rv = NULL;
-		} else {
-			snprintf(w->err, sizeof(w->err), "watch error: %s", msg ? msg : "unknown");
-			w->garbage = true;
-		}
-		cJSON_Delete(obj);
-		cJSON_Delete(ev);
-		return -1;
-	}
-	{
-		const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-
-		set_rv(w, cJSON_GetStringValue(
-			      cJSON_GetObjectItemCaseSensitive(md, "resourceVersion")));
-	}
-	if (strcmp(type, "BOOKMARK") == 0) {
-		cJSON_Delete(obj);
-	} else if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
-		op_prune(obj, w->store == &in->cluster.pods);
-		if (op_store_put(w->store, obj, w->idx)) {
-			w->garbage = true;
-			snprintf(w->err, sizeof(w->err), "%s event for an object without a name",
-				 type);
-			cJSON_Delete(ev);
-			return -1;
-		}
-		mark_dirty(in);
-	} else if (strcmp(type, "DELETED") == 0) {
-		if (!op_store_del(w->store, obj))
-			mark_dirty(in);
-		cJSON_Delete(obj);
-	} else {
-		w->garbage = true;
-		snprintf(w->err, sizeof(w->err), "unknown watch event type \"%.40s\"", type);
-		goto out_garbage;
-	}
-	cJSON_Delete(ev);
-	w->failing = false;
-	w->backoff_ms = OP_BACKOFF_MIN_MS;
-	return 0;
-out_garbage:
-	cJSON_Delete(obj);
-	cJSON_Delete(ev);
-	return -1;
-}
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct op_watch *w = arg;
-	size_t n = size * nmemb;
-
-	if (atomic_load(&w->in->stopping))
-		return 0;
-	if (!w->status)
-		curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &w->status);
-	if (w->len + n + 1 > w->cap) {
-		size_t cap = w->cap ? w->cap : 65536;
-		char *b;
-
-		while (cap < w->len + n + 1)
-			cap *= 2;
-		if (cap > OP_BODY_LIMIT) {
-			snprintf(w->err, sizeof(w->err), "response over %zu bytes", OP_BODY_LIMIT);
-			w->garbage = true;
-			return 0;
-		}
-		b = realloc(w->buf, cap);
-		if (!b)
-			return 0;
-		w->buf = b;
-		w->cap = cap;
-	}
-	memcpy(w->buf + w->len, data, n);
-	w->len += n;
-	w->buf[w->len] = '\0';
-	if (w->state != W_WATCH || w->status != 200)
-		return n;
-	/* Events are newline-separated JSON documents. */
-	{
-		size_t start = 0;
-
-		for (size_t i = 0; i < w->len; i++) {
-			if (w->buf[i] != '\n')
-				continue;
-			if (i > start && watch_event(w, w->buf + start, i - start))
-				return 0;
-			start = i + 1;
-		}
-		memmove(w->buf, w->buf + start, w->len - start);
-		w->len -= start;
-	}
-	return n;
-}
-
-static int watch_start(struct op_watch *w)
-{
-	struct op_inst *in = w->in;
-	const struct op_client *c = &in->client;
-	char url[4096], hdr[8192];
-	int n;
-
-	watch_reset_transfer(w);
-	w->relist = false;
-	if (w->state == W_LIST) {
-		char *esc = w->cont ? curl_easy_escape(NULL, w->cont, 0) : NULL;
-
-		n = snprintf(url, sizeof(url), "%s%s?limit=%d%s%s", c->api_server, w->path,
-			     OP_LIST_LIMIT, esc ? "&continue=" : "", esc ? esc : "");
-		curl_free(esc);
-	} else {
-		n = snprintf(url, sizeof(url),
-			     "%s%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%d"
-			     "&resourceVersion=%s",
-			     c->api_server, w->path, OP_WATCH_TIMEOUT_S, w->rv ? w->rv : "");
-	}
-	if (n < 0 || (size_t)n >= sizeof(url))
-		return -ENAMETOOLONG;
-	w->easy = curl_easy_init();
-	if (!w->easy)
-		return -ENOMEM;
-	curl_easy_setopt(w->easy, CURLOPT_URL, url);
-	curl_easy_setopt(w->easy, CURLOPT_PRIVATE, w);
-	curl_easy_setopt(w->easy, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(w->easy, CURLOPT_WRITEDATA, w);
-	curl_easy_setopt(w->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(w->easy, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(w->easy, CURLOPT_TIMEOUT_MS,
-			 w->state == W_LIST ? 60000L : (OP_WATCH_TIMEOUT_S + 30) * 1000L);
-	curl_easy_setopt(w->easy, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(w->easy, CURLOPT_USERAGENT, "Starling/" STARLING_VERSION);
-	w->hdrs = curl_slist_append(NULL, "Accept: application/json");
-	if (c->bearer_token_file) {
-		FILE *f = fopen(c->bearer_token_file, "r");
-		char tok[4096] = "";
-
-		if (f) {
-			size_t l = fread(tok, 1, sizeof(tok) - 1, f);
-
-			fclose(f);
-			tok[l] = '\0';
-			while (l && (tok[l - 1] == '\n' || tok[l - 1] == '\r' || tok[l - 1] == ' '))
-				tok[--l] = '\0';
-		} else {
-			snprintf(w->err, sizeof(w->err), "bearer_token_file %s: %s",
-				 c->bearer_token_file, strerror(errno));
-			return -EACCES;
-		}
-		snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", tok);
-		w->hdrs = curl_slist_append(w->hdrs, hdr);
-	} else if (c->bearer_token) {
-		snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", c->bearer_token);
-		w->hdrs = curl_slist_append(w->hdrs, hdr);
-	} else if (c->username) {
-		char pw[1024] = "";
-
-		if (c->password_file) {
-			FILE *f = fopen(c->password_file, "r");
-			size_t l = 0;
-
-			if (f) {
-				l = fread(pw, 1, sizeof(pw) - 1, f);
-				fclose(f);
-			}
-			pw[l] = '\0';
-			while (l && (pw[l - 1] == '\n' || pw[l - 1] == '\r'))
-				pw[--l] = '\0';
-		} else if (c->password) {
-			snprintf(pw, sizeof(pw), "%s", c->password);
-		}
-		curl_easy_setopt(w->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(w->easy, CURLOPT_USERNAME, c->username);
-		curl_easy_setopt(w->easy, CURLOPT_PASSWORD, pw);
-	}
-	if (!w->hdrs)
-		return -ENOMEM;
-	curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, w->hdrs);
-	if (c->ca_file)
-		curl_easy_setopt(w->easy, CURLOPT_CAINFO, c->ca_file);
-	if (c->cert_file)
-		curl_easy_setopt(w->easy, CURLOPT_SSLCERT, c->cert_file);
-	if (c->key_file)
-		curl_easy_setopt(w->easy, CURLOPT_SSLKEY, c->key_file);
-	if (c->insecure) {
-		curl_easy_setopt(w->easy, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(w->easy, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
-	if (c->proxy_url)
-		curl_easy_setopt(w->easy, CURLOPT_PROXY, c->proxy_url);
-	if (curl_multi_add_handle(in->multi, w->easy) != CURLM_OK)
-		return -EIO;
-	w->started_ms = in->api->monotonic_ms();
-	return 0;
-}
-
-/* A complete LIST page in w->buf. */
-static void list_done(struct op_watch *w)
-{
-	struct op_inst *in = w->in;
-	cJSON *doc = cJSON_ParseWithLength(w->buf ? w->buf : "", w->len), *items, *it;
-	const cJSON *md;
-	const char *rv, *cont;
-
-	items = cJSON_GetObjectItemCaseSensitive(doc, "items");
-	md = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
-	rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "resourceVersion"));
-	if (!cJSON_IsObject(doc) || !(cJSON_IsArray(items) || cJSON_IsNull(items)) || !rv) {
-		cJSON_Delete(doc);
-		watch_failed(w, true, "list response is not a Kubernetes list (%zu bytes)", w->len);
-		return;
-	}
-	while (cJSON_IsArray(items) && (it = cJSON_DetachItemFromArray(items, 0))) {
-		op_prune(it, w->store == &in->cluster.pods);
-		if (op_store_put(&w->pend, it, w->idx)) {
-			cJSON_Delete(doc);
-			watch_failed(w, true, "list item without metadata.name");
+	snprintf(key, sizeof(key), "%c/%s/%s", secret ? 's' : 'c', ns, name);
+	for (size_t i = 0; i < in->n_refs; i++)
+		if (strcmp(in->refs[i], key) == 0)
 			return;
-		}
-	}
-	cont = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "continue"));
-	free(w->cont);
-	w->cont = cont && *cont ? strdup(cont) : NULL;
-	if (w->cont) {
-		cJSON_Delete(doc);
-		w->next_ms = 0;
-		return; /* next page */
-	}
-	set_rv(w, rv);
-	cJSON_Delete(doc);
-	/* The list replaces everything this watch had. */
-	op_store_clear(w->store, w->idx);
-	for (size_t i = 0; i < w->pend.n; i++)
-		op_store_put(w->store, w->pend.v[i].obj, w->idx);
-	/* The objects now belong to the store: drop pend's arrays only. */
-	free(w->pend.v);
-	free(w->pend.slots);
-	memset(&w->pend, 0, sizeof(w->pend));
-	w->listed = true;
-	w->failing = false;
-	w->backoff_ms = OP_BACKOFF_MIN_MS;
-	w->state = W_WATCH;
-	w->next_ms = 0;
-	in->api->metric_add(in->m_relists, 1);
-	mark_dirty(in);
-	update_health(in, NULL);
+	v = realloc(in->refs, (in->n_refs + 1) * sizeof(*v));
+	if (!v)
+		return;
+	in->refs = v;
+	v[in->n_refs] = strdup(key);
+	if (!v[in->n_refs])
+		return;
+	in->n_refs++;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/%s", ns,
+		 secret ? "secrets" : "configmaps");
+	snprintf(field, sizeof(field), "metadata.name=%s", name);
+	rc = starling_k8s_watch_add(in->k8s, secret ? "secrets" : "configmaps", path, NULL, field,
+				    secret ? &in->cluster.secrets : &in->cluster.configmaps,
+				    STARLING_K8S_OTHER);
+	if (rc < 0)
+		in->api->log(in->self, STARLING_LOG_ERROR, "cannot watch %s %s/%s: %s",
+			     secret ? "secret" : "configmap", ns, name, strerror(-rc));
+	else
+		in->refs_added = true;
 }
 
-static void transfer_done(struct op_watch *w, CURLcode res)
+/* op_secrets.skipped: remembered with the monitor's fingerprint, logged
+ * and counted once per change of the monitor or its references. */
+static void endpoint_skipped(void *arg, const char *monitor, size_t endpoint, const char *msg)
 {
-	struct op_inst *in = w->in;
-	char *msg = NULL;
+	struct op_inst *in = arg;
+	struct op_skip *v = realloc(in->next_skips, (in->n_next_skips + 1) * sizeof(*v));
 
-	if (!w->status)
-		curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &w->status);
-	if (w->garbage) {
-		watch_failed(w, true, "%s", w->err);
-		goto out;
-	}
-	if (w->relist && w->status == 200) {
-		/* In-stream ERROR 410 ended the transfer: not a failure. */
-		w->state = W_LIST;
-		w->next_ms = 0;
-		goto out;
-	}
-	if (w->status == 410) {
-		in->api->log(in->self, STARLING_LOG_INFO, "%s: 410 Gone, re-listing", w->what);
-		free(w->rv);
-		w->rv = NULL;
-		w->state = W_LIST;
-		w->next_ms = 0;
-		goto out;
-	}
-	if (res != CURLE_OK && !(w->state == W_WATCH && res == CURLE_OPERATION_TIMEDOUT)) {
-		watch_failed(w, false, "%s", curl_easy_strerror(res));
-		goto out;
-	}
-	if (w->status != 200) {
-		cJSON *st = cJSON_ParseWithLength(w->buf ? w->buf : "", w->len);
+	in->api->log(in->self, STARLING_LOG_WARN, "%s endpoint %zu skipped: %s", monitor, endpoint,
+		     msg);
+	in->api->metric_add(in->m_skipped, 1);
+	if (!v)
+		return;
+	in->next_skips = v;
+	v[in->n_next_skips].fp = in->cur_fp;
+	snprintf(v[in->n_next_skips].msg, sizeof(v[0].msg), "%s endpoint %zu: %s", monitor,
+		 endpoint, msg);
+	in->n_next_skips++;
+}
 
-		msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "message"));
-		watch_failed(w, w->state == W_LIST, "HTTP %ld%s%s", w->status, msg ? ": " : "",
-			     msg ? msg : "");
-		cJSON_Delete(st);
-		goto out;
-	}
-	if (w->state == W_LIST) {
-		list_done(w);
-		goto out;
-	}
-	/* The watch ended (server timeout or an in-stream 410): go on. A
-	 * server that keeps closing watches at once is not hammered. */
-	if (w->relist)
-		w->state = W_LIST;
-	w->next_ms = 0;
-	if (!w->relist && in->api->monotonic_ms() - w->started_ms < OP_BACKOFF_MIN_MS) {
-		w->next_ms = in->api->monotonic_ms() + w->backoff_ms;
-		w->backoff_ms =
-		    w->backoff_ms * 2 > OP_BACKOFF_MAX_MS ? OP_BACKOFF_MAX_MS : w->backoff_ms * 2;
-	}
-out:
-	watch_reset_transfer(w);
+/* Client counters -> metrics. */
+static void count_stats(struct op_inst *in)
+{
+	struct starling_k8s_stats st;
+
+	starling_k8s_stats(in->k8s, &st);
+	in->api->metric_add(in->m_api_errors, (double)(st.errors - in->seen.errors));
+	in->api->metric_add(in->m_events, (double)(st.events - in->seen.events));
+	in->api->metric_add(in->m_relists, (double)(st.lists - in->seen.lists));
+	in->seen = st;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1184,11 +658,25 @@ static void rebuild(struct op_inst *in)
 					 cJSON_GetObjectItemCaseSensitive(md, "labels")))
 			continue;
 		n_mon++;
-		fp = op_monitor_fingerprint(mon);
+		fp = op_monitor_job_fp(&in->defaults, mon);
 		for (size_t j = 0; j < in->n_jobs; j++)
 			reused += in->jobs[j]->monitor_fp == fp;
+		for (size_t k = 0; k < in->n_skips; k++) {
+			struct op_skip *v;
+
+			if (in->skips[k].fp != fp)
+				continue;
+			/* unchanged monitor with skipped endpoints: keep the note */
+			v = realloc(in->next_skips, (in->n_next_skips + 1) * sizeof(*v));
+			if (v) {
+				in->next_skips = v;
+				v[in->n_next_skips++] = in->skips[k];
+			}
+			reused += !reused; /* also when all its endpoints were skipped */
+		}
+		in->cur_fp = fp;
 		if (reused) {
-			mj = calloc(reused, sizeof(*mj));
+			mj = calloc(reused + 1, sizeof(*mj));
 			if (!mj) {
 				rc = -ENOMEM;
 				break;
@@ -1225,6 +713,36 @@ static void rebuild(struct op_inst *in)
 			memcpy(jobs + n_jobs, mj, nm * sizeof(*mj));
 			n_jobs += nm;
 			free(mj);
+		}
+	}
+	/* This rebuild's skipped endpoints replace the last one's. */
+	free(in->skips);
+	in->skips = in->next_skips;
+	in->n_skips = in->n_next_skips;
+	in->next_skips = NULL;
+	in->n_next_skips = 0;
+	/* A Secret or ConfigMap seen for the first time: its watch was just
+	 * added; generate once it is listed (the endpoint may come back). */
+	if (!rc && in->refs_added) {
+		in->refs_added = false;
+		for (size_t k = 0; k < n_jobs; k++)
+			op_job_put(jobs[k]);
+		free(jobs);
+		return;
+	}
+	/* The first monitor with attachMetadata.node starts the nodes watch
+	 * (only then does the component need RBAC for nodes); targets are
+	 * generated once the nodes are listed. */
+	for (size_t j = 0; !rc && !in->nodes_watched && j < n_jobs; j++) {
+		if (!jobs[j]->attach_node)
+			continue;
+		rc = add_watch(in, "nodes", &in->cluster.nodes, "/api/v1", NULL, "nodes");
+		in->nodes_watched = !rc;
+		if (!rc) {
+			for (size_t k = 0; k < n_jobs; k++)
+				op_job_put(jobs[k]);
+			free(jobs);
+			return; /* still dirty: rebuilt after the nodes are listed */
 		}
 	}
 	if (!rc)
@@ -1274,43 +792,18 @@ static void *discovery_thread(void *arg)
 
 	while (!atomic_load(&in->stopping)) {
 		int64_t now, wait = 1000;
-		bool synced = true;
-		CURLMsg *msg;
-		int left, running;
+		bool synced;
 
-		/* Transfers first, so that what they changed is acted on (and
-		 * the poll timeout computed) in this same round. */
-		curl_multi_perform(in->multi, &running);
-		while ((msg = curl_multi_info_read(in->multi, &left))) {
-			struct op_watch *w = NULL;
+		/* When a change is pending, wake up for its debounce. */
+		if (in->dirty) {
+			int64_t left = OP_DEBOUNCE_MS - (in->api->monotonic_ms() - in->dirty_ms);
 
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&w);
-			if (w)
-				transfer_done(w, msg->data.result);
+			wait = left < 10 ? 10 : left;
 		}
+		starling_k8s_run(in->k8s, (int)wait);
+		count_stats(in);
 		now = in->api->monotonic_ms();
-
-		for (size_t i = 0; i < in->n_watches; i++) {
-			struct op_watch *w = &in->watches[i];
-			int rc;
-
-			synced &= w->listed;
-			if (w->easy)
-				continue;
-			if (w->next_ms > now) {
-				if (w->next_ms - now < wait)
-					wait = w->next_ms - now;
-				continue;
-			}
-			rc = watch_start(w);
-			if (rc) {
-				watch_reset_transfer(w);
-				watch_failed(w, false, "cannot start request: %s",
-					     w->err[0] ? w->err : strerror(-rc));
-			}
-		}
+		synced = starling_k8s_synced(in->k8s);
 		if (!synced && !in->sync_late && now - in->started_ms > in->sync_timeout_ms) {
 			char why[160];
 
@@ -1322,18 +815,12 @@ static void *discovery_thread(void *arg)
 			in->healthy = false;
 			in->api->set_health(in->self, false, why);
 		}
-		if (synced && in->dirty) {
-			if (now - in->dirty_ms >= OP_DEBOUNCE_MS) {
-				rebuild(in);
-				in->api->log(in->self, STARLING_LOG_DEBUG,
-					     "targets regenerated in %lld ms",
-					     (long long)(in->api->monotonic_ms() - now));
-			} else if (OP_DEBOUNCE_MS - (now - in->dirty_ms) < wait)
-				wait = OP_DEBOUNCE_MS - (now - in->dirty_ms);
+		update_health(in);
+		if (synced && in->dirty && now - in->dirty_ms >= OP_DEBOUNCE_MS) {
+			rebuild(in);
+			in->api->log(in->self, STARLING_LOG_DEBUG, "targets regenerated in %lld ms",
+				     (long long)(in->api->monotonic_ms() - now));
 		}
-		if (wait < 10)
-			wait = 10;
-		curl_multi_poll(in->multi, NULL, 0, (int)wait, NULL);
 	}
 	return NULL;
 }
@@ -1348,8 +835,9 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	struct scrape_target *t = ot->t;
 	const struct starling_host_api *api = in->api;
 	struct scrape_ctx ctx = {api, in->self, &ot->job->cfg, &in->scratch};
+	struct scrape_stats st;
 
-	starling_scrape_finish(&ctx, t, resp, &in->lock, &in->stopping, &in->m);
+	starling_scrape_finish(&ctx, t, resp, &in->lock, &in->stopping, &in->m, &st);
 }
 
 static bool owns(struct op_inst *in, const struct scrape_target *t)
@@ -1466,14 +954,17 @@ static void inst_free(struct op_inst *in)
 	for (size_t j = 0; j < in->n_jobs; j++)
 		op_job_put(in->jobs[j]);
 	free(in->jobs);
-	watches_free(in);
+	starling_k8s_client_free(in->k8s);
 	op_cluster_free(&in->cluster);
 	op_gen_scratch_free(&in->gen);
 	scrape_scratch_free(&in->scratch);
 	starling_relabel_rules_free(in->rules);
 	op_selector_free(&in->selector);
 	strv_free(in->namespaces, in->n_namespaces);
-	client_free(&in->client);
+	starling_k8s_conn_free(&in->conn);
+	strv_free(in->refs, in->n_refs);
+	free(in->skips);
+	free(in->next_skips);
 	pthread_mutex_destroy(&in->lock);
 	free(in);
 }
@@ -1494,8 +985,19 @@ static int op_create(const struct starling_host_api *api, starling_component *se
 	scrape_scratch_init(&in->scratch);
 	op_gen_scratch_init(&in->gen);
 	rc = config_load(in, cfg, err, sizeof(err));
+	if (!rc) {
+		struct starling_k8s_callbacks cb = {on_changed, on_k8s_log, in};
+
+		rc = starling_k8s_client_new(&in->conn, &cb, &in->k8s);
+	}
 	if (!rc)
 		rc = watches_init(in);
+	in->secrets.secrets = &in->cluster.secrets;
+	in->secrets.configmaps = &in->cluster.configmaps;
+	in->secrets.want = want_ref;
+	in->secrets.skipped = endpoint_skipped;
+	in->secrets.arg = in;
+	in->defaults.secrets = &in->secrets;
 	if (rc) {
 		api->log(self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
 		inst_free(in);
@@ -1511,6 +1013,10 @@ static int op_create(const struct starling_host_api *api, starling_component *se
 	in->m_relists =
 	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_operator_lists_total",
 				 "Complete LISTs of a Kubernetes collection", NULL);
+	in->m_skipped = api->metric_register(
+	    self, STARLING_SELF_COUNTER, "starling_operator_endpoints_skipped_total",
+	    "Monitor endpoints left out for bad HTTP settings (missing Secret, bad PEM, ...)",
+	    NULL);
 	in->m_monitors =
 	    api->metric_register(self, STARLING_SELF_GAUGE, "starling_operator_monitors",
 				 "Monitors selected by this component", NULL);
@@ -1540,9 +1046,8 @@ static int op_start(void *inst)
 	atomic_store(&in->stopping, false);
 	in->started_ms = in->api->monotonic_ms();
 	in->sync_late = false;
-	in->multi = curl_multi_init();
 	rc = starling_http_client_new(NULL, &in->http);
-	if (rc || !in->multi) {
+	if (rc) {
 		in->api->log(in->self, STARLING_LOG_ERROR, "HTTP client: %s",
 			     strerror(rc ? -rc : ENOMEM));
 		goto out_free;
@@ -1567,9 +1072,6 @@ out_thread:
 out_free:
 	starling_http_client_free(in->http);
 	in->http = NULL;
-	if (in->multi)
-		curl_multi_cleanup(in->multi);
-	in->multi = NULL;
 	return rc ? rc : -ENOMEM;
 }
 
@@ -1582,19 +1084,13 @@ static int op_stop(void *inst)
 	if (!in->running)
 		return 0;
 	atomic_store(&in->stopping, true);
-	curl_multi_wakeup(in->multi);
+	starling_k8s_wakeup(in->k8s);
 	starling_http_wakeup(in->http);
 	pthread_join(in->disc_thread, NULL);
 	pthread_join(in->scrape_thread, NULL);
 	in->running = false;
-	for (size_t i = 0; i < in->n_watches; i++) {
-		watch_reset_transfer(&in->watches[i]);
-		/* A restart lists again from scratch. */
-		in->watches[i].state = W_LIST;
-		in->watches[i].next_ms = 0;
-	}
-	curl_multi_cleanup(in->multi);
-	in->multi = NULL;
+	/* A restart lists again from scratch. */
+	starling_k8s_reset(in->k8s);
 	starling_http_client_free(in->http);
 	in->http = NULL;
 	for (size_t i = 0; i < in->n_targets; i++)

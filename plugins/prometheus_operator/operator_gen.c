@@ -6,8 +6,9 @@
  * config_gen_servicemonitor.go): the CRD's selector, port and label options
  * are rules over `__meta_kubernetes_*` labels, exactly as in the generated
  * Prometheus config, so that a user's `relabelings` see the same labels.
- * The meta labels of each candidate follow Prometheus' kubernetes_sd pod and
- * endpoints roles. Nothing here does I/O or keeps global state.
+ * The meta labels of each candidate are Prometheus' kubernetes_sd pod,
+ * endpoints and endpointslice roles (the SDK's starling_k8s_targets()).
+ * Nothing here does I/O or keeps global state.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -60,254 +61,16 @@ static const char *meta_str(const cJSON *o, const char *key)
 	return jstr(jobj(o, "metadata"), key);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Store.                                                                    */
-
-static bool same_key(const cJSON *a, const char *ns, const char *name)
-{
-	const char *ans = meta_str(a, "namespace"), *aname = meta_str(a, "name");
-
-	return aname && strcmp(aname, name) == 0 && strcmp(ans ? ans : "", ns ? ns : "") == 0;
-}
-
-static uint64_t key_hash(const char *ns, const char *name)
-{
-	XXH3_state_t st;
-
-	XXH3_64bits_reset(&st);
-	if (ns)
-		XXH3_64bits_update(&st, ns, strlen(ns));
-	XXH3_64bits_update(&st, "/", 1);
-	XXH3_64bits_update(&st, name, strlen(name));
-	return XXH3_64bits_digest(&st);
-}
-
-/* Slot holding item position pos, or of (h, ns, name) when pos < 0;
- * -1 if absent. */
-static ssize_t slot_find(const struct op_store *s, uint64_t h, const char *ns, const char *name)
-{
-	size_t mask = s->n_slots - 1;
-
-	if (!s->n_slots)
-		return -1;
-	for (size_t i = h & mask;; i = (i + 1) & mask) {
-		uint32_t p = s->slots[i];
-
-		if (!p)
-			return -1;
-		if (s->v[p - 1].hash == h && same_key(s->v[p - 1].obj, ns, name))
-			return (ssize_t)i;
-	}
-}
-
-static void slot_insert(struct op_store *s, size_t pos)
-{
-	size_t mask = s->n_slots - 1, i = s->v[pos].hash & mask;
-
-	while (s->slots[i])
-		i = (i + 1) & mask;
-	s->slots[i] = (uint32_t)(pos + 1);
-}
-
-static int reindex(struct op_store *s, size_t want)
-{
-	size_t n = 16;
-	uint32_t *slots;
-
-	while (n < want * 2)
-		n *= 2;
-	slots = calloc(n, sizeof(*slots));
-	if (!slots)
-		return -ENOMEM;
-	free(s->slots);
-	s->slots = slots;
-	s->n_slots = n;
-	for (size_t i = 0; i < s->n; i++)
-		slot_insert(s, i);
-	return 0;
-}
-
-/* Empty slot i, shifting later entries of its probe run back. */
-static void slot_remove(struct op_store *s, size_t i)
-{
-	size_t mask = s->n_slots - 1, j = i;
-
-	for (size_t k = (j + 1) & mask; s->slots[k]; k = (k + 1) & mask) {
-		size_t want = s->v[s->slots[k] - 1].hash & mask;
-
-		/* Leave it if its home lies cyclically in (j, k]. */
-		if ((j < k) ? (want > j && want <= k) : (want > j || want <= k))
-			continue;
-		s->slots[j] = s->slots[k];
-		j = k;
-	}
-	s->slots[j] = 0;
-}
-
-static ssize_t store_find(const struct op_store *s, const char *ns, const char *name)
-{
-	ssize_t i = slot_find(s, key_hash(ns, name), ns, name);
-
-	return i < 0 ? -1 : (ssize_t)s->slots[i] - 1;
-}
-
-int op_store_put(struct op_store *s, cJSON *obj, int src)
-{
-	const char *name = meta_str(obj, "name"), *ns = meta_str(obj, "namespace");
-	uint64_t h;
-	ssize_t i;
-
-	if (!name) {
-		cJSON_Delete(obj);
-		return -EINVAL;
-	}
-	h = key_hash(ns, name);
-	i = slot_find(s, h, ns, name);
-	if (i >= 0) {
-		struct op_item *it = &s->v[s->slots[i] - 1];
-
-		cJSON_Delete(it->obj);
-		it->obj = obj;
-		it->src = src;
-		return 0;
-	}
-	if (s->n == s->cap || s->n == UINT32_MAX - 1) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		struct op_item *v = s->n < UINT32_MAX - 1 ? realloc(s->v, cap * sizeof(*v)) : NULL;
-
-		if (!v) {
-			cJSON_Delete(obj);
-			return -ENOMEM;
-		}
-		s->v = v;
-		s->cap = cap;
-	}
-	if ((s->n + 1) * 2 > s->n_slots && reindex(s, s->n + 1)) {
-		cJSON_Delete(obj);
-		return -ENOMEM;
-	}
-	s->v[s->n].obj = obj;
-	s->v[s->n].src = src;
-	s->v[s->n].hash = h;
-	slot_insert(s, s->n);
-	s->n++;
-	return 0;
-}
-
-int op_store_del(struct op_store *s, const cJSON *obj)
-{
-	const char *name = meta_str(obj, "name"), *ns = meta_str(obj, "namespace");
-	ssize_t i, last;
-	size_t pos;
-
-	if (!name)
-		return -ENOENT;
-	i = slot_find(s, key_hash(ns, name), ns, name);
-	if (i < 0)
-		return -ENOENT;
-	pos = s->slots[i] - 1;
-	slot_remove(s, (size_t)i);
-	cJSON_Delete(s->v[pos].obj);
-	if (pos != s->n - 1) {
-		/* The last item moves into the hole: repoint its slot. */
-		struct op_item *l = &s->v[s->n - 1];
-
-		last =
-		    slot_find(s, l->hash, meta_str(l->obj, "namespace"), meta_str(l->obj, "name"));
-		s->v[pos] = *l;
-		if (last >= 0)
-			s->slots[last] = (uint32_t)(pos + 1);
-	}
-	s->n--;
-	return 0;
-}
-
-void op_store_clear(struct op_store *s, int src)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < s->n; i++) {
-		if (src >= 0 && s->v[i].src != src) {
-			s->v[k++] = s->v[i];
-			continue;
-		}
-		cJSON_Delete(s->v[i].obj);
-	}
-	s->n = k;
-	if (src < 0) {
-		free(s->v);
-		free(s->slots);
-		memset(s, 0, sizeof(*s));
-		return;
-	}
-	if (s->n_slots) {
-		memset(s->slots, 0, s->n_slots * sizeof(*s->slots));
-		for (size_t i = 0; i < s->n; i++)
-			slot_insert(s, i);
-	}
-}
-
-const cJSON *op_store_get(const struct op_store *s, const char *ns, const char *name)
-{
-	ssize_t i = store_find(s, ns, name);
-
-	return i >= 0 ? s->v[i].obj : NULL;
-}
-
-/* Keep only what target generation reads: a large cluster's pods carry
- * managedFields, volumes, env and status details that would otherwise
- * dominate the memory use. */
-void op_prune(cJSON *obj, bool is_pod)
-{
-	static const char *const spec_keep[] = {"containers", "initContainers", "nodeName"};
-	static const char *const status_keep[] = {"phase", "podIP", "hostIP", "conditions"};
-	static const char *const cont_keep[] = {"name", "image", "ports"};
-	cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata"), *e, *next;
-
-	cJSON_DeleteItemFromObjectCaseSensitive(md, "managedFields");
-	if (!is_pod)
-		return;
-	for (int part = 0; part < 2; part++) {
-		cJSON *o = cJSON_GetObjectItemCaseSensitive(obj, part ? "status" : "spec");
-		const char *const *keep = part ? status_keep : spec_keep;
-
-		for (e = o ? o->child : NULL; e; e = next) {
-			bool k = false;
-
-			next = e->next;
-			for (int j = 0; j < 4 && !k; j++)
-				k = (part || j < 3) && e->string && strcmp(e->string, keep[j]) == 0;
-			if (!k)
-				cJSON_Delete(cJSON_DetachItemViaPointer(o, e));
-		}
-	}
-	for (int l = 0; l < 2; l++) {
-		cJSON *c;
-
-		cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(
-					  cJSON_GetObjectItemCaseSensitive(obj, "spec"),
-					  l ? "initContainers" : "containers"))
-		{
-			for (e = c->child; e; e = next) {
-				bool k = false;
-
-				next = e->next;
-				for (int j = 0; j < 3 && !k; j++)
-					k = e->string && strcmp(e->string, cont_keep[j]) == 0;
-				if (!k)
-					cJSON_Delete(cJSON_DetachItemViaPointer(c, e));
-			}
-		}
-	}
-}
-
 void op_cluster_free(struct op_cluster *c)
 {
-	op_store_clear(&c->monitors, -1);
-	op_store_clear(&c->pods, -1);
-	op_store_clear(&c->endpoints, -1);
-	op_store_clear(&c->services, -1);
-	op_store_clear(&c->endpointslices, -1);
+	starling_k8s_store_clear(&c->monitors, -1);
+	starling_k8s_store_clear(&c->pods, -1);
+	starling_k8s_store_clear(&c->endpoints, -1);
+	starling_k8s_store_clear(&c->services, -1);
+	starling_k8s_store_clear(&c->endpointslices, -1);
+	starling_k8s_store_clear(&c->nodes, -1);
+	starling_k8s_store_clear(&c->secrets, -1);
+	starling_k8s_store_clear(&c->configmaps, -1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -382,22 +145,6 @@ bool op_selector_matches(const struct op_selector *s, const cJSON *labels)
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers.                                                            */
-
-void op_sanitize(const char *in, char *out, size_t cap)
-{
-	size_t i = 0;
-
-	if (!cap)
-		return;
-	for (; in && in[i] && i + 1 < cap; i++) {
-		char c = in[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_';
-
-		out[i] = ok ? c : '_';
-	}
-	out[i] = '\0';
-}
 
 int op_parse_duration(const char *s, int64_t *ms)
 {
@@ -559,23 +306,6 @@ static void rb_free(struct rule_buf *b)
 	free(b->v);
 }
 
-/* Regex-quote s (Go regexp.QuoteMeta) into a kept string. */
-static const char *rb_quote(struct rule_buf *b, const char *s)
-{
-	size_t n = strlen(s), k = 0;
-	char *o = rb_keep(b, malloc(2 * n + 1));
-
-	if (!o)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (strchr("\\.+*?()|[]{}^$", s[i]))
-			o[k++] = '\\';
-		o[k++] = s[i];
-	}
-	o[k] = '\0';
-	return o;
-}
-
 /* The RelabelConfig objects of a CRD (relabelings / metricRelabelings). */
 static int rb_crd_rules(struct rule_buf *b, const cJSON *arr, char *err, size_t errlen,
 			const char *what)
@@ -619,7 +349,11 @@ static int rb_crd_rules(struct rule_buf *b, const cJSON *arr, char *err, size_t 
 		}
 		c->separator = jstr(r, "separator");
 		c->target_label = jstr(r, "targetLabel");
+		/* An empty regex is left out (promcfg.go generateRelabelConfig),
+		 * so the default (.*) applies. */
 		c->regex = jstr(r, "regex");
+		if (c->regex && !*c->regex)
+			c->regex = NULL;
 		c->replacement = jstr(r, "replacement");
 		mod = cJSON_GetObjectItemCaseSensitive(r, "modulus");
 		if (cJSON_IsNumber(mod) && mod->valuedouble > 0)
@@ -670,7 +404,7 @@ static int selector_rules(struct rule_buf *b, const cJSON *sel, const char *pref
 	for (size_t i = 0; i < n; i++) {
 		const char *srcs[3];
 
-		op_sanitize(sorted[i]->string, k, sizeof(k));
+		starling_k8s_sanitize(sorted[i]->string, k, sizeof(k));
 		srcs[0] = rb_fmt(b, "__meta_kubernetes_%s_label_%s", prefix, k);
 		srcs[1] = rb_fmt(b, "__meta_kubernetes_%s_labelpresent_%s", prefix, k);
 		srcs[2] = NULL;
@@ -690,7 +424,7 @@ static int selector_rules(struct rule_buf *b, const cJSON *sel, const char *pref
 			snprintf(err, errlen, "selector.matchExpressions: bad key/operator");
 			return -EINVAL;
 		}
-		op_sanitize(key, k, sizeof(k));
+		starling_k8s_sanitize(key, k, sizeof(k));
 		srcs[0] = rb_fmt(b, "__meta_kubernetes_%s_label_%s", prefix, k);
 		srcs[1] = rb_fmt(b, "__meta_kubernetes_%s_labelpresent_%s", prefix, k);
 		srcs[2] = NULL;
@@ -728,7 +462,7 @@ static void copy_label_rules(struct rule_buf *b, const cJSON *list, const char *
 
 		if (!cJSON_IsString(l))
 			continue;
-		op_sanitize(l->valuestring, k, sizeof(k));
+		starling_k8s_sanitize(l->valuestring, k, sizeof(k));
 		srcs[0] = rb_fmt(b, "__meta_kubernetes_%s_label_%s", prefix, k);
 		rb_rule(b, "replace", "(.+)", rb_fmt(b, "%s", k), "${1}", srcs);
 	}
@@ -843,7 +577,7 @@ static int fill_scrape_config(const struct op_defaults *d, struct op_job *j, con
 			      const cJSON *ep, struct rule_buf *mb, char *err, size_t errlen)
 {
 	struct scrape_config *c = &j->cfg;
-	const char *s;
+	const char *s, *s_timeout;
 	const cJSON *params, *p, *v;
 	int b, rc;
 	char frac[16];
@@ -855,14 +589,21 @@ static int fill_scrape_config(const struct op_defaults *d, struct op_job *j, con
 		snprintf(err, errlen, "invalid interval \"%s\"", s);
 		return -EINVAL;
 	}
-	s = jstr(ep, "scrapeTimeout");
+	s = s_timeout = jstr(ep, "scrapeTimeout");
 	if (s && op_parse_duration(s, &c->timeout_ms)) {
 		snprintf(err, errlen, "invalid scrapeTimeout \"%s\"", s);
 		return -EINVAL;
 	}
 	if (c->interval_ms <= 0)
 		c->interval_ms = d->interval_ms;
-	/* Prometheus refuses timeout > interval; the operator clamps it. */
+	/* An explicit scrapeTimeout above the interval rejects the monitor
+	 * (resource_selector.go validateScrapeIntervalAndTimeout); a default
+	 * timeout is clamped to the interval, as Prometheus does. */
+	if (s_timeout && c->timeout_ms > c->interval_ms) {
+		snprintf(err, errlen, "scrapeTimeout \"%s\" greater than scrapeInterval (%lld ms)",
+			 s_timeout, (long long)c->interval_ms);
+		return -EINVAL;
+	}
 	if (c->timeout_ms <= 0 || c->timeout_ms > c->interval_ms)
 		c->timeout_ms = c->interval_ms;
 	s = jstr(ep, "path");
@@ -1009,19 +750,20 @@ static int endpoint_rules(const struct op_defaults *d, const cJSON *mon, const c
 	rc = selector_rules(b, jobj(spec, "selector"), pm ? "pod" : "service", err, errlen);
 	if (rc)
 		return rc;
-	/* Port selection. */
+	/* Port selection. port and a string targetPort are regexes, not
+	 * literals (promcfg.go puts them into `regex` as they are). */
 	if (port && *port) {
 		src1[0] = pm		     ? "__meta_kubernetes_pod_container_port_name"
 			  : d->endpointslice ? "__meta_kubernetes_endpointslice_port_name"
 					     : "__meta_kubernetes_endpoint_port_name";
-		rb_rule(b, "keep", rb_quote(b, port), NULL, NULL, src1);
-	} else if (pm && cJSON_IsNumber(pn)) {
+		rb_rule(b, "keep", rb_fmt(b, "%s", port), NULL, NULL, src1);
+	} else if (pm && cJSON_IsNumber(pn) && pn->valueint != 0) {
 		src1[0] = "__meta_kubernetes_pod_container_port_number";
 		rb_rule(b, "keep", rb_fmt(b, "%d", pn->valueint), NULL, NULL, src1);
-	} else if (cJSON_IsString(tp)) {
+	} else if (cJSON_IsString(tp) && *tp->valuestring) {
 		src1[0] = "__meta_kubernetes_pod_container_port_name";
-		rb_rule(b, "keep", rb_quote(b, tp->valuestring), NULL, NULL, src1);
-	} else if (cJSON_IsNumber(tp)) {
+		rb_rule(b, "keep", rb_fmt(b, "%s", tp->valuestring), NULL, NULL, src1);
+	} else if (cJSON_IsNumber(tp) && tp->valueint != 0) {
 		src1[0] = "__meta_kubernetes_pod_container_port_number";
 		rb_rule(b, "keep", rb_fmt(b, "%d", tp->valueint), NULL, NULL, src1);
 	}
@@ -1058,17 +800,17 @@ static int endpoint_rules(const struct op_defaults *d, const cJSON *mon, const c
 		rb_rule(b, "replace", NULL, "job", NULL, src1);
 	}
 	if (job_label && *job_label) {
-		op_sanitize(job_label, k, sizeof(k));
+		starling_k8s_sanitize(job_label, k, sizeof(k));
 		src1[0] = rb_fmt(b, "__meta_kubernetes_%s_label_%s", pm ? "pod" : "service", k);
 		rb_rule(b, "replace", "(.+)", "job", "${1}", src1);
 	}
+	/* endpoint = port, else targetPort.String(); portNumber alone sets
+	 * none (promcfg.go generatePodMonitorConfig). */
 	if (port && *port)
 		rb_rule(b, "replace", NULL, "endpoint", port, NULL);
-	else if (cJSON_IsString(tp))
+	else if (cJSON_IsString(tp) && *tp->valuestring)
 		rb_rule(b, "replace", NULL, "endpoint", tp->valuestring, NULL);
-	else if (pm && cJSON_IsNumber(pn))
-		rb_rule(b, "replace", NULL, "endpoint", rb_fmt(b, "%d", pn->valueint), NULL);
-	else if (cJSON_IsNumber(tp))
+	else if (cJSON_IsNumber(tp) && tp->valueint != 0)
 		rb_rule(b, "replace", NULL, "endpoint", rb_fmt(b, "%d", tp->valueint), NULL);
 	rc = rb_crd_rules(b, jarr(ep, "relabelings"), err, errlen, "relabelings");
 	if (rc)
@@ -1091,6 +833,12 @@ uint64_t op_monitor_fingerprint(const cJSON *monitor)
 	return fp;
 }
 
+uint64_t op_monitor_job_fp(const struct op_defaults *d, const cJSON *monitor)
+{
+	return op_monitor_fingerprint(monitor) ^
+	       op_monitor_refs_fp(d->secrets, monitor, d->kind) * 0x9E3779B97F4A7C15ull;
+}
+
 int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, struct op_job ***out,
 			 size_t *n_out, char *err, size_t errlen)
 {
@@ -1109,7 +857,7 @@ int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, stru
 		return -EINVAL;
 	}
 	eps = jarr(spec, pm ? "podMetricsEndpoints" : "endpoints");
-	fp = op_monitor_fingerprint(monitor);
+	fp = op_monitor_job_fp(d, monitor);
 	v = calloc((size_t)(eps ? cJSON_GetArraySize(eps) : 0) + 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -1138,6 +886,9 @@ int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, stru
 			rc = -ENOMEM;
 			break;
 		}
+		/* attachMetadata.node (PodMonitor, ServiceMonitor): promcfg.go
+		 * mergeAttachMetadataWithScrapeClass -> attach_metadata */
+		j->attach_node = jbool(jobj(spec, "attachMetadata"), "node") == 1;
 		rc = job_namespaces(j, spec, ns);
 		if (!rc && jobj(spec, "selector")) {
 			j->selector = cJSON_Duplicate(jobj(spec, "selector"), true);
@@ -1146,6 +897,21 @@ int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, stru
 		}
 		if (!rc)
 			rc = fill_scrape_config(d, j, spec, ep, &mb, e2, sizeof(e2));
+		if (!rc) {
+			/* Bad HTTP settings (a missing Secret, a CA that is not
+			 * PEM) leave this endpoint out; the others run. */
+			rc = op_endpoint_auth(d->secrets, ns, ep, &j->cfg.auth, e2, sizeof(e2));
+			if (rc == -EINVAL) {
+				if (d->secrets && d->secrets->skipped)
+					d->secrets->skipped(d->secrets->arg, j->monitor, idx, e2);
+				rb_free(&b);
+				rb_free(&mb);
+				op_job_put(v[--n]);
+				idx++;
+				rc = 0;
+				continue;
+			}
+		}
 		if (!rc)
 			rc = endpoint_rules(d, monitor, spec, ep, &b, e2, sizeof(e2));
 		if (!rc) {
@@ -1176,13 +942,12 @@ int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, stru
 }
 
 /* ------------------------------------------------------------------------ */
-/* Meta labels (Prometheus discovery/kubernetes pod.go, endpoints.go).       */
+/* Meta labels: the SDK's kubernetes_sd roles (starling_k8s_targets).        */
 
 void op_gen_scratch_init(struct op_gen_scratch *s)
 {
-	starling_lset_init(&s->base);
 	starling_lset_init(&s->ls);
-	starling_lset_init(&s->cand);
+	starling_k8s_meta_init(&s->meta);
 	s->jobs = NULL;
 	s->jobs_cap = 0;
 	starling_relabel_scratch_init(&s->rs);
@@ -1190,137 +955,10 @@ void op_gen_scratch_init(struct op_gen_scratch *s)
 
 void op_gen_scratch_free(struct op_gen_scratch *s)
 {
-	starling_lset_free(&s->base);
 	starling_lset_free(&s->ls);
-	starling_lset_free(&s->cand);
+	starling_k8s_meta_free(&s->meta);
 	free(s->jobs);
 	starling_relabel_scratch_free(&s->rs);
-}
-
-static int set2(struct starling_lset *ls, char *buf, size_t cap, const char *prefix,
-		const char *name, const char *value)
-{
-	size_t l = (size_t)snprintf(buf, cap, "%s", prefix);
-
-	if (l >= cap)
-		return -EINVAL;
-	op_sanitize(name, buf + l, cap - l);
-	/* Keep empty values: "labelpresent" must still be set. */
-	return starling_lset_set_str(ls, buf, value);
-}
-
-/* _label_<n>, _labelpresent_<n>, _annotation_<n>, _annotationpresent_<n>. */
-static int object_meta_labels(struct starling_lset *ls, char *buf, size_t cap, const char *role,
-			      const cJSON *obj)
-{
-	const cJSON *md = jobj(obj, "metadata"), *e;
-	char pfx[96];
-	int rc = 0;
-
-	cJSON_ArrayForEach(e, jobj(md, "labels"))
-	{
-		if (!cJSON_IsString(e))
-			continue;
-		snprintf(pfx, sizeof(pfx), "__meta_kubernetes_%s_label_", role);
-		rc |= set2(ls, buf, cap, pfx, e->string, e->valuestring);
-		snprintf(pfx, sizeof(pfx), "__meta_kubernetes_%s_labelpresent_", role);
-		rc |= set2(ls, buf, cap, pfx, e->string, "true");
-	}
-	cJSON_ArrayForEach(e, jobj(md, "annotations"))
-	{
-		if (!cJSON_IsString(e))
-			continue;
-		snprintf(pfx, sizeof(pfx), "__meta_kubernetes_%s_annotation_", role);
-		rc |= set2(ls, buf, cap, pfx, e->string, e->valuestring);
-		snprintf(pfx, sizeof(pfx), "__meta_kubernetes_%s_annotationpresent_", role);
-		rc |= set2(ls, buf, cap, pfx, e->string, "true");
-	}
-	return rc ? -ENOMEM : 0;
-}
-
-static int set_opt(struct starling_lset *ls, const char *name, const char *value)
-{
-	return value && *value ? starling_lset_set_str(ls, name, value) : 0;
-}
-
-static const char *pod_ready(const cJSON *pod)
-{
-	const cJSON *c;
-
-	cJSON_ArrayForEach(c, jarr(jobj(pod, "status"), "conditions"))
-	{
-		const char *t = jstr(c, "type"), *s = jstr(c, "status");
-
-		if (t && s && strcmp(t, "Ready") == 0) {
-			if (strcmp(s, "True") == 0)
-				return "true";
-			if (strcmp(s, "False") == 0)
-				return "false";
-			return "unknown";
-		}
-	}
-	return "unknown";
-}
-
-/* Labels common to every target of a pod. */
-static int pod_labels(struct starling_lset *ls, char *buf, size_t cap, const cJSON *pod)
-{
-	const cJSON *md = jobj(pod, "metadata"), *st = jobj(pod, "status"),
-		    *spec = jobj(pod, "spec");
-	const cJSON *o;
-	int rc = 0;
-
-	rc |= set_opt(ls, "__meta_kubernetes_pod_name", jstr(md, "name"));
-	rc |= set_opt(ls, "__meta_kubernetes_pod_ip", jstr(st, "podIP"));
-	rc |= object_meta_labels(ls, buf, cap, "pod", pod);
-	rc |= starling_lset_set_str(ls, "__meta_kubernetes_pod_ready", pod_ready(pod));
-	rc |= set_opt(ls, "__meta_kubernetes_pod_phase", jstr(st, "phase"));
-	rc |= set_opt(ls, "__meta_kubernetes_pod_node_name", jstr(spec, "nodeName"));
-	rc |= set_opt(ls, "__meta_kubernetes_pod_host_ip", jstr(st, "hostIP"));
-	rc |= set_opt(ls, "__meta_kubernetes_pod_uid", jstr(md, "uid"));
-	cJSON_ArrayForEach(o, jarr(md, "ownerReferences"))
-	{
-		if (jbool(o, "controller") != 1)
-			continue;
-		rc |= set_opt(ls, "__meta_kubernetes_pod_controller_kind", jstr(o, "kind"));
-		rc |= set_opt(ls, "__meta_kubernetes_pod_controller_name", jstr(o, "name"));
-		break;
-	}
-	return rc ? -ENOMEM : 0;
-}
-
-static int container_labels(struct starling_lset *ls, const cJSON *c, bool init)
-{
-	int rc = 0;
-
-	rc |= set_opt(ls, "__meta_kubernetes_pod_container_name", jstr(c, "name"));
-	rc |= set_opt(ls, "__meta_kubernetes_pod_container_image", jstr(c, "image"));
-	rc |= starling_lset_set_str(ls, "__meta_kubernetes_pod_container_init",
-				    init ? "true" : "false");
-	return rc ? -ENOMEM : 0;
-}
-
-static int port_labels(struct starling_lset *ls, const cJSON *p)
-{
-	const cJSON *num = cJSON_GetObjectItemCaseSensitive(p, "containerPort");
-	const char *proto = jstr(p, "protocol");
-	char nb[24];
-	int rc = 0;
-
-	snprintf(nb, sizeof(nb), "%d", cJSON_IsNumber(num) ? num->valueint : 0);
-	rc |= set_opt(ls, "__meta_kubernetes_pod_container_port_name", jstr(p, "name"));
-	rc |= starling_lset_set_str(ls, "__meta_kubernetes_pod_container_port_number", nb);
-	rc |= starling_lset_set_str(ls, "__meta_kubernetes_pod_container_port_protocol",
-				    proto ? proto : "TCP");
-	return rc ? -ENOMEM : 0;
-}
-
-static void join_host_port(char *out, size_t cap, const char *ip, int port)
-{
-	if (strchr(ip, ':'))
-		snprintf(out, cap, "[%s]:%d", ip, port);
-	else
-		snprintf(out, cap, "%s:%d", ip, port);
 }
 
 static bool in_namespaces(const struct op_job *j, const char *ns)
@@ -1385,310 +1023,29 @@ struct job_set {
 	size_t n;
 };
 
-static int emit(const struct op_defaults *d, const struct job_set *js, struct op_gen_scratch *s,
-		op_target_fn fn, void *arg)
-{
-	const char *ns = starling_lset_get(&s->cand, "__meta_kubernetes_namespace");
+struct emit_ctx {
+	const struct op_defaults *d;
+	const struct job_set *js;
+	struct op_gen_scratch *s;
+	op_target_fn fn;
+	void *arg;
+};
 
-	for (size_t i = 0; i < js->n; i++) {
+static int emit(void *arg, const struct starling_lset *cand)
+{
+	struct emit_ctx *e = arg;
+	const char *ns = starling_lset_get(cand, "__meta_kubernetes_namespace");
+
+	for (size_t i = 0; i < e->js->n; i++) {
 		int rc;
 
-		if (!in_namespaces(js->v[i], ns))
+		if (!in_namespaces(e->js->v[i], ns))
 			continue;
-		if (starling_lset_copy(&s->ls, &s->cand))
+		if (starling_lset_copy(&e->s->ls, cand))
 			return -ENOMEM;
-		rc = finish_target(d, js->v[i], s, fn, arg);
+		rc = finish_target(e->d, e->js->v[i], e->s, e->fn, e->arg);
 		if (rc < 0)
 			return rc;
-	}
-	return 0;
-}
-
-static int pod_targets(const struct op_defaults *d, const struct job_set *js, const cJSON *pod,
-		       struct op_gen_scratch *s, op_target_fn fn, void *arg)
-{
-	const char *ip = jstr(jobj(pod, "status"), "podIP");
-	const char *ns = meta_str(pod, "namespace");
-	static const char *const lists[2] = {"containers", "initContainers"};
-	char addr[128];
-	int rc;
-
-	if (!ip || !*ip)
-		return 0; /* not scheduled yet: Prometheus skips it too */
-	starling_lset_clear(&s->base);
-	rc = set_opt(&s->base, "__meta_kubernetes_namespace", ns);
-	rc |= pod_labels(&s->base, s->buf, sizeof(s->buf), pod);
-	if (rc)
-		return -ENOMEM;
-	for (int l = 0; l < 2; l++) {
-		const cJSON *c;
-
-		cJSON_ArrayForEach(c, jarr(jobj(pod, "spec"), lists[l]))
-		{
-			const cJSON *ports = jarr(c, "ports"), *p;
-
-			if (!ports || cJSON_GetArraySize(ports) == 0) {
-				if (starling_lset_copy(&s->cand, &s->base) ||
-				    container_labels(&s->cand, c, l == 1) ||
-				    starling_lset_set_str(&s->cand, "__address__", ip))
-					return -ENOMEM;
-				rc = emit(d, js, s, fn, arg);
-				if (rc < 0)
-					return rc;
-				continue;
-			}
-			cJSON_ArrayForEach(p, ports)
-			{
-				const cJSON *num =
-				    cJSON_GetObjectItemCaseSensitive(p, "containerPort");
-
-				if (!cJSON_IsNumber(num))
-					continue;
-				join_host_port(addr, sizeof(addr), ip, num->valueint);
-				if (starling_lset_copy(&s->cand, &s->base) ||
-				    container_labels(&s->cand, c, l == 1) ||
-				    port_labels(&s->cand, p) ||
-				    starling_lset_set_str(&s->cand, "__address__", addr))
-					return -ENOMEM;
-				rc = emit(d, js, s, fn, arg);
-				if (rc < 0)
-					return rc;
-			}
-		}
-	}
-	return 0;
-}
-
-static int service_labels(struct starling_lset *ls, char *buf, size_t cap, const cJSON *svc)
-{
-	int rc = set_opt(ls, "__meta_kubernetes_service_name", meta_str(svc, "name"));
-
-	rc |= object_meta_labels(ls, buf, cap, "service", svc);
-	return rc ? -ENOMEM : 0;
-}
-
-/* Pod + matching container labels of an endpoint address backed by a pod. */
-static int endpoint_pod_labels(struct starling_lset *ls, char *buf, size_t cap, const cJSON *pod,
-			       int port, const char *proto)
-{
-	const cJSON *c, *p;
-
-	if (pod_labels(ls, buf, cap, pod))
-		return -ENOMEM;
-	cJSON_ArrayForEach(c, jarr(jobj(pod, "spec"), "containers"))
-	{
-		cJSON_ArrayForEach(p, jarr(c, "ports"))
-		{
-			const cJSON *num = cJSON_GetObjectItemCaseSensitive(p, "containerPort");
-			const char *pp = jstr(p, "protocol");
-
-			if (!cJSON_IsNumber(num) || num->valueint != port ||
-			    strcmp(pp ? pp : "TCP", proto) != 0)
-				continue;
-			if (container_labels(ls, c, false) || port_labels(ls, p))
-				return -ENOMEM;
-			return 0;
-		}
-	}
-	return 0;
-}
-
-static int endpoints_targets(const struct op_defaults *d, const struct job_set *js,
-			     const cJSON *eps, const struct op_cluster *cl,
-			     struct op_gen_scratch *s, op_target_fn fn, void *arg)
-{
-	const char *ns = meta_str(eps, "namespace"), *name = meta_str(eps, "name");
-	const cJSON *svc = op_store_get(&cl->services, ns, name), *sub;
-	static const char *const kinds[2] = {"addresses", "notReadyAddresses"};
-	char addr[128], nb[24];
-	int rc;
-
-	starling_lset_clear(&s->base);
-	rc = set_opt(&s->base, "__meta_kubernetes_namespace", ns);
-	rc |= set_opt(&s->base, "__meta_kubernetes_endpoints_name", name);
-	rc |= object_meta_labels(&s->base, s->buf, sizeof(s->buf), "endpoints", eps);
-	if (svc)
-		rc |= service_labels(&s->base, s->buf, sizeof(s->buf), svc);
-	if (rc)
-		return -ENOMEM;
-	cJSON_ArrayForEach(sub, jarr(eps, "subsets"))
-	{
-		const cJSON *port;
-
-		cJSON_ArrayForEach(port, jarr(sub, "ports"))
-		{
-			const cJSON *pnum = cJSON_GetObjectItemCaseSensitive(port, "port");
-			const char *proto = jstr(port, "protocol");
-
-			if (!cJSON_IsNumber(pnum))
-				continue;
-			if (!proto)
-				proto = "TCP";
-			for (int k = 0; k < 2; k++) {
-				const cJSON *a;
-
-				cJSON_ArrayForEach(a, jarr(sub, kinds[k]))
-				{
-					const char *ip = jstr(a, "ip");
-					const cJSON *ref = jobj(a, "targetRef");
-					const char *rkind = jstr(ref, "kind"),
-						   *rname = jstr(ref, "name");
-
-					if (!ip)
-						continue;
-					join_host_port(addr, sizeof(addr), ip, pnum->valueint);
-					snprintf(nb, sizeof(nb), "%d", pnum->valueint);
-					if (starling_lset_copy(&s->cand, &s->base))
-						return -ENOMEM;
-					rc = starling_lset_set_str(&s->cand, "__address__", addr);
-					rc |= set_opt(&s->cand,
-						      "__meta_kubernetes_endpoint_port_name",
-						      jstr(port, "name"));
-					rc |= starling_lset_set_str(
-					    &s->cand, "__meta_kubernetes_endpoint_port_protocol",
-					    proto);
-					rc |= starling_lset_set_str(
-					    &s->cand, "__meta_kubernetes_endpoint_ready",
-					    k == 0 ? "true" : "false");
-					rc |=
-					    set_opt(&s->cand, "__meta_kubernetes_endpoint_hostname",
-						    jstr(a, "hostname"));
-					rc |= set_opt(&s->cand,
-						      "__meta_kubernetes_endpoint_node_name",
-						      jstr(a, "nodeName"));
-					rc |= set_opt(
-					    &s->cand,
-					    "__meta_kubernetes_endpoint_address_target_kind",
-					    rkind);
-					rc |= set_opt(
-					    &s->cand,
-					    "__meta_kubernetes_endpoint_address_target_name",
-					    rname);
-					if (rc)
-						return -ENOMEM;
-					if (rkind && rname && strcmp(rkind, "Pod") == 0) {
-						const char *rns = jstr(ref, "namespace");
-						const cJSON *pod =
-						    op_store_get(&cl->pods, rns ? rns : ns, rname);
-
-						if (pod && endpoint_pod_labels(
-							       &s->cand, s->buf, sizeof(s->buf),
-							       pod, pnum->valueint, proto))
-							return -ENOMEM;
-					}
-					rc = emit(d, js, s, fn, arg);
-					if (rc < 0)
-						return rc;
-				}
-			}
-		}
-	}
-	return 0;
-}
-
-/* EndpointSlice role (Prometheus discovery/kubernetes/endpointslice.go). */
-static int endpointslice_targets(const struct op_defaults *d, const struct job_set *js,
-				 const cJSON *es, const struct op_cluster *cl,
-				 struct op_gen_scratch *s, op_target_fn fn, void *arg)
-{
-	const char *ns = meta_str(es, "namespace"), *name = meta_str(es, "name");
-	const char *svc_name =
-	    jstr(jobj(jobj(es, "metadata"), "labels"), "kubernetes.io/service-name");
-	const cJSON *svc = svc_name ? op_store_get(&cl->services, ns, svc_name) : NULL;
-	const cJSON *port, *ep;
-	char addr[128], nb[24];
-	int rc;
-
-	starling_lset_clear(&s->base);
-	rc = set_opt(&s->base, "__meta_kubernetes_namespace", ns);
-	rc |= set_opt(&s->base, "__meta_kubernetes_endpointslice_name", name);
-	rc |= set_opt(&s->base, "__meta_kubernetes_endpointslice_address_type",
-		      jstr(es, "addressType"));
-	rc |= object_meta_labels(&s->base, s->buf, sizeof(s->buf), "endpointslice", es);
-	if (svc)
-		rc |= service_labels(&s->base, s->buf, sizeof(s->buf), svc);
-	if (rc)
-		return -ENOMEM;
-	cJSON_ArrayForEach(port, jarr(es, "ports"))
-	{
-		const cJSON *pnum = cJSON_GetObjectItemCaseSensitive(port, "port");
-		const char *proto = jstr(port, "protocol");
-
-		if (!cJSON_IsNumber(pnum))
-			continue;
-		if (!proto)
-			proto = "TCP";
-		snprintf(nb, sizeof(nb), "%d", pnum->valueint);
-		cJSON_ArrayForEach(ep, jarr(es, "endpoints"))
-		{
-			const cJSON *conds = jobj(ep, "conditions"), *a;
-			const cJSON *ref = jobj(ep, "targetRef");
-			const char *rkind = jstr(ref, "kind"), *rname = jstr(ref, "name");
-			static const char *const cn[3] = {"ready", "serving", "terminating"};
-
-			cJSON_ArrayForEach(a, jarr(ep, "addresses"))
-			{
-				if (!cJSON_IsString(a))
-					continue;
-				join_host_port(addr, sizeof(addr), a->valuestring, pnum->valueint);
-				if (starling_lset_copy(&s->cand, &s->base))
-					return -ENOMEM;
-				rc = starling_lset_set_str(&s->cand, "__address__", addr);
-				rc |= set_opt(&s->cand, "__meta_kubernetes_endpointslice_port_name",
-					      jstr(port, "name"));
-				rc |= starling_lset_set_str(
-				    &s->cand, "__meta_kubernetes_endpointslice_port_protocol",
-				    proto);
-				rc |= starling_lset_set_str(
-				    &s->cand, "__meta_kubernetes_endpointslice_port", nb);
-				rc |= set_opt(&s->cand,
-					      "__meta_kubernetes_endpointslice_port_app_protocol",
-					      jstr(port, "appProtocol"));
-				for (int c = 0; c < 3; c++) {
-					int b = jbool(conds, cn[c]);
-					char ln[96];
-
-					if (b < 0)
-						continue;
-					snprintf(ln, sizeof(ln),
-						 "__meta_kubernetes_endpointslice_endpoint_"
-						 "conditions_%s",
-						 cn[c]);
-					rc |= starling_lset_set_str(&s->cand, ln,
-								    b ? "true" : "false");
-				}
-				rc |= set_opt(&s->cand,
-					      "__meta_kubernetes_endpointslice_endpoint_hostname",
-					      jstr(ep, "hostname"));
-				rc |= set_opt(&s->cand,
-					      "__meta_kubernetes_endpointslice_endpoint_node_name",
-					      jstr(ep, "nodeName"));
-				rc |= set_opt(&s->cand,
-					      "__meta_kubernetes_endpointslice_endpoint_zone",
-					      jstr(ep, "zone"));
-				rc |= set_opt(&s->cand,
-					      "__meta_kubernetes_endpointslice_address_target_kind",
-					      rkind);
-				rc |= set_opt(&s->cand,
-					      "__meta_kubernetes_endpointslice_address_target_name",
-					      rname);
-				if (rc)
-					return -ENOMEM;
-				if (rkind && rname && strcmp(rkind, "Pod") == 0) {
-					const char *rns = jstr(ref, "namespace");
-					const cJSON *pod =
-					    op_store_get(&cl->pods, rns ? rns : ns, rname);
-
-					if (pod &&
-					    endpoint_pod_labels(&s->cand, s->buf, sizeof(s->buf),
-								pod, pnum->valueint, proto))
-						return -ENOMEM;
-				}
-				rc = emit(d, js, s, fn, arg);
-				if (rc < 0)
-					return rc;
-			}
-		}
 	}
 	return 0;
 }
@@ -1740,13 +1097,19 @@ static bool job_selects(const struct op_job *j, const cJSON *labels)
 int op_targets(const struct op_defaults *d, struct op_job *const *jobs, size_t n_jobs,
 	       const struct op_cluster *c, struct op_gen_scratch *s, op_target_fn fn, void *arg)
 {
-	const struct op_store *st = d->kind == OP_POD_MONITORS ? &c->pods
-				    : d->endpointslice	       ? &c->endpointslices
-							       : &c->endpoints;
+	const struct starling_k8s_store *st = d->kind == OP_POD_MONITORS ? &c->pods
+					      : d->endpointslice	 ? &c->endpointslices
+									 : &c->endpoints;
+	enum starling_k8s_role role = d->kind == OP_POD_MONITORS ? STARLING_K8S_ROLE_POD
+				      : d->endpointslice	 ? STARLING_K8S_ROLE_ENDPOINTSLICE
+								 : STARLING_K8S_ROLE_ENDPOINTS;
 	int rc = 0;
 
 	if (!n_jobs)
 		return 0;
+	s->meta.pods = &c->pods;
+	s->meta.services = &c->services;
+	s->meta.nodes = &c->nodes;
 	/* Component rules run first and could rewrite the labels the
 	 * selector looks at: then every job sees every object. */
 	bool prefilter = starling_relabel_rules_count(d->rules) == 0;
@@ -1763,6 +1126,7 @@ int op_targets(const struct op_defaults *d, struct op_job *const *jobs, size_t n
 		const cJSON *o = st->v[i].obj, *labels = NULL;
 		const char *ns = meta_str(o, "namespace");
 		struct job_set sel = {s->jobs, 0};
+		struct emit_ctx e = {d, &sel, s, fn, arg};
 
 		if (d->kind == OP_POD_MONITORS) {
 			labels = jobj(jobj(o, "metadata"), "labels");
@@ -1771,22 +1135,53 @@ int op_targets(const struct op_defaults *d, struct op_job *const *jobs, size_t n
 					      ? jstr(jobj(jobj(o, "metadata"), "labels"),
 						     "kubernetes.io/service-name")
 					      : meta_str(o, "name");
-			const cJSON *so = svc ? op_store_get(&c->services, ns, svc) : NULL;
+			const cJSON *so =
+			    svc ? starling_k8s_store_get(&c->services, ns, svc) : NULL;
 
 			labels = jobj(jobj(so, "metadata"), "labels");
 		}
-		for (size_t k = 0; k < n_jobs; k++)
-			if (in_namespaces(jobs[k], ns) &&
-			    (!prefilter || job_selects(jobs[k], labels)))
-				s->jobs[sel.n++] = jobs[k];
+		/* Jobs without attachMetadata.node first, then those with it:
+		 * each group sees the candidates its generated config would
+		 * (attach_metadata adds the node's labels and, for pods, leaves
+		 * out pods of unknown nodes: Prometheus pod.go / endpoints.go). */
+		size_t n_attach = 0;
+
+		for (size_t k = 0; k < n_jobs; k++) {
+			if (!in_namespaces(jobs[k], ns) ||
+			    (prefilter && !job_selects(jobs[k], labels)))
+				continue;
+			s->jobs[sel.n++] = jobs[k];
+			n_attach += jobs[k]->attach_node;
+		}
 		if (!sel.n)
 			continue;
-		if (d->kind == OP_POD_MONITORS)
-			rc = pod_targets(d, &sel, o, s, fn, arg);
-		else if (d->endpointslice)
-			rc = endpointslice_targets(d, &sel, o, c, s, fn, arg);
-		else
-			rc = endpoints_targets(d, &sel, o, c, s, fn, arg);
+		if (!n_attach) {
+			s->meta.attach_node = false;
+			rc = starling_k8s_targets(&s->meta, role, o, emit, &e);
+			continue;
+		}
+		/* stable partition: plain jobs first */
+		for (size_t k = 0, w = 0; k < sel.n; k++) {
+			struct op_job *t = s->jobs[k];
+
+			if (t->attach_node)
+				continue;
+			memmove(&s->jobs[w + 1], &s->jobs[w], (k - w) * sizeof(*s->jobs));
+			s->jobs[w++] = t;
+		}
+		{
+			size_t all = sel.n;
+
+			sel.n = all - n_attach;
+			s->meta.attach_node = false;
+			if (sel.n)
+				rc = starling_k8s_targets(&s->meta, role, o, emit, &e);
+			sel.v = s->jobs + (all - n_attach);
+			sel.n = n_attach;
+			s->meta.attach_node = true;
+			if (!rc)
+				rc = starling_k8s_targets(&s->meta, role, o, emit, &e);
+		}
 	}
 	return rc;
 }

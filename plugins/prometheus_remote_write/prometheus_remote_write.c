@@ -133,6 +133,8 @@ struct endpoint {
 	size_t md_max;
 	size_t seg_target;			/* rotate segment files at this size */
 	struct starling_relabel_rules *relabel; /* NULL: none */
+	bool send_exemplars;
+	bool send_histograms;
 	unsigned n_shards;
 	struct shard *shards;
 
@@ -150,7 +152,7 @@ struct endpoint {
 
 	starling_metric *m_sent, *m_failed, *m_retried, *m_dropped, *m_pending;
 	starling_metric *m_highest, *m_bytes, *m_md_sent, *m_md_failed, *m_buffer, *m_shards;
-	starling_metric *m_relabel_dropped;
+	starling_metric *m_relabel_dropped, *m_hist_dropped, *m_ex_sent;
 };
 
 struct md_entry {
@@ -220,8 +222,9 @@ static const struct starling_config_key endpoint_keys[] = {
     {"remote_timeout", STARLING_CFG_DURATION, false, "30s", "Timeout of one request"},
     {"headers", STARLING_CFG_MAP, false, NULL, "Extra HTTP headers"},
     {"send_exemplars", STARLING_CFG_BOOL, false, "true",
-     "Accepted; exemplars are not collected yet"},
-    {"send_native_histograms", STARLING_CFG_BOOL, false, "false", "Accepted; must stay false"},
+     "Send the exemplars the scrapers collected (TimeSeries.exemplars)"},
+    {"send_native_histograms", STARLING_CFG_BOOL, false, "false",
+     "Send native histograms (TimeSeries.histograms); false drops them, counted"},
     {"queue_config", STARLING_CFG_GROUP, false, NULL, "Queue settings", queue_keys},
     {"metadata_config", STARLING_CFG_GROUP, false, NULL, "Metadata settings", metadata_keys},
     {"write_relabel_config", STARLING_CFG_GROUP_LIST, false, NULL,
@@ -599,7 +602,7 @@ static const struct starling_label *merge_external(struct rw *rw, struct shard *
  * Returns 1 when the batch was cut into a segment, 0, or -errno. */
 /* Returns 2 when write_relabel_config dropped the series. */
 static int encode_series(struct rw *rw, struct shard *sh, const struct starling_series *s,
-			 int64_t now)
+			 const struct starling_series_ext *x, int64_t now)
 {
 	struct endpoint *ep = sh->ep;
 	const struct starling_label *labels;
@@ -629,20 +632,49 @@ static int encode_series(struct rw *rw, struct shard *sh, const struct starling_
 	}
 	sh->lbuf.len = 0;
 	r = starling_rw_encode_labels(&sh->lbuf, labels, n);
-	if (!r)
+	if (!r && x)
+		r = starling_rw_append_series_ext(
+		    &sh->batch, sh->lbuf.data, sh->lbuf.len, s->values, s->timestamps_ms,
+		    s->n_samples, x->exemplars, x->n_exemplars, x->histograms, x->n_histograms);
+	else if (!r)
 		r = starling_rw_append_series(&sh->batch, sh->lbuf.data, sh->lbuf.len, s->values,
 					      s->timestamps_ms, s->n_samples);
 	if (r)
 		return r;
 	if (!sh->batch_samples)
 		sh->batch_start_ms = now;
-	sh->batch_samples += s->n_samples;
+	sh->batch_samples += s->n_samples + (x ? x->n_histograms : 0);
 	for (size_t i = 0; i < s->n_samples; i++)
 		if (s->timestamps_ms[i] > sh->batch_max_ts)
 			sh->batch_max_ts = s->timestamps_ms[i];
+	for (size_t i = 0; x && i < x->n_histograms; i++)
+		if (x->histograms[i].timestamp_ms > sh->batch_max_ts)
+			sh->batch_max_ts = x->histograms[i].timestamp_ms;
 	if (sh->batch_samples >= ep->max_samples)
 		return cut_batch(sh) ? 1 : 0;
 	return 0;
+}
+
+/* Series i's ext as this endpoint sends it (NULL: nothing beyond samples):
+ * read only the members that fit the producer's ext_size, and leave out
+ * exemplars or histograms the endpoint does not send. */
+static const struct starling_series_ext *series_ext(const struct starling_series_batch *b, size_t i,
+						    const struct endpoint *ep,
+						    struct starling_series_ext *out)
+{
+	const char *e;
+
+	if (!b->ext || !b->ext_size)
+		return NULL;
+	e = (const char *)b->ext + i * b->ext_size;
+	memcpy(out, e, b->ext_size < sizeof(*out) ? b->ext_size : sizeof(*out));
+	if (!ep->send_exemplars)
+		out->n_exemplars = 0;
+	if (!ep->send_histograms)
+		out->n_histograms = 0;
+	if (!out->n_exemplars && !out->n_histograms)
+		return NULL;
+	return out;
 }
 
 /* Queue a producer batch for one endpoint: one lock round per shard (not
@@ -650,7 +682,7 @@ static int encode_series(struct rw *rw, struct shard *sh, const struct starling_
 static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starling_series_batch *b,
 			 int64_t now)
 {
-	long long queued = 0, relabel_dropped = 0;
+	long long queued = 0, relabel_dropped = 0, exemplars = 0, unsent = 0;
 	bool cut = false;
 	int ret = 0;
 
@@ -660,26 +692,30 @@ static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starli
 
 		for (size_t i = 0; i < b->n_series; i++) {
 			const struct starling_series *s = &b->series[i];
+			struct starling_series_ext xs = {0};
+			const struct starling_series_ext *x = series_ext(b, i, ep, &xs);
+			size_t n_h = x ? x->n_histograms : 0;
 			int r;
 
-			if (!s->n_samples || (s->hash & (ep->n_shards - 1)) != k)
+			if ((!s->n_samples && !n_h) || (s->hash & (ep->n_shards - 1)) != k)
 				continue;
 			if (!locked) {
 				pthread_mutex_lock(&sh->lock);
 				locked = true;
 			}
-			r = encode_series(rw, sh, s, now);
+			r = encode_series(rw, sh, s, x, now);
 			if (r < 0) {
 				if (!ret)
 					ret = r;
 				continue;
 			}
 			if (r == 2) {
-				relabel_dropped += (long long)s->n_samples;
+				relabel_dropped += (long long)(s->n_samples + n_h);
 				continue;
 			}
 			cut |= r == 1;
-			queued += (long long)s->n_samples;
+			queued += (long long)(s->n_samples + n_h);
+			exemplars += x ? x->n_exemplars : 0;
 		}
 		if (locked)
 			pthread_mutex_unlock(&sh->lock);
@@ -688,6 +724,17 @@ static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starli
 		update_pending(ep, queued);
 	if (relabel_dropped)
 		rw->api->metric_add(ep->m_relabel_dropped, (double)relabel_dropped);
+	if (exemplars)
+		rw->api->metric_add(ep->m_ex_sent, (double)exemplars);
+	if (!ep->send_histograms && b->ext && b->ext_size >= sizeof(struct starling_series_ext)) {
+		for (size_t i = 0; i < b->n_series; i++)
+			unsent += (long long)((const struct starling_series_ext
+						   *)(const void *)((const char *)b->ext +
+								    i * b->ext_size))
+				      ->n_histograms;
+		if (unsent)
+			rw->api->metric_add(ep->m_hist_dropped, (double)unsent);
+	}
 	if (cut) {
 		if (ep->dir)
 			enforce_limit(ep);
@@ -1405,6 +1452,10 @@ static void make_metrics(struct rw *rw, struct endpoint *ep)
 	REG(m_relabel_dropped, STARLING_SELF_COUNTER,
 	    "starling_remote_write_samples_relabel_dropped_total",
 	    "Samples of series dropped by write_relabel_config.");
+	REG(m_hist_dropped, STARLING_SELF_COUNTER, "starling_remote_write_histograms_unsent_total",
+	    "Native histogram samples not sent because send_native_histograms is false.");
+	REG(m_ex_sent, STARLING_SELF_COUNTER, "prometheus_remote_storage_exemplars_in_total",
+	    "Exemplars queued for sending.");
 	REG(m_shards, STARLING_SELF_GAUGE, "prometheus_remote_storage_shards",
 	    "Shards (parallel requests) per endpoint.");
 #undef REG
@@ -1507,15 +1558,10 @@ static int endpoint_init(struct rw *rw, struct endpoint *ep, const starling_conf
 			return r;
 		}
 	}
-	{
-		bool nh = false;
-
-		if (!a->config_bool(n, "send_native_histograms", &nh) && nh) {
-			LOG(rw, STARLING_LOG_ERROR, "%s: send_native_histograms is not supported",
-			    a->config_where(n));
-			return -EOPNOTSUPP;
-		}
-	}
+	ep->send_exemplars = true;
+	a->config_bool(n, "send_exemplars", &ep->send_exemplars);
+	ep->send_histograms = false;
+	a->config_bool(n, "send_native_histograms", &ep->send_histograms);
 	r = starling_http_auth_from_config(a, n, &ep->auth, err, sizeof(err));
 	if (r) {
 		LOG(rw, STARLING_LOG_ERROR, "%s", err);

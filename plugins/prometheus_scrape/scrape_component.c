@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <starling/histogram.h>
 #include <starling/labels.h>
 #include <starling/scrape_pool.h>
 #include <starling/target_set.h>
@@ -36,6 +38,11 @@ struct scrape_inst {
 	struct scrape_target **targets; /* sorted by phase */
 	size_t n_targets;
 	size_t cursor;
+	bool uniform; /* every target has the same interval: use the cursor */
+	/* target_limit exceeded: every scrape fails with this (scrape thread
+	 * reads it under the lock) */
+	char limit_error[128];
+	FILE *failure_log; /* scrape_failure_log_file, open while running */
 	struct scrape_target **retired;
 	size_t n_retired;
 	/* Inline targets and the latest set of each discovery source
@@ -89,14 +96,30 @@ static const struct starling_config_key scrape_schema[] = {
      "Also send scrape_timeout_seconds, scrape_sample_limit and scrape_body_size_bytes"},
     {"body_size_limit", STARLING_CFG_BYTES, false, "0",
      "Largest uncompressed body accepted (0: no limit but a 256MiB safety cap)"},
+    {"target_limit", STARLING_CFG_INT, false, "0",
+     "More targets than this fail every target of the component (up 0); 0 = none"},
+    {"scrape_failure_log_file", STARLING_CFG_STRING, false, NULL,
+     "Append one JSON line per failed scrape to this file"},
     {"sample_limit", STARLING_CFG_INT, false, "0",
      "More samples (after metric relabelling) fail the scrape; 0 = none"},
     {"label_limit", STARLING_CFG_INT, false, "0", "Most labels per series; 0 = none"},
     {"label_name_length_limit", STARLING_CFG_INT, false, "0", "Longest label name; 0 = none"},
     {"label_value_length_limit", STARLING_CFG_INT, false, "0", "Longest label value; 0 = none"},
     {"scrape_protocols", STARLING_CFG_STRING_LIST, false, NULL,
-     "Protocols to negotiate, preferred first: OpenMetricsText1.0.0, OpenMetricsText0.0.1, "
-     "PrometheusText1.0.0, PrometheusText0.0.4"},
+     "Protocols to negotiate, preferred first: PrometheusProto, OpenMetricsText1.0.0, "
+     "OpenMetricsText0.0.1, PrometheusText1.0.0, PrometheusText0.0.4"},
+    {"enable_protobuf_negotiation", STARLING_CFG_BOOL, false, "false",
+     "Deprecated: offer PrometheusProto first (as scrape_native_histograms does)"},
+    {"scrape_native_histograms", STARLING_CFG_BOOL, false, "false",
+     "Ingest native histograms (offers PrometheusProto first unless scrape_protocols is set)"},
+    {"scrape_classic_histograms", STARLING_CFG_BOOL, false, "false",
+     "Also ingest the classic buckets of histograms that have native buckets"},
+    {"native_histogram_bucket_limit", STARLING_CFG_INT, false, "0",
+     "Halve a native histogram's resolution until it has at most this many buckets "
+     "(fails the scrape at schema -4); 0 = none"},
+    {"native_histogram_min_bucket_factor", STARLING_CFG_FLOAT, false, "0",
+     "Reduce native histograms to the highest resolution whose bucket growth factor is "
+     "at least this; 0 = none"},
     {"scrape_fallback_protocol", STARLING_CFG_STRING, false, "PrometheusText0.0.4",
      "Protocol used when a target sends no or an unknown Content-Type"},
     {"metric_relabel_config", STARLING_CFG_GROUP_LIST, false, NULL,
@@ -189,6 +212,7 @@ static const struct {
 	bool escaping;
 	enum starling_expo_format fmt;
 } protocols[] = {
+    {"PrometheusProto", STARLING_EXPO_PROTOBUF_MEDIA, false, STARLING_EXPO_PROTOBUF},
     {"OpenMetricsText1.0.0", "application/openmetrics-text;version=1.0.0", true,
      STARLING_EXPO_OPENMETRICS},
     {"OpenMetricsText0.0.1", "application/openmetrics-text;version=0.0.1", false,
@@ -221,6 +245,22 @@ static int build_accept(const struct starling_host_api *api, const starling_conf
 	int rc, w;
 
 	rc = starling_scrape_string_list(api, cfg, "scrape_protocols", &names, &n, err, errlen);
+	if (!rc && n == 0 && c->proto_first) {
+		/* Prometheus' DefaultProtoFirstScrapeProtocols */
+		static const char *const proto_first[] = {
+		    "PrometheusProto", "OpenMetricsText1.0.0", "OpenMetricsText0.0.1",
+		    "PrometheusText1.0.0", "PrometheusText0.0.4"};
+
+		n = sizeof(proto_first) / sizeof(proto_first[0]);
+		names = calloc(n, sizeof(*names));
+		for (size_t i = 0; names && i < n; i++)
+			if (!(names[i] = strdup(proto_first[i])))
+				rc = -ENOMEM;
+		if (!names) {
+			n = 0;
+			rc = -ENOMEM;
+		}
+	}
 	if (!rc && n == 0) {
 		c->accept = strdup("Accept: " STARLING_EXPO_ACCEPT_HEADER);
 		goto out;
@@ -238,8 +278,8 @@ static int build_accept(const struct starling_host_api *api, const starling_conf
 		if (p < 0) {
 			snprintf(err, errlen,
 				 "%s: scrape_protocols: unsupported protocol \"%s\" (supported: "
-				 "OpenMetricsText1.0.0, OpenMetricsText0.0.1, PrometheusText1.0.0, "
-				 "PrometheusText0.0.4)",
+				 "PrometheusProto, OpenMetricsText1.0.0, OpenMetricsText0.0.1, "
+				 "PrometheusText1.0.0, PrometheusText0.0.4)",
 				 api->config_where(api->config_lookup(cfg, "scrape_protocols")),
 				 names[i]);
 			rc = -EINVAL;
@@ -315,11 +355,11 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	{
 		static const char *const lim[] = {"sample_limit", "label_limit",
 						  "label_name_length_limit",
-						  "label_value_length_limit"};
+						  "label_value_length_limit", "target_limit"};
 		uint64_t *dst[] = {&c->sample_limit, &c->label_limit, &c->label_name_length_limit,
-				   &c->label_value_length_limit};
+				   &c->label_value_length_limit, &c->target_limit};
 
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < 5; i++) {
 			v = 0;
 			api->config_int(cfg, lim[i], &v);
 			if (v < 0) {
@@ -330,6 +370,38 @@ static int config_load(const struct starling_host_api *api, starling_component *
 			}
 			*dst[i] = (uint64_t)v;
 		}
+	}
+	if (!api->config_string(cfg, "scrape_failure_log_file", &s) && *s) {
+		c->failure_log_file = strdup(s);
+		if (!c->failure_log_file)
+			goto fail;
+	}
+	api->config_bool(cfg, "scrape_native_histograms", &c->native_histograms);
+	api->config_bool(cfg, "scrape_classic_histograms", &c->classic_histograms);
+	api->config_bool(cfg, "enable_protobuf_negotiation", &c->proto_first);
+	c->proto_first |= c->native_histograms;
+	v = 0;
+	api->config_int(cfg, "native_histogram_bucket_limit", &v);
+	if (v < 0) {
+		snprintf(err, errlen, "%s: native_histogram_bucket_limit must not be negative",
+			 api->config_where(cfg));
+		rc = -EINVAL;
+		goto fail;
+	}
+	c->nh_bucket_limit = (uint64_t)v;
+	{
+		double f = 0;
+
+		api->config_float(cfg, "native_histogram_min_bucket_factor", &f);
+		if (!(f >= 0)) {
+			snprintf(err, errlen,
+				 "%s: native_histogram_min_bucket_factor must not be negative",
+				 api->config_where(cfg));
+			rc = -EINVAL;
+			goto fail;
+		}
+		c->nh_max_schema =
+		    f > 0 ? starling_histogram_schema_for_factor(f) : STARLING_HISTOGRAM_SCHEMA_MAX;
 	}
 	c->fallback_format = STARLING_EXPO_PROMETHEUS;
 	if (!api->config_string(cfg, "scrape_fallback_protocol", &s)) {
@@ -345,18 +417,7 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	rc = build_accept(api, cfg, c, err, errlen);
 	if (rc)
 		goto fail;
-	snprintf(c->timeout_header, sizeof(c->timeout_header),
-		 "X-Prometheus-Scrape-Timeout-Seconds: %lld", (long long)(c->timeout_ms / 1000));
-	if (c->timeout_ms % 1000) {
-		char frac[8];
-		size_t l;
-
-		snprintf(frac, sizeof(frac), ".%03lld", (long long)(c->timeout_ms % 1000));
-		for (l = strlen(frac); frac[l - 1] == '0'; l--)
-			frac[l - 1] = '\0';
-		l = strlen(c->timeout_header);
-		snprintf(c->timeout_header + l, sizeof(c->timeout_header) - l, "%s", frac);
-	}
+	scrape_timeout_header(c->timeout_ms, c->timeout_header, sizeof(c->timeout_header));
 	node = api->config_lookup(cfg, "metric_relabel_config");
 	rc = starling_relabel_rules_from_config(api, node, &c->metric_relabel, err, errlen);
 	if (rc)
@@ -564,14 +625,64 @@ out:
 /* ------------------------------------------------------------------------ */
 /* Scraping (scrape thread).                                                 */
 
+/* One JSON line per failed scrape (scrape_failure_log_file), with the
+ * fields of Prometheus' scrape failure logger: time, level, msg, the target
+ * URL, its labels and the error. */
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void log_failure(struct scrape_inst *in, const struct scrape_target *t, const char *err)
+{
+	int64_t ms = in->api->now_ms();
+	time_t sec = (time_t)(ms / 1000);
+	struct tm tm;
+	char ts[40];
+
+	gmtime_r(&sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(in->failure_log,
+		"{\"time\":\"%s.%03dZ\",\"level\":\"ERROR\",\"msg\":\"Scrape failed\","
+		"\"component_id\":",
+		ts, (int)(ms % 1000));
+	json_str(in->failure_log, in->api->component_id(in->self));
+	fputs(",\"target\":", in->failure_log);
+	json_str(in->failure_log, t->url);
+	for (size_t i = 0; i < t->n_labels; i++) {
+		fputc(',', in->failure_log);
+		json_str(in->failure_log, t->labels[i].name);
+		fputc(':', in->failure_log);
+		json_str(in->failure_log, t->labels[i].value);
+	}
+	fputs(",\"err\":", in->failure_log);
+	json_str(in->failure_log, err);
+	fputs("}\n", in->failure_log);
+	fflush(in->failure_log);
+}
+
 static void on_done(void *arg, const struct starling_http_response *resp)
 {
 	struct scrape_target *t = arg;
 	struct scrape_inst *in = t->owner;
 	const struct starling_host_api *api = in->api;
 	struct scrape_ctx ctx = {api, in->self, in->cfg, &in->scratch};
+	struct scrape_stats st;
 
-	starling_scrape_finish(&ctx, t, resp, &in->lock, &in->stopping, &in->m);
+	if (starling_scrape_finish(&ctx, t, resp, &in->lock, &in->stopping, &in->m, &st) < 0 &&
+	    in->failure_log)
+		log_failure(in, t, st.error);
 }
 
 /* Whether this node scrapes t in the slot starting now. */
@@ -587,7 +698,7 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t)
 	if (owned != t->owned)
 		in->api->log(in->self, STARLING_LOG_DEBUG, "target %s %s at its slot %lld", t->url,
 			     owned ? "owned here" : "no longer owned here",
-			     (long long)(t->next_due_ms - in->cfg->interval_ms));
+			     (long long)(t->next_due_ms - t->interval_ms));
 	starling_scrape_owned_changed(in->api, in->self, &in->m, &in->lock, &in->owned,
 				      in->n_targets, &t->owned, owned);
 	if (!owned) {
@@ -598,42 +709,77 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t)
 		in->api->metric_add(in->m.missed, 1);
 		return;
 	}
+	if (in->limit_error[0]) {
+		/* target_limit exceeded: the scrape fails without a request
+		 * (Prometheus' scrapePool.sync forces errTargetLimit on every
+		 * loop) */
+		struct starling_http_response resp = {0};
+
+		t->scrape_start_ms = in->api->now_ms();
+		t->in_flight = true;
+		resp.error = -E2BIG;
+		resp.error_msg = in->limit_error;
+		on_done(t, &resp);
+		return;
+	}
 	scrape_submit(in->http, in->cfg, t, in->api->now_ms(), on_done, t, NULL);
 }
 
 static void reset_cursor(struct scrape_inst *in);
 
 /* Scrape every target whose slot has come; returns ms until the next one.
- * The scrape thread calls it with in->lock held. */
+ * With one interval for all targets (the usual case) the targets, sorted by
+ * phase, come due in a fixed cyclic order and a cursor finds the next one;
+ * targets with their own __scrape_interval__ are scanned instead. The
+ * scrape thread calls it with in->lock held. */
 static int64_t schedule(void *arg, int64_t now)
 {
 	struct scrape_inst *in = arg;
-	int64_t iv = in->cfg->interval_ms, wait = STARLING_SCRAPE_MAX_WAIT_MS, back;
+	int64_t wait = STARLING_SCRAPE_MAX_WAIT_MS, back = 0;
 	size_t n = in->n_targets;
 	struct scrape_ctx ctx = {in->api, in->self, in->cfg, &in->scratch};
 
 	/* The wall clock went back: re-place every target on its slots from
 	 * the new time. */
-	back = n ? starling_scrape_clock_back(in->targets[in->cursor]->next_due_ms, now, iv) : 0;
+	if (n && in->uniform)
+		back = starling_scrape_clock_back(in->targets[in->cursor]->next_due_ms, now,
+						  in->targets[0]->interval_ms);
+	for (size_t i = 0; n && !in->uniform && !back && i < n; i++)
+		back = starling_scrape_clock_back(in->targets[i]->next_due_ms, now,
+						  in->targets[i]->interval_ms);
 	if (back) {
 		in->api->log(in->self, STARLING_LOG_WARN,
 			     "wall clock went back by %lld ms: rescheduling the targets",
 			     (long long)back);
 		for (size_t i = 0; i < n; i++)
-			in->targets[i]->next_due_ms =
-			    starling_scrape_next_slot(now, iv, in->targets[i]->phase_ms);
+			in->targets[i]->next_due_ms = starling_scrape_next_slot(
+			    now, in->targets[i]->interval_ms, in->targets[i]->phase_ms);
 		reset_cursor(in);
 	}
-	for (size_t done = 0; n && done < n; done++) {
+	if (n && !in->uniform) {
+		for (size_t i = 0; i < n; i++) {
+			struct scrape_target *t = in->targets[i];
+
+			if (t->next_due_ms <= now) {
+				t->next_due_ms = starling_scrape_slot_done(
+				    t->next_due_ms, now, t->interval_ms, t->phase_ms);
+				dispatch(in, t);
+			}
+			if (t->next_due_ms - now < wait)
+				wait = t->next_due_ms - now;
+		}
+	}
+	for (size_t done = 0; n && in->uniform && done < n; done++) {
 		struct scrape_target *t = in->targets[in->cursor];
 
 		if (t->next_due_ms > now)
 			break;
-		t->next_due_ms = starling_scrape_slot_done(t->next_due_ms, now, iv, t->phase_ms);
+		t->next_due_ms =
+		    starling_scrape_slot_done(t->next_due_ms, now, t->interval_ms, t->phase_ms);
 		dispatch(in, t);
 		in->cursor = (in->cursor + 1) % n;
 	}
-	if (n)
+	if (n && in->uniform)
 		wait = in->targets[in->cursor]->next_due_ms - now;
 	/* Targets that left the config: staleness markers at their first
 	 * missed slot, once their last scrape is done. */
@@ -730,12 +876,33 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 	return 0;
 }
 
+/* After the target list was (re)set: the cursor, whether all targets share
+ * one interval, and whether target_limit is exceeded. */
 static void reset_cursor(struct scrape_inst *in)
 {
+	in->limit_error[0] = '\0';
+	if (in->cfg->target_limit && in->n_targets > in->cfg->target_limit)
+		snprintf(in->limit_error, sizeof(in->limit_error),
+			 "target_limit exceeded (number of targets: %zu, limit: %llu)",
+			 in->n_targets, (unsigned long long)in->cfg->target_limit);
+	in->uniform = true;
+	for (size_t i = 1; i < in->n_targets; i++)
+		in->uniform &= in->targets[i]->interval_ms == in->targets[0]->interval_ms;
 	in->cursor = 0;
 	for (size_t i = 1; i < in->n_targets; i++)
 		if (in->targets[i]->next_due_ms < in->targets[in->cursor]->next_due_ms)
 			in->cursor = i;
+}
+
+/* scrape_failure_log_file: opened for appending at start, closed at stop. */
+static void failure_log_open(struct scrape_inst *in)
+{
+	if (!in->cfg->failure_log_file || in->failure_log)
+		return;
+	in->failure_log = fopen(in->cfg->failure_log_file, "ae");
+	if (!in->failure_log)
+		in->api->log(in->self, STARLING_LOG_ERROR, "scrape_failure_log_file %s: %s",
+			     in->cfg->failure_log_file, strerror(errno));
 }
 
 static int scrape_start(void *inst)
@@ -748,10 +915,11 @@ static int scrape_start(void *inst)
 	if (rc)
 		return rc;
 	atomic_store(&in->stopping, false);
+	failure_log_open(in);
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++)
-		in->targets[i]->next_due_ms =
-		    starling_scrape_next_slot(now, in->cfg->interval_ms, in->targets[i]->phase_ms);
+		in->targets[i]->next_due_ms = starling_scrape_next_slot(
+		    now, in->targets[i]->interval_ms, in->targets[i]->phase_ms);
 	reset_cursor(in);
 	pthread_mutex_unlock(&in->lock);
 	if (in->cfg->clustering && STARLING_API_HAS(in->api, cluster_subscribe))
@@ -781,6 +949,9 @@ static int scrape_stop(void *inst)
 		in->targets[i]->in_flight = false;
 	for (size_t i = 0; i < in->n_retired; i++)
 		in->retired[i]->in_flight = false;
+	if (in->failure_log)
+		fclose(in->failure_log);
+	in->failure_log = NULL;
 	return 0;
 }
 
@@ -827,7 +998,7 @@ static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, bool 
 		}
 		nt[i]->owner = in;
 		nt[i]->next_due_ms =
-		    starling_scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
+		    starling_scrape_next_slot(now, nt[i]->interval_ms, nt[i]->phase_ms);
 		/* removed and given back before its staleness markers went
 		 * out: it simply carries on */
 		slot = starling_scrape_index_find(&gone, nt[i]->identity, eq_slot, nt[i], true);

@@ -462,6 +462,9 @@ enum starling_expo_format starling_expo_format_from_content_type(const char *ct,
 			return STARLING_EXPO_OPENMETRICS;
 		if (media_is(ct + a, b - a, "text/plain"))
 			return STARLING_EXPO_PROMETHEUS;
+		if (media_is(ct + a, b - a, "application/vnd.google.protobuf") &&
+		    expo_proto_params_ok(ct + b, len - b))
+			return STARLING_EXPO_PROTOBUF;
 	}
 	if (fallback)
 		*fallback = true;
@@ -513,8 +516,24 @@ static const char *skip_blanks(const char *s, const char *e)
 	return s;
 }
 
+static int parse_labels(const char *series, size_t len, struct starling_lset *ls, const char **err,
+			bool named);
+
 int starling_expo_series_labels(const char *series, size_t len, enum starling_expo_format format,
 				struct starling_lset *ls, const char **err)
+{
+	(void)format;
+	return parse_labels(series, len, ls, err, true);
+}
+
+int starling_expo_exemplar_labels(const char *text, size_t len, struct starling_lset *ls,
+				  const char **err)
+{
+	return parse_labels(text, len, ls, err, false);
+}
+
+static int parse_labels(const char *series, size_t len, struct starling_lset *ls, const char **err,
+			bool named)
 {
 	const char *s = series, *e = series + len, *n0;
 	char stackbuf[256];
@@ -523,8 +542,12 @@ int starling_expo_series_labels(const char *series, size_t len, enum starling_ex
 	int rc = -EINVAL;
 	const char *why = "malformed series";
 
-	(void)format;
 	starling_lset_clear(ls);
+	if (!named) {
+		if (s == e || *s != '{')
+			goto out;
+		goto labels;
+	}
 	if (s == e || !IS(*s, C_NAME1)) {
 		why = "invalid metric name";
 		goto out;
@@ -541,6 +564,7 @@ int starling_expo_series_labels(const char *series, size_t len, enum starling_ex
 		goto finish;
 	if (*s != '{')
 		goto out;
+labels:
 	s++;
 	for (;;) {
 		const char *l0, *l1, *v0;
@@ -595,6 +619,7 @@ int starling_expo_series_labels(const char *series, size_t len, enum starling_ex
 			vlen = (size_t)(s - v0);
 			if (nul) {
 				why = "NUL byte in label value";
+				rc = -EILSEQ;
 				goto out;
 			}
 			if (esc) {
@@ -671,6 +696,7 @@ void starling_expo_parser_free(struct starling_expo_parser *p)
 	if (!p)
 		return;
 	expo_om_free(p->om);
+	expo_proto_free(p->proto);
 	free(p);
 }
 
@@ -700,6 +726,8 @@ void starling_expo_reset(struct starling_expo_parser *p, const char *body, size_
 	p->msg[0] = '\0';
 	if (p->om)
 		expo_om_reset(p->om);
+	if (p->proto)
+		expo_proto_reset(p->proto);
 }
 
 struct starling_expo_error starling_expo_error(const struct starling_expo_parser *p)
@@ -1365,7 +1393,9 @@ static int om_sample(struct starling_expo_parser *p, const char *s, struct starl
 	}
 	if (*s == ' ') {
 		size_t ncp = 0;
-		double ev_value, ev_ts;
+		double ev_value, ev_ts = 0;
+		const char *ex0, *ex1;
+		bool has_ex_ts = false;
 
 		/* Exemplar: " # {labels} value [timestamp]". */
 		if (s[1] != '#' || s[2] != ' ')
@@ -1373,10 +1403,11 @@ static int om_sample(struct starling_expo_parser *p, const char *s, struct starl
 		s += 3;
 		if (*s != '{')
 			return expo_fail(p, s, "expected '{' to start the exemplar labels");
-		t0 = s;
+		t0 = ex0 = s;
 		s = om_labels(p, s + 1, &ncp);
 		if (!s)
 			return -EINVAL;
+		ex1 = s;
 		if (ncp > 128)
 			return expo_fail(
 			    p, t0, "exemplar labels are %zu code points long, more than 128", ncp);
@@ -1393,8 +1424,16 @@ static int om_sample(struct starling_expo_parser *p, const char *s, struct starl
 			if (expo_parse_real(t0, s, &ev_ts))
 				return expo_fail(p, t0, "invalid exemplar timestamp \"%.*s\"",
 						 (int)(s - t0), t0);
+			has_ex_ts = true;
 		}
 		ev->has_exemplar = true;
+		p->ex.labels = ex0;
+		p->ex.labels_len = (size_t)(ex1 - ex0);
+		p->ex.value = ev_value;
+		p->ex.has_timestamp = has_ex_ts;
+		p->ex.timestamp_ms = has_ex_ts ? (int64_t)(ev_ts * 1000.0) : 0;
+		ev->exemplars = &p->ex;
+		ev->n_exemplars = 1;
 	}
 	if (*s != '\n')
 		return expo_fail(p, s, "unexpected text at end of line");
@@ -1450,6 +1489,11 @@ int starling_expo_next(struct starling_expo_parser *p, struct starling_expo_even
 		return -EINVAL;
 	if (p->state == 1)
 		return STARLING_EXPO_END;
+	ev->exemplars = NULL;
+	ev->n_exemplars = 0;
+	ev->histogram = NULL;
+	if (p->fmt == STARLING_EXPO_PROTOBUF)
+		return expo_proto_next(p, ev);
 	if (p->fmt == STARLING_EXPO_OPENMETRICS)
 		return om_next(p, ev);
 	return prom_next(p, ev);

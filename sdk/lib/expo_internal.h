@@ -6,6 +6,7 @@
 #include <starling/expo.h>
 
 struct expo_om;
+struct expo_proto;
 
 struct starling_expo_parser {
 	enum starling_expo_format fmt;
@@ -23,7 +24,9 @@ struct starling_expo_parser {
 	bool eof_seen;
 	struct starling_expo_error err;
 	char msg[256];
-	struct expo_om *om; /* strict OpenMetrics state, allocated on demand */
+	struct expo_om *om;		  /* strict OpenMetrics state, allocated on demand */
+	struct expo_proto *proto;	  /* protobuf decoder state, on demand */
+	struct starling_expo_exemplar ex; /* the OpenMetrics exemplar of the event */
 };
 
 /* Record the first error at byte `at` of the current line. Returns -EINVAL. */
@@ -55,5 +58,13 @@ int expo_om_sample(struct starling_expo_parser *p, const struct starling_expo_ev
 		   double ts_s);
 /* `# EOF` reached. */
 int expo_om_finish(struct starling_expo_parser *p);
+
+/* Protobuf exposition (expo_proto.c). */
+int expo_proto_next(struct starling_expo_parser *p, struct starling_expo_event *ev);
+void expo_proto_free(struct expo_proto *x);
+void expo_proto_reset(struct expo_proto *x);
+/* The parameters after the protobuf media type (";proto=...;encoding=...")
+ * name MetricFamily and delimited encoding. */
+bool expo_proto_params_ok(const char *s, size_t len);
 
 #endif

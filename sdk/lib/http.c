@@ -28,10 +28,14 @@ struct xfer {
 	CURL *easy;
 	struct curl_slist *hdrs;
 	struct curl_slist *connect_to;
+	struct curl_slist *proxy_hdrs;
+	int fail; /* set at submit: complete with this error, no transfer */
 	char *url;
 	char *password;
 	starling_http_done_fn done;
 	void *arg;
+	int (*on_data)(void *arg, const uint8_t *data, size_t len);
+	bool aborted; /* on_data said stop */
 	size_t body_limit;
 	size_t raw_limit;
 	bool gzip; /* response has Content-Encoding: gzip */
@@ -118,8 +122,11 @@ static void xfer_reset(struct xfer *x)
 {
 	curl_slist_free_all(x->hdrs);
 	curl_slist_free_all(x->connect_to);
+	curl_slist_free_all(x->proxy_hdrs);
 	x->hdrs = NULL;
 	x->connect_to = NULL;
+	x->proxy_hdrs = NULL;
+	x->fail = 0;
 	free(x->url);
 	x->url = NULL;
 	if (x->password) {
@@ -128,7 +135,8 @@ static void xfer_reset(struct xfer *x)
 		x->password = NULL;
 	}
 	x->len = 0;
-	x->gzip = x->too_big = x->have_ct = x->have_ra = false;
+	x->gzip = x->too_big = x->have_ct = x->have_ra = x->aborted = false;
+	x->on_data = NULL;
 	x->errbuf[0] = 0;
 }
 
@@ -201,6 +209,18 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	struct xfer *x = arg;
 	size_t len = size * n, limit = x->body_limit;
 
+	if (x->on_data) {
+		long status = 0;
+
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status < 300) {
+			if (x->on_data(x->arg, (const uint8_t *)p, len)) {
+				x->aborted = true;
+				return 0;
+			}
+			return len;
+		}
+	}
 	if (limit) {
 		/* Compressed bytes can exceed the plain size only by gzip's small
 		 * framing overhead; the real check is after inflating. */
@@ -231,38 +251,131 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 /* For tls_config.server_name: ask curl to talk to server_name (so SNI and
  * certificate verification use it) but connect to the URL's real host, and
  * keep the original Host header. */
-static int apply_server_name(struct xfer *x, const char *server_name)
+static int apply_server_name(CURL *e, const char *url, const char *server_name,
+			     struct curl_slist **hdrs, struct curl_slist **connect_to,
+			     char **url_out)
 {
 	CURLU *u = curl_url();
 	char *host = NULL, *port = NULL, *nurl = NULL, line[512];
+	struct curl_slist *l;
 	int r = -EINVAL;
 
 	if (!u)
 		return -ENOMEM;
-	if (curl_url_set(u, CURLUPART_URL, x->url, 0) ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) ||
+	if (curl_url_set(u, CURLUPART_URL, url, 0) || curl_url_get(u, CURLUPART_HOST, &host, 0) ||
 	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT))
 		goto out;
 	snprintf(line, sizeof(line), "%s:%s:%s:%s", server_name, port, host, port);
-	x->connect_to = curl_slist_append(NULL, line);
+	if (!(l = curl_slist_append(*connect_to, line)))
+		goto nomem;
+	*connect_to = l;
 	snprintf(line, sizeof(line), "Host: %s:%s", host, port);
-	x->hdrs = curl_slist_append(x->hdrs, line);
+	if (!(l = curl_slist_append(*hdrs, line)))
+		goto nomem;
+	*hdrs = l;
 	if (curl_url_set(u, CURLUPART_HOST, server_name, 0) ||
 	    curl_url_get(u, CURLUPART_URL, &nurl, 0))
 		goto out;
-	free(x->url);
-	x->url = strdup(nurl);
-	r = x->url && x->connect_to ? 0 : -ENOMEM;
-	if (!r) {
-		curl_easy_setopt(x->easy, CURLOPT_URL, x->url);
-		curl_easy_setopt(x->easy, CURLOPT_CONNECT_TO, x->connect_to);
-	}
+	*url_out = strdup(nurl);
+	if (!*url_out)
+		goto nomem;
+	curl_easy_setopt(e, CURLOPT_URL, *url_out);
+	curl_easy_setopt(e, CURLOPT_CONNECT_TO, *connect_to);
+	r = 0;
+	goto out;
+nomem:
+	r = -ENOMEM;
 out:
 	curl_free(host);
 	curl_free(port);
 	curl_free(nurl);
 	curl_url_cleanup(u);
 	return r;
+}
+
+/* Loopback is never proxied with proxy_from_environment or no_proxy, as Go's
+ * golang.org/x/net/http/httpproxy does. */
+#define LOOPBACK_NO_PROXY "localhost,127.0.0.0/8,::1"
+
+static int set_no_proxy(CURL *e, const char *list)
+{
+	size_t n = sizeof(LOOPBACK_NO_PROXY) + (list ? strlen(list) + 1 : 0);
+	char *v = malloc(n);
+
+	if (!v)
+		return -ENOMEM;
+	snprintf(v, n, "%s%s%s", LOOPBACK_NO_PROXY, list ? "," : "", list ? list : "");
+	curl_easy_setopt(e, CURLOPT_NOPROXY, v); /* curl copies it */
+	free(v);
+	return 0;
+}
+
+int http_apply_conn(CURL *e, const struct starling_http_auth *a, const char *url,
+		    struct curl_slist **hdrs, struct curl_slist **connect_to,
+		    struct curl_slist **proxy_hdrs, char **url_out)
+{
+	bool https = !strncasecmp(url, "https://", 8);
+	const char *proxy = a->s.proxy_url;
+	int r;
+
+	*url_out = NULL;
+	if (a->s.ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, a->s.ca_file);
+	if (a->s.cert_file)
+		curl_easy_setopt(e, CURLOPT_SSLCERT, a->s.cert_file);
+	if (a->s.key_file)
+		curl_easy_setopt(e, CURLOPT_SSLKEY, a->s.key_file);
+	/* PEM text: curl copies the blobs (CURL_BLOB_COPY) */
+	if (a->s.ca_pem) {
+		struct curl_blob b = {(void *)a->s.ca_pem, strlen(a->s.ca_pem), CURL_BLOB_COPY};
+
+		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
+	}
+	if (a->s.cert_pem) {
+		struct curl_blob b = {(void *)a->s.cert_pem, strlen(a->s.cert_pem), CURL_BLOB_COPY};
+
+		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
+		curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+	}
+	if (a->s.key_pem) {
+		struct curl_blob b = {(void *)a->s.key_pem, strlen(a->s.key_pem), CURL_BLOB_COPY};
+
+		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
+		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+	}
+	/* a configured CA is the only one trusted (Go: RootCAs), so the system
+	 * CA directory goes too */
+	if (a->s.ca_file || a->s.ca_pem)
+		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	if (a->ssl_version != CURL_SSLVERSION_DEFAULT)
+		curl_easy_setopt(e, CURLOPT_SSLVERSION, a->ssl_version);
+	if (a->s.insecure_skip_verify) {
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (a->s.proxy_from_environment)
+		proxy = https ? a->env_https_proxy : a->env_http_proxy;
+	/* "" also makes curl ignore its own *_proxy environment variables */
+	curl_easy_setopt(e, CURLOPT_PROXY, proxy ? proxy : "");
+	if (proxy && (a->s.no_proxy || a->s.proxy_from_environment)) {
+		r = set_no_proxy(e, a->s.proxy_from_environment ? a->env_no_proxy : a->s.no_proxy);
+		if (r)
+			return r;
+	}
+	if (proxy && a->n_proxy_headers) {
+		for (size_t i = 0; i < a->n_proxy_headers; i++) {
+			struct curl_slist *l = curl_slist_append(*proxy_hdrs, a->proxy_headers[i]);
+
+			if (!l)
+				return -ENOMEM;
+			*proxy_hdrs = l;
+		}
+		curl_easy_setopt(e, CURLOPT_HEADEROPT, (long)CURLHEADER_SEPARATE);
+		curl_easy_setopt(e, CURLOPT_PROXYHEADER, *proxy_hdrs);
+	}
+	if (a->s.server_name && https)
+		return apply_server_name(e, url, a->s.server_name, hdrs, connect_to, url_out);
+	return 0;
 }
 
 static int setup_easy(struct xfer *x, const struct starling_http_request *req)
@@ -325,6 +438,23 @@ static int setup_easy(struct xfer *x, const struct starling_http_request *req)
 	r = http_auth_secrets(a, &x->password, &token);
 	if (r)
 		return r;
+	if (a->oauth2) {
+		char *h = NULL;
+
+		r = http_oauth2_header(a->oauth2, req->timeout_ms, &h, x->errbuf,
+				       sizeof(x->errbuf));
+		if (r) {
+			/* completed with this error by run(), like a failed
+			 * transfer, so that the caller sees the message */
+			x->fail = r;
+			goto out;
+		}
+		x->hdrs = curl_slist_append(x->hdrs, h);
+		explicit_bzero(h, strlen(h));
+		free(h);
+	}
+	for (size_t i = 0; i < a->n_headers; i++)
+		x->hdrs = curl_slist_append(x->hdrs, a->headers[i]);
 	if (a->s.username) {
 		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		curl_easy_setopt(e, CURLOPT_USERNAME, a->s.username);
@@ -354,22 +484,15 @@ static int setup_easy(struct xfer *x, const struct starling_http_request *req)
 	curl_easy_setopt(
 	    e, CURLOPT_HTTP_VERSION,
 	    (long)(a->s.enable_http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1));
-	if (a->s.ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, a->s.ca_file);
-	if (a->s.cert_file)
-		curl_easy_setopt(e, CURLOPT_SSLCERT, a->s.cert_file);
-	if (a->s.key_file)
-		curl_easy_setopt(e, CURLOPT_SSLKEY, a->s.key_file);
-	if (a->s.insecure_skip_verify) {
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
-	if (a->s.proxy_url)
-		curl_easy_setopt(e, CURLOPT_PROXY, a->s.proxy_url);
-	else
-		curl_easy_setopt(e, CURLOPT_PROXY, ""); /* ignore *_proxy env */
-	if (a->s.server_name && !strncasecmp(req->url, "https://", 8)) {
-		r = apply_server_name(x, a->s.server_name);
+	{
+		char *nurl = NULL;
+
+		r = http_apply_conn(e, a, req->url, &x->hdrs, &x->connect_to, &x->proxy_hdrs,
+				    &nurl);
+		if (nurl) {
+			free(x->url);
+			x->url = nurl;
+		}
 		if (r)
 			return r;
 	}
@@ -408,6 +531,7 @@ int starling_http_submit(struct starling_http_client *c, const struct starling_h
 	x->arg = req->arg;
 	x->body_limit = req->body_limit;
 	r = setup_easy(x, req);
+	x->on_data = req->on_data;
 	if (r) {
 		pthread_mutex_lock(&c->lock);
 		c->pending++; /* balanced by recycle */
@@ -475,8 +599,9 @@ static void complete(struct starling_http_client *c, struct xfer *x, CURLcode rc
 	int64_t now_ms;
 	struct timespec ts;
 
-	resp.error = map_curl_error(rc, x->too_big);
-	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &resp.status);
+	resp.error = x->fail ? x->fail : x->aborted ? -ECANCELED : map_curl_error(rc, x->too_big);
+	if (!x->fail)
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &resp.status);
 	resp.wire_len = x->len;
 	resp.retry_after_ms = -1;
 	resp.error_msg = "";
@@ -552,6 +677,11 @@ static void add_incoming(struct starling_http_client *c)
 	for (; list; list = next) {
 		next = list->next;
 		list->next = NULL;
+		if (list->fail) {
+			complete(c, list, CURLE_OK);
+			xfer_recycle(c, list);
+			continue;
+		}
 		if (curl_multi_add_handle(c->multi, list->easy) != CURLM_OK) {
 			snprintf(list->errbuf, sizeof(list->errbuf),
 				 "curl_multi_add_handle failed");

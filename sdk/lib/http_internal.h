@@ -8,6 +8,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include <curl/curl.h>
+
 struct file_cache {
 	char *value;
 	dev_t dev;
@@ -16,12 +18,25 @@ struct file_cache {
 	struct timespec mtime;
 };
 
+struct http_oauth2;
+
 struct starling_http_auth {
 	struct starling_http_auth_settings s; /* strings owned; authorization
 					       * credentials are kept in
-					       * bearer_token(_file) */
+					       * bearer_token(_file); the
+					       * header arrays and oauth2 are
+					       * not kept here (below) */
 	char *auth_type;		      /* "Bearer" or authorization.type */
-	pthread_mutex_t lock;		      /* the file caches */
+	long ssl_version;		      /* CURL_SSLVERSION_* for min_version */
+	char **headers;			      /* http_headers as "Name: value" */
+	size_t n_headers;
+	char **proxy_headers; /* proxy_connect_header as "Name: value" */
+	size_t n_proxy_headers;
+	/* proxy_from_environment: read once at creation, like Go's
+	 * httpproxy.FromEnvironment; NULL when unset */
+	char *env_http_proxy, *env_https_proxy, *env_no_proxy;
+	struct http_oauth2 *oauth2; /* NULL: no oauth2 */
+	pthread_mutex_t lock;	    /* the file caches */
 	struct file_cache token;
 	struct file_cache password;
 };
@@ -29,5 +44,33 @@ struct starling_http_auth {
 /* Current password and bearer token (either may come back NULL), freshly
  * read from their files when those changed. Caller frees both. */
 int http_auth_secrets(const struct starling_http_auth *a, char **password, char **token);
+
+/* Read a secret file when it changed since the last read (trailing
+ * whitespace trimmed). Caller serialises calls on one cache. */
+int http_file_cache_refresh(struct file_cache *fc, const char *path);
+
+/* Connection settings of a profile (TLS, proxy, server_name) applied to an
+ * easy handle for `url`. Lists built here are appended to *hdrs (request
+ * headers), *connect_to and *proxy_hdrs, which the caller frees after the
+ * transfer; *url_out is set to a replacement URL (server_name) the caller
+ * frees, or left NULL. */
+int http_apply_conn(CURL *e, const struct starling_http_auth *a, const char *url,
+		    struct curl_slist **hdrs, struct curl_slist **connect_to,
+		    struct curl_slist **proxy_hdrs, char **url_out);
+
+/* OAuth 2.0 (http_oauth2.c). */
+int http_oauth2_new(const struct starling_http_oauth2_settings *s, struct http_oauth2 **out,
+		    char *err, size_t errlen);
+void http_oauth2_free(struct http_oauth2 *o);
+/* A valid "Authorization: <type> <token>" header line (caller frees and
+ * wipes), fetching a token when none is cached or it is about to expire.
+ * On failure a negative errno and a message without secrets in err.
+ * Blocks for at most timeout_ms (0: 30 s) while fetching. Thread-safe. */
+/* Read a token endpoint's answer (status, body; the body is wiped): the
+ * cached token on success. Exposed for the fuzzer. */
+int http_oauth2_parse_token(struct http_oauth2 *o, long status, char *body, size_t len, char *err,
+			    size_t errlen);
+int http_oauth2_header(struct http_oauth2 *o, int64_t timeout_ms, char **header, char *err,
+		       size_t errlen);
 
 #endif

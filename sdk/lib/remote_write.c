@@ -120,38 +120,8 @@ size_t starling_rw_series_size(size_t labels_len, const int64_t *timestamps_ms, 
 int starling_rw_append_series(struct starling_rw_buf *req, const uint8_t *labels, size_t labels_len,
 			      const double *values, const int64_t *timestamps_ms, size_t n)
 {
-	size_t body = labels_len;
-	uint8_t *p;
-	int r;
-
-	/* one sample (the common case) costs one varint length computation */
-	for (size_t i = 0; i < n; i++) {
-		size_t sl = sample_len(timestamps_ms[i]);
-
-		body += 1 + varint_len(sl) + sl;
-	}
-	r = starling_rw_buf_reserve(req, 1 + varint_len(body) + body);
-	if (r)
-		return r;
-	p = req->data + req->len;
-	*p++ = 0x0a;
-	p = put_varint(p, body);
-	memcpy(p, labels, labels_len);
-	p += labels_len;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t bits, ts = (uint64_t)timestamps_ms[i];
-
-		memcpy(&bits, &values[i], 8);
-		*p++ = 0x12;
-		*p++ = (uint8_t)sample_len(timestamps_ms[i]); /* < 128: one byte */
-		*p++ = 0x09;
-		memcpy(p, &bits, 8); /* little-endian double (x86, arm64 LE) */
-		p += 8;
-		*p++ = 0x10;
-		p = put_varint(p, ts);
-	}
-	req->len = (size_t)(p - req->data);
-	return 0;
+	return starling_rw_append_series_ext(req, labels, labels_len, values, timestamps_ms, n,
+					     NULL, 0, NULL, 0);
 }
 
 int starling_rw_append_metadata(struct starling_rw_buf *req, const struct starling_metadata *md)
@@ -223,5 +193,248 @@ int starling_rw_unsnappy(const uint8_t *in, size_t len, size_t limit, struct sta
 	if (snappy_uncompress((const char *)in, len, (char *)out->data, &ulen) != SNAPPY_OK)
 		return -EBADMSG;
 	out->len = ulen;
+	return 0;
+}
+
+/* ---- exemplars and native histograms (since ABI 1.1) --------------------
+ * TimeSeries.exemplars 0x1a, .histograms 0x22. Exemplar: labels 0x0a, value
+ * 0x11 (fixed64), timestamp 0x18. Histogram (prompb/types.proto): count_int
+ * 0x08 | count_float 0x11, sum 0x19, schema 0x20 (zigzag), zero_threshold
+ * 0x29, zero_count_int 0x30 | zero_count_float 0x39, negative_spans 0x42,
+ * negative_deltas 0x4a (packed zigzag), negative_counts 0x52 (packed
+ * doubles), positive_spans 0x5a, positive_deltas 0x62, positive_counts
+ * 0x6a, reset_hint 0x70, timestamp 0x78. BucketSpan: offset 0x08 (zigzag),
+ * length 0x10. The oneof members are always written, so a float histogram
+ * with a zero count still reads as float. */
+
+static uint64_t zz(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static uint8_t *put_double(uint8_t *p, uint8_t tag, double d)
+{
+	*p++ = tag;
+	memcpy(p, &d, 8);
+	return p + 8;
+}
+
+static size_t label_msgs_size(const struct starling_label *l, size_t n)
+{
+	size_t s = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t nl = strlen(l[i].name), vl = strlen(l[i].value);
+		size_t ml = 1 + varint_len(nl) + nl + 1 + varint_len(vl) + vl;
+
+		if (!vl)
+			continue;
+		s += 1 + varint_len(ml) + ml;
+	}
+	return s;
+}
+
+static size_t exemplar_size(const struct starling_exemplar *e)
+{
+	return label_msgs_size(e->labels, e->n_labels) + 9 + 1 +
+	       varint_len((uint64_t)e->timestamp_ms);
+}
+
+static size_t spans_size(const struct starling_bucket_span *sp, size_t n)
+{
+	size_t s = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t b = 1 + varint_len(zz(sp[i].offset)) + 1 + varint_len(sp[i].length);
+
+		s += 1 + varint_len(b) + b;
+	}
+	return s;
+}
+
+static size_t deltas_len(const int64_t *d, size_t n)
+{
+	size_t s = 0;
+
+	for (size_t i = 0; i < n; i++)
+		s += varint_len(zz(d[i]));
+	return s;
+}
+
+static size_t hist_size(const struct starling_histogram *h)
+{
+	size_t s = 0, l;
+
+	s += h->is_float ? 9 : 1 + varint_len(h->count_int);
+	s += 9;				    /* sum */
+	s += 1 + varint_len(zz(h->schema)); /* schema */
+	s += 9;				    /* zero_threshold */
+	s += h->is_float ? 9 : 1 + varint_len(h->zero_count_int);
+	s += spans_size(h->negative_spans, h->n_negative_spans);
+	s += spans_size(h->positive_spans, h->n_positive_spans);
+	if (h->n_negative) {
+		l = h->is_float ? 8 * h->n_negative : deltas_len(h->negative_deltas, h->n_negative);
+		s += 1 + varint_len(l) + l;
+	}
+	if (h->n_positive) {
+		l = h->is_float ? 8 * h->n_positive : deltas_len(h->positive_deltas, h->n_positive);
+		s += 1 + varint_len(l) + l;
+	}
+	if (h->reset_hint)
+		s += 2;
+	s += 1 + varint_len((uint64_t)h->timestamp_ms);
+	return s;
+}
+
+static uint8_t *put_labels(uint8_t *p, const struct starling_label *l, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t nl = strlen(l[i].name), vl = strlen(l[i].value);
+
+		if (!vl)
+			continue;
+		*p++ = 0x0a;
+		p = put_varint(p, 1 + varint_len(nl) + nl + 1 + varint_len(vl) + vl);
+		p = put_bytes_field(p, 0x0a, l[i].name, nl);
+		p = put_bytes_field(p, 0x12, l[i].value, vl);
+	}
+	return p;
+}
+
+static uint8_t *put_spans(uint8_t *p, uint8_t tag, const struct starling_bucket_span *sp, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		*p++ = tag;
+		p = put_varint(p, 1 + varint_len(zz(sp[i].offset)) + 1 + varint_len(sp[i].length));
+		*p++ = 0x08;
+		p = put_varint(p, zz(sp[i].offset));
+		*p++ = 0x10;
+		p = put_varint(p, sp[i].length);
+	}
+	return p;
+}
+
+static uint8_t *put_values(uint8_t *p, uint8_t tag, bool fl, const int64_t *d, const double *c,
+			   size_t n)
+{
+	if (!n)
+		return p;
+	*p++ = tag;
+	if (fl) {
+		p = put_varint(p, 8 * n);
+		memcpy(p, c, 8 * n);
+		return p + 8 * n;
+	}
+	p = put_varint(p, deltas_len(d, n));
+	for (size_t i = 0; i < n; i++)
+		p = put_varint(p, zz(d[i]));
+	return p;
+}
+
+static uint8_t *put_hist(uint8_t *p, const struct starling_histogram *h)
+{
+	if (h->is_float) {
+		p = put_double(p, 0x11, h->count_float);
+	} else {
+		*p++ = 0x08;
+		p = put_varint(p, h->count_int);
+	}
+	p = put_double(p, 0x19, h->sum);
+	*p++ = 0x20;
+	p = put_varint(p, zz(h->schema));
+	p = put_double(p, 0x29, h->zero_threshold);
+	if (h->is_float) {
+		p = put_double(p, 0x39, h->zero_count_float);
+	} else {
+		*p++ = 0x30;
+		p = put_varint(p, h->zero_count_int);
+	}
+	p = put_spans(p, 0x42, h->negative_spans, h->n_negative_spans);
+	p = put_values(p, h->is_float ? 0x52 : 0x4a, h->is_float, h->negative_deltas,
+		       h->negative_counts, h->n_negative);
+	p = put_spans(p, 0x5a, h->positive_spans, h->n_positive_spans);
+	p = put_values(p, h->is_float ? 0x6a : 0x62, h->is_float, h->positive_deltas,
+		       h->positive_counts, h->n_positive);
+	if (h->reset_hint) {
+		*p++ = 0x70;
+		*p++ = (uint8_t)h->reset_hint;
+	}
+	*p++ = 0x78;
+	return put_varint(p, (uint64_t)h->timestamp_ms);
+}
+
+/* Bytes of one TimeSeries entry's body (without its tag and length). */
+static size_t ext_body(size_t labels_len, const int64_t *timestamps_ms, size_t n,
+		       const struct starling_exemplar *ex, size_t n_ex,
+		       const struct starling_histogram *h, size_t n_h)
+{
+	size_t body = labels_len;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t sl = sample_len(timestamps_ms[i]);
+
+		body += 1 + varint_len(sl) + sl;
+	}
+	for (size_t i = 0; i < n_ex; i++) {
+		size_t el = exemplar_size(&ex[i]);
+
+		body += 1 + varint_len(el) + el;
+	}
+	for (size_t i = 0; i < n_h; i++) {
+		size_t hl = hist_size(&h[i]);
+
+		body += 1 + varint_len(hl) + hl;
+	}
+	return body;
+}
+
+size_t starling_rw_series_ext_size(size_t labels_len, const int64_t *timestamps_ms, size_t n,
+				   const struct starling_exemplar *ex, size_t n_ex,
+				   const struct starling_histogram *h, size_t n_h)
+{
+	size_t body = ext_body(labels_len, timestamps_ms, n, ex, n_ex, h, n_h);
+
+	return 1 + varint_len(body) + body;
+}
+
+int starling_rw_append_series_ext(struct starling_rw_buf *req, const uint8_t *labels,
+				  size_t labels_len, const double *values,
+				  const int64_t *timestamps_ms, size_t n,
+				  const struct starling_exemplar *ex, size_t n_ex,
+				  const struct starling_histogram *h, size_t n_h)
+{
+	size_t body = ext_body(labels_len, timestamps_ms, n, ex, n_ex, h, n_h);
+	uint8_t *p;
+	int r;
+
+	r = starling_rw_buf_reserve(req, 1 + varint_len(body) + body);
+	if (r)
+		return r;
+	p = req->data + req->len;
+	*p++ = 0x0a;
+	p = put_varint(p, body);
+	memcpy(p, labels, labels_len);
+	p += labels_len;
+	for (size_t i = 0; i < n; i++) {
+		*p++ = 0x12;
+		*p++ = (uint8_t)sample_len(timestamps_ms[i]);
+		p = put_double(p, 0x09, values[i]);
+		*p++ = 0x10;
+		p = put_varint(p, (uint64_t)timestamps_ms[i]);
+	}
+	for (size_t i = 0; i < n_ex; i++) {
+		*p++ = 0x1a;
+		p = put_varint(p, exemplar_size(&ex[i]));
+		p = put_labels(p, ex[i].labels, ex[i].n_labels);
+		p = put_double(p, 0x11, ex[i].value);
+		*p++ = 0x18;
+		p = put_varint(p, (uint64_t)ex[i].timestamp_ms);
+	}
+	for (size_t i = 0; i < n_h; i++) {
+		*p++ = 0x22;
+		p = put_varint(p, hist_size(&h[i]));
+		p = put_hist(p, &h[i]);
+	}
+	req->len = (size_t)(p - req->data);
 	return 0;
 }

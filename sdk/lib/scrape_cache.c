@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <starling/histogram.h>
 #include <starling/labels.h>
 #include <xxhash.h>
 
@@ -49,6 +50,10 @@ void scrape_scratch_free(struct scrape_scratch *s)
 	free(s->series);
 	free(s->values);
 	free(s->ts);
+	free(s->xo);
+	free(s->ext);
+	free(s->xpool);
+	free(s->nl_body);
 	free(s->evict);
 	free(s->meta);
 	free(s->meta_out);
@@ -82,8 +87,35 @@ static int scratch_reserve(struct scrape_scratch *s, size_t need)
 	if (!p)
 		return -ENOMEM;
 	s->ts = p;
+	p = realloc(s->xo, cap * sizeof(*s->xo));
+	if (!p)
+		return -ENOMEM;
+	s->xo = p;
 	s->cap = cap;
 	return 0;
+}
+
+/* Copy size bytes (8-aligned) into the batch pool; the offset or SIZE_MAX. */
+static size_t pool_put(struct scrape_scratch *s, const void *data, size_t size)
+{
+	size_t off = (s->xpool_len + 7) & ~(size_t)7;
+
+	if (off + size > s->xpool_cap) {
+		size_t cap = s->xpool_cap ? s->xpool_cap : 4096;
+		char *p;
+
+		while (cap < off + size)
+			cap *= 2;
+		p = realloc(s->xpool, cap);
+		if (!p)
+			return SIZE_MAX;
+		s->xpool = p;
+		s->xpool_cap = cap;
+	}
+	if (data && size)
+		memcpy(s->xpool + off, data, size);
+	s->xpool_len = off + size;
+	return off;
 }
 
 /* Append one sample; the value/timestamp pointers are fixed up in
@@ -102,8 +134,36 @@ static int batch_add(struct scrape_scratch *s, const struct starling_label *labe
 	se->n_samples = 1;
 	s->values[s->n] = v;
 	s->ts[s->n] = ts;
+	s->xo[s->n].hist = SIZE_MAX;
+	s->xo[s->n].exemplars = SIZE_MAX;
+	s->xo[s->n].n_exemplars = 0;
 	s->n++;
 	return 0;
+}
+
+/* Append one native-histogram series: the histogram at pool offset hoff. */
+static int batch_add_hist(struct scrape_scratch *s, const struct starling_label *labels, size_t n,
+			  uint64_t hash, size_t hoff)
+{
+	int rc = batch_add(s, labels, n, hash, 0, 0);
+
+	if (rc)
+		return rc;
+	s->series[s->n - 1].n_samples = 0;
+	s->xo[s->n - 1].hist = hoff;
+	s->n_ext++;
+	return 0;
+}
+
+/* A stale native histogram (sum = the stale NaN, no buckets) in the pool. */
+static size_t stale_hist(struct scrape_scratch *s, int64_t ts)
+{
+	struct scrape_hist sh;
+
+	memset(&sh, 0, sizeof(sh));
+	sh.h.timestamp_ms = ts;
+	sh.h.sum = stale_nan();
+	return pool_put(s, &sh, sizeof(sh));
 }
 
 /* Copy len bytes + NUL into the arena; returns the offset or SIZE_MAX. */
@@ -177,6 +237,68 @@ static void meta_event(struct scrape_scratch *s, const struct starling_expo_even
 	}
 }
 
+/* Turn the pool offsets of this batch into the ext array. */
+static int fix_ext(struct scrape_scratch *s)
+{
+	void *p = realloc(s->ext, s->cap * sizeof(*s->ext));
+
+	if (!p)
+		return -ENOMEM;
+	s->ext = p;
+	for (size_t i = 0; i < s->n; i++) {
+		const struct scrape_ext *xo = &s->xo[i];
+		struct starling_series_ext *x = &s->ext[i];
+
+		memset(x, 0, sizeof(*x));
+		if (xo->hist != SIZE_MAX) {
+			struct scrape_hist *sh =
+			    (struct scrape_hist *)(void *)(s->xpool + xo->hist);
+			struct starling_histogram *h = &sh->h;
+
+			h->positive_spans = (void *)(s->xpool + sh->pos_spans);
+			h->negative_spans = (void *)(s->xpool + sh->neg_spans);
+			h->positive_counts = h->negative_counts = NULL;
+			h->positive_deltas = h->negative_deltas = NULL;
+			if (h->is_float) {
+				h->positive_counts = (void *)(s->xpool + sh->pos_vals);
+				h->negative_counts = (void *)(s->xpool + sh->neg_vals);
+			} else {
+				h->positive_deltas = (void *)(s->xpool + sh->pos_vals);
+				h->negative_deltas = (void *)(s->xpool + sh->neg_vals);
+			}
+			x->histograms = h;
+			x->n_histograms = 1;
+		}
+		if (xo->n_exemplars) {
+			struct starling_exemplar *e =
+			    (struct starling_exemplar *)(void *)(s->xpool + xo->exemplars);
+
+			for (size_t k = 0; k < xo->n_exemplars; k++) {
+				/* labels holds 1 + the offset of n_labels name/value
+				 * offset pairs, turned into labels in place */
+				uintptr_t lo = (uintptr_t)e[k].labels;
+				size_t *off;
+				struct starling_label *l;
+
+				if (lo == 0 || lo > s->xpool_len) /* fixed up already */
+					continue;
+				off = (size_t *)(void *)(s->xpool + lo - 1);
+				l = (struct starling_label *)(void *)off;
+				for (size_t j = 0; j < e[k].n_labels; j++) {
+					size_t no = off[2 * j], vo = off[2 * j + 1];
+
+					l[j].name = s->xpool + no;
+					l[j].value = s->xpool + vo;
+				}
+				e[k].labels = l;
+			}
+			x->exemplars = e;
+			x->n_exemplars = xo->n_exemplars;
+		}
+	}
+	return 0;
+}
+
 static int forward_batch(struct scrape_ctx *ctx)
 {
 	struct scrape_scratch *s = ctx->scratch;
@@ -210,6 +332,10 @@ static int forward_batch(struct scrape_ctx *ctx)
 	for (size_t i = 0; i < s->n; i++) {
 		s->series[i].values = &s->values[i];
 		s->series[i].timestamps_ms = &s->ts[i];
+	}
+	if (s->n_ext && fix_ext(s) == 0) {
+		b.ext = s->ext;
+		b.ext_size = sizeof(*s->ext);
 	}
 	b.series = s->series;
 	b.n_series = s->n;
@@ -531,9 +657,34 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 
 /* Returns the new entry, or NULL with *rc set (-EINVAL: the series text is
  * malformed, which fails the scrape; *why says why). */
+/* Prometheus 3's text parsers rewrite the le label of a histogram's
+ * series and the quantile label of a summary's in OpenMetrics float form
+ * (model/textparse/promparse.go normalizeFloatsInLabelValues), so "1" and
+ * "1.0" name the same bucket whatever the format; protobuf ones already are. */
+static int normalize_float_label(struct starling_lset *ls, enum starling_metric_type type)
+{
+	const char *name = type == STARLING_METRIC_HISTOGRAM ? "le"
+			   : type == STARLING_METRIC_SUMMARY ? "quantile"
+							     : NULL;
+	const char *v = name ? starling_lset_get(ls, name) : NULL;
+	char out[40], *end;
+	double f;
+
+	if (!v || !*v)
+		return 0;
+	f = strtod(v, &end);
+	if (*end || end == v)
+		return 0;
+	starling_expo_format_float(f, out);
+	if (strcmp(out, v) == 0)
+		return 0;
+	return starling_lset_set_str(ls, name, out);
+}
+
 static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_target *t,
-				      enum starling_expo_format fmt, const char *raw, size_t len,
-				      XXH128_hash_t h, int *rc, const char **why)
+				      enum starling_expo_format fmt, enum starling_metric_type type,
+				      const char *raw, size_t len, XXH128_hash_t h, int *rc,
+				      const char **why)
 {
 	struct scrape_scratch *s = ctx->scratch;
 	const struct scrape_config *cfg = ctx->cfg;
@@ -543,6 +694,18 @@ static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_targ
 
 	*why = NULL;
 	r = starling_expo_series_labels(raw, len, fmt, &s->lset, why);
+	if (r == -EILSEQ) {
+		/* A NUL byte in a label value: Prometheus takes it, a C-string
+		 * label cannot carry it. Drop this series (cached as dropped,
+		 * so logged once), keep the page. */
+		if (ctx->api->log)
+			ctx->api->log(ctx->self, STARLING_LOG_WARN,
+				      "%s: series dropped: NUL byte in a label value of %.*s",
+				      t->url, (int)(len > 200 ? 200 : len), raw);
+		flags |= ENTRY_DROPPED;
+		starling_lset_clear(&s->lset);
+		r = 0;
+	}
 	if (r) {
 		*rc = r;
 		if (!*why)
@@ -554,13 +717,19 @@ static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_targ
 		*why = "too many labels";
 		return NULL;
 	}
-	r = merge_target_labels(cfg, t, &s->lset);
+	if (!(flags & ENTRY_DROPPED) && fmt != STARLING_EXPO_PROTOBUF &&
+	    type != STARLING_METRIC_UNKNOWN && normalize_float_label(&s->lset, type)) {
+		*rc = -ENOMEM;
+		*why = "out of memory";
+		return NULL;
+	}
+	r = flags & ENTRY_DROPPED ? 0 : merge_target_labels(cfg, t, &s->lset);
 	if (r) {
 		*rc = r;
 		*why = "label name too long";
 		return NULL;
 	}
-	if (cfg->metric_relabel) {
+	if (cfg->metric_relabel && !(flags & ENTRY_DROPPED)) {
 		r = starling_relabel_apply(cfg->metric_relabel, &s->lset, &s->rs);
 		if (r < 0) {
 			*rc = r;
@@ -587,6 +756,144 @@ static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_targ
 }
 
 /* ------------------------------------------------------------------------ */
+/* Exemplars and native histograms of one event.                            */
+
+/* Seed of the cache key of a native histogram's series text, so that it
+ * never shares an entry with a float series of the same text. */
+#define HIST_KEY_SEED 0x4e48u
+
+static size_t utf8_len(const char *p)
+{
+	size_t n = 0;
+
+	for (; *p; p++)
+		n += ((unsigned char)*p & 0xc0) != 0x80;
+	return n;
+}
+
+/* Put the event's exemplars in the pool for the series just added. As in
+ * Prometheus: an exemplar without a timestamp gets the scrape's, one whose
+ * labels are over 128 code points is dropped, and a timestamped exemplar
+ * seen in the previous scrape of the series is not sent again. */
+static int add_exemplars(struct scrape_scratch *s, struct cache_entry *e,
+			 const struct starling_expo_event *ev, int64_t def_ts)
+{
+	struct starling_exemplar ex[16];
+	size_t n = 0, off;
+	uint64_t key = 0;
+	bool all_ts = true;
+
+	for (size_t i = 0; i < ev->n_exemplars; i++) {
+		const struct starling_expo_exemplar *x = &ev->exemplars[i];
+
+		key =
+		    XXH3_64bits_withSeed(x->labels, x->labels_len, key ^ (uint64_t)x->timestamp_ms);
+		key ^= XXH3_64bits(&x->value, sizeof(x->value));
+		all_ts &= x->has_timestamp;
+	}
+	if (all_ts && key == e->ex_key)
+		return 0;
+	e->ex_key = key;
+	for (size_t i = 0; i < ev->n_exemplars && n < 16; i++) {
+		const struct starling_expo_exemplar *x = &ev->exemplars[i];
+		size_t cp = 0, lo;
+		size_t *pairs;
+
+		if (starling_expo_exemplar_labels(x->labels, x->labels_len, &s->tmp, NULL))
+			continue;
+		for (size_t j = 0; j < s->tmp.n; j++)
+			cp += utf8_len(s->tmp.v[j].name) + utf8_len(s->tmp.v[j].value);
+		if (cp > 128)
+			continue;
+		lo = pool_put(s, NULL, 2 * s->tmp.n * sizeof(size_t));
+		if (lo == SIZE_MAX)
+			return -ENOMEM;
+		for (size_t j = 0; j < s->tmp.n; j++) {
+			size_t no = pool_put(s, s->tmp.v[j].name, strlen(s->tmp.v[j].name) + 1);
+			size_t vo = no == SIZE_MAX ? SIZE_MAX
+						   : pool_put(s, s->tmp.v[j].value,
+							      strlen(s->tmp.v[j].value) + 1);
+
+			if (vo == SIZE_MAX)
+				return -ENOMEM;
+			pairs = (size_t *)(void *)(s->xpool + lo);
+			pairs[2 * j] = no;
+			pairs[2 * j + 1] = vo;
+		}
+		ex[n].labels = (const struct starling_label *)(uintptr_t)(lo + 1);
+		ex[n].n_labels = s->tmp.n;
+		ex[n].value = x->value;
+		ex[n].timestamp_ms = x->has_timestamp ? x->timestamp_ms : def_ts;
+		ex[n].has_timestamp = true;
+		n++;
+	}
+	if (!n)
+		return 0;
+	off = pool_put(s, ex, n * sizeof(ex[0]));
+	if (off == SIZE_MAX)
+		return -ENOMEM;
+	if (s->xo[s->n - 1].hist == SIZE_MAX)
+		s->n_ext++;
+	s->xo[s->n - 1].exemplars = off;
+	s->xo[s->n - 1].n_exemplars = n;
+	return 0;
+}
+
+/* Copy a native histogram into the pool and apply the bucket settings
+ * (Prometheus: native_histogram_min_bucket_factor reduces to its schema
+ * first, then native_histogram_bucket_limit halves the resolution until
+ * the histogram fits, failing the scrape when schema -4 still does not).
+ * Returns 0 with *out = the offset, -ENOMEM, or -E2BIG with st->error. */
+static int add_histogram(struct scrape_ctx *ctx, const struct starling_histogram *src, int64_t ts,
+			 size_t *out, struct scrape_stats *st)
+{
+	struct scrape_scratch *s = ctx->scratch;
+	const struct scrape_config *cfg = ctx->cfg;
+	size_t vsz = src->is_float ? sizeof(double) : sizeof(int64_t), hoff;
+	const void *pv =
+	    src->is_float ? (const void *)src->positive_counts : (const void *)src->positive_deltas;
+	const void *nv =
+	    src->is_float ? (const void *)src->negative_counts : (const void *)src->negative_deltas;
+	struct scrape_hist sh, *p;
+
+	memset(&sh, 0, sizeof(sh));
+	sh.h = *src;
+	sh.h.timestamp_ms = ts;
+	sh.pos_spans =
+	    pool_put(s, src->positive_spans, src->n_positive_spans * sizeof(*src->positive_spans));
+	sh.neg_spans =
+	    pool_put(s, src->negative_spans, src->n_negative_spans * sizeof(*src->negative_spans));
+	sh.pos_vals = pool_put(s, pv, src->n_positive * vsz);
+	sh.neg_vals = pool_put(s, nv, src->n_negative * vsz);
+	hoff = pool_put(s, &sh, sizeof(sh));
+	if (sh.pos_spans == SIZE_MAX || sh.neg_spans == SIZE_MAX || sh.pos_vals == SIZE_MAX ||
+	    sh.neg_vals == SIZE_MAX || hoff == SIZE_MAX) {
+		snprintf(st->error, sizeof(st->error), "out of memory");
+		return -ENOMEM;
+	}
+	p = (struct scrape_hist *)(void *)(s->xpool + hoff);
+	p->h.positive_spans = (void *)(s->xpool + p->pos_spans);
+	p->h.negative_spans = (void *)(s->xpool + p->neg_spans);
+	p->h.positive_deltas = (void *)(s->xpool + p->pos_vals);
+	p->h.negative_deltas = (void *)(s->xpool + p->neg_vals);
+	p->h.positive_counts = (void *)(s->xpool + p->pos_vals);
+	p->h.negative_counts = (void *)(s->xpool + p->neg_vals);
+	if (p->h.schema > cfg->nh_max_schema)
+		starling_histogram_reduce(&p->h, cfg->nh_max_schema);
+	while (cfg->nh_bucket_limit && starling_histogram_buckets(&p->h) > cfg->nh_bucket_limit) {
+		if (p->h.schema <= STARLING_HISTOGRAM_SCHEMA_MIN) {
+			snprintf(st->error, sizeof(st->error),
+				 "native_histogram_bucket_limit %llu exceeded",
+				 (unsigned long long)cfg->nh_bucket_limit);
+			return -E2BIG;
+		}
+		starling_histogram_reduce(&p->h, p->h.schema - 1);
+	}
+	*out = hoff;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* One scrape.                                                               */
 
 /* Parse the body into the batch. Returns 0, or -EINVAL/-ENOMEM/-E2BIG with
@@ -600,6 +907,13 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 	struct starling_expo_event ev;
 	enum starling_expo_format fmt;
 	bool fallback = false;
+	const char *body;
+	size_t body_len = r->body_len;
+	char fam[256]; /* the family of the last TYPE line, for le/quantile */
+	size_t fam_len = 0;
+	enum starling_metric_type fam_type = STARLING_METRIC_UNKNOWN;
+	unsigned flags = (cfg->native_histograms ? STARLING_EXPO_NATIVE_HISTOGRAMS : 0) |
+			 (cfg->classic_histograms ? STARLING_EXPO_CLASSIC_HISTOGRAMS : 0);
 	int rc;
 
 	fmt = starling_expo_format_from_content_type(
@@ -607,15 +921,35 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 	if (fallback)
 		fmt = cfg->fallback_format;
 	if (!s->parser) {
-		s->parser = starling_expo_parser_new(fmt, 0);
+		s->parser = starling_expo_parser_new(fmt, flags);
 		if (!s->parser) {
 			snprintf(st->error, sizeof(st->error), "out of memory");
 			return -ENOMEM;
 		}
 	} else {
-		starling_expo_set_format(s->parser, fmt, 0);
+		starling_expo_set_format(s->parser, fmt, flags);
 	}
-	starling_expo_reset(s->parser, r->body, r->body_len);
+	body = r->body;
+	if (fmt == STARLING_EXPO_PROMETHEUS && r->body_len && r->body[r->body_len - 1] != '\n') {
+		/* Prometheus' text parser takes a last line without '\n'
+		 * (model/textparse/promparse.go); ours needs the '\n' as a
+		 * sentinel: parse a copy that has it. */
+		if (r->body_len + 1 > s->nl_cap) {
+			char *nb = realloc(s->nl_body, r->body_len + 1);
+
+			if (!nb) {
+				snprintf(st->error, sizeof(st->error), "out of memory");
+				return -ENOMEM;
+			}
+			s->nl_body = nb;
+			s->nl_cap = r->body_len + 1;
+		}
+		memcpy(s->nl_body, r->body, r->body_len);
+		s->nl_body[r->body_len] = '\n';
+		body = s->nl_body;
+		body_len = r->body_len + 1;
+	}
+	starling_expo_reset(s->parser, body, body_len);
 	c->seen = 0;
 	c->cursor = NULL;
 	while ((rc = starling_expo_next(s->parser, &ev)) > 0) {
@@ -623,14 +957,23 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		const char *why;
 		XXH128_hash_t h;
 		int64_t ts;
+		bool hist = rc == STARLING_EXPO_HISTOGRAM;
 
-		if (rc != STARLING_EXPO_SAMPLE) {
+		if (rc == STARLING_EXPO_TYPE && ev.family_len < sizeof(fam)) {
+			memcpy(fam, ev.family, ev.family_len);
+			fam_len = ev.family_len;
+			fam_type = ev.type;
+		}
+		if (rc != STARLING_EXPO_SAMPLE && !hist) {
 			if (collect_meta)
-				meta_event(s, &ev, fmt);
+				meta_event(s, &ev,
+					   fmt == STARLING_EXPO_PROTOBUF ? STARLING_EXPO_PROMETHEUS
+									 : fmt);
 			continue;
 		}
 		st->scraped++;
-		h = XXH3_128bits(ev.series, ev.series_len);
+		h = hist ? XXH3_128bits_withSeed(ev.series, ev.series_len, HIST_KEY_SEED)
+			 : XXH3_128bits(ev.series, ev.series_len);
 		e = c->cursor ? c->cursor->next : c->first;
 		if (!e || e->key_lo != h.low64 || e->key_hi != h.high64)
 			e = cache_find(c, h);
@@ -639,13 +982,20 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 				continue; /* duplicate series in one scrape: first wins */
 			e->prev_seen = e->last_seen;
 		} else {
-			e = cache_miss(ctx, t, fmt, ev.series, ev.series_len, h, &rc, &why);
+			e = cache_miss(ctx, t, fmt,
+				       ev.name_len >= fam_len &&
+					       memcmp(ev.series, fam, fam_len) == 0
+					   ? fam_type
+					   : STARLING_METRIC_UNKNOWN,
+				       ev.series, ev.series_len, h, &rc, &why);
 			if (!e) {
 				snprintf(st->error, sizeof(st->error), "line %u: %s", ev.line, why);
 				return rc;
 			}
 			if (!(e->flags & ENTRY_DROPPED))
 				st->added++;
+			if (hist)
+				e->flags |= ENTRY_NATIVE;
 			e->prev_seen = 0; /* generation 0 = never */
 		}
 		e->last_seen = c->gen;
@@ -675,10 +1025,26 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 			if (!cfg->track_timestamps_staleness)
 				e->flags |= ENTRY_HAS_TS;
 		}
-		if (batch_add(s, e->labels, e->n_labels, e->hash, ev.value, ts)) {
+		if (hist) {
+			size_t hoff;
+
+			rc = add_histogram(ctx, ev.histogram, ts, &hoff, st);
+			if (rc)
+				return rc;
+			rc = batch_add_hist(s, e->labels, e->n_labels, e->hash, hoff);
+		} else {
+			rc = batch_add(s, e->labels, e->n_labels, e->hash, ev.value, ts);
+		}
+		if (!rc && ev.n_exemplars)
+			rc = add_exemplars(s, e, &ev, ts);
+		if (rc) {
 			snprintf(st->error, sizeof(st->error), "out of memory");
 			return -ENOMEM;
 		}
+	}
+	if (rc < 0 && fmt == STARLING_EXPO_PROTOBUF) {
+		snprintf(st->error, sizeof(st->error), "%s", starling_expo_error(s->parser).msg);
+		return -EINVAL;
 	}
 	if (rc < 0) {
 		struct starling_expo_error pe = starling_expo_error(s->parser);
@@ -702,6 +1068,22 @@ static void rollback(struct series_cache *c)
 	}
 }
 
+/* A staleness marker for e: the stale NaN, or for a native histogram a
+ * histogram whose sum is the stale NaN (what Prometheus' TSDB stores and
+ * remote-writes for it). */
+static int add_stale(struct scrape_scratch *s, const struct cache_entry *e, double stale,
+		     int64_t ts)
+{
+	size_t hoff;
+
+	if (!(e->flags & ENTRY_NATIVE))
+		return batch_add(s, e->labels, e->n_labels, e->hash, stale, ts);
+	hoff = stale_hist(s, ts);
+	if (hoff == SIZE_MAX)
+		return -ENOMEM;
+	return batch_add_hist(s, e->labels, e->n_labels, e->hash, hoff);
+}
+
 /* Stale markers for series of the previous scrape missing from this one;
  * evict series missing for two scrapes. */
 static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts,
@@ -720,7 +1102,7 @@ static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts,
 		if (e->last_seen == c->gen - 1 && c->gen > 1) {
 			if (e->flags & (ENTRY_DROPPED | ENTRY_HAS_TS | ENTRY_OVER_LIMIT))
 				continue;
-			if (batch_add(s, e->labels, e->n_labels, e->hash, stale, ts))
+			if (add_stale(s, e, stale, ts))
 				return -ENOMEM;
 			st->stale++;
 			continue;
@@ -777,6 +1159,8 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 
 	memset(st, 0, sizeof(*st));
 	s->n = 0;
+	s->n_ext = 0;
+	s->xpool_len = 0;
 	s->n_meta = 0;
 	s->arena_len = 0;
 	t->cache.gen++;
@@ -799,6 +1183,8 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 		/* A failed scrape counts as an empty one (Prometheus). */
 		rollback(&t->cache);
 		s->n = 0;
+		s->n_ext = 0;
+		s->xpool_len = 0;
 		s->n_meta = 0;
 		st->post_relabel = 0;
 		st->added = 0;
@@ -811,7 +1197,7 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 	report[4] = (double)st->added;
 	/* extra_metrics: body size is -1 when over body_size_limit, 0 on any
 	 * other failure (Prometheus) */
-	report[5] = (double)ctx->cfg->timeout_ms / 1000.0;
+	report[5] = (double)t->timeout_ms / 1000.0;
 	report[6] = (double)ctx->cfg->sample_limit;
 	report[7] = rc == 0 ? (double)r->body_len : r->error == -EFBIG ? -1 : 0;
 	/* In the steady state every cached series was in this scrape: nothing
@@ -845,6 +1231,8 @@ int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t t
 	int rc;
 
 	s->n = 0;
+	s->n_ext = 0;
+	s->xpool_len = 0;
 	for (size_t i = 0; i < c->cap; i++) {
 		struct cache_entry *e = c->slots[i].e;
 
@@ -852,7 +1240,7 @@ int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t t
 			continue;
 		if (e->flags & (ENTRY_DROPPED | ENTRY_HAS_TS | ENTRY_OVER_LIMIT))
 			continue;
-		if (batch_add(s, e->labels, e->n_labels, e->hash, stale, ts_ms))
+		if (add_stale(s, e, stale, ts_ms))
 			return -ENOMEM;
 	}
 	if (t->reported) {
@@ -876,7 +1264,7 @@ void scrape_submit(struct starling_http_client *http, const struct scrape_config
 		   struct scrape_target *t, int64_t now_ms, starling_http_done_fn done, void *arg,
 		   const char *submit_error)
 {
-	const char *headers[2] = {c->accept, c->timeout_header};
+	const char *headers[2] = {c->accept, t->timeout_header};
 	struct starling_http_request req = {0};
 	int rc;
 
@@ -884,7 +1272,7 @@ void scrape_submit(struct starling_http_client *http, const struct scrape_config
 	req.url = t->url;
 	req.headers = headers;
 	req.n_headers = 2;
-	req.timeout_ms = c->timeout_ms;
+	req.timeout_ms = t->timeout_ms;
 	req.body_limit = (size_t)c->body_size_limit;
 	req.accept_gzip = c->enable_compression;
 	req.user_agent = "Starling/" STARLING_VERSION;

@@ -318,19 +318,20 @@ bool starling_scrape_retire_step(struct scrape_ctx *ctx, struct scrape_target *t
 	return true;
 }
 
-void starling_scrape_finish(struct scrape_ctx *ctx, struct scrape_target *t,
-			    const struct starling_http_response *resp, pthread_mutex_t *lock,
-			    atomic_bool *stopping, const struct starling_scrape_metrics *m)
+int starling_scrape_finish(struct scrape_ctx *ctx, struct scrape_target *t,
+			   const struct starling_http_response *resp, pthread_mutex_t *lock,
+			   atomic_bool *stopping, const struct starling_scrape_metrics *m,
+			   struct scrape_stats *st)
 {
-	struct scrape_stats st;
 	int rc;
 
 	if (atomic_load(stopping)) {
 		t->in_flight = false;
-		return;
+		return 1;
 	}
-	rc = scrape_complete(ctx, t, resp, lock, &st);
-	starling_scrape_account(ctx->api, ctx->self, m, t, rc, &st);
+	rc = scrape_complete(ctx, t, resp, lock, st);
+	starling_scrape_account(ctx->api, ctx->self, m, t, rc, st);
+	return rc;
 }
 
 /* ---- index ---------------------------------------------------------------- */

@@ -29,6 +29,75 @@ static const char *const report_names[SCRAPE_N_REPORT_MAX] = {
     "scrape_body_size_bytes",
 };
 
+void scrape_timeout_header(int64_t timeout_ms, char *buf, size_t len)
+{
+	size_t l = (size_t)snprintf(buf, len, "X-Prometheus-Scrape-Timeout-Seconds: %lld",
+				    (long long)(timeout_ms / 1000));
+
+	if (timeout_ms % 1000 && l < len) {
+		char frac[8];
+		size_t f;
+
+		snprintf(frac, sizeof(frac), ".%03lld", (long long)(timeout_ms % 1000));
+		for (f = strlen(frac); frac[f - 1] == '0'; f--)
+			frac[f - 1] = '\0';
+		snprintf(buf + l, len - l, "%s", frac);
+	}
+}
+
+int scrape_parse_duration(const char *s, int64_t *out)
+{
+	/* units in the only order Prometheus accepts them, each at most once */
+	static const struct {
+		const char *u;
+		int64_t ms;
+	} units[] = {{"y", 365LL * 86400000},
+		     {"w", 7LL * 86400000},
+		     {"d", 86400000},
+		     {"h", 3600000},
+		     {"m", 60000},
+		     {"s", 1000},
+		     {"ms", 1}};
+	size_t next = 0;
+	int64_t total = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (strcmp(s, "0") == 0) {
+		*out = 0;
+		return 0;
+	}
+	while (*s) {
+		int64_t v = 0;
+		size_t k;
+
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		while (*s >= '0' && *s <= '9') {
+			if (v > INT64_MAX / 10 - 10)
+				return -EINVAL;
+			v = v * 10 + (*s++ - '0');
+		}
+		for (k = next; k < sizeof(units) / sizeof(units[0]); k++) {
+			size_t ul = strlen(units[k].u);
+
+			/* "m" must not take the "m" of "ms" */
+			if (strncmp(s, units[k].u, ul) == 0 &&
+			    !(ul == 1 && *s == 'm' && s[1] == 's'))
+				break;
+		}
+		if (k == sizeof(units) / sizeof(units[0]))
+			return -EINVAL;
+		if (v > (INT64_MAX - total) / units[k].ms)
+			return -EINVAL;
+		total += v * units[k].ms;
+		s += strlen(units[k].u);
+		next = k + 1;
+	}
+	*out = total;
+	return 0;
+}
+
 int scrape_query_escape(const char *s, char *buf, size_t cap, size_t *len)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -215,7 +284,8 @@ int scrape_target_new(const struct scrape_config *cfg, const struct starling_lab
 		      struct scrape_target **out, char *err, size_t errlen)
 {
 	struct label_vec lv = {0}, fin = {0};
-	char ibuf[32], tbuf[32], **pnames = NULL;
+	const char *sint, *stmo;
+	char **pnames = NULL;
 	struct scrape_target *t;
 	const char *addr;
 	size_t pool_size, off = 0;
@@ -242,8 +312,32 @@ int scrape_target_new(const struct scrape_config *cfg, const struct starling_lab
 		rc = -EINVAL;
 		goto out_free;
 	}
-	snprintf(ibuf, sizeof(ibuf), "%llds", (long long)(cfg->interval_ms / 1000));
-	snprintf(tbuf, sizeof(tbuf), "%llds", (long long)(cfg->timeout_ms / 1000));
+	/* Per-target interval and timeout (Prometheus: scrape/target.go
+	 * PopulateLabels, errors as there). */
+	t->interval_ms = cfg->interval_ms;
+	t->timeout_ms = cfg->timeout_ms;
+	sint = vec_get(&lv, "__scrape_interval__");
+	stmo = vec_get(&lv, "__scrape_timeout__");
+	if (sint && (scrape_parse_duration(sint, &t->interval_ms) || t->interval_ms == 0)) {
+		snprintf(err, errlen, "error parsing scrape interval \"%s\"", sint);
+		rc = -EINVAL;
+		goto out_free;
+	}
+	if (stmo && (scrape_parse_duration(stmo, &t->timeout_ms) || t->timeout_ms == 0)) {
+		snprintf(err, errlen, "error parsing scrape timeout \"%s\"", stmo);
+		rc = -EINVAL;
+		goto out_free;
+	}
+	if (t->timeout_ms > t->interval_ms && !sint && !stmo)
+		t->timeout_ms = t->interval_ms; /* as the component's config is */
+	if (t->timeout_ms > t->interval_ms) {
+		snprintf(err, errlen,
+			 "scrape timeout cannot be greater than scrape interval (%lldms > %lldms)",
+			 (long long)t->timeout_ms, (long long)t->interval_ms);
+		rc = -EINVAL;
+		goto out_free;
+	}
+	scrape_timeout_header(t->timeout_ms, t->timeout_header, sizeof(t->timeout_header));
 	pnames = calloc(cfg->n_params + 1, sizeof(*pnames));
 	if (!pnames)
 		goto out_free;
@@ -303,7 +397,7 @@ int scrape_target_new(const struct scrape_config *cfg, const struct starling_lab
 				     cfg->n_key_labels, (const char *const *)cfg->exclude_labels,
 				     cfg->n_exclude_labels);
 	t->identity = starling_labels_hash(t->input, n);
-	t->phase_ms = starling_scrape_phase(t->key, cfg->interval_ms);
+	t->phase_ms = starling_scrape_phase(t->key, t->interval_ms);
 	t->health = STARLING_TARGET_UNKNOWN;
 	*out = t;
 	t = NULL;
@@ -335,4 +429,5 @@ void scrape_config_release(struct scrape_config *c)
 	starling_scrape_strv_free(c->key_labels, c->n_key_labels);
 	starling_scrape_strv_free(c->exclude_labels, c->n_exclude_labels);
 	free(c->accept);
+	free(c->failure_log_file);
 }

@@ -30,8 +30,18 @@
  * Prometheus does unless start-timestamp ingestion is on); exemplars are
  * validated and flagged (has_exemplar) but not returned.
  *
+ * The protobuf format (STARLING_EXPO_PROTOBUF: delimited
+ * io.prometheus.client.MetricFamily messages, decoded with protobuf-c in
+ * expo_proto.c) goes through the same calls: each classic series comes out
+ * as a SAMPLE whose series text is generated in Prometheus text syntax
+ * (`name{a="b",le="0.5"}`, le/quantile formatted as Prometheus'
+ * protobuf parser does), so a cache keyed on series text and
+ * starling_expo_series_labels() work unchanged; native histograms come out
+ * as STARLING_EXPO_HISTOGRAM events when STARLING_EXPO_NATIVE_HISTOGRAMS is
+ * set. For protobuf, event slices stay valid only until the next call.
+ *
  * Not supported: quoted UTF-8 metric/label names (text 1.0.0 / OM 2.0;
- * the Accept header asks for escaping=underscores), the protobuf format.
+ * the Accept header asks for escaping=underscores).
  */
 #ifndef STARLING_EXPO_H
 #define STARLING_EXPO_H
@@ -46,7 +56,16 @@ extern "C" {
 enum starling_expo_format {
 	STARLING_EXPO_PROMETHEUS = 1,  /* text/plain; version=0.0.4 */
 	STARLING_EXPO_OPENMETRICS = 2, /* application/openmetrics-text; version=1.0.0 */
+	/* application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
+	 * encoding=delimited */
+	STARLING_EXPO_PROTOBUF = 3,
 };
+
+/* The protobuf media type and its Accept-header entry (native-histograms.md
+ * section 1). */
+#define STARLING_EXPO_PROTOBUF_MEDIA                                                               \
+	"application/"                                                                             \
+	"vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
 
 /* Parser flags. */
 /* Check everything inside starling_expo_next():
@@ -62,6 +81,12 @@ enum starling_expo_format {
  * as a failed scrape (a cache hit means the same bytes were checked
  * before). check-metrics uses STRICT. */
 #define STARLING_EXPO_STRICT (1u << 0)
+/* Protobuf: a histogram with native buckets comes out as one
+ * STARLING_EXPO_HISTOGRAM event (and its classic series only with
+ * STARLING_EXPO_CLASSIC_HISTOGRAMS too). Without it every histogram comes
+ * out as classic series (_count, _sum, _bucket; +Inf synthesized). */
+#define STARLING_EXPO_NATIVE_HISTOGRAMS	 (1u << 1)
+#define STARLING_EXPO_CLASSIC_HISTOGRAMS (1u << 2)
 
 /* The Accept header Alloy's prometheus.scrape sends by default (protocols.md
  * §2.3). Since ABI 1.0. */
@@ -77,7 +102,9 @@ enum starling_expo_format {
  * (missing, unknown, protobuf) gives the fallback Alloy uses,
  * scrape_fallback_protocol = PrometheusText0.0.4, and sets *fallback to true
  * (fallback may be NULL). Media type matching is case-insensitive and
- * ignores parameters and blanks. Pure, thread-safe. Since ABI 1.0. */
+ * ignores parameters and blanks. application/vnd.google.protobuf with
+ * proto=io.prometheus.client.MetricFamily and encoding=delimited gives
+ * PROTOBUF. Pure, thread-safe. Since ABI 1.0. */
 enum starling_expo_format starling_expo_format_from_content_type(const char *ct, size_t len,
 								 bool *fallback);
 
@@ -88,6 +115,17 @@ enum starling_expo_kind {
 	STARLING_EXPO_HELP,
 	STARLING_EXPO_TYPE,
 	STARLING_EXPO_UNIT,
+	STARLING_EXPO_HISTOGRAM, /* protobuf native histogram: ev.histogram */
+};
+
+/* One exemplar of an event: the label part as text ("{a=\"b\"}", parse it
+ * with starling_expo_exemplar_labels()), value and optional timestamp. */
+struct starling_expo_exemplar {
+	const char *labels;
+	size_t labels_len;
+	double value;
+	bool has_timestamp;
+	int64_t timestamp_ms;
 };
 
 /* One event. All pointers are slices into the body passed to reset() and
@@ -105,7 +143,16 @@ struct starling_expo_event {
 	double value;	 /* NaN is canonicalised to 0x7ff8000000000001 */
 	bool has_timestamp;
 	int64_t timestamp_ms; /* text: as written; OpenMetrics: seconds * 1000 truncated */
-	bool has_exemplar;    /* an exemplar followed (validated, not returned) */
+	bool has_exemplar;    /* an exemplar followed (see exemplars) */
+	/* SAMPLE / HISTOGRAM: the exemplars (OpenMetrics: at most one;
+	 * protobuf: a counter's or bucket's, or a native histogram's). */
+	const struct starling_expo_exemplar *exemplars;
+	size_t n_exemplars;
+	/* HISTOGRAM: the native histogram (series = name and labels, no
+	 * suffix; timestamp_ms of the sample left 0, use has_timestamp /
+	 * timestamp_ms of the event). Validated: spans match the bucket
+	 * counts, no negative count, schema -4..8. */
+	const struct starling_histogram *histogram;
 
 	/* HELP / TYPE / UNIT: family name and, for HELP/UNIT, the text as
 	 * written (still escaped; see starling_expo_unescape()). An empty
@@ -159,9 +206,23 @@ struct starling_expo_error starling_expo_error(const struct starling_expo_parser
  * (starling_lset order: `__name__` at its byte-order position). Labels with
  * an empty value are dropped (Prometheus semantics). Returns 0, -EINVAL
  * (malformed text or a duplicate label name; a message in err if non-NULL,
- * static string), -ENOMEM. Since ABI 1.0. */
+ * static string), -EILSEQ (a label value holds a NUL byte: valid in both
+ * text formats, but not representable in a struct starling_label; the
+ * scraper drops such a series and keeps the rest of the page), -ENOMEM.
+ * Since ABI 1.0. */
 int starling_expo_series_labels(const char *series, size_t len, enum starling_expo_format format,
 				struct starling_lset *ls, const char **err);
+
+/* Go's strconv.FormatFloat(f, 'g', -1, 64), with ".0" appended when the
+ * result has neither '.' nor 'e' (Prometheus' formatOpenMetricsFloat, used
+ * for le and quantile label values). Writes a NUL-terminated string of at
+ * most 39 chars; returns its length. Pure. */
+size_t starling_expo_format_float(double f, char out[40]);
+
+/* Parse an exemplar's label part ("{...}", possibly "{}") into ls, as
+ * starling_expo_series_labels() does without a metric name. */
+int starling_expo_exemplar_labels(const char *text, size_t len, struct starling_lset *ls,
+				  const char **err);
 
 /* Unescape a label value or HELP text slice into out (capacity >= len + 1
  * always suffices; NUL-terminated). Label values and OpenMetrics HELP: \\,

@@ -35,9 +35,29 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 /* Auth / TLS / proxy profile.                                               */
 
+struct starling_http_auth_settings;
+
+/* OAuth 2.0 client-credentials flow (Prometheus/Alloy `oauth2` block): a
+ * token is fetched from token_url, cached until 10 s before it expires
+ * (golang.org/x/oauth2's expiryDelta) and sent as
+ * "Authorization: <token_type> <access_token>". Since ABI 1.1. */
+struct starling_http_oauth2_settings {
+	const char *client_id;
+	const char *client_secret;
+	const char *client_secret_file; /* re-read when it changes (new token) */
+	const char *token_url;		/* required */
+	const char *const *scopes;	/* sent space-joined as `scope` */
+	size_t n_scopes;
+	const struct starling_label *endpoint_params; /* extra form fields */
+	size_t n_endpoint_params;
+	/* TLS and proxy settings for the token request: only the tls and
+	 * proxy members of this struct are used (oauth2 > tls_config etc.). */
+	const struct starling_http_auth_settings *conn;
+};
+
 /* Plain settings, e.g. filled by hand in tests. Every string may be NULL.
  * Only one of basic auth / bearer_token / bearer_token_file / authorization
- * may be set. */
+ * / oauth2 may be set. */
 struct starling_http_auth_settings {
 	const char *username;	   /* basic_auth.username */
 	const char *password;	   /* basic_auth.password */
@@ -57,6 +77,21 @@ struct starling_http_auth_settings {
 	const char *authorization_type;
 	const char *authorization_credentials;
 	const char *authorization_credentials_file;
+	/* --- since ABI 1.1 ------------------------------------------------ */
+	const char *ca_pem;	 /* tls_config.ca_pem (exclusive with ca_file) */
+	const char *cert_pem;	 /* tls_config.cert_pem (exclusive with cert_file) */
+	const char *key_pem;	 /* tls_config.key_pem (exclusive with key_file) */
+	const char *min_version; /* tls_config.min_version: TLS10..TLS13 */
+	/* http_headers: n_http_headers name/value pairs sent with every
+	 * request (names Prometheus reserves, e.g. Authorization, refused). */
+	const struct starling_label *http_headers;
+	size_t n_http_headers;
+	const char *no_proxy;	     /* needs proxy_url */
+	bool proxy_from_environment; /* HTTP(S)_PROXY / NO_PROXY, read once */
+	/* proxy_connect_header: sent to the proxy in CONNECT (https URLs). */
+	const struct starling_label *proxy_connect_headers;
+	size_t n_proxy_connect_headers;
+	const struct starling_http_oauth2_settings *oauth2; /* NULL: none */
 };
 
 /* Opaque, immutable after creation apart from the cached token/password file
@@ -83,8 +118,15 @@ void starling_http_auth_free(struct starling_http_auth *a);
  *   basic_auth = { username; password; password_file; };
  *   bearer_token; bearer_token_file;
  *   authorization = { type ("Bearer"); credentials; credentials_file; };
- *   tls_config = { ca_file; cert_file; key_file; server_name; insecure_skip_verify; };
- *   proxy_url; follow_redirects (true); enable_http2 (false);
+ *   oauth2 = { client_id; client_secret; client_secret_file; token_url;
+ *              scopes; endpoint_params; tls_config; proxy_url; no_proxy;
+ *              proxy_from_environment; proxy_connect_header; };
+ *   tls_config = { ca_file; ca_pem; cert_file; cert_pem; key_file; key_pem;
+ *                  server_name; insecure_skip_verify; min_version; };
+ *   http_headers = { Name = "value"; ... };
+ *   proxy_url; no_proxy; proxy_from_environment (false);
+ *   proxy_connect_header = { Name = "value"; ... };
+ *   follow_redirects (true); enable_http2 (false);
  * Put STARLING_HTTP_CONFIG_KEYS inside a component's key array:
  *   static const struct starling_config_key keys[] = {
  *       { "url", STARLING_CFG_STRING, true, ... },
@@ -94,6 +136,7 @@ void starling_http_auth_free(struct starling_http_auth *a);
 extern const struct starling_config_key starling_http_basic_auth_keys[];
 extern const struct starling_config_key starling_http_tls_config_keys[];
 extern const struct starling_config_key starling_http_authorization_keys[];
+extern const struct starling_config_key starling_http_oauth2_keys[]; /* since ABI 1.1 */
 /* clang-format off */
 #define STARLING_HTTP_CONFIG_KEYS                                                        \
 	{ "basic_auth", STARLING_CFG_GROUP, false, NULL, "HTTP basic authentication",      \
@@ -107,7 +150,18 @@ extern const struct starling_config_key starling_http_authorization_keys[];
 	  starling_http_authorization_keys, 0 },                                            \
 	{ "tls_config", STARLING_CFG_GROUP, false, NULL, "TLS settings",                   \
 	  starling_http_tls_config_keys, 0 },                                               \
+	{ "oauth2", STARLING_CFG_GROUP, false, NULL,                                       \
+	  "OAuth 2.0 client credentials", starling_http_oauth2_keys, 0 },                   \
+	{ "http_headers", STARLING_CFG_MAP, false, NULL,                                   \
+	  "Headers sent with every request", NULL, 0 },                                     \
 	{ "proxy_url", STARLING_CFG_STRING, false, NULL, "HTTP proxy URL", NULL, 0 },      \
+	{ "no_proxy", STARLING_CFG_STRING, false, NULL,                                    \
+	  "Comma-separated hosts, domains, IPs or CIDRs reached without the proxy",         \
+	  NULL, 0 },                                                                        \
+	{ "proxy_from_environment", STARLING_CFG_BOOL, false, "false",                     \
+	  "Use HTTP_PROXY, HTTPS_PROXY and NO_PROXY", NULL, 0 },                            \
+	{ "proxy_connect_header", STARLING_CFG_MAP, false, NULL,                           \
+	  "Headers sent to the proxy with CONNECT", NULL, 0 },                              \
 	{ "follow_redirects", STARLING_CFG_BOOL, false, "true",                             \
 	  "Follow HTTP 3xx redirects (at most 10)", NULL, 0 },                              \
 	{ "enable_http2", STARLING_CFG_BOOL, false, "false", "Allow HTTP/2", NULL, 0 }
@@ -136,6 +190,12 @@ struct starling_http_request {
 	const struct starling_http_auth *auth;
 	starling_http_done_fn done; /* required */
 	void *arg;
+	/* Optional streaming: when set, the body of a 2xx response is handed
+	 * over in chunks as it arrives (not gunzipped: leave accept_gzip off)
+	 * and done() gets an empty body; other statuses are collected as
+	 * usual. A non-zero return aborts the transfer (done() gets
+	 * -ECANCELED). Called on the run() thread. */
+	int (*on_data)(void *arg, const uint8_t *data, size_t len);
 };
 
 struct starling_http_response {

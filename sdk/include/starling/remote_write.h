@@ -51,6 +51,21 @@ int starling_rw_encode_labels(struct starling_rw_buf *out, const struct starling
 int starling_rw_append_series(struct starling_rw_buf *req, const uint8_t *labels, size_t labels_len,
 			      const double *values, const int64_t *timestamps_ms, size_t n);
 
+/* As starling_rw_append_series, plus the series' exemplars
+ * (TimeSeries.exemplars, each with its timestamp) and native histograms
+ * (TimeSeries.histograms, remote write 1.0's Histogram: integer ones with
+ * count_int/zero_count_int/deltas, float ones with count_float/
+ * zero_count_float/counts, the oneof members always written). Labels with
+ * an empty value are skipped. Since ABI 1.1. */
+int starling_rw_append_series_ext(struct starling_rw_buf *req, const uint8_t *labels,
+				  size_t labels_len, const double *values,
+				  const int64_t *timestamps_ms, size_t n,
+				  const struct starling_exemplar *ex, size_t n_ex,
+				  const struct starling_histogram *h, size_t n_h);
+size_t starling_rw_series_ext_size(size_t labels_len, const int64_t *timestamps_ms, size_t n,
+				   const struct starling_exemplar *ex, size_t n_ex,
+				   const struct starling_histogram *h, size_t n_h);
+
 /* Append one WriteRequest.metadata entry (MetricMetadata). */
 int starling_rw_append_metadata(struct starling_rw_buf *req, const struct starling_metadata *md);
 

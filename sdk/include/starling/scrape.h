@@ -55,6 +55,8 @@ struct scrape_config {
 	uint64_t label_limit;
 	uint64_t label_name_length_limit;
 	uint64_t label_value_length_limit;
+	uint64_t target_limit;			       /* 0 = none */
+	char *failure_log_file;			       /* scrape_failure_log_file, NULL = none */
 	struct starling_relabel_rules *metric_relabel; /* may be NULL */
 	struct starling_http_auth *auth;	       /* may be NULL */
 	bool clustering;
@@ -63,9 +65,14 @@ struct scrape_config {
 	char **exclude_labels;
 	size_t n_exclude_labels;
 	enum starling_expo_format fallback_format;
-	char *accept;		 /* Accept header line */
-	char timeout_header[64]; /* X-Prometheus-Scrape-Timeout-Seconds line */
-	uint64_t fingerprint;	 /* of everything but `targets`, for update() */
+	bool native_histograms;	  /* scrape_native_histograms */
+	bool classic_histograms;  /* scrape_classic_histograms */
+	bool proto_first;	  /* offer PrometheusProto first by default */
+	uint64_t nh_bucket_limit; /* native_histogram_bucket_limit, 0 = none */
+	int32_t nh_max_schema;	  /* from native_histogram_min_bucket_factor */
+	char *accept;		  /* Accept header line */
+	char timeout_header[64];  /* X-Prometheus-Scrape-Timeout-Seconds line */
+	uint64_t fingerprint;	  /* of everything but `targets`, for update() */
 };
 
 /* One cached series of a target, keyed by the raw series bytes of the
@@ -78,6 +85,7 @@ struct scrape_config {
 #define ENTRY_OVER_LIMIT (1u << 1) /* breaks a label limit: fails the scrape */
 #define ENTRY_HAS_TS	 (1u << 2) /* last sample carried its own timestamp */
 #define ENTRY_EVICT	 (1u << 3) /* being evicted (sweep only) */
+#define ENTRY_NATIVE	 (1u << 4) /* a native histogram series */
 
 struct cache_entry {
 	/* The series that followed this one in the last scrape: targets
@@ -87,6 +95,7 @@ struct cache_entry {
 	uint64_t key_lo; /* XXH3-128 of the series text */
 	uint64_t key_hi;
 	uint64_t hash;	    /* starling_labels_hash(labels) */
+	uint64_t ex_key;    /* last exemplar forwarded (timestamped ones are sent once) */
 	uint32_t last_seen; /* scrape generation it was last in */
 	uint32_t prev_seen; /* last_seen before this scrape (rollback) */
 	uint16_t n_labels;
@@ -139,7 +148,11 @@ struct scrape_target {
 	void *owner;	   /* the component instance */
 	uint64_t key;	   /* ownership key (starling_target_key) */
 	uint64_t identity; /* hash of the input labels */
-	int64_t phase_ms;  /* starling_scrape_phase(key, interval) */
+	int64_t phase_ms;  /* starling_scrape_phase(key, interval_ms) */
+	/* __scrape_interval__ / __scrape_timeout__ (default: the component's) */
+	int64_t interval_ms;
+	int64_t timeout_ms;
+	char timeout_header[64]; /* X-Prometheus-Scrape-Timeout-Seconds line */
 
 	/* Synthetic series: target labels + __name__, sorted, and hashes. */
 	struct starling_label *report_labels[SCRAPE_N_REPORT_MAX];
@@ -183,13 +196,37 @@ struct scrape_scratch {
 	struct starling_series *series;
 	double *values;
 	int64_t *ts;
+	struct scrape_ext *xo; /* per series: where its ext data is in xpool */
+	struct starling_series_ext *ext;
 	size_t n, cap;
+	size_t n_ext; /* series with an ext in this batch */
+	/* Histograms and exemplars of this batch, by offset (the pool may move
+	 * while it grows; pointers are fixed up when the batch is sent). */
+	char *xpool;
+	size_t xpool_len, xpool_cap;
+	char *nl_body; /* a Prometheus-text body plus the '\n' it lacked */
+	size_t nl_cap;
 	struct cache_entry **evict;
 	size_t n_evict, evict_cap;
 	struct starling_lset lset;
 	struct starling_lset tmp;
 	struct starling_relabel_scratch rs;
 	struct starling_expo_parser *parser;
+};
+
+/* Where a series' ext data sits in the scratch pool (SIZE_MAX = none). */
+struct scrape_ext {
+	size_t hist;	  /* offset of a struct scrape_hist */
+	size_t exemplars; /* offset of n_exemplars struct starling_exemplar, whose
+			   * labels hold 1 + the pool offset of their labels
+			   * as name/value offset pairs until the batch is sent */
+	size_t n_exemplars;
+};
+
+/* A histogram in the pool: its arrays as pool offsets. */
+struct scrape_hist {
+	struct starling_histogram h;
+	size_t pos_spans, neg_spans, pos_vals, neg_vals;
 };
 
 /* What processing needs besides the target. */
@@ -236,6 +273,14 @@ void scrape_target_free(struct scrape_target *t);
 
 /* Free what a scrape_config owns (not the struct itself). */
 void scrape_config_release(struct scrape_config *c);
+
+/* The X-Prometheus-Scrape-Timeout-Seconds header line for timeout_ms
+ * ("...: 10", "...: 2.5"). */
+void scrape_timeout_header(int64_t timeout_ms, char *buf, size_t len);
+
+/* Prometheus' model.ParseDuration ("1m30s", "500ms", "1h", "0"): ms in *out,
+ * 0 or -EINVAL. */
+int scrape_parse_duration(const char *s, int64_t *out);
 
 /* Append "%XX"-escaped s (Go url.QueryEscape) to buf; returns 0 or -ENOSPC. */
 int scrape_query_escape(const char *s, char *buf, size_t cap, size_t *len);

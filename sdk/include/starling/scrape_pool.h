@@ -157,12 +157,13 @@ struct scrape_target;
 struct scrape_stats;
 
 /* A finished scrape of t, on the scrape thread: ignored (in_flight
- * cleared) once *stopping; else scrape_complete() under lock and
- * starling_scrape_account(). */
+ * cleared, returns 1) once *stopping; else scrape_complete() under lock
+ * (its result returned, *st filled) and starling_scrape_account(). */
 struct starling_http_response;
-void starling_scrape_finish(struct scrape_ctx *ctx, struct scrape_target *t,
-			    const struct starling_http_response *resp, pthread_mutex_t *lock,
-			    atomic_bool *stopping, const struct starling_scrape_metrics *m);
+int starling_scrape_finish(struct scrape_ctx *ctx, struct scrape_target *t,
+			   const struct starling_http_response *resp, pthread_mutex_t *lock,
+			   atomic_bool *stopping, const struct starling_scrape_metrics *m,
+			   struct scrape_stats *st);
 
 /* Account a finished scrape (scrape_complete()'s rc and stats): scrapes,
  * forwarded samples, failures, and a warning naming the target. */

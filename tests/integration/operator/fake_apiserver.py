@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""A fake Kubernetes API server for the prometheus.operator tests.
+"""A fake Kubernetes API server for the prometheus.operator and
+discovery.kubernetes tests.
 
-Serves LIST and WATCH of pods, services, endpoints, endpointslices, podmonitors and
-servicemonitors (cluster-wide and per namespace) the way the real API server
+Serves LIST and WATCH of pods, services, endpoints, endpointslices, nodes,
+namespaces, podmonitors and servicemonitors (cluster-wide and per namespace;
+labelSelector with =, ==, !=, key and !key terms, fieldSelector on
+metadata.name, metadata.namespace and spec.nodeName) the way the real API server
 shapes them: `<Kind>List` documents with metadata.resourceVersion (paged with
 limit/continue), and for `?watch=1` a chunked stream of newline-separated
 `{"type": ..., "object": ...}` events starting after the given
@@ -34,6 +37,8 @@ RESOURCES = {
     "services": ("Service", "v1", "/api/v1"),
     "endpoints": ("Endpoints", "v1", "/api/v1"),
     "endpointslices": ("EndpointSlice", "discovery.k8s.io/v1", "/apis/discovery.k8s.io/v1"),
+    "nodes": ("Node", "v1", "/api/v1"),
+    "namespaces": ("Namespace", "v1", "/api/v1"),
     "podmonitors": ("PodMonitor", "monitoring.coreos.com/v1", "/apis/monitoring.coreos.com/v1"),
     "servicemonitors": ("ServiceMonitor", "monitoring.coreos.com/v1",
                         "/apis/monitoring.coreos.com/v1"),
@@ -58,6 +63,7 @@ class State:
         with self.cond:
             self.rv += 1
             md["resourceVersion"] = str(self.rv)
+            prev = self.objects[plural].get(key)
             if deleted:
                 old = self.objects[plural].pop(key, None)
                 if old is None:
@@ -70,7 +76,7 @@ class State:
                 md.setdefault("creationTimestamp", "2026-11-26T10:00:00Z")
                 self.objects[plural][key] = obj
                 ev = {"type": typ, "object": obj}
-            self.history.append((self.rv, plural, key[0], ev))
+            self.history.append((self.rv, plural, key[0], ev, prev))
             self.cond.notify_all()
 
     def special(self, what):
@@ -79,13 +85,41 @@ class State:
             if what == "expire":
                 self.min_rv = self.rv
                 self.history = []
-            self.history.append((self.rv, "*", "*", what))
+            self.history.append((self.rv, "*", "*", what, None))
             self.cond.notify_all()
 
 
 STATE = State()
 TOKEN = ""
 MAX_PAGE = 0
+
+
+def selected(obj, q):
+    """labelSelector / fieldSelector of a LIST or WATCH (the subset kubectl users write)."""
+    md = obj.get("metadata", {})
+    labels = md.get("labels") or {}
+    for term in filter(None, (q.get("labelSelector") or "").split(",")):
+        if "!=" in term:
+            k, v = term.split("!=", 1)
+            if labels.get(k.strip()) == v.strip():
+                return False
+        elif "=" in term:
+            k, v = term.replace("==", "=").split("=", 1)
+            if labels.get(k.strip()) != v.strip():
+                return False
+        elif term.startswith("!"):
+            if term[1:].strip() in labels:
+                return False
+        elif term.strip() not in labels:
+            return False
+    fields = {"metadata.name": md.get("name"), "metadata.namespace": md.get("namespace"),
+              "spec.nodeName": (obj.get("spec") or {}).get("nodeName")}
+    for term in filter(None, (q.get("fieldSelector") or "").split(",")):
+        neg = "!=" in term
+        k, v = term.replace("==", "=").split("!=" if neg else "=", 1)
+        if (fields.get(k.strip()) == v.strip()) == neg:
+            return False
+    return True
 
 
 def route(path):
@@ -168,7 +202,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         with STATE.cond:
             items = [o for (ons, _), o in sorted(STATE.objects[plural].items())
-                     if ns is None or ons == ns]
+                     if (ns is None or ons == ns) and selected(o, q)]
             rv = STATE.rv
         start = int(q.get("continue") or 0)
         STATE.stats["pages"] += 1 if start else 0
@@ -210,7 +244,7 @@ class Handler(BaseHTTPRequestHandler):
                     if not evs:
                         STATE.cond.wait(min(1.0, max(0.0, deadline - time.monotonic())))
                         evs = [h for h in STATE.history if h[0] > pos]
-                for rv, p, ens, ev in evs:
+                for rv, p, ens, ev, prev in evs:
                     pos = rv
                     if ev == "expire":
                         st = {"kind": "Status", "apiVersion": "v1", "metadata": {},
@@ -225,6 +259,11 @@ class Handler(BaseHTTPRequestHandler):
                         continue
                     if p != plural or (ns is not None and ens != ns):
                         continue
+                    if not selected(ev["object"], q):
+                        # an object leaving a watch's selector is DELETED for it
+                        if ev["type"] != "MODIFIED" or prev is None or not selected(prev, q):
+                            continue
+                        ev = {"type": "DELETED", "object": ev["object"]}
                     self.chunk(json.dumps(ev).encode() + b"\n")
                 if not evs and pos:
                     bm = {"type": "BOOKMARK", "object": {

@@ -131,6 +131,15 @@ mark=$(wc -l <"$work/samples.txt")
 wait_line_after "$mark" "^up$labels1 1 " 10 || fail "scraping stopped after the garbage"
 echo "ok: garbage -> counted ($errs), unhealthy, recovered"
 
+# attachMetadata.node: the first such monitor starts a nodes watch; its
+# targets get the node's labels (Prometheus attach_metadata, pod.go).
+ctl apply '{"kind":"Node","apiVersion":"v1","metadata":{"name":"node-a","labels":{"topology.kubernetes.io/zone":"eu-west-1a"}},"status":{"addresses":[{"type":"InternalIP","address":"127.0.0.1"}],"daemonEndpoints":{"kubeletEndpoint":{"Port":10250}}}}'
+ctl apply '{"apiVersion":"monitoring.coreos.com/v1","kind":"PodMonitor","metadata":{"name":"zoned","namespace":"monitoring","labels":{"team":"infra"}},"spec":{"selector":{"matchLabels":{"app.kubernetes.io/name":"node-exporter"}},"attachMetadata":{"node":true},"podMetricsEndpoints":[{"port":"metrics","interval":"1s","relabelings":[{"sourceLabels":["__meta_kubernetes_node_label_topology_kubernetes_io_zone"],"targetLabel":"zone"}]}]}}'
+wait_line "^up\{container=\"node-exporter\",endpoint=\"metrics\",instance=\"127.0.0.1:$ne1\",job=\"monitoring/zoned\",namespace=\"monitoring\",pod=\"node-exporter-x7k2p\",zone=\"eu-west-1a\"\} 1 " 15 ||
+	fail "attachMetadata.node: no target with the node's zone label"
+ctl delete '{"apiVersion":"monitoring.coreos.com/v1","kind":"PodMonitor","metadata":{"name":"zoned","namespace":"monitoring"}}'
+echo "ok: attachMetadata.node -> node labels on the targets"
+
 # The PodMonitor removed: its targets get staleness markers and stop.
 ctl delete "$(monitor_json monitoring node-exporter)"
 wait_line "^up$labels1 NaN [0-9]+ # stale" 15 || fail "no staleness marker after the monitor went away"

@@ -97,6 +97,19 @@ static size_t rx_now(void)
  * scan runs on the watcher thread and a failed read publishes nothing, so
  * this polls the metric between short timed waits on the receiver's
  * condition. */
+/* Wait (10 s at most) until a metric has exactly the value want. */
+static bool wait_metric_eq(struct mock_host *m, const char *name, double want)
+{
+	for (int i = 0; i < 1000; i++) {
+		struct timespec step = {0, 10 * 1000000};
+
+		if (mock_host_metric(m, name, NULL) == want)
+			return true;
+		nanosleep(&step, NULL);
+	}
+	return false;
+}
+
 static bool wait_metric_or_log(struct mock_host *m, const char *name, double min,
 			       const char *log_substr)
 {
@@ -319,7 +332,8 @@ static void test_files_and_changes(void)
 		CU_ASSERT_EQUAL(unlink(p), 0);
 	}
 	CU_ASSERT_TRUE(wait_for(n, "!10.0.0.4:9100"));
-	CU_ASSERT_EQUAL(mock_host_metric(fx.m, "starling_discovery_targets", NULL), 1);
+	/* the gauge is set right after the set is handed over: wait for it */
+	CU_ASSERT_TRUE(wait_metric_eq(fx.m, "starling_discovery_targets", 1));
 	CU_ASSERT_EQUAL(mock_host_metric(fx.m, "prometheus_sd_file_watcher_errors_total", NULL), 0);
 	fx_stop(&fx);
 	rm_tmpdir();

@@ -17,6 +17,10 @@
 #include <time.h>
 
 #include "mock_host.h"
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "operator.h"
 
 /* ------------------------------------------------------------------------ */
@@ -135,12 +139,17 @@ static void test_podmonitor_targets(void)
 	struct op_cluster c = {0};
 	struct got g;
 
-	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"), 0);
-	op_store_put(&c.pods, pod("prod", "app-2", "app", "batch", "Running", "10.0.0.6"), 0);
-	op_store_put(&c.pods, pod("prod", "other-1", "other", "web", "Running", "10.0.0.7"), 0);
-	op_store_put(&c.pods, pod("prod", "app-failed", "app", "web", "Failed", "10.0.0.8"), 0);
-	op_store_put(&c.pods, pod("prod", "app-pending", "app", "web", "Pending", ""), 0);
-	op_store_put(&c.pods, pod("staging", "app-s", "app", "web", "Running", "10.0.1.5"), 0);
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	starling_k8s_store_put(&c.pods, pod("prod", "app-2", "app", "batch", "Running", "10.0.0.6"),
+			       0);
+	starling_k8s_store_put(&c.pods,
+			       pod("prod", "other-1", "other", "web", "Running", "10.0.0.7"), 0);
+	starling_k8s_store_put(&c.pods,
+			       pod("prod", "app-failed", "app", "web", "Failed", "10.0.0.8"), 0);
+	starling_k8s_store_put(&c.pods, pod("prod", "app-pending", "app", "web", "Pending", ""), 0);
+	starling_k8s_store_put(&c.pods,
+			       pod("staging", "app-s", "app", "web", "Running", "10.0.1.5"), 0);
 	targets_of(&d, podmonitor_json, &c, &g);
 	CU_ASSERT_EQUAL_FATAL(g.n, 1);
 	CU_ASSERT_STRING_EQUAL(g.text[0],
@@ -194,9 +203,12 @@ static void test_podmonitor_options(void)
 	struct op_cluster c = {0};
 	struct got g;
 
-	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "fd00::5"), 0);
-	op_store_put(&c.pods, pod("staging", "app-s", "app", "web", "Running", "10.0.1.5"), 0);
-	op_store_put(&c.pods, pod("prod", "app-done", "app", "web", "Succeeded", "10.0.0.9"), 0);
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "fd00::5"),
+			       0);
+	starling_k8s_store_put(&c.pods,
+			       pod("staging", "app-s", "app", "web", "Running", "10.0.1.5"), 0);
+	starling_k8s_store_put(&c.pods,
+			       pod("prod", "app-done", "app", "web", "Succeeded", "10.0.0.9"), 0);
 	/* portNumber, any namespace, jobLabel, filterRunning=false. */
 	targets_of(&d,
 		   "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"mon\"},"
@@ -207,7 +219,9 @@ static void test_podmonitor_options(void)
 	CU_ASSERT_EQUAL_FATAL(g.n, 3);
 	for (size_t i = 0; i < g.n; i++) {
 		CU_ASSERT_PTR_NOT_NULL(strstr(g.text[i], "job=app,"));
-		CU_ASSERT_PTR_NOT_NULL(strstr(g.text[i], "endpoint=8080,"));
+		/* portNumber alone: no endpoint label (issue 10 b; promcfg.go
+		 * generatePodMonitorConfig sets it from port or targetPort only) */
+		CU_ASSERT_PTR_NULL(strstr(g.text[i], "endpoint="));
 		CU_ASSERT_PTR_NOT_NULL(strstr(g.text[i], "__scheme__=https,"));
 		CU_ASSERT_PTR_NOT_NULL(strstr(g.text[i], ":8080,"));
 	}
@@ -250,13 +264,13 @@ static void test_prune(void)
 	    "\"podIP\":\"10.0.0.1\",\"containerStatuses\":[]}}");
 	char *out;
 
-	op_prune(p, true);
+	starling_k8s_prune(p, STARLING_K8S_POD);
 	out = cJSON_PrintUnformatted(p);
 	CU_ASSERT_STRING_EQUAL(out, "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\","
 				    "\"labels\":{\"x\":\"y\"}},\"spec\":{\"nodeName\":\"node-a\","
 				    "\"containers\":[{\"name\":\"c\",\"image\":\"i\",\"ports\":"
 				    "[{\"containerPort\":1}]}]},\"status\":{\"phase\":\"Running\","
-				    "\"podIP\":\"10.0.0.1\"}}");
+				    "\"podIP\":\"10.0.0.1\",\"containerStatuses\":[]}}");
 	free(out);
 	cJSON_Delete(p);
 }
@@ -282,8 +296,10 @@ static void test_component_rules_first(void)
 							 (struct starling_relabel_rules **)&d.rules,
 							 err, sizeof(err)),
 			      0);
-	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"), 0);
-	op_store_put(&c.pods, pod("prod", "app-2", "app", "web", "Running", "10.0.0.6"), 0);
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	starling_k8s_store_put(&c.pods, pod("prod", "app-2", "app", "web", "Running", "10.0.0.6"),
+			       0);
 	targets_of(&d, podmonitor_json, &c, &g);
 	CU_ASSERT_EQUAL_FATAL(g.n, 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "owner_kind=ReplicaSet"));
@@ -314,7 +330,7 @@ static const char *servicemonitor_json =
     "\"metadata\":{\"name\":\"api-sm\",\"namespace\":\"prod\"},"
     "\"spec\":{\"selector\":{\"matchLabels\":{\"app\":\"api\"}},"
     "\"targetLabels\":[\"team\"],\"endpoints\":[{\"port\":\"metrics\",\"interval\":\"15s\","
-    "\"scrapeTimeout\":\"20s\",\"honorLabels\":true}]}}";
+    "\"scrapeTimeout\":\"15s\",\"honorLabels\":true}]}}";
 
 static void test_servicemonitor_targets(void)
 {
@@ -322,9 +338,10 @@ static void test_servicemonitor_targets(void)
 	struct op_cluster c = {0};
 	struct got g;
 
-	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"), 0);
-	op_store_put(&c.services, cJSON_Parse(service_json), 0);
-	op_store_put(&c.endpoints, cJSON_Parse(endpoints_json), 0);
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	starling_k8s_store_put(&c.services, cJSON_Parse(service_json), 0);
+	starling_k8s_store_put(&c.endpoints, cJSON_Parse(endpoints_json), 0);
 	targets_of(&d, servicemonitor_json, &c, &g);
 	CU_ASSERT_EQUAL_FATAL(g.n, 2);
 	CU_ASSERT_STRING_EQUAL(g.text[0], "__address__=10.0.0.5:9100,__metrics_path__=/metrics,"
@@ -337,7 +354,7 @@ static void test_servicemonitor_targets(void)
 	CU_ASSERT_STRING_EQUAL(g.job[0]->cfg.accept, "Accept: " STARLING_EXPO_ACCEPT_HEADER);
 	CU_ASSERT_EQUAL(g.job[0]->cfg.body_size_limit, SCRAPE_SAFETY_BODY_LIMIT);
 	CU_ASSERT_EQUAL(g.job[0]->cfg.interval_ms, 15000);
-	CU_ASSERT_EQUAL(g.job[0]->cfg.timeout_ms, 15000); /* clamped to the interval */
+	CU_ASSERT_EQUAL(g.job[0]->cfg.timeout_ms, 15000);
 	CU_ASSERT(g.job[0]->cfg.honor_labels);
 	got_free(&g);
 
@@ -404,11 +421,12 @@ static void test_endpointslice_targets(void)
 	struct got g;
 
 	d.endpointslice = true;
-	op_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"), 0);
-	op_store_put(&c.services, cJSON_Parse(service_json), 0);
-	op_store_put(&c.endpointslices, cJSON_Parse(endpointslice_json), 0);
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	starling_k8s_store_put(&c.services, cJSON_Parse(service_json), 0);
+	starling_k8s_store_put(&c.endpointslices, cJSON_Parse(endpointslice_json), 0);
 	/* Endpoints objects are not looked at in this role. */
-	op_store_put(&c.endpoints, cJSON_Parse(endpoints_json), 0);
+	starling_k8s_store_put(&c.endpoints, cJSON_Parse(endpoints_json), 0);
 	targets_of(&d, servicemonitor_json, &c, &g);
 	CU_ASSERT_EQUAL_FATAL(g.n, 2);
 	CU_ASSERT_STRING_EQUAL(g.text[0], "__address__=10.0.0.5:9100,__metrics_path__=/metrics,"
@@ -484,7 +502,7 @@ static void test_selector_and_store(void)
 	cJSON *l1 = cJSON_Parse("{\"team\":\"infra\",\"tier\":\"a\"}");
 	cJSON *l2 = cJSON_Parse("{\"team\":\"infra\",\"tier\":\"c\"}");
 	cJSON *l3 = cJSON_Parse("{\"team\":\"infra\",\"tier\":\"b\",\"legacy\":\"\"}");
-	struct op_store st = {0};
+	struct starling_k8s_store st = {0};
 	int64_t ms;
 
 	CU_ASSERT(op_selector_matches(&s, NULL)); /* empty selector: everything */
@@ -500,25 +518,29 @@ static void test_selector_and_store(void)
 	cJSON_Delete(l2);
 	cJSON_Delete(l3);
 
-	CU_ASSERT_EQUAL(op_store_put(&st, pod("a", "p1", "x", "t", "Running", "1.1.1.1"), 0), 0);
-	CU_ASSERT_EQUAL(op_store_put(&st, pod("a", "p2", "x", "t", "Running", "1.1.1.2"), 1), 0);
-	CU_ASSERT_EQUAL(op_store_put(&st, pod("b", "p1", "x", "t", "Running", "1.1.1.3"), 1), 0);
-	CU_ASSERT_EQUAL(op_store_put(&st, pod("a", "p1", "x", "t", "Running", "1.1.1.9"), 0), 0);
+	CU_ASSERT_EQUAL(
+	    starling_k8s_store_put(&st, pod("a", "p1", "x", "t", "Running", "1.1.1.1"), 0), 0);
+	CU_ASSERT_EQUAL(
+	    starling_k8s_store_put(&st, pod("a", "p2", "x", "t", "Running", "1.1.1.2"), 1), 0);
+	CU_ASSERT_EQUAL(
+	    starling_k8s_store_put(&st, pod("b", "p1", "x", "t", "Running", "1.1.1.3"), 1), 0);
+	CU_ASSERT_EQUAL(
+	    starling_k8s_store_put(&st, pod("a", "p1", "x", "t", "Running", "1.1.1.9"), 0), 0);
 	CU_ASSERT_EQUAL(st.n, 3);
-	CU_ASSERT_EQUAL(op_store_put(&st, cJSON_Parse("{\"metadata\":{}}"), 0), -EINVAL);
-	CU_ASSERT_PTR_NOT_NULL(op_store_get(&st, "b", "p1"));
-	op_store_clear(&st, 1);
+	CU_ASSERT_EQUAL(starling_k8s_store_put(&st, cJSON_Parse("{\"metadata\":{}}"), 0), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(starling_k8s_store_get(&st, "b", "p1"));
+	starling_k8s_store_clear(&st, 1);
 	CU_ASSERT_EQUAL(st.n, 1);
-	CU_ASSERT_PTR_NULL(op_store_get(&st, "b", "p1"));
+	CU_ASSERT_PTR_NULL(starling_k8s_store_get(&st, "b", "p1"));
 	{
 		cJSON *k = cJSON_Parse("{\"metadata\":{\"namespace\":\"a\",\"name\":\"p1\"}}");
 
-		CU_ASSERT_EQUAL(op_store_del(&st, k), 0);
-		CU_ASSERT_EQUAL(op_store_del(&st, k), -ENOENT);
+		CU_ASSERT_EQUAL(starling_k8s_store_del(&st, k), 0);
+		CU_ASSERT_EQUAL(starling_k8s_store_del(&st, k), -ENOENT);
 		cJSON_Delete(k);
 	}
 	CU_ASSERT_EQUAL(st.n, 0);
-	op_store_clear(&st, -1);
+	starling_k8s_store_clear(&st, -1);
 
 	/* The index under churn: many objects, deletions moving the last one. */
 	for (int i = 0; i < 3000; i++) {
@@ -526,8 +548,8 @@ static void test_selector_and_store(void)
 
 		snprintf(name, sizeof(name), "p%d", i);
 		CU_ASSERT_EQUAL(
-		    op_store_put(&st, pod(i % 2 ? "x" : "y", name, "a", "t", "Running", "1.1.1.1"),
-				 i % 3),
+		    starling_k8s_store_put(
+			&st, pod(i % 2 ? "x" : "y", name, "a", "t", "Running", "1.1.1.1"), i % 3),
 		    0);
 	}
 	for (int i = 0; i < 3000; i += 3) {
@@ -537,7 +559,7 @@ static void test_selector_and_store(void)
 		snprintf(buf, sizeof(buf), "{\"metadata\":{\"namespace\":\"%s\",\"name\":\"p%d\"}}",
 			 i % 2 ? "x" : "y", i);
 		k = cJSON_Parse(buf);
-		CU_ASSERT_EQUAL(op_store_del(&st, k), 0);
+		CU_ASSERT_EQUAL(starling_k8s_store_del(&st, k), 0);
 		cJSON_Delete(k);
 	}
 	CU_ASSERT_EQUAL(st.n, 2000);
@@ -545,14 +567,15 @@ static void test_selector_and_store(void)
 		char name[32];
 
 		snprintf(name, sizeof(name), "p%d", i);
-		CU_ASSERT_EQUAL(op_store_get(&st, i % 2 ? "x" : "y", name) != NULL, i % 3 != 0);
-		CU_ASSERT_PTR_NULL(op_store_get(&st, i % 2 ? "y" : "x", name));
+		CU_ASSERT_EQUAL(starling_k8s_store_get(&st, i % 2 ? "x" : "y", name) != NULL,
+				i % 3 != 0);
+		CU_ASSERT_PTR_NULL(starling_k8s_store_get(&st, i % 2 ? "y" : "x", name));
 	}
-	op_store_clear(&st, 1);
+	starling_k8s_store_clear(&st, 1);
 	CU_ASSERT_EQUAL(st.n, 1000);
-	CU_ASSERT_PTR_NOT_NULL(op_store_get(&st, "y", "p2"));
-	CU_ASSERT_PTR_NULL(op_store_get(&st, "x", "p1"));
-	op_store_clear(&st, -1);
+	CU_ASSERT_PTR_NOT_NULL(starling_k8s_store_get(&st, "y", "p2"));
+	CU_ASSERT_PTR_NULL(starling_k8s_store_get(&st, "x", "p1"));
+	starling_k8s_store_clear(&st, -1);
 
 	CU_ASSERT_EQUAL(op_parse_duration("1m30s", &ms), 0);
 	CU_ASSERT_EQUAL(ms, 90000);
@@ -566,6 +589,445 @@ static void test_selector_and_store(void)
 }
 
 /* create() through the mock host: validation errors name the problem. */
+/* ------------------------------------------------------------------------ */
+/* Fidelity with Prometheus Operator + Prometheus (issue 10 a-i). Each case  */
+/* states the upstream code its expectation comes from: prometheus-operator  */
+/* pkg/prometheus/promcfg.go (generatePodMonitorConfig,                      */
+/* generateServiceMonitorConfig, generateRelabelConfig), resource_selector.go */
+/* and the golden files under pkg/prometheus/testdata/, and Prometheus       */
+/* discovery/kubernetes/{pod,endpoints,endpointslice}.go.                    */
+
+static size_t count_with(const struct got *g, const char *needle)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < g->n; i++)
+		n += strstr(g->text[i], needle) != NULL;
+	return n;
+}
+
+/* a: `port: "metrics|http"` is a regex (promcfg.go: `regex: ep.Port`, as in
+ * the golden file's `regex: web` for port "web"): both ports are kept. A
+ * string targetPort likewise. */
+static void test_fidelity_port_regex(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	struct op_cluster c = {0};
+	struct got g;
+
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	targets_of(
+	    &d,
+	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"prod\"},"
+	    "\"spec\":{\"selector\":{},\"podMetricsEndpoints\":[{\"port\":\"metrics|http\"}]}}",
+	    &c, &g);
+	CU_ASSERT_EQUAL(g.n, 2);
+	CU_ASSERT_EQUAL(count_with(&g, "__address__=10.0.0.5:9100,"), 1);
+	CU_ASSERT_EQUAL(count_with(&g, "__address__=10.0.0.5:8080,"), 1);
+	CU_ASSERT_EQUAL(count_with(&g, "endpoint=metrics|http,"), 2);
+	got_free(&g);
+	targets_of(
+	    &d,
+	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"prod\"},"
+	    "\"spec\":{\"selector\":{},\"podMetricsEndpoints\":[{\"targetPort\":\"metr.*\"}]}}",
+	    &c, &g);
+	CU_ASSERT_EQUAL(g.n, 1);
+	CU_ASSERT_EQUAL(count_with(&g, "endpoint=metr.*,"), 1);
+	got_free(&g);
+	op_cluster_free(&c);
+}
+
+/* c: a relabeling with `regex: ""` has its regex left out
+ * (generateRelabelConfig: `if c.Regex != ""`), so the default (.*) applies:
+ * the replace below fires and copies the node name. */
+static void test_fidelity_empty_regex(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	struct op_cluster c = {0};
+	struct got g;
+
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	targets_of(&d,
+		   "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"prod\"},"
+		   "\"spec\":{\"selector\":{},\"podMetricsEndpoints\":[{\"port\":\"metrics\","
+		   "\"relabelings\":[{\"sourceLabels\":[\"__meta_kubernetes_pod_node_name\"],"
+		   "\"regex\":\"\",\"targetLabel\":\"node\",\"replacement\":\"$1\"}]}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL(g.n, 1);
+	CU_ASSERT_EQUAL(count_with(&g, "node=node-a"), 1);
+	got_free(&g);
+	op_cluster_free(&c);
+}
+
+/* d, e: a ServiceMonitor endpoint whose port matches an *init* container's
+ * port gets that container's labels (endpoints.go: containers then
+ * initContainers, matched by port number only, pod_container_init=true);
+ * the pod's ports no endpoint covers become extra targets (endpoints.go
+ * last loop), which a targetPort rule selects. */
+static void test_fidelity_endpoints_pod_lookup(void)
+{
+	struct op_defaults d = defaults(OP_SERVICE_MONITORS);
+	struct op_cluster c = {0};
+	struct got g;
+	const char *eps =
+	    "{\"kind\":\"Endpoints\",\"metadata\":{\"name\":\"api\",\"namespace\":\"prod\"},"
+	    "\"subsets\":[{\"addresses\":[{\"ip\":\"10.0.0.5\",\"targetRef\":{\"kind\":\"Pod\","
+	    "\"namespace\":\"prod\",\"name\":\"app-1\"}}],\"ports\":[{\"name\":\"native\","
+	    "\"port\":9999,\"protocol\":\"UDP\"}]}]}";
+
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	starling_k8s_store_put(&c.services, cJSON_Parse(service_json), 0);
+	starling_k8s_store_put(&c.endpoints, cJSON_Parse(eps), 0);
+	/* d: the endpoint port (protocol UDP, unlike the container's) still
+	 * finds the init container by number */
+	targets_of(&d,
+		   "{\"kind\":\"ServiceMonitor\",\"metadata\":{\"name\":\"sm\",\"namespace\":"
+		   "\"prod\"},\"spec\":{\"selector\":{},\"endpoints\":[{\"port\":\"native\","
+		   "\"relabelings\":[{\"sourceLabels\":[\"__meta_kubernetes_pod_container_init\"],"
+		   "\"targetLabel\":\"init\"}]}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "container=init,"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "init=true,"));
+	got_free(&g);
+	/* e: targetPort 8080 is a container port no endpoint lists: Prometheus'
+	 * extra target for it is what the monitor selects */
+	targets_of(&d,
+		   "{\"kind\":\"ServiceMonitor\",\"metadata\":{\"name\":\"sm\",\"namespace\":"
+		   "\"prod\"},\"spec\":{\"selector\":{},\"endpoints\":[{\"targetPort\":8080}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_STRING_EQUAL(g.text[0], "__address__=10.0.0.5:8080,__metrics_path__=/metrics,"
+					  "__scheme__=http,container=app,endpoint=8080,job=api,"
+					  "namespace=prod,pod=app-1,service=api");
+	got_free(&g);
+	op_cluster_free(&c);
+}
+
+/* f: an explicit scrapeTimeout above the interval rejects the monitor
+ * (resource_selector.go validateScrapeIntervalAndTimeout ->
+ * CompareScrapeTimeoutToScrapeInterval: "scrapeTimeout ... greater than
+ * scrapeInterval"); equal is fine; the default timeout is clamped. */
+static void test_fidelity_scrape_timeout(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	struct op_job **jobs = NULL;
+	size_t n = 0;
+	char err[256] = "";
+	cJSON *m = cJSON_Parse(
+	    "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"prod\"},"
+	    "\"spec\":{\"podMetricsEndpoints\":[{\"interval\":\"15s\",\"scrapeTimeout\":\"20s\"}]}"
+	    "}");
+
+	CU_ASSERT_EQUAL(op_jobs_from_monitor(&d, m, &jobs, &n, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "greater than"));
+	cJSON_Delete(m);
+	m = cJSON_Parse("{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":"
+			"\"prod\"},\"spec\":{\"podMetricsEndpoints\":[{\"interval\":\"5s\"}]}}");
+	CU_ASSERT_EQUAL_FATAL(op_jobs_from_monitor(&d, m, &jobs, &n, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(jobs[0]->cfg.timeout_ms, 5000);
+	op_job_put(jobs[0]);
+	free(jobs);
+	cJSON_Delete(m);
+}
+
+/* i (container ID): pod.go buildPod sets __meta_kubernetes_pod_container_id
+ * from the container's status, for init containers from
+ * initContainerStatuses. */
+static void test_fidelity_container_id(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	struct op_cluster c = {0};
+	struct got g;
+	cJSON *p = pod("prod", "app-1", "app", "web", "Running", "10.0.0.5");
+
+	cJSON_AddItemToObject(
+	    cJSON_GetObjectItem(p, "status"), "containerStatuses",
+	    cJSON_Parse("[{\"name\":\"app\",\"containerID\":\"containerd://abc123\"}]"));
+	starling_k8s_prune(p, STARLING_K8S_POD);
+	starling_k8s_store_put(&c.pods, p, 0);
+	targets_of(&d,
+		   "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"prod\"},"
+		   "\"spec\":{\"selector\":{},\"podMetricsEndpoints\":[{\"port\":\"metrics\","
+		   "\"relabelings\":[{\"sourceLabels\":[\"__meta_kubernetes_pod_container_id\"],"
+		   "\"targetLabel\":\"cid\"}]}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "cid=containerd://abc123,"));
+	got_free(&g);
+	op_cluster_free(&c);
+}
+
+/* i (attachMetadata): `attachMetadata: {node: true}` becomes
+ * `attach_metadata: {node: true}` (promcfg.go
+ * mergeAttachMetadataWithScrapeClass); Prometheus then adds the node's
+ * labels and leaves out pods whose node it does not know (pod.go buildPod,
+ * withNodeMetadata). Monitors without it are unaffected. */
+static void test_fidelity_attach_metadata(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	struct op_cluster c = {0};
+	struct got g;
+#define ATTACH_MON                                                                                 \
+	"{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"prod\"},"          \
+	"\"spec\":{\"selector\":{},\"attachMetadata\":{\"node\":%s},"                              \
+	"\"podMetricsEndpoints\":[{\"port\":\"metrics\",\"relabelings\":[{\"sourceLabels\":"       \
+	"[\"__meta_kubernetes_node_label_topology_kubernetes_io_zone\"],\"targetLabel\":"          \
+	"\"zone\"}]}]}}"
+	char buf[1024];
+	cJSON *other = pod("prod", "app-2", "app", "web", "Running", "10.0.0.6");
+
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(other, "spec"), "nodeName",
+				  cJSON_CreateString("node-gone"));
+	starling_k8s_store_put(&c.pods, other, 0);
+	starling_k8s_store_put(
+	    &c.nodes,
+	    cJSON_Parse("{\"kind\":\"Node\",\"metadata\":{\"name\":\"node-a\",\"labels\":{"
+			"\"topology.kubernetes.io/zone\":\"eu-west-1a\"}}}"),
+	    0);
+	snprintf(buf, sizeof(buf), ATTACH_MON, "true");
+	targets_of(&d, buf, &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "__address__=10.0.0.5:9100,"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "zone=eu-west-1a"));
+	CU_ASSERT(g.job[0]->attach_node);
+	got_free(&g);
+	snprintf(buf, sizeof(buf), ATTACH_MON, "false");
+	targets_of(&d, buf, &c, &g);
+	CU_ASSERT_EQUAL(g.n, 2);
+	CU_ASSERT_EQUAL(count_with(&g, "zone="), 0);
+	got_free(&g);
+	op_cluster_free(&c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* h: per-endpoint HTTP settings from Secrets / ConfigMaps (prometheus-      */
+/* operator pkg/apis/monitoring/v1/http_config.go, tls_types.go;             */
+/* pkg/assets/store.go for the reference errors; tls.go for the PEM checks). */
+
+/* A self-signed certificate and its key, PEM, made here with OpenSSL. */
+static void make_cert(char **cert, char **key)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	BIO *b;
+	BUF_MEM *m;
+
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)"t", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509_set_pubkey(x, k);
+	X509_sign(x, k, EVP_sha256());
+	b = BIO_new(BIO_s_mem());
+	PEM_write_bio_X509(b, x);
+	BIO_get_mem_ptr(b, &m);
+	*cert = strndup(m->data, m->length);
+	BIO_free(b);
+	b = BIO_new(BIO_s_mem());
+	PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+	BIO_get_mem_ptr(b, &m);
+	*key = strndup(m->data, m->length);
+	BIO_free(b);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+static char *b64enc(const char *s)
+{
+	size_t n = strlen(s);
+	char *o = malloc(4 * ((n + 2) / 3) + 1);
+
+	EVP_EncodeBlock((unsigned char *)o, (const unsigned char *)s, (int)n);
+	return o;
+}
+
+/* A Secret (data base64) or ConfigMap (data plain) with one or two keys. */
+static cJSON *kv_object(bool secret, const char *name, const char *k1, const char *v1,
+			const char *k2, const char *v2)
+{
+	cJSON *o = cJSON_CreateObject(), *md = cJSON_AddObjectToObject(o, "metadata"),
+	      *data = cJSON_AddObjectToObject(o, "data");
+	const char *k[2] = {k1, k2}, *v[2] = {v1, v2};
+
+	cJSON_AddStringToObject(o, "kind", secret ? "Secret" : "ConfigMap");
+	cJSON_AddStringToObject(md, "name", name);
+	cJSON_AddStringToObject(md, "namespace", "prod");
+	cJSON_AddStringToObject(md, "resourceVersion", "7");
+	for (int i = 0; i < 2; i++) {
+		char *e;
+
+		if (!k[i])
+			continue;
+		e = secret ? b64enc(v[i]) : strdup(v[i]);
+		cJSON_AddStringToObject(data, k[i], e);
+		free(e);
+	}
+	return o;
+}
+
+struct auth_log {
+	int wants, skips;
+	char last[512];
+};
+
+static void t_want(void *arg, bool secret, const char *ns, const char *name)
+{
+	(void)secret;
+	(void)ns;
+	(void)name;
+	((struct auth_log *)arg)->wants++;
+}
+
+static void t_skipped(void *arg, const char *monitor, size_t endpoint, const char *msg)
+{
+	struct auth_log *l = arg;
+
+	l->skips++;
+	snprintf(l->last, sizeof(l->last), "%s/%zu: %s", monitor, endpoint, msg);
+}
+
+static int auth_of(const struct op_secrets *sc, const char *ep_json, char *err, size_t errlen,
+		   bool *have)
+{
+	cJSON *ep = cJSON_Parse(ep_json);
+	struct starling_http_auth *a = NULL;
+	int rc;
+
+	CU_ASSERT_FATAL(ep != NULL);
+	err[0] = 0;
+	rc = op_endpoint_auth(sc, "prod", ep, &a, err, errlen);
+	*have = a != NULL;
+	starling_http_auth_free(a);
+	cJSON_Delete(ep);
+	return rc;
+}
+
+static void test_fidelity_endpoint_auth(void)
+{
+	struct starling_k8s_store secrets = {0}, cms = {0};
+	struct auth_log log = {0};
+	struct op_secrets sc = {&secrets, &cms, t_want, t_skipped, &log, false};
+	char *cert, *key, *cert2, *key2, err[512];
+	bool have;
+
+	make_cert(&cert, &key);
+	make_cert(&cert2, &key2);
+	starling_k8s_store_put(&secrets,
+			       kv_object(true, "basic", "user", "scraper", "pass", "hunter2"), 0);
+	starling_k8s_store_put(&secrets, kv_object(true, "token", "t", "s3cr3t-token", NULL, NULL),
+			       0);
+	starling_k8s_store_put(&secrets, kv_object(true, "tls", "tls.crt", cert, "tls.key", key),
+			       0);
+	starling_k8s_store_put(&secrets, kv_object(true, "mixed", "tls.crt", cert, "tls.key", key2),
+			       0);
+	starling_k8s_store_put(&cms, kv_object(false, "ca", "ca.crt", cert, "junk", "not pem"), 0);
+	/* none set: no profile */
+	CU_ASSERT_EQUAL(auth_of(&sc, "{\"port\":\"m\"}", err, sizeof(err), &have), 0);
+	CU_ASSERT_FALSE(have);
+	/* basicAuth, bearerTokenSecret, authorization, full tlsConfig */
+	CU_ASSERT_EQUAL(
+	    auth_of(&sc,
+		    "{\"basicAuth\":{\"username\":{\"name\":\"basic\",\"key\":\"user\"},"
+		    "\"password\":{\"name\":\"basic\",\"key\":\"pass\"}}}",
+		    err, sizeof(err), &have),
+	    0);
+	CU_ASSERT_TRUE(have);
+	CU_ASSERT_EQUAL(auth_of(&sc, "{\"bearerTokenSecret\":{\"name\":\"token\",\"key\":\"t\"}}",
+				err, sizeof(err), &have),
+			0);
+	CU_ASSERT_TRUE(have);
+	CU_ASSERT_EQUAL(
+	    auth_of(&sc,
+		    "{\"authorization\":{\"type\":\"Token\",\"credentials\":{\"name\":"
+		    "\"token\",\"key\":\"t\"}},\"tlsConfig\":{\"ca\":{\"configMap\":{"
+		    "\"name\":\"ca\",\"key\":\"ca.crt\"}},\"cert\":{\"secret\":{\"name\":"
+		    "\"tls\",\"key\":\"tls.crt\"}},\"keySecret\":{\"name\":\"tls\",\"key\":"
+		    "\"tls.key\"},\"serverName\":\"api.internal\"}}",
+		    err, sizeof(err), &have),
+	    0);
+	CU_ASSERT_TRUE(have);
+	CU_ASSERT(log.wants >= 5);
+	/* errors as store.go / tls.go / Validate() phrase them; no values */
+	static const struct {
+		const char *ep, *want;
+	} bad[] = {
+	    {"{\"bearerTokenSecret\":{\"name\":\"nope\",\"key\":\"t\"}}",
+	     "unable to get secret \"nope\""},
+	    {"{\"bearerTokenSecret\":{\"name\":\"token\",\"key\":\"x\"}}",
+	     "key \"x\" in secret \"token\" not found"},
+	    {"{\"tlsConfig\":{\"ca\":{\"configMap\":{\"name\":\"ca\",\"key\":\"junk\"}}}}",
+	     "not a PEM certificate"},
+	    {"{\"tlsConfig\":{\"cert\":{\"secret\":{\"name\":\"mixed\",\"key\":\"tls.crt\"}},"
+	     "\"keySecret\":{\"name\":\"mixed\",\"key\":\"tls.key\"}}}",
+	     "not a valid key pair"},
+	    {"{\"tlsConfig\":{\"ca\":{\"secret\":{\"name\":\"tls\",\"key\":\"tls.crt\"},"
+	     "\"configMap\":{\"name\":\"ca\",\"key\":\"ca.crt\"}}}}",
+	     "mutually exclusive"},
+	    {"{\"basicAuth\":{\"username\":{\"name\":\"basic\",\"key\":\"user\"}},"
+	     "\"bearerTokenSecret\":{\"name\":\"token\",\"key\":\"t\"}}",
+	     "at most one"},
+	    {"{\"oauth2\":{\"tokenUrl\":\"http://x\"}}", "oauth2 is not supported"},
+	    {"{\"tlsConfig\":{\"caFile\":\"/etc/ca.crt\"}}", "allow_arbitrary_file_access"},
+	    {"{\"authorization\":{\"type\":\"Basic\",\"credentials\":{\"name\":\"token\","
+	     "\"key\":\"t\"}}}",
+	     "Basic"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CU_ASSERT_EQUAL(auth_of(&sc, bad[i].ep, err, sizeof(err), &have), -EINVAL);
+		CU_ASSERT_FALSE(have);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i].want));
+		CU_ASSERT_PTR_NULL(strstr(err, "s3cr3t"));
+		CU_ASSERT_PTR_NULL(strstr(err, "hunter2"));
+	}
+	/* A monitor with one bad endpoint: the other still becomes a job; the
+	 * fingerprint follows the Secret's content. */
+	{
+		struct op_defaults d = defaults(OP_SERVICE_MONITORS);
+		cJSON *m = cJSON_Parse(
+		    "{\"kind\":\"ServiceMonitor\",\"metadata\":{\"name\":\"sm\",\"namespace\":"
+		    "\"prod\"},\"spec\":{\"selector\":{},\"endpoints\":[{\"port\":\"a\","
+		    "\"bearerTokenSecret\":{\"name\":\"gone\",\"key\":\"t\"}},{\"port\":\"b\","
+		    "\"bearerTokenSecret\":{\"name\":\"token\",\"key\":\"t\"}}]}}");
+		struct op_job **jobs = NULL;
+		size_t n = 0;
+		uint64_t fp1, fp2;
+
+		d.secrets = &sc;
+		CU_ASSERT_EQUAL_FATAL(op_jobs_from_monitor(&d, m, &jobs, &n, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(n, 1);
+		CU_ASSERT_PTR_NOT_NULL(jobs[0]->cfg.auth);
+		CU_ASSERT_STRING_EQUAL(jobs[0]->cfg.job_name, "serviceMonitor/prod/sm/1");
+		CU_ASSERT_EQUAL(log.skips, 1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(log.last, "prod/sm/0: bearerTokenSecret: unable"));
+		op_job_put(jobs[0]);
+		free(jobs);
+		fp1 = op_monitor_job_fp(&d, m);
+		starling_k8s_store_put(&secrets,
+				       kv_object(true, "token", "t", "rotated", NULL, NULL), 0);
+		fp2 = op_monitor_job_fp(&d, m);
+		CU_ASSERT_NOT_EQUAL(fp1, fp2);
+		starling_k8s_store_put(&secrets, kv_object(true, "gone", "t", "back", NULL, NULL),
+				       0);
+		CU_ASSERT_NOT_EQUAL(op_monitor_job_fp(&d, m), fp2);
+		cJSON_Delete(m);
+	}
+	free(cert);
+	free(key);
+	free(cert2);
+	free(key2);
+	starling_k8s_store_clear(&secrets, -1);
+	starling_k8s_store_clear(&cms, -1);
+}
+
 static int try_create(const struct starling_component_type *type, const char *cfg,
 		      const char *want_log)
 {
@@ -644,9 +1106,15 @@ static void test_component_config(void)
 				   "\"/nonexistent/kubeconfig\"; };",
 				   "kubeconfig"),
 			-ENOENT);
+	/* in-cluster needs the service account token (none on this machine) */
 	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
 	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
-	CU_ASSERT_EQUAL(try_create(sm, "forward_to = [\"x.y\"];", NULL), 0);
+	CU_ASSERT_EQUAL(try_create(sm, "forward_to = [\"x.y\"];", "token"), -EINVAL);
+	/* HTTP client arguments need api_server (Prometheus kubernetes_sd) */
+	CU_ASSERT_EQUAL(try_create(sm,
+				   "forward_to = [\"x.y\"]; client = { bearer_token = \"t\"; };",
+				   "needs api_server"),
+			-EINVAL);
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	unsetenv("KUBERNETES_SERVICE_PORT");
 }
@@ -661,21 +1129,31 @@ static void test_kubeconfig(void)
 
 	CU_ASSERT_FATAL(fd >= 0);
 	f = fdopen(fd, "w");
-	fputs("apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n"
+	fputs("apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters:\n- cluster:\n"
 	      "    certificate-authority: /etc/k8s/ca.crt\n"
 	      "    server: https://10.0.0.1:6443\n  name: c\n"
+	      "contexts:\n- name: x\n  context: {cluster: c, user: u}\n"
 	      "users:\n- name: u\n  user:\n    token: abc\n",
 	      f);
 	fclose(f);
 	snprintf(cfg, sizeof(cfg),
 		 "forward_to = [\"x.y\"]; client = { kubeconfig_file = \"%s\"; };", path);
 	CU_ASSERT_EQUAL(try_create(pm, cfg, NULL), 0);
+	/* No current-context: refused (the old reader took the first server). */
 	f = fopen(path, "w");
-	fputs("clusters:\n- cluster:\n    certificate-authority-data: AAAA\n"
-	      "    server: https://10.0.0.1:6443\n",
+	fputs("clusters:\n- cluster:\n    server: https://10.0.0.1:6443\n  name: c\n"
+	      "users:\n- name: u\n  user:\n    token: abc\n",
 	      f);
 	fclose(f);
-	CU_ASSERT_EQUAL(try_create(pm, cfg, "-data"), -EINVAL);
+	CU_ASSERT_EQUAL(try_create(pm, cfg, "current-context"), -EINVAL);
+	/* The context's user is missing: never another entry's token. */
+	f = fopen(path, "w");
+	fputs("current-context: x\nclusters:\n- {name: c, cluster: {server: https://a}}\n"
+	      "contexts:\n- {name: x, context: {cluster: c, user: gone}}\n"
+	      "users:\n- {name: u, user: {token: abc}}\n",
+	      f);
+	fclose(f);
+	CU_ASSERT_EQUAL(try_create(pm, cfg, "user \"gone\""), -EINVAL);
 	unlink(path);
 }
 
@@ -935,17 +1413,19 @@ static void mutate_all(struct op_defaults *d, const char *monitor, const char *c
 				mon = which == 0 ? dup : cJSON_Parse(monitor);
 				for (int f = 1; f < 4; f++) {
 					cJSON *o;
-					struct op_store *st = f == 1		 ? &c.pods
-							      : f == 2		 ? &c.services
-							      : d->endpointslice ? &c.endpointslices
-										 : &c.endpoints;
+					struct starling_k8s_store *st = f == 1	 ? &c.pods
+									: f == 2 ? &c.services
+									: d->endpointslice
+									    ? &c.endpointslices
+									    : &c.endpoints;
 
 					if (!fx[f])
 						continue;
 					o = f == which ? cJSON_Duplicate(dup, true)
 						       : cJSON_Parse(fx[f]);
-					op_prune(o, f == 1);
-					op_store_put(st, o, 0);
+					starling_k8s_prune(o, f == 1 ? STARLING_K8S_POD
+								     : STARLING_K8S_OTHER);
+					starling_k8s_store_put(st, o, 0);
 				}
 				op_gen_scratch_init(&s);
 				if (op_jobs_from_monitor(d, mon, &jobs, &nj, err, sizeof(err)) ==
@@ -1006,6 +1486,14 @@ int main(void)
 	CU_add_test(s, "bad monitors are refused", test_bad_monitors);
 	CU_add_test(s, "selector, store, durations", test_selector_and_store);
 	CU_add_test(s, "component config", test_component_config);
+	CU_add_test(s, "fidelity a: port is a regex", test_fidelity_port_regex);
+	CU_add_test(s, "fidelity c: empty regex left out", test_fidelity_empty_regex);
+	CU_add_test(s, "fidelity d/e: pod lookup, extra container ports",
+		    test_fidelity_endpoints_pod_lookup);
+	CU_add_test(s, "fidelity f: scrapeTimeout > interval", test_fidelity_scrape_timeout);
+	CU_add_test(s, "fidelity i: container id", test_fidelity_container_id);
+	CU_add_test(s, "fidelity i: attachMetadata", test_fidelity_attach_metadata);
+	CU_add_test(s, "fidelity h: endpoint auth from Secrets", test_fidelity_endpoint_auth);
 	CU_add_test(s, "kubeconfig", test_kubeconfig);
 	CU_add_test(s, "every field of every fixture with a wrong type", test_mutated_objects);
 	CU_add_test(s, "component end to end (mock host, fake API)", test_component_end_to_end);

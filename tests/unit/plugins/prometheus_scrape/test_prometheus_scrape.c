@@ -1004,7 +1004,11 @@ static void test_component_bad_config(void)
 	    "targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"a.b\" ]; "
 	    "scheme = \"gopher\";",
 	    "targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"a.b\" ]; "
-	    "scrape_protocols = [ \"PrometheusProto\" ];",
+	    "scrape_protocols = [ \"PrometheusProtobuf\" ];",
+	    "targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"a.b\" ]; "
+	    "native_histogram_bucket_limit = -1;",
+	    "targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"a.b\" ]; "
+	    "native_histogram_min_bucket_factor = -2.0;",
 	    "targets = ( { *address__ = \"h:1\"; } ); forward_to = [ \"a.b\" ]; "
 	    "sample_limit = -1;",
 	};

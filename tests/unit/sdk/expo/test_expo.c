@@ -436,7 +436,20 @@ static void test_content_type(void)
 		const char *pb = "application/vnd.google.protobuf;proto=io.prometheus.client."
 				 "MetricFamily;encoding=delimited";
 
-		CU_ASSERT_EQUAL(starling_expo_format_from_content_type(pb, strlen(pb), &fb), PROM);
+		/* the media type client_golang answers with (spaces after ';') */
+		const char *pb2 = "application/vnd.google.protobuf; "
+				  "proto=io.prometheus.client.MetricFamily; encoding=delimited";
+		/* another message type or encoding is not ours */
+		const char *pb3 = "application/vnd.google.protobuf;proto=io.prometheus.client."
+				  "MetricFamily;encoding=text";
+
+		CU_ASSERT_EQUAL(starling_expo_format_from_content_type(pb, strlen(pb), &fb),
+				STARLING_EXPO_PROTOBUF);
+		CU_ASSERT(!fb);
+		CU_ASSERT_EQUAL(starling_expo_format_from_content_type(pb2, strlen(pb2), &fb),
+				STARLING_EXPO_PROTOBUF);
+		CU_ASSERT(!fb);
+		CU_ASSERT_EQUAL(starling_expo_format_from_content_type(pb3, strlen(pb3), &fb), PROM);
 		CU_ASSERT(fb);
 	}
 	/* Not NUL-terminated: only len bytes count. */

@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include <starling/http.h>
+#include "http_test_util.h"
 #include "mock_host.h"
 
 static struct MHD_Daemon *daemon_, *tls_daemon;
@@ -156,42 +157,17 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		__atomic_add_fetch(&connections, 1, __ATOMIC_SEQ_CST);
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = calloc(1, 65536);
-
-	if (!f || !buf)
-		return buf;
-	if (fread(buf, 1, 65535, f) == 0)
-		buf[0] = 0;
-	fclose(f);
-	return buf;
-}
-
 /* A CA and a server certificate for "starling.test", made with openssl. */
 static int make_certs(void)
 {
-	char cmd[2048], path[256];
+	char path[256];
 
-	if (!mkdtemp(tls_dir))
-		return -1;
-	snprintf(cmd, sizeof(cmd),
-		 "cd %s && "
-		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		 "-keyout ca.key -out ca.crt -days 2 -subj /CN=starling-test-ca >/dev/null 2>&1 && "
-		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		 "-keyout srv.key -out srv.csr -subj /CN=starling.test >/dev/null 2>&1 && "
-		 "printf 'subjectAltName=DNS:starling.test\\n' > ext.cnf && "
-		 "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
-		 "-out srv.crt -days 2 -extfile ext.cnf >/dev/null 2>&1",
-		 tls_dir);
-	if (system(cmd))
+	if (!mkdtemp(tls_dir) || http_test_make_certs(tls_dir, false))
 		return -1;
 	snprintf(path, sizeof(path), "%s/srv.key", tls_dir);
-	tls_key = slurp(path);
+	tls_key = http_test_slurp(path);
 	snprintf(path, sizeof(path), "%s/srv.crt", tls_dir);
-	tls_cert = slurp(path);
+	tls_cert = http_test_slurp(path);
 	return tls_key && tls_cert && *tls_key && *tls_cert ? 0 : -1;
 }
 
@@ -235,14 +211,10 @@ static int suite_init(void)
 
 static int suite_clean(void)
 {
-	char cmd[256];
-
 	MHD_stop_daemon(daemon_);
 	if (tls_daemon)
 		MHD_stop_daemon(tls_daemon);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tls_dir);
-	if (system(cmd))
-		fprintf(stderr, "cannot remove %s\n", tls_dir);
+	http_test_rm_dir(tls_dir);
 	free(tls_key);
 	free(tls_cert);
 	free(plain_text);
@@ -591,17 +563,9 @@ static void test_tls(void)
 	free(r.body);
 }
 
-static const struct starling_config_key http_keys[] = {STARLING_HTTP_CONFIG_KEYS, {NULL}};
-
 static int auth_from(const char *cfg, struct starling_http_auth **a, char *err, size_t errlen)
 {
-	struct mock_host *m = mock_host_new("t.http", http_keys, cfg, err, errlen);
-	int r;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-	r = starling_http_auth_from_config(mock_host_api(m), mock_host_config(m), a, err, errlen);
-	mock_host_free(m);
-	return r;
+	return http_test_auth_from(cfg, a, err, errlen);
 }
 
 /* The Alloy-named config blocks, through the host API (mock host). */
