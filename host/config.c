@@ -6,6 +6,8 @@
  * file, line and key path.
  */
 #include "config.h"
+#include "config_source.h"
+#include "suggest.h"
 #include "log.h"
 #include "units.h"
 
@@ -105,7 +107,9 @@ static char *path_join(const char *parent, const char *name, long index)
 	char *p = NULL;
 	int r;
 
-	if (name)
+	if (name && name[0] == '*') /* shown as the user may have written it */
+		r = asprintf(&p, "%s%s__%s", parent, *parent ? "." : "", name + 1);
+	else if (name)
 		r = asprintf(&p, "%s%s%s", parent, *parent ? "." : "", name);
 	else
 		r = asprintf(&p, "%s%s[%ld]", parent, *parent ? "." : "", index);
@@ -113,9 +117,9 @@ static char *path_join(const char *parent, const char *name, long index)
 }
 
 static struct starling_config *from_libconfig(const config_setting_t *s, const char *fallback_file,
-					      const char *path)
+					      const char *path, const struct cfg_source *src)
 {
-	const char *file = config_setting_source_file(s);
+	const char *file = cfg_source_name(src, config_setting_source_file(s));
 	char where[1024];
 	struct starling_config *n;
 	enum cfg_kind kind;
@@ -186,7 +190,7 @@ static struct starling_config *from_libconfig(const config_setting_t *s, const c
 
 			if (!cpath)
 				goto out_free;
-			cn = from_libconfig(c, fallback_file, cpath);
+			cn = from_libconfig(c, fallback_file, cpath, src);
 			free(cpath);
 			if (!cn)
 				goto out_free;
@@ -272,6 +276,19 @@ static struct starling_config *member(const struct starling_config *g, const cha
 
 /* ---- the document ----------------------------------------------------- */
 
+/* "unknown key", with a "did you mean" when a known key is close. */
+static void add_unknown_key(struct cfg_errors *errs, const struct starling_config *c,
+			    const char *const *known, size_t n, const char *extra)
+{
+	const char *s = suggest_closest(c->name, known, n);
+
+	if (s)
+		cfg_errors_add(errs, "%s: %s: unknown key (did you mean \"%s\"?)", c->where,
+			       c->path, s);
+	else
+		cfg_errors_add(errs, "%s: %s: unknown key%s", c->where, c->path, extra);
+}
+
 static void component_release(struct cfg_component *c)
 {
 	free(c->id);
@@ -346,9 +363,9 @@ static int check_listen_addr(const char *v, const char *where, const char *path,
 /* ---- cluster group and flags ------------------------------------------ */
 
 static const char *const cluster_keys[] = {
-    "enabled",	       "node_name",	 "bind",   "advertise",	  "join",
-    "rejoin_interval", "max_join_peers", "name",   "secret_keys", "wait_for_size",
-    "wait_timeout",    "profile",	 "weight", NULL,
+    "enabled",	       "node_name",	 "bind",   "advertise",	     "join",
+    "rejoin_interval", "max_join_peers", "name",   "secret_keys",    "wait_for_size",
+    "wait_timeout",    "profile",	 "weight", "handover_delay", NULL,
 };
 
 bool cfg_is_cluster_key(const char *key)
@@ -506,6 +523,17 @@ static int cluster_set(struct cluster_config *cc, const char *key, const struct 
 		}
 		return 0;
 	}
+	if (!strcmp(key, "handover_delay")) {
+		int64_t ms;
+
+		if (n->kind != CFG_K_STRING || parse_duration_ms(text, &ms) || ms > 600000) {
+			cfg_errors_add(errs, "%s: %s: invalid duration \"%s\" (0s..10m)", w, p,
+				       text);
+			return -EINVAL;
+		}
+		cc->handover_ms = ms;
+		return 0;
+	}
 	if (!strcmp(key, "rejoin_interval") || !strcmp(key, "wait_timeout")) {
 		int64_t ms;
 
@@ -538,8 +566,8 @@ static int cluster_set(struct cluster_config *cc, const char *key, const struct 
 		double v;
 
 		if (n->kind == CFG_K_BOOL || (n->kind == CFG_K_STRING && !flag) ||
-		    parse_double(text, &v) || !(v > 0) || v > 1e6) {
-			cfg_errors_add(errs, "%s: %s: expected a positive number, found \"%s\"", w,
+		    parse_double(text, &v) || !(v >= 0.01) || v > 100) {
+			cfg_errors_add(errs, "%s: %s: expected a number 0.01..100, found \"%s\"", w,
 				       p, text);
 			return -EINVAL;
 		}
@@ -597,7 +625,8 @@ static int parse_cluster(struct cfg_doc *d, const struct starling_config *g,
 		const struct starling_config *c = g->children[i];
 
 		if (!cfg_is_cluster_key(c->name)) {
-			cfg_errors_add(errs, "%s: %s: unknown key", c->where, c->path);
+			add_unknown_key(errs, c, cluster_keys,
+					sizeof(cluster_keys) / sizeof(cluster_keys[0]) - 1, "");
 			ret = -EINVAL;
 			continue;
 		}
@@ -632,8 +661,9 @@ static int parse_top(struct cfg_doc *d, struct cfg_errors *errs)
 				const struct starling_config *s = c->children[j];
 
 				if (strcmp(s->name, "http_listen_addr")) {
-					cfg_errors_add(errs, "%s: %s: unknown key", s->where,
-						       s->path);
+					static const char *const k[] = {"http_listen_addr"};
+
+					add_unknown_key(errs, s, k, 1, "");
 					ret = -EINVAL;
 				} else if (set_string(&d->http_listen_addr, s, errs) ||
 					   check_listen_addr(s->s, s->where, s->path, errs)) {
@@ -649,8 +679,9 @@ static int parse_top(struct cfg_doc *d, struct cfg_errors *errs)
 				const struct starling_config *s = c->children[j];
 
 				if (strcmp(s->name, "level")) {
-					cfg_errors_add(errs, "%s: %s: unknown key", s->where,
-						       s->path);
+					static const char *const k[] = {"level"};
+
+					add_unknown_key(errs, s, k, 1, "");
 					ret = -EINVAL;
 				} else if (want_kind(s, CFG_K_STRING, "string", errs)) {
 					ret = -EINVAL;
@@ -669,19 +700,20 @@ static int parse_top(struct cfg_doc *d, struct cfg_errors *errs)
 			if (want_kind(c, CFG_K_ARRAY, "list of groups ( {...}, ... )", errs))
 				ret = -EINVAL;
 		} else {
-			cfg_errors_add(
-			    errs,
-			    "%s: %s: unknown key (top-level keys: plugins_dir, state_dir, "
-			    "server, log, cluster, components)",
-			    c->where, c->path);
+			static const char *const k[] = {"plugins_dir", "state_dir", "server",
+							"log",	       "cluster",   "components"};
+
+			add_unknown_key(errs, c, k, sizeof(k) / sizeof(k[0]),
+					" (top-level keys: plugins_dir, state_dir, server, log, "
+					"cluster, components)");
 			ret = -EINVAL;
 		}
 	}
 	return ret;
 }
 
-static int doc_from_config(config_t *lc, const char *name, struct cfg_doc **out,
-			   struct cfg_errors *errs)
+static int doc_from_config(config_t *lc, const char *name, const struct cfg_source *src,
+			   struct cfg_doc **out, struct cfg_errors *errs)
 {
 	struct cfg_doc *d = calloc(1, sizeof(*d));
 
@@ -693,7 +725,7 @@ static int doc_from_config(config_t *lc, const char *name, struct cfg_doc **out,
 	d->file = strdup(name);
 	d->state_dir = strdup(DEFAULT_STATE_DIR);
 	d->http_listen_addr = strdup(DEFAULT_HTTP_ADDR);
-	d->root = from_libconfig(config_root_setting(lc), name, "");
+	d->root = from_libconfig(config_root_setting(lc), name, "", src);
 	if (!d->file || !d->state_dir || !d->http_listen_addr || !d->root) {
 		cfg_errors_add(errs, "%s: out of memory", name);
 		doc_free(d);
@@ -705,25 +737,31 @@ static int doc_from_config(config_t *lc, const char *name, struct cfg_doc **out,
 	return parse_top(d, errs) ? -EINVAL : 0;
 }
 
-static int parse_common(config_t *lc, int ok, const char *name, struct cfg_doc **out,
-			struct cfg_errors *errs)
+/* Prepare the text (natural "__" names, @include copies) and parse it. */
+static int parse_common(const char *path, const char *text, const char *name,
+			const char *include_dir, struct cfg_doc **out, struct cfg_errors *errs)
 {
+	struct cfg_source src;
+	config_t lc;
 	int ret;
 
 	*out = NULL;
-	if (ok != CONFIG_TRUE) {
-		if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
-			cfg_errors_add(errs, "%s: cannot read file: %s", name,
-				       config_error_text(lc));
-		else
-			cfg_errors_add(errs, "%s:%d: syntax error: %s",
-				       config_error_file(lc) ? config_error_file(lc) : name,
-				       config_error_line(lc), config_error_text(lc));
-		config_destroy(lc);
+	ret = cfg_source_prepare(&src, path, text, name, include_dir, errs);
+	if (ret)
+		return -EINVAL;
+	config_init(&lc);
+	if (config_read_string(&lc, src.text) != CONFIG_TRUE) {
+		const char *f = cfg_source_name(&src, config_error_file(&lc));
+
+		cfg_errors_add(errs, "%s:%d: syntax error: %s", f ? f : name,
+			       config_error_line(&lc), config_error_text(&lc));
+		config_destroy(&lc);
+		cfg_source_free(&src);
 		return -EINVAL;
 	}
-	ret = doc_from_config(lc, name, out, errs);
-	config_destroy(lc);
+	ret = doc_from_config(&lc, name, &src, out, errs);
+	config_destroy(&lc);
+	cfg_source_free(&src);
 	return ret;
 }
 
@@ -731,29 +769,22 @@ int cfg_doc_parse_file(const char *path, struct cfg_doc **out, struct cfg_errors
 {
 	char dir[4096];
 	const char *slash = strrchr(path, '/');
-	config_t lc;
-	int ok;
 
-	config_init(&lc);
-	/* @include paths are relative to the including file's directory. */
+	/* @include paths are relative to the main file's directory. */
 	if (slash && (size_t)(slash - path) < sizeof(dir)) {
 		memcpy(dir, path, (size_t)(slash - path));
 		dir[slash - path] = '\0';
-		config_set_include_dir(&lc, dir[0] ? dir : "/");
+		if (!dir[0])
+			memcpy(dir, "/", 2);
+		return parse_common(path, NULL, path, dir, out, errs);
 	}
-	ok = config_read_file(&lc, path);
-	return parse_common(&lc, ok, path, out, errs);
+	return parse_common(path, NULL, path, NULL, out, errs);
 }
 
 int cfg_doc_parse_string(const char *text, const char *name, struct cfg_doc **out,
 			 struct cfg_errors *errs)
 {
-	config_t lc;
-	int ok;
-
-	config_init(&lc);
-	ok = config_read_string(&lc, text);
-	return parse_common(&lc, ok, name, out, errs);
+	return parse_common(NULL, text, name, NULL, out, errs);
 }
 
 int cfg_doc_apply_overrides(struct cfg_doc *d, const struct cfg_overrides *o,
@@ -1031,7 +1062,16 @@ static int validate_group(struct starling_config *g, const struct starling_confi
 			}
 		}
 		if (!k) {
-			cfg_errors_add(errs, "%s: %s: unknown key", c->where, c->path);
+			const char *known[64];
+			size_t n = 0;
+
+			if (is_component) {
+				known[n++] = "type";
+				known[n++] = "name";
+			}
+			for (size_t j = 0; schema && schema[j].name && n < 64; j++)
+				known[n++] = schema[j].name;
+			add_unknown_key(errs, c, known, n, "");
 			ret = -EINVAL;
 			continue;
 		}
@@ -1378,8 +1418,22 @@ int cfg_doc_validate(struct cfg_doc *d, const struct type_set *types, struct cfg
 		if (!c->type) {
 			char *known = known_types(types);
 
-			cfg_errors_add(errs, "%s: %s: unknown component type \"%s\" (%s)",
-				       tn->where, tn->path, tn->s, known ? known : "?");
+			const char **names = calloc(types->n ? types->n : 1, sizeof(*names));
+			const char *close = NULL;
+
+			for (size_t j = 0; names && j < types->n; j++)
+				names[j] = types->types[j]->name;
+			if (names)
+				close = suggest_closest(tn->s, names, types->n);
+			free(names);
+			if (close)
+				cfg_errors_add(errs,
+					       "%s: %s: unknown component type \"%s\" (did you "
+					       "mean \"%s\"?)",
+					       tn->where, tn->path, tn->s, close);
+			else
+				cfg_errors_add(errs, "%s: %s: unknown component type \"%s\" (%s)",
+					       tn->where, tn->path, tn->s, known ? known : "?");
 			free(known);
 			ret = -EINVAL;
 			continue;
@@ -1616,4 +1670,20 @@ int cfg_get_bytes(const starling_config *node, const char *path, int64_t *out)
 const char *cfg_where(const starling_config *node)
 {
 	return node ? node->where : "?";
+}
+
+const struct starling_config *cfg_find_where(const struct starling_config *node, const char *where,
+					     size_t len)
+{
+	if (!node)
+		return NULL;
+	if (strlen(node->where) == len && !strncmp(node->where, where, len))
+		return node;
+	for (size_t i = 0; i < node->n_children; i++) {
+		const struct starling_config *hit = cfg_find_where(node->children[i], where, len);
+
+		if (hit)
+			return hit;
+	}
+	return NULL;
 }

@@ -151,6 +151,11 @@ int cfg_get_duration_ms(const starling_config *node, const char *path, int64_t *
 int cfg_get_bytes(const starling_config *node, const char *path, int64_t *out);
 const char *cfg_where(const starling_config *node);
 
+/* The outermost node of the subtree at node whose "file:line" is the len
+ * bytes at where (preorder), or NULL. */
+const struct starling_config *cfg_find_where(const struct starling_config *node, const char *where,
+					     size_t len);
+
 /* Human name of a schema type ("duration"). */
 const char *cfg_type_name(enum starling_config_type t);
 

@@ -4,6 +4,7 @@
  * endpoint needs it, and bad requests get 4xx, never a crash.
  */
 #include "http.h"
+#include "http_params.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -21,12 +22,24 @@
 #include <microhttpd.h>
 #include <starling/labels.h>
 
+#include "targets_page.h"
+#include "targets_view.h"
 #include "ui_html.h"
 #include "units.h"
 
-#define HTTP_THREADS 2
-#define MAX_REPLICAS 16
-#define MAX_LABELS   64
+/* Connection handling (libmicrohttpd): slow or idle clients must not take
+ * the API down. Handlers never block on a client (epoll, non-blocking I/O),
+ * so threads are not the limit; connection slots are. Each client address
+ * gets at most HTTP_PER_IP_LIMIT of HTTP_CONNECTION_LIMIT slots, so one host
+ * opening hundreds of slow connections locks out only itself, and an idle
+ * or trickling connection is closed after HTTP_IDLE_TIMEOUT_S without a
+ * byte (a scrape or a UI request takes milliseconds). */
+#define HTTP_THREADS	      4
+#define HTTP_CONNECTION_LIMIT 1024
+#define HTTP_PER_IP_LIMIT     32
+#define HTTP_IDLE_TIMEOUT_S   10
+#define MAX_REPLICAS	      16
+#define MAX_LABELS	      64
 
 struct http_server {
 	struct MHD_Daemon *d;
@@ -197,6 +210,7 @@ static enum MHD_Result serve_metrics(struct http_server *s, struct MHD_Connectio
 	runtime_write_metrics(s->rt, f);
 	if (s->cluster)
 		cluster_write_metrics(s->cluster, f);
+	targets_view_write_metrics(f);
 	if (fclose(f)) {
 		free(buf);
 		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
@@ -204,22 +218,34 @@ static enum MHD_Result serve_metrics(struct http_server *s, struct MHD_Connectio
 	return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", buf, len, true);
 }
 
-static int parse_key(const char *s, uint64_t *out)
+/* GET /targets (HTML) and /api/v0/targets (JSON; scope=local: this node's
+ * own rows, what peers ask for). Filters: component, job, q, unhealthy. */
+static enum MHD_Result serve_targets(struct http_server *s, struct MHD_Connection *conn, bool page)
 {
-	char *end;
-	unsigned long long v;
+	const char *scope = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "scope");
+	const char *unh = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "unhealthy");
+	struct targets_filter f = {
+	    .component = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "component"),
+	    .job = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "job"),
+	    .q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "q"),
+	    .unhealthy = unh && *unh && strcmp(unh, "0") && strcmp(unh, "false"),
+	};
+	bool local = !page && scope && !strcmp(scope, "local");
+	cJSON *view = targets_view_build(s->rt, s->cluster, local, local ? NULL : &f);
+	char *out;
 
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
-		return -EINVAL;
-	errno = 0;
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-		v = strtoull(s + 2, &end, 16);
-	else
-		v = strtoull(s, &end, 10);
-	if (errno || *end || end == s)
-		return -EINVAL;
-	*out = v;
-	return 0;
+	if (!view)
+		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	if (page) {
+		out = targets_page_html(view, &f);
+		cJSON_Delete(view);
+		if (!out)
+			return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+		return reply(conn, MHD_HTTP_OK, "text/html; charset=utf-8", out, strlen(out), true);
+	}
+	out = cJSON_PrintUnformatted(view);
+	cJSON_Delete(view);
+	return reply_json(conn, MHD_HTTP_OK, out);
 }
 
 static enum MHD_Result serve_owner(struct http_server *s, struct MHD_Connection *conn)
@@ -243,34 +269,14 @@ static enum MHD_Result serve_owner(struct http_server *s, struct MHD_Connection 
 		return reply_json_error(conn, MHD_HTTP_BAD_REQUEST,
 					"give exactly one of key=<uint64> or labels=<JSON object>");
 	if (ks) {
-		if (parse_key(ks, &key))
+		if (http_parse_key(ks, &key))
 			return reply_json_error(conn, MHD_HTTP_BAD_REQUEST,
 						"key must be a decimal or 0x-hex uint64");
 	} else {
-		cJSON *j = cJSON_Parse(ls), *it;
-		struct starling_label labels[MAX_LABELS];
-		size_t nl = 0;
-		bool bad = !cJSON_IsObject(j);
-		cJSON *obj = bad ? NULL : j;
-
-		cJSON_ArrayForEach(it, obj)
-		{
-			if (!cJSON_IsString(it) || nl == MAX_LABELS || !it->string) {
-				bad = true;
-				break;
-			}
-			labels[nl].name = it->string;
-			labels[nl].value = it->valuestring;
-			nl++;
-		}
-		if (bad) {
-			cJSON_Delete(j);
+		if (http_labels_key(ls, &key))
 			return reply_json_error(conn, MHD_HTTP_BAD_REQUEST,
 						"labels must be a JSON object of at most 64 "
 						"string values");
-		}
-		key = starling_target_key(labels, nl, NULL, 0, NULL, 0);
-		cJSON_Delete(j);
 	}
 	n = cluster_owners(s->cluster, key, names, (size_t)replicas);
 	o = cJSON_CreateObject();
@@ -302,8 +308,20 @@ static enum MHD_Result route(struct http_server *s, struct MHD_Connection *conn,
 		char *msg = NULL;
 		int r;
 
+		const char *csrf;
+
 		if (!post)
 			return reply_405(conn, "POST");
+		csrf = http_reload_refusal(
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site"),
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						MHD_HTTP_HEADER_CONTENT_TYPE));
+		if (csrf) {
+			log_msg(STARLING_LOG_WARN, "http", "POST /-/reload: %s", csrf);
+			return reply_fmt(conn, MHD_HTTP_FORBIDDEN, "%s\n", csrf);
+		}
 		r = runtime_reload(s->rt, &msg);
 		if (r == 0) {
 			free(msg);
@@ -333,20 +351,20 @@ static enum MHD_Result route(struct http_server *s, struct MHD_Connection *conn,
 	if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
 		return reply(conn, MHD_HTTP_OK, "text/html; charset=utf-8",
 			     (char *)starling_ui_html, strlen(starling_ui_html), false);
+	if (!strcmp(url, "/targets"))
+		return serve_targets(s, conn, true);
+	if (!strcmp(url, "/api/v0/targets"))
+		return serve_targets(s, conn, false);
 	if (!strcmp(url, "/api/v0/components") || !strcmp(url, "/api/v0/components/"))
 		return reply_json(conn, MHD_HTTP_OK, runtime_components_json(s->rt));
 	if (!strncmp(url, comp_prefix, sizeof(comp_prefix) - 1)) {
-		const char *id = url + sizeof(comp_prefix) - 1;
-		const char *slash = strchr(id, '/');
 		char idbuf[512];
 		char *out = NULL;
 		int r;
 
-		if (!slash || strcmp(slash, "/targets") || slash == id ||
-		    (size_t)(slash - id) >= sizeof(idbuf))
+		if (http_component_targets_path(url + sizeof(comp_prefix) - 1, idbuf,
+						sizeof(idbuf)))
 			return reply_json_error(conn, MHD_HTTP_NOT_FOUND, "not found");
-		memcpy(idbuf, id, (size_t)(slash - id));
-		idbuf[slash - id] = '\0';
 		r = runtime_targets_json(s->rt, idbuf, &out);
 		if (r == -ENOENT)
 			return reply_json_error(conn, MHD_HTTP_NOT_FOUND, "unknown component");
@@ -401,7 +419,14 @@ int http_start(struct http_server **out, const char *addr, struct runtime *rt,
 	char host[256], port[8];
 	unsigned p;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned conn_limit = HTTP_CONNECTION_LIMIT;
+	struct rlimit rl;
 	int r;
+
+	/* leave descriptors for the rest of the daemon (scrapes, segments) */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < 2 * (rlim_t)conn_limit)
+		conn_limit = rl.rlim_cur > 256 ? (unsigned)(rl.rlim_cur / 2) : 128;
 
 	if (parse_hostport(addr, host, sizeof(host), &p)) {
 		snprintf(err, errlen, "invalid listen address \"%s\"", addr);
@@ -428,8 +453,9 @@ int http_start(struct http_server **out, const char *addr, struct runtime *rt,
 		flags |= MHD_USE_IPv6;
 	s->d = MHD_start_daemon(flags, (uint16_t)p, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR,
 				res->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)128,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)conn_limit,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_IP_LIMIT,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	freeaddrinfo(res);
 	if (!s->d) {

@@ -131,37 +131,54 @@ static const char *needs_1_1(const struct starling_component_type *t)
 	return NULL;
 }
 
+/* The directory part of path ("." when none). */
+static void dir_of(const char *path, char *dir, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash) {
+		snprintf(dir, len, "%.*s", (int)(slash - path), path);
+		if (!dir[0])
+			snprintf(dir, len, "/");
+	} else {
+		snprintf(dir, len, ".");
+	}
+}
+
 static int gate(struct plugin_registry *r, const char *path, struct loaded_plugin *p, char *err,
 		size_t errlen)
 {
-	char dir[PATH_MAX];
-	const char *slash;
+	char dir[PATH_MAX], real[PATH_MAX];
 	const struct starling_plugin_descriptor *d;
 	starling_plugin_entry_fn entry;
 	lt_dlhandle h;
 	struct stat st;
 	int ret;
 
-	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+	/* Check and load the file the path finally names: through a symlink,
+	 * the real file and the directory that holds it are what someone could
+	 * rewrite (the link's own directory is checked too: whoever can write
+	 * there can re-point the link). */
+	if (!realpath(path, real) || stat(real, &st) != 0 || !S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "not a regular file");
 		return -ENOENT;
 	}
-	ret = check_perms(path, "file", err, errlen);
+	ret = check_perms(real, strcmp(real, path) ? "file (symlink target)" : "file", err, errlen);
 	if (ret)
 		return ret;
-	slash = strrchr(path, '/');
-	if (slash) {
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-		if (!dir[0])
-			snprintf(dir, sizeof(dir), "/");
-	} else {
-		snprintf(dir, sizeof(dir), ".");
+	dir_of(real, dir, sizeof(dir));
+	ret = check_perms(dir, strcmp(real, path) ? "directory of the symlink target" : "directory",
+			  err, errlen);
+	if (ret)
+		return ret;
+	if (strcmp(real, path)) {
+		dir_of(path, dir, sizeof(dir));
+		ret = check_perms(dir, "directory", err, errlen);
+		if (ret)
+			return ret;
 	}
-	ret = check_perms(dir, "directory", err, errlen);
-	if (ret)
-		return ret;
 
-	h = lt_dlopen(path);
+	h = lt_dlopen(real);
 	if (!h) {
 		snprintf(err, errlen, "cannot load: %s", lt_dlerror());
 		return -ENOEXEC;

@@ -26,6 +26,8 @@
 #include "loader.h"
 #include "log.h"
 #include "runtime.h"
+#include "suggest.h"
+#include "units.h"
 
 #define SHUTDOWN_BOUND_S 10
 #define LEAVE_TIMEOUT_MS 3000
@@ -159,7 +161,19 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 		else if (!strcmp(key, "log.level"))
 			c->ovr.log_level = val;
 		else {
-			fprintf(stderr, "starling: unknown flag --%s (see starling --help)\n", key);
+			static const char *const flags[] = {"config",	 "plugins-dir",
+							    "state-dir", "server.http.listen-addr",
+							    "log.level", "help"};
+			const char *s =
+			    suggest_closest(key, flags, sizeof(flags) / sizeof(flags[0]));
+
+			if (s)
+				fprintf(stderr,
+					"starling: unknown flag --%s (did you mean --%s?)\n", key,
+					s);
+			else
+				fprintf(stderr,
+					"starling: unknown flag --%s (see starling --help)\n", key);
 			return 2;
 		}
 	}
@@ -211,16 +225,60 @@ static char *join_errors(const struct cfg_errors *e)
 	return buf;
 }
 
+/* The embedded default scrapes the node's own /metrics at the default listen
+ * address. With --server.http.listen-addr that target moves with it: every
+ * occurrence of the default address in the embedded text is replaced (a
+ * wildcard host is scraped on loopback). malloc'd; NULL on no memory. */
+#define DEFAULT_SELF_ADDR "\"127.0.0.1:12345\""
+
+static char *default_config_for(const char *listen)
+{
+	char host[256], target[300];
+	const char *p, *hit;
+	unsigned port;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!listen || parse_hostport(listen, host, sizeof(host), &port))
+		return strdup(starling_default_config);
+	if (!host[0] || !strcmp(host, "0.0.0.0"))
+		snprintf(target, sizeof(target), "\"127.0.0.1:%u\"", port);
+	else if (!strcmp(host, "::"))
+		snprintf(target, sizeof(target), "\"[::1]:%u\"", port);
+	else if (strchr(host, ':'))
+		snprintf(target, sizeof(target), "\"[%s]:%u\"", host, port);
+	else
+		snprintf(target, sizeof(target), "\"%s:%u\"", host, port);
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	for (p = starling_default_config; (hit = strstr(p, DEFAULT_SELF_ADDR)) != NULL;
+	     p = hit + strlen(DEFAULT_SELF_ADDR))
+		fprintf(f, "%.*s%s", (int)(hit - p), p, target);
+	fputs(p, f);
+	fclose(f);
+	return buf;
+}
+
 /* Parse file (or the embedded default) and apply the flags. On errors other
  * than syntax, *out is still set (caller unrefs) so more errors can be found. */
 static int load_doc(const struct cli *c, struct cfg_doc **out, struct cfg_errors *errs)
 {
 	int r;
 
-	if (c->config)
+	if (c->config) {
 		r = cfg_doc_parse_file(c->config, out, errs);
-	else
-		r = cfg_doc_parse_string(starling_default_config, "<embedded default>", out, errs);
+	} else {
+		char *text = default_config_for(c->ovr.http_listen_addr);
+
+		if (!text) {
+			cfg_errors_add(errs, "<embedded default>: out of memory");
+			return -ENOMEM;
+		}
+		r = cfg_doc_parse_string(text, "<embedded default>", out, errs);
+		free(text);
+	}
 	if (!*out)
 		return r;
 	if (cfg_doc_apply_overrides(*out, &c->ovr, errs))
@@ -260,6 +318,10 @@ static int reload_handler(void *arg, char **msg)
 		if (cfg_doc_validate(doc, &ts, &errs) || errs.n)
 			r = -EINVAL;
 	}
+	/* New and changed instances are created before anything stops; a
+	 * create() that fails refuses the whole reload. */
+	if (!r && runtime_apply_checked(app->rt, doc, &errs))
+		r = -EINVAL;
 	if (r) {
 		*msg = join_errors(&errs);
 		for (size_t i = 0; i < errs.n; i++)
@@ -278,12 +340,28 @@ static int reload_handler(void *arg, char **msg)
 	if (memcmp(&doc->cluster, &app->doc->cluster, offsetof(struct cluster_config, join)))
 		log_warn("cluster changes take effect after a restart");
 	log_set_level(doc->log_level);
-	runtime_apply(app->rt, doc);
 	runtime_note_reload(app->rt, true);
 	cfg_doc_unref(app->doc);
 	app->doc = doc;
 	pthread_mutex_unlock(&app->reload_lock);
 	return 0;
+}
+
+/* Each component's own create() and destroy(), as run would call them
+ * (the ABI keeps create() free of threads and I/O), on a runtime without
+ * threads. Returns 0 or -EINVAL with the failures in errs. */
+static int dry_run(struct cfg_doc *doc, struct cfg_errors *errs)
+{
+	struct runtime *rt = NULL;
+	int r = runtime_create_validator(&rt, doc->state_dir);
+
+	if (r) {
+		cfg_errors_add(errs, "%s: cannot check components: %s", doc->file, strerror(-r));
+		return r;
+	}
+	r = runtime_validate(rt, doc, errs);
+	runtime_destroy(rt);
+	return r;
 }
 
 static void *watchdog(void *arg)
@@ -304,6 +382,33 @@ static double wall_seconds(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Announce the leave and keep running (components scrape their slots)
+ * until the announced hand-over time, when the peers take over; a second
+ * SIGTERM/SIGINT cuts the wait short. */
+static void handover(struct cluster *cluster, const sigset_t *set)
+{
+	int64_t until = cluster_announce_leave(cluster);
+
+	for (;;) {
+		int64_t left = until - (int64_t)(wall_seconds() * 1000.0);
+		struct timespec to;
+		siginfo_t si;
+		int sig;
+
+		if (left <= 0)
+			return;
+		if (left > 60000)
+			left = 60000;
+		to.tv_sec = left / 1000;
+		to.tv_nsec = (left % 1000) * 1000000L;
+		sig = sigtimedwait(set, &si, &to);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_warn("second signal: leaving without waiting for the hand-over");
+			return;
+		}
+	}
 }
 
 static int cmd_run(struct cli *cli)
@@ -333,9 +438,10 @@ static int cmd_run(struct cli *cli)
 		return 1;
 	}
 	loader_type_set(app.reg, &ts);
-	if (cfg_doc_validate(app.doc, &ts, &errs) || errs.n) {
+	if (cfg_doc_validate(app.doc, &ts, &errs) || errs.n || dry_run(app.doc, &errs)) {
 		print_errors(&errs);
-		log_error("configuration has %zu errors; not starting", errs.n);
+		log_error("configuration has %zu error%s; not starting", errs.n,
+			  errs.n == 1 ? "" : "s");
 		cfg_errors_free(&errs);
 		code = 1;
 		goto out_plugins;
@@ -368,6 +474,7 @@ static int cmd_run(struct cli *cli)
 		code = 1;
 		goto out_runtime;
 	}
+	cluster_set_http_addr(cluster, app.doc->http_listen_addr);
 	r = cluster_start(cluster, err, sizeof(err));
 	if (r) {
 		log_error("cluster: %s", err);
@@ -375,9 +482,19 @@ static int cmd_run(struct cli *cli)
 		goto out_http;
 	}
 	pthread_mutex_lock(&app.reload_lock);
-	runtime_apply(app.rt, app.doc);
-	runtime_note_reload(app.rt, true);
+	r = runtime_apply_checked(app.rt, app.doc, &errs);
+	runtime_note_reload(app.rt, r == 0);
 	pthread_mutex_unlock(&app.reload_lock);
+	if (r) {
+		print_errors(&errs);
+		log_error("configuration has %zu error%s; not starting", errs.n,
+			  errs.n == 1 ? "" : "s");
+		cfg_errors_free(&errs);
+		code = 1;
+		cluster_leave(cluster, LEAVE_TIMEOUT_MS);
+		runtime_shutdown(app.rt);
+		goto out_http;
+	}
 	cluster_set_participant(cluster);
 	runtime_set_ready(app.rt, true);
 	log_info("ready: listening on http://%s, %zu components, node %s",
@@ -400,13 +517,14 @@ static int cmd_run(struct cli *cli)
 		}
 		runtime_tick(app.rt);
 	}
+	runtime_set_ready(app.rt, false);
+	handover(cluster, &set);
 	{
 		pthread_t wd;
 
 		if (pthread_create(&wd, NULL, watchdog, NULL) == 0)
 			pthread_detach(wd);
 	}
-	runtime_set_ready(app.rt, false);
 	cluster_leave(cluster, LEAVE_TIMEOUT_MS);
 	runtime_shutdown(app.rt);
 	log_info("stopped");
@@ -447,7 +565,7 @@ static int cmd_check_config(struct cli *cli)
 		return 1;
 	}
 	loader_type_set(reg, &ts);
-	if (cfg_doc_validate(doc, &ts, &errs) || errs.n) {
+	if (cfg_doc_validate(doc, &ts, &errs) || errs.n || dry_run(doc, &errs)) {
 		print_errors(&errs);
 		fprintf(stderr, "%s: %zu error%s\n", cli->config, errs.n, errs.n == 1 ? "" : "s");
 		code = 1;

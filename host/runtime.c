@@ -9,6 +9,7 @@
 #include "runtime_internal.h"
 #include "log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -99,9 +100,28 @@ static void metrics_free(struct starling_component *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* The plugin's last error log line since clear_last_error (malloc'd), or
+ * NULL. */
+static char *take_last_error(struct starling_component *c)
+{
+	char *e;
+
+	pthread_mutex_lock(&c->lock);
+	e = c->last_error;
+	c->last_error = NULL;
+	pthread_mutex_unlock(&c->lock);
+	return e;
+}
+
+static void clear_last_error(struct starling_component *c)
+{
+	free(take_last_error(c));
+}
+
 static void fail(struct starling_component *c, const char *what, int ret)
 {
-	char msg[256];
+	char msg[768];
+	char *why = take_last_error(c);
 	int64_t backoff = BACKOFF_MIN_MS;
 
 	for (unsigned i = 0; i < c->failures && backoff < BACKOFF_MAX_MS; i++)
@@ -110,8 +130,10 @@ static void fail(struct starling_component *c, const char *what, int ret)
 		backoff = BACKOFF_MAX_MS;
 	c->failures++;
 	c->next_retry_ms = mono_ms() + backoff;
-	snprintf(msg, sizeof(msg), "%s failed: %s (retry in %llds)", what, strerror(-ret),
-		 (long long)(backoff / 1000));
+	/* The plugin's own words when it logged an error, else errno's. */
+	snprintf(msg, sizeof(msg), "%s failed: %s (retry in %llds)", what,
+		 why ? why : strerror(-ret), (long long)(backoff / 1000));
+	free(why);
 	log_msg(STARLING_LOG_ERROR, c->id, "%s", msg);
 	api_set_health(c, false, msg);
 	set_state(c, INST_FAILED);
@@ -164,13 +186,15 @@ static void inst_stop(struct starling_component *c)
 	api_set_health(c, false, "stopped");
 }
 
-/* create + start; on failure tear down and schedule a retry. */
-static int inst_bring_up(struct starling_component *c)
+/* The plugin's create(). On failure the instance is left as new, with the
+ * plugin's last error line still in c->last_error. */
+static int inst_create(struct starling_component *c)
 {
 	int64_t t0;
 	int ret;
 
 	__atomic_store_n(&c->stopping, false, __ATOMIC_RELEASE);
+	clear_last_error(c);
 	lifecycle_lock(c);
 	t0 = mono_ns();
 	ret = c->type->create(runtime_host_api(c->built_minor), c, c->cfg, &c->inst);
@@ -180,11 +204,22 @@ static int inst_bring_up(struct starling_component *c)
 		lifecycle_unlock(c);
 		metrics_free(c);
 		timers_free_all(c);
-		fail(c, "create", ret);
 		return ret;
 	}
 	c->created = true;
 	set_state(c, INST_CREATED);
+	lifecycle_unlock(c);
+	return 0;
+}
+
+/* start() of a created instance; on failure tear down and schedule a retry. */
+static int inst_start(struct starling_component *c)
+{
+	int64_t t0;
+	int ret = 0;
+
+	clear_last_error(c);
+	lifecycle_lock(c);
 	/* Healthy unless start (or the plugin) says otherwise. */
 	api_set_health(c, true, NULL);
 	set_state(c, INST_RUNNING);
@@ -210,6 +245,18 @@ static int inst_bring_up(struct starling_component *c)
 	return 0;
 }
 
+/* create + start; on failure tear down and schedule a retry. */
+static int inst_bring_up(struct starling_component *c)
+{
+	int ret = inst_create(c);
+
+	if (ret < 0) {
+		fail(c, "create", ret);
+		return ret;
+	}
+	return inst_start(c);
+}
+
 static void inst_free(struct starling_component *c)
 {
 	struct runtime *rt;
@@ -229,6 +276,7 @@ static void inst_free(struct starling_component *c)
 	cfg_doc_unref(c->doc);
 	free(c->fwd);
 	free(c->health_msg);
+	free(c->last_error);
 	free(c->state_path);
 	free(c->id);
 	free(c->type_name);
@@ -272,154 +320,273 @@ static void rewire_locked(struct runtime *rt, struct cfg_doc *doc)
 	}
 }
 
-int runtime_apply(struct runtime *rt, struct cfg_doc *doc)
+/* A failed create() as a configuration error "FILE:LINE: key.path: message"
+ * in the plugin's own words: its last error log line, whose leading
+ * "file:line: " (when it names a node of the component) gives the node's
+ * path; else errno's text at the component. */
+static void add_create_error(struct starling_component *c, int ret, struct cfg_errors *errs)
+{
+	char *why = take_last_error(c);
+	const char *msg = why ? why : strerror(-ret), *rest = msg;
+	const struct starling_config *at = c->cfg;
+	const char *colon = strchr(msg, ':');
+
+	if (colon && isdigit((unsigned char)colon[1])) {
+		const char *e = colon + 1;
+
+		while (isdigit((unsigned char)*e))
+			e++;
+		if (e[0] == ':' && e[1] == ' ') {
+			const struct starling_config *n =
+			    cfg_find_where(c->cfg, msg, (size_t)(e - msg));
+
+			if (n) {
+				at = n;
+				rest = e + 2;
+			}
+		}
+	}
+	cfg_errors_add(errs, "%s: %s: %s", cfg_where(at), at->path, rest);
+	free(why);
+}
+
+int runtime_validate(struct runtime *rt, struct cfg_doc *doc, struct cfg_errors *errs)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&rt->ctl);
+	for (size_t k = 0; k < doc->n_components; k++) {
+		const struct cfg_component *cc = &doc->components[doc->order[k]];
+		struct starling_component *c = inst_new(rt, doc, cc);
+		int r;
+
+		if (!c) {
+			cfg_errors_add(errs, "%s: out of memory", cc->id);
+			ret = -ENOMEM;
+			continue;
+		}
+		r = inst_create(c);
+		if (r < 0) {
+			add_create_error(c, r, errs);
+			ret = -EINVAL;
+		}
+		inst_teardown(c);
+		inst_free(c);
+	}
+	pthread_mutex_unlock(&rt->ctl);
+	return ret;
+}
+
+enum apply_mode {
+	APPLY_KEEP,    /* unchanged: keeps running */
+	APPLY_UPDATE,  /* changed, running, type has update(): updated in place */
+	APPLY_REPLACE, /* changed: its new instance replaces it */
+	APPLY_ADD,     /* new id (or a new type under an old id) */
+};
+
+/* Bring a changed instance with update() to its new config (cc). */
+static void apply_update(struct runtime *rt, struct cfg_doc *doc, struct starling_component *c,
+			 const struct cfg_component *cc)
+{
+	char *canon = strdup(cc->canon), *old_canon;
+	struct cfg_doc *old_doc;
+	int64_t t0;
+	int ret;
+
+	if (!canon)
+		return;
+	lifecycle_lock(c);
+	t0 = mono_ns();
+	ret = c->type->update(c->inst, cc->node);
+	stat_add(c, CB_UPDATE, t0, ret == -EOPNOTSUPP ? 0 : ret);
+	lifecycle_unlock(c);
+	if (ret < 0 && ret != -EOPNOTSUPP)
+		log_msg(STARLING_LOG_WARN, c->id, "update failed (%s); re-creating",
+			strerror(-ret));
+	if (ret < 0) {
+		inst_stop(c);
+		inst_teardown(c);
+	}
+	/* HTTP readers use c->cfg under the graph read lock. */
+	pthread_rwlock_wrlock(&rt->graph);
+	old_canon = c->canon;
+	old_doc = c->doc;
+	c->canon = canon;
+	c->doc = cfg_doc_ref(doc);
+	c->cfg = cc->node;
+	pthread_rwlock_unlock(&rt->graph);
+	free(old_canon);
+	cfg_doc_unref(old_doc);
+	if (ret < 0) {
+		set_state(c, INST_NEW);
+		c->failures = 0;
+		inst_bring_up(c);
+	}
+	log_msg(STARLING_LOG_INFO, c->id, "%s",
+		ret < 0 ? "re-created with the new configuration" : "updated");
+}
+
+int runtime_apply_checked(struct runtime *rt, struct cfg_doc *doc, struct cfg_errors *errs)
 {
 	struct starling_component **nv, **old;
-	size_t n_old;
-	size_t n = doc->n_components;
+	enum apply_mode *mode;
+	size_t n_old, n = doc->n_components, nerr = 0;
 	unsigned kept = 0, changed = 0, added = 0, removed = 0;
 
 	pthread_mutex_lock(&rt->ctl);
-	nv = calloc(n ? n : 1, sizeof(*nv));
-	if (!nv) {
-		pthread_mutex_unlock(&rt->ctl);
-		return -ENOMEM;
-	}
 	/* A private copy: rt->insts stays readable by HTTP threads until the
 	 * new list is published, so it must not be modified in place. */
 	n_old = rt->n_insts;
+	nv = calloc(n ? n : 1, sizeof(*nv));
+	mode = calloc(n ? n : 1, sizeof(*mode));
 	old = calloc(n_old ? n_old : 1, sizeof(*old));
-	if (!old) {
+	if (!nv || !mode || !old) {
 		free(nv);
+		free(mode);
+		free(old);
 		pthread_mutex_unlock(&rt->ctl);
 		return -ENOMEM;
 	}
 	if (n_old)
 		memcpy(old, rt->insts, n_old * sizeof(*old));
 
-	/* Match by id; a changed type is a removal plus an addition. */
+	/* 1. Create every new and changed instance (create() is free of
+	 * threads and I/O by the ABI) before anything running is touched.
+	 * Match by id; a changed type is a removal plus an addition. */
 	for (size_t k = 0; k < n; k++) {
 		const struct cfg_component *cc = &doc->components[doc->order[k]];
-		struct starling_component *c = find_in(old, n_old, cc->id);
+		struct starling_component *c = find_in(old, n_old, cc->id), *p;
+		int r;
 
-		if (c && c->type == cc->type) {
+		if (c && c->type == cc->type && !strcmp(c->canon, cc->canon)) {
+			mode[k] = APPLY_KEEP;
 			nv[k] = c;
-			for (size_t i = 0; i < n_old; i++)
-				if (old[i] == c)
-					old[i] = NULL;
-		} else {
-			nv[k] = inst_new(rt, doc, cc);
-			if (!nv[k])
-				log_error("out of memory creating %s", cc->id);
+			continue;
 		}
+		p = inst_new(rt, doc, cc);
+		if (!p) {
+			cfg_errors_add(errs, "%s: out of memory", cc->id);
+			nerr++;
+			continue;
+		}
+		nv[k] = p;
+		mode[k] = APPLY_ADD; /* refined below */
+		r = inst_create(p);
+		if (r < 0) {
+			add_create_error(p, r, errs);
+			nerr++;
+			continue;
+		}
+		if (c && c->type == cc->type)
+			mode[k] = c->state == INST_RUNNING && c->type->update ? APPLY_UPDATE
+									      : APPLY_REPLACE;
+		else
+			mode[k] = APPLY_ADD;
+	}
+	/* Any failure: the running graph is left exactly as it was. */
+	if (nerr) {
+		for (size_t k = 0; k < n; k++) {
+			if (nv[k] && mode[k] != APPLY_KEEP) {
+				inst_teardown(nv[k]);
+				inst_free(nv[k]);
+			}
+		}
+		free(nv);
+		free(mode);
+		free(old);
+		pthread_mutex_unlock(&rt->ctl);
+		return -EINVAL;
+	}
+	/* 2. Commit. An instance that is updated in place keeps running: its
+	 * new instance was only the check. */
+	for (size_t k = 0; k < n; k++) {
+		if (mode[k] == APPLY_UPDATE) {
+			struct starling_component *c = find_in(old, n_old, nv[k]->id);
+
+			inst_teardown(nv[k]);
+			inst_free(nv[k]);
+			nv[k] = c;
+		}
+		if (mode[k] == APPLY_KEEP || mode[k] == APPLY_UPDATE) {
+			for (size_t i = 0; i < n_old; i++)
+				if (old[i] == nv[k])
+					old[i] = NULL;
+		}
+		kept += mode[k] == APPLY_KEEP;
+		changed += mode[k] == APPLY_UPDATE || mode[k] == APPLY_REPLACE;
+		added += mode[k] == APPLY_ADD;
 	}
 
-	/* Publish the new list: removed instances get no more deliveries. */
+	/* Publish the new list: removed and replaced instances get no more
+	 * deliveries. */
 	pthread_rwlock_wrlock(&rt->graph);
-	{
-		size_t m = 0;
+	free(rt->insts);
+	rt->insts = nv;
+	rt->n_insts = n;
+	/* Keep the old wiring but drop edges to instances no longer listed. */
+	for (size_t i = 0; i < rt->n_insts; i++) {
+		struct starling_component *c = rt->insts[i];
+		size_t w = 0;
 
-		for (size_t k = 0; k < n; k++)
-			if (nv[k])
-				nv[m++] = nv[k];
-		free(rt->insts);
-		rt->insts = nv;
-		rt->n_insts = m;
-		/* Keep the old wiring but drop edges to removed instances. */
-		for (size_t i = 0; i < rt->n_insts; i++) {
-			struct starling_component *c = rt->insts[i];
-			size_t w = 0;
-
-			for (size_t j = 0; j < c->n_fwd; j++)
-				if (find_in(rt->insts, rt->n_insts, c->fwd[j]->id) == c->fwd[j])
-					c->fwd[w++] = c->fwd[j];
-			c->n_fwd = w;
-		}
+		for (size_t j = 0; j < c->n_fwd; j++)
+			if (find_in(rt->insts, rt->n_insts, c->fwd[j]->id) == c->fwd[j])
+				c->fwd[w++] = c->fwd[j];
+		c->n_fwd = w;
 	}
 	pthread_rwlock_unlock(&rt->graph);
 
-	/* Stop removed ones, producers first (reverse of their start order). */
+	/* Stop removed and replaced ones, producers first (reverse of their
+	 * start order). */
+	for (size_t i = n_old; i-- > 0;)
+		if (old[i])
+			inst_stop(old[i]);
 	for (size_t i = n_old; i-- > 0;) {
+		struct starling_component *nw;
+
 		if (!old[i])
 			continue;
-		inst_stop(old[i]);
-		runtime_targets_removed(old[i]);
-	}
-	for (size_t i = n_old; i-- > 0;) {
-		if (!old[i])
-			continue;
-		log_msg(STARLING_LOG_INFO, old[i]->id, "removed");
 		inst_teardown(old[i]);
+		nw = find_in(rt->insts, rt->n_insts, old[i]->id);
+		if (nw && nw->type == old[i]->type) {
+			/* Replaced: its callback statistics carry on. */
+			for (int k = 0; k < CB_N; k++) {
+				nw->stats[k].calls += old[i]->stats[k].calls;
+				nw->stats[k].errors += old[i]->stats[k].errors;
+				nw->stats[k].nanos += old[i]->stats[k].nanos;
+			}
+		} else {
+			runtime_targets_removed(old[i]);
+			log_msg(STARLING_LOG_INFO, old[i]->id, "removed");
+			removed++;
+		}
 		inst_free(old[i]);
-		removed++;
 	}
 	free(old);
 
-	/* Bring up in start order (receivers first). */
+	/* 3. Start in start order (receivers first). */
 	pthread_rwlock_wrlock(&rt->graph);
 	rewire_locked(rt, doc);
 	runtime_targets_rewire(rt, doc);
 	pthread_rwlock_unlock(&rt->graph);
 	for (size_t i = 0; i < rt->n_insts; i++) {
 		struct starling_component *c = rt->insts[i];
-		const struct cfg_component *cc = NULL;
 
-		for (size_t j = 0; j < doc->n_components; j++)
-			if (!strcmp(doc->components[j].id, c->id))
-				cc = &doc->components[j];
-		if (!cc)
-			continue;
-		if (c->doc == doc && c->state == INST_NEW) {
-			added++;
-			inst_bring_up(c);
-			continue;
-		}
-		if (!strcmp(c->canon, cc->canon)) {
-			kept++;
-			continue;
-		}
-		changed++;
-		{
-			char *canon = strdup(cc->canon), *old_canon;
-			struct cfg_doc *old_doc;
-			int ret = -EOPNOTSUPP;
-			int64_t t0;
-
-			if (!canon)
-				continue;
-			if (c->state == INST_RUNNING && c->type->update) {
-				lifecycle_lock(c);
-				t0 = mono_ns();
-				ret = c->type->update(c->inst, cc->node);
-				stat_add(c, CB_UPDATE, t0, ret == -EOPNOTSUPP ? 0 : ret);
-				lifecycle_unlock(c);
-				if (ret < 0 && ret != -EOPNOTSUPP)
-					log_msg(STARLING_LOG_WARN, c->id,
-						"update failed (%s); re-creating", strerror(-ret));
-			}
-			if (ret < 0) {
-				inst_stop(c);
-				inst_teardown(c);
-			}
-			/* HTTP readers use c->cfg under the graph read lock. */
-			pthread_rwlock_wrlock(&rt->graph);
-			old_canon = c->canon;
-			old_doc = c->doc;
-			c->canon = canon;
-			c->doc = cfg_doc_ref(doc);
-			c->cfg = cc->node;
-			pthread_rwlock_unlock(&rt->graph);
-			free(old_canon);
-			cfg_doc_unref(old_doc);
-			if (ret < 0) {
-				set_state(c, INST_NEW);
-				c->failures = 0;
-				inst_bring_up(c);
-			}
-			log_msg(STARLING_LOG_INFO, c->id, "%s",
-				ret < 0 ? "re-created with the new configuration" : "updated");
+		switch (mode[i]) {
+		case APPLY_KEEP:
+			break;
+		case APPLY_UPDATE:
+			apply_update(rt, doc, c, &doc->components[doc->order[i]]);
+			break;
+		case APPLY_REPLACE:
+			inst_start(c);
+			log_msg(STARLING_LOG_INFO, c->id, "re-created with the new configuration");
+			break;
+		case APPLY_ADD:
+			inst_start(c);
+			break;
 		}
 	}
+	free(mode);
 	cfg_doc_unref(rt->doc);
 	rt->doc = cfg_doc_ref(doc);
 	pthread_mutex_unlock(&rt->ctl);
@@ -427,6 +594,17 @@ int runtime_apply(struct runtime *rt, struct cfg_doc *doc)
 		 "removed)",
 		 rt->n_insts, added, changed, kept, removed);
 	return 0;
+}
+
+int runtime_apply(struct runtime *rt, struct cfg_doc *doc)
+{
+	struct cfg_errors errs = {0};
+	int r = runtime_apply_checked(rt, doc, &errs);
+
+	for (size_t i = 0; i < errs.n; i++)
+		log_error("%s", errs.msgs[i]);
+	cfg_errors_free(&errs);
+	return r;
 }
 
 void runtime_tick(struct runtime *rt)
@@ -486,6 +664,34 @@ int runtime_create(struct runtime **out, struct cluster *cluster, const char *st
 	}
 	if (cluster)
 		cluster_on_view_change(cluster, on_view_change, rt);
+	*out = rt;
+	return 0;
+}
+
+int runtime_create_validator(struct runtime **out, const char *state_dir)
+{
+	struct runtime *rt = calloc(1, sizeof(*rt));
+
+	if (!rt)
+		return -ENOMEM;
+	rt->state_dir = strdup(state_dir);
+	if (!rt->state_dir) {
+		free(rt);
+		return -ENOMEM;
+	}
+	if (runtime_targets_init(rt)) {
+		free(rt->state_dir);
+		free(rt);
+		return -ENOMEM;
+	}
+	rt->validate_only = true;
+	rt->quit = true; /* no threads to stop; work_submit refuses */
+	pthread_mutex_init(&rt->ctl, NULL);
+	pthread_rwlock_init(&rt->graph, NULL);
+	pthread_mutex_init(&rt->tlock, NULL);
+	pthread_cond_init(&rt->tcond, NULL);
+	pthread_cond_init(&rt->jcond, NULL);
+	pthread_cond_init(&rt->done, NULL);
 	*out = rt;
 	return 0;
 }

@@ -27,16 +27,37 @@ struct runtime;
 int runtime_create(struct runtime **out, struct cluster *cluster, const char *state_dir,
 		   unsigned workers);
 
-/* Make the running graph match doc (validated): unchanged instances keep
- * running, changed ones are updated or recreated, removed ones stopped,
- * added ones created and started (receivers before producers). Takes its
- * own reference on doc. Returns 0; component failures do not fail the
- * apply (they are marked unhealthy and retried). */
+/* Make the running graph match doc (validated), as one transaction. First
+ * every new and changed instance is created (the plugin's create(), which
+ * the ABI keeps free of threads and I/O) while the running graph is left
+ * alone. If any create() fails, nothing changes: -EINVAL, and errs gets one
+ * "FILE:LINE: key.path: message" line per failure, in the plugin's own
+ * words. Otherwise unchanged instances keep running, changed ones are
+ * updated in place (type has update()) or replaced by their new instance,
+ * removed ones are stopped (producers first) and the new instances started
+ * (receivers first); a failing start() does not fail the apply (the
+ * instance is marked failed and retried). Takes its own reference on doc. */
+int runtime_apply_checked(struct runtime *rt, struct cfg_doc *doc, struct cfg_errors *errs);
+/* runtime_apply_checked, logging the errors. */
 int runtime_apply(struct runtime *rt, struct cfg_doc *doc);
+
+/* The dry run of check-config: create() and destroy() each component of
+ * doc, reporting failures as runtime_apply_checked does. Returns 0 or
+ * -EINVAL. */
+int runtime_validate(struct runtime *rt, struct cfg_doc *doc, struct cfg_errors *errs);
+
+/* A runtime for runtime_validate alone: no threads, and state directories
+ * are named but not created. Free with runtime_destroy. */
+int runtime_create_validator(struct runtime **out, const char *state_dir);
 
 /* Retry failed components whose back-off has passed. Call about every
  * 500 ms from the main loop. */
 void runtime_tick(struct runtime *rt);
+
+/* Tests only: step the runtime's monotonic clock (timers, back-offs,
+ * debounce, the plugins' monotonic_ms) forward by ms, process-wide, and wake
+ * the timer thread, so that tests never sleep waiting for a delay. */
+void runtime_clock_step(struct runtime *rt, int64_t ms);
 
 /* Stop every component (producers first), then the threads. */
 void runtime_shutdown(struct runtime *rt);

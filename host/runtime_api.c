@@ -28,6 +28,25 @@ static void api_log(starling_component *c, enum starling_log_level level, const 
 	va_list ap;
 
 	va_start(ap, fmt);
+	if (c && level == STARLING_LOG_ERROR) {
+		/* Kept as the reason a create() or start() failed, so that the
+		 * API, the UI and config errors carry the plugin's own words. */
+		char buf[512];
+		va_list cp;
+
+		va_copy(cp, ap);
+		vsnprintf(buf, sizeof(buf), fmt, cp);
+		va_end(cp);
+		pthread_mutex_lock(&c->lock);
+		free(c->last_error);
+		c->last_error = strdup(buf);
+		pthread_mutex_unlock(&c->lock);
+		/* A dry run reports it as a configuration error instead. */
+		if (c->rt->validate_only) {
+			va_end(ap);
+			return;
+		}
+	}
 	log_vmsg(level, c ? c->id : NULL, fmt, ap);
 	va_end(ap);
 }
@@ -69,6 +88,8 @@ static const char *api_state_dir(starling_component *c)
 	if (!c->state_path) {
 		if (asprintf(&p, "%s/%s", c->rt->state_dir, c->id) < 0) {
 			p = NULL;
+		} else if (c->rt->validate_only) {
+			/* A dry run (check-config) names the directory only. */
 		} else if ((r = mkdir_p(p, 0750)) != 0) {
 			log_msg(STARLING_LOG_ERROR, c->id, "cannot create state directory %s: %s",
 				p, strerror(-r));
@@ -440,6 +461,26 @@ static size_t api_cluster_owners(starling_component *c, uint64_t key,
 	return cluster_owners(c->rt->cluster, key, out, n);
 }
 
+static bool api_cluster_owns_at(starling_component *c, uint64_t key, unsigned replicas,
+				int64_t at_ms)
+{
+	if (!c || !c->rt->cluster)
+		return false;
+	if (replicas > MAX_OWNERS)
+		replicas = MAX_OWNERS;
+	return cluster_owns_at(c->rt->cluster, key, replicas, at_ms);
+}
+
+static size_t api_cluster_owners_at(starling_component *c, uint64_t key, int64_t at_ms,
+				    struct starling_node_name *out, size_t n)
+{
+	if (!c || !c->rt->cluster || !out)
+		return 0;
+	if (n > MAX_OWNERS)
+		n = MAX_OWNERS;
+	return cluster_owners_at(c->rt->cluster, key, at_ms, out, n);
+}
+
 static uint64_t api_cluster_epoch(starling_component *c)
 {
 	if (!c || !c->rt->cluster)
@@ -563,6 +604,8 @@ static const struct starling_host_api host_api = {
     .cluster_subscribe = api_cluster_subscribe,
     .metric_register_labels = api_metric_register_labels,
     .forward_targets = api_forward_targets,
+    .cluster_owns_at = api_cluster_owns_at,
+    .cluster_owners_at = api_cluster_owners_at,
 };
 
 /* The table handed to plugins built against ABI 1.0: the same functions,

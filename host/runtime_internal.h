@@ -100,6 +100,7 @@ struct starling_component {
 	bool healthy;
 	bool recv_failed; /* unhealthy because a receive failed (host-set) */
 	char *health_msg;
+	char *last_error; /* the plugin's last error log line (c->lock) */
 	size_t owned, total;
 	struct starling_component **fwd;
 	size_t n_fwd;
@@ -151,6 +152,8 @@ struct runtime {
 	pthread_t *workers;
 	unsigned n_workers;
 
+	bool validate_only; /* runtime_create_validator: no threads, no mkdir */
+
 	runtime_reload_fn reload_fn;
 	void *reload_arg;
 	bool ready;
@@ -179,9 +182,12 @@ static inline int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Added to the monotonic clock by runtime_clock_step (tests only). */
+extern int64_t runtime_clock_step_ms;
+
 static inline int64_t mono_ms(void)
 {
-	return mono_ns() / 1000000;
+	return mono_ns() / 1000000 + __atomic_load_n(&runtime_clock_step_ms, __ATOMIC_RELAXED);
 }
 
 static inline void stat_add(struct starling_component *c, enum cb_kind k, int64_t start_ns, int ret)

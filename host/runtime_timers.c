@@ -93,6 +93,16 @@ static void enqueue_job(struct runtime *rt, struct job *j)
 	pthread_cond_signal(&rt->jcond);
 }
 
+int64_t runtime_clock_step_ms;
+
+void runtime_clock_step(struct runtime *rt, int64_t ms)
+{
+	__atomic_add_fetch(&runtime_clock_step_ms, ms, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&rt->tlock);
+	pthread_cond_broadcast(&rt->tcond);
+	pthread_mutex_unlock(&rt->tlock);
+}
+
 void *timer_main(void *arg)
 {
 	struct runtime *rt = arg;

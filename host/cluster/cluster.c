@@ -7,7 +7,9 @@
 #include "engine.h"
 #include "net.h"
 #include "ownership.h"
+#include "timeline.h"
 #include "log.h"
+#include "units.h"
 
 #include <errno.h>
 #include <ifaddrs.h>
@@ -24,6 +26,7 @@
 #include <arpa/nameser.h>
 #include <netinet/in.h>
 #include <resolv.h>
+#include <xxhash.h>
 
 #define MAX_JOIN_ADDRS 64
 #define JOIN_RETRY_MS  2000
@@ -43,11 +46,21 @@ struct peer_seen {
 	int64_t last_change; /* unix ms */
 };
 
+/* Node weights a peer may advertise; outside this range the weight is
+ * refused (the member counts with weight 1) and counted. */
+#define WEIGHT_MIN 0.01
+#define WEIGHT_MAX 100.0
+
 struct cluster {
 	struct cluster_config cfg;
+	char http[128]; /* advertised in the starling_http tag; "" = none */
 	pthread_mutex_t lock;
 	enum cluster_node_state state;
-	struct ownership_view *view; /* participants; NULL-safe */
+	int64_t own_from, own_until; /* our announced span (unix ms) */
+	int64_t handover_ms;	     /* how far ahead joins and leaves are announced */
+	struct timeline *tl;	     /* every participant's announced span */
+	struct ownership_view *view; /* participants owning now; NULL-safe */
+	uint64_t weights_refused;    /* members seen with a weight out of range */
 	uint64_t epoch;
 	uint64_t notified_epoch;
 	cluster_view_fn view_fn;
@@ -62,7 +75,8 @@ struct cluster {
 	struct ml_addr bind, advertise;
 	bool running;
 	uint64_t seen_version;
-	bool ready; /* wait_for_size reached or timed out */
+	int64_t last_recompute; /* monotonic ms */
+	bool ready;		/* wait_for_size reached or timed out */
 	int64_t start_ms;
 	int64_t mono_to_unix; /* add to monotonic ms to get unix ms */
 	int64_t next_join;
@@ -73,8 +87,12 @@ struct cluster {
 	bool join_thr_started, join_stop;
 	unsigned joins_issued;
 	bool joined_once;
+	/* display state per member name, with an open-addressing index (a
+	 * flood of names must not cost a scan per name) */
 	struct peer_seen *seen;
-	size_t n_seen;
+	size_t n_seen, cap_seen;
+	uint32_t *seen_idx; /* slot -> index + 1, 0 = empty */
+	size_t cap_idx;	    /* power of two, > 2 * n_seen */
 	uint64_t view_changes;
 	/* join addresses of the last round, for the log */
 	char join_tried[512];
@@ -142,6 +160,7 @@ void cluster_config_defaults(struct cluster_config *cfg)
 	cfg->max_join_peers = 5;
 	snprintf(cfg->profile, sizeof(cfg->profile), "lan");
 	cfg->weight = 1.0;
+	cfg->handover_ms = -1;
 }
 
 static void free_strv(char **v, size_t n)
@@ -212,20 +231,41 @@ static bool valid_node_name(const char *s)
 
 /* ---- Serf tags ---- */
 
-static size_t encode_tags(enum cluster_node_state st, double weight, uint8_t *out, size_t cap)
+/* Our tags: state, weight (omitted when 1), the HTTP address peers fetch
+ * this node's view from (targets page), and the announced span of
+ * ownership in unix ms: starling_from (a participant owns from then),
+ * starling_until (a terminating node owns until then). */
+static size_t encode_tags(enum cluster_node_state st, double weight, const char *http, int64_t from,
+			  int64_t until, uint8_t *out, size_t cap)
 {
 	struct mp_buf b;
 	char w[32];
 	size_t n;
+	bool has_from = from != TIMELINE_ALWAYS && st != CLUSTER_STATE_VIEWER;
+	bool has_until = until != TIMELINE_NEVER && st == CLUSTER_STATE_TERMINATING;
 
 	mp_init(&b);
 	mp_put_byte(&b, SERF_TAG_MAGIC);
-	mp_w_map(&b, weight != 1.0 ? 2 : 1);
+	mp_w_map(&b, 1 + (weight != 1.0) + (http[0] ? 1 : 0) + has_from + has_until);
 	mp_w_str(&b, "starling_state");
 	mp_w_str(&b, state_name(st));
+	if (http[0]) { /* where peers fetch this node's view (targets page) */
+		mp_w_str(&b, "starling_http");
+		mp_w_str(&b, http);
+	}
 	if (weight != 1.0) {
 		snprintf(w, sizeof(w), "%g", weight);
 		mp_w_str(&b, "starling_weight");
+		mp_w_str(&b, w);
+	}
+	if (has_from) {
+		snprintf(w, sizeof(w), "%" PRId64, from);
+		mp_w_str(&b, "starling_from");
+		mp_w_str(&b, w);
+	}
+	if (has_until) {
+		snprintf(w, sizeof(w), "%" PRId64, until);
+		mp_w_str(&b, "starling_until");
 		mp_w_str(&b, w);
 	}
 	n = b.oom || b.len > cap ? 0 : b.len;
@@ -239,8 +279,26 @@ static size_t encode_tags(enum cluster_node_state st, double weight, uint8_t *ou
 struct tags {
 	enum cluster_node_state state; /* viewer when absent (serf agents) */
 	double weight;
-	char text[256]; /* "k=v,k=v" for display */
+	char http[128];	     /* starling_http: the member's HTTP address, "" if none */
+	bool weight_refused; /* advertised outside WEIGHT_MIN..WEIGHT_MAX */
+	int64_t from, until; /* TIMELINE_ALWAYS / TIMELINE_NEVER when absent */
+	char text[256];	     /* "k=v,k=v" for display */
 };
+
+static bool tag_is(const uint8_t *k, uint32_t kn, const char *name)
+{
+	return kn == strlen(name) && memcmp(k, name, kn) == 0;
+}
+
+/* A tag value as a NUL-terminated string (short values only). */
+static bool tag_text(const uint8_t *v, uint32_t vn, char *out, size_t cap)
+{
+	if (vn >= cap)
+		return false;
+	memcpy(out, v, vn);
+	out[vn] = 0;
+	return true;
+}
 
 static void decode_tags(const uint8_t *meta, size_t len, struct tags *t)
 {
@@ -250,6 +308,10 @@ static void decode_tags(const uint8_t *meta, size_t len, struct tags *t)
 
 	t->state = CLUSTER_STATE_VIEWER;
 	t->weight = 1.0;
+	t->http[0] = 0;
+	t->weight_refused = false;
+	t->from = TIMELINE_ALWAYS;
+	t->until = TIMELINE_NEVER;
 	t->text[0] = 0;
 	if (len < 1 || meta[0] != SERF_TAG_MAGIC)
 		return;
@@ -259,6 +321,8 @@ static void decode_tags(const uint8_t *meta, size_t len, struct tags *t)
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *k, *v;
 		uint32_t kn, vn;
+		char tmp[32];
+		char *end;
 
 		if (mp_r_raw(&r, &k, &kn) || mp_r_raw(&r, &v, &vn))
 			return;
@@ -266,21 +330,31 @@ static void decode_tags(const uint8_t *meta, size_t len, struct tags *t)
 			tl += (size_t)snprintf(t->text + tl, sizeof(t->text) - tl, "%s%.*s=%.*s",
 					       tl ? "," : "", (int)kn, (const char *)k, (int)vn,
 					       (const char *)v);
-		if (kn == 14 && memcmp(k, "starling_state", 14) == 0) {
-			if (vn == 11 && memcmp(v, "participant", 11) == 0)
+		if (tag_is(k, kn, "starling_state")) {
+			if (tag_is(v, vn, "participant"))
 				t->state = CLUSTER_STATE_PARTICIPANT;
-			else if (vn == 11 && memcmp(v, "terminating", 11) == 0)
+			else if (tag_is(v, vn, "terminating"))
 				t->state = CLUSTER_STATE_TERMINATING;
-		} else if (kn == 15 && memcmp(k, "starling_weight", 15) == 0 && vn < 31) {
-			char tmp[32];
-			char *end;
-			double w;
+		} else if (tag_is(k, kn, "starling_http") && vn < sizeof(t->http)) {
+			memcpy(t->http, v, vn);
+			t->http[vn] = 0;
+		} else if (tag_is(k, kn, "starling_weight") && tag_text(v, vn, tmp, sizeof(tmp))) {
+			double w = strtod(tmp, &end);
 
-			memcpy(tmp, v, vn);
-			tmp[vn] = 0;
-			w = strtod(tmp, &end);
-			if (*end == 0 && w > 0 && w < 1e6)
+			if (*end == 0 && w >= WEIGHT_MIN && w <= WEIGHT_MAX)
 				t->weight = w;
+			else
+				t->weight_refused = true;
+		} else if ((tag_is(k, kn, "starling_from") || tag_is(k, kn, "starling_until")) &&
+			   tag_text(v, vn, tmp, sizeof(tmp))) {
+			long long ms = strtoll(tmp, &end, 10);
+
+			if (*end == 0 && tmp[0] && ms > 0 && ms < INT64_MAX / 2) {
+				if (kn == 13)
+					t->from = ms;
+				else
+					t->until = ms;
+			}
 		}
 	}
 }
@@ -303,11 +377,37 @@ static const char *member_state(const struct ml_node *n, struct tags *t)
 
 /* ---- views ---- */
 
-static void install_view(struct cluster *c, const char *const *names, const double *weights,
-			 size_t n)
+static bool view_equal(const struct ownership_view *a, const struct ownership_view *b)
 {
-	struct ownership_view *nv = ownership_view_new(c->epoch + 1, names, weights, n);
+	size_t na = a ? a->n : 0, nb = b ? b->n : 0;
 
+	if (na != nb)
+		return false;
+	/* both sorted by name */
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a->members[i].name, b->members[i].name) ||
+		    a->members[i].weight != b->members[i].weight)
+			return false;
+	return true;
+}
+
+/* With c->lock held: make a copy of v the view in force, with a new epoch. */
+static void install_view(struct cluster *c, const struct ownership_view *v)
+{
+	size_t n = v ? v->n : 0;
+	const char **names = calloc(n + 1, sizeof(*names));
+	double *weights = calloc(n + 1, sizeof(*weights));
+	struct ownership_view *nv = NULL;
+
+	if (names && weights) {
+		for (size_t i = 0; i < n; i++) {
+			names[i] = v->members[i].name;
+			weights[i] = v->members[i].weight;
+		}
+		nv = ownership_view_new(c->epoch + 1, names, weights, n);
+	}
+	free(names);
+	free(weights);
 	if (!nv)
 		return;
 	c->epoch++;
@@ -316,26 +416,77 @@ static void install_view(struct cluster *c, const char *const *names, const doub
 	c->view = nv;
 }
 
-static bool view_equal(const struct ownership_view *v, const char *const *names,
-		       const double *weights, size_t n)
+/* With c->lock held: the view in force now follows the timeline (announced
+ * joins and leaves take effect at their time, so this also runs from the
+ * ticker). */
+static void refresh_view(struct cluster *c)
 {
-	if (!v)
-		return n == 0;
-	if (v->n != n)
-		return false;
-	/* v is sorted by name; names are sorted too (see recompute) */
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(v->members[i].name, names[i]) || v->members[i].weight != weights[i])
-			return false;
-	return true;
+	const struct ownership_view *v = c->tl ? timeline_view_at(c->tl, unix_ms(), NULL) : NULL;
+
+	if (c->tl && !v)
+		return; /* out of memory: keep the old view */
+	if (!c->ready && c->cfg.wait_for_size > 0 && v && v->n >= (size_t)c->cfg.wait_for_size) {
+		c->ready = true;
+		queue_event(c, STARLING_LOG_INFO,
+			    "%zu participants (wait_for_size %d): this node now owns targets", v->n,
+			    c->cfg.wait_for_size);
+	}
+	if (!view_equal(c->view, v))
+		install_view(c, v);
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-	const struct ml_node *x = *(const struct ml_node *const *)a;
-	const struct ml_node *y = *(const struct ml_node *const *)b;
+/* ---- display state per member, indexed by name ---- */
 
-	return strcmp(x->name, y->name);
+static size_t seen_slot(const struct cluster *c, const char *name)
+{
+	return (size_t)XXH3_64bits(name, strlen(name)) & (c->cap_idx - 1);
+}
+
+static struct peer_seen *seen_find(const struct cluster *c, const char *name)
+{
+	if (!c->cap_idx)
+		return NULL;
+	for (size_t s = seen_slot(c, name);; s = (s + 1) & (c->cap_idx - 1)) {
+		uint32_t i = c->seen_idx[s];
+
+		if (!i)
+			return NULL;
+		if (strcmp(c->seen[i - 1].name, name) == 0)
+			return &c->seen[i - 1];
+	}
+}
+
+/* Room for one more entry: the array doubles, the index stays under half
+ * full (amortised O(1) per new name). */
+static bool seen_reserve(struct cluster *c)
+{
+	if (c->n_seen == c->cap_seen) {
+		size_t cap = c->cap_seen ? c->cap_seen * 2 : 16;
+		struct peer_seen *ns = realloc(c->seen, cap * sizeof(*ns));
+
+		if (!ns)
+			return false;
+		c->seen = ns;
+		c->cap_seen = cap;
+	}
+	if (2 * (c->n_seen + 1) > c->cap_idx) {
+		size_t cap = c->cap_idx ? c->cap_idx * 2 : 32;
+		uint32_t *ni = calloc(cap, sizeof(*ni));
+
+		if (!ni)
+			return false;
+		free(c->seen_idx);
+		c->seen_idx = ni;
+		c->cap_idx = cap;
+		for (size_t i = 0; i < c->n_seen; i++) {
+			size_t s = seen_slot(c, c->seen[i].name);
+
+			while (ni[s])
+				s = (s + 1) & (cap - 1);
+			ni[s] = (uint32_t)(i + 1);
+		}
+	}
+	return true;
 }
 
 /* With c->lock held: remember when each member's display state changed, and
@@ -344,96 +495,99 @@ static void note_seen(struct cluster *c, const struct ml_node *m, const char *st
 {
 	const char *name = m->name;
 	bool self = strcmp(name, c->cfg.node_name) == 0;
+	struct peer_seen *p = seen_find(c, name);
 	char addr[64];
 
+	if (p && strcmp(p->state, state) == 0)
+		return;
 	ml_addr_format(&m->addr, addr, sizeof(addr));
-	for (size_t i = 0; i < c->n_seen; i++) {
-		if (strcmp(c->seen[i].name, name) == 0) {
-			if (strcmp(c->seen[i].state, state)) {
-				if (!self)
-					queue_event(c, STARLING_LOG_INFO,
-						    "member %s (%s) is now %s (was %s)", name, addr,
-						    state, c->seen[i].state);
-				snprintf(c->seen[i].state, sizeof(c->seen[i].state), "%s", state);
-				c->seen[i].last_change = when;
-			}
-			return;
-		}
+	if (p) {
+		if (!self)
+			queue_event(c, STARLING_LOG_INFO, "member %s (%s) is now %s (was %s)", name,
+				    addr, state, p->state);
+		snprintf(p->state, sizeof(p->state), "%s", state);
+		p->last_change = when;
+		return;
 	}
-	struct peer_seen *ns = realloc(c->seen, (c->n_seen + 1) * sizeof(*ns));
-
-	if (!ns)
+	if (!seen_reserve(c))
 		return;
 	if (!self)
 		queue_event(c, STARLING_LOG_INFO, "member %s (%s) joined as %s", name, addr, state);
-	c->seen = ns;
-	snprintf(ns[c->n_seen].name, sizeof(ns[0].name), "%s", name);
-	snprintf(ns[c->n_seen].state, sizeof(ns[0].state), "%s", state);
-	ns[c->n_seen].last_change = when;
+	p = &c->seen[c->n_seen];
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	snprintf(p->state, sizeof(p->state), "%s", state);
+	p->last_change = when;
+	{
+		size_t s = seen_slot(c, name);
+
+		while (c->seen_idx[s])
+			s = (s + 1) & (c->cap_idx - 1);
+		c->seen_idx[s] = (uint32_t)(c->n_seen + 1);
+	}
 	c->n_seen++;
 }
 
 static int64_t seen_change(const struct cluster *c, const char *name)
 {
-	for (size_t i = 0; i < c->n_seen; i++)
-		if (strcmp(c->seen[i].name, name) == 0)
-			return c->seen[i].last_change;
-	return 0;
+	const struct peer_seen *p = seen_find(c, name);
+
+	return p ? p->last_change : 0;
 }
 
-/* With c->lock held: rebuild the participant view if membership changed. */
+/* With c->lock held: rebuild the timeline of participants' spans if
+ * membership changed, then the view in force now. */
 static void recompute(struct cluster *c, int64_t now)
 {
 	size_t n = ml_node_count(c->eng), k = 0;
-	const struct ml_node **parts;
-	const char **names;
-	double *weights;
+	struct timeline_member *tm;
+	uint64_t refused = 0;
 
 	if (ml_version(c->eng) == c->seen_version)
 		return;
 	c->seen_version = ml_version(c->eng);
-	parts = calloc(n + 1, sizeof(*parts));
-	names = calloc(n + 1, sizeof(*names));
-	weights = calloc(n + 1, sizeof(*weights));
-	if (!parts || !names || !weights)
-		goto out;
+	tm = calloc(n + 1, sizeof(*tm));
+	if (!tm)
+		return;
 	for (size_t i = 0; i < n; i++) {
 		const struct ml_node *m = ml_node_at(c->eng, i);
 		struct tags t;
 		const char *st = member_state(m, &t);
 
 		note_seen(c, m, st, now + c->mono_to_unix);
+		refused += t.weight_refused;
 		/* suspects keep their targets until declared dead: no flapping */
-		if ((m->state == ML_STATE_ALIVE || m->state == ML_STATE_SUSPECT) &&
-		    t.state == CLUSTER_STATE_PARTICIPANT)
-			parts[k++] = m;
+		if (m->state != ML_STATE_ALIVE && m->state != ML_STATE_SUSPECT)
+			continue;
+		if (t.state == CLUSTER_STATE_PARTICIPANT)
+			tm[k++] =
+			    (struct timeline_member){m->name, t.weight, t.from, TIMELINE_NEVER};
+		else if (t.state == CLUSTER_STATE_TERMINATING && t.until != TIMELINE_NEVER)
+			tm[k++] = (struct timeline_member){m->name, t.weight, t.from, t.until};
 	}
-	qsort(parts, k, sizeof(*parts), name_cmp);
-	for (size_t i = 0; i < k; i++) {
-		struct tags t;
+	c->weights_refused = refused;
+	if (!timeline_equal(c->tl, tm, k)) {
+		struct timeline *nt = timeline_new(tm, k);
 
-		decode_tags(parts[i]->meta, parts[i]->meta_len, &t);
-		names[i] = parts[i]->name;
-		weights[i] = t.weight;
+		if (nt) {
+			timeline_free(c->tl);
+			c->tl = nt;
+		}
 	}
-	if (!c->ready && c->cfg.wait_for_size > 0 && k >= (size_t)c->cfg.wait_for_size) {
-		c->ready = true;
-		queue_event(c, STARLING_LOG_INFO,
-			    "%zu participants (wait_for_size %d): this node now owns targets", k,
-			    c->cfg.wait_for_size);
-	}
-	if (!view_equal(c->view, names, weights, k))
-		install_view(c, names, weights, k);
-out:
-	free(parts);
-	free(names);
-	free(weights);
+	free(tm);
+	refresh_view(c);
 }
 
+/* After every packet and tick. A burst of packets (a push/pull, a flood of
+ * new names) rebuilds the views at most every RECOMPUTE_MIN_MS; the ticker
+ * calls this at least every 100 ms, so nothing waits longer than that. */
+#define RECOMPUTE_MIN_MS 20
 static void after_engine(void *arg, int64_t now)
 {
 	struct cluster *c = arg;
 
+	if (ml_version(c->eng) == c->seen_version || now - c->last_recompute < RECOMPUTE_MIN_MS)
+		return;
+	c->last_recompute = now;
 	recompute(c, now);
 }
 
@@ -699,6 +853,8 @@ static void idle(void *arg)
 			    "now owns targets anyway",
 			    c->cfg.wait_for_size);
 	}
+	if (c->eng)
+		refresh_view(c); /* an announced join or leave came due */
 	pthread_mutex_unlock(&c->lock);
 	flush_events(c);
 
@@ -749,8 +905,10 @@ int cluster_create(const struct cluster_config *cfg, struct cluster **out, char 
 	if (!c->cfg.node_name[0] &&
 	    gethostname(c->cfg.node_name, sizeof(c->cfg.node_name) - 1) != 0)
 		snprintf(c->cfg.node_name, sizeof(c->cfg.node_name), "localhost");
-	if (!(c->cfg.weight > 0))
-		c->cfg.weight = 1.0;
+	if (!(c->cfg.weight >= WEIGHT_MIN && c->cfg.weight <= WEIGHT_MAX))
+		c->cfg.weight = 1.0; /* config.c refuses it; here for direct callers */
+	c->own_from = TIMELINE_ALWAYS;
+	c->own_until = TIMELINE_NEVER;
 	c->ready = c->cfg.wait_for_size <= 1;
 	if (!cfg->enabled) {
 		*out = c;
@@ -768,6 +926,10 @@ int cluster_create(const struct cluster_config *cfg, struct cluster **out, char 
 			 c->cfg.profile);
 		goto fail;
 	}
+	/* Announced joins and leaves must reach every node before they take
+	 * effect: a few gossip rounds of a large cluster, plus clock skew. */
+	c->handover_ms =
+	    c->cfg.handover_ms >= 0 ? c->cfg.handover_ms : c->timing.gossip_interval * 10;
 	if (strlen(c->cfg.name) > ML_LABEL_MAX) {
 		snprintf(err, errlen, "cluster.name is longer than %d bytes", ML_LABEL_MAX);
 		goto fail;
@@ -848,9 +1010,15 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 	mc.timing = c->timing;
 	snprintf(mc.label, sizeof(mc.label), "%s", c->cfg.name);
 	mc.keys = c->keys;
-	mc.meta_len = encode_tags(c->state, c->cfg.weight, mc.meta, sizeof(mc.meta));
+	mc.meta_len = encode_tags(c->state, c->cfg.weight, c->http, c->own_from, c->own_until,
+				  mc.meta, sizeof(mc.meta));
 	mc.seed = (uint64_t)unix_ms() ^ (uint64_t)getpid() << 32;
 	mc.compress = true; /* as serf (memberlist EnableCompression) */
+	/* A restarted node must beat what peers remember of its previous life
+	 * (memberlist drops an alive message whose incarnation is not newer,
+	 * and a refutation takes a push/pull round): start from 8 per second
+	 * of wall clock since 2020, more than a life of a few seconds bumps. */
+	mc.incarnation = (uint32_t)((unix_ms() / 1000 - 1577836800) * 8);
 	c->start_ms = ml_now_ms();
 	c->mono_to_unix = unix_ms() - c->start_ms;
 	struct ml_transport tr = ml_net_transport(c->net);
@@ -952,7 +1120,20 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 	return 0;
 }
 
-static void set_state(struct cluster *c, enum cluster_node_state st)
+/* With c->lock held: whether a participant other than us owns at time t
+ * (someone to hand over to or from). */
+static bool others_own_at(struct cluster *c, int64_t t)
+{
+	const struct ownership_view *v = c->tl ? timeline_view_at(c->tl, t, NULL) : NULL;
+
+	for (size_t i = 0; v && i < v->n; i++)
+		if (strcmp(v->members[i].name, c->cfg.node_name))
+			return true;
+	return false;
+}
+
+/* Announce a new state with our span (from, until in unix ms). */
+static void set_state(struct cluster *c, enum cluster_node_state st, int64_t from, int64_t until)
 {
 	uint8_t meta[ML_META_MAX];
 	size_t len;
@@ -962,9 +1143,12 @@ static void set_state(struct cluster *c, enum cluster_node_state st)
 		queue_event(c, STARLING_LOG_INFO, "this node is now %s (was %s)", state_name(st),
 			    state_name(c->state));
 	c->state = st;
+	c->own_from = from;
+	c->own_until = until;
 	if (c->eng && c->running) {
-		len = encode_tags(st, c->cfg.weight, meta, sizeof(meta));
+		len = encode_tags(st, c->cfg.weight, c->http, from, until, meta, sizeof(meta));
 		ml_set_meta(c->eng, meta, len, ml_now_ms());
+		ml_announce_self(c->eng);
 		c->seen_version = 0;
 		recompute(c, ml_now_ms());
 	}
@@ -977,10 +1161,14 @@ static void set_state(struct cluster *c, enum cluster_node_state st)
 static void set_single_view(struct cluster *c, bool participant)
 {
 	const char *name = c->cfg.node_name;
+	struct ownership_view *v =
+	    ownership_view_new(0, &name, &c->cfg.weight, participant ? 1 : 0);
 
 	pthread_mutex_lock(&c->lock);
-	install_view(c, &name, &c->cfg.weight, participant ? 1 : 0);
+	if (v)
+		install_view(c, v);
 	pthread_mutex_unlock(&c->lock);
+	ownership_view_free(v);
 }
 
 static void notify_now(struct cluster *c)
@@ -1009,9 +1197,58 @@ void cluster_set_participant(struct cluster *c)
 		c->state = CLUSTER_STATE_PARTICIPANT;
 		set_single_view(c, true);
 	} else {
-		set_state(c, CLUSTER_STATE_PARTICIPANT);
+		int64_t now = unix_ms(), from = now;
+
+		/* Others own our future targets now: they hand them over at an
+		 * announced time, far enough ahead for the news to reach every
+		 * node, so that no slot is scraped twice. Alone, start now. */
+		pthread_mutex_lock(&c->lock);
+		if (others_own_at(c, now))
+			from = now + c->handover_ms;
+		pthread_mutex_unlock(&c->lock);
+		set_state(c, CLUSTER_STATE_PARTICIPANT, from, TIMELINE_NEVER);
+		if (from > now) {
+			pthread_mutex_lock(&c->lock);
+			queue_event(c, STARLING_LOG_INFO,
+				    "taking over targets in %" PRId64 " ms (at %" PRId64 ")",
+				    from - now, from);
+			pthread_mutex_unlock(&c->lock);
+			flush_events(c);
+		}
 	}
 	notify_now(c);
+}
+
+static void serf_leave_intent(struct cluster *c);
+
+int64_t cluster_announce_leave(struct cluster *c)
+{
+	int64_t now = unix_ms(), until = now;
+
+	if (!c->cfg.enabled || !c->eng || !c->running)
+		return now;
+	pthread_mutex_lock(&c->lock);
+	if (c->state == CLUSTER_STATE_TERMINATING) {
+		until = c->own_until;
+		pthread_mutex_unlock(&c->lock);
+		return until;
+	}
+	/* Hand over at an agreed time: peers take our targets from then on,
+	 * we keep scraping until then. Nobody to hand to: stop now. */
+	if (c->own_from != TIMELINE_ALWAYS && c->own_from > now)
+		until = now; /* our join never came due: the old owners just keep going */
+	else if (c->state == CLUSTER_STATE_PARTICIPANT && others_own_at(c, now + c->handover_ms))
+		until = now + c->handover_ms;
+	pthread_mutex_unlock(&c->lock);
+	set_state(c, CLUSTER_STATE_TERMINATING, c->own_from, until);
+	serf_leave_intent(c);
+	notify_now(c);
+	pthread_mutex_lock(&c->lock);
+	queue_event(c, STARLING_LOG_INFO, "handing over targets in %" PRId64 " ms (at %" PRId64 ")",
+		    until - now, until);
+	pthread_mutex_unlock(&c->lock);
+	flush_events(c);
+	return until;
 }
 
 /* Serf marks a member "left" (not "failed") only after its leave intent:
@@ -1028,9 +1265,12 @@ static void serf_leave_intent(struct cluster *c)
 	mp_w_uint(&b, (uint64_t)(unix_ms() / 1000));
 	mp_w_str(&b, "Node");
 	mp_w_str(&b, c->cfg.node_name);
+	char key[ML_NAME_MAX + 16];
+
+	snprintf(key, sizeof(key), "\x01serf-leave:%s", c->cfg.node_name);
 	pthread_mutex_lock(&c->lock);
 	if (!b.oom)
-		ml_broadcast_user(c->eng, "\x01serf-leave-intent", b.p, b.len, ml_now_ms());
+		ml_broadcast_user(c->eng, key, b.p, b.len, ml_now_ms());
 	pthread_mutex_unlock(&c->lock);
 	mp_free(&b);
 }
@@ -1063,10 +1303,16 @@ void cluster_leave(struct cluster *c, int64_t timeout_ms)
 		return;
 	}
 	stop_join_thread(c); /* no rejoining while we leave */
-	/* 1. announce terminating: peers drop us from ownership at once */
-	set_state(c, CLUSTER_STATE_TERMINATING);
-	serf_leave_intent(c);
-	notify_now(c);
+	/* 1. announce terminating (unless cluster_announce_leave did): peers
+	 * drop us from ownership at once */
+	pthread_mutex_lock(&c->lock);
+	bool announced = c->state == CLUSTER_STATE_TERMINATING;
+	pthread_mutex_unlock(&c->lock);
+	if (!announced) {
+		set_state(c, CLUSTER_STATE_TERMINATING, c->own_from, unix_ms());
+		serf_leave_intent(c);
+		notify_now(c);
+	}
 	wait_broadcasts(c, start + timeout_ms / 2);
 	/* 2. graceful leave: a dead message about ourselves, from ourselves */
 	pthread_mutex_lock(&c->lock);
@@ -1098,7 +1344,9 @@ void cluster_destroy(struct cluster *c)
 	flush_events(c);
 	ml_free(c->eng);
 	ownership_view_free(c->view);
+	timeline_free(c->tl);
 	free(c->seen);
+	free(c->seen_idx);
 	free_strv(c->cfg.join, c->cfg.n_join);
 	free_strv(c->cfg.secret_keys, c->cfg.n_secret_keys);
 	pthread_mutex_destroy(&c->lock);
@@ -1110,30 +1358,69 @@ void cluster_destroy(struct cluster *c)
 
 /* ---- ownership ---- */
 
-size_t cluster_owners(struct cluster *c, uint64_t key, struct starling_node_name *out, size_t n)
+/* With c->lock held: the view for a slot at unix ms `at` (INT64_MIN: the
+ * view in force now). */
+static const struct ownership_view *view_for(struct cluster *c, int64_t at)
+{
+	const struct ownership_view *v;
+
+	if (c->eng)
+		recompute(c, ml_now_ms()); /* what a packet burst left for later */
+	if (!c->tl)
+		return c->view;
+	/* "now" too is read from the timeline, so that the answer never lags
+	 * the clock (the ticker moves c->view and the epoch a little later) */
+	v = timeline_view_at(c->tl, at == INT64_MIN ? unix_ms() : at, NULL);
+	return v ? v : c->view;
+}
+
+static size_t owners_at(struct cluster *c, uint64_t key, int64_t at, struct starling_node_name *out,
+			size_t n)
 {
 	size_t idx[16], k = 0;
 
 	pthread_mutex_lock(&c->lock);
 	if (c->ready || !c->cfg.enabled) {
-		k = ownership_owners(c->view, key, idx, n);
+		const struct ownership_view *v = view_for(c, at);
+
+		k = ownership_owners(v, key, idx, n);
 		for (size_t i = 0; i < k; i++)
-			snprintf(out[i].name, sizeof(out[i].name), "%s",
-				 c->view->members[idx[i]].name);
+			snprintf(out[i].name, sizeof(out[i].name), "%s", v->members[idx[i]].name);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return k;
 }
 
-bool cluster_owns(struct cluster *c, uint64_t key, unsigned replicas)
+static bool owns_at(struct cluster *c, uint64_t key, unsigned replicas, int64_t at)
 {
 	struct starling_node_name names[16];
-	size_t k = cluster_owners(c, key, names, replicas ? replicas : 1);
+	size_t k = owners_at(c, key, at, names, replicas ? replicas : 1);
 
 	for (size_t i = 0; i < k; i++)
 		if (strcmp(names[i].name, c->cfg.node_name) == 0)
 			return true;
 	return false;
+}
+
+size_t cluster_owners(struct cluster *c, uint64_t key, struct starling_node_name *out, size_t n)
+{
+	return owners_at(c, key, INT64_MIN, out, n);
+}
+
+bool cluster_owns(struct cluster *c, uint64_t key, unsigned replicas)
+{
+	return owns_at(c, key, replicas, INT64_MIN);
+}
+
+size_t cluster_owners_at(struct cluster *c, uint64_t key, int64_t at_ms,
+			 struct starling_node_name *out, size_t n)
+{
+	return owners_at(c, key, at_ms, out, n);
+}
+
+bool cluster_owns_at(struct cluster *c, uint64_t key, unsigned replicas, int64_t at_ms)
+{
+	return owns_at(c, key, replicas, at_ms);
 }
 
 uint64_t cluster_epoch(struct cluster *c)
@@ -1214,10 +1501,16 @@ char *cluster_peers_json(struct cluster *c)
 			fprintf(f,
 				",\"address\":\"%s\",\"state\":\"%s\",\"is_self\":%s,"
 				"\"last_change\":%" PRId64 ",\"incarnation\":%u,\"weight\":%g,"
-				"\"tags\":",
+				"\"http\":",
 				as, st, strcmp(m->name, c->cfg.node_name) ? "false" : "true",
 				seen_change(c, m->name), m->incarnation, t.weight);
+			json_str(f, t.http);
+			fputs(",\"tags\":", f);
 			json_str(f, t.text);
+			if (t.from != TIMELINE_ALWAYS)
+				fprintf(f, ",\"owns_from\":%" PRId64, t.from);
+			if (t.until != TIMELINE_NEVER)
+				fprintf(f, ",\"owns_until\":%" PRId64, t.until);
 			fputc('}', f);
 		}
 		fputc(']', f);
@@ -1256,7 +1549,8 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	} else {
 		counts[c->state]++;
 	}
-	uint64_t epoch = c->epoch, changes = c->view_changes;
+	uint64_t epoch = c->epoch, changes = c->view_changes, refused = c->weights_refused;
+	int64_t handover = c->handover_ms;
 	size_t owners = c->view ? c->view->n : 0;
 	bool ready = c->ready || !c->cfg.enabled;
 	const char *me = state_name(c->state);
@@ -1290,8 +1584,16 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 		"# HELP cluster_view_participants Participants that own keys.\n"
 		"# TYPE cluster_view_participants gauge\ncluster_view_participants %zu\n"
 		"# HELP cluster_ready Whether wait_for_size is satisfied.\n"
-		"# TYPE cluster_ready gauge\ncluster_ready %d\n",
-		health, alive_peers, epoch, changes, owners, ready ? 1 : 0);
+		"# TYPE cluster_ready gauge\ncluster_ready %d\n"
+		"# HELP cluster_members_weight_refused Members advertising a weight outside "
+		"0.01..100 (counted with weight 1).\n"
+		"# TYPE cluster_members_weight_refused gauge\ncluster_members_weight_refused "
+		"%" PRIu64 "\n"
+		"# HELP cluster_handover_delay_seconds How far ahead joins and leaves are "
+		"announced.\n"
+		"# TYPE cluster_handover_delay_seconds gauge\ncluster_handover_delay_seconds %g\n",
+		health, alive_peers, epoch, changes, owners, ready ? 1 : 0, refused,
+		(double)handover / 1000.0);
 #define CTR(name, help, v)                                                                         \
 	fprintf(out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %" PRIu64 "\n",  \
 		(uint64_t)(v))
@@ -1321,6 +1623,8 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	CTR("cluster_indirect_probes_total", "Probes that needed indirect pings.",
 	    st.indirect_probes);
 	CTR("cluster_tcp_fallback_probes_total", "TCP fallback pings sent.", st.tcp_fallbacks);
+	CTR("cluster_serf_leave_intents_relayed_total",
+	    "serf leave intents passed on (as serf agents do).", st.intents_relayed);
 #undef CTR
 	fprintf(out,
 		"# HELP cluster_probes_total Direct probes by result.\n"
@@ -1334,4 +1638,52 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	for (int i = 0; i < ML_DROP__N; i++)
 		fprintf(out, "cluster_packets_dropped_total{reason=\"%s\"} %" PRIu64 "\n",
 			ml_drop_names[i], st.dropped[i]);
+}
+
+void cluster_set_http_addr(struct cluster *c, const char *addr)
+{
+	pthread_mutex_lock(&c->lock);
+	snprintf(c->http, sizeof(c->http), "%s",
+		 addr && strlen(addr) < sizeof(c->http) ? addr : "");
+	pthread_mutex_unlock(&c->lock);
+}
+
+int cluster_member_http(struct cluster *c, const char *name, char *out, size_t len)
+{
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; c->eng && i < ml_node_count(c->eng); i++) {
+		const struct ml_node *m = ml_node_at(c->eng, i);
+		struct tags t;
+		const char *st;
+		char host[256], gossip[64], *colon;
+		unsigned port;
+
+		if (strcmp(m->name, name))
+			continue;
+		st = member_state(m, &t);
+		if (!strcmp(st, "dead") || !strcmp(st, "left")) {
+			ret = -EHOSTDOWN;
+			break;
+		}
+		if (!t.http[0] || parse_hostport(t.http, host, sizeof(host), &port)) {
+			ret = -EADDRNOTAVAIL;
+			break;
+		}
+		/* A wildcard listen address is reached at the member's gossip IP. */
+		if (!host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "::")) {
+			ml_addr_format(&m->addr, gossip, sizeof(gossip));
+			colon = strrchr(gossip, ':');
+			if (colon)
+				*colon = 0;
+			snprintf(out, len, "%s:%u", gossip, port);
+		} else {
+			snprintf(out, len, "%s", t.http);
+		}
+		ret = 0;
+		break;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ret;
 }

@@ -30,7 +30,9 @@ struct cluster_config {
 	int wait_for_size;	 /* 0 = off */
 	int64_t wait_timeout_ms; /* 0 = wait forever */
 	char profile[16];	 /* "lan" (default), "wan", "local" */
-	double weight;		 /* ownership weight of this node, 1.0 */
+	double weight;		 /* ownership weight of this node, 1.0 (0.01..100) */
+	int64_t handover_ms;	 /* announce joins/leaves this far ahead; -1 = 10 gossip
+				    intervals of the profile (lan 2 s, local 1 s, wan 5 s) */
 };
 
 /* Fill defaults (as DESIGN.md). */
@@ -54,14 +56,23 @@ int cluster_create(const struct cluster_config *cfg, struct cluster **out, char 
 int cluster_start(struct cluster *c, char *err, size_t errlen);
 /* This node's components have started: viewer -> participant. */
 void cluster_set_participant(struct cluster *c);
-/* Announce terminating, wait (bounded by timeout_ms) for it to spread, leave,
- * stop threads. */
+/* Announce that this node leaves: terminating, owning until a hand-over time
+ * handover_ms ahead (now when no other participant would take over). Returns
+ * that time (unix ms); keep scraping until then, then cluster_leave(). */
+int64_t cluster_announce_leave(struct cluster *c);
+/* Announce terminating (now, unless cluster_announce_leave did), wait
+ * (bounded by timeout_ms) for it to spread, leave, stop threads. */
 void cluster_leave(struct cluster *c, int64_t timeout_ms);
 void cluster_destroy(struct cluster *c);
 
 /* Ownership (see struct starling_host_api for the semantics). */
 bool cluster_owns(struct cluster *c, uint64_t key, unsigned replicas);
 size_t cluster_owners(struct cluster *c, uint64_t key, struct starling_node_name *out, size_t n);
+/* The same for a slot at unix ms at_ms: announced joins and leaves count
+ * from their announced time (ABI 1.1 cluster_owns_at). */
+bool cluster_owns_at(struct cluster *c, uint64_t key, unsigned replicas, int64_t at_ms);
+size_t cluster_owners_at(struct cluster *c, uint64_t key, int64_t at_ms,
+			 struct starling_node_name *out, size_t n);
 uint64_t cluster_epoch(struct cluster *c);
 const char *cluster_self_name(struct cluster *c);
 
@@ -71,6 +82,16 @@ const char *cluster_self_name(struct cluster *c);
  * (nor cluster_set_participant/cluster_leave) from inside the callback. */
 typedef void (*cluster_view_fn)(void *arg, uint64_t epoch);
 void cluster_on_view_change(struct cluster *c, cluster_view_fn fn, void *arg);
+
+/* The HTTP address ("host:port") this node advertises to its peers in the
+ * starling_http Serf tag (the targets page fetches each owner's view from
+ * it). Call before cluster_start. */
+void cluster_set_http_addr(struct cluster *c, const char *addr);
+
+/* The advertised HTTP address of the current member `name` ("host:port"; a
+ * wildcard host is replaced by the member's gossip IP). 0, or -ENOENT (not
+ * a member), -EHOSTDOWN (dead or left), -EADDRNOTAVAIL (no tag). */
+int cluster_member_http(struct cluster *c, const char *name, char *out, size_t len);
 
 /* JSON array of peers for GET /api/v0/cluster/peers; malloc'd, caller frees. */
 char *cluster_peers_json(struct cluster *c);

@@ -42,6 +42,13 @@ const char *const ml_drop_names[ML_DROP__N] = {
 
 enum ack_kind { ACK_PROBE, ACK_RELAY };
 
+/* Leave intents relayed lately, by hash of the node name (a bounded,
+ * direct-mapped memory: a collision costs at most one extra relay). */
+#define SERF_INTENTS 1024
+struct serf_intent {
+	uint64_t h, ltime;
+};
+
 struct ack_handler {
 	uint32_t seq;
 	enum ack_kind kind;
@@ -61,13 +68,19 @@ struct pending_stream {
 	int64_t deadline;
 };
 
+/* A queued broadcast: in the list of its transmit count (newest first) and
+ * in a hash chain by name (a newer broadcast about a name replaces it). */
 struct bcast {
+	struct bcast *prev, *next, *hnext;
+	uint64_t h;
 	char name[ML_NAME_MAX];
 	uint8_t *msg;
 	size_t len;
 	int transmits;
-	uint64_t id;
 };
+
+/* Transmit counts kept apart (more than any retransmit limit: 6 x 5). */
+#define BQ_TIERS 32
 
 struct probe_state {
 	bool active;
@@ -110,9 +123,10 @@ struct ml_engine {
 	struct pending_stream streams[MAX_STREAMS];
 	int n_streams;
 	uint64_t next_stream_id;
-	struct bcast *bq;
-	size_t n_bq, cap_bq;
-	uint64_t bq_id;
+	struct serf_intent intents[SERF_INTENTS];
+	struct bcast *bq_tier[BQ_TIERS]; /* by transmits */
+	struct bcast **bq_hash;		 /* chains by name hash */
+	size_t n_bq, n_bq_hash;
 	unsigned join_ok, join_failed;
 	char conflict[256];
 	struct ml_stats st;
@@ -332,92 +346,148 @@ static enum ml_drop_reason dec_reason(int rc)
 
 /* ---- broadcast queue (memberlist TransmitLimitedQueue, named items) ---- */
 
-static void queue_broadcast(struct ml_engine *e, const char *name, const uint8_t *msg, size_t len)
+static void bq_tier_push(struct ml_engine *e, struct bcast *b)
 {
-	uint8_t *copy;
+	int t = b->transmits < BQ_TIERS ? b->transmits : BQ_TIERS - 1;
 
-	for (size_t i = 0; i < e->n_bq; i++) {
-		if (strcmp(e->bq[i].name, name) == 0) {
-			free(e->bq[i].msg);
-			e->bq[i] = e->bq[--e->n_bq];
-			break;
+	b->prev = NULL;
+	b->next = e->bq_tier[t];
+	if (b->next)
+		b->next->prev = b;
+	e->bq_tier[t] = b;
+}
+
+static void bq_tier_unlink(struct ml_engine *e, struct bcast *b)
+{
+	int t = b->transmits < BQ_TIERS ? b->transmits : BQ_TIERS - 1;
+
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		e->bq_tier[t] = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+}
+
+/* Unlink b from its tier and hash chain and free it. */
+static void bq_remove(struct ml_engine *e, struct bcast *b)
+{
+	struct bcast **pp = &e->bq_hash[b->h & (e->n_bq_hash - 1)];
+
+	while (*pp != b)
+		pp = &(*pp)->hnext;
+	*pp = b->hnext;
+	bq_tier_unlink(e, b);
+	free(b->msg);
+	free(b);
+	e->n_bq--;
+}
+
+static bool bq_grow_hash(struct ml_engine *e)
+{
+	size_t n = e->n_bq_hash ? e->n_bq_hash * 2 : 64;
+	struct bcast **nh = calloc(n, sizeof(*nh));
+
+	if (!nh)
+		return false;
+	for (size_t i = 0; i < e->n_bq_hash; i++) {
+		for (struct bcast *b = e->bq_hash[i], *nx; b; b = nx) {
+			nx = b->hnext;
+			b->hnext = nh[b->h & (n - 1)];
+			nh[b->h & (n - 1)] = b;
 		}
 	}
-	if (e->n_bq == e->cap_bq) {
-		size_t cap = e->cap_bq ? e->cap_bq * 2 : 16;
-		struct bcast *nb = realloc(e->bq, cap * sizeof(*nb));
-
-		if (!nb)
-			return;
-		e->bq = nb;
-		e->cap_bq = cap;
-	}
-	copy = malloc(len);
-	if (!copy)
-		return;
-	memcpy(copy, msg, len);
-	struct bcast *b = &e->bq[e->n_bq++];
-
-	snprintf(b->name, sizeof(b->name), "%s", name);
-	b->msg = copy;
-	b->len = len;
-	b->transmits = 0;
-	b->id = ++e->bq_id;
+	free(e->bq_hash);
+	e->bq_hash = nh;
+	e->n_bq_hash = n;
+	return true;
 }
 
-static int bcast_cmp(const void *a, const void *b)
+/* Queue msg under name, replacing an older broadcast of that name (memberlist
+ * TransmitLimitedQueue with named items). O(1). */
+static void queue_broadcast(struct ml_engine *e, const char *name, const uint8_t *msg, size_t len)
 {
-	const struct bcast *x = *(const struct bcast *const *)a,
-			   *y = *(const struct bcast *const *)b;
+	uint64_t h = XXH3_64bits(name, strlen(name));
+	struct bcast *b;
 
-	if (x->transmits != y->transmits)
-		return x->transmits < y->transmits ? -1 : 1;
-	if (x->len != y->len)
-		return x->len > y->len ? -1 : 1;
-	return x->id > y->id ? -1 : 1;
+	if (e->n_bq_hash) {
+		for (b = e->bq_hash[h & (e->n_bq_hash - 1)]; b; b = b->hnext) {
+			if (b->h == h && strcmp(b->name, name) == 0) {
+				bq_remove(e, b);
+				break;
+			}
+		}
+	}
+	if (e->n_bq >= e->n_bq_hash && !bq_grow_hash(e))
+		return;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return;
+	b->msg = malloc(len);
+	if (!b->msg) {
+		free(b);
+		return;
+	}
+	memcpy(b->msg, msg, len);
+	b->len = len;
+	b->h = h;
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	b->hnext = e->bq_hash[h & (e->n_bq_hash - 1)];
+	e->bq_hash[h & (e->n_bq_hash - 1)] = b;
+	bq_tier_push(e, b);
+	e->n_bq++;
 }
 
-/* Pick broadcasts that fit in limit bytes (overhead per item), fewest
- * transmissions first, and count one transmission on each. */
+/* Pick broadcasts that fit in limit bytes (overhead per item) from the whole
+ * queue, fewest transmissions first (newest first among equals), as
+ * memberlist's GetBroadcasts does over its ordered tree; count one
+ * transmission on each, and drop those that reached the retransmit limit.
+ * The walk stops once a run of items does not fit, so a long queue costs a
+ * bounded number of steps per packet. */
 static int get_broadcasts(struct ml_engine *e, int overhead, int limit, struct ml_bytes *out,
 			  int max, uint8_t **owned)
 {
-	struct bcast *order[256];
-	size_t n = e->n_bq < 256 ? e->n_bq : 256;
-	int used = 0, k = 0;
+	struct bcast *taken[64];
+	int used = 0, k = 0, misses = 0;
 	int tlimit = ml_retransmit_limit(e->cfg.timing.retransmit_mult, (int)e->n_nodes);
 
-	if (!n)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		order[i] = &e->bq[i];
-	qsort(order, n, sizeof(order[0]), bcast_cmp);
-	for (size_t i = 0; i < n && k < max; i++) {
-		int free_b = limit - used - overhead;
+	if (max > 64)
+		max = 64;
+	for (int t = 0; t < BQ_TIERS && k < max && misses < 64; t++) {
+		for (struct bcast *b = e->bq_tier[t]; b && k < max && misses < 64; b = b->next) {
+			int free_b = limit - used - overhead;
 
-		if (free_b <= 0)
-			break;
-		if ((int)order[i]->len > free_b)
-			continue;
-		used += overhead + (int)order[i]->len;
-		order[i]->transmits++;
-		/* copy: the item may be freed below */
-		owned[k] = malloc(order[i]->len);
-		if (!owned[k])
-			break;
-		memcpy(owned[k], order[i]->msg, order[i]->len);
-		out[k].p = owned[k];
-		out[k].n = (uint32_t)order[i]->len;
-		k++;
-	}
-	/* drop items that reached their limit */
-	for (size_t i = 0; i < e->n_bq;) {
-		if (e->bq[i].transmits >= tlimit) {
-			free(e->bq[i].msg);
-			e->bq[i] = e->bq[--e->n_bq];
-		} else {
-			i++;
+			if (free_b <= 0) {
+				misses = 64;
+				break;
+			}
+			if ((int)b->len > free_b) {
+				misses++;
+				continue;
+			}
+			/* copy: the item may be freed below */
+			owned[k] = malloc(b->len);
+			if (!owned[k]) {
+				misses = 64;
+				break;
+			}
+			memcpy(owned[k], b->msg, b->len);
+			out[k].p = owned[k];
+			out[k].n = (uint32_t)b->len;
+			used += overhead + (int)b->len;
+			taken[k++] = b;
 		}
+	}
+	for (int i = 0; i < k; i++) {
+		struct bcast *b = taken[i];
+
+		if (b->transmits + 1 >= tlimit) {
+			bq_remove(e, b);
+			continue;
+		}
+		bq_tier_unlink(e, b);
+		b->transmits++;
+		bq_tier_push(e, b);
 	}
 	return k;
 }
@@ -1027,6 +1097,68 @@ static void handle_gossip(struct ml_engine *e, uint8_t type, struct mp_rd *r, in
 		handle_dead(e, node, s.incarnation, src, now);
 }
 
+/* serf's messages ride on memberlist user messages, and serf relays its
+ * leave intents itself (serf/delegate.go NotifyMsg -> handleNodeLeaveIntent
+ * rebroadcasts an intent it had not seen): without that relay a serf agent
+ * that the leaving node does not reach directly marks it failed, not left.
+ * We relay leave intents the same way, once per (node, Lamport time); other
+ * serf messages are not ours. */
+#define SERF_MSG_LEAVE 0
+/* The node name and Lamport time of a serf leave intent ({LTime, Node}
+ * after the type byte); false when malformed. */
+static bool parse_leave_intent(const uint8_t *p, size_t len, uint64_t *ltime, const uint8_t **node,
+			       uint32_t *node_len)
+{
+	struct mp_rd r;
+	uint32_t n;
+
+	mp_rd_init(&r, p, len);
+	if (mp_r_map(&r, &n))
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *k;
+		uint32_t kn;
+		int rc;
+
+		if (mp_r_raw(&r, &k, &kn))
+			return false;
+		if (kn == 5 && memcmp(k, "LTime", 5) == 0)
+			rc = mp_r_uint(&r, ltime);
+		else if (kn == 4 && memcmp(k, "Node", 4) == 0)
+			rc = mp_r_raw(&r, node, node_len);
+		else
+			rc = mp_r_skip(&r);
+		if (rc)
+			return false;
+	}
+	return *node && *node_len > 0 && *node_len < ML_NAME_MAX;
+}
+
+static void handle_user(struct ml_engine *e, const uint8_t *buf, size_t len)
+{
+	uint64_t ltime = 0, h;
+	const uint8_t *node = NULL;
+	uint32_t node_len = 0;
+	char key[ML_NAME_MAX + 16];
+	struct serf_intent *slot;
+
+	if (len < 2 || buf[1] != SERF_MSG_LEAVE)
+		return;
+	if (!parse_leave_intent(buf + 2, len - 2, &ltime, &node, &node_len)) {
+		drop(e, ML_DROP_MALFORMED);
+		return;
+	}
+	h = XXH3_64bits(node, node_len);
+	slot = &e->intents[h % SERF_INTENTS];
+	if (slot->h == h && slot->ltime >= ltime)
+		return; /* seen: the epidemic stops here */
+	slot->h = h;
+	slot->ltime = ltime;
+	snprintf(key, sizeof(key), "\x01serf-leave:%.*s", (int)node_len, (const char *)node);
+	queue_broadcast(e, key, buf, len);
+	e->st.intents_relayed++;
+}
+
 static void handle_command(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf,
 			   size_t len, int depth, int64_t now)
 {
@@ -1097,7 +1229,8 @@ static void handle_command(struct ml_engine *e, const struct ml_addr *from, cons
 		handle_gossip(e, buf[0], &r, now);
 		return;
 	case ML_USER:
-		return; /* serf's own messages (events, intents): not ours */
+		handle_user(e, buf, len);
+		return;
 	default:
 		drop(e, ML_DROP_UNKNOWN_TYPE);
 	}
@@ -1972,9 +2105,9 @@ struct ml_engine *ml_new(const struct ml_config *cfg, const struct ml_transport 
 	e->next_probe = now + rnd_n(e, (size_t)cfg->timing.probe_interval);
 	e->next_gossip = now + rnd_n(e, (size_t)cfg->timing.gossip_interval);
 	e->next_pushpull = now + rnd_n(e, (size_t)cfg->timing.pushpull_interval);
-	e->incarnation = 1;
+	e->incarnation = cfg->incarnation ? cfg->incarnation : 1;
 	memset(&a, 0, sizeof(a));
-	a.incarnation = 1;
+	a.incarnation = e->incarnation;
 	a.node = (struct ml_bytes){(const uint8_t *)cfg->name, (uint32_t)strlen(cfg->name)};
 	a.addr = (struct ml_bytes){cfg->advertise.ip, cfg->advertise.len};
 	a.port = cfg->advertise.port;
@@ -1995,7 +2128,7 @@ struct ml_engine *ml_new(const struct ml_config *cfg, const struct ml_transport 
 	me->addr = cfg->advertise;
 	memcpy(me->meta, cfg->meta, cfg->meta_len);
 	me->meta_len = (uint16_t)cfg->meta_len;
-	me->incarnation = 1;
+	me->incarnation = e->incarnation;
 	me->state = ML_STATE_ALIVE;
 	me->state_change = now;
 	memcpy(me->vsn, our_vsn, 6);
@@ -2012,9 +2145,14 @@ void ml_free(struct ml_engine *e)
 	for (size_t i = 0; i < e->n_nodes; i++)
 		free(e->nodes[i]);
 	free(e->nodes);
-	for (size_t i = 0; i < e->n_bq; i++)
-		free(e->bq[i].msg);
-	free(e->bq);
+	for (int t = 0; t < BQ_TIERS; t++) {
+		for (struct bcast *b = e->bq_tier[t], *nx; b; b = nx) {
+			nx = b->next;
+			free(b->msg);
+			free(b);
+		}
+	}
+	free(e->bq_hash);
 	mp_free(&e->scratch);
 	mp_free(&e->out);
 	free(e);
@@ -2054,6 +2192,22 @@ void ml_set_meta(struct ml_engine *e, const uint8_t *meta, size_t len, int64_t n
 	e->version++;
 	/* gossip it right away rather than at the next tick */
 	e->next_gossip = now;
+}
+
+void ml_announce_self(struct ml_engine *e)
+{
+	struct ml_node *me = self_node(e);
+	struct mp_buf b;
+
+	mp_init(&b);
+	encode_alive_of(&b, me);
+	for (size_t i = 0; !b.oom && i < e->n_nodes; i++) {
+		const struct ml_node *n = e->nodes[i];
+
+		if (n != me && (n->state == ML_STATE_ALIVE || n->state == ML_STATE_SUSPECT))
+			raw_send(e, &n->addr, b.p, b.len);
+	}
+	mp_free(&b);
 }
 
 void ml_broadcast_user(struct ml_engine *e, const char *key, const uint8_t *msg, size_t len,

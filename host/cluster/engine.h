@@ -51,7 +51,8 @@ struct ml_config {
 	uint8_t meta[ML_META_MAX];
 	size_t meta_len;
 	uint64_t seed;
-	bool compress; /* LZW-compress outgoing packets when it shrinks them */
+	bool compress;	      /* LZW-compress outgoing packets when it shrinks them */
+	uint32_t incarnation; /* first incarnation of ourselves (0 = 1) */
 };
 
 struct ml_node {
@@ -93,6 +94,7 @@ struct ml_stats {
 	uint64_t probes_ok, probes_failed, indirect_probes, tcp_fallbacks;
 	uint64_t suspicions, refutations, deaths_declared, name_conflicts;
 	uint64_t pushpulls, gossip_msgs;
+	uint64_t intents_relayed; /* serf leave intents passed on */
 	uint64_t dropped[ML_DROP__N];
 };
 
@@ -124,6 +126,11 @@ void ml_join_status(const struct ml_engine *e, unsigned *ok, unsigned *failed,
 
 /* New metadata for ourselves: bumps incarnation and gossips it. */
 void ml_set_meta(struct ml_engine *e, const uint8_t *meta, size_t len, int64_t now);
+/* Send our current alive message (state and metadata) straight to every
+ * live member, besides gossiping it: announcements that take effect at a
+ * set time (hand-overs) must not wait for the epidemic's tail or a
+ * push/pull. One packet per member. */
+void ml_announce_self(struct ml_engine *e);
 /* Gossip an opaque user message (memberlist userMsg) with the broadcast
  * queue's transmit limits; key names it (a newer one replaces it). */
 void ml_broadcast_user(struct ml_engine *e, const char *key, const uint8_t *msg, size_t len,

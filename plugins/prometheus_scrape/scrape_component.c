@@ -55,6 +55,8 @@ struct scrape_inst {
 	bool running;
 	atomic_bool stopping;
 	size_t owned; /* targets owned at their last slot */
+	/* What the component's health last said: targets down / owned. */
+	size_t down_reported, owned_reported;
 
 	struct starling_scrape_metrics m;
 };
@@ -69,6 +71,8 @@ static const struct starling_config_key clustering_keys[] = {
      "Only these target labels make up a target's ownership key"},
     {"exclude_labels", STARLING_CFG_STRING_LIST, false, NULL,
      "Target labels left out of the ownership key"},
+    {"replicas", STARLING_CFG_INT, false, "1",
+     "Nodes that scrape each target (its first N owners; every node when fewer)"},
     {NULL},
 };
 
@@ -81,8 +85,9 @@ static const struct starling_config_key scrape_schema[] = {
     {"job_name", STARLING_CFG_STRING, false, NULL,
      "Value of the job label (default: the component id)"},
     {"scrape_interval", STARLING_CFG_DURATION, false, "1m", "How often to scrape"},
-    {"scrape_timeout", STARLING_CFG_DURATION, false, "10s",
-     "Timeout of one scrape (at most scrape_interval)"},
+    {"scrape_timeout", STARLING_CFG_DURATION, false, NULL,
+     "Timeout of one scrape: at most scrape_interval (default 10s, or scrape_interval if "
+     "shorter)"},
     {"metrics_path", STARLING_CFG_STRING, false, "/metrics", "HTTP path to scrape"},
     {"scheme", STARLING_CFG_STRING, false, "http", "http or https"},
     {"params", STARLING_CFG_MAP, false, NULL, "URL query parameters"},
@@ -110,6 +115,11 @@ static const struct starling_config_key scrape_schema[] = {
      "OpenMetricsText0.0.1, PrometheusText1.0.0, PrometheusText0.0.4"},
     {"enable_protobuf_negotiation", STARLING_CFG_BOOL, false, "false",
      "Deprecated: offer PrometheusProto first (as scrape_native_histograms does)"},
+    {"metric_name_validation_scheme", STARLING_CFG_STRING, false, "legacy",
+     "legacy, or utf8 to take quoted UTF-8 metric and label names"},
+    {"metric_name_escaping_scheme", STARLING_CFG_STRING, false, NULL,
+     "escaping= asked of targets: underscores (legacy default), dots, values, allow-utf-8 "
+     "(utf8 default)"},
     {"scrape_native_histograms", STARLING_CFG_BOOL, false, "false",
      "Ingest native histograms (offers PrometheusProto first unless scrape_protocols is set)"},
     {"scrape_classic_histograms", STARLING_CFG_BOOL, false, "false",
@@ -261,6 +271,21 @@ static int build_accept(const struct starling_host_api *api, const starling_conf
 			rc = -ENOMEM;
 		}
 	}
+	if (!rc && n == 0 && strcmp(c->escaping, "underscores") != 0) {
+		/* Prometheus' DefaultScrapeProtocols, with this escaping */
+		static const char *const dflt[] = {"OpenMetricsText1.0.0", "OpenMetricsText0.0.1",
+						   "PrometheusText1.0.0", "PrometheusText0.0.4"};
+
+		n = sizeof(dflt) / sizeof(dflt[0]);
+		names = calloc(n, sizeof(*names));
+		for (size_t i = 0; names && i < n; i++)
+			if (!(names[i] = strdup(dflt[i])))
+				rc = -ENOMEM;
+		if (!names) {
+			n = 0;
+			rc = -ENOMEM;
+		}
+	}
 	if (!rc && n == 0) {
 		c->accept = strdup("Accept: " STARLING_EXPO_ACCEPT_HEADER);
 		goto out;
@@ -286,8 +311,9 @@ static int build_accept(const struct starling_host_api *api, const starling_conf
 			goto out;
 		}
 		len +=
-		    (size_t)snprintf(c->accept + len, cap - len, "%s%s;q=0.%d,", protocols[p].media,
-				     protocols[p].escaping ? ";escaping=underscores" : "", w);
+		    (size_t)snprintf(c->accept + len, cap - len, "%s%s%s;q=0.%d,",
+				     protocols[p].media, protocols[p].escaping ? ";escaping=" : "",
+				     protocols[p].escaping ? c->escaping : "", w);
 		if (len >= cap - 64) {
 			snprintf(err, errlen, "scrape_protocols: too many entries");
 			rc = -EINVAL;
@@ -323,16 +349,26 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	c->job_name = strdup(s);
 	if (api->config_duration_ms(cfg, "scrape_interval", &c->interval_ms))
 		c->interval_ms = 60000;
-	if (api->config_duration_ms(cfg, "scrape_timeout", &c->timeout_ms))
-		c->timeout_ms = 10000;
 	if (c->interval_ms <= 0) {
 		snprintf(err, errlen, "%s: scrape_interval must be positive",
 			 api->config_where(cfg));
 		rc = -EINVAL;
 		goto fail;
 	}
-	if (c->timeout_ms <= 0 || c->timeout_ms > c->interval_ms)
-		c->timeout_ms = c->interval_ms; /* Prometheus clamps too */
+	/* As Prometheus (config/config.go, ScrapeConfig.Validate): a timeout
+	 * that is set must not exceed the interval; the default one is
+	 * clamped to it. */
+	if (api->config_duration_ms(cfg, "scrape_timeout", &c->timeout_ms)) {
+		c->timeout_ms = 10000 < c->interval_ms ? 10000 : c->interval_ms;
+	} else if (c->timeout_ms <= 0 || c->timeout_ms > c->interval_ms) {
+		snprintf(err, errlen,
+			 "%s: scrape_timeout (%lldms) must be positive and not greater than "
+			 "scrape_interval (%lldms)",
+			 api->config_where(api->config_lookup(cfg, "scrape_timeout")),
+			 (long long)c->timeout_ms, (long long)c->interval_ms);
+		rc = -EINVAL;
+		goto fail;
+	}
 	c->metrics_path = strdup(api->config_string(cfg, "metrics_path", &s) ? "/metrics" : s);
 	if (!c->job_name || !c->metrics_path)
 		goto fail;
@@ -375,6 +411,43 @@ static int config_load(const struct starling_host_api *api, starling_component *
 		c->failure_log_file = strdup(s);
 		if (!c->failure_log_file)
 			goto fail;
+	}
+	/* metric_name_validation_scheme / metric_name_escaping_scheme (Alloy):
+	 * legacy names by default; utf8 takes quoted UTF-8 names */
+	if (!api->config_string(cfg, "metric_name_validation_scheme", &s) &&
+	    strcmp(s, "legacy") != 0) {
+		if (strcmp(s, "utf8") != 0) {
+			snprintf(
+			    err, errlen,
+			    "%s: metric_name_validation_scheme must be legacy or utf8, not \"%s\"",
+			    api->config_where(cfg), s);
+			rc = -EINVAL;
+			goto fail;
+		}
+		c->utf8_names = true;
+	}
+	snprintf(c->escaping, sizeof(c->escaping), "%s",
+		 c->utf8_names ? "allow-utf-8" : "underscores");
+	if (!api->config_string(cfg, "metric_name_escaping_scheme", &s)) {
+		if (strcmp(s, "underscores") && strcmp(s, "dots") && strcmp(s, "values") &&
+		    strcmp(s, "allow-utf-8")) {
+			snprintf(
+			    err, errlen,
+			    "%s: metric_name_escaping_scheme must be underscores, dots, values or "
+			    "allow-utf-8, not \"%s\"",
+			    api->config_where(cfg), s);
+			rc = -EINVAL;
+			goto fail;
+		}
+		if (!c->utf8_names && !strcmp(s, "allow-utf-8")) {
+			snprintf(err, errlen,
+				 "%s: metric_name_escaping_scheme allow-utf-8 needs "
+				 "metric_name_validation_scheme utf8",
+				 api->config_where(cfg));
+			rc = -EINVAL;
+			goto fail;
+		}
+		snprintf(c->escaping, sizeof(c->escaping), "%s", s);
 	}
 	api->config_bool(cfg, "scrape_native_histograms", &c->native_histograms);
 	api->config_bool(cfg, "scrape_classic_histograms", &c->classic_histograms);
@@ -429,6 +502,9 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	rc = starling_http_auth_from_config(api, cfg, &c->auth, err, errlen);
 	if (rc)
 		goto fail;
+	rc = starling_scrape_replicas(api, cfg, &c->replicas, err, errlen);
+	if (rc)
+		goto fail;
 	rc = starling_scrape_clustering(api, cfg, &c->clustering, &c->key_labels, &c->n_key_labels,
 					&c->exclude_labels, &c->n_exclude_labels, err, errlen);
 	if (rc)
@@ -455,6 +531,16 @@ static void targets_free(struct scrape_target **v, size_t n)
 	free(v);
 }
 
+/* Free the targets of v that no instance owns yet (built for a new list;
+ * the others are current targets reused as they are), and v. */
+static void targets_free_new(struct scrape_target **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!v[i]->owner)
+			scrape_target_free(v[i]);
+	free(v);
+}
+
 static int phase_cmp(const void *a, const void *b)
 {
 	const struct scrape_target *ta = *(struct scrape_target *const *)a;
@@ -476,97 +562,112 @@ static bool same_input(const struct scrape_target *a, const struct scrape_target
 	return true;
 }
 
-/* A list entry to match: its labels (sorted, as a target's input) and
- * their hash (the target's identity). */
-struct probe {
-	const struct starling_label *l;
-	size_t n;
+/* Open-addressing index of a target array by identity, so that matching a
+ * new list against the old one (and finding repeats) is linear, not
+ * quadratic: 100,000 discovered targets must not take minutes. Slots hold
+ * array index + 1 (0: empty); entries of the array may become NULL (taken)
+ * and are skipped. */
+struct tindex {
+	size_t *slot;
+	size_t mask;
 };
 
-static bool same_labels(const struct scrape_target *t, const struct probe *p)
+static int tindex_init(struct tindex *x, size_t n)
 {
-	if (t->n_input != p->n)
-		return false;
-	for (size_t i = 0; i < p->n; i++)
-		if (strcmp(t->input[i].name, p->l[i].name) ||
-		    strcmp(t->input[i].value, p->l[i].value))
-			return false;
-	return true;
+	size_t cap = 16;
+
+	while (cap < 2 * n + 2)
+		cap *= 2;
+	x->slot = calloc(cap, sizeof(*x->slot));
+	x->mask = cap - 1;
+	return x->slot ? 0 : -ENOMEM;
 }
 
-static bool eq_target(const void *item, const void *arg)
+static void tindex_add(struct tindex *x, struct scrape_target *const *v, size_t i)
 {
-	return same_labels(item, arg);
+	size_t p = (size_t)v[i]->identity & x->mask;
+
+	while (x->slot[p])
+		p = (p + 1) & x->mask;
+	x->slot[p] = i + 1;
 }
 
-/* Items that are slots of an array of targets. */
-static bool eq_slot(const void *item, const void *arg)
+/* Index in v of a target with t's input, or -1. */
+static long tindex_find(const struct tindex *x, struct scrape_target *const *v,
+			const struct scrape_target *t)
 {
-	return same_input(*(struct scrape_target *const *)item, arg);
+	for (size_t p = (size_t)t->identity & x->mask; x->slot[p]; p = (p + 1) & x->mask) {
+		size_t i = x->slot[p] - 1;
+
+		if (v[i] && same_input(v[i], t))
+			return (long)i;
+	}
+	return -1;
 }
 
-static bool eq_slot_labels(const void *item, const void *arg)
+/* Index in v of a target whose input is labels[0..n) (hash h), or -1. */
+static long tindex_find_labels(const struct tindex *x, struct scrape_target *const *v,
+			       const struct starling_label *labels, size_t n, uint64_t h)
 {
-	return same_labels(*(struct scrape_target *const *)item, arg);
+	for (size_t p = (size_t)h & x->mask; x->slot[p]; p = (p + 1) & x->mask) {
+		const struct scrape_target *t = v[x->slot[p] - 1];
+		bool same = t && t->identity == h && t->n_input == n;
+
+		for (size_t i = 0; same && i < n; i++)
+			same = !strcmp(t->input[i].name, labels[i].name) &&
+			       !strcmp(t->input[i].value, labels[i].value);
+		if (same)
+			return (long)(x->slot[p] - 1);
+	}
+	return -1;
 }
 
-struct built {
-	struct scrape_target *t;
-	bool reused;
-};
-
-static int built_cmp(const void *a, const void *b)
-{
-	const struct built *x = a, *y = b;
-
-	return phase_cmp(&x->t, &y->t);
-}
-
-/* The scrape targets of the merged list tl, in phase order. Entries equal
- * to one of the current targets `cur` reuse it (its series cache, slot and
- * status go on): reused[i] says so for out[i] and cur_kept[j] for cur[j]
- * (cur is only read, so this runs without the lock). Identical entries are
- * scraped once, as Prometheus does. A bad inline target is a config error
- * (-EINVAL, "file:line: target N: why" in err); a bad discovered one (no
- * __address__, say) is dropped: *dropped counts them and err gets the first
- * reason. */
+/* The scrape targets of the merged list tl. A bad inline target is a
+ * config error (-EINVAL, "file:line: target N: why" in err); a bad
+ * discovered one (no __address__, say) is dropped: *dropped counts them and
+ * err gets the first reason. Identical targets are scraped once, as
+ * Prometheus does. Sorted by phase. */
 static int targets_build(const struct scrape_config *c, const struct starling_target_list *tl,
-			 struct scrape_target *const *cur, size_t n_cur, bool *cur_kept,
-			 struct scrape_target ***out, bool **reused_out, size_t *n_out,
-			 size_t *dropped, char *err, size_t errlen)
+			 struct scrape_target *const *cur, size_t n_cur,
+			 struct scrape_target ***out, size_t *n_out, size_t *dropped, char *err,
+			 size_t errlen)
 {
 	size_t n = starling_target_list_count(tl), k = 0, n_inline = 0;
 	struct scrape_target **v = calloc(n ? n : 1, sizeof(*v));
-	bool *reused = calloc(n ? n : 1, sizeof(*reused));
-	struct starling_scrape_index seen = {0}, old = {0};
+	struct tindex seen = {0}, reuse = {0};
 	char msg[256];
 	int rc = 0;
 
 	*dropped = 0;
-	if (!v || !reused || starling_scrape_index_init(&seen, n) ||
-	    starling_scrape_index_init(&old, n_cur)) {
-		rc = -ENOMEM;
-		goto out;
+	if (!v || tindex_init(&seen, n) || tindex_init(&reuse, n_cur)) {
+		free(v);
+		free(seen.slot);
+		return -ENOMEM;
 	}
+	/* A current target with the same input labels is taken as it is
+	 * (same config: the same target would be built), so a list that
+	 * changed by 1% costs 1% of building it. */
 	for (size_t j = 0; j < n_cur; j++)
-		starling_scrape_index_add(&old, cur[j]->identity, (void *)&cur[j]);
+		if (cur[j])
+			tindex_add(&reuse, cur, j);
 	for (size_t i = 0; i < n; i++) {
 		const struct starling_target *in = starling_target_list_get(tl, i);
-		struct probe p = {in->labels, in->n_labels};
-		uint64_t id = starling_labels_hash(in->labels, in->n_labels);
 		bool is_inline;
 		const char *origin = starling_target_list_origin(tl, i, &is_inline);
-		struct scrape_target *t, *const *slot;
+		struct scrape_target *t;
+		bool dup = false;
+		long j;
 
 		n_inline += is_inline;
-		if (starling_scrape_index_find(&seen, id, eq_target, &p, false))
-			continue;
-		slot = starling_scrape_index_find(&old, id, eq_slot_labels, &p, true);
-		if (slot) {
-			cur_kept[slot - cur] = true;
-			reused[k] = true;
-			v[k++] = *slot;
-			starling_scrape_index_add(&seen, id, *slot);
+		j = n_cur ? tindex_find_labels(&reuse, cur, in->labels, in->n_labels,
+					       starling_labels_hash(in->labels, in->n_labels))
+			  : -1;
+		if (j >= 0) {
+			t = cur[j];
+			if (tindex_find(&seen, v, t) < 0) {
+				v[k] = t;
+				tindex_add(&seen, v, k++);
+			}
 			continue;
 		}
 		rc = scrape_target_new(c, in->labels, in->n_labels, &t, msg, sizeof(msg));
@@ -581,49 +682,30 @@ static int targets_build(const struct scrape_config *c, const struct starling_ta
 				 rc == -EINVAL ? msg : strerror(-rc));
 			break;
 		}
-		starling_scrape_index_add(&seen, id, t);
-		v[k++] = t;
+		dup = tindex_find(&seen, v, t) >= 0;
+		if (dup) {
+			scrape_target_free(t);
+			continue;
+		}
+		v[k] = t;
+		tindex_add(&seen, v, k++);
 	}
-out:
-	starling_scrape_index_free(&seen);
-	starling_scrape_index_free(&old);
+	free(seen.slot);
+	free(reuse.slot);
 	if (rc) {
-		for (size_t i = 0; i < k; i++)
-			if (!reused[i])
-				scrape_target_free(v[i]);
-		free(v);
-		free(reused);
+		targets_free_new(v, k);
 		return rc;
 	}
-	/* phase order, reused[] following its target */
-	{
-		struct built *b = malloc((k ? k : 1) * sizeof(*b));
-
-		if (!b) {
-			for (size_t i = 0; i < k; i++)
-				if (!reused[i])
-					scrape_target_free(v[i]);
-			free(v);
-			free(reused);
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < k; i++)
-			b[i] = (struct built){v[i], reused[i]};
-		qsort(b, k, sizeof(*b), built_cmp);
-		for (size_t i = 0; i < k; i++) {
-			v[i] = b[i].t;
-			reused[i] = b[i].reused;
-		}
-		free(b);
-	}
+	qsort(v, k, sizeof(*v), phase_cmp);
 	*out = v;
-	*reused_out = reused;
 	*n_out = k;
 	return 0;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Scraping (scrape thread).                                                 */
+
+static void report_down(struct scrape_inst *in);
 
 /* One JSON line per failed scrape (scrape_failure_log_file), with the
  * fields of Prometheus' scrape failure logger: time, level, msg, the target
@@ -679,28 +761,74 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	const struct starling_host_api *api = in->api;
 	struct scrape_ctx ctx = {api, in->self, in->cfg, &in->scratch};
 	struct scrape_stats st;
+	enum starling_target_health before;
+	int rc;
 
-	if (starling_scrape_finish(&ctx, t, resp, &in->lock, &in->stopping, &in->m, &st) < 0 &&
-	    in->failure_log)
+	if (atomic_load(&in->stopping)) {
+		t->in_flight = false;
+		return;
+	}
+	pthread_mutex_lock(&in->lock);
+	before = t->health;
+	pthread_mutex_unlock(&in->lock);
+	rc = scrape_complete(&ctx, t, resp, &in->lock, &st);
+	if (t->health != before)
+		report_down(in);
+	starling_scrape_account(api, in->self, &in->m, t, rc, &st);
+	if (rc && in->failure_log)
 		log_failure(in, t, st.error);
 }
 
-/* Whether this node scrapes t in the slot starting now. */
-static bool owns(struct scrape_inst *in, const struct scrape_target *t)
+/* The component's health says how many of the targets scraped here are
+ * down ("3/14 targets down"); healthy when none is. Called when a target's
+ * health or ownership changes. */
+static void report_down(struct scrape_inst *in)
 {
-	return starling_scrape_owns(in->api, in->self, in->cfg->clustering, t->key);
+	size_t down = 0, owned = 0;
+	bool changed;
+	char msg[64];
+
+	pthread_mutex_lock(&in->lock);
+	for (size_t i = 0; i < in->n_targets; i++) {
+		if (!in->targets[i]->owned)
+			continue;
+		owned++;
+		if (in->targets[i]->health == STARLING_TARGET_DOWN)
+			down++;
+	}
+	changed = down != in->down_reported || (down && owned != in->owned_reported);
+	in->down_reported = down;
+	in->owned_reported = owned;
+	pthread_mutex_unlock(&in->lock);
+	if (!changed)
+		return;
+	if (!down) {
+		in->api->set_health(in->self, true, NULL);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "%zu/%zu targets down", down, owned);
+	in->api->set_health(in->self, false, msg);
 }
 
-static void dispatch(struct scrape_inst *in, struct scrape_target *t)
+/* Whether this node scrapes t in the slot starting at `at`. */
+static bool owns(struct scrape_inst *in, const struct scrape_target *t, int64_t at)
 {
-	bool owned = owns(in, t);
+	return starling_scrape_owns_at(in->api, in->self, in->cfg->clustering, in->cfg->replicas,
+				       t->key, at);
+}
 
-	if (owned != t->owned)
+static void dispatch(struct scrape_inst *in, struct scrape_target *t, int64_t slot)
+{
+	bool owned = owns(in, t, slot);
+
+	if (owned != t->owned) {
 		in->api->log(in->self, STARLING_LOG_DEBUG, "target %s %s at its slot %lld", t->url,
 			     owned ? "owned here" : "no longer owned here",
 			     (long long)(t->next_due_ms - t->interval_ms));
-	starling_scrape_owned_changed(in->api, in->self, &in->m, &in->lock, &in->owned,
-				      in->n_targets, &t->owned, owned);
+		starling_scrape_owned_changed(in->api, in->self, &in->m, &in->lock, &in->owned,
+					      in->n_targets, &t->owned, owned);
+		report_down(in);
+	}
 	if (!owned) {
 		scrape_forget(t); /* moved away: no staleness markers */
 		return;
@@ -730,8 +858,7 @@ static void reset_cursor(struct scrape_inst *in);
 /* Scrape every target whose slot has come; returns ms until the next one.
  * With one interval for all targets (the usual case) the targets, sorted by
  * phase, come due in a fixed cyclic order and a cursor finds the next one;
- * targets with their own __scrape_interval__ are scanned instead. The
- * scrape thread calls it with in->lock held. */
+ * targets with their own __scrape_interval__ are scanned instead. */
 static int64_t schedule(void *arg, int64_t now)
 {
 	struct scrape_inst *in = arg;
@@ -761,9 +888,11 @@ static int64_t schedule(void *arg, int64_t now)
 			struct scrape_target *t = in->targets[i];
 
 			if (t->next_due_ms <= now) {
+				int64_t slot = t->next_due_ms;
+
 				t->next_due_ms = starling_scrape_slot_done(
 				    t->next_due_ms, now, t->interval_ms, t->phase_ms);
-				dispatch(in, t);
+				dispatch(in, t, slot);
 			}
 			if (t->next_due_ms - now < wait)
 				wait = t->next_due_ms - now;
@@ -774,9 +903,11 @@ static int64_t schedule(void *arg, int64_t now)
 
 		if (t->next_due_ms > now)
 			break;
+		int64_t slot = t->next_due_ms;
+
 		t->next_due_ms =
 		    starling_scrape_slot_done(t->next_due_ms, now, t->interval_ms, t->phase_ms);
-		dispatch(in, t);
+		dispatch(in, t, slot);
 		in->cursor = (in->cursor + 1) % n;
 	}
 	if (n && in->uniform)
@@ -810,7 +941,7 @@ static size_t count_owned(struct scrape_inst *in)
 	size_t owned = 0;
 
 	for (size_t i = 0; i < in->n_targets; i++)
-		owned += owns(in, in->targets[i]);
+		owned += owns(in, in->targets[i], in->api->now_ms());
 	return owned;
 }
 
@@ -846,7 +977,6 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 	struct scrape_inst *in = calloc(1, sizeof(*in));
 	char err[512] = "";
 	size_t dropped;
-	bool *reused = NULL;
 	int rc;
 
 	if (!in)
@@ -860,9 +990,8 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 		rc = starling_target_list_new(api, api->config_lookup(cfg, "targets"), &in->tl, err,
 					      sizeof(err));
 	if (!rc)
-		rc = targets_build(in->cfg, in->tl, NULL, 0, NULL, &in->targets, &reused,
-				   &in->n_targets, &dropped, err, sizeof(err));
-	free(reused);
+		rc = targets_build(in->cfg, in->tl, NULL, 0, &in->targets, &in->n_targets, &dropped,
+				   err, sizeof(err));
 	if (rc) {
 		api->log(self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
 		inst_free(in);
@@ -962,67 +1091,76 @@ static void scrape_destroy(void *inst)
 
 /* Follow a new list of targets in place, like Prometheus' scrapePool.sync
  * (scrape/scrape.go): targets are matched by their input labels; kept ones
- * (reused by targets_build) keep their series cache and slots, new ones
- * start at their next slot, vanished ones get staleness markers at their
- * next slot (end-of-run staleness) unless they come back before it. Takes
- * nt and reused. */
-static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, bool *reused, size_t nn,
-			const bool *cur_kept)
+ * keep their series cache and slots, new ones start at their next slot,
+ * vanished ones get staleness markers at their next slot (end-of-run
+ * staleness) unless they come back before it. Takes nt. */
+static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, size_t nn)
 {
 	struct scrape_target **ret;
-	struct starling_scrape_index gone = {0};
-	size_t kept = 0, removed = 0, w = 0;
+	struct tindex cur = {0}, gone = {0};
+	size_t kept = 0, removed = 0, o = 0;
 	int64_t now = in->api->now_ms();
 
 	pthread_mutex_lock(&in->lock);
 	ret = realloc(in->retired, (in->n_retired + in->n_targets + 1) * sizeof(*ret));
-	if (ret)
-		in->retired = ret;
-	if (!ret || starling_scrape_index_init(&gone, in->n_retired)) {
+	if (!ret || tindex_init(&cur, in->n_targets) || tindex_init(&gone, in->n_retired)) {
+		if (ret)
+			in->retired = ret;
+		free(cur.slot);
 		pthread_mutex_unlock(&in->lock);
-		for (size_t i = 0; i < nn; i++)
-			if (!reused[i])
-				scrape_target_free(nt[i]);
-		free(nt);
-		free(reused);
+		targets_free_new(nt, nn);
 		return -ENOMEM;
 	}
+	in->retired = ret;
+	for (size_t j = 0; j < in->n_targets; j++)
+		if (in->targets[j])
+			tindex_add(&cur, in->targets, j);
 	for (size_t j = 0; j < in->n_retired; j++)
-		starling_scrape_index_add(&gone, in->retired[j]->identity, &in->retired[j]);
+		tindex_add(&gone, in->retired, j);
 	for (size_t i = 0; i < nn; i++) {
-		struct scrape_target **slot, *old;
+		long j;
 
-		if (reused[i]) {
+		j = tindex_find(&cur, in->targets, nt[i]);
+		if (j >= 0) {
+			/* kept: its cache and slot carry on (targets_build
+			 * may have reused the very same object) */
+			if (nt[i] != in->targets[j])
+				scrape_target_free(nt[i]);
+			nt[i] = in->targets[j];
+			in->targets[j] = NULL;
 			kept++;
 			continue;
 		}
-		nt[i]->owner = in;
-		nt[i]->next_due_ms =
-		    starling_scrape_next_slot(now, nt[i]->interval_ms, nt[i]->phase_ms);
 		/* removed and given back before its staleness markers went
 		 * out: it simply carries on */
-		slot = starling_scrape_index_find(&gone, nt[i]->identity, eq_slot, nt[i], true);
-		if (!slot)
+		j = tindex_find(&gone, in->retired, nt[i]);
+		if (j >= 0) {
+			struct scrape_target *old = in->retired[j];
+
+			scrape_target_free(nt[i]);
+			old->state = TARGET_ACTIVE;
+			old->next_due_ms = old->retire_ms;
+			if (old->owned)
+				in->owned++;
+			nt[i] = old;
+			in->retired[j] = NULL; /* compacted below */
+			kept++;
 			continue;
-		old = *slot;
-		scrape_target_free(nt[i]);
-		old->state = TARGET_ACTIVE;
-		old->next_due_ms = old->retire_ms;
-		if (old->owned)
-			in->owned++;
-		nt[i] = old;
-		*slot = NULL;
-		kept++;
+		}
+		nt[i]->next_due_ms =
+		    starling_scrape_next_slot(now, nt[i]->interval_ms, nt[i]->phase_ms);
+		nt[i]->owner = in;
 	}
-	starling_scrape_index_free(&gone);
+	free(cur.slot);
+	free(gone.slot);
 	for (size_t j = 0; j < in->n_retired; j++)
 		if (in->retired[j])
-			in->retired[w++] = in->retired[j];
-	in->n_retired = w;
+			in->retired[o++] = in->retired[j];
+	in->n_retired = o;
 	for (size_t j = 0; j < in->n_targets; j++) {
 		struct scrape_target *old = in->targets[j];
 
-		if (cur_kept[j])
+		if (!old)
 			continue;
 		old->state = TARGET_RETIRED;
 		old->retire_ms = old->next_due_ms;
@@ -1036,7 +1174,6 @@ static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, bool 
 	in->n_targets = nn;
 	reset_cursor(in);
 	pthread_mutex_unlock(&in->lock);
-	free(reused);
 	in->api->metric_set(in->m.targets, (double)nn);
 	in->api->log(in->self, STARLING_LOG_INFO,
 		     "targets updated: %zu kept, %zu added, %zu removed", kept, nn - kept, removed);
@@ -1050,23 +1187,17 @@ static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, bool 
 static int targets_refresh(struct scrape_inst *in)
 {
 	struct scrape_target **nt = NULL;
-	bool *reused = NULL, *cur_kept = calloc(in->n_targets + 1, sizeof(*cur_kept));
 	size_t nn = 0, dropped = 0;
 	char err[512] = "";
-	int rc = cur_kept ? 0 : -ENOMEM;
+	int rc = targets_build(in->cfg, in->tl, in->targets, in->n_targets, &nt, &nn, &dropped, err,
+			       sizeof(err));
 
-	if (!rc)
-		rc = targets_build(in->cfg, in->tl, in->targets, in->n_targets, cur_kept, &nt,
-				   &reused, &nn, &dropped, err, sizeof(err));
 	if (rc) {
 		in->api->log(in->self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
-		free(cur_kept);
 		return rc;
 	}
 	starling_scrape_note_dropped(in->api, in->self, &in->m, dropped, err);
-	rc = targets_sync(in, nt, reused, nn, cur_kept);
-	free(cur_kept);
-	return rc;
+	return targets_sync(in, nt, nn);
 }
 
 /* A change of `targets` alone is applied in place (targets_sync); the
@@ -1121,8 +1252,8 @@ static int scrape_list_targets(void *inst, starling_target_emit_fn emit, void *c
 
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++)
-		scrape_emit_target(in->api, in->self, in->cfg->clustering, in->targets[i], emit,
-				   ctx);
+		scrape_emit_target(in->api, in->self, in->cfg->clustering, in->cfg->replicas,
+				   in->targets[i], emit, ctx);
 	pthread_mutex_unlock(&in->lock);
 	return 0;
 }

@@ -587,6 +587,7 @@ int pyro_delta_apply(struct pyro_delta **state, const char *type, const uint8_t 
 		rc = starling_http_gunzip(in, len, DELTA_BODY_LIMIT, &raw, &raw_cap, &raw_len);
 		if (rc) {
 			snprintf(err, errlen, "cannot gunzip the profile: %s", strerror(-rc));
+			free(raw); /* the gunzip buffer may exist even on failure */
 			return rc;
 		}
 		pb = raw;

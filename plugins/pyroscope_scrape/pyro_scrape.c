@@ -63,6 +63,8 @@ static const struct starling_config_key clustering_keys[] = {
      "Only these target labels make up a target's ownership key"},
     {"exclude_labels", STARLING_CFG_STRING_LIST, false, NULL,
      "Target labels left out of the ownership key"},
+    {"replicas", STARLING_CFG_INT, false, "1",
+     "Nodes that scrape each target (its first N owners; every node when fewer)"},
     {NULL},
 };
 
@@ -304,6 +306,9 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	rc = starling_http_auth_from_config(api, cfg, &c->auth, err, errlen);
 	if (rc)
 		goto fail;
+	rc = starling_scrape_replicas(api, cfg, &c->replicas, err, errlen);
+	if (rc)
+		goto fail;
 	rc = starling_scrape_clustering(api, cfg, &c->clustering, &c->key_labels, &c->n_key_labels,
 					&c->exclude_labels, &c->n_exclude_labels, err, errlen);
 	if (rc)
@@ -486,14 +491,16 @@ static void submit(struct pyro_inst *in, struct pyro_target *t)
 	}
 }
 
-static bool owns(struct pyro_inst *in, const struct pyro_target *t)
+/* Whether this node scrapes t in the slot starting at `at`. */
+static bool owns(struct pyro_inst *in, const struct pyro_target *t, int64_t at)
 {
-	return starling_scrape_owns(in->api, in->self, in->cfg->clustering, t->key);
+	return starling_scrape_owns_at(in->api, in->self, in->cfg->clustering, in->cfg->replicas,
+				       t->key, at);
 }
 
-static void dispatch(struct pyro_inst *in, struct pyro_target *t)
+static void dispatch(struct pyro_inst *in, struct pyro_target *t, int64_t slot)
 {
-	bool owned = owns(in, t);
+	bool owned = owns(in, t, slot);
 
 	/* in->lock is held (schedule) */
 	starling_scrape_owned_changed(in->api, in->self, &in->m, NULL, &in->owned, in->n_targets,
@@ -527,9 +534,11 @@ static int64_t schedule(void *arg, int64_t now)
 				back = b;
 		}
 		if (t->next_due_ms <= now) {
+			int64_t slot = t->next_due_ms;
+
 			t->next_due_ms =
 			    starling_scrape_slot_done(t->next_due_ms, now, iv, t->phase_ms);
-			dispatch(in, t);
+			dispatch(in, t, slot);
 		}
 		if (t->next_due_ms - now < wait)
 			wait = t->next_due_ms - now;
@@ -567,7 +576,7 @@ static void report(struct pyro_inst *in)
 	/* Every profile type of an input target has the same key. */
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++)
-		owned += owns(in, in->targets[i]);
+		owned += owns(in, in->targets[i], in->api->now_ms());
 	pthread_mutex_unlock(&in->lock);
 	starling_scrape_report(in->api, in->self, &in->m, owned, in->n_targets);
 }
@@ -803,7 +812,8 @@ static int pyro_list_targets(void *inst, starling_target_emit_fn emit, void *ctx
 		    .last_error = t->last_error,
 		};
 
-		starling_scrape_emit_target(in->api, in->self, in->cfg->clustering, &ti, emit, ctx);
+		starling_scrape_emit_target_n(in->api, in->self, in->cfg->clustering,
+					      in->cfg->replicas, &ti, emit, ctx);
 	}
 	pthread_mutex_unlock(&in->lock);
 	return 0;

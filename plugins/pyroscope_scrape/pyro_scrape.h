@@ -47,6 +47,7 @@ struct pyro_config {
 	size_t n_types;
 	struct starling_http_auth *auth; /* may be NULL */
 	bool clustering;
+	unsigned replicas; /* clustering.replicas */
 	char **key_labels;
 	size_t n_key_labels;
 	char **exclude_labels;

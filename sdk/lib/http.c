@@ -651,6 +651,26 @@ static void complete(struct starling_http_client *c, struct xfer *x, CURLcode rc
 	}
 	resp.duration_us = mono_us() - x->start_us;
 	x->done(x->arg, &resp);
+	/* The inflate buffer is reused for the next gzip body, but one large
+	 * body (or a bomb cut at the limit) must not pin its size for the
+	 * client's lifetime: like the wire buffers of the pool, it is kept
+	 * only up to POOL_BUF_KEEP. */
+	if (c->inflate_cap > POOL_BUF_KEEP) {
+		free(c->inflate_buf);
+		c->inflate_buf = NULL;
+		c->inflate_cap = 0;
+	}
+}
+
+size_t http_client_retained_bytes(struct starling_http_client *c)
+{
+	size_t n = c->inflate_cap;
+
+	pthread_mutex_lock(&c->lock);
+	for (struct xfer *x = c->pool; x; x = x->next)
+		n += x->cap;
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }
 
 static void unlink_active(struct starling_http_client *c, struct xfer *x)

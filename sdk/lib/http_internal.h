@@ -73,4 +73,9 @@ int http_oauth2_parse_token(struct http_oauth2 *o, long status, char *body, size
 int http_oauth2_header(struct http_oauth2 *o, int64_t timeout_ms, char **header, char *err,
 		       size_t errlen);
 
+/* Bytes of response buffers the client keeps between requests (the
+ * inflate buffer and the pooled wire buffers), for tests: after any
+ * response they stay within a few MiB however large it was. */
+size_t http_client_retained_bytes(struct starling_http_client *c);
+
 #endif

@@ -1,6 +1,8 @@
 /*
  * Scrape slot schedule and target reporting (see starling/scrape_sched.h).
  */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -49,12 +51,52 @@ bool starling_scrape_owns(const struct starling_host_api *api, starling_componen
 	return api->cluster_owns(self, key, 1);
 }
 
+bool starling_scrape_owns_at(const struct starling_host_api *api, starling_component *self,
+			     bool clustering, unsigned replicas, uint64_t key, int64_t at_ms)
+{
+	if (!clustering)
+		return true;
+	if (replicas == 0)
+		replicas = 1;
+	if (STARLING_API_HAS(api, cluster_owns_at))
+		return api->cluster_owns_at(self, key, replicas, at_ms);
+	return api->cluster_owns(self, key, replicas);
+}
+
+int starling_scrape_replicas(const struct starling_host_api *api, const starling_config *cfg,
+			     unsigned *out, char *err, size_t errlen)
+{
+	int64_t v = 1;
+
+	*out = 1;
+	if (api->config_int(cfg, "clustering.replicas", &v) == 0 &&
+	    (v < 1 || v > STARLING_SCRAPE_MAX_REPLICAS)) {
+		snprintf(err, errlen, "clustering.replicas: %lld is out of range (1..%d)",
+			 (long long)v, STARLING_SCRAPE_MAX_REPLICAS);
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
 void starling_scrape_emit_target(const struct starling_host_api *api, starling_component *self,
 				 bool clustering, struct starling_target_info *ti,
 				 starling_target_emit_fn emit, void *ctx)
 {
+	starling_scrape_emit_target_n(api, self, clustering, 1, ti, emit, ctx);
+}
+
+void starling_scrape_emit_target_n(const struct starling_host_api *api, starling_component *self,
+				   bool clustering, unsigned replicas,
+				   struct starling_target_info *ti, starling_target_emit_fn emit,
+				   void *ctx)
+{
 	struct starling_node_name owner;
-	bool here = starling_scrape_owns(api, self, clustering, ti->key);
+	bool here =
+	    !clustering ||
+	    (STARLING_API_HAS(api, cluster_owns_at)
+		 ? api->cluster_owns_at(self, ti->key, replicas ? replicas : 1, api->now_ms())
+		 : api->cluster_owns(self, ti->key, replicas ? replicas : 1));
 
 	ti->owned_here = here;
 	ti->owner = NULL;

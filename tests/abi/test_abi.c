@@ -310,6 +310,37 @@ static void test_world_writable_file(void)
 	rmdir(dir);
 }
 
+/* A symlink in a safe directory to a plugin in a world-writable one: the
+ * permission check used to look at the link's directory only and loaded
+ * the file anyone could replace. */
+static void test_symlink_target_checked(void)
+{
+	char safe[] = "/tmp/starling-abi-XXXXXX", open_dir[] = "/tmp/starling-abi-XXXXXX";
+	char target[128], link[128];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(safe));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(open_dir));
+	chmod(safe, 0755);
+	chmod(open_dir, 0777);
+	snprintf(target, sizeof(target), "%s/real.so", open_dir);
+	snprintf(link, sizeof(link), "%s/link.so", safe);
+	CU_ASSERT_EQUAL_FATAL(copy_file(FIX("abi_good"), target, 0644), 0);
+	CU_ASSERT_EQUAL_FATAL(symlink(target, link), 0);
+	CU_ASSERT_EQUAL(load_one(link), -EPERM);
+	CU_ASSERT_TRUE(err_has("directory of the symlink target is world-writable"));
+	/* the same link to a target in a safe directory loads */
+	chmod(open_dir, 0755);
+	CU_ASSERT_EQUAL(load_one(link), 0);
+	/* a world-writable target file through the link is refused too */
+	chmod(target, 0666);
+	CU_ASSERT_EQUAL(load_one(link), -EPERM);
+	CU_ASSERT_TRUE(err_has("file (symlink target) is world-writable"));
+	unlink(link);
+	unlink(target);
+	rmdir(safe);
+	rmdir(open_dir);
+}
+
 static void test_refusal_log_line(void)
 {
 	char logpath[] = "/tmp/starling-abi-log-XXXXXX";
@@ -389,6 +420,8 @@ int main(void)
 	CU_add_test(s, "world-writable file / group-writable dir refused",
 		    test_world_writable_file);
 	CU_add_test(s, "one log line per refusal", test_refusal_log_line);
+	CU_add_test(s, "symlink: the real file and its directory are checked",
+		    test_symlink_target_checked);
 	CU_add_test(s, "directory scan", test_load_dir);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

@@ -60,6 +60,7 @@ struct scrape_config {
 	struct starling_relabel_rules *metric_relabel; /* may be NULL */
 	struct starling_http_auth *auth;	       /* may be NULL */
 	bool clustering;
+	unsigned replicas; /* clustering.replicas: owners that scrape each target */
 	char **key_labels;
 	size_t n_key_labels;
 	char **exclude_labels;
@@ -68,6 +69,8 @@ struct scrape_config {
 	bool native_histograms;	  /* scrape_native_histograms */
 	bool classic_histograms;  /* scrape_classic_histograms */
 	bool proto_first;	  /* offer PrometheusProto first by default */
+	bool utf8_names;	  /* metric_name_validation_scheme utf8 */
+	char escaping[16];	  /* metric_name_escaping_scheme */
 	uint64_t nh_bucket_limit; /* native_histogram_bucket_limit, 0 = none */
 	int32_t nh_max_schema;	  /* from native_histogram_min_bucket_factor */
 	char *accept;		  /* Accept header line */
@@ -326,7 +329,7 @@ void scrape_forget(struct scrape_target *t);
 /* list_targets: emit t with its ownership (starling_scrape_emit_target).
  * The caller holds the lock that guards t's status. */
 void scrape_emit_target(const struct starling_host_api *api, starling_component *self,
-			bool clustering, const struct scrape_target *t,
+			bool clustering, unsigned replicas, const struct scrape_target *t,
 			starling_target_emit_fn emit, void *ctx);
 
 #endif

@@ -59,6 +59,23 @@ int64_t starling_scrape_clock_back(int64_t earliest_due_ms, int64_t now_ms, int6
 bool starling_scrape_owns(const struct starling_host_api *api, starling_component *self,
 			  bool clustering, uint64_t key);
 
+/* Whether this node scrapes the target with this key in the slot that
+ * starts at at_ms (wall clock): always without clustering, else whether it
+ * is among the first `replicas` owners (0 counts as 1; all participants
+ * when there are fewer) of the view in force at that time: the host's
+ * cluster_owns_at, so hand-overs announced ahead take effect on the same
+ * slot on every node (cluster_owns on a 1.0 host). Since ABI 1.1. */
+bool starling_scrape_owns_at(const struct starling_host_api *api, starling_component *self,
+			     bool clustering, unsigned replicas, uint64_t key, int64_t at_ms);
+
+/* Most owners a target may ask for (the host's cluster_owners limit). */
+#define STARLING_SCRAPE_MAX_REPLICAS 16
+
+/* Read a component's clustering.replicas (default 1) into *out: 0, or
+ * -EINVAL with a message in err when it is outside 1..16. Since ABI 1.1. */
+int starling_scrape_replicas(const struct starling_host_api *api, const starling_config *cfg,
+			     unsigned *out, char *err, size_t errlen);
+
 /* For list_targets: ti has labels, key and the last scrape's status filled
  * in; this sets owned_here and owner (the cluster's owner of ti->key, or this
  * node when it scrapes the target itself), reports the health as unknown on
@@ -67,6 +84,13 @@ bool starling_scrape_owns(const struct starling_host_api *api, starling_componen
 void starling_scrape_emit_target(const struct starling_host_api *api, starling_component *self,
 				 bool clustering, struct starling_target_info *ti,
 				 starling_target_emit_fn emit, void *ctx);
+
+/* As starling_scrape_emit_target, with owned_here meaning "among the first
+ * `replicas` owners now". Since ABI 1.1. */
+void starling_scrape_emit_target_n(const struct starling_host_api *api, starling_component *self,
+				   bool clustering, unsigned replicas,
+				   struct starling_target_info *ti, starling_target_emit_fn emit,
+				   void *ctx);
 
 /* One turn of the scrape loop's wait: drive the client for wait_ms, clamped
  * to 0..STARLING_SCRAPE_MAX_WAIT_MS; when the client cannot poll, sleep

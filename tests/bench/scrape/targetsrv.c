@@ -8,22 +8,27 @@
  *
  * usage: targetsrv BASE_PORT N_TARGETS SINK_PORT [SERIES_PER_TARGET]
  * Prints "ready" on stdout once every socket listens. SIGTERM/SIGINT stop it
- * and print "sink_requests=N sink_bytes=N".
+ * and print "sink_requests=N sink_bytes=N". With TARGETSRV_REQUEST_LOG=FILE
+ * every scrape is logged there as "PORT UNIX_SECONDS" (ms precision): each
+ * target's own request log, which the cluster hand-off tests count slots in.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <microhttpd.h>
 #include <zlib.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct body {
+	int port;
 	char *plain;
 	size_t plain_len;
 	unsigned char *gz;
@@ -33,6 +38,21 @@ struct body {
 static struct body *bodies;
 static atomic_ulong sink_requests, sink_bytes;
 static volatile sig_atomic_t stop_flag;
+static FILE *request_log;
+static pthread_mutex_t request_log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void log_request(int port)
+{
+	struct timespec ts;
+
+	if (!request_log)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	pthread_mutex_lock(&request_log_lock);
+	fprintf(request_log, "%d %lld.%03ld\n", port, (long long)ts.tv_sec, ts.tv_nsec / 1000000);
+	fflush(request_log);
+	pthread_mutex_unlock(&request_log_lock);
+}
 
 static void on_signal(int sig)
 {
@@ -149,6 +169,7 @@ static enum MHD_Result serve_target(void *cls, struct MHD_Connection *c, const c
 
 	if (!*state) { /* first call: headers only */
 		*state = (void *)1;
+		log_request(b->port);
 		return MHD_YES;
 	}
 	if (gz)
@@ -210,10 +231,18 @@ int main(int argc, char **argv)
 	sink_port = (int)strtol(argv[3], NULL, 10);
 	if (argc > 4)
 		series = (int)strtol(argv[4], NULL, 10);
+	if (getenv("TARGETSRV_REQUEST_LOG")) {
+		request_log = fopen(getenv("TARGETSRV_REQUEST_LOG"), "a");
+		if (!request_log) {
+			perror("TARGETSRV_REQUEST_LOG");
+			return 1;
+		}
+	}
 	bodies = calloc((size_t)n, sizeof(*bodies));
 	d = calloc((size_t)n, sizeof(*d));
 	for (int i = 0; i < n; i++) {
 		build_body(&bodies[i], i, series);
+		bodies[i].port = base + i;
 		d[i] = listen_on(base + i, serve_target, &bodies[i]);
 		if (!d[i]) {
 			fprintf(stderr, "cannot listen on 127.0.0.1:%d\n", base + i);

@@ -1,11 +1,15 @@
 # A partition made with network namespaces heals through rejoin: 3 nodes in
-# namespaces stc_c1..3 (127.100.23.1-3) on a bridge in stc_csw; cutting one
+# namespaces stc<PID>_c1..3 (127.100.23.1-3) on a bridge in stc<PID>_csw; cutting one
 # link splits the cluster, restoring it heals it (rejoin every 3 s).
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || { echo "needs root: skipped"; exit 77; }
-SW=stc_csw
+# Named namespaces are global: the names carry this run's PID so that two
+# copies of the suite never share one (veth names live in the test's own
+# namespace, see tests/integration/isolate.sh).
+P=stc$$_
+SW=${P}csw
 teardown() {
-	for i in 1 2 3; do ip netns del stc_c$i 2>/dev/null; done
+	for i in 1 2 3; do ip netns del ${P}c$i 2>/dev/null; done
 	ip netns del $SW 2>/dev/null
 }
 teardown
@@ -13,7 +17,7 @@ EXTRA_CLEANUP=teardown
 ip netns add $SW || { echo "cannot create namespaces: skipped"; exit 77; }
 ip -n $SW link add br0 type bridge && ip -n $SW link set br0 up || fail "bridge"
 for i in 1 2 3; do
-	ns=stc_c$i
+	ns=${P}c$i
 	ip netns add $ns || fail "netns $ns"
 	ip link add stcch$i type veth peer name stccs$i || fail "veth $i"
 	ip link set stcch$i netns $ns && ip link set stccs$i netns $SW || fail "move veth $i"
@@ -26,7 +30,7 @@ done
 
 # HTTP on each node's own address inside its namespace (probed from there)
 for i in 1 2 3; do
-	NS[p$i]=stc_c$i
+	NS[p$i]=${P}c$i
 	start_node p$i 127.100.23.$i:23201 127.100.23.$i:23211 \
 		--cluster.join=127.100.23.1:23201 --cluster.join=127.100.23.2:23201 \
 		--cluster.rejoin-interval=3s

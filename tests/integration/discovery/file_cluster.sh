@@ -23,8 +23,13 @@ command -v curl >/dev/null || { echo "SKIP: no curl"; exit 77; }
 
 # work dir, cleanup trap (pids), fail, wait_http, prom_query, start_prometheus PORT
 . "$here/../scrape/lib.sh"
-freeport() {
-	python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
+freeports() { # N: N distinct free TCP ports (all held open while picked)
+	python3 -c '
+import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
 }
 prom_count() { # QUERY: number of series an instant query returns
 	prom_query "$prom" "$1" | wc -l
@@ -46,7 +51,8 @@ pids+=($!)
 for ((i = 0; i < 100; i++)); do [ -f "$work/ports" ] && break; sleep 0.05; done
 mapfile -t tp <"$work/ports"
 [ "${#tp[@]}" = 6 ] || fail "target servers did not start"
-prom=$(freeport)
+declare -a gp hp
+read -r prom gp[1] gp[2] gp[3] hp[1] hp[2] hp[3] < <(freeports 7)
 mkdir -p "$work/sd"
 start_prometheus $prom
 
@@ -67,8 +73,6 @@ write_sd() { # indexes...: atomic replace
 write_sd 0 1 2 3
 
 # --- three nodes -------------------------------------------------------------
-declare -a gp hp
-for n in 1 2 3; do gp[$n]=$(freeport); hp[$n]=$(freeport); done
 join="\"127.0.0.1:${gp[1]}\", \"127.0.0.1:${gp[2]}\", \"127.0.0.1:${gp[3]}\""
 for n in 1 2 3; do
 	mkdir -p "$work/n$n"

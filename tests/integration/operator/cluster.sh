@@ -14,7 +14,7 @@ api=29680 ne=29691
 . "$here/lib.sh"
 npods=16
 
-command -v prometheus-node-exporter >/dev/null || { echo "SKIP: no node_exporter"; exit 0; }
+command -v prometheus-node-exporter >/dev/null || { echo "SKIP: no node_exporter"; exit 77; }
 prometheus-node-exporter --web.listen-address=127.0.0.1:$ne --no-collector.systemd \
 	>"$work/node_exporter.log" 2>&1 &
 pids+=($!)

@@ -21,7 +21,7 @@ else
 fi
 comp=prometheus.operator.servicemonitors.sm
 
-command -v prometheus-node-exporter >/dev/null || { echo "SKIP: no node_exporter"; exit 0; }
+command -v prometheus-node-exporter >/dev/null || { echo "SKIP: no node_exporter"; exit 77; }
 
 for p in $ne1 $ne2; do
 	prometheus-node-exporter --web.listen-address=127.0.0.1:$p --no-collector.systemd \

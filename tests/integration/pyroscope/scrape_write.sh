@@ -16,8 +16,8 @@ build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 prom=28090 ne=28100 bad=28201 push=28300 http=28080
 
-command -v prometheus >/dev/null || { echo "SKIP: no prometheus"; exit 0; }
-command -v go >/dev/null || { echo "SKIP: no go"; exit 0; }
+command -v prometheus >/dev/null || { echo "SKIP: no prometheus"; exit 77; }
+command -v go >/dev/null || { echo "SKIP: no go"; exit 77; }
 
 work=$(mktemp -d /tmp/sts-pyro.XXXXXX)
 pids=()

@@ -201,6 +201,76 @@ static bool has_error(int line, const char *rest)
 	return false;
 }
 
+/* Prometheus and Alloy examples write __address__ as a map key; libconfig
+ * names cannot start with "_", so the host hands libconfig "*address__"
+ * (the spelling that keeps working). Strings, comments and line numbers are
+ * untouched, and the same holds in @include files, whose errors name the
+ * included file. Unknown keys get a "did you mean". */
+static void test_natural_names_and_include(void)
+{
+	char inc[96];
+	struct cfg_doc *d;
+	const starling_config *t;
+	const char *v = NULL;
+	FILE *f;
+
+	snprintf(inc, sizeof(inc), "/tmp/starling-test-config-%d.inc", (int)getpid());
+	f = fopen(inc, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs("# a comment with __x\n"
+	      "{ __address__ = \"h:2\"; __param_x = \"__y\"; },\n"
+	      "{ __metrics_path__ = 1; }\n",
+	      f);
+	fclose(f);
+	{
+		char text[1024];
+
+		snprintf(text, sizeof(text),
+			 "components = (\n"
+			 "  { type = \"test.src\"; name = \"a\"; target = \"__t\"; /* __c */\n"
+			 "    targets = ( { __address__ = \"h:1\"; __scheme__ = \"https\"; },\n"
+			 "                { *address__ = \"h:3\"; },\n"
+			 "@include \"%s\"\n"
+			 "    ); intervall = \"1s\"; }\n"
+			 ");\n",
+			 inc);
+		d = load(text);
+	}
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	t = cfg_lookup(d->components[0].node, "targets");
+	CU_ASSERT_EQUAL_FATAL(cfg_count(t), 4);
+	/* Plugins read "*" as "__". */
+	CU_ASSERT_EQUAL(cfg_get_string(cfg_child(t, 0), "*address__", &v), 0);
+	CU_ASSERT_STRING_EQUAL(v, "h:1");
+	CU_ASSERT_EQUAL(cfg_get_string(cfg_child(t, 0), "*scheme__", &v), 0);
+	CU_ASSERT_STRING_EQUAL(v, "https");
+	CU_ASSERT_EQUAL(cfg_get_string(cfg_child(t, 1), "*address__", &v), 0);
+	CU_ASSERT_STRING_EQUAL(v, "h:3");
+	CU_ASSERT_EQUAL(cfg_get_string(cfg_child(t, 2), "*address__", &v), 0);
+	CU_ASSERT_STRING_EQUAL(v, "h:2");
+	/* Strings are not rewritten. */
+	CU_ASSERT_EQUAL(cfg_get_string(cfg_child(t, 2), "*param_x", &v), 0);
+	CU_ASSERT_STRING_EQUAL(v, "__y");
+	CU_ASSERT_EQUAL(cfg_get_string(d->components[0].node, "target", &v), 0);
+	CU_ASSERT_STRING_EQUAL(v, "__t");
+	/* Lines stay the user's: main file line 6, included file line 3 with
+	 * the path as written. */
+	CU_ASSERT_TRUE(has_error(6, "components.[0].intervall: unknown key (did you mean "
+				    "\"interval\"?)"));
+	{
+		char want[256];
+		bool found = false;
+
+		snprintf(want, sizeof(want),
+			 "%s:3: components.[0].targets.[3].__metrics_path__: expected string", inc);
+		for (size_t i = 0; i < errs.n; i++)
+			found |= !strncmp(errs.msgs[i], want, strlen(want));
+		CU_ASSERT_TRUE(found);
+	}
+	cfg_doc_unref(d);
+	unlink(inc);
+}
+
 static size_t index_of(const struct cfg_doc *d, const char *id)
 {
 	for (size_t i = 0; i < d->n_components; i++)
@@ -615,6 +685,7 @@ int main(void)
 	CU_add_test(s, "valid config, defaults and getters", test_valid_and_defaults);
 	CU_add_test(s, "start order of a chain", test_order_chain);
 	CU_add_test(s, "schema errors with file:line", test_schema_errors);
+	CU_add_test(s, "natural __ names, @include, did you mean", test_natural_names_and_include);
 	CU_add_test(s, "unknown and wrong-kind references", test_reference_errors);
 	CU_add_test(s, "forwarding cycles", test_cycles);
 	CU_add_test(s, "target sources: config order, start order", test_target_sources);

@@ -15,8 +15,11 @@
 #include <CUnit/Basic.h>
 
 #include "rt_fixture.h"
+#include "mock_wait.h"
 #include "runtime.h"
 
+/* Simulated work inside a fake callback (widens overlaps); tests never wait
+ * with it: they wait on conditions (mock_wait.h) or step the clock. */
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
@@ -48,6 +51,17 @@ static int fake_create(const struct starling_host_api *api, starling_component *
 	api->config_duration_ms(cfg, "period", &f->period);
 	api->config_bool(cfg, "fail_start", &f->fail_start);
 	note("create:%s", f->id);
+	{
+		const char *why = NULL;
+
+		/* A refusal in the plugin's own words, at a node of its config. */
+		if (!api->config_string(cfg, "fail_create", &why) && why && *why) {
+			api->log(self, STARLING_LOG_ERROR, "%s: fail_create: %s",
+				 api->config_where(api->config_lookup(cfg, "fail_create")), why);
+			free(f);
+			return -EINVAL;
+		}
+	}
 	*out = f;
 	return 0;
 }
@@ -78,8 +92,10 @@ static int fake_start(void *inst)
 	struct fake *f = inst;
 
 	note("start:%s", f->id);
-	if (f->fail_start)
+	if (f->fail_start) {
+		f->api->log(f->self, STARLING_LOG_ERROR, "cannot bind 127.0.0.1:1: test");
 		return -EIO;
+	}
 	if (f->period > 0)
 		f->timer = f->api->timer_start(f->self, 0, f->period, on_tick, f);
 	f->api->cluster_subscribe(f->self, on_view, f);
@@ -125,6 +141,7 @@ static int fake_update(void *inst, const starling_config *cfg)
 static const struct starling_config_key src_schema[] = {
     {.name = "period", .type = STARLING_CFG_DURATION, .default_value = "0"},
     {.name = "fail_start", .type = STARLING_CFG_BOOL, .default_value = "false"},
+    {.name = "fail_create", .type = STARLING_CFG_STRING},
     {.name = "forward_to", .type = STARLING_CFG_REF_LIST, .ref_accepts = STARLING_ACCEPTS_SERIES},
     {0},
 };
@@ -242,6 +259,21 @@ static const char *components_json(struct runtime *rt, char *buf, size_t len)
 	return buf;
 }
 
+/* The runtime's /metrics text contains needle. */
+static bool metrics_have(struct runtime *rt, const char *needle)
+{
+	char *m = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&m, &len);
+	bool r;
+
+	runtime_write_metrics(rt, f);
+	fclose(f);
+	r = m && strstr(m, needle);
+	free(m);
+	return r;
+}
+
 /* ---- tests -------------------------------------------------------------- */
 
 static void test_order_forward_reload(void)
@@ -264,8 +296,11 @@ static void test_order_forward_reload(void)
 	CU_ASSERT_TRUE(journal_pos("start:t.sink.a") >= 0);
 	CU_ASSERT_TRUE(journal_pos("start:t.sink.a") < journal_pos("start:t.src.p"));
 	CU_ASSERT_TRUE(journal_pos("start:t.sink.b") < journal_pos("start:t.src.p"));
-	sleep_ms(150);
 	/* Fan-out: both sinks received the producer's batches. */
+	MOCK_WAIT_UNTIL(
+	    metrics_have(rt, "component_id=\"t.sink.a\",callback=\"receive_series\"") &&
+		metrics_have(rt, "component_id=\"t.sink.b\",callback=\"receive_series\""),
+	    10000);
 	{
 		char *m = NULL;
 		size_t len = 0;
@@ -299,7 +334,10 @@ static void test_order_forward_reload(void)
 		      ");\n");
 	CU_ASSERT_EQUAL(runtime_apply(rt, d2), 0);
 	CU_ASSERT_TRUE(journal_has("update:t.sink.a"));
-	CU_ASSERT_FALSE(journal_has("create:t.sink.a"));
+	/* Its new config was checked by a create() + destroy() first; the
+	 * running instance was updated, never stopped. */
+	CU_ASSERT_TRUE(journal_pos("create:t.sink.a") < journal_pos("update:t.sink.a"));
+	CU_ASSERT_FALSE(journal_has("stop:t.sink.a"));
 	CU_ASSERT_TRUE(journal_has("stop:t.sink.b"));
 	CU_ASSERT_TRUE(journal_has("destroy:t.sink.b"));
 	CU_ASSERT_TRUE(journal_has("stop:t.src.p"));
@@ -348,7 +386,9 @@ static void test_failure_and_retry(void)
 	CU_ASSERT_EQUAL(runtime_apply(rt, d), 0);
 	components_json(rt, buf, sizeof(buf));
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"health\":\"failed\""));
-	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "start failed"));
+	/* The reason in the plugin's own words, not only errno's. */
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(buf, "start failed: cannot bind 127.0.0.1:1: test (retry in 1s)"));
 	/* Start failed: destroyed, not stopped. */
 	CU_ASSERT_TRUE(journal_has("destroy:t.src.bad"));
 	CU_ASSERT_FALSE(journal_has("stop:t.src.bad"));
@@ -356,16 +396,78 @@ static void test_failure_and_retry(void)
 	journal_reset();
 	runtime_tick(rt);
 	CU_ASSERT_FALSE(journal_has("create:t.src.bad"));
-	sleep_ms(1100);
+	runtime_clock_step(rt, 1100);
 	runtime_tick(rt);
 	CU_ASSERT_TRUE(journal_has("create:t.src.bad"));
 	/* Second failure doubles the back-off (2 s): not retried after 1.1 s. */
 	journal_reset();
-	sleep_ms(1100);
+	runtime_clock_step(rt, 1100);
 	runtime_tick(rt);
 	CU_ASSERT_FALSE(journal_has("create:t.src.bad"));
 	runtime_destroy(rt);
 	cfg_doc_unref(d);
+	cluster_destroy(cl);
+}
+
+/* A reload whose new or changed instance fails create() changes nothing:
+ * the running instances are neither stopped nor updated, the error is
+ * "FILE:LINE: key.path: message" in the plugin's words, and the dry run
+ * (check-config) reports the same line. */
+static void test_refused_apply(void)
+{
+	struct cluster *cl = rt_single_node();
+	struct runtime *rt = NULL, *vr = NULL;
+	struct cfg_errors errs = {0};
+	struct cfg_doc *d1, *d2;
+	char buf[4096];
+
+	CU_ASSERT_EQUAL_FATAL(runtime_create(&rt, cl, state_dir, 2), 0);
+	d1 = doc_from("components = (\n"
+		      " { type = \"t.src\"; name = \"p\"; forward_to = [ \"t.sink.a\" ]; },\n"
+		      " { type = \"t.sink\"; name = \"a\"; }\n"
+		      ");\n");
+	CU_ASSERT_EQUAL(runtime_apply_checked(rt, d1, &errs), 0);
+	CU_ASSERT_EQUAL(errs.n, 0);
+	journal_reset();
+	d2 = doc_from("components = (\n"
+		      " { type = \"t.src\"; name = \"p\"; period = \"1h\";\n"
+		      "   forward_to = [ \"t.sink.a\" ]; },\n"
+		      " { type = \"t.sink\"; name = \"a\"; tag = \"x\"; },\n"
+		      " { type = \"t.src\"; name = \"q\";\n"
+		      "   fail_create = \"lookaround is not supported\"; }\n"
+		      ");\n");
+	CU_ASSERT_EQUAL(runtime_apply_checked(rt, d2, &errs), -EINVAL);
+	CU_ASSERT_EQUAL_FATAL(errs.n, 1);
+	CU_ASSERT_STRING_EQUAL(errs.msgs[0], "test:6: components.[2].fail_create: fail_create: "
+					     "lookaround is not supported");
+	cfg_errors_free(&errs);
+	/* Nothing running was stopped or updated; the checks were destroyed. */
+	CU_ASSERT_FALSE(journal_has("stop:"));
+	CU_ASSERT_FALSE(journal_has("update:"));
+	CU_ASSERT_FALSE(journal_has("start:"));
+	CU_ASSERT_TRUE(journal_has("destroy:t.src.p"));
+	components_json(rt, buf, sizeof(buf));
+	CU_ASSERT_PTR_NULL(strstr(buf, "t.src.q"));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(buf, "\"id\":\"t.src.p\",\"type\":\"t.src\",\"health\":\"healthy\""));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(buf, "\"id\":\"t.sink.a\",\"type\":\"t.sink\",\"health\":\"healthy\""));
+
+	/* check-config's dry run: the same line, nothing started. */
+	CU_ASSERT_EQUAL_FATAL(runtime_create_validator(&vr, "/nonexistent/state"), 0);
+	journal_reset();
+	CU_ASSERT_EQUAL(runtime_validate(vr, d2, &errs), -EINVAL);
+	CU_ASSERT_EQUAL_FATAL(errs.n, 1);
+	CU_ASSERT_STRING_EQUAL(errs.msgs[0], "test:6: components.[2].fail_create: fail_create: "
+					     "lookaround is not supported");
+	CU_ASSERT_FALSE(journal_has("start:"));
+	CU_ASSERT_TRUE(journal_has("destroy:t.sink.a"));
+	cfg_errors_free(&errs);
+	runtime_destroy(vr);
+
+	runtime_destroy(rt);
+	cfg_doc_unref(d1);
+	cfg_doc_unref(d2);
 	cluster_destroy(cl);
 }
 
@@ -388,13 +490,16 @@ static void test_cluster_debounce(void)
 	cluster_set_participant(cl);
 	cluster_set_participant(cl);
 	cluster_set_participant(cl);
-	sleep_ms(300);
+	MOCK_WAIT_UNTIL(count_views() >= 1, 10000);
 	CU_ASSERT_EQUAL(count_views(), 1);
-	/* A change right after a delivery waits for the 1 s debounce. */
+	/* A change right after a delivery waits for the 1 s debounce: nothing
+	 * 500 ms (of the stepped clock) later, delivered once it passed. */
 	cluster_set_participant(cl);
-	sleep_ms(300);
+	runtime_clock_step(rt, 500);
+	MOCK_WAIT_UNTIL(count_views() >= 2, 100); /* a short look: must not come */
 	CU_ASSERT_EQUAL(count_views(), 1);
-	sleep_ms(1000);
+	runtime_clock_step(rt, 600);
+	MOCK_WAIT_UNTIL(count_views() >= 2, 10000);
 	CU_ASSERT_EQUAL(count_views(), 2);
 	runtime_destroy(rt);
 	cfg_doc_unref(d);
@@ -428,14 +533,14 @@ static void test_reentrant_receive(void)
 		      " { type = \"t.rsink\"; name = \"r\"; tag = \"changed\"; }\n"
 		      ");\n");
 	CU_ASSERT_EQUAL(runtime_apply(rt, d1), 0);
-	sleep_ms(150);
 	/* Three producers on four workers: receives overlapped. */
+	MOCK_WAIT_UNTIL(__atomic_load_n(&r_max_concurrent, __ATOMIC_SEQ_CST) >= 2, 10000);
 	CU_ASSERT_TRUE(__atomic_load_n(&r_max_concurrent, __ATOMIC_SEQ_CST) >= 2);
 	/* An update while receives are flowing never overlaps one. */
 	CU_ASSERT_EQUAL(runtime_apply(rt, d2), 0);
 	CU_ASSERT_EQUAL(runtime_apply(rt, d1), 0);
 	before = __atomic_load_n(&r_received, __ATOMIC_SEQ_CST);
-	sleep_ms(50);
+	MOCK_WAIT_UNTIL(__atomic_load_n(&r_received, __ATOMIC_SEQ_CST) > before, 10000);
 	CU_ASSERT_TRUE(__atomic_load_n(&r_received, __ATOMIC_SEQ_CST) > before);
 	runtime_destroy(rt);
 	CU_ASSERT_EQUAL(__atomic_load_n(&r_violations, __ATOMIC_SEQ_CST), 0);
@@ -459,15 +564,18 @@ static void test_receive_failure_health(void)
 		     ");\n");
 	__atomic_store_n(&fsink_fail, 1, __ATOMIC_SEQ_CST);
 	CU_ASSERT_EQUAL(runtime_apply(rt, d), 0);
-	sleep_ms(100);
-	components_json(rt, buf, sizeof(buf));
+	MOCK_WAIT_UNTIL(
+	    strstr(components_json(rt, buf, sizeof(buf)),
+		   "\"id\":\"t.fsink.f\",\"type\":\"t.fsink\",\"health\":\"unhealthy\""),
+	    10000);
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"id\":\"t.fsink.f\",\"type\":\"t.fsink\",\"health\":"
 					   "\"unhealthy\""));
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "receive_series failed: Input/output error"));
 	/* The daemon and the producer carry on; recovery clears the state. */
 	__atomic_store_n(&fsink_fail, 0, __ATOMIC_SEQ_CST);
-	sleep_ms(100);
-	components_json(rt, buf, sizeof(buf));
+	MOCK_WAIT_UNTIL(strstr(components_json(rt, buf, sizeof(buf)),
+			       "\"id\":\"t.fsink.f\",\"type\":\"t.fsink\",\"health\":\"healthy\""),
+			10000);
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"id\":\"t.fsink.f\",\"type\":\"t.fsink\",\"health\":"
 					   "\"healthy\""));
 	runtime_destroy(rt);
@@ -488,6 +596,7 @@ int main(void)
 	CU_add_test(s, "start order, fan-out, reload by difference, stop order",
 		    test_order_forward_reload);
 	CU_add_test(s, "failing start: unhealthy, retried with back-off", test_failure_and_retry);
+	CU_add_test(s, "refused apply changes nothing; dry run says the same", test_refused_apply);
 	CU_add_test(s, "cluster callbacks debounced", test_cluster_debounce);
 	CU_add_test(s, "reentrant receive: concurrent, never with update", test_reentrant_receive);
 	CU_add_test(s, "failing receive: unhealthy, then recovers", test_receive_failure_health);

@@ -10,36 +10,53 @@
 
 #include "sim.h"
 
-#define N 200
+/* SIM_NODES=1000 runs the same tests at 1,000 nodes (tests/bench/cluster/sim). */
+static int N = 200;
 
-/* Count (viewer, member) pairs over up viewers where pred holds. */
+/* Count (viewer, member) pairs over up viewers where pred holds for the
+ * member's state in the viewer's list (-1: not listed). One pass over each
+ * viewer's list (names are "sim-<index>"). */
 static int count_pairs(struct sim *s, bool (*pred)(struct sim *, int, int))
 {
 	int c = 0;
+	int *st = malloc((size_t)N * sizeof(*st));
 
-	for (int v = 0; v < N; v++)
-		if (sim_is_up(s, v))
-			for (int m = 0; m < N; m++)
-				c += pred(s, v, m);
+	for (int v = 0; v < N; v++) {
+		struct ml_engine *e;
+
+		if (!sim_is_up(s, v))
+			continue;
+		e = sim_engine(s, v);
+		for (int m = 0; m < N; m++)
+			st[m] = -1;
+		for (size_t i = 0; i < ml_node_count(e); i++) {
+			const struct ml_node *n = ml_node_at(e, i);
+			int m = atoi(n->name + 4);
+
+			if (m >= 0 && m < N)
+				st[m] = n->state;
+		}
+		for (int m = 0; m < N; m++)
+			c += pred(s, m, st[m]);
+	}
+	free(st);
 	return c;
 }
 
-static bool sees_up_alive(struct sim *s, int v, int m)
+static bool sees_up_alive(struct sim *s, int m, int st)
 {
-	return sim_is_up(s, m) && sim_state(s, v, m) == ML_STATE_ALIVE;
+	return sim_is_up(s, m) && st == ML_STATE_ALIVE;
 }
 
-static bool sees_crashed_dead(struct sim *s, int v, int m)
+static bool sees_crashed_dead(struct sim *s, int m, int st)
 {
-	int st = sim_state(s, v, m);
-
 	/* a reaped dead member (gone from the list) also counts */
 	return !sim_is_up(s, m) && (st == ML_STATE_DEAD || st == -1);
 }
 
-static bool false_death(struct sim *s, int v, int m)
+static bool false_death(struct sim *s, int m, int st)
 {
-	return sim_is_up(s, m) && sim_state(s, v, m) == ML_STATE_DEAD;
+	return sim_is_up(s, m) && st == ML_STATE_DEAD;
 }
 
 static int up_count(struct sim *s)
@@ -52,15 +69,22 @@ static int up_count(struct sim *s)
 }
 
 /* Run in 100 ms steps until the pair count reaches want; returns the time
- * taken or -1. */
+ * taken or -1. When at99 is given, it gets the time 99% of want was reached. */
 static int64_t run_until_pairs(struct sim *s, bool (*pred)(struct sim *, int, int), int want,
-			       int64_t limit)
+			       int64_t limit, int64_t *at99)
 {
 	int64_t start = sim_now(s);
 
+	if (at99)
+		*at99 = -1;
 	while (sim_now(s) - start < limit) {
+		int c;
+
 		sim_run_until(s, sim_now(s) + 100);
-		if (count_pairs(s, pred) >= want)
+		c = count_pairs(s, pred);
+		if (at99 && *at99 < 0 && c >= want / 100 * 99)
+			*at99 = sim_now(s) - start;
+		if (c >= want)
 			return sim_now(s) - start;
 	}
 	return -1;
@@ -71,30 +95,40 @@ static struct sim *s;
 static void test_join_convergence(void)
 {
 	struct sim_opts o = {
-	    .n = N, .seed = 42, .profile = "lan", .delay_ms = 2, .jitter_ms = 5, .loss = 0};
-	int64_t t;
+	    .seed = 42, .profile = "lan", .delay_ms = 2, .jitter_ms = 5, .loss = 0};
+	int64_t t, t99;
 
+	o.n = N;
 	s = sim_new(&o);
 	for (int i = 1; i < N; i++) {
 		sim_run_until(s, sim_now(s) + 10);
 		sim_join(s, i, i < 10 ? 0 : (int)(i * 7919 % 10));
 	}
-	t = run_until_pairs(s, sees_up_alive, N * N, 60000);
-	printf("\n  %d nodes converged %lld ms after the last join (%llu packets)\n", N,
-	       (long long)t, (unsigned long long)sim_packets(s));
+	t = run_until_pairs(s, sees_up_alive, N * N, 60000, &t99);
+	printf("\n  %d nodes: 99%% of pairs alive %lld ms, all %lld ms after the last join "
+	       "(%llu packets)\n",
+	       N, (long long)t99, (long long)t, (unsigned long long)sim_packets(s));
 	CU_ASSERT(t >= 0);
+	/* issue 13: memberlist picks from its whole queue by transmit count;
+	 * serf's model spreads an update to 99.99% of 1,000 nodes in ~2.2 s */
+	CU_ASSERT(t99 >= 0 && t99 <= 3000);
+	CU_ASSERT(t <= 10000);
 }
 
 static void test_crash_detection(void)
 {
 	int64_t t;
-	int crashed[] = {3, 77, 120, 150, 199};
+	int crashed[10], nc = N >= 1000 ? 10 : 5;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	for (size_t i = 0; i < 5; i++)
+	for (int i = 0; i < nc; i++) {
+		crashed[i] = (int)((3 + (int64_t)i * 7919) % N);
+		if (crashed[i] == 0) /* not the seed */
+			crashed[i] = N - 1;
 		sim_crash(s, crashed[i]);
-	t = run_until_pairs(s, sees_crashed_dead, up_count(s) * 5, 90000);
-	printf("\n  5 crashed nodes marked dead by all %d others after %lld ms\n", up_count(s),
+	}
+	t = run_until_pairs(s, sees_crashed_dead, up_count(s) * nc, 90000, NULL);
+	printf("\n  %d crashed nodes marked dead by all %d others after %lld ms\n", nc, up_count(s),
 	       (long long)t);
 	CU_ASSERT(t >= 0);
 	CU_ASSERT_EQUAL(count_pairs(s, false_death), 0);
@@ -255,9 +289,13 @@ int main(void)
 	CU_pSuite suite;
 	unsigned fails;
 
+	if (getenv("SIM_NODES"))
+		N = atoi(getenv("SIM_NODES"));
+	if (N < 20 || N > 5000)
+		N = 200;
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 2;
-	suite = CU_add_suite("cluster_sim_200", NULL, NULL);
+	suite = CU_add_suite("cluster_sim", NULL, NULL);
 	CU_add_test(suite, "join_convergence", test_join_convergence);
 	CU_add_test(suite, "crash_detection", test_crash_detection);
 	CU_add_test(suite, "no_false_death_at_10pct_loss", test_no_false_death_under_loss);

@@ -7,10 +7,12 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <starling/labels.h>
@@ -26,6 +28,7 @@ const struct starling_plugin_descriptor *starling_plugin_entry(void);
 
 static struct MHD_Daemon *daemon_;
 static char url[96];
+static char live_url[96];
 static pthread_mutex_t rx_lock = PTHREAD_MUTEX_INITIALIZER;
 static int statuses[64]; /* answers for the next requests, then 204 */
 static size_t n_statuses;
@@ -230,6 +233,21 @@ static int suite_clean(void)
 }
 
 /* ---- plugin driving ----------------------------------------------------- */
+
+/* Runs that must deliver nothing send to a port nobody listens on: a
+ * request cancelled at stop could otherwise still reach the receiver after
+ * the test changed its answers for the next run. */
+static void receiver_unreachable(bool on)
+{
+	if (on) {
+		memcpy(live_url, url, sizeof(url));
+		snprintf(url, sizeof(url), "http://127.0.0.1:1/api/v1/write");
+	} else {
+		memcpy(url, live_url, sizeof(url));
+	}
+}
+
+void rw_test_power_cut(void *inst);
 
 static const struct starling_component_type *type(void)
 {
@@ -610,10 +628,12 @@ static void test_corrupt_segment(void)
 		st[i] = 503;
 	rx_reset();
 	rx_answer(st, 64, NULL);
+	receiver_unreachable(true);
 	CU_ASSERT_EQUAL_FATAL(start(&in, "max_shards = 1; max_backoff = \"1s\";", dir), 0);
 	push(&in, "damaged", NULL, 1000, 100, 100);
 	push(&in, "damaged", NULL, 2000, 100, 100);
 	finish(&in);
+	receiver_unreachable(false);
 	d = opendir(sub);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	path[0] = 0;
@@ -639,6 +659,226 @@ static void test_corrupt_segment(void)
 	CU_ASSERT_EQUAL(samples_ok, 100);
 	CU_ASSERT_EQUAL(min_ts_seen, 2000);
 	CU_ASSERT_TRUE(mock_host_log_count(in.m, STARLING_LOG_ERROR, "corrupt") >= 1);
+	finish(&in);
+	rm_rf(dir);
+}
+
+/* The only .seg file of dir/t (max_shards = 1, one file). */
+static void only_segment(const char *dir, char *path, size_t len)
+{
+	char sub[128];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(sub, sizeof(sub), "%s/t", dir);
+	d = opendir(sub);
+	path[0] = 0;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	while ((e = readdir(d)))
+		if (strstr(e->d_name, ".seg") && strlen(e->d_name) < 64)
+			snprintf(path, len, "%s/%.63s", sub, e->d_name);
+	closedir(d);
+	CU_ASSERT_FATAL(path[0] != 0);
+}
+
+/* A damaged first record header (its magic) used to end recovery at
+ * offset 0: the whole segment dropped and none of it counted. Now the
+ * reader resynchronises on the next intact record, and the damaged one is
+ * counted from its header (its length leads to that record). */
+static void test_corrupt_first_header(void)
+{
+	char dir[] = "/tmp/starling-rw-test-XXXXXX", path[512];
+	struct inst in;
+	FILE *f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	rx_reset();
+	receiver_unreachable(true);
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_shards = 1;", dir), 0);
+	push(&in, "hdr", NULL, 1000, 100, 100);
+	push(&in, "hdr", NULL, 2000, 100, 100);
+	push(&in, "hdr", NULL, 3000, 100, 100);
+	finish(&in);
+	receiver_unreachable(false);
+	only_segment(dir, path, sizeof(path));
+	f = fopen(path, "r+b");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputc('X', f); /* first byte of the first header's magic */
+	fclose(f);
+
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_shards = 1;", dir), 0);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 200, 5000));
+	CU_ASSERT_DOUBLE_EQUAL(
+	    wait_metric(&in, "prometheus_remote_storage_samples_dropped_total", 100, 2000), 100,
+	    0.1);
+	CU_ASSERT_EQUAL(samples_ok, 200);
+	CU_ASSERT_EQUAL(min_ts_seen, 2000);
+	CU_ASSERT_TRUE(mock_host_log_count(in.m, STARLING_LOG_ERROR, "corrupt segment") >= 1);
+	finish(&in);
+	rm_rf(dir);
+}
+
+/* The disk buffer cannot be written (here: the endpoint directory replaced
+ * by a file; a full disk takes the same path): batches are kept in memory,
+ * but within max_buffer_size, oldest dropped and counted, the component
+ * unhealthy with one error line (not one per batch), healthy again once
+ * the disk takes writes; nothing accepted vanishes uncounted. This used to
+ * keep every batch in memory (RSS grew without bound), dropped_total 0,
+ * healthy. */
+static void test_disk_full_bounded_memory(void)
+{
+	char dir[] = "/tmp/starling-rw-test-XXXXXX", sub[128], cmd[512];
+	const char *why = NULL;
+	struct inst in;
+	double dropped, sent, mem;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/t", dir);
+	rx_reset();
+	receiver_unreachable(true);
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_buffer_size = \"8KiB\";", dir), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && touch '%s'", sub, sub);
+	CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+	for (int i = 0; i < 60; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "full_%d_padding_padding_padding_padding", i);
+		push(&in, name, NULL, 1000 + i * 100, 100, 100);
+	}
+	mem = metric(&in, "starling_remote_write_memory_buffer_bytes");
+	dropped = metric(&in, "prometheus_remote_storage_samples_dropped_total");
+	CU_ASSERT_TRUE(mem > 0);
+	CU_ASSERT_TRUE(mem <= 8192 + 4096); /* the bound plus at most one batch */
+	CU_ASSERT_TRUE(dropped >= 1000);
+	CU_ASSERT_FALSE(mock_host_healthy(in.m, &why));
+	CU_ASSERT_PTR_NOT_NULL(why && strstr(why, "cannot write to the disk buffer"));
+	CU_ASSERT_EQUAL(mock_host_log_count(in.m, STARLING_LOG_ERROR, "cannot write to the disk"),
+			1);
+	/* the disk takes writes again */
+	snprintf(cmd, sizeof(cmd), "rm -f '%s' && mkdir '%s'", sub, sub);
+	CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+	push(&in, "after", NULL, 50000, 100, 100);
+	CU_ASSERT_TRUE(mock_host_healthy(in.m, NULL));
+	CU_ASSERT_TRUE(mock_host_log_count(in.m, STARLING_LOG_INFO, "writable again") >= 1);
+	finish(&in);
+	/* what was queued in memory at shutdown is counted as dropped too */
+	receiver_unreachable(false);
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_buffer_size = \"8KiB\";", dir), 0);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 100, 5000));
+	sent = wait_metric(&in, "prometheus_remote_storage_samples_total", 100, 2000);
+	CU_ASSERT_DOUBLE_EQUAL(sent, 100, 0.1); /* the batch written after the recovery */
+	finish(&in);
+	rm_rf(dir);
+}
+
+/* No state_dir: the memory queue is bounded by max_buffer_size too. */
+static void test_memory_queue_bounded(void)
+{
+	int st[64];
+	struct inst in;
+	double dropped, sent;
+
+	for (int i = 0; i < 64; i++)
+		st[i] = 503;
+	rx_reset();
+	rx_answer(st, 64, NULL);
+	CU_ASSERT_EQUAL_FATAL(
+	    start(&in, "max_buffer_size = \"8KiB\"; max_backoff = \"100ms\";", NULL), 0);
+	for (int i = 0; i < 40; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "mem_%d_padding_padding_padding_padding", i);
+		push(&in, name, NULL, 1000 + i * 100, 100, 100);
+	}
+	CU_ASSERT_TRUE(metric(&in, "starling_remote_write_memory_buffer_bytes") <= 8192 + 4096);
+	dropped = metric(&in, "prometheus_remote_storage_samples_dropped_total");
+	CU_ASSERT_TRUE(dropped >= 1000);
+	rx_answer(st, 0, NULL);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, (size_t)(4000 - dropped), 5000));
+	sent = wait_metric(&in, "prometheus_remote_storage_samples_total", 4000 - dropped, 2000);
+	CU_ASSERT_DOUBLE_EQUAL(sent + dropped, 4000, 0.1);
+	finish(&in);
+}
+
+/* Samples recovered after a simulated power cut with queue_config.fsync =
+ * mode: 40 batches of 100 samples queued while the receiver is down, with
+ * segments of 8 KiB (max_buffer_size / 8), so some files are sealed. */
+static size_t power_cut_recovers(const char *mode)
+{
+	char dir[] = "/tmp/starling-rw-test-XXXXXX", extra[128];
+	struct inst in;
+	size_t got;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(extra, sizeof(extra), "max_buffer_size = \"64KiB\"; fsync = \"%s\";", mode);
+	rx_reset();
+	receiver_unreachable(true);
+	CU_ASSERT_EQUAL_FATAL(start(&in, extra, dir), 0);
+	for (int i = 0; i < 40; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "cut_%d_padding_padding_padding_padding", i);
+		push(&in, name, NULL, 1000 + i * 100, 100, 100);
+	}
+	rw_test_power_cut(in.p);
+	finish(&in);
+	receiver_unreachable(false);
+	CU_ASSERT_EQUAL_FATAL(start(&in, extra, dir), 0);
+	wait_for(&samples_ok, 4000, 3000); /* all, or what there is after 3 s */
+	pthread_mutex_lock(&rx_lock);
+	got = samples_ok;
+	pthread_mutex_unlock(&rx_lock);
+	finish(&in);
+	rm_rf(dir);
+	return got;
+}
+
+/* What each fsync setting promises across a power cut (rw_segment.h):
+ * always loses nothing queued, segment loses at most the open segments,
+ * never may lose everything not yet sent. */
+static void test_fsync_power_cut(void)
+{
+	size_t always = power_cut_recovers("always");
+	size_t segment = power_cut_recovers("segment");
+	size_t never = power_cut_recovers("never");
+
+	fprintf(stderr, "(after a power cut: always %zu, segment %zu, never %zu of 4000) ", always,
+		segment, never);
+	CU_ASSERT_EQUAL(always, 4000);
+	CU_ASSERT_TRUE(segment > 0 && segment < 4000);
+	CU_ASSERT_EQUAL(never, 0);
+}
+
+/* kill -9 of the daemon loses nothing queued, whatever fsync says (even
+ * "never": the page cache keeps what was written): a child process queues
+ * 20 batches with the receiver down and is killed; the next run sends all
+ * of them. */
+static void test_kill9_keeps_queue(void)
+{
+	char dir[] = "/tmp/starling-rw-test-XXXXXX";
+	struct inst in;
+	pid_t pid;
+	int status;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	rx_reset();
+	receiver_unreachable(true);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		if (start(&in, "fsync = \"never\";", dir))
+			_exit(2);
+		for (int i = 0; i < 20; i++)
+			push(&in, "killed", NULL, 1000 + i * 100, 100, 100);
+		raise(SIGKILL);
+		_exit(3);
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	receiver_unreachable(false);
+	CU_ASSERT_EQUAL_FATAL(start(&in, "fsync = \"never\";", dir), 0);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 2000, 5000));
+	CU_ASSERT_EQUAL(samples_ok, 2000);
 	finish(&in);
 	rm_rf(dir);
 }
@@ -816,6 +1056,11 @@ int main(void)
 	CU_add_test(s, "disk_buffer_survives_restart", test_disk_buffer_survives_restart);
 	CU_add_test(s, "restart_skips_sent_batches", test_restart_skips_sent_batches);
 	CU_add_test(s, "corrupt_segment", test_corrupt_segment);
+	CU_add_test(s, "corrupt_first_header_counted", test_corrupt_first_header);
+	CU_add_test(s, "disk_full_bounded_memory", test_disk_full_bounded_memory);
+	CU_add_test(s, "memory_queue_bounded", test_memory_queue_bounded);
+	CU_add_test(s, "fsync_power_cut", test_fsync_power_cut);
+	CU_add_test(s, "kill9_keeps_queue", test_kill9_keeps_queue);
 	CU_add_test(s, "buffer_full_drops_oldest", test_buffer_full_drops_oldest);
 	CU_add_test(s, "write_relabel", test_write_relabel);
 	CU_add_test(s, "two_endpoints", test_two_endpoints);

@@ -22,6 +22,7 @@
 #include <starling/relabel.h>
 
 #include "mock_host.h"
+#include "mock_wait.h"
 #include "scrape_component.h"
 
 /* ------------------------------------------------------------------------ */
@@ -674,12 +675,12 @@ static void *srv_main(void *arg)
 			if (strstr(req, "\r\n\r\n"))
 				break;
 		}
-		atomic_fetch_add(&s->hits, 1);
 		if (got > 0) {
 			pthread_mutex_lock(&s->lock);
 			memcpy(s->last_request, req, (size_t)got + 1);
 			pthread_mutex_unlock(&s->lock);
 		}
+		atomic_fetch_add(&s->hits, 1); /* after last_request: tests wait on it */
 		snprintf(hdr, sizeof(hdr),
 			 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
 			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
@@ -718,13 +719,6 @@ static void srv_stop(struct http_srv *s)
 	atomic_store(&s->stop, true);
 	pthread_join(s->thread, NULL);
 	close(s->fd);
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
 }
 
 /* Own the targets whose key is even. */
@@ -823,9 +817,6 @@ static void test_component_ownership(void)
 	mock_host_targets(m, &owned, &total);
 	CU_ASSERT_EQUAL(total, 8);
 	CU_ASSERT_EQUAL(owned, want);
-	/* a little over two intervals: every owned target scraped, no other */
-	sleep_ms(700);
-	type->stop(inst);
 	want = 0;
 	{
 		/* map idx -> owned through the forwarded samples' keys is not
@@ -847,6 +838,9 @@ static void test_component_ownership(void)
 		}
 		free_cfg(c);
 	}
+	/* every owned target scraped (waited for), no other */
+	MOCK_WAIT_UNTIL((scraped_mask(m, false) & want) == want, 10000);
+	type->stop(inst);
 	got = scraped_mask(m, false);
 	CU_ASSERT_EQUAL(got, want);
 	/* the request Prometheus/Alloy would send */
@@ -883,7 +877,7 @@ static void test_component_update(void)
 	CU_ASSERT_FATAL(
 	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
 	CU_ASSERT_FATAL(type->start(inst) == 0);
-	sleep_ms(500);
+	MOCK_WAIT_UNTIL(scraped_mask(m, false) == 7u, 10000);
 	CU_ASSERT_EQUAL(scraped_mask(m, false), 7u);
 	mock_host_clear_forwarded(m);
 
@@ -893,7 +887,7 @@ static void test_component_update(void)
 	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), 0);
 	mock_host_targets(m, &owned, &total);
 	CU_ASSERT_EQUAL(total, 2);
-	sleep_ms(500);
+	MOCK_WAIT_UNTIL(scraped_mask(m, true) == 4u && scraped_mask(m, false) == 7u, 10000);
 	CU_ASSERT_EQUAL(scraped_mask(m, true), 4u);  /* only idx=2 went stale */
 	CU_ASSERT_EQUAL(scraped_mask(m, false), 7u); /* 0 and 1 still scraped */
 	/* idx=2 comes back at once, then is removed and given back before its
@@ -902,14 +896,20 @@ static void test_component_update(void)
 	mock_host_clear_forwarded(m);
 	CU_ASSERT_FATAL(mock_host_set_config(m, cfg, err, sizeof(err)) == 0);
 	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), 0);
-	sleep_ms(300);
+	MOCK_WAIT_UNTIL(scraped_mask(m, false) & 4u, 10000); /* idx=2 is back */
 	cfg2 = targets_cfg(srv.port, 2, "");
 	CU_ASSERT_FATAL(mock_host_set_config(m, cfg2, err, sizeof(err)) == 0);
 	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), 0);
 	CU_ASSERT_FATAL(mock_host_set_config(m, cfg, err, sizeof(err)) == 0);
 	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), 0);
 	mock_host_clear_forwarded(m);
-	sleep_ms(500);
+	/* two rounds of every target: a marker would have been due by then */
+	MOCK_WAIT_UNTIL(scraped_mask(m, false) == 7u, 10000);
+	{
+		size_t n = mock_host_forwarded_batches(m);
+
+		MOCK_WAIT_UNTIL(mock_host_forwarded_batches(m) >= n + 3, 10000);
+	}
 	CU_ASSERT_EQUAL(scraped_mask(m, true), 0u);
 	CU_ASSERT_EQUAL(scraped_mask(m, false), 7u);
 	mock_host_targets(m, &owned, &total);
@@ -948,7 +948,7 @@ static void test_component_protocols(void)
 	CU_ASSERT_FATAL(
 	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
 	CU_ASSERT_FATAL(type->start(inst) == 0);
-	sleep_ms(450);
+	MOCK_WAIT_UNTIL(atomic_load(&srv.hits) >= 1, 10000);
 	type->stop(inst);
 	CU_ASSERT_PTR_NOT_NULL(strstr(srv.last_request, "GET /metrics?module=a+b HTTP/1.1\r\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(
@@ -982,10 +982,10 @@ static void test_component_clock_back(void)
 	CU_ASSERT_FATAL(
 	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
 	CU_ASSERT_FATAL(type->start(inst) == 0);
-	sleep_ms(300);
+	MOCK_WAIT_UNTIL(atomic_load(&srv.hits) >= 1, 10000);
 	mock_host_advance(m, -3600 * 1000);
 	hits = atomic_load(&srv.hits);
-	sleep_ms(500);
+	MOCK_WAIT_UNTIL(atomic_load(&srv.hits) >= hits + 3, 10000);
 	CU_ASSERT(atomic_load(&srv.hits) >= hits + 3);
 	CU_ASSERT_EQUAL(mock_host_log_count(m, STARLING_LOG_WARN, "wall clock went back"), 1);
 	type->stop(inst);
@@ -1031,29 +1031,15 @@ static void test_component_bad_config(void)
 /* ------------------------------------------------------------------------ */
 /* Discovered targets (ABI 1.1 target sets).                                 */
 
-static int64_t mono_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Poll (1 ms steps, 5 s deadline) until scraped_mask(m, stale_only)
- * covers `want`. */
+/* Wait (10 s deadline) until scraped_mask(m, stale_only) covers `want`. */
 static bool wait_mask(struct mock_host *m, bool stale_only, unsigned want)
 {
-	int64_t deadline = mono_now_ms() + 5000;
-
-	while ((scraped_mask(m, stale_only) & want) != want) {
-		if (mono_now_ms() > deadline) {
-			fprintf(stderr, "\nwanted mask %#x (stale %d), got %#x\n", want,
-				(int)stale_only, scraped_mask(m, stale_only));
-			return false;
-		}
-		sleep_ms(1);
-	}
-	return true;
+	MOCK_WAIT_UNTIL((scraped_mask(m, stale_only) & want) == want, 10000);
+	if ((scraped_mask(m, stale_only) & want) == want)
+		return true;
+	fprintf(stderr, "\nwanted mask %#x (stale %d), got %#x\n", want, (int)stale_only,
+		scraped_mask(m, stale_only));
+	return false;
 }
 
 /* Timestamp of the first forwarded up sample of target idx, or -1. */

@@ -437,7 +437,7 @@ static void test_push_shape_and_labels(void)
 	rx_reset(NULL, 0);
 	CU_ASSERT_EQUAL_FATAL(start(&t, NULL), 0);
 	CU_ASSERT_EQUAL(send_one(&t, "svc-a"), 0);
-	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_sent_profiles_total", NULL, 1, 3000));
+	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_sent_profiles_total", NULL, 1, 10000));
 	CU_ASSERT_EQUAL(rx_get(&accepted), 1);
 	CU_ASSERT_EQUAL(rx_get(&bad_shape), 0);
 	pthread_mutex_lock(&rx_lock);
@@ -464,7 +464,7 @@ static void test_retry_503_then_delivered(void)
 	rx_reset(st, 2);
 	CU_ASSERT_EQUAL_FATAL(start(&t, NULL), 0);
 	CU_ASSERT_EQUAL(send_one(&t, "svc-r"), 0);
-	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_sent_profiles_total", NULL, 1, 5000));
+	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_sent_profiles_total", NULL, 1, 10000));
 	CU_ASSERT_EQUAL(rx_get(&requests), 3);
 	CU_ASSERT_EQUAL(rx_get(&accepted), 1);
 	CU_ASSERT_DOUBLE_EQUAL(metric(&t, "pyroscope_write_retries_total", NULL), 2, 0.1);
@@ -481,14 +481,14 @@ static void test_400_dropped(void)
 	CU_ASSERT_EQUAL_FATAL(start(&t, NULL), 0);
 	CU_ASSERT_EQUAL(send_one(&t, "svc-x"), 0);
 	CU_ASSERT_TRUE(
-	    wait_metric(&t, "pyroscope_write_dropped_profiles_total", "reason=rejected", 1, 3000));
+	    wait_metric(&t, "pyroscope_write_dropped_profiles_total", "reason=rejected", 1, 10000));
 	usleep(300000); /* longer than the back-off: a retry would show */
 	CU_ASSERT_EQUAL(rx_get(&requests), 1);
 	CU_ASSERT_DOUBLE_EQUAL(metric(&t, "pyroscope_write_retries_total", NULL), 0, 0.1);
 	CU_ASSERT_DOUBLE_EQUAL(metric(&t, "pyroscope_write_sent_profiles_total", NULL), 0, 0.1);
 	/* the next profile goes through */
 	CU_ASSERT_EQUAL(send_one(&t, "svc-y"), 0);
-	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_sent_profiles_total", NULL, 1, 3000));
+	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_sent_profiles_total", NULL, 1, 10000));
 	CU_ASSERT_TRUE(mock_host_log_count(t.m, STARLING_LOG_WARN, "rejected") >= 1);
 	finish(&t);
 }
@@ -536,7 +536,7 @@ static void test_queue_full_and_shutdown(void)
 			      0);
 	CU_ASSERT_EQUAL_FATAL(pyroscope_write_type.start(t.in), 0);
 	CU_ASSERT_EQUAL(send_one(&t, "a"), 0);
-	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_retries_total", NULL, 1, 3000));
+	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_retries_total", NULL, 1, 10000));
 	rc1 = send_one(&t, "b");
 	rc2 = send_one(&t, "c");
 	rc3 = send_one(&t, "d");

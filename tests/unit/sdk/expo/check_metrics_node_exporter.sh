@@ -12,7 +12,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-command -v prometheus-node-exporter >/dev/null || { echo "prometheus-node-exporter not installed"; exit 1; }
+command -v prometheus-node-exporter >/dev/null || { echo "SKIP: prometheus-node-exporter not installed"; exit 77; }
 prometheus-node-exporter --web.listen-address=127.0.0.1:$port --no-collector.systemd \
 	>"$tmp/log" 2>&1 &
 pid=$!

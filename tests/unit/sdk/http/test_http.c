@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include <starling/http.h>
+#include "http_internal.h"
 #include "http_test_util.h"
 #include "mock_host.h"
 
@@ -310,6 +311,48 @@ static void test_plain_and_gzip(void)
 	get("/gzip", 0, false, 5000, NULL, &r);
 	CU_ASSERT_EQUAL(r.wire, plain_len);
 	free(r.body);
+}
+
+/* One large gzip body (the 64 MiB bomb, within a 128 MiB limit here) must
+ * not pin its inflate buffer for the client's lifetime: it used to stay at
+ * the largest body ever seen (211 MB for one 200 MB body). */
+static void test_inflate_buffer_released(void)
+{
+	struct starling_http_request req = {0};
+	struct starling_http_client *c;
+	struct result res;
+	char url[128];
+	int loops = 0;
+
+	CU_ASSERT_EQUAL_FATAL(starling_http_client_new(NULL, &c), 0);
+	snprintf(url, sizeof(url), "%s/bomb", base);
+	req.url = url;
+	req.body_limit = 128u << 20;
+	req.accept_gzip = true;
+	req.timeout_ms = 10000;
+	req.done = on_done;
+	req.arg = &res;
+	memset(&res, 0, sizeof(res));
+	CU_ASSERT_EQUAL_FATAL(starling_http_submit(c, &req), 0);
+	while (!res.done && loops++ < 1000)
+		starling_http_run(c, 50);
+	CU_ASSERT_EQUAL(res.error, 0);
+	CU_ASSERT_EQUAL(res.len, 64u << 20);
+	free(res.body);
+	CU_ASSERT_TRUE(http_client_retained_bytes(c) <= 8u << 20);
+	/* and a small gzip body afterwards still works */
+	snprintf(url, sizeof(url), "%s/gzip", base);
+	req.body_limit = 1 << 20;
+	memset(&res, 0, sizeof(res));
+	loops = 0;
+	CU_ASSERT_EQUAL_FATAL(starling_http_submit(c, &req), 0);
+	while (!res.done && loops++ < 1000)
+		starling_http_run(c, 50);
+	CU_ASSERT_EQUAL(res.error, 0);
+	CU_ASSERT_EQUAL(res.len, plain_len);
+	free(res.body);
+	CU_ASSERT_TRUE(http_client_retained_bytes(c) <= 8u << 20);
+	starling_http_client_free(c);
 }
 
 static void test_limits(void)
@@ -664,6 +707,7 @@ int main(void)
 	s = CU_add_suite("http", suite_init, suite_clean);
 	CU_add_test(s, "plain_and_gzip", test_plain_and_gzip);
 	CU_add_test(s, "limits_and_gzip_bomb", test_limits);
+	CU_add_test(s, "inflate_buffer_released", test_inflate_buffer_released);
 	CU_add_test(s, "timeout_redirects_429", test_timeout_and_redirects);
 	CU_add_test(s, "auth_headers", test_auth_headers);
 	CU_add_test(s, "concurrency_and_post", test_concurrency_and_post);

@@ -187,6 +187,37 @@ static void test_ownership_filter(void)
 	CU_ASSERT_EQUAL(owns_calls, 2);
 }
 
+/* A 1.1 host: ownership is asked for the slot's own time, with replicas. */
+static int64_t asked_at;
+static unsigned asked_replicas;
+
+static bool fake_owns_at(starling_component *self, uint64_t key, unsigned replicas, int64_t at)
+{
+	(void)self;
+	asked_at = at;
+	asked_replicas = replicas;
+	return at >= 5000 && (key & 1); /* node-a takes the odd keys from 5000 on */
+}
+
+static void test_ownership_at_slot_time(void)
+{
+	struct starling_host_api api = fake_api;
+
+	api.struct_size = sizeof(api);
+	api.cluster_owns_at = fake_owns_at;
+	CU_ASSERT_TRUE(starling_scrape_owns_at(&api, NULL, false, 2, 3, 4999));
+	CU_ASSERT_EQUAL(asked_at, 0); /* not clustered: not asked */
+	CU_ASSERT_FALSE(starling_scrape_owns_at(&api, NULL, true, 0, 3, 4999));
+	CU_ASSERT_EQUAL(asked_at, 4999);
+	CU_ASSERT_EQUAL(asked_replicas, 1); /* 0 counts as 1 */
+	CU_ASSERT_TRUE(starling_scrape_owns_at(&api, NULL, true, 2, 3, 5000));
+	CU_ASSERT_EQUAL(asked_replicas, 2);
+	/* a 1.0 host (no cluster_owns_at): the answer for now */
+	owns_calls = 0;
+	CU_ASSERT_TRUE(starling_scrape_owns_at(&fake_api, NULL, true, 1, 3, 1));
+	CU_ASSERT_EQUAL(owns_calls, 1);
+}
+
 struct seen {
 	int n;
 	char owner[STARLING_NODE_NAME_MAX];
@@ -292,6 +323,7 @@ int main(void)
 	CU_add_test(s, "clock_back", test_clock_back);
 	CU_add_test(s, "due_order", test_due_order);
 	CU_add_test(s, "ownership_filter", test_ownership_filter);
+	CU_add_test(s, "ownership_at_slot_time", test_ownership_at_slot_time);
 	CU_add_test(s, "emit_target", test_emit_target);
 	CU_add_test(s, "wait_clamped", test_wait_clamped);
 	CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -1,0 +1,62 @@
+# serf sees every graceful Starling leave as a leave, never a failure, during
+# a rolling restart (issue 13): 3 serf agents + 4 Starling daemons, each
+# daemon joined through one serf agent; each daemon in turn gets SIGTERM, and
+# is started again once it is gone. serf marks a member "left" only after its
+# leave intent (a serf user message) reached it: the leaving node gossips it,
+# and Starling nodes relay intents they have not seen, as serf agents do.
+# Ports 23161-23177.
+. "$(dirname "$0")/lib.sh"
+command -v serf >/dev/null || { echo "serf not installed: skipped"; exit 77; }
+BASE=23160
+for i in 1 2 3; do
+	S[$i]=$((BASE + i)); R[$i]=$((BASE + 10 + i))
+done
+serf agent -node=s1 -bind=127.0.0.1:${S[1]} -rpc-addr=127.0.0.1:${R[1]} >"$TMP/s1.log" 2>&1 &
+PIDS+=($!)
+wait_until 10 serf members -rpc-addr=127.0.0.1:${R[1]} >/dev/null 2>&1 || fail "serf s1 did not start"
+for i in 2 3; do
+	serf agent -node=s$i -bind=127.0.0.1:${S[$i]} -rpc-addr=127.0.0.1:${R[$i]} \
+		-retry-join=127.0.0.1:${S[1]} -retry-interval=1s >"$TMP/s$i.log" 2>&1 &
+	PIDS+=($!)
+done
+start_daemon() { # start_daemon I: n<I> on BASE+3+I, joined through serf s<1+I%3>
+	start_node n$1 127.0.0.1:$((BASE + 3 + $1)) 127.0.0.1:$((BASE + 13 + $1)) \
+		--cluster.join=127.0.0.1:${S[$((1 + $1 % 3))]}
+}
+for i in 1 2 3 4; do start_daemon $i; done
+serf_sees() { # serf_sees RPC NODE STATUS
+	serf members -rpc-addr=127.0.0.1:$1 2>/dev/null | awk -v n="$2" -v s="$3" \
+		'$1 == n && $3 == s { ok = 1 } END { exit !ok }'
+}
+all_alive() { # every serf agent sees n1..n4 alive
+	local i n
+	for i in 1 2 3; do
+		for n in n1 n2 n3 n4; do serf_sees ${R[$i]} $n alive || return 1; done
+	done
+}
+wait_until 30 all_alive || { serf members -rpc-addr=127.0.0.1:${R[1]}; fail "did not converge"; }
+log "3 serf + 4 starling converged"
+for i in 1 2 3 4; do
+	pid_var=PID_n$i
+	kill -TERM "${!pid_var}"
+	wait_exit "${!pid_var}" 20 || fail "n$i still running 20 s after SIGTERM"
+	start_daemon $i
+	wait_until 30 all_alive || { serf members -rpc-addr=127.0.0.1:${R[1]}; fail "n$i did not come back"; }
+	log "n$i restarted"
+done
+sleep 2
+bad=0
+for i in 1 2 3; do
+	left=$(grep -c 'EventMemberLeave: n[1-4] ' "$TMP/s$i.log")
+	failed=$(grep -c 'EventMemberFailed: n[1-4] ' "$TMP/s$i.log")
+	log "serf s$i: $left graceful Starling leaves seen as left, $failed as failed"
+	[ "$left" -eq 4 ] && [ "$failed" -eq 0 ] || bad=1
+done
+[ $bad = 0 ] || { grep -h 'EventMember\(Leave\|Failed\)' "$TMP"/s*.log >&2; fail "serf saw a graceful leave as a failure"; }
+relayed=0
+for i in 1 2 3 4; do
+	r=$(metrics n$i | awk '$1 == "cluster_serf_leave_intents_relayed_total" { print $2 }')
+	relayed=$((relayed + ${r:-0}))
+done
+log "leave intents relayed by the restarted daemons: $relayed"
+echo PASS
