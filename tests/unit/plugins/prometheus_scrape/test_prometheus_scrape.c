@@ -24,7 +24,7 @@
 
 #include "mock_host.h"
 #include "mock_wait.h"
-#include "scrape.h"
+#include "scrape_component.h"
 
 /* ------------------------------------------------------------------------ */
 /* Helpers.                                                                  */
@@ -1056,6 +1056,19 @@ static int64_t first_up_ts(struct mock_host *m, const char *idx)
 	return -1;
 }
 
+/* Value of the first forwarded sample `name` of target idx, or -1. */
+static double first_value(struct mock_host *m, const char *name, const char *idx)
+{
+	for (size_t i = 0; i < mock_host_forwarded_batches(m); i++) {
+		const struct starling_series *s =
+		    find(mock_host_forwarded_batch(m, i), name, "idx", idx);
+
+		if (s)
+			return s->values[0];
+	}
+	return -1;
+}
+
 static void add_target(struct mock_targets *mt, int port, const char *idx)
 {
 	char addr[64], l_idx[32];
@@ -1143,6 +1156,9 @@ static void test_component_discovered(void)
 	CU_ASSERT_TRUE(wait_mask(m, true, 1u << 1));
 	CU_ASSERT_TRUE(wait_mask(m, false, 1u << 3 | 1u << 2 | 1u));
 	CU_ASSERT_EQUAL(scraped_mask(m, true), 1u << 1);
+	/* 2 kept its series cache (no series added), 3 is new (metric_a) */
+	CU_ASSERT_EQUAL(first_value(m, "scrape_series_added", "2"), 0);
+	CU_ASSERT_EQUAL(first_value(m, "scrape_series_added", "3"), 1);
 
 	/* the source removed by a reload: one empty set; its targets go stale,
 	 * the inline one stays */

@@ -20,7 +20,7 @@
 
 #include "metrics.pb-c.h"
 #include "mock_host.h"
-#include "scrape.h"
+#include "scrape_component.h"
 #include <starling/histogram.h>
 
 /* What the receiver saw in the last batch. */
