@@ -224,7 +224,7 @@ for so in $NEEDED; do
 	check "starling.rpm requires $so" sh -c "echo '$RPM_REQ' | grep -qF '$so()(64bit)'"
 done
 check "starling-devel.rpm requires the libraries of libstarling_sdk.a (pkgconfig())" \
-	sh -c "rpm -qp --requires '$RPMDEV' 2>/dev/null | grep -c '^pkgconfig(' | grep -qx 7"
+	sh -c "rpm -qp --requires '$RPMDEV' 2>/dev/null | grep -c '^pkgconfig(' | grep -qx 10"
 
 # ---- 3. linters ------------------------------------------------------------------
 echo "# lintian"
