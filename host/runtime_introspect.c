@@ -123,7 +123,8 @@ int runtime_targets_json(struct runtime *rt, const char *id, char **out)
 		if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == INST_RUNNING) {
 			int64_t t0 = mono_ns();
 
-			ret = c->type->list_targets(c->inst, emit_target, &e);
+			CB_RUN(c, "list_targets",
+			       ret = c->type->list_targets(c->inst, emit_target, &e));
 			stat_add(c, CB_LIST_TARGETS, t0, ret);
 		}
 		pthread_mutex_unlock(&c->cb_lock);

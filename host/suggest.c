@@ -65,8 +65,8 @@ const char *suggest_closest(const char *word, const char *const *cands, size_t n
 		if (!cands[i])
 			continue;
 		dd = distance(word, cands[i]);
-		if (dd == 0)
-			return NULL;
+		if (dd == 0) /* the same, or only '-' for '_' */
+			return strcmp(word, cands[i]) ? cands[i] : NULL;
 		if (dd <= limit && dd < best_d) {
 			best_d = dd;
 			best = cands[i];

@@ -11,7 +11,8 @@
  * insertions, deletions, substitutions, adjacent swaps, with '-' and '_'
  * taken as equal), if it is close enough to be a likely typo: at most 1 edit
  * for words up to 4 characters, 2 up to 8, 3 beyond. NULL otherwise or for an
- * exact match. cands is an array of n strings (NULL entries skipped). */
+ * exact match ("scrape-timeout" still suggests "scrape_timeout"). cands is
+ * an array of n strings (NULL entries skipped). */
 const char *suggest_closest(const char *word, const char *const *cands, size_t n);
 
 #endif

@@ -74,7 +74,6 @@ static const char *label_of(const cJSON *row, const char *k)
 static void fetch_done(void *arg, const struct starling_http_response *r)
 {
 	struct fetch *f = arg;
-	cJSON *j, *t;
 
 	f->done = true;
 	if (r->error == -ECANCELED) { /* cut at the deadline */
@@ -98,15 +97,11 @@ static void fetch_done(void *arg, const struct starling_http_response *r)
 		snprintf(f->why, sizeof(f->why), "HTTP status %ld", r->status);
 		return;
 	}
-	j = cJSON_ParseWithLength((const char *)r->body, r->body_len);
-	t = cJSON_GetObjectItemCaseSensitive(j, "targets");
-	if (!cJSON_IsArray(t)) {
-		cJSON_Delete(j);
+	if (targets_view_parse_answer((const char *)r->body, r->body_len, &f->answer)) {
 		f->result = FETCH_MALFORMED;
 		snprintf(f->why, sizeof(f->why), "malformed answer");
 		return;
 	}
-	f->answer = j;
 	f->result = FETCH_OK;
 }
 
@@ -164,12 +159,27 @@ static void fetch_all(struct cluster *cl, struct fetch *fs, size_t n)
 	(void)pending;
 }
 
+int targets_view_parse_answer(const char *body, size_t len, cJSON **out)
+{
+	cJSON *j = cJSON_ParseWithLength(body, len);
+
+	*out = NULL;
+	if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "targets"))) {
+		cJSON_Delete(j);
+		return -EBADMSG;
+	}
+	*out = j;
+	return 0;
+}
+
 /* The owner's row for (component, key) in its answer, or NULL. */
-static const cJSON *owner_row(const struct fetch *f, const char *comp, const char *key)
+static const cJSON *owner_row(const cJSON *answer, const char *comp, const char *key)
 {
 	const cJSON *t;
 
-	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(f->answer, "targets"))
+	if (!comp || !key)
+		return NULL;
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(answer, "targets"))
 	{
 		const char *c = str_of(t, "component"), *k = str_of(t, "key");
 
@@ -183,8 +193,32 @@ static void copy_field(cJSON *dst, const cJSON *src, const char *k)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(src, k);
 
-	if (v && (cJSON_IsNumber(v) || cJSON_IsString(v)))
-		cJSON_ReplaceItemInObjectCaseSensitive(dst, k, cJSON_Duplicate(v, false));
+	cJSON *d;
+
+	if (!v || (!cJSON_IsNumber(v) && !cJSON_IsString(v)))
+		return;
+	d = cJSON_Duplicate(v, false);
+	if (!d)
+		return;
+	if (!cJSON_GetObjectItemCaseSensitive(dst, k))
+		cJSON_AddItemToObject(dst, k, d);
+	else if (!cJSON_ReplaceItemInObjectCaseSensitive(dst, k, d))
+		cJSON_Delete(d);
+}
+
+bool targets_view_fill_row(cJSON *row, const cJSON *answer)
+{
+	const cJSON *o = owner_row(answer, str_of(row, "component"), str_of(row, "key"));
+
+	if (!o)
+		return false;
+	cJSON_DeleteItemFromObjectCaseSensitive(row, "view");
+	cJSON_AddStringToObject(row, "view", "owner");
+	copy_field(row, o, "last_scrape_ms");
+	copy_field(row, o, "last_duration_seconds");
+	copy_field(row, o, "health");
+	copy_field(row, o, "last_error");
+	return true;
 }
 
 static bool contains_ci(const char *hay, const char *needle)
@@ -345,7 +379,7 @@ static struct fetch *merge_owners(struct cluster *cl, const char *self, cJSON *r
 		for (i = 0; i < n && strcmp(fs[i].name, owner); i++)
 			;
 		if (i < n && fs[i].result == FETCH_OK)
-			o = owner_row(&fs[i], str_of(r, "component"), str_of(r, "key"));
+			o = owner_row(fs[i].answer, str_of(r, "component"), str_of(r, "key"));
 		if (!o) {
 			cJSON_AddStringToObject(r, "view", "no answer");
 			cJSON_AddStringToObject(r, "view_error",
@@ -354,11 +388,7 @@ static struct fetch *merge_owners(struct cluster *cl, const char *self, cJSON *r
 						    : "the owner does not list this target");
 			continue;
 		}
-		cJSON_AddStringToObject(r, "view", "owner");
-		copy_field(r, o, "last_scrape_ms");
-		copy_field(r, o, "last_duration_seconds");
-		copy_field(r, o, "health");
-		copy_field(r, o, "last_error");
+		targets_view_fill_row(r, fs[i].answer);
 	}
 	*n_out = n;
 	return fs;

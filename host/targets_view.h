@@ -40,6 +40,16 @@ struct targets_filter {
 cJSON *targets_view_build(struct runtime *rt, struct cluster *cl, bool local_only,
 			  const struct targets_filter *f);
 
+/* An owner's answer (untrusted bytes) as {"targets":[...]} in *out (the
+ * caller deletes it): 0, or -EBADMSG when it is not that shape. */
+int targets_view_parse_answer(const char *body, size_t len, cJSON **out);
+
+/* Copy the owner's view of row (matched by "component" and "key") from
+ * answer into row: last scrape, duration, health, last error; "view" becomes
+ * "owner". Fields of the wrong type are ignored. False when the owner does
+ * not list the target. */
+bool targets_view_fill_row(cJSON *row, const cJSON *answer);
+
 /* starling_targets_view_* counters in Prometheus text format. */
 void targets_view_write_metrics(FILE *out);
 

@@ -115,6 +115,11 @@ struct op_job {
 	/* spec.attachMetadata.node: node labels on the targets (needs the
 	 * nodes watch, which the component adds when a job wants it). */
 	bool attach_node;
+	/* spec.targetLimit (0: none) and, set at each target generation, the
+	 * job's target count when it exceeds the limit (0: within it). Read
+	 * by the scrape thread. */
+	uint64_t target_limit;
+	atomic_size_t over_limit;
 };
 
 void op_job_get(struct op_job *j);
@@ -180,6 +185,12 @@ int op_endpoint_auth(const struct op_secrets *sc, const char *ns, const cJSON *e
  * data, or their absence): part of the job fingerprint, so that a changed
  * Secret re-builds the jobs. */
 uint64_t op_monitor_refs_fp(const struct op_secrets *sc, const cJSON *monitor, enum op_kind kind);
+
+/* Call fn for every Secret (secret true) / ConfigMap the monitor's
+ * endpoints reference, with the monitor's namespace. */
+void op_monitor_refs(const cJSON *monitor, enum op_kind kind,
+		     void (*fn)(void *arg, bool secret, const char *ns, const char *name),
+		     void *arg);
 
 /* --- operator_component.c ---------------------------------------------- */
 

@@ -177,6 +177,10 @@ int op_endpoint_auth(const struct op_secrets *sc, const char *ns, const cJSON *e
 	const cJSON *ba = jobj(ep, "basicAuth"), *bts = jobj(ep, "bearerTokenSecret"),
 		    *az = jobj(ep, "authorization"), *tls = jobj(ep, "tlsConfig");
 	struct starling_http_auth_settings s = {0};
+	struct starling_http_oauth2_settings o2 = {0};
+	const char *o2_scopes[32];
+	struct starling_label o2_params[32];
+	char *o2_id = NULL, *o2_secret = NULL;
 	char *user = NULL, *pass = NULL, *token = NULL, *ca = NULL, *cert = NULL, *key = NULL;
 	char msg[256];
 	int b, rc = 0, kinds;
@@ -193,12 +197,8 @@ int op_endpoint_auth(const struct op_secrets *sc, const char *ns, const cJSON *e
 			 "may be set");
 		return -EINVAL;
 	}
-	if (jobj(ep, "oauth2")) {
-		snprintf(err, errlen, "oauth2 is not supported");
-		return -EINVAL;
-	}
 	if (!kinds && !tls && !jstr(ep, "proxyUrl") && jbool(ep, "followRedirects") < 0 &&
-	    jbool(ep, "enableHttp2") < 0)
+	    jbool(ep, "enableHttp2") < 0 && jbool(ep, "proxyFromEnvironment") < 0)
 		return 0;
 	if (ba) {
 		rc = key_value(sc, true, ns, jobj(ba, "username"), "basicAuth.username", &user, err,
@@ -208,6 +208,45 @@ int op_endpoint_auth(const struct op_secrets *sc, const char *ns, const cJSON *e
 				       &pass, err, errlen);
 	} else if (bts) {
 		rc = key_value(sc, true, ns, bts, "bearerTokenSecret", &token, err, errlen);
+	} else if (jobj(ep, "oauth2")) {
+		/* OAuth2 (types.go): clientId is a SecretOrConfigMap,
+		 * clientSecret a SecretKeySelector; the token URL, scopes and
+		 * endpointParams are plain. */
+		const cJSON *o = jobj(ep, "oauth2"), *e;
+		size_t n = 0;
+
+		o2.token_url = jstr(o, "tokenUrl");
+		if (!o2.token_url || !*o2.token_url) {
+			snprintf(err, errlen, "oauth2: tokenUrl is required");
+			rc = -EINVAL;
+		}
+		if (!rc)
+			rc = secret_or_configmap(sc, ns, jobj(o, "clientId"), "oauth2.clientId",
+						 &o2_id, err, errlen);
+		if (!rc && jobj(o, "clientSecret"))
+			rc = key_value(sc, true, ns, jobj(o, "clientSecret"), "oauth2.clientSecret",
+				       &o2_secret, err, errlen);
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(o, "scopes"))
+		{
+			if (cJSON_IsString(e) && n < sizeof(o2_scopes) / sizeof(o2_scopes[0]))
+				o2_scopes[n++] = e->valuestring;
+		}
+		o2.scopes = o2_scopes;
+		o2.n_scopes = n;
+		n = 0;
+		cJSON_ArrayForEach(e, jobj(o, "endpointParams"))
+		{
+			if (cJSON_IsString(e) && n < sizeof(o2_params) / sizeof(o2_params[0])) {
+				o2_params[n].name = e->string;
+				o2_params[n++].value = e->valuestring;
+			}
+		}
+		o2.endpoint_params = o2_params;
+		o2.n_endpoint_params = n;
+		o2.client_id = o2_id;
+		o2.client_secret = o2_secret;
+		o2.conn = &s;
+		s.oauth2 = &o2;
 	} else if (az) {
 		const char *type = jstr(az, "type");
 
@@ -255,6 +294,7 @@ int op_endpoint_auth(const struct op_secrets *sc, const char *ns, const cJSON *e
 		s.key_file = files[2];
 		s.server_name = jstr(tls, "serverName");
 		s.insecure_skip_verify = jbool(tls, "insecureSkipVerify") == 1;
+		s.min_version = jstr(tls, "minVersion");
 	}
 	if (!rc) {
 		s.username = user;
@@ -267,6 +307,8 @@ int op_endpoint_auth(const struct op_secrets *sc, const char *ns, const cJSON *e
 		s.cert_pem = cert;
 		s.key_pem = key;
 		s.proxy_url = jstr(ep, "proxyUrl");
+		s.no_proxy = jstr(ep, "noProxy");
+		s.proxy_from_environment = jbool(ep, "proxyFromEnvironment") == 1;
 		b = jbool(ep, "followRedirects");
 		s.follow_redirects = b != 0;
 		b = jbool(ep, "enableHttp2");
@@ -275,6 +317,8 @@ int op_endpoint_auth(const struct op_secrets *sc, const char *ns, const cJSON *e
 		if (rc == -EINVAL)
 			snprintf(err, errlen, "%s", msg);
 	}
+	free(o2_id);
+	free_secret(o2_secret);
 	free(user);
 	free_secret(pass);
 	free_secret(token);
@@ -295,8 +339,15 @@ static void refs_of(const cJSON *ep, void (*fn)(void *, bool, const char *), voi
 			     jobj(tls, "keySecret"),
 			     jobj(jobj(tls, "ca"), "secret"),
 			     jobj(jobj(tls, "cert"), "secret")};
+	const cJSON *o2 = jobj(ep, "oauth2");
 	const cJSON *cm[] = {jobj(jobj(tls, "ca"), "configMap"),
-			     jobj(jobj(tls, "cert"), "configMap")};
+			     jobj(jobj(tls, "cert"), "configMap"),
+			     jobj(jobj(o2, "clientId"), "configMap")};
+	const cJSON *sk2[] = {jobj(jobj(o2, "clientId"), "secret"), jobj(o2, "clientSecret")};
+
+	for (size_t i = 0; i < sizeof(sk2) / sizeof(sk2[0]); i++)
+		if (jstr(sk2[i], "name"))
+			fn(arg, true, jstr(sk2[i], "name"));
 
 	for (size_t i = 0; i < sizeof(sk) / sizeof(sk[0]); i++)
 		if (jstr(sk[i], "name"))
@@ -341,4 +392,32 @@ uint64_t op_monitor_refs_fp(const struct op_secrets *sc, const cJSON *monitor, e
 									  : "endpoints"))
 	    refs_of(ep, fp_ref, &f);
 	return f.h;
+}
+
+struct refs_ctx {
+	const char *ns;
+	void (*fn)(void *arg, bool secret, const char *ns, const char *name);
+	void *arg;
+};
+
+static void ref_cb(void *arg, bool secret, const char *name)
+{
+	struct refs_ctx *r = arg;
+
+	r->fn(r->arg, secret, r->ns, name);
+}
+
+void op_monitor_refs(const cJSON *monitor, enum op_kind kind,
+		     void (*fn)(void *arg, bool secret, const char *ns, const char *name),
+		     void *arg)
+{
+	const cJSON *ep;
+	struct refs_ctx r = {jstr(jobj(monitor, "metadata"), "namespace"), fn, arg};
+
+	if (!r.ns)
+		return;
+	cJSON_ArrayForEach(ep, cJSON_GetObjectItemCaseSensitive(
+				   jobj(monitor, "spec"),
+				   kind == OP_POD_MONITORS ? "podMetricsEndpoints" : "endpoints"))
+	    refs_of(ep, ref_cb, &r);
 }

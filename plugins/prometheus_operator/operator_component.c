@@ -37,6 +37,13 @@ struct op_target {
 	uint64_t match; /* job fingerprint and label identity, for diffs */
 };
 
+struct op_ref {
+	char *key; /* "s/<ns>/<name>" or "c/<ns>/<name>" */
+	int watch;
+	bool used;    /* referenced by a selected monitor in this rebuild */
+	bool stopped; /* its watch is stopped */
+};
+
 struct op_skip {
 	uint64_t fp;
 	char msg[320];
@@ -57,11 +64,13 @@ struct op_inst {
 	struct op_cluster cluster;
 	struct starling_k8s_client *k8s;
 	struct starling_k8s_stats seen; /* counted into the metrics so far */
+	size_t n_core_watches;		/* those of watches_init() */
+	char health_msg[512];		/* last set_health() message */
 	bool nodes_watched;
 	/* Secrets / ConfigMaps referenced by monitor endpoints: each watched
 	 * by name ("s/<ns>/<name>" or "c/<ns>/<name>"). */
 	struct op_secrets secrets;
-	char **refs;
+	struct op_ref *refs;
 	size_t n_refs;
 	bool refs_added; /* a watch was added during this rebuild */
 	/* Endpoints left out for bad HTTP settings, by monitor fingerprint. */
@@ -395,46 +404,61 @@ static void update_health(struct op_inst *in)
 		snprintf(why, sizeof(why), "%zu endpoint(s) skipped; %s", in->n_skips,
 			 in->skips[0].msg);
 		ok = false;
-		if (in->healthy_set && !in->healthy)
-			in->healthy_set = false; /* the message may have changed */
 	}
-	if (in->healthy_set && ok == in->healthy)
+	if (ok)
+		why[0] = 0;
+	if (in->healthy_set && ok == in->healthy && strcmp(why, in->health_msg) == 0)
 		return;
 	in->healthy_set = true;
 	in->healthy = ok;
+	snprintf(in->health_msg, sizeof(in->health_msg), "%s", why);
 	in->api->set_health(in->self, ok, ok ? NULL : why);
 }
 
-/* op_secrets.want: watch a referenced Secret / ConfigMap by name. */
+/* op_secrets.want (and the walk over selected monitors in rebuild()): watch
+ * a referenced Secret / ConfigMap by name, resuming a stopped watch. */
 static void want_ref(void *arg, bool secret, const char *ns, const char *name)
 {
 	struct op_inst *in = arg;
-	char key[600], path[600], field[300], **v;
+	char key[600], path[600], field[300];
+	struct op_ref *v;
 	int rc;
 
 	snprintf(key, sizeof(key), "%c/%s/%s", secret ? 's' : 'c', ns, name);
-	for (size_t i = 0; i < in->n_refs; i++)
-		if (strcmp(in->refs[i], key) == 0)
-			return;
+	for (size_t i = 0; i < in->n_refs; i++) {
+		if (strcmp(in->refs[i].key, key) != 0)
+			continue;
+		in->refs[i].used = true;
+		if (in->refs[i].stopped) {
+			starling_k8s_watch_enable(in->k8s, in->refs[i].watch, true);
+			in->refs[i].stopped = false;
+			in->refs_added = true; /* listed again before targets */
+		}
+		return;
+	}
 	v = realloc(in->refs, (in->n_refs + 1) * sizeof(*v));
 	if (!v)
 		return;
 	in->refs = v;
-	v[in->n_refs] = strdup(key);
-	if (!v[in->n_refs])
-		return;
-	in->n_refs++;
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/%s", ns,
 		 secret ? "secrets" : "configmaps");
 	snprintf(field, sizeof(field), "metadata.name=%s", name);
 	rc = starling_k8s_watch_add(in->k8s, secret ? "secrets" : "configmaps", path, NULL, field,
 				    secret ? &in->cluster.secrets : &in->cluster.configmaps,
 				    STARLING_K8S_OTHER);
-	if (rc < 0)
+	if (rc < 0) {
 		in->api->log(in->self, STARLING_LOG_ERROR, "cannot watch %s %s/%s: %s",
 			     secret ? "secret" : "configmap", ns, name, strerror(-rc));
-	else
-		in->refs_added = true;
+		return;
+	}
+	v[in->n_refs].key = strdup(key);
+	if (!v[in->n_refs].key)
+		return;
+	v[in->n_refs].watch = rc;
+	v[in->n_refs].used = true;
+	v[in->n_refs].stopped = false;
+	in->n_refs++;
+	in->refs_added = true;
 }
 
 /* op_secrets.skipped: remembered with the monitor's fingerprint, logged
@@ -649,6 +673,8 @@ static void rebuild(struct op_inst *in)
 	size_t n_jobs = 0, n_mon = 0;
 	int rc = 0;
 
+	for (size_t i = 0; i < in->n_refs; i++)
+		in->refs[i].used = false;
 	for (size_t m = 0; m < in->cluster.monitors.n && !rc; m++) {
 		const cJSON *mon = in->cluster.monitors.v[m].obj;
 		const cJSON *md = cJSON_GetObjectItemCaseSensitive(mon, "metadata");
@@ -661,6 +687,7 @@ static void rebuild(struct op_inst *in)
 					 cJSON_GetObjectItemCaseSensitive(md, "labels")))
 			continue;
 		n_mon++;
+		op_monitor_refs(mon, in->kind, want_ref, in);
 		fp = op_monitor_job_fp(&in->defaults, mon);
 		for (size_t j = 0; j < in->n_jobs; j++)
 			reused += in->jobs[j]->monitor_fp == fp;
@@ -718,6 +745,13 @@ static void rebuild(struct op_inst *in)
 			free(mj);
 		}
 	}
+	/* Secrets / ConfigMaps no selected monitor references any more:
+	 * their watches stop (and their objects go). */
+	for (size_t i = 0; i < in->n_refs; i++)
+		if (!in->refs[i].used && !in->refs[i].stopped) {
+			starling_k8s_watch_enable(in->k8s, in->refs[i].watch, false);
+			in->refs[i].stopped = true;
+		}
 	/* This rebuild's skipped endpoints replace the last one's. */
 	free(in->skips);
 	in->skips = in->next_skips;
@@ -767,6 +801,27 @@ static void rebuild(struct op_inst *in)
 				in->next[k++] = in->next[i];
 		}
 		in->n_next = k;
+		/* targetLimit: a job with more targets fails every scrape with
+		 * Prometheus' "target_limit exceeded" (scrape.go
+		 * refreshTargetLimitErr), its targets kept. */
+		for (size_t j = 0; j < n_jobs; j++)
+			atomic_store(&jobs[j]->over_limit, 0);
+		for (size_t i = 0; i < in->n_next; i++)
+			atomic_fetch_add(&in->next[i]->job->over_limit, 1);
+		for (size_t j = 0; j < n_jobs; j++) {
+			struct op_job *jb = jobs[j];
+			size_t n = atomic_load(&jb->over_limit);
+
+			if (!jb->target_limit || n <= jb->target_limit) {
+				atomic_store(&jb->over_limit, 0);
+			} else if (n) {
+				in->api->log(in->self, STARLING_LOG_WARN,
+					     "%s: target_limit exceeded (number of targets: %zu, "
+					     "limit: %llu)",
+					     jb->cfg.job_name, n,
+					     (unsigned long long)jb->target_limit);
+			}
+		}
 		rc = install_targets(in);
 	}
 	if (rc) {
@@ -789,6 +844,25 @@ static void rebuild(struct op_inst *in)
 	in->dirty = false;
 }
 
+/* Targets are generated once the core collections (monitors, pods,
+ * endpoints, services) are listed and every watch added later (nodes,
+ * referenced Secrets / ConfigMaps) has had an answer: a Secret the
+ * component may not read (403) skips the endpoints that need it instead
+ * of holding up every monitor. */
+static bool targets_ready(struct op_inst *in)
+{
+	size_t n = starling_k8s_watch_count(in->k8s);
+
+	for (size_t i = 0; i < n; i++) {
+		bool listed, failing;
+
+		starling_k8s_watch_status(in->k8s, (int)i, &listed, &failing);
+		if (!listed && (i < in->n_core_watches || !failing))
+			return false;
+	}
+	return true;
+}
+
 static void *discovery_thread(void *arg)
 {
 	struct op_inst *in = arg;
@@ -806,7 +880,7 @@ static void *discovery_thread(void *arg)
 		starling_k8s_run(in->k8s, (int)wait);
 		count_stats(in);
 		now = in->api->monotonic_ms();
-		synced = starling_k8s_synced(in->k8s);
+		synced = targets_ready(in);
 		if (!synced && !in->sync_late && now - in->started_ms > in->sync_timeout_ms) {
 			char why[160];
 
@@ -818,7 +892,8 @@ static void *discovery_thread(void *arg)
 			in->healthy = false;
 			in->api->set_health(in->self, false, why);
 		}
-		update_health(in);
+		if (synced || !in->sync_late)
+			update_health(in);
 		if (synced && in->dirty && now - in->dirty_ms >= OP_DEBOUNCE_MS) {
 			rebuild(in);
 			in->api->log(in->self, STARLING_LOG_DEBUG, "targets regenerated in %lld ms",
@@ -880,7 +955,22 @@ static void dispatch(struct op_inst *in, struct op_target *ot, int64_t slot)
 		in->api->metric_add(in->m_missed, 1);
 		return;
 	}
-	/* job configs carry no auth (the operator has none per monitor) */
+	if (atomic_load(&ot->job->over_limit)) {
+		/* Prometheus' forced error: up = 0, nothing scraped. */
+		struct starling_http_response r = {0};
+		char msg[160];
+
+		snprintf(
+		    msg, sizeof(msg), "target_limit exceeded (number of targets: %zu, limit: %llu)",
+		    atomic_load(&ot->job->over_limit), (unsigned long long)ot->job->target_limit);
+		r.error = -E2BIG;
+		r.error_msg = msg;
+		r.retry_after_ms = -1;
+		t->scrape_start_ms = in->api->now_ms();
+		t->in_flight = true;
+		on_done(ot, &r);
+		return;
+	}
 	scrape_submit(in->http, &ot->job->cfg, t, in->api->now_ms(), on_done, ot,
 		      "could not submit the request");
 }
@@ -994,7 +1084,9 @@ static void inst_free(struct op_inst *in)
 	op_selector_free(&in->selector);
 	strv_free(in->namespaces, in->n_namespaces);
 	starling_k8s_conn_free(&in->conn);
-	strv_free(in->refs, in->n_refs);
+	for (size_t i = 0; i < in->n_refs; i++)
+		free(in->refs[i].key);
+	free(in->refs);
 	free(in->skips);
 	free(in->next_skips);
 	pthread_mutex_destroy(&in->lock);
@@ -1028,6 +1120,8 @@ static int op_create(const struct starling_host_api *api, starling_component *se
 	}
 	if (!rc)
 		rc = watches_init(in);
+	if (!rc)
+		in->n_core_watches = starling_k8s_watch_count(in->k8s);
 	in->secrets.secrets = &in->cluster.secrets;
 	in->secrets.configmaps = &in->cluster.configmaps;
 	in->secrets.want = want_ref;

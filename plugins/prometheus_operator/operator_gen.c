@@ -634,21 +634,25 @@ static int fill_scrape_config(const struct op_defaults *d, struct op_job *j, con
 	params = jobj(ep, "params");
 	cJSON_ArrayForEach(p, params)
 	{
-		/* map(list(string)): the first value is the one scraped, as in
-		 * Prometheus (url.Values.Get semantics in __param_). */
-		v = cJSON_IsArray(p) ? cJSON_GetArrayItem(p, 0) : p;
-		if (!cJSON_IsString(v))
-			continue;
-		struct scrape_param *np = realloc(c->params, (c->n_params + 1) * sizeof(*np));
+		/* map(list(string)): every value is sent (Prometheus' params
+		 * are url.Values); __param_<name> holds the first. */
+		const cJSON *vals = cJSON_IsArray(p) ? p : NULL;
 
-		if (!np)
-			return -ENOMEM;
-		c->params = np;
-		np[c->n_params].name = strdup(p->string);
-		np[c->n_params].value = strdup(v->valuestring);
-		c->n_params++;
-		if (!np[c->n_params - 1].name || !np[c->n_params - 1].value)
-			return -ENOMEM;
+		for (v = vals ? vals->child : p; v; v = vals ? v->next : NULL) {
+			struct scrape_param *np;
+
+			if (!cJSON_IsString(v))
+				continue;
+			np = realloc(c->params, (c->n_params + 1) * sizeof(*np));
+			if (!np)
+				return -ENOMEM;
+			c->params = np;
+			np[c->n_params].name = strdup(p->string);
+			np[c->n_params].value = strdup(v->valuestring);
+			c->n_params++;
+			if (!np[c->n_params - 1].name || !np[c->n_params - 1].value)
+				return -ENOMEM;
+		}
 	}
 	b = jbool(ep, "honorLabels");
 	c->honor_labels = b == 1;
@@ -900,6 +904,13 @@ int op_jobs_from_monitor(const struct op_defaults *d, const cJSON *monitor, stru
 		/* attachMetadata.node (PodMonitor, ServiceMonitor): promcfg.go
 		 * mergeAttachMetadataWithScrapeClass -> attach_metadata */
 		j->attach_node = jbool(jobj(spec, "attachMetadata"), "node") == 1;
+		/* targetLimit -> target_limit (promcfg.go AddLimitsToYAML) */
+		{
+			const cJSON *tl = cJSON_GetObjectItemCaseSensitive(spec, "targetLimit");
+
+			if (cJSON_IsNumber(tl) && tl->valuedouble > 0)
+				j->target_limit = (uint64_t)tl->valuedouble;
+		}
 		rc = job_namespaces(j, spec, ns);
 		if (!rc && jobj(spec, "selector")) {
 			j->selector = cJSON_Duplicate(jobj(spec, "selector"), true);
@@ -1002,7 +1013,8 @@ static int finish_target(const struct op_defaults *d, struct op_job *j, struct o
 		char pn[256];
 
 		snprintf(pn, sizeof(pn), "__param_%s", j->cfg.params[i].name);
-		rc |= starling_lset_set_str(ls, pn, j->cfg.params[i].value);
+		if (!starling_lset_get(ls, pn)) /* the first value of each name */
+			rc |= starling_lset_set_str(ls, pn, j->cfg.params[i].value);
 	}
 	if (rc)
 		return -ENOMEM;

@@ -70,6 +70,8 @@ struct scrape_config {
 	bool native_histograms;	  /* scrape_native_histograms */
 	bool classic_histograms;  /* scrape_classic_histograms */
 	bool proto_first;	  /* offer PrometheusProto first by default */
+	bool utf8_names;	  /* metric_name_validation_scheme utf8 */
+	char escaping[16];	  /* metric_name_escaping_scheme */
 	uint64_t nh_bucket_limit; /* native_histogram_bucket_limit, 0 = none */
 	int32_t nh_max_schema;	  /* from native_histogram_min_bucket_factor */
 	char *accept;		  /* Accept header line */

@@ -693,7 +693,9 @@ static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_targ
 	int r;
 
 	*why = NULL;
-	r = starling_expo_series_labels(raw, len, fmt, &s->lset, why);
+	(void)fmt;
+	r = starling_expo_series_labels_flags(
+	    raw, len, cfg->utf8_names ? STARLING_EXPO_UTF8_NAMES : 0, &s->lset, why);
 	if (r == -EILSEQ) {
 		/* A NUL byte in a label value: Prometheus takes it, a C-string
 		 * label cannot carry it. Drop this series (cached as dropped,
@@ -913,7 +915,8 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 	size_t fam_len = 0;
 	enum starling_metric_type fam_type = STARLING_METRIC_UNKNOWN;
 	unsigned flags = (cfg->native_histograms ? STARLING_EXPO_NATIVE_HISTOGRAMS : 0) |
-			 (cfg->classic_histograms ? STARLING_EXPO_CLASSIC_HISTOGRAMS : 0);
+			 (cfg->classic_histograms ? STARLING_EXPO_CLASSIC_HISTOGRAMS : 0) |
+			 (cfg->utf8_names ? STARLING_EXPO_UTF8_NAMES : 0);
 	int rc;
 
 	fmt = starling_expo_format_from_content_type(

@@ -57,8 +57,8 @@ struct scrape_inst {
 	/* What the component's health last said: targets down / owned. */
 	size_t down_reported, owned_reported;
 
-	starling_metric *m_targets, *m_owned, *m_samples, *m_scrapes, *m_failures, *m_missed,
-	    *m_dropped;
+	starling_metric *m_targets, *m_owned, *m_moved, *m_samples, *m_scrapes, *m_failures,
+	    *m_missed, *m_dropped;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -115,6 +115,11 @@ static const struct starling_config_key scrape_schema[] = {
      "OpenMetricsText0.0.1, PrometheusText1.0.0, PrometheusText0.0.4"},
     {"enable_protobuf_negotiation", STARLING_CFG_BOOL, false, "false",
      "Deprecated: offer PrometheusProto first (as scrape_native_histograms does)"},
+    {"metric_name_validation_scheme", STARLING_CFG_STRING, false, "legacy",
+     "legacy, or utf8 to take quoted UTF-8 metric and label names"},
+    {"metric_name_escaping_scheme", STARLING_CFG_STRING, false, NULL,
+     "escaping= asked of targets: underscores (legacy default), dots, values, allow-utf-8 "
+     "(utf8 default)"},
     {"scrape_native_histograms", STARLING_CFG_BOOL, false, "false",
      "Ingest native histograms (offers PrometheusProto first unless scrape_protocols is set)"},
     {"scrape_classic_histograms", STARLING_CFG_BOOL, false, "false",
@@ -322,6 +327,21 @@ static int build_accept(const struct starling_host_api *api, const starling_conf
 			rc = -ENOMEM;
 		}
 	}
+	if (!rc && n == 0 && strcmp(c->escaping, "underscores") != 0) {
+		/* Prometheus' DefaultScrapeProtocols, with this escaping */
+		static const char *const dflt[] = {"OpenMetricsText1.0.0", "OpenMetricsText0.0.1",
+						   "PrometheusText1.0.0", "PrometheusText0.0.4"};
+
+		n = sizeof(dflt) / sizeof(dflt[0]);
+		names = calloc(n, sizeof(*names));
+		for (size_t i = 0; names && i < n; i++)
+			if (!(names[i] = strdup(dflt[i])))
+				rc = -ENOMEM;
+		if (!names) {
+			n = 0;
+			rc = -ENOMEM;
+		}
+	}
 	if (!rc && n == 0) {
 		c->accept = strdup("Accept: " STARLING_EXPO_ACCEPT_HEADER);
 		goto out;
@@ -347,8 +367,9 @@ static int build_accept(const struct starling_host_api *api, const starling_conf
 			goto out;
 		}
 		len +=
-		    (size_t)snprintf(c->accept + len, cap - len, "%s%s;q=0.%d,", protocols[p].media,
-				     protocols[p].escaping ? ";escaping=underscores" : "", w);
+		    (size_t)snprintf(c->accept + len, cap - len, "%s%s%s;q=0.%d,",
+				     protocols[p].media, protocols[p].escaping ? ";escaping=" : "",
+				     protocols[p].escaping ? c->escaping : "", w);
 		if (len >= cap - 64) {
 			snprintf(err, errlen, "scrape_protocols: too many entries");
 			rc = -EINVAL;
@@ -471,6 +492,43 @@ static int config_load(const struct starling_host_api *api, starling_component *
 		c->failure_log_file = strdup(s);
 		if (!c->failure_log_file)
 			goto fail;
+	}
+	/* metric_name_validation_scheme / metric_name_escaping_scheme (Alloy):
+	 * legacy names by default; utf8 takes quoted UTF-8 names */
+	if (!api->config_string(cfg, "metric_name_validation_scheme", &s) &&
+	    strcmp(s, "legacy") != 0) {
+		if (strcmp(s, "utf8") != 0) {
+			snprintf(
+			    err, errlen,
+			    "%s: metric_name_validation_scheme must be legacy or utf8, not \"%s\"",
+			    api->config_where(cfg), s);
+			rc = -EINVAL;
+			goto fail;
+		}
+		c->utf8_names = true;
+	}
+	snprintf(c->escaping, sizeof(c->escaping), "%s",
+		 c->utf8_names ? "allow-utf-8" : "underscores");
+	if (!api->config_string(cfg, "metric_name_escaping_scheme", &s)) {
+		if (strcmp(s, "underscores") && strcmp(s, "dots") && strcmp(s, "values") &&
+		    strcmp(s, "allow-utf-8")) {
+			snprintf(
+			    err, errlen,
+			    "%s: metric_name_escaping_scheme must be underscores, dots, values or "
+			    "allow-utf-8, not \"%s\"",
+			    api->config_where(cfg), s);
+			rc = -EINVAL;
+			goto fail;
+		}
+		if (!c->utf8_names && !strcmp(s, "allow-utf-8")) {
+			snprintf(err, errlen,
+				 "%s: metric_name_escaping_scheme allow-utf-8 needs "
+				 "metric_name_validation_scheme utf8",
+				 api->config_where(cfg));
+			rc = -EINVAL;
+			goto fail;
+		}
+		snprintf(c->escaping, sizeof(c->escaping), "%s", s);
 	}
 	api->config_bool(cfg, "scrape_native_histograms", &c->native_histograms);
 	api->config_bool(cfg, "scrape_classic_histograms", &c->classic_histograms);
@@ -858,6 +916,8 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t, int64_t sl
 		in->owned += owned ? 1 : (size_t)-1;
 		pthread_mutex_unlock(&in->lock);
 		t->owned = owned;
+		if (!owned)
+			in->api->metric_add(in->m_moved, 1);
 		in->api->log(in->self, STARLING_LOG_DEBUG, "target %s %s at its slot %lld", t->url,
 			     owned ? "owned here" : "no longer owned here",
 			     (long long)(t->next_due_ms - t->interval_ms));
@@ -1059,6 +1119,10 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 	in->m_owned =
 	    api->metric_register(self, STARLING_SELF_GAUGE, "starling_scrape_targets_owned",
 				 "Targets this node scrapes (owned in the cluster)", NULL);
+	/* Alloy's name (internal/component/prometheus/scrape/scrape.go) */
+	in->m_moved = api->metric_register(
+	    self, STARLING_SELF_COUNTER, "prometheus_scrape_targets_moved_total",
+	    "Targets that moved from this node to another one in the cluster", NULL);
 	in->m_samples =
 	    api->metric_register(self, STARLING_SELF_COUNTER, "prometheus_forwarded_samples_total",
 				 "Samples forwarded to the components in forward_to", NULL);

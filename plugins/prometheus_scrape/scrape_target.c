@@ -175,9 +175,12 @@ static int param_cmp(const void *a, const void *b)
 }
 
 /* URL = scheme://address path ?params, params sorted by name like Go's
- * url.Values.Encode(). The __param_<name> labels hold the final values
- * (config params were turned into labels when absent). */
-static int build_url(const struct label_vec *lv, char **out, char *err, size_t errlen)
+ * url.Values.Encode(). The __param_<name> labels hold the final first
+ * values (config params were turned into labels when absent); a config
+ * param with several values keeps the others after it, as Prometheus'
+ * Target.URL() replaces only the first value. */
+static int build_url(const struct label_vec *lv, const struct scrape_config *cfg, char **out,
+		     char *err, size_t errlen)
 {
 	const char *scheme = vec_get(lv, "__scheme__");
 	const char *addr = vec_get(lv, "__address__");
@@ -212,6 +215,8 @@ static int build_url(const struct label_vec *lv, char **out, char *err, size_t e
 		cap += 3 * (strlen(params[np].name) + strlen(params[np].value)) + 2;
 		np++;
 	}
+	for (size_t i = 0; i < cfg->n_params; i++)
+		cap += 3 * (strlen(cfg->params[i].name) + strlen(cfg->params[i].value)) + 2;
 	qsort(params, np, sizeof(params[0]), param_cmp);
 	buf = malloc(cap);
 	if (!buf)
@@ -224,6 +229,17 @@ static int build_url(const struct label_vec *lv, char **out, char *err, size_t e
 		if (!rc) {
 			buf[len++] = '=';
 			rc = scrape_query_escape(params[i].value, buf, cap, &len);
+		}
+		/* the config's further values of this name */
+		for (size_t k = 0, seen = 0; !rc && k < cfg->n_params; k++) {
+			if (strcmp(cfg->params[k].name, params[i].name) != 0 || seen++ == 0)
+				continue;
+			buf[len++] = '&';
+			rc = scrape_query_escape(params[i].name, buf, cap, &len);
+			if (!rc) {
+				buf[len++] = '=';
+				rc = scrape_query_escape(cfg->params[k].value, buf, cap, &len);
+			}
 		}
 		if (rc) {
 			free(buf);
@@ -357,7 +373,7 @@ int scrape_target_new(const struct scrape_config *cfg, const struct starling_lab
 	}
 	if (vec_set(&lv, "instance", addr, false))
 		goto out_free;
-	rc = build_url(&lv, &t->url, err, errlen);
+	rc = build_url(&lv, cfg, &t->url, err, errlen);
 	if (rc)
 		goto out_free;
 	rc = -ENOMEM;

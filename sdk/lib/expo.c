@@ -8,6 +8,8 @@
  * instead of checking bounds, and character classes are table lookups.
  */
 #include "expo_internal.h"
+
+#include <starling/labels.h>
 #include "relabel_lset.h"
 
 #include <errno.h>
@@ -423,6 +425,11 @@ bool expo_utf8_valid(const char *s, size_t len)
 	return true;
 }
 
+bool starling_utf8_valid(const char *s, size_t len)
+{
+	return expo_utf8_valid(s, len);
+}
+
 size_t expo_utf8_count(const char *s, size_t len)
 {
 	size_t n = 0;
@@ -517,35 +524,47 @@ static const char *skip_blanks(const char *s, const char *e)
 }
 
 static int parse_labels(const char *series, size_t len, struct starling_lset *ls, const char **err,
-			bool named);
+			bool named, bool utf8);
 
 int starling_expo_series_labels(const char *series, size_t len, enum starling_expo_format format,
 				struct starling_lset *ls, const char **err)
 {
 	(void)format;
-	return parse_labels(series, len, ls, err, true);
+	return parse_labels(series, len, ls, err, true, false);
+}
+
+int starling_expo_series_labels_flags(const char *series, size_t len, unsigned flags,
+				      struct starling_lset *ls, const char **err)
+{
+	return parse_labels(series, len, ls, err, true, flags & STARLING_EXPO_UTF8_NAMES);
 }
 
 int starling_expo_exemplar_labels(const char *text, size_t len, struct starling_lset *ls,
 				  const char **err)
 {
-	return parse_labels(text, len, ls, err, false);
+	return parse_labels(text, len, ls, err, false, true);
 }
 
 static int parse_labels(const char *series, size_t len, struct starling_lset *ls, const char **err,
-			bool named)
+			bool named, bool utf8)
 {
 	const char *s = series, *e = series + len, *n0;
-	char stackbuf[256];
-	char *vbuf = stackbuf;
-	size_t vcap = sizeof(stackbuf);
+	char stackbuf[256], nstack[256];
+	char *vbuf = stackbuf, *nbuf = nstack;
+	size_t vcap = sizeof(stackbuf), ncap = sizeof(nstack);
 	int rc = -EINVAL;
 	const char *why = "malformed series";
+	/* {"my.metric", ...}: the (quoted, UTF-8) metric name inside braces */
+	bool need_name = false;
 
 	starling_lset_clear(ls);
 	if (!named) {
 		if (s == e || *s != '{')
 			goto out;
+		goto labels;
+	}
+	if (s < e && *s == '{' && utf8) {
+		need_name = true;
 		goto labels;
 	}
 	if (s == e || !IS(*s, C_NAME1)) {
@@ -575,14 +594,76 @@ labels:
 			s++;
 			break;
 		}
-		if (s == e || !IS(*s, C_LNAME1)) {
+		if (s < e && *s == '"' && utf8) {
+			/* A quoted UTF-8 name (text 1.0.0 / OpenMetrics with
+			 * escaping=allow-utf-8): a label name, or the metric
+			 * name when no '=' follows. */
+			const char *q0 = ++s, *t;
+			bool qesc = false;
+			size_t qlen;
+
+			while (s < e && *s != '"' && *s != '\n') {
+				if (*s == '\\' && s + 1 < e) {
+					qesc = true;
+					s++;
+				}
+				s++;
+			}
+			if (s >= e || *s != '"') {
+				why = "unterminated quoted name";
+				goto out;
+			}
+			qlen = (size_t)(s - q0);
+			s++;
+			if (qlen + 1 > ncap) {
+				char *nb = malloc(qlen + 1);
+
+				if (!nb) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				if (nbuf != nstack)
+					free(nbuf);
+				nbuf = nb;
+				ncap = qlen + 1;
+			}
+			if (qesc)
+				qlen = starling_expo_unescape(q0, qlen, STARLING_EXPO_PROMETHEUS,
+							      false, nbuf);
+			else
+				memcpy(nbuf, q0, qlen);
+			nbuf[qlen] = '\0';
+			if (!qlen || strlen(nbuf) != qlen || !expo_utf8_valid(nbuf, qlen)) {
+				why = "invalid quoted name";
+				goto out;
+			}
+			t = skip_blanks(s, e);
+			if (t < e && (*t == ',' || *t == '}')) {
+				if (!need_name) {
+					why = "unexpected quoted metric name";
+					goto out;
+				}
+				need_name = false;
+				rc = lset_append_checked(ls, "__name__", 8, nbuf, qlen);
+				if (rc)
+					goto out;
+				rc = -EINVAL;
+				s = t + 1;
+				if (*t == '}')
+					break;
+				continue;
+			}
+			l0 = nbuf;
+			l1 = nbuf + qlen;
+		} else if (s == e || !IS(*s, C_LNAME1)) {
 			why = "invalid label name";
 			goto out;
+		} else {
+			l0 = s;
+			while (s < e && IS(*s, C_LNAME))
+				s++;
+			l1 = s;
 		}
-		l0 = s;
-		while (s < e && IS(*s, C_LNAME))
-			s++;
-		l1 = s;
 		s = skip_blanks(s, e);
 		if (s == e || *s != '=')
 			goto out;
@@ -661,6 +742,10 @@ labels:
 	}
 	if (skip_blanks(s, e) != e)
 		goto out;
+	if (need_name) {
+		why = "missing metric name";
+		goto out;
+	}
 finish:
 	rc = starling_lset_finish(ls);
 	if (rc == -EEXIST) {
@@ -670,6 +755,8 @@ finish:
 out:
 	if (vbuf != stackbuf)
 		free(vbuf);
+	if (nbuf != nstack)
+		free(nbuf);
 	if (rc && err)
 		*err = rc == -ENOMEM ? "out of memory" : why;
 	return rc;
@@ -749,22 +836,60 @@ static const char *prom_blanks(const char *s)
 	return s;
 }
 
-/* Label part after '{'; returns the byte after '}' or NULL (error set). */
-static const char *prom_labels(struct starling_expo_parser *p, const char *s)
+/* A quoted name at s ('"'); returns the byte after the closing quote or
+ * NULL. Lines end with '\n' (the sentinel). */
+static const char *skip_quoted(const char *s)
 {
+	for (s++;; s++) {
+		if (*s == '"')
+			return s + 1;
+		if (*s == '\n')
+			return NULL;
+		if (*s == '\\' && s[1] != '\n')
+			s++;
+	}
+}
+
+/* Label part after '{'; returns the byte after '}' or NULL (error set).
+ * With STARLING_EXPO_UTF8_NAMES, names may be quoted, and when the line
+ * starts with '{' (`braced`) one bare quoted string is the metric name. */
+static const char *prom_labels(struct starling_expo_parser *p, const char *s, bool braced)
+{
+	bool utf8 = p->flags & STARLING_EXPO_UTF8_NAMES;
+
 	for (;;) {
 		s = prom_blanks(s);
-		if (*s == '}')
-			return s + 1;
-		if (!IS(*s, C_LNAME1)) {
+		if (*s == '}') {
+			if (braced)
+				expo_fail(p, s, "missing metric name");
+			return braced ? NULL : s + 1;
+		}
+		if (*s == '"' && utf8) {
+			const char *q = skip_quoted(s), *t;
+
+			if (!q) {
+				expo_fail(p, s, "unterminated quoted name");
+				return NULL;
+			}
+			t = prom_blanks(q);
+			if ((*t == ',' || *t == '}') && braced) {
+				braced = false; /* the metric name */
+				s = *t == ',' ? t + 1 : t;
+				if (*t == '}')
+					return t + 1;
+				continue;
+			}
+			s = q;
+		} else if (!IS(*s, C_LNAME1)) {
 			if (*s == '"')
-				expo_fail(p, s, "quoted label names are not supported");
+				expo_fail(p, s, "quoted label names need UTF-8 names enabled");
 			else
 				expo_fail(p, s, "invalid label name");
 			return NULL;
+		} else {
+			while (IS(*s, C_LNAME))
+				s++;
 		}
-		while (IS(*s, C_LNAME))
-			s++;
 		s = prom_blanks(s);
 		if (*s != '=') {
 			expo_fail(p, s, "expected '=' after label name");
@@ -792,8 +917,13 @@ static const char *prom_labels(struct starling_expo_parser *p, const char *s)
 			s++;
 			continue;
 		}
-		if (*s == '}')
+		if (*s == '}') {
+			if (braced) {
+				expo_fail(p, s, "missing metric name");
+				return NULL;
+			}
 			return s + 1;
+		}
 		expo_fail(p, s, "expected ',' or '}' after label value");
 		return NULL;
 	}
@@ -879,12 +1009,24 @@ static int prom_comment(struct starling_expo_parser *p, const char *s,
 	else
 		return 0; /* an ordinary comment */
 	s = prom_blanks(s + 4);
-	if (!IS(*s, C_NAME1))
-		return expo_fail(p, s, "invalid metric name in %s", help ? "HELP" : "TYPE");
-	f0 = s;
-	s = skip_name(s, p->stop);
-	ev->family = f0;
-	ev->family_len = (size_t)(s - f0);
+	if (*s == '"' && (p->flags & STARLING_EXPO_UTF8_NAMES)) {
+		/* quoted UTF-8 family name, kept as written inside the quotes */
+		const char *q = skip_quoted(s);
+
+		if (!q)
+			return expo_fail(p, s, "unterminated quoted name in %s",
+					 help ? "HELP" : "TYPE");
+		ev->family = s + 1;
+		ev->family_len = (size_t)(q - s - 2);
+		s = q;
+	} else {
+		if (!IS(*s, C_NAME1))
+			return expo_fail(p, s, "invalid metric name in %s", help ? "HELP" : "TYPE");
+		f0 = s;
+		s = skip_name(s, p->stop);
+		ev->family = f0;
+		ev->family_len = (size_t)(s - f0);
+	}
 	ev->type = STARLING_METRIC_UNKNOWN;
 	if (help) {
 		const char *nl;
@@ -1083,9 +1225,21 @@ static int prom_next(struct starling_expo_parser *p, struct starling_expo_event 
 			p->pos = s + 1;
 			continue;
 		}
+		if (*s == '{' && (p->flags & STARLING_EXPO_UTF8_NAMES)) {
+			/* {"my.metric", ...} */
+			n0 = s;
+			ev->kind = STARLING_EXPO_SAMPLE;
+			ev->series = n0;
+			ev->name_len = 0;
+			s = prom_labels(p, s + 1, true);
+			if (!s)
+				return -EINVAL;
+			goto value;
+		}
 		if (!IS(*s, C_NAME1)) {
 			if (*s == '{')
-				return expo_fail(p, s, "quoted metric names are not supported");
+				return expo_fail(p, s,
+						 "quoted metric names need UTF-8 names enabled");
 			return expo_fail(p, s, "invalid metric name");
 		}
 		if (!(p->flags & STARLING_EXPO_STRICT) && prom_sample_fast(p, s, ev))
@@ -1097,10 +1251,11 @@ static int prom_next(struct starling_expo_parser *p, struct starling_expo_event 
 		ev->name_len = (size_t)(s - n0);
 		t0 = prom_blanks(s);
 		if (*t0 == '{') {
-			s = prom_labels(p, t0 + 1);
+			s = prom_labels(p, t0 + 1, false);
 			if (!s)
 				return -EINVAL;
 		}
+	value:
 		ev->series_len = (size_t)(s - n0);
 		if (!IS(*s, C_BLANK)) {
 			if (*s == '\n')
@@ -1292,14 +1447,25 @@ static int om_meta(struct starling_expo_parser *p, const char *s, struct starlin
 	else
 		return expo_fail(p, w, "expected TYPE, HELP, UNIT or EOF after '# '");
 	s = w + 5;
-	if (!IS(*s, C_NAME1))
-		return expo_fail(p, s, "invalid metric name");
-	f0 = s;
-	while (IS(*s, C_NAME))
-		s++;
+	if (*s == '"' && (p->flags & STARLING_EXPO_UTF8_NAMES) &&
+	    !(p->flags & STARLING_EXPO_STRICT)) {
+		const char *q = skip_quoted(s);
+
+		if (!q)
+			return expo_fail(p, s, "unterminated quoted name");
+		f0 = s + 1;
+		s = q;
+		ev->family_len = (size_t)(q - f0 - 1);
+	} else {
+		if (!IS(*s, C_NAME1))
+			return expo_fail(p, s, "invalid metric name");
+		f0 = s;
+		while (IS(*s, C_NAME))
+			s++;
+		ev->family_len = (size_t)(s - f0);
+	}
 	ev->kind = kind;
 	ev->family = f0;
-	ev->family_len = (size_t)(s - f0);
 	ev->type = STARLING_METRIC_UNKNOWN;
 	ev->text = NULL;
 	ev->text_len = 0;
@@ -1340,20 +1506,31 @@ static int om_sample(struct starling_expo_parser *p, const char *s, struct starl
 {
 	const char *n0 = s, *t0;
 	double ts_s = 0;
+	/* quoted UTF-8 names (lenient only): the Prometheus-text label
+	 * scanner, which knows them */
+	bool utf8 = (p->flags & STARLING_EXPO_UTF8_NAMES) && !(p->flags & STARLING_EXPO_STRICT);
 
-	if (!IS(*s, C_NAME1)) {
-		if (*s == '{')
-			return expo_fail(p, s, "quoted metric names are not supported");
-		return expo_fail(p, s, "invalid metric name");
-	}
-	s = skip_name(s, p->stop);
 	ev->kind = STARLING_EXPO_SAMPLE;
 	ev->series = n0;
-	ev->name_len = (size_t)(s - n0);
-	if (*s == '{') {
-		s = om_labels(p, s + 1, NULL);
+	if (*s == '{' && utf8) {
+		ev->name_len = 0;
+		s = prom_labels(p, s + 1, true);
 		if (!s)
 			return -EINVAL;
+	} else {
+		if (!IS(*s, C_NAME1)) {
+			if (*s == '{')
+				return expo_fail(p, s,
+						 "quoted metric names need UTF-8 names enabled");
+			return expo_fail(p, s, "invalid metric name");
+		}
+		s = skip_name(s, p->stop);
+		ev->name_len = (size_t)(s - n0);
+		if (*s == '{') {
+			s = utf8 ? prom_labels(p, s + 1, false) : om_labels(p, s + 1, NULL);
+			if (!s)
+				return -EINVAL;
+		}
 	}
 	ev->series_len = (size_t)(s - n0);
 	if (*s != ' ') {
@@ -1408,7 +1585,11 @@ static int om_sample(struct starling_expo_parser *p, const char *s, struct starl
 		if (!s)
 			return -EINVAL;
 		ex1 = s;
-		if (ncp > 128)
+		/* Over 128 code points breaks OpenMetrics (strict); Prometheus'
+		 * scraper only drops such an exemplar (tsdb/exemplar.go
+		 * ErrExemplarLabelLength), so the lenient parser passes it on
+		 * and the scraper drops it. */
+		if (ncp > 128 && (p->flags & STARLING_EXPO_STRICT))
 			return expo_fail(
 			    p, t0, "exemplar labels are %zu code points long, more than 128", ncp);
 		if (*s != ' ')

@@ -267,6 +267,15 @@ static bool valid_name(const char *s, bool metric)
 	return true;
 }
 
+/* A name the document may carry: legacy, or any UTF-8 (protobuf-c does not
+ * check proto2 strings) with STARLING_EXPO_UTF8_NAMES. */
+static bool name_ok(const struct starling_expo_parser *p, const char *s, bool metric)
+{
+	if (p->flags & STARLING_EXPO_UTF8_NAMES)
+		return s && *s && expo_utf8_valid(s, strlen(s));
+	return valid_name(s, metric);
+}
+
 /* Go's strconv.FormatFloat(f, 'g', -1, 64), then ".0" appended when the
  * result has neither '.' nor 'e' (Prometheus' formatOpenMetricsFloat). */
 size_t starling_expo_format_float(double f, char out[40])
@@ -356,29 +365,52 @@ static const char *fmt_bound(struct expo_proto *x, double v)
 	return x->fmt_cache[i].s;
 }
 
-/* Series text: name+suffix{labels[,extra="val"]}. */
+/* A label name, quoted when it is not a legacy name (UTF-8 names). */
+static void put_label_name(struct expo_proto *x, const char *name)
+{
+	if (valid_name(name, false)) {
+		puts_(x, name);
+		return;
+	}
+	puts_(x, "\"");
+	put_escaped(x, name);
+	puts_(x, "\"");
+}
+
+/* Series text: name+suffix{labels[,extra="val"]}, or with a UTF-8 name
+ * {"name+suffix",labels...}. */
 static void gen_series(struct expo_proto *x, const pb_metric *m, const char *suffix,
 		       const char *extra, const char *extra_val, struct starling_expo_event *ev)
 {
-	bool any = m->n_label > 0 || extra;
+	bool quoted = !valid_name(x->mf->name, true);
+	bool any = m->n_label > 0 || extra || quoted;
 
 	x->txt_len = 0;
 	x->txt_oom = false;
-	puts_(x, x->mf->name);
-	puts_(x, suffix);
-	ev->name_len = x->txt_len;
+	if (quoted) {
+		puts_(x, "{\"");
+		put_escaped(x, x->mf->name);
+		put_escaped(x, suffix);
+		puts_(x, "\"");
+		ev->name_len = 0;
+	} else {
+		puts_(x, x->mf->name);
+		puts_(x, suffix);
+		ev->name_len = x->txt_len;
+	}
 	if (any) {
-		puts_(x, "{");
+		if (!quoted)
+			puts_(x, "{");
 		for (size_t i = 0; i < m->n_label; i++) {
-			if (i)
+			if (i || quoted)
 				puts_(x, ",");
-			puts_(x, m->label[i]->name);
+			put_label_name(x, m->label[i]->name);
 			puts_(x, "=\"");
 			put_escaped(x, m->label[i]->value ? m->label[i]->value : "");
 			puts_(x, "\"");
 		}
 		if (extra) {
-			if (m->n_label)
+			if (m->n_label || quoted)
 				puts_(x, ",");
 			puts_(x, extra);
 			puts_(x, "=\"");
@@ -392,7 +424,13 @@ static void gen_series(struct expo_proto *x, const pb_metric *m, const char *suf
 
 static int64_t ts_ms(const pb_ts *t)
 {
-	return (int64_t)t->seconds * 1000 + t->nanos / 1000000;
+	int64_t ms;
+
+	/* saturate instead of overflowing on absurd seconds */
+	if (__builtin_mul_overflow((int64_t)t->seconds, (int64_t)1000, &ms) ||
+	    __builtin_add_overflow(ms, (int64_t)(t->nanos / 1000000), &ms))
+		return t->seconds < 0 ? INT64_MIN : INT64_MAX;
+	return ms;
 }
 
 /* Append one exemplar's label text to txt (after the series). */
@@ -411,12 +449,12 @@ static int add_exemplar(struct starling_expo_parser *p, const pb_exemplar *e)
 	lo = x->txt_len;
 	puts_(x, "{");
 	for (size_t i = 0; i < e->n_label; i++) {
-		if (!valid_name(e->label[i]->name, false))
+		if (!name_ok(p, e->label[i]->name, false))
 			return expo_fail_at(p, x->n_msg, 1,
 					    "family %s: invalid exemplar label name", x->mf->name);
 		if (i)
 			puts_(x, ",");
-		puts_(x, e->label[i]->name);
+		put_label_name(x, e->label[i]->name);
 		puts_(x, "=\"");
 		put_escaped(x, e->label[i]->value ? e->label[i]->value : "");
 		puts_(x, "\"");
@@ -490,6 +528,8 @@ static int check_side(struct starling_expo_parser *p, pb_span *const *sp, size_t
 static struct starling_bucket_span *copy_spans(struct expo_proto *x, size_t at, pb_span *const *sp,
 					       size_t n)
 {
+	if (!n)
+		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		x->spans[at + i].offset = sp[i]->offset;
 		x->spans[at + i].length = sp[i]->length;
@@ -627,13 +667,13 @@ static int read_family(struct starling_expo_parser *p)
 		    "protobuf: message %u at byte %zu is not a valid MetricFamily (or needs more "
 		    "than %zu bytes of memory)",
 		    x->n_msg, x->msg_off, x->budget);
-	if (!valid_name(x->mf->name, true))
+	if (!name_ok(p, x->mf->name, true))
 		return expo_fail_at(p, x->n_msg, (unsigned)x->msg_off + 1,
 				    "protobuf: message %u: invalid metric family name \"%.64s\"",
 				    x->n_msg, x->mf->name ? x->mf->name : "");
 	for (size_t m = 0; m < x->mf->n_metric; m++)
 		for (size_t l = 0; l < x->mf->metric[m]->n_label; l++)
-			if (!valid_name(x->mf->metric[m]->label[l]->name, false))
+			if (!name_ok(p, x->mf->metric[m]->label[l]->name, false))
 				return expo_fail_at(
 				    p, x->n_msg, (unsigned)x->msg_off + 1,
 				    "protobuf: family %s: invalid label name \"%.64s\"",

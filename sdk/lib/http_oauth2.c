@@ -132,6 +132,18 @@ int http_oauth2_new(const struct starling_http_oauth2_settings *s, struct http_o
 		    .n_proxy_connect_headers = c->n_proxy_connect_headers,
 		};
 	}
+	/* clientcredentials.Config.Token: endpoint_params may override
+	 * grant_type but no other field of the request */
+	for (size_t i = 0; i < s->n_endpoint_params; i++) {
+		const char *n = s->endpoint_params[i].name;
+
+		if (!n || !*n || (s->n_scopes && !strcmp(n, "scope"))) {
+			snprintf(err, errlen,
+				 "oauth2: endpoint_params: cannot overwrite parameter \"%s\"",
+				 n ? n : "");
+			return -EINVAL;
+		}
+	}
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
@@ -302,6 +314,14 @@ out:
 	return r;
 }
 
+static const char *param(const struct http_oauth2 *o, const char *name)
+{
+	for (size_t i = 0; i < o->n_params; i++)
+		if (!strcmp(o->params[i].name, name))
+			return o->params[i].value;
+	return NULL;
+}
+
 /* One token request with the given client authentication style. */
 static int fetch(struct http_oauth2 *o, const char *secret, enum auth_style style,
 		 int64_t timeout_ms, char *err, size_t errlen)
@@ -313,20 +333,28 @@ static int fetch(struct http_oauth2 *o, const char *secret, enum auth_style styl
 	struct buf b = {0};
 	long status = 0;
 	CURLcode rc;
-	int r;
+	int r = 0;
 
 	if (!e)
 		return -ENOMEM;
-	r = form_add(e, &body, &blen, "grant_type", "client_credentials");
+	if (!param(o, "grant_type"))
+		r = form_add(e, &body, &blen, "grant_type", "client_credentials");
 	if (!r && o->scope)
 		r = form_add(e, &body, &blen, "scope", o->scope);
-	for (size_t i = 0; !r && i < o->n_params; i++)
-		r = form_add(e, &body, &blen, o->params[i].name, o->params[i].value);
-	if (!r && style == STYLE_PARAMS) {
-		r = form_add(e, &body, &blen, "client_id", o->client_id);
-		if (!r)
-			r = form_add(e, &body, &blen, "client_secret", secret);
+	/* in the params style a non-empty id and secret replace
+	 * endpoint_params of the same name (x/oauth2 internal/token.go) */
+	for (size_t i = 0; !r && i < o->n_params; i++) {
+		const char *n = o->params[i].name;
+
+		if (style == STYLE_PARAMS && ((!strcmp(n, "client_id") && *o->client_id) ||
+					      (!strcmp(n, "client_secret") && *secret)))
+			continue;
+		r = form_add(e, &body, &blen, n, o->params[i].value);
 	}
+	if (!r && style == STYLE_PARAMS && *o->client_id)
+		r = form_add(e, &body, &blen, "client_id", o->client_id);
+	if (!r && style == STYLE_PARAMS && *secret)
+		r = form_add(e, &body, &blen, "client_secret", secret);
 	if (r)
 		goto out;
 	hdrs = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");

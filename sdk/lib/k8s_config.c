@@ -459,7 +459,17 @@ int starling_k8s_conn_in_cluster(const char *sa_dir, struct starling_k8s_conn *o
 
 /* Keys of STARLING_HTTP_CONFIG_KEYS that only make sense with api_server. */
 static const char *const http_keys[] = {
-    "basic_auth", "bearer_token", "bearer_token_file", "authorization", "tls_config", "proxy_url",
+    "basic_auth",
+    "bearer_token",
+    "bearer_token_file",
+    "authorization",
+    "tls_config",
+    "oauth2",
+    "http_headers",
+    "proxy_url",
+    "no_proxy",
+    "proxy_from_environment",
+    "proxy_connect_header",
 };
 
 int starling_k8s_conn_from_config(const struct starling_host_api *api, const starling_config *node,

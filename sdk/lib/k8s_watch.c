@@ -40,8 +40,10 @@ struct watch {
 	enum wstate state;
 	bool in_flight;
 	bool listed, failing;
-	bool relist;  /* a 410 ended the stream: list again at once */
-	bool garbage; /* the server sent something unusable: err says what */
+	bool disabled;
+	unsigned gen, req_gen; /* enable/disable bumps gen; req_gen: of the request */
+	bool relist;	       /* a 410 ended the stream: list again at once */
+	bool garbage;	       /* the server sent something unusable: err says what */
 	char *rv, *cont;
 	struct starling_k8s_store pend; /* pages of a list in progress */
 	struct starling_k8s_event_decoder dec;
@@ -263,8 +265,10 @@ static int on_data(void *arg, const uint8_t *data, size_t len)
 	struct watch *w = arg;
 	int rc;
 
-	if (w->c->closing || w->state != W_WATCH)
-		return w->c->closing ? 1 : 0;
+	if (w->c->closing || w->req_gen != w->gen)
+		return 1;
+	if (w->state != W_WATCH)
+		return 0;
 	rc = starling_k8s_events_feed(&w->dec, (const char *)data, len, on_event, w, w->err,
 				      sizeof(w->err));
 	if (rc < 0)
@@ -325,6 +329,12 @@ static void on_done(void *arg, const struct starling_http_response *r)
 	w->in_flight = false;
 	if (c->closing)
 		return;
+	if (w->req_gen != w->gen) {
+		/* stopped (and maybe resumed) meanwhile: start over */
+		w->state = W_LIST;
+		w->next_ms = 0;
+		return;
+	}
 	if (w->garbage) {
 		failed(w, true, "%s", w->err);
 		return;
@@ -411,6 +421,7 @@ static int start(struct watch *w)
 	if (rc)
 		return rc;
 	w->in_flight = true;
+	w->req_gen = w->gen;
 	w->started_ms = mono_ms();
 	return 0;
 }
@@ -423,7 +434,7 @@ int starling_k8s_run(struct starling_k8s_client *c, int timeout_ms)
 	for (size_t i = 0; i < c->n; i++) {
 		struct watch *w = c->w[i];
 
-		if (w->in_flight)
+		if (w->in_flight || w->disabled)
 			continue;
 		if (w->next_ms > now) {
 			if (w->next_ms - now < wait)
@@ -468,9 +479,49 @@ void starling_k8s_reset(struct starling_k8s_client *c)
 bool starling_k8s_synced(const struct starling_k8s_client *c)
 {
 	for (size_t i = 0; i < c->n; i++)
-		if (!c->w[i]->listed)
+		if (!c->w[i]->listed && !c->w[i]->disabled)
 			return false;
 	return true;
+}
+
+void starling_k8s_watch_enable(struct starling_k8s_client *c, int watch, bool enabled)
+{
+	struct watch *w;
+
+	if (watch < 0 || (size_t)watch >= c->n)
+		return;
+	w = c->w[watch];
+	if (w->disabled == !enabled)
+		return;
+	w->disabled = !enabled;
+	w->gen++;
+	w->listed = w->failing = false;
+	w->state = W_LIST;
+	w->next_ms = 0;
+	w->backoff_ms = BACKOFF_MIN_MS;
+	free(w->rv);
+	w->rv = NULL;
+	free(w->cont);
+	w->cont = NULL;
+	starling_k8s_store_clear(&w->pend, -1);
+	if (!enabled) {
+		starling_k8s_store_clear(w->store, w->idx);
+		changed(w);
+	}
+}
+
+void starling_k8s_watch_status(const struct starling_k8s_client *c, int watch, bool *listed,
+			       bool *failing)
+{
+	bool ok = watch >= 0 && (size_t)watch < c->n;
+
+	*listed = ok && (c->w[watch]->listed || c->w[watch]->disabled);
+	*failing = ok && c->w[watch]->failing;
+}
+
+size_t starling_k8s_watch_count(const struct starling_k8s_client *c)
+{
+	return c->n;
 }
 
 bool starling_k8s_healthy(const struct starling_k8s_client *c, char *why, size_t cap)
@@ -478,6 +529,8 @@ bool starling_k8s_healthy(const struct starling_k8s_client *c, char *why, size_t
 	for (size_t i = 0; i < c->n; i++) {
 		const struct watch *w = c->w[i];
 
+		if (w->disabled)
+			continue;
 		if (w->failing) {
 			snprintf(why, cap, "%s %s: %s", w->what,
 				 w->state == W_LIST ? "list" : "watch", w->err);

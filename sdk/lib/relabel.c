@@ -7,6 +7,7 @@
  * rejected so a rule means the same thing here as in Prometheus.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <starling/labels.h>
 #include <starling/relabel.h>
 
 #include "relabel_md5.h"
@@ -81,19 +82,12 @@ const struct starling_config_key starling_relabel_schema[] = {
 /* ------------------------------------------------------------------------ */
 /* Helpers.                                                                  */
 
+/* A label name as Prometheus 3 validates it by default (UTF-8 validation,
+ * model.LabelName.IsValid): non-empty valid UTF-8, so "utf-8.label" is a
+ * valid target_label. */
 static bool is_label_name(const char *s, size_t n)
 {
-	if (n == 0)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-			  (i > 0 && c >= '0' && c <= '9');
-
-		if (!ok)
-			return false;
-	}
-	return true;
+	return n > 0 && memchr(s, 0, n) == NULL && starling_utf8_valid(s, n);
 }
 
 static bool word_char(char c)
@@ -140,9 +134,13 @@ static bool is_name_template(const char *s)
 	return true;
 }
 
+/* A target_label / labelmap replacement with $1 / ${name} references:
+ * under UTF-8 validation Prometheus 3 accepts any valid UTF-8 name
+ * (model/relabel/relabel.go isValidLabelNameWithRegexVar); the legacy
+ * pattern (relabelTargetLegacy) is kept as the fast accept. */
 static bool name_template_ok(const char *s)
 {
-	return !(*s >= '0' && *s <= '9') && is_name_template(s);
+	return (!(*s >= '0' && *s <= '9') && is_name_template(s)) || is_label_name(s, strlen(s));
 }
 
 /* Reject constructs PCRE2 has but RE2 does not, so that a rule cannot

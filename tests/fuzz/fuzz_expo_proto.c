@@ -12,26 +12,29 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static void *dup_bytes(const void *src, size_t n)
+{
+	void *d = malloc(n + 1);
+
+	if (d && n)
+		memcpy(d, src, n);
+	return d;
+}
+
 static void reduce_copy(const struct starling_histogram *h)
 {
 	struct starling_histogram c = *h;
 	size_t vs = h->is_float ? sizeof(double) : sizeof(int64_t);
-	void *ps = malloc(h->n_positive_spans * sizeof(*h->positive_spans) + 1);
-	void *ns = malloc(h->n_negative_spans * sizeof(*h->negative_spans) + 1);
-	void *pv = malloc(h->n_positive * vs + 1);
-	void *nv = malloc(h->n_negative * vs + 1);
+	void *ps = dup_bytes(h->positive_spans, h->n_positive_spans * sizeof(*h->positive_spans));
+	void *ns = dup_bytes(h->negative_spans, h->n_negative_spans * sizeof(*h->negative_spans));
+	void *pv = dup_bytes(h->is_float ? (const void *)h->positive_counts
+					 : (const void *)h->positive_deltas,
+			     h->n_positive * vs);
+	void *nv = dup_bytes(h->is_float ? (const void *)h->negative_counts
+					 : (const void *)h->negative_deltas,
+			     h->n_negative * vs);
 
 	if (ps && ns && pv && nv) {
-		memcpy(ps, h->positive_spans, h->n_positive_spans * sizeof(*h->positive_spans));
-		memcpy(ns, h->negative_spans, h->n_negative_spans * sizeof(*h->negative_spans));
-		memcpy(pv,
-		       h->is_float ? (const void *)h->positive_counts
-				   : (const void *)h->positive_deltas,
-		       h->n_positive * vs);
-		memcpy(nv,
-		       h->is_float ? (const void *)h->negative_counts
-				   : (const void *)h->negative_deltas,
-		       h->n_negative * vs);
 		c.positive_spans = ps;
 		c.negative_spans = ns;
 		c.positive_deltas = pv;
@@ -55,16 +58,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct starling_lset ls;
 	int rc;
 
+	unsigned flags = STARLING_EXPO_NATIVE_HISTOGRAMS | STARLING_EXPO_CLASSIC_HISTOGRAMS;
+
+	/* inputs whose length is odd also take UTF-8 names */
+	if (size & 1)
+		flags |= STARLING_EXPO_UTF8_NAMES;
 	if (!p)
-		p = starling_expo_parser_new(STARLING_EXPO_PROTOBUF,
-					     STARLING_EXPO_NATIVE_HISTOGRAMS |
-						 STARLING_EXPO_CLASSIC_HISTOGRAMS);
+		p = starling_expo_parser_new(STARLING_EXPO_PROTOBUF, flags);
+	starling_expo_set_format(p, STARLING_EXPO_PROTOBUF, flags);
 	starling_lset_init(&ls);
 	starling_expo_reset(p, (const char *)data, size);
 	while ((rc = starling_expo_next(p, &ev)) > 0) {
 		if (rc == STARLING_EXPO_SAMPLE || rc == STARLING_EXPO_HISTOGRAM)
-			starling_expo_series_labels(ev.series, ev.series_len,
-						    STARLING_EXPO_PROMETHEUS, &ls, NULL);
+			starling_expo_series_labels_flags(ev.series, ev.series_len, flags, &ls,
+							  NULL);
 		for (size_t i = 0; i < ev.n_exemplars; i++)
 			starling_expo_exemplar_labels(ev.exemplars[i].labels,
 						      ev.exemplars[i].labels_len, &ls, NULL);

@@ -40,8 +40,6 @@
  * as STARLING_EXPO_HISTOGRAM events when STARLING_EXPO_NATIVE_HISTOGRAMS is
  * set. For protobuf, event slices stay valid only until the next call.
  *
- * Not supported: quoted UTF-8 metric/label names (text 1.0.0 / OM 2.0;
- * the Accept header asks for escaping=underscores).
  */
 #ifndef STARLING_EXPO_H
 #define STARLING_EXPO_H
@@ -87,6 +85,12 @@ enum starling_expo_format {
  * out as classic series (_count, _sum, _bucket; +Inf synthesized). */
 #define STARLING_EXPO_NATIVE_HISTOGRAMS	 (1u << 1)
 #define STARLING_EXPO_CLASSIC_HISTOGRAMS (1u << 2)
+/* UTF-8 metric and label names (Prometheus 3, metric_name_validation_scheme
+ * "utf8"): quoted names in the text formats, `{"my.metric",
+ * "utf-8.label"="v"} 1` and `# TYPE "my.metric" counter` (not in STRICT
+ * OpenMetrics), and any UTF-8 name in protobuf (its series text then uses
+ * the quoted form). Without it such names fail the document as before. */
+#define STARLING_EXPO_UTF8_NAMES (1u << 3)
 
 /* The Accept header Alloy's prometheus.scrape sends by default (protocols.md
  * §2.3). Since ABI 1.0. */
@@ -218,6 +222,11 @@ int starling_expo_series_labels(const char *series, size_t len, enum starling_ex
  * for le and quantile label values). Writes a NUL-terminated string of at
  * most 39 chars; returns its length. Pure. */
 size_t starling_expo_format_float(double f, char out[40]);
+
+/* As starling_expo_series_labels, with parser flags: STARLING_EXPO_UTF8_NAMES
+ * also takes quoted names (`{"my.metric", "a.b"="v"}`). */
+int starling_expo_series_labels_flags(const char *series, size_t len, unsigned flags,
+				      struct starling_lset *ls, const char **err);
 
 /* Parse an exemplar's label part ("{...}", possibly "{}") into ls, as
  * starling_expo_series_labels() does without a metric name. */

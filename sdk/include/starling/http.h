@@ -190,7 +190,7 @@ struct starling_http_request {
 	const struct starling_http_auth *auth;
 	starling_http_done_fn done; /* required */
 	void *arg;
-	/* Optional streaming: when set, the body of a 2xx response is handed
+	/* Optional streaming (since ABI 1.1): when set, the body of a 2xx response is handed
 	 * over in chunks as it arrives (not gunzipped: leave accept_gzip off)
 	 * and done() gets an empty body; other statuses are collected as
 	 * usual. A non-zero return aborts the transfer (done() gets

@@ -234,6 +234,18 @@ void starling_k8s_reset(struct starling_k8s_client *c);
 
 /* Every collection listed at least once. */
 bool starling_k8s_synced(const struct starling_k8s_client *c);
+/* Watch `watch` (an index from starling_k8s_watch_add): listed at least
+ * once (a stopped watch reads as listed); its last request failed. An
+ * unknown index reads as neither. */
+void starling_k8s_watch_status(const struct starling_k8s_client *c, int watch, bool *listed,
+			       bool *failing);
+/* Stop (enabled false) or resume a watch. A stopped watch makes no new
+ * requests (one in flight is dropped at its next byte), counts neither for
+ * synced nor for healthy, and its objects leave its store (changed() is
+ * called); resuming lists again from scratch. */
+void starling_k8s_watch_enable(struct starling_k8s_client *c, int watch, bool enabled);
+/* Number of watches added so far. */
+size_t starling_k8s_watch_count(const struct starling_k8s_client *c);
 /* Listed and the last request of each did not fail; else false with the
  * latest failure in why. */
 bool starling_k8s_healthy(const struct starling_k8s_client *c, char *why, size_t cap);

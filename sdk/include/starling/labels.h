@@ -25,6 +25,10 @@ uint64_t starling_target_key(const struct starling_label *labels, size_t n,
 			     const char *const *key_labels, size_t n_key_labels,
 			     const char *const *exclude_labels, size_t n_exclude_labels);
 
+/* Whether s[0, len) is valid UTF-8 (no overlongs, no surrogates,
+ * <= U+10FFFF). Pure. */
+bool starling_utf8_valid(const char *s, size_t len);
+
 /* Sort labels by name in place (stable, byte order). Since ABI 1.0. */
 void starling_labels_sort(struct starling_label *labels, size_t n);
 

@@ -46,7 +46,8 @@ keys5=$(sample_keys n1 n5)
 [ -n "$keys5" ] || fail "n5 owns no probe key"
 kill -9 "$PID_n5"; t0=$(now_ms); wait "$PID_n5" 2>/dev/null
 wait_until 30 keys_moved n5 "$keys5" n1 n2 n3 n4 || fail "n5's keys not re-owned after kill -9"
-log "n5's keys re-owned on n1-n4 $(( $(now_ms) - t0 )) ms after kill -9"
+crash_ms=$(( $(now_ms) - t0 ))
+log "n5's keys re-owned on n1-n4 ${crash_ms} ms after kill -9"
 dead5() { for n in n1 n2 n3 n4; do [ "$(state_of "$n" n5)" = dead ] || return 1; done; }
 wait_until 5 dead5 || fail "n5 not marked dead after kill -9: $(for n in n1 n2 n3 n4; do echo "$n:"; peer_states $n; done)"
 log "n5 dead on n1-n4 after $(( $(now_ms) - t0 )) ms (kill -9)"
@@ -61,14 +62,17 @@ wait_until 20 all_see 5 participant $NODES || fail "restarted n5 did not rejoin"
 log "n5 rejoined in $(( $(now_ms) - t0 )) ms"
 wait_until 5 agree $NODES || fail "disagreement after rejoin"
 
-# graceful: SIGTERM n4 -> its keys move without suspicion
+# graceful: SIGTERM n4 -> its keys move without suspicion, at the hand-over
+# time n4 announces (cluster.handover_delay ahead, 2 s with the lan profile),
+# so sooner than a crash is detected (measured above in the same run)
 keys4=$(sample_keys n1 n4)
 [ -n "$keys4" ] || fail "n4 owns no probe key"
 kill -TERM "$PID_n4"; t0=$(now_ms)
 wait_until 10 keys_moved n4 "$keys4" n1 n2 n3 n5 || fail "n4's keys did not move after SIGTERM"
 dt=$(( $(now_ms) - t0 ))
 log "n4 keys moved ${dt} ms after SIGTERM"
-[ "$dt" -lt $((3000 * SLOW)) ] || fail "graceful hand-off took ${dt} ms (suspicion would be ~4 s)"
+[ "$dt" -lt "$crash_ms" ] ||
+	fail "graceful hand-off took ${dt} ms, not sooner than a crash (${crash_ms} ms)"
 wait_until 5 agree n1 n2 n3 n5 || fail "disagreement after n4 left: $(owners n1)"
 [ "$(owners n1 | wc -l)" -eq 4 ] || fail "keys not spread over the 4 others: $(owners n1)"
 left4() { for n in n1 n2 n3 n5; do s=$(state_of "$n" n4); [ "$s" = left ] || [ "$s" = terminating ] || return 1; done; }
@@ -80,8 +84,11 @@ echo "$m" | grep -q '^cluster_node_peers{state="participant"} 4' || fail "metric
 echo "$m" | grep -q '^cluster_packets_dropped_total{reason="decrypt_failed"} 0' || fail "metrics drops"
 # the cluster logs through the host logger: logfmt only, events at info
 grep -hv '^ts=' "$TMP"/n*.log && fail "non-logfmt lines in the daemon logs"
+# the restarted n5 is taken at once (its incarnation beats its previous
+# life's), as a viewer, then a participant once its components started
 for ev in 'member n5 (127.0.0.1:23005) joined as' 'member n5 (127.0.0.1:23005) is now suspect' \
-	'member n5 (127.0.0.1:23005) is now dead' 'member n5 (127.0.0.1:23005) is now participant (was dead)' \
+	'member n5 (127.0.0.1:23005) is now dead' 'member n5 (127.0.0.1:23005) is now viewer (was dead)' \
+	'member n5 (127.0.0.1:23005) is now participant (was viewer)' \
 	'member n4 (127.0.0.1:23004) is now left'; do
 	grep -qF "level=info component=\"cluster\" msg=\"$ev" "$TMP/n1.log" || fail "n1 did not log: $ev"
 done

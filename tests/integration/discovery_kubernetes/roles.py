@@ -485,10 +485,26 @@ def main():
     wait(lambda: "10.244.0.7:9090" not in by_addr(targets(c("pods"))), 15, "DELETED pod")
     print("ok: ADDED / MODIFIED / DELETED")
 
-    # BOOKMARKs arrive on idle watches (the fake server sends one per second).
+    # BOOKMARKs arrive on idle watches (the fake server sends one per
+    # second, carrying the server's latest resourceVersion). Another kind's
+    # change moves that past the last pod event; a watch the server then
+    # ends is resumed from the bookmark's resourceVersion, not the last
+    # pod event's (client-go reflector semantics).
+    node_rv = json.loads(http("POST", "http://127.0.0.1:%d/_control/apply" % API,
+                                  json.dumps({**NODE, "metadata": {**NODE["metadata"],
+                                                                  "name": "node-b"}}).encode()))["rv"]
     time.sleep(2.5)
     if len(targets(c("pods"))) != 10:
         fail("targets changed across bookmarks")
+    ctl("close")
+
+    def rewatched():
+        st = json.loads(http("GET", "http://127.0.0.1:%d/_control/stats" % API))
+        rvs = [int(r) for r in st.get("watch_rv", {}).get("pods", []) if r]
+        return rvs and rvs[-1] >= node_rv and rvs
+    rvs = wait(rewatched, 15, "a pod watch resumed from the bookmark's resourceVersion")
+    print("ok: BOOKMARK moves the resourceVersion (re-watch from %d, node change at %d)"
+          % (rvs[-1], node_rv))
 
     # In-stream 410: re-list, nothing lost.
     ctl("expire")

@@ -19,7 +19,8 @@ srv=$build/tests/bench/scrape/bench_targetsrv
 [ -x "$srv" ] || fail "build $srv first"
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 n=12
-base=$(python3 -c 'import random;print(random.randrange(31000,39000,20))')
+# n target ports and the target server's sink port (base - 1)
+base=$(($(python3 "$here/free_ports.py" $((n + 1))) + 1)) || exit 1
 prom=$(free_port)
 g1=$(free_port) g2=$(free_port) h1=$(free_port) h2=$(free_port)
 declare -A gossip=([1]=$g1 [2]=$g2) http=([1]=$h1 [2]=$h2)

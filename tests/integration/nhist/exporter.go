@@ -69,7 +69,7 @@ func main() {
 	}
 	first, _ := strconv.Atoi(port)
 	for i := 1; i < *ports; i++ {
-		go func(a string) { log.Fatal(http.ListenAndServe(a, nil)) }(net.JoinHostPort(host, strconv.Itoa(first+i)))
+		go func(a string) { log.Print(http.ListenAndServe(a, nil)) }(net.JoinHostPort(host, strconv.Itoa(first+i)))
 	}
 	log.Fatal(http.ListenAndServe(*addr, nil))
 }

@@ -3,7 +3,7 @@
 discovery.kubernetes tests.
 
 Serves LIST and WATCH of pods, services, endpoints, endpointslices, nodes,
-namespaces, podmonitors and servicemonitors (cluster-wide and per namespace;
+namespaces, secrets, configmaps, podmonitors and servicemonitors (cluster-wide and per namespace;
 labelSelector with =, ==, !=, key and !key terms, fieldSelector on
 metadata.name, metadata.namespace and spec.nodeName) the way the real API server
 shapes them: `<Kind>List` documents with metadata.resourceVersion (paged with
@@ -17,8 +17,12 @@ A control API drives it from the test script:
   POST /_control/delete      body: an object -> DELETED
   POST /_control/expire      every open watch gets ERROR 410 and history is dropped
   POST /_control/garbage     every open watch gets a line of garbage
+  POST /_control/close       every open watch ends normally (as at timeoutSeconds)
   POST /_control/list_garbage?n=N  the next N LISTs answer with garbage
   GET  /_control/stats       {"lists": n, "pages": n, "watches": n, "unauthorized": n}
+
+A LIST or WATCH whose fieldSelector names an object "forbidden-*" gets 403
+Forbidden, as RBAC that does not cover it answers.
 
 Usage: fake_apiserver.py PORT TOKEN [MAX_PAGE]
 MAX_PAGE caps the items per LIST page (as a server under load may return
@@ -39,6 +43,8 @@ RESOURCES = {
     "endpointslices": ("EndpointSlice", "discovery.k8s.io/v1", "/apis/discovery.k8s.io/v1"),
     "nodes": ("Node", "v1", "/api/v1"),
     "namespaces": ("Namespace", "v1", "/api/v1"),
+    "secrets": ("Secret", "v1", "/api/v1"),
+    "configmaps": ("ConfigMap", "v1", "/api/v1"),
     "podmonitors": ("PodMonitor", "monitoring.coreos.com/v1", "/apis/monitoring.coreos.com/v1"),
     "servicemonitors": ("ServiceMonitor", "monitoring.coreos.com/v1",
                         "/apis/monitoring.coreos.com/v1"),
@@ -167,6 +173,8 @@ class Handler(BaseHTTPRequestHandler):
             STATE.special("expire")
         elif u.path == "/_control/garbage":
             STATE.special("garbage")
+        elif u.path == "/_control/close":
+            STATE.special("close")
         elif u.path == "/_control/list_garbage":
             STATE.list_garbage = int(parse_qs(u.query).get("n", ["1"])[0])
         else:
@@ -182,6 +190,11 @@ class Handler(BaseHTTPRequestHandler):
             STATE.stats["unauthorized"] += 1
             return self.status(401, "Unauthorized", "Unauthorized")
         plural, ns = route(u.path)
+        if "metadata.name=forbidden-" in (q.get("fieldSelector") or ""):
+            # RBAC that does not cover this object (any kind)
+            return self.status(403, "Forbidden", "%s is forbidden: User "
+                               "\"system:serviceaccount:monitoring:starling\" cannot list "
+                               "resource \"%s\"" % (plural, plural))
         if plural is None:
             return self.status(404, "NotFound", "the server could not find the requested resource")
         if q.get("watch") in ("1", "true"):
@@ -224,6 +237,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def watch(self, plural, ns, q):
         STATE.stats["watches"] += 1
+        STATE.stats.setdefault("watch_rv", {}).setdefault(plural, []).append(
+            q.get("resourceVersion") or "")
         try:
             since = int(q.get("resourceVersion") or 0)
         except ValueError:
@@ -252,6 +267,9 @@ class Handler(BaseHTTPRequestHandler):
                               "message": "too old resource version: %d (%d)" % (since, rv),
                               "reason": "Expired", "code": 410}
                         self.chunk(json.dumps({"type": "ERROR", "object": st}).encode() + b"\n")
+                        self.chunk(b"")
+                        return
+                    if ev == "close":
                         self.chunk(b"")
                         return
                     if ev == "garbage":

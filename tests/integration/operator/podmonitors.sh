@@ -140,6 +140,17 @@ wait_line "^up\{container=\"node-exporter\",endpoint=\"metrics\",instance=\"127.
 ctl delete '{"apiVersion":"monitoring.coreos.com/v1","kind":"PodMonitor","metadata":{"name":"zoned","namespace":"monitoring"}}'
 echo "ok: attachMetadata.node -> node labels on the targets"
 
+# targetLimit: more targets than the limit -> every target of the job fails
+# with up=0 and nothing is scraped (Prometheus scrape.go refreshTargetLimitErr,
+# target_limit from promcfg.go). filterRunning=false lets the Failed pod in.
+ctl apply '{"apiVersion":"monitoring.coreos.com/v1","kind":"PodMonitor","metadata":{"name":"limited","namespace":"monitoring","labels":{"team":"infra"}},"spec":{"selector":{"matchLabels":{"app.kubernetes.io/name":"node-exporter"}},"targetLimit":1,"podMetricsEndpoints":[{"port":"metrics","interval":"1s","filterRunning":false}]}}'
+wait_line "^up\{container=\"node-exporter\",endpoint=\"metrics\",instance=\"127.0.0.1:$ne1\",job=\"monitoring/limited\",namespace=\"monitoring\",pod=\"node-exporter-x7k2p\"\} 0 " 15 ||
+	fail "targetLimit: no up=0 for a job over its limit"
+grep -q 'node_exporter_build_info{.*job="monitoring/limited"' "$work/samples.txt" &&
+	fail "targetLimit: a job over its limit was scraped"
+ctl delete '{"apiVersion":"monitoring.coreos.com/v1","kind":"PodMonitor","metadata":{"name":"limited","namespace":"monitoring"}}'
+echo "ok: targetLimit exceeded -> up=0, nothing scraped"
+
 # The PodMonitor removed: its targets get staleness markers and stop.
 ctl delete "$(monitor_json monitoring node-exporter)"
 wait_line "^up$labels1 NaN [0-9]+ # stale" 15 || fail "no staleness marker after the monitor went away"

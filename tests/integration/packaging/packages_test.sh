@@ -223,6 +223,8 @@ RPM_REQ=$(rpm -qp --requires "$RPM" 2>/dev/null)
 for so in $NEEDED; do
 	check "starling.rpm requires $so" sh -c "echo '$RPM_REQ' | grep -qF '$so()(64bit)'"
 done
+# 10: one pkgconfig() per module of starling-plugin.pc's Requires (xxhash,
+# pcre2, curl, protobuf-c, snappy, zlib, libdeflate, cjson, yaml, libcrypto)
 check "starling-devel.rpm requires the libraries of libstarling_sdk.a (pkgconfig())" \
 	sh -c "rpm -qp --requires '$RPMDEV' 2>/dev/null | grep -c '^pkgconfig(' | grep -qx 10"
 

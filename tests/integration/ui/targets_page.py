@@ -48,6 +48,12 @@ def free_port():
 
 def fail(msg):
     print("FAIL:", msg, file=sys.stderr)
+    try:  # kept with the screenshot for CI
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        with open(os.path.join(ARTIFACTS, "failure.txt"), "w") as f:
+            f.write(msg + "\n")
+    except OSError:
+        pass
     if "v" in globals().get("last_view", {}):
         print(json.dumps(last_view["v"])[:4000], file=sys.stderr)
     for i in range(1, 4):
@@ -303,6 +309,8 @@ print("ok: screenshot kept at %s" % shot)
 # A frozen peer: its rows say "no answer", the page still comes within the bound.
 frozen_proc = procs[int(peer_owner[-1]) - 1]
 os.kill(frozen_proc.pid, signal.SIGSTOP)
+wait_for("the peer stopped", 5,
+         lambda: "T (stopped)" in open("/proc/%d/status" % frozen_proc.pid).read())
 t0 = time.monotonic()
 body = get(base + "/targets", timeout=10)
 took = time.monotonic() - t0
@@ -313,7 +321,7 @@ d = Dom()
 d.feed(body)
 frozen = [r for r in d.tables["targets"][1:] if r[3] == peer_owner]
 if not frozen or any(r[6] != "no answer" for r in frozen):
-    fail("frozen peer's rows not shown as no answer: %r" % frozen)
+    fail("frozen peer (%s) rows not shown as no answer after %.1f s: %r" % (peer_owner, took, frozen))
 ans = {r[0]: r[4] for r in d.tables["nodes"][1:]}
 if not ans[peer_owner].startswith("no answer"):
     fail("frozen peer not marked in the nodes table: %r" % ans)

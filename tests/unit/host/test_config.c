@@ -579,6 +579,32 @@ static void test_syntax_error(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(errs.msgs[0], "/nonexistent/starling.cfg: cannot read file"));
 }
 
+/* A config file over 1 MiB (one 50 MB string kept libconfig's lexer busy
+ * for minutes) is refused before parsing, at once and with its size. */
+static void test_oversized_file(void)
+{
+	char path[] = "/tmp/starling-cfg-XXXXXX";
+	int fd = mkstemp(path);
+	struct cfg_doc *d = (struct cfg_doc *)1;
+	FILE *f;
+
+	CU_ASSERT_TRUE_FATAL(fd >= 0);
+	f = fdopen(fd, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs("components = ( ); x = \"", f);
+	for (int i = 0; i < CFG_MAX_FILE_BYTES; i++)
+		fputc('x', f);
+	fputs("\";\n", f);
+	fclose(f);
+	cfg_errors_free(&errs);
+	CU_ASSERT_EQUAL(cfg_doc_parse_file(path, &d, &errs), -EFBIG);
+	CU_ASSERT_PTR_NULL(d);
+	CU_ASSERT_EQUAL_FATAL(errs.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs.msgs[0], "over the limit of 1048576 bytes"));
+	cfg_errors_free(&errs);
+	unlink(path);
+}
+
 static void test_cluster_and_flags(void)
 {
 	struct cfg_doc *d = load("cluster = { enabled = false; node_name = \"file\";\n"
@@ -625,6 +651,49 @@ static void test_cluster_and_flags(void)
 		CU_ASSERT_PTR_NOT_NULL(
 		    strstr(errs.msgs[2], "--cluster.colour: unknown cluster flag"));
 		CU_ASSERT_PTR_NOT_NULL(strstr(errs.msgs[0], "--server.http.listen-addr"));
+	}
+	cfg_doc_unref(d);
+}
+
+/* Alloy's flag names (alloy docs reference/cli/run.md) as aliases; the
+ * security keys; Alloy flags we do not have are refused by name. */
+static void test_alloy_flags_and_security_keys(void)
+{
+	struct cfg_doc *d = load("cluster = { enabled = true; require_encryption = true;\n"
+				 "  secret_keys_file = \"/etc/starling/keys\"; handover_delay = "
+				 "\"3s\"; };\n");
+	struct cfg_flag flags[] = {
+	    {.key = "join_addresses", .value = "a:7946, b:7946,c"},
+	    {.key = "advertise_address", .value = "10.0.0.5:7946"},
+	    {.key = "advertise_interfaces", .value = "eth1,en0"},
+	    {.key = "wait_for_size", .value = "2"},
+	};
+	struct cfg_overrides o = {.cluster = flags, .n_cluster = 4};
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_EQUAL(errs.n, 0);
+	CU_ASSERT_TRUE(d->cluster.require_encryption);
+	CU_ASSERT_STRING_EQUAL(d->cluster.secret_keys_file, "/etc/starling/keys");
+	CU_ASSERT_EQUAL(d->cluster.handover_ms, 3000);
+	CU_ASSERT_EQUAL(cfg_doc_apply_overrides(d, &o, &errs), 0);
+	CU_ASSERT_EQUAL_FATAL(d->cluster.n_join, 3);
+	CU_ASSERT_STRING_EQUAL(d->cluster.join[0], "a:7946");
+	CU_ASSERT_STRING_EQUAL(d->cluster.join[1], "b:7946");
+	CU_ASSERT_STRING_EQUAL(d->cluster.join[2], "c");
+	CU_ASSERT_STRING_EQUAL(d->cluster.advertise, "10.0.0.5:7946");
+	CU_ASSERT_STRING_EQUAL(d->cluster.advertise_interfaces, "eth1,en0");
+	{
+		struct cfg_flag bad[] = {
+		    {.key = "discover_peers", .value = "provider=k8s"},
+		    {.key = "weight", .value = "1000"},
+		};
+		struct cfg_overrides ob = {.cluster = bad, .n_cluster = 2};
+		size_t before = errs.n;
+
+		CU_ASSERT_EQUAL(cfg_doc_apply_overrides(d, &ob, &errs), -EINVAL);
+		CU_ASSERT_EQUAL_FATAL(errs.n, before + 2);
+		CU_ASSERT_PTR_NOT_NULL(strstr(errs.msgs[before], "not supported"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(errs.msgs[before + 1], "0.01..100"));
 	}
 	cfg_doc_unref(d);
 }
@@ -693,6 +762,8 @@ int main(void)
 	CU_add_test(s, "top-level and cluster errors", test_top_level_and_cluster);
 	CU_add_test(s, "syntax and I/O errors", test_syntax_error);
 	CU_add_test(s, "cluster keys and flags", test_cluster_and_flags);
+	CU_add_test(s, "oversized config file refused", test_oversized_file);
+	CU_add_test(s, "alloy flags and security keys", test_alloy_flags_and_security_keys);
 	CU_add_test(s, "canonical form ignores layout", test_canonical_ignores_lines);
 	CU_add_test(s, "invalid schema default", test_bad_schema_default);
 	CU_basic_set_mode(CU_BRM_VERBOSE);

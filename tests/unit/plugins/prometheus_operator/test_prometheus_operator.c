@@ -725,10 +725,14 @@ static void test_fidelity_scrape_timeout(void)
 	CU_ASSERT_EQUAL(op_jobs_from_monitor(&d, m, &jobs, &n, err, sizeof(err)), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "greater than"));
 	cJSON_Delete(m);
+	/* targetLimit -> target_limit (promcfg.go AddLimitsToYAML); enforced
+	 * at target generation (podmonitors.sh checks the up=0) */
 	m = cJSON_Parse("{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":"
-			"\"prod\"},\"spec\":{\"podMetricsEndpoints\":[{\"interval\":\"5s\"}]}}");
+			"\"prod\"},\"spec\":{\"targetLimit\":5,\"podMetricsEndpoints\":[{"
+			"\"interval\":\"5s\"}]}}");
 	CU_ASSERT_EQUAL_FATAL(op_jobs_from_monitor(&d, m, &jobs, &n, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(jobs[0]->cfg.timeout_ms, 5000);
+	CU_ASSERT_EQUAL(jobs[0]->target_limit, 5);
 	op_job_put(jobs[0]);
 	free(jobs);
 	cJSON_Delete(m);
@@ -956,6 +960,17 @@ static void test_fidelity_endpoint_auth(void)
 	    0);
 	CU_ASSERT_TRUE(have);
 	CU_ASSERT(log.wants >= 5);
+	/* oauth2 (types.go OAuth2): clientId from a ConfigMap, clientSecret
+	 * from a Secret, scopes and endpointParams plain */
+	CU_ASSERT_EQUAL(
+	    auth_of(&sc,
+		    "{\"oauth2\":{\"tokenUrl\":\"https://sso.example/token\","
+		    "\"clientId\":{\"configMap\":{\"name\":\"ca\",\"key\":\"junk\"}},"
+		    "\"clientSecret\":{\"name\":\"basic\",\"key\":\"pass\"},"
+		    "\"scopes\":[\"metrics\"],\"endpointParams\":{\"audience\":\"x\"}}}",
+		    err, sizeof(err), &have),
+	    0);
+	CU_ASSERT_TRUE(have);
 	/* errors as store.go / tls.go / Validate() phrase them; no values */
 	static const struct {
 		const char *ep, *want;
@@ -975,7 +990,11 @@ static void test_fidelity_endpoint_auth(void)
 	    {"{\"basicAuth\":{\"username\":{\"name\":\"basic\",\"key\":\"user\"}},"
 	     "\"bearerTokenSecret\":{\"name\":\"token\",\"key\":\"t\"}}",
 	     "at most one"},
-	    {"{\"oauth2\":{\"tokenUrl\":\"http://x\"}}", "oauth2 is not supported"},
+	    {"{\"oauth2\":{\"tokenUrl\":\"http://x\",\"clientId\":{\"configMap\":{\"name\":"
+	     "\"ca\",\"key\":\"junk\"}},\"clientSecret\":{\"name\":\"gone\",\"key\":\"s\"}}}",
+	     "oauth2.clientSecret: unable to get secret \"gone\""},
+	    {"{\"oauth2\":{\"clientId\":{\"secret\":{\"name\":\"basic\",\"key\":\"user\"}}}}",
+	     "tokenUrl is required"},
 	    {"{\"tlsConfig\":{\"caFile\":\"/etc/ca.crt\"}}", "allow_arbitrary_file_access"},
 	    {"{\"authorization\":{\"type\":\"Basic\",\"credentials\":{\"name\":\"token\","
 	     "\"key\":\"t\"}}}",
@@ -1026,6 +1045,51 @@ static void test_fidelity_endpoint_auth(void)
 	free(key2);
 	starling_k8s_store_clear(&secrets, -1);
 	starling_k8s_store_clear(&cms, -1);
+}
+
+/* g: `params: {module: [http_2xx, tcp]}` sends both values
+ * (promcfg.go copies ep.Params into the scrape config's url.Values;
+ * Prometheus' Target.URL() replaces only the first value with
+ * __param_module), as the blackbox exporter's multi-module probes need. */
+static void test_fidelity_params(void)
+{
+	struct op_defaults d = defaults(OP_POD_MONITORS);
+	struct op_cluster c = {0};
+	struct got g;
+	struct scrape_target *t = NULL;
+	char err[256];
+	struct starling_lset ls;
+
+	starling_k8s_store_put(&c.pods, pod("prod", "app-1", "app", "web", "Running", "10.0.0.5"),
+			       0);
+	targets_of(&d,
+		   "{\"kind\":\"PodMonitor\",\"metadata\":{\"name\":\"pm\",\"namespace\":\"prod\"},"
+		   "\"spec\":{\"selector\":{},\"podMetricsEndpoints\":[{\"port\":\"metrics\","
+		   "\"path\":\"/probe\",\"params\":{\"target\":[\"example.com\"],"
+		   "\"module\":[\"http_2xx\",\"tcp\"]}}]}}",
+		   &c, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.text[0], "__param_module=http_2xx,"));
+	/* the URL the scrape uses */
+	starling_lset_init(&ls);
+	char *save = NULL;
+
+	for (char *tok = strtok_r(g.text[0], ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (eq) {
+			*eq = 0;
+			starling_lset_set_str(&ls, tok, eq + 1);
+		}
+	}
+	CU_ASSERT_EQUAL_FATAL(scrape_target_new(&g.job[0]->cfg, ls.v, ls.n, &t, err, sizeof(err)),
+			      0);
+	CU_ASSERT_STRING_EQUAL(
+	    t->url, "http://10.0.0.5:9100/probe?module=http_2xx&module=tcp&target=example.com");
+	scrape_target_free(t);
+	starling_lset_free(&ls);
+	got_free(&g);
+	op_cluster_free(&c);
 }
 
 static int try_create(const struct starling_component_type *type, const char *cfg,
@@ -1494,6 +1558,7 @@ int main(void)
 	CU_add_test(s, "fidelity i: container id", test_fidelity_container_id);
 	CU_add_test(s, "fidelity i: attachMetadata", test_fidelity_attach_metadata);
 	CU_add_test(s, "fidelity h: endpoint auth from Secrets", test_fidelity_endpoint_auth);
+	CU_add_test(s, "fidelity g: multi-valued params", test_fidelity_params);
 	CU_add_test(s, "kubeconfig", test_kubeconfig);
 	CU_add_test(s, "every field of every fixture with a wrong type", test_mutated_objects);
 	CU_add_test(s, "component end to end (mock host, fake API)", test_component_end_to_end);

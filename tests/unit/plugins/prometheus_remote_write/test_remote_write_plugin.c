@@ -315,6 +315,25 @@ static void push(struct inst *in, const char *name, const char *env, int64_t ts0
 	}
 }
 
+/* After finish(): wait until the receiver got no request for 300 ms (at
+ * most 5 s), so that a request the stopped instance had in flight cannot
+ * arrive after the test changed the answers for the next run. */
+static void rx_quiesce(void)
+{
+	int last = -1, quiet_ms = 0;
+
+	for (int i = 0; i < 500 && quiet_ms < 300; i++) {
+		int n;
+
+		pthread_mutex_lock(&rx_lock);
+		n = requests;
+		pthread_mutex_unlock(&rx_lock);
+		quiet_ms = n == last ? quiet_ms + 10 : 0;
+		last = n;
+		usleep(10000);
+	}
+}
+
 static bool wait_for(size_t *counter, size_t want, int timeout_ms)
 {
 	for (int i = 0; i < timeout_ms / 10; i++) {
@@ -581,6 +600,7 @@ static void test_restart_skips_sent_batches(void)
 	CU_ASSERT_TRUE(wait_for(&samples_ok, 200, 5000));
 	usleep(100000);
 	finish(&in);
+	rx_quiesce();
 	CU_ASSERT_EQUAL(samples_ok, 200);
 	/* a crash in the middle of writing the next record */
 	d = opendir(sub);

@@ -5,10 +5,12 @@
  * scrape/scrape.go (bucket limit fails the scrape), scrape/target.go
  * (bucketLimitAppender, maxSchemaAppender), tsdb/head_append.go (a stale
  * marker of a histogram series is a histogram with the stale NaN sum). */
+#include <signal.h>
 #include <CUnit/Basic.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -322,6 +324,128 @@ static void test_nul_in_label_value(void)
 	rig_free(&g);
 }
 
+/* UTF-8 names (metric_name_validation_scheme = "utf8"): quoted names in
+ * Prometheus text and OpenMetrics, any UTF-8 name in protobuf. */
+static char utf8_seen[512];
+
+static int on_utf8(void *arg, const struct starling_series_batch *b)
+{
+	size_t len = 0;
+
+	(void)arg;
+	utf8_seen[0] = '\0';
+	for (size_t i = 0; i < b->n_series; i++) {
+		const struct starling_series *se = &b->series[i];
+		bool report = false;
+
+		for (size_t j = 0; j < se->n_labels; j++)
+			report |= !strcmp(se->labels[j].name, "__name__") &&
+				  (!strncmp(se->labels[j].value, "up", 2) ||
+				   !strncmp(se->labels[j].value, "scrape_", 7));
+		if (report)
+			continue;
+		for (size_t j = 0; j < se->n_labels; j++)
+			if (strcmp(se->labels[j].name, "job") &&
+			    strcmp(se->labels[j].name, "instance"))
+				len += (size_t)snprintf(utf8_seen + len, sizeof(utf8_seen) - len,
+							"%s=%s ", se->labels[j].name,
+							se->labels[j].value);
+		len += (size_t)snprintf(utf8_seen + len, sizeof(utf8_seen) - len, "| ");
+	}
+	return 0;
+}
+
+static void test_utf8_names(void)
+{
+	struct rig g;
+	struct scrape_stats st;
+	const char *text = "# TYPE \"my.metric\" gauge\n{\"my.metric\",\"utf-8.label\"=\"v\"} 1\n"
+			   "plain{\"a.b\"=\"c\"} 2\n";
+	const char *om = "# TYPE \"my.metric\" gauge\n{\"my.metric\",\"utf-8.label\"=\"v\"} 1\n"
+			 "# EOF\n";
+
+	rig_init(&g);
+	mock_host_set_receiver(g.m, on_utf8, NULL);
+	/* legacy (default): the page fails */
+	CU_ASSERT_EQUAL(rig_scrape(&g, text, strlen(text), "text/plain; version=1.0.0", 1000, &st),
+			-EINVAL);
+	g.cfg.utf8_names = true;
+	CU_ASSERT_EQUAL(rig_scrape(&g, text, strlen(text), "text/plain; version=1.0.0", 2000, &st),
+			0);
+	CU_ASSERT_STRING_EQUAL(utf8_seen,
+			       "__name__=my.metric utf-8.label=v | __name__=plain a.b=c | ");
+	CU_ASSERT_EQUAL(
+	    rig_scrape(&g, om, strlen(om),
+		       "application/openmetrics-text; version=1.0.0; escaping=allow-utf-8", 3000,
+		       &st),
+	    0);
+	/* the plain series is gone: its staleness marker comes too */
+	CU_ASSERT_STRING_EQUAL(utf8_seen,
+			       "__name__=my.metric utf-8.label=v | __name__=plain a.b=c | ");
+	rig_free(&g);
+	/* protobuf: a family named my.metric with a label utf-8.label */
+	{
+		Io__Prometheus__Client__LabelPair lp = IO__PROMETHEUS__CLIENT__LABEL_PAIR__INIT,
+						  *lps[1];
+		Io__Prometheus__Client__Gauge ga = IO__PROMETHEUS__CLIENT__GAUGE__INIT;
+		Io__Prometheus__Client__Metric mm = IO__PROMETHEUS__CLIENT__METRIC__INIT, *ms[1];
+		Io__Prometheus__Client__MetricFamily f =
+		    IO__PROMETHEUS__CLIENT__METRIC_FAMILY__INIT;
+		uint8_t buf[256];
+		size_t n;
+
+		lp.name = "utf-8.label";
+		lp.value = "v\"q";
+		lps[0] = &lp;
+		ga.has_value = 1;
+		ga.value = 4;
+		mm.n_label = 1;
+		mm.label = lps;
+		mm.gauge = &ga;
+		ms[0] = &mm;
+		f.name = "my.metric";
+		f.has_type = 1;
+		f.type = IO__PROMETHEUS__CLIENT__METRIC_TYPE__GAUGE;
+		f.n_metric = 1;
+		f.metric = ms;
+		n = io__prometheus__client__metric_family__get_packed_size(&f);
+		buf[0] = (uint8_t)n;
+		io__prometheus__client__metric_family__pack(&f, buf + 1);
+		rig_init(&g);
+		mock_host_set_receiver(g.m, on_utf8, NULL);
+		CU_ASSERT_EQUAL(rig_scrape(&g, buf, n + 1, PB_CT, 1000, &st), -EINVAL);
+		g.cfg.utf8_names = true;
+		CU_ASSERT_EQUAL(rig_scrape(&g, buf, n + 1, PB_CT, 2000, &st), 0);
+		CU_ASSERT_STRING_EQUAL(utf8_seen, "__name__=my.metric utf-8.label=v\"q | ");
+		rig_free(&g);
+	}
+}
+
+/* An OpenMetrics exemplar whose labels exceed 128 code points: Prometheus
+ * drops that exemplar and keeps the scrape (tsdb/exemplar.go
+ * ErrExemplarLabelLength, logged by scrape/scrape.go). */
+static void test_long_exemplar(void)
+{
+	struct rig g;
+	struct scrape_stats st;
+	char body[512], val[200];
+
+	memset(val, 'x', 130);
+	val[130] = '\0';
+	rig_init(&g);
+	snprintf(body, sizeof(body),
+		 "# TYPE a counter\na_total 1 # {t=\"%s\"} 1 1.5\n# TYPE b counter\n"
+		 "b_total 2 # {t=\"ok\"} 1 1.5\n# EOF\n",
+		 val);
+	CU_ASSERT_EQUAL(rig_scrape(&g, body, strlen(body),
+				   "application/openmetrics-text; version=1.0.0", 1000, &st),
+			0);
+	CU_ASSERT(st.up);
+	CU_ASSERT_EQUAL(g.seen.exemplars, 1);
+	CU_ASSERT_STRING_EQUAL(g.seen.ex_label, "t=ok");
+	rig_free(&g);
+}
+
 /* le / quantile values as Prometheus 3 normalizes them in text formats */
 static char norm_seen[256];
 
@@ -427,6 +551,101 @@ static void stop_component(void *inst, struct mock_host *m)
 	prometheus_scrape_type.stop(inst);
 	prometheus_scrape_type.destroy(inst);
 	mock_host_free(m);
+}
+
+/* The Accept header of one scrape: a listening socket answers the first
+ * request with an empty 200 and keeps its Accept line. */
+struct accept_probe {
+	int fd, port;
+	char accept[1024];
+	pthread_t th;
+};
+
+static void *probe_main(void *arg)
+{
+	struct accept_probe *a = arg;
+	char req[4096];
+	size_t len = 0;
+	int c = accept(a->fd, NULL, NULL);
+	const char *h, *e;
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+				   "Content-Length: 0\r\nConnection: close\r\n\r\n";
+
+	if (c < 0)
+		return NULL;
+	while (len < sizeof(req) - 1 && !strstr(req, "\r\n\r\n")) {
+		ssize_t n = read(c, req + len, sizeof(req) - 1 - len);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		req[len] = '\0';
+	}
+	h = strcasestr(req, "\r\nAccept: ");
+	if (h && (e = strstr(h + 2, "\r\n")))
+		snprintf(a->accept, sizeof(a->accept), "%.*s", (int)(e - h - 10), h + 10);
+	if (write(c, resp, sizeof(resp) - 1) < 0)
+		a->accept[0] = '\0';
+	close(c);
+	return NULL;
+}
+
+static void probe_accept(const char *extra, char *out, size_t len)
+{
+	struct accept_probe a = {0};
+	struct sockaddr_in sa = {0};
+	socklen_t sl = sizeof(sa);
+	struct mock_host *m;
+	char cfg[1024];
+	void *inst;
+
+	a.fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CU_ASSERT_FATAL(bind(a.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+			listen(a.fd, 4) == 0);
+	getsockname(a.fd, (struct sockaddr *)&sa, &sl);
+	a.port = ntohs(sa.sin_port);
+	pthread_create(&a.th, NULL, probe_main, &a);
+	snprintf(cfg, sizeof(cfg),
+		 "targets = ( { *address__ = \"127.0.0.1:%d\"; } ); forward_to = [ \"x.y\" ];"
+		 "scrape_interval = \"100ms\"; %s",
+		 a.port, extra);
+	inst = start_component(cfg, &m);
+	pthread_join(a.th, NULL); /* returns once the first scrape was answered */
+	stop_component(inst, m);
+	close(a.fd);
+	snprintf(out, len, "%s", a.accept);
+}
+
+/* Accept headers as Prometheus' acceptHeader() builds them
+ * (scrape/scrape.go; native-histograms.md section 3). */
+static void test_accept_headers(void)
+{
+	char got[1024];
+
+	probe_accept("scrape_native_histograms = true;", got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(
+	    got, "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+		 "encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;"
+		 "escaping=underscores;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,"
+		 "text/plain;version=1.0.0;escaping=underscores;q=0.3,text/plain;version=0.0.4;"
+		 "q=0.2,*/*;q=0.1");
+	probe_accept(
+	    "metric_name_validation_scheme = \"utf8\"; enable_protobuf_negotiation = true;", got,
+	    sizeof(got));
+	CU_ASSERT_STRING_EQUAL(
+	    got, "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+		 "encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;"
+		 "escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,"
+		 "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;"
+		 "q=0.2,*/*;q=0.1");
+	probe_accept("scrape_protocols = [ \"PrometheusText0.0.4\", \"PrometheusProto\" ];", got,
+		     sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got,
+			       "text/plain;version=0.0.4;q=0.3,application/vnd.google.protobuf;"
+			       "proto=io.prometheus.client.MetricFamily;encoding=delimited;"
+			       "q=0.2,*/*;q=0.1");
 }
 
 /* Two targets with their own __scrape_interval__ keep their own cadence
@@ -547,6 +766,9 @@ int main(void)
 	CU_pSuite s;
 	unsigned fails;
 
+	/* A test server writing to a client that gave up (a timeout on a loaded
+	 * machine) must see EPIPE, not die of SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
 	s = CU_add_suite("prometheus_scrape_native", NULL, NULL);
@@ -556,8 +778,11 @@ int main(void)
 	CU_add_test(s, "Prometheus text without a final newline", test_text_without_final_newline);
 	CU_add_test(s, "le and quantile normalized in text", test_text_le_normalized);
 	CU_add_test(s, "NUL byte in a label value", test_nul_in_label_value);
+	CU_add_test(s, "UTF-8 metric and label names", test_utf8_names);
+	CU_add_test(s, "exemplar over 128 code points dropped", test_long_exemplar);
 	CU_add_test(s, "per-target __scrape_interval__ / __scrape_timeout__",
 		    test_per_target_interval);
+	CU_add_test(s, "Accept headers (protobuf first, escaping)", test_accept_headers);
 	CU_add_test(s, "target_limit and scrape_failure_log_file",
 		    test_target_limit_and_failure_log);
 	CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -449,7 +449,8 @@ static void test_content_type(void)
 		CU_ASSERT_EQUAL(starling_expo_format_from_content_type(pb2, strlen(pb2), &fb),
 				STARLING_EXPO_PROTOBUF);
 		CU_ASSERT(!fb);
-		CU_ASSERT_EQUAL(starling_expo_format_from_content_type(pb3, strlen(pb3), &fb), PROM);
+		CU_ASSERT_EQUAL(starling_expo_format_from_content_type(pb3, strlen(pb3), &fb),
+				PROM);
 		CU_ASSERT(fb);
 	}
 	/* Not NUL-terminated: only len bytes count. */
