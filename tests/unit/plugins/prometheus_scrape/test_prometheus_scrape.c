@@ -786,6 +786,25 @@ static unsigned scraped_mask(struct mock_host *m, bool stale_only)
 	return mask;
 }
 
+/* Whether every target's owned flag, and the reported count, match the
+ * even-key rule of owns_even. */
+static bool ownership_settled(const struct starling_component_type *type, void *inst,
+			      struct mock_host *m)
+{
+	struct collect c = {0};
+	size_t owned, total, want = 0;
+
+	if (type->list_targets(inst, collect_emit, &c) || c.n != 8)
+		return false;
+	for (size_t i = 0; i < c.n; i++) {
+		if (c.owned[i] != (c.keys[i] % 2 == 0))
+			return false;
+		want += c.owned[i];
+	}
+	mock_host_targets(m, &owned, &total);
+	return total == 8 && owned == want;
+}
+
 static void test_component_ownership(void)
 {
 	const struct starling_component_type *type = &prometheus_scrape_type;
@@ -808,6 +827,9 @@ static void test_component_ownership(void)
 	CU_ASSERT_FATAL(
 	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
 	CU_ASSERT_FATAL(type->start(inst) == 0);
+	/* The scrape thread decides ownership at each target's first slot:
+	 * wait (bounded) until every target reports what owns_even says. */
+	MOCK_WAIT_UNTIL(ownership_settled(type, inst, m), 10000);
 	CU_ASSERT_EQUAL(type->list_targets(inst, collect_emit, &col), 0);
 	CU_ASSERT_EQUAL(col.n, 8);
 	for (size_t i = 0; i < col.n; i++) {
