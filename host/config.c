@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <libconfig.h>
 #include <openssl/evp.h>
@@ -786,6 +787,15 @@ static int parse_common(const char *path, const char *text, const char *name,
 	ret = cfg_source_prepare(&src, path, text, name, include_dir, errs);
 	if (ret)
 		return -EINVAL;
+	/* libconfig's lexer is quadratic in the length of a string (a 1 MiB
+	 * string takes it 2 s, 8 MiB two minutes, while a reload waits):
+	 * refuse an oversized text, @includes counted, before parsing. */
+	if (strlen(src.text) > CFG_MAX_FILE_BYTES) {
+		cfg_errors_add(errs, "%s: %zu bytes with its @includes, over the limit of %d bytes",
+			       name, strlen(src.text), CFG_MAX_FILE_BYTES);
+		cfg_source_free(&src);
+		return -EFBIG;
+	}
 	config_init(&lc);
 	if (config_read_string(&lc, src.text) != CONFIG_TRUE) {
 		const char *f = cfg_source_name(&src, config_error_file(&lc));
@@ -806,6 +816,15 @@ int cfg_doc_parse_file(const char *path, struct cfg_doc **out, struct cfg_errors
 {
 	char dir[4096];
 	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	/* not even read when the file alone is over the limit */
+	*out = NULL;
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > CFG_MAX_FILE_BYTES) {
+		cfg_errors_add(errs, "%s: file is %lld bytes, over the limit of %d bytes", path,
+			       (long long)st.st_size, CFG_MAX_FILE_BYTES);
+		return -EFBIG;
+	}
 
 	/* @include paths are relative to the main file's directory. */
 	if (slash && (size_t)(slash - path) < sizeof(dir)) {

@@ -102,6 +102,11 @@ uint32_t type_set_built_minor(const struct type_set *ts, const struct starling_c
  * errs. On a syntax error *out is NULL; on other errors *out is still set (so
  * that check-config can report component errors too) and the caller unrefs
  * it. */
+/* Config files (and texts) larger than this are refused with -EFBIG before
+ * libconfig sees them (its lexer is quadratic in a string's length). Files
+ * pulled in with @include are not measured (libconfig 1.5 reads them). */
+#define CFG_MAX_FILE_BYTES (1024 * 1024)
+
 int cfg_doc_parse_file(const char *path, struct cfg_doc **out, struct cfg_errors *errs);
 int cfg_doc_parse_string(const char *text, const char *name, struct cfg_doc **out,
 			 struct cfg_errors *errs);

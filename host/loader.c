@@ -2,6 +2,7 @@
  * Plugin loader (libltdl lives here and nowhere else).
  */
 #include "loader.h"
+#include "crash.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -190,6 +191,7 @@ static int gate(struct plugin_registry *r, const char *path, struct loaded_plugi
 			 STARLING_ENTRY_SYMBOL);
 		return -ENOEXEC;
 	}
+	crash_register_module(real, (const void *)(uintptr_t)entry);
 	d = entry();
 	if (!d) {
 		snprintf(err, errlen, "descriptor: expected a pointer, found NULL");

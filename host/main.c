@@ -22,6 +22,7 @@
 #include "cluster/cluster.h"
 #include "drift.h"
 #include "config.h"
+#include "crash.h"
 #include "default_config.h"
 #include "http.h"
 #include "loader.h"
@@ -701,6 +702,7 @@ int main(int argc, char **argv)
 	struct cli cli = {0};
 	int code;
 
+	crash_install(); /* a crashing plugin leaves a last line naming it */
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

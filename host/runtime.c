@@ -154,7 +154,7 @@ static void inst_teardown(struct starling_component *c)
 	if (c->created) {
 		pthread_mutex_lock(&c->cb_lock);
 		t0 = mono_ns();
-		c->type->destroy(c->inst);
+		CB_RUN(c, "destroy", c->type->destroy(c->inst));
 		stat_add(c, CB_DESTROY, t0, 0);
 		c->inst = NULL;
 		c->created = false;
@@ -176,7 +176,7 @@ static void inst_stop(struct starling_component *c)
 	lifecycle_lock(c);
 	if (c->type->stop) {
 		t0 = mono_ns();
-		ret = c->type->stop(c->inst);
+		CB_RUN(c, "stop", ret = c->type->stop(c->inst));
 		stat_add(c, CB_STOP, t0, ret);
 	}
 	set_state(c, INST_STOPPED);
@@ -197,7 +197,8 @@ static int inst_create(struct starling_component *c)
 	clear_last_error(c);
 	lifecycle_lock(c);
 	t0 = mono_ns();
-	ret = c->type->create(runtime_host_api(c->built_minor), c, c->cfg, &c->inst);
+	CB_RUN(c, "create",
+	       ret = c->type->create(runtime_host_api(c->built_minor), c, c->cfg, &c->inst));
 	stat_add(c, CB_CREATE, t0, ret);
 	if (ret < 0) {
 		c->inst = NULL;
@@ -225,7 +226,7 @@ static int inst_start(struct starling_component *c)
 	set_state(c, INST_RUNNING);
 	if (c->type->start) {
 		t0 = mono_ns();
-		ret = c->type->start(c->inst);
+		CB_RUN(c, "start", ret = c->type->start(c->inst));
 		stat_add(c, CB_START, t0, ret);
 	}
 	if (ret >= 0)
@@ -397,7 +398,7 @@ static void apply_update(struct runtime *rt, struct cfg_doc *doc, struct starlin
 		return;
 	lifecycle_lock(c);
 	t0 = mono_ns();
-	ret = c->type->update(c->inst, cc->node);
+	CB_RUN(c, "update", ret = c->type->update(c->inst, cc->node));
 	stat_add(c, CB_UPDATE, t0, ret == -EOPNOTSUPP ? 0 : ret);
 	lifecycle_unlock(c);
 	if (ret < 0 && ret != -EOPNOTSUPP)

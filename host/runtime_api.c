@@ -185,11 +185,13 @@ static int deliver(struct starling_component *r, const void *payload, bool profi
 	}
 	t0 = mono_ns();
 	if (profile)
-		ret = r->type->receive_profile ? r->type->receive_profile(r->inst, payload)
-					       : -EOPNOTSUPP;
+		CB_RUN(r, "receive_profile",
+		       ret = r->type->receive_profile ? r->type->receive_profile(r->inst, payload)
+						      : -EOPNOTSUPP);
 	else
-		ret = r->type->receive_series ? r->type->receive_series(r->inst, payload)
-					      : -EOPNOTSUPP;
+		CB_RUN(r, "receive_series",
+		       ret = r->type->receive_series ? r->type->receive_series(r->inst, payload)
+						     : -EOPNOTSUPP);
 	stat_add(r, profile ? CB_RECEIVE_PROFILE : CB_RECEIVE_SERIES, t0, ret);
 	note_receive_result(r, profile, ret);
 	if (!reentrant)

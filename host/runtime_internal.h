@@ -17,6 +17,7 @@
 #ifndef STARLING_HOST_RUNTIME_INTERNAL_H
 #define STARLING_HOST_RUNTIME_INTERNAL_H
 
+#include "crash.h"
 #include "runtime.h"
 #include "targets.h"
 
@@ -189,6 +190,16 @@ static inline int64_t mono_ms(void)
 {
 	return mono_ns() / 1000000 + __atomic_load_n(&runtime_clock_step_ms, __ATOMIC_RELAXED);
 }
+
+/* Run `call`, plugin callback `name` of component c, with the thread's
+ * crash context set: a fatal signal inside it is reported naming both
+ * (crash.c). */
+#define CB_RUN(c, name, call)                                                                      \
+	do {                                                                                       \
+		struct crash_ctx crash_prev_ = crash_enter((c) ? (c)->id : NULL, (name));          \
+		call;                                                                              \
+		crash_leave(crash_prev_);                                                          \
+	} while (0)
 
 static inline void stat_add(struct starling_component *c, enum cb_kind k, int64_t start_ns, int ret)
 {

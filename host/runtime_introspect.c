@@ -49,6 +49,9 @@ char *runtime_components_json(struct runtime *rt)
 		cJSON_AddNumberToObject(o, "total_targets", (double)c->total);
 		pthread_mutex_unlock(&c->lock);
 		cJSON_AddBoolToObject(o, "has_targets", c->type->list_targets != NULL);
+		if (runtime_targets_count(c) >= 0) /* a producer of target sets */
+			cJSON_AddNumberToObject(o, "published_targets",
+						(double)runtime_targets_count(c));
 		cJSON_AddStringToObject(o, "config_where", cfg_where(c->cfg));
 		fw = cJSON_AddArrayToObject(o, "forward_to");
 		for (size_t k = 0; fw && k < c->n_fwd; k++)
@@ -123,7 +126,8 @@ int runtime_targets_json(struct runtime *rt, const char *id, char **out)
 		if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == INST_RUNNING) {
 			int64_t t0 = mono_ns();
 
-			ret = c->type->list_targets(c->inst, emit_target, &e);
+			CB_RUN(c, "list_targets",
+			       ret = c->type->list_targets(c->inst, emit_target, &e));
 			stat_add(c, CB_LIST_TARGETS, t0, ret);
 		}
 		pthread_mutex_unlock(&c->cb_lock);

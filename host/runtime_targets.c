@@ -36,7 +36,9 @@ static int receive_one(void *ctx, const char *source, const struct starling_targ
 {
 	struct starling_component *c = ctx;
 	int64_t t0 = mono_ns();
-	int ret = c->type->receive_targets(c->inst, source, set);
+	int ret;
+
+	CB_RUN(c, "receive_targets", ret = c->type->receive_targets(c->inst, source, set));
 
 	stat_add(c, CB_RECEIVE_TARGETS, t0, ret);
 	if (ret < 0)

@@ -171,7 +171,7 @@ static void run_timer(struct runtime *rt, struct starling_timer *t)
 
 	if (run) {
 		t0 = mono_ns();
-		t->fn(t->arg);
+		CB_RUN(c, t->internal ? "cluster_change" : "timer", t->fn(t->arg));
 		if (!t->own_stats)
 			stat_add(c, t->internal ? CB_CLUSTER : CB_TIMER, t0, 0);
 		pthread_mutex_lock(&rt->tlock);

@@ -1199,7 +1199,9 @@ static void recover_rec(void *arg, uint64_t off, const struct rw_rec_hdr *h)
 	if (!r)
 		return;
 	r->seq = ++sh->next_rec;
-	r->order = c->ep->next_order++; /* recovery runs before any sending */
+	pthread_mutex_lock(&c->ep->lock);
+	r->order = c->ep->next_order++;
+	pthread_mutex_unlock(&c->ep->lock);
 	r->file = c->f;
 	r->off = off;
 	r->len = h->len;

@@ -579,6 +579,32 @@ static void test_syntax_error(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(errs.msgs[0], "/nonexistent/starling.cfg: cannot read file"));
 }
 
+/* A config file over 1 MiB (one 50 MB string kept libconfig's lexer busy
+ * for minutes) is refused before parsing, at once and with its size. */
+static void test_oversized_file(void)
+{
+	char path[] = "/tmp/starling-cfg-XXXXXX";
+	int fd = mkstemp(path);
+	struct cfg_doc *d = (struct cfg_doc *)1;
+	FILE *f;
+
+	CU_ASSERT_TRUE_FATAL(fd >= 0);
+	f = fdopen(fd, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs("components = ( ); x = \"", f);
+	for (int i = 0; i < CFG_MAX_FILE_BYTES; i++)
+		fputc('x', f);
+	fputs("\";\n", f);
+	fclose(f);
+	cfg_errors_free(&errs);
+	CU_ASSERT_EQUAL(cfg_doc_parse_file(path, &d, &errs), -EFBIG);
+	CU_ASSERT_PTR_NULL(d);
+	CU_ASSERT_EQUAL_FATAL(errs.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs.msgs[0], "over the limit of 1048576 bytes"));
+	cfg_errors_free(&errs);
+	unlink(path);
+}
+
 static void test_cluster_and_flags(void)
 {
 	struct cfg_doc *d = load("cluster = { enabled = false; node_name = \"file\";\n"
@@ -736,6 +762,7 @@ int main(void)
 	CU_add_test(s, "top-level and cluster errors", test_top_level_and_cluster);
 	CU_add_test(s, "syntax and I/O errors", test_syntax_error);
 	CU_add_test(s, "cluster keys and flags", test_cluster_and_flags);
+	CU_add_test(s, "oversized config file refused", test_oversized_file);
 	CU_add_test(s, "alloy flags and security keys", test_alloy_flags_and_security_keys);
 	CU_add_test(s, "canonical form ignores layout", test_canonical_ignores_lines);
 	CU_add_test(s, "invalid schema default", test_bad_schema_default);

@@ -4,8 +4,11 @@
  * (starling_test_value{series="<i>",run="<label>"} = tick count) to its
  * forward_to list; the first batch also carries a staleness marker for
  * starling_test_gone. `fail_start = true` makes start() fail (for back-off).
+ * `crash = "create"` or `"timer"` dereferences NULL there (the daemon's
+ * fatal-signal report, tests/integration/host/crash.sh).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,7 @@ struct producer {
 	int64_t n_series;
 	const char *run;
 	bool fail_start;
+	const char *crash;
 	uint64_t ticks;
 	starling_timer *timer;
 	starling_metric *m_batches;
@@ -38,6 +42,10 @@ static const struct starling_config_key schema[] = {
      .type = STARLING_CFG_BOOL,
      .default_value = "false",
      .help = "Make start() fail"},
+    {.name = "crash",
+     .type = STARLING_CFG_STRING,
+     .default_value = "",
+     .help = "Crash (NULL dereference) in \"create\" or \"timer\""},
     {.name = "forward_to",
      .type = STARLING_CFG_REF_LIST,
      .required = true,
@@ -45,6 +53,14 @@ static const struct starling_config_key schema[] = {
      .ref_accepts = STARLING_ACCEPTS_SERIES},
     {0},
 };
+
+/* A NULL dereference the compiler cannot prove or drop. */
+static void crash_now(void)
+{
+	volatile int *volatile p = NULL;
+
+	*p = 1;
+}
 
 static void tick(void *arg)
 {
@@ -57,6 +73,9 @@ static void tick(void *arg)
 	size_t n = (size_t)p->n_series, k = 0;
 	struct starling_series_batch batch;
 	int64_t now = p->api->now_ms();
+
+	if (!strcmp(p->crash, "timer"))
+		crash_now();
 
 	p->ticks++;
 	for (size_t i = 0; i < n; i++, k++) {
@@ -103,13 +122,16 @@ static int create(const struct starling_host_api *api, starling_component *self,
 	if (api->config_duration_ms(cfg, "interval", &p->interval_ms) ||
 	    api->config_int(cfg, "series", &p->n_series) ||
 	    api->config_string(cfg, "run", &p->run) ||
-	    api->config_bool(cfg, "fail_start", &p->fail_start) || p->n_series < 0 ||
-	    p->n_series > 64 || p->interval_ms < 1) {
+	    api->config_bool(cfg, "fail_start", &p->fail_start) ||
+	    api->config_string(cfg, "crash", &p->crash) || p->n_series < 0 || p->n_series > 64 ||
+	    p->interval_ms < 1) {
 		api->log(self, STARLING_LOG_ERROR, "bad configuration at %s",
 			 api->config_where(cfg));
 		free(p);
 		return -EINVAL;
 	}
+	if (!strcmp(p->crash, "create"))
+		crash_now();
 	p->m_batches = api->metric_register(self, STARLING_SELF_COUNTER,
 					    "starling_test_batches_forwarded_total",
 					    "Batches forwarded.", "kind=series");
