@@ -364,9 +364,24 @@ static int check_listen_addr(const char *v, const char *where, const char *path,
 /* ---- cluster group and flags ------------------------------------------ */
 
 static const char *const cluster_keys[] = {
-    "enabled",	       "node_name",	 "bind",   "advertise",	     "join",
-    "rejoin_interval", "max_join_peers", "name",   "secret_keys",    "wait_for_size",
-    "wait_timeout",    "profile",	 "weight", "handover_delay", NULL,
+    "enabled",
+    "node_name",
+    "bind",
+    "advertise",
+    "join",
+    "rejoin_interval",
+    "max_join_peers",
+    "name",
+    "secret_keys",
+    "wait_for_size",
+    "wait_timeout",
+    "profile",
+    "weight",
+    "handover_delay",
+    "secret_keys_file",
+    "require_encryption",
+    "advertise_interfaces",
+    NULL,
 };
 
 bool cfg_is_cluster_key(const char *key)
@@ -522,6 +537,28 @@ static int cluster_set(struct cluster_config *cc, const char *key, const struct 
 			cfg_errors_add(errs, "%s: %s: expected boolean, found \"%s\"", w, p, text);
 			return -EINVAL;
 		}
+		return 0;
+	}
+	if (!strcmp(key, "require_encryption")) {
+		if (n->kind == CFG_K_BOOL) {
+			cc->require_encryption = n->b;
+		} else if (!flag || parse_bool(text, &cc->require_encryption)) {
+			cfg_errors_add(errs, "%s: %s: expected boolean, found \"%s\"", w, p, text);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(key, "secret_keys_file") || !strcmp(key, "advertise_interfaces")) {
+		char *dst = key[0] == 's' ? cc->secret_keys_file : cc->advertise_interfaces;
+		size_t cap =
+		    key[0] == 's' ? sizeof(cc->secret_keys_file) : sizeof(cc->advertise_interfaces);
+
+		if (n->kind != CFG_K_STRING || strlen(text) >= cap) {
+			cfg_errors_add(errs, "%s: %s: expected a string of at most %zu bytes", w, p,
+				       cap - 1);
+			return -EINVAL;
+		}
+		memcpy(dst, text, strlen(text) + 1);
 		return 0;
 	}
 	if (!strcmp(key, "handover_delay")) {
@@ -806,6 +843,59 @@ int cfg_doc_parse_string(const char *text, const char *name, struct cfg_doc **ou
 	return parse_common(NULL, text, name, NULL, out, errs);
 }
 
+/* Alloy's cluster flags that differ from our keys (Alloy docs
+ * reference/cli/run.md): --cluster.join-addresses (a comma list),
+ * --cluster.advertise-address; the flags Alloy has and we do not are refused
+ * by name. True when the flag was handled here. */
+static bool alloy_alias(struct cfg_doc *d, const struct cfg_flag *f, char *path, bool *seen_join,
+			struct cfg_errors *errs, int *ret)
+{
+	static const char *const unsupported[] = {
+	    "discover_peers", "enable_tls",	 "tls_ca_path",	     "tls_cert_path",
+	    "tls_key_path",   "tls_server_name", "use_discovery_v1", NULL,
+	};
+	struct starling_config n = {.kind = CFG_K_STRING, .path = path};
+
+	n.where = "flag";
+
+	for (size_t i = 0; unsupported[i]; i++) {
+		if (!strcmp(f->key, unsupported[i])) {
+			cfg_errors_add(errs, "flag: %s: Alloy's flag is not supported here", path);
+			*ret = -EINVAL;
+			return true;
+		}
+	}
+	if (!f->value)
+		return false;
+	if (!strcmp(f->key, "advertise_address")) {
+		n.s = f->value;
+		if (cluster_set(&d->cluster, "advertise", &n, false, errs))
+			*ret = -EINVAL;
+		return true;
+	}
+	if (strcmp(f->key, "join_addresses"))
+		return false;
+	/* a comma list; the first join flag replaces the file's list */
+	char *copy = strdup(f->value), *save = NULL;
+
+	if (!copy) {
+		*ret = -ENOMEM;
+		return true;
+	}
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		if (!*tok)
+			continue;
+		n.s = tok;
+		if (cluster_set(&d->cluster, "join", &n, *seen_join, errs))
+			*ret = -EINVAL;
+		*seen_join = true;
+	}
+	free(copy);
+	return true;
+}
+
 int cfg_doc_apply_overrides(struct cfg_doc *d, const struct cfg_overrides *o,
 			    struct cfg_errors *errs)
 {
@@ -843,6 +933,12 @@ int cfg_doc_apply_overrides(struct cfg_doc *d, const struct cfg_overrides *o,
 		n.where = "flag";
 		n.path = path;
 		n.s = o->cluster[i].value ? o->cluster[i].value : "true";
+		if (alloy_alias(d, &o->cluster[i], path, &seen_join, errs, &ret))
+			continue;
+		if (!strcmp(o->cluster[i].key, "secret_keys"))
+			log_warn("%s puts the keys in the process's command line, which every user "
+				 "can read (/proc/*/cmdline): use cluster.secret_keys_file",
+				 path);
 		if (!o->cluster[i].value && strcmp(o->cluster[i].key, "enabled")) {
 			cfg_errors_add(errs, "flag: %s: needs a value", path);
 			ret = -EINVAL;

@@ -20,6 +20,7 @@
 
 #include "check_metrics.h"
 #include "cluster/cluster.h"
+#include "drift.h"
 #include "config.h"
 #include "crash.h"
 #include "default_config.h"
@@ -50,7 +51,18 @@ struct app {
 	struct runtime *rt;
 	pthread_mutex_t reload_lock;
 	struct cfg_doc *doc; /* the running document */
+	struct cluster *cluster;
 };
+
+/* Advertise the fingerprint of doc's ownership-deciding configuration, so
+ * that peers running a different one are reported (drift). */
+static void advertise_fingerprint(struct cluster *cluster, const struct cfg_doc *doc)
+{
+	char *fp = drift_fingerprint(doc, 200);
+
+	cluster_set_fingerprint(cluster, fp ? fp : "");
+	free(fp);
+}
 
 static void usage(FILE *f)
 {
@@ -341,6 +353,7 @@ static int reload_handler(void *arg, char **msg)
 	if (memcmp(&doc->cluster, &app->doc->cluster, offsetof(struct cluster_config, join)))
 		log_warn("cluster changes take effect after a restart");
 	log_set_level(doc->log_level);
+	advertise_fingerprint(app->cluster, doc);
 	runtime_note_reload(app->rt, true);
 	cfg_doc_unref(app->doc);
 	app->doc = doc;
@@ -475,6 +488,8 @@ static int cmd_run(struct cli *cli)
 		code = 1;
 		goto out_runtime;
 	}
+	app.cluster = cluster;
+	advertise_fingerprint(cluster, app.doc);
 	cluster_set_http_addr(cluster, app.doc->http_listen_addr);
 	r = cluster_start(cluster, err, sizeof(err));
 	if (r) {

@@ -49,6 +49,9 @@ char *runtime_components_json(struct runtime *rt)
 		cJSON_AddNumberToObject(o, "total_targets", (double)c->total);
 		pthread_mutex_unlock(&c->lock);
 		cJSON_AddBoolToObject(o, "has_targets", c->type->list_targets != NULL);
+		if (runtime_targets_count(c) >= 0) /* a producer of target sets */
+			cJSON_AddNumberToObject(o, "published_targets",
+						(double)runtime_targets_count(c));
 		cJSON_AddStringToObject(o, "config_where", cfg_where(c->cfg));
 		fw = cJSON_AddArrayToObject(o, "forward_to");
 		for (size_t k = 0; fw && k < c->n_fwd; k++)

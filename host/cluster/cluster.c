@@ -7,6 +7,7 @@
 #include "engine.h"
 #include "net.h"
 #include "ownership.h"
+#include "tags.h"
 #include "timeline.h"
 #include "log.h"
 #include "units.h"
@@ -23,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <arpa/nameser.h>
 #include <netinet/in.h>
 #include <resolv.h>
@@ -33,8 +35,6 @@
 /* Longest the first join in cluster_start may block (bounded, so a dead
  * seed list never hangs startup). */
 #define FIRST_JOIN_MAX_MS 3000
-/* Serf encodes tags as a msgpack map after this byte. */
-#define SERF_TAG_MAGIC 0xff
 /* Log lines are produced with c->lock held (inside engine callbacks) and
  * written later without it, so a slow stderr never stalls the protocol. */
 #define EVENT_MAX 256 /* a push/pull from a big cluster brings every member at once */
@@ -44,12 +44,8 @@ struct peer_seen {
 	char name[ML_NAME_MAX];
 	char state[16];
 	int64_t last_change; /* unix ms */
+	char drift[128];     /* components whose ownership config differs from ours */
 };
-
-/* Node weights a peer may advertise; outside this range the weight is
- * refused (the member counts with weight 1) and counted. */
-#define WEIGHT_MIN 0.01
-#define WEIGHT_MAX 100.0
 
 struct cluster {
 	struct cluster_config cfg;
@@ -60,7 +56,11 @@ struct cluster {
 	int64_t handover_ms;	     /* how far ahead joins and leaves are announced */
 	struct timeline *tl;	     /* every participant's announced span */
 	struct ownership_view *view; /* participants owning now; NULL-safe */
+	bool insecure;		     /* non-loopback bind without a key */
+	char fp[CLUSTER_FP_MAX];     /* our configuration fingerprint */
+	unsigned drifting;	     /* members whose fingerprint differs */
 	uint64_t weights_refused;    /* members seen with a weight out of range */
+	uint64_t streams_refused;    /* copied from net.c by the ticker */
 	uint64_t epoch;
 	uint64_t notified_epoch;
 	cluster_view_fn view_fn;
@@ -202,18 +202,6 @@ static int64_t unix_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const char *state_name(enum cluster_node_state s)
-{
-	switch (s) {
-	case CLUSTER_STATE_PARTICIPANT:
-		return "participant";
-	case CLUSTER_STATE_TERMINATING:
-		return "terminating";
-	default:
-		return "viewer";
-	}
-}
-
 static bool valid_node_name(const char *s)
 {
 	size_t n = strlen(s);
@@ -229,140 +217,10 @@ static bool valid_node_name(const char *s)
 	return true;
 }
 
-/* ---- Serf tags ---- */
-
-/* Our tags: state, weight (omitted when 1), the HTTP address peers fetch
- * this node's view from (targets page), and the announced span of
- * ownership in unix ms: starling_from (a participant owns from then),
- * starling_until (a terminating node owns until then). */
-static size_t encode_tags(enum cluster_node_state st, double weight, const char *http, int64_t from,
-			  int64_t until, uint8_t *out, size_t cap)
-{
-	struct mp_buf b;
-	char w[32];
-	size_t n;
-	bool has_from = from != TIMELINE_ALWAYS && st != CLUSTER_STATE_VIEWER;
-	bool has_until = until != TIMELINE_NEVER && st == CLUSTER_STATE_TERMINATING;
-
-	mp_init(&b);
-	mp_put_byte(&b, SERF_TAG_MAGIC);
-	mp_w_map(&b, 1 + (weight != 1.0) + (http[0] ? 1 : 0) + has_from + has_until);
-	mp_w_str(&b, "starling_state");
-	mp_w_str(&b, state_name(st));
-	if (http[0]) { /* where peers fetch this node's view (targets page) */
-		mp_w_str(&b, "starling_http");
-		mp_w_str(&b, http);
-	}
-	if (weight != 1.0) {
-		snprintf(w, sizeof(w), "%g", weight);
-		mp_w_str(&b, "starling_weight");
-		mp_w_str(&b, w);
-	}
-	if (has_from) {
-		snprintf(w, sizeof(w), "%" PRId64, from);
-		mp_w_str(&b, "starling_from");
-		mp_w_str(&b, w);
-	}
-	if (has_until) {
-		snprintf(w, sizeof(w), "%" PRId64, until);
-		mp_w_str(&b, "starling_until");
-		mp_w_str(&b, w);
-	}
-	n = b.oom || b.len > cap ? 0 : b.len;
-	if (n)
-		memcpy(out, b.p, n);
-	mp_free(&b);
-	return n;
-}
-
-/* Decoded Starling view of a member's tags. */
-struct tags {
-	enum cluster_node_state state; /* viewer when absent (serf agents) */
-	double weight;
-	char http[128];	     /* starling_http: the member's HTTP address, "" if none */
-	bool weight_refused; /* advertised outside WEIGHT_MIN..WEIGHT_MAX */
-	int64_t from, until; /* TIMELINE_ALWAYS / TIMELINE_NEVER when absent */
-	char text[256];	     /* "k=v,k=v" for display */
-};
-
-static bool tag_is(const uint8_t *k, uint32_t kn, const char *name)
-{
-	return kn == strlen(name) && memcmp(k, name, kn) == 0;
-}
-
-/* A tag value as a NUL-terminated string (short values only). */
-static bool tag_text(const uint8_t *v, uint32_t vn, char *out, size_t cap)
-{
-	if (vn >= cap)
-		return false;
-	memcpy(out, v, vn);
-	out[vn] = 0;
-	return true;
-}
-
-static void decode_tags(const uint8_t *meta, size_t len, struct tags *t)
-{
-	struct mp_rd r;
-	uint32_t n;
-	size_t tl = 0;
-
-	t->state = CLUSTER_STATE_VIEWER;
-	t->weight = 1.0;
-	t->http[0] = 0;
-	t->weight_refused = false;
-	t->from = TIMELINE_ALWAYS;
-	t->until = TIMELINE_NEVER;
-	t->text[0] = 0;
-	if (len < 1 || meta[0] != SERF_TAG_MAGIC)
-		return;
-	mp_rd_init(&r, meta + 1, len - 1);
-	if (mp_r_map(&r, &n))
-		return;
-	for (uint32_t i = 0; i < n; i++) {
-		const uint8_t *k, *v;
-		uint32_t kn, vn;
-		char tmp[32];
-		char *end;
-
-		if (mp_r_raw(&r, &k, &kn) || mp_r_raw(&r, &v, &vn))
-			return;
-		if (tl < sizeof(t->text))
-			tl += (size_t)snprintf(t->text + tl, sizeof(t->text) - tl, "%s%.*s=%.*s",
-					       tl ? "," : "", (int)kn, (const char *)k, (int)vn,
-					       (const char *)v);
-		if (tag_is(k, kn, "starling_state")) {
-			if (tag_is(v, vn, "participant"))
-				t->state = CLUSTER_STATE_PARTICIPANT;
-			else if (tag_is(v, vn, "terminating"))
-				t->state = CLUSTER_STATE_TERMINATING;
-		} else if (tag_is(k, kn, "starling_http") && vn < sizeof(t->http)) {
-			memcpy(t->http, v, vn);
-			t->http[vn] = 0;
-		} else if (tag_is(k, kn, "starling_weight") && tag_text(v, vn, tmp, sizeof(tmp))) {
-			double w = strtod(tmp, &end);
-
-			if (*end == 0 && w >= WEIGHT_MIN && w <= WEIGHT_MAX)
-				t->weight = w;
-			else
-				t->weight_refused = true;
-		} else if ((tag_is(k, kn, "starling_from") || tag_is(k, kn, "starling_until")) &&
-			   tag_text(v, vn, tmp, sizeof(tmp))) {
-			long long ms = strtoll(tmp, &end, 10);
-
-			if (*end == 0 && tmp[0] && ms > 0 && ms < INT64_MAX / 2) {
-				if (kn == 13)
-					t->from = ms;
-				else
-					t->until = ms;
-			}
-		}
-	}
-}
-
 /* Display state of a member: memberlist state first, then its tag. */
-static const char *member_state(const struct ml_node *n, struct tags *t)
+static const char *member_state(const struct ml_node *n, struct member_tags *t)
 {
-	decode_tags(n->meta, n->meta_len, t);
+	tags_decode(n->meta, n->meta_len, t);
 	switch (n->state) {
 	case ML_STATE_SUSPECT:
 		return "suspect";
@@ -371,7 +229,7 @@ static const char *member_state(const struct ml_node *n, struct tags *t)
 	case ML_STATE_LEFT:
 		return "left";
 	default:
-		return state_name(t->state);
+		return cluster_state_name(t->state);
 	}
 }
 
@@ -534,6 +392,31 @@ static int64_t seen_change(const struct cluster *c, const char *name)
 	return p ? p->last_change : 0;
 }
 
+/* With c->lock held: compare a member's configuration fingerprint with
+ * ours; log when that changes. */
+static void note_drift(struct cluster *c, const struct ml_node *m, const struct member_tags *t)
+{
+	struct peer_seen *p = seen_find(c, m->name);
+	char d[sizeof(p->drift)] = "";
+
+	if (!p)
+		return;
+	if (t->starling && strcmp(m->name, c->cfg.node_name) &&
+	    (m->state == ML_STATE_ALIVE || m->state == ML_STATE_SUSPECT))
+		tags_fp_diff(c->fp, t->fp, d, sizeof(d));
+	if (!strcmp(d, p->drift))
+		return;
+	if (d[0])
+		queue_event(c, STARLING_LOG_WARN,
+			    "configuration drift: member %s decides ownership from a different "
+			    "configuration of %s (targets may be doubled or unscraped)",
+			    m->name, d);
+	else if (t->starling && (m->state == ML_STATE_ALIVE || m->state == ML_STATE_SUSPECT))
+		queue_event(c, STARLING_LOG_INFO, "member %s has the same configuration again",
+			    m->name);
+	snprintf(p->drift, sizeof(p->drift), "%s", d);
+}
+
 /* With c->lock held: rebuild the timeline of participants' spans if
  * membership changed, then the view in force now. */
 static void recompute(struct cluster *c, int64_t now)
@@ -541,6 +424,7 @@ static void recompute(struct cluster *c, int64_t now)
 	size_t n = ml_node_count(c->eng), k = 0;
 	struct timeline_member *tm;
 	uint64_t refused = 0;
+	unsigned drifting = 0;
 
 	if (ml_version(c->eng) == c->seen_version)
 		return;
@@ -550,10 +434,12 @@ static void recompute(struct cluster *c, int64_t now)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		const struct ml_node *m = ml_node_at(c->eng, i);
-		struct tags t;
+		struct member_tags t;
 		const char *st = member_state(m, &t);
 
 		note_seen(c, m, st, now + c->mono_to_unix);
+		note_drift(c, m, &t);
+		drifting += seen_find(c, m->name) && seen_find(c, m->name)->drift[0];
 		refused += t.weight_refused;
 		/* suspects keep their targets until declared dead: no flapping */
 		if (m->state != ML_STATE_ALIVE && m->state != ML_STATE_SUSPECT)
@@ -565,6 +451,7 @@ static void recompute(struct cluster *c, int64_t now)
 			tm[k++] = (struct timeline_member){m->name, t.weight, t.from, t.until};
 	}
 	c->weights_refused = refused;
+	c->drifting = drifting;
 	if (!timeline_equal(c->tl, tm, k)) {
 		struct timeline *nt = timeline_new(tm, k);
 
@@ -855,6 +742,8 @@ static void idle(void *arg)
 	}
 	if (c->eng)
 		refresh_view(c); /* an announced join or leave came due */
+	if (c->net)
+		c->streams_refused = ml_net_streams_refused(c->net);
 	pthread_mutex_unlock(&c->lock);
 	flush_events(c);
 
@@ -873,6 +762,61 @@ static void idle(void *arg)
 }
 
 /* ---- lifecycle ---- */
+
+static bool addr_is_loopback(const struct ml_addr *a)
+{
+	static const uint8_t v6_lo[16] = {[15] = 1};
+
+	return (a->len == 4 && a->ip[0] == 127) || (a->len == 16 && !memcmp(a->ip, v6_lo, 16));
+}
+
+/* The keyring from cluster.secret_keys_file: one base64 key a line (blank
+ * lines and # comments skipped), the first the primary; the file must not be
+ * readable by group or others, as ssh insists for private keys. */
+static int load_keyring_file(struct cluster *c, char *err, size_t errlen)
+{
+	const char *path = c->cfg.secret_keys_file;
+	char line[256];
+	struct stat st;
+	int lineno = 0, rc = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		snprintf(err, errlen, "cluster.secret_keys_file %s: %s", path, strerror(errno));
+		return -EINVAL;
+	}
+	if (fstat(fileno(f), &st) || (st.st_mode & 077)) {
+		snprintf(err, errlen,
+			 "cluster.secret_keys_file %s: readable by group or others (mode %03o): "
+			 "chmod 600 it",
+			 path, (unsigned)(st.st_mode & 0777));
+		fclose(f);
+		return -EPERM;
+	}
+	while (!rc && fgets(line, sizeof(line), f)) {
+		char kerr[160], *s = line, *e;
+
+		lineno++;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		e = s + strlen(s);
+		while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+			*--e = 0;
+		if (!*s || *s == '#')
+			continue;
+		if (ml_keyring_add_b64(&c->keys, s, kerr, sizeof(kerr))) {
+			snprintf(err, errlen, "cluster.secret_keys_file %s:%d: %s", path, lineno,
+				 kerr);
+			rc = -EINVAL;
+		}
+	}
+	fclose(f);
+	if (!rc && c->keys.n == 0) {
+		snprintf(err, errlen, "cluster.secret_keys_file %s: no key in it", path);
+		rc = -EINVAL;
+	}
+	return rc;
+}
 
 int cluster_create(const struct cluster_config *cfg, struct cluster **out, char *err, size_t errlen)
 {
@@ -942,6 +886,8 @@ int cluster_create(const struct cluster_config *cfg, struct cluster **out, char 
 			goto fail;
 		}
 	}
+	if (c->cfg.secret_keys_file[0] && load_keyring_file(c, err, errlen))
+		goto fail;
 	if (ml_addr_parse(c->cfg.bind, &c->bind)) {
 		snprintf(err, errlen, "cluster.bind \"%s\": expected IP:port", c->cfg.bind);
 		goto fail;
@@ -955,6 +901,13 @@ int cluster_create(const struct cluster_config *cfg, struct cluster **out, char 
 		snprintf(err, errlen, "cluster.max_join_peers must be >= 0");
 		goto fail;
 	}
+	c->insecure = c->keys.n == 0 && !addr_is_loopback(&c->bind);
+	if (c->cfg.require_encryption && c->keys.n == 0) {
+		snprintf(err, errlen,
+			 "cluster.require_encryption is set but there is no key "
+			 "(cluster.secret_keys_file or cluster.secret_keys): refusing to start");
+		goto fail;
+	}
 	*out = c;
 	return 0;
 fail:
@@ -962,8 +915,28 @@ fail:
 	return rc;
 }
 
-/* An address peers can reach when bound to the wildcard address. */
-static void pick_advertise(struct ml_addr *a)
+/* Whether interface name is in the comma list (empty or "all": any). */
+static bool iface_listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (!list[0] || !strcmp(list, "all"))
+		return true;
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (l == n && !memcmp(p, name, n))
+			return true;
+		p += l + (e != NULL);
+	}
+	return false;
+}
+
+/* An address peers can reach when bound to the wildcard address: the first
+ * non-loopback IPv4 address of the listed interfaces (Alloy's
+ * --cluster.advertise-interfaces; none listed: any interface). */
+static void pick_advertise(struct ml_addr *a, const char *ifaces)
 {
 	struct ifaddrs *ifs, *i;
 	static const uint8_t zero[16];
@@ -975,7 +948,8 @@ static void pick_advertise(struct ml_addr *a)
 	if (getifaddrs(&ifs))
 		return;
 	for (i = ifs; i; i = i->ifa_next) {
-		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
+		    !iface_listed(ifaces, i->ifa_name))
 			continue;
 		const uint8_t *ip = (const uint8_t *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr;
 
@@ -1000,7 +974,7 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 		return rc;
 	if (!c->cfg.advertise[0]) {
 		c->advertise = bound;
-		pick_advertise(&c->advertise);
+		pick_advertise(&c->advertise, c->cfg.advertise_interfaces);
 	} else if (c->advertise.port == 0) {
 		c->advertise.port = bound.port;
 	}
@@ -1010,8 +984,8 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 	mc.timing = c->timing;
 	snprintf(mc.label, sizeof(mc.label), "%s", c->cfg.name);
 	mc.keys = c->keys;
-	mc.meta_len = encode_tags(c->state, c->cfg.weight, c->http, c->own_from, c->own_until,
-				  mc.meta, sizeof(mc.meta));
+	mc.meta_len = tags_encode(c->state, c->cfg.weight, c->http, c->own_from, c->own_until,
+				  c->fp, mc.meta, sizeof(mc.meta));
 	mc.seed = (uint64_t)unix_ms() ^ (uint64_t)getpid() << 32;
 	mc.compress = true; /* as serf (memberlist EnableCompression) */
 	/* A restarted node must beat what peers remember of its previous life
@@ -1114,6 +1088,13 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 			    "node %s listening on %s (advertised %s), profile %s%s",
 			    c->cfg.node_name, c->cfg.bind, a, c->cfg.profile,
 			    c->keys.n ? ", encrypted" : "");
+		if (c->insecure)
+			queue_event(c, STARLING_LOG_WARN,
+				    "the cluster port %s is reachable beyond loopback without "
+				    "encryption: anyone who reaches it can join and take over "
+				    "targets; set cluster.secret_keys_file (and "
+				    "require_encryption = true)",
+				    c->cfg.bind);
 		pthread_mutex_unlock(&c->lock);
 	}
 	flush_events(c);
@@ -1140,13 +1121,14 @@ static void set_state(struct cluster *c, enum cluster_node_state st, int64_t fro
 
 	pthread_mutex_lock(&c->lock);
 	if (c->state != st)
-		queue_event(c, STARLING_LOG_INFO, "this node is now %s (was %s)", state_name(st),
-			    state_name(c->state));
+		queue_event(c, STARLING_LOG_INFO, "this node is now %s (was %s)",
+			    cluster_state_name(st), cluster_state_name(c->state));
 	c->state = st;
 	c->own_from = from;
 	c->own_until = until;
 	if (c->eng && c->running) {
-		len = encode_tags(st, c->cfg.weight, c->http, from, until, meta, sizeof(meta));
+		len =
+		    tags_encode(st, c->cfg.weight, c->http, from, until, c->fp, meta, sizeof(meta));
 		ml_set_meta(c->eng, meta, len, ml_now_ms());
 		ml_announce_self(c->eng);
 		c->seen_version = 0;
@@ -1217,6 +1199,26 @@ void cluster_set_participant(struct cluster *c)
 		}
 	}
 	notify_now(c);
+}
+
+void cluster_set_fingerprint(struct cluster *c, const char *fp)
+{
+	enum cluster_node_state st;
+	int64_t from, until;
+
+	pthread_mutex_lock(&c->lock);
+	if (!strcmp(c->fp, fp ? fp : "")) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	snprintf(c->fp, sizeof(c->fp), "%s", fp && strlen(fp) < sizeof(c->fp) ? fp : "#?");
+	st = c->state;
+	from = c->own_from;
+	until = c->own_until;
+	c->seen_version = 0; /* compare every member again */
+	pthread_mutex_unlock(&c->lock);
+	if (c->cfg.enabled && c->eng && c->running)
+		set_state(c, st, from, until); /* re-announce our tags */
 }
 
 static void serf_leave_intent(struct cluster *c);
@@ -1484,20 +1486,28 @@ char *cluster_peers_json(struct cluster *c)
 		fprintf(f,
 			",\"address\":\"\",\"state\":\"%s\",\"is_self\":true,"
 			"\"last_change\":0}]",
-			state_name(c->state));
+			cluster_state_name(c->state));
 	} else {
 		size_t n = ml_node_count(c->eng);
 
 		fputc('[', f);
 		for (size_t i = 0; i < n; i++) {
 			const struct ml_node *m = ml_node_at(c->eng, i);
-			struct tags t;
+			struct member_tags t;
 			const char *st = member_state(m, &t);
 			char as[64];
 
 			ml_addr_format(&m->addr, as, sizeof(as));
 			fprintf(f, "%s{\"name\":", i ? "," : "");
 			json_str(f, m->name);
+			if (c->insecure && !strcmp(m->name, c->cfg.node_name))
+				fprintf(f, ",\"insecure\":true");
+			const struct peer_seen *ps = seen_find(c, m->name);
+
+			if (ps && ps->drift[0]) {
+				fprintf(f, ",\"config_drift\":");
+				json_str(f, ps->drift);
+			}
 			fprintf(f,
 				",\"address\":\"%s\",\"state\":\"%s\",\"is_self\":%s,"
 				"\"last_change\":%" PRId64 ",\"incarnation\":%u,\"weight\":%g,"
@@ -1534,7 +1544,7 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	pthread_mutex_lock(&c->lock);
 	if (c->eng) {
 		for (size_t i = 0; i < ml_node_count(c->eng); i++) {
-			struct tags t;
+			struct member_tags t;
 			const char *s = member_state(ml_node_at(c->eng, i), &t);
 
 			for (int j = 0; j < 6; j++)
@@ -1551,9 +1561,11 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	}
 	uint64_t epoch = c->epoch, changes = c->view_changes, refused = c->weights_refused;
 	int64_t handover = c->handover_ms;
+	uint64_t streams_refused = c->streams_refused;
+	unsigned drifting = c->drifting;
 	size_t owners = c->view ? c->view->n : 0;
 	bool ready = c->ready || !c->cfg.enabled;
-	const char *me = state_name(c->state);
+	const char *me = cluster_state_name(c->state);
 
 	pthread_mutex_unlock(&c->lock);
 
@@ -1585,14 +1597,25 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 		"# TYPE cluster_view_participants gauge\ncluster_view_participants %zu\n"
 		"# HELP cluster_ready Whether wait_for_size is satisfied.\n"
 		"# TYPE cluster_ready gauge\ncluster_ready %d\n"
+		"# HELP cluster_ready_for_traffic Alloy's name for cluster_ready.\n"
+		"# TYPE cluster_ready_for_traffic gauge\ncluster_ready_for_traffic %d\n"
+		"# HELP cluster_minimum_size The configured wait_for_size.\n"
+		"# TYPE cluster_minimum_size gauge\ncluster_minimum_size %d\n"
 		"# HELP cluster_members_weight_refused Members advertising a weight outside "
 		"0.01..100 (counted with weight 1).\n"
 		"# TYPE cluster_members_weight_refused gauge\ncluster_members_weight_refused "
 		"%" PRIu64 "\n"
+		"# HELP cluster_config_drift Members whose ownership-deciding configuration "
+		"differs from this node's.\n"
+		"# TYPE cluster_config_drift gauge\ncluster_config_drift %u\n"
+		"# HELP cluster_insecure 1 when the cluster port is bound beyond loopback "
+		"without encryption.\n"
+		"# TYPE cluster_insecure gauge\ncluster_insecure %d\n"
 		"# HELP cluster_handover_delay_seconds How far ahead joins and leaves are "
 		"announced.\n"
 		"# TYPE cluster_handover_delay_seconds gauge\ncluster_handover_delay_seconds %g\n",
-		health, alive_peers, epoch, changes, owners, ready ? 1 : 0, refused,
+		health, alive_peers, epoch, changes, owners, ready ? 1 : 0, ready ? 1 : 0,
+		c->cfg.wait_for_size, refused, drifting, c->insecure ? 1 : 0,
 		(double)handover / 1000.0);
 #define CTR(name, help, v)                                                                         \
 	fprintf(out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %" PRIu64 "\n",  \
@@ -1623,6 +1646,8 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	CTR("cluster_indirect_probes_total", "Probes that needed indirect pings.",
 	    st.indirect_probes);
 	CTR("cluster_tcp_fallback_probes_total", "TCP fallback pings sent.", st.tcp_fallbacks);
+	CTR("cluster_transport_streams_refused_total",
+	    "Incoming streams cut for holding too much before they were whole.", streams_refused);
 	CTR("cluster_serf_leave_intents_relayed_total",
 	    "serf leave intents passed on (as serf agents do).", st.intents_relayed);
 #undef CTR
@@ -1655,7 +1680,7 @@ int cluster_member_http(struct cluster *c, const char *name, char *out, size_t l
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; c->eng && i < ml_node_count(c->eng); i++) {
 		const struct ml_node *m = ml_node_at(c->eng, i);
-		struct tags t;
+		struct member_tags t;
 		const char *st;
 		char host[256], gossip[64], *colon;
 		unsigned port;

@@ -27,12 +27,15 @@ struct cluster_config {
 	char name[128];		    /* memberlist label; "" = none */
 	char **secret_keys;	    /* base64 AES keys; first is primary */
 	size_t n_secret_keys;
-	int wait_for_size;	 /* 0 = off */
-	int64_t wait_timeout_ms; /* 0 = wait forever */
-	char profile[16];	 /* "lan" (default), "wan", "local" */
-	double weight;		 /* ownership weight of this node, 1.0 (0.01..100) */
-	int64_t handover_ms;	 /* announce joins/leaves this far ahead; -1 = 10 gossip
-				    intervals of the profile (lan 2 s, local 1 s, wan 5 s) */
+	int wait_for_size;		/* 0 = off */
+	int64_t wait_timeout_ms;	/* 0 = wait forever */
+	char profile[16];		/* "lan" (default), "wan", "local" */
+	double weight;			/* ownership weight of this node, 1.0 (0.01..100) */
+	int64_t handover_ms;		/* announce joins/leaves this far ahead; -1 = 10 gossip
+					   intervals of the profile (lan 2 s, local 1 s, wan 5 s) */
+	char secret_keys_file[512];	/* keyring file, one base64 key a line (mode 0600) */
+	bool require_encryption;	/* refuse to start without a key */
+	char advertise_interfaces[256]; /* "eth0,en0" (Alloy's default); "all" = any */
 };
 
 /* Fill defaults (as DESIGN.md). */
@@ -64,6 +67,10 @@ int64_t cluster_announce_leave(struct cluster *c);
  * (bounded by timeout_ms) for it to spread, leave, stop threads. */
 void cluster_leave(struct cluster *c, int64_t timeout_ms);
 void cluster_destroy(struct cluster *c);
+
+/* This node's configuration fingerprint (host/drift.h), advertised in its
+ * tags; peers with a different one are reported (log, metric, peers JSON). */
+void cluster_set_fingerprint(struct cluster *c, const char *fp);
 
 /* Ownership (see struct starling_host_api for the semantics). */
 bool cluster_owns(struct cluster *c, uint64_t key, unsigned replicas);

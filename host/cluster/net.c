@@ -17,6 +17,11 @@
 
 #define MAX_CONNS	 128 /* memberlist maxPushPullRequests */
 #define MAX_STREAM_BYTES (ML_MAX_PUSH_BYTES + 4096)
+/* Bytes all incoming streams may hold before they are whole (and so before
+ * a key could be checked): a push/pull of 10,000 members is ~2 MiB, so one
+ * legitimate stream always fits, while 128 streams cannot pin 2.5 GiB. */
+#define IN_STREAM_BUDGET (8u << 20)
+#define IN_STREAM_MAX	 (4u << 20)
 
 struct ml_net {
 	int udp, tcp, stop_fd;
@@ -27,7 +32,36 @@ struct ml_net {
 	pthread_cond_t cond;
 	bool stopping, kicked;
 	int inflight;
+	size_t in_bytes;	  /* held by incoming streams (IN_STREAM_BUDGET) */
+	uint64_t streams_refused; /* cut: over IN_STREAM_MAX or the budget */
 };
+
+/* Reserve (delta > 0) or release room for incoming stream bytes; false
+ * (nothing reserved) when it does not fit. */
+static bool in_budget(struct ml_net *n, size_t had, size_t now_len)
+{
+	bool ok = true;
+
+	pthread_mutex_lock(&n->mu);
+	if (now_len > IN_STREAM_MAX || n->in_bytes - had + now_len > IN_STREAM_BUDGET) {
+		ok = false;
+		n->streams_refused++;
+	} else {
+		n->in_bytes = n->in_bytes - had + now_len;
+	}
+	pthread_mutex_unlock(&n->mu);
+	return ok;
+}
+
+uint64_t ml_net_streams_refused(struct ml_net *n)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&n->mu);
+	v = n->streams_refused;
+	pthread_mutex_unlock(&n->mu);
+	return v;
+}
 
 int64_t ml_now_ms(void)
 {
@@ -364,6 +398,7 @@ static void *in_conn_main(void *arg)
 	struct ml_net *n = c->n;
 	int64_t deadline = ml_now_ms() + c->timeout;
 	struct mp_buf in;
+	size_t held = 0;
 
 	mp_init(&in);
 	for (;;) {
@@ -373,6 +408,14 @@ static void *in_conn_main(void *arg)
 
 		if (rc && rc != -EPIPE)
 			break; /* timeout (stalled stream), error or stop */
+		if (!in_budget(n, held, in.len))
+			break;
+		held = in.len;
+		/* Until the message is whole, look at it without the engine
+		 * lock (ml_stream_complete reads only immutable config): a
+		 * large or slow stream must not stall probing and gossip. */
+		if (rc != -EPIPE && ml_stream_complete(*n->ops.eng, in.p, in.len) == -EAGAIN)
+			continue;
 		pthread_mutex_lock(n->ops.lock);
 		if (is_stopping(n)) {
 			pthread_mutex_unlock(n->ops.lock);
@@ -390,6 +433,7 @@ static void *in_conn_main(void *arg)
 			break;
 	}
 	close(c->fd);
+	in_budget(n, held, 0);
 	mp_free(&in);
 	free(c);
 	thread_done(n);

@@ -33,6 +33,8 @@ struct ml_transport ml_net_transport(struct ml_net *n);
 int ml_net_start(struct ml_net *n, const struct ml_net_ops *ops);
 /* Wake the ticker now (e.g. after a state change to gossip at once). */
 void ml_net_kick(struct ml_net *n);
+/* Incoming streams cut for holding too much before they were whole. */
+uint64_t ml_net_streams_refused(struct ml_net *n);
 void ml_net_stop(struct ml_net *n);
 
 #endif

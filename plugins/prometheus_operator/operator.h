@@ -8,9 +8,9 @@
  *   operator_component.c  config, list+watch (the SDK Kubernetes client),
  *                         scraping
  *
- * The scraping itself is prometheus.scrape's code (prometheus_scrape_core):
- * each monitor endpoint becomes one struct scrape_config, each discovered
- * target one struct scrape_target.
+ * The scraping itself is the SDK's scrape engine (<starling/scrape.h>, which
+ * prometheus.scrape uses too): each monitor endpoint becomes one struct
+ * scrape_config, each discovered target one struct scrape_target.
  */
 #ifndef PROMETHEUS_OPERATOR_H
 #define PROMETHEUS_OPERATOR_H
@@ -23,7 +23,7 @@
 #include <starling/k8s.h>
 #include <starling/relabel.h>
 
-#include "scrape.h"
+#include <starling/scrape.h>
 
 enum op_kind {
 	OP_POD_MONITORS = 0,

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include <starling/http.h>
+#include <starling/scrape_pool.h>
 
 #include "operator.h"
 
@@ -103,7 +104,7 @@ struct op_inst {
 	bool running;
 	atomic_bool stopping;
 
-	starling_metric *m_targets, *m_owned, *m_samples, *m_scrapes, *m_failures, *m_missed;
+	struct starling_scrape_metrics m;
 	starling_metric *m_api_errors, *m_events, *m_relists, *m_monitors, *m_skipped;
 };
 
@@ -657,7 +658,7 @@ static int install_targets(struct op_inst *in)
 	in->next = NULL;
 	in->n_next = in->next_cap = 0;
 	pthread_mutex_unlock(&in->lock);
-	in->api->metric_set(in->m_targets, (double)in->n_targets);
+	in->api->metric_set(in->m.targets, (double)in->n_targets);
 	in->api->report_targets(in->self, in->owned, in->n_targets);
 	in->api->log(in->self, STARLING_LOG_INFO,
 		     "targets updated: %zu kept, %zu added, %zu removed", kept,
@@ -914,19 +915,8 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	const struct starling_host_api *api = in->api;
 	struct scrape_ctx ctx = {api, in->self, &ot->job->cfg, &in->scratch};
 	struct scrape_stats st;
-	int rc;
 
-	if (atomic_load(&in->stopping)) {
-		t->in_flight = false;
-		return;
-	}
-	rc = scrape_complete(&ctx, t, resp, &in->lock, &st);
-	api->metric_add(in->m_scrapes, 1);
-	api->metric_add(in->m_samples, (double)st.forwarded);
-	if (rc) {
-		api->metric_add(in->m_failures, 1);
-		api->log(in->self, STARLING_LOG_WARN, "scrape of %s failed: %s", t->url, st.error);
-	}
+	starling_scrape_finish(&ctx, t, resp, &in->lock, &in->stopping, &in->m, &st);
 }
 
 /* Whether this node scrapes t in the slot starting at `at`. */
@@ -941,18 +931,15 @@ static void dispatch(struct op_inst *in, struct op_target *ot, int64_t slot)
 	struct scrape_target *t = ot->t;
 	bool owned = owns(in, t, slot);
 
-	if (owned != t->owned) {
-		in->owned += owned ? 1 : (size_t)-1;
-		t->owned = owned;
-		in->api->metric_set(in->m_owned, (double)in->owned);
-		in->api->report_targets(in->self, in->owned, in->n_targets);
-	}
+	/* in->lock is held (schedule) */
+	starling_scrape_owned_changed(in->api, in->self, &in->m, NULL, &in->owned, in->n_targets,
+				      &t->owned, owned);
 	if (!owned) {
 		scrape_forget(t); /* moved away: no staleness markers */
 		return;
 	}
 	if (t->in_flight) {
-		in->api->metric_add(in->m_missed, 1);
+		in->api->metric_add(in->m.missed, 1);
 		return;
 	}
 	if (atomic_load(&ot->job->over_limit)) {
@@ -975,8 +962,10 @@ static void dispatch(struct op_inst *in, struct op_target *ot, int64_t slot)
 		      "could not submit the request");
 }
 
-static int64_t schedule(struct op_inst *in, int64_t now)
+/* The scrape thread calls it with in->lock held. */
+static int64_t schedule(void *arg, int64_t now)
 {
+	struct op_inst *in = arg;
 	int64_t wait = STARLING_SCRAPE_MAX_WAIT_MS, back = 0;
 
 	/* The wall clock went back: re-place every target on its slots from
@@ -1008,18 +997,11 @@ static int64_t schedule(struct op_inst *in, int64_t now)
 		wait = in->targets[0]->t->next_due_ms - now;
 	for (size_t i = 0; i < in->n_retired;) {
 		struct op_target *ot = in->retired[i];
-		struct scrape_target *t = ot->t;
+		struct scrape_ctx ctx = {in->api, in->self, &ot->job->cfg, &in->scratch};
 
-		if (t->in_flight || t->retire_ms > now) {
-			if (!t->in_flight && t->retire_ms - now < wait)
-				wait = t->retire_ms - now;
+		if (!starling_scrape_retire_step(&ctx, ot->t, now, &wait)) {
 			i++;
 			continue;
-		}
-		if (t->owned) {
-			struct scrape_ctx ctx = {in->api, in->self, &ot->job->cfg, &in->scratch};
-
-			scrape_end_of_run(&ctx, t, t->retire_ms);
 		}
 		target_free(ot);
 		in->retired[i] = in->retired[--in->n_retired];
@@ -1031,14 +1013,7 @@ static void *scrape_thread(void *arg)
 {
 	struct op_inst *in = arg;
 
-	while (!atomic_load(&in->stopping)) {
-		int64_t wait;
-
-		pthread_mutex_lock(&in->lock);
-		wait = schedule(in, in->api->now_ms());
-		pthread_mutex_unlock(&in->lock);
-		starling_scrape_wait(in->http, wait);
-	}
+	starling_scrape_loop(in->api, in->http, &in->stopping, &in->lock, schedule, in);
 	return NULL;
 }
 
@@ -1056,8 +1031,7 @@ static void on_cluster_change(void *arg, uint64_t epoch)
 		owned += owns(in, in->targets[i]->t, in->api->now_ms());
 	total = in->n_targets;
 	pthread_mutex_unlock(&in->lock);
-	in->api->metric_set(in->m_owned, (double)owned);
-	in->api->report_targets(in->self, owned, total);
+	starling_scrape_report(in->api, in->self, &in->m, owned, total);
 }
 
 static void inst_free(struct op_inst *in)
@@ -1097,7 +1071,6 @@ static int op_create(const struct starling_host_api *api, starling_component *se
 		     const starling_config *cfg, void **out, enum op_kind kind)
 {
 	struct op_inst *in = calloc(1, sizeof(*in));
-	pthread_mutexattr_t attr;
 	char err[512] = "";
 	int rc;
 
@@ -1106,10 +1079,7 @@ static int op_create(const struct starling_host_api *api, starling_component *se
 	in->api = api;
 	in->self = self;
 	in->kind = kind;
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&in->lock, &attr);
-	pthread_mutexattr_destroy(&attr);
+	starling_scrape_lock_init(&in->lock);
 	scrape_scratch_init(&in->scratch);
 	op_gen_scratch_init(&in->gen);
 	rc = config_load(in, cfg, err, sizeof(err));
@@ -1133,23 +1103,7 @@ static int op_create(const struct starling_host_api *api, starling_component *se
 		inst_free(in);
 		return rc;
 	}
-	in->m_targets =
-	    api->metric_register(self, STARLING_SELF_GAUGE, "prometheus_scrape_targets_gauge",
-				 "Number of targets this component discovered", NULL);
-	in->m_owned =
-	    api->metric_register(self, STARLING_SELF_GAUGE, "starling_scrape_targets_owned",
-				 "Targets this node scrapes (owned in the cluster)", NULL);
-	in->m_samples =
-	    api->metric_register(self, STARLING_SELF_COUNTER, "prometheus_forwarded_samples_total",
-				 "Samples forwarded to the components in forward_to", NULL);
-	in->m_scrapes = api->metric_register(self, STARLING_SELF_COUNTER, "starling_scrapes_total",
-					     "Scrapes performed", NULL);
-	in->m_failures =
-	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_scrape_failures_total",
-				 "Scrapes that failed (up = 0)", NULL);
-	in->m_missed = api->metric_register(
-	    self, STARLING_SELF_COUNTER, "starling_scrape_slots_missed_total",
-	    "Slots skipped because the previous scrape was still running", NULL);
+	starling_scrape_metrics_register(api, self, STARLING_SCRAPE_PROMETHEUS, &in->m);
 	in->m_api_errors = api->metric_register(
 	    self, STARLING_SELF_COUNTER, "starling_operator_api_errors_total",
 	    "Failed or unparsable Kubernetes API responses and rejected monitors", NULL);

@@ -192,19 +192,7 @@ void op_job_get(struct op_job *j)
 
 static void job_free(struct op_job *j)
 {
-	struct scrape_config *c = &j->cfg;
-
-	free(c->job_name);
-	free(c->metrics_path);
-	free(c->scheme);
-	for (size_t i = 0; i < c->n_params; i++) {
-		free(c->params[i].name);
-		free(c->params[i].value);
-	}
-	free(c->params);
-	starling_relabel_rules_free(c->metric_relabel);
-	starling_http_auth_free(c->auth);
-	free(c->accept);
+	scrape_config_release(&j->cfg);
 	starling_relabel_rules_free(j->rules);
 	for (size_t i = 0; i < j->n_namespaces; i++)
 		free(j->namespaces[i]);
@@ -639,7 +627,7 @@ static int fill_scrape_config(const struct op_defaults *d, struct op_job *j, con
 		const cJSON *vals = cJSON_IsArray(p) ? p : NULL;
 
 		for (v = vals ? vals->child : p; v; v = vals ? v->next : NULL) {
-			struct scrape_param *np;
+			struct starling_scrape_param *np;
 
 			if (!cJSON_IsString(v))
 				continue;

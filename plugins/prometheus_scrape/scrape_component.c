@@ -20,11 +20,12 @@
 
 #include <starling/histogram.h>
 #include <starling/labels.h>
+#include <starling/scrape_pool.h>
 #include <starling/target_set.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
-#include "scrape.h"
+#include "scrape_component.h"
 
 struct scrape_inst {
 	const struct starling_host_api *api;
@@ -57,8 +58,7 @@ struct scrape_inst {
 	/* What the component's health last said: targets down / owned. */
 	size_t down_reported, owned_reported;
 
-	starling_metric *m_targets, *m_owned, *m_samples, *m_scrapes, *m_failures, *m_missed,
-	    *m_dropped;
+	struct starling_scrape_metrics m;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -145,26 +145,7 @@ static const struct starling_config_key scrape_schema[] = {
 
 static void config_free(struct scrape_config *c)
 {
-	if (!c)
-		return;
-	free(c->job_name);
-	free(c->metrics_path);
-	free(c->scheme);
-	for (size_t i = 0; i < c->n_params; i++) {
-		free(c->params[i].name);
-		free(c->params[i].value);
-	}
-	free(c->params);
-	starling_relabel_rules_free(c->metric_relabel);
-	starling_http_auth_free(c->auth);
-	for (size_t i = 0; i < c->n_key_labels; i++)
-		free(c->key_labels[i]);
-	free(c->key_labels);
-	for (size_t i = 0; i < c->n_exclude_labels; i++)
-		free(c->exclude_labels[i]);
-	free(c->exclude_labels);
-	free(c->accept);
-	free(c->failure_log_file);
+	scrape_config_release(c);
 	free(c);
 }
 
@@ -235,43 +216,6 @@ static void hash_config(const struct starling_host_api *api, const starling_conf
 	}
 }
 
-static int string_list(const struct starling_host_api *api, const starling_config *cfg,
-		       const char *path, char ***out, size_t *n_out, char *err, size_t errlen)
-{
-	const starling_config *l = api->config_lookup(cfg, path);
-	size_t n = l ? api->config_count(l) : 0;
-	char **v;
-
-	*out = NULL;
-	*n_out = 0;
-	if (!n)
-		return 0;
-	v = calloc(n, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	*out = v;
-	for (size_t i = 0; i < n; i++) {
-		const char *s;
-
-		if (api->config_string(api->config_child(l, i), NULL, &s)) {
-			snprintf(err, errlen, "%s: %s: strings expected", api->config_where(l),
-				 path);
-			return -EINVAL;
-		}
-		v[i] = strdup(s);
-		if (!v[i])
-			return -ENOMEM;
-		(*n_out)++;
-	}
-	return 0;
-}
-
-static int param_sort(const void *a, const void *b)
-{
-	return strcmp(((const struct scrape_param *)a)->name,
-		      ((const struct scrape_param *)b)->name);
-}
-
 static const struct {
 	const char *name;
 	const char *media;
@@ -310,7 +254,7 @@ static int build_accept(const struct starling_host_api *api, const starling_conf
 	size_t n, len = 0, cap = 1024;
 	int rc, w;
 
-	rc = string_list(api, cfg, "scrape_protocols", &names, &n, err, errlen);
+	rc = starling_scrape_string_list(api, cfg, "scrape_protocols", &names, &n, err, errlen);
 	if (!rc && n == 0 && c->proto_first) {
 		/* Prometheus' DefaultProtoFirstScrapeProtocols */
 		static const char *const proto_first[] = {
@@ -426,39 +370,14 @@ static int config_load(const struct starling_host_api *api, starling_component *
 		goto fail;
 	}
 	c->metrics_path = strdup(api->config_string(cfg, "metrics_path", &s) ? "/metrics" : s);
-	c->scheme = strdup(api->config_string(cfg, "scheme", &s) ? "http" : s);
-	if (!c->job_name || !c->metrics_path || !c->scheme)
+	if (!c->job_name || !c->metrics_path)
 		goto fail;
-	if (strcmp(c->scheme, "http") && strcmp(c->scheme, "https")) {
-		snprintf(err, errlen, "%s: scheme must be http or https, not \"%s\"",
-			 api->config_where(cfg), c->scheme);
-		rc = -EINVAL;
+	rc = starling_scrape_scheme(api, cfg, &c->scheme, err, errlen);
+	if (!rc)
+		rc = starling_scrape_params(api, cfg, &c->params, &c->n_params, err, errlen);
+	if (rc)
 		goto fail;
-	}
-	node = api->config_lookup(cfg, "params");
-	if (node && api->config_count(node)) {
-		size_t n = api->config_count(node);
-
-		c->params = calloc(n, sizeof(*c->params));
-		if (!c->params)
-			goto fail;
-		for (size_t i = 0; i < n; i++) {
-			const starling_config *e = api->config_child(node, i);
-
-			if (api->config_string(e, NULL, &s)) {
-				snprintf(err, errlen, "%s: params: string values expected",
-					 api->config_where(e));
-				rc = -EINVAL;
-				goto fail;
-			}
-			c->params[i].name = strdup(api->config_name(e));
-			c->params[i].value = strdup(s);
-			c->n_params++;
-			if (!c->params[i].name || !c->params[i].value)
-				goto fail;
-		}
-		qsort(c->params, c->n_params, sizeof(*c->params), param_sort);
-	}
+	rc = -ENOMEM;
 	api->config_bool(cfg, "honor_labels", &c->honor_labels);
 	c->honor_timestamps = true;
 	api->config_bool(cfg, "honor_timestamps", &c->honor_timestamps);
@@ -583,15 +502,11 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	rc = starling_http_auth_from_config(api, cfg, &c->auth, err, errlen);
 	if (rc)
 		goto fail;
-	api->config_bool(cfg, "clustering.enabled", &c->clustering);
 	rc = starling_scrape_replicas(api, cfg, &c->replicas, err, errlen);
 	if (rc)
 		goto fail;
-	rc = string_list(api, cfg, "clustering.key_labels", &c->key_labels, &c->n_key_labels, err,
-			 errlen);
-	if (!rc)
-		rc = string_list(api, cfg, "clustering.exclude_labels", &c->exclude_labels,
-				 &c->n_exclude_labels, err, errlen);
+	rc = starling_scrape_clustering(api, cfg, &c->clustering, &c->key_labels, &c->n_key_labels,
+					&c->exclude_labels, &c->n_exclude_labels, err, errlen);
 	if (rc)
 		goto fail;
 	XXH3_64bits_reset(&st);
@@ -859,14 +774,9 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 	rc = scrape_complete(&ctx, t, resp, &in->lock, &st);
 	if (t->health != before)
 		report_down(in);
-	api->metric_add(in->m_scrapes, 1);
-	api->metric_add(in->m_samples, (double)st.forwarded);
-	if (rc) {
-		api->metric_add(in->m_failures, 1);
-		api->log(in->self, STARLING_LOG_WARN, "scrape of %s failed: %s", t->url, st.error);
-		if (in->failure_log)
-			log_failure(in, t, st.error);
-	}
+	starling_scrape_account(api, in->self, &in->m, t, rc, &st);
+	if (rc && in->failure_log)
+		log_failure(in, t, st.error);
 }
 
 /* The component's health says how many of the targets scraped here are
@@ -912,15 +822,13 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t, int64_t sl
 	bool owned = owns(in, t, slot);
 
 	if (owned != t->owned) {
-		pthread_mutex_lock(&in->lock);
-		in->owned += owned ? 1 : (size_t)-1;
-		pthread_mutex_unlock(&in->lock);
-		t->owned = owned;
+		if (!owned) /* Alloy's prometheus_scrape_targets_moved_total */
+			in->api->metric_add(in->m.moved, 1);
 		in->api->log(in->self, STARLING_LOG_DEBUG, "target %s %s at its slot %lld", t->url,
 			     owned ? "owned here" : "no longer owned here",
 			     (long long)(t->next_due_ms - t->interval_ms));
-		in->api->metric_set(in->m_owned, (double)in->owned);
-		in->api->report_targets(in->self, in->owned, in->n_targets);
+		starling_scrape_owned_changed(in->api, in->self, &in->m, &in->lock, &in->owned,
+					      in->n_targets, &t->owned, owned);
 		report_down(in);
 	}
 	if (!owned) {
@@ -928,7 +836,7 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t, int64_t sl
 		return;
 	}
 	if (t->in_flight) {
-		in->api->metric_add(in->m_missed, 1);
+		in->api->metric_add(in->m.missed, 1);
 		return;
 	}
 	if (in->limit_error[0]) {
@@ -953,8 +861,9 @@ static void reset_cursor(struct scrape_inst *in);
  * With one interval for all targets (the usual case) the targets, sorted by
  * phase, come due in a fixed cyclic order and a cursor finds the next one;
  * targets with their own __scrape_interval__ are scanned instead. */
-static int64_t schedule(struct scrape_inst *in, int64_t now)
+static int64_t schedule(void *arg, int64_t now)
 {
+	struct scrape_inst *in = arg;
 	int64_t wait = STARLING_SCRAPE_MAX_WAIT_MS, back = 0;
 	size_t n = in->n_targets;
 	struct scrape_ctx ctx = {in->api, in->self, in->cfg, &in->scratch};
@@ -1008,17 +917,11 @@ static int64_t schedule(struct scrape_inst *in, int64_t now)
 	/* Targets that left the config: staleness markers at their first
 	 * missed slot, once their last scrape is done. */
 	for (size_t i = 0; i < in->n_retired;) {
-		struct scrape_target *t = in->retired[i];
-
-		if (t->in_flight || t->retire_ms > now) {
-			if (!t->in_flight && t->retire_ms - now < wait)
-				wait = t->retire_ms - now;
+		if (!starling_scrape_retire_step(&ctx, in->retired[i], now, &wait)) {
 			i++;
 			continue;
 		}
-		if (t->owned)
-			scrape_end_of_run(&ctx, t, t->retire_ms);
-		scrape_target_free(t);
+		scrape_target_free(in->retired[i]);
 		in->retired[i] = in->retired[--in->n_retired];
 	}
 	return wait;
@@ -1028,14 +931,7 @@ static void *scrape_thread(void *arg)
 {
 	struct scrape_inst *in = arg;
 
-	while (!atomic_load(&in->stopping)) {
-		int64_t wait;
-
-		pthread_mutex_lock(&in->lock);
-		wait = schedule(in, in->api->now_ms());
-		pthread_mutex_unlock(&in->lock);
-		starling_scrape_wait(in->http, wait);
-	}
+	starling_scrape_loop(in->api, in->http, &in->stopping, &in->lock, schedule, in);
 	return NULL;
 }
 
@@ -1061,8 +957,7 @@ static void on_cluster_change(void *arg, uint64_t epoch)
 	owned = count_owned(in);
 	total = in->n_targets;
 	pthread_mutex_unlock(&in->lock);
-	in->api->metric_set(in->m_owned, (double)owned);
-	in->api->report_targets(in->self, owned, total);
+	starling_scrape_report(in->api, in->self, &in->m, owned, total);
 }
 
 static void inst_free(struct scrape_inst *in)
@@ -1082,7 +977,6 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 			 const starling_config *cfg, void **out)
 {
 	struct scrape_inst *in = calloc(1, sizeof(*in));
-	pthread_mutexattr_t attr;
 	char err[512] = "";
 	size_t dropped;
 	int rc;
@@ -1091,11 +985,7 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 		return -ENOMEM;
 	in->api = api;
 	in->self = self;
-	/* Recursive: a submit that fails at once completes inside schedule(). */
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&in->lock, &attr);
-	pthread_mutexattr_destroy(&attr);
+	starling_scrape_lock_init(&in->lock);
 	scrape_scratch_init(&in->scratch);
 	rc = config_load(api, self, cfg, &in->cfg, err, sizeof(err));
 	if (!rc)
@@ -1111,29 +1001,8 @@ static int scrape_create(const struct starling_host_api *api, starling_component
 	}
 	for (size_t i = 0; i < in->n_targets; i++)
 		in->targets[i]->owner = in;
-	in->m_targets =
-	    api->metric_register(self, STARLING_SELF_GAUGE, "prometheus_scrape_targets_gauge",
-				 "Number of targets this component is configured to scrape", NULL);
-	in->m_owned =
-	    api->metric_register(self, STARLING_SELF_GAUGE, "starling_scrape_targets_owned",
-				 "Targets this node scrapes (owned in the cluster)", NULL);
-	in->m_samples =
-	    api->metric_register(self, STARLING_SELF_COUNTER, "prometheus_forwarded_samples_total",
-				 "Samples forwarded to the components in forward_to", NULL);
-	in->m_scrapes = api->metric_register(self, STARLING_SELF_COUNTER, "starling_scrapes_total",
-					     "Scrapes performed", NULL);
-	in->m_failures =
-	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_scrape_failures_total",
-				 "Scrapes that failed (up = 0)", NULL);
-	in->m_missed = api->metric_register(
-	    self, STARLING_SELF_COUNTER, "starling_scrape_slots_missed_total",
-	    "Slots skipped because the previous scrape was still running", NULL);
-	in->m_dropped = api->metric_register(
-	    self, STARLING_SELF_COUNTER, "starling_scrape_targets_dropped_total",
-	    "Discovered targets dropped because they cannot be scraped (no __address__, bad "
-	    "address or scheme)",
-	    NULL);
-	api->metric_set(in->m_targets, (double)in->n_targets);
+	starling_scrape_metrics_register(api, self, STARLING_SCRAPE_PROMETHEUS, &in->m);
+	api->metric_set(in->m.targets, (double)in->n_targets);
 	*out = in;
 	return 0;
 }
@@ -1173,11 +1042,9 @@ static int scrape_start(void *inst)
 	int64_t now = in->api->now_ms();
 	int rc;
 
-	rc = starling_http_client_new(NULL, &in->http);
-	if (rc) {
-		in->api->log(in->self, STARLING_LOG_ERROR, "HTTP client: %s", strerror(-rc));
+	rc = starling_scrape_http_new(in->api, in->self, &in->http);
+	if (rc)
 		return rc;
-	}
 	atomic_store(&in->stopping, false);
 	failure_log_open(in);
 	pthread_mutex_lock(&in->lock);
@@ -1189,14 +1056,10 @@ static int scrape_start(void *inst)
 	if (in->cfg->clustering && STARLING_API_HAS(in->api, cluster_subscribe))
 		in->api->cluster_subscribe(in->self, on_cluster_change, in);
 	on_cluster_change(in, 0);
-	rc = pthread_create(&in->thread, NULL, scrape_thread, in);
-	if (rc) {
-		starling_http_client_free(in->http);
-		in->http = NULL;
-		in->api->log(in->self, STARLING_LOG_ERROR, "cannot start the scrape thread: %s",
-			     strerror(rc));
-		return -rc;
-	}
+	rc = starling_scrape_thread_spawn(in->api, in->self, &in->http, &in->thread, scrape_thread,
+					  in);
+	if (rc)
+		return rc;
 	in->running = true;
 	in->api->set_health(in->self, true, NULL);
 	return 0;
@@ -1210,13 +1073,9 @@ static int scrape_stop(void *inst)
 		in->api->cluster_subscribe(in->self, NULL, NULL);
 	if (!in->running)
 		return 0;
-	atomic_store(&in->stopping, true);
-	starling_http_wakeup(in->http);
-	pthread_join(in->thread, NULL);
+	/* Cancels what is in flight; on_done() sees `stopping`. */
+	starling_scrape_thread_join(&in->http, in->thread, &in->stopping);
 	in->running = false;
-	/* Cancels what is in flight; on_done() sees `stopping` and ignores it. */
-	starling_http_client_free(in->http);
-	in->http = NULL;
 	for (size_t i = 0; i < in->n_targets; i++)
 		in->targets[i]->in_flight = false;
 	for (size_t i = 0; i < in->n_retired; i++)
@@ -1317,7 +1176,7 @@ static int targets_sync(struct scrape_inst *in, struct scrape_target **nt, size_
 	in->n_targets = nn;
 	reset_cursor(in);
 	pthread_mutex_unlock(&in->lock);
-	in->api->metric_set(in->m_targets, (double)nn);
+	in->api->metric_set(in->m.targets, (double)nn);
 	in->api->log(in->self, STARLING_LOG_INFO,
 		     "targets updated: %zu kept, %zu added, %zu removed", kept, nn - kept, removed);
 	on_cluster_change(in, 0);
@@ -1339,11 +1198,7 @@ static int targets_refresh(struct scrape_inst *in)
 		in->api->log(in->self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
 		return rc;
 	}
-	if (dropped) {
-		in->api->metric_add(in->m_dropped, (double)dropped);
-		in->api->log(in->self, STARLING_LOG_WARN, "%zu discovered target%s dropped (%s)",
-			     dropped, dropped == 1 ? "" : "s", err);
-	}
+	starling_scrape_note_dropped(in->api, in->self, &in->m, dropped, err);
 	return targets_sync(in, nt, nn);
 }
 
@@ -1388,14 +1243,9 @@ static int scrape_receive_targets(void *inst, const char *source,
 				  const struct starling_target_set *set)
 {
 	struct scrape_inst *in = inst;
-	int rc = starling_target_list_update(in->tl, source, set);
+	int rc = starling_scrape_take_set(in->api, in->self, in->tl, source, set);
 
-	if (rc) {
-		in->api->log(in->self, STARLING_LOG_ERROR, "targets from %s refused: %s", source,
-			     strerror(-rc));
-		return rc;
-	}
-	return targets_refresh(in);
+	return rc ? rc : targets_refresh(in);
 }
 
 static int scrape_list_targets(void *inst, starling_target_emit_fn emit, void *ctx)

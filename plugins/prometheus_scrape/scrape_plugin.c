@@ -1,7 +1,7 @@
 /* Entry point of the prometheus_scrape plugin. */
 #include <starling/plugin.h>
 
-#include "scrape.h"
+#include "scrape_component.h"
 
 static const struct starling_component_type *const types[] = {&prometheus_scrape_type};
 

@@ -17,7 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <starling/scrape_pool.h>
 #include <starling/target_set.h>
+
+#include <xxhash.h>
 
 #include "pyro_scrape.h"
 
@@ -46,8 +49,8 @@ struct pyro_inst {
 	atomic_bool stopping;
 	size_t owned;
 
-	starling_metric *m_targets, *m_owned, *m_scrapes, *m_failures, *m_profiles, *m_bytes,
-	    *m_missed, *m_fanout, *m_dropped;
+	struct starling_scrape_metrics m;
+	starling_metric *m_bytes, *m_fanout;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -145,55 +148,16 @@ static void config_free(struct pyro_config *c)
 	free(c->job_name);
 	free(c->scheme);
 	free(c->path_prefix);
-	for (size_t i = 0; i < c->n_params; i++) {
-		free(c->params[i].name);
-		free(c->params[i].value);
-	}
-	free(c->params);
+	starling_scrape_params_free(c->params, c->n_params);
 	for (size_t i = 0; i < c->n_types; i++) {
 		free(c->types[i].name);
 		free(c->types[i].path);
 	}
 	free(c->types);
 	starling_http_auth_free(c->auth);
-	for (size_t i = 0; i < c->n_key_labels; i++)
-		free(c->key_labels[i]);
-	free(c->key_labels);
-	for (size_t i = 0; i < c->n_exclude_labels; i++)
-		free(c->exclude_labels[i]);
-	free(c->exclude_labels);
+	starling_scrape_strv_free(c->key_labels, c->n_key_labels);
+	starling_scrape_strv_free(c->exclude_labels, c->n_exclude_labels);
 	free(c);
-}
-
-static int string_list(const struct starling_host_api *api, const starling_config *cfg,
-		       const char *path, char ***out, size_t *n_out, char *err, size_t errlen)
-{
-	const starling_config *l = api->config_lookup(cfg, path);
-	size_t n = l ? api->config_count(l) : 0;
-	char **v;
-
-	*out = NULL;
-	*n_out = 0;
-	if (!n)
-		return 0;
-	v = calloc(n, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	*out = v;
-	for (size_t i = 0; i < n; i++) {
-		const char *s;
-
-		if (api->config_string(api->config_child(l, i), NULL, &s)) {
-			snprintf(err, errlen, "%s: %s: strings expected", api->config_where(l),
-				 path);
-			return -EINVAL;
-		}
-		v[i] = strdup(s);
-		if (!v[i])
-			return -ENOMEM;
-		(*n_out)++;
-	}
-	return 0;
 }
 
 static int add_type(struct pyro_config *c, const char *name, const char *path, bool delta)
@@ -305,17 +269,11 @@ static int load_types(const struct starling_host_api *api, const starling_config
 	return 0;
 }
 
-static int param_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct pyro_param *)a)->name, ((const struct pyro_param *)b)->name);
-}
-
 static int config_load(const struct starling_host_api *api, starling_component *self,
 		       const starling_config *cfg, struct pyro_config **out, char *err,
 		       size_t errlen)
 {
 	struct pyro_config *c = calloc(1, sizeof(*c));
-	const starling_config *node;
 	const char *s;
 	int rc = -ENOMEM;
 
@@ -335,54 +293,24 @@ static int config_load(const struct starling_host_api *api, starling_component *
 		rc = -EINVAL;
 		goto fail;
 	}
-	c->scheme = strdup(api->config_string(cfg, "scheme", &s) ? "http" : s);
-	if (!c->job_name || !c->scheme)
+	if (!c->job_name)
 		goto fail;
-	if (strcmp(c->scheme, "http") && strcmp(c->scheme, "https")) {
-		snprintf(err, errlen, "%s: scheme must be http or https, not \"%s\"",
-			 api->config_where(cfg), c->scheme);
-		rc = -EINVAL;
+	rc = starling_scrape_scheme(api, cfg, &c->scheme, err, errlen);
+	if (!rc)
+		rc = starling_scrape_params(api, cfg, &c->params, &c->n_params, err, errlen);
+	if (rc)
 		goto fail;
-	}
-	node = api->config_lookup(cfg, "params");
-	if (node && api->config_count(node)) {
-		size_t n = api->config_count(node);
-
-		c->params = calloc(n, sizeof(*c->params));
-		if (!c->params)
-			goto fail;
-		for (size_t i = 0; i < n; i++) {
-			const starling_config *e = api->config_child(node, i);
-
-			if (api->config_string(e, NULL, &s)) {
-				snprintf(err, errlen, "%s: params: string values expected",
-					 api->config_where(e));
-				rc = -EINVAL;
-				goto fail;
-			}
-			c->params[i].name = strdup(api->config_name(e));
-			c->params[i].value = strdup(s);
-			c->n_params++;
-			if (!c->params[i].name || !c->params[i].value)
-				goto fail;
-		}
-		qsort(c->params, c->n_params, sizeof(*c->params), param_cmp);
-	}
 	rc = load_types(api, cfg, c, err, errlen);
 	if (rc)
 		goto fail;
 	rc = starling_http_auth_from_config(api, cfg, &c->auth, err, errlen);
 	if (rc)
 		goto fail;
-	api->config_bool(cfg, "clustering.enabled", &c->clustering);
 	rc = starling_scrape_replicas(api, cfg, &c->replicas, err, errlen);
 	if (rc)
 		goto fail;
-	rc = string_list(api, cfg, "clustering.key_labels", &c->key_labels, &c->n_key_labels, err,
-			 errlen);
-	if (!rc)
-		rc = string_list(api, cfg, "clustering.exclude_labels", &c->exclude_labels,
-				 &c->n_exclude_labels, err, errlen);
+	rc = starling_scrape_clustering(api, cfg, &c->clustering, &c->key_labels, &c->n_key_labels,
+					&c->exclude_labels, &c->n_exclude_labels, err, errlen);
 	if (rc)
 		goto fail;
 	*out = c;
@@ -470,7 +398,7 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 		t->in_flight = false; /* stop(): nothing else runs */
 		return;
 	}
-	api->metric_add(in->m_scrapes, 1);
+	api->metric_add(in->m.scrapes, 1);
 	if (resp->error) {
 		snprintf(err, sizeof(err), "%s",
 			 resp->error_msg[0] ? resp->error_msg : strerror(-resp->error));
@@ -504,7 +432,7 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 		t->prev_scrape_ms = t->scrape_start_ms;
 
 		api->metric_set(in->m_fanout, (double)(api->monotonic_ms() - t0) / 1000.0);
-		api->metric_add(in->m_profiles, 1);
+		api->metric_add(in->m.forwarded, 1);
 		api->metric_add(in->m_bytes, (double)p.len);
 		if (frc)
 			api->log(in->self, STARLING_LOG_WARN,
@@ -512,7 +440,7 @@ static void on_done(void *arg, const struct starling_http_response *resp)
 				 pyro_label(t->labels, t->n_labels, "__name__"), t->url,
 				 strerror(-frc));
 	} else {
-		api->metric_add(in->m_failures, 1);
+		api->metric_add(in->m.failures, 1);
 		api->log(in->self, STARLING_LOG_WARN, "scrape of %s failed: %s", t->url, err);
 	}
 	free(delta_buf);
@@ -574,18 +502,13 @@ static void dispatch(struct pyro_inst *in, struct pyro_target *t, int64_t slot)
 {
 	bool owned = owns(in, t, slot);
 
-	if (owned != t->owned) {
-		pthread_mutex_lock(&in->lock);
-		in->owned += owned ? 1 : (size_t)-1;
-		pthread_mutex_unlock(&in->lock);
-		t->owned = owned;
-		in->api->metric_set(in->m_owned, (double)in->owned);
-		in->api->report_targets(in->self, in->owned, in->n_targets);
-	}
+	/* in->lock is held (schedule) */
+	starling_scrape_owned_changed(in->api, in->self, &in->m, NULL, &in->owned, in->n_targets,
+				      &t->owned, owned);
 	if (!owned)
 		return;
 	if (t->in_flight) {
-		in->api->metric_add(in->m_missed, 1);
+		in->api->metric_add(in->m.missed, 1);
 		return;
 	}
 	submit(in, t);
@@ -594,8 +517,9 @@ static void dispatch(struct pyro_inst *in, struct pyro_target *t, int64_t slot)
 /* Scrape every unit whose slot has come; returns ms until the next one.
  * A linear pass: an instance has (targets x profile types) units, and the
  * thread wakes at most once per slot or per completion. */
-static int64_t schedule(struct pyro_inst *in, int64_t now)
+static int64_t schedule(void *arg, int64_t now)
 {
+	struct pyro_inst *in = arg;
 	int64_t iv = in->cfg->interval_ms, wait = STARLING_SCRAPE_MAX_WAIT_MS, back = 0;
 
 	for (size_t i = 0; i < in->n_targets; i++) {
@@ -638,14 +562,7 @@ static void *scrape_thread(void *arg)
 {
 	struct pyro_inst *in = arg;
 
-	while (!atomic_load(&in->stopping)) {
-		int64_t wait;
-
-		pthread_mutex_lock(&in->lock);
-		wait = schedule(in, in->api->now_ms());
-		pthread_mutex_unlock(&in->lock);
-		starling_scrape_wait(in->http, wait);
-	}
+	starling_scrape_loop(in->api, in->http, &in->stopping, &in->lock, schedule, in);
 	return NULL;
 }
 
@@ -661,8 +578,7 @@ static void report(struct pyro_inst *in)
 	for (size_t i = 0; i < in->n_targets; i++)
 		owned += owns(in, in->targets[i], in->api->now_ms());
 	pthread_mutex_unlock(&in->lock);
-	in->api->metric_set(in->m_owned, (double)owned);
-	in->api->report_targets(in->self, owned, in->n_targets);
+	starling_scrape_report(in->api, in->self, &in->m, owned, in->n_targets);
 }
 
 static void on_cluster_change(void *arg, uint64_t epoch)
@@ -687,7 +603,6 @@ static int pyro_create(const struct starling_host_api *api, starling_component *
 		       const starling_config *cfg, void **out)
 {
 	struct pyro_inst *in = calloc(1, sizeof(*in));
-	pthread_mutexattr_t attr;
 	char err[512] = "";
 	size_t dropped;
 	int rc;
@@ -696,10 +611,7 @@ static int pyro_create(const struct starling_host_api *api, starling_component *
 		return -ENOMEM;
 	in->api = api;
 	in->self = self;
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&in->lock, &attr);
-	pthread_mutexattr_destroy(&attr);
+	starling_scrape_lock_init(&in->lock);
 	rc = config_load(api, self, cfg, &in->cfg, err, sizeof(err));
 	if (!rc)
 		rc = starling_target_list_new(api, api->config_lookup(cfg, "targets"), &in->tl, err,
@@ -714,35 +626,13 @@ static int pyro_create(const struct starling_host_api *api, starling_component *
 	}
 	for (size_t i = 0; i < in->n_targets; i++)
 		in->targets[i]->owner = in;
-	in->m_targets =
-	    api->metric_register(self, STARLING_SELF_GAUGE, "pyroscope_scrape_targets_gauge",
-				 "Scrape units (targets x enabled profile types)", NULL);
-	in->m_owned = api->metric_register(
-	    self, STARLING_SELF_GAUGE, "starling_pyroscope_scrape_targets_owned",
-	    "Scrape units this node scrapes (owned in the cluster)", NULL);
-	in->m_scrapes =
-	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_pyroscope_scrapes_total",
-				 "Profile scrapes performed", NULL);
-	in->m_failures = api->metric_register(
-	    self, STARLING_SELF_COUNTER, "starling_pyroscope_scrape_failures_total",
-	    "Profile scrapes that failed (error, non-2xx, not pprof)", NULL);
-	in->m_profiles = api->metric_register(self, STARLING_SELF_COUNTER,
-					      "starling_pyroscope_forwarded_profiles_total",
-					      "Profiles forwarded to forward_to", NULL);
+	starling_scrape_metrics_register(api, self, STARLING_SCRAPE_PYROSCOPE, &in->m);
 	in->m_bytes = api->metric_register(self, STARLING_SELF_COUNTER,
 					   "starling_pyroscope_forwarded_bytes_total",
 					   "Bytes of pprof forwarded to forward_to", NULL);
-	in->m_missed = api->metric_register(
-	    self, STARLING_SELF_COUNTER, "starling_pyroscope_scrape_slots_missed_total",
-	    "Slots skipped because the previous scrape still ran", NULL);
 	in->m_fanout = api->metric_register(self, STARLING_SELF_GAUGE, "pyroscope_fanout_latency",
 					    "Seconds the last forward to the receivers took", NULL);
-	in->m_dropped = api->metric_register(
-	    self, STARLING_SELF_COUNTER, "starling_pyroscope_scrape_targets_dropped_total",
-	    "Discovered targets dropped because they cannot be scraped (no __address__, bad "
-	    "address or scheme)",
-	    NULL);
-	api->metric_set(in->m_targets, (double)in->n_targets);
+	api->metric_set(in->m.targets, (double)in->n_targets);
 	*out = in;
 	return 0;
 }
@@ -753,11 +643,9 @@ static int pyro_start(void *inst)
 	int64_t now = in->api->now_ms();
 	int rc;
 
-	rc = starling_http_client_new(NULL, &in->http);
-	if (rc) {
-		in->api->log(in->self, STARLING_LOG_ERROR, "HTTP client: %s", strerror(-rc));
+	rc = starling_scrape_http_new(in->api, in->self, &in->http);
+	if (rc)
 		return rc;
-	}
 	atomic_store(&in->stopping, false);
 	pthread_mutex_lock(&in->lock);
 	for (size_t i = 0; i < in->n_targets; i++)
@@ -767,14 +655,10 @@ static int pyro_start(void *inst)
 	if (in->cfg->clustering && STARLING_API_HAS(in->api, cluster_subscribe))
 		in->api->cluster_subscribe(in->self, on_cluster_change, in);
 	report(in);
-	rc = pthread_create(&in->thread, NULL, scrape_thread, in);
-	if (rc) {
-		starling_http_client_free(in->http);
-		in->http = NULL;
-		in->api->log(in->self, STARLING_LOG_ERROR, "cannot start the scrape thread: %s",
-			     strerror(rc));
-		return -rc;
-	}
+	rc = starling_scrape_thread_spawn(in->api, in->self, &in->http, &in->thread, scrape_thread,
+					  in);
+	if (rc)
+		return rc;
 	in->running = true;
 	in->api->set_health(in->self, true, NULL);
 	return 0;
@@ -788,13 +672,9 @@ static int pyro_stop(void *inst)
 		in->api->cluster_subscribe(in->self, NULL, NULL);
 	if (!in->running)
 		return 0;
-	atomic_store(&in->stopping, true);
-	starling_http_wakeup(in->http);
-	pthread_join(in->thread, NULL);
+	/* Cancels what is in flight; on_done() sees `stopping`. */
+	starling_scrape_thread_join(&in->http, in->thread, &in->stopping);
 	in->running = false;
-	/* Cancels CPU profiles still recording; on_done() ignores them. */
-	starling_http_client_free(in->http);
-	in->http = NULL;
 	for (size_t i = 0; i < in->n_targets; i++)
 		in->targets[i]->in_flight = false;
 	for (size_t i = 0; i < in->n_retired; i++)
@@ -818,6 +698,16 @@ static bool same_unit(const struct pyro_target *a, const struct pyro_target *b)
 	return true;
 }
 
+static bool eq_unit_slot(const void *item, const void *arg)
+{
+	return same_unit(*(struct pyro_target *const *)item, arg);
+}
+
+static uint64_t unit_hash(const struct pyro_target *t)
+{
+	return t->key ^ XXH3_64bits(t->url, strlen(t->url));
+}
+
 /* Follow a new list of units in place (as prometheus.scrape follows
  * Prometheus' scrapePool.sync): kept units keep their slot and client-side
  * delta state, new ones start at their next slot, vanished ones are dropped
@@ -825,33 +715,37 @@ static bool same_unit(const struct pyro_target *a, const struct pyro_target *b)
 static int targets_sync(struct pyro_inst *in, struct pyro_target **nt, size_t nn)
 {
 	struct pyro_target **ret;
+	struct starling_scrape_index cur;
 	size_t kept = 0, removed = 0;
 	int64_t now = in->api->now_ms();
 
 	pthread_mutex_lock(&in->lock);
 	ret = realloc(in->retired, (in->n_retired + in->n_targets + 1) * sizeof(*ret));
-	if (!ret) {
+	if (ret)
+		in->retired = ret;
+	if (!ret || starling_scrape_index_init(&cur, in->n_targets)) {
 		pthread_mutex_unlock(&in->lock);
 		targets_free(nt, nn);
 		return -ENOMEM;
 	}
-	in->retired = ret;
+	for (size_t j = 0; j < in->n_targets; j++)
+		starling_scrape_index_add(&cur, unit_hash(in->targets[j]), &in->targets[j]);
 	for (size_t i = 0; i < nn; i++) {
+		struct pyro_target **slot;
+
 		nt[i]->next_due_ms =
 		    starling_scrape_next_slot(now, in->cfg->interval_ms, nt[i]->phase_ms);
-		for (size_t j = 0; j < in->n_targets; j++) {
-			struct pyro_target *old = in->targets[j];
-
-			if (old && same_unit(old, nt[i])) {
-				pyro_target_free(nt[i]);
-				nt[i] = old;
-				in->targets[j] = NULL;
-				kept++;
-				break;
-			}
+		slot =
+		    starling_scrape_index_find(&cur, unit_hash(nt[i]), eq_unit_slot, nt[i], true);
+		if (slot) {
+			pyro_target_free(nt[i]);
+			nt[i] = *slot;
+			*slot = NULL;
+			kept++;
 		}
 		nt[i]->owner = in;
 	}
+	starling_scrape_index_free(&cur);
 	for (size_t j = 0; j < in->n_targets; j++) {
 		struct pyro_target *old = in->targets[j];
 
@@ -869,7 +763,7 @@ static int targets_sync(struct pyro_inst *in, struct pyro_target **nt, size_t nn
 	in->targets = nt;
 	in->n_targets = nn;
 	pthread_mutex_unlock(&in->lock);
-	in->api->metric_set(in->m_targets, (double)nn);
+	in->api->metric_set(in->m.targets, (double)nn);
 	in->api->log(in->self, STARLING_LOG_INFO,
 		     "scrape units updated: %zu kept, %zu added, %zu removed", kept, nn - kept,
 		     removed);
@@ -888,23 +782,16 @@ static int pyro_receive_targets(void *inst, const char *source,
 	struct pyro_target **nt = NULL;
 	size_t nn = 0, dropped = 0;
 	char err[512] = "";
-	int rc = starling_target_list_update(in->tl, source, set);
+	int rc = starling_scrape_take_set(in->api, in->self, in->tl, source, set);
 
-	if (rc) {
-		in->api->log(in->self, STARLING_LOG_ERROR, "targets from %s refused: %s", source,
-			     strerror(-rc));
+	if (rc)
 		return rc;
-	}
 	rc = targets_build(in->cfg, in->tl, &nt, &nn, &dropped, err, sizeof(err));
 	if (rc) {
 		in->api->log(in->self, STARLING_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
 		return rc;
 	}
-	if (dropped) {
-		in->api->metric_add(in->m_dropped, (double)dropped);
-		in->api->log(in->self, STARLING_LOG_WARN, "%zu discovered target%s dropped (%s)",
-			     dropped, dropped == 1 ? "" : "s", err);
-	}
+	starling_scrape_note_dropped(in->api, in->self, &in->m, dropped, err);
 	return targets_sync(in, nt, nn);
 }
 

@@ -15,6 +15,7 @@
 
 #include <starling/http.h>
 #include <starling/plugin.h>
+#include <starling/scrape_pool.h>
 #include <starling/scrape_sched.h>
 
 /* Largest profile accepted from a target. Go heap profiles of big services
@@ -32,11 +33,6 @@ struct pyro_profile_type {
 	bool client_delta;
 };
 
-struct pyro_param {
-	char *name;
-	char *value;
-};
-
 /* Settings that apply to every target; immutable while the thread runs. */
 struct pyro_config {
 	char *job_name;
@@ -45,7 +41,7 @@ struct pyro_config {
 	int64_t delta_seconds; /* ?seconds= of delta profiles */
 	char *scheme;
 	char *path_prefix;
-	struct pyro_param *params; /* sorted by name */
+	struct starling_scrape_param *params; /* sorted by name */
 	size_t n_params;
 	struct pyro_profile_type *types;
 	size_t n_types;

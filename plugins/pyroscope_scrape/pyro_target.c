@@ -155,7 +155,8 @@ static int lvec_set(struct lvec *lv, const char *name, const char *value, bool r
 
 static int param_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct pyro_param *)a)->name, ((const struct pyro_param *)b)->name);
+	return strcmp(((const struct starling_scrape_param *)a)->name,
+		      ((const struct starling_scrape_param *)b)->name);
 }
 
 /* Query string: the component's params, which override the target's
@@ -165,7 +166,7 @@ static int param_cmp(const void *a, const void *b)
 static void build_query(const struct pyro_config *cfg, const struct pyro_profile_type *pt,
 			const struct starling_label *in, size_t n, struct buf *b)
 {
-	struct pyro_param q[64];
+	struct starling_scrape_param q[64];
 	size_t nq = 0;
 	char secs[24];
 	bool first = true;
@@ -180,7 +181,8 @@ static void build_query(const struct pyro_config *cfg, const struct pyro_profile
 		for (size_t j = 0; j < cfg->n_params && !dup; j++)
 			dup = strcmp(cfg->params[j].name, in[i].name + 8) == 0;
 		if (!dup)
-			q[nq++] = (struct pyro_param){(char *)in[i].name + 8, (char *)in[i].value};
+			q[nq++] = (struct starling_scrape_param){(char *)in[i].name + 8,
+								 (char *)in[i].value};
 	}
 	if (pt->delta) {
 		snprintf(secs, sizeof(secs), "%lld", (long long)cfg->delta_seconds);
@@ -188,7 +190,7 @@ static void build_query(const struct pyro_config *cfg, const struct pyro_profile
 			if (strcmp(q[j].name, "seconds") == 0)
 				q[j] = q[--nq];
 		if (nq < 64)
-			q[nq++] = (struct pyro_param){"seconds", secs};
+			q[nq++] = (struct starling_scrape_param){"seconds", secs};
 	}
 	qsort(q, nq, sizeof(q[0]), param_cmp);
 	for (size_t i = 0; i < nq; i++) {

@@ -34,12 +34,9 @@ struct starling_sd_groups *starling_sd_groups_new(void)
 	return g;
 }
 
+/* A target's labels and their strings live in one allocation. */
 static void target_clear(struct sd_target *t)
 {
-	for (size_t i = 0; i < t->n; i++) {
-		free((char *)t->labels[i].name);
-		free((char *)t->labels[i].value);
-	}
 	free(t->labels);
 	t->labels = NULL;
 	t->n = 0;
@@ -64,43 +61,55 @@ void starling_sd_groups_free(struct starling_sd_groups *g)
 	free(g);
 }
 
-static bool has_label(const struct starling_label *l, size_t n, const char *name)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(l[i].name, name))
-			return true;
-	return false;
-}
-
 /* Build one stored target: the target's labels, then group labels it lacks. */
+/* Build one stored target: the target's labels, then the group labels it
+ * lacks, sorted, in one block (label array, then the strings). */
 static int target_build(struct sd_target *out, const struct starling_target *t,
 			const struct starling_label *gl, size_t ngl)
 {
-	size_t n = 0;
+	size_t total = t->n_labels + ngl, n = 0, bytes = 0;
+	const struct starling_label **pick;
+	char *p;
 
-	out->labels = calloc(t->n_labels + ngl + 1, sizeof(*out->labels));
+	out->labels = NULL;
 	out->n = 0;
-	if (!out->labels)
+	pick = calloc(total + 1, sizeof(*pick));
+	if (!pick)
 		return -ENOMEM;
-	for (size_t i = 0; i < t->n_labels + ngl; i++) {
+	for (size_t i = 0; i < total; i++) {
 		const struct starling_label *l =
 		    i < t->n_labels ? &t->labels[i] : &gl[i - t->n_labels];
+		bool dup = false;
 
 		if (!l->name || !*l->name) {
-			target_clear(out);
+			free(pick);
 			return -EINVAL;
 		}
 		/* first occurrence wins: the target's own, then the group's */
-		if (has_label(out->labels, n, l->name))
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = !strcmp(pick[j]->name, l->name);
+		if (dup)
 			continue;
-		out->labels[n].name = strdup(l->name);
-		out->labels[n].value = strdup(l->value ? l->value : "");
-		out->n = ++n;
-		if (!out->labels[n - 1].name || !out->labels[n - 1].value) {
-			target_clear(out);
-			return -ENOMEM;
-		}
+		pick[n++] = l;
+		bytes += strlen(l->name) + strlen(l->value ? l->value : "") + 2;
 	}
+	out->labels = malloc(n * sizeof(*out->labels) + bytes + 1);
+	if (!out->labels) {
+		free(pick);
+		return -ENOMEM;
+	}
+	p = (char *)(out->labels + n);
+	for (size_t i = 0; i < n; i++) {
+		const char *v = pick[i]->value ? pick[i]->value : "";
+		size_t ln = strlen(pick[i]->name) + 1, lv = strlen(v) + 1;
+
+		out->labels[i].name = memcpy(p, pick[i]->name, ln);
+		p += ln;
+		out->labels[i].value = memcpy(p, v, lv);
+		p += lv;
+	}
+	out->n = n;
+	free(pick);
 	starling_labels_sort(out->labels, n);
 	return 0;
 }

@@ -17,7 +17,7 @@ struct starling_sd_refresh {
 	bool published; /* the first set went out */
 	uint64_t published_gen;
 	uint64_t runs, failures;
-	starling_metric *m_targets, *m_updates;
+	starling_metric *m_targets, *m_updates, *m_dur_sum, *m_dur_count;
 };
 
 struct starling_sd_refresh *starling_sd_refresh_new(const struct starling_host_api *api,
@@ -41,6 +41,13 @@ struct starling_sd_refresh *starling_sd_refresh_new(const struct starling_host_a
 	r->m_updates =
 	    api->metric_register(self, STARLING_SELF_COUNTER, "starling_discovery_updates_total",
 				 "Target sets published", NULL);
+	/* Prometheus' prometheus_sd_refresh_duration_seconds, as sum/count */
+	r->m_dur_sum = api->metric_register(
+	    self, STARLING_SELF_COUNTER, "prometheus_sd_refresh_duration_seconds_sum",
+	    "Time spent refreshing (lookups/fetch and parsing)", NULL);
+	r->m_dur_count =
+	    api->metric_register(self, STARLING_SELF_COUNTER,
+				 "prometheus_sd_refresh_duration_seconds_count", "Refreshes", NULL);
 	return r;
 }
 
@@ -48,13 +55,19 @@ static void refresh_job(void *arg)
 {
 	struct starling_sd_refresh *r = arg;
 	char err[512] = "";
+	int64_t t0;
 	uint64_t gen;
 	int ret;
 
 	if (__atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE))
 		goto out;
+	t0 = r->api->monotonic_ms();
 	ret = r->fn(r->arg, r->g, err, sizeof(err));
 	__atomic_add_fetch(&r->runs, 1, __ATOMIC_RELAXED);
+	if (r->m_dur_sum) {
+		r->api->metric_add(r->m_dur_sum, (double)(r->api->monotonic_ms() - t0) / 1000.0);
+		r->api->metric_add(r->m_dur_count, 1);
+	}
 	if (__atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE))
 		goto out;
 	if (ret) {

@@ -14,7 +14,7 @@
 #include "operator.h"
 #include "pyro_scrape.h"
 #include "pyro_write.h"
-#include "scrape.h"
+#include "scrape_component.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

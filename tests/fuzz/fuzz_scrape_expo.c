@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "mock_host.h"
-#include "scrape.h"
+#include "scrape_component.h"
 
 static const char *const ctypes[] = {
     "text/plain; version=0.0.4",

@@ -84,8 +84,11 @@ echo "$m" | grep -q '^cluster_node_peers{state="participant"} 4' || fail "metric
 echo "$m" | grep -q '^cluster_packets_dropped_total{reason="decrypt_failed"} 0' || fail "metrics drops"
 # the cluster logs through the host logger: logfmt only, events at info
 grep -hv '^ts=' "$TMP"/n*.log && fail "non-logfmt lines in the daemon logs"
+# the restarted n5 is taken at once (its incarnation beats its previous
+# life's), as a viewer, then a participant once its components started
 for ev in 'member n5 (127.0.0.1:23005) joined as' 'member n5 (127.0.0.1:23005) is now suspect' \
-	'member n5 (127.0.0.1:23005) is now dead' 'member n5 (127.0.0.1:23005) is now participant (was dead)' \
+	'member n5 (127.0.0.1:23005) is now dead' 'member n5 (127.0.0.1:23005) is now viewer (was dead)' \
+	'member n5 (127.0.0.1:23005) is now participant (was viewer)' \
 	'member n4 (127.0.0.1:23004) is now left'; do
 	grep -qF "level=info component=\"cluster\" msg=\"$ev" "$TMP/n1.log" || fail "n1 did not log: $ev"
 done

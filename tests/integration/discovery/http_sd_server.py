@@ -4,7 +4,8 @@
   http_sd_server.py PORT DIR
 GET /sd answers with DIR/answer: first line the status code, second line the
 Content-Type, the rest the body (re-read on every request). The headers of
-the last GET /sd are written to DIR/last_request as JSON.
+the last GET /sd are written to DIR/last_request as JSON. When DIR/answer_b
+exists, GET /sd alternates between the two answers (the benchmark's churn).
 POST /token is an OAuth2 token endpoint for client "sd" / secret "sd-secret"
 (HTTP Basic); GET /secure answers like /sd but only with its token.
 """
@@ -39,9 +40,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/secure" and self.headers.get("Authorization") != "Bearer " + TOKEN:
             return self.reply(401, "text/plain", b"no token")
+        name = "answer"
         if self.path == "/sd":
             self.record()
-        with open(os.path.join(DIR, "answer"), "rb") as f:
+            if os.path.exists(os.path.join(DIR, "answer_b")):
+                Handler.flip = not getattr(Handler, "flip", False)
+                name = "answer_b" if Handler.flip else "answer"
+        with open(os.path.join(DIR, name), "rb") as f:
             status, ctype, body = f.read().split(b"\n", 2)
         self.reply(int(status), ctype.decode(), body)
 

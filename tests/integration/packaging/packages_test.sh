@@ -181,7 +181,8 @@ for so in $NEEDED; do
 	fi
 done
 DEV_DEPENDS=$(field "$DEBDEV" Depends)
-for d in libxxhash-dev libpcre2-dev libcurl4-openssl-dev libprotobuf-c-dev libsnappy-dev zlib1g-dev libdeflate-dev; do
+for d in libxxhash-dev libpcre2-dev libcurl4-openssl-dev libprotobuf-c-dev libsnappy-dev zlib1g-dev libdeflate-dev \
+	libcjson-dev libyaml-dev libssl-dev; do
 	check "starling-dev Depends on $d (linked by libstarling_sdk.a)" \
 		sh -c "echo '$DEV_DEPENDS' | grep -q '$d'"
 done
@@ -222,10 +223,10 @@ RPM_REQ=$(rpm -qp --requires "$RPM" 2>/dev/null)
 for so in $NEEDED; do
 	check "starling.rpm requires $so" sh -c "echo '$RPM_REQ' | grep -qF '$so()(64bit)'"
 done
-# 9: one pkgconfig() per module of starling-plugin.pc's Requires (xxhash,
-# pcre2, curl, protobuf-c, snappy, zlib, libdeflate, cjson, yaml)
+# 10: one pkgconfig() per module of starling-plugin.pc's Requires (xxhash,
+# pcre2, curl, protobuf-c, snappy, zlib, libdeflate, cjson, yaml, libcrypto)
 check "starling-devel.rpm requires the libraries of libstarling_sdk.a (pkgconfig())" \
-	sh -c "rpm -qp --requires '$RPMDEV' 2>/dev/null | grep -c '^pkgconfig(' | grep -qx 9"
+	sh -c "rpm -qp --requires '$RPMDEV' 2>/dev/null | grep -c '^pkgconfig(' | grep -qx 10"
 
 # ---- 3. linters ------------------------------------------------------------------
 echo "# lintian"
@@ -315,7 +316,7 @@ check "starling-plugin.pc: version $VERSION" test "$($PC --modversion starling-p
 check "starling-plugin.pc: plugindir is /usr/lib/starling/plugins" \
 	test "$(pkg-config --variable=plugindir starling-plugin)" = /usr/lib/starling/plugins
 for w in "-I$ROOT/usr/include" "-L$ROOT/usr/$LIBDIR" -lstarling_sdk -lxxhash -lpcre2-8 -lcurl \
-	-lprotobuf-c -lsnappy -lz -ldeflate -lpthread -lm; do
+	-lprotobuf-c -lsnappy -lz -ldeflate -lcjson -lyaml -lcrypto -lpthread -lm; do
 	check "pkg-config --cflags --libs has $w" sh -c "echo ' $PCFLAGS ' | grep -qF -- ' $w '"
 done
 sdk_objs=$(ar t "$ROOT/usr/$LIBDIR/libstarling_sdk.a" | sort | tr '\n' ' ')

@@ -17,47 +17,7 @@ rounds=${ROUNDS:-1}
 srv=$build/tests/bench/scrape/bench_targetsrv
 [ -x "$srv" ] || { echo "SKIP: build $srv first"; exit 77; }
 command -v curl >/dev/null || { echo "SKIP: no curl"; exit 77; }
-work=$(mktemp -d /tmp/sts-handoff.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	[ -n "${KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	for f in "$work"/*.log; do [ -f "$f" ] && { echo "--- $f"; grep -v "level=debug" "$f" | tail -15; }; done
-	exit 1
-}
-# pick_ports NTARGETS NOTHER: a free run of NTARGETS loopback ports, then
-# NOTHER more free ports outside it (TCP and UDP free)
-pick_ports() {
-	python3 - "$1" "$2" <<'PY'
-import random, socket, sys
-n, m = int(sys.argv[1]), int(sys.argv[2])
-def free(p):
-    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-        s = socket.socket(socket.AF_INET, kind)
-        try:
-            s.bind(("127.0.0.1", p))
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return True
-for _ in range(200):
-    b = random.randrange(20000, 60000 - n)
-    if all(free(p) for p in range(b, b + n)):
-        break
-out = []
-while len(out) < m:
-    p = random.randrange(20000, 60000)
-    if not b <= p < b + n and p not in out and free(p):
-        out.append(p)
-print(b, " ".join(map(str, out)))
-PY
-}
+. "$here/cluster_lib.sh" handoff
 read -r tbase rest <<<"$(pick_ports "$ntargets" $((2 * nodes + 1)))"
 read -r -a ports <<<"$rest"
 sink=${ports[$((2 * nodes))]}
@@ -147,8 +107,42 @@ echo "rolling restart of $nodes nodes x $rounds took $(awk -v a="$tr0" -v b="$tr
 for ((n = 1; n <= nodes; n++)); do
 	grep -q "handing over targets in" "$work/s$n.log" || fail "s$n did not announce a hand-over"
 done
-out=$(python3 "$here/check_requests.py" "$work/requests.log" "$t0" "$t1" "$iv" "$tbase" "$ntargets")
+target_keys "$(hport 1)" prometheus.scrape.cl >"$work/keys"
+out=$(python3 "$here/check_requests.py" "$work/requests.log" "$t0" "$t1" "$iv" "$tbase" "$ntargets" 1 "$work/keys")
 rc=$?
 echo "rolling restart (target request logs): $out"
 [ $rc = 0 ] || fail "slots missed or doubled during the rolling restart"
+if [ -n "${KILL9:-}" ]; then
+	# failover figure (printed, not asserted): kill -9 of KILL9 nodes; the
+	# longest gap between two scrapes of any target, from the request log
+	tk=$(now)
+	for ((n = 1; n <= KILL9; n++)); do kill -9 "${pid[$n]}"; done
+	gone() { # every survivor lists the killed nodes as dead
+		local n k
+		for ((n = KILL9 + 1; n <= nodes; n++)); do
+			for ((k = 1; k <= KILL9; k++)); do
+				curl -s "http://127.0.0.1:$(hport $n)/api/v0/cluster/peers" |
+					grep -q "\"name\":\"s$k\"[^}]*\"state\":\"\(dead\|left\)\"" || return 1
+			done
+		done
+	}
+	for ((i = 0; i < 600; i++)); do gone && break; sleep 0.1; done
+	td=$(now)
+	sleep $((3 * iv + 2))
+	python3 - "$work/requests.log" "$tk" "$tbase" "$ntargets" "$iv" "$td" <<'PY'
+import sys
+log, tk, base, n, iv, td = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+ts = {}
+for line in open(log):
+    p, t = line.split()
+    ts.setdefault(int(p), []).append(float(t))
+worst = 0
+for p, v in ts.items():
+    v = sorted(x for x in v if x >= tk - 2 * iv)
+    gaps = [b - a for a, b in zip(v, v[1:])]
+    worst = max([worst] + gaps)
+print("kill -9: all survivors saw the dead after %.1f s; longest gap between two scrapes "
+      "of a target %.1f s (interval %.0f s)" % (td - tk, worst, iv))
+PY
+fi
 echo PASS

@@ -655,6 +655,49 @@ static void test_cluster_and_flags(void)
 	cfg_doc_unref(d);
 }
 
+/* Alloy's flag names (alloy docs reference/cli/run.md) as aliases; the
+ * security keys; Alloy flags we do not have are refused by name. */
+static void test_alloy_flags_and_security_keys(void)
+{
+	struct cfg_doc *d = load("cluster = { enabled = true; require_encryption = true;\n"
+				 "  secret_keys_file = \"/etc/starling/keys\"; handover_delay = "
+				 "\"3s\"; };\n");
+	struct cfg_flag flags[] = {
+	    {.key = "join_addresses", .value = "a:7946, b:7946,c"},
+	    {.key = "advertise_address", .value = "10.0.0.5:7946"},
+	    {.key = "advertise_interfaces", .value = "eth1,en0"},
+	    {.key = "wait_for_size", .value = "2"},
+	};
+	struct cfg_overrides o = {.cluster = flags, .n_cluster = 4};
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_EQUAL(errs.n, 0);
+	CU_ASSERT_TRUE(d->cluster.require_encryption);
+	CU_ASSERT_STRING_EQUAL(d->cluster.secret_keys_file, "/etc/starling/keys");
+	CU_ASSERT_EQUAL(d->cluster.handover_ms, 3000);
+	CU_ASSERT_EQUAL(cfg_doc_apply_overrides(d, &o, &errs), 0);
+	CU_ASSERT_EQUAL_FATAL(d->cluster.n_join, 3);
+	CU_ASSERT_STRING_EQUAL(d->cluster.join[0], "a:7946");
+	CU_ASSERT_STRING_EQUAL(d->cluster.join[1], "b:7946");
+	CU_ASSERT_STRING_EQUAL(d->cluster.join[2], "c");
+	CU_ASSERT_STRING_EQUAL(d->cluster.advertise, "10.0.0.5:7946");
+	CU_ASSERT_STRING_EQUAL(d->cluster.advertise_interfaces, "eth1,en0");
+	{
+		struct cfg_flag bad[] = {
+		    {.key = "discover_peers", .value = "provider=k8s"},
+		    {.key = "weight", .value = "1000"},
+		};
+		struct cfg_overrides ob = {.cluster = bad, .n_cluster = 2};
+		size_t before = errs.n;
+
+		CU_ASSERT_EQUAL(cfg_doc_apply_overrides(d, &ob, &errs), -EINVAL);
+		CU_ASSERT_EQUAL_FATAL(errs.n, before + 2);
+		CU_ASSERT_PTR_NOT_NULL(strstr(errs.msgs[before], "not supported"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(errs.msgs[before + 1], "0.01..100"));
+	}
+	cfg_doc_unref(d);
+}
+
 static void test_canonical_ignores_lines(void)
 {
 	struct cfg_doc *a =
@@ -720,6 +763,7 @@ int main(void)
 	CU_add_test(s, "syntax and I/O errors", test_syntax_error);
 	CU_add_test(s, "cluster keys and flags", test_cluster_and_flags);
 	CU_add_test(s, "oversized config file refused", test_oversized_file);
+	CU_add_test(s, "alloy flags and security keys", test_alloy_flags_and_security_keys);
 	CU_add_test(s, "canonical form ignores layout", test_canonical_ignores_lines);
 	CU_add_test(s, "invalid schema default", test_bad_schema_default);
 	CU_basic_set_mode(CU_BRM_VERBOSE);

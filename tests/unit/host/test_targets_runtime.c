@@ -330,6 +330,12 @@ static void test_delivery_coalescing_removal(void)
 	CU_ASSERT_TRUE(journal_wait("rt:t.scr.s<t.disc.d:1:f:0"));
 	CU_ASSERT_EQUAL(journal_count("rt:t.scr.s<t.disc.e"), 1);
 
+	{
+		char *j = runtime_components_json(rt);
+
+		CU_ASSERT_PTR_NOT_NULL(j ? strstr(j, "\"published_targets\":1") : NULL);
+		free(j);
+	}
 	mf = open_memstream(&m, &len);
 	runtime_write_metrics(rt, mf);
 	fclose(mf);

@@ -4,6 +4,7 @@
  * whole component (scrape thread, ownership filtering, target updates)
  * against a tiny in-test HTTP server, through the mock host.
  */
+#include <signal.h>
 #include <CUnit/Basic.h>
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,7 +24,7 @@
 
 #include "mock_host.h"
 #include "mock_wait.h"
-#include "scrape.h"
+#include "scrape_component.h"
 
 /* ------------------------------------------------------------------------ */
 /* Helpers.                                                                  */
@@ -785,6 +786,25 @@ static unsigned scraped_mask(struct mock_host *m, bool stale_only)
 	return mask;
 }
 
+/* Whether every target's owned flag, and the reported count, match the
+ * even-key rule of owns_even. */
+static bool ownership_settled(const struct starling_component_type *type, void *inst,
+			      struct mock_host *m)
+{
+	struct collect c = {0};
+	size_t owned, total, want = 0;
+
+	if (type->list_targets(inst, collect_emit, &c) || c.n != 8)
+		return false;
+	for (size_t i = 0; i < c.n; i++) {
+		if (c.owned[i] != (c.keys[i] % 2 == 0))
+			return false;
+		want += c.owned[i];
+	}
+	mock_host_targets(m, &owned, &total);
+	return total == 8 && owned == want;
+}
+
 static void test_component_ownership(void)
 {
 	const struct starling_component_type *type = &prometheus_scrape_type;
@@ -807,6 +827,9 @@ static void test_component_ownership(void)
 	CU_ASSERT_FATAL(
 	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
 	CU_ASSERT_FATAL(type->start(inst) == 0);
+	/* The scrape thread decides ownership at each target's first slot:
+	 * wait (bounded) until every target reports what owns_even says. */
+	MOCK_WAIT_UNTIL(ownership_settled(type, inst, m), 10000);
 	CU_ASSERT_EQUAL(type->list_targets(inst, collect_emit, &col), 0);
 	CU_ASSERT_EQUAL(col.n, 8);
 	for (size_t i = 0; i < col.n; i++) {
@@ -1055,6 +1078,19 @@ static int64_t first_up_ts(struct mock_host *m, const char *idx)
 	return -1;
 }
 
+/* Value of the first forwarded sample `name` of target idx, or -1. */
+static double first_value(struct mock_host *m, const char *name, const char *idx)
+{
+	for (size_t i = 0; i < mock_host_forwarded_batches(m); i++) {
+		const struct starling_series *s =
+		    find(mock_host_forwarded_batch(m, i), name, "idx", idx);
+
+		if (s)
+			return s->values[0];
+	}
+	return -1;
+}
+
 static void add_target(struct mock_targets *mt, int port, const char *idx)
 {
 	char addr[64], l_idx[32];
@@ -1142,6 +1178,9 @@ static void test_component_discovered(void)
 	CU_ASSERT_TRUE(wait_mask(m, true, 1u << 1));
 	CU_ASSERT_TRUE(wait_mask(m, false, 1u << 3 | 1u << 2 | 1u));
 	CU_ASSERT_EQUAL(scraped_mask(m, true), 1u << 1);
+	/* 2 kept its series cache (no series added), 3 is new (metric_a) */
+	CU_ASSERT_EQUAL(first_value(m, "scrape_series_added", "2"), 0);
+	CU_ASSERT_EQUAL(first_value(m, "scrape_series_added", "3"), 1);
 
 	/* the source removed by a reload: one empty set; its targets go stale,
 	 * the inline one stays */
@@ -1239,6 +1278,9 @@ int main(void)
 	CU_pSuite s;
 	unsigned fails;
 
+	/* A test server writing to a client that gave up (a timeout on a loaded
+	 * machine) must see EPIPE, not die of SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 2;
 	s = CU_add_suite("prometheus_scrape", NULL, NULL);

@@ -103,7 +103,7 @@ static void test_target_labels_and_urls(void)
 static void test_target_overrides(void)
 {
 	struct pyro_config c = base_cfg();
-	struct pyro_param params[] = {{"debug", "0"}, {"seconds", "99"}};
+	struct starling_scrape_param params[] = {{"debug", "0"}, {"seconds", "99"}};
 	struct pyro_target *t;
 	char err[256];
 	const struct starling_label in[] = {
@@ -157,7 +157,7 @@ static void test_target_alloy_rules(void)
 	static const struct pyro_profile_type dblock = {"godeltaprof_block",
 							"/debug/pprof/delta_block", true, false};
 	struct pyro_config c = base_cfg();
-	struct pyro_param params[] = {{"gc", "0"}};
+	struct starling_scrape_param params[] = {{"gc", "0"}};
 	struct pyro_target *t;
 	char err[256];
 	const struct starling_label plain[] = {{"__address__", "h:6060"}};

@@ -153,6 +153,8 @@ static void test_refresh(void)
 	starling_sd_refresh_stats(r, &runs, &fails);
 	CU_ASSERT_EQUAL(runs, 5);
 	CU_ASSERT_EQUAL(fails, 1);
+	CU_ASSERT_EQUAL(mock_host_metric(m, "prometheus_sd_refresh_duration_seconds_count", NULL),
+			5);
 
 	starling_sd_refresh_stop(r);
 	tick(m, 5000);

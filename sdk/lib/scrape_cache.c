@@ -23,7 +23,7 @@
 #include <starling/labels.h>
 #include <xxhash.h>
 
-#include "scrape.h"
+#include <starling/scrape.h>
 
 static double stale_nan(void)
 {

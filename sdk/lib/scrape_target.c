@@ -15,7 +15,7 @@
 #include <starling/scrape_sched.h>
 #include <xxhash.h>
 
-#include "scrape.h"
+#include <starling/scrape.h>
 
 static const char *const report_names[SCRAPE_N_REPORT_MAX] = {
     "up",
@@ -430,4 +430,20 @@ out_free:
 	if (rc == -ENOMEM)
 		snprintf(err, errlen, "out of memory");
 	return rc;
+}
+
+void scrape_config_release(struct scrape_config *c)
+{
+	if (!c)
+		return;
+	free(c->job_name);
+	free(c->metrics_path);
+	free(c->scheme);
+	starling_scrape_params_free(c->params, c->n_params);
+	starling_relabel_rules_free(c->metric_relabel);
+	starling_http_auth_free(c->auth);
+	starling_scrape_strv_free(c->key_labels, c->n_key_labels);
+	starling_scrape_strv_free(c->exclude_labels, c->n_exclude_labels);
+	free(c->accept);
+	free(c->failure_log_file);
 }

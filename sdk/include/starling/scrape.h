@@ -1,11 +1,14 @@
 /*
- * prometheus.scrape internals, shared by the plugin's source files and its
- * unit tests (tests/unit/plugins/prometheus_scrape). Not an SDK interface.
+ * The Prometheus scrape engine of the static SDK library, shared by the
+ * components that scrape Prometheus targets (prometheus.scrape,
+ * prometheus.operator.*) and their unit tests. Not part of the plugin ABI;
+ * the names keep their historical scrape_ prefix.
  *
- *   scrape_target.c     target labels, URL, ownership key, scrape phase
- *   scrape_cache.c      per-target series cache, one scrape -> one batch,
- *                       staleness markers, synthetic series
- *   scrape_component.c  config, lifecycle, scrape thread, clustering
+ *   sdk/lib/scrape_target.c  target labels, URL, ownership key, scrape phase
+ *   sdk/lib/scrape_cache.c   per-target series cache, one scrape -> one
+ *                            batch, staleness markers, synthetic series
+ * Components (config, lifecycle, scrape thread, clustering) live in their
+ * plugins, e.g. plugins/prometheus_scrape/scrape_component.c.
  */
 #ifndef PROMETHEUS_SCRAPE_H
 #define PROMETHEUS_SCRAPE_H
@@ -18,6 +21,7 @@
 #include <starling/http.h>
 #include <starling/plugin.h>
 #include <starling/relabel.h>
+#include <starling/scrape_pool.h>
 #include <starling/scrape_sched.h>
 
 /* Hard cap on a decompressed body when body_size_limit is 0 ("none"), so a
@@ -31,11 +35,6 @@
 #define SCRAPE_N_REPORT	    5
 #define SCRAPE_N_REPORT_MAX 8
 
-struct scrape_param {
-	char *name;
-	char *value;
-};
-
 /* The component settings that apply to every target. Immutable while the
  * scrape thread runs. */
 struct scrape_config {
@@ -44,7 +43,7 @@ struct scrape_config {
 	int64_t timeout_ms;
 	char *metrics_path;
 	char *scheme;
-	struct scrape_param *params; /* sorted by name */
+	struct starling_scrape_param *params; /* sorted by name */
 	size_t n_params;
 	bool honor_labels;
 	bool honor_timestamps;
@@ -275,6 +274,9 @@ int scrape_target_new(const struct scrape_config *cfg, const struct starling_lab
 		      struct scrape_target **out, char *err, size_t errlen);
 void scrape_target_free(struct scrape_target *t);
 
+/* Free what a scrape_config owns (not the struct itself). */
+void scrape_config_release(struct scrape_config *c);
+
 /* The X-Prometheus-Scrape-Timeout-Seconds header line for timeout_ms
  * ("...: 10", "...: 2.5"). */
 void scrape_timeout_header(int64_t timeout_ms, char *buf, size_t len);
@@ -329,9 +331,5 @@ void scrape_forget(struct scrape_target *t);
 void scrape_emit_target(const struct starling_host_api *api, starling_component *self,
 			bool clustering, unsigned replicas, const struct scrape_target *t,
 			starling_target_emit_fn emit, void *ctx);
-
-/* --- scrape_component.c ------------------------------------------------- */
-
-extern const struct starling_component_type prometheus_scrape_type;
 
 #endif
