@@ -118,7 +118,7 @@ fds() { ls "/proc/$1/fd" | wc -l; }
 
 # --- the run -----------------------------------------------------------------
 reloads=0 reload_fail=0 kills=0 next_min=$((t_start + 60)) next_kill=$((t_start + 300))
-victim=2 interval=1s outage_done=0 restart_at=0 ref_rss= ref_fd= rss_max=0
+victim=2 interval=1s outage_done=0 back_at=0 restart_at=0 restart_node= ref_rss= ref_fd= rss_max=0
 say "soak: $minutes min, 3 nodes, 12 churning targets (8 at a time), Prometheus :$prom"
 while ((SECONDS < end)); do
 	sleep 1
@@ -149,14 +149,18 @@ while ((SECONDS < end)); do
 		start_node $restart_node
 		restart_at=0
 	fi
+	# the outage does not hold up the loop: reloads and kills go on during it
 	if ((!outage_done && SECONDS >= outage_at)); then
 		say "receiver outage: Prometheus stopped for ${outage_len}s"
 		kill -TERM $prom_pid
 		wait $prom_pid 2>/dev/null
-		sleep "$outage_len"
+		outage_done=1
+		back_at=$((SECONDS + outage_len))
+	fi
+	if ((back_at && SECONDS >= back_at)); then
 		start_prom
 		say "receiver back"
-		outage_done=1
+		back_at=0
 	fi
 	if [ -z "$ref_rss" ] && ((SECONDS >= ref_at)); then
 		ref_rss=$(rss_kb "${pid[1]}") ref_fd=$(fds "${pid[1]}")
@@ -167,6 +171,7 @@ while ((SECONDS < end)); do
 	kill -0 "${pid[1]}" 2>/dev/null || fail "node 1 died"
 done
 [ -n "$restart_node" ] && ! kill -0 "${pid[$restart_node]}" 2>/dev/null && start_node "$restart_node"
+((back_at)) && start_prom
 
 # --- the end -----------------------------------------------------------------
 end_rss=$(rss_kb "${pid[1]}") end_fd=$(fds "${pid[1]}")
