@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -124,18 +125,30 @@ void log_vmsg(enum starling_log_level level, const char *component, const char *
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	flockfile(stderr);
-	fprintf(stderr, "ts=%s.%03ldZ level=%s", ts, now.tv_nsec / 1000000, level_names[level]);
-	if (component) {
-		fputs(" component=", stderr);
-		put_quoted(stderr, component);
+	/* One write() per line: a line never interleaves with another thread's
+	 * or with the fatal-signal handler's (host/crash.c). */
+	{
+		char *line = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&line, &len);
+
+		if (f) {
+			fprintf(f, "ts=%s.%03ldZ level=%s", ts, now.tv_nsec / 1000000,
+				level_names[level]);
+			if (component) {
+				fputs(" component=", f);
+				put_quoted(f, component);
+			}
+			fputs(" msg=", f);
+			put_quoted(f, msg);
+			if (repeated)
+				fprintf(f, " repeated=%lu", repeated);
+			fputc('\n', f);
+			if (fclose(f) == 0 && line)
+				fwrite(line, 1, len, stderr);
+			free(line);
+		}
 	}
-	fputs(" msg=", stderr);
-	put_quoted(stderr, msg);
-	if (repeated)
-		fprintf(stderr, " repeated=%lu", repeated);
-	fputc('\n', stderr);
-	funlockfile(stderr);
 	pthread_mutex_unlock(&log_lock);
 }
 
