@@ -153,6 +153,17 @@ def all_owner_views():
             any(r["owner"] != "node-1" for r in rows))
 
 
+def handovers_due():
+    # Joins are announced ahead (cluster.handover_delay): until every
+    # announced owns_from has passed, plus a scrape interval, a target can
+    # still move to an owner that has not scraped it yet.
+    peers = json.loads(get(base + "/api/v0/cluster/peers"))
+    due = max([p.get("owns_from", 0) for p in peers] + [0])
+    return time.time() * 1000 > due + 1500
+
+
+wait_for("announced hand-overs due", 40, handovers_due)
+
 try:
     wait_for("every target scraped by its owner, its view on node-1", 40, all_owner_views)
 except SystemExit:
