@@ -67,8 +67,10 @@ wait_until 5 agree $NODES || fail "disagreement after rejoin"
 # graceful: SIGTERM n4 -> its keys move without suspicion, at the hand-over
 # time n4 announces (cluster.handover_delay ahead, 2 s with the lan profile),
 # so sooner than a crash is detected (measured above in the same run)
+# (n5's return is announced ahead: wait until the view has settled)
+n4_owns() { [ -n "$(sample_keys n1 n4)" ]; }
+wait_until 10 n4_owns || fail "n4 owns no probe key"
 keys4=$(sample_keys n1 n4)
-[ -n "$keys4" ] || fail "n4 owns no probe key"
 kill -TERM "$PID_n4"; t0=$(now_ms)
 wait_until 10 keys_moved n4 "$keys4" n1 n2 n3 n5 || fail "n4's keys did not move after SIGTERM"
 dt=$(( $(now_ms) - t0 ))
