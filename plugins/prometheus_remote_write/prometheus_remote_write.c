@@ -1050,9 +1050,13 @@ static void send_done(void *arg, const struct starling_http_response *resp)
 		retry = true;
 	if (!retry) {
 		rw->api->metric_add(ep->m_failed, n);
+		/* the receiver's own words say why (out of order, bad label...) */
 		LOG(rw, STARLING_LOG_ERROR,
-		    "endpoint %s: receiver refused %u samples with HTTP %ld: dropped", ep->name, n,
-		    resp->status);
+		    "endpoint %s: receiver refused %u samples with HTTP %ld: dropped (%.*s)",
+		    ep->name, n, resp->status,
+		    (int)(resp->body && resp->body_len < 200 ? resp->body_len
+							     : (resp->body ? 200 : 0)),
+		    resp->body ? (const char *)resp->body : "");
 		sh->attempt = 0;
 		sh->backoff_ms = 0;
 		finish_head(sh);
