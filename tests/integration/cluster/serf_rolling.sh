@@ -34,7 +34,10 @@ all_alive() { # every serf agent sees n1..n4 alive
 		for n in n1 n2 n3 n4; do serf_sees ${R[$i]} $n alive || return 1; done
 	done
 }
-wait_until 30 all_alive || { serf members -rpc-addr=127.0.0.1:${R[1]}; fail "did not converge"; }
+wait_until 60 all_alive || {
+	for i in 1 2 3; do echo "-- seen by s$i"; serf members -rpc-addr=127.0.0.1:${R[$i]}; done
+	fail "did not converge"
+}
 log "3 serf + 4 starling converged"
 for i in 1 2 3 4; do
 	pid_var=PID_n$i
