@@ -1,0 +1,29 @@
+/*
+ * Fuzz the benchmark sink's remote-write counter (tests/bench/scrape/
+ * rw_count.h): the sink walks whatever a scraper posts, so the walk must
+ * stay inside the buffer and answer -1 on anything malformed. The input is
+ * a decoded WriteRequest; the counts must also be consistent (staleness
+ * markers and samples of bench_* series never exceed the samples seen).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rw_count.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	/* a copy of exactly size bytes, so ASan sees any read past the end */
+	uint8_t *buf = malloc(size ? size : 1);
+	struct rw_counts c = {0};
+
+	if (!buf)
+		return 0;
+	memcpy(buf, data, size);
+	if (rw_count(buf, size, "bench_", &c) == 0 && c.target_samples > c.samples)
+		abort();
+	free(buf);
+	return 0;
+}
