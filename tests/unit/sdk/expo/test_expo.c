@@ -34,7 +34,8 @@ static int run_n(const char *doc, size_t len, enum starling_expo_format fmt, uns
 	starling_expo_reset(p, doc, len);
 	while ((rc = starling_expo_next(p, &ev)) > 0) {
 		if (rc == STARLING_EXPO_SAMPLE) {
-			if (starling_expo_series_labels(ev.series, ev.series_len, fmt, &ls, NULL)) {
+			if (starling_expo_series_labels_flags(ev.series, ev.series_len, flags, &ls,
+							      NULL)) {
 				if (line)
 					*line = ev.line;
 				n = -1;
@@ -803,6 +804,61 @@ static void test_om_positions(void)
 	check_bad(c, sizeof(c) / sizeof(c[0]), OM, STARLING_EXPO_STRICT);
 }
 
+/* Quoted UTF-8 names in strict mode (check-metrics with
+ * --metric-name-validation-scheme utf8), as the scraper takes them with
+ * metric_name_validation_scheme "utf8". Forms from Prometheus'
+ * model/textparse/openmetricsparse_test.go and promparse_test.go (UTF-8
+ * cases): `{"my.metric","utf-8.label"="v"}`, `# TYPE "my.metric" gauge`;
+ * OpenMetrics allows no blanks inside the braces (openmetricslex.l). */
+static void test_utf8_names_strict(void)
+{
+	const unsigned U = STARLING_EXPO_STRICT | STARLING_EXPO_UTF8_NAMES;
+	static const char om1[] = "# TYPE \"my.metric\" gauge\n# HELP \"my.metric\" Help.\n"
+				  "{\"my.metric\",\"utf-8.label\"=\"v\"} 1\n"
+				  "# TYPE \"my.counter\" counter\n{\"my.counter_total\"} 3 # "
+				  "{\"trace.id\"=\"x\"} 1\n{\"my.counter_created\"} 1700000000\n"
+				  "# TYPE a gauge\na{\"a.b\"=\"c\",d=\"e\"} 1\n# EOF\n";
+	static const char prom1[] = "# TYPE \"my.metric\" gauge\n"
+				    "{\"my.metric\", \"utf-8.label\"=\"v\"} 1\n"
+				    "a{\"a.b\"=\"c\"} 2\n";
+	static const struct bad_case om_bad[] = {
+	    /* blanks inside the braces: Prometheus text only */
+	    {"{\"my.metric\", \"utf-8.label\"=\"v\"} 1\n# EOF\n", 1, 14},
+	    /* a counter sample without _total */
+	    {"# TYPE \"c.c\" counter\n{\"c.c\"} 1\n# EOF\n", 2, 1},
+	    /* a quoted string followed by '=' is a label: no metric name */
+	    {"{\"a.b\"=\"c\"} 1\n# EOF\n", 1, 2},
+	    {"{\"m\",} 1\n# EOF\n", 1, 6},
+	    {"{\"m} 1\n# EOF\n", 1, 2},
+	};
+	struct starling_expo_parser *p;
+	struct starling_expo_event ev;
+	struct starling_lset ls;
+	int rc;
+
+	CU_ASSERT_EQUAL(run(om1, OM, U, NULL, NULL), 4);
+	CU_ASSERT_EQUAL(run(prom1, PROM, U, NULL, NULL), 2);
+	check_bad(om_bad, sizeof(om_bad) / sizeof(om_bad[0]), OM, U);
+	/* without the flag (legacy), strict mode refuses them as before */
+	CU_ASSERT_EQUAL(run(om1, OM, STARLING_EXPO_STRICT, NULL, NULL), -1);
+	CU_ASSERT_EQUAL(run(prom1, PROM, STARLING_EXPO_STRICT, NULL, NULL), -1);
+
+	/* the labels check-metrics and the scraper get */
+	starling_lset_init(&ls);
+	p = starling_expo_parser_new(OM, U);
+	starling_expo_reset(p, om1, sizeof(om1) - 1);
+	while ((rc = starling_expo_next(p, &ev)) > 0 && rc != STARLING_EXPO_SAMPLE)
+		;
+	CU_ASSERT_EQUAL_FATAL(rc, STARLING_EXPO_SAMPLE);
+	CU_ASSERT_EQUAL(ev.line, 3);
+	CU_ASSERT_EQUAL(starling_expo_series_labels_flags(ev.series, ev.series_len, U, &ls, NULL),
+			0);
+	CU_ASSERT_STRING_EQUAL(starling_lset_get(&ls, "__name__"), "my.metric");
+	CU_ASSERT_STRING_EQUAL(starling_lset_get(&ls, "utf-8.label"), "v");
+	starling_expo_parser_free(p);
+	starling_lset_free(&ls);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -825,6 +881,7 @@ int main(void)
 	CU_add_test(s, "openmetrics exemplar length", test_om_exemplar_length);
 	CU_add_test(s, "openmetrics lenient", test_om_lenient);
 	CU_add_test(s, "openmetrics error positions", test_om_positions);
+	CU_add_test(s, "utf-8 names in strict mode", test_utf8_names_strict);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
