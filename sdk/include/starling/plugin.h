@@ -247,7 +247,19 @@ struct starling_config_key {
 	/* Growing this struct (since 1.1): append members; a component type
 	 * states the size it was built with in schema_key_size and the host
 	 * walks schema arrays with that stride. */
+	/* --- appended in 1.1 (0 when the type's schema_key_size does not
+	 * cover it) ---------------------------------------------------------
+	 * STARLING_CFG_F_* bits. */
+	uint32_t flags;
 };
+
+/* MAP and MAP_LIST keys: a member's value may be a string or a list of
+ * strings ( params = { module = [ "http_2xx", "tcp" ]; target = "x"; } ),
+ * like Prometheus' url.Values. A list value has config_count() elements,
+ * each read with config_child() + config_string(); config_string() on the
+ * list itself returns -EINVAL. Without the flag only strings are accepted.
+ * A host that predates the flag refuses list values ("expected string"). */
+#define STARLING_CFG_F_MULTI_VALUE (1u << 0)
 
 /* ------------------------------------------------------------------------ */
 /* Host API table, passed to create(). Append-only.                          */

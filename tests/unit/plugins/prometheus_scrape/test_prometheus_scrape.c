@@ -987,6 +987,67 @@ static void test_component_protocols(void)
 	srv_stop(&srv);
 }
 
+/* Multi-valued params (Alloy's `params`, a url.Values): every value is sent
+ * in config order, names sorted (Go's url.Values.Encode); a target's
+ * __param_<name> label replaces only the first value, as Prometheus'
+ * Target.URL() does (scrape/target.go). */
+static void test_component_multi_params(void)
+{
+	const struct starling_component_type *type = &prometheus_scrape_type;
+	static const char *const extra[] = {"", "*param_module = \"icmp\"; "};
+	static const char *const want[] = {
+	    "GET /metrics?module=http_2xx&module=tcp&target=a+b HTTP/1.1\r\n",
+	    "GET /metrics?module=icmp&module=tcp&target=a+b HTTP/1.1\r\n",
+	};
+
+	for (size_t i = 0; i < 2; i++) {
+		struct http_srv srv;
+		struct mock_host *m;
+		char err[256], cfg[1024], tgt[128];
+		void *inst;
+
+		CU_ASSERT_FATAL(srv_start(&srv, "metric_a 1\n") == 0);
+		snprintf(tgt, sizeof(tgt), "{ *address__ = \"127.0.0.1:%d\"; %s}", srv.port,
+			 extra[i]);
+		snprintf(cfg, sizeof(cfg),
+			 "targets = ( %s );\nforward_to = [ \"x.y\" ];\n"
+			 "scrape_interval = \"200ms\";\n"
+			 "params = { target = \"a b\"; module = [ \"http_2xx\", \"tcp\" ]; };\n",
+			 tgt);
+		m = mock_host_new("prometheus.scrape.mp", type->schema, cfg, err, sizeof(err));
+		CU_ASSERT_FATAL(m != NULL);
+		mock_host_set_quiet(m, true);
+		CU_ASSERT_FATAL(type->create(mock_host_api(m), mock_host_self(m),
+					     mock_host_config(m), &inst) == 0);
+		CU_ASSERT_FATAL(type->start(inst) == 0);
+		MOCK_WAIT_UNTIL(atomic_load(&srv.hits) >= 1, 10000);
+		type->stop(inst);
+		if (!strstr(srv.last_request, want[i]))
+			fprintf(stderr, "\nrequest: %.120s\n", srv.last_request);
+		CU_ASSERT_PTR_NOT_NULL(strstr(srv.last_request, want[i]));
+		type->destroy(inst);
+		mock_host_free(m);
+		srv_stop(&srv);
+	}
+	/* a value that is neither a string nor a list of strings */
+	{
+		struct mock_host *m;
+		char err[256];
+		void *inst = NULL;
+
+		m = mock_host_new("prometheus.scrape.mp", type->schema,
+				  "targets = ( { *address__ = \"127.0.0.1:1\"; } );\n"
+				  "forward_to = [ \"x.y\" ];\nparams = { module = [ 1 ]; };\n",
+				  err, sizeof(err));
+		CU_ASSERT_FATAL(m != NULL);
+		mock_host_set_quiet(m, true);
+		CU_ASSERT_NOT_EQUAL(
+		    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst),
+		    0);
+		mock_host_free(m);
+	}
+}
+
 /* The wall clock jumps back an hour: scraping goes on at the new slots. */
 static void test_component_clock_back(void)
 {
@@ -1298,6 +1359,7 @@ int main(void)
 	CU_add_test(s, "component: ownership filtering", test_component_ownership);
 	CU_add_test(s, "component: target update", test_component_update);
 	CU_add_test(s, "component: request headers", test_component_protocols);
+	CU_add_test(s, "component: multi-valued params", test_component_multi_params);
 	CU_add_test(s, "component: wall clock goes back", test_component_clock_back);
 	CU_add_test(s, "component: bad config", test_component_bad_config);
 	CU_add_test(s, "component: follows discovered targets", test_component_discovered);
