@@ -146,6 +146,11 @@ struct endpoint {
 	/* sender thread only */
 	bool md_in_flight;
 	int64_t md_next_ms;
+	/* entries with gen > md_sent_gen are new or changed since this
+	 * endpoint's last metadata request: sent at once, at most once per
+	 * second (md_prompt_ms), besides the full set every send_interval */
+	uint64_t md_sent_gen;
+	int64_t md_prompt_ms;
 	struct starling_rw_buf md_req;
 	struct starling_rw_buf md_body;
 	int64_t highest_sent_ms;
@@ -161,6 +166,7 @@ struct md_entry {
 	char *unit;
 	enum starling_metric_type type;
 	uint64_t hash;
+	uint64_t gen; /* rw->md_gen when it was added or last changed */
 };
 
 struct rw {
@@ -174,6 +180,7 @@ struct rw {
 	pthread_mutex_t md_lock;
 	struct md_entry *md;
 	size_t n_md, cap_md;
+	uint64_t md_gen;    /* bumped by every new or changed entry (md_lock) */
 	uint32_t *md_index; /* open addressing: md index + 1, 0 = empty */
 	size_t md_index_cap;
 
@@ -831,6 +838,7 @@ static void record_metadata(struct rw *rw, const struct starling_metadata *md)
 				e->help = dup_opt(md->help);
 				e->unit = dup_opt(md->unit);
 				e->type = md->type;
+				e->gen = ++rw->md_gen;
 			}
 			goto out;
 		}
@@ -852,6 +860,7 @@ static void record_metadata(struct rw *rw, const struct starling_metadata *md)
 	e->unit = dup_opt(md->unit);
 	e->type = md->type;
 	e->hash = h;
+	e->gen = ++rw->md_gen;
 	rw->md_index[p] = (uint32_t)(++rw->n_md);
 out:
 	pthread_mutex_unlock(&rw->md_lock);
@@ -1104,23 +1113,39 @@ static void md_done(void *arg, const struct starling_http_response *resp)
 	    ep->name, resp->error ? resp->error_msg : "refused", resp->status, ep->md_interval_ms);
 }
 
-/* Send all known metadata in one request (at most md_max entries; the
- * rest goes next interval, rotating). */
+/* Every send_interval: all known metadata in one request (at most md_max
+ * entries; the rest goes next interval). In between, at most once a
+ * second, the entries that are new or changed since this endpoint's last
+ * request (a producer with honor_metadata hands them over in the scrape
+ * where they appear), so a receiver learns them with the first samples.
+ * The first request is always a full one. */
 static void try_send_metadata(struct rw *rw, struct endpoint *ep, int64_t now)
 {
 	struct starling_http_request req = {0};
 	const char *hdrs[64];
 	size_t nh = 0, count = 0;
+	bool full = now >= ep->md_next_ms, changed;
+	uint64_t gen;
 	int r = 0;
 
-	if (!ep->md_send || ep->md_in_flight || now < ep->md_next_ms)
+	if (!ep->md_send || ep->md_in_flight)
 		return;
-	ep->md_req.len = 0;
 	pthread_mutex_lock(&rw->md_lock);
+	gen = rw->md_gen;
+	changed = gen > ep->md_sent_gen && now >= ep->md_prompt_ms;
+	if (changed && ep->md_sent_gen == 0)
+		full = true;
+	if (!full && !changed) {
+		pthread_mutex_unlock(&rw->md_lock);
+		return;
+	}
+	ep->md_req.len = 0;
 	for (size_t i = 0; i < rw->n_md && count < ep->md_max && !r; i++) {
 		struct starling_metadata md = {rw->md[i].family, rw->md[i].type, rw->md[i].help,
 					       rw->md[i].unit};
 
+		if (!full && rw->md[i].gen <= ep->md_sent_gen)
+			continue;
 		r = starling_rw_append_metadata(&ep->md_req, &md);
 		count++;
 	}
@@ -1129,7 +1154,10 @@ static void try_send_metadata(struct rw *rw, struct endpoint *ep, int64_t now)
 		ep->md_next_ms = now + 1000; /* nothing yet: look again soon */
 		return;
 	}
-	ep->md_next_ms = now + ep->md_interval_ms;
+	if (full)
+		ep->md_next_ms = now + ep->md_interval_ms;
+	ep->md_sent_gen = gen;
+	ep->md_prompt_ms = now + 1000;
 	if (r || starling_rw_snappy(ep->md_req.data, ep->md_req.len, &ep->md_body))
 		return;
 	for (size_t i = 0; i < ep->n_headers && nh < 64; i++)

@@ -1153,6 +1153,54 @@ static int add_report(struct scrape_scratch *s, const struct scrape_target *t, i
 	return 0;
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static uint64_t meta_hash(const struct scrape_scratch *s, const struct scrape_meta *m)
+{
+	/* chained seeds; an absent HELP/UNIT hashes like no bytes with its
+	 * own seed step, so "" and none differ (help keeps its NUL) */
+	uint64_t h = XXH3_64bits_withSeed(s->arena + m->family, m->family_len, (uint64_t)m->type);
+
+	h = m->help == SIZE_MAX
+		? h * 31 + 1
+		: XXH3_64bits_withSeed(s->arena + m->help, strlen(s->arena + m->help) + 1, h);
+	h = m->unit == SIZE_MAX
+		? h * 31 + 2
+		: XXH3_64bits_withSeed(s->arena + m->unit, strlen(s->arena + m->unit) + 1, h);
+	return h;
+}
+
+/* honor_metadata (Alloy's argument; Prometheus' scrape loop with
+ * AppendMetadata, scrape/scrape.go, passes a family's metadata downstream
+ * when it first sees it or it changed): keep in this scrape's metadata
+ * only the families that are new for the target or whose TYPE/HELP/UNIT
+ * changed since its previous scrape (all of them when `all`), and
+ * remember the current set. On allocation failure everything is kept. */
+static void meta_changes(struct scrape_scratch *s, struct scrape_target *t, bool all)
+{
+	uint64_t *now = malloc((s->n_meta ? s->n_meta : 1) * sizeof(*now));
+	size_t k = 0;
+
+	if (!now)
+		return;
+	for (size_t i = 0; i < s->n_meta; i++) {
+		now[i] = meta_hash(s, &s->meta[i]);
+		if (all || !t->meta_seen ||
+		    !bsearch(&now[i], t->meta_seen, t->n_meta_seen, sizeof(*now), u64_cmp))
+			s->meta[k++] = s->meta[i];
+	}
+	qsort(now, s->n_meta, sizeof(*now), u64_cmp);
+	free(t->meta_seen);
+	t->meta_seen = now;
+	t->n_meta_seen = s->n_meta;
+	s->n_meta = k;
+}
+
 int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct scrape_result *r,
 		   struct scrape_stats *st)
 {
@@ -1178,9 +1226,13 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 			 r->status);
 		rc = -EPROTO;
 	} else {
-		rc = parse_body(ctx, t, r, st, r->start_ms >= t->metadata_due_ms);
-		if (!rc && s->n_meta)
+		bool periodic = r->start_ms >= t->metadata_due_ms;
+
+		rc = parse_body(ctx, t, r, st, periodic || ctx->cfg->honor_metadata);
+		if (!rc && s->n_meta && periodic)
 			t->metadata_due_ms = r->start_ms + SCRAPE_METADATA_MS;
+		if (!rc && ctx->cfg->honor_metadata)
+			meta_changes(s, t, periodic);
 	}
 	if (rc) {
 		/* A failed scrape counts as an empty one (Prometheus). */

@@ -70,6 +70,7 @@ struct scrape_config {
 	bool classic_histograms;  /* scrape_classic_histograms */
 	bool proto_first;	  /* offer PrometheusProto first by default */
 	bool utf8_names;	  /* metric_name_validation_scheme utf8 */
+	bool honor_metadata;	  /* metadata of new/changed families at once */
 	char escaping[16];	  /* metric_name_escaping_scheme */
 	uint64_t nh_bucket_limit; /* native_histogram_bucket_limit, 0 = none */
 	int32_t nh_max_schema;	  /* from native_histogram_min_bucket_factor */
@@ -170,6 +171,11 @@ struct scrape_target {
 	bool reported; /* report series were sent since last reset */
 	int64_t scrape_start_ms;
 	int64_t metadata_due_ms;
+	/* honor_metadata: XXH3 of each family's metadata (name, type, help,
+	 * unit) as of the last scrape, sorted; a family whose hash is not
+	 * here is new or changed and goes with this scrape's batch. */
+	uint64_t *meta_seen;
+	size_t n_meta_seen;
 
 	struct series_cache cache;
 

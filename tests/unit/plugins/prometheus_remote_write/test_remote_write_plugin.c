@@ -1167,6 +1167,96 @@ out2:
 	rx_quiesce();
 }
 
+/* The kept requests' metadata entries, as "family:type:help:unit;" in
+ * request order; returns how many requests carried metadata. */
+static int kept_metadata(char *out, size_t len)
+{
+	size_t o = 0;
+	int reqs = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n_kept; i++) {
+		if (!kept[i]->n_metadata)
+			continue;
+		reqs++;
+		for (size_t j = 0; j < kept[i]->n_metadata && o < len; j++) {
+			const Prometheus__MetricMetadata *m = kept[i]->metadata[j];
+
+			o +=
+			    (size_t)snprintf(out + o, len - o, "%s:%d:%s:%s;",
+					     m->metric_family_name, (int)m->type, m->help, m->unit);
+		}
+		if (o < len)
+			o += (size_t)snprintf(out + o, len - o, "|");
+	}
+	return reqs;
+}
+
+static bool wait_metadata_requests(int want, int timeout_ms)
+{
+	char buf[16];
+
+	for (int i = 0; i < timeout_ms / 10; i++) {
+		int n;
+
+		pthread_mutex_lock(&rx_lock);
+		n = kept_metadata(buf, sizeof(buf));
+		pthread_mutex_unlock(&rx_lock);
+		if (n >= want)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* Remote write 1.0 metadata as the plugin sends it, decoded from the
+ * WriteRequest: WriteRequest.metadata is field 3; MetricMetadata type 1
+ * (enum: COUNTER 1, GAUGE 2, HISTOGRAM 3, ... as Prometheus'
+ * prompb/types.proto MetricMetadata.MetricType), metric_family_name 2,
+ * help 4, unit 5. The first request is the full set; a family that is new
+ * or whose metadata changed (what prometheus.scrape hands over with
+ * honor_metadata) goes out within about a second, not at the next
+ * send_interval (1h here); an unchanged one does not cause a request. */
+static void test_metadata_prompt(void)
+{
+	struct inst in;
+	struct starling_label l[] = {{"__name__", "m1_total"}};
+	double v = 1;
+	int64_t t = wall_ms();
+	struct starling_series s = {l, 1, starling_labels_hash(l, 1), &v, &t, 1};
+	struct starling_metadata md1[] = {
+	    {"m1", STARLING_METRIC_COUNTER, "First.", NULL},
+	    {"lat", STARLING_METRIC_HISTOGRAM, "Latency.", "seconds"}};
+	struct starling_metadata md2[] = {{"m1", STARLING_METRIC_COUNTER, "First.", NULL}};
+	struct starling_metadata md3[] = {{"m1", STARLING_METRIC_COUNTER, "First, again.", NULL},
+					  {"lat", STARLING_METRIC_HISTOGRAM, "Latency.", "seconds"},
+					  {"g.utf8", STARLING_METRIC_GAUGE, NULL, NULL}};
+	struct starling_series_batch b1 = {&s, 1, md1, 2}, b2 = {&s, 1, md2, 1},
+				     b3 = {&s, 1, md3, 3};
+	char got[512];
+
+	rx_reset();
+	CU_ASSERT_EQUAL_FATAL(
+	    start_ep(&in, "metadata_config = { send_interval = \"1h\"; };", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(type()->receive_series(in.p, &b1), 0);
+	CU_ASSERT_TRUE(wait_metadata_requests(1, 5000));
+	/* unchanged: no request; then a changed and a new family */
+	CU_ASSERT_EQUAL(type()->receive_series(in.p, &b2), 0);
+	CU_ASSERT_EQUAL(type()->receive_series(in.p, &b3), 0);
+	CU_ASSERT_TRUE(wait_metadata_requests(2, 10000));
+	rx_quiesce();
+	pthread_mutex_lock(&rx_lock);
+	CU_ASSERT_EQUAL(kept_metadata(got, sizeof(got)), 2);
+	CU_ASSERT_STRING_EQUAL(got, "m1:1:First.:;lat:3:Latency.:seconds;|"
+				    "m1:1:First, again.:;g.utf8:2::;|");
+	CU_ASSERT_FALSE(bad_headers);
+	pthread_mutex_unlock(&rx_lock);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_metadata_requests_total"), 2,
+			       0.1);
+	finish(&in);
+	rx_quiesce();
+}
+
 static void test_write_relabel(void)
 {
 	char cfg[1024], err[256];
@@ -1310,6 +1400,7 @@ int main(void)
 	CU_add_test(s, "kill9_keeps_queue", test_kill9_keeps_queue);
 	CU_add_test(s, "buffer_full_drops_oldest", test_buffer_full_drops_oldest);
 	CU_add_test(s, "native_histograms_exemplars", test_native_histograms_exemplars);
+	CU_add_test(s, "metadata_prompt", test_metadata_prompt);
 	CU_add_test(s, "write_relabel", test_write_relabel);
 	CU_add_test(s, "two_endpoints", test_two_endpoints);
 	CU_add_test(s, "config_errors", test_config_errors);
