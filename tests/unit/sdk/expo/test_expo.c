@@ -859,6 +859,84 @@ static void test_utf8_names_strict(void)
 	starling_lset_free(&ls);
 }
 
+/* NUL bytes: the inputs of Prometheus' TestPromNullByteHandling
+ * (model/textparse/promparse_test.go) and TestOMNullByteHandling
+ * (openmetricsparse_test.go), through the scraper's (lenient) parser.
+ * Where Prometheus accepts the page (a NUL inside a quoted label value) so
+ * do we: next() yields the sample and the label parser answers -EILSEQ
+ * (valid, but a struct starling_label cannot carry the byte: the scraper
+ * drops that series only); where Prometheus fails the page (a NUL outside
+ * a quoted value) so do we. A Prometheus-text page gets the final newline
+ * the scraper appends when it is missing. */
+static void test_nul_bytes_upstream(void)
+{
+	static const struct {
+		const char *doc;
+		size_t len;
+		enum starling_expo_format fmt;
+		bool accepted;
+	} c[] = {
+#define NB(lit, fmt, ok) {lit, sizeof(lit) - 1, fmt, ok}
+	    NB("null_byte_metric{a=\"abc\0\"} 1", PROM, true),
+	    NB("a{b=\"\0ss\"} 1\n", PROM, true),
+	    NB("a{b=\"\0\"} 1\n", PROM, true),
+	    NB("a{b=\0\"ssss\"} 1\n", PROM, false),
+	    NB("a{b=\"\0", PROM, false),
+	    NB("a{b\0=\"hiih\"}\t1", PROM, false),
+	    NB("a\0{b=\"ddd\"} 1", PROM, false),
+	    NB("a 0 1\0", PROM, false),
+	    NB("null_byte_metric{a=\"abc\0\"} 1\n# EOF\n", OM, true),
+	    NB("a{b=\"\0ss\"} 1\n# EOF\n", OM, true),
+	    NB("a{b=\"\0\"} 1\n# EOF\n", OM, true),
+	    NB("a{b=\"\0\"} 1\n# EOF", OM, true),
+	    NB("a{b=\0\"ssss\"} 1\n# EOF\n", OM, false),
+	    NB("a{b=\"\0", OM, false),
+	    NB("a{b\0=\"hiih\"}\t1", OM, false),
+	    NB("a\0{b=\"ddd\"} 1", OM, false),
+#undef NB
+	};
+	struct starling_lset ls;
+
+	starling_lset_init(&ls);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct starling_expo_parser *p = starling_expo_parser_new(c[i].fmt, 0);
+		struct starling_expo_event ev;
+		char doc[64];
+		size_t len = c[i].len;
+		int rc, samples = 0, nul = 0;
+
+		memcpy(doc, c[i].doc, len);
+		if (c[i].fmt == PROM && doc[len - 1] != '\n')
+			doc[len++] = '\n';
+		starling_expo_reset(p, doc, len);
+		while ((rc = starling_expo_next(p, &ev)) > 0) {
+			int lrc;
+
+			if (rc != STARLING_EXPO_SAMPLE)
+				continue;
+			lrc = starling_expo_series_labels(ev.series, ev.series_len, c[i].fmt, &ls,
+							  NULL);
+			if (lrc == -EILSEQ)
+				nul++;
+			else if (lrc) {
+				rc = -1;
+				break;
+			}
+			samples++;
+		}
+		if ((rc == 0) != c[i].accepted || (c[i].accepted && (samples != 1 || nul != 1)))
+			fprintf(stderr, "\n  NUL case %zu: rc=%d samples=%d nul=%d, want %s", i, rc,
+				samples, nul, c[i].accepted ? "accepted" : "refused");
+		CU_ASSERT_EQUAL(rc == 0, c[i].accepted);
+		if (c[i].accepted) {
+			CU_ASSERT_EQUAL(samples, 1);
+			CU_ASSERT_EQUAL(nul, 1);
+		}
+		starling_expo_parser_free(p);
+	}
+	starling_lset_free(&ls);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -882,6 +960,7 @@ int main(void)
 	CU_add_test(s, "openmetrics lenient", test_om_lenient);
 	CU_add_test(s, "openmetrics error positions", test_om_positions);
 	CU_add_test(s, "utf-8 names in strict mode", test_utf8_names_strict);
+	CU_add_test(s, "NUL bytes: Prometheus' own cases", test_nul_bytes_upstream);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
