@@ -131,10 +131,12 @@ static int check(const char *name, const char *buf, size_t len, enum starling_ex
 			goto out;
 		}
 		if (lrc == -EILSEQ) {
-			fprintf(stderr,
-				"%u:1: warning: NUL byte in a label value (the scraper drops this "
-				"series)\n",
-				ev.line);
+			fprintf(
+			    stderr,
+			    "%u:1: warning: NUL byte in a label value (valid; the scraper keeps "
+			    "the exact bytes, sinks that read C strings see the value cut at "
+			    "the NUL)\n",
+			    ev.line);
 			continue;
 		}
 		if (lrc) {

@@ -524,29 +524,35 @@ static const char *skip_blanks(const char *s, const char *e)
 }
 
 static int parse_labels(const char *series, size_t len, struct starling_lset *ls, const char **err,
-			bool named, bool utf8);
+			bool named, bool utf8, bool nul_ff);
 
 int starling_expo_series_labels(const char *series, size_t len, enum starling_expo_format format,
 				struct starling_lset *ls, const char **err)
 {
 	(void)format;
-	return parse_labels(series, len, ls, err, true, false);
+	return parse_labels(series, len, ls, err, true, false, false);
 }
 
 int starling_expo_series_labels_flags(const char *series, size_t len, unsigned flags,
 				      struct starling_lset *ls, const char **err)
 {
-	return parse_labels(series, len, ls, err, true, flags & STARLING_EXPO_UTF8_NAMES);
+	return parse_labels(series, len, ls, err, true, flags & STARLING_EXPO_UTF8_NAMES, false);
+}
+
+int expo_series_labels_nul_ff(const char *series, size_t len, unsigned flags,
+			      struct starling_lset *ls, const char **err)
+{
+	return parse_labels(series, len, ls, err, true, flags & STARLING_EXPO_UTF8_NAMES, true);
 }
 
 int starling_expo_exemplar_labels(const char *text, size_t len, struct starling_lset *ls,
 				  const char **err)
 {
-	return parse_labels(text, len, ls, err, false, true);
+	return parse_labels(text, len, ls, err, false, true, false);
 }
 
 static int parse_labels(const char *series, size_t len, struct starling_lset *ls, const char **err,
-			bool named, bool utf8)
+			bool named, bool utf8, bool nul_ff)
 {
 	const char *s = series, *e = series + len, *n0;
 	char stackbuf[256], nstack[256];
@@ -698,12 +704,12 @@ labels:
 				goto out;
 			}
 			vlen = (size_t)(s - v0);
-			if (nul) {
+			if (nul && !nul_ff) {
 				why = "NUL byte in label value";
 				rc = -EILSEQ;
 				goto out;
 			}
-			if (esc) {
+			if (esc || nul) {
 				if (vlen + 1 > vcap) {
 					char *nb = malloc(vlen + 1);
 
@@ -716,14 +722,23 @@ labels:
 					vbuf = nb;
 					vcap = vlen + 1;
 				}
-				vlen = starling_expo_unescape(v0, vlen, STARLING_EXPO_PROMETHEUS,
-							      false, vbuf);
+				if (esc)
+					vlen = starling_expo_unescape(
+					    v0, vlen, STARLING_EXPO_PROMETHEUS, false, vbuf);
+				else
+					memcpy(vbuf, v0, vlen);
 				val = vbuf;
 			}
 			if (high && !expo_utf8_valid(val, vlen)) {
 				why = "invalid UTF-8 in label value";
 				goto out;
 			}
+			/* nul_ff: a NUL byte becomes 0xff, which valid UTF-8
+			 * never holds, so the value fits a C string and the
+			 * byte can be told apart again (expo_internal.h) */
+			for (size_t k = 0; nul && k < vlen; k++)
+				if (!vbuf[k])
+					vbuf[k] = (char)0xff;
 			rc = lset_append_checked(ls, l0, (size_t)(l1 - l0), val, vlen);
 			if (rc)
 				goto out;

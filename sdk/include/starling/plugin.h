@@ -191,6 +191,16 @@ struct starling_series_ext {
 	size_t n_exemplars;
 	const struct starling_histogram *histograms;
 	size_t n_histograms;
+	/* --- appended in 1.1 (read only when the batch's ext_size covers
+	 * it) -----------------------------------------------------------------
+	 * NULL, or n_labels byte lengths of the series' label values: a value
+	 * may then hold NUL bytes (valid in both text formats, kept by
+	 * Prometheus) and is exactly that long, a NUL still following it. A
+	 * receiver reading values as C strings sees them cut at the first NUL;
+	 * one that sends labels byte for byte (remote write) uses the lengths.
+	 * The series' hash is starling_labels_hash_n() over the exact bytes,
+	 * so `abc\0` and `abc` are different series. */
+	const size_t *label_value_lens;
 };
 
 /* One discovered target: a label set (__address__, __meta_*, ...). Labels are

@@ -90,6 +90,9 @@ struct scrape_config {
 #define ENTRY_HAS_TS	 (1u << 2) /* last sample carried its own timestamp */
 #define ENTRY_EVICT	 (1u << 3) /* being evicted (sweep only) */
 #define ENTRY_NATIVE	 (1u << 4) /* a native histogram series */
+/* label values hold NUL bytes: n_labels value lengths follow labels[]
+ * (struct starling_series_ext.label_value_lens) */
+#define ENTRY_NUL (1u << 5)
 
 struct cache_entry {
 	/* The series that followed this one in the last scrape: targets
@@ -230,6 +233,7 @@ struct scrape_ext {
 			   * labels hold 1 + the pool offset of their labels
 			   * as name/value offset pairs until the batch is sent */
 	size_t n_exemplars;
+	const size_t *value_lens; /* ENTRY_NUL: the entry's value lengths */
 };
 
 /* A histogram in the pool: its arrays as pool offsets. */

@@ -42,6 +42,7 @@ static size_t max_per_request;
 static size_t metadata_ok;
 static bool out_of_order, bad_headers, ext_label_seen, own_label_kept, team_label_seen;
 static size_t dropped_name_seen;
+static size_t nul_a_seen; /* Label a = "abc\0", 4 bytes */
 static double first_req_ms, second_req_ms;
 static char series_name[MAX_SERIES][64];
 static int64_t series_last_ts[MAX_SERIES];
@@ -71,6 +72,7 @@ static void rx_reset(void)
 	samples_ok = max_per_request = metadata_ok = 0;
 	out_of_order = bad_headers = ext_label_seen = own_label_kept = team_label_seen = false;
 	dropped_name_seen = 0;
+	nul_a_seen = 0;
 	first_req_ms = second_req_ms = 0;
 	n_series_seen = 0;
 	min_ts_seen = INT64_MAX;
@@ -114,6 +116,13 @@ static void record(const uint8_t *body, size_t len)
 	if (starling_rw_unsnappy(body, len, 64 << 20, &raw)) {
 		bad_headers = true;
 		return;
+	}
+	{
+		/* Label{name "a", value "abc\0"} byte for byte (protobuf-c's C
+		 * strings would cut the value at its NUL) */
+		static const uint8_t la[] = {0x0a, 1, 'a', 0x12, 4, 'a', 'b', 'c', 0};
+
+		nul_a_seen += memmem(raw.data, raw.len, la, sizeof(la)) != NULL;
 	}
 	wr = prometheus__write_request__unpack(NULL, raw.len, raw.data);
 	starling_rw_buf_free(&raw);
@@ -1257,6 +1266,51 @@ static void test_metadata_prompt(void)
 	rx_quiesce();
 }
 
+/* Label values with NUL bytes (what prometheus.scrape forwards for
+ * Prometheus' TestPromNullByteHandling inputs) go out byte for byte
+ * (struct starling_series_ext.label_value_lens), beside the series whose
+ * value stops before the NUL, also through write_relabel_config (a rule
+ * that adds a label; a regex over the NUL value itself does not match it,
+ * see the README). */
+static void test_nul_label_values(void)
+{
+	for (int relabel = 0; relabel < 2; relabel++) {
+		struct inst in;
+		static const struct starling_label l1[] = {{"__name__", "nul_metric"},
+							   {"a", "abc\0"}};
+		static const struct starling_label l2[] = {{"__name__", "nul_metric"},
+							   {"a", "abc"}};
+		static const size_t lens1[] = {10, 4};
+		double v[2] = {1, 2};
+		int64_t t = wall_ms();
+		struct starling_series se[] = {
+		    {l1, 2, starling_labels_hash_n(l1, lens1, 2), &v[0], &t, 1},
+		    {l2, 2, starling_labels_hash(l2, 2), &v[1], &t, 1},
+		};
+		struct starling_series_ext x[2] = {{.label_value_lens = lens1}, {0}};
+		struct starling_series_batch b = {se, 2, NULL, 0, x, sizeof(x[0])};
+
+		rx_reset();
+		CU_ASSERT_EQUAL_FATAL(
+		    start_ep(&in,
+			     relabel ? "write_relabel_config = ( { source_labels = [\"__name__\"]; "
+				       "target_label = \"copy\"; } );"
+				     : NULL,
+			     NULL, NULL),
+		    0);
+		CU_ASSERT_NOT_EQUAL(se[0].hash, se[1].hash);
+		CU_ASSERT_EQUAL(type()->receive_series(in.p, &b), 0);
+		CU_ASSERT_TRUE(wait_for(&samples_ok, 2, 5000));
+		pthread_mutex_lock(&rx_lock);
+		CU_ASSERT_EQUAL(samples_ok, 2);
+		CU_ASSERT_EQUAL(nul_a_seen, 1);
+		CU_ASSERT_PTR_NOT_NULL(kept_series("nul_metric"));
+		pthread_mutex_unlock(&rx_lock);
+		finish(&in);
+		rx_quiesce();
+	}
+}
+
 static void test_write_relabel(void)
 {
 	char cfg[1024], err[256];
@@ -1401,6 +1455,7 @@ int main(void)
 	CU_add_test(s, "buffer_full_drops_oldest", test_buffer_full_drops_oldest);
 	CU_add_test(s, "native_histograms_exemplars", test_native_histograms_exemplars);
 	CU_add_test(s, "metadata_prompt", test_metadata_prompt);
+	CU_add_test(s, "nul_label_values", test_nul_label_values);
 	CU_add_test(s, "write_relabel", test_write_relabel);
 	CU_add_test(s, "two_endpoints", test_two_endpoints);
 	CU_add_test(s, "config_errors", test_config_errors);

@@ -864,8 +864,8 @@ static void test_utf8_names_strict(void)
  * (openmetricsparse_test.go), through the scraper's (lenient) parser.
  * Where Prometheus accepts the page (a NUL inside a quoted label value) so
  * do we: next() yields the sample and the label parser answers -EILSEQ
- * (valid, but a struct starling_label cannot carry the byte: the scraper
- * drops that series only); where Prometheus fails the page (a NUL outside
+ * (valid; the scraper then parses it with expo_series_labels_nul_ff()
+ * and keeps the exact bytes); where Prometheus fails the page (a NUL outside
  * a quoted value) so do we. A Prometheus-text page gets the final newline
  * the scraper appends when it is missing. */
 static void test_nul_bytes_upstream(void)
