@@ -3,7 +3,8 @@
  * scrape_process(): the first input byte picks the Content-Type (Prometheus
  * text 0.0.4, OpenMetrics 1.0.0, Prometheus text 1.0.0, none: the fallback
  * format, or a lying one), the second the options (honor_timestamps and
- * honor_labels, a sample limit, label limits, UTF-8 names), the rest is the
+ * honor_labels, a sample limit, label limits, UTF-8 names; honor_metadata
+ * from the first byte's top bit), the rest is the
  * body. Each body is scraped twice by one target (the second time through
  * the series cache) and the target then leaves (staleness markers). With
  * the option byte's top bit the body also goes through the strict parser
@@ -86,6 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.body_size_limit = SCRAPE_SAFETY_BODY_LIMIT;
 	cfg.fallback_format = (data[1] & 32) ? STARLING_EXPO_OPENMETRICS : STARLING_EXPO_PROMETHEUS;
 	cfg.utf8_names = data[1] & 64;
+	cfg.honor_metadata = data[0] & 128;
 	scrape_scratch_init(&scratch);
 	if (scrape_target_new(&cfg, in, 1, &t, err, sizeof(err)))
 		abort();
