@@ -1351,7 +1351,9 @@ void cluster_leave(struct cluster *c, int64_t timeout_ms)
 	 * may be handled first, and serf then logs a failure. Leave two gossip
 	 * intervals between them. */
 	pthread_mutex_lock(&c->lock);
-	int64_t gap_until = c->leave_intent_at + 2 * c->timing.gossip_interval;
+	int64_t gap_until = ml_alive_peers(c->eng)
+				? c->leave_intent_at + 2 * c->timing.gossip_interval
+				: 0; /* alone: nobody to order for */
 	pthread_mutex_unlock(&c->lock);
 	while (ml_now_ms() < gap_until && ml_now_ms() < start + timeout_ms / 2)
 		usleep(10000);
