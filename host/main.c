@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -426,6 +427,21 @@ static void handover(struct cluster *cluster, const sigset_t *set)
 	}
 }
 
+/* One connection per scrape target is kept open between scrapes (the SDK
+ * HTTP client sizes its connection cache by the fd limit): lift the soft
+ * open-file limit to the hard one, as Go's runtime does since Go 1.19. */
+static void raise_nofile_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		log_warn("cannot raise the open-file limit to %llu: %s",
+			 (unsigned long long)rl.rlim_max, strerror(errno));
+}
+
 static int cmd_run(struct cli *cli)
 {
 	struct app app = {.cli = cli};
@@ -446,6 +462,7 @@ static int cmd_run(struct cli *cli)
 		return 1;
 	}
 	log_set_level(app.doc->log_level);
+	raise_nofile_limit();
 	/* Plugins load here, on the main thread, before any other thread. */
 	app.reg = load_plugins(app.doc->plugins_dir);
 	if (!app.reg) {

@@ -7,7 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -20,6 +24,13 @@
 #define POOL_MAX 32
 /* A pooled receive buffer larger than this is freed rather than kept. */
 #define POOL_BUF_KEEP (4u << 20)
+/* Socket events taken per epoll_wait (level-triggered: the rest next time). */
+#define MAX_EVENTS 256
+/* Connection cache: never below this, and (when the fd limit allows) at least
+ * one idle connection per distinct host:port used in the last HOSTS_WINDOW_US
+ * plus the peak number of concurrent transfers. */
+#define MAXCONNECTS_FLOOR 256L
+#define HOSTS_WINDOW_US	  (120 * 1000000LL)
 
 struct xfer {
 	struct xfer *next;
@@ -50,8 +61,24 @@ struct xfer {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* Distinct host:port keys (64-bit hashes) seen recently, to size the
+ * connection cache (run thread only). Open addressing, 0 = empty. */
+struct host_set {
+	uint64_t *keys;
+	int64_t *seen_us;
+	size_t cap, n;
+};
+
 struct starling_http_client {
 	CURLM *multi;
+	int epfd;		/* sockets libcurl asks us to watch + evfd */
+	int evfd;		/* eventfd: submit()/wakeup() */
+	int64_t timer_due_us;	/* libcurl's timeout, -1: none */
+	struct host_set hosts;	/* run thread only */
+	int64_t hosts_swept_us; /* last expiry pass over hosts */
+	size_t n_active, peak_active;
+	long maxconnects;      /* current CURLMOPT_MAXCONNECTS */
+	long fd_budget;	       /* upper bound for maxconnects */
 	pthread_mutex_t lock;  /* incoming, pool, pending */
 	struct xfer *incoming; /* submitted, not yet added (FIFO via tail) */
 	struct xfer **incoming_tail;
@@ -78,25 +105,101 @@ static int64_t mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* CURLMOPT_SOCKETFUNCTION: keep the epoll set equal to the sockets libcurl
+ * waits on, so a wake-up costs O(ready sockets), not O(transfers). */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct starling_http_client *c = userp;
+	struct epoll_event ev = {0};
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		/* the fd may be closed already: ENOENT/EBADF are fine */
+		epoll_ctl(c->epfd, EPOLL_CTL_DEL, s, NULL);
+		if (socketp)
+			curl_multi_assign(c->multi, s, NULL);
+		return 0;
+	}
+	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+	ev.data.fd = s;
+	if (socketp) {
+		if (epoll_ctl(c->epfd, EPOLL_CTL_MOD, s, &ev) == 0)
+			return 0;
+		/* closed and reused behind our back: add it again */
+	}
+	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, s, &ev) &&
+	    (errno != EEXIST || epoll_ctl(c->epfd, EPOLL_CTL_MOD, s, &ev)))
+		return -1; /* libcurl fails the transfer */
+	curl_multi_assign(c->multi, s, (void *)1);
+	return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: remember when libcurl wants
+ * curl_multi_socket_action(CURL_SOCKET_TIMEOUT); run() calls it. */
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct starling_http_client *c = userp;
+
+	(void)multi;
+	c->timer_due_us = timeout_ms < 0 ? -1 : mono_us() + (int64_t)timeout_ms * 1000;
+	return 0;
+}
+
+/* Descriptors the connection cache may hold: the soft RLIMIT_NOFILE less a
+ * reserve for the rest of the process (listeners, files, other clients). */
+static long fd_budget(void)
+{
+	struct rlimit rl;
+	long lim;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000000)
+		return 1000000;
+	lim = (long)rl.rlim_cur;
+	lim = lim > 2048 ? lim - 1024 : lim / 2;
+	return lim < MAXCONNECTS_FLOOR ? MAXCONNECTS_FLOOR : lim;
+}
+
 int starling_http_client_new(const struct starling_http_client_options *opts,
 			     struct starling_http_client **out)
 {
 	struct starling_http_client *c;
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = -1};
 
 	pthread_once(&curl_once, curl_init_once);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	c->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	c->multi = curl_multi_init();
-	if (!c->multi) {
+	ev.data.fd = c->evfd;
+	if (c->epfd < 0 || c->evfd < 0 || !c->multi ||
+	    epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->evfd, &ev)) {
+		int r = c->multi ? -errno : -ENOMEM;
+
+		if (c->multi)
+			curl_multi_cleanup(c->multi);
+		if (c->epfd >= 0)
+			close(c->epfd);
+		if (c->evfd >= 0)
+			close(c->evfd);
 		free(c);
-		return -ENOMEM;
+		return r ? r : -ENOMEM;
 	}
+	c->timer_due_us = -1;
+	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
 	/* Keep an idle connection per target between scrapes: libcurl sizes
 	 * its cache by the easy handles attached *now*, which between scrapes
 	 * is few, so without this every scrape of a large target set reconnects
-	 * (measured: ~17% of scrape CPU at 200 targets). */
-	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 4096L);
+	 * (measured: ~17% of scrape CPU at 200 targets). The cache then grows
+	 * with the distinct hosts in use (update_maxconnects), up to what the
+	 * fd limit allows. */
+	c->fd_budget = fd_budget();
+	c->maxconnects = c->fd_budget < 4096 ? c->fd_budget : 4096;
+	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, c->maxconnects);
 	if (opts && opts->max_host_connections > 0)
 		curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 				  opts->max_host_connections);
@@ -545,7 +648,7 @@ int starling_http_submit(struct starling_http_client *c, const struct starling_h
 	c->incoming_tail = &x->next;
 	c->pending++;
 	pthread_mutex_unlock(&c->lock);
-	curl_multi_wakeup(c->multi);
+	starling_http_wakeup(c);
 	return 0;
 }
 
@@ -684,16 +787,110 @@ static void unlink_active(struct starling_http_client *c, struct xfer *x)
 	x->anext = x->aprev = NULL;
 }
 
+/* FNV-1a of the URL's scheme and authority ("http://host:port"). */
+static uint64_t host_key(const char *url)
+{
+	const char *p = strstr(url, "://");
+	uint64_t h = 1469598103934665603ULL;
+
+	p = p ? p + 3 : url;
+	p += strcspn(p, "/?#");
+	for (const char *q = url; q < p; q++)
+		h = (h ^ (unsigned char)tolower((unsigned char)*q)) * 1099511628211ULL;
+	return h ? h : 1;
+}
+
+/* Insert or refresh key; false only when out of memory. */
+static bool host_set_put(struct host_set *hs, uint64_t key, int64_t now_us)
+{
+	size_t i;
+
+	if ((hs->n + 1) * 2 > hs->cap) {
+		size_t ncap = hs->cap ? hs->cap * 2 : 64;
+		uint64_t *nk = calloc(ncap, sizeof(*nk));
+		int64_t *ns = calloc(ncap, sizeof(*ns));
+
+		if (!nk || !ns) {
+			free(nk);
+			free(ns);
+			return false;
+		}
+		for (size_t j = 0; j < hs->cap; j++) {
+			if (!hs->keys[j])
+				continue;
+			for (i = hs->keys[j] & (ncap - 1); nk[i]; i = (i + 1) & (ncap - 1))
+				;
+			nk[i] = hs->keys[j];
+			ns[i] = hs->seen_us[j];
+		}
+		free(hs->keys);
+		free(hs->seen_us);
+		hs->keys = nk;
+		hs->seen_us = ns;
+		hs->cap = ncap;
+	}
+	for (i = key & (hs->cap - 1); hs->keys[i] && hs->keys[i] != key;
+	     i = (i + 1) & (hs->cap - 1))
+		;
+	if (!hs->keys[i]) {
+		hs->keys[i] = key;
+		hs->n++;
+	}
+	hs->seen_us[i] = now_us;
+	return true;
+}
+
+/* Drop the keys not seen since `since_us` (rebuilds the table). */
+static void host_set_expire(struct host_set *hs, int64_t since_us)
+{
+	struct host_set old = *hs;
+
+	memset(hs, 0, sizeof(*hs));
+	for (size_t j = 0; j < old.cap; j++)
+		if (old.keys[j] && old.seen_us[j] >= since_us)
+			host_set_put(hs, old.keys[j], old.seen_us[j]);
+	free(old.keys);
+	free(old.seen_us);
+}
+
+/* Size the connection cache to one idle connection per host in use plus the
+ * concurrent transfers, within the fd budget (run thread only). */
+static void update_maxconnects(struct starling_http_client *c, int64_t now_us)
+{
+	long want;
+
+	if (now_us - c->hosts_swept_us >= HOSTS_WINDOW_US) {
+		host_set_expire(&c->hosts, now_us - HOSTS_WINDOW_US);
+		c->hosts_swept_us = now_us;
+		c->peak_active = c->n_active;
+	}
+	want = (long)(c->hosts.n + c->peak_active) + 64;
+	if (want < 4096)
+		want = 4096;
+	if (want > c->fd_budget)
+		want = c->fd_budget;
+	/* grow at once, shrink only by a margin (no setopt per request) */
+	if (want > c->maxconnects || want + 1024 < c->maxconnects) {
+		c->maxconnects = want;
+		curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, want);
+	}
+}
+
 /* Move submitted requests into the multi handle (run thread only). */
 static void add_incoming(struct starling_http_client *c)
 {
 	struct xfer *list, *next;
+	int64_t now_us;
+	bool added = false;
 
 	pthread_mutex_lock(&c->lock);
 	list = c->incoming;
 	c->incoming = NULL;
 	c->incoming_tail = &c->incoming;
 	pthread_mutex_unlock(&c->lock);
+	if (!list)
+		return;
+	now_us = mono_us();
 	for (; list; list = next) {
 		next = list->next;
 		list->next = NULL;
@@ -702,6 +899,7 @@ static void add_incoming(struct starling_http_client *c)
 			xfer_recycle(c, list);
 			continue;
 		}
+		host_set_put(&c->hosts, host_key(list->url), now_us);
 		if (curl_multi_add_handle(c->multi, list->easy) != CURLM_OK) {
 			snprintf(list->errbuf, sizeof(list->errbuf),
 				 "curl_multi_add_handle failed");
@@ -714,7 +912,12 @@ static void add_incoming(struct starling_http_client *c)
 		if (c->active)
 			c->active->aprev = list;
 		c->active = list;
+		if (++c->n_active > c->peak_active)
+			c->peak_active = c->n_active;
+		added = true;
 	}
+	if (added)
+		update_maxconnects(c, now_us);
 }
 
 static int drain(struct starling_http_client *c)
@@ -732,6 +935,7 @@ static int drain(struct starling_http_client *c)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 		curl_multi_remove_handle(c->multi, msg->easy_handle);
 		unlink_active(c, x);
+		c->n_active--;
 		complete(c, x, rc);
 		xfer_recycle(c, x);
 		n++;
@@ -739,28 +943,85 @@ static int drain(struct starling_http_client *c)
 	return n;
 }
 
+/* libcurl's timeout, when due. */
+static int run_timer(struct starling_http_client *c)
+{
+	int running;
+
+	if (c->timer_due_us < 0 || c->timer_due_us > mono_us())
+		return 0;
+	c->timer_due_us = -1; /* on_timer sets the next one */
+	return curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running) == CURLM_OK
+		   ? 0
+		   : -EIO;
+}
+
+/* Wait up to timeout_ms (0: do not block) for socket events, a wakeup or
+ * libcurl's timer, and hand the ready sockets to libcurl. */
+static int run_events(struct starling_http_client *c, int timeout_ms)
+{
+	struct epoll_event ev[MAX_EVENTS];
+	int n, running;
+
+	if (c->timer_due_us >= 0) {
+		int64_t left = c->timer_due_us - mono_us();
+
+		if (left <= 0)
+			timeout_ms = 0;
+		else if (left < (int64_t)timeout_ms * 1000)
+			timeout_ms = (int)((left + 999) / 1000);
+	}
+	n = epoll_wait(c->epfd, ev, MAX_EVENTS, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		int fl = 0;
+
+		if (ev[i].data.fd == c->evfd) {
+			uint64_t v;
+
+			if (read(c->evfd, &v, sizeof(v)) < 0) {
+				/* EAGAIN: another read took it */
+			}
+			continue;
+		}
+		if (ev[i].events & (EPOLLIN | EPOLLHUP))
+			fl |= CURL_CSELECT_IN;
+		if (ev[i].events & EPOLLOUT)
+			fl |= CURL_CSELECT_OUT;
+		if (ev[i].events & EPOLLERR)
+			fl |= CURL_CSELECT_ERR;
+		if (curl_multi_socket_action(c->multi, ev[i].data.fd, fl, &running) != CURLM_OK)
+			return -EIO;
+	}
+	return 0;
+}
+
 int starling_http_run(struct starling_http_client *c, int timeout_ms)
 {
-	int running, n;
+	int n, r;
 
 	add_incoming(c);
-	if (curl_multi_perform(c->multi, &running) != CURLM_OK)
-		return -EIO;
+	if ((r = run_events(c, 0)) || (r = run_timer(c)))
+		return r;
 	n = drain(c);
 	if (n)
 		return n;
-	if (timeout_ms > 0 && curl_multi_poll(c->multi, NULL, 0, timeout_ms, NULL) != CURLM_OK)
-		return -EIO;
+	if (timeout_ms > 0 && (r = run_events(c, timeout_ms)))
+		return r;
 	add_incoming(c);
-	if (curl_multi_perform(c->multi, &running) != CURLM_OK)
-		return -EIO;
+	if ((r = run_timer(c)))
+		return r;
 	return drain(c);
 }
 
 void starling_http_wakeup(struct starling_http_client *c)
 {
-	if (c)
-		curl_multi_wakeup(c->multi);
+	uint64_t one = 1;
+
+	if (c && write(c->evfd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is saturated, a wakeup is pending anyway */
+	}
 }
 
 size_t starling_http_pending(struct starling_http_client *c)
@@ -783,6 +1044,7 @@ void starling_http_client_free(struct starling_http_client *c)
 
 		curl_multi_remove_handle(c->multi, x->easy);
 		unlink_active(c, x);
+		c->n_active--;
 		snprintf(x->errbuf, sizeof(x->errbuf), "HTTP client shut down");
 		x->too_big = false;
 		complete(c, x, CURLE_ABORTED_BY_CALLBACK);
@@ -811,7 +1073,11 @@ void starling_http_client_free(struct starling_http_client *c)
 		c->pool = x->next;
 		xfer_destroy(x);
 	}
-	curl_multi_cleanup(c->multi);
+	curl_multi_cleanup(c->multi); /* may still call on_socket */
+	close(c->epfd);
+	close(c->evfd);
+	free(c->hosts.keys);
+	free(c->hosts.seen_us);
 	pthread_mutex_destroy(&c->lock);
 	free(c->inflate_buf);
 	free(c);
