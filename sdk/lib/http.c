@@ -116,9 +116,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
 	if (what == CURL_POLL_REMOVE) {
 		/* the fd may be closed already: ENOENT/EBADF are fine */
 		epoll_ctl(c->epfd, EPOLL_CTL_DEL, s, NULL);
-		if (socketp)
-			curl_multi_assign(c->multi, s, NULL);
-		return 0;
+		return 0; /* libcurl forgets socketp with the socket */
 	}
 	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
 	ev.data.fd = s;
@@ -958,7 +956,7 @@ static int run_timer(struct starling_http_client *c)
 
 /* Wait up to timeout_ms (0: do not block) for socket events, a wakeup or
  * libcurl's timer, and hand the ready sockets to libcurl. */
-static int run_events(struct starling_http_client *c, int timeout_ms)
+static int run_events(struct starling_http_client *c, int timeout_ms, bool *woken)
 {
 	struct epoll_event ev[MAX_EVENTS];
 	int n, running;
@@ -983,6 +981,7 @@ static int run_events(struct starling_http_client *c, int timeout_ms)
 			if (read(c->evfd, &v, sizeof(v)) < 0) {
 				/* EAGAIN: another read took it */
 			}
+			*woken = true;
 			continue;
 		}
 		if (ev[i].events & (EPOLLIN | EPOLLHUP))
@@ -999,15 +998,18 @@ static int run_events(struct starling_http_client *c, int timeout_ms)
 
 int starling_http_run(struct starling_http_client *c, int timeout_ms)
 {
+	bool woken = false;
 	int n, r;
 
 	add_incoming(c);
-	if ((r = run_events(c, 0)) || (r = run_timer(c)))
+	if ((r = run_events(c, 0, &woken)) || (r = run_timer(c)))
 		return r;
 	n = drain(c);
 	if (n)
 		return n;
-	if (timeout_ms > 0 && (r = run_events(c, timeout_ms)))
+	/* a wakeup() consumed above still ends this call, as one arriving
+	 * during the wait does */
+	if (timeout_ms > 0 && !woken && (r = run_events(c, timeout_ms, &woken)))
 		return r;
 	add_incoming(c);
 	if ((r = run_timer(c)))

@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -559,6 +561,93 @@ static void test_connection_reuse(void)
 	starling_http_client_free(c);
 }
 
+/* Rounds of concurrent requests (like scrapes of many targets, one per
+ * interval): the connections opened in the first round stay in the cache and
+ * serve the later rounds; none is re-made (sdk/lib/http.c sizes the cache to
+ * the hosts and concurrency in use). */
+static void test_idle_connections_kept(void)
+{
+	enum { N = 24, ROUNDS = 3 };
+	struct starling_http_client *c;
+	struct counter cnt = {0};
+	char url[128];
+	struct starling_http_request req = {0};
+	int before, first = 0;
+
+	CU_ASSERT_EQUAL_FATAL(starling_http_client_new(NULL, &c), 0);
+	snprintf(url, sizeof(url), "%s/plain", base);
+	req.url = url;
+	req.timeout_ms = 10000;
+	req.done = count_done;
+	req.arg = &cnt;
+	before = __atomic_load_n(&connections, __ATOMIC_SEQ_CST);
+	for (int round = 1; round <= ROUNDS; round++) {
+		int loops = 0;
+
+		for (int i = 0; i < N; i++)
+			CU_ASSERT_EQUAL(starling_http_submit(c, &req), 0);
+		while (cnt.done < round * N && loops++ < 2000)
+			starling_http_run(c, 50);
+		CU_ASSERT_EQUAL(cnt.ok, round * N);
+		if (round == 1)
+			first = __atomic_load_n(&connections, __ATOMIC_SEQ_CST) - before;
+	}
+	CU_ASSERT(first >= 1 && first <= N);
+	CU_ASSERT_EQUAL(__atomic_load_n(&connections, __ATOMIC_SEQ_CST) - before, first);
+	starling_http_client_free(c);
+}
+
+struct waker {
+	struct starling_http_client *c;
+	struct counter *cnt;
+	const char *url;
+};
+
+static void *submit_from_thread(void *arg)
+{
+	struct waker *w = arg;
+	struct starling_http_request req = {0};
+
+	req.url = w->url;
+	req.timeout_ms = 10000;
+	req.done = count_done;
+	req.arg = w->cnt;
+	CU_ASSERT_EQUAL(starling_http_submit(w->c, &req), 0);
+	return NULL;
+}
+
+/* A submit() from another thread wakes a run() blocked with a long timeout
+ * (the eventfd in the client's epoll set), and wakeup() alone makes run()
+ * return with nothing completed. */
+static void test_wakeup_from_thread(void)
+{
+	struct starling_http_client *c;
+	struct counter cnt = {0};
+	char url[128];
+	struct waker w = {0};
+	pthread_t t;
+	int loops = 0;
+	struct timespec t0, t1;
+
+	CU_ASSERT_EQUAL_FATAL(starling_http_client_new(NULL, &c), 0);
+	snprintf(url, sizeof(url), "%s/plain", base);
+	w.c = c;
+	w.cnt = &cnt;
+	w.url = url;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, submit_from_thread, &w), 0);
+	/* each run() waits at most 60 s: a lost wakeup shows as a slow test */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (cnt.done < 1 && loops++ < 100)
+		starling_http_run(c, 60000);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(cnt.ok, 1);
+	CU_ASSERT(t1.tv_sec - t0.tv_sec < 50);
+	starling_http_wakeup(c);
+	CU_ASSERT_EQUAL(starling_http_run(c, 60000), 0);
+	starling_http_client_free(c);
+}
+
 static void tls_get(const struct starling_http_auth_settings *s, struct result *r)
 {
 	struct starling_http_auth *a = NULL;
@@ -717,6 +806,8 @@ int main(void)
 	CU_add_test(s, "concurrency_and_post", test_concurrency_and_post);
 	CU_add_test(s, "auth_from_config", test_auth_from_config);
 	CU_add_test(s, "connection_reuse", test_connection_reuse);
+	CU_add_test(s, "idle_connections_kept", test_idle_connections_kept);
+	CU_add_test(s, "wakeup_from_thread", test_wakeup_from_thread);
 	CU_add_test(s, "proxy", test_proxy);
 	CU_add_test(s, "tls_ca_server_name_insecure", test_tls);
 	CU_add_test(s, "retry_after_parse", test_retry_after_parse);
