@@ -68,11 +68,13 @@ struct pending_stream {
 	int64_t deadline;
 };
 
-/* A queued broadcast: in the list of its transmit count (newest first) and
- * in a hash chain by name (a newer broadcast about a name replaces it). */
+/* A queued broadcast: in the list of its transmit count, ordered by
+ * submission id, newest first (memberlist's limitedBroadcast keeps the id
+ * stamped at QueueBroadcast through every transmit tier), and in a hash
+ * chain by name (a newer broadcast about a name replaces it). */
 struct bcast {
 	struct bcast *prev, *next, *hnext;
-	uint64_t h;
+	uint64_t h, id;
 	char name[ML_NAME_MAX];
 	uint8_t *msg;
 	size_t len;
@@ -109,6 +111,11 @@ struct ml_engine {
 	struct ml_transport tr;
 	struct ml_node **nodes;
 	size_t n_nodes, cap_nodes;
+	/* open-addressing indexes over nodes by name and by address (power of
+	 * two slots, > 2 x cap_nodes), so that a packet or message costs no
+	 * scan of a 1,000-member list */
+	struct ml_node **by_name, **by_addr;
+	size_t cap_idx;
 	size_t probe_index;
 	uint32_t seq;
 	uint32_t incarnation;
@@ -127,6 +134,7 @@ struct ml_engine {
 	struct bcast *bq_tier[BQ_TIERS]; /* by transmits */
 	struct bcast **bq_hash;		 /* chains by name hash */
 	size_t n_bq, n_bq_hash;
+	uint64_t bq_id; /* last submission id */
 	unsigned join_ok, join_failed;
 	char conflict[256];
 	struct ml_stats st;
@@ -313,19 +321,84 @@ static bool bytes_to_addr(const struct ml_bytes *b, uint16_t port, struct ml_add
 	return true;
 }
 
+static size_t name_slot(const struct ml_engine *e, const char *name)
+{
+	return (size_t)XXH3_64bits(name, strlen(name)) & (e->cap_idx - 1);
+}
+
+static size_t addr_slot(const struct ml_engine *e, const struct ml_addr *a)
+{
+	uint8_t k[19];
+
+	memcpy(k, a->ip, 16);
+	k[16] = a->len;
+	k[17] = (uint8_t)(a->port >> 8);
+	k[18] = (uint8_t)a->port;
+	return (size_t)XXH3_64bits(k, sizeof(k)) & (e->cap_idx - 1);
+}
+
+static void index_add(struct ml_engine *e, struct ml_node *n)
+{
+	size_t s = name_slot(e, n->name);
+
+	while (e->by_name[s])
+		s = (s + 1) & (e->cap_idx - 1);
+	e->by_name[s] = n;
+	s = addr_slot(e, &n->addr);
+	while (e->by_addr[s])
+		s = (s + 1) & (e->cap_idx - 1);
+	e->by_addr[s] = n;
+}
+
+/* Rebuild both indexes (after a removal or an address change), growing
+ * them to cover want nodes. false when out of memory (indexes unchanged). */
+static bool index_rebuild(struct ml_engine *e, size_t want)
+{
+	size_t cap = e->cap_idx ? e->cap_idx : 64;
+
+	while (cap < 2 * want + 2)
+		cap *= 2;
+	if (cap != e->cap_idx) {
+		struct ml_node **a = calloc(cap, sizeof(*a)), **b = calloc(cap, sizeof(*b));
+
+		if (!a || !b) {
+			free(a);
+			free(b);
+			return false;
+		}
+		free(e->by_name);
+		free(e->by_addr);
+		e->by_name = a;
+		e->by_addr = b;
+		e->cap_idx = cap;
+	} else {
+		memset(e->by_name, 0, cap * sizeof(*e->by_name));
+		memset(e->by_addr, 0, cap * sizeof(*e->by_addr));
+	}
+	for (size_t i = 0; i < e->n_nodes; i++)
+		index_add(e, e->nodes[i]);
+	return true;
+}
+
 static struct ml_node *find_node(struct ml_engine *e, const char *name)
 {
-	for (size_t i = 0; i < e->n_nodes; i++)
-		if (strcmp(e->nodes[i]->name, name) == 0)
-			return e->nodes[i];
+	if (!e->cap_idx)
+		return NULL;
+	for (size_t s = name_slot(e, name); e->by_name[s]; s = (s + 1) & (e->cap_idx - 1))
+		if (strcmp(e->by_name[s]->name, name) == 0)
+			return e->by_name[s];
 	return NULL;
 }
 
+/* The first member found at address a (several may share one: a dead
+ * member and the one that took its address). */
 static struct ml_node *find_by_addr(struct ml_engine *e, const struct ml_addr *a)
 {
-	for (size_t i = 0; i < e->n_nodes; i++)
-		if (ml_addr_eq(&e->nodes[i]->addr, a))
-			return e->nodes[i];
+	if (!e->cap_idx)
+		return NULL;
+	for (size_t s = addr_slot(e, a); e->by_addr[s]; s = (s + 1) & (e->cap_idx - 1))
+		if (ml_addr_eq(&e->by_addr[s]->addr, a))
+			return e->by_addr[s];
 	return NULL;
 }
 
@@ -346,20 +419,39 @@ static enum ml_drop_reason dec_reason(int rc)
 
 /* ---- broadcast queue (memberlist TransmitLimitedQueue, named items) ---- */
 
-static void bq_tier_push(struct ml_engine *e, struct bcast *b)
+static int bq_tier_of(const struct bcast *b)
 {
-	int t = b->transmits < BQ_TIERS ? b->transmits : BQ_TIERS - 1;
+	return b->transmits < BQ_TIERS ? b->transmits : BQ_TIERS - 1;
+}
 
-	b->prev = NULL;
-	b->next = e->bq_tier[t];
-	if (b->next)
-		b->next->prev = b;
-	e->bq_tier[t] = b;
+/* Insert b into its tier in id order (newest first), walking from *hint
+ * when it is newer than b (the caller inserts in decreasing id order, so a
+ * batch costs one pass over the tier). */
+static void bq_tier_insert(struct ml_engine *e, struct bcast *b, struct bcast **hint)
+{
+	int t = bq_tier_of(b);
+	struct bcast *prev = hint && *hint && (*hint)->id > b->id ? *hint : NULL;
+	struct bcast *next = prev ? prev->next : e->bq_tier[t];
+
+	while (next && next->id > b->id) {
+		prev = next;
+		next = next->next;
+	}
+	b->prev = prev;
+	b->next = next;
+	if (prev)
+		prev->next = b;
+	else
+		e->bq_tier[t] = b;
+	if (next)
+		next->prev = b;
+	if (hint)
+		*hint = b;
 }
 
 static void bq_tier_unlink(struct ml_engine *e, struct bcast *b)
 {
-	int t = b->transmits < BQ_TIERS ? b->transmits : BQ_TIERS - 1;
+	int t = bq_tier_of(b);
 
 	if (b->prev)
 		b->prev->next = b->next;
@@ -432,18 +524,23 @@ static void queue_broadcast(struct ml_engine *e, const char *name, const uint8_t
 	b->len = len;
 	b->h = h;
 	snprintf(b->name, sizeof(b->name), "%s", name);
+	b->id = ++e->bq_id;
 	b->hnext = e->bq_hash[h & (e->n_bq_hash - 1)];
 	e->bq_hash[h & (e->n_bq_hash - 1)] = b;
-	bq_tier_push(e, b);
+	bq_tier_insert(e, b, NULL); /* the newest: at the head of tier 0 */
 	e->n_bq++;
 }
 
 /* Pick broadcasts that fit in limit bytes (overhead per item) from the whole
- * queue, fewest transmissions first (newest first among equals), as
- * memberlist's GetBroadcasts does over its ordered tree; count one
- * transmission on each, and drop those that reached the retransmit limit.
- * The walk stops once a run of items does not fit, so a long queue costs a
- * bounded number of steps per packet. */
+ * queue, fewest transmissions first and, among equals, newest submission
+ * first, as memberlist's GetBroadcasts does over its ordered tree (queue.go:
+ * limitedBroadcast.Less orders by transmits, then length, then id; we take
+ * the newest item that fits where memberlist takes the longest that fits);
+ * count one transmission on each, drop those that reached the retransmit
+ * limit, and reinsert the others into their next tier only after the walk
+ * (as memberlist does) keeping their submission id. The walk stops once a
+ * run of items does not fit, so a long queue costs a bounded number of
+ * steps per packet. */
 static int get_broadcasts(struct ml_engine *e, int overhead, int limit, struct ml_bytes *out,
 			  int max, uint8_t **owned)
 {
@@ -478,6 +575,8 @@ static int get_broadcasts(struct ml_engine *e, int overhead, int limit, struct m
 			taken[k++] = b;
 		}
 	}
+	struct bcast *hint[BQ_TIERS] = {NULL};
+
 	for (int i = 0; i < k; i++) {
 		struct bcast *b = taken[i];
 
@@ -487,7 +586,8 @@ static int get_broadcasts(struct ml_engine *e, int overhead, int limit, struct m
 		}
 		bq_tier_unlink(e, b);
 		b->transmits++;
-		bq_tier_push(e, b);
+		/* taken in (tier, id desc) order: one hint per target tier */
+		bq_tier_insert(e, b, &hint[bq_tier_of(b)]);
 	}
 	return k;
 }
@@ -753,6 +853,8 @@ static void handle_alive(struct ml_engine *e, const struct ml_alive *a, int64_t 
 			e->nodes = nn;
 			e->cap_nodes = cap;
 		}
+		if (2 * (e->n_nodes + 1) + 2 > e->cap_idx && !index_rebuild(e, e->n_nodes + 1))
+			return;
 		n = calloc(1, sizeof(*n));
 		if (!n)
 			return;
@@ -767,6 +869,7 @@ static void handle_alive(struct ml_engine *e, const struct ml_alive *a, int64_t 
 		e->nodes[e->n_nodes] = e->nodes[off];
 		e->nodes[off] = n;
 		e->n_nodes++;
+		index_add(e, n);
 		updates = true;
 	} else if (!ml_addr_eq(&n->addr, &addr)) {
 		if (n->state == ML_STATE_LEFT) {
@@ -774,6 +877,7 @@ static void handle_alive(struct ml_engine *e, const struct ml_alive *a, int64_t 
 		} else {
 			/* someone else claims an existing member's name */
 			e->st.name_conflicts++;
+			e->st.ev_conflict++;
 			if (is_self && !e->left && a->incarnation >= n->incarnation)
 				refute(e, a->incarnation);
 			return;
@@ -795,12 +899,19 @@ static void handle_alive(struct ml_engine *e, const struct ml_alive *a, int64_t 
 		refute(e, a->incarnation);
 		return;
 	}
+	if (n->state == ML_STATE_DEAD || n->state == ML_STATE_LEFT)
+		e->st.ev_join++;
+	else if (a->meta.n != n->meta_len || memcmp(a->meta.p, n->meta, a->meta.n) != 0)
+		e->st.ev_update++;
 	if (a->n_vsn >= 6)
 		memcpy(n->vsn, a->vsn, 6);
 	n->incarnation = a->incarnation;
 	memcpy(n->meta, a->meta.p, a->meta.n);
 	n->meta_len = (uint16_t)a->meta.n;
-	n->addr = addr;
+	if (!ml_addr_eq(&n->addr, &addr)) {
+		n->addr = addr;
+		index_rebuild(e, e->n_nodes); /* same size: cannot fail */
+	}
 	broadcast_alive(e, n);
 	set_state(e, n, ML_STATE_ALIVE, now);
 }
@@ -885,6 +996,7 @@ static void handle_dead(struct ml_engine *e, const char *node, uint32_t inc, con
 		}
 	}
 	broadcast_suspect(e, ML_DEAD, node, inc, from);
+	e->st.ev_leave++;
 	n->incarnation = inc;
 	set_state(e, n, strcmp(node, from) == 0 ? ML_STATE_LEFT : ML_STATE_DEAD, now);
 	if (strcmp(node, from) != 0)
@@ -1142,8 +1254,10 @@ static void handle_user(struct ml_engine *e, const uint8_t *buf, size_t len)
 	char key[ML_NAME_MAX + 16];
 	struct serf_intent *slot;
 
-	if (len < 2 || buf[1] != SERF_MSG_LEAVE)
+	if (len < 2 || buf[1] != SERF_MSG_LEAVE) {
+		e->st.ev_user_other++;
 		return;
+	}
 	if (!parse_leave_intent(buf + 2, len - 2, &ltime, &node, &node_len)) {
 		drop(e, ML_DROP_MALFORMED);
 		return;
@@ -1490,6 +1604,7 @@ static void encode_local_state(struct ml_engine *e, bool join, struct mp_buf *b)
 {
 	struct ml_pp_header h = {.nodes = (int64_t)e->n_nodes, .user_state_len = 0, .join = join};
 
+	e->st.ev_local_state++;
 	mp_put_byte(b, ML_PUSH_PULL);
 	ml_enc_pp_header(b, &h);
 	for (size_t i = 0; i < e->n_nodes; i++) {
@@ -1537,6 +1652,7 @@ static bool find_conflict(struct ml_engine *e, const struct ml_push_node *nodes,
 static void merge_state(struct ml_engine *e, const struct ml_push_node *nodes, int64_t n,
 			int64_t now)
 {
+	e->st.ev_merge++;
 	for (int64_t i = 0; i < n; i++) {
 		const struct ml_push_node *r = &nodes[i];
 		char name[ML_NAME_MAX];
@@ -1848,7 +1964,10 @@ static void reset_nodes(struct ml_engine *e, int64_t now)
 		}
 		e->nodes[w++] = n;
 	}
-	e->n_nodes = w;
+	if (w != e->n_nodes) {
+		e->n_nodes = w;
+		index_rebuild(e, w); /* smaller: cannot fail */
+	}
 	for (size_t i = w; i > 1; i--) {
 		size_t j = (size_t)rnd_n(e, i);
 		struct ml_node *tmp = e->nodes[i - 1];
@@ -2133,6 +2252,10 @@ struct ml_engine *ml_new(const struct ml_config *cfg, const struct ml_transport 
 	me->state_change = now;
 	memcpy(me->vsn, our_vsn, 6);
 	e->nodes[e->n_nodes++] = me;
+	if (!index_rebuild(e, 16)) {
+		ml_free(e);
+		return NULL;
+	}
 	broadcast_alive(e, me);
 	e->version = 1;
 	return e;
@@ -2145,6 +2268,8 @@ void ml_free(struct ml_engine *e)
 	for (size_t i = 0; i < e->n_nodes; i++)
 		free(e->nodes[i]);
 	free(e->nodes);
+	free(e->by_name);
+	free(e->by_addr);
 	for (int t = 0; t < BQ_TIERS; t++) {
 		for (struct bcast *b = e->bq_tier[t], *nx; b; b = nx) {
 			nx = b->next;
@@ -2233,6 +2358,18 @@ void ml_leave(struct ml_engine *e, int64_t now)
 	e->left = true;
 	handle_dead(e, me->name, me->incarnation, me->name, now);
 	e->next_gossip = now;
+}
+
+int ml_queued_transmits(const struct ml_engine *e, const char *name)
+{
+	uint64_t h = XXH3_64bits(name, strlen(name));
+
+	if (!e->n_bq_hash)
+		return -1;
+	for (const struct bcast *b = e->bq_hash[h & (e->n_bq_hash - 1)]; b; b = b->hnext)
+		if (b->h == h && strcmp(b->name, name) == 0)
+			return b->transmits;
+	return -1;
 }
 
 size_t ml_pending_broadcasts(const struct ml_engine *e)

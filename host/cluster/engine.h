@@ -95,6 +95,13 @@ struct ml_stats {
 	uint64_t suspicions, refutations, deaths_declared, name_conflicts;
 	uint64_t pushpulls, gossip_msgs;
 	uint64_t intents_relayed; /* serf leave intents passed on */
+	/* memberlist's delegate events, as ckit counts them in
+	 * cluster_node_gossip_received_events_total (ckit node.go): members
+	 * that became alive (NotifyJoin), died or left (NotifyLeave), changed
+	 * metadata (NotifyUpdate), conflicting addresses (NotifyConflict);
+	 * local states sent and remote states merged in push/pulls; user
+	 * messages that are not ours. */
+	uint64_t ev_join, ev_leave, ev_update, ev_conflict, ev_local_state, ev_merge, ev_user_other;
 	uint64_t dropped[ML_DROP__N];
 };
 
@@ -139,6 +146,9 @@ void ml_broadcast_user(struct ml_engine *e, const char *key, const uint8_t *msg,
 void ml_leave(struct ml_engine *e, int64_t now);
 /* Pending broadcasts (0 once everything queued was gossiped enough). */
 size_t ml_pending_broadcasts(const struct ml_engine *e);
+/* Transmissions so far of the queued broadcast named name (a member's
+ * name for its alive/suspect/dead news), -1 if none is queued. */
+int ml_queued_transmits(const struct ml_engine *e, const char *name);
 /* Alive members other than us. */
 size_t ml_alive_peers(const struct ml_engine *e);
 
