@@ -1173,9 +1173,6 @@ static void handle_nack(struct ml_engine *e, struct mp_rd *r)
 		e->nack_eval.nacks++;
 }
 
-static void handle_command(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf,
-			   size_t len, int depth, int64_t now);
-
 static void handle_gossip(struct ml_engine *e, uint8_t type, struct mp_rd *r, int64_t now)
 {
 	char node[ML_NAME_MAX], src[ML_NAME_MAX];
@@ -1273,58 +1270,14 @@ static void handle_user(struct ml_engine *e, const uint8_t *buf, size_t len)
 	e->st.intents_relayed++;
 }
 
-static void handle_command(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf,
-			   size_t len, int depth, int64_t now)
+/* One message of a packet (type byte + body), after unwrapping. */
+static void handle_leaf(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf,
+			size_t len, int64_t now)
 {
 	struct mp_rd r;
 
-	if (len < 1) {
-		drop(e, ML_DROP_TRUNCATED);
-		return;
-	}
-	if (depth > MAX_NESTING) {
-		drop(e, ML_DROP_MALFORMED);
-		return;
-	}
 	mp_rd_init(&r, buf + 1, len - 1);
 	switch (buf[0]) {
-	case ML_COMPOUND: {
-		struct ml_bytes parts[255];
-		int trunc, k = ml_compound_split(buf + 1, len - 1, parts, 255, &trunc);
-
-		if (k < 0) {
-			drop(e, ML_DROP_TRUNCATED);
-			return;
-		}
-		if (trunc)
-			drop(e, ML_DROP_TRUNCATED);
-		for (int i = 0; i < k; i++)
-			handle_command(e, from, parts[i].p, parts[i].n, depth + 1, now);
-		return;
-	}
-	case ML_COMPRESS: {
-		int64_t algo;
-		struct ml_bytes cb;
-		struct mp_buf plain;
-		int rc = ml_dec_compress(&r, &algo, &cb);
-
-		if (rc) {
-			drop(e, dec_reason(rc));
-			return;
-		}
-		if (algo != 0) {
-			drop(e, ML_DROP_COMPRESSION);
-			return;
-		}
-		mp_init(&plain);
-		rc = ml_lzw_decompress(cb.p, cb.n, &plain, MAX_DECOMPRESSED);
-		if (rc)
-			drop(e, rc == -EMSGSIZE ? ML_DROP_OVERSIZED : ML_DROP_COMPRESSION);
-		else
-			handle_command(e, from, plain.p, plain.len, depth + 1, now);
-		mp_free(&plain);
-		return;
-	}
 	case ML_PING:
 		handle_ping(e, from, &r);
 		return;
@@ -1350,67 +1303,222 @@ static void handle_command(struct ml_engine *e, const struct ml_addr *from, cons
 	}
 }
 
-void ml_on_packet(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf, size_t len,
-		  int64_t now)
-{
-	size_t llen = strlen(e->cfg.label);
-	struct mp_buf plain;
+/* Most messages one packet may unwrap to (255 per compound, nested). */
+#define MAX_LEAVES 1024
 
-	e->st.rx_packets++;
-	e->st.rx_bytes += len;
-	if (len > 65536) {
-		drop(e, ML_DROP_OVERSIZED);
+/* A packet or stream decoded without the engine: the plain bytes it owns,
+ * what to apply, and the drops to count when it is applied. */
+struct ml_inbound {
+	bool stream;
+	size_t wire_len;
+	uint64_t dropped[ML_DROP__N];
+	/* packet: owned plain buffers (decrypted, decompressed) and the
+	 * messages found in them, in order */
+	struct mp_buf *bufs;
+	size_t n_bufs;
+	struct ml_bytes *leaves;
+	size_t n_leaves, cap_leaves;
+	/* stream */
+	int rc; /* 0: msg is a whole, parsed message; else dropped */
+	struct mp_buf plain;
+	const uint8_t *msg;
+	size_t len;
+	struct ml_pp_header h; /* ML_PUSH_PULL */
+	struct ml_push_node *nodes;
+};
+
+static void in_drop(struct ml_inbound *in, enum ml_drop_reason r)
+{
+	in->dropped[r]++;
+}
+
+static struct mp_buf *in_new_buf(struct ml_inbound *in)
+{
+	struct mp_buf *nb = realloc(in->bufs, (in->n_bufs + 1) * sizeof(*nb));
+
+	if (!nb)
+		return NULL;
+	in->bufs = nb;
+	mp_init(&nb[in->n_bufs]);
+	return &nb[in->n_bufs++];
+}
+
+/* Unwrap compound and compressed messages down to single ones (memberlist
+ * nests two deep), recording them in in->leaves. */
+static void collect(const struct ml_engine *e, struct ml_inbound *in, const uint8_t *buf,
+		    size_t len, int depth)
+{
+	(void)e;
+	if (len < 1) {
+		in_drop(in, ML_DROP_TRUNCATED);
 		return;
 	}
-	if (len < 1) {
-		drop(e, ML_DROP_TRUNCATED);
+	if (depth > MAX_NESTING) {
+		in_drop(in, ML_DROP_MALFORMED);
 		return;
+	}
+	if (buf[0] == ML_COMPOUND) {
+		struct ml_bytes parts[255];
+		int trunc, k = ml_compound_split(buf + 1, len - 1, parts, 255, &trunc);
+
+		if (k < 0) {
+			in_drop(in, ML_DROP_TRUNCATED);
+			return;
+		}
+		if (trunc)
+			in_drop(in, ML_DROP_TRUNCATED);
+		for (int i = 0; i < k; i++)
+			collect(e, in, parts[i].p, parts[i].n, depth + 1);
+		return;
+	}
+	if (buf[0] == ML_COMPRESS) {
+		struct mp_rd r;
+		int64_t algo;
+		struct ml_bytes cb;
+		struct mp_buf *plain;
+		int rc;
+
+		mp_rd_init(&r, buf + 1, len - 1);
+		rc = ml_dec_compress(&r, &algo, &cb);
+		if (rc) {
+			in_drop(in, dec_reason(rc));
+			return;
+		}
+		if (algo != 0) {
+			in_drop(in, ML_DROP_COMPRESSION);
+			return;
+		}
+		plain = in_new_buf(in);
+		if (!plain)
+			return;
+		rc = ml_lzw_decompress(cb.p, cb.n, plain, MAX_DECOMPRESSED);
+		if (rc)
+			in_drop(in, rc == -EMSGSIZE ? ML_DROP_OVERSIZED : ML_DROP_COMPRESSION);
+		else
+			collect(e, in, plain->p, plain->len, depth + 1);
+		return;
+	}
+	if (in->n_leaves >= MAX_LEAVES) {
+		in_drop(in, ML_DROP_MALFORMED);
+		return;
+	}
+	if (in->n_leaves == in->cap_leaves) {
+		size_t cap = in->cap_leaves ? 2 * in->cap_leaves : 16;
+		struct ml_bytes *nl = realloc(in->leaves, cap * sizeof(*nl));
+
+		if (!nl)
+			return;
+		in->leaves = nl;
+		in->cap_leaves = cap;
+	}
+	in->leaves[in->n_leaves++] = (struct ml_bytes){buf, (uint32_t)len};
+}
+
+void ml_inbound_free(struct ml_inbound *in)
+{
+	if (!in)
+		return;
+	for (size_t i = 0; i < in->n_bufs; i++)
+		mp_free(&in->bufs[i]);
+	free(in->bufs);
+	free(in->leaves);
+	mp_free(&in->plain);
+	free(in->nodes);
+	free(in);
+}
+
+struct ml_inbound *ml_decode_packet(const struct ml_engine *e, const uint8_t *buf, size_t len)
+{
+	size_t llen = strlen(e->cfg.label);
+	struct ml_inbound *in = calloc(1, sizeof(*in));
+	struct mp_buf *plain;
+
+	if (!in)
+		return NULL;
+	mp_init(&in->plain);
+	in->wire_len = len;
+	if (len > 65536) {
+		in_drop(in, ML_DROP_OVERSIZED);
+		return in;
+	}
+	if (len < 1) {
+		in_drop(in, ML_DROP_TRUNCATED);
+		return in;
 	}
 	if (buf[0] == ML_HAS_LABEL) {
 		if (len < 2 || len < 2 + (size_t)buf[1]) {
-			drop(e, ML_DROP_TRUNCATED);
-			return;
+			in_drop(in, ML_DROP_TRUNCATED);
+			return in;
 		}
 		if (buf[1] != llen || memcmp(buf + 2, e->cfg.label, llen) != 0) {
-			drop(e, ML_DROP_LABEL);
-			return;
+			in_drop(in, ML_DROP_LABEL);
+			return in;
 		}
 		buf += 2 + llen;
 		len -= 2 + llen;
 	} else if (llen) {
-		drop(e, ML_DROP_LABEL);
-		return;
+		in_drop(in, ML_DROP_LABEL);
+		return in;
 	}
-	mp_init(&plain);
 	if (e->cfg.keys.n) {
-		int rc =
-		    ml_decrypt(&e->cfg.keys, buf, len, (const uint8_t *)e->cfg.label, llen, &plain);
-
-		if (rc) {
-			drop(e, len && buf[0] > 1 ? ML_DROP_UNENCRYPTED : ML_DROP_DECRYPT);
-			goto out;
+		plain = in_new_buf(in);
+		if (!plain)
+			return in;
+		if (ml_decrypt(&e->cfg.keys, buf, len, (const uint8_t *)e->cfg.label, llen,
+			       plain)) {
+			in_drop(in, len && buf[0] > 1 ? ML_DROP_UNENCRYPTED : ML_DROP_DECRYPT);
+			return in;
 		}
-		buf = plain.p;
-		len = plain.len;
+		buf = plain->p;
+		len = plain->len;
 	}
 	if (len >= 1 && buf[0] == ML_HAS_CRC) {
 		if (len < 5) {
-			drop(e, ML_DROP_TRUNCATED);
-			goto out;
+			in_drop(in, ML_DROP_TRUNCATED);
+			return in;
 		}
 		uint32_t want = (uint32_t)buf[1] << 24 | (uint32_t)buf[2] << 16 |
 				(uint32_t)buf[3] << 8 | buf[4];
 
 		if (ml_crc32(buf + 5, len - 5) != want) {
-			drop(e, ML_DROP_CHECKSUM);
-			goto out;
+			in_drop(in, ML_DROP_CHECKSUM);
+			return in;
 		}
 		buf += 5;
 		len -= 5;
 	}
-	handle_command(e, from, buf, len, 0, now);
-out:
-	mp_free(&plain);
+	collect(e, in, buf, len, 0);
+	return in;
+}
+
+static void count_drops(struct ml_engine *e, const struct ml_inbound *in)
+{
+	for (int i = 0; i < ML_DROP__N; i++)
+		e->st.dropped[i] += in->dropped[i];
+}
+
+void ml_apply_packet(struct ml_engine *e, const struct ml_addr *from, const struct ml_inbound *in,
+		     int64_t now)
+{
+	e->st.rx_packets++;
+	e->st.rx_bytes += in->wire_len;
+	count_drops(e, in);
+	for (size_t i = 0; i < in->n_leaves; i++)
+		handle_leaf(e, from, in->leaves[i].p, in->leaves[i].n, now);
+}
+
+void ml_on_packet(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf, size_t len,
+		  int64_t now)
+{
+	struct ml_inbound *in = ml_decode_packet(e, buf, len);
+
+	if (!in) {
+		e->st.rx_packets++;
+		e->st.rx_bytes += len;
+		return;
+	}
+	ml_apply_packet(e, from, in, now);
+	ml_inbound_free(in);
 }
 
 /* ---- streams ---- */
@@ -1689,58 +1797,87 @@ static void merge_state(struct ml_engine *e, const struct ml_push_node *nodes, i
 	}
 }
 
-int ml_on_stream(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf, size_t len,
-		 uint8_t **reply, size_t *reply_len, int64_t now)
+int ml_decode_stream(const struct ml_engine *e, const uint8_t *buf, size_t len,
+		     struct ml_inbound **out)
 {
+	struct ml_inbound *in;
 	struct stream_msg m;
-	struct mp_buf out, o;
 	int rc = unwrap_stream(e, buf, len, &m);
 
-	*reply = NULL;
-	*reply_len = 0;
-	if (rc == -EAGAIN)
-		goto out;
+	*out = NULL;
+	if (rc == -EAGAIN) {
+		mp_free(&m.plain);
+		return -EAGAIN;
+	}
+	in = calloc(1, sizeof(*in));
+	if (!in) {
+		mp_free(&m.plain);
+		return -ENOMEM;
+	}
+	in->stream = true;
+	in->wire_len = len;
+	in->plain = m.plain; /* owns what m.msg points into */
+	in->rc = -EBADMSG;
+	*out = in;
 	if (rc < 0) {
-		drop(e, (enum ml_drop_reason)(-rc - 1000));
-		goto out;
+		in_drop(in, (enum ml_drop_reason)(-rc - 1000));
+		return 0;
 	}
 	int whole = rc;
 
 	rc = body_complete(m.msg, m.len);
-	if (rc == -EAGAIN && !whole)
-		goto out;
-	if (rc) {
-		drop(e, rc == -EAGAIN ? ML_DROP_TRUNCATED : ML_DROP_MALFORMED);
-		rc = -EBADMSG;
-		goto out;
+	if (rc == -EAGAIN && !whole) {
+		ml_inbound_free(in);
+		*out = NULL;
+		return -EAGAIN;
 	}
+	if (rc) {
+		in_drop(in, rc == -EAGAIN ? ML_DROP_TRUNCATED : ML_DROP_MALFORMED);
+		return 0;
+	}
+	in->msg = m.msg;
+	in->len = m.len;
+	if (m.msg[0] == ML_PUSH_PULL && parse_pushpull(m.msg + 1, m.len - 1, &in->h, &in->nodes)) {
+		in_drop(in, ML_DROP_MALFORMED);
+		return 0;
+	}
+	in->rc = 0;
+	return 0;
+}
+
+int ml_apply_stream(struct ml_engine *e, const struct ml_addr *from, const struct ml_inbound *in,
+		    uint8_t **reply, size_t *reply_len, int64_t now)
+{
+	struct mp_buf out, o;
+	int rc = 0;
+
+	(void)from;
+	*reply = NULL;
+	*reply_len = 0;
+	count_drops(e, in);
+	if (in->rc)
+		return -EBADMSG;
 	e->st.rx_streams++;
-	e->st.rx_stream_bytes += len;
+	e->st.rx_stream_bytes += in->wire_len;
 	mp_init(&out);
 	mp_init(&o);
-	if (m.msg[0] == ML_PUSH_PULL) {
-		struct ml_pp_header h;
-		struct ml_push_node *nodes = NULL;
+	if (in->msg[0] == ML_PUSH_PULL) {
 		char conflict[256];
 
-		rc = parse_pushpull(m.msg + 1, m.len - 1, &h, &nodes);
-		if (rc) {
-			drop(e, ML_DROP_MALFORMED);
-			rc = -EBADMSG;
-		} else if (h.join && find_conflict(e, nodes, h.nodes, conflict, sizeof(conflict))) {
+		if (in->h.join &&
+		    find_conflict(e, in->nodes, in->h.nodes, conflict, sizeof(conflict))) {
 			e->st.name_conflicts++;
 			ml_enc_err(&out, conflict);
 		} else {
-			encode_local_state(e, h.join, &out);
-			merge_state(e, nodes, h.nodes, now);
+			encode_local_state(e, in->h.join, &out);
+			merge_state(e, in->nodes, in->h.nodes, now);
 			e->st.pushpulls++;
 		}
-		free(nodes);
-	} else if (m.msg[0] == ML_PING) {
+	} else if (in->msg[0] == ML_PING) {
 		struct mp_rd r;
 		struct ml_ping p;
 
-		mp_rd_init(&r, m.msg + 1, m.len - 1);
+		mp_rd_init(&r, in->msg + 1, in->len - 1);
 		if (ml_dec_ping(&r, &p) == 0 && (!p.node.n || bytes_eq_str(&p.node, e->cfg.name))) {
 			struct ml_ack ack = {.seq = p.seq};
 
@@ -1749,7 +1886,7 @@ int ml_on_stream(struct ml_engine *e, const struct ml_addr *from, const uint8_t 
 			drop(e, ML_DROP_WRONG_NODE);
 		}
 	}
-	if (rc == 0 && out.len) {
+	if (out.len) {
 		frame_stream(e, out.p, out.len, &o);
 		if (!o.oom) {
 			*reply = malloc(o.len);
@@ -1762,16 +1899,29 @@ int ml_on_stream(struct ml_engine *e, const struct ml_addr *from, const uint8_t 
 	}
 	mp_free(&out);
 	mp_free(&o);
-out:
-	mp_free(&m.plain);
 	return rc;
 }
 
-static void stream_pushpull_result(struct ml_engine *e, bool join, const uint8_t *msg, size_t len,
+int ml_on_stream(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf, size_t len,
+		 uint8_t **reply, size_t *reply_len, int64_t now)
+{
+	struct ml_inbound *in;
+	int rc = ml_decode_stream(e, buf, len, &in);
+
+	*reply = NULL;
+	*reply_len = 0;
+	if (rc)
+		return rc;
+	rc = ml_apply_stream(e, from, in, reply, reply_len, now);
+	ml_inbound_free(in);
+	return rc;
+}
+
+static void stream_pushpull_result(struct ml_engine *e, bool join, const struct ml_inbound *in,
 				   int64_t now)
 {
-	struct ml_pp_header h;
-	struct ml_push_node *nodes = NULL;
+	const uint8_t *msg = in->msg;
+	size_t len = in->len;
 
 	if (msg[0] == ML_ERR) {
 		struct mp_rd r;
@@ -1785,30 +1935,28 @@ static void stream_pushpull_result(struct ml_engine *e, bool join, const uint8_t
 			e->join_failed++;
 		return;
 	}
-	if (msg[0] != ML_PUSH_PULL || parse_pushpull(msg + 1, len - 1, &h, &nodes)) {
+	if (msg[0] != ML_PUSH_PULL) {
 		drop(e, ML_DROP_MALFORMED);
 		if (join)
 			e->join_failed++;
 		return;
 	}
-	if (join && find_conflict(e, nodes, h.nodes, e->conflict, sizeof(e->conflict))) {
+	if (join && find_conflict(e, in->nodes, in->h.nodes, e->conflict, sizeof(e->conflict))) {
 		e->st.name_conflicts++;
 		e->join_failed++;
-		free(nodes);
 		return;
 	}
-	merge_state(e, nodes, h.nodes, now);
+	merge_state(e, in->nodes, in->h.nodes, now);
 	e->st.pushpulls++;
 	if (join)
 		e->join_ok++;
-	free(nodes);
 }
 
-void ml_stream_result(struct ml_engine *e, uint64_t id, const uint8_t *buf, size_t len, int64_t now)
+void ml_apply_stream_result(struct ml_engine *e, uint64_t id, const struct ml_inbound *in,
+			    int64_t now)
 {
 	struct pending_stream ps;
-	struct stream_msg m;
-	int i, rc;
+	int i;
 
 	for (i = 0; i < e->n_streams; i++)
 		if (e->streams[i].id == id)
@@ -1817,41 +1965,60 @@ void ml_stream_result(struct ml_engine *e, uint64_t id, const uint8_t *buf, size
 		return; /* expired */
 	ps = e->streams[i];
 	e->streams[i] = e->streams[--e->n_streams];
-	if (!buf) {
+	if (!in) {
 		e->st.stream_failures++;
 		if (ps.kind == ST_JOIN)
 			e->join_failed++;
 		return;
 	}
-	e->st.rx_stream_bytes += len;
-	rc = unwrap_stream(e, buf, len, &m);
-	if (rc >= 0)
-		rc = body_complete(m.msg, m.len);
-	if (rc) {
-		drop(e, rc <= -1000 ? (enum ml_drop_reason)(-rc - 1000) : ML_DROP_MALFORMED);
+	e->st.rx_stream_bytes += in->wire_len;
+	count_drops(e, in);
+	if (in->rc) {
 		if (ps.kind == ST_JOIN)
 			e->join_failed++;
-		mp_free(&m.plain);
 		return;
 	}
 	switch (ps.kind) {
 	case ST_JOIN:
 	case ST_PUSHPULL:
-		stream_pushpull_result(e, ps.kind == ST_JOIN, m.msg, m.len, now);
+		stream_pushpull_result(e, ps.kind == ST_JOIN, in, now);
 		break;
 	case ST_TCPPING:
-		if (m.msg[0] == ML_ACK) {
+		if (in->msg[0] == ML_ACK) {
 			struct mp_rd r;
 			struct ml_ack ack;
 
-			mp_rd_init(&r, m.msg + 1, m.len - 1);
+			mp_rd_init(&r, in->msg + 1, in->len - 1);
 			if (ml_dec_ack(&r, &ack) == 0 && e->probe.active && ack.seq == ps.seq &&
 			    e->probe.seq == ps.seq)
 				e->probe.tcp_ok = true;
 		}
 		break;
 	}
-	mp_free(&m.plain);
+}
+
+void ml_stream_result(struct ml_engine *e, uint64_t id, const uint8_t *buf, size_t len, int64_t now)
+{
+	struct ml_inbound *in = NULL;
+
+	/* a reply is whole by the time it is reported: -EAGAIN is a cut one */
+	if (buf && ml_decode_stream(e, buf, len, &in) == -EAGAIN) {
+		in = calloc(1, sizeof(*in));
+		if (in) {
+			mp_init(&in->plain);
+			in->stream = true;
+			in->wire_len = len;
+			in->rc = -EBADMSG;
+			in_drop(in, ML_DROP_TRUNCATED);
+		}
+	}
+	if (buf && !in) {
+		/* out of memory: count it as a failed exchange */
+		ml_apply_stream_result(e, id, NULL, now);
+		return;
+	}
+	ml_apply_stream_result(e, id, in, now);
+	ml_inbound_free(in);
 }
 
 /* ---- timers ---- */

@@ -124,6 +124,33 @@ int ml_stream_complete(const struct ml_engine *e, const uint8_t *buf, size_t len
 void ml_stream_result(struct ml_engine *e, uint64_t id, const uint8_t *buf, size_t len,
 		      int64_t now);
 
+/*
+ * The same three entry points in two halves, so that a threaded transport
+ * holds the engine's lock only to apply what came in: ml_decode_* read only
+ * the engine's immutable configuration (label, keyring) and are thread-safe
+ * against every other call; they do the label check, decryption, CRC,
+ * decompression, compound splitting and (streams) the push/pull parse.
+ * ml_apply_* (under the caller's serialisation, like every other call)
+ * count the traffic and drops and change the member table. ml_on_packet,
+ * ml_on_stream and ml_stream_result are decode + apply.
+ */
+struct ml_inbound;
+/* NULL only when out of memory. */
+struct ml_inbound *ml_decode_packet(const struct ml_engine *e, const uint8_t *buf, size_t len);
+void ml_apply_packet(struct ml_engine *e, const struct ml_addr *from, const struct ml_inbound *in,
+		     int64_t now);
+/* -EAGAIN: not whole yet (*out NULL); 0: *out is set (a whole message, or a
+ * bad one whose drop ml_apply_stream counts); -ENOMEM. */
+int ml_decode_stream(const struct ml_engine *e, const uint8_t *buf, size_t len,
+		     struct ml_inbound **out);
+/* 0 (reply as in ml_on_stream) or -EBADMSG. */
+int ml_apply_stream(struct ml_engine *e, const struct ml_addr *from, const struct ml_inbound *in,
+		    uint8_t **reply, size_t *reply_len, int64_t now);
+/* The reply to our stream id, decoded with ml_decode_stream (NULL: it failed). */
+void ml_apply_stream_result(struct ml_engine *e, uint64_t id, const struct ml_inbound *in,
+			    int64_t now);
+void ml_inbound_free(struct ml_inbound *in);
+
 /* Start a join push/pull with addr. Results in ml_join_status(). */
 void ml_join(struct ml_engine *e, const struct ml_addr *addr, int64_t now);
 /* Counters of join attempts that answered / failed; conflict text if a
