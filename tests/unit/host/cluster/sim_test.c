@@ -228,6 +228,14 @@ static void test_partition_and_heal(void)
 	int64_t t;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	if (N > 500) {
+		/* issue 13 asks the 1,000-node run for joins, detection and loss;
+		 * the partition (minutes of simulated time) stays at CI's size */
+		printf("\n  partition: not run at %d nodes (CI runs it at 200)\n", N);
+		sim_free(s);
+		s = NULL;
+		return;
+	}
 	for (int i = 0; i < N; i++) {
 		sim_set_group(s, i, i % 2);
 		half += sim_is_up(s, i) && i % 2 == 0;
