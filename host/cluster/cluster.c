@@ -1692,10 +1692,12 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 			for (int j = 0; j < 6; j++)
 				if (strcmp(s, states[j]) == 0)
 					counts[j]++;
+			/* memberlist NumMembers: not dead or left, us included */
+			alive_peers += ml_node_at(c->eng, i)->state == ML_STATE_ALIVE ||
+				       ml_node_at(c->eng, i)->state == ML_STATE_SUSPECT;
 		}
 		st = *ml_stats(c->eng);
 		health = ml_health_score(c->eng);
-		alive_peers = ml_alive_peers(c->eng);
 		for (int i = 0; i < ML_DROP__N; i++)
 			rx_failed += st.dropped[i];
 	} else {
@@ -1744,7 +1746,8 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 		"# HELP cluster_node_gossip_proto_version memberlist protocol version spoken.\n"
 		"# TYPE cluster_node_gossip_proto_version gauge\n"
 		"cluster_node_gossip_proto_version 2\n"
-		"# HELP cluster_node_gossip_alive_peers Alive members other than this node.\n"
+		"# HELP cluster_node_gossip_alive_peers How many alive gossip peers a node has, "
+		"including the local node.\n"
 		"# TYPE cluster_node_gossip_alive_peers gauge\n"
 		"cluster_node_gossip_alive_peers %zu\n"
 		"# HELP cluster_view_epoch Current ownership view epoch.\n"

@@ -57,6 +57,7 @@ PY
 CN=cluster_name=alloyt
 COMMON=(
 	"cluster_node_lamport_time gauge - ge 1"
+	"cluster_node_gossip_alive_peers gauge - eq 2"
 	"cluster_node_update_observers gauge $CN ge 0"
 	"cluster_node_updating gauge $CN ge 0"
 	"cluster_node_update_duration_seconds_count histogram $CN ge 1"
