@@ -1213,6 +1213,7 @@ static void handle_gossip(struct ml_engine *e, uint8_t type, struct mp_rd *r, in
  * We relay leave intents the same way, once per (node, Lamport time); other
  * serf messages are not ours. */
 #define SERF_MSG_LEAVE 0
+#define SERF_MSG_JOIN  1
 /* The node name and Lamport time of a serf leave intent ({LTime, Node}
  * after the type byte); false when malformed. */
 static bool parse_leave_intent(const uint8_t *p, size_t len, uint64_t *ltime, const uint8_t **node,
@@ -1252,7 +1253,9 @@ static void handle_user(struct ml_engine *e, const uint8_t *buf, size_t len)
 	struct serf_intent *slot;
 
 	if (len < 2 || buf[1] != SERF_MSG_LEAVE) {
-		e->st.ev_user_other++;
+		/* serf's join intents (type 1, which we also send) are known */
+		if (len < 2 || buf[1] != SERF_MSG_JOIN)
+			e->st.ev_user_other++;
 		return;
 	}
 	if (!parse_leave_intent(buf + 2, len - 2, &ltime, &node, &node_len)) {
