@@ -486,19 +486,20 @@ static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_
 		return NULL;
 	mask = c->cap - 1;
 	for (i = k.low64 & mask; c->slots[i].e; i = (i + 1) & mask) {
-		if (c->slots[i].hash == k.low64 && c->slots[i].e->key_hi == k.high64)
+		const struct cache_entry *e = c->slots[i].e;
+
+		if (e->key_lo == k.low64 && e->key_hi == k.high64)
 			return c->slots[i].e;
 	}
 	return NULL;
 }
 
-static void slot_put(struct cache_slot *slots, size_t cap, uint64_t h, struct cache_entry *e)
+static void slot_put(struct cache_slot *slots, size_t cap, struct cache_entry *e)
 {
-	size_t i = h & (cap - 1);
+	size_t i = e->key_lo & (cap - 1);
 
 	while (slots[i].e)
 		i = (i + 1) & (cap - 1);
-	slots[i].hash = h;
 	slots[i].e = e;
 }
 
@@ -512,12 +513,12 @@ static int cache_insert(struct series_cache *c, struct cache_entry *e)
 			return -ENOMEM;
 		for (size_t i = 0; i < c->cap; i++)
 			if (c->slots[i].e)
-				slot_put(slots, cap, c->slots[i].hash, c->slots[i].e);
+				slot_put(slots, cap, c->slots[i].e);
 		free(c->slots);
 		c->slots = slots;
 		c->cap = cap;
 	}
-	slot_put(c->slots, c->cap, e->key_lo, e);
+	slot_put(c->slots, c->cap, e);
 	c->n++;
 	return 0;
 }
@@ -535,7 +536,7 @@ static void cache_delete(struct series_cache *c, struct cache_entry *e)
 	c->n--;
 	/* shift back the entries of the cluster that probed past slot i */
 	for (j = (i + 1) & mask; c->slots[j].e; j = (j + 1) & mask) {
-		size_t home = c->slots[j].hash & mask;
+		size_t home = c->slots[j].e->key_lo & mask;
 
 		/* entry at j may move to i if its home is not in (i, j] */
 		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {

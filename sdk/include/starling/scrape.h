@@ -106,8 +106,9 @@ struct cache_entry {
 	struct starling_label labels[];
 };
 
+/* A slot of the series table: the entry alone (its key_lo is the hash), so
+ * the table costs 8 bytes per slot, not 16. */
 struct cache_slot {
-	uint64_t hash;
 	struct cache_entry *e; /* NULL = empty */
 };
 
