@@ -724,12 +724,17 @@ static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starli
 
 		for (size_t i = 0; i < b->n_series; i++) {
 			const struct starling_series *s = &b->series[i];
-			struct starling_series_ext xs = {0};
-			const struct starling_series_ext *x = series_ext(b, i, ep, &xs);
-			size_t n_h = x ? x->n_histograms : 0;
+			struct starling_series_ext xs;
+			const struct starling_series_ext *x;
+			size_t n_h;
 			int r;
 
-			if ((!s->n_samples && !n_h) || (s->hash & (ep->n_shards - 1)) != k)
+			if ((s->hash & (ep->n_shards - 1)) != k)
+				continue; /* another shard's: its ext is not even read */
+			memset(&xs, 0, sizeof(xs));
+			x = series_ext(b, i, ep, &xs);
+			n_h = x ? x->n_histograms : 0;
+			if (!s->n_samples && !n_h)
 				continue;
 			if (!locked) {
 				pthread_mutex_lock(&sh->lock);
