@@ -53,6 +53,7 @@ void scrape_scratch_free(struct scrape_scratch *s)
 	free(s->xo);
 	free(s->ext);
 	free(s->xpool);
+	free(s->lpool);
 	free(s->nl_body);
 	free(s->evict);
 	free(s->meta);
@@ -134,6 +135,7 @@ static int batch_add(struct scrape_scratch *s, const struct starling_label *labe
 	se->n_samples = 1;
 	s->values[s->n] = v;
 	s->ts[s->n] = ts;
+	s->xo[s->n].labels = SIZE_MAX;
 	s->xo[s->n].hist = SIZE_MAX;
 	s->xo[s->n].exemplars = SIZE_MAX;
 	s->xo[s->n].n_exemplars = 0;
@@ -152,6 +154,65 @@ static int batch_add_hist(struct scrape_scratch *s, const struct starling_label 
 	s->series[s->n - 1].n_samples = 0;
 	s->xo[s->n - 1].hist = hoff;
 	s->n_ext++;
+	return 0;
+}
+
+/* The whole sorted label set of e: its stored labels with the target's
+ * labels put back at their positions. out holds entry_n_labels(e). */
+static size_t entry_n_labels(const struct cache_entry *e)
+{
+	return e->n_labels + (size_t)__builtin_popcount(e->tl_present);
+}
+
+static void entry_labels(const struct scrape_target *t, const struct cache_entry *e,
+			 struct starling_label *out)
+{
+	size_t n = entry_n_labels(e), own = 0;
+	unsigned present = e->tl_present;
+
+	for (size_t i = 0; i < n; i++) {
+		if (e->tl_pos >> i & 1u) {
+			out[i] = t->labels[__builtin_ctz(present)];
+			present &= present - 1;
+		} else {
+			out[i] = e->labels[own++];
+		}
+	}
+}
+
+/* Append one sample (hoff == SIZE_MAX) or native histogram of cached
+ * series e: an entry that stores its whole label set is passed as is, one
+ * that leaves out the target labels gets its set rebuilt in the pool. */
+static int batch_add_entry(struct scrape_scratch *s, const struct scrape_target *t,
+			   const struct cache_entry *e, double v, int64_t ts, size_t hoff)
+{
+	size_t n, off;
+	int rc;
+
+	if (!e->tl_pos)
+		return hoff == SIZE_MAX ? batch_add(s, e->labels, e->n_labels, e->hash, v, ts)
+					: batch_add_hist(s, e->labels, e->n_labels, e->hash, hoff);
+	n = entry_n_labels(e);
+	if (s->lpool_len + n > s->lpool_cap) {
+		size_t cap = s->lpool_cap ? s->lpool_cap : 1024;
+		void *p;
+
+		while (cap < s->lpool_len + n)
+			cap *= 2;
+		p = realloc(s->lpool, cap * sizeof(*s->lpool));
+		if (!p)
+			return -ENOMEM;
+		s->lpool = p;
+		s->lpool_cap = cap;
+	}
+	off = s->lpool_len;
+	rc = hoff == SIZE_MAX ? batch_add(s, NULL, n, e->hash, v, ts)
+			      : batch_add_hist(s, NULL, n, e->hash, hoff);
+	if (rc)
+		return rc;
+	entry_labels(t, e, s->lpool + off);
+	s->lpool_len += n;
+	s->xo[s->n - 1].labels = off;
 	return 0;
 }
 
@@ -332,6 +393,8 @@ static int forward_batch(struct scrape_ctx *ctx)
 	for (size_t i = 0; i < s->n; i++) {
 		s->series[i].values = &s->values[i];
 		s->series[i].timestamps_ms = &s->ts[i];
+		if (s->xo[i].labels != SIZE_MAX)
+			s->series[i].labels = s->lpool + s->xo[i].labels;
 	}
 	if (s->n_ext && fix_ext(s) == 0) {
 		b.ext = s->ext;
@@ -618,20 +681,44 @@ static const struct starling_label *shared_label(const struct scrape_target *t,
 static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 				     const struct starling_lset *ls, uint8_t flags)
 {
-	size_t n = ls ? ls->n : 0;
+	size_t n = ls ? ls->n : 0, k = 0, n_shared = 0;
+	unsigned pos = 0, present = 0;
+	bool leave_out = n <= 16;
 	struct cache_entry *e;
 
-	e = malloc(sizeof(*e) + n * sizeof(struct starling_label));
+	/* which labels are the target's own (shared, and left out when the
+	 * positions fit the masks) */
+	for (size_t i = 0; i < n; i++) {
+		const struct starling_label *sh = shared_label(t, &ls->v[i]);
+		size_t j = sh ? (size_t)(sh - t->labels) : 0;
+
+		if (!sh)
+			continue;
+		n_shared++;
+		if (j >= 16 || (present >> j & 1u))
+			leave_out = false;
+		pos |= 1u << (i & 15);
+		present |= 1u << (j & 15);
+	}
+	if (!n_shared)
+		leave_out = false;
+	e = malloc(sizeof(*e) + (n - (leave_out ? n_shared : 0)) * sizeof(struct starling_label));
 	if (!e)
 		return NULL;
 	memset(e, 0, sizeof(*e));
 	e->key_lo = key.low64;
 	e->key_hi = key.high64;
 	e->flags = flags;
+	if (leave_out) {
+		e->tl_pos = (uint16_t)pos;
+		e->tl_present = (uint16_t)present;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct starling_label *sh = shared_label(t, &ls->v[i]);
-		struct starling_label *l = &e->labels[i];
+		struct starling_label *l = &e->labels[k];
 
+		if (sh && leave_out)
+			continue;
 		if (sh) {
 			*l = *sh;
 		} else {
@@ -644,15 +731,15 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 			if (!l->value) {
 				if (l->name && l->name != name_label)
 					unintern(&t->cache, l->name);
-				e->n_labels = (uint16_t)i;
+				e->n_labels = (uint16_t)k;
 				entry_release(&t->cache, e);
 				free(e);
 				return NULL;
 			}
 		}
-		e->n_labels = (uint16_t)(i + 1);
+		e->n_labels = (uint16_t)++k;
 	}
-	e->hash = n ? starling_labels_hash(e->labels, n) : 0;
+	e->hash = n ? starling_labels_hash(ls->v, n) : 0;
 	return e;
 }
 
@@ -1035,9 +1122,9 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 			rc = add_histogram(ctx, ev.histogram, ts, &hoff, st);
 			if (rc)
 				return rc;
-			rc = batch_add_hist(s, e->labels, e->n_labels, e->hash, hoff);
+			rc = batch_add_entry(s, t, e, 0, 0, hoff);
 		} else {
-			rc = batch_add(s, e->labels, e->n_labels, e->hash, ev.value, ts);
+			rc = batch_add_entry(s, t, e, ev.value, ts, SIZE_MAX);
 		}
 		if (!rc && ev.n_exemplars)
 			rc = add_exemplars(s, e, &ev, ts);
@@ -1075,17 +1162,17 @@ static void rollback(struct series_cache *c)
 /* A staleness marker for e: the stale NaN, or for a native histogram a
  * histogram whose sum is the stale NaN (what Prometheus' TSDB stores and
  * remote-writes for it). */
-static int add_stale(struct scrape_scratch *s, const struct cache_entry *e, double stale,
-		     int64_t ts)
+static int add_stale(struct scrape_scratch *s, const struct scrape_target *t,
+		     const struct cache_entry *e, double stale, int64_t ts)
 {
 	size_t hoff;
 
 	if (!(e->flags & ENTRY_NATIVE))
-		return batch_add(s, e->labels, e->n_labels, e->hash, stale, ts);
+		return batch_add_entry(s, t, e, stale, ts, SIZE_MAX);
 	hoff = stale_hist(s, ts);
 	if (hoff == SIZE_MAX)
 		return -ENOMEM;
-	return batch_add_hist(s, e->labels, e->n_labels, e->hash, hoff);
+	return batch_add_entry(s, t, e, 0, 0, hoff);
 }
 
 /* Stale markers for series of the previous scrape missing from this one;
@@ -1106,7 +1193,7 @@ static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts,
 		if (e->last_seen == c->gen - 1 && c->gen > 1) {
 			if (e->flags & (ENTRY_DROPPED | ENTRY_HAS_TS | ENTRY_OVER_LIMIT))
 				continue;
-			if (add_stale(s, e, stale, ts))
+			if (add_stale(s, t, e, stale, ts))
 				return -ENOMEM;
 			st->stale++;
 			continue;
@@ -1165,6 +1252,7 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 	s->n = 0;
 	s->n_ext = 0;
 	s->xpool_len = 0;
+	s->lpool_len = 0;
 	s->n_meta = 0;
 	s->arena_len = 0;
 	t->cache.gen++;
@@ -1189,6 +1277,7 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 		s->n = 0;
 		s->n_ext = 0;
 		s->xpool_len = 0;
+		s->lpool_len = 0;
 		s->n_meta = 0;
 		st->post_relabel = 0;
 		st->added = 0;
@@ -1237,6 +1326,7 @@ int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t t
 	s->n = 0;
 	s->n_ext = 0;
 	s->xpool_len = 0;
+	s->lpool_len = 0;
 	for (size_t i = 0; i < c->cap; i++) {
 		struct cache_entry *e = c->slots[i].e;
 
@@ -1244,7 +1334,7 @@ int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t t
 			continue;
 		if (e->flags & (ENTRY_DROPPED | ENTRY_HAS_TS | ENTRY_OVER_LIMIT))
 			continue;
-		if (add_stale(s, e, stale, ts_ms))
+		if (add_stale(s, t, e, stale, ts_ms))
 			return -ENOMEM;
 	}
 	if (t->reported) {
