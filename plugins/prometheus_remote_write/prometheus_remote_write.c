@@ -199,7 +199,9 @@ static const struct starling_config_key queue_keys[] = {
      "Accepted for Alloy compatibility; the queue lives on disk (see max_buffer_size)"},
     {"max_shards", STARLING_CFG_INT, false, "50", "Upper bound on shards"},
     {"min_shards", STARLING_CFG_INT, false, "1", "Lower bound on shards"},
-    {"max_samples_per_send", STARLING_CFG_INT, false, "2000", "Samples per request"},
+    {"max_samples_per_send", STARLING_CFG_INT, false, "10000",
+     "Samples per request (Prometheus and Alloy default to 2000; Starling sends fewer, bigger "
+     "requests, as vmagent does)"},
     {"batch_send_deadline", STARLING_CFG_DURATION, false, "5s",
      "Longest time a sample waits for its batch to fill"},
     {"min_backoff", STARLING_CFG_DURATION, false, "30ms", "First retry delay"},
