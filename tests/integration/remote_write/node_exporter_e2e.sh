@@ -99,6 +99,7 @@ components = (
     targets = ( { *address__ = "$NE"; } );
     scrape_interval = "1s";
     scrape_timeout = "1s";
+    honor_metadata = true;
     forward_to = [ "prometheus.remote_write.default" ];
   },
   {
@@ -127,6 +128,23 @@ sleep 6
 c=$(query "count_over_time(up{$sel}[5s])")
 echo "up samples in the last 5 s: $c"
 [ "${c:-0}" -ge 4 ] && [ "${c:-0}" -le 6 ] || fail "expected one up sample per 1 s interval"
+
+# honor_metadata: node_exporter's TYPE/HELP went out as remote write 1.0
+# MetricMetadata and Prometheus 2.42 took the requests (2xx; it accepts
+# WriteRequest.metadata and does not store it).
+self_metric() { # NAME -> value summed over Starling's /metrics lines
+	curl -s "http://$ST/metrics" | awk -v n="$1" '$1 ~ "^"n"({|$)" { s += $2 } END { print s + 0 }'
+}
+md=0
+for _ in $(seq 1 100); do
+	md=$(self_metric prometheus_remote_storage_metadata_requests_total)
+	[ "${md%%.*}" -ge 1 ] && break
+	sleep 0.1
+done
+mdf=$(self_metric prometheus_remote_storage_metadata_failed_total)
+echo "metadata requests accepted by Prometheus: $md, failed: $mdf"
+[ "${md%%.*}" -ge 1 ] || fail "no metadata request reached Prometheus"
+[ "${mdf%%.*}" = 0 ] || fail "Prometheus refused metadata requests"
 
 kill "$NE_PID"
 wait "$NE_PID" 2>/dev/null
