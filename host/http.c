@@ -208,8 +208,10 @@ static enum MHD_Result serve_metrics(struct http_server *s, struct MHD_Connectio
 		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	http_write_process_metrics(f, s->start_time);
 	runtime_write_metrics(s->rt, f);
-	if (s->cluster)
+	if (s->cluster) {
+		cluster_set_observers(s->cluster, runtime_cluster_observers(s->rt));
 		cluster_write_metrics(s->cluster, f);
+	}
 	targets_view_write_metrics(f);
 	if (fclose(f)) {
 		free(buf);

@@ -78,6 +78,8 @@ void runtime_set_ready(struct runtime *rt, bool ready);
 
 /* Component and self-metrics in Prometheus text format. */
 void runtime_write_metrics(struct runtime *rt, FILE *out);
+/* Components subscribed to cluster view changes. */
+unsigned runtime_cluster_observers(struct runtime *rt);
 /* JSON array for GET /api/v0/components (malloc'd). */
 char *runtime_components_json(struct runtime *rt);
 /* JSON for GET /api/v0/components/{id}/targets. Returns 0, -ENOENT for an

@@ -55,6 +55,22 @@ static void json_escape_label(FILE *f, const char *s)
 	}
 }
 
+unsigned runtime_cluster_observers(struct runtime *rt)
+{
+	unsigned n = 0;
+
+	pthread_rwlock_rdlock(&rt->graph);
+	for (size_t i = 0; i < rt->n_insts; i++) {
+		struct starling_component *c = rt->insts[i];
+
+		pthread_mutex_lock(&c->lock);
+		n += c->sub_fn != NULL;
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_rwlock_unlock(&rt->graph);
+	return n;
+}
+
 void runtime_write_metrics(struct runtime *rt, FILE *out)
 {
 	static const char *const fixed[][3] = {

@@ -61,6 +61,16 @@ struct cluster {
 	unsigned drifting;	     /* members whose fingerprint differs */
 	uint64_t weights_refused;    /* members seen with a weight out of range */
 	uint64_t streams_refused;    /* copied from net.c by the ticker */
+	/* Alloy (ckit) metrics: peers' state changes seen (its
+	 * state_change_message events), our own state changes announced,
+	 * view callbacks as "updates" with their duration (DefBuckets),
+	 * observers as counted by the host */
+	uint64_t peer_state_changes, state_broadcasts;
+	bool updating;
+	uint64_t upd_buckets[11], upd_count;
+	double upd_sum;
+	unsigned observers;
+	uint32_t first_incarnation;
 	uint64_t epoch;
 	uint64_t notified_epoch;
 	cluster_view_fn view_fn;
@@ -366,6 +376,9 @@ static void note_seen(struct cluster *c, const struct ml_node *m, const char *st
 
 	if (p && strcmp(p->state, state) == 0)
 		return;
+	if (!self && (!strcmp(state, "viewer") || !strcmp(state, "participant") ||
+		      !strcmp(state, "terminating")))
+		c->peer_state_changes++;
 	ml_addr_format(&m->addr, addr, sizeof(addr));
 	if (p) {
 		if (!self)
@@ -728,6 +741,30 @@ static void stop_join_thread(struct cluster *c)
 	c->join_thr_started = false;
 }
 
+/* prometheus.DefBuckets, as ckit's cluster_node_update_duration_seconds */
+static const double upd_bounds[11] = {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
+
+/* Without c->lock: one view callback (ckit: one cluster-state update) took
+ * secs. */
+static void note_update(struct cluster *c, double secs)
+{
+	pthread_mutex_lock(&c->lock);
+	c->updating = false;
+	for (int i = 0; i < 11; i++)
+		if (secs <= upd_bounds[i])
+			c->upd_buckets[i]++;
+	c->upd_count++;
+	c->upd_sum += secs;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void cluster_set_observers(struct cluster *c, unsigned n)
+{
+	pthread_mutex_lock(&c->lock);
+	c->observers = n;
+	pthread_mutex_unlock(&c->lock);
+}
+
 /* Ticker thread, no lock held: readiness timeout and view-change
  * callbacks. */
 static void idle(void *arg)
@@ -763,9 +800,18 @@ static void idle(void *arg)
 	bool changed = epoch != c->notified_epoch;
 
 	c->notified_epoch = epoch;
-	pthread_mutex_unlock(&c->lock);
 	if (changed && fn)
+		c->updating = true;
+	pthread_mutex_unlock(&c->lock);
+	if (changed && fn) {
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		fn(fa, epoch);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		note_update(c, (double)(t1.tv_sec - t0.tv_sec) +
+				   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	}
 	pthread_mutex_unlock(&c->cb_lock);
 }
 
@@ -1012,6 +1058,7 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	c->first_incarnation = ml_self(c->eng)->incarnation;
 	struct ml_net_ops ops = {.arg = c,
 				 .lock = &c->lock,
 				 .eng = &c->eng,
@@ -1140,6 +1187,7 @@ static void set_state(struct cluster *c, enum cluster_node_state st, int64_t fro
 		len =
 		    tags_encode(st, c->cfg.weight, c->http, from, until, c->fp, meta, sizeof(meta));
 		ml_set_meta(c->eng, meta, len, ml_now_ms());
+		c->state_broadcasts++;
 		ml_announce_self(c->eng);
 		c->seen_version = 0;
 		recompute(c, ml_now_ms());
@@ -1573,6 +1621,96 @@ char *cluster_peers_json(struct cluster *c)
 	return buf;
 }
 
+/* The metrics of Alloy's clustering (grafana/ckit metrics.go, node.go and
+ * internal/gossiphttp/metrics.go) that the older block below lacked, with
+ * ckit's names, types, help and labels (cluster_name = the memberlist
+ * label, ckit's --cluster.name). README "Alloy's surface" says how each
+ * maps here. */
+static void write_alloy_metrics(struct cluster *c, FILE *out, const struct ml_stats *st,
+				const struct ml_net_stats *ns, uint32_t lamport,
+				uint64_t peer_changes, uint64_t state_bc, bool updating,
+				unsigned observers, const uint64_t *upd_b, uint64_t upd_count,
+				double upd_sum)
+{
+	const struct {
+		const char *event;
+		uint64_t v;
+	} ev[] = {
+	    {"state_change_message", peer_changes},
+	    {"unknown_message", st->ev_user_other},
+	    {"get_local_state", st->ev_local_state},
+	    {"merge_remote_state", st->ev_merge},
+	    {"node_join", st->ev_join},
+	    {"node_leave", st->ev_leave},
+	    {"node_update", st->ev_update},
+	    {"node_conflict", st->ev_conflict},
+	};
+
+	fprintf(out,
+		"# HELP cluster_node_lamport_time The current lamport time of the node.\n"
+		"# TYPE cluster_node_lamport_time gauge\ncluster_node_lamport_time %u\n",
+		lamport);
+#define CN(mname, type, help)                                                                      \
+	do {                                                                                       \
+		fprintf(out, "# HELP " mname " " help "\n# TYPE " mname " " type "\n" mname        \
+			     "{cluster_name=");                                                    \
+		json_str(out, c->cfg.name);                                                        \
+	} while (0)
+	CN("cluster_node_update_observers", "gauge",
+	   "Number of internal observers waiting for changes to cluster state.");
+	fprintf(out, "} %u\n", observers);
+	CN("cluster_node_updating", "gauge",
+	   "1 if the node is currently processing a change to the cluster state.");
+	fprintf(out, "} %d\n", updating ? 1 : 0);
+	fprintf(out, "# HELP cluster_node_update_duration_seconds Histogram of the latency it took "
+		     "to process a change to the cluster state.\n"
+		     "# TYPE cluster_node_update_duration_seconds histogram\n");
+	for (int i = 0; i <= 11; i++) {
+		fprintf(out, "cluster_node_update_duration_seconds_bucket{cluster_name=");
+		json_str(out, c->cfg.name);
+		if (i < 11)
+			fprintf(out, ",le=\"%g\"} %" PRIu64 "\n", upd_bounds[i], upd_b[i]);
+		else
+			fprintf(out, ",le=\"+Inf\"} %" PRIu64 "\n", upd_count);
+	}
+	fprintf(out, "cluster_node_update_duration_seconds_sum{cluster_name=");
+	json_str(out, c->cfg.name);
+	fprintf(out, "} %.9f\ncluster_node_update_duration_seconds_count{cluster_name=", upd_sum);
+	json_str(out, c->cfg.name);
+	fprintf(out, "} %" PRIu64 "\n", upd_count);
+	fprintf(out, "# HELP cluster_node_gossip_received_events_total Total number of gossip "
+		     "messages handled by the node.\n"
+		     "# TYPE cluster_node_gossip_received_events_total counter\n");
+	for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
+		fprintf(out, "cluster_node_gossip_received_events_total{cluster_name=");
+		json_str(out, c->cfg.name);
+		fprintf(out, ",event=\"%s\"} %" PRIu64 "\n", ev[i].event, ev[i].v);
+	}
+	fprintf(out, "# HELP cluster_node_gossip_broadcasts_total Total number of gossip messages "
+		     "broadcasted by the node.\n"
+		     "# TYPE cluster_node_gossip_broadcasts_total counter\n"
+		     "cluster_node_gossip_broadcasts_total{cluster_name=");
+	json_str(out, c->cfg.name);
+	fprintf(out, ",event=\"state_change_message\"} %" PRIu64 "\n", state_bc);
+#undef CN
+#define T(name, type, help, v)                                                                     \
+	fprintf(out, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " %" PRIu64 "\n", \
+		(uint64_t)(v))
+	T("cluster_transport_tx_packets_failed_total", "counter",
+	  "Total number of failed gossip transport packets", ns->tx_failed);
+	T("cluster_transport_streams", "gauge", "Current number of gossip transport data streams",
+	  ns->open_streams > 0 ? ns->open_streams : 0);
+	T("cluster_transport_stream_rx_packets_total", "counter",
+	  "Total number of gossip transport stream packets read", st->rx_streams);
+	T("cluster_transport_stream_rx_packets_failed_total", "counter",
+	  "Total number of gossip transport stream packets failed to read", ns->rx_stream_failed);
+	T("cluster_transport_stream_tx_packets_total", "counter",
+	  "Total number of gossip transport stream packets written", st->tx_streams);
+	T("cluster_transport_stream_tx_packets_failed_total", "counter",
+	  "Total number of failed gossip transport stream packets", st->stream_failures);
+#undef T
+}
+
 void cluster_write_metrics(struct cluster *c, FILE *out)
 {
 	static const char *const states[] = {"viewer",	"participant", "terminating",
@@ -1595,15 +1733,30 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 			for (int j = 0; j < 6; j++)
 				if (strcmp(s, states[j]) == 0)
 					counts[j]++;
+			/* memberlist NumMembers: not dead or left, us included */
+			alive_peers += ml_node_at(c->eng, i)->state == ML_STATE_ALIVE ||
+				       ml_node_at(c->eng, i)->state == ML_STATE_SUSPECT;
 		}
 		st = *ml_stats(c->eng);
 		health = ml_health_score(c->eng);
-		alive_peers = ml_alive_peers(c->eng);
 		for (int i = 0; i < ML_DROP__N; i++)
 			rx_failed += st.dropped[i];
 	} else {
 		counts[c->state]++;
 	}
+	/* our incarnation counted from this run's first: it ticks with each
+	 * state we announce and jumps past any claim about us we refute */
+	uint32_t lamport =
+	    c->eng && ml_self(c->eng) ? ml_self(c->eng)->incarnation - c->first_incarnation + 1 : 0;
+	uint64_t peer_changes = c->peer_state_changes, state_bc = c->state_broadcasts;
+	uint64_t upd_b[11], upd_count = c->upd_count;
+	double upd_sum = c->upd_sum;
+	bool updating = c->updating;
+	unsigned observers = c->observers;
+	struct ml_net_stats ns;
+
+	memcpy(upd_b, c->upd_buckets, sizeof(upd_b));
+	memset(&ns, 0, sizeof(ns));
 	uint64_t epoch = c->epoch, changes = c->view_changes, refused = c->weights_refused;
 	int64_t handover = c->handover_ms;
 	uint64_t streams_refused = c->streams_refused;
@@ -1613,7 +1766,11 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	const char *me = cluster_state_name(c->state);
 
 	pthread_mutex_unlock(&c->lock);
+	if (c->net)
+		ml_net_stats(c->net, &ns); /* its own lock */
 
+	write_alloy_metrics(c, out, &st, &ns, lamport, peer_changes, state_bc, updating, observers,
+			    upd_b, upd_count, upd_sum);
 	fprintf(out,
 		"# HELP cluster_node_info Information about this cluster node.\n"
 		"# TYPE cluster_node_info gauge\ncluster_node_info{state=\"%s\",name=",
@@ -1630,7 +1787,8 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 		"# HELP cluster_node_gossip_proto_version memberlist protocol version spoken.\n"
 		"# TYPE cluster_node_gossip_proto_version gauge\n"
 		"cluster_node_gossip_proto_version 2\n"
-		"# HELP cluster_node_gossip_alive_peers Alive members other than this node.\n"
+		"# HELP cluster_node_gossip_alive_peers How many alive gossip peers a node has, "
+		"including the local node.\n"
 		"# TYPE cluster_node_gossip_alive_peers gauge\n"
 		"cluster_node_gossip_alive_peers %zu\n"
 		"# HELP cluster_view_epoch Current ownership view epoch.\n"

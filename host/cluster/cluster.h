@@ -104,5 +104,7 @@ int cluster_member_http(struct cluster *c, const char *name, char *out, size_t l
 char *cluster_peers_json(struct cluster *c);
 /* Append the cluster_* metrics in Prometheus text format. */
 void cluster_write_metrics(struct cluster *c, FILE *out);
+/* Components subscribed to view changes (cluster_node_update_observers). */
+void cluster_set_observers(struct cluster *c, unsigned n);
 
 #endif

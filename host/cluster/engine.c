@@ -68,11 +68,13 @@ struct pending_stream {
 	int64_t deadline;
 };
 
-/* A queued broadcast: in the list of its transmit count (newest first) and
- * in a hash chain by name (a newer broadcast about a name replaces it). */
+/* A queued broadcast: in the list of its transmit count, ordered by
+ * submission id, newest first (memberlist's limitedBroadcast keeps the id
+ * stamped at QueueBroadcast through every transmit tier), and in a hash
+ * chain by name (a newer broadcast about a name replaces it). */
 struct bcast {
 	struct bcast *prev, *next, *hnext;
-	uint64_t h;
+	uint64_t h, id;
 	char name[ML_NAME_MAX];
 	uint8_t *msg;
 	size_t len;
@@ -109,6 +111,11 @@ struct ml_engine {
 	struct ml_transport tr;
 	struct ml_node **nodes;
 	size_t n_nodes, cap_nodes;
+	/* open-addressing indexes over nodes by name and by address (power of
+	 * two slots, > 2 x cap_nodes), so that a packet or message costs no
+	 * scan of a 1,000-member list */
+	struct ml_node **by_name, **by_addr;
+	size_t cap_idx;
 	size_t probe_index;
 	uint32_t seq;
 	uint32_t incarnation;
@@ -127,6 +134,7 @@ struct ml_engine {
 	struct bcast *bq_tier[BQ_TIERS]; /* by transmits */
 	struct bcast **bq_hash;		 /* chains by name hash */
 	size_t n_bq, n_bq_hash;
+	uint64_t bq_id; /* last submission id */
 	unsigned join_ok, join_failed;
 	char conflict[256];
 	struct ml_stats st;
@@ -313,19 +321,84 @@ static bool bytes_to_addr(const struct ml_bytes *b, uint16_t port, struct ml_add
 	return true;
 }
 
+static size_t name_slot(const struct ml_engine *e, const char *name)
+{
+	return (size_t)XXH3_64bits(name, strlen(name)) & (e->cap_idx - 1);
+}
+
+static size_t addr_slot(const struct ml_engine *e, const struct ml_addr *a)
+{
+	uint8_t k[19];
+
+	memcpy(k, a->ip, 16);
+	k[16] = a->len;
+	k[17] = (uint8_t)(a->port >> 8);
+	k[18] = (uint8_t)a->port;
+	return (size_t)XXH3_64bits(k, sizeof(k)) & (e->cap_idx - 1);
+}
+
+static void index_add(struct ml_engine *e, struct ml_node *n)
+{
+	size_t s = name_slot(e, n->name);
+
+	while (e->by_name[s])
+		s = (s + 1) & (e->cap_idx - 1);
+	e->by_name[s] = n;
+	s = addr_slot(e, &n->addr);
+	while (e->by_addr[s])
+		s = (s + 1) & (e->cap_idx - 1);
+	e->by_addr[s] = n;
+}
+
+/* Rebuild both indexes (after a removal or an address change), growing
+ * them to cover want nodes. false when out of memory (indexes unchanged). */
+static bool index_rebuild(struct ml_engine *e, size_t want)
+{
+	size_t cap = e->cap_idx ? e->cap_idx : 64;
+
+	while (cap < 2 * want + 2)
+		cap *= 2;
+	if (cap != e->cap_idx) {
+		struct ml_node **a = calloc(cap, sizeof(*a)), **b = calloc(cap, sizeof(*b));
+
+		if (!a || !b) {
+			free(a);
+			free(b);
+			return false;
+		}
+		free(e->by_name);
+		free(e->by_addr);
+		e->by_name = a;
+		e->by_addr = b;
+		e->cap_idx = cap;
+	} else {
+		memset(e->by_name, 0, cap * sizeof(*e->by_name));
+		memset(e->by_addr, 0, cap * sizeof(*e->by_addr));
+	}
+	for (size_t i = 0; i < e->n_nodes; i++)
+		index_add(e, e->nodes[i]);
+	return true;
+}
+
 static struct ml_node *find_node(struct ml_engine *e, const char *name)
 {
-	for (size_t i = 0; i < e->n_nodes; i++)
-		if (strcmp(e->nodes[i]->name, name) == 0)
-			return e->nodes[i];
+	if (!e->cap_idx)
+		return NULL;
+	for (size_t s = name_slot(e, name); e->by_name[s]; s = (s + 1) & (e->cap_idx - 1))
+		if (strcmp(e->by_name[s]->name, name) == 0)
+			return e->by_name[s];
 	return NULL;
 }
 
+/* The first member found at address a (several may share one: a dead
+ * member and the one that took its address). */
 static struct ml_node *find_by_addr(struct ml_engine *e, const struct ml_addr *a)
 {
-	for (size_t i = 0; i < e->n_nodes; i++)
-		if (ml_addr_eq(&e->nodes[i]->addr, a))
-			return e->nodes[i];
+	if (!e->cap_idx)
+		return NULL;
+	for (size_t s = addr_slot(e, a); e->by_addr[s]; s = (s + 1) & (e->cap_idx - 1))
+		if (ml_addr_eq(&e->by_addr[s]->addr, a))
+			return e->by_addr[s];
 	return NULL;
 }
 
@@ -346,20 +419,39 @@ static enum ml_drop_reason dec_reason(int rc)
 
 /* ---- broadcast queue (memberlist TransmitLimitedQueue, named items) ---- */
 
-static void bq_tier_push(struct ml_engine *e, struct bcast *b)
+static int bq_tier_of(const struct bcast *b)
 {
-	int t = b->transmits < BQ_TIERS ? b->transmits : BQ_TIERS - 1;
+	return b->transmits < BQ_TIERS ? b->transmits : BQ_TIERS - 1;
+}
 
-	b->prev = NULL;
-	b->next = e->bq_tier[t];
-	if (b->next)
-		b->next->prev = b;
-	e->bq_tier[t] = b;
+/* Insert b into its tier in id order (newest first), walking from *hint
+ * when it is newer than b (the caller inserts in decreasing id order, so a
+ * batch costs one pass over the tier). */
+static void bq_tier_insert(struct ml_engine *e, struct bcast *b, struct bcast **hint)
+{
+	int t = bq_tier_of(b);
+	struct bcast *prev = hint && *hint && (*hint)->id > b->id ? *hint : NULL;
+	struct bcast *next = prev ? prev->next : e->bq_tier[t];
+
+	while (next && next->id > b->id) {
+		prev = next;
+		next = next->next;
+	}
+	b->prev = prev;
+	b->next = next;
+	if (prev)
+		prev->next = b;
+	else
+		e->bq_tier[t] = b;
+	if (next)
+		next->prev = b;
+	if (hint)
+		*hint = b;
 }
 
 static void bq_tier_unlink(struct ml_engine *e, struct bcast *b)
 {
-	int t = b->transmits < BQ_TIERS ? b->transmits : BQ_TIERS - 1;
+	int t = bq_tier_of(b);
 
 	if (b->prev)
 		b->prev->next = b->next;
@@ -432,18 +524,23 @@ static void queue_broadcast(struct ml_engine *e, const char *name, const uint8_t
 	b->len = len;
 	b->h = h;
 	snprintf(b->name, sizeof(b->name), "%s", name);
+	b->id = ++e->bq_id;
 	b->hnext = e->bq_hash[h & (e->n_bq_hash - 1)];
 	e->bq_hash[h & (e->n_bq_hash - 1)] = b;
-	bq_tier_push(e, b);
+	bq_tier_insert(e, b, NULL); /* the newest: at the head of tier 0 */
 	e->n_bq++;
 }
 
 /* Pick broadcasts that fit in limit bytes (overhead per item) from the whole
- * queue, fewest transmissions first (newest first among equals), as
- * memberlist's GetBroadcasts does over its ordered tree; count one
- * transmission on each, and drop those that reached the retransmit limit.
- * The walk stops once a run of items does not fit, so a long queue costs a
- * bounded number of steps per packet. */
+ * queue, fewest transmissions first and, among equals, newest submission
+ * first, as memberlist's GetBroadcasts does over its ordered tree (queue.go:
+ * limitedBroadcast.Less orders by transmits, then length, then id; we take
+ * the newest item that fits where memberlist takes the longest that fits);
+ * count one transmission on each, drop those that reached the retransmit
+ * limit, and reinsert the others into their next tier only after the walk
+ * (as memberlist does) keeping their submission id. The walk stops once a
+ * run of items does not fit, so a long queue costs a bounded number of
+ * steps per packet. */
 static int get_broadcasts(struct ml_engine *e, int overhead, int limit, struct ml_bytes *out,
 			  int max, uint8_t **owned)
 {
@@ -478,6 +575,8 @@ static int get_broadcasts(struct ml_engine *e, int overhead, int limit, struct m
 			taken[k++] = b;
 		}
 	}
+	struct bcast *hint[BQ_TIERS] = {NULL};
+
 	for (int i = 0; i < k; i++) {
 		struct bcast *b = taken[i];
 
@@ -487,7 +586,8 @@ static int get_broadcasts(struct ml_engine *e, int overhead, int limit, struct m
 		}
 		bq_tier_unlink(e, b);
 		b->transmits++;
-		bq_tier_push(e, b);
+		/* taken in (tier, id desc) order: one hint per target tier */
+		bq_tier_insert(e, b, &hint[bq_tier_of(b)]);
 	}
 	return k;
 }
@@ -753,6 +853,8 @@ static void handle_alive(struct ml_engine *e, const struct ml_alive *a, int64_t 
 			e->nodes = nn;
 			e->cap_nodes = cap;
 		}
+		if (2 * (e->n_nodes + 1) + 2 > e->cap_idx && !index_rebuild(e, e->n_nodes + 1))
+			return;
 		n = calloc(1, sizeof(*n));
 		if (!n)
 			return;
@@ -767,6 +869,7 @@ static void handle_alive(struct ml_engine *e, const struct ml_alive *a, int64_t 
 		e->nodes[e->n_nodes] = e->nodes[off];
 		e->nodes[off] = n;
 		e->n_nodes++;
+		index_add(e, n);
 		updates = true;
 	} else if (!ml_addr_eq(&n->addr, &addr)) {
 		if (n->state == ML_STATE_LEFT) {
@@ -774,6 +877,7 @@ static void handle_alive(struct ml_engine *e, const struct ml_alive *a, int64_t 
 		} else {
 			/* someone else claims an existing member's name */
 			e->st.name_conflicts++;
+			e->st.ev_conflict++;
 			if (is_self && !e->left && a->incarnation >= n->incarnation)
 				refute(e, a->incarnation);
 			return;
@@ -795,12 +899,19 @@ static void handle_alive(struct ml_engine *e, const struct ml_alive *a, int64_t 
 		refute(e, a->incarnation);
 		return;
 	}
+	if (n->state == ML_STATE_DEAD || n->state == ML_STATE_LEFT)
+		e->st.ev_join++;
+	else if (a->meta.n != n->meta_len || memcmp(a->meta.p, n->meta, a->meta.n) != 0)
+		e->st.ev_update++;
 	if (a->n_vsn >= 6)
 		memcpy(n->vsn, a->vsn, 6);
 	n->incarnation = a->incarnation;
 	memcpy(n->meta, a->meta.p, a->meta.n);
 	n->meta_len = (uint16_t)a->meta.n;
-	n->addr = addr;
+	if (!ml_addr_eq(&n->addr, &addr)) {
+		n->addr = addr;
+		index_rebuild(e, e->n_nodes); /* same size: cannot fail */
+	}
 	broadcast_alive(e, n);
 	set_state(e, n, ML_STATE_ALIVE, now);
 }
@@ -885,6 +996,7 @@ static void handle_dead(struct ml_engine *e, const char *node, uint32_t inc, con
 		}
 	}
 	broadcast_suspect(e, ML_DEAD, node, inc, from);
+	e->st.ev_leave++;
 	n->incarnation = inc;
 	set_state(e, n, strcmp(node, from) == 0 ? ML_STATE_LEFT : ML_STATE_DEAD, now);
 	if (strcmp(node, from) != 0)
@@ -1061,9 +1173,6 @@ static void handle_nack(struct ml_engine *e, struct mp_rd *r)
 		e->nack_eval.nacks++;
 }
 
-static void handle_command(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf,
-			   size_t len, int depth, int64_t now);
-
 static void handle_gossip(struct ml_engine *e, uint8_t type, struct mp_rd *r, int64_t now)
 {
 	char node[ML_NAME_MAX], src[ML_NAME_MAX];
@@ -1104,6 +1213,7 @@ static void handle_gossip(struct ml_engine *e, uint8_t type, struct mp_rd *r, in
  * We relay leave intents the same way, once per (node, Lamport time); other
  * serf messages are not ours. */
 #define SERF_MSG_LEAVE 0
+#define SERF_MSG_JOIN  1
 /* The node name and Lamport time of a serf leave intent ({LTime, Node}
  * after the type byte); false when malformed. */
 static bool parse_leave_intent(const uint8_t *p, size_t len, uint64_t *ltime, const uint8_t **node,
@@ -1142,8 +1252,12 @@ static void handle_user(struct ml_engine *e, const uint8_t *buf, size_t len)
 	char key[ML_NAME_MAX + 16];
 	struct serf_intent *slot;
 
-	if (len < 2 || buf[1] != SERF_MSG_LEAVE)
+	if (len < 2 || buf[1] != SERF_MSG_LEAVE) {
+		/* serf's join intents (type 1, which we also send) are known */
+		if (len < 2 || buf[1] != SERF_MSG_JOIN)
+			e->st.ev_user_other++;
 		return;
+	}
 	if (!parse_leave_intent(buf + 2, len - 2, &ltime, &node, &node_len)) {
 		drop(e, ML_DROP_MALFORMED);
 		return;
@@ -1159,58 +1273,14 @@ static void handle_user(struct ml_engine *e, const uint8_t *buf, size_t len)
 	e->st.intents_relayed++;
 }
 
-static void handle_command(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf,
-			   size_t len, int depth, int64_t now)
+/* One message of a packet (type byte + body), after unwrapping. */
+static void handle_leaf(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf,
+			size_t len, int64_t now)
 {
 	struct mp_rd r;
 
-	if (len < 1) {
-		drop(e, ML_DROP_TRUNCATED);
-		return;
-	}
-	if (depth > MAX_NESTING) {
-		drop(e, ML_DROP_MALFORMED);
-		return;
-	}
 	mp_rd_init(&r, buf + 1, len - 1);
 	switch (buf[0]) {
-	case ML_COMPOUND: {
-		struct ml_bytes parts[255];
-		int trunc, k = ml_compound_split(buf + 1, len - 1, parts, 255, &trunc);
-
-		if (k < 0) {
-			drop(e, ML_DROP_TRUNCATED);
-			return;
-		}
-		if (trunc)
-			drop(e, ML_DROP_TRUNCATED);
-		for (int i = 0; i < k; i++)
-			handle_command(e, from, parts[i].p, parts[i].n, depth + 1, now);
-		return;
-	}
-	case ML_COMPRESS: {
-		int64_t algo;
-		struct ml_bytes cb;
-		struct mp_buf plain;
-		int rc = ml_dec_compress(&r, &algo, &cb);
-
-		if (rc) {
-			drop(e, dec_reason(rc));
-			return;
-		}
-		if (algo != 0) {
-			drop(e, ML_DROP_COMPRESSION);
-			return;
-		}
-		mp_init(&plain);
-		rc = ml_lzw_decompress(cb.p, cb.n, &plain, MAX_DECOMPRESSED);
-		if (rc)
-			drop(e, rc == -EMSGSIZE ? ML_DROP_OVERSIZED : ML_DROP_COMPRESSION);
-		else
-			handle_command(e, from, plain.p, plain.len, depth + 1, now);
-		mp_free(&plain);
-		return;
-	}
 	case ML_PING:
 		handle_ping(e, from, &r);
 		return;
@@ -1236,67 +1306,222 @@ static void handle_command(struct ml_engine *e, const struct ml_addr *from, cons
 	}
 }
 
-void ml_on_packet(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf, size_t len,
-		  int64_t now)
-{
-	size_t llen = strlen(e->cfg.label);
-	struct mp_buf plain;
+/* Most messages one packet may unwrap to (255 per compound, nested). */
+#define MAX_LEAVES 1024
 
-	e->st.rx_packets++;
-	e->st.rx_bytes += len;
-	if (len > 65536) {
-		drop(e, ML_DROP_OVERSIZED);
+/* A packet or stream decoded without the engine: the plain bytes it owns,
+ * what to apply, and the drops to count when it is applied. */
+struct ml_inbound {
+	bool stream;
+	size_t wire_len;
+	uint64_t dropped[ML_DROP__N];
+	/* packet: owned plain buffers (decrypted, decompressed) and the
+	 * messages found in them, in order */
+	struct mp_buf *bufs;
+	size_t n_bufs;
+	struct ml_bytes *leaves;
+	size_t n_leaves, cap_leaves;
+	/* stream */
+	int rc; /* 0: msg is a whole, parsed message; else dropped */
+	struct mp_buf plain;
+	const uint8_t *msg;
+	size_t len;
+	struct ml_pp_header h; /* ML_PUSH_PULL */
+	struct ml_push_node *nodes;
+};
+
+static void in_drop(struct ml_inbound *in, enum ml_drop_reason r)
+{
+	in->dropped[r]++;
+}
+
+static struct mp_buf *in_new_buf(struct ml_inbound *in)
+{
+	struct mp_buf *nb = realloc(in->bufs, (in->n_bufs + 1) * sizeof(*nb));
+
+	if (!nb)
+		return NULL;
+	in->bufs = nb;
+	mp_init(&nb[in->n_bufs]);
+	return &nb[in->n_bufs++];
+}
+
+/* Unwrap compound and compressed messages down to single ones (memberlist
+ * nests two deep), recording them in in->leaves. */
+static void collect(const struct ml_engine *e, struct ml_inbound *in, const uint8_t *buf,
+		    size_t len, int depth)
+{
+	(void)e;
+	if (len < 1) {
+		in_drop(in, ML_DROP_TRUNCATED);
 		return;
 	}
-	if (len < 1) {
-		drop(e, ML_DROP_TRUNCATED);
+	if (depth > MAX_NESTING) {
+		in_drop(in, ML_DROP_MALFORMED);
 		return;
+	}
+	if (buf[0] == ML_COMPOUND) {
+		struct ml_bytes parts[255];
+		int trunc, k = ml_compound_split(buf + 1, len - 1, parts, 255, &trunc);
+
+		if (k < 0) {
+			in_drop(in, ML_DROP_TRUNCATED);
+			return;
+		}
+		if (trunc)
+			in_drop(in, ML_DROP_TRUNCATED);
+		for (int i = 0; i < k; i++)
+			collect(e, in, parts[i].p, parts[i].n, depth + 1);
+		return;
+	}
+	if (buf[0] == ML_COMPRESS) {
+		struct mp_rd r;
+		int64_t algo;
+		struct ml_bytes cb;
+		struct mp_buf *plain;
+		int rc;
+
+		mp_rd_init(&r, buf + 1, len - 1);
+		rc = ml_dec_compress(&r, &algo, &cb);
+		if (rc) {
+			in_drop(in, dec_reason(rc));
+			return;
+		}
+		if (algo != 0) {
+			in_drop(in, ML_DROP_COMPRESSION);
+			return;
+		}
+		plain = in_new_buf(in);
+		if (!plain)
+			return;
+		rc = ml_lzw_decompress(cb.p, cb.n, plain, MAX_DECOMPRESSED);
+		if (rc)
+			in_drop(in, rc == -EMSGSIZE ? ML_DROP_OVERSIZED : ML_DROP_COMPRESSION);
+		else
+			collect(e, in, plain->p, plain->len, depth + 1);
+		return;
+	}
+	if (in->n_leaves >= MAX_LEAVES) {
+		in_drop(in, ML_DROP_MALFORMED);
+		return;
+	}
+	if (in->n_leaves == in->cap_leaves) {
+		size_t cap = in->cap_leaves ? 2 * in->cap_leaves : 16;
+		struct ml_bytes *nl = realloc(in->leaves, cap * sizeof(*nl));
+
+		if (!nl)
+			return;
+		in->leaves = nl;
+		in->cap_leaves = cap;
+	}
+	in->leaves[in->n_leaves++] = (struct ml_bytes){buf, (uint32_t)len};
+}
+
+void ml_inbound_free(struct ml_inbound *in)
+{
+	if (!in)
+		return;
+	for (size_t i = 0; i < in->n_bufs; i++)
+		mp_free(&in->bufs[i]);
+	free(in->bufs);
+	free(in->leaves);
+	mp_free(&in->plain);
+	free(in->nodes);
+	free(in);
+}
+
+struct ml_inbound *ml_decode_packet(const struct ml_engine *e, const uint8_t *buf, size_t len)
+{
+	size_t llen = strlen(e->cfg.label);
+	struct ml_inbound *in = calloc(1, sizeof(*in));
+	struct mp_buf *plain;
+
+	if (!in)
+		return NULL;
+	mp_init(&in->plain);
+	in->wire_len = len;
+	if (len > 65536) {
+		in_drop(in, ML_DROP_OVERSIZED);
+		return in;
+	}
+	if (len < 1) {
+		in_drop(in, ML_DROP_TRUNCATED);
+		return in;
 	}
 	if (buf[0] == ML_HAS_LABEL) {
 		if (len < 2 || len < 2 + (size_t)buf[1]) {
-			drop(e, ML_DROP_TRUNCATED);
-			return;
+			in_drop(in, ML_DROP_TRUNCATED);
+			return in;
 		}
 		if (buf[1] != llen || memcmp(buf + 2, e->cfg.label, llen) != 0) {
-			drop(e, ML_DROP_LABEL);
-			return;
+			in_drop(in, ML_DROP_LABEL);
+			return in;
 		}
 		buf += 2 + llen;
 		len -= 2 + llen;
 	} else if (llen) {
-		drop(e, ML_DROP_LABEL);
-		return;
+		in_drop(in, ML_DROP_LABEL);
+		return in;
 	}
-	mp_init(&plain);
 	if (e->cfg.keys.n) {
-		int rc =
-		    ml_decrypt(&e->cfg.keys, buf, len, (const uint8_t *)e->cfg.label, llen, &plain);
-
-		if (rc) {
-			drop(e, len && buf[0] > 1 ? ML_DROP_UNENCRYPTED : ML_DROP_DECRYPT);
-			goto out;
+		plain = in_new_buf(in);
+		if (!plain)
+			return in;
+		if (ml_decrypt(&e->cfg.keys, buf, len, (const uint8_t *)e->cfg.label, llen,
+			       plain)) {
+			in_drop(in, len && buf[0] > 1 ? ML_DROP_UNENCRYPTED : ML_DROP_DECRYPT);
+			return in;
 		}
-		buf = plain.p;
-		len = plain.len;
+		buf = plain->p;
+		len = plain->len;
 	}
 	if (len >= 1 && buf[0] == ML_HAS_CRC) {
 		if (len < 5) {
-			drop(e, ML_DROP_TRUNCATED);
-			goto out;
+			in_drop(in, ML_DROP_TRUNCATED);
+			return in;
 		}
 		uint32_t want = (uint32_t)buf[1] << 24 | (uint32_t)buf[2] << 16 |
 				(uint32_t)buf[3] << 8 | buf[4];
 
 		if (ml_crc32(buf + 5, len - 5) != want) {
-			drop(e, ML_DROP_CHECKSUM);
-			goto out;
+			in_drop(in, ML_DROP_CHECKSUM);
+			return in;
 		}
 		buf += 5;
 		len -= 5;
 	}
-	handle_command(e, from, buf, len, 0, now);
-out:
-	mp_free(&plain);
+	collect(e, in, buf, len, 0);
+	return in;
+}
+
+static void count_drops(struct ml_engine *e, const struct ml_inbound *in)
+{
+	for (int i = 0; i < ML_DROP__N; i++)
+		e->st.dropped[i] += in->dropped[i];
+}
+
+void ml_apply_packet(struct ml_engine *e, const struct ml_addr *from, const struct ml_inbound *in,
+		     int64_t now)
+{
+	e->st.rx_packets++;
+	e->st.rx_bytes += in->wire_len;
+	count_drops(e, in);
+	for (size_t i = 0; i < in->n_leaves; i++)
+		handle_leaf(e, from, in->leaves[i].p, in->leaves[i].n, now);
+}
+
+void ml_on_packet(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf, size_t len,
+		  int64_t now)
+{
+	struct ml_inbound *in = ml_decode_packet(e, buf, len);
+
+	if (!in) {
+		e->st.rx_packets++;
+		e->st.rx_bytes += len;
+		return;
+	}
+	ml_apply_packet(e, from, in, now);
+	ml_inbound_free(in);
 }
 
 /* ---- streams ---- */
@@ -1490,6 +1715,7 @@ static void encode_local_state(struct ml_engine *e, bool join, struct mp_buf *b)
 {
 	struct ml_pp_header h = {.nodes = (int64_t)e->n_nodes, .user_state_len = 0, .join = join};
 
+	e->st.ev_local_state++;
 	mp_put_byte(b, ML_PUSH_PULL);
 	ml_enc_pp_header(b, &h);
 	for (size_t i = 0; i < e->n_nodes; i++) {
@@ -1537,6 +1763,7 @@ static bool find_conflict(struct ml_engine *e, const struct ml_push_node *nodes,
 static void merge_state(struct ml_engine *e, const struct ml_push_node *nodes, int64_t n,
 			int64_t now)
 {
+	e->st.ev_merge++;
 	for (int64_t i = 0; i < n; i++) {
 		const struct ml_push_node *r = &nodes[i];
 		char name[ML_NAME_MAX];
@@ -1573,58 +1800,87 @@ static void merge_state(struct ml_engine *e, const struct ml_push_node *nodes, i
 	}
 }
 
-int ml_on_stream(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf, size_t len,
-		 uint8_t **reply, size_t *reply_len, int64_t now)
+int ml_decode_stream(const struct ml_engine *e, const uint8_t *buf, size_t len,
+		     struct ml_inbound **out)
 {
+	struct ml_inbound *in;
 	struct stream_msg m;
-	struct mp_buf out, o;
 	int rc = unwrap_stream(e, buf, len, &m);
 
-	*reply = NULL;
-	*reply_len = 0;
-	if (rc == -EAGAIN)
-		goto out;
+	*out = NULL;
+	if (rc == -EAGAIN) {
+		mp_free(&m.plain);
+		return -EAGAIN;
+	}
+	in = calloc(1, sizeof(*in));
+	if (!in) {
+		mp_free(&m.plain);
+		return -ENOMEM;
+	}
+	in->stream = true;
+	in->wire_len = len;
+	in->plain = m.plain; /* owns what m.msg points into */
+	in->rc = -EBADMSG;
+	*out = in;
 	if (rc < 0) {
-		drop(e, (enum ml_drop_reason)(-rc - 1000));
-		goto out;
+		in_drop(in, (enum ml_drop_reason)(-rc - 1000));
+		return 0;
 	}
 	int whole = rc;
 
 	rc = body_complete(m.msg, m.len);
-	if (rc == -EAGAIN && !whole)
-		goto out;
-	if (rc) {
-		drop(e, rc == -EAGAIN ? ML_DROP_TRUNCATED : ML_DROP_MALFORMED);
-		rc = -EBADMSG;
-		goto out;
+	if (rc == -EAGAIN && !whole) {
+		ml_inbound_free(in);
+		*out = NULL;
+		return -EAGAIN;
 	}
+	if (rc) {
+		in_drop(in, rc == -EAGAIN ? ML_DROP_TRUNCATED : ML_DROP_MALFORMED);
+		return 0;
+	}
+	in->msg = m.msg;
+	in->len = m.len;
+	if (m.msg[0] == ML_PUSH_PULL && parse_pushpull(m.msg + 1, m.len - 1, &in->h, &in->nodes)) {
+		in_drop(in, ML_DROP_MALFORMED);
+		return 0;
+	}
+	in->rc = 0;
+	return 0;
+}
+
+int ml_apply_stream(struct ml_engine *e, const struct ml_addr *from, const struct ml_inbound *in,
+		    uint8_t **reply, size_t *reply_len, int64_t now)
+{
+	struct mp_buf out, o;
+	int rc = 0;
+
+	(void)from;
+	*reply = NULL;
+	*reply_len = 0;
+	count_drops(e, in);
+	if (in->rc)
+		return -EBADMSG;
 	e->st.rx_streams++;
-	e->st.rx_stream_bytes += len;
+	e->st.rx_stream_bytes += in->wire_len;
 	mp_init(&out);
 	mp_init(&o);
-	if (m.msg[0] == ML_PUSH_PULL) {
-		struct ml_pp_header h;
-		struct ml_push_node *nodes = NULL;
+	if (in->msg[0] == ML_PUSH_PULL) {
 		char conflict[256];
 
-		rc = parse_pushpull(m.msg + 1, m.len - 1, &h, &nodes);
-		if (rc) {
-			drop(e, ML_DROP_MALFORMED);
-			rc = -EBADMSG;
-		} else if (h.join && find_conflict(e, nodes, h.nodes, conflict, sizeof(conflict))) {
+		if (in->h.join &&
+		    find_conflict(e, in->nodes, in->h.nodes, conflict, sizeof(conflict))) {
 			e->st.name_conflicts++;
 			ml_enc_err(&out, conflict);
 		} else {
-			encode_local_state(e, h.join, &out);
-			merge_state(e, nodes, h.nodes, now);
+			encode_local_state(e, in->h.join, &out);
+			merge_state(e, in->nodes, in->h.nodes, now);
 			e->st.pushpulls++;
 		}
-		free(nodes);
-	} else if (m.msg[0] == ML_PING) {
+	} else if (in->msg[0] == ML_PING) {
 		struct mp_rd r;
 		struct ml_ping p;
 
-		mp_rd_init(&r, m.msg + 1, m.len - 1);
+		mp_rd_init(&r, in->msg + 1, in->len - 1);
 		if (ml_dec_ping(&r, &p) == 0 && (!p.node.n || bytes_eq_str(&p.node, e->cfg.name))) {
 			struct ml_ack ack = {.seq = p.seq};
 
@@ -1633,7 +1889,7 @@ int ml_on_stream(struct ml_engine *e, const struct ml_addr *from, const uint8_t 
 			drop(e, ML_DROP_WRONG_NODE);
 		}
 	}
-	if (rc == 0 && out.len) {
+	if (out.len) {
 		frame_stream(e, out.p, out.len, &o);
 		if (!o.oom) {
 			*reply = malloc(o.len);
@@ -1646,16 +1902,29 @@ int ml_on_stream(struct ml_engine *e, const struct ml_addr *from, const uint8_t 
 	}
 	mp_free(&out);
 	mp_free(&o);
-out:
-	mp_free(&m.plain);
 	return rc;
 }
 
-static void stream_pushpull_result(struct ml_engine *e, bool join, const uint8_t *msg, size_t len,
+int ml_on_stream(struct ml_engine *e, const struct ml_addr *from, const uint8_t *buf, size_t len,
+		 uint8_t **reply, size_t *reply_len, int64_t now)
+{
+	struct ml_inbound *in;
+	int rc = ml_decode_stream(e, buf, len, &in);
+
+	*reply = NULL;
+	*reply_len = 0;
+	if (rc)
+		return rc;
+	rc = ml_apply_stream(e, from, in, reply, reply_len, now);
+	ml_inbound_free(in);
+	return rc;
+}
+
+static void stream_pushpull_result(struct ml_engine *e, bool join, const struct ml_inbound *in,
 				   int64_t now)
 {
-	struct ml_pp_header h;
-	struct ml_push_node *nodes = NULL;
+	const uint8_t *msg = in->msg;
+	size_t len = in->len;
 
 	if (msg[0] == ML_ERR) {
 		struct mp_rd r;
@@ -1669,30 +1938,28 @@ static void stream_pushpull_result(struct ml_engine *e, bool join, const uint8_t
 			e->join_failed++;
 		return;
 	}
-	if (msg[0] != ML_PUSH_PULL || parse_pushpull(msg + 1, len - 1, &h, &nodes)) {
+	if (msg[0] != ML_PUSH_PULL) {
 		drop(e, ML_DROP_MALFORMED);
 		if (join)
 			e->join_failed++;
 		return;
 	}
-	if (join && find_conflict(e, nodes, h.nodes, e->conflict, sizeof(e->conflict))) {
+	if (join && find_conflict(e, in->nodes, in->h.nodes, e->conflict, sizeof(e->conflict))) {
 		e->st.name_conflicts++;
 		e->join_failed++;
-		free(nodes);
 		return;
 	}
-	merge_state(e, nodes, h.nodes, now);
+	merge_state(e, in->nodes, in->h.nodes, now);
 	e->st.pushpulls++;
 	if (join)
 		e->join_ok++;
-	free(nodes);
 }
 
-void ml_stream_result(struct ml_engine *e, uint64_t id, const uint8_t *buf, size_t len, int64_t now)
+void ml_apply_stream_result(struct ml_engine *e, uint64_t id, const struct ml_inbound *in,
+			    int64_t now)
 {
 	struct pending_stream ps;
-	struct stream_msg m;
-	int i, rc;
+	int i;
 
 	for (i = 0; i < e->n_streams; i++)
 		if (e->streams[i].id == id)
@@ -1701,41 +1968,60 @@ void ml_stream_result(struct ml_engine *e, uint64_t id, const uint8_t *buf, size
 		return; /* expired */
 	ps = e->streams[i];
 	e->streams[i] = e->streams[--e->n_streams];
-	if (!buf) {
+	if (!in) {
 		e->st.stream_failures++;
 		if (ps.kind == ST_JOIN)
 			e->join_failed++;
 		return;
 	}
-	e->st.rx_stream_bytes += len;
-	rc = unwrap_stream(e, buf, len, &m);
-	if (rc >= 0)
-		rc = body_complete(m.msg, m.len);
-	if (rc) {
-		drop(e, rc <= -1000 ? (enum ml_drop_reason)(-rc - 1000) : ML_DROP_MALFORMED);
+	e->st.rx_stream_bytes += in->wire_len;
+	count_drops(e, in);
+	if (in->rc) {
 		if (ps.kind == ST_JOIN)
 			e->join_failed++;
-		mp_free(&m.plain);
 		return;
 	}
 	switch (ps.kind) {
 	case ST_JOIN:
 	case ST_PUSHPULL:
-		stream_pushpull_result(e, ps.kind == ST_JOIN, m.msg, m.len, now);
+		stream_pushpull_result(e, ps.kind == ST_JOIN, in, now);
 		break;
 	case ST_TCPPING:
-		if (m.msg[0] == ML_ACK) {
+		if (in->msg[0] == ML_ACK) {
 			struct mp_rd r;
 			struct ml_ack ack;
 
-			mp_rd_init(&r, m.msg + 1, m.len - 1);
+			mp_rd_init(&r, in->msg + 1, in->len - 1);
 			if (ml_dec_ack(&r, &ack) == 0 && e->probe.active && ack.seq == ps.seq &&
 			    e->probe.seq == ps.seq)
 				e->probe.tcp_ok = true;
 		}
 		break;
 	}
-	mp_free(&m.plain);
+}
+
+void ml_stream_result(struct ml_engine *e, uint64_t id, const uint8_t *buf, size_t len, int64_t now)
+{
+	struct ml_inbound *in = NULL;
+
+	/* a reply is whole by the time it is reported: -EAGAIN is a cut one */
+	if (buf && ml_decode_stream(e, buf, len, &in) == -EAGAIN) {
+		in = calloc(1, sizeof(*in));
+		if (in) {
+			mp_init(&in->plain);
+			in->stream = true;
+			in->wire_len = len;
+			in->rc = -EBADMSG;
+			in_drop(in, ML_DROP_TRUNCATED);
+		}
+	}
+	if (buf && !in) {
+		/* out of memory: count it as a failed exchange */
+		ml_apply_stream_result(e, id, NULL, now);
+		return;
+	}
+	ml_apply_stream_result(e, id, in, now);
+	ml_inbound_free(in);
 }
 
 /* ---- timers ---- */
@@ -1848,7 +2134,10 @@ static void reset_nodes(struct ml_engine *e, int64_t now)
 		}
 		e->nodes[w++] = n;
 	}
-	e->n_nodes = w;
+	if (w != e->n_nodes) {
+		e->n_nodes = w;
+		index_rebuild(e, w); /* smaller: cannot fail */
+	}
 	for (size_t i = w; i > 1; i--) {
 		size_t j = (size_t)rnd_n(e, i);
 		struct ml_node *tmp = e->nodes[i - 1];
@@ -2133,6 +2422,10 @@ struct ml_engine *ml_new(const struct ml_config *cfg, const struct ml_transport 
 	me->state_change = now;
 	memcpy(me->vsn, our_vsn, 6);
 	e->nodes[e->n_nodes++] = me;
+	if (!index_rebuild(e, 16)) {
+		ml_free(e);
+		return NULL;
+	}
 	broadcast_alive(e, me);
 	e->version = 1;
 	return e;
@@ -2145,6 +2438,8 @@ void ml_free(struct ml_engine *e)
 	for (size_t i = 0; i < e->n_nodes; i++)
 		free(e->nodes[i]);
 	free(e->nodes);
+	free(e->by_name);
+	free(e->by_addr);
 	for (int t = 0; t < BQ_TIERS; t++) {
 		for (struct bcast *b = e->bq_tier[t], *nx; b; b = nx) {
 			nx = b->next;
@@ -2267,6 +2562,18 @@ void ml_leave(struct ml_engine *e, int64_t now)
 		send_to_members(e, b.p, b.len);
 	mp_free(&b);
 	e->next_gossip = now;
+}
+
+int ml_queued_transmits(const struct ml_engine *e, const char *name)
+{
+	uint64_t h = XXH3_64bits(name, strlen(name));
+
+	if (!e->n_bq_hash)
+		return -1;
+	for (const struct bcast *b = e->bq_hash[h & (e->n_bq_hash - 1)]; b; b = b->hnext)
+		if (b->h == h && strcmp(b->name, name) == 0)
+			return b->transmits;
+	return -1;
 }
 
 size_t ml_pending_broadcasts(const struct ml_engine *e)

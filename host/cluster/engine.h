@@ -95,6 +95,13 @@ struct ml_stats {
 	uint64_t suspicions, refutations, deaths_declared, name_conflicts;
 	uint64_t pushpulls, gossip_msgs;
 	uint64_t intents_relayed; /* serf leave intents passed on */
+	/* memberlist's delegate events, as ckit counts them in
+	 * cluster_node_gossip_received_events_total (ckit node.go): members
+	 * that became alive (NotifyJoin), died or left (NotifyLeave), changed
+	 * metadata (NotifyUpdate), conflicting addresses (NotifyConflict);
+	 * local states sent and remote states merged in push/pulls; user
+	 * messages that are not ours. */
+	uint64_t ev_join, ev_leave, ev_update, ev_conflict, ev_local_state, ev_merge, ev_user_other;
 	uint64_t dropped[ML_DROP__N];
 };
 
@@ -116,6 +123,33 @@ int ml_on_stream(struct ml_engine *e, const struct ml_addr *from, const uint8_t 
 int ml_stream_complete(const struct ml_engine *e, const uint8_t *buf, size_t len);
 void ml_stream_result(struct ml_engine *e, uint64_t id, const uint8_t *buf, size_t len,
 		      int64_t now);
+
+/*
+ * The same three entry points in two halves, so that a threaded transport
+ * holds the engine's lock only to apply what came in: ml_decode_* read only
+ * the engine's immutable configuration (label, keyring) and are thread-safe
+ * against every other call; they do the label check, decryption, CRC,
+ * decompression, compound splitting and (streams) the push/pull parse.
+ * ml_apply_* (under the caller's serialisation, like every other call)
+ * count the traffic and drops and change the member table. ml_on_packet,
+ * ml_on_stream and ml_stream_result are decode + apply.
+ */
+struct ml_inbound;
+/* NULL only when out of memory. */
+struct ml_inbound *ml_decode_packet(const struct ml_engine *e, const uint8_t *buf, size_t len);
+void ml_apply_packet(struct ml_engine *e, const struct ml_addr *from, const struct ml_inbound *in,
+		     int64_t now);
+/* -EAGAIN: not whole yet (*out NULL); 0: *out is set (a whole message, or a
+ * bad one whose drop ml_apply_stream counts); -ENOMEM. */
+int ml_decode_stream(const struct ml_engine *e, const uint8_t *buf, size_t len,
+		     struct ml_inbound **out);
+/* 0 (reply as in ml_on_stream) or -EBADMSG. */
+int ml_apply_stream(struct ml_engine *e, const struct ml_addr *from, const struct ml_inbound *in,
+		    uint8_t **reply, size_t *reply_len, int64_t now);
+/* The reply to our stream id, decoded with ml_decode_stream (NULL: it failed). */
+void ml_apply_stream_result(struct ml_engine *e, uint64_t id, const struct ml_inbound *in,
+			    int64_t now);
+void ml_inbound_free(struct ml_inbound *in);
 
 /* Start a join push/pull with addr. Results in ml_join_status(). */
 void ml_join(struct ml_engine *e, const struct ml_addr *addr, int64_t now);
@@ -144,6 +178,9 @@ void ml_send_user_direct(struct ml_engine *e, const uint8_t *msg, size_t len);
 void ml_leave(struct ml_engine *e, int64_t now);
 /* Pending broadcasts (0 once everything queued was gossiped enough). */
 size_t ml_pending_broadcasts(const struct ml_engine *e);
+/* Transmissions so far of the queued broadcast named name (a member's
+ * name for its alive/suspect/dead news), -1 if none is queued. */
+int ml_queued_transmits(const struct ml_engine *e, const char *name);
 /* Alive members other than us. */
 size_t ml_alive_peers(const struct ml_engine *e);
 

@@ -34,6 +34,9 @@ struct ml_net {
 	int inflight;
 	size_t in_bytes;	  /* held by incoming streams (IN_STREAM_BUDGET) */
 	uint64_t streams_refused; /* cut: over IN_STREAM_MAX or the budget */
+	uint64_t rx_stream_failed;
+	/* atomics: bumped from any thread, engine lock or not */
+	uint64_t tx_failed, decoded;
 };
 
 /* Reserve (delta > 0) or release room for incoming stream bytes; false
@@ -61,6 +64,17 @@ uint64_t ml_net_streams_refused(struct ml_net *n)
 	v = n->streams_refused;
 	pthread_mutex_unlock(&n->mu);
 	return v;
+}
+
+void ml_net_stats(struct ml_net *n, struct ml_net_stats *st)
+{
+	pthread_mutex_lock(&n->mu);
+	st->streams_refused = n->streams_refused;
+	st->rx_stream_failed = n->rx_stream_failed;
+	st->open_streams = n->inflight;
+	pthread_mutex_unlock(&n->mu);
+	st->tx_failed = __atomic_load_n(&n->tx_failed, __ATOMIC_RELAXED);
+	st->decoded = __atomic_load_n(&n->decoded, __ATOMIC_RELAXED);
 }
 
 int64_t ml_now_ms(void)
@@ -170,7 +184,8 @@ static void send_packet(void *ctx, const struct ml_addr *to, const uint8_t *buf,
 	socklen_t sl = to_sockaddr(to, &ss);
 
 	/* best effort, like UDP itself; never blocks the engine */
-	(void)sendto(n->udp, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&ss, sl);
+	if (sendto(n->udp, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&ss, sl) < 0)
+		__atomic_fetch_add(&n->tx_failed, 1, __ATOMIC_RELAXED);
 }
 
 static bool is_stopping(struct ml_net *n)
@@ -302,10 +317,9 @@ static void *out_stream_main(void *arg)
 		rc = read_some(n, fd, &in, deadline);
 		if (rc && rc != -EPIPE)
 			break;
-		pthread_mutex_lock(n->ops.lock);
+		/* thread-safe: reads only the engine's immutable config */
 		int c = ml_stream_complete(*n->ops.eng, in.p, in.len);
 
-		pthread_mutex_unlock(n->ops.lock);
 		if (c == 0) {
 			ok = true;
 			break;
@@ -316,14 +330,20 @@ static void *out_stream_main(void *arg)
 report:
 	if (fd >= 0)
 		close(fd);
+	/* decrypt, decompress and parse the reply before taking the lock */
+	struct ml_inbound *dec = NULL;
+
+	if (ok && ml_decode_stream(*n->ops.eng, in.p, in.len, &dec) == 0)
+		__atomic_fetch_add(&n->decoded, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(n->ops.lock);
 	if (!is_stopping(n)) {
 		int64_t now = ml_now_ms();
 
-		ml_stream_result(*n->ops.eng, s->id, ok ? in.p : NULL, ok ? in.len : 0, now);
+		ml_apply_stream_result(*n->ops.eng, s->id, dec, now);
 		n->ops.after(n->ops.arg, now);
 	}
 	pthread_mutex_unlock(n->ops.lock);
+	ml_inbound_free(dec);
 	mp_free(&in);
 	free(s->buf);
 	free(s);
@@ -400,37 +420,52 @@ static void *in_conn_main(void *arg)
 	struct mp_buf in;
 	size_t held = 0;
 
+	bool good = false;
+
 	mp_init(&in);
 	for (;;) {
 		uint8_t *reply = NULL;
 		size_t rlen = 0;
 		int rc = read_some(n, c->fd, &in, deadline), hr;
+		struct ml_inbound *dec = NULL;
 
 		if (rc && rc != -EPIPE)
 			break; /* timeout (stalled stream), error or stop */
 		if (!in_budget(n, held, in.len))
 			break;
 		held = in.len;
-		/* Until the message is whole, look at it without the engine
-		 * lock (ml_stream_complete reads only immutable config): a
-		 * large or slow stream must not stall probing and gossip. */
-		if (rc != -EPIPE && ml_stream_complete(*n->ops.eng, in.p, in.len) == -EAGAIN)
+		/* Decrypt, decompress and parse without the engine lock (the
+		 * decoder reads only immutable config): a large or slow
+		 * stream must not stall probing and gossip. Only applying the
+		 * result takes the lock. */
+		hr = ml_decode_stream(*n->ops.eng, in.p, in.len, &dec);
+		if (hr == -EAGAIN && rc != -EPIPE)
 			continue;
+		if (hr)
+			break; /* cut short, or out of memory */
+		__atomic_fetch_add(&n->decoded, 1, __ATOMIC_RELAXED);
 		pthread_mutex_lock(n->ops.lock);
 		if (is_stopping(n)) {
 			pthread_mutex_unlock(n->ops.lock);
+			ml_inbound_free(dec);
 			break;
 		}
 		int64_t now = ml_now_ms();
 
-		hr = ml_on_stream(*n->ops.eng, &c->from, in.p, in.len, &reply, &rlen, now);
+		hr = ml_apply_stream(*n->ops.eng, &c->from, dec, &reply, &rlen, now);
 		n->ops.after(n->ops.arg, now);
 		pthread_mutex_unlock(n->ops.lock);
+		ml_inbound_free(dec);
+		good = hr == 0;
 		if (hr == 0 && reply)
 			write_all(n, c->fd, reply, rlen, deadline);
 		free(reply);
-		if (hr != -EAGAIN || rc == -EPIPE)
-			break;
+		break;
+	}
+	if (!good) {
+		pthread_mutex_lock(&n->mu);
+		n->rx_stream_failed++;
+		pthread_mutex_unlock(&n->mu);
 	}
 	close(c->fd);
 	in_budget(n, held, 0);
@@ -501,12 +536,19 @@ static void *udp_main(void *arg)
 			if (r < 0)
 				break;
 			from_sockaddr(&ss, &from);
+			/* decrypt, check, decompress and split without the lock */
+			struct ml_inbound *dec = ml_decode_packet(*n->ops.eng, buf, (size_t)r);
+
+			if (!dec)
+				continue;
+			__atomic_fetch_add(&n->decoded, 1, __ATOMIC_RELAXED);
 			pthread_mutex_lock(n->ops.lock);
 			int64_t now = ml_now_ms();
 
-			ml_on_packet(*n->ops.eng, &from, buf, (size_t)r, now);
+			ml_apply_packet(*n->ops.eng, &from, dec, now);
 			n->ops.after(n->ops.arg, now);
 			pthread_mutex_unlock(n->ops.lock);
+			ml_inbound_free(dec);
 		}
 	}
 	return NULL;

@@ -1,7 +1,8 @@
 /*
  * Real transport for the engine: one UDP socket and one TCP listener on the
  * same port, a receive thread each, a thread per stream, and a ticker that
- * drives ml_tick. Every engine call happens under ops->lock.
+ * drives ml_tick. Every engine call that changes it happens under ops->lock;
+ * packets and streams are decoded (ml_decode_*) before the lock is taken.
  */
 #ifndef STARLING_HOST_CLUSTER_NET_H
 #define STARLING_HOST_CLUSTER_NET_H
@@ -35,6 +36,14 @@ int ml_net_start(struct ml_net *n, const struct ml_net_ops *ops);
 void ml_net_kick(struct ml_net *n);
 /* Incoming streams cut for holding too much before they were whole. */
 uint64_t ml_net_streams_refused(struct ml_net *n);
+struct ml_net_stats {
+	uint64_t streams_refused;  /* as ml_net_streams_refused */
+	uint64_t rx_stream_failed; /* incoming streams without a good, whole message */
+	uint64_t tx_failed;	   /* datagrams the kernel refused to send */
+	uint64_t decoded;	   /* packets and streams decoded without the engine lock */
+	int open_streams;	   /* stream threads running (in and out) */
+};
+void ml_net_stats(struct ml_net *n, struct ml_net_stats *st);
 void ml_net_stop(struct ml_net *n);
 
 #endif

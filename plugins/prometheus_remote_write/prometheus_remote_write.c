@@ -83,9 +83,13 @@ struct shard {
 	pthread_mutex_t lock; /* everything up to `in_flight` */
 	struct endpoint *ep;
 	unsigned idx;
-	struct starling_rw_buf batch;  /* encoded TimeSeries entries */
+	/* The open batch: its encoded TimeSeries entries are compressed a
+	 * 64 KiB snappy fragment at a time as they come (zbuf), so only the
+	 * tail of a large batch is ever held uncompressed (batch). */
+	struct starling_rw_buf batch;  /* encoded TimeSeries entries not yet compressed */
 	struct starling_rw_buf lbuf;   /* scratch: one series' labels */
-	struct starling_rw_buf zbuf;   /* scratch: compressed batch */
+	struct starling_rw_buf zbuf;   /* compressed fragments of the open batch */
+	size_t batch_in;	       /* bytes of the open batch already in zbuf */
 	struct starling_label *merged; /* scratch: labels + external labels */
 	struct starling_lset lset;     /* scratch: write relabelling */
 	struct starling_relabel_scratch rscratch;
@@ -205,7 +209,9 @@ static const struct starling_config_key queue_keys[] = {
      "Accepted for Alloy compatibility; the queue lives on disk (see max_buffer_size)"},
     {"max_shards", STARLING_CFG_INT, false, "50", "Upper bound on shards"},
     {"min_shards", STARLING_CFG_INT, false, "1", "Lower bound on shards"},
-    {"max_samples_per_send", STARLING_CFG_INT, false, "2000", "Samples per request"},
+    {"max_samples_per_send", STARLING_CFG_INT, false, "10000",
+     "Samples per request (Prometheus and Alloy default to 2000; Starling sends fewer, bigger "
+     "requests, as vmagent does)"},
     {"batch_send_deadline", STARLING_CFG_DURATION, false, "5s",
      "Longest time a sample waits for its batch to fill"},
     {"min_backoff", STARLING_CFG_DURATION, false, "30ms", "First retry delay"},
@@ -529,6 +535,31 @@ static void enforce_limit(struct endpoint *ep)
 	}
 }
 
+/* Compress the open batch's full fragments (all of it when `all`) into
+ * zbuf, keeping the rest uncompressed. Caller holds sh->lock. */
+static int compress_fragments(struct shard *sh, bool all)
+{
+	size_t off = 0;
+	int r = 0;
+
+	while (sh->batch.len - off >= STARLING_RW_SNAPPY_BLOCK || (all && off < sh->batch.len)) {
+		size_t n = sh->batch.len - off;
+
+		if (n > STARLING_RW_SNAPPY_BLOCK)
+			n = STARLING_RW_SNAPPY_BLOCK;
+		r = starling_rw_snappy_fragment(sh->batch.data + off, n, &sh->zbuf);
+		if (r)
+			break;
+		off += n;
+		sh->batch_in += n;
+	}
+	if (off) {
+		memmove(sh->batch.data, sh->batch.data + off, sh->batch.len - off);
+		sh->batch.len -= off;
+	}
+	return r;
+}
+
 /* Turn the shard's open batch into a queued record. Caller holds sh->lock.
  * Returns true when a record was queued (caller then enforces the limit
  * and wakes the sender, after unlocking). */
@@ -537,18 +568,21 @@ static bool cut_batch(struct shard *sh)
 	struct endpoint *ep = sh->ep;
 	struct rw_rec_hdr h = {0};
 	struct rec *rec;
+	uint8_t *payload = NULL;
+	size_t plen;
 	int r = -ENOENT;
 
 	if (!sh->batch_samples)
 		return false;
-	if (starling_rw_snappy(sh->batch.data, sh->batch.len, &sh->zbuf) < 0 ||
+	if (compress_fragments(sh, true) ||
+	    !(plen = starling_rw_snappy_finish(&sh->zbuf, sh->batch_in, &payload)) ||
 	    !(rec = calloc(1, sizeof(*rec))))
 		return false; /* out of memory: keep the batch open, retry later */
 	h.magic = RW_REC_MAGIC;
 	h.samples = (uint32_t)sh->batch_samples;
 	h.max_ts = sh->batch_max_ts;
-	h.len = (uint32_t)sh->zbuf.len;
-	h.crc = (uint32_t)crc32(0, sh->zbuf.data, (uInt)sh->zbuf.len);
+	h.len = (uint32_t)plen;
+	h.crc = (uint32_t)crc32(0, payload, (uInt)plen);
 	rec->seq = ++sh->next_rec;
 	rec->samples = h.samples;
 	rec->max_ts = h.max_ts;
@@ -560,7 +594,7 @@ static bool cut_batch(struct shard *sh)
 	if (ep->dir) {
 		unsigned long failed;
 
-		r = append_record(sh, rec, &h, sh->zbuf.data);
+		r = append_record(sh, rec, &h, payload);
 		pthread_mutex_lock(&ep->lock);
 		failed = ep->disk_errors;
 		ep->disk_errors = r ? failed + 1 : 0;
@@ -589,7 +623,7 @@ static bool cut_batch(struct shard *sh)
 			free(rec);
 			return false;
 		}
-		memcpy(rec->mem, sh->zbuf.data, h.len);
+		memcpy(rec->mem, payload, h.len);
 		add_mem_bytes(ep, (int64_t)h.len);
 	}
 	if (sh->tail)
@@ -598,6 +632,8 @@ static bool cut_batch(struct shard *sh)
 		sh->head = rec;
 	sh->tail = rec;
 	sh->batch.len = 0;
+	sh->zbuf.len = 0;
+	sh->batch_in = 0;
 	sh->batch_samples = 0;
 	sh->batch_max_ts = INT64_MIN;
 	return true;
@@ -753,6 +789,8 @@ static int encode_series(struct rw *rw, struct shard *sh, const struct starling_
 					      s->timestamps_ms, s->n_samples);
 	if (r)
 		return r;
+	if (sh->batch.len >= STARLING_RW_SNAPPY_BLOCK)
+		(void)compress_fragments(sh, false); /* out of memory: at the cut */
 	if (!sh->batch_samples)
 		sh->batch_start_ms = now;
 	sh->batch_samples += s->n_samples + (x ? x->n_histograms : 0);
@@ -804,12 +842,17 @@ static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starli
 
 		for (size_t i = 0; i < b->n_series; i++) {
 			const struct starling_series *s = &b->series[i];
-			struct starling_series_ext xs = {0};
-			const struct starling_series_ext *x = series_ext(b, i, ep, &xs);
-			size_t n_h = x ? x->n_histograms : 0;
+			struct starling_series_ext xs;
+			const struct starling_series_ext *x;
+			size_t n_h;
 			int r;
 
-			if ((!s->n_samples && !n_h) || (s->hash & (ep->n_shards - 1)) != k)
+			if ((s->hash & (ep->n_shards - 1)) != k)
+				continue; /* another shard's: its ext is not even read */
+			memset(&xs, 0, sizeof(xs));
+			x = series_ext(b, i, ep, &xs);
+			n_h = x ? x->n_histograms : 0;
+			if (!s->n_samples && !n_h)
 				continue;
 			if (!locked) {
 				pthread_mutex_lock(&sh->lock);

@@ -183,6 +183,44 @@ int starling_rw_snappy(const uint8_t *in, size_t len, struct starling_rw_buf *ou
 	return 0;
 }
 
+int starling_rw_snappy_fragment(const uint8_t *in, size_t len, struct starling_rw_buf *out)
+{
+	size_t vl = varint_len(len), olen;
+	int r;
+
+	if (!len || len > STARLING_RW_SNAPPY_BLOCK)
+		return -EINVAL;
+	if (out->len < STARLING_RW_SNAPPY_HEADROOM)
+		out->len = STARLING_RW_SNAPPY_HEADROOM;
+	r = starling_rw_buf_reserve(out, snappy_max_compressed_length(len));
+	if (r)
+		return r;
+	olen = out->cap - out->len;
+	if (snappy_compress((const char *)in, len, (char *)out->data + out->len, &olen) !=
+	    SNAPPY_OK)
+		return -EIO;
+	/* drop this fragment's own length preamble: the block has one, for
+	 * all fragments, written by starling_rw_snappy_finish */
+	memmove(out->data + out->len, out->data + out->len + vl, olen - vl);
+	out->len += olen - vl;
+	return 0;
+}
+
+size_t starling_rw_snappy_finish(struct starling_rw_buf *out, size_t total, uint8_t **data)
+{
+	size_t vl = varint_len(total);
+
+	if (out->len < STARLING_RW_SNAPPY_HEADROOM) {
+		/* no fragment: the empty block is its preamble alone */
+		if (starling_rw_buf_reserve(out, STARLING_RW_SNAPPY_HEADROOM - out->len))
+			return 0;
+		out->len = STARLING_RW_SNAPPY_HEADROOM;
+	}
+	*data = out->data + STARLING_RW_SNAPPY_HEADROOM - vl;
+	put_varint(*data, total);
+	return out->len - STARLING_RW_SNAPPY_HEADROOM + vl;
+}
+
 int starling_rw_unsnappy(const uint8_t *in, size_t len, size_t limit, struct starling_rw_buf *out)
 {
 	size_t ulen;

@@ -55,6 +55,7 @@ void scrape_scratch_free(struct scrape_scratch *s)
 	free(s->xo);
 	free(s->ext);
 	free(s->xpool);
+	free(s->lpool);
 	free(s->nl_body);
 	free(s->evict);
 	free(s->meta);
@@ -136,6 +137,7 @@ static int batch_add(struct scrape_scratch *s, const struct starling_label *labe
 	se->n_samples = 1;
 	s->values[s->n] = v;
 	s->ts[s->n] = ts;
+	s->xo[s->n].labels = SIZE_MAX;
 	s->xo[s->n].hist = SIZE_MAX;
 	s->xo[s->n].exemplars = SIZE_MAX;
 	s->xo[s->n].n_exemplars = 0;
@@ -155,6 +157,65 @@ static int batch_add_hist(struct scrape_scratch *s, const struct starling_label 
 	s->series[s->n - 1].n_samples = 0;
 	s->xo[s->n - 1].hist = hoff;
 	s->n_ext++;
+	return 0;
+}
+
+/* The whole sorted label set of e: its stored labels with the target's
+ * labels put back at their positions. out holds entry_n_labels(e). */
+static size_t entry_n_labels(const struct cache_entry *e)
+{
+	return e->n_labels + (size_t)__builtin_popcount(e->tl_present);
+}
+
+static void entry_labels(const struct scrape_target *t, const struct cache_entry *e,
+			 struct starling_label *out)
+{
+	size_t n = entry_n_labels(e), own = 0;
+	unsigned present = e->tl_present;
+
+	for (size_t i = 0; i < n; i++) {
+		if (e->tl_pos >> i & 1u) {
+			out[i] = t->labels[__builtin_ctz(present)];
+			present &= present - 1;
+		} else {
+			out[i] = e->labels[own++];
+		}
+	}
+}
+
+/* Append one sample (hoff == SIZE_MAX) or native histogram of cached
+ * series e: an entry that stores its whole label set is passed as is, one
+ * that leaves out the target labels gets its set rebuilt in the pool. */
+static int batch_add_entry(struct scrape_scratch *s, const struct scrape_target *t,
+			   const struct cache_entry *e, double v, int64_t ts, size_t hoff)
+{
+	size_t n, off;
+	int rc;
+
+	if (!e->tl_pos)
+		return hoff == SIZE_MAX ? batch_add(s, e->labels, e->n_labels, e->hash, v, ts)
+					: batch_add_hist(s, e->labels, e->n_labels, e->hash, hoff);
+	n = entry_n_labels(e);
+	if (s->lpool_len + n > s->lpool_cap) {
+		size_t cap = s->lpool_cap ? s->lpool_cap : 1024;
+		void *p;
+
+		while (cap < s->lpool_len + n)
+			cap *= 2;
+		p = realloc(s->lpool, cap * sizeof(*s->lpool));
+		if (!p)
+			return -ENOMEM;
+		s->lpool = p;
+		s->lpool_cap = cap;
+	}
+	off = s->lpool_len;
+	rc = hoff == SIZE_MAX ? batch_add(s, NULL, n, e->hash, v, ts)
+			      : batch_add_hist(s, NULL, n, e->hash, hoff);
+	if (rc)
+		return rc;
+	entry_labels(t, e, s->lpool + off);
+	s->lpool_len += n;
+	s->xo[s->n - 1].labels = off;
 	return 0;
 }
 
@@ -354,6 +415,8 @@ static int forward_batch(struct scrape_ctx *ctx)
 	for (size_t i = 0; i < s->n; i++) {
 		s->series[i].values = &s->values[i];
 		s->series[i].timestamps_ms = &s->ts[i];
+		if (s->xo[i].labels != SIZE_MAX)
+			s->series[i].labels = s->lpool + s->xo[i].labels;
 	}
 	if (s->n_ext && fix_ext(s) == 0) {
 		b.ext = s->ext;
@@ -508,19 +571,20 @@ static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_
 		return NULL;
 	mask = c->cap - 1;
 	for (i = k.low64 & mask; c->slots[i].e; i = (i + 1) & mask) {
-		if (c->slots[i].hash == k.low64 && c->slots[i].e->key_hi == k.high64)
+		const struct cache_entry *e = c->slots[i].e;
+
+		if (e->key_lo == k.low64 && e->key_hi == k.high64)
 			return c->slots[i].e;
 	}
 	return NULL;
 }
 
-static void slot_put(struct cache_slot *slots, size_t cap, uint64_t h, struct cache_entry *e)
+static void slot_put(struct cache_slot *slots, size_t cap, struct cache_entry *e)
 {
-	size_t i = h & (cap - 1);
+	size_t i = e->key_lo & (cap - 1);
 
 	while (slots[i].e)
 		i = (i + 1) & (cap - 1);
-	slots[i].hash = h;
 	slots[i].e = e;
 }
 
@@ -534,12 +598,12 @@ static int cache_insert(struct series_cache *c, struct cache_entry *e)
 			return -ENOMEM;
 		for (size_t i = 0; i < c->cap; i++)
 			if (c->slots[i].e)
-				slot_put(slots, cap, c->slots[i].hash, c->slots[i].e);
+				slot_put(slots, cap, c->slots[i].e);
 		free(c->slots);
 		c->slots = slots;
 		c->cap = cap;
 	}
-	slot_put(c->slots, c->cap, e->key_lo, e);
+	slot_put(c->slots, c->cap, e);
 	c->n++;
 	return 0;
 }
@@ -557,7 +621,7 @@ static void cache_delete(struct series_cache *c, struct cache_entry *e)
 	c->n--;
 	/* shift back the entries of the cluster that probed past slot i */
 	for (j = (i + 1) & mask; c->slots[j].e; j = (j + 1) & mask) {
-		size_t home = c->slots[j].hash & mask;
+		size_t home = c->slots[j].e->key_lo & mask;
 
 		/* entry at j may move to i if its home is not in (i, j] */
 		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
@@ -659,23 +723,49 @@ static const char *intern_nul(struct series_cache *c, const char *v, size_t *len
 static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 				     const struct starling_lset *ls, uint8_t flags)
 {
-	size_t n = ls ? ls->n : 0;
+	size_t n = ls ? ls->n : 0, k = 0, n_shared = 0;
+	unsigned pos = 0, present = 0;
 	bool nul = flags & ENTRY_NUL;
+	/* an ENTRY_NUL entry keeps its whole set: its value lengths go with it */
+	bool leave_out = n <= 16 && !nul;
 	struct cache_entry *e;
 	size_t *lens;
 
-	e = malloc(sizeof(*e) + n * sizeof(struct starling_label) + (nul ? n * sizeof(size_t) : 0));
+	/* which labels are the target's own (shared, and left out when the
+	 * positions fit the masks) */
+	for (size_t i = 0; i < n; i++) {
+		const struct starling_label *sh = shared_label(t, &ls->v[i]);
+		size_t j = sh ? (size_t)(sh - t->labels) : 0;
+
+		if (!sh)
+			continue;
+		n_shared++;
+		if (j >= 16 || (present >> j & 1u))
+			leave_out = false;
+		pos |= 1u << (i & 15);
+		present |= 1u << (j & 15);
+	}
+	if (!n_shared)
+		leave_out = false;
+	e = malloc(sizeof(*e) + (n - (leave_out ? n_shared : 0)) * sizeof(struct starling_label) +
+		   (nul ? n * sizeof(size_t) : 0));
 	if (!e)
 		return NULL;
-	lens = (size_t *)(void *)&e->labels[n];
+	lens = nul ? (size_t *)(void *)&e->labels[n] : NULL;
 	memset(e, 0, sizeof(*e));
 	e->key_lo = key.low64;
 	e->key_hi = key.high64;
 	e->flags = flags;
+	if (leave_out) {
+		e->tl_pos = (uint16_t)pos;
+		e->tl_present = (uint16_t)present;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct starling_label *sh = shared_label(t, &ls->v[i]);
-		struct starling_label *l = &e->labels[i];
+		struct starling_label *l = &e->labels[k];
 
+		if (sh && leave_out)
+			continue;
 		if (sh) {
 			*l = *sh;
 		} else {
@@ -689,7 +779,7 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 			if (!l->value) {
 				if (l->name && l->name != name_label)
 					unintern(&t->cache, l->name);
-				e->n_labels = (uint16_t)i;
+				e->n_labels = (uint16_t)k;
 				entry_release(&t->cache, e);
 				free(e);
 				return NULL;
@@ -697,11 +787,11 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 		}
 		if (nul && sh)
 			lens[i] = strlen(l->value);
-		e->n_labels = (uint16_t)(i + 1);
+		e->n_labels = (uint16_t)++k;
 	}
 	e->hash = !n	? 0
 		  : nul ? starling_labels_hash_n(e->labels, lens, n)
-			: starling_labels_hash(e->labels, n);
+			: starling_labels_hash(ls->v, n);
 	return e;
 }
 
@@ -1082,9 +1172,9 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 			rc = add_histogram(ctx, ev.histogram, ts, &hoff, st);
 			if (rc)
 				return rc;
-			rc = batch_add_hist(s, e->labels, e->n_labels, e->hash, hoff);
+			rc = batch_add_entry(s, t, e, 0, 0, hoff);
 		} else {
-			rc = batch_add(s, e->labels, e->n_labels, e->hash, ev.value, ts);
+			rc = batch_add_entry(s, t, e, ev.value, ts, SIZE_MAX);
 		}
 		if (!rc)
 			batch_lens(s, e);
@@ -1124,19 +1214,19 @@ static void rollback(struct series_cache *c)
 /* A staleness marker for e: the stale NaN, or for a native histogram a
  * histogram whose sum is the stale NaN (what Prometheus' TSDB stores and
  * remote-writes for it). */
-static int add_stale(struct scrape_scratch *s, const struct cache_entry *e, double stale,
-		     int64_t ts)
+static int add_stale(struct scrape_scratch *s, const struct scrape_target *t,
+		     const struct cache_entry *e, double stale, int64_t ts)
 {
 	size_t hoff;
 	int rc;
 
 	if (!(e->flags & ENTRY_NATIVE)) {
-		rc = batch_add(s, e->labels, e->n_labels, e->hash, stale, ts);
+		rc = batch_add_entry(s, t, e, stale, ts, SIZE_MAX);
 	} else {
 		hoff = stale_hist(s, ts);
 		if (hoff == SIZE_MAX)
 			return -ENOMEM;
-		rc = batch_add_hist(s, e->labels, e->n_labels, e->hash, hoff);
+		rc = batch_add_entry(s, t, e, 0, 0, hoff);
 	}
 	if (!rc)
 		batch_lens(s, e);
@@ -1161,7 +1251,7 @@ static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts,
 		if (e->last_seen == c->gen - 1 && c->gen > 1) {
 			if (e->flags & (ENTRY_DROPPED | ENTRY_HAS_TS | ENTRY_OVER_LIMIT))
 				continue;
-			if (add_stale(s, e, stale, ts))
+			if (add_stale(s, t, e, stale, ts))
 				return -ENOMEM;
 			st->stale++;
 			continue;
@@ -1268,6 +1358,7 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 	s->n = 0;
 	s->n_ext = 0;
 	s->xpool_len = 0;
+	s->lpool_len = 0;
 	s->n_meta = 0;
 	s->arena_len = 0;
 	t->cache.gen++;
@@ -1296,6 +1387,7 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 		s->n = 0;
 		s->n_ext = 0;
 		s->xpool_len = 0;
+		s->lpool_len = 0;
 		s->n_meta = 0;
 		st->post_relabel = 0;
 		st->added = 0;
@@ -1344,6 +1436,7 @@ int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t t
 	s->n = 0;
 	s->n_ext = 0;
 	s->xpool_len = 0;
+	s->lpool_len = 0;
 	for (size_t i = 0; i < c->cap; i++) {
 		struct cache_entry *e = c->slots[i].e;
 
@@ -1351,7 +1444,7 @@ int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t t
 			continue;
 		if (e->flags & (ENTRY_DROPPED | ENTRY_HAS_TS | ENTRY_OVER_LIMIT))
 			continue;
-		if (add_stale(s, e, stale, ts_ms))
+		if (add_stale(s, t, e, stale, ts_ms))
 			return -ENOMEM;
 	}
 	if (t->reported) {

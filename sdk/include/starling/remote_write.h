@@ -71,6 +71,20 @@ size_t starling_rw_series_ext_size(size_t labels_len, const int64_t *timestamps_
 				   const struct starling_exemplar *ex, size_t n_ex,
 				   const struct starling_histogram *h, size_t n_h);
 
+/* A snappy block built piece by piece, so that a large request never sits
+ * uncompressed in memory: snappy compresses its input in independent
+ * 64 KiB fragments, so compressing each full STARLING_RW_SNAPPY_BLOCK of
+ * the input in turn (starling_rw_snappy_fragment, the last one shorter)
+ * and prefixing the block's length (starling_rw_snappy_finish) gives the
+ * bytes starling_rw_snappy gives for the whole input. out starts empty;
+ * its first STARLING_RW_SNAPPY_HEADROOM bytes are kept for the length.
+ * finish returns the block's length and points *data at it inside out (0
+ * when out of memory). */
+#define STARLING_RW_SNAPPY_BLOCK    65536
+#define STARLING_RW_SNAPPY_HEADROOM 10
+int starling_rw_snappy_fragment(const uint8_t *in, size_t len, struct starling_rw_buf *out);
+size_t starling_rw_snappy_finish(struct starling_rw_buf *out, size_t total, uint8_t **data);
+
 /* Append one WriteRequest.metadata entry (MetricMetadata). */
 int starling_rw_append_metadata(struct starling_rw_buf *req, const struct starling_metadata *md);
 

@@ -105,13 +105,23 @@ struct cache_entry {
 	uint64_t ex_key;    /* last exemplar forwarded (timestamped ones are sent once) */
 	uint32_t last_seen; /* scrape generation it was last in */
 	uint32_t prev_seen; /* last_seen before this scrape (rollback) */
-	uint16_t n_labels;
+	uint16_t n_labels;  /* labels stored in labels[] */
 	uint8_t flags;
+	/* The target's own labels (job, instance...) are left out of labels[]
+	 * when the series carries them unchanged and it has at most 16 labels:
+	 * bit i of tl_pos says final position i is a target label, bit j of
+	 * tl_present that the target's label j is one of them (positions and
+	 * target labels are both sorted by name, so they pair in order). Both
+	 * 0: labels[] is the whole sorted set. Saves 16 bytes per target label
+	 * per series; the batch gets the whole set (scrape_cache.c). */
+	uint16_t tl_pos;
+	uint16_t tl_present;
 	struct starling_label labels[];
 };
 
+/* A slot of the series table: the entry alone (its key_lo is the hash), so
+ * the table costs 8 bytes per slot, not 16. */
 struct cache_slot {
-	uint64_t hash;
 	struct cache_entry *e; /* NULL = empty */
 };
 
@@ -216,6 +226,10 @@ struct scrape_scratch {
 	 * while it grows; pointers are fixed up when the batch is sent). */
 	char *xpool;
 	size_t xpool_len, xpool_cap;
+	/* Whole label sets of this batch's series whose cache entries leave
+	 * the target labels out (by offset, fixed up when the batch is sent). */
+	struct starling_label *lpool;
+	size_t lpool_len, lpool_cap;
 	char *nl_body; /* a Prometheus-text body plus the '\n' it lacked */
 	size_t nl_cap;
 	struct cache_entry **evict;
@@ -228,6 +242,8 @@ struct scrape_scratch {
 
 /* Where a series' ext data sits in the scratch pool (SIZE_MAX = none). */
 struct scrape_ext {
+	size_t labels;	  /* offset in lpool of the series' labels (SIZE_MAX: the
+			   * series' labels pointer is final already) */
 	size_t hist;	  /* offset of a struct scrape_hist */
 	size_t exemplars; /* offset of n_exemplars struct starling_exemplar, whose
 			   * labels hold 1 + the pool offset of their labels

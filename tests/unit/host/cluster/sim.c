@@ -314,6 +314,13 @@ void sim_crash(struct sim *s, int node)
 	s->nodes[node].up = false;
 }
 
+void sim_restart(struct sim *s, int node)
+{
+	s->nodes[node].up = true;
+	s->nodes[node].wake_at = 0;
+	schedule_wake(s, &s->nodes[node]);
+}
+
 bool sim_is_up(const struct sim *s, int node)
 {
 	return s->nodes[node].up;

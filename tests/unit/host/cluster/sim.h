@@ -30,6 +30,9 @@ int64_t sim_now(const struct sim *s);
 void sim_run_until(struct sim *s, int64_t t);
 void sim_join(struct sim *s, int node, int seed_node);
 void sim_crash(struct sim *s, int node);
+/* Bring a crashed (or never started) node back with its engine as it was:
+ * timers that came due while it was down fire at once. */
+void sim_restart(struct sim *s, int node);
 bool sim_is_up(const struct sim *s, int node);
 void sim_set_loss(struct sim *s, double loss);
 /* Nodes in different groups cannot talk; all groups 0 = healed. */

@@ -219,6 +219,100 @@ static struct ml_engine *mk_engine(const char *name, const char *label, int *sen
 	return ml_new(&cfg, &tr, 0);
 }
 
+/* Packets an engine sent, for the queue-order test. */
+static uint8_t q_pkts[32][1500];
+static size_t q_lens[32];
+static int q_n;
+
+static void q_send(void *ctx, const struct ml_addr *to, const uint8_t *b, size_t n)
+{
+	(void)ctx;
+	(void)to;
+	if (q_n < 32 && n <= sizeof(q_pkts[0])) {
+		memcpy(q_pkts[q_n], b, n);
+		q_lens[q_n++] = n;
+	}
+}
+
+/* The order of our user broadcasts "A", "B", "C" in packet i ("" if none). */
+static void user_order(int i, char *out)
+{
+	const uint8_t *p = q_pkts[i];
+	size_t n = q_lens[i];
+	struct ml_bytes parts[64];
+	int trunc, k;
+
+	*out = 0;
+	if (n > 5 && p[0] == ML_HAS_CRC) {
+		p += 5;
+		n -= 5;
+	}
+	if (n < 1 || p[0] != ML_COMPOUND)
+		return;
+	k = ml_compound_split(p + 1, n - 1, parts, 64, &trunc);
+	for (int j = 0; j < k; j++)
+		if (parts[j].n == 2 && parts[j].p[0] == ML_USER)
+			*out++ = (char)parts[j].p[1];
+	*out = 0;
+}
+
+/*
+ * memberlist's TransmitLimitedQueue (queue.go, limitedBroadcast.Less)
+ * orders by transmit count, then by the id stamped at QueueBroadcast,
+ * newest first, and keeps that id when an item moves to its next transmit
+ * tier: C, B, A (queued A, B, C) in every packet, the first transmission
+ * and the retransmissions alike.
+ */
+static void test_broadcast_queue_order(void)
+{
+	struct ml_config cfg;
+	struct ml_transport tr = {NULL, q_send, nop_stream};
+	struct ml_engine *e;
+	struct ml_addr from;
+	struct mp_buf m;
+	uint8_t ip[4] = {127, 0, 0, 1};
+	struct ml_alive peer = {.incarnation = 1,
+				.node = {(const uint8_t *)"peer", 4},
+				.addr = {ip, 4},
+				.port = 23902,
+				.vsn = {1, 5, 2, 2, 5, 5},
+				.n_vsn = 6};
+	char order[8];
+	int with_users = 0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	snprintf(cfg.name, sizeof(cfg.name), "self");
+	ml_addr_parse("127.0.0.1:23999", &cfg.advertise);
+	ml_timing_preset("lan", &cfg.timing);
+	cfg.seed = 3;
+	e = ml_new(&cfg, &tr, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+	ml_addr_parse("127.0.0.1:23902", &from);
+	mp_init(&m);
+	ml_enc_alive(&m, &peer);
+	ml_on_packet(e, &from, m.p, m.len, 1);
+	mp_free(&m);
+	CU_ASSERT_EQUAL_FATAL(ml_node_count(e), 2);
+	ml_broadcast_user(e, "a", (const uint8_t *)"A", 1, 1);
+	ml_broadcast_user(e, "b", (const uint8_t *)"B", 1, 1);
+	ml_broadcast_user(e, "c", (const uint8_t *)"C", 1, 1);
+	q_n = 0;
+	/* gossip (and probes) until the retransmit limit (4 x log10(3) -> 4)
+	 * used the items up */
+	for (int64_t t = 1; t < 5000 && ml_queued_transmits(e, "c") >= 0; t += 50)
+		ml_tick(e, t);
+	CU_ASSERT_EQUAL(ml_queued_transmits(e, "c"), -1);
+	for (int i = 0; i < q_n; i++) {
+		user_order(i, order);
+		if (!order[0])
+			continue;
+		with_users++;
+		CU_ASSERT_STRING_EQUAL(order, "CBA");
+	}
+	CU_ASSERT_EQUAL(with_users, 4); /* the retransmit limit */
+	ml_free(e);
+}
+
 static void test_engine_fixtures(void)
 {
 	uint8_t buf[4096];
@@ -434,6 +528,7 @@ int main(void)
 	CU_add_test(s, "lzw_roundtrip", test_lzw_roundtrip);
 	CU_add_test(s, "keyring", test_keyring);
 	CU_add_test(s, "timing_math", test_timing_math);
+	CU_add_test(s, "broadcast_queue_order", test_broadcast_queue_order);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();

@@ -524,6 +524,84 @@ static void test_limits(void)
 	h_free(&h);
 }
 
+/* The cache leaves the target's labels out of an entry (they are put back
+ * when the batch is built): the forwarded sets are whole, sorted and hash
+ * as before, also for staleness markers, for series that lost a target
+ * label to metric relabelling, and for series of more than 16 labels
+ * (which keep their whole set). */
+static void check_whole(const struct starling_series *s)
+{
+	CU_ASSERT_FATAL(s != NULL);
+	CU_ASSERT_TRUE(sorted(s));
+	CU_ASSERT_EQUAL(s->hash, starling_labels_hash(s->labels, s->n_labels));
+}
+
+static void test_cache_leaves_target_labels_out(void)
+{
+	static const char *const src[] = {"__name__"};
+	struct starling_relabel_config rules[1] = {{0}};
+	struct scrape_config *c = mk_cfg();
+	const struct starling_series_batch *b;
+	const struct starling_series *s;
+	const struct cache_entry *e = NULL;
+	char big[1024] = "wide{", err[128];
+	struct scrape_stats st;
+	struct harness h;
+	size_t len = strlen(big);
+
+	/* no_instance loses the target's instance label */
+	rules[0].source_labels = src;
+	rules[0].n_source_labels = 1;
+	rules[0].regex = "no_instance";
+	rules[0].action = "replace";
+	rules[0].target_label = "instance";
+	rules[0].replacement = "";
+	CU_ASSERT_FATAL(
+	    starling_relabel_rules_new(rules, 1, &c->metric_relabel, err, sizeof(err)) == 0);
+	for (int i = 0; i < 18; i++)
+		len += (size_t)snprintf(big + len, sizeof(big) - len, "%sl%02d=\"v\"", i ? "," : "",
+					i);
+	snprintf(big + len, sizeof(big) - len, "} 3\n");
+	h_init(&h, c, "env", "prod");
+	b = h_scrape(&h, "a{x=\"1\"} 1\nno_instance 2\n", 1000, &st);
+	(void)h_scrape(&h, big, 1500, &st); /* a and no_instance go stale */
+	b = h_scrape(&h, big, 2000, &st);
+	s = find(b, "wide", "l17", "v");
+	check_whole(s);
+	CU_ASSERT_EQUAL(s->n_labels, 18 + 4);
+	CU_ASSERT_STRING_EQUAL(get_label(s, "instance"), "10.0.0.1:9100");
+	b = h_scrape(&h, "a{x=\"1\"} 1\nno_instance 2\n", 3000, &st);
+	s = find(b, "a", "x", "1");
+	check_whole(s);
+	CU_ASSERT_EQUAL(s->n_labels, 5);
+	CU_ASSERT_STRING_EQUAL(get_label(s, "env"), "prod");
+	CU_ASSERT_STRING_EQUAL(get_label(s, "job"), "node");
+	CU_ASSERT_STRING_EQUAL(get_label(s, "instance"), "10.0.0.1:9100");
+	s = find(b, "no_instance", NULL, NULL);
+	check_whole(s);
+	CU_ASSERT_EQUAL(s->n_labels, 3);
+	CU_ASSERT_PTR_NULL(get_label(s, "instance"));
+	CU_ASSERT_STRING_EQUAL(get_label(s, "env"), "prod");
+	/* wide vanished: its staleness marker carries the whole set */
+	s = find(b, "wide", "l00", "v");
+	check_whole(s);
+	CU_ASSERT_TRUE(is_stale(s->values[0]));
+	CU_ASSERT_EQUAL(s->n_labels, 18 + 4);
+	/* a's entry stores __name__ and x only */
+	for (size_t i = 0; i < h.t->cache.cap; i++)
+		if (h.t->cache.slots[i].e && h.t->cache.slots[i].e->n_labels == 2)
+			e = h.t->cache.slots[i].e;
+	CU_ASSERT_FATAL(e != NULL);
+	CU_ASSERT_EQUAL(__builtin_popcount(e->tl_present), 3);
+	b = h_scrape(&h, "no_instance 2\n", 4000, &st);
+	s = find(b, "a", "x", "1");
+	check_whole(s);
+	CU_ASSERT_TRUE(is_stale(s->values[0]));
+	CU_ASSERT_STRING_EQUAL(get_label(s, "instance"), "10.0.0.1:9100");
+	starling_relabel_rules_free(c->metric_relabel);
+	h_free(&h);
+}
+
 static void test_metric_relabel(void)
 {
 	static const char *const src[] = {"__name__"};
@@ -1430,6 +1508,7 @@ int main(void)
 	CU_add_test(s, "cache churn", test_cache_churn);
 	CU_add_test(s, "failed scrapes", test_failed_scrape);
 	CU_add_test(s, "honor_labels", test_honor_labels);
+	CU_add_test(s, "cache leaves target labels out", test_cache_leaves_target_labels_out);
 	CU_add_test(s, "sample and label limits", test_limits);
 	CU_add_test(s, "metric relabelling", test_metric_relabel);
 	CU_add_test(s, "extra_metrics", test_extra_metrics);

@@ -126,6 +126,48 @@ static void test_same_bytes_as_protobuf_c(void)
 	starling_rw_buf_free(&req);
 }
 
+/* A block built fragment by fragment is the block snappy builds from the
+ * whole input, byte for byte, and decodes to the input: sizes around the
+ * fragment size, compressible and incompressible data, and empty input. */
+static void test_snappy_fragments(void)
+{
+	static const size_t sizes[] = {0, 1, 100, 65535, 65536, 65537, 131072, 200000, 1000000};
+	size_t max = 1000000;
+	uint8_t *in = malloc(max);
+	uint32_t x = 12345;
+
+	CU_ASSERT_FATAL(in != NULL);
+	for (size_t i = 0; i < max; i++) {
+		x = x * 1103515245u + 12345u;
+		/* runs of text-like bytes with some noise */
+		in[i] = (i / 700) % 3 ? (uint8_t)("series_total{job=\"a\"} "[i % 22])
+				      : (uint8_t)(x >> 24);
+	}
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		struct starling_rw_buf whole = {0}, frag = {0}, back = {0};
+		size_t n = sizes[k], len;
+		uint8_t *data = NULL;
+
+		CU_ASSERT_EQUAL(starling_rw_snappy(in, n, &whole), 0);
+		for (size_t off = 0; off < n; off += STARLING_RW_SNAPPY_BLOCK) {
+			size_t m =
+			    n - off < STARLING_RW_SNAPPY_BLOCK ? n - off : STARLING_RW_SNAPPY_BLOCK;
+
+			CU_ASSERT_EQUAL(starling_rw_snappy_fragment(in + off, m, &frag), 0);
+		}
+		len = starling_rw_snappy_finish(&frag, n, &data);
+		CU_ASSERT_EQUAL_FATAL(len, whole.len);
+		CU_ASSERT_EQUAL(memcmp(data, whole.data, len), 0);
+		CU_ASSERT_EQUAL(starling_rw_unsnappy(data, len, 0, &back), 0);
+		CU_ASSERT_EQUAL_FATAL(back.len, n);
+		CU_ASSERT(n == 0 || memcmp(back.data, in, n) == 0);
+		starling_rw_buf_free(&whole);
+		starling_rw_buf_free(&frag);
+		starling_rw_buf_free(&back);
+	}
+	free(in);
+}
+
 static void test_bad_input(void)
 {
 	struct starling_rw_buf out = {0};
@@ -193,6 +235,7 @@ int main(void)
 	CU_add_test(s, "roundtrip_protobuf_c_snappy_stale", test_roundtrip);
 	CU_add_test(s, "same_bytes_as_protobuf_c", test_same_bytes_as_protobuf_c);
 	CU_add_test(s, "bad_input", test_bad_input);
+	CU_add_test(s, "snappy_fragments_same_block", test_snappy_fragments);
 	CU_add_test(s, "speed", test_speed);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
