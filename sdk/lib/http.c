@@ -503,6 +503,11 @@ static int setup_easy(struct xfer *x, const struct starling_http_request *req)
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* No DNS cache, as Go's resolver (Prometheus, Alloy) has none: libcurl
+	 * prunes its cache by walking every entry on each new connection, one
+	 * entry per host, which at 10,000 targets was ~75% of scrape CPU.
+	 * Connections in the cache are reused without resolving. */
+	curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L);
 	if (getenv("STARLING_HTTP_DEBUG"))
 		curl_easy_setopt(e, CURLOPT_VERBOSE, 1L); /* libcurl's trace on stderr */
 	if (req->timeout_ms > 0)
