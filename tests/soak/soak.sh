@@ -19,19 +19,44 @@
 # its open fds did not grow; with an ASan build (build-asan), no sanitizer
 # report in any log. Figures are printed at the end.
 # Each run is in its own network namespace (tests/integration/isolate.sh).
+# Progress goes to SOAK_LOG (default BUILD_DIR/soak-<UTC time>.log, outside the
+# work dir the cleanup removes): one status line a minute (node RSS/fds/queue,
+# load, free memory), every signal the script receives, and at the end the
+# node logs are copied next to it, so a run cut short from outside can be told
+# from one that failed (the last line of the log is the last minute it lived).
 set -u
 build=$(cd "${1:?usage: soak.sh BUILD_DIR [MINUTES]}" && pwd)
 minutes=${2:-${SOAK_MINUTES:-30}}
 here=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${STARLING_IN_NETNS:-}" ]; then
+	export SOAK_LOG="${SOAK_LOG:-$build/soak-$(date -u +%Y%m%dT%H%M%SZ).log}"
+	echo "soak log: $SOAK_LOG" >&2
 	exec bash "$here/../integration/isolate.sh" bash "$0" "$build" "$minutes"
 fi
 command -v prometheus >/dev/null || { echo "SKIP: no prometheus"; exit 77; }
 . "$here/../integration/scrape/lib.sh" # work, pids, cleanup trap, fail, wait_http, prom_query
+eval "lib_$(declare -f fail)"
+fail() { soak_fail "$@"; }
 freeport() {
 	python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
 }
-say() { printf '[%5ds] %s\n' $((SECONDS - t_start)) "$*"; }
+log_file=${SOAK_LOG:-/dev/null}
+say() { printf '[%5ds] %s\n' $((SECONDS - t_start)) "$*" | tee -a "$log_file"; }
+# Signals: note which one ended the run (SIGKILL cannot be caught: then the
+# log simply stops; its last status line says when).
+for sig in HUP INT QUIT TERM PIPE USR1 USR2; do
+	trap "say 'soak.sh got SIG$sig, stopping'; exit 1" $sig
+done
+soak_fail() { # lib.sh's fail, after noting it in SOAK_LOG and keeping the logs
+	say "FAIL: $*"
+	keep_logs
+	lib_fail "$@"
+}
+keep_logs() { # copy what the cleanup would delete next to SOAK_LOG
+	[ "$log_file" = /dev/null ] && return 0
+	local d="${log_file%.log}.logs"
+	mkdir -p "$d" && cp "$work"/*.log "$work"/*.cfg "$d"/ 2>/dev/null
+}
 t_start=$SECONDS
 end=$((t_start + minutes * 60))
 ref_at=$((t_start + (minutes >= 30 ? 600 : minutes * 20)))
@@ -125,6 +150,15 @@ while ((SECONDS < end)); do
 	((SECONDS % 30 == 0)) && write_sd
 	if ((SECONDS >= next_min)); then # reload every minute
 		next_min=$((next_min + 60))
+		st=""
+		for n in 1 2 3; do
+			if kill -0 "${pid[$n]}" 2>/dev/null; then
+				st+=" n$n:rss=$(rss_kb "${pid[$n]}")kB,fds=$(fds "${pid[$n]}"),pending=$(metric $n prometheus_remote_storage_samples_pending)"
+			else
+				st+=" n$n:down"
+			fi
+		done
+		say "status:$st load=$(cut -d' ' -f1-3 /proc/loadavg) memfree=$(awk '/^MemAvailable/ {print $2}' /proc/meminfo)kB"
 		[ $interval = 1s ] && interval=2s || interval=1s
 		for n in 1 2 3; do
 			write_cfg $n $interval
@@ -185,6 +219,7 @@ for ((i = 0; i < 180; i++)); do
 	[ "$p" = 0 ] && { drained=1; break; }
 	sleep 1
 done
+exec > >(tee -a "$log_file")
 printf '\nnode  in_total     sent         dropped  failed  pending  RSS_kB  fds\n'
 dropped_all=0
 for n in 1 2 3; do
@@ -211,5 +246,6 @@ if grep -lE 'AddressSanitizer|LeakSanitizer|runtime error' "$work"/n*.log; then
 	echo "FAIL: sanitizer report"
 	bad=1
 fi
+keep_logs
 [ $bad = 0 ] || fail "soak failed"
-echo "PASS"
+say "PASS"
