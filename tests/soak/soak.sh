@@ -13,8 +13,8 @@
 #     later (node 1 stays up: it is the RSS and fd reference);
 #   - a receiver outage of 2 minutes (Prometheus stopped) at 40% of the run.
 # At the end (asserted): after the receiver is back, every node's queue
-# drains (samples_pending 0) and nothing was dropped
-# (prometheus_remote_storage_samples_dropped_total 0); node 1's RSS is
+# drains (samples_pending 0) and nothing was dropped or refused
+# (prometheus_remote_storage_samples_{dropped,failed}_total 0); node 1's RSS is
 # within 10% of its value at minute 10 (or at a third of a shorter run) and
 # its open fds did not grow; with an ASan build (build-asan), no sanitizer
 # report in any log. Figures are printed at the end.
@@ -71,7 +71,7 @@ mapfile -t tp <"$work/ports"
 [ "${#tp[@]}" = 12 ] || fail "target servers did not start"
 prom=$(freeport)
 mkdir -p "$work/prom" "$work/sd"
-printf 'global: { scrape_interval: 15s }\n' >"$work/prom/prom.yml"
+prom_head_yml "$prom" >"$work/prom/prom.yml"
 start_prom() {
 	prometheus --config.file="$work/prom/prom.yml" --storage.tsdb.path="$work/prom/data" \
 		--web.listen-address=127.0.0.1:$prom --web.enable-remote-write-receiver \
@@ -79,6 +79,7 @@ start_prom() {
 	prom_pid=$!
 	pids+=($prom_pid)
 	wait_http "http://127.0.0.1:$prom/-/ready" 30 || fail "prometheus did not start"
+	prom_wait_head "$prom" 30 || fail "prometheus did not append its first sample"
 }
 start_prom
 
@@ -221,7 +222,7 @@ for ((i = 0; i < 180; i++)); do
 done
 exec > >(tee -a "$log_file")
 printf '\nnode  in_total     sent         dropped  failed  pending  RSS_kB  fds\n'
-dropped_all=0
+dropped_all=0 failed_all=0
 for n in 1 2 3; do
 	in=$(metric $n prometheus_remote_storage_samples_in_total)
 	sent=$(metric $n prometheus_remote_storage_samples_total)
@@ -231,6 +232,7 @@ for n in 1 2 3; do
 	printf 'n%-3s  %-11s  %-11s  %-7s  %-6s  %-7s  %-6s  %s\n' $n "$in" "$sent" "$dr" "$fa" "$pe" \
 		"$(rss_kb "${pid[$n]}")" "$(fds "${pid[$n]}")"
 	dropped_all=$(python3 -c "print(int($dropped_all + float('${dr:-0}')))")
+	failed_all=$(python3 -c "print(int($failed_all + float('${fa:-0}')))")
 done
 printf '\nreloads %d (failed %d), kills %d, receiver outage %ds\n' $reloads $reload_fail $kills $outage_len
 printf 'node 1 RSS: %s kB at the reference, %s kB at the end (max %s); fds %s -> %s\n' \
@@ -238,6 +240,8 @@ printf 'node 1 RSS: %s kB at the reference, %s kB at the end (max %s); fds %s ->
 bad=0
 [ -n "$drained" ] || { echo "FAIL: queues did not drain within 180 s"; bad=1; }
 [ "$dropped_all" = 0 ] || { echo "FAIL: $dropped_all samples dropped"; bad=1; }
+# refused by the receiver (HTTP 4xx, not retried): accepted and then lost too
+[ "$failed_all" = 0 ] || { echo "FAIL: $failed_all samples refused by Prometheus (see the node logs)"; bad=1; }
 [ "$reload_fail" = 0 ] || { echo "FAIL: $reload_fail reloads failed"; bad=1; }
 python3 -c "import sys; sys.exit(0 if $end_rss <= $ref_rss * 1.10 else 1)" ||
 	{ echo "FAIL: RSS grew more than 10% after the reference point"; bad=1; }
