@@ -246,6 +246,14 @@ bad=0
 python3 -c "import sys; sys.exit(0 if $end_rss <= $ref_rss * 1.10 else 1)" ||
 	{ echo "FAIL: RSS grew more than 10% after the reference point"; bad=1; }
 [ "$end_fd" -le $((ref_fd + 8)) ] || { echo "FAIL: fds grew $ref_fd -> $end_fd"; bad=1; }
+# stop the nodes (SIGTERM) so that LeakSanitizer reports at exit land in
+# their logs before those are read
+for n in 1 2 3; do kill -TERM "${pid[$n]}" 2>/dev/null; done
+for n in 1 2 3; do
+	wait "${pid[$n]}" 2>/dev/null
+	rc=$?
+	[ "$rc" = 0 ] || { echo "FAIL: node $n exited $rc after SIGTERM"; bad=1; }
+done
 if grep -lE 'AddressSanitizer|LeakSanitizer|runtime error' "$work"/n*.log; then
 	echo "FAIL: sanitizer report"
 	bad=1
