@@ -1,11 +1,15 @@
 /*
- * `starling check-metrics [--format auto|prometheus|openmetrics|protobuf] [--lenient] [FILE|-]`
+ * `starling check-metrics [--format auto|prometheus|openmetrics|protobuf] [--lenient]
+ *                         [--metric-name-validation-scheme legacy|utf8] [FILE|-]`
  *
  * Runs the SDK exposition parser over a document. OpenMetrics is checked in
  * strict mode (the whole specification) unless --lenient asks for the rules
  * the scraper applies; every sample's label set is also parsed, so
  * duplicate label names and invalid UTF-8 are reported as a scrape would
- * reject them.
+ * reject them. `--metric-name-validation-scheme utf8` takes quoted UTF-8
+ * names (`{"my.metric","utf-8.label"="v"}`) as prometheus.scrape does with
+ * the argument of that name (in strict OpenMetrics with OpenMetrics'
+ * grammar: no blanks inside the braces).
  */
 #include "check_metrics.h"
 
@@ -19,10 +23,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: starling check-metrics [--format auto|prometheus|openmetrics|protobuf] "
-		   "[--lenient] [FILE|-]\n"
+		   "[--lenient]\n"
+		   "                              [--metric-name-validation-scheme legacy|utf8] "
+		   "[FILE|-]\n"
 		   "  Exit 0 when the exposition is valid, 1 with LINE:COL: message for the\n"
 		   "  first error, 2 on usage or I/O errors. auto = OpenMetrics when the\n"
-		   "  document ends with a \"# EOF\" line, else Prometheus text 0.0.4.\n");
+		   "  document ends with a \"# EOF\" line, else Prometheus text 0.0.4.\n"
+		   "  utf8 takes quoted UTF-8 metric and label names, as prometheus.scrape\n"
+		   "  with metric_name_validation_scheme = \"utf8\" (default legacy).\n");
 }
 
 /* Read all of f; returns 0 or -errno. */
@@ -65,10 +73,20 @@ static int read_all(FILE *f, char **out, size_t *out_len)
 	return 0;
 }
 
-static int check(const char *name, const char *buf, size_t len, enum starling_expo_format fmt,
-		 bool lenient)
+/* The parser's message, with a hint when a quoted name needs utf8. */
+static void print_error(unsigned line, unsigned col, const char *msg, bool utf8)
 {
-	unsigned flags = lenient ? 0 : STARLING_EXPO_STRICT;
+	fprintf(stderr, "%u:%u: %s%s\n", line, col, msg,
+		!utf8 && strstr(msg, "need UTF-8 names enabled")
+		    ? " (--metric-name-validation-scheme utf8)"
+		    : "");
+}
+
+static int check(const char *name, const char *buf, size_t len, enum starling_expo_format fmt,
+		 bool lenient, bool utf8)
+{
+	unsigned flags =
+	    (lenient ? 0 : STARLING_EXPO_STRICT) | (utf8 ? STARLING_EXPO_UTF8_NAMES : 0);
 	size_t native = 0;
 	struct starling_expo_parser *p;
 
@@ -106,17 +124,19 @@ static int check(const char *name, const char *buf, size_t len, enum starling_ex
 				goto out;
 			}
 		}
-		lrc = starling_expo_series_labels(ev.series, ev.series_len, fmt, &ls, &err);
+		lrc = starling_expo_series_labels_flags(ev.series, ev.series_len, flags, &ls, &err);
 		if (lrc == -ENOMEM) {
 			fprintf(stderr, "check-metrics: out of memory\n");
 			ret = 2;
 			goto out;
 		}
 		if (lrc == -EILSEQ) {
-			fprintf(stderr,
-				"%u:1: warning: NUL byte in a label value (the scraper drops this "
-				"series)\n",
-				ev.line);
+			fprintf(
+			    stderr,
+			    "%u:1: warning: NUL byte in a label value (valid; the scraper keeps "
+			    "the exact bytes, sinks that read C strings see the value cut at "
+			    "the NUL)\n",
+			    ev.line);
 			continue;
 		}
 		if (lrc) {
@@ -125,8 +145,7 @@ static int check(const char *name, const char *buf, size_t len, enum starling_ex
 
 			while (ls0 > buf && ls0[-1] != '\n')
 				ls0--;
-			fprintf(stderr, "%u:%u: %s\n", ev.line, (unsigned)(ev.series - ls0) + 1,
-				err);
+			print_error(ev.line, (unsigned)(ev.series - ls0) + 1, err, utf8);
 			ret = 1;
 			goto out;
 		}
@@ -134,7 +153,7 @@ static int check(const char *name, const char *buf, size_t len, enum starling_ex
 	if (rc < 0) {
 		struct starling_expo_error e = starling_expo_error(p);
 
-		fprintf(stderr, "%u:%u: %s\n", e.line, e.col, e.msg);
+		print_error(e.line, e.col, e.msg, utf8);
 		ret = 1;
 		goto out;
 	}
@@ -157,7 +176,8 @@ int cmd_check_metrics(int argc, char **argv)
 {
 	const char *format = "auto", *path = NULL;
 	enum starling_expo_format fmt;
-	bool lenient = false;
+	bool lenient = false, utf8 = false;
+	const char *scheme = "legacy";
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f;
@@ -176,6 +196,14 @@ int cmd_check_metrics(int argc, char **argv)
 			format = a + 9;
 		} else if (strcmp(a, "--lenient") == 0) {
 			lenient = true;
+		} else if (strcmp(a, "--metric-name-validation-scheme") == 0) {
+			if (++i >= argc) {
+				usage(stderr);
+				return 2;
+			}
+			scheme = argv[i];
+		} else if (strncmp(a, "--metric-name-validation-scheme=", 32) == 0) {
+			scheme = a + 32;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout);
 			return 0;
@@ -197,6 +225,15 @@ int cmd_check_metrics(int argc, char **argv)
 			"check-metrics: unknown format \"%s\" (auto, prometheus, openmetrics, "
 			"protobuf)\n",
 			format);
+		return 2;
+	}
+	if (strcmp(scheme, "utf8") == 0) {
+		utf8 = true;
+	} else if (strcmp(scheme, "legacy") != 0) {
+		fprintf(stderr,
+			"check-metrics: unknown metric name validation scheme \"%s\" (legacy, "
+			"utf8)\n",
+			scheme);
 		return 2;
 	}
 	if (!path || strcmp(path, "-") == 0) {
@@ -224,7 +261,7 @@ int cmd_check_metrics(int argc, char **argv)
 		fmt = STARLING_EXPO_PROTOBUF;
 	else
 		fmt = starling_expo_detect(buf, len);
-	rc = check(path, buf, len, fmt, lenient);
+	rc = check(path, buf, len, fmt, lenient, utf8);
 	free(buf);
 	return rc;
 }

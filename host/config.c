@@ -999,14 +999,34 @@ static int check_string_items(const struct starling_config *n, struct cfg_errors
 	return ret;
 }
 
-static int check_map(const struct starling_config *n, struct cfg_errors *errs)
+/* A map's members are strings; with STARLING_CFG_F_MULTI_VALUE (`multi`)
+ * a member may also be a list of strings. */
+static int check_map(const struct starling_config *n, bool multi, struct cfg_errors *errs)
 {
+	int ret = 0;
+
 	if (n->kind != CFG_K_GROUP) {
 		cfg_errors_add(errs, "%s: %s: expected map { key = \"value\"; ... }, found %s",
 			       n->where, n->path, kind_name(n->kind));
 		return -EINVAL;
 	}
-	return check_string_items(n, errs);
+	if (!multi)
+		return check_string_items(n, errs);
+	for (size_t i = 0; i < n->n_children; i++) {
+		const struct starling_config *c = n->children[i];
+
+		if (c->kind == CFG_K_ARRAY) {
+			if (check_string_items(c, errs))
+				ret = -EINVAL;
+		} else if (c->kind != CFG_K_STRING) {
+			cfg_errors_add(errs,
+				       "%s: %s: expected string or list of strings [ \"a\", ... ], "
+				       "found %s",
+				       c->where, c->path, kind_name(c->kind));
+			ret = -EINVAL;
+		}
+	}
+	return ret;
 }
 
 static int validate_value(struct starling_config *n, const struct starling_config_key *k,
@@ -1074,12 +1094,12 @@ static int validate_value(struct starling_config *n, const struct starling_confi
 		}
 		return ret;
 	case STARLING_CFG_MAP:
-		return check_map(n, errs);
+		return check_map(n, k->flags & STARLING_CFG_F_MULTI_VALUE, errs);
 	case STARLING_CFG_MAP_LIST:
 		if (want_kind(n, CFG_K_ARRAY, "list of maps ( { ... }, ... )", errs))
 			return -EINVAL;
 		for (size_t i = 0; i < n->n_children; i++)
-			if (check_map(n->children[i], errs))
+			if (check_map(n->children[i], k->flags & STARLING_CFG_F_MULTI_VALUE, errs))
 				ret = -EINVAL;
 		return ret;
 	case STARLING_CFG_TARGETS:
@@ -1100,7 +1120,7 @@ static int validate_value(struct starling_config *n, const struct starling_confi
 					       "or a component name \"type.name\", found %s",
 					       e->where, e->path, kind_name(e->kind));
 				ret = -EINVAL;
-			} else if (check_map(e, errs)) {
+			} else if (check_map(e, false, errs)) {
 				ret = -EINVAL;
 			}
 		}

@@ -69,7 +69,8 @@ static void usage(FILE *f)
 	fputs("usage:\n"
 	      "  starling run [--config FILE] [flags]\n"
 	      "  starling check-config FILE [flags]\n"
-	      "  starling check-metrics [--format auto|prometheus|openmetrics|protobuf] [FILE|-]\n"
+	      "  starling check-metrics [--format auto|prometheus|openmetrics|protobuf]\n"
+	      "      [--lenient] [--metric-name-validation-scheme legacy|utf8] [FILE|-]\n"
 	      "  starling plugins list [--plugins-dir DIR]\n"
 	      "  starling plugins describe TYPE [--plugins-dir DIR]\n"
 	      "  starling version\n"
@@ -637,6 +638,9 @@ static void describe_keys(const struct starling_config_key *k, int depth)
 		       cfg_type_name(k->type), k->required ? "required" : "optional");
 		if (k->default_value)
 			printf(" default=\"%s\"", k->default_value);
+		if ((k->type == STARLING_CFG_MAP || k->type == STARLING_CFG_MAP_LIST) &&
+		    (k->flags & STARLING_CFG_F_MULTI_VALUE))
+			printf(" values=string|list");
 		if (k->type == STARLING_CFG_REF_LIST && k->ref_accepts) {
 			printf(" accepts=");
 			print_accepts(k->ref_accepts);

@@ -87,6 +87,9 @@ struct cluster {
 	bool join_thr_started, join_stop;
 	unsigned joins_issued;
 	bool joined_once;
+	/* Lamport time of our last serf intent (unix ms); when the leave
+	 * intent went out (monotonic ms) */
+	int64_t serf_ltime, leave_intent_at;
 	/* display state per member name, with an open-addressing index (a
 	 * flood of names must not cost a scan per name) */
 	struct peer_seen *seen;
@@ -106,6 +109,11 @@ struct cluster {
 	pthread_mutex_t log_lock; /* keeps flushed lines in order; guards out */
 	char out[EVENT_MAX][EVENT_LEN];
 };
+
+static void serf_intent(struct cluster *c, int type);
+static void serf_leave_intent(struct cluster *c);
+#define SERF_INTENT_LEAVE 0
+#define SERF_INTENT_JOIN  1
 
 /* With c->lock held: queue one log line. */
 static void queue_event(struct cluster *c, enum starling_log_level level, const char *fmt, ...)
@@ -1054,6 +1062,8 @@ int cluster_start(struct cluster *c, char *err, size_t errlen)
 			c->net = NULL;
 			return -EEXIST;
 		}
+		if (ok) /* a serf agent holding our previous life as "leaving" */
+			serf_intent(c, SERF_INTENT_JOIN);
 		pthread_mutex_lock(&c->lock);
 		if (ok)
 			queue_event(c, STARLING_LOG_INFO,
@@ -1189,6 +1199,8 @@ void cluster_set_participant(struct cluster *c)
 			from = now + c->handover_ms;
 		pthread_mutex_unlock(&c->lock);
 		set_state(c, CLUSTER_STATE_PARTICIPANT, from, TIMELINE_NEVER);
+		if (c->eng && c->running)
+			serf_intent(c, SERF_INTENT_JOIN); /* also after our alive */
 		if (from > now) {
 			pthread_mutex_lock(&c->lock);
 			queue_event(c, STARLING_LOG_INFO,
@@ -1221,8 +1233,6 @@ void cluster_set_fingerprint(struct cluster *c, const char *fp)
 		set_state(c, st, from, until); /* re-announce our tags */
 }
 
-static void serf_leave_intent(struct cluster *c);
-
 int64_t cluster_announce_leave(struct cluster *c)
 {
 	int64_t now = unix_ms(), until = now;
@@ -1253,28 +1263,48 @@ int64_t cluster_announce_leave(struct cluster *c)
 	return until;
 }
 
-/* Serf marks a member "left" (not "failed") only after its leave intent:
- * serf message type 0, msgpack {LTime, Node}. The Lamport time must beat
- * any earlier intent for this name, so wall-clock seconds are used. */
-static void serf_leave_intent(struct cluster *c)
+/* serf's member intents (serf/messages.go): type 0 leave, 1 join, each a
+ * msgpack {LTime, Node}. serf marks a member "left" (not "failed") only if
+ * its leave intent came before its dead message (serf.go handleNodeLeave),
+ * and a member it holds as "leaving" turns alive again only on a join
+ * intent with a newer Lamport time (handleNodeJoinIntent; a newer alive
+ * message alone is a mere update, handleNodeUpdate). serf relays leave
+ * intents but not join intents about known members, and gossip reaches
+ * each agent only with some probability: both go straight to every live
+ * member besides being gossiped. The Lamport time must beat every earlier
+ * intent for this name, across restarts too: wall-clock milliseconds,
+ * strictly increasing within a life. */
+static void serf_intent(struct cluster *c, int type)
 {
 	struct mp_buf b;
+	int64_t now = unix_ms();
 
+	pthread_mutex_lock(&c->lock);
+	c->serf_ltime = now > c->serf_ltime ? now : c->serf_ltime + 1;
 	mp_init(&b);
-	mp_put_byte(&b, 0);
+	mp_put_byte(&b, (uint8_t)type);
 	mp_w_map(&b, 2);
 	mp_w_str(&b, "LTime");
-	mp_w_uint(&b, (uint64_t)(unix_ms() / 1000));
+	mp_w_uint(&b, (uint64_t)c->serf_ltime);
 	mp_w_str(&b, "Node");
 	mp_w_str(&b, c->cfg.node_name);
 	char key[ML_NAME_MAX + 16];
 
-	snprintf(key, sizeof(key), "\x01serf-leave:%s", c->cfg.node_name);
-	pthread_mutex_lock(&c->lock);
-	if (!b.oom)
+	snprintf(key, sizeof(key), "\x01serf-%s:%s", type == SERF_INTENT_LEAVE ? "leave" : "join",
+		 c->cfg.node_name);
+	if (!b.oom) {
 		ml_broadcast_user(c->eng, key, b.p, b.len, ml_now_ms());
+		ml_send_user_direct(c->eng, b.p, b.len);
+	}
+	if (type == SERF_INTENT_LEAVE)
+		c->leave_intent_at = ml_now_ms();
 	pthread_mutex_unlock(&c->lock);
 	mp_free(&b);
+}
+
+static void serf_leave_intent(struct cluster *c)
+{
+	serf_intent(c, SERF_INTENT_LEAVE);
 }
 
 /* Wait (bounded) until our queued broadcasts have been gossiped. */
@@ -1316,6 +1346,17 @@ void cluster_leave(struct cluster *c, int64_t timeout_ms)
 		notify_now(c);
 	}
 	wait_broadcasts(c, start + timeout_ms / 2);
+	/* serf's agents handle gossip in last-in, first-out order (memberlist
+	 * net.go getNextMessage): a dead message right behind the leave intent
+	 * may be handled first, and serf then logs a failure. Leave two gossip
+	 * intervals between them. */
+	pthread_mutex_lock(&c->lock);
+	int64_t gap_until = ml_alive_peers(c->eng)
+				? c->leave_intent_at + 2 * c->timing.gossip_interval
+				: 0; /* alone: nobody to order for */
+	pthread_mutex_unlock(&c->lock);
+	while (ml_now_ms() < gap_until && ml_now_ms() < start + timeout_ms / 2)
+		usleep(10000);
 	/* 2. graceful leave: a dead message about ourselves, from ourselves */
 	pthread_mutex_lock(&c->lock);
 	ml_leave(c->eng, ml_now_ms());

@@ -2194,19 +2194,38 @@ void ml_set_meta(struct ml_engine *e, const uint8_t *meta, size_t len, int64_t n
 	e->next_gossip = now;
 }
 
+/* Send msg straight to every live member but us (one packet each). */
+static void send_to_members(struct ml_engine *e, const uint8_t *msg, size_t len)
+{
+	for (size_t i = 0; i < e->n_nodes; i++) {
+		const struct ml_node *n = e->nodes[i];
+
+		if (strcmp(n->name, e->cfg.name) != 0 &&
+		    (n->state == ML_STATE_ALIVE || n->state == ML_STATE_SUSPECT))
+			raw_send(e, &n->addr, msg, len);
+	}
+}
+
 void ml_announce_self(struct ml_engine *e)
 {
-	struct ml_node *me = self_node(e);
 	struct mp_buf b;
 
 	mp_init(&b);
-	encode_alive_of(&b, me);
-	for (size_t i = 0; !b.oom && i < e->n_nodes; i++) {
-		const struct ml_node *n = e->nodes[i];
+	encode_alive_of(&b, self_node(e));
+	if (!b.oom)
+		send_to_members(e, b.p, b.len);
+	mp_free(&b);
+}
 
-		if (n != me && (n->state == ML_STATE_ALIVE || n->state == ML_STATE_SUSPECT))
-			raw_send(e, &n->addr, b.p, b.len);
-	}
+void ml_send_user_direct(struct ml_engine *e, const uint8_t *msg, size_t len)
+{
+	struct mp_buf b;
+
+	mp_init(&b);
+	mp_put_byte(&b, ML_USER);
+	mp_put(&b, msg, len);
+	if (!b.oom)
+		send_to_members(e, b.p, b.len);
 	mp_free(&b);
 }
 
@@ -2232,6 +2251,21 @@ void ml_leave(struct ml_engine *e, int64_t now)
 		return;
 	e->left = true;
 	handle_dead(e, me->name, me->incarnation, me->name, now);
+	/* and straight to every member: one that the epidemic misses keeps us
+	 * alive until a probe fails, and a serf agent that has our leave
+	 * intent then shows us "leaving" (not alive) after a restart */
+	struct ml_suspect d = {
+	    .incarnation = me->incarnation,
+	    .node = {(const uint8_t *)me->name, (uint32_t)strlen(me->name)},
+	    .from = {(const uint8_t *)me->name, (uint32_t)strlen(me->name)},
+	};
+	struct mp_buf b;
+
+	mp_init(&b);
+	ml_enc_suspect(&b, ML_DEAD, &d);
+	if (!b.oom)
+		send_to_members(e, b.p, b.len);
+	mp_free(&b);
 	e->next_gossip = now;
 }
 

@@ -135,7 +135,12 @@ void ml_announce_self(struct ml_engine *e);
  * queue's transmit limits; key names it (a newer one replaces it). */
 void ml_broadcast_user(struct ml_engine *e, const char *key, const uint8_t *msg, size_t len,
 		       int64_t now);
-/* Broadcast our own death (graceful leave). */
+/* Send an opaque user message straight to every live member (one packet
+ * each), besides or instead of gossiping it: serf's join and leave intents
+ * must reach every serf agent before our alive or dead message does. */
+void ml_send_user_direct(struct ml_engine *e, const uint8_t *msg, size_t len);
+/* Broadcast our own death (graceful leave), and send it straight to every
+ * live member. */
 void ml_leave(struct ml_engine *e, int64_t now);
 /* Pending broadcasts (0 once everything queued was gossiped enough). */
 size_t ml_pending_broadcasts(const struct ml_engine *e);

@@ -90,6 +90,9 @@ struct shard {
 	struct starling_lset lset;     /* scratch: write relabelling */
 	struct starling_relabel_scratch rscratch;
 	size_t merged_cap;
+	size_t *mlens; /* scratch: value lengths of `merged` (NUL bytes) */
+	size_t mlens_cap;
+	struct starling_rw_buf vtmp; /* scratch: one value with 0xff <-> NUL */
 	size_t batch_samples;
 	int64_t batch_max_ts;
 	int64_t batch_start_ms;	 /* monotonic, first sample of the batch */
@@ -146,6 +149,11 @@ struct endpoint {
 	/* sender thread only */
 	bool md_in_flight;
 	int64_t md_next_ms;
+	/* entries with gen > md_sent_gen are new or changed since this
+	 * endpoint's last metadata request: sent at once, at most once per
+	 * second (md_prompt_ms), besides the full set every send_interval */
+	uint64_t md_sent_gen;
+	int64_t md_prompt_ms;
 	struct starling_rw_buf md_req;
 	struct starling_rw_buf md_body;
 	int64_t highest_sent_ms;
@@ -161,6 +169,7 @@ struct md_entry {
 	char *unit;
 	enum starling_metric_type type;
 	uint64_t hash;
+	uint64_t gen; /* rw->md_gen when it was added or last changed */
 };
 
 struct rw {
@@ -174,6 +183,7 @@ struct rw {
 	pthread_mutex_t md_lock;
 	struct md_entry *md;
 	size_t n_md, cap_md;
+	uint64_t md_gen;    /* bumped by every new or changed entry (md_lock) */
 	uint32_t *md_index; /* open addressing: md index + 1, 0 = empty */
 	size_t md_index_cap;
 
@@ -630,6 +640,64 @@ static const struct starling_label *merge_external(struct rw *rw, struct shard *
 	return sh->merged;
 }
 
+/* Label values with NUL bytes (struct starling_series_ext.label_value_lens,
+ * from prometheus.scrape): the lengths of the merged labels (the series'
+ * own labels keep theirs, external labels are C strings). NULL: -ENOMEM. */
+static const size_t *merged_lens(struct shard *sh, const struct starling_series *s,
+				 const size_t *xl, const struct starling_label *m, size_t n)
+{
+	size_t j = 0;
+
+	if (n > sh->mlens_cap) {
+		size_t *p = realloc(sh->mlens, n * sizeof(*p));
+
+		if (!p)
+			return NULL;
+		sh->mlens = p;
+		sh->mlens_cap = n;
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (j < s->n_labels && m[k].name == s->labels[j].name &&
+		    m[k].value == s->labels[j].value)
+			sh->mlens[k] = xl[j++];
+		else
+			sh->mlens[k] = strlen(m[k].value);
+	}
+	return sh->mlens;
+}
+
+/* `len` bytes of v with every NUL as 0xff and every 0xff as NUL (valid
+ * UTF-8 holds no 0xff), in sh->vtmp: how a value with NUL bytes goes
+ * through write_relabel_config's C strings and back (as the scraper does
+ * for metric_relabel_config). NULL: -ENOMEM. */
+static const char *swap_nul(struct shard *sh, const char *v, size_t len)
+{
+	sh->vtmp.len = 0;
+	if (starling_rw_buf_reserve(&sh->vtmp, len + 1))
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		sh->vtmp.data[i] = !v[i] ? 0xff : (unsigned char)v[i] == 0xff ? 0 : (uint8_t)v[i];
+	sh->vtmp.data[len] = 0;
+	return (const char *)sh->vtmp.data;
+}
+
+/* Encode relabelled labels whose values may carry NUL bytes as 0xff. */
+static int encode_labels_ff(struct shard *sh, const struct starling_label *l, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t vl = strlen(l[i].value);
+		struct starling_label one = l[i];
+		int r;
+
+		if (memchr(one.value, 0xff, vl) && !(one.value = swap_nul(sh, l[i].value, vl)))
+			return -ENOMEM;
+		r = starling_rw_encode_labels_n(&sh->lbuf, &one, &vl, 1);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 /* Append one series to its shard's open batch. Caller holds sh->lock.
  * Returns 1 when the batch was cut into a segment, 0, or -errno. */
 /* Returns 2 when write_relabel_config dropped the series. */
@@ -638,17 +706,26 @@ static int encode_series(struct rw *rw, struct shard *sh, const struct starling_
 {
 	struct endpoint *ep = sh->ep;
 	const struct starling_label *labels;
+	const size_t *lens = NULL;
 	size_t n;
 	int r;
 
 	labels = merge_external(rw, sh, s, &n);
 	if (!labels)
 		return -ENOMEM;
+	if (x && x->label_value_lens &&
+	    !(lens = merged_lens(sh, s, x->label_value_lens, labels, n)))
+		return -ENOMEM;
 	if (ep->relabel) {
 		starling_lset_clear(&sh->lset);
 		for (size_t i = 0; i < n; i++) {
+			const char *v = labels[i].value;
+			size_t vl = lens ? lens[i] : strlen(v);
+
+			if (lens && vl != strlen(v) && !(v = swap_nul(sh, v, vl)))
+				return -ENOMEM;
 			r = starling_lset_append(&sh->lset, labels[i].name, strlen(labels[i].name),
-						 labels[i].value, strlen(labels[i].value));
+						 v, vl);
 			if (r)
 				return r;
 		}
@@ -663,7 +740,10 @@ static int encode_series(struct rw *rw, struct shard *sh, const struct starling_
 		n = sh->lset.n;
 	}
 	sh->lbuf.len = 0;
-	r = starling_rw_encode_labels(&sh->lbuf, labels, n);
+	if (lens && ep->relabel)
+		r = encode_labels_ff(sh, labels, n);
+	else
+		r = starling_rw_encode_labels_n(&sh->lbuf, labels, ep->relabel ? NULL : lens, n);
 	if (!r && x)
 		r = starling_rw_append_series_ext(
 		    &sh->batch, sh->lbuf.data, sh->lbuf.len, s->values, s->timestamps_ms,
@@ -704,7 +784,7 @@ static const struct starling_series_ext *series_ext(const struct starling_series
 		out->n_exemplars = 0;
 	if (!ep->send_histograms)
 		out->n_histograms = 0;
-	if (!out->n_exemplars && !out->n_histograms)
+	if (!out->n_exemplars && !out->n_histograms && !out->label_value_lens)
 		return NULL;
 	return out;
 }
@@ -758,7 +838,8 @@ static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starli
 		rw->api->metric_add(ep->m_relabel_dropped, (double)relabel_dropped);
 	if (exemplars)
 		rw->api->metric_add(ep->m_ex_sent, (double)exemplars);
-	if (!ep->send_histograms && b->ext && b->ext_size >= sizeof(struct starling_series_ext)) {
+	if (!ep->send_histograms && b->ext &&
+	    b->ext_size >= offsetof(struct starling_series_ext, n_histograms) + sizeof(size_t)) {
 		for (size_t i = 0; i < b->n_series; i++)
 			unsent += (long long)((const struct starling_series_ext
 						   *)(const void *)((const char *)b->ext +
@@ -831,6 +912,7 @@ static void record_metadata(struct rw *rw, const struct starling_metadata *md)
 				e->help = dup_opt(md->help);
 				e->unit = dup_opt(md->unit);
 				e->type = md->type;
+				e->gen = ++rw->md_gen;
 			}
 			goto out;
 		}
@@ -852,6 +934,7 @@ static void record_metadata(struct rw *rw, const struct starling_metadata *md)
 	e->unit = dup_opt(md->unit);
 	e->type = md->type;
 	e->hash = h;
+	e->gen = ++rw->md_gen;
 	rw->md_index[p] = (uint32_t)(++rw->n_md);
 out:
 	pthread_mutex_unlock(&rw->md_lock);
@@ -1104,23 +1187,39 @@ static void md_done(void *arg, const struct starling_http_response *resp)
 	    ep->name, resp->error ? resp->error_msg : "refused", resp->status, ep->md_interval_ms);
 }
 
-/* Send all known metadata in one request (at most md_max entries; the
- * rest goes next interval, rotating). */
+/* Every send_interval: all known metadata in one request (at most md_max
+ * entries; the rest goes next interval). In between, at most once a
+ * second, the entries that are new or changed since this endpoint's last
+ * request (a producer with honor_metadata hands them over in the scrape
+ * where they appear), so a receiver learns them with the first samples.
+ * The first request is always a full one. */
 static void try_send_metadata(struct rw *rw, struct endpoint *ep, int64_t now)
 {
 	struct starling_http_request req = {0};
 	const char *hdrs[64];
 	size_t nh = 0, count = 0;
+	bool full = now >= ep->md_next_ms, changed;
+	uint64_t gen;
 	int r = 0;
 
-	if (!ep->md_send || ep->md_in_flight || now < ep->md_next_ms)
+	if (!ep->md_send || ep->md_in_flight)
 		return;
-	ep->md_req.len = 0;
 	pthread_mutex_lock(&rw->md_lock);
+	gen = rw->md_gen;
+	changed = gen > ep->md_sent_gen && now >= ep->md_prompt_ms;
+	if (changed && ep->md_sent_gen == 0)
+		full = true;
+	if (!full && !changed) {
+		pthread_mutex_unlock(&rw->md_lock);
+		return;
+	}
+	ep->md_req.len = 0;
 	for (size_t i = 0; i < rw->n_md && count < ep->md_max && !r; i++) {
 		struct starling_metadata md = {rw->md[i].family, rw->md[i].type, rw->md[i].help,
 					       rw->md[i].unit};
 
+		if (!full && rw->md[i].gen <= ep->md_sent_gen)
+			continue;
 		r = starling_rw_append_metadata(&ep->md_req, &md);
 		count++;
 	}
@@ -1129,7 +1228,10 @@ static void try_send_metadata(struct rw *rw, struct endpoint *ep, int64_t now)
 		ep->md_next_ms = now + 1000; /* nothing yet: look again soon */
 		return;
 	}
-	ep->md_next_ms = now + ep->md_interval_ms;
+	if (full)
+		ep->md_next_ms = now + ep->md_interval_ms;
+	ep->md_sent_gen = gen;
+	ep->md_prompt_ms = now + 1000;
 	if (r || starling_rw_snappy(ep->md_req.data, ep->md_req.len, &ep->md_body))
 		return;
 	for (size_t i = 0; i < ep->n_headers && nh < 64; i++)
@@ -1356,6 +1458,8 @@ static void endpoint_free(struct endpoint *ep)
 			starling_rw_buf_free(&sh->zbuf);
 			starling_rw_buf_free(&sh->body);
 			free(sh->merged);
+			free(sh->mlens);
+			starling_rw_buf_free(&sh->vtmp);
 			starling_lset_free(&sh->lset);
 			starling_relabel_scratch_free(&sh->rscratch);
 			pthread_mutex_destroy(&sh->lock);

@@ -90,13 +90,17 @@ static const struct starling_config_key scrape_schema[] = {
      "shorter)"},
     {"metrics_path", STARLING_CFG_STRING, false, "/metrics", "HTTP path to scrape"},
     {"scheme", STARLING_CFG_STRING, false, "http", "http or https"},
-    {"params", STARLING_CFG_MAP, false, NULL, "URL query parameters"},
+    {"params", STARLING_CFG_MAP, false, NULL,
+     "URL query parameters: a string or a list of strings per name",
+     .flags = STARLING_CFG_F_MULTI_VALUE},
     {"honor_labels", STARLING_CFG_BOOL, false, "false",
      "On a clash keep the scraped label instead of renaming it exported_<name>"},
     {"honor_timestamps", STARLING_CFG_BOOL, false, "true", "Use the timestamps the target exposes"},
     {"track_timestamps_staleness", STARLING_CFG_BOOL, false, "false",
      "Staleness markers also for series with explicit timestamps"},
     {"enable_compression", STARLING_CFG_BOOL, false, "true", "Ask targets for gzip"},
+    {"honor_metadata", STARLING_CFG_BOOL, false, "false",
+     "Send a family's metadata downstream with the scrape where it is new or changed"},
     {"extra_metrics", STARLING_CFG_BOOL, false, "false",
      "Also send scrape_timeout_seconds, scrape_sample_limit and scrape_body_size_bytes"},
     {"body_size_limit", STARLING_CFG_BYTES, false, "0",
@@ -210,6 +214,12 @@ static void hash_config(const struct starling_host_api *api, const starling_conf
 
 				hash_str(st, api->config_name(e));
 				hash_str(st, api->config_string(e, NULL, &s) ? NULL : s);
+				/* a list value of a multi-valued map member */
+				for (size_t j = 0; j < api->config_count(e); j++)
+					hash_str(st, api->config_string(api->config_child(e, j),
+									NULL, &s)
+							 ? NULL
+							 : s);
 			}
 			break;
 		}
@@ -385,6 +395,7 @@ static int config_load(const struct starling_host_api *api, starling_component *
 	c->enable_compression = true;
 	api->config_bool(cfg, "enable_compression", &c->enable_compression);
 	api->config_bool(cfg, "extra_metrics", &c->extra_metrics);
+	api->config_bool(cfg, "honor_metadata", &c->honor_metadata);
 	v = 0;
 	api->config_bytes(cfg, "body_size_limit", &v);
 	c->body_size_limit = v > 0 ? v : SCRAPE_SAFETY_BODY_LIMIT;

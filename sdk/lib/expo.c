@@ -524,29 +524,35 @@ static const char *skip_blanks(const char *s, const char *e)
 }
 
 static int parse_labels(const char *series, size_t len, struct starling_lset *ls, const char **err,
-			bool named, bool utf8);
+			bool named, bool utf8, bool nul_ff);
 
 int starling_expo_series_labels(const char *series, size_t len, enum starling_expo_format format,
 				struct starling_lset *ls, const char **err)
 {
 	(void)format;
-	return parse_labels(series, len, ls, err, true, false);
+	return parse_labels(series, len, ls, err, true, false, false);
 }
 
 int starling_expo_series_labels_flags(const char *series, size_t len, unsigned flags,
 				      struct starling_lset *ls, const char **err)
 {
-	return parse_labels(series, len, ls, err, true, flags & STARLING_EXPO_UTF8_NAMES);
+	return parse_labels(series, len, ls, err, true, flags & STARLING_EXPO_UTF8_NAMES, false);
+}
+
+int expo_series_labels_nul_ff(const char *series, size_t len, unsigned flags,
+			      struct starling_lset *ls, const char **err)
+{
+	return parse_labels(series, len, ls, err, true, flags & STARLING_EXPO_UTF8_NAMES, true);
 }
 
 int starling_expo_exemplar_labels(const char *text, size_t len, struct starling_lset *ls,
 				  const char **err)
 {
-	return parse_labels(text, len, ls, err, false, true);
+	return parse_labels(text, len, ls, err, false, true, false);
 }
 
 static int parse_labels(const char *series, size_t len, struct starling_lset *ls, const char **err,
-			bool named, bool utf8)
+			bool named, bool utf8, bool nul_ff)
 {
 	const char *s = series, *e = series + len, *n0;
 	char stackbuf[256], nstack[256];
@@ -698,12 +704,12 @@ labels:
 				goto out;
 			}
 			vlen = (size_t)(s - v0);
-			if (nul) {
+			if (nul && !nul_ff) {
 				why = "NUL byte in label value";
 				rc = -EILSEQ;
 				goto out;
 			}
-			if (esc) {
+			if (esc || nul) {
 				if (vlen + 1 > vcap) {
 					char *nb = malloc(vlen + 1);
 
@@ -716,14 +722,23 @@ labels:
 					vbuf = nb;
 					vcap = vlen + 1;
 				}
-				vlen = starling_expo_unescape(v0, vlen, STARLING_EXPO_PROMETHEUS,
-							      false, vbuf);
+				if (esc)
+					vlen = starling_expo_unescape(
+					    v0, vlen, STARLING_EXPO_PROMETHEUS, false, vbuf);
+				else
+					memcpy(vbuf, v0, vlen);
 				val = vbuf;
 			}
 			if (high && !expo_utf8_valid(val, vlen)) {
 				why = "invalid UTF-8 in label value";
 				goto out;
 			}
+			/* nul_ff: a NUL byte becomes 0xff, which valid UTF-8
+			 * never holds, so the value fits a C string and the
+			 * byte can be told apart again (expo_internal.h) */
+			for (size_t k = 0; nul && k < vlen; k++)
+				if (!vbuf[k])
+					vbuf[k] = (char)0xff;
 			rc = lset_append_checked(ls, l0, (size_t)(l1 - l0), val, vlen);
 			if (rc)
 				goto out;
@@ -1020,6 +1035,8 @@ static int prom_comment(struct starling_expo_parser *p, const char *s,
 		ev->family_len = (size_t)(q - s - 2);
 		s = q;
 	} else {
+		if (*s == '"')
+			return expo_fail(p, s, "quoted metric names need UTF-8 names enabled");
 		if (!IS(*s, C_NAME1))
 			return expo_fail(p, s, "invalid metric name in %s", help ? "HELP" : "TYPE");
 		f0 = s;
@@ -1299,19 +1316,52 @@ static int prom_next(struct starling_expo_parser *p, struct starling_expo_event 
 /* Labels after '{' with OpenMetrics rules: no blanks, no trailing comma.
  * If ncp is non-NULL, count code points of names + raw values (exemplar
  * length limit). Returns the byte after '}' or NULL. */
-static const char *om_labels(struct starling_expo_parser *p, const char *s, size_t *ncp)
+static const char *om_labels(struct starling_expo_parser *p, const char *s, size_t *ncp,
+			     bool braced)
 {
-	if (*s == '}')
+	bool utf8 = p->flags & STARLING_EXPO_UTF8_NAMES;
+
+	if (*s == '}' && !braced)
 		return s + 1;
 	for (;;) {
 		const char *l0 = s, *v0;
 
-		if (!IS(*s, C_LNAME1)) {
-			expo_fail(p, s, "invalid label name");
+		if (*s == '"' && utf8) {
+			/* a quoted name (Prometheus' openmetricslex.l: no blanks
+			 * inside the braces, even with quoted names) */
+			const char *q = skip_quoted(s);
+
+			if (!q) {
+				expo_fail(p, s, "unterminated quoted name");
+				return NULL;
+			}
+			if (braced && (*q == ',' || *q == '}')) {
+				braced = false; /* the metric name */
+				if (*q == '}')
+					return q + 1;
+				s = q + 1;
+				if (*s == '}') {
+					expo_fail(p, s, "trailing comma in label set");
+					return NULL;
+				}
+				continue;
+			}
+			s = q;
+		} else if (!IS(*s, C_LNAME1)) {
+			if (*s == '"')
+				expo_fail(p, s, "quoted label names need UTF-8 names enabled");
+			else
+				expo_fail(p, s,
+					  braced ? "missing metric name" : "invalid label name");
+			return NULL;
+		} else {
+			while (IS(*s, C_LNAME))
+				s++;
+		}
+		if (braced) {
+			expo_fail(p, l0, "missing metric name");
 			return NULL;
 		}
-		while (IS(*s, C_LNAME))
-			s++;
 		if (*s != '=') {
 			expo_fail(p, s, "expected '=' after label name");
 			return NULL;
@@ -1321,7 +1371,8 @@ static const char *om_labels(struct starling_expo_parser *p, const char *s, size
 			return NULL;
 		}
 		if (ncp)
-			*ncp += (size_t)(s - l0);
+			*ncp += *l0 == '"' ? expo_utf8_count(l0 + 1, (size_t)(s - l0 - 2))
+					   : (size_t)(s - l0);
 		s += 2;
 		v0 = s;
 		for (;;) {
@@ -1447,8 +1498,7 @@ static int om_meta(struct starling_expo_parser *p, const char *s, struct starlin
 	else
 		return expo_fail(p, w, "expected TYPE, HELP, UNIT or EOF after '# '");
 	s = w + 5;
-	if (*s == '"' && (p->flags & STARLING_EXPO_UTF8_NAMES) &&
-	    !(p->flags & STARLING_EXPO_STRICT)) {
+	if (*s == '"' && (p->flags & STARLING_EXPO_UTF8_NAMES)) {
 		const char *q = skip_quoted(s);
 
 		if (!q)
@@ -1457,6 +1507,8 @@ static int om_meta(struct starling_expo_parser *p, const char *s, struct starlin
 		s = q;
 		ev->family_len = (size_t)(q - f0 - 1);
 	} else {
+		if (*s == '"')
+			return expo_fail(p, s, "quoted metric names need UTF-8 names enabled");
 		if (!IS(*s, C_NAME1))
 			return expo_fail(p, s, "invalid metric name");
 		f0 = s;
@@ -1506,15 +1558,18 @@ static int om_sample(struct starling_expo_parser *p, const char *s, struct starl
 {
 	const char *n0 = s, *t0;
 	double ts_s = 0;
-	/* quoted UTF-8 names (lenient only): the Prometheus-text label
-	 * scanner, which knows them */
-	bool utf8 = (p->flags & STARLING_EXPO_UTF8_NAMES) && !(p->flags & STARLING_EXPO_STRICT);
+	/* quoted UTF-8 names: the lenient scraper takes them with the
+	 * Prometheus-text label scanner (blanks allowed, as Prometheus'
+	 * scrape does not check them either); strict mode with OpenMetrics'
+	 * own grammar (om_labels) */
+	bool utf8 = p->flags & STARLING_EXPO_UTF8_NAMES;
+	bool strict = p->flags & STARLING_EXPO_STRICT;
 
 	ev->kind = STARLING_EXPO_SAMPLE;
 	ev->series = n0;
 	if (*s == '{' && utf8) {
 		ev->name_len = 0;
-		s = prom_labels(p, s + 1, true);
+		s = strict ? om_labels(p, s + 1, NULL, true) : prom_labels(p, s + 1, true);
 		if (!s)
 			return -EINVAL;
 	} else {
@@ -1527,7 +1582,8 @@ static int om_sample(struct starling_expo_parser *p, const char *s, struct starl
 		s = skip_name(s, p->stop);
 		ev->name_len = (size_t)(s - n0);
 		if (*s == '{') {
-			s = utf8 ? prom_labels(p, s + 1, false) : om_labels(p, s + 1, NULL);
+			s = utf8 && !strict ? prom_labels(p, s + 1, false)
+					    : om_labels(p, s + 1, NULL, false);
 			if (!s)
 				return -EINVAL;
 		}
@@ -1581,7 +1637,7 @@ static int om_sample(struct starling_expo_parser *p, const char *s, struct starl
 		if (*s != '{')
 			return expo_fail(p, s, "expected '{' to start the exemplar labels");
 		t0 = ex0 = s;
-		s = om_labels(p, s + 1, &ncp);
+		s = om_labels(p, s + 1, &ncp, false);
 		if (!s)
 			return -EINVAL;
 		ex1 = s;

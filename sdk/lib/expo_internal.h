@@ -29,6 +29,14 @@ struct starling_expo_parser {
 	struct starling_expo_exemplar ex; /* the OpenMetrics exemplar of the event */
 };
 
+/* As starling_expo_series_labels_flags(), but a label value may hold NUL
+ * bytes (valid in both text formats): each comes out as the byte 0xff,
+ * which a valid UTF-8 value cannot otherwise hold, so the set stays made
+ * of C strings; the scraper turns 0xff back into NUL with the value's
+ * length (struct starling_series_ext.label_value_lens). */
+int expo_series_labels_nul_ff(const char *series, size_t len, unsigned flags,
+			      struct starling_lset *ls, const char **err);
+
 /* Record the first error at byte `at` of the current line. Returns -EINVAL. */
 int expo_fail(struct starling_expo_parser *p, const char *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

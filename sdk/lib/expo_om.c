@@ -434,6 +434,7 @@ int expo_om_sample(struct starling_expo_parser *p, const struct starling_expo_ev
 {
 	struct expo_om *om = p->om;
 	const char *name = ev->series, *at = p->line_start, *err = NULL;
+	size_t name_len = ev->name_len;
 	const char *skip = NULL;
 	enum sfx sfx = SFX_PLAIN;
 	const char *val_at;
@@ -443,21 +444,31 @@ int expo_om_sample(struct starling_expo_parser *p, const struct starling_expo_ev
 
 	/* Column of the value, for value errors. */
 	val_at = ev->series + ev->series_len + 1;
+	if (ev->name_len == 0 && ev->series_len > 2 && ev->series[0] == '{' &&
+	    ev->series[1] == '"') {
+		/* {"my.metric",...}: the name as written inside its quotes,
+		 * as a quoted family name in TYPE/HELP/UNIT is kept */
+		const char *q = ev->series + 2, *e = ev->series + ev->series_len;
 
-	if (!om->in_family || !belongs(om, name, ev->name_len, &sfx)) {
+		while (q < e && *q != '"')
+			q += *q == '\\' ? 2 : 1;
+		name = ev->series + 2;
+		name_len = (size_t)(q - name);
+	}
+
+	if (!om->in_family || !belongs(om, name, name_len, &sfx)) {
 		if (om->in_family && family_close(p, om))
 			return -EINVAL;
-		if (family_open(p, om, name, ev->name_len, at))
+		if (family_open(p, om, name, name_len, at))
 			return -EINVAL;
 		sfx = SFX_PLAIN;
-		if (om->in_family && (!belongs(om, name, ev->name_len, &sfx)))
+		if (om->in_family && (!belongs(om, name, name_len, &sfx)))
 			return expo_fail(p, at, "sample %.*s does not belong to its family",
-					 (int)ev->name_len, name);
+					 (int)name_len, name);
 	}
 	om->has_samples = true;
 
-	rc = starling_expo_series_labels(ev->series, ev->series_len, STARLING_EXPO_OPENMETRICS,
-					 &om->ls, &err);
+	rc = starling_expo_series_labels_flags(ev->series, ev->series_len, p->flags, &om->ls, &err);
 	if (rc == -ENOMEM)
 		return expo_fail(p, at, "out of memory");
 	if (rc)
@@ -536,7 +547,7 @@ int expo_om_sample(struct starling_expo_parser *p, const struct starling_expo_ev
 	if (sfx != SFX_BUCKET && !(sfx == SFX_PLAIN && (om->type == STARLING_METRIC_SUMMARY ||
 							om->type == STARLING_METRIC_STATESET))) {
 		if ((om->seen & (1u << sfx)) && !ev->has_timestamp)
-			return expo_fail(p, at, "duplicate sample %.*s", (int)ev->name_len, name);
+			return expo_fail(p, at, "duplicate sample %.*s", (int)name_len, name);
 	}
 	om->seen |= 1u << sfx;
 

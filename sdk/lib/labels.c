@@ -8,12 +8,28 @@
 
 static const unsigned char label_sep = 0xff;
 
-static void hash_label(XXH3_state_t *st, const struct starling_label *l)
+static void hash_label_n(XXH3_state_t *st, const struct starling_label *l, size_t vlen)
 {
 	XXH3_64bits_update(st, l->name, strlen(l->name));
 	XXH3_64bits_update(st, &label_sep, 1);
-	XXH3_64bits_update(st, l->value, strlen(l->value));
+	XXH3_64bits_update(st, l->value, vlen);
 	XXH3_64bits_update(st, &label_sep, 1);
+}
+
+static void hash_label(XXH3_state_t *st, const struct starling_label *l)
+{
+	hash_label_n(st, l, strlen(l->value));
+}
+
+uint64_t starling_labels_hash_n(const struct starling_label *labels, const size_t *value_lens,
+				size_t n)
+{
+	XXH3_state_t st;
+
+	XXH3_64bits_reset(&st);
+	for (size_t i = 0; i < n; i++)
+		hash_label_n(&st, &labels[i], value_lens ? value_lens[i] : strlen(labels[i].value));
+	return XXH3_64bits_digest(&st);
 }
 
 uint64_t starling_labels_hash(const struct starling_label *labels, size_t n)

@@ -75,13 +75,19 @@ static uint8_t *put_bytes_field(uint8_t *p, uint8_t tag, const void *s, size_t l
 int starling_rw_encode_labels(struct starling_rw_buf *out, const struct starling_label *labels,
 			      size_t n)
 {
+	return starling_rw_encode_labels_n(out, labels, NULL, n);
+}
+
+int starling_rw_encode_labels_n(struct starling_rw_buf *out, const struct starling_label *labels,
+				const size_t *value_lens, size_t n)
+{
 	for (size_t i = 0; i < n; i++) {
 		size_t nl, vl, ml;
 		uint8_t *p;
 		int r;
 
 		nl = strlen(labels[i].name);
-		vl = labels[i].value ? strlen(labels[i].value) : 0;
+		vl = !labels[i].value ? 0 : value_lens ? value_lens[i] : strlen(labels[i].value);
 		if (!nl)
 			return -EINVAL;
 		if (!vl)

@@ -25,6 +25,8 @@
 
 #include <starling/scrape.h>
 
+#include "expo_internal.h"
+
 static double stale_nan(void)
 {
 	uint64_t bits = STARLING_STALE_NAN_BITS;
@@ -137,6 +139,7 @@ static int batch_add(struct scrape_scratch *s, const struct starling_label *labe
 	s->xo[s->n].hist = SIZE_MAX;
 	s->xo[s->n].exemplars = SIZE_MAX;
 	s->xo[s->n].n_exemplars = 0;
+	s->xo[s->n].value_lens = NULL;
 	s->n++;
 	return 0;
 }
@@ -153,6 +156,24 @@ static int batch_add_hist(struct scrape_scratch *s, const struct starling_label 
 	s->xo[s->n - 1].hist = hoff;
 	s->n_ext++;
 	return 0;
+}
+
+/* The value lengths of an ENTRY_NUL entry (after its labels). */
+static const size_t *entry_lens(const struct cache_entry *e)
+{
+	return (const size_t *)(const void *)&e->labels[e->n_labels];
+}
+
+/* After batch_add*() of entry e: its value lengths go with the series. */
+static void batch_lens(struct scrape_scratch *s, const struct cache_entry *e)
+{
+	struct scrape_ext *xo = &s->xo[s->n - 1];
+
+	if (!(e->flags & ENTRY_NUL))
+		return;
+	if (xo->hist == SIZE_MAX && !xo->n_exemplars)
+		s->n_ext++;
+	xo->value_lens = entry_lens(e);
 }
 
 /* A stale native histogram (sum = the stale NaN, no buckets) in the pool. */
@@ -295,6 +316,7 @@ static int fix_ext(struct scrape_scratch *s)
 			x->exemplars = e;
 			x->n_exemplars = xo->n_exemplars;
 		}
+		x->label_value_lens = xo->value_lens;
 	}
 	return 0;
 }
@@ -614,15 +636,38 @@ static const struct starling_label *shared_label(const struct scrape_target *t,
 	return NULL;
 }
 
+/* Intern a value parsed with expo_series_labels_nul_ff(): its 0xff bytes
+ * (valid UTF-8 never holds one) are the NUL bytes of the exposition. */
+static const char *intern_nul(struct series_cache *c, const char *v, size_t *len)
+{
+	char stack[256], *b = stack;
+	const char *r;
+
+	*len = strlen(v);
+	if (!memchr(v, 0xff, *len))
+		return intern(c, v, *len);
+	if (*len >= sizeof(stack) && !(b = malloc(*len + 1)))
+		return NULL;
+	for (size_t i = 0; i < *len; i++)
+		b[i] = (unsigned char)v[i] == 0xff ? '\0' : v[i];
+	r = intern(c, b, *len);
+	if (b != stack)
+		free(b);
+	return r;
+}
+
 static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 				     const struct starling_lset *ls, uint8_t flags)
 {
 	size_t n = ls ? ls->n : 0;
+	bool nul = flags & ENTRY_NUL;
 	struct cache_entry *e;
+	size_t *lens;
 
-	e = malloc(sizeof(*e) + n * sizeof(struct starling_label));
+	e = malloc(sizeof(*e) + n * sizeof(struct starling_label) + (nul ? n * sizeof(size_t) : 0));
 	if (!e)
 		return NULL;
+	lens = (size_t *)(void *)&e->labels[n];
 	memset(e, 0, sizeof(*e));
 	e->key_lo = key.low64;
 	e->key_hi = key.high64;
@@ -637,9 +682,10 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 			l->name = strcmp(ls->v[i].name, name_label) == 0
 				      ? name_label
 				      : intern(&t->cache, ls->v[i].name, strlen(ls->v[i].name));
-			l->value = l->name
-				       ? intern(&t->cache, ls->v[i].value, strlen(ls->v[i].value))
-				       : NULL;
+			l->value = !l->name ? NULL
+				   : nul
+				       ? intern_nul(&t->cache, ls->v[i].value, &lens[i])
+				       : intern(&t->cache, ls->v[i].value, strlen(ls->v[i].value));
 			if (!l->value) {
 				if (l->name && l->name != name_label)
 					unintern(&t->cache, l->name);
@@ -649,9 +695,13 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 				return NULL;
 			}
 		}
+		if (nul && sh)
+			lens[i] = strlen(l->value);
 		e->n_labels = (uint16_t)(i + 1);
 	}
-	e->hash = n ? starling_labels_hash(e->labels, n) : 0;
+	e->hash = !n	? 0
+		  : nul ? starling_labels_hash_n(e->labels, lens, n)
+			: starling_labels_hash(e->labels, n);
 	return e;
 }
 
@@ -697,16 +747,14 @@ static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_targ
 	r = starling_expo_series_labels_flags(
 	    raw, len, cfg->utf8_names ? STARLING_EXPO_UTF8_NAMES : 0, &s->lset, why);
 	if (r == -EILSEQ) {
-		/* A NUL byte in a label value: Prometheus takes it, a C-string
-		 * label cannot carry it. Drop this series (cached as dropped,
-		 * so logged once), keep the page. */
-		if (ctx->api->log)
-			ctx->api->log(ctx->self, STARLING_LOG_WARN,
-				      "%s: series dropped: NUL byte in a label value of %.*s",
-				      t->url, (int)(len > 200 ? 200 : len), raw);
-		flags |= ENTRY_DROPPED;
-		starling_lset_clear(&s->lset);
-		r = 0;
+		/* A NUL byte in a label value: valid, and Prometheus keeps
+		 * the series with the exact value. Parse it with each NUL as
+		 * 0xff (so relabelling and limits see a C string of the same
+		 * length); entry_new() turns them back and keeps the lengths,
+		 * which go with the series (label_value_lens). */
+		r = expo_series_labels_nul_ff(
+		    raw, len, cfg->utf8_names ? STARLING_EXPO_UTF8_NAMES : 0, &s->lset, why);
+		flags |= ENTRY_NUL;
 	}
 	if (r) {
 		*rc = r;
@@ -834,7 +882,7 @@ static int add_exemplars(struct scrape_scratch *s, struct cache_entry *e,
 	off = pool_put(s, ex, n * sizeof(ex[0]));
 	if (off == SIZE_MAX)
 		return -ENOMEM;
-	if (s->xo[s->n - 1].hist == SIZE_MAX)
+	if (s->xo[s->n - 1].hist == SIZE_MAX && !s->xo[s->n - 1].value_lens)
 		s->n_ext++;
 	s->xo[s->n - 1].exemplars = off;
 	s->xo[s->n - 1].n_exemplars = n;
@@ -1038,6 +1086,8 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		} else {
 			rc = batch_add(s, e->labels, e->n_labels, e->hash, ev.value, ts);
 		}
+		if (!rc)
+			batch_lens(s, e);
 		if (!rc && ev.n_exemplars)
 			rc = add_exemplars(s, e, &ev, ts);
 		if (rc) {
@@ -1078,13 +1128,19 @@ static int add_stale(struct scrape_scratch *s, const struct cache_entry *e, doub
 		     int64_t ts)
 {
 	size_t hoff;
+	int rc;
 
-	if (!(e->flags & ENTRY_NATIVE))
-		return batch_add(s, e->labels, e->n_labels, e->hash, stale, ts);
-	hoff = stale_hist(s, ts);
-	if (hoff == SIZE_MAX)
-		return -ENOMEM;
-	return batch_add_hist(s, e->labels, e->n_labels, e->hash, hoff);
+	if (!(e->flags & ENTRY_NATIVE)) {
+		rc = batch_add(s, e->labels, e->n_labels, e->hash, stale, ts);
+	} else {
+		hoff = stale_hist(s, ts);
+		if (hoff == SIZE_MAX)
+			return -ENOMEM;
+		rc = batch_add_hist(s, e->labels, e->n_labels, e->hash, hoff);
+	}
+	if (!rc)
+		batch_lens(s, e);
+	return rc;
 }
 
 /* Stale markers for series of the previous scrape missing from this one;
@@ -1153,6 +1209,54 @@ static int add_report(struct scrape_scratch *s, const struct scrape_target *t, i
 	return 0;
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static uint64_t meta_hash(const struct scrape_scratch *s, const struct scrape_meta *m)
+{
+	/* chained seeds; an absent HELP/UNIT hashes like no bytes with its
+	 * own seed step, so "" and none differ (help keeps its NUL) */
+	uint64_t h = XXH3_64bits_withSeed(s->arena + m->family, m->family_len, (uint64_t)m->type);
+
+	h = m->help == SIZE_MAX
+		? h * 31 + 1
+		: XXH3_64bits_withSeed(s->arena + m->help, strlen(s->arena + m->help) + 1, h);
+	h = m->unit == SIZE_MAX
+		? h * 31 + 2
+		: XXH3_64bits_withSeed(s->arena + m->unit, strlen(s->arena + m->unit) + 1, h);
+	return h;
+}
+
+/* honor_metadata (Alloy's argument; Prometheus' scrape loop with
+ * AppendMetadata, scrape/scrape.go, passes a family's metadata downstream
+ * when it first sees it or it changed): keep in this scrape's metadata
+ * only the families that are new for the target or whose TYPE/HELP/UNIT
+ * changed since its previous scrape (all of them when `all`), and
+ * remember the current set. On allocation failure everything is kept. */
+static void meta_changes(struct scrape_scratch *s, struct scrape_target *t, bool all)
+{
+	uint64_t *now = malloc((s->n_meta ? s->n_meta : 1) * sizeof(*now));
+	size_t k = 0;
+
+	if (!now)
+		return;
+	for (size_t i = 0; i < s->n_meta; i++) {
+		now[i] = meta_hash(s, &s->meta[i]);
+		if (all || !t->meta_seen ||
+		    !bsearch(&now[i], t->meta_seen, t->n_meta_seen, sizeof(*now), u64_cmp))
+			s->meta[k++] = s->meta[i];
+	}
+	qsort(now, s->n_meta, sizeof(*now), u64_cmp);
+	free(t->meta_seen);
+	t->meta_seen = now;
+	t->n_meta_seen = s->n_meta;
+	s->n_meta = k;
+}
+
 int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct scrape_result *r,
 		   struct scrape_stats *st)
 {
@@ -1178,9 +1282,13 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 			 r->status);
 		rc = -EPROTO;
 	} else {
-		rc = parse_body(ctx, t, r, st, r->start_ms >= t->metadata_due_ms);
-		if (!rc && s->n_meta)
+		bool periodic = r->start_ms >= t->metadata_due_ms;
+
+		rc = parse_body(ctx, t, r, st, periodic || ctx->cfg->honor_metadata);
+		if (!rc && s->n_meta && periodic)
 			t->metadata_due_ms = r->start_ms + SCRAPE_METADATA_MS;
+		if (!rc && ctx->cfg->honor_metadata)
+			meta_changes(s, t, periodic);
 	}
 	if (rc) {
 		/* A failed scrape counts as an empty one (Prometheus). */

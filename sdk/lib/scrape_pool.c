@@ -25,10 +25,23 @@ int starling_scrape_scheme(const struct starling_host_api *api, const starling_c
 	return 0;
 }
 
-static int param_cmp(const void *a, const void *b)
+/* Append one name/value; -ENOMEM. */
+static int param_add(struct starling_scrape_param **p, size_t *n, size_t *cap, const char *name,
+		     const char *value)
 {
-	return strcmp(((const struct starling_scrape_param *)a)->name,
-		      ((const struct starling_scrape_param *)b)->name);
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 8;
+		struct starling_scrape_param *np = realloc(*p, nc * sizeof(*np));
+
+		if (!np)
+			return -ENOMEM;
+		*p = np;
+		*cap = nc;
+	}
+	(*p)[*n].name = strdup(name);
+	(*p)[*n].value = strdup(value);
+	(*n)++;
+	return (*p)[*n - 1].name && (*p)[*n - 1].value ? 0 : -ENOMEM;
 }
 
 int starling_scrape_params(const struct starling_host_api *api, const starling_config *cfg,
@@ -36,33 +49,50 @@ int starling_scrape_params(const struct starling_host_api *api, const starling_c
 			   size_t errlen)
 {
 	const starling_config *node = api->config_lookup(cfg, "params");
-	size_t n = node ? api->config_count(node) : 0;
-	struct starling_scrape_param *p;
+	size_t n = node ? api->config_count(node) : 0, cap = 0;
+	int rc = 0;
 
 	*out = NULL;
 	*n_out = 0;
-	if (!n)
-		return 0;
-	p = calloc(n, sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	*out = p;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !rc; i++) {
 		const starling_config *e = api->config_child(node, i);
-		const char *s;
+		const char *name = api->config_name(e), *s;
+		size_t nv;
 
-		if (api->config_string(e, NULL, &s)) {
-			snprintf(err, errlen, "%s: params: string values expected",
-				 api->config_where(e));
-			return -EINVAL;
+		if (!api->config_string(e, NULL, &s)) {
+			rc = param_add(out, n_out, &cap, name, s);
+			continue;
 		}
-		p[i].name = strdup(api->config_name(e));
-		p[i].value = strdup(s);
-		(*n_out)++;
-		if (!p[i].name || !p[i].value)
-			return -ENOMEM;
+		/* a list of strings (STARLING_CFG_F_MULTI_VALUE): every value,
+		 * in order, as Prometheus' url.Values; an empty list sends none */
+		nv = api->config_count(e);
+		for (size_t k = 0; k < nv && !rc; k++) {
+			if (api->config_string(api->config_child(e, k), NULL, &s))
+				goto bad;
+			rc = param_add(out, n_out, &cap, name, s);
+		}
+		if (!nv && (!api->config_int(e, NULL, &(int64_t){0}) ||
+			    !api->config_float(e, NULL, &(double){0}) ||
+			    !api->config_bool(e, NULL, &(bool){0})))
+			goto bad;
+		continue;
+	bad:
+		snprintf(err, errlen, "%s: params: %s: a string or a list of strings expected",
+			 api->config_where(e), name);
+		return -EINVAL;
 	}
-	qsort(p, n, sizeof(*p), param_cmp);
+	if (rc)
+		return rc;
+	/* by name, values of one name in their order (insertion sort: stable,
+	 * and a params map is small) */
+	for (size_t i = 1; i < *n_out; i++) {
+		struct starling_scrape_param v = (*out)[i];
+		size_t j = i;
+
+		for (; j > 0 && strcmp((*out)[j - 1].name, v.name) > 0; j--)
+			(*out)[j] = (*out)[j - 1];
+		(*out)[j] = v;
+	}
 	return 0;
 }
 

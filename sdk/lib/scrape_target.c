@@ -278,6 +278,7 @@ void scrape_target_free(struct scrape_target *t)
 	if (!t)
 		return;
 	series_cache_free(&t->cache);
+	free(t->meta_seen);
 	for (int i = 0; i < SCRAPE_N_REPORT_MAX; i++)
 		free(t->report_labels[i]);
 	free(t->input);

@@ -14,6 +14,12 @@ extern "C" {
  * name 0xff value 0xff. Callers pass labels sorted by name. Pure function,
  * thread-safe. Since ABI 1.0. */
 uint64_t starling_labels_hash(const struct starling_label *labels, size_t n);
+/* As starling_labels_hash() with the values' byte lengths (value_lens NULL:
+ * strlen), for values that hold NUL bytes (struct
+ * starling_series_ext.label_value_lens); equal to starling_labels_hash()
+ * when every length is the strlen. */
+uint64_t starling_labels_hash_n(const struct starling_label *labels, const size_t *value_lens,
+				size_t n);
 
 /* The ownership key of a target (DESIGN.md "Target key"): XXH3-64 over its
  * labels sorted by name, skipping every label whose name starts with

@@ -191,6 +191,16 @@ struct starling_series_ext {
 	size_t n_exemplars;
 	const struct starling_histogram *histograms;
 	size_t n_histograms;
+	/* --- appended in 1.1 (read only when the batch's ext_size covers
+	 * it) -----------------------------------------------------------------
+	 * NULL, or n_labels byte lengths of the series' label values: a value
+	 * may then hold NUL bytes (valid in both text formats, kept by
+	 * Prometheus) and is exactly that long, a NUL still following it. A
+	 * receiver reading values as C strings sees them cut at the first NUL;
+	 * one that sends labels byte for byte (remote write) uses the lengths.
+	 * The series' hash is starling_labels_hash_n() over the exact bytes,
+	 * so `abc\0` and `abc` are different series. */
+	const size_t *label_value_lens;
 };
 
 /* One discovered target: a label set (__address__, __meta_*, ...). Labels are
@@ -247,7 +257,19 @@ struct starling_config_key {
 	/* Growing this struct (since 1.1): append members; a component type
 	 * states the size it was built with in schema_key_size and the host
 	 * walks schema arrays with that stride. */
+	/* --- appended in 1.1 (0 when the type's schema_key_size does not
+	 * cover it) ---------------------------------------------------------
+	 * STARLING_CFG_F_* bits. */
+	uint32_t flags;
 };
+
+/* MAP and MAP_LIST keys: a member's value may be a string or a list of
+ * strings ( params = { module = [ "http_2xx", "tcp" ]; target = "x"; } ),
+ * like Prometheus' url.Values. A list value has config_count() elements,
+ * each read with config_child() + config_string(); config_string() on the
+ * list itself returns -EINVAL. Without the flag only strings are accepted.
+ * A host that predates the flag refuses list values ("expected string"). */
+#define STARLING_CFG_F_MULTI_VALUE (1u << 0)
 
 /* ------------------------------------------------------------------------ */
 /* Host API table, passed to create(). Append-only.                          */

@@ -44,6 +44,11 @@ void starling_rw_buf_free(struct starling_rw_buf *b);
  * means "absent" in Prometheus). -EINVAL for an empty name. */
 int starling_rw_encode_labels(struct starling_rw_buf *out, const struct starling_label *labels,
 			      size_t n);
+/* The same with the values' byte lengths (value_lens NULL: strlen), for
+ * values that hold NUL bytes (struct starling_series_ext.label_value_lens):
+ * the bytes are sent exactly. */
+int starling_rw_encode_labels_n(struct starling_rw_buf *out, const struct starling_label *labels,
+				const size_t *value_lens, size_t n);
 
 /* Append one WriteRequest.timeseries entry: the pre-encoded labels blob (from
  * starling_rw_encode_labels) plus n samples. Values are copied bit for bit,

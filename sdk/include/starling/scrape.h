@@ -70,6 +70,7 @@ struct scrape_config {
 	bool classic_histograms;  /* scrape_classic_histograms */
 	bool proto_first;	  /* offer PrometheusProto first by default */
 	bool utf8_names;	  /* metric_name_validation_scheme utf8 */
+	bool honor_metadata;	  /* metadata of new/changed families at once */
 	char escaping[16];	  /* metric_name_escaping_scheme */
 	uint64_t nh_bucket_limit; /* native_histogram_bucket_limit, 0 = none */
 	int32_t nh_max_schema;	  /* from native_histogram_min_bucket_factor */
@@ -89,6 +90,9 @@ struct scrape_config {
 #define ENTRY_HAS_TS	 (1u << 2) /* last sample carried its own timestamp */
 #define ENTRY_EVICT	 (1u << 3) /* being evicted (sweep only) */
 #define ENTRY_NATIVE	 (1u << 4) /* a native histogram series */
+/* label values hold NUL bytes: n_labels value lengths follow labels[]
+ * (struct starling_series_ext.label_value_lens) */
+#define ENTRY_NUL (1u << 5)
 
 struct cache_entry {
 	/* The series that followed this one in the last scrape: targets
@@ -170,6 +174,11 @@ struct scrape_target {
 	bool reported; /* report series were sent since last reset */
 	int64_t scrape_start_ms;
 	int64_t metadata_due_ms;
+	/* honor_metadata: XXH3 of each family's metadata (name, type, help,
+	 * unit) as of the last scrape, sorted; a family whose hash is not
+	 * here is new or changed and goes with this scrape's batch. */
+	uint64_t *meta_seen;
+	size_t n_meta_seen;
 
 	struct series_cache cache;
 
@@ -224,6 +233,7 @@ struct scrape_ext {
 			   * labels hold 1 + the pool offset of their labels
 			   * as name/value offset pairs until the batch is sent */
 	size_t n_exemplars;
+	const size_t *value_lens; /* ENTRY_NUL: the entry's value lengths */
 };
 
 /* A histogram in the pool: its arrays as pool offsets. */

@@ -41,7 +41,10 @@ struct starling_scrape_param {
  * "file:line: scheme must be http or https, not ..." in err). */
 int starling_scrape_scheme(const struct starling_host_api *api, const starling_config *cfg,
 			   char **out, char *err, size_t errlen);
-/* The `params` map, sorted by name (NULL/0 when absent). */
+/* The `params` map, sorted by name (NULL/0 when absent). A member may be a
+ * string or a list of strings (schema key with STARLING_CFG_F_MULTI_VALUE):
+ * one entry per value, the values of one name in their config order, as
+ * Prometheus' url.Values (`module = ["a", "b"]` sends module=a&module=b). */
 int starling_scrape_params(const struct starling_host_api *api, const starling_config *cfg,
 			   struct starling_scrape_param **out, size_t *n_out, char *err,
 			   size_t errlen);

@@ -101,6 +101,7 @@ components = (
     targets = ( { *address__ = "$NE"; } );
     scrape_interval = "1s";
     scrape_timeout = "1s";
+    honor_metadata = true;
     forward_to = [ "prometheus.remote_write.default" ];
   },
   {
@@ -134,6 +135,23 @@ until_ge "timestamp(up{$sel})" $((t0 + 12)) 60 || fail "up samples stopped arriv
 c=$(query "count_over_time(up{$sel}[10s] @ $((t0 + 11)))")
 echo "up samples in the 10 s after the first: $c"
 [ "${c:-0}" -ge 9 ] && [ "${c:-0}" -le 11 ] || fail "expected one up sample per 1 s interval, got '$c' in 10 s"
+
+# honor_metadata: node_exporter's TYPE/HELP went out as remote write 1.0
+# MetricMetadata and Prometheus 2.42 took the requests (2xx; it accepts
+# WriteRequest.metadata and does not store it).
+self_metric() { # NAME -> value summed over Starling's /metrics lines
+	curl -s "http://$ST/metrics" | awk -v n="$1" '$1 ~ "^"n"({|$)" { s += $2 } END { print s + 0 }'
+}
+md=0
+for _ in $(seq 1 100); do
+	md=$(self_metric prometheus_remote_storage_metadata_requests_total)
+	[ "${md%%.*}" -ge 1 ] && break
+	sleep 0.1
+done
+mdf=$(self_metric prometheus_remote_storage_metadata_failed_total)
+echo "metadata requests accepted by Prometheus: $md, failed: $mdf"
+[ "${md%%.*}" -ge 1 ] || fail "no metadata request reached Prometheus"
+[ "${mdf%%.*}" = 0 ] || fail "Prometheus refused metadata requests"
 
 kill "$NE_PID"
 wait "$NE_PID" 2>/dev/null

@@ -2,7 +2,8 @@
 #   . cluster_lib.sh NAME   (work dir /tmp/sts-NAME.XXXXXX)
 # Sets work and pids; cleanup on exit kills pids (KEEP_WORK=1 keeps work);
 # fail MSG prints the logs' tails; pick_ports NTARGETS NOTHER prints a free
-# run of NTARGETS ports and NOTHER more free ports outside it.
+# run of NTARGETS ports and NOTHER more free ports outside it, below
+# PICK_PORT_MAX (60000).
 work=$(mktemp -d /tmp/sts-$1.XXXXXX)
 pids=()
 cleanup() {
@@ -20,8 +21,9 @@ fail() {
 # NOTHER more free ports outside it (TCP and UDP free)
 pick_ports() {
 	python3 - "$1" "$2" <<'PY'
-import random, socket, sys
+import os, random, socket, sys
 n, m = int(sys.argv[1]), int(sys.argv[2])
+top = int(os.environ.get("PICK_PORT_MAX", "60000"))
 def free(p):
     for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
         s = socket.socket(socket.AF_INET, kind)
@@ -33,12 +35,12 @@ def free(p):
             s.close()
     return True
 for _ in range(200):
-    b = random.randrange(20000, 60000 - n)
+    b = random.randrange(20000, top - n)
     if all(free(p) for p in range(b, b + n)):
         break
 out = []
 while len(out) < m:
-    p = random.randrange(20000, 60000)
+    p = random.randrange(20000, top)
     if not b <= p < b + n and p not in out and free(p):
         out.append(p)
 print(b, " ".join(map(str, out)))

@@ -58,6 +58,7 @@ static const struct starling_config_key src_schema[] = {
     {.name = "endpoint", .type = STARLING_CFG_GROUP_LIST, .children = endpoint_keys},
     {.name = "labels", .type = STARLING_CFG_MAP},
     {.name = "targets", .type = STARLING_CFG_MAP_LIST},
+    {.name = "params", .type = STARLING_CFG_MAP, .flags = STARLING_CFG_F_MULTI_VALUE},
     {.name = "forward_to", .type = STARLING_CFG_REF_LIST, .ref_accepts = STARLING_ACCEPTS_SERIES},
     {.name = "profiles_to", .type = STARLING_CFG_REF_LIST, .ref_accepts = STARLING_ACCEPTS_PROFILE},
     {0},
@@ -364,6 +365,50 @@ static void test_valid_and_defaults(void)
 	/* forward_to resolved; receivers start first. */
 	CU_ASSERT_EQUAL(d->components[index_of(d, "test.src.a")].n_forward, 1);
 	CU_ASSERT_TRUE(position_in_order(d, "test.sink.s") < position_in_order(d, "test.src.a"));
+	cfg_doc_unref(d);
+}
+
+/* A MAP key with STARLING_CFG_F_MULTI_VALUE takes a string or a list of
+ * strings per member (Prometheus' url.Values for `params`); other maps
+ * still take strings only. The same validation runs for run, check-config
+ * and reload (cfg_doc_validate). */
+static void test_multi_value_map(void)
+{
+	struct cfg_doc *d =
+	    load("components = (\n"
+		 "  { type = \"test.src\"; name = \"a\"; target = \"t\";\n"
+		 "    params = { module = [ \"http_2xx\", \"tcp\" ]; target = \"x\";\n"
+		 "               none = [ ]; }; }\n"
+		 ");\n");
+	const starling_config *c, *m;
+	const char *s;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_EQUAL(errs.n, 0);
+	c = d->components[index_of(d, "test.src.a")].node;
+	m = cfg_lookup(c, "params.module");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_EQUAL(cfg_get_string(m, NULL, &s), -EINVAL); /* a list */
+	CU_ASSERT_EQUAL_FATAL(cfg_count(m), 2);
+	CU_ASSERT_EQUAL(cfg_get_string(cfg_child(m, 1), NULL, &s), 0);
+	CU_ASSERT_STRING_EQUAL(s, "tcp");
+	CU_ASSERT_EQUAL(cfg_get_string(c, "params.target", &s), 0);
+	CU_ASSERT_STRING_EQUAL(s, "x");
+	CU_ASSERT_EQUAL(cfg_count(cfg_lookup(c, "params.none")), 0);
+	cfg_doc_unref(d);
+
+	d = load("components = (\n"
+		 "  { type = \"test.src\"; name = \"a\"; target = \"t\";\n" /* 2 */
+		 "    params = { m = [ 1 ]; };\n"			    /* 3 */
+		 "    labels = { a = [ \"x\" ]; }; },\n"		    /* 4 */
+		 "  { type = \"test.src\"; name = \"b\"; target = \"t\";\n" /* 5 */
+		 "    params = { g = { a = \"b\"; }; n = 1; }; }\n"	    /* 6 */
+		 ");\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_TRUE(has_error(3, "components.[0].params.m.[0]: expected string, found integer"));
+	CU_ASSERT_TRUE(has_error(4, "components.[0].labels.a: expected string, found list"));
+	CU_ASSERT_TRUE(has_error(6, "components.[1].params.g: expected string or list of strings"));
+	CU_ASSERT_TRUE(has_error(6, "components.[1].params.n: expected string or list of strings"));
 	cfg_doc_unref(d);
 }
 
@@ -756,6 +801,7 @@ int main(void)
 	s = CU_add_suite("host_config", NULL, NULL);
 	CU_add_test(s, "valid config, defaults and getters", test_valid_and_defaults);
 	CU_add_test(s, "start order of a chain", test_order_chain);
+	CU_add_test(s, "map members: string or list of strings", test_multi_value_map);
 	CU_add_test(s, "schema errors with file:line", test_schema_errors);
 	CU_add_test(s, "natural __ names, @include, did you mean", test_natural_names_and_include);
 	CU_add_test(s, "unknown and wrong-kind references", test_reference_errors);

@@ -42,11 +42,17 @@ static size_t max_per_request;
 static size_t metadata_ok;
 static bool out_of_order, bad_headers, ext_label_seen, own_label_kept, team_label_seen;
 static size_t dropped_name_seen;
+static size_t nul_a_seen; /* Label a = "abc\0", 4 bytes */
 static double first_req_ms, second_req_ms;
 static char series_name[MAX_SERIES][64];
 static int64_t series_last_ts[MAX_SERIES];
 static size_t n_series_seen;
 static int64_t min_ts_seen = INT64_MAX;
+/* The decoded WriteRequests of 2xx-answered requests, kept for tests that
+ * look at whole messages (histograms, exemplars, metadata). */
+#define MAX_KEPT 32
+static Prometheus__WriteRequest *kept[MAX_KEPT];
+static size_t n_kept;
 
 static double now_ms(void)
 {
@@ -66,9 +72,13 @@ static void rx_reset(void)
 	samples_ok = max_per_request = metadata_ok = 0;
 	out_of_order = bad_headers = ext_label_seen = own_label_kept = team_label_seen = false;
 	dropped_name_seen = 0;
+	nul_a_seen = 0;
 	first_req_ms = second_req_ms = 0;
 	n_series_seen = 0;
 	min_ts_seen = INT64_MAX;
+	for (size_t i = 0; i < n_kept; i++)
+		prometheus__write_request__free_unpacked(kept[i], NULL);
+	n_kept = 0;
 	pthread_mutex_unlock(&rx_lock);
 }
 
@@ -106,6 +116,13 @@ static void record(const uint8_t *body, size_t len)
 	if (starling_rw_unsnappy(body, len, 64 << 20, &raw)) {
 		bad_headers = true;
 		return;
+	}
+	{
+		/* Label{name "a", value "abc\0"} byte for byte (protobuf-c's C
+		 * strings would cut the value at its NUL) */
+		static const uint8_t la[] = {0x0a, 1, 'a', 0x12, 4, 'a', 'b', 'c', 0};
+
+		nul_a_seen += memmem(raw.data, raw.len, la, sizeof(la)) != NULL;
 	}
 	wr = prometheus__write_request__unpack(NULL, raw.len, raw.data);
 	starling_rw_buf_free(&raw);
@@ -156,7 +173,10 @@ static void record(const uint8_t *body, size_t len)
 	samples_ok += n;
 	if (n > max_per_request)
 		max_per_request = n;
-	prometheus__write_request__free_unpacked(wr, NULL);
+	if (n_kept < MAX_KEPT)
+		kept[n_kept++] = wr;
+	else
+		prometheus__write_request__free_unpacked(wr, NULL);
 }
 
 struct upload {
@@ -241,6 +261,7 @@ static int suite_init(void)
 static int suite_clean(void)
 {
 	MHD_stop_daemon(daemon_);
+	rx_reset(); /* frees the kept requests */
 	return 0;
 }
 
@@ -271,17 +292,18 @@ struct inst {
 	void *p;
 };
 
-static int start(struct inst *in, const char *extra, const char *state_dir)
+/* `ep_extra` goes into the endpoint, `extra` into its queue_config. */
+static int start_ep(struct inst *in, const char *ep_extra, const char *extra, const char *state_dir)
 {
 	char cfg[2048], err[256];
 	int r;
 
 	snprintf(cfg, sizeof(cfg),
-		 "endpoint = ( { url = \"%s\"; name = \"t\";\n"
+		 "endpoint = ( { url = \"%s\"; name = \"t\"; %s\n"
 		 "  queue_config = { max_samples_per_send = 100; batch_send_deadline = \"100ms\";\n"
 		 "                   min_backoff = \"10ms\"; %s }; } );\n"
 		 "external_labels = { env = \"test\"; };\n",
-		 url, extra ? extra : "");
+		 url, ep_extra ? ep_extra : "", extra ? extra : "");
 	in->m = mock_host_new("prometheus.remote_write.t", type()->schema, cfg, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(in->m);
 	mock_host_set_quiet(in->m, true);
@@ -292,6 +314,11 @@ static int start(struct inst *in, const char *extra, const char *state_dir)
 	if (r)
 		return r;
 	return type()->start(in->p);
+}
+
+static int start(struct inst *in, const char *extra, const char *state_dir)
+{
+	return start_ep(in, NULL, extra, state_dir);
 }
 
 static void finish(struct inst *in)
@@ -952,6 +979,341 @@ static void test_buffer_full_drops_oldest(void)
 	rm_rf(dir);
 }
 
+/* A fatal check inside rx_lock: jump to the unlock instead of CUnit's
+ * longjmp, which would leave the lock held for the receiver thread. */
+#define REQUIRE(cond, label)                                                                       \
+	do {                                                                                       \
+		CU_ASSERT_TRUE(cond);                                                              \
+		if (!(cond))                                                                       \
+			goto label;                                                                \
+	} while (0)
+
+/* The decoded series named `name` among the kept requests (NULL: none). */
+static const Prometheus__TimeSeries *kept_series(const char *name)
+{
+	for (size_t i = 0; i < n_kept; i++)
+		for (size_t j = 0; j < kept[i]->n_timeseries; j++) {
+			const char *n = label(kept[i]->timeseries[j], "__name__");
+
+			if (n && !strcmp(n, name))
+				return kept[i]->timeseries[j];
+		}
+	return NULL;
+}
+
+/* A batch as prometheus.scrape forwards it for a native-histogram scrape:
+ * an integer histogram with exemplars and no float sample, a float
+ * (gauge) histogram, a counter with an exemplar. */
+static void push_native(struct inst *in, int64_t ts)
+{
+	static const struct starling_label l_int[] = {{"__name__", "nh_seconds"}, {"job", "j"}};
+	static const struct starling_label l_flt[] = {{"__name__", "nh_gauge"}, {"job", "j"}};
+	static const struct starling_label l_ctr[] = {{"__name__", "req_total"}, {"job", "j"}};
+	static const struct starling_label ex_l[] = {{"trace_id", "abc"}};
+	static const struct starling_label ex_l2[] = {{"span_id", "s1"}, {"trace_id", "def"}};
+	static const struct starling_bucket_span pos[] = {{0, 2}, {1, 1}}, neg[] = {{-2, 1}};
+	static const int64_t pos_d[] = {2, -1, 0}, neg_d[] = {1};
+	static const struct starling_bucket_span fpos[] = {{1, 2}};
+	static const double fpos_c[] = {1.5, 2.5};
+	struct starling_exemplar ex[] = {{ex_l, 1, 0.3, ts - 5, true},
+					 {ex_l2, 2, 1.7, ts - 3, true}};
+	struct starling_exemplar ex_ctr[] = {{ex_l, 1, 1.0, ts - 1, true}};
+	struct starling_histogram h = {
+	    .timestamp_ms = ts,
+	    .count_int = 6,
+	    .sum = 12.5,
+	    .schema = 3,
+	    .zero_threshold = 1e-128,
+	    .zero_count_int = 1,
+	    .negative_spans = neg,
+	    .n_negative_spans = 1,
+	    .negative_deltas = neg_d,
+	    .n_negative = 1,
+	    .positive_spans = pos,
+	    .n_positive_spans = 2,
+	    .positive_deltas = pos_d,
+	    .n_positive = 3,
+	    .reset_hint = STARLING_HISTOGRAM_RESET_NO,
+	};
+	struct starling_histogram hf = {
+	    .timestamp_ms = ts,
+	    .is_float = true,
+	    .count_float = 4.0,
+	    .sum = -2.25,
+	    .schema = -1,
+	    .zero_threshold = 0.001,
+	    .zero_count_float = 0,
+	    .positive_spans = fpos,
+	    .n_positive_spans = 1,
+	    .positive_counts = fpos_c,
+	    .n_positive = 2,
+	    .reset_hint = STARLING_HISTOGRAM_RESET_GAUGE,
+	};
+	double v = 42;
+	struct starling_series s[] = {
+	    {l_int, 2, starling_labels_hash(l_int, 2), NULL, NULL, 0},
+	    {l_flt, 2, starling_labels_hash(l_flt, 2), NULL, NULL, 0},
+	    {l_ctr, 2, starling_labels_hash(l_ctr, 2), &v, &ts, 1},
+	};
+	struct starling_series_ext x[] = {{ex, 2, &h, 1}, {NULL, 0, &hf, 1}, {ex_ctr, 1, NULL, 0}};
+	struct starling_series_batch b = {s, 3, NULL, 0, x, sizeof(x[0])};
+
+	CU_ASSERT_EQUAL(type()->receive_series(in->p, &b), 0);
+}
+
+/* The plugin's own path for native histograms and exemplars (ABI 1.1 series
+ * ext -> remote write 1.0 TimeSeries.histograms / .exemplars), decoded with
+ * protobuf-c from the prompb schema. Field numbers as in Prometheus'
+ * prompb/types.proto: TimeSeries.exemplars 3, .histograms 4; Exemplar
+ * labels 1, value 2, timestamp 3; Histogram count_int 1, count_float 2,
+ * sum 3, schema 4 (sint32), zero_threshold 5, zero_count_int 6,
+ * zero_count_float 7, negative_spans 8, negative_deltas 9 (sint64),
+ * positive_spans 11, positive_deltas 12, positive_counts 13, reset_hint 14,
+ * timestamp 15; BucketSpan offset 1 (sint32), length 2. */
+static void test_native_histograms_exemplars(void)
+{
+	struct inst in;
+	int64_t ts = wall_ms();
+	const Prometheus__TimeSeries *t;
+	const Prometheus__Histogram *h;
+
+	rx_reset();
+	CU_ASSERT_EQUAL_FATAL(start_ep(&in, "send_native_histograms = true;", NULL, NULL), 0);
+	push_native(&in, ts);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 1, 5000));
+	CU_ASSERT_DOUBLE_EQUAL(wait_metric(&in, "prometheus_remote_storage_samples_total", 3, 5000),
+			       3, 0.1);
+	pthread_mutex_lock(&rx_lock);
+	CU_ASSERT_FALSE(bad_headers);
+
+	t = kept_series("nh_seconds");
+	REQUIRE(t != NULL, out1);
+	CU_ASSERT_EQUAL(t->n_samples, 0);
+	CU_ASSERT_STRING_EQUAL(label(t, "env"), "test"); /* external label */
+	REQUIRE(t->n_histograms == 1, out1);
+	h = t->histograms[0];
+	CU_ASSERT_EQUAL(h->count_case, PROMETHEUS__HISTOGRAM__COUNT_COUNT_INT);
+	CU_ASSERT_EQUAL(h->count_int, 6);
+	CU_ASSERT_DOUBLE_EQUAL(h->sum, 12.5, 1e-12);
+	CU_ASSERT_EQUAL(h->schema, 3);
+	CU_ASSERT_DOUBLE_EQUAL(h->zero_threshold, 1e-128, 1e-140);
+	CU_ASSERT_EQUAL(h->zero_count_case, PROMETHEUS__HISTOGRAM__ZERO_COUNT_ZERO_COUNT_INT);
+	CU_ASSERT_EQUAL(h->zero_count_int, 1);
+	REQUIRE(h->n_positive_spans == 2, out1);
+	CU_ASSERT_EQUAL(h->positive_spans[0]->offset, 0);
+	CU_ASSERT_EQUAL(h->positive_spans[0]->length, 2);
+	CU_ASSERT_EQUAL(h->positive_spans[1]->offset, 1);
+	CU_ASSERT_EQUAL(h->positive_spans[1]->length, 1);
+	REQUIRE(h->n_positive_deltas == 3, out1);
+	CU_ASSERT_EQUAL(h->positive_deltas[0], 2);
+	CU_ASSERT_EQUAL(h->positive_deltas[1], -1);
+	CU_ASSERT_EQUAL(h->positive_deltas[2], 0);
+	CU_ASSERT_EQUAL(h->n_positive_counts, 0);
+	REQUIRE(h->n_negative_spans == 1, out1);
+	CU_ASSERT_EQUAL(h->negative_spans[0]->offset, -2);
+	CU_ASSERT_EQUAL(h->negative_spans[0]->length, 1);
+	REQUIRE(h->n_negative_deltas == 1, out1);
+	CU_ASSERT_EQUAL(h->negative_deltas[0], 1);
+	CU_ASSERT_EQUAL(h->reset_hint, PROMETHEUS__HISTOGRAM__RESET_HINT__NO);
+	CU_ASSERT_EQUAL(h->timestamp, ts);
+	REQUIRE(t->n_exemplars == 2, out1);
+	REQUIRE(t->exemplars[0]->n_labels == 1, out1);
+	CU_ASSERT_STRING_EQUAL(t->exemplars[0]->labels[0]->name, "trace_id");
+	CU_ASSERT_STRING_EQUAL(t->exemplars[0]->labels[0]->value, "abc");
+	CU_ASSERT_DOUBLE_EQUAL(t->exemplars[0]->value, 0.3, 1e-12);
+	CU_ASSERT_EQUAL(t->exemplars[0]->timestamp, ts - 5);
+	REQUIRE(t->exemplars[1]->n_labels == 2, out1);
+	CU_ASSERT_STRING_EQUAL(t->exemplars[1]->labels[0]->name, "span_id");
+	CU_ASSERT_STRING_EQUAL(t->exemplars[1]->labels[1]->value, "def");
+	CU_ASSERT_EQUAL(t->exemplars[1]->timestamp, ts - 3);
+
+	t = kept_series("nh_gauge");
+	REQUIRE(t != NULL, out1);
+	REQUIRE(t->n_histograms == 1, out1);
+	h = t->histograms[0];
+	CU_ASSERT_EQUAL(h->count_case, PROMETHEUS__HISTOGRAM__COUNT_COUNT_FLOAT);
+	CU_ASSERT_DOUBLE_EQUAL(h->count_float, 4.0, 1e-12);
+	CU_ASSERT_DOUBLE_EQUAL(h->sum, -2.25, 1e-12);
+	CU_ASSERT_EQUAL(h->schema, -1);
+	REQUIRE(h->n_positive_counts == 2, out1);
+	CU_ASSERT_DOUBLE_EQUAL(h->positive_counts[0], 1.5, 1e-12);
+	CU_ASSERT_DOUBLE_EQUAL(h->positive_counts[1], 2.5, 1e-12);
+	CU_ASSERT_EQUAL(h->n_positive_deltas, 0);
+	CU_ASSERT_EQUAL(h->reset_hint, PROMETHEUS__HISTOGRAM__RESET_HINT__GAUGE);
+	CU_ASSERT_EQUAL(t->n_exemplars, 0);
+
+	t = kept_series("req_total");
+	REQUIRE(t != NULL, out1);
+	REQUIRE(t->n_samples == 1, out1);
+	CU_ASSERT_DOUBLE_EQUAL(t->samples[0]->value, 42, 1e-12);
+	CU_ASSERT_EQUAL(t->n_histograms, 0);
+	REQUIRE(t->n_exemplars == 1, out1);
+	CU_ASSERT_EQUAL(t->exemplars[0]->timestamp, ts - 1);
+out1:
+	pthread_mutex_unlock(&rx_lock);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_exemplars_in_total"), 3, 0.1);
+	finish(&in);
+	rx_quiesce();
+
+	/* send_native_histograms false (the default), send_exemplars false:
+	 * histograms are left out and counted, exemplars left out, the float
+	 * sample still goes. */
+	rx_reset();
+	CU_ASSERT_EQUAL_FATAL(start_ep(&in, "send_exemplars = false;", NULL, NULL), 0);
+	push_native(&in, ts + 1000);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 1, 5000));
+	CU_ASSERT_DOUBLE_EQUAL(wait_metric(&in, "prometheus_remote_storage_samples_total", 1, 5000),
+			       1, 0.1);
+	pthread_mutex_lock(&rx_lock);
+	CU_ASSERT_PTR_NULL(kept_series("nh_seconds"));
+	CU_ASSERT_PTR_NULL(kept_series("nh_gauge"));
+	t = kept_series("req_total");
+	REQUIRE(t != NULL, out2);
+	CU_ASSERT_EQUAL(t->n_samples, 1);
+	CU_ASSERT_EQUAL(t->n_exemplars, 0);
+out2:
+	pthread_mutex_unlock(&rx_lock);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "starling_remote_write_histograms_unsent_total"), 2,
+			       0.1);
+	finish(&in);
+	rx_quiesce();
+}
+
+/* The kept requests' metadata entries, as "family:type:help:unit;" in
+ * request order; returns how many requests carried metadata. */
+static int kept_metadata(char *out, size_t len)
+{
+	size_t o = 0;
+	int reqs = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n_kept; i++) {
+		if (!kept[i]->n_metadata)
+			continue;
+		reqs++;
+		for (size_t j = 0; j < kept[i]->n_metadata && o < len; j++) {
+			const Prometheus__MetricMetadata *m = kept[i]->metadata[j];
+
+			o +=
+			    (size_t)snprintf(out + o, len - o, "%s:%d:%s:%s;",
+					     m->metric_family_name, (int)m->type, m->help, m->unit);
+		}
+		if (o < len)
+			o += (size_t)snprintf(out + o, len - o, "|");
+	}
+	return reqs;
+}
+
+static bool wait_metadata_requests(int want, int timeout_ms)
+{
+	char buf[16];
+
+	for (int i = 0; i < timeout_ms / 10; i++) {
+		int n;
+
+		pthread_mutex_lock(&rx_lock);
+		n = kept_metadata(buf, sizeof(buf));
+		pthread_mutex_unlock(&rx_lock);
+		if (n >= want)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* Remote write 1.0 metadata as the plugin sends it, decoded from the
+ * WriteRequest: WriteRequest.metadata is field 3; MetricMetadata type 1
+ * (enum: COUNTER 1, GAUGE 2, HISTOGRAM 3, ... as Prometheus'
+ * prompb/types.proto MetricMetadata.MetricType), metric_family_name 2,
+ * help 4, unit 5. The first request is the full set; a family that is new
+ * or whose metadata changed (what prometheus.scrape hands over with
+ * honor_metadata) goes out within about a second, not at the next
+ * send_interval (1h here); an unchanged one does not cause a request. */
+static void test_metadata_prompt(void)
+{
+	struct inst in;
+	struct starling_label l[] = {{"__name__", "m1_total"}};
+	double v = 1;
+	int64_t t = wall_ms();
+	struct starling_series s = {l, 1, starling_labels_hash(l, 1), &v, &t, 1};
+	struct starling_metadata md1[] = {
+	    {"m1", STARLING_METRIC_COUNTER, "First.", NULL},
+	    {"lat", STARLING_METRIC_HISTOGRAM, "Latency.", "seconds"}};
+	struct starling_metadata md2[] = {{"m1", STARLING_METRIC_COUNTER, "First.", NULL}};
+	struct starling_metadata md3[] = {{"m1", STARLING_METRIC_COUNTER, "First, again.", NULL},
+					  {"lat", STARLING_METRIC_HISTOGRAM, "Latency.", "seconds"},
+					  {"g.utf8", STARLING_METRIC_GAUGE, NULL, NULL}};
+	struct starling_series_batch b1 = {&s, 1, md1, 2}, b2 = {&s, 1, md2, 1},
+				     b3 = {&s, 1, md3, 3};
+	char got[512];
+
+	rx_reset();
+	CU_ASSERT_EQUAL_FATAL(
+	    start_ep(&in, "metadata_config = { send_interval = \"1h\"; };", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(type()->receive_series(in.p, &b1), 0);
+	CU_ASSERT_TRUE(wait_metadata_requests(1, 5000));
+	/* unchanged: no request; then a changed and a new family */
+	CU_ASSERT_EQUAL(type()->receive_series(in.p, &b2), 0);
+	CU_ASSERT_EQUAL(type()->receive_series(in.p, &b3), 0);
+	CU_ASSERT_TRUE(wait_metadata_requests(2, 10000));
+	rx_quiesce();
+	pthread_mutex_lock(&rx_lock);
+	CU_ASSERT_EQUAL(kept_metadata(got, sizeof(got)), 2);
+	CU_ASSERT_STRING_EQUAL(got, "m1:1:First.:;lat:3:Latency.:seconds;|"
+				    "m1:1:First, again.:;g.utf8:2::;|");
+	CU_ASSERT_FALSE(bad_headers);
+	pthread_mutex_unlock(&rx_lock);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_metadata_requests_total"), 2,
+			       0.1);
+	finish(&in);
+	rx_quiesce();
+}
+
+/* Label values with NUL bytes (what prometheus.scrape forwards for
+ * Prometheus' TestPromNullByteHandling inputs) go out byte for byte
+ * (struct starling_series_ext.label_value_lens), beside the series whose
+ * value stops before the NUL, also through write_relabel_config (a rule
+ * that adds a label; a regex over the NUL value itself does not match it,
+ * see the README). */
+static void test_nul_label_values(void)
+{
+	for (int relabel = 0; relabel < 2; relabel++) {
+		struct inst in;
+		static const struct starling_label l1[] = {{"__name__", "nul_metric"},
+							   {"a", "abc\0"}};
+		static const struct starling_label l2[] = {{"__name__", "nul_metric"},
+							   {"a", "abc"}};
+		static const size_t lens1[] = {10, 4};
+		double v[2] = {1, 2};
+		int64_t t = wall_ms();
+		struct starling_series se[] = {
+		    {l1, 2, starling_labels_hash_n(l1, lens1, 2), &v[0], &t, 1},
+		    {l2, 2, starling_labels_hash(l2, 2), &v[1], &t, 1},
+		};
+		struct starling_series_ext x[2] = {{.label_value_lens = lens1}, {0}};
+		struct starling_series_batch b = {se, 2, NULL, 0, x, sizeof(x[0])};
+
+		rx_reset();
+		CU_ASSERT_EQUAL_FATAL(
+		    start_ep(&in,
+			     relabel ? "write_relabel_config = ( { source_labels = [\"__name__\"]; "
+				       "target_label = \"copy\"; } );"
+				     : NULL,
+			     NULL, NULL),
+		    0);
+		CU_ASSERT_NOT_EQUAL(se[0].hash, se[1].hash);
+		CU_ASSERT_EQUAL(type()->receive_series(in.p, &b), 0);
+		CU_ASSERT_TRUE(wait_for(&samples_ok, 2, 5000));
+		pthread_mutex_lock(&rx_lock);
+		CU_ASSERT_EQUAL(samples_ok, 2);
+		CU_ASSERT_EQUAL(nul_a_seen, 1);
+		CU_ASSERT_PTR_NOT_NULL(kept_series("nul_metric"));
+		pthread_mutex_unlock(&rx_lock);
+		finish(&in);
+		rx_quiesce();
+	}
+}
+
 static void test_write_relabel(void)
 {
 	char cfg[1024], err[256];
@@ -1094,6 +1456,9 @@ int main(void)
 	CU_add_test(s, "fsync_power_cut", test_fsync_power_cut);
 	CU_add_test(s, "kill9_keeps_queue", test_kill9_keeps_queue);
 	CU_add_test(s, "buffer_full_drops_oldest", test_buffer_full_drops_oldest);
+	CU_add_test(s, "native_histograms_exemplars", test_native_histograms_exemplars);
+	CU_add_test(s, "metadata_prompt", test_metadata_prompt);
+	CU_add_test(s, "nul_label_values", test_nul_label_values);
 	CU_add_test(s, "write_relabel", test_write_relabel);
 	CU_add_test(s, "two_endpoints", test_two_endpoints);
 	CU_add_test(s, "config_errors", test_config_errors);

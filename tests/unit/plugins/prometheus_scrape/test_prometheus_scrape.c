@@ -987,6 +987,67 @@ static void test_component_protocols(void)
 	srv_stop(&srv);
 }
 
+/* Multi-valued params (Alloy's `params`, a url.Values): every value is sent
+ * in config order, names sorted (Go's url.Values.Encode); a target's
+ * __param_<name> label replaces only the first value, as Prometheus'
+ * Target.URL() does (scrape/target.go). */
+static void test_component_multi_params(void)
+{
+	const struct starling_component_type *type = &prometheus_scrape_type;
+	static const char *const extra[] = {"", "*param_module = \"icmp\"; "};
+	static const char *const want[] = {
+	    "GET /metrics?module=http_2xx&module=tcp&target=a+b HTTP/1.1\r\n",
+	    "GET /metrics?module=icmp&module=tcp&target=a+b HTTP/1.1\r\n",
+	};
+
+	for (size_t i = 0; i < 2; i++) {
+		struct http_srv srv;
+		struct mock_host *m;
+		char err[256], cfg[1024], tgt[128];
+		void *inst;
+
+		CU_ASSERT_FATAL(srv_start(&srv, "metric_a 1\n") == 0);
+		snprintf(tgt, sizeof(tgt), "{ *address__ = \"127.0.0.1:%d\"; %s}", srv.port,
+			 extra[i]);
+		snprintf(cfg, sizeof(cfg),
+			 "targets = ( %s );\nforward_to = [ \"x.y\" ];\n"
+			 "scrape_interval = \"200ms\";\n"
+			 "params = { target = \"a b\"; module = [ \"http_2xx\", \"tcp\" ]; };\n",
+			 tgt);
+		m = mock_host_new("prometheus.scrape.mp", type->schema, cfg, err, sizeof(err));
+		CU_ASSERT_FATAL(m != NULL);
+		mock_host_set_quiet(m, true);
+		CU_ASSERT_FATAL(type->create(mock_host_api(m), mock_host_self(m),
+					     mock_host_config(m), &inst) == 0);
+		CU_ASSERT_FATAL(type->start(inst) == 0);
+		MOCK_WAIT_UNTIL(atomic_load(&srv.hits) >= 1, 10000);
+		type->stop(inst);
+		if (!strstr(srv.last_request, want[i]))
+			fprintf(stderr, "\nrequest: %.120s\n", srv.last_request);
+		CU_ASSERT_PTR_NOT_NULL(strstr(srv.last_request, want[i]));
+		type->destroy(inst);
+		mock_host_free(m);
+		srv_stop(&srv);
+	}
+	/* a value that is neither a string nor a list of strings */
+	{
+		struct mock_host *m;
+		char err[256];
+		void *inst = NULL;
+
+		m = mock_host_new("prometheus.scrape.mp", type->schema,
+				  "targets = ( { *address__ = \"127.0.0.1:1\"; } );\n"
+				  "forward_to = [ \"x.y\" ];\nparams = { module = [ 1 ]; };\n",
+				  err, sizeof(err));
+		CU_ASSERT_FATAL(m != NULL);
+		mock_host_set_quiet(m, true);
+		CU_ASSERT_NOT_EQUAL(
+		    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst),
+		    0);
+		mock_host_free(m);
+	}
+}
+
 /* The wall clock jumps back an hour: scraping goes on at the new slots. */
 static void test_component_clock_back(void)
 {
@@ -1273,6 +1334,84 @@ static void test_component_discovered_update_cluster(void)
 	srv_stop(&srv);
 }
 
+/* The families (sorted, "a,b,") of a batch's metadata. */
+static void md_families(const struct starling_series_batch *b, char *out, size_t len)
+{
+	const char *v[16];
+	size_t n = 0, o = 0;
+
+	for (size_t i = 0; i < b->n_metadata && n < 16; i++)
+		v[n++] = b->metadata[i].family;
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && strcmp(v[j - 1], v[j]) > 0; j--) {
+			const char *t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	out[0] = '\0';
+	for (size_t i = 0; i < n && o < len; i++)
+		o += (size_t)snprintf(out + o, len - o, "%s,", v[i]);
+}
+
+/* honor_metadata (Alloy's argument; Prometheus' scrape loop with
+ * AppendMetadata, scrape/scrape.go, appends a family's metadata when it is
+ * first seen or changed): the metadata of a family goes with the scrape in
+ * which it is new for the target or its TYPE/HELP/UNIT changed, besides
+ * the once-a-minute full set. Without it only the full set goes, once a
+ * minute. */
+static void test_honor_metadata(void)
+{
+	static const char *const pages[] = {
+	    "# HELP a_total A.\n# TYPE a_total counter\na_total 1\n# TYPE g gauge\ng 1\n",
+	    /* unchanged */
+	    "# HELP a_total A.\n# TYPE a_total counter\na_total 2\n# TYPE g gauge\ng 1\n",
+	    /* a_total's HELP changed, h is new, g unchanged */
+	    "# HELP a_total A2.\n# TYPE a_total counter\na_total 3\n# TYPE g gauge\ng 1\n"
+	    "# TYPE h gauge\nh 1\n",
+	    /* g's TYPE changed */
+	    "# HELP a_total A2.\n# TYPE a_total counter\na_total 4\n# TYPE g untyped\ng 1\n"
+	    "# TYPE h gauge\nh 1\n",
+	};
+	static const char *const want_on[] = {"a_total,g,", "", "a_total,h,", "g,", "a_total,g,h,"};
+	static const char *const want_off[] = {"a_total,g,", "", "", "", "a_total,g,h,"};
+
+	for (int on = 0; on < 2; on++) {
+		struct harness h;
+		struct scrape_config *c = mk_cfg();
+		struct scrape_stats st;
+		char fams[128];
+
+		c->honor_metadata = on;
+		h_init(&h, c, NULL, NULL);
+		for (size_t i = 0; i < 5; i++) {
+			/* the fifth scrape is a minute after the first: the full set */
+			int64_t ts = i < 4 ? 1000 + (int64_t)i * 1000 : 1000 + SCRAPE_METADATA_MS;
+			const struct starling_series_batch *b =
+			    h_scrape(&h, pages[i < 4 ? i : 3], ts, &st);
+
+			md_families(b, fams, sizeof(fams));
+			if (strcmp(fams, (on ? want_on : want_off)[i]))
+				fprintf(stderr, "\nhonor_metadata=%d scrape %zu: metadata of %s\n",
+					on, i, fams);
+			CU_ASSERT_STRING_EQUAL(fams, (on ? want_on : want_off)[i]);
+			if (on && i == 2)
+				for (size_t k = 0; k < b->n_metadata; k++) {
+					const struct starling_metadata *m = &b->metadata[k];
+
+					if (!strcmp(m->family, "a_total")) {
+						CU_ASSERT_STRING_EQUAL(m->help, "A2.");
+						CU_ASSERT_EQUAL(m->type, STARLING_METRIC_COUNTER);
+					} else {
+						CU_ASSERT_STRING_EQUAL(m->family, "h");
+						CU_ASSERT_EQUAL(m->type, STARLING_METRIC_GAUGE);
+					}
+				}
+		}
+		h_free(&h);
+	}
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -1287,6 +1426,7 @@ int main(void)
 	CU_add_test(s, "target labels and URL", test_target_labels_and_url);
 	CU_add_test(s, "phase is node independent", test_phase_node_independent);
 	CU_add_test(s, "series cache and staleness", test_cache_and_staleness);
+	CU_add_test(s, "honor_metadata", test_honor_metadata);
 	CU_add_test(s, "cache churn", test_cache_churn);
 	CU_add_test(s, "failed scrapes", test_failed_scrape);
 	CU_add_test(s, "honor_labels", test_honor_labels);
@@ -1298,6 +1438,7 @@ int main(void)
 	CU_add_test(s, "component: ownership filtering", test_component_ownership);
 	CU_add_test(s, "component: target update", test_component_update);
 	CU_add_test(s, "component: request headers", test_component_protocols);
+	CU_add_test(s, "component: multi-valued params", test_component_multi_params);
 	CU_add_test(s, "component: wall clock goes back", test_component_clock_back);
 	CU_add_test(s, "component: bad config", test_component_bad_config);
 	CU_add_test(s, "component: follows discovered targets", test_component_discovered);

@@ -18,10 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stddef.h>
+
 #include "metrics.pb-c.h"
 #include "mock_host.h"
 #include "scrape_component.h"
 #include <starling/histogram.h>
+#include <starling/labels.h>
 
 /* What the receiver saw in the last batch. */
 struct seen {
@@ -306,21 +309,104 @@ static void test_text_without_final_newline(void)
 	rig_free(&g);
 }
 
-/* A NUL byte in a label value: Prometheus takes the page; Starling keeps
- * the page and drops that one series (a C-string label cannot carry it). */
+/* A NUL byte in a label value is kept, as Prometheus keeps it: the inputs
+ * of Prometheus' TestPromNullByteHandling (model/textparse/
+ * promparse_test.go; TestOMNullByteHandling in openmetricsparse_test.go
+ * has the same), where Prometheus' labels hold "abc\x00", "\x00ss" and
+ * "\x00". The batch carries the exact bytes through
+ * starling_series_ext.label_value_lens, the hash is over the exact bytes
+ * (so abc\0 and abc are two series), and staleness markers keep them. */
+struct nul_seen {
+	size_t series, with_lens, stale;
+	char got[512];
+};
+
+static int on_nul(void *arg, const struct starling_series_batch *b)
+{
+	struct nul_seen *n = arg;
+	size_t o = 0;
+
+	memset(n, 0, sizeof(*n));
+	n->series = b->n_series;
+	for (size_t i = 0; i < b->n_series; i++) {
+		const struct starling_series *se = &b->series[i];
+		const struct starling_series_ext *x =
+		    b->ext ? (const void *)((const char *)b->ext + i * b->ext_size) : NULL;
+		const size_t *lens =
+		    x && b->ext_size > offsetof(struct starling_series_ext, label_value_lens)
+			? x->label_value_lens
+			: NULL;
+		uint64_t bits;
+
+		if (!lens)
+			continue;
+		n->with_lens++;
+		CU_ASSERT_EQUAL(se->hash, starling_labels_hash_n(se->labels, lens, se->n_labels));
+		memcpy(&bits, &se->values[0], 8);
+		n->stale += bits == STARLING_STALE_NAN_BITS;
+		for (size_t j = 0; j < se->n_labels && o + 64 < sizeof(n->got); j++) {
+			if (strcmp(se->labels[j].name, "a") && strcmp(se->labels[j].name, "b"))
+				continue;
+			o += (size_t)snprintf(n->got + o, sizeof(n->got) - o,
+					      "%s=", se->labels[j].name);
+			for (size_t k = 0; k < lens[j]; k++)
+				o += (size_t)snprintf(n->got + o, sizeof(n->got) - o,
+						      se->labels[j].value[k] ? "%c" : "\\0",
+						      se->labels[j].value[k]);
+			o += (size_t)snprintf(n->got + o, sizeof(n->got) - o, "(%zu);", lens[j]);
+		}
+	}
+	return 0;
+}
+
 static void test_nul_in_label_value(void)
 {
 	struct rig g;
 	struct scrape_stats st;
-	static const char body[] = "a{x=\"a\0b\"} 1\nb 2\n";
+	struct nul_seen n;
+	static const char body[] = "null_byte_metric{a=\"abc\0\"} 1\n"
+				   "a{b=\"\0ss\"} 1\n"
+				   "a{b=\"\0\"} 1\n"
+				   "null_byte_metric{a=\"abc\"} 2\n"
+				   "b 2\n";
+	static const char want[] = "a=abc\\0(4);b=\\0ss(3);b=\\0(1);";
 
 	rig_init(&g);
-	CU_ASSERT_EQUAL(
-	    rig_scrape(&g, body, sizeof(body) - 1, "text/plain; version=0.0.4", 1000, &st), 0);
-	CU_ASSERT(st.up);
-	CU_ASSERT_EQUAL(st.scraped, 2);
-	CU_ASSERT_EQUAL(st.post_relabel, 1);
-	CU_ASSERT_EQUAL(g.seen.series, 1 + 5);
+	mock_host_set_receiver(g.m, on_nul, &n);
+	for (int i = 0; i < 2; i++) { /* the second time from the series cache */
+		CU_ASSERT_EQUAL(rig_scrape(&g, body, sizeof(body) - 1, "text/plain; version=0.0.4",
+					   1000 + i * 1000, &st),
+				0);
+		CU_ASSERT(st.up);
+		CU_ASSERT_EQUAL(st.scraped, 5);
+		CU_ASSERT_EQUAL(st.post_relabel, 5);
+		CU_ASSERT_EQUAL(n.series, 5 + 5);
+		CU_ASSERT_EQUAL(n.with_lens, 3);
+		CU_ASSERT_STRING_EQUAL(n.got, want);
+	}
+	/* the same in OpenMetrics */
+	{
+		static const char om[] = "null_byte_metric{a=\"abc\0\"} 1\n"
+					 "a{b=\"\0ss\"} 1\n"
+					 "a{b=\"\0\"} 1\n"
+					 "null_byte_metric{a=\"abc\"} 2\n"
+					 "b 2\n# EOF\n";
+
+		CU_ASSERT_EQUAL(rig_scrape(&g, om, sizeof(om) - 1,
+					   "application/openmetrics-text; version=1.0.0", 3000,
+					   &st),
+				0);
+		CU_ASSERT_EQUAL(n.with_lens, 3);
+		CU_ASSERT_STRING_EQUAL(n.got, want);
+	}
+	/* gone: staleness markers with the exact bytes */
+	CU_ASSERT_EQUAL(rig_scrape(&g, "b 3\n", 4, "text/plain; version=0.0.4", 4000, &st), 0);
+	CU_ASSERT_EQUAL(n.with_lens, 3);
+	CU_ASSERT_EQUAL(n.stale, 3);
+	/* in the cache's order */
+	CU_ASSERT_PTR_NOT_NULL(strstr(n.got, "a=abc\\0(4);"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(n.got, "b=\\0ss(3);"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(n.got, "b=\\0(1);"));
 	rig_free(&g);
 }
 

@@ -43,6 +43,20 @@ expect 2 'unknown format' --format json "$tmp/om.txt"
 expect 2 'unknown option' --bogus "$tmp/om.txt"
 expect 2 'more than one file' "$tmp/om.txt" "$tmp/om.txt"
 expect 2 'usage' --format
+# Quoted UTF-8 names: refused with a hint under the default (legacy)
+# scheme, taken with --metric-name-validation-scheme utf8 in strict mode,
+# as prometheus.scrape takes them with metric_name_validation_scheme "utf8".
+printf '# TYPE "my.metric" gauge\n{"my.metric","utf-8.label"="v"} 1\n# EOF\n' >"$tmp/om_utf8.txt"
+printf '# TYPE "my.metric" gauge\n{"my.metric", "utf-8.label"="v"} 1\n' >"$tmp/prom_utf8.txt"
+expect 1 '^1:8: quoted metric names need UTF-8 names enabled \(--metric-name-validation-scheme utf8\)$' "$tmp/om_utf8.txt"
+expect 1 'UTF-8 names enabled' "$tmp/prom_utf8.txt"
+expect 0 '^$' --metric-name-validation-scheme utf8 "$tmp/om_utf8.txt"
+expect 0 '^$' --metric-name-validation-scheme=utf8 "$tmp/prom_utf8.txt"
+expect 0 '^$' --lenient --metric-name-validation-scheme utf8 "$tmp/om_utf8.txt"
+# OpenMetrics allows no blank inside the braces, quoted names or not.
+printf '{"my.metric", "utf-8.label"="v"} 1\n# EOF\n' >"$tmp/om_utf8_blank.txt"
+expect 1 '^1:14: ' --metric-name-validation-scheme utf8 "$tmp/om_utf8_blank.txt"
+expect 2 'unknown metric name validation scheme' --metric-name-validation-scheme ascii "$tmp/om.txt"
 # The success line names the format and counts samples.
 out=$("$cli" "$tmp/prom.txt")
 [[ "$out" == *"valid Prometheus text 0.0.4: 2 samples"* ]] || { echo "FAIL: summary '$out'"; fails=$((fails + 1)); }

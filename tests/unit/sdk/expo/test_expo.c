@@ -34,7 +34,8 @@ static int run_n(const char *doc, size_t len, enum starling_expo_format fmt, uns
 	starling_expo_reset(p, doc, len);
 	while ((rc = starling_expo_next(p, &ev)) > 0) {
 		if (rc == STARLING_EXPO_SAMPLE) {
-			if (starling_expo_series_labels(ev.series, ev.series_len, fmt, &ls, NULL)) {
+			if (starling_expo_series_labels_flags(ev.series, ev.series_len, flags, &ls,
+							      NULL)) {
 				if (line)
 					*line = ev.line;
 				n = -1;
@@ -803,6 +804,139 @@ static void test_om_positions(void)
 	check_bad(c, sizeof(c) / sizeof(c[0]), OM, STARLING_EXPO_STRICT);
 }
 
+/* Quoted UTF-8 names in strict mode (check-metrics with
+ * --metric-name-validation-scheme utf8), as the scraper takes them with
+ * metric_name_validation_scheme "utf8". Forms from Prometheus'
+ * model/textparse/openmetricsparse_test.go and promparse_test.go (UTF-8
+ * cases): `{"my.metric","utf-8.label"="v"}`, `# TYPE "my.metric" gauge`;
+ * OpenMetrics allows no blanks inside the braces (openmetricslex.l). */
+static void test_utf8_names_strict(void)
+{
+	const unsigned U = STARLING_EXPO_STRICT | STARLING_EXPO_UTF8_NAMES;
+	static const char om1[] = "# TYPE \"my.metric\" gauge\n# HELP \"my.metric\" Help.\n"
+				  "{\"my.metric\",\"utf-8.label\"=\"v\"} 1\n"
+				  "# TYPE \"my.counter\" counter\n{\"my.counter_total\"} 3 # "
+				  "{\"trace.id\"=\"x\"} 1\n{\"my.counter_created\"} 1700000000\n"
+				  "# TYPE a gauge\na{\"a.b\"=\"c\",d=\"e\"} 1\n# EOF\n";
+	static const char prom1[] = "# TYPE \"my.metric\" gauge\n"
+				    "{\"my.metric\", \"utf-8.label\"=\"v\"} 1\n"
+				    "a{\"a.b\"=\"c\"} 2\n";
+	static const struct bad_case om_bad[] = {
+	    /* blanks inside the braces: Prometheus text only */
+	    {"{\"my.metric\", \"utf-8.label\"=\"v\"} 1\n# EOF\n", 1, 14},
+	    /* a counter sample without _total */
+	    {"# TYPE \"c.c\" counter\n{\"c.c\"} 1\n# EOF\n", 2, 1},
+	    /* a quoted string followed by '=' is a label: no metric name */
+	    {"{\"a.b\"=\"c\"} 1\n# EOF\n", 1, 2},
+	    {"{\"m\",} 1\n# EOF\n", 1, 6},
+	    {"{\"m} 1\n# EOF\n", 1, 2},
+	};
+	struct starling_expo_parser *p;
+	struct starling_expo_event ev;
+	struct starling_lset ls;
+	int rc;
+
+	CU_ASSERT_EQUAL(run(om1, OM, U, NULL, NULL), 4);
+	CU_ASSERT_EQUAL(run(prom1, PROM, U, NULL, NULL), 2);
+	check_bad(om_bad, sizeof(om_bad) / sizeof(om_bad[0]), OM, U);
+	/* without the flag (legacy), strict mode refuses them as before */
+	CU_ASSERT_EQUAL(run(om1, OM, STARLING_EXPO_STRICT, NULL, NULL), -1);
+	CU_ASSERT_EQUAL(run(prom1, PROM, STARLING_EXPO_STRICT, NULL, NULL), -1);
+
+	/* the labels check-metrics and the scraper get */
+	starling_lset_init(&ls);
+	p = starling_expo_parser_new(OM, U);
+	starling_expo_reset(p, om1, sizeof(om1) - 1);
+	while ((rc = starling_expo_next(p, &ev)) > 0 && rc != STARLING_EXPO_SAMPLE)
+		;
+	CU_ASSERT_EQUAL_FATAL(rc, STARLING_EXPO_SAMPLE);
+	CU_ASSERT_EQUAL(ev.line, 3);
+	CU_ASSERT_EQUAL(starling_expo_series_labels_flags(ev.series, ev.series_len, U, &ls, NULL),
+			0);
+	CU_ASSERT_STRING_EQUAL(starling_lset_get(&ls, "__name__"), "my.metric");
+	CU_ASSERT_STRING_EQUAL(starling_lset_get(&ls, "utf-8.label"), "v");
+	starling_expo_parser_free(p);
+	starling_lset_free(&ls);
+}
+
+/* NUL bytes: the inputs of Prometheus' TestPromNullByteHandling
+ * (model/textparse/promparse_test.go) and TestOMNullByteHandling
+ * (openmetricsparse_test.go), through the scraper's (lenient) parser.
+ * Where Prometheus accepts the page (a NUL inside a quoted label value) so
+ * do we: next() yields the sample and the label parser answers -EILSEQ
+ * (valid; the scraper then parses it with expo_series_labels_nul_ff()
+ * and keeps the exact bytes); where Prometheus fails the page (a NUL outside
+ * a quoted value) so do we. A Prometheus-text page gets the final newline
+ * the scraper appends when it is missing. */
+static void test_nul_bytes_upstream(void)
+{
+	static const struct {
+		const char *doc;
+		size_t len;
+		enum starling_expo_format fmt;
+		bool accepted;
+	} c[] = {
+#define NB(lit, fmt, ok) {lit, sizeof(lit) - 1, fmt, ok}
+	    NB("null_byte_metric{a=\"abc\0\"} 1", PROM, true),
+	    NB("a{b=\"\0ss\"} 1\n", PROM, true),
+	    NB("a{b=\"\0\"} 1\n", PROM, true),
+	    NB("a{b=\0\"ssss\"} 1\n", PROM, false),
+	    NB("a{b=\"\0", PROM, false),
+	    NB("a{b\0=\"hiih\"}\t1", PROM, false),
+	    NB("a\0{b=\"ddd\"} 1", PROM, false),
+	    NB("a 0 1\0", PROM, false),
+	    NB("null_byte_metric{a=\"abc\0\"} 1\n# EOF\n", OM, true),
+	    NB("a{b=\"\0ss\"} 1\n# EOF\n", OM, true),
+	    NB("a{b=\"\0\"} 1\n# EOF\n", OM, true),
+	    NB("a{b=\"\0\"} 1\n# EOF", OM, true),
+	    NB("a{b=\0\"ssss\"} 1\n# EOF\n", OM, false),
+	    NB("a{b=\"\0", OM, false),
+	    NB("a{b\0=\"hiih\"}\t1", OM, false),
+	    NB("a\0{b=\"ddd\"} 1", OM, false),
+#undef NB
+	};
+	struct starling_lset ls;
+
+	starling_lset_init(&ls);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct starling_expo_parser *p = starling_expo_parser_new(c[i].fmt, 0);
+		struct starling_expo_event ev;
+		char doc[64];
+		size_t len = c[i].len;
+		int rc, samples = 0, nul = 0;
+
+		memcpy(doc, c[i].doc, len);
+		if (c[i].fmt == PROM && doc[len - 1] != '\n')
+			doc[len++] = '\n';
+		starling_expo_reset(p, doc, len);
+		while ((rc = starling_expo_next(p, &ev)) > 0) {
+			int lrc;
+
+			if (rc != STARLING_EXPO_SAMPLE)
+				continue;
+			lrc = starling_expo_series_labels(ev.series, ev.series_len, c[i].fmt, &ls,
+							  NULL);
+			if (lrc == -EILSEQ)
+				nul++;
+			else if (lrc) {
+				rc = -1;
+				break;
+			}
+			samples++;
+		}
+		if ((rc == 0) != c[i].accepted || (c[i].accepted && (samples != 1 || nul != 1)))
+			fprintf(stderr, "\n  NUL case %zu: rc=%d samples=%d nul=%d, want %s", i, rc,
+				samples, nul, c[i].accepted ? "accepted" : "refused");
+		CU_ASSERT_EQUAL(rc == 0, c[i].accepted);
+		if (c[i].accepted) {
+			CU_ASSERT_EQUAL(samples, 1);
+			CU_ASSERT_EQUAL(nul, 1);
+		}
+		starling_expo_parser_free(p);
+	}
+	starling_lset_free(&ls);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -825,6 +959,8 @@ int main(void)
 	CU_add_test(s, "openmetrics exemplar length", test_om_exemplar_length);
 	CU_add_test(s, "openmetrics lenient", test_om_lenient);
 	CU_add_test(s, "openmetrics error positions", test_om_positions);
+	CU_add_test(s, "utf-8 names in strict mode", test_utf8_names_strict);
+	CU_add_test(s, "NUL bytes: Prometheus' own cases", test_nul_bytes_upstream);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
