@@ -16,13 +16,8 @@ set -u
 STARLING=$1
 PLUGIN=$2
 PRODUCER=$3
-if [ -z "${STARLING_IN_MNTNS:-}" ]; then
-	if ! unshare -m --propagation private true 2>/dev/null; then
-		echo "SKIP: cannot create a mount namespace (unshare -m)"
-		exit 77
-	fi
-	STARLING_IN_MNTNS=1 exec unshare -m --propagation private bash "$0" "$@"
-fi
+. "$(dirname "$0")/mntns.sh"
+enter_mount_namespace "$0" "$@"
 WORK=$(mktemp -d /tmp/starling-rw-full-XXXXXX)
 ST_PID=
 cleanup() {
