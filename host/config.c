@@ -22,8 +22,9 @@
 #include <libconfig.h>
 #include <openssl/evp.h>
 
-#define DEFAULT_STATE_DIR "/var/lib/starling"
-#define DEFAULT_HTTP_ADDR "127.0.0.1:12345"
+#define DEFAULT_STATE_DIR	  "/var/lib/starling"
+#define DEFAULT_HTTP_ADDR	  "127.0.0.1:12345"
+#define DEFAULT_RELOAD_TIMEOUT_MS 30000
 
 /* ---- errors ----------------------------------------------------------- */
 
@@ -698,10 +699,24 @@ static int parse_top(struct cfg_doc *d, struct cfg_errors *errs)
 			for (size_t j = 0; j < c->n_children; j++) {
 				const struct starling_config *s = c->children[j];
 
-				if (strcmp(s->name, "http_listen_addr")) {
-					static const char *const k[] = {"http_listen_addr"};
+				if (!strcmp(s->name, "reload_timeout")) {
+					if (want_kind(s, CFG_K_STRING, "string", errs) ||
+					    parse_duration_ms(s->s, &d->reload_timeout_ms) ||
+					    d->reload_timeout_ms <= 0) {
+						if (s->kind == CFG_K_STRING)
+							cfg_errors_add(
+							    errs,
+							    "%s: %s: invalid duration "
+							    "\"%s\" (a positive duration "
+							    "such as \"30s\")",
+							    s->where, s->path, s->s);
+						ret = -EINVAL;
+					}
+				} else if (strcmp(s->name, "http_listen_addr")) {
+					static const char *const k[] = {"http_listen_addr",
+									"reload_timeout"};
 
-					add_unknown_key(errs, s, k, 1, "");
+					add_unknown_key(errs, s, k, 2, "");
 					ret = -EINVAL;
 				} else if (set_string(&d->http_listen_addr, s, errs) ||
 					   check_listen_addr(s->s, s->where, s->path, errs)) {
@@ -763,6 +778,7 @@ static int doc_from_config(config_t *lc, const char *name, const struct cfg_sour
 	d->file = strdup(name);
 	d->state_dir = strdup(DEFAULT_STATE_DIR);
 	d->http_listen_addr = strdup(DEFAULT_HTTP_ADDR);
+	d->reload_timeout_ms = DEFAULT_RELOAD_TIMEOUT_MS;
 	d->root = from_libconfig(config_root_setting(lc), name, "", src);
 	if (!d->file || !d->state_dir || !d->http_listen_addr || !d->root) {
 		cfg_errors_add(errs, "%s: out of memory", name);

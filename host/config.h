@@ -76,6 +76,7 @@ struct cfg_doc {
 	char *plugins_dir;
 	char *state_dir;
 	char *http_listen_addr;
+	int64_t reload_timeout_ms; /* server.reload_timeout: how long POST /-/reload waits */
 	enum starling_log_level log_level;
 	struct cluster_config cluster;
 	struct cfg_component *components;

@@ -299,46 +299,108 @@ static enum MHD_Result serve_owner(struct http_server *s, struct MHD_Connection 
 	}
 }
 
+/* POST /-/reload. The reload runs on the runtime's reload thread, never on
+ * this HTTP thread: the connection is suspended (holding no thread) until
+ * the outcome, or the runtime's wait bound, resumes it; other requests are
+ * served meanwhile. Requests that arrive together share one reload. */
+struct reload_wait {
+	struct MHD_Connection *conn;
+	int result;
+	char *msg;
+	bool answered;
+};
+
+static void reload_answered(void *arg, int result, const char *msg)
+{
+	struct reload_wait *w = arg;
+	struct MHD_Connection *conn = w->conn;
+
+	w->result = result;
+	w->msg = msg ? strdup(msg) : NULL;
+	__atomic_store_n(&w->answered, true, __ATOMIC_RELEASE);
+	/* last touch: once resumed, the connection may finish and free w */
+	MHD_resume_connection(conn);
+}
+
+static enum MHD_Result start_reload(struct http_server *s, struct MHD_Connection *conn,
+				    void **con_cls)
+{
+	struct reload_wait *w;
+	const char *csrf = http_reload_refusal(
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site"),
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE));
+	int r;
+
+	if (csrf) {
+		log_msg(STARLING_LOG_WARN, "http", "POST /-/reload: %s", csrf);
+		return reply_fmt(conn, MHD_HTTP_FORBIDDEN, "%s\n", csrf);
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
+	w->conn = conn;
+	*con_cls = w; /* freed by request_completed */
+	/* Suspended before the request is queued, so the answer can never
+	 * resume a connection that is not suspended yet. */
+	MHD_suspend_connection(conn);
+	r = runtime_reload_submit(s->rt, reload_answered, w);
+	if (r)
+		reload_answered(w, r, NULL);
+	return MHD_YES;
+}
+
+static enum MHD_Result finish_reload(struct http_server *s, struct MHD_Connection *conn,
+				     struct reload_wait *w)
+{
+	if (!__atomic_load_n(&w->answered, __ATOMIC_ACQUIRE))
+		return MHD_YES; /* not ours to answer yet */
+	switch (w->result) {
+	case 0:
+		return reply_text(conn, MHD_HTTP_OK, "configuration reloaded\n");
+	case -EINVAL:
+		return reply_fmt(conn, MHD_HTTP_BAD_REQUEST,
+				 "reload refused, running configuration kept:\n%s\n",
+				 w->msg ? w->msg : "invalid configuration");
+	case -ETIMEDOUT:
+		return reply_fmt(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				 "reload still running after %.3gs; its outcome will be logged and "
+				 "shown by starling_config_last_reload_successful\n",
+				 (double)runtime_reload_wait(s->rt) / 1000.0);
+	case -ECANCELED:
+		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "shutting down: reload not run\n");
+	default:
+		return reply_fmt(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "reload failed: %s\n",
+				 w->msg ? w->msg : strerror(-w->result));
+	}
+}
+
+static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			      enum MHD_RequestTerminationCode toe)
+{
+	struct reload_wait *w = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (w && (void *)w != (void *)&marker) {
+		free(w->msg);
+		free(w);
+	}
+	*con_cls = NULL;
+}
+
 static enum MHD_Result route(struct http_server *s, struct MHD_Connection *conn, const char *url,
-			     const char *method)
+			     const char *method, void **con_cls)
 {
 	bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 	bool post = !strcmp(method, "POST");
 	static const char comp_prefix[] = "/api/v0/components/";
 
-	if (!strcmp(url, "/-/reload")) {
-		char *msg = NULL;
-		int r;
-
-		const char *csrf;
-
-		if (!post)
-			return reply_405(conn, "POST");
-		csrf = http_reload_refusal(
-		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
-		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
-		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site"),
-		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						MHD_HTTP_HEADER_CONTENT_TYPE));
-		if (csrf) {
-			log_msg(STARLING_LOG_WARN, "http", "POST /-/reload: %s", csrf);
-			return reply_fmt(conn, MHD_HTTP_FORBIDDEN, "%s\n", csrf);
-		}
-		r = runtime_reload(s->rt, &msg);
-		if (r == 0) {
-			free(msg);
-			return reply_text(conn, MHD_HTTP_OK, "configuration reloaded\n");
-		}
-		{
-			enum MHD_Result res = reply_fmt(conn, MHD_HTTP_BAD_REQUEST,
-							"reload refused, running configuration "
-							"kept:\n%s\n",
-							msg ? msg : strerror(-r));
-
-			free(msg);
-			return res;
-		}
-	}
+	if (!strcmp(url, "/-/reload"))
+		return post ? start_reload(s, conn, con_cls) : reply_405(conn, "POST");
 	if (!get)
 		return reply_405(conn, "GET, HEAD");
 	if (!strcmp(url, "/metrics"))
@@ -402,7 +464,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	return route(cls, conn, url, method);
+	if (*con_cls != (void *)&marker)
+		return finish_reload(cls, conn, *con_cls);
+	return route(cls, conn, url, method, con_cls);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) STARLING_PRINTF(2, 0);
@@ -420,7 +484,8 @@ int http_start(struct http_server **out, const char *addr, struct runtime *rt,
 	struct addrinfo hints = {0}, *res = NULL;
 	char host[256], port[8];
 	unsigned p;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_SUSPEND_RESUME;
 	unsigned conn_limit = HTTP_CONNECTION_LIMIT;
 	struct rlimit rl;
 	int r;
@@ -458,6 +523,7 @@ int http_start(struct http_server **out, const char *addr, struct runtime *rt,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)conn_limit,
 				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_IP_LIMIT,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
+				MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	freeaddrinfo(res);
 	if (!s->d) {

@@ -355,6 +355,7 @@ static int reload_handler(void *arg, char **msg)
 	if (memcmp(&doc->cluster, &app->doc->cluster, offsetof(struct cluster_config, join)))
 		log_warn("cluster changes take effect after a restart");
 	log_set_level(doc->log_level);
+	runtime_set_reload_wait(app->rt, doc->reload_timeout_ms);
 	advertise_fingerprint(app->cluster, doc);
 	runtime_note_reload(app->rt, true);
 	cfg_doc_unref(app->doc);
@@ -499,7 +500,13 @@ static int cmd_run(struct cli *cli)
 		goto out_cluster;
 	}
 	pthread_mutex_init(&app.reload_lock, NULL);
-	runtime_set_reload_handler(app.rt, reload_handler, &app);
+	runtime_set_reload_wait(app.rt, app.doc->reload_timeout_ms);
+	r = runtime_set_reload_handler(app.rt, reload_handler, &app);
+	if (r) {
+		log_error("cannot start the reload thread: %s", strerror(-r));
+		code = 1;
+		goto out_runtime;
+	}
 	r = http_start(&http, app.doc->http_listen_addr, app.rt, cluster, start, err, sizeof(err));
 	if (r) {
 		log_error("http: %s", err);
@@ -540,10 +547,9 @@ static int cmd_run(struct cli *cli)
 		int sig = sigtimedwait(&set, &si, &to);
 
 		if (sig == SIGHUP) {
-			char *msg = NULL;
-
-			runtime_reload(app.rt, &msg);
-			free(msg);
+			/* on the reload thread; its outcome is logged and counted */
+			if (runtime_reload_submit(app.rt, NULL, NULL))
+				log_error("SIGHUP: cannot queue the reload");
 		} else if (sig == SIGTERM || sig == SIGINT) {
 			log_info("received %s, stopping (bound %ds)",
 				 sig == SIGTERM ? "SIGTERM" : "SIGINT", SHUTDOWN_BOUND_S);
@@ -563,6 +569,8 @@ static int cmd_run(struct cli *cli)
 	runtime_shutdown(app.rt);
 	log_info("stopped");
 out_http:
+	/* the reload thread answers waiting HTTP requests: stop it first */
+	runtime_shutdown(app.rt);
 	http_stop(http);
 out_runtime:
 	runtime_destroy(app.rt);

@@ -702,6 +702,9 @@ void runtime_shutdown(struct runtime *rt)
 	struct starling_component **v;
 	size_t n;
 
+	/* A reload in progress finishes first; waiting ones are cancelled. */
+	reload_queue_stop(rt->reloads);
+	rt->reloads = NULL;
 	pthread_mutex_lock(&rt->ctl);
 	runtime_set_ready(rt, false);
 	for (size_t i = rt->n_insts; i-- > 0;)
@@ -754,18 +757,34 @@ void runtime_destroy(struct runtime *rt)
 	free(rt);
 }
 
-void runtime_set_reload_handler(struct runtime *rt, runtime_reload_fn fn, void *arg)
+int runtime_set_reload_handler(struct runtime *rt, runtime_reload_fn fn, void *arg)
 {
-	rt->reload_fn = fn;
-	rt->reload_arg = arg;
+	if (!rt->reload_wait_ms)
+		rt->reload_wait_ms = RUNTIME_RELOAD_WAIT_MS;
+	return reload_queue_start(&rt->reloads, fn, arg);
+}
+
+void runtime_set_reload_wait(struct runtime *rt, int64_t ms)
+{
+	__atomic_store_n(&rt->reload_wait_ms, ms, __ATOMIC_RELAXED);
+}
+
+int64_t runtime_reload_wait(struct runtime *rt)
+{
+	return __atomic_load_n(&rt->reload_wait_ms, __ATOMIC_RELAXED);
+}
+
+int runtime_reload_submit(struct runtime *rt, runtime_reload_done_fn done, void *arg)
+{
+	return reload_queue_submit(rt->reloads, done ? runtime_reload_wait(rt) : 0, done, arg);
 }
 
 int runtime_reload(struct runtime *rt, char **msg)
 {
 	*msg = NULL;
-	if (!rt->reload_fn)
+	if (!rt->reloads)
 		return -ENOTSUP;
-	return rt->reload_fn(rt->reload_arg, msg);
+	return reload_queue_run(rt->reloads, runtime_reload_wait(rt), msg);
 }
 
 void runtime_note_reload(struct runtime *rt, bool ok)

@@ -63,10 +63,30 @@ void runtime_clock_step(struct runtime *rt, int64_t ms);
 void runtime_shutdown(struct runtime *rt);
 void runtime_destroy(struct runtime *rt);
 
-/* Reload hook, installed by main and used by POST /-/reload. The handler
- * returns 0 or -errno with a malloc'd message in *msg. */
+/* Reloads run on the runtime's own reload thread (reload_queue.h), never
+ * on the thread that asks: fn, installed by main, loads and applies the
+ * file and returns 0 or -errno with a malloc'd message in *msg. Requests
+ * made before a run starts share it; one made during a run gets the next.
+ * Returns 0 or -errno (the thread could not start). */
 typedef int (*runtime_reload_fn)(void *arg, char **msg);
-void runtime_set_reload_handler(struct runtime *rt, runtime_reload_fn fn, void *arg);
+int runtime_set_reload_handler(struct runtime *rt, runtime_reload_fn fn, void *arg);
+
+/* How long a caller waits for a reload's outcome (default
+ * RUNTIME_RELOAD_WAIT_MS); past it the caller gets -ETIMEDOUT while the
+ * reload goes on (its outcome is logged and in the reload metrics). */
+#define RUNTIME_RELOAD_WAIT_MS 30000
+void runtime_set_reload_wait(struct runtime *rt, int64_t ms);
+int64_t runtime_reload_wait(struct runtime *rt);
+
+/* Ask for a reload without blocking. done (from the reload thread, once)
+ * gets 0, -EINVAL with the refusal's lines in msg, -ETIMEDOUT after the
+ * wait bound, or -ECANCELED at shutdown; done == NULL: nobody waits
+ * (SIGHUP). Returns 0, or -errno without calling done. */
+typedef void (*runtime_reload_done_fn)(void *arg, int result, const char *msg);
+int runtime_reload_submit(struct runtime *rt, runtime_reload_done_fn done, void *arg);
+
+/* Ask for a reload and wait for its outcome (at most the wait bound): 0 or
+ * -errno with a malloc'd message in *msg (or NULL). */
 int runtime_reload(struct runtime *rt, char **msg);
 
 /* Record the outcome of a configuration load (startup or reload) for the

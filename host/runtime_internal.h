@@ -18,6 +18,7 @@
 #define STARLING_HOST_RUNTIME_INTERNAL_H
 
 #include "crash.h"
+#include "reload_queue.h"
 #include "runtime.h"
 #include "targets.h"
 
@@ -155,8 +156,8 @@ struct runtime {
 
 	bool validate_only; /* runtime_create_validator: no threads, no mkdir */
 
-	runtime_reload_fn reload_fn;
-	void *reload_arg;
+	struct reload_queue *reloads; /* runs reloads on its own thread */
+	int64_t reload_wait_ms;	      /* how long a caller waits for the outcome */
 	bool ready;
 	/* Config load outcomes (atomics). */
 	bool last_reload_ok;

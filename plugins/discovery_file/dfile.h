@@ -29,6 +29,7 @@ struct dfile_file {
 	off_t size;
 	struct timespec mtime, ctime;
 	int64_t read_at_s; /* wall clock of the last read */
+	size_t empty;	   /* targets without an address in groups (counted once) */
 	starling_metric *m_mtime;
 };
 

@@ -216,7 +216,7 @@ static void refresh_file(struct dfile *d, struct dfile_file *f)
 	struct starling_tgroups g;
 	struct stat st;
 	char old_err[sizeof(f->err)];
-	bool again;
+	bool again, same;
 	int rc;
 
 	f->seen = true;
@@ -231,7 +231,10 @@ static void refresh_file(struct dfile *d, struct dfile_file *f)
 	}
 	if (f->read_at_s && unchanged(f, &st))
 		return;
-	again = f->bad && f->read_at_s && same_stat(f, &st);
+	/* read before and not changed since, as far as stat can tell: a file
+	 * written less than a second ago is read again on every scan */
+	same = f->read_at_s && same_stat(f, &st);
+	again = f->bad && same;
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
 	f->size = st.st_size;
@@ -255,11 +258,13 @@ static void refresh_file(struct dfile *d, struct dfile_file *f)
 	{
 		size_t empty = count_empty(&f->groups);
 
-		if (empty) {
+		/* counted once per version of the file, not per read */
+		if (empty && !(same && empty == f->empty)) {
 			api->metric_add(d->m_dropped, (double)empty);
 			api->log(d->self, STARLING_LOG_WARN,
 				 "%s: %zu target(s) without an address dropped", f->path, empty);
 		}
+		f->empty = empty;
 	}
 	return;
 bad:

@@ -13,25 +13,50 @@
 #     later (node 1 stays up: it is the RSS and fd reference);
 #   - a receiver outage of 2 minutes (Prometheus stopped) at 40% of the run.
 # At the end (asserted): after the receiver is back, every node's queue
-# drains (samples_pending 0) and nothing was dropped
-# (prometheus_remote_storage_samples_dropped_total 0); node 1's RSS is
+# drains (samples_pending 0) and nothing was dropped or refused
+# (prometheus_remote_storage_samples_{dropped,failed}_total 0); node 1's RSS is
 # within 10% of its value at minute 10 (or at a third of a shorter run) and
 # its open fds did not grow; with an ASan build (build-asan), no sanitizer
 # report in any log. Figures are printed at the end.
 # Each run is in its own network namespace (tests/integration/isolate.sh).
+# Progress goes to SOAK_LOG (default BUILD_DIR/soak-<UTC time>.log, outside the
+# work dir the cleanup removes): one status line a minute (node RSS/fds/queue,
+# load, free memory), every signal the script receives, and at the end the
+# node logs are copied next to it, so a run cut short from outside can be told
+# from one that failed (the last line of the log is the last minute it lived).
 set -u
 build=$(cd "${1:?usage: soak.sh BUILD_DIR [MINUTES]}" && pwd)
 minutes=${2:-${SOAK_MINUTES:-30}}
 here=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${STARLING_IN_NETNS:-}" ]; then
+	export SOAK_LOG="${SOAK_LOG:-$build/soak-$(date -u +%Y%m%dT%H%M%SZ).log}"
+	echo "soak log: $SOAK_LOG" >&2
 	exec bash "$here/../integration/isolate.sh" bash "$0" "$build" "$minutes"
 fi
 command -v prometheus >/dev/null || { echo "SKIP: no prometheus"; exit 77; }
 . "$here/../integration/scrape/lib.sh" # work, pids, cleanup trap, fail, wait_http, prom_query
+eval "lib_$(declare -f fail)"
+fail() { soak_fail "$@"; }
 freeport() {
 	python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
 }
-say() { printf '[%5ds] %s\n' $((SECONDS - t_start)) "$*"; }
+log_file=${SOAK_LOG:-/dev/null}
+say() { printf '[%5ds] %s\n' $((SECONDS - t_start)) "$*" | tee -a "$log_file"; }
+# Signals: note which one ended the run (SIGKILL cannot be caught: then the
+# log simply stops; its last status line says when).
+for sig in HUP INT QUIT TERM PIPE USR1 USR2; do
+	trap "say 'soak.sh got SIG$sig, stopping'; exit 1" $sig
+done
+soak_fail() { # lib.sh's fail, after noting it in SOAK_LOG and keeping the logs
+	say "FAIL: $*"
+	keep_logs
+	lib_fail "$@"
+}
+keep_logs() { # copy what the cleanup would delete next to SOAK_LOG
+	[ "$log_file" = /dev/null ] && return 0
+	local d="${log_file%.log}.logs"
+	mkdir -p "$d" && cp "$work"/*.log "$work"/*.cfg "$d"/ 2>/dev/null
+}
 t_start=$SECONDS
 end=$((t_start + minutes * 60))
 ref_at=$((t_start + (minutes >= 30 ? 600 : minutes * 20)))
@@ -46,7 +71,7 @@ mapfile -t tp <"$work/ports"
 [ "${#tp[@]}" = 12 ] || fail "target servers did not start"
 prom=$(freeport)
 mkdir -p "$work/prom" "$work/sd"
-printf 'global: { scrape_interval: 15s }\n' >"$work/prom/prom.yml"
+prom_head_yml "$prom" >"$work/prom/prom.yml"
 start_prom() {
 	prometheus --config.file="$work/prom/prom.yml" --storage.tsdb.path="$work/prom/data" \
 		--web.listen-address=127.0.0.1:$prom --web.enable-remote-write-receiver \
@@ -54,6 +79,7 @@ start_prom() {
 	prom_pid=$!
 	pids+=($prom_pid)
 	wait_http "http://127.0.0.1:$prom/-/ready" 30 || fail "prometheus did not start"
+	prom_wait_head "$prom" 30 || fail "prometheus did not append its first sample"
 }
 start_prom
 
@@ -125,6 +151,15 @@ while ((SECONDS < end)); do
 	((SECONDS % 30 == 0)) && write_sd
 	if ((SECONDS >= next_min)); then # reload every minute
 		next_min=$((next_min + 60))
+		st=""
+		for n in 1 2 3; do
+			if kill -0 "${pid[$n]}" 2>/dev/null; then
+				st+=" n$n:rss=$(rss_kb "${pid[$n]}")kB,fds=$(fds "${pid[$n]}"),pending=$(metric $n prometheus_remote_storage_samples_pending)"
+			else
+				st+=" n$n:down"
+			fi
+		done
+		say "status:$st load=$(cut -d' ' -f1-3 /proc/loadavg) memfree=$(awk '/^MemAvailable/ {print $2}' /proc/meminfo)kB"
 		[ $interval = 1s ] && interval=2s || interval=1s
 		for n in 1 2 3; do
 			write_cfg $n $interval
@@ -185,8 +220,9 @@ for ((i = 0; i < 180; i++)); do
 	[ "$p" = 0 ] && { drained=1; break; }
 	sleep 1
 done
+exec > >(tee -a "$log_file")
 printf '\nnode  in_total     sent         dropped  failed  pending  RSS_kB  fds\n'
-dropped_all=0
+dropped_all=0 failed_all=0
 for n in 1 2 3; do
 	in=$(metric $n prometheus_remote_storage_samples_in_total)
 	sent=$(metric $n prometheus_remote_storage_samples_total)
@@ -196,6 +232,7 @@ for n in 1 2 3; do
 	printf 'n%-3s  %-11s  %-11s  %-7s  %-6s  %-7s  %-6s  %s\n' $n "$in" "$sent" "$dr" "$fa" "$pe" \
 		"$(rss_kb "${pid[$n]}")" "$(fds "${pid[$n]}")"
 	dropped_all=$(python3 -c "print(int($dropped_all + float('${dr:-0}')))")
+	failed_all=$(python3 -c "print(int($failed_all + float('${fa:-0}')))")
 done
 printf '\nreloads %d (failed %d), kills %d, receiver outage %ds\n' $reloads $reload_fail $kills $outage_len
 printf 'node 1 RSS: %s kB at the reference, %s kB at the end (max %s); fds %s -> %s\n' \
@@ -203,13 +240,24 @@ printf 'node 1 RSS: %s kB at the reference, %s kB at the end (max %s); fds %s ->
 bad=0
 [ -n "$drained" ] || { echo "FAIL: queues did not drain within 180 s"; bad=1; }
 [ "$dropped_all" = 0 ] || { echo "FAIL: $dropped_all samples dropped"; bad=1; }
+# refused by the receiver (HTTP 4xx, not retried): accepted and then lost too
+[ "$failed_all" = 0 ] || { echo "FAIL: $failed_all samples refused by Prometheus (see the node logs)"; bad=1; }
 [ "$reload_fail" = 0 ] || { echo "FAIL: $reload_fail reloads failed"; bad=1; }
 python3 -c "import sys; sys.exit(0 if $end_rss <= $ref_rss * 1.10 else 1)" ||
 	{ echo "FAIL: RSS grew more than 10% after the reference point"; bad=1; }
 [ "$end_fd" -le $((ref_fd + 8)) ] || { echo "FAIL: fds grew $ref_fd -> $end_fd"; bad=1; }
+# stop the nodes (SIGTERM) so that LeakSanitizer reports at exit land in
+# their logs before those are read
+for n in 1 2 3; do kill -TERM "${pid[$n]}" 2>/dev/null; done
+for n in 1 2 3; do
+	wait "${pid[$n]}" 2>/dev/null
+	rc=$?
+	[ "$rc" = 0 ] || { echo "FAIL: node $n exited $rc after SIGTERM"; bad=1; }
+done
 if grep -lE 'AddressSanitizer|LeakSanitizer|runtime error' "$work"/n*.log; then
 	echo "FAIL: sanitizer report"
 	bad=1
 fi
+keep_logs
 [ $bad = 0 ] || fail "soak failed"
-echo "PASS"
+say "PASS"

@@ -16,6 +16,7 @@ PLUGIN=$2
 PRODUCER=$3
 OUTAGE=${4:-30}
 source "$(dirname "$0")/ports.sh"
+source "$(dirname "$0")/../prom_head.sh" # prom_head_yml, prom_wait_head
 PROM_PORT=$(pick_port 24100 100) || exit 1
 ST_PORT=$(pick_port 24200 100) || exit 1
 PROM=127.0.0.1:$PROM_PORT
@@ -45,7 +46,7 @@ mkdir -p "$WORK/plugins"
 cp "$PLUGIN" "$PRODUCER" "$WORK/plugins/"
 chmod 755 "$WORK" "$WORK/plugins"
 chmod 644 "$WORK"/plugins/*.so
-printf 'global:\n  scrape_interval: 15s\n' >"$WORK/prom.yml"
+prom_head_yml "$PROM_PORT" >"$WORK/prom.yml"
 
 wait_200() { # URL what PID PORT
 	for _ in $(seq 1 200); do
@@ -61,6 +62,7 @@ start_prom() {
 		>>"$WORK/prom.log" 2>&1 &
 	PROM_PID=$!
 	wait_200 "http://$PROM/-/ready" prometheus "$PROM_PID" "$PROM_PORT"
+	prom_wait_head "$PROM_PORT" 30 || fail "prometheus did not append its first sample within 30 s"
 }
 
 stop() { # PID variable name

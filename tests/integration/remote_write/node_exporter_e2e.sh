@@ -44,7 +44,8 @@ mkdir -p "$WORK/plugins"
 cp "$@" "$WORK/plugins/"
 chmod 755 "$WORK" "$WORK/plugins"
 chmod 644 "$WORK"/plugins/*.so
-printf 'global:\n  scrape_interval: 15s\n' >"$WORK/prom.yml"
+source "$(dirname "$0")/../prom_head.sh" # prom_head_yml, prom_wait_head
+prom_head_yml "$PROM_PORT" >"$WORK/prom.yml"
 
 wait_200() { # URL what PID PORT
 	for _ in $(seq 1 200); do
@@ -87,6 +88,7 @@ PROM_PID=$!
 prometheus-node-exporter --web.listen-address=$NE --no-collector.systemd >"$WORK/ne.log" 2>&1 &
 NE_PID=$!
 wait_200 "http://$PROM/-/ready" prometheus "$PROM_PID" "$PROM_PORT"
+prom_wait_head "$PROM_PORT" 30 || fail "prometheus did not append its first sample within 30 s"
 wait_200 "http://$NE/metrics" node_exporter "$NE_PID" "$NE_PORT"
 
 cat >"$WORK/starling.cfg" <<EOF
@@ -124,10 +126,15 @@ until_ge "count(node_cpu_seconds_total{$sel})" 1 10 || fail "node_exporter serie
 n=$(query "count({$sel})")
 echo "ok: up=1 and $n series of job node in Prometheus"
 [ "${n:-0}" -ge 300 ] || fail "expected most of node_exporter's ~500 series, got '$n'"
-sleep 6
-c=$(query "count_over_time(up{$sel}[5s])")
-echo "up samples in the last 5 s: $c"
-[ "${c:-0}" -ge 4 ] && [ "${c:-0}" -le 6 ] || fail "expected one up sample per 1 s interval"
+# One up sample per 1 s interval, counted over a window that has fully
+# arrived: 10 s after the first sample, once Prometheus holds samples past
+# its end (not "the last 5 s", which under load may not have arrived yet).
+t0=$(query "timestamp(up{$sel})")
+t0=${t0%%.*}
+until_ge "timestamp(up{$sel})" $((t0 + 12)) 60 || fail "up samples stopped arriving"
+c=$(query "count_over_time(up{$sel}[10s] @ $((t0 + 11)))")
+echo "up samples in the 10 s after the first: $c"
+[ "${c:-0}" -ge 9 ] && [ "${c:-0}" -le 11 ] || fail "expected one up sample per 1 s interval, got '$c' in 10 s"
 
 # honor_metadata: node_exporter's TYPE/HELP went out as remote write 1.0
 # MetricMetadata and Prometheus 2.42 took the requests (2xx; it accepts

@@ -12,6 +12,7 @@ DRIVER=$1
 PLUGIN=$2
 OUTAGE=${3:-60}
 source "$(dirname "$0")/ports.sh"
+source "$(dirname "$0")/../prom_head.sh" # prom_head_yml, prom_wait_head
 PORT=$(pick_port 24000 100) || exit 1
 URL="http://127.0.0.1:$PORT"
 SERIES=5
@@ -36,10 +37,7 @@ fail() {
 
 command -v prometheus >/dev/null || { echo "SKIP: prometheus not installed"; exit 77; }
 
-cat >"$WORK/prom.yml" <<EOF
-global:
-  scrape_interval: 15s
-EOF
+prom_head_yml "$PORT" >"$WORK/prom.yml"
 
 start_prom() {
 	prometheus --config.file="$WORK/prom.yml" --storage.tsdb.path="$WORK/tsdb" \
@@ -48,7 +46,11 @@ start_prom() {
 	PROM_PID=$!
 	for _ in $(seq 1 200); do
 		[ "$(curl -s -o /dev/null -w '%{http_code}' $URL/-/ready)" = 200 ] &&
-			listens "$PROM_PID" "$PORT" && return 0
+			listens "$PROM_PID" "$PORT" && {
+			prom_wait_head "$PORT" 30 ||
+				fail "prometheus did not append its first sample within 30 s"
+			return 0
+		}
 		sleep 0.05
 	done
 	fail "prometheus not ready on port $PORT after 10 s (port taken by another run?)"

@@ -4,7 +4,21 @@ against the target's scrape slots (every INTERVAL at a fixed phase): each
 slot must hold exactly one sample (none doubled), and at most MAX_MISSED
 consecutive slots may be empty.
 usage: check_slots.py PROM_PORT JOB START_S END_S INTERVAL_S MAX_MISSED [TARGETS]
-Prints a summary; exit 1 on a violation."""
+Prints a summary; exit 1 on a violation.
+
+A sample's timestamp is when its scrape started: at its slot or a little
+after it (a loaded machine starts scrapes late), never before. So each
+target's slot grid is anchored at its phase, taken from the sample that is
+earliest within its slot (the smallest offset modulo INTERVAL, read on the
+circle so that a phase near a whole second is not split in two), and a
+sample belongs to the slot it follows (floor, not round). The window holds
+the slots that START in [START_S, END_S - 0.3 s]; samples are read from
+before START_S and up to 1 s after END_S so that a late sample of a slot in
+the window is still seen. (The grid used to be anchored on the first sample
+after START_S and samples assigned by rounding: with scrapes a few hundred
+ms late under load, the slot at the window start was counted as missing
+while its sample sat just before START_S; proof runs beside a second copy
+of the suite failed that way.)"""
 import json
 import math
 import sys
@@ -15,46 +29,63 @@ port, job = sys.argv[1], sys.argv[2]
 start, end, iv = map(float, sys.argv[3:6])
 max_missed = int(sys.argv[6])
 want_targets = int(sys.argv[7]) if len(sys.argv) > 7 else None
-# the range selector is whole seconds: ask for more, keep [start, end]
-q = 'up{job="%s"}[%ds]' % (job, math.ceil(end - start) + 1)
+at = end + 1.0
+# the range selector is whole seconds: ask for more, keep what is needed
+q = 'up{job="%s"}[%ds]' % (job, math.ceil(at - start + iv) + 1)
 url = "http://127.0.0.1:%s/api/v1/query?%s" % (
-    port, urllib.parse.urlencode({"query": q, "time": "%.3f" % end}))
+    port, urllib.parse.urlencode({"query": q, "time": "%.3f" % at}))
 res = json.load(urllib.request.urlopen(url, timeout=10))["data"]["result"]
-bad, doubles, worst_run, worst_at = [], 0, 0, ""
+
+
+def phase_of(ts):
+    """The offset (mod iv) from which every sample is latest-but-closest:
+    the start of the shortest arc of the circle that holds all offsets."""
+    offs = sorted(t % iv for t in ts)
+    best, best_span = offs[0], None
+    for i, o in enumerate(offs):
+        prev = offs[i - 1] if i else offs[-1] - iv
+        span = iv - (o - prev)  # arc from o round to prev
+        if best_span is None or span < best_span:
+            best, best_span = o, span
+    return best
+
+
+bad, doubles, worst_run, worst_at, n_targets = [], 0, 0, "", 0
 for r in res:
-    ts = sorted(float(v[0]) for v in r["values"] if float(v[0]) >= start)
+    ts = sorted(float(v[0]) for v in r["values"])
     inst = r["metric"].get("instance")
-    if not ts:
+    if not [t for t in ts if start <= t <= end]:
         continue
-    ref = ts[0]
-    idx = [round((t - ref) / iv) for t in ts]
-    for i in set(idx):
-        if idx.count(i) > 1:
+    n_targets += 1
+    p = phase_of(ts)
+    slot = [math.floor((t - p) / iv + 1e-6) for t in ts]
+    k_lo = math.ceil((start - p) / iv - 1e-6)
+    k_hi = math.floor((end - 0.3 - p) / iv + 1e-6)
+    counts = {}
+    for k in slot:
+        counts[k] = counts.get(k, 0) + 1
+    for k in range(k_lo, k_hi + 1):
+        if counts.get(k, 0) > 1:
             doubles += 1
-            bad.append("%s: %d samples in one slot" % (inst, idx.count(i)))
-    # slots inside the window: from the first slot after start to the last
-    # slot before end (allow 0.3 s for the sample to be taken)
-    lo = -int((ref - start) // iv)
-    hi = int((end - 0.3 - ref) // iv)
-    have = set(idx)
+            bad.append("%s: %d samples in one slot (at %.1fs)" % (inst, counts[k], p + k * iv - start))
     run = 0
-    for i in range(lo, hi + 1):
-        if i in have:
+    for k in range(k_lo, k_hi + 1):
+        if counts.get(k, 0):
             run = 0
             continue
         run += 1
         if run > worst_run:
             worst_run = run
-            worst_at = "%s slot at %.1fs" % (inst, ref + i * iv - start)
+            worst_at = "%s slot at %.1fs" % (inst, p + k * iv - start)
         if run == max_missed + 1:
             bad.append("%s: %d consecutive slots without a sample (near %.1fs)"
-                       % (inst, run, ref + i * iv - start))
+                       % (inst, run, p + k * iv - start))
 print("targets=%d doubled_slots=%d longest_missed_run=%d (allowed %d) window=%.0fs%s"
-      % (len(res), doubles, worst_run, max_missed, end - start,
+      % (n_targets, doubles, worst_run, max_missed, end - start,
          " (ends at %s)" % worst_at if worst_run else ""))
 for b in bad[:10]:
     print("  " + b)
-if want_targets is not None and len(res) != want_targets:
+if want_targets is not None and n_targets != want_targets:
     print("  expected %d targets" % want_targets)
     sys.exit(1)
 sys.exit(1 if bad else 0)

@@ -1,5 +1,6 @@
 # Shared helpers of the scrape integration tests (sourced).
 # Ports: 27000-27999 belong to these tests.
+. "$(dirname "${BASH_SOURCE[0]}")/../prom_head.sh" # prom_head_yml, prom_wait_head
 work=$(mktemp -d /tmp/sts-scrape.XXXXXX)
 pids=()
 cleanup() {
@@ -56,10 +57,11 @@ wait_value() {
 
 start_prometheus() { # PORT
 	mkdir -p "$work/prom"
-	printf 'global: { scrape_interval: 15s }\n' >"$work/prom/prom.yml"
+	prom_head_yml "$1" >"$work/prom/prom.yml"
 	prometheus --config.file="$work/prom/prom.yml" --storage.tsdb.path="$work/prom/data" \
 		--web.listen-address=127.0.0.1:$1 --web.enable-remote-write-receiver \
 		>"$work/prometheus.log" 2>&1 &
 	pids+=($!)
 	wait_http "http://127.0.0.1:$1/-/ready" 20 || fail "prometheus did not start"
+	prom_wait_head "$1" 30 || fail "prometheus did not append its first sample within 30 s"
 }

@@ -295,20 +295,21 @@ static size_t position_in_order(const struct cfg_doc *d, const char *id)
 
 static void test_valid_and_defaults(void)
 {
-	struct cfg_doc *d = load("plugins_dir = \"/p\";\n"
-				 "state_dir = \"/s\";\n"
-				 "server = { http_listen_addr = \"127.0.0.1:9999\"; };\n"
-				 "log = { level = \"debug\"; };\n"
-				 "components = (\n"
-				 "  { type = \"test.src\"; name = \"a\"; target = \"t\";\n"
-				 "    tags = [ \"x\", \"y\" ]; opts = { b = 7; };\n"
-				 "    endpoint = ( { url = \"http://e\"; } );\n"
-				 "    labels = { job = \"j\"; };\n"
-				 "    targets = ( { address = \"h:1\"; } );\n"
-				 "    ratio = 2;\n"
-				 "    forward_to = [ \"test.sink.s\" ]; },\n"
-				 "  { type = \"test.sink\"; name = \"s\"; }\n"
-				 ");\n");
+	struct cfg_doc *d =
+	    load("plugins_dir = \"/p\";\n"
+		 "state_dir = \"/s\";\n"
+		 "server = { http_listen_addr = \"127.0.0.1:9999\"; reload_timeout = \"5s\"; };\n"
+		 "log = { level = \"debug\"; };\n"
+		 "components = (\n"
+		 "  { type = \"test.src\"; name = \"a\"; target = \"t\";\n"
+		 "    tags = [ \"x\", \"y\" ]; opts = { b = 7; };\n"
+		 "    endpoint = ( { url = \"http://e\"; } );\n"
+		 "    labels = { job = \"j\"; };\n"
+		 "    targets = ( { address = \"h:1\"; } );\n"
+		 "    ratio = 2;\n"
+		 "    forward_to = [ \"test.sink.s\" ]; },\n"
+		 "  { type = \"test.sink\"; name = \"s\"; }\n"
+		 ");\n");
 	const starling_config *c;
 	const char *s;
 	int64_t i;
@@ -320,6 +321,7 @@ static void test_valid_and_defaults(void)
 	CU_ASSERT_STRING_EQUAL(d->plugins_dir, "/p");
 	CU_ASSERT_STRING_EQUAL(d->state_dir, "/s");
 	CU_ASSERT_STRING_EQUAL(d->http_listen_addr, "127.0.0.1:9999");
+	CU_ASSERT_EQUAL(d->reload_timeout_ms, 5000);
 	CU_ASSERT_EQUAL(d->log_level, STARLING_LOG_DEBUG);
 	CU_ASSERT_EQUAL_FATAL(d->n_components, 2);
 	c = d->components[index_of(d, "test.src.a")].node;
@@ -579,9 +581,9 @@ static void test_target_source_errors(void)
 static void test_top_level_and_cluster(void)
 {
 	struct cfg_doc *d =
-	    load("bogus = 1;\n"					   /* 1 */
-		 "server = { http_listen_addr = \"nowhere\"; };\n" /* 2 */
-		 "log = { level = \"loud\"; };\n"		   /* 3 */
+	    load("bogus = 1;\n"								    /* 1 */
+		 "server = { http_listen_addr = \"nowhere\"; reload_timeout = \"0s\"; };\n" /* 2 */
+		 "log = { level = \"loud\"; };\n"					    /* 3 */
 		 "cluster = {\n"
 		 "  enabled = \"yes\";\n"		/* 5 */
 		 "  wait_timeout = \"10x\";\n"		/* 6 */
@@ -597,6 +599,7 @@ static void test_top_level_and_cluster(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	CU_ASSERT_TRUE(has_error(1, "bogus: unknown key"));
 	CU_ASSERT_TRUE(has_error(2, "server.http_listen_addr: invalid address \"nowhere\""));
+	CU_ASSERT_TRUE(has_error(2, "server.reload_timeout: invalid duration \"0s\""));
 	CU_ASSERT_TRUE(has_error(3, "log.level: invalid level \"loud\""));
 	CU_ASSERT_TRUE(has_error(5, "cluster.enabled: expected boolean"));
 	CU_ASSERT_TRUE(has_error(6, "cluster.wait_timeout: invalid duration \"10x\""));

@@ -5,13 +5,15 @@
  * forward_to list; the first batch also carries a staleness marker for
  * starling_test_gone. `fail_start = true` makes start() fail (for back-off).
  * `crash = "create"` or `"timer"` dereferences NULL there (the daemon's
- * fatal-signal report, tests/integration/host/crash.sh).
+ * fatal-signal report, tests/integration/host/crash.sh). `create_delay`
+ * makes create() take that long (a slow reload, reload_async.sh).
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <starling/plugin.h>
 
@@ -46,6 +48,10 @@ static const struct starling_config_key schema[] = {
      .type = STARLING_CFG_STRING,
      .default_value = "",
      .help = "Crash (NULL dereference) in \"create\" or \"timer\""},
+    {.name = "create_delay",
+     .type = STARLING_CFG_DURATION,
+     .default_value = "0ms",
+     .help = "How long create() takes"},
     {.name = "forward_to",
      .type = STARLING_CFG_REF_LIST,
      .required = true,
@@ -114,6 +120,7 @@ static int create(const struct starling_host_api *api, starling_component *self,
 		  const starling_config *cfg, void **out)
 {
 	struct producer *p = calloc(1, sizeof(*p));
+	int64_t delay_ms = 0;
 
 	if (!p)
 		return -ENOMEM;
@@ -132,6 +139,13 @@ static int create(const struct starling_host_api *api, starling_component *self,
 	}
 	if (!strcmp(p->crash, "create"))
 		crash_now();
+	if (api->config_duration_ms(cfg, "create_delay", &delay_ms) == 0 && delay_ms > 0) {
+		struct timespec ts = {.tv_sec = delay_ms / 1000,
+				      .tv_nsec = (delay_ms % 1000) * 1000000L};
+
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+	}
 	p->m_batches = api->metric_register(self, STARLING_SELF_COUNTER,
 					    "starling_test_batches_forwarded_total",
 					    "Batches forwarded.", "kind=series");

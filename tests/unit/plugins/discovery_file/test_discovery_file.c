@@ -412,6 +412,42 @@ static void test_unchanged_not_republished(void)
 	rm_tmpdir();
 }
 
+/* A target without an address is counted once per version of its file,
+ * not again each time the (recently written, so re-read) file is read in a
+ * later scan. Failed once in the proof: a second scan, for another file,
+ * within a second of the first re-read a.json and counted its empty target
+ * again (2 instead of 1). */
+static void test_dropped_counted_once(void)
+{
+	struct fixture fx;
+	size_t n;
+
+	mk_tmpdir();
+	CU_ASSERT_EQUAL_FATAL(fx_start(&fx, "files = [\"%s/*.json\"];", tmpdir), 0);
+	n = rx_now();
+	put("a.json", "[{\"targets\": [\"a:1\", \"\"]}]");
+	CU_ASSERT_TRUE(wait_for(n, "__address__=a:1"));
+	CU_ASSERT_EQUAL(mock_host_metric(fx.m, "starling_discovery_targets_dropped_total", NULL),
+			1);
+	for (int i = 0; i < 3; i++) { /* more scans while a.json is recent */
+		char name[32], text[64];
+
+		n = rx_now();
+		snprintf(name, sizeof(name), "c%d.json", i);
+		snprintf(text, sizeof(text), "[{\"targets\": [\"c:%d\"]}]", i);
+		put(name, text);
+		snprintf(text, sizeof(text), "__address__=c:%d", i);
+		CU_ASSERT_TRUE(wait_for(n, text));
+	}
+	CU_ASSERT_EQUAL(mock_host_metric(fx.m, "starling_discovery_targets_dropped_total", NULL),
+			1);
+	CU_ASSERT_EQUAL(
+	    mock_host_log_count(fx.m, STARLING_LOG_WARN, "target(s) without an address dropped"),
+	    1);
+	fx_stop(&fx);
+	rm_tmpdir();
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -422,6 +458,8 @@ int main(void)
 	s = CU_add_suite("discovery.file", NULL, NULL);
 	CU_add_test(s, "path patterns", test_patterns);
 	CU_add_test(s, "config errors", test_config_errors);
+	/* before any test steps the mock clock: files must look recent */
+	CU_add_test(s, "a dropped target is counted once", test_dropped_counted_once);
 	CU_add_test(s, "files, changes, bad files, vanished files", test_files_and_changes);
 	CU_add_test(s, "in-place write", test_in_place_write);
 	CU_add_test(s, "refresh_interval fallback", test_polling_fallback);
