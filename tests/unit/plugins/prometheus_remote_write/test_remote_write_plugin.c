@@ -1204,21 +1204,21 @@ static int kept_metadata(char *out, size_t len)
 	return reqs;
 }
 
-static bool wait_metadata_requests(int want, int timeout_ms)
+static int metadata_requests(void)
 {
 	char buf[16];
+	int n;
 
-	for (int i = 0; i < timeout_ms / 10; i++) {
-		int n;
+	pthread_mutex_lock(&rx_lock);
+	n = kept_metadata(buf, sizeof(buf));
+	pthread_mutex_unlock(&rx_lock);
+	return n;
+}
 
-		pthread_mutex_lock(&rx_lock);
-		n = kept_metadata(buf, sizeof(buf));
-		pthread_mutex_unlock(&rx_lock);
-		if (n >= want)
-			return true;
-		usleep(10000);
-	}
-	return false;
+static bool wait_metadata_requests(int want, int timeout_ms)
+{
+	MOCK_WAIT_UNTIL(metadata_requests() >= want, timeout_ms);
+	return metadata_requests() >= want;
 }
 
 /* Remote write 1.0 metadata as the plugin sends it, decoded from the
@@ -1381,10 +1381,9 @@ static void test_two_endpoints(void)
 	push(&in, "two_ways", NULL, 1000, 60, 20);
 	CU_ASSERT_TRUE(wait_for(&samples_ok, 60, 5000));
 	CU_ASSERT_EQUAL(samples_ok, 60);
-	for (int i = 0; i < 200 && mock_host_metric(in.m, "prometheus_remote_storage_samples_total",
-						    "remote_name=a,") != 60;
-	     i++)
-		usleep(10000);
+	MOCK_WAIT_UNTIL(mock_host_metric(in.m, "prometheus_remote_storage_samples_total",
+					 "remote_name=a,") == 60,
+			2000);
 	CU_ASSERT_DOUBLE_EQUAL(
 	    mock_host_metric(in.m, "prometheus_remote_storage_samples_pending", "remote_name=b,"),
 	    60, 0.1);
