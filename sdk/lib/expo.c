@@ -551,6 +551,25 @@ int starling_expo_exemplar_labels(const char *text, size_t len, struct starling_
 	return parse_labels(text, len, ls, err, false, true, false);
 }
 
+/* A scratch buffer that starts as the caller's stack array STACK: makes
+ * room for NEED bytes (old contents are not kept). 0, or -ENOMEM with the
+ * buffer unchanged. */
+static int scratch_fit(char **buf, size_t *cap, char *stack, size_t need)
+{
+	char *nb;
+
+	if (need <= *cap)
+		return 0;
+	nb = malloc(need);
+	if (!nb)
+		return -ENOMEM;
+	if (*buf != stack)
+		free(*buf);
+	*buf = nb;
+	*cap = need;
+	return 0;
+}
+
 static int parse_labels(const char *series, size_t len, struct starling_lset *ls, const char **err,
 			bool named, bool utf8, bool nul_ff)
 {
@@ -621,17 +640,9 @@ labels:
 			}
 			qlen = (size_t)(s - q0);
 			s++;
-			if (qlen + 1 > ncap) {
-				char *nb = malloc(qlen + 1);
-
-				if (!nb) {
-					rc = -ENOMEM;
-					goto out;
-				}
-				if (nbuf != nstack)
-					free(nbuf);
-				nbuf = nb;
-				ncap = qlen + 1;
+			if (scratch_fit(&nbuf, &ncap, nstack, qlen + 1) < 0) {
+				rc = -ENOMEM;
+				goto out;
 			}
 			if (qesc)
 				qlen = starling_expo_unescape(q0, qlen, STARLING_EXPO_PROMETHEUS,
@@ -710,17 +721,9 @@ labels:
 				goto out;
 			}
 			if (esc || nul) {
-				if (vlen + 1 > vcap) {
-					char *nb = malloc(vlen + 1);
-
-					if (!nb) {
-						rc = -ENOMEM;
-						goto out;
-					}
-					if (vbuf != stackbuf)
-						free(vbuf);
-					vbuf = nb;
-					vcap = vlen + 1;
+				if (scratch_fit(&vbuf, &vcap, stackbuf, vlen + 1) < 0) {
+					rc = -ENOMEM;
+					goto out;
 				}
 				if (esc)
 					vlen = starling_expo_unescape(
