@@ -24,6 +24,7 @@
 
 #include "dfile.h"
 #include "mock_host.h"
+#include "mock_wait.h"
 
 /* ------------------------------------------------------------------------ */
 /* Received sets, rendered as text, waited for with a deadline.             */
@@ -300,6 +301,9 @@ static void test_files_and_changes(void)
 	n = rx_now();
 	put("a.json", "[{\"targets\": [\"10.0.0.9:9100\"]},\n {\"targets\": [1]}]");
 	CU_ASSERT_TRUE(wait_metric_or_log(fx.m, "prometheus_sd_file_read_errors_total", 1, NULL));
+	/* the error is counted while the file is read, the health is set after
+	 * the scan publishes: wait for it rather than race it */
+	MOCK_WAIT_UNTIL(!mock_host_healthy(fx.m, NULL), 10000);
 	CU_ASSERT_FALSE(mock_host_healthy(fx.m, &msg));
 	CU_ASSERT_PTR_NOT_NULL(msg ? strstr(msg, "a.json") : NULL);
 	CU_ASSERT_EQUAL(mock_host_log_count(fx.m, STARLING_LOG_ERROR, "a.json: group 1"), 1);
@@ -319,6 +323,7 @@ static void test_files_and_changes(void)
 	put("b.yml", "[]\n");
 	CU_ASSERT_TRUE(wait_for(n, "10.0.0.7:9100"));
 	CU_ASSERT_TRUE(wait_for(n, "!10.0.0.3:9100"));
+	MOCK_WAIT_UNTIL(mock_host_healthy(fx.m, NULL), 10000); /* set after the publish */
 	CU_ASSERT_TRUE(mock_host_healthy(fx.m, &msg));
 	CU_ASSERT_EQUAL(mock_host_metric(fx.m, "starling_discovery_targets_dropped_total", NULL),
 			1);
