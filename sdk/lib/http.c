@@ -31,6 +31,8 @@
  * plus the peak number of concurrent transfers. */
 #define MAXCONNECTS_FLOOR 256L
 #define HOSTS_WINDOW_US	  (120 * 1000000LL)
+/* Connection-cache shards (see struct starling_http_client.shards). */
+#define HTTP_SHARDS 64
 
 struct xfer {
 	struct xfer *next;
@@ -88,6 +90,19 @@ struct starling_http_client {
 	size_t pending;
 	uint8_t *inflate_buf; /* reused across responses (run thread only) */
 	size_t inflate_cap;
+	/* The connection cache, split by host into CURLSH objects sharing
+	 * connections (created on first use; run thread only; n_shards 0:
+	 * the multi handle's own cache). libcurl 7.88's
+	 * curl_multi_remove_handle() walks the connection cache the handle
+	 * used until it meets the handle's last connection (to close it if it
+	 * was CONNECT_ONLY): with one idle connection per target in one cache,
+	 * that walk was ~2/3 of the CPU at 10,000 targets. Upstream limits the
+	 * walk to CONNECT_ONLY transfers since curl 8.22 (commit e093c67f1c,
+	 * "multi_remove_handle: only lookup former connection in pool when
+	 * transfer is set to connect only"). A host always maps to the same
+	 * shard, so its idle connection is found again. */
+	CURLSH *shards[HTTP_SHARDS];
+	unsigned n_shards;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -195,6 +210,9 @@ int starling_http_client_new(const struct starling_http_client_options *opts,
 	 * (measured: ~17% of scrape CPU at 200 targets). The cache then grows
 	 * with the distinct hosts in use (update_maxconnects), up to what the
 	 * fd limit allows. */
+	/* CURLMOPT_MAX_TOTAL_CONNECTIONS counts the connections of the cache
+	 * the transfer uses: with shards it would hold per shard */
+	c->n_shards = opts && opts->max_total_connections > 0 ? 0 : HTTP_SHARDS;
 	c->fd_budget = fd_budget();
 	c->maxconnects = c->fd_budget < 4096 ? c->fd_budget : 4096;
 	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, c->maxconnects);
@@ -779,6 +797,15 @@ size_t http_client_retained_bytes(struct starling_http_client *c)
 	return n;
 }
 
+unsigned http_client_shards_used(struct starling_http_client *c)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c->n_shards; i++)
+		n += c->shards[i] != NULL;
+	return n;
+}
+
 static void unlink_active(struct starling_http_client *c, struct xfer *x)
 {
 	if (x->aprev)
@@ -879,11 +906,37 @@ static void update_maxconnects(struct starling_http_client *c, int64_t now_us)
 	}
 }
 
+/* The connection-cache shard of host `key`: NULL for the multi handle's
+ * own cache (no shards, or one cannot be made). Run thread only. */
+static CURLSH *shard_for(struct starling_http_client *c, uint64_t key)
+{
+	CURLSH **sh;
+
+	if (!c->n_shards)
+		return NULL;
+	/* the low bits picked the host-set slot; mix in the high ones */
+	sh = &c->shards[(key ^ (key >> 32)) % c->n_shards];
+	if (!*sh && (*sh = curl_share_init()) &&
+	    curl_share_setopt(*sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK) {
+		curl_share_cleanup(*sh);
+		*sh = NULL;
+	}
+	return *sh;
+}
+
+/* Take a transfer out of the multi handle and its shard (run thread). */
+static void detach(struct starling_http_client *c, struct xfer *x)
+{
+	curl_multi_remove_handle(c->multi, x->easy);
+	curl_easy_setopt(x->easy, CURLOPT_SHARE, NULL);
+}
+
 /* Move submitted requests into the multi handle (run thread only). */
 static void add_incoming(struct starling_http_client *c)
 {
 	struct xfer *list, *next;
 	int64_t now_us;
+	uint64_t key;
 	bool added = false;
 
 	pthread_mutex_lock(&c->lock);
@@ -902,8 +955,11 @@ static void add_incoming(struct starling_http_client *c)
 			xfer_recycle(c, list);
 			continue;
 		}
-		host_set_put(&c->hosts, host_key(list->url), now_us);
+		key = host_key(list->url);
+		host_set_put(&c->hosts, key, now_us);
+		curl_easy_setopt(list->easy, CURLOPT_SHARE, shard_for(c, key));
 		if (curl_multi_add_handle(c->multi, list->easy) != CURLM_OK) {
+			curl_easy_setopt(list->easy, CURLOPT_SHARE, NULL);
 			snprintf(list->errbuf, sizeof(list->errbuf),
 				 "curl_multi_add_handle failed");
 			complete(c, list, CURLE_OUT_OF_MEMORY);
@@ -936,7 +992,7 @@ static int drain(struct starling_http_client *c)
 			continue;
 		rc = msg->data.result;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-		curl_multi_remove_handle(c->multi, msg->easy_handle);
+		detach(c, x);
 		unlink_active(c, x);
 		c->n_active--;
 		complete(c, x, rc);
@@ -1049,7 +1105,7 @@ void starling_http_client_free(struct starling_http_client *c)
 	while (c->active) {
 		struct xfer *x = c->active;
 
-		curl_multi_remove_handle(c->multi, x->easy);
+		detach(c, x);
 		unlink_active(c, x);
 		c->n_active--;
 		snprintf(x->errbuf, sizeof(x->errbuf), "HTTP client shut down");
@@ -1081,6 +1137,11 @@ void starling_http_client_free(struct starling_http_client *c)
 		xfer_destroy(x);
 	}
 	curl_multi_cleanup(c->multi); /* may still call on_socket */
+	/* no easy handle uses a shard any more: this closes their idle
+	 * connections */
+	for (unsigned i = 0; i < c->n_shards; i++)
+		if (c->shards[i])
+			curl_share_cleanup(c->shards[i]);
 	close(c->epfd);
 	close(c->evfd);
 	free(c->hosts.keys);

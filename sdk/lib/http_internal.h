@@ -78,4 +78,7 @@ int http_oauth2_header(struct http_oauth2 *o, int64_t timeout_ms, char **header,
  * response they stay within a few MiB however large it was. */
 size_t http_client_retained_bytes(struct starling_http_client *c);
 
+/* Connection-cache shards in use (created) by the client; for tests. */
+unsigned http_client_shards_used(struct starling_http_client *c);
+
 #endif

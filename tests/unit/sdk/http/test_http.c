@@ -597,6 +597,60 @@ static void test_idle_connections_kept(void)
 	starling_http_client_free(c);
 }
 
+/* Many hosts (one server per port, as many targets): each host's idle
+ * connection is found again in later rounds although the client splits its
+ * connection cache into shards by host (sdk/lib/http.c: libcurl 7.88 walks
+ * the cache a finished transfer used, so one cache per 64th of the hosts),
+ * and more than one shard is in use. */
+static void test_many_hosts_connections_kept(void)
+{
+	enum { HOSTS = 40, ROUNDS = 3 };
+	struct MHD_Daemon *d[HOSTS];
+	char urls[HOSTS][64];
+	struct starling_http_client *c;
+	struct counter cnt = {0};
+	struct sockaddr_in sa = {0};
+	int before, first = 0;
+
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < HOSTS; i++) {
+		d[i] = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC, 0, NULL,
+					NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+					MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+					MHD_OPTION_END);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(d[i]);
+		snprintf(urls[i], sizeof(urls[i]), "http://127.0.0.1:%u/plain",
+			 MHD_get_daemon_info(d[i], MHD_DAEMON_INFO_BIND_PORT)->port);
+	}
+	CU_ASSERT_EQUAL_FATAL(starling_http_client_new(NULL, &c), 0);
+	before = __atomic_load_n(&connections, __ATOMIC_SEQ_CST);
+	for (int round = 1; round <= ROUNDS; round++) {
+		int loops = 0;
+
+		for (int i = 0; i < HOSTS; i++) {
+			struct starling_http_request req = {0};
+
+			req.url = urls[i];
+			req.timeout_ms = 10000;
+			req.done = count_done;
+			req.arg = &cnt;
+			CU_ASSERT_EQUAL(starling_http_submit(c, &req), 0);
+		}
+		while (cnt.done < round * HOSTS && loops++ < 2000)
+			starling_http_run(c, 50);
+		CU_ASSERT_EQUAL(cnt.ok, round * HOSTS);
+		if (round == 1)
+			first = __atomic_load_n(&connections, __ATOMIC_SEQ_CST) - before;
+	}
+	CU_ASSERT_EQUAL(first, HOSTS);
+	CU_ASSERT_EQUAL(__atomic_load_n(&connections, __ATOMIC_SEQ_CST) - before, HOSTS);
+	CU_ASSERT(http_client_shards_used(c) > 1);
+	starling_http_client_free(c);
+	for (int i = 0; i < HOSTS; i++)
+		MHD_stop_daemon(d[i]);
+}
+
 struct waker {
 	struct starling_http_client *c;
 	struct counter *cnt;
@@ -807,6 +861,7 @@ int main(void)
 	CU_add_test(s, "auth_from_config", test_auth_from_config);
 	CU_add_test(s, "connection_reuse", test_connection_reuse);
 	CU_add_test(s, "idle_connections_kept", test_idle_connections_kept);
+	CU_add_test(s, "many_hosts_connections_kept", test_many_hosts_connections_kept);
 	CU_add_test(s, "wakeup_from_thread", test_wakeup_from_thread);
 	CU_add_test(s, "proxy", test_proxy);
 	CU_add_test(s, "tls_ca_server_name_insecure", test_tls);
