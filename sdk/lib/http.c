@@ -31,8 +31,12 @@
  * plus the peak number of concurrent transfers. */
 #define MAXCONNECTS_FLOOR 256L
 #define HOSTS_WINDOW_US	  (120 * 1000000LL)
-/* Connection-cache shards (see struct starling_http_client.shards). */
-#define HTTP_SHARDS 64
+/* Connection-cache shards (see struct starling_http_client.shards): a host
+ * first seen in second t goes to time group t % SHARD_TIME_GROUPS and, in it,
+ * to one of SHARD_HASH_GROUPS by its hash. */
+#define SHARD_TIME_GROUPS 16
+#define SHARD_HASH_GROUPS 16
+#define HTTP_SHARDS	  (SHARD_TIME_GROUPS * SHARD_HASH_GROUPS)
 
 struct xfer {
 	struct xfer *next;
@@ -64,10 +68,12 @@ struct xfer {
 };
 
 /* Distinct host:port keys (64-bit hashes) seen recently, to size the
- * connection cache (run thread only). Open addressing, 0 = empty. */
+ * connection cache and to keep each host on its connection-cache shard (run
+ * thread only). Open addressing, key 0 = empty. */
 struct host_set {
 	uint64_t *keys;
 	int64_t *seen_us;
+	uint16_t *shard;
 	size_t cap, n;
 };
 
@@ -92,15 +98,20 @@ struct starling_http_client {
 	size_t inflate_cap;
 	/* The connection cache, split by host into CURLSH objects sharing
 	 * connections (created on first use; run thread only; n_shards 0:
-	 * the multi handle's own cache). libcurl 7.88's
-	 * curl_multi_remove_handle() walks the connection cache the handle
-	 * used until it meets the handle's last connection (to close it if it
-	 * was CONNECT_ONLY): with one idle connection per target in one cache,
-	 * that walk was ~2/3 of the CPU at 10,000 targets. Upstream limits the
-	 * walk to CONNECT_ONLY transfers since curl 8.22 (commit e093c67f1c,
-	 * "multi_remove_handle: only lookup former connection in pool when
-	 * transfer is set to connect only"). A host always maps to the same
-	 * shard, so its idle connection is found again. */
+	 * the multi handle's own cache). libcurl 7.88 walks a whole cache in
+	 * two places: curl_multi_remove_handle() walks the cache a finished
+	 * transfer used until it meets the transfer's last connection (to
+	 * close it if it was CONNECT_ONLY; since curl 8.22 only for those,
+	 * commit e093c67f1c), and a new transfer prunes its cache (one poll()
+	 * per idle connection) when the last prune is a second old. With one
+	 * idle connection per target in one cache, the first was ~2/3 of the
+	 * CPU at 10,000 targets, the second ~18% after splitting by hash
+	 * alone. So a cache holds few hosts, and hosts first seen in the same
+	 * second: a periodic scraper sees a target again at the same offset
+	 * of its interval, so a cache is busy for about a second per interval
+	 * and is pruned about once per interval instead of every second. A
+	 * host keeps its shard while it stays in `hosts`, so its idle
+	 * connection is found again. */
 	CURLSH *shards[HTTP_SHARDS];
 	unsigned n_shards;
 };
@@ -830,8 +841,9 @@ static uint64_t host_key(const char *url)
 	return h ? h : 1;
 }
 
-/* Insert or refresh key; false only when out of memory. */
-static bool host_set_put(struct host_set *hs, uint64_t key, int64_t now_us)
+/* Insert or refresh key (a new key gets `shard`); returns the key's shard,
+ * or -1 when out of memory. */
+static int host_set_put(struct host_set *hs, uint64_t key, int64_t now_us, uint16_t shard)
 {
 	size_t i;
 
@@ -839,11 +851,13 @@ static bool host_set_put(struct host_set *hs, uint64_t key, int64_t now_us)
 		size_t ncap = hs->cap ? hs->cap * 2 : 64;
 		uint64_t *nk = calloc(ncap, sizeof(*nk));
 		int64_t *ns = calloc(ncap, sizeof(*ns));
+		uint16_t *nh = calloc(ncap, sizeof(*nh));
 
-		if (!nk || !ns) {
+		if (!nk || !ns || !nh) {
 			free(nk);
 			free(ns);
-			return false;
+			free(nh);
+			return -1;
 		}
 		for (size_t j = 0; j < hs->cap; j++) {
 			if (!hs->keys[j])
@@ -852,11 +866,14 @@ static bool host_set_put(struct host_set *hs, uint64_t key, int64_t now_us)
 				;
 			nk[i] = hs->keys[j];
 			ns[i] = hs->seen_us[j];
+			nh[i] = hs->shard[j];
 		}
 		free(hs->keys);
 		free(hs->seen_us);
+		free(hs->shard);
 		hs->keys = nk;
 		hs->seen_us = ns;
+		hs->shard = nh;
 		hs->cap = ncap;
 	}
 	for (i = key & (hs->cap - 1); hs->keys[i] && hs->keys[i] != key;
@@ -864,10 +881,19 @@ static bool host_set_put(struct host_set *hs, uint64_t key, int64_t now_us)
 		;
 	if (!hs->keys[i]) {
 		hs->keys[i] = key;
+		hs->shard[i] = shard;
 		hs->n++;
 	}
 	hs->seen_us[i] = now_us;
-	return true;
+	return hs->shard[i];
+}
+
+static void host_set_free(struct host_set *hs)
+{
+	free(hs->keys);
+	free(hs->seen_us);
+	free(hs->shard);
+	memset(hs, 0, sizeof(*hs));
 }
 
 /* Drop the keys not seen since `since_us` (rebuilds the table). */
@@ -878,9 +904,8 @@ static void host_set_expire(struct host_set *hs, int64_t since_us)
 	memset(hs, 0, sizeof(*hs));
 	for (size_t j = 0; j < old.cap; j++)
 		if (old.keys[j] && old.seen_us[j] >= since_us)
-			host_set_put(hs, old.keys[j], old.seen_us[j]);
-	free(old.keys);
-	free(old.seen_us);
+			host_set_put(hs, old.keys[j], old.seen_us[j], old.shard[j]);
+	host_set_free(&old);
 }
 
 /* Size the connection cache to one idle connection per host in use plus the
@@ -906,16 +931,24 @@ static void update_maxconnects(struct starling_http_client *c, int64_t now_us)
 	}
 }
 
-/* The connection-cache shard of host `key`: NULL for the multi handle's
- * own cache (no shards, or one cannot be made). Run thread only. */
-static CURLSH *shard_for(struct starling_http_client *c, uint64_t key)
+uint16_t http_new_host_shard(uint64_t key, int64_t now_us)
 {
+	uint64_t t = (uint64_t)(now_us / 1000000) % SHARD_TIME_GROUPS;
+
+	return (uint16_t)(t * SHARD_HASH_GROUPS + (key ^ (key >> 32)) % SHARD_HASH_GROUPS);
+}
+
+/* The connection cache of host `key` (run thread only): NULL for the multi
+ * handle's own (no shards, or one cannot be made). */
+static CURLSH *shard_for(struct starling_http_client *c, uint64_t key, int64_t now_us)
+{
+	int i;
 	CURLSH **sh;
 
 	if (!c->n_shards)
 		return NULL;
-	/* the low bits picked the host-set slot; mix in the high ones */
-	sh = &c->shards[(key ^ (key >> 32)) % c->n_shards];
+	i = host_set_put(&c->hosts, key, now_us, http_new_host_shard(key, now_us));
+	sh = &c->shards[i < 0 ? http_new_host_shard(key, 0) : (uint16_t)i];
 	if (!*sh && (*sh = curl_share_init()) &&
 	    curl_share_setopt(*sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK) {
 		curl_share_cleanup(*sh);
@@ -956,8 +989,10 @@ static void add_incoming(struct starling_http_client *c)
 			continue;
 		}
 		key = host_key(list->url);
-		host_set_put(&c->hosts, key, now_us);
-		curl_easy_setopt(list->easy, CURLOPT_SHARE, shard_for(c, key));
+		if (c->n_shards)
+			curl_easy_setopt(list->easy, CURLOPT_SHARE, shard_for(c, key, now_us));
+		else
+			host_set_put(&c->hosts, key, now_us, 0);
 		if (curl_multi_add_handle(c->multi, list->easy) != CURLM_OK) {
 			curl_easy_setopt(list->easy, CURLOPT_SHARE, NULL);
 			snprintf(list->errbuf, sizeof(list->errbuf),
@@ -1144,8 +1179,7 @@ void starling_http_client_free(struct starling_http_client *c)
 			curl_share_cleanup(c->shards[i]);
 	close(c->epfd);
 	close(c->evfd);
-	free(c->hosts.keys);
-	free(c->hosts.seen_us);
+	host_set_free(&c->hosts);
 	pthread_mutex_destroy(&c->lock);
 	free(c->inflate_buf);
 	free(c);

@@ -78,6 +78,11 @@ int http_oauth2_header(struct http_oauth2 *o, int64_t timeout_ms, char **header,
  * response they stay within a few MiB however large it was. */
 size_t http_client_retained_bytes(struct starling_http_client *c);
 
+/* The connection-cache shard a host (key: hash of scheme://host:port) first
+ * seen at monotonic time now_us gets: the second's time group (16 groups),
+ * and in it one of 16 groups by the key. */
+uint16_t http_new_host_shard(uint64_t key, int64_t now_us);
+
 /* Connection-cache shards in use (created) by the client; for tests. */
 unsigned http_client_shards_used(struct starling_http_client *c);
 

@@ -651,6 +651,32 @@ static void test_many_hosts_connections_kept(void)
 		MHD_stop_daemon(d[i]);
 }
 
+/* Hosts first seen in the same second share a time group (a periodic
+ * scraper meets them again together, so their cache is busy, and pruned,
+ * about once per interval); other seconds get other groups, 16 in turn; the
+ * key spreads the hosts of one second over 16 shards. */
+static void test_host_shard_groups(void)
+{
+	enum { G = 16 };
+	int seen[G * G] = {0}, used = 0;
+
+	for (uint64_t k = 1; k <= 1000; k++) {
+		int64_t t = 5000000 + (int64_t)(k % 7) * 100000; /* within second 5 */
+		uint16_t s = http_new_host_shard(k * 0x9e3779b97f4a7c15ULL, t);
+
+		CU_ASSERT(s < G * G);
+		CU_ASSERT_EQUAL(s / G, 5);
+		if (s < G * G && !seen[s]++)
+			used++;
+		/* the next second: the next time group, same key group */
+		CU_ASSERT_EQUAL(http_new_host_shard(k * 0x9e3779b97f4a7c15ULL, t + 1000000),
+				6 * G + s % G);
+		/* 16 seconds on: the same shard again */
+		CU_ASSERT_EQUAL(http_new_host_shard(k * 0x9e3779b97f4a7c15ULL, t + 16000000), s);
+	}
+	CU_ASSERT_EQUAL(used, G);
+}
+
 struct waker {
 	struct starling_http_client *c;
 	struct counter *cnt;
@@ -862,6 +888,7 @@ int main(void)
 	CU_add_test(s, "connection_reuse", test_connection_reuse);
 	CU_add_test(s, "idle_connections_kept", test_idle_connections_kept);
 	CU_add_test(s, "many_hosts_connections_kept", test_many_hosts_connections_kept);
+	CU_add_test(s, "host_shard_groups", test_host_shard_groups);
 	CU_add_test(s, "wakeup_from_thread", test_wakeup_from_thread);
 	CU_add_test(s, "proxy", test_proxy);
 	CU_add_test(s, "tls_ca_server_name_insecure", test_tls);
