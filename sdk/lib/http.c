@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,18 @@ struct xfer {
 	bool have_ra;
 	int64_t start_us;
 	char errbuf[CURL_ERROR_SIZE];
+	/* What the easy handle was last set up for, when setup_easy() may
+	 * keep its options for a request that matches (see same_setup()). */
+	struct {
+		bool valid;
+		uint64_t auth_id; /* 0: no auth profile */
+		bool accept_gzip;
+		int64_t timeout_ms;
+		char *user_agent;
+		/* hdrs: [Accept-Encoding] the request's headers, then the auth
+		 * profile's, starting at auth_hdrs */
+		const struct curl_slist *auth_hdrs;
+	} kept;
 };
 
 /* Distinct host:port keys (64-bit hashes) seen recently, to size the
@@ -114,6 +127,7 @@ struct starling_http_client {
 	 * connection is found again. */
 	CURLSH *shards[HTTP_SHARDS];
 	unsigned n_shards;
+	atomic_size_t setups_kept; /* requests on a handle kept set up */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -239,16 +253,9 @@ int starling_http_client_new(const struct starling_http_client_options *opts,
 	return 0;
 }
 
-static void xfer_destroy(struct xfer *x)
-{
-	if (x->easy)
-		curl_easy_cleanup(x->easy);
-	free(x->buf);
-	free(x);
-}
-
-/* Clear per-request state; keep the easy handle and buffer. */
-static void xfer_reset(struct xfer *x)
+/* Forget the easy handle's set-up: free the lists it points to (the caller
+ * resets the handle or destroys it). */
+static void xfer_unkeep(struct xfer *x)
 {
 	curl_slist_free_all(x->hdrs);
 	curl_slist_free_all(x->connect_to);
@@ -256,6 +263,23 @@ static void xfer_reset(struct xfer *x)
 	x->hdrs = NULL;
 	x->connect_to = NULL;
 	x->proxy_hdrs = NULL;
+	free(x->kept.user_agent);
+	memset(&x->kept, 0, sizeof(x->kept));
+}
+
+static void xfer_destroy(struct xfer *x)
+{
+	if (x->easy)
+		curl_easy_cleanup(x->easy);
+	xfer_unkeep(x);
+	free(x->buf);
+	free(x);
+}
+
+/* Clear per-request state; keep the easy handle, its set-up (lists included:
+ * the handle points to them) and the buffer. */
+static void xfer_reset(struct xfer *x)
+{
 	x->fail = 0;
 	free(x->url);
 	x->url = NULL;
@@ -508,18 +532,88 @@ int http_apply_conn(CURL *e, const struct starling_http_auth *a, const char *url
 	return 0;
 }
 
+static bool http_debug(void)
+{
+	static int on = -1;
+
+	if (on < 0)
+		on = getenv("STARLING_HTTP_DEBUG") != NULL;
+	return on;
+}
+
+/* A GET without a body whose options are all fixed by what keep_setup()
+ * records: the auth profile (when its options never change between
+ * requests), timeout, compression, user agent and headers. */
+static bool settable_once(const struct starling_http_request *req)
+{
+	return (!req->method || !strcmp(req->method, "GET")) && !req->body &&
+	       (!req->auth || req->auth->fixed);
+}
+
+static const char *user_agent(const struct starling_http_request *req)
+{
+	return req->user_agent ? req->user_agent : DEFAULT_UA;
+}
+
+/* Whether x's easy handle is set up as setup_easy() would set it up for
+ * req, apart from the URL: then its options are kept (libcurl's options
+ * stay on a handle from one transfer to the next; what a transfer changes
+ * is reset when it starts), and a scrape costs no curl_easy_reset() and
+ * re-setting of ~20 options and the header list. */
+static bool same_setup(const struct xfer *x, const struct starling_http_request *req)
+{
+	const struct curl_slist *l = x->hdrs;
+
+	if (!x->kept.valid || !settable_once(req) ||
+	    x->kept.auth_id != (req->auth ? req->auth->id : 0) ||
+	    x->kept.accept_gzip != req->accept_gzip || x->kept.timeout_ms != req->timeout_ms ||
+	    strcmp(x->kept.user_agent, user_agent(req)))
+		return false;
+	if (req->accept_gzip)
+		l = l ? l->next : NULL;
+	for (size_t i = 0; i < req->n_headers; i++) {
+		if (!req->headers[i])
+			continue;
+		if (!l || strcmp(l->data, req->headers[i]))
+			return false;
+		l = l->next;
+	}
+	return l == x->kept.auth_hdrs;
+}
+
+/* Record what x was just set up for (see same_setup()); req_hdrs_end is
+ * the list node of the request's last header (NULL: none). */
+static void keep_setup(struct xfer *x, const struct starling_http_request *req,
+		       const struct curl_slist *req_hdrs_end)
+{
+	if (!settable_once(req) || x->fail || !(x->kept.user_agent = strdup(user_agent(req))))
+		return;
+	x->kept.auth_id = req->auth ? req->auth->id : 0;
+	x->kept.accept_gzip = req->accept_gzip;
+	x->kept.timeout_ms = req->timeout_ms;
+	x->kept.auth_hdrs = req_hdrs_end ? req_hdrs_end->next : x->hdrs;
+	x->kept.valid = true;
+}
+
 static int setup_easy(struct xfer *x, const struct starling_http_request *req)
 {
 	const struct starling_http_auth *a = req->auth;
 	CURL *e = x->easy;
 	char *token = NULL;
 	const char *method = req->method;
+	const struct curl_slist *req_hdrs_end;
 	int r;
 
-	curl_easy_reset(e);
 	x->url = strdup(req->url);
 	if (!x->url)
 		return -ENOMEM;
+	if (same_setup(x, req)) {
+		curl_easy_setopt(e, CURLOPT_URL, x->url);
+		atomic_fetch_add(&x->c->setups_kept, 1);
+		return 0;
+	}
+	xfer_unkeep(x);
+	curl_easy_reset(e);
 	curl_easy_setopt(e, CURLOPT_URL, x->url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -528,7 +622,7 @@ static int setup_easy(struct xfer *x, const struct starling_http_request *req)
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, req->user_agent ? req->user_agent : DEFAULT_UA);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent(req));
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -537,7 +631,7 @@ static int setup_easy(struct xfer *x, const struct starling_http_request *req)
 	 * entry per host, which at 10,000 targets was ~75% of scrape CPU.
 	 * Connections in the cache are reused without resolving. */
 	curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L);
-	if (getenv("STARLING_HTTP_DEBUG"))
+	if (http_debug())
 		curl_easy_setopt(e, CURLOPT_VERBOSE, 1L); /* libcurl's trace on stderr */
 	if (req->timeout_ms > 0)
 		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
@@ -563,6 +657,10 @@ static int setup_easy(struct xfer *x, const struct starling_http_request *req)
 	for (size_t i = 0; i < req->n_headers; i++)
 		if (req->headers[i])
 			x->hdrs = curl_slist_append(x->hdrs, req->headers[i]);
+	/* the last of the request's own headers: the profile's follow */
+	for (req_hdrs_end = x->hdrs; req_hdrs_end && req_hdrs_end->next;
+	     req_hdrs_end = req_hdrs_end->next)
+		;
 
 	if (!a) {
 		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
@@ -633,6 +731,7 @@ static int setup_easy(struct xfer *x, const struct starling_http_request *req)
 	}
 out:
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+	keep_setup(x, req, req_hdrs_end);
 	return 0;
 }
 
@@ -806,6 +905,11 @@ size_t http_client_retained_bytes(struct starling_http_client *c)
 		n += x->cap;
 	pthread_mutex_unlock(&c->lock);
 	return n;
+}
+
+size_t http_client_setups_kept(struct starling_http_client *c)
+{
+	return atomic_load(&c->setups_kept);
 }
 
 unsigned http_client_shards_used(struct starling_http_client *c)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +256,9 @@ static void settings_free(struct starling_http_auth_settings *s)
 	free((char *)s->no_proxy);
 }
 
+/* Profile ids (struct starling_http_auth.id). */
+static atomic_uint_fast64_t next_auth_id;
+
 int starling_http_auth_new(const struct starling_http_auth_settings *s,
 			   struct starling_http_auth **out, char *err, size_t errlen)
 {
@@ -348,6 +352,9 @@ int starling_http_auth_new(const struct starling_http_auth_settings *s,
 	a->s.insecure_skip_verify = s->insecure_skip_verify;
 	a->s.follow_redirects = s->follow_redirects;
 	a->s.enable_http2 = s->enable_http2;
+	a->id = atomic_fetch_add(&next_auth_id, 1) + 1;
+	a->fixed =
+	    !a->s.password_file && !a->s.bearer_token_file && !a->oauth2 && !a->s.server_name;
 	*out = a;
 	return 0;
 }

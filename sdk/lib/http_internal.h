@@ -36,7 +36,13 @@ struct starling_http_auth {
 	 * httpproxy.FromEnvironment; NULL when unset */
 	char *env_http_proxy, *env_https_proxy, *env_no_proxy;
 	struct http_oauth2 *oauth2; /* NULL: no oauth2 */
-	pthread_mutex_t lock;	    /* the file caches */
+	/* Unique per profile (never reused), and whether every option and
+	 * header the profile puts on an easy handle is the same for each
+	 * request (no password/token file, oauth2 or server_name): then an
+	 * easy handle set up for it keeps its options for the next request. */
+	uint64_t id;
+	bool fixed;
+	pthread_mutex_t lock; /* the file caches */
 	struct file_cache token;
 	struct file_cache password;
 };
@@ -82,6 +88,10 @@ size_t http_client_retained_bytes(struct starling_http_client *c);
  * seen at monotonic time now_us gets: the second's time group (16 groups),
  * and in it one of 16 groups by the key. */
 uint16_t http_new_host_shard(uint64_t key, int64_t now_us);
+
+/* Requests whose easy handle kept the options of the previous request on
+ * it (only the URL set); for tests. */
+size_t http_client_setups_kept(struct starling_http_client *c);
 
 /* Connection-cache shards in use (created) by the client; for tests. */
 unsigned http_client_shards_used(struct starling_http_client *c);

@@ -259,13 +259,13 @@ static void on_done(void *arg, const struct starling_http_response *r)
 	}
 }
 
-static void fetch(struct starling_http_request *req, struct result *res)
+/* One request on client c, the result in *res. */
+static void fetch_on(struct starling_http_client *c, struct starling_http_request *req,
+		     struct result *res)
 {
-	struct starling_http_client *c;
 	int loops = 0;
 
 	memset(res, 0, sizeof(*res));
-	CU_ASSERT_EQUAL_FATAL(starling_http_client_new(NULL, &c), 0);
 	req->done = on_done;
 	req->arg = res;
 	CU_ASSERT_EQUAL_FATAL(starling_http_submit(c, req), 0);
@@ -273,6 +273,14 @@ static void fetch(struct starling_http_request *req, struct result *res)
 		starling_http_run(c, 50);
 	CU_ASSERT_TRUE(res->done);
 	CU_ASSERT_EQUAL(starling_http_pending(c), 0);
+}
+
+static void fetch(struct starling_http_request *req, struct result *res)
+{
+	struct starling_http_client *c;
+
+	CU_ASSERT_EQUAL_FATAL(starling_http_client_new(NULL, &c), 0);
+	fetch_on(c, req, res);
 	starling_http_client_free(c);
 }
 
@@ -677,6 +685,110 @@ static void test_host_shard_groups(void)
 	CU_ASSERT_EQUAL(used, G);
 }
 
+/* One GET on client c (its pooled easy handle is reused request after
+ * request), the result in *res. */
+static void get_on(struct starling_http_client *c, const char *path, const char *const *hdrs,
+		   size_t n_hdrs, const char *ua, const struct starling_http_auth *auth, bool gzip,
+		   int64_t timeout_ms, struct result *res)
+{
+	struct starling_http_request req = {
+	    .headers = hdrs,
+	    .n_headers = n_hdrs,
+	    .user_agent = ua,
+	    .auth = auth,
+	    .accept_gzip = gzip,
+	    .timeout_ms = timeout_ms,
+	};
+	char url[128];
+
+	free(res->body);
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	req.url = url;
+	fetch_on(c, &req, res);
+}
+
+static bool body_is(const struct result *r, const char *want)
+{
+	return r->body && !strcmp(r->body, want);
+}
+
+static struct starling_http_auth *bearer(const char *token)
+{
+	struct starling_http_auth_settings s = {0};
+	struct starling_http_auth *a = NULL;
+	char err[256];
+
+	s.bearer_token = token;
+	s.follow_redirects = true;
+	CU_ASSERT_EQUAL(starling_http_auth_new(&s, &a, err, sizeof(err)), 0);
+	return a;
+}
+
+/* An easy handle keeps its options from one request to the next when
+ * nothing but the URL changes (sdk/lib/http.c same_setup(): no
+ * curl_easy_reset() and option storm per scrape), and any change of
+ * headers, user agent, auth profile, compression or timeout still reaches
+ * the wire. */
+static void test_kept_setup(void)
+{
+	struct starling_http_client *c;
+	struct starling_http_auth *a1 = bearer("t1"), *a2 = bearer("t2"), *a3;
+	const char *xa[] = {"X-Test: a", NULL}, *xb[] = {"X-Test: b"};
+	struct result r = {0};
+	size_t kept;
+
+	CU_ASSERT_EQUAL_FATAL(starling_http_client_new(NULL, &c), 0);
+	get_on(c, "/headers", xa, 2, "ua1", a1, false, 10000, &r);
+	CU_ASSERT(body_is(&r, "auth=Bearer t1 x=a ua=ua1"));
+	kept = http_client_setups_kept(c);
+	get_on(c, "/headers", xa, 2, "ua1", a1, false, 10000, &r);
+	CU_ASSERT(body_is(&r, "auth=Bearer t1 x=a ua=ua1"));
+	CU_ASSERT_EQUAL(http_client_setups_kept(c), kept + 1);
+	get_on(c, "/headers", xb, 1, "ua1", a1, false, 10000, &r);
+	CU_ASSERT(body_is(&r, "auth=Bearer t1 x=b ua=ua1"));
+	get_on(c, "/headers", NULL, 0, "ua1", a1, false, 10000, &r);
+	CU_ASSERT(body_is(&r, "auth=Bearer t1 x=- ua=ua1"));
+	get_on(c, "/headers", xb, 1, "ua1", a1, false, 10000, &r);
+	CU_ASSERT(body_is(&r, "auth=Bearer t1 x=b ua=ua1"));
+	get_on(c, "/headers", xb, 1, "ua2", a1, false, 10000, &r);
+	CU_ASSERT(body_is(&r, "auth=Bearer t1 x=b ua=ua2"));
+	get_on(c, "/headers", xb, 1, "ua2", a2, false, 10000, &r);
+	CU_ASSERT(body_is(&r, "auth=Bearer t2 x=b ua=ua2"));
+	/* a new profile (perhaps at the freed one's address) is a new one */
+	starling_http_auth_free(a2);
+	a3 = bearer("t3");
+	get_on(c, "/headers", xb, 1, "ua2", a3, false, 10000, &r);
+	CU_ASSERT(body_is(&r, "auth=Bearer t3 x=b ua=ua2"));
+	get_on(c, "/headers", xb, 1, "ua2", NULL, false, 10000, &r);
+	CU_ASSERT(body_is(&r, "auth=- x=b ua=ua2"));
+	get_on(c, "/headers", xb, 1, "ua2", NULL, false, 10000, &r);
+	CU_ASSERT(body_is(&r, "auth=- x=b ua=ua2"));
+	/* compression on, off, on */
+	get_on(c, "/gzip", NULL, 0, NULL, a1, true, 10000, &r);
+	CU_ASSERT_EQUAL(r.len, plain_len);
+	CU_ASSERT_EQUAL(r.wire, gz_text_len);
+	get_on(c, "/gzip", NULL, 0, NULL, a1, false, 10000, &r);
+	CU_ASSERT_EQUAL(r.wire, plain_len);
+	get_on(c, "/gzip", NULL, 0, NULL, a1, true, 10000, &r);
+	CU_ASSERT_EQUAL(r.wire, gz_text_len);
+	/* timeout: short, long, short again (/slow answers after 1.5 s) */
+	get_on(c, "/slow", NULL, 0, NULL, a1, false, 300, &r);
+	CU_ASSERT_EQUAL(r.error, -ETIMEDOUT);
+	get_on(c, "/slow", NULL, 0, NULL, a1, false, 60000, &r);
+	CU_ASSERT_EQUAL(r.error, 0);
+	CU_ASSERT(body_is(&r, "late"));
+	get_on(c, "/slow", NULL, 0, NULL, a1, false, 300, &r);
+	CU_ASSERT_EQUAL(r.error, -ETIMEDOUT);
+	/* kept: the second request, the second without auth and this one */
+	get_on(c, "/slow", NULL, 0, NULL, a1, false, 300, &r);
+	CU_ASSERT_EQUAL(r.error, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(http_client_setups_kept(c), kept + 3);
+	free(r.body);
+	starling_http_client_free(c);
+	starling_http_auth_free(a1);
+	starling_http_auth_free(a3);
+}
+
 struct waker {
 	struct starling_http_client *c;
 	struct counter *cnt;
@@ -889,6 +1001,7 @@ int main(void)
 	CU_add_test(s, "idle_connections_kept", test_idle_connections_kept);
 	CU_add_test(s, "many_hosts_connections_kept", test_many_hosts_connections_kept);
 	CU_add_test(s, "host_shard_groups", test_host_shard_groups);
+	CU_add_test(s, "kept_setup", test_kept_setup);
 	CU_add_test(s, "wakeup_from_thread", test_wakeup_from_thread);
 	CU_add_test(s, "proxy", test_proxy);
 	CU_add_test(s, "tls_ca_server_name_insecure", test_tls);
