@@ -78,30 +78,88 @@ int starling_rw_encode_labels(struct starling_rw_buf *out, const struct starling
 	return starling_rw_encode_labels_n(out, labels, NULL, n);
 }
 
+/* One Label message the general way (lengths measured first). */
+static int encode_label(struct starling_rw_buf *out, const struct starling_label *l, size_t vl)
+{
+	size_t nl = strlen(l->name), ml;
+	uint8_t *p;
+	int r;
+
+	if (!nl)
+		return -EINVAL;
+	if (!vl)
+		return 0;
+	ml = 1 + varint_len(nl) + nl + 1 + varint_len(vl) + vl;
+	r = starling_rw_buf_reserve(out, 1 + varint_len(ml) + ml);
+	if (r)
+		return r;
+	p = out->data + out->len;
+	*p++ = 0x0a;
+	p = put_varint(p, ml);
+	p = put_bytes_field(p, 0x0a, l->name, nl);
+	p = put_bytes_field(p, 0x12, l->value, vl);
+	out->len = (size_t)(p - out->data);
+	return 0;
+}
+
+/* Copy the C string s to p, at most max bytes; the count copied, or max + 1
+ * when s is longer. */
+static size_t copy_short(uint8_t *p, const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++) {
+		if (n == max)
+			return max + 1;
+		p[n] = (uint8_t)s[n];
+	}
+	return n;
+}
+
+/* The common case in one pass over each string: a label whose whole
+ * message is under 128 bytes has one-byte lengths, so the bytes are copied
+ * straight to their place while they are measured (no strlen() and memcpy()
+ * per string). Anything else goes through encode_label(). */
+#define SHORT_LABEL 127
 int starling_rw_encode_labels_n(struct starling_rw_buf *out, const struct starling_label *labels,
 				const size_t *value_lens, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		size_t nl, vl, ml;
+		const struct starling_label *l = &labels[i];
+		size_t nl, vl;
 		uint8_t *p;
 		int r;
 
-		nl = strlen(labels[i].name);
-		vl = !labels[i].value ? 0 : value_lens ? value_lens[i] : strlen(labels[i].value);
-		if (!nl)
-			return -EINVAL;
-		if (!vl)
+		if (!l->value || value_lens) {
+			r = encode_label(out, l, !l->value ? 0 : value_lens ? value_lens[i] : 0);
+			if (r)
+				return r;
 			continue;
-		ml = 1 + varint_len(nl) + nl + 1 + varint_len(vl) + vl;
-		r = starling_rw_buf_reserve(out, 1 + varint_len(ml) + ml);
+		}
+		if (out->len + 2 + SHORT_LABEL > out->cap &&
+		    (r = starling_rw_buf_reserve(out, 2 + SHORT_LABEL)))
+			return r;
+		/* 0x0a ml 0x0a nl name... 0x12 vl value... */
+		p = out->data + out->len;
+		nl = copy_short(p + 4, l->name, SHORT_LABEL - 4);
+		if (nl && nl <= SHORT_LABEL - 4) {
+			vl = copy_short(p + 6 + nl, l->value, SHORT_LABEL - 4 - nl);
+			if (vl <= SHORT_LABEL - 4 - nl) {
+				if (!vl)
+					continue;
+				p[0] = 0x0a;
+				p[1] = (uint8_t)(4 + nl + vl);
+				p[2] = 0x0a;
+				p[3] = (uint8_t)nl;
+				p[4 + nl] = 0x12;
+				p[5 + nl] = (uint8_t)vl;
+				out->len += 6 + nl + vl;
+				continue;
+			}
+		}
+		r = encode_label(out, l, strlen(l->value));
 		if (r)
 			return r;
-		p = out->data + out->len;
-		*p++ = 0x0a;
-		p = put_varint(p, ml);
-		p = put_bytes_field(p, 0x0a, labels[i].name, nl);
-		p = put_bytes_field(p, 0x12, labels[i].value, vl);
-		out->len = (size_t)(p - out->data);
 	}
 	return 0;
 }

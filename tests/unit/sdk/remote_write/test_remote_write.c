@@ -126,6 +126,64 @@ static void test_same_bytes_as_protobuf_c(void)
 	starling_rw_buf_free(&req);
 }
 
+/* Label encoding (sdk/lib/remote_write.c copies a label under 128 bytes in
+ * one pass and measures longer ones first): the same bytes as protobuf-c's
+ * TimeSeries.labels for names and values of every length around the 128-byte
+ * one-byte-length edge, a label with an empty value left out (Prometheus'
+ * remote write drops empty labels), also through value_lens and a buffer
+ * that must grow mid-label. */
+static void test_label_lengths(void)
+{
+	static const size_t lens[] = {0,   1,	2,   60,  119, 120, 121, 122, 123,
+				      124, 125, 126, 127, 128, 129, 200, 300};
+	enum { NL = sizeof(lens) / sizeof(lens[0]) };
+	char big[301];
+
+	memset(big, 'v', 300);
+	big[300] = 0;
+	for (size_t a = 1; a < NL; a++) {
+		for (size_t b = 0; b < NL; b++) {
+			char name[301], value[301];
+			Prometheus__Label la = PROMETHEUS__LABEL__INIT,
+					  lx = PROMETHEUS__LABEL__INIT;
+			Prometheus__Label *lab[2] = {&la, &lx};
+			Prometheus__TimeSeries ts = PROMETHEUS__TIME_SERIES__INIT;
+			struct starling_label l[2];
+			size_t vlens[2], n;
+			struct starling_rw_buf out = {0}, out2 = {0};
+			uint8_t ref[2048];
+
+			memcpy(name, big, lens[a]);
+			name[lens[a]] = 0;
+			memcpy(value, big, lens[b]);
+			value[lens[b]] = 0;
+			l[0] = (struct starling_label){name, value};
+			l[1] = (struct starling_label){"z", "last"};
+			la.name = name;
+			la.value = value;
+			lx.name = "z";
+			lx.value = "last";
+			ts.labels = lens[b] ? lab : lab + 1;
+			ts.n_labels = lens[b] ? 2 : 1;
+			n = prometheus__time_series__pack(&ts, ref);
+			/* start near the end of a small buffer: it grows mid-way */
+			out.data = malloc(64);
+			out.cap = 64;
+			out.len = 50;
+			memset(out.data, 0, 50);
+			CU_ASSERT_EQUAL(starling_rw_encode_labels(&out, l, 2), 0);
+			CU_ASSERT_EQUAL(out.len - 50, n);
+			CU_ASSERT(out.len - 50 == n && !memcmp(out.data + 50, ref, n));
+			vlens[0] = lens[b];
+			vlens[1] = 4;
+			CU_ASSERT_EQUAL(starling_rw_encode_labels_n(&out2, l, vlens, 2), 0);
+			CU_ASSERT(out2.len == n && !memcmp(out2.data, ref, n));
+			starling_rw_buf_free(&out);
+			starling_rw_buf_free(&out2);
+		}
+	}
+}
+
 /* A block built fragment by fragment is the block snappy builds from the
  * whole input, byte for byte, and decodes to the input: sizes around the
  * fragment size, compressible and incompressible data, and empty input. */
@@ -234,6 +292,7 @@ int main(void)
 	s = CU_add_suite("remote_write", NULL, NULL);
 	CU_add_test(s, "roundtrip_protobuf_c_snappy_stale", test_roundtrip);
 	CU_add_test(s, "same_bytes_as_protobuf_c", test_same_bytes_as_protobuf_c);
+	CU_add_test(s, "label_lengths", test_label_lengths);
 	CU_add_test(s, "bad_input", test_bad_input);
 	CU_add_test(s, "snappy_fragments_same_block", test_snappy_fragments);
 	CU_add_test(s, "speed", test_speed);
