@@ -106,7 +106,8 @@ struct shard {
 	uint64_t next_rec;
 	bool in_flight; /* head is being sent */
 
-	/* sender thread only */
+	/* sender thread only (body also cut_batch() under `lock` while
+	 * nothing is in flight) */
 	struct starling_rw_buf body;
 	uint64_t body_seq;
 	bool body_loaded;
@@ -625,6 +626,20 @@ static bool cut_batch(struct shard *sh)
 		}
 		memcpy(rec->mem, payload, h.len);
 		add_mem_bytes(ep, (int64_t)h.len);
+	}
+	/* A batch that becomes the head while nothing is in flight is sent
+	 * next: hand it to the sender from memory, as load_head() would read it
+	 * back from the file just written (the file is for a restart). The
+	 * body is the sender's only while a send is in flight. */
+	if (!sh->head && !sh->in_flight && !rec->mem) {
+		sh->body_loaded = false;
+		sh->body.len = 0;
+		if (!starling_rw_buf_reserve(&sh->body, h.len)) {
+			memcpy(sh->body.data, payload, h.len);
+			sh->body.len = h.len;
+			sh->body_seq = rec->seq;
+			sh->body_loaded = true;
+		}
 	}
 	if (sh->tail)
 		sh->tail->next = rec;
