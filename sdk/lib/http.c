@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <libdeflate.h>
 
 #ifndef STARLING_VERSION
 #define STARLING_VERSION "0"
@@ -109,6 +110,7 @@ struct starling_http_client {
 	size_t pending;
 	uint8_t *inflate_buf; /* reused across responses (run thread only) */
 	size_t inflate_cap;
+	struct libdeflate_decompressor *inflater; /* the same */
 	/* The connection cache, split by host into CURLSH objects sharing
 	 * connections (created on first use; run thread only; n_shards 0:
 	 * the multi handle's own cache). libcurl 7.88 walks a whole cache in
@@ -847,8 +849,8 @@ static void complete(struct starling_http_client *c, struct xfer *x, CURLcode rc
 		snprintf(msg, sizeof(msg), "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
 		resp.error_msg = msg;
 	} else if (x->gzip) {
-		int r = starling_http_gunzip(x->buf, x->len, x->body_limit, &c->inflate_buf,
-					     &c->inflate_cap, &resp.body_len);
+		int r = http_gunzip_with(&c->inflater, x->buf, x->len, x->body_limit,
+					 &c->inflate_buf, &c->inflate_cap, &resp.body_len);
 
 		if (r == 0) {
 			resp.body = c->inflate_buf;
@@ -1286,6 +1288,7 @@ void starling_http_client_free(struct starling_http_client *c)
 	host_set_free(&c->hosts);
 	pthread_mutex_destroy(&c->lock);
 	free(c->inflate_buf);
+	libdeflate_free_decompressor(c->inflater);
 	free(c);
 }
 

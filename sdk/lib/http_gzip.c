@@ -4,7 +4,7 @@
  * single-member body. Multi-member bodies, bodies over 4 GiB and bodies whose
  * ISIZE lies go through zlib's streaming inflate instead, which enforces the
  * limit as it goes. */
-#include <starling/http.h>
+#include "http_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -91,10 +91,9 @@ static int gunzip_zlib(const uint8_t *in, size_t in_len, size_t limit, uint8_t *
 	return ret;
 }
 
-int starling_http_gunzip(const uint8_t *in, size_t in_len, size_t limit, uint8_t **buf, size_t *cap,
-			 size_t *out_len)
+int http_gunzip_with(struct libdeflate_decompressor **dp, const uint8_t *in, size_t in_len,
+		     size_t limit, uint8_t **buf, size_t *cap, size_t *out_len)
 {
-	struct libdeflate_decompressor *d;
 	enum libdeflate_result res;
 	size_t isize, used_in = 0, got = 0;
 	int r;
@@ -112,11 +111,9 @@ int starling_http_gunzip(const uint8_t *in, size_t in_len, size_t limit, uint8_t
 	r = reserve(buf, cap, isize);
 	if (r)
 		return r;
-	d = libdeflate_alloc_decompressor();
-	if (!d)
+	if (!*dp && !(*dp = libdeflate_alloc_decompressor()))
 		return -ENOMEM;
-	res = libdeflate_gzip_decompress_ex(d, in, in_len, *buf, isize, &used_in, &got);
-	libdeflate_free_decompressor(d);
+	res = libdeflate_gzip_decompress_ex(*dp, in, in_len, *buf, isize, &used_in, &got);
 	if (res == LIBDEFLATE_SUCCESS && used_in == in_len && got == isize) {
 		(*buf)[got] = 0;
 		*out_len = got;
@@ -125,4 +122,14 @@ int starling_http_gunzip(const uint8_t *in, size_t in_len, size_t limit, uint8_t
 	if (res == LIBDEFLATE_BAD_DATA)
 		return -EBADMSG;
 	return gunzip_zlib(in, in_len, limit, buf, cap, out_len);
+}
+
+int starling_http_gunzip(const uint8_t *in, size_t in_len, size_t limit, uint8_t **buf, size_t *cap,
+			 size_t *out_len)
+{
+	struct libdeflate_decompressor *d = NULL;
+	int r = http_gunzip_with(&d, in, in_len, limit, buf, cap, out_len);
+
+	libdeflate_free_decompressor(d);
+	return r;
 }

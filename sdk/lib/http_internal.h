@@ -89,6 +89,15 @@ size_t http_client_retained_bytes(struct starling_http_client *c);
  * and in it one of 16 groups by the key. */
 uint16_t http_new_host_shard(uint64_t key, int64_t now_us);
 
+struct libdeflate_decompressor;
+
+/* starling_http_gunzip() with a decompressor kept by the caller (*dp, made
+ * on first use; the caller frees it with libdeflate_free_decompressor()):
+ * the client inflates every response with one instead of allocating ~10 KB
+ * per response. */
+int http_gunzip_with(struct libdeflate_decompressor **dp, const uint8_t *in, size_t in_len,
+		     size_t limit, uint8_t **buf, size_t *cap, size_t *out_len);
+
 /* Requests whose easy handle kept the options of the previous request on
  * it (only the URL set); for tests. */
 size_t http_client_setups_kept(struct starling_http_client *c);

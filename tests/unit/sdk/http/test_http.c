@@ -789,6 +789,27 @@ static void test_kept_setup(void)
 	starling_http_auth_free(a3);
 }
 
+/* One client inflates every gzip response with the same libdeflate
+ * decompressor (sdk/lib/http.c): bodies stay right, also after a corrupt
+ * one. */
+static void test_inflater_reused(void)
+{
+	struct starling_http_client *c;
+	struct result r = {0};
+
+	CU_ASSERT_EQUAL_FATAL(starling_http_client_new(NULL, &c), 0);
+	for (int i = 0; i < 3; i++) {
+		get_on(c, "/gzip", NULL, 0, NULL, NULL, true, 10000, &r);
+		CU_ASSERT_EQUAL(r.error, 0);
+		CU_ASSERT(r.len == plain_len && r.body && !memcmp(r.body, plain_text, plain_len));
+		CU_ASSERT_EQUAL(r.wire, gz_text_len);
+		get_on(c, "/corrupt", NULL, 0, NULL, NULL, true, 10000, &r);
+		CU_ASSERT_EQUAL(r.error, -EBADMSG);
+	}
+	free(r.body);
+	starling_http_client_free(c);
+}
+
 struct waker {
 	struct starling_http_client *c;
 	struct counter *cnt;
@@ -1002,6 +1023,7 @@ int main(void)
 	CU_add_test(s, "many_hosts_connections_kept", test_many_hosts_connections_kept);
 	CU_add_test(s, "host_shard_groups", test_host_shard_groups);
 	CU_add_test(s, "kept_setup", test_kept_setup);
+	CU_add_test(s, "inflater_reused", test_inflater_reused);
 	CU_add_test(s, "wakeup_from_thread", test_wakeup_from_thread);
 	CU_add_test(s, "proxy", test_proxy);
 	CU_add_test(s, "tls_ca_server_name_insecure", test_tls);
