@@ -45,6 +45,7 @@
 
 #define USER_AGENT     "Starling/" STARLING_VERSION
 #define DEFAULT_SHARDS 4
+#define MAX_SHARDS     256
 /* Segment files are rotated at this size (or max_buffer_size / 8). */
 #define SEG_TARGET (1u << 20)
 
@@ -842,28 +843,58 @@ static const struct starling_series_ext *series_ext(const struct starling_series
 	return out;
 }
 
+/* The indices of b's series grouped by shard, each group in batch order:
+ * shard k's are order[start[k]] .. order[start[k + 1] - 1]. order has room
+ * for b->n_series, start for n_shards + 1. */
+static void shard_order(const struct endpoint *ep, const struct starling_series_batch *b,
+			uint32_t *order, uint32_t *start)
+{
+	uint64_t mask = ep->n_shards - 1;
+
+	memset(start, 0, (ep->n_shards + 1) * sizeof(*start));
+	for (size_t i = 0; i < b->n_series; i++)
+		start[(b->series[i].hash & mask) + 1]++;
+	for (unsigned k = 0; k < ep->n_shards; k++)
+		start[k + 1] += start[k];
+	for (size_t i = 0; i < b->n_series; i++)
+		order[start[b->series[i].hash & mask]++] = (uint32_t)i;
+	/* the loop moved each start to the next group's: move them back */
+	for (unsigned k = ep->n_shards; k > 0; k--)
+		start[k] = start[k - 1];
+	start[0] = 0;
+}
+
 /* Queue a producer batch for one endpoint: one lock round per shard (not
- * per series), one pending-gauge update per call. */
+ * per series), one pending-gauge update per call. The series are grouped
+ * by shard in one pass over the batch (passing over the whole batch once per
+ * shard was ~3% of the CPU at 200 targets x 1,000 series); a shard gets its
+ * series in batch order either way. */
+#define ORDER_ON_STACK 2048
 static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starling_series_batch *b,
 			 int64_t now)
 {
 	long long queued = 0, relabel_dropped = 0, exemplars = 0, unsent = 0;
+	uint32_t order_stack[ORDER_ON_STACK], start[MAX_SHARDS + 1], *order = order_stack;
 	bool cut = false;
 	int ret = 0;
 
+	if (b->n_series > UINT32_MAX)
+		return -E2BIG;
+	if (b->n_series > ORDER_ON_STACK && !(order = malloc(b->n_series * sizeof(*order))))
+		return -ENOMEM;
+	shard_order(ep, b, order, start);
 	for (unsigned k = 0; k < ep->n_shards; k++) {
 		struct shard *sh = &ep->shards[k];
 		bool locked = false;
 
-		for (size_t i = 0; i < b->n_series; i++) {
+		for (uint32_t j = start[k]; j < start[k + 1]; j++) {
+			size_t i = order[j];
 			const struct starling_series *s = &b->series[i];
 			struct starling_series_ext xs;
 			const struct starling_series_ext *x;
 			size_t n_h;
 			int r;
 
-			if ((s->hash & (ep->n_shards - 1)) != k)
-				continue; /* another shard's: its ext is not even read */
 			memset(&xs, 0, sizeof(xs));
 			x = series_ext(b, i, ep, &xs);
 			n_h = x ? x->n_histograms : 0;
@@ -890,6 +921,8 @@ static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starli
 		if (locked)
 			pthread_mutex_unlock(&sh->lock);
 	}
+	if (order != order_stack)
+		free(order);
 	if (queued)
 		update_pending(ep, queued);
 	if (relabel_dropped)
@@ -1793,7 +1826,7 @@ static int endpoint_init(struct rw *rw, struct endpoint *ep, const starling_conf
 		ep->deadline_ms = 1;
 	/* A power of two, so the shard of a series is a mask of its hash. */
 	ep->n_shards = DEFAULT_SHARDS;
-	while (ep->n_shards < min_sh && ep->n_shards < 256)
+	while (ep->n_shards < min_sh && ep->n_shards < MAX_SHARDS)
 		ep->n_shards *= 2;
 	while (ep->n_shards > max_sh)
 		ep->n_shards /= 2;

@@ -416,6 +416,64 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* With several shards, each gets its series of a producer batch in batch
+ * order (the plugin groups them by shard in one pass; a batch larger than
+ * its on-stack index goes through a heap one): every request carries
+ * increasing values, and every series arrives once. */
+static void test_shards_keep_batch_order(void)
+{
+	enum { N = 2400 };
+	static struct starling_label l[N][3];
+	static char idx[N][8];
+	static struct starling_series s[N];
+	static double v[N];
+	static int64_t t[N];
+	static bool seen[N];
+	struct starling_series_batch b = {s, N, NULL, 0};
+	struct inst in;
+	size_t got = 0;
+	bool ordered = true;
+
+	rx_reset();
+	CU_ASSERT_EQUAL_FATAL(start(&in, "min_shards = 4; max_shards = 4;", NULL), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(idx[i], sizeof(idx[i]), "%04d", i);
+		l[i][0] = (struct starling_label){"__name__", "ordered"};
+		l[i][1] = (struct starling_label){"i", idx[i]};
+		l[i][2] = (struct starling_label){"job", "j"};
+		v[i] = i;
+		t[i] = wall_ms();
+		s[i] = (struct starling_series){l[i],  3,     starling_labels_hash(l[i], 3),
+						&v[i], &t[i], 1};
+		seen[i] = false;
+	}
+	CU_ASSERT_EQUAL(type()->receive_series(in.p, &b), 0);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, N, 10000));
+	finish(&in);
+	rx_quiesce();
+	pthread_mutex_lock(&rx_lock);
+	for (size_t r = 0; r < n_kept; r++) {
+		double last = -1;
+
+		for (size_t i = 0; i < kept[r]->n_timeseries; i++) {
+			const Prometheus__TimeSeries *ts = kept[r]->timeseries[i];
+			double x = ts->n_samples ? ts->samples[0]->value : -1;
+
+			if (x <= last)
+				ordered = false;
+			last = x;
+			if (x >= 0 && x < N && !seen[(int)x]) {
+				seen[(int)x] = true;
+				got++;
+			}
+		}
+	}
+	pthread_mutex_unlock(&rx_lock);
+	CU_ASSERT_TRUE(ordered);
+	CU_ASSERT_EQUAL(got, N);
+	CU_ASSERT(n_kept > 1); /* more than one shard carried series */
+}
+
 static void test_batching_headers_metadata(void)
 {
 	struct inst in;
@@ -1444,6 +1502,7 @@ int main(void)
 	s = CU_add_suite("prometheus_remote_write", suite_init, suite_clean);
 	CU_add_test(s, "batching_headers_external_labels_metadata", test_batching_headers_metadata);
 	CU_add_test(s, "retry_5xx_keeps_order", test_retry_5xx_keeps_order);
+	CU_add_test(s, "shards_keep_batch_order", test_shards_keep_batch_order);
 	CU_add_test(s, "429_retry_after", test_429_retry_after);
 	CU_add_test(s, "400_dropped_and_counted", test_400_dropped_and_counted);
 	CU_add_test(s, "disk_buffer_survives_restart", test_disk_buffer_survives_restart);
