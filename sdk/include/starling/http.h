@@ -2,7 +2,8 @@
  * Starling SDK HTTP client (static SDK library), on libcurl's multi interface.
  *
  * One struct starling_http_client owns one curl multi handle, its connection
- * cache and a pool of easy handles. Any thread may submit requests; exactly one
+ * cache (split by host into shards, see sdk/lib/http.c) and a pool of easy
+ * handles, each keeping its options while requests differ only in the URL. Any thread may submit requests; exactly one
  * thread at a time drives the client with starling_http_run(), and completion
  * callbacks run on that thread. A scrape component with 1,000 targets uses one
  * client and one driving thread: it submits each target's request when due and
@@ -223,7 +224,9 @@ struct starling_http_response {
 struct starling_http_client_options {
 	/* Cap on simultaneous connections to one host (0 = unlimited). */
 	long max_host_connections;
-	/* Cap on simultaneous transfers of the client (0 = unlimited). */
+	/* Cap on simultaneous transfers of the client (0 = unlimited). When
+	 * set, the client keeps one connection cache (libcurl counts this cap
+	 * per cache) instead of splitting it by host. */
 	long max_total_connections;
 };
 
