@@ -160,8 +160,9 @@ static int batch_add_hist(struct scrape_scratch *s, const struct starling_label 
 	return 0;
 }
 
-/* The whole sorted label set of e: its stored labels with the target's
- * labels put back at their positions. out holds entry_n_labels(e). */
+/* The whole sorted label set of e: its stored labels (interned pairs) with
+ * the target's labels put back at their positions. out holds
+ * entry_n_labels(e). */
 static size_t entry_n_labels(const struct cache_entry *e)
 {
 	return e->n_labels + (size_t)__builtin_popcount(e->tl_present);
@@ -178,23 +179,20 @@ static void entry_labels(const struct scrape_target *t, const struct cache_entry
 			out[i] = t->labels[__builtin_ctz(present)];
 			present &= present - 1;
 		} else {
-			out[i] = e->labels[own++];
+			out[i] = *e->labels[own++];
 		}
 	}
 }
 
 /* Append one sample (hoff == SIZE_MAX) or native histogram of cached
- * series e: an entry that stores its whole label set is passed as is, one
- * that leaves out the target labels gets its set rebuilt in the pool. */
+ * series e: its label set is rebuilt in the pool from the interned pairs
+ * (and the target's labels the entry leaves out). */
 static int batch_add_entry(struct scrape_scratch *s, const struct scrape_target *t,
 			   const struct cache_entry *e, double v, int64_t ts, size_t hoff)
 {
 	size_t n, off;
 	int rc;
 
-	if (!e->tl_pos)
-		return hoff == SIZE_MAX ? batch_add(s, e->labels, e->n_labels, e->hash, v, ts)
-					: batch_add_hist(s, e->labels, e->n_labels, e->hash, hoff);
 	n = entry_n_labels(e);
 	if (s->lpool_len + n > s->lpool_cap) {
 		size_t cap = s->lpool_cap ? s->lpool_cap : 1024;
@@ -432,14 +430,19 @@ static int forward_batch(struct scrape_ctx *ctx)
 
 static const char name_label[] = "__name__";
 
-/* ---- interned strings ---- */
+/* ---- interned label pairs ---- */
 
-static struct istr *istr_of(const char *s)
+static struct cache_pair *pair_of(const struct starling_label *l)
 {
-	return (struct istr *)(void *)(s - offsetof(struct istr, s));
+	return (struct cache_pair *)(void *)((char *)(uintptr_t)l - offsetof(struct cache_pair, l));
 }
 
-static void strs_place(struct istr **slots, size_t cap, struct istr *x)
+static uint64_t pair_hash(const char *name, size_t nlen, const char *value, size_t vlen)
+{
+	return XXH3_64bits_withSeed(value, vlen, XXH3_64bits(name, nlen));
+}
+
+static void pairs_place(struct cache_pair **slots, size_t cap, struct cache_pair *x)
 {
 	size_t i = x->hash & (cap - 1);
 
@@ -448,89 +451,172 @@ static void strs_place(struct istr **slots, size_t cap, struct istr *x)
 	slots[i] = x;
 }
 
-/* Rebuild the table at cap slots, freeing the strings nobody uses. */
-static int strs_rebuild(struct series_cache *c, size_t cap)
+/* Rebuild the table at cap slots, freeing the pairs nobody uses. */
+static int pairs_rebuild(struct series_cache *c, size_t cap)
 {
-	struct istr **slots = calloc(cap, sizeof(*slots));
+	struct cache_pair **slots = calloc(cap, sizeof(*slots));
 
 	if (!slots)
 		return -ENOMEM;
-	for (size_t i = 0; i < c->strs_cap; i++) {
-		struct istr *x = c->strs[i];
+	for (size_t i = 0; i < c->pairs_cap; i++) {
+		struct cache_pair *x = c->pairs[i];
 
 		if (!x)
 			continue;
 		if (x->refs)
-			strs_place(slots, cap, x);
+			pairs_place(slots, cap, x);
 		else
 			free(x);
 	}
-	free(c->strs);
-	c->strs = slots;
-	c->strs_cap = cap;
-	c->strs_n -= c->strs_dead;
-	c->strs_dead = 0;
+	free(c->pairs);
+	c->pairs = slots;
+	c->pairs_cap = cap;
+	c->pairs_n -= c->pairs_dead;
+	c->pairs_dead = 0;
 	return 0;
 }
 
-/* A reference to the interned copy of s[0, len); NULL on ENOMEM. */
-static const char *intern(struct series_cache *c, const char *s, size_t len)
+/* A reference to the interned label name[0, nlen)=value[0, vlen) (NUL
+ * bytes allowed in the value); NULL on ENOMEM. */
+static const struct starling_label *intern(struct series_cache *c, const char *name, size_t nlen,
+					   const char *value, size_t vlen)
 {
-	uint64_t h = XXH3_64bits(s, len);
-	struct istr *x;
+	uint64_t h = pair_hash(name, nlen, value, vlen);
+	bool lit = nlen == sizeof(name_label) - 1 && memcmp(name, name_label, nlen) == 0;
+	struct cache_pair *x;
 	size_t i;
 
-	if ((c->strs_n + 1) * 2 > c->strs_cap) {
-		size_t live = c->strs_n - c->strs_dead, cap = 64;
+	if ((c->pairs_n + 1) * 2 > c->pairs_cap) {
+		size_t live = c->pairs_n - c->pairs_dead, cap = 64;
 
 		while (cap < (live + 1) * 4)
 			cap *= 2;
-		if (strs_rebuild(c, cap))
+		if (pairs_rebuild(c, cap))
 			return NULL;
 	}
-	for (i = h & (c->strs_cap - 1); (x = c->strs[i]); i = (i + 1) & (c->strs_cap - 1)) {
-		if (x->hash == h && x->len == len && memcmp(x->s, s, len) == 0) {
+	for (i = h & (c->pairs_cap - 1); (x = c->pairs[i]); i = (i + 1) & (c->pairs_cap - 1)) {
+		if (x->hash == h && x->name_len == nlen && x->value_len == vlen &&
+		    memcmp(x->l.name, name, nlen) == 0 && memcmp(x->l.value, value, vlen) == 0) {
 			if (x->refs++ == 0)
-				c->strs_dead--;
-			return x->s;
+				c->pairs_dead--;
+			return &x->l;
 		}
 	}
-	x = malloc(sizeof(*x) + len + 1);
+	x = malloc(sizeof(*x) + (lit ? 0 : nlen + 1) + vlen + 1);
 	if (!x)
 		return NULL;
 	x->refs = 1;
-	x->len = (uint32_t)len;
+	x->name_len = (uint32_t)nlen;
+	x->value_len = (uint32_t)vlen;
 	x->hash = h;
-	memcpy(x->s, s, len);
-	x->s[len] = '\0';
-	c->strs[i] = x;
-	c->strs_n++;
-	return x->s;
+	if (lit) {
+		x->l.name = name_label;
+		memcpy(x->s, value, vlen);
+		x->s[vlen] = '\0';
+		x->l.value = x->s;
+	} else {
+		memcpy(x->s, name, nlen);
+		x->s[nlen] = '\0';
+		memcpy(x->s + nlen + 1, value, vlen);
+		x->s[nlen + 1 + vlen] = '\0';
+		x->l.name = x->s;
+		x->l.value = x->s + nlen + 1;
+	}
+	c->pairs[i] = x;
+	c->pairs_n++;
+	return &x->l;
 }
 
-static bool own_string(const struct series_cache *c, const char *s)
+static void unintern(struct series_cache *c, const struct starling_label *l)
 {
-	return s >= c->own_lo && s < c->own_hi;
+	if (l && --pair_of(l)->refs == 0)
+		c->pairs_dead++;
 }
 
-static void unintern(struct series_cache *c, const char *s)
+/* ---- exemplar keys (entry pointer -> last key) ---- */
+
+static size_t ex_home(const struct series_cache *c, const struct cache_entry *e)
 {
-	if (s && --istr_of(s)->refs == 0)
-		c->strs_dead++;
+	return (size_t)(((uintptr_t)e >> 4) * 0x9e3779b97f4a7c15ull) & (c->ex_cap - 1);
+}
+
+static struct cache_exkey *ex_find(const struct series_cache *c, const struct cache_entry *e)
+{
+	if (!(e->flags & ENTRY_EXKEY))
+		return NULL;
+	for (size_t i = ex_home(c, e); c->ex[i].e; i = (i + 1) & (c->ex_cap - 1))
+		if (c->ex[i].e == e)
+			return &c->ex[i];
+	return NULL;
+}
+
+/* Remember e's exemplar key; -ENOMEM leaves it unremembered (the
+ * exemplar is sent again next time). */
+static int ex_set(struct series_cache *c, struct cache_entry *e, uint64_t key)
+{
+	struct cache_exkey *x = ex_find(c, e);
+	size_t i;
+
+	if (x) {
+		x->key = key;
+		return 0;
+	}
+	if ((c->ex_n + 1) * 2 > c->ex_cap) {
+		size_t cap = c->ex_cap ? c->ex_cap * 2 : 16;
+		struct cache_exkey *t = calloc(cap, sizeof(*t)), *old = c->ex;
+		size_t old_cap = c->ex_cap;
+
+		if (!t)
+			return -ENOMEM;
+		c->ex = t;
+		c->ex_cap = cap;
+		for (size_t k = 0; k < old_cap; k++) {
+			if (!old[k].e)
+				continue;
+			for (i = ex_home(c, old[k].e); t[i].e; i = (i + 1) & (cap - 1))
+				;
+			t[i] = old[k];
+		}
+		free(old);
+	}
+	for (i = ex_home(c, e); c->ex[i].e; i = (i + 1) & (c->ex_cap - 1))
+		;
+	c->ex[i].e = e;
+	c->ex[i].key = key;
+	c->ex_n++;
+	e->flags |= ENTRY_EXKEY;
+	return 0;
+}
+
+/* Forget e's exemplar key (backward-shift deletion). */
+static void ex_del(struct series_cache *c, struct cache_entry *e)
+{
+	struct cache_exkey *x = ex_find(c, e);
+	size_t mask = c->ex_cap - 1, i, j;
+
+	e->flags &= (uint8_t)~ENTRY_EXKEY;
+	if (!x)
+		return;
+	i = (size_t)(x - c->ex);
+	c->ex[i].e = NULL;
+	c->ex_n--;
+	for (j = (i + 1) & mask; c->ex[j].e; j = (j + 1) & mask) {
+		size_t home = ex_home(c, c->ex[j].e);
+
+		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+			c->ex[i] = c->ex[j];
+			c->ex[j].e = NULL;
+			i = j;
+		}
+	}
 }
 
 /* Drop the references an entry holds (for entries built by entry_new). */
 static void entry_release(struct series_cache *c, struct cache_entry *e)
 {
-	for (size_t i = 0; i < e->n_labels; i++) {
-		const struct starling_label *l = &e->labels[i];
-
-		if (own_string(c, l->name))
-			continue;
-		if (l->name != name_label)
-			unintern(c, l->name);
-		unintern(c, l->value);
-	}
+	for (size_t i = 0; i < e->n_labels; i++)
+		unintern(c, e->labels[i]);
+	ex_del(c, e);
 }
 
 /* ---- the series table ---- */
@@ -544,23 +630,22 @@ void series_cache_reset(struct series_cache *c)
 	c->n = 0;
 	c->seen = 0;
 	c->first = c->cursor = NULL;
-	for (size_t i = 0; i < c->strs_cap; i++) {
-		free(c->strs[i]);
-		c->strs[i] = NULL;
+	for (size_t i = 0; i < c->pairs_cap; i++) {
+		free(c->pairs[i]);
+		c->pairs[i] = NULL;
 	}
-	c->strs_n = c->strs_dead = 0;
+	c->pairs_n = c->pairs_dead = 0;
+	free(c->ex);
+	c->ex = NULL;
+	c->ex_cap = c->ex_n = 0;
 }
 
 void series_cache_free(struct series_cache *c)
 {
-	const char *lo = c->own_lo, *hi = c->own_hi;
-
 	series_cache_reset(c);
 	free(c->slots);
-	free(c->strs);
+	free(c->pairs);
 	memset(c, 0, sizeof(*c));
-	c->own_lo = lo;
-	c->own_hi = hi;
 }
 
 static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_t k)
@@ -700,24 +785,43 @@ static const struct starling_label *shared_label(const struct scrape_target *t,
 	return NULL;
 }
 
-/* Intern a value parsed with expo_series_labels_nul_ff(): its 0xff bytes
- * (valid UTF-8 never holds one) are the NUL bytes of the exposition. */
-static const char *intern_nul(struct series_cache *c, const char *v, size_t *len)
+/* Intern a label whose value was parsed with expo_series_labels_nul_ff()
+ * when nul: its 0xff bytes (valid UTF-8 never holds one) are the NUL bytes
+ * of the exposition. *len gets the value's length. */
+static const struct starling_label *
+intern_label(struct series_cache *c, const struct starling_label *l, bool nul, size_t *len)
 {
 	char stack[256], *b = stack;
-	const char *r;
+	const struct starling_label *r;
+	size_t nlen = strlen(l->name);
 
-	*len = strlen(v);
-	if (!memchr(v, 0xff, *len))
-		return intern(c, v, *len);
+	*len = strlen(l->value);
+	if (!nul || !memchr(l->value, 0xff, *len))
+		return intern(c, l->name, nlen, l->value, *len);
 	if (*len >= sizeof(stack) && !(b = malloc(*len + 1)))
 		return NULL;
 	for (size_t i = 0; i < *len; i++)
-		b[i] = (unsigned char)v[i] == 0xff ? '\0' : v[i];
-	r = intern(c, b, *len);
+		b[i] = (unsigned char)l->value[i] == 0xff ? '\0' : l->value[i];
+	r = intern(c, l->name, nlen, b, *len);
 	if (b != stack)
 		free(b);
 	return r;
+}
+
+/* The hash of an ENTRY_NUL entry's labels (all stored, values with their
+ * NUL bytes): over a copy of the label structs. */
+static int nul_hash(const struct cache_entry *e, const size_t *lens, uint64_t *out)
+{
+	struct starling_label stack[32], *v = stack;
+
+	if (e->n_labels > 32 && !(v = malloc(e->n_labels * sizeof(*v))))
+		return -ENOMEM;
+	for (size_t i = 0; i < e->n_labels; i++)
+		v[i] = *e->labels[i];
+	*out = starling_labels_hash_n(v, lens, e->n_labels);
+	if (v != stack)
+		free(v);
+	return 0;
 }
 
 static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
@@ -729,10 +833,10 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 	/* an ENTRY_NUL entry keeps its whole set: its value lengths go with it */
 	bool leave_out = n <= 16 && !nul;
 	struct cache_entry *e;
-	size_t *lens;
+	size_t *lens, len;
 
-	/* which labels are the target's own (shared, and left out when the
-	 * positions fit the masks) */
+	/* which labels are the target's own (left out when the positions fit
+	 * the masks) */
 	for (size_t i = 0; i < n; i++) {
 		const struct starling_label *sh = shared_label(t, &ls->v[i]);
 		size_t j = sh ? (size_t)(sh - t->labels) : 0;
@@ -747,7 +851,7 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 	}
 	if (!n_shared)
 		leave_out = false;
-	e = malloc(sizeof(*e) + (n - (leave_out ? n_shared : 0)) * sizeof(struct starling_label) +
+	e = malloc(sizeof(*e) + (n - (leave_out ? n_shared : 0)) * sizeof(e->labels[0]) +
 		   (nul ? n * sizeof(size_t) : 0));
 	if (!e)
 		return NULL;
@@ -761,37 +865,26 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 		e->tl_present = (uint16_t)present;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const struct starling_label *sh = shared_label(t, &ls->v[i]);
-		struct starling_label *l = &e->labels[k];
-
-		if (sh && leave_out)
+		if (leave_out && shared_label(t, &ls->v[i]))
 			continue;
-		if (sh) {
-			*l = *sh;
-		} else {
-			l->name = strcmp(ls->v[i].name, name_label) == 0
-				      ? name_label
-				      : intern(&t->cache, ls->v[i].name, strlen(ls->v[i].name));
-			l->value = !l->name ? NULL
-				   : nul
-				       ? intern_nul(&t->cache, ls->v[i].value, &lens[i])
-				       : intern(&t->cache, ls->v[i].value, strlen(ls->v[i].value));
-			if (!l->value) {
-				if (l->name && l->name != name_label)
-					unintern(&t->cache, l->name);
-				e->n_labels = (uint16_t)k;
-				entry_release(&t->cache, e);
-				free(e);
-				return NULL;
-			}
+		e->labels[k] = intern_label(&t->cache, &ls->v[i], nul, &len);
+		if (!e->labels[k]) {
+			e->n_labels = (uint16_t)k;
+			entry_release(&t->cache, e);
+			free(e);
+			return NULL;
 		}
-		if (nul && sh)
-			lens[i] = strlen(l->value);
+		if (nul)
+			lens[i] = len;
 		e->n_labels = (uint16_t)++k;
 	}
-	e->hash = !n	? 0
-		  : nul ? starling_labels_hash_n(e->labels, lens, n)
-			: starling_labels_hash(ls->v, n);
+	if (nul && n && nul_hash(e, lens, &e->hash)) {
+		entry_release(&t->cache, e);
+		free(e);
+		return NULL;
+	}
+	if (!nul)
+		e->hash = n ? starling_labels_hash(ls->v, n) : 0;
 	return e;
 }
 
@@ -915,9 +1008,10 @@ static size_t utf8_len(const char *p)
  * Prometheus: an exemplar without a timestamp gets the scrape's, one whose
  * labels are over 128 code points is dropped, and a timestamped exemplar
  * seen in the previous scrape of the series is not sent again. */
-static int add_exemplars(struct scrape_scratch *s, struct cache_entry *e,
+static int add_exemplars(struct scrape_scratch *s, struct series_cache *c, struct cache_entry *e,
 			 const struct starling_expo_event *ev, int64_t def_ts)
 {
+	const struct cache_exkey *x0;
 	struct starling_exemplar ex[16];
 	size_t n = 0, off;
 	uint64_t key = 0;
@@ -931,9 +1025,11 @@ static int add_exemplars(struct scrape_scratch *s, struct cache_entry *e,
 		key ^= XXH3_64bits(&x->value, sizeof(x->value));
 		all_ts &= x->has_timestamp;
 	}
-	if (all_ts && key == e->ex_key)
+	x0 = ex_find(c, e);
+	if (all_ts && x0 && key == x0->key)
 		return 0;
-	e->ex_key = key;
+	if (ex_set(c, e, key))
+		return -ENOMEM;
 	for (size_t i = 0; i < ev->n_exemplars && n < 16; i++) {
 		const struct starling_expo_exemplar *x = &ev->exemplars[i];
 		size_t cp = 0, lo;
@@ -1179,7 +1275,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		if (!rc)
 			batch_lens(s, e);
 		if (!rc && ev.n_exemplars)
-			rc = add_exemplars(s, e, &ev, ts);
+			rc = add_exemplars(s, c, e, &ev, ts);
 		if (rc) {
 			snprintf(st->error, sizeof(st->error), "out of memory");
 			return -ENOMEM;

@@ -354,7 +354,7 @@ static void test_cache_and_staleness(void)
 	h_free(&h);
 }
 
-/* Series churn: label values come and go; the cache and its string table
+/* Series churn: label values come and go; the cache and its pair table
  * stay bounded by what is live. */
 static void test_cache_churn(void)
 {
@@ -378,8 +378,8 @@ static void test_cache_churn(void)
 	}
 	/* 200 live + 10 stale-marked + at most 10 awaiting eviction */
 	CU_ASSERT(h.t->cache.n <= 220);
-	CU_ASSERT(h.t->cache.strs_n - h.t->cache.strs_dead <= 220 + 7 + 4);
-	CU_ASSERT(h.t->cache.strs_n < 1000);
+	CU_ASSERT(h.t->cache.pairs_n - h.t->cache.pairs_dead <= 220 + 7 + 4);
+	CU_ASSERT(h.t->cache.pairs_n < 1000);
 	free(body);
 	h_free(&h);
 }
