@@ -98,6 +98,56 @@ static int scratch_reserve(struct scrape_scratch *s, size_t need)
 	return 0;
 }
 
+/* Scrapes per trim window, and the size (bytes) under which an array is
+ * always kept. */
+#define SCRAPE_TRIM_WINDOW 64
+#define SCRAPE_TRIM_KEEP   (256 * 1024)
+
+/* Free an array of cap elements of size sz when it is over the keep size
+ * and over 4x the window's high-water mark hw; it grows again on demand. */
+static bool trim_one(void **p, size_t *cap, size_t hw, size_t sz)
+{
+	if (*cap * sz <= SCRAPE_TRIM_KEEP || hw * 4 >= *cap)
+		return false;
+	free(*p);
+	*p = NULL;
+	*cap = 0;
+	return true;
+}
+
+/* After each scrape: note what this batch used; at the end of a window,
+ * give back what the window's largest batch did not need. */
+static void scratch_trim(struct scrape_scratch *s, size_t n)
+{
+	size_t one = sizeof(*s->series) + sizeof(*s->values) + sizeof(*s->ts) + sizeof(*s->xo);
+
+	s->hw_n = n > s->hw_n ? n : s->hw_n;
+	s->hw_lpool = s->lpool_len > s->hw_lpool ? s->lpool_len : s->hw_lpool;
+	s->hw_xpool = s->xpool_len > s->hw_xpool ? s->xpool_len : s->hw_xpool;
+	s->hw_evict = s->n_evict > s->hw_evict ? s->n_evict : s->hw_evict;
+	if (++s->window < SCRAPE_TRIM_WINDOW)
+		return;
+	if (s->cap * one > SCRAPE_TRIM_KEEP && s->hw_n * 4 < s->cap) {
+		free(s->series);
+		free(s->values);
+		free(s->ts);
+		free(s->xo);
+		s->series = NULL;
+		s->values = NULL;
+		s->ts = NULL;
+		s->xo = NULL;
+		s->cap = 0;
+		free(s->ext); /* sized like the batch when it has ext data */
+		s->ext = NULL;
+	}
+	(void)trim_one((void **)&s->lpool, &s->lpool_cap, s->hw_lpool, sizeof(*s->lpool));
+	(void)trim_one((void **)&s->xpool, &s->xpool_cap, s->hw_xpool, 1);
+	(void)trim_one((void **)&s->evict, &s->evict_cap, s->hw_evict, sizeof(*s->evict));
+	(void)trim_one((void **)&s->nl_body, &s->nl_cap, 0, 1);
+	s->hw_n = s->hw_lpool = s->hw_xpool = s->hw_evict = 0;
+	s->window = 0;
+}
+
 /* Copy size bytes (8-aligned) into the batch pool; the offset or SIZE_MAX. */
 static size_t pool_put(struct scrape_scratch *s, const void *data, size_t size)
 {
@@ -673,21 +723,26 @@ static void slot_put(struct cache_slot *slots, size_t cap, struct cache_entry *e
 	slots[i].e = e;
 }
 
+static int cache_resize(struct series_cache *c, size_t cap)
+{
+	struct cache_slot *slots = calloc(cap, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->cap; i++)
+		if (c->slots[i].e)
+			slot_put(slots, cap, c->slots[i].e);
+	free(c->slots);
+	c->slots = slots;
+	c->cap = cap;
+	return 0;
+}
+
 static int cache_insert(struct series_cache *c, struct cache_entry *e)
 {
-	if ((c->n + 1) * 4 > c->cap * 3) { /* keep the load below 3/4 */
-		size_t cap = c->cap ? c->cap * 2 : 256;
-		struct cache_slot *slots = calloc(cap, sizeof(*slots));
-
-		if (!slots)
-			return -ENOMEM;
-		for (size_t i = 0; i < c->cap; i++)
-			if (c->slots[i].e)
-				slot_put(slots, cap, c->slots[i].e);
-		free(c->slots);
-		c->slots = slots;
-		c->cap = cap;
-	}
+	/* keep the load below 3/4 */
+	if ((c->n + 1) * 4 > c->cap * 3 && cache_resize(c, c->cap ? c->cap * 2 : 256))
+		return -ENOMEM;
 	slot_put(c->slots, c->cap, e);
 	c->n++;
 	return 0;
@@ -714,6 +769,26 @@ static void cache_delete(struct series_cache *c, struct cache_entry *e)
 			c->slots[j].e = NULL;
 			i = j;
 		}
+	}
+}
+
+/* After evictions (a target that exposed far more series than it does now,
+ * e.g. after a cardinality bomb): give back the table slots and the label
+ * pairs nobody uses, so the memory returns instead of waiting for the
+ * target to grow again. Failure to allocate the smaller tables keeps the
+ * big ones. */
+static void cache_shrink(struct series_cache *c)
+{
+	size_t cap = c->cap, live = c->pairs_n - c->pairs_dead, pcap = 64;
+
+	while (cap > 256 && c->n * 8 < cap)
+		cap /= 2;
+	if (cap < c->cap)
+		(void)cache_resize(c, cap);
+	if (c->pairs_dead > 64 && c->pairs_dead > live) {
+		while (pcap < (live + 1) * 4)
+			pcap *= 2;
+		(void)pairs_rebuild(c, pcap);
 	}
 }
 
@@ -1378,6 +1453,7 @@ static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts,
 	c->cursor = NULL;
 	for (size_t i = 0; i < s->n_evict; i++)
 		cache_delete(c, s->evict[i]);
+	cache_shrink(c);
 	return 0;
 }
 
@@ -1514,6 +1590,7 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 	t->reported = true;
 	st->forwarded = s->n;
 	frc = forward_batch(ctx);
+	scratch_trim(s, s->n);
 	s->n = 0;
 	if (frc && ctx->api->log)
 		ctx->api->log(ctx->self, STARLING_LOG_WARN, "forwarding %zu samples of %s: %s",

@@ -253,6 +253,11 @@ struct scrape_scratch {
 	struct starling_lset tmp;
 	struct starling_relabel_scratch rs;
 	struct starling_expo_parser *parser;
+	/* The most this scratch's batches needed in the current window of
+	 * SCRAPE_TRIM_WINDOW scrapes: arrays over 4x that are given back
+	 * (after one huge scrape, e.g. a cardinality bomb). */
+	size_t hw_n, hw_lpool, hw_xpool, hw_evict;
+	unsigned window;
 };
 
 /* Where a series' ext data sits in the scratch pool (SIZE_MAX = none). */
