@@ -229,7 +229,7 @@ static void entry_labels(const struct scrape_target *t, const struct cache_entry
 			out[i] = t->labels[__builtin_ctz(present)];
 			present &= present - 1;
 		} else {
-			out[i] = *e->labels[own++];
+			out[i] = t->cache.pv[e->labels[own++]]->l;
 		}
 	}
 }
@@ -267,10 +267,15 @@ static int batch_add_entry(struct scrape_scratch *s, const struct scrape_target 
 	return 0;
 }
 
+/* Bytes of an entry with n label ids, and where the value lengths of an
+ * ENTRY_NUL one start (8-aligned, after the ids). */
+#define ENTRY_IDS_SIZE(n) (offsetof(struct cache_entry, labels) + (n) * sizeof(uint32_t))
+#define ENTRY_LENS_OFF(n) ((ENTRY_IDS_SIZE(n) + 7) & ~(size_t)7)
+
 /* The value lengths of an ENTRY_NUL entry (after its labels). */
 static const size_t *entry_lens(const struct cache_entry *e)
 {
-	return (const size_t *)(const void *)&e->labels[e->n_labels];
+	return (const size_t *)(const void *)((const char *)e + ENTRY_LENS_OFF(e->n_labels));
 }
 
 /* After batch_add*() of entry e: its value lengths go with the series. */
@@ -482,9 +487,46 @@ static const char name_label[] = "__name__";
 
 /* ---- interned label pairs ---- */
 
-static struct cache_pair *pair_of(const struct starling_label *l)
+/* An id for x (a free one again, or the next); -ENOMEM. */
+static int pair_id(struct series_cache *c, struct cache_pair *x)
 {
-	return (struct cache_pair *)(void *)((char *)(uintptr_t)l - offsetof(struct cache_pair, l));
+	if (c->pv_nfree) {
+		x->id = c->pv_free[--c->pv_nfree];
+	} else {
+		if (c->pv_n == UINT32_MAX)
+			return -ENOMEM;
+		if (c->pv_n == c->pv_cap) {
+			size_t cap = c->pv_cap ? c->pv_cap * 2 : 64;
+			void *p = realloc(c->pv, cap * sizeof(*c->pv));
+
+			if (!p)
+				return -ENOMEM;
+			c->pv = p;
+			c->pv_cap = cap;
+		}
+		x->id = (uint32_t)c->pv_n++;
+	}
+	c->pv[x->id] = x;
+	return 0;
+}
+
+/* Free a pair nobody uses and its id (kept for reuse; if the list cannot
+ * grow the id is just not reused). */
+static void pair_free(struct series_cache *c, struct cache_pair *x)
+{
+	c->pv[x->id] = NULL;
+	if (c->pv_nfree == c->pv_free_cap) {
+		size_t cap = c->pv_free_cap ? c->pv_free_cap * 2 : 64;
+		void *p = realloc(c->pv_free, cap * sizeof(*c->pv_free));
+
+		if (p) {
+			c->pv_free = p;
+			c->pv_free_cap = cap;
+		}
+	}
+	if (c->pv_nfree < c->pv_free_cap)
+		c->pv_free[c->pv_nfree++] = x->id;
+	free(x);
 }
 
 static uint64_t pair_hash(const char *name, size_t nlen, const char *value, size_t vlen)
@@ -516,7 +558,7 @@ static int pairs_rebuild(struct series_cache *c, size_t cap)
 		if (x->refs)
 			pairs_place(slots, cap, x);
 		else
-			free(x);
+			pair_free(c, x);
 	}
 	free(c->pairs);
 	c->pairs = slots;
@@ -527,9 +569,9 @@ static int pairs_rebuild(struct series_cache *c, size_t cap)
 }
 
 /* A reference to the interned label name[0, nlen)=value[0, vlen) (NUL
- * bytes allowed in the value); NULL on ENOMEM. */
-static const struct starling_label *intern(struct series_cache *c, const char *name, size_t nlen,
-					   const char *value, size_t vlen)
+ * bytes allowed in the value): its id in *id; -ENOMEM. */
+static int intern(struct series_cache *c, const char *name, size_t nlen, const char *value,
+		  size_t vlen, uint32_t *id)
 {
 	uint64_t h = pair_hash(name, nlen, value, vlen);
 	bool lit = nlen == sizeof(name_label) - 1 && memcmp(name, name_label, nlen) == 0;
@@ -542,19 +584,24 @@ static const struct starling_label *intern(struct series_cache *c, const char *n
 		while (cap < (live + 1) * 4)
 			cap *= 2;
 		if (pairs_rebuild(c, cap))
-			return NULL;
+			return -ENOMEM;
 	}
 	for (i = h & (c->pairs_cap - 1); (x = c->pairs[i]); i = (i + 1) & (c->pairs_cap - 1)) {
 		if (x->hash == h && x->name_len == nlen && x->value_len == vlen &&
 		    memcmp(x->l.name, name, nlen) == 0 && memcmp(x->l.value, value, vlen) == 0) {
 			if (x->refs++ == 0)
 				c->pairs_dead--;
-			return &x->l;
+			*id = x->id;
+			return 0;
 		}
 	}
 	x = malloc(sizeof(*x) + (lit ? 0 : nlen + 1) + vlen + 1);
 	if (!x)
-		return NULL;
+		return -ENOMEM;
+	if (pair_id(c, x)) {
+		free(x);
+		return -ENOMEM;
+	}
 	x->refs = 1;
 	x->name_len = (uint32_t)nlen;
 	x->value_len = (uint32_t)vlen;
@@ -574,12 +621,13 @@ static const struct starling_label *intern(struct series_cache *c, const char *n
 	}
 	c->pairs[i] = x;
 	c->pairs_n++;
-	return &x->l;
+	*id = x->id;
+	return 0;
 }
 
-static void unintern(struct series_cache *c, const struct starling_label *l)
+static void unintern(struct series_cache *c, uint32_t id)
 {
-	if (l && --pair_of(l)->refs == 0)
+	if (--c->pv[id]->refs == 0)
 		c->pairs_dead++;
 }
 
@@ -685,6 +733,7 @@ void series_cache_reset(struct series_cache *c)
 		c->pairs[i] = NULL;
 	}
 	c->pairs_n = c->pairs_dead = 0;
+	c->pv_n = c->pv_nfree = 0;
 	free(c->ex);
 	c->ex = NULL;
 	c->ex_cap = c->ex_n = 0;
@@ -695,10 +744,13 @@ void series_cache_free(struct series_cache *c)
 	series_cache_reset(c);
 	free(c->slots);
 	free(c->pairs);
+	free(c->pv);
+	free(c->pv_free);
 	memset(c, 0, sizeof(*c));
 }
 
-static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_t k)
+/* The entry of key k and its slot in *slot, or NULL. */
+static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_t k, size_t *slot)
 {
 	size_t mask, i;
 
@@ -708,8 +760,10 @@ static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_
 	for (i = k.low64 & mask; c->slots[i].e; i = (i + 1) & mask) {
 		const struct cache_entry *e = c->slots[i].e;
 
-		if (e->key_lo == k.low64 && e->key_hi == k.high64)
+		if (e->key_lo == k.low64 && e->key_hi == k.high64) {
+			*slot = i;
 			return c->slots[i].e;
+		}
 	}
 	return NULL;
 }
@@ -863,21 +917,21 @@ static const struct starling_label *shared_label(const struct scrape_target *t,
 /* Intern a label whose value was parsed with expo_series_labels_nul_ff()
  * when nul: its 0xff bytes (valid UTF-8 never holds one) are the NUL bytes
  * of the exposition. *len gets the value's length. */
-static const struct starling_label *
-intern_label(struct series_cache *c, const struct starling_label *l, bool nul, size_t *len)
+static int intern_label(struct series_cache *c, const struct starling_label *l, bool nul,
+			size_t *len, uint32_t *id)
 {
 	char stack[256], *b = stack;
-	const struct starling_label *r;
 	size_t nlen = strlen(l->name);
+	int r;
 
 	*len = strlen(l->value);
 	if (!nul || !memchr(l->value, 0xff, *len))
-		return intern(c, l->name, nlen, l->value, *len);
+		return intern(c, l->name, nlen, l->value, *len, id);
 	if (*len >= sizeof(stack) && !(b = malloc(*len + 1)))
-		return NULL;
+		return -ENOMEM;
 	for (size_t i = 0; i < *len; i++)
 		b[i] = (unsigned char)l->value[i] == 0xff ? '\0' : l->value[i];
-	r = intern(c, l->name, nlen, b, *len);
+	r = intern(c, l->name, nlen, b, *len, id);
 	if (b != stack)
 		free(b);
 	return r;
@@ -885,14 +939,15 @@ intern_label(struct series_cache *c, const struct starling_label *l, bool nul, s
 
 /* The hash of an ENTRY_NUL entry's labels (all stored, values with their
  * NUL bytes): over a copy of the label structs. */
-static int nul_hash(const struct cache_entry *e, const size_t *lens, uint64_t *out)
+static int nul_hash(const struct series_cache *c, const struct cache_entry *e, const size_t *lens,
+		    uint64_t *out)
 {
 	struct starling_label stack[32], *v = stack;
 
 	if (e->n_labels > 32 && !(v = malloc(e->n_labels * sizeof(*v))))
 		return -ENOMEM;
 	for (size_t i = 0; i < e->n_labels; i++)
-		v[i] = *e->labels[i];
+		v[i] = c->pv[e->labels[i]]->l;
 	*out = starling_labels_hash_n(v, lens, e->n_labels);
 	if (v != stack)
 		free(v);
@@ -926,12 +981,13 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 	}
 	if (!n_shared)
 		leave_out = false;
-	e = malloc(sizeof(*e) + (n - (leave_out ? n_shared : 0)) * sizeof(e->labels[0]) +
-		   (nul ? n * sizeof(size_t) : 0));
+	e = malloc(nul ? ENTRY_LENS_OFF(n) + n * sizeof(size_t)
+		       : ENTRY_IDS_SIZE(n - (leave_out ? n_shared : 0)));
 	if (!e)
 		return NULL;
-	lens = nul ? (size_t *)(void *)&e->labels[n] : NULL;
-	memset(e, 0, sizeof(*e));
+	lens = nul ? (size_t *)(void *)((char *)e + ENTRY_LENS_OFF(n)) : NULL;
+	memset(e, 0, offsetof(struct cache_entry, labels));
+	e->next = UINT32_MAX;
 	e->key_lo = key.low64;
 	e->key_hi = key.high64;
 	e->flags = flags;
@@ -942,8 +998,7 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 	for (size_t i = 0; i < n; i++) {
 		if (leave_out && shared_label(t, &ls->v[i]))
 			continue;
-		e->labels[k] = intern_label(&t->cache, &ls->v[i], nul, &len);
-		if (!e->labels[k]) {
+		if (intern_label(&t->cache, &ls->v[i], nul, &len, &e->labels[k])) {
 			e->n_labels = (uint16_t)k;
 			entry_release(&t->cache, e);
 			free(e);
@@ -953,7 +1008,7 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 			lens[i] = len;
 		e->n_labels = (uint16_t)++k;
 	}
-	if (nul && n && nul_hash(e, lens, &e->hash)) {
+	if (nul && n && nul_hash(&t->cache, e, lens, &e->hash)) {
 		entry_release(&t->cache, e);
 		free(e);
 		return NULL;
@@ -1268,6 +1323,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		struct cache_entry *e;
 		const char *why;
 		XXH128_hash_t h;
+		size_t slot;
 		int64_t ts;
 		bool hist = rc == STARLING_EXPO_HISTOGRAM;
 
@@ -1286,9 +1342,13 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		st->scraped++;
 		h = hist ? XXH3_128bits_withSeed(ev.series, ev.series_len, HIST_KEY_SEED)
 			 : XXH3_128bits(ev.series, ev.series_len);
-		e = c->cursor ? c->cursor->next : c->first;
+		if (!c->cursor)
+			e = c->first;
+		else
+			e = c->cursor->next < c->cap ? c->slots[c->cursor->next].e : NULL;
+		slot = c->cursor ? c->cursor->next : SIZE_MAX;
 		if (!e || e->key_lo != h.low64 || e->key_hi != h.high64)
-			e = cache_find(c, h);
+			e = cache_find(c, h, &slot);
 		if (e) {
 			if (e->last_seen == c->gen)
 				continue; /* duplicate series in one scrape: first wins */
@@ -1309,13 +1369,15 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 			if (hist)
 				e->flags |= ENTRY_NATIVE;
 			e->prev_seen = 0; /* generation 0 = never */
+			if (!cache_find(c, h, &slot))
+				slot = SIZE_MAX;
 		}
 		e->last_seen = c->gen;
 		c->seen++;
 		if (!c->cursor)
 			c->first = e;
-		else if (c->cursor->next != e)
-			c->cursor->next = e;
+		else
+			c->cursor->next = slot < UINT32_MAX ? (uint32_t)slot : UINT32_MAX;
 		c->cursor = e;
 		if (e->flags & ENTRY_OVER_LIMIT) {
 			snprintf(st->error, sizeof(st->error),
@@ -1441,13 +1503,8 @@ static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts,
 	}
 	if (!s->n_evict)
 		return 0;
-	/* no order hint may point at an evicted entry */
-	for (size_t i = 0; i < c->cap; i++) {
-		struct cache_entry *e = c->slots[i].e;
-
-		if (e && e->next && (e->next->flags & ENTRY_EVICT))
-			e->next = NULL;
-	}
+	/* the order hints are slots (checked by key when used); only the
+	 * first series is a pointer */
 	if (c->first && (c->first->flags & ENTRY_EVICT))
 		c->first = NULL;
 	c->cursor = NULL;

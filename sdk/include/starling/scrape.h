@@ -82,12 +82,12 @@ struct scrape_config {
 /* One cached series of a target, keyed by the raw series bytes of the
  * exposition line through their XXH3-128 (two different series texts of one
  * target colliding in 128 bits is not a practical concern, and not storing
- * the text halves the cache). One allocation: a 48-byte header and one
- * pointer per stored label, to a label (name and value) interned in the
- * cache's pair table: label pairs repeat across a target's series
- * (histogram buckets, shared names), so each distinct pair is kept once and
- * an entry pays 8 bytes per label, not 16 (issue 12: the entries were 63 %
- * of the heap at 200 x 1,000 series). */
+ * the text halves the cache). One allocation: a 44-byte header and the id
+ * of each stored label, a label (name and value) interned in the cache's
+ * pair table: label pairs repeat across a target's series (histogram
+ * buckets, shared names), so each distinct pair is kept once and an entry
+ * pays 4 bytes per label, not 16 (issue 12: the entries were 63 % of the
+ * heap at 200 x 1,000 series; a 3-label entry is 56 bytes, was 104). */
 #define ENTRY_DROPPED	 (1u << 0) /* metric relabelling dropped it */
 #define ENTRY_OVER_LIMIT (1u << 1) /* breaks a label limit: fails the scrape */
 #define ENTRY_HAS_TS	 (1u << 2) /* last sample carried its own timestamp */
@@ -100,17 +100,17 @@ struct scrape_config {
 #define ENTRY_EXKEY (1u << 6)
 
 struct cache_entry {
-	/* The series that followed this one in the last scrape: targets
-	 * expose series in a stable order, so checking it first usually
-	 * avoids the hash table probe. */
-	struct cache_entry *next;
 	uint64_t key_lo; /* XXH3-128 of the series text */
 	uint64_t key_hi;
-	uint64_t hash;	    /* starling_labels_hash(labels) */
+	uint64_t hash; /* starling_labels_hash(labels) */
+	/* The table slot of the series that followed this one in the last
+	 * scrape (UINT32_MAX: none): targets expose series in a stable order,
+	 * so checking it first usually avoids the probe. Only a hint: the slot
+	 * may hold another entry since, the key decides. */
+	uint32_t next;
 	uint32_t last_seen; /* scrape generation it was last in */
 	uint32_t prev_seen; /* last_seen before this scrape (rollback) */
 	uint16_t n_labels;  /* labels stored in labels[] */
-	uint8_t flags;
 	/* The target's own labels (job, instance...) are left out of labels[]
 	 * when the series carries them unchanged and it has at most 16 labels:
 	 * bit i of tl_pos says final position i is a target label, bit j of
@@ -120,8 +120,10 @@ struct cache_entry {
 	 * per series; the batch gets the whole set (scrape_cache.c). */
 	uint16_t tl_pos;
 	uint16_t tl_present;
-	/* interned pairs (struct cache_pair.l), sorted by name */
-	const struct starling_label *labels[];
+	uint8_t flags;
+	/* ids of interned pairs (series_cache.pv), sorted by name; an
+	 * ENTRY_NUL entry's value lengths follow, 8-aligned (entry_lens) */
+	uint32_t labels[];
 };
 
 /* A slot of the series table: the entry alone (its key_lo is the hash), so
@@ -136,6 +138,7 @@ struct cache_pair {
 	uint32_t refs;
 	uint32_t name_len;
 	uint32_t value_len;
+	uint32_t id; /* index in series_cache.pv */
 	uint64_t hash;
 	struct starling_label l;
 	char s[];
@@ -159,6 +162,10 @@ struct series_cache {
 	struct cache_entry *cursor; /* previous series while parsing */
 	struct cache_pair **pairs;  /* intern table, open addressing */
 	size_t pairs_cap, pairs_n, pairs_dead;
+	struct cache_pair **pv; /* pair by id (NULL: id free) */
+	size_t pv_n, pv_cap;	/* ids handed out, capacity */
+	uint32_t *pv_free;	/* ids to hand out again */
+	size_t pv_nfree, pv_free_cap;
 	struct cache_exkey *ex; /* exemplar keys, open addressing */
 	size_t ex_cap, ex_n;
 };
