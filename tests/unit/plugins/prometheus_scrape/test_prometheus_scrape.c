@@ -384,6 +384,101 @@ static void test_cache_churn(void)
 	h_free(&h);
 }
 
+static void check_whole(const struct starling_series *s);
+
+/* After a burst of series (a cardinality bomb): once they are evicted the
+ * series table shrinks, their label pairs are freed and their ids reused,
+ * the scratch arrays sized for the burst are given back, and the series
+ * that stayed keep exactly the same label sets and hashes (issue 12). */
+static void test_cache_after_burst(void)
+{
+	enum { BURST = 5000 };
+	struct harness h;
+	struct scrape_stats st;
+	const struct starling_series_batch *b;
+	const struct starling_series *s;
+	const char *keep = "keep{x=\"1\"} 1\nkeep{x=\"2\",le=\"0.5\"} 2\n";
+	char *body = malloc(BURST * 48 + 128);
+	struct starling_label before[2][8];
+	uint64_t hash[2];
+	size_t nl[2], len = 0, pv_n, big_cap;
+
+	CU_ASSERT_FATAL(body != NULL);
+	h_init(&h, mk_cfg(), "env", "prod");
+	b = h_scrape(&h, keep, 1000, &st);
+	for (int k = 0; k < 2; k++) {
+		s = find(b, "keep", "x", k ? "2" : "1");
+		check_whole(s);
+		CU_ASSERT_FATAL(s->n_labels <= 8);
+		nl[k] = s->n_labels;
+		hash[k] = s->hash;
+		memcpy(before[k], s->labels, s->n_labels * sizeof(*s->labels));
+		for (size_t i = 0; i < nl[k]; i++) { /* the batch's strings are the cache's */
+			before[k][i].name = strdup(before[k][i].name);
+			before[k][i].value = strdup(before[k][i].value);
+		}
+	}
+	len = (size_t)snprintf(body, 128, "%s", keep);
+	for (int i = 0; i < BURST; i++)
+		len += (size_t)snprintf(body + len, 48, "burst{id=\"%d\",le=\"%d\"} %d\n", i, i % 7,
+					i);
+	b = h_scrape(&h, body, 2000, &st);
+	CU_ASSERT_TRUE(st.up);
+	CU_ASSERT_EQUAL(st.added, BURST);
+	big_cap = h.t->cache.cap;
+	CU_ASSERT(big_cap >= BURST);
+	CU_ASSERT(h.t->cache.pairs_n >= BURST);
+	pv_n = h.t->cache.pv_n;
+	/* the burst goes stale, then is evicted */
+	b = h_scrape(&h, keep, 3000, &st);
+	CU_ASSERT_EQUAL(st.stale, BURST);
+	b = h_scrape(&h, keep, 4000, &st);
+	CU_ASSERT_EQUAL(h.t->cache.n, 2);
+	CU_ASSERT(h.t->cache.cap <= 256);
+	CU_ASSERT(h.t->cache.pairs_n < 64);
+	CU_ASSERT(h.t->cache.pv_nfree >= BURST);
+	for (int k = 0; k < 2; k++) {
+		s = find(b, "keep", "x", k ? "2" : "1");
+		check_whole(s);
+		CU_ASSERT_FALSE(is_stale(s->values[0]));
+		CU_ASSERT_EQUAL(s->values[0], k ? 2 : 1);
+		CU_ASSERT_EQUAL(s->hash, hash[k]);
+		CU_ASSERT_EQUAL_FATAL(s->n_labels, nl[k]);
+		for (size_t i = 0; i < nl[k]; i++) {
+			CU_ASSERT_STRING_EQUAL(s->labels[i].name, before[k][i].name);
+			CU_ASSERT_STRING_EQUAL(s->labels[i].value, before[k][i].value);
+		}
+	}
+	/* a second burst reuses the freed ids instead of new ones */
+	len = (size_t)snprintf(body, 128, "%s", keep);
+	for (int i = 0; i < BURST; i++)
+		len += (size_t)snprintf(body + len, 48, "burst{id=\"b%d\",le=\"%d\"} %d\n", i,
+					i % 7, i);
+	b = h_scrape(&h, body, 5000, &st);
+	CU_ASSERT_EQUAL(st.added, BURST);
+	CU_ASSERT(h.t->cache.pv_n <= pv_n + 8);
+	s = find(b, "burst", "id", "b4999");
+	check_whole(s);
+	CU_ASSERT_STRING_EQUAL(get_label(s, "le"), "1"); /* 4999 % 7 */
+	CU_ASSERT_STRING_EQUAL(get_label(s, "env"), "prod");
+	/* small scrapes from now on: the scratch sized for the burst is given
+	 * back at the end of the first trim window without the burst */
+	CU_ASSERT(h.scratch.cap >= BURST);
+	for (int i = 0; i < 2 * 64 + 2; i++) /* two windows of SCRAPE_TRIM_WINDOW */
+		b = h_scrape(&h, keep, 6000 + i * 1000, &st);
+	CU_ASSERT(h.scratch.cap < BURST);
+	s = find(b, "keep", "x", "2");
+	check_whole(s);
+	CU_ASSERT_EQUAL(s->hash, hash[1]);
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < nl[k]; i++) {
+			free((void *)before[k][i].name);
+			free((void *)before[k][i].value);
+		}
+	free(body);
+	h_free(&h);
+}
+
 static void test_failed_scrape(void)
 {
 	struct harness h;
@@ -1506,6 +1601,7 @@ int main(void)
 	CU_add_test(s, "series cache and staleness", test_cache_and_staleness);
 	CU_add_test(s, "honor_metadata", test_honor_metadata);
 	CU_add_test(s, "cache churn", test_cache_churn);
+	CU_add_test(s, "cache after a burst", test_cache_after_burst);
 	CU_add_test(s, "failed scrapes", test_failed_scrape);
 	CU_add_test(s, "honor_labels", test_honor_labels);
 	CU_add_test(s, "cache leaves target labels out", test_cache_leaves_target_labels_out);
