@@ -210,6 +210,23 @@ static int batch_add_hist(struct scrape_scratch *s, const struct starling_label 
 	return 0;
 }
 
+static const char name_label[] = "__name__";
+
+/* The label an interned pair stands for (its strings stay in the pair). */
+static struct starling_label pair_label(const struct cache_pair *x)
+{
+	struct starling_label l;
+
+	if (x->name_len & PAIR_NAME_LIT) {
+		l.name = name_label;
+		l.value = x->s;
+	} else {
+		l.name = x->s;
+		l.value = x->s + x->name_len + 1;
+	}
+	return l;
+}
+
 /* The whole sorted label set of e: its stored labels (interned pairs) with
  * the target's labels put back at their positions. out holds
  * entry_n_labels(e). */
@@ -229,7 +246,7 @@ static void entry_labels(const struct scrape_target *t, const struct cache_entry
 			out[i] = t->labels[__builtin_ctz(present)];
 			present &= present - 1;
 		} else {
-			out[i] = t->cache.pv[e->labels[own++]]->l;
+			out[i] = pair_label(t->cache.pv[e->labels[own++]]);
 		}
 	}
 }
@@ -483,8 +500,6 @@ static int forward_batch(struct scrape_ctx *ctx)
 /* ------------------------------------------------------------------------ */
 /* Cache table: open addressing, linear probing, backward-shift deletion.    */
 
-static const char name_label[] = "__name__";
-
 /* ---- interned label pairs ---- */
 
 /* An id for x (a free one again, or the next); -ENOMEM. */
@@ -496,7 +511,7 @@ static int pair_id(struct series_cache *c, struct cache_pair *x)
 		if (c->pv_n == UINT32_MAX)
 			return -ENOMEM;
 		if (c->pv_n == c->pv_cap) {
-			size_t cap = c->pv_cap ? c->pv_cap * 2 : 64;
+			size_t cap = c->pv_cap ? c->pv_cap * 2 : 16;
 			void *p = realloc(c->pv, cap * sizeof(*c->pv));
 
 			if (!p)
@@ -529,9 +544,19 @@ static void pair_free(struct series_cache *c, struct cache_pair *x)
 	free(x);
 }
 
-static uint64_t pair_hash(const char *name, size_t nlen, const char *value, size_t vlen)
+static uint32_t pair_hash(const char *name, size_t nlen, const char *value, size_t vlen)
 {
-	return XXH3_64bits_withSeed(value, vlen, XXH3_64bits(name, nlen));
+	return (uint32_t)XXH3_64bits_withSeed(value, vlen, XXH3_64bits(name, nlen));
+}
+
+/* Slots for live pairs at a load of at most 1/2 (the table grows at 3/4). */
+static size_t pairs_cap_for(size_t live)
+{
+	size_t cap = 16;
+
+	while (cap < (live + 1) * 2)
+		cap *= 2;
+	return cap;
 }
 
 static void pairs_place(struct cache_pair **slots, size_t cap, struct cache_pair *x)
@@ -573,22 +598,21 @@ static int pairs_rebuild(struct series_cache *c, size_t cap)
 static int intern(struct series_cache *c, const char *name, size_t nlen, const char *value,
 		  size_t vlen, uint32_t *id)
 {
-	uint64_t h = pair_hash(name, nlen, value, vlen);
+	uint32_t h = pair_hash(name, nlen, value, vlen);
 	bool lit = nlen == sizeof(name_label) - 1 && memcmp(name, name_label, nlen) == 0;
+	uint32_t want = lit ? (uint32_t)nlen | PAIR_NAME_LIT : (uint32_t)nlen;
 	struct cache_pair *x;
 	size_t i;
 
-	if ((c->pairs_n + 1) * 2 > c->pairs_cap) {
-		size_t live = c->pairs_n - c->pairs_dead, cap = 64;
-
-		while (cap < (live + 1) * 4)
-			cap *= 2;
-		if (pairs_rebuild(c, cap))
-			return -ENOMEM;
-	}
+	if (nlen >= PAIR_NAME_LIT || vlen > UINT32_MAX)
+		return -ENOMEM;
+	if ((c->pairs_n + 1) * 4 > c->pairs_cap * 3 &&
+	    pairs_rebuild(c, pairs_cap_for(c->pairs_n - c->pairs_dead)))
+		return -ENOMEM;
 	for (i = h & (c->pairs_cap - 1); (x = c->pairs[i]); i = (i + 1) & (c->pairs_cap - 1)) {
-		if (x->hash == h && x->name_len == nlen && x->value_len == vlen &&
-		    memcmp(x->l.name, name, nlen) == 0 && memcmp(x->l.value, value, vlen) == 0) {
+		if (x->hash == h && x->name_len == want && x->value_len == vlen &&
+		    (lit || memcmp(x->s, name, nlen) == 0) &&
+		    memcmp(x->s + (lit ? 0 : nlen + 1), value, vlen) == 0) {
 			if (x->refs++ == 0)
 				c->pairs_dead--;
 			*id = x->id;
@@ -603,21 +627,17 @@ static int intern(struct series_cache *c, const char *name, size_t nlen, const c
 		return -ENOMEM;
 	}
 	x->refs = 1;
-	x->name_len = (uint32_t)nlen;
+	x->name_len = want;
 	x->value_len = (uint32_t)vlen;
 	x->hash = h;
 	if (lit) {
-		x->l.name = name_label;
 		memcpy(x->s, value, vlen);
 		x->s[vlen] = '\0';
-		x->l.value = x->s;
 	} else {
 		memcpy(x->s, name, nlen);
 		x->s[nlen] = '\0';
 		memcpy(x->s + nlen + 1, value, vlen);
 		x->s[nlen + 1 + vlen] = '\0';
-		x->l.name = x->s;
-		x->l.value = x->s + nlen + 1;
 	}
 	c->pairs[i] = x;
 	c->pairs_n++;
@@ -795,7 +815,7 @@ static int cache_resize(struct series_cache *c, size_t cap)
 static int cache_insert(struct series_cache *c, struct cache_entry *e)
 {
 	/* keep the load below 3/4 */
-	if ((c->n + 1) * 4 > c->cap * 3 && cache_resize(c, c->cap ? c->cap * 2 : 256))
+	if ((c->n + 1) * 4 > c->cap * 3 && cache_resize(c, c->cap ? c->cap * 2 : 16))
 		return -ENOMEM;
 	slot_put(c->slots, c->cap, e);
 	c->n++;
@@ -833,16 +853,14 @@ static void cache_delete(struct series_cache *c, struct cache_entry *e)
  * big ones. */
 static void cache_shrink(struct series_cache *c)
 {
-	size_t cap = c->cap, live = c->pairs_n - c->pairs_dead, pcap = 64;
+	size_t cap = c->cap, live = c->pairs_n - c->pairs_dead;
 
-	while (cap > 256 && c->n * 8 < cap)
+	while (cap > 16 && c->n * 8 < cap)
 		cap /= 2;
 	if (cap < c->cap)
 		(void)cache_resize(c, cap);
 	if (c->pairs_dead > 64 && c->pairs_dead > live) {
-		while (pcap < (live + 1) * 4)
-			pcap *= 2;
-		(void)pairs_rebuild(c, pcap);
+		(void)pairs_rebuild(c, pairs_cap_for(live));
 	}
 }
 
@@ -947,7 +965,7 @@ static int nul_hash(const struct series_cache *c, const struct cache_entry *e, c
 	if (e->n_labels > 32 && !(v = malloc(e->n_labels * sizeof(*v))))
 		return -ENOMEM;
 	for (size_t i = 0; i < e->n_labels; i++)
-		v[i] = c->pv[e->labels[i]]->l;
+		v[i] = pair_label(c->pv[e->labels[i]]);
 	*out = starling_labels_hash_n(v, lens, e->n_labels);
 	if (v != stack)
 		free(v);

@@ -132,15 +132,16 @@ struct cache_slot {
 	struct cache_entry *e; /* NULL = empty */
 };
 
-/* An interned, reference-counted label of a target's series: name and
- * value bytes follow the header (the name "__name__" is a shared literal). */
+/* An interned, reference-counted label of a target's series: the name
+ * (unless it is "__name__", a shared literal: PAIR_NAME_LIT in name_len)
+ * and value bytes, each NUL-terminated, follow the 20-byte header. */
+#define PAIR_NAME_LIT (1u << 31)
 struct cache_pair {
 	uint32_t refs;
-	uint32_t name_len;
+	uint32_t name_len; /* | PAIR_NAME_LIT */
 	uint32_t value_len;
-	uint32_t id; /* index in series_cache.pv */
-	uint64_t hash;
-	struct starling_label l;
+	uint32_t id;   /* index in series_cache.pv */
+	uint32_t hash; /* of name and value */
 	char s[];
 };
 

@@ -39,6 +39,7 @@ static void test_schedule(void)
 	CU_ASSERT_EQUAL(t.trims, 1);
 }
 
+#if defined(__GLIBC__) && !defined(UNDER_ASAN)
 static long rss_anon_kb(void)
 {
 	FILE *f = fopen("/proc/self/status", "r");
@@ -53,6 +54,8 @@ static long rss_anon_kb(void)
 	fclose(f);
 	return kb;
 }
+
+#endif
 
 /* 32 MB of small blocks freed below a block still in use: free() cannot
  * shrink the heap past that block, the trim hands the pages back. */
