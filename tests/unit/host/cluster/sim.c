@@ -36,7 +36,7 @@ struct sim {
 	struct simnode *nodes;
 	struct event *heap;
 	size_t n_heap, cap_heap;
-	uint64_t packets, bytes;
+	uint64_t packets, bytes, stream_bytes;
 };
 
 static uint64_t rnd(struct sim *s)
@@ -162,6 +162,7 @@ static void t_send_stream(void *ctx, uint64_t id, const struct ml_addr *to, cons
 	struct sim *s = n->s;
 	int dst = addr_to_node(s, to);
 
+	s->stream_bytes += len;
 	if (dst < 0) {
 		push(s,
 		     (struct event){
@@ -283,6 +284,8 @@ void sim_run_until(struct sim *s, int64_t t)
 			}
 			rc = ml_on_stream(n->e, &s->nodes[ev.src].addr, ev.buf, ev.len, &reply,
 					  &rlen, s->now);
+			if (rc == 0 && reply)
+				s->stream_bytes += rlen;
 			push(s, (struct event){.t = s->now + delay(s),
 					       .kind = EV_STREAM_REPLY,
 					       .dst = ev.src,
@@ -367,4 +370,9 @@ uint64_t sim_packets(const struct sim *s)
 uint64_t sim_bytes(const struct sim *s)
 {
 	return s->bytes;
+}
+
+uint64_t sim_stream_bytes(const struct sim *s)
+{
+	return s->stream_bytes;
 }

@@ -43,5 +43,7 @@ const char *sim_name(const struct sim *s, int node);
 int sim_state(struct sim *s, int viewer, int member);
 uint64_t sim_packets(const struct sim *s);
 uint64_t sim_bytes(const struct sim *s);
+/* Stream (TCP) bytes: requests and replies. */
+uint64_t sim_stream_bytes(const struct sim *s);
 
 #endif
