@@ -90,9 +90,10 @@ struct bcast {
  * Backlog-triggered anti-entropy (beyond memberlist; README "Gossip at
  * scale"): when the broadcast queue holds more transmissions than gossip
  * sends in SYNC_BACKLOG_MS (a mass join, never one join), a full push/pull
- * with a random live member every SYNC_INTERVAL_MS, as long as our member
- * table changed since the previous one (the last exchange still brought
- * news) and at most SYNC_MAX times per backlog episode.
+ * with a random live member every SYNC_INTERVAL_MS, as long as members
+ * joined (became alive) in our view since the previous one or its partner
+ * had fewer alive members than we have, at most SYNC_MAX times per backlog
+ * episode.
  */
 #define SYNC_BACKLOG_MS	 2000
 #define SYNC_INTERVAL_MS 1000
@@ -155,7 +156,7 @@ struct ml_engine {
 	bool sync_armed, sync_more; /* sync_more: the last partner lacked members */
 	int sync_count;
 	int64_t next_sync;
-	uint64_t sync_version; /* e->version when the last sync started */
+	uint64_t sync_joins; /* st.ev_join when the last sync started */
 	unsigned join_ok, join_failed;
 	char conflict[256];
 	struct ml_stats st;
@@ -1983,6 +1984,38 @@ static void stream_pushpull_result(struct ml_engine *e, bool join, const struct 
 		e->join_ok++;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Our alive members that a push/pull state does not list (any state):
+ * what the partner lacked. SIZE_MAX when out of memory (assume some). */
+static size_t missing_from(const struct ml_engine *e, const struct ml_push_node *nodes, int64_t n)
+{
+	uint64_t *h = malloc((size_t)(n > 0 ? n : 1) * sizeof(*h));
+	size_t missing = 0;
+
+	if (!h)
+		return SIZE_MAX;
+	for (int64_t i = 0; i < n; i++)
+		h[i] = XXH3_64bits(nodes[i].name.p, nodes[i].name.n);
+	qsort(h, (size_t)n, sizeof(*h), cmp_u64);
+	for (size_t i = 0; i < e->n_nodes; i++) {
+		const struct ml_node *m = e->nodes[i];
+		uint64_t k;
+
+		if (m->state != ML_STATE_ALIVE)
+			continue;
+		k = XXH3_64bits(m->name, strlen(m->name));
+		missing += !bsearch(&k, h, (size_t)n, sizeof(*h), cmp_u64);
+	}
+	free(h);
+	return missing;
+}
+
 void ml_apply_stream_result(struct ml_engine *e, uint64_t id, const struct ml_inbound *in,
 			    int64_t now)
 {
@@ -2015,14 +2048,16 @@ void ml_apply_stream_result(struct ml_engine *e, uint64_t id, const struct ml_in
 		stream_pushpull_result(e, ps.kind == ST_JOIN, in, now);
 		break;
 	case ST_SYNC: {
-		uint64_t v = e->version;
+		uint64_t joins = e->st.ev_join;
+		size_t lacked;
 
 		stream_pushpull_result(e, false, in, now);
 		if (in->msg[0] != ML_PUSH_PULL)
 			break;
-		if (in->h.nodes < (int64_t)e->n_nodes)
+		lacked = missing_from(e, in->nodes, in->h.nodes);
+		if (lacked)
 			e->sync_more = true; /* the partner lacked members: keep on */
-		else if (e->version == v && in->h.nodes == (int64_t)e->n_nodes)
+		else if (e->st.ev_join == joins)
 			retire_backlog(e); /* nothing new either way */
 		break;
 	}
@@ -2230,16 +2265,16 @@ static int64_t backlog_sync(struct ml_engine *e, int64_t now)
 		 * joiner does not repeat the exchange it just made */
 		e->sync_armed = true;
 		e->sync_count = 0;
-		e->sync_version = e->version;
+		e->sync_joins = e->st.ev_join;
 		e->next_sync = now + SYNC_INTERVAL_MS;
 		return e->next_sync;
 	}
 	if (now < e->next_sync)
 		return e->next_sync;
 	e->next_sync = now + SYNC_INTERVAL_MS;
-	if (e->sync_count >= SYNC_MAX || (e->version == e->sync_version && !e->sync_more))
-		return e->next_sync; /* spent, or no news since the last one */
-	e->sync_version = e->version;
+	if (e->sync_count >= SYNC_MAX || (e->st.ev_join == e->sync_joins && !e->sync_more))
+		return e->next_sync; /* spent, or no member joined since the last one */
+	e->sync_joins = e->st.ev_join;
 	e->sync_more = false;
 	e->sync_count++;
 	e->st.backlog_syncs++;

@@ -2,7 +2,7 @@
  * Backlog-triggered anti-entropy (engine.c backlog_sync; README "Gossip at
  * scale"), beyond memberlist: when the broadcast queue holds more than
  * gossip sends in 2 s, the engine adds full push/pulls with random members,
- * one a second at most, while its member table keeps changing. One engine,
+ * one a second at most, while members keep joining in its view. One engine,
  * a recording transport and a stepped clock (the `now` every call takes):
  * - a mass join (1,000 members at once, then a new member every 200 ms)
  *   starts syncs at the bounded rate, and they stop when the news stops;

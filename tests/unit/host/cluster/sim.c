@@ -218,6 +218,8 @@ struct sim *sim_new(const struct sim_opts *o)
 		memset(&cfg, 0, sizeof(cfg));
 		snprintf(cfg.name, sizeof(cfg.name), "%s", n->name);
 		cfg.advertise = n->addr;
+		cfg.meta_len = o->meta_len < ML_META_MAX ? o->meta_len : ML_META_MAX;
+		memset(cfg.meta, 'm', cfg.meta_len);
 		ml_timing_preset(o->profile, &cfg.timing);
 		cfg.seed = o->seed * 1000003 + (uint64_t)i;
 		n->e = ml_new(&cfg, &tr, 0);

@@ -21,6 +21,7 @@ struct sim_opts {
 	int64_t delay_ms;    /* one-way base delay */
 	int64_t jitter_ms;   /* + uniform [0, jitter] */
 	double loss;	     /* packet loss probability (UDP only) */
+	size_t meta_len;     /* node metadata (tags) of that many bytes */
 };
 
 struct sim *sim_new(const struct sim_opts *o);

@@ -14,6 +14,8 @@
 
 static int N = 200;
 static uint64_t seed = 42;
+/* SIM_META: bytes of node metadata (a Starling daemon's tags are ~150) */
+static size_t meta_len;
 /* The last node stays out of the mass join and joins alone afterwards. */
 #define LATE (N - 1)
 
@@ -143,6 +145,7 @@ static void test_join_convergence(void)
 
 	o.n = N;
 	o.seed = seed;
+	o.meta_len = meta_len;
 	s = sim_new(&o);
 	sim_crash(s, LATE); /* not started yet: see test_later_join */
 	for (int i = 1; i < LATE; i++) {
@@ -156,10 +159,11 @@ static void test_join_convergence(void)
 
 	t = run_until_pairs(s, sees_up_alive, up * up, 60000, &t99);
 	done = totals(s);
-	printf("\n  %d nodes (seed %llu): 99%% of pairs alive %lld ms, all %lld ms after the last "
+	printf("\n  %d nodes (seed %llu, %zu bytes of meta): 99%% of pairs alive %lld ms, all %lld "
+	       "ms after the last "
 	       "join (%llu packets; %zu broadcasts queued per node at the last join, %zu when all "
 	       "were seen)\n",
-	       up, (unsigned long long)seed, (long long)t99, (long long)t,
+	       up, (unsigned long long)seed, meta_len, (long long)t99, (long long)t,
 	       (unsigned long long)sim_packets(s), backlog, avg_queued(s));
 	/* the cost of the mass join per node: during the joins, and from the
 	 * last join until every pair was seen */
@@ -210,9 +214,11 @@ static void test_later_join(void)
 	}
 	after = totals(s);
 	printf("\n  one later join seen alive by all %d nodes after %lld ms (backlog push/pulls "
-	       "meanwhile: %llu, by the joiner: %llu)\n",
+	       "meanwhile: %llu, by the joiner: %llu; alive messages deferred per node so far: "
+	       "%llu)\n",
 	       up_count(s), (long long)t, (unsigned long long)(after.syncs - before.syncs),
-	       (unsigned long long)ml_stats(sim_engine(s, LATE))->backlog_syncs);
+	       (unsigned long long)ml_stats(sim_engine(s, LATE))->backlog_syncs,
+	       (unsigned long long)(after.retired / (uint64_t)up_count(s)));
 	CU_ASSERT(t >= 0 && t <= 1500);
 }
 
@@ -228,9 +234,13 @@ static void test_crash_detection(void)
 			crashed[i] = N - 1;
 		sim_crash(s, crashed[i]);
 	}
+	uint64_t syncs = totals(s).syncs;
+
 	t = run_until_pairs(s, sees_crashed_dead, up_count(s) * nc, 90000, NULL);
-	printf("\n  %d crashed nodes marked dead by all %d others after %lld ms\n", nc, up_count(s),
-	       (long long)t);
+	printf(
+	    "\n  %d crashed nodes marked dead by all %d others after %lld ms (backlog push/pulls "
+	    "meanwhile: %llu)\n",
+	    nc, up_count(s), (long long)t, (unsigned long long)(totals(s).syncs - syncs));
 	CU_ASSERT(t >= 0);
 	CU_ASSERT_EQUAL(count_pairs(s, false_death), 0);
 }
@@ -410,6 +420,8 @@ int main(void)
 		N = atoi(getenv("SIM_NODES"));
 	if (getenv("SIM_SEED"))
 		seed = strtoull(getenv("SIM_SEED"), NULL, 10);
+	if (getenv("SIM_META"))
+		meta_len = strtoull(getenv("SIM_META"), NULL, 10);
 	if (N < 20 || N > 5000)
 		N = 200;
 	if (CU_initialize_registry() != CUE_SUCCESS)
