@@ -153,7 +153,9 @@ struct ml_engine {
 	/* queued bytes (item + compound overhead): sum, and sum x transmits */
 	uint64_t bq_bytes, bq_sent_bytes;
 	/* backlog sync episode: armed while the backlog is above threshold */
-	bool sync_armed, sync_more; /* sync_more: the last partner lacked members */
+	/* sync_more: the last partner lacked members; sync_deferred: this
+	 * episode's backlog was moved behind fresher news */
+	bool sync_armed, sync_more, sync_deferred;
 	int sync_count;
 	int64_t next_sync;
 	uint64_t sync_joins; /* st.ev_join when the last sync started */
@@ -2055,10 +2057,12 @@ void ml_apply_stream_result(struct ml_engine *e, uint64_t id, const struct ml_in
 		if (in->msg[0] != ML_PUSH_PULL)
 			break;
 		lacked = missing_from(e, in->nodes, in->h.nodes);
-		if (lacked)
+		if (lacked) {
 			e->sync_more = true; /* the partner lacked members: keep on */
-		else if (e->st.ev_join == joins)
-			retire_backlog(e); /* nothing new either way */
+		} else if (e->st.ev_join == joins && !e->sync_deferred) {
+			retire_backlog(e); /* nothing new either way: once */
+			e->sync_deferred = true;
+		}
 		break;
 	}
 	case ST_TCPPING:
@@ -2216,13 +2220,13 @@ static int cmp_bcast_tier_id(const void *a, const void *b)
 	return x->id < y->id ? 1 : x->id > y->id ? -1 : 0;
 }
 
-/* A backlog sync found a random member's view equal to ours: the queued
- * alive messages we have already sent at least once carry news that the
- * membership mostly agrees on. They keep every remaining transmission but
- * are served after everything else (memberlist's order among themselves),
- * so that news arriving now (a later join, a death) is not queued behind
- * tens of seconds of mass-join gossip. Suspect/dead messages and alive
- * messages not sent yet keep their place. */
+/* The first backlog sync of an episode that found a random member's view
+ * equal to ours: the membership agrees on what is queued, the mass join's
+ * news. Every queued alive message keeps all its remaining transmissions
+ * but is served after everything queued later (memberlist's order among
+ * themselves), so that news arriving now (a later join, a death) is not
+ * queued behind tens of seconds of mass-join gossip. Suspect and dead
+ * messages keep their place. */
 static void retire_backlog(struct ml_engine *e)
 {
 	struct bcast **moved = malloc(e->n_bq * sizeof(*moved));
@@ -2231,7 +2235,7 @@ static void retire_backlog(struct ml_engine *e)
 
 	if (!moved)
 		return;
-	for (int t = 1; t < BQ_TIERS; t++) {
+	for (int t = 0; t < BQ_TIERS; t++) {
 		for (struct bcast *b = e->bq_tier[t], *nx; b; b = nx) {
 			nx = b->next;
 			if (!b->len || b->msg[0] != ML_ALIVE)
@@ -2264,6 +2268,7 @@ static int64_t backlog_sync(struct ml_engine *e, int64_t now)
 		/* a new episode: the first sync one interval on, so that a
 		 * joiner does not repeat the exchange it just made */
 		e->sync_armed = true;
+		e->sync_deferred = false;
 		e->sync_count = 0;
 		e->sync_joins = e->st.ev_join;
 		e->next_sync = now + SYNC_INTERVAL_MS;
