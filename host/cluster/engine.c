@@ -87,13 +87,13 @@ struct bcast {
 #define BQ_TIERS 32
 
 /*
- * Backlog-triggered anti-entropy (beyond memberlist; README "Gossip at
- * scale"): when the broadcast queue holds more transmissions than gossip
- * sends in SYNC_BACKLOG_MS (a mass join, never one join), a full push/pull
- * with a random live member every SYNC_INTERVAL_MS, as long as members
- * joined (became alive) in our view since the previous one or its partner
- * had fewer alive members than we have, at most SYNC_MAX times per backlog
- * episode.
+ * Backlog-triggered anti-entropy (beyond memberlist; host/cluster/README.md
+ * "Gossip at scale"): when the broadcast queue holds more transmissions than
+ * gossip sends in SYNC_BACKLOG_MS (a mass join, never one join), a full
+ * push/pull with a random live member every SYNC_INTERVAL_MS, as long as
+ * members joined (became alive) in our view since the previous one or its
+ * partner lacked alive members we have, at most SYNC_MAX times per backlog
+ * episode (backlog_sync; retire_backlog once the views agree).
  */
 #define SYNC_BACKLOG_MS	 2000
 #define SYNC_INTERVAL_MS 1000
@@ -152,8 +152,8 @@ struct ml_engine {
 	uint64_t bq_id; /* last submission id */
 	/* queued bytes (item + compound overhead): sum, and sum x transmits */
 	uint64_t bq_bytes, bq_sent_bytes;
-	/* backlog sync episode: armed while the backlog is above threshold */
-	/* sync_more: the last partner lacked members; sync_deferred: this
+	/* backlog sync episode: armed while the backlog is above threshold;
+	 * sync_more: the last partner lacked members; sync_deferred: this
 	 * episode's backlog was moved behind fresher news */
 	bool sync_armed, sync_more, sync_deferred;
 	int sync_count;
