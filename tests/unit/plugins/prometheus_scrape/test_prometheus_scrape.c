@@ -743,10 +743,16 @@ static void *srv_main(void *arg)
 	while (!atomic_load(&s->stop)) {
 		char req[4096], hdr[256];
 		int c = accept(s->fd, NULL, NULL);
+		struct timeval tv = {10, 0};
 		ssize_t got = 0, r;
 
 		if (c < 0)
 			continue;
+		/* the accepted socket inherits the listener's 100 ms timeout (there
+		 * so that accept() sees stop): a client descheduled that long
+		 * between connect and write lost its request head, and the hit was
+		 * counted with last_request unchanged */
+		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		while (got < (ssize_t)sizeof(req) - 1 &&
 		       (r = read(c, req + got, sizeof(req) - 1 - (size_t)got)) > 0) {
 			got += r;
