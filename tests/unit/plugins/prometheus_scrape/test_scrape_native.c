@@ -650,7 +650,7 @@ struct accept_probe {
 static void *probe_main(void *arg)
 {
 	struct accept_probe *a = arg;
-	char req[4096];
+	char req[4096] = ""; /* strstr() before the first read: was uninitialised */
 	size_t len = 0;
 	int c = accept(a->fd, NULL, NULL);
 	const char *h, *e;
