@@ -176,9 +176,10 @@ static void test_join_convergence(void)
 	    (unsigned long long)((done.stream - at_join.stream) / (uint64_t)up / 1000),
 	    (double)at_join.syncs / up, (double)(done.syncs - at_join.syncs) / up);
 	CU_ASSERT(t >= 0);
-	/* the anti-entropy fired: a mass join leaves every node a backlog of
-	 * many seconds of gossip */
-	CU_ASSERT(done.syncs > 0);
+	/* the anti-entropy fired: a mass join of 200 or more leaves every
+	 * node a backlog of several seconds of gossip (below ~100 it does not) */
+	if (N >= 200)
+		CU_ASSERT(done.syncs > 0);
 	/* issue 13's goal: 99% of pairs within 3 s and all within 10 s, at
 	 * CI's 200 nodes and at the bench's 1,000. Met at 1,000 only with the
 	 * backlog-triggered push/pulls (memberlist's gossip alone drains the
