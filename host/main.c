@@ -28,6 +28,7 @@
 #include "http.h"
 #include "loader.h"
 #include "log.h"
+#include "mem_tune.h"
 #include "runtime.h"
 #include "suggest.h"
 #include "units.h"
@@ -446,6 +447,7 @@ static void raise_nofile_limit(void)
 static int cmd_run(struct cli *cli)
 {
 	struct app app = {.cli = cli};
+	struct mem_trim trim = {0};
 	struct cfg_errors errs = {0};
 	struct type_set ts;
 	struct cluster *cluster = NULL;
@@ -464,6 +466,7 @@ static int cmd_run(struct cli *cli)
 	}
 	log_set_level(app.doc->log_level);
 	raise_nofile_limit();
+	mem_tune_init();
 	/* Plugins load here, on the main thread, before any other thread. */
 	app.reg = load_plugins(app.doc->plugins_dir);
 	if (!app.reg) {
@@ -545,6 +548,7 @@ static int cmd_run(struct cli *cli)
 		struct timespec to = {.tv_nsec = 500000000};
 		siginfo_t si;
 		int sig = sigtimedwait(&set, &si, &to);
+		struct timespec mono;
 
 		if (sig == SIGHUP) {
 			/* on the reload thread; its outcome is logged and counted */
@@ -556,6 +560,8 @@ static int cmd_run(struct cli *cli)
 			break;
 		}
 		runtime_tick(app.rt);
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		mem_trim_tick(&trim, (int64_t)mono.tv_sec * 1000 + mono.tv_nsec / 1000000);
 	}
 	runtime_set_ready(app.rt, false);
 	handover(cluster, &set);

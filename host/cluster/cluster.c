@@ -1839,6 +1839,9 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	CTR("cluster_gossip_messages_total", "Gossip messages piggybacked or sent.",
 	    st.gossip_msgs);
 	CTR("cluster_pushpull_total", "Full state exchanges.", st.pushpulls);
+	CTR("cluster_backlog_pushpull_total",
+	    "Extra push/pulls started while the gossip backlog exceeded 2 s (mass joins).",
+	    st.backlog_syncs);
 	CTR("cluster_suspicions_total", "Members this node started suspecting.", st.suspicions);
 	CTR("cluster_refutations_total", "Times this node refuted a claim about itself.",
 	    st.refutations);

@@ -59,7 +59,7 @@ struct ack_handler {
 	bool want_nack;
 };
 
-enum stream_kind { ST_JOIN, ST_PUSHPULL, ST_TCPPING };
+enum stream_kind { ST_JOIN, ST_PUSHPULL, ST_SYNC, ST_TCPPING };
 
 struct pending_stream {
 	uint64_t id;
@@ -79,10 +79,25 @@ struct bcast {
 	uint8_t *msg;
 	size_t len;
 	int transmits;
+	bool deferred; /* served after every other item (retire_backlog) */
 };
 
-/* Transmit counts kept apart (more than any retransmit limit: 6 x 5). */
+/* Transmit counts kept apart (more than any retransmit limit: 6 x 5); the
+ * deferred items have a second set of tiers after these. */
 #define BQ_TIERS 32
+
+/*
+ * Backlog-triggered anti-entropy (beyond memberlist; host/cluster/README.md
+ * "Gossip at scale"): when the broadcast queue holds more transmissions than
+ * gossip sends in SYNC_BACKLOG_MS (a mass join, never one join), a full
+ * push/pull with a random live member every SYNC_INTERVAL_MS, as long as
+ * members joined (became alive) in our view since the previous one or its
+ * partner lacked alive members we have, at most SYNC_MAX times per backlog
+ * episode (backlog_sync; retire_backlog once the views agree).
+ */
+#define SYNC_BACKLOG_MS	 2000
+#define SYNC_INTERVAL_MS 1000
+#define SYNC_MAX	 30
 
 struct probe_state {
 	bool active;
@@ -131,10 +146,19 @@ struct ml_engine {
 	int n_streams;
 	uint64_t next_stream_id;
 	struct serf_intent intents[SERF_INTENTS];
-	struct bcast *bq_tier[BQ_TIERS]; /* by transmits */
-	struct bcast **bq_hash;		 /* chains by name hash */
+	struct bcast *bq_tier[2 * BQ_TIERS]; /* by deferred, transmits */
+	struct bcast **bq_hash;		     /* chains by name hash */
 	size_t n_bq, n_bq_hash;
 	uint64_t bq_id; /* last submission id */
+	/* queued bytes (item + compound overhead): sum, and sum x transmits */
+	uint64_t bq_bytes, bq_sent_bytes;
+	/* backlog sync episode: armed while the backlog is above threshold;
+	 * sync_more: the last partner lacked members; sync_deferred: this
+	 * episode's backlog was moved behind fresher news */
+	bool sync_armed, sync_more, sync_deferred;
+	int sync_count;
+	int64_t next_sync;
+	uint64_t sync_joins; /* st.ev_join when the last sync started */
 	unsigned join_ok, join_failed;
 	char conflict[256];
 	struct ml_stats st;
@@ -143,6 +167,8 @@ struct ml_engine {
 };
 
 /* ---- helpers ---- */
+
+static void retire_backlog(struct ml_engine *e);
 
 static uint64_t rnd(struct ml_engine *e)
 {
@@ -421,7 +447,8 @@ static enum ml_drop_reason dec_reason(int rc)
 
 static int bq_tier_of(const struct bcast *b)
 {
-	return b->transmits < BQ_TIERS ? b->transmits : BQ_TIERS - 1;
+	return (b->transmits < BQ_TIERS ? b->transmits : BQ_TIERS - 1) +
+	       (b->deferred ? BQ_TIERS : 0);
 }
 
 /* Insert b into its tier in id order (newest first), walking from *hint
@@ -470,6 +497,8 @@ static void bq_remove(struct ml_engine *e, struct bcast *b)
 		pp = &(*pp)->hnext;
 	*pp = b->hnext;
 	bq_tier_unlink(e, b);
+	e->bq_bytes -= b->len + 2;
+	e->bq_sent_bytes -= (uint64_t)(b->len + 2) * (uint64_t)b->transmits;
 	free(b->msg);
 	free(b);
 	e->n_bq--;
@@ -529,6 +558,7 @@ static void queue_broadcast(struct ml_engine *e, const char *name, const uint8_t
 	e->bq_hash[h & (e->n_bq_hash - 1)] = b;
 	bq_tier_insert(e, b, NULL); /* the newest: at the head of tier 0 */
 	e->n_bq++;
+	e->bq_bytes += len + 2;
 }
 
 /* Pick broadcasts that fit in limit bytes (overhead per item) from the whole
@@ -550,7 +580,7 @@ static int get_broadcasts(struct ml_engine *e, int overhead, int limit, struct m
 
 	if (max > 64)
 		max = 64;
-	for (int t = 0; t < BQ_TIERS && k < max && misses < 64; t++) {
+	for (int t = 0; t < 2 * BQ_TIERS && k < max && misses < 64; t++) {
 		for (struct bcast *b = e->bq_tier[t]; b && k < max && misses < 64; b = b->next) {
 			int free_b = limit - used - overhead;
 
@@ -575,7 +605,7 @@ static int get_broadcasts(struct ml_engine *e, int overhead, int limit, struct m
 			taken[k++] = b;
 		}
 	}
-	struct bcast *hint[BQ_TIERS] = {NULL};
+	struct bcast *hint[2 * BQ_TIERS] = {NULL};
 
 	for (int i = 0; i < k; i++) {
 		struct bcast *b = taken[i];
@@ -586,6 +616,7 @@ static int get_broadcasts(struct ml_engine *e, int overhead, int limit, struct m
 		}
 		bq_tier_unlink(e, b);
 		b->transmits++;
+		e->bq_sent_bytes += b->len + 2;
 		/* taken in (tier, id desc) order: one hint per target tier */
 		bq_tier_insert(e, b, &hint[bq_tier_of(b)]);
 	}
@@ -1955,6 +1986,38 @@ static void stream_pushpull_result(struct ml_engine *e, bool join, const struct 
 		e->join_ok++;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Our alive members that a push/pull state does not list (any state):
+ * what the partner lacked. SIZE_MAX when out of memory (assume some). */
+static size_t missing_from(const struct ml_engine *e, const struct ml_push_node *nodes, int64_t n)
+{
+	uint64_t *h = malloc((size_t)(n > 0 ? n : 1) * sizeof(*h));
+	size_t missing = 0;
+
+	if (!h)
+		return SIZE_MAX;
+	for (int64_t i = 0; i < n; i++)
+		h[i] = XXH3_64bits(nodes[i].name.p, nodes[i].name.n);
+	qsort(h, (size_t)n, sizeof(*h), cmp_u64);
+	for (size_t i = 0; i < e->n_nodes; i++) {
+		const struct ml_node *m = e->nodes[i];
+		uint64_t k;
+
+		if (m->state != ML_STATE_ALIVE)
+			continue;
+		k = XXH3_64bits(m->name, strlen(m->name));
+		missing += !bsearch(&k, h, (size_t)n, sizeof(*h), cmp_u64);
+	}
+	free(h);
+	return missing;
+}
+
 void ml_apply_stream_result(struct ml_engine *e, uint64_t id, const struct ml_inbound *in,
 			    int64_t now)
 {
@@ -1986,6 +2049,22 @@ void ml_apply_stream_result(struct ml_engine *e, uint64_t id, const struct ml_in
 	case ST_PUSHPULL:
 		stream_pushpull_result(e, ps.kind == ST_JOIN, in, now);
 		break;
+	case ST_SYNC: {
+		uint64_t joins = e->st.ev_join;
+		size_t lacked;
+
+		stream_pushpull_result(e, false, in, now);
+		if (in->msg[0] != ML_PUSH_PULL)
+			break;
+		lacked = missing_from(e, in->nodes, in->h.nodes);
+		if (lacked) {
+			e->sync_more = true; /* the partner lacked members: keep on */
+		} else if (e->st.ev_join == joins && !e->sync_deferred) {
+			retire_backlog(e); /* nothing new either way: once */
+			e->sync_deferred = true;
+		}
+		break;
+	}
 	case ST_TCPPING:
 		if (in->msg[0] == ML_ACK) {
 			struct mp_rd r;
@@ -2103,7 +2182,7 @@ static void gossip(struct ml_engine *e, int64_t now)
 	}
 }
 
-static void push_pull(struct ml_engine *e, int64_t now)
+static void push_pull(struct ml_engine *e, enum stream_kind kind, int64_t now)
 {
 	struct ml_node *t[1];
 	struct mp_buf b;
@@ -2113,9 +2192,99 @@ static void push_pull(struct ml_engine *e, int64_t now)
 	mp_init(&b);
 	encode_local_state(e, false, &b);
 	if (!b.oom)
-		start_stream(e, ST_PUSHPULL, 0, &t[0]->addr, b.p, b.len, e->cfg.timing.tcp_timeout,
-			     now);
+		start_stream(e, kind, 0, &t[0]->addr, b.p, b.len, e->cfg.timing.tcp_timeout, now);
 	mp_free(&b);
+}
+
+/* Time (ms) gossip needs to send every queued broadcast its remaining
+ * transmissions: queued bytes x transmissions left, over what gossip_nodes
+ * packets of packet_budget bytes every gossip_interval carry. */
+static int64_t backlog_ms(const struct ml_engine *e)
+{
+	const struct ml_timing *t = &e->cfg.timing;
+	uint64_t tlimit = (uint64_t)ml_retransmit_limit(t->retransmit_mult, (int)e->n_nodes);
+	uint64_t total = tlimit * e->bq_bytes;
+	uint64_t left = total > e->bq_sent_bytes ? total - e->bq_sent_bytes : 0;
+	uint64_t per_s = (uint64_t)t->gossip_nodes * (uint64_t)packet_budget(e) * 1000u /
+			 (uint64_t)(t->gossip_interval > 0 ? t->gossip_interval : 1);
+
+	return per_s ? (int64_t)(left * 1000u / per_s) : 0;
+}
+
+static int cmp_bcast_tier_id(const void *a, const void *b)
+{
+	const struct bcast *x = *(struct bcast *const *)a, *y = *(struct bcast *const *)b;
+
+	if (x->transmits != y->transmits)
+		return x->transmits < y->transmits ? -1 : 1;
+	return x->id < y->id ? 1 : x->id > y->id ? -1 : 0;
+}
+
+/* The first backlog sync of an episode that found a random member's view
+ * equal to ours: the membership agrees on what is queued, the mass join's
+ * news. Every queued alive message keeps all its remaining transmissions
+ * but is served after everything queued later (memberlist's order among
+ * themselves), so that news arriving now (a later join, a death) is not
+ * queued behind tens of seconds of mass-join gossip. Suspect and dead
+ * messages keep their place. */
+static void retire_backlog(struct ml_engine *e)
+{
+	struct bcast **moved = malloc(e->n_bq * sizeof(*moved));
+	struct bcast *hint = NULL;
+	size_t n = 0;
+
+	if (!moved)
+		return;
+	for (int t = 0; t < BQ_TIERS; t++) {
+		for (struct bcast *b = e->bq_tier[t], *nx; b; b = nx) {
+			nx = b->next;
+			if (!b->len || b->msg[0] != ML_ALIVE)
+				continue;
+			bq_tier_unlink(e, b);
+			moved[n++] = b;
+		}
+	}
+	/* by tier, then id descending: one pass per target tier */
+	qsort(moved, n, sizeof(*moved), cmp_bcast_tier_id);
+	for (size_t i = 0; i < n; i++) {
+		moved[i]->deferred = true;
+		if (i && moved[i]->transmits != moved[i - 1]->transmits)
+			hint = NULL;
+		bq_tier_insert(e, moved[i], &hint);
+	}
+	e->st.backlog_retired += n;
+	free(moved);
+}
+
+/* Backlog-triggered anti-entropy (see SYNC_BACKLOG_MS). Returns the time
+ * of its next check, or INT64_MAX when no episode is running. */
+static int64_t backlog_sync(struct ml_engine *e, int64_t now)
+{
+	if (backlog_ms(e) <= SYNC_BACKLOG_MS) {
+		e->sync_armed = false;
+		return INT64_MAX;
+	}
+	if (!e->sync_armed) {
+		/* a new episode: the first sync one interval on, so that a
+		 * joiner does not repeat the exchange it just made */
+		e->sync_armed = true;
+		e->sync_deferred = false;
+		e->sync_count = 0;
+		e->sync_joins = e->st.ev_join;
+		e->next_sync = now + SYNC_INTERVAL_MS;
+		return e->next_sync;
+	}
+	if (now < e->next_sync)
+		return e->next_sync;
+	e->next_sync = now + SYNC_INTERVAL_MS;
+	if (e->sync_count >= SYNC_MAX || (e->st.ev_join == e->sync_joins && !e->sync_more))
+		return e->next_sync; /* spent, or no member joined since the last one */
+	e->sync_joins = e->st.ev_join;
+	e->sync_more = false;
+	e->sync_count++;
+	e->st.backlog_syncs++;
+	push_pull(e, ST_SYNC, now);
+	return e->next_sync;
 }
 
 static void reset_nodes(struct ml_engine *e, int64_t now)
@@ -2297,7 +2466,7 @@ static int64_t min64(int64_t a, int64_t b)
 int64_t ml_tick(struct ml_engine *e, int64_t now)
 {
 	const struct ml_timing *t = &e->cfg.timing;
-	int64_t next;
+	int64_t next, next_sync = INT64_MAX;
 
 	/* expire ack handlers; relays owe a nack */
 	for (int i = 0; i < e->n_acks;) {
@@ -2354,8 +2523,9 @@ int64_t ml_tick(struct ml_engine *e, int64_t now)
 	}
 	if (now >= e->next_pushpull) {
 		e->next_pushpull = now + ml_pushpull_scale(t->pushpull_interval, (int)e->n_nodes);
-		push_pull(e, now);
+		push_pull(e, ST_PUSHPULL, now);
 	}
+	next_sync = backlog_sync(e, now);
 gossip_only:
 	if (now >= e->next_gossip) {
 		e->next_gossip = now + t->gossip_interval;
@@ -2363,6 +2533,7 @@ gossip_only:
 	}
 	next = min64(e->next_gossip, e->left ? e->next_gossip : e->next_probe);
 	next = min64(next, e->next_pushpull);
+	next = min64(next, next_sync);
 	if (e->probe.active)
 		next = min64(next, e->probe.indirect_sent ? e->probe.final_deadline
 							  : e->probe.direct_deadline);
@@ -2440,7 +2611,7 @@ void ml_free(struct ml_engine *e)
 	free(e->nodes);
 	free(e->by_name);
 	free(e->by_addr);
-	for (int t = 0; t < BQ_TIERS; t++) {
+	for (int t = 0; t < 2 * BQ_TIERS; t++) {
 		for (struct bcast *b = e->bq_tier[t], *nx; b; b = nx) {
 			nx = b->next;
 			free(b->msg);
@@ -2579,6 +2750,11 @@ int ml_queued_transmits(const struct ml_engine *e, const char *name)
 size_t ml_pending_broadcasts(const struct ml_engine *e)
 {
 	return e->n_bq;
+}
+
+int64_t ml_backlog_ms(const struct ml_engine *e)
+{
+	return backlog_ms(e);
 }
 
 size_t ml_alive_peers(const struct ml_engine *e)

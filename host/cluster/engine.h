@@ -94,6 +94,12 @@ struct ml_stats {
 	uint64_t probes_ok, probes_failed, indirect_probes, tcp_fallbacks;
 	uint64_t suspicions, refutations, deaths_declared, name_conflicts;
 	uint64_t pushpulls, gossip_msgs;
+	/* extra push/pulls started because of a gossip backlog (beyond
+	 * memberlist: after a mass join) */
+	uint64_t backlog_syncs;
+	/* queued alive messages served after fresher news (their transmit
+	 * budget kept) when such a sync found the partner's view equal */
+	uint64_t backlog_retired;
 	uint64_t intents_relayed; /* serf leave intents passed on */
 	/* memberlist's delegate events, as ckit counts them in
 	 * cluster_node_gossip_received_events_total (ckit node.go): members
@@ -178,6 +184,10 @@ void ml_send_user_direct(struct ml_engine *e, const uint8_t *msg, size_t len);
 void ml_leave(struct ml_engine *e, int64_t now);
 /* Pending broadcasts (0 once everything queued was gossiped enough). */
 size_t ml_pending_broadcasts(const struct ml_engine *e);
+/* Time (ms) gossip needs to send what is queued its remaining
+ * transmissions at the configured rate; above 2 s the engine adds
+ * push/pulls (backlog-triggered anti-entropy). */
+int64_t ml_backlog_ms(const struct ml_engine *e);
 /* Transmissions so far of the queued broadcast named name (a member's
  * name for its alive/suspect/dead news), -1 if none is queued. */
 int ml_queued_transmits(const struct ml_engine *e, const char *name);

@@ -23,8 +23,13 @@
 #define IN_STREAM_BUDGET (8u << 20)
 #define IN_STREAM_MAX	 (4u << 20)
 
+/* The UDP receive buffer: one per ml_net, used by its UDP thread alone
+ * (not thread-local storage, which every thread of the process carries). */
+#define UDP_BUF 65536
+
 struct ml_net {
 	int udp, tcp, stop_fd;
+	uint8_t *udp_buf; /* UDP_BUF bytes */
 	struct ml_net_ops ops;
 	pthread_t udp_thr, tcp_thr, tick_thr;
 	bool started;
@@ -139,6 +144,11 @@ int ml_net_open(const struct ml_addr *bind_addr, struct ml_net **out, struct ml_
 
 	if (!n)
 		return -ENOMEM;
+	n->udp_buf = malloc(UDP_BUF);
+	if (!n->udp_buf) {
+		free(n);
+		return -ENOMEM;
+	}
 	n->udp = n->tcp = n->stop_fd = -1;
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_cond_init(&n->cond, NULL);
@@ -515,7 +525,7 @@ static void *tcp_main(void *arg)
 static void *udp_main(void *arg)
 {
 	struct ml_net *n = arg;
-	static __thread uint8_t buf[65536];
+	uint8_t *buf = n->udp_buf;
 
 	for (;;) {
 		struct pollfd p[2] = {{n->udp, POLLIN, 0}, {n->stop_fd, POLLIN, 0}};
@@ -529,7 +539,7 @@ static void *udp_main(void *arg)
 		for (;;) {
 			struct sockaddr_storage ss;
 			socklen_t sl = sizeof(ss);
-			ssize_t r = recvfrom(n->udp, buf, sizeof(buf), MSG_DONTWAIT,
+			ssize_t r = recvfrom(n->udp, buf, UDP_BUF, MSG_DONTWAIT,
 					     (struct sockaddr *)&ss, &sl);
 			struct ml_addr from;
 
@@ -662,5 +672,6 @@ void ml_net_stop(struct ml_net *n)
 		close(n->stop_fd);
 	pthread_cond_destroy(&n->cond);
 	pthread_mutex_destroy(&n->mu);
+	free(n->udp_buf);
 	free(n);
 }

@@ -498,8 +498,10 @@ uint32_t ml_crc32(const uint8_t *p, size_t n)
 
 int ml_lzw_decompress(const uint8_t *in, size_t n, struct mp_buf *out, size_t max_out)
 {
-	static __thread uint16_t prefix[4096];
-	static __thread uint8_t suffix[4096];
+	/* on the stack, not in thread-local storage: static TLS is set up
+	 * (and its pages touched) in every thread of the process */
+	uint16_t prefix[4096];
+	uint8_t suffix[4096];
 	uint8_t stack[4096];
 	uint32_t bits = 0;
 	unsigned nbits = 0, width = 9;
@@ -599,7 +601,7 @@ static void lzw_emit(struct lzw_w *w, uint32_t code)
 
 void ml_lzw_compress(const uint8_t *in, size_t n, struct mp_buf *out)
 {
-	static __thread uint32_t table[LZW_TABLE]; /* key<<12 | code, 0 = empty */
+	uint32_t table[LZW_TABLE]; /* key<<12 | code, 0 = empty (stack, not TLS) */
 	struct lzw_w w = {out, 0, 0, 9};
 	uint32_t hi = LZW_EOF, overflow = 512, code;
 

@@ -98,6 +98,56 @@ static int scratch_reserve(struct scrape_scratch *s, size_t need)
 	return 0;
 }
 
+/* Scrapes per trim window, and the size (bytes) under which an array is
+ * always kept. */
+#define SCRAPE_TRIM_WINDOW 64
+#define SCRAPE_TRIM_KEEP   (256 * 1024)
+
+/* Free an array of cap elements of size sz when it is over the keep size
+ * and over 4x the window's high-water mark hw; it grows again on demand. */
+static bool trim_one(void **p, size_t *cap, size_t hw, size_t sz)
+{
+	if (*cap * sz <= SCRAPE_TRIM_KEEP || hw * 4 >= *cap)
+		return false;
+	free(*p);
+	*p = NULL;
+	*cap = 0;
+	return true;
+}
+
+/* After each scrape: note what this batch used; at the end of a window,
+ * give back what the window's largest batch did not need. */
+static void scratch_trim(struct scrape_scratch *s, size_t n)
+{
+	size_t one = sizeof(*s->series) + sizeof(*s->values) + sizeof(*s->ts) + sizeof(*s->xo);
+
+	s->hw_n = n > s->hw_n ? n : s->hw_n;
+	s->hw_lpool = s->lpool_len > s->hw_lpool ? s->lpool_len : s->hw_lpool;
+	s->hw_xpool = s->xpool_len > s->hw_xpool ? s->xpool_len : s->hw_xpool;
+	s->hw_evict = s->n_evict > s->hw_evict ? s->n_evict : s->hw_evict;
+	if (++s->window < SCRAPE_TRIM_WINDOW)
+		return;
+	if (s->cap * one > SCRAPE_TRIM_KEEP && s->hw_n * 4 < s->cap) {
+		free(s->series);
+		free(s->values);
+		free(s->ts);
+		free(s->xo);
+		s->series = NULL;
+		s->values = NULL;
+		s->ts = NULL;
+		s->xo = NULL;
+		s->cap = 0;
+		free(s->ext); /* sized like the batch when it has ext data */
+		s->ext = NULL;
+	}
+	(void)trim_one((void **)&s->lpool, &s->lpool_cap, s->hw_lpool, sizeof(*s->lpool));
+	(void)trim_one((void **)&s->xpool, &s->xpool_cap, s->hw_xpool, 1);
+	(void)trim_one((void **)&s->evict, &s->evict_cap, s->hw_evict, sizeof(*s->evict));
+	(void)trim_one((void **)&s->nl_body, &s->nl_cap, 0, 1);
+	s->hw_n = s->hw_lpool = s->hw_xpool = s->hw_evict = 0;
+	s->window = 0;
+}
+
 /* Copy size bytes (8-aligned) into the batch pool; the offset or SIZE_MAX. */
 static size_t pool_put(struct scrape_scratch *s, const void *data, size_t size)
 {
@@ -160,8 +210,26 @@ static int batch_add_hist(struct scrape_scratch *s, const struct starling_label 
 	return 0;
 }
 
-/* The whole sorted label set of e: its stored labels with the target's
- * labels put back at their positions. out holds entry_n_labels(e). */
+static const char name_label[] = "__name__";
+
+/* The label an interned pair stands for (its strings stay in the pair). */
+static struct starling_label pair_label(const struct cache_pair *x)
+{
+	struct starling_label l;
+
+	if (x->name_len & PAIR_NAME_LIT) {
+		l.name = name_label;
+		l.value = x->s;
+	} else {
+		l.name = x->s;
+		l.value = x->s + x->name_len + 1;
+	}
+	return l;
+}
+
+/* The whole sorted label set of e: its stored labels (interned pairs) with
+ * the target's labels put back at their positions. out holds
+ * entry_n_labels(e). */
 static size_t entry_n_labels(const struct cache_entry *e)
 {
 	return e->n_labels + (size_t)__builtin_popcount(e->tl_present);
@@ -178,23 +246,20 @@ static void entry_labels(const struct scrape_target *t, const struct cache_entry
 			out[i] = t->labels[__builtin_ctz(present)];
 			present &= present - 1;
 		} else {
-			out[i] = e->labels[own++];
+			out[i] = pair_label(t->cache.pv[e->labels[own++]]);
 		}
 	}
 }
 
 /* Append one sample (hoff == SIZE_MAX) or native histogram of cached
- * series e: an entry that stores its whole label set is passed as is, one
- * that leaves out the target labels gets its set rebuilt in the pool. */
+ * series e: its label set is rebuilt in the pool from the interned pairs
+ * (and the target's labels the entry leaves out). */
 static int batch_add_entry(struct scrape_scratch *s, const struct scrape_target *t,
 			   const struct cache_entry *e, double v, int64_t ts, size_t hoff)
 {
 	size_t n, off;
 	int rc;
 
-	if (!e->tl_pos)
-		return hoff == SIZE_MAX ? batch_add(s, e->labels, e->n_labels, e->hash, v, ts)
-					: batch_add_hist(s, e->labels, e->n_labels, e->hash, hoff);
 	n = entry_n_labels(e);
 	if (s->lpool_len + n > s->lpool_cap) {
 		size_t cap = s->lpool_cap ? s->lpool_cap : 1024;
@@ -219,10 +284,15 @@ static int batch_add_entry(struct scrape_scratch *s, const struct scrape_target 
 	return 0;
 }
 
+/* Bytes of an entry with n label ids, and where the value lengths of an
+ * ENTRY_NUL one start (8-aligned, after the ids). */
+#define ENTRY_IDS_SIZE(n) (offsetof(struct cache_entry, labels) + (n) * sizeof(uint32_t))
+#define ENTRY_LENS_OFF(n) ((ENTRY_IDS_SIZE(n) + 7) & ~(size_t)7)
+
 /* The value lengths of an ENTRY_NUL entry (after its labels). */
 static const size_t *entry_lens(const struct cache_entry *e)
 {
-	return (const size_t *)(const void *)&e->labels[e->n_labels];
+	return (const size_t *)(const void *)((const char *)e + ENTRY_LENS_OFF(e->n_labels));
 }
 
 /* After batch_add*() of entry e: its value lengths go with the series. */
@@ -430,16 +500,66 @@ static int forward_batch(struct scrape_ctx *ctx)
 /* ------------------------------------------------------------------------ */
 /* Cache table: open addressing, linear probing, backward-shift deletion.    */
 
-static const char name_label[] = "__name__";
+/* ---- interned label pairs ---- */
 
-/* ---- interned strings ---- */
-
-static struct istr *istr_of(const char *s)
+/* An id for x (a free one again, or the next); -ENOMEM. */
+static int pair_id(struct series_cache *c, struct cache_pair *x)
 {
-	return (struct istr *)(void *)(s - offsetof(struct istr, s));
+	if (c->pv_nfree) {
+		x->id = c->pv_free[--c->pv_nfree];
+	} else {
+		if (c->pv_n == UINT32_MAX)
+			return -ENOMEM;
+		if (c->pv_n == c->pv_cap) {
+			size_t cap = c->pv_cap ? c->pv_cap * 2 : 16;
+			void *p = realloc(c->pv, cap * sizeof(*c->pv));
+
+			if (!p)
+				return -ENOMEM;
+			c->pv = p;
+			c->pv_cap = cap;
+		}
+		x->id = (uint32_t)c->pv_n++;
+	}
+	c->pv[x->id] = x;
+	return 0;
 }
 
-static void strs_place(struct istr **slots, size_t cap, struct istr *x)
+/* Free a pair nobody uses and its id (kept for reuse; if the list cannot
+ * grow the id is just not reused). */
+static void pair_free(struct series_cache *c, struct cache_pair *x)
+{
+	c->pv[x->id] = NULL;
+	if (c->pv_nfree == c->pv_free_cap) {
+		size_t cap = c->pv_free_cap ? c->pv_free_cap * 2 : 64;
+		void *p = realloc(c->pv_free, cap * sizeof(*c->pv_free));
+
+		if (p) {
+			c->pv_free = p;
+			c->pv_free_cap = cap;
+		}
+	}
+	if (c->pv_nfree < c->pv_free_cap)
+		c->pv_free[c->pv_nfree++] = x->id;
+	free(x);
+}
+
+static uint32_t pair_hash(const char *name, size_t nlen, const char *value, size_t vlen)
+{
+	return (uint32_t)XXH3_64bits_withSeed(value, vlen, XXH3_64bits(name, nlen));
+}
+
+/* Slots for live pairs at a load of at most 1/2 (the table grows at 3/4). */
+static size_t pairs_cap_for(size_t live)
+{
+	size_t cap = 16;
+
+	while (cap < (live + 1) * 2)
+		cap *= 2;
+	return cap;
+}
+
+static void pairs_place(struct cache_pair **slots, size_t cap, struct cache_pair *x)
 {
 	size_t i = x->hash & (cap - 1);
 
@@ -448,89 +568,173 @@ static void strs_place(struct istr **slots, size_t cap, struct istr *x)
 	slots[i] = x;
 }
 
-/* Rebuild the table at cap slots, freeing the strings nobody uses. */
-static int strs_rebuild(struct series_cache *c, size_t cap)
+/* Rebuild the table at cap slots, freeing the pairs nobody uses. */
+static int pairs_rebuild(struct series_cache *c, size_t cap)
 {
-	struct istr **slots = calloc(cap, sizeof(*slots));
+	struct cache_pair **slots = calloc(cap, sizeof(*slots));
 
 	if (!slots)
 		return -ENOMEM;
-	for (size_t i = 0; i < c->strs_cap; i++) {
-		struct istr *x = c->strs[i];
+	for (size_t i = 0; i < c->pairs_cap; i++) {
+		struct cache_pair *x = c->pairs[i];
 
 		if (!x)
 			continue;
 		if (x->refs)
-			strs_place(slots, cap, x);
+			pairs_place(slots, cap, x);
 		else
-			free(x);
+			pair_free(c, x);
 	}
-	free(c->strs);
-	c->strs = slots;
-	c->strs_cap = cap;
-	c->strs_n -= c->strs_dead;
-	c->strs_dead = 0;
+	free(c->pairs);
+	c->pairs = slots;
+	c->pairs_cap = cap;
+	c->pairs_n -= c->pairs_dead;
+	c->pairs_dead = 0;
 	return 0;
 }
 
-/* A reference to the interned copy of s[0, len); NULL on ENOMEM. */
-static const char *intern(struct series_cache *c, const char *s, size_t len)
+/* A reference to the interned label name[0, nlen)=value[0, vlen) (NUL
+ * bytes allowed in the value): its id in *id; -ENOMEM. */
+static int intern(struct series_cache *c, const char *name, size_t nlen, const char *value,
+		  size_t vlen, uint32_t *id)
 {
-	uint64_t h = XXH3_64bits(s, len);
-	struct istr *x;
+	uint32_t h = pair_hash(name, nlen, value, vlen);
+	bool lit = nlen == sizeof(name_label) - 1 && memcmp(name, name_label, nlen) == 0;
+	uint32_t want = lit ? (uint32_t)nlen | PAIR_NAME_LIT : (uint32_t)nlen;
+	struct cache_pair *x;
 	size_t i;
 
-	if ((c->strs_n + 1) * 2 > c->strs_cap) {
-		size_t live = c->strs_n - c->strs_dead, cap = 64;
-
-		while (cap < (live + 1) * 4)
-			cap *= 2;
-		if (strs_rebuild(c, cap))
-			return NULL;
-	}
-	for (i = h & (c->strs_cap - 1); (x = c->strs[i]); i = (i + 1) & (c->strs_cap - 1)) {
-		if (x->hash == h && x->len == len && memcmp(x->s, s, len) == 0) {
+	if (nlen >= PAIR_NAME_LIT || vlen > UINT32_MAX)
+		return -ENOMEM;
+	if ((c->pairs_n + 1) * 4 > c->pairs_cap * 3 &&
+	    pairs_rebuild(c, pairs_cap_for(c->pairs_n - c->pairs_dead)))
+		return -ENOMEM;
+	for (i = h & (c->pairs_cap - 1); (x = c->pairs[i]); i = (i + 1) & (c->pairs_cap - 1)) {
+		if (x->hash == h && x->name_len == want && x->value_len == vlen &&
+		    (lit || memcmp(x->s, name, nlen) == 0) &&
+		    memcmp(x->s + (lit ? 0 : nlen + 1), value, vlen) == 0) {
 			if (x->refs++ == 0)
-				c->strs_dead--;
-			return x->s;
+				c->pairs_dead--;
+			*id = x->id;
+			return 0;
 		}
 	}
-	x = malloc(sizeof(*x) + len + 1);
+	x = malloc(sizeof(*x) + (lit ? 0 : nlen + 1) + vlen + 1);
 	if (!x)
-		return NULL;
+		return -ENOMEM;
+	if (pair_id(c, x)) {
+		free(x);
+		return -ENOMEM;
+	}
 	x->refs = 1;
-	x->len = (uint32_t)len;
+	x->name_len = want;
+	x->value_len = (uint32_t)vlen;
 	x->hash = h;
-	memcpy(x->s, s, len);
-	x->s[len] = '\0';
-	c->strs[i] = x;
-	c->strs_n++;
-	return x->s;
+	if (lit) {
+		memcpy(x->s, value, vlen);
+		x->s[vlen] = '\0';
+	} else {
+		memcpy(x->s, name, nlen);
+		x->s[nlen] = '\0';
+		memcpy(x->s + nlen + 1, value, vlen);
+		x->s[nlen + 1 + vlen] = '\0';
+	}
+	c->pairs[i] = x;
+	c->pairs_n++;
+	*id = x->id;
+	return 0;
 }
 
-static bool own_string(const struct series_cache *c, const char *s)
+static void unintern(struct series_cache *c, uint32_t id)
 {
-	return s >= c->own_lo && s < c->own_hi;
+	if (--c->pv[id]->refs == 0)
+		c->pairs_dead++;
 }
 
-static void unintern(struct series_cache *c, const char *s)
+/* ---- exemplar keys (entry pointer -> last key) ---- */
+
+static size_t ex_home(const struct series_cache *c, const struct cache_entry *e)
 {
-	if (s && --istr_of(s)->refs == 0)
-		c->strs_dead++;
+	return (size_t)(((uintptr_t)e >> 4) * 0x9e3779b97f4a7c15ull) & (c->ex_cap - 1);
+}
+
+static struct cache_exkey *ex_find(const struct series_cache *c, const struct cache_entry *e)
+{
+	if (!(e->flags & ENTRY_EXKEY))
+		return NULL;
+	for (size_t i = ex_home(c, e); c->ex[i].e; i = (i + 1) & (c->ex_cap - 1))
+		if (c->ex[i].e == e)
+			return &c->ex[i];
+	return NULL;
+}
+
+/* Remember e's exemplar key; -ENOMEM leaves it unremembered (the
+ * exemplar is sent again next time). */
+static int ex_set(struct series_cache *c, struct cache_entry *e, uint64_t key)
+{
+	struct cache_exkey *x = ex_find(c, e);
+	size_t i;
+
+	if (x) {
+		x->key = key;
+		return 0;
+	}
+	if ((c->ex_n + 1) * 2 > c->ex_cap) {
+		size_t cap = c->ex_cap ? c->ex_cap * 2 : 16;
+		struct cache_exkey *t = calloc(cap, sizeof(*t)), *old = c->ex;
+		size_t old_cap = c->ex_cap;
+
+		if (!t)
+			return -ENOMEM;
+		c->ex = t;
+		c->ex_cap = cap;
+		for (size_t k = 0; k < old_cap; k++) {
+			if (!old[k].e)
+				continue;
+			for (i = ex_home(c, old[k].e); t[i].e; i = (i + 1) & (cap - 1))
+				;
+			t[i] = old[k];
+		}
+		free(old);
+	}
+	for (i = ex_home(c, e); c->ex[i].e; i = (i + 1) & (c->ex_cap - 1))
+		;
+	c->ex[i].e = e;
+	c->ex[i].key = key;
+	c->ex_n++;
+	e->flags |= ENTRY_EXKEY;
+	return 0;
+}
+
+/* Forget e's exemplar key (backward-shift deletion). */
+static void ex_del(struct series_cache *c, struct cache_entry *e)
+{
+	struct cache_exkey *x = ex_find(c, e);
+	size_t mask = c->ex_cap - 1, i, j;
+
+	e->flags &= (uint8_t)~ENTRY_EXKEY;
+	if (!x)
+		return;
+	i = (size_t)(x - c->ex);
+	c->ex[i].e = NULL;
+	c->ex_n--;
+	for (j = (i + 1) & mask; c->ex[j].e; j = (j + 1) & mask) {
+		size_t home = ex_home(c, c->ex[j].e);
+
+		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+			c->ex[i] = c->ex[j];
+			c->ex[j].e = NULL;
+			i = j;
+		}
+	}
 }
 
 /* Drop the references an entry holds (for entries built by entry_new). */
 static void entry_release(struct series_cache *c, struct cache_entry *e)
 {
-	for (size_t i = 0; i < e->n_labels; i++) {
-		const struct starling_label *l = &e->labels[i];
-
-		if (own_string(c, l->name))
-			continue;
-		if (l->name != name_label)
-			unintern(c, l->name);
-		unintern(c, l->value);
-	}
+	for (size_t i = 0; i < e->n_labels; i++)
+		unintern(c, e->labels[i]);
+	ex_del(c, e);
 }
 
 /* ---- the series table ---- */
@@ -544,26 +748,29 @@ void series_cache_reset(struct series_cache *c)
 	c->n = 0;
 	c->seen = 0;
 	c->first = c->cursor = NULL;
-	for (size_t i = 0; i < c->strs_cap; i++) {
-		free(c->strs[i]);
-		c->strs[i] = NULL;
+	for (size_t i = 0; i < c->pairs_cap; i++) {
+		free(c->pairs[i]);
+		c->pairs[i] = NULL;
 	}
-	c->strs_n = c->strs_dead = 0;
+	c->pairs_n = c->pairs_dead = 0;
+	c->pv_n = c->pv_nfree = 0;
+	free(c->ex);
+	c->ex = NULL;
+	c->ex_cap = c->ex_n = 0;
 }
 
 void series_cache_free(struct series_cache *c)
 {
-	const char *lo = c->own_lo, *hi = c->own_hi;
-
 	series_cache_reset(c);
 	free(c->slots);
-	free(c->strs);
+	free(c->pairs);
+	free(c->pv);
+	free(c->pv_free);
 	memset(c, 0, sizeof(*c));
-	c->own_lo = lo;
-	c->own_hi = hi;
 }
 
-static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_t k)
+/* The entry of key k and its slot in *slot, or NULL. */
+static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_t k, size_t *slot)
 {
 	size_t mask, i;
 
@@ -573,8 +780,10 @@ static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_
 	for (i = k.low64 & mask; c->slots[i].e; i = (i + 1) & mask) {
 		const struct cache_entry *e = c->slots[i].e;
 
-		if (e->key_lo == k.low64 && e->key_hi == k.high64)
+		if (e->key_lo == k.low64 && e->key_hi == k.high64) {
+			*slot = i;
 			return c->slots[i].e;
+		}
 	}
 	return NULL;
 }
@@ -588,21 +797,26 @@ static void slot_put(struct cache_slot *slots, size_t cap, struct cache_entry *e
 	slots[i].e = e;
 }
 
+static int cache_resize(struct series_cache *c, size_t cap)
+{
+	struct cache_slot *slots = calloc(cap, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->cap; i++)
+		if (c->slots[i].e)
+			slot_put(slots, cap, c->slots[i].e);
+	free(c->slots);
+	c->slots = slots;
+	c->cap = cap;
+	return 0;
+}
+
 static int cache_insert(struct series_cache *c, struct cache_entry *e)
 {
-	if ((c->n + 1) * 4 > c->cap * 3) { /* keep the load below 3/4 */
-		size_t cap = c->cap ? c->cap * 2 : 256;
-		struct cache_slot *slots = calloc(cap, sizeof(*slots));
-
-		if (!slots)
-			return -ENOMEM;
-		for (size_t i = 0; i < c->cap; i++)
-			if (c->slots[i].e)
-				slot_put(slots, cap, c->slots[i].e);
-		free(c->slots);
-		c->slots = slots;
-		c->cap = cap;
-	}
+	/* keep the load below 3/4 */
+	if ((c->n + 1) * 4 > c->cap * 3 && cache_resize(c, c->cap ? c->cap * 2 : 16))
+		return -ENOMEM;
 	slot_put(c->slots, c->cap, e);
 	c->n++;
 	return 0;
@@ -629,6 +843,24 @@ static void cache_delete(struct series_cache *c, struct cache_entry *e)
 			c->slots[j].e = NULL;
 			i = j;
 		}
+	}
+}
+
+/* After evictions (a target that exposed far more series than it does now,
+ * e.g. after a cardinality bomb): give back the table slots and the label
+ * pairs nobody uses, so the memory returns instead of waiting for the
+ * target to grow again. Failure to allocate the smaller tables keeps the
+ * big ones. */
+static void cache_shrink(struct series_cache *c)
+{
+	size_t cap = c->cap, live = c->pairs_n - c->pairs_dead;
+
+	while (cap > 16 && c->n * 8 < cap)
+		cap /= 2;
+	if (cap < c->cap)
+		(void)cache_resize(c, cap);
+	if (c->pairs_dead > 64 && c->pairs_dead > live) {
+		(void)pairs_rebuild(c, pairs_cap_for(live));
 	}
 }
 
@@ -700,24 +932,44 @@ static const struct starling_label *shared_label(const struct scrape_target *t,
 	return NULL;
 }
 
-/* Intern a value parsed with expo_series_labels_nul_ff(): its 0xff bytes
- * (valid UTF-8 never holds one) are the NUL bytes of the exposition. */
-static const char *intern_nul(struct series_cache *c, const char *v, size_t *len)
+/* Intern a label whose value was parsed with expo_series_labels_nul_ff()
+ * when nul: its 0xff bytes (valid UTF-8 never holds one) are the NUL bytes
+ * of the exposition. *len gets the value's length. */
+static int intern_label(struct series_cache *c, const struct starling_label *l, bool nul,
+			size_t *len, uint32_t *id)
 {
 	char stack[256], *b = stack;
-	const char *r;
+	size_t nlen = strlen(l->name);
+	int r;
 
-	*len = strlen(v);
-	if (!memchr(v, 0xff, *len))
-		return intern(c, v, *len);
+	*len = strlen(l->value);
+	if (!nul || !memchr(l->value, 0xff, *len))
+		return intern(c, l->name, nlen, l->value, *len, id);
 	if (*len >= sizeof(stack) && !(b = malloc(*len + 1)))
-		return NULL;
+		return -ENOMEM;
 	for (size_t i = 0; i < *len; i++)
-		b[i] = (unsigned char)v[i] == 0xff ? '\0' : v[i];
-	r = intern(c, b, *len);
+		b[i] = (unsigned char)l->value[i] == 0xff ? '\0' : l->value[i];
+	r = intern(c, l->name, nlen, b, *len, id);
 	if (b != stack)
 		free(b);
 	return r;
+}
+
+/* The hash of an ENTRY_NUL entry's labels (all stored, values with their
+ * NUL bytes): over a copy of the label structs. */
+static int nul_hash(const struct series_cache *c, const struct cache_entry *e, const size_t *lens,
+		    uint64_t *out)
+{
+	struct starling_label stack[32], *v = stack;
+
+	if (e->n_labels > 32 && !(v = malloc(e->n_labels * sizeof(*v))))
+		return -ENOMEM;
+	for (size_t i = 0; i < e->n_labels; i++)
+		v[i] = pair_label(c->pv[e->labels[i]]);
+	*out = starling_labels_hash_n(v, lens, e->n_labels);
+	if (v != stack)
+		free(v);
+	return 0;
 }
 
 static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
@@ -729,10 +981,10 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 	/* an ENTRY_NUL entry keeps its whole set: its value lengths go with it */
 	bool leave_out = n <= 16 && !nul;
 	struct cache_entry *e;
-	size_t *lens;
+	size_t *lens, len;
 
-	/* which labels are the target's own (shared, and left out when the
-	 * positions fit the masks) */
+	/* which labels are the target's own (left out when the positions fit
+	 * the masks) */
 	for (size_t i = 0; i < n; i++) {
 		const struct starling_label *sh = shared_label(t, &ls->v[i]);
 		size_t j = sh ? (size_t)(sh - t->labels) : 0;
@@ -747,12 +999,13 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 	}
 	if (!n_shared)
 		leave_out = false;
-	e = malloc(sizeof(*e) + (n - (leave_out ? n_shared : 0)) * sizeof(struct starling_label) +
-		   (nul ? n * sizeof(size_t) : 0));
+	e = malloc(nul ? ENTRY_LENS_OFF(n) + n * sizeof(size_t)
+		       : ENTRY_IDS_SIZE(n - (leave_out ? n_shared : 0)));
 	if (!e)
 		return NULL;
-	lens = nul ? (size_t *)(void *)&e->labels[n] : NULL;
-	memset(e, 0, sizeof(*e));
+	lens = nul ? (size_t *)(void *)((char *)e + ENTRY_LENS_OFF(n)) : NULL;
+	memset(e, 0, offsetof(struct cache_entry, labels));
+	e->next = UINT32_MAX;
 	e->key_lo = key.low64;
 	e->key_hi = key.high64;
 	e->flags = flags;
@@ -761,37 +1014,25 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 		e->tl_present = (uint16_t)present;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const struct starling_label *sh = shared_label(t, &ls->v[i]);
-		struct starling_label *l = &e->labels[k];
-
-		if (sh && leave_out)
+		if (leave_out && shared_label(t, &ls->v[i]))
 			continue;
-		if (sh) {
-			*l = *sh;
-		} else {
-			l->name = strcmp(ls->v[i].name, name_label) == 0
-				      ? name_label
-				      : intern(&t->cache, ls->v[i].name, strlen(ls->v[i].name));
-			l->value = !l->name ? NULL
-				   : nul
-				       ? intern_nul(&t->cache, ls->v[i].value, &lens[i])
-				       : intern(&t->cache, ls->v[i].value, strlen(ls->v[i].value));
-			if (!l->value) {
-				if (l->name && l->name != name_label)
-					unintern(&t->cache, l->name);
-				e->n_labels = (uint16_t)k;
-				entry_release(&t->cache, e);
-				free(e);
-				return NULL;
-			}
+		if (intern_label(&t->cache, &ls->v[i], nul, &len, &e->labels[k])) {
+			e->n_labels = (uint16_t)k;
+			entry_release(&t->cache, e);
+			free(e);
+			return NULL;
 		}
-		if (nul && sh)
-			lens[i] = strlen(l->value);
+		if (nul)
+			lens[i] = len;
 		e->n_labels = (uint16_t)++k;
 	}
-	e->hash = !n	? 0
-		  : nul ? starling_labels_hash_n(e->labels, lens, n)
-			: starling_labels_hash(ls->v, n);
+	if (nul && n && nul_hash(&t->cache, e, lens, &e->hash)) {
+		entry_release(&t->cache, e);
+		free(e);
+		return NULL;
+	}
+	if (!nul)
+		e->hash = n ? starling_labels_hash(ls->v, n) : 0;
 	return e;
 }
 
@@ -915,9 +1156,10 @@ static size_t utf8_len(const char *p)
  * Prometheus: an exemplar without a timestamp gets the scrape's, one whose
  * labels are over 128 code points is dropped, and a timestamped exemplar
  * seen in the previous scrape of the series is not sent again. */
-static int add_exemplars(struct scrape_scratch *s, struct cache_entry *e,
+static int add_exemplars(struct scrape_scratch *s, struct series_cache *c, struct cache_entry *e,
 			 const struct starling_expo_event *ev, int64_t def_ts)
 {
+	const struct cache_exkey *x0;
 	struct starling_exemplar ex[16];
 	size_t n = 0, off;
 	uint64_t key = 0;
@@ -931,9 +1173,11 @@ static int add_exemplars(struct scrape_scratch *s, struct cache_entry *e,
 		key ^= XXH3_64bits(&x->value, sizeof(x->value));
 		all_ts &= x->has_timestamp;
 	}
-	if (all_ts && key == e->ex_key)
+	x0 = ex_find(c, e);
+	if (all_ts && x0 && key == x0->key)
 		return 0;
-	e->ex_key = key;
+	if (ex_set(c, e, key))
+		return -ENOMEM;
 	for (size_t i = 0; i < ev->n_exemplars && n < 16; i++) {
 		const struct starling_expo_exemplar *x = &ev->exemplars[i];
 		size_t cp = 0, lo;
@@ -1097,6 +1341,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		struct cache_entry *e;
 		const char *why;
 		XXH128_hash_t h;
+		size_t slot;
 		int64_t ts;
 		bool hist = rc == STARLING_EXPO_HISTOGRAM;
 
@@ -1115,9 +1360,13 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		st->scraped++;
 		h = hist ? XXH3_128bits_withSeed(ev.series, ev.series_len, HIST_KEY_SEED)
 			 : XXH3_128bits(ev.series, ev.series_len);
-		e = c->cursor ? c->cursor->next : c->first;
+		if (!c->cursor)
+			e = c->first;
+		else
+			e = c->cursor->next < c->cap ? c->slots[c->cursor->next].e : NULL;
+		slot = c->cursor ? c->cursor->next : SIZE_MAX;
 		if (!e || e->key_lo != h.low64 || e->key_hi != h.high64)
-			e = cache_find(c, h);
+			e = cache_find(c, h, &slot);
 		if (e) {
 			if (e->last_seen == c->gen)
 				continue; /* duplicate series in one scrape: first wins */
@@ -1138,13 +1387,15 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 			if (hist)
 				e->flags |= ENTRY_NATIVE;
 			e->prev_seen = 0; /* generation 0 = never */
+			if (!cache_find(c, h, &slot))
+				slot = SIZE_MAX;
 		}
 		e->last_seen = c->gen;
 		c->seen++;
 		if (!c->cursor)
 			c->first = e;
-		else if (c->cursor->next != e)
-			c->cursor->next = e;
+		else
+			c->cursor->next = slot < UINT32_MAX ? (uint32_t)slot : UINT32_MAX;
 		c->cursor = e;
 		if (e->flags & ENTRY_OVER_LIMIT) {
 			snprintf(st->error, sizeof(st->error),
@@ -1179,7 +1430,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		if (!rc)
 			batch_lens(s, e);
 		if (!rc && ev.n_exemplars)
-			rc = add_exemplars(s, e, &ev, ts);
+			rc = add_exemplars(s, c, e, &ev, ts);
 		if (rc) {
 			snprintf(st->error, sizeof(st->error), "out of memory");
 			return -ENOMEM;
@@ -1270,18 +1521,14 @@ static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts,
 	}
 	if (!s->n_evict)
 		return 0;
-	/* no order hint may point at an evicted entry */
-	for (size_t i = 0; i < c->cap; i++) {
-		struct cache_entry *e = c->slots[i].e;
-
-		if (e && e->next && (e->next->flags & ENTRY_EVICT))
-			e->next = NULL;
-	}
+	/* the order hints are slots (checked by key when used); only the
+	 * first series is a pointer */
 	if (c->first && (c->first->flags & ENTRY_EVICT))
 		c->first = NULL;
 	c->cursor = NULL;
 	for (size_t i = 0; i < s->n_evict; i++)
 		cache_delete(c, s->evict[i]);
+	cache_shrink(c);
 	return 0;
 }
 
@@ -1418,6 +1665,7 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 	t->reported = true;
 	st->forwarded = s->n;
 	frc = forward_batch(ctx);
+	scratch_trim(s, s->n);
 	s->n = 0;
 	if (frc && ctx->api->log)
 		ctx->api->log(ctx->self, STARLING_LOG_WARN, "forwarding %zu samples of %s: %s",

@@ -396,8 +396,6 @@ int scrape_target_new(const struct scrape_config *cfg, const struct starling_lab
 		goto out_free;
 	t->n_input = n;
 	t->n_labels = fin.n;
-	t->cache.own_lo = t->strings;
-	t->cache.own_hi = t->strings + off;
 	for (int i = 0; i < SCRAPE_N_REPORT_MAX; i++) {
 		struct starling_label *rl = malloc((fin.n + 1) * sizeof(*rl));
 

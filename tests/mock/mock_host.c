@@ -62,6 +62,8 @@ struct mock_host {
 	size_t n_batches;
 	size_t n_profiles;
 	struct starling_target_set *last_targets; /* deep copy, NULL if none */
+	struct starling_target_set **old_targets; /* replaced ones, freed at the end */
+	size_t n_old_targets;
 	size_t n_target_sets;
 	mock_host_targets_fn targets_fn;
 	void *targets_arg;
@@ -75,7 +77,7 @@ struct mock_host {
 	uint64_t epoch;
 	starling_cluster_change_fn change_fn;
 	void *change_arg;
-	char **strings; /* config_where results */
+	char **strings; /* config_where results, replaced health messages */
 	size_t n_strings;
 };
 
@@ -787,10 +789,16 @@ static int api_forward_targets(starling_component *self, const struct starling_t
 	old = m->last_targets;
 	m->last_targets = c;
 	m->n_target_sets++;
+	/* kept until mock_host_free(): a test may still read the set
+	 * mock_host_last_targets() gave it while the component publishes the
+	 * next one on its own thread */
+	if (old) {
+		m->old_targets = push(m->old_targets, &m->n_old_targets, sizeof(*m->old_targets));
+		m->old_targets[m->n_old_targets - 1] = old;
+	}
 	fn = m->targets_fn;
 	arg = m->targets_arg;
 	pthread_mutex_unlock(&m->lock);
-	free_target_set(old);
 	if (fn)
 		fn(arg, m->id, set);
 	return 0;
@@ -891,7 +899,13 @@ static void api_set_health(starling_component *self, bool healthy, const char *m
 
 	pthread_mutex_lock(&m->lock);
 	m->healthy = healthy;
-	free(m->health_msg);
+	/* kept until mock_host_free(), not freed: a test may still hold the
+	 * message mock_host_healthy() gave it while the component's thread
+	 * sets the next one (freeing it here was a use-after-free) */
+	if (m->health_msg) {
+		m->strings = push(m->strings, &m->n_strings, sizeof(char *));
+		m->strings[m->n_strings - 1] = m->health_msg;
+	}
 	m->health_msg = msg ? xstrdup(msg) : NULL;
 	pthread_mutex_unlock(&m->lock);
 }
@@ -1080,6 +1094,9 @@ void mock_host_free(struct mock_host *m)
 	free(m->timers);
 	mock_host_clear_forwarded(m);
 	free_target_set(m->last_targets);
+	for (size_t i = 0; i < m->n_old_targets; i++)
+		free_target_set(m->old_targets[i]);
+	free(m->old_targets);
 	for (size_t i = 0; i < m->n_strings; i++)
 		free(m->strings[i]);
 	free(m->strings);

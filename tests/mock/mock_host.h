@@ -76,7 +76,8 @@ const struct starling_series_batch *mock_host_forwarded_batch(struct mock_host *
 size_t mock_host_forwarded_profiles(struct mock_host *m);
 void mock_host_clear_forwarded(struct mock_host *m);
 
-/* Health. */
+/* Health. *msg (when msg is not NULL) is the last message, valid until
+ * mock_host_free() even if the component sets another one meanwhile. */
 bool mock_host_healthy(struct mock_host *m, const char **msg);
 void mock_host_targets(struct mock_host *m, size_t *owned, size_t *total);
 
@@ -95,7 +96,7 @@ void mock_host_set_targets_receiver(struct mock_host *m, mock_host_targets_fn fn
 /* How many sets forward_targets() accepted so far. */
 size_t mock_host_forwarded_target_sets(struct mock_host *m);
 /* Deep copy of the latest accepted set, owned by the mock (NULL if none);
- * valid until the next forward_targets() or mock_host_free(). */
+ * valid until mock_host_free(), even after the next forward_targets(). */
 const struct starling_target_set *mock_host_last_targets(struct mock_host *m);
 /* Call type->receive_targets(inst, source, set) on the calling thread (so
  * serialised with mock timers, which also fire on the test thread). A NULL

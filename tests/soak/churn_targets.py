@@ -8,10 +8,13 @@ minute the whole set of series names is replaced (series churn), plus a
 counter soak_requests_total that only grows.
 """
 import http.server
-import signal
+import os
 import sys
-import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration",
+                                "discovery"))
+from targets import serve  # noqa: E402
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -43,18 +46,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def main():
     n, path = int(sys.argv[1]), sys.argv[2]
     series = int(sys.argv[3]) if len(sys.argv) > 3 else 200
-    servers = []
-    for i in range(n):
-        s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+    def init(s, i):
         s.idx, s.series, s.requests = i, series, 0
-        servers.append(s)
-        threading.Thread(target=s.serve_forever, daemon=True).start()
-    with open(path + ".tmp", "w") as f:
-        for s in servers:
-            f.write("%d\n" % s.server_address[1])
-    import os
-    os.rename(path + ".tmp", path)
-    signal.sigwait([signal.SIGTERM, signal.SIGINT])
+
+    serve(n, path, Handler, init)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,14 @@ fi
 # a graceful leave: memberlist's NotifyLeave on n1 (ckit node_leave), and
 # one more completed update on n1 (its view lost n2)
 upd_n1() { check_metrics n1 >/dev/null; awk -v n="cluster_node_update_duration_seconds_count{cluster_name=\"alloyt\"}" '$1 == n { print $2 }' "$TMP/n1.metrics"; }
+# n2's announced take-over must have come due in n1's view before it leaves:
+# a node that leaves before it ever owned anything changes no view, and n1
+# counts no update (an ASan run of the suite killed n2 0.7 s before its
+# take-over time: count 1 -> 1). Then no update in progress when counting.
+n2_owns() { [ -n "$(sample_keys n1 n2)" ]; }
+wait_until 20 n2_owns || fail "n2 never owned a probe key in n1's view: $(owners n1)"
+idle_n1() { check_metrics n1 "cluster_node_updating gauge $CN eq 0" >/dev/null; }
+wait_until 20 idle_n1 || fail "n1 still updating: $(grep updating "$TMP/n1.metrics")"
 upd0=$(upd_n1)
 kill -TERM "$PID_n2"
 wait_exit "$PID_n2" 20 || fail "n2 did not stop"

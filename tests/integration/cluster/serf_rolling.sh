@@ -56,7 +56,11 @@ for i in 1 2 3 4; do
 	wait_until 30 all_alive || { serf members -rpc-addr=127.0.0.1:${R[1]}; fail "n$i did not come back"; }
 	log "n$i restarted"
 done
-sleep 2
+# serf logs each member event when it handles it, not when the daemon came
+# back: wait until every serf logged all four departures (a fixed 2 s before)
+departures() { grep -c 'EventMember\(Leave\|Failed\): n[1-4] ' "$TMP/s$1.log"; }
+all_departures() { for i in 1 2 3; do [ "$(departures $i)" -ge 4 ] || return 1; done; }
+wait_until 30 all_departures || log "not every serf logged 4 departures within 30 s"
 bad=0
 for i in 1 2 3; do
 	left=$(grep -c 'EventMemberLeave: n[1-4] ' "$TMP/s$i.log")

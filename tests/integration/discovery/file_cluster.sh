@@ -172,8 +172,11 @@ healthy() {
 	curl -s "http://127.0.0.1:${hp[$1]}/metrics" |
 		awk '$1 ~ /^starling_component_healthy/ && $1 ~ /discovery.file.sd/ { print $NF }'
 }
-for ((i = 0; i < 100; i++)); do
-	[ "$(errs 1)" -ge 1 ] && [ "$(errs 2)" -ge 1 ] && [ "$(errs 3)" -ge 1 ] && break
+# the read error is counted while the file is read, the health is set after
+# the scan published (dfile_scan.c): wait for both, not one then the other
+for ((i = 0; i < 300; i++)); do
+	[ "$(errs 1)" -ge 1 ] && [ "$(errs 2)" -ge 1 ] && [ "$(errs 3)" -ge 1 ] &&
+		[ "$(healthy 2)" = 0 ] && break
 	sleep 0.1
 done
 [ "$(errs 1)" -ge 1 ] || fail "the bad file was not counted"
@@ -183,6 +186,11 @@ sleep 1
 expect_owners 5 1 2 4 5 || fail "a bad file changed the targets"
 write_sd 1 2 5
 expect_owners 30 1 2 5 || fail "fixed file not applied"
+# healthy again once the scan that published the set set it: waited for
+for ((i = 0; i < 300; i++)); do
+	[ "$(healthy 3)" = 1 ] && break
+	sleep 0.1
+done
 [ "$(healthy 3)" = 1 ] || fail "discovery.file still unhealthy after the fix"
 
 # no restarts: the same processes ran throughout

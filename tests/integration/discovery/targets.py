@@ -6,6 +6,7 @@ usage: targets.py N PORTS_FILE   (writes one port per line, then serves
 until SIGTERM)
 """
 import http.server
+import os
 import signal
 import sys
 import threading
@@ -27,23 +28,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def main():
-    n, path = int(sys.argv[1]), sys.argv[2]
+def serve(n, path, handler, init):
+    """Serve N HTTP servers of HANDLER on loopback ports the kernel picks
+    (bound here and kept: no other process can take one between the pick
+    and the bind), INIT(server, index) for each; write their ports to PATH,
+    one a line, renamed into place once complete; serve until SIGTERM or
+    SIGINT. Also used by tests/soak/churn_targets.py."""
     servers = []
     for i in range(n):
-        s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        s.idx = i
+        s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        init(s, i)
         servers.append(s)
         threading.Thread(target=s.serve_forever, daemon=True).start()
     with open(path + ".tmp", "w") as f:
         for s in servers:
             f.write("%d\n" % s.server_address[1])
-    import os
     os.rename(path + ".tmp", path)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     signal.signal(signal.SIGINT, lambda *a: stop.set())
     stop.wait()
+
+
+def main():
+    n, path = int(sys.argv[1]), sys.argv[2]
+    serve(n, path, Handler, lambda s, i: setattr(s, "idx", i))
 
 
 if __name__ == "__main__":

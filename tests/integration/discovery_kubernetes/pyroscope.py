@@ -16,81 +16,20 @@ stops; a pod whose annotation says not to scrape is dropped by the rules.
 """
 import json
 import os
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 
 BUILD = os.path.abspath(sys.argv[1])
 HERE = os.path.dirname(os.path.abspath(__file__))
-FAKE_API = os.path.join(HERE, "..", "operator", "fake_apiserver.py")
 FAKE_PYRO = os.path.join(HERE, "..", "pyroscope", "fake_pyroscope.py")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.join(HERE, ".."))
+import k8s_harness as h  # noqa: E402
+from k8s_harness import cleanup, ctl, fail, http, spawn, wait  # noqa: E402
 
-
-API, HTTP, PUSH, T1, T2, T3 = (free_port() for _ in range(6))
-WORK = tempfile.mkdtemp(prefix="sts-dkp.")
+API, HTTP, PUSH, T1, T2, T3 = h.free_ports(6)
+WORK = h.setup("sts-dkp.", API)
 PUSHDIR = os.path.join(WORK, "push")
-procs = []
-
-
-def cleanup():
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    for p in procs:
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    for f in sorted(os.listdir(WORK)):
-        if f.endswith(".log"):
-            print("---", f)
-            print("".join(open(os.path.join(WORK, f)).readlines()[-20:]))
-    cleanup()
-    sys.exit(1)
-
-
-def http(method, url, body=None):
-    req = urllib.request.Request(url, data=body, method=method)
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return r.read()
-
-
-def ctl(what, obj):
-    http("POST", "http://127.0.0.1:%d/_control/%s" % (API, what), json.dumps(obj).encode())
-
-
-def wait(pred, secs, what):
-    deadline = time.monotonic() + secs
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = pred()
-            if last:
-                return last
-        except Exception as e:
-            last = e
-        time.sleep(0.2)
-    fail("timed out waiting for %s (last: %r)" % (what, last))
-
-
-def spawn(name, args):
-    procs.append(subprocess.Popen(args, stdout=open(os.path.join(WORK, name + ".log"), "w"),
-                                  stderr=subprocess.STDOUT))
 
 
 def pushed():
@@ -121,7 +60,7 @@ def pod(name, port, scrape="true"):
 
 def main():
     os.makedirs(PUSHDIR)
-    spawn("apiserver", [sys.executable, FAKE_API, str(API), "tok"])
+    spawn("apiserver", [sys.executable, h.FAKE_APISERVER, str(API), "tok"])
     spawn("push", [sys.executable, FAKE_PYRO, "push", str(PUSH), PUSHDIR])
     for p in (T1, T2, T3):
         spawn("target%d" % p, [sys.executable, FAKE_PYRO, "badtarget", str(p)])
@@ -183,10 +122,27 @@ components = (
     print("ok: ADDED pod profiled")
 
     ctl("delete", pod("cart-a", T1))
-    time.sleep(7)  # discovery publishes at most every 5 s; let in-flight scrapes land
-    before = sum(1 for l in pushed() if l.get("pod") == "cart-a")
-    time.sleep(3)
-    after = sum(1 for l in pushed() if l.get("pod") == "cart-a")
+
+    def relabelled():
+        doc = json.loads(http("GET", "http://127.0.0.1:%d/api/v0/components/"
+                              "discovery.relabel.pods/targets" % HTTP))
+        return [t["labels"] for t in doc["targets"]]
+
+    def profiles(name):
+        return sum(1 for l in pushed() if l.get("pod") == name)
+
+    # The set without cart-a reaches pyroscope.scrape (discovery publishes
+    # at most every 5 s), then two more profiles of cart-b (1 s interval) let
+    # a scrape of cart-a already in flight land; the window is the next
+    # three of cart-b. (Fixed 7 s and 3 s before, which a loaded machine
+    # may not fill.)
+    wait(lambda: not any(t.get("pod") == "cart-a" for t in relabelled()), 30,
+         "cart-a gone from the discovered set")
+    b0 = profiles("cart-b")
+    wait(lambda: profiles("cart-b") >= b0 + 2, 30, "cart-b still profiled")
+    before, b1 = profiles("cart-a"), profiles("cart-b")
+    wait(lambda: profiles("cart-b") >= b1 + 3, 30, "cart-b still profiled")
+    after = profiles("cart-a")
     if after != before:
         fail("the DELETED pod is still scraped (%d -> %d profiles)" % (before, after))
     if not any(l.get("pod") == "cart-b" for l in pushed()[-5:]):

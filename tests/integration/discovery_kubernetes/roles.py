@@ -18,77 +18,20 @@ import copy
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 
 BUILD = os.path.abspath(sys.argv[1])
 HERE = os.path.dirname(os.path.abspath(__file__))
-FAKE = os.path.join(HERE, "..", "operator", "fake_apiserver.py")
 P = "__meta_kubernetes_"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.join(HERE, ".."))
+import k8s_harness as h  # noqa: E402
+from k8s_harness import cleanup, ctl, fail, http, procs, wait  # noqa: E402
 
-
-API, HTTP = free_port(), free_port()
-WORK = tempfile.mkdtemp(prefix="sts-dk.")
-procs = []
-
-
-def cleanup():
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    for p in procs:
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    for f in ("starling.log", "apiserver.log"):
-        path = os.path.join(WORK, f)
-        if os.path.exists(path):
-            print("---", f)
-            print("".join(open(path).readlines()[-25:]))
-    cleanup()
-    sys.exit(1)
-
-
-def http(method, url, body=None):
-    req = urllib.request.Request(url, data=body, method=method)
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return r.read()
-
-
-def ctl(what, obj=None):
-    http("POST", "http://127.0.0.1:%d/_control/%s" % (API, what),
-         json.dumps(obj).encode() if obj is not None else b"")
-
-
-def wait(pred, secs, what):
-    deadline = time.monotonic() + secs
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = pred()
-            if last:
-                return last
-        except Exception as e:  # not up yet
-            last = e
-        time.sleep(0.1)
-    fail("timed out waiting for %s (last: %r)" % (what, last))
+API, HTTP = h.free_ports(2)
+WORK = h.setup("sts-dk.", API)
 
 
 def targets(comp):
@@ -412,9 +355,7 @@ def same_sets(got, want, what):
 # --- Run ---------------------------------------------------------------------
 
 def main():
-    procs.append(subprocess.Popen([sys.executable, FAKE, str(API), "tok", "2"],
-                                  stdout=open(os.path.join(WORK, "apiserver.log"), "w"),
-                                  stderr=subprocess.STDOUT))
+    h.spawn("apiserver", [sys.executable, h.FAKE_APISERVER, str(API), "tok", "2"])
     wait(lambda: http("GET", "http://127.0.0.1:%d/_control/stats" % API), 10, "fake API server")
     for o in (NAMESPACE, NODE, POD1, POD2, POD_OTHER, SERVICE, EXTERNAL, ENDPOINTS, SLICE,
               {**NAMESPACE, "metadata": {"name": "other"}}):
@@ -441,10 +382,8 @@ def main():
                           % (n, body, client) for n, body in comps.items()))
     cfg.append(");")
     open(os.path.join(WORK, "starling.cfg"), "w").write("\n".join(cfg) + "\n")
-    procs.append(subprocess.Popen([os.path.join(BUILD, "starling"), "run", "--config",
-                                   os.path.join(WORK, "starling.cfg")],
-                                  stdout=open(os.path.join(WORK, "starling.log"), "w"),
-                                  stderr=subprocess.STDOUT))
+    h.spawn("starling", [os.path.join(BUILD, "starling"), "run", "--config",
+                         os.path.join(WORK, "starling.cfg")])
     wait(lambda: http("GET", "http://127.0.0.1:%d/-/ready" % HTTP), 20, "starling ready")
     c = lambda n: "discovery.kubernetes." + n
 
@@ -493,16 +432,35 @@ def main():
     node_rv = json.loads(http("POST", "http://127.0.0.1:%d/_control/apply" % API,
                                   json.dumps({**NODE, "metadata": {**NODE["metadata"],
                                                                   "name": "node-b"}}).encode()))["rv"]
-    time.sleep(2.5)
+
+    def stats():
+        return json.loads(http("GET", "http://127.0.0.1:%d/_control/stats" % API))
+
+    def pod_watch_rvs():
+        return stats().get("watch_rv", {}).get("pods", [])
+
+    def bookmark_sent(after):
+        st = stats()
+        return (st.get("bookmarks", {}).get("pods", 0) > after and
+                st.get("bookmark_rv", {}).get("pods", 0) >= node_rv)
+
+    def resumed_from_bookmark():
+        # A bookmark past node_rv went out on a pod watch (after 1 s idle);
+        # then end the watches and see where the pod watch resumes. A
+        # bookmark sent is not yet one taken in: until it was, the watch
+        # resumes from the last pod event's resourceVersion, and this is
+        # tried again. (A fixed 2.5 s for the bookmark to arrive before,
+        # which a loaded machine may not give.)
+        b = stats().get("bookmarks", {}).get("pods", 0)
+        wait(lambda: bookmark_sent(b), 15, "a pod BOOKMARK past the node change")
+        n = len(pod_watch_rvs())
+        ctl("close")
+        wait(lambda: len(pod_watch_rvs()) > n, 15, "the pod watch resumed")
+        rvs = [int(r) for r in pod_watch_rvs() if r]
+        return rvs and rvs[-1] >= node_rv and rvs
+    rvs = wait(resumed_from_bookmark, 60, "a pod watch resumed from the bookmark's resourceVersion")
     if len(targets(c("pods"))) != 10:
         fail("targets changed across bookmarks")
-    ctl("close")
-
-    def rewatched():
-        st = json.loads(http("GET", "http://127.0.0.1:%d/_control/stats" % API))
-        rvs = [int(r) for r in st.get("watch_rv", {}).get("pods", []) if r]
-        return rvs and rvs[-1] >= node_rv and rvs
-    rvs = wait(rewatched, 15, "a pod watch resumed from the bookmark's resourceVersion")
     print("ok: BOOKMARK moves the resourceVersion (re-watch from %d, node change at %d)"
           % (rvs[-1], node_rv))
 

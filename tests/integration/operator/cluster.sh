@@ -80,7 +80,16 @@ o1=$(owned 1) o2=$(owned 2)
 [ "$o1" -gt 0 ] && [ "$o2" -gt 0 ] || fail "one node owns everything ($o1 / $o2)"
 sleep 2
 m1=$(wc -l <"$work/o1/samples.txt") m2=$(wc -l <"$work/o2/samples.txt")
-sleep 4
+# the window: until every pod was scraped once after the marks (a fixed 4 s
+# before, which a loaded machine may not fill), at least 4 s
+all_in() {
+	sort -u <(pods_in 1 "$m1") <(pods_in 2 "$m2") | grep -c pod=
+}
+t_end=$((SECONDS + 4))
+for ((i = 0; i < 600; i++)); do
+	[ "$(all_in)" = $npods ] && [ $SECONDS -ge $t_end ] && break
+	sleep 0.1
+done
 p1=$(pods_in 1 "$m1") p2=$(pods_in 2 "$m2")
 both=$(comm -12 <(echo "$p1") <(echo "$p2") | grep -c pod=)
 all=$(sort -u <(echo "$p1") <(echo "$p2") | grep -c pod=)

@@ -23,78 +23,18 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 import warnings
 
 BUILD = os.path.abspath(sys.argv[1])
 HERE = os.path.dirname(os.path.abspath(__file__))
 PASSWORD = "hunter2-s3cr3t"
 
+sys.path.insert(0, os.path.join(HERE, ".."))
+import k8s_harness as h  # noqa: E402
+from k8s_harness import cleanup, ctl, fail, http, skip, wait  # noqa: E402
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-API, HTTP, NE = free_port(), free_port(), free_port()
-WORK = tempfile.mkdtemp(prefix="sts-opauth.")
-procs = []
-
-
-def cleanup():
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    for p in procs:
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    for f in sorted(os.listdir(WORK)):
-        if f.endswith(".log"):
-            print("---", f)
-            print("".join(open(os.path.join(WORK, f)).readlines()[-20:]))
-    cleanup()
-    sys.exit(1)
-
-
-def skip(msg):
-    print("SKIP:", msg)
-    cleanup()
-    sys.exit(77)
-
-
-def http(method, url, body=None):
-    req = urllib.request.Request(url, data=body, method=method)
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return r.read()
-
-
-def ctl(what, obj):
-    http("POST", "http://127.0.0.1:%d/_control/%s" % (API, what), json.dumps(obj).encode())
-
-
-def wait(pred, secs, what):
-    deadline = time.monotonic() + secs
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = pred()
-            if last:
-                return last
-        except Exception as e:
-            last = e
-        time.sleep(0.2)
-    fail("timed out waiting for %s (last: %r)" % (what, last))
+API, HTTP, NE = h.free_ports(3)
+WORK = h.setup("sts-opauth.", API)
 
 
 def run(*args):
@@ -147,14 +87,10 @@ def main():
         "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: %s/ca.crt\n"
         "basic_auth_users:\n  scraper: '%s'\n" % (WORK, WORK, WORK, hashed))
 
-    procs.append(subprocess.Popen(
-        ["prometheus-node-exporter", "--web.listen-address=127.0.0.1:%d" % NE,
-         "--web.config.file=" + os.path.join(WORK, "web.yml"), "--no-collector.systemd"],
-        stdout=open(os.path.join(WORK, "node_exporter.log"), "w"), stderr=subprocess.STDOUT))
-    procs.append(subprocess.Popen([sys.executable, os.path.join(HERE, "fake_apiserver.py"),
-                                   str(API), "tok"],
-                                  stdout=open(os.path.join(WORK, "apiserver.log"), "w"),
-                                  stderr=subprocess.STDOUT))
+    h.spawn("node_exporter",
+            ["prometheus-node-exporter", "--web.listen-address=127.0.0.1:%d" % NE,
+             "--web.config.file=" + os.path.join(WORK, "web.yml"), "--no-collector.systemd"])
+    h.spawn("apiserver", [sys.executable, h.FAKE_APISERVER, str(API), "tok"])
     wait(lambda: http("GET", "http://127.0.0.1:%d/_control/stats" % API), 10, "fake API server")
     wait(lambda: socket.create_connection(("127.0.0.1", NE), 1), 10, "node_exporter")
 
@@ -208,17 +144,14 @@ components = (
   { type = "local.file_sink"; name = "out"; path = "%s/samples.txt"; flush_interval = "250ms"; }
 );
 """ % (BUILD, WORK, HTTP, API, WORK))
-    procs.append(subprocess.Popen([os.path.join(BUILD, "starling"), "run", "--config",
-                                   os.path.join(WORK, "starling.cfg")],
-                                  stdout=open(os.path.join(WORK, "starling.log"), "w"),
-                                  stderr=subprocess.STDOUT))
+    h.spawn("starling", [os.path.join(BUILD, "starling"), "run", "--config",
+                         os.path.join(WORK, "starling.cfg")])
     wait(lambda: http("GET", "http://127.0.0.1:%d/-/ready" % HTTP), 20, "starling ready")
 
     up1 = 'up{container="node-exporter",endpoint="https",instance="127.0.0.1:%d",' \
           'job="monitoring/ne",namespace="monitoring",pod="ne-0"} 1 ' % NE
     wait(lambda: up1 in samples(), 20, "up=1 of the TLS + client cert + basic auth target")
-    if 'node_exporter_build_info{' not in samples():
-        fail("no node_exporter series")
+    wait(lambda: 'node_exporter_build_info{' in samples(), 20, "node_exporter series")
     print("ok: HTTPS with the client certificate and basic auth from Secrets/ConfigMap")
 
     def component():

@@ -19,7 +19,9 @@ A control API drives it from the test script:
   POST /_control/garbage     every open watch gets a line of garbage
   POST /_control/close       every open watch ends normally (as at timeoutSeconds)
   POST /_control/list_garbage?n=N  the next N LISTs answer with garbage
-  GET  /_control/stats       {"lists": n, "pages": n, "watches": n, "unauthorized": n}
+  GET  /_control/stats       {"lists": n, "pages": n, "watches": n, "unauthorized": n,
+                             "watch_rv": {plural: [rv a watch started from...]},
+                             "bookmarks": {plural: n sent}, "bookmark_rv": {plural: last}}
 
 A LIST or WATCH whose fieldSelector names an object "forbidden-*" gets 403
 Forbidden, as RBAC that does not cover it answers.
@@ -61,6 +63,15 @@ class State:
         self.min_rv = self.rv  # watches from an older rv get 410
         self.stats = {"lists": 0, "pages": 0, "watches": 0, "unauthorized": 0}
         self.list_garbage = 0
+        self.closes = 0  # /_control/close calls: watches open then end
+
+    def close_watches(self):
+        """End the watches open now, normally (as at timeoutSeconds). Not an
+        event of the history: a watch started later, from any
+        resourceVersion, is not ended by it."""
+        with self.cond:
+            self.closes += 1
+            self.cond.notify_all()
 
     def change(self, obj, deleted=False):
         plural = PLURAL[obj["kind"]]
@@ -174,7 +185,7 @@ class Handler(BaseHTTPRequestHandler):
         elif u.path == "/_control/garbage":
             STATE.special("garbage")
         elif u.path == "/_control/close":
-            STATE.special("close")
+            STATE.close_watches()
         elif u.path == "/_control/list_garbage":
             STATE.list_garbage = int(parse_qs(u.query).get("n", ["1"])[0])
         else:
@@ -252,13 +263,16 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         pos = since
+        with STATE.cond:
+            gen = STATE.closes
         try:
             while time.monotonic() < deadline:
                 with STATE.cond:
                     evs = [h for h in STATE.history if h[0] > pos]
-                    if not evs:
+                    if not evs and STATE.closes == gen:
                         STATE.cond.wait(min(1.0, max(0.0, deadline - time.monotonic())))
                         evs = [h for h in STATE.history if h[0] > pos]
+                    closed = STATE.closes != gen
                 for rv, p, ens, ev, prev in evs:
                     pos = rv
                     if ev == "expire":
@@ -267,9 +281,6 @@ class Handler(BaseHTTPRequestHandler):
                               "message": "too old resource version: %d (%d)" % (since, rv),
                               "reason": "Expired", "code": 410}
                         self.chunk(json.dumps({"type": "ERROR", "object": st}).encode() + b"\n")
-                        self.chunk(b"")
-                        return
-                    if ev == "close":
                         self.chunk(b"")
                         return
                     if ev == "garbage":
@@ -283,11 +294,18 @@ class Handler(BaseHTTPRequestHandler):
                             continue
                         ev = {"type": "DELETED", "object": ev["object"]}
                     self.chunk(json.dumps(ev).encode() + b"\n")
+                if closed:
+                    self.chunk(b"")
+                    return
                 if not evs and pos:
                     bm = {"type": "BOOKMARK", "object": {
                         "kind": RESOURCES[plural][0], "apiVersion": RESOURCES[plural][1],
                         "metadata": {"resourceVersion": str(pos)}}}
                     self.chunk(json.dumps(bm).encode() + b"\n")
+                    with STATE.cond:
+                        sent = STATE.stats.setdefault("bookmarks", {})
+                        sent[plural] = sent.get(plural, 0) + 1
+                        STATE.stats.setdefault("bookmark_rv", {})[plural] = pos
             self.chunk(b"")
         except (BrokenPipeError, ConnectionResetError):
             pass

@@ -46,6 +46,16 @@ wait_line_after() {
 	return 1
 }
 
+# wait_count_after LINENO REGEX N SECONDS: until N lines after LINENO match.
+wait_count_after() {
+	local i
+	for ((i = 0; i < $4 * 10; i++)); do
+		[ "$(tail -n +"$(($1 + 1))" "$work/samples.txt" | grep -Ec "$2")" -ge "$3" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # Real Kubernetes object shapes (as `kubectl get -o json` shows them).
 # pod_json NS NAME APP PORT PHASE
 pod_json() {

@@ -4,7 +4,9 @@ against the target's scrape slots (every INTERVAL at a fixed phase): each
 slot must hold exactly one sample (none doubled), and at most MAX_MISSED
 consecutive slots may be empty.
 usage: check_slots.py PROM_PORT JOB START_S END_S INTERVAL_S MAX_MISSED [TARGETS]
-Prints a summary; exit 1 on a violation.
+Prints a summary; exit 1 on a violation. First waits (60 s at most) until
+every target has a sample from after END_S in Prometheus (remote write
+caught up with the window).
 
 A sample's timestamp is when its scrape started: at its slot or a little
 after it (a loaded machine starts scrapes late), never before. So each
@@ -22,6 +24,7 @@ of the suite failed that way.)"""
 import json
 import math
 import sys
+import time
 import urllib.parse
 import urllib.request
 
@@ -30,11 +33,35 @@ start, end, iv = map(float, sys.argv[3:6])
 max_missed = int(sys.argv[6])
 want_targets = int(sys.argv[7]) if len(sys.argv) > 7 else None
 at = end + 1.0
-# the range selector is whole seconds: ask for more, keep what is needed
-q = 'up{job="%s"}[%ds]' % (job, math.ceil(at - start + iv) + 1)
-url = "http://127.0.0.1:%s/api/v1/query?%s" % (
-    port, urllib.parse.urlencode({"query": q, "time": "%.3f" % at}))
-res = json.load(urllib.request.urlopen(url, timeout=10))["data"]["result"]
+
+
+def query(when):
+    # the range selector is whole seconds: ask for more, keep what is needed
+    q = 'up{job="%s"}[%ds]' % (job, math.ceil(when - start + iv) + 1)
+    url = "http://127.0.0.1:%s/api/v1/query?%s" % (
+        port, urllib.parse.urlencode({"query": q, "time": "%.3f" % when}))
+    return json.load(urllib.request.urlopen(url, timeout=10))["data"]["result"]
+
+
+def delivered(res):
+    """Every target of the window has a sample from after END_S: remote write
+    keeps a series' order, so its window is complete in Prometheus."""
+    in_window = [r for r in res
+                 if [v for v in r["values"] if start <= float(v[0]) <= end]]
+    if want_targets is not None and len(in_window) < want_targets:
+        return False
+    return all(max(float(v[0]) for v in r["values"]) >= end for r in in_window)
+
+
+# Wait (60 s at most) until remote write delivered the window, rather than
+# the callers' fixed sleep after END_S that a loaded machine may not cover.
+deadline = time.monotonic() + 60
+while True:
+    res = query(max(at, time.time()))
+    if delivered(res) or time.monotonic() > deadline:
+        break
+    time.sleep(0.5)
+res = query(at)
 
 
 def phase_of(ts):

@@ -18,10 +18,14 @@ command -v python3 >/dev/null || { echo "SKIP: no python3"; exit 77; }
 command -v curl >/dev/null || { echo "SKIP: no curl"; exit 77; }
 [ -f "$build/plugins/discovery_file.so" ] || { echo "SKIP: no discovery.file plugin"; exit 77; }
 
-freeport() {
-	python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
-}
-ta=$(freeport) tb=$(freeport) http=$(freeport)
+# three distinct free ports: all bound at once (three separate picks could
+# be handed the same port twice)
+read -r ta tb http <<<"$(python3 -c '
+import socket
+s = [socket.socket() for _ in range(3)]
+for x in s:
+    x.bind(("127.0.0.1", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))')"
 
 for p in $ta $tb; do
 	python3 - "$p" >"$work/target-$p.log" 2>&1 <<'PY' &

@@ -86,7 +86,7 @@ static int64_t mono_ms(void)
 
 bool journal_wait(const char *s)
 {
-	int64_t deadline = mono_ms() + 5000;
+	int64_t deadline = mono_ms() + 30000; /* generous: returns once it is there */
 
 	while (journal_pos(s) < 0) {
 		struct timespec ts = {0, 1000000};

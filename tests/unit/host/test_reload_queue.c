@@ -98,14 +98,14 @@ static void test_coalesce(void)
 	fake_reset(0, NULL);
 	CU_ASSERT_EQUAL_FATAL(reload_queue_start(&q, fake_run, NULL), 0);
 	CU_ASSERT_EQUAL(reload_queue_submit(q, 0, on_done, &a), 0);
-	MOCK_WAIT_UNTIL(runs() == 1, 10000); /* run 1 in progress, holding a */
+	MOCK_WAIT_UNTIL(runs() == 1, 30000); /* run 1 in progress, holding a */
 	CU_ASSERT_EQUAL_FATAL(runs(), 1);
 	/* made during run 1: both share run 2 */
 	CU_ASSERT_EQUAL(reload_queue_submit(q, 0, on_done, &b), 0);
 	CU_ASSERT_EQUAL(reload_queue_submit(q, 0, on_done, &c), 0);
 	CU_ASSERT_EQUAL(calls(&a), 0);
 	gate_open();
-	MOCK_WAIT_UNTIL(calls(&a) && calls(&b) && calls(&c), 10000);
+	MOCK_WAIT_UNTIL(calls(&a) && calls(&b) && calls(&c), 30000);
 	CU_ASSERT_EQUAL(calls(&a), 1);
 	CU_ASSERT_EQUAL(calls(&b), 1);
 	CU_ASSERT_EQUAL(calls(&c), 1);
@@ -126,12 +126,12 @@ static void test_timeout_then_outcome_once(void)
 	CU_ASSERT_EQUAL_FATAL(reload_queue_start(&q, fake_run, NULL), 0);
 	CU_ASSERT_EQUAL(reload_queue_submit(q, 20, on_done, &a), 0);
 	CU_ASSERT_EQUAL(reload_queue_submit(q, 0, on_done, &b), 0); /* no bound */
-	MOCK_WAIT_UNTIL(calls(&a), 10000);
+	MOCK_WAIT_UNTIL(calls(&a), 30000);
 	CU_ASSERT_EQUAL(calls(&a), 1);
 	CU_ASSERT_EQUAL(a.result, -ETIMEDOUT);
 	CU_ASSERT_EQUAL(calls(&b), 0); /* the run is still blocked */
 	gate_open();
-	MOCK_WAIT_UNTIL(calls(&b), 10000);
+	MOCK_WAIT_UNTIL(calls(&b), 30000);
 	CU_ASSERT_EQUAL(calls(&b), 1);
 	CU_ASSERT_EQUAL(b.result, 0);
 	reload_queue_stop(q);
@@ -168,7 +168,7 @@ static void test_stop(void)
 	fake_reset(0, NULL);
 	CU_ASSERT_EQUAL_FATAL(reload_queue_start(&q, fake_run, NULL), 0);
 	CU_ASSERT_EQUAL(reload_queue_submit(q, 0, on_done, &a), 0);
-	MOCK_WAIT_UNTIL(runs() == 1, 10000);
+	MOCK_WAIT_UNTIL(runs() == 1, 30000);
 	CU_ASSERT_EQUAL(reload_queue_submit(q, 0, on_done, &b), 0);
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, stopper, q), 0);
 	gate_open(); /* the run in progress finishes and answers a */

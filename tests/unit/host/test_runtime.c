@@ -300,7 +300,7 @@ static void test_order_forward_reload(void)
 	MOCK_WAIT_UNTIL(
 	    metrics_have(rt, "component_id=\"t.sink.a\",callback=\"receive_series\"") &&
 		metrics_have(rt, "component_id=\"t.sink.b\",callback=\"receive_series\""),
-	    10000);
+	    30000);
 	{
 		char *m = NULL;
 		size_t len = 0;
@@ -490,7 +490,7 @@ static void test_cluster_debounce(void)
 	cluster_set_participant(cl);
 	cluster_set_participant(cl);
 	cluster_set_participant(cl);
-	MOCK_WAIT_UNTIL(count_views() >= 1, 10000);
+	MOCK_WAIT_UNTIL(count_views() >= 1, 30000);
 	CU_ASSERT_EQUAL(count_views(), 1);
 	/* A change right after a delivery waits for the 1 s debounce: nothing
 	 * 500 ms (of the stepped clock) later, delivered once it passed. */
@@ -499,7 +499,7 @@ static void test_cluster_debounce(void)
 	MOCK_WAIT_UNTIL(count_views() >= 2, 100); /* a short look: must not come */
 	CU_ASSERT_EQUAL(count_views(), 1);
 	runtime_clock_step(rt, 600);
-	MOCK_WAIT_UNTIL(count_views() >= 2, 10000);
+	MOCK_WAIT_UNTIL(count_views() >= 2, 30000);
 	CU_ASSERT_EQUAL(count_views(), 2);
 	runtime_destroy(rt);
 	cfg_doc_unref(d);
@@ -534,13 +534,13 @@ static void test_reentrant_receive(void)
 		      ");\n");
 	CU_ASSERT_EQUAL(runtime_apply(rt, d1), 0);
 	/* Three producers on four workers: receives overlapped. */
-	MOCK_WAIT_UNTIL(__atomic_load_n(&r_max_concurrent, __ATOMIC_SEQ_CST) >= 2, 10000);
+	MOCK_WAIT_UNTIL(__atomic_load_n(&r_max_concurrent, __ATOMIC_SEQ_CST) >= 2, 30000);
 	CU_ASSERT_TRUE(__atomic_load_n(&r_max_concurrent, __ATOMIC_SEQ_CST) >= 2);
 	/* An update while receives are flowing never overlaps one. */
 	CU_ASSERT_EQUAL(runtime_apply(rt, d2), 0);
 	CU_ASSERT_EQUAL(runtime_apply(rt, d1), 0);
 	before = __atomic_load_n(&r_received, __ATOMIC_SEQ_CST);
-	MOCK_WAIT_UNTIL(__atomic_load_n(&r_received, __ATOMIC_SEQ_CST) > before, 10000);
+	MOCK_WAIT_UNTIL(__atomic_load_n(&r_received, __ATOMIC_SEQ_CST) > before, 30000);
 	CU_ASSERT_TRUE(__atomic_load_n(&r_received, __ATOMIC_SEQ_CST) > before);
 	runtime_destroy(rt);
 	CU_ASSERT_EQUAL(__atomic_load_n(&r_violations, __ATOMIC_SEQ_CST), 0);
@@ -567,7 +567,7 @@ static void test_receive_failure_health(void)
 	MOCK_WAIT_UNTIL(
 	    strstr(components_json(rt, buf, sizeof(buf)),
 		   "\"id\":\"t.fsink.f\",\"type\":\"t.fsink\",\"health\":\"unhealthy\""),
-	    10000);
+	    30000);
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"id\":\"t.fsink.f\",\"type\":\"t.fsink\",\"health\":"
 					   "\"unhealthy\""));
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "receive_series failed: Input/output error"));
@@ -575,7 +575,7 @@ static void test_receive_failure_health(void)
 	__atomic_store_n(&fsink_fail, 0, __ATOMIC_SEQ_CST);
 	MOCK_WAIT_UNTIL(strstr(components_json(rt, buf, sizeof(buf)),
 			       "\"id\":\"t.fsink.f\",\"type\":\"t.fsink\",\"health\":\"healthy\""),
-			10000);
+			30000);
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"id\":\"t.fsink.f\",\"type\":\"t.fsink\",\"health\":"
 					   "\"healthy\""));
 	runtime_destroy(rt);

@@ -24,15 +24,26 @@
 #include "cluster/cluster.h"
 #include "cluster/mpack.h"
 #include "cluster/wire.h"
+#include "mock_wait.h"
 
+/* Generous: a passing test returns as soon as its condition holds. */
+#define WAIT_MS 30000
+
+/* Set by on_view on whichever thread changes the view (the caller of
+ * cluster_set_participant, or the cluster's own thread at wait_timeout). */
 static int calls;
 static uint64_t last_epoch;
 
 static void on_view(void *arg, uint64_t epoch)
 {
 	(void)arg;
-	calls++;
-	last_epoch = epoch;
+	__atomic_add_fetch(&calls, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&last_epoch, epoch, __ATOMIC_SEQ_CST);
+}
+
+static uint64_t last_epoch_get(void)
+{
+	return __atomic_load_n(&last_epoch, __ATOMIC_SEQ_CST);
 }
 
 static void cfg_local(struct cluster_config *cfg, const char *name)
@@ -109,8 +120,7 @@ static void test_unregister_waits_for_callback(void)
 	cluster_on_view_change(c, on_view_slow, NULL);
 	slow_started = slow_done = 0;
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, participate, c), 0);
-	for (int i = 0; i < 500 && !__atomic_load_n(&slow_started, __ATOMIC_SEQ_CST); i++)
-		usleep(2000);
+	MOCK_WAIT_UNTIL(__atomic_load_n(&slow_started, __ATOMIC_SEQ_CST), WAIT_MS);
 	CU_ASSERT_EQUAL(slow_started, 1);
 	cluster_on_view_change(c, NULL, NULL);
 	CU_ASSERT_EQUAL(__atomic_load_n(&slow_done, __ATOMIC_SEQ_CST), 1);
@@ -177,14 +187,10 @@ static int count_state(struct cluster *c, const char *state)
 	return n;
 }
 
-static bool wait_for(struct cluster *c, const char *state, int want, int ms)
+static bool wait_for(struct cluster *c, const char *state, int want)
 {
-	for (int i = 0; i < ms / 20; i++) {
-		if (count_state(c, state) == want)
-			return true;
-		usleep(20000);
-	}
-	return false;
+	MOCK_WAIT_UNTIL(count_state(c, state) == want, WAIT_MS);
+	return count_state(c, state) == want;
 }
 
 static void test_wait_for_size_timeout(void)
@@ -195,7 +201,8 @@ static void test_wait_for_size_timeout(void)
 
 	cfg_local(&cfg, "waiter");
 	cfg.wait_for_size = 2;
-	cfg.wait_timeout_ms = 400;
+	/* long enough that a loaded machine checks "owns nothing yet" first */
+	cfg.wait_timeout_ms = 1500;
 	CU_ASSERT_EQUAL_FATAL(cluster_create(&cfg, &c, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(cluster_start(c, err, sizeof(err)), 0);
 	cluster_on_view_change(c, on_view, NULL);
@@ -206,11 +213,14 @@ static void test_wait_for_size_timeout(void)
 	CU_ASSERT_FALSE(cluster_owns(c, 42, 1));
 	uint64_t e0 = cluster_epoch(c);
 
-	usleep(700000);
-	/* wait_timeout passed: owns everything, and the epoch told us */
+	/* wait_timeout passed: owns everything, and the epoch told us (the
+	 * cluster's thread does it: waited for, not a fixed 700 ms) */
+	MOCK_WAIT_UNTIL(cluster_owns(c, 42, 1) && cluster_epoch(c) > e0 &&
+			    last_epoch_get() == cluster_epoch(c),
+			WAIT_MS);
 	CU_ASSERT(cluster_owns(c, 42, 1));
 	CU_ASSERT(cluster_epoch(c) > e0);
-	CU_ASSERT_EQUAL(last_epoch, cluster_epoch(c));
+	CU_ASSERT_EQUAL(last_epoch_get(), cluster_epoch(c));
 	FILE *m = tmpfile();
 
 	cluster_write_metrics(c, m);
@@ -247,8 +257,8 @@ static void test_two_nodes_and_duplicate_name(void)
 	CU_ASSERT_EQUAL_FATAL(cluster_create(&cb, &b, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(cluster_start(b, err, sizeof(err)), 0);
 	cluster_set_participant(b);
-	CU_ASSERT_FATAL(wait_for(a, "participant", 2, 5000));
-	CU_ASSERT_FATAL(wait_for(b, "participant", 2, 5000));
+	CU_ASSERT_FATAL(wait_for(a, "participant", 2));
+	CU_ASSERT_FATAL(wait_for(b, "participant", 2));
 
 	/* identical answers on both; beta (weight 3) owns ~3/4 */
 	unsigned beta = 0;
@@ -292,7 +302,7 @@ static void test_two_nodes_and_duplicate_name(void)
 
 	/* graceful leave of beta: alpha owns everything again at once */
 	cluster_leave(b, 2000);
-	CU_ASSERT(wait_for(a, "participant", 1, 3000));
+	CU_ASSERT(wait_for(a, "participant", 1));
 	CU_ASSERT(cluster_owns(a, 12345, 1));
 	cluster_destroy(b);
 	cluster_leave(a, 500);
@@ -381,7 +391,7 @@ static void test_handover_both_ways(void)
 	CU_ASSERT_EQUAL_FATAL(cluster_start(b, err, sizeof(err)), 0);
 	t0 = wall_ms();
 	cluster_set_participant(b);
-	CU_ASSERT_FATAL(wait_for(a, "participant", 2, 5000));
+	CU_ASSERT_FATAL(wait_for(a, "participant", 2));
 	from = span_of(a, "beta", "owns_from");
 	CU_ASSERT_EQUAL(from, span_of(b, "beta", "owns_from"));
 	CU_ASSERT(from >= t0 + 3000 && from <= wall_ms() + 3000);
@@ -398,15 +408,14 @@ static void test_handover_both_ways(void)
 	t0 = wall_ms();
 	until = cluster_announce_leave(b);
 	CU_ASSERT(until >= t0 + 3000);
-	CU_ASSERT_FATAL(wait_for(a, "terminating", 1, 5000));
+	CU_ASSERT_FATAL(wait_for(a, "terminating", 1));
 	CU_ASSERT_EQUAL(span_of(a, "beta", "owns_until"), until);
 	CU_ASSERT_EQUAL(agree_at(a, b, until - 1, "beta"), beta);
 	CU_ASSERT_EQUAL(agree_at(a, b, until, "alpha"), HKEYS);
 	/* the view in force follows the clock: alpha owns all once it passed */
-	for (int i = 0; i < 500 && !(wall_ms() > until && cluster_owns(a, hkey(0), 1) &&
-				     cluster_owns(a, hkey(1), 1) && cluster_owns(a, hkey(2), 1));
-	     i++)
-		usleep(20000);
+	MOCK_WAIT_UNTIL(wall_ms() > until && cluster_owns(a, hkey(0), 1) &&
+			    cluster_owns(a, hkey(1), 1) && cluster_owns(a, hkey(2), 1),
+			WAIT_MS);
 	for (unsigned k = 0; k < HKEYS; k++)
 		CU_ASSERT(cluster_owns(a, hkey(k), 1));
 	cluster_leave(b, 2000);
@@ -640,8 +649,8 @@ static void test_keyring_and_label(void)
 	snprintf(join, sizeof(join), "127.0.0.1:%d", self_port(a));
 	b = start_node("kb", kb, 2, "prod", join);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
-	CU_ASSERT(wait_for(a, "participant", 2, 5000));
-	CU_ASSERT(wait_for(b, "participant", 2, 5000));
+	CU_ASSERT(wait_for(a, "participant", 2));
+	CU_ASSERT(wait_for(b, "participant", 2));
 	/* wrong key: its join is dropped (counted), it starts alone */
 	x = start_node("kx", kx, 1, "prod", join);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(x);
@@ -650,10 +659,15 @@ static void test_keyring_and_label(void)
 	l = start_node("kl", ka, 2, "staging", join);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(l);
 	CU_ASSERT_EQUAL(count_state(l, "participant"), 1);
-	usleep(300000);
-	CU_ASSERT_EQUAL(count_state(a, "participant"), 2);
+	/* a counts the refused joins on its own threads: wait for the counts
+	 * (a fixed 300 ms before), then a still has only its one peer */
+	MOCK_WAIT_UNTIL(metric(a, "cluster_packets_dropped_total{reason=\"decrypt_failed\"}") >=
+				1 &&
+			    metric(a, "cluster_packets_dropped_total{reason=\"wrong_label\"}") >= 1,
+			WAIT_MS);
 	CU_ASSERT(metric(a, "cluster_packets_dropped_total{reason=\"decrypt_failed\"}") >= 1);
 	CU_ASSERT(metric(a, "cluster_packets_dropped_total{reason=\"wrong_label\"}") >= 1);
+	CU_ASSERT_EQUAL(count_state(a, "participant"), 2);
 	cluster_destroy(l);
 	cluster_destroy(x);
 	cluster_destroy(b);
@@ -682,7 +696,7 @@ static void test_ipv6(void)
 	CU_ASSERT_EQUAL_FATAL(cluster_create(&cb, &b, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(cluster_start(b, err, sizeof(err)), 0);
 	cluster_set_participant(b);
-	CU_ASSERT(wait_for(a, "participant", 2, 5000));
+	CU_ASSERT(wait_for(a, "participant", 2));
 	char *json = cluster_peers_json(a);
 
 	CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"address\":\"[::1]:"));

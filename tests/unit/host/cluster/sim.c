@@ -36,7 +36,7 @@ struct sim {
 	struct simnode *nodes;
 	struct event *heap;
 	size_t n_heap, cap_heap;
-	uint64_t packets, bytes;
+	uint64_t packets, bytes, stream_bytes;
 };
 
 static uint64_t rnd(struct sim *s)
@@ -162,6 +162,7 @@ static void t_send_stream(void *ctx, uint64_t id, const struct ml_addr *to, cons
 	struct sim *s = n->s;
 	int dst = addr_to_node(s, to);
 
+	s->stream_bytes += len;
 	if (dst < 0) {
 		push(s,
 		     (struct event){
@@ -217,6 +218,8 @@ struct sim *sim_new(const struct sim_opts *o)
 		memset(&cfg, 0, sizeof(cfg));
 		snprintf(cfg.name, sizeof(cfg.name), "%s", n->name);
 		cfg.advertise = n->addr;
+		cfg.meta_len = o->meta_len < ML_META_MAX ? o->meta_len : ML_META_MAX;
+		memset(cfg.meta, 'm', cfg.meta_len);
 		ml_timing_preset(o->profile, &cfg.timing);
 		cfg.seed = o->seed * 1000003 + (uint64_t)i;
 		n->e = ml_new(&cfg, &tr, 0);
@@ -283,6 +286,8 @@ void sim_run_until(struct sim *s, int64_t t)
 			}
 			rc = ml_on_stream(n->e, &s->nodes[ev.src].addr, ev.buf, ev.len, &reply,
 					  &rlen, s->now);
+			if (rc == 0 && reply)
+				s->stream_bytes += rlen;
 			push(s, (struct event){.t = s->now + delay(s),
 					       .kind = EV_STREAM_REPLY,
 					       .dst = ev.src,
@@ -367,4 +372,9 @@ uint64_t sim_packets(const struct sim *s)
 uint64_t sim_bytes(const struct sim *s)
 {
 	return s->bytes;
+}
+
+uint64_t sim_stream_bytes(const struct sim *s)
+{
+	return s->stream_bytes;
 }

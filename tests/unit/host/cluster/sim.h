@@ -21,6 +21,7 @@ struct sim_opts {
 	int64_t delay_ms;    /* one-way base delay */
 	int64_t jitter_ms;   /* + uniform [0, jitter] */
 	double loss;	     /* packet loss probability (UDP only) */
+	size_t meta_len;     /* node metadata (tags) of that many bytes */
 };
 
 struct sim *sim_new(const struct sim_opts *o);
@@ -43,5 +44,7 @@ const char *sim_name(const struct sim *s, int node);
 int sim_state(struct sim *s, int viewer, int member);
 uint64_t sim_packets(const struct sim *s);
 uint64_t sim_bytes(const struct sim *s);
+/* Stream (TCP) bytes: requests and replies. */
+uint64_t sim_stream_bytes(const struct sim *s);
 
 #endif

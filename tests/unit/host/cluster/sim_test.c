@@ -14,6 +14,8 @@
 
 static int N = 200;
 static uint64_t seed = 42;
+/* SIM_META: bytes of node metadata (a Starling daemon's tags are ~150) */
+static size_t meta_len;
 /* The last node stays out of the mass join and joins alone afterwards. */
 #define LATE (N - 1)
 
@@ -110,6 +112,31 @@ static size_t avg_queued(struct sim *sm)
 	return up ? q / up : 0;
 }
 
+/* Engine counters summed over up nodes: bytes sent by gossip/probes (UDP)
+ * and by streams (push/pull requests and replies), and the push/pulls the
+ * backlog started. */
+struct totals {
+	uint64_t udp, stream, syncs, retired;
+};
+
+static struct totals totals(struct sim *sm)
+{
+	struct totals t = {0, 0, 0, 0};
+
+	for (int i = 0; i < N; i++) {
+		const struct ml_stats *st;
+
+		if (!sim_is_up(sm, i))
+			continue;
+		st = ml_stats(sim_engine(sm, i));
+		t.udp += st->tx_bytes;
+		t.stream += st->tx_stream_bytes;
+		t.syncs += st->backlog_syncs;
+		t.retired += st->backlog_retired;
+	}
+	return t;
+}
+
 static void test_join_convergence(void)
 {
 	struct sim_opts o = {.profile = "lan", .delay_ms = 2, .jitter_ms = 5, .loss = 0};
@@ -118,6 +145,7 @@ static void test_join_convergence(void)
 
 	o.n = N;
 	o.seed = seed;
+	o.meta_len = meta_len;
 	s = sim_new(&o);
 	sim_crash(s, LATE); /* not started yet: see test_later_join */
 	for (int i = 1; i < LATE; i++) {
@@ -126,27 +154,40 @@ static void test_join_convergence(void)
 	}
 	up = up_count(s);
 	size_t backlog = avg_queued(s);
+	int64_t join_ms = sim_now(s);
+	struct totals at_join = totals(s), done;
 
 	t = run_until_pairs(s, sees_up_alive, up * up, 60000, &t99);
-	printf("\n  %d nodes (seed %llu): 99%% of pairs alive %lld ms, all %lld ms after the last "
+	done = totals(s);
+	printf("\n  %d nodes (seed %llu, %zu bytes of meta): 99%% of pairs alive %lld ms, all %lld "
+	       "ms after the last "
 	       "join (%llu packets; %zu broadcasts queued per node at the last join, %zu when all "
 	       "were seen)\n",
-	       up, (unsigned long long)seed, (long long)t99, (long long)t,
+	       up, (unsigned long long)seed, meta_len, (long long)t99, (long long)t,
 	       (unsigned long long)sim_packets(s), backlog, avg_queued(s));
+	/* the cost of the mass join per node: during the joins, and from the
+	 * last join until every pair was seen */
+	printf(
+	    "  bytes sent per node: joins (%lld ms) %llu kB UDP + %llu kB streams, then until all "
+	    "pairs %llu kB UDP + %llu kB streams; backlog push/pulls per node %.1f + %.1f\n",
+	    (long long)join_ms, (unsigned long long)(at_join.udp / (uint64_t)up / 1000),
+	    (unsigned long long)(at_join.stream / (uint64_t)up / 1000),
+	    (unsigned long long)((done.udp - at_join.udp) / (uint64_t)up / 1000),
+	    (unsigned long long)((done.stream - at_join.stream) / (uint64_t)up / 1000),
+	    (double)at_join.syncs / up, (double)(done.syncs - at_join.syncs) / up);
 	CU_ASSERT(t >= 0);
-	/* issue 13's goal: 99% of pairs within 3 s and all within 10 s. Met at
-	 * 200 nodes (CI); at 1,000 nodes memberlist's own rules leave every
-	 * node with every member's alive message queued for log10-scaled
-	 * retransmits, and the backlog drains at the gossip rate (README,
-	 * "Gossip at scale"): the bench prints the figures against the goal. */
-	if (N <= 500) {
-		CU_ASSERT(t99 >= 0 && t99 <= 3000);
-		CU_ASSERT(t <= 10000);
-	} else {
-		printf("  goal 99%% <= 3000 ms: %s; all <= 10000 ms: %s\n",
-		       t99 >= 0 && t99 <= 3000 ? "met" : "MISSED",
-		       t >= 0 && t <= 10000 ? "met" : "MISSED");
-	}
+	/* the anti-entropy fired: a mass join of 200 or more leaves every
+	 * node a backlog of several seconds of gossip (below ~100 it does not) */
+	if (N >= 200)
+		CU_ASSERT(done.syncs > 0);
+	/* issue 13's goal: 99% of pairs within 3 s and all within 10 s, at
+	 * CI's 200 nodes and at the bench's 1,000. Met at 1,000 only with the
+	 * backlog-triggered push/pulls (memberlist's gossip alone drains the
+	 * backlog in 20-30 s: README, "Gossip at scale") */
+	printf("  goal 99%% <= 3000 ms: %s; all <= 10000 ms: %s\n",
+	       t99 >= 0 && t99 <= 3000 ? "met" : "MISSED", t >= 0 && t <= 10000 ? "met" : "MISSED");
+	CU_ASSERT(t99 >= 0 && t99 <= 3000);
+	CU_ASSERT(t <= 10000);
 }
 
 /* One node joining a settled cluster: seen alive by every node within
@@ -159,6 +200,8 @@ static void test_later_join(void)
 	sim_restart(s, LATE);
 	sim_join(s, LATE, 3);
 	start = sim_now(s);
+	struct totals before = totals(s), after;
+
 	while (sim_now(s) - start < 30000) {
 		int seen = 0;
 
@@ -170,8 +213,13 @@ static void test_later_join(void)
 			break;
 		}
 	}
-	printf("\n  one later join seen alive by all %d nodes after %lld ms\n", up_count(s),
-	       (long long)t);
+	after = totals(s);
+	printf("\n  one later join seen alive by all %d nodes after %lld ms (backlog push/pulls "
+	       "meanwhile: %llu, by the joiner: %llu; alive messages deferred per node so far: "
+	       "%llu)\n",
+	       up_count(s), (long long)t, (unsigned long long)(after.syncs - before.syncs),
+	       (unsigned long long)ml_stats(sim_engine(s, LATE))->backlog_syncs,
+	       (unsigned long long)(after.retired / (uint64_t)up_count(s)));
 	CU_ASSERT(t >= 0 && t <= 1500);
 }
 
@@ -187,9 +235,13 @@ static void test_crash_detection(void)
 			crashed[i] = N - 1;
 		sim_crash(s, crashed[i]);
 	}
+	uint64_t syncs = totals(s).syncs;
+
 	t = run_until_pairs(s, sees_crashed_dead, up_count(s) * nc, 90000, NULL);
-	printf("\n  %d crashed nodes marked dead by all %d others after %lld ms\n", nc, up_count(s),
-	       (long long)t);
+	printf(
+	    "\n  %d crashed nodes marked dead by all %d others after %lld ms (backlog push/pulls "
+	    "meanwhile: %llu)\n",
+	    nc, up_count(s), (long long)t, (unsigned long long)(totals(s).syncs - syncs));
 	CU_ASSERT(t >= 0);
 	CU_ASSERT_EQUAL(count_pairs(s, false_death), 0);
 }
@@ -206,6 +258,8 @@ static void test_no_false_death_under_loss(void)
 		susp -= ml_stats(sim_engine(s, i))->suspicions;
 		ref -= ml_stats(sim_engine(s, i))->refutations;
 	}
+	uint64_t syncs = totals(s).syncs;
+
 	sim_set_loss(s, 0.10);
 	for (int step = 0; step < 120; step++) {
 		sim_run_until(s, sim_now(s) + 1000);
@@ -217,8 +271,14 @@ static void test_no_false_death_under_loss(void)
 		susp += ml_stats(sim_engine(s, i))->suspicions;
 		ref += ml_stats(sim_engine(s, i))->refutations;
 	}
-	printf("\n  120 s at 10%% loss: 0 false deaths (%llu suspicions, %llu refutations)\n",
-	       (unsigned long long)susp, (unsigned long long)ref);
+	syncs = totals(s).syncs - syncs;
+	printf("\n  120 s at 10%% loss: 0 false deaths (%llu suspicions, %llu refutations, %llu "
+	       "backlog push/pulls)\n",
+	       (unsigned long long)susp, (unsigned long long)ref, (unsigned long long)syncs);
+	/* a settled cluster (CI's size: the mass join's backlog has drained by
+	 * now) gossips as memberlist does: no extra push/pull */
+	if (N <= 500)
+		CU_ASSERT_EQUAL(syncs, 0);
 	sim_set_loss(s, 0);
 }
 
@@ -361,6 +421,8 @@ int main(void)
 		N = atoi(getenv("SIM_NODES"));
 	if (getenv("SIM_SEED"))
 		seed = strtoull(getenv("SIM_SEED"), NULL, 10);
+	if (getenv("SIM_META"))
+		meta_len = strtoull(getenv("SIM_META"), NULL, 10);
 	if (N < 20 || N > 5000)
 		N = 200;
 	if (CU_initialize_registry() != CUE_SUCCESS)

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "mock_host.h"
+#include "mock_wait.h"
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -1321,13 +1322,6 @@ static const struct starling_series *find_series(struct mock_host *m, const char
 	return NULL;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 static void test_component_end_to_end(void)
 {
 	const struct starling_component_type *type = &prometheus_operator_podmonitors_type;
@@ -1349,8 +1343,7 @@ static void test_component_end_to_end(void)
 	CU_ASSERT_EQUAL_FATAL(
 	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst), 0);
 	CU_ASSERT_EQUAL_FATAL(type->start(inst), 0);
-	for (int i = 0; i < 100 && !(s = find_series(m, "test_metric")); i++)
-		sleep_ms(100);
+	MOCK_WAIT_UNTIL((s = find_series(m, "test_metric")) != NULL, 30000);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	snprintf(inst_s, sizeof(inst_s), "127.0.0.1:%u", api_port);
 	CU_ASSERT_STRING_EQUAL(label_of(s, "a"), "b");
@@ -1381,8 +1374,7 @@ static void test_component_end_to_end(void)
 	CU_ASSERT_EQUAL_FATAL(
 	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst), 0);
 	CU_ASSERT_EQUAL_FATAL(type->start(inst), 0);
-	for (int i = 0; i < 50 && mock_host_healthy(m, NULL); i++)
-		sleep_ms(100);
+	MOCK_WAIT_UNTIL(!mock_host_healthy(m, NULL), 30000);
 	CU_ASSERT(!mock_host_healthy(m, &why));
 	CU_ASSERT(why && strstr(why, "not a Kubernetes list"));
 	CU_ASSERT(mock_host_metric(m, "starling_operator_api_errors_total", NULL) >= 1);

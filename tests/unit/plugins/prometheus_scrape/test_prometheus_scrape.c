@@ -354,7 +354,7 @@ static void test_cache_and_staleness(void)
 	h_free(&h);
 }
 
-/* Series churn: label values come and go; the cache and its string table
+/* Series churn: label values come and go; the cache and its pair table
  * stay bounded by what is live. */
 static void test_cache_churn(void)
 {
@@ -378,8 +378,103 @@ static void test_cache_churn(void)
 	}
 	/* 200 live + 10 stale-marked + at most 10 awaiting eviction */
 	CU_ASSERT(h.t->cache.n <= 220);
-	CU_ASSERT(h.t->cache.strs_n - h.t->cache.strs_dead <= 220 + 7 + 4);
-	CU_ASSERT(h.t->cache.strs_n < 1000);
+	CU_ASSERT(h.t->cache.pairs_n - h.t->cache.pairs_dead <= 220 + 7 + 4);
+	CU_ASSERT(h.t->cache.pairs_n < 1000);
+	free(body);
+	h_free(&h);
+}
+
+static void check_whole(const struct starling_series *s);
+
+/* After a burst of series (a cardinality bomb): once they are evicted the
+ * series table shrinks, their label pairs are freed and their ids reused,
+ * the scratch arrays sized for the burst are given back, and the series
+ * that stayed keep exactly the same label sets and hashes (issue 12). */
+static void test_cache_after_burst(void)
+{
+	enum { BURST = 5000 };
+	struct harness h;
+	struct scrape_stats st;
+	const struct starling_series_batch *b;
+	const struct starling_series *s;
+	const char *keep = "keep{x=\"1\"} 1\nkeep{x=\"2\",le=\"0.5\"} 2\n";
+	char *body = malloc(BURST * 48 + 128);
+	struct starling_label before[2][8];
+	uint64_t hash[2];
+	size_t nl[2], len = 0, pv_n, big_cap;
+
+	CU_ASSERT_FATAL(body != NULL);
+	h_init(&h, mk_cfg(), "env", "prod");
+	b = h_scrape(&h, keep, 1000, &st);
+	for (int k = 0; k < 2; k++) {
+		s = find(b, "keep", "x", k ? "2" : "1");
+		check_whole(s);
+		CU_ASSERT_FATAL(s->n_labels <= 8);
+		nl[k] = s->n_labels;
+		hash[k] = s->hash;
+		memcpy(before[k], s->labels, s->n_labels * sizeof(*s->labels));
+		for (size_t i = 0; i < nl[k]; i++) { /* the batch's strings are the cache's */
+			before[k][i].name = strdup(before[k][i].name);
+			before[k][i].value = strdup(before[k][i].value);
+		}
+	}
+	len = (size_t)snprintf(body, 128, "%s", keep);
+	for (int i = 0; i < BURST; i++)
+		len += (size_t)snprintf(body + len, 48, "burst{id=\"%d\",le=\"%d\"} %d\n", i, i % 7,
+					i);
+	b = h_scrape(&h, body, 2000, &st);
+	CU_ASSERT_TRUE(st.up);
+	CU_ASSERT_EQUAL(st.added, BURST);
+	big_cap = h.t->cache.cap;
+	CU_ASSERT(big_cap >= BURST);
+	CU_ASSERT(h.t->cache.pairs_n >= BURST);
+	pv_n = h.t->cache.pv_n;
+	/* the burst goes stale, then is evicted */
+	b = h_scrape(&h, keep, 3000, &st);
+	CU_ASSERT_EQUAL(st.stale, BURST);
+	b = h_scrape(&h, keep, 4000, &st);
+	CU_ASSERT_EQUAL(h.t->cache.n, 2);
+	CU_ASSERT(h.t->cache.cap <= 256);
+	CU_ASSERT(h.t->cache.pairs_n < 64);
+	CU_ASSERT(h.t->cache.pv_nfree >= BURST);
+	for (int k = 0; k < 2; k++) {
+		s = find(b, "keep", "x", k ? "2" : "1");
+		check_whole(s);
+		CU_ASSERT_FALSE(is_stale(s->values[0]));
+		CU_ASSERT_EQUAL(s->values[0], k ? 2 : 1);
+		CU_ASSERT_EQUAL(s->hash, hash[k]);
+		CU_ASSERT_EQUAL_FATAL(s->n_labels, nl[k]);
+		for (size_t i = 0; i < nl[k]; i++) {
+			CU_ASSERT_STRING_EQUAL(s->labels[i].name, before[k][i].name);
+			CU_ASSERT_STRING_EQUAL(s->labels[i].value, before[k][i].value);
+		}
+	}
+	/* a second burst reuses the freed ids instead of new ones */
+	len = (size_t)snprintf(body, 128, "%s", keep);
+	for (int i = 0; i < BURST; i++)
+		len += (size_t)snprintf(body + len, 48, "burst{id=\"b%d\",le=\"%d\"} %d\n", i,
+					i % 7, i);
+	b = h_scrape(&h, body, 5000, &st);
+	CU_ASSERT_EQUAL(st.added, BURST);
+	CU_ASSERT(h.t->cache.pv_n <= pv_n + 8);
+	s = find(b, "burst", "id", "b4999");
+	check_whole(s);
+	CU_ASSERT_STRING_EQUAL(get_label(s, "le"), "1"); /* 4999 % 7 */
+	CU_ASSERT_STRING_EQUAL(get_label(s, "env"), "prod");
+	/* small scrapes from now on: the scratch sized for the burst is given
+	 * back at the end of the first trim window without the burst */
+	CU_ASSERT(h.scratch.cap >= BURST);
+	for (int i = 0; i < 2 * 64 + 2; i++) /* two windows of SCRAPE_TRIM_WINDOW */
+		b = h_scrape(&h, keep, 6000 + i * 1000, &st);
+	CU_ASSERT(h.scratch.cap < BURST);
+	s = find(b, "keep", "x", "2");
+	check_whole(s);
+	CU_ASSERT_EQUAL(s->hash, hash[1]);
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < nl[k]; i++) {
+			free((void *)before[k][i].name);
+			free((void *)before[k][i].value);
+		}
 	free(body);
 	h_free(&h);
 }
@@ -743,10 +838,16 @@ static void *srv_main(void *arg)
 	while (!atomic_load(&s->stop)) {
 		char req[4096], hdr[256];
 		int c = accept(s->fd, NULL, NULL);
+		struct timeval tv = {10, 0};
 		ssize_t got = 0, r;
 
 		if (c < 0)
 			continue;
+		/* the accepted socket inherits the listener's 100 ms timeout (there
+		 * so that accept() sees stop): a client descheduled that long
+		 * between connect and write lost its request head, and the hit was
+		 * counted with last_request unchanged */
+		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		while (got < (ssize_t)sizeof(req) - 1 &&
 		       (r = read(c, req + got, sizeof(req) - 1 - (size_t)got)) > 0) {
 			got += r;
@@ -907,7 +1008,7 @@ static void test_component_ownership(void)
 	CU_ASSERT_FATAL(type->start(inst) == 0);
 	/* The scrape thread decides ownership at each target's first slot:
 	 * wait (bounded) until every target reports what owns_even says. */
-	MOCK_WAIT_UNTIL(ownership_settled(type, inst, m), 10000);
+	MOCK_WAIT_UNTIL(ownership_settled(type, inst, m), 30000);
 	CU_ASSERT_EQUAL(type->list_targets(inst, collect_emit, &col), 0);
 	CU_ASSERT_EQUAL(col.n, 8);
 	for (size_t i = 0; i < col.n; i++) {
@@ -940,7 +1041,7 @@ static void test_component_ownership(void)
 		free_cfg(c);
 	}
 	/* every owned target scraped (waited for), no other */
-	MOCK_WAIT_UNTIL((scraped_mask(m, false) & want) == want, 10000);
+	MOCK_WAIT_UNTIL((scraped_mask(m, false) & want) == want, 30000);
 	type->stop(inst);
 	got = scraped_mask(m, false);
 	CU_ASSERT_EQUAL(got, want);
@@ -978,7 +1079,7 @@ static void test_component_update(void)
 	CU_ASSERT_FATAL(
 	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
 	CU_ASSERT_FATAL(type->start(inst) == 0);
-	MOCK_WAIT_UNTIL(scraped_mask(m, false) == 7u, 10000);
+	MOCK_WAIT_UNTIL(scraped_mask(m, false) == 7u, 30000);
 	CU_ASSERT_EQUAL(scraped_mask(m, false), 7u);
 	mock_host_clear_forwarded(m);
 
@@ -988,7 +1089,7 @@ static void test_component_update(void)
 	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), 0);
 	mock_host_targets(m, &owned, &total);
 	CU_ASSERT_EQUAL(total, 2);
-	MOCK_WAIT_UNTIL(scraped_mask(m, true) == 4u && scraped_mask(m, false) == 7u, 10000);
+	MOCK_WAIT_UNTIL(scraped_mask(m, true) == 4u && scraped_mask(m, false) == 7u, 30000);
 	CU_ASSERT_EQUAL(scraped_mask(m, true), 4u);  /* only idx=2 went stale */
 	CU_ASSERT_EQUAL(scraped_mask(m, false), 7u); /* 0 and 1 still scraped */
 	/* idx=2 comes back at once, then is removed and given back before its
@@ -997,7 +1098,7 @@ static void test_component_update(void)
 	mock_host_clear_forwarded(m);
 	CU_ASSERT_FATAL(mock_host_set_config(m, cfg, err, sizeof(err)) == 0);
 	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), 0);
-	MOCK_WAIT_UNTIL(scraped_mask(m, false) & 4u, 10000); /* idx=2 is back */
+	MOCK_WAIT_UNTIL(scraped_mask(m, false) & 4u, 30000); /* idx=2 is back */
 	cfg2 = targets_cfg(srv.port, 2, "");
 	CU_ASSERT_FATAL(mock_host_set_config(m, cfg2, err, sizeof(err)) == 0);
 	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), 0);
@@ -1005,11 +1106,11 @@ static void test_component_update(void)
 	CU_ASSERT_EQUAL(type->update(inst, mock_host_config(m)), 0);
 	mock_host_clear_forwarded(m);
 	/* two rounds of every target: a marker would have been due by then */
-	MOCK_WAIT_UNTIL(scraped_mask(m, false) == 7u, 10000);
+	MOCK_WAIT_UNTIL(scraped_mask(m, false) == 7u, 30000);
 	{
 		size_t n = mock_host_forwarded_batches(m);
 
-		MOCK_WAIT_UNTIL(mock_host_forwarded_batches(m) >= n + 3, 10000);
+		MOCK_WAIT_UNTIL(mock_host_forwarded_batches(m) >= n + 3, 30000);
 	}
 	CU_ASSERT_EQUAL(scraped_mask(m, true), 0u);
 	CU_ASSERT_EQUAL(scraped_mask(m, false), 7u);
@@ -1049,7 +1150,7 @@ static void test_component_protocols(void)
 	CU_ASSERT_FATAL(
 	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
 	CU_ASSERT_FATAL(type->start(inst) == 0);
-	MOCK_WAIT_UNTIL(atomic_load(&srv.hits) >= 1, 10000);
+	MOCK_WAIT_UNTIL(atomic_load(&srv.hits) >= 1, 30000);
 	type->stop(inst);
 	CU_ASSERT_PTR_NOT_NULL(strstr(srv.last_request, "GET /metrics?module=a+b HTTP/1.1\r\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(
@@ -1098,7 +1199,7 @@ static void test_component_multi_params(void)
 		CU_ASSERT_FATAL(type->create(mock_host_api(m), mock_host_self(m),
 					     mock_host_config(m), &inst) == 0);
 		CU_ASSERT_FATAL(type->start(inst) == 0);
-		MOCK_WAIT_UNTIL(atomic_load(&srv.hits) >= 1, 10000);
+		MOCK_WAIT_UNTIL(atomic_load(&srv.hits) >= 1, 30000);
 		type->stop(inst);
 		if (!strstr(srv.last_request, want[i]))
 			fprintf(stderr, "\nrequest: %.120s\n", srv.last_request);
@@ -1144,10 +1245,10 @@ static void test_component_clock_back(void)
 	CU_ASSERT_FATAL(
 	    type->create(mock_host_api(m), mock_host_self(m), mock_host_config(m), &inst) == 0);
 	CU_ASSERT_FATAL(type->start(inst) == 0);
-	MOCK_WAIT_UNTIL(atomic_load(&srv.hits) >= 1, 10000);
+	MOCK_WAIT_UNTIL(atomic_load(&srv.hits) >= 1, 30000);
 	mock_host_advance(m, -3600 * 1000);
 	hits = atomic_load(&srv.hits);
-	MOCK_WAIT_UNTIL(atomic_load(&srv.hits) >= hits + 3, 10000);
+	MOCK_WAIT_UNTIL(atomic_load(&srv.hits) >= hits + 3, 30000);
 	CU_ASSERT(atomic_load(&srv.hits) >= hits + 3);
 	CU_ASSERT_EQUAL(mock_host_log_count(m, STARLING_LOG_WARN, "wall clock went back"), 1);
 	type->stop(inst);
@@ -1196,7 +1297,7 @@ static void test_component_bad_config(void)
 /* Wait (10 s deadline) until scraped_mask(m, stale_only) covers `want`. */
 static bool wait_mask(struct mock_host *m, bool stale_only, unsigned want)
 {
-	MOCK_WAIT_UNTIL((scraped_mask(m, stale_only) & want) == want, 10000);
+	MOCK_WAIT_UNTIL((scraped_mask(m, stale_only) & want) == want, 30000);
 	if ((scraped_mask(m, stale_only) & want) == want)
 		return true;
 	fprintf(stderr, "\nwanted mask %#x (stale %d), got %#x\n", want, (int)stale_only,
@@ -1506,6 +1607,7 @@ int main(void)
 	CU_add_test(s, "series cache and staleness", test_cache_and_staleness);
 	CU_add_test(s, "honor_metadata", test_honor_metadata);
 	CU_add_test(s, "cache churn", test_cache_churn);
+	CU_add_test(s, "cache after a burst", test_cache_after_burst);
 	CU_add_test(s, "failed scrapes", test_failed_scrape);
 	CU_add_test(s, "honor_labels", test_honor_labels);
 	CU_add_test(s, "cache leaves target labels out", test_cache_leaves_target_labels_out);

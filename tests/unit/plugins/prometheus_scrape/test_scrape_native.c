@@ -650,7 +650,7 @@ struct accept_probe {
 static void *probe_main(void *arg)
 {
 	struct accept_probe *a = arg;
-	char req[4096];
+	char req[4096] = ""; /* strstr() before the first read: was uninitialised */
 	size_t len = 0;
 	int c = accept(a->fd, NULL, NULL);
 	const char *h, *e;
@@ -753,7 +753,7 @@ static void test_per_target_interval(void)
 	    "forward_to = [ \"x.y\" ]; scrape_interval = \"1s\"; scrape_timeout = \"50ms\";",
 	    port, port);
 	inst = start_component(cfg, &m);
-	deadline = mono_ms() + 10000;
+	deadline = mono_ms() + 30000;
 	do {
 		struct timespec ts = {0, 20 * 1000000L};
 
@@ -761,9 +761,14 @@ static void test_per_target_interval(void)
 		count_up(m, c);
 	} while (c[0] < 12 && mono_ms() < deadline);
 	stop_component(inst, m);
-	/* 12 slots of 100 ms are 1.1-1.2 s: 3 or 4 slots of 400 ms */
+	/* 12 slots of 100 ms are 1.1-1.2 s: 3 or 4 slots of 400 ms on an idle
+	 * machine. A loaded one may miss some of the short slots (a 150 ms
+	 * stall costs a 100 ms slot, not a 400 ms one), so the bound is the
+	 * ratio, with room for half of the short slots missed: not "at most 5
+	 * long slots", which assumed the short ones kept pace. */
 	CU_ASSERT(c[0] >= 12);
-	CU_ASSERT(c[1] >= 2 && c[1] <= 5);
+	CU_ASSERT(c[1] >= 2);
+	CU_ASSERT(c[0] >= 2 * c[1]);
 	/* a timeout over the target's interval is refused like Prometheus */
 	{
 		struct scrape_config cf = {0};
@@ -822,7 +827,7 @@ static void test_target_limit_and_failure_log(void)
 		 "scrape_failure_log_file = \"%s\";",
 		 port, port, port, path);
 	inst = start_component(cfg, &m);
-	deadline = mono_ms() + 10000;
+	deadline = mono_ms() + 30000;
 	do {
 		struct timespec ts = {0, 20 * 1000000L};
 

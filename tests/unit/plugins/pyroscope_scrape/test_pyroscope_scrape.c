@@ -13,6 +13,10 @@
 #include <starling/http.h>
 
 #include "mock_host.h"
+#include "mock_wait.h"
+
+/* Generous: a passing test returns as soon as its condition holds. */
+#define WAIT_MS 30000
 #include "pyro_scrape.h"
 
 static struct pyro_config base_cfg(void)
@@ -678,14 +682,13 @@ static void run_scrape(bool owned)
 	if (!owned)
 		mock_host_set_owns(m, owns_nothing, NULL);
 	CU_ASSERT_EQUAL_FATAL(pyroscope_scrape_type.start(in), 0);
-	for (int i = 0; i < 1000 && owned; i++) {
-		if (mock_host_forwarded_profiles(m) >= 2 &&
-		    mock_host_metric(m, "starling_pyroscope_scrape_failures_total", NULL) >= 2)
-			break;
-		usleep(10000);
-	}
-	if (!owned)
-		usleep(700000);
+	if (owned)
+		MOCK_WAIT_UNTIL(
+		    mock_host_forwarded_profiles(m) >= 2 &&
+			mock_host_metric(m, "starling_pyroscope_scrape_failures_total", NULL) >= 2,
+		    WAIT_MS);
+	else
+		usleep(700000); /* a window for what must not happen: 3 intervals */
 	pyroscope_scrape_type.stop(in);
 	if (owned) {
 		size_t owned_n, total;
@@ -740,12 +743,10 @@ static void test_scrape_clock_back(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
 	CU_ASSERT_EQUAL_FATAL(pyroscope_scrape_type.start(in), 0);
-	for (int i = 0; i < 1000 && get(&hits_good) < 1; i++)
-		usleep(10000);
+	MOCK_WAIT_UNTIL(get(&hits_good) >= 1, WAIT_MS);
 	mock_host_advance(m, -3600 * 1000);
 	hits = get(&hits_good);
-	for (int i = 0; i < 1000 && get(&hits_good) < hits + 3; i++)
-		usleep(10000);
+	MOCK_WAIT_UNTIL(get(&hits_good) >= hits + 3, WAIT_MS);
 	CU_ASSERT_TRUE(get(&hits_good) >= hits + 3);
 	CU_ASSERT_TRUE(mock_host_log_count(m, STARLING_LOG_WARN, "wall clock went back") >= 1);
 	pyroscope_scrape_type.stop(in);
@@ -797,8 +798,7 @@ static void test_scrape_discovered(void)
 	mock_host_targets(m, &owned, &total);
 	CU_ASSERT_EQUAL(total, 2);
 	CU_ASSERT_EQUAL(owned, 2);
-	for (int i = 0; i < 500 && mock_host_forwarded_profiles(m) < 2; i++)
-		usleep(10000); /* a condition with a 5 s deadline */
+	MOCK_WAIT_UNTIL(mock_host_forwarded_profiles(m) >= 2, WAIT_MS);
 	CU_ASSERT_TRUE(mock_host_forwarded_profiles(m) >= 2);
 
 	mock_targets_add(s2, addr, "service_name=b", NULL);

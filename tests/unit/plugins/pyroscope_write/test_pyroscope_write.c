@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "mock_host.h"
+#include "mock_wait.h"
 #include "pyro_write.h"
 
 /* ---- a small protobuf reader for the checks ----------------------------- */
@@ -419,14 +420,13 @@ static double metric(struct inst *t, const char *name, const char *labels)
 	return v != v ? 0 : v; /* NAN: not registered */
 }
 
-/* Poll until metric >= want (bounded). */
-static bool wait_metric(struct inst *t, const char *name, const char *labels, double want, int ms)
+/* Generous: a passing test returns as soon as its condition holds. */
+#define WAIT_MS 30000
+
+/* Wait until metric >= want. */
+static bool wait_metric(struct inst *t, const char *name, const char *labels, double want)
 {
-	for (int i = 0; i < ms / 10; i++) {
-		if (metric(t, name, labels) >= want)
-			return true;
-		usleep(10000);
-	}
+	MOCK_WAIT_UNTIL(metric(t, name, labels) >= want, WAIT_MS);
 	return metric(t, name, labels) >= want;
 }
 
@@ -437,7 +437,7 @@ static void test_push_shape_and_labels(void)
 	rx_reset(NULL, 0);
 	CU_ASSERT_EQUAL_FATAL(start(&t, NULL), 0);
 	CU_ASSERT_EQUAL(send_one(&t, "svc-a"), 0);
-	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_sent_profiles_total", NULL, 1, 10000));
+	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_sent_profiles_total", NULL, 1));
 	CU_ASSERT_EQUAL(rx_get(&accepted), 1);
 	CU_ASSERT_EQUAL(rx_get(&bad_shape), 0);
 	pthread_mutex_lock(&rx_lock);
@@ -452,7 +452,9 @@ static void test_push_shape_and_labels(void)
 	 * fills only RawProfile). */
 	CU_ASSERT_EQUAL(strlen(last.id), 0);
 	pthread_mutex_unlock(&rx_lock);
-	CU_ASSERT_TRUE(metric(&t, "pyroscope_write_sent_bytes_total", NULL) > 6);
+	/* added after sent_profiles_total on the sender's thread: wait for it
+	 * (asserted at once before) */
+	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_sent_bytes_total", NULL, 7));
 	finish(&t);
 }
 
@@ -464,7 +466,7 @@ static void test_retry_503_then_delivered(void)
 	rx_reset(st, 2);
 	CU_ASSERT_EQUAL_FATAL(start(&t, NULL), 0);
 	CU_ASSERT_EQUAL(send_one(&t, "svc-r"), 0);
-	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_sent_profiles_total", NULL, 1, 10000));
+	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_sent_profiles_total", NULL, 1));
 	CU_ASSERT_EQUAL(rx_get(&requests), 3);
 	CU_ASSERT_EQUAL(rx_get(&accepted), 1);
 	CU_ASSERT_DOUBLE_EQUAL(metric(&t, "pyroscope_write_retries_total", NULL), 2, 0.1);
@@ -481,14 +483,17 @@ static void test_400_dropped(void)
 	CU_ASSERT_EQUAL_FATAL(start(&t, NULL), 0);
 	CU_ASSERT_EQUAL(send_one(&t, "svc-x"), 0);
 	CU_ASSERT_TRUE(
-	    wait_metric(&t, "pyroscope_write_dropped_profiles_total", "reason=rejected", 1, 10000));
-	usleep(300000); /* longer than the back-off: a retry would show */
+	    wait_metric(&t, "pyroscope_write_dropped_profiles_total", "reason=rejected", 1));
 	CU_ASSERT_EQUAL(rx_get(&requests), 1);
 	CU_ASSERT_DOUBLE_EQUAL(metric(&t, "pyroscope_write_retries_total", NULL), 0, 0.1);
 	CU_ASSERT_DOUBLE_EQUAL(metric(&t, "pyroscope_write_sent_profiles_total", NULL), 0, 0.1);
-	/* the next profile goes through */
+	/* the next profile goes through; a retry goes back to the front of the
+	 * queue, so had svc-x been retried it would have gone first (no fixed
+	 * "longer than the back-off" sleep needed) */
 	CU_ASSERT_EQUAL(send_one(&t, "svc-y"), 0);
-	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_sent_profiles_total", NULL, 1, 10000));
+	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_sent_profiles_total", NULL, 1));
+	CU_ASSERT_EQUAL(rx_get(&requests), 2);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&t, "pyroscope_write_retries_total", NULL), 0, 0.1);
 	CU_ASSERT_TRUE(mock_host_log_count(t.m, STARLING_LOG_WARN, "rejected") >= 1);
 	finish(&t);
 }
@@ -513,7 +518,7 @@ static void test_retries_exhausted(void)
 	CU_ASSERT_EQUAL_FATAL(pyroscope_write_type.start(t.in), 0);
 	CU_ASSERT_EQUAL(send_one(&t, "svc"), 0);
 	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_dropped_profiles_total",
-				   "reason=retries_exhausted", 1, 3000));
+				   "reason=retries_exhausted", 1));
 	CU_ASSERT_EQUAL(rx_get(&requests), 3); /* first try + 2 retries */
 	finish(&t);
 }
@@ -536,7 +541,7 @@ static void test_queue_full_and_shutdown(void)
 			      0);
 	CU_ASSERT_EQUAL_FATAL(pyroscope_write_type.start(t.in), 0);
 	CU_ASSERT_EQUAL(send_one(&t, "a"), 0);
-	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_retries_total", NULL, 1, 10000));
+	CU_ASSERT_TRUE(wait_metric(&t, "pyroscope_write_retries_total", NULL, 1));
 	rc1 = send_one(&t, "b");
 	rc2 = send_one(&t, "c");
 	rc3 = send_one(&t, "d");

@@ -22,6 +22,7 @@
 
 #include <starling/http.h>
 #include "http_test_util.h"
+#include "mock_wait.h"
 
 static struct MHD_Daemon *srv, *tls12_srv;
 static unsigned short port, tls12_port;
@@ -616,51 +617,80 @@ static void test_tls_pem_min_version(void)
 	starling_http_auth_free(a);
 }
 
+/* Start `openssl s_server -Verify 1` (refuses a client without a
+ * certificate signed by the CA) on a free loopback port; returns its pid
+ * (-1: none) and the port. The port is picked by binding to 0 and closed
+ * before s_server binds it: another process may take it in between, so
+ * "listening" counts only while our s_server is alive (it exits when its
+ * bind fails), and a new port is tried then. */
+static pid_t start_s_server(const char *cert, const char *key, const char *ca, int *port)
+{
+	for (int attempt = 0; attempt < 5; attempt++) {
+		struct sockaddr_in sa = {.sin_family = AF_INET};
+		socklen_t sl = sizeof(sa);
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		char accept_arg[32];
+		int64_t end;
+		pid_t pid;
+
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+		    getsockname(fd, (struct sockaddr *)&sa, &sl)) {
+			close(fd);
+			continue;
+		}
+		*port = ntohs(sa.sin_port);
+		close(fd);
+		snprintf(accept_arg, sizeof(accept_arg), "127.0.0.1:%d", *port);
+		pid = fork();
+		if (pid < 0)
+			return -1;
+		if (pid == 0) {
+			if (!freopen("/dev/null", "w", stdout) ||
+			    !freopen("/dev/null", "w", stderr))
+				_exit(127);
+			execlp("openssl", "openssl", "s_server", "-quiet", "-accept", accept_arg,
+			       "-cert", cert, "-key", key, "-CAfile", ca, "-Verify", "1", "-www",
+			       (char *)NULL);
+			_exit(127);
+		}
+		/* wait (30 s at most) until it listens, or exits */
+		end = mock_wait_now_ms() + 30000;
+		for (;;) {
+			int c = socket(AF_INET, SOCK_STREAM, 0);
+			bool up = !connect(c, (struct sockaddr *)&sa, sizeof(sa));
+
+			close(c);
+			if (waitpid(pid, NULL, WNOHANG) == pid)
+				break; /* exited: the port was taken, or no openssl */
+			if (up)
+				return pid;
+			if (!mock_wait_step(end)) {
+				kill(pid, SIGTERM);
+				waitpid(pid, NULL, 0);
+				return -1;
+			}
+		}
+	}
+	return -1;
+}
+
 /* cert_pem/key_pem against `openssl s_server -Verify 1`, which refuses a
  * client without a certificate signed by the CA. */
 static void test_client_cert_pem(void)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t sl = sizeof(sa);
-	char url[128], err[256], accept_arg[32], cert[300], key[300], ca[300];
+	char url[128], err[256], cert[300], key[300], ca[300];
 	struct starling_http_auth_settings s = {.ca_pem = ca_pem, .server_name = "starling.test"};
 	struct starling_http_auth *a;
 	struct result r;
-	struct timespec t0, now;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), sport;
+	int sport = 0;
 	pid_t pid;
 
-	/* a free port for s_server */
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CU_ASSERT_FATAL(!bind(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
-			!getsockname(fd, (struct sockaddr *)&sa, &sl));
-	sport = ntohs(sa.sin_port);
-	close(fd);
-	snprintf(accept_arg, sizeof(accept_arg), "127.0.0.1:%d", sport);
 	snprintf(cert, sizeof(cert), "%s/srv.crt", dir);
 	snprintf(key, sizeof(key), "%s/srv.key", dir);
 	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
-	pid = fork();
-	CU_ASSERT_FATAL(pid >= 0);
-	if (pid == 0) {
-		if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
-			_exit(127);
-		execlp("openssl", "openssl", "s_server", "-quiet", "-accept", accept_arg, "-cert",
-		       cert, "-key", key, "-CAfile", ca, "-Verify", "1", "-www", (char *)NULL);
-		_exit(127);
-	}
-	/* wait (bounded) for it to listen */
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		int c = socket(AF_INET, SOCK_STREAM, 0);
-		bool up = !connect(c, (struct sockaddr *)&sa, sizeof(sa));
-
-		close(c);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (up || now.tv_sec - t0.tv_sec > 10)
-			break;
-		usleep(20000);
-	}
+	pid = start_s_server(cert, key, ca, &sport);
+	CU_ASSERT_FATAL(pid > 0);
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/", sport);
 	CU_ASSERT_EQUAL_FATAL(starling_http_auth_new(&s, &a, err, sizeof(err)), 0);
 	get(url, a, &r);
