@@ -3,9 +3,10 @@
  *
  * One struct starling_http_client owns one curl multi handle, its connection
  * cache (split by host into shards, see sdk/lib/http.c) and a pool of easy
- * handles, each keeping its options while requests differ only in the URL. Any thread may submit requests; exactly one
- * thread at a time drives the client with starling_http_run(), and completion
- * callbacks run on that thread. A scrape component with 1,000 targets uses one
+ * handles, each keeping its options while requests differ only in the URL.
+ * Any thread may submit requests; exactly one thread at a time drives the
+ * client with starling_http_run(), and completion callbacks run on that
+ * thread. A scrape component with 1,000 targets uses one
  * client and one driving thread: it submits each target's request when due and
  * calls starling_http_run() in its loop.
  *
