@@ -1282,6 +1282,9 @@ static int add_histogram(struct scrape_ctx *ctx, const struct starling_histogram
 
 /* Parse the body into the batch. Returns 0, or -EINVAL/-ENOMEM/-E2BIG with
  * st->error set; on failure the caller rolls the generation back. */
+/* parse_body() fetches a series table up to this size before parsing */
+#define PREFETCH_TABLE_MAX (256u << 10)
+
 static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		      const struct scrape_result *r, struct scrape_stats *st, bool collect_meta)
 {
@@ -1337,6 +1340,14 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 	starling_expo_reset(s->parser, body, body_len);
 	c->seen = 0;
 	c->cursor = NULL;
+	/* Every series reads its table slot, in hash order: a cache miss each
+	 * (its own entry is mostly near the previous one, as entries are
+	 * allocated in exposition order). A table of up to 256 KiB (32,768
+	 * slots) is fetched as a whole first, one prefetch per 64-byte line
+	 * (16 KiB at 1,000 series): cheaper than a miss per series. */
+	if (c->cap * sizeof(*c->slots) <= PREFETCH_TABLE_MAX)
+		for (size_t i = 0; i < c->cap; i += 64 / sizeof(*c->slots))
+			__builtin_prefetch(&c->slots[i]);
 	while ((rc = starling_expo_next(s->parser, &ev)) > 0) {
 		struct cache_entry *e;
 		const char *why;
@@ -1397,6 +1408,11 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		else
 			c->cursor->next = slot < UINT32_MAX ? (uint32_t)slot : UINT32_MAX;
 		c->cursor = e;
+		/* The series that followed e in the last scrape most likely
+		 * follows it again: start loading its table slot now (tables
+		 * too large to fetch as a whole above). */
+		if (e->next < c->cap)
+			__builtin_prefetch(&c->slots[e->next]);
 		if (e->flags & ENTRY_OVER_LIMIT) {
 			snprintf(st->error, sizeof(st->error),
 				 "line %u: label set over the configured label limits", ev.line);
