@@ -251,6 +251,24 @@ static void entry_labels(const struct scrape_target *t, const struct cache_entry
 	}
 }
 
+/* Room for n more labels in the batch's label pool. */
+static int lpool_reserve(struct scrape_scratch *s, size_t n)
+{
+	size_t cap = s->lpool_cap ? s->lpool_cap : 1024;
+	void *p;
+
+	if (s->lpool_len + n <= s->lpool_cap)
+		return 0;
+	while (cap < s->lpool_len + n)
+		cap *= 2;
+	p = realloc(s->lpool, cap * sizeof(*s->lpool));
+	if (!p)
+		return -ENOMEM;
+	s->lpool = p;
+	s->lpool_cap = cap;
+	return 0;
+}
+
 /* Append one sample (hoff == SIZE_MAX) or native histogram of cached
  * series e: its label set is rebuilt in the pool from the interned pairs
  * (and the target's labels the entry leaves out). */
@@ -261,18 +279,8 @@ static int batch_add_entry(struct scrape_scratch *s, const struct scrape_target 
 	int rc;
 
 	n = entry_n_labels(e);
-	if (s->lpool_len + n > s->lpool_cap) {
-		size_t cap = s->lpool_cap ? s->lpool_cap : 1024;
-		void *p;
-
-		while (cap < s->lpool_len + n)
-			cap *= 2;
-		p = realloc(s->lpool, cap * sizeof(*s->lpool));
-		if (!p)
-			return -ENOMEM;
-		s->lpool = p;
-		s->lpool_cap = cap;
-	}
+	if (lpool_reserve(s, n))
+		return -ENOMEM;
 	off = s->lpool_len;
 	rc = hoff == SIZE_MAX ? batch_add(s, NULL, n, e->hash, v, ts)
 			      : batch_add_hist(s, NULL, n, e->hash, hoff);
@@ -1540,9 +1548,16 @@ static int n_report(const struct scrape_config *cfg)
 static int add_report(struct scrape_scratch *s, const struct scrape_target *t, int64_t ts,
 		      const double v[SCRAPE_N_REPORT_MAX], int n)
 {
-	for (int i = 0; i < n; i++)
-		if (batch_add(s, t->report_labels[i], t->n_labels + 1, t->report_hash[i], v[i], ts))
+	size_t nl = t->n_labels + 1;
+
+	/* the label sets go in the batch's pool (fixed up when it is sent) */
+	for (int i = 0; i < n; i++) {
+		if (lpool_reserve(s, nl) || batch_add(s, NULL, nl, t->report_hash[i], v[i], ts))
 			return -ENOMEM;
+		scrape_report_labels(t, i, s->lpool + s->lpool_len);
+		s->xo[s->n - 1].labels = s->lpool_len;
+		s->lpool_len += nl;
+	}
 	return 0;
 }
 
@@ -1716,10 +1731,12 @@ void scrape_submit(struct starling_http_client *http, const struct scrape_config
 		   struct scrape_target *t, int64_t now_ms, starling_http_done_fn done, void *arg,
 		   const char *submit_error)
 {
-	const char *headers[2] = {c->accept, t->timeout_header};
+	char th[64];
+	const char *headers[2] = {c->accept, th};
 	struct starling_http_request req = {0};
 	int rc;
 
+	scrape_timeout_header(t->timeout_ms, th, sizeof(th));
 	t->scrape_start_ms = now_ms;
 	req.url = t->url;
 	req.headers = headers;
@@ -1740,6 +1757,19 @@ void scrape_submit(struct starling_http_client *http, const struct scrape_config
 		resp.error_msg = submit_error;
 		done(arg, &resp);
 	}
+}
+
+/* Keep the scrape's error, if any (most targets have none: no buffer). On
+ * ENOMEM the error is just not kept. */
+static void scrape_set_error(struct scrape_target *t, const char *err)
+{
+	char *p;
+
+	if (t->last_error && strcmp(t->last_error, err) == 0)
+		return;
+	p = *err ? strdup(err) : NULL;
+	free(t->last_error);
+	t->last_error = p;
 }
 
 int scrape_complete(struct scrape_ctx *ctx, struct scrape_target *t,
@@ -1763,7 +1793,7 @@ int scrape_complete(struct scrape_ctx *ctx, struct scrape_target *t,
 	t->last_scrape_ms = r.start_ms;
 	t->last_duration_us = r.duration_us;
 	t->health = st->up ? STARLING_TARGET_UP : STARLING_TARGET_DOWN;
-	snprintf(t->last_error, sizeof(t->last_error), "%s", st->error);
+	scrape_set_error(t, st->error);
 	pthread_mutex_unlock(lock);
 	return rc;
 }
@@ -1787,7 +1817,7 @@ void scrape_emit_target(const struct starling_host_api *api, starling_component 
 	    .last_scrape_ms = t->last_scrape_ms,
 	    .last_duration_us = t->last_duration_us,
 	    .health = t->health,
-	    .last_error = t->last_error,
+	    .last_error = t->last_error ? t->last_error : "",
 	};
 
 	starling_scrape_emit_target_n(api, self, clustering, replicas, &ti, emit, ctx);

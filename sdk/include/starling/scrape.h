@@ -191,11 +191,11 @@ struct scrape_target {
 	int64_t phase_ms;  /* starling_scrape_phase(key, interval_ms) */
 	/* __scrape_interval__ / __scrape_timeout__ (default: the component's) */
 	int64_t interval_ms;
-	int64_t timeout_ms;
-	char timeout_header[64]; /* X-Prometheus-Scrape-Timeout-Seconds line */
+	int64_t timeout_ms; /* its header line is made per request */
 
-	/* Synthetic series: target labels + __name__, sorted, and hashes. */
-	struct starling_label *report_labels[SCRAPE_N_REPORT_MAX];
+	/* Synthetic series: their hashes (labels: scrape_report_labels(),
+	 * built per scrape, not kept: issue 12, 8 arrays were ~0.5 KB per
+	 * target). */
 	uint64_t report_hash[SCRAPE_N_REPORT_MAX];
 
 	/* Scheduling (scrape thread only). */
@@ -219,7 +219,7 @@ struct scrape_target {
 	int64_t last_scrape_ms;
 	int64_t last_duration_us;
 	enum starling_target_health health;
-	char last_error[200];
+	char *last_error; /* malloc'd; NULL = none (most targets) */
 };
 
 /* Working memory of the thread that processes scrapes, reused across
@@ -334,6 +334,10 @@ void scrape_config_release(struct scrape_config *c);
 /* The X-Prometheus-Scrape-Timeout-Seconds header line for timeout_ms
  * ("...: 10", "...: 2.5"). */
 void scrape_timeout_header(int64_t timeout_ms, char *buf, size_t len);
+
+/* The label set of synthetic series i (report_names order) of t: its
+ * target labels and __name__, sorted; out holds t->n_labels + 1. */
+void scrape_report_labels(const struct scrape_target *t, int i, struct starling_label *out);
 
 /* Prometheus' model.ParseDuration ("1m30s", "500ms", "1h", "0"): ms in *out,
  * 0 or -EINVAL. */

@@ -183,9 +183,16 @@ static void test_target_labels_and_url(void)
 	 * __param_ label wins over the config */
 	CU_ASSERT_STRING_EQUAL(t->url, "http://host-a:9100/metrics?a=x%26y&module=if+mib");
 	/* synthetic series labels: target labels + __name__, sorted */
-	CU_ASSERT_STRING_EQUAL(t->report_labels[0][0].name, "__name__");
-	CU_ASSERT_STRING_EQUAL(t->report_labels[0][0].value, "up");
-	CU_ASSERT_EQUAL(t->report_hash[0], starling_labels_hash(t->report_labels[0], 4));
+	{
+		struct starling_label rl[4];
+
+		CU_ASSERT_EQUAL_FATAL(t->n_labels, 3);
+		scrape_report_labels(t, 0, rl);
+		CU_ASSERT_STRING_EQUAL(rl[0].name, "__name__");
+		CU_ASSERT_STRING_EQUAL(rl[0].value, "up");
+		CU_ASSERT_STRING_EQUAL(rl[3].name, "job");
+		CU_ASSERT_EQUAL(t->report_hash[0], starling_labels_hash(rl, 4));
+	}
 	scrape_target_free(t);
 
 	/* __scheme__, __metrics_path__, job and instance given by the target */

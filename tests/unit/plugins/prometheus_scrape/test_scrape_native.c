@@ -788,8 +788,12 @@ static void test_per_target_interval(void)
 		in[1].value = "1m30s";
 		CU_ASSERT_EQUAL(scrape_target_new(&cf, in, 2, &t, err, sizeof(err)), 0);
 		CU_ASSERT_EQUAL(t->interval_ms, 90000);
-		CU_ASSERT_STRING_EQUAL(t->timeout_header,
-				       "X-Prometheus-Scrape-Timeout-Seconds: 10");
+		{
+			char th[64];
+
+			scrape_timeout_header(t->timeout_ms, th, sizeof(th));
+			CU_ASSERT_STRING_EQUAL(th, "X-Prometheus-Scrape-Timeout-Seconds: 10");
+		}
 		scrape_target_free(t);
 		in[1].value = "5x";
 		CU_ASSERT_EQUAL(scrape_target_new(&cf, in, 2, &t, err, sizeof(err)), -EINVAL);
