@@ -508,6 +508,34 @@ static int forward_batch(struct scrape_ctx *ctx)
 /* ------------------------------------------------------------------------ */
 /* Cache table: open addressing, linear probing, backward-shift deletion.    */
 
+/* Table sizes need not be powers of two: a slot is found by multiplying
+ * the (well-mixed, 64-bit) hash by the size, keeping the high word. */
+static inline size_t table_home(uint64_t h, size_t cap)
+{
+	return (size_t)(((unsigned __int128)h * cap) >> 64);
+}
+
+static inline size_t table_next(size_t i, size_t cap)
+{
+	return i + 1 == cap ? 0 : i + 1;
+}
+
+/* Slots for n keys at a load of 2/3 (at least 16). */
+static size_t table_fit(size_t n)
+{
+	size_t cap = n + n / 2 + 1;
+
+	return cap < 16 ? 16 : cap;
+}
+
+/* Slots when a table of cap slots holding n keys is full (3/4): double. */
+static size_t table_grown(size_t n, size_t cap)
+{
+	size_t fit = table_fit(n + 1);
+
+	return cap * 2 > fit ? cap * 2 : fit;
+}
+
 /* ---- interned label pairs ---- */
 
 /* An id for x (a free one again, or the next); -ENOMEM. */
@@ -557,37 +585,28 @@ static uint32_t pair_hash(const char *name, size_t nlen, const char *value, size
 	return (uint32_t)XXH3_64bits_withSeed(value, vlen, XXH3_64bits(name, nlen));
 }
 
-/* Slots for live pairs at a load of at most 1/2 (the table grows at 3/4). */
-static size_t pairs_cap_for(size_t live)
+static void pairs_place(uint32_t *slots, size_t cap, const struct cache_pair *x)
 {
-	size_t cap = 16;
-
-	while (cap < (live + 1) * 2)
-		cap *= 2;
-	return cap;
-}
-
-static void pairs_place(struct cache_pair **slots, size_t cap, struct cache_pair *x)
-{
-	size_t i = x->hash & (cap - 1);
+	size_t i = table_home((uint64_t)x->hash << 32, cap);
 
 	while (slots[i])
-		i = (i + 1) & (cap - 1);
-	slots[i] = x;
+		i = table_next(i, cap);
+	slots[i] = x->id + 1;
 }
 
 /* Rebuild the table at cap slots, freeing the pairs nobody uses. */
 static int pairs_rebuild(struct series_cache *c, size_t cap)
 {
-	struct cache_pair **slots = calloc(cap, sizeof(*slots));
+	uint32_t *slots = calloc(cap, sizeof(*slots));
 
 	if (!slots)
 		return -ENOMEM;
 	for (size_t i = 0; i < c->pairs_cap; i++) {
-		struct cache_pair *x = c->pairs[i];
+		struct cache_pair *x;
 
-		if (!x)
+		if (!c->pairs[i])
 			continue;
+		x = c->pv[c->pairs[i] - 1];
 		if (x->refs)
 			pairs_place(slots, cap, x);
 		else
@@ -615,9 +634,11 @@ static int intern(struct series_cache *c, const char *name, size_t nlen, const c
 	if (nlen >= PAIR_NAME_LIT || vlen > UINT32_MAX)
 		return -ENOMEM;
 	if ((c->pairs_n + 1) * 4 > c->pairs_cap * 3 &&
-	    pairs_rebuild(c, pairs_cap_for(c->pairs_n - c->pairs_dead)))
+	    pairs_rebuild(c, table_grown(c->pairs_n - c->pairs_dead, c->pairs_cap)))
 		return -ENOMEM;
-	for (i = h & (c->pairs_cap - 1); (x = c->pairs[i]); i = (i + 1) & (c->pairs_cap - 1)) {
+	for (i = table_home((uint64_t)h << 32, c->pairs_cap); c->pairs[i];
+	     i = table_next(i, c->pairs_cap)) {
+		x = c->pv[c->pairs[i] - 1];
 		if (x->hash == h && x->name_len == want && x->value_len == vlen &&
 		    (lit || memcmp(x->s, name, nlen) == 0) &&
 		    memcmp(x->s + (lit ? 0 : nlen + 1), value, vlen) == 0) {
@@ -647,7 +668,7 @@ static int intern(struct series_cache *c, const char *name, size_t nlen, const c
 		memcpy(x->s + nlen + 1, value, vlen);
 		x->s[nlen + 1 + vlen] = '\0';
 	}
-	c->pairs[i] = x;
+	c->pairs[i] = x->id + 1;
 	c->pairs_n++;
 	*id = x->id;
 	return 0;
@@ -757,8 +778,9 @@ void series_cache_reset(struct series_cache *c)
 	c->seen = 0;
 	c->first = c->cursor = NULL;
 	for (size_t i = 0; i < c->pairs_cap; i++) {
-		free(c->pairs[i]);
-		c->pairs[i] = NULL;
+		if (c->pairs[i])
+			free(c->pv[c->pairs[i] - 1]);
+		c->pairs[i] = 0;
 	}
 	c->pairs_n = c->pairs_dead = 0;
 	c->pv_n = c->pv_nfree = 0;
@@ -780,12 +802,11 @@ void series_cache_free(struct series_cache *c)
 /* The entry of key k and its slot in *slot, or NULL. */
 static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_t k, size_t *slot)
 {
-	size_t mask, i;
+	size_t i;
 
 	if (!c->cap)
 		return NULL;
-	mask = c->cap - 1;
-	for (i = k.low64 & mask; c->slots[i].e; i = (i + 1) & mask) {
+	for (i = table_home(k.low64, c->cap); c->slots[i].e; i = table_next(i, c->cap)) {
 		const struct cache_entry *e = c->slots[i].e;
 
 		if (e->key_lo == k.low64 && e->key_hi == k.high64) {
@@ -798,10 +819,10 @@ static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_
 
 static void slot_put(struct cache_slot *slots, size_t cap, struct cache_entry *e)
 {
-	size_t i = e->key_lo & (cap - 1);
+	size_t i = table_home(e->key_lo, cap);
 
 	while (slots[i].e)
-		i = (i + 1) & (cap - 1);
+		i = table_next(i, cap);
 	slots[i].e = e;
 }
 
@@ -823,7 +844,7 @@ static int cache_resize(struct series_cache *c, size_t cap)
 static int cache_insert(struct series_cache *c, struct cache_entry *e)
 {
 	/* keep the load below 3/4 */
-	if ((c->n + 1) * 4 > c->cap * 3 && cache_resize(c, c->cap ? c->cap * 2 : 16))
+	if ((c->n + 1) * 4 > c->cap * 3 && cache_resize(c, table_grown(c->n, c->cap)))
 		return -ENOMEM;
 	slot_put(c->slots, c->cap, e);
 	c->n++;
@@ -832,9 +853,9 @@ static int cache_insert(struct series_cache *c, struct cache_entry *e)
 
 static void cache_delete(struct series_cache *c, struct cache_entry *e)
 {
-	size_t mask = c->cap - 1, i, j;
+	size_t cap = c->cap, i, j;
 
-	for (i = e->key_lo & mask; c->slots[i].e != e; i = (i + 1) & mask)
+	for (i = table_home(e->key_lo, cap); c->slots[i].e != e; i = table_next(i, cap))
 		if (!c->slots[i].e)
 			return; /* not present */
 	entry_release(c, e);
@@ -842,8 +863,8 @@ static void cache_delete(struct series_cache *c, struct cache_entry *e)
 	c->slots[i].e = NULL;
 	c->n--;
 	/* shift back the entries of the cluster that probed past slot i */
-	for (j = (i + 1) & mask; c->slots[j].e; j = (j + 1) & mask) {
-		size_t home = c->slots[j].e->key_lo & mask;
+	for (j = table_next(i, cap); c->slots[j].e; j = table_next(j, cap)) {
+		size_t home = table_home(c->slots[j].e->key_lo, cap);
 
 		/* entry at j may move to i if its home is not in (i, j] */
 		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
@@ -861,14 +882,34 @@ static void cache_delete(struct series_cache *c, struct cache_entry *e)
  * big ones. */
 static void cache_shrink(struct series_cache *c)
 {
-	size_t cap = c->cap, live = c->pairs_n - c->pairs_dead;
+	size_t live = c->pairs_n - c->pairs_dead;
 
-	while (cap > 16 && c->n * 8 < cap)
-		cap /= 2;
-	if (cap < c->cap)
-		(void)cache_resize(c, cap);
+	if (c->cap > 16 && c->n * 8 < c->cap)
+		(void)cache_resize(c, table_fit(c->n));
 	if (c->pairs_dead > 64 && c->pairs_dead > live) {
-		(void)pairs_rebuild(c, pairs_cap_for(live));
+		(void)pairs_rebuild(c, table_fit(live));
+	}
+}
+
+/* After a scrape: tables that grew by doubling are cut to their fitted
+ * size once the series are known (issue 12: doubling left a 50-series
+ * target a 128-slot table), and the id array to its use. Hysteresis: a
+ * table is refitted only below ~1/2 load, it grows at 3/4, fitted is 2/3. */
+static void cache_fit(struct series_cache *c)
+{
+	size_t live = c->pairs_n - c->pairs_dead;
+
+	if (c->cap > 16 && c->cap * 4 > table_fit(c->n) * 5)
+		(void)cache_resize(c, table_fit(c->n));
+	if (c->pairs_cap > 16 && c->pairs_cap * 4 > table_fit(live) * 5)
+		(void)pairs_rebuild(c, table_fit(live));
+	if (c->pv_n && c->pv_cap > 16 && c->pv_cap * 4 > c->pv_n * 5) {
+		void *p = realloc(c->pv, c->pv_n * sizeof(*c->pv));
+
+		if (p) {
+			c->pv = p;
+			c->pv_cap = c->pv_n;
+		}
 	}
 }
 
@@ -1672,6 +1713,7 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 		s->n = 0;
 		return -ENOMEM;
 	}
+	cache_fit(&t->cache);
 	if (add_report(s, t, r->start_ms, report, n_report(ctx->cfg))) {
 		snprintf(st->error, sizeof(st->error), "out of memory");
 		s->n = 0;

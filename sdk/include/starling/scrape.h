@@ -155,13 +155,13 @@ struct cache_exkey {
 
 struct series_cache {
 	struct cache_slot *slots;
-	size_t cap; /* power of two, or 0 */
+	size_t cap; /* slots (any size, table_home), or 0 */
 	size_t n;
 	uint32_t gen;		    /* generation of the latest scrape */
 	size_t seen;		    /* entries seen in the latest scrape */
 	struct cache_entry *first;  /* first series of the last scrape */
 	struct cache_entry *cursor; /* previous series while parsing */
-	struct cache_pair **pairs;  /* intern table, open addressing */
+	uint32_t *pairs;	    /* intern table, open addressing: pair id + 1, 0 = empty */
 	size_t pairs_cap, pairs_n, pairs_dead;
 	struct cache_pair **pv; /* pair by id (NULL: id free) */
 	size_t pv_n, pv_cap;	/* ids handed out, capacity */

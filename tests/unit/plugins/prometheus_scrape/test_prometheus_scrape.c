@@ -393,6 +393,52 @@ static void test_cache_churn(void)
 
 static void check_whole(const struct starling_series *s);
 
+/* Tables are fitted after a scrape (issue 12: a 50-series target kept a
+ * 128-slot series table, 64-slot pair table and id array) and every series
+ * is still found in the fitted, non-power-of-two tables: nothing is added
+ * again and the label sets' hashes do not change. */
+static void test_cache_tables_fitted(void)
+{
+	struct harness h;
+	struct scrape_stats st;
+	const struct starling_series_batch *b;
+	char *body = malloc(64 * 1024);
+	uint64_t hash[50];
+	size_t len = 0;
+
+	CU_ASSERT_FATAL(body != NULL);
+	for (int k = 0; k < 50; k++)
+		len += (size_t)snprintf(body + len, 64 * 1024 - len,
+					"fit_%d{code=\"%d\",h=\"/x\"} %d\n", k % 5, k, k);
+	h_init(&h, mk_cfg(), NULL, NULL);
+	for (int round = 0; round < 3; round++) {
+		b = h_scrape(&h, body, 1000 + round * 1000, &st);
+		CU_ASSERT_TRUE_FATAL(st.up);
+		CU_ASSERT_EQUAL(st.added, round ? 0 : 50);
+		for (int k = 0; k < 50; k++) {
+			char v[8], name[8];
+			const struct starling_series *s;
+
+			snprintf(v, sizeof(v), "%d", k);
+			snprintf(name, sizeof(name), "fit_%d", k % 5);
+			s = find(b, name, "code", v);
+			CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+			check_whole(s);
+			if (round == 0)
+				hash[k] = s->hash;
+			CU_ASSERT_EQUAL(s->hash, hash[k]);
+		}
+		CU_ASSERT_EQUAL(h.t->cache.n, 50);
+		CU_ASSERT(h.t->cache.cap >= 67 && h.t->cache.cap < 128);
+		/* 5 names, 50 codes, one h */
+		CU_ASSERT_EQUAL(h.t->cache.pairs_n, 56);
+		CU_ASSERT(h.t->cache.pairs_cap >= 75 && h.t->cache.pairs_cap < 128);
+		CU_ASSERT(h.t->cache.pv_cap >= 56 && h.t->cache.pv_cap <= 64);
+	}
+	free(body);
+	h_free(&h);
+}
+
 /* After a burst of series (a cardinality bomb): once they are evicted the
  * series table shrinks, their label pairs are freed and their ids reused,
  * the scratch arrays sized for the burst are given back, and the series
@@ -1615,6 +1661,7 @@ int main(void)
 	CU_add_test(s, "honor_metadata", test_honor_metadata);
 	CU_add_test(s, "cache churn", test_cache_churn);
 	CU_add_test(s, "cache after a burst", test_cache_after_burst);
+	CU_add_test(s, "cache tables fitted", test_cache_tables_fitted);
 	CU_add_test(s, "failed scrapes", test_failed_scrape);
 	CU_add_test(s, "honor_labels", test_honor_labels);
 	CU_add_test(s, "cache leaves target labels out", test_cache_leaves_target_labels_out);
