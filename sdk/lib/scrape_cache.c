@@ -766,14 +766,97 @@ static void entry_release(struct series_cache *c, struct cache_entry *e)
 	ex_del(c, e);
 }
 
+/* ---- the entry store (scrape.h) ---- */
+
+#define STORE_BLOCK_MAX	 (1u << ENTRY_REF_SHIFT) /* words */
+#define STORE_BLOCKS_MAX 4095			 /* ref + 1 stays nonzero */
+#define STORE_BLOCK_MIN	 64
+
+/* Words of entry e. */
+static size_t entry_words(const struct cache_entry *e)
+{
+	size_t b = (e->flags & ENTRY_NUL)
+		       ? ENTRY_LENS_OFF(e->n_labels) + e->n_labels * sizeof(size_t)
+		       : ENTRY_IDS_SIZE(e->n_labels);
+
+	return (b + 7) / 8;
+}
+
+static int store_block(struct entry_store *st, size_t words)
+{
+	uint64_t *b;
+
+	if (st->n_blk == STORE_BLOCKS_MAX || words > STORE_BLOCK_MAX)
+		return -ENOMEM;
+	if (st->n_blk == st->blk_cap) {
+		uint32_t cap = st->blk_cap ? st->blk_cap * 2 : 4;
+		void *p = realloc(st->blk, cap * sizeof(*st->blk));
+
+		if (!p)
+			return -ENOMEM;
+		st->blk = p;
+		st->blk_cap = cap;
+	}
+	b = malloc(words * sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	st->blk[st->n_blk++] = b;
+	st->len = 0;
+	st->size = (uint32_t)words;
+	st->held += words;
+	return 0;
+}
+
+/* Room for an entry of `words` words: a freed one of that size, else the
+ * end of the last block, else a new block of a quarter of what is held
+ * (the store is refitted after the scrape, store_compact). */
+static int store_alloc(struct entry_store *st, size_t words, uint32_t *ref)
+{
+	if (words < ENTRY_FREE_CLASSES && st->freel[words]) {
+		*ref = st->freel[words] - 1;
+		memcpy(&st->freel[words], entry_at(st, *ref), sizeof(uint32_t));
+	} else {
+		if (!st->n_blk || st->len + words > st->size) {
+			size_t b = st->held / 4;
+
+			b = b < STORE_BLOCK_MIN ? STORE_BLOCK_MIN : b;
+			b = b < words ? words : b > STORE_BLOCK_MAX ? STORE_BLOCK_MAX : b;
+			if (store_block(st, b))
+				return -ENOMEM;
+		}
+		*ref = (st->n_blk - 1) << ENTRY_REF_SHIFT | st->len;
+		st->len += (uint32_t)words;
+	}
+	st->live += words;
+	return 0;
+}
+
+/* Give back entry ref of `words` words (reused by size; larger ones wait
+ * for the next compaction). */
+static void store_free(struct entry_store *st, uint32_t ref, size_t words)
+{
+	st->live -= words;
+	if (words < ENTRY_FREE_CLASSES) {
+		memcpy(entry_at(st, ref), &st->freel[words], sizeof(uint32_t));
+		st->freel[words] = ref + 1;
+	}
+}
+
+static void store_free_all(struct entry_store *st)
+{
+	for (uint32_t i = 0; i < st->n_blk; i++)
+		free(st->blk[i]);
+	free(st->blk);
+	memset(st, 0, sizeof(*st));
+}
+
 /* ---- the series table ---- */
 
 void series_cache_reset(struct series_cache *c)
 {
-	for (size_t i = 0; i < c->cap; i++) {
-		free(c->slots[i].e);
-		c->slots[i].e = NULL;
-	}
+	if (c->cap)
+		memset(c->slots, 0, c->cap * sizeof(*c->slots));
+	store_free_all(&c->st);
 	c->n = 0;
 	c->seen = 0;
 	c->first = c->cursor = NULL;
@@ -806,47 +889,49 @@ static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_
 
 	if (!c->cap)
 		return NULL;
-	for (i = table_home(k.low64, c->cap); c->slots[i].e; i = table_next(i, c->cap)) {
-		const struct cache_entry *e = c->slots[i].e;
+	for (i = table_home(k.low64, c->cap); c->slots[i]; i = table_next(i, c->cap)) {
+		struct cache_entry *e = entry_at(&c->st, c->slots[i] - 1);
 
 		if (e->key_lo == k.low64 && e->key_hi == k.high64) {
 			*slot = i;
-			return c->slots[i].e;
+			return e;
 		}
 	}
 	return NULL;
 }
 
-static void slot_put(struct cache_slot *slots, size_t cap, struct cache_entry *e)
+/* Put slot value v (entry ref + 1) of an entry with key_lo k. */
+static void slot_put(uint32_t *slots, size_t cap, uint64_t k, uint32_t v)
 {
-	size_t i = table_home(e->key_lo, cap);
+	size_t i = table_home(k, cap);
 
-	while (slots[i].e)
+	while (slots[i])
 		i = table_next(i, cap);
-	slots[i].e = e;
+	slots[i] = v;
 }
 
 static int cache_resize(struct series_cache *c, size_t cap)
 {
-	struct cache_slot *slots = calloc(cap, sizeof(*slots));
+	uint32_t *slots = calloc(cap, sizeof(*slots));
 
 	if (!slots)
 		return -ENOMEM;
 	for (size_t i = 0; i < c->cap; i++)
-		if (c->slots[i].e)
-			slot_put(slots, cap, c->slots[i].e);
+		if (c->slots[i])
+			slot_put(slots, cap, entry_at(&c->st, c->slots[i] - 1)->key_lo,
+				 c->slots[i]);
 	free(c->slots);
 	c->slots = slots;
 	c->cap = cap;
 	return 0;
 }
 
-static int cache_insert(struct series_cache *c, struct cache_entry *e)
+static int cache_insert(struct series_cache *c, uint32_t ref)
 {
 	/* keep the load below 3/4 */
 	if ((c->n + 1) * 4 > c->cap * 3 && cache_resize(c, table_grown(c->n, c->cap)))
 		return -ENOMEM;
-	slot_put(c->slots, c->cap, e);
+	slot_put(c->slots, c->cap, entry_at(&c->st, ref)->key_lo, ref + 1);
 	c->n++;
 	return 0;
 }
@@ -855,21 +940,22 @@ static void cache_delete(struct series_cache *c, struct cache_entry *e)
 {
 	size_t cap = c->cap, i, j;
 
-	for (i = table_home(e->key_lo, cap); c->slots[i].e != e; i = table_next(i, cap))
-		if (!c->slots[i].e)
+	for (i = table_home(e->key_lo, cap); !c->slots[i] || entry_at(&c->st, c->slots[i] - 1) != e;
+	     i = table_next(i, cap))
+		if (!c->slots[i])
 			return; /* not present */
 	entry_release(c, e);
-	free(e);
-	c->slots[i].e = NULL;
+	store_free(&c->st, c->slots[i] - 1, entry_words(e));
+	c->slots[i] = 0;
 	c->n--;
 	/* shift back the entries of the cluster that probed past slot i */
-	for (j = table_next(i, cap); c->slots[j].e; j = table_next(j, cap)) {
-		size_t home = table_home(c->slots[j].e->key_lo, cap);
+	for (j = table_next(i, cap); c->slots[j]; j = table_next(j, cap)) {
+		size_t home = table_home(entry_at(&c->st, c->slots[j] - 1)->key_lo, cap);
 
 		/* entry at j may move to i if its home is not in (i, j] */
 		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
 			c->slots[i] = c->slots[j];
-			c->slots[j].e = NULL;
+			c->slots[j] = 0;
 			i = j;
 		}
 	}
@@ -891,13 +977,96 @@ static void cache_shrink(struct series_cache *c)
 	}
 }
 
+/* Move the entries into one block of exactly their size (more when over
+ * STORE_BLOCK_MAX): table slots, the first-series pointer and the exemplar
+ * table follow them. Nothing else may hold an entry pointer (the batch
+ * was sent). Failure to allocate keeps the old store. */
+static void store_compact(struct series_cache *c)
+{
+	struct entry_store nst = {0};
+	uint32_t *refs = NULL;
+	struct cache_entry *first = NULL;
+	size_t k = 0;
+
+	if (c->n && !(refs = malloc(c->n * sizeof(*refs))))
+		return;
+	if (c->st.live &&
+	    store_block(&nst, c->st.live < STORE_BLOCK_MAX ? c->st.live : STORE_BLOCK_MAX))
+		goto fail;
+	for (size_t i = 0; i < c->cap; i++) {
+		struct cache_entry *e = series_cache_at(c, i), *ne;
+		size_t w;
+
+		if (!e)
+			continue;
+		w = entry_words(e);
+		if (k == c->n || store_alloc(&nst, w, &refs[k]))
+			goto fail;
+		ne = entry_at(&nst, refs[k++]);
+		memcpy(ne, e, w * sizeof(uint64_t));
+		if (e == c->first)
+			first = ne;
+		if (e->flags & ENTRY_EXKEY) {
+			struct cache_exkey *x = ex_find(c, e);
+
+			if (x) /* new blocks: no old pointer is met again */
+				x->e = ne;
+		}
+	}
+	k = 0;
+	for (size_t i = 0; i < c->cap; i++)
+		if (c->slots[i])
+			c->slots[i] = refs[k++] + 1;
+	store_free_all(&c->st);
+	c->st = nst;
+	c->first = first;
+	c->cursor = NULL;
+	free(refs);
+	/* the exemplar table is keyed by the pointers: place them again */
+	if (c->ex_n) {
+		struct cache_exkey *t = calloc(c->ex_cap, sizeof(*t)), *old = c->ex;
+
+		if (!t) { /* forget the keys: those exemplars are sent again */
+			for (size_t i = 0; i < c->ex_cap; i++)
+				if (old[i].e)
+					((struct cache_entry *)old[i].e)->flags &=
+					    (uint8_t)~ENTRY_EXKEY;
+			free(old);
+			c->ex = NULL;
+			c->ex_cap = c->ex_n = 0;
+			return;
+		}
+		c->ex = t;
+		for (size_t j = 0; j < c->ex_cap; j++) {
+			size_t i;
+
+			if (!old[j].e)
+				continue;
+			for (i = ex_home(c, old[j].e); t[i].e; i = (i + 1) & (c->ex_cap - 1))
+				;
+			t[i] = old[j];
+		}
+		free(old);
+	}
+	return;
+fail:
+	store_free_all(&nst);
+	free(refs);
+}
+
 /* After a scrape: tables that grew by doubling are cut to their fitted
  * size once the series are known (issue 12: doubling left a 50-series
  * target a 128-slot table), and the id array to its use. Hysteresis: a
- * table is refitted only below ~1/2 load, it grows at 3/4, fitted is 2/3. */
+ * table is refitted only below ~1/2 load, it grows at 3/4, fitted is 2/3.
+ * The entry store is compacted when it has more than one block or over
+ * an eighth of it is unused (16 words of slack). Runs after the batch was
+ * sent (entries move). */
 static void cache_fit(struct series_cache *c)
 {
 	size_t live = c->pairs_n - c->pairs_dead;
+
+	if (c->st.held - c->st.live > (c->st.n_blk > 1 ? 0 : c->st.live / 8) + 16)
+		store_compact(c);
 
 	if (c->cap > 16 && c->cap * 4 > table_fit(c->n) * 5)
 		(void)cache_resize(c, table_fit(c->n));
@@ -1022,7 +1191,7 @@ static int nul_hash(const struct series_cache *c, const struct cache_entry *e, c
 }
 
 static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
-				     const struct starling_lset *ls, uint8_t flags)
+				     const struct starling_lset *ls, uint8_t flags, uint32_t *ref)
 {
 	size_t n = ls ? ls->n : 0, k = 0, n_shared = 0;
 	unsigned pos = 0, present = 0;
@@ -1030,7 +1199,7 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 	/* an ENTRY_NUL entry keeps its whole set: its value lengths go with it */
 	bool leave_out = n <= 16 && !nul;
 	struct cache_entry *e;
-	size_t *lens, len;
+	size_t *lens, len, words;
 
 	/* which labels are the target's own (left out when the positions fit
 	 * the masks) */
@@ -1048,10 +1217,13 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 	}
 	if (!n_shared)
 		leave_out = false;
-	e = malloc(nul ? ENTRY_LENS_OFF(n) + n * sizeof(size_t)
-		       : ENTRY_IDS_SIZE(n - (leave_out ? n_shared : 0)));
-	if (!e)
+	words = ((nul ? ENTRY_LENS_OFF(n) + n * sizeof(size_t)
+		      : ENTRY_IDS_SIZE(n - (leave_out ? n_shared : 0))) +
+		 7) /
+		8;
+	if (store_alloc(&t->cache.st, words, ref))
 		return NULL;
+	e = entry_at(&t->cache.st, *ref);
 	lens = nul ? (size_t *)(void *)((char *)e + ENTRY_LENS_OFF(n)) : NULL;
 	memset(e, 0, offsetof(struct cache_entry, labels));
 	e->next = UINT32_MAX;
@@ -1068,7 +1240,7 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 		if (intern_label(&t->cache, &ls->v[i], nul, &len, &e->labels[k])) {
 			e->n_labels = (uint16_t)k;
 			entry_release(&t->cache, e);
-			free(e);
+			store_free(&t->cache.st, *ref, words);
 			return NULL;
 		}
 		if (nul)
@@ -1077,7 +1249,7 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 	}
 	if (nul && n && nul_hash(&t->cache, e, lens, &e->hash)) {
 		entry_release(&t->cache, e);
-		free(e);
+		store_free(&t->cache.st, *ref, words);
 		return NULL;
 	}
 	if (!nul)
@@ -1119,6 +1291,7 @@ static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_targ
 	struct scrape_scratch *s = ctx->scratch;
 	const struct scrape_config *cfg = ctx->cfg;
 	struct cache_entry *e;
+	uint32_t ref;
 	uint8_t flags = 0;
 	int r;
 
@@ -1171,10 +1344,10 @@ static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_targ
 	}
 	if (!(flags & ENTRY_DROPPED) && !label_limits_ok(cfg, &s->lset))
 		flags |= ENTRY_OVER_LIMIT;
-	e = entry_new(t, h, (flags & ENTRY_DROPPED) ? NULL : &s->lset, flags);
-	if (e && cache_insert(&t->cache, e)) {
+	e = entry_new(t, h, (flags & ENTRY_DROPPED) ? NULL : &s->lset, flags, &ref);
+	if (e && cache_insert(&t->cache, ref)) {
 		entry_release(&t->cache, e);
-		free(e);
+		store_free(&t->cache.st, ref, entry_words(e));
 		e = NULL;
 	}
 	if (!e) {
@@ -1412,7 +1585,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		if (!c->cursor)
 			e = c->first;
 		else
-			e = c->cursor->next < c->cap ? c->slots[c->cursor->next].e : NULL;
+			e = c->cursor->next < c->cap ? series_cache_at(c, c->cursor->next) : NULL;
 		slot = c->cursor ? c->cursor->next : SIZE_MAX;
 		if (!e || e->key_lo != h.low64 || e->key_hi != h.high64)
 			e = cache_find(c, h, &slot);
@@ -1504,7 +1677,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 static void rollback(struct series_cache *c)
 {
 	for (size_t i = 0; i < c->cap; i++) {
-		struct cache_entry *e = c->slots[i].e;
+		struct cache_entry *e = series_cache_at(c, i);
 
 		if (e && e->last_seen == c->gen)
 			e->last_seen = e->prev_seen;
@@ -1544,7 +1717,7 @@ static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts,
 
 	s->n_evict = 0;
 	for (size_t i = 0; i < c->cap; i++) {
-		struct cache_entry *e = c->slots[i].e;
+		struct cache_entry *e = series_cache_at(c, i);
 
 		if (!e || e->last_seen == c->gen)
 			continue;
@@ -1713,7 +1886,6 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 		s->n = 0;
 		return -ENOMEM;
 	}
-	cache_fit(&t->cache);
 	if (add_report(s, t, r->start_ms, report, n_report(ctx->cfg))) {
 		snprintf(st->error, sizeof(st->error), "out of memory");
 		s->n = 0;
@@ -1722,6 +1894,7 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 	t->reported = true;
 	st->forwarded = s->n;
 	frc = forward_batch(ctx);
+	cache_fit(&t->cache);
 	scratch_trim(s, s->n);
 	s->n = 0;
 	if (frc && ctx->api->log)
@@ -1743,7 +1916,7 @@ int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t t
 	s->xpool_len = 0;
 	s->lpool_len = 0;
 	for (size_t i = 0; i < c->cap; i++) {
-		struct cache_entry *e = c->slots[i].e;
+		struct cache_entry *e = series_cache_at(c, i);
 
 		if (!e || e->last_seen != c->gen || c->gen == 0)
 			continue;

@@ -126,11 +126,28 @@ struct cache_entry {
 	uint32_t labels[];
 };
 
-/* A slot of the series table: the entry alone (its key_lo is the hash), so
- * the table costs 8 bytes per slot, not 16. */
-struct cache_slot {
-	struct cache_entry *e; /* NULL = empty */
+/* Where a target's cache entries live: blocks of 8-byte words, no malloc
+ * header per entry (issue 12: 8 of every 64 bytes), an entry named by a
+ * 4-byte ref, its block << ENTRY_REF_SHIFT | its word offset, so a table
+ * slot is 4 bytes. Freed entries of up to ENTRY_FREE_CLASSES - 1 words
+ * are reused by size; after a scrape that left unused room (a second
+ * block, or over an eighth free) the store is compacted into one exact
+ * block (scrape_cache.c cache_fit). */
+#define ENTRY_REF_SHIFT	   20
+#define ENTRY_FREE_CLASSES 32
+struct entry_store {
+	uint64_t **blk;
+	uint32_t n_blk, blk_cap;
+	uint32_t len, size;		    /* words used / held by the last block */
+	size_t held, live;		    /* words in all blocks / in live entries */
+	uint32_t freel[ENTRY_FREE_CLASSES]; /* a free entry of i words: ref + 1 */
 };
+
+static inline struct cache_entry *entry_at(const struct entry_store *st, uint32_t ref)
+{
+	return (struct cache_entry *)(void *)(st->blk[ref >> ENTRY_REF_SHIFT] +
+					      (ref & ((1u << ENTRY_REF_SHIFT) - 1)));
+}
 
 /* An interned, reference-counted label of a target's series: the name
  * (unless it is "__name__", a shared literal: PAIR_NAME_LIT in name_len)
@@ -154,8 +171,9 @@ struct cache_exkey {
 };
 
 struct series_cache {
-	struct cache_slot *slots;
-	size_t cap; /* slots (any size, table_home), or 0 */
+	uint32_t *slots; /* entry ref + 1, 0 = empty */
+	size_t cap;	 /* slots (any size, table_home), or 0 */
+	struct entry_store st;
 	size_t n;
 	uint32_t gen;		    /* generation of the latest scrape */
 	size_t seen;		    /* entries seen in the latest scrape */
@@ -170,6 +188,12 @@ struct series_cache {
 	struct cache_exkey *ex; /* exemplar keys, open addressing */
 	size_t ex_cap, ex_n;
 };
+
+/* The entry in slot i of c's series table, or NULL. */
+static inline struct cache_entry *series_cache_at(const struct series_cache *c, size_t i)
+{
+	return c->slots[i] ? entry_at(&c->st, c->slots[i] - 1) : NULL;
+}
 
 enum target_state {
 	TARGET_ACTIVE = 0,
