@@ -1564,9 +1564,9 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 	c->cursor = NULL;
 	/* Every series reads its table slot, in hash order: a cache miss each
 	 * (its own entry is mostly near the previous one, as entries are
-	 * allocated in exposition order). A table of up to 256 KiB (32,768
-	 * slots) is fetched as a whole first, one prefetch per 64-byte line
-	 * (16 KiB at 1,000 series): cheaper than a miss per series. */
+	 * stored in exposition order). A table of up to 256 KiB is fetched as
+	 * a whole first, one prefetch per 64-byte line (a few KiB at 1,000
+	 * series): cheaper than a miss per series. */
 	if (c->cap * sizeof(*c->slots) <= PREFETCH_TABLE_MAX)
 		for (size_t i = 0; i < c->cap; i += 64 / sizeof(*c->slots))
 			__builtin_prefetch(&c->slots[i]);
