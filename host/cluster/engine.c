@@ -839,6 +839,8 @@ static void refute(struct ml_engine *e, uint32_t accused)
 static void set_state(struct ml_engine *e, struct ml_node *n, int state, int64_t now)
 {
 	if (n->state != state) {
+		if (n->state == ML_STATE_ALIVE)
+			n->down_since = now;
 		n->state = state;
 		n->state_change = now;
 	}
@@ -893,6 +895,7 @@ static void handle_alive(struct ml_engine *e, const struct ml_alive *a, int64_t 
 		n->addr = addr;
 		n->state = ML_STATE_DEAD;
 		n->state_change = now;
+		n->down_since = now;
 		memcpy(n->vsn, a->vsn, a->n_vsn >= 6 ? 6 : 0);
 		/* random position, as memberlist, so probe order differs per node */
 		size_t off = (size_t)rnd_n(e, e->n_nodes + 1);

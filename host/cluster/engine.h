@@ -63,6 +63,10 @@ struct ml_node {
 	uint32_t incarnation;
 	int state;	      /* enum ml_node_state */
 	int64_t state_change; /* engine clock */
+	/* engine clock: when this node first saw it not alive (suspected,
+	 * declared dead or left) since it was last alive; a crashed member
+	 * stopped before then, since a failed probe came after its crash */
+	int64_t down_since;
 	uint8_t vsn[6];
 	/* suspicion (Lifeguard): active while state == SUSPECT */
 	int susp_n, susp_k;
