@@ -83,9 +83,11 @@ bool starling_scrape_catch_up(const struct starling_host_api *api, starling_comp
 {
 	if (*skipped == STARLING_SCRAPE_NO_SLOT)
 		return false;
+	/* a slot more than half over is left to the next one, at most half an
+	 * interval away: no two scrapes of a target closer than that */
 	if (!clustering || !STARLING_API_HAS(api, cluster_owns_at) || *skipped > now_ms ||
-	    now_ms - *skipped >= interval_ms) {
-		*skipped = STARLING_SCRAPE_NO_SLOT; /* over (or no slot-time answers) */
+	    now_ms - *skipped > interval_ms / 2) {
+		*skipped = STARLING_SCRAPE_NO_SLOT; /* (nearly) over, or no slot-time answers */
 		return false;
 	}
 	if (!starling_scrape_owns_at(api, self, clustering, replicas, key, *skipped))

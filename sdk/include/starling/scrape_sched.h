@@ -93,9 +93,12 @@ bool starling_scrape_view_changed(const struct starling_host_api *api, starling_
 
 /* After a view change, for a target whose last slot *skipped was skipped as
  * owned elsewhere (STARLING_SCRAPE_NO_SLOT: none): true when that slot is
- * still the current one (skipped <= now_ms < skipped + interval_ms) and this
- * node owns it now; the caller then scrapes it at once as that slot. Clears
- * *skipped when true or when the slot is over. Since ABI 1.1. */
+ * still the current one and at most half over (skipped <= now_ms <=
+ * skipped + interval_ms / 2; later, the next slot is at most half an
+ * interval away and no two scrapes of a target come closer than that) and
+ * this node owns it now; the caller then scrapes it at once as that slot.
+ * Clears *skipped when true or when the slot is past its half. Since ABI
+ * 1.1. */
 bool starling_scrape_catch_up(const struct starling_host_api *api, starling_component *self,
 			      bool clustering, unsigned replicas, uint64_t key, int64_t *skipped,
 			      int64_t interval_ms, int64_t now_ms);

@@ -258,11 +258,17 @@ static void test_catch_up(void)
 	/* it started at 4800, before the suspicion: the dead owner may have
 	 * scraped it, so it stays skipped (the next slot, 6800, is ours) */
 	skipped = 4800;
-	CU_ASSERT_FALSE(starling_scrape_catch_up(&api, NULL, true, 1, 3, &skipped, 2000, 6000));
+	CU_ASSERT_FALSE(starling_scrape_catch_up(&api, NULL, true, 1, 3, &skipped, 2000, 5500));
 	CU_ASSERT_EQUAL(skipped, 4800); /* still current: asked again at the next change */
-	CU_ASSERT_FALSE(starling_scrape_catch_up(&api, NULL, true, 1, 3, &skipped, 2000, 6800));
-	CU_ASSERT_EQUAL(skipped, STARLING_SCRAPE_NO_SLOT); /* over */
-	/* a slot that is over is not caught up, even if ours now */
+	CU_ASSERT_FALSE(starling_scrape_catch_up(&api, NULL, true, 1, 3, &skipped, 2000, 6000));
+	CU_ASSERT_EQUAL(skipped, STARLING_SCRAPE_NO_SLOT); /* past its half */
+	/* up to half an interval in, not later: the next slot is near (no two
+	 * scrapes closer than half an interval), nor once it is over */
+	skipped = 5200;
+	CU_ASSERT_TRUE(starling_scrape_catch_up(&api, NULL, true, 1, 3, &skipped, 2000, 6200));
+	skipped = 5200;
+	CU_ASSERT_FALSE(starling_scrape_catch_up(&api, NULL, true, 1, 3, &skipped, 2000, 6201));
+	CU_ASSERT_EQUAL(skipped, STARLING_SCRAPE_NO_SLOT);
 	skipped = 5200;
 	CU_ASSERT_FALSE(starling_scrape_catch_up(&api, NULL, true, 1, 3, &skipped, 2000, 7200));
 	CU_ASSERT_EQUAL(skipped, STARLING_SCRAPE_NO_SLOT);
