@@ -1901,6 +1901,10 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	    deaths_cut);
 	CTR("cluster_name_conflicts_total", "Members seen claiming an existing name.",
 	    st.name_conflicts);
+	CTR("cluster_unreachable_probes_total",
+	    "Members probed ahead of their turn because their port answered ICMP port "
+	    "unreachable.",
+	    st.unreachable_hints);
 	CTR("cluster_indirect_probes_total", "Probes that needed indirect pings.",
 	    st.indirect_probes);
 	CTR("cluster_tcp_fallback_probes_total", "TCP fallback pings sent.", st.tcp_fallbacks);

@@ -496,6 +496,11 @@ static void test_crash_cuts_span(void)
 	CU_ASSERT_FATAL(wait_for(n[0], "dead", 1));
 	CU_ASSERT_FATAL(wait_for(n[1], "dead", 1));
 	declared = wall_ms();
+	/* gamma's closed port answered the survivors' packets with ICMP port
+	 * unreachable (IP_RECVERR, net.c): each probed it at once at least
+	 * once before declaring it dead */
+	CU_ASSERT(metric_of(n[0], "cluster_unreachable_probes_total") >= 1);
+	CU_ASSERT(metric_of(n[1], "cluster_unreachable_probes_total") >= 1);
 	/* the local profile's suspicion lasts at least 3 s (3 x log10(3) x 1 s,
 	 * at least 1) before the declaration; the span ended where it began */
 	CU_ASSERT(declared - crashed > 3000);
