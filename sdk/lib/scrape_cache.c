@@ -295,12 +295,22 @@ static int batch_add_entry(struct scrape_scratch *s, const struct scrape_target 
 /* Bytes of an entry with n label ids, and where the value lengths of an
  * ENTRY_NUL one start (8-aligned, after the ids). */
 #define ENTRY_IDS_SIZE(n) (offsetof(struct cache_entry, labels) + (n) * sizeof(uint32_t))
-#define ENTRY_LENS_OFF(n) ((ENTRY_IDS_SIZE(n) + 7) & ~(size_t)7)
+/* Bytes of an ENTRY_NUL entry: its ids, up to 4 bytes to align the
+ * lengths to 8 (wherever the entry is), the lengths. */
+#define ENTRY_NUL_SIZE(n) (ENTRY_IDS_SIZE(n) + 4 + (n) * sizeof(size_t))
+
+/* Where the value lengths of an ENTRY_NUL entry with n labels at e are. */
+static size_t *lens_at(const struct cache_entry *e, size_t n)
+{
+	uintptr_t p = ((uintptr_t)e + ENTRY_IDS_SIZE(n) + 7) & ~(uintptr_t)7;
+
+	return (size_t *)p;
+}
 
 /* The value lengths of an ENTRY_NUL entry (after its labels). */
 static const size_t *entry_lens(const struct cache_entry *e)
 {
-	return (const size_t *)(const void *)((const char *)e + ENTRY_LENS_OFF(e->n_labels));
+	return lens_at(e, e->n_labels);
 }
 
 /* After batch_add*() of entry e: its value lengths go with the series. */
@@ -775,16 +785,15 @@ static void entry_release(struct series_cache *c, struct cache_entry *e)
 /* Words of entry e. */
 static size_t entry_words(const struct cache_entry *e)
 {
-	size_t b = (e->flags & ENTRY_NUL)
-		       ? ENTRY_LENS_OFF(e->n_labels) + e->n_labels * sizeof(size_t)
-		       : ENTRY_IDS_SIZE(e->n_labels);
+	size_t b =
+	    (e->flags & ENTRY_NUL) ? ENTRY_NUL_SIZE(e->n_labels) : ENTRY_IDS_SIZE(e->n_labels);
 
-	return (b + 7) / 8;
+	return (b + 3) / 4;
 }
 
 static int store_block(struct entry_store *st, size_t words)
 {
-	uint64_t *b;
+	uint32_t *b;
 
 	if (st->n_blk == STORE_BLOCKS_MAX || words > STORE_BLOCK_MAX)
 		return -ENOMEM;
@@ -1003,7 +1012,11 @@ static void store_compact(struct series_cache *c)
 		if (k == c->n || store_alloc(&nst, w, &refs[k]))
 			goto fail;
 		ne = entry_at(&nst, refs[k++]);
-		memcpy(ne, e, w * sizeof(uint64_t));
+		memcpy(ne, e, w * sizeof(uint32_t));
+		if ((e->flags & ENTRY_NUL) && (((uintptr_t)ne ^ (uintptr_t)e) & 4))
+			memmove(lens_at(ne, ne->n_labels),
+				(const char *)ne + ((const char *)entry_lens(e) - (const char *)e),
+				ne->n_labels * sizeof(size_t));
 		if (e == c->first)
 			first = ne;
 		if (e->flags & ENTRY_EXKEY) {
@@ -1217,14 +1230,12 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 	}
 	if (!n_shared)
 		leave_out = false;
-	words = ((nul ? ENTRY_LENS_OFF(n) + n * sizeof(size_t)
-		      : ENTRY_IDS_SIZE(n - (leave_out ? n_shared : 0))) +
-		 7) /
-		8;
+	words =
+	    ((nul ? ENTRY_NUL_SIZE(n) : ENTRY_IDS_SIZE(n - (leave_out ? n_shared : 0))) + 3) / 4;
 	if (store_alloc(&t->cache.st, words, ref))
 		return NULL;
 	e = entry_at(&t->cache.st, *ref);
-	lens = nul ? (size_t *)(void *)((char *)e + ENTRY_LENS_OFF(n)) : NULL;
+	lens = nul ? lens_at(e, n) : NULL;
 	memset(e, 0, offsetof(struct cache_entry, labels));
 	e->next = UINT32_MAX;
 	e->key_lo = key.low64;
@@ -1247,10 +1258,15 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 			lens[i] = len;
 		e->n_labels = (uint16_t)++k;
 	}
-	if (nul && n && nul_hash(&t->cache, e, lens, &e->hash)) {
-		entry_release(&t->cache, e);
-		store_free(&t->cache.st, *ref, words);
-		return NULL;
+	if (nul && n) {
+		uint64_t hash; /* the field is 4-aligned */
+
+		if (nul_hash(&t->cache, e, lens, &hash)) {
+			entry_release(&t->cache, e);
+			store_free(&t->cache.st, *ref, words);
+			return NULL;
+		}
+		e->hash = hash;
 	}
 	if (!nul)
 		e->hash = n ? starling_labels_hash(ls->v, n) : 0;
@@ -1592,7 +1608,8 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		if (e) {
 			if (e->last_seen == c->gen)
 				continue; /* duplicate series in one scrape: first wins */
-			e->prev_seen = e->last_seen;
+			e->flags = (uint8_t)((e->flags & ~ENTRY_PREV) |
+					     (e->last_seen == c->gen - 1 ? ENTRY_PREV : 0));
 		} else {
 			e = cache_miss(ctx, t, fmt,
 				       ev.name_len >= fam_len &&
@@ -1608,7 +1625,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 				st->added++;
 			if (hist)
 				e->flags |= ENTRY_NATIVE;
-			e->prev_seen = 0; /* generation 0 = never */
+			e->flags &= (uint8_t)~ENTRY_PREV; /* new */
 			if (!cache_find(c, h, &slot))
 				slot = SIZE_MAX;
 		}
@@ -1673,14 +1690,19 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 }
 
 /* Undo the generation marks of a failed scrape, so staleness is computed
- * against what was really forwarded last time. */
+ * against what was really forwarded last time: an entry seen in the scrape
+ * before is marked so (ENTRY_PREV), any other (new, or stale-marked two
+ * scrapes ago) gets an older generation, which the sweep evicts as it
+ * would have before this scrape. */
 static void rollback(struct series_cache *c)
 {
 	for (size_t i = 0; i < c->cap; i++) {
 		struct cache_entry *e = series_cache_at(c, i);
 
 		if (e && e->last_seen == c->gen)
-			e->last_seen = e->prev_seen;
+			e->last_seen = (e->flags & ENTRY_PREV) ? c->gen - 1
+				       : c->gen > 2	       ? c->gen - 2
+							       : 0;
 	}
 }
 

@@ -82,12 +82,13 @@ struct scrape_config {
 /* One cached series of a target, keyed by the raw series bytes of the
  * exposition line through their XXH3-128 (two different series texts of one
  * target colliding in 128 bits is not a practical concern, and not storing
- * the text halves the cache). One allocation: a 44-byte header and the id
- * of each stored label, a label (name and value) interned in the cache's
- * pair table: label pairs repeat across a target's series (histogram
- * buckets, shared names), so each distinct pair is kept once and an entry
- * pays 4 bytes per label, not 16 (issue 12: the entries were 63 % of the
- * heap at 200 x 1,000 series; a 3-label entry is 56 bytes, was 104). */
+ * the text halves the cache). One piece of the target's entry store: a
+ * 40-byte header and the id of each stored label, a label (name and value)
+ * interned in the cache's pair table: label pairs repeat across a target's
+ * series (histogram buckets, shared names), so each distinct pair is kept
+ * once and an entry pays 4 bytes per label, not 16 (issue 12: the entries
+ * were 63 % of the heap at 200 x 1,000 series; a 3-label entry is 52
+ * bytes with no malloc header, was 104 + 8). */
 #define ENTRY_DROPPED	 (1u << 0) /* metric relabelling dropped it */
 #define ENTRY_OVER_LIMIT (1u << 1) /* breaks a label limit: fails the scrape */
 #define ENTRY_HAS_TS	 (1u << 2) /* last sample carried its own timestamp */
@@ -98,18 +99,25 @@ struct scrape_config {
 #define ENTRY_NUL (1u << 5)
 /* the series' last exemplar key is in the cache's exemplar table */
 #define ENTRY_EXKEY (1u << 6)
+/* it was in the scrape before this one: what a failed scrape restores
+ * (after a completed scrape every entry was seen in it or the one before:
+ * the others were evicted, so one bit is the whole previous generation) */
+#define ENTRY_PREV (1u << 7)
+
+/* Entries are 4-aligned (the store packs them in 4-byte words; a 3-label
+ * entry is 52 bytes); their 64-bit fields are read unaligned. */
+typedef uint64_t cache_u64 __attribute__((aligned(4)));
 
 struct cache_entry {
-	uint64_t key_lo; /* XXH3-128 of the series text */
-	uint64_t key_hi;
-	uint64_t hash; /* starling_labels_hash(labels) */
+	cache_u64 key_lo; /* XXH3-128 of the series text */
+	cache_u64 key_hi;
+	cache_u64 hash; /* starling_labels_hash(labels) */
 	/* The table slot of the series that followed this one in the last
 	 * scrape (UINT32_MAX: none): targets expose series in a stable order,
 	 * so checking it first usually avoids the probe. Only a hint: the slot
 	 * may hold another entry since, the key decides. */
 	uint32_t next;
 	uint32_t last_seen; /* scrape generation it was last in */
-	uint32_t prev_seen; /* last_seen before this scrape (rollback) */
 	uint16_t n_labels;  /* labels stored in labels[] */
 	/* The target's own labels (job, instance...) are left out of labels[]
 	 * when the series carries them unchanged and it has at most 16 labels:
@@ -122,11 +130,12 @@ struct cache_entry {
 	uint16_t tl_present;
 	uint8_t flags;
 	/* ids of interned pairs (series_cache.pv), sorted by name; an
-	 * ENTRY_NUL entry's value lengths follow, 8-aligned (entry_lens) */
+	 * ENTRY_NUL entry's value lengths follow at the next 8-aligned
+	 * address (entry_lens) */
 	uint32_t labels[];
 };
 
-/* Where a target's cache entries live: blocks of 8-byte words, no malloc
+/* Where a target's cache entries live: blocks of 4-byte words, no malloc
  * header per entry (issue 12: 8 of every 64 bytes), an entry named by a
  * 4-byte ref, its block << ENTRY_REF_SHIFT | its word offset, so a table
  * slot is 4 bytes. Freed entries of up to ENTRY_FREE_CLASSES - 1 words
@@ -136,7 +145,7 @@ struct cache_entry {
 #define ENTRY_REF_SHIFT	   20
 #define ENTRY_FREE_CLASSES 32
 struct entry_store {
-	uint64_t **blk;
+	uint32_t **blk;
 	uint32_t n_blk, blk_cap;
 	uint32_t len, size;		    /* words used / held by the last block */
 	size_t held, live;		    /* words in all blocks / in live entries */
