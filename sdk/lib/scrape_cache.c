@@ -821,7 +821,7 @@ static int store_block(struct entry_store *st, size_t words)
  * (the store is refitted after the scrape, store_compact). */
 static int store_alloc(struct entry_store *st, size_t words, uint32_t *ref)
 {
-	if (words < ENTRY_FREE_CLASSES && st->freel[words]) {
+	if (words < ENTRY_FREE_CLASSES && st->freel && st->freel[words]) {
 		*ref = st->freel[words] - 1;
 		memcpy(&st->freel[words], entry_at(st, *ref), sizeof(uint32_t));
 	} else {
@@ -845,7 +845,9 @@ static int store_alloc(struct entry_store *st, size_t words, uint32_t *ref)
 static void store_free(struct entry_store *st, uint32_t ref, size_t words)
 {
 	st->live -= words;
-	if (words < ENTRY_FREE_CLASSES) {
+	if (!st->freel)
+		st->freel = calloc(ENTRY_FREE_CLASSES, sizeof(*st->freel));
+	if (words < ENTRY_FREE_CLASSES && st->freel) {
 		memcpy(entry_at(st, ref), &st->freel[words], sizeof(uint32_t));
 		st->freel[words] = ref + 1;
 	}
@@ -856,6 +858,7 @@ static void store_free_all(struct entry_store *st)
 	for (uint32_t i = 0; i < st->n_blk; i++)
 		free(st->blk[i]);
 	free(st->blk);
+	free(st->freel);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -901,7 +904,7 @@ static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_
 	for (i = table_home(k.low64, c->cap); c->slots[i]; i = table_next(i, c->cap)) {
 		struct cache_entry *e = entry_at(&c->st, c->slots[i] - 1);
 
-		if (e->key_lo == k.low64 && e->key_hi == k.high64) {
+		if (e->key_lo == k.low64 && e->key_hi == (uint32_t)k.high64) {
 			*slot = i;
 			return e;
 		}
@@ -1239,7 +1242,7 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 	memset(e, 0, offsetof(struct cache_entry, labels));
 	e->next = UINT32_MAX;
 	e->key_lo = key.low64;
-	e->key_hi = key.high64;
+	e->key_hi = (uint32_t)key.high64;
 	e->flags = flags;
 	if (leave_out) {
 		e->tl_pos = (uint16_t)pos;
@@ -1603,7 +1606,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		else
 			e = c->cursor->next < c->cap ? series_cache_at(c, c->cursor->next) : NULL;
 		slot = c->cursor ? c->cursor->next : SIZE_MAX;
-		if (!e || e->key_lo != h.low64 || e->key_hi != h.high64)
+		if (!e || e->key_lo != h.low64 || e->key_hi != (uint32_t)h.high64)
 			e = cache_find(c, h, &slot);
 		if (e) {
 			if (e->last_seen == c->gen)

@@ -80,14 +80,14 @@ struct scrape_config {
 };
 
 /* One cached series of a target, keyed by the raw series bytes of the
- * exposition line through their XXH3-128 (two different series texts of one
- * target colliding in 128 bits is not a practical concern, and not storing
- * the text halves the cache). One piece of the target's entry store: a
- * 40-byte header and the id of each stored label, a label (name and value)
+ * exposition line through 96 bits of their XXH3-128 (two different series
+ * texts of one target colliding in 96 bits is not a practical concern, and
+ * not storing the text halves the cache). One piece of the target's entry store: a
+ * 36-byte header and the id of each stored label, a label (name and value)
  * interned in the cache's pair table: label pairs repeat across a target's
  * series (histogram buckets, shared names), so each distinct pair is kept
  * once and an entry pays 4 bytes per label, not 16 (issue 12: the entries
- * were 63 % of the heap at 200 x 1,000 series; a 3-label entry is 52
+ * were 63 % of the heap at 200 x 1,000 series; a 3-label entry is 48
  * bytes with no malloc header, was 104 + 8). */
 #define ENTRY_DROPPED	 (1u << 0) /* metric relabelling dropped it */
 #define ENTRY_OVER_LIMIT (1u << 1) /* breaks a label limit: fails the scrape */
@@ -105,12 +105,15 @@ struct scrape_config {
 #define ENTRY_PREV (1u << 7)
 
 /* Entries are 4-aligned (the store packs them in 4-byte words; a 3-label
- * entry is 52 bytes); their 64-bit fields are read unaligned. */
+ * entry is 48 bytes); their 64-bit fields are read unaligned. */
 typedef uint64_t cache_u64 __attribute__((aligned(4)));
 
 struct cache_entry {
-	cache_u64 key_lo; /* XXH3-128 of the series text */
-	cache_u64 key_hi;
+	/* 96 bits of the XXH3-128 of the series text: key_lo (also the table
+	 * hash) and the low half of the high word (two of a target's series
+	 * meeting in 96 bits: about n^2 / 2^97, 1e-23 at 1,000 series) */
+	cache_u64 key_lo;
+	uint32_t key_hi;
 	cache_u64 hash; /* starling_labels_hash(labels) */
 	/* The table slot of the series that followed this one in the last
 	 * scrape (UINT32_MAX: none): targets expose series in a stable order,
@@ -147,9 +150,11 @@ struct cache_entry {
 struct entry_store {
 	uint32_t **blk;
 	uint32_t n_blk, blk_cap;
-	uint32_t len, size;		    /* words used / held by the last block */
-	size_t held, live;		    /* words in all blocks / in live entries */
-	uint32_t freel[ENTRY_FREE_CLASSES]; /* a free entry of i words: ref + 1 */
+	uint32_t len, size; /* words used / held by the last block */
+	size_t held, live;  /* words in all blocks / in live entries */
+	/* freel[i]: a free entry of i words, ref + 1 (allocated at the first
+	 * free: most targets never evict) */
+	uint32_t *freel;
 };
 
 static inline struct cache_entry *entry_at(const struct entry_store *st, uint32_t ref)

@@ -386,7 +386,7 @@ static void test_cache_churn(void)
 	/* 200 live + 10 stale-marked + at most 10 awaiting eviction */
 	CU_ASSERT(h.t->cache.n <= 220);
 	/* evicted entries' room is reused by new ones of their size */
-	CU_ASSERT(h.t->cache.st.held <= 220 * 13 + 220 * 13 / 4 + 64);
+	CU_ASSERT(h.t->cache.st.held <= 220 * 12 + 220 * 12 / 4 + 64);
 	CU_ASSERT(h.t->cache.pairs_n - h.t->cache.pairs_dead <= 220 + 7 + 4);
 	CU_ASSERT(h.t->cache.pairs_n < 1000);
 	free(body);
@@ -436,11 +436,11 @@ static void test_cache_tables_fitted(void)
 		CU_ASSERT_EQUAL(h.t->cache.pairs_n, 56);
 		CU_ASSERT(h.t->cache.pairs_cap >= 75 && h.t->cache.pairs_cap < 128);
 		CU_ASSERT(h.t->cache.pv_cap >= 56 && h.t->cache.pv_cap <= 64);
-		/* entries in one exact block: 50 x 13 4-byte words (a 40-byte
+		/* entries in one exact block: 50 x 12 4-byte words (a 36-byte
 		 * header and 3 label ids) */
 		CU_ASSERT_EQUAL(h.t->cache.st.n_blk, 1);
-		CU_ASSERT_EQUAL(h.t->cache.st.held, 50 * 13);
-		CU_ASSERT_EQUAL(h.t->cache.st.live, 50 * 13);
+		CU_ASSERT_EQUAL(h.t->cache.st.held, 50 * 12);
+		CU_ASSERT_EQUAL(h.t->cache.st.live, 50 * 12);
 	}
 	free(body);
 	h_free(&h);
