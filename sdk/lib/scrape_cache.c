@@ -935,6 +935,7 @@ static int cache_resize(struct series_cache *c, size_t cap)
 	free(c->slots);
 	c->slots = slots;
 	c->cap = cap;
+	c->resized = true; /* the order hints (slots) are stale */
 	return 0;
 }
 
@@ -993,51 +994,81 @@ static void cache_shrink(struct series_cache *c)
  * STORE_BLOCK_MAX): table slots, the first-series pointer and the exemplar
  * table follow them. Nothing else may hold an entry pointer (the batch
  * was sent). Failure to allocate keeps the old store. */
+/* Copy the entry in slot i into nst (nref[i] = its new ref + 1). */
+static int compact_one(struct series_cache *c, struct entry_store *nst, uint32_t *nref, size_t i,
+		       struct cache_entry **first)
+{
+	struct cache_entry *e = series_cache_at(c, i), *ne;
+	size_t w = entry_words(e);
+	uint32_t ref;
+
+	if (store_alloc(nst, w, &ref))
+		return -ENOMEM;
+	nref[i] = ref + 1;
+	ne = entry_at(nst, ref);
+	memcpy(ne, e, w * sizeof(uint32_t));
+	if ((e->flags & ENTRY_NUL) && (((uintptr_t)ne ^ (uintptr_t)e) & 4))
+		memmove(lens_at(ne, ne->n_labels),
+			(const char *)ne + ((const char *)entry_lens(e) - (const char *)e),
+			ne->n_labels * sizeof(size_t));
+	if (e == c->first)
+		*first = ne;
+	return 0;
+}
+
+/* Move the entries into one block of exactly their size (more when over
+ * STORE_BLOCK_MAX), in the order of the last scrape (the order hints from
+ * the first series; then any others), so the next scrape reads them one
+ * after the other, not in table order: table slots, the first-series
+ * pointer and the exemplar table follow them. Nothing else may hold an
+ * entry pointer (the batch was sent). Failure to allocate keeps the old
+ * store. */
 static void store_compact(struct series_cache *c)
 {
 	struct entry_store nst = {0};
-	uint32_t *refs = NULL;
+	uint32_t *nref = NULL; /* by slot: new ref + 1, 0 = not moved yet */
 	struct cache_entry *first = NULL;
-	size_t k = 0;
+	size_t slot = SIZE_MAX;
 
-	if (c->n && !(refs = malloc(c->n * sizeof(*refs))))
+	if (c->cap && !(nref = calloc(c->cap, sizeof(*nref))))
 		return;
 	if (c->st.live &&
 	    store_block(&nst, c->st.live < STORE_BLOCK_MAX ? c->st.live : STORE_BLOCK_MAX))
 		goto fail;
-	for (size_t i = 0; i < c->cap; i++) {
-		struct cache_entry *e = series_cache_at(c, i), *ne;
-		size_t w;
+	if (c->first) {
+		XXH128_hash_t k = {.low64 = c->first->key_lo, .high64 = c->first->key_hi};
 
-		if (!e)
-			continue;
-		w = entry_words(e);
-		if (k == c->n || store_alloc(&nst, w, &refs[k]))
+		if (!cache_find(c, k, &slot))
+			slot = SIZE_MAX;
+	}
+	for (size_t steps = 0; slot < c->cap && c->slots[slot] && !nref[slot] && steps < c->n;
+	     steps++) {
+		uint32_t next = series_cache_at(c, slot)->next;
+
+		if (compact_one(c, &nst, nref, slot, &first))
 			goto fail;
-		ne = entry_at(&nst, refs[k++]);
-		memcpy(ne, e, w * sizeof(uint32_t));
-		if ((e->flags & ENTRY_NUL) && (((uintptr_t)ne ^ (uintptr_t)e) & 4))
-			memmove(lens_at(ne, ne->n_labels),
-				(const char *)ne + ((const char *)entry_lens(e) - (const char *)e),
-				ne->n_labels * sizeof(size_t));
-		if (e == c->first)
-			first = ne;
-		if (e->flags & ENTRY_EXKEY) {
+		slot = next;
+	}
+	for (size_t i = 0; i < c->cap; i++)
+		if (c->slots[i] && !nref[i] && compact_one(c, &nst, nref, i, &first))
+			goto fail;
+	for (size_t i = 0; i < c->cap; i++) {
+		struct cache_entry *e = series_cache_at(c, i);
+
+		if (e && (e->flags & ENTRY_EXKEY)) {
 			struct cache_exkey *x = ex_find(c, e);
 
 			if (x) /* new blocks: no old pointer is met again */
-				x->e = ne;
+				x->e = entry_at(&nst, nref[i] - 1);
 		}
 	}
-	k = 0;
 	for (size_t i = 0; i < c->cap; i++)
-		if (c->slots[i])
-			c->slots[i] = refs[k++] + 1;
+		c->slots[i] = nref[i];
 	store_free_all(&c->st);
 	c->st = nst;
 	c->first = first;
 	c->cursor = NULL;
-	free(refs);
+	free(nref);
 	/* the exemplar table is keyed by the pointers: place them again */
 	if (c->ex_n) {
 		struct cache_exkey *t = calloc(c->ex_cap, sizeof(*t)), *old = c->ex;
@@ -1067,7 +1098,7 @@ static void store_compact(struct series_cache *c)
 	return;
 fail:
 	store_free_all(&nst);
-	free(refs);
+	free(nref);
 }
 
 /* After a scrape: tables that grew by doubling are cut to their fitted
@@ -1081,10 +1112,14 @@ static void cache_fit(struct series_cache *c)
 {
 	size_t live = c->pairs_n - c->pairs_dead;
 
-	if (c->st.held - c->st.live > (c->st.n_blk > 1 ? 0 : c->st.live / 8) + 16)
-		store_compact(c);
+	bool refit = c->cap > 16 && c->cap * 4 > table_fit(c->n) * 5;
 
-	if (c->cap > 16 && c->cap * 4 > table_fit(c->n) * 5)
+	/* compaction follows the order hints: only when this scrape set them
+	 * all with the table as it is (else the scrape after) */
+	if (!refit && !c->resized &&
+	    c->st.held - c->st.live > (c->st.n_blk > 1 ? 0 : c->st.live / 8) + 16)
+		store_compact(c);
+	if (refit)
 		(void)cache_resize(c, table_fit(c->n));
 	if (c->pairs_cap > 16 && c->pairs_cap * 4 > table_fit(live) * 5)
 		(void)pairs_rebuild(c, table_fit(live));
@@ -1578,6 +1613,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 	starling_expo_reset(s->parser, body, body_len);
 	c->seen = 0;
 	c->cursor = NULL;
+	c->resized = false;
 	while ((rc = starling_expo_next(s->parser, &ev)) > 0) {
 		struct cache_entry *e;
 		const char *why;

@@ -193,6 +193,7 @@ struct series_cache {
 	size_t seen;		    /* entries seen in the latest scrape */
 	struct cache_entry *first;  /* first series of the last scrape */
 	struct cache_entry *cursor; /* previous series while parsing */
+	bool resized;		    /* the table moved since this parse began */
 	uint32_t *pairs;	    /* intern table, open addressing: pair id + 1, 0 = empty */
 	size_t pairs_cap, pairs_n, pairs_dead;
 	struct cache_pair **pv; /* pair by id (NULL: id free) */
