@@ -1066,6 +1066,8 @@ static void store_compact(struct series_cache *c)
 		c->slots[i] = nref[i];
 	store_free_all(&c->st);
 	c->st = nst;
+	/* the hints were all valid (series outside them are appended) */
+	c->st.ordered = !c->resized;
 	c->first = first;
 	c->cursor = NULL;
 	free(nref);
@@ -1114,10 +1116,13 @@ static void cache_fit(struct series_cache *c)
 
 	bool refit = c->cap > 16 && c->cap * 4 > table_fit(c->n) * 5;
 
-	/* compaction follows the order hints: only when this scrape set them
-	 * all with the table as it is (else the scrape after) */
-	if (!refit && !c->resized &&
-	    c->st.held - c->st.live > (c->st.n_blk > 1 ? 0 : c->st.live / 8) + 16)
+	/* Compaction lays the entries out in the order the hints give; they
+	 * are all valid only when this scrape set them with the table as it
+	 * is. Room is given back at once (in table order if need be); a store
+	 * not in scrape order yet is laid out again once the hints hold (one
+	 * exact block for another: the freed one is reused or trimmed). */
+	if (c->st.held - c->st.live > (c->st.n_blk > 1 ? 0 : c->st.live / 8) + 16 ||
+	    (!c->st.ordered && !c->resized && !refit && c->n))
 		store_compact(c);
 	if (refit)
 		(void)cache_resize(c, table_fit(c->n));

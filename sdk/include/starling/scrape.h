@@ -151,6 +151,7 @@ struct entry_store {
 	uint32_t **blk;
 	uint32_t n_blk, blk_cap;
 	uint32_t len, size; /* words used / held by the last block */
+	bool ordered;	    /* laid out in a scrape's order (compaction) */
 	size_t held, live;  /* words in all blocks / in live entries */
 	/* freel[i]: a free entry of i words, ref + 1 (allocated at the first
 	 * free: most targets never evict) */

@@ -437,8 +437,8 @@ static void test_cache_tables_fitted(void)
 		CU_ASSERT(h.t->cache.pairs_cap >= 75 && h.t->cache.pairs_cap < 128);
 		CU_ASSERT(h.t->cache.pv_cap >= 56 && h.t->cache.pv_cap <= 64);
 		/* entries in one exact block: 50 x 12 4-byte words (a 36-byte
-		 * header and 3 label ids), once the table is settled (the
-		 * compaction follows the order the scrape after the refit set) */
+		 * header and 3 label ids), in the scrape's order from the
+		 * scrape after the refit on (the refit left the hints stale) */
 		if (round == 0)
 			continue;
 		CU_ASSERT_EQUAL(h.t->cache.st.n_blk, 1);
