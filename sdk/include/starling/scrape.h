@@ -245,6 +245,9 @@ struct scrape_target {
 	bool in_flight;
 	bool owned;    /* owned at its last slot */
 	bool reported; /* report series were sent since last reset */
+	/* the last slot skipped as owned elsewhere, for a catch-up after its
+	 * owner's death (STARLING_SCRAPE_NO_SLOT: none) */
+	int64_t skipped_slot;
 	int64_t scrape_start_ms;
 	int64_t metadata_due_ms;
 	/* honor_metadata: XXH3 of each family's metadata (name, type, help,
