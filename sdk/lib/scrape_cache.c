@@ -9,8 +9,8 @@
  * bytes and one probe per sample: no label parsing, sorting,
  * relabelling, hashing or allocation. Each entry remembers the generation of
  * the last scrape it was in; a series that was in the previous scrape and is
- * not in this one gets a staleness marker, and one missing for two scrapes
- * is evicted. Bodies are never kept.
+ * not in this one gets a staleness marker and leaves the cache (after a
+ * failed scrape, at the next successful one). Bodies are never kept.
  */
 #include <errno.h>
 #include <math.h>
@@ -846,6 +846,9 @@ static void cache_delete(struct series_cache *c, struct cache_entry *e)
 	}
 }
 
+/* Dead pairs freed by cache_shrink() only from this many on. */
+#define PAIRS_DEAD_MIN 16
+
 /* After evictions (a target that exposed far more series than it does now,
  * e.g. after a cardinality bomb): give back the table slots and the label
  * pairs nobody uses, so the memory returns instead of waiting for the
@@ -859,9 +862,13 @@ static void cache_shrink(struct series_cache *c)
 		cap /= 2;
 	if (cap < c->cap)
 		(void)cache_resize(c, cap);
-	if (c->pairs_dead > 64 && c->pairs_dead > live) {
+	/* Under series churn every new series brings pairs of its own (a pod
+	 * name, a request id) and every evicted one leaves its pairs with no
+	 * reference: free them once they are a quarter of the live ones (the
+	 * rebuild costs a pass over the table, spread over that many deaths),
+	 * so dead pairs cost at most ~25 % on top of the live ones. */
+	if (c->pairs_dead >= PAIRS_DEAD_MIN && c->pairs_dead * 4 >= live)
 		(void)pairs_rebuild(c, pairs_cap_for(live));
-	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1484,9 +1491,44 @@ static int add_stale(struct scrape_scratch *s, const struct scrape_target *t,
 	return rc;
 }
 
-/* Stale markers for series of the previous scrape missing from this one;
- * evict series missing for two scrapes. */
-static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts,
+/* Put e on the scratch's eviction list (false: the list cannot grow, e
+ * stays until a later sweep). */
+static bool evict_later(struct scrape_scratch *s, struct cache_entry *e)
+{
+	if (s->n_evict == s->evict_cap) {
+		size_t cap = s->evict_cap ? s->evict_cap * 2 : 64;
+		void *p = realloc(s->evict, cap * sizeof(*s->evict));
+
+		if (!p)
+			return false;
+		s->evict = p;
+		s->evict_cap = cap;
+	}
+	e->flags |= ENTRY_EVICT;
+	s->evict[s->n_evict++] = e;
+	return true;
+}
+
+/* Forget the eviction list (the batch was not sent: its entries stay). */
+static void evict_cancel(struct scrape_scratch *s)
+{
+	for (size_t k = 0; k < s->n_evict; k++)
+		s->evict[k]->flags &= (uint8_t)~ENTRY_EVICT;
+	s->n_evict = 0;
+}
+
+/* Stale markers for series of the previous scrape missing from this one.
+ * After a successful scrape every series not in it leaves the cache, its
+ * marker sent (Prometheus' scrapeCache.iterDone(flushCache = true),
+ * scrape/scrape.go, keeps only the entries seen in the current scrape; a
+ * series that comes back is a cache miss and counts as added again): under
+ * churn the cache then holds the live series and nothing else. After a
+ * failed scrape (`failed`) the cache is kept, as Prometheus keeps it: the
+ * series of the last good scrape get their markers now and leave at the
+ * next successful scrape. The entries to evict are listed in the scratch
+ * and deleted by evict_swept() once the batch, whose label sets point into
+ * their interned pairs, has been forwarded. */
+static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts, bool failed,
 		 struct scrape_stats *st)
 {
 	struct scrape_scratch *s = ctx->scratch;
@@ -1499,28 +1541,27 @@ static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts,
 
 		if (!e || e->last_seen == c->gen)
 			continue;
-		if (e->last_seen == c->gen - 1 && c->gen > 1) {
-			if (e->flags & (ENTRY_DROPPED | ENTRY_HAS_TS | ENTRY_OVER_LIMIT))
-				continue;
-			if (add_stale(s, t, e, stale, ts))
+		if (e->last_seen == c->gen - 1 && c->gen > 1 &&
+		    !(e->flags & (ENTRY_DROPPED | ENTRY_HAS_TS | ENTRY_OVER_LIMIT))) {
+			if (add_stale(s, t, e, stale, ts)) {
+				evict_cancel(s);
 				return -ENOMEM;
+			}
 			st->stale++;
+		}
+		if (failed && e->last_seen == c->gen - 1)
 			continue;
-		}
-		if (s->n_evict == s->evict_cap) {
-			size_t cap = s->evict_cap ? s->evict_cap * 2 : 64;
-			void *p = realloc(s->evict, cap * sizeof(*s->evict));
-
-			if (!p)
-				continue; /* evict it next time */
-			s->evict = p;
-			s->evict_cap = cap;
-		}
-		e->flags |= ENTRY_EVICT;
-		s->evict[s->n_evict++] = e;
+		(void)evict_later(s, e);
 	}
+	return 0;
+}
+
+/* Delete the entries sweep() listed (after the batch was forwarded) and
+ * give back what they held. */
+static void evict_swept(struct series_cache *c, struct scrape_scratch *s)
+{
 	if (!s->n_evict)
-		return 0;
+		return;
 	/* the order hints are slots (checked by key when used); only the
 	 * first series is a pointer */
 	if (c->first && (c->first->flags & ENTRY_EVICT))
@@ -1529,7 +1570,6 @@ static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts,
 	for (size_t i = 0; i < s->n_evict; i++)
 		cache_delete(c, s->evict[i]);
 	cache_shrink(c);
-	return 0;
 }
 
 static int n_report(const struct scrape_config *cfg)
@@ -1652,19 +1692,22 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 	report[7] = rc == 0 ? (double)r->body_len : r->error == -EFBIG ? -1 : 0;
 	/* In the steady state every cached series was in this scrape: nothing
 	 * to mark stale or evict, so skip the walk over the cache. */
-	if ((rc || t->cache.seen != t->cache.n) && sweep(ctx, t, r->start_ms, st)) {
+	s->n_evict = 0;
+	if ((rc || t->cache.seen != t->cache.n) && sweep(ctx, t, r->start_ms, rc != 0, st)) {
 		snprintf(st->error, sizeof(st->error), "out of memory");
 		s->n = 0;
 		return -ENOMEM;
 	}
 	if (add_report(s, t, r->start_ms, report, n_report(ctx->cfg))) {
 		snprintf(st->error, sizeof(st->error), "out of memory");
+		evict_cancel(s);
 		s->n = 0;
 		return -ENOMEM;
 	}
 	t->reported = true;
 	st->forwarded = s->n;
 	frc = forward_batch(ctx);
+	evict_swept(&t->cache, s);
 	scratch_trim(s, s->n);
 	s->n = 0;
 	if (frc && ctx->api->log)
