@@ -251,6 +251,24 @@ static void entry_labels(const struct scrape_target *t, const struct cache_entry
 	}
 }
 
+/* Room for n more labels in the batch's label pool. */
+static int lpool_reserve(struct scrape_scratch *s, size_t n)
+{
+	size_t cap = s->lpool_cap ? s->lpool_cap : 1024;
+	void *p;
+
+	if (s->lpool_len + n <= s->lpool_cap)
+		return 0;
+	while (cap < s->lpool_len + n)
+		cap *= 2;
+	p = realloc(s->lpool, cap * sizeof(*s->lpool));
+	if (!p)
+		return -ENOMEM;
+	s->lpool = p;
+	s->lpool_cap = cap;
+	return 0;
+}
+
 /* Append one sample (hoff == SIZE_MAX) or native histogram of cached
  * series e: its label set is rebuilt in the pool from the interned pairs
  * (and the target's labels the entry leaves out). */
@@ -261,18 +279,8 @@ static int batch_add_entry(struct scrape_scratch *s, const struct scrape_target 
 	int rc;
 
 	n = entry_n_labels(e);
-	if (s->lpool_len + n > s->lpool_cap) {
-		size_t cap = s->lpool_cap ? s->lpool_cap : 1024;
-		void *p;
-
-		while (cap < s->lpool_len + n)
-			cap *= 2;
-		p = realloc(s->lpool, cap * sizeof(*s->lpool));
-		if (!p)
-			return -ENOMEM;
-		s->lpool = p;
-		s->lpool_cap = cap;
-	}
+	if (lpool_reserve(s, n))
+		return -ENOMEM;
 	off = s->lpool_len;
 	rc = hoff == SIZE_MAX ? batch_add(s, NULL, n, e->hash, v, ts)
 			      : batch_add_hist(s, NULL, n, e->hash, hoff);
@@ -500,6 +508,34 @@ static int forward_batch(struct scrape_ctx *ctx)
 /* ------------------------------------------------------------------------ */
 /* Cache table: open addressing, linear probing, backward-shift deletion.    */
 
+/* Table sizes need not be powers of two: a slot is found by multiplying
+ * the (well-mixed, 64-bit) hash by the size, keeping the high word. */
+static inline size_t table_home(uint64_t h, size_t cap)
+{
+	return (size_t)(((unsigned __int128)h * cap) >> 64);
+}
+
+static inline size_t table_next(size_t i, size_t cap)
+{
+	return i + 1 == cap ? 0 : i + 1;
+}
+
+/* Slots for n keys at a load of 2/3 (at least 16). */
+static size_t table_fit(size_t n)
+{
+	size_t cap = n + n / 2 + 1;
+
+	return cap < 16 ? 16 : cap;
+}
+
+/* Slots when a table of cap slots holding n keys is full (3/4): double. */
+static size_t table_grown(size_t n, size_t cap)
+{
+	size_t fit = table_fit(n + 1);
+
+	return cap * 2 > fit ? cap * 2 : fit;
+}
+
 /* ---- interned label pairs ---- */
 
 /* An id for x (a free one again, or the next); -ENOMEM. */
@@ -549,37 +585,28 @@ static uint32_t pair_hash(const char *name, size_t nlen, const char *value, size
 	return (uint32_t)XXH3_64bits_withSeed(value, vlen, XXH3_64bits(name, nlen));
 }
 
-/* Slots for live pairs at a load of at most 1/2 (the table grows at 3/4). */
-static size_t pairs_cap_for(size_t live)
+static void pairs_place(uint32_t *slots, size_t cap, const struct cache_pair *x)
 {
-	size_t cap = 16;
-
-	while (cap < (live + 1) * 2)
-		cap *= 2;
-	return cap;
-}
-
-static void pairs_place(struct cache_pair **slots, size_t cap, struct cache_pair *x)
-{
-	size_t i = x->hash & (cap - 1);
+	size_t i = table_home((uint64_t)x->hash << 32, cap);
 
 	while (slots[i])
-		i = (i + 1) & (cap - 1);
-	slots[i] = x;
+		i = table_next(i, cap);
+	slots[i] = x->id + 1;
 }
 
 /* Rebuild the table at cap slots, freeing the pairs nobody uses. */
 static int pairs_rebuild(struct series_cache *c, size_t cap)
 {
-	struct cache_pair **slots = calloc(cap, sizeof(*slots));
+	uint32_t *slots = calloc(cap, sizeof(*slots));
 
 	if (!slots)
 		return -ENOMEM;
 	for (size_t i = 0; i < c->pairs_cap; i++) {
-		struct cache_pair *x = c->pairs[i];
+		struct cache_pair *x;
 
-		if (!x)
+		if (!c->pairs[i])
 			continue;
+		x = c->pv[c->pairs[i] - 1];
 		if (x->refs)
 			pairs_place(slots, cap, x);
 		else
@@ -607,9 +634,11 @@ static int intern(struct series_cache *c, const char *name, size_t nlen, const c
 	if (nlen >= PAIR_NAME_LIT || vlen > UINT32_MAX)
 		return -ENOMEM;
 	if ((c->pairs_n + 1) * 4 > c->pairs_cap * 3 &&
-	    pairs_rebuild(c, pairs_cap_for(c->pairs_n - c->pairs_dead)))
+	    pairs_rebuild(c, table_grown(c->pairs_n - c->pairs_dead, c->pairs_cap)))
 		return -ENOMEM;
-	for (i = h & (c->pairs_cap - 1); (x = c->pairs[i]); i = (i + 1) & (c->pairs_cap - 1)) {
+	for (i = table_home((uint64_t)h << 32, c->pairs_cap); c->pairs[i];
+	     i = table_next(i, c->pairs_cap)) {
+		x = c->pv[c->pairs[i] - 1];
 		if (x->hash == h && x->name_len == want && x->value_len == vlen &&
 		    (lit || memcmp(x->s, name, nlen) == 0) &&
 		    memcmp(x->s + (lit ? 0 : nlen + 1), value, vlen) == 0) {
@@ -639,7 +668,7 @@ static int intern(struct series_cache *c, const char *name, size_t nlen, const c
 		memcpy(x->s + nlen + 1, value, vlen);
 		x->s[nlen + 1 + vlen] = '\0';
 	}
-	c->pairs[i] = x;
+	c->pairs[i] = x->id + 1;
 	c->pairs_n++;
 	*id = x->id;
 	return 0;
@@ -737,20 +766,104 @@ static void entry_release(struct series_cache *c, struct cache_entry *e)
 	ex_del(c, e);
 }
 
+/* ---- the entry store (scrape.h) ---- */
+
+#define STORE_BLOCK_MAX	 (1u << ENTRY_REF_SHIFT) /* words */
+#define STORE_BLOCKS_MAX 4095			 /* ref + 1 stays nonzero */
+#define STORE_BLOCK_MIN	 64
+
+/* Words of entry e. */
+static size_t entry_words(const struct cache_entry *e)
+{
+	size_t b = (e->flags & ENTRY_NUL)
+		       ? ENTRY_LENS_OFF(e->n_labels) + e->n_labels * sizeof(size_t)
+		       : ENTRY_IDS_SIZE(e->n_labels);
+
+	return (b + 7) / 8;
+}
+
+static int store_block(struct entry_store *st, size_t words)
+{
+	uint64_t *b;
+
+	if (st->n_blk == STORE_BLOCKS_MAX || words > STORE_BLOCK_MAX)
+		return -ENOMEM;
+	if (st->n_blk == st->blk_cap) {
+		uint32_t cap = st->blk_cap ? st->blk_cap * 2 : 4;
+		void *p = realloc(st->blk, cap * sizeof(*st->blk));
+
+		if (!p)
+			return -ENOMEM;
+		st->blk = p;
+		st->blk_cap = cap;
+	}
+	b = malloc(words * sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	st->blk[st->n_blk++] = b;
+	st->len = 0;
+	st->size = (uint32_t)words;
+	st->held += words;
+	return 0;
+}
+
+/* Room for an entry of `words` words: a freed one of that size, else the
+ * end of the last block, else a new block of a quarter of what is held
+ * (the store is refitted after the scrape, store_compact). */
+static int store_alloc(struct entry_store *st, size_t words, uint32_t *ref)
+{
+	if (words < ENTRY_FREE_CLASSES && st->freel[words]) {
+		*ref = st->freel[words] - 1;
+		memcpy(&st->freel[words], entry_at(st, *ref), sizeof(uint32_t));
+	} else {
+		if (!st->n_blk || st->len + words > st->size) {
+			size_t b = st->held / 4;
+
+			b = b < STORE_BLOCK_MIN ? STORE_BLOCK_MIN : b;
+			b = b < words ? words : b > STORE_BLOCK_MAX ? STORE_BLOCK_MAX : b;
+			if (store_block(st, b))
+				return -ENOMEM;
+		}
+		*ref = (st->n_blk - 1) << ENTRY_REF_SHIFT | st->len;
+		st->len += (uint32_t)words;
+	}
+	st->live += words;
+	return 0;
+}
+
+/* Give back entry ref of `words` words (reused by size; larger ones wait
+ * for the next compaction). */
+static void store_free(struct entry_store *st, uint32_t ref, size_t words)
+{
+	st->live -= words;
+	if (words < ENTRY_FREE_CLASSES) {
+		memcpy(entry_at(st, ref), &st->freel[words], sizeof(uint32_t));
+		st->freel[words] = ref + 1;
+	}
+}
+
+static void store_free_all(struct entry_store *st)
+{
+	for (uint32_t i = 0; i < st->n_blk; i++)
+		free(st->blk[i]);
+	free(st->blk);
+	memset(st, 0, sizeof(*st));
+}
+
 /* ---- the series table ---- */
 
 void series_cache_reset(struct series_cache *c)
 {
-	for (size_t i = 0; i < c->cap; i++) {
-		free(c->slots[i].e);
-		c->slots[i].e = NULL;
-	}
+	if (c->cap)
+		memset(c->slots, 0, c->cap * sizeof(*c->slots));
+	store_free_all(&c->st);
 	c->n = 0;
 	c->seen = 0;
 	c->first = c->cursor = NULL;
 	for (size_t i = 0; i < c->pairs_cap; i++) {
-		free(c->pairs[i]);
-		c->pairs[i] = NULL;
+		if (c->pairs[i])
+			free(c->pv[c->pairs[i] - 1]);
+		c->pairs[i] = 0;
 	}
 	c->pairs_n = c->pairs_dead = 0;
 	c->pv_n = c->pv_nfree = 0;
@@ -772,75 +885,77 @@ void series_cache_free(struct series_cache *c)
 /* The entry of key k and its slot in *slot, or NULL. */
 static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_t k, size_t *slot)
 {
-	size_t mask, i;
+	size_t i;
 
 	if (!c->cap)
 		return NULL;
-	mask = c->cap - 1;
-	for (i = k.low64 & mask; c->slots[i].e; i = (i + 1) & mask) {
-		const struct cache_entry *e = c->slots[i].e;
+	for (i = table_home(k.low64, c->cap); c->slots[i]; i = table_next(i, c->cap)) {
+		struct cache_entry *e = entry_at(&c->st, c->slots[i] - 1);
 
 		if (e->key_lo == k.low64 && e->key_hi == k.high64) {
 			*slot = i;
-			return c->slots[i].e;
+			return e;
 		}
 	}
 	return NULL;
 }
 
-static void slot_put(struct cache_slot *slots, size_t cap, struct cache_entry *e)
+/* Put slot value v (entry ref + 1) of an entry with key_lo k. */
+static void slot_put(uint32_t *slots, size_t cap, uint64_t k, uint32_t v)
 {
-	size_t i = e->key_lo & (cap - 1);
+	size_t i = table_home(k, cap);
 
-	while (slots[i].e)
-		i = (i + 1) & (cap - 1);
-	slots[i].e = e;
+	while (slots[i])
+		i = table_next(i, cap);
+	slots[i] = v;
 }
 
 static int cache_resize(struct series_cache *c, size_t cap)
 {
-	struct cache_slot *slots = calloc(cap, sizeof(*slots));
+	uint32_t *slots = calloc(cap, sizeof(*slots));
 
 	if (!slots)
 		return -ENOMEM;
 	for (size_t i = 0; i < c->cap; i++)
-		if (c->slots[i].e)
-			slot_put(slots, cap, c->slots[i].e);
+		if (c->slots[i])
+			slot_put(slots, cap, entry_at(&c->st, c->slots[i] - 1)->key_lo,
+				 c->slots[i]);
 	free(c->slots);
 	c->slots = slots;
 	c->cap = cap;
 	return 0;
 }
 
-static int cache_insert(struct series_cache *c, struct cache_entry *e)
+static int cache_insert(struct series_cache *c, uint32_t ref)
 {
 	/* keep the load below 3/4 */
-	if ((c->n + 1) * 4 > c->cap * 3 && cache_resize(c, c->cap ? c->cap * 2 : 16))
+	if ((c->n + 1) * 4 > c->cap * 3 && cache_resize(c, table_grown(c->n, c->cap)))
 		return -ENOMEM;
-	slot_put(c->slots, c->cap, e);
+	slot_put(c->slots, c->cap, entry_at(&c->st, ref)->key_lo, ref + 1);
 	c->n++;
 	return 0;
 }
 
 static void cache_delete(struct series_cache *c, struct cache_entry *e)
 {
-	size_t mask = c->cap - 1, i, j;
+	size_t cap = c->cap, i, j;
 
-	for (i = e->key_lo & mask; c->slots[i].e != e; i = (i + 1) & mask)
-		if (!c->slots[i].e)
+	for (i = table_home(e->key_lo, cap); !c->slots[i] || entry_at(&c->st, c->slots[i] - 1) != e;
+	     i = table_next(i, cap))
+		if (!c->slots[i])
 			return; /* not present */
 	entry_release(c, e);
-	free(e);
-	c->slots[i].e = NULL;
+	store_free(&c->st, c->slots[i] - 1, entry_words(e));
+	c->slots[i] = 0;
 	c->n--;
 	/* shift back the entries of the cluster that probed past slot i */
-	for (j = (i + 1) & mask; c->slots[j].e; j = (j + 1) & mask) {
-		size_t home = c->slots[j].e->key_lo & mask;
+	for (j = table_next(i, cap); c->slots[j]; j = table_next(j, cap)) {
+		size_t home = table_home(entry_at(&c->st, c->slots[j] - 1)->key_lo, cap);
 
 		/* entry at j may move to i if its home is not in (i, j] */
 		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
 			c->slots[i] = c->slots[j];
-			c->slots[j].e = NULL;
+			c->slots[j] = 0;
 			i = j;
 		}
 	}
@@ -856,19 +971,122 @@ static void cache_delete(struct series_cache *c, struct cache_entry *e)
  * big ones. */
 static void cache_shrink(struct series_cache *c)
 {
-	size_t cap = c->cap, live = c->pairs_n - c->pairs_dead;
+	size_t live = c->pairs_n - c->pairs_dead;
 
-	while (cap > 16 && c->n * 8 < cap)
-		cap /= 2;
-	if (cap < c->cap)
-		(void)cache_resize(c, cap);
+	if (c->cap > 16 && c->n * 8 < c->cap)
+		(void)cache_resize(c, table_fit(c->n));
 	/* Under series churn every new series brings pairs of its own (a pod
 	 * name, a request id) and every evicted one leaves its pairs with no
 	 * reference: free them once they are a quarter of the live ones (the
 	 * rebuild costs a pass over the table, spread over that many deaths),
 	 * so dead pairs cost at most ~25 % on top of the live ones. */
 	if (c->pairs_dead >= PAIRS_DEAD_MIN && c->pairs_dead * 4 >= live)
-		(void)pairs_rebuild(c, pairs_cap_for(live));
+		(void)pairs_rebuild(c, table_fit(live));
+}
+
+/* Move the entries into one block of exactly their size (more when over
+ * STORE_BLOCK_MAX): table slots, the first-series pointer and the exemplar
+ * table follow them. Nothing else may hold an entry pointer (the batch
+ * was sent). Failure to allocate keeps the old store. */
+static void store_compact(struct series_cache *c)
+{
+	struct entry_store nst = {0};
+	uint32_t *refs = NULL;
+	struct cache_entry *first = NULL;
+	size_t k = 0;
+
+	if (c->n && !(refs = malloc(c->n * sizeof(*refs))))
+		return;
+	if (c->st.live &&
+	    store_block(&nst, c->st.live < STORE_BLOCK_MAX ? c->st.live : STORE_BLOCK_MAX))
+		goto fail;
+	for (size_t i = 0; i < c->cap; i++) {
+		struct cache_entry *e = series_cache_at(c, i), *ne;
+		size_t w;
+
+		if (!e)
+			continue;
+		w = entry_words(e);
+		if (k == c->n || store_alloc(&nst, w, &refs[k]))
+			goto fail;
+		ne = entry_at(&nst, refs[k++]);
+		memcpy(ne, e, w * sizeof(uint64_t));
+		if (e == c->first)
+			first = ne;
+		if (e->flags & ENTRY_EXKEY) {
+			struct cache_exkey *x = ex_find(c, e);
+
+			if (x) /* new blocks: no old pointer is met again */
+				x->e = ne;
+		}
+	}
+	k = 0;
+	for (size_t i = 0; i < c->cap; i++)
+		if (c->slots[i])
+			c->slots[i] = refs[k++] + 1;
+	store_free_all(&c->st);
+	c->st = nst;
+	c->first = first;
+	c->cursor = NULL;
+	free(refs);
+	/* the exemplar table is keyed by the pointers: place them again */
+	if (c->ex_n) {
+		struct cache_exkey *t = calloc(c->ex_cap, sizeof(*t)), *old = c->ex;
+
+		if (!t) { /* forget the keys: those exemplars are sent again */
+			for (size_t i = 0; i < c->ex_cap; i++)
+				if (old[i].e)
+					((struct cache_entry *)old[i].e)->flags &=
+					    (uint8_t)~ENTRY_EXKEY;
+			free(old);
+			c->ex = NULL;
+			c->ex_cap = c->ex_n = 0;
+			return;
+		}
+		c->ex = t;
+		for (size_t j = 0; j < c->ex_cap; j++) {
+			size_t i;
+
+			if (!old[j].e)
+				continue;
+			for (i = ex_home(c, old[j].e); t[i].e; i = (i + 1) & (c->ex_cap - 1))
+				;
+			t[i] = old[j];
+		}
+		free(old);
+	}
+	return;
+fail:
+	store_free_all(&nst);
+	free(refs);
+}
+
+/* After a scrape: tables that grew by doubling are cut to their fitted
+ * size once the series are known (issue 12: doubling left a 50-series
+ * target a 128-slot table), and the id array to its use. Hysteresis: a
+ * table is refitted only below ~1/2 load, it grows at 3/4, fitted is 2/3.
+ * The entry store is compacted when it has more than one block or over
+ * an eighth of it is unused (16 words of slack). Runs after the batch was
+ * sent (entries move). */
+static void cache_fit(struct series_cache *c)
+{
+	size_t live = c->pairs_n - c->pairs_dead;
+
+	if (c->st.held - c->st.live > (c->st.n_blk > 1 ? 0 : c->st.live / 8) + 16)
+		store_compact(c);
+
+	if (c->cap > 16 && c->cap * 4 > table_fit(c->n) * 5)
+		(void)cache_resize(c, table_fit(c->n));
+	if (c->pairs_cap > 16 && c->pairs_cap * 4 > table_fit(live) * 5)
+		(void)pairs_rebuild(c, table_fit(live));
+	if (c->pv_n && c->pv_cap > 16 && c->pv_cap * 4 > c->pv_n * 5) {
+		void *p = realloc(c->pv, c->pv_n * sizeof(*c->pv));
+
+		if (p) {
+			c->pv = p;
+			c->pv_cap = c->pv_n;
+		}
+	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -980,7 +1198,7 @@ static int nul_hash(const struct series_cache *c, const struct cache_entry *e, c
 }
 
 static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
-				     const struct starling_lset *ls, uint8_t flags)
+				     const struct starling_lset *ls, uint8_t flags, uint32_t *ref)
 {
 	size_t n = ls ? ls->n : 0, k = 0, n_shared = 0;
 	unsigned pos = 0, present = 0;
@@ -988,7 +1206,7 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 	/* an ENTRY_NUL entry keeps its whole set: its value lengths go with it */
 	bool leave_out = n <= 16 && !nul;
 	struct cache_entry *e;
-	size_t *lens, len;
+	size_t *lens, len, words;
 
 	/* which labels are the target's own (left out when the positions fit
 	 * the masks) */
@@ -1006,10 +1224,13 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 	}
 	if (!n_shared)
 		leave_out = false;
-	e = malloc(nul ? ENTRY_LENS_OFF(n) + n * sizeof(size_t)
-		       : ENTRY_IDS_SIZE(n - (leave_out ? n_shared : 0)));
-	if (!e)
+	words = ((nul ? ENTRY_LENS_OFF(n) + n * sizeof(size_t)
+		      : ENTRY_IDS_SIZE(n - (leave_out ? n_shared : 0))) +
+		 7) /
+		8;
+	if (store_alloc(&t->cache.st, words, ref))
 		return NULL;
+	e = entry_at(&t->cache.st, *ref);
 	lens = nul ? (size_t *)(void *)((char *)e + ENTRY_LENS_OFF(n)) : NULL;
 	memset(e, 0, offsetof(struct cache_entry, labels));
 	e->next = UINT32_MAX;
@@ -1026,7 +1247,7 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 		if (intern_label(&t->cache, &ls->v[i], nul, &len, &e->labels[k])) {
 			e->n_labels = (uint16_t)k;
 			entry_release(&t->cache, e);
-			free(e);
+			store_free(&t->cache.st, *ref, words);
 			return NULL;
 		}
 		if (nul)
@@ -1035,7 +1256,7 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 	}
 	if (nul && n && nul_hash(&t->cache, e, lens, &e->hash)) {
 		entry_release(&t->cache, e);
-		free(e);
+		store_free(&t->cache.st, *ref, words);
 		return NULL;
 	}
 	if (!nul)
@@ -1077,6 +1298,7 @@ static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_targ
 	struct scrape_scratch *s = ctx->scratch;
 	const struct scrape_config *cfg = ctx->cfg;
 	struct cache_entry *e;
+	uint32_t ref;
 	uint8_t flags = 0;
 	int r;
 
@@ -1129,10 +1351,10 @@ static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_targ
 	}
 	if (!(flags & ENTRY_DROPPED) && !label_limits_ok(cfg, &s->lset))
 		flags |= ENTRY_OVER_LIMIT;
-	e = entry_new(t, h, (flags & ENTRY_DROPPED) ? NULL : &s->lset, flags);
-	if (e && cache_insert(&t->cache, e)) {
+	e = entry_new(t, h, (flags & ENTRY_DROPPED) ? NULL : &s->lset, flags, &ref);
+	if (e && cache_insert(&t->cache, ref)) {
 		entry_release(&t->cache, e);
-		free(e);
+		store_free(&t->cache.st, ref, entry_words(e));
 		e = NULL;
 	}
 	if (!e) {
@@ -1370,7 +1592,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		if (!c->cursor)
 			e = c->first;
 		else
-			e = c->cursor->next < c->cap ? c->slots[c->cursor->next].e : NULL;
+			e = c->cursor->next < c->cap ? series_cache_at(c, c->cursor->next) : NULL;
 		slot = c->cursor ? c->cursor->next : SIZE_MAX;
 		if (!e || e->key_lo != h.low64 || e->key_hi != h.high64)
 			e = cache_find(c, h, &slot);
@@ -1462,7 +1684,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 static void rollback(struct series_cache *c)
 {
 	for (size_t i = 0; i < c->cap; i++) {
-		struct cache_entry *e = c->slots[i].e;
+		struct cache_entry *e = series_cache_at(c, i);
 
 		if (e && e->last_seen == c->gen)
 			e->last_seen = e->prev_seen;
@@ -1537,7 +1759,7 @@ static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts, bo
 
 	s->n_evict = 0;
 	for (size_t i = 0; i < c->cap; i++) {
-		struct cache_entry *e = c->slots[i].e;
+		struct cache_entry *e = series_cache_at(c, i);
 
 		if (!e || e->last_seen == c->gen)
 			continue;
@@ -1580,9 +1802,16 @@ static int n_report(const struct scrape_config *cfg)
 static int add_report(struct scrape_scratch *s, const struct scrape_target *t, int64_t ts,
 		      const double v[SCRAPE_N_REPORT_MAX], int n)
 {
-	for (int i = 0; i < n; i++)
-		if (batch_add(s, t->report_labels[i], t->n_labels + 1, t->report_hash[i], v[i], ts))
+	size_t nl = t->n_labels + 1;
+
+	/* the label sets go in the batch's pool (fixed up when it is sent) */
+	for (int i = 0; i < n; i++) {
+		if (lpool_reserve(s, nl) || batch_add(s, NULL, nl, t->report_hash[i], v[i], ts))
 			return -ENOMEM;
+		scrape_report_labels(t, i, s->lpool + s->lpool_len);
+		s->xo[s->n - 1].labels = s->lpool_len;
+		s->lpool_len += nl;
+	}
 	return 0;
 }
 
@@ -1708,6 +1937,7 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 	st->forwarded = s->n;
 	frc = forward_batch(ctx);
 	evict_swept(&t->cache, s);
+	cache_fit(&t->cache);
 	scratch_trim(s, s->n);
 	s->n = 0;
 	if (frc && ctx->api->log)
@@ -1729,7 +1959,7 @@ int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t t
 	s->xpool_len = 0;
 	s->lpool_len = 0;
 	for (size_t i = 0; i < c->cap; i++) {
-		struct cache_entry *e = c->slots[i].e;
+		struct cache_entry *e = series_cache_at(c, i);
 
 		if (!e || e->last_seen != c->gen || c->gen == 0)
 			continue;
@@ -1759,10 +1989,12 @@ void scrape_submit(struct starling_http_client *http, const struct scrape_config
 		   struct scrape_target *t, int64_t now_ms, starling_http_done_fn done, void *arg,
 		   const char *submit_error)
 {
-	const char *headers[2] = {c->accept, t->timeout_header};
+	char th[64];
+	const char *headers[2] = {c->accept, th};
 	struct starling_http_request req = {0};
 	int rc;
 
+	scrape_timeout_header(t->timeout_ms, th, sizeof(th));
 	t->scrape_start_ms = now_ms;
 	req.url = t->url;
 	req.headers = headers;
@@ -1783,6 +2015,19 @@ void scrape_submit(struct starling_http_client *http, const struct scrape_config
 		resp.error_msg = submit_error;
 		done(arg, &resp);
 	}
+}
+
+/* Keep the scrape's error, if any (most targets have none: no buffer). On
+ * ENOMEM the error is just not kept. */
+static void scrape_set_error(struct scrape_target *t, const char *err)
+{
+	char *p;
+
+	if (t->last_error && strcmp(t->last_error, err) == 0)
+		return;
+	p = *err ? strdup(err) : NULL;
+	free(t->last_error);
+	t->last_error = p;
 }
 
 int scrape_complete(struct scrape_ctx *ctx, struct scrape_target *t,
@@ -1806,7 +2051,7 @@ int scrape_complete(struct scrape_ctx *ctx, struct scrape_target *t,
 	t->last_scrape_ms = r.start_ms;
 	t->last_duration_us = r.duration_us;
 	t->health = st->up ? STARLING_TARGET_UP : STARLING_TARGET_DOWN;
-	snprintf(t->last_error, sizeof(t->last_error), "%s", st->error);
+	scrape_set_error(t, st->error);
 	pthread_mutex_unlock(lock);
 	return rc;
 }
@@ -1830,7 +2075,7 @@ void scrape_emit_target(const struct starling_host_api *api, starling_component 
 	    .last_scrape_ms = t->last_scrape_ms,
 	    .last_duration_us = t->last_duration_us,
 	    .health = t->health,
-	    .last_error = t->last_error,
+	    .last_error = t->last_error ? t->last_error : "",
 	};
 
 	starling_scrape_emit_target_n(api, self, clustering, replicas, &ti, emit, ctx);

@@ -279,8 +279,7 @@ void scrape_target_free(struct scrape_target *t)
 		return;
 	series_cache_free(&t->cache);
 	free(t->meta_seen);
-	for (int i = 0; i < SCRAPE_N_REPORT_MAX; i++)
-		free(t->report_labels[i]);
+	free(t->last_error);
 	free(t->input);
 	free(t->labels);
 	free(t->strings);
@@ -295,6 +294,14 @@ static size_t strings_size(const struct starling_label *v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		s += strlen(v[i].name) + strlen(v[i].value) + 2;
 	return s;
+}
+
+void scrape_report_labels(const struct scrape_target *t, int i, struct starling_label *out)
+{
+	memcpy(out, t->labels, t->n_labels * sizeof(*out));
+	out[t->n_labels].name = "__name__";
+	out[t->n_labels].value = report_names[i];
+	starling_labels_sort(out, t->n_labels + 1);
 }
 
 int scrape_target_new(const struct scrape_config *cfg, const struct starling_label *in, size_t n,
@@ -354,7 +361,6 @@ int scrape_target_new(const struct scrape_config *cfg, const struct starling_lab
 		rc = -EINVAL;
 		goto out_free;
 	}
-	scrape_timeout_header(t->timeout_ms, t->timeout_header, sizeof(t->timeout_header));
 	pnames = calloc(cfg->n_params + 1, sizeof(*pnames));
 	if (!pnames)
 		goto out_free;
@@ -396,17 +402,16 @@ int scrape_target_new(const struct scrape_config *cfg, const struct starling_lab
 		goto out_free;
 	t->n_input = n;
 	t->n_labels = fin.n;
-	for (int i = 0; i < SCRAPE_N_REPORT_MAX; i++) {
+	{
 		struct starling_label *rl = malloc((fin.n + 1) * sizeof(*rl));
 
 		if (!rl)
 			goto out_free;
-		memcpy(rl, t->labels, fin.n * sizeof(*rl));
-		rl[fin.n].name = "__name__";
-		rl[fin.n].value = report_names[i];
-		starling_labels_sort(rl, fin.n + 1);
-		t->report_labels[i] = rl;
-		t->report_hash[i] = starling_labels_hash(rl, fin.n + 1);
+		for (int i = 0; i < SCRAPE_N_REPORT_MAX; i++) {
+			scrape_report_labels(t, i, rl);
+			t->report_hash[i] = starling_labels_hash(rl, fin.n + 1);
+		}
+		free(rl);
 	}
 	t->key = starling_target_key(t->input, n, (const char *const *)cfg->key_labels,
 				     cfg->n_key_labels, (const char *const *)cfg->exclude_labels,

@@ -126,11 +126,28 @@ struct cache_entry {
 	uint32_t labels[];
 };
 
-/* A slot of the series table: the entry alone (its key_lo is the hash), so
- * the table costs 8 bytes per slot, not 16. */
-struct cache_slot {
-	struct cache_entry *e; /* NULL = empty */
+/* Where a target's cache entries live: blocks of 8-byte words, no malloc
+ * header per entry (issue 12: 8 of every 64 bytes), an entry named by a
+ * 4-byte ref, its block << ENTRY_REF_SHIFT | its word offset, so a table
+ * slot is 4 bytes. Freed entries of up to ENTRY_FREE_CLASSES - 1 words
+ * are reused by size; after a scrape that left unused room (a second
+ * block, or over an eighth free) the store is compacted into one exact
+ * block (scrape_cache.c cache_fit). */
+#define ENTRY_REF_SHIFT	   20
+#define ENTRY_FREE_CLASSES 32
+struct entry_store {
+	uint64_t **blk;
+	uint32_t n_blk, blk_cap;
+	uint32_t len, size;		    /* words used / held by the last block */
+	size_t held, live;		    /* words in all blocks / in live entries */
+	uint32_t freel[ENTRY_FREE_CLASSES]; /* a free entry of i words: ref + 1 */
 };
+
+static inline struct cache_entry *entry_at(const struct entry_store *st, uint32_t ref)
+{
+	return (struct cache_entry *)(void *)(st->blk[ref >> ENTRY_REF_SHIFT] +
+					      (ref & ((1u << ENTRY_REF_SHIFT) - 1)));
+}
 
 /* An interned, reference-counted label of a target's series: the name
  * (unless it is "__name__", a shared literal: PAIR_NAME_LIT in name_len)
@@ -154,14 +171,15 @@ struct cache_exkey {
 };
 
 struct series_cache {
-	struct cache_slot *slots;
-	size_t cap; /* power of two, or 0 */
+	uint32_t *slots; /* entry ref + 1, 0 = empty */
+	size_t cap;	 /* slots (any size, table_home), or 0 */
+	struct entry_store st;
 	size_t n;
 	uint32_t gen;		    /* generation of the latest scrape */
 	size_t seen;		    /* entries seen in the latest scrape */
 	struct cache_entry *first;  /* first series of the last scrape */
 	struct cache_entry *cursor; /* previous series while parsing */
-	struct cache_pair **pairs;  /* intern table, open addressing */
+	uint32_t *pairs;	    /* intern table, open addressing: pair id + 1, 0 = empty */
 	size_t pairs_cap, pairs_n, pairs_dead;
 	struct cache_pair **pv; /* pair by id (NULL: id free) */
 	size_t pv_n, pv_cap;	/* ids handed out, capacity */
@@ -170,6 +188,12 @@ struct series_cache {
 	struct cache_exkey *ex; /* exemplar keys, open addressing */
 	size_t ex_cap, ex_n;
 };
+
+/* The entry in slot i of c's series table, or NULL. */
+static inline struct cache_entry *series_cache_at(const struct series_cache *c, size_t i)
+{
+	return c->slots[i] ? entry_at(&c->st, c->slots[i] - 1) : NULL;
+}
 
 enum target_state {
 	TARGET_ACTIVE = 0,
@@ -191,11 +215,11 @@ struct scrape_target {
 	int64_t phase_ms;  /* starling_scrape_phase(key, interval_ms) */
 	/* __scrape_interval__ / __scrape_timeout__ (default: the component's) */
 	int64_t interval_ms;
-	int64_t timeout_ms;
-	char timeout_header[64]; /* X-Prometheus-Scrape-Timeout-Seconds line */
+	int64_t timeout_ms; /* its header line is made per request */
 
-	/* Synthetic series: target labels + __name__, sorted, and hashes. */
-	struct starling_label *report_labels[SCRAPE_N_REPORT_MAX];
+	/* Synthetic series: their hashes (labels: scrape_report_labels(),
+	 * built per scrape, not kept: issue 12, 8 arrays were ~0.5 KB per
+	 * target). */
 	uint64_t report_hash[SCRAPE_N_REPORT_MAX];
 
 	/* Scheduling (scrape thread only). */
@@ -219,7 +243,7 @@ struct scrape_target {
 	int64_t last_scrape_ms;
 	int64_t last_duration_us;
 	enum starling_target_health health;
-	char last_error[200];
+	char *last_error; /* malloc'd; NULL = none (most targets) */
 };
 
 /* Working memory of the thread that processes scrapes, reused across
@@ -334,6 +358,10 @@ void scrape_config_release(struct scrape_config *c);
 /* The X-Prometheus-Scrape-Timeout-Seconds header line for timeout_ms
  * ("...: 10", "...: 2.5"). */
 void scrape_timeout_header(int64_t timeout_ms, char *buf, size_t len);
+
+/* The label set of synthetic series i (report_names order) of t: its
+ * target labels and __name__, sorted; out holds t->n_labels + 1. */
+void scrape_report_labels(const struct scrape_target *t, int i, struct starling_label *out);
 
 /* Prometheus' model.ParseDuration ("1m30s", "500ms", "1h", "0"): ms in *out,
  * 0 or -EINVAL. */

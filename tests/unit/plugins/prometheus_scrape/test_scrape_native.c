@@ -532,6 +532,44 @@ static void test_long_exemplar(void)
 	rig_free(&g);
 }
 
+/* The cache's entries move when its store is compacted after a scrape
+ * (scrape.h, issue 12); the exemplar keys, kept by entry, move with them:
+ * a timestamped exemplar still goes downstream once, not again. */
+static void test_exemplars_after_compaction(void)
+{
+	enum { N = 100 };
+	struct rig g;
+	struct scrape_stats st;
+	const char *ct = "application/openmetrics-text; version=1.0.0";
+	char *body = malloc(N * 64 + 16);
+	size_t len = 0;
+
+	CU_ASSERT_FATAL(body != NULL);
+	for (int i = 0; i < N; i++)
+		len += (size_t)snprintf(body + len, 64,
+					"# TYPE c%d counter\nc%d_total 1 # {t=\"%d\"} 1 1.5\n", i,
+					i, i);
+	len += (size_t)snprintf(body + len, 16, "# EOF\n");
+	rig_init(&g);
+	CU_ASSERT_EQUAL(rig_scrape(&g, body, len, ct, 1000, &st), 0);
+	CU_ASSERT(st.up);
+	CU_ASSERT_EQUAL(g.seen.exemplars, N);
+	/* grown in blocks, then compacted into one exact block */
+	CU_ASSERT_EQUAL(g.t->cache.st.n_blk, 1);
+	CU_ASSERT_EQUAL(g.t->cache.st.held, g.t->cache.st.live);
+	CU_ASSERT_EQUAL(g.t->cache.ex_n, N);
+	CU_ASSERT_EQUAL(rig_scrape(&g, body, len, ct, 2000, &st), 0);
+	CU_ASSERT_EQUAL(g.seen.series, N + SCRAPE_N_REPORT);
+	CU_ASSERT_EQUAL(g.seen.exemplars, 0);
+	/* a new exemplar of one series goes */
+	memcpy(strstr(body, "c7_total 1 # {t=\"7\"} 1 1.5"), "c7_total 1 # {t=\"7\"} 1 2.5", 26);
+	CU_ASSERT_EQUAL(rig_scrape(&g, body, len, ct, 3000, &st), 0);
+	CU_ASSERT_EQUAL(g.seen.exemplars, 1);
+	CU_ASSERT_STRING_EQUAL(g.seen.ex_label, "t=7");
+	free(body);
+	rig_free(&g);
+}
+
 /* le / quantile values as Prometheus 3 normalizes them in text formats */
 static char norm_seen[256];
 
@@ -788,8 +826,12 @@ static void test_per_target_interval(void)
 		in[1].value = "1m30s";
 		CU_ASSERT_EQUAL(scrape_target_new(&cf, in, 2, &t, err, sizeof(err)), 0);
 		CU_ASSERT_EQUAL(t->interval_ms, 90000);
-		CU_ASSERT_STRING_EQUAL(t->timeout_header,
-				       "X-Prometheus-Scrape-Timeout-Seconds: 10");
+		{
+			char th[64];
+
+			scrape_timeout_header(t->timeout_ms, th, sizeof(th));
+			CU_ASSERT_STRING_EQUAL(th, "X-Prometheus-Scrape-Timeout-Seconds: 10");
+		}
 		scrape_target_free(t);
 		in[1].value = "5x";
 		CU_ASSERT_EQUAL(scrape_target_new(&cf, in, 2, &t, err, sizeof(err)), -EINVAL);
@@ -871,6 +913,7 @@ int main(void)
 	CU_add_test(s, "NUL byte in a label value", test_nul_in_label_value);
 	CU_add_test(s, "UTF-8 metric and label names", test_utf8_names);
 	CU_add_test(s, "exemplar over 128 code points dropped", test_long_exemplar);
+	CU_add_test(s, "exemplar keys after store compaction", test_exemplars_after_compaction);
 	CU_add_test(s, "per-target __scrape_interval__ / __scrape_timeout__",
 		    test_per_target_interval);
 	CU_add_test(s, "Accept headers (protobuf first, escaping)", test_accept_headers);
