@@ -49,6 +49,7 @@ void scrape_scratch_init(struct scrape_scratch *s)
 
 void scrape_scratch_free(struct scrape_scratch *s)
 {
+	pair_store_put(s->ps); /* freed with the last target using it */
 	free(s->series);
 	free(s->values);
 	free(s->ts);
@@ -246,7 +247,7 @@ static void entry_labels(const struct scrape_target *t, const struct cache_entry
 			out[i] = t->labels[__builtin_ctz(present)];
 			present &= present - 1;
 		} else {
-			out[i] = pair_label(t->cache.pv[e->labels[own++]]);
+			out[i] = pair_label(t->cache.ps->pv[e->labels[own++]]);
 		}
 	}
 }
@@ -539,7 +540,7 @@ static size_t table_grown(size_t n, size_t cap)
 /* ---- interned label pairs ---- */
 
 /* An id for x (a free one again, or the next); -ENOMEM. */
-static int pair_id(struct series_cache *c, struct cache_pair *x)
+static int pair_id(struct pair_store *c, struct cache_pair *x)
 {
 	if (c->pv_nfree) {
 		x->id = c->pv_free[--c->pv_nfree];
@@ -563,7 +564,7 @@ static int pair_id(struct series_cache *c, struct cache_pair *x)
 
 /* Free a pair nobody uses and its id (kept for reuse; if the list cannot
  * grow the id is just not reused). */
-static void pair_free(struct series_cache *c, struct cache_pair *x)
+static void pair_free(struct pair_store *c, struct cache_pair *x)
 {
 	c->pv[x->id] = NULL;
 	if (c->pv_nfree == c->pv_free_cap) {
@@ -595,7 +596,7 @@ static void pairs_place(uint32_t *slots, size_t cap, const struct cache_pair *x)
 }
 
 /* Rebuild the table at cap slots, freeing the pairs nobody uses. */
-static int pairs_rebuild(struct series_cache *c, size_t cap)
+static int pairs_rebuild(struct pair_store *c, size_t cap)
 {
 	uint32_t *slots = calloc(cap, sizeof(*slots));
 
@@ -622,7 +623,7 @@ static int pairs_rebuild(struct series_cache *c, size_t cap)
 
 /* A reference to the interned label name[0, nlen)=value[0, vlen) (NUL
  * bytes allowed in the value): its id in *id; -ENOMEM. */
-static int intern(struct series_cache *c, const char *name, size_t nlen, const char *value,
+static int intern(struct pair_store *c, const char *name, size_t nlen, const char *value,
 		  size_t vlen, uint32_t *id)
 {
 	uint32_t h = pair_hash(name, nlen, value, vlen);
@@ -631,7 +632,7 @@ static int intern(struct series_cache *c, const char *name, size_t nlen, const c
 	struct cache_pair *x;
 	size_t i;
 
-	if (nlen >= PAIR_NAME_LIT || vlen > UINT32_MAX)
+	if (!c || nlen >= PAIR_NAME_LIT || vlen > UINT32_MAX)
 		return -ENOMEM;
 	if ((c->pairs_n + 1) * 4 > c->pairs_cap * 3 &&
 	    pairs_rebuild(c, table_grown(c->pairs_n - c->pairs_dead, c->pairs_cap)))
@@ -674,10 +675,31 @@ static int intern(struct series_cache *c, const char *name, size_t nlen, const c
 	return 0;
 }
 
-static void unintern(struct series_cache *c, uint32_t id)
+static void unintern(struct pair_store *c, uint32_t id)
 {
 	if (--c->pv[id]->refs == 0)
 		c->pairs_dead++;
+}
+
+struct pair_store *pair_store_new(void)
+{
+	struct pair_store *p = calloc(1, sizeof(*p));
+
+	if (p)
+		p->refs = 1;
+	return p;
+}
+
+void pair_store_put(struct pair_store *p)
+{
+	if (!p || --p->refs)
+		return;
+	for (size_t i = 0; i < p->pv_n; i++)
+		free(p->pv[i]);
+	free(p->pairs);
+	free(p->pv);
+	free(p->pv_free);
+	free(p);
 }
 
 /* ---- exemplar keys (entry pointer -> last key) ---- */
@@ -762,7 +784,7 @@ static void ex_del(struct series_cache *c, struct cache_entry *e)
 static void entry_release(struct series_cache *c, struct cache_entry *e)
 {
 	for (size_t i = 0; i < e->n_labels; i++)
-		unintern(c, e->labels[i]);
+		unintern(c->ps, e->labels[i]);
 	ex_del(c, e);
 }
 
@@ -854,19 +876,19 @@ static void store_free_all(struct entry_store *st)
 
 void series_cache_reset(struct series_cache *c)
 {
+	/* the pairs are shared: drop this cache's references */
+	for (size_t i = 0; i < c->cap; i++) {
+		struct cache_entry *e = series_cache_at(c, i);
+
+		if (e)
+			entry_release(c, e);
+	}
 	if (c->cap)
 		memset(c->slots, 0, c->cap * sizeof(*c->slots));
 	store_free_all(&c->st);
 	c->n = 0;
 	c->seen = 0;
 	c->first = c->cursor = NULL;
-	for (size_t i = 0; i < c->pairs_cap; i++) {
-		if (c->pairs[i])
-			free(c->pv[c->pairs[i] - 1]);
-		c->pairs[i] = 0;
-	}
-	c->pairs_n = c->pairs_dead = 0;
-	c->pv_n = c->pv_nfree = 0;
 	free(c->ex);
 	c->ex = NULL;
 	c->ex_cap = c->ex_n = 0;
@@ -876,9 +898,7 @@ void series_cache_free(struct series_cache *c)
 {
 	series_cache_reset(c);
 	free(c->slots);
-	free(c->pairs);
-	free(c->pv);
-	free(c->pv_free);
+	pair_store_put(c->ps);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -971,7 +991,8 @@ static void cache_delete(struct series_cache *c, struct cache_entry *e)
  * big ones. */
 static void cache_shrink(struct series_cache *c)
 {
-	size_t live = c->pairs_n - c->pairs_dead;
+	struct pair_store *p = c->ps;
+	size_t live = p ? p->pairs_n - p->pairs_dead : 0;
 
 	if (c->cap > 16 && c->n * 8 < c->cap)
 		(void)cache_resize(c, table_fit(c->n));
@@ -980,8 +1001,8 @@ static void cache_shrink(struct series_cache *c)
 	 * reference: free them once they are a quarter of the live ones (the
 	 * rebuild costs a pass over the table, spread over that many deaths),
 	 * so dead pairs cost at most ~25 % on top of the live ones. */
-	if (c->pairs_dead >= PAIRS_DEAD_MIN && c->pairs_dead * 4 >= live)
-		(void)pairs_rebuild(c, table_fit(live));
+	if (p && p->pairs_dead >= PAIRS_DEAD_MIN && p->pairs_dead * 4 >= live)
+		(void)pairs_rebuild(p, table_fit(live));
 }
 
 /* Move the entries into one block of exactly their size (more when over
@@ -1070,21 +1091,24 @@ fail:
  * sent (entries move). */
 static void cache_fit(struct series_cache *c)
 {
-	size_t live = c->pairs_n - c->pairs_dead;
+	struct pair_store *ps = c->ps;
+	size_t live = ps ? ps->pairs_n - ps->pairs_dead : 0;
 
 	if (c->st.held - c->st.live > (c->st.n_blk > 1 ? 0 : c->st.live / 8) + 16)
 		store_compact(c);
 
 	if (c->cap > 16 && c->cap * 4 > table_fit(c->n) * 5)
 		(void)cache_resize(c, table_fit(c->n));
-	if (c->pairs_cap > 16 && c->pairs_cap * 4 > table_fit(live) * 5)
-		(void)pairs_rebuild(c, table_fit(live));
-	if (c->pv_n && c->pv_cap > 16 && c->pv_cap * 4 > c->pv_n * 5) {
-		void *p = realloc(c->pv, c->pv_n * sizeof(*c->pv));
+	if (!ps)
+		return;
+	if (ps->pairs_cap > 16 && ps->pairs_cap * 4 > table_fit(live) * 5)
+		(void)pairs_rebuild(ps, table_fit(live));
+	if (ps->pv_n && ps->pv_cap > 16 && ps->pv_cap * 4 > ps->pv_n * 5) {
+		void *p = realloc(ps->pv, ps->pv_n * sizeof(*ps->pv));
 
 		if (p) {
-			c->pv = p;
-			c->pv_cap = c->pv_n;
+			ps->pv = p;
+			ps->pv_cap = ps->pv_n;
 		}
 	}
 }
@@ -1169,12 +1193,12 @@ static int intern_label(struct series_cache *c, const struct starling_label *l, 
 
 	*len = strlen(l->value);
 	if (!nul || !memchr(l->value, 0xff, *len))
-		return intern(c, l->name, nlen, l->value, *len, id);
+		return intern(c->ps, l->name, nlen, l->value, *len, id);
 	if (*len >= sizeof(stack) && !(b = malloc(*len + 1)))
 		return -ENOMEM;
 	for (size_t i = 0; i < *len; i++)
 		b[i] = (unsigned char)l->value[i] == 0xff ? '\0' : l->value[i];
-	r = intern(c, l->name, nlen, b, *len, id);
+	r = intern(c->ps, l->name, nlen, b, *len, id);
 	if (b != stack)
 		free(b);
 	return r;
@@ -1190,7 +1214,7 @@ static int nul_hash(const struct series_cache *c, const struct cache_entry *e, c
 	if (e->n_labels > 32 && !(v = malloc(e->n_labels * sizeof(*v))))
 		return -ENOMEM;
 	for (size_t i = 0; i < e->n_labels; i++)
-		v[i] = pair_label(c->pv[e->labels[i]]);
+		v[i] = pair_label(c->ps->pv[e->labels[i]]);
 	*out = starling_labels_hash_n(v, lens, e->n_labels);
 	if (v != stack)
 		free(v);
@@ -1877,6 +1901,12 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 	s->lpool_len = 0;
 	s->n_meta = 0;
 	s->arena_len = 0;
+	/* the target's labels go to the thread's shared pair store (a cache
+	 * that already has pairs of another store keeps using that one) */
+	if (!t->cache.ps && (s->ps || (s->ps = pair_store_new()))) {
+		t->cache.ps = s->ps;
+		s->ps->refs++;
+	}
 	t->cache.gen++;
 	if (t->cache.gen == 0) /* wrapped: start over rather than confuse ages */
 		t->cache.gen = 1;
