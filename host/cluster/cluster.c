@@ -8,6 +8,7 @@
 #include "net.h"
 #include "ownership.h"
 #include "tags.h"
+#include "departed.h"
 #include "timeline.h"
 #include "log.h"
 #include "units.h"
@@ -55,6 +56,8 @@ struct cluster {
 	int64_t own_from, own_until; /* our announced span (unix ms) */
 	int64_t handover_ms;	     /* how far ahead joins and leaves are announced */
 	struct timeline *tl;	     /* every participant's announced span */
+	struct departed *gone;	     /* spans of members dead or left */
+	uint64_t deaths_cut;	     /* participants declared dead: span ends at suspicion */
 	struct ownership_view *view; /* participants owning now; NULL-safe */
 	bool insecure;		     /* non-loopback bind without a key */
 	char fp[CLUSTER_FP_MAX];     /* our configuration fingerprint */
@@ -438,6 +441,33 @@ static void note_drift(struct cluster *c, const struct ml_node *m, const struct 
 	snprintf(p->drift, sizeof(p->drift), "%s", d);
 }
 
+/* Members gone (dead or left) keep their spans this long after they ended
+ * (longer than any scrape interval: removing a span changes the owners of
+ * the slots it covered), at most this many. */
+#define GONE_KEEP_MS (3600 * 1000)
+#define GONE_MAX     1024
+
+/* With c->lock held: the span a member owns by (false: none). A member
+ * declared dead or gone owns until this node first saw it down (see
+ * departed.h), so slots from then on are the survivors', retroactively. */
+static bool member_span(struct cluster *c, const struct ml_node *m, const struct member_tags *t,
+			struct timeline_member *out)
+{
+	int64_t until;
+
+	if (t->state == CLUSTER_STATE_PARTICIPANT)
+		until = TIMELINE_NEVER;
+	else if (t->state == CLUSTER_STATE_TERMINATING && t->until != TIMELINE_NEVER)
+		until = t->until;
+	else
+		return false;
+	/* suspects keep their targets until declared dead: no flapping */
+	if (m->state == ML_STATE_DEAD || m->state == ML_STATE_LEFT)
+		until = departed_until(until, m->down_since + c->mono_to_unix);
+	*out = (struct timeline_member){m->name, t->weight, t->from, until};
+	return true;
+}
+
 /* With c->lock held: rebuild the timeline of participants' spans if
  * membership changed, then the view in force now. */
 static void recompute(struct cluster *c, int64_t now)
@@ -450,27 +480,44 @@ static void recompute(struct cluster *c, int64_t now)
 	if (ml_version(c->eng) == c->seen_version)
 		return;
 	c->seen_version = ml_version(c->eng);
-	tm = calloc(n + 1, sizeof(*tm));
-	if (!tm)
-		return;
+	if (!c->gone)
+		c->gone = departed_new(GONE_MAX, GONE_KEEP_MS);
+	departed_expire(c->gone, now + c->mono_to_unix);
 	for (size_t i = 0; i < n; i++) {
 		const struct ml_node *m = ml_node_at(c->eng, i);
 		struct member_tags t;
+		struct timeline_member span;
 		const char *st = member_state(m, &t);
 
 		note_seen(c, m, st, now + c->mono_to_unix);
 		note_drift(c, m, &t);
 		drifting += seen_find(c, m->name) && seen_find(c, m->name)->drift[0];
 		refused += t.weight_refused;
-		/* suspects keep their targets until declared dead: no flapping */
+		if (!member_span(c, m, &t, &span))
+			continue;
+		if (m->state == ML_STATE_DEAD || m->state == ML_STATE_LEFT) {
+			if (departed_note(c->gone, span.name, span.weight, span.from, span.until) &&
+			    m->state == ML_STATE_DEAD)
+				c->deaths_cut++;
+		} else
+			departed_forget(c->gone, m->name, t.from); /* a death refuted */
+	}
+	/* live spans, then the gone ones (kept after the engine forgets them) */
+	tm = calloc(n + departed_count(c->gone) + 1, sizeof(*tm));
+	if (!tm)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct ml_node *m = ml_node_at(c->eng, i);
+		struct member_tags t;
+
 		if (m->state != ML_STATE_ALIVE && m->state != ML_STATE_SUSPECT)
 			continue;
-		if (t.state == CLUSTER_STATE_PARTICIPANT)
-			tm[k++] =
-			    (struct timeline_member){m->name, t.weight, t.from, TIMELINE_NEVER};
-		else if (t.state == CLUSTER_STATE_TERMINATING && t.until != TIMELINE_NEVER)
-			tm[k++] = (struct timeline_member){m->name, t.weight, t.from, t.until};
+		tags_decode(m->meta, m->meta_len, &t);
+		if (member_span(c, m, &t, &tm[k]))
+			k++;
 	}
+	for (size_t i = 0; i < departed_count(c->gone); i++)
+		tm[k++] = *departed_at(c->gone, i);
 	c->weights_refused = refused;
 	c->drifting = drifting;
 	if (!timeline_equal(c->tl, tm, k)) {
@@ -1436,6 +1483,7 @@ void cluster_destroy(struct cluster *c)
 	ml_free(c->eng);
 	ownership_view_free(c->view);
 	timeline_free(c->tl);
+	departed_free(c->gone);
 	free(c->seen);
 	free(c->seen_idx);
 	free_strv(c->cfg.join, c->cfg.n_join);
@@ -1759,7 +1807,7 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	memset(&ns, 0, sizeof(ns));
 	uint64_t epoch = c->epoch, changes = c->view_changes, refused = c->weights_refused;
 	int64_t handover = c->handover_ms;
-	uint64_t streams_refused = c->streams_refused;
+	uint64_t streams_refused = c->streams_refused, deaths_cut = c->deaths_cut;
 	unsigned drifting = c->drifting;
 	size_t owners = c->view ? c->view->n : 0;
 	bool ready = c->ready || !c->cfg.enabled;
@@ -1847,8 +1895,16 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	    st.refutations);
 	CTR("cluster_deaths_declared_total", "Members declared dead after suspicion.",
 	    st.deaths_declared);
+	CTR("cluster_owner_deaths_total",
+	    "Owning members seen dead, their slots from when this node first suspected them "
+	    "handed to the survivors.",
+	    deaths_cut);
 	CTR("cluster_name_conflicts_total", "Members seen claiming an existing name.",
 	    st.name_conflicts);
+	CTR("cluster_unreachable_probes_total",
+	    "Members probed ahead of their turn because their port answered ICMP port "
+	    "unreachable.",
+	    st.unreachable_hints);
 	CTR("cluster_indirect_probes_total", "Probes that needed indirect pings.",
 	    st.indirect_probes);
 	CTR("cluster_tcp_fallback_probes_total", "TCP fallback pings sent.", st.tcp_fallbacks);

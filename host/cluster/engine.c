@@ -120,6 +120,8 @@ struct nack_eval {
 	int64_t at;
 };
 
+#define PROBE_SOON_MAX 8
+
 struct ml_engine {
 	struct ml_config cfg;
 	struct nack_eval nack_eval;
@@ -132,6 +134,10 @@ struct ml_engine {
 	struct ml_node **by_name, **by_addr;
 	size_t cap_idx;
 	size_t probe_index;
+	/* members whose port answered a packet with ICMP port unreachable
+	 * (ml_hint_unreachable): probed next, ahead of the round robin */
+	char probe_soon[PROBE_SOON_MAX][ML_NAME_MAX];
+	int n_probe_soon;
 	uint32_t seq;
 	uint32_t incarnation;
 	int awareness;
@@ -839,6 +845,8 @@ static void refute(struct ml_engine *e, uint32_t accused)
 static void set_state(struct ml_engine *e, struct ml_node *n, int state, int64_t now)
 {
 	if (n->state != state) {
+		if (n->state == ML_STATE_ALIVE)
+			n->down_since = now;
 		n->state = state;
 		n->state_change = now;
 	}
@@ -893,6 +901,7 @@ static void handle_alive(struct ml_engine *e, const struct ml_alive *a, int64_t 
 		n->addr = addr;
 		n->state = ML_STATE_DEAD;
 		n->state_change = now;
+		n->down_since = now;
 		memcpy(n->vsn, a->vsn, a->n_vsn >= 6 ? 6 : 0);
 		/* random position, as memberlist, so probe order differs per node */
 		size_t off = (size_t)rnd_n(e, e->n_nodes + 1);
@@ -2316,10 +2325,45 @@ static void reset_nodes(struct ml_engine *e, int64_t now)
 	}
 }
 
+/* The first member of probe_soon still alive (dropping the others). */
+static struct ml_node *probe_soon_next(struct ml_engine *e)
+{
+	struct ml_node *n = NULL;
+	int i = 0;
+
+	while (!n && i < e->n_probe_soon) {
+		n = find_node(e, e->probe_soon[i++]);
+		if (n && n->state != ML_STATE_ALIVE)
+			n = NULL;
+	}
+	memmove(e->probe_soon, e->probe_soon[i], (size_t)(e->n_probe_soon - i) * ML_NAME_MAX);
+	e->n_probe_soon -= i;
+	return n;
+}
+
+void ml_hint_unreachable(struct ml_engine *e, const struct ml_addr *addr, int64_t now)
+{
+	struct ml_node *n = find_by_addr(e, addr);
+
+	if (!n || n->state != ML_STATE_ALIVE || strcmp(n->name, e->cfg.name) == 0 || e->left)
+		return;
+	for (int i = 0; i < e->n_probe_soon; i++)
+		if (strcmp(e->probe_soon[i], n->name) == 0)
+			return;
+	if (e->n_probe_soon == PROBE_SOON_MAX)
+		return;
+	snprintf(e->probe_soon[e->n_probe_soon++], ML_NAME_MAX, "%s", n->name);
+	e->st.unreachable_hints++;
+	/* probe it now when no probe is under way: the next probe moves up,
+	 * the interval after it stays */
+	if (!e->probe.active && e->next_probe > now)
+		e->next_probe = now;
+}
+
 static void start_probe(struct ml_engine *e, int64_t now)
 {
-	struct ml_node *target = NULL;
-	size_t checked = 0;
+	struct ml_node *target = probe_soon_next(e);
+	size_t checked = target ? e->n_nodes + 1 : 0;
 
 	while (checked <= e->n_nodes) {
 		if (e->probe_index >= e->n_nodes) {

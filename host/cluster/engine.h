@@ -63,6 +63,10 @@ struct ml_node {
 	uint32_t incarnation;
 	int state;	      /* enum ml_node_state */
 	int64_t state_change; /* engine clock */
+	/* engine clock: when this node first saw it not alive (suspected,
+	 * declared dead or left) since it was last alive; a crashed member
+	 * stopped before then, since a failed probe came after its crash */
+	int64_t down_since;
 	uint8_t vsn[6];
 	/* suspicion (Lifeguard): active while state == SUSPECT */
 	int susp_n, susp_k;
@@ -101,6 +105,9 @@ struct ml_stats {
 	 * budget kept) when such a sync found the partner's view equal */
 	uint64_t backlog_retired;
 	uint64_t intents_relayed; /* serf leave intents passed on */
+	/* members probed ahead of the round robin because their port answered
+	 * with ICMP port unreachable (beyond memberlist) */
+	uint64_t unreachable_hints;
 	/* memberlist's delegate events, as ckit counts them in
 	 * cluster_node_gossip_received_events_total (ckit node.go): members
 	 * that became alive (NotifyJoin), died or left (NotifyLeave), changed
@@ -182,6 +189,12 @@ void ml_send_user_direct(struct ml_engine *e, const uint8_t *msg, size_t len);
 /* Broadcast our own death (graceful leave), and send it straight to every
  * live member. */
 void ml_leave(struct ml_engine *e, int64_t now);
+/* The transport saw ICMP port unreachable for a packet sent to addr: the
+ * member there (a crashed process on a live host) is probed now, ahead of
+ * the round-robin order, instead of when its turn comes (beyond
+ * memberlist, which waits for the turn). Only a probe that fails makes it
+ * suspect, as always. */
+void ml_hint_unreachable(struct ml_engine *e, const struct ml_addr *addr, int64_t now);
 /* Pending broadcasts (0 once everything queued was gossiped enough). */
 size_t ml_pending_broadcasts(const struct ml_engine *e);
 /* Time (ms) gossip needs to send what is queued its remaining

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
@@ -179,6 +180,11 @@ int ml_net_open(const struct ml_addr *bind_addr, struct ml_net **out, struct ml_
 	int bufsz = 2 * 1024 * 1024;
 
 	setsockopt(n->udp, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+	/* ICMP errors for our datagrams on the error queue (udp_main): a port
+	 * unreachable names a crashed member on a live host (best effort) */
+	if (ss.ss_family == AF_INET6)
+		setsockopt(n->udp, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof(one));
+	setsockopt(n->udp, IPPROTO_IP, IP_RECVERR, &one, sizeof(one)); /* also v4-mapped */
 	from_sockaddr(&ss, bound);
 	*out = n;
 	return 0;
@@ -193,9 +199,18 @@ static void send_packet(void *ctx, const struct ml_addr *to, const uint8_t *buf,
 	struct sockaddr_storage ss;
 	socklen_t sl = to_sockaddr(to, &ss);
 
-	/* best effort, like UDP itself; never blocks the engine */
-	if (sendto(n->udp, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&ss, sl) < 0)
-		__atomic_fetch_add(&n->tx_failed, 1, __ATOMIC_RELAXED);
+	/* best effort, like UDP itself; never blocks the engine. With
+	 * IP_RECVERR an ICMP error for an earlier datagram is also reported
+	 * by the next send, which then sends nothing: send once more */
+	for (int tries = 0; tries < 2; tries++) {
+		if (sendto(n->udp, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&ss,
+			   sl) >= 0)
+			return;
+		if (errno != ECONNREFUSED && errno != EHOSTUNREACH && errno != ENETUNREACH &&
+		    errno != EHOSTDOWN)
+			break;
+	}
+	__atomic_fetch_add(&n->tx_failed, 1, __ATOMIC_RELAXED);
 }
 
 static bool is_stopping(struct ml_net *n)
@@ -522,6 +537,52 @@ static void *tcp_main(void *arg)
 	return NULL;
 }
 
+/* Drain the socket's error queue; for each ICMP port unreachable (a
+ * closed port: the process there is gone), hint the engine. */
+static void udp_errors(struct ml_net *n)
+{
+	for (;;) {
+		struct sockaddr_storage ss;
+		char ctl[512], byte;
+		struct iovec iov = {&byte, 1};
+		struct msghdr mh = {.msg_name = &ss,
+				    .msg_namelen = sizeof(ss),
+				    .msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = ctl,
+				    .msg_controllen = sizeof(ctl)};
+		bool refused = false;
+		struct ml_addr to;
+
+		memset(&ss, 0, sizeof(ss));
+		if (recvmsg(n->udp, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+			return;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			const struct sock_extended_err *ee = (const void *)CMSG_DATA(c);
+
+			if ((c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_RECVERR) &&
+			    (c->cmsg_level != IPPROTO_IPV6 || c->cmsg_type != IPV6_RECVERR))
+				continue;
+			/* port unreachable: ICMP 3/3, ICMPv6 1/4 */
+			if ((ee->ee_origin == SO_EE_ORIGIN_ICMP && ee->ee_type == 3 &&
+			     ee->ee_code == 3) ||
+			    (ee->ee_origin == SO_EE_ORIGIN_ICMP6 && ee->ee_type == 1 &&
+			     ee->ee_code == 4))
+				refused = true;
+		}
+		if (!refused || mh.msg_namelen == 0)
+			continue;
+		from_sockaddr(&ss, &to);
+		pthread_mutex_lock(n->ops.lock);
+		int64_t now = ml_now_ms();
+
+		ml_hint_unreachable(*n->ops.eng, &to, now);
+		n->ops.after(n->ops.arg, now);
+		pthread_mutex_unlock(n->ops.lock);
+		ml_net_kick(n);
+	}
+}
+
 static void *udp_main(void *arg)
 {
 	struct ml_net *n = arg;
@@ -534,6 +595,8 @@ static void *udp_main(void *arg)
 			break;
 		if (p[1].revents)
 			break;
+		if (p[0].revents & POLLERR)
+			udp_errors(n);
 		if (!(p[0].revents & POLLIN))
 			continue;
 		for (;;) {
@@ -543,6 +606,9 @@ static void *udp_main(void *arg)
 					     (struct sockaddr *)&ss, &sl);
 			struct ml_addr from;
 
+			if (r < 0 && (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
+				      errno == ENETUNREACH || errno == EHOSTDOWN))
+				continue; /* an ICMP error reported here: the datagram waits */
 			if (r < 0)
 				break;
 			from_sockaddr(&ss, &from);

@@ -5,7 +5,7 @@
 #include <string.h>
 
 struct timeline {
-	struct timeline_member *m; /* sorted by name */
+	struct timeline_member *m; /* sorted by name, then span */
 	size_t n;
 	int64_t *bp; /* distinct finite span ends, ascending */
 	size_t n_bp;
@@ -15,8 +15,15 @@ struct timeline {
 static int member_cmp(const void *a, const void *b)
 {
 	const struct timeline_member *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
 
-	return strcmp(x->name, y->name);
+	if (c)
+		return c;
+	if (x->from != y->from)
+		return x->from < y->from ? -1 : 1;
+	if (x->until != y->until)
+		return x->until < y->until ? -1 : 1;
+	return (x->weight > y->weight) - (x->weight < y->weight);
 }
 
 static int i64_cmp(const void *a, const void *b)
@@ -81,18 +88,23 @@ fail:
 
 bool timeline_equal(const struct timeline *tl, const struct timeline_member *m, size_t n)
 {
+	struct timeline_member *c;
+	bool eq = true;
+
 	if (!tl || tl->n != n)
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		struct timeline_member key = {.name = m[i].name};
-		const struct timeline_member *f =
-		    bsearch(&key, tl->m, tl->n, sizeof(*tl->m), member_cmp);
-		double w = m[i].weight > 0 ? m[i].weight : 1.0;
-
-		if (!f || f->weight != w || f->from != m[i].from || f->until != m[i].until)
-			return false;
-	}
-	return true;
+	c = malloc((n ? n : 1) * sizeof(*c));
+	if (!c)
+		return false;
+	memcpy(c, m, n * sizeof(*c));
+	for (size_t i = 0; i < n; i++)
+		if (!(c[i].weight > 0))
+			c[i].weight = 1.0;
+	qsort(c, n, sizeof(*c), member_cmp);
+	for (size_t i = 0; eq && i < n; i++)
+		eq = member_cmp(&c[i], &tl->m[i]) == 0;
+	free(c);
+	return eq;
 }
 
 /* Segment of t: how many span ends are <= t. */
@@ -130,7 +142,9 @@ const struct ownership_view *timeline_view_at(struct timeline *tl, int64_t t, in
 		for (size_t i = 0; i < tl->n; i++) {
 			const struct timeline_member *m = &tl->m[i];
 
-			if (m->from <= t && t < m->until) {
+			/* a name with two spans (a member's two lives) owns once */
+			if (m->from <= t && t < m->until &&
+			    (k == 0 || strcmp(names[k - 1], m->name))) {
 				names[k] = m->name;
 				weights[k++] = m->weight;
 			}

@@ -5,7 +5,9 @@
  * the announcements computes the same owners for a slot from the slot's own
  * time, whenever it asks. A timeline is an immutable snapshot of the spans;
  * the views between two consecutive span ends are built on first use and
- * kept until the timeline is freed.
+ * kept until the timeline is freed. A name may have several spans (a
+ * member's earlier life that ended, beside its current one); it owns
+ * wherever one of them covers the time, once.
  *
  * Not thread-safe: the cluster service calls it under its lock.
  */

@@ -98,6 +98,7 @@ struct op_inst {
 	struct op_target **retired;
 	size_t n_retired;
 	size_t owned;
+	uint64_t seen_epoch; /* cluster view the catch-up last looked at */
 	struct starling_http_client *http;
 	struct scrape_scratch scratch;
 	pthread_t scrape_thread;
@@ -932,6 +933,7 @@ static void dispatch(struct op_inst *in, struct op_target *ot, int64_t slot)
 	bool owned = owns(in, t, slot);
 
 	/* in->lock is held (schedule) */
+	t->skipped_slot = owned ? STARLING_SCRAPE_NO_SLOT : slot;
 	starling_scrape_owned_changed(in->api, in->self, &in->m, NULL, &in->owned, in->n_targets,
 				      &t->owned, owned);
 	if (!owned) {
@@ -984,6 +986,22 @@ static int64_t schedule(void *arg, int64_t now)
 		}
 		heapify(in->targets, in->n_targets);
 	}
+	/* An owner declared dead: its targets' current slots that this node
+	 * skipped and owns now are scraped at once (scrape_sched.h); the
+	 * heap (by next_due_ms) is untouched. */
+	if (starling_scrape_view_changed(in->api, in->self, in->defaults.clustering,
+					 &in->seen_epoch))
+		for (size_t i = 0; i < in->n_targets; i++) {
+			struct scrape_target *t = in->targets[i]->t;
+			int64_t slot = t->skipped_slot;
+
+			if (starling_scrape_catch_up(in->api, in->self, true, in->defaults.replicas,
+						     t->key, &t->skipped_slot,
+						     in->targets[i]->job->cfg.interval_ms, now)) {
+				in->api->metric_add(in->m.catch_up, 1);
+				dispatch(in, in->targets[i], slot);
+			}
+		}
 	while (in->n_targets && in->targets[0]->t->next_due_ms <= now) {
 		struct op_target *ot = in->targets[0];
 		struct scrape_target *t = ot->t;

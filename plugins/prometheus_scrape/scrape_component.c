@@ -54,7 +54,8 @@ struct scrape_inst {
 	pthread_t thread;
 	bool running;
 	atomic_bool stopping;
-	size_t owned; /* targets owned at their last slot */
+	size_t owned;	     /* targets owned at their last slot */
+	uint64_t seen_epoch; /* cluster view the catch-up last looked at */
 	/* What the component's health last said: targets down / owned. */
 	size_t down_reported, owned_reported;
 
@@ -832,6 +833,7 @@ static void dispatch(struct scrape_inst *in, struct scrape_target *t, int64_t sl
 {
 	bool owned = owns(in, t, slot);
 
+	t->skipped_slot = owned ? STARLING_SCRAPE_NO_SLOT : slot;
 	if (owned != t->owned) {
 		if (!owned) /* Alloy's prometheus_scrape_targets_moved_total */
 			in->api->metric_add(in->m.moved, 1);
@@ -896,6 +898,20 @@ static int64_t schedule(void *arg, int64_t now)
 			    now, in->targets[i]->interval_ms, in->targets[i]->phase_ms);
 		reset_cursor(in);
 	}
+	/* An owner declared dead: its targets' current slots that this node
+	 * skipped and owns now are scraped at once (scrape_sched.h). */
+	if (starling_scrape_view_changed(in->api, in->self, in->cfg->clustering, &in->seen_epoch))
+		for (size_t i = 0; i < n; i++) {
+			struct scrape_target *t = in->targets[i];
+			int64_t slot = t->skipped_slot;
+
+			if (starling_scrape_catch_up(in->api, in->self, true, in->cfg->replicas,
+						     t->key, &t->skipped_slot, t->interval_ms,
+						     now)) {
+				in->api->metric_add(in->m.catch_up, 1);
+				dispatch(in, t, slot);
+			}
+		}
 	if (n && !in->uniform) {
 		for (size_t i = 0; i < n; i++) {
 			struct scrape_target *t = in->targets[i];

@@ -48,6 +48,7 @@ struct pyro_inst {
 	bool running;
 	atomic_bool stopping;
 	size_t owned;
+	uint64_t seen_epoch; /* cluster view the catch-up last looked at */
 
 	struct starling_scrape_metrics m;
 	starling_metric *m_bytes, *m_fanout;
@@ -503,6 +504,7 @@ static void dispatch(struct pyro_inst *in, struct pyro_target *t, int64_t slot)
 	bool owned = owns(in, t, slot);
 
 	/* in->lock is held (schedule) */
+	t->skipped_slot = owned ? STARLING_SCRAPE_NO_SLOT : slot;
 	starling_scrape_owned_changed(in->api, in->self, &in->m, NULL, &in->owned, in->n_targets,
 				      &t->owned, owned);
 	if (!owned)
@@ -521,6 +523,9 @@ static int64_t schedule(void *arg, int64_t now)
 {
 	struct pyro_inst *in = arg;
 	int64_t iv = in->cfg->interval_ms, wait = STARLING_SCRAPE_MAX_WAIT_MS, back = 0;
+	/* an owner declared dead: catch up the current slots (scrape_sched.h) */
+	bool view_changed =
+	    starling_scrape_view_changed(in->api, in->self, in->cfg->clustering, &in->seen_epoch);
 
 	for (size_t i = 0; i < in->n_targets; i++) {
 		struct pyro_target *t = in->targets[i];
@@ -532,6 +537,14 @@ static int64_t schedule(void *arg, int64_t now)
 			t->next_due_ms = starling_scrape_next_slot(now, iv, t->phase_ms);
 			if (b > back)
 				back = b;
+		}
+		int64_t skipped = t->skipped_slot;
+
+		if (view_changed &&
+		    starling_scrape_catch_up(in->api, in->self, true, in->cfg->replicas, t->key,
+					     &t->skipped_slot, iv, now)) {
+			in->api->metric_add(in->m.catch_up, 1);
+			dispatch(in, t, skipped);
 		}
 		if (t->next_due_ms <= now) {
 			int64_t slot = t->next_due_ms;

@@ -73,6 +73,7 @@ struct pyro_target {
 	/* Scrape thread only. */
 	int64_t next_due_ms;
 	int64_t scrape_start_ms;
+	int64_t skipped_slot; /* skipped as owned elsewhere (STARLING_SCRAPE_NO_SLOT) */
 	bool in_flight;
 	bool owned;
 

@@ -335,6 +335,7 @@ int pyro_target_new(const struct pyro_config *cfg, const struct pyro_profile_typ
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		goto out;
+	t->skipped_slot = STARLING_SCRAPE_NO_SLOT;
 	t->labels = calloc(k ? k : 1, sizeof(*t->labels));
 	t->strings = malloc(total ? total : 1);
 	if (!t->labels || !t->strings)

@@ -296,12 +296,22 @@ static int batch_add_entry(struct scrape_scratch *s, const struct scrape_target 
 /* Bytes of an entry with n label ids, and where the value lengths of an
  * ENTRY_NUL one start (8-aligned, after the ids). */
 #define ENTRY_IDS_SIZE(n) (offsetof(struct cache_entry, labels) + (n) * sizeof(uint32_t))
-#define ENTRY_LENS_OFF(n) ((ENTRY_IDS_SIZE(n) + 7) & ~(size_t)7)
+/* Bytes of an ENTRY_NUL entry: its ids, up to 4 bytes to align the
+ * lengths to 8 (wherever the entry is), the lengths. */
+#define ENTRY_NUL_SIZE(n) (ENTRY_IDS_SIZE(n) + 4 + (n) * sizeof(size_t))
+
+/* Where the value lengths of an ENTRY_NUL entry with n labels at e are. */
+static size_t *lens_at(const struct cache_entry *e, size_t n)
+{
+	uintptr_t p = ((uintptr_t)e + ENTRY_IDS_SIZE(n) + 7) & ~(uintptr_t)7;
+
+	return (size_t *)p;
+}
 
 /* The value lengths of an ENTRY_NUL entry (after its labels). */
 static const size_t *entry_lens(const struct cache_entry *e)
 {
-	return (const size_t *)(const void *)((const char *)e + ENTRY_LENS_OFF(e->n_labels));
+	return lens_at(e, e->n_labels);
 }
 
 /* After batch_add*() of entry e: its value lengths go with the series. */
@@ -797,16 +807,15 @@ static void entry_release(struct series_cache *c, struct cache_entry *e)
 /* Words of entry e. */
 static size_t entry_words(const struct cache_entry *e)
 {
-	size_t b = (e->flags & ENTRY_NUL)
-		       ? ENTRY_LENS_OFF(e->n_labels) + e->n_labels * sizeof(size_t)
-		       : ENTRY_IDS_SIZE(e->n_labels);
+	size_t b =
+	    (e->flags & ENTRY_NUL) ? ENTRY_NUL_SIZE(e->n_labels) : ENTRY_IDS_SIZE(e->n_labels);
 
-	return (b + 7) / 8;
+	return (b + 3) / 4;
 }
 
 static int store_block(struct entry_store *st, size_t words)
 {
-	uint64_t *b;
+	uint32_t *b;
 
 	if (st->n_blk == STORE_BLOCKS_MAX || words > STORE_BLOCK_MAX)
 		return -ENOMEM;
@@ -834,7 +843,7 @@ static int store_block(struct entry_store *st, size_t words)
  * (the store is refitted after the scrape, store_compact). */
 static int store_alloc(struct entry_store *st, size_t words, uint32_t *ref)
 {
-	if (words < ENTRY_FREE_CLASSES && st->freel[words]) {
+	if (words < ENTRY_FREE_CLASSES && st->freel && st->freel[words]) {
 		*ref = st->freel[words] - 1;
 		memcpy(&st->freel[words], entry_at(st, *ref), sizeof(uint32_t));
 	} else {
@@ -858,7 +867,9 @@ static int store_alloc(struct entry_store *st, size_t words, uint32_t *ref)
 static void store_free(struct entry_store *st, uint32_t ref, size_t words)
 {
 	st->live -= words;
-	if (words < ENTRY_FREE_CLASSES) {
+	if (!st->freel)
+		st->freel = calloc(ENTRY_FREE_CLASSES, sizeof(*st->freel));
+	if (words < ENTRY_FREE_CLASSES && st->freel) {
 		memcpy(entry_at(st, ref), &st->freel[words], sizeof(uint32_t));
 		st->freel[words] = ref + 1;
 	}
@@ -869,6 +880,7 @@ static void store_free_all(struct entry_store *st)
 	for (uint32_t i = 0; i < st->n_blk; i++)
 		free(st->blk[i]);
 	free(st->blk);
+	free(st->freel);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -912,7 +924,7 @@ static struct cache_entry *cache_find(const struct series_cache *c, XXH128_hash_
 	for (i = table_home(k.low64, c->cap); c->slots[i]; i = table_next(i, c->cap)) {
 		struct cache_entry *e = entry_at(&c->st, c->slots[i] - 1);
 
-		if (e->key_lo == k.low64 && e->key_hi == k.high64) {
+		if (e->key_lo == k.low64 && e->key_hi == (uint32_t)k.high64) {
 			*slot = i;
 			return e;
 		}
@@ -943,6 +955,7 @@ static int cache_resize(struct series_cache *c, size_t cap)
 	free(c->slots);
 	c->slots = slots;
 	c->cap = cap;
+	c->resized = true; /* the order hints (slots) are stale */
 	return 0;
 }
 
@@ -1009,47 +1022,83 @@ static void cache_shrink(struct series_cache *c)
  * STORE_BLOCK_MAX): table slots, the first-series pointer and the exemplar
  * table follow them. Nothing else may hold an entry pointer (the batch
  * was sent). Failure to allocate keeps the old store. */
+/* Copy the entry in slot i into nst (nref[i] = its new ref + 1). */
+static int compact_one(struct series_cache *c, struct entry_store *nst, uint32_t *nref, size_t i,
+		       struct cache_entry **first)
+{
+	struct cache_entry *e = series_cache_at(c, i), *ne;
+	size_t w = entry_words(e);
+	uint32_t ref;
+
+	if (store_alloc(nst, w, &ref))
+		return -ENOMEM;
+	nref[i] = ref + 1;
+	ne = entry_at(nst, ref);
+	memcpy(ne, e, w * sizeof(uint32_t));
+	if ((e->flags & ENTRY_NUL) && (((uintptr_t)ne ^ (uintptr_t)e) & 4))
+		memmove(lens_at(ne, ne->n_labels),
+			(const char *)ne + ((const char *)entry_lens(e) - (const char *)e),
+			ne->n_labels * sizeof(size_t));
+	if (e == c->first)
+		*first = ne;
+	return 0;
+}
+
+/* Move the entries into one block of exactly their size (more when over
+ * STORE_BLOCK_MAX), in the order of the last scrape (the order hints from
+ * the first series; then any others), so the next scrape reads them one
+ * after the other, not in table order: table slots, the first-series
+ * pointer and the exemplar table follow them. Nothing else may hold an
+ * entry pointer (the batch was sent). Failure to allocate keeps the old
+ * store. */
 static void store_compact(struct series_cache *c)
 {
 	struct entry_store nst = {0};
-	uint32_t *refs = NULL;
+	uint32_t *nref = NULL; /* by slot: new ref + 1, 0 = not moved yet */
 	struct cache_entry *first = NULL;
-	size_t k = 0;
+	size_t slot = SIZE_MAX;
 
-	if (c->n && !(refs = malloc(c->n * sizeof(*refs))))
+	if (c->cap && !(nref = calloc(c->cap, sizeof(*nref))))
 		return;
 	if (c->st.live &&
 	    store_block(&nst, c->st.live < STORE_BLOCK_MAX ? c->st.live : STORE_BLOCK_MAX))
 		goto fail;
-	for (size_t i = 0; i < c->cap; i++) {
-		struct cache_entry *e = series_cache_at(c, i), *ne;
-		size_t w;
+	if (c->first) {
+		XXH128_hash_t k = {.low64 = c->first->key_lo, .high64 = c->first->key_hi};
 
-		if (!e)
-			continue;
-		w = entry_words(e);
-		if (k == c->n || store_alloc(&nst, w, &refs[k]))
+		if (!cache_find(c, k, &slot))
+			slot = SIZE_MAX;
+	}
+	for (size_t steps = 0; slot < c->cap && c->slots[slot] && !nref[slot] && steps < c->n;
+	     steps++) {
+		uint32_t next = series_cache_at(c, slot)->next;
+
+		if (compact_one(c, &nst, nref, slot, &first))
 			goto fail;
-		ne = entry_at(&nst, refs[k++]);
-		memcpy(ne, e, w * sizeof(uint64_t));
-		if (e == c->first)
-			first = ne;
-		if (e->flags & ENTRY_EXKEY) {
+		slot = next;
+	}
+	for (size_t i = 0; i < c->cap; i++)
+		if (c->slots[i] && !nref[i] && compact_one(c, &nst, nref, i, &first))
+			goto fail;
+	for (size_t i = 0; i < c->cap; i++) {
+		struct cache_entry *e = series_cache_at(c, i);
+
+		if (e && (e->flags & ENTRY_EXKEY)) {
 			struct cache_exkey *x = ex_find(c, e);
 
 			if (x) /* new blocks: no old pointer is met again */
-				x->e = ne;
+				x->e = entry_at(&nst, nref[i] - 1);
 		}
 	}
-	k = 0;
 	for (size_t i = 0; i < c->cap; i++)
-		if (c->slots[i])
-			c->slots[i] = refs[k++] + 1;
+		c->slots[i] = nref[i];
 	store_free_all(&c->st);
 	c->st = nst;
+	/* the hints were all valid (series outside them are appended) */
+	c->st.ordered = !c->resized;
 	c->first = first;
 	c->cursor = NULL;
-	free(refs);
+	free(nref);
 	/* the exemplar table is keyed by the pointers: place them again */
 	if (c->ex_n) {
 		struct cache_exkey *t = calloc(c->ex_cap, sizeof(*t)), *old = c->ex;
@@ -1079,7 +1128,7 @@ static void store_compact(struct series_cache *c)
 	return;
 fail:
 	store_free_all(&nst);
-	free(refs);
+	free(nref);
 }
 
 /* After a scrape: tables that grew by doubling are cut to their fitted
@@ -1094,10 +1143,17 @@ static void cache_fit(struct series_cache *c)
 	struct pair_store *ps = c->ps;
 	size_t live = ps ? ps->pairs_n - ps->pairs_dead : 0;
 
-	if (c->st.held - c->st.live > (c->st.n_blk > 1 ? 0 : c->st.live / 8) + 16)
-		store_compact(c);
+	bool refit = c->cap > 16 && c->cap * 4 > table_fit(c->n) * 5;
 
-	if (c->cap > 16 && c->cap * 4 > table_fit(c->n) * 5)
+	/* Compaction lays the entries out in the order the hints give; they
+	 * are all valid only when this scrape set them with the table as it
+	 * is. Room is given back at once (in table order if need be); a store
+	 * not in scrape order yet is laid out again once the hints hold (one
+	 * exact block for another: the freed one is reused or trimmed). */
+	if (c->st.held - c->st.live > (c->st.n_blk > 1 ? 0 : c->st.live / 8) + 16 ||
+	    (!c->st.ordered && !c->resized && !refit && c->n))
+		store_compact(c);
+	if (refit)
 		(void)cache_resize(c, table_fit(c->n));
 	if (!ps)
 		return;
@@ -1248,18 +1304,16 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 	}
 	if (!n_shared)
 		leave_out = false;
-	words = ((nul ? ENTRY_LENS_OFF(n) + n * sizeof(size_t)
-		      : ENTRY_IDS_SIZE(n - (leave_out ? n_shared : 0))) +
-		 7) /
-		8;
+	words =
+	    ((nul ? ENTRY_NUL_SIZE(n) : ENTRY_IDS_SIZE(n - (leave_out ? n_shared : 0))) + 3) / 4;
 	if (store_alloc(&t->cache.st, words, ref))
 		return NULL;
 	e = entry_at(&t->cache.st, *ref);
-	lens = nul ? (size_t *)(void *)((char *)e + ENTRY_LENS_OFF(n)) : NULL;
+	lens = nul ? lens_at(e, n) : NULL;
 	memset(e, 0, offsetof(struct cache_entry, labels));
 	e->next = UINT32_MAX;
 	e->key_lo = key.low64;
-	e->key_hi = key.high64;
+	e->key_hi = (uint32_t)key.high64;
 	e->flags = flags;
 	if (leave_out) {
 		e->tl_pos = (uint16_t)pos;
@@ -1278,10 +1332,15 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 			lens[i] = len;
 		e->n_labels = (uint16_t)++k;
 	}
-	if (nul && n && nul_hash(&t->cache, e, lens, &e->hash)) {
-		entry_release(&t->cache, e);
-		store_free(&t->cache.st, *ref, words);
-		return NULL;
+	if (nul && n) {
+		uint64_t hash; /* the field is 4-aligned */
+
+		if (nul_hash(&t->cache, e, lens, &hash)) {
+			entry_release(&t->cache, e);
+			store_free(&t->cache.st, *ref, words);
+			return NULL;
+		}
+		e->hash = hash;
 	}
 	if (!nul)
 		e->hash = n ? starling_labels_hash(ls->v, n) : 0;
@@ -1590,6 +1649,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 	starling_expo_reset(s->parser, body, body_len);
 	c->seen = 0;
 	c->cursor = NULL;
+	c->resized = false;
 	while ((rc = starling_expo_next(s->parser, &ev)) > 0) {
 		struct cache_entry *e;
 		const char *why;
@@ -1618,12 +1678,13 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		else
 			e = c->cursor->next < c->cap ? series_cache_at(c, c->cursor->next) : NULL;
 		slot = c->cursor ? c->cursor->next : SIZE_MAX;
-		if (!e || e->key_lo != h.low64 || e->key_hi != h.high64)
+		if (!e || e->key_lo != h.low64 || e->key_hi != (uint32_t)h.high64)
 			e = cache_find(c, h, &slot);
 		if (e) {
 			if (e->last_seen == c->gen)
 				continue; /* duplicate series in one scrape: first wins */
-			e->prev_seen = e->last_seen;
+			e->flags = (uint8_t)((e->flags & ~ENTRY_PREV) |
+					     (e->last_seen == c->gen - 1 ? ENTRY_PREV : 0));
 		} else {
 			e = cache_miss(ctx, t, fmt,
 				       ev.name_len >= fam_len &&
@@ -1639,7 +1700,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 				st->added++;
 			if (hist)
 				e->flags |= ENTRY_NATIVE;
-			e->prev_seen = 0; /* generation 0 = never */
+			e->flags &= (uint8_t)~ENTRY_PREV; /* new */
 			if (!cache_find(c, h, &slot))
 				slot = SIZE_MAX;
 		}
@@ -1704,14 +1765,19 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 }
 
 /* Undo the generation marks of a failed scrape, so staleness is computed
- * against what was really forwarded last time. */
+ * against what was really forwarded last time: an entry seen in the scrape
+ * before is marked so (ENTRY_PREV), any other (new, or stale-marked two
+ * scrapes ago) gets an older generation, which the sweep evicts as it
+ * would have before this scrape. */
 static void rollback(struct series_cache *c)
 {
 	for (size_t i = 0; i < c->cap; i++) {
 		struct cache_entry *e = series_cache_at(c, i);
 
 		if (e && e->last_seen == c->gen)
-			e->last_seen = e->prev_seen;
+			e->last_seen = (e->flags & ENTRY_PREV) ? c->gen - 1
+				       : c->gen > 2	       ? c->gen - 2
+							       : 0;
 	}
 }
 

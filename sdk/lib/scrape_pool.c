@@ -210,6 +210,13 @@ static const struct metric_def defs[] = {
      {"Targets that moved from this node to another one in the cluster",
       "Scrape units that moved from this node to another one in the cluster"},
      M_OFF(moved)},
+    {{"starling_scrape_catch_up_total", "starling_pyroscope_scrape_catch_up_total"},
+     STARLING_SELF_COUNTER,
+     {"Targets scraped at once, as their current slot, because their owner was declared dead "
+      "(the slot started after this node first suspected it)",
+      "Scrape units scraped at once, as their current slot, because their owner was declared "
+      "dead (the slot started after this node first suspected it)"},
+     M_OFF(catch_up)},
 };
 
 void starling_scrape_metrics_register(const struct starling_host_api *api, starling_component *self,

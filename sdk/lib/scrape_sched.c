@@ -63,6 +63,39 @@ bool starling_scrape_owns_at(const struct starling_host_api *api, starling_compo
 	return api->cluster_owns(self, key, replicas);
 }
 
+bool starling_scrape_view_changed(const struct starling_host_api *api, starling_component *self,
+				  bool clustering, uint64_t *seen_epoch)
+{
+	uint64_t e;
+
+	if (!clustering || !api->cluster_epoch)
+		return false;
+	e = api->cluster_epoch(self);
+	if (e == *seen_epoch)
+		return false;
+	*seen_epoch = e;
+	return true;
+}
+
+bool starling_scrape_catch_up(const struct starling_host_api *api, starling_component *self,
+			      bool clustering, unsigned replicas, uint64_t key, int64_t *skipped,
+			      int64_t interval_ms, int64_t now_ms)
+{
+	if (*skipped == STARLING_SCRAPE_NO_SLOT)
+		return false;
+	/* a slot more than half over is left to the next one, at most half an
+	 * interval away: no two scrapes of a target closer than that */
+	if (!clustering || !STARLING_API_HAS(api, cluster_owns_at) || *skipped > now_ms ||
+	    now_ms - *skipped > interval_ms / 2) {
+		*skipped = STARLING_SCRAPE_NO_SLOT; /* (nearly) over, or no slot-time answers */
+		return false;
+	}
+	if (!starling_scrape_owns_at(api, self, clustering, replicas, key, *skipped))
+		return false;
+	*skipped = STARLING_SCRAPE_NO_SLOT;
+	return true;
+}
+
 int starling_scrape_replicas(const struct starling_host_api *api, const starling_config *cfg,
 			     unsigned *out, char *err, size_t errlen)
 {

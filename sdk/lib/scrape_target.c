@@ -319,6 +319,7 @@ int scrape_target_new(const struct scrape_config *cfg, const struct starling_lab
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
+	t->skipped_slot = STARLING_SCRAPE_NO_SLOT;
 	for (size_t i = 0; i < n; i++) {
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(in[i].name, in[j].name) == 0) {

@@ -74,6 +74,8 @@ struct mock_host {
 	size_t owned, total;
 	mock_host_owns_fn owns_fn;
 	void *owns_arg;
+	mock_host_owns_at_fn owns_at_fn;
+	void *owns_at_arg;
 	uint64_t epoch;
 	starling_cluster_change_fn change_fn;
 	void *change_arg;
@@ -922,17 +924,28 @@ static void api_report_targets(starling_component *self, size_t owned, size_t to
 
 /* ---- cluster ------------------------------------------------------------ */
 
-static bool api_cluster_owns(starling_component *self, uint64_t key, unsigned replicas)
+static bool api_cluster_owns_at(starling_component *self, uint64_t key, unsigned replicas,
+				int64_t at_ms)
 {
 	struct mock_host *m = M(self);
 	mock_host_owns_fn fn;
-	void *arg;
+	mock_host_owns_at_fn at_fn;
+	void *arg, *at_arg;
 
 	pthread_mutex_lock(&m->lock);
 	fn = m->owns_fn;
 	arg = m->owns_arg;
+	at_fn = m->owns_at_fn;
+	at_arg = m->owns_at_arg;
 	pthread_mutex_unlock(&m->lock);
+	if (at_fn)
+		return at_fn(at_arg, key, replicas, at_ms);
 	return fn ? fn(arg, key, replicas) : true;
+}
+
+static bool api_cluster_owns(starling_component *self, uint64_t key, unsigned replicas)
+{
+	return api_cluster_owns_at(self, key, replicas, api_now_ms());
 }
 
 static size_t api_cluster_owners(starling_component *self, uint64_t key,
@@ -1044,6 +1057,7 @@ struct mock_host *mock_host_new(const char *component_id, const struct starling_
 	a->cluster_epoch = api_cluster_epoch;
 	a->cluster_self = api_cluster_self;
 	a->cluster_subscribe = api_cluster_subscribe;
+	a->cluster_owns_at = api_cluster_owns_at;
 	a->metric_register_labels = api_metric_register_labels;
 	a->forward_targets = api_forward_targets;
 	return m;
@@ -1338,6 +1352,14 @@ void mock_host_set_owns(struct mock_host *m, mock_host_owns_fn fn, void *arg)
 	pthread_mutex_lock(&m->lock);
 	m->owns_fn = fn;
 	m->owns_arg = arg;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void mock_host_set_owns_at(struct mock_host *m, mock_host_owns_at_fn fn, void *arg)
+{
+	pthread_mutex_lock(&m->lock);
+	m->owns_at_fn = fn;
+	m->owns_at_arg = arg;
 	pthread_mutex_unlock(&m->lock);
 }
 

@@ -26,7 +26,8 @@
  *   calling thread; build sets with mock_targets_new()/mock_targets_add().
  * - work_submit runs fn on a new thread; mock_host_free() joins them.
  * - Cluster: one node "mock-node" that owns every key unless an owns
- *   predicate is set; mock_host_cluster_change() calls the subscriber.
+ *   predicate is set (by slot time with mock_host_set_owns_at);
+ *   mock_host_cluster_change() sets the epoch and calls the subscriber.
  *
  * Thread-safe like the real host. The clock offset is process-wide.
  */
@@ -84,6 +85,11 @@ void mock_host_targets(struct mock_host *m, size_t *owned, size_t *total);
 /* Cluster. */
 typedef bool (*mock_host_owns_fn)(void *arg, uint64_t key, unsigned replicas);
 void mock_host_set_owns(struct mock_host *m, mock_host_owns_fn fn, void *arg);
+/* Ownership by slot time (cluster_owns_at, ABI 1.1); when set it answers
+ * both cluster_owns_at and cluster_owns (at now_ms). Without it,
+ * cluster_owns_at answers as cluster_owns, whatever the time. */
+typedef bool (*mock_host_owns_at_fn)(void *arg, uint64_t key, unsigned replicas, int64_t at_ms);
+void mock_host_set_owns_at(struct mock_host *m, mock_host_owns_at_fn fn, void *arg);
 /* Set the epoch and call the subscriber (if any) synchronously. */
 void mock_host_cluster_change(struct mock_host *m, uint64_t epoch);
 

@@ -80,14 +80,15 @@ struct scrape_config {
 };
 
 /* One cached series of a target, keyed by the raw series bytes of the
- * exposition line through their XXH3-128 (two different series texts of one
- * target colliding in 128 bits is not a practical concern, and not storing
- * the text halves the cache). One allocation: a 44-byte header and the id
- * of each stored label, a label (name and value) interned in the cache's
- * pair table: label pairs repeat across a target's series (histogram
- * buckets, shared names), so each distinct pair is kept once and an entry
- * pays 4 bytes per label, not 16 (issue 12: the entries were 63 % of the
- * heap at 200 x 1,000 series; a 3-label entry is 56 bytes, was 104). */
+ * exposition line through 96 bits of their XXH3-128 (two different series
+ * texts of one target colliding in 96 bits is not a practical concern, and
+ * not storing the text halves the cache). One piece of the target's entry store: a
+ * 36-byte header and the id of each stored label, a label (name and value)
+ * interned in the cache's pair table: label pairs repeat across a target's
+ * series (histogram buckets, shared names), so each distinct pair is kept
+ * once and an entry pays 4 bytes per label, not 16 (issue 12: the entries
+ * were 63 % of the heap at 200 x 1,000 series; a 3-label entry is 48
+ * bytes with no malloc header, was 104 + 8). */
 #define ENTRY_DROPPED	 (1u << 0) /* metric relabelling dropped it */
 #define ENTRY_OVER_LIMIT (1u << 1) /* breaks a label limit: fails the scrape */
 #define ENTRY_HAS_TS	 (1u << 2) /* last sample carried its own timestamp */
@@ -98,18 +99,28 @@ struct scrape_config {
 #define ENTRY_NUL (1u << 5)
 /* the series' last exemplar key is in the cache's exemplar table */
 #define ENTRY_EXKEY (1u << 6)
+/* it was in the scrape before this one: what a failed scrape restores
+ * (after a completed scrape every entry was seen in it or the one before:
+ * the others were evicted, so one bit is the whole previous generation) */
+#define ENTRY_PREV (1u << 7)
+
+/* Entries are 4-aligned (the store packs them in 4-byte words; a 3-label
+ * entry is 48 bytes); their 64-bit fields are read unaligned. */
+typedef uint64_t cache_u64 __attribute__((aligned(4)));
 
 struct cache_entry {
-	uint64_t key_lo; /* XXH3-128 of the series text */
-	uint64_t key_hi;
-	uint64_t hash; /* starling_labels_hash(labels) */
+	/* 96 bits of the XXH3-128 of the series text: key_lo (also the table
+	 * hash) and the low half of the high word (two of a target's series
+	 * meeting in 96 bits: about n^2 / 2^97, 1e-23 at 1,000 series) */
+	cache_u64 key_lo;
+	uint32_t key_hi;
+	cache_u64 hash; /* starling_labels_hash(labels) */
 	/* The table slot of the series that followed this one in the last
 	 * scrape (UINT32_MAX: none): targets expose series in a stable order,
 	 * so checking it first usually avoids the probe. Only a hint: the slot
 	 * may hold another entry since, the key decides. */
 	uint32_t next;
 	uint32_t last_seen; /* scrape generation it was last in */
-	uint32_t prev_seen; /* last_seen before this scrape (rollback) */
 	uint16_t n_labels;  /* labels stored in labels[] */
 	/* The target's own labels (job, instance...) are left out of labels[]
 	 * when the series carries them unchanged and it has at most 16 labels:
@@ -122,11 +133,12 @@ struct cache_entry {
 	uint16_t tl_present;
 	uint8_t flags;
 	/* ids of interned pairs (pair_store.pv), sorted by name; an
-	 * ENTRY_NUL entry's value lengths follow, 8-aligned (entry_lens) */
+	 * ENTRY_NUL entry's value lengths follow at the next 8-aligned
+	 * address (entry_lens) */
 	uint32_t labels[];
 };
 
-/* Where a target's cache entries live: blocks of 8-byte words, no malloc
+/* Where a target's cache entries live: blocks of 4-byte words, no malloc
  * header per entry (issue 12: 8 of every 64 bytes), an entry named by a
  * 4-byte ref, its block << ENTRY_REF_SHIFT | its word offset, so a table
  * slot is 4 bytes. Freed entries of up to ENTRY_FREE_CLASSES - 1 words
@@ -136,11 +148,14 @@ struct cache_entry {
 #define ENTRY_REF_SHIFT	   20
 #define ENTRY_FREE_CLASSES 32
 struct entry_store {
-	uint64_t **blk;
+	uint32_t **blk;
 	uint32_t n_blk, blk_cap;
-	uint32_t len, size;		    /* words used / held by the last block */
-	size_t held, live;		    /* words in all blocks / in live entries */
-	uint32_t freel[ENTRY_FREE_CLASSES]; /* a free entry of i words: ref + 1 */
+	uint32_t len, size; /* words used / held by the last block */
+	bool ordered;	    /* laid out in a scrape's order (compaction) */
+	size_t held, live;  /* words in all blocks / in live entries */
+	/* freel[i]: a free entry of i words, ref + 1 (allocated at the first
+	 * free: most targets never evict) */
+	uint32_t *freel;
 };
 
 static inline struct cache_entry *entry_at(const struct entry_store *st, uint32_t ref)
@@ -196,6 +211,7 @@ struct series_cache {
 	size_t seen;		    /* entries seen in the latest scrape */
 	struct cache_entry *first;  /* first series of the last scrape */
 	struct cache_entry *cursor; /* previous series while parsing */
+	bool resized;		    /* the table moved since this parse began */
 	struct pair_store *ps;	    /* its labels' pairs (NULL until the first) */
 	struct cache_exkey *ex;	    /* exemplar keys, open addressing */
 	size_t ex_cap, ex_n;
@@ -241,6 +257,9 @@ struct scrape_target {
 	bool in_flight;
 	bool owned;    /* owned at its last slot */
 	bool reported; /* report series were sent since last reset */
+	/* the last slot skipped as owned elsewhere, for a catch-up after its
+	 * owner's death (STARLING_SCRAPE_NO_SLOT: none) */
+	int64_t skipped_slot;
 	int64_t scrape_start_ms;
 	int64_t metadata_due_ms;
 	/* honor_metadata: XXH3 of each family's metadata (name, type, help,

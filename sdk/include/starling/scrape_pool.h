@@ -71,6 +71,7 @@ struct starling_scrape_metrics {
 	starling_metric *missed;    /* counter: slots skipped, previous scrape still running */
 	starling_metric *dropped;   /* counter: discovered targets that cannot be scraped */
 	starling_metric *moved;	    /* counter: targets that moved to another node */
+	starling_metric *catch_up;  /* counter: current slots caught up after an owner's death */
 };
 
 enum starling_scrape_kind {

@@ -68,6 +68,41 @@ bool starling_scrape_owns(const struct starling_host_api *api, starling_componen
 bool starling_scrape_owns_at(const struct starling_host_api *api, starling_component *self,
 			     bool clustering, unsigned replicas, uint64_t key, int64_t at_ms);
 
+/*
+ * Catch-up after an owner's death. The cluster ends a crashed member's span
+ * when this node first suspected it (a failed probe came after the crash),
+ * so once it is declared dead, the slots that started from then on are the
+ * survivors', retroactively; every other change of a slot that has started
+ * only takes it away from this node (a member joining), since the spans of
+ * members that left or died are kept. A target that skipped its current
+ * slot as owned elsewhere is therefore scraped at once, counted as that
+ * slot, when a view change makes it this node's: the dead owner scraped
+ * nothing then, and a slot that started before the suspicion stays skipped
+ * (the dead owner may have scraped it). Graceful hand-overs never trigger
+ * it: they take effect at announced slot times.
+ */
+
+/* No slot skipped. */
+#define STARLING_SCRAPE_NO_SLOT INT64_MIN
+
+/* Whether the cluster's view changed since *seen_epoch, which it updates
+ * (the host's cluster_epoch; one mutex). False without clustering. Since
+ * ABI 1.1. */
+bool starling_scrape_view_changed(const struct starling_host_api *api, starling_component *self,
+				  bool clustering, uint64_t *seen_epoch);
+
+/* After a view change, for a target whose last slot *skipped was skipped as
+ * owned elsewhere (STARLING_SCRAPE_NO_SLOT: none): true when that slot is
+ * still the current one and at most half over (skipped <= now_ms <=
+ * skipped + interval_ms / 2; later, the next slot is at most half an
+ * interval away and no two scrapes of a target come closer than that) and
+ * this node owns it now; the caller then scrapes it at once as that slot.
+ * Clears *skipped when true or when the slot is past its half. Since ABI
+ * 1.1. */
+bool starling_scrape_catch_up(const struct starling_host_api *api, starling_component *self,
+			      bool clustering, unsigned replicas, uint64_t key, int64_t *skipped,
+			      int64_t interval_ms, int64_t now_ms);
+
 /* Most owners a target may ask for (the host's cluster_owners limit). */
 #define STARLING_SCRAPE_MAX_REPLICAS 16
 

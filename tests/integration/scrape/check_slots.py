@@ -10,9 +10,10 @@ caught up with the window).
 
 A sample's timestamp is when its scrape started: at its slot or a little
 after it (a loaded machine starts scrapes late), never before. So each
-target's slot grid is anchored at its phase, taken from the sample that is
-earliest within its slot (the smallest offset modulo INTERVAL, read on the
-circle so that a phase near a whole second is not split in two), and a
+target's slot grid is anchored at its phase, taken from the samples that
+are earliest within their slots (the start of the densest 0.5 s of offsets
+modulo INTERVAL, read on the circle so that a phase near a whole second is
+not split in two, and not moved by a catch-up sample far into its slot), and a
 sample belongs to the slot it follows (floor, not round). The window holds
 the slots that START in [START_S, END_S - 0.3 s]; samples are read from
 before START_S and up to 1 s after END_S so that a late sample of a slot in
@@ -65,18 +66,28 @@ res = query(at)
 
 
 def phase_of(ts):
-    """The offset (mod iv) from which every sample is latest-but-closest:
-    the start of the shortest arc of the circle that holds all offsets."""
+    """The start of the densest window (WINDOW s, at most iv/4) of offsets
+    mod iv, read on the circle: the slot starts, where nearly every sample
+    sits. A sample up to half an interval into its slot (a catch-up scrape
+    after an owner's death, taken at once in the current slot;
+    plugins/prometheus_scrape/README.md) must not move the grid, as it could
+    when the grid started at the shortest arc holding every offset (one
+    catch-up 1 s into a 2 s slot could start it there, and the next on-time
+    sample would share that slot)."""
     offs = sorted(t % iv for t in ts)
-    best, best_span = offs[0], None
-    for i, o in enumerate(offs):
-        prev = offs[i - 1] if i else offs[-1] - iv
-        span = iv - (o - prev)  # arc from o round to prev
-        if best_span is None or span < best_span:
-            best, best_span = o, span
-    return best
+    w = min(WINDOW, iv / 4)
+    best, best_n = offs[0], -1
+    for o in offs:
+        n = sum(1 for x in offs if (x - o) % iv < w)
+        if n > best_n:
+            best, best_n = o, n
+    # on-time samples spread wider than the window (load): the earliest of
+    # them up to iv/4 before it (a catch-up is at most iv/2 into its slot,
+    # so at least iv/2 before the next slot's start, never in that range)
+    return max((o for o in offs if (best - o) % iv <= iv / 4), key=lambda o: (best - o) % iv)
 
 
+WINDOW = 0.5
 bad, doubles, worst_run, worst_at, n_targets = [], 0, 0, "", 0
 for r in res:
     ts = sorted(float(v[0]) for v in r["values"])
@@ -94,7 +105,9 @@ for r in res:
     for k in range(k_lo, k_hi + 1):
         if counts.get(k, 0) > 1:
             doubles += 1
-            bad.append("%s: %d samples in one slot (at %.1fs)" % (inst, counts[k], p + k * iv - start))
+            bad.append("%s: %d samples in one slot (at %.1fs: %s)" % (
+                inst, counts[k], p + k * iv - start,
+                " ".join("%.3fs" % (t - start) for t, j in zip(ts, slot) if j == k)))
     run = 0
     for k in range(k_lo, k_hi + 1):
         if counts.get(k, 0):

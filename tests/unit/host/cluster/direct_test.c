@@ -18,34 +18,13 @@
 
 static struct sim *s;
 
-static int count_alive(int viewer)
-{
-	struct ml_engine *e = sim_engine(s, viewer);
-	int c = 0;
-
-	for (size_t i = 0; i < ml_node_count(e); i++)
-		c += ml_node_at(e, i)->state == ML_STATE_ALIVE;
-	return c;
-}
-
 static void formed(void)
 {
 	struct sim_opts o = {
 	    .n = N, .seed = 7, .profile = "lan", .delay_ms = DELAY, .jitter_ms = 0, .loss = 0};
-	int64_t deadline;
-	bool all;
 
-	s = sim_new(&o);
-	for (int i = 1; i < N; i++)
-		sim_join(s, i, 0);
-	deadline = sim_now(s) + 30000;
-	do {
-		sim_run_until(s, sim_now(s) + 100);
-		all = true;
-		for (int v = 0; v < N; v++)
-			all &= count_alive(v) == N;
-	} while (!all && sim_now(s) < deadline);
-	CU_ASSERT_FATAL(all);
+	s = sim_new_formed(&o);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 }
 
 static void test_user_message_direct(void)

@@ -424,6 +424,104 @@ static void test_handover_both_ways(void)
 	cluster_destroy(a);
 }
 
+static int count_members(struct cluster *c);
+
+/* How many of the HKEYS keys `name` owns at time at, as c sees it. */
+static unsigned owned_by(struct cluster *c, int64_t at, const char *name)
+{
+	unsigned n = 0;
+
+	for (unsigned k = 0; k < HKEYS; k++) {
+		struct starling_node_name o;
+
+		if (cluster_owners_at(c, hkey(k), at, &o, 1) == 1 && strcmp(o.name, name) == 0)
+			n++;
+	}
+	return n;
+}
+
+static uint64_t metric_of(struct cluster *c, const char *name)
+{
+	char *buf = NULL, *p;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	uint64_t v = UINT64_MAX;
+
+	cluster_write_metrics(c, f);
+	fclose(f);
+	for (p = buf; p && (p = strstr(p, name)); p += strlen(name))
+		if (p[strlen(name)] == ' ' && (p == buf || p[-1] == '\n'))
+			v = strtoull(p + strlen(name) + 1, NULL, 10);
+	free(buf);
+	return v;
+}
+
+/* Issue 13, kill -9: a crashed member's span ends when each survivor first
+ * suspected it (a failed probe came after the crash), so once it is
+ * declared dead the slots from then on are the survivors', retroactively,
+ * while earlier slots keep their owner; and that past stays as it is after
+ * the member table forgets the dead member (GossipToTheDeadTime, local
+ * profile 15 s; memberlist state.go). */
+static void test_crash_cuts_span(void)
+{
+	struct cluster_config cfg[3];
+	struct cluster *n[3];
+	const char *names[3] = {"alpha", "beta", "gamma"};
+	char err[256], join[64];
+	char *joinv[1] = {join};
+	int64_t alive_at, crashed, declared;
+	unsigned g;
+
+	for (int i = 0; i < 3; i++) {
+		cfg_local(&cfg[i], names[i]);
+		if (i) {
+			cfg[i].join = joinv;
+			cfg[i].n_join = 1;
+		}
+		CU_ASSERT_EQUAL_FATAL(cluster_create(&cfg[i], &n[i], err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL_FATAL(cluster_start(n[i], err, sizeof(err)), 0);
+		cluster_set_participant(n[i]);
+		if (!i)
+			snprintf(join, sizeof(join), "127.0.0.1:%d", self_port(n[0]));
+	}
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_FATAL(wait_for(n[i], "participant", 3));
+	alive_at = wall_ms();
+	g = owned_by(n[0], alive_at, "gamma");
+	CU_ASSERT(g > HKEYS / 5 && g < HKEYS / 2);
+	CU_ASSERT_EQUAL(owned_by(n[1], alive_at, "gamma"), g);
+	/* kill -9: gamma stops answering, says nothing */
+	cluster_destroy(n[2]);
+	crashed = wall_ms();
+	CU_ASSERT_FATAL(wait_for(n[0], "dead", 1));
+	CU_ASSERT_FATAL(wait_for(n[1], "dead", 1));
+	declared = wall_ms();
+	/* gamma's closed port answered the survivors' packets with ICMP port
+	 * unreachable (IP_RECVERR, net.c): each probed it at once at least
+	 * once before declaring it dead */
+	CU_ASSERT(metric_of(n[0], "cluster_unreachable_probes_total") >= 1);
+	CU_ASSERT(metric_of(n[1], "cluster_unreachable_probes_total") >= 1);
+	/* the local profile's suspicion lasts at least 3 s (3 x log10(3) x 1 s,
+	 * at least 1) before the declaration; the span ended where it began */
+	CU_ASSERT(declared - crashed > 3000);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL(owned_by(n[i], alive_at, "gamma"), g);
+		CU_ASSERT_EQUAL(owned_by(n[i], crashed - 1, "gamma"), g);
+		CU_ASSERT_EQUAL(owned_by(n[i], declared - 2500, "gamma"), 0);
+		CU_ASSERT_EQUAL(owned_by(n[i], declared, "gamma"), 0);
+		CU_ASSERT_EQUAL(metric_of(n[i], "cluster_owner_deaths_total"), 1);
+	}
+	/* the engine forgets gamma; the past keeps its owners */
+	MOCK_WAIT_UNTIL(count_members(n[0]) == 2, WAIT_MS);
+	CU_ASSERT_EQUAL(count_members(n[0]), 2);
+	CU_ASSERT_EQUAL(owned_by(n[0], alive_at, "gamma"), g);
+	CU_ASSERT_EQUAL(owned_by(n[0], wall_ms(), "gamma"), 0);
+	cluster_leave(n[1], 500);
+	cluster_destroy(n[1]);
+	cluster_leave(n[0], 500);
+	cluster_destroy(n[0]);
+}
+
 /* Send n fake "alive" members (names prefix-00000...) to port as compound
  * UDP packets, each member a participant advertising `weight`. */
 static void flood_members(int port, const char *prefix, int n, const char *weight)
@@ -719,6 +817,7 @@ int main(void)
 	CU_add_test(s, "wait_for_size_timeout", test_wait_for_size_timeout);
 	CU_add_test(s, "two_nodes_weights_duplicate_name", test_two_nodes_and_duplicate_name);
 	CU_add_test(s, "handover_both_ways", test_handover_both_ways);
+	CU_add_test(s, "crash_cuts_span", test_crash_cuts_span);
 	CU_add_test(s, "member_flood", test_member_flood);
 	CU_add_test(s, "keyring_file_require_encryption", test_keyring_file_and_require_encryption);
 	CU_add_test(s, "keyring_rotation_wrong_key_wrong_label", test_keyring_and_label);

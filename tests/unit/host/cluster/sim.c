@@ -378,3 +378,33 @@ uint64_t sim_stream_bytes(const struct sim *s)
 {
 	return s->stream_bytes;
 }
+
+struct sim *sim_new_formed(const struct sim_opts *o)
+{
+	struct sim *s = sim_new(o);
+	int64_t deadline;
+	bool all;
+
+	if (!s)
+		return NULL;
+	for (int i = 1; i < o->n; i++)
+		sim_join(s, i, 0);
+	deadline = sim_now(s) + 30000;
+	do {
+		sim_run_until(s, sim_now(s) + 100);
+		all = true;
+		for (int v = 0; v < o->n; v++) {
+			struct ml_engine *e = sim_engine(s, v);
+			int c = 0;
+
+			for (size_t i = 0; i < ml_node_count(e); i++)
+				c += ml_node_at(e, i)->state == ML_STATE_ALIVE;
+			all &= c == o->n;
+		}
+	} while (!all && sim_now(s) < deadline);
+	if (!all) {
+		sim_free(s);
+		return NULL;
+	}
+	return s;
+}

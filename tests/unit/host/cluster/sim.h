@@ -26,6 +26,9 @@ struct sim_opts {
 
 struct sim *sim_new(const struct sim_opts *o);
 void sim_free(struct sim *s);
+/* sim_new, every node joining node 0, run until every node lists every node
+ * alive (NULL if that takes over 30 s of simulated time). */
+struct sim *sim_new_formed(const struct sim_opts *o);
 int64_t sim_now(const struct sim *s);
 /* Run the event loop until time t (ms). */
 void sim_run_until(struct sim *s, int64_t t);

@@ -218,6 +218,74 @@ static void test_ownership_at_slot_time(void)
 	CU_ASSERT_EQUAL(owns_calls, 1);
 }
 
+/* Catch-up after an owner's death (issue 13, kill -9). fake_owns_at models
+ * the cluster after the owner of the odd keys was declared dead, this node
+ * having first suspected it at 5000: the cluster cut its span there, so
+ * node-a owns the odd keys' slots from 5000 on, retroactively. */
+static uint64_t fake_epoch_v = 1;
+
+static uint64_t fake_epoch(starling_component *self)
+{
+	(void)self;
+	return fake_epoch_v;
+}
+
+static void test_catch_up(void)
+{
+	struct starling_host_api api = fake_api;
+	uint64_t seen = 0;
+	int64_t skipped;
+
+	api.struct_size = sizeof(api);
+	api.cluster_owns_at = fake_owns_at;
+	api.cluster_epoch = fake_epoch;
+	/* a view change is seen once */
+	CU_ASSERT_TRUE(starling_scrape_view_changed(&api, NULL, true, &seen));
+	CU_ASSERT_EQUAL(seen, 1);
+	CU_ASSERT_FALSE(starling_scrape_view_changed(&api, NULL, true, &seen));
+	fake_epoch_v = 2;
+	CU_ASSERT_FALSE(starling_scrape_view_changed(&api, NULL, false, &seen));
+	CU_ASSERT_TRUE(starling_scrape_view_changed(&api, NULL, true, &seen));
+
+	/* the current slot started at 5200, after the suspicion: the dead
+	 * owner scraped nothing then; ours now, scraped at once as that slot */
+	skipped = 5200;
+	CU_ASSERT_TRUE(starling_scrape_catch_up(&api, NULL, true, 1, 3, &skipped, 2000, 6000));
+	CU_ASSERT_EQUAL(asked_at, 5200);
+	CU_ASSERT_EQUAL(skipped, STARLING_SCRAPE_NO_SLOT);
+	/* ...once */
+	CU_ASSERT_FALSE(starling_scrape_catch_up(&api, NULL, true, 1, 3, &skipped, 2000, 6001));
+	/* it started at 4800, before the suspicion: the dead owner may have
+	 * scraped it, so it stays skipped (the next slot, 6800, is ours) */
+	skipped = 4800;
+	CU_ASSERT_FALSE(starling_scrape_catch_up(&api, NULL, true, 1, 3, &skipped, 2000, 5500));
+	CU_ASSERT_EQUAL(skipped, 4800); /* still current: asked again at the next change */
+	CU_ASSERT_FALSE(starling_scrape_catch_up(&api, NULL, true, 1, 3, &skipped, 2000, 6000));
+	CU_ASSERT_EQUAL(skipped, STARLING_SCRAPE_NO_SLOT); /* past its half */
+	/* up to half an interval in, not later: the next slot is near (no two
+	 * scrapes closer than half an interval), nor once it is over */
+	skipped = 5200;
+	CU_ASSERT_TRUE(starling_scrape_catch_up(&api, NULL, true, 1, 3, &skipped, 2000, 6200));
+	skipped = 5200;
+	CU_ASSERT_FALSE(starling_scrape_catch_up(&api, NULL, true, 1, 3, &skipped, 2000, 6201));
+	CU_ASSERT_EQUAL(skipped, STARLING_SCRAPE_NO_SLOT);
+	skipped = 5200;
+	CU_ASSERT_FALSE(starling_scrape_catch_up(&api, NULL, true, 1, 3, &skipped, 2000, 7200));
+	CU_ASSERT_EQUAL(skipped, STARLING_SCRAPE_NO_SLOT);
+	/* another node's key: not ours */
+	skipped = 5200;
+	CU_ASSERT_FALSE(starling_scrape_catch_up(&api, NULL, true, 1, 2, &skipped, 2000, 6000));
+	/* nothing skipped; no clustering; a 1.0 host (no slot-time answers) */
+	skipped = STARLING_SCRAPE_NO_SLOT;
+	CU_ASSERT_FALSE(starling_scrape_catch_up(&api, NULL, true, 1, 3, &skipped, 2000, 6000));
+	skipped = 5200;
+	CU_ASSERT_FALSE(starling_scrape_catch_up(&api, NULL, false, 1, 3, &skipped, 2000, 6000));
+	skipped = 5200;
+	CU_ASSERT_FALSE(
+	    starling_scrape_catch_up(&fake_api, NULL, true, 1, 3, &skipped, 2000, 6000));
+	CU_ASSERT_EQUAL(skipped, STARLING_SCRAPE_NO_SLOT);
+}
+
 struct seen {
 	int n;
 	char owner[STARLING_NODE_NAME_MAX];
@@ -324,6 +392,7 @@ int main(void)
 	CU_add_test(s, "due_order", test_due_order);
 	CU_add_test(s, "ownership_filter", test_ownership_filter);
 	CU_add_test(s, "ownership_at_slot_time", test_ownership_at_slot_time);
+	CU_add_test(s, "catch_up", test_catch_up);
 	CU_add_test(s, "emit_target", test_emit_target);
 	CU_add_test(s, "wait_clamped", test_wait_clamped);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
