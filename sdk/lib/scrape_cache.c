@@ -1594,6 +1594,10 @@ static int add_histogram(struct scrape_ctx *ctx, const struct starling_histogram
 
 /* Parse the body into the batch. Returns 0, or -EINVAL/-ENOMEM/-E2BIG with
  * st->error set; on failure the caller rolls the generation back. */
+/* parse_body() fetches a series table and entry store up to this size
+ * before parsing */
+#define PREFETCH_MAX (256u << 10)
+
 static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		      const struct scrape_result *r, struct scrape_stats *st, bool collect_meta)
 {
@@ -1605,6 +1609,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 	bool fallback = false;
 	const char *body;
 	size_t body_len = r->body_len;
+	bool fetched;
 	char fam[256]; /* the family of the last TYPE line, for le/quantile */
 	size_t fam_len = 0;
 	enum starling_metric_type fam_type = STARLING_METRIC_UNKNOWN;
@@ -1650,6 +1655,22 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 	c->seen = 0;
 	c->cursor = NULL;
 	c->resized = false;
+	/* Every series reads its table slot, in hash order, and its entry
+	 * (in scrape order once the store is laid out so, else in table
+	 * order): a cache miss or two per series, the largest cost of parsing
+	 * at 200 x 1,000 (~2/3 of parse_body's own time). A table and a
+	 * one-block store of up to 256 KiB each (a few KiB and ~50 KiB at
+	 * 1,000 series) are fetched as a whole first, one prefetch per 64-byte
+	 * line, far ahead of their use; otherwise each series' slot while the
+	 * series before it is handled. */
+	fetched = c->cap * sizeof(*c->slots) <= PREFETCH_MAX && c->st.n_blk == 1 &&
+		  c->st.len * sizeof(*c->st.blk[0]) <= PREFETCH_MAX;
+	if (fetched) {
+		for (size_t i = 0; i < c->cap; i += 64 / sizeof(*c->slots))
+			__builtin_prefetch(&c->slots[i]);
+		for (size_t i = 0; i < c->st.len; i += 64 / sizeof(*c->st.blk[0]))
+			__builtin_prefetch(&c->st.blk[0][i]);
+	}
 	while ((rc = starling_expo_next(s->parser, &ev)) > 0) {
 		struct cache_entry *e;
 		const char *why;
@@ -1711,6 +1732,10 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		else
 			c->cursor->next = slot < UINT32_MAX ? (uint32_t)slot : UINT32_MAX;
 		c->cursor = e;
+		/* The series that followed e in the last scrape most likely
+		 * follows it again: start loading its slot now. */
+		if (!fetched && e->next < c->cap)
+			__builtin_prefetch(&c->slots[e->next]);
 		if (e->flags & ENTRY_OVER_LIMIT) {
 			snprintf(st->error, sizeof(st->error),
 				 "line %u: label set over the configured label limits", ev.line);
