@@ -80,6 +80,7 @@ struct bcast {
 	size_t len;
 	int transmits;
 	bool deferred; /* served after every other item (retire_backlog) */
+	bool refutes;  /* an alive that answers a suspicion: never deferred */
 };
 
 /* Transmit counts kept apart (more than any retransmit limit: 6 x 5); the
@@ -532,7 +533,8 @@ static bool bq_grow_hash(struct ml_engine *e)
 
 /* Queue msg under name, replacing an older broadcast of that name (memberlist
  * TransmitLimitedQueue with named items). O(1). */
-static void queue_broadcast(struct ml_engine *e, const char *name, const uint8_t *msg, size_t len)
+static struct bcast *queue_broadcast(struct ml_engine *e, const char *name, const uint8_t *msg,
+				     size_t len)
 {
 	uint64_t h = XXH3_64bits(name, strlen(name));
 	struct bcast *b;
@@ -546,14 +548,14 @@ static void queue_broadcast(struct ml_engine *e, const char *name, const uint8_t
 		}
 	}
 	if (e->n_bq >= e->n_bq_hash && !bq_grow_hash(e))
-		return;
+		return NULL;
 	b = calloc(1, sizeof(*b));
 	if (!b)
-		return;
+		return NULL;
 	b->msg = malloc(len);
 	if (!b->msg) {
 		free(b);
-		return;
+		return NULL;
 	}
 	memcpy(b->msg, msg, len);
 	b->len = len;
@@ -565,6 +567,7 @@ static void queue_broadcast(struct ml_engine *e, const char *name, const uint8_t
 	bq_tier_insert(e, b, NULL); /* the newest: at the head of tier 0 */
 	e->n_bq++;
 	e->bq_bytes += len + 2;
+	return b;
 }
 
 /* Pick broadcasts that fit in limit bytes (overhead per item) from the whole
@@ -800,14 +803,18 @@ static void encode_alive_of(struct mp_buf *b, const struct ml_node *n)
 	ml_enc_alive(b, &a);
 }
 
-static void broadcast_alive(struct ml_engine *e, const struct ml_node *n)
+static void broadcast_alive(struct ml_engine *e, const struct ml_node *n, bool refutes)
 {
 	struct mp_buf b;
 
 	mp_init(&b);
 	encode_alive_of(&b, n);
-	if (!b.oom)
-		queue_broadcast(e, n->name, b.p, b.len);
+	if (!b.oom) {
+		struct bcast *q = queue_broadcast(e, n->name, b.p, b.len);
+
+		if (q)
+			q->refutes = refutes;
+	}
 	mp_free(&b);
 }
 
@@ -839,7 +846,7 @@ static void refute(struct ml_engine *e, uint32_t accused)
 	if (e->awareness < e->cfg.timing.awareness_max - 1)
 		e->awareness++;
 	e->st.refutations++;
-	broadcast_alive(e, me);
+	broadcast_alive(e, me, true);
 }
 
 static void set_state(struct ml_engine *e, struct ml_node *n, int state, int64_t now)
@@ -952,7 +959,8 @@ static void handle_alive(struct ml_engine *e, const struct ml_alive *a, int64_t 
 		n->addr = addr;
 		index_rebuild(e, e->n_nodes); /* same size: cannot fail */
 	}
-	broadcast_alive(e, n);
+	/* an alive that ends a suspicion is never deferred (retire_backlog) */
+	broadcast_alive(e, n, n->state == ML_STATE_SUSPECT);
 	set_state(e, n, ML_STATE_ALIVE, now);
 }
 
@@ -2247,7 +2255,7 @@ static void retire_backlog(struct ml_engine *e)
 	for (int t = 0; t < BQ_TIERS; t++) {
 		for (struct bcast *b = e->bq_tier[t], *nx; b; b = nx) {
 			nx = b->next;
-			if (!b->len || b->msg[0] != ML_ALIVE)
+			if (!b->len || b->msg[0] != ML_ALIVE || b->refutes)
 				continue;
 			bq_tier_unlink(e, b);
 			moved[n++] = b;
@@ -2641,7 +2649,7 @@ struct ml_engine *ml_new(const struct ml_config *cfg, const struct ml_transport 
 		ml_free(e);
 		return NULL;
 	}
-	broadcast_alive(e, me);
+	broadcast_alive(e, me, true);
 	e->version = 1;
 	return e;
 }
@@ -2698,7 +2706,7 @@ void ml_set_meta(struct ml_engine *e, const uint8_t *meta, size_t len, int64_t n
 	memcpy(e->cfg.meta, meta, len);
 	e->cfg.meta_len = len;
 	me->incarnation = ++e->incarnation;
-	broadcast_alive(e, me);
+	broadcast_alive(e, me, true);
 	e->version++;
 	/* gossip it right away rather than at the next tick */
 	e->next_gossip = now;

@@ -41,7 +41,6 @@
 #include <unistd.h>
 
 #include <xxhash.h>
-#include <zlib.h>
 
 #define USER_AGENT     "Starling/" STARLING_VERSION
 #define DEFAULT_SHARDS 4
@@ -584,7 +583,7 @@ static bool cut_batch(struct shard *sh)
 	h.samples = (uint32_t)sh->batch_samples;
 	h.max_ts = sh->batch_max_ts;
 	h.len = (uint32_t)plen;
-	h.crc = (uint32_t)crc32(0, payload, (uInt)plen);
+	h.crc = rw_crc32(payload, plen);
 	rec->seq = ++sh->next_rec;
 	rec->samples = h.samples;
 	rec->max_ts = h.max_ts;

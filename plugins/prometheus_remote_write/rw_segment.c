@@ -12,9 +12,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <zlib.h>
+#include <libdeflate.h>
 
 #define HDR sizeof(struct rw_rec_hdr)
+
+/* libdeflate's CRC-32 is zlib's crc32() (same polynomial and start, so
+ * segments written by either verify with the other; test_rw_segment writes
+ * its records with zlib), several times faster: the crc of every cut batch
+ * was ~1.5% of the CPU at 200 targets x 1,000 series. */
+uint32_t rw_crc32(const void *p, size_t len)
+{
+	return libdeflate_crc32(0, p, len);
+}
 
 int rw_fsync_parse(const char *s, enum rw_fsync *out)
 {
@@ -134,7 +143,7 @@ int rw_seg_read_payload(int fd, uint64_t off, uint32_t len, uint32_t crc, uint8_
 
 	if (n < 0)
 		return -errno;
-	if ((size_t)n != len || (uint32_t)crc32(0, buf, (uInt)len) != crc)
+	if ((size_t)n != len || rw_crc32(buf, len) != crc)
 		return -EBADMSG;
 	return 0;
 }
@@ -148,7 +157,7 @@ static bool intact_at(const uint8_t *buf, size_t len, size_t off, struct rw_rec_
 		return false;
 	memcpy(h, buf + off, HDR);
 	return h->magic == RW_REC_MAGIC && h->len <= len - off - HDR &&
-	       (uint32_t)crc32(0, buf + off + HDR, (uInt)h->len) == h->crc;
+	       rw_crc32(buf + off + HDR, h->len) == h->crc;
 }
 
 /* The next offset after `from` where an intact record starts, or len.

@@ -24,7 +24,7 @@ struct rw_rec_hdr {
 	uint32_t samples;
 	int64_t max_ts;
 	uint32_t len;
-	uint32_t crc;	/* zlib crc32 of the payload */
+	uint32_t crc;	/* CRC-32 (zlib's crc32) of the payload */
 	uint32_t flags; /* RW_REC_DONE once sent or dropped */
 	uint32_t reserved;
 };
@@ -42,6 +42,9 @@ enum rw_fsync { RW_FSYNC_NEVER, RW_FSYNC_SEGMENT, RW_FSYNC_ALWAYS };
 
 /* "never" | "segment" | "always" -> 0, else -EINVAL. */
 int rw_fsync_parse(const char *s, enum rw_fsync *out);
+
+/* CRC-32 of a record's payload (the value zlib's crc32(0, p, len) gives). */
+uint32_t rw_crc32(const void *p, size_t len);
 
 void rw_seg_path(const char *dir, uint64_t id, unsigned shard, char *out, size_t len);
 /* A segment file name -> 0 with its id and shard, else -EINVAL. */

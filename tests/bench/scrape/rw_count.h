@@ -8,8 +8,11 @@
  * histograms = 4; Label.name = 1, value = 2; Sample.value = 1 (double).
  * A series whose __name__ starts with the given prefix counts its samples
  * in target_samples too (the targets' own series, not the scrapers'
- * synthetic up/scrape_* series). Malformed input returns -1, never reads
- * out of bounds (tests/fuzz/fuzz_rw_count.c).
+ * synthetic up/scrape_* series). When on_target is set it is called once
+ * per such sample with the sample's timestamp (Sample.timestamp = 2, ms), so
+ * the sink can count samples by the time they were scraped, not by the time
+ * their request arrived. Malformed input returns -1, never reads out of
+ * bounds (tests/fuzz/fuzz_rw_count.c).
  */
 #ifndef STARLING_BENCH_RW_COUNT_H
 #define STARLING_BENCH_RW_COUNT_H
@@ -20,6 +23,8 @@
 
 struct rw_counts {
 	uint64_t series, samples, stale, histograms, target_samples;
+	void (*on_target)(void *arg, int64_t ts_ms); /* optional */
+	void *arg;
 };
 
 /* Prometheus' staleness marker (value.StaleNaN) */
@@ -43,7 +48,8 @@ static inline int rw_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 }
 
 /* Reads one field header; for length-delimited fields sets *sub and *sub_len,
- * for others skips the value. Returns the field number, or -1. */
+ * for varints and 64-bit fields sets *fixed, skips 32-bit ones. Returns the
+ * field number, or -1. */
 static inline int rw_field(const uint8_t **p, const uint8_t *end, const uint8_t **sub,
 			   size_t *sub_len, uint64_t *fixed)
 {
@@ -55,6 +61,7 @@ static inline int rw_field(const uint8_t **p, const uint8_t *end, const uint8_t 
 	case 0:
 		if (rw_varint(p, end, &v))
 			return -1;
+		*fixed = v;
 		break;
 	case 1:
 		if (end - *p < 8)
@@ -80,6 +87,28 @@ static inline int rw_field(const uint8_t **p, const uint8_t *end, const uint8_t 
 	if ((key >> 3) == 0 || (key >> 3) > 0x1fffffff)
 		return -1;
 	return (int)(key >> 3);
+}
+
+/* One Sample message: its value's bits (value = 1) and timestamp (= 2). */
+static inline int rw_sample(const uint8_t *q, size_t n, uint64_t *bits, uint64_t *ts)
+{
+	const uint8_t *qend = q + n;
+
+	*bits = *ts = 0;
+	while (q < qend) {
+		const uint8_t *s = NULL;
+		size_t sl = 0;
+		uint64_t fx = 0;
+		int g = rw_field(&q, qend, &s, &sl, &fx);
+
+		if (g < 0)
+			return -1;
+		if (g == 1)
+			*bits = fx;
+		else if (g == 2)
+			*ts = fx;
+	}
+	return 0;
 }
 
 static inline int rw_count_series(const uint8_t *p, size_t n, const char *prefix,
@@ -113,20 +142,10 @@ static inline int rw_count_series(const uint8_t *p, size_t n, const char *prefix
 			    val_len >= plen && !memcmp(val, prefix, plen))
 				ours = 1;
 		} else if (f == 2) { /* Sample */
-			const uint8_t *q = sub, *qend = sub + sub_len;
-			uint64_t bits = 0;
-			int g;
+			uint64_t bits, ts;
 
-			while (q < qend) {
-				const uint8_t *s = NULL;
-				size_t sl = 0;
-				uint64_t fx = 0;
-
-				if ((g = rw_field(&q, qend, &s, &sl, &fx)) < 0)
-					return -1;
-				if (g == 1)
-					bits = fx;
-			}
+			if (rw_sample(sub, sub_len, &bits, &ts))
+				return -1;
 			if (bits == RW_STALE_NAN_BITS)
 				c->stale++;
 			else
@@ -139,6 +158,16 @@ static inline int rw_count_series(const uint8_t *p, size_t n, const char *prefix
 	c->samples += samples;
 	if (ours)
 		c->target_samples += samples;
+	if (ours && c->on_target) /* second walk: the timestamps of the counted samples */
+		for (p = end - n; p < end;) {
+			uint64_t bits, ts;
+
+			if ((f = rw_field(&p, end, &sub, &sub_len, &fixed)) < 0 ||
+			    (f == 2 && rw_sample(sub, sub_len, &bits, &ts)))
+				return -1; /* cannot happen: the first walk accepted it */
+			if (f == 2 && bits != RW_STALE_NAN_BITS)
+				c->on_target(c->arg, (int64_t)ts);
+		}
 	return 0;
 }
 

@@ -26,10 +26,16 @@
  *                               whole families, i.e. a few more).
  *   TARGETSRV_CHURN=PCT         PCT % of each target's series get a new label
  *                               value on every scrape of that target.
+ *   TARGETSRV_SINK_LOG=FILE     one line per remote-write request: "ARRIVAL
+ *                               SAMPLES TARGET_SAMPLES MIN_TS MAX_TS" (Unix
+ *                               seconds with ms; the timestamps in ms).
  * Sink port: POST anything = remote write; GET /counts answers
  * "requests=N bytes=N series=N samples=N stale=N histograms=N
  * target_samples=N errors=N scrapes=N" (target_samples: samples of series
- * named bench_*, i.e. the targets' own series); GET /bomb?target=I&series=N
+ * named bench_*, i.e. the targets' own series; scrapes: served by this
+ * process' targets only); GET /counts?from=S&to=T adds
+ * "window_target_samples=N", the target samples received so far whose
+ * timestamps fall in the Unix seconds [S, T) (the last 4,096 s); GET /bomb?target=I&series=N
  * makes target I expose N extra series from its next scrape on (N=0 ends it).
  */
 #include "rw_count.h"
@@ -71,6 +77,14 @@ static int n_targets, base_port, first;
 static int hosts_mode; /* 127.<hosts_mode>.y.z, 0: one port per target */
 static atomic_ulong sink_requests, sink_bytes, sink_errors;
 static struct rw_counts sink_counts;
+/* target samples by the second of their timestamp (GET /counts?from=&to=),
+ * a ring of TS_RING seconds; sec says which second a slot holds now */
+#define TS_RING 4096
+static struct {
+	int64_t sec;
+	uint64_t n;
+} ts_ring[TS_RING];
+static FILE *sink_log; /* TARGETSRV_SINK_LOG: one line per remote-write request */
 static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile sig_atomic_t stop_flag;
 static FILE *request_log;
@@ -341,49 +355,97 @@ struct upload {
 	size_t len, cap;
 };
 
+struct ts_span {
+	int64_t min, max;
+};
+
+/* rw_counts.on_target, called under sink_lock */
+static void count_ts(void *arg, int64_t ts_ms)
+{
+	struct ts_span *sp = arg;
+	int64_t sec = ts_ms >= 0 ? ts_ms / 1000 : -((-ts_ms + 999) / 1000);
+	size_t k = (size_t)(sec & (TS_RING - 1));
+
+	if (ts_ring[k].sec != sec) {
+		ts_ring[k].sec = sec;
+		ts_ring[k].n = 0;
+	}
+	ts_ring[k].n++;
+	if (ts_ms < sp->min)
+		sp->min = ts_ms;
+	if (ts_ms > sp->max)
+		sp->max = ts_ms;
+}
+
 static void sink_count(const struct upload *u)
 {
 	size_t ulen;
 	char *raw;
-	struct rw_counts one = {0};
+	struct ts_span span = {INT64_MAX, INT64_MIN};
+	struct rw_counts one = {.on_target = count_ts, .arg = &span};
 
 	if (snappy_uncompressed_length(u->p, u->len, &ulen) != SNAPPY_OK || ulen > (256u << 20) ||
 	    !(raw = malloc(ulen ? ulen : 1))) {
 		atomic_fetch_add(&sink_errors, 1);
 		return;
 	}
+	pthread_mutex_lock(&sink_lock);
 	if (snappy_uncompress(u->p, u->len, raw, &ulen) != SNAPPY_OK ||
 	    rw_count((const uint8_t *)raw, ulen, "bench_", &one)) {
 		atomic_fetch_add(&sink_errors, 1);
 	} else {
-		pthread_mutex_lock(&sink_lock);
+		if (sink_log) {
+			struct timespec now;
+
+			clock_gettime(CLOCK_REALTIME, &now);
+			fprintf(sink_log, "%lld.%03ld %llu %llu %lld %lld\n", (long long)now.tv_sec,
+				now.tv_nsec / 1000000, (unsigned long long)one.samples,
+				(unsigned long long)one.target_samples,
+				(long long)(one.target_samples ? span.min : 0),
+				(long long)(one.target_samples ? span.max : 0));
+			fflush(sink_log);
+		}
 		sink_counts.series += one.series;
 		sink_counts.samples += one.samples;
 		sink_counts.stale += one.stale;
 		sink_counts.histograms += one.histograms;
 		sink_counts.target_samples += one.target_samples;
-		pthread_mutex_unlock(&sink_lock);
 	}
+	pthread_mutex_unlock(&sink_lock);
 	free(raw);
 }
 
-static int counts_text(char *out, size_t cap)
+/* from < to (Unix seconds): also window_target_samples, the target samples
+ * received so far whose timestamps fall in [from, to) */
+static int counts_text(char *out, size_t cap, int64_t from, int64_t to)
 {
 	unsigned long scrapes = 0;
+	unsigned long long window = 0;
 	struct rw_counts c;
+	int n;
 
 	for (int i = 0; i < n_targets; i++)
 		scrapes += atomic_load(&bodies[i].scrapes);
 	pthread_mutex_lock(&sink_lock);
 	c = sink_counts;
+	for (int64_t sec = from; sec < to && to - from <= TS_RING; sec++)
+		if (ts_ring[sec & (TS_RING - 1)].sec == sec)
+			window += ts_ring[sec & (TS_RING - 1)].n;
 	pthread_mutex_unlock(&sink_lock);
-	return snprintf(out, cap,
-			"requests=%lu bytes=%lu series=%llu samples=%llu stale=%llu "
-			"histograms=%llu target_samples=%llu errors=%lu scrapes=%lu\n",
-			atomic_load(&sink_requests), atomic_load(&sink_bytes),
-			(unsigned long long)c.series, (unsigned long long)c.samples,
-			(unsigned long long)c.stale, (unsigned long long)c.histograms,
-			(unsigned long long)c.target_samples, atomic_load(&sink_errors), scrapes);
+	n = snprintf(out, cap,
+		     "requests=%lu bytes=%lu series=%llu samples=%llu stale=%llu "
+		     "histograms=%llu target_samples=%llu errors=%lu scrapes=%lu",
+		     atomic_load(&sink_requests), atomic_load(&sink_bytes),
+		     (unsigned long long)c.series, (unsigned long long)c.samples,
+		     (unsigned long long)c.stale, (unsigned long long)c.histograms,
+		     (unsigned long long)c.target_samples, atomic_load(&sink_errors), scrapes);
+	if (from < to && n >= 0 && (size_t)n < cap)
+		n += snprintf(out + n, cap - (size_t)n, " window_target_samples=%llu", window);
+	if (n >= 0 && (size_t)n + 1 < cap) {
+		out[n++] = '\n';
+		out[n] = 0;
+	}
+	return n;
 }
 
 static enum MHD_Result serve_sink(void *cls, struct MHD_Connection *c, const char *url,
@@ -417,7 +479,11 @@ static enum MHD_Result serve_sink(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (!strcmp(method, "GET") && !strcmp(url, "/counts")) {
-		n = counts_text(text, sizeof(text));
+		const char *f = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from");
+		const char *t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to");
+
+		n = counts_text(text, sizeof(text), f ? strtoll(f, NULL, 10) : 0,
+				t ? strtoll(t, NULL, 10) : 0);
 		return queue(c, 200, "text/plain", text, (size_t)n, MHD_RESPMEM_MUST_COPY, false);
 	}
 	if (!strcmp(method, "GET") && !strcmp(url, "/bomb")) {
@@ -541,6 +607,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (getenv("TARGETSRV_SINK_LOG")) {
+		sink_log = fopen(getenv("TARGETSRV_SINK_LOG"), "a");
+		if (!sink_log) {
+			perror("TARGETSRV_SINK_LOG");
+			return 1;
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	bodies = calloc((size_t)n_targets, sizeof(*bodies));
 	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -602,7 +675,7 @@ int main(int argc, char **argv)
 	while (!stop_flag)
 		pause();
 	pthread_join(th, NULL);
-	counts_text(text, sizeof(text));
+	counts_text(text, sizeof(text), 0, 0);
 	printf("sink_%s", text);
 	if (sink)
 		MHD_stop_daemon(sink);
