@@ -483,6 +483,9 @@ static void recompute(struct cluster *c, int64_t now)
 	if (!c->gone)
 		c->gone = departed_new(GONE_MAX, GONE_KEEP_MS);
 	departed_expire(c->gone, now + c->mono_to_unix);
+	tm = calloc(n + 1, sizeof(*tm));
+	if (!tm)
+		return;
 	for (size_t i = 0; i < n; i++) {
 		const struct ml_node *m = ml_node_at(c->eng, i);
 		struct member_tags t;
@@ -499,25 +502,24 @@ static void recompute(struct cluster *c, int64_t now)
 			if (departed_note(c->gone, span.name, span.weight, span.from, span.until) &&
 			    m->state == ML_STATE_DEAD)
 				c->deaths_cut++;
-		} else
+		} else {
 			departed_forget(c->gone, m->name, t.from); /* a death refuted */
+			tm[k++] = span;
+		}
 	}
-	/* live spans, then the gone ones (kept after the engine forgets them) */
-	tm = calloc(n + departed_count(c->gone) + 1, sizeof(*tm));
-	if (!tm)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		const struct ml_node *m = ml_node_at(c->eng, i);
-		struct member_tags t;
+	/* then the gone ones (kept after the engine forgets them) */
+	if (departed_count(c->gone)) {
+		struct timeline_member *all =
+		    realloc(tm, (k + departed_count(c->gone)) * sizeof(*tm));
 
-		if (m->state != ML_STATE_ALIVE && m->state != ML_STATE_SUSPECT)
-			continue;
-		tags_decode(m->meta, m->meta_len, &t);
-		if (member_span(c, m, &t, &tm[k]))
-			k++;
+		if (!all) {
+			free(tm);
+			return;
+		}
+		tm = all;
+		for (size_t i = 0; i < departed_count(c->gone); i++)
+			tm[k++] = *departed_at(c->gone, i);
 	}
-	for (size_t i = 0; i < departed_count(c->gone); i++)
-		tm[k++] = *departed_at(c->gone, i);
 	c->weights_refused = refused;
 	c->drifting = drifting;
 	if (!timeline_equal(c->tl, tm, k)) {
