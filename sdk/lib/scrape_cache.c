@@ -295,7 +295,10 @@ static int batch_add_entry(struct scrape_scratch *s, const struct scrape_target 
 
 /* Bytes of an entry with n label ids, and where the value lengths of an
  * ENTRY_NUL one start (8-aligned, after the ids). */
+/* An entry's last_seen for scrape generation g (struct cache_entry). */
+#define SEEN(g)		  ((uint8_t)(g))
 #define ENTRY_IDS_SIZE(n) (offsetof(struct cache_entry, labels) + (n) * sizeof(uint32_t))
+_Static_assert(offsetof(struct cache_entry, labels) == 32, "a 32-byte entry header");
 /* Bytes of an ENTRY_NUL entry: its ids, up to 4 bytes to align the
  * lengths to 8 (wherever the entry is), the lengths. */
 #define ENTRY_NUL_SIZE(n) (ENTRY_IDS_SIZE(n) + 4 + (n) * sizeof(size_t))
@@ -1703,10 +1706,10 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		if (!e || e->key_lo != h.low64 || e->key_hi != (uint32_t)h.high64)
 			e = cache_find(c, h, &slot);
 		if (e) {
-			if (e->last_seen == c->gen)
+			if (e->last_seen == SEEN(c->gen))
 				continue; /* duplicate series in one scrape: first wins */
 			e->flags = (uint8_t)((e->flags & ~ENTRY_PREV) |
-					     (e->last_seen == c->gen - 1 ? ENTRY_PREV : 0));
+					     (e->last_seen == SEEN(c->gen - 1) ? ENTRY_PREV : 0));
 		} else {
 			e = cache_miss(ctx, t, fmt,
 				       ev.name_len >= fam_len &&
@@ -1726,7 +1729,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 			if (!cache_find(c, h, &slot))
 				slot = SIZE_MAX;
 		}
-		e->last_seen = c->gen;
+		e->last_seen = SEEN(c->gen);
 		c->seen++;
 		if (!c->cursor)
 			c->first = e;
@@ -1800,9 +1803,9 @@ static void rollback(struct series_cache *c)
 	for (size_t i = 0; i < c->cap; i++) {
 		struct cache_entry *e = series_cache_at(c, i);
 
-		if (e && e->last_seen == c->gen)
-			e->last_seen = (e->flags & ENTRY_PREV) ? c->gen - 1
-				       : c->gen > 2	       ? c->gen - 2
+		if (e && e->last_seen == SEEN(c->gen))
+			e->last_seen = (e->flags & ENTRY_PREV) ? SEEN(c->gen - 1)
+				       : c->gen > 2	       ? SEEN(c->gen - 2)
 							       : 0;
 	}
 }
@@ -1873,23 +1876,33 @@ static int sweep(struct scrape_ctx *ctx, struct scrape_target *t, int64_t ts, bo
 	struct series_cache *c = &t->cache;
 	double stale = stale_nan();
 
+	bool oom = false;
+
 	s->n_evict = 0;
 	for (size_t i = 0; i < c->cap; i++) {
 		struct cache_entry *e = series_cache_at(c, i);
 
-		if (!e || e->last_seen == c->gen)
+		if (!e || e->last_seen == SEEN(c->gen))
 			continue;
-		if (e->last_seen == c->gen - 1 && c->gen > 1 &&
-		    !(e->flags & (ENTRY_DROPPED | ENTRY_HAS_TS | ENTRY_OVER_LIMIT))) {
-			if (add_stale(s, t, e, stale, ts)) {
-				evict_cancel(s);
-				return -ENOMEM;
-			}
-			st->stale++;
+		if (e->last_seen != SEEN(c->gen - 1)) {
+			/* older: normally evicted below; one that stays (out
+			 * of memory) keeps an age of 2, so its 8-bit
+			 * generation never comes round to a current one */
+			e->last_seen = SEEN(c->gen - 2);
+		} else if (c->gen > 1 && !oom &&
+			   !(e->flags & (ENTRY_DROPPED | ENTRY_HAS_TS | ENTRY_OVER_LIMIT))) {
+			if (add_stale(s, t, e, stale, ts))
+				oom = true; /* go on, only to age the others */
+			else
+				st->stale++;
 		}
-		if (failed && e->last_seen == c->gen - 1)
+		if (oom || (failed && e->last_seen == SEEN(c->gen - 1)))
 			continue;
 		(void)evict_later(s, e);
+	}
+	if (oom) {
+		evict_cancel(s);
+		return -ENOMEM;
 	}
 	return 0;
 }
@@ -2083,7 +2096,7 @@ int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t t
 	for (size_t i = 0; i < c->cap; i++) {
 		struct cache_entry *e = series_cache_at(c, i);
 
-		if (!e || e->last_seen != c->gen || c->gen == 0)
+		if (!e || e->last_seen != SEEN(c->gen) || c->gen == 0)
 			continue;
 		if (e->flags & (ENTRY_DROPPED | ENTRY_HAS_TS | ENTRY_OVER_LIMIT))
 			continue;

@@ -83,11 +83,11 @@ struct scrape_config {
  * exposition line through 96 bits of their XXH3-128 (two different series
  * texts of one target colliding in 96 bits is not a practical concern, and
  * not storing the text halves the cache). One piece of the target's entry store: a
- * 36-byte header and the id of each stored label, a label (name and value)
+ * 32-byte header and the id of each stored label, a label (name and value)
  * interned in the cache's pair table: label pairs repeat across a target's
  * series (histogram buckets, shared names), so each distinct pair is kept
  * once and an entry pays 4 bytes per label, not 16 (issue 12: the entries
- * were 63 % of the heap at 200 x 1,000 series; a 3-label entry is 48
+ * were 63 % of the heap at 200 x 1,000 series; a 3-label entry is 44
  * bytes with no malloc header, was 104 + 8). */
 #define ENTRY_DROPPED	 (1u << 0) /* metric relabelling dropped it */
 #define ENTRY_OVER_LIMIT (1u << 1) /* breaks a label limit: fails the scrape */
@@ -105,7 +105,7 @@ struct scrape_config {
 #define ENTRY_PREV (1u << 7)
 
 /* Entries are 4-aligned (the store packs them in 4-byte words; a 3-label
- * entry is 48 bytes); their 64-bit fields are read unaligned. */
+ * entry is 44 bytes); their 64-bit fields are read unaligned. */
 typedef uint64_t cache_u64 __attribute__((aligned(4)));
 
 struct cache_entry {
@@ -120,8 +120,7 @@ struct cache_entry {
 	 * so checking it first usually avoids the probe. Only a hint: the slot
 	 * may hold another entry since, the key decides. */
 	uint32_t next;
-	uint32_t last_seen; /* scrape generation it was last in */
-	uint16_t n_labels;  /* labels stored in labels[] */
+	uint16_t n_labels; /* labels stored in labels[] */
 	/* The target's own labels (job, instance...) are left out of labels[]
 	 * when the series carries them unchanged and it has at most 16 labels:
 	 * bit i of tl_pos says final position i is a target label, bit j of
@@ -132,6 +131,12 @@ struct cache_entry {
 	uint16_t tl_pos;
 	uint16_t tl_present;
 	uint8_t flags;
+	/* The low 8 bits of the scrape generation (series_cache.gen) it was
+	 * last in: only "this scrape", "the one before" and "older" matter,
+	 * since an entry missing from two scrapes is evicted, and sweep()
+	 * keeps a survivor's age below 256 (issue 12: 4 bytes of the header
+	 * were 2 MB at 500,000 series). Compare with SEEN(gen). */
+	uint8_t last_seen;
 	/* ids of interned pairs (pair_store.pv), sorted by name; an
 	 * ENTRY_NUL entry's value lengths follow at the next 8-aligned
 	 * address (entry_lens) */

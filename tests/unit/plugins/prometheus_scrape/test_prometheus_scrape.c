@@ -442,14 +442,14 @@ static void test_cache_tables_fitted(void)
 		CU_ASSERT_EQUAL(h.t->cache.ps->pairs_n, 56);
 		CU_ASSERT(h.t->cache.ps->pairs_cap >= 75 && h.t->cache.ps->pairs_cap < 128);
 		CU_ASSERT(h.t->cache.ps->pv_cap >= 56 && h.t->cache.ps->pv_cap <= 64);
-		/* entries in one exact block: 50 x 12 4-byte words (a 36-byte
+		/* entries in one exact block: 50 x 11 4-byte words (a 32-byte
 		 * header and 3 label ids), in the scrape's order from the
 		 * scrape after the refit on (the refit left the hints stale) */
 		if (round == 0)
 			continue;
 		CU_ASSERT_EQUAL(h.t->cache.st.n_blk, 1);
-		CU_ASSERT_EQUAL(h.t->cache.st.held, 50 * 12);
-		CU_ASSERT_EQUAL(h.t->cache.st.live, 50 * 12);
+		CU_ASSERT_EQUAL(h.t->cache.st.held, 50 * 11);
+		CU_ASSERT_EQUAL(h.t->cache.st.live, 50 * 11);
 		/* in the scrape's order, one after the other */
 		{
 			const struct cache_entry *e = h.t->cache.first;
@@ -460,7 +460,7 @@ static void test_cache_tables_fitted(void)
 				    e->next < h.t->cache.cap ? series_cache_at(&h.t->cache, e->next)
 							     : NULL;
 
-				CU_ASSERT_PTR_EQUAL_FATAL(nx, (const char *)e + 48);
+				CU_ASSERT_PTR_EQUAL_FATAL(nx, (const char *)e + 44);
 				e = nx;
 			}
 		}
@@ -617,6 +617,52 @@ static void test_failed_scrape(void)
 	b = h_scrape(&h, "a{x=\"1\",x=\"1\"} 1\n", 7000, &st);
 	CU_ASSERT_FALSE(st.up);
 	CU_ASSERT_EQUAL(b->n_series, SCRAPE_N_REPORT);
+	h_free(&h);
+}
+
+/* An entry keeps the low 8 bits of its scrape generation (struct
+ * cache_entry.last_seen): over 600 scrapes, i.e. past the 8-bit wrap
+ * twice, a flapping series and failed scrapes still get exactly the
+ * staleness markers and "added" counts of the first rounds. */
+static void test_generation_wraps(void)
+{
+	struct harness h;
+	const struct starling_series_batch *b;
+	struct scrape_result r = {0};
+	struct scrape_stats st;
+	int64_t ts = 1000;
+
+	h_init(&h, mk_cfg(), NULL, NULL);
+	for (int k = 0; k < 600; k++, ts += 1000) {
+		if (k % 50 == 49) { /* a failed scrape: a and b (if there) stale */
+			memset(&r, 0, sizeof(r));
+			r.status = 500;
+			r.start_ms = ts;
+			mock_host_clear_forwarded(h.m);
+			CU_ASSERT(scrape_process(&h.ctx, h.t, &r, &st) < 0);
+			b = mock_host_forwarded_batch(h.m, 0);
+			CU_ASSERT_PTR_NOT_NULL_FATAL(find(b, "a", NULL, NULL));
+			CU_ASSERT_TRUE(is_stale(find(b, "a", NULL, NULL)->values[0]));
+			CU_ASSERT_EQUAL(st.stale, 2);
+			continue;
+		}
+		/* b in even scrapes only */
+		b = h_scrape(&h, k % 2 ? "a 1\n" : "a 1\nb 2\n", ts, &st);
+		CU_ASSERT_TRUE(st.up);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(find(b, "a", NULL, NULL));
+		CU_ASSERT_FALSE(is_stale(find(b, "a", NULL, NULL)->values[0]));
+		if (k % 2) { /* b gone since the scrape before: one marker */
+			CU_ASSERT_EQUAL(st.added, 0);
+			CU_ASSERT_EQUAL(st.stale, 1);
+			CU_ASSERT_PTR_NOT_NULL_FATAL(find(b, "b", NULL, NULL));
+			CU_ASSERT_TRUE(is_stale(find(b, "b", NULL, NULL)->values[0]));
+		} else { /* b new again; after a failed scrape both were kept */
+			CU_ASSERT_EQUAL(st.added, k == 0 ? 2 : k % 50 == 0 ? 0 : 1);
+			CU_ASSERT_EQUAL(st.stale, 0);
+			CU_ASSERT_FALSE(is_stale(find(b, "b", NULL, NULL)->values[0]));
+		}
+		CU_ASSERT_EQUAL(h.t->cache.n, k % 2 ? 1 : 2);
+	}
 	h_free(&h);
 }
 
@@ -1986,6 +2032,7 @@ int main(void)
 	CU_add_test(s, "cache after a burst", test_cache_after_burst);
 	CU_add_test(s, "cache tables fitted", test_cache_tables_fitted);
 	CU_add_test(s, "failed scrapes", test_failed_scrape);
+	CU_add_test(s, "generation wraps at 8 bits", test_generation_wraps);
 	CU_add_test(s, "series leave the cache with their marker", test_cache_leave);
 	CU_add_test(s, "label pairs shared by the targets", test_cache_pairs_shared);
 	CU_add_test(s, "honor_labels", test_honor_labels);
