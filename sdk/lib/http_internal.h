@@ -84,10 +84,10 @@ int http_oauth2_header(struct http_oauth2 *o, int64_t timeout_ms, char **header,
  * response they stay within a few MiB however large it was. */
 size_t http_client_retained_bytes(struct starling_http_client *c);
 
-/* The connection-cache shard a host (key: hash of scheme://host:port) first
- * seen at monotonic time now_us gets: the second's time group (16 groups),
- * and in it one of 16 groups by the key. */
-uint16_t http_new_host_shard(uint64_t key, int64_t now_us);
+/* The connection-cache shard of a host first seen at monotonic time now_us,
+ * the nth (from 0) new host of that second: the second's time group (16
+ * groups), and in it the nth / 32 % 16th shard. */
+uint16_t http_new_host_shard(uint64_t nth, int64_t now_us);
 
 struct libdeflate_decompressor;
 

@@ -608,8 +608,8 @@ static void test_idle_connections_kept(void)
 /* Many hosts (one server per port, as many targets): each host's idle
  * connection is found again in later rounds although the client splits its
  * connection cache into shards by host (sdk/lib/http.c: libcurl 7.88 walks
- * the cache a finished transfer used, so one cache per 64th of the hosts),
- * and more than one shard is in use. */
+ * the cache a finished transfer used, so at most 32 new hosts of a second
+ * per cache), and more than one shard is in use. */
 static void test_many_hosts_connections_kept(void)
 {
 	enum { HOSTS = 40, ROUNDS = 3 };
@@ -662,27 +662,37 @@ static void test_many_hosts_connections_kept(void)
 /* Hosts first seen in the same second share a time group (a periodic
  * scraper meets them again together, so their cache is busy, and pruned,
  * about once per interval); other seconds get other groups, 16 in turn; the
- * key spreads the hosts of one second over 16 shards. */
+ * hosts new in one second fill the group's 16 shards 32 at a time (a shard
+ * costs libcurl ~8.5 KB: not one per handful of hosts). */
 static void test_host_shard_groups(void)
 {
-	enum { G = 16 };
+	enum { G = 16, FILL = 32 };
 	int seen[G * G] = {0}, used = 0;
 
-	for (uint64_t k = 1; k <= 1000; k++) {
+	for (uint64_t k = 0; k < 1000; k++) {
 		int64_t t = 5000000 + (int64_t)(k % 7) * 100000; /* within second 5 */
-		uint16_t s = http_new_host_shard(k * 0x9e3779b97f4a7c15ULL, t);
+		uint16_t s = http_new_host_shard(k, t);
 
 		CU_ASSERT(s < G * G);
 		CU_ASSERT_EQUAL(s / G, 5);
+		CU_ASSERT_EQUAL(s % G, (k / FILL) % G);
 		if (s < G * G && !seen[s]++)
 			used++;
-		/* the next second: the next time group, same key group */
-		CU_ASSERT_EQUAL(http_new_host_shard(k * 0x9e3779b97f4a7c15ULL, t + 1000000),
-				6 * G + s % G);
+		/* the next second: the next time group */
+		CU_ASSERT_EQUAL(http_new_host_shard(k, t + 1000000), 6 * G + s % G);
 		/* 16 seconds on: the same shard again */
-		CU_ASSERT_EQUAL(http_new_host_shard(k * 0x9e3779b97f4a7c15ULL, t + 16000000), s);
+		CU_ASSERT_EQUAL(http_new_host_shard(k, t + 16000000), s);
 	}
 	CU_ASSERT_EQUAL(used, G);
+	/* 100 new hosts in a second: 4 shards (32 + 32 + 32 + 4) */
+	memset(seen, 0, sizeof(seen));
+	used = 0;
+	for (uint64_t k = 0; k < 100; k++)
+		if (!seen[http_new_host_shard(k, 7000000)]++)
+			used++;
+	CU_ASSERT_EQUAL(used, 4);
+	CU_ASSERT_EQUAL(seen[7 * G], FILL);
+	CU_ASSERT_EQUAL(seen[7 * G + 3], 4);
 }
 
 /* One GET on client c (its pooled easy handle is reused request after
