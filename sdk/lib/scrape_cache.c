@@ -59,6 +59,7 @@ void scrape_scratch_free(struct scrape_scratch *s)
 	free(s->lpool);
 	free(s->nl_body);
 	free(s->evict);
+	free(s->order);
 	free(s->meta);
 	free(s->meta_out);
 	free(s->arena);
@@ -126,6 +127,7 @@ static void scratch_trim(struct scrape_scratch *s, size_t n)
 	s->hw_lpool = s->lpool_len > s->hw_lpool ? s->lpool_len : s->hw_lpool;
 	s->hw_xpool = s->xpool_len > s->hw_xpool ? s->xpool_len : s->hw_xpool;
 	s->hw_evict = s->n_evict > s->hw_evict ? s->n_evict : s->hw_evict;
+	s->hw_order = s->n_order > s->hw_order ? s->n_order : s->hw_order;
 	if (++s->window < SCRAPE_TRIM_WINDOW)
 		return;
 	if (s->cap * one > SCRAPE_TRIM_KEEP && s->hw_n * 4 < s->cap) {
@@ -144,8 +146,9 @@ static void scratch_trim(struct scrape_scratch *s, size_t n)
 	(void)trim_one((void **)&s->lpool, &s->lpool_cap, s->hw_lpool, sizeof(*s->lpool));
 	(void)trim_one((void **)&s->xpool, &s->xpool_cap, s->hw_xpool, 1);
 	(void)trim_one((void **)&s->evict, &s->evict_cap, s->hw_evict, sizeof(*s->evict));
+	(void)trim_one((void **)&s->order, &s->order_cap, s->hw_order, sizeof(*s->order));
 	(void)trim_one((void **)&s->nl_body, &s->nl_cap, 0, 1);
-	s->hw_n = s->hw_lpool = s->hw_xpool = s->hw_evict = 0;
+	s->hw_n = s->hw_lpool = s->hw_xpool = s->hw_evict = s->hw_order = 0;
 	s->window = 0;
 }
 
@@ -298,7 +301,7 @@ static int batch_add_entry(struct scrape_scratch *s, const struct scrape_target 
 /* An entry's last_seen for scrape generation g (struct cache_entry). */
 #define SEEN(g)		  ((uint8_t)(g))
 #define ENTRY_IDS_SIZE(n) (offsetof(struct cache_entry, labels) + (n) * sizeof(uint32_t))
-_Static_assert(offsetof(struct cache_entry, labels) == 32, "a 32-byte entry header");
+_Static_assert(offsetof(struct cache_entry, labels) == 28, "a 28-byte entry header");
 /* Bytes of an ENTRY_NUL entry: its ids, up to 4 bytes to align the
  * lengths to 8 (wherever the entry is), the lengths. */
 #define ENTRY_NUL_SIZE(n) (ENTRY_IDS_SIZE(n) + 4 + (n) * sizeof(size_t))
@@ -829,11 +832,17 @@ static int store_block(struct entry_store *st, size_t words)
 		if (!p)
 			return -ENOMEM;
 		st->blk = p;
+		p = realloc(st->blk_len, cap * sizeof(*st->blk_len));
+		if (!p)
+			return -ENOMEM; /* blk grew: fine, blk_cap says the smaller */
+		st->blk_len = p;
 		st->blk_cap = cap;
 	}
 	b = malloc(words * sizeof(*b));
 	if (!b)
 		return -ENOMEM;
+	if (st->n_blk)
+		st->blk_len[st->n_blk - 1] = st->len;
 	st->blk[st->n_blk++] = b;
 	st->len = 0;
 	st->size = (uint32_t)words;
@@ -869,6 +878,8 @@ static int store_alloc(struct entry_store *st, size_t words, uint32_t *ref)
  * for the next compaction). */
 static void store_free(struct entry_store *st, uint32_t ref, size_t words)
 {
+	/* never an order hint again (the link below overwrites the key) */
+	entry_at(st, ref)->flags |= ENTRY_EVICT;
 	st->live -= words;
 	if (!st->freel)
 		st->freel = calloc(ENTRY_FREE_CLASSES, sizeof(*st->freel));
@@ -883,8 +894,31 @@ static void store_free_all(struct entry_store *st)
 	for (uint32_t i = 0; i < st->n_blk; i++)
 		free(st->blk[i]);
 	free(st->blk);
+	free(st->blk_len);
 	free(st->freel);
 	memset(st, 0, sizeof(*st));
+}
+
+/* The live entry at ref, if ref is inside the store (the order hint:
+ * ref may be just past a block's end or name a freed entry), else NULL. */
+static inline struct cache_entry *store_live_at(const struct entry_store *st, uint32_t ref)
+{
+	uint32_t b = ref >> ENTRY_REF_SHIFT;
+	struct cache_entry *e;
+
+	if (b >= st->n_blk ||
+	    (ref & (STORE_BLOCK_MAX - 1)) >= (b + 1 == st->n_blk ? st->len : st->blk_len[b]))
+		return NULL;
+	e = entry_at(st, ref);
+	return (e->flags & ENTRY_EVICT) ? NULL : e;
+}
+
+/* The ref just after entry e at ref (UINT32_MAX past the largest block). */
+static inline uint32_t store_after(uint32_t ref, const struct cache_entry *e)
+{
+	uint32_t off = (ref & (STORE_BLOCK_MAX - 1)) + (uint32_t)entry_words(e);
+
+	return off < STORE_BLOCK_MAX ? (ref & ~(STORE_BLOCK_MAX - 1)) | off : UINT32_MAX;
 }
 
 /* ---- the series table ---- */
@@ -903,7 +937,8 @@ void series_cache_reset(struct series_cache *c)
 	store_free_all(&c->st);
 	c->n = 0;
 	c->seen = 0;
-	c->first = c->cursor = NULL;
+	c->first = 0;
+	c->cursor = NULL;
 	free(c->ex);
 	c->ex = NULL;
 	c->ex_cap = c->ex_n = 0;
@@ -958,7 +993,6 @@ static int cache_resize(struct series_cache *c, size_t cap)
 	free(c->slots);
 	c->slots = slots;
 	c->cap = cap;
-	c->resized = true; /* the order hints (slots) are stale */
 	return 0;
 }
 
@@ -1027,7 +1061,7 @@ static void cache_shrink(struct series_cache *c)
  * was sent). Failure to allocate keeps the old store. */
 /* Copy the entry in slot i into nst (nref[i] = its new ref + 1). */
 static int compact_one(struct series_cache *c, struct entry_store *nst, uint32_t *nref, size_t i,
-		       struct cache_entry **first)
+		       uint32_t *first)
 {
 	struct cache_entry *e = series_cache_at(c, i), *ne;
 	size_t w = entry_words(e);
@@ -1042,43 +1076,39 @@ static int compact_one(struct series_cache *c, struct entry_store *nst, uint32_t
 		memmove(lens_at(ne, ne->n_labels),
 			(const char *)ne + ((const char *)entry_lens(e) - (const char *)e),
 			ne->n_labels * sizeof(size_t));
-	if (e == c->first)
-		*first = ne;
+	if (c->slots[i] == c->first)
+		*first = ref + 1;
 	return 0;
 }
 
 /* Move the entries into one block of exactly their size (more when over
- * STORE_BLOCK_MAX), in the order of the last scrape (the order hints from
- * the first series; then any others), so the next scrape reads them one
- * after the other, not in table order: table slots, the first-series
- * pointer and the exemplar table follow them. Nothing else may hold an
- * entry pointer (the batch was sent). Failure to allocate keeps the old
- * store. */
-static void store_compact(struct series_cache *c)
+ * STORE_BLOCK_MAX), in the order of the last scrape (order: its n refs,
+ * from a completed scrape; then any others, in table order; NULL: table
+ * order), so the next scrape reads them one after the other and finds
+ * each series' entry just after the one before (the order hint): table
+ * slots, the first-series ref and the exemplar table follow them. Nothing
+ * else may hold an entry pointer (the batch was sent). Failure to
+ * allocate keeps the old store. */
+static void store_compact(struct series_cache *c, const uint32_t *order, size_t n)
 {
 	struct entry_store nst = {0};
 	uint32_t *nref = NULL; /* by slot: new ref + 1, 0 = not moved yet */
-	struct cache_entry *first = NULL;
-	size_t slot = SIZE_MAX;
+	uint32_t first = 0;
+	size_t slot;
 
 	if (c->cap && !(nref = calloc(c->cap, sizeof(*nref))))
 		return;
 	if (c->st.live &&
 	    store_block(&nst, c->st.live < STORE_BLOCK_MAX ? c->st.live : STORE_BLOCK_MAX))
 		goto fail;
-	if (c->first) {
-		XXH128_hash_t k = {.low64 = c->first->key_lo, .high64 = c->first->key_hi};
+	for (size_t k = 0; order && k < n; k++) {
+		const struct cache_entry *e = entry_at(&c->st, order[k]);
+		XXH128_hash_t key = {.low64 = e->key_lo, .high64 = e->key_hi};
 
-		if (!cache_find(c, k, &slot))
-			slot = SIZE_MAX;
-	}
-	for (size_t steps = 0; slot < c->cap && c->slots[slot] && !nref[slot] && steps < c->n;
-	     steps++) {
-		uint32_t next = series_cache_at(c, slot)->next;
-
-		if (compact_one(c, &nst, nref, slot, &first))
+		if (!(e->flags & ENTRY_EVICT) && cache_find(c, key, &slot) &&
+		    c->slots[slot] == order[k] + 1 && !nref[slot] &&
+		    compact_one(c, &nst, nref, slot, &first))
 			goto fail;
-		slot = next;
 	}
 	for (size_t i = 0; i < c->cap; i++)
 		if (c->slots[i] && !nref[i] && compact_one(c, &nst, nref, i, &first))
@@ -1097,8 +1127,7 @@ static void store_compact(struct series_cache *c)
 		c->slots[i] = nref[i];
 	store_free_all(&c->st);
 	c->st = nst;
-	/* the hints were all valid (series outside them are appended) */
-	c->st.ordered = !c->resized;
+	c->st.ordered = order != NULL;
 	c->first = first;
 	c->cursor = NULL;
 	free(nref);
@@ -1139,23 +1168,19 @@ fail:
  * target a 128-slot table), and the id array to its use. Hysteresis: a
  * table is refitted only below ~1/2 load, it grows at 3/4, fitted is 2/3.
  * The entry store is compacted when it has more than one block or over
- * an eighth of it is unused (16 words of slack). Runs after the batch was
- * sent (entries move). */
-static void cache_fit(struct series_cache *c)
+ * an eighth of it is unused (16 words of slack), or when it is not yet
+ * laid out in scrape order and the scrape completed (order: its n refs,
+ * else NULL). Runs after the batch was sent (entries move). */
+static void cache_fit(struct series_cache *c, const uint32_t *order, size_t n)
 {
 	struct pair_store *ps = c->ps;
 	size_t live = ps ? ps->pairs_n - ps->pairs_dead : 0;
 
 	bool refit = c->cap > 16 && c->cap * 4 > table_fit(c->n) * 5;
 
-	/* Compaction lays the entries out in the order the hints give; they
-	 * are all valid only when this scrape set them with the table as it
-	 * is. Room is given back at once (in table order if need be); a store
-	 * not in scrape order yet is laid out again once the hints hold (one
-	 * exact block for another: the freed one is reused or trimmed). */
 	if (c->st.held - c->st.live > (c->st.n_blk > 1 ? 0 : c->st.live / 8) + 16 ||
-	    (!c->st.ordered && !c->resized && !refit && c->n))
-		store_compact(c);
+	    (!c->st.ordered && order && c->n))
+		store_compact(c, order, n);
 	if (refit)
 		(void)cache_resize(c, table_fit(c->n));
 	if (!ps)
@@ -1314,7 +1339,6 @@ static struct cache_entry *entry_new(struct scrape_target *t, XXH128_hash_t key,
 	e = entry_at(&t->cache.st, *ref);
 	lens = nul ? lens_at(e, n) : NULL;
 	memset(e, 0, offsetof(struct cache_entry, labels));
-	e->next = UINT32_MAX;
 	e->key_lo = key.low64;
 	e->key_hi = (uint32_t)key.high64;
 	e->flags = flags;
@@ -1378,13 +1402,13 @@ static int normalize_float_label(struct starling_lset *ls, enum starling_metric_
 
 static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_target *t,
 				      enum starling_expo_format fmt, enum starling_metric_type type,
-				      const char *raw, size_t len, XXH128_hash_t h, int *rc,
-				      const char **why)
+				      const char *raw, size_t len, XXH128_hash_t h, uint32_t *eref,
+				      int *rc, const char **why)
 {
 	struct scrape_scratch *s = ctx->scratch;
 	const struct scrape_config *cfg = ctx->cfg;
 	struct cache_entry *e;
-	uint32_t ref;
+	uint32_t ref = UINT32_MAX;
 	uint8_t flags = 0;
 	int r;
 
@@ -1448,7 +1472,25 @@ static struct cache_entry *cache_miss(struct scrape_ctx *ctx, struct scrape_targ
 		*why = "out of memory";
 		return NULL;
 	}
+	*eref = ref;
 	return e;
+}
+
+/* Note ref as the next series of this scrape (the store's layout). */
+static inline void order_push(struct scrape_scratch *s, uint32_t ref)
+{
+	if (s->n_order == s->order_cap) {
+		size_t cap = s->order_cap ? s->order_cap * 2 : 256;
+		void *p = s->order_lost ? NULL : realloc(s->order, cap * sizeof(*s->order));
+
+		if (!p) {
+			s->order_lost = true;
+			return;
+		}
+		s->order = p;
+		s->order_cap = cap;
+	}
+	s->order[s->n_order++] = ref;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1657,16 +1699,15 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 	starling_expo_reset(s->parser, body, body_len);
 	c->seen = 0;
 	c->cursor = NULL;
-	c->resized = false;
-	/* Every series reads its table slot, in hash order: a cache miss per
-	 * series (~1/3 of parse_body's own time at 200 x 1,000 with the store
-	 * in scrape order; its entry is then mostly near the previous one).
-	 * A table of up to 256 KiB (a few KiB at 1,000 series) is fetched as a
-	 * whole first, one prefetch per 64-byte line, far ahead of its use,
-	 * and so is a one-block store not (yet) laid out in scrape order,
-	 * whose entries are read in table order (~2/3 of parse_body's own
-	 * time before); a larger table gets each series' slot prefetched
-	 * while the series before it is handled. */
+	s->n_order = 0;
+	s->order_lost = false;
+	/* A series whose entry follows the previous series' in the store (the
+	 * order hint) reads no table slot; any other probes the table, in hash
+	 * order. A table of up to 256 KiB (a few KiB at 1,000 series) is
+	 * fetched as a whole first, one prefetch per 64-byte line, far ahead
+	 * of its use, and so is a one-block store not (yet) laid out in scrape
+	 * order, whose entries are then found through the table (~2/3 of
+	 * parse_body's own time before). */
 	fetched = c->cap * sizeof(*c->slots) <= PREFETCH_MAX;
 	if (fetched)
 		for (size_t i = 0; i < c->cap; i += 64 / sizeof(*c->slots))
@@ -1680,6 +1721,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		const char *why;
 		XXH128_hash_t h;
 		size_t slot;
+		uint32_t eref;
 		int64_t ts;
 		bool hist = rc == STARLING_EXPO_HISTOGRAM;
 
@@ -1698,13 +1740,15 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 		st->scraped++;
 		h = hist ? XXH3_128bits_withSeed(ev.series, ev.series_len, HIST_KEY_SEED)
 			 : XXH3_128bits(ev.series, ev.series_len);
-		if (!c->cursor)
-			e = c->first;
-		else
-			e = c->cursor->next < c->cap ? series_cache_at(c, c->cursor->next) : NULL;
-		slot = c->cursor ? c->cursor->next : SIZE_MAX;
-		if (!e || e->key_lo != h.low64 || e->key_hi != (uint32_t)h.high64)
+		/* the series after the previous one in the last scrape is
+		 * most likely the next again: the entry after its entry */
+		eref = c->cursor ? store_after(c->cursor_ref, c->cursor) : c->first - 1;
+		e = store_live_at(&c->st, eref);
+		if (!e || e->key_lo != h.low64 || e->key_hi != (uint32_t)h.high64) {
 			e = cache_find(c, h, &slot);
+			if (e)
+				eref = c->slots[slot] - 1;
+		}
 		if (e) {
 			if (e->last_seen == SEEN(c->gen))
 				continue; /* duplicate series in one scrape: first wins */
@@ -1716,7 +1760,7 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 					       memcmp(ev.series, fam, fam_len) == 0
 					   ? fam_type
 					   : STARLING_METRIC_UNKNOWN,
-				       ev.series, ev.series_len, h, &rc, &why);
+				       ev.series, ev.series_len, h, &eref, &rc, &why);
 			if (!e) {
 				snprintf(st->error, sizeof(st->error), "line %u: %s", ev.line, why);
 				return rc;
@@ -1726,20 +1770,14 @@ static int parse_body(struct scrape_ctx *ctx, struct scrape_target *t,
 			if (hist)
 				e->flags |= ENTRY_NATIVE;
 			e->flags &= (uint8_t)~ENTRY_PREV; /* new */
-			if (!cache_find(c, h, &slot))
-				slot = SIZE_MAX;
 		}
 		e->last_seen = SEEN(c->gen);
 		c->seen++;
 		if (!c->cursor)
-			c->first = e;
-		else
-			c->cursor->next = slot < UINT32_MAX ? (uint32_t)slot : UINT32_MAX;
+			c->first = eref + 1;
 		c->cursor = e;
-		/* The series that followed e in the last scrape most likely
-		 * follows it again: start loading its slot now. */
-		if (!fetched && e->next < c->cap)
-			__builtin_prefetch(&c->slots[e->next]);
+		c->cursor_ref = eref;
+		order_push(s, eref);
 		if (e->flags & ENTRY_OVER_LIMIT) {
 			snprintf(st->error, sizeof(st->error),
 				 "line %u: label set over the configured label limits", ev.line);
@@ -1913,10 +1951,10 @@ static void evict_swept(struct series_cache *c, struct scrape_scratch *s)
 {
 	if (!s->n_evict)
 		return;
-	/* the order hints are slots (checked by key when used); only the
-	 * first series is a pointer */
-	if (c->first && (c->first->flags & ENTRY_EVICT))
-		c->first = NULL;
+	/* the order hint is the entry after the previous one, checked by
+	 * key and skipped when freed (ENTRY_EVICT); the first series' too */
+	if (c->first && (entry_at(&c->st, c->first - 1)->flags & ENTRY_EVICT))
+		c->first = 0;
 	c->cursor = NULL;
 	for (size_t i = 0; i < s->n_evict; i++)
 		cache_delete(c, s->evict[i]);
@@ -2072,7 +2110,7 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 	st->forwarded = s->n;
 	frc = forward_batch(ctx);
 	evict_swept(&t->cache, s);
-	cache_fit(&t->cache);
+	cache_fit(&t->cache, rc || s->order_lost ? NULL : s->order, s->n_order);
 	scratch_trim(s, s->n);
 	s->n = 0;
 	if (frc && ctx->api->log)

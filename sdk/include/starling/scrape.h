@@ -83,11 +83,11 @@ struct scrape_config {
  * exposition line through 96 bits of their XXH3-128 (two different series
  * texts of one target colliding in 96 bits is not a practical concern, and
  * not storing the text halves the cache). One piece of the target's entry store: a
- * 32-byte header and the id of each stored label, a label (name and value)
+ * 28-byte header and the id of each stored label, a label (name and value)
  * interned in the cache's pair table: label pairs repeat across a target's
  * series (histogram buckets, shared names), so each distinct pair is kept
  * once and an entry pays 4 bytes per label, not 16 (issue 12: the entries
- * were 63 % of the heap at 200 x 1,000 series; a 3-label entry is 44
+ * were 63 % of the heap at 200 x 1,000 series; a 3-label entry is 40
  * bytes with no malloc header, was 104 + 8). */
 #define ENTRY_DROPPED	 (1u << 0) /* metric relabelling dropped it */
 #define ENTRY_OVER_LIMIT (1u << 1) /* breaks a label limit: fails the scrape */
@@ -105,7 +105,7 @@ struct scrape_config {
 #define ENTRY_PREV (1u << 7)
 
 /* Entries are 4-aligned (the store packs them in 4-byte words; a 3-label
- * entry is 44 bytes); their 64-bit fields are read unaligned. */
+ * entry is 40 bytes); their 64-bit fields are read unaligned. */
 typedef uint64_t cache_u64 __attribute__((aligned(4)));
 
 struct cache_entry {
@@ -114,12 +114,7 @@ struct cache_entry {
 	 * meeting in 96 bits: about n^2 / 2^97, 1e-23 at 1,000 series) */
 	cache_u64 key_lo;
 	uint32_t key_hi;
-	cache_u64 hash; /* starling_labels_hash(labels) */
-	/* The table slot of the series that followed this one in the last
-	 * scrape (UINT32_MAX: none): targets expose series in a stable order,
-	 * so checking it first usually avoids the probe. Only a hint: the slot
-	 * may hold another entry since, the key decides. */
-	uint32_t next;
+	cache_u64 hash;	   /* starling_labels_hash(labels) */
 	uint16_t n_labels; /* labels stored in labels[] */
 	/* The target's own labels (job, instance...) are left out of labels[]
 	 * when the series carries them unchanged and it has at most 16 labels:
@@ -135,7 +130,13 @@ struct cache_entry {
 	 * last in: only "this scrape", "the one before" and "older" matter,
 	 * since an entry missing from two scrapes is evicted, and sweep()
 	 * keeps a survivor's age below 256 (issue 12: 4 bytes of the header
-	 * were 2 MB at 500,000 series). Compare with SEEN(gen). */
+	 * were 2 MB at 500,000 series). Compare with SEEN(gen).
+	 *
+	 * No "next series" hint: targets expose their series in a stable
+	 * order and the store is laid out in the order of a scrape
+	 * (compaction), so the series after this one is first looked for in
+	 * the entry that follows it in the store (entry_store, another 4
+	 * bytes per series). */
 	uint8_t last_seen;
 	/* ids of interned pairs (pair_store.pv), sorted by name; an
 	 * ENTRY_NUL entry's value lengths follow at the next 8-aligned
@@ -154,10 +155,13 @@ struct cache_entry {
 #define ENTRY_FREE_CLASSES 32
 struct entry_store {
 	uint32_t **blk;
+	uint32_t *blk_len; /* words used in each block but the last */
 	uint32_t n_blk, blk_cap;
 	uint32_t len, size; /* words used / held by the last block */
-	bool ordered;	    /* laid out in a scrape's order (compaction) */
-	size_t held, live;  /* words in all blocks / in live entries */
+	/* laid out in the order of a completed scrape (compaction): entries
+	 * follow each other as their series did (the order hint) */
+	bool ordered;
+	size_t held, live; /* words in all blocks / in live entries */
 	/* freel[i]: a free entry of i words, ref + 1 (allocated at the first
 	 * free: most targets never evict) */
 	uint32_t *freel;
@@ -214,9 +218,9 @@ struct series_cache {
 	size_t n;
 	uint32_t gen;		    /* generation of the latest scrape */
 	size_t seen;		    /* entries seen in the latest scrape */
-	struct cache_entry *first;  /* first series of the last scrape */
+	uint32_t first;		    /* first series of the last scrape: ref + 1, 0 = none */
 	struct cache_entry *cursor; /* previous series while parsing */
-	bool resized;		    /* the table moved since this parse began */
+	uint32_t cursor_ref;	    /* its ref */
 	struct pair_store *ps;	    /* its labels' pairs (NULL until the first) */
 	struct cache_exkey *ex;	    /* exemplar keys, open addressing */
 	size_t ex_cap, ex_n;
@@ -318,6 +322,11 @@ struct scrape_scratch {
 	size_t nl_cap;
 	struct cache_entry **evict;
 	size_t n_evict, evict_cap;
+	/* the refs of the target's entries in the order of this scrape's
+	 * series (the store is compacted in it); order_lost: out of memory */
+	uint32_t *order;
+	size_t n_order, order_cap;
+	bool order_lost;
 	struct starling_lset lset;
 	struct starling_lset tmp;
 	struct starling_relabel_scratch rs;
@@ -325,7 +334,7 @@ struct scrape_scratch {
 	/* The most this scratch's batches needed in the current window of
 	 * SCRAPE_TRIM_WINDOW scrapes: arrays over 4x that are given back
 	 * (after one huge scrape, e.g. a cardinality bomb). */
-	size_t hw_n, hw_lpool, hw_xpool, hw_evict;
+	size_t hw_n, hw_lpool, hw_xpool, hw_evict, hw_order;
 	unsigned window;
 };
 
