@@ -1267,9 +1267,13 @@ uint32_t type_set_built_minor(const struct type_set *ts, const struct starling_c
 
 const struct starling_component_type *type_set_find(const struct type_set *ts, const char *name)
 {
-	for (size_t i = 0; ts && i < ts->n; i++)
-		if (!strcmp(ts->types[i]->name, name))
-			return ts->types[i];
+	for (size_t i = 0; ts && i < ts->n; i++) {
+		if (strcmp(ts->types[i]->name, name))
+			continue;
+		if (!ts->types[i]->create) /* its plugin was unloaded */
+			return ts->load ? ts->load(ts->load_ctx, ts->types[i]) : NULL;
+		return ts->types[i];
+	}
 	return NULL;
 }
 

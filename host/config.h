@@ -92,6 +92,11 @@ struct type_set {
 	/* The ABI minor each type's plugin was built with (descriptor
 	 * built_minor), same index; NULL means every type is current. */
 	const uint32_t *built_minor;
+	/* A type whose plugin was unloaded (no create callback: only its name
+	 * is known) is loaded again by load() when looked up; NULL: not. */
+	const struct starling_component_type *(*load)(void *ctx,
+						      const struct starling_component_type *t);
+	void *load_ctx;
 };
 
 const struct starling_component_type *type_set_find(const struct type_set *ts, const char *name);

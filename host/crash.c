@@ -96,6 +96,15 @@ void crash_register_module(const char *path, const void *addr)
 	n_modules = n + 1; /* published last: the handler reads only complete entries */
 }
 
+void crash_forget_module(const void *addr)
+{
+	for (int i = 0; i < n_modules; i++)
+		if ((uintptr_t)addr >= modules[i].lo && (uintptr_t)addr < modules[i].hi) {
+			modules[i].hi = 0; /* an empty range first: no torn match */
+			modules[i].lo = 0;
+		}
+}
+
 /* ---- async-signal-safe formatting ---------------------------------------- */
 
 struct out {

@@ -24,6 +24,9 @@ void crash_install(void);
  * plugin's entry point) under the name path, so that a fault in it can be
  * named; at most 64 objects. */
 void crash_register_module(const char *path, const void *addr);
+/* Forget the range registered for the object that contains addr (it is
+ * about to be unloaded). */
+void crash_forget_module(const void *addr);
 
 /* Enter a callback; returns the previous context for crash_leave (callbacks
  * nest: a producer's forward runs its receivers' callbacks). The strings

@@ -146,8 +146,10 @@ static void dir_of(const char *path, char *dir, size_t len)
 	}
 }
 
-static int gate(struct plugin_registry *r, const char *path, struct loaded_plugin *p, char *err,
-		size_t errlen)
+/* Load and check path into p. self: the file of the plugin p reloads (its
+ * unloaded types are not duplicates), else NULL. */
+static int gate(struct plugin_registry *r, const char *path, struct loaded_plugin *p,
+		const char *self, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], real[PATH_MAX];
 	const struct starling_plugin_descriptor *d;
@@ -298,6 +300,8 @@ static int gate(struct plugin_registry *r, const char *path, struct loaded_plugi
 			return -ENOEXEC;
 		}
 		for (size_t j = 0; j < r->n_types; j++) {
+			if (self && r->type_files[j] == self)
+				continue;
 			if (!strcmp(r->types[j]->name, copy->name)) {
 				snprintf(
 				    err, errlen,
@@ -321,8 +325,11 @@ static int gate(struct plugin_registry *r, const char *path, struct loaded_plugi
 
 static void plugin_release(struct loaded_plugin *p)
 {
-	for (size_t i = 0; i < p->n_types; i++)
+	for (size_t i = 0; i < p->n_types; i++) {
+		if (!p->handle && p->types[i]) /* unloaded: the name is ours */
+			free((char *)p->types[i]->name);
 		free(p->types[i]);
+	}
 	free(p->types);
 	for (size_t i = 0; i < p->n_schemas; i++)
 		free(p->schemas[i]);
@@ -340,7 +347,7 @@ int loader_load_file(struct plugin_registry *r, const char *path, char *err, siz
 	uint32_t *nm;
 	int ret;
 
-	ret = gate(r, path, &p, err, errlen);
+	ret = gate(r, path, &p, NULL, err, errlen);
 	if (ret) {
 		log_error("refusing plugin %s: %s", path, err);
 		r->refused++;
@@ -411,11 +418,104 @@ int loader_load_dir(struct plugin_registry *r, const char *dir)
 	return 0;
 }
 
-void loader_type_set(const struct plugin_registry *r, struct type_set *out)
+/* type_set.load: load the plugin of unloaded type t again; the type (the
+ * same struct, now whole) or NULL. */
+static const struct starling_component_type *reload_type(void *ctx,
+							 const struct starling_component_type *t)
+{
+	struct plugin_registry *r = ctx;
+	struct loaded_plugin *p = NULL, q = {0};
+	char err[512];
+
+	for (size_t i = 0; i < r->n_plugins && !p; i++)
+		for (size_t j = 0; j < r->plugins[i].n_types; j++)
+			if (r->plugins[i].types[j] == t && !r->plugins[i].handle)
+				p = &r->plugins[i];
+	if (!p)
+		return NULL;
+	if (gate(r, p->file, &q, p->file, err, sizeof(err))) {
+		log_error("cannot load plugin %s again for component type %s: %s", p->file, t->name,
+			  err);
+		plugin_release(&q);
+		return NULL;
+	}
+	/* each unloaded type takes the loaded one of its name (the structs
+	 * stay where the type set points) */
+	for (size_t j = 0; j < p->n_types; j++) {
+		struct starling_component_type *u = p->types[j];
+
+		for (size_t k = 0; k < q.n_types; k++) {
+			if (!q.types[k] || strcmp(q.types[k]->name, u->name))
+				continue;
+			free((char *)u->name);
+			*u = *q.types[k];
+			free(q.types[k]);
+			q.types[k] = NULL;
+			break;
+		}
+	}
+	for (size_t k = 0; k < q.n_types; k++)
+		free(q.types[k]); /* not in the registry (the file changed) */
+	free(q.types);
+	p->desc = q.desc;
+	p->schemas = q.schemas;
+	p->n_schemas = q.n_schemas;
+	p->handle = q.handle;
+	log_info("loaded plugin %s again (component type %s)", p->file, t->name);
+	return t->create ? t : NULL;
+}
+
+void loader_type_set(struct plugin_registry *r, struct type_set *out)
 {
 	out->types = r->types;
 	out->n = r->n_types;
 	out->built_minor = r->type_built_minor;
+	out->load = reload_type;
+	out->load_ctx = r;
+}
+
+void loader_unload_unused(struct plugin_registry *r, const struct cfg_doc *doc)
+{
+	for (size_t i = 0; i < r->n_plugins; i++) {
+		struct loaded_plugin *p = &r->plugins[i];
+		char **names;
+		bool used = false;
+		void *entry;
+
+		if (!p->handle)
+			continue;
+		for (size_t k = 0; k < doc->n_components && !used; k++)
+			for (size_t j = 0; j < p->n_types && !used; j++)
+				used = doc->components[k].type == p->types[j];
+		if (used || !(names = calloc(p->n_types, sizeof(*names))))
+			continue;
+		for (size_t j = 0; j < p->n_types; j++)
+			if (!(names[j] = strdup(p->types[j]->name)))
+				used = true;
+		if (used) { /* out of memory: keep it loaded */
+			for (size_t j = 0; j < p->n_types; j++)
+				free(names[j]);
+			free(names);
+			continue;
+		}
+		/* only the name is left: no create callback marks it unloaded */
+		for (size_t j = 0; j < p->n_types; j++) {
+			memset(p->types[j], 0, sizeof(*p->types[j]));
+			p->types[j]->name = names[j];
+		}
+		free(names);
+		for (size_t j = 0; j < p->n_schemas; j++)
+			free(p->schemas[j]);
+		free(p->schemas);
+		p->schemas = NULL;
+		p->n_schemas = 0;
+		entry = lt_dlsym((lt_dlhandle)p->handle, STARLING_ENTRY_SYMBOL);
+		if (entry)
+			crash_forget_module(entry);
+		lt_dlclose((lt_dlhandle)p->handle);
+		p->handle = NULL;
+		log_debug("unloaded plugin %s (no component of its types configured)", p->file);
+	}
 }
 
 void loader_registry_free(struct plugin_registry *r)

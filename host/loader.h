@@ -2,7 +2,9 @@
  * Plugin loader: the only user of libltdl. Loads every *.so of a directory
  * on the main thread, before any worker thread exists (libltdl is not
  * thread-safe), gating each on magic, ABI major, ABI minor, struct sizes,
- * file permissions and duplicate component types.
+ * file permissions and duplicate component types. `run` then unloads the
+ * plugins its configuration does not use; a reload (serialised, the only
+ * other user of the loader then) loads one again when it names its type.
  */
 #ifndef STARLING_HOST_LOADER_H
 #define STARLING_HOST_LOADER_H
@@ -22,7 +24,7 @@ struct loaded_plugin {
 	 * (for types built with a different one), freed with the plugin. */
 	struct starling_config_key **schemas;
 	size_t n_schemas;
-	void *handle; /* lt_dlhandle */
+	void *handle; /* lt_dlhandle; NULL: unloaded (loader_unload_unused) */
 };
 
 struct plugin_registry {
@@ -53,8 +55,16 @@ int loader_load_file(struct plugin_registry *r, const char *path, char *err, siz
  * directory cannot be read (logged). Individual refusals are logged and
  * counted in r->refused. */
 int loader_load_dir(struct plugin_registry *r, const char *dir);
-/* The accepted types, for config validation. */
-void loader_type_set(const struct plugin_registry *r, struct type_set *out);
+/* The accepted types, for config validation. A type of an unloaded plugin
+ * is loaded again when the validation looks it up (type_set.load: gated as
+ * at start; on a refusal it counts as unknown, the reason logged). */
+void loader_type_set(struct plugin_registry *r, struct type_set *out);
+/* Unload the plugins none of whose types doc uses (validated): their
+ * mapped code and libraries cost resident memory (issue 12: ~0.8 MB of
+ * the daemon's RSS). Their types keep their names (unknown-type messages,
+ * suggestions) and come back through loader_type_set()'s load. Main
+ * thread, before any component runs. */
+void loader_unload_unused(struct plugin_registry *r, const struct cfg_doc *doc);
 /* Unloads everything; only at exit. */
 void loader_registry_free(struct plugin_registry *r);
 

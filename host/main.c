@@ -482,6 +482,10 @@ static int cmd_run(struct cli *cli)
 		code = 1;
 		goto out_plugins;
 	}
+	/* Plugins none of whose types the configuration uses leave the process
+	 * (their code and libraries cost resident memory); a reload naming one
+	 * of their types loads it again. */
+	loader_unload_unused(app.reg, app.doc);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -2,8 +2,10 @@
  * The loader's ABI gate against the fixture plugins: each is accepted or
  * refused with the expected message (file, expected, found).
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +149,76 @@ static void test_targets_type(void)
 	CU_ASSERT_EQUAL(load_one(FIX("abi_targets_undeclared")), -ENOEXEC);
 	CU_ASSERT_TRUE(err_has("type abi.good: uses receive_targets (since ABI 1.1) but declares "
 			       "that it runs on hosts from ABI 1.0"));
+}
+
+/* `run` unloads the plugins its configuration does not use (issue 12:
+ * their code and libraries cost resident memory); their types keep their
+ * names for the unknown-type message, and validating a configuration that
+ * names one (a reload) loads the plugin again, schema and all. */
+static void test_unload_unused(void)
+{
+	struct plugin_registry *r = loader_registry_new();
+	struct type_set ts;
+	struct cfg_errors errs = {0};
+	struct cfg_doc *d = NULL;
+	const struct starling_component_type *t;
+	char real[PATH_MAX];
+	void *h;
+
+	CU_ASSERT_EQUAL_FATAL(loader_load_file(r, FIX("abi_good"), err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(loader_load_file(r, FIX("abi_future_keys"), err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(r->n_types, 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(realpath(FIX("abi_future_keys"), real));
+	loader_type_set(r, &ts);
+	CU_ASSERT_EQUAL_FATAL(
+	    cfg_doc_parse_string("components = ( { type = \"abi.good\"; name = \"g\"; } );\n",
+				 "u1.cfg", &d, &errs),
+	    0);
+	CU_ASSERT_EQUAL(cfg_doc_validate(d, &ts, &errs), 0);
+	CU_ASSERT_EQUAL_FATAL(errs.n, 0);
+	loader_unload_unused(r, d);
+	cfg_doc_unref(d);
+	CU_ASSERT_PTR_NOT_NULL(r->plugins[0].handle);
+	CU_ASSERT_PTR_NULL(r->plugins[1].handle);
+	CU_ASSERT_PTR_NULL(dlopen(real, RTLD_NOW | RTLD_NOLOAD)); /* not mapped */
+	CU_ASSERT_STRING_EQUAL(r->types[1]->name, "abi.future_keys");
+	CU_ASSERT_PTR_NULL(r->types[1]->create);
+	/* the unknown-type message still knows the name */
+	d = NULL;
+	CU_ASSERT_EQUAL_FATAL(
+	    cfg_doc_parse_string("components = ( { type = \"abi.future_key\"; name = \"f\"; } );\n",
+				 "u2.cfg", &d, &errs),
+	    0);
+	CU_ASSERT_NOT_EQUAL(cfg_doc_validate(d, &ts, &errs), 0);
+	CU_ASSERT_EQUAL_FATAL(errs.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs.msgs[0], "unknown component type \"abi.future_key\" "
+						    "(did you mean \"abi.future_keys\"?)"));
+	cfg_errors_free(&errs);
+	cfg_doc_unref(d);
+	CU_ASSERT_PTR_NULL(r->plugins[1].handle);
+	/* named: loaded again, the same type struct, whole */
+	d = NULL;
+	memset(&errs, 0, sizeof(errs));
+	CU_ASSERT_EQUAL_FATAL(
+	    cfg_doc_parse_string(
+		"components = ( { type = \"abi.future_keys\"; name = \"f\"; } );\n", "u3.cfg", &d,
+		&errs),
+	    0);
+	CU_ASSERT_EQUAL(cfg_doc_validate(d, &ts, &errs), 0);
+	CU_ASSERT_EQUAL(errs.n, 0);
+	t = r->types[1];
+	CU_ASSERT_PTR_EQUAL(d->components[0].type, t);
+	CU_ASSERT_PTR_NOT_NULL(t->create);
+	CU_ASSERT_PTR_NOT_NULL(r->plugins[1].handle);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t->schema);
+	CU_ASSERT_STRING_EQUAL(t->schema[1].children[0].name, "gamma");
+	h = dlopen(real, RTLD_NOW | RTLD_NOLOAD);
+	CU_ASSERT_PTR_NOT_NULL(h);
+	if (h)
+		dlclose(h);
+	cfg_errors_free(&errs);
+	cfg_doc_unref(d);
+	loader_registry_free(r);
 }
 
 static void test_future_key_stride(void)
@@ -423,6 +495,7 @@ int main(void)
 	CU_add_test(s, "symlink: the real file and its directory are checked",
 		    test_symlink_target_checked);
 	CU_add_test(s, "directory scan", test_load_dir);
+	CU_add_test(s, "unused plugins unloaded, loaded again when named", test_unload_unused);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();

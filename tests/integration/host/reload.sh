@@ -28,11 +28,20 @@ metric() { # metric PATTERN -> value
 	curl -sf "$BASE/metrics" | grep -v '^#' | grep -F -- "$1" | awk '{print $2}'
 }
 
-write_cfg a
-start_starling "$PORT" "$WORK/starling.cfg"
+# 0. Only the sink at start: the producer's plugin is unloaded (run keeps
+# only the plugins its configuration uses) and a reload naming its type
+# loads it again.
+echo "components = ( { type = \"local.file_sink\"; name = \"out\"; path = \"$OUT\"; flush_interval = \"50ms\"; } );" >"$WORK/starling.cfg"
+start_starling "$PORT" "$WORK/starling.cfg" --log.level debug
 wait_ready "$PORT"
+grep -q "unloaded plugin .*test_producer" "$WORK/starling.log" || fail "unused producer plugin not unloaded"
+grep -q test_producer "/proc/$STARLING_PID/maps" && fail "producer plugin still mapped"
+write_cfg a
+code=$(curl -s -o "$WORK/reply" -w '%{http_code}' -X POST "$BASE/-/reload")
+[ "$code" = 200 ] || fail "reload naming the unloaded type answered $code: $(cat "$WORK/reply")"
 wait_for 'run="a" samples' 10 has_run a
-pass "initial graph"
+grep -q "loaded plugin .*test_producer.* again" "$WORK/starling.log" || fail "producer plugin not loaded again"
+pass "initial graph (producer plugin loaded again by a reload)"
 
 # 1. Changed p, added q, unchanged sink.
 write_cfg b q
@@ -80,7 +89,7 @@ sleep 0.5
 after=$(grep -c 'run="q"' "$OUT")
 [ "$before" = "$after" ] || fail "removed producer still writes ($before -> $after)"
 [ "$(metric 'starling_config_last_reload_successful ')" = 1 ] || fail "last_reload_successful not 1"
-[ "$(metric 'starling_config_reloads_total{result="success"}')" = 3 ] || fail "successes not counted"
+[ "$(metric 'starling_config_reloads_total{result="success"}')" = 4 ] || fail "successes not counted"
 pass "SIGHUP reload removed q"
 
 stop_starling
