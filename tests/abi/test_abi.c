@@ -151,6 +151,20 @@ static void test_targets_type(void)
 			       "that it runs on hosts from ABI 1.0"));
 }
 
+/* A document of one component of type `type`, validated against ts: the
+ * validation's result; the document in *d, its errors in errs. */
+static int one_component(const struct type_set *ts, const char *type, struct cfg_doc **d,
+			 struct cfg_errors *errs)
+{
+	char text[256];
+
+	snprintf(text, sizeof(text), "components = ( { type = \"%s\"; name = \"c\"; } );\n", type);
+	*d = NULL;
+	memset(errs, 0, sizeof(*errs));
+	CU_ASSERT_EQUAL_FATAL(cfg_doc_parse_string(text, "one.cfg", d, errs), 0);
+	return cfg_doc_validate(*d, ts, errs);
+}
+
 /* `run` unloads the plugins its configuration does not use (issue 12:
  * their code and libraries cost resident memory); their types keep their
  * names for the unknown-type message, and validating a configuration that
@@ -159,8 +173,8 @@ static void test_unload_unused(void)
 {
 	struct plugin_registry *r = loader_registry_new();
 	struct type_set ts;
-	struct cfg_errors errs = {0};
-	struct cfg_doc *d = NULL;
+	struct cfg_errors errs;
+	struct cfg_doc *d;
 	const struct starling_component_type *t;
 	char real[PATH_MAX];
 	void *h;
@@ -170,13 +184,10 @@ static void test_unload_unused(void)
 	CU_ASSERT_EQUAL_FATAL(r->n_types, 2);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(realpath(FIX("abi_future_keys"), real));
 	loader_type_set(r, &ts);
-	CU_ASSERT_EQUAL_FATAL(
-	    cfg_doc_parse_string("components = ( { type = \"abi.good\"; name = \"g\"; } );\n",
-				 "u1.cfg", &d, &errs),
-	    0);
-	CU_ASSERT_EQUAL(cfg_doc_validate(d, &ts, &errs), 0);
+	CU_ASSERT_EQUAL(one_component(&ts, "abi.good", &d, &errs), 0);
 	CU_ASSERT_EQUAL_FATAL(errs.n, 0);
 	loader_unload_unused(r, d);
+	cfg_errors_free(&errs);
 	cfg_doc_unref(d);
 	CU_ASSERT_PTR_NOT_NULL(r->plugins[0].handle);
 	CU_ASSERT_PTR_NULL(r->plugins[1].handle);
@@ -184,12 +195,7 @@ static void test_unload_unused(void)
 	CU_ASSERT_STRING_EQUAL(r->types[1]->name, "abi.future_keys");
 	CU_ASSERT_PTR_NULL(r->types[1]->create);
 	/* the unknown-type message still knows the name */
-	d = NULL;
-	CU_ASSERT_EQUAL_FATAL(
-	    cfg_doc_parse_string("components = ( { type = \"abi.future_key\"; name = \"f\"; } );\n",
-				 "u2.cfg", &d, &errs),
-	    0);
-	CU_ASSERT_NOT_EQUAL(cfg_doc_validate(d, &ts, &errs), 0);
+	CU_ASSERT_NOT_EQUAL(one_component(&ts, "abi.future_key", &d, &errs), 0);
 	CU_ASSERT_EQUAL_FATAL(errs.n, 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(errs.msgs[0], "unknown component type \"abi.future_key\" "
 						    "(did you mean \"abi.future_keys\"?)"));
@@ -197,14 +203,7 @@ static void test_unload_unused(void)
 	cfg_doc_unref(d);
 	CU_ASSERT_PTR_NULL(r->plugins[1].handle);
 	/* named: loaded again, the same type struct, whole */
-	d = NULL;
-	memset(&errs, 0, sizeof(errs));
-	CU_ASSERT_EQUAL_FATAL(
-	    cfg_doc_parse_string(
-		"components = ( { type = \"abi.future_keys\"; name = \"f\"; } );\n", "u3.cfg", &d,
-		&errs),
-	    0);
-	CU_ASSERT_EQUAL(cfg_doc_validate(d, &ts, &errs), 0);
+	CU_ASSERT_EQUAL(one_component(&ts, "abi.future_keys", &d, &errs), 0);
 	CU_ASSERT_EQUAL(errs.n, 0);
 	t = r->types[1];
 	CU_ASSERT_PTR_EQUAL(d->components[0].type, t);
