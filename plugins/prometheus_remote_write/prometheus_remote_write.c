@@ -633,8 +633,7 @@ static bool cut_batch(struct shard *sh)
 	 * body is the sender's only while a send is in flight. */
 	if (!sh->head && !sh->in_flight && !rec->mem) {
 		sh->body_loaded = false;
-		sh->body.len = 0;
-		if (!starling_rw_buf_reserve(&sh->body, h.len)) {
+		if (!starling_rw_buf_fit(&sh->body, h.len)) {
 			memcpy(sh->body.data, payload, h.len);
 			sh->body.len = h.len;
 			sh->body_seq = rec->seq;
@@ -1069,8 +1068,7 @@ static int load_head(struct shard *sh)
 
 	if (sh->body_loaded && sh->body_seq == r->seq)
 		return 0;
-	sh->body.len = 0;
-	ret = starling_rw_buf_reserve(&sh->body, r->len ? r->len : 1);
+	ret = starling_rw_buf_fit(&sh->body, r->len ? r->len : 1);
 	if (ret)
 		return ret;
 	if (r->mem) {

@@ -36,6 +36,26 @@ int starling_rw_buf_reserve(struct starling_rw_buf *b, size_t extra)
 	return 0;
 }
 
+int starling_rw_buf_fit(struct starling_rw_buf *b, size_t n)
+{
+	size_t want = n + n / 16 + 64;
+	uint8_t *p;
+
+	b->len = 0;
+	if (n <= b->cap && b->cap - n <= n / 4 + 64)
+		return 0;
+	if (want < n)
+		return -ENOMEM;
+	/* the content is not kept: no copy */
+	p = malloc(want);
+	if (!p)
+		return b->cap >= n ? 0 : -ENOMEM; /* a larger buffer still does */
+	free(b->data);
+	b->data = p;
+	b->cap = want;
+	return 0;
+}
+
 void starling_rw_buf_free(struct starling_rw_buf *b)
 {
 	free(b->data);
@@ -242,6 +262,26 @@ int starling_rw_snappy(const uint8_t *in, size_t len, struct starling_rw_buf *ou
 	return 0;
 }
 
+/* Room for `extra` more bytes, growing to a quarter over what is needed,
+ * not to the next power of two: the block buffer is reused batch after
+ * batch, so its size settles at 1.25x the largest block (issue 12). */
+static int grow_quarter(struct starling_rw_buf *b, size_t extra)
+{
+	size_t need = b->len + extra, ncap = need + need / 4;
+	uint8_t *p;
+
+	if (need <= b->cap)
+		return 0;
+	if (need < extra || ncap < need)
+		return -ENOMEM;
+	p = realloc(b->data, ncap);
+	if (!p)
+		return -ENOMEM;
+	b->data = p;
+	b->cap = ncap;
+	return 0;
+}
+
 int starling_rw_snappy_fragment(const uint8_t *in, size_t len, struct starling_rw_buf *out)
 {
 	size_t vl = varint_len(len), olen;
@@ -251,7 +291,7 @@ int starling_rw_snappy_fragment(const uint8_t *in, size_t len, struct starling_r
 		return -EINVAL;
 	if (out->len < STARLING_RW_SNAPPY_HEADROOM)
 		out->len = STARLING_RW_SNAPPY_HEADROOM;
-	r = starling_rw_buf_reserve(out, snappy_max_compressed_length(len));
+	r = grow_quarter(out, snappy_max_compressed_length(len));
 	if (r)
 		return r;
 	olen = out->cap - out->len;

@@ -36,6 +36,12 @@ struct starling_rw_buf {
 
 /* Make room for `extra` more bytes. */
 int starling_rw_buf_reserve(struct starling_rw_buf *b, size_t extra);
+/* Empty b and give it room for n bytes, within n + n/16 (+ 64): a buffer
+ * sized to one payload at a time (a remote-write request body), not
+ * doubled like starling_rw_buf_reserve's (issue 12: ~1/4 of such a
+ * buffer was unused on average). Reallocates only when b is smaller, or
+ * over a quarter larger. */
+int starling_rw_buf_fit(struct starling_rw_buf *b, size_t n);
 void starling_rw_buf_free(struct starling_rw_buf *b);
 
 /* Append the `labels` fields of a TimeSeries (each: tag 0x0a, length, Label

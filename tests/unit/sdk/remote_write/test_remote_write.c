@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <snappy-c.h>
+
 #include <starling/remote_write.h>
 #include "prompb.pb-c.h"
 
@@ -226,6 +228,53 @@ static void test_snappy_fragments(void)
 	free(in);
 }
 
+/* Buffers sized to what they hold (issue 12): a request body fits its
+ * payload within 1/16 and is reallocated only when it is smaller or over a
+ * quarter larger; the block buffer a batch is compressed into settles at
+ * 1.25x what it needs, not the next power of two. */
+static void test_buffer_sizes(void)
+{
+	struct starling_rw_buf b = {0}, frag = {0};
+	uint8_t *in = calloc(1, 5 * STARLING_RW_SNAPPY_BLOCK), *data;
+	size_t cap;
+
+	CU_ASSERT_FATAL(in != NULL);
+	CU_ASSERT_EQUAL(starling_rw_buf_fit(&b, 150000), 0);
+	CU_ASSERT_EQUAL(b.len, 0);
+	CU_ASSERT(b.cap >= 150000 && b.cap <= 150000 + 150000 / 16 + 64);
+	cap = b.cap;
+	b.len = 7;
+	CU_ASSERT_EQUAL(starling_rw_buf_fit(&b, 140000), 0); /* within a quarter: kept */
+	CU_ASSERT_EQUAL(b.len, 0);
+	CU_ASSERT_EQUAL(b.cap, cap);
+	CU_ASSERT_EQUAL(starling_rw_buf_fit(&b, 100000), 0); /* much smaller: refitted */
+	CU_ASSERT(b.cap >= 100000 && b.cap <= 100000 + 100000 / 16 + 64);
+	CU_ASSERT_EQUAL(starling_rw_buf_fit(&b, 200000), 0); /* larger: grown */
+	CU_ASSERT(b.cap >= 200000 && b.cap <= 200000 + 200000 / 16 + 64);
+	memset(b.data, 1, 200000);
+	starling_rw_buf_free(&b);
+	/* five 64 KiB zero fragments, twice: the buffer does not grow again */
+	for (int round = 0; round < 2; round++) {
+		for (int k = 0; k < 5; k++)
+			CU_ASSERT_EQUAL(
+			    starling_rw_snappy_fragment(in + k * STARLING_RW_SNAPPY_BLOCK,
+							STARLING_RW_SNAPPY_BLOCK, &frag),
+			    0);
+		CU_ASSERT(starling_rw_snappy_finish(&frag, 5 * STARLING_RW_SNAPPY_BLOCK, &data) >
+			  0);
+		if (round == 0)
+			cap = frag.cap;
+		CU_ASSERT_EQUAL(frag.cap, cap);
+		/* the last fragment's worst case plus a quarter at most */
+		CU_ASSERT(frag.cap <=
+			  (frag.len + snappy_max_compressed_length(STARLING_RW_SNAPPY_BLOCK)) * 5 /
+			      4);
+		frag.len = 0;
+	}
+	starling_rw_buf_free(&frag);
+	free(in);
+}
+
 static void test_bad_input(void)
 {
 	struct starling_rw_buf out = {0};
@@ -295,6 +344,7 @@ int main(void)
 	CU_add_test(s, "label_lengths", test_label_lengths);
 	CU_add_test(s, "bad_input", test_bad_input);
 	CU_add_test(s, "snappy_fragments_same_block", test_snappy_fragments);
+	CU_add_test(s, "buffer_sizes", test_buffer_sizes);
 	CU_add_test(s, "speed", test_speed);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
