@@ -15,10 +15,21 @@
 #error "the wire encoder copies doubles as little-endian"
 #endif
 
+/* Reallocate b to ncap bytes (its content kept). */
+static int buf_resize(struct starling_rw_buf *b, size_t ncap)
+{
+	uint8_t *p = realloc(b->data, ncap);
+
+	if (!p)
+		return -ENOMEM;
+	b->data = p;
+	b->cap = ncap;
+	return 0;
+}
+
 int starling_rw_buf_reserve(struct starling_rw_buf *b, size_t extra)
 {
 	size_t ncap;
-	uint8_t *p;
 
 	if (b->len + extra <= b->cap)
 		return 0;
@@ -28,12 +39,7 @@ int starling_rw_buf_reserve(struct starling_rw_buf *b, size_t extra)
 			return -ENOMEM;
 		ncap *= 2;
 	}
-	p = realloc(b->data, ncap);
-	if (!p)
-		return -ENOMEM;
-	b->data = p;
-	b->cap = ncap;
-	return 0;
+	return buf_resize(b, ncap);
 }
 
 int starling_rw_buf_fit(struct starling_rw_buf *b, size_t n)
@@ -268,18 +274,12 @@ int starling_rw_snappy(const uint8_t *in, size_t len, struct starling_rw_buf *ou
 static int grow_quarter(struct starling_rw_buf *b, size_t extra)
 {
 	size_t need = b->len + extra, ncap = need + need / 4;
-	uint8_t *p;
 
 	if (need <= b->cap)
 		return 0;
 	if (need < extra || ncap < need)
 		return -ENOMEM;
-	p = realloc(b->data, ncap);
-	if (!p)
-		return -ENOMEM;
-	b->data = p;
-	b->cap = ncap;
-	return 0;
+	return buf_resize(b, ncap);
 }
 
 int starling_rw_snappy_fragment(const uint8_t *in, size_t len, struct starling_rw_buf *out)
