@@ -45,6 +45,17 @@ static size_t dropped_name_seen;
 static size_t nul_a_seen; /* Label a = "abc\0", 4 bytes */
 static double first_req_ms, second_req_ms;
 static double last_req_ms; /* now_ms() of the last request (rx_quiesce) */
+/* Every instance sends its run tag (start_ep) in an X-Test-Run header; the
+ * receiver takes only the requests of the live run (rx_live, "" between
+ * runs) and answers any other with 503, unrecorded (stale_requests). */
+static char rx_live[32];
+static unsigned rx_runs;
+static size_t stale_requests;
+/* rx_hold(true): every request that arrived whole waits (held counts them)
+ * before it is answered, until rx_hold(false). */
+static pthread_cond_t rx_cond = PTHREAD_COND_INITIALIZER;
+static bool rx_holding;
+static size_t held;
 static char series_name[MAX_SERIES][64];
 static int64_t series_last_ts[MAX_SERIES];
 static size_t n_series_seen;
@@ -75,6 +86,7 @@ static void rx_reset(void)
 	dropped_name_seen = 0;
 	nul_a_seen = 0;
 	first_req_ms = second_req_ms = 0;
+	stale_requests = 0;
 	n_series_seen = 0;
 	min_ts_seen = INT64_MAX;
 	for (size_t i = 0; i < n_kept; i++)
@@ -95,6 +107,15 @@ static void rx_set_up(void)
 {
 	pthread_mutex_lock(&rx_lock);
 	rx_down = false;
+	pthread_mutex_unlock(&rx_lock);
+}
+
+static void rx_hold(bool on)
+{
+	pthread_mutex_lock(&rx_lock);
+	rx_holding = on;
+	held = 0;
+	pthread_cond_broadcast(&rx_cond);
 	pthread_mutex_unlock(&rx_lock);
 }
 
@@ -199,7 +220,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 {
 	struct upload *up = *con_cls;
 	struct MHD_Response *resp;
-	const char *ce, *ct, *ver, *ua;
+	const char *ce, *ct, *ver, *ua, *run;
 	enum MHD_Result ret;
 	int status = 204;
 
@@ -219,7 +240,26 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	ver =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Prometheus-Remote-Write-Version");
 	ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
+	run = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Test-Run");
 	pthread_mutex_lock(&rx_lock);
+	if (rx_holding) {
+		held++;
+		while (rx_holding)
+			pthread_cond_wait(&rx_cond, &rx_lock);
+	}
+	if (!run || strcmp(run, rx_live)) {
+		/* A request of a stopped instance: its client is gone (stop
+		 * cancels what is in flight), so whatever this answers, the
+		 * batch stays queued and a restart sends it again (README,
+		 * "Delivery"). MHD still hands over a request whose bytes had
+		 * arrived, and a connection thread that a loaded machine runs
+		 * late did so after the next run had begun: recorded, it was a
+		 * duplicate the plugin never saw acknowledged. */
+		stale_requests++;
+		pthread_mutex_unlock(&rx_lock);
+		status = 503;
+		goto answer;
+	}
 	if (!ce || strcmp(ce, "snappy") || !ct || strcmp(ct, "application/x-protobuf") || !ver ||
 	    strcmp(ver, "0.1.0") || !ua || strncmp(ua, "Starling/", 9) || strcmp(method, "POST"))
 		bad_headers = true;
@@ -240,6 +280,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		record(up->data, up->len);
 	}
 	pthread_mutex_unlock(&rx_lock);
+answer:
 	free(up->data);
 	free(up);
 	*con_cls = NULL;
@@ -277,9 +318,10 @@ static int suite_clean(void)
 
 /* ---- plugin driving ----------------------------------------------------- */
 
-/* Runs that must deliver nothing send to a port nobody listens on: a
- * request cancelled at stop could otherwise still reach the receiver after
- * the test changed its answers for the next run. */
+/* Runs that must deliver nothing send to a port nobody listens on, so that
+ * the plugin's retries do not depend on what the receiver answers. (A
+ * request cancelled at stop cannot be recorded in the next run anyway: see
+ * rx_live.) */
 static void receiver_unreachable(bool on)
 {
 	if (on) {
@@ -288,6 +330,17 @@ static void receiver_unreachable(bool on)
 	} else {
 		memcpy(url, live_url, sizeof(url));
 	}
+}
+
+/* A new run tag (for the X-Test-Run header of the instance about to start),
+ * and from now on the receiver's live run. */
+static void rx_open_run(char run[32])
+{
+	pthread_mutex_lock(&rx_lock);
+	/* pid too: a forked child (kill9_keeps_queue) counts runs on its own */
+	snprintf(run, 32, "%ld.%u", (long)getpid(), ++rx_runs);
+	snprintf(rx_live, sizeof(rx_live), "%s", run);
+	pthread_mutex_unlock(&rx_lock);
 }
 
 void rw_test_power_cut(void *inst);
@@ -305,15 +358,17 @@ struct inst {
 /* `ep_extra` goes into the endpoint, `extra` into its queue_config. */
 static int start_ep(struct inst *in, const char *ep_extra, const char *extra, const char *state_dir)
 {
-	char cfg[2048], err[256];
+	char cfg[2048], err[256], run[32];
 	int r;
 
+	rx_open_run(run);
 	snprintf(cfg, sizeof(cfg),
-		 "endpoint = ( { url = \"%s\"; name = \"t\"; %s\n"
+		 "endpoint = ( { url = \"%s\"; name = \"t\"; headers = { X-Test-Run = \"%s\"; }; "
+		 "%s\n"
 		 "  queue_config = { max_samples_per_send = 100; batch_send_deadline = \"100ms\";\n"
 		 "                   min_backoff = \"10ms\"; %s }; } );\n"
 		 "external_labels = { env = \"test\"; };\n",
-		 url, ep_extra ? ep_extra : "", extra ? extra : "");
+		 url, run, ep_extra ? ep_extra : "", extra ? extra : "");
 	in->m = mock_host_new("prometheus.remote_write.t", type()->schema, cfg, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(in->m);
 	mock_host_set_quiet(in->m, true);
@@ -331,8 +386,13 @@ static int start(struct inst *in, const char *extra, const char *state_dir)
 	return start_ep(in, NULL, extra, state_dir);
 }
 
+/* From here on the receiver records nothing this instance sent (rx_live):
+ * an answer produced while it stops may never reach it. */
 static void finish(struct inst *in)
 {
+	pthread_mutex_lock(&rx_lock);
+	rx_live[0] = 0;
+	pthread_mutex_unlock(&rx_lock);
 	type()->stop(in->p);
 	type()->destroy(in->p);
 	mock_host_free(in->m);
@@ -389,10 +449,9 @@ static bool rx_quiet(void)
 	return now_ms() - last >= 300;
 }
 
-/* After finish(): wait until the receiver got no request for 300 ms, so
- * that a request the stopped instance had in flight cannot arrive after the
- * test changed the answers for the next run. (A window: nothing tells when
- * a cancelled request's bytes reach the receiver, if ever.) */
+/* Wait until the receiver got no request for 300 ms (a window: for a test
+ * that checks that something is NOT sent). What a stopped instance had in
+ * flight needs no such wait: the receiver never records it (rx_live). */
 static void rx_quiesce(void)
 {
 	MOCK_WAIT_UNTIL(rx_quiet(), WAIT_MS);
@@ -462,7 +521,6 @@ static void test_shards_keep_batch_order(void)
 	CU_ASSERT_EQUAL(type()->receive_series(in.p, &b), 0);
 	CU_ASSERT_TRUE(wait_for(&samples_ok, N));
 	finish(&in);
-	rx_quiesce();
 	pthread_mutex_lock(&rx_lock);
 	for (size_t r = 0; r < n_kept; r++) {
 		double last = -1;
@@ -666,6 +724,16 @@ static void test_disk_buffer_survives_restart(void)
 	CU_ASSERT_EQUAL(rx_get(&samples_ok), 0);
 	rx_reset(); /* the receiver is back */
 	CU_ASSERT_TRUE(wait_for(&samples_ok, 530));
+	/* the plugin took every answer in */
+	CU_ASSERT_DOUBLE_EQUAL(wait_metric(&in, "prometheus_remote_storage_samples_total", 530),
+			       530, 0.1);
+	/* Exactly once: each request of this run was answered, and the plugin
+	 * only sends a batch again when it got no answer (README, "Delivery").
+	 * The request the first run had in flight at stop is such a batch; the
+	 * receiver's thread once handled it only after rx_reset() above (ASan,
+	 * loaded CI machine), recorded it, and the batch counted twice. The
+	 * receiver now refuses a stopped run's requests (rx_live):
+	 * in_flight_at_stop_sent_again replays that interleaving. */
 	pthread_mutex_lock(&rx_lock);
 	CU_ASSERT_EQUAL(samples_ok, 530);
 	CU_ASSERT_FALSE(out_of_order);
@@ -675,6 +743,44 @@ static void test_disk_buffer_survives_restart(void)
 	/* the file is unlinked before its bytes leave the gauge (file_release):
 	 * wait for the gauge itself (failed once under stress-ng --cpu 2) */
 	CU_ASSERT_DOUBLE_EQUAL(wait_metric(&in, "starling_remote_write_buffer_bytes", 0), 0, 0.1);
+	finish(&in);
+	rm_rf(dir);
+}
+
+/* At-least-once (README, "Delivery"): a batch in flight when the instance
+ * stops is cancelled without an answer, so it stays queued and the next run
+ * sends it again, although the receiver may have taken it. The receiver
+ * holds the first run's request (arrived whole) until the next run has
+ * begun: the interleaving a loaded machine produced by running the
+ * receiver's connection thread late, which made disk_buffer_survives_restart
+ * count a batch twice. That request is not recorded (rx_live): without
+ * that, 200 samples would be counted here. */
+static void test_in_flight_at_stop_sent_again(void)
+{
+	char dir[] = "/tmp/starling-rw-test-XXXXXX";
+	struct inst in;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	rx_reset();
+	rx_hold(true);
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_shards = 1;", dir), 0);
+	push(&in, "in_flight", NULL, 1000, 100, 100);
+	MOCK_WAIT_UNTIL(rx_get(&held) == 1, WAIT_MS);
+	CU_ASSERT_EQUAL(rx_get(&held), 1);
+	finish(&in); /* cancels the request the receiver holds */
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_shards = 1;", dir), 0);
+	CU_ASSERT_DOUBLE_EQUAL(wait_metric(&in, "prometheus_remote_storage_samples_pending", 100),
+			       100, 0.1);
+	rx_hold(false); /* the stopped run's request is answered only now */
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 100));
+	MOCK_WAIT_UNTIL(rx_get(&stale_requests) == 1, WAIT_MS);
+	CU_ASSERT_DOUBLE_EQUAL(wait_metric(&in, "prometheus_remote_storage_samples_pending", 0), 0,
+			       0.1);
+	pthread_mutex_lock(&rx_lock);
+	CU_ASSERT_EQUAL(stale_requests, 1);
+	CU_ASSERT_EQUAL(samples_ok, 100);
+	CU_ASSERT_FALSE(out_of_order);
+	pthread_mutex_unlock(&rx_lock);
 	finish(&in);
 	rm_rf(dir);
 }
@@ -710,7 +816,6 @@ static void test_restart_skips_sent_batches(void)
 	CU_ASSERT_DOUBLE_EQUAL(wait_metric(&in, "prometheus_remote_storage_samples_pending", 300),
 			       300, 0.1);
 	finish(&in);
-	rx_quiesce();
 	CU_ASSERT_EQUAL(rx_get(&samples_ok), 200);
 	/* a crash in the middle of writing the next record */
 	d = opendir(sub);
@@ -1239,7 +1344,6 @@ out1:
 	pthread_mutex_unlock(&rx_lock);
 	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_exemplars_in_total"), 3, 0.1);
 	finish(&in);
-	rx_quiesce();
 
 	/* send_native_histograms false (the default), send_exemplars false:
 	 * histograms are left out and counted, exemplars left out, the float
@@ -1262,7 +1366,6 @@ out2:
 	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "starling_remote_write_histograms_unsent_total"), 2,
 			       0.1);
 	finish(&in);
-	rx_quiesce();
 }
 
 /* The kept requests' metadata entries, as "family:type:help:unit;" in
@@ -1353,7 +1456,6 @@ static void test_metadata_prompt(void)
 	CU_ASSERT_DOUBLE_EQUAL(
 	    wait_metric(&in, "prometheus_remote_storage_metadata_requests_total", 2), 2, 0.1);
 	finish(&in);
-	rx_quiesce();
 }
 
 /* Label values with NUL bytes (what prometheus.scrape forwards for
@@ -1397,18 +1499,18 @@ static void test_nul_label_values(void)
 		CU_ASSERT_PTR_NOT_NULL(kept_series("nul_metric"));
 		pthread_mutex_unlock(&rx_lock);
 		finish(&in);
-		rx_quiesce();
 	}
 }
 
 static void test_write_relabel(void)
 {
-	char cfg[1024], err[256];
+	char cfg[1024], err[256], run[32];
 	struct inst in;
 
+	rx_open_run(run);
 	snprintf(
 	    cfg, sizeof(cfg),
-	    "endpoint = ( { url = \"%s\"; name = \"t\";\n"
+	    "endpoint = ( { url = \"%s\"; name = \"t\"; headers = { X-Test-Run = \"%s\"; };\n"
 	    "  queue_config = { batch_send_deadline = \"50ms\"; };\n"
 	    "  write_relabel_config = (\n"
 	    "    { source_labels = [\"__name__\"]; regex = \"drop_me.*\"; action = \"drop\"; },\n"
@@ -1416,7 +1518,7 @@ static void test_write_relabel(void)
 	    "}\n"
 	    "  ); } );\n"
 	    "external_labels = { env = \"test\"; };\n",
-	    url);
+	    url, run);
 	rx_reset();
 	in.m = mock_host_new("prometheus.remote_write.t", type()->schema, cfg, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(in.m);
@@ -1447,16 +1549,17 @@ static void test_write_relabel(void)
  * back the other. */
 static void test_two_endpoints(void)
 {
-	char cfg[1024], err[256];
+	char cfg[1024], err[256], run[32];
 	struct inst in;
 
+	rx_open_run(run);
 	snprintf(cfg, sizeof(cfg),
-		 "endpoint = ( { url = \"%s\"; name = \"a\"; queue_config = { batch_send_deadline "
-		 "= \"50ms\"; }; },\n"
+		 "endpoint = ( { url = \"%s\"; name = \"a\"; headers = { X-Test-Run = \"%s\"; };\n"
+		 "               queue_config = { batch_send_deadline = \"50ms\"; }; },\n"
 		 "             { url = \"http://127.0.0.1:1/nothing\"; name = \"b\";\n"
 		 "               queue_config = { batch_send_deadline = \"50ms\"; max_backoff = "
 		 "\"100ms\"; }; } );\n",
-		 url);
+		 url, run);
 	rx_reset();
 	in.m = mock_host_new("prometheus.remote_write.t", type()->schema, cfg, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(in.m);
@@ -1540,6 +1643,7 @@ int main(void)
 	CU_add_test(s, "429_retry_after", test_429_retry_after);
 	CU_add_test(s, "400_dropped_and_counted", test_400_dropped_and_counted);
 	CU_add_test(s, "disk_buffer_survives_restart", test_disk_buffer_survives_restart);
+	CU_add_test(s, "in_flight_at_stop_sent_again", test_in_flight_at_stop_sent_again);
 	CU_add_test(s, "restart_skips_sent_batches", test_restart_skips_sent_batches);
 	CU_add_test(s, "corrupt_segment", test_corrupt_segment);
 	CU_add_test(s, "corrupt_first_header_counted", test_corrupt_first_header);
