@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,13 +387,18 @@ static int start(struct inst *in, const char *extra, const char *state_dir)
 	return start_ep(in, NULL, extra, state_dir);
 }
 
-/* From here on the receiver records nothing this instance sent (rx_live):
- * an answer produced while it stops may never reach it. */
-static void finish(struct inst *in)
+/* From here on the receiver records nothing the live instance sent: an
+ * answer produced while it stops may never reach it. */
+static void rx_close_run(void)
 {
 	pthread_mutex_lock(&rx_lock);
 	rx_live[0] = 0;
 	pthread_mutex_unlock(&rx_lock);
+}
+
+static void finish(struct inst *in)
+{
+	rx_close_run();
 	type()->stop(in->p);
 	type()->destroy(in->p);
 	mock_host_free(in->m);
@@ -747,17 +753,86 @@ static void test_disk_buffer_survives_restart(void)
 	rm_rf(dir);
 }
 
-/* At-least-once (README, "Delivery"): a batch in flight when the instance
- * stops is cancelled without an answer, so it stays queued and the next run
- * sends it again, although the receiver may have taken it. The receiver
- * holds the first run's request (arrived whole) until the next run has
- * begun: the interleaving a loaded machine produced by running the
+/* stop() on a thread of its own, so that the test can act while the plugin
+ * waits for its requests in flight. */
+struct stopper {
+	pthread_t thread;
+	void *p;
+	atomic_bool done;
+};
+
+static void *stopper_main(void *arg)
+{
+	struct stopper *st = arg;
+
+	type()->stop(st->p);
+	atomic_store(&st->done, true);
+	return NULL;
+}
+
+/* Start stop() and wait until it waits for the requests in flight (or has
+ * returned: then this returns false). */
+static bool stop_begin(struct stopper *st, struct inst *in)
+{
+	st->p = in->p;
+	atomic_store(&st->done, false);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&st->thread, NULL, stopper_main, st), 0);
+	MOCK_WAIT_UNTIL(atomic_load(&st->done) || mock_host_log_count(in->m, STARLING_LOG_INFO,
+								      "requests in flight") == 1,
+			WAIT_MS);
+	return mock_host_log_count(in->m, STARLING_LOG_INFO, "requests in flight") == 1;
+}
+
+/* A stop with a request in flight waits for its answer (bounded): the
+ * batch answered then is flagged done, and the restart does not send it
+ * again (README, "Delivery"), as Prometheus waits for its shards at
+ * shutdown (flushDeadline, storage/remote/queue_manager.go). The receiver
+ * holds the request until the stop waits for it; the mock clock is set back
+ * meanwhile so that the wait cannot reach its deadline on a slow machine:
+ * the answer, not the clock, ends it. */
+static void test_answer_during_stop_taken_in(void)
+{
+	char dir[] = "/tmp/starling-rw-test-XXXXXX", sub[128];
+	struct stopper st;
+	struct inst in;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/t", dir);
+	rx_reset();
+	rx_hold(true);
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_shards = 1;", dir), 0);
+	push(&in, "at_stop", NULL, 1000, 100, 100);
+	MOCK_WAIT_UNTIL(rx_get(&held) == 1, WAIT_MS);
+	CU_ASSERT_EQUAL(rx_get(&held), 1);
+	CU_ASSERT_TRUE(stop_begin(&st, &in));
+	mock_host_advance(in.m, -3600 * 1000);
+	rx_hold(false); /* answered 204 (and recorded: the run is live) */
+	pthread_join(st.thread, NULL);
+	mock_host_advance(in.m, 3600 * 1000);
+	finish(&in);
+	CU_ASSERT_EQUAL(rx_get(&samples_ok), 100);
+	CU_ASSERT_EQUAL(count_segments(sub), 0); /* done: its file went */
+
+	/* nothing left to send */
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_shards = 1;", dir), 0);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_pending"), 0, 0.1);
+	finish(&in);
+	CU_ASSERT_EQUAL(rx_get(&samples_ok), 100);
+	rm_rf(dir);
+}
+
+/* At-least-once (README, "Delivery"): a request still unanswered when the
+ * stop's wait ends is cancelled, so its batch stays queued and the next run
+ * sends it again, although the receiver may have taken it. Here the
+ * receiver holds the first run's request (arrived whole) until the next run
+ * has begun: the interleaving a loaded machine produced by running the
  * receiver's connection thread late, which made disk_buffer_survives_restart
  * count a batch twice. That request is not recorded (rx_live): without
  * that, 200 samples would be counted here. */
 static void test_in_flight_at_stop_sent_again(void)
 {
 	char dir[] = "/tmp/starling-rw-test-XXXXXX";
+	struct stopper st;
 	struct inst in;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
@@ -767,7 +842,14 @@ static void test_in_flight_at_stop_sent_again(void)
 	push(&in, "in_flight", NULL, 1000, 100, 100);
 	MOCK_WAIT_UNTIL(rx_get(&held) == 1, WAIT_MS);
 	CU_ASSERT_EQUAL(rx_get(&held), 1);
-	finish(&in); /* cancels the request the receiver holds */
+	rx_close_run();
+	/* the stop waits for the answer at most STOP_DRAIN_MS (2 s) by the
+	 * mock clock: 60 s later, it cancels the request */
+	CU_ASSERT_TRUE(stop_begin(&st, &in));
+	mock_host_advance(in.m, 60000);
+	pthread_join(st.thread, NULL);
+	mock_host_advance(in.m, -60000);
+	finish(&in);
 	CU_ASSERT_EQUAL_FATAL(start(&in, "max_shards = 1;", dir), 0);
 	CU_ASSERT_DOUBLE_EQUAL(wait_metric(&in, "prometheus_remote_storage_samples_pending", 100),
 			       100, 0.1);
@@ -1643,6 +1725,7 @@ int main(void)
 	CU_add_test(s, "429_retry_after", test_429_retry_after);
 	CU_add_test(s, "400_dropped_and_counted", test_400_dropped_and_counted);
 	CU_add_test(s, "disk_buffer_survives_restart", test_disk_buffer_survives_restart);
+	CU_add_test(s, "answer_during_stop_taken_in", test_answer_during_stop_taken_in);
 	CU_add_test(s, "in_flight_at_stop_sent_again", test_in_flight_at_stop_sent_again);
 	CU_add_test(s, "restart_skips_sent_batches", test_restart_skips_sent_batches);
 	CU_add_test(s, "corrupt_segment", test_corrupt_segment);
