@@ -783,6 +783,18 @@ static bool stop_begin(struct stopper *st, struct inst *in)
 	return mock_host_log_count(in->m, STARLING_LOG_INFO, "requests in flight") == 1;
 }
 
+/* One shard, one batch of 100 samples of `name`, whose request the
+ * receiver holds (rx_hold) unanswered. */
+static void start_holding_one_batch(struct inst *in, const char *dir, const char *name)
+{
+	rx_reset();
+	rx_hold(true);
+	CU_ASSERT_EQUAL_FATAL(start(in, "max_shards = 1;", dir), 0);
+	push(in, name, NULL, 1000, 100, 100);
+	MOCK_WAIT_UNTIL(rx_get(&held) == 1, WAIT_MS);
+	CU_ASSERT_EQUAL(rx_get(&held), 1);
+}
+
 /* A stop with a request in flight waits for its answer (bounded): the
  * batch answered then is flagged done, and the restart does not send it
  * again (README, "Delivery"), as Prometheus waits for its shards at
@@ -798,12 +810,7 @@ static void test_answer_during_stop_taken_in(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
 	snprintf(sub, sizeof(sub), "%s/t", dir);
-	rx_reset();
-	rx_hold(true);
-	CU_ASSERT_EQUAL_FATAL(start(&in, "max_shards = 1;", dir), 0);
-	push(&in, "at_stop", NULL, 1000, 100, 100);
-	MOCK_WAIT_UNTIL(rx_get(&held) == 1, WAIT_MS);
-	CU_ASSERT_EQUAL(rx_get(&held), 1);
+	start_holding_one_batch(&in, dir, "at_stop");
 	CU_ASSERT_TRUE(stop_begin(&st, &in));
 	mock_host_advance(in.m, -3600 * 1000);
 	rx_hold(false); /* answered 204 (and recorded: the run is live) */
@@ -836,12 +843,7 @@ static void test_in_flight_at_stop_sent_again(void)
 	struct inst in;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	rx_reset();
-	rx_hold(true);
-	CU_ASSERT_EQUAL_FATAL(start(&in, "max_shards = 1;", dir), 0);
-	push(&in, "in_flight", NULL, 1000, 100, 100);
-	MOCK_WAIT_UNTIL(rx_get(&held) == 1, WAIT_MS);
-	CU_ASSERT_EQUAL(rx_get(&held), 1);
+	start_holding_one_batch(&in, dir, "in_flight");
 	rx_close_run();
 	/* the stop waits for the answer at most STOP_DRAIN_MS (2 s) by the
 	 * mock clock: 60 s later, it cancels the request */
