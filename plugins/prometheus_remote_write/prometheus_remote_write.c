@@ -928,6 +928,7 @@ static void shard_order(const struct endpoint *ep, const struct starling_series_
  * shard was ~3% of the CPU at 200 targets x 1,000 series); a shard gets its
  * series in batch order either way. */
 #define ORDER_ON_STACK 2048
+#define ENQUEUE_AHEAD  8
 static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starling_series_batch *b,
 			 int64_t now)
 {
@@ -953,6 +954,29 @@ static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starli
 			size_t n_h;
 			int r;
 
+			/* a shard's series are spread over the batch: fetch the
+			 * series and ext a few ahead, then their label arrays */
+			if (j + ENQUEUE_AHEAD < start[k + 1]) {
+				size_t a = order[j + ENQUEUE_AHEAD];
+
+				__builtin_prefetch(&b->series[a]);
+				if (b->ext)
+					__builtin_prefetch((const char *)b->ext + a * b->ext_size);
+			}
+			if (j + ENQUEUE_AHEAD / 2 < start[k + 1]) {
+				size_t a = order[j + ENQUEUE_AHEAD / 2];
+
+				__builtin_prefetch(b->series[a].labels);
+				if (b->ext && b->ext_size >=
+						  offsetof(struct starling_series_ext, label_lens) +
+						      sizeof(const uint32_t *)) {
+					const struct starling_series_ext *xa =
+					    (const void *)((const char *)b->ext + a * b->ext_size);
+
+					if (xa->label_lens)
+						__builtin_prefetch(xa->label_lens);
+				}
+			}
 			memset(&xs, 0, sizeof(xs));
 			x = series_ext(b, i, ep, &xs);
 			n_h = x ? x->n_histograms : 0;

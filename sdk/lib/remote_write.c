@@ -111,8 +111,8 @@ static int encode_label(struct starling_rw_buf *out, const struct starling_label
 	return 0;
 }
 
-/* memcpy() of a label-sized string without a call: two overlapping 8- or
- * 4-byte moves cover 4..16 bytes (never reading outside [s, s + n)). */
+/* memcpy() of a label-sized string without a call: two overlapping 8-, 4-
+ * or 2-byte moves cover 2..16 bytes (never reading outside [s, s + n)). */
 static inline void copy_small(uint8_t *d, const char *s, size_t n)
 {
 	if (n > 16) {
@@ -131,9 +131,15 @@ static inline void copy_small(uint8_t *d, const char *s, size_t n)
 		memcpy(&b, s + n - 4, 4);
 		memcpy(d, &a, 4);
 		memcpy(d + n - 4, &b, 4);
-	} else {
-		for (size_t i = 0; i < n; i++)
-			d[i] = (uint8_t)s[i];
+	} else if (n >= 2) {
+		uint16_t a, b;
+
+		memcpy(&a, s, 2);
+		memcpy(&b, s + n - 2, 2);
+		memcpy(d, &a, 2);
+		memcpy(d + n - 2, &b, 2);
+	} else if (n) {
+		d[0] = (uint8_t)s[0];
 	}
 }
 
