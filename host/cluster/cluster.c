@@ -730,6 +730,33 @@ static void *join_main(void *arg)
 	while (!c->join_stop) {
 		int64_t now = ml_now_ms();
 
+		if (c->running && !c->joined_once) {
+			unsigned ok, failed;
+			const char *conflict;
+
+			ml_join_status(c->eng, &ok, &failed, &conflict);
+			if (ok) {
+				/* We started alone and a retry reached a peer: the
+				 * join intent sent when we became a participant went
+				 * to nobody, and a serf agent may still hold our
+				 * previous life as "leaving" (see serf_intent). */
+				c->joined_once = true;
+				c->next_join = c->cfg.rejoin_interval_ms > 0
+						   ? now + c->cfg.rejoin_interval_ms
+						   : INT64_MAX;
+				queue_event(c, STARLING_LOG_INFO,
+					    "joined the cluster (started alone, a retry reached a "
+					    "peer)");
+				bool leaving = c->state == CLUSTER_STATE_TERMINATING;
+
+				pthread_mutex_unlock(&c->lock);
+				if (!leaving)
+					serf_intent(c, SERF_INTENT_JOIN);
+				flush_events(c);
+				pthread_mutex_lock(&c->lock);
+				continue;
+			}
+		}
 		if (c->running && now >= c->next_join) {
 			unsigned ok, failed;
 			const char *conflict;
@@ -1914,6 +1941,15 @@ void cluster_write_metrics(struct cluster *c, FILE *out)
 	    "Incoming streams cut for holding too much before they were whole.", streams_refused);
 	CTR("cluster_serf_leave_intents_relayed_total",
 	    "serf leave intents passed on (as serf agents do).", st.intents_relayed);
+	CTR("cluster_serf_join_intents_received_total",
+	    "serf join intents received (sent by a member that (re)joined).", st.join_intents_seen);
+	fprintf(
+	    out,
+	    "# HELP cluster_serf_join_intent_last_ltime Newest Lamport time among the serf join "
+	    "intents received (Starling sends unix milliseconds).\n"
+	    "# TYPE cluster_serf_join_intent_last_ltime gauge\n"
+	    "cluster_serf_join_intent_last_ltime %" PRIu64 "\n",
+	    st.join_intent_ltime);
 #undef CTR
 	fprintf(out,
 		"# HELP cluster_probes_total Direct probes by result.\n"

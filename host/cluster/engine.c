@@ -1262,8 +1262,8 @@ static void handle_gossip(struct ml_engine *e, uint8_t type, struct mp_rd *r, in
  * serf messages are not ours. */
 #define SERF_MSG_LEAVE 0
 #define SERF_MSG_JOIN  1
-/* The node name and Lamport time of a serf leave intent ({LTime, Node}
- * after the type byte); false when malformed. */
+/* The node name and Lamport time of a serf leave or join intent ({LTime,
+ * Node} after the type byte); false when malformed. */
 static bool parse_leave_intent(const uint8_t *p, size_t len, uint64_t *ltime, const uint8_t **node,
 			       uint32_t *node_len)
 {
@@ -1302,8 +1302,15 @@ static void handle_user(struct ml_engine *e, const uint8_t *buf, size_t len)
 
 	if (len < 2 || buf[1] != SERF_MSG_LEAVE) {
 		/* serf's join intents (type 1, which we also send) are known */
-		if (len < 2 || buf[1] != SERF_MSG_JOIN)
+		if (len < 2 || buf[1] != SERF_MSG_JOIN) {
 			e->st.ev_user_other++;
+		} else if (parse_leave_intent(buf + 2, len - 2, &ltime, &node, &node_len)) {
+			e->st.join_intents_seen++; /* same {LTime, Node} body */
+			if (ltime > e->st.join_intent_ltime)
+				e->st.join_intent_ltime = ltime;
+		} else {
+			drop(e, ML_DROP_MALFORMED);
+		}
 		return;
 	}
 	if (!parse_leave_intent(buf + 2, len - 2, &ltime, &node, &node_len)) {

@@ -104,7 +104,9 @@ struct ml_stats {
 	/* queued alive messages served after fresher news (their transmit
 	 * budget kept) when such a sync found the partner's view equal */
 	uint64_t backlog_retired;
-	uint64_t intents_relayed; /* serf leave intents passed on */
+	uint64_t intents_relayed;   /* serf leave intents passed on */
+	uint64_t join_intents_seen; /* serf join intents received */
+	uint64_t join_intent_ltime; /* newest Lamport time among them */
 	/* members probed ahead of the round robin because their port answered
 	 * with ICMP port unreachable (beyond memberlist) */
 	uint64_t unreachable_hints;

@@ -456,6 +456,85 @@ static uint64_t metric_of(struct cluster *c, const char *name)
 	return v;
 }
 
+/* A UDP port free on 127.0.0.1 a moment ago (the node binds UDP and TCP). */
+static int free_udp_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), port = 0;
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* A node that started alone (its join address did not answer yet) and is
+ * joined later by the join thread's retry sends serf's join intent then,
+ * straight to every member: the one it sent on becoming a participant went
+ * to nobody directly (gossip carries it to some members later), and a serf
+ * agent that still holds its previous life as "leaving" turns it alive
+ * only on a join intent with a newer Lamport time (serf/serf.go
+ * handleNodeJoinIntent). */
+static void test_late_join_intent(void)
+{
+	struct cluster_config ca, cb;
+	struct cluster *a = NULL, *b = NULL;
+	char err[256], join[64];
+	char *joinv[1] = {join};
+	uint64_t t_a = 0;
+
+	/* the port was free a moment ago, but an outgoing connection on this
+	 * busy machine may take it before a binds it: then another port */
+	for (int attempt = 0; attempt < 5 && !a; attempt++) {
+		int port = free_udp_port();
+		struct timeval tv;
+
+		CU_ASSERT_FATAL(port > 0);
+		snprintf(join, sizeof(join), "127.0.0.1:%d", port);
+		cfg_local(&cb, "late");
+		cb.join = joinv;
+		cb.n_join = 1;
+		CU_ASSERT_EQUAL_FATAL(cluster_create(&cb, &b, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL_FATAL(cluster_start(b, err, sizeof(err)), 0);
+		cluster_set_participant(b);
+		CU_ASSERT_EQUAL(count_state(b, "participant"), 1); /* alone */
+		/* b's intent from when it became a participant (Lamport time =
+		 * unix ms then) is older than t_a: let the clock move on */
+		gettimeofday(&tv, NULL);
+		t_a = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000 + 5;
+		MOCK_WAIT_UNTIL((uint64_t)wall_ms() >= t_a, WAIT_MS);
+		cfg_local(&ca, "early");
+		snprintf(ca.bind, sizeof(ca.bind), "127.0.0.1:%d", port);
+		CU_ASSERT_EQUAL_FATAL(cluster_create(&ca, &a, err, sizeof(err)), 0);
+		if (cluster_start(a, err, sizeof(err)) != 0) {
+			fprintf(stderr, "port %d: %s; trying another\n", port, err);
+			cluster_destroy(a);
+			a = NULL;
+			cluster_destroy(b);
+			b = NULL;
+		}
+	}
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(metric_of(a, "cluster_serf_join_intents_received_total"), 0);
+	cluster_set_participant(a);
+	/* b retries every 2 s; the intent follows its first answered join */
+#define NEWEST_JOIN_INTENT metric_of(a, "cluster_serf_join_intent_last_ltime")
+	MOCK_WAIT_UNTIL(NEWEST_JOIN_INTENT != UINT64_MAX && NEWEST_JOIN_INTENT >= t_a, WAIT_MS);
+	CU_ASSERT(NEWEST_JOIN_INTENT != UINT64_MAX && NEWEST_JOIN_INTENT >= t_a);
+#undef NEWEST_JOIN_INTENT
+	CU_ASSERT(metric_of(a, "cluster_serf_join_intents_received_total") >= 1);
+	CU_ASSERT(wait_for(a, "participant", 2));
+	CU_ASSERT(wait_for(b, "participant", 2));
+	cluster_leave(b, 500);
+	cluster_destroy(b);
+	cluster_leave(a, 500);
+	cluster_destroy(a);
+}
+
 /* Issue 13, kill -9: a crashed member's span ends when each survivor first
  * suspected it (a failed probe came after the crash), so once it is
  * declared dead the slots from then on are the survivors', retroactively,
@@ -490,6 +569,11 @@ static void test_crash_cuts_span(void)
 	g = owned_by(n[0], alive_at, "gamma");
 	CU_ASSERT(g > HKEYS / 5 && g < HKEYS / 2);
 	CU_ASSERT_EQUAL(owned_by(n[1], alive_at, "gamma"), g);
+	/* gamma's span began when it became a participant, at most at alive_at;
+	 * on a fast machine all of the above takes under a millisecond, so let
+	 * the clock pass alive_at before the crash, else crashed - 1 can fall
+	 * before gamma's span (seen: 0 of 675 keys at crashed - 1) */
+	MOCK_WAIT_UNTIL(wall_ms() > alive_at + 5, WAIT_MS);
 	/* kill -9: gamma stops answering, says nothing */
 	cluster_destroy(n[2]);
 	crashed = wall_ms();
@@ -818,6 +902,7 @@ int main(void)
 	CU_add_test(s, "two_nodes_weights_duplicate_name", test_two_nodes_and_duplicate_name);
 	CU_add_test(s, "handover_both_ways", test_handover_both_ways);
 	CU_add_test(s, "crash_cuts_span", test_crash_cuts_span);
+	CU_add_test(s, "late_join_intent", test_late_join_intent);
 	CU_add_test(s, "member_flood", test_member_flood);
 	CU_add_test(s, "keyring_file_require_encryption", test_keyring_file_and_require_encryption);
 	CU_add_test(s, "keyring_rotation_wrong_key_wrong_label", test_keyring_and_label);
