@@ -881,10 +881,12 @@ appended:
 
 /* Series i's ext as this endpoint sends it (NULL: nothing beyond samples):
  * read only the members that fit the producer's ext_size, and leave out
- * exemplars or histograms the endpoint does not send. */
+ * exemplars or histograms the endpoint does not send (the histograms left
+ * out are added to *unsent). */
 static const struct starling_series_ext *series_ext(const struct starling_series_batch *b, size_t i,
 						    const struct endpoint *ep,
-						    struct starling_series_ext *out)
+						    struct starling_series_ext *out,
+						    long long *unsent)
 {
 	const char *e;
 
@@ -894,8 +896,10 @@ static const struct starling_series_ext *series_ext(const struct starling_series
 	memcpy(out, e, b->ext_size < sizeof(*out) ? b->ext_size : sizeof(*out));
 	if (!ep->send_exemplars)
 		out->n_exemplars = 0;
-	if (!ep->send_histograms)
+	if (!ep->send_histograms) {
+		*unsent += (long long)out->n_histograms;
 		out->n_histograms = 0;
+	}
 	if (!out->n_exemplars && !out->n_histograms && !out->label_value_lens && !out->label_lens)
 		return NULL;
 	return out;
@@ -978,7 +982,7 @@ static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starli
 				}
 			}
 			memset(&xs, 0, sizeof(xs));
-			x = series_ext(b, i, ep, &xs);
+			x = series_ext(b, i, ep, &xs, &unsent);
 			n_h = x ? x->n_histograms : 0;
 			if (!s->n_samples && !n_h)
 				continue;
@@ -1011,16 +1015,10 @@ static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starli
 		rw->api->metric_add(ep->m_relabel_dropped, (double)relabel_dropped);
 	if (exemplars)
 		rw->api->metric_add(ep->m_ex_sent, (double)exemplars);
-	if (!ep->send_histograms && b->ext &&
-	    b->ext_size >= offsetof(struct starling_series_ext, n_histograms) + sizeof(size_t)) {
-		for (size_t i = 0; i < b->n_series; i++)
-			unsent += (long long)((const struct starling_series_ext
-						   *)(const void *)((const char *)b->ext +
-								    i * b->ext_size))
-				      ->n_histograms;
-		if (unsent)
-			rw->api->metric_add(ep->m_hist_dropped, (double)unsent);
-	}
+	/* counted by series_ext() as it read each series' ext (every series
+	 * of a batch from prometheus.scrape has one now, label_lens) */
+	if (unsent)
+		rw->api->metric_add(ep->m_hist_dropped, (double)unsent);
 	if (cut) {
 		enforce_limit(ep);
 		if (rw->http)
