@@ -14,7 +14,9 @@
  * once the receiver took it (2xx) or refused it for good (4xx other than
  * 429). So a receiver outage only grows the on-disk queue (bounded by
  * queue_config.max_buffer_size, oldest dropped first and counted), and
- * segments left by a previous run are sent after a restart. A batch that
+ * segments left by a previous run are sent after a restart (a stop gives
+ * the requests in flight STOP_DRAIN_MS for their answer first; delivery is
+ * at-least-once, see the README's "Delivery"). A batch that
  * cannot be written (disk full, no state_dir) is kept in memory, and those
  * bytes count against the same max_buffer_size: a full disk during an
  * outage drops the oldest data (counted, component unhealthy), never grows
@@ -47,6 +49,11 @@
 #define MAX_SHARDS     256
 /* Segment files are rotated at this size (or max_buffer_size / 8). */
 #define SEG_TARGET (1u << 20)
+/* At stop, requests in flight get this long for their answer (the host
+ * wants stop to return within a few seconds): what is answered in time is
+ * flagged done and not sent again after the restart. Prometheus waits
+ * flushDeadline (1 min) at shutdown, for its queues as well. */
+#define STOP_DRAIN_MS 2000
 
 /* One segment file of a shard. Appended while it is the shard's open file;
  * deleted once it is sealed and every record in it is done. */
@@ -201,6 +208,8 @@ struct rw {
 	bool recovered; /* disk buffer read (first start) */
 	bool dead;	/* rw_test_power_cut: touch no file any more */
 	atomic_bool running;
+	atomic_bool draining;	     /* stopping: nothing new is sent (sender_main) */
+	_Atomic int64_t drain_until; /* monotonic ms: then in-flight requests are cancelled */
 	starling_metric *m_in;
 };
 
@@ -1430,6 +1439,15 @@ static void *sender_main(void *arg)
 	while (atomic_load(&rw->running)) {
 		int64_t now = rw->api->monotonic_ms();
 
+		if (atomic_load(&rw->draining)) {
+			/* stopping: no new request; those in flight may still
+			 * get their answer (send_done) until drain_until */
+			if (!starling_http_pending(rw->http) ||
+			    now >= atomic_load(&rw->drain_until))
+				break;
+			starling_http_run(rw->http, 50);
+			continue;
+		}
 		for (size_t e = 0; e < rw->n_eps; e++) {
 			struct endpoint *ep = &rw->eps[e];
 
@@ -2091,6 +2109,7 @@ static int rw_start(void *inst)
 	r = starling_http_client_new(NULL, &rw->http);
 	if (r)
 		return r;
+	atomic_store(&rw->draining, false);
 	atomic_store(&rw->running, true);
 	r = pthread_create(&rw->thread, NULL, sender_main, rw);
 	if (r) {
@@ -2106,14 +2125,26 @@ static int rw_start(void *inst)
 static int rw_stop(void *inst)
 {
 	struct rw *rw = inst;
+	size_t n;
 
 	if (!rw->thread_started)
 		return 0;
-	atomic_store(&rw->running, false);
+	if (rw->dead) {
+		atomic_store(&rw->running, false); /* a power cut waits for nothing */
+	} else {
+		atomic_store(&rw->drain_until, rw->api->monotonic_ms() + STOP_DRAIN_MS);
+		atomic_store(&rw->draining, true);
+		if ((n = starling_http_pending(rw->http)))
+			LOG(rw, STARLING_LOG_INFO,
+			    "stopping: waiting up to %d ms for %zu requests in flight",
+			    STOP_DRAIN_MS, n);
+	}
 	starling_http_wakeup(rw->http);
 	pthread_join(rw->thread, NULL);
+	atomic_store(&rw->running, false);
 	rw->thread_started = false;
-	/* in-flight requests are cancelled; their segments stay queued */
+	/* requests still in flight are cancelled; their batches stay queued
+	 * and go first after a restart (at-least-once, README "Delivery") */
 	starling_http_client_free(rw->http);
 	rw->http = NULL;
 	for (size_t e = 0; e < rw->n_eps; e++)

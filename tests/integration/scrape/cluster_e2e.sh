@@ -88,6 +88,10 @@ check() { # check LABEL START END MAX_MISSED_SLOTS
 
 for n in 1 2 3; do start_node $n; done
 wait_participants 3 30 1 2 3 || fail "3 nodes did not form a cluster"
+# the joins come due handover_delay after they are seen: only then do the
+# nodes, asked one after another, agree (a sum taken across a join's time
+# was 42 or 19 of 30 in a probe run)
+wait_spans_due 30 27411 27412 27413 || fail "announced joins did not come due"
 o=$(( $(owned 1) + $(owned 2) + $(owned 3) ))
 echo "owned per node: $(owned 1) $(owned 2) $(owned 3)"
 [ "$o" = $ntargets ] || fail "$o targets owned in total, want $ntargets"

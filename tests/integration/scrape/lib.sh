@@ -65,3 +65,29 @@ start_prometheus() { # PORT
 	wait_http "http://127.0.0.1:$1/-/ready" 20 || fail "prometheus did not start"
 	prom_wait_head "$1" 30 || fail "prometheus did not append its first sample within 30 s"
 }
+
+# wait_spans_due SECONDS HTTP_PORT...: wait until no node's view holds an
+# announced span start or end still to come (peers' owns_from/owns_until
+# after now). A joining node is announced handover_delay ahead
+# (host/cluster/README.md, "Hand-over at agreed times"); until that time
+# has passed, nodes asked one after another can answer on both sides of it
+# (one before, the next after), and their owned targets do not add up.
+wait_spans_due() {
+	local t=$1 i p pending
+	shift
+	for ((i = 0; i < t * 10; i++)); do
+		pending=0
+		for p in "$@"; do
+			curl -s "http://127.0.0.1:$p/api/v0/cluster/peers" | python3 -c '
+import json, sys, time
+now = time.time() * 1000
+d = json.load(sys.stdin)
+peers = d.get("peers", d) if isinstance(d, dict) else d
+due = [p.get(k) for p in peers for k in ("owns_from", "owns_until") if p.get(k)]
+sys.exit(1 if [v for v in due if v > now] else 0)' || pending=1
+		done
+		[ $pending = 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}

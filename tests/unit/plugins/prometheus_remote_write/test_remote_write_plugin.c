@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,17 @@ static size_t dropped_name_seen;
 static size_t nul_a_seen; /* Label a = "abc\0", 4 bytes */
 static double first_req_ms, second_req_ms;
 static double last_req_ms; /* now_ms() of the last request (rx_quiesce) */
+/* Every instance sends its run tag (start_ep) in an X-Test-Run header; the
+ * receiver takes only the requests of the live run (rx_live, "" between
+ * runs) and answers any other with 503, unrecorded (stale_requests). */
+static char rx_live[32];
+static unsigned rx_runs;
+static size_t stale_requests;
+/* rx_hold(true): every request that arrived whole waits (held counts them)
+ * before it is answered, until rx_hold(false). */
+static pthread_cond_t rx_cond = PTHREAD_COND_INITIALIZER;
+static bool rx_holding;
+static size_t held;
 static char series_name[MAX_SERIES][64];
 static int64_t series_last_ts[MAX_SERIES];
 static size_t n_series_seen;
@@ -75,6 +87,7 @@ static void rx_reset(void)
 	dropped_name_seen = 0;
 	nul_a_seen = 0;
 	first_req_ms = second_req_ms = 0;
+	stale_requests = 0;
 	n_series_seen = 0;
 	min_ts_seen = INT64_MAX;
 	for (size_t i = 0; i < n_kept; i++)
@@ -95,6 +108,15 @@ static void rx_set_up(void)
 {
 	pthread_mutex_lock(&rx_lock);
 	rx_down = false;
+	pthread_mutex_unlock(&rx_lock);
+}
+
+static void rx_hold(bool on)
+{
+	pthread_mutex_lock(&rx_lock);
+	rx_holding = on;
+	held = 0;
+	pthread_cond_broadcast(&rx_cond);
 	pthread_mutex_unlock(&rx_lock);
 }
 
@@ -199,7 +221,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 {
 	struct upload *up = *con_cls;
 	struct MHD_Response *resp;
-	const char *ce, *ct, *ver, *ua;
+	const char *ce, *ct, *ver, *ua, *run;
 	enum MHD_Result ret;
 	int status = 204;
 
@@ -219,7 +241,26 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	ver =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Prometheus-Remote-Write-Version");
 	ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
+	run = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Test-Run");
 	pthread_mutex_lock(&rx_lock);
+	if (rx_holding) {
+		held++;
+		while (rx_holding)
+			pthread_cond_wait(&rx_cond, &rx_lock);
+	}
+	if (!run || strcmp(run, rx_live)) {
+		/* A request of a stopped instance: its client is gone (stop
+		 * cancels what is in flight), so whatever this answers, the
+		 * batch stays queued and a restart sends it again (README,
+		 * "Delivery"). MHD still hands over a request whose bytes had
+		 * arrived, and a connection thread that a loaded machine runs
+		 * late did so after the next run had begun: recorded, it was a
+		 * duplicate the plugin never saw acknowledged. */
+		stale_requests++;
+		pthread_mutex_unlock(&rx_lock);
+		status = 503;
+		goto answer;
+	}
 	if (!ce || strcmp(ce, "snappy") || !ct || strcmp(ct, "application/x-protobuf") || !ver ||
 	    strcmp(ver, "0.1.0") || !ua || strncmp(ua, "Starling/", 9) || strcmp(method, "POST"))
 		bad_headers = true;
@@ -240,6 +281,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		record(up->data, up->len);
 	}
 	pthread_mutex_unlock(&rx_lock);
+answer:
 	free(up->data);
 	free(up);
 	*con_cls = NULL;
@@ -277,9 +319,10 @@ static int suite_clean(void)
 
 /* ---- plugin driving ----------------------------------------------------- */
 
-/* Runs that must deliver nothing send to a port nobody listens on: a
- * request cancelled at stop could otherwise still reach the receiver after
- * the test changed its answers for the next run. */
+/* Runs that must deliver nothing send to a port nobody listens on, so that
+ * the plugin's retries do not depend on what the receiver answers. (A
+ * request cancelled at stop cannot be recorded in the next run anyway: see
+ * rx_live.) */
 static void receiver_unreachable(bool on)
 {
 	if (on) {
@@ -288,6 +331,17 @@ static void receiver_unreachable(bool on)
 	} else {
 		memcpy(url, live_url, sizeof(url));
 	}
+}
+
+/* A new run tag (for the X-Test-Run header of the instance about to start),
+ * and from now on the receiver's live run. */
+static void rx_open_run(char run[32])
+{
+	pthread_mutex_lock(&rx_lock);
+	/* pid too: a forked child (kill9_keeps_queue) counts runs on its own */
+	snprintf(run, 32, "%ld.%u", (long)getpid(), ++rx_runs);
+	snprintf(rx_live, sizeof(rx_live), "%s", run);
+	pthread_mutex_unlock(&rx_lock);
 }
 
 void rw_test_power_cut(void *inst);
@@ -305,15 +359,17 @@ struct inst {
 /* `ep_extra` goes into the endpoint, `extra` into its queue_config. */
 static int start_ep(struct inst *in, const char *ep_extra, const char *extra, const char *state_dir)
 {
-	char cfg[2048], err[256];
+	char cfg[2048], err[256], run[32];
 	int r;
 
+	rx_open_run(run);
 	snprintf(cfg, sizeof(cfg),
-		 "endpoint = ( { url = \"%s\"; name = \"t\"; %s\n"
+		 "endpoint = ( { url = \"%s\"; name = \"t\"; headers = { X-Test-Run = \"%s\"; }; "
+		 "%s\n"
 		 "  queue_config = { max_samples_per_send = 100; batch_send_deadline = \"100ms\";\n"
 		 "                   min_backoff = \"10ms\"; %s }; } );\n"
 		 "external_labels = { env = \"test\"; };\n",
-		 url, ep_extra ? ep_extra : "", extra ? extra : "");
+		 url, run, ep_extra ? ep_extra : "", extra ? extra : "");
 	in->m = mock_host_new("prometheus.remote_write.t", type()->schema, cfg, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(in->m);
 	mock_host_set_quiet(in->m, true);
@@ -331,8 +387,18 @@ static int start(struct inst *in, const char *extra, const char *state_dir)
 	return start_ep(in, NULL, extra, state_dir);
 }
 
+/* From here on the receiver records nothing the live instance sent: an
+ * answer produced while it stops may never reach it. */
+static void rx_close_run(void)
+{
+	pthread_mutex_lock(&rx_lock);
+	rx_live[0] = 0;
+	pthread_mutex_unlock(&rx_lock);
+}
+
 static void finish(struct inst *in)
 {
+	rx_close_run();
 	type()->stop(in->p);
 	type()->destroy(in->p);
 	mock_host_free(in->m);
@@ -389,10 +455,9 @@ static bool rx_quiet(void)
 	return now_ms() - last >= 300;
 }
 
-/* After finish(): wait until the receiver got no request for 300 ms, so
- * that a request the stopped instance had in flight cannot arrive after the
- * test changed the answers for the next run. (A window: nothing tells when
- * a cancelled request's bytes reach the receiver, if ever.) */
+/* Wait until the receiver got no request for 300 ms (a window: for a test
+ * that checks that something is NOT sent). What a stopped instance had in
+ * flight needs no such wait: the receiver never records it (rx_live). */
 static void rx_quiesce(void)
 {
 	MOCK_WAIT_UNTIL(rx_quiet(), WAIT_MS);
@@ -462,7 +527,6 @@ static void test_shards_keep_batch_order(void)
 	CU_ASSERT_EQUAL(type()->receive_series(in.p, &b), 0);
 	CU_ASSERT_TRUE(wait_for(&samples_ok, N));
 	finish(&in);
-	rx_quiesce();
 	pthread_mutex_lock(&rx_lock);
 	for (size_t r = 0; r < n_kept; r++) {
 		double last = -1;
@@ -666,6 +730,16 @@ static void test_disk_buffer_survives_restart(void)
 	CU_ASSERT_EQUAL(rx_get(&samples_ok), 0);
 	rx_reset(); /* the receiver is back */
 	CU_ASSERT_TRUE(wait_for(&samples_ok, 530));
+	/* the plugin took every answer in */
+	CU_ASSERT_DOUBLE_EQUAL(wait_metric(&in, "prometheus_remote_storage_samples_total", 530),
+			       530, 0.1);
+	/* Exactly once: each request of this run was answered, and the plugin
+	 * only sends a batch again when it got no answer (README, "Delivery").
+	 * The request the first run had in flight at stop is such a batch; the
+	 * receiver's thread once handled it only after rx_reset() above (ASan,
+	 * loaded CI machine), recorded it, and the batch counted twice. The
+	 * receiver now refuses a stopped run's requests (rx_live):
+	 * in_flight_at_stop_sent_again replays that interleaving. */
 	pthread_mutex_lock(&rx_lock);
 	CU_ASSERT_EQUAL(samples_ok, 530);
 	CU_ASSERT_FALSE(out_of_order);
@@ -675,6 +749,122 @@ static void test_disk_buffer_survives_restart(void)
 	/* the file is unlinked before its bytes leave the gauge (file_release):
 	 * wait for the gauge itself (failed once under stress-ng --cpu 2) */
 	CU_ASSERT_DOUBLE_EQUAL(wait_metric(&in, "starling_remote_write_buffer_bytes", 0), 0, 0.1);
+	finish(&in);
+	rm_rf(dir);
+}
+
+/* stop() on a thread of its own, so that the test can act while the plugin
+ * waits for its requests in flight. */
+struct stopper {
+	pthread_t thread;
+	void *p;
+	atomic_bool done;
+};
+
+static void *stopper_main(void *arg)
+{
+	struct stopper *st = arg;
+
+	type()->stop(st->p);
+	atomic_store(&st->done, true);
+	return NULL;
+}
+
+/* Start stop() and wait until it waits for the requests in flight (or has
+ * returned: then this returns false). */
+static bool stop_begin(struct stopper *st, struct inst *in)
+{
+	st->p = in->p;
+	atomic_store(&st->done, false);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&st->thread, NULL, stopper_main, st), 0);
+	MOCK_WAIT_UNTIL(atomic_load(&st->done) || mock_host_log_count(in->m, STARLING_LOG_INFO,
+								      "requests in flight") == 1,
+			WAIT_MS);
+	return mock_host_log_count(in->m, STARLING_LOG_INFO, "requests in flight") == 1;
+}
+
+/* One shard, one batch of 100 samples of `name`, whose request the
+ * receiver holds (rx_hold) unanswered. */
+static void start_holding_one_batch(struct inst *in, const char *dir, const char *name)
+{
+	rx_reset();
+	rx_hold(true);
+	CU_ASSERT_EQUAL_FATAL(start(in, "max_shards = 1;", dir), 0);
+	push(in, name, NULL, 1000, 100, 100);
+	MOCK_WAIT_UNTIL(rx_get(&held) == 1, WAIT_MS);
+	CU_ASSERT_EQUAL(rx_get(&held), 1);
+}
+
+/* A stop with a request in flight waits for its answer (bounded): the
+ * batch answered then is flagged done, and the restart does not send it
+ * again (README, "Delivery"), as Prometheus waits for its shards at
+ * shutdown (flushDeadline, storage/remote/queue_manager.go). The receiver
+ * holds the request until the stop waits for it; the mock clock is set back
+ * meanwhile so that the wait cannot reach its deadline on a slow machine:
+ * the answer, not the clock, ends it. */
+static void test_answer_during_stop_taken_in(void)
+{
+	char dir[] = "/tmp/starling-rw-test-XXXXXX", sub[128];
+	struct stopper st;
+	struct inst in;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/t", dir);
+	start_holding_one_batch(&in, dir, "at_stop");
+	CU_ASSERT_TRUE(stop_begin(&st, &in));
+	mock_host_advance(in.m, -3600 * 1000);
+	rx_hold(false); /* answered 204 (and recorded: the run is live) */
+	pthread_join(st.thread, NULL);
+	mock_host_advance(in.m, 3600 * 1000);
+	finish(&in);
+	CU_ASSERT_EQUAL(rx_get(&samples_ok), 100);
+	CU_ASSERT_EQUAL(count_segments(sub), 0); /* done: its file went */
+
+	/* nothing left to send */
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_shards = 1;", dir), 0);
+	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_samples_pending"), 0, 0.1);
+	finish(&in);
+	CU_ASSERT_EQUAL(rx_get(&samples_ok), 100);
+	rm_rf(dir);
+}
+
+/* At-least-once (README, "Delivery"): a request still unanswered when the
+ * stop's wait ends is cancelled, so its batch stays queued and the next run
+ * sends it again, although the receiver may have taken it. Here the
+ * receiver holds the first run's request (arrived whole) until the next run
+ * has begun: the interleaving a loaded machine produced by running the
+ * receiver's connection thread late, which made disk_buffer_survives_restart
+ * count a batch twice. That request is not recorded (rx_live): without
+ * that, 200 samples would be counted here. */
+static void test_in_flight_at_stop_sent_again(void)
+{
+	char dir[] = "/tmp/starling-rw-test-XXXXXX";
+	struct stopper st;
+	struct inst in;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	start_holding_one_batch(&in, dir, "in_flight");
+	rx_close_run();
+	/* the stop waits for the answer at most STOP_DRAIN_MS (2 s) by the
+	 * mock clock: 60 s later, it cancels the request */
+	CU_ASSERT_TRUE(stop_begin(&st, &in));
+	mock_host_advance(in.m, 60000);
+	pthread_join(st.thread, NULL);
+	mock_host_advance(in.m, -60000);
+	finish(&in);
+	CU_ASSERT_EQUAL_FATAL(start(&in, "max_shards = 1;", dir), 0);
+	CU_ASSERT_DOUBLE_EQUAL(wait_metric(&in, "prometheus_remote_storage_samples_pending", 100),
+			       100, 0.1);
+	rx_hold(false); /* the stopped run's request is answered only now */
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 100));
+	MOCK_WAIT_UNTIL(rx_get(&stale_requests) == 1, WAIT_MS);
+	CU_ASSERT_DOUBLE_EQUAL(wait_metric(&in, "prometheus_remote_storage_samples_pending", 0), 0,
+			       0.1);
+	pthread_mutex_lock(&rx_lock);
+	CU_ASSERT_EQUAL(stale_requests, 1);
+	CU_ASSERT_EQUAL(samples_ok, 100);
+	CU_ASSERT_FALSE(out_of_order);
+	pthread_mutex_unlock(&rx_lock);
 	finish(&in);
 	rm_rf(dir);
 }
@@ -710,7 +900,6 @@ static void test_restart_skips_sent_batches(void)
 	CU_ASSERT_DOUBLE_EQUAL(wait_metric(&in, "prometheus_remote_storage_samples_pending", 300),
 			       300, 0.1);
 	finish(&in);
-	rx_quiesce();
 	CU_ASSERT_EQUAL(rx_get(&samples_ok), 200);
 	/* a crash in the middle of writing the next record */
 	d = opendir(sub);
@@ -1239,7 +1428,6 @@ out1:
 	pthread_mutex_unlock(&rx_lock);
 	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "prometheus_remote_storage_exemplars_in_total"), 3, 0.1);
 	finish(&in);
-	rx_quiesce();
 
 	/* send_native_histograms false (the default), send_exemplars false:
 	 * histograms are left out and counted, exemplars left out, the float
@@ -1262,7 +1450,6 @@ out2:
 	CU_ASSERT_DOUBLE_EQUAL(metric(&in, "starling_remote_write_histograms_unsent_total"), 2,
 			       0.1);
 	finish(&in);
-	rx_quiesce();
 }
 
 /* The kept requests' metadata entries, as "family:type:help:unit;" in
@@ -1353,7 +1540,6 @@ static void test_metadata_prompt(void)
 	CU_ASSERT_DOUBLE_EQUAL(
 	    wait_metric(&in, "prometheus_remote_storage_metadata_requests_total", 2), 2, 0.1);
 	finish(&in);
-	rx_quiesce();
 }
 
 /* Label values with NUL bytes (what prometheus.scrape forwards for
@@ -1397,7 +1583,6 @@ static void test_nul_label_values(void)
 		CU_ASSERT_PTR_NOT_NULL(kept_series("nul_metric"));
 		pthread_mutex_unlock(&rx_lock);
 		finish(&in);
-		rx_quiesce();
 	}
 }
 
@@ -1467,12 +1652,13 @@ static void test_label_lens(void)
 
 static void test_write_relabel(void)
 {
-	char cfg[1024], err[256];
+	char cfg[1024], err[256], run[32];
 	struct inst in;
 
+	rx_open_run(run);
 	snprintf(
 	    cfg, sizeof(cfg),
-	    "endpoint = ( { url = \"%s\"; name = \"t\";\n"
+	    "endpoint = ( { url = \"%s\"; name = \"t\"; headers = { X-Test-Run = \"%s\"; };\n"
 	    "  queue_config = { batch_send_deadline = \"50ms\"; };\n"
 	    "  write_relabel_config = (\n"
 	    "    { source_labels = [\"__name__\"]; regex = \"drop_me.*\"; action = \"drop\"; },\n"
@@ -1480,7 +1666,7 @@ static void test_write_relabel(void)
 	    "}\n"
 	    "  ); } );\n"
 	    "external_labels = { env = \"test\"; };\n",
-	    url);
+	    url, run);
 	rx_reset();
 	in.m = mock_host_new("prometheus.remote_write.t", type()->schema, cfg, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(in.m);
@@ -1511,16 +1697,17 @@ static void test_write_relabel(void)
  * back the other. */
 static void test_two_endpoints(void)
 {
-	char cfg[1024], err[256];
+	char cfg[1024], err[256], run[32];
 	struct inst in;
 
+	rx_open_run(run);
 	snprintf(cfg, sizeof(cfg),
-		 "endpoint = ( { url = \"%s\"; name = \"a\"; queue_config = { batch_send_deadline "
-		 "= \"50ms\"; }; },\n"
+		 "endpoint = ( { url = \"%s\"; name = \"a\"; headers = { X-Test-Run = \"%s\"; };\n"
+		 "               queue_config = { batch_send_deadline = \"50ms\"; }; },\n"
 		 "             { url = \"http://127.0.0.1:1/nothing\"; name = \"b\";\n"
 		 "               queue_config = { batch_send_deadline = \"50ms\"; max_backoff = "
 		 "\"100ms\"; }; } );\n",
-		 url);
+		 url, run);
 	rx_reset();
 	in.m = mock_host_new("prometheus.remote_write.t", type()->schema, cfg, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(in.m);
@@ -1604,6 +1791,8 @@ int main(void)
 	CU_add_test(s, "429_retry_after", test_429_retry_after);
 	CU_add_test(s, "400_dropped_and_counted", test_400_dropped_and_counted);
 	CU_add_test(s, "disk_buffer_survives_restart", test_disk_buffer_survives_restart);
+	CU_add_test(s, "answer_during_stop_taken_in", test_answer_during_stop_taken_in);
+	CU_add_test(s, "in_flight_at_stop_sent_again", test_in_flight_at_stop_sent_again);
 	CU_add_test(s, "restart_skips_sent_batches", test_restart_skips_sent_batches);
 	CU_add_test(s, "corrupt_segment", test_corrupt_segment);
 	CU_add_test(s, "corrupt_first_header_counted", test_corrupt_first_header);
