@@ -13,6 +13,8 @@
 #define MEM_TRIM_INTERVAL_MS 10000
 /* Allocations from this size on are mmap'ed, so freeing them unmaps them. */
 #define MEM_MMAP_THRESHOLD (1u << 20)
+/* A heap's free top is given back from this size on (glibc: 128 KiB). */
+#define MEM_TRIM_THRESHOLD (256u << 10)
 
 struct mem_trim {
 	int64_t last_ms; /* last trim, 0 = never */
@@ -21,7 +23,7 @@ struct mem_trim {
 
 /* glibc: a fixed mmap threshold (glibc's default one grows up to 32 MiB
  * after a big buffer is freed, and the next big buffers then come from the
- * heap, where they stay after free). No-op elsewhere. */
+ * heap, where they stay after free) and trim threshold. No-op elsewhere. */
 void mem_tune_init(void);
 /* Whether a trim is due at now_ms (and note it as done). */
 bool mem_trim_due(struct mem_trim *t, int64_t now_ms);

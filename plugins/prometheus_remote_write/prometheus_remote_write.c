@@ -103,6 +103,8 @@ struct shard {
 	size_t merged_cap;
 	size_t *mlens; /* scratch: value lengths of `merged` (NUL bytes) */
 	size_t mlens_cap;
+	uint32_t *mll; /* scratch: name/value lengths of `merged` (label_lens) */
+	size_t mll_cap;
 	struct starling_rw_buf vtmp; /* scratch: one value with 0xff <-> NUL */
 	size_t batch_samples;
 	int64_t batch_max_ts;
@@ -190,6 +192,7 @@ struct rw {
 	struct endpoint *eps;
 	size_t n_eps;
 	struct starling_label *ext; /* external labels, sorted, owned */
+	uint32_t *ext_ll;	    /* their name/value lengths (label_lens) */
 	size_t n_ext;
 
 	pthread_mutex_t md_lock;
@@ -364,7 +367,10 @@ static void file_seal(struct shard *sh, struct segfile *f)
 		return;
 	f->sealed = true;
 	if (f->fd >= 0) {
-		int r = rw_seg_seal(f->fd, sh->ep->fsync);
+		/* A file whose records are all done (sent before it filled up,
+		 * the rule at A) is removed right below: syncing it would write
+		 * it to the disk only to delete it. */
+		int r = rw_seg_seal(f->fd, f->live ? sh->ep->fsync : RW_FSYNC_NEVER);
 
 		if (r)
 			LOG(sh->ep->rw, STARLING_LOG_WARN,
@@ -725,6 +731,44 @@ static const size_t *merged_lens(struct shard *sh, const struct starling_series 
 	return sh->mlens;
 }
 
+/* The name/value lengths of the merged labels m (struct
+ * starling_series_ext.label_lens xl of the series' own labels, the
+ * external labels' own): NULL on -ENOMEM. */
+static const uint32_t *merged_label_lens(struct rw *rw, struct shard *sh,
+					 const struct starling_series *s, const uint32_t *xl,
+					 const struct starling_label *m, size_t n)
+{
+	size_t j = 0, e = 0;
+
+	if (m == s->labels)
+		return xl; /* no external labels */
+	if (2 * n > sh->mll_cap) {
+		uint32_t *p = realloc(sh->mll, 2 * n * sizeof(*p));
+
+		if (!p)
+			return NULL;
+		sh->mll = p;
+		sh->mll_cap = 2 * n;
+	}
+	for (size_t k = 0; k < n; k++) {
+		const uint32_t *from;
+
+		if (j < s->n_labels && m[k].name == s->labels[j].name &&
+		    m[k].value == s->labels[j].value) {
+			from = &xl[2 * j++];
+		} else {
+			while (e < rw->n_ext && rw->ext[e].name != m[k].name)
+				e++;
+			if (e == rw->n_ext)
+				return NULL; /* cannot happen: m is labels + ext */
+			from = &rw->ext_ll[2 * e];
+		}
+		sh->mll[2 * k] = from[0];
+		sh->mll[2 * k + 1] = from[1];
+	}
+	return sh->mll;
+}
+
 /* `len` bytes of v with every NUL as 0xff and every 0xff as NUL (valid
  * UTF-8 holds no 0xff), in sh->vtmp: how a value with NUL bytes goes
  * through write_relabel_config's C strings and back (as the scraper does
@@ -775,6 +819,20 @@ static int encode_series(struct rw *rw, struct shard *sh, const struct starling_
 	if (x && x->label_value_lens &&
 	    !(lens = merged_lens(sh, s, x->label_value_lens, labels, n)))
 		return -ENOMEM;
+	if (!ep->relabel && (!x || (!x->n_exemplars && !x->n_histograms))) {
+		/* the common case: float samples, labels as they came (plus the
+		 * external ones), encoded straight into the batch; with the
+		 * lengths the producer knew (label_lens), no strlen() */
+		const uint32_t *ll = x && x->label_lens
+					 ? merged_label_lens(rw, sh, s, x->label_lens, labels, n)
+					 : NULL;
+
+		r = starling_rw_append_series_labels(&sh->batch, labels, ll, lens, n, s->values,
+						     s->timestamps_ms, s->n_samples);
+		if (r)
+			return r;
+		goto appended;
+	}
 	if (ep->relabel) {
 		starling_lset_clear(&sh->lset);
 		for (size_t i = 0; i < n; i++) {
@@ -812,6 +870,7 @@ static int encode_series(struct rw *rw, struct shard *sh, const struct starling_
 					      s->timestamps_ms, s->n_samples);
 	if (r)
 		return r;
+appended:
 	if (sh->batch.len >= STARLING_RW_SNAPPY_BLOCK)
 		(void)compress_fragments(sh, false); /* out of memory: at the cut */
 	if (!sh->batch_samples)
@@ -830,10 +889,12 @@ static int encode_series(struct rw *rw, struct shard *sh, const struct starling_
 
 /* Series i's ext as this endpoint sends it (NULL: nothing beyond samples):
  * read only the members that fit the producer's ext_size, and leave out
- * exemplars or histograms the endpoint does not send. */
+ * exemplars or histograms the endpoint does not send (the histograms left
+ * out are added to *unsent). */
 static const struct starling_series_ext *series_ext(const struct starling_series_batch *b, size_t i,
 						    const struct endpoint *ep,
-						    struct starling_series_ext *out)
+						    struct starling_series_ext *out,
+						    long long *unsent)
 {
 	const char *e;
 
@@ -843,9 +904,11 @@ static const struct starling_series_ext *series_ext(const struct starling_series
 	memcpy(out, e, b->ext_size < sizeof(*out) ? b->ext_size : sizeof(*out));
 	if (!ep->send_exemplars)
 		out->n_exemplars = 0;
-	if (!ep->send_histograms)
+	if (!ep->send_histograms) {
+		*unsent += (long long)out->n_histograms;
 		out->n_histograms = 0;
-	if (!out->n_exemplars && !out->n_histograms && !out->label_value_lens)
+	}
+	if (!out->n_exemplars && !out->n_histograms && !out->label_value_lens && !out->label_lens)
 		return NULL;
 	return out;
 }
@@ -877,6 +940,7 @@ static void shard_order(const struct endpoint *ep, const struct starling_series_
  * shard was ~3% of the CPU at 200 targets x 1,000 series); a shard gets its
  * series in batch order either way. */
 #define ORDER_ON_STACK 2048
+#define ENQUEUE_AHEAD  8
 static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starling_series_batch *b,
 			 int64_t now)
 {
@@ -902,8 +966,31 @@ static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starli
 			size_t n_h;
 			int r;
 
+			/* a shard's series are spread over the batch: fetch the
+			 * series and ext a few ahead, then their label arrays */
+			if (j + ENQUEUE_AHEAD < start[k + 1]) {
+				size_t a = order[j + ENQUEUE_AHEAD];
+
+				__builtin_prefetch(&b->series[a]);
+				if (b->ext)
+					__builtin_prefetch((const char *)b->ext + a * b->ext_size);
+			}
+			if (j + ENQUEUE_AHEAD / 2 < start[k + 1]) {
+				size_t a = order[j + ENQUEUE_AHEAD / 2];
+
+				__builtin_prefetch(b->series[a].labels);
+				if (b->ext && b->ext_size >=
+						  offsetof(struct starling_series_ext, label_lens) +
+						      sizeof(const uint32_t *)) {
+					const struct starling_series_ext *xa =
+					    (const void *)((const char *)b->ext + a * b->ext_size);
+
+					if (xa->label_lens)
+						__builtin_prefetch(xa->label_lens);
+				}
+			}
 			memset(&xs, 0, sizeof(xs));
-			x = series_ext(b, i, ep, &xs);
+			x = series_ext(b, i, ep, &xs, &unsent);
 			n_h = x ? x->n_histograms : 0;
 			if (!s->n_samples && !n_h)
 				continue;
@@ -936,16 +1023,10 @@ static int enqueue_batch(struct rw *rw, struct endpoint *ep, const struct starli
 		rw->api->metric_add(ep->m_relabel_dropped, (double)relabel_dropped);
 	if (exemplars)
 		rw->api->metric_add(ep->m_ex_sent, (double)exemplars);
-	if (!ep->send_histograms && b->ext &&
-	    b->ext_size >= offsetof(struct starling_series_ext, n_histograms) + sizeof(size_t)) {
-		for (size_t i = 0; i < b->n_series; i++)
-			unsent += (long long)((const struct starling_series_ext
-						   *)(const void *)((const char *)b->ext +
-								    i * b->ext_size))
-				      ->n_histograms;
-		if (unsent)
-			rw->api->metric_add(ep->m_hist_dropped, (double)unsent);
-	}
+	/* counted by series_ext() as it read each series' ext (every series
+	 * of a batch from prometheus.scrape has one now, label_lens) */
+	if (unsent)
+		rw->api->metric_add(ep->m_hist_dropped, (double)unsent);
 	if (cut) {
 		enforce_limit(ep);
 		if (rw->http)
@@ -1565,6 +1646,7 @@ static void endpoint_free(struct endpoint *ep)
 			starling_rw_buf_free(&sh->body);
 			free(sh->merged);
 			free(sh->mlens);
+			free(sh->mll);
 			starling_rw_buf_free(&sh->vtmp);
 			starling_lset_free(&sh->lset);
 			starling_relabel_scratch_free(&sh->rscratch);
@@ -1619,6 +1701,7 @@ static void rw_destroy(void *inst)
 		free((char *)rw->ext[i].value);
 	}
 	free(rw->ext);
+	free(rw->ext_ll);
 	for (size_t i = 0; i < rw->n_md; i++) {
 		free(rw->md[i].family);
 		free(rw->md[i].help);
@@ -1961,6 +2044,21 @@ static int rw_create(const struct starling_host_api *api, starling_component *se
 		}
 	}
 	qsort(rw->ext, rw->n_ext, sizeof(*rw->ext), label_cmp);
+	rw->ext_ll = calloc(2 * rw->n_ext + 1, sizeof(*rw->ext_ll));
+	if (!rw->ext_ll) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < rw->n_ext; i++) {
+		size_t nl = strlen(rw->ext[i].name), vl = strlen(rw->ext[i].value);
+
+		if (nl > UINT32_MAX || vl > UINT32_MAX) {
+			r = -EINVAL;
+			goto fail;
+		}
+		rw->ext_ll[2 * i] = (uint32_t)nl;
+		rw->ext_ll[2 * i + 1] = (uint32_t)vl;
+	}
 	rw->m_in = api->metric_register(self, STARLING_SELF_COUNTER,
 					"prometheus_remote_storage_samples_in_total",
 					"Samples received by the component.", NULL);

@@ -98,6 +98,19 @@ static uint8_t *put_bytes_field(uint8_t *p, uint8_t tag, const void *s, size_t l
 	return p + len;
 }
 
+/* Room for one length-delimited field of `body` bytes, its tag and length
+ * written: where its body goes, or NULL (out of memory). */
+static uint8_t *begin_field(struct starling_rw_buf *b, uint8_t tag, size_t body)
+{
+	uint8_t *p;
+
+	if (starling_rw_buf_reserve(b, 1 + varint_len(body) + body))
+		return NULL;
+	p = b->data + b->len;
+	*p++ = tag;
+	return put_varint(p, body);
+}
+
 int starling_rw_encode_labels(struct starling_rw_buf *out, const struct starling_label *labels,
 			      size_t n)
 {
@@ -124,8 +137,8 @@ static int encode_label(struct starling_rw_buf *out, const struct starling_label
 	return 0;
 }
 
-/* memcpy() of a label-sized string without a call: two overlapping 8- or
- * 4-byte moves cover 4..16 bytes (never reading outside [s, s + n)). */
+/* memcpy() of a label-sized string without a call: two overlapping 8-, 4-
+ * or 2-byte moves cover 2..16 bytes (never reading outside [s, s + n)). */
 static inline void copy_small(uint8_t *d, const char *s, size_t n)
 {
 	if (n > 16) {
@@ -144,9 +157,15 @@ static inline void copy_small(uint8_t *d, const char *s, size_t n)
 		memcpy(&b, s + n - 4, 4);
 		memcpy(d, &a, 4);
 		memcpy(d + n - 4, &b, 4);
-	} else {
-		for (size_t i = 0; i < n; i++)
-			d[i] = (uint8_t)s[i];
+	} else if (n >= 2) {
+		uint16_t a, b;
+
+		memcpy(&a, s, 2);
+		memcpy(&b, s + n - 2, 2);
+		memcpy(d, &a, 2);
+		memcpy(d + n - 2, &b, 2);
+	} else if (n) {
+		d[0] = (uint8_t)s[0];
 	}
 }
 
@@ -196,6 +215,107 @@ static size_t sample_len(int64_t ts)
 	return 1 + 8 + 1 + varint_len((uint64_t)ts);
 }
 
+/* Name and value lengths of label i (see starling_rw_append_series_labels). */
+static inline size_t name_len_at(const struct starling_label *l, const uint32_t *ll, size_t i)
+{
+	return ll ? ll[2 * i] : strlen(l[i].name);
+}
+
+static inline size_t value_len_at(const struct starling_label *l, const uint32_t *ll,
+				  const size_t *vlens, size_t i)
+{
+	return !l[i].value ? 0 : vlens ? vlens[i] : ll ? ll[2 * i + 1] : strlen(l[i].value);
+}
+
+/* Bytes of one labels field (tag, length, Label message). */
+static inline size_t label_field_len(size_t nl, size_t vl)
+{
+	size_t ml = 1 + varint_len(nl) + nl + 1 + varint_len(vl) + vl;
+
+	return 1 + varint_len(ml) + ml;
+}
+
+/* Labels whose lengths are kept on the stack between the two passes of
+ * starling_rw_append_series_labels (more: counted again). */
+#define SERIES_LOCAL_LABELS 32
+
+int starling_rw_append_series_labels(struct starling_rw_buf *req,
+				     const struct starling_label *labels,
+				     const uint32_t *label_lens, const size_t *value_lens,
+				     size_t n_labels, const double *values,
+				     const int64_t *timestamps_ms, size_t n)
+{
+	uint32_t local[2 * SERIES_LOCAL_LABELS];
+	bool keep = !label_lens && n_labels <= SERIES_LOCAL_LABELS;
+	const uint32_t *ll = label_lens;
+	const size_t *vlens = value_lens;
+	size_t body = 0;
+	uint8_t *p;
+
+	/* pass 1: the size, and the lengths when they had to be counted */
+	for (size_t i = 0; i < n_labels; i++) {
+		size_t nl = name_len_at(labels, label_lens, i);
+		size_t vl = value_len_at(labels, label_lens, value_lens, i);
+
+		if (!nl)
+			return -EINVAL;
+		if (keep && (nl > UINT32_MAX || vl > UINT32_MAX))
+			keep = false; /* counted again in pass 2 */
+		if (keep) {
+			local[2 * i] = (uint32_t)nl;
+			local[2 * i + 1] = (uint32_t)vl;
+		}
+		if (vl)
+			body += label_field_len(nl, vl);
+	}
+	if (keep) {
+		ll = local;
+		vlens = NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t sl = sample_len(timestamps_ms[i]);
+
+		body += 1 + varint_len(sl) + sl;
+	}
+	if (!(p = begin_field(req, 0x0a, body)))
+		return -ENOMEM;
+	/* pass 2: the labels, as starling_rw_encode_labels_n writes them */
+	for (size_t i = 0; i < n_labels; i++) {
+		size_t nl = name_len_at(labels, ll, i), vl = value_len_at(labels, ll, vlens, i);
+		size_t ml = 4 + nl + vl;
+
+		if (!vl)
+			continue;
+		if (ml >= 0x80) {
+			*p++ = 0x0a;
+			p = put_varint(p, 1 + varint_len(nl) + nl + 1 + varint_len(vl) + vl);
+			p = put_bytes_field(p, 0x0a, labels[i].name, nl);
+			p = put_bytes_field(p, 0x12, labels[i].value, vl);
+			continue;
+		}
+		p[0] = 0x0a;
+		p[1] = (uint8_t)ml;
+		p[2] = 0x0a;
+		p[3] = (uint8_t)nl;
+		copy_small(p + 4, labels[i].name, nl);
+		p[4 + nl] = 0x12;
+		p[5 + nl] = (uint8_t)vl;
+		copy_small(p + 6 + nl, labels[i].value, vl);
+		p += 2 + ml;
+	}
+	for (size_t i = 0; i < n; i++) {
+		*p++ = 0x12;
+		*p++ = (uint8_t)sample_len(timestamps_ms[i]);
+		*p++ = 0x09;
+		memcpy(p, &values[i], 8);
+		p += 8;
+		*p++ = 0x10;
+		p = put_varint(p, (uint64_t)timestamps_ms[i]);
+	}
+	req->len = (size_t)(p - req->data);
+	return 0;
+}
+
 size_t starling_rw_series_size(size_t labels_len, const int64_t *timestamps_ms, size_t n)
 {
 	size_t body = labels_len;
@@ -222,7 +342,6 @@ int starling_rw_append_metadata(struct starling_rw_buf *req, const struct starli
 	size_t ul = md->unit ? strlen(md->unit) : 0;
 	size_t body = 0;
 	uint8_t *p;
-	int r;
 
 	if (!fl)
 		return -EINVAL;
@@ -233,12 +352,8 @@ int starling_rw_append_metadata(struct starling_rw_buf *req, const struct starli
 		body += 1 + varint_len(hl) + hl;
 	if (ul)
 		body += 1 + varint_len(ul) + ul;
-	r = starling_rw_buf_reserve(req, 1 + varint_len(body) + body);
-	if (r)
-		return r;
-	p = req->data + req->len;
-	*p++ = 0x1a;
-	p = put_varint(p, body);
+	if (!(p = begin_field(req, 0x1a, body)))
+		return -ENOMEM;
 	if (md->type) {
 		*p++ = 0x08;
 		p = put_varint(p, (uint64_t)md->type);
@@ -548,14 +663,9 @@ int starling_rw_append_series_ext(struct starling_rw_buf *req, const uint8_t *la
 {
 	size_t body = ext_body(labels_len, timestamps_ms, n, ex, n_ex, h, n_h);
 	uint8_t *p;
-	int r;
 
-	r = starling_rw_buf_reserve(req, 1 + varint_len(body) + body);
-	if (r)
-		return r;
-	p = req->data + req->len;
-	*p++ = 0x0a;
-	p = put_varint(p, body);
+	if (!(p = begin_field(req, 0x0a, body)))
+		return -ENOMEM;
 	memcpy(p, labels, labels_len);
 	p += labels_len;
 	for (size_t i = 0; i < n; i++) {

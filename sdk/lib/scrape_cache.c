@@ -57,6 +57,7 @@ void scrape_scratch_free(struct scrape_scratch *s)
 	free(s->ext);
 	free(s->xpool);
 	free(s->lpool);
+	free(s->llpool);
 	free(s->nl_body);
 	free(s->evict);
 	free(s->order);
@@ -143,7 +144,10 @@ static void scratch_trim(struct scrape_scratch *s, size_t n)
 		free(s->ext); /* sized like the batch when it has ext data */
 		s->ext = NULL;
 	}
-	(void)trim_one((void **)&s->lpool, &s->lpool_cap, s->hw_lpool, sizeof(*s->lpool));
+	if (trim_one((void **)&s->lpool, &s->lpool_cap, s->hw_lpool, sizeof(*s->lpool))) {
+		free(s->llpool);
+		s->llpool = NULL;
+	}
 	(void)trim_one((void **)&s->xpool, &s->xpool_cap, s->hw_xpool, 1);
 	(void)trim_one((void **)&s->evict, &s->evict_cap, s->hw_evict, sizeof(*s->evict));
 	(void)trim_one((void **)&s->order, &s->order_cap, s->hw_order, sizeof(*s->order));
@@ -236,22 +240,51 @@ static struct starling_label pair_label(const struct cache_pair *x)
  * entry_n_labels(e). */
 static size_t entry_n_labels(const struct cache_entry *e)
 {
-	return e->n_labels + (size_t)__builtin_popcount(e->tl_present);
+	/* bits set in 16 bits, inline: __builtin_popcount() is a libgcc call
+	 * on baseline x86-64 (no POPCNT), once per forwarded series */
+	unsigned v = e->tl_present;
+
+	v = v - ((v >> 1) & 0x5555u);
+	v = (v & 0x3333u) + ((v >> 2) & 0x3333u);
+	v = (v + (v >> 4)) & 0x0f0fu;
+	return e->n_labels + ((v + (v >> 8)) & 0x1fu);
 }
 
-static void entry_labels(const struct scrape_target *t, const struct cache_entry *e,
-			 struct starling_label *out)
+static void entry_labels(const struct scrape_scratch *s, const struct scrape_target *t,
+			 const struct cache_entry *e, struct starling_label *out, uint32_t *ll)
 {
 	size_t n = entry_n_labels(e), own = 0;
 	unsigned present = e->tl_present;
 
 	for (size_t i = 0; i < n; i++) {
 		if (e->tl_pos >> i & 1u) {
-			out[i] = t->labels[__builtin_ctz(present)];
+			unsigned j = (unsigned)__builtin_ctz(present);
+
+			out[i] = t->labels[j];
+			ll[2 * i] = s->tl_ll[2 * j];
+			ll[2 * i + 1] = s->tl_ll[2 * j + 1];
 			present &= present - 1;
 		} else {
-			out[i] = pair_label(t->cache.ps->pv[e->labels[own++]]);
+			const struct cache_pair *x = t->cache.ps->pv[e->labels[own++]];
+
+			out[i] = pair_label(x);
+			ll[2 * i] = x->name_len & PAIR_NAME_LIT ? (uint32_t)sizeof(name_label) - 1
+								: x->name_len;
+			ll[2 * i + 1] = x->value_len;
 		}
+	}
+}
+
+/* Start a batch for target t: the lengths of its labels that entries
+ * leave out (tl_ll). */
+static void batch_target(struct scrape_scratch *s, const struct scrape_target *t)
+{
+	for (size_t j = 0; j < t->n_labels && j < 16; j++) {
+		size_t nl = strlen(t->labels[j].name), vl = strlen(t->labels[j].value);
+
+		/* label strings are far below 4 GiB */
+		s->tl_ll[2 * j] = (uint32_t)nl;
+		s->tl_ll[2 * j + 1] = (uint32_t)vl;
 	}
 }
 
@@ -265,6 +298,10 @@ static int lpool_reserve(struct scrape_scratch *s, size_t n)
 		return 0;
 	while (cap < s->lpool_len + n)
 		cap *= 2;
+	p = realloc(s->llpool, 2 * cap * sizeof(*s->llpool));
+	if (!p)
+		return -ENOMEM;
+	s->llpool = p;
 	p = realloc(s->lpool, cap * sizeof(*s->lpool));
 	if (!p)
 		return -ENOMEM;
@@ -290,7 +327,7 @@ static int batch_add_entry(struct scrape_scratch *s, const struct scrape_target 
 			      : batch_add_hist(s, NULL, n, e->hash, hoff);
 	if (rc)
 		return rc;
-	entry_labels(t, e, s->lpool + off);
+	entry_labels(s, t, e, s->lpool + off, s->llpool + 2 * off);
 	s->lpool_len += n;
 	s->xo[s->n - 1].labels = off;
 	return 0;
@@ -473,6 +510,8 @@ static int fix_ext(struct scrape_scratch *s)
 			x->n_exemplars = xo->n_exemplars;
 		}
 		x->label_value_lens = xo->value_lens;
+		if (xo->labels != SIZE_MAX)
+			x->label_lens = s->llpool + 2 * xo->labels;
 	}
 	return 0;
 }
@@ -513,7 +552,8 @@ static int forward_batch(struct scrape_ctx *ctx)
 		if (s->xo[i].labels != SIZE_MAX)
 			s->series[i].labels = s->lpool + s->xo[i].labels;
 	}
-	if (s->n_ext && fix_ext(s) == 0) {
+	/* every series whose labels are in the pool has their lengths */
+	if ((s->n_ext || s->lpool_len) && fix_ext(s) == 0) {
 		b.ext = s->ext;
 		b.ext_size = sizeof(*s->ext);
 	}
@@ -1976,6 +2016,13 @@ static int add_report(struct scrape_scratch *s, const struct scrape_target *t, i
 		if (lpool_reserve(s, nl) || batch_add(s, NULL, nl, t->report_hash[i], v[i], ts))
 			return -ENOMEM;
 		scrape_report_labels(t, i, s->lpool + s->lpool_len);
+		for (size_t j = 0; j < nl; j++) {
+			const struct starling_label *l = &s->lpool[s->lpool_len + j];
+			uint32_t *ll = &s->llpool[2 * (s->lpool_len + j)];
+
+			ll[0] = (uint32_t)strlen(l->name);
+			ll[1] = (uint32_t)strlen(l->value);
+		}
 		s->xo[s->n - 1].labels = s->lpool_len;
 		s->lpool_len += nl;
 	}
@@ -2042,6 +2089,7 @@ int scrape_process(struct scrape_ctx *ctx, struct scrape_target *t, const struct
 	s->n_ext = 0;
 	s->xpool_len = 0;
 	s->lpool_len = 0;
+	batch_target(s, t);
 	s->n_meta = 0;
 	s->arena_len = 0;
 	/* the target's labels go to the thread's shared pair store (a cache
@@ -2131,6 +2179,7 @@ int scrape_end_of_run(struct scrape_ctx *ctx, struct scrape_target *t, int64_t t
 	s->n_ext = 0;
 	s->xpool_len = 0;
 	s->lpool_len = 0;
+	batch_target(s, t);
 	for (size_t i = 0; i < c->cap; i++) {
 		struct cache_entry *e = series_cache_at(c, i);
 
@@ -2162,12 +2211,18 @@ void scrape_submit(struct starling_http_client *http, const struct scrape_config
 		   struct scrape_target *t, int64_t now_ms, starling_http_done_fn done, void *arg,
 		   const char *submit_error)
 {
-	char th[64];
+	/* the header of the last timeout this thread formatted: targets of
+	 * a job share one (an snprintf per scrape otherwise) */
+	static _Thread_local int64_t th_ms = -1;
+	static _Thread_local char th[64];
 	const char *headers[2] = {c->accept, th};
 	struct starling_http_request req = {0};
 	int rc;
 
-	scrape_timeout_header(t->timeout_ms, th, sizeof(th));
+	if (t->timeout_ms != th_ms) {
+		scrape_timeout_header(t->timeout_ms, th, sizeof(th));
+		th_ms = t->timeout_ms;
+	}
 	t->scrape_start_ms = now_ms;
 	req.url = t->url;
 	req.headers = headers;

@@ -201,6 +201,14 @@ struct starling_series_ext {
 	 * The series' hash is starling_labels_hash_n() over the exact bytes,
 	 * so `abc\0` and `abc` are different series. */
 	const size_t *label_value_lens;
+	/* NULL, or 2 * n_labels byte lengths: name i's at [2i], value i's at
+	 * [2i + 1] (appended after label_value_lens; read only when ext_size
+	 * covers it). A producer that knows them (prometheus.scrape, from its
+	 * interned label pairs) spares receivers that need them (remote
+	 * write encodes them) a strlen() per string. They are what strlen()
+	 * would count; where label_value_lens is set too, the value lengths
+	 * equal it (and it alone still says that values may hold NULs). */
+	const uint32_t *label_lens;
 };
 
 /* One discovered target: a label set (__address__, __meta_*, ...). Labels are

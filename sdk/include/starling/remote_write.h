@@ -56,6 +56,19 @@ int starling_rw_encode_labels(struct starling_rw_buf *out, const struct starling
 int starling_rw_encode_labels_n(struct starling_rw_buf *out, const struct starling_label *labels,
 				const size_t *value_lens, size_t n);
 
+/* Append one WriteRequest.timeseries entry with float samples only, its
+ * labels encoded in place: the same bytes as starling_rw_encode_labels_n()
+ * into a blob and starling_rw_append_series() of it, without the blob.
+ * label_lens: NULL (strlen) or the byte lengths of name i at [2i] and of
+ * value i at [2i + 1] (struct starling_series_ext.label_lens); value_lens
+ * (NULL or one per label) wins over label_lens for the values. -EINVAL for
+ * an empty name (nothing appended then). */
+int starling_rw_append_series_labels(struct starling_rw_buf *req,
+				     const struct starling_label *labels,
+				     const uint32_t *label_lens, const size_t *value_lens,
+				     size_t n_labels, const double *values,
+				     const int64_t *timestamps_ms, size_t n);
+
 /* Append one WriteRequest.timeseries entry: the pre-encoded labels blob (from
  * starling_rw_encode_labels) plus n samples. Values are copied bit for bit,
  * so the staleness marker survives. */

@@ -318,6 +318,13 @@ struct scrape_scratch {
 	 * the target labels out (by offset, fixed up when the batch is sent). */
 	struct starling_label *lpool;
 	size_t lpool_len, lpool_cap;
+	/* The byte lengths of lpool's labels, name and value, two per label
+	 * (struct starling_series_ext.label_lens; from the interned pairs,
+	 * so remote write counts no string). */
+	uint32_t *llpool;
+	/* The lengths of the batch's target's first 16 labels (the ones an
+	 * entry can leave out, tl_present), set when a batch starts. */
+	uint32_t tl_ll[32];
 	char *nl_body; /* a Prometheus-text body plus the '\n' it lacked */
 	size_t nl_cap;
 	struct cache_entry **evict;

@@ -1586,6 +1586,70 @@ static void test_nul_label_values(void)
 	}
 }
 
+/* Series whose ext carries label_lens (the lengths prometheus.scrape
+ * knows) go out with the same labels as without: merged with the external
+ * label (env=test), the series' own env winning, a NUL value through
+ * label_value_lens beside them; and a producer whose ext_size ends before
+ * label_lens (built before it) is not read past it. */
+static void test_label_lens(void)
+{
+	struct inst in;
+	static const struct starling_label la[] = {{"__name__", "ll_a"}, {"job", "j"}};
+	static const struct starling_label lb[] = {
+	    {"__name__", "ll_b"}, {"env", "own"}, {"job", "j"}};
+	static const struct starling_label lc[] = {{"__name__", "ll_c"}, {"a", "abc\0"}};
+	static const uint32_t lla[] = {8, 4, 3, 1}, llb[] = {8, 4, 3, 3, 3, 1},
+			      llc[] = {8, 4, 1, 3};
+	static const size_t vlc[] = {4, 4};
+	static const struct starling_label ld[] = {{"__name__", "ll_old"}, {"job", "j"}};
+	double v = 1;
+	int64_t t = wall_ms();
+	struct starling_series se[] = {
+	    {la, 2, starling_labels_hash(la, 2), &v, &t, 1},
+	    {lb, 3, starling_labels_hash(lb, 3), &v, &t, 1},
+	    {lc, 2, starling_labels_hash_n(lc, vlc, 2), &v, &t, 1},
+	};
+	struct starling_series_ext x[3] = {
+	    {.label_lens = lla}, {.label_lens = llb}, {.label_value_lens = vlc, .label_lens = llc}};
+	struct starling_series_batch b = {se, 3, NULL, 0, x, sizeof(x[0])};
+	/* ext elements of a producer built before label_lens: that member's
+	 * place holds the next element, poison here */
+	size_t old_size = offsetof(struct starling_series_ext, label_lens);
+	union {
+		struct starling_series_ext x;
+		char bytes[2 * sizeof(struct starling_series_ext)];
+	} old;
+	struct starling_series sd = {ld, 2, starling_labels_hash(ld, 2), &v, &t, 1};
+	struct starling_series_batch bd = {&sd, 1, NULL, 0, &old.x, old_size};
+	const Prometheus__TimeSeries *ts;
+
+	memset(&old, 0xa5, sizeof(old));
+	memset(&old.x, 0, old_size);
+	rx_reset();
+	CU_ASSERT_EQUAL_FATAL(start(&in, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(type()->receive_series(in.p, &b), 0);
+	CU_ASSERT_EQUAL(type()->receive_series(in.p, &bd), 0);
+	CU_ASSERT_TRUE(wait_for(&samples_ok, 4));
+	pthread_mutex_lock(&rx_lock);
+	CU_ASSERT_EQUAL(samples_ok, 4);
+	CU_ASSERT_FALSE(out_of_order);
+	CU_ASSERT_EQUAL(nul_a_seen, 1);
+	ts = kept_series("ll_a");
+	CU_ASSERT(ts && ts->n_labels == 3 && !strcmp(label(ts, "env"), "test") &&
+		  !strcmp(label(ts, "job"), "j"));
+	ts = kept_series("ll_b");
+	CU_ASSERT(ts && ts->n_labels == 3 && !strcmp(label(ts, "env"), "own") &&
+		  !strcmp(label(ts, "job"), "j"));
+	ts = kept_series("ll_c");
+	CU_ASSERT(ts && ts->n_labels == 3 && !strcmp(label(ts, "env"), "test"));
+	ts = kept_series("ll_old");
+	CU_ASSERT(ts && ts->n_labels == 3 && !strcmp(label(ts, "env"), "test") &&
+		  !strcmp(label(ts, "job"), "j"));
+	pthread_mutex_unlock(&rx_lock);
+	finish(&in);
+	rx_quiesce();
+}
+
 static void test_write_relabel(void)
 {
 	char cfg[1024], err[256], run[32];
@@ -1735,6 +1799,7 @@ int main(void)
 	CU_add_test(s, "disk_full_bounded_memory", test_disk_full_bounded_memory);
 	CU_add_test(s, "memory_queue_bounded", test_memory_queue_bounded);
 	CU_add_test(s, "fsync_power_cut", test_fsync_power_cut);
+	CU_add_test(s, "label_lens", test_label_lens);
 	CU_add_test(s, "kill9_keeps_queue", test_kill9_keeps_queue);
 	CU_add_test(s, "buffer_full_drops_oldest", test_buffer_full_drops_oldest);
 	CU_add_test(s, "native_histograms_exemplars", test_native_histograms_exemplars);

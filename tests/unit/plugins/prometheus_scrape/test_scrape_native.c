@@ -316,6 +316,12 @@ static void test_text_without_final_newline(void)
  * "\x00". The batch carries the exact bytes through
  * starling_series_ext.label_value_lens, the hash is over the exact bytes
  * (so abc\0 and abc are two series), and staleness markers keep them. */
+/* Series i's ext in batch b, or NULL. */
+static const struct starling_series_ext *ext_at(const struct starling_series_batch *b, size_t i)
+{
+	return b->ext ? (const void *)((const char *)b->ext + i * b->ext_size) : NULL;
+}
+
 struct nul_seen {
 	size_t series, with_lens, stale;
 	char got[512];
@@ -330,8 +336,7 @@ static int on_nul(void *arg, const struct starling_series_batch *b)
 	n->series = b->n_series;
 	for (size_t i = 0; i < b->n_series; i++) {
 		const struct starling_series *se = &b->series[i];
-		const struct starling_series_ext *x =
-		    b->ext ? (const void *)((const char *)b->ext + i * b->ext_size) : NULL;
+		const struct starling_series_ext *x = ext_at(b, i);
 		const size_t *lens =
 		    x && b->ext_size > offsetof(struct starling_series_ext, label_value_lens)
 			? x->label_value_lens
@@ -407,6 +412,78 @@ static void test_nul_in_label_value(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(n.got, "a=abc\\0(4);"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(n.got, "b=\\0ss(3);"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(n.got, "b=\\0(1);"));
+	rig_free(&g);
+}
+
+/* Every series whose labels come from the series cache or the target
+ * (samples, staleness markers, the scrape's own up/scrape_* series)
+ * carries the byte lengths of its label names and values
+ * (starling_series_ext.label_lens, which spare remote write a strlen()
+ * per string): equal to strlen(), and to label_value_lens where a value
+ * holds a NUL byte. */
+struct lens_seen {
+	size_t series, with_lens, bad;
+};
+
+static int on_lens(void *arg, const struct starling_series_batch *b)
+{
+	struct lens_seen *n = arg;
+
+	memset(n, 0, sizeof(*n));
+	n->series = b->n_series;
+	for (size_t i = 0; i < b->n_series; i++) {
+		const struct starling_series *se = &b->series[i];
+		const struct starling_series_ext *x = ext_at(b, i);
+		const uint32_t *ll =
+		    x && b->ext_size >= offsetof(struct starling_series_ext, label_lens) +
+					    sizeof(x->label_lens)
+			? x->label_lens
+			: NULL;
+
+		if (!ll)
+			continue;
+		n->with_lens++;
+		for (size_t j = 0; j < se->n_labels; j++) {
+			size_t vl = x->label_value_lens ? x->label_value_lens[j]
+							: strlen(se->labels[j].value);
+
+			n->bad += ll[2 * j] != strlen(se->labels[j].name) || ll[2 * j + 1] != vl;
+		}
+	}
+	return 0;
+}
+
+static void test_label_lens(void)
+{
+	struct rig g;
+	struct scrape_stats st;
+	struct lens_seen n;
+	static const char body[] = "# TYPE http_requests_total counter\n"
+				   "http_requests_total{code=\"200\",handler=\"/api/v1/query\"} 1\n"
+				   "http_requests_total{code=\"500\",handler=\"/\"} 2\n"
+				   "nul{a=\"x\0yz\",instance=\"mine\"} 3\n"
+				   "up_too 4\n";
+
+	rig_init(&g);
+	mock_host_set_receiver(g.m, on_lens, &n);
+	for (int i = 0; i < 2; i++) { /* parsed, then from the series cache */
+		CU_ASSERT_EQUAL(rig_scrape(&g, body, sizeof(body) - 1, "text/plain; version=0.0.4",
+					   1000 + i * 1000, &st),
+				0);
+		CU_ASSERT_EQUAL(st.scraped, 4);
+		CU_ASSERT_EQUAL(n.series, 4 + 5); /* and up, scrape_* */
+		CU_ASSERT_EQUAL(n.with_lens, n.series);
+		CU_ASSERT_EQUAL(n.bad, 0);
+	}
+	/* staleness markers */
+	CU_ASSERT_EQUAL(rig_scrape(&g, "up_too 5\n", 9, "text/plain; version=0.0.4", 3000, &st), 0);
+	CU_ASSERT_EQUAL(st.stale, 3);
+	CU_ASSERT_EQUAL(n.with_lens, n.series);
+	CU_ASSERT_EQUAL(n.bad, 0);
+	CU_ASSERT_EQUAL(scrape_end_of_run(&g.ctx, g.t, 4000), 0);
+	CU_ASSERT(n.series > 0);
+	CU_ASSERT_EQUAL(n.with_lens, n.series);
+	CU_ASSERT_EQUAL(n.bad, 0);
 	rig_free(&g);
 }
 
@@ -917,6 +994,7 @@ int main(void)
 	CU_add_test(s, "Prometheus text without a final newline", test_text_without_final_newline);
 	CU_add_test(s, "le and quantile normalized in text", test_text_le_normalized);
 	CU_add_test(s, "NUL byte in a label value", test_nul_in_label_value);
+	CU_add_test(s, "label lengths of forwarded series", test_label_lens);
 	CU_add_test(s, "UTF-8 metric and label names", test_utf8_names);
 	CU_add_test(s, "exemplar over 128 code points dropped", test_long_exemplar);
 	CU_add_test(s, "exemplar keys after store compaction", test_exemplars_after_compaction);

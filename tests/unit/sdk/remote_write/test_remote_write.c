@@ -186,6 +186,118 @@ static void test_label_lengths(void)
 	}
 }
 
+/* Two-step reference: labels blob, then the series entry around it. */
+static int two_step(struct starling_rw_buf *out, const struct starling_label *l,
+		    const size_t *vlens, size_t n, const double *v, const int64_t *ts, size_t ns)
+{
+	struct starling_rw_buf lb = {0};
+	int r = starling_rw_encode_labels_n(&lb, l, vlens, n);
+
+	if (!r)
+		r = starling_rw_append_series(out, lb.data, lb.len, v, ts, ns);
+	starling_rw_buf_free(&lb);
+	return r;
+}
+
+/* starling_rw_append_series_labels (labels encoded in place, lengths from
+ * label_lens, value_lens or strlen) writes the bytes of encode + append:
+ * name and value lengths around the one-byte message limit (128), empty
+ * and NULL values (skipped), a value with a NUL byte (value_lens), more
+ * labels than it keeps on the stack, several samples, an empty name. */
+static void test_series_labels_same_bytes(void)
+{
+	static const size_t lens[] = {0, 1, 3, 7, 8, 16, 17, 60, 120, 123, 124, 125, 200};
+	enum { NL = sizeof(lens) / sizeof(lens[0]), MANY = 40 };
+	char big[201], names[MANY][8];
+	double v[3] = {1.5, -2, 1e300};
+	int64_t ts[3] = {1, 1700000000000, 127};
+
+	memset(big, 'x', 200);
+	big[200] = 0;
+	for (size_t a = 1; a < NL; a++) {
+		for (size_t b = 0; b < NL; b++) {
+			char name[201], value[201];
+			struct starling_label l[3];
+			uint32_t ll[6];
+			struct starling_rw_buf ref = {0}, got = {0};
+
+			memcpy(name, big, lens[a]);
+			name[lens[a]] = 0;
+			memcpy(value, big, lens[b]);
+			value[lens[b]] = 0;
+			l[0] = (struct starling_label){"__name__", "m"};
+			l[1] = (struct starling_label){name, value};
+			l[2] = (struct starling_label){"z", b % 2 ? NULL : "last"};
+			for (size_t i = 0; i < 3; i++) {
+				ll[2 * i] = (uint32_t)strlen(l[i].name);
+				ll[2 * i + 1] = l[i].value ? (uint32_t)strlen(l[i].value) : 0;
+			}
+			for (size_t ns = 1; ns <= 3; ns += 2) {
+				CU_ASSERT_EQUAL(two_step(&ref, l, NULL, 3, v, ts, ns), 0);
+				CU_ASSERT_EQUAL(starling_rw_append_series_labels(
+						    &got, l, NULL, NULL, 3, v, ts, ns),
+						0);
+				CU_ASSERT(got.len == ref.len &&
+					  !memcmp(got.data, ref.data, ref.len));
+				CU_ASSERT_EQUAL(starling_rw_append_series_labels(&got, l, ll, NULL,
+										 3, v, ts, ns),
+						0);
+				CU_ASSERT(got.len == 2 * ref.len &&
+					  !memcmp(got.data + ref.len, ref.data, ref.len));
+				ref.len = got.len = 0;
+			}
+			starling_rw_buf_free(&ref);
+			starling_rw_buf_free(&got);
+		}
+	}
+	{
+		/* value_lens wins over label_lens: a NUL byte sent as is */
+		static const struct starling_label l[] = {{"__name__", "m"}, {"a", "ab\0c"}};
+		static const size_t vl[] = {1, 4};
+		static const uint32_t ll[] = {8, 1, 1, 2};
+		struct starling_rw_buf ref = {0}, got = {0};
+
+		CU_ASSERT_EQUAL(two_step(&ref, l, vl, 2, v, ts, 1), 0);
+		CU_ASSERT_EQUAL(starling_rw_append_series_labels(&got, l, ll, vl, 2, v, ts, 1), 0);
+		CU_ASSERT(got.len == ref.len && !memcmp(got.data, ref.data, ref.len));
+		CU_ASSERT_PTR_NOT_NULL(memmem(got.data, got.len, "ab\0c", 4));
+		starling_rw_buf_free(&ref);
+		starling_rw_buf_free(&got);
+	}
+	{
+		/* more labels than kept on the stack, with and without lengths */
+		struct starling_label l[MANY];
+		uint32_t ll[2 * MANY];
+		struct starling_rw_buf ref = {0}, got = {0};
+
+		for (int i = 0; i < MANY; i++) {
+			snprintf(names[i], sizeof(names[i]), "l%02d", i);
+			l[i] = (struct starling_label){names[i], i % 3 ? names[i] : ""};
+			ll[2 * i] = 3;
+			ll[2 * i + 1] = i % 3 ? 3 : 0;
+		}
+		CU_ASSERT_EQUAL(two_step(&ref, l, NULL, MANY, v, ts, 2), 0);
+		CU_ASSERT_EQUAL(
+		    starling_rw_append_series_labels(&got, l, NULL, NULL, MANY, v, ts, 2), 0);
+		CU_ASSERT_EQUAL(starling_rw_append_series_labels(&got, l, ll, NULL, MANY, v, ts, 2),
+				0);
+		CU_ASSERT(got.len == 2 * ref.len && !memcmp(got.data, ref.data, ref.len) &&
+			  !memcmp(got.data + ref.len, ref.data, ref.len));
+		starling_rw_buf_free(&ref);
+		starling_rw_buf_free(&got);
+	}
+	{
+		/* an empty name: -EINVAL, nothing appended */
+		static const struct starling_label l[] = {{"__name__", "m"}, {"", "v"}};
+		struct starling_rw_buf got = {0};
+
+		CU_ASSERT_EQUAL(starling_rw_append_series_labels(&got, l, NULL, NULL, 2, v, ts, 1),
+				-EINVAL);
+		CU_ASSERT_EQUAL(got.len, 0);
+		starling_rw_buf_free(&got);
+	}
+}
+
 /* A block built fragment by fragment is the block snappy builds from the
  * whole input, byte for byte, and decodes to the input: sizes around the
  * fragment size, compressible and incompressible data, and empty input. */
@@ -342,6 +454,7 @@ int main(void)
 	CU_add_test(s, "roundtrip_protobuf_c_snappy_stale", test_roundtrip);
 	CU_add_test(s, "same_bytes_as_protobuf_c", test_same_bytes_as_protobuf_c);
 	CU_add_test(s, "label_lengths", test_label_lengths);
+	CU_add_test(s, "series_labels_same_bytes", test_series_labels_same_bytes);
 	CU_add_test(s, "bad_input", test_bad_input);
 	CU_add_test(s, "snappy_fragments_same_block", test_snappy_fragments);
 	CU_add_test(s, "buffer_sizes", test_buffer_sizes);
